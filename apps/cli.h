@@ -1,0 +1,52 @@
+/*
+ * Shared helpers of the imsec subcommands: usage errors, help detection and
+ * argument decoding. Exit codes: 0 success, 1 a negative answer (refused,
+ * rejected, mismatch), 2 usage or input errors.
+ */
+#ifndef IMSEC_APPS_CLI_H
+#define IMSEC_APPS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_NO 1
+#define CLI_EXIT_USAGE 2
+
+/* One subcommand: argv[0] is its name. */
+typedef int (*cli_run_fn)(int argc, char **argv);
+
+typedef struct cli_cmd {
+  const char *name;
+  const char *summary; /* one line for `imsec --help` */
+  cli_run_fn run;
+  int planned; /* 1 until the subcommand exists */
+} cli_cmd;
+
+/* The table of subcommands (apps/main.c), terminated by a NULL name. */
+extern const cli_cmd cli_commands[];
+
+/* Print "imsec SUB: MESSAGE" and a hint to use --help on stderr; returns
+ * CLI_EXIT_USAGE so callers can `return cli_usage(...)`. */
+int cli_usage(const char *sub, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print "imsec SUB: MESSAGE" on stderr (an input or runtime error, one
+ * line). Returns `code`. */
+int cli_fail(int code, const char *sub, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* 1 if argv holds -h or --help before a "--". */
+int cli_wants_help(int argc, char **argv);
+
+/* Decode hex `val` of option `opt` into exactly `len` octets (case-
+ * insensitive). On error prints one line naming the option and returns
+ * CLI_EXIT_USAGE; 0 on success. */
+int cli_hex_exact(const char *sub, const char *opt, const char *val,
+                  uint8_t *out, size_t len);
+
+/* The stub of a subcommand that does not exist yet: prints its help on
+ * --help (exit 0), otherwise says it is planned (exit 2). */
+int cli_planned(int argc, char **argv, const char *help);
+
+#endif

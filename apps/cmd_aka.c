@@ -1,0 +1,13 @@
+#include "cli.h"
+#include "cmds.h"
+
+static const char help[] =
+    "usage: imsec aka ...\n"
+    "\n"
+    "Milenage and Digest AKA calculator (vectors, AUTS, resync, responses).\n"
+    "\n"
+    "Planned: this subcommand does not exist yet.\n";
+
+int imsec_cmd_aka(int argc, char **argv) {
+  return cli_planned(argc, argv, help);
+}

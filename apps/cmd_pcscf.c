@@ -1,0 +1,13 @@
+#include "cli.h"
+#include "cmds.h"
+
+static const char help[] =
+    "usage: imsec pcscf ...\n"
+    "\n"
+    "Run a P-CSCF: TLS towards UEs, routing REGISTER to the home S-CSCF.\n"
+    "\n"
+    "Planned: this subcommand does not exist yet.\n";
+
+int imsec_cmd_pcscf(int argc, char **argv) {
+  return cli_planned(argc, argv, help);
+}

@@ -1,0 +1,24 @@
+/* Small helpers shared by the cmocka tests. */
+#ifndef IMSEC_TEST_UTIL_H
+#define IMSEC_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "imsec/base.h"
+
+/* Decode a hex literal into `out` (asserting it fits exactly `len`). */
+void t_hex(const char *hex, uint8_t *out, size_t len);
+/* Assert that `len` octets equal the hex literal. */
+void t_assert_hex(const uint8_t *got, size_t len, const char *hex);
+/* Path of a file under tests/vectors (from $IMSEC_VECTORS, else a path
+ * relative to the source tree). Returns a static buffer. */
+const char *t_vector_path(const char *rel);
+/* Read a whole file into a malloc'd buffer; asserts on failure. */
+char *t_read_file(const char *path, size_t *len);
+
+#endif

@@ -31,7 +31,9 @@ struct imsec_aes128 {
   int keyed;
 };
 
-static ossl_crypto *ossl_of(imsec_crypto *c) { return (ossl_crypto *)c; }
+static ossl_crypto *ossl_of(imsec_crypto *c) {
+  return (ossl_crypto *)c;
+}
 
 static int ossl_aes128_new(imsec_crypto *c, imsec_aes128 **out) {
   (void)c;

@@ -33,29 +33,29 @@ extern "C" {
  */
 typedef enum imsec_err {
   IMSEC_OK = 0,
-  IMSEC_ERR_INVAL = -1,       /* an argument is out of its domain */
-  IMSEC_ERR_NOMEM = -2,       /* allocation failed */
-  IMSEC_ERR_NOBUF = -3,       /* the caller's output buffer is too small */
-  IMSEC_ERR_AGAIN = -4,       /* input ended early; call again with more */
-  IMSEC_ERR_PARSE = -5,       /* input does not follow its grammar */
-  IMSEC_ERR_LIMIT = -6,       /* input exceeds a configured limit */
-  IMSEC_ERR_CRYPTO = -7,      /* the crypto backend failed */
-  IMSEC_ERR_MAC = -8,         /* a MAC or authentication tag did not verify */
-  IMSEC_ERR_SYNC = -9,        /* sequence number out of range (AKA resync) */
-  IMSEC_ERR_NOTFOUND = -10,   /* no such item */
-  IMSEC_ERR_EXISTS = -11,     /* the item already exists */
-  IMSEC_ERR_IO = -12,         /* a file, socket or database operation failed */
-  IMSEC_ERR_STATE = -13,      /* not allowed in the current state */
+  IMSEC_ERR_INVAL = -1,        /* an argument is out of its domain */
+  IMSEC_ERR_NOMEM = -2,        /* allocation failed */
+  IMSEC_ERR_NOBUF = -3,        /* the caller's output buffer is too small */
+  IMSEC_ERR_AGAIN = -4,        /* input ended early; call again with more */
+  IMSEC_ERR_PARSE = -5,        /* input does not follow its grammar */
+  IMSEC_ERR_LIMIT = -6,        /* input exceeds a configured limit */
+  IMSEC_ERR_CRYPTO = -7,       /* the crypto backend failed */
+  IMSEC_ERR_MAC = -8,          /* a MAC or authentication tag did not verify */
+  IMSEC_ERR_SYNC = -9,         /* sequence number out of range (AKA resync) */
+  IMSEC_ERR_NOTFOUND = -10,    /* no such item */
+  IMSEC_ERR_EXISTS = -11,      /* the item already exists */
+  IMSEC_ERR_IO = -12,          /* a file, socket or database operation failed */
+  IMSEC_ERR_STATE = -13,       /* not allowed in the current state */
   IMSEC_ERR_UNSUPPORTED = -14, /* recognised but not supported */
-  IMSEC_ERR_AUTH = -15,       /* authentication failed */
-  IMSEC_ERR_TRUST = -16,      /* a peer was not trusted */
-  IMSEC_ERR_TIMEOUT = -17,    /* a deadline passed */
-  IMSEC_ERR_CLOSED = -18,     /* the flow or object is closed */
-  IMSEC_ERR_REPLAY = -19,     /* a replayed value was seen */
-  IMSEC_ERR_STALE = -20,      /* a value is too old (e.g. nonce lifetime) */
-  IMSEC_ERR_CONFIG = -21,     /* a configuration value is invalid */
-  IMSEC_ERR_PERM = -22,       /* refused by policy or file permissions */
-  IMSEC_ERR_INTERNAL = -23,   /* a bug: an invariant did not hold */
+  IMSEC_ERR_AUTH = -15,        /* authentication failed */
+  IMSEC_ERR_TRUST = -16,       /* a peer was not trusted */
+  IMSEC_ERR_TIMEOUT = -17,     /* a deadline passed */
+  IMSEC_ERR_CLOSED = -18,      /* the flow or object is closed */
+  IMSEC_ERR_REPLAY = -19,      /* a replayed value was seen */
+  IMSEC_ERR_STALE = -20,       /* a value is too old (e.g. nonce lifetime) */
+  IMSEC_ERR_CONFIG = -21,      /* a configuration value is invalid */
+  IMSEC_ERR_PERM = -22,        /* refused by policy or file permissions */
+  IMSEC_ERR_INTERNAL = -23,    /* a bug: an invariant did not hold */
 } imsec_err;
 
 /* The smallest error code; codes run from -1 down to this one. */
@@ -126,12 +126,11 @@ IMSEC_API long imsec_str_find(imsec_str s, char c);
 /* Parse a decimal unsigned integer occupying the whole slice. At most `max`.
  * Returns 0, IMSEC_ERR_PARSE (empty, non-digit) or IMSEC_ERR_LIMIT (> max). */
 IMSEC_API IMSEC_MUST_USE int imsec_str_to_u64(imsec_str s, uint64_t max,
-                                               uint64_t *out);
+                                              uint64_t *out);
 
 /* Copy a slice into a NUL-terminated buffer of `cap` bytes.
  * Returns the length, or IMSEC_ERR_NOBUF when len + 1 > cap. */
-IMSEC_API IMSEC_MUST_USE int imsec_str_copy(imsec_str s, char *buf,
-                                             size_t cap);
+IMSEC_API IMSEC_MUST_USE int imsec_str_copy(imsec_str s, char *buf, size_t cap);
 
 /* ---------------------------------------------------------------- cursor */
 
@@ -162,7 +161,7 @@ IMSEC_API imsec_str imsec_cursor_span(imsec_cursor *c, int (*pred)(int ch),
 /* Consume everything up to (not including) `ch`. Returns 0 and the slice, or
  * IMSEC_ERR_AGAIN (and consumes nothing) if `ch` does not occur. */
 IMSEC_API IMSEC_MUST_USE int imsec_cursor_until(imsec_cursor *c, char ch,
-                                                 imsec_str *out);
+                                                imsec_str *out);
 /* Skip SP and HTAB. Returns how many were skipped. */
 IMSEC_API size_t imsec_cursor_skip_ws(imsec_cursor *c);
 /* The remaining text as a slice (consumes nothing). */
@@ -181,13 +180,13 @@ IMSEC_API int imsec_to_lower(int ch);
 /* Lowercase hex of `len` octets into `out` (capacity `cap`), NUL-terminated.
  * Returns 2*len, or IMSEC_ERR_NOBUF when cap < 2*len + 1. */
 IMSEC_API IMSEC_MUST_USE int imsec_hex_encode(const uint8_t *in, size_t len,
-                                               char *out, size_t cap);
+                                              char *out, size_t cap);
 
 /* Decode hex text (either case) into `out`. Returns the number of octets, or
  * IMSEC_ERR_PARSE (odd length or a non-hex character), IMSEC_ERR_NOBUF
  * (more than `cap` octets). Empty input gives 0. */
 IMSEC_API IMSEC_MUST_USE int imsec_hex_decode(const char *in, size_t len,
-                                               uint8_t *out, size_t cap);
+                                              uint8_t *out, size_t cap);
 
 /* Length of the base64 text for `n` octets (without NUL). */
 IMSEC_API size_t imsec_base64_encoded_len(size_t n);
@@ -195,14 +194,14 @@ IMSEC_API size_t imsec_base64_encoded_len(size_t n);
 /* RFC 4648 §4 base64 with padding, NUL-terminated. Returns the text length,
  * or IMSEC_ERR_NOBUF. */
 IMSEC_API IMSEC_MUST_USE int imsec_base64_encode(const uint8_t *in, size_t len,
-                                                  char *out, size_t cap);
+                                                 char *out, size_t cap);
 
 /* Strict RFC 4648 §4 decode: the standard alphabet, padding required (length
  * a multiple of 4), '=' only at the end, no whitespace, and the unused bits
  * of the last group zero (RFC 4648 §3.5, canonical encoding). Returns the
  * number of octets, or IMSEC_ERR_PARSE, IMSEC_ERR_NOBUF. */
 IMSEC_API IMSEC_MUST_USE int imsec_base64_decode(const char *in, size_t len,
-                                                  uint8_t *out, size_t cap);
+                                                 uint8_t *out, size_t cap);
 
 /* ---------------------------------------------------------------- secrets */
 

@@ -81,25 +81,23 @@ IMSEC_API size_t imsec_hash_len(imsec_hash_alg alg);
 
 /* Convenience wrappers over the vtable. */
 IMSEC_API IMSEC_MUST_USE int imsec_aes128_new(imsec_crypto *c,
-                                               imsec_aes128 **out);
-IMSEC_API IMSEC_MUST_USE int imsec_aes128_setkey(imsec_crypto *c,
-                                                  imsec_aes128 *ks,
-                                                  const uint8_t key[16]);
+                                              imsec_aes128 **out);
+IMSEC_API IMSEC_MUST_USE int
+imsec_aes128_setkey(imsec_crypto *c, imsec_aes128 *ks, const uint8_t key[16]);
 IMSEC_API IMSEC_MUST_USE int imsec_aes128_encrypt(imsec_crypto *c,
-                                                   imsec_aes128 *ks,
-                                                   const uint8_t *in,
-                                                   uint8_t *out,
-                                                   size_t nblocks);
+                                                  imsec_aes128 *ks,
+                                                  const uint8_t *in,
+                                                  uint8_t *out, size_t nblocks);
 IMSEC_API void imsec_aes128_del(imsec_crypto *c, imsec_aes128 *ks);
 IMSEC_API IMSEC_MUST_USE int imsec_hash(imsec_crypto *c, imsec_hash_alg alg,
-                                         const imsec_iov *iov, size_t n,
-                                         uint8_t *out);
+                                        const imsec_iov *iov, size_t n,
+                                        uint8_t *out);
 IMSEC_API IMSEC_MUST_USE int imsec_hmac(imsec_crypto *c, imsec_hash_alg alg,
-                                         const uint8_t *key, size_t keylen,
-                                         const imsec_iov *iov, size_t n,
-                                         uint8_t *out);
+                                        const uint8_t *key, size_t keylen,
+                                        const imsec_iov *iov, size_t n,
+                                        uint8_t *out);
 IMSEC_API IMSEC_MUST_USE int imsec_random(imsec_crypto *c, uint8_t *out,
-                                           size_t len);
+                                          size_t len);
 /* Free a backend (NULL is fine). */
 IMSEC_API void imsec_crypto_del(imsec_crypto *c);
 

@@ -4,7 +4,9 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-size_t imsec_base64_encoded_len(size_t n) { return ((n + 2) / 3) * 4; }
+size_t imsec_base64_encoded_len(size_t n) {
+  return ((n + 2) / 3) * 4;
+}
 
 int imsec_base64_encode(const uint8_t *in, size_t len, char *out, size_t cap) {
   if (len > ((size_t)INT32_MAX / 4) * 3 - 3)

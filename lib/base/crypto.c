@@ -47,8 +47,7 @@ int imsec_hash(imsec_crypto *c, imsec_hash_alg alg, const imsec_iov *iov,
 
 int imsec_hmac(imsec_crypto *c, imsec_hash_alg alg, const uint8_t *key,
                size_t keylen, const imsec_iov *iov, size_t n, uint8_t *out) {
-  if (!c || !out || (keylen && !key) || (n && !iov) ||
-      imsec_hash_len(alg) == 0)
+  if (!c || !out || (keylen && !key) || (n && !iov) || imsec_hash_len(alg) == 0)
     return IMSEC_ERR_INVAL;
   return c->vt->hmac(c, alg, key, keylen, iov, n, out);
 }

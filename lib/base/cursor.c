@@ -11,7 +11,9 @@ size_t imsec_cursor_left(const imsec_cursor *c) {
   return (size_t)(c->end - c->p);
 }
 
-int imsec_cursor_eof(const imsec_cursor *c) { return c->p >= c->end; }
+int imsec_cursor_eof(const imsec_cursor *c) {
+  return c->p >= c->end;
+}
 
 int imsec_cursor_peek(const imsec_cursor *c) {
   return c->p < c->end ? (unsigned char)*c->p : -1;

@@ -15,16 +15,22 @@ imsec_str imsec_str_make(const char *p, size_t len) {
   return r;
 }
 
-int imsec_is_digit(int ch) { return ch >= '0' && ch <= '9'; }
+int imsec_is_digit(int ch) {
+  return ch >= '0' && ch <= '9';
+}
 int imsec_is_alpha(int ch) {
   return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
-int imsec_is_alnum(int ch) { return imsec_is_alpha(ch) || imsec_is_digit(ch); }
+int imsec_is_alnum(int ch) {
+  return imsec_is_alpha(ch) || imsec_is_digit(ch);
+}
 int imsec_is_hexdigit(int ch) {
   return imsec_is_digit(ch) || (ch >= 'a' && ch <= 'f') ||
          (ch >= 'A' && ch <= 'F');
 }
-int imsec_is_ws(int ch) { return ch == ' ' || ch == '\t'; }
+int imsec_is_ws(int ch) {
+  return ch == ' ' || ch == '\t';
+}
 int imsec_to_lower(int ch) {
   return (ch >= 'A' && ch <= 'Z') ? ch + ('a' - 'A') : ch;
 }

@@ -3,7 +3,9 @@
 
 #include "crypto_fake.h"
 
-static crypto_fake *fake_of(imsec_crypto *c) { return (crypto_fake *)c; }
+static crypto_fake *fake_of(imsec_crypto *c) {
+  return (crypto_fake *)c;
+}
 
 static int fake_tick(crypto_fake *f) {
   f->calls++;

@@ -26,7 +26,7 @@ static void hex_negative(void **state) {
   assert_int_equal(imsec_hex_decode(" 00", 3, out, sizeof(out)),
                    IMSEC_ERR_PARSE);
   assert_int_equal(imsec_hex_decode("000000000000000000", 18, out, 8),
-                   IMSEC_ERR_NOBUF); /* overlong */
+                   IMSEC_ERR_NOBUF);                              /* overlong */
   assert_int_equal(imsec_hex_decode("", 0, out, sizeof(out)), 0); /* empty */
   char small[4];
   const uint8_t two[2] = {1, 2};
@@ -39,8 +39,12 @@ static void hex_negative(void **state) {
 
 /* RFC 4648 §10 test vectors. */
 static const char *const b64_vectors[][2] = {
-    {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-    {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
     {"foobar", "Zm9vYmFy"},
 };
 
@@ -82,18 +86,18 @@ static void base64_negative(void **state) {
     int rv;
     size_t len; /* 0: strlen(in) */
   } cases[] = {
-      {"Zg=", IMSEC_ERR_PARSE, 0},       /* length not a multiple of 4 */
-      {"Zg", IMSEC_ERR_PARSE, 0},        /* padding missing */
-      {"Z===", IMSEC_ERR_PARSE, 0},      /* too much padding */
-      {"====", IMSEC_ERR_PARSE, 0},      /* padding only */
-      {"Zg==Zg==", IMSEC_ERR_PARSE, 0},  /* padding in the middle */
-      {"Zm=v", IMSEC_ERR_PARSE, 0},      /* '=' before data */
-      {"Zh==", IMSEC_ERR_PARSE, 0},      /* non-zero pad bits (RFC 4648 §3.5) */
-      {"Zm9=", IMSEC_ERR_PARSE, 0},      /* non-zero pad bits */
-      {"Zm9v!A==", IMSEC_ERR_PARSE, 0},  /* outside the alphabet */
-      {"Zm9-", IMSEC_ERR_PARSE, 0},      /* base64url is not base64 */
-      {"Zm 9", IMSEC_ERR_PARSE, 0},      /* whitespace */
-      {"Zm9\0", IMSEC_ERR_PARSE, 4},  /* NUL */
+      {"Zg=", IMSEC_ERR_PARSE, 0},      /* length not a multiple of 4 */
+      {"Zg", IMSEC_ERR_PARSE, 0},       /* padding missing */
+      {"Z===", IMSEC_ERR_PARSE, 0},     /* too much padding */
+      {"====", IMSEC_ERR_PARSE, 0},     /* padding only */
+      {"Zg==Zg==", IMSEC_ERR_PARSE, 0}, /* padding in the middle */
+      {"Zm=v", IMSEC_ERR_PARSE, 0},     /* '=' before data */
+      {"Zh==", IMSEC_ERR_PARSE, 0},     /* non-zero pad bits (RFC 4648 §3.5) */
+      {"Zm9=", IMSEC_ERR_PARSE, 0},     /* non-zero pad bits */
+      {"Zm9v!A==", IMSEC_ERR_PARSE, 0}, /* outside the alphabet */
+      {"Zm9-", IMSEC_ERR_PARSE, 0},     /* base64url is not base64 */
+      {"Zm 9", IMSEC_ERR_PARSE, 0},     /* whitespace */
+      {"Zm9\0", IMSEC_ERR_PARSE, 4},    /* NUL */
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
@@ -101,8 +105,7 @@ static void base64_negative(void **state) {
                      cases[i].rv);
   }
   /* Overlong for the output buffer. */
-  assert_int_equal(imsec_base64_decode("Zm9vYmFy", 8, out, 5),
-                   IMSEC_ERR_NOBUF);
+  assert_int_equal(imsec_base64_decode("Zm9vYmFy", 8, out, 5), IMSEC_ERR_NOBUF);
   /* Zero length. */
   assert_int_equal(imsec_base64_decode("", 0, out, 0), 0);
   char small[4];
@@ -112,8 +115,8 @@ static void base64_negative(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(hex_roundtrip),  cmocka_unit_test(hex_negative),
-      cmocka_unit_test(base64_rfc4648), cmocka_unit_test(base64_binary),
+      cmocka_unit_test(hex_roundtrip),   cmocka_unit_test(hex_negative),
+      cmocka_unit_test(base64_rfc4648),  cmocka_unit_test(base64_binary),
       cmocka_unit_test(base64_negative),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,20 +47,19 @@ static void numbers(void **state) {
   uint64_t v = 0;
   assert_int_equal(imsec_str_to_u64(IMSEC_STR_LIT("0"), 10, &v), 0);
   assert_int_equal(v, 0);
-  assert_int_equal(imsec_str_to_u64(IMSEC_STR_LIT("4294967295"), UINT32_MAX,
-                                    &v),
-                   0);
+  assert_int_equal(
+      imsec_str_to_u64(IMSEC_STR_LIT("4294967295"), UINT32_MAX, &v), 0);
   assert_int_equal(v, UINT32_MAX);
   assert_int_equal(
       imsec_str_to_u64(IMSEC_STR_LIT("4294967296"), UINT32_MAX, &v),
       IMSEC_ERR_LIMIT);
-  assert_int_equal(imsec_str_to_u64(IMSEC_STR_LIT("18446744073709551615"),
-                                    UINT64_MAX, &v),
-                   0);
+  assert_int_equal(
+      imsec_str_to_u64(IMSEC_STR_LIT("18446744073709551615"), UINT64_MAX, &v),
+      0);
   assert_true(v == UINT64_MAX);
-  assert_int_equal(imsec_str_to_u64(IMSEC_STR_LIT("18446744073709551616"),
-                                    UINT64_MAX, &v),
-                   IMSEC_ERR_LIMIT);
+  assert_int_equal(
+      imsec_str_to_u64(IMSEC_STR_LIT("18446744073709551616"), UINT64_MAX, &v),
+      IMSEC_ERR_LIMIT);
   assert_int_equal(imsec_str_to_u64(IMSEC_STR_LIT(""), 10, &v),
                    IMSEC_ERR_PARSE);
   assert_int_equal(imsec_str_to_u64(IMSEC_STR_LIT("-1"), 10, &v),
@@ -153,9 +152,12 @@ static void wipe(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(errors_have_text), cmocka_unit_test(slices),
-      cmocka_unit_test(numbers),          cmocka_unit_test(cursor),
-      cmocka_unit_test(classes),          cmocka_unit_test(constant_time),
+      cmocka_unit_test(errors_have_text),
+      cmocka_unit_test(slices),
+      cmocka_unit_test(numbers),
+      cmocka_unit_test(cursor),
+      cmocka_unit_test(classes),
+      cmocka_unit_test(constant_time),
       cmocka_unit_test(wipe),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

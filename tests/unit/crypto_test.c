@@ -85,9 +85,9 @@ static void hmacs(void **state) {
                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cf"
                "f7");
   imsec_iov jefe[] = {{"what do ya want ", 16}, {"for nothing?", 12}};
-  assert_int_equal(imsec_hmac(c, IMSEC_HASH_MD5, (const uint8_t *)"Jefe", 4,
-                              jefe, 2, out),
-                   0);
+  assert_int_equal(
+      imsec_hmac(c, IMSEC_HASH_MD5, (const uint8_t *)"Jefe", 4, jefe, 2, out),
+      0);
   t_assert_hex(out, 16, "750c783e6ab0b503eaa86e310a5db738");
   assert_int_equal(imsec_hmac(c, IMSEC_HASH_SHA256, (const uint8_t *)"Jefe", 4,
                               jefe, 2, out),

@@ -25,7 +25,8 @@ san: deps
 	cmake --build $(SANBUILD) -j $(JOBS)
 
 demo: build
-	./$(BUILD)/imsec demo
+	@# Until `imsec demo` exists (issue 7) the main job shows the command.
+	./$(BUILD)/imsec --help
 
 test: build san
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --label-exclude fuzz

@@ -23,9 +23,6 @@ typedef struct cli_cmd {
   int planned; /* 1 until the subcommand exists */
 } cli_cmd;
 
-/* The table of subcommands (apps/main.c), terminated by a NULL name. */
-extern const cli_cmd cli_commands[];
-
 /* Print "imsec SUB: MESSAGE" and a hint to use --help on stderr; returns
  * CLI_EXIT_USAGE so callers can `return cli_usage(...)`. */
 int cli_usage(const char *sub, const char *fmt, ...)

@@ -8,6 +8,13 @@ static const char help[] =
     "\n"
     "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_aka(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_aka = {
+    .name = "aka",
+    .summary = "Milenage and Digest AKA calculator",
+    .run = run,
+    .planned = 1,
+};

@@ -8,6 +8,13 @@ static const char help[] =
     "\n"
     "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_demo(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_demo = {
+    .name = "demo",
+    .summary = "run home and roaming registration on loopback",
+    .run = run,
+    .planned = 1,
+};

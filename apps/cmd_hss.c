@@ -7,6 +7,13 @@ static const char help[] = "usage: imsec hss ...\n"
                            "\n"
                            "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_hss(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_hss = {
+    .name = "hss",
+    .summary = "manage the HSS subscriber store",
+    .run = run,
+    .planned = 1,
+};

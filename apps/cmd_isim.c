@@ -8,6 +8,13 @@ static const char help[] =
     "\n"
     "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_isim(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_isim = {
+    .name = "isim",
+    .summary = "derive IMS identities, write and check ISIM profiles",
+    .run = run,
+    .planned = 1,
+};

@@ -8,6 +8,13 @@ static const char help[] =
     "\n"
     "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_pcscf(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_pcscf = {
+    .name = "pcscf",
+    .summary = "run a P-CSCF (TLS towards UEs, routes to home S-CSCFs)",
+    .run = run,
+    .planned = 1,
+};

@@ -8,6 +8,13 @@ static const char help[] = "usage: imsec pki ...\n"
                            "\n"
                            "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_pki(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_pki = {
+    .name = "pki",
+    .summary = "make a trust-domain PKI (root, operator CAs, certificates)",
+    .run = run,
+    .planned = 1,
+};

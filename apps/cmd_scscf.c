@@ -8,6 +8,13 @@ static const char help[] =
     "\n"
     "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_scscf(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_scscf = {
+    .name = "scscf",
+    .summary = "run an S-CSCF registrar with its embedded HSS",
+    .run = run,
+    .planned = 1,
+};

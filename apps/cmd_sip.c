@@ -7,6 +7,13 @@ static const char help[] = "usage: imsec sip ...\n"
                            "\n"
                            "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_sip(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_sip = {
+    .name = "sip",
+    .summary = "check and dump SIP messages",
+    .run = run,
+    .planned = 1,
+};

@@ -8,6 +8,13 @@ static const char help[] = "usage: imsec trust ...\n"
                            "\n"
                            "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_trust(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_trust = {
+    .name = "trust",
+    .summary = "decide whether a P-CSCF may act for the home network",
+    .run = run,
+    .planned = 1,
+};

@@ -8,6 +8,13 @@ static const char help[] =
     "\n"
     "Planned: this subcommand does not exist yet.\n";
 
-int imsec_cmd_ue(int argc, char **argv) {
+static int run(int argc, char **argv) {
   return cli_planned(argc, argv, help);
 }
+
+const cli_cmd imsec_cmd_ue = {
+    .name = "ue",
+    .summary = "register a UE over TLS from an ISIM profile",
+    .run = run,
+    .planned = 1,
+};

@@ -1,17 +1,21 @@
-/* Entry points of the subcommands, one file each (apps/cmd_<name>.c). */
+/* The subcommands, one file each (apps/cmd_<name>.c). Each file defines its
+ * own table entry (name, one-line summary, entry point, planned flag), so a
+ * subcommand changes in its own file only. */
 #ifndef IMSEC_APPS_CMDS_H
 #define IMSEC_APPS_CMDS_H
 
-int imsec_cmd_pcscf(int argc, char **argv);
-int imsec_cmd_scscf(int argc, char **argv);
-int imsec_cmd_hss(int argc, char **argv);
-int imsec_cmd_ue(int argc, char **argv);
-int imsec_cmd_pki(int argc, char **argv);
-int imsec_cmd_isim(int argc, char **argv);
-int imsec_cmd_trust(int argc, char **argv);
-int imsec_cmd_aka(int argc, char **argv);
-int imsec_cmd_sip(int argc, char **argv);
-int imsec_cmd_demo(int argc, char **argv);
-int imsec_cmd_bench(int argc, char **argv);
+#include "cli.h"
+
+extern const cli_cmd imsec_cmd_pcscf;
+extern const cli_cmd imsec_cmd_scscf;
+extern const cli_cmd imsec_cmd_hss;
+extern const cli_cmd imsec_cmd_ue;
+extern const cli_cmd imsec_cmd_pki;
+extern const cli_cmd imsec_cmd_isim;
+extern const cli_cmd imsec_cmd_trust;
+extern const cli_cmd imsec_cmd_aka;
+extern const cli_cmd imsec_cmd_sip;
+extern const cli_cmd imsec_cmd_demo;
+extern const cli_cmd imsec_cmd_bench;
 
 #endif

@@ -35,35 +35,6 @@ static const char help[] =
     "partner=NAME for a roaming partner. Exit 0 trusted, 1 rejected, 2 usage\n"
     "or input error.\n";
 
-static int load_anchors(const imsec_isim_profile *p, imsec_x509_anchors **out) {
-  imsec_x509_anchors *a = NULL;
-  if (imsec_x509_anchors_new(&a) != 0)
-    return cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
-  int rv;
-  for (size_t i = 0; i < p->n_anchors; i++) {
-    if ((rv = imsec_x509_anchors_add_root_file(a, p->anchors[i])) < 0) {
-      imsec_x509_anchors_del(a);
-      return cli_fail(CLI_EXIT_USAGE, SUB, "anchors: %s: %s", p->anchors[i],
-                      imsec_strerror(rv));
-    }
-  }
-  if ((rv = imsec_x509_anchors_set_home_ca_file(a, p->home_ca)) < 0) {
-    imsec_x509_anchors_del(a);
-    return cli_fail(CLI_EXIT_USAGE, SUB, "home_ca: %s: %s", p->home_ca,
-                    imsec_strerror(rv));
-  }
-  for (size_t i = 0; i < p->n_partners; i++) {
-    if ((rv = imsec_x509_anchors_add_partner_file(a, p->partners[i], NULL)) <
-        0) {
-      imsec_x509_anchors_del(a);
-      return cli_fail(CLI_EXIT_USAGE, SUB, "partners: %s: %s", p->partners[i],
-                      imsec_strerror(rv));
-    }
-  }
-  *out = a;
-  return 0;
-}
-
 static int cmd_check(int argc, char **argv) {
   const char *chain_path = NULL, *profile = NULL, *host = NULL, *realm = NULL,
              *policy = NULL;
@@ -123,8 +94,10 @@ static int cmd_check(int argc, char **argv) {
   }
   if (!policy && p.has_policy)
     pol = p.policy;
-  if (load_anchors(&p, &anchors))
+  if (imsec_isim_anchors(&p, &anchors, err, sizeof(err)) != 0) {
+    cli_fail(CLI_EXIT_USAGE, SUB, "--profile %s", err);
     goto done;
+  }
   int e = imsec_x509_chain_load_pem(chain_path, &chain);
   if (e < 0) {
     cli_fail(CLI_EXIT_USAGE, SUB, "--chain %s: %s", chain_path,

@@ -422,6 +422,45 @@ int imsec_isim_load(const char *path, imsec_isim_profile *out, char *err,
   return rv;
 }
 
+/* ---------------------------------------------------------- anchors */
+
+int imsec_isim_anchors(const imsec_isim_profile *p, imsec_x509_anchors **out,
+                       char *err, size_t errcap) {
+  if (errcap)
+    err[0] = '\0';
+  const char *src = p->source ? p->source : "<profile>";
+  if (p->n_anchors == 0 || !p->home_ca) {
+    if (errcap)
+      snprintf(err, errcap, "%s: key '%s' is missing", src,
+               p->n_anchors == 0 ? "anchors" : "home_ca");
+    return IMSEC_ERR_CONFIG;
+  }
+  imsec_x509_anchors *a = NULL;
+  IMSEC_GUARD(imsec_x509_anchors_new(&a));
+  const char *key = "anchors", *file = NULL;
+  int rv = 0;
+  for (size_t i = 0; i < p->n_anchors && rv == 0; i++)
+    rv = imsec_x509_anchors_add_root_file(a, file = p->anchors[i]);
+  if (rv == 0) {
+    key = "home_ca";
+    rv = imsec_x509_anchors_set_home_ca_file(a, file = p->home_ca);
+  }
+  for (size_t i = 0; i < p->n_partners && rv == 0; i++) {
+    key = "partners";
+    rv = imsec_x509_anchors_add_partner_file(a, file = p->partners[i], NULL);
+  }
+  if (rv < 0) {
+    if (errcap)
+      snprintf(err, errcap, "%s: key '%s': %s: %s", src, key, file,
+               rv == IMSEC_ERR_PARSE ? "no PEM certificate in it"
+                                     : imsec_strerror(rv));
+    imsec_x509_anchors_del(a);
+    return rv;
+  }
+  *out = a;
+  return 0;
+}
+
 /* ------------------------------------------------------------- save */
 
 /* A YAML double-quoted scalar. */

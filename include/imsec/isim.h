@@ -27,6 +27,7 @@
 
 #include "imsec/base.h"
 #include "imsec/trust.h"
+#include "imsec/x509.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,6 +87,18 @@ IMSEC_API void imsec_isim_free(imsec_isim_profile *p);
  * IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_isim_save(const imsec_isim_profile *p,
                                              const char *path, int force);
+
+/*
+ * The trust configuration of a profile for crypto/x509.c: its anchors as
+ * roots, its home CA, its roaming partners' CAs (named by their subject
+ * CN). On failure `err` holds one line naming the key and the file.
+ * Returns 0, IMSEC_ERR_CONFIG (no anchors or no home_ca), IMSEC_ERR_IO,
+ * IMSEC_ERR_PARSE (a file without a PEM certificate), IMSEC_ERR_NOMEM.
+ * Free with imsec_x509_anchors_del.
+ */
+IMSEC_API IMSEC_MUST_USE int imsec_isim_anchors(const imsec_isim_profile *p,
+                                                imsec_x509_anchors **out,
+                                                char *err, size_t errcap);
 
 /* A sink for check findings: one English line each. */
 typedef void (*imsec_isim_emit)(void *ctx, const char *kind, const char *line);

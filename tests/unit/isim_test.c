@@ -219,6 +219,17 @@ static void check(void **state) {
   assert_int_equal(s.violations, 2);
   assert_int_equal(s.inconsistent, 6);
   assert_int_equal(n, 8);
+  /* No trust configuration to build. */
+  imsec_x509_anchors *a = NULL;
+  assert_int_equal(imsec_isim_anchors(&p, &a, err, sizeof(err)),
+                   IMSEC_ERR_CONFIG);
+  assert_non_null(strstr(err, "c: key 'anchors' is missing"));
+  imsec_isim_free(&p);
+  const char *t2 = "anchors: [/nonexistent/root.crt]\nhome_ca: /x.crt\n";
+  assert_int_equal(
+      imsec_isim_parse(t2, strlen(t2), "d", NULL, 0, &p, err, sizeof(err)), 0);
+  assert_int_equal(imsec_isim_anchors(&p, &a, err, sizeof(err)), IMSEC_ERR_IO);
+  assert_non_null(strstr(err, "d: key 'anchors': /nonexistent/root.crt"));
   imsec_isim_free(&p);
 }
 

@@ -1,20 +1,463 @@
+/* imsec pki: a trust-domain PKI on disk (DESIGN.md §6 names). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli.h"
 #include "cmds.h"
+#include "imsec/ident.h"
+#include "imsec/pki.h"
 
-static const char help[] = "usage: imsec pki ...\n"
-                           "\n"
-                           "Make a trust-domain PKI: root CA, operator CAs, "
-                           "P-CSCF and UE certificates.\n"
-                           "\n"
-                           "Planned: this subcommand does not exist yet.\n";
+#define SUB "pki"
+#define HOUR 3600
+#define DAY (24 * HOUR)
+#define YEAR (365 * DAY)
+
+static const char help[] =
+    "usage: imsec pki init --dir D [--trust-domain 3gppnetwork.org]\n"
+    "       imsec pki operator --dir D --mcc MCC --mnc MNC\n"
+    "       imsec pki pcscf --dir D --mcc MCC --mnc MNC [--host HOST]\n"
+    "       imsec pki ue --dir D --mcc MCC --mnc MNC --impi IMPI [--server]\n"
+    "       imsec pki rogue --dir D --kind outside|expired|selfsigned\n"
+    "                       --host HOST [--mcc MCC --mnc MNC]\n"
+    "  common options: [--rsa] [--force]\n"
+    "\n"
+    "Make a trust-domain PKI with the OpenSSL API: the IMS root CA (init),\n"
+    "operator CAs under it, name-constrained to ims.mncMNC.mccMCC.<trust\n"
+    "domain> (the roaming-agreement hierarchy of TS 33.203 Annex F), P-CSCF\n"
+    "certificates (SAN dNSName and SAN URI sip:, EKU serverAuth) with a\n"
+    "chain file leaf first, UE certificates (EKU clientAuth; --server adds\n"
+    "serverAuth for mode M2b), and rogue certificates for tests: 'outside'\n"
+    "chains to the root but names a host outside the trust domain, 'expired'\n"
+    "is operator-issued with its validity ended, 'selfsigned' chains to\n"
+    "nothing.\n"
+    "\n"
+    "Keys are EC P-256 (--rsa: RSA-2048), written with mode 0600. Nothing is\n"
+    "overwritten without --force. Each command prints the files it wrote as\n"
+    "cert=, key= and chain= lines. Files in D: root.crt, root.key,\n"
+    "trust-domain, op-mccMCC-mncMNC.crt/.key, HOST.crt/.key/.chain.pem,\n"
+    "ue-IMPI.crt/.key/.chain.pem, rogue-KIND.crt/.key/.chain.pem.\n";
+
+typedef struct pki_opts {
+  const char *dir, *trust_domain, *mcc, *mnc, *host, *impi, *kind;
+  int server, rsa, force;
+} pki_opts;
+
+static int parse_opts(int argc, char **argv, pki_opts *o) {
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char **slot = NULL;
+    if (strcmp(a, "--server") == 0) {
+      o->server = 1;
+      continue;
+    }
+    if (strcmp(a, "--rsa") == 0) {
+      o->rsa = 1;
+      continue;
+    }
+    if (strcmp(a, "--force") == 0) {
+      o->force = 1;
+      continue;
+    }
+    if (strcmp(a, "--dir") == 0)
+      slot = &o->dir;
+    else if (strcmp(a, "--trust-domain") == 0)
+      slot = &o->trust_domain;
+    else if (strcmp(a, "--mcc") == 0)
+      slot = &o->mcc;
+    else if (strcmp(a, "--mnc") == 0)
+      slot = &o->mnc;
+    else if (strcmp(a, "--host") == 0)
+      slot = &o->host;
+    else if (strcmp(a, "--impi") == 0)
+      slot = &o->impi;
+    else if (strcmp(a, "--kind") == 0)
+      slot = &o->kind;
+    else
+      return cli_usage(SUB, "unknown option '%s'", a);
+    if (i + 1 >= argc)
+      return cli_usage(SUB, "%s needs a value", a);
+    *slot = argv[++i];
+  }
+  if (!o->dir)
+    return cli_usage(SUB, "%s: --dir is required", argv[1]);
+  return 0;
+}
+
+static void join(char *buf, size_t cap, const char *dir, const char *name,
+                 const char *ext) {
+  snprintf(buf, cap, "%s/%s%s", dir, name, ext);
+}
+
+/* Refuse to overwrite any of the files (all checked before any is
+ * written, so a refusal leaves nothing half done). */
+static int check_free(const pki_opts *o, const char *const *paths, size_t n) {
+  if (o->force)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (access(paths[i], F_OK) == 0)
+      return cli_fail(CLI_EXIT_USAGE, SUB,
+                      "%s exists (use --force to overwrite)", paths[i]);
+  }
+  return 0;
+}
+
+static int ensure_dir(const char *dir) {
+  if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+    return 0;
+  return cli_fail(CLI_EXIT_USAGE, SUB, "--dir %s: cannot create: %s", dir,
+                  strerror(errno));
+}
+
+static int io_fail(const char *what, const char *path, int err) {
+  return cli_fail(CLI_EXIT_USAGE, SUB, "%s %s: %s", what, path,
+                  imsec_strerror(err));
+}
+
+static int read_trust_domain(const pki_opts *o, char *buf, size_t cap) {
+  char path[1024];
+  join(path, sizeof(path), o->dir, "trust-domain", "");
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return cli_fail(CLI_EXIT_USAGE, SUB,
+                    "--dir %s: no IMS root CA here (run 'imsec pki init')",
+                    o->dir);
+  char *got = fgets(buf, (int)cap, f);
+  fclose(f);
+  if (!got)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "%s is empty", path);
+  buf[strcspn(buf, "\r\n")] = '\0';
+  if (!imsec_dns_name_valid(imsec_str_c(buf)))
+    return cli_fail(CLI_EXIT_USAGE, SUB, "%s: '%s' is not a domain name", path,
+                    buf);
+  return 0;
+}
+
+static int load_cred(const char *dir, const char *name, imsec_pki_cred **out) {
+  char crt[1024], key[1024];
+  join(crt, sizeof(crt), dir, name, ".crt");
+  join(key, sizeof(key), dir, name, ".key");
+  int rv = imsec_pki_cred_load(crt, key, out);
+  if (rv == IMSEC_ERR_PERM)
+    return cli_fail(CLI_EXIT_USAGE, SUB,
+                    "%s is readable by group or others; chmod 600 it", key);
+  if (rv < 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot load %s with %s: %s", crt, key,
+                    imsec_strerror(rv));
+  return 0;
+}
+
+/* MCC/MNC to the operator domain and the CA's file stem. */
+static int operator_names(const pki_opts *o, const char *td, char *domain,
+                          size_t dcap, char *stem, size_t scap) {
+  if (!o->mcc || !o->mnc)
+    return cli_usage(SUB, "--mcc and --mnc are required");
+  int n = imsec_ident_operator_domain(imsec_str_c(o->mcc), imsec_str_c(o->mnc),
+                                      imsec_str_c(td), domain, dcap);
+  if (n < 0)
+    return cli_usage(SUB, "--mcc must be 3 digits and --mnc 2 or 3 digits");
+  snprintf(stem, scap, "op-mcc%s-mnc%s%s", o->mcc,
+           strlen(o->mnc) == 2 ? "0" : "", o->mnc);
+  return 0;
+}
+
+/* Write a credential: cert, key and (when chain is given) the chain. */
+static int write_out(const pki_opts *o, const char *stem,
+                     const imsec_pki_cred *leaf,
+                     const imsec_pki_cred *const *chain, size_t n_chain) {
+  char crt[1024], key[1024], chn[1024];
+  join(crt, sizeof(crt), o->dir, stem, ".crt");
+  join(key, sizeof(key), o->dir, stem, ".key");
+  join(chn, sizeof(chn), o->dir, stem, ".chain.pem");
+  const char *paths[] = {crt, key, chn};
+  if (ensure_dir(o->dir))
+    return CLI_EXIT_USAGE;
+  if (check_free(o, paths, n_chain ? 3 : 2))
+    return CLI_EXIT_USAGE;
+  int rv = imsec_pki_write_key(leaf, key, o->force);
+  if (rv < 0)
+    return io_fail("cannot write", key, rv);
+  const imsec_pki_cred *one[] = {leaf};
+  rv = imsec_pki_write_certs(crt, one, 1, o->force);
+  if (rv < 0)
+    return io_fail("cannot write", crt, rv);
+  if (n_chain) {
+    rv = imsec_pki_write_certs(chn, chain, n_chain, o->force);
+    if (rv < 0)
+      return io_fail("cannot write", chn, rv);
+  }
+  printf("cert=%s\nkey=%s\n", crt, key);
+  if (n_chain)
+    printf("chain=%s\n", chn);
+  return 0;
+}
+
+static int issue(const imsec_pki_spec *spec, const imsec_pki_cred *issuer,
+                 imsec_pki_cred **out) {
+  int rv = imsec_pki_issue(spec, issuer, out);
+  if (rv < 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot issue the certificate: %s",
+                    imsec_strerror(rv));
+  return 0;
+}
+
+static int cmd_init(const pki_opts *o, int64_t now) {
+  const char *td = o->trust_domain ? o->trust_domain : IMSEC_3GPP_DOMAIN;
+  if (!imsec_dns_name_valid(imsec_str_c(td)))
+    return cli_usage(SUB, "--trust-domain '%s' is not a domain name", td);
+  char tdpath[1024], crt[1024], key[1024];
+  join(tdpath, sizeof(tdpath), o->dir, "trust-domain", "");
+  join(crt, sizeof(crt), o->dir, "root", ".crt");
+  join(key, sizeof(key), o->dir, "root", ".key");
+  const char *paths[] = {crt, key, tdpath};
+  if (ensure_dir(o->dir) || check_free(o, paths, 3))
+    return CLI_EXIT_USAGE;
+  char cn[300];
+  snprintf(cn, sizeof(cn), "IMS root CA %s", td);
+  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
+                                    : IMSEC_PKI_KEY_EC_P256,
+                      .cn = cn,
+                      .org = td,
+                      .ca = 1,
+                      .path_len = 1,
+                      .not_before = now - HOUR,
+                      .not_after = now + 10 * YEAR};
+  imsec_pki_cred *root = NULL;
+  if (issue(&s, NULL, &root))
+    return CLI_EXIT_USAGE;
+  int rv = write_out(o, "root", root, NULL, 0);
+  imsec_pki_cred_del(root);
+  if (rv)
+    return rv;
+  FILE *f = fopen(tdpath, "w");
+  if (!f || fprintf(f, "%s\n", td) < 0 || fclose(f) != 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot write %s", tdpath);
+  return 0;
+}
+
+static int cmd_operator(const pki_opts *o, int64_t now) {
+  char td[300], domain[300], stem[64];
+  if (read_trust_domain(o, td, sizeof(td)) ||
+      operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
+    return CLI_EXIT_USAGE;
+  imsec_pki_cred *root = NULL;
+  if (load_cred(o->dir, "root", &root))
+    return CLI_EXIT_USAGE;
+  char org[64];
+  snprintf(org, sizeof(org), "IMS operator MCC %s MNC %s", o->mcc, o->mnc);
+  /* RFC 5280 §4.2.1.10: the operator may certify names in its own domain
+   * only, so a roaming partner cannot speak for the home network. */
+  const char *perm[] = {domain};
+  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
+                                    : IMSEC_PKI_KEY_EC_P256,
+                      .cn = domain,
+                      .org = org,
+                      .ca = 1,
+                      .path_len = 0,
+                      .permitted = perm,
+                      .n_permitted = 1,
+                      .not_before = now - HOUR,
+                      .not_after = now + 5 * YEAR};
+  imsec_pki_cred *ca = NULL;
+  int rv = issue(&s, root, &ca);
+  if (!rv)
+    rv = write_out(o, stem, ca, NULL, 0);
+  imsec_pki_cred_del(ca);
+  imsec_pki_cred_del(root);
+  return rv;
+}
+
+/* A leaf under operator CA `stem`, written with chain leaf, CA. */
+static int leaf_under_operator(const pki_opts *o, const char *stem,
+                               const char *out_stem, imsec_pki_spec *s) {
+  imsec_pki_cred *ca = NULL;
+  if (load_cred(o->dir, stem, &ca))
+    return CLI_EXIT_USAGE;
+  imsec_pki_cred *leaf = NULL;
+  int rv = issue(s, ca, &leaf);
+  if (!rv) {
+    const imsec_pki_cred *chain[] = {leaf, ca};
+    rv = write_out(o, out_stem, leaf, chain, 2);
+  }
+  imsec_pki_cred_del(leaf);
+  imsec_pki_cred_del(ca);
+  return rv;
+}
+
+static int cmd_pcscf(const pki_opts *o, int64_t now) {
+  char td[300], domain[300], stem[64], host[320], uri[330];
+  if (read_trust_domain(o, td, sizeof(td)) ||
+      operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
+    return CLI_EXIT_USAGE;
+  snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
+  if (!o->host)
+    snprintf(host, sizeof(host), "pcscf.%s", domain);
+  if (!imsec_dns_name_valid(imsec_str_c(host)))
+    return cli_usage(SUB, "--host '%s' is not a host name", host);
+  if (!imsec_dns_name_within(imsec_str_c(host), imsec_str_c(domain)))
+    return cli_usage(SUB,
+                     "--host '%s' lies outside the operator domain '%s' "
+                     "(its CA is name-constrained to it)",
+                     host, domain);
+  /* RFC 5922 §7.1 / TS 33.310: the SIP domain as SAN URI and dNSName. */
+  snprintf(uri, sizeof(uri), "sip:%s", host);
+  const char *dns[] = {host};
+  const char *uris[] = {uri};
+  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
+                                    : IMSEC_PKI_KEY_EC_P256,
+                      .cn = host,
+                      .org = domain,
+                      .dns = dns,
+                      .n_dns = 1,
+                      .uris = uris,
+                      .n_uris = 1,
+                      .server_auth = 1,
+                      .not_before = now - HOUR,
+                      .not_after = now + YEAR};
+  return leaf_under_operator(o, stem, host, &s);
+}
+
+static int cmd_ue(const pki_opts *o, int64_t now) {
+  char td[300], domain[300], stem[64], uri[310], out_stem[300];
+  if (read_trust_domain(o, td, sizeof(td)) ||
+      operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
+    return CLI_EXIT_USAGE;
+  imsec_impi impi;
+  if (!o->impi)
+    return cli_usage(SUB, "ue: --impi is required");
+  if (imsec_impi_parse(imsec_str_c(o->impi), &impi) != 0 ||
+      strchr(o->impi, '/'))
+    return cli_usage(SUB, "--impi '%s' is not a NAI user@realm", o->impi);
+  if (!imsec_dns_name_within(impi.realm, imsec_str_c(domain)))
+    return cli_usage(SUB, "--impi realm lies outside the operator domain '%s'",
+                     domain);
+  snprintf(uri, sizeof(uri), "sip:%s", o->impi);
+  snprintf(out_stem, sizeof(out_stem), "ue-%s", o->impi);
+  const char *uris[] = {uri};
+  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
+                                    : IMSEC_PKI_KEY_EC_P256,
+                      .cn = o->impi,
+                      .org = domain,
+                      .uris = uris,
+                      .n_uris = 1,
+                      .client_auth = 1,
+                      .server_auth = o->server,
+                      .not_before = now - HOUR,
+                      .not_after = now + YEAR};
+  return leaf_under_operator(o, stem, out_stem, &s);
+}
+
+static int cmd_rogue(const pki_opts *o, int64_t now) {
+  char td[300], uri[310], out_stem[64];
+  if (!o->kind)
+    return cli_usage(SUB, "rogue: --kind outside|expired|selfsigned is "
+                          "required");
+  if (!o->host)
+    return cli_usage(SUB, "rogue: --host is required");
+  if (!imsec_dns_name_valid(imsec_str_c(o->host)))
+    return cli_usage(SUB, "--host '%s' is not a host name", o->host);
+  if (read_trust_domain(o, td, sizeof(td)))
+    return CLI_EXIT_USAGE;
+  snprintf(uri, sizeof(uri), "sip:%s", o->host);
+  const char *dns[] = {o->host};
+  const char *uris[] = {uri};
+  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
+                                    : IMSEC_PKI_KEY_EC_P256,
+                      .cn = o->host,
+                      .org = "rogue",
+                      .dns = dns,
+                      .n_dns = 1,
+                      .uris = uris,
+                      .n_uris = 1,
+                      .server_auth = 1,
+                      .not_before = now - HOUR,
+                      .not_after = now + YEAR};
+  snprintf(out_stem, sizeof(out_stem), "rogue-%s", o->kind);
+  if (strcmp(o->kind, "outside") == 0) {
+    /* Valid under the root, but outside the trust domain (Annex F). */
+    if (imsec_dns_name_within(imsec_str_c(o->host), imsec_str_c(td)))
+      return cli_usage(SUB,
+                       "--kind outside: --host '%s' lies inside the trust "
+                       "domain '%s'",
+                       o->host, td);
+    imsec_pki_cred *root = NULL, *leaf = NULL;
+    if (load_cred(o->dir, "root", &root))
+      return CLI_EXIT_USAGE;
+    int rv = issue(&s, root, &leaf);
+    if (!rv) {
+      const imsec_pki_cred *chain[] = {leaf};
+      rv = write_out(o, out_stem, leaf, chain, 1);
+    }
+    imsec_pki_cred_del(leaf);
+    imsec_pki_cred_del(root);
+    return rv;
+  }
+  if (strcmp(o->kind, "expired") == 0) {
+    char domain[300], stem[64];
+    if (operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
+      return CLI_EXIT_USAGE;
+    /* Inside the operator's name constraint, so the only fault is time. */
+    if (!imsec_dns_name_within(imsec_str_c(o->host), imsec_str_c(domain)))
+      return cli_usage(SUB,
+                       "--kind expired: --host '%s' must lie in the operator "
+                       "domain '%s'",
+                       o->host, domain);
+    s.not_before = now - 30 * DAY;
+    s.not_after = now - DAY;
+    return leaf_under_operator(o, stem, out_stem, &s);
+  }
+  if (strcmp(o->kind, "selfsigned") == 0) {
+    imsec_pki_cred *leaf = NULL;
+    int rv = issue(&s, NULL, &leaf);
+    if (!rv) {
+      const imsec_pki_cred *chain[] = {leaf};
+      rv = write_out(o, out_stem, leaf, chain, 1);
+    }
+    imsec_pki_cred_del(leaf);
+    return rv;
+  }
+  return cli_usage(SUB,
+                   "--kind must be outside, expired or selfsigned, not "
+                   "'%s'",
+                   o->kind);
+}
 
 static int run(int argc, char **argv) {
-  return cli_planned(argc, argv, help);
+  if (cli_wants_help(argc, argv)) {
+    fputs(help, stdout);
+    return CLI_EXIT_OK;
+  }
+  if (argc < 2)
+    return cli_usage(SUB, "missing command (init, operator, pcscf, ue, "
+                          "rogue)");
+  const char *verb = argv[1];
+  int (*fn)(const pki_opts *, int64_t) = NULL;
+  if (strcmp(verb, "init") == 0)
+    fn = cmd_init;
+  else if (strcmp(verb, "operator") == 0)
+    fn = cmd_operator;
+  else if (strcmp(verb, "pcscf") == 0)
+    fn = cmd_pcscf;
+  else if (strcmp(verb, "ue") == 0)
+    fn = cmd_ue;
+  else if (strcmp(verb, "rogue") == 0)
+    fn = cmd_rogue;
+  else
+    return cli_usage(SUB, "unknown command '%s'", verb);
+  pki_opts o = {0};
+  int rv = parse_opts(argc, argv, &o);
+  if (rv)
+    return rv;
+  return fn(&o, (int64_t)time(NULL));
 }
 
 const cli_cmd imsec_cmd_pki = {
     .name = "pki",
     .summary = "make a trust-domain PKI (root, operator CAs, certificates)",
     .run = run,
-    .planned = 1,
+    .planned = 0,
 };

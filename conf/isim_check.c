@@ -1,0 +1,133 @@
+/* Checking an ISIM profile: the clause 8.1 naming rule, then consistency
+ * of keys, identities and the trust configuration. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "imsec/ident.h"
+#include "imsec/isim.h"
+#include "imsec/x509.h"
+
+typedef struct check_acc {
+  imsec_isim_emit emit;
+  void *ctx;
+  size_t n;
+} check_acc;
+
+__attribute__((format(printf, 3, 4))) static void
+finding(check_acc *a, const char *kind, const char *fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  a->n++;
+  if (a->emit)
+    a->emit(a->ctx, kind, line);
+}
+
+static void check_naming(const imsec_isim_profile *p, check_acc *a) {
+  imsec_str impus[IMSEC_ISIM_MAX_LIST];
+  size_t n =
+      p->n_impus < IMSEC_ISIM_MAX_LIST ? p->n_impus : IMSEC_ISIM_MAX_LIST;
+  for (size_t i = 0; i < n; i++)
+    impus[i] = imsec_str_c(p->impus[i]);
+  imsec_naming_input in = {imsec_str_c(p->trust_domain), imsec_str_c(p->impi),
+                           impus, n, imsec_str_c(p->home_domain)};
+  imsec_naming_violation v[IMSEC_ISIM_MAX_LIST + 4];
+  size_t total = imsec_naming_check(&in, v, sizeof(v) / sizeof(v[0]));
+  for (size_t i = 0; i < total && i < sizeof(v) / sizeof(v[0]); i++) {
+    char line[768];
+    imsec_naming_describe(&v[i], in.trust_domain, line, sizeof(line));
+    finding(a, "violation", "%s", line);
+  }
+}
+
+static void check_cert_file(check_acc *a, const char *role, const char *path,
+                            const imsec_isim_profile *p) {
+  imsec_x509_chain c;
+  int rv = imsec_x509_chain_load_pem(path, &c);
+  if (rv < 0) {
+    finding(a, "inconsistent", "%s %s: %s", role, path,
+            rv == IMSEC_ERR_IO ? "cannot be read" : "holds no PEM certificate");
+    return;
+  }
+  imsec_x509_chain_free(&c);
+  /* It must chain to at least one configured anchor. */
+  char why[256] = "";
+  for (size_t i = 0; i < p->n_anchors; i++) {
+    if (imsec_x509_file_chains_to(path, p->anchors[i], why, sizeof(why)) == 1)
+      return;
+  }
+  if (p->n_anchors)
+    finding(a, "inconsistent", "%s %s does not chain to the trust anchors%s%s",
+            role, path, why[0] ? ": " : "", why);
+}
+
+size_t imsec_isim_check(const imsec_isim_profile *p, imsec_isim_emit emit,
+                        void *ctx) {
+  check_acc a = {emit, ctx, 0};
+  check_naming(p, &a);
+
+  /* Clause 8.1: the ISIM holds an authentication key; Milenage needs OP
+   * or OPc (TS 35.206). */
+  if (!p->has_k)
+    finding(&a, "inconsistent", "no authentication key: set k or k_file");
+  if (!p->has_op && !p->has_opc)
+    finding(&a, "inconsistent",
+            "no operator variant key: set one of op, op_file, opc, opc_file");
+
+  /* TS 23.003 §13.3: the IMPI's realm is the home network domain name. */
+  imsec_impi impi;
+  if (p->impi && p->home_domain &&
+      imsec_impi_parse(imsec_str_c(p->impi), &impi) == 0 &&
+      !imsec_dns_name_eq(impi.realm, imsec_str_c(p->home_domain)))
+    finding(&a, "inconsistent",
+            "the IMPI's realm '%.*s' is not the home network domain name "
+            "'%s'",
+            (int)impi.realm.len, impi.realm.p, p->home_domain);
+  for (size_t i = 0; i < p->n_impus; i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (imsec_str_ieq(imsec_str_c(p->impus[i]), imsec_str_c(p->impus[j])))
+        finding(&a, "inconsistent", "IMPU #%zu repeats IMPU #%zu ('%s')", i + 1,
+                j + 1, p->impus[i]);
+    }
+  }
+
+  /* The trust configuration of the decision (DESIGN.md §3). */
+  if (p->n_anchors == 0)
+    finding(&a, "inconsistent", "no trust anchors: set anchors");
+  for (size_t i = 0; i < p->n_anchors; i++) {
+    imsec_x509_chain c;
+    int rv = imsec_x509_chain_load_pem(p->anchors[i], &c);
+    if (rv < 0)
+      finding(&a, "inconsistent", "trust anchor %s: %s", p->anchors[i],
+              rv == IMSEC_ERR_IO ? "cannot be read"
+                                 : "holds no PEM certificate");
+    else
+      imsec_x509_chain_free(&c);
+  }
+  if (!p->home_ca)
+    finding(&a, "inconsistent", "no home operator CA: set home_ca");
+  else
+    check_cert_file(&a, "home CA", p->home_ca, p);
+  for (size_t i = 0; i < p->n_partners; i++) {
+    char role[48];
+    snprintf(role, sizeof(role), "roaming partner CA #%zu", i + 1);
+    check_cert_file(&a, role, p->partners[i], p);
+    if (p->home_ca && strcmp(p->partners[i], p->home_ca) == 0)
+      finding(&a, "inconsistent",
+              "roaming partner CA #%zu is the home CA itself", i + 1);
+  }
+  /* The home CA's name should cover the home domain (pki operator names
+   * each operator CA after its domain). */
+  char cn[256];
+  if (p->home_ca && p->home_domain &&
+      imsec_x509_file_subject_cn(p->home_ca, cn, sizeof(cn)) > 0 &&
+      imsec_dns_name_valid(imsec_str_c(cn)) &&
+      !imsec_dns_name_within(imsec_str_c(p->home_domain), imsec_str_c(cn)))
+    finding(&a, "inconsistent",
+            "the home CA is the CA of '%s', but the home domain is '%s'", cn,
+            p->home_domain);
+  return a.n;
+}

@@ -1,0 +1,148 @@
+/*
+ * imsec trust: may this P-CSCF act for the UE's home network?
+ *
+ * The decision of DESIGN.md §3, sans-I/O: its inputs are plain data (the
+ * facts crypto/x509.c extracted from the peer's verified chain, the host the
+ * UE dialled, the realm of the challenge, the profile's trust domain, home
+ * domain and policy); its output is trusted (home), trusted (roaming partner
+ * X) or rejected, with one reason code and one English sentence.
+ *
+ * Names follow RFC 5922 §7.1-7.2: SAN URI sip:DOMAIN (no user part) when
+ * present, else SAN dNSName, the subject CN only when the certificate has
+ * no SAN at all; compared case-insensitively, a trailing dot ignored, no
+ * wildcards unless asked for.
+ */
+#ifndef IMSEC_TRUST_H
+#define IMSEC_TRUST_H
+
+#include "imsec/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IMSEC_TRUST_MAX_NAMES 8
+#define IMSEC_TRUST_NAME_CAP 256
+
+typedef enum imsec_trust_policy {
+  /* Annex F of the CR to TS 33.203: the P-CSCF's name lies inside the IMS
+   * trust domain, the chain passes through the home CA or a roaming
+   * partner's CA, the realm is the UE's home network domain name and lies
+   * inside the trust domain. */
+  IMSEC_TRUST_POLICY_TRUST_DOMAIN = 0,
+  /* RFC 3261 §26.3.2.1 as written: the certificate names a host in the home
+   * domain, chains to the home CA, and the realm matches it. */
+  IMSEC_TRUST_POLICY_STRICT_HOME = 1,
+} imsec_trust_policy;
+
+/* "trust-domain" / "strict-home". Parse returns 0 or IMSEC_ERR_PARSE. */
+IMSEC_API const char *imsec_trust_policy_name(imsec_trust_policy p);
+IMSEC_API IMSEC_MUST_USE int imsec_trust_policy_parse(imsec_str s,
+                                                      imsec_trust_policy *out);
+
+/* What RFC 5280 path validation said about the chain. */
+typedef enum imsec_chain_status {
+  IMSEC_CHAIN_OK = 0,
+  IMSEC_CHAIN_INVALID = 1,         /* no valid path to an anchor */
+  IMSEC_CHAIN_EXPIRED = 2,         /* a certificate's validity has ended */
+  IMSEC_CHAIN_NOT_YET_VALID = 3,   /* ... or has not begun */
+  IMSEC_CHAIN_NOT_SERVER_AUTH = 4, /* the leaf lacks EKU serverAuth */
+} imsec_chain_status;
+
+/* Which configured CA the validated path passes through. */
+typedef enum imsec_trust_issuer {
+  IMSEC_ISSUER_NONE = 0,    /* neither the home CA nor a partner's */
+  IMSEC_ISSUER_HOME = 1,    /* the home operator's CA */
+  IMSEC_ISSUER_PARTNER = 2, /* a roaming partner's CA */
+} imsec_trust_issuer;
+
+/*
+ * The facts about a peer certificate chain, as plain data (a value type:
+ * copy it freely; it owns its text). crypto/x509.c fills it; tests and the
+ * element state machines may build one by hand.
+ */
+typedef struct imsec_trust_cert {
+  imsec_chain_status chain;
+  char chain_detail[IMSEC_TRUST_NAME_CAP]; /* the validator's words */
+  int has_san;                             /* a subjectAltName is present */
+  size_t n_sip;                            /* SAN URI sip:HOST, no user */
+  char sip[IMSEC_TRUST_MAX_NAMES][IMSEC_TRUST_NAME_CAP];
+  size_t n_dns; /* SAN dNSName */
+  char dns[IMSEC_TRUST_MAX_NAMES][IMSEC_TRUST_NAME_CAP];
+  char cn[IMSEC_TRUST_NAME_CAP]; /* subject CN ("" if none) */
+  imsec_trust_issuer issuer;
+  size_t partner_index;               /* when issuer is PARTNER */
+  char partner[IMSEC_TRUST_NAME_CAP]; /* the partner's name */
+} imsec_trust_cert;
+
+typedef struct imsec_trust_input {
+  const imsec_trust_cert *cert; /* borrowed for the call */
+  imsec_str pcscf_host;         /* the host the UE dialled */
+  imsec_str realm;              /* the realm of the Digest challenge */
+  imsec_str trust_domain;       /* the profile's IMS Trust Domain Name */
+  imsec_str home_domain;        /* the UE's home network domain name */
+  imsec_trust_policy policy;
+  int allow_wildcards; /* 0 (RFC 5922 §7.2); 1 lets "*." match one label */
+} imsec_trust_input;
+
+typedef enum imsec_trust_verdict {
+  IMSEC_TRUST_REJECTED = 0,
+  IMSEC_TRUST_HOME = 1,
+  IMSEC_TRUST_PARTNER = 2,
+} imsec_trust_verdict;
+
+typedef enum imsec_trust_reason {
+  IMSEC_TRUST_OK = 0,
+  IMSEC_TRUST_CHAIN_INVALID,
+  IMSEC_TRUST_EXPIRED,
+  IMSEC_TRUST_NOT_SERVER_AUTH,
+  IMSEC_TRUST_NAME_MISMATCH,
+  IMSEC_TRUST_WILDCARD_REFUSED,
+  IMSEC_TRUST_NAME_OUTSIDE_TRUST_DOMAIN,
+  IMSEC_TRUST_NAME_OUTSIDE_HOME_DOMAIN,
+  IMSEC_TRUST_NOT_A_ROAMING_PARTNER,
+  IMSEC_TRUST_NOT_HOME_CA,
+  IMSEC_TRUST_REALM_MISMATCH,
+  IMSEC_TRUST_REALM_OUTSIDE_TRUST_DOMAIN,
+} imsec_trust_reason;
+
+/* The reason's stable code: "ok", "chain-invalid", "expired",
+ * "not-server-auth", "name-mismatch", "wildcard-refused",
+ * "name-outside-trust-domain", "name-outside-home-domain",
+ * "not-a-roaming-partner", "not-home-ca", "realm-mismatch",
+ * "realm-outside-trust-domain". Static strings. */
+IMSEC_API const char *imsec_trust_reason_code(imsec_trust_reason r);
+
+typedef struct imsec_trust_result {
+  imsec_trust_verdict verdict;
+  imsec_trust_reason reason;
+  char matched[IMSEC_TRUST_NAME_CAP]; /* the certificate name that matched */
+  char partner[IMSEC_TRUST_NAME_CAP]; /* when verdict is PARTNER */
+  char why[768];                      /* one English sentence */
+} imsec_trust_result;
+
+/*
+ * Decide. Checks, in order: the chain (chain-invalid, expired,
+ * not-server-auth), the names against the dialled host (name-mismatch,
+ * wildcard-refused), then per policy:
+ *   trust-domain: name-outside-trust-domain, not-a-roaming-partner,
+ *                 realm-outside-trust-domain, realm-mismatch;
+ *   strict-home:  name-outside-home-domain, not-home-ca, realm-mismatch.
+ * The first failing check gives the reason. Returns 0 (the verdict is in
+ * `out`, trusted or not) or IMSEC_ERR_INVAL (NULL pointers, an unknown
+ * policy).
+ */
+IMSEC_API IMSEC_MUST_USE int imsec_trust_decide(const imsec_trust_input *in,
+                                                imsec_trust_result *out);
+
+/* The identities RFC 5922 §7.1 takes from `cert`: its SAN URI sip: hosts if
+ * any, else its SAN dNSNames, else (no SAN at all) its CN. Fills up to
+ * `cap` slices (borrowed from `cert`) and returns how many there are. */
+IMSEC_API size_t imsec_trust_cert_names(const imsec_trust_cert *cert,
+                                        imsec_str *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMSEC_TRUST_H */

@@ -3,7 +3,8 @@
 # scripts/packages.txt).
 add_executable(bench_aka ${CMAKE_CURRENT_SOURCE_DIR}/aka.c)
 target_link_libraries(bench_aka PRIVATE imsec)
-pkg_check_modules(OSMOCORE IMPORTED_TARGET libosmocore)
+# osmo_auth_gen_vec lives in libosmogsm.
+pkg_check_modules(OSMOCORE IMPORTED_TARGET libosmogsm libosmocore)
 if(OSMOCORE_FOUND)
   target_link_libraries(bench_aka PRIVATE PkgConfig::OSMOCORE)
   target_compile_definitions(bench_aka PRIVATE HAVE_OSMOCORE=1)

@@ -11,8 +11,8 @@
  * - Building writes into a caller buffer.
  * - Responses (MD5, SHA-256; qop auth, auth-int, or none) go through the
  *   imsec_crypto vtable; server-side verification compares in constant
- *   time. Replay detection on nc is the caller's (the server keeps the
- *   highest nc per nonce): imsec_digest_nc_parse gives the number.
+ *   time. Replay detection on nc is the caller's: it keeps the highest nc
+ *   accepted per nonce, and imsec_digest_nc_check compares and raises it.
  *
  * Sans-I/O, libc only, no allocation.
  */
@@ -117,6 +117,15 @@ IMSEC_API int imsec_digest_qop_has(imsec_str list, const char *qop);
 /* nc = 8LHEX (RFC 7616 §3.4): its value for replay tracking.
  * Returns 0, IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_digest_nc_parse(imsec_str nc, uint32_t *out);
+
+/* Replay check on nc for one nonce (RFC 7616 §3.4: the server should
+ * refuse a repeated nc). `*highest` is the caller's per-nonce record of the
+ * largest nc accepted so far (0 before the first). Accepts only nc >
+ * *highest and then raises *highest to it.
+ * Returns 0, IMSEC_ERR_REPLAY (nc not above the record), IMSEC_ERR_PARSE
+ * (not 8LHEX), IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int imsec_digest_nc_check(imsec_str nc,
+                                                   uint32_t *highest);
 
 /* ----------------------------------------------------------------- build */
 

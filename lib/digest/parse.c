@@ -271,3 +271,14 @@ int imsec_digest_nc_parse(imsec_str nc, uint32_t *out) {
   *out = v;
   return 0;
 }
+
+int imsec_digest_nc_check(imsec_str nc, uint32_t *highest) {
+  if (!highest)
+    return IMSEC_ERR_INVAL;
+  uint32_t v;
+  IMSEC_GUARD(imsec_digest_nc_parse(nc, &v));
+  if (v <= *highest)
+    return IMSEC_ERR_REPLAY;
+  *highest = v;
+  return 0;
+}

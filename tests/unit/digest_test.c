@@ -93,6 +93,15 @@ static void parse_credentials(void **state) {
   assert_int_equal(nc, 10);
   assert_int_equal(imsec_digest_nc_parse(S("0000001"), &nc), IMSEC_ERR_PARSE);
   assert_int_equal(imsec_digest_nc_parse(S("0000000g"), &nc), IMSEC_ERR_PARSE);
+  /* Replay tracking per nonce. */
+  uint32_t hi = 0;
+  assert_int_equal(imsec_digest_nc_check(S("00000001"), &hi), 0);
+  assert_int_equal(imsec_digest_nc_check(S("00000001"), &hi), IMSEC_ERR_REPLAY);
+  assert_int_equal(imsec_digest_nc_check(S("00000003"), &hi), 0);
+  assert_int_equal(imsec_digest_nc_check(S("00000002"), &hi), IMSEC_ERR_REPLAY);
+  assert_int_equal(hi, 3);
+  assert_int_equal(imsec_digest_nc_check(S("0000000x"), &hi), IMSEC_ERR_PARSE);
+  assert_int_equal(imsec_digest_nc_check(S("00000004"), NULL), IMSEC_ERR_INVAL);
 
   /* TS 24.229 §5.1.1.2: the first REGISTER carries empty nonce and
    * response; integrity-protected from the P-CSCF. */

@@ -224,6 +224,16 @@ IMSEC_API IMSEC_MUST_USE int
 imsec_digest_aka_nonce_encode(const uint8_t rand[16], const uint8_t autn[16],
                               imsec_bytes server_data, char *out, size_t cap);
 
+/* S-CSCF side: the whole challenge value for vector `v`: `Digest
+ * realm="..", nonce="base64(RAND||AUTN)", algorithm=AKAv1-MD5|AKAv2-MD5
+ * [, qop=".."] [, opaque=".."] [, ck="hex", ik="hex"]`. `qop` and `opaque`
+ * may be empty (then left out); `with_keys` adds CK and IK in hex for the
+ * P-CSCF (TS 24.229 §5.4.1.2.1; the P-CSCF removes them, §5.2.2.1).
+ * Returns the length (NUL-terminated), IMSEC_ERR_NOBUF, IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int imsec_digest_aka_challenge_build(
+    const imsec_aka_vector *v, imsec_digest_alg alg, imsec_str realm,
+    imsec_str qop, imsec_str opaque, int with_keys, char *buf, size_t cap);
+
 /* Split an AKA nonce into RAND and AUTN; `server_data` (may be NULL) gets
  * the length of what follows them (the octets themselves are not kept).
  * Returns 0, IMSEC_ERR_PARSE (not base64, shorter than 32 octets),

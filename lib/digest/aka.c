@@ -167,3 +167,35 @@ int imsec_digest_aka_verify(imsec_crypto *c, const imsec_digest_params *auth,
   imsec_wipe(pw, sizeof(pw));
   return rv;
 }
+
+int imsec_digest_aka_challenge_build(const imsec_aka_vector *v,
+                                     imsec_digest_alg alg, imsec_str realm,
+                                     imsec_str qop, imsec_str opaque,
+                                     int with_keys, char *buf, size_t cap) {
+  if (!v || !buf || !is_aka(alg))
+    return IMSEC_ERR_INVAL;
+  char nonce[64], ck[33], ik[33];
+  IMSEC_GUARD(imsec_digest_aka_nonce_encode(
+      v->rand, v->autn, (imsec_bytes){NULL, 0}, nonce, sizeof(nonce)));
+  imsec_digest_params p = {0};
+  p.realm = realm;
+  p.present = IMSEC_DIGEST_P_REALM;
+  p.nonce = imsec_str_c(nonce);
+  p.algorithm = imsec_str_c(imsec_digest_alg_name(alg));
+  if (qop.len)
+    p.qop = qop;
+  if (opaque.len)
+    p.opaque = opaque;
+  int rv;
+  if (with_keys) {
+    IMSEC_GUARD_GOTO(rv, imsec_hex_encode(v->ck, 16, ck, sizeof(ck)), done);
+    IMSEC_GUARD_GOTO(rv, imsec_hex_encode(v->ik, 16, ik, sizeof(ik)), done);
+    p.ck = imsec_str_make(ck, 32);
+    p.ik = imsec_str_make(ik, 32);
+  }
+  rv = imsec_digest_build(IMSEC_DIGEST_CHALLENGE, &p, buf, cap);
+done:
+  imsec_wipe(ck, sizeof(ck));
+  imsec_wipe(ik, sizeof(ik));
+  return rv;
+}

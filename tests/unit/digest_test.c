@@ -581,6 +581,46 @@ static void aka_sync_failure(void **state) {
   imsec_milenage_del(f.m);
 }
 
+static void aka_challenge(void **state) {
+  imsec_crypto *c = *state;
+  aka_fix f;
+  aka_fix_init(c, &f);
+  char buf[512];
+  int n =
+      imsec_digest_aka_challenge_build(&f.v, IMSEC_DIGEST_AKAV2_MD5, S(REALM),
+                                       S("auth"), S(""), 1, buf, sizeof(buf));
+  assert_true(n > 0);
+  assert_string_equal(buf,
+                      "Digest realm=\"ims.mnc015.mcc234.3gppnetwork.org\", "
+                      "nonce=\"I1U8vpY3qJ0hiuZNrke/NVXzKLQ1d7m5Sp/6w1Tfr7M=\", "
+                      "algorithm=AKAv2-MD5, qop=\"auth\", "
+                      "ck=\"b40ba9a3c58b2a05bbf0d987b21bf8cb\", "
+                      "ik=\"f769bcd751044604127672711c6d3441\"");
+  imsec_digest_params p;
+  assert_int_equal(
+      imsec_digest_parse_challenge(imsec_str_make(buf, (size_t)n), &p), 0);
+  uint8_t rand[16], autn[16];
+  assert_int_equal(imsec_digest_aka_nonce_decode(p.nonce, rand, autn, NULL), 0);
+  assert_memory_equal(rand, f.v.rand, 16);
+  assert_memory_equal(autn, f.v.autn, 16);
+  n = imsec_digest_aka_challenge_build(&f.v, IMSEC_DIGEST_AKAV1_MD5, S(REALM),
+                                       S(""), S("op"), 0, buf, sizeof(buf));
+  assert_true(n > 0);
+  assert_string_equal(buf,
+                      "Digest realm=\"ims.mnc015.mcc234.3gppnetwork.org\", "
+                      "nonce=\"I1U8vpY3qJ0hiuZNrke/NVXzKLQ1d7m5Sp/6w1Tfr7M=\", "
+                      "opaque=\"op\", algorithm=AKAv1-MD5");
+  assert_int_equal(imsec_digest_aka_challenge_build(&f.v, IMSEC_DIGEST_MD5,
+                                                    S(REALM), S(""), S(""), 0,
+                                                    buf, sizeof(buf)),
+                   IMSEC_ERR_INVAL);
+  assert_int_equal(
+      imsec_digest_aka_challenge_build(&f.v, IMSEC_DIGEST_AKAV1_MD5, S(REALM),
+                                       S(""), S(""), 0, buf, 40),
+      IMSEC_ERR_NOBUF);
+  imsec_milenage_del(f.m);
+}
+
 static void aka_nonce_codec(void **state) {
   (void)state;
   uint8_t rand[16], autn[16], sd[3] = {1, 2, 3};
@@ -619,6 +659,7 @@ int main(void) {
       cmocka_unit_test(server_verify),
       cmocka_unit_test(aka_known_answers),
       cmocka_unit_test(aka_sync_failure),
+      cmocka_unit_test(aka_challenge),
       cmocka_unit_test(aka_nonce_codec),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

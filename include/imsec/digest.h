@@ -214,7 +214,7 @@ imsec_digest_verify(imsec_crypto *c, const imsec_digest_params *auth,
 /* ------------------------------------------------------------ Digest AKA */
 
 #define IMSEC_DIGEST_AKA_NONCE_MIN 32 /* RAND || AUTN */
-/* base64 of 16 octets plus NUL. */
+/* base64 of the 16-octet HMAC-MD5 (no NUL). */
 #define IMSEC_DIGEST_AKAV2_PASSWORD_LEN 24
 
 /* nonce = base64(RAND || AUTN || server data) (RFC 3310 §3.2); server

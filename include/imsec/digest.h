@@ -243,8 +243,8 @@ IMSEC_API IMSEC_MUST_USE int imsec_digest_aka_nonce_decode(imsec_str nonce,
                                                            uint8_t autn[16],
                                                            size_t *server_data);
 
-/* The Digest password of an AKA run: AKAv1 (RFC 3310 §3.4): RES as raw
- * octets; AKAv2 (RFC 4169 §3): base64(HMAC-MD5(RES || IK || CK,
+/* The Digest password of an AKA run: AKAv1 (RFC 3310 §3.3): RES as raw
+ * octets; AKAv2 (RFC 4169): base64(HMAC-MD5(RES || IK || CK,
  * "http-digest-akav2-password")). `out` receives the octets (capacity
  * `cap`, at least 24); a secret: wipe it after use.
  * Returns the password length, IMSEC_ERR_INVAL (not an AKA alg),
@@ -270,11 +270,19 @@ imsec_digest_aka_response(imsec_crypto *c, imsec_digest_alg alg,
 IMSEC_API IMSEC_MUST_USE int
 imsec_digest_aka_auts_encode(const uint8_t auts[14], char *out, size_t cap);
 
+/* Decode an auts parameter value (base64 of 14 octets) into `auts`.
+ * Returns 0, IMSEC_ERR_PARSE (not base64 of exactly 14 octets),
+ * IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int imsec_digest_aka_auts_decode(imsec_str value,
+                                                          uint8_t auts[14]);
+
 /* S-CSCF side: verify an Authorization against the vector `v` that made
  * the challenge. The nonce must carry v's RAND || AUTN. Without an auts
  * parameter the response must match the AKA password of `alg` derived from
  * XRES (and IK, CK); with auts it must match the empty password, and then
  * AUTS is decoded into `auts` for resynchronisation (imsec_sqn_he_resync).
+ * imsec uses the empty password for an AKAv2 sync failure as well, as
+ * RFC 3310 §3.4 says for AKAv1 (imsec_digest_aka_response does the same).
  * Returns 0 (authenticated), IMSEC_ERR_SYNC (sync failure: `auts` is
  * valid), IMSEC_ERR_AUTH (wrong response, or a nonce of another vector),
  * IMSEC_ERR_PARSE (malformed nonce, auts, response), IMSEC_ERR_INVAL

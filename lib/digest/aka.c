@@ -51,7 +51,7 @@ int imsec_digest_aka_password(imsec_crypto *c, imsec_digest_alg alg,
   if (!c || !res || !out || res_len == 0 || res_len > IMSEC_AKA_RES_MAX)
     return IMSEC_ERR_INVAL;
   if (alg == IMSEC_DIGEST_AKAV1_MD5) {
-    /* RFC 3310 §3.4: the password is RES itself, as octets. */
+    /* RFC 3310 §3.3: the password is RES itself, as octets. */
     if (cap < res_len)
       return IMSEC_ERR_NOBUF;
     memcpy(out, res, res_len);
@@ -61,7 +61,7 @@ int imsec_digest_aka_password(imsec_crypto *c, imsec_digest_alg alg,
     return IMSEC_ERR_INVAL;
   if (cap < IMSEC_DIGEST_AKAV2_PASSWORD_LEN)
     return IMSEC_ERR_NOBUF;
-  /* RFC 4169 §3: password = base64(PRF(RES || IK || CK,
+  /* RFC 4169: password = base64(PRF(RES || IK || CK,
    * "http-digest-akav2-password")), PRF = HMAC-MD5 for AKAv2-MD5. */
   uint8_t key[IMSEC_AKA_RES_MAX + 32], mac[IMSEC_MD5_LEN];
   char b64[IMSEC_DIGEST_AKAV2_PASSWORD_LEN + 1];
@@ -128,6 +128,17 @@ int imsec_digest_aka_auts_encode(const uint8_t auts[14], char *out,
   return imsec_base64_encode(auts, IMSEC_AKA_AUTS_LEN, out, cap);
 }
 
+int imsec_digest_aka_auts_decode(imsec_str value, uint8_t auts[14]) {
+  if (!auts || (!value.p && value.len))
+    return IMSEC_ERR_INVAL;
+  uint8_t raw[IMSEC_AKA_AUTS_LEN + 2];
+  int n = imsec_base64_decode(value.p, value.len, raw, sizeof(raw));
+  if (n != IMSEC_AKA_AUTS_LEN)
+    return IMSEC_ERR_PARSE;
+  memcpy(auts, raw, IMSEC_AKA_AUTS_LEN);
+  return 0;
+}
+
 int imsec_digest_aka_verify(imsec_crypto *c, const imsec_digest_params *auth,
                             imsec_digest_alg alg, const imsec_aka_vector *v,
                             imsec_str method, imsec_bytes body,
@@ -146,10 +157,9 @@ int imsec_digest_aka_verify(imsec_crypto *c, const imsec_digest_params *auth,
   if (auth->present & IMSEC_DIGEST_P_AUTS) {
     if (!auts)
       return IMSEC_ERR_INVAL;
-    uint8_t raw[IMSEC_AKA_AUTS_LEN + 2];
-    int n = imsec_base64_decode(auth->auts.p, auth->auts.len, raw, sizeof(raw));
-    if (n != IMSEC_AKA_AUTS_LEN)
-      return n < 0 && n != IMSEC_ERR_NOBUF ? n : IMSEC_ERR_PARSE;
+    uint8_t raw[IMSEC_AKA_AUTS_LEN];
+    IMSEC_GUARD(imsec_digest_aka_auts_decode(auth->auts, raw));
+    /* RFC 3310 §3.4: the sync-failure response uses an empty password. */
     int rv =
         imsec_digest_verify(c, auth, alg, method, body, (imsec_bytes){NULL, 0});
     if (rv < 0)

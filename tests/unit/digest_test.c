@@ -545,6 +545,12 @@ static void aka_sync_failure(void **state) {
                                            S("REGISTER"), none, auts),
                    IMSEC_ERR_SYNC);
   assert_memory_equal(auts, r.auts, 14);
+  uint8_t dec[14];
+  assert_int_equal(imsec_digest_aka_auts_decode(S(auts_b64), dec), 0);
+  assert_memory_equal(dec, r.auts, 14);
+  assert_int_equal(
+      imsec_digest_aka_auts_decode(S("AAAAAAAAAAAAAAAAAAAAAAAA"), dec),
+      IMSEC_ERR_PARSE);
   /* A broken auts is a parse error, not a resync. */
   imsec_digest_params q = p;
   q.auts = S("AAAA");

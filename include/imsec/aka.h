@@ -1,7 +1,7 @@
 /*
  * imsec aka: Milenage (TS 35.206), authentication vectors, the UE-side check
  * of AUTN with SQN freshness (TS 33.102 §6.3.3, Annex C.2), AUTS, and the
- * HE-side SQN generation and resynchronisation (TS 33.102 Annex C.1.1/C.3,
+ * HE-side SQN generation and resynchronisation (TS 33.102 Annex C,
  * §6.3.5).
  *
  * Sans-I/O: AES-128 and randomness come through the imsec_crypto vtable the
@@ -153,14 +153,15 @@ IMSEC_API void imsec_aka_vector_wipe(imsec_aka_vector *v);
 
 /* ------------------------------------------------------ SQN (Annex C) */
 
-/* SQN = SEQ || IND (TS 33.102 C.1.1, C.3.2): IND is the `ind_bits` low
+/* SQN = SEQ || IND (TS 33.102 Annex C): IND is the `ind_bits` low
  * bits. At most IMSEC_SQN_IND_MAX_BITS, so the UE array has at most
  * IMSEC_SQN_SLOTS_MAX entries. */
 #define IMSEC_SQN_IND_MAX_BITS 5
 #define IMSEC_SQN_SLOTS_MAX (1u << IMSEC_SQN_IND_MAX_BITS)
 #define IMSEC_SQN_MAX ((UINT64_C(1) << 48) - 1)
 
-/* Freshness parameters (TS 33.102 C.2.1, C.2.2; values of C.3.x). */
+/* Freshness parameters (TS 33.102 C.2.1, C.2.2; default values from Annex C).
+ */
 typedef struct imsec_sqn_cfg {
   unsigned ind_bits; /* length of IND; default 5 (a = 32 array entries) */
   uint64_t delta;    /* C.2.1 wrap-around limit on SEQ - SEQ_MS; 2^28 */
@@ -203,13 +204,13 @@ imsec_sqn_ue_accept(imsec_sqn_ue *st, const imsec_sqn_cfg *cfg, uint64_t sqn);
 
 /* The HE (HSS/AuC) side, per subscriber: a plain struct the HSS persists
  * (it is not secret). SEQ_HE is the SEQ of the last vector made; IND_next
- * the IND the next vector gets (cyclic allocation, C.3.4). */
+ * the IND the next vector gets (allocated cyclically). */
 typedef struct imsec_sqn_he {
   uint64_t seq;      /* SEQ_HE, 48 - ind_bits bits */
   uint32_t ind_next; /* < 2^ind_bits */
 } imsec_sqn_he;
 
-/* The SQN of the next vector (C.1.1, C.3): SEQ_HE + 1 with the next IND,
+/* The SQN of the next vector (Annex C): SEQ_HE + 1 with the next IND,
  * and advance the state. Persist the state before the vector leaves.
  * Returns 0, IMSEC_ERR_INVAL, IMSEC_ERR_CONFIG, IMSEC_ERR_LIMIT (SEQ
  * exhausted). */

@@ -1,12 +1,13 @@
 /*
  * SQN management (TS 33.102 Annex C): SQN = SEQ || IND, the UE's array of
  * SEQ_MS per IND slot with the delta and L limits (C.2), and the HE's
- * generation (C.1.1, C.3) and resynchronisation (§6.3.5).
+ * generation and resynchronisation (§6.3.5).
  */
 #include "imsec/aka.h"
 
 imsec_sqn_cfg imsec_sqn_cfg_default(void) {
-  /* Annex C.3 recommends IND of 5 bits (a = 32), delta = 2^28, L = 32. */
+  /* The values Annex C recommends: IND of 5 bits (a = 32), delta = 2^28, L
+   * = 32. */
   imsec_sqn_cfg cfg = {
       .ind_bits = 5,
       .delta = UINT64_C(1) << 28,
@@ -102,7 +103,7 @@ int imsec_sqn_he_next(imsec_sqn_he *st, const imsec_sqn_cfg *cfg,
     return IMSEC_ERR_INVAL;
   if (st->seq == seq_max)
     return IMSEC_ERR_LIMIT; /* never wrap: a wrapped SQN would be stale */
-  /* C.1.1: SEQ_HE increments for every vector; C.3.4: IND is allocated
+  /* Annex C: SEQ_HE increments for every vector; IND is allocated
    * cyclically so vectors used out of order stay acceptable. */
   st->seq++;
   uint32_t ind = st->ind_next;

@@ -86,7 +86,7 @@ static void he_generation(void **state) {
   uint8_t sqn[6];
   for (unsigned i = 0; i < 70; i++) {
     assert_int_equal(imsec_sqn_he_next(&he, &cfg, sqn), 0);
-    /* C.1.1: SEQ increments per vector; C.3.4: IND cycles. */
+    /* SEQ increments per vector; IND cycles. */
     assert_true(imsec_sqn_to_u64(sqn) == SQN(i + 1, i % 32));
   }
   assert_true(he.seq == 70);

@@ -627,6 +627,119 @@ static void aka_challenge(void **state) {
   imsec_milenage_del(f.m);
 }
 
+/* The exchange as the S-CSCF and the UE of issue 7 run it, through the
+ * builders and parsers only: challenge -> AKA at the UE -> Authorization
+ * -> verification; then the same with the UE out of sync. */
+static void aka_exchange(void **state) {
+  imsec_crypto *c = *state;
+  uint8_t k[16], opc[16];
+  t_hex("fec86ba6eb707ed08905757b1bb44b8f", k, 16);
+  t_hex("1006020f0a478bf6b699f15c062e42b3", opc, 16);
+  imsec_milenage *hss = NULL, *isim = NULL;
+  assert_int_equal(imsec_milenage_new(&hss, c), 0);
+  assert_int_equal(imsec_milenage_set_op(hss, k, opc), 0);
+  assert_int_equal(imsec_milenage_new(&isim, c), 0);
+  assert_int_equal(imsec_milenage_set_op(isim, k, opc), 0);
+  imsec_sqn_cfg cfg = imsec_sqn_cfg_default();
+  imsec_sqn_he he = {0};
+  imsec_sqn_ue ue = {0};
+  const uint8_t amf[2] = {0x80, 0x00};
+
+  for (int round = 0; round < 4; round++) {
+    imsec_digest_alg alg =
+        (round & 1) ? IMSEC_DIGEST_AKAV2_MD5 : IMSEC_DIGEST_AKAV1_MD5;
+    int desync = round >= 2;
+    if (desync) /* the ISIM has seen far newer vectors */
+      ue.seq_ms[0] = he.seq + 100;
+    /* HSS + S-CSCF: vector and challenge. */
+    uint8_t sqn[6];
+    assert_int_equal(imsec_sqn_he_next(&he, &cfg, sqn), 0);
+    imsec_aka_vector v;
+    assert_int_equal(imsec_aka_vector_make(hss, sqn, amf, &v), 0);
+    char www[512];
+    int n = imsec_digest_aka_challenge_build(&v, alg, S(REALM), S("auth"),
+                                             S(""), 0, www, sizeof(www));
+    assert_true(n > 0);
+
+    /* UE: parse, run AKA, answer. */
+    imsec_digest_params ch;
+    assert_int_equal(
+        imsec_digest_parse_challenge(imsec_str_make(www, (size_t)n), &ch), 0);
+    imsec_digest_alg got_alg;
+    assert_int_equal(imsec_digest_alg_parse(ch.algorithm, &got_alg), 0);
+    assert_int_equal(got_alg, alg);
+    assert_true(imsec_digest_qop_has(ch.qop, "auth"));
+    uint8_t rand[16], autn[16];
+    assert_int_equal(imsec_digest_aka_nonce_decode(ch.nonce, rand, autn, NULL),
+                     0);
+    imsec_aka_ue_result r;
+    assert_int_equal(imsec_aka_ue_run(isim, &ue, &cfg, rand, autn, &r), 0);
+    assert_int_equal(r.status,
+                     desync ? IMSEC_AKA_UE_SYNC_FAIL : IMSEC_AKA_UE_OK);
+    imsec_digest_input in = {.username = S(IMPI),
+                             .realm = ch.realm,
+                             .method = S("REGISTER"),
+                             .uri = S(URI),
+                             .nonce = ch.nonce,
+                             .qop = IMSEC_DIGEST_QOP_AUTH,
+                             .nc = S("00000001"),
+                             .cnonce = S("b1ac")};
+    char resp[33], auts_b64[24];
+    assert_int_equal(
+        imsec_digest_aka_response(c, alg, &r, &in, resp, sizeof(resp)), 32);
+    imsec_digest_params cr = {0};
+    cr.username = in.username;
+    cr.realm = in.realm;
+    cr.nonce = in.nonce;
+    cr.uri = in.uri;
+    cr.response = S(resp);
+    cr.algorithm = ch.algorithm;
+    cr.qop = S("auth");
+    cr.nc = in.nc;
+    cr.cnonce = in.cnonce;
+    if (desync) {
+      assert_int_equal(
+          imsec_digest_aka_auts_encode(r.auts, auts_b64, sizeof(auts_b64)), 20);
+      cr.auts = S(auts_b64);
+    }
+    char authz[1024];
+    n = imsec_digest_build(IMSEC_DIGEST_CREDENTIALS, &cr, authz, sizeof(authz));
+    assert_true(n > 0);
+
+    /* S-CSCF: parse and verify against the vector it kept. */
+    imsec_digest_params p;
+    assert_int_equal(
+        imsec_digest_parse_credentials(imsec_str_make(authz, (size_t)n), &p),
+        0);
+    uint32_t hi = 0;
+    assert_int_equal(imsec_digest_nc_check(p.nc, &hi), 0);
+    uint8_t auts[14];
+    int rv = imsec_digest_aka_verify(c, &p, alg, &v, S("REGISTER"),
+                                     (imsec_bytes){NULL, 0}, auts);
+    if (!desync) {
+      assert_int_equal(rv, 0);
+      assert_memory_equal(r.ck, v.ck, 16);
+      assert_memory_equal(r.ik, v.ik, 16);
+    } else {
+      assert_int_equal(rv, IMSEC_ERR_SYNC);
+      uint8_t sqn_ms[6];
+      assert_int_equal(
+          imsec_sqn_he_resync(&he, &cfg, hss, v.rand, auts, sqn_ms), 0);
+      assert_true(imsec_sqn_to_u64(sqn_ms) == imsec_sqn_ue_highest(&ue, &cfg));
+      /* The next vector after resync is accepted. */
+      assert_int_equal(imsec_sqn_he_next(&he, &cfg, sqn), 0);
+      assert_int_equal(imsec_aka_vector_make(hss, sqn, amf, &v), 0);
+      assert_int_equal(imsec_aka_ue_run(isim, &ue, &cfg, v.rand, v.autn, &r),
+                       0);
+      assert_int_equal(r.status, IMSEC_AKA_UE_OK);
+    }
+    imsec_aka_ue_result_wipe(&r);
+    imsec_aka_vector_wipe(&v);
+  }
+  imsec_milenage_del(hss);
+  imsec_milenage_del(isim);
+}
+
 static void aka_nonce_codec(void **state) {
   (void)state;
   uint8_t rand[16], autn[16], sd[3] = {1, 2, 3};
@@ -666,6 +779,7 @@ int main(void) {
       cmocka_unit_test(aka_known_answers),
       cmocka_unit_test(aka_sync_failure),
       cmocka_unit_test(aka_challenge),
+      cmocka_unit_test(aka_exchange),
       cmocka_unit_test(aka_nonce_codec),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

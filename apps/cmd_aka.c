@@ -375,10 +375,9 @@ done:
 }
 
 static int run(int argc, char **argv) {
-  if (argc < 2) {
-    fputs(help, stderr);
-    return CLI_EXIT_USAGE;
-  }
+  if (argc < 2)
+    return cli_usage(SUB, "missing operation (milenage, auts, resync, "
+                          "digest)");
   const char *op = argv[1];
   if (strcmp(op, "-h") == 0 || strcmp(op, "--help") == 0 ||
       strcmp(op, "help") == 0 || cli_wants_help(argc, argv)) {

@@ -99,15 +99,10 @@ int imsec_aka_ue_run(imsec_milenage *m, imsec_sqn_ue *st,
     return IMSEC_ERR_INVAL;
   IMSEC_GUARD(imsec_sqn_cfg_check(cfg));
   memset(out, 0, sizeof(*out));
-  uint8_t res[8], ck[16], ik[16], ak[6], sqn[6], xmac[8];
+  uint8_t res[8], ck[16], ik[16], sqn[6], xmac[8];
   int rv;
 
-  /* §6.3.3: AK = f5(RAND) first, since SQN is needed for XMAC. RES, CK and
-   * IK come from the same TEMP, so fetch them in the same batch. */
-  IMSEC_GUARD_GOTO(rv, imsec_milenage_f2345(m, rand, res, ck, ik, ak), done);
-  for (int i = 0; i < 6; i++)
-    sqn[i] = (uint8_t)(autn[i] ^ ak[i]);
-  IMSEC_GUARD_GOTO(rv, imsec_milenage_f1(m, rand, sqn, autn + 6, xmac, NULL),
+  IMSEC_GUARD_GOTO(rv, aka_milenage_ue(m, rand, autn, sqn, xmac, res, ck, ik),
                    done);
   memcpy(out->sqn, sqn, 6);
   if (!imsec_ct_eq(xmac, autn + 8, 8)) {
@@ -136,7 +131,6 @@ done:
   imsec_wipe(res, sizeof(res));
   imsec_wipe(ck, sizeof(ck));
   imsec_wipe(ik, sizeof(ik));
-  imsec_wipe(ak, sizeof(ak));
   imsec_wipe(xmac, sizeof(xmac));
   if (rv < 0)
     imsec_wipe(out, sizeof(*out));

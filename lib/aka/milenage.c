@@ -114,23 +114,25 @@ int imsec_milenage_opc(imsec_crypto *crypto, const uint8_t k[16],
 static const uint8_t rot_octets[5] = {8, 0, 4, 8, 12};
 static const uint8_t c_last[5] = {0, 1, 2, 4, 8};
 
-/* Compute the OUTi in `mask` into out[i-1]. `sqn`/`amf` are needed only
- * for OUT1. Wipes its intermediates. */
-static int milenage_run(imsec_milenage *m, const uint8_t rand[16],
-                        const uint8_t sqn[6], const uint8_t amf[2],
-                        unsigned mask, uint8_t out[5][16]) {
+/* TEMP = E_K(RAND xor OPc). */
+static int milenage_temp(imsec_milenage *m, const uint8_t rand[16],
+                         uint8_t temp[16]) {
   if (!m->keyed)
     return IMSEC_ERR_STATE;
+  for (int i = 0; i < 16; i++)
+    temp[i] = (uint8_t)(rand[i] ^ m->opc[i]);
+  return imsec_aes128_encrypt(m->c, m->ks, temp, temp, 1);
+}
+
+/* The OUTi in `mask` from TEMP into out[i-1], in one batched AES call.
+ * `sqn`/`amf` are needed only for OUT1. Wipes its intermediates. */
+static int milenage_outs(imsec_milenage *m, const uint8_t temp[16],
+                         const uint8_t sqn[6], const uint8_t amf[2],
+                         unsigned mask, uint8_t out[5][16]) {
   const uint8_t *opc = m->opc;
-  uint8_t temp[16];
   uint8_t blk[5][16];
   uint8_t idx[5];
   size_t n = 0;
-  int rv;
-
-  for (int i = 0; i < 16; i++)
-    temp[i] = (uint8_t)(rand[i] ^ opc[i]);
-  IMSEC_GUARD_GOTO(rv, imsec_aes128_encrypt(m->c, m->ks, temp, temp, 1), done);
 
   if (mask & OUT1) {
     /* IN1 = SQN || AMF || SQN || AMF; OUT1's input is
@@ -156,16 +158,49 @@ static int milenage_run(imsec_milenage *m, const uint8_t rand[16],
     blk[n][15] ^= c_last[k];
     idx[n++] = (uint8_t)k;
   }
-  IMSEC_GUARD_GOTO(rv, imsec_aes128_encrypt(m->c, m->ks, blk[0], blk[0], n),
-                   done);
-  for (size_t b = 0; b < n; b++) {
-    for (int i = 0; i < 16; i++)
-      out[idx[b]][i] = (uint8_t)(blk[b][i] ^ opc[i]);
+  int rv = imsec_aes128_encrypt(m->c, m->ks, blk[0], blk[0], n);
+  if (rv == 0) {
+    for (size_t b = 0; b < n; b++) {
+      for (int i = 0; i < 16; i++)
+        out[idx[b]][i] = (uint8_t)(blk[b][i] ^ opc[i]);
+    }
   }
-  rv = 0;
+  imsec_wipe(blk, sizeof(blk));
+  return rv;
+}
+
+/* TEMP, then the OUTi in `mask`. */
+static int milenage_run(imsec_milenage *m, const uint8_t rand[16],
+                        const uint8_t sqn[6], const uint8_t amf[2],
+                        unsigned mask, uint8_t out[5][16]) {
+  uint8_t temp[16];
+  int rv = milenage_temp(m, rand, temp);
+  if (rv == 0)
+    rv = milenage_outs(m, temp, sqn, amf, mask, out);
+  imsec_wipe(temp, sizeof(temp));
+  return rv;
+}
+
+int aka_milenage_ue(imsec_milenage *m, const uint8_t rand[16],
+                    const uint8_t autn[16], uint8_t sqn[6], uint8_t xmac[8],
+                    uint8_t res[8], uint8_t ck[16], uint8_t ik[16]) {
+  uint8_t temp[16], out[5][16];
+  int rv;
+  /* TS 33.102 §6.3.3: AK = f5(RAND) recovers SQN, which XMAC needs; RES,
+   * CK and IK share TEMP and the first batch. */
+  IMSEC_GUARD_GOTO(rv, milenage_temp(m, rand, temp), done);
+  IMSEC_GUARD_GOTO(
+      rv, milenage_outs(m, temp, NULL, NULL, OUT2 | OUT3 | OUT4, out), done);
+  for (int i = 0; i < 6; i++)
+    sqn[i] = (uint8_t)(autn[i] ^ out[1][i]);
+  IMSEC_GUARD_GOTO(rv, milenage_outs(m, temp, sqn, autn + 6, OUT1, out), done);
+  memcpy(xmac, out[0], 8);
+  memcpy(res, out[1] + 8, 8);
+  memcpy(ck, out[2], 16);
+  memcpy(ik, out[3], 16);
 done:
   imsec_wipe(temp, sizeof(temp));
-  imsec_wipe(blk, sizeof(blk));
+  imsec_wipe(out, sizeof(out));
   return rv;
 }
 

@@ -230,6 +230,25 @@ static void fake_backend(void **state) {
   assert_int_equal(imsec_aka_vector_make_rand(m, script, sqn, amf, &w), 0);
   assert_memory_equal(&v, &w, sizeof(v));
 
+  /* The UE pass: three AES calls (TEMP, OUT2-4, OUT1), five blocks. */
+  imsec_sqn_cfg cfg = imsec_sqn_cfg_default();
+  imsec_sqn_ue st = {0};
+  imsec_aka_ue_result r;
+  unsigned long calls = f->calls;
+  before = f->n_aes_blocks;
+  assert_int_equal(imsec_aka_ue_run(m, &st, &cfg, v.rand, v.autn, &r), 0);
+  assert_int_equal(r.status, IMSEC_AKA_UE_OK);
+  assert_int_equal(f->calls - calls, 3);
+  assert_int_equal(f->n_aes_blocks - before, 5);
+  assert_memory_equal(r.res, v.xres, 8);
+  for (unsigned long at = 1; at <= 3; at++) {
+    f->calls = 0;
+    f->fail_at = at;
+    assert_int_equal(imsec_aka_ue_run(m, &st, &cfg, v.rand, v.autn, &r),
+                     IMSEC_ERR_CRYPTO);
+  }
+  f->fail_at = 0;
+
   for (unsigned long at = 1; at <= 2; at++) {
     f->calls = 0;
     f->fail_at = at;

@@ -52,6 +52,14 @@ static int ossl_aes128_new(imsec_crypto *c, imsec_aes128 **out) {
 static int ossl_aes128_setkey(imsec_crypto *c, imsec_aes128 *ks,
                               const uint8_t key[16]) {
   ossl_crypto *o = ossl_of(c);
+  if (ks->keyed) {
+    /* Re-keying: with a NULL cipher the context keeps its cipher and
+     * settings (no padding) and only expands the new key; an HSS re-keys
+     * for every subscriber, so this path is hot. */
+    if (EVP_EncryptInit_ex2(ks->ctx, NULL, key, NULL, NULL) != 1)
+      return IMSEC_ERR_CRYPTO;
+    return 0;
+  }
   if (EVP_EncryptInit_ex2(ks->ctx, o->aes128_ecb, key, NULL, NULL) != 1)
     return IMSEC_ERR_CRYPTO;
   /* Whole blocks only: no padding, so Update writes exactly what it reads. */

@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1201,7 +1202,8 @@ static void on_connect(uv_connect_t *req, int status) {
 
 static void on_dgram_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
-  struct net_loop *lp = *(struct net_loop **)h->data;
+  struct net_loop *lp =
+      (struct net_loop *)((char *)h->loop - offsetof(struct net_loop, loop));
   *buf = uv_buf_init((char *)lp->rbuf, RBUF_SIZE);
 }
 
@@ -1395,7 +1397,7 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
   /* UDP / DTLS: a connected socket of the flow's own. */
   f->kind = K_DGRAM_OWN;
   uv_udp_init(&lp->loop, &f->h.udp);
-  f->h.udp.data = &f->lp;
+  f->h.udp.data = f;
   f->handles = 2;
   net_addr any;
   memset(&any, 0, sizeof any);
@@ -1726,7 +1728,7 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
         r = uv_listen((uv_stream_t *)&ls->h.tcp, 4096, on_connection);
     } else {
       uv_udp_init(&lp->loop, &ls->h.udp);
-      ls->h.udp.data = &ls->lp;
+      ls->h.udp.data = ls;
       r = uv_udp_open(&ls->h.udp, fd);
       if (r == 0)
         r = uv_udp_recv_start(&ls->h.udp, on_dgram_alloc, on_listen_recv);

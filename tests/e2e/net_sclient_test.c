@@ -25,7 +25,8 @@ typedef struct srv {
   t_rec *rec;
 } srv;
 
-static void srv_start(srv *s, const imsec_net_tls_config *tc) {
+static void srv_start_tr(srv *s, const imsec_net_tls_config *tc,
+                         imsec_net_transport tr) {
   s->rec = t_rec_new(1);
   assert_int_equal(imsec_net_tls_new(&s->tls, tc), 0);
   imsec_net_config cfg;
@@ -38,11 +39,14 @@ static void srv_start(srv *s, const imsec_net_tls_config *tc) {
   assert_int_equal(imsec_net_new(&s->net, &cfg), 0);
   struct sockaddr_in a = t_lo4(0);
   uint16_t port = 0;
-  assert_int_equal(imsec_net_listen(s->net, IMSEC_NET_TLS,
-                                    (struct sockaddr *)&a, s->tls, &port),
-                   0);
+  assert_int_equal(
+      imsec_net_listen(s->net, tr, (struct sockaddr *)&a, s->tls, &port), 0);
   snprintf(g_port, sizeof g_port, "%u", port);
   assert_int_equal(imsec_net_start(s->net), 0);
+}
+
+static void srv_start(srv *s, const imsec_net_tls_config *tc) {
+  srv_start_tr(s, tc, IMSEC_NET_TLS);
 }
 
 static void srv_stop(srv *s) {
@@ -234,6 +238,25 @@ static void client_cert_required(void **state) {
   srv_stop(&s);
 }
 
+/* DTLS 1.2 with s_client: the cookie exchange (RFC 6347 §4.2.1) and a
+ * message; and a TLS 1.2-only peer is told no. */
+static void dtls_accepted(void **state) {
+  (void)state;
+  srv s;
+  imsec_net_tls_config c;
+  memset(&c, 0, sizeof c);
+  c.server = 1;
+  c.dtls = 1;
+  c.cert_file = t_path(g_dir, "server.pem");
+  c.key_file = t_path(g_dir, "server.key");
+  srv_start_tr(&s, &c, IMSEC_NET_DTLS);
+  t_ev up;
+  const char *a[] = {"-dtls1_2", NULL};
+  assert_true(sclient(&s, a, &up));
+  assert_string_equal(up.version, "DTLSv1.2");
+  srv_stop(&s);
+}
+
 static int setup(void **state) {
   (void)state;
   static char dir[64];
@@ -262,7 +285,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tls13_and_12_accepted), cmocka_unit_test(tls11_refused),
       cmocka_unit_test(non_ecdhe_refused),     cmocka_unit_test(psk_accepted),
-      cmocka_unit_test(client_cert_required),
+      cmocka_unit_test(client_cert_required),  cmocka_unit_test(dtls_accepted),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -386,6 +386,24 @@ static void dtls_echo(void **state) {
   p.stls = server_tls("server.pem", "server.key", 1);
   p.ctls = client_tls(1);
   pair_start(&p, IMSEC_NET_DTLS, NULL, 1);
+  /* Stateless cookies: datagrams from unproven sources make no flow. A
+   * DTLS 1.2 ClientHello record header, then junk, from 50 source ports. */
+  for (int i = 0; i < 50; i++) {
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in to = t_lo4(p.port);
+    uint8_t junk[200] = {0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 1};
+    for (size_t k = 14; k < sizeof junk; k++)
+      junk[k] = (uint8_t)(k * 7 + (size_t)i);
+    assert_int_equal(
+        sendto(u, junk, sizeof junk, 0, (struct sockaddr *)&to, sizeof to),
+        (ssize_t)sizeof junk);
+    close(u);
+  }
+  usleep(100000);
+  imsec_net_stats st;
+  imsec_net_get_stats(p.s, &st);
+  assert_int_equal(st.accepted, 0);
+  assert_int_equal(st.flows, 0);
   uint64_t id = pair_connect(&p, IMSEC_NET_DTLS, NULL);
   t_ev up, e;
   assert_int_equal(t_rec_wait(p.rc, T_EV_UP, id, 0, WAIT, &up), 0);

@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -37,6 +40,8 @@
  * message over DTLS must fit one record (we do not split messages). */
 #define DTLS_MAX_MSG 16384
 #define DTLS_MTU 1200
+/* A clean close waits this long for queued output to leave. */
+#define DRAIN_MS 5000
 
 typedef union net_addr {
   struct sockaddr sa;
@@ -86,7 +91,7 @@ struct imsec_net_flow {
   struct net_loop *lp;
   imsec_net_transport tr;
   uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
-  uint8_t counted_ip, handles, has_sni, psk_mark;
+  uint8_t counted_ip, handles, has_sni, psk_mark, lean;
   int down_reason;
   union {
     uv_tcp_t tcp;
@@ -216,6 +221,14 @@ static void addr_text(const net_addr *a, char *buf, size_t cap) {
               peer_, msg_);                                                    \
     }                                                                          \
   } while (0)
+
+void imsec_net_log_stderr(void *user, imsec_net_log_level level,
+                          const char *line) {
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  (void)user;
+  fprintf(stderr, "net %s: %s\n", (unsigned)level < 4 ? names[level] : "?",
+          line);
+}
 
 const char *imsec_net_transport_name(imsec_net_transport t) {
   switch (t) {
@@ -607,11 +620,23 @@ static void on_write(uv_write_t *req, int status) {
     flow_close(f, IMSEC_ERR_IO);
 }
 
+/* The end of a draining close: output sent, or the drain took too long. */
+static void drain_done(imsec_net_flow *f) {
+  if (!uv_is_closing((uv_handle_t *)&f->h.tcp))
+    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+  if (!uv_is_closing((uv_handle_t *)&f->timer))
+    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status) {
   (void)status;
   imsec_net_flow *f = req->data;
   free(req);
-  uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+  drain_done(f);
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  drain_done(t->data);
 }
 
 static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
@@ -753,17 +778,19 @@ static void flow_close(imsec_net_flow *f, int reason) {
   uv_timer_stop(&f->timer);
   if (f->kind == K_STREAM) {
     uv_read_stop((uv_stream_t *)&f->h.tcp);
-    uv_shutdown_t *req = NULL;
-    if (f->pending > 0 && reason == 0 && (req = malloc(sizeof *req))) {
-      /* Let queued output drain first, then close. */
-      req->data = f;
-      if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) == 0)
-        req = (void *)1;
-      else
-        free(req), req = NULL;
+    if (f->pending > 0 && reason == 0) {
+      /* Let queued output drain first (at most DRAIN_MS), then close. */
+      uv_shutdown_t *req = malloc(sizeof *req);
+      if (req) {
+        req->data = f;
+        if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) == 0) {
+          uv_timer_start(&f->timer, on_drain_timeout, DRAIN_MS, 0);
+          return;
+        }
+        free(req);
+      }
     }
-    if (!req)
-      uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
   } else if (f->kind == K_DGRAM_OWN) {
     uv_close((uv_handle_t *)&f->h.udp, on_handle_closed);
   }
@@ -941,8 +968,18 @@ static int flow_tls_pump(imsec_net_flow *f) {
     int e = SSL_get_error(f->ssl, n);
     if (f->kind == K_STREAM && f->state == F_UP)
       (void)flow_flush(f); /* e.g. a key update answer */
-    if (e == SSL_ERROR_WANT_READ)
+    if (e == SSL_ERROR_WANT_READ) {
+      if (!f->lean && f->tr == IMSEC_NET_TLS) {
+        /* The handshake is over: from now on OpenSSL's record buffers
+         * exist only while a record is in flight, so an idle flow holds
+         * none (SSL_MODE_RELEASE_BUFFERS). Not during the handshake,
+         * where freeing and reallocating them per flight costs more
+         * than it saves. */
+        SSL_set_mode(f->ssl, SSL_MODE_RELEASE_BUFFERS);
+        f->lean = (uint8_t)SSL_free_buffers(f->ssl);
+      }
       break;
+    }
     if (e == SSL_ERROR_ZERO_RETURN) {
       flow_close(f, 0); /* close_notify */
       return -1;
@@ -1095,9 +1132,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
                          const char *sni) {
-  uv_tcp_nodelay(&f->h.tcp, 1);
-  int nl = (int)sizeof f->local;
-  uv_tcp_getsockname(&f->h.tcp, &f->local.sa, &nl);
+  /* TCP_NODELAY is inherited from the listener (Linux) or was set before
+   * connect; the local address is read when asked: each syscall saved
+   * here is one per handshake. */
   if (f->tr == IMSEC_NET_TCP) {
     uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
     flow_up(f);
@@ -1375,6 +1412,7 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
     uv_tcp_init(&lp->loop, &f->h.tcp);
     f->h.tcp.data = f;
     f->handles = 2;
+    uv_tcp_nodelay(&f->h.tcp, 1);
     if (c->has_local && uv_tcp_bind(&f->h.tcp, &c->local.sa, 0) != 0) {
       flow_close(f, IMSEC_ERR_IO);
       return;
@@ -1598,6 +1636,11 @@ fail_loops:
 
 static void loop_thread(void *arg) {
   struct net_loop *lp = arg;
+#ifdef __linux__
+  char name[16];
+  snprintf(name, sizeof name, "imsec-net-%u", lp->idx);
+  prctl(PR_SET_NAME, name, 0, 0, 0);
+#endif
   uv_run(&lp->loop, UV_RUN_DEFAULT);
 }
 
@@ -1680,6 +1723,8 @@ static int open_socket(const net_addr *a, int type) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (a->sa.sa_family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (type == SOCK_STREAM) /* inherited by accepted sockets */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (bind(fd, &a->sa, addr_len(&a->sa)) != 0) {
     close(fd);
     return -1;
@@ -1912,7 +1957,13 @@ int imsec_net_flow_is_server(const imsec_net_flow *f) {
   return f->is_server;
 }
 const struct sockaddr *imsec_net_flow_local(const imsec_net_flow *f) {
-  return &f->local.sa;
+  imsec_net_flow *m = (imsec_net_flow *)(uintptr_t)f;
+  if (m->local.sa.sa_family == 0 && m->kind == K_STREAM &&
+      m->state != F_CLOSING) {
+    int nl = (int)sizeof m->local;
+    uv_tcp_getsockname(&m->h.tcp, &m->local.sa, &nl);
+  }
+  return &m->local.sa;
 }
 const struct sockaddr *imsec_net_flow_peer(const imsec_net_flow *f) {
   return &f->peer.sa;
@@ -1931,7 +1982,7 @@ void imsec_net_flow_set_user(imsec_net_flow *f, void *user) {
 
 int imsec_net_flow_send(imsec_net_flow *f, const uint8_t *p, size_t len) {
   if (f->state != F_UP)
-    return IMSEC_ERR_CLOSED;
+    return f->state == F_CLOSING ? IMSEC_ERR_CLOSED : IMSEC_ERR_STATE;
   size_t max = f->lp->net->cfg.limits.max_msg;
   if (f->tr == IMSEC_NET_DTLS && max > DTLS_MAX_MSG)
     max = DTLS_MAX_MSG;

@@ -442,6 +442,11 @@ SSL *net_tls_ssl_new(imsec_net_tls *t, const char *server_name,
   SSL *ssl = SSL_new(t->ctx);
   if (!ssl)
     return NULL;
+  /* TLS: buffers stay during the handshake; net.c releases them after it
+   * (SSL_free_buffers; DTLS keeps the plain RELEASE_BUFFERS mode, as
+   * SSL_free_buffers does not suit DTLS's write path). */
+  if (!t->dtls)
+    SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
   if (!t->server) {
     if (server_name && !SSL_set_tlsext_host_name(ssl, server_name)) {
       SSL_free(ssl);

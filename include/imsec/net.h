@@ -60,6 +60,11 @@ typedef enum imsec_net_log_level {
 typedef void (*imsec_net_log_fn)(void *user, imsec_net_log_level level,
                                  const char *line);
 
+/* A ready-made log callback: "net LEVEL: line" on stderr, one line per
+ * event (the daemons' format). */
+IMSEC_API void imsec_net_log_stderr(void *user, imsec_net_log_level level,
+                                    const char *line);
+
 /* ------------------------------------------------------------- framing */
 
 typedef enum imsec_net_frame_kind {
@@ -245,8 +250,11 @@ imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *opts,
 /* Send one message on flow `id` (thread-safe; `p` is copied when queued).
  * Returns 0, IMSEC_ERR_CLOSED (no such flow: known at once on its own
  * thread; from another thread the message is dropped with a log line),
- * IMSEC_ERR_LIMIT (larger than max_msg or a DTLS record, or the flow's
- * output queue is full: the flow is closed), IMSEC_ERR_NOMEM. */
+ * IMSEC_ERR_STATE (the flow is not up yet: wait for on_up),
+ * IMSEC_ERR_LIMIT (larger than max_msg, or than one DTLS record (16 KiB)
+ * or UDP datagram: refused, the flow stays; or the flow's output queue
+ * passed max_pending_out: the flow is closed), IMSEC_ERR_IO (the flow is
+ * closed), IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_net_send(imsec_net *net, uint64_t id,
                                             const uint8_t *p, size_t len);
 /* Close flow `id` (thread-safe). Returns 0 or IMSEC_ERR_CLOSED. */

@@ -661,6 +661,49 @@ static void keepalive(void **state) {
   close(lfd);
 }
 
+/* A peer that never reads: our queued output hits max_pending_out and the
+ * flow is closed, memory stays bounded. */
+static void pending_output_limit(void **state) {
+  (void)state;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = t_lo4(0);
+  assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t sl = sizeof a;
+  getsockname(lfd, (struct sockaddr *)&a, &sl);
+  assert_int_equal(listen(lfd, 4), 0);
+  t_rec *rc = t_rec_new(0);
+  imsec_net_limits lim;
+  memset(&lim, 0, sizeof lim);
+  lim.max_pending_out = 256 * 1024;
+  imsec_net *c = mk_net(rc, &lim, 1);
+  assert_int_equal(imsec_net_start(c), 0);
+  imsec_net_connect_opts o;
+  memset(&o, 0, sizeof o);
+  o.transport = IMSEC_NET_TCP;
+  o.peer = (struct sockaddr *)&a;
+  uint64_t id;
+  assert_int_equal(imsec_net_connect(c, &o, &id), 0);
+  t_ev e;
+  assert_int_equal(t_rec_wait(rc, T_EV_UP, id, 0, WAIT, &e), 0);
+  static uint8_t chunk[60000];
+  memset(chunk, 'z', sizeof chunk);
+  int sent = 0;
+  for (; sent < 2000; sent++) {
+    if (imsec_net_send(c, id, chunk, sizeof chunk) != 0)
+      break;
+    if (t_rec_count(rc, T_EV_DOWN) > 0)
+      break;
+    if (sent % 50 == 49)
+      usleep(10000);
+  }
+  assert_int_equal(t_rec_wait(rc, T_EV_DOWN, id, 0, WAIT, &e), 0);
+  assert_int_equal(e.reason, IMSEC_ERR_LIMIT);
+  assert_true(t_rec_log_has(rc, "pending output over"));
+  imsec_net_del(c);
+  t_rec_del(rc);
+  close(lfd);
+}
+
 static void keylog_written(void **state) {
   (void)state;
   const char *kl = t_path(g_dir, "keylog.txt");
@@ -720,6 +763,7 @@ int main(void) {
       cmocka_unit_test(per_address_limit),
       cmocka_unit_test(idle_before_registration),
       cmocka_unit_test(keepalive),
+      cmocka_unit_test(pending_output_limit),
       cmocka_unit_test(keylog_written),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

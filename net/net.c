@@ -91,7 +91,7 @@ struct imsec_net_flow {
   struct net_loop *lp;
   imsec_net_transport tr;
   uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
-  uint8_t counted_ip, handles, has_sni, psk_mark, lean;
+  uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone;
   int down_reason;
   union {
     uv_tcp_t tcp;
@@ -768,7 +768,7 @@ static void flow_close(imsec_net_flow *f, int reason) {
   flow_down(f, reason);
   /* A clean TLS close says so (close_notify); the alert leaves with the
    * rest of the output. */
-  if (f->ssl && was_up) {
+  if (f->ssl && was_up && !f->peer_gone) {
     ERR_clear_error();
     SSL_shutdown(f->ssl);
     ERR_clear_error();
@@ -1109,6 +1109,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     if (f->state == F_HANDSHAKE)
       FLOG(f, IMSEC_NET_LOG_INFO, "peer left during the handshake");
+    f->peer_gone = 1; /* nobody left to read a close_notify */
     flow_close(f, nread == UV_EOF ? 0 : IMSEC_ERR_IO);
     return;
   }
@@ -1765,6 +1766,15 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
     ls->tr = tr;
     ls->tls = tls;
     int r;
+#ifdef TCP_DEFER_ACCEPT
+    if (tr == IMSEC_NET_TLS) {
+      /* A TLS client speaks first: the kernel hands us the connection with
+       * its ClientHello (one wakeup, not two), and connections that never
+       * send anything never cost us a flow. */
+      int secs = (int)(net->cfg.limits.handshake_timeout_ms / 1000) + 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+    }
+#endif
     if (stream) {
       uv_tcp_init(&lp->loop, &ls->h.tcp);
       ls->h.tcp.data = ls;

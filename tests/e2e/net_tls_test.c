@@ -380,6 +380,35 @@ static void resumption(void **state) {
   }
 }
 
+/* Ticket keys rotate: a ticket under the previous key still resumes, one
+ * two keys old does not. */
+static void ticket_key_rotation(void **state) {
+  (void)state;
+  pair p = {0};
+  imsec_net_tls_config c;
+  memset(&c, 0, sizeof c);
+  c.server = 1;
+  c.cert_file = t_path(g_dir, "server.pem");
+  c.key_file = t_path(g_dir, "server.key");
+  c.tickets = 1;
+  c.ticket_key_lifetime_s = 2;
+  p.stls = mk_tls(&c);
+  p.ctls = client_tls(0);
+  pair_start(&p, IMSEC_NET_TLS, NULL, 1);
+  t_ev up;
+  roundtrip(&p, pair_connect(&p, IMSEC_NET_TLS, "a"), &up); /* key 1 */
+  roundtrip(&p, pair_connect(&p, IMSEC_NET_TLS, "d"), &up); /* key 1 */
+  usleep(2200000);
+  roundtrip(&p, pair_connect(&p, IMSEC_NET_TLS, "b"), &up); /* key 2 */
+  roundtrip(&p, pair_connect(&p, IMSEC_NET_TLS, "a"), &up);
+  assert_int_equal(up.resumed, 1); /* previous key: accepted, renewed */
+  usleep(2200000);
+  roundtrip(&p, pair_connect(&p, IMSEC_NET_TLS, "c"), &up); /* key 3 */
+  roundtrip(&p, pair_connect(&p, IMSEC_NET_TLS, "d"), &up);
+  assert_int_equal(up.resumed, 0); /* key 1 is gone */
+  pair_stop(&p);
+}
+
 static void dtls_echo(void **state) {
   (void)state;
   pair p = {0};
@@ -755,6 +784,7 @@ int main(void) {
       cmocka_unit_test(mutual_tls),
       cmocka_unit_test(psk_modes),
       cmocka_unit_test(resumption),
+      cmocka_unit_test(ticket_key_rotation),
       cmocka_unit_test(dtls_echo),
       cmocka_unit_test(multi_loop),
       cmocka_unit_test(slow_handshake_closed),

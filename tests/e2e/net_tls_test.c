@@ -627,6 +627,21 @@ static void per_address_limit(void **state) {
   for (int i = 0; i < 4; i++)
     close(fds[i]);
   pair_stop(&p);
+
+  /* The overall cap, likewise. */
+  memset(&lim, 0, sizeof lim);
+  lim.max_flows = 2;
+  pair_start(&p, IMSEC_NET_TCP, &lim, 1);
+  for (int i = 0; i < 2; i++)
+    fds[i] = raw_connect(p.port);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(t_rec_wait(p.rs, T_EV_UP, 0, 1, WAIT, &e), 0);
+  fds[2] = raw_connect(p.port);
+  assert_int_equal(raw_wait_closed(fds[2], 3000), 0);
+  assert_true(t_rec_log_has(p.rs, "flows open (limit)"));
+  for (int i = 0; i < 3; i++)
+    close(fds[i]);
+  pair_stop(&p);
 }
 
 static void idle_before_registration(void **state) {

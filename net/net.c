@@ -91,7 +91,7 @@ struct imsec_net_flow {
   struct net_loop *lp;
   imsec_net_transport tr;
   uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
-  uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone;
+  uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
   int down_reason;
   union {
     uv_tcp_t tcp;
@@ -102,6 +102,8 @@ struct imsec_net_flow {
   net_addr local, peer;
   SSL *ssl;
   struct bio_io io;
+  uint8_t *early; /* messages sent before an outgoing stream was up */
+  size_t early_len;
   uint8_t *in; /* the partial message on a stream */
   size_t in_len;
   size_t pending; /* octets queued in the kernel-bound write queue */
@@ -175,6 +177,15 @@ struct imsec_net {
   struct ip_count *ips[1024];
   _Atomic uint64_t nflows, accepted, refused, handshakes, resumed, closed_limit;
   _Atomic unsigned rr;
+  /* RFC 5923 connection reuse: outgoing flows by (transport, peer), so a
+   * connect from any thread finds the flow already open or opening. */
+  uv_mutex_t reuse_lock;
+  struct reuse_ent {
+    imsec_net_transport tr;
+    net_addr peer;
+    uint64_t id;
+    struct reuse_ent *next;
+  } * reuse[256];
 };
 
 static BIO_METHOD *g_bio_method;
@@ -439,6 +450,30 @@ static void ip_release(imsec_net *net, const net_addr *a) {
   uv_mutex_unlock(&net->iplock);
 }
 
+static size_t reuse_bucket(imsec_net_transport tr, const net_addr *a) {
+  return (size_t)(addr_hash(tr, a) & 255);
+}
+
+static void reuse_del_id(imsec_net *net, imsec_net_transport tr,
+                         const net_addr *peer, uint64_t id) {
+  uv_mutex_lock(&net->reuse_lock);
+  for (struct reuse_ent **pp = &net->reuse[reuse_bucket(tr, peer)]; *pp;
+       pp = &(*pp)->next) {
+    if ((*pp)->id == id) {
+      struct reuse_ent *dead = *pp;
+      *pp = dead->next;
+      free(dead);
+      break;
+    }
+  }
+  uv_mutex_unlock(&net->reuse_lock);
+}
+
+static void reuse_del(imsec_net *net, imsec_net_flow *f) {
+  reuse_del_id(net, f->tr, &f->peer, f->id);
+  f->in_reuse = 0;
+}
+
 /* ================================================================ BIO */
 
 static int bio_write(BIO *b, const char *p, int n) {
@@ -569,6 +604,7 @@ static void flow_free(imsec_net_flow *f) {
   if (f->ssl)
     SSL_free(f->ssl);
   free(f->io.out);
+  free(f->early);
   free(f->in);
   free(f->skey);
   free(f->chain);
@@ -752,6 +788,8 @@ static void flow_close(imsec_net_flow *f, int reason) {
     atomic_fetch_add(&net->closed_limit, 1);
   if (f->counted_ip)
     ip_release(net, &f->peer);
+  if (f->in_reuse)
+    reuse_del(net, f);
   table_del(f->lp, f);
   if (f->throttled) {
     for (imsec_net_flow **pp = &f->lp->throttled; *pp;
@@ -822,6 +860,18 @@ static void flow_up(imsec_net_flow *f) {
       FLOG(f, IMSEC_NET_LOG_INFO, "refused by owner (%s)", imsec_strerror(r));
       flow_close(f, r);
     }
+  }
+  /* Messages queued while connecting leave only now, after the owner's
+   * on_up (the trust decision) accepted the peer. */
+  if (f->early && f->state == F_UP) {
+    uint8_t *e = f->early;
+    size_t n = f->early_len;
+    f->early = NULL;
+    f->early_len = 0;
+    int r = flow_write(f, e, n);
+    free(e);
+    if (r != 0)
+      flow_close(f, r);
   }
 }
 
@@ -1388,10 +1438,14 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 static void run_connect(struct net_loop *lp, struct cmd *c) {
   imsec_net *net = lp->net;
   imsec_net_flow *f = flow_new(lp, c->tr, c->id);
-  if (!f)
+  if (!f) {
+    if (c->reuse)
+      reuse_del_id(net, c->tr, &c->peer, c->id);
     return;
+  }
   f->peer = c->peer;
   f->user = c->user;
+  f->in_reuse = (uint8_t)c->reuse;
   f->state = F_CONNECTING;
   f->skey = c->sni;
   f->has_sni = c->sni != NULL;
@@ -1601,7 +1655,13 @@ int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
     free(net);
     return IMSEC_ERR_NOMEM;
   }
+  if (uv_mutex_init(&net->reuse_lock) != 0) {
+    uv_mutex_destroy(&net->iplock);
+    free(net);
+    return IMSEC_ERR_NOMEM;
+  }
   if (RAND_bytes(net->token_key, sizeof net->token_key) != 1) {
+    uv_mutex_destroy(&net->reuse_lock);
     uv_mutex_destroy(&net->iplock);
     free(net);
     return IMSEC_ERR_CRYPTO;
@@ -1710,6 +1770,14 @@ void imsec_net_del(imsec_net *net) {
       free(e);
     }
   }
+  for (size_t b = 0; b < 256; b++) {
+    while (net->reuse[b]) {
+      struct reuse_ent *e = net->reuse[b];
+      net->reuse[b] = e->next;
+      free(e);
+    }
+  }
+  uv_mutex_destroy(&net->reuse_lock);
   uv_mutex_destroy(&net->iplock);
   imsec_wipe(net->token_key, sizeof net->token_key);
   free(net);
@@ -1835,20 +1903,36 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
     free(c);
     return IMSEC_ERR_NOMEM;
   }
-  /* Connection reuse keeps a peer on one loop; otherwise round robin. */
-  unsigned li =
-      o->reuse ? (unsigned)(addr_hash(o->transport, &c->peer) % net->nloops)
-               : atomic_fetch_add(&net->rr, 1) % net->nloops;
-  struct net_loop *lp = net->loops[li];
-  if (o->reuse && on_own_thread(lp)) {
-    imsec_net_flow *old = find_addr(lp, o->transport, &c->peer, NULL);
-    if (old && !old->is_server) {
-      *id = old->id;
+  struct net_loop *lp = net->loops[atomic_fetch_add(&net->rr, 1) % net->nloops];
+  c->id = (atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx;
+  if (o->reuse) {
+    /* RFC 5923: one connection per (transport, peer), whichever thread
+     * asks; the id is known before the flow is up, so messages sent on it
+     * meanwhile are queued (streams) until on_up. */
+    struct reuse_ent *ne = calloc(1, sizeof *ne);
+    if (!ne) {
+      free_cmd(c);
+      return IMSEC_ERR_NOMEM;
+    }
+    size_t b = reuse_bucket(c->tr, &c->peer);
+    uv_mutex_lock(&net->reuse_lock);
+    struct reuse_ent *e = net->reuse[b];
+    while (e && !(e->tr == c->tr && addr_eq(&e->peer, &c->peer)))
+      e = e->next;
+    if (e) {
+      *id = e->id;
+      uv_mutex_unlock(&net->reuse_lock);
+      free(ne);
       free_cmd(c);
       return 0;
     }
+    ne->tr = c->tr;
+    ne->peer = c->peer;
+    ne->id = c->id;
+    ne->next = net->reuse[b];
+    net->reuse[b] = ne;
+    uv_mutex_unlock(&net->reuse_lock);
   }
-  c->id = (atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx;
   *id = c->id;
   if (on_own_thread(lp)) {
     run_connect(lp, c);
@@ -1991,8 +2075,23 @@ void imsec_net_flow_set_user(imsec_net_flow *f, void *user) {
 }
 
 int imsec_net_flow_send(imsec_net_flow *f, const uint8_t *p, size_t len) {
-  if (f->state != F_UP)
-    return f->state == F_CLOSING ? IMSEC_ERR_CLOSED : IMSEC_ERR_STATE;
+  if (f->state == F_CLOSING)
+    return IMSEC_ERR_CLOSED;
+  if (f->state != F_UP) {
+    if (f->is_server || f->kind != K_STREAM)
+      return IMSEC_ERR_STATE;
+    /* An outgoing stream still connecting: queue, bounded. */
+    if (len > f->lp->net->cfg.limits.max_msg ||
+        f->early_len + len > f->lp->net->cfg.limits.max_pending_out)
+      return IMSEC_ERR_LIMIT;
+    uint8_t *e = realloc(f->early, f->early_len + len);
+    if (!e)
+      return IMSEC_ERR_NOMEM;
+    memcpy(e + f->early_len, p, len);
+    f->early = e;
+    f->early_len += len;
+    return 0;
+  }
   size_t max = f->lp->net->cfg.limits.max_msg;
   if (f->tr == IMSEC_NET_DTLS && max > DTLS_MAX_MSG)
     max = DTLS_MAX_MSG;

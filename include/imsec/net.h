@@ -234,15 +234,19 @@ typedef struct imsec_net_connect_opts {
   const struct sockaddr *local; /* source address, or NULL */
   imsec_net_tls *tls;           /* a client context for TLS/DTLS */
   const char *server_name;      /* SNI and the resumption key, or NULL */
-  /* Reuse an established flow to the same peer and transport (RFC 5923
-   * connection reuse) instead of opening a new one. */
+  /* RFC 5923 connection reuse: return the outgoing flow already open or
+   * opening to the same peer over the same transport (opened with reuse
+   * set too) instead of opening another one. */
   int reuse;
   void *user; /* initial imsec_net_flow_user() value */
 } imsec_net_connect_opts;
 
 /* Open a flow (thread-safe). The flow id is written to *id at once; on_up
- * or on_down follows on the flow's loop. Returns 0, IMSEC_ERR_INVAL,
- * IMSEC_ERR_NOMEM, IMSEC_ERR_LIMIT (max_flows). */
+ * or on_down follows on the flow's loop. Messages sent on an outgoing
+ * TCP/TLS flow before it is up are queued (up to max_pending_out) and
+ * leave after on_up accepted the peer; they are dropped if it refuses.
+ * Returns 0, IMSEC_ERR_INVAL, IMSEC_ERR_NOMEM, IMSEC_ERR_LIMIT
+ * (max_flows). */
 IMSEC_API IMSEC_MUST_USE int
 imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *opts,
                   uint64_t *id);
@@ -250,7 +254,7 @@ imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *opts,
 /* Send one message on flow `id` (thread-safe; `p` is copied when queued).
  * Returns 0, IMSEC_ERR_CLOSED (no such flow: known at once on its own
  * thread; from another thread the message is dropped with a log line),
- * IMSEC_ERR_STATE (the flow is not up yet: wait for on_up),
+ * IMSEC_ERR_STATE (an accepted or datagram flow that is not up yet),
  * IMSEC_ERR_LIMIT (larger than max_msg, or than one DTLS record (16 KiB)
  * or UDP datagram: refused, the flow stays; or the flow's output queue
  * passed max_pending_out: the flow is closed), IMSEC_ERR_IO (the flow is

@@ -462,6 +462,47 @@ static void dtls_echo(void **state) {
   pair_stop(&p);
 }
 
+/* RFC 5923 reuse: a second connect to the same peer returns the flow
+ * already opening; messages sent before it is up leave after on_up. */
+static void reuse_and_early_send(void **state) {
+  (void)state;
+  pair p = {0};
+  p.stls = server_tls("server.pem", "server.key", 0);
+  p.ctls = client_tls(0);
+  pair_start(&p, IMSEC_NET_TLS, NULL, 1);
+  struct sockaddr_in a = t_lo4(p.port);
+  imsec_net_connect_opts o;
+  memset(&o, 0, sizeof o);
+  o.transport = IMSEC_NET_TLS;
+  o.peer = (struct sockaddr *)&a;
+  o.tls = p.ctls;
+  o.reuse = 1;
+  uint64_t id1 = 0, id2 = 0;
+  assert_int_equal(imsec_net_connect(p.c, &o, &id1), 0);
+  assert_int_equal(
+      imsec_net_send(p.c, id1, (const uint8_t *)SIP_MSG, sizeof SIP_MSG - 1),
+      0);
+  assert_int_equal(imsec_net_connect(p.c, &o, &id2), 0);
+  assert_true(id1 == id2);
+  assert_int_equal(
+      imsec_net_send(p.c, id2, (const uint8_t *)SIP_MSG, sizeof SIP_MSG - 1),
+      0);
+  t_ev e;
+  assert_int_equal(t_rec_wait(p.rc, T_EV_UP, id1, 0, WAIT, &e), 0);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(t_rec_wait(p.rs, T_EV_MSG, 0, 1, WAIT, &e), 0);
+    assert_int_equal(t_rec_wait(p.rc, T_EV_MSG, id1, 0, WAIT, &e), 0);
+  }
+  assert_int_equal(t_rec_count(p.rs, T_EV_UP), 1);
+  assert_int_equal(imsec_net_close(p.c, id1), 0);
+  assert_int_equal(t_rec_wait(p.rc, T_EV_DOWN, id1, 0, WAIT, &e), 0);
+  /* Once it is down, reuse opens a new one. */
+  assert_int_equal(imsec_net_connect(p.c, &o, &id2), 0);
+  assert_true(id1 != id2);
+  assert_int_equal(t_rec_wait(p.rc, T_EV_UP, id2, 0, WAIT, &e), 0);
+  pair_stop(&p);
+}
+
 static void multi_loop(void **state) {
   (void)state;
   pair p = {0};
@@ -801,6 +842,7 @@ int main(void) {
       cmocka_unit_test(resumption),
       cmocka_unit_test(ticket_key_rotation),
       cmocka_unit_test(dtls_echo),
+      cmocka_unit_test(reuse_and_early_send),
       cmocka_unit_test(multi_loop),
       cmocka_unit_test(slow_handshake_closed),
       cmocka_unit_test(oversized_message_closed),

@@ -13,6 +13,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -1697,6 +1699,13 @@ fail_loops:
 
 static void loop_thread(void *arg) {
   struct net_loop *lp = arg;
+  /* A write to a peer that has gone raises SIGPIPE, which would kill the
+   * whole process; libuv writes with write(2), so block the signal on the
+   * loop threads (the only ones that write to sockets) and take EPIPE. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
 #ifdef __linux__
   char name[16];
   snprintf(name, sizeof name, "imsec-net-%u", lp->idx);

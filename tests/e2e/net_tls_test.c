@@ -142,7 +142,43 @@ static void tcp_echo(void **state) {
   pair p = {0};
   pair_start(&p, IMSEC_NET_TCP, NULL, 1);
   uint64_t id = pair_connect(&p, IMSEC_NET_TCP, NULL);
-  roundtrip(&p, id, NULL);
+  t_ev up;
+  roundtrip(&p, id, &up);
+  /* The client's peer is the server's listening address. */
+  char want[32];
+  snprintf(want, sizeof want, "127.0.0.1:%u", p.port);
+  assert_string_equal(up.peer, want);
+  assert_true(up.local_port != 0 && up.local_port != p.port);
+  assert_string_equal(up.version, "");
+  pair_stop(&p);
+}
+
+/* A tiny read budget: the flow is paused and resumed between wakeups, and
+ * every message still arrives, in order. */
+static void read_budget(void **state) {
+  (void)state;
+  pair p = {0};
+  imsec_net_limits lim;
+  memset(&lim, 0, sizeof lim);
+  lim.read_budget = 512;
+  p.stls = server_tls("server.pem", "server.key", 0);
+  p.ctls = client_tls(0);
+  pair_start(&p, IMSEC_NET_TLS, &lim, 1);
+  uint64_t id = pair_connect(&p, IMSEC_NET_TLS, NULL);
+  enum { N = 300 };
+  char m[128];
+  for (int i = 0; i < N; i++) {
+    int n =
+        snprintf(m, sizeof m, "MESSAGE sip:x SIP/2.0\r\nl: 4\r\n\r\n%04d", i);
+    assert_int_equal(imsec_net_send(p.c, id, (const uint8_t *)m, (size_t)n), 0);
+  }
+  t_ev e;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(t_rec_wait(p.rs, T_EV_MSG, 0, 1, WAIT, &e), 0);
+    char want[8];
+    snprintf(want, sizeof want, "%04d", i);
+    assert_memory_equal(e.msg + e.len - 4, want, 4);
+  }
   pair_stop(&p);
 }
 
@@ -854,6 +890,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(tcp_echo),
+      cmocka_unit_test(read_budget),
       cmocka_unit_test(udp_echo),
       cmocka_unit_test(tls13_server_cert),
       cmocka_unit_test(tls12_rsa),

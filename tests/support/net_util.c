@@ -238,6 +238,13 @@ static int on_up(void *user, imsec_net_flow *f) {
   if (e.nnames > 0)
     if (imsec_str_copy(names[0], e.name0, sizeof e.name0) < 0)
       e.name0[0] = 0;
+  if (imsec_net_flow_peer_text(f, e.peer, sizeof e.peer) < 0)
+    e.peer[0] = 0;
+  const struct sockaddr *la = imsec_net_flow_local(f);
+  if (la->sa_family == AF_INET)
+    e.local_port = ntohs(((const struct sockaddr_in *)la)->sin_port);
+  else if (la->sa_family == AF_INET6)
+    e.local_port = ntohs(((const struct sockaddr_in6 *)la)->sin6_port);
   const char *v = imsec_net_flow_tls_version(f);
   snprintf(e.version, sizeof e.version, "%s", v ? v : "");
   push(r, &e);

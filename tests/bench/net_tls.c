@@ -379,6 +379,93 @@ static uint64_t gen_run(gen *g, uint16_t port, double seconds, uint64_t limit) {
   return g->done - start;
 }
 
+/* ------------------------------------------------------------ the floor */
+
+/* OpenSSL's own cost of the server side of a handshake, with no sockets:
+ * a server SSL (configured as ours: one ticket, no session cache) and a
+ * client SSL joined by a BIO pair in one thread; only the server's calls
+ * are timed (thread CPU clock). No server can go below this. */
+static double thread_cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int floor_ticket;
+static SSL_SESSION *floor_sess;
+
+static int floor_sess_cb(SSL *ssl, SSL_SESSION *sess) {
+  (void)ssl;
+  floor_ticket = 1;
+  if (!floor_sess) {
+    floor_sess = sess;
+    return 1;
+  }
+  return 0;
+}
+
+static double floor_us(const char *cert, const char *key, int resumed,
+                       double seconds) {
+  SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_use_certificate_chain_file(sctx, cert);
+  SSL_CTX_use_PrivateKey_file(sctx, key, SSL_FILETYPE_PEM);
+  SSL_CTX_set_session_cache_mode(sctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(sctx, 1);
+  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+  SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT |
+                                           SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(cctx, floor_sess_cb);
+  floor_sess = NULL;
+  double spent = 0, end = now_s() + seconds;
+  long n = 0;
+  char buf[256];
+  for (int first = 1; now_s() < end || first; first = 0) {
+    SSL *c = SSL_new(cctx);
+    double t0 = thread_cpu_us();
+    SSL *sv = SSL_new(sctx);
+    spent += thread_cpu_us() - t0;
+    BIO *bs, *bc;
+    BIO_new_bio_pair(&bs, 0, &bc, 0);
+    SSL_set_bio(sv, bs, bs);
+    SSL_set_bio(c, bc, bc);
+    SSL_set_accept_state(sv);
+    SSL_set_connect_state(c);
+    if (resumed && floor_sess)
+      SSL_set_session(c, floor_sess);
+    floor_ticket = 0;
+    for (int step = 0; step < 20 && !floor_ticket; step++) {
+      if (!SSL_is_init_finished(c))
+        SSL_do_handshake(c);
+      else
+        (void)SSL_read(c, buf, sizeof buf);
+      t0 = thread_cpu_us();
+      if (!SSL_is_init_finished(sv))
+        SSL_do_handshake(sv);
+      else
+        (void)SSL_read(sv, buf, sizeof buf);
+      spent += thread_cpu_us() - t0;
+      ERR_clear_error();
+    }
+    if (!floor_ticket)
+      die("floor: no ticket");
+    SSL_free(c);
+    t0 = thread_cpu_us();
+    SSL_free(sv);
+    spent += thread_cpu_us() - t0;
+    if (!first || !resumed)
+      n++;
+    else
+      spent = 0; /* the first resumed round only fetched the session */
+  }
+  if (floor_sess)
+    SSL_SESSION_free(floor_sess);
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+  return n ? spent / (double)n : 0;
+}
+
 /* ------------------------------------------------------------ phases */
 
 typedef struct result {
@@ -556,6 +643,10 @@ int main(int argc, char **argv) {
            median(cpu_ratio[resumed], rounds));
   }
   peer_stop(&pr);
+  printf("OpenSSL floor (server side in memory, no sockets): full %.0f us, "
+         "resumed %.0f us per handshake\n",
+         floor_us(cert, key, 0, seconds), floor_us(cert, key, 1, seconds));
+  fflush(stdout);
 
   /* Idle flows: the child holds them, we measure our own RSS. */
   uint64_t target = flows;

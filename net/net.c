@@ -123,7 +123,7 @@ struct imsec_net_flow {
   imsec_net_flow *id_next, *addr_next, *throttle_next;
 };
 
-enum cmd_type { CMD_SEND, CMD_CLOSE, CMD_CONNECT, CMD_STOP };
+enum cmd_type { CMD_SEND, CMD_CLOSE, CMD_CONNECT, CMD_STOP, CMD_POST };
 
 struct cmd {
   struct cmd *next;
@@ -136,8 +136,19 @@ struct cmd {
   imsec_net_tls *tls;
   char *sni;
   void *user;
+  /* CMD_POST */
+  void (*fn)(void *arg);
+  uint32_t delay_ms;
   size_t len;
   uint8_t data[];
+};
+
+/* A delayed call on a loop (imsec_net_post). */
+struct posted {
+  uv_timer_t timer;
+  void (*fn)(void *arg);
+  void *arg;
+  struct posted *prev, *next;
 };
 
 struct net_loop {
@@ -158,6 +169,7 @@ struct net_loop {
   imsec_net_flow **addrs;
   size_t addrs_cap, naddrs;
   imsec_net_flow *throttled;
+  struct posted *posted;
   lsock *listeners;
   uint8_t rbuf[RBUF_SIZE];
   uint8_t pbuf[PBUF_SIZE];
@@ -1526,6 +1538,50 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
 
 static void loop_stop(struct net_loop *lp);
 
+static void on_posted_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void posted_unlink(struct net_loop *lp, struct posted *p) {
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    lp->posted = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+}
+
+static void on_posted(uv_timer_t *t) {
+  struct posted *p = t->data;
+  struct net_loop *lp =
+      (struct net_loop *)((char *)t->loop - offsetof(struct net_loop, loop));
+  posted_unlink(lp, p);
+  p->fn(p->arg);
+  uv_close((uv_handle_t *)&p->timer, on_posted_closed);
+}
+
+static void post_run(struct net_loop *lp, void (*fn)(void *), void *arg,
+                     uint32_t delay_ms) {
+  if (delay_ms == 0) {
+    fn(arg);
+    return;
+  }
+  struct posted *p = calloc(1, sizeof *p);
+  if (!p) {
+    net_log(lp->net, IMSEC_NET_LOG_ERROR, "out of memory: a timer is lost");
+    return;
+  }
+  p->fn = fn;
+  p->arg = arg;
+  uv_timer_init(&lp->loop, &p->timer);
+  p->timer.data = p;
+  p->next = lp->posted;
+  if (lp->posted)
+    lp->posted->prev = p;
+  lp->posted = p;
+  uv_timer_start(&p->timer, on_posted, delay_ms, 0);
+}
+
 static void run_cmd(struct net_loop *lp, struct cmd *c) {
   imsec_net_flow *f;
   switch (c->type) {
@@ -1549,6 +1605,9 @@ static void run_cmd(struct net_loop *lp, struct cmd *c) {
     break;
   case CMD_STOP:
     loop_stop(lp);
+    break;
+  case CMD_POST:
+    post_run(lp, c->fn, c->user, c->delay_ms);
     break;
   }
 }
@@ -1608,6 +1667,12 @@ static void loop_stop(struct net_loop *lp) {
   for (size_t i = 0; i < lp->ids_cap; i++) {
     while (lp->ids[i])
       flow_close(lp->ids[i], IMSEC_ERR_CLOSED);
+  }
+  /* Pending delayed calls are dropped, not run. */
+  while (lp->posted) {
+    struct posted *p = lp->posted;
+    posted_unlink(lp, p);
+    uv_close((uv_handle_t *)&p->timer, on_posted_closed);
   }
   for (lsock *ls = lp->listeners; ls; ls = ls->next)
     uv_close((uv_handle_t *)&ls->h, close_noop);
@@ -2036,6 +2101,36 @@ int imsec_net_token_check(imsec_net *net, imsec_str token, uint64_t *id) {
   for (int i = 0; i < 8; i++)
     v = v << 8 | raw[i];
   *id = v;
+  return 0;
+}
+
+unsigned imsec_net_loops(const imsec_net *net) {
+  return net->nloops;
+}
+
+unsigned imsec_net_loop_of(uint64_t id) {
+  return (unsigned)(id & 0xff);
+}
+
+int imsec_net_post(imsec_net *net, unsigned loop, uint32_t delay_ms,
+                   void (*fn)(void *arg), void *arg) {
+  if (!net || !fn || loop >= net->nloops)
+    return IMSEC_ERR_INVAL;
+  struct net_loop *lp = net->loops[loop];
+  if (on_own_thread(lp)) {
+    if (lp->stopping)
+      return IMSEC_ERR_CLOSED;
+    post_run(lp, fn, arg, delay_ms);
+    return 0;
+  }
+  struct cmd *c = calloc(1, sizeof *c);
+  if (!c)
+    return IMSEC_ERR_NOMEM;
+  c->type = CMD_POST;
+  c->fn = fn;
+  c->user = arg;
+  c->delay_ms = delay_ms;
+  enqueue(lp, c);
   return 0;
 }
 

@@ -331,6 +331,24 @@ imsec_net_flow_peer_chain(imsec_net_flow *f, imsec_bytes *out, size_t cap);
 IMSEC_API int imsec_net_flow_peer_names(imsec_net_flow *f, imsec_str *out,
                                         size_t cap);
 
+/* ------------------------------------------------------------- loops */
+
+/* How many loops (threads) the net runs. */
+IMSEC_API unsigned imsec_net_loops(const imsec_net *net);
+/* The loop a flow id lives on (for imsec_net_post). */
+IMSEC_API unsigned imsec_net_loop_of(uint64_t id);
+
+/* Run fn(arg) on loop `loop` after `delay_ms` (0: as soon as the loop gets
+ * to it; called at once when already on that loop). Thread-safe. This is
+ * how the element logic's timers ("arm timer", DESIGN.md §4) and work for
+ * a flow's loop are scheduled: one-shot, no cancel (the callee checks its
+ * own state when it fires). Calls still pending when the net stops are
+ * dropped, not run; `arg` then belongs to the caller. Returns 0,
+ * IMSEC_ERR_INVAL, IMSEC_ERR_NOMEM, IMSEC_ERR_CLOSED (loop stopping). */
+IMSEC_API IMSEC_MUST_USE int imsec_net_post(imsec_net *net, unsigned loop,
+                                            uint32_t delay_ms,
+                                            void (*fn)(void *arg), void *arg);
+
 /* Counters of the whole net (approximate while running). */
 typedef struct imsec_net_stats {
   uint64_t flows;        /* open now */

@@ -13,6 +13,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "net_util.h"
 #include "test_util.h"
 
@@ -847,6 +849,49 @@ static void pending_output_limit(void **state) {
   close(lfd);
 }
 
+/* Delayed calls on a chosen loop: they run on that loop, in time; the
+ * ones still pending when the net stops are dropped. */
+typedef struct post_rec {
+  uv_mutex_t mu;
+  int fired[3];
+  uint64_t at[3];
+} post_rec;
+static post_rec g_post;
+
+static void posted_fn(void *arg) {
+  int k = (int)(intptr_t)arg;
+  uv_mutex_lock(&g_post.mu);
+  g_post.fired[k]++;
+  g_post.at[k] = t_now_ms();
+  uv_mutex_unlock(&g_post.mu);
+}
+
+static void post_timers(void **state) {
+  (void)state;
+  memset(&g_post, 0, sizeof g_post);
+  uv_mutex_init(&g_post.mu);
+  t_rec *r = t_rec_new(0);
+  imsec_net *n = mk_net(r, NULL, 2);
+  assert_int_equal(imsec_net_loops(n), 2);
+  assert_int_equal(imsec_net_start(n), 0);
+  uint64_t t0 = t_now_ms();
+  assert_int_equal(imsec_net_post(n, 0, 0, posted_fn, (void *)0), 0);
+  assert_int_equal(imsec_net_post(n, 1, 150, posted_fn, (void *)1), 0);
+  assert_int_equal(imsec_net_post(n, 1, 60000, posted_fn, (void *)2), 0);
+  assert_int_equal(imsec_net_post(n, 2, 0, posted_fn, (void *)0),
+                   IMSEC_ERR_INVAL);
+  usleep(600000);
+  imsec_net_del(n);
+  uv_mutex_lock(&g_post.mu);
+  assert_int_equal(g_post.fired[0], 1);
+  assert_int_equal(g_post.fired[1], 1);
+  assert_true(g_post.at[1] - t0 >= 140);
+  assert_int_equal(g_post.fired[2], 0); /* dropped at stop */
+  uv_mutex_unlock(&g_post.mu);
+  uv_mutex_destroy(&g_post.mu);
+  t_rec_del(r);
+}
+
 static void keylog_written(void **state) {
   (void)state;
   const char *kl = t_path(g_dir, "keylog.txt");
@@ -911,6 +956,7 @@ int main(void) {
       cmocka_unit_test(idle_before_registration),
       cmocka_unit_test(keepalive),
       cmocka_unit_test(pending_output_limit),
+      cmocka_unit_test(post_timers),
       cmocka_unit_test(keylog_written),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

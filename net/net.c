@@ -1,0 +1,2346 @@
+/*
+ * The transport engine: N libuv loops, one per thread; listeners shared with
+ * SO_REUSEPORT; flows over TCP, TLS, UDP and DTLS; CRLF keepalives; limits.
+ *
+ * I/O discipline (the handshake costs more in syscalls than in crypto):
+ * OpenSSL reads from and writes to a small custom BIO. Reads borrow the
+ * loop's shared receive buffer; writes of one SSL call collect in the
+ * flow's output buffer and leave in ONE write, so a whole handshake flight
+ * (ServerHello .. Finished + ticket) costs one syscall. Idle flows hold no
+ * buffers: the partial-message buffer and the output buffer are freed when
+ * empty, and SSL_MODE_RELEASE_BUFFERS frees OpenSSL's.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "net/net_int.h"
+
+#define MAX_LOOPS 64
+#define RBUF_SIZE 65536
+#define PBUF_SIZE 16384
+/* RFC 6347 §4.1.1: one DTLS record carries at most 2^14 octets, and a SIP
+ * message over DTLS must fit one record (we do not split messages). */
+#define DTLS_MAX_MSG 16384
+#define DTLS_MTU 1200
+/* A clean close waits this long for queued output to leave. */
+#define DRAIN_MS 5000
+
+typedef union net_addr {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} net_addr;
+
+enum flow_state { F_CONNECTING, F_HANDSHAKE, F_UP, F_CLOSING };
+enum flow_kind { K_STREAM, K_DGRAM_OWN, K_DGRAM_SHARED };
+
+struct net_loop;
+struct lsock;
+
+/* What the custom BIO reads from and writes to. */
+struct bio_io {
+  imsec_net_flow *flow; /* NULL for a DTLS listener */
+  struct lsock *ls;     /* set for a DTLS listener */
+  const uint8_t *in;    /* borrowed input */
+  size_t in_len;
+  int dgram;            /* datagram semantics */
+  uv_udp_t *udp;        /* datagram sends */
+  const net_addr *peer; /* NULL when the socket is connected */
+  const net_addr *cookie_peer;
+  uint8_t *out; /* stream output collected for one write */
+  size_t out_len, out_cap;
+};
+
+typedef struct lsock {
+  struct net_loop *lp;
+  imsec_net_transport tr;
+  imsec_net_tls *tls;
+  union {
+    uv_tcp_t tcp;
+    uv_udp_t udp;
+  } h;
+  /* DTLS: the shared listening SSL that answers ClientHellos statelessly
+   * until one carries a valid cookie (RFC 6347 §4.2.1). */
+  SSL *dtls_ssl;
+  BIO_ADDR *dtls_addr;
+  struct bio_io io;
+  net_addr from;
+  struct lsock *next;
+} lsock;
+
+struct imsec_net_flow {
+  uint64_t id;
+  struct net_loop *lp;
+  imsec_net_transport tr;
+  uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
+  uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
+  int down_reason;
+  union {
+    uv_tcp_t tcp;
+    uv_udp_t udp;
+  } h;
+  uv_timer_t timer;
+  lsock *ls;
+  net_addr local, peer;
+  SSL *ssl;
+  struct bio_io io;
+  uint8_t *early; /* messages sent before an outgoing stream was up */
+  size_t early_len;
+  uint8_t *in; /* the partial message on a stream */
+  size_t in_len;
+  size_t pending; /* octets queued in the kernel-bound write queue */
+  uint64_t hs_deadline, idle_deadline, ka_next, ka_deadline, dtls_deadline;
+  uint32_t ka_interval, ka_timeout;
+  size_t budget;
+  uint64_t budget_iter;
+  char *skey;
+  void *user;
+  imsec_net_tls *tls;
+  imsec_bytes *chain;
+  uint8_t *chain_buf;
+  int nchain;
+  GENERAL_NAMES *sans;
+  imsec_net_flow *id_next, *addr_next, *throttle_next;
+};
+
+enum cmd_type { CMD_SEND, CMD_CLOSE, CMD_CONNECT, CMD_STOP, CMD_POST };
+
+struct cmd {
+  struct cmd *next;
+  enum cmd_type type;
+  uint64_t id;
+  /* CMD_CONNECT */
+  imsec_net_transport tr;
+  net_addr peer, local;
+  int has_local, reuse;
+  imsec_net_tls *tls;
+  char *sni;
+  void *user;
+  /* CMD_POST */
+  void (*fn)(void *arg);
+  uint32_t delay_ms;
+  size_t len;
+  uint8_t data[];
+};
+
+/* A delayed call on a loop (imsec_net_post). */
+struct posted {
+  uv_timer_t timer;
+  void (*fn)(void *arg);
+  void *arg;
+  struct posted *prev, *next;
+};
+
+struct net_loop {
+  imsec_net *net;
+  unsigned idx;
+  uv_loop_t loop;
+  uv_async_t async;
+  uv_prepare_t prep;
+  uv_idle_t idle;
+  uv_mutex_t qlock;
+  struct cmd *qhead, *qtail;
+  uv_thread_t thread;
+  int running, stopping;
+  uint64_t iter;
+  _Atomic uint64_t next_seq;
+  imsec_net_flow **ids;
+  size_t ids_cap, nids;
+  imsec_net_flow **addrs;
+  size_t addrs_cap, naddrs;
+  imsec_net_flow *throttled;
+  struct posted *posted;
+  lsock *listeners;
+  uint8_t rbuf[RBUF_SIZE];
+  uint8_t pbuf[PBUF_SIZE];
+};
+
+struct ip_count {
+  uint8_t a[16];
+  uint32_t n;
+  struct ip_count *next;
+};
+
+struct imsec_net {
+  imsec_net_config cfg;
+  unsigned nloops;
+  struct net_loop *loops[MAX_LOOPS];
+  int started;
+  uint8_t token_key[32];
+  uv_mutex_t iplock;
+  struct ip_count *ips[1024];
+  _Atomic uint64_t nflows, accepted, refused, handshakes, resumed, closed_limit;
+  _Atomic unsigned rr;
+  /* RFC 5923 connection reuse: outgoing flows by (transport, peer), so a
+   * connect from any thread finds the flow already open or opening. */
+  uv_mutex_t reuse_lock;
+  struct reuse_ent {
+    imsec_net_transport tr;
+    net_addr peer;
+    uint64_t id;
+    struct reuse_ent *next;
+  } * reuse[256];
+};
+
+static BIO_METHOD *g_bio_method;
+static uv_once_t g_once = UV_ONCE_INIT;
+
+/* ================================================================ logging */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
+  if (!net->cfg.log || lvl > net->cfg.log_level)
+    return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  net->cfg.log(net->cfg.log_user, lvl, line);
+}
+
+static void addr_text(const net_addr *a, char *buf, size_t cap) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (a->sa.sa_family == AF_INET) {
+    inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof host);
+    snprintf(buf, cap, "%s:%u", host, ntohs(a->in4.sin_port));
+  } else if (a->sa.sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof host);
+    snprintf(buf, cap, "[%s]:%u", host, ntohs(a->in6.sin6_port));
+  } else {
+    snprintf(buf, cap, "?");
+  }
+}
+
+#define FLOG(f, lvl, ...)                                                      \
+  do {                                                                         \
+    if ((f)->lp->net->cfg.log && (lvl) <= (f)->lp->net->cfg.log_level) {       \
+      char peer_[64], msg_[400];                                               \
+      addr_text(&(f)->peer, peer_, sizeof peer_);                              \
+      snprintf(msg_, sizeof msg_, __VA_ARGS__);                                \
+      net_log((f)->lp->net, (lvl), "flow %llu %s %s: %s",                      \
+              (unsigned long long)(f)->id, imsec_net_transport_name((f)->tr),  \
+              peer_, msg_);                                                    \
+    }                                                                          \
+  } while (0)
+
+void imsec_net_log_stderr(void *user, imsec_net_log_level level,
+                          const char *line) {
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  (void)user;
+  fprintf(stderr, "net %s: %s\n", (unsigned)level < 4 ? names[level] : "?",
+          line);
+}
+
+const char *imsec_net_transport_name(imsec_net_transport t) {
+  switch (t) {
+  case IMSEC_NET_UDP:
+    return "UDP";
+  case IMSEC_NET_TCP:
+    return "TCP";
+  case IMSEC_NET_TLS:
+    return "TLS";
+  case IMSEC_NET_DTLS:
+    return "DTLS";
+  }
+  return "?";
+}
+
+/* ================================================================ addresses */
+
+static socklen_t addr_len(const struct sockaddr *sa) {
+  return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                   : sizeof(struct sockaddr_in);
+}
+
+static int addr_copy(net_addr *dst, const struct sockaddr *sa) {
+  if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+    return IMSEC_ERR_INVAL;
+  memset(dst, 0, sizeof *dst);
+  memcpy(dst, sa, addr_len(sa));
+  return 0;
+}
+
+static int addr_eq(const net_addr *a, const net_addr *b) {
+  if (a->sa.sa_family != b->sa.sa_family)
+    return 0;
+  if (a->sa.sa_family == AF_INET)
+    return a->in4.sin_port == b->in4.sin_port &&
+           a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+  return a->in6.sin6_port == b->in6.sin6_port &&
+         memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+}
+
+/* The host part as 16 octets (IPv4 mapped), for per-address counts. */
+static void addr_host16(const net_addr *a, uint8_t out[16]) {
+  memset(out, 0, 16);
+  if (a->sa.sa_family == AF_INET) {
+    out[10] = out[11] = 0xff;
+    memcpy(out + 12, &a->in4.sin_addr, 4);
+  } else {
+    memcpy(out, &a->in6.sin6_addr, 16);
+  }
+}
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+static uint64_t addr_hash(imsec_net_transport tr, const net_addr *a) {
+  uint8_t h[16];
+  addr_host16(a, h);
+  uint64_t x = (uint64_t)tr * 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 16; i++)
+    x = (x ^ h[i]) * 0x100000001b3ULL;
+  uint16_t port =
+      a->sa.sa_family == AF_INET ? a->in4.sin_port : a->in6.sin6_port;
+  return mix64(x ^ port);
+}
+
+/* ================================================================ tables */
+
+static int table_grow(imsec_net_flow ***tab, size_t *cap, size_t n,
+                      int by_addr) {
+  if (n < *cap)
+    return 0;
+  size_t ncap = *cap ? 2 * *cap : 256;
+  imsec_net_flow **nt = calloc(ncap, sizeof *nt);
+  if (!nt)
+    return IMSEC_ERR_NOMEM;
+  for (size_t i = 0; i < *cap; i++) {
+    imsec_net_flow *f = (*tab)[i];
+    while (f) {
+      imsec_net_flow *next = by_addr ? f->addr_next : f->id_next;
+      size_t b = (size_t)(by_addr ? addr_hash(f->tr, &f->peer) : mix64(f->id)) &
+                 (ncap - 1);
+      if (by_addr) {
+        f->addr_next = nt[b];
+      } else {
+        f->id_next = nt[b];
+      }
+      nt[b] = f;
+      f = next;
+    }
+  }
+  free(*tab);
+  *tab = nt;
+  *cap = ncap;
+  return 0;
+}
+
+static int table_add(struct net_loop *lp, imsec_net_flow *f) {
+  if (table_grow(&lp->ids, &lp->ids_cap, lp->nids, 0) != 0 ||
+      table_grow(&lp->addrs, &lp->addrs_cap, lp->naddrs, 1) != 0)
+    return IMSEC_ERR_NOMEM;
+  size_t b = (size_t)mix64(f->id) & (lp->ids_cap - 1);
+  f->id_next = lp->ids[b];
+  lp->ids[b] = f;
+  lp->nids++;
+  b = (size_t)addr_hash(f->tr, &f->peer) & (lp->addrs_cap - 1);
+  f->addr_next = lp->addrs[b];
+  lp->addrs[b] = f;
+  lp->naddrs++;
+  return 0;
+}
+
+static void table_del(struct net_loop *lp, imsec_net_flow *f) {
+  if (!lp->ids_cap)
+    return;
+  size_t b = (size_t)mix64(f->id) & (lp->ids_cap - 1);
+  for (imsec_net_flow **pp = &lp->ids[b]; *pp; pp = &(*pp)->id_next) {
+    if (*pp == f) {
+      *pp = f->id_next;
+      lp->nids--;
+      break;
+    }
+  }
+  b = (size_t)addr_hash(f->tr, &f->peer) & (lp->addrs_cap - 1);
+  for (imsec_net_flow **pp = &lp->addrs[b]; *pp; pp = &(*pp)->addr_next) {
+    if (*pp == f) {
+      *pp = f->addr_next;
+      lp->naddrs--;
+      break;
+    }
+  }
+}
+
+static imsec_net_flow *find_id(struct net_loop *lp, uint64_t id) {
+  if (!lp->ids_cap)
+    return NULL;
+  imsec_net_flow *f = lp->ids[(size_t)mix64(id) & (lp->ids_cap - 1)];
+  while (f && f->id != id)
+    f = f->id_next;
+  return f;
+}
+
+static imsec_net_flow *find_addr(struct net_loop *lp, imsec_net_transport tr,
+                                 const net_addr *a, lsock *ls) {
+  if (!lp->addrs_cap)
+    return NULL;
+  imsec_net_flow *f = lp->addrs[(size_t)addr_hash(tr, a) & (lp->addrs_cap - 1)];
+  for (; f; f = f->addr_next) {
+    if (f->tr == tr && addr_eq(&f->peer, a) && f->state != F_CLOSING &&
+        (!ls || f->ls == ls))
+      return f;
+  }
+  return NULL;
+}
+
+/* Per-source-address counts (accepted flows), shared by all loops. */
+static int ip_acquire(imsec_net *net, const net_addr *a) {
+  uint8_t h[16];
+  addr_host16(a, h);
+  size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
+                            (uint64_t)h[14] << 16 | (uint64_t)h[15] << 24 |
+                            (uint64_t)h[0] << 32 | (uint64_t)h[1] << 40) %
+                      1024);
+  int ok = 1;
+  uv_mutex_lock(&net->iplock);
+  struct ip_count *e = net->ips[b];
+  while (e && memcmp(e->a, h, 16) != 0)
+    e = e->next;
+  if (!e) {
+    e = calloc(1, sizeof *e);
+    if (e) {
+      memcpy(e->a, h, 16);
+      e->next = net->ips[b];
+      net->ips[b] = e;
+    }
+  }
+  if (!e || e->n >= net->cfg.limits.max_flows_per_ip)
+    ok = 0;
+  else
+    e->n++;
+  uv_mutex_unlock(&net->iplock);
+  return ok;
+}
+
+static void ip_release(imsec_net *net, const net_addr *a) {
+  uint8_t h[16];
+  addr_host16(a, h);
+  size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
+                            (uint64_t)h[14] << 16 | (uint64_t)h[15] << 24 |
+                            (uint64_t)h[0] << 32 | (uint64_t)h[1] << 40) %
+                      1024);
+  uv_mutex_lock(&net->iplock);
+  for (struct ip_count **pp = &net->ips[b]; *pp; pp = &(*pp)->next) {
+    if (memcmp((*pp)->a, h, 16) == 0) {
+      if (--(*pp)->n == 0) {
+        struct ip_count *dead = *pp;
+        *pp = dead->next;
+        free(dead);
+      }
+      break;
+    }
+  }
+  uv_mutex_unlock(&net->iplock);
+}
+
+static size_t reuse_bucket(imsec_net_transport tr, const net_addr *a) {
+  return (size_t)(addr_hash(tr, a) & 255);
+}
+
+static void reuse_del_id(imsec_net *net, imsec_net_transport tr,
+                         const net_addr *peer, uint64_t id) {
+  uv_mutex_lock(&net->reuse_lock);
+  for (struct reuse_ent **pp = &net->reuse[reuse_bucket(tr, peer)]; *pp;
+       pp = &(*pp)->next) {
+    if ((*pp)->id == id) {
+      struct reuse_ent *dead = *pp;
+      *pp = dead->next;
+      free(dead);
+      break;
+    }
+  }
+  uv_mutex_unlock(&net->reuse_lock);
+}
+
+static void reuse_del(imsec_net *net, imsec_net_flow *f) {
+  reuse_del_id(net, f->tr, &f->peer, f->id);
+  f->in_reuse = 0;
+}
+
+/* ================================================================ BIO */
+
+static int bio_write(BIO *b, const char *p, int n) {
+  struct bio_io *io = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  if (n <= 0)
+    return 0;
+  if (io->dgram) {
+    /* One BIO write is one datagram. */
+    uv_buf_t buf = uv_buf_init((char *)(uintptr_t)p, (unsigned)n);
+    int r = uv_udp_try_send(io->udp, &buf, 1, io->peer ? &io->peer->sa : NULL);
+    (void)r; /* a lost datagram is DTLS's to retransmit */
+    return n;
+  }
+  size_t need = io->out_len + (size_t)n;
+  if (need > io->out_cap) {
+    size_t cap = io->out_cap ? io->out_cap : 4096;
+    while (cap < need)
+      cap *= 2;
+    uint8_t *o = realloc(io->out, cap);
+    if (!o)
+      return -1;
+    io->out = o;
+    io->out_cap = cap;
+  }
+  memcpy(io->out + io->out_len, p, (size_t)n);
+  io->out_len = need;
+  return n;
+}
+
+static int bio_read(BIO *b, char *p, int n) {
+  struct bio_io *io = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  if (io->in_len == 0) {
+    BIO_set_retry_read(b);
+    return -1;
+  }
+  size_t k = io->in_len;
+  if (io->dgram) {
+    if (k > (size_t)n)
+      k = (size_t)n; /* truncated datagram: DTLS drops the record */
+    memcpy(p, io->in, k);
+    io->in_len = 0;
+    return (int)k;
+  }
+  if (k > (size_t)n)
+    k = (size_t)n;
+  memcpy(p, io->in, k);
+  io->in += k;
+  io->in_len -= k;
+  return (int)k;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b;
+  (void)num;
+  (void)ptr;
+  switch (cmd) {
+  case BIO_CTRL_FLUSH:
+    return 1;
+  case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD:
+    return 48; /* IPv6 + UDP */
+  case BIO_CTRL_DGRAM_QUERY_MTU:
+  case BIO_CTRL_DGRAM_GET_FALLBACK_MTU:
+    return DTLS_MTU;
+  default:
+    return 0;
+  }
+}
+
+static int bio_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static void bio_method_init(void) {
+  BIO_METHOD *m =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "imsec flow");
+  if (!m)
+    return;
+  BIO_meth_set_write(m, bio_write);
+  BIO_meth_set_read(m, bio_read);
+  BIO_meth_set_ctrl(m, bio_ctrl);
+  BIO_meth_set_create(m, bio_create);
+  g_bio_method = m;
+}
+
+/* Attach a fresh BIO reading/writing through `io`. */
+static int ssl_attach(SSL *ssl, struct bio_io *io) {
+  BIO *b = BIO_new(g_bio_method);
+  if (!b)
+    return IMSEC_ERR_NOMEM;
+  BIO_set_data(b, io);
+  SSL_set_bio(ssl, b, b);
+  SSL_set_app_data(ssl, io);
+  return 0;
+}
+
+int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len) {
+  struct bio_io *io = SSL_get_app_data(ssl);
+  const net_addr *a =
+      io ? (io->cookie_peer ? io->cookie_peer : io->peer) : NULL;
+  if (!a)
+    return -1;
+  *addr = (const uint8_t *)a;
+  *len = addr_len(&a->sa);
+  return 0;
+}
+
+void net_ssl_mark_psk(SSL *ssl) {
+  struct bio_io *io = SSL_get_app_data(ssl);
+  if (io && io->flow)
+    io->flow->psk_mark = 1;
+}
+
+const char *net_ssl_session_key(SSL *ssl) {
+  struct bio_io *io = SSL_get_app_data(ssl);
+  return io && io->flow ? io->flow->skey : NULL;
+}
+
+/* ================================================================ flows */
+
+static void flow_close(imsec_net_flow *f, int reason);
+static void flow_arm(imsec_net_flow *f);
+static int flow_tls_pump(imsec_net_flow *f);
+
+static void flow_free(imsec_net_flow *f) {
+  if (f->ssl)
+    SSL_free(f->ssl);
+  free(f->io.out);
+  free(f->early);
+  free(f->in);
+  free(f->skey);
+  free(f->chain);
+  free(f->chain_buf);
+  if (f->sans)
+    GENERAL_NAMES_free(f->sans);
+  free(f);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  imsec_net_flow *f = h->data;
+  if (--f->handles == 0)
+    flow_free(f);
+}
+
+static imsec_net_flow *flow_new(struct net_loop *lp, imsec_net_transport tr,
+                                uint64_t id) {
+  imsec_net_flow *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  f->lp = lp;
+  f->tr = tr;
+  f->id = id ? id : ((atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx);
+  uv_timer_init(&lp->loop, &f->timer);
+  f->timer.data = f;
+  f->handles = 1;
+  f->io.flow = f;
+  return f;
+}
+
+static uint64_t now_ms(imsec_net_flow *f) {
+  return uv_now(&f->lp->loop);
+}
+
+/* Hand the output collected by the BIO to the socket: one write. */
+struct wreq {
+  uv_write_t req;
+  imsec_net_flow *f;
+  size_t len;
+  uint8_t data[];
+};
+
+static void on_write(uv_write_t *req, int status) {
+  struct wreq *w = (struct wreq *)req;
+  imsec_net_flow *f = w->f;
+  f->pending -= w->len;
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && f->state != F_CLOSING)
+    flow_close(f, IMSEC_ERR_IO);
+}
+
+/* The end of a draining close: output sent, or the drain took too long. */
+static void drain_done(imsec_net_flow *f) {
+  if (!uv_is_closing((uv_handle_t *)&f->h.tcp))
+    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+  if (!uv_is_closing((uv_handle_t *)&f->timer))
+    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  imsec_net_flow *f = req->data;
+  free(req);
+  drain_done(f);
+}
+
+static void on_drain_timeout(uv_timer_t *t) {
+  drain_done(t->data);
+}
+
+static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+  uv_stream_t *s = (uv_stream_t *)&f->h.tcp;
+  size_t off = 0;
+  if (f->pending == 0) {
+    uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
+    int r = uv_try_write(s, &b, 1);
+    if (r > 0)
+      off = (size_t)r;
+    else if (r != UV_EAGAIN && r != UV_ENOSYS)
+      return IMSEC_ERR_IO;
+  }
+  if (off == len)
+    return 0;
+  size_t rest = len - off;
+  if (f->pending + rest > f->lp->net->cfg.limits.max_pending_out) {
+    FLOG(f, IMSEC_NET_LOG_WARN, "pending output over %u octets, closing",
+         f->lp->net->cfg.limits.max_pending_out);
+    return IMSEC_ERR_LIMIT;
+  }
+  struct wreq *w = malloc(sizeof *w + rest);
+  if (!w)
+    return IMSEC_ERR_NOMEM;
+  w->f = f;
+  w->len = rest;
+  memcpy(w->data, p + off, rest);
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)rest);
+  if (uv_write(&w->req, s, &b, 1, on_write) != 0) {
+    free(w);
+    return IMSEC_ERR_IO;
+  }
+  f->pending += rest;
+  return 0;
+}
+
+/* Flush what one SSL call produced. */
+static int flow_flush(imsec_net_flow *f) {
+  if (f->io.out_len == 0)
+    return 0;
+  int r = stream_write(f, f->io.out, f->io.out_len);
+  free(f->io.out);
+  f->io.out = NULL;
+  f->io.out_len = f->io.out_cap = 0;
+  return r;
+}
+
+static void udp_send_done(uv_udp_send_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+static uv_udp_t *flow_udp(imsec_net_flow *f) {
+  return f->kind == K_DGRAM_SHARED ? &f->ls->h.udp : &f->h.udp;
+}
+
+static int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+  uv_udp_t *u = flow_udp(f);
+  const struct sockaddr *to = f->kind == K_DGRAM_SHARED ? &f->peer.sa : NULL;
+  uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
+  int r = uv_udp_try_send(u, &b, 1, to);
+  if (r >= 0)
+    return 0;
+  if (r != UV_EAGAIN)
+    return IMSEC_ERR_IO;
+  uv_udp_send_t *req = malloc(sizeof *req + len);
+  if (!req)
+    return IMSEC_ERR_NOMEM;
+  memcpy(req + 1, p, len);
+  b = uv_buf_init((char *)(req + 1), (unsigned)len);
+  if (uv_udp_send(req, u, &b, 1, to, udp_send_done) != 0) {
+    free(req);
+    return IMSEC_ERR_IO;
+  }
+  return 0;
+}
+
+/* Write application bytes (a message or a keepalive). */
+static int flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+  if (f->state != F_UP)
+    return IMSEC_ERR_CLOSED;
+  switch (f->tr) {
+  case IMSEC_NET_TCP:
+    return stream_write(f, p, len);
+  case IMSEC_NET_UDP:
+    return dgram_write(f, p, len);
+  case IMSEC_NET_TLS:
+  case IMSEC_NET_DTLS:
+    ERR_clear_error();
+    if (SSL_write(f->ssl, p, (int)len) != (int)len) {
+      ERR_clear_error();
+      return IMSEC_ERR_IO;
+    }
+    return f->tr == IMSEC_NET_TLS ? flow_flush(f) : 0;
+  }
+  return IMSEC_ERR_INTERNAL;
+}
+
+static void flow_down(imsec_net_flow *f, int reason) {
+  imsec_net *net = f->lp->net;
+  if ((f->was_up || !f->is_server) && net->cfg.handler.on_down)
+    net->cfg.handler.on_down(net->cfg.handler.user, f, reason);
+}
+
+static void flow_close(imsec_net_flow *f, int reason) {
+  if (f->state == F_CLOSING)
+    return;
+  int was_up = f->state == F_UP;
+  f->state = F_CLOSING;
+  imsec_net *net = f->lp->net;
+  atomic_fetch_sub(&net->nflows, 1);
+  if (reason == IMSEC_ERR_LIMIT || reason == IMSEC_ERR_TIMEOUT)
+    atomic_fetch_add(&net->closed_limit, 1);
+  if (f->counted_ip)
+    ip_release(net, &f->peer);
+  if (f->in_reuse)
+    reuse_del(net, f);
+  table_del(f->lp, f);
+  if (f->throttled) {
+    for (imsec_net_flow **pp = &f->lp->throttled; *pp;
+         pp = &(*pp)->throttle_next) {
+      if (*pp == f) {
+        *pp = f->throttle_next;
+        break;
+      }
+    }
+    f->throttled = 0;
+  }
+  FLOG(f, reason ? IMSEC_NET_LOG_INFO : IMSEC_NET_LOG_DEBUG, "down (%s)",
+       reason ? imsec_strerror(reason) : "closed");
+  flow_down(f, reason);
+  /* A clean TLS close says so (close_notify); the alert leaves with the
+   * rest of the output. */
+  if (f->ssl && was_up && !f->peer_gone) {
+    ERR_clear_error();
+    SSL_shutdown(f->ssl);
+    ERR_clear_error();
+    if (f->kind == K_STREAM)
+      (void)flow_flush(f);
+  }
+  uv_timer_stop(&f->timer);
+  if (f->kind == K_STREAM) {
+    uv_read_stop((uv_stream_t *)&f->h.tcp);
+    if (f->pending > 0 && reason == 0) {
+      /* Let queued output drain first (at most DRAIN_MS), then close. */
+      uv_shutdown_t *req = malloc(sizeof *req);
+      if (req) {
+        req->data = f;
+        if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) == 0) {
+          uv_timer_start(&f->timer, on_drain_timeout, DRAIN_MS, 0);
+          return;
+        }
+        free(req);
+      }
+    }
+    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+  } else if (f->kind == K_DGRAM_OWN) {
+    uv_close((uv_handle_t *)&f->h.udp, on_handle_closed);
+  }
+  uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+}
+
+static void flow_up(imsec_net_flow *f) {
+  imsec_net *net = f->lp->net;
+  f->state = F_UP;
+  f->was_up = 1;
+  f->hs_deadline = 0;
+  f->dtls_deadline = 0;
+  if (f->is_server && !f->keep && net->cfg.limits.idle_timeout_ms)
+    f->idle_deadline = now_ms(f) + net->cfg.limits.idle_timeout_ms;
+  if (f->ssl) {
+    atomic_fetch_add(&net->handshakes, 1);
+    if (SSL_session_reused(f->ssl))
+      atomic_fetch_add(&net->resumed, 1);
+    FLOG(f, IMSEC_NET_LOG_INFO, "up %s %s%s", SSL_get_version(f->ssl),
+         SSL_get_cipher_name(f->ssl),
+         SSL_session_reused(f->ssl) ? " resumed" : "");
+  } else {
+    FLOG(f, IMSEC_NET_LOG_INFO, "up");
+  }
+  flow_arm(f);
+  if (net->cfg.handler.on_up) {
+    int r = net->cfg.handler.on_up(net->cfg.handler.user, f);
+    if (r < 0 && f->state == F_UP) {
+      FLOG(f, IMSEC_NET_LOG_INFO, "refused by owner (%s)", imsec_strerror(r));
+      flow_close(f, r);
+    }
+  }
+  /* Messages queued while connecting leave only now, after the owner's
+   * on_up (the trust decision) accepted the peer. */
+  if (f->early && f->state == F_UP) {
+    uint8_t *e = f->early;
+    size_t n = f->early_len;
+    f->early = NULL;
+    f->early_len = 0;
+    int r = flow_write(f, e, n);
+    free(e);
+    if (r != 0)
+      flow_close(f, r);
+  }
+}
+
+static void deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len) {
+  imsec_net *net = f->lp->net;
+  if (f->idle_deadline)
+    f->idle_deadline = now_ms(f) + net->cfg.limits.idle_timeout_ms;
+  if (net->cfg.handler.on_message)
+    net->cfg.handler.on_message(net->cfg.handler.user, f, p, len);
+}
+
+/* Frame stream bytes into messages and keepalives. */
+static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
+  imsec_net *net = f->lp->net;
+  size_t max = net->cfg.limits.max_msg;
+  const uint8_t *data = p;
+  size_t len = n;
+  if (f->in_len) {
+    uint8_t *nb = realloc(f->in, f->in_len + n);
+    if (!nb) {
+      flow_close(f, IMSEC_ERR_NOMEM);
+      return;
+    }
+    memcpy(nb + f->in_len, p, n);
+    f->in = nb;
+    f->in_len += n;
+    data = f->in;
+    len = f->in_len;
+  }
+  size_t off = 0;
+  while (off < len && f->state == F_UP) {
+    size_t mlen = 0;
+    int k = net->cfg.framer.frame(net->cfg.framer.arg, data + off, len - off,
+                                  max, &mlen);
+    if (k == IMSEC_NET_FRAME_MORE) {
+      if (len - off >= max) {
+        k = IMSEC_ERR_LIMIT;
+      } else {
+        break;
+      }
+    }
+    if (k < 0) {
+      FLOG(f, IMSEC_NET_LOG_WARN, "%s, closing",
+           k == IMSEC_ERR_LIMIT ? "message over the size limit"
+                                : "unframeable input");
+      flow_close(f, k);
+      return;
+    }
+    if (mlen == 0 || mlen > len - off) {
+      flow_close(f, IMSEC_ERR_INTERNAL);
+      return;
+    }
+    if (k == IMSEC_NET_FRAME_PING) {
+      static const uint8_t pong[2] = {'\r', '\n'};
+      if (flow_write(f, pong, 2) != 0) {
+        flow_close(f, IMSEC_ERR_IO);
+        return;
+      }
+    } else if (k == IMSEC_NET_FRAME_PONG) {
+      f->ping_out = 0;
+      f->ka_deadline = 0;
+    } else {
+      f->ping_out = 0;
+      f->ka_deadline = 0; /* any traffic proves the flow alive */
+      deliver_msg(f, data + off, mlen);
+    }
+    off += mlen;
+  }
+  if (f->state != F_UP)
+    return;
+  size_t rest = len - off;
+  if (rest == 0) {
+    free(f->in);
+    f->in = NULL;
+    f->in_len = 0;
+  } else if (data == f->in) {
+    memmove(f->in, f->in + off, rest);
+    f->in_len = rest;
+  } else {
+    f->in = malloc(rest);
+    if (!f->in) {
+      flow_close(f, IMSEC_ERR_NOMEM);
+      return;
+    }
+    memcpy(f->in, data + off, rest);
+    f->in_len = rest;
+  }
+  flow_arm(f);
+}
+
+static void log_ssl_error(imsec_net_flow *f, const char *what) {
+  char buf[256] = "";
+  unsigned long e = ERR_peek_last_error();
+  if (e)
+    ERR_error_string_n(e, buf, sizeof buf);
+  FLOG(f, IMSEC_NET_LOG_WARN, "%s: %s", what, e ? buf : "peer closed");
+  ERR_clear_error();
+}
+
+/* Drive the handshake and decrypt what arrived. Returns 0 while the flow
+ * lives. */
+static int flow_tls_pump(imsec_net_flow *f) {
+  ERR_clear_error();
+  if (f->state == F_HANDSHAKE) {
+    int r = SSL_do_handshake(f->ssl);
+    if (r != 1) {
+      int e = SSL_get_error(f->ssl, r);
+      if (f->kind == K_STREAM)
+        (void)flow_flush(f);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (f->tr == IMSEC_NET_DTLS) {
+          struct timeval tv;
+          f->dtls_deadline = DTLSv1_get_timeout(f->ssl, &tv) == 1
+                                 ? now_ms(f) + (uint64_t)tv.tv_sec * 1000 +
+                                       (uint64_t)tv.tv_usec / 1000 + 1
+                                 : 0;
+          flow_arm(f);
+        }
+        return 0;
+      }
+      log_ssl_error(f, "TLS handshake failed");
+      flow_close(f, IMSEC_ERR_AUTH);
+      return -1;
+    }
+    if (f->kind == K_STREAM && flow_flush(f) != 0) {
+      flow_close(f, IMSEC_ERR_IO);
+      return -1;
+    }
+    flow_up(f);
+    if (f->state != F_UP)
+      return -1;
+  }
+  while (f->state == F_UP) {
+    int n = SSL_read(f->ssl, f->lp->pbuf, PBUF_SIZE);
+    if (n > 0) {
+      if (f->tr == IMSEC_NET_DTLS) {
+        f->ping_out = 0;
+        deliver_msg(f, f->lp->pbuf, (size_t)n);
+      } else {
+        stream_deliver(f, f->lp->pbuf, (size_t)n);
+      }
+      continue;
+    }
+    int e = SSL_get_error(f->ssl, n);
+    if (f->kind == K_STREAM && f->state == F_UP)
+      (void)flow_flush(f); /* e.g. a key update answer */
+    if (e == SSL_ERROR_WANT_READ) {
+      if (!f->lean && f->tr == IMSEC_NET_TLS) {
+        /* The handshake is over: from now on OpenSSL's record buffers
+         * exist only while a record is in flight, so an idle flow holds
+         * none (SSL_MODE_RELEASE_BUFFERS). Not during the handshake,
+         * where freeing and reallocating them per flight costs more
+         * than it saves. */
+        SSL_set_mode(f->ssl, SSL_MODE_RELEASE_BUFFERS);
+        f->lean = (uint8_t)SSL_free_buffers(f->ssl);
+      }
+      break;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      flow_close(f, 0); /* close_notify */
+      return -1;
+    }
+    log_ssl_error(f, "TLS read failed");
+    flow_close(f, IMSEC_ERR_IO);
+    return -1;
+  }
+  return f->state == F_UP ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void set_min(uint64_t *m, uint64_t t) {
+  if (t && (!*m || t < *m))
+    *m = t;
+}
+
+static void on_flow_timer(uv_timer_t *t);
+
+static void flow_arm(imsec_net_flow *f) {
+  if (f->state == F_CLOSING)
+    return;
+  uint64_t m = 0;
+  set_min(&m, f->hs_deadline);
+  set_min(&m, f->idle_deadline);
+  set_min(&m, f->ka_next);
+  set_min(&m, f->ka_deadline);
+  set_min(&m, f->dtls_deadline);
+  if (!m) {
+    uv_timer_stop(&f->timer);
+    return;
+  }
+  uint64_t now = now_ms(f);
+  uv_timer_start(&f->timer, on_flow_timer, m > now ? m - now : 0, 0);
+}
+
+static void on_flow_timer(uv_timer_t *t) {
+  imsec_net_flow *f = t->data;
+  uint64_t now = now_ms(f);
+  if (f->hs_deadline && now >= f->hs_deadline) {
+    FLOG(f, IMSEC_NET_LOG_WARN, "handshake not done in %u ms, closing",
+         f->lp->net->cfg.limits.handshake_timeout_ms);
+    flow_close(f, IMSEC_ERR_TIMEOUT);
+    return;
+  }
+  if (f->idle_deadline && now >= f->idle_deadline) {
+    FLOG(f, IMSEC_NET_LOG_INFO, "idle before registration for %u ms, closing",
+         f->lp->net->cfg.limits.idle_timeout_ms);
+    flow_close(f, IMSEC_ERR_TIMEOUT);
+    return;
+  }
+  if (f->ka_deadline && now >= f->ka_deadline) {
+    FLOG(f, IMSEC_NET_LOG_WARN, "no keepalive pong in %u ms, flow dead",
+         f->ka_timeout);
+    flow_close(f, IMSEC_ERR_TIMEOUT);
+    return;
+  }
+  if (f->dtls_deadline && now >= f->dtls_deadline) {
+    f->dtls_deadline = 0;
+    if (DTLSv1_handle_timeout(f->ssl) < 0) {
+      flow_close(f, IMSEC_ERR_TIMEOUT);
+      return;
+    }
+    struct timeval tv;
+    if (DTLSv1_get_timeout(f->ssl, &tv) == 1)
+      f->dtls_deadline =
+          now + (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000 + 1;
+  }
+  if (f->ka_next && now >= f->ka_next && f->state == F_UP) {
+    /* RFC 5626 §4.4.1: CRLFCRLF ping, expect a CRLF pong. */
+    static const uint8_t ping[4] = {'\r', '\n', '\r', '\n'};
+    f->ka_next = now + f->ka_interval;
+    if (!f->ping_out) {
+      f->ping_out = 1;
+      f->ka_deadline = now + f->ka_timeout;
+    }
+    int r = flow_write(f, ping, 4);
+    if (r != 0) {
+      flow_close(f, r);
+      return;
+    }
+  }
+  flow_arm(f);
+}
+
+/* ---------------------------------------------------------------- streams */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  imsec_net_flow *f = h->data;
+  *buf = uv_buf_init((char *)f->lp->rbuf, RBUF_SIZE);
+}
+
+static void on_idle(uv_idle_t *h);
+
+static void throttle(imsec_net_flow *f) {
+  struct net_loop *lp = f->lp;
+  uv_read_stop((uv_stream_t *)&f->h.tcp);
+  f->throttled = 1;
+  f->throttle_next = lp->throttled;
+  lp->throttled = f;
+  uv_idle_start(&lp->idle, on_idle);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_idle(uv_idle_t *h);
+
+static void on_idle(uv_idle_t *h) {
+  struct net_loop *lp = h->data;
+  imsec_net_flow *f = lp->throttled;
+  lp->throttled = NULL;
+  uv_idle_stop(h);
+  while (f) {
+    imsec_net_flow *next = f->throttle_next;
+    f->throttled = 0;
+    f->budget = 0;
+    uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
+    f = next;
+  }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  imsec_net_flow *f = s->data;
+  if (f->state == F_CLOSING || nread == 0)
+    return;
+  if (nread < 0) {
+    if (f->state == F_HANDSHAKE)
+      FLOG(f, IMSEC_NET_LOG_INFO, "peer left during the handshake");
+    f->peer_gone = 1; /* nobody left to read a close_notify */
+    flow_close(f, nread == UV_EOF ? 0 : IMSEC_ERR_IO);
+    return;
+  }
+  /* A read budget per wakeup so one flow cannot starve the others. */
+  if (f->budget_iter != f->lp->iter) {
+    f->budget_iter = f->lp->iter;
+    f->budget = 0;
+  }
+  f->budget += (size_t)nread;
+  if (f->tr == IMSEC_NET_TCP) {
+    stream_deliver(f, (const uint8_t *)buf->base, (size_t)nread);
+  } else {
+    f->io.in = (const uint8_t *)buf->base;
+    f->io.in_len = (size_t)nread;
+    (void)flow_tls_pump(f);
+    f->io.in_len = 0;
+  }
+  if (f->state != F_CLOSING && f->budget >= f->lp->net->cfg.limits.read_budget)
+    throttle(f);
+}
+
+static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
+                         const char *sni) {
+  /* TCP_NODELAY is inherited from the listener (Linux) or was set before
+   * connect; the local address is read when asked: each syscall saved
+   * here is one per handshake. */
+  if (f->tr == IMSEC_NET_TCP) {
+    uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
+    flow_up(f);
+    return;
+  }
+  f->ssl = net_tls_ssl_new(tls, sni, f->skey);
+  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
+    flow_close(f, IMSEC_ERR_NOMEM);
+    return;
+  }
+  if (f->is_server)
+    SSL_set_accept_state(f->ssl);
+  else
+    SSL_set_connect_state(f->ssl);
+  f->state = F_HANDSHAKE;
+  uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
+  if (!f->is_server)
+    (void)flow_tls_pump(f); /* ClientHello */
+}
+
+static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
+  imsec_net *net = lp->net;
+  *counted = 0;
+  if (atomic_load(&net->nflows) >= net->cfg.limits.max_flows) {
+    char t[64];
+    addr_text(peer, t, sizeof t);
+    net_log(net, IMSEC_NET_LOG_WARN, "refused %s: %u flows open (limit)", t,
+            net->cfg.limits.max_flows);
+    return 0;
+  }
+  if (!ip_acquire(net, peer)) {
+    char t[64];
+    addr_text(peer, t, sizeof t);
+    net_log(net, IMSEC_NET_LOG_WARN,
+            "refused %s: %u flows from this address (limit)", t,
+            net->cfg.limits.max_flows_per_ip);
+    return 0;
+  }
+  *counted = 1;
+  return 1;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  lsock *ls = server->data;
+  struct net_loop *lp = ls->lp;
+  imsec_net *net = lp->net;
+  if (status < 0 || lp->stopping)
+    return;
+  imsec_net_flow *f = flow_new(lp, ls->tr, 0);
+  if (!f)
+    return;
+  uv_tcp_init(&lp->loop, &f->h.tcp);
+  f->h.tcp.data = f;
+  f->handles = 2;
+  f->kind = K_STREAM;
+  f->is_server = 1;
+  if (uv_accept(server, (uv_stream_t *)&f->h.tcp) != 0) {
+    f->state = F_CLOSING;
+    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    return;
+  }
+  int nl = (int)sizeof f->peer;
+  uv_tcp_getpeername(&f->h.tcp, &f->peer.sa, &nl);
+  int counted;
+  if (!admit(lp, &f->peer, &counted)) {
+    atomic_fetch_add(&net->refused, 1);
+    f->state = F_CLOSING;
+    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    return;
+  }
+  f->counted_ip = (uint8_t)counted;
+  atomic_fetch_add(&net->nflows, 1);
+  atomic_fetch_add(&net->accepted, 1);
+  if (table_add(lp, f) != 0) {
+    flow_close(f, IMSEC_ERR_NOMEM);
+    return;
+  }
+  f->state = F_HANDSHAKE;
+  if (ls->tr == IMSEC_NET_TLS) {
+    f->hs_deadline = now_ms(f) + net->cfg.limits.handshake_timeout_ms;
+    flow_arm(f);
+  }
+  stream_start(f, ls->tls, NULL);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  imsec_net_flow *f = req->data;
+  free(req);
+  if (f->state == F_CLOSING)
+    return;
+  if (status < 0) {
+    FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(status));
+    flow_close(f, IMSEC_ERR_IO);
+    return;
+  }
+  stream_start(f, f->tls, f->has_sni ? f->skey : NULL);
+}
+
+/* ---------------------------------------------------------------- datagrams */
+
+static void on_dgram_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  struct net_loop *lp =
+      (struct net_loop *)((char *)h->loop - offsetof(struct net_loop, loop));
+  *buf = uv_buf_init((char *)lp->rbuf, RBUF_SIZE);
+}
+
+static void dgram_in(imsec_net_flow *f, const uint8_t *p, size_t n) {
+  if (f->tr == IMSEC_NET_UDP) {
+    if (n > f->lp->net->cfg.limits.max_msg) {
+      FLOG(f, IMSEC_NET_LOG_WARN, "datagram over the size limit, dropped");
+      return;
+    }
+    f->ping_out = 0;
+    deliver_msg(f, p, n);
+    flow_arm(f);
+    return;
+  }
+  f->io.in = p;
+  f->io.in_len = n;
+  (void)flow_tls_pump(f);
+  f->io.in_len = 0;
+  if (f->state != F_CLOSING)
+    flow_arm(f);
+}
+
+static void on_own_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags) {
+  imsec_net_flow *f =
+      (imsec_net_flow *)((char *)u - offsetof(imsec_net_flow, h));
+  (void)addr;
+  if (nread <= 0 || (flags & UV_UDP_PARTIAL) || f->state == F_CLOSING)
+    return;
+  dgram_in(f, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+/* A datagram flow on a listener socket, made once the peer is admitted. */
+static imsec_net_flow *shared_flow_new(lsock *ls, const net_addr *peer) {
+  struct net_loop *lp = ls->lp;
+  int counted;
+  if (!admit(lp, peer, &counted)) {
+    atomic_fetch_add(&lp->net->refused, 1);
+    return NULL;
+  }
+  imsec_net_flow *f = flow_new(lp, ls->tr, 0);
+  if (!f) {
+    ip_release(lp->net, peer);
+    return NULL;
+  }
+  f->kind = K_DGRAM_SHARED;
+  f->is_server = 1;
+  f->ls = ls;
+  f->peer = *peer;
+  f->counted_ip = 1;
+  int nl = (int)sizeof f->local;
+  uv_udp_getsockname(&ls->h.udp, &f->local.sa, &nl);
+  f->io.dgram = 1;
+  f->io.udp = &ls->h.udp;
+  f->io.peer = &f->peer;
+  atomic_fetch_add(&lp->net->nflows, 1);
+  atomic_fetch_add(&lp->net->accepted, 1);
+  if (table_add(lp, f) != 0) {
+    f->state = F_HANDSHAKE;
+    flow_close(f, IMSEC_ERR_NOMEM);
+    return NULL;
+  }
+  return f;
+}
+
+static SSL *dtls_listen_ssl(lsock *ls) {
+  SSL *ssl = net_tls_ssl_new(ls->tls, NULL, NULL);
+  if (!ssl)
+    return NULL;
+  if (ssl_attach(ssl, &ls->io) != 0) {
+    SSL_free(ssl);
+    return NULL;
+  }
+  SSL_set_options(ssl, SSL_OP_NO_QUERY_MTU | SSL_OP_COOKIE_EXCHANGE);
+  SSL_set_mtu(ssl, DTLS_MTU);
+  SSL_set_accept_state(ssl);
+  return ssl;
+}
+
+static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
+                           const struct sockaddr *addr, unsigned flags) {
+  lsock *ls = (lsock *)((char *)u - offsetof(lsock, h));
+  struct net_loop *lp = ls->lp;
+  if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || lp->stopping)
+    return;
+  net_addr from;
+  if (addr_copy(&from, addr) != 0)
+    return;
+  const uint8_t *p = (const uint8_t *)buf->base;
+  size_t n = (size_t)nread;
+  imsec_net_flow *f = find_addr(lp, ls->tr, &from, ls);
+  if (f) {
+    dgram_in(f, p, n);
+    return;
+  }
+  if (ls->tr == IMSEC_NET_UDP) {
+    f = shared_flow_new(ls, &from);
+    if (!f)
+      return;
+    flow_up(f);
+    if (f->state == F_UP)
+      dgram_in(f, p, n);
+    return;
+  }
+  /* DTLS: no per-peer state until the ClientHello carries our cookie. */
+  if (!ls->dtls_ssl && !(ls->dtls_ssl = dtls_listen_ssl(ls)))
+    return;
+  ls->from = from;
+  ls->io.cookie_peer = &ls->from;
+  ls->io.peer = &ls->from;
+  ls->io.in = p;
+  ls->io.in_len = n;
+  ERR_clear_error();
+  int r = DTLSv1_listen(ls->dtls_ssl, ls->dtls_addr);
+  ls->io.in_len = 0;
+  if (r <= 0) {
+    ERR_clear_error();
+    if (r < 0) {
+      SSL_free(ls->dtls_ssl);
+      ls->dtls_ssl = NULL;
+    }
+    return;
+  }
+  SSL *ssl = ls->dtls_ssl;
+  ls->dtls_ssl = NULL;
+  f = shared_flow_new(ls, &from);
+  if (!f) {
+    SSL_free(ssl);
+    return;
+  }
+  f->ssl = ssl;
+  BIO_set_data(SSL_get_rbio(ssl), &f->io);
+  SSL_set_app_data(ssl, &f->io);
+  f->io.cookie_peer = &f->peer;
+  f->state = F_HANDSHAKE;
+  f->hs_deadline = now_ms(f) + lp->net->cfg.limits.handshake_timeout_ms;
+  (void)flow_tls_pump(f); /* continue from the buffered ClientHello */
+  if (f->state != F_CLOSING)
+    flow_arm(f);
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void run_connect(struct net_loop *lp, struct cmd *c) {
+  imsec_net *net = lp->net;
+  imsec_net_flow *f = flow_new(lp, c->tr, c->id);
+  if (!f) {
+    if (c->reuse)
+      reuse_del_id(net, c->tr, &c->peer, c->id);
+    return;
+  }
+  f->peer = c->peer;
+  f->user = c->user;
+  f->in_reuse = (uint8_t)c->reuse;
+  f->state = F_CONNECTING;
+  f->skey = c->sni;
+  f->has_sni = c->sni != NULL;
+  c->sni = NULL;
+  if (!f->skey) {
+    char t[64];
+    addr_text(&f->peer, t, sizeof t);
+    f->skey = strdup(t);
+  }
+  atomic_fetch_add(&net->nflows, 1);
+  if (table_add(lp, f) != 0) {
+    flow_close(f, IMSEC_ERR_NOMEM);
+    return;
+  }
+  f->hs_deadline = now_ms(f) + net->cfg.limits.handshake_timeout_ms;
+  flow_arm(f);
+  if (c->tr == IMSEC_NET_TCP || c->tr == IMSEC_NET_TLS) {
+    f->kind = K_STREAM;
+    uv_tcp_init(&lp->loop, &f->h.tcp);
+    f->h.tcp.data = f;
+    f->handles = 2;
+    uv_tcp_nodelay(&f->h.tcp, 1);
+    if (c->has_local && uv_tcp_bind(&f->h.tcp, &c->local.sa, 0) != 0) {
+      flow_close(f, IMSEC_ERR_IO);
+      return;
+    }
+    uv_connect_t *req = malloc(sizeof *req);
+    if (!req) {
+      flow_close(f, IMSEC_ERR_NOMEM);
+      return;
+    }
+    req->data = f;
+    f->tls = c->tls;
+    int r = uv_tcp_connect(req, &f->h.tcp, &f->peer.sa, on_connect);
+    if (r != 0) {
+      free(req);
+      FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(r));
+      flow_close(f, IMSEC_ERR_IO);
+    }
+    return;
+  }
+  /* UDP / DTLS: a connected socket of the flow's own. */
+  f->kind = K_DGRAM_OWN;
+  uv_udp_init(&lp->loop, &f->h.udp);
+  f->h.udp.data = f;
+  f->handles = 2;
+  net_addr any;
+  memset(&any, 0, sizeof any);
+  any.sa.sa_family = f->peer.sa.sa_family;
+  if (uv_udp_bind(&f->h.udp, c->has_local ? &c->local.sa : &any.sa, 0) != 0 ||
+      uv_udp_connect(&f->h.udp, &f->peer.sa) != 0 ||
+      uv_udp_recv_start(&f->h.udp, on_dgram_alloc, on_own_recv) != 0) {
+    flow_close(f, IMSEC_ERR_IO);
+    return;
+  }
+  int nl = (int)sizeof f->local;
+  uv_udp_getsockname(&f->h.udp, &f->local.sa, &nl);
+  f->io.dgram = 1;
+  f->io.udp = &f->h.udp;
+  f->io.peer = NULL;
+  if (c->tr == IMSEC_NET_UDP) {
+    flow_up(f);
+    return;
+  }
+  f->ssl = net_tls_ssl_new(c->tls, f->has_sni ? f->skey : NULL, f->skey);
+  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
+    flow_close(f, IMSEC_ERR_NOMEM);
+    return;
+  }
+  SSL_set_options(f->ssl, SSL_OP_NO_QUERY_MTU);
+  SSL_set_mtu(f->ssl, DTLS_MTU);
+  SSL_set_connect_state(f->ssl);
+  f->state = F_HANDSHAKE;
+  (void)flow_tls_pump(f);
+}
+
+static void loop_stop(struct net_loop *lp);
+
+static void on_posted_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void posted_unlink(struct net_loop *lp, struct posted *p) {
+  if (p->prev)
+    p->prev->next = p->next;
+  else
+    lp->posted = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+}
+
+static void on_posted(uv_timer_t *t) {
+  struct posted *p = t->data;
+  struct net_loop *lp =
+      (struct net_loop *)((char *)t->loop - offsetof(struct net_loop, loop));
+  posted_unlink(lp, p);
+  p->fn(p->arg);
+  uv_close((uv_handle_t *)&p->timer, on_posted_closed);
+}
+
+static void post_run(struct net_loop *lp, void (*fn)(void *), void *arg,
+                     uint32_t delay_ms) {
+  if (delay_ms == 0) {
+    fn(arg);
+    return;
+  }
+  struct posted *p = calloc(1, sizeof *p);
+  if (!p) {
+    net_log(lp->net, IMSEC_NET_LOG_ERROR, "out of memory: a timer is lost");
+    return;
+  }
+  p->fn = fn;
+  p->arg = arg;
+  uv_timer_init(&lp->loop, &p->timer);
+  p->timer.data = p;
+  p->next = lp->posted;
+  if (lp->posted)
+    lp->posted->prev = p;
+  lp->posted = p;
+  uv_timer_start(&p->timer, on_posted, delay_ms, 0);
+}
+
+static void run_cmd(struct net_loop *lp, struct cmd *c) {
+  imsec_net_flow *f;
+  switch (c->type) {
+  case CMD_SEND:
+    f = find_id(lp, c->id);
+    if (!f) {
+      net_log(lp->net, IMSEC_NET_LOG_INFO, "flow %llu: gone, message dropped",
+              (unsigned long long)c->id);
+      break;
+    }
+    if (imsec_net_flow_send(f, c->data, c->len) != 0 && f->state == F_UP)
+      FLOG(f, IMSEC_NET_LOG_INFO, "queued message refused");
+    break;
+  case CMD_CLOSE:
+    f = find_id(lp, c->id);
+    if (f)
+      flow_close(f, 0);
+    break;
+  case CMD_CONNECT:
+    run_connect(lp, c);
+    break;
+  case CMD_STOP:
+    loop_stop(lp);
+    break;
+  case CMD_POST:
+    post_run(lp, c->fn, c->user, c->delay_ms);
+    break;
+  }
+}
+
+static void free_cmd(struct cmd *c) {
+  free(c->sni);
+  free(c);
+}
+
+static void on_async(uv_async_t *a) {
+  struct net_loop *lp = a->data;
+  uv_mutex_lock(&lp->qlock);
+  struct cmd *c = lp->qhead;
+  lp->qhead = lp->qtail = NULL;
+  uv_mutex_unlock(&lp->qlock);
+  while (c) {
+    struct cmd *next = c->next;
+    if (!lp->stopping || c->type != CMD_CONNECT)
+      run_cmd(lp, c);
+    free_cmd(c);
+    c = next;
+  }
+}
+
+static void enqueue(struct net_loop *lp, struct cmd *c) {
+  c->next = NULL;
+  uv_mutex_lock(&lp->qlock);
+  if (lp->qtail)
+    lp->qtail->next = c;
+  else
+    lp->qhead = c;
+  lp->qtail = c;
+  uv_mutex_unlock(&lp->qlock);
+  uv_async_send(&lp->async);
+}
+
+static int on_own_thread(struct net_loop *lp) {
+  if (!lp->running)
+    return 0;
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, &lp->thread);
+}
+
+static void on_prepare(uv_prepare_t *p) {
+  struct net_loop *lp = p->data;
+  lp->iter++;
+}
+
+static void close_noop(uv_handle_t *h) {
+  (void)h;
+}
+
+static void loop_stop(struct net_loop *lp) {
+  if (lp->stopping)
+    return;
+  lp->stopping = 1;
+  for (size_t i = 0; i < lp->ids_cap; i++) {
+    while (lp->ids[i])
+      flow_close(lp->ids[i], IMSEC_ERR_CLOSED);
+  }
+  /* Pending delayed calls are dropped, not run. */
+  while (lp->posted) {
+    struct posted *p = lp->posted;
+    posted_unlink(lp, p);
+    uv_close((uv_handle_t *)&p->timer, on_posted_closed);
+  }
+  for (lsock *ls = lp->listeners; ls; ls = ls->next)
+    uv_close((uv_handle_t *)&ls->h, close_noop);
+  uv_close((uv_handle_t *)&lp->async, close_noop);
+  uv_close((uv_handle_t *)&lp->prep, close_noop);
+  uv_close((uv_handle_t *)&lp->idle, close_noop);
+}
+
+/* ================================================================ public */
+
+int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
+  if (!out || !cfg)
+    return IMSEC_ERR_INVAL;
+  *out = NULL;
+  uv_once(&g_once, bio_method_init);
+  if (!g_bio_method)
+    return IMSEC_ERR_NOMEM;
+  imsec_net *net = calloc(1, sizeof *net);
+  if (!net)
+    return IMSEC_ERR_NOMEM;
+  net->cfg = *cfg;
+  imsec_net_limits *l = &net->cfg.limits;
+  if (!l->handshake_timeout_ms)
+    l->handshake_timeout_ms = 10000;
+  if (!l->idle_timeout_ms)
+    l->idle_timeout_ms = 30000;
+  if (!l->max_flows)
+    l->max_flows = 200000;
+  if (!l->max_flows_per_ip)
+    l->max_flows_per_ip = 64;
+  if (!l->max_msg)
+    l->max_msg = 65536;
+  if (!l->max_pending_out)
+    l->max_pending_out = 1u << 20;
+  if (!l->read_budget)
+    l->read_budget = 256u << 10;
+  if (!net->cfg.framer.frame)
+    net->cfg.framer.frame = imsec_net_frame_cl;
+  unsigned n = cfg->threads;
+  if (n == 0) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    n = c > 0 ? (unsigned)c : 1;
+  }
+  if (n > MAX_LOOPS)
+    n = MAX_LOOPS;
+  if (uv_mutex_init(&net->iplock) != 0) {
+    free(net);
+    return IMSEC_ERR_NOMEM;
+  }
+  if (uv_mutex_init(&net->reuse_lock) != 0) {
+    uv_mutex_destroy(&net->iplock);
+    free(net);
+    return IMSEC_ERR_NOMEM;
+  }
+  if (RAND_bytes(net->token_key, sizeof net->token_key) != 1) {
+    uv_mutex_destroy(&net->reuse_lock);
+    uv_mutex_destroy(&net->iplock);
+    free(net);
+    return IMSEC_ERR_CRYPTO;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    struct net_loop *lp = calloc(1, sizeof *lp);
+    if (!lp)
+      goto fail_loops;
+    lp->net = net;
+    lp->idx = i;
+    atomic_init(&lp->next_seq, 1);
+    if (uv_loop_init(&lp->loop) != 0) {
+      free(lp);
+      goto fail_loops;
+    }
+    uv_mutex_init(&lp->qlock);
+    uv_async_init(&lp->loop, &lp->async, on_async);
+    lp->async.data = lp;
+    uv_prepare_init(&lp->loop, &lp->prep);
+    lp->prep.data = lp;
+    uv_prepare_start(&lp->prep, on_prepare);
+    uv_idle_init(&lp->loop, &lp->idle);
+    lp->idle.data = lp;
+    net->loops[i] = lp;
+    net->nloops = i + 1;
+  }
+  *out = net;
+  return 0;
+fail_loops:
+  imsec_net_del(net);
+  return IMSEC_ERR_NOMEM;
+}
+
+static void loop_thread(void *arg) {
+  struct net_loop *lp = arg;
+  /* A write to a peer that has gone raises SIGPIPE, which would kill the
+   * whole process; libuv writes with write(2), so block the signal on the
+   * loop threads (the only ones that write to sockets) and take EPIPE. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+#ifdef __linux__
+  char name[16];
+  snprintf(name, sizeof name, "imsec-net-%u", lp->idx);
+  prctl(PR_SET_NAME, name, 0, 0, 0);
+#endif
+  uv_run(&lp->loop, UV_RUN_DEFAULT);
+}
+
+int imsec_net_start(imsec_net *net) {
+  if (!net || net->started)
+    return IMSEC_ERR_STATE;
+  for (unsigned i = 0; i < net->nloops; i++) {
+    struct net_loop *lp = net->loops[i];
+    lp->running = 1;
+    if (uv_thread_create(&lp->thread, loop_thread, lp) != 0) {
+      lp->running = 0;
+      return IMSEC_ERR_IO;
+    }
+  }
+  net->started = 1;
+  return 0;
+}
+
+void imsec_net_del(imsec_net *net) {
+  if (!net)
+    return;
+  for (unsigned i = 0; i < net->nloops; i++) {
+    struct net_loop *lp = net->loops[i];
+    if (lp->running) {
+      struct cmd *c = calloc(1, sizeof *c);
+      if (c) {
+        c->type = CMD_STOP;
+        enqueue(lp, c);
+      }
+    }
+  }
+  for (unsigned i = 0; i < net->nloops; i++) {
+    struct net_loop *lp = net->loops[i];
+    if (lp->running) {
+      uv_thread_join(&lp->thread);
+      lp->running = 0;
+    }
+  }
+  for (unsigned i = 0; i < net->nloops; i++) {
+    struct net_loop *lp = net->loops[i];
+    loop_stop(lp);
+    uv_run(&lp->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&lp->loop);
+    struct cmd *c = lp->qhead;
+    while (c) {
+      struct cmd *next = c->next;
+      free_cmd(c);
+      c = next;
+    }
+    while (lp->listeners) {
+      lsock *ls = lp->listeners;
+      lp->listeners = ls->next;
+      SSL_free(ls->dtls_ssl);
+      BIO_ADDR_free(ls->dtls_addr);
+      free(ls);
+    }
+    uv_mutex_destroy(&lp->qlock);
+    free(lp->ids);
+    free(lp->addrs);
+    free(lp);
+  }
+  for (size_t b = 0; b < 1024; b++) {
+    while (net->ips[b]) {
+      struct ip_count *e = net->ips[b];
+      net->ips[b] = e->next;
+      free(e);
+    }
+  }
+  for (size_t b = 0; b < 256; b++) {
+    while (net->reuse[b]) {
+      struct reuse_ent *e = net->reuse[b];
+      net->reuse[b] = e->next;
+      free(e);
+    }
+  }
+  uv_mutex_destroy(&net->reuse_lock);
+  uv_mutex_destroy(&net->iplock);
+  imsec_wipe(net->token_key, sizeof net->token_key);
+  free(net);
+}
+
+static int open_socket(const net_addr *a, int type) {
+  int fd = socket(a->sa.sa_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (a->sa.sa_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (type == SOCK_STREAM) /* inherited by accepted sockets */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (bind(fd, &a->sa, addr_len(&a->sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
+                     const struct sockaddr *addr, imsec_net_tls *tls,
+                     uint16_t *port) {
+  if (!net || !addr)
+    return IMSEC_ERR_INVAL;
+  if (net->started)
+    return IMSEC_ERR_STATE;
+  int secure = tr == IMSEC_NET_TLS || tr == IMSEC_NET_DTLS;
+  if (secure && (!tls || !tls->server || tls->dtls != (tr == IMSEC_NET_DTLS)))
+    return IMSEC_ERR_INVAL;
+  net_addr a;
+  IMSEC_GUARD(addr_copy(&a, addr));
+  int stream = tr == IMSEC_NET_TCP || tr == IMSEC_NET_TLS;
+  for (unsigned i = 0; i < net->nloops; i++) {
+    struct net_loop *lp = net->loops[i];
+    /* SO_REUSEPORT: every loop has its own socket on the same port and the
+     * kernel spreads connections (and UDP peers, by 4-tuple) over them. */
+    int fd = open_socket(&a, stream ? SOCK_STREAM : SOCK_DGRAM);
+    if (fd < 0)
+      return IMSEC_ERR_IO;
+    if (i == 0) {
+      socklen_t sl = sizeof a;
+      getsockname(fd, &a.sa, &sl);
+    }
+    lsock *ls = calloc(1, sizeof *ls);
+    if (!ls) {
+      close(fd);
+      return IMSEC_ERR_NOMEM;
+    }
+    ls->lp = lp;
+    ls->tr = tr;
+    ls->tls = tls;
+    int r;
+#ifdef TCP_DEFER_ACCEPT
+    if (tr == IMSEC_NET_TLS) {
+      /* A TLS client speaks first: the kernel hands us the connection with
+       * its ClientHello (one wakeup, not two), and connections that never
+       * send anything never cost us a flow. */
+      int secs = (int)(net->cfg.limits.handshake_timeout_ms / 1000) + 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+    }
+#endif
+    if (stream) {
+      uv_tcp_init(&lp->loop, &ls->h.tcp);
+      ls->h.tcp.data = ls;
+      r = uv_tcp_open(&ls->h.tcp, fd);
+      if (r == 0)
+        r = uv_listen((uv_stream_t *)&ls->h.tcp, 4096, on_connection);
+    } else {
+      uv_udp_init(&lp->loop, &ls->h.udp);
+      ls->h.udp.data = ls;
+      r = uv_udp_open(&ls->h.udp, fd);
+      if (r == 0)
+        r = uv_udp_recv_start(&ls->h.udp, on_dgram_alloc, on_listen_recv);
+      ls->io.dgram = 1;
+      ls->io.ls = ls;
+      ls->io.udp = &ls->h.udp;
+      if (tr == IMSEC_NET_DTLS && !(ls->dtls_addr = BIO_ADDR_new()))
+        r = UV_ENOMEM;
+    }
+    ls->next = lp->listeners;
+    lp->listeners = ls;
+    if (r != 0)
+      return IMSEC_ERR_IO;
+  }
+  if (port)
+    *port = ntohs(a.sa.sa_family == AF_INET ? a.in4.sin_port : a.in6.sin6_port);
+  char t[64];
+  addr_text(&a, t, sizeof t);
+  net_log(net, IMSEC_NET_LOG_INFO, "listening on %s %s (%u loops)",
+          imsec_net_transport_name(tr), t, net->nloops);
+  return 0;
+}
+
+int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
+                      uint64_t *id) {
+  if (!net || !o || !id || !o->peer)
+    return IMSEC_ERR_INVAL;
+  int secure = o->transport == IMSEC_NET_TLS || o->transport == IMSEC_NET_DTLS;
+  if (secure && (!o->tls || o->tls->server ||
+                 o->tls->dtls != (o->transport == IMSEC_NET_DTLS)))
+    return IMSEC_ERR_INVAL;
+  if (atomic_load(&net->nflows) >= net->cfg.limits.max_flows)
+    return IMSEC_ERR_LIMIT;
+  struct cmd *c = calloc(1, sizeof *c);
+  if (!c)
+    return IMSEC_ERR_NOMEM;
+  c->type = CMD_CONNECT;
+  c->tr = o->transport;
+  c->tls = o->tls;
+  c->user = o->user;
+  c->reuse = o->reuse;
+  if (addr_copy(&c->peer, o->peer) != 0 ||
+      (o->local && addr_copy(&c->local, o->local) != 0)) {
+    free(c);
+    return IMSEC_ERR_INVAL;
+  }
+  c->has_local = o->local != NULL;
+  if (o->server_name && !(c->sni = strdup(o->server_name))) {
+    free(c);
+    return IMSEC_ERR_NOMEM;
+  }
+  struct net_loop *lp = net->loops[atomic_fetch_add(&net->rr, 1) % net->nloops];
+  c->id = (atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx;
+  if (o->reuse) {
+    /* RFC 5923: one connection per (transport, peer), whichever thread
+     * asks; the id is known before the flow is up, so messages sent on it
+     * meanwhile are queued (streams) until on_up. */
+    struct reuse_ent *ne = calloc(1, sizeof *ne);
+    if (!ne) {
+      free_cmd(c);
+      return IMSEC_ERR_NOMEM;
+    }
+    size_t b = reuse_bucket(c->tr, &c->peer);
+    uv_mutex_lock(&net->reuse_lock);
+    struct reuse_ent *e = net->reuse[b];
+    while (e && !(e->tr == c->tr && addr_eq(&e->peer, &c->peer)))
+      e = e->next;
+    if (e) {
+      *id = e->id;
+      uv_mutex_unlock(&net->reuse_lock);
+      free(ne);
+      free_cmd(c);
+      return 0;
+    }
+    ne->tr = c->tr;
+    ne->peer = c->peer;
+    ne->id = c->id;
+    ne->next = net->reuse[b];
+    net->reuse[b] = ne;
+    uv_mutex_unlock(&net->reuse_lock);
+  }
+  *id = c->id;
+  if (on_own_thread(lp)) {
+    run_connect(lp, c);
+    free_cmd(c);
+  } else {
+    enqueue(lp, c);
+  }
+  return 0;
+}
+
+static struct net_loop *loop_of(imsec_net *net, uint64_t id) {
+  unsigned li = (unsigned)(id & 0xff);
+  return li < net->nloops ? net->loops[li] : NULL;
+}
+
+int imsec_net_send(imsec_net *net, uint64_t id, const uint8_t *p, size_t len) {
+  if (!net || (!p && len))
+    return IMSEC_ERR_INVAL;
+  struct net_loop *lp = loop_of(net, id);
+  if (!lp)
+    return IMSEC_ERR_CLOSED;
+  if (on_own_thread(lp)) {
+    imsec_net_flow *f = find_id(lp, id);
+    return f ? imsec_net_flow_send(f, p, len) : IMSEC_ERR_CLOSED;
+  }
+  if (len > net->cfg.limits.max_msg)
+    return IMSEC_ERR_LIMIT;
+  struct cmd *c = malloc(sizeof *c + len);
+  if (!c)
+    return IMSEC_ERR_NOMEM;
+  memset(c, 0, sizeof *c);
+  c->type = CMD_SEND;
+  c->id = id;
+  c->len = len;
+  if (len)
+    memcpy(c->data, p, len);
+  enqueue(lp, c);
+  return 0;
+}
+
+int imsec_net_close(imsec_net *net, uint64_t id) {
+  if (!net)
+    return IMSEC_ERR_INVAL;
+  struct net_loop *lp = loop_of(net, id);
+  if (!lp)
+    return IMSEC_ERR_CLOSED;
+  if (on_own_thread(lp)) {
+    imsec_net_flow *f = find_id(lp, id);
+    if (!f)
+      return IMSEC_ERR_CLOSED;
+    flow_close(f, 0);
+    return 0;
+  }
+  struct cmd *c = calloc(1, sizeof *c);
+  if (!c)
+    return IMSEC_ERR_NOMEM;
+  c->type = CMD_CLOSE;
+  c->id = id;
+  enqueue(lp, c);
+  return 0;
+}
+
+/* RFC 5626 §5.2: the flow token only needs to be unforgeable by others;
+ * an HMAC over the id under a per-process key does that. */
+#define TOKEN_MAC_LEN 12
+
+static void token_mac(imsec_net *net, const uint8_t id8[8],
+                      uint8_t out[TOKEN_MAC_LEN]) {
+  uint8_t full[32];
+  unsigned int len = sizeof full;
+  HMAC(EVP_sha256(), net->token_key, sizeof net->token_key, id8, 8, full, &len);
+  memcpy(out, full, TOKEN_MAC_LEN);
+}
+
+int imsec_net_token(imsec_net *net, uint64_t id, char *buf, size_t cap) {
+  uint8_t raw[8 + TOKEN_MAC_LEN];
+  for (int i = 0; i < 8; i++)
+    raw[i] = (uint8_t)(id >> (56 - 8 * i));
+  token_mac(net, raw, raw + 8);
+  return imsec_hex_encode(raw, sizeof raw, buf, cap);
+}
+
+int imsec_net_token_check(imsec_net *net, imsec_str token, uint64_t *id) {
+  uint8_t raw[8 + TOKEN_MAC_LEN], want[TOKEN_MAC_LEN];
+  if (token.len != 2 * sizeof raw ||
+      imsec_hex_decode(token.p, token.len, raw, sizeof raw) != (int)sizeof raw)
+    return IMSEC_ERR_PARSE;
+  token_mac(net, raw, want);
+  if (!imsec_ct_eq(want, raw + 8, TOKEN_MAC_LEN))
+    return IMSEC_ERR_MAC;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | raw[i];
+  *id = v;
+  return 0;
+}
+
+unsigned imsec_net_loops(const imsec_net *net) {
+  return net->nloops;
+}
+
+unsigned imsec_net_loop_of(uint64_t id) {
+  return (unsigned)(id & 0xff);
+}
+
+int imsec_net_post(imsec_net *net, unsigned loop, uint32_t delay_ms,
+                   void (*fn)(void *arg), void *arg) {
+  if (!net || !fn || loop >= net->nloops)
+    return IMSEC_ERR_INVAL;
+  struct net_loop *lp = net->loops[loop];
+  if (on_own_thread(lp)) {
+    if (lp->stopping)
+      return IMSEC_ERR_CLOSED;
+    post_run(lp, fn, arg, delay_ms);
+    return 0;
+  }
+  struct cmd *c = calloc(1, sizeof *c);
+  if (!c)
+    return IMSEC_ERR_NOMEM;
+  c->type = CMD_POST;
+  c->fn = fn;
+  c->user = arg;
+  c->delay_ms = delay_ms;
+  enqueue(lp, c);
+  return 0;
+}
+
+void imsec_net_get_stats(imsec_net *net, imsec_net_stats *s) {
+  s->flows = atomic_load(&net->nflows);
+  s->accepted = atomic_load(&net->accepted);
+  s->refused = atomic_load(&net->refused);
+  s->handshakes = atomic_load(&net->handshakes);
+  s->resumed = atomic_load(&net->resumed);
+  s->closed_limit = atomic_load(&net->closed_limit);
+}
+
+/* ---------------------------------------------------------------- flow API */
+
+uint64_t imsec_net_flow_id(const imsec_net_flow *f) {
+  return f->id;
+}
+imsec_net_transport imsec_net_flow_transport(const imsec_net_flow *f) {
+  return f->tr;
+}
+int imsec_net_flow_is_server(const imsec_net_flow *f) {
+  return f->is_server;
+}
+const struct sockaddr *imsec_net_flow_local(const imsec_net_flow *f) {
+  imsec_net_flow *m = (imsec_net_flow *)(uintptr_t)f;
+  if (m->local.sa.sa_family == 0 && m->kind == K_STREAM &&
+      m->state != F_CLOSING) {
+    int nl = (int)sizeof m->local;
+    uv_tcp_getsockname(&m->h.tcp, &m->local.sa, &nl);
+  }
+  return &m->local.sa;
+}
+const struct sockaddr *imsec_net_flow_peer(const imsec_net_flow *f) {
+  return &f->peer.sa;
+}
+int imsec_net_flow_peer_text(const imsec_net_flow *f, char *buf, size_t cap) {
+  char t[64];
+  addr_text(&f->peer, t, sizeof t);
+  return imsec_str_copy(imsec_str_c(t), buf, cap);
+}
+void *imsec_net_flow_user(const imsec_net_flow *f) {
+  return f->user;
+}
+void imsec_net_flow_set_user(imsec_net_flow *f, void *user) {
+  f->user = user;
+}
+
+int imsec_net_flow_send(imsec_net_flow *f, const uint8_t *p, size_t len) {
+  if (f->state == F_CLOSING)
+    return IMSEC_ERR_CLOSED;
+  if (f->state != F_UP) {
+    if (f->is_server || f->kind != K_STREAM)
+      return IMSEC_ERR_STATE;
+    /* An outgoing stream still connecting: queue, bounded. */
+    if (len > f->lp->net->cfg.limits.max_msg ||
+        f->early_len + len > f->lp->net->cfg.limits.max_pending_out)
+      return IMSEC_ERR_LIMIT;
+    uint8_t *e = realloc(f->early, f->early_len + len);
+    if (!e)
+      return IMSEC_ERR_NOMEM;
+    memcpy(e + f->early_len, p, len);
+    f->early = e;
+    f->early_len += len;
+    return 0;
+  }
+  size_t max = f->lp->net->cfg.limits.max_msg;
+  if (f->tr == IMSEC_NET_DTLS && max > DTLS_MAX_MSG)
+    max = DTLS_MAX_MSG;
+  if (f->tr == IMSEC_NET_UDP && max > 65507)
+    max = 65507;
+  if (len > max) {
+    FLOG(f, IMSEC_NET_LOG_WARN,
+         "message of %zu octets over the limit %zu, "
+         "refused",
+         len, max);
+    return IMSEC_ERR_LIMIT;
+  }
+  int r = flow_write(f, p, len);
+  if (r == IMSEC_ERR_LIMIT || r == IMSEC_ERR_IO || r == IMSEC_ERR_NOMEM)
+    flow_close(f, r);
+  return r;
+}
+
+void imsec_net_flow_close(imsec_net_flow *f) {
+  flow_close(f, 0);
+}
+
+void imsec_net_flow_keep(imsec_net_flow *f) {
+  f->keep = 1;
+  f->idle_deadline = 0;
+  flow_arm(f);
+}
+
+int imsec_net_flow_keepalive(imsec_net_flow *f, uint32_t interval_ms,
+                             uint32_t timeout_ms) {
+  if (f->kind != K_STREAM)
+    return IMSEC_ERR_UNSUPPORTED;
+  f->ka_interval = interval_ms;
+  f->ka_timeout = timeout_ms ? timeout_ms : 10000;
+  f->ka_next = interval_ms ? now_ms(f) + interval_ms : 0;
+  f->ka_deadline = 0;
+  f->ping_out = 0;
+  flow_arm(f);
+  return 0;
+}
+
+const char *imsec_net_flow_tls_version(const imsec_net_flow *f) {
+  return f->ssl ? SSL_get_version(f->ssl) : NULL;
+}
+
+int imsec_net_flow_resumed(const imsec_net_flow *f) {
+  return f->ssl && SSL_session_reused(f->ssl) && !imsec_net_flow_psk(f);
+}
+
+int imsec_net_flow_psk(const imsec_net_flow *f) {
+  if (!f->ssl || !f->psk_mark)
+    return 0;
+  if (SSL_version(f->ssl) == TLS1_3_VERSION)
+    return SSL_session_reused(f->ssl); /* external PSK sets "hit" */
+  const SSL_CIPHER *c = SSL_get_current_cipher(f->ssl);
+  return c && SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe_psk;
+}
+
+long imsec_net_flow_verify_result(const imsec_net_flow *f) {
+  if (!f->ssl || !SSL_get0_peer_certificate(f->ssl))
+    return -1;
+  return SSL_get_verify_result(f->ssl);
+}
+
+int imsec_net_flow_peer_chain(imsec_net_flow *f, imsec_bytes *out, size_t cap) {
+  if (!f->ssl)
+    return 0;
+  if (!f->chain) {
+    STACK_OF(X509) *sk = NULL;
+    if (SSL_get_verify_result(f->ssl) == X509_V_OK)
+      sk = SSL_get0_verified_chain(f->ssl);
+    if (!sk)
+      sk = SSL_get_peer_cert_chain(f->ssl);
+    int n = sk ? sk_X509_num(sk) : 0;
+    /* On servers the sent chain omits the leaf (SSL_get_peer_cert_chain). */
+    X509 *leaf = SSL_get0_peer_certificate(f->ssl);
+    int add_leaf =
+        leaf && f->is_server && sk && sk == SSL_get_peer_cert_chain(f->ssl);
+    int total = n + add_leaf;
+    if (total == 0)
+      return 0;
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++)
+      bytes += (size_t)i2d_X509(sk_X509_value(sk, i), NULL);
+    if (add_leaf)
+      bytes += (size_t)i2d_X509(leaf, NULL);
+    f->chain = calloc((size_t)total, sizeof *f->chain);
+    f->chain_buf = malloc(bytes);
+    if (!f->chain || !f->chain_buf) {
+      free(f->chain);
+      free(f->chain_buf);
+      f->chain = NULL;
+      f->chain_buf = NULL;
+      return IMSEC_ERR_NOMEM;
+    }
+    uint8_t *w = f->chain_buf;
+    int k = 0;
+    if (add_leaf) {
+      f->chain[k].p = w;
+      f->chain[k++].len = (size_t)i2d_X509(leaf, &w);
+    }
+    for (int i = 0; i < n; i++) {
+      f->chain[k].p = w;
+      f->chain[k++].len = (size_t)i2d_X509(sk_X509_value(sk, i), &w);
+    }
+    f->nchain = total;
+  }
+  for (int i = 0; i < f->nchain && (size_t)i < cap; i++)
+    out[i] = f->chain[i];
+  return f->nchain;
+}
+
+int imsec_net_flow_peer_names(imsec_net_flow *f, imsec_str *out, size_t cap) {
+  X509 *leaf = f->ssl ? SSL_get0_peer_certificate(f->ssl) : NULL;
+  if (!leaf)
+    return 0;
+  if (!f->sans)
+    f->sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+  size_t n = 0;
+  /* RFC 5922 §7.1: SAN URI and dNSName; the CN only without SAN. */
+  if (f->sans) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(f->sans); i++) {
+      const GENERAL_NAME *g = sk_GENERAL_NAME_value(f->sans, i);
+      const ASN1_STRING *v = NULL;
+      if (g->type == GEN_DNS)
+        v = g->d.dNSName;
+      else if (g->type == GEN_URI)
+        v = g->d.uniformResourceIdentifier;
+      if (!v)
+        continue;
+      if (n < cap)
+        out[n] = imsec_str_make((const char *)ASN1_STRING_get0_data(v),
+                                (size_t)ASN1_STRING_length(v));
+      n++;
+    }
+    return (int)n;
+  }
+  X509_NAME *subj = X509_get_subject_name(leaf);
+  int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+  if (idx < 0)
+    return 0;
+  const ASN1_STRING *cn =
+      X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+  if (cap > 0)
+    out[0] = imsec_str_make((const char *)ASN1_STRING_get0_data(cn),
+                            (size_t)ASN1_STRING_length(cn));
+  return 1;
+}

@@ -1,0 +1,713 @@
+/*
+ * net/ benchmark (issue 6), loopback only, bounded in time and count.
+ *
+ * 1. TLS 1.3 handshakes per second, full and resumed, that our server
+ *    (imsec_net, one loop) sustains, beside a minimal OpenSSL epoll server
+ *    written here (SSL_set_fd, OpenSSL defaults), given the same P-256
+ *    certificate and the same load from the same generator, in the same
+ *    run, alternating A/B. Also the server CPU per handshake (process CPU
+ *    minus the generator thread's), the figure that does not depend on how
+ *    the shared 2-core machine splits between server and client.
+ * 2. RSS per idle established TLS flow of our server, and the most flows
+ *    the process holds: a child process (this program with --hold) opens
+ *    resumed TLS flows from sources spread over 127.0.0.0/8 and keeps them
+ *    idle; the server side's RSS growth per flow is the figure.
+ *
+ * Usage: net_tls_bench [--seconds S] [--rounds R] [--conc C] [--flows N]
+ * (defaults 2 s, 8 rounds, 32, 50000). Each round runs imsec and the peer
+ * back to back (alternating who goes first); the medians of the per-round
+ * ratios are the figures least moved by the shared machine's other load.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "imsec/net.h"
+
+extern char **environ;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(int who) {
+  struct rusage ru;
+  getrusage(who, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "net_tls_bench: %s\n", what);
+  exit(2);
+}
+
+/* ------------------------------------------------------------ certificate */
+
+static void make_cert(const char *dir) {
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  X509 *c = X509_new();
+  if (!k || !c)
+    die("keygen");
+  X509_set_version(c, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(c), 1);
+  X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(c), 86400);
+  X509_set_pubkey(c, k);
+  X509_NAME *n = X509_get_subject_name(c);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                             (const unsigned char *)"bench.pcscf", -1, -1, 0);
+  X509_set_issuer_name(c, n);
+  if (!X509_sign(c, k, EVP_sha256()))
+    die("sign");
+  char p[512];
+  snprintf(p, sizeof p, "%s/cert.pem", dir);
+  FILE *f = fopen(p, "w");
+  PEM_write_X509(f, c);
+  fclose(f);
+  snprintf(p, sizeof p, "%s/key.pem", dir);
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  f = fdopen(fd, "w");
+  PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+  fclose(f);
+  X509_free(c);
+  EVP_PKEY_free(k);
+}
+
+/* ------------------------------------------------------------ the peer */
+
+/* A minimal OpenSSL epoll server: what one writes from the OpenSSL man
+ * pages. Non-blocking sockets, SSL_set_fd, default context settings. */
+typedef struct peer {
+  SSL_CTX *ctx;
+  int lfd, ep;
+  uint16_t port;
+  atomic_int stop;
+  atomic_ullong handshakes;
+  pthread_t th;
+} peer;
+
+static void *peer_run(void *arg) {
+  peer *p = arg;
+  struct epoll_event evs[256];
+  char buf[4096];
+  while (!atomic_load(&p->stop)) {
+    int n = epoll_wait(p->ep, evs, 256, 100);
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.ptr == NULL) {
+        for (;;) {
+          int fd = accept4(p->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (fd < 0)
+            break;
+          SSL *ssl = SSL_new(p->ctx);
+          SSL_set_fd(ssl, fd);
+          SSL_set_accept_state(ssl);
+          struct epoll_event ev = {.events = EPOLLIN | EPOLLET,
+                                   .data.ptr = ssl};
+          epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev);
+        }
+        continue;
+      }
+      SSL *ssl = evs[i].data.ptr;
+      int dead = 0;
+      if (!SSL_is_init_finished(ssl)) {
+        int r = SSL_do_handshake(ssl);
+        if (r == 1) {
+          atomic_fetch_add(&p->handshakes, 1);
+        } else {
+          int e = SSL_get_error(ssl, r);
+          if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            dead = 1;
+        }
+      }
+      while (!dead && SSL_is_init_finished(ssl)) {
+        int r = SSL_read(ssl, buf, sizeof buf);
+        if (r > 0)
+          continue;
+        int e = SSL_get_error(ssl, r);
+        if (e != SSL_ERROR_WANT_READ)
+          dead = 1;
+        break;
+      }
+      if (dead) {
+        int fd = SSL_get_fd(ssl);
+        SSL_free(ssl);
+        close(fd);
+      }
+      ERR_clear_error();
+    }
+  }
+  return NULL;
+}
+
+static void peer_start(peer *p, const char *cert, const char *key) {
+  memset(p, 0, sizeof *p);
+  p->ctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_set_min_proto_version(p->ctx, TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(p->ctx, cert) != 1 ||
+      SSL_CTX_use_PrivateKey_file(p->ctx, key, SSL_FILETYPE_PEM) != 1)
+    die("peer cert");
+  p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(p->lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
+      listen(p->lfd, 4096) != 0)
+    die("peer listen");
+  socklen_t sl = sizeof a;
+  getsockname(p->lfd, (struct sockaddr *)&a, &sl);
+  p->port = ntohs(a.sin_port);
+  p->ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(p->ep, EPOLL_CTL_ADD, p->lfd, &ev);
+  pthread_create(&p->th, NULL, peer_run, p);
+}
+
+static void peer_stop(peer *p) {
+  atomic_store(&p->stop, 1);
+  pthread_join(p->th, NULL);
+  close(p->ep);
+  close(p->lfd);
+  SSL_CTX_free(p->ctx);
+}
+
+/* ------------------------------------------------------------ generator */
+
+/* A handshake counts once the client holds the server's first session
+ * ticket: the server's whole job (flight, Finished, ticket) is done. */
+typedef struct conn {
+  int fd;
+  SSL *ssl;
+  int ticket;
+} conn;
+
+typedef struct gen {
+  SSL_CTX *ctx;
+  SSL_SESSION *sess; /* resume with it when set */
+  int want_sess;
+  struct sockaddr_in to;
+  int ep;
+  conn *c;
+  int conc;
+  uint64_t done, failed;
+  int keep; /* keep finished flows open (idle) instead of closing */
+  uint64_t kept;
+  unsigned src;
+} gen;
+
+static int new_sess_cb(SSL *ssl, SSL_SESSION *s) {
+  conn *c = SSL_get_app_data(ssl);
+  gen *g = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+  c->ticket = 1;
+  if (g->want_sess && !g->sess) {
+    g->sess = s;
+    return 1;
+  }
+  return 0;
+}
+
+static void gen_init(gen *g, int conc) {
+  memset(g, 0, sizeof *g);
+  g->ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(g->ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify(g->ctx, SSL_VERIFY_NONE, NULL);
+  SSL_CTX_set_session_cache_mode(g->ctx, SSL_SESS_CACHE_CLIENT |
+                                             SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(g->ctx, new_sess_cb);
+  SSL_CTX_set_app_data(g->ctx, g);
+  g->ep = epoll_create1(0);
+  g->conc = conc;
+  g->c = calloc((size_t)conc, sizeof *g->c);
+  for (int i = 0; i < conc; i++)
+    g->c[i].fd = -1;
+}
+
+static void gen_free(gen *g) {
+  for (int i = 0; i < g->conc; i++) {
+    if (g->c[i].fd >= 0) {
+      SSL_free(g->c[i].ssl);
+      close(g->c[i].fd);
+    }
+  }
+  free(g->c);
+  close(g->ep);
+  if (g->sess)
+    SSL_SESSION_free(g->sess);
+  SSL_CTX_free(g->ctx);
+}
+
+static int conn_open(gen *g, conn *c) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  /* Sources spread over 127.0.0.0/8 so ports never run out; RST on close
+   * so no TIME_WAIT piles up. */
+  int one = 1;
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  unsigned s = g->src++;
+  struct sockaddr_in from = {.sin_family = AF_INET};
+  from.sin_addr.s_addr = htonl(0x7f000000u | (((s / 250) % 250 + 1) << 16) |
+                               (((s / 62500) % 250) << 8) | (s % 250 + 1));
+  bind(fd, (struct sockaddr *)&from, sizeof from);
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, (struct sockaddr *)&g->to, sizeof g->to) != 0 &&
+      errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
+  c->fd = fd;
+  c->ticket = 0;
+  c->ssl = SSL_new(g->ctx);
+  SSL_set_app_data(c->ssl, c);
+  SSL_set_fd(c->ssl, fd);
+  SSL_set_connect_state(c->ssl);
+  if (g->sess)
+    SSL_set_session(c->ssl, g->sess);
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET,
+                           .data.ptr = c};
+  epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev);
+  return 0;
+}
+
+static void conn_end(gen *g, conn *c, int ok) {
+  if (ok && g->keep) {
+    /* Keep the socket, drop the client's TLS state: the idle flow lives
+     * on at the server. */
+    epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    SSL_free(c->ssl);
+    g->kept++;
+  } else {
+    SSL_free(c->ssl);
+    close(c->fd);
+  }
+  c->fd = -1;
+  c->ssl = NULL;
+  if (ok)
+    g->done++;
+  else
+    g->failed++;
+}
+
+static void conn_step(gen *g, conn *c) {
+  char buf[4096];
+  if (!SSL_is_init_finished(c->ssl)) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        conn_end(g, c, 0);
+      ERR_clear_error();
+      return;
+    }
+  }
+  for (;;) {
+    int r = SSL_read(c->ssl, buf, sizeof buf);
+    if (r > 0)
+      continue;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    if (c->ticket) {
+      conn_end(g, c, 1);
+      return;
+    }
+    if (e != SSL_ERROR_WANT_READ)
+      conn_end(g, c, 0);
+    return;
+  }
+}
+
+/* Run handshakes against `port` until `seconds` pass or `limit` are done.
+ * Returns the completed count. */
+static uint64_t gen_run(gen *g, uint16_t port, double seconds, uint64_t limit) {
+  g->to = (struct sockaddr_in){.sin_family = AF_INET,
+                               .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  uint64_t start = g->done;
+  double end = now_s() + seconds;
+  struct epoll_event evs[256];
+  while (now_s() < end && g->done - start < limit) {
+    for (int i = 0; i < g->conc; i++) {
+      if (g->c[i].fd < 0 && g->done - start < limit)
+        if (conn_open(g, &g->c[i]) != 0) {
+          g->failed++;
+          if (g->failed > 1000 && g->done == 0)
+            die("cannot connect");
+        }
+    }
+    int n = epoll_wait(g->ep, evs, 256, 50);
+    for (int i = 0; i < n; i++) {
+      conn *c = evs[i].data.ptr;
+      if (c->fd >= 0)
+        conn_step(g, c);
+    }
+  }
+  /* Drop whatever is in flight. */
+  for (int i = 0; i < g->conc; i++) {
+    if (g->c[i].fd >= 0) {
+      SSL_free(g->c[i].ssl);
+      close(g->c[i].fd);
+      g->c[i].fd = -1;
+    }
+  }
+  return g->done - start;
+}
+
+/* ------------------------------------------------------------ the floor */
+
+/* OpenSSL's own cost of the server side of a handshake, with no sockets:
+ * a server SSL (configured as ours: one ticket, no session cache) and a
+ * client SSL joined by a BIO pair in one thread; only the server's calls
+ * are timed (thread CPU clock). No server can go below this. */
+static double thread_cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int floor_ticket;
+static SSL_SESSION *floor_sess;
+
+static int floor_sess_cb(SSL *ssl, SSL_SESSION *sess) {
+  (void)ssl;
+  floor_ticket = 1;
+  if (!floor_sess) {
+    floor_sess = sess;
+    return 1;
+  }
+  return 0;
+}
+
+static double floor_us(const char *cert, const char *key, int resumed,
+                       double seconds) {
+  SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_use_certificate_chain_file(sctx, cert);
+  SSL_CTX_use_PrivateKey_file(sctx, key, SSL_FILETYPE_PEM);
+  SSL_CTX_set_session_cache_mode(sctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(sctx, 1);
+  SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+  SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT |
+                                           SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(cctx, floor_sess_cb);
+  floor_sess = NULL;
+  double spent = 0, end = now_s() + seconds;
+  long n = 0;
+  char buf[256];
+  for (int first = 1; now_s() < end || first; first = 0) {
+    SSL *c = SSL_new(cctx);
+    double t0 = thread_cpu_us();
+    SSL *sv = SSL_new(sctx);
+    spent += thread_cpu_us() - t0;
+    BIO *bs, *bc;
+    BIO_new_bio_pair(&bs, 0, &bc, 0);
+    SSL_set_bio(sv, bs, bs);
+    SSL_set_bio(c, bc, bc);
+    SSL_set_accept_state(sv);
+    SSL_set_connect_state(c);
+    if (resumed && floor_sess)
+      SSL_set_session(c, floor_sess);
+    floor_ticket = 0;
+    for (int step = 0; step < 20 && !floor_ticket; step++) {
+      if (!SSL_is_init_finished(c))
+        SSL_do_handshake(c);
+      else
+        (void)SSL_read(c, buf, sizeof buf);
+      t0 = thread_cpu_us();
+      if (!SSL_is_init_finished(sv))
+        SSL_do_handshake(sv);
+      else
+        (void)SSL_read(sv, buf, sizeof buf);
+      spent += thread_cpu_us() - t0;
+      ERR_clear_error();
+    }
+    if (!floor_ticket)
+      die("floor: no ticket");
+    SSL_free(c);
+    t0 = thread_cpu_us();
+    SSL_free(sv);
+    spent += thread_cpu_us() - t0;
+    if (!first || !resumed)
+      n++;
+    else
+      spent = 0; /* the first resumed round only fetched the session */
+  }
+  if (floor_sess)
+    SSL_SESSION_free(floor_sess);
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+  return n ? spent / (double)n : 0;
+}
+
+/* ------------------------------------------------------------ phases */
+
+typedef struct result {
+  double hs_per_s;
+  double cpu_us; /* server CPU per handshake */
+} result;
+
+static result measure(gen *g, uint16_t port, double seconds) {
+  double c0 = cpu_s(RUSAGE_SELF), t0 = cpu_s(RUSAGE_THREAD), w0 = now_s();
+  uint64_t n = gen_run(g, port, seconds, UINT64_MAX);
+  double c1 = cpu_s(RUSAGE_SELF), t1 = cpu_s(RUSAGE_THREAD), w1 = now_s();
+  result r = {0, 0};
+  if (n) {
+    r.hs_per_s = (double)n / (w1 - w0);
+    r.cpu_us = ((c1 - c0) - (t1 - t0)) / (double)n * 1e6;
+  }
+  return r;
+}
+
+static double median(double *v, int n) {
+  for (int i = 1; i < n; i++) /* insertion sort: n <= 10 */
+    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+      double t = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = t;
+    }
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static long rss_kib(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, res = 0;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &size, &res) != 2)
+      res = 0;
+    fclose(f);
+  }
+  return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static rlim_t raise_nofile(void) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return rl.rlim_cur;
+}
+
+/* --hold PORT N: open N resumed TLS flows and keep them idle. */
+static int hold_main(uint16_t port, uint64_t n) {
+  raise_nofile();
+  gen g;
+  gen_init(&g, 64);
+  g.want_sess = 1;
+  if (gen_run(&g, port, 10, 1) < 1 || !g.sess)
+    die("hold: first handshake");
+  g.want_sess = 0;
+  g.keep = 1;
+  gen_run(&g, port, 240, n - 1);
+  printf("%llu\n", (unsigned long long)g.kept + 1);
+  fflush(stdout);
+  pause();
+  return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: net_tls_bench [--seconds S] [--rounds R] "
+                  "[--conc C] [--flows N]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  double seconds = 2;
+  int rounds = 8, conc = 32;
+  uint64_t flows = 50000;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--hold") && i + 2 < argc)
+      return hold_main((uint16_t)atoi(argv[i + 1]),
+                       strtoull(argv[i + 2], NULL, 10));
+    if (i + 1 >= argc)
+      usage();
+    if (!strcmp(argv[i], "--seconds"))
+      seconds = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--rounds"))
+      rounds = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--conc"))
+      conc = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--flows"))
+      flows = strtoull(argv[++i], NULL, 10);
+    else
+      usage();
+  }
+  if (seconds <= 0 || seconds > 60 || rounds < 1 || rounds > 10 || conc < 1 ||
+      conc > 1024 || flows < 2000 || flows > 200000)
+    usage();
+  signal(SIGPIPE, SIG_IGN);
+  rlim_t nofile = raise_nofile();
+
+  char dir[] = "/tmp/imsec-bench-XXXXXX";
+  if (!mkdtemp(dir))
+    die("mkdtemp");
+  make_cert(dir);
+  char cert[600], key[600];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+
+  /* Our server: one loop, tickets on. */
+  imsec_net_tls *tls = NULL;
+  imsec_net_tls_config tc = {
+      .server = 1, .cert_file = cert, .key_file = key, .tickets = 1};
+  if (imsec_net_tls_new(&tls, &tc) != 0)
+    die("tls");
+  imsec_net_config nc = {.threads = 1};
+  nc.limits.max_flows_per_ip = 1000000;
+  nc.limits.max_flows = 1000000;
+  nc.limits.idle_timeout_ms = 3600000;
+  imsec_net *net = NULL;
+  if (imsec_net_new(&net, &nc) != 0)
+    die("net");
+  struct sockaddr_in la = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  uint16_t port = 0;
+  if (imsec_net_listen(net, IMSEC_NET_TLS, (struct sockaddr *)&la, tls,
+                       &port) != 0 ||
+      imsec_net_start(net) != 0)
+    die("listen");
+  peer pr;
+  peer_start(&pr, cert, key);
+
+  printf("# net_tls_bench: TLS 1.3, P-256 certificate, %d concurrent "
+         "handshakes, %.1f s per phase, %d rounds, loopback\n",
+         conc, seconds, rounds);
+  printf("%-8s %-8s %12s %14s\n", "mode", "server", "handshakes/s",
+         "server_us/hs");
+  double sum[2][2][2] = {{{0}}}; /* [resumed][ours=0/peer=1][rate/cpu] */
+  double rate_ratio[2][10], cpu_ratio[2][10];
+  for (int r = 0; r < rounds; r++) {
+    for (int resumed = 0; resumed <= 1; resumed++) {
+      result res2[2];
+      for (int k = 0; k <= 1; k++) {
+        int who = (k + r) % 2; /* alternate who goes first */
+        uint16_t p = who == 0 ? port : pr.port;
+        gen g;
+        gen_init(&g, conc);
+        if (resumed) {
+          g.want_sess = 1;
+          if (gen_run(&g, p, 5, 1) < 1 || !g.sess)
+            die("no session");
+          g.want_sess = 0;
+        }
+        result res = measure(&g, p, seconds);
+        gen_free(&g);
+        printf("%-8s %-8s %12.0f %14.0f\n", resumed ? "resumed" : "full",
+               who == 0 ? "imsec" : "minimal", res.hs_per_s, res.cpu_us);
+        fflush(stdout);
+        sum[resumed][who][0] += res.hs_per_s;
+        sum[resumed][who][1] += res.cpu_us;
+        res2[who] = res;
+      }
+      rate_ratio[resumed][r] =
+          res2[1].hs_per_s > 0 ? res2[0].hs_per_s / res2[1].hs_per_s : 0;
+      cpu_ratio[resumed][r] =
+          res2[0].cpu_us > 0 ? res2[1].cpu_us / res2[0].cpu_us : 0;
+    }
+  }
+  for (int resumed = 0; resumed <= 1; resumed++) {
+    double a = sum[resumed][0][0] / rounds, b = sum[resumed][1][0] / rounds;
+    double ca = sum[resumed][0][1] / rounds, cb = sum[resumed][1][1] / rounds;
+    printf("%s: imsec %.0f/s vs minimal %.0f/s = %.2fx (median of rounds "
+           "%.2fx); server CPU %.0f vs %.0f us/handshake = %.2fx (median "
+           "%.2fx)\n",
+           resumed ? "resumed" : "full", a, b, b > 0 ? a / b : 0,
+           median(rate_ratio[resumed], rounds), ca, cb, ca > 0 ? cb / ca : 0,
+           median(cpu_ratio[resumed], rounds));
+  }
+  peer_stop(&pr);
+  printf("OpenSSL floor (server side in memory, no sockets): full %.0f us, "
+         "resumed %.0f us per handshake\n",
+         floor_us(cert, key, 0, seconds), floor_us(cert, key, 1, seconds));
+  fflush(stdout);
+
+  /* Idle flows: the child holds them, we measure our own RSS. */
+  uint64_t target = flows;
+  if (target + 200 > (uint64_t)nofile) {
+    target = (uint64_t)nofile - 200;
+    printf("# RLIMIT_NOFILE hard limit %llu: flows capped at %llu\n",
+           (unsigned long long)nofile, (unsigned long long)target);
+  }
+  char ps[16], ns[24];
+  snprintf(ps, sizeof ps, "%u", port);
+  snprintf(ns, sizeof ns, "%llu", (unsigned long long)target);
+  int pfd[2];
+  if (pipe(pfd) != 0)
+    die("pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+  posix_spawn_file_actions_addclose(&fa, pfd[0]);
+  char *cargv[] = {argv[0], "--hold", ps, ns, NULL};
+  pid_t child;
+  if (posix_spawn(&child, "/proc/self/exe", &fa, NULL, cargv, environ) != 0)
+    die("spawn");
+  close(pfd[1]);
+  imsec_net_stats st;
+  long rss1 = 0;
+  uint64_t at1 = 0;
+  double t_end = now_s() + 300;
+  while (now_s() < t_end) {
+    imsec_net_get_stats(net, &st);
+    if (!at1 && st.flows >= 1000) {
+      rss1 = rss_kib();
+      at1 = st.flows;
+    }
+    if (st.flows >= target)
+      break;
+    int status;
+    if (waitpid(child, &status, WNOHANG) == child)
+      break;
+    usleep(20000);
+  }
+  FILE *cf = fdopen(pfd[0], "r");
+  unsigned long long held = 0;
+  if (fscanf(cf, "%llu", &held) != 1)
+    held = 0;
+  usleep(500000); /* let the last handshakes settle */
+  imsec_net_get_stats(net, &st);
+  long rss2 = rss_kib();
+  printf("idle TLS flows held by the server: %llu (child reports %llu)\n",
+         (unsigned long long)st.flows, held);
+  if (st.flows > at1 && at1)
+    printf("RSS per idle TLS flow: %.2f KiB (RSS %ld KiB at %llu flows, %ld "
+           "KiB at %llu)\n",
+           (double)(rss2 - rss1) / (double)(st.flows - at1), rss1,
+           (unsigned long long)at1, rss2, (unsigned long long)st.flows);
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  fclose(cf);
+  imsec_net_del(net);
+  imsec_net_tls_del(tls);
+  unlink(cert);
+  unlink(key);
+  rmdir(dir);
+  return 0;
+}

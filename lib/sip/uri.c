@@ -329,6 +329,8 @@ static int param_sets_eq(imsec_str pa, imsec_str pb, int sip) {
 }
 
 static int find_header(imsec_str hs, imsec_str name, imsec_str *value) {
+  if (!hs.len)
+    return 0;
   const char *p = hs.p, *end = hs.p + hs.len;
   while (p < end) {
     const char *e = memchr(p, '&', (size_t)(end - p));
@@ -348,6 +350,8 @@ static int find_header(imsec_str hs, imsec_str name, imsec_str *value) {
 }
 
 static int headers_subset(imsec_str a, imsec_str b) {
+  if (!a.len)
+    return 1;
   const char *p = a.p, *end = a.p + a.len;
   while (p < end) {
     const char *e = memchr(p, '&', (size_t)(end - p));

@@ -45,7 +45,7 @@ static int octets_ok(imsec_str v) {
 /* RFC 3329 §2.3 and TS 24.229: the one extension a P-CSCF supports in
  * Proxy-Require. */
 static int proxy_supports(imsec_str tag) {
-  return imsec_str_ieq_c(tag, "sec-agree");
+  return LX_IEQ(tag, "sec-agree");
 }
 
 static int addr_list(imsec_sip_msg *m, imsec_sip_hid id, const char *reason) {

@@ -26,7 +26,7 @@ void imsec_sip_framer_free(imsec_sip_framer *f) {
 static int name_is(const char *p, size_t n, const char *lit) {
   size_t i = 0;
   for (; i < n && lit[i]; i++) {
-    if (imsec_to_lower((unsigned char)p[i]) != lit[i])
+    if (lx_lower((unsigned char)p[i]) != lit[i])
       return 0;
   }
   return i == n && !lit[i];
@@ -60,7 +60,7 @@ static int64_t content_length(const char *buf, size_t hdr_len, size_t max) {
         while (n < eol && (*n == ' ' || *n == '\t'))
           n++;
         const char *d = n;
-        while (n < eol && imsec_is_digit((unsigned char)*n))
+        while (n < eol && lx_digit((unsigned char)*n))
           n++;
         uint64_t v;
         int rv = lx_uint((imsec_str){d, (size_t)(n - d)}, max, &v);

@@ -70,12 +70,12 @@ static int version_kind(imsec_str v) {
   if (v.len < 7 || !imsec_str_istarts_with(v, IMSEC_STR_LIT("SIP/")))
     return -1;
   size_t i = 4, d1 = 0, d2 = 0;
-  while (i < v.len && imsec_is_digit((unsigned char)v.p[i]))
+  while (i < v.len && lx_digit((unsigned char)v.p[i]))
     i++, d1++;
   if (!d1 || i >= v.len || v.p[i] != '.')
     return -1;
   i++;
-  while (i < v.len && imsec_is_digit((unsigned char)v.p[i]))
+  while (i < v.len && lx_digit((unsigned char)v.p[i]))
     i++, d2++;
   if (!d2 || i != v.len)
     return -1;
@@ -104,9 +104,9 @@ static int start_line(imsec_sip_msg *m, imsec_str l) {
     if (vk > 0)
       return fail(m, IMSEC_ERR_UNSUPPORTED, 505, "Version Not Supported", 1);
     const char *c = sp + 1;
-    if (end - c < 4 || !imsec_is_digit((unsigned char)c[0]) ||
-        !imsec_is_digit((unsigned char)c[1]) ||
-        !imsec_is_digit((unsigned char)c[2]) || c[3] != ' ')
+    if (end - c < 4 || !lx_digit((unsigned char)c[0]) ||
+        !lx_digit((unsigned char)c[1]) || !lx_digit((unsigned char)c[2]) ||
+        c[3] != ' ')
       return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Code", 1);
     m->status =
         (unsigned)((c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0'));

@@ -19,6 +19,8 @@ enum {
   LX_HOST = 1 << 9,    /* alphanum "-" "." */
   LX_GENVAL = 1 << 10, /* token / host chars for gen-value (":" "[" "]") */
   LX_TEL = 1 << 11,    /* tel phonedigit-hex and visual separators */
+  LX_SPLIT = 1 << 12,  /* octets that matter when splitting lists */
+  LX_LABEL = 1 << 13,  /* domainlabel: alphanum / "-" */
 };
 
 extern const uint16_t imsec_sip_ctab[256];
@@ -26,6 +28,35 @@ extern const uint16_t imsec_sip_ctab[256];
 static inline int lx_is(int ch, unsigned cls) {
   return (imsec_sip_ctab[(unsigned char)ch] & cls) != 0;
 }
+
+static inline int lx_digit(int ch) {
+  return ch >= '0' && ch <= '9';
+}
+static inline int lx_alpha(int ch) {
+  return (unsigned)((ch | 0x20) - 'a') < 26u;
+}
+static inline int lx_alnum(int ch) {
+  return lx_digit(ch) || lx_alpha(ch);
+}
+static inline int lx_hex(int ch) {
+  return lx_digit(ch) || (unsigned)((ch | 0x20) - 'a') < 6u;
+}
+static inline int lx_lower(int ch) {
+  return (ch >= 'A' && ch <= 'Z') ? ch + 32 : ch;
+}
+
+/* Case-insensitive equality of a slice and a lower-case literal, length
+ * first (hot: parameter names). */
+static inline int lx_ieq(imsec_str s, const char *lit, size_t n) {
+  if (s.len != n)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (lx_lower((unsigned char)s.p[i]) != (unsigned char)lit[i])
+      return 0;
+  }
+  return 1;
+}
+#define LX_IEQ(s, lit) lx_ieq((s), (lit), sizeof(lit) - 1)
 
 /* Skip SWS: SP, HTAB and folds (CRLF followed by SP/HTAB). */
 static inline void lx_sws(imsec_cursor *c) {

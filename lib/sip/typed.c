@@ -87,6 +87,11 @@ int imsec_sip_value_next(const imsec_sip_msg *m, imsec_sip_hid id,
     const char *p = it->rest.p, *end = it->rest.p + it->rest.len;
     int inq = 0, angle = 0;
     while (p < end) {
+      /* skip the octets that cannot change the state */
+      while (p < end && !lx_is(*p, LX_SPLIT))
+        p++;
+      if (p == end)
+        break;
       char ch = *p;
       if (inq) {
         if (ch == '\\' && end - p >= 2)
@@ -127,7 +132,7 @@ int imsec_sip_value_next(const imsec_sip_msg *m, imsec_sip_hid id,
 
 static int port_at(imsec_cursor *c, uint16_t *port) {
   const char *s = c->p;
-  while (c->p < c->end && imsec_is_digit((unsigned char)*c->p))
+  while (c->p < c->end && lx_digit((unsigned char)*c->p))
     c->p++;
   imsec_str d = {s, (size_t)(c->p - s)};
   uint64_t v;
@@ -160,7 +165,7 @@ static int host_value(imsec_str v) {
 static int via_param(void *ctx, const imsec_sip_param *p) {
   imsec_sip_via *v = ctx;
   uint64_t n;
-  if (imsec_str_ieq_c(p->name, "branch")) {
+  if (LX_IEQ(p->name, "branch")) {
     if (!p->has_value || p->quoted)
       return IMSEC_ERR_PARSE;
     for (size_t i = 0; i < p->value.len; i++) {
@@ -168,26 +173,26 @@ static int via_param(void *ctx, const imsec_sip_param *p) {
         return IMSEC_ERR_PARSE;
     }
     v->branch = p->value;
-  } else if (imsec_str_ieq_c(p->name, "received")) {
+  } else if (LX_IEQ(p->name, "received")) {
     if (!p->has_value || p->quoted || host_value(p->value) < 0)
       return IMSEC_ERR_PARSE;
     v->received = p->value;
-  } else if (imsec_str_ieq_c(p->name, "maddr")) {
+  } else if (LX_IEQ(p->name, "maddr")) {
     if (!p->has_value || p->quoted || host_value(p->value) < 0)
       return IMSEC_ERR_PARSE;
     v->maddr = p->value;
-  } else if (imsec_str_ieq_c(p->name, "ttl")) {
+  } else if (LX_IEQ(p->name, "ttl")) {
     if (!p->has_value || p->value.len > 3 || lx_uint(p->value, 255, &n) < 0)
       return IMSEC_ERR_PARSE;
     v->ttl = p->value;
-  } else if (imsec_str_ieq_c(p->name, "rport")) {
+  } else if (LX_IEQ(p->name, "rport")) {
     /* RFC 3581 §4: response-port = "rport" [EQUAL 1*DIGIT] */
     if (p->has_value &&
         (p->quoted || p->value.len > 5 || lx_uint(p->value, 65535, &n) < 0))
       return IMSEC_ERR_PARSE;
     v->has_rport = 1;
     v->rport = p->value;
-  } else if (imsec_str_ieq_c(p->name, "alias")) {
+  } else if (LX_IEQ(p->name, "alias")) {
     v->has_alias = 1; /* RFC 5923 §9 */
   }
   return 0;
@@ -234,7 +239,7 @@ int imsec_sip_via_parse(imsec_str s, size_t max_params, imsec_sip_via *v) {
 static int addr_param(void *ctx, const imsec_sip_param *p) {
   imsec_sip_addr *a = ctx;
   uint64_t n;
-  if (imsec_str_ieq_c(p->name, "tag")) {
+  if (LX_IEQ(p->name, "tag")) {
     if (!p->has_value || p->quoted)
       return IMSEC_ERR_PARSE;
     for (size_t i = 0; i < p->value.len; i++) {
@@ -242,26 +247,26 @@ static int addr_param(void *ctx, const imsec_sip_param *p) {
         return IMSEC_ERR_PARSE;
     }
     a->tag = p->value;
-  } else if (imsec_str_ieq_c(p->name, "expires")) {
+  } else if (LX_IEQ(p->name, "expires")) {
     if (!p->has_value || p->quoted)
       return IMSEC_ERR_PARSE;
     IMSEC_GUARD(lx_uint(p->value, UINT32_MAX, &n));
     a->expires = (int64_t)n;
-  } else if (imsec_str_ieq_c(p->name, "q")) {
+  } else if (LX_IEQ(p->name, "q")) {
     if (!p->has_value || p->quoted)
       return IMSEC_ERR_PARSE;
     IMSEC_GUARD(lx_qvalue(p->value, &a->q));
-  } else if (imsec_str_ieq_c(p->name, "+sip.instance")) {
+  } else if (LX_IEQ(p->name, "+sip.instance")) {
     /* RFC 5626 §4.2: a quoted "<urn:...>" */
     if (!p->has_value)
       return IMSEC_ERR_PARSE;
     a->instance = p->value;
-  } else if (imsec_str_ieq_c(p->name, "reg-id")) {
+  } else if (LX_IEQ(p->name, "reg-id")) {
     if (!p->has_value || p->quoted)
       return IMSEC_ERR_PARSE;
     IMSEC_GUARD(lx_uint(p->value, UINT32_MAX, &n));
     a->reg_id = (int64_t)n;
-  } else if (imsec_str_ieq_c(p->name, "ob")) {
+  } else if (LX_IEQ(p->name, "ob")) {
     a->ob = 1;
   }
   return 0;
@@ -311,16 +316,13 @@ int imsec_sip_addr_parse(imsec_str s, size_t max_params, imsec_sip_addr *a) {
   if (angle) {
     c.p++; /* '<' */
     const char *u = c.p;
-    while (c.p < c.end && *c.p != '>') {
-      /* no LWS inside < > (RFC 4475 §3.1.2.14) */
-      if (*c.p == ' ' || lx_is(*c.p, LX_CTL))
-        return IMSEC_ERR_PARSE;
-      c.p++;
-    }
-    if (c.p == c.end)
+    const char *gt = memchr(u, '>', (size_t)(c.end - u));
+    if (!gt)
       return IMSEC_ERR_PARSE;
-    a->uri = (imsec_str){u, (size_t)(c.p - u)};
-    c.p++;
+    /* No LWS inside < > (RFC 4475 §3.1.2.14): the URI grammar admits no
+     * SP or CTL, and the URI parse below covers every octet. */
+    a->uri = (imsec_str){u, (size_t)(gt - u)};
+    c.p = gt + 1;
     a->bracketed = 1;
   } else {
     const char *u = c.p;
@@ -349,7 +351,7 @@ int imsec_sip_cseq_parse(imsec_str s, imsec_sip_cseq *out) {
   imsec_cursor_init(&c, s.p, s.len);
   lx_sws(&c);
   const char *d = c.p;
-  while (c.p < c.end && imsec_is_digit((unsigned char)*c.p))
+  while (c.p < c.end && lx_digit((unsigned char)*c.p))
     c.p++;
   uint64_t v;
   int rv = lx_uint((imsec_str){d, (size_t)(c.p - d)}, 0x7fffffffu, &v);
@@ -410,7 +412,7 @@ int imsec_sip_token_parse(imsec_str s, size_t max_params,
 
 static int sec_param(void *ctx, const imsec_sip_param *p) {
   imsec_sip_secmech *s = ctx;
-  if (imsec_str_ieq_c(p->name, "q")) {
+  if (LX_IEQ(p->name, "q")) {
     if (!p->has_value || p->quoted)
       return IMSEC_ERR_PARSE;
     IMSEC_GUARD(lx_qvalue(p->value, &s->q));
@@ -435,7 +437,7 @@ int imsec_sip_secmech_parse(imsec_str s, size_t max_params,
 
 static int digits(const char *p, int n) {
   for (int i = 0; i < n; i++) {
-    if (!imsec_is_digit((unsigned char)p[i]))
+    if (!lx_digit((unsigned char)p[i]))
       return 0;
   }
   return 1;

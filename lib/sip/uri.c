@@ -7,7 +7,7 @@
 static int hexval(int ch) {
   if (ch >= '0' && ch <= '9')
     return ch - '0';
-  ch = imsec_to_lower(ch);
+  ch = lx_lower(ch);
   if (ch >= 'a' && ch <= 'f')
     return ch - 'a' + 10;
   return -1;
@@ -106,17 +106,17 @@ static int uri_params(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
     }
     if (max && ++n > max)
       return IMSEC_ERR_LIMIT;
-    if (imsec_str_ieq_c(name, "transport"))
+    if (LX_IEQ(name, "transport"))
       u->transport = value;
-    else if (imsec_str_ieq_c(name, "user"))
+    else if (LX_IEQ(name, "user"))
       u->user_param = value;
-    else if (imsec_str_ieq_c(name, "method"))
+    else if (LX_IEQ(name, "method"))
       u->method = value;
-    else if (imsec_str_ieq_c(name, "maddr"))
+    else if (LX_IEQ(name, "maddr"))
       u->maddr = value;
-    else if (imsec_str_ieq_c(name, "ttl"))
+    else if (LX_IEQ(name, "ttl"))
       u->ttl = value;
-    else if (imsec_str_ieq_c(name, "lr"))
+    else if (LX_IEQ(name, "lr"))
       u->lr = 1;
   }
   u->params = (imsec_str){start, (size_t)(c->p - start)};
@@ -167,7 +167,7 @@ static int sip_uri(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
   if (lx_peek(c) == ':') {
     c->p++;
     const char *d = c->p;
-    while (c->p < c->end && imsec_is_digit((unsigned char)*c->p))
+    while (c->p < c->end && lx_digit((unsigned char)*c->p))
       c->p++;
     uint64_t port;
     imsec_str ds = {d, (size_t)(c->p - d)};
@@ -193,9 +193,8 @@ static int tel_uri(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
   while (c->p < c->end && lx_is(*c->p, LX_TEL)) {
     if (*c->p == '+')
       return IMSEC_ERR_PARSE;
-    if (imsec_is_hexdigit((unsigned char)*c->p) || *c->p == '*' ||
-        *c->p == '#') {
-      if (u->tel_global && !imsec_is_digit((unsigned char)*c->p))
+    if (lx_hex((unsigned char)*c->p) || *c->p == '*' || *c->p == '#') {
+      if (u->tel_global && !lx_digit((unsigned char)*c->p))
         return IMSEC_ERR_PARSE;
       digit = 1;
     }
@@ -211,7 +210,7 @@ static int tel_uri(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
     imsec_str r = u->params, n, v;
     int hv, ctx = 0;
     while (imsec_sip_uri_param_next(&r, &n, &v, &hv)) {
-      if (imsec_str_ieq_c(n, "phone-context") && hv)
+      if (LX_IEQ(n, "phone-context") && hv)
         ctx = 1;
     }
     if (!ctx)
@@ -226,23 +225,23 @@ int imsec_sip_uri_parse(imsec_str text, size_t max_params, imsec_sip_uri *u) {
   imsec_cursor_init(&c, text.p, text.len);
   /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
   const char *s = c.p;
-  if (!imsec_is_alpha(lx_peek(&c)))
+  if (!lx_alpha(lx_peek(&c)))
     return IMSEC_ERR_PARSE;
-  while (c.p < c.end && (imsec_is_alnum((unsigned char)*c.p) || *c.p == '+' ||
+  while (c.p < c.end && (lx_alnum((unsigned char)*c.p) || *c.p == '+' ||
                          *c.p == '-' || *c.p == '.'))
     c.p++;
   u->scheme_text = (imsec_str){s, (size_t)(c.p - s)};
   if (!imsec_cursor_accept(&c, ':'))
     return IMSEC_ERR_PARSE;
-  if (imsec_str_ieq_c(u->scheme_text, "sip")) {
+  if (LX_IEQ(u->scheme_text, "sip")) {
     u->scheme = IMSEC_SIP_SCHEME_SIP;
     return sip_uri(&c, max_params, u);
   }
-  if (imsec_str_ieq_c(u->scheme_text, "sips")) {
+  if (LX_IEQ(u->scheme_text, "sips")) {
     u->scheme = IMSEC_SIP_SCHEME_SIPS;
     return sip_uri(&c, max_params, u);
   }
-  if (imsec_str_ieq_c(u->scheme_text, "tel")) {
+  if (LX_IEQ(u->scheme_text, "tel")) {
     u->scheme = IMSEC_SIP_SCHEME_TEL;
     return tel_uri(&c, max_params, u);
   }
@@ -278,8 +277,8 @@ static int esc_eq(imsec_str a, imsec_str b, int icase) {
   for (;;) {
     int x = esc_get(a, &i), y = esc_get(b, &j);
     if (icase && x >= 0 && y >= 0) {
-      x = imsec_to_lower(x);
-      y = imsec_to_lower(y);
+      x = lx_lower(x);
+      y = lx_lower(y);
     }
     if (x != y)
       return 0;
@@ -380,8 +379,7 @@ static int tel_number_eq(imsec_str a, imsec_str b) {
       j++;
     if (i == a.len || j == b.len)
       return i == a.len && j == b.len;
-    if (imsec_to_lower((unsigned char)a.p[i]) !=
-        imsec_to_lower((unsigned char)b.p[j]))
+    if (lx_lower((unsigned char)a.p[i]) != lx_lower((unsigned char)b.p[j]))
       return 0;
     i++, j++;
   }

@@ -45,37 +45,39 @@ int lx_token(imsec_cursor *c, imsec_str *out) {
 int lx_quoted(imsec_cursor *c, imsec_str *out) {
   if (lx_peek(c) != '"')
     return IMSEC_ERR_PARSE;
-  c->p++;
-  const char *s = c->p;
-  while (c->p < c->end) {
-    unsigned char ch = (unsigned char)*c->p;
+  const char *s = c->p + 1, *p = s, *end = c->end;
+  while (p < end) {
+    unsigned char ch = (unsigned char)*p;
+    if (!lx_is(ch, LX_CTL) && ch != '"' && ch != '\\') {
+      p++;
+      continue;
+    }
     if (ch == '"') {
       out->p = s;
-      out->len = (size_t)(c->p - s);
-      c->p++;
+      out->len = (size_t)(p - s);
+      c->p = p + 1;
       return 0;
     }
     if (ch == '\\') {
-      if (c->end - c->p < 2)
+      if (end - p < 2)
         return IMSEC_ERR_PARSE;
-      unsigned char q = (unsigned char)c->p[1];
+      unsigned char q = (unsigned char)p[1];
       if (q == '\r' || q == '\n' || q > 0x7f)
         return IMSEC_ERR_PARSE;
-      c->p += 2;
+      p += 2;
       continue;
     }
-    if (ch == '\r') {
-      /* a fold inside the string is LWS */
-      if (c->end - c->p >= 3 && c->p[1] == '\n' &&
-          (c->p[2] == ' ' || c->p[2] == '\t')) {
-        c->p += 3;
-        continue;
-      }
-      return IMSEC_ERR_PARSE;
+    if (ch == '\t') {
+      p++;
+      continue;
     }
-    if (lx_is(ch, LX_CTL) && ch != '\t')
-      return IMSEC_ERR_PARSE;
-    c->p++;
+    /* a fold inside the string is LWS; other CTLs are not qdtext */
+    if (ch == '\r' && end - p >= 3 && p[1] == '\n' &&
+        (p[2] == ' ' || p[2] == '\t')) {
+      p += 3;
+      continue;
+    }
+    return IMSEC_ERR_PARSE;
   }
   return IMSEC_ERR_PARSE;
 }

@@ -223,10 +223,8 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
 
   uint32_t line = 1;
   p = eol + 1;
-  for (int i = 0; i < IMSEC_SIP_H_COUNT; i++) {
-    m->first[i] = -1;
-    m->count[i] = 0;
-  }
+  memset(m->first, 0xff, sizeof(m->first)); /* all -1 */
+  memset(m->count, 0, sizeof(m->count));
   int32_t last[IMSEC_SIP_H_COUNT];
   for (;;) {
     line++;

@@ -60,14 +60,16 @@ static inline int lx_ieq(imsec_str s, const char *lit, size_t n) {
 
 /* Skip SWS: SP, HTAB and folds (CRLF followed by SP/HTAB). */
 static inline void lx_sws(imsec_cursor *c) {
+  const char *p = c->p, *end = c->end;
   for (;;) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
-      c->p++;
-    if (c->end - c->p >= 3 && c->p[0] == '\r' && c->p[1] == '\n' &&
-        (c->p[2] == ' ' || c->p[2] == '\t')) {
-      c->p += 3;
+    while (p < end && (*p == ' ' || *p == '\t'))
+      p++;
+    if (end - p >= 3 && p[0] == '\r' && p[1] == '\n' &&
+        (p[2] == ' ' || p[2] == '\t')) {
+      p += 3;
       continue;
     }
+    c->p = p;
     return;
   }
 }
@@ -85,10 +87,12 @@ static inline int lx_peek(const imsec_cursor *c) {
 
 /* Span characters of class `cls`; returns the slice (maybe empty). */
 static inline imsec_str lx_span(imsec_cursor *c, unsigned cls) {
-  const char *s = c->p;
-  while (c->p < c->end && lx_is(*c->p, cls))
-    c->p++;
-  imsec_str r = {s, (size_t)(c->p - s)};
+  /* locals, so the loop keeps the pointer in a register */
+  const char *s = c->p, *p = s, *end = c->end;
+  while (p < end && lx_is(*p, cls))
+    p++;
+  c->p = p;
+  imsec_str r = {s, (size_t)(p - s)};
   return r;
 }
 
@@ -113,6 +117,8 @@ int lx_end(imsec_cursor *c);
 /* Host (RFC 3261 §25.1 host = hostname / IPv4address / IPv6reference) at
  * the cursor; port is parsed by the caller. */
 int lx_host(imsec_cursor *c, imsec_str *host, imsec_sip_host_type *type);
+/* URI parse without clearing `u` first (see uri.c). */
+int lx_uri(imsec_str text, size_t max_params, imsec_sip_uri *u);
 /* 1*DIGIT up to max. */
 int lx_uint(imsec_str s, uint64_t max, uint64_t *out);
 /* q value "0" / "1" / "0.xxx" / "1.000" in thousandths. */

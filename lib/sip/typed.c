@@ -83,6 +83,16 @@ int imsec_sip_value_next(const imsec_sip_msg *m, imsec_sip_hid id,
       it->rest.p = NULL; /* an empty list field */
       continue;
     }
+    /* Most fields hold one value: without a comma there is nothing to
+     * split (quotes and brackets are then the typed parser's business). */
+    if (!memchr(it->rest.p, ',', it->rest.len)) {
+      imsec_str elem = trim_lws(it->rest);
+      if (!elem.len)
+        return IMSEC_ERR_PARSE;
+      it->rest.p = NULL;
+      *out = elem;
+      return 1;
+    }
     /* split at the next comma outside quotes and angle brackets */
     const char *p = it->rest.p, *end = it->rest.p + it->rest.len;
     int inq = 0, angle = 0;
@@ -335,8 +345,8 @@ int imsec_sip_addr_parse(imsec_str s, size_t max_params, imsec_sip_addr *a) {
     }
     a->uri = (imsec_str){u, (size_t)(c.p - u)};
   }
-  imsec_sip_uri uri;
-  IMSEC_GUARD(imsec_sip_uri_parse(a->uri, max_params, &uri));
+  imsec_sip_uri uri; /* validation only: no need to clear it */
+  IMSEC_GUARD(lx_uri(a->uri, max_params, &uri));
   int n = lx_params(&c, max_params, &a->params, addr_param, a);
   if (n < 0)
     return n;

@@ -16,21 +16,23 @@ static int hexval(int ch) {
 /* Span of `cls`, unreserved and %XX escapes. Returns the slice length or
  * IMSEC_ERR_PARSE on a bad escape. */
 static int span_esc(imsec_cursor *c, unsigned cls, imsec_str *out) {
-  const char *s = c->p;
-  while (c->p < c->end) {
-    char ch = *c->p;
-    if (ch == '%') {
-      if (c->end - c->p < 3 || hexval((unsigned char)c->p[1]) < 0 ||
-          hexval((unsigned char)c->p[2]) < 0)
+  const char *s = c->p, *p = s, *end = c->end;
+  cls |= LX_UNRES;
+  while (p < end) {
+    char ch = *p;
+    if (lx_is(ch, cls)) {
+      p++;
+    } else if (ch == '%') {
+      if (end - p < 3 || hexval((unsigned char)p[1]) < 0 ||
+          hexval((unsigned char)p[2]) < 0)
         return IMSEC_ERR_PARSE;
-      c->p += 3;
-    } else if (lx_is(ch, cls | LX_UNRES)) {
-      c->p++;
+      p += 3;
     } else {
       break;
     }
   }
-  *out = (imsec_str){s, (size_t)(c->p - s)};
+  c->p = p;
+  *out = (imsec_str){s, (size_t)(p - s)};
   return 0;
 }
 
@@ -186,6 +188,7 @@ static int sip_uri(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
 static int tel_uri(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
   const char *s = c->p;
   int digit = 0;
+  u->tel_global = 0;
   if (lx_peek(c) == '+') {
     u->tel_global = 1;
     c->p++;
@@ -220,8 +223,14 @@ static int tel_uri(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
 }
 
 int imsec_sip_uri_parse(imsec_str text, size_t max_params, imsec_sip_uri *u) {
-  imsec_cursor c;
   memset(u, 0, sizeof(*u));
+  return lx_uri(text, max_params, u);
+}
+
+/* The parse proper: sets the fields it finds, leaves the others alone (a
+ * caller that only validates need not clear the struct). */
+int lx_uri(imsec_str text, size_t max_params, imsec_sip_uri *u) {
+  imsec_cursor c;
   imsec_cursor_init(&c, text.p, text.len);
   /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
   const char *s = c.p;

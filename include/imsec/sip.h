@@ -15,7 +15,13 @@
  *    imsec_sip_msg_free). It stores up to IMSEC_SIP_INLINE_HDRS header
  *    entries inline; only messages with more headers allocate (once per
  *    doubling), so the common path allocates nothing. A message may be
- *    parsed into again and again (each parse resets it).
+ *    parsed into again and again (each parse resets it). Do not copy an
+ *    imsec_sip_msg by value: its header array may point into itself.
+ *  - Typed forms: the single-valued core headers (top Via, From, To,
+ *    Call-ID, CSeq, Max-Forwards, Content-Length, Expires, Content-Type)
+ *    are parsed on first access and cached in the message; list headers
+ *    are parsed value by value as an iterator walks them (nothing to
+ *    allocate, nothing to cache).
  */
 #ifndef IMSEC_SIP_H
 #define IMSEC_SIP_H

@@ -274,7 +274,10 @@ static int esc_get(imsec_str s, size_t *i) {
     int l = hexval((unsigned char)s.p[*i + 2]);
     if (h >= 0 && l >= 0) {
       *i += 3;
-      return h * 16 + l;
+      int v = h * 16 + l;
+      /* RFC 3261 §19.1.4: only characters outside "reserved" equal their
+       * escaped form */
+      return lx_is(v, LX_URIC) ? 256 + v : v;
     }
   }
   (*i)++;
@@ -285,7 +288,7 @@ static int esc_eq(imsec_str a, imsec_str b, int icase) {
   size_t i = 0, j = 0;
   for (;;) {
     int x = esc_get(a, &i), y = esc_get(b, &j);
-    if (icase && x >= 0 && y >= 0) {
+    if (icase && x >= 0 && y >= 0 && x < 256 && y < 256) {
       x = lx_lower(x);
       y = lx_lower(y);
     }

@@ -148,6 +148,9 @@ static void rfc3261_compare(void **state) {
                   "sip:carol@chicago.com?Subject=NEXT%20MEETING"));
   assert_true(eq("sip:a@h;maddr=X.example", "sip:a@h;MADDR=x.example"));
   assert_false(eq("sip:a@h;user=phone", "sip:a@h"));
+  /* an escaped reserved character differs from the character itself */
+  assert_false(eq("sip:a%3Bb@h", "sip:a;b@h"));
+  assert_true(eq("sip:a%3Bb@h", "sip:a%3bb@h"));
 
   /* RFC 3966 §4 */
   assert_true(eq("tel:+1-201-555-0123", "tel:+1(201)5550123"));

@@ -279,15 +279,21 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     if ((size_t)(fe - s) > m->lim.max_line)
       return fail(m, IMSEC_ERR_LIMIT, 413, "Header field too long", hline);
     /* field-name = token, then HCOLON = *( SP / HTAB ) ":" SWS */
-    char *n = s;
-    while (n < fe && lx_is(*n, LX_TOKEN))
-      n++;
-    imsec_str name = {s, (size_t)(n - s)};
-    while (n < fe && (*n == ' ' || *n == '\t'))
-      n++;
-    if (!name.len || n == fe || *n != ':')
+    char *colon = memchr(s, ':', (size_t)(fe - s));
+    if (!colon)
       return fail(m, IMSEC_ERR_PARSE, 400, "Malformed header field", hline);
-    n++;
+    char *n = colon;
+    while (n > s && (n[-1] == ' ' || n[-1] == '\t'))
+      n--;
+    imsec_str name = {s, (size_t)(n - s)};
+    /* every octet of the name a token character: no early exit, so the
+     * loop costs no mispredicted branch per octet */
+    unsigned tok = LX_TOKEN;
+    for (const char *q = s; q < n; q++)
+      tok &= imsec_sip_ctab[(unsigned char)*q];
+    if (!name.len || !tok)
+      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed header field", hline);
+    n = colon + 1;
     while (n < fe && (*n == ' ' || *n == '\t'))
       n++;
     char *ve = fe;

@@ -58,7 +58,7 @@ static int is_token(imsec_str s) {
 void imsec_sip_build_request(imsec_sip_builder *b, imsec_str method,
                              imsec_str ruri) {
   if (!b->err && (!is_token(method) || !ruri.len || !line_safe(ruri) ||
-                  imsec_str_find(ruri, ' ') >= 0))
+                  lx_find(ruri, ' ') >= 0))
     b->err = IMSEC_ERR_INVAL;
   puts_(b, method);
   put(b, " ", 1);

@@ -196,7 +196,7 @@ static int ipv6_ok(imsec_str s) {
       /* IPv4 tail */
       imsec_cursor c;
       imsec_str v4;
-      imsec_cursor_init(&c, s.p + i, s.len - i);
+      lx_init(&c, s.p + i, s.len - i);
       if (!ipv4_at(&c, &v4) || c.p != c.end)
         return 0;
       groups += 2;
@@ -232,7 +232,7 @@ int lx_host(imsec_cursor *c, imsec_str *host, imsec_sip_host_type *type) {
     c->p++;
     imsec_str in = lx_span(c, LX_HOST | LX_GENVAL);
     /* the span took ':' and ']'; cut at the first ']' */
-    long close = imsec_str_find(in, ']');
+    long close = lx_find(in, ']');
     if (close < 0)
       return IMSEC_ERR_PARSE;
     c->p = in.p + close + 1;
@@ -326,7 +326,7 @@ int lx_qvalue(imsec_str s, int *out) {
 
 int imsec_sip_param_next(imsec_str *rest, imsec_sip_param *out) {
   imsec_cursor c;
-  imsec_cursor_init(&c, rest->p, rest->len);
+  lx_init(&c, rest->p, rest->len);
   int rv = lx_param(&c, out);
   if (rv <= 0)
     return 0;

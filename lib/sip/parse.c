@@ -120,7 +120,7 @@ static int start_line(imsec_sip_msg *m, imsec_str l) {
   }
   /* Request-Line = Method SP Request-URI SP SIP-Version CRLF */
   imsec_cursor c;
-  imsec_cursor_init(&c, p, l.len);
+  lx_init(&c, p, l.len);
   if (lx_token(&c, &m->method) < 0 || lx_peek(&c) != ' ')
     return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", 1);
   c.p++;
@@ -131,7 +131,7 @@ static int start_line(imsec_sip_msg *m, imsec_str l) {
   if (!m->ruri.len || c.p == c.end || !no_ctl(m->ruri))
     return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", 1);
   c.p++;
-  m->version = imsec_cursor_rest(&c);
+  m->version = lx_rest(&c);
   int vk = version_kind(m->version);
   if (vk < 0)
     return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", 1);

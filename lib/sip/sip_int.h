@@ -3,6 +3,8 @@
 #ifndef IMSEC_SIP_INT_H
 #define IMSEC_SIP_INT_H
 
+#include <string.h>
+
 #include "imsec/sip.h"
 
 /* Character class bits. */
@@ -57,6 +59,27 @@ static inline int lx_ieq(imsec_str s, const char *lit, size_t n) {
   return 1;
 }
 #define LX_IEQ(s, lit) lx_ieq((s), (lit), sizeof(lit) - 1)
+
+/* Inline forms of the base cursor and slice helpers for the hot paths. */
+static inline void lx_init(imsec_cursor *c, const char *p, size_t len) {
+  c->p = p;
+  c->end = p ? p + len : p;
+}
+static inline int lx_accept(imsec_cursor *c, char ch) {
+  if (c->p < c->end && *c->p == ch) {
+    c->p++;
+    return 1;
+  }
+  return 0;
+}
+static inline imsec_str lx_rest(const imsec_cursor *c) {
+  imsec_str r = {c->p, (size_t)(c->end - c->p)};
+  return r;
+}
+static inline long lx_find(imsec_str s, char ch) {
+  const char *hit = s.len ? memchr(s.p, ch, s.len) : NULL;
+  return hit ? (long)(hit - s.p) : -1;
+}
 
 /* Skip SWS: SP, HTAB and folds (CRLF followed by SP/HTAB). */
 static inline void lx_sws(imsec_cursor *c) {

@@ -156,7 +156,7 @@ static int host_value(imsec_str v) {
   imsec_cursor c;
   imsec_str h;
   imsec_sip_host_type t;
-  imsec_cursor_init(&c, v.p, v.len);
+  lx_init(&c, v.p, v.len);
   if (lx_host(&c, &h, &t) == 0 && c.p == c.end)
     return 0;
   /* RFC 3261 via-received allows a bare IPv6address */
@@ -166,7 +166,7 @@ static int host_value(imsec_str v) {
   tmp[0] = '[';
   memcpy(tmp + 1, v.p, v.len);
   tmp[v.len + 1] = ']';
-  imsec_cursor_init(&c, tmp, v.len + 2);
+  lx_init(&c, tmp, v.len + 2);
   if (lx_host(&c, &h, &t) == 0 && c.p == c.end)
     return 0;
   return IMSEC_ERR_PARSE;
@@ -213,16 +213,16 @@ static int via_param(void *ctx, const imsec_sip_param *p) {
 int imsec_sip_via_parse(imsec_str s, size_t max_params, imsec_sip_via *v) {
   imsec_cursor c;
   memset(v, 0, sizeof(*v));
-  imsec_cursor_init(&c, s.p, s.len);
+  lx_init(&c, s.p, s.len);
   lx_sws(&c);
   IMSEC_GUARD(lx_token(&c, &v->protocol));
   lx_sws(&c);
-  if (!imsec_cursor_accept(&c, '/'))
+  if (!lx_accept(&c, '/'))
     return IMSEC_ERR_PARSE;
   lx_sws(&c);
   IMSEC_GUARD(lx_token(&c, &v->version));
   lx_sws(&c);
-  if (!imsec_cursor_accept(&c, '/'))
+  if (!lx_accept(&c, '/'))
     return IMSEC_ERR_PARSE;
   lx_sws(&c);
   IMSEC_GUARD(lx_token(&c, &v->transport));
@@ -231,7 +231,7 @@ int imsec_sip_via_parse(imsec_str s, size_t max_params, imsec_sip_via *v) {
   IMSEC_GUARD(lx_host(&c, &v->host, &v->host_type));
   imsec_cursor mark = c;
   lx_sws(&c);
-  if (imsec_cursor_accept(&c, ':')) {
+  if (lx_accept(&c, ':')) {
     lx_sws(&c);
     IMSEC_GUARD(port_at(&c, &v->port));
     v->has_port = 1;
@@ -291,7 +291,7 @@ int imsec_sip_addr_parse(imsec_str s, size_t max_params, imsec_sip_addr *a) {
   a->expires = -1;
   a->q = -1;
   a->reg_id = -1;
-  imsec_cursor_init(&c, s.p, s.len);
+  lx_init(&c, s.p, s.len);
   lx_sws(&c);
   if (lx_peek(&c) == '*') {
     c.p++;
@@ -358,7 +358,7 @@ int imsec_sip_addr_parse(imsec_str s, size_t max_params, imsec_sip_addr *a) {
 /* RFC 3261 §25.1: CSeq = 1*DIGIT LWS Method; §8.1.1.5: < 2**31. */
 int imsec_sip_cseq_parse(imsec_str s, imsec_sip_cseq *out) {
   imsec_cursor c;
-  imsec_cursor_init(&c, s.p, s.len);
+  lx_init(&c, s.p, s.len);
   lx_sws(&c);
   const char *d = c.p;
   while (c.p < c.end && lx_digit((unsigned char)*c.p))
@@ -378,12 +378,12 @@ int imsec_sip_cseq_parse(imsec_str s, imsec_sip_cseq *out) {
 /* callid = word [ "@" word ] */
 int imsec_sip_callid_parse(imsec_str s, imsec_str *out) {
   imsec_cursor c;
-  imsec_cursor_init(&c, s.p, s.len);
+  lx_init(&c, s.p, s.len);
   lx_sws(&c);
   const char *start = c.p;
   if (!lx_span(&c, LX_WORD).len)
     return IMSEC_ERR_PARSE;
-  if (imsec_cursor_accept(&c, '@') && !lx_span(&c, LX_WORD).len)
+  if (lx_accept(&c, '@') && !lx_span(&c, LX_WORD).len)
     return IMSEC_ERR_PARSE;
   *out = (imsec_str){start, (size_t)(c.p - start)};
   return lx_end(&c);
@@ -392,7 +392,7 @@ int imsec_sip_callid_parse(imsec_str s, imsec_str *out) {
 int imsec_sip_token_parse(imsec_str s, size_t max_params,
                           imsec_sip_token *out) {
   imsec_cursor c;
-  imsec_cursor_init(&c, s.p, s.len);
+  lx_init(&c, s.p, s.len);
   lx_sws(&c);
   if (lx_peek(&c) == '"') {
     const char *q = c.p;
@@ -405,7 +405,7 @@ int imsec_sip_token_parse(imsec_str s, size_t max_params,
     IMSEC_GUARD(lx_token(&c, &tok));
     imsec_cursor mark = c;
     lx_sws(&c);
-    if (imsec_cursor_accept(&c, '/')) {
+    if (lx_accept(&c, '/')) {
       /* media-type = m-type SLASH m-subtype */
       lx_sws(&c);
       IMSEC_GUARD(lx_token(&c, &tok));
@@ -436,7 +436,7 @@ int imsec_sip_secmech_parse(imsec_str s, size_t max_params,
   imsec_cursor c;
   memset(out, 0, sizeof(*out));
   out->q = -1;
-  imsec_cursor_init(&c, s.p, s.len);
+  lx_init(&c, s.p, s.len);
   lx_sws(&c);
   IMSEC_GUARD(lx_token(&c, &out->mechanism));
   int n = lx_params(&c, max_params, &out->params, sec_param, out);

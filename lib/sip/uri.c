@@ -39,7 +39,7 @@ static int span_esc(imsec_cursor *c, unsigned cls, imsec_str *out) {
 static int all_esc(imsec_str s, unsigned cls) {
   imsec_cursor c;
   imsec_str o;
-  imsec_cursor_init(&c, s.p, s.len);
+  lx_init(&c, s.p, s.len);
   return span_esc(&c, cls, &o) == 0 && c.p == c.end;
 }
 
@@ -148,12 +148,12 @@ static int uri_headers(imsec_cursor *c, imsec_sip_uri *u) {
 }
 
 static int sip_uri(imsec_cursor *c, size_t max, imsec_sip_uri *u) {
-  imsec_str rest = imsec_cursor_rest(c);
+  imsec_str rest = lx_rest(c);
   const char *at = rest.len ? memchr(rest.p, '@', rest.len) : NULL;
   if (at) {
     /* userinfo = ( user / telephone-subscriber ) [ ":" password ] "@" */
     imsec_str ui = {rest.p, (size_t)(at - rest.p)};
-    long colon = imsec_str_find(ui, ':');
+    long colon = lx_find(ui, ':');
     u->user = colon < 0 ? ui : imsec_str_sub(ui, 0, (size_t)colon);
     if (colon >= 0) {
       u->has_password = 1;
@@ -231,7 +231,7 @@ int imsec_sip_uri_parse(imsec_str text, size_t max_params, imsec_sip_uri *u) {
  * caller that only validates need not clear the struct). */
 int lx_uri(imsec_str text, size_t max_params, imsec_sip_uri *u) {
   imsec_cursor c;
-  imsec_cursor_init(&c, text.p, text.len);
+  lx_init(&c, text.p, text.len);
   /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
   const char *s = c.p;
   if (!lx_alpha(lx_peek(&c)))
@@ -240,7 +240,7 @@ int lx_uri(imsec_str text, size_t max_params, imsec_sip_uri *u) {
                          *c.p == '-' || *c.p == '.'))
     c.p++;
   u->scheme_text = (imsec_str){s, (size_t)(c.p - s)};
-  if (!imsec_cursor_accept(&c, ':'))
+  if (!lx_accept(&c, ':'))
     return IMSEC_ERR_PARSE;
   if (LX_IEQ(u->scheme_text, "sip")) {
     u->scheme = IMSEC_SIP_SCHEME_SIP;
@@ -256,7 +256,7 @@ int lx_uri(imsec_str text, size_t max_params, imsec_sip_uri *u) {
   }
   /* absoluteURI = scheme ":" ( hier-part / opaque-part ): 1*uric here */
   u->scheme = IMSEC_SIP_SCHEME_OTHER;
-  u->opaque = imsec_cursor_rest(&c);
+  u->opaque = lx_rest(&c);
   if (!u->opaque.len || !all_esc(u->opaque, LX_URIC))
     return IMSEC_ERR_PARSE;
   return 0;
@@ -348,7 +348,7 @@ static int find_header(imsec_str hs, imsec_str name, imsec_str *value) {
     if (!e)
       e = end;
     imsec_str h = {p, (size_t)(e - p)};
-    long eq = imsec_str_find(h, '=');
+    long eq = lx_find(h, '=');
     imsec_str hn = eq < 0 ? h : imsec_str_sub(h, 0, (size_t)eq);
     if (esc_eq(hn, name, 1)) {
       *value =
@@ -369,7 +369,7 @@ static int headers_subset(imsec_str a, imsec_str b) {
     if (!e)
       e = end;
     imsec_str h = {p, (size_t)(e - p)}, v;
-    long eq = imsec_str_find(h, '=');
+    long eq = lx_find(h, '=');
     imsec_str hn = eq < 0 ? h : imsec_str_sub(h, 0, (size_t)eq);
     imsec_str hv =
         eq < 0 ? IMSEC_STR_NULL : imsec_str_sub(h, (size_t)eq + 1, h.len);

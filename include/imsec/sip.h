@@ -265,7 +265,8 @@ typedef struct imsec_sip_msg {
   int32_t first[IMSEC_SIP_H_COUNT]; /* first field of each id, or -1 */
   uint16_t count[IMSEC_SIP_H_COUNT];
   imsec_sip_diag diag;
-  uint32_t end_line; /* line of the empty line ending the headers */
+  uint32_t start_line; /* line of the start line (CRLFs may precede it) */
+  uint32_t end_line;   /* line of the empty line ending the headers */
   /* lazily parsed typed values: state 0 unknown, 1 ok, <0 error code */
   int8_t cstate[IMSEC_SIP_CACHE_N];
   imsec_sip_via c_via;
@@ -442,6 +443,8 @@ imsec_sip_get_content_type(imsec_sip_msg *m, const imsec_sip_token **out);
  * writes the result. Strings passed in are borrowed: they must live until
  * the message is serialised or parsed again. Every edit drops the typed
  * cache. Indexes are positions in m->hdrs (they shift after an insert).
+ * The body is written as parsed; Content-Length is whatever the fields
+ * say (replace it if you change the body length by other means).
  */
 /* Insert a field before index `before` (m->nhdrs appends after the last
  * field). Returns 0, IMSEC_ERR_INVAL (bad index or a name that is not a

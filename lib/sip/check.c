@@ -119,16 +119,18 @@ int imsec_sip_check(imsec_sip_msg *m) {
     imsec_sip_uri u;
     rv = imsec_sip_uri_parse(m->ruri, m->lim.max_params, &u);
     if (rv == IMSEC_ERR_LIMIT)
-      return bad(m, rv, 414, "Request-URI Too Long", 1);
+      return bad(m, rv, 414, "Request-URI Too Long", m->start_line);
     if (rv < 0)
-      return bad(m, rv, 400, "Malformed Request-URI", 1);
+      return bad(m, rv, 400, "Malformed Request-URI", m->start_line);
     if (u.scheme == IMSEC_SIP_SCHEME_OTHER)
-      return bad(m, IMSEC_ERR_UNSUPPORTED, 416, "Unsupported URI Scheme", 1);
+      return bad(m, IMSEC_ERR_UNSUPPORTED, 416, "Unsupported URI Scheme",
+                 m->start_line);
     /* RFC 3261 §19.1.5: headers are not allowed in a Request-URI */
     if (u.has_headers)
-      return bad(m, IMSEC_ERR_PARSE, 400, "Headers in Request-URI", 1);
+      return bad(m, IMSEC_ERR_PARSE, 400, "Headers in Request-URI",
+                 m->start_line);
   } else if (m->status > 699) {
-    return bad(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Code", 1);
+    return bad(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Code", m->start_line);
   }
 
   /* Via: at least one, each well-formed */

@@ -91,30 +91,30 @@ static int no_ctl(imsec_str s) {
 }
 
 /* RFC 3261 §25.1 Request-Line / Status-Line, without its CRLF. */
-static int start_line(imsec_sip_msg *m, imsec_str l) {
+static int start_line(imsec_sip_msg *m, imsec_str l, uint32_t ln) {
   const char *p = l.p, *end = l.p + l.len;
   if (l.len >= 4 && imsec_str_istarts_with(l, IMSEC_STR_LIT("SIP/"))) {
     const char *sp = memchr(p, ' ', l.len);
     if (!sp)
-      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Line", 1);
+      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Line", ln);
     m->version = (imsec_str){p, (size_t)(sp - p)};
     int vk = version_kind(m->version);
     if (vk < 0)
-      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed SIP version", 1);
+      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed SIP version", ln);
     if (vk > 0)
-      return fail(m, IMSEC_ERR_UNSUPPORTED, 505, "Version Not Supported", 1);
+      return fail(m, IMSEC_ERR_UNSUPPORTED, 505, "Version Not Supported", ln);
     const char *c = sp + 1;
     if (end - c < 4 || !lx_digit((unsigned char)c[0]) ||
         !lx_digit((unsigned char)c[1]) || !lx_digit((unsigned char)c[2]) ||
         c[3] != ' ')
-      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Code", 1);
+      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Code", ln);
     m->status =
         (unsigned)((c[0] - '0') * 100 + (c[1] - '0') * 10 + (c[2] - '0'));
     if (m->status < 100)
-      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Code", 1);
+      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Status-Code", ln);
     m->reason = (imsec_str){c + 4, (size_t)(end - (c + 4))};
     if (!no_ctl(m->reason))
-      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Reason-Phrase", 1);
+      return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Reason-Phrase", ln);
     m->is_request = 0;
     return 0;
   }
@@ -122,21 +122,21 @@ static int start_line(imsec_sip_msg *m, imsec_str l) {
   imsec_cursor c;
   lx_init(&c, p, l.len);
   if (lx_token(&c, &m->method) < 0 || lx_peek(&c) != ' ')
-    return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", 1);
+    return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", ln);
   c.p++;
   const char *u = c.p;
   while (c.p < c.end && *c.p != ' ')
     c.p++;
   m->ruri = (imsec_str){u, (size_t)(c.p - u)};
   if (!m->ruri.len || c.p == c.end || !no_ctl(m->ruri))
-    return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", 1);
+    return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", ln);
   c.p++;
   m->version = lx_rest(&c);
   int vk = version_kind(m->version);
   if (vk < 0)
-    return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", 1);
+    return fail(m, IMSEC_ERR_PARSE, 400, "Malformed Request-Line", ln);
   if (vk > 0)
-    return fail(m, IMSEC_ERR_UNSUPPORTED, 505, "Version Not Supported", 1);
+    return fail(m, IMSEC_ERR_UNSUPPORTED, 505, "Version Not Supported", ln);
   m->method_id = imsec_sip_method_lookup(m->method);
   m->is_request = 1;
   return 0;
@@ -198,30 +198,34 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
   memset(&m->diag, 0, sizeof(m->diag));
   memset(m->cstate, 0, sizeof(m->cstate));
   m->end_line = 0;
+  m->start_line = 1;
   if (!buf && len)
     return fail(m, IMSEC_ERR_INVAL, 400, "No message", 0);
 
   char *p = buf, *end = buf + len;
   /* RFC 3261 §7.5: CRLFs before the start line are ignored. */
-  while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+  uint32_t line = 1; /* lines are counted from the start of the buffer */
+  while (end - p >= 2 && p[0] == '\r' && p[1] == '\n') {
     p += 2;
+    line++;
+  }
   size_t avail = (size_t)(end - p);
   size_t look = avail < m->lim.max_line + 2 ? avail : m->lim.max_line + 2;
   char *eol = look ? memchr(p, '\n', look) : NULL;
   if (!eol) {
     if (avail > m->lim.max_line + 1)
-      return fail(m, IMSEC_ERR_LIMIT, 413, "Start line too long", 1);
-    return fail(m, IMSEC_ERR_AGAIN, 400, "Incomplete start line", 1);
+      return fail(m, IMSEC_ERR_LIMIT, 413, "Start line too long", line);
+    return fail(m, IMSEC_ERR_AGAIN, 400, "Incomplete start line", line);
   }
   if (eol == p || eol[-1] != '\r')
-    return fail(m, IMSEC_ERR_PARSE, 400, "Bare LF in start line", 1);
+    return fail(m, IMSEC_ERR_PARSE, 400, "Bare LF in start line", line);
   if ((size_t)(eol - 1 - p) > m->lim.max_line)
-    return fail(m, IMSEC_ERR_LIMIT, 413, "Start line too long", 1);
+    return fail(m, IMSEC_ERR_LIMIT, 413, "Start line too long", line);
   if (memchr(p, '\r', (size_t)(eol - 1 - p)))
-    return fail(m, IMSEC_ERR_PARSE, 400, "Bare CR in start line", 1);
-  IMSEC_GUARD(start_line(m, (imsec_str){p, (size_t)(eol - 1 - p)}));
+    return fail(m, IMSEC_ERR_PARSE, 400, "Bare CR in start line", line);
+  m->start_line = line;
+  IMSEC_GUARD(start_line(m, (imsec_str){p, (size_t)(eol - 1 - p)}, line));
 
-  uint32_t line = 1;
   p = eol + 1;
   memset(m->first, 0xff, sizeof(m->first)); /* all -1 */
   memset(m->count, 0, sizeof(m->count));

@@ -543,12 +543,98 @@ static void builder(void **state) {
   free(buf);
 }
 
+/* Cached getters: errors are cached too; duplicates of single fields are
+ * errors; Security-Server/-Verify; CRLFs before the start line. */
+static void getters(void **state) {
+  (void)state;
+  imsec_sip_msg m;
+  char *buf;
+  assert_int_equal(
+      parse_text("\r\n\r\nSIP/2.0 401 Unauthorized\r\n"
+                 "v: SIP/2.0/TLS u.example:5061;branch=z9hG4bK9;received="
+                 "[2001:db8::1];rport=5061\r\n"
+                 "f: <sip:u@r.example>;tag=a\r\nt: <sip:u@r.example>;tag=b\r\n"
+                 "t: <sip:v@r.example>\r\ni: x@y\r\nCSeq: 1 REGISTER\r\n"
+                 "Security-Server: tls;q=0.2, ipsec-3gpp;q=0.1;alg=hmac-md5-96;"
+                 "spi-c=1;spi-s=2;port-c=3;port-s=4\r\n"
+                 "Security-Verify: tls;q=0.2\r\n"
+                 "WWW-Authenticate: Digest realm=\"r, s\", nonce=\"n\"\r\n"
+                 "WWW-Authenticate: Digest realm=\"t\", nonce=\"o\"\r\n"
+                 "Content-Type: application/sdp ; charset=utf-8\r\n"
+                 "Max-Forwards: 256\r\n"
+                 "l: 0\r\n\r\n",
+                 NULL, 1, &m, &buf),
+      0);
+  assert_false(m.is_request);
+  assert_int_equal(m.status, 401);
+  const imsec_sip_via *v;
+  assert_int_equal(imsec_sip_get_via(&m, &v), 0);
+  SEQ(v->received, "[2001:db8::1]");
+  SEQ(v->rport, "5061");
+  const imsec_sip_addr *a;
+  assert_int_equal(imsec_sip_get_to(&m, &a), IMSEC_ERR_PARSE);
+  assert_int_equal(imsec_sip_get_to(&m, &a), IMSEC_ERR_PARSE); /* cached */
+  assert_int_equal(imsec_sip_get_from(&m, &a), 0);
+  SEQ(a->tag, "a");
+  uint32_t mf;
+  assert_int_equal(imsec_sip_get_max_forwards(&m, &mf), IMSEC_ERR_LIMIT);
+  const imsec_sip_token *ct;
+  assert_int_equal(imsec_sip_get_content_type(&m, &ct), 0);
+  SEQ(ct->token, "application/sdp");
+  imsec_sip_param p;
+  assert_true(imsec_sip_param_find(ct->params, "charset", &p));
+  SEQ(p.value, "utf-8");
+  assert_int_equal(imsec_sip_check(&m), IMSEC_ERR_PARSE);
+  assert_string_equal(m.diag.reason, "Multiple To");
+  assert_int_equal(m.diag.line, 7);
+
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_secmech sm;
+  assert_int_equal(
+      imsec_sip_secmech_next(&m, IMSEC_SIP_H_SECURITY_SERVER, &it, &sm), 1);
+  assert_int_equal(
+      imsec_sip_secmech_next(&m, IMSEC_SIP_H_SECURITY_SERVER, &it, &sm), 1);
+  SEQ(sm.mechanism, "ipsec-3gpp");
+  assert_true(imsec_sip_param_find(sm.params, "port-s", &p));
+  SEQ(p.value, "4");
+  it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
+  assert_int_equal(
+      imsec_sip_secmech_next(&m, IMSEC_SIP_H_SECURITY_VERIFY, &it, &sm), 1);
+  SEQ(sm.mechanism, "tls");
+  /* each WWW-Authenticate field is one raw value for lib/digest */
+  it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
+  imsec_str raw;
+  assert_int_equal(
+      imsec_sip_auth_next(&m, IMSEC_SIP_H_WWW_AUTHENTICATE, &it, &raw), 1);
+  SEQ(raw, "Digest realm=\"r, s\", nonce=\"n\"");
+  assert_int_equal(
+      imsec_sip_auth_next(&m, IMSEC_SIP_H_WWW_AUTHENTICATE, &it, &raw), 1);
+  SEQ(raw, "Digest realm=\"t\", nonce=\"o\"");
+  assert_int_equal(
+      imsec_sip_auth_next(&m, IMSEC_SIP_H_WWW_AUTHENTICATE, &it, &raw), 0);
+  imsec_sip_msg_free(&m);
+  free(buf);
+
+  /* a folded Authorization reaches lib/digest unfolded */
+  assert_int_equal(parse_text("REGISTER sip:r.example SIP/2.0\r\n"
+                              "Authorization: Digest username=\"u\",\r\n"
+                              "   realm=\"r\"\r\n\r\n",
+                              NULL, 0, &m, &buf),
+                   0);
+  it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
+  assert_int_equal(
+      imsec_sip_auth_next(&m, IMSEC_SIP_H_AUTHORIZATION, &it, &raw), 1);
+  SEQ(raw, "Digest username=\"u\",     realm=\"r\"");
+  imsec_sip_msg_free(&m);
+  free(buf);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(ims_register), cmocka_unit_test(names),
       cmocka_unit_test(limits),       cmocka_unit_test(malformed),
       cmocka_unit_test(lists),        cmocka_unit_test(editor),
-      cmocka_unit_test(builder),
+      cmocka_unit_test(builder),      cmocka_unit_test(getters),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,6 +242,8 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
       m->end_line = line;
       break;
     }
+    if ((size_t)(p - buf) > m->lim.max_msg)
+      return fail(m, IMSEC_ERR_LIMIT, 413, "Message Too Large", line);
     uint32_t hline = line;
     char *s = p;
     size_t room = (size_t)(end - s);

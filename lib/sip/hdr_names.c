@@ -61,11 +61,11 @@ const char *imsec_sip_hid_name(imsec_sip_hid id) {
   return (unsigned)id < IMSEC_SIP_H_COUNT ? names[id] : "";
 }
 
-/* `lit` is lower case; the name was checked to be a token, so OR-ing 0x20
- * folds only letters. */
+/* `lit` is lower case. Exact per octet (a CR does not pass for '-'), so
+ * a name that matches is a token. */
 static int is(const char *p, const char *lit, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if ((p[i] | 0x20) != lit[i])
+    if (lx_lower((unsigned char)p[i]) != (unsigned char)lit[i])
       return 0;
   }
   return 1;
@@ -75,6 +75,7 @@ imsec_sip_hid imsec_sip_hid_lookup(imsec_str name) {
   const char *p = name.p;
   switch (name.len) {
   case 1:
+    /* `| 0x20` maps only upper-case letters onto letters */
     switch (p[0] | 0x20) {
     case 'a':
       return IMSEC_SIP_H_ACCEPT_CONTACT;

@@ -292,13 +292,18 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     while (n > s && (n[-1] == ' ' || n[-1] == '\t'))
       n--;
     imsec_str name = {s, (size_t)(n - s)};
-    /* every octet of the name a token character: no early exit, so the
-     * loop costs no mispredicted branch per octet */
-    unsigned tok = LX_TOKEN;
-    for (const char *q = s; q < n; q++)
-      tok &= imsec_sip_ctab[(unsigned char)*q];
-    if (!name.len || !tok)
+    if (!name.len)
       return fail(m, IMSEC_ERR_PARSE, 400, "Malformed header field", hline);
+    imsec_sip_hid hid = imsec_sip_hid_lookup(name);
+    if (hid == IMSEC_SIP_H_OTHER) {
+      /* a known name is a token; check the others octet by octet, with no
+       * early exit (no mispredicted branch per octet) */
+      unsigned tok = LX_TOKEN;
+      for (const char *q = s; q < n; q++)
+        tok &= imsec_sip_ctab[(unsigned char)*q];
+      if (!tok)
+        return fail(m, IMSEC_ERR_PARSE, 400, "Malformed header field", hline);
+    }
     n = colon + 1;
     while (n < fe && (*n == ' ' || *n == '\t'))
       n++;
@@ -319,7 +324,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     h->name = name;
     h->value = (imsec_str){n, (size_t)(ve - n)};
     h->line = hline;
-    h->id = (uint16_t)imsec_sip_hid_lookup(name);
+    h->id = (uint16_t)hid;
     h->flags = 0;
     h->next = -1;
     if (m->first[h->id] < 0)

@@ -281,6 +281,12 @@ static void malformed(void **state) {
       {"OPTIONS sip:a@b.c SIP/2.0\n\r\n", 0, IMSEC_ERR_PARSE, 400},
       {"OPTIONS sip:a@b.c SIP/2.0\r\nVia x\r\n\r\n", 0, IMSEC_ERR_PARSE, 400},
       {"OPTIONS sip:a@b.c SIP/2.0\r\n: x\r\n\r\n", 0, IMSEC_ERR_PARSE, 400},
+      /* a CR is not a '-' in a known name, nor a token character */
+      {"OPTIONS sip:a@b.c SIP/2.0\r\nCall\rID: x\r\n\r\n", 0, IMSEC_ERR_PARSE,
+       400},
+      {"OPTIONS sip:a@b.c SIP/2.0\r\nV\x01: x\r\n\r\n", 0, IMSEC_ERR_PARSE,
+       400},
+      {"OPTIONS sip:a@b.c SIP/2.0\r\nX Y: x\r\n\r\n", 0, IMSEC_ERR_PARSE, 400},
       {"OPTIONS sip:a@b.c SIP/2.0\r\nA: x\n\r\n", 0, IMSEC_ERR_PARSE, 400},
       {"OPTIONS sip:a@b.c SIP/3.0\r\n\r\n", 0, IMSEC_ERR_UNSUPPORTED, 505},
       {"OPTIONS sip:a@b.c HTTP/1.1\r\n\r\n", 0, IMSEC_ERR_PARSE, 400},

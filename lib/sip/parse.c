@@ -142,6 +142,24 @@ static int start_line(imsec_sip_msg *m, imsec_str l, uint32_t ln) {
   return 0;
 }
 
+/* The first ':' in [p, end), or NULL. It is a few octets away (after a
+ * header name), where a word at a time beats a library call. */
+static char *find_colon(char *p, char *end) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&    \
+    (defined(__GNUC__) || defined(__clang__))
+  while (end - p >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t x = v ^ 0x3a3a3a3a3a3a3a3aULL;
+    uint64_t t = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+    if (t)
+      return p + (__builtin_ctzll(t) >> 3);
+    p += 8;
+  }
+#endif
+  return p < end ? memchr(p, ':', (size_t)(end - p)) : NULL;
+}
+
 static int grow(imsec_sip_msg *m) {
   size_t ncap = m->cap * 2;
   if (ncap > m->lim.max_headers)
@@ -285,7 +303,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     if ((size_t)(fe - s) > m->lim.max_line)
       return fail(m, IMSEC_ERR_LIMIT, 413, "Header field too long", hline);
     /* field-name = token, then HCOLON = *( SP / HTAB ) ":" SWS */
-    char *colon = memchr(s, ':', (size_t)(fe - s));
+    char *colon = find_colon(s, fe);
     if (!colon)
       return fail(m, IMSEC_ERR_PARSE, 400, "Malformed header field", hline);
     char *n = colon;

@@ -80,8 +80,8 @@ typedef enum imsec_net_frame_kind {
  * imsec_net_frame_kind (>= 0) with *len set for MSG/PING/PONG, or
  * IMSEC_ERR_LIMIT (the message would exceed `max_msg`) or IMSEC_ERR_PARSE
  * (the bytes cannot start a message): the flow is then closed. Must not keep
- * `p`. The lead plugs lib/sip's framer in here; imsec_net_frame_cl is a
- * minimal built-in one.
+ * `p`. The default, imsec_net_frame_cl, is lib/sip's stateless framing
+ * (imsec_sip_frame_peek).
  */
 typedef struct imsec_net_framer {
   int (*frame)(void *arg, const uint8_t *p, size_t n, size_t max_msg,
@@ -89,8 +89,8 @@ typedef struct imsec_net_framer {
   void *arg;
 } imsec_net_framer;
 
-/* The built-in framer (RFC 3261 §18.3): headers up to CRLFCRLF, then
- * Content-Length (or "l") octets of body; a missing Content-Length is a
+/* The default framer (RFC 3261 §18.3, via lib/sip): headers up to CRLFCRLF,
+ * then Content-Length (or "l") octets of body; a missing Content-Length is a
  * parse error on a stream. Leading CRLFCRLF / CRLF are ping / pong. */
 IMSEC_API int imsec_net_frame_cl(void *arg, const uint8_t *p, size_t n,
                                  size_t max_msg, size_t *len);

@@ -563,6 +563,20 @@ IMSEC_API IMSEC_MUST_USE int imsec_sip_framer_feed(imsec_sip_framer *f,
                                                    const char *in, size_t len,
                                                    imsec_sip_frame *out);
 
+/*
+ * Stateless framing for a transport that keeps its own receive buffer
+ * (net/): look at the octets received so far, p[0..n), and say what comes
+ * first. Returns IMSEC_SIP_FRAME_NONE (the next message is incomplete),
+ * IMSEC_SIP_FRAME_MSG (a whole message of *len octets, Content-Length
+ * included), IMSEC_SIP_FRAME_PING (CRLFCRLF, *len = 4),
+ * IMSEC_SIP_FRAME_PONG (CRLF, *len = 2), or IMSEC_ERR_PARSE (no, repeated
+ * or malformed Content-Length; a CR without LF), IMSEC_ERR_LIMIT (the
+ * message would exceed max_msg). Shares the Content-Length rules of the
+ * framer above.
+ */
+IMSEC_API IMSEC_MUST_USE int imsec_sip_frame_peek(const char *p, size_t n,
+                                                  size_t max_msg, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -172,3 +172,47 @@ int imsec_sip_framer_feed(imsec_sip_framer *f, const char *in, size_t len,
   f->delivered = 1;
   return (int)(used + take - excess);
 }
+
+int imsec_sip_frame_peek(const char *p, size_t n, size_t max_msg, size_t *len) {
+  /* RFC 5626 §3.5.1: CRLFCRLF is a ping, a lone CRLF its pong. With only
+   * "\r\n" (or "\r\n\r") in hand, a pong is the answer that never
+   * stalls a client waiting for one; a server ignores it (RFC 3261 §7.5). */
+  if (n >= 1 && p[0] == '\r') {
+    if (n < 2)
+      return IMSEC_SIP_FRAME_NONE;
+    if (p[1] != '\n')
+      return IMSEC_ERR_PARSE;
+    if (n >= 4 && p[2] == '\r' && p[3] == '\n') {
+      *len = 4;
+      return IMSEC_SIP_FRAME_PING;
+    }
+    if (n == 3 && p[2] == '\r')
+      return IMSEC_SIP_FRAME_NONE;
+    *len = 2;
+    return IMSEC_SIP_FRAME_PONG;
+  }
+  /* The end of the header section, never looking past max_msg. */
+  size_t lim = n < max_msg ? n : max_msg;
+  size_t hdr_len = 0;
+  for (size_t i = 0; i + 4 <= lim;) {
+    const char *q = memchr(p + i, '\r', lim - i);
+    if (!q || (size_t)(q - p) + 4 > lim)
+      break;
+    if (q[1] == '\n' && q[2] == '\r' && q[3] == '\n') {
+      hdr_len = (size_t)(q - p) + 4;
+      break;
+    }
+    i = (size_t)(q - p) + 1;
+  }
+  if (hdr_len == 0)
+    return n >= max_msg ? IMSEC_ERR_LIMIT : IMSEC_SIP_FRAME_NONE;
+  int64_t cl = content_length(p, hdr_len, max_msg);
+  if (cl < 0)
+    return (int)cl;
+  if ((uint64_t)cl > max_msg - hdr_len)
+    return IMSEC_ERR_LIMIT;
+  if (n < hdr_len + (size_t)cl)
+    return IMSEC_SIP_FRAME_NONE;
+  *len = hdr_len + (size_t)cl;
+  return IMSEC_SIP_FRAME_MSG;
+}

@@ -164,11 +164,50 @@ static void errors(void **state) {
   assert_int_equal(imsec_sip_framer_init(&f, 8, 0), IMSEC_ERR_INVAL);
 }
 
+/* The stateless peek net/ uses: same answers as the stateful framer, on
+ * every prefix of a stream. */
+static void peek(void **state) {
+  (void)state;
+  const char msg[] = "OPTIONS sip:a@b SIP/2.0\r\nl: 3\r\n\r\nabc";
+  size_t n = sizeof(msg) - 1, len = 0;
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(imsec_sip_frame_peek(msg, i, 1024, &len),
+                     IMSEC_SIP_FRAME_NONE);
+  assert_int_equal(imsec_sip_frame_peek(msg, n, 1024, &len),
+                   IMSEC_SIP_FRAME_MSG);
+  assert_int_equal(len, n);
+  assert_int_equal(imsec_sip_frame_peek("\r\n\r\nX", 5, 1024, &len),
+                   IMSEC_SIP_FRAME_PING);
+  assert_int_equal(len, 4);
+  assert_int_equal(imsec_sip_frame_peek("\r\n", 2, 1024, &len),
+                   IMSEC_SIP_FRAME_PONG);
+  assert_int_equal(imsec_sip_frame_peek("\r\n\r", 3, 1024, &len),
+                   IMSEC_SIP_FRAME_NONE);
+  assert_int_equal(imsec_sip_frame_peek("\rX", 2, 1024, &len), IMSEC_ERR_PARSE);
+  const char nocl[] = "OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n";
+  assert_int_equal(imsec_sip_frame_peek(nocl, sizeof(nocl) - 1, 1024, &len),
+                   IMSEC_ERR_PARSE);
+  const char two[] = "OPTIONS sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n"
+                     "\r\nx";
+  assert_int_equal(imsec_sip_frame_peek(two, sizeof(two) - 1, 1024, &len),
+                   IMSEC_ERR_PARSE);
+  const char big[] = "OPTIONS sip:a@b SIP/2.0\r\nl: 999\r\n\r\n";
+  assert_int_equal(imsec_sip_frame_peek(big, sizeof(big) - 1, 100, &len),
+                   IMSEC_ERR_LIMIT);
+  char endless[64];
+  memset(endless, 'a', sizeof(endless));
+  assert_int_equal(imsec_sip_frame_peek(endless, 64, 64, &len),
+                   IMSEC_ERR_LIMIT);
+  assert_int_equal(imsec_sip_frame_peek(endless, 63, 64, &len),
+                   IMSEC_SIP_FRAME_NONE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(chunkings),
       cmocka_unit_test(client_pongs),
       cmocka_unit_test(errors),
+      cmocka_unit_test(peek),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -408,6 +408,19 @@ IMSEC_API IMSEC_MUST_USE int imsec_sip_auth_next(const imsec_sip_msg *m,
                                                  imsec_sip_iter *it,
                                                  imsec_str *raw);
 
+/* The Digest challenge or credentials of each WWW-Authenticate,
+ * Proxy-Authenticate (challenges) or Authorization, Proxy-Authorization
+ * (credentials) field, parsed by lib/digest (include/imsec/digest.h; pass
+ * a struct imsec_digest_params). Returns 1 and the next one (its line in
+ * *line if not NULL), 0 at the end, or the parser's error for a malformed
+ * field (IMSEC_ERR_PARSE, IMSEC_ERR_UNSUPPORTED for another scheme,
+ * IMSEC_ERR_LIMIT); the iterator has moved past it either way. */
+struct imsec_digest_params;
+IMSEC_API IMSEC_MUST_USE int
+imsec_sip_digest_next(const imsec_sip_msg *m, imsec_sip_hid id,
+                      imsec_sip_iter *it, struct imsec_digest_params *out,
+                      uint32_t *line);
+
 /*
  * Cached typed access to the single-valued core headers. Each parses its
  * field on first call and returns the cached result afterwards. The pointer

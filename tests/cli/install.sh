@@ -17,7 +17,8 @@ int main(void) {
 }
 C
 flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs --static imsec)
-expect_exit 0 cc "$T_TMP/t.c" $flags -o "$T_TMP/t"
+# The compiler and sanitizer flags of the build that made the library.
+expect_exit 0 "${IMSEC_CC:-cc}" ${IMSEC_CFLAGS:-} "$T_TMP/t.c" $flags -o "$T_TMP/t"
 expect_out "^[0-9.]+ IMSEC_ERR_PARSE$" "$T_TMP/t"
 expect_exit 0 "$prefix/bin/imsec" version
 finish

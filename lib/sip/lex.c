@@ -226,6 +226,78 @@ static int ipv6_ok(imsec_str s) {
   return dcolon ? groups < 8 : groups == 8;
 }
 
+/* Value of 1-4 hex digits (validated by ipv6_ok). */
+static unsigned hex_group(const char *p, size_t n) {
+  unsigned v = 0;
+  for (size_t i = 0; i < n; i++) {
+    int ch = lx_lower((unsigned char)p[i]);
+    v = v * 16 + (unsigned)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+  }
+  return v;
+}
+
+/* Decimal octet of a validated IPv4 tail. */
+static unsigned dec_octet(const char **p, const char *end) {
+  unsigned v = 0;
+  while (*p < end && **p >= '0' && **p <= '9')
+    v = v * 10 + (unsigned)(*(*p)++ - '0');
+  return v;
+}
+
+int lx_ipv6_bytes(imsec_str host, uint8_t out[16]) {
+  /* The text form with brackets, as lx_host keeps it. */
+  if (host.len < 2 || host.p[0] != '[' || host.p[host.len - 1] != ']')
+    return IMSEC_ERR_PARSE;
+  imsec_str s = {host.p + 1, host.len - 2};
+  if (!ipv6_ok(s))
+    return IMSEC_ERR_PARSE;
+  /* Groups before "::" fill from the front, those after it from the back
+   * (RFC 4291 §2.2). */
+  uint16_t head[8], tail[8];
+  size_t nh = 0, nt = 0;
+  int after = 0;
+  const char *p = s.p, *end = s.p + s.len;
+  while (p < end) {
+    if (p + 1 < end && p[0] == ':' && p[1] == ':') {
+      after = 1;
+      p += 2;
+      continue;
+    }
+    if (*p == ':') {
+      p++;
+      continue;
+    }
+    const char *q = p;
+    while (q < end && *q != ':' && *q != '.')
+      q++;
+    uint16_t *dst = after ? tail : head;
+    size_t *n = after ? &nt : &nh;
+    if (q < end && *q == '.') {
+      unsigned o[4];
+      for (int k = 0; k < 4; k++) {
+        o[k] = dec_octet(&p, end);
+        if (p < end && *p == '.')
+          p++;
+      }
+      dst[(*n)++] = (uint16_t)(o[0] << 8 | o[1]);
+      dst[(*n)++] = (uint16_t)(o[2] << 8 | o[3]);
+      break;
+    }
+    dst[(*n)++] = (uint16_t)hex_group(p, (size_t)(q - p));
+    p = q;
+  }
+  uint16_t g[8] = {0};
+  for (size_t i = 0; i < nh; i++)
+    g[i] = head[i];
+  for (size_t i = 0; i < nt; i++)
+    g[8 - nt + i] = tail[i];
+  for (size_t i = 0; i < 8; i++) {
+    out[2 * i] = (uint8_t)(g[i] >> 8);
+    out[2 * i + 1] = (uint8_t)g[i];
+  }
+  return 0;
+}
+
 int lx_host(imsec_cursor *c, imsec_str *host, imsec_sip_host_type *type) {
   if (lx_peek(c) == '[') {
     const char *s = c->p;

@@ -140,6 +140,9 @@ int lx_end(imsec_cursor *c);
 /* Host (RFC 3261 §25.1 host = hostname / IPv4address / IPv6reference) at
  * the cursor; port is parsed by the caller. */
 int lx_host(imsec_cursor *c, imsec_str *host, imsec_sip_host_type *type);
+/* The 16 octets of a bracketed IPv6 reference ("[2001:db8::1]"), for
+ * comparing addresses rather than their spellings. 0 or IMSEC_ERR_PARSE. */
+int lx_ipv6_bytes(imsec_str host, uint8_t out[16]);
 /* URI parse without clearing `u` first (see uri.c). */
 int lx_uri(imsec_str text, size_t max_params, imsec_sip_uri *u);
 /* 1*DIGIT up to max. */

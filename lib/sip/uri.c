@@ -397,6 +397,18 @@ static int tel_number_eq(imsec_str a, imsec_str b) {
   }
 }
 
+/* RFC 3261 §19.1.4: hosts compare case-insensitively; an IPv6 reference
+ * is an address, so "[::1]" equals "[0:0:0:0:0:0:0:1]" (RFC 5954 §4.1). */
+static int host_eq(const imsec_sip_uri *a, const imsec_sip_uri *b) {
+  if (a->host_type == IMSEC_SIP_HOST_IPV6 &&
+      b->host_type == IMSEC_SIP_HOST_IPV6) {
+    uint8_t x[16], y[16];
+    if (lx_ipv6_bytes(a->host, x) == 0 && lx_ipv6_bytes(b->host, y) == 0)
+      return memcmp(x, y, 16) == 0;
+  }
+  return imsec_str_ieq(a->host, b->host);
+}
+
 int imsec_sip_uri_eq(const imsec_sip_uri *a, const imsec_sip_uri *b) {
   if (a->scheme != b->scheme)
     return 0;
@@ -414,7 +426,7 @@ int imsec_sip_uri_eq(const imsec_sip_uri *a, const imsec_sip_uri *b) {
   if (!esc_eq(a->user, b->user, 0) || a->has_password != b->has_password ||
       !esc_eq(a->password, b->password, 0))
     return 0;
-  if (!imsec_str_ieq(a->host, b->host))
+  if (!host_eq(a, b))
     return 0;
   if (a->has_port != b->has_port || a->port != b->port)
     return 0;

@@ -131,6 +131,16 @@ static void rfc3261_compare(void **state) {
   assert_true(eq("sip:alice@atlanta.com?subject=project%20x&priority=urgent",
                  "sip:alice@atlanta.com?priority=urgent&subject=project%20x"));
 
+  /* IPv6 references compare as addresses (RFC 5954 §4.1). */
+  assert_true(eq("sip:a@[::1]", "sip:a@[0:0:0:0:0:0:0:1]"));
+  assert_true(eq("sip:a@[2001:DB8::1]:5061", "sip:a@[2001:db8:0::0:1]:5061"));
+  assert_true(eq("sip:a@[::ffff:192.0.2.1]", "sip:a@[::FFFF:C000:0201]"));
+  assert_true(eq("sip:a@[1:2:3:4:5:6:7:8]", "sip:a@[1:2:3:4:5:6:7:8]"));
+  assert_true(eq("sip:a@[1::]", "sip:a@[1:0::0]"));
+  assert_false(eq("sip:a@[::1]", "sip:a@[::2]"));
+  assert_false(eq("sip:a@[1::2]", "sip:a@[1:2::]"));
+  assert_false(eq("sip:a@[::1]", "sip:a@127.0.0.1"));
+
   assert_false(eq("SIP:ALICE@AtLanTa.CoM;Transport=udp",
                   "sip:alice@AtLanTa.CoM;Transport=UDP"));
   assert_false(eq("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));

@@ -430,9 +430,11 @@ static int deliver(elemrun *r, event *e) {
     ops->on_message(self, e->flow, e->msg, e->len, now, &r->out);
     break;
   case EV_DOWN:
+    /* A flow that never came up (a failed connect) is reported as flow 0:
+     * the element never learnt its id. */
     for (size_t i = 0; i < e->rec->ntags; i++)
-      ops->on_flow_down(self, e->flow, e->rec->tags[i], e->reason, now,
-                        &r->out);
+      ops->on_flow_down(self, e->rec->up ? e->flow : 0, e->rec->tags[i],
+                        e->reason, now, &r->out);
     break;
   case EV_TIMER:
     if (ops->on_timer)

@@ -9,8 +9,9 @@
  * runner carries out the element's actions (include/imsec/elem.h):
  *   SEND    -> imsec_net_send(flow)
  *   CONNECT -> imsec_net_connect(addr, SNI = server_name, reuse = 1); the
- *              element then gets on_flow_up(flow, tag, info) or
- *              on_flow_down(flow, tag, reason) when the connect fails. A
+ *              element then gets on_flow_up(flow, tag, info), or
+ *              on_flow_down(0, tag, reason) when the connect fails (flow 0:
+ *              a flow that never came up has no id the element knows). A
  *              connect that reuses a flow already up is answered with
  *              on_flow_up at once (on the loop, after the current call).
  *   CLOSE   -> imsec_net_close(flow)

@@ -216,6 +216,23 @@ static void ladder(elemrun *r, int out, uint64_t flow, const flowrec *fr,
   size_t first = 0;
   while (first < len && msg[first] != '\r' && msg[first] != '\n')
     first++;
+  if (r->cfg.ladder == ELEMRUN_LADDER_MACHINE) {
+    char local[300] = "?";
+    if (fr && imsec_addr_format(&fr->local, local, sizeof local) < 0)
+      snprintf(local, sizeof local, "?");
+    char line[1024];
+    int n = snprintf(line, sizeof line, "imsec-ladder %lld %s %s %llu %s %s ",
+                     (long long)now, r->name, out ? "out" : "in",
+                     (unsigned long long)flow, local, peer);
+    if (n < 0 || (size_t)n >= sizeof line - 2)
+      return;
+    size_t off = (size_t)n;
+    for (size_t i = 0; i < first && off < sizeof line - 2; i++)
+      line[off++] = (msg[i] >= 0x20 && msg[i] != 0x7f) ? (char)msg[i] : '?';
+    line[off++] = '\n';
+    write_line(line, off);
+    return;
+  }
   size_t show = r->cfg.ladder >= 2 ? len : first;
   if (show > 8192)
     show = 8192;
@@ -859,6 +876,12 @@ int elemrun_new(elemrun **out, const elemrun_config *cfg, char *err,
   if (!r)
     return IMSEC_ERR_NOMEM;
   r->cfg = *cfg;
+  /* A host that shows a ladder of several processes (`imsec demo`) asks
+   * its children for machine-readable ladder lines through the
+   * environment, whatever their command line says. */
+  const char *env = getenv("IMSEC_LADDER");
+  if (!cfg->ladder && !cfg->ladder_fn && env && env[0] == '1')
+    r->cfg.ladder = ELEMRUN_LADDER_MACHINE;
   snprintf(r->name, sizeof r->name, "%s", cfg->name ? cfg->name : "elem");
   r->cfg.name = r->name;
   r->stop_pipe[0] = r->stop_pipe[1] = -1;

@@ -135,6 +135,8 @@ typedef struct elemrun_ladder_ev {
 
 typedef void (*elemrun_ladder_fn)(void *user, const elemrun_ladder_ev *ev);
 
+#define ELEMRUN_LADDER_MACHINE 3
+
 typedef struct elemrun_config {
   const char *name;       /* log prefix: "scscf", "pcscf", "ue" (copied) */
   const elemrun_ops *ops; /* borrowed; must outlive the runner */
@@ -165,7 +167,10 @@ typedef struct elemrun_config {
   imsec_net_limits limits;           /* zero fields: net's defaults */
 
   /* Ladder: 0 off; 1 one line per message on stderr ("NAME -> peer:
-   * REGISTER sip:..." / "NAME <- peer: SIP/2.0 401 ..."); 2 whole messages.
+   * REGISTER sip:..." / "NAME <- peer: SIP/2.0 401 ..."); 2 whole messages;
+   * ELEMRUN_LADDER_MACHINE one line "imsec-ladder MONO_MS NAME out|in FLOW
+   * LOCAL PEER START-LINE" (what `imsec demo` reads from its children; also
+   * chosen when ladder is 0 and the environment has IMSEC_LADDER=1).
    * ladder_fn, when set, is called instead of printing (on the loop
    * thread). */
   int ladder;

@@ -904,6 +904,16 @@ static void fx_down(void *s, uint64_t flow, uint64_t tag, int reason,
   (void)out;
 }
 
+static void foreign_ladder(void *user, const elemrun_ladder_ev *ev) {
+  (void)user;
+  size_t first = 0;
+  while (first < ev->len && ev->msg[first] != '\r' && ev->msg[first] != '\n')
+    first++;
+  ladder_add(ev->now, "scscf-002", ev->out, ev->flow,
+             ev->local ? ev->local->port : 0, ev->peer ? ev->peer->port : 0,
+             (const char *)ev->msg, first);
+}
+
 static const elemrun_ops foreign_ops = {
     .on_flow_up = fx_up,
     .on_message = fx_msg,
@@ -915,7 +925,7 @@ static const elemrun_ops foreign_ops = {
 typedef struct result {
   char scene[64];
   char expect[96];
-  char got[160];
+  char got[1024];
   int ok;
 } result;
 
@@ -931,11 +941,11 @@ DEMO_UNUSED static result *result_add(const char *scene, const char *expect) {
 }
 
 static void print_table(void) {
-  say("\n  %-3s %-34s %-34s %s\n", "#", "scene", "expected", "result");
-  say("  %-3s %-34s %-34s %s\n", "--", "-----", "--------", "------");
+  say("\n  %-3s %-30s %-40s %s\n", "#", "scene", "expected", "result");
+  say("  %-3s %-30s %-40s %s\n", "--", "-----", "--------", "------");
   for (size_t i = 0; i < g_nres; i++) {
     result *r = &g_res[i];
-    say("  %-3zu %-34s %-34s %s: %s\n", i + 1, r->scene, r->expect,
+    say("  %-3zu %-30s %-40s %s: %s\n", i + 1, r->scene, r->expect,
         r->ok ? "ok" : "FAILED", r->got);
   }
 }
@@ -1171,7 +1181,8 @@ static void ue_dereg_call(void *self, imsec_time_ms now, imsec_out *out,
                           void *arg) {
   demo_ue *u = self;
   (void)arg;
-  (void)imsec_ue_deregister(u->ue, now, out);
+  if (imsec_ue_deregister(u->ue, now, out) != 0)
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "de-registration refused", NULL);
 }
 
 static int wait_for(demo_ue *u, int (*pred)(demo_ue *), int timeout_ms) {
@@ -1257,6 +1268,7 @@ static int start_networks(demo *d) {
   fc.listeners = &l;
   fc.n_listeners = 1;
   fc.log_level = IMSEC_LOG_ERROR;
+  fc.ladder_fn = foreign_ladder;
   d->fx.crypto = d->crypto;
   char err[256];
   if (elemrun_new(&d->foreign_run, &fc, err, sizeof err) != 0 ||
@@ -1363,7 +1375,7 @@ static int run_scenes(demo *d) {
       pthread_mutex_unlock(&ua->mu);
     }
   } else {
-    snprintf(r3->got, sizeof r3->got, "UE B: %s", rb.got);
+    snprintf(r3->got, sizeof r3->got, "UE B: %.900s", rb.got);
   }
   usleep(30000);
   ladder_print(t0, elemrun_now());
@@ -1440,7 +1452,8 @@ static int run_scenes(demo *d) {
   demo_ue *all[] = {ua, ub, uc, ud};
   for (size_t i = 0; i < 4; i++)
     if (all[i] && ue_status(all[i]).state == IMSEC_UE_REGISTERED)
-      (void)elemrun_call(all[i]->run, ue_dereg_call, NULL);
+      if (elemrun_call(all[i]->run, ue_dereg_call, NULL) != 0)
+        say("    %s: cannot de-register\n", all[i]->name);
   usleep(100000);
   for (size_t i = 0; i < 4; i++)
     ue_del(all[i]);

@@ -782,6 +782,18 @@ static void run_event(sim *s, event *ev) {
   case EV_MSG: {
     end *e = get_end(s, ev->end);
     const char *to = e && e->node ? e->node->name : "?";
+    if (e && !e->node && !e->down) {
+      /* To an attacker end: traced, read by the test. */
+      sim_tr *t = tr_add(s, SIM_TR_MSG);
+      if (t) {
+        t->from = ev->from;
+        t->to = to;
+        t->flow = ev->end;
+        t->text = dup_n(ev->data, ev->len);
+        t->len = ev->len;
+      }
+      break;
+    }
     if (!e || e->down || !e->node || !e->up) {
       trace_drop(s, ev->from, to, ev->end, ev->data, ev->len);
       break;

@@ -644,7 +644,7 @@ static void act_connect(elemrun *r, const imsec_act *a) {
       .peer = (const struct sockaddr *)&ss,
       .tls = secure ? r->client_tls : NULL,
       .server_name = a->server_name[0] ? a->server_name : NULL,
-      .reuse = 1,
+      .reuse = !r->cfg.no_reuse,
       .user = f,
   };
   uint64_t id = 0;
@@ -1057,6 +1057,11 @@ void elemrun_del(elemrun *r) {
 
 uint16_t elemrun_port(const elemrun *r, size_t i) {
   return r && i < r->cfg.n_listeners ? r->ports[i] : 0;
+}
+
+void elemrun_set_self(elemrun *r, void *self) {
+  if (r && !r->started)
+    r->cfg.self = self;
 }
 
 imsec_net *elemrun_net(elemrun *r) {

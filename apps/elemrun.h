@@ -8,7 +8,8 @@
  * thread, one at a time, so an element needs no locks. After each call the
  * runner carries out the element's actions (include/imsec/elem.h):
  *   SEND    -> imsec_net_send(flow)
- *   CONNECT -> imsec_net_connect(addr, SNI = server_name, reuse = 1); the
+ *   CONNECT -> imsec_net_connect(addr, SNI = server_name, reuse = 1 unless
+ *              cfg.no_reuse); the
  *              element then gets on_flow_up(flow, tag, info), or
  *              on_flow_down(0, tag, reason) when the connect fails (flow 0:
  *              a flow that never came up has no id the element knows). A
@@ -180,6 +181,10 @@ typedef struct elemrun_config {
   /* 1: SIGTERM and SIGINT stop elemrun_run (blocked in every thread of
    * the process and read with signalfd). Only one runner per process. */
   int signals;
+
+  /* 1: every CONNECT opens a flow of its own (no RFC 5923 reuse): a host
+   * running many UEs in one element, each with its own TLS connection. */
+  int no_reuse;
 } elemrun_config;
 
 typedef struct elemrun elemrun;
@@ -197,6 +202,9 @@ void elemrun_del(elemrun *r);
 
 /* The bound port of listener i (after elemrun_new), 0 if none. */
 uint16_t elemrun_port(const elemrun *r, size_t i);
+/* Replace the element handle before elemrun_start: for an element whose
+ * config needs the ports elemrun_new bound (listeners on port 0). */
+void elemrun_set_self(elemrun *r, void *self);
 
 /* Start the loop thread and call ops->on_start there. Returns 0,
  * IMSEC_ERR_STATE (already started), IMSEC_ERR_IO. */

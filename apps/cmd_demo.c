@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -560,13 +561,20 @@ static int write_text(const char *file, const char *text) {
   return ok ? 0 : -1;
 }
 
+static int rm_one(const char *p, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(p) == 0 ? 0 : -1;
+}
+
 static void rm_tree(const char *dir) {
-  char cmd[600];
-  /* Only the folder mkdtemp made for us. */
+  /* Only the folder mkdtemp made for us; depth first, no symlinks
+   * followed. */
   if (strncmp(dir, "/tmp/imsec-demo-", 16) != 0)
     return;
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
+  if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
     fprintf(stderr, "imsec demo: could not remove %s\n", dir);
 }
 

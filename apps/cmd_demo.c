@@ -70,7 +70,7 @@
 #define PCSCF_REALM "pcscf2." VISITED
 #define PCSCF_OUTSIDE "pcscf.ims.example.net"
 #define WAIT_MS 4000
-#define MAX_CHILDREN 16
+#define MAX_CHILDREN 32
 #define MAX_LADDER 4096
 
 static const char help[] =
@@ -519,8 +519,14 @@ static child *start_daemon(const char *name, size_t nports, argv_fn mk,
       up = 0;
       for (size_t i = 0; i < nports; i++)
         up += port_open(ports[i]) ? 1u : 0u;
-      if (up == nports)
-        return c;
+      if (up == nports) {
+        /* Another program could hold a port we picked: the child then
+         * exits with a bind error; give it a moment to do so. */
+        usleep(20000);
+        if (!child_gone(c))
+          return c;
+        break;
+      }
       usleep(5000);
     }
     if (!child_gone(c)) {

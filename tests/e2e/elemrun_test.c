@@ -5,6 +5,8 @@
  * a refused peer, a failed connect, injected calls, the `done` stop, TLS
  * resumption across connections of one client context. Each wait is
  * bounded. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,6 +432,37 @@ static void test_call_stop(void **state) {
   assert_int_equal(e.msgs, 100);
 }
 
+/* SIGTERM reaches the runner that asked for signals (through its
+ * signalfd), ends the wait and is reported. */
+static void test_signal_stop(void **state) {
+  (void)state;
+  echo e = {0};
+  sigset_t old;
+  pthread_sigmask(SIG_SETMASK, NULL, &old);
+  elemrun_listener l;
+  memset(&l, 0, sizeof l);
+  l.addr.tp = IMSEC_TP_TCP;
+  snprintf(l.addr.host, sizeof l.addr.host, "127.0.0.1");
+  elemrun_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.name = "sig";
+  cfg.ops = &echo_ops;
+  cfg.self = &e;
+  cfg.listeners = &l;
+  cfg.n_listeners = 1;
+  cfg.signals = 1;
+  cfg.log_level = IMSEC_LOG_WARN;
+  elemrun *r = NULL;
+  assert_int_equal(elemrun_new(&r, &cfg, NULL, 0), 0);
+  assert_int_equal(elemrun_start(r), 0);
+  assert_int_equal(elemrun_wait(r, 20), IMSEC_ERR_TIMEOUT);
+  assert_int_equal(kill(getpid(), SIGTERM), 0);
+  assert_int_equal(elemrun_wait(r, WAIT), 0);
+  assert_int_equal(elemrun_signal(r), SIGTERM);
+  elemrun_del(r);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void test_bad_config(void **state) {
   (void)state;
   echo e = {0};
@@ -487,6 +520,7 @@ int main(void) {
       cmocka_unit_test(test_resumption),
       cmocka_unit_test(test_call_stop),
       cmocka_unit_test(test_bad_config),
+      cmocka_unit_test(test_signal_stop),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

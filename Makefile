@@ -25,8 +25,7 @@ san: deps
 	cmake --build $(SANBUILD) -j $(JOBS)
 
 demo: build
-	@# Until `imsec demo` exists (issue 7) the main job shows the command.
-	./$(BUILD)/imsec --help
+	./$(BUILD)/imsec demo
 
 test: build san
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --label-exclude fuzz

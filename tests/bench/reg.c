@@ -1,0 +1,629 @@
+/*
+ * REGISTER transactions/s: the full two-round-trip IMS AKA registration
+ * (REGISTER, 401 with a fresh Milenage vector from the HSS, REGISTER with
+ * the response, 200) from UEs over TLS through a P-CSCF (TLS towards UEs,
+ * TCP towards the S-CSCF) to the S-CSCF with its HSS, all real elements
+ * (lib/ue, lib/pcscf, lib/scscf, lib/hss) on real sockets through
+ * apps/elemrun, on 127.0.0.1 in one process: one loop thread for the
+ * P-CSCF, one for the S-CSCF, one for all the UEs.
+ *
+ * Three ways, each a closed loop of C UEs (every UE starts its next
+ * registration as soon as its last one ended):
+ *   new      every registration on a new TLS connection, full handshake
+ *            (the UE's client context never resumes);
+ *   resumed  every registration on a new TLS connection resumed from the
+ *            P-CSCF's session ticket;
+ *   open     re-registrations over connections that stay open (the UE's
+ *            re-registration timer, brought forward).
+ * Each registration's latency runs from the UE's first action (connect or
+ * REGISTER) to its 200 OK. Every run is bounded by a count and a time.
+ *
+ * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
+ *                  [--db FILE]   (the SQLite HSS store, synchronous=FULL;
+ *                                 default the in-memory store)
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apps/elemrun.h"
+#include "imsec/crypto.h"
+#include "imsec/hss.h"
+#include "imsec/pcscf.h"
+#include "imsec/pki.h"
+#include "imsec/scscf.h"
+#include "imsec/ue.h"
+#include "imsec/x509.h"
+
+#define HOME "ims.mnc001.mcc001.3gppnetwork.org"
+#define PCSCF_NAME "pcscf." HOME
+#define MAX_C 256
+#define MAX_SAMPLES 200000
+
+ELEMRUN_OPS(scscf);
+ELEMRUN_OPS(pcscf);
+
+static void die(const char *what, int rc) {
+  fprintf(stderr, "reg_bench: %s: %s\n", what, imsec_strerror(rc));
+  exit(1);
+}
+
+/* ---------------------------------------------------------------- PKI */
+
+static char g_dir[64];
+
+static const char *path(const char *name) {
+  static char ring[8][256];
+  static int k;
+  char *p = ring[k++ % 8];
+  snprintf(p, 256, "%s/%s", g_dir, name);
+  return p;
+}
+
+static void make_pki(void) {
+  int64_t now = (int64_t)time(NULL);
+  const char *perm[] = {HOME};
+  imsec_pki_spec root = {.cn = "root",
+                         .ca = 1,
+                         .path_len = 1,
+                         .not_before = now - 3600,
+                         .not_after = now + 86400};
+  imsec_pki_spec op = {.cn = HOME,
+                       .ca = 1,
+                       .path_len = 0,
+                       .permitted = perm,
+                       .n_permitted = 1,
+                       .not_before = now - 3600,
+                       .not_after = now + 86400};
+  const char *dns[] = {PCSCF_NAME};
+  const char *uris[] = {"sip:" PCSCF_NAME};
+  imsec_pki_spec leaf = {.cn = PCSCF_NAME,
+                         .dns = dns,
+                         .n_dns = 1,
+                         .uris = uris,
+                         .n_uris = 1,
+                         .server_auth = 1,
+                         .path_len = -1,
+                         .not_before = now - 3600,
+                         .not_after = now + 86400};
+  imsec_pki_cred *r = NULL, *o = NULL, *l = NULL;
+  int rc;
+  if ((rc = imsec_pki_issue(&root, NULL, &r)) ||
+      (rc = imsec_pki_issue(&op, r, &o)) ||
+      (rc = imsec_pki_issue(&leaf, o, &l)))
+    die("pki", rc);
+  const imsec_pki_cred *chain[] = {l, o};
+  const imsec_pki_cred *one[] = {r};
+  const imsec_pki_cred *opc[] = {o};
+  if ((rc = imsec_pki_write_certs(path("chain.pem"), chain, 2, 1)) ||
+      (rc = imsec_pki_write_key(l, path("key.pem"), 1)) ||
+      (rc = imsec_pki_write_certs(path("root.pem"), one, 1, 1)) ||
+      (rc = imsec_pki_write_certs(path("op.pem"), opc, 1, 1)))
+    die("pki files", rc);
+  imsec_pki_cred_del(l);
+  imsec_pki_cred_del(o);
+  imsec_pki_cred_del(r);
+}
+
+/* ---------------------------------------------------------------- subs */
+
+typedef struct subscriber {
+  char impi[128], impu[160];
+  uint8_t k[16], opc[16];
+} subscriber;
+
+static subscriber g_sub[MAX_C];
+
+/* ---------------------------------------------------------------- the UEs */
+
+enum mode { M_NEW, M_RESUMED, M_OPEN };
+
+typedef struct slot {
+  imsec_ue *ue;
+  int64_t off;     /* the UE's clock = real clock + off */
+  int64_t t_start; /* the measured registration began (real ms, ns) */
+  struct timespec ts;
+  unsigned regs; /* registrations seen */
+  uint64_t flow;
+  int warm;    /* first registration of an open-connection UE: not timed */
+  int resumed; /* its current connection was resumed */
+} slot;
+
+typedef struct mux {
+  enum mode mode;
+  size_t c;
+  slot s[MAX_C];
+  imsec_crypto *crypto;
+  uint16_t pcscf_port;
+  /* results */
+  double *lat; /* ms */
+  size_t n, want;
+  double *lat_res; /* of which on resumed sessions */
+  size_t n_res;
+  int64_t t_end_ns;
+  struct timespec t0, t1;
+  unsigned resumed, full, failed;
+  int done;
+} mux;
+
+static int64_t ns_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int ue_make(mux *m, size_t i) {
+  subscriber *sb = &g_sub[i];
+  const char *impus[] = {sb->impu};
+  imsec_ue_config c;
+  memset(&c, 0, sizeof c);
+  c.impi = sb->impi;
+  c.impus = impus;
+  c.n_impus = 1;
+  c.home_domain = HOME;
+  c.trust_domain = "3gppnetwork.org";
+  memcpy(c.k, sb->k, 16);
+  memcpy(c.opc, sb->opc, 16);
+  c.has_opc = 1;
+  c.amf[0] = 0x80;
+  uint8_t sqn[6] = {0};
+  if (imsec_ue_sqn_load(sqn, NULL, &c.sqn) != 0)
+    return -1;
+  c.pcscf.tp = IMSEC_TP_TLS;
+  snprintf(c.pcscf.host, sizeof c.pcscf.host, "127.0.0.1");
+  c.pcscf.port = m->pcscf_port;
+  c.pcscf_name = PCSCF_NAME;
+  c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
+  c.expires = 600;
+  c.max_connect_attempts = 1;
+  return imsec_ue_new(&m->s[i].ue, &c, m->crypto);
+}
+
+/* Rewrite the actions UE i just appended: its connect tags and timer ids
+ * into the mux's space, its times into real time. */
+static void remap(mux *m, size_t i, imsec_out *out, size_t from) {
+  for (size_t k = from; k < out->n; k++) {
+    imsec_act *a = &out->acts[k];
+    if (a->kind == IMSEC_ACT_CONNECT)
+      a->tag = ((uint64_t)(i + 1) << 32) | (a->tag & 0xffffffffu);
+    if (a->kind == IMSEC_ACT_TIMER) {
+      a->timer = ((uint64_t)i << 8) | (a->timer & 0xff);
+      if (a->at)
+        a->at -= m->s[i].off;
+    }
+  }
+}
+
+static void begin(mux *m, size_t i, int64_t now, imsec_out *out);
+
+/* After any event of UE i: a finished registration is recorded and the
+ * next one begins. */
+static void check(mux *m, size_t i, int64_t now, imsec_out *out) {
+  slot *s = &m->s[i];
+  if (!s->ue || m->done)
+    return;
+  imsec_ue_status st;
+  imsec_ue_get_status(s->ue, &st);
+  if (st.state == IMSEC_UE_REFUSED || st.state == IMSEC_UE_FAILED) {
+    m->failed++;
+    m->done = 1;
+    fprintf(stderr, "reg_bench: UE %zu %s: %s\n", i,
+            imsec_ue_state_name(st.state), st.error);
+    return;
+  }
+  if (st.registrations == s->regs)
+    return;
+  s->regs = st.registrations;
+  s->flow = st.flow;
+  if (!s->warm) {
+    int64_t dt = ns_now() - s->t_start;
+    if (m->n < m->want) {
+      m->lat[m->n++] = (double)dt / 1e6;
+      if (s->resumed)
+        m->lat_res[m->n_res++] = (double)dt / 1e6;
+    }
+    if (m->n == m->want || ns_now() > m->t_end_ns) {
+      m->done = 1;
+      clock_gettime(CLOCK_MONOTONIC, &m->t1);
+      return;
+    }
+  }
+  s->warm = 0;
+  begin(m, i, now, out);
+}
+
+/* Start UE i's next registration. */
+static void begin(mux *m, size_t i, int64_t now, imsec_out *out) {
+  slot *s = &m->s[i];
+  s->t_start = ns_now();
+  size_t n0 = out->n;
+  if (m->mode == M_OPEN && s->ue && s->regs > 0) {
+    /* Re-register now: bring the UE's clock to its re-registration time
+     * and fire its timer (the UE checks its own deadline). */
+    imsec_ue_status st;
+    imsec_ue_get_status(s->ue, &st);
+    if (st.rereg_at > now + s->off)
+      s->off = st.rereg_at - now;
+    imsec_ue_on_timer(s->ue, IMSEC_UE_TIMER_REREG, now + s->off, out);
+    remap(m, i, out, n0);
+    return;
+  }
+  /* A new connection: retire the old UE (close its flow), make a new one. */
+  if (s->ue) {
+    if (s->flow)
+      (void)imsec_out_close(out, s->flow);
+    imsec_ue_del(s->ue);
+    s->ue = NULL;
+    n0 = out->n;
+  }
+  s->regs = 0;
+  s->flow = 0;
+  s->off = 0;
+  if (ue_make(m, i) != 0 || imsec_ue_start(s->ue, now, out) != 0) {
+    m->failed++;
+    m->done = 1;
+    return;
+  }
+  remap(m, i, out, n0);
+}
+
+static size_t ue_of_tag(uint64_t tag) {
+  return (size_t)(tag >> 32) - 1;
+}
+
+static int mx_up(void *self, uint64_t flow, uint64_t tag,
+                 const imsec_flow_info *info, imsec_time_ms now,
+                 imsec_out *out) {
+  mux *m = self;
+  size_t i = ue_of_tag(tag);
+  if (i >= m->c || !m->s[i].ue)
+    return IMSEC_ERR_STATE;
+  if (info->resumed)
+    m->resumed++;
+  else
+    m->full++;
+  m->s[i].resumed = info->resumed;
+  m->s[i].flow = flow;
+  size_t n0 = out->n;
+  int r = imsec_ue_on_flow_up(m->s[i].ue, flow, tag & 0xffffffffu, info,
+                              now + m->s[i].off, out);
+  remap(m, i, out, n0);
+  check(m, i, now, out);
+  return r;
+}
+
+static size_t ue_of_flow(mux *m, uint64_t flow) {
+  for (size_t i = 0; i < m->c; i++)
+    if (m->s[i].ue && m->s[i].flow == flow)
+      return i;
+  return SIZE_MAX;
+}
+
+static void mx_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
+                   imsec_time_ms now, imsec_out *out) {
+  mux *m = self;
+  size_t i = ue_of_flow(m, flow);
+  if (i == SIZE_MAX)
+    return;
+  size_t n0 = out->n;
+  imsec_ue_on_message(m->s[i].ue, flow, msg, len, now + m->s[i].off, out);
+  remap(m, i, out, n0);
+  check(m, i, now, out);
+}
+
+static void mx_down(void *self, uint64_t flow, uint64_t tag, int reason,
+                    imsec_time_ms now, imsec_out *out) {
+  mux *m = self;
+  size_t i = ue_of_tag(tag);
+  /* A retired UE's flow: nobody to tell. */
+  if (i >= m->c || !m->s[i].ue || (flow && m->s[i].flow != flow))
+    return;
+  size_t n0 = out->n;
+  imsec_ue_on_flow_down(m->s[i].ue, flow, tag & 0xffffffffu, reason,
+                        now + m->s[i].off, out);
+  remap(m, i, out, n0);
+  check(m, i, now, out);
+}
+
+static void mx_timer(void *self, uint64_t id, imsec_time_ms now,
+                     imsec_out *out) {
+  mux *m = self;
+  size_t i = (size_t)(id >> 8);
+  if (i >= m->c || !m->s[i].ue)
+    return;
+  size_t n0 = out->n;
+  imsec_ue_on_timer(m->s[i].ue, id & 0xff, now + m->s[i].off, out);
+  remap(m, i, out, n0);
+  check(m, i, now, out);
+}
+
+static void mx_start(void *self, imsec_time_ms now, imsec_out *out) {
+  mux *m = self;
+  clock_gettime(CLOCK_MONOTONIC, &m->t0);
+  for (size_t i = 0; i < m->c; i++) {
+    m->s[i].warm = m->mode == M_OPEN;
+    begin(m, i, now, out);
+  }
+}
+
+static int mx_done(void *self) {
+  return ((mux *)self)->done;
+}
+
+static const elemrun_ops mux_ops = {
+    .on_flow_up = mx_up,
+    .on_message = mx_msg,
+    .on_flow_down = mx_down,
+    .on_timer = mx_timer,
+    .on_start = mx_start,
+    .done = mx_done,
+};
+
+static void retire_all(void *self, imsec_time_ms now, imsec_out *out,
+                       void *arg) {
+  mux *m = self;
+  (void)now;
+  (void)arg;
+  for (size_t i = 0; i < m->c; i++) {
+    if (m->s[i].flow)
+      (void)imsec_out_close(out, m->s[i].flow);
+    imsec_ue_del(m->s[i].ue);
+    m->s[i].ue = NULL;
+  }
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p) {
+  if (n == 0)
+    return 0;
+  size_t k = (size_t)(p * (double)(n - 1) + 0.5);
+  return v[k];
+}
+
+static const char *mode_name(enum mode md) {
+  return md == M_NEW       ? "new TLS connection"
+         : md == M_RESUMED ? "resumed TLS session"
+                           : "open connection (re-REGISTER)";
+}
+
+static void run_mode(enum mode md, size_t c, size_t want, double seconds,
+                     uint16_t pcscf_port, const imsec_x509_anchors *an) {
+  mux *m = calloc(1, sizeof *m);
+  if (!m)
+    die("memory", IMSEC_ERR_NOMEM);
+  m->mode = md;
+  m->c = c;
+  m->want = want;
+  m->lat = calloc(want, sizeof *m->lat);
+  m->lat_res = calloc(want, sizeof *m->lat_res);
+  m->pcscf_port = pcscf_port;
+  m->t_end_ns = ns_now() + (int64_t)(seconds * 1e9);
+  int rc = imsec_crypto_ossl_new(&m->crypto);
+  if (rc)
+    die("crypto", rc);
+  imsec_net_tls_config tc;
+  memset(&tc, 0, sizeof tc);
+  tc.defer_verify = 1;
+  tc.ca_file = path("root.pem");
+  tc.no_resume = md == M_NEW;
+  elemrun_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.name = "ues";
+  cfg.ops = &mux_ops;
+  cfg.self = m;
+  cfg.client_tls_cfg = &tc;
+  cfg.anchors = an;
+  cfg.log_level = IMSEC_LOG_ERROR;
+  cfg.no_reuse = 1;
+  cfg.limits.max_msg = 65536;
+  elemrun *r = NULL;
+  char err[256];
+  if ((rc = elemrun_new(&r, &cfg, err, sizeof err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    exit(1);
+  }
+  if ((rc = elemrun_start(r)) != 0)
+    die("start", rc);
+  if (elemrun_wait(r, (int64_t)(seconds * 1000) + 10000) != 0)
+    fprintf(stderr, "reg_bench: %s: no end in time\n", mode_name(md));
+  /* Retire the UEs on their loop before the flows close under them. */
+  m->done = 1;
+  if (elemrun_call(r, retire_all, m) == 0)
+    usleep(100000);
+  elemrun_del(r);
+  double el = (double)(m->t1.tv_sec - m->t0.tv_sec) +
+              (double)(m->t1.tv_nsec - m->t0.tv_nsec) / 1e9;
+  if (m->t1.tv_sec == 0)
+    el = seconds;
+  qsort(m->lat, m->n, sizeof *m->lat, cmp_d);
+  printf("%-32s C=%-3zu n=%-6zu %8.0f reg/s  p50 %6.2f ms  p99 %6.2f ms"
+         "  (handshakes: %u full, %u resumed; failed %u)\n",
+         mode_name(md), c, m->n, el > 0 ? (double)m->n / el : 0.0,
+         pct(m->lat, m->n, 0.50), pct(m->lat, m->n, 0.99), m->full, m->resumed,
+         m->failed);
+  if (md == M_RESUMED) {
+    qsort(m->lat_res, m->n_res, sizeof *m->lat_res, cmp_d);
+    printf("  %-30s n=%-6zu %21s p50 %6.2f ms  p99 %6.2f ms\n",
+           "of which on resumed sessions", m->n_res, "",
+           pct(m->lat_res, m->n_res, 0.50), pct(m->lat_res, m->n_res, 0.99));
+  }
+  fflush(stdout);
+  for (size_t i = 0; i < c; i++)
+    imsec_ue_del(m->s[i].ue);
+  imsec_crypto_del(m->crypto);
+  free(m->lat);
+  free(m->lat_res);
+  free(m);
+}
+
+int main(int argc, char **argv) {
+  size_t c = 16, want = 3000;
+  double seconds = 5;
+  const char *db = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+      c = (size_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+      want = (size_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
+      seconds = atof(argv[++i]);
+    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
+      db = argv[++i];
+    else {
+      fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
+                      "[-t SECONDS] [--db FILE]\n");
+      return 2;
+    }
+  }
+  if (c < 1 || c > MAX_C || want < 1 || want > MAX_SAMPLES || seconds <= 0) {
+    fprintf(stderr, "reg_bench: -c 1..%d, -n 1..%d, -t > 0\n", MAX_C,
+            MAX_SAMPLES);
+    return 2;
+  }
+  snprintf(g_dir, sizeof g_dir, "/tmp/reg_bench-XXXXXX");
+  if (!mkdtemp(g_dir))
+    die("mkdtemp", IMSEC_ERR_IO);
+  make_pki();
+  imsec_crypto *cr = NULL;
+  int rc = imsec_crypto_ossl_new(&cr);
+  if (rc)
+    die("crypto", rc);
+  /* The HSS and its subscribers. */
+  imsec_hss_store *store = NULL;
+  char err[256] = "";
+  if (db) {
+    if ((rc = imsec_hss_db_open(&store, db, 1, err, sizeof err)) != 0) {
+      fprintf(stderr, "reg_bench: %s\n", err);
+      return 1;
+    }
+  } else if ((rc = imsec_hss_mem_new(&store)) != 0) {
+    die("hss store", rc);
+  }
+  for (size_t i = 0; i < c; i++) {
+    subscriber *sb = &g_sub[i];
+    snprintf(sb->impi, sizeof sb->impi, "0010100009%05zu@%s", i, HOME);
+    snprintf(sb->impu, sizeof sb->impu, "sip:0010100009%05zu@%s", i, HOME);
+    if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
+      die("random", IMSEC_ERR_CRYPTO);
+    imsec_hss_sub s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.impi, sizeof s.impi, "%s", sb->impi);
+    snprintf(s.impus[0], sizeof s.impus[0], "%s", sb->impu);
+    s.n_impus = 1;
+    memcpy(s.k, sb->k, 16);
+    memcpy(s.op, sb->opc, 16);
+    s.op_is_opc = 1;
+    s.amf[0] = 0x80;
+    s.aka = IMSEC_HSS_AKAV1;
+    rc = store->vt->add(store, &s);
+    if (rc != 0 && rc != IMSEC_ERR_EXISTS)
+      die("hss add", rc);
+  }
+  imsec_hss *hss = NULL;
+  if ((rc = imsec_hss_new(&hss, store, cr, NULL)))
+    die("hss", rc);
+  /* The S-CSCF. */
+  imsec_crypto *cr_s = NULL, *cr_p = NULL;
+  if (imsec_crypto_ossl_new(&cr_s) || imsec_crypto_ossl_new(&cr_p))
+    die("crypto", IMSEC_ERR_CRYPTO);
+  imsec_hss_del(hss);
+  if ((rc = imsec_hss_new(&hss, store, cr_s, NULL)))
+    die("hss", rc);
+  elemrun_listener sl;
+  memset(&sl, 0, sizeof sl);
+  sl.addr.tp = IMSEC_TP_TCP;
+  snprintf(sl.addr.host, sizeof sl.addr.host, "127.0.0.1");
+  imsec_scscf_config scfg = {.domain = HOME};
+  /* The S-CSCF names its own address: bind first, then make it. */
+  elemrun_config sc;
+  memset(&sc, 0, sizeof sc);
+  sc.name = "scscf";
+  sc.ops = &elemrun_ops_scscf;
+  sc.listeners = &sl;
+  sc.n_listeners = 1;
+  sc.log_level = IMSEC_LOG_ERROR;
+  elemrun *rs = NULL;
+  imsec_scscf *scscf = NULL;
+  if ((rc = elemrun_new(&rs, &sc, err, sizeof err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  scfg.self = sl.addr;
+  scfg.self.port = elemrun_port(rs, 0);
+  if ((rc = imsec_scscf_new(&scscf, &scfg, cr_s, hss)))
+    die("scscf", rc);
+  elemrun_set_self(rs, scscf);
+  /* The P-CSCF: TLS towards UEs with tickets, TCP core side. */
+  imsec_pcscf_config pcfg;
+  imsec_pcscf_config_init(&pcfg);
+  pcfg.core.tp = IMSEC_TP_TCP;
+  snprintf(pcfg.core.host, sizeof pcfg.core.host, "127.0.0.1");
+  pcfg.n_routes = 1;
+  snprintf(pcfg.routes[0].domain, sizeof pcfg.routes[0].domain, "%s", HOME);
+  pcfg.routes[0].addr = scfg.self;
+  imsec_net_tls_config ptls;
+  memset(&ptls, 0, sizeof ptls);
+  ptls.cert_file = path("chain.pem");
+  ptls.key_file = path("key.pem");
+  ptls.tickets = 1;
+  elemrun_listener pl[2];
+  memset(pl, 0, sizeof pl);
+  pl[0].addr.tp = IMSEC_TP_TLS;
+  snprintf(pl[0].addr.host, sizeof pl[0].addr.host, "127.0.0.1");
+  pl[0].tls_cfg = &ptls;
+  pl[1].addr.tp = IMSEC_TP_TCP;
+  snprintf(pl[1].addr.host, sizeof pl[1].addr.host, "127.0.0.1");
+  imsec_pcscf *pcscf = NULL;
+  elemrun_config pc;
+  memset(&pc, 0, sizeof pc);
+  pc.name = "pcscf";
+  pc.ops = &elemrun_ops_pcscf;
+  pc.listeners = pl;
+  pc.n_listeners = 2;
+  pc.log_level = IMSEC_LOG_ERROR;
+  elemrun *rp = NULL;
+  if ((rc = elemrun_new(&rp, &pc, err, sizeof err)) != 0) {
+    fprintf(stderr, "%s\n", err);
+    return 1;
+  }
+  uint16_t tls_port = elemrun_port(rp, 0);
+  pcfg.core.port = elemrun_port(rp, 1);
+  if ((rc = imsec_pcscf_new(&pcscf, &pcfg, cr_p)))
+    die("pcscf", rc);
+  elemrun_set_self(rp, pcscf);
+  if ((rc = elemrun_start(rs)) || (rc = elemrun_start(rp)))
+    die("start", rc);
+  imsec_x509_anchors *an = NULL;
+  if ((rc = imsec_x509_anchors_new(&an)) ||
+      (rc = imsec_x509_anchors_add_root_file(an, path("root.pem"))) ||
+      (rc = imsec_x509_anchors_set_home_ca_file(an, path("op.pem"))))
+    die("anchors", rc);
+  printf("reg_bench: %s HSS store, %zu UEs in flight, up to %zu "
+         "registrations or %.0f s per way\n",
+         db ? "SQLite (synchronous=FULL)" : "in-memory", c, want, seconds);
+  run_mode(M_NEW, c, want, seconds, tls_port, an);
+  run_mode(M_RESUMED, c, want, seconds, tls_port, an);
+  run_mode(M_OPEN, c, want, seconds, tls_port, an);
+  elemrun_del(rp);
+  elemrun_del(rs);
+  imsec_pcscf_del(pcscf);
+  imsec_scscf_del(scscf);
+  imsec_hss_del(hss);
+  imsec_hss_store_del(store);
+  imsec_x509_anchors_del(an);
+  imsec_crypto_del(cr);
+  imsec_crypto_del(cr_s);
+  imsec_crypto_del(cr_p);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "reg_bench: could not remove %s\n", g_dir);
+  return 0;
+}

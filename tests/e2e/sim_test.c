@@ -1,0 +1,507 @@
+/* tests/support/sim: the in-memory harness, exercised with tiny fake
+ * elements before the real ones exist: address routing, flow pairs, peer
+ * facts from real crypto/x509 validation of generated certificates (and
+ * from a table), the virtual clock and timers, connection reuse, failed
+ * connects, delay, tampering, dropped and failed flows, the idle timeout,
+ * an attacker end, the trace and its helpers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imsec/pki.h"
+#include "imsec/x509.h"
+#include "sim.h"
+#include "test_util.h"
+
+#define HOME "ims.mnc001.mcc001.3gppnetwork.org"
+#define PCSCF "pcscf." HOME
+
+/* ------------------------------------------------------------ a fake */
+
+typedef struct fake {
+  /* behaviour */
+  int echo;            /* answer every message with "PONG ..." */
+  int close_after;     /* close the flow right after answering */
+  int keep;            /* keep inbound flows */
+  int refuse_bad_cert; /* on_flow_up < 0 unless the chain is OK */
+  /* seen */
+  int ups, downs, msgs, timers;
+  uint64_t last_flow, last_tag, down_flow, down_tag;
+  int down_reason;
+  imsec_time_ms last_msg_at, timer_at;
+  imsec_trust_cert cert;
+  int had_cert, resumed, inbound;
+  char last_msg[256];
+} fake;
+
+static int f_up(void *s, uint64_t flow, uint64_t tag,
+                const imsec_flow_info *info, imsec_time_ms now,
+                imsec_out *out) {
+  fake *f = s;
+  (void)now;
+  f->ups++;
+  f->last_flow = flow;
+  f->last_tag = tag;
+  f->inbound = info->inbound;
+  f->resumed = info->resumed;
+  if (info->peer_cert) {
+    f->cert = *info->peer_cert;
+    f->had_cert = 1;
+  }
+  if (f->keep && info->inbound)
+    assert_int_equal(imsec_out_keep(out, flow), 0);
+  if (f->refuse_bad_cert &&
+      (!info->peer_cert || info->peer_cert->chain != IMSEC_CHAIN_OK))
+    return IMSEC_ERR_AUTH;
+  assert_int_equal(imsec_out_log(out, IMSEC_LOG_INFO, "up", NULL), 0);
+  return 0;
+}
+
+static void f_msg(void *s, uint64_t flow, const uint8_t *m, size_t len,
+                  imsec_time_ms now, imsec_out *out) {
+  fake *f = s;
+  f->msgs++;
+  f->last_msg_at = now;
+  snprintf(f->last_msg, sizeof f->last_msg, "%.*s", (int)len, (const char *)m);
+  if (f->echo) {
+    char reply[300];
+    int n =
+        snprintf(reply, sizeof reply, "PONG %.*s", (int)len, (const char *)m);
+    assert_int_equal(imsec_out_send(out, flow, reply, (size_t)n), 0);
+    if (f->close_after)
+      assert_int_equal(imsec_out_close(out, flow), 0);
+  }
+}
+
+static void f_down(void *s, uint64_t flow, uint64_t tag, int reason,
+                   imsec_time_ms now, imsec_out *out) {
+  fake *f = s;
+  (void)now;
+  (void)out;
+  f->downs++;
+  f->down_flow = flow;
+  f->down_tag = tag;
+  f->down_reason = reason;
+}
+
+static void f_timer(void *s, uint64_t id, imsec_time_ms now, imsec_out *out) {
+  fake *f = s;
+  (void)id;
+  (void)out;
+  f->timers++;
+  f->timer_at = now;
+}
+
+static const elemrun_ops fake_ops = {
+    .on_flow_up = f_up,
+    .on_message = f_msg,
+    .on_flow_down = f_down,
+    .on_timer = f_timer,
+};
+
+/* Commands a test runs "inside" a fake through sim_call. */
+typedef struct cmd {
+  imsec_addr addr;
+  uint64_t tag, flow, timer;
+  imsec_time_ms at;
+  const char *text;
+} cmd;
+
+static void c_connect(void *self, imsec_time_ms now, imsec_out *out,
+                      void *arg) {
+  (void)self;
+  (void)now;
+  cmd *c = arg;
+  assert_int_equal(imsec_out_connect(out, c->tag, &c->addr, PCSCF), 0);
+}
+
+static void c_send(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  (void)self;
+  (void)now;
+  cmd *c = arg;
+  assert_int_equal(imsec_out_send(out, c->flow, c->text, strlen(c->text)), 0);
+}
+
+static void c_timer(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  (void)self;
+  (void)now;
+  cmd *c = arg;
+  assert_int_equal(imsec_out_timer(out, c->timer, c->at), 0);
+}
+
+static void c_close(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  (void)self;
+  (void)now;
+  cmd *c = arg;
+  assert_int_equal(imsec_out_close(out, c->flow), 0);
+}
+
+static imsec_addr A(const char *text) {
+  imsec_addr a;
+  assert_int_equal(imsec_addr_parse(imsec_str_c(text), &a), 0);
+  return a;
+}
+
+/* ------------------------------------------------------------ PKI */
+
+static imsec_pki_cred *g_root, *g_leaf, *g_other, *g_rogue;
+
+static int setup(void **state) {
+  (void)state;
+  const char *dns[] = {PCSCF};
+  imsec_pki_spec ca = {.cn = "root",
+                       .ca = 1,
+                       .path_len = -1,
+                       .not_before = 0,
+                       .not_after = 4102444800};
+  imsec_pki_spec leaf = {.cn = PCSCF,
+                         .dns = dns,
+                         .n_dns = 1,
+                         .server_auth = 1,
+                         .not_before = 0,
+                         .not_after = 4102444800,
+                         .path_len = -1};
+  if (imsec_pki_issue(&ca, NULL, &g_root) != 0 ||
+      imsec_pki_issue(&leaf, g_root, &g_leaf) != 0 ||
+      imsec_pki_issue(&ca, NULL, &g_other) != 0 ||
+      imsec_pki_issue(&leaf, g_other, &g_rogue) != 0)
+    return -1;
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  imsec_pki_cred_del(g_root);
+  imsec_pki_cred_del(g_leaf);
+  imsec_pki_cred_del(g_other);
+  imsec_pki_cred_del(g_rogue);
+  return 0;
+}
+
+static imsec_x509_anchors *anchors(void) {
+  imsec_x509_anchors *a = NULL;
+  assert_int_equal(imsec_x509_anchors_new(&a), 0);
+  imsec_bytes r = imsec_pki_cred_der(g_root);
+  assert_int_equal(imsec_x509_anchors_add_root(a, r.p, r.len), 0);
+  assert_int_equal(imsec_x509_anchors_set_home_ca(a, r.p, r.len), 0);
+  return a;
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* Connect by address, a message each way, the facts of a real chain, the
+ * trace and its ladder. */
+static void test_flow_and_facts(void **state) {
+  (void)state;
+  sim *s;
+  assert_int_equal(sim_new(&s, 1000), 0);
+  fake ue = {0}, p = {.echo = 1, .keep = 1};
+  sim_node *nu = sim_add(s, "ue", &fake_ops, &ue, "10.0.0.1");
+  sim_node *np = sim_add(s, "pcscf", &fake_ops, &p, "10.0.0.2");
+  imsec_x509_anchors *an = anchors();
+  sim_node_anchors(nu, an);
+  imsec_bytes chain[2] = {imsec_pki_cred_der(g_leaf),
+                          imsec_pki_cred_der(g_root)};
+  imsec_addr pa = A("tls:10.0.0.2:5061");
+  assert_int_equal(sim_listen_tls(np, &pa, chain, 2, 1), 0);
+  assert_int_equal(sim_listen(np, &pa), -1); /* taken */
+  cmd c = {.addr = pa, .tag = 5};
+  sim_call(nu, c_connect, &c);
+  assert_true(sim_run(s, 1000) > 0);
+  assert_int_equal(ue.ups, 1);
+  assert_int_equal(ue.last_tag, 5);
+  assert_false(ue.inbound);
+  assert_true(ue.had_cert);
+  assert_int_equal(ue.cert.chain, IMSEC_CHAIN_OK);
+  assert_int_equal(ue.cert.issuer, IMSEC_ISSUER_HOME);
+  assert_string_equal(ue.cert.dns[0], PCSCF);
+  assert_int_equal(ue.resumed, 0);
+  assert_int_equal(p.ups, 1);
+  assert_true(p.inbound);
+  assert_false(p.had_cert);
+  uint64_t uf = ue.last_flow;
+  assert_true(sim_flow_open(s, uf));
+  assert_int_equal(sim_flow_peer(s, uf), p.last_flow);
+  assert_ptr_equal(sim_flow_node(s, uf), nu);
+  assert_true(sim_flow_kept(s, p.last_flow));
+  assert_false(sim_flow_kept(s, uf));
+  assert_int_equal(sim_flows_between(s, nu, np, NULL), 1);
+  c.flow = uf;
+  c.text = "PING 1\r\nCall-ID: x\r\n\r\n";
+  sim_call(nu, c_send, &c);
+  sim_run(s, 1000);
+  assert_string_equal(p.last_msg, c.text);
+  assert_int_equal(ue.msgs, 1);
+  assert_int_equal(strncmp(ue.last_msg, "PONG PING 1", 11), 0);
+  assert_int_equal(sim_trace_msgs(s, "ue", "pcscf", "PING"), 1);
+  assert_int_equal(sim_trace_msgs(s, "pcscf", "ue", "PONG"), 1);
+  assert_int_equal(sim_trace_msgs(s, NULL, NULL, NULL), 2);
+  const sim_tr *t = sim_trace_msg(s, "ue", NULL, "PING", 0);
+  assert_non_null(t);
+  char v[64];
+  assert_int_equal(sim_msg_header(t, "call-id", v, sizeof v), 1);
+  assert_string_equal(v, "x");
+  assert_int_equal(sim_msg_header(t, "Via", v, sizeof v), -1);
+  assert_true(sim_trace_log_has(s, "pcscf", "up"));
+  assert_false(sim_trace_log_has(s, "pcscf", "nothing like this"));
+  char *buf = NULL;
+  size_t blen = 0;
+  FILE *f = open_memstream(&buf, &blen);
+  sim_trace_print(s, f, 0, 1);
+  fclose(f);
+  assert_non_null(strstr(buf, "ue         -> pcscf      PING 1"));
+  free(buf);
+  /* Closing: both ends hear of it, the closer at once. */
+  sim_call(nu, c_close, &c);
+  sim_run(s, 1000);
+  assert_int_equal(ue.downs, 1);
+  assert_int_equal(ue.down_reason, 0);
+  assert_int_equal(p.downs, 1);
+  assert_false(sim_flow_open(s, uf));
+  /* A second connection resumes (the listener issues tickets). */
+  c.tag = 6;
+  sim_call(nu, c_connect, &c);
+  sim_run(s, 1000);
+  assert_int_equal(ue.resumed, 1);
+  assert_int_equal(sim_flows_opened(s, 1), 2);
+  sim_trace_clear(s);
+  assert_int_equal(sim_trace_count(s), 0);
+  sim_del(s);
+  imsec_x509_anchors_del(an);
+}
+
+/* A chain under another root is invalid; the refusal closes the flow; a
+ * listener with fixed facts hands those over. */
+static void test_refused_and_table_facts(void **state) {
+  (void)state;
+  sim *s;
+  assert_int_equal(sim_new(&s, 0), 0);
+  fake ue = {.refuse_bad_cert = 1}, p = {0}, q = {0};
+  sim_node *nu = sim_add(s, "ue", &fake_ops, &ue, "10.0.0.1");
+  sim_node *np = sim_add(s, "rogue", &fake_ops, &p, "10.0.0.3");
+  sim_node *nq = sim_add(s, "table", &fake_ops, &q, "10.0.0.4");
+  imsec_x509_anchors *an = anchors();
+  sim_node_anchors(nu, an);
+  imsec_bytes chain[1] = {imsec_pki_cred_der(g_rogue)};
+  imsec_addr pa = A("tls:10.0.0.3:5061");
+  assert_int_equal(sim_listen_tls(np, &pa, chain, 1, 0), 0);
+  cmd c = {.addr = pa, .tag = 9};
+  sim_call(nu, c_connect, &c);
+  sim_run(s, 1000);
+  assert_int_equal(ue.cert.chain, IMSEC_CHAIN_INVALID);
+  assert_int_equal(ue.downs, 1);
+  assert_int_equal(ue.down_reason, IMSEC_ERR_AUTH);
+  assert_int_equal(p.downs, 1);
+  assert_int_equal(p.down_reason, IMSEC_ERR_IO);
+  imsec_trust_cert facts;
+  memset(&facts, 0, sizeof facts);
+  facts.chain = IMSEC_CHAIN_EXPIRED;
+  snprintf(facts.cn, sizeof facts.cn, "expired.example");
+  imsec_addr qa = A("tls:10.0.0.4:5061");
+  assert_int_equal(sim_listen_facts(nq, &qa, &facts, 0), 0);
+  c.addr = qa;
+  sim_call(nu, c_connect, &c);
+  sim_run(s, 1000);
+  assert_int_equal(ue.cert.chain, IMSEC_CHAIN_EXPIRED);
+  assert_string_equal(ue.cert.cn, "expired.example");
+  sim_del(s);
+  imsec_x509_anchors_del(an);
+}
+
+/* The virtual clock: a re-armed timer fires once at its last time, a
+ * cancelled one never; sim_advance moves the clock exactly. */
+static void test_timers(void **state) {
+  (void)state;
+  sim *s;
+  assert_int_equal(sim_new(&s, 5000), 0);
+  fake x = {0};
+  sim_node *n = sim_add(s, "x", &fake_ops, &x, NULL);
+  cmd c = {.timer = 1, .at = 6000};
+  sim_call(n, c_timer, &c);
+  c.at = 7000;
+  sim_call(n, c_timer, &c);
+  c.timer = 2;
+  c.at = 5500;
+  sim_call(n, c_timer, &c);
+  c.at = 0;
+  sim_call(n, c_timer, &c);
+  /* Two stale firings run as events and reach no element. */
+  assert_int_equal(sim_advance(s, 1500), 2);
+  assert_int_equal(sim_now(s), 6500);
+  assert_int_equal(x.timers, 0);
+  sim_advance(s, 600);
+  assert_int_equal(x.timers, 1);
+  assert_int_equal(x.timer_at, 7000);
+  assert_int_equal(sim_now(s), 7100);
+  /* A time in the past fires at once. */
+  c.timer = 3;
+  c.at = 10;
+  sim_call(n, c_timer, &c);
+  assert_int_equal(sim_run_idle(s), 1);
+  assert_int_equal(x.timers, 2);
+  assert_int_equal(sim_run(s, 100000), 0);
+  sim_del(s);
+}
+
+static int got_msg(void *arg) {
+  return ((fake *)arg)->msgs > 0;
+}
+
+/* No listener: on_flow_down(0, tag). Two connects, one flow. Delay and
+ * sim_run_until. */
+static void test_connect_reuse_delay(void **state) {
+  (void)state;
+  sim *s;
+  assert_int_equal(sim_new(&s, 0), 0);
+  fake a = {0}, b = {.echo = 1};
+  sim_node *na = sim_add(s, "a", &fake_ops, &a, "10.0.0.1");
+  sim_node *nb = sim_add(s, "b", &fake_ops, &b, "10.0.0.2");
+  cmd c = {.addr = A("tcp:10.0.0.9:5060"), .tag = 3};
+  sim_call(na, c_connect, &c);
+  sim_run(s, 100);
+  assert_int_equal(a.downs, 1);
+  assert_int_equal(a.down_flow, 0);
+  assert_int_equal(a.down_tag, 3);
+  assert_int_equal(a.down_reason, IMSEC_ERR_IO);
+  imsec_addr ba = A("tcp:10.0.0.2:5060");
+  assert_int_equal(sim_listen(nb, &ba), 0);
+  sim_set_delay(s, 10);
+  c.addr = ba;
+  c.tag = 4;
+  sim_call(na, c_connect, &c);
+  c.tag = 5;
+  sim_call(na, c_connect, &c);
+  sim_run(s, 1000);
+  assert_int_equal(a.ups, 2);
+  assert_int_equal(b.ups, 1);
+  assert_int_equal(sim_flows_opened(s, 0), 1);
+  assert_int_equal(sim_flows_opened(s, 1), 0);
+  c.flow = a.last_flow;
+  c.text = "PING";
+  imsec_time_ms t0 = sim_now(s);
+  sim_call(na, c_send, &c);
+  assert_int_equal(sim_run_until(s, got_msg, &a, 1000), 1);
+  assert_int_equal(b.last_msg_at, t0 + 10);
+  assert_int_equal(a.last_msg_at, t0 + 20);
+  /* Fail the flow: both ends, both tags of the connector. */
+  assert_int_equal(sim_flow_fail(s, a.last_flow, IMSEC_ERR_IO), 0);
+  sim_run(s, 100);
+  assert_int_equal(a.downs, 3);
+  assert_int_equal(b.downs, 1);
+  assert_int_equal(b.down_reason, IMSEC_ERR_IO);
+  assert_int_equal(sim_flow_fail(s, a.last_flow, IMSEC_ERR_IO), -1);
+  sim_del(s);
+}
+
+/* A reply sent right before a close arrives before the close (data then
+ * FIN), even with a delay on the wire. */
+static void test_reply_then_close(void **state) {
+  (void)state;
+  sim *s;
+  assert_int_equal(sim_new(&s, 0), 0);
+  sim_set_delay(s, 5);
+  fake a = {0}, b = {.echo = 1, .close_after = 1};
+  sim_node *na = sim_add(s, "a", &fake_ops, &a, "10.0.0.1");
+  sim_node *nb = sim_add(s, "b", &fake_ops, &b, "10.0.0.2");
+  imsec_addr ba = A("tcp:10.0.0.2:5060");
+  assert_int_equal(sim_listen(nb, &ba), 0);
+  cmd c = {.addr = ba, .tag = 1};
+  sim_call(na, c_connect, &c);
+  sim_run(s, 100);
+  c.flow = a.last_flow;
+  c.text = "BYE";
+  sim_call(na, c_send, &c);
+  sim_run(s, 100);
+  assert_int_equal(a.msgs, 1);
+  assert_string_equal(a.last_msg, "PONG BYE");
+  assert_int_equal(a.downs, 1);
+  assert_int_equal(b.downs, 1);
+  sim_del(s);
+}
+
+/* The tamper hook drops, rewrites and delays. */
+static long tamper(void *user, const sim_msg *m, uint8_t **data, size_t *len) {
+  int *mode = user;
+  (void)m;
+  if (*mode == 1)
+    return -1;
+  if (*mode == 2) {
+    free(*data);
+    *data = (uint8_t *)strdup("EVIL");
+    *len = 4;
+    return 0;
+  }
+  return 50;
+}
+
+static void test_tamper_idle_attacker(void **state) {
+  (void)state;
+  sim *s;
+  assert_int_equal(sim_new(&s, 0), 0);
+  fake a = {0}, b = {0};
+  sim_node *na = sim_add(s, "a", &fake_ops, &a, "10.0.0.1");
+  sim_node *nb = sim_add(s, "b", &fake_ops, &b, "10.0.0.2");
+  imsec_addr ba = A("tcp:10.0.0.2:5060");
+  assert_int_equal(sim_listen(nb, &ba), 0);
+  int mode = 1;
+  sim_set_tamper(s, tamper, &mode);
+  cmd c = {.addr = ba, .tag = 1};
+  sim_call(na, c_connect, &c);
+  sim_run(s, 100);
+  c.flow = a.last_flow;
+  c.text = "ONE";
+  sim_call(na, c_send, &c);
+  sim_run(s, 100);
+  assert_int_equal(b.msgs, 0);
+  const sim_tr *t = sim_trace_at(s, sim_trace_count(s) - 1);
+  assert_int_equal(t->kind, SIM_TR_MSG);
+  assert_true(t->dropped);
+  mode = 2;
+  sim_call(na, c_send, &c);
+  sim_run(s, 100);
+  assert_string_equal(b.last_msg, "EVIL");
+  mode = 3;
+  imsec_time_ms t0 = sim_now(s);
+  sim_call(na, c_send, &c);
+  sim_run(s, 100);
+  assert_string_equal(b.last_msg, "ONE");
+  assert_int_equal(b.last_msg_at, t0 + 50);
+  sim_set_tamper(s, NULL, NULL);
+  /* Idle timeout: the unkept inbound flow is closed. */
+  sim_set_idle_timeout(s, 1000);
+  c.addr = ba;
+  c.tag = 2;
+  fake d = {0};
+  sim_node *nd = sim_add(s, "d", &fake_ops, &d, "10.0.0.5");
+  sim_call(nd, c_connect, &c);
+  sim_advance(s, 500);
+  assert_int_equal(d.ups, 1);
+  assert_int_equal(d.downs, 0);
+  sim_advance(s, 600);
+  assert_int_equal(d.downs, 1);
+  /* An attacker end: the element sees a flow and its bytes. */
+  uint64_t x = sim_attach(s, &ba, "192.0.2.1");
+  assert_int_not_equal(x, 0);
+  assert_int_equal(sim_attach(s, &c.addr, NULL) != 0, 1);
+  int before = b.msgs;
+  assert_int_equal(sim_inject_from(s, x, "HACK", 4), 0);
+  sim_run(s, 10);
+  assert_int_equal(b.msgs, before + 1);
+  assert_string_equal(b.last_msg, "HACK");
+  assert_int_equal(sim_inject(s, b.last_flow, "RAW", 3), 0);
+  sim_run(s, 10);
+  assert_string_equal(b.last_msg, "RAW");
+  sim_del(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_flow_and_facts),
+      cmocka_unit_test(test_refused_and_table_facts),
+      cmocka_unit_test(test_timers),
+      cmocka_unit_test(test_connect_reuse_delay),
+      cmocka_unit_test(test_reply_then_close),
+      cmocka_unit_test(test_tamper_idle_attacker),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,1081 @@
+/* The in-memory harness of the end-to-end tests (sim.h). */
+#include "sim.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMER_BUCKETS 1024u
+#define MAX_EVENTS_PER_RUN 1000000L
+#define MAX_CHAIN 8
+
+typedef struct timer_gen {
+  uint64_t id, gen;
+  struct timer_gen *next;
+} timer_gen;
+
+struct sim_node {
+  sim *s;
+  char *name;
+  const elemrun_ops *ops;
+  void *self;
+  char host[64];
+  const imsec_x509_anchors *anchors;
+  imsec_log_level lv;
+  imsec_out out;
+  uint16_t next_port;
+  timer_gen *timers[TIMER_BUCKETS];
+};
+
+typedef struct listener {
+  sim_node *node;
+  imsec_addr addr;
+  imsec_bytes *chain; /* owned copies */
+  size_t n_chain;
+  imsec_trust_cert *facts; /* owned */
+  int tickets;
+} listener;
+
+typedef struct end {
+  sim_node *node; /* NULL: an attacker end */
+  uint64_t peer;
+  int closed; /* no more sends from this end */
+  int down;   /* on_flow_down ran (or the end never was an element's) */
+  int up;     /* on_flow_up ran */
+  int kept;
+  int inbound;
+  imsec_tp tp;
+  imsec_addr local, peer_addr;
+  imsec_trust_cert *facts; /* owned; connector ends of TLS flows */
+  int resumed;
+  uint64_t *tags;
+  size_t ntags, cap;
+  listener *lst; /* connector ends: where they went */
+} end;
+
+typedef enum ev_kind {
+  EV_UP = 1,
+  EV_DOWN,
+  EV_MSG,
+  EV_TIMER,
+  EV_CONNFAIL,
+  EV_IDLE,
+} ev_kind;
+
+typedef struct event {
+  imsec_time_ms at;
+  uint64_t seq;
+  ev_kind kind;
+  sim_node *node;
+  uint64_t end;
+  uint64_t tag;
+  int reason;
+  uint64_t timer, gen;
+  uint8_t *data;
+  size_t len;
+  const char *from; /* EV_MSG: the sender's name for the trace */
+} event;
+
+struct sim {
+  imsec_time_ms now;
+  uint64_t seq;
+  event **heap;
+  size_t nheap, capheap;
+  sim_node **nodes;
+  size_t nnodes;
+  listener *lst;
+  size_t nlst;
+  end *ends; /* ends[id - 1] */
+  size_t nends, capends;
+  size_t opened, opened_tls;
+  sim_tr *tr;
+  size_t ntr, captr;
+  int trace_off;
+  imsec_time_ms delay, idle;
+  sim_tamper_fn tamper;
+  void *tamper_user;
+  int64_t cert_time;
+};
+
+/* ---------------------------------------------------------------- heap */
+
+static int ev_less(const event *a, const event *b) {
+  return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void heap_push(sim *s, event *e) {
+  if (s->nheap == s->capheap) {
+    size_t cap = s->capheap ? 2 * s->capheap : 256;
+    event **h = realloc(s->heap, cap * sizeof *h);
+    if (!h)
+      abort();
+    s->heap = h;
+    s->capheap = cap;
+  }
+  size_t i = s->nheap++;
+  s->heap[i] = e;
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!ev_less(s->heap[i], s->heap[p]))
+      break;
+    event *t = s->heap[i];
+    s->heap[i] = s->heap[p];
+    s->heap[p] = t;
+    i = p;
+  }
+}
+
+static event *heap_pop(sim *s) {
+  if (s->nheap == 0)
+    return NULL;
+  event *top = s->heap[0];
+  s->heap[0] = s->heap[--s->nheap];
+  size_t i = 0;
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < s->nheap && ev_less(s->heap[l], s->heap[m]))
+      m = l;
+    if (r < s->nheap && ev_less(s->heap[r], s->heap[m]))
+      m = r;
+    if (m == i)
+      break;
+    event *t = s->heap[i];
+    s->heap[i] = s->heap[m];
+    s->heap[m] = t;
+    i = m;
+  }
+  return top;
+}
+
+static event *ev_new(sim *s, ev_kind kind, imsec_time_ms at) {
+  event *e = calloc(1, sizeof *e);
+  if (!e)
+    abort();
+  e->kind = kind;
+  e->at = at < s->now ? s->now : at;
+  e->seq = s->seq++;
+  return e;
+}
+
+static void ev_free(event *e) {
+  free(e->data);
+  free(e);
+}
+
+/* ---------------------------------------------------------------- trace */
+
+static char *dup_n(const void *p, size_t n) {
+  char *d = malloc(n + 1);
+  if (!d)
+    abort();
+  if (n)
+    memcpy(d, p, n);
+  d[n] = 0;
+  return d;
+}
+
+static sim_tr *tr_add(sim *s, sim_tr_kind kind) {
+  if (s->trace_off)
+    return NULL;
+  if (s->ntr == s->captr) {
+    size_t cap = s->captr ? 2 * s->captr : 256;
+    sim_tr *t = realloc(s->tr, cap * sizeof *t);
+    if (!t)
+      abort();
+    s->tr = t;
+    s->captr = cap;
+  }
+  sim_tr *t = &s->tr[s->ntr++];
+  memset(t, 0, sizeof *t);
+  t->kind = kind;
+  t->at = s->now;
+  t->from = t->to = "?";
+  return t;
+}
+
+/* ---------------------------------------------------------------- life */
+
+int sim_new(sim **out, imsec_time_ms start) {
+  sim *s = calloc(1, sizeof *s);
+  if (!s)
+    return -1;
+  s->now = start;
+  s->cert_time = -1;
+  *out = s;
+  return 0;
+}
+
+void sim_trace_clear(sim *s) {
+  for (size_t i = 0; i < s->ntr; i++)
+    free(s->tr[i].text);
+  s->ntr = 0;
+}
+
+void sim_del(sim *s) {
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->nheap; i++)
+    ev_free(s->heap[i]);
+  free(s->heap);
+  for (size_t i = 0; i < s->nnodes; i++) {
+    sim_node *n = s->nodes[i];
+    for (size_t b = 0; b < TIMER_BUCKETS; b++) {
+      while (n->timers[b]) {
+        timer_gen *t = n->timers[b];
+        n->timers[b] = t->next;
+        free(t);
+      }
+    }
+    imsec_out_free(&n->out);
+    free(n->name);
+    free(n);
+  }
+  free(s->nodes);
+  for (size_t i = 0; i < s->nlst; i++) {
+    for (size_t k = 0; k < s->lst[i].n_chain; k++)
+      free((void *)s->lst[i].chain[k].p);
+    free(s->lst[i].chain);
+    free(s->lst[i].facts);
+  }
+  free(s->lst);
+  for (size_t i = 0; i < s->nends; i++) {
+    free(s->ends[i].facts);
+    free(s->ends[i].tags);
+  }
+  free(s->ends);
+  sim_trace_clear(s);
+  free(s->tr);
+  free(s);
+}
+
+imsec_time_ms sim_now(const sim *s) {
+  return s->now;
+}
+
+sim_node *sim_add(sim *s, const char *name, const elemrun_ops *ops, void *self,
+                  const char *host) {
+  sim_node *n = calloc(1, sizeof *n);
+  if (!n)
+    return NULL;
+  sim_node **nn = realloc(s->nodes, (s->nnodes + 1) * sizeof *nn);
+  if (!nn) {
+    free(n);
+    return NULL;
+  }
+  s->nodes = nn;
+  n->s = s;
+  n->name = dup_n(name, strlen(name));
+  n->ops = ops;
+  n->self = self;
+  snprintf(n->host, sizeof n->host, "%s", host ? host : "127.0.0.1");
+  n->lv = IMSEC_LOG_DEBUG;
+  imsec_out_init(&n->out, IMSEC_LOG_DEBUG);
+  n->next_port = 40000;
+  s->nodes[s->nnodes++] = n;
+  return n;
+}
+
+const char *sim_node_name(const sim_node *n) {
+  return n ? n->name : "?";
+}
+
+void *sim_node_self(const sim_node *n) {
+  return n->self;
+}
+
+void sim_node_anchors(sim_node *n, const imsec_x509_anchors *a) {
+  n->anchors = a;
+}
+
+void sim_node_log_level(sim_node *n, imsec_log_level lv) {
+  n->lv = lv;
+  n->out.log_level = lv;
+}
+
+void sim_cert_time(sim *s, int64_t unix_s) {
+  s->cert_time = unix_s;
+}
+
+void sim_set_delay(sim *s, imsec_time_ms ms) {
+  s->delay = ms;
+}
+
+void sim_set_tamper(sim *s, sim_tamper_fn fn, void *user) {
+  s->tamper = fn;
+  s->tamper_user = user;
+}
+
+void sim_set_idle_timeout(sim *s, imsec_time_ms ms) {
+  s->idle = ms;
+}
+
+void sim_trace_enable(sim *s, int on) {
+  s->trace_off = !on;
+}
+
+/* ---------------------------------------------------------------- listen */
+
+static int addr_eq(const imsec_addr *a, const imsec_addr *b) {
+  return a->tp == b->tp && a->port == b->port &&
+         imsec_str_ieq(imsec_str_c(a->host), imsec_str_c(b->host));
+}
+
+static listener *find_listener(sim *s, const imsec_addr *a) {
+  for (size_t i = 0; i < s->nlst; i++)
+    if (addr_eq(&s->lst[i].addr, a))
+      return &s->lst[i];
+  return NULL;
+}
+
+static listener *add_listener(sim_node *n, const imsec_addr *addr) {
+  sim *s = n->s;
+  if (find_listener(s, addr))
+    return NULL;
+  listener *l = realloc(s->lst, (s->nlst + 1) * sizeof *l);
+  if (!l)
+    return NULL;
+  s->lst = l;
+  l = &s->lst[s->nlst++];
+  memset(l, 0, sizeof *l);
+  l->node = n;
+  l->addr = *addr;
+  return l;
+}
+
+int sim_listen(sim_node *n, const imsec_addr *addr) {
+  return add_listener(n, addr) ? 0 : -1;
+}
+
+int sim_listen_tls(sim_node *n, const imsec_addr *addr,
+                   const imsec_bytes *chain, size_t n_chain, int tickets) {
+  listener *l = add_listener(n, addr);
+  if (!l)
+    return -1;
+  l->tickets = tickets;
+  l->chain = calloc(n_chain ? n_chain : 1, sizeof *l->chain);
+  if (!l->chain)
+    return -1;
+  for (size_t i = 0; i < n_chain; i++) {
+    l->chain[i].p = (const uint8_t *)dup_n(chain[i].p, chain[i].len);
+    l->chain[i].len = chain[i].len;
+  }
+  l->n_chain = n_chain;
+  return 0;
+}
+
+int sim_listen_facts(sim_node *n, const imsec_addr *addr,
+                     const imsec_trust_cert *facts, int tickets) {
+  listener *l = add_listener(n, addr);
+  if (!l)
+    return -1;
+  l->tickets = tickets;
+  l->facts = malloc(sizeof *l->facts);
+  if (!l->facts)
+    return -1;
+  *l->facts = *facts;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- ends */
+
+static end *get_end(const sim *s, uint64_t id) {
+  return id >= 1 && id <= s->nends ? &s->ends[id - 1] : NULL;
+}
+
+static uint64_t new_end(sim *s) {
+  if (s->nends == s->capends) {
+    size_t cap = s->capends ? 2 * s->capends : 64;
+    end *e = realloc(s->ends, cap * sizeof *e);
+    if (!e)
+      abort();
+    s->ends = e;
+    s->capends = cap;
+  }
+  memset(&s->ends[s->nends], 0, sizeof(end));
+  return ++s->nends;
+}
+
+static void end_add_tag(end *e, uint64_t tag) {
+  if (e->ntags == e->cap) {
+    size_t cap = e->cap ? 2 * e->cap : 2;
+    uint64_t *t = realloc(e->tags, cap * sizeof *t);
+    if (!t)
+      abort();
+    e->tags = t;
+    e->cap = cap;
+  }
+  e->tags[e->ntags++] = tag;
+}
+
+int sim_flow_open(const sim *s, uint64_t flow) {
+  const end *e = get_end(s, flow);
+  return e && !e->closed && !e->down;
+}
+
+uint64_t sim_flow_peer(const sim *s, uint64_t flow) {
+  const end *e = get_end(s, flow);
+  return e ? e->peer : 0;
+}
+
+sim_node *sim_flow_node(const sim *s, uint64_t flow) {
+  const end *e = get_end(s, flow);
+  return e ? e->node : NULL;
+}
+
+int sim_flow_kept(const sim *s, uint64_t flow) {
+  const end *e = get_end(s, flow);
+  return e ? e->kept : 0;
+}
+
+size_t sim_flows_between(const sim *s, const sim_node *a, const sim_node *b,
+                         uint64_t *a_end) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->nends; i++) {
+    const end *e = &s->ends[i];
+    if (e->node != a || e->closed || e->down)
+      continue;
+    const end *p = get_end(s, e->peer);
+    if (!p || p->node != b || p->closed || p->down)
+      continue;
+    if (n == 0 && a_end)
+      *a_end = i + 1;
+    n++;
+  }
+  return n;
+}
+
+size_t sim_flows_opened(const sim *s, int tls_only) {
+  return tls_only ? s->opened_tls : s->opened;
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static void process(sim_node *n);
+
+static void schedule_down(sim *s, uint64_t id, int reason, imsec_time_ms at) {
+  end *e = get_end(s, id);
+  if (!e || e->down)
+    return;
+  e->closed = 1;
+  event *ev = ev_new(s, EV_DOWN, at);
+  ev->end = id;
+  ev->reason = reason;
+  ev->node = e->node;
+  heap_push(s, ev);
+}
+
+/* Close a flow from end `id`: that end goes down now, the other after the
+ * messages already on their way (a FIN follows the data). */
+static void close_flow(sim *s, uint64_t id, int reason, int peer_reason) {
+  end *e = get_end(s, id);
+  if (!e)
+    return;
+  uint64_t peer = e->peer;
+  schedule_down(s, id, reason, s->now);
+  schedule_down(s, peer, peer_reason, s->now + s->delay);
+}
+
+static void deliver_later(sim *s, const char *from_name, uint64_t to,
+                          uint8_t *data, size_t len, imsec_time_ms at) {
+  event *ev = ev_new(s, EV_MSG, at);
+  ev->end = to;
+  ev->data = data;
+  ev->len = len;
+  ev->from = from_name;
+  ev->node = get_end(s, to) ? get_end(s, to)->node : NULL;
+  heap_push(s, ev);
+}
+
+static void trace_drop(sim *s, const char *from, const char *to, uint64_t flow,
+                       const uint8_t *data, size_t len) {
+  sim_tr *t = tr_add(s, SIM_TR_MSG);
+  if (!t)
+    return;
+  t->from = from;
+  t->to = to;
+  t->flow = flow;
+  t->dropped = 1;
+  t->text = dup_n(data, len);
+  t->len = len;
+}
+
+static void send_from(sim *s, uint64_t from_id, const uint8_t *p, size_t len) {
+  end *e = get_end(s, from_id);
+  const char *from_name = e && e->node ? e->node->name : "?";
+  if (!e || e->closed || e->down) {
+    trace_drop(s, from_name, "?", from_id, p, len);
+    return;
+  }
+  end *pe = get_end(s, e->peer);
+  const char *to_name = pe && pe->node ? pe->node->name : "?";
+  uint8_t *copy = (uint8_t *)dup_n(p, len);
+  imsec_time_ms extra = 0;
+  if (s->tamper) {
+    sim_msg m = {
+        .from = e->node,
+        .to = pe ? pe->node : NULL,
+        .from_flow = from_id,
+        .to_flow = e->peer,
+        .now = s->now,
+    };
+    long r = s->tamper(s->tamper_user, &m, &copy, &len);
+    if (r < 0) {
+      trace_drop(s, from_name, to_name, e->peer, copy, len);
+      free(copy);
+      return;
+    }
+    extra = r;
+  }
+  deliver_later(s, from_name, e->peer, copy, len, s->now + s->delay + extra);
+}
+
+static void do_connect(sim_node *n, const imsec_act *a) {
+  sim *s = n->s;
+  /* RFC 5923 reuse: an open outgoing flow of this node to that address. */
+  for (size_t i = 0; i < s->nends; i++) {
+    end *e = &s->ends[i];
+    if (e->node == n && !e->inbound && !e->closed && !e->down &&
+        addr_eq(&e->peer_addr, &a->addr)) {
+      end_add_tag(e, a->tag);
+      event *ev = ev_new(s, EV_UP, s->now);
+      ev->end = i + 1;
+      ev->tag = a->tag;
+      ev->node = n;
+      heap_push(s, ev);
+      return;
+    }
+  }
+  listener *l = find_listener(s, &a->addr);
+  if (!l) {
+    event *ev = ev_new(s, EV_CONNFAIL, s->now + s->delay);
+    ev->node = n;
+    ev->tag = a->tag;
+    ev->reason = IMSEC_ERR_IO;
+    heap_push(s, ev);
+    return;
+  }
+  int tls = a->addr.tp == IMSEC_TP_TLS || a->addr.tp == IMSEC_TP_DTLS;
+  int resumed = 0;
+  if (tls && l->tickets) {
+    for (size_t i = 0; i < s->nends; i++)
+      if (s->ends[i].node == n && s->ends[i].lst == l)
+        resumed = 1;
+  }
+  uint64_t ia = new_end(s), ib = new_end(s);
+  end *ea = get_end(s, ia), *eb = get_end(s, ib);
+  s->opened++;
+  if (tls)
+    s->opened_tls++;
+  ea->node = n;
+  ea->peer = ib;
+  ea->tp = a->addr.tp;
+  ea->lst = l;
+  ea->resumed = resumed;
+  ea->local.tp = a->addr.tp;
+  snprintf(ea->local.host, sizeof ea->local.host, "%s", n->host);
+  ea->local.port = n->next_port++;
+  if (n->next_port == 0)
+    n->next_port = 40000;
+  ea->peer_addr = a->addr;
+  end_add_tag(ea, a->tag);
+  eb->node = l->node;
+  eb->peer = ia;
+  eb->inbound = 1;
+  eb->tp = a->addr.tp;
+  eb->resumed = resumed;
+  eb->local = l->addr;
+  eb->peer_addr = ea->local;
+  end_add_tag(eb, 0);
+  if (tls) {
+    if (l->n_chain && n->anchors) {
+      ea->facts = calloc(1, sizeof *ea->facts);
+      if (!ea->facts)
+        abort();
+      size_t nc = l->n_chain < MAX_CHAIN ? l->n_chain : MAX_CHAIN;
+      if (imsec_x509_check(n->anchors, l->chain, nc, s->cert_time, ea->facts) !=
+          0) {
+        memset(ea->facts, 0, sizeof *ea->facts);
+        ea->facts->chain = IMSEC_CHAIN_INVALID;
+      }
+    } else if (l->facts) {
+      ea->facts = malloc(sizeof *ea->facts);
+      if (!ea->facts)
+        abort();
+      *ea->facts = *l->facts;
+    }
+  }
+  /* The handshake: the listener's side comes up, then the connector's. */
+  event *ev = ev_new(s, EV_UP, s->now + s->delay);
+  ev->end = ib;
+  ev->node = l->node;
+  heap_push(s, ev);
+  ev = ev_new(s, EV_UP, s->now + 2 * s->delay);
+  ev->end = ia;
+  ev->tag = a->tag;
+  ev->node = n;
+  heap_push(s, ev);
+  if (s->idle) {
+    ev = ev_new(s, EV_IDLE, s->now + s->idle);
+    ev->end = ib;
+    heap_push(s, ev);
+  }
+}
+
+static timer_gen *timer_get(sim_node *n, uint64_t id) {
+  size_t b = (size_t)((id * 0x9E3779B97F4A7C15ull) >> 54) % TIMER_BUCKETS;
+  for (timer_gen *t = n->timers[b]; t; t = t->next)
+    if (t->id == id)
+      return t;
+  timer_gen *t = calloc(1, sizeof *t);
+  if (!t)
+    abort();
+  t->id = id;
+  t->next = n->timers[b];
+  n->timers[b] = t;
+  return t;
+}
+
+/* Carry out the actions node n's last call appended. */
+static void process(sim_node *n) {
+  sim *s = n->s;
+  imsec_out *o = &n->out;
+  if (imsec_out_err(o)) {
+    sim_tr *t = tr_add(s, SIM_TR_LOG);
+    if (t) {
+      t->from = n->name;
+      t->level = IMSEC_LOG_ERROR;
+      t->text = dup_n("sim: out of memory in the action queue", 38);
+    }
+    imsec_out_clear(o);
+    return;
+  }
+  for (size_t i = 0; i < o->n; i++) {
+    imsec_act *a = &o->acts[i];
+    switch (a->kind) {
+    case IMSEC_ACT_SEND: {
+      end *e = get_end(s, a->flow);
+      if (!e || e->node != n) {
+        trace_drop(s, n->name, "?", a->flow, a->data, a->len);
+        break;
+      }
+      send_from(s, a->flow, a->data, a->len);
+      break;
+    }
+    case IMSEC_ACT_CONNECT:
+      do_connect(n, a);
+      break;
+    case IMSEC_ACT_CLOSE: {
+      end *e = get_end(s, a->flow);
+      if (e && e->node == n && !e->closed && !e->down)
+        close_flow(s, a->flow, 0, 0);
+      break;
+    }
+    case IMSEC_ACT_KEEP: {
+      end *e = get_end(s, a->flow);
+      if (e && e->node == n)
+        e->kept = 1;
+      break;
+    }
+    case IMSEC_ACT_TIMER: {
+      timer_gen *t = timer_get(n, a->timer);
+      t->gen++;
+      if (a->at != 0) {
+        event *ev = ev_new(s, EV_TIMER, a->at);
+        ev->node = n;
+        ev->timer = a->timer;
+        ev->gen = t->gen;
+        heap_push(s, ev);
+      }
+      break;
+    }
+    case IMSEC_ACT_LOG: {
+      if (a->level > n->lv)
+        break;
+      sim_tr *t = tr_add(s, SIM_TR_LOG);
+      if (t) {
+        t->from = n->name;
+        t->level = a->level;
+        t->text = dup_n(a->data, a->len);
+        t->len = a->len;
+      }
+      if (getenv("SIM_VERBOSE"))
+        fprintf(stderr, "%8lld %s: %s\n", (long long)s->now, n->name,
+                (const char *)a->data);
+      break;
+    }
+    }
+  }
+  imsec_out_clear(o);
+}
+
+void sim_call(sim_node *n, elemrun_call_fn fn, void *arg) {
+  fn(n->self, n->s->now, &n->out, arg);
+  process(n);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void flow_info(const end *e, imsec_flow_info *info) {
+  memset(info, 0, sizeof *info);
+  info->tp = e->tp;
+  info->inbound = e->inbound;
+  info->local = e->local;
+  info->peer = e->peer_addr;
+  info->peer_cert = e->facts;
+  if (e->tp == IMSEC_TP_TLS)
+    info->tls_version = "TLSv1.3";
+  else if (e->tp == IMSEC_TP_DTLS)
+    info->tls_version = "DTLSv1.2";
+  info->resumed = e->resumed;
+}
+
+static void run_event(sim *s, event *ev) {
+  switch (ev->kind) {
+  case EV_UP: {
+    end *e = get_end(s, ev->end);
+    if (!e || e->down || e->closed || !e->node)
+      break;
+    e->up = 1;
+    sim_node *n = e->node;
+    imsec_flow_info info;
+    flow_info(e, &info);
+    sim_tr *t = tr_add(s, SIM_TR_UP);
+    if (t) {
+      t->from = n->name;
+      end *pe = get_end(s, e->peer);
+      t->to = pe && pe->node ? pe->node->name : "?";
+      t->flow = ev->end;
+    }
+    int v =
+        n->ops->on_flow_up(n->self, ev->end, ev->tag, &info, s->now, &n->out);
+    process(n);
+    if (v < 0 && !e->closed && !e->down)
+      close_flow(s, ev->end, v, IMSEC_ERR_IO);
+    break;
+  }
+  case EV_DOWN: {
+    end *e = get_end(s, ev->end);
+    if (!e || e->down)
+      break;
+    e->down = 1;
+    e->closed = 1;
+    sim_node *n = e->node;
+    /* net/ tells of flows that were up, and of outgoing ones (also when
+     * they never came up: then the flow is 0, as for a failed connect). */
+    if (!n || (!e->up && e->inbound))
+      break;
+    sim_tr *t = tr_add(s, SIM_TR_DOWN);
+    if (t) {
+      t->from = n->name;
+      t->flow = ev->end;
+      t->reason = ev->reason;
+    }
+    uint64_t id = e->up ? ev->end : 0;
+    size_t nt = e->ntags;
+    for (size_t i = 0; i < nt; i++) {
+      n->ops->on_flow_down(n->self, id, e->tags[i], ev->reason, s->now,
+                           &n->out);
+      process(n);
+    }
+    break;
+  }
+  case EV_MSG: {
+    end *e = get_end(s, ev->end);
+    const char *to = e && e->node ? e->node->name : "?";
+    if (e && !e->node && !e->down) {
+      /* To an attacker end: traced, read by the test. */
+      sim_tr *t = tr_add(s, SIM_TR_MSG);
+      if (t) {
+        t->from = ev->from;
+        t->to = to;
+        t->flow = ev->end;
+        t->text = dup_n(ev->data, ev->len);
+        t->len = ev->len;
+      }
+      break;
+    }
+    if (!e || e->down || !e->node || !e->up) {
+      trace_drop(s, ev->from, to, ev->end, ev->data, ev->len);
+      break;
+    }
+    sim_tr *t = tr_add(s, SIM_TR_MSG);
+    if (t) {
+      t->from = ev->from;
+      t->to = to;
+      t->flow = ev->end;
+      t->text = dup_n(ev->data, ev->len);
+      t->len = ev->len;
+    }
+    if (getenv("SIM_VERBOSE")) {
+      size_t k = 0;
+      while (k < ev->len && ev->data[k] != '\r')
+        k++;
+      fprintf(stderr, "%8lld %s -> %s: %.*s\n", (long long)s->now, ev->from, to,
+              (int)k, (const char *)ev->data);
+    }
+    sim_node *n = e->node;
+    n->ops->on_message(n->self, ev->end, ev->data, ev->len, s->now, &n->out);
+    process(n);
+    break;
+  }
+  case EV_TIMER: {
+    sim_node *n = ev->node;
+    timer_gen *t = timer_get(n, ev->timer);
+    if (t->gen != ev->gen || !n->ops->on_timer)
+      break;
+    sim_tr *tr = tr_add(s, SIM_TR_TIMER);
+    if (tr) {
+      tr->from = n->name;
+      tr->flow = ev->timer;
+    }
+    n->ops->on_timer(n->self, ev->timer, s->now, &n->out);
+    process(n);
+    break;
+  }
+  case EV_CONNFAIL: {
+    sim_node *n = ev->node;
+    sim_tr *t = tr_add(s, SIM_TR_DOWN);
+    if (t) {
+      t->from = n->name;
+      t->reason = ev->reason;
+    }
+    n->ops->on_flow_down(n->self, 0, ev->tag, ev->reason, s->now, &n->out);
+    process(n);
+    break;
+  }
+  case EV_IDLE: {
+    end *e = get_end(s, ev->end);
+    if (e && !e->kept && !e->closed && !e->down)
+      close_flow(s, ev->end, IMSEC_ERR_TIMEOUT, 0);
+    break;
+  }
+  }
+}
+
+static long run_to(sim *s, imsec_time_ms limit, int (*pred)(void *), void *arg,
+                   int *held) {
+  long count = 0;
+  while (s->nheap > 0 && s->heap[0]->at <= limit) {
+    event *ev = heap_pop(s);
+    if (ev->at > s->now)
+      s->now = ev->at;
+    run_event(s, ev);
+    ev_free(ev);
+    if (++count > MAX_EVENTS_PER_RUN)
+      return -1;
+    if (pred && pred(arg)) {
+      *held = 1;
+      return count;
+    }
+  }
+  return count;
+}
+
+long sim_run(sim *s, imsec_time_ms max_ms) {
+  return run_to(s, s->now + max_ms, NULL, NULL, NULL);
+}
+
+long sim_run_idle(sim *s) {
+  return run_to(s, s->now, NULL, NULL, NULL);
+}
+
+long sim_advance(sim *s, imsec_time_ms ms) {
+  imsec_time_ms limit = s->now + ms;
+  long n = run_to(s, limit, NULL, NULL, NULL);
+  if (n >= 0)
+    s->now = limit;
+  return n;
+}
+
+int sim_run_until(sim *s, int (*pred)(void *arg), void *arg,
+                  imsec_time_ms max_ms) {
+  if (pred(arg))
+    return 1;
+  int held = 0;
+  (void)run_to(s, s->now + max_ms, pred, arg, &held);
+  return held;
+}
+
+/* ---------------------------------------------------------------- faults */
+
+int sim_flow_fail(sim *s, uint64_t flow, int reason) {
+  end *e = get_end(s, flow);
+  if (!e || e->down)
+    return -1;
+  uint64_t peer = e->peer;
+  schedule_down(s, flow, reason, s->now);
+  schedule_down(s, peer, reason, s->now);
+  return 0;
+}
+
+int sim_inject(sim *s, uint64_t flow, const void *data, size_t len) {
+  end *e = get_end(s, flow);
+  if (!e || e->down)
+    return -1;
+  end *pe = get_end(s, e->peer);
+  deliver_later(s, pe && pe->node ? pe->node->name : "?", flow,
+                (uint8_t *)dup_n(data, len), len, s->now);
+  return 0;
+}
+
+uint64_t sim_attach(sim *s, const imsec_addr *addr, const char *from_host) {
+  listener *l = find_listener(s, addr);
+  if (!l)
+    return 0;
+  uint64_t ia = new_end(s), ib = new_end(s);
+  end *ea = get_end(s, ia), *eb = get_end(s, ib);
+  s->opened++;
+  ea->peer = ib;
+  ea->tp = addr->tp;
+  ea->up = 1;
+  ea->local.tp = addr->tp;
+  snprintf(ea->local.host, sizeof ea->local.host, "%s",
+           from_host ? from_host : "192.0.2.66");
+  ea->local.port = 50000 + (uint16_t)(ia % 10000);
+  ea->peer_addr = *addr;
+  eb->node = l->node;
+  eb->peer = ia;
+  eb->inbound = 1;
+  eb->tp = addr->tp;
+  eb->local = *addr;
+  eb->peer_addr = ea->local;
+  end_add_tag(eb, 0);
+  event *ev = ev_new(s, EV_UP, s->now);
+  ev->end = ib;
+  ev->node = l->node;
+  heap_push(s, ev);
+  return ia;
+}
+
+int sim_inject_from(sim *s, uint64_t attacker_end, const void *data,
+                    size_t len) {
+  end *e = get_end(s, attacker_end);
+  if (!e || e->node || e->closed)
+    return -1;
+  send_from(s, attacker_end, data, len);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- trace */
+
+size_t sim_trace_count(const sim *s) {
+  return s->ntr;
+}
+
+const sim_tr *sim_trace_at(const sim *s, size_t i) {
+  return i < s->ntr ? &s->tr[i] : NULL;
+}
+
+static int starts_with(const char *text, size_t len, const char *prefix) {
+  size_t n = strlen(prefix);
+  return len >= n && memcmp(text, prefix, n) == 0;
+}
+
+static int msg_match(const sim_tr *t, const char *from, const char *to,
+                     const char *start) {
+  return t->kind == SIM_TR_MSG && !t->dropped &&
+         (!from || strcmp(t->from, from) == 0) &&
+         (!to || strcmp(t->to, to) == 0) &&
+         (!start || starts_with(t->text, t->len, start));
+}
+
+size_t sim_trace_msgs(const sim *s, const char *from, const char *to,
+                      const char *start) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->ntr; i++)
+    n += msg_match(&s->tr[i], from, to, start) ? 1u : 0u;
+  return n;
+}
+
+const sim_tr *sim_trace_msg(const sim *s, const char *from, const char *to,
+                            const char *start, size_t k) {
+  for (size_t i = 0; i < s->ntr; i++) {
+    if (msg_match(&s->tr[i], from, to, start) && k-- == 0)
+      return &s->tr[i];
+  }
+  return NULL;
+}
+
+int sim_trace_log_has(const sim *s, const char *from, const char *needle) {
+  for (size_t i = 0; i < s->ntr; i++) {
+    const sim_tr *t = &s->tr[i];
+    if (t->kind == SIM_TR_LOG && (!from || strcmp(t->from, from) == 0) &&
+        strstr(t->text, needle))
+      return 1;
+  }
+  return 0;
+}
+
+void sim_trace_print(const sim *s, FILE *f, int full, int logs) {
+  for (size_t i = 0; i < s->ntr; i++) {
+    const sim_tr *t = &s->tr[i];
+    switch (t->kind) {
+    case SIM_TR_MSG: {
+      size_t k = 0;
+      while (k < t->len && t->text[k] != '\r' && t->text[k] != '\n')
+        k++;
+      fprintf(f, "%8lld  %-10s -> %-10s %s%.*s\n", (long long)t->at, t->from,
+              t->to, t->dropped ? "(dropped) " : "", (int)(full ? t->len : k),
+              t->text);
+      break;
+    }
+    case SIM_TR_UP:
+      fprintf(f, "%8lld  %-10s    flow %llu up (peer %s)\n", (long long)t->at,
+              t->from, (unsigned long long)t->flow, t->to);
+      break;
+    case SIM_TR_DOWN:
+      fprintf(f, "%8lld  %-10s    flow %llu down (%s)\n", (long long)t->at,
+              t->from, (unsigned long long)t->flow,
+              t->reason ? imsec_strerror(t->reason) : "closed");
+      break;
+    case SIM_TR_LOG:
+      if (logs)
+        fprintf(f, "%8lld  %-10s    log: %s\n", (long long)t->at, t->from,
+                t->text);
+      break;
+    case SIM_TR_TIMER:
+      break;
+    }
+  }
+}
+
+int sim_msg_header(const sim_tr *t, const char *name, char *buf, size_t cap) {
+  if (!t || t->kind != SIM_TR_MSG || !t->text)
+    return -1;
+  size_t nl = strlen(name);
+  const char *p = t->text, *stop = t->text + t->len;
+  /* Skip the start line. */
+  const char *line = memchr(p, '\n', t->len);
+  while (line && line + 1 < stop) {
+    line++;
+    const char *eol = memchr(line, '\n', (size_t)(stop - line));
+    if (!eol)
+      eol = stop;
+    size_t ll = (size_t)(eol - line);
+    if (ll <= 2)
+      break; /* the blank line: end of headers */
+    if (ll > nl && strncasecmp(line, name, nl) == 0) {
+      const char *q = line + nl;
+      while (q < eol && (*q == ' ' || *q == '\t'))
+        q++;
+      if (q < eol && *q == ':') {
+        q++;
+        while (q < eol && (*q == ' ' || *q == '\t'))
+          q++;
+        const char *v_end = eol;
+        while (v_end > q && (v_end[-1] == '\r' || v_end[-1] == ' '))
+          v_end--;
+        size_t vl = (size_t)(v_end - q);
+        if (vl + 1 > cap)
+          vl = cap ? cap - 1 : 0;
+        if (cap) {
+          memcpy(buf, q, vl);
+          buf[vl] = 0;
+        }
+        return (int)vl;
+      }
+    }
+    line = eol;
+  }
+  return -1;
+}

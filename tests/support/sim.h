@@ -1,0 +1,191 @@
+/*
+ * sim: the in-memory harness of the end-to-end tests. Many elements (the
+ * elemrun_ops shape of apps/elemrun.h) live in one process on a virtual
+ * clock; flows are pairs of ends joined by the harness; CONNECT is resolved
+ * by address to the element listening there; every message, flow event and
+ * log line goes into a trace (for ladders and assertions). Deterministic:
+ * one thread, one event heap ordered by (time, sequence).
+ *
+ * TLS flows: the connecting element gets peer_cert facts made by really
+ * validating the listener's DER chain (sim_listen_tls) with crypto/x509
+ * against the connector's anchors (sim_node_anchors) at the harness's
+ * certificate time; or, if the listener was given facts directly
+ * (sim_listen_facts), those.
+ *
+ * Faults: a per-message delay, a tamper hook that may rewrite, delay or drop
+ * any message in flight, failing a flow (both ends see on_flow_down), an
+ * idle timeout for inbound flows not kept (like net/'s).
+ *
+ * Typical use:
+ *   sim *s; sim_new(&s, 1000);
+ *   sim_node *p = sim_add(s, "pcscf", &ops_pcscf, pcscf, "10.0.0.2");
+ *   sim_listen(p, &addr_tls_5061);
+ *   sim_call(ue_node, start_fn, NULL);   // kick the UE
+ *   sim_run(s, 10000);                    // run until idle or +10 s
+ */
+#ifndef IMSEC_TEST_SIM_H
+#define IMSEC_TEST_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "apps/elemrun.h"
+#include "imsec/elem.h"
+#include "imsec/x509.h"
+
+typedef struct sim sim;
+typedef struct sim_node sim_node;
+
+/* Make a harness whose clock starts at `start` ms. Returns 0 or -1. */
+int sim_new(sim **out, imsec_time_ms start);
+/* Free the harness (not the elements). */
+void sim_del(sim *s);
+
+imsec_time_ms sim_now(const sim *s);
+
+/* Add an element named `name` (copied; used in the trace and ladders) with
+ * its vtable (borrowed) and handle; `host` (copied) is the IP its outgoing
+ * flows come from. Returns NULL on allocation failure. */
+sim_node *sim_add(sim *s, const char *name, const elemrun_ops *ops, void *self,
+                  const char *host);
+const char *sim_node_name(const sim_node *n);
+void *sim_node_self(const sim_node *n);
+/* The anchors used to make peer facts for this node's outgoing TLS flows
+ * (borrowed). */
+void sim_node_anchors(sim_node *n, const imsec_x509_anchors *a);
+/* LOG actions above this level are not traced (default DEBUG: all). */
+void sim_node_log_level(sim_node *n, imsec_log_level lv);
+
+/* Listen at `addr` (tp:host:port). TLS listeners present a DER chain
+ * (leaf first; copied) or fixed facts (copied). `tickets` 1: a second
+ * connection from the same node comes up "resumed". Returns 0 or -1 (the
+ * address is taken, or no memory). */
+int sim_listen(sim_node *n, const imsec_addr *addr);
+int sim_listen_tls(sim_node *n, const imsec_addr *addr,
+                   const imsec_bytes *chain, size_t n_chain, int tickets);
+int sim_listen_facts(sim_node *n, const imsec_addr *addr,
+                     const imsec_trust_cert *facts, int tickets);
+/* The time (Unix seconds) certificate validity is checked at (default:
+ * the real clock, -1). */
+void sim_cert_time(sim *s, int64_t unix_s);
+
+/* Run fn(self, now, out, arg) on node `n` now and carry out its actions
+ * (what a test does to start a UE or make it send). */
+void sim_call(sim_node *n, elemrun_call_fn fn, void *arg);
+
+/* Run: deliver every event due, advancing the clock to the next timer
+ * when nothing else is pending, until the heap is empty or the next event
+ * lies beyond now + max_ms. The clock ends at the last event run (never
+ * beyond now + max_ms). Returns the number of events run, or -1 when more
+ * than 1,000,000 ran (a livelock). */
+long sim_run(sim *s, imsec_time_ms max_ms);
+/* Deliver only what is due at the current time (no clock advance). */
+long sim_run_idle(sim *s);
+/* Advance the clock by `ms`, running everything due on the way. */
+long sim_advance(sim *s, imsec_time_ms ms);
+/* Run until pred(arg) is non-zero (checked after each event) or max_ms
+ * passed. Returns 1 when the predicate held, 0 otherwise. */
+int sim_run_until(sim *s, int (*pred)(void *arg), void *arg,
+                  imsec_time_ms max_ms);
+
+/* ---------------------------------------------------------------- faults */
+
+/* Every message takes `ms` to arrive (default 0). */
+void sim_set_delay(sim *s, imsec_time_ms ms);
+
+/* Called for each message as it is sent. `*data` is a malloc'd copy the
+ * hook may edit or replace (free the old, set the new and *len). Return
+ * < 0 to drop the message, else an extra delay in ms. */
+typedef struct sim_msg {
+  const sim_node *from, *to;
+  uint64_t from_flow, to_flow;
+  imsec_time_ms now;
+} sim_msg;
+typedef long (*sim_tamper_fn)(void *user, const sim_msg *m, uint8_t **data,
+                              size_t *len);
+void sim_set_tamper(sim *s, sim_tamper_fn fn, void *user);
+
+/* Fail the flow that has `flow` as one end: both ends get on_flow_down
+ * with `reason` (e.g. IMSEC_ERR_IO). Returns 0 or -1 (no such flow). */
+int sim_flow_fail(sim *s, uint64_t flow, int reason);
+/* Inbound flows not kept (imsec_out_keep) within `ms` are closed with
+ * IMSEC_ERR_TIMEOUT (net/'s pre-registration idle timeout). 0: off. */
+void sim_set_idle_timeout(sim *s, imsec_time_ms ms);
+
+/* Inject raw bytes as if the peer end of `flow` had sent them: the node
+ * owning `flow` receives them (an attacker on a flow). Returns 0 or -1. */
+int sim_inject(sim *s, uint64_t flow, const void *data, size_t len);
+/* Open a flow from a bare "attacker" end (no element) to `addr`; the
+ * listener's element sees it come up. Returns the attacker's end id (for
+ * sim_inject_from) or 0. */
+uint64_t sim_attach(sim *s, const imsec_addr *addr, const char *from_host);
+/* Send bytes from an attacker end opened by sim_attach. Messages the
+ * element sends back to it are traced only. */
+int sim_inject_from(sim *s, uint64_t attacker_end, const void *data,
+                    size_t len);
+
+/* ---------------------------------------------------------------- flows */
+
+/* 1 when `flow` is an open end. */
+int sim_flow_open(const sim *s, uint64_t flow);
+/* The other end of `flow`, or 0. */
+uint64_t sim_flow_peer(const sim *s, uint64_t flow);
+/* The node owning end `flow`, or NULL (attacker ends too). */
+sim_node *sim_flow_node(const sim *s, uint64_t flow);
+/* 1 when the element kept end `flow` (imsec_out_keep). */
+int sim_flow_kept(const sim *s, uint64_t flow);
+/* Open flows between nodes a and b (either direction); the end at `a` of
+ * the first one into *a_end (may be NULL). */
+size_t sim_flows_between(const sim *s, const sim_node *a, const sim_node *b,
+                         uint64_t *a_end);
+/* Flows opened so far in the whole harness (TLS handshakes if tls). */
+size_t sim_flows_opened(const sim *s, int tls_only);
+
+/* ---------------------------------------------------------------- trace */
+
+typedef enum sim_tr_kind {
+  SIM_TR_MSG = 1, /* a message arrived (or was dropped) */
+  SIM_TR_UP,      /* a flow end came up */
+  SIM_TR_DOWN,    /* a flow end went down */
+  SIM_TR_LOG,     /* an element's LOG action */
+  SIM_TR_TIMER,   /* a timer fired (not stale) */
+} sim_tr_kind;
+
+typedef struct sim_tr {
+  sim_tr_kind kind;
+  imsec_time_ms at;
+  const char *from, *to; /* node names ("?" for an attacker); LOG: from */
+  uint64_t flow;         /* MSG: the receiving end; UP/DOWN: the end */
+  int dropped;           /* MSG dropped by the tamper hook or a dead flow */
+  int reason;            /* DOWN */
+  imsec_log_level level; /* LOG */
+  char *text;            /* MSG: whole message; LOG: the line (owned) */
+  size_t len;
+} sim_tr;
+
+size_t sim_trace_count(const sim *s);
+const sim_tr *sim_trace_at(const sim *s, size_t i);
+/* Stop (0) or resume (1) tracing (benchmarks, many-UE runs). */
+void sim_trace_enable(sim *s, int on);
+/* Forget the trace so far (start a new scene). */
+void sim_trace_clear(sim *s);
+/* Messages (not dropped) from `from` to `to` (NULL: any) whose start line
+ * begins with `start` (e.g. "REGISTER", "SIP/2.0 401"; NULL: any). */
+size_t sim_trace_msgs(const sim *s, const char *from, const char *to,
+                      const char *start);
+/* The i-th such message (NULL when fewer). */
+const sim_tr *sim_trace_msg(const sim *s, const char *from, const char *to,
+                            const char *start, size_t i);
+/* 1 when a LOG line of node `from` (NULL: any) contains `needle`. */
+int sim_trace_log_has(const sim *s, const char *from, const char *needle);
+/* Print a ladder: one line per message (time, from -> to, start line);
+ * `full` prints whole messages; `logs` includes LOG lines. */
+void sim_trace_print(const sim *s, FILE *f, int full, int logs);
+
+/* A header value of a traced message (first occurrence, case-insensitive
+ * name, compact forms not handled), copied into buf. Returns its length or
+ * -1 when absent. */
+int sim_msg_header(const sim_tr *t, const char *name, char *buf, size_t cap);
+
+#endif

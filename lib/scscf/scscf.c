@@ -1085,7 +1085,7 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       return;
     }
     long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_ROUTE);
-    if (it.rest.len) {
+    if (it.rest.p && it.rest.len) {
       /* Several values on one line: keep the rest. */
       imsec_str rest = imsec_str_trim(it.rest);
       if (rest.len && rest.p[0] == ',')
@@ -1259,7 +1259,7 @@ static void do_response(imsec_scscf *s, imsec_out *out) {
   long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
   if (idx < 0)
     return;
-  if (it.rest.len) {
+  if (it.rest.p && it.rest.len) {
     imsec_str r = imsec_str_trim(it.rest);
     if (r.len && r.p[0] == ',')
       r = imsec_str_trim(imsec_str_make(r.p + 1, r.len - 1));

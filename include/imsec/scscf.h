@@ -105,6 +105,45 @@ IMSEC_API size_t imsec_scscf_challenges(const imsec_scscf *s);
 /* Number of registered IMPIs. */
 IMSEC_API size_t imsec_scscf_registrations(const imsec_scscf *s);
 
+/* ------------------------------------------------ configuration file */
+
+/*
+ * The daemon's YAML configuration (conf/scscf_conf.c), one map:
+ *
+ *   domain: ims.mnc001.mcc001.3gppnetwork.org
+ *   db: /var/lib/imsec/hss.db
+ *   listen: [tcp:127.0.0.1:6060]     # or one scalar; tls: needs cert/key
+ *   advertise: tcp:scscf.example.org:6060  # Service-Route/Via address
+ *   cert: scscf.crt                  # for tls: listeners
+ *   key: scscf.key
+ *   nonce_lifetime: 30               # seconds
+ *   expires_min: 60
+ *   expires_max: 3600
+ *   expires_default: 600
+ *   log_level: info                  # error|warn|info|debug
+ *
+ * Relative paths (db, cert, key) are taken relative to the file's folder.
+ * Absent strings are NULL, absent numbers -1. Free with
+ * imsec_scscf_file_free.
+ */
+#define IMSEC_SCSCF_MAX_LISTEN 8
+
+typedef struct imsec_scscf_file {
+  char *domain, *db, *advertise, *cert, *key, *log_level;
+  char *listen[IMSEC_SCSCF_MAX_LISTEN];
+  size_t n_listen;
+  int64_t nonce_lifetime, expires_min, expires_max, expires_default;
+} imsec_scscf_file;
+
+/* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".
+ * Returns 0, IMSEC_ERR_IO (unreadable), IMSEC_ERR_PARSE (YAML syntax, an
+ * unknown or repeated key, a value of the wrong kind), IMSEC_ERR_LIMIT,
+ * IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_file_load(const char *path,
+                                                   imsec_scscf_file *out,
+                                                   char *err, size_t errcap);
+IMSEC_API void imsec_scscf_file_free(imsec_scscf_file *f);
+
 #ifdef __cplusplus
 }
 #endif

@@ -635,7 +635,7 @@ static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
     return;
   }
   if (stale)
-    memcpy(www + n, ", stale=TRUE", 13);
+    memcpy(www + n, ", stale=true", 13);
   s->ch[s->nch++] = c;
   (void)imsec_out_timer(out, c->timer, c->expires);
   imsec_sip_builder b;
@@ -1069,6 +1069,7 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   if (meth == IMSEC_SIP_M_ACK)
     return;
   /* Loose routing (RFC 3261 §16.4): pop the Route entries naming us. */
+  int orig = 0;
   for (;;) {
     imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
     imsec_sip_addr ra;
@@ -1084,6 +1085,8 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       respond(s, flow, 403, "Route not served", out);
       return;
     }
+    if (imsec_str_eq(u.user, IMSEC_STR_LIT("orig")))
+      orig = 1;
     long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_ROUTE);
     if (it.rest.p && it.rest.len) {
       /* Several values on one line: keep the rest. */
@@ -1122,6 +1125,24 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                            IMSEC_STR_LIT("REGISTER, MESSAGE, OPTIONS"));
     finish_send(s, &b, flow, out);
     return;
+  }
+  if (orig) {
+    /* TS 24.229 §5.4.3.2: the originating user (asserted by the P-CSCF)
+     * must be registered here. */
+    imsec_sip_iter pit = IMSEC_SIP_ITER_INIT;
+    imsec_sip_addr pai;
+    int known = 0;
+    while (!known && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_P_ASSERTED_IDENTITY,
+                                         &pit, &pai) == 1)
+      known = find_reg_impu(s, pai.uri) != NULL;
+    if (!known) {
+      (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                          "originating request from an unregistered "
+                          "identity: 403",
+                          NULL);
+      respond(s, flow, 403, "Originating user not registered", out);
+      return;
+    }
   }
   /* Terminating: the target's newest live contact (TS 24.229 §5.4.3.3). */
   reg *r = find_reg_impu(s, s->m.ruri);

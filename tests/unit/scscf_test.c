@@ -429,7 +429,7 @@ static void replay(void **state) {
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
   assert_int_equal(status_of(f->last), 401);
   take_challenge(f, NULL);
-  assert_non_null(strstr(f->www, "stale=TRUE"));
+  assert_non_null(strstr(f->www, "stale=true"));
 
   /* nc not above the last one on a live nonce: replay. */
   deliver(f, PCSCF_FLOW,
@@ -458,7 +458,7 @@ static void stale_nonce(void **state) {
   const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
   take_challenge(f, NULL);
-  assert_non_null(strstr(f->www, "stale=TRUE"));
+  assert_non_null(strstr(f->www, "stale=true"));
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
 
   /* Without the timer: the lifetime is checked on arrival too. */
@@ -466,7 +466,7 @@ static void stale_nonce(void **state) {
   a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
   take_challenge(f, NULL);
-  assert_non_null(strstr(f->www, "stale=TRUE"));
+  assert_non_null(strstr(f->www, "stale=true"));
   /* The fresh one works. */
   a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
@@ -617,6 +617,13 @@ static void routing(void **state) {
   assert_int_equal(status_of(f->last), 480);
   deliver(f, 8, message_to("sip:nobody@" DOM, NULL));
   assert_int_equal(status_of(f->last), 404);
+
+  /* Originating via the Service-Route: A must be registered. */
+  deliver(f, 8,
+          message_to(IMPU_B, "<sip:orig@127.0.0.1:6060;transport=tcp;lr>"));
+  assert_int_equal(status_of(f->last), 403);
+  memset(&f->ue, 0, sizeof(f->ue)); /* A's ISIM, same keys as B's */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT2), 200);
 
   /* From A's P-CSCF (flow 8) via the Service-Route. */
   imsec_out_clear(&f->out);

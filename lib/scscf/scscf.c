@@ -134,19 +134,16 @@ static void dec_u64(uint64_t v, char *out) {
 
 /* Two URIs name the same public identity: scheme, user and host (RFC 3261
  * §19.1.4 for the parts an IMPU is made of; parameters and port are not
- * part of an IMPU). tel: the number. */
-static int impu_match(imsec_str a, imsec_str b) {
-  imsec_sip_uri ua, ub;
-  if (imsec_sip_uri_parse(a, 16, &ua) < 0 ||
-      imsec_sip_uri_parse(b, 16, &ub) < 0)
+ * part of an IMPU). tel: the number. `ua` is parsed once by the caller. */
+static int impu_match_parsed(const imsec_sip_uri *ua, imsec_str b) {
+  imsec_sip_uri ub;
+  if (imsec_sip_uri_parse(b, 16, &ub) < 0 || ua->scheme != ub.scheme)
     return 0;
-  if (ua.scheme != ub.scheme)
-    return 0;
-  if (ua.scheme == IMSEC_SIP_SCHEME_TEL)
-    return imsec_str_eq(ua.user, ub.user);
-  if (ua.scheme == IMSEC_SIP_SCHEME_OTHER)
-    return imsec_str_ieq(ua.opaque, ub.opaque);
-  return imsec_str_eq(ua.user, ub.user) && imsec_str_ieq(ua.host, ub.host);
+  if (ua->scheme == IMSEC_SIP_SCHEME_TEL)
+    return imsec_str_eq(ua->user, ub.user);
+  if (ua->scheme == IMSEC_SIP_SCHEME_OTHER)
+    return imsec_str_ieq(ua->opaque, ub.opaque);
+  return imsec_str_eq(ua->user, ub.user) && imsec_str_ieq(ua->host, ub.host);
 }
 
 /* The host of a parsed URI without IPv6 brackets. */
@@ -368,9 +365,12 @@ static reg *find_reg_impi(const imsec_scscf *s, imsec_str impi, size_t *idx) {
 }
 
 static reg *find_reg_impu(const imsec_scscf *s, imsec_str impu) {
+  imsec_sip_uri u;
+  if (imsec_sip_uri_parse(impu, 16, &u) < 0)
+    return NULL;
   for (size_t i = 0; i < s->nregs; i++) {
     for (size_t j = 0; j < s->regs[i]->n_impus; j++) {
-      if (impu_match(imsec_str_c(s->regs[i]->impus[j]), impu))
+      if (impu_match_parsed(&u, imsec_str_c(s->regs[i]->impus[j])))
         return s->regs[i];
     }
   }
@@ -903,8 +903,11 @@ static int build_ok(imsec_scscf *s, uint64_t flow, reg *r, const char *impi,
 }
 
 static int impu_in_set(const imsec_hss_sub *sub, imsec_str impu) {
+  imsec_sip_uri u;
+  if (imsec_sip_uri_parse(impu, 16, &u) < 0)
+    return 0;
   for (size_t i = 0; i < sub->n_impus; i++)
-    if (impu_match(imsec_str_c(sub->impus[i]), impu))
+    if (impu_match_parsed(&u, imsec_str_c(sub->impus[i])))
       return 1;
   return 0;
 }

@@ -1,0 +1,230 @@
+/* The S-CSCF daemon's YAML configuration (include/imsec/scscf.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "imsec/scscf.h"
+
+#define MAX_FILE (64 * 1024)
+
+typedef struct ctx {
+  const char *name;
+  char *dir; /* the file's folder, with a trailing '/', or "" */
+  char *err;
+  size_t errcap;
+  imsec_scscf_file *out;
+} ctx;
+
+__attribute__((format(printf, 4, 5))) static int
+fail(ctx *c, int code, size_t line, const char *fmt, ...) {
+  if (c->errcap) {
+    int n = snprintf(c->err, c->errcap, "%s:%zu: ", c->name, line);
+    if (n >= 0 && (size_t)n < c->errcap) {
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
+      va_end(ap);
+    }
+  }
+  return code;
+}
+
+static int text(ctx *c, yaml_node_t *v, const char *key, int path, char **dst) {
+  size_t line = v->start_mark.line + 1;
+  if (v->type != YAML_SCALAR_NODE)
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': expected a text value",
+                key);
+  const char *s = (const char *)v->data.scalar.value;
+  size_t n = v->data.scalar.length;
+  if (n == 0 || n > 1024 || memchr(s, 0, n))
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': empty or invalid value",
+                key);
+  int rel = path && s[0] != '/';
+  size_t dl = rel ? strlen(c->dir) : 0;
+  char *p = malloc(dl + n + 1);
+  if (!p)
+    return fail(c, IMSEC_ERR_NOMEM, line, "out of memory");
+  memcpy(p, c->dir, dl);
+  memcpy(p + dl, s, n);
+  p[dl + n] = 0;
+  *dst = p;
+  return 0;
+}
+
+static int number(ctx *c, yaml_node_t *v, const char *key, int64_t max,
+                  int64_t *dst) {
+  size_t line = v->start_mark.line + 1;
+  uint64_t x;
+  if (v->type != YAML_SCALAR_NODE ||
+      imsec_str_to_u64(imsec_str_make((const char *)v->data.scalar.value,
+                                      v->data.scalar.length),
+                       (uint64_t)max, &x) < 0)
+    return fail(c, IMSEC_ERR_PARSE, line,
+                "key '%s': expected a whole number up to %lld", key,
+                (long long)max);
+  *dst = (int64_t)x;
+  return 0;
+}
+
+static const char *const keys[] = {
+    "domain",      "db",          "listen",          "advertise",
+    "cert",        "key",         "log_level",       "nonce_lifetime",
+    "expires_min", "expires_max", "expires_default",
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
+  imsec_scscf_file *o = c->out;
+  const char *key = keys[k];
+  switch (k) {
+  case 0:
+    return text(c, v, key, 0, &o->domain);
+  case 1:
+    return text(c, v, key, 1, &o->db);
+  case 2:
+    if (v->type == YAML_SCALAR_NODE) {
+      o->n_listen = 1;
+      return text(c, v, key, 0, &o->listen[0]);
+    }
+    if (v->type != YAML_SEQUENCE_NODE)
+      return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                  "key 'listen': expected an address or a list of them");
+    for (yaml_node_item_t *it = v->data.sequence.items.start;
+         it < v->data.sequence.items.top; it++) {
+      yaml_node_t *e = yaml_document_get_node(doc, *it);
+      if (!e)
+        return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                    "key 'listen': broken list");
+      if (o->n_listen >= IMSEC_SCSCF_MAX_LISTEN)
+        return fail(c, IMSEC_ERR_LIMIT, e->start_mark.line + 1,
+                    "key 'listen': more than %d addresses",
+                    IMSEC_SCSCF_MAX_LISTEN);
+      IMSEC_GUARD(text(c, e, key, 0, &o->listen[o->n_listen]));
+      o->n_listen++;
+    }
+    return 0;
+  case 3:
+    return text(c, v, key, 0, &o->advertise);
+  case 4:
+    return text(c, v, key, 1, &o->cert);
+  case 5:
+    return text(c, v, key, 1, &o->key);
+  case 6:
+    return text(c, v, key, 0, &o->log_level);
+  case 7:
+    return number(c, v, key, 86400, &o->nonce_lifetime);
+  case 8:
+    return number(c, v, key, 86400 * 365, &o->expires_min);
+  case 9:
+    return number(c, v, key, 86400 * 365, &o->expires_max);
+  default:
+    return number(c, v, key, 86400 * 365, &o->expires_default);
+  }
+}
+
+static int walk(ctx *c, yaml_document_t *doc) {
+  yaml_node_t *root = yaml_document_get_root_node(doc);
+  if (!root)
+    return 0; /* an empty file: all defaults */
+  if (root->type != YAML_MAPPING_NODE)
+    return fail(c, IMSEC_ERR_PARSE, root->start_mark.line + 1,
+                "expected a map of settings");
+  unsigned seen = 0;
+  for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
+       pr < root->data.mapping.pairs.top; pr++) {
+    yaml_node_t *kn = yaml_document_get_node(doc, pr->key);
+    yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+    if (!kn || !vn)
+      return fail(c, IMSEC_ERR_PARSE, root->start_mark.line + 1, "broken map");
+    size_t line = kn->start_mark.line + 1;
+    if (kn->type != YAML_SCALAR_NODE)
+      return fail(c, IMSEC_ERR_PARSE, line, "a key must be a plain name");
+    const char *name = (const char *)kn->data.scalar.value;
+    size_t k = 0;
+    while (k < N_KEYS && strcmp(keys[k], name) != 0)
+      k++;
+    if (k == N_KEYS)
+      return fail(c, IMSEC_ERR_PARSE, line, "key '%.64s': unknown key", name);
+    if (seen & (1u << k))
+      return fail(c, IMSEC_ERR_PARSE, line, "key '%s': given twice", keys[k]);
+    seen |= 1u << k;
+    IMSEC_GUARD(one(c, doc, k, vn));
+  }
+  return 0;
+}
+
+void imsec_scscf_file_free(imsec_scscf_file *f) {
+  if (!f)
+    return;
+  free(f->domain);
+  free(f->db);
+  free(f->advertise);
+  free(f->cert);
+  free(f->key);
+  free(f->log_level);
+  for (size_t i = 0; i < f->n_listen; i++)
+    free(f->listen[i]);
+  memset(f, 0, sizeof(*f));
+  f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
+}
+
+int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
+                          size_t errcap) {
+  memset(out, 0, sizeof(*out));
+  out->nonce_lifetime = out->expires_min = out->expires_max =
+      out->expires_default = -1;
+  if (errcap)
+    err[0] = 0;
+  ctx c = {path, NULL, err, errcap, out};
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return fail(&c, IMSEC_ERR_IO, 0, "cannot read: %s", strerror(errno));
+  char *buf = malloc(MAX_FILE + 1);
+  if (!buf) {
+    fclose(f);
+    return IMSEC_ERR_NOMEM;
+  }
+  size_t n = fread(buf, 1, MAX_FILE + 1, f);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad || n > MAX_FILE) {
+    free(buf);
+    return fail(&c, bad ? IMSEC_ERR_IO : IMSEC_ERR_LIMIT, 1,
+                bad ? "cannot read" : "larger than 64 KiB");
+  }
+  const char *slash = strrchr(path, '/');
+  size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+  c.dir = malloc(dl + 1);
+  if (!c.dir) {
+    free(buf);
+    return IMSEC_ERR_NOMEM;
+  }
+  memcpy(c.dir, path, dl);
+  c.dir[dl] = 0;
+  int rv;
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) {
+    rv = IMSEC_ERR_NOMEM;
+    goto done;
+  }
+  yaml_parser_set_input_string(&parser, (const unsigned char *)buf, n);
+  yaml_document_t doc;
+  if (!yaml_parser_load(&parser, &doc)) {
+    rv = fail(&c, IMSEC_ERR_PARSE, parser.problem_mark.line + 1, "YAML: %s",
+              parser.problem ? parser.problem : "syntax error");
+    yaml_parser_delete(&parser);
+    goto done;
+  }
+  rv = walk(&c, &doc);
+  yaml_document_delete(&doc);
+  yaml_parser_delete(&parser);
+done:
+  free(c.dir);
+  free(buf);
+  if (rv < 0)
+    imsec_scscf_file_free(out);
+  return rv;
+}

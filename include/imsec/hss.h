@@ -1,0 +1,176 @@
+/*
+ * imsec hss: the Home Subscriber Server as the S-CSCF embeds it: subscriber
+ * records (IMPI, the implicit registration set of IMPUs, K, OP or OPc, AMF,
+ * the HE's SQN state, the Digest AKA version), Milenage authentication
+ * vectors with SQN management per TS 33.102 Annex C, and resynchronisation
+ * from AUTS (TS 33.102 §6.3.5).
+ *
+ * The logic (lib/hss/hss.c) is sans-I/O: it reaches storage through the
+ * imsec_hss_store vtable and AES/randomness through imsec_crypto. Two
+ * stores exist: an in-memory one (lib/hss/mem.c, for tests and the
+ * in-process harness) and SQLite (store/hss_db.c, the daemons' default).
+ *
+ * Durability rule (TS 33.102 C.3.2 spirit, DESIGN.md §2): the SQN of a
+ * vector is saved through store->save_sqn, which must be durable when it
+ * returns (SQLite: a synchronous transaction), BEFORE the vector is handed
+ * to the caller. So a crash can waste SQNs but never reuse one.
+ *
+ * Secrets (K, OP/OPc, and the vectors' XRES, CK, IK) live in caller-owned
+ * structs; wipe them with imsec_hss_sub_wipe / imsec_aka_vector_wipe.
+ * Every intermediate copy inside the HSS is wiped before return.
+ */
+#ifndef IMSEC_HSS_H
+#define IMSEC_HSS_H
+
+#include "imsec/aka.h"
+#include "imsec/base.h"
+#include "imsec/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IMSEC_HSS_ID_MAX 256   /* octets of an IMPI or IMPU, NUL included */
+#define IMSEC_HSS_MAX_IMPUS 16 /* IMPUs in one implicit registration set */
+
+/* The Digest AKA version a subscriber is challenged with. */
+typedef enum imsec_hss_aka {
+  IMSEC_HSS_AKAV1 = 1, /* AKAv1-MD5, RFC 3310 */
+  IMSEC_HSS_AKAV2 = 2, /* AKAv2-MD5, RFC 4169 */
+} imsec_hss_aka;
+
+/* One subscriber. A plain struct: the store fills it, the caller owns it.
+ * `op` holds OP when op_is_opc is 0, OPc when it is 1. k and op are
+ * secrets: wipe with imsec_hss_sub_wipe. */
+typedef struct imsec_hss_sub {
+  char impi[IMSEC_HSS_ID_MAX];
+  char impus[IMSEC_HSS_MAX_IMPUS][IMSEC_HSS_ID_MAX]; /* bare URIs */
+  size_t n_impus;
+  uint8_t k[IMSEC_AKA_K_LEN];
+  uint8_t op[IMSEC_AKA_OP_LEN];
+  int op_is_opc;
+  uint8_t amf[IMSEC_AKA_AMF_LEN];
+  imsec_sqn_he sqn;
+  imsec_hss_aka aka;
+} imsec_hss_sub;
+
+IMSEC_API void imsec_hss_sub_wipe(imsec_hss_sub *s);
+
+/* Check a record before it is stored: IMPI non-empty, 1..MAX IMPUs, each
+ * non-empty and no duplicates, aka v1 or v2, SQN state in range for `cfg`
+ * (NULL: Annex C defaults). Returns 0 or IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_sub_check(const imsec_hss_sub *s,
+                                                 const imsec_sqn_cfg *cfg);
+
+/* "v1" / "v2" <-> imsec_hss_aka. Parse returns 0 or IMSEC_ERR_PARSE. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_aka_parse(imsec_str s,
+                                                 imsec_hss_aka *out);
+IMSEC_API const char *imsec_hss_aka_name(imsec_hss_aka aka);
+
+/* --------------------------------------------------------------- storage */
+
+typedef struct imsec_hss_store imsec_hss_store;
+
+/* Called by list for each subscriber, in IMPI order; k and op are zero
+ * (list never reads secrets). A non-zero return stops the walk and is
+ * returned by list. */
+typedef int (*imsec_hss_list_fn)(void *arg, const imsec_hss_sub *sub);
+
+/* The storage vtable. Every function returns 0 or a negative imsec_err.
+ * Strings are borrowed for the call. */
+typedef struct imsec_hss_store_vtable {
+  /* Fill `out` with the subscriber `impi` (secrets included).
+   * IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO. */
+  int (*load)(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out);
+  /* The same, found by one of its IMPUs (exact text). */
+  int (*find_impu)(imsec_hss_store *s, imsec_str impu, imsec_hss_sub *out);
+  /* Durably record the SQN state of `impi` (when this returns 0 the state
+   * survives a crash). IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO. */
+  int (*save_sqn)(imsec_hss_store *s, imsec_str impi, const imsec_sqn_he *st);
+  /* Add a new subscriber. IMSEC_ERR_EXISTS (the IMPI or one of the IMPUs is
+   * taken), IMSEC_ERR_INVAL, IMSEC_ERR_IO, IMSEC_ERR_NOMEM. */
+  int (*add)(imsec_hss_store *s, const imsec_hss_sub *sub);
+  /* Delete a subscriber with its IMPUs. IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO. */
+  int (*del)(imsec_hss_store *s, imsec_str impi);
+  /* Walk every subscriber (see imsec_hss_list_fn). IMSEC_ERR_IO. */
+  int (*list)(imsec_hss_store *s, imsec_hss_list_fn fn, void *arg);
+  /* Close and free (wipes what it holds). */
+  void (*destroy)(imsec_hss_store *s);
+} imsec_hss_store_vtable;
+
+/* Every store begins with this header. */
+struct imsec_hss_store {
+  const imsec_hss_store_vtable *vt;
+};
+
+/* Free a store (NULL is fine). */
+IMSEC_API void imsec_hss_store_del(imsec_hss_store *s);
+
+/* The in-memory store (lib/hss/mem.c): no persistence; save_sqn records
+ * into memory. Returns 0 or IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_mem_new(imsec_hss_store **out);
+/* The number of successful save_sqn calls on a memory store so far. */
+IMSEC_API unsigned long imsec_hss_mem_saves(const imsec_hss_store *s);
+
+/* The SQLite store (store/hss_db.c). Opens `path`; with `create` set a
+ * missing file is created with mode 0600 and the schema (versioned with
+ * PRAGMA user_version) is installed. PRAGMA synchronous=FULL, journal
+ * mode DELETE: every save_sqn is its own synchronous transaction.
+ * `err` (may be NULL, capacity `errcap`) receives one line on failure.
+ * Returns 0, IMSEC_ERR_IO (cannot open or not a database),
+ * IMSEC_ERR_NOTFOUND (no file and create is 0), IMSEC_ERR_UNSUPPORTED (a
+ * schema version this build does not know), IMSEC_ERR_PERM (the file is
+ * readable by group or others), IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_db_open(imsec_hss_store **out,
+                                               const char *path, int create,
+                                               char *err, size_t errcap);
+
+/* ------------------------------------------------------------------ HSS */
+
+typedef struct imsec_hss imsec_hss;
+
+/* Make an HSS over `store` and `crypto` (both borrowed; they must outlive
+ * it). `cfg` (NULL: imsec_sqn_cfg_default) is copied.
+ * Returns 0, IMSEC_ERR_INVAL, IMSEC_ERR_CONFIG, IMSEC_ERR_NOMEM,
+ * IMSEC_ERR_CRYPTO. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_new(imsec_hss **out,
+                                           imsec_hss_store *store,
+                                           imsec_crypto *crypto,
+                                           const imsec_sqn_cfg *cfg);
+IMSEC_API void imsec_hss_del(imsec_hss *h);
+/* The store the HSS uses (borrowed). */
+IMSEC_API imsec_hss_store *imsec_hss_get_store(imsec_hss *h);
+
+/* The record of `impi` without its secrets (k, op zero): IMPUs, AKA
+ * version, SQN state. Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup(imsec_hss *h, imsec_str impi,
+                                              imsec_hss_sub *out);
+/* The same, found by an IMPU of the set. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup_impu(imsec_hss *h, imsec_str impu,
+                                                   imsec_hss_sub *out);
+
+/* One authentication vector for `impi` (TS 33.102 §6.3.2): the next SQN
+ * (Annex C), saved durably through the store, then RAND from the RNG and
+ * Milenage. `aka` (may be NULL) receives the subscriber's AKA version.
+ * Wipe the vector after use.
+ * Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO (the SQN could not be saved:
+ * no vector), IMSEC_ERR_LIMIT (SQN exhausted), IMSEC_ERR_CRYPTO,
+ * IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_vector(imsec_hss *h, imsec_str impi,
+                                              imsec_aka_vector *out,
+                                              imsec_hss_aka *aka);
+
+/* Resynchronise `impi` from the AUTS the UE sent for the challenge whose
+ * RAND was `rand` (TS 33.102 §6.3.5, imsec_sqn_he_resync), and save the
+ * new state durably. Returns 0, IMSEC_ERR_MAC (MAC-S wrong: nothing
+ * changed), IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO, IMSEC_ERR_CRYPTO,
+ * IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_resync(imsec_hss *h, imsec_str impi,
+                                              const uint8_t rand[16],
+                                              const uint8_t auts[14]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMSEC_HSS_H */

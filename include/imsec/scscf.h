@@ -1,0 +1,151 @@
+/*
+ * imsec scscf: the S-CSCF element (TS 24.229 §5.4): registrar and
+ * authenticator for one home network domain, and router of requests to
+ * registered public identities via their Path.
+ *
+ * Sans-I/O, with the element shape of include/imsec/elem.h: the driver
+ * hands in events (flow up/down, one whole SIP message on a flow, timer
+ * fired) with `now`, and carries out the actions appended to an imsec_out.
+ *
+ * Registration (TS 24.229 §5.4.1, TS 33.203 §6.1):
+ *  - an unauthenticated REGISTER gets 401 with a Digest AKAv1-MD5 (or
+ *    AKAv2-MD5, per subscriber) challenge, realm = the home domain, one
+ *    fresh vector from the HSS per challenge; the vector is kept for the
+ *    nonce lifetime (then dropped: incomplete authentication, §6.1.2.3);
+ *  - a response with an unknown, used or expired nonce, or a replayed nc,
+ *    gets a new challenge (stale=true when the nonce is gone);
+ *  - wrong RES: 403 (§6.1.2.1); an empty response without auts (the UE
+ *    refused the network, §6.1.2.2): 403; auts: HSS resync then a new 401
+ *    (§6.1.3); a wrong MAC-S in AUTS: 403;
+ *  - on success: bindings of Contact (several per IMPU, RFC 5626 instance
+ *    and reg-id kept) with their Path and an expiry timer; 200 OK with the
+ *    current Contacts, Path, Service-Route, P-Associated-URI (the implicit
+ *    set). Expires: 0 or `Contact: *` de-register; an Expires under the
+ *    minimum gets 423 with Min-Expires; above the maximum it is cut.
+ *    Every REGISTER is authenticated (no skipping on integrity-protected).
+ * Routing: MESSAGE and OPTIONS for a registered IMPU go to its most
+ * recently registered contact: Request-URI = the contact, Route = its Path,
+ * sent to the first Path hop's host:port (one connection per hop, reused,
+ * RFC 5923); unknown IMPU 404, known but unregistered 480. OPTIONS for the
+ * S-CSCF itself (Request-URI = the domain or its own address) gets 200.
+ * Responses to relayed requests go back along the Via (the S-CSCF's Via
+ * branch names the flow the request came in on).
+ */
+#ifndef IMSEC_SCSCF_H
+#define IMSEC_SCSCF_H
+
+#include "imsec/base.h"
+#include "imsec/crypto.h"
+#include "imsec/elem.h"
+#include "imsec/hss.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct imsec_scscf_config {
+  /* The home network domain name: the registrar's domain and the Digest
+   * realm (e.g. ims.mnc001.mcc001.3gppnetwork.org). Required. */
+  const char *domain;
+  /* The S-CSCF's own SIP address, for Via, Service-Route and recognising
+   * Route headers and OPTIONS addressed to it (the listen address).
+   * Required. */
+  imsec_addr self;
+  imsec_time_ms nonce_lifetime_ms; /* 0: 30000 */
+  uint32_t expires_min;            /* 0: 60 s (423 below it) */
+  uint32_t expires_max;            /* 0: 3600 s (cut to it) */
+  uint32_t expires_default;        /* 0: 600 s (no Expires given) */
+  size_t max_contacts;             /* per IMPI; 0: 8 */
+  size_t max_challenges;           /* pending challenges; 0: 10000 */
+  size_t max_regs;                 /* registered IMPIs; 0: 100000 */
+} imsec_scscf_config;
+
+typedef struct imsec_scscf imsec_scscf;
+
+/* Make an S-CSCF. `cfg` is copied (its strings too); `crypto` and `hss` are
+ * borrowed and must outlive it.
+ * Returns 0, IMSEC_ERR_INVAL (a NULL argument), IMSEC_ERR_CONFIG (no or an
+ * invalid domain, no self address, expires_min > expires_max),
+ * IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_new(imsec_scscf **out,
+                                             const imsec_scscf_config *cfg,
+                                             imsec_crypto *crypto,
+                                             imsec_hss *hss);
+/* Free (NULL is fine); the challenges' vectors are wiped. */
+IMSEC_API void imsec_scscf_del(imsec_scscf *s);
+
+/* A flow is up: inbound (tag 0; a P-CSCF connected) or one the S-CSCF
+ * asked for with imsec_out_connect (its tag): queued requests go out on it.
+ * Returns 0 (never asks to close). */
+IMSEC_API int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow,
+                                     uint64_t tag, const imsec_flow_info *info,
+                                     imsec_time_ms now, imsec_out *out);
+/* One whole SIP message (the driver frames the stream). The buffer is
+ * borrowed for the call only. Malformed input gets a 400 when it is a
+ * request the S-CSCF can answer, else it is dropped with a log line. */
+IMSEC_API void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow,
+                                      const uint8_t *msg, size_t len,
+                                      imsec_time_ms now, imsec_out *out);
+/* A flow went down (or a connect failed: then `flow` is 0 and `tag` names
+ * it). Requests queued for it are dropped. */
+IMSEC_API void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow,
+                                        uint64_t tag, int reason,
+                                        imsec_time_ms now, imsec_out *out);
+/* A timer fired: challenge lifetimes and binding expiries. Stale timers are
+ * ignored. */
+IMSEC_API void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer,
+                                    imsec_time_ms now, imsec_out *out);
+
+/* Observers (tests, the demo's final table). */
+/* Number of current contacts of the registration holding `impu` (0 when not
+ * registered). */
+IMSEC_API size_t imsec_scscf_contacts(const imsec_scscf *s, imsec_str impu);
+/* Number of pending challenges (vectors held). */
+IMSEC_API size_t imsec_scscf_challenges(const imsec_scscf *s);
+/* Number of registered IMPIs. */
+IMSEC_API size_t imsec_scscf_registrations(const imsec_scscf *s);
+
+/* ------------------------------------------------ configuration file */
+
+/*
+ * The daemon's YAML configuration (conf/scscf_conf.c), one map:
+ *
+ *   domain: ims.mnc001.mcc001.3gppnetwork.org
+ *   db: /var/lib/imsec/hss.db
+ *   listen: [tcp:127.0.0.1:6060]     # or one scalar; tls: needs cert/key
+ *   advertise: tcp:scscf.example.org:6060  # Service-Route/Via address
+ *   cert: scscf.crt                  # for tls: listeners
+ *   key: scscf.key
+ *   nonce_lifetime: 30               # seconds
+ *   expires_min: 60
+ *   expires_max: 3600
+ *   expires_default: 600
+ *   log_level: info                  # error|warn|info|debug
+ *
+ * Relative paths (db, cert, key) are taken relative to the file's folder.
+ * Absent strings are NULL, absent numbers -1. Free with
+ * imsec_scscf_file_free.
+ */
+#define IMSEC_SCSCF_MAX_LISTEN 8
+
+typedef struct imsec_scscf_file {
+  char *domain, *db, *advertise, *cert, *key, *log_level;
+  char *listen[IMSEC_SCSCF_MAX_LISTEN];
+  size_t n_listen;
+  int64_t nonce_lifetime, expires_min, expires_max, expires_default;
+} imsec_scscf_file;
+
+/* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".
+ * Returns 0, IMSEC_ERR_IO (unreadable), IMSEC_ERR_PARSE (YAML syntax, an
+ * unknown or repeated key, a value of the wrong kind), IMSEC_ERR_LIMIT,
+ * IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_file_load(const char *path,
+                                                   imsec_scscf_file *out,
+                                                   char *err, size_t errcap);
+IMSEC_API void imsec_scscf_file_free(imsec_scscf_file *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMSEC_SCSCF_H */

@@ -1,0 +1,1384 @@
+/* The S-CSCF element: registrar, authenticator, router
+ * (include/imsec/scscf.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imsec/digest.h"
+#include "imsec/scscf.h"
+#include "imsec/sip.h"
+
+#define OBUF_CAP (64 * 1024)
+#define NONCE_CAP 128
+#define OPAQUE_CAP 33
+#define PER_IMPI_CHALLENGES 4
+#define MAX_PEERS 1024
+#define MAX_QUEUE 64
+#define MAX_FLOWS 65536
+#define BRANCH_PREFIX "z9hG4bK.isc."
+
+typedef struct challenge {
+  char nonce[NONCE_CAP];
+  char opaque[OPAQUE_CAP];
+  char impi[IMSEC_HSS_ID_MAX];
+  imsec_aka_vector v; /* secret: wiped when dropped */
+  imsec_digest_alg alg;
+  imsec_time_ms expires;
+  uint64_t timer;
+  uint32_t nc; /* highest nc accepted (RFC 7616 §3.4) */
+} challenge;
+
+typedef struct contact {
+  char *uri;
+  char *path; /* the Path values of the REGISTER, comma-joined; NULL none */
+  char *instance;
+  int64_t reg_id;
+  imsec_time_ms expires_at;
+  uint64_t timer;
+  uint64_t order; /* registration order: the newest takes requests */
+} contact;
+
+typedef struct reg {
+  char *impi;
+  char **impus;
+  size_t n_impus;
+  contact *c;
+  size_t n;
+} reg;
+
+typedef struct qmsg {
+  struct qmsg *next;
+  size_t len;
+  char data[];
+} qmsg;
+
+/* An outbound connection towards a Path hop (RFC 5923 reuse). */
+typedef struct peer {
+  imsec_addr addr;
+  uint64_t tag;
+  uint64_t flow; /* 0 until up */
+  qmsg *head, *tail;
+  size_t nq;
+} peer;
+
+struct imsec_scscf {
+  imsec_scscf_config cfg;
+  char *domain;
+  imsec_crypto *crypto;
+  imsec_hss *hss;
+  char to_tag[17];
+  char self_host[256];
+  challenge **ch;
+  size_t nch, capch;
+  reg **regs;
+  size_t nregs, capregs;
+  peer **peers;
+  size_t npeers, cappeers;
+  uint64_t *flows; /* live inbound flows */
+  size_t nflows, capflows;
+  uint64_t next_id; /* timers and tags */
+  uint64_t order;
+  char *obuf;
+  char *ibuf;
+  size_t ibuf_cap;
+  imsec_sip_msg m;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap)
+    return 0;
+  size_t nc = *cap ? 2 * *cap : 8;
+  void *a = realloc(*arr, nc * elem);
+  if (!a)
+    return IMSEC_ERR_NOMEM;
+  *arr = a;
+  *cap = nc;
+  return 0;
+}
+
+static char *dup_str(imsec_str s) {
+  char *p = malloc(s.len + 1);
+  if (!p)
+    return NULL;
+  if (s.len)
+    memcpy(p, s.p, s.len);
+  p[s.len] = 0;
+  return p;
+}
+
+static void hex_u64(uint64_t v, char *out) {
+  static const char hx[] = "0123456789abcdef";
+  char tmp[16];
+  size_t n = 0;
+  do {
+    tmp[n++] = hx[v & 15];
+    v >>= 4;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  out[n] = 0;
+}
+
+static void dec_u64(uint64_t v, char *out) {
+  char tmp[20];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (size_t i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  out[n] = 0;
+}
+
+/* Two URIs name the same public identity: scheme, user and host (RFC 3261
+ * §19.1.4 for the parts an IMPU is made of; parameters and port are not
+ * part of an IMPU). tel: the number. `ua` is parsed once by the caller. */
+static int impu_match_parsed(const imsec_sip_uri *ua, imsec_str b) {
+  imsec_sip_uri ub;
+  if (imsec_sip_uri_parse(b, 16, &ub) < 0 || ua->scheme != ub.scheme)
+    return 0;
+  if (ua->scheme == IMSEC_SIP_SCHEME_TEL)
+    return imsec_str_eq(ua->user, ub.user);
+  if (ua->scheme == IMSEC_SIP_SCHEME_OTHER)
+    return imsec_str_ieq(ua->opaque, ub.opaque);
+  return imsec_str_eq(ua->user, ub.user) && imsec_str_ieq(ua->host, ub.host);
+}
+
+/* The host of a parsed URI without IPv6 brackets. */
+static imsec_str bare_host(imsec_str h) {
+  if (h.len >= 2 && h.p[0] == '[' && h.p[h.len - 1] == ']')
+    return imsec_str_make(h.p + 1, h.len - 2);
+  return h;
+}
+
+static int is_self_hostport(const imsec_scscf *s, const imsec_sip_uri *u) {
+  if (!imsec_str_ieq_c(bare_host(u->host), s->self_host))
+    return 0;
+  uint16_t port = u->has_port ? u->port : 5060;
+  return port == s->cfg.self.port;
+}
+
+/* A URI for the S-CSCF itself: its address, or the bare home domain. */
+static int is_self_uri(const imsec_scscf *s, const imsec_sip_uri *u,
+                       int allow_user) {
+  if (u->scheme != IMSEC_SIP_SCHEME_SIP && u->scheme != IMSEC_SIP_SCHEME_SIPS)
+    return 0;
+  if (is_self_hostport(s, u))
+    return 1;
+  return imsec_str_ieq_c(u->host, s->domain) && !u->has_port &&
+         (allow_user || u->user.len == 0);
+}
+
+/* ------------------------------------------------------------ output */
+
+static void log_err(imsec_out *out, imsec_log_level lvl, const char *what,
+                    int rv) {
+  (void)imsec_out_log(out, lvl, what, ": ", imsec_strerror(rv), NULL);
+}
+
+static void send_buf(imsec_out *out, uint64_t flow, const char *p, int len) {
+  if (len > 0)
+    (void)imsec_out_send(out, flow, p, (size_t)len);
+}
+
+static void start_response(imsec_scscf *s, imsec_sip_builder *b, unsigned code,
+                           const char *reason) {
+  imsec_sip_build_init(b, s->obuf, OBUF_CAP);
+  imsec_sip_build_response(b, &s->m, code, imsec_str_c(reason),
+                           imsec_str_c(s->to_tag));
+  imsec_sip_build_header(b, IMSEC_STR_LIT("Server"),
+                         IMSEC_STR_LIT("imsec-scscf"));
+}
+
+static void finish_send(imsec_scscf *s, imsec_sip_builder *b, uint64_t flow,
+                        imsec_out *out) {
+  int n = imsec_sip_build_finish(b, IMSEC_STR_NULL);
+  if (n < 0) {
+    log_err(out, IMSEC_LOG_WARN, "cannot build a response", n);
+    return;
+  }
+  send_buf(out, flow, s->obuf, n);
+}
+
+static void respond(imsec_scscf *s, uint64_t flow, unsigned code,
+                    const char *reason, imsec_out *out) {
+  imsec_sip_builder b;
+  start_response(s, &b, code, reason);
+  finish_send(s, &b, flow, out);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
+                    imsec_crypto *crypto, imsec_hss *hss) {
+  if (!out || !cfg || !crypto || !hss)
+    return IMSEC_ERR_INVAL;
+  *out = NULL;
+  imsec_str dom = imsec_str_c(cfg->domain);
+  if (!dom.len || dom.len >= 256 || !cfg->self.host[0] || !cfg->self.port)
+    return IMSEC_ERR_CONFIG;
+  for (size_t i = 0; i < dom.len; i++) {
+    if (!(imsec_is_alnum((unsigned char)dom.p[i]) || dom.p[i] == '.' ||
+          dom.p[i] == '-'))
+      return IMSEC_ERR_CONFIG;
+  }
+  imsec_scscf_config c = *cfg;
+  if (!c.nonce_lifetime_ms)
+    c.nonce_lifetime_ms = 30000;
+  if (!c.expires_min)
+    c.expires_min = 60;
+  if (!c.expires_max)
+    c.expires_max = 3600;
+  if (!c.expires_default)
+    c.expires_default = 600;
+  if (!c.max_contacts)
+    c.max_contacts = 8;
+  if (!c.max_challenges)
+    c.max_challenges = 10000;
+  if (!c.max_regs)
+    c.max_regs = 100000;
+  if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0)
+    return IMSEC_ERR_CONFIG;
+  if (c.expires_default < c.expires_min)
+    c.expires_default = c.expires_min;
+  if (c.expires_default > c.expires_max)
+    c.expires_default = c.expires_max;
+
+  imsec_scscf *s = calloc(1, sizeof(*s));
+  if (!s)
+    return IMSEC_ERR_NOMEM;
+  int rv = IMSEC_ERR_NOMEM;
+  s->cfg = c;
+  s->crypto = crypto;
+  s->hss = hss;
+  s->domain = dup_str(dom);
+  if (!s->domain)
+    goto fail_domain;
+  s->obuf = malloc(OBUF_CAP);
+  if (!s->obuf)
+    goto fail_obuf;
+  imsec_str h = imsec_str_c(c.self.host);
+  if (imsec_str_copy(h, s->self_host, sizeof(s->self_host)) < 0) {
+    rv = IMSEC_ERR_CONFIG;
+    goto fail_host;
+  }
+  uint8_t rnd[8];
+  IMSEC_GUARD_GOTO(rv, imsec_random(crypto, rnd, sizeof(rnd)), fail_host);
+  IMSEC_GUARD_GOTO(
+      rv, imsec_hex_encode(rnd, sizeof(rnd), s->to_tag, sizeof(s->to_tag)),
+      fail_host);
+  imsec_sip_msg_init(&s->m, NULL);
+  s->cfg.domain = s->domain;
+  *out = s;
+  return 0;
+fail_host:
+  free(s->obuf);
+fail_obuf:
+  free(s->domain);
+fail_domain:
+  free(s);
+  return rv;
+}
+
+static void challenge_free(challenge *c) {
+  imsec_aka_vector_wipe(&c->v);
+  imsec_wipe(c, sizeof(*c));
+  free(c);
+}
+
+static void contact_free(contact *c) {
+  free(c->uri);
+  free(c->path);
+  free(c->instance);
+}
+
+static void reg_free(reg *r) {
+  for (size_t i = 0; i < r->n; i++)
+    contact_free(&r->c[i]);
+  free(r->c);
+  for (size_t i = 0; i < r->n_impus; i++)
+    free(r->impus[i]);
+  free(r->impus);
+  free(r->impi);
+  free(r);
+}
+
+static void peer_free(peer *p) {
+  for (qmsg *q = p->head, *n; q; q = n) {
+    n = q->next;
+    imsec_wipe(q->data, q->len);
+    free(q);
+  }
+  free(p);
+}
+
+void imsec_scscf_del(imsec_scscf *s) {
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->nch; i++)
+    challenge_free(s->ch[i]);
+  free(s->ch);
+  for (size_t i = 0; i < s->nregs; i++)
+    reg_free(s->regs[i]);
+  free(s->regs);
+  for (size_t i = 0; i < s->npeers; i++)
+    peer_free(s->peers[i]);
+  free(s->peers);
+  free(s->flows);
+  imsec_sip_msg_free(&s->m);
+  free(s->obuf);
+  if (s->ibuf) {
+    imsec_wipe(s->ibuf, s->ibuf_cap);
+    free(s->ibuf);
+  }
+  free(s->domain);
+  free(s);
+}
+
+/* ------------------------------------------------------------ state */
+
+static void drop_challenge(imsec_scscf *s, size_t i, imsec_out *out) {
+  (void)imsec_out_timer(out, s->ch[i]->timer, 0);
+  challenge_free(s->ch[i]);
+  s->ch[i] = s->ch[--s->nch];
+}
+
+static long find_challenge(const imsec_scscf *s, imsec_str nonce) {
+  for (size_t i = 0; i < s->nch; i++) {
+    if (imsec_str_eq(imsec_str_c(s->ch[i]->nonce), nonce))
+      return (long)i;
+  }
+  return -1;
+}
+
+static reg *find_reg_impi(const imsec_scscf *s, imsec_str impi, size_t *idx) {
+  for (size_t i = 0; i < s->nregs; i++) {
+    if (imsec_str_eq(imsec_str_c(s->regs[i]->impi), impi)) {
+      if (idx)
+        *idx = i;
+      return s->regs[i];
+    }
+  }
+  return NULL;
+}
+
+static reg *find_reg_impu(const imsec_scscf *s, imsec_str impu) {
+  imsec_sip_uri u;
+  if (imsec_sip_uri_parse(impu, 16, &u) < 0)
+    return NULL;
+  for (size_t i = 0; i < s->nregs; i++) {
+    for (size_t j = 0; j < s->regs[i]->n_impus; j++) {
+      if (impu_match_parsed(&u, imsec_str_c(s->regs[i]->impus[j])))
+        return s->regs[i];
+    }
+  }
+  return NULL;
+}
+
+static void remove_reg(imsec_scscf *s, size_t idx, imsec_out *out) {
+  reg *r = s->regs[idx];
+  for (size_t i = 0; i < r->n; i++)
+    (void)imsec_out_timer(out, r->c[i].timer, 0);
+  reg_free(r);
+  s->regs[idx] = s->regs[--s->nregs];
+}
+
+static void remove_contact(reg *r, size_t i, imsec_out *out) {
+  (void)imsec_out_timer(out, r->c[i].timer, 0);
+  contact_free(&r->c[i]);
+  r->c[i] = r->c[--r->n];
+}
+
+size_t imsec_scscf_contacts(const imsec_scscf *s, imsec_str impu) {
+  const reg *r = s ? find_reg_impu(s, impu) : NULL;
+  return r ? r->n : 0;
+}
+
+size_t imsec_scscf_challenges(const imsec_scscf *s) {
+  return s ? s->nch : 0;
+}
+
+size_t imsec_scscf_registrations(const imsec_scscf *s) {
+  return s ? s->nregs : 0;
+}
+
+/* ------------------------------------------------------------ flows */
+
+static int flow_live(const imsec_scscf *s, uint64_t flow) {
+  for (size_t i = 0; i < s->nflows; i++)
+    if (s->flows[i] == flow)
+      return 1;
+  for (size_t i = 0; i < s->npeers; i++)
+    if (s->peers[i]->flow == flow)
+      return 1;
+  return 0;
+}
+
+int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow, uint64_t tag,
+                           const imsec_flow_info *info, imsec_time_ms now,
+                           imsec_out *out) {
+  (void)info;
+  (void)now;
+  if (!s || !flow)
+    return 0;
+  if (tag) {
+    for (size_t i = 0; i < s->npeers; i++) {
+      peer *p = s->peers[i];
+      if (p->tag != tag)
+        continue;
+      p->flow = flow;
+      for (qmsg *q = p->head, *n; q; q = n) {
+        n = q->next;
+        (void)imsec_out_send(out, flow, q->data, q->len);
+        imsec_wipe(q->data, q->len);
+        free(q);
+      }
+      p->head = p->tail = NULL;
+      p->nq = 0;
+      return 0;
+    }
+    return 0;
+  }
+  if (s->nflows >= MAX_FLOWS ||
+      grow((void **)&s->flows, &s->capflows, s->nflows, sizeof(*s->flows)) < 0)
+    return 0;
+  s->flows[s->nflows++] = flow;
+  return 0;
+}
+
+void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
+                              int reason, imsec_time_ms now, imsec_out *out) {
+  (void)now;
+  (void)reason;
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->nflows; i++) {
+    if (flow && s->flows[i] == flow) {
+      s->flows[i] = s->flows[--s->nflows];
+      break;
+    }
+  }
+  for (size_t i = 0; i < s->npeers; i++) {
+    peer *p = s->peers[i];
+    if ((tag && p->tag == tag) || (flow && p->flow == flow)) {
+      if (p->nq) {
+        char n[24];
+        dec_u64(p->nq, n);
+        (void)imsec_out_log(out, IMSEC_LOG_WARN, "connection to ", p->addr.host,
+                            " lost: ", n, " queued request(s) dropped", NULL);
+      }
+      peer_free(p);
+      s->peers[i] = s->peers[--s->npeers];
+      break;
+    }
+  }
+}
+
+static int same_addr(const imsec_addr *a, const imsec_addr *b) {
+  return a->tp == b->tp && a->port == b->port &&
+         imsec_str_ieq(imsec_str_c(a->host), imsec_str_c(b->host));
+}
+
+/* Send to a node by address, reusing our connection to it (RFC 5923). */
+static void send_to(imsec_scscf *s, const imsec_addr *addr, const char *data,
+                    size_t len, imsec_out *out) {
+  peer *p = NULL;
+  for (size_t i = 0; i < s->npeers && !p; i++)
+    if (same_addr(&s->peers[i]->addr, addr))
+      p = s->peers[i];
+  if (!p) {
+    if (s->npeers >= MAX_PEERS || grow((void **)&s->peers, &s->cappeers,
+                                       s->npeers, sizeof(*s->peers)) < 0) {
+      (void)imsec_out_log(out, IMSEC_LOG_WARN, "too many peers: dropped", NULL);
+      return;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+      return;
+    p->addr = *addr;
+    p->tag = ++s->next_id;
+    s->peers[s->npeers++] = p;
+    (void)imsec_out_connect(out, p->tag, addr, "");
+  }
+  if (p->flow) {
+    (void)imsec_out_send(out, p->flow, data, len);
+    return;
+  }
+  if (p->nq >= MAX_QUEUE) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "queue to ", addr->host,
+                        " full: dropped", NULL);
+    return;
+  }
+  qmsg *q = malloc(sizeof(*q) + len);
+  if (!q)
+    return;
+  q->next = NULL;
+  q->len = len;
+  memcpy(q->data, data, len);
+  if (p->tail)
+    p->tail->next = q;
+  else
+    p->head = q;
+  p->tail = q;
+  p->nq++;
+}
+
+/* ------------------------------------------------------------ register */
+
+typedef struct creds {
+  int present; /* an Authorization for our realm */
+  imsec_digest_params p;
+  char username[IMSEC_HSS_ID_MAX];
+  char nonce[NONCE_CAP];
+} creds;
+
+/* Pick the Authorization for our realm (TS 24.229 §5.4.1.2.1). Returns 0,
+ * or IMSEC_ERR_PARSE for a malformed one. */
+static int get_creds(imsec_scscf *s, creds *c) {
+  memset(c, 0, sizeof(*c));
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_str raw;
+  int rv;
+  while ((rv = imsec_sip_auth_next(&s->m, IMSEC_SIP_H_AUTHORIZATION, &it,
+                                   &raw)) == 1) {
+    imsec_digest_params p;
+    IMSEC_GUARD(imsec_digest_parse_credentials(raw, &p));
+    char realm[256];
+    if (imsec_digest_unquote(p.realm, realm, sizeof(realm)) < 0)
+      continue;
+    if (!imsec_str_ieq_c(imsec_str_c(realm), s->domain))
+      continue;
+    if (imsec_digest_unquote(p.username, c->username, sizeof(c->username)) <=
+            0 ||
+        imsec_digest_unquote(p.nonce, c->nonce, sizeof(c->nonce)) < 0)
+      return IMSEC_ERR_PARSE;
+    c->p = p;
+    c->present = 1;
+    return 0;
+  }
+  return rv < 0 ? rv : 0;
+}
+
+static imsec_digest_alg alg_of(imsec_hss_aka aka) {
+  return aka == IMSEC_HSS_AKAV2 ? IMSEC_DIGEST_AKAV2_MD5
+                                : IMSEC_DIGEST_AKAV1_MD5;
+}
+
+/* 401 with a fresh vector (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1). */
+static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
+                         int stale, imsec_time_ms now, imsec_out *out) {
+  /* Bound the vectors held: at most a few per IMPI, and overall. */
+  size_t mine = 0, oldest = 0;
+  int have_oldest = 0;
+  for (size_t i = 0; i < s->nch; i++) {
+    if (imsec_str_eq(imsec_str_c(s->ch[i]->impi), imsec_str_c(impi))) {
+      mine++;
+      if (!have_oldest || s->ch[i]->expires < s->ch[oldest]->expires) {
+        oldest = i;
+        have_oldest = 1;
+      }
+    }
+  }
+  if (mine >= PER_IMPI_CHALLENGES)
+    drop_challenge(s, oldest, out);
+  if (s->nch >= s->cfg.max_challenges) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "too many pending challenges: 503",
+                        NULL);
+    respond(s, flow, 503, "Service Unavailable", out);
+    return;
+  }
+  if (grow((void **)&s->ch, &s->capch, s->nch, sizeof(*s->ch)) < 0) {
+    respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
+  challenge *c = calloc(1, sizeof(*c));
+  if (!c) {
+    respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
+  imsec_hss_aka aka = IMSEC_HSS_AKAV1;
+  /* One vector per challenge; its SQN is durable before we see it. */
+  int rv = imsec_hss_vector(s->hss, imsec_str_c(impi), &c->v, &aka);
+  uint8_t rnd[16];
+  if (rv == 0)
+    rv = imsec_random(s->crypto, rnd, sizeof(rnd));
+  if (rv == 0)
+    rv = imsec_hex_encode(rnd, sizeof(rnd), c->opaque, sizeof(c->opaque));
+  if (rv >= 0)
+    rv = imsec_digest_aka_nonce_encode(c->v.rand, c->v.autn,
+                                       (imsec_bytes){NULL, 0}, c->nonce,
+                                       sizeof(c->nonce));
+  if (rv < 0) {
+    log_err(out, IMSEC_LOG_ERROR, "HSS: no authentication vector", rv);
+    challenge_free(c);
+    if (rv == IMSEC_ERR_NOTFOUND)
+      respond(s, flow, 403, "Forbidden", out);
+    else
+      respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
+  if (imsec_str_copy(imsec_str_c(impi), c->impi, sizeof(c->impi)) < 0)
+    c->impi[0] = 0;
+  c->alg = alg_of(aka);
+  c->expires = now + s->cfg.nonce_lifetime_ms;
+  c->timer = ++s->next_id;
+
+  char www[1024];
+  int n = imsec_digest_aka_challenge_build(
+      &c->v, c->alg, imsec_str_c(s->domain), IMSEC_STR_LIT("auth"),
+      imsec_str_c(c->opaque), 0, www, sizeof(www) - 16);
+  if (n < 0) {
+    challenge_free(c);
+    respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
+  if (stale)
+    memcpy(www + n, ", stale=true", 13);
+  s->ch[s->nch++] = c;
+  (void)imsec_out_timer(out, c->timer, c->expires);
+  imsec_sip_builder b;
+  start_response(s, &b, 401, "Unauthorized");
+  imsec_sip_build_header(&b, IMSEC_STR_LIT("WWW-Authenticate"),
+                         imsec_str_c(www));
+  finish_send(s, &b, flow, out);
+  (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", impi, ": 401 ",
+                      imsec_digest_alg_name(c->alg),
+                      stale ? " challenge (stale nonce)" : " challenge", NULL);
+}
+
+/* A Contact's expiry: its parameter, else Expires, else the default
+ * (RFC 3261 §10.3 step 6). */
+static uint32_t contact_expires(const imsec_scscf *s, const imsec_sip_addr *a,
+                                int has_hdr, uint32_t hdr) {
+  if (a->expires >= 0)
+    return a->expires > UINT32_MAX ? UINT32_MAX : (uint32_t)a->expires;
+  return has_hdr ? hdr : s->cfg.expires_default;
+}
+
+static int build_ok(imsec_scscf *s, uint64_t flow, reg *r, const char *impi,
+                    imsec_time_ms now, imsec_out *out);
+
+/* The registrar proper, after authentication (RFC 3261 §10.3, RFC 3327,
+ * RFC 3608, RFC 5626 §6). */
+static void registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
+                      imsec_time_ms now, imsec_out *out) {
+  uint32_t hdr_exp = 0;
+  int has_hdr = imsec_sip_get_expires(&s->m, &hdr_exp) == 0;
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_addr a;
+  int rv, star = 0;
+  size_t nct = 0;
+  /* Pass 1: validate. */
+  while ((rv = imsec_sip_addr_next(&s->m, IMSEC_SIP_H_CONTACT, &it, &a)) == 1) {
+    nct++;
+    if (a.star) {
+      star = 1;
+      continue;
+    }
+    uint32_t e = contact_expires(s, &a, has_hdr, hdr_exp);
+    if (e && e < s->cfg.expires_min) {
+      imsec_sip_builder b;
+      start_response(s, &b, 423, "Interval Too Brief");
+      imsec_sip_build_header_uint(&b, IMSEC_STR_LIT("Min-Expires"),
+                                  s->cfg.expires_min);
+      finish_send(s, &b, flow, out);
+      return;
+    }
+  }
+  if (rv < 0) {
+    respond(s, flow, 400, "Bad Contact", out);
+    return;
+  }
+  size_t ridx = 0;
+  reg *r = find_reg_impi(s, imsec_str_c(sub->impi), &ridx);
+  if (star) {
+    /* RFC 3261 §10.3 step 6: "*" only alone and with Expires: 0. */
+    if (nct != 1 || !has_hdr || hdr_exp != 0) {
+      respond(s, flow, 400, "Invalid Contact *", out);
+      return;
+    }
+    if (r)
+      remove_reg(s, ridx, out);
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                        ": de-registered (Contact: *)", NULL);
+    (void)build_ok(s, flow, NULL, sub->impi, now, out);
+    return;
+  }
+  /* The Path of this REGISTER (RFC 3327 §5.3), stored with each contact. */
+  char *path = NULL;
+  {
+    imsec_sip_builder pb;
+    char pbuf[4096];
+    imsec_sip_build_init(&pb, pbuf, sizeof(pbuf));
+    imsec_sip_iter pit = IMSEC_SIP_ITER_INIT;
+    imsec_str v;
+    int first = 1;
+    while ((rv = imsec_sip_value_next(&s->m, IMSEC_SIP_H_PATH, &pit, &v,
+                                      NULL)) == 1) {
+      if (!first)
+        imsec_sip_build_raw(&pb, IMSEC_STR_LIT(", "));
+      imsec_sip_build_raw(&pb, v);
+      first = 0;
+    }
+    if (rv < 0 || pb.err) {
+      respond(s, flow, 400, "Bad Path", out);
+      return;
+    }
+    if (!first) {
+      path = dup_str(imsec_str_make(pbuf, pb.len));
+      if (!path) {
+        respond(s, flow, 500, "Server Internal Error", out);
+        return;
+      }
+    }
+  }
+  if (!r && nct) {
+    if (s->nregs >= s->cfg.max_regs ||
+        grow((void **)&s->regs, &s->capregs, s->nregs, sizeof(*s->regs)) < 0 ||
+        !(r = calloc(1, sizeof(*r)))) {
+      free(path);
+      respond(s, flow, 503, "Service Unavailable", out);
+      return;
+    }
+    r->impi = dup_str(imsec_str_c(sub->impi));
+    r->impus = calloc(sub->n_impus, sizeof(char *));
+    int ok = r->impi && r->impus;
+    for (size_t i = 0; ok && i < sub->n_impus; i++) {
+      r->impus[i] = dup_str(imsec_str_c(sub->impus[i]));
+      ok = r->impus[i] != NULL;
+      r->n_impus = i + 1;
+    }
+    if (!ok) {
+      reg_free(r);
+      free(path);
+      respond(s, flow, 500, "Server Internal Error", out);
+      return;
+    }
+    ridx = s->nregs;
+    s->regs[s->nregs++] = r;
+  }
+  /* Pass 2: apply. */
+  it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
+  while (r && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_CONTACT, &it, &a) == 1) {
+    uint32_t e = contact_expires(s, &a, has_hdr, hdr_exp);
+    if (e > s->cfg.expires_max)
+      e = s->cfg.expires_max;
+    long found = -1;
+    for (size_t i = 0; i < r->n && found < 0; i++) {
+      contact *c = &r->c[i];
+      /* RFC 5626 §6: the same instance and reg-id replace a binding;
+       * otherwise the same URI does (RFC 3261 §10.3 step 7). */
+      if (a.instance.len && c->instance)
+        found = (imsec_str_eq(a.instance, imsec_str_c(c->instance)) &&
+                 a.reg_id == c->reg_id)
+                    ? (long)i
+                    : -1;
+      else if (imsec_str_eq(a.uri, imsec_str_c(c->uri)))
+        found = (long)i;
+    }
+    if (e == 0) {
+      if (found >= 0)
+        remove_contact(r, (size_t)found, out);
+      continue;
+    }
+    contact nc = {0};
+    nc.uri = dup_str(a.uri);
+    nc.path = path ? dup_str(imsec_str_c(path)) : NULL;
+    nc.instance = a.instance.len ? dup_str(a.instance) : NULL;
+    if (!nc.uri || (path && !nc.path) || (a.instance.len && !nc.instance)) {
+      contact_free(&nc);
+      continue;
+    }
+    nc.reg_id = a.reg_id;
+    nc.expires_at = now + (imsec_time_ms)e * 1000;
+    nc.order = ++s->order;
+    if (found >= 0) {
+      nc.timer = r->c[found].timer;
+      contact_free(&r->c[found]);
+      r->c[found] = nc;
+    } else {
+      if (r->n >= s->cfg.max_contacts) {
+        /* Full: the oldest binding gives way to the newest. */
+        size_t old = 0;
+        for (size_t i = 1; i < r->n; i++)
+          if (r->c[i].order < r->c[old].order)
+            old = i;
+        remove_contact(r, old, out);
+      }
+      contact *arr = realloc(r->c, (r->n + 1) * sizeof(*arr));
+      if (!arr) {
+        contact_free(&nc);
+        continue;
+      }
+      r->c = arr;
+      nc.timer = ++s->next_id;
+      r->c[r->n++] = nc;
+    }
+    (void)imsec_out_timer(out, nc.timer, nc.expires_at);
+  }
+  free(path);
+  if (r && r->n == 0) {
+    remove_reg(s, ridx, out);
+    r = NULL;
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                        ": de-registered", NULL);
+  } else if (r) {
+    char n[24];
+    dec_u64(r->n, n);
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                        ": 200 registered, ", n, " contact(s)", NULL);
+  }
+  (void)build_ok(s, flow, r, sub->impi, now, out);
+}
+
+/* 200 OK to a REGISTER (TS 24.229 §5.4.1.2.2): the current contacts, the
+ * Path echoed, Service-Route and P-Associated-URI. */
+static int build_ok(imsec_scscf *s, uint64_t flow, reg *r, const char *impi,
+                    imsec_time_ms now, imsec_out *out) {
+  (void)impi;
+  imsec_sip_builder b;
+  start_response(s, &b, 200, "OK");
+  for (size_t i = 0; r && i < r->n; i++) {
+    contact *c = &r->c[i];
+    imsec_time_ms left = (c->expires_at - now + 999) / 1000;
+    char num[24];
+    dec_u64(left > 0 ? (uint64_t)left : 0, num);
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("Contact: <"));
+    imsec_sip_build_raw(&b, imsec_str_c(c->uri));
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT(">;expires="));
+    imsec_sip_build_raw(&b, imsec_str_c(num));
+    if (c->instance) {
+      imsec_sip_build_raw(&b, IMSEC_STR_LIT(";+sip.instance=\""));
+      imsec_sip_build_raw(&b, imsec_str_c(c->instance));
+      imsec_sip_build_raw(&b, IMSEC_STR_LIT("\""));
+    }
+    if (c->reg_id >= 0) {
+      dec_u64((uint64_t)c->reg_id, num);
+      imsec_sip_build_raw(&b, IMSEC_STR_LIT(";reg-id="));
+      imsec_sip_build_raw(&b, imsec_str_c(num));
+    }
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("\r\n"));
+  }
+  /* RFC 3327 §5.3: the registrar echoes the Path it stored. */
+  for (const imsec_sip_hdr *h = imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_PATH);
+       h && r; h = imsec_sip_hdr_next(&s->m, h))
+    imsec_sip_build_header(&b, IMSEC_STR_LIT("Path"), h->value);
+  if (r) {
+    /* RFC 3608: requests of the UE come back through us. */
+    char sr[400];
+    int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
+    char port[8];
+    dec_u64(s->cfg.self.port, port);
+    imsec_sip_builder sb;
+    imsec_sip_build_init(&sb, sr, sizeof(sr));
+    imsec_sip_build_raw(&sb, IMSEC_STR_LIT("<sip:orig@"));
+    if (v6)
+      imsec_sip_build_raw(&sb, IMSEC_STR_LIT("["));
+    imsec_sip_build_raw(&sb, imsec_str_c(s->self_host));
+    if (v6)
+      imsec_sip_build_raw(&sb, IMSEC_STR_LIT("]"));
+    imsec_sip_build_raw(&sb, IMSEC_STR_LIT(":"));
+    imsec_sip_build_raw(&sb, imsec_str_c(port));
+    imsec_sip_build_raw(&sb, IMSEC_STR_LIT(";transport="));
+    imsec_sip_build_raw(&sb, imsec_str_c(imsec_tp_lower(s->cfg.self.tp)));
+    imsec_sip_build_raw(&sb, IMSEC_STR_LIT(";lr>"));
+    if (!sb.err)
+      imsec_sip_build_header(&b, IMSEC_STR_LIT("Service-Route"),
+                             imsec_str_make(sr, sb.len));
+    /* RFC 3455 §4.1: the implicitly registered set. */
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("P-Associated-URI: "));
+    for (size_t i = 0; i < r->n_impus; i++) {
+      if (i)
+        imsec_sip_build_raw(&b, IMSEC_STR_LIT(", "));
+      imsec_sip_build_raw(&b, IMSEC_STR_LIT("<"));
+      imsec_sip_build_raw(&b, imsec_str_c(r->impus[i]));
+      imsec_sip_build_raw(&b, IMSEC_STR_LIT(">"));
+    }
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("\r\n"));
+  }
+  finish_send(s, &b, flow, out);
+  return 0;
+}
+
+static int impu_in_set(const imsec_hss_sub *sub, imsec_str impu) {
+  imsec_sip_uri u;
+  if (imsec_sip_uri_parse(impu, 16, &u) < 0)
+    return 0;
+  for (size_t i = 0; i < sub->n_impus; i++)
+    if (impu_match_parsed(&u, imsec_str_c(sub->impus[i])))
+      return 1;
+  return 0;
+}
+
+static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                        imsec_out *out) {
+  imsec_sip_uri ru;
+  if (imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0 ||
+      !imsec_str_ieq_c(ru.host, s->domain)) {
+    (void)imsec_out_logv(out, IMSEC_LOG_WARN,
+                         (imsec_str[]){IMSEC_STR_LIT("REGISTER for "),
+                                       s->m.ruri,
+                                       IMSEC_STR_LIT(": domain not served")},
+                         3);
+    respond(s, flow, 403, "Domain not served", out);
+    return;
+  }
+  const imsec_sip_addr *to;
+  if (imsec_sip_get_to(&s->m, &to) < 0) {
+    respond(s, flow, 400, "Bad To", out);
+    return;
+  }
+  creds *c = malloc(sizeof(*c));
+  imsec_hss_sub *sub = malloc(sizeof(*sub));
+  if (!c || !sub) {
+    respond(s, flow, 500, "Server Internal Error", out);
+    goto done;
+  }
+  if (get_creds(s, c) < 0) {
+    respond(s, flow, 400, "Bad Authorization", out);
+    goto done;
+  }
+  /* The IMPI: the Authorization username, or (a UA without one) the
+   * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
+  int rv = c->present ? imsec_hss_lookup(s->hss, imsec_str_c(c->username), sub)
+                      : imsec_hss_lookup_impu(s->hss, to->uri, sub);
+  if (rv < 0) {
+    (void)imsec_out_logv(
+        out, IMSEC_LOG_WARN,
+        (imsec_str[]){IMSEC_STR_LIT("REGISTER "), imsec_str_c(c->username),
+                      IMSEC_STR_LIT(" / "), to->uri,
+                      IMSEC_STR_LIT(": unknown subscriber: 403")},
+        5);
+    respond(s, flow, rv == IMSEC_ERR_NOTFOUND ? 403 : 500,
+            rv == IMSEC_ERR_NOTFOUND ? "Forbidden" : "Server Internal Error",
+            out);
+    goto done;
+  }
+  if (!impu_in_set(sub, to->uri)) {
+    (void)imsec_out_logv(out, IMSEC_LOG_WARN,
+                         (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                                       imsec_str_c(sub->impi),
+                                       IMSEC_STR_LIT(": IMPU "), to->uri,
+                                       IMSEC_STR_LIT(" not in its set: 403")},
+                         5);
+    respond(s, flow, 403, "Forbidden", out);
+    goto done;
+  }
+  if (!c->present || c->nonce[0] == 0) {
+    challenge_ue(s, flow, sub->impi, 0, now, out);
+    goto done;
+  }
+  long ci = find_challenge(s, imsec_str_c(c->nonce));
+  if (ci >= 0 && s->ch[ci]->expires <= now) {
+    /* TS 33.203 §6.1.2.3: the lifetime passed; the vector is gone. */
+    drop_challenge(s, (size_t)ci, out);
+    ci = -1;
+  }
+  if (ci < 0) {
+    /* Unknown, used or expired nonce: a fresh challenge (RFC 7616 §3.3
+     * stale) rather than a failure: the UE may simply be late. */
+    challenge_ue(s, flow, sub->impi, 1, now, out);
+    goto done;
+  }
+  challenge *ch = s->ch[ci];
+  if (!imsec_str_eq(imsec_str_c(ch->impi), imsec_str_c(sub->impi))) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                        ": nonce of another subscriber: 403", NULL);
+    respond(s, flow, 403, "Forbidden", out);
+    goto done;
+  }
+  if (c->p.present & IMSEC_DIGEST_P_QOP) {
+    rv = imsec_digest_nc_check(c->p.nc, &ch->nc);
+    if (rv < 0) {
+      /* RFC 7616 §3.4: a repeated nc is a replay. */
+      (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                          ": replayed nc: new challenge", NULL);
+      drop_challenge(s, (size_t)ci, out);
+      challenge_ue(s, flow, sub->impi, 0, now, out);
+      goto done;
+    }
+  }
+  if (c->p.response.len == 0 && !(c->p.present & IMSEC_DIGEST_P_AUTS)) {
+    /* TS 33.203 §6.1.2.2, TS 24.229 §5.4.1.2.3: the UE could not
+     * authenticate the network (MAC failure). */
+    drop_challenge(s, (size_t)ci, out);
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                        ": UE reports network authentication failure: 403",
+                        NULL);
+    respond(s, flow, 403, "Forbidden", out);
+    goto done;
+  }
+  uint8_t auts[IMSEC_AKA_AUTS_LEN];
+  uint8_t rand[IMSEC_AKA_RAND_LEN];
+  memcpy(rand, ch->v.rand, sizeof(rand));
+  rv = imsec_digest_aka_verify(s->crypto, &c->p, ch->alg, &ch->v,
+                               IMSEC_STR_LIT("REGISTER"),
+                               (imsec_bytes){NULL, 0}, auts);
+  /* One answer per vector, whatever it was: the nonce is used up. */
+  drop_challenge(s, (size_t)ci, out);
+  if (rv == 0) {
+    registrar(s, flow, sub, now, out);
+  } else if (rv == IMSEC_ERR_SYNC) {
+    /* TS 33.203 §6.1.3: resync, then challenge again. */
+    rv = imsec_hss_resync(s->hss, imsec_str_c(sub->impi), rand, auts);
+    if (rv == 0) {
+      (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                          ": sync failure, HSS resynchronised", NULL);
+      challenge_ue(s, flow, sub->impi, 0, now, out);
+    } else {
+      log_err(out, IMSEC_LOG_WARN, "REGISTER: resynchronisation failed", rv);
+      respond(s, flow, 403, "Forbidden", out);
+    }
+  } else {
+    /* TS 33.203 §6.1.2.1: user authentication failure. */
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                        ": authentication failed (", imsec_strerror(rv),
+                        "): 403", NULL);
+    respond(s, flow, 403, "Forbidden", out);
+  }
+  imsec_wipe(auts, sizeof(auts));
+done:
+  if (c) {
+    imsec_wipe(c, sizeof(*c));
+    free(c);
+  }
+  free(sub);
+}
+
+/* ------------------------------------------------------------ routing */
+
+/* Where the Path's first hop (or the contact itself) is. */
+static int hop_addr(imsec_str uri_text, imsec_addr *a) {
+  imsec_sip_uri u;
+  if (imsec_sip_uri_parse(uri_text, 32, &u) < 0 ||
+      (u.scheme != IMSEC_SIP_SCHEME_SIP && u.scheme != IMSEC_SIP_SCHEME_SIPS))
+    return IMSEC_ERR_PARSE;
+  memset(a, 0, sizeof(*a));
+  a->tp = u.scheme == IMSEC_SIP_SCHEME_SIPS ? IMSEC_TP_TLS : IMSEC_TP_TCP;
+  if (u.transport.len && imsec_tp_parse(u.transport, &a->tp) < 0)
+    return IMSEC_ERR_PARSE;
+  imsec_str h = bare_host(u.maddr.len ? u.maddr : u.host);
+  if (!h.len || imsec_str_copy(h, a->host, sizeof(a->host)) < 0)
+    return IMSEC_ERR_PARSE;
+  a->port = u.has_port ? u.port : (a->tp == IMSEC_TP_TLS ? 5061 : 5060);
+  return 0;
+}
+
+static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                       imsec_out *out) {
+  imsec_sip_method meth = s->m.method_id;
+  if (meth == IMSEC_SIP_M_ACK)
+    return;
+  /* Loose routing (RFC 3261 §16.4): pop the Route entries naming us. */
+  int orig = 0;
+  for (;;) {
+    imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+    imsec_sip_addr ra;
+    int rv = imsec_sip_addr_next(&s->m, IMSEC_SIP_H_ROUTE, &it, &ra);
+    if (rv == 0)
+      break;
+    imsec_sip_uri u;
+    if (rv < 0 || imsec_sip_uri_parse(ra.uri, 16, &u) < 0) {
+      respond(s, flow, 400, "Bad Route", out);
+      return;
+    }
+    if (!is_self_uri(s, &u, 1)) {
+      respond(s, flow, 403, "Route not served", out);
+      return;
+    }
+    if (imsec_str_eq(u.user, IMSEC_STR_LIT("orig")))
+      orig = 1;
+    long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_ROUTE);
+    if (it.rest.p && it.rest.len) {
+      /* Several values on one line: keep the rest. */
+      imsec_str rest = imsec_str_trim(it.rest);
+      if (rest.len && rest.p[0] == ',')
+        rest = imsec_str_trim(imsec_str_make(rest.p + 1, rest.len - 1));
+      if (imsec_sip_msg_replace(&s->m, (size_t)idx, rest) < 0)
+        return;
+    } else if (imsec_sip_msg_remove(&s->m, (size_t)idx) < 0) {
+      return;
+    }
+  }
+  imsec_sip_uri ru;
+  if (imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0) {
+    respond(s, flow, 416, "Unsupported URI Scheme", out);
+    return;
+  }
+  if (is_self_uri(s, &ru, 0)) {
+    if (meth == IMSEC_SIP_M_OPTIONS) {
+      imsec_sip_builder b;
+      start_response(s, &b, 200, "OK");
+      imsec_sip_build_header(&b, IMSEC_STR_LIT("Allow"),
+                             IMSEC_STR_LIT("REGISTER, MESSAGE, OPTIONS"));
+      imsec_sip_build_header(&b, IMSEC_STR_LIT("Supported"),
+                             IMSEC_STR_LIT("path, outbound"));
+      finish_send(s, &b, flow, out);
+    } else {
+      respond(s, flow, 404, "Not Found", out);
+    }
+    return;
+  }
+  if (meth != IMSEC_SIP_M_MESSAGE && meth != IMSEC_SIP_M_OPTIONS) {
+    imsec_sip_builder b;
+    start_response(s, &b, 405, "Method Not Allowed");
+    imsec_sip_build_header(&b, IMSEC_STR_LIT("Allow"),
+                           IMSEC_STR_LIT("REGISTER, MESSAGE, OPTIONS"));
+    finish_send(s, &b, flow, out);
+    return;
+  }
+  if (orig) {
+    /* TS 24.229 §5.4.3.2: the originating user (asserted by the P-CSCF)
+     * must be registered here. */
+    imsec_sip_iter pit = IMSEC_SIP_ITER_INIT;
+    imsec_sip_addr pai;
+    int known = 0;
+    while (!known && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_P_ASSERTED_IDENTITY,
+                                         &pit, &pai) == 1)
+      known = find_reg_impu(s, pai.uri) != NULL;
+    if (!known) {
+      (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                          "originating request from an unregistered "
+                          "identity: 403",
+                          NULL);
+      respond(s, flow, 403, "Originating user not registered", out);
+      return;
+    }
+  }
+  /* Terminating: the target's newest live contact (TS 24.229 §5.4.3.3). */
+  reg *r = find_reg_impu(s, s->m.ruri);
+  contact *best = NULL;
+  for (size_t i = 0; r && i < r->n; i++)
+    if (r->c[i].expires_at > now && (!best || r->c[i].order > best->order))
+      best = &r->c[i];
+  if (!best) {
+    imsec_hss_sub *sub = malloc(sizeof(*sub));
+    int known = sub && imsec_hss_lookup_impu(s->hss, s->m.ruri, sub) == 0;
+    free(sub);
+    respond(s, flow, known ? 480 : 404,
+            known ? "Temporarily Unavailable" : "Not Found", out);
+    return;
+  }
+  uint32_t mf = 70;
+  int rv = imsec_sip_get_max_forwards(&s->m, &mf);
+  if (rv == 0 && mf == 0) {
+    respond(s, flow, 483, "Too Many Hops", out);
+    return;
+  }
+  imsec_addr to;
+  imsec_str first_hop = imsec_str_c(best->uri);
+  if (best->path) {
+    imsec_sip_addr pa;
+    imsec_str pv = imsec_str_c(best->path);
+    /* The first Path value's URI. */
+    size_t depth = 0, end = 0;
+    int inq = 0;
+    for (end = 0; end < pv.len; end++) {
+      char ch = pv.p[end];
+      if (ch == '"')
+        inq = !inq;
+      else if (!inq && ch == '<')
+        depth++;
+      else if (!inq && ch == '>' && depth)
+        depth--;
+      else if (!inq && !depth && ch == ',')
+        break;
+    }
+    if (imsec_sip_addr_parse(imsec_str_trim(imsec_str_make(pv.p, end)), 16,
+                             &pa) < 0) {
+      respond(s, flow, 500, "Server Internal Error", out);
+      return;
+    }
+    first_hop = pa.uri;
+  }
+  if (hop_addr(first_hop, &to) < 0) {
+    respond(s, flow, 480, "Temporarily Unavailable", out);
+    return;
+  }
+  /* Edit and forward (RFC 3261 §16.6). */
+  char mfs[16];
+  dec_u64(rv == 0 ? mf - 1 : 70, mfs);
+  long mfi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_MAX_FORWARDS);
+  char via[400];
+  char fl[20], cnt[20], port[8];
+  hex_u64(flow, fl);
+  hex_u64(++s->next_id, cnt);
+  dec_u64(s->cfg.self.port, port);
+  imsec_sip_builder vb;
+  imsec_sip_build_init(&vb, via, sizeof(via));
+  imsec_sip_build_raw(&vb, IMSEC_STR_LIT("SIP/2.0/"));
+  imsec_sip_build_raw(&vb, imsec_str_c(imsec_tp_name(to.tp)));
+  imsec_sip_build_raw(&vb, IMSEC_STR_LIT(" "));
+  int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
+  if (v6)
+    imsec_sip_build_raw(&vb, IMSEC_STR_LIT("["));
+  imsec_sip_build_raw(&vb, imsec_str_c(s->self_host));
+  if (v6)
+    imsec_sip_build_raw(&vb, IMSEC_STR_LIT("]"));
+  imsec_sip_build_raw(&vb, IMSEC_STR_LIT(":"));
+  imsec_sip_build_raw(&vb, imsec_str_c(port));
+  imsec_sip_build_raw(&vb, IMSEC_STR_LIT(";branch=" BRANCH_PREFIX));
+  imsec_sip_build_raw(&vb, imsec_str_c(fl));
+  imsec_sip_build_raw(&vb, IMSEC_STR_LIT("."));
+  imsec_sip_build_raw(&vb, imsec_str_c(cnt));
+  if (vb.err ||
+      (mfi >= 0 &&
+       imsec_sip_msg_replace(&s->m, (size_t)mfi, imsec_str_c(mfs)) < 0) ||
+      (mfi < 0 &&
+       imsec_sip_msg_insert(&s->m, s->m.nhdrs, IMSEC_STR_LIT("Max-Forwards"),
+                            imsec_str_c(mfs)) < 0) ||
+      imsec_sip_msg_set_ruri(&s->m, imsec_str_c(best->uri)) < 0 ||
+      imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Via"),
+                             imsec_str_make(via, vb.len)) < 0 ||
+      (best->path && imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Route"),
+                                            imsec_str_c(best->path)) < 0)) {
+    respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
+  int n = imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP);
+  if (n < 0) {
+    respond(s, flow, 513, "Message Too Large", out);
+    return;
+  }
+  (void)imsec_out_logv(
+      out, IMSEC_LOG_INFO,
+      (imsec_str[]){s->m.method, IMSEC_STR_LIT(" to "), imsec_str_c(r->impi),
+                    IMSEC_STR_LIT(" via "), imsec_str_c(to.host)},
+      5);
+  send_to(s, &to, s->obuf, (size_t)n, out);
+}
+
+/* A response to a request we relayed: pop our Via, send it back on the
+ * flow the request came from (RFC 3261 §16.7). */
+static void do_response(imsec_scscf *s, imsec_out *out) {
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_via v;
+  if (imsec_sip_via_next(&s->m, &it, &v) != 1)
+    return;
+  imsec_str pre = IMSEC_STR_LIT(BRANCH_PREFIX);
+  if (v.branch.len <= pre.len ||
+      !imsec_str_eq(imsec_str_make(v.branch.p, pre.len), pre)) {
+    (void)imsec_out_log(out, IMSEC_LOG_DEBUG, "response not for us: dropped",
+                        NULL);
+    return;
+  }
+  imsec_str rest = imsec_str_make(v.branch.p + pre.len, v.branch.len - pre.len);
+  long dot = imsec_str_find(rest, '.');
+  if (dot <= 0 || dot > 16)
+    return;
+  uint64_t fl = 0;
+  for (long i = 0; i < dot; i++) {
+    int ch = imsec_to_lower((unsigned char)rest.p[i]);
+    if (!imsec_is_hexdigit(ch))
+      return;
+    fl = fl << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+  }
+  if (!flow_live(s, fl)) {
+    (void)imsec_out_log(out, IMSEC_LOG_INFO,
+                        "response for a flow that is gone: dropped", NULL);
+    return;
+  }
+  long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
+  if (idx < 0)
+    return;
+  if (it.rest.p && it.rest.len) {
+    imsec_str r = imsec_str_trim(it.rest);
+    if (r.len && r.p[0] == ',')
+      r = imsec_str_trim(imsec_str_make(r.p + 1, r.len - 1));
+    if (imsec_sip_msg_replace(&s->m, (size_t)idx, r) < 0)
+      return;
+  } else if (imsec_sip_msg_remove(&s->m, (size_t)idx) < 0) {
+    return;
+  }
+  if (!imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_VIA))
+    return;
+  int n = imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP);
+  if (n > 0)
+    send_buf(out, fl, s->obuf, n);
+}
+
+/* ------------------------------------------------------------ events */
+
+void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
+                            size_t len, imsec_time_ms now, imsec_out *out) {
+  if (!s || !msg || !out)
+    return;
+  if (len > s->m.lim.max_msg) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "message too large: dropped",
+                        NULL);
+    return;
+  }
+  if (len + 1 > s->ibuf_cap) {
+    char *nb = malloc(len + 1);
+    if (!nb)
+      return;
+    if (s->ibuf) {
+      imsec_wipe(s->ibuf, s->ibuf_cap);
+      free(s->ibuf);
+    }
+    s->ibuf = nb;
+    s->ibuf_cap = len + 1;
+  }
+  memcpy(s->ibuf, msg, len);
+  int rv = imsec_sip_parse(&s->m, s->ibuf, len, 1);
+  if (rv < 0) {
+    log_err(out, IMSEC_LOG_WARN, "unparsable message dropped", rv);
+    goto done;
+  }
+  if (!s->m.is_request) {
+    do_response(s, out);
+    goto done;
+  }
+  rv = imsec_sip_check(&s->m);
+  if (rv < 0) {
+    unsigned st = s->m.diag.status ? s->m.diag.status : 400;
+    respond(s, flow, st, s->m.diag.reason ? s->m.diag.reason : "Bad Request",
+            out);
+    goto done;
+  }
+  if (s->m.method_id == IMSEC_SIP_M_REGISTER)
+    do_register(s, flow, now, out);
+  else
+    do_request(s, flow, now, out);
+done:
+  imsec_wipe(s->ibuf, len);
+}
+
+void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                          imsec_out *out) {
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->nch; i++) {
+    if (s->ch[i]->timer != timer)
+      continue;
+    if (s->ch[i]->expires > now)
+      return; /* stale: re-armed later */
+    /* TS 33.203 §6.1.2.3: incomplete authentication. */
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", s->ch[i]->impi,
+                        ": challenge expired (incomplete authentication)",
+                        NULL);
+    challenge_free(s->ch[i]);
+    s->ch[i] = s->ch[--s->nch];
+    return;
+  }
+  for (size_t i = 0; i < s->nregs; i++) {
+    reg *r = s->regs[i];
+    for (size_t j = 0; j < r->n; j++) {
+      if (r->c[j].timer != timer)
+        continue;
+      if (r->c[j].expires_at > now)
+        return;
+      (void)imsec_out_log(out, IMSEC_LOG_INFO, "binding of ", r->impi,
+                          " expired", NULL);
+      contact_free(&r->c[j]);
+      r->c[j] = r->c[--r->n];
+      if (r->n == 0) {
+        reg_free(r);
+        s->regs[i] = s->regs[--s->nregs];
+      }
+      return;
+    }
+  }
+}

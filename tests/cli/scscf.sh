@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# imsec scscf: usage and configuration errors (one line naming file, line
+# and key; exit 2), and a smoke run on loopback: a REGISTER over TCP gets
+# the AKA challenge, SIGTERM stops it with exit 0.
+set -u
+. "$(dirname "$0")/../support/sh_util.sh"
+
+D=ims.mnc001.mcc001.3gppnetwork.org
+DB="$T_TMP/hss.db"
+"$IMSEC" hss add --db "$DB" --impi "1@$D" --impu "sip:1@$D" \
+  --k 465b5ce8b199b49faa5f0a2ee238a6bc --opc cd63cb71954a9f4e48a5994e37a02baf \
+  --amf 8000 >/dev/null
+
+expect_exit 0 "$IMSEC" scscf --help
+expect_err "missing --domain" "$IMSEC" scscf --listen tcp:127.0.0.1:0 --db "$DB"
+expect_err "missing --db" "$IMSEC" scscf --listen tcp:127.0.0.1:0 --domain $D
+expect_err "missing --listen" "$IMSEC" scscf --domain $D --db "$DB"
+expect_err "--listen: expected" "$IMSEC" scscf --listen udp:1.2.3.4:5 --domain $D --db "$DB"
+expect_err "tls: listener needs --cert and --key" "$IMSEC" scscf \
+  --listen tls:127.0.0.1:0 --domain $D --db "$DB"
+expect_err "--nonce-lifetime: expected seconds" "$IMSEC" scscf \
+  --listen tcp:127.0.0.1:0 --domain $D --db "$DB" --nonce-lifetime x
+expect_err "--db .*none.db.*imsec hss add" "$IMSEC" scscf \
+  --listen tcp:127.0.0.1:0 --domain $D --db "$T_TMP/none.db"
+expect_exit 2 "$IMSEC" scscf --listen tcp:127.0.0.1:0 --domain "bad domain" --db "$DB"
+expect_err "unknown option '--bogus'" "$IMSEC" scscf --bogus
+
+# Config files: file, line and key in one line.
+printf 'domain: %s\ndb: hss.db\nlisten: tcp:127.0.0.1:0\nbogus: 1\n' $D >"$T_TMP/c1.yaml"
+expect_err "c1.yaml:4: key 'bogus': unknown key" "$IMSEC" scscf -c "$T_TMP/c1.yaml"
+expect_exit 2 "$IMSEC" scscf -c "$T_TMP/c1.yaml"
+printf 'domain: %s\nexpires_min: soon\n' $D >"$T_TMP/c2.yaml"
+expect_err "c2.yaml:2: key 'expires_min': expected a whole number" "$IMSEC" scscf -c "$T_TMP/c2.yaml"
+printf 'domain: [a\n' >"$T_TMP/c3.yaml"
+expect_err "c3.yaml:[0-9]+: YAML" "$IMSEC" scscf -c "$T_TMP/c3.yaml"
+printf 'domain: a\ndomain: b\n' >"$T_TMP/c4.yaml"
+expect_err "c4.yaml:2: key 'domain': given twice" "$IMSEC" scscf -c "$T_TMP/c4.yaml"
+expect_err "nothere.yaml.*cannot read" "$IMSEC" scscf -c "$T_TMP/nothere.yaml"
+"$IMSEC" scscf -c "$T_TMP/c1.yaml" 2>"$T_TMP/e"
+if [ "$(wc -l <"$T_TMP/e")" -eq 1 ]; then t_ok; else t_bad "config error not one line"; fi
+
+# Smoke run from a config file (db relative to it).
+printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\n' $D >"$T_TMP/ok.yaml"
+"$IMSEC" scscf -c "$T_TMP/ok.yaml" 2>"$T_TMP/log" &
+PID=$!
+PORT=
+for _ in $(seq 50); do
+  PORT=$(sed -n 's/.*listening on tcp:127.0.0.1:\([0-9]*\).*/\1/p' "$T_TMP/log")
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+if [ -n "$PORT" ]; then t_ok; else t_bad "no listening line"; cat "$T_TMP/log"; fi
+if exec 3<>"/dev/tcp/127.0.0.1/$PORT"; then
+  printf 'REGISTER sip:%s SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:1@%s>;tag=a\r\nTo: <sip:1@%s>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContact: <sip:ue@127.0.0.1:5999>\r\nAuthorization: Digest username="1@%s",realm="%s",nonce="",uri="sip:%s",response=""\r\nContent-Length: 0\r\n\r\n' \
+    $D $D $D $D $D $D >&3
+  timeout 1 cat <&3 >"$T_TMP/resp"
+  exec 3>&-
+fi
+if grep -q "^SIP/2.0 401 Unauthorized" "$T_TMP/resp" &&
+  grep -q 'algorithm=AKAv1-MD5' "$T_TMP/resp"; then t_ok; else
+  t_bad "no 401 challenge"; cat "$T_TMP/resp"
+fi
+kill -TERM $PID
+wait $PID
+rc=$?
+if [ $rc -eq 0 ]; then t_ok; else t_bad "SIGTERM exit $rc"; fi
+if grep -q "401 AKAv1-MD5 challenge" "$T_TMP/log"; then t_ok; else t_bad "no log line"; cat "$T_TMP/log"; fi
+# The SQN of that challenge is on disk.
+expect_out "sqn=000000000020$" "$IMSEC" hss list --db "$DB"
+finish

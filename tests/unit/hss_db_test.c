@@ -1,0 +1,255 @@
+/* store/hss_db: the SQLite subscriber store. The SQN of every vector is
+ * committed before the vector leaves the HSS (checked from a second
+ * connection between vector calls and across a crash: a child process that
+ * exits without closing); the SQN survives close and reopen; no two
+ * vectors share an SQN; the file is 0600. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "imsec/hss.h"
+#include "test_util.h"
+
+#define K1 "465b5ce8b199b49faa5f0a2ee238a6bc"
+#define OPC1 "cd63cb71954a9f4e48a5994e37a02baf"
+#define IMPI "alice@ims.example.org"
+
+typedef struct fx {
+  char dir[64];
+  char path[128];
+  imsec_crypto *c;
+} fx;
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  strcpy(f->dir, "/tmp/imsec_hssdb_XXXXXX");
+  if (!mkdtemp(f->dir))
+    return -1;
+  snprintf(f->path, sizeof(f->path), "%s/hss.db", f->dir);
+  if (imsec_crypto_ossl_new(&f->c))
+    return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  char cmd[200];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+  if (system(cmd) != 0)
+    return -1;
+  imsec_crypto_del(f->c);
+  free(f);
+  return 0;
+}
+
+static imsec_str S(const char *s) {
+  return imsec_str_c(s);
+}
+
+static void add_alice(imsec_hss_store *st) {
+  imsec_hss_sub s;
+  memset(&s, 0, sizeof(s));
+  strcpy(s.impi, IMPI);
+  strcpy(s.impus[0], "sip:alice@ims.example.org");
+  strcpy(s.impus[1], "tel:+15551234");
+  s.n_impus = 2;
+  t_hex(K1, s.k, 16);
+  t_hex(OPC1, s.op, 16);
+  s.op_is_opc = 1;
+  s.amf[0] = 0x80;
+  s.aka = IMSEC_HSS_AKAV2;
+  s.sqn.seq = 10;
+  assert_int_equal(st->vt->add(st, &s), 0);
+  assert_int_equal(st->vt->add(st, &s), IMSEC_ERR_EXISTS);
+}
+
+/* SEQ_HE as a second connection sees it (what is on disk). */
+static long long disk_seq(const char *path) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "SELECT seq FROM subscriber WHERE impi = ?", -1,
+                         &st, NULL),
+      SQLITE_OK);
+  sqlite3_bind_text(st, 1, IMPI, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  long long v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+static uint64_t sqn_of(imsec_crypto *c, const imsec_aka_vector *v) {
+  imsec_milenage *m;
+  assert_int_equal(imsec_milenage_new(&m, c), 0);
+  uint8_t k[16], opc[16], ak[6], sqn[6];
+  t_hex(K1, k, 16);
+  t_hex(OPC1, opc, 16);
+  assert_int_equal(imsec_milenage_set_opc(m, k, opc), 0);
+  assert_int_equal(imsec_milenage_f2345(m, v->rand, NULL, NULL, NULL, ak), 0);
+  for (int i = 0; i < 6; i++)
+    sqn[i] = v->autn[i] ^ ak[i];
+  imsec_milenage_del(m);
+  return imsec_sqn_to_u64(sqn);
+}
+
+static void durable_sqn(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  char err[256];
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)),
+                   IMSEC_ERR_NOTFOUND);
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, err, sizeof(err)), 0);
+  struct stat sb;
+  assert_int_equal(stat(f->path, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0600);
+  add_alice(st);
+  imsec_hss *h;
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  uint64_t seen[20];
+  for (int i = 0; i < 20; i++) {
+    imsec_aka_vector v;
+    imsec_hss_aka aka;
+    assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, &aka), 0);
+    assert_int_equal(aka, IMSEC_HSS_AKAV2);
+    seen[i] = sqn_of(f->c, &v);
+    /* Committed before the vector came out: on disk already. */
+    assert_int_equal(disk_seq(f->path), (long long)(seen[i] >> 5));
+    for (int j = 0; j < i; j++)
+      assert_true(seen[j] != seen[i]);
+    imsec_aka_vector_wipe(&v);
+  }
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+
+  /* Reopen: the state goes on from where it was. */
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)), 0);
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+  assert_true(sqn_of(f->c, &v) > seen[19]);
+  imsec_hss_sub sub;
+  assert_int_equal(imsec_hss_lookup_impu(h, S("tel:+15551234"), &sub), 0);
+  assert_string_equal(sub.impi, IMPI);
+  assert_int_equal(sub.n_impus, 2);
+  assert_string_equal(sub.impus[0], "sip:alice@ims.example.org");
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+
+  /* A crash (exit without closing) right after a vector: its SQN is on
+   * disk, so the next vector never repeats it. */
+  uint64_t last = sqn_of(f->c, &v);
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    imsec_hss_store *cs;
+    imsec_crypto *cc;
+    imsec_hss *ch;
+    imsec_aka_vector cv;
+    if (imsec_crypto_ossl_new(&cc) ||
+        imsec_hss_db_open(&cs, f->path, 0, NULL, 0) ||
+        imsec_hss_new(&ch, cs, cc, NULL) ||
+        imsec_hss_vector(ch, S(IMPI), &cv, NULL))
+      _exit(3);
+    uint64_t s = sqn_of(cc, &cv);
+    if (write(pfd[1], &s, sizeof(s)) != sizeof(s))
+      _exit(4);
+    _exit(0);
+  }
+  close(pfd[1]);
+  int wst;
+  assert_int_equal(waitpid(pid, &wst, 0), pid);
+  assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+  uint64_t child = 0;
+  assert_int_equal(read(pfd[0], &child, sizeof(child)), sizeof(child));
+  close(pfd[0]);
+  assert_true(child > last);
+  assert_int_equal(disk_seq(f->path), (long long)(child >> 5));
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)), 0);
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  imsec_aka_vector_wipe(&v);
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+  assert_true(sqn_of(f->c, &v) > child);
+  imsec_aka_vector_wipe(&v);
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+}
+
+static int count(void *arg, const imsec_hss_sub *sub) {
+  uint8_t zero[16] = {0};
+  assert_memory_equal(sub->k, zero, 16);
+  assert_memory_equal(sub->op, zero, 16);
+  (*(int *)arg)++;
+  return 0;
+}
+
+static void add_list_del(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, NULL, 0), 0);
+  add_alice(st);
+  imsec_hss_sub s;
+  memset(&s, 0, sizeof(s));
+  strcpy(s.impi, "bob@x");
+  strcpy(s.impus[0], "tel:+15551234"); /* taken by alice */
+  s.n_impus = 1;
+  s.aka = IMSEC_HSS_AKAV1;
+  assert_int_equal(st->vt->add(st, &s), IMSEC_ERR_EXISTS);
+  strcpy(s.impus[0], "sip:bob@x");
+  assert_int_equal(st->vt->add(st, &s), 0);
+  int n = 0;
+  assert_int_equal(st->vt->list(st, count, &n), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(st->vt->del(st, S("bob@x")), 0);
+  assert_int_equal(st->vt->del(st, S("bob@x")), IMSEC_ERR_NOTFOUND);
+  assert_int_equal(st->vt->find_impu(st, S("sip:bob@x"), &s),
+                   IMSEC_ERR_NOTFOUND);
+  imsec_sqn_he sq = {5, 1};
+  assert_int_equal(st->vt->save_sqn(st, S("bob@x"), &sq), IMSEC_ERR_NOTFOUND);
+  n = 0;
+  assert_int_equal(st->vt->list(st, count, &n), 0);
+  assert_int_equal(n, 1);
+  imsec_hss_store_del(st);
+
+  /* Refusals: world-readable file, not a database, unknown schema. */
+  assert_int_equal(chmod(f->path, 0644), 0);
+  char err[256];
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)),
+                   IMSEC_ERR_PERM);
+  assert_non_null(strstr(err, "chmod 600"));
+  assert_int_equal(chmod(f->path, 0600), 0);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 9", 0, 0, 0),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)),
+                   IMSEC_ERR_UNSUPPORTED);
+  char junk[160];
+  snprintf(junk, sizeof(junk), "%s/junk", f->dir);
+  FILE *fp = fopen(junk, "w");
+  fputs("this is not sqlite, not at all, no header here................."
+        "..............................................................\n",
+        fp);
+  fclose(fp);
+  assert_int_equal(chmod(junk, 0600), 0);
+  assert_int_equal(imsec_hss_db_open(&st, junk, 0, err, sizeof(err)),
+                   IMSEC_ERR_IO);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(durable_sqn, setup, teardown),
+      cmocka_unit_test_setup_teardown(add_list_del, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,271 @@
+/* lib/hss: vectors with strictly increasing, durable SQNs; resync from
+ * AUTS; AKAv2 records; the memory store. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imsec/hss.h"
+#include "test_util.h"
+
+/* TS 35.208 test set 1. */
+#define K1 "465b5ce8b199b49faa5f0a2ee238a6bc"
+#define OP1 "cdc202d5123e20f62b6d676ac72cb318"
+#define OPC1 "cd63cb71954a9f4e48a5994e37a02baf"
+
+typedef struct fx {
+  imsec_crypto *c;
+  imsec_hss_store *st;
+  imsec_hss *h;
+} fx;
+
+static void mk_sub(imsec_hss_sub *s, const char *impi, const char *impu,
+                   imsec_hss_aka aka, int opc) {
+  memset(s, 0, sizeof(*s));
+  strcpy(s->impi, impi);
+  strcpy(s->impus[0], impu);
+  s->n_impus = 1;
+  t_hex(K1, s->k, 16);
+  t_hex(opc ? OPC1 : OP1, s->op, 16);
+  s->op_is_opc = opc;
+  s->amf[0] = 0x80;
+  s->aka = aka;
+}
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  if (!f || imsec_crypto_ossl_new(&f->c) || imsec_hss_mem_new(&f->st) ||
+      imsec_hss_new(&f->h, f->st, f->c, NULL))
+    return -1;
+  imsec_hss_sub s;
+  mk_sub(&s, "alice@ims.example.org", "sip:alice@ims.example.org",
+         IMSEC_HSS_AKAV1, 0);
+  strcpy(s.impus[1], "tel:+15551234");
+  s.n_impus = 2;
+  if (f->st->vt->add(f->st, &s))
+    return -1;
+  mk_sub(&s, "bob@ims.example.org", "sip:bob@ims.example.org", IMSEC_HSS_AKAV2,
+         1);
+  if (f->st->vt->add(f->st, &s))
+    return -1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  imsec_hss_del(f->h);
+  imsec_hss_store_del(f->st);
+  imsec_crypto_del(f->c);
+  free(f);
+  return 0;
+}
+
+static imsec_str S(const char *s) {
+  return imsec_str_c(s);
+}
+
+/* The SQN inside AUTN (no AK... so run the UE side to get it). */
+static uint64_t ue_sqn(imsec_crypto *c, const imsec_aka_vector *v, int opc) {
+  imsec_milenage *m;
+  assert_int_equal(imsec_milenage_new(&m, c), 0);
+  uint8_t k[16], op[16];
+  t_hex(K1, k, 16);
+  t_hex(opc ? OPC1 : OP1, op, 16);
+  assert_int_equal(opc ? imsec_milenage_set_opc(m, k, op)
+                       : imsec_milenage_set_op(m, k, op),
+                   0);
+  uint8_t ak[6];
+  assert_int_equal(imsec_milenage_f2345(m, v->rand, NULL, NULL, NULL, ak), 0);
+  uint8_t sqn[6];
+  for (int i = 0; i < 6; i++)
+    sqn[i] = v->autn[i] ^ ak[i];
+  imsec_milenage_del(m);
+  return imsec_sqn_to_u64(sqn);
+}
+
+static void sqn_strictly_increasing(void **state) {
+  fx *f = *state;
+  uint64_t last = 0;
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  for (int i = 0; i < 40; i++) {
+    imsec_aka_vector v;
+    imsec_hss_aka aka = 0;
+    assert_int_equal(
+        imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, &aka), 0);
+    assert_int_equal(aka, IMSEC_HSS_AKAV1);
+    uint64_t sqn = ue_sqn(f->c, &v, 0);
+    /* SEQ strictly increases; IND cycles (Annex C). */
+    assert_true((sqn >> 5) > (last >> 5));
+    assert_int_equal(sqn & 31, (uint64_t)i % 32);
+    last = sqn;
+    /* Saved before the vector came out: the store already has it. */
+    assert_int_equal(imsec_hss_mem_saves(f->st), saves + (unsigned long)i + 1);
+    imsec_hss_sub sub;
+    assert_int_equal(f->st->vt->load(f->st, S("alice@ims.example.org"), &sub),
+                     0);
+    assert_int_equal(sub.sqn.seq, sqn >> 5);
+    imsec_hss_sub_wipe(&sub);
+    imsec_aka_vector_wipe(&v);
+  }
+}
+
+static void lookup_no_secrets(void **state) {
+  fx *f = *state;
+  imsec_hss_sub sub;
+  assert_int_equal(imsec_hss_lookup(f->h, S("alice@ims.example.org"), &sub), 0);
+  uint8_t zero[16] = {0};
+  assert_memory_equal(sub.k, zero, 16);
+  assert_memory_equal(sub.op, zero, 16);
+  assert_int_equal(sub.n_impus, 2);
+  assert_int_equal(imsec_hss_lookup_impu(f->h, S("tel:+15551234"), &sub), 0);
+  assert_string_equal(sub.impi, "alice@ims.example.org");
+  assert_int_equal(imsec_hss_lookup(f->h, S("nobody"), &sub),
+                   IMSEC_ERR_NOTFOUND);
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(f->h, S("nobody"), &v, NULL),
+                   IMSEC_ERR_NOTFOUND);
+}
+
+static void akav2_record(void **state) {
+  fx *f = *state;
+  imsec_aka_vector v;
+  imsec_hss_aka aka = 0;
+  assert_int_equal(imsec_hss_vector(f->h, S("bob@ims.example.org"), &v, &aka),
+                   0);
+  assert_int_equal(aka, IMSEC_HSS_AKAV2);
+  /* The UE accepts it with OPc keying (the record stores OPc). */
+  imsec_milenage *m;
+  assert_int_equal(imsec_milenage_new(&m, f->c), 0);
+  uint8_t k[16], opc[16];
+  t_hex(K1, k, 16);
+  t_hex(OPC1, opc, 16);
+  assert_int_equal(imsec_milenage_set_opc(m, k, opc), 0);
+  imsec_sqn_ue st = {0};
+  imsec_sqn_cfg cfg = imsec_sqn_cfg_default();
+  imsec_aka_ue_result r;
+  assert_int_equal(imsec_aka_ue_run(m, &st, &cfg, v.rand, v.autn, &r), 0);
+  assert_int_equal(r.status, IMSEC_AKA_UE_OK);
+  assert_memory_equal(r.res, v.xres, 8);
+  imsec_milenage_del(m);
+  imsec_aka_vector_wipe(&v);
+}
+
+static void resync(void **state) {
+  fx *f = *state;
+  /* The UE is far ahead (e.g. used with another network). */
+  imsec_milenage *m;
+  assert_int_equal(imsec_milenage_new(&m, f->c), 0);
+  uint8_t k[16], op[16];
+  t_hex(K1, k, 16);
+  t_hex(OP1, op, 16);
+  assert_int_equal(imsec_milenage_set_op(m, k, op), 0);
+  imsec_sqn_ue st = {0};
+  imsec_sqn_cfg cfg = imsec_sqn_cfg_default();
+  uint64_t ahead = (UINT64_C(5000) << 5) | 3;
+  assert_int_equal(imsec_sqn_ue_accept(&st, &cfg, ahead), 0);
+
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, NULL),
+                   0);
+  imsec_aka_ue_result r;
+  assert_int_equal(imsec_aka_ue_run(m, &st, &cfg, v.rand, v.autn, &r), 0);
+  assert_int_equal(r.status, IMSEC_AKA_UE_SYNC_FAIL);
+
+  /* A wrong MAC-S changes nothing. */
+  uint8_t bad[14];
+  memcpy(bad, r.auts, 14);
+  bad[13] ^= 1;
+  imsec_hss_sub before;
+  assert_int_equal(imsec_hss_lookup(f->h, S("alice@ims.example.org"), &before),
+                   0);
+  assert_int_equal(
+      imsec_hss_resync(f->h, S("alice@ims.example.org"), v.rand, bad),
+      IMSEC_ERR_MAC);
+  imsec_hss_sub after;
+  assert_int_equal(imsec_hss_lookup(f->h, S("alice@ims.example.org"), &after),
+                   0);
+  assert_int_equal(after.sqn.seq, before.sqn.seq);
+
+  assert_int_equal(
+      imsec_hss_resync(f->h, S("alice@ims.example.org"), v.rand, r.auts), 0);
+  assert_int_equal(imsec_hss_lookup(f->h, S("alice@ims.example.org"), &after),
+                   0);
+  assert_int_equal(after.sqn.seq, 5000);
+  imsec_aka_vector_wipe(&v);
+
+  /* The next vector is fresh for the UE. */
+  assert_int_equal(imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, NULL),
+                   0);
+  assert_int_equal(imsec_aka_ue_run(m, &st, &cfg, v.rand, v.autn, &r), 0);
+  assert_int_equal(r.status, IMSEC_AKA_UE_OK);
+  imsec_aka_ue_result_wipe(&r);
+  imsec_aka_vector_wipe(&v);
+  imsec_milenage_del(m);
+}
+
+static void store_rules(void **state) {
+  fx *f = *state;
+  imsec_hss_sub s;
+  /* Same IMPI, or an IMPU already taken. */
+  mk_sub(&s, "alice@ims.example.org", "sip:x@ims.example.org", IMSEC_HSS_AKAV1,
+         0);
+  assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_EXISTS);
+  mk_sub(&s, "carol@ims.example.org", "tel:+15551234", IMSEC_HSS_AKAV1, 0);
+  assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_EXISTS);
+  /* Invalid records. */
+  mk_sub(&s, "", "sip:c@x", IMSEC_HSS_AKAV1, 0);
+  assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+  mk_sub(&s, "c", "sip:c@x", (imsec_hss_aka)7, 0);
+  assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+  mk_sub(&s, "c", "sip:c@x", IMSEC_HSS_AKAV1, 0);
+  s.n_impus = 0;
+  assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+  mk_sub(&s, "c", "sip:c@x", IMSEC_HSS_AKAV1, 0);
+  s.sqn.ind_next = 32;
+  assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+  /* Delete. */
+  assert_int_equal(f->st->vt->del(f->st, S("bob@ims.example.org")), 0);
+  assert_int_equal(f->st->vt->del(f->st, S("bob@ims.example.org")),
+                   IMSEC_ERR_NOTFOUND);
+  imsec_hss_aka a;
+  assert_int_equal(imsec_hss_aka_parse(S("v2"), &a), 0);
+  assert_int_equal(a, IMSEC_HSS_AKAV2);
+  assert_int_equal(imsec_hss_aka_parse(S("v3"), &a), IMSEC_ERR_PARSE);
+  assert_string_equal(imsec_hss_aka_name(IMSEC_HSS_AKAV1), "v1");
+}
+
+/* A store whose save fails: no vector may come out. */
+static int failing_save(imsec_hss_store *s, imsec_str impi,
+                        const imsec_sqn_he *st) {
+  (void)s;
+  (void)impi;
+  (void)st;
+  return IMSEC_ERR_IO;
+}
+
+static void no_vector_without_durable_sqn(void **state) {
+  fx *f = *state;
+  imsec_hss_store_vtable vt = *f->st->vt;
+  vt.save_sqn = failing_save;
+  const imsec_hss_store_vtable *orig = f->st->vt;
+  f->st->vt = &vt;
+  imsec_aka_vector v;
+  memset(&v, 0xaa, sizeof(v));
+  assert_int_equal(imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, NULL),
+                   IMSEC_ERR_IO);
+  uint8_t zero[16] = {0};
+  assert_memory_equal(v.rand, zero, 16);
+  f->st->vt = orig;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(sqn_strictly_increasing, setup, teardown),
+      cmocka_unit_test_setup_teardown(lookup_no_secrets, setup, teardown),
+      cmocka_unit_test_setup_teardown(akav2_record, setup, teardown),
+      cmocka_unit_test_setup_teardown(resync, setup, teardown),
+      cmocka_unit_test_setup_teardown(store_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(no_vector_without_durable_sqn, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

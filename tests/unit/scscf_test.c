@@ -1,0 +1,749 @@
+/* lib/scscf: the S-CSCF driven with crafted SIP through its event
+ * functions, with a virtual clock: registration (AKAv1, AKAv2), every
+ * failure of TS 33.203 §6.1.2-6.1.3, replay, stale nonces, bindings and
+ * their expiry, de-registration, routing via Path and responses back along
+ * the Via. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imsec/digest.h"
+#include "imsec/scscf.h"
+#include "imsec/sip.h"
+#include "test_util.h"
+
+#define DOM "ims.mnc001.mcc001.3gppnetwork.org"
+#define IMPI_A "001010000000001@" DOM
+#define IMPU_A "sip:001010000000001@" DOM
+#define IMPU_A2 "tel:+15550001"
+#define IMPI_B "001010000000002@" DOM
+#define IMPU_B "sip:bob@" DOM
+#define IMPI_C "001010000000003@" DOM
+#define IMPU_C "sip:carol@" DOM
+#define K1 "465b5ce8b199b49faa5f0a2ee238a6bc"
+#define OPC1 "cd63cb71954a9f4e48a5994e37a02baf"
+#define PATH_V "<sip:tok1@127.0.0.1:5070;transport=tcp;lr;ob>"
+#define PCSCF_FLOW 7
+
+typedef struct fx {
+  imsec_crypto *c;
+  imsec_hss_store *st;
+  imsec_hss *h;
+  imsec_scscf *s;
+  imsec_out out;
+  imsec_milenage *m;
+  imsec_sqn_ue ue;
+  imsec_sqn_cfg cfg;
+  imsec_time_ms now;
+  unsigned cseq;
+  char last[65536]; /* the last message sent */
+  uint64_t last_flow;
+  char www[1024];
+  char nonce[128];
+} fx;
+
+static void add_sub(fx *f, const char *impi, const char *impu,
+                    const char *impu2, imsec_hss_aka aka) {
+  imsec_hss_sub s;
+  memset(&s, 0, sizeof(s));
+  strcpy(s.impi, impi);
+  strcpy(s.impus[0], impu);
+  s.n_impus = 1;
+  if (impu2) {
+    strcpy(s.impus[1], impu2);
+    s.n_impus = 2;
+  }
+  t_hex(K1, s.k, 16);
+  t_hex(OPC1, s.op, 16);
+  s.op_is_opc = 1;
+  s.amf[0] = 0x80;
+  s.aka = aka;
+  assert_int_equal(f->st->vt->add(f->st, &s), 0);
+}
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  if (!f || imsec_crypto_ossl_new(&f->c) || imsec_hss_mem_new(&f->st) ||
+      imsec_hss_new(&f->h, f->st, f->c, NULL))
+    return -1;
+  add_sub(f, IMPI_A, IMPU_A, IMPU_A2, IMSEC_HSS_AKAV1);
+  add_sub(f, IMPI_B, IMPU_B, NULL, IMSEC_HSS_AKAV2);
+  add_sub(f, IMPI_C, IMPU_C, NULL, IMSEC_HSS_AKAV1);
+  imsec_scscf_config cfg = {.domain = DOM};
+  if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &cfg.self))
+    return -1;
+  if (imsec_scscf_new(&f->s, &cfg, f->c, f->h))
+    return -1;
+  imsec_out_init(&f->out, IMSEC_LOG_DEBUG);
+  if (imsec_milenage_new(&f->m, f->c))
+    return -1;
+  uint8_t k[16], opc[16];
+  t_hex(K1, k, 16);
+  t_hex(OPC1, opc, 16);
+  if (imsec_milenage_set_opc(f->m, k, opc))
+    return -1;
+  f->cfg = imsec_sqn_cfg_default();
+  f->now = 1000000;
+  f->cseq = 1;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  imsec_scscf_del(f->s);
+  imsec_out_free(&f->out);
+  imsec_milenage_del(f->m);
+  imsec_hss_del(f->h);
+  imsec_hss_store_del(f->st);
+  imsec_crypto_del(f->c);
+  free(f);
+  return 0;
+}
+
+static imsec_str S(const char *s) {
+  return imsec_str_c(s);
+}
+
+/* Deliver `msg` on `flow`; keep the last SEND in f->last. Returns the
+ * number of SEND actions. */
+static int deliver(fx *f, uint64_t flow, const char *msg) {
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_message(f->s, flow, (const uint8_t *)msg, strlen(msg), f->now,
+                         &f->out);
+  assert_int_equal(imsec_out_err(&f->out), 0);
+  int sends = 0;
+  f->last[0] = 0;
+  for (size_t i = 0; i < f->out.n; i++) {
+    imsec_act *a = &f->out.acts[i];
+    if (a->kind == IMSEC_ACT_SEND) {
+      sends++;
+      assert_true(a->len < sizeof(f->last));
+      memcpy(f->last, a->data, a->len);
+      f->last[a->len] = 0;
+      f->last_flow = a->flow;
+    }
+  }
+  return sends;
+}
+
+static unsigned status_of(const char *msg) {
+  unsigned st = 0;
+  if (sscanf(msg, "SIP/2.0 %u", &st) != 1)
+    return 0;
+  return st;
+}
+
+static const imsec_act *find_act(fx *f, imsec_act_kind kind) {
+  for (size_t i = 0; i < f->out.n; i++)
+    if (f->out.acts[i].kind == kind)
+      return &f->out.acts[i];
+  return NULL;
+}
+
+/* A REGISTER as the P-CSCF forwards it (ISSUE7.md contract 2). */
+static const char *reg_msg(fx *f, const char *impu, const char *auth,
+                           const char *contact, const char *extra) {
+  static char buf[8192];
+  snprintf(buf, sizeof(buf),
+           "REGISTER sip:" DOM " SIP/2.0\r\n"
+           "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKp%u\r\n"
+           "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKu%u;rport\r\n"
+           "Max-Forwards: 69\r\n"
+           "From: <%s>;tag=f1\r\nTo: <%s>\r\n"
+           "Call-ID: reg-1\r\nCSeq: %u REGISTER\r\n"
+           "%s%s%s"
+           "Path: " PATH_V "\r\n"
+           "Supported: path, outbound\r\n"
+           "%s"
+           "Content-Length: 0\r\n\r\n",
+           f->cseq, f->cseq, impu, impu, f->cseq, contact ? "Contact: " : "",
+           contact ? contact : "", contact ? "\r\n" : "", extra ? extra : "");
+  f->cseq++;
+  if (auth) {
+    /* insert the Authorization before Path */
+    static char b2[8192];
+    char *p = strstr(buf, "Path:");
+    snprintf(b2, sizeof(b2), "%.*sAuthorization: %s\r\n%s", (int)(p - buf), buf,
+             auth, p);
+    return b2;
+  }
+  return buf;
+}
+
+#define CONTACT1                                                               \
+  "<sip:ue@10.0.0.1:5061;transport=tls;ob>;+sip.instance=\"<urn:uuid:"         \
+  "00000000-0000-0000-0000-000000000001>\";reg-id=1;expires=600"
+#define CONTACT2                                                               \
+  "<sip:ue@10.0.0.2:5061;transport=tls;ob>;+sip.instance=\"<urn:uuid:"         \
+  "00000000-0000-0000-0000-000000000002>\";reg-id=1;expires=300"
+
+static const char *empty_auth(const char *impi) {
+  static char b[512];
+  snprintf(b, sizeof(b),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\",uri=\"sip:" DOM
+           "\",response=\"\","
+           "integrity-protected=\"tls-pending\"",
+           impi);
+  return b;
+}
+
+/* Take the challenge out of a 401 in f->last. */
+static void take_challenge(fx *f, imsec_digest_alg *alg) {
+  assert_int_equal(status_of(f->last), 401);
+  imsec_sip_msg m;
+  imsec_sip_msg_init(&m, NULL);
+  assert_int_equal(imsec_sip_parse(&m, f->last, strlen(f->last), 1), 0);
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_str raw;
+  assert_int_equal(
+      imsec_sip_auth_next(&m, IMSEC_SIP_H_WWW_AUTHENTICATE, &it, &raw), 1);
+  assert_true(raw.len < sizeof(f->www));
+  memcpy(f->www, raw.p, raw.len);
+  f->www[raw.len] = 0;
+  imsec_digest_params p;
+  assert_int_equal(imsec_digest_parse_challenge(S(f->www), &p), 0);
+  char realm[128];
+  assert_true(imsec_digest_unquote(p.realm, realm, sizeof(realm)) > 0);
+  assert_string_equal(realm, DOM);
+  assert_true(imsec_digest_unquote(p.nonce, f->nonce, sizeof(f->nonce)) > 0);
+  if (alg)
+    assert_int_equal(imsec_digest_alg_parse(p.algorithm, alg), 0);
+  imsec_sip_msg_free(&m);
+}
+
+typedef enum ue_mode { UE_OK, UE_WRONG_RES, UE_MAC_FAIL } ue_mode;
+
+/* The UE's answer to the challenge in f->nonce: credentials text. Sets
+ * *status to the AKA outcome. */
+static const char *answer(fx *f, const char *impi, imsec_digest_alg alg,
+                          ue_mode mode, const char *nc,
+                          imsec_aka_ue_status *status) {
+  static char b[1024];
+  uint8_t rand[16], autn[16];
+  assert_int_equal(imsec_digest_aka_nonce_decode(S(f->nonce), rand, autn, NULL),
+                   0);
+  imsec_aka_ue_result r;
+  assert_int_equal(imsec_aka_ue_run(f->m, &f->ue, &f->cfg, rand, autn, &r), 0);
+  if (status)
+    *status = r.status;
+  if (mode == UE_MAC_FAIL || r.status == IMSEC_AKA_UE_MAC_FAIL) {
+    snprintf(b, sizeof(b),
+             "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"%s\","
+             "uri=\"sip:" DOM "\",response=\"\",algorithm=%s",
+             impi, f->nonce, imsec_digest_alg_name(alg));
+    return b;
+  }
+  if (mode == UE_WRONG_RES)
+    r.res[0] ^= 0xff;
+  imsec_digest_input in = {
+      .username = S(impi),
+      .realm = S(DOM),
+      .method = S("REGISTER"),
+      .uri = S("sip:" DOM),
+      .nonce = S(f->nonce),
+      .qop = IMSEC_DIGEST_QOP_AUTH,
+      .nc = S(nc),
+      .cnonce = S("0a4f113b"),
+  };
+  char resp[40];
+  assert_int_equal(
+      imsec_digest_aka_response(f->c, alg, &r, &in, resp, sizeof(resp)), 32);
+  char auts[32] = "";
+  if (r.status == IMSEC_AKA_UE_SYNC_FAIL)
+    assert_int_equal(imsec_digest_aka_auts_encode(r.auts, auts, sizeof(auts)),
+                     20);
+  snprintf(b, sizeof(b),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"%s\","
+           "uri=\"sip:" DOM "\",response=\"%s\",algorithm=%s,qop=auth,"
+           "nc=%s,cnonce=\"0a4f113b\"%s%s%s,integrity-protected=\"tls-yes\"",
+           impi, f->nonce, resp, imsec_digest_alg_name(alg), nc,
+           auts[0] ? ",auts=\"" : "", auts, auts[0] ? "\"" : "");
+  imsec_aka_ue_result_wipe(&r);
+  return b;
+}
+
+/* A whole registration; returns the final status. */
+static unsigned do_registration(fx *f, const char *impi, const char *impu,
+                                const char *contact) {
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW, reg_msg(f, impu, empty_auth(impi), contact, NULL)),
+      1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, impi, alg, UE_OK, "00000001", NULL);
+  assert_int_equal(deliver(f, PCSCF_FLOW, reg_msg(f, impu, a, contact, NULL)),
+                   1);
+  return status_of(f->last);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void register_akav1(void **state) {
+  fx *f = *state;
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      1);
+  assert_int_equal(f->last_flow, PCSCF_FLOW);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  assert_int_equal(alg, IMSEC_DIGEST_AKAV1_MD5);
+  assert_non_null(strstr(f->www, "qop=\"auth\""));
+  assert_null(strstr(f->www, "stale"));
+  assert_null(strstr(f->www, "ck="));
+  assert_int_equal(imsec_scscf_challenges(f->s), 1);
+  /* The nonce lifetime timer was armed. */
+  const imsec_act *t = find_act(f, IMSEC_ACT_TIMER);
+  assert_non_null(t);
+  assert_int_equal(t->at, f->now + 30000);
+  /* Both Vias are echoed. */
+  assert_non_null(strstr(f->last, "z9hG4bKu1"));
+
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL)), 1);
+  assert_int_equal(status_of(f->last), 200);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A2)), 1);
+  assert_int_equal(imsec_scscf_registrations(f->s), 1);
+  assert_non_null(strstr(f->last,
+                         "Contact: <sip:ue@10.0.0.1:5061;transport=tls;"
+                         "ob>;expires=600"));
+  assert_non_null(strstr(f->last, "reg-id=1"));
+  assert_non_null(strstr(f->last, "Path: " PATH_V "\r\n"));
+  assert_non_null(strstr(
+      f->last, "Service-Route: <sip:orig@127.0.0.1:6060;transport=tcp;lr>"));
+  assert_non_null(
+      strstr(f->last, "P-Associated-URI: <" IMPU_A ">, <" IMPU_A2 ">\r\n"));
+  assert_non_null(strstr(f->last, "To: <" IMPU_A ">;tag="));
+}
+
+static void register_akav2(void **state) {
+  fx *f = *state;
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL)),
+      1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  assert_int_equal(alg, IMSEC_DIGEST_AKAV2_MD5);
+  const char *a = answer(f, IMPI_B, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_B, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+  /* An AKAv1 answer to an AKAv2 challenge is a wrong password. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  take_challenge(f, NULL);
+  a = answer(f, IMPI_B, IMSEC_DIGEST_AKAV1_MD5, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_B, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+}
+
+static void wrong_res(void **state) {
+  fx *f = *state;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_A, alg, UE_WRONG_RES, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  /* TS 33.203 §6.1.2.1 */
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+}
+
+static void mac_failure(void **state) {
+  fx *f = *state;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_A, alg, UE_MAC_FAIL, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  /* TS 33.203 §6.1.2.2: the UE refused the network. */
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+}
+
+static void sync_failure(void **state) {
+  fx *f = *state;
+  /* The ISIM is far ahead of the HSS. */
+  assert_int_equal(
+      imsec_sqn_ue_accept(&f->ue, &f->cfg, (UINT64_C(100000) << 5) | 7), 0);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  imsec_aka_ue_status st;
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+  assert_int_equal(st, IMSEC_AKA_UE_SYNC_FAIL);
+  assert_non_null(strstr(a, "auts=\""));
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  /* TS 33.203 §6.1.3: resync, a new challenge (not stale). */
+  char old_nonce[128];
+  strcpy(old_nonce, f->nonce);
+  take_challenge(f, &alg);
+  assert_null(strstr(f->www, "stale"));
+  assert_string_not_equal(old_nonce, f->nonce);
+  imsec_hss_sub sub;
+  assert_int_equal(imsec_hss_lookup(f->h, S(IMPI_A), &sub), 0);
+  assert_true(sub.sqn.seq >= 100000);
+  a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+  assert_int_equal(st, IMSEC_AKA_UE_OK);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+
+  /* A forged AUTS (wrong MAC-S): 403. */
+  assert_int_equal(
+      imsec_sqn_ue_accept(&f->ue, &f->cfg, (UINT64_C(900000) << 5) | 7), 0);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, &alg);
+  a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+  assert_int_equal(st, IMSEC_AKA_UE_SYNC_FAIL);
+  char forged[1024];
+  strcpy(forged, a);
+  char *p = strstr(forged, "auts=\"");
+  assert_non_null(p);
+  p[6] = p[6] == 'A' ? 'B' : 'A';
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, forged, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+}
+
+static void replay(void **state) {
+  fx *f = *state;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  char a[1024];
+  strcpy(a, answer(f, IMPI_A, alg, UE_OK, "00000001", NULL));
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+  /* The same credentials again (same nonce, same nc): the nonce is used
+   * up, so a fresh challenge, never a 200. */
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  take_challenge(f, NULL);
+  assert_non_null(strstr(f->www, "stale=true"));
+
+  /* nc not above the last one on a live nonce: replay. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, &alg);
+  strcpy(a, answer(f, IMPI_A, alg, UE_OK, "00000000", NULL));
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+}
+
+static void stale_nonce(void **state) {
+  fx *f = *state;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  uint64_t timer = find_act(f, IMSEC_ACT_TIMER)->timer;
+  /* A stale timer (fired early) changes nothing. */
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_timer(f->s, timer, f->now + 1000, &f->out);
+  assert_int_equal(imsec_scscf_challenges(f->s), 1);
+  /* TS 33.203 §6.1.2.3: the lifetime passes: the vector is dropped. */
+  f->now += 30001;
+  imsec_scscf_on_timer(f->s, timer, f->now, &f->out);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  take_challenge(f, NULL);
+  assert_non_null(strstr(f->www, "stale=true"));
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+
+  /* Without the timer: the lifetime is checked on arrival too. */
+  f->now += 30001;
+  a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  take_challenge(f, NULL);
+  assert_non_null(strstr(f->www, "stale=true"));
+  /* The fresh one works. */
+  a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+}
+
+static void refusals(void **state) {
+  fx *f = *state;
+  /* Unknown IMPI. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth("nobody@" DOM), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  /* IMPU of another subscriber. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  /* Another domain. */
+  const char *m = "REGISTER sip:ims.other.org SIP/2.0\r\n"
+                  "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKx\r\n"
+                  "From: <" IMPU_A ">;tag=1\r\nTo: <" IMPU_A ">\r\n"
+                  "Call-ID: x\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+  deliver(f, PCSCF_FLOW, m);
+  assert_int_equal(status_of(f->last), 403);
+  /* No Authorization: the IMPI is found by IMPU; challenged. */
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A2, NULL, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  /* Malformed Authorization. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, "Digest username=", CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 400);
+  /* Malformed request: 400 from the checker. */
+  deliver(f, PCSCF_FLOW,
+          "REGISTER sip:" DOM
+          " SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
+          "From: <" IMPU_A ">;tag=1\r\nTo: <" IMPU_A ">\r\nCall-ID: x\r\n"
+          "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+  assert_int_equal(status_of(f->last), 400);
+  /* Garbage: dropped, logged. */
+  assert_int_equal(deliver(f, PCSCF_FLOW, "hello\r\n\r\n"), 0);
+  assert_non_null(find_act(f, IMSEC_ACT_LOG));
+  /* A nonce of another subscriber. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_C, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_C, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+}
+
+static void contacts_and_expiry(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT2), 200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 2);
+  assert_non_null(strstr(f->last, "sip:ue@10.0.0.1"));
+  assert_non_null(strstr(f->last, "sip:ue@10.0.0.2"));
+  /* Re-registering contact 1 replaces it (same instance and reg-id). */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 2);
+  /* Contact 2 (300 s) expires first. */
+  uint64_t t2 = 0;
+  for (size_t i = 0; i < f->out.n; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_TIMER)
+      t2 = f->out.acts[i].timer;
+  assert_true(t2 != 0);
+  f->now += 301 * 1000;
+  /* Fire every timer id we handed out so far. */
+  for (uint64_t id = 1; id < 64; id++) {
+    imsec_out_clear(&f->out);
+    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+  }
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  f->now += 300 * 1000;
+  for (uint64_t id = 1; id < 64; id++)
+    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+}
+
+static void expires_rules(void **state) {
+  fx *f = *state;
+  /* Too brief: 423 with Min-Expires. */
+  assert_int_equal(
+      do_registration(f, IMPI_A, IMPU_A,
+                      "<sip:ue@10.0.0.1:5061;transport=tls>;expires=10"),
+      423);
+  assert_non_null(strstr(f->last, "Min-Expires: 60\r\n"));
+  /* Too long: cut to the maximum. */
+  assert_int_equal(
+      do_registration(f, IMPI_A, IMPU_A,
+                      "<sip:ue@10.0.0.1:5061;transport=tls>;expires=99999"),
+      200);
+  assert_non_null(strstr(f->last, ";expires=3600"));
+  /* De-register with expires=0. */
+  assert_int_equal(
+      do_registration(f, IMPI_A, IMPU_A,
+                      "<sip:ue@10.0.0.1:5061;transport=tls>;expires=0"),
+      200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  assert_null(strstr(f->last, "Contact:"));
+  /* Register two, then Contact: * with Expires: 0 removes both. */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT2), 200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 2);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), "*", "Expires: 0\r\n"));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, "*", "Expires: 0\r\n"));
+  assert_int_equal(status_of(f->last), 200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  /* Contact: * without Expires: 0 is refused. */
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, empty_auth(IMPI_A), "*", NULL));
+  take_challenge(f, &alg);
+  a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, "*", NULL));
+  assert_int_equal(status_of(f->last), 400);
+  /* Expires header applies to a contact without its own parameter. */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A,
+                                   "<sip:ue@10.0.0.9:5061;transport=tls>"),
+                   200);
+  assert_non_null(strstr(f->last, ";expires=600"));
+}
+
+static const char *message_to(const char *ruri, const char *route) {
+  static char b[4096];
+  snprintf(b, sizeof(b),
+           "MESSAGE %s SIP/2.0\r\n"
+           "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKpm1\r\n"
+           "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKum1;rport\r\n"
+           "Max-Forwards: 69\r\n%s%s%s"
+           "From: <" IMPU_A ">;tag=m1\r\nTo: <%s>\r\n"
+           "Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\n"
+           "P-Asserted-Identity: <" IMPU_A ">\r\n"
+           "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+           ruri, route ? "Route: " : "", route ? route : "",
+           route ? "\r\n" : "", ruri);
+  return b;
+}
+
+static void routing(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  /* Not registered: 480; unknown: 404. */
+  deliver(f, 8, message_to(IMPU_C, NULL));
+  assert_int_equal(status_of(f->last), 480);
+  deliver(f, 8, message_to("sip:nobody@" DOM, NULL));
+  assert_int_equal(status_of(f->last), 404);
+
+  /* Originating via the Service-Route: A must be registered. */
+  deliver(f, 8,
+          message_to(IMPU_B, "<sip:orig@127.0.0.1:6060;transport=tcp;lr>"));
+  assert_int_equal(status_of(f->last), 403);
+  memset(&f->ue, 0, sizeof(f->ue)); /* A's ISIM, same keys as B's */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT2), 200);
+
+  /* From A's P-CSCF (flow 8) via the Service-Route. */
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 8, 0, NULL, f->now, &f->out),
+                   0);
+  deliver(f, 8,
+          message_to(IMPU_B, "<sip:orig@127.0.0.1:6060;transport=tcp;lr>"));
+  /* A connection to the Path's hop first, then the request on it. */
+  const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  assert_int_equal(c->addr.tp, IMSEC_TP_TCP);
+  assert_string_equal(c->addr.host, "127.0.0.1");
+  assert_int_equal(c->addr.port, 5070);
+  uint64_t tag = c->tag;
+  assert_null(find_act(f, IMSEC_ACT_SEND));
+  imsec_out_clear(&f->out);
+  assert_int_equal(
+      imsec_scscf_on_flow_up(f->s, 100, tag, NULL, f->now, &f->out), 0);
+  const imsec_act *sa = find_act(f, IMSEC_ACT_SEND);
+  assert_non_null(sa);
+  assert_int_equal(sa->flow, 100);
+  char fwd[8192];
+  memcpy(fwd, sa->data, sa->len);
+  fwd[sa->len] = 0;
+  assert_true(strncmp(fwd,
+                      "MESSAGE sip:ue@10.0.0.1:5061;transport=tls;ob SIP/2.0",
+                      53) == 0);
+  assert_non_null(strstr(fwd, "Route: " PATH_V "\r\n"));
+  assert_null(strstr(fwd, "orig@"));
+  assert_non_null(strstr(fwd, "Max-Forwards: 68\r\n"));
+  assert_non_null(strstr(fwd, "Via: SIP/2.0/TCP 127.0.0.1:6060;branch="));
+  assert_non_null(strstr(fwd, "\r\n\r\nhello"));
+
+  /* The UE's 200 comes back from the P-CSCF on flow 100: our Via popped,
+   * sent on flow 8. */
+  char *via = strstr(fwd, "Via: SIP/2.0/TCP 127.0.0.1:6060");
+  char *eol = strstr(via, "\r\n");
+  char resp[4096];
+  snprintf(resp, sizeof(resp),
+           "SIP/2.0 200 OK\r\n%.*s\r\n"
+           "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKpm1\r\n"
+           "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKum1;rport\r\n"
+           "From: <" IMPU_A ">;tag=m1\r\nTo: <" IMPU_B ">;tag=b\r\n"
+           "Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+           (int)(eol - via), via);
+  assert_int_equal(deliver(f, 100, resp), 1);
+  assert_int_equal(f->last_flow, 8);
+  assert_null(strstr(f->last, "6060"));
+  assert_non_null(strstr(f->last, "z9hG4bKpm1"));
+
+  /* The next request reuses the connection (RFC 5923). */
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  assert_null(find_act(f, IMSEC_ACT_CONNECT));
+  assert_int_equal(f->last_flow, 100);
+  /* A response for a flow that is gone is dropped. */
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_flow_down(f->s, 8, 0, 0, f->now, &f->out);
+  assert_int_equal(deliver(f, 100, resp), 0);
+  /* The hop's connection goes down: the next request connects again. */
+  imsec_scscf_on_flow_down(f->s, 100, tag, 0, f->now, &f->out);
+  deliver(f, 9, message_to(IMPU_B, NULL));
+  assert_non_null(find_act(f, IMSEC_ACT_CONNECT));
+  /* ... and if that connect fails, the queue is dropped. */
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_flow_down(f->s, 0,
+                           find_act(f, IMSEC_ACT_CONNECT) ? 0 : tag + 1, -1,
+                           f->now, &f->out);
+}
+
+static void options_and_others(void **state) {
+  fx *f = *state;
+  const char *o = "OPTIONS sip:" DOM " SIP/2.0\r\n"
+                  "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo\r\n"
+                  "From: <" IMPU_A ">;tag=1\r\nTo: <sip:" DOM ">\r\n"
+                  "Call-ID: o\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  deliver(f, 8, o);
+  assert_int_equal(status_of(f->last), 200);
+  assert_non_null(strstr(f->last, "Allow: REGISTER, MESSAGE, OPTIONS"));
+  const char *i = "INVITE sip:bob@" DOM " SIP/2.0\r\n"
+                  "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKi\r\n"
+                  "From: <" IMPU_A ">;tag=1\r\nTo: <sip:bob@" DOM ">\r\n"
+                  "Call-ID: i\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+  deliver(f, 8, i);
+  assert_int_equal(status_of(f->last), 405);
+  /* A Route that is not ours. */
+  deliver(f, 8, message_to(IMPU_B, "<sip:elsewhere.example.net;lr>"));
+  assert_int_equal(status_of(f->last), 403);
+  /* OPTIONS to a registered UE is routed like MESSAGE. */
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  const char *ob =
+      "OPTIONS " IMPU_B " SIP/2.0\r\n"
+      "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"
+      "Max-Forwards: 0\r\n"
+      "From: <" IMPU_A ">;tag=1\r\nTo: <" IMPU_B ">\r\n"
+      "Call-ID: o2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  deliver(f, 8, ob);
+  assert_int_equal(status_of(f->last), 483);
+}
+
+static void bad_config(void **state) {
+  fx *f = *state;
+  imsec_scscf *s = NULL;
+  imsec_scscf_config cfg = {.domain = "bad domain"};
+  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  cfg.domain = DOM;
+  cfg.expires_min = 100;
+  cfg.expires_max = 50;
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, NULL, f->c, f->h), IMSEC_ERR_INVAL);
+}
+
+int main(void) {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(register_akav1), T(register_akav2), T(wrong_res),
+      T(mac_failure),    T(sync_failure),   T(replay),
+      T(stale_nonce),    T(refusals),       T(contacts_and_expiry),
+      T(expires_rules),  T(routing),        T(options_and_others),
+      T(bad_config),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

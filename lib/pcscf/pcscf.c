@@ -538,10 +538,13 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m) {
 /* ------------------------------------------------------------ editing */
 
 /* Our Via (RFC 3261 §16.6 step 8). */
-static int push_via(ev *e, imsec_sip_msg *m, size_t slot, int stateless) {
+static int push_via(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
+                    imsec_tp tp) {
   imsec_pcscf *p = e->p;
   sb b = arena_sb(p);
-  sb_putc(&b, "SIP/2.0/TCP ");
+  sb_putc(&b, "SIP/2.0/");
+  sb_putc(&b, imsec_tp_name(tp));
+  sb_putc(&b, " ");
   sb_putc(&b, p->host_uri);
   sb_putc(&b, ":");
   sb_u64(&b, p->cfg.core.port);
@@ -931,6 +934,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_SECURITY_VERIFY);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_ASSERTED_IDENTITY);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_VISITED_NETWORK_ID);
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_PATH); /* a UE is no proxy */
   sb pb = arena_sb(p);
   sb_putc(&pb, "<sip:");
   rv = token_make(p, f, &pb);
@@ -961,7 +965,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
       return refuse(e, m, 500, "Server Internal Error", "cannot edit REGISTER");
     }
   }
-  if (push_via(e, m, slot, 0) < 0) {
+  if (push_via(e, m, slot, 0, p->dests[di].addr.tp) < 0) {
     txn_clear(p, slot);
     return refuse(e, m, 500, "Server Internal Error", "cannot edit REGISTER");
   }
@@ -1070,7 +1074,7 @@ static int ue_request(ev *e, imsec_sip_msg *m) {
     t->from_ue = 1;
     t->in_flow = f->id;
   }
-  if (push_via(e, m, slot, ack) < 0) {
+  if (push_via(e, m, slot, ack, p->dests[di].addr.tp) < 0) {
     if (t)
       txn_clear(p, slot);
     return refuse(e, m, 500, "Server Internal Error", "cannot edit request");
@@ -1141,7 +1145,8 @@ static int core_request(ev *e, imsec_sip_msg *m) {
     t->in_flow = e->f->id;
     t->ue_flow = target->id;
   }
-  if (push_via(e, m, slot, ack) < 0 || dec_max_forwards(e, m) < 0) {
+  if (push_via(e, m, slot, ack, IMSEC_TP_TLS) < 0 ||
+      dec_max_forwards(e, m) < 0) {
     if (t)
       txn_clear(p, slot);
     return 0; /* nothing sensible to answer with an edited message */

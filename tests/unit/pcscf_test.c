@@ -238,7 +238,11 @@ static void register_forwarding(void **state) {
   imsec_pcscf_config c;
   cfg_base(&c);
   fx *x = setup_connected(&c);
-  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  feed(x, UE_FLOW,
+       reg(x, "", SEC_CLIENT,
+           "Path: <sip:evil@10.0.0.1;lr>\r\n"
+           "P-Asserted-Identity: <sip:boss@" HOME ">\r\n",
+           "600"));
   /* queued until the S-CSCF connection is up */
   assert_null(sent(x, CORE_FLOW));
   assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
@@ -273,6 +277,8 @@ static void register_forwarding(void **state) {
   assert_non_null(strstr(fwd, "integrity-protected=\"tls-pending\""));
   assert_non_null(strstr(fwd, "Supported: path, outbound"));
   assert_null(strstr(fwd, "P-Visited-Network-ID"));
+  assert_null(strstr(fwd, "evil"));
+  assert_null(strstr(fwd, "boss"));
   imsec_pcscf_stats_get(x->p, &st);
   assert_int_equal(st.queued, 0);
   /* a second REGISTER goes straight out on the same connection */
@@ -512,7 +518,7 @@ static void requests_to_ue(void **state) {
   const char *m = sent(x, UE_FLOW);
   assert_non_null(m);
   assert_non_null(
-      strstr(m, "Via: SIP/2.0/TCP 127.0.0.1:5062;branch=z9hG4bKpc"));
+      strstr(m, "Via: SIP/2.0/TLS 127.0.0.1:5062;branch=z9hG4bKpc"));
   assert_null(strstr(m, "Route:"));
   assert_true(has_line(m, "Max-Forwards: 68"));
   assert_true(strstr(m, "\r\n\r\nhi") != NULL);

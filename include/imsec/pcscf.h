@@ -116,8 +116,9 @@ IMSEC_API int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow,
 IMSEC_API void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow,
                                       const uint8_t *msg, size_t len,
                                       imsec_time_ms now, imsec_out *out);
-/* A flow went down (or a CONNECT failed: `tag` set). Bindings on it are
- * removed. */
+/* A flow went down, or a CONNECT failed (flow 0, `tag` set: the messages
+ * queued for that S-CSCF are dropped; the next one connects again).
+ * Bindings on a UE flow are removed. */
 IMSEC_API void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow,
                                         uint64_t tag, int reason,
                                         imsec_time_ms now, imsec_out *out);

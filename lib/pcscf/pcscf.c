@@ -1402,7 +1402,7 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
   ev_init(&e, p, out, now);
   for (size_t i = 0; i < p->ndests; i++) {
     dest *d = &p->dests[i];
-    if (d->flow == flow) {
+    if (flow && d->flow == flow) {
       d->flow = 0;
       d->connecting = 0;
       LOG(&e, IMSEC_LOG_WARN, S("lost the connection to S-CSCF "),

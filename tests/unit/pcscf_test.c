@@ -723,7 +723,7 @@ static void limits_and_core_loss(void **state) {
   status_is(sent(x, UE2_FLOW), 503);
   /* the connect fails: queue dropped, the next message connects again */
   imsec_out_clear(&x->out);
-  imsec_pcscf_on_flow_down(x->p, 77, 1, IMSEC_ERR_IO, x->now, &x->out);
+  imsec_pcscf_on_flow_down(x->p, 0, 1, IMSEC_ERR_IO, x->now, &x->out);
   assert_true(logged(x, "cannot connect"));
   imsec_pcscf_stats st;
   imsec_pcscf_stats_get(x->p, &st);

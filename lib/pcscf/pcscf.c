@@ -51,6 +51,8 @@ struct flowrec {
 
 typedef struct qmsg {
   struct qmsg *next;
+  size_t slot; /* its transaction, or SIZE_MAX */
+  uint32_t gen;
   size_t len;
   uint8_t data[];
 } qmsg;
@@ -78,6 +80,12 @@ typedef struct txn {
   char *impi;
   char *contact;
   char *to_uri;
+  /* The response this P-CSCF sends itself when the request cannot be
+   * answered by the next hop (RFC 3261 §16.7-16.8: timeout 408, no
+   * connection 503, RFC 5626 §5.3: flow gone 430): built from the request
+   * as it arrived; the status line is replaced when used. */
+  char *answer;
+  size_t answer_len, answer_hdrs;
 } txn;
 
 struct imsec_pcscf {
@@ -97,6 +105,7 @@ struct imsec_pcscf {
   txn *txns;
   uint32_t *free_slots;
   size_t nfree, n_txn;
+  size_t hiwat; /* slots [hiwat, max) were never used */
   size_t queued;
   imsec_time_ms timer_at;
   uint32_t tag_seq;
@@ -377,6 +386,7 @@ static void txn_clear(imsec_pcscf *p, size_t slot) {
   free(t->impi);
   free(t->contact);
   free(t->to_uri);
+  free(t->answer);
   uint32_t gen = t->gen + 1;
   memset(t, 0, sizeof(*t));
   t->gen = gen;
@@ -389,6 +399,8 @@ static txn *txn_new(ev *e, size_t *slot) {
   if (!p->nfree)
     return NULL;
   *slot = p->free_slots[--p->nfree];
+  if (*slot >= p->hiwat)
+    p->hiwat = *slot + 1;
   txn *t = &p->txns[*slot];
   t->used = 1;
   t->deadline = e->now + p->cfg.transaction_timeout_ms;
@@ -464,6 +476,28 @@ static int reply(ev *e, uint64_t flow, imsec_sip_msg *req, unsigned code,
   return 0;
 }
 
+/* Keep the answer to `req` for later (see txn.answer). Call before the
+ * request is edited. Without memory the transaction simply stays silent. */
+static void txn_keep_answer(ev *e, txn *t, imsec_sip_msg *req) {
+  imsec_pcscf *p = e->p;
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, p->outbuf, p->outcap);
+  imsec_sip_build_response(&b, req, 408, S("Request Timeout"), S("pcto"));
+  imsec_sip_build_header(&b, S("Server"), S("imsec-pcscf"));
+  int n = imsec_sip_build_finish(&b, S(""));
+  if (n < 0)
+    return;
+  const char *crlf = memchr(p->outbuf, '\n', (size_t)n);
+  if (!crlf || !(t->answer = malloc((size_t)n)))
+    return;
+  memcpy(t->answer, p->outbuf, (size_t)n);
+  t->answer_len = (size_t)n;
+  t->answer_hdrs = (size_t)(crlf - p->outbuf) + 1;
+}
+
+/* Send the kept answer with this status, if the flow it goes to is up. */
+static void txn_answer(ev *e, txn *t, unsigned code, const char *reason);
+
 /* Refuse with a WARN line naming the reason. */
 static int refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
                   const char *why) {
@@ -487,10 +521,17 @@ static void dest_flush(imsec_pcscf *p, dest *d, imsec_out *out) {
   d->qn = 0;
 }
 
-static void dest_drop(imsec_pcscf *p, dest *d) {
+/* Drop what waits for an S-CSCF; with `e`, answer each request 503
+ * (RFC 3261 §16.7: the proxy's own answer when no hop could be reached). */
+static void dest_drop(imsec_pcscf *p, dest *d, ev *e) {
   while (d->qhead) {
     qmsg *q = d->qhead;
     d->qhead = q->next;
+    if (e && q->slot < p->cfg.max_transactions && p->txns[q->slot].used &&
+        p->txns[q->slot].gen == q->gen) {
+      txn_answer(e, &p->txns[q->slot], 503, "Service Unavailable");
+      txn_clear(p, q->slot);
+    }
     free(q);
     p->queued--;
   }
@@ -501,7 +542,7 @@ static void dest_drop(imsec_pcscf *p, dest *d) {
 /* Send a message to an S-CSCF: on its flow, or queued until it connects
  * (one connection per S-CSCF, RFC 5923 reuse). Returns 0 or
  * IMSEC_ERR_LIMIT / IMSEC_ERR_NOMEM / IMSEC_ERR_NOBUF. */
-static int send_dest(ev *e, size_t di, imsec_sip_msg *m) {
+static int send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
   imsec_pcscf *p = e->p;
   dest *d = &p->dests[di];
   int n = imsec_sip_msg_serialize(m, p->outbuf, p->outcap);
@@ -515,6 +556,8 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m) {
   if (!q)
     return IMSEC_ERR_NOMEM;
   q->next = NULL;
+  q->slot = slot;
+  q->gen = slot < p->cfg.max_transactions ? p->txns[slot].gen : 0;
   q->len = (size_t)n;
   memcpy(q->data, p->outbuf, (size_t)n);
   if (d->qtail)
@@ -533,6 +576,22 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m) {
     (void)imsec_out_connect(e->out, di + 1, &d->addr, "");
   }
   return 0;
+}
+
+static void txn_answer(ev *e, txn *t, unsigned code, const char *reason) {
+  imsec_pcscf *p = e->p;
+  if (!t->answer || !flow_find(p, t->in_flow))
+    return;
+  sb b = {p->outbuf, 0, p->outcap, 0};
+  sb_putc(&b, "SIP/2.0 ");
+  sb_u64(&b, code);
+  sb_putc(&b, " ");
+  sb_putc(&b, reason);
+  sb_putc(&b, "\r\n");
+  sb_put(&b, (imsec_str){t->answer + t->answer_hdrs,
+                         t->answer_len - t->answer_hdrs});
+  if (!b.err)
+    (void)imsec_out_send(e->out, t->in_flow, p->outbuf, b.len);
 }
 
 /* ------------------------------------------------------------ editing */
@@ -898,6 +957,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   t->expires = (uint32_t)(expires > UINT32_MAX ? UINT32_MAX : expires);
   t->contact = dup_str(contact);
   t->to_uri = dup_str(to->uri);
+  txn_keep_answer(e, t, m);
 
   /* Authorization: integrity-protected (TS 24.229 §5.2.2.1, TS 33.203
    * Annex O): "tls-yes" once the connection is vouched for (the echo
@@ -976,7 +1036,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   }
   /* The request is edited: m's typed views are gone, the slices we logged
    * stay valid (they point into the input buffer or the arena). */
-  rv = send_dest(e, (size_t)di, m);
+  rv = send_dest(e, (size_t)di, m, slot);
   if (rv < 0) {
     txn_clear(p, slot);
     (void)pop_top(m, IMSEC_SIP_H_VIA); /* answer with the UE's Vias only */
@@ -1073,13 +1133,15 @@ static int ue_request(ev *e, imsec_sip_msg *m) {
       return refuse(e, m, 503, "Service Unavailable", "transaction table full");
     t->from_ue = 1;
     t->in_flow = f->id;
+    txn_keep_answer(e, t, m);
   }
   if (push_via(e, m, slot, ack, p->dests[di].addr.tp) < 0) {
     if (t)
       txn_clear(p, slot);
     return refuse(e, m, 500, "Server Internal Error", "cannot edit request");
   }
-  if (dec_max_forwards(e, m) < 0 || send_dest(e, di, m) < 0) {
+  if (dec_max_forwards(e, m) < 0 ||
+      send_dest(e, di, m, t ? slot : SIZE_MAX) < 0) {
     if (t)
       txn_clear(p, slot);
     (void)pop_top(m, IMSEC_SIP_H_VIA);
@@ -1144,6 +1206,7 @@ static int core_request(ev *e, imsec_sip_msg *m) {
     t->from_ue = 0;
     t->in_flow = e->f->id;
     t->ue_flow = target->id;
+    txn_keep_answer(e, t, m);
   }
   if (push_via(e, m, slot, ack, IMSEC_TP_TLS) < 0 ||
       dec_max_forwards(e, m) < 0) {
@@ -1412,12 +1475,25 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
       LOG(&e, IMSEC_LOG_WARN, S("cannot connect to S-CSCF "),
           addr_str(p, &d->addr), S(": "), imsec_str_c(imsec_strerror(reason)),
           S("; "), num(p, d->qn), S(" queued messages dropped"));
-      dest_drop(p, d);
+      dest_drop(p, d, &e);
     }
   }
   flowrec *f = flow_find(p, flow);
   if (!f)
     return;
+  /* RFC 5626 §5.3: requests that went out on a UE flow now gone get 430;
+   * requests that came in on it have nobody to answer. */
+  for (size_t i = 0; i < p->hiwat; i++) {
+    txn *t = &p->txns[i];
+    if (!t->used)
+      continue;
+    if (!t->from_ue && t->ue_flow == flow) {
+      txn_answer(&e, t, 430, "Flow Failed");
+      txn_clear(p, i);
+    } else if (t->in_flow == flow) {
+      txn_clear(p, i);
+    }
+  }
   if (!f->core && f->bindings) {
     size_t n = 0;
     for (binding *b = f->bindings; b; b = b->next)
@@ -1432,13 +1508,15 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
 static void sweep(ev *e) {
   imsec_pcscf *p = e->p;
   imsec_time_ms next = 0;
-  for (size_t i = 0; i < p->cfg.max_transactions; i++) {
+  for (size_t i = 0; i < p->hiwat; i++) {
     txn *t = &p->txns[i];
     if (!t->used)
       continue;
     if (t->deadline <= e->now) {
-      LOG(e, IMSEC_LOG_DEBUG, S("transaction timed out (flow "),
-          num(p, t->in_flow), S(")"));
+      /* RFC 3261 §16.8: no answer in time counts as a 408. */
+      LOG(e, IMSEC_LOG_WARN, S("no answer in time for a request from flow "),
+          num(p, t->in_flow), S("; 408"));
+      txn_answer(e, t, 408, "Request Timeout");
       txn_clear(p, i);
     } else if (!next || t->deadline < next) {
       next = t->deadline;
@@ -1630,11 +1708,11 @@ void imsec_pcscf_del(imsec_pcscf *p) {
     while (p->buckets[i])
       flow_remove(p, p->buckets[i]);
   }
-  for (size_t i = 0; i < p->cfg.max_transactions; i++)
+  for (size_t i = 0; i < p->hiwat; i++)
     if (p->txns[i].used)
       txn_clear(p, i);
   for (size_t i = 0; i < p->ndests; i++)
-    dest_drop(p, &p->dests[i]);
+    dest_drop(p, &p->dests[i], NULL);
   imsec_sip_msg_free(&p->m);
   imsec_wipe(p->key, sizeof(p->key));
   free(p->buckets);

@@ -571,10 +571,17 @@ static void requests_to_ue(void **state) {
        "From: <sip:b@" HOME ">;tag=b\r\nTo: <" IMPU ">\r\n"
        "Call-ID: o7@b\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
   status_is(sent(x, CORE_FLOW), 404);
-  /* the flow goes away: 430 and the binding is gone */
+  /* the flow goes away while a MESSAGE waits for the UE: 430 for it
+   * (RFC 5626 §5.3), and the binding is gone */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 9, x->token, 69, 9);
+  feed(x, CORE_FLOW, msg);
+  assert_non_null(sent(x, UE_FLOW));
   imsec_out_clear(&x->out);
   imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, IMSEC_ERR_CLOSED, x->now, &x->out);
   assert_true(logged(x, "binding(s) removed"));
+  r = sent(x, CORE_FLOW);
+  status_is(r, 430);
+  assert_non_null(strstr(r, "branch=z9hG4bKs9"));
   imsec_pcscf_stats st;
   imsec_pcscf_stats_get(x->p, &st);
   assert_int_equal(st.bindings, 0);
@@ -725,20 +732,34 @@ static void limits_and_core_loss(void **state) {
   imsec_out_clear(&x->out);
   imsec_pcscf_on_flow_down(x->p, 0, 1, IMSEC_ERR_IO, x->now, &x->out);
   assert_true(logged(x, "cannot connect"));
+  /* ... and the UE hears 503 at once */
+  const char *r = sent(x, UE_FLOW);
+  status_is(r, 503);
+  assert_non_null(strstr(r, "Via: SIP/2.0/TLS 127.0.0.1:40000"));
+  assert_null(strstr(r, "5062"));
   imsec_pcscf_stats st;
   imsec_pcscf_stats_get(x->p, &st);
   assert_int_equal(st.queued, 0);
+  assert_int_equal(st.transactions, 0);
   feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
   assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
   assert_int_equal(up(x, CORE_FLOW, 1, IMSEC_TP_TCP), 0);
   assert_non_null(sent(x, CORE_FLOW));
-  /* two transactions pending (one from before timed out later): full */
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_non_null(sent(x, CORE_FLOW));
+  /* two transactions pending: full */
   feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
   status_is(sent(x, UE2_FLOW), 503);
   assert_true(logged(x, "transaction table full"));
-  /* transactions expire */
+  /* transactions expire: 408 to the UE for each (RFC 3261 §16.8) */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_timer(x->p, 1, x->now + 31999, &x->out);
+  assert_null(sent(x, UE_FLOW));
   imsec_out_clear(&x->out);
   imsec_pcscf_on_timer(x->p, 1, x->now + 32000, &x->out);
+  status_is(sent(x, UE_FLOW), 408);
+  size_t n408 = count(x, IMSEC_ACT_SEND);
+  assert_int_equal(n408, 2);
   imsec_pcscf_stats_get(x->p, &st);
   assert_int_equal(st.transactions, 0);
   /* a late response is dropped */

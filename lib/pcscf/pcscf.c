@@ -837,6 +837,31 @@ static int verify_matches(imsec_sip_msg *m) {
   return rv == 0 && n == 1;
 }
 
+/* The username parameter of a Digest credentials value (raw), or an
+ * error. */
+static int digest_username(imsec_str in, imsec_str *out) {
+  imsec_cursor c;
+  imsec_cursor_init(&c, in.p, in.len);
+  imsec_str scheme, name, val;
+  int quoted, rv;
+  if (imsec_cursor_until(&c, ' ', &scheme) < 0)
+    return IMSEC_ERR_PARSE;
+  while ((rv = imsec_digest_next_param(&c, &name, &val, &quoted)) == 1) {
+    if (imsec_str_ieq_c(name, "username")) {
+      *out = val;
+      return 0;
+    }
+  }
+  return rv < 0 ? rv : IMSEC_ERR_NOTFOUND;
+}
+
+static binding *binding_find(flowrec *f, const char *impi) {
+  for (binding *b = f->bindings; b; b = b->next)
+    if (imsec_str_eq(imsec_str_c(b->impi), imsec_str_c(impi)))
+      return b;
+  return NULL;
+}
+
 /* ------------------------------------------------------------ REGISTER */
 
 static long route_for(const imsec_pcscf *p, imsec_str domain) {
@@ -960,29 +985,40 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   txn_keep_answer(e, t, m);
 
   /* Authorization: integrity-protected (TS 24.229 §5.2.2.1, TS 33.203
-   * Annex O): "tls-yes" once the connection is vouched for (the echo
-   * checked, or a registration bound to it). A value sent by the UE is
-   * replaced, never trusted. */
-  const char *ip = (f->verified || f->bindings)
-                       ? "integrity-protected=\"tls-yes\""
-                       : "integrity-protected=\"tls-pending\"";
-  static const char *const drop_ip[] = {"integrity-protected"};
+   * Annex O): "tls-yes" once the connection is vouched for: this IMPI is
+   * bound to it, or (nothing bound yet) the Security-Verify echo checked.
+   * A connection bound to another IMPI vouches for nothing here, so a UE
+   * cannot lend its connection to another identity. A value sent by the
+   * UE is replaced, never trusted. */
   imsec_str user = S("");
+  char ubuf[256];
+  int ul = -1;
+  const imsec_sip_hdr *ah = imsec_sip_hdr_first(m, IMSEC_SIP_H_AUTHORIZATION);
+  if (ah && digest_username(ah->value, &user) == 0)
+    ul = imsec_digest_unquote(user, ubuf, sizeof(ubuf));
+  t->impi = dup_str(ul > 0 ? (imsec_str){ubuf, (size_t)ul} : S(""));
+  if (!t->impi) {
+    txn_clear(p, slot);
+    return refuse(e, m, 500, "Server Internal Error", "out of memory");
+  }
+  int vouched = t->impi[0] && binding_find(f, t->impi);
+  if (!f->bindings && f->verified)
+    vouched = 1;
+  const char *ip = vouched ? "integrity-protected=\"tls-yes\""
+                           : "integrity-protected=\"tls-pending\"";
+  static const char *const drop_ip[] = {"integrity-protected"};
   for (const imsec_sip_hdr *h =
            imsec_sip_hdr_first(m, IMSEC_SIP_H_AUTHORIZATION);
        h; h = imsec_sip_hdr_next(m, h)) {
     imsec_str nv;
-    if (digest_rewrite(e, h->value, drop_ip, 1, imsec_str_c(ip), &nv, &user) <
+    if (digest_rewrite(e, h->value, drop_ip, 1, imsec_str_c(ip), &nv, NULL) <
             0 ||
         imsec_sip_msg_replace(m, (size_t)(h - m->hdrs), nv) < 0) {
       txn_clear(p, slot);
       return refuse(e, m, 400, "Bad Request", "malformed Authorization");
     }
   }
-  char ubuf[256];
-  int ul = imsec_digest_unquote(user, ubuf, sizeof(ubuf));
-  t->impi = dup_str(ul > 0 ? (imsec_str){ubuf, (size_t)ul} : S(""));
-  if (!t->contact || !t->to_uri || !t->impi) {
+  if (!t->contact || !t->to_uri) {
     txn_clear(p, slot);
     return refuse(e, m, 500, "Server Internal Error", "out of memory");
   }
@@ -1221,13 +1257,6 @@ static int core_request(ev *e, imsec_sip_msg *m) {
 }
 
 /* ------------------------------------------------------------ responses */
-
-static binding *binding_find(flowrec *f, const char *impi) {
-  for (binding *b = f->bindings; b; b = b->next)
-    if (imsec_str_eq(imsec_str_c(b->impi), imsec_str_c(impi)))
-      return b;
-  return NULL;
-}
 
 /* Remove a registration of `impi` from every flow but `keep`. */
 static void unbind_elsewhere(imsec_pcscf *p, const char *impi, flowrec *keep) {

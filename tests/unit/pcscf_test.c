@@ -326,6 +326,17 @@ static void sec_agree_and_binding(void **state) {
   feed(x, UE_FLOW, reg(x, "00", SEC_VERIFY, NULL, "600"));
   assert_non_null(
       strstr(sent(x, CORE_FLOW), "integrity-protected=\"tls-yes\""));
+  /* another IMPI on a connection bound to this one: not vouched for */
+  char other[4096];
+  strcpy(other, reg(x, "00", SEC_VERIFY, NULL, "600"));
+  char *u = strstr(other, "username=\"001010000000001@");
+  assert_non_null(u);
+  memcpy(u + 10, "0010100000000099", 16);
+  feed(x, UE_FLOW, other);
+  const char *fo = sent(x, CORE_FLOW);
+  assert_non_null(fo);
+  assert_non_null(strstr(fo, "0010100000000099"));
+  assert_non_null(strstr(fo, "integrity-protected=\"tls-pending\""));
   fx_del(x);
 }
 

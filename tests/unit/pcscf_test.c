@@ -786,6 +786,41 @@ static void limits_and_core_loss(void **state) {
   fx_del(x);
 }
 
+static void binding_limit_and_options(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  c.max_bindings = 1;
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  /* the table is full: a REGISTER from an unbound connection gets 503 */
+  feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  status_is(sent(x, UE2_FLOW), 503);
+  assert_null(sent(x, CORE_FLOW));
+  assert_true(logged(x, "binding table full"));
+  /* the bound UE re-registers fine */
+  feed(x, UE_FLOW, reg(x, "00", SEC_VERIFY, NULL, "600"));
+  assert_non_null(sent(x, CORE_FLOW));
+  fx_del(x);
+
+  /* other option tags survive; sec-agree alone goes */
+  cfg_base(&c);
+  x = setup_connected(&c);
+  connect_core(x);
+  feed(x, UE_FLOW,
+       reg(x, "",
+           "Security-Client: tls\r\nRequire: sec-agree, path\r\n"
+           "Proxy-Require: sec-agree\r\n",
+           NULL, "600"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(fwd, "Require: path"));
+  assert_null(strstr(fwd, "Proxy-Require"));
+  assert_null(strstr(fwd, "sec-agree"));
+  fx_del(x);
+}
+
 static void garbage_and_config(void **state) {
   (void)state;
   imsec_pcscf_config c;
@@ -835,6 +870,7 @@ int main(void) {
       cmocka_unit_test(requests_from_ue),
       cmocka_unit_test(deregister_expiry_loss),
       cmocka_unit_test(limits_and_core_loss),
+      cmocka_unit_test(binding_limit_and_options),
       cmocka_unit_test(garbage_and_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -192,6 +192,14 @@ static int run(int argc, char **argv) {
   imsec_log_level level;
   if (elemrun_log_level_parse(s.log_level, &level) < 0)
     return cli_usage(SUB, "--log-level must be debug, info, warn or error");
+  /* The core address goes into Via and Path: a wildcard is no address. */
+  const char *wild_host =
+      s.has_core_listen ? s.core_listen.host : s.listen.host;
+  if (!strcmp(wild_host, "0.0.0.0") || !strcmp(wild_host, "::"))
+    return cli_usage(SUB,
+                     "--core needs an address the S-CSCFs can reach, "
+                     "not '%s'",
+                     wild_host);
   if (!s.has_core_listen) {
     s.core_listen = s.listen;
     s.core_listen.tp = IMSEC_TP_TCP;

@@ -22,6 +22,8 @@ expect_err "unknown option '--bogus'" "$IMSEC" pcscf --bogus
 expect_err "--log-level must be" "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
   --cert c --key k --route a=tcp:127.0.0.1:1 --log-level loud
 
+expect_err "--core needs an address" "$IMSEC" pcscf --listen tls:0.0.0.0:0 \
+  --cert c --key k --route a=tcp:127.0.0.1:1
 cfg="$T_TMP/pcscf.yaml"
 printf 'listen: tls:127.0.0.1:0\nroutes:\n  - a.example=tcp:127.0.0.1:1\n  - nonsense\n' >"$cfg"
 expect_err "pcscf.yaml:4: key 'routes': 'nonsense'" "$IMSEC" pcscf -c "$cfg"

@@ -1,0 +1,335 @@
+/* Settings of `imsec pcscf` in YAML (include/imsec/pcscf.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "imsec/pcscf.h"
+
+#define MAX_FILE (1u << 20)
+
+typedef struct pctx {
+  const char *name;
+  char *base_dir; /* the file's folder: relative cert/key paths start there */
+  char *err;
+  size_t errcap;
+  imsec_pcscf_settings *s;
+  unsigned seen;
+  size_t routes_from_file;
+} pctx;
+
+__attribute__((format(printf, 4, 5))) static int
+fail(pctx *c, int code, size_t line, const char *fmt, ...) {
+  if (c->errcap) {
+    int n = snprintf(c->err, c->errcap, "%s:%zu: ", c->name, line);
+    if (n >= 0 && (size_t)n < c->errcap) {
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
+      va_end(ap);
+    }
+  }
+  return code;
+}
+
+/* tp:host:port, where port 0 asks for a free port (listeners only). */
+static int listen_addr_parse(const char *v, imsec_addr *out) {
+  if (imsec_addr_parse(imsec_str_c(v), out) == 0)
+    return 0;
+  size_t n = strlen(v);
+  char tmp[300];
+  if (n < 3 || n >= sizeof(tmp) || strcmp(v + n - 2, ":0") != 0)
+    return IMSEC_ERR_PARSE;
+  memcpy(tmp, v, n - 1);
+  tmp[n - 1] = '1';
+  tmp[n] = 0;
+  IMSEC_GUARD(imsec_addr_parse(imsec_str_c(tmp), out));
+  out->port = 0;
+  return 0;
+}
+
+static size_t line_of(yaml_node_t *n) {
+  return n->start_mark.line + 1;
+}
+
+static const char *scalar(pctx *c, yaml_node_t *n, const char *key, int *rv) {
+  if (n->type != YAML_SCALAR_NODE) {
+    *rv = fail(c, IMSEC_ERR_CONFIG, line_of(n),
+               "key '%s': expected a single value, not a list or map", key);
+    return NULL;
+  }
+  if (n->data.scalar.length > 4000 ||
+      strlen((const char *)n->data.scalar.value) != n->data.scalar.length) {
+    *rv = fail(c, IMSEC_ERR_CONFIG, line_of(n),
+               "key '%s': value too long or contains NUL", key);
+    return NULL;
+  }
+  return (const char *)n->data.scalar.value;
+}
+
+static int addr_value(pctx *c, yaml_node_t *n, const char *key,
+                      imsec_addr *out) {
+  int rv = 0;
+  const char *v = scalar(c, n, key, &rv);
+  if (!v)
+    return rv;
+  if (listen_addr_parse(v, out) < 0)
+    return fail(c, IMSEC_ERR_CONFIG, line_of(n),
+                "key '%s': '%s' is not tp:host:port", key, v);
+  return 0;
+}
+
+static int path_value(pctx *c, yaml_node_t *n, const char *key, char *out,
+                      size_t cap) {
+  int rv = 0;
+  const char *v = scalar(c, n, key, &rv);
+  if (!v)
+    return rv;
+  if (!v[0])
+    return fail(c, IMSEC_ERR_CONFIG, line_of(n), "key '%s': empty path", key);
+  int w = (v[0] == '/' || !c->base_dir)
+              ? snprintf(out, cap, "%s", v)
+              : snprintf(out, cap, "%s/%s", c->base_dir, v);
+  if (w < 0 || (size_t)w >= cap)
+    return fail(c, IMSEC_ERR_CONFIG, line_of(n), "key '%s': path too long",
+                key);
+  return 0;
+}
+
+static int uint_value(pctx *c, yaml_node_t *n, const char *key, uint64_t max,
+                      uint64_t *out) {
+  int rv = 0;
+  const char *v = scalar(c, n, key, &rv);
+  if (!v)
+    return rv;
+  if (imsec_str_to_u64(imsec_str_c(v), max, out) < 0 || *out == 0)
+    return fail(c, IMSEC_ERR_CONFIG, line_of(n),
+                "key '%s': expected a number from 1 to %llu", key,
+                (unsigned long long)max);
+  return 0;
+}
+
+static int add_route(pctx *c, size_t line, const char *spec) {
+  imsec_pcscf_config *e = &c->s->elem;
+  if (e->n_routes >= IMSEC_PCSCF_MAX_ROUTES)
+    return fail(c, IMSEC_ERR_CONFIG, line, "key 'routes': more than %d routes",
+                IMSEC_PCSCF_MAX_ROUTES);
+  if (imsec_pcscf_route_parse(imsec_str_c(spec), &e->routes[e->n_routes]) < 0)
+    return fail(c, IMSEC_ERR_CONFIG, line,
+                "key 'routes': '%s' is not DOMAIN=tp:host:port", spec);
+  e->n_routes++;
+  return 0;
+}
+
+static int routes_value(pctx *c, yaml_document_t *doc, yaml_node_t *n) {
+  int rv = 0;
+  if (n->type == YAML_SCALAR_NODE) {
+    const char *v = scalar(c, n, "routes", &rv);
+    return v ? add_route(c, line_of(n), v) : rv;
+  }
+  if (n->type == YAML_SEQUENCE_NODE) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start;
+         it < n->data.sequence.items.top; it++) {
+      yaml_node_t *item = yaml_document_get_node(doc, *it);
+      const char *v = item ? scalar(c, item, "routes", &rv) : NULL;
+      if (!v)
+        return item ? rv
+                    : fail(c, IMSEC_ERR_CONFIG, line_of(n), "key 'routes'");
+      IMSEC_GUARD(add_route(c, line_of(item), v));
+    }
+    return 0;
+  }
+  /* a mapping DOMAIN: ADDR */
+  for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
+       pr < n->data.mapping.pairs.top; pr++) {
+    yaml_node_t *kn = yaml_document_get_node(doc, pr->key);
+    yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+    const char *k = kn ? scalar(c, kn, "routes", &rv) : NULL;
+    const char *v = k && vn ? scalar(c, vn, "routes", &rv) : NULL;
+    if (!v)
+      return rv ? rv : fail(c, IMSEC_ERR_CONFIG, line_of(n), "key 'routes'");
+    char spec[600];
+    snprintf(spec, sizeof(spec), "%s=%s", k, v);
+    IMSEC_GUARD(add_route(c, line_of(kn), spec));
+  }
+  return 0;
+}
+
+static const char *const keys[] = {"listen",
+                                   "core",
+                                   "cert",
+                                   "key",
+                                   "routes",
+                                   "visited_network",
+                                   "require_sec_agree",
+                                   "log_level",
+                                   "max_flows",
+                                   "max_bindings",
+                                   "max_transactions",
+                                   "max_queue",
+                                   "transaction_timeout_ms"};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
+  imsec_pcscf_settings *s = c->s;
+  const char *key = keys[k];
+  int rv = 0;
+  uint64_t u;
+  const char *t;
+  switch (k) {
+  case 0:
+    IMSEC_GUARD(addr_value(c, v, key, &s->listen));
+    if (s->listen.tp != IMSEC_TP_TLS)
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'listen': UEs connect over TLS (tls:HOST:PORT)");
+    s->has_listen = 1;
+    return 0;
+  case 1:
+    IMSEC_GUARD(addr_value(c, v, key, &s->core_listen));
+    if (s->core_listen.tp != IMSEC_TP_TCP)
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'core': the S-CSCF side is TCP (tcp:HOST:PORT)");
+    s->has_core_listen = 1;
+    return 0;
+  case 2:
+    return path_value(c, v, key, s->cert, sizeof(s->cert));
+  case 3:
+    return path_value(c, v, key, s->key, sizeof(s->key));
+  case 4:
+    return routes_value(c, doc, v);
+  case 5:
+    if (!(t = scalar(c, v, key, &rv)))
+      return rv;
+    if (!t[0] || strlen(t) >= sizeof(s->elem.visited_network) ||
+        strpbrk(t, "\"\\\r\n"))
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'visited_network': expected a network name");
+    snprintf(s->elem.visited_network, sizeof(s->elem.visited_network), "%s", t);
+    return 0;
+  case 6:
+    if (!(t = scalar(c, v, key, &rv)))
+      return rv;
+    if (!strcmp(t, "true") || !strcmp(t, "yes") || !strcmp(t, "1"))
+      s->elem.require_sec_agree = 1;
+    else if (!strcmp(t, "false") || !strcmp(t, "no") || !strcmp(t, "0"))
+      s->elem.require_sec_agree = 0;
+    else
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'require_sec_agree': expected true or false");
+    return 0;
+  case 7:
+    if (!(t = scalar(c, v, key, &rv)))
+      return rv;
+    if (strcmp(t, "debug") && strcmp(t, "info") && strcmp(t, "warn") &&
+        strcmp(t, "error"))
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'log_level': expected debug, info, warn or error");
+    snprintf(s->log_level, sizeof(s->log_level), "%s", t);
+    return 0;
+  case 8:
+    IMSEC_GUARD(uint_value(c, v, key, 10000000, &u));
+    s->elem.max_flows = (size_t)u;
+    return 0;
+  case 9:
+    IMSEC_GUARD(uint_value(c, v, key, 10000000, &u));
+    s->elem.max_bindings = (size_t)u;
+    return 0;
+  case 10:
+    IMSEC_GUARD(uint_value(c, v, key, 1000000, &u));
+    s->elem.max_transactions = (size_t)u;
+    return 0;
+  case 11:
+    IMSEC_GUARD(uint_value(c, v, key, 100000, &u));
+    s->elem.max_queue = (size_t)u;
+    return 0;
+  default:
+    IMSEC_GUARD(uint_value(c, v, key, 3600000, &u));
+    s->elem.transaction_timeout_ms = (imsec_time_ms)u;
+    return 0;
+  }
+}
+
+static int walk(pctx *c, yaml_document_t *doc) {
+  yaml_node_t *root = yaml_document_get_root_node(doc);
+  if (!root)
+    return fail(c, IMSEC_ERR_CONFIG, 1, "empty file");
+  if (root->type != YAML_MAPPING_NODE)
+    return fail(c, IMSEC_ERR_CONFIG, line_of(root),
+                "expected a map of settings (key: value)");
+  for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
+       pr < root->data.mapping.pairs.top; pr++) {
+    yaml_node_t *kn = yaml_document_get_node(doc, pr->key);
+    yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+    int rv = 0;
+    const char *k = kn ? scalar(c, kn, "?", &rv) : NULL;
+    if (!k || !vn)
+      return rv ? rv : fail(c, IMSEC_ERR_CONFIG, 1, "malformed key");
+    size_t i = 0;
+    while (i < N_KEYS && strcmp(k, keys[i]))
+      i++;
+    if (i == N_KEYS)
+      return fail(c, IMSEC_ERR_CONFIG, line_of(kn), "key '%s': unknown key", k);
+    if (c->seen & (1u << i))
+      return fail(c, IMSEC_ERR_CONFIG, line_of(kn), "key '%s': given twice", k);
+    c->seen |= 1u << i;
+    IMSEC_GUARD(one_key(c, doc, i, vn));
+  }
+  return 0;
+}
+
+int imsec_pcscf_settings_load(const char *path, imsec_pcscf_settings *s,
+                              char *err, size_t errcap) {
+  if (!path || !s)
+    return IMSEC_ERR_INVAL;
+  pctx c = {.name = path, .err = err, .errcap = errcap, .s = s};
+  if (errcap)
+    err[0] = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return fail(&c, IMSEC_ERR_IO, 0, "cannot open");
+  char *text = malloc(MAX_FILE + 1);
+  if (!text) {
+    fclose(f);
+    return fail(&c, IMSEC_ERR_NOMEM, 0, "out of memory");
+  }
+  size_t len = fread(text, 1, MAX_FILE + 1, f);
+  int rerr = ferror(f);
+  fclose(f);
+  if (rerr || len > MAX_FILE) {
+    free(text);
+    return fail(&c, IMSEC_ERR_IO, 0, rerr ? "read error" : "file too large");
+  }
+  const char *slash = strrchr(path, '/');
+  if (slash) {
+    size_t n = (size_t)(slash - path);
+    c.base_dir = malloc(n + 2);
+    if (c.base_dir) {
+      memcpy(c.base_dir, path, n ? n : 1);
+      c.base_dir[n ? n : 1] = 0;
+    }
+  }
+  int rv;
+  yaml_parser_t parser;
+  yaml_document_t doc;
+  if (!yaml_parser_initialize(&parser)) {
+    rv = fail(&c, IMSEC_ERR_NOMEM, 0, "out of memory");
+    goto done_text;
+  }
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  if (!yaml_parser_load(&parser, &doc)) {
+    rv = fail(&c, IMSEC_ERR_CONFIG, parser.problem_mark.line + 1,
+              "not valid YAML: %s",
+              parser.problem ? parser.problem : "parse error");
+    goto done_parser;
+  }
+  rv = walk(&c, &doc);
+  yaml_document_delete(&doc);
+done_parser:
+  yaml_parser_delete(&parser);
+done_text:
+  free(text);
+  free(c.base_dir);
+  return rv;
+}

@@ -1,0 +1,178 @@
+/*
+ * imsec P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): the first-hop proxy
+ * between UEs on TLS flows and the S-CSCFs of their home networks.
+ *
+ * A sans-I/O element with the shape of include/imsec/elem.h: the driver
+ * calls the event functions with the time and an imsec_out; the element
+ * answers with actions (send, connect, keep, timer, log).
+ *
+ * What it does (mode M1 of DESIGN.md §2; the SIP contract of issue 7):
+ *  - REGISTER from a UE: routed by the home domain (Request-URI host, else
+ *    the To host) through the routing table; unknown domain: 403. Adds its
+ *    Via, `Path: <sip:TOKEN@HOST:PORT;transport=tcp;lr;ob>` (TOKEN names the
+ *    UE's TLS flow; an HMAC under a random key makes it unforgeable and
+ *    valid for that connection only), `Supported: path`, and in a visited
+ *    network P-Visited-Network-ID. Security agreement (RFC 3329): a UE that
+ *    offers `Security-Client: tls` gets `Security-Server: tls;q=0.1` in the
+ *    401 and must echo it in Security-Verify (missing or different: 494,
+ *    logged as a downgrade attempt). Authorization is marked
+ *    integrity-protected="tls-pending" (first REGISTER of the connection) or
+ *    "tls-yes" (the echo checked, or the connection is bound). Security-*
+ *    and the sec-agree option tag are removed before forwarding.
+ *  - On the 200 to a REGISTER: the registration (IMPI, the IMPUs of
+ *    P-Associated-URI, the Contact, the Service-Route, the expiry) is bound
+ *    to the UE's TLS connection (TS 33.203 O.4) and the flow is kept.
+ *  - Requests from the S-CSCF whose top Route is this P-CSCF with a valid
+ *    token go out on that flow (token bad, flow gone or not registered:
+ *    430 Flow Failed, RFC 5626 §5.3).
+ *  - Requests from a UE are accepted only on the connection its
+ *    registration is bound to (else 403); P-Asserted-Identity is set from
+ *    the registered set (a P-Preferred-Identity outside it: 403) and the
+ *    request follows the Service-Route.
+ *  - Bindings go away on de-registration, expiry (timer) or flow loss.
+ *  - Responses go back by this P-CSCF's Via: the branch names a slot of a
+ *    bounded transaction table (with an expiry).
+ *
+ * Flows: an inbound TLS (or DTLS) flow is the access side (a UE); flows the
+ * element opened (CONNECT tag != 0) and inbound TCP/UDP flows are the core
+ * side (S-CSCFs). Messages handed to on_message are whole SIP messages (the
+ * driver frames the stream).
+ *
+ * Memory is bounded by the config: access flows tracked, bindings, pending
+ * transactions, messages queued per S-CSCF while it connects.
+ */
+#ifndef IMSEC_PCSCF_H
+#define IMSEC_PCSCF_H
+
+#include "imsec/base.h"
+#include "imsec/crypto.h"
+#include "imsec/elem.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IMSEC_PCSCF_MAX_ROUTES 32
+
+/* One row of the routing table: a home network domain and its S-CSCF. */
+typedef struct imsec_pcscf_route {
+  char domain[256]; /* compared case-insensitively */
+  imsec_addr addr;  /* the S-CSCF, e.g. tcp:127.0.0.1:5070 */
+} imsec_pcscf_route;
+
+typedef struct imsec_pcscf_config {
+  /* This P-CSCF on the core side: the host and port put in its Via and in
+   * the Path URI, where the S-CSCF sends requests for UEs (tp is ignored;
+   * the Path says transport=tcp). Requests from the S-CSCF must carry a
+   * top Route with this host and port. Required (host not empty). */
+  imsec_addr core;
+  imsec_pcscf_route routes[IMSEC_PCSCF_MAX_ROUTES];
+  size_t n_routes;
+  /* Non-empty: this is a visited network's P-CSCF; the name goes into
+   * P-Visited-Network-ID (TS 24.229 §5.2.2.1). */
+  char visited_network[256];
+  /* 1: a REGISTER without sec-agree is refused (421). */
+  int require_sec_agree;
+  /* Bounds (0 in any of them: the default). */
+  size_t max_flows;        /* access flows tracked; default 65536 */
+  size_t max_bindings;     /* registrations bound; default 65536 */
+  size_t max_transactions; /* pending forwarded requests; default 4096 */
+  size_t max_queue;        /* messages per S-CSCF while connecting; 256 */
+  imsec_time_ms transaction_timeout_ms; /* default 32000 (64*T1) */
+  size_t max_msg;                       /* SIP message size; default 65536 */
+} imsec_pcscf_config;
+
+/* Defaults: everything zero / empty, which the element reads as the
+ * defaults above. `core` still has to be set. */
+IMSEC_API void imsec_pcscf_config_init(imsec_pcscf_config *cfg);
+
+/* Parse a route "DOMAIN=tp:host:port" (the --route flag and the config
+ * file's routes list). Returns 0, IMSEC_ERR_PARSE. */
+IMSEC_API IMSEC_MUST_USE int imsec_pcscf_route_parse(imsec_str spec,
+                                                     imsec_pcscf_route *out);
+
+typedef struct imsec_pcscf imsec_pcscf;
+
+/*
+ * Make a P-CSCF. `cfg` is copied. `crypto` is borrowed (it must outlive
+ * the element; it draws the token key and computes the token HMACs).
+ * Returns 0, IMSEC_ERR_INVAL (NULL argument), IMSEC_ERR_CONFIG (no core
+ * host, a route without domain, more than IMSEC_PCSCF_MAX_ROUTES),
+ * IMSEC_ERR_NOMEM, IMSEC_ERR_CRYPTO (no randomness).
+ */
+IMSEC_API IMSEC_MUST_USE int imsec_pcscf_new(imsec_pcscf **out,
+                                             const imsec_pcscf_config *cfg,
+                                             imsec_crypto *crypto);
+/* Free the element and everything it holds. NULL is fine. */
+IMSEC_API void imsec_pcscf_del(imsec_pcscf *p);
+
+/* A flow came up. `tag` is the CONNECT tag (flows towards S-CSCFs) or 0
+ * (inbound). Returns 0, or IMSEC_ERR_LIMIT (max_flows access flows
+ * already: the driver closes the flow), IMSEC_ERR_NOMEM. */
+IMSEC_API int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow,
+                                     uint64_t tag, const imsec_flow_info *info,
+                                     imsec_time_ms now, imsec_out *out);
+/* One whole SIP message arrived on `flow` (borrowed for the call). */
+IMSEC_API void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow,
+                                      const uint8_t *msg, size_t len,
+                                      imsec_time_ms now, imsec_out *out);
+/* A flow went down, or a CONNECT failed (flow 0, `tag` set: the messages
+ * queued for that S-CSCF are dropped; the next one connects again).
+ * Bindings on a UE flow are removed. */
+IMSEC_API void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow,
+                                        uint64_t tag, int reason,
+                                        imsec_time_ms now, imsec_out *out);
+/* A timer fired (the element uses one timer id; stale firings are
+ * harmless). Expires bindings and transactions. */
+IMSEC_API void imsec_pcscf_on_timer(imsec_pcscf *p, uint64_t timer,
+                                    imsec_time_ms now, imsec_out *out);
+
+/* Counters for tests, logs and the demo. */
+typedef struct imsec_pcscf_stats {
+  size_t flows;        /* access flows tracked */
+  size_t bindings;     /* registrations bound */
+  size_t transactions; /* pending forwarded requests */
+  size_t queued;       /* messages waiting for an S-CSCF connection */
+} imsec_pcscf_stats;
+
+IMSEC_API void imsec_pcscf_stats_get(const imsec_pcscf *p,
+                                     imsec_pcscf_stats *out);
+
+/* The flow a public identity is bound to. Returns 0 and *flow, or
+ * IMSEC_ERR_NOTFOUND. */
+IMSEC_API IMSEC_MUST_USE int
+imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
+
+/* ------------------------------------------------------------ the daemon */
+
+/* Settings of `imsec pcscf` (conf/pcscf.c reads them from YAML):
+ *   listen: tls:HOST:PORT        cert: CHAIN.pem     key: KEY.pem
+ *   core: tcp:HOST:PORT          (optional; the core-side listener)
+ *   routes: [DOMAIN=tcp:HOST:PORT, ...]   (or a mapping DOMAIN: ADDR)
+ *   visited_network: NAME        require_sec_agree: true|false
+ *   log_level: debug|info|warn|error
+ *   max_flows, max_bindings, max_transactions, max_queue: numbers
+ *   transaction_timeout_ms: number */
+typedef struct imsec_pcscf_settings {
+  imsec_pcscf_config elem;
+  imsec_addr listen; /* has_listen */
+  imsec_addr core_listen;
+  int has_listen, has_core_listen;
+  char cert[1024], key[1024];
+  char log_level[16];
+} imsec_pcscf_settings;
+
+/* Read a settings file into `s` (fields it does not name stay as they
+ * are). On error `err` (capacity errcap) holds one line "FILE:LINE: key
+ * KEY: what is wrong". Returns 0, IMSEC_ERR_IO (cannot read),
+ * IMSEC_ERR_CONFIG (bad YAML, unknown key, bad value), IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_pcscf_settings_load(const char *path,
+                                                       imsec_pcscf_settings *s,
+                                                       char *err,
+                                                       size_t errcap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMSEC_PCSCF_H */

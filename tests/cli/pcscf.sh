@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# imsec pcscf: usage and configuration errors (exit 2, one line naming the
+# option or the file, line and key), and a loopback run of the daemon with
+# a TLS UE and a TCP S-CSCF (tests/cli/pcscf_peer.py) through a whole
+# sec-agree registration and a request to the UE over its bound flow.
+set -u
+. "$(dirname "$0")/../support/sh_util.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+HOME_DOMAIN=ims.mnc001.mcc001.3gppnetwork.org
+
+expect_exit 0 "$IMSEC" pcscf --help
+expect_err "--listen is required" "$IMSEC" pcscf
+expect_exit 2 "$IMSEC" pcscf
+expect_err "--listen 'tcp:127.0.0.1:5060' is not tls" \
+  "$IMSEC" pcscf --listen tcp:127.0.0.1:5060
+expect_err "--cert is required" "$IMSEC" pcscf --listen tls:127.0.0.1:0
+expect_err "--route is required" "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
+  --cert c --key k
+expect_err "--route 'nowhere' is not DOMAIN" "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route nowhere
+expect_err "unknown option '--bogus'" "$IMSEC" pcscf --bogus
+expect_err "--log-level must be" "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
+  --cert c --key k --route a=tcp:127.0.0.1:1 --log-level loud
+
+expect_err "--core needs an address" "$IMSEC" pcscf --listen tls:0.0.0.0:0 \
+  --cert c --key k --route a=tcp:127.0.0.1:1
+cfg="$T_TMP/pcscf.yaml"
+printf 'listen: tls:127.0.0.1:0\nroutes:\n  - a.example=tcp:127.0.0.1:1\n  - nonsense\n' >"$cfg"
+expect_err "pcscf.yaml:4: key 'routes': 'nonsense'" "$IMSEC" pcscf -c "$cfg"
+expect_exit 2 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\nmax_flows: many\n' >"$cfg"
+expect_err "pcscf.yaml:2: key 'max_flows'" "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\nlisten: tls:127.0.0.1:0\n' >"$cfg"
+expect_err "pcscf.yaml:2: key 'listen': given twice" "$IMSEC" pcscf -c "$cfg"
+printf 'listen: [a, b\n' >"$cfg"
+expect_err "pcscf.yaml:[0-9]+: not valid YAML" "$IMSEC" pcscf -c "$cfg"
+expect_err "nothere.yaml:0: cannot open" "$IMSEC" pcscf -c "$T_TMP/nothere.yaml"
+# A certificate that does not load: one line, exit 2.
+expect_err "^imsec pcscf: " "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
+  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1
+expect_exit 2 "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
+  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1
+
+# ---------------------------------------------------------------- loopback
+if ! command -v python3 >/dev/null; then
+  echo "python3 missing: loopback part skipped"
+  finish
+fi
+pki="$T_TMP/pki"
+"$IMSEC" pki init --dir "$pki" >/dev/null &&
+  "$IMSEC" pki operator --dir "$pki" --mcc 001 --mnc 01 >/dev/null &&
+  "$IMSEC" pki pcscf --dir "$pki" --mcc 001 --mnc 01 >/dev/null ||
+  t_bad "pki setup"
+P="$pki/pcscf.$HOME_DOMAIN"
+# A free port for the fake S-CSCF (it binds it once the P-CSCF runs).
+port_sc=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+cfg="$T_TMP/run.yaml"
+cat >"$cfg" <<YAML
+listen: tls:127.0.0.1:0
+cert: pki/pcscf.$HOME_DOMAIN.chain.pem
+key: pki/pcscf.$HOME_DOMAIN.key
+routes:
+  - $HOME_DOMAIN=tcp:127.0.0.1:$port_sc
+log_level: debug
+YAML
+"$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/pcscf.log" &
+pid=$!
+for _ in $(seq 50); do
+  grep -q "listening on" "$T_TMP/pcscf.log" && break
+  sleep 0.1
+done
+tls_port=$(sed -n 's/.*listening on tls:127.0.0.1:\([0-9]*\) .*/\1/p' "$T_TMP/pcscf.log")
+core_port=$(sed -n 's/.* and tcp:127.0.0.1:\([0-9]*\) .*/\1/p' "$T_TMP/pcscf.log")
+if [ -z "$tls_port" ] || [ -z "$core_port" ]; then
+  t_bad "pcscf did not start"; sed 's/^/  | /' "$T_TMP/pcscf.log"
+else
+  t_ok
+  python3 "$HERE/pcscf_peer.py" "$port_sc" "$tls_port" "$core_port" \
+    >"$T_TMP/peer.out" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then t_ok; else
+    t_bad "loopback registration (peer exit $rc)"
+    sed 's/^/  | /' "$T_TMP/peer.out"
+  fi
+  n=$(grep -c '^ok ' "$T_TMP/peer.out")
+  [ "$n" -eq 9 ] && t_ok || t_bad "peer steps ok: $n of 9"
+  grep -q "pcscf info: registered IMPI 001010000000001@$HOME_DOMAIN" \
+    "$T_TMP/pcscf.log" && t_ok || t_bad "no registration log line"
+  grep -q "pcscf warn: refused MESSAGE .*430 Flow Failed" "$T_TMP/pcscf.log" &&
+    t_ok || t_bad "no 430 log line"
+  # The UE's connection closed: its binding goes with it.
+  for _ in $(seq 50); do
+    grep -q "binding(s) removed" "$T_TMP/pcscf.log" && break
+    sleep 0.1
+  done
+  grep -q "binding(s) removed" "$T_TMP/pcscf.log" && t_ok ||
+    t_bad "binding not removed on flow loss"
+fi
+kill -TERM $pid 2>/dev/null
+wait $pid
+rc=$?
+[ $rc -eq 0 ] && t_ok || t_bad "pcscf exit $rc after SIGTERM"
+grep -q "stopped by signal" "$T_TMP/pcscf.log" && t_ok || {
+  t_bad "no clean stop"; tail -5 "$T_TMP/pcscf.log" | sed 's/^/  | /'
+}
+[ -n "${PCSCF_TEST_KEEP:-}" ] && cp -r "$T_TMP" "$PCSCF_TEST_KEEP"
+finish

@@ -1,0 +1,877 @@
+/* lib/pcscf: the P-CSCF element driven with crafted SIP messages through
+ * its event functions (TS 24.229 §5.2, TS 33.203 Annex O, RFC 3329). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto_fake.h"
+#include "imsec/pcscf.h"
+#include "test_util.h"
+
+#define HOME "ims.mnc001.mcc001.3gppnetwork.org"
+#define IMPI "001010000000001@" HOME
+#define IMPU "sip:001010000000001@" HOME
+#define IMPU2 "tel:+15551234"
+#define UE_FLOW 10
+#define UE2_FLOW 11
+#define CORE_FLOW 100
+
+typedef struct fx {
+  crypto_fake *cf;
+  imsec_pcscf *p;
+  imsec_out out;
+  imsec_time_ms now;
+  char token[64];
+  int seq;
+} fx;
+
+static void cfg_base(imsec_pcscf_config *c) {
+  imsec_pcscf_config_init(c);
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tcp:127.0.0.1:5062"), &c->core), 0);
+  assert_int_equal(
+      imsec_pcscf_route_parse(IMSEC_STR_LIT(HOME "=tcp:127.0.0.1:5070"),
+                              &c->routes[0]),
+      0);
+  assert_int_equal(
+      imsec_pcscf_route_parse(IMSEC_STR_LIT("other.example=tcp:127.0.0.1:5070"),
+                              &c->routes[1]),
+      0);
+  c->n_routes = 2;
+}
+
+static fx *fx_new(const imsec_pcscf_config *c) {
+  fx *x = calloc(1, sizeof(*x));
+  assert_non_null(x);
+  assert_int_equal(crypto_fake_new(&x->cf), 0);
+  assert_int_equal(imsec_pcscf_new(&x->p, c, &x->cf->base), 0);
+  imsec_out_init(&x->out, IMSEC_LOG_DEBUG);
+  x->now = 1000;
+  return x;
+}
+
+static void fx_del(fx *x) {
+  imsec_pcscf_del(x->p);
+  imsec_out_free(&x->out);
+  imsec_crypto_del(&x->cf->base);
+  free(x);
+}
+
+static int up(fx *x, uint64_t flow, uint64_t tag, imsec_tp tp) {
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = tp;
+  info.inbound = tag == 0;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:40000"), &info.peer), 0);
+  imsec_out_clear(&x->out);
+  return imsec_pcscf_on_flow_up(x->p, flow, tag, &info, x->now, &x->out);
+}
+
+static void feed(fx *x, uint64_t flow, const char *msg) {
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_message(x->p, flow, (const uint8_t *)msg, strlen(msg), x->now,
+                         &x->out);
+}
+
+/* The data of the first SEND on `flow`, or NULL. */
+static const char *sent(fx *x, uint64_t flow) {
+  for (size_t i = 0; i < x->out.n; i++)
+    if (x->out.acts[i].kind == IMSEC_ACT_SEND && x->out.acts[i].flow == flow)
+      return (const char *)x->out.acts[i].data;
+  return NULL;
+}
+
+static size_t count(fx *x, imsec_act_kind kind) {
+  size_t n = 0;
+  for (size_t i = 0; i < x->out.n; i++)
+    n += x->out.acts[i].kind == kind;
+  return n;
+}
+
+static int logged(fx *x, const char *text) {
+  for (size_t i = 0; i < x->out.n; i++)
+    if (x->out.acts[i].kind == IMSEC_ACT_LOG &&
+        strstr((const char *)x->out.acts[i].data, text))
+      return 1;
+  return 0;
+}
+
+static int has_line(const char *msg, const char *line) {
+  size_t n = strlen(line);
+  for (const char *p = msg; (p = strstr(p, line)); p++)
+    if ((p == msg || p[-1] == '\n') && (p[n] == '\r'))
+      return 1;
+  return 0;
+}
+
+static void status_is(const char *msg, int code) {
+  assert_non_null(msg);
+  char want[16];
+  snprintf(want, sizeof(want), "SIP/2.0 %d ", code);
+  if (strncmp(msg, want, strlen(want)) != 0)
+    fail_msg("expected %d, got: %.60s", code, msg);
+}
+
+/* A response to `req` as the next hop would send it: its Vias, From, To
+ * (with a tag), Call-ID and CSeq, then `extra` header lines. */
+static char *response_to(const char *req, int code, const char *reason,
+                         const char *extra) {
+  static char buf[8192];
+  size_t n =
+      (size_t)snprintf(buf, sizeof(buf), "SIP/2.0 %d %s\r\n", code, reason);
+  const char *p = strstr(req, "\r\n") + 2;
+  while (*p && strncmp(p, "\r\n", 2) != 0) {
+    const char *e = strstr(p, "\r\n");
+    size_t len = (size_t)(e - p);
+    static const char *keep[] = {"Via:", "From:", "To:", "Call-ID:", "CSeq:"};
+    for (size_t k = 0; k < 5; k++) {
+      if (!strncmp(p, keep[k], strlen(keep[k]))) {
+        memcpy(buf + n, p, len);
+        n += len;
+        if (k == 2 && !strstr(p, ";tag=") && e - p > 0) {
+          memcpy(buf + n, ";tag=s1", 7);
+          n += 7;
+        }
+        memcpy(buf + n, "\r\n", 2);
+        n += 2;
+      }
+    }
+    p = e + 2;
+  }
+  n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%sContent-Length: 0\r\n\r\n",
+                        extra ? extra : "");
+  return buf;
+}
+
+/* A REGISTER from the UE (TS 24.229 §5.1.1.2 shape). */
+static const char *reg(fx *x, const char *auth_resp, const char *sec,
+                       const char *extra, const char *expires) {
+  static char buf[4096];
+  x->seq++;
+  snprintf(buf, sizeof(buf),
+           "REGISTER sip:" HOME " SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKue%d;rport\r\n"
+           "Max-Forwards: 70\r\n"
+           "From: <" IMPU ">;tag=u1\r\n"
+           "To: <" IMPU ">\r\n"
+           "Call-ID: reg1@ue\r\n"
+           "CSeq: %d REGISTER\r\n"
+           "Contact: <sip:ue@127.0.0.1:40000;transport=tls;ob>;"
+           "+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\";"
+           "reg-id=1;expires=%s\r\n"
+           "Authorization: Digest username=\"" IMPI "\",realm=\"" HOME
+           "\",nonce=\"\",uri=\"sip:" HOME "\",response=\"%s\"\r\n"
+           "%s"
+           "Supported: path, outbound\r\n"
+           "%s"
+           "Expires: %s\r\n"
+           "Content-Length: 0\r\n\r\n",
+           x->seq, x->seq, expires, auth_resp, sec ? sec : "",
+           extra ? extra : "", expires);
+  return buf;
+}
+
+#define SEC_CLIENT                                                             \
+  "Security-Client: tls\r\nRequire: sec-agree\r\nProxy-Require: sec-agree\r\n"
+#define SEC_VERIFY SEC_CLIENT "Security-Verify: tls;q=0.1\r\n"
+
+static const char *ok_extra =
+    "Contact: <sip:ue@127.0.0.1:40000;transport=tls;ob>;expires=600\r\n"
+    "Service-Route: <sip:orig@127.0.0.1:5070;transport=tcp;lr>\r\n"
+    "P-Associated-URI: <" IMPU ">, <" IMPU2 ">\r\n";
+
+/* Take the token out of the Path of a forwarded REGISTER. */
+static void grab_token(fx *x, const char *fwd) {
+  const char *p = strstr(fwd, "Path: <sip:");
+  assert_non_null(p);
+  p += strlen("Path: <sip:");
+  const char *at = strchr(p, '@');
+  assert_non_null(at);
+  assert_true((size_t)(at - p) < sizeof(x->token));
+  memcpy(x->token, p, (size_t)(at - p));
+  x->token[at - p] = 0;
+}
+
+/* Full sec-agree registration of the UE on `flow`; returns with the
+ * binding in place. */
+static void register_ue(fx *x, uint64_t flow) {
+  feed(x, flow, reg(x, "", SEC_CLIENT, NULL, "600"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest realm=\"" HOME
+                   "\", nonce=\"AAAA\", algorithm=AKAv1-MD5, qop=\"auth\", "
+                   "ck=\"00112233445566778899aabbccddeeff\", "
+                   "ik=\"00112233445566778899aabbccddeeff\"\r\n"));
+  const char *r401 = sent(x, flow);
+  status_is(r401, 401);
+  assert_true(has_line(r401, "Security-Server: tls;q=0.1"));
+  assert_null(strstr(r401, "ck="));
+  assert_null(strstr(r401, "ik="));
+  assert_non_null(strstr(r401, "nonce=\"AAAA\""));
+  feed(x, flow,
+       reg(x, "0123456789abcdef0123456789abcdef", SEC_VERIFY, NULL, "600"));
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_non_null(strstr(fwd, "integrity-protected=\"tls-yes\""));
+  grab_token(x, fwd);
+  feed(x, CORE_FLOW, response_to(fwd, 200, "OK", ok_extra));
+  status_is(sent(x, flow), 200);
+  assert_int_equal(count(x, IMSEC_ACT_KEEP), 1);
+  assert_true(logged(x, "registered IMPI " IMPI));
+}
+
+static fx *setup_connected(const imsec_pcscf_config *c) {
+  fx *x = fx_new(c);
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
+  assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
+  /* First REGISTER makes the connection to the S-CSCF. */
+  return x;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void register_forwarding(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  feed(x, UE_FLOW,
+       reg(x, "", SEC_CLIENT,
+           "Path: <sip:evil@10.0.0.1;lr>\r\n"
+           "P-Asserted-Identity: <sip:boss@" HOME ">\r\n",
+           "600"));
+  /* queued until the S-CSCF connection is up */
+  assert_null(sent(x, CORE_FLOW));
+  assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
+  assert_int_equal(x->out.acts[0].kind, IMSEC_ACT_TIMER);
+  const imsec_act *conn = NULL;
+  for (size_t i = 0; i < x->out.n; i++)
+    if (x->out.acts[i].kind == IMSEC_ACT_CONNECT)
+      conn = &x->out.acts[i];
+  assert_string_equal(conn->addr.host, "127.0.0.1");
+  assert_int_equal(conn->addr.port, 5070);
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.queued, 1);
+  assert_int_equal(st.transactions, 1);
+  assert_int_equal(st.flows, 2);
+  assert_int_equal(up(x, CORE_FLOW, conn->tag, IMSEC_TP_TCP), 0);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(!strncmp(fwd, "REGISTER sip:" HOME " SIP/2.0\r\n", 20));
+  /* our Via on top, Path with a token and ob, no sec-agree */
+  assert_non_null(strstr(fwd, "\r\nVia: SIP/2.0/TCP 127.0.0.1:5062;branch="
+                              "z9hG4bKpc"));
+  assert_true(strstr(fwd, "Via: SIP/2.0/TCP") <
+              strstr(fwd, "Via: SIP/2.0/TLS"));
+  assert_non_null(strstr(fwd, "@127.0.0.1:5062;transport=tcp;lr;ob>"));
+  grab_token(x, fwd);
+  assert_int_equal(strlen(x->token), 40);
+  assert_null(strstr(fwd, "Security-Client"));
+  assert_null(strstr(fwd, "sec-agree"));
+  assert_null(strstr(fwd, "Require"));
+  assert_true(has_line(fwd, "Max-Forwards: 69"));
+  assert_non_null(strstr(fwd, "integrity-protected=\"tls-pending\""));
+  assert_non_null(strstr(fwd, "Supported: path, outbound"));
+  assert_null(strstr(fwd, "P-Visited-Network-ID"));
+  assert_null(strstr(fwd, "evil"));
+  assert_null(strstr(fwd, "boss"));
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.queued, 0);
+  /* a second REGISTER goes straight out on the same connection */
+  feed(x, UE2_FLOW, reg(x, "", NULL, NULL, "600"));
+  assert_non_null(sent(x, CORE_FLOW));
+  assert_int_equal(count(x, IMSEC_ACT_CONNECT), 0);
+  /* tokens differ per flow */
+  char tok1[64];
+  strcpy(tok1, x->token);
+  grab_token(x, sent(x, CORE_FLOW));
+  assert_string_not_equal(tok1, x->token);
+  fx_del(x);
+}
+
+static void connect_core(fx *x) {
+  feed(x, UE2_FLOW, reg(x, "", NULL, NULL, "600"));
+  assert_int_equal(up(x, CORE_FLOW, 1, IMSEC_TP_TCP), 0);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  /* answer it so the transaction goes away */
+  feed(x, CORE_FLOW, response_to(fwd, 403, "Forbidden", NULL));
+  status_is(sent(x, UE2_FLOW), 403);
+}
+
+static void sec_agree_and_binding(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 1);
+  assert_int_equal(st.transactions, 0);
+  uint64_t fl = 0;
+  assert_int_equal(imsec_pcscf_binding_flow(x->p, IMSEC_STR_LIT(IMPU), &fl), 0);
+  assert_int_equal(fl, UE_FLOW);
+  assert_int_equal(imsec_pcscf_binding_flow(x->p, IMSEC_STR_LIT(IMPU2), &fl),
+                   0);
+  assert_int_equal(
+      imsec_pcscf_binding_flow(x->p, IMSEC_STR_LIT("sip:x@y"), &fl),
+      IMSEC_ERR_NOTFOUND);
+  /* a re-REGISTER on the bound connection is tls-yes too */
+  feed(x, UE_FLOW, reg(x, "00", SEC_VERIFY, NULL, "600"));
+  assert_non_null(
+      strstr(sent(x, CORE_FLOW), "integrity-protected=\"tls-yes\""));
+  /* another IMPI on a connection bound to this one: not vouched for */
+  char other[4096];
+  strcpy(other, reg(x, "00", SEC_VERIFY, NULL, "600"));
+  char *u = strstr(other, "username=\"001010000000001@");
+  assert_non_null(u);
+  memcpy(u + 10, "0010100000000099", 16);
+  feed(x, UE_FLOW, other);
+  const char *fo = sent(x, CORE_FLOW);
+  assert_non_null(fo);
+  assert_non_null(strstr(fo, "0010100000000099"));
+  assert_non_null(strstr(fo, "integrity-protected=\"tls-pending\""));
+  fx_del(x);
+}
+
+static void sec_verify_missing_or_mismatch(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  const char *fwd = sent(x, CORE_FLOW);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest realm=\"" HOME
+                   "\", nonce=\"AAAA\", algorithm=AKAv1-MD5\r\n"));
+  assert_true(has_line(sent(x, UE_FLOW), "Security-Server: tls;q=0.1"));
+  /* missing */
+  feed(x, UE_FLOW, reg(x, "00", SEC_CLIENT, NULL, "600"));
+  status_is(sent(x, UE_FLOW), 494);
+  assert_null(sent(x, CORE_FLOW));
+  assert_true(logged(x, "downgrade attempt"));
+  assert_true(has_line(sent(x, UE_FLOW), "Security-Server: tls;q=0.1"));
+  /* missing, sec-agree dropped altogether */
+  feed(x, UE_FLOW, reg(x, "00", NULL, NULL, "600"));
+  status_is(sent(x, UE_FLOW), 494);
+  assert_true(logged(x, "downgrade attempt"));
+  /* mismatched */
+  feed(x, UE_FLOW,
+       reg(x, "00", SEC_CLIENT "Security-Verify: tls;q=0.5\r\n", NULL, "600"));
+  status_is(sent(x, UE_FLOW), 494);
+  assert_true(logged(x, "downgrade attempt"));
+  feed(x, UE_FLOW,
+       reg(x, "00", SEC_CLIENT "Security-Verify: tls;q=0.1, digest\r\n", NULL,
+           "600"));
+  status_is(sent(x, UE_FLOW), 494);
+  feed(x, UE_FLOW,
+       reg(x, "00", SEC_CLIENT "Security-Verify: digest;q=0.1\r\n", NULL,
+           "600"));
+  status_is(sent(x, UE_FLOW), 494);
+  /* a Security-Verify nobody asked for, wrong value: refused too */
+  feed(x, UE2_FLOW, reg(x, "", "Security-Verify: tls;q=0.9\r\n", NULL, "600"));
+  status_is(sent(x, UE2_FLOW), 494);
+  /* a Security-Client without tls: no common mechanism */
+  feed(x, UE2_FLOW,
+       reg(x, "", "Security-Client: ipsec-3gpp;alg=hmac-sha-1-96\r\n", NULL,
+           "600"));
+  status_is(sent(x, UE2_FLOW), 494);
+  /* the right echo passes, marked tls-yes */
+  feed(x, UE_FLOW, reg(x, "00", SEC_VERIFY, NULL, "600"));
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_non_null(strstr(fwd, "integrity-protected=\"tls-yes\""));
+  assert_null(strstr(fwd, "Security-Verify"));
+  fx_del(x);
+}
+
+static void plain_ua_and_required(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  /* an RFC 3261 UA: no sec-agree, no Authorization */
+  const char *plain = "REGISTER sip:" HOME " SIP/2.0\r\n"
+                      "Via: SIP/2.0/TLS 127.0.0.1:40001;branch=z9hG4bKp1\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <" IMPU ">;tag=p\r\nTo: <" IMPU ">\r\n"
+                      "Call-ID: plain@ua\r\nCSeq: 1 REGISTER\r\n"
+                      "Contact: <sip:ua@127.0.0.1:40001;transport=tls>\r\n"
+                      "Content-Length: 0\r\n\r\n";
+  feed(x, UE_FLOW, plain);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(fwd, "Supported: path"));
+  assert_null(strstr(fwd, "Authorization"));
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest realm=\"" HOME
+                   "\", nonce=\"AAAA\"\r\n"));
+  const char *r = sent(x, UE_FLOW);
+  status_is(r, 401);
+  assert_null(strstr(r, "Security-Server"));
+  /* the next REGISTER without Security-Verify is fine for a plain UA */
+  feed(x, UE_FLOW, reg(x, "00", NULL, NULL, "600"));
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_non_null(strstr(fwd, "integrity-protected=\"tls-pending\""));
+  /* a UE-supplied integrity-protected is replaced */
+  feed(x, UE2_FLOW,
+       "REGISTER sip:" HOME " SIP/2.0\r\n"
+       "Via: SIP/2.0/TLS 127.0.0.1:40001;branch=z9hG4bKp2\r\n"
+       "From: <" IMPU ">;tag=p\r\nTo: <" IMPU ">\r\n"
+       "Call-ID: plain2@ua\r\nCSeq: 1 REGISTER\r\n"
+       "Authorization: Digest username=\"" IMPI "\", realm=\"" HOME
+       "\", nonce=\"\", uri=\"sip:" HOME "\", response=\"\", "
+       "integrity-protected=\"tls-yes\"\r\n"
+       "Content-Length: 0\r\n\r\n");
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_non_null(strstr(fwd, "integrity-protected=\"tls-pending\""));
+  assert_null(strstr(fwd, "\"tls-yes\""));
+  assert_true(has_line(fwd, "Max-Forwards: 69"));
+  fx_del(x);
+
+  /* configured to require sec-agree: 421 */
+  cfg_base(&c);
+  c.require_sec_agree = 1;
+  x = setup_connected(&c);
+  feed(x, UE_FLOW, plain);
+  r = sent(x, UE_FLOW);
+  status_is(r, 421);
+  assert_true(has_line(r, "Require: sec-agree"));
+  assert_int_equal(count(x, IMSEC_ACT_CONNECT), 0);
+  assert_true(logged(x, "sec-agree required"));
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
+  fx_del(x);
+}
+
+static void routing(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  /* unknown domain */
+  feed(x, UE_FLOW,
+       "REGISTER sip:nowhere.example SIP/2.0\r\n"
+       "Via: SIP/2.0/TLS 127.0.0.1:40001;branch=z9hG4bKr1\r\n"
+       "From: <sip:a@nowhere.example>;tag=p\r\nTo: <sip:a@nowhere.example>\r\n"
+       "Call-ID: r1@ua\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n");
+  const char *r = sent(x, UE_FLOW);
+  status_is(r, 403);
+  assert_non_null(strstr(r, "Domain not served"));
+  assert_true(logged(x, "Domain not served"));
+  assert_null(sent(x, CORE_FLOW));
+  /* R-URI an IP, the To names a served domain (case-insensitively) */
+  feed(x, UE_FLOW,
+       "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+       "Via: SIP/2.0/TLS 127.0.0.1:40001;branch=z9hG4bKr2\r\n"
+       "From: <sip:a@OTHER.example>;tag=p\r\nTo: <sip:a@OTHER.example>\r\n"
+       "Call-ID: r2@ua\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n");
+  assert_non_null(sent(x, CORE_FLOW));
+  /* Max-Forwards 0: 483 */
+  feed(x, UE_FLOW,
+       "REGISTER sip:" HOME " SIP/2.0\r\n"
+       "Via: SIP/2.0/TLS 127.0.0.1:40001;branch=z9hG4bKr3\r\n"
+       "Max-Forwards: 0\r\n"
+       "From: <" IMPU ">;tag=p\r\nTo: <" IMPU ">\r\n"
+       "Call-ID: r3@ua\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n");
+  status_is(sent(x, UE_FLOW), 483);
+  assert_null(sent(x, CORE_FLOW));
+  fx_del(x);
+
+  /* a visited network's P-CSCF */
+  cfg_base(&c);
+  strcpy(c.visited_network, "ims.mnc002.mcc001.3gppnetwork.org");
+  x = setup_connected(&c);
+  connect_core(x);
+  feed(x, UE_FLOW,
+       reg(x, "", SEC_CLIENT, "P-Visited-Network-ID: \"forged\"\r\n", "600"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(
+      fwd, "P-Visited-Network-ID: \"ims.mnc002.mcc001.3gppnetwork.org\""));
+  assert_null(strstr(fwd, "forged"));
+  fx_del(x);
+}
+
+#define FMT_REQUESTS_TO_UE                                                     \
+  "MESSAGE sip:ue@127.0.0.1:40000;transport=tls SIP/2.0\r\n"                   \
+  "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKs%d\r\n"                      \
+  "Via: SIP/2.0/TLS 127.0.0.1:40009;branch=z9hG4bKa1\r\n"                      \
+  "Route: <sip:%s@127.0.0.1:5062;transport=tcp;lr;ob>\r\n"                     \
+  "Max-Forwards: %d\r\n"                                                       \
+  "From: <sip:b@" HOME ">;tag=b\r\nTo: <" IMPU ">\r\n"                         \
+  "Call-ID: m%d@b\r\nCSeq: 1 MESSAGE\r\n"                                      \
+  "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+
+static void requests_to_ue(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  char msg[2048];
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 1, x->token, 69, 1);
+  feed(x, CORE_FLOW, msg);
+  const char *m = sent(x, UE_FLOW);
+  assert_non_null(m);
+  assert_non_null(
+      strstr(m, "Via: SIP/2.0/TLS 127.0.0.1:5062;branch=z9hG4bKpc"));
+  assert_null(strstr(m, "Route:"));
+  assert_true(has_line(m, "Max-Forwards: 68"));
+  assert_true(strstr(m, "\r\n\r\nhi") != NULL);
+  /* the UE's 200 goes back to the S-CSCF without our Via */
+  char req[2048];
+  strcpy(req, m);
+  feed(x, UE_FLOW, response_to(req, 200, "OK", NULL));
+  const char *r = sent(x, CORE_FLOW);
+  status_is(r, 200);
+  assert_null(strstr(r, "127.0.0.1:5062"));
+  assert_non_null(strstr(r, "branch=z9hG4bKs1"));
+  /* a stray or replayed response is dropped */
+  feed(x, UE_FLOW, response_to(req, 200, "OK", NULL));
+  assert_null(sent(x, CORE_FLOW));
+  /* a response from the wrong flow is dropped */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 2, x->token, 69, 2);
+  feed(x, CORE_FLOW, msg);
+  strcpy(req, sent(x, UE_FLOW));
+  feed(x, UE2_FLOW, response_to(req, 200, "OK", NULL));
+  assert_null(sent(x, CORE_FLOW));
+  feed(x, UE_FLOW, response_to(req, 200, "OK", NULL));
+  assert_non_null(sent(x, CORE_FLOW));
+  /* forged token: one hex digit changed */
+  char forged[64];
+  strcpy(forged, x->token);
+  forged[30] = forged[30] == '0' ? '1' : '0';
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 3, forged, 69, 3);
+  feed(x, CORE_FLOW, msg);
+  status_is(sent(x, CORE_FLOW), 430);
+  assert_null(sent(x, UE_FLOW));
+  assert_true(logged(x, "does not verify"));
+  /* a token for another flow id: forged too (no such flow) */
+  strcpy(forged, x->token);
+  forged[15] = forged[15] == '0' ? '1' : '0';
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 4, forged, 69, 4);
+  feed(x, CORE_FLOW, msg);
+  status_is(sent(x, CORE_FLOW), 430);
+  /* garbage token */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 5, "nonsense", 69, 5);
+  feed(x, CORE_FLOW, msg);
+  status_is(sent(x, CORE_FLOW), 430);
+  /* Max-Forwards 0 */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 6, x->token, 0, 6);
+  feed(x, CORE_FLOW, msg);
+  status_is(sent(x, CORE_FLOW), 483);
+  /* not routed to us */
+  feed(x, CORE_FLOW,
+       "OPTIONS sip:ue@127.0.0.1:40000 SIP/2.0\r\n"
+       "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKs7\r\n"
+       "From: <sip:b@" HOME ">;tag=b\r\nTo: <" IMPU ">\r\n"
+       "Call-ID: o7@b\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+  status_is(sent(x, CORE_FLOW), 404);
+  /* the flow goes away while a MESSAGE waits for the UE: 430 for it
+   * (RFC 5626 §5.3), and the binding is gone */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 9, x->token, 69, 9);
+  feed(x, CORE_FLOW, msg);
+  assert_non_null(sent(x, UE_FLOW));
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, IMSEC_ERR_CLOSED, x->now, &x->out);
+  assert_true(logged(x, "binding(s) removed"));
+  r = sent(x, CORE_FLOW);
+  status_is(r, 430);
+  assert_non_null(strstr(r, "branch=z9hG4bKs9"));
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 0);
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 8, x->token, 69, 8);
+  feed(x, CORE_FLOW, msg);
+  status_is(sent(x, CORE_FLOW), 430);
+  assert_true(logged(x, "flow gone"));
+  fx_del(x);
+}
+
+#define FMT_REQUESTS_FROM_UE                                                   \
+  "MESSAGE sip:b@" HOME " SIP/2.0\r\n"                                         \
+  "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKm%d\r\n"                     \
+  "Route: <sip:pcscf.example;lr>\r\n"                                          \
+  "Max-Forwards: 70\r\n"                                                       \
+  "From: <%s>;tag=a\r\nTo: <sip:b@" HOME ">\r\n"                               \
+  "Call-ID: mo%d@a\r\nCSeq: 1 MESSAGE\r\n%s"                                   \
+  "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"
+
+static void requests_from_ue(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  char msg[2048];
+  /* on the bound flow: PAI from the set, Service-Route as Route */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_FROM_UE, 1, IMPU, 1,
+           "P-Asserted-Identity: <sip:boss@" HOME ">\r\n");
+  feed(x, UE_FLOW, msg);
+  const char *f = sent(x, CORE_FLOW);
+  assert_non_null(f);
+  assert_true(has_line(f, "P-Asserted-Identity: <" IMPU ">"));
+  assert_null(strstr(f, "boss"));
+  assert_true(has_line(f, "Route: <sip:orig@127.0.0.1:5070;transport=tcp;lr>"));
+  assert_null(strstr(f, "pcscf.example"));
+  assert_non_null(
+      strstr(f, "Via: SIP/2.0/TCP 127.0.0.1:5062;branch=z9hG4bKpc"));
+  assert_true(has_line(f, "Max-Forwards: 69"));
+  char req[2048];
+  strcpy(req, f);
+  feed(x, CORE_FLOW, response_to(req, 202, "Accepted", NULL));
+  status_is(sent(x, UE_FLOW), 202);
+  /* P-Preferred-Identity inside the set: used and removed */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_FROM_UE, 2, IMPU, 2,
+           "P-Preferred-Identity: <" IMPU2 ">\r\n");
+  feed(x, UE_FLOW, msg);
+  f = sent(x, CORE_FLOW);
+  assert_non_null(f);
+  assert_true(has_line(f, "P-Asserted-Identity: <" IMPU2 ">"));
+  assert_null(strstr(f, "P-Preferred-Identity"));
+  /* outside the set: 403 */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_FROM_UE, 3, IMPU, 3,
+           "P-Preferred-Identity: <sip:boss@" HOME ">\r\n");
+  feed(x, UE_FLOW, msg);
+  status_is(sent(x, UE_FLOW), 403);
+  assert_null(sent(x, CORE_FLOW));
+  assert_true(logged(x, "outside the registered set"));
+  /* a From outside the set gets the default identity asserted */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_FROM_UE, 4, "sip:boss@" HOME, 4, "");
+  feed(x, UE_FLOW, msg);
+  f = sent(x, CORE_FLOW);
+  assert_non_null(f);
+  assert_true(has_line(f, "P-Asserted-Identity: <" IMPU ">"));
+  /* the same identity on another connection: 403 */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_FROM_UE, 5, IMPU, 5, "");
+  feed(x, UE2_FLOW, msg);
+  status_is(sent(x, UE2_FLOW), 403);
+  assert_null(sent(x, CORE_FLOW));
+  assert_true(logged(x, "no registration bound to this connection"));
+  fx_del(x);
+}
+
+static void deregister_expiry_loss(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  imsec_pcscf_stats st;
+  /* de-register */
+  register_ue(x, UE_FLOW);
+  feed(x, UE_FLOW, reg(x, "00", SEC_VERIFY, NULL, "0"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW, response_to(fwd, 200, "OK", NULL));
+  status_is(sent(x, UE_FLOW), 200);
+  assert_true(logged(x, "de-registered"));
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 0);
+  /* expiry */
+  register_ue(x, UE_FLOW);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 1);
+  imsec_time_ms at = 0;
+  for (size_t i = 0; i < x->out.n; i++)
+    if (x->out.acts[i].kind == IMSEC_ACT_TIMER)
+      at = x->out.acts[i].at;
+  (void)at;
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_timer(x->p, 1, x->now + 599 * 1000, &x->out);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 1);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_timer(x->p, 1, x->now + 600 * 1000, &x->out);
+  assert_true(logged(x, "expired"));
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 0);
+  x->now += 600 * 1000;
+  /* the next timer is armed for the binding's expiry */
+  register_ue(x, UE_FLOW);
+  /* re-registration on a new connection moves the binding */
+  assert_int_equal(up(x, 12, 0, IMSEC_TP_TLS), 0);
+  register_ue(x, 12);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 1);
+  uint64_t fl;
+  assert_int_equal(imsec_pcscf_binding_flow(x->p, IMSEC_STR_LIT(IMPU), &fl), 0);
+  assert_int_equal(fl, 12);
+  /* flow loss */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, 12, 0, IMSEC_ERR_CLOSED, x->now, &x->out);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 0);
+  assert_int_equal(st.flows, 2);
+  fx_del(x);
+}
+
+static void limits_and_core_loss(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  c.max_transactions = 2;
+  c.max_flows = 2;
+  c.max_queue = 1;
+  fx *x = setup_connected(&c);
+  /* a third UE flow is refused */
+  assert_int_equal(up(x, 13, 0, IMSEC_TP_TLS), IMSEC_ERR_LIMIT);
+  assert_true(logged(x, "too many UE flows"));
+  /* core flows do not count */
+  /* queue of one while connecting */
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
+  feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  status_is(sent(x, UE2_FLOW), 503);
+  /* the connect fails: queue dropped, the next message connects again */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, 0, 1, IMSEC_ERR_IO, x->now, &x->out);
+  assert_true(logged(x, "cannot connect"));
+  /* ... and the UE hears 503 at once */
+  const char *r = sent(x, UE_FLOW);
+  status_is(r, 503);
+  assert_non_null(strstr(r, "Via: SIP/2.0/TLS 127.0.0.1:40000"));
+  assert_null(strstr(r, "5062"));
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.queued, 0);
+  assert_int_equal(st.transactions, 0);
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
+  assert_int_equal(up(x, CORE_FLOW, 1, IMSEC_TP_TCP), 0);
+  assert_non_null(sent(x, CORE_FLOW));
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_non_null(sent(x, CORE_FLOW));
+  /* two transactions pending: full */
+  feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  status_is(sent(x, UE2_FLOW), 503);
+  assert_true(logged(x, "transaction table full"));
+  /* transactions expire: 408 to the UE for each (RFC 3261 §16.8) */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_timer(x->p, 1, x->now + 31999, &x->out);
+  assert_null(sent(x, UE_FLOW));
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_timer(x->p, 1, x->now + 32000, &x->out);
+  status_is(sent(x, UE_FLOW), 408);
+  size_t n408 = count(x, IMSEC_ACT_SEND);
+  assert_int_equal(n408, 2);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.transactions, 0);
+  /* a late response is dropped */
+  /* the S-CSCF connection is lost: the next message reconnects */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, CORE_FLOW, 1, IMSEC_ERR_CLOSED, x->now,
+                           &x->out);
+  assert_true(logged(x, "lost the connection"));
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
+  assert_int_equal(up(x, CORE_FLOW + 1, 1, IMSEC_TP_TCP), 0);
+  assert_non_null(sent(x, CORE_FLOW + 1));
+  fx_del(x);
+}
+
+static void binding_limit_and_options(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  c.max_bindings = 1;
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  /* the table is full: a REGISTER from an unbound connection gets 503 */
+  feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  status_is(sent(x, UE2_FLOW), 503);
+  assert_null(sent(x, CORE_FLOW));
+  assert_true(logged(x, "binding table full"));
+  /* the bound UE re-registers fine */
+  feed(x, UE_FLOW, reg(x, "00", SEC_VERIFY, NULL, "600"));
+  assert_non_null(sent(x, CORE_FLOW));
+  fx_del(x);
+
+  /* other option tags survive; sec-agree alone goes */
+  cfg_base(&c);
+  x = setup_connected(&c);
+  connect_core(x);
+  feed(x, UE_FLOW,
+       reg(x, "",
+           "Security-Client: tls\r\nRequire: sec-agree, path\r\n"
+           "Proxy-Require: sec-agree\r\n",
+           NULL, "600"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(fwd, "Require: path"));
+  assert_null(strstr(fwd, "Proxy-Require"));
+  assert_null(strstr(fwd, "sec-agree"));
+  fx_del(x);
+}
+
+static void garbage_and_config(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  feed(x, UE_FLOW, "not sip at all\r\n\r\n");
+  assert_true(logged(x, "unparsable"));
+  assert_null(sent(x, UE_FLOW));
+  feed(x, 999, "x");
+  assert_true(logged(x, "unknown flow"));
+  /* a request missing Call-ID: 400 can't be built; nothing sent */
+  feed(x, UE_FLOW,
+       "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK1"
+       "\r\nContent-Length: 0\r\n\r\n");
+  assert_null(sent(x, CORE_FLOW));
+  fx_del(x);
+
+  imsec_pcscf *p;
+  crypto_fake *cf;
+  assert_int_equal(crypto_fake_new(&cf), 0);
+  imsec_pcscf_config_init(&c);
+  assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_pcscf_new(NULL, &c, &cf->base), IMSEC_ERR_INVAL);
+  imsec_crypto_del(&cf->base);
+  imsec_pcscf_route r;
+  assert_int_equal(
+      imsec_pcscf_route_parse(IMSEC_STR_LIT("a.example=tcp:[::1]:5070"), &r),
+      0);
+  assert_string_equal(r.domain, "a.example");
+  assert_string_equal(r.addr.host, "::1");
+  const char *bad[] = {"",        "=tcp:h:1",  "a.example", "a b=tcp:h:1",
+                       "a=tcp:h", "a=sctp:h:1"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(imsec_pcscf_route_parse(imsec_str_c(bad[i]), &r),
+                     IMSEC_ERR_PARSE);
+  imsec_pcscf_del(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(register_forwarding),
+      cmocka_unit_test(sec_agree_and_binding),
+      cmocka_unit_test(sec_verify_missing_or_mismatch),
+      cmocka_unit_test(plain_ua_and_required),
+      cmocka_unit_test(routing),
+      cmocka_unit_test(requests_to_ue),
+      cmocka_unit_test(requests_from_ue),
+      cmocka_unit_test(deregister_expiry_loss),
+      cmocka_unit_test(limits_and_core_loss),
+      cmocka_unit_test(binding_limit_and_options),
+      cmocka_unit_test(garbage_and_config),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

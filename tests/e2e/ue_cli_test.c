@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +43,8 @@ typedef struct net_side {
   int n_flows;
   char last_message[256];
   int bad_verify;
+  uint64_t ue_flow;    /* the flow of the last 200 to REGISTER */
+  int message_answers; /* 200s from the UE to our MESSAGEs */
 } net_side;
 
 static net_side N;
@@ -130,6 +133,7 @@ static void on_register(imsec_net_flow *f, imsec_sip_msg *m) {
     return;
   }
   N.ok_200++;
+  N.ue_flow = imsec_net_flow_id(f);
   reply(f, m, 200, "OK",
         "Contact: <sip:ue@127.0.0.1;transport=tls;ob>;expires=600\r\n"
         "Service-Route: <sip:orig@scscf." HOME ":5060;transport=tcp;lr>\r\n"
@@ -144,7 +148,12 @@ static void on_msg(void *user, imsec_net_flow *f, const uint8_t *msg,
   imsec_sip_msg m;
   imsec_sip_msg_init(&m, NULL);
   pthread_mutex_lock(&N.mu);
-  if (imsec_sip_parse(&m, buf, len, 1) == 0 && m.is_request) {
+  if (imsec_sip_parse(&m, buf, len, 1) == 0 && !m.is_request) {
+    const imsec_sip_cseq *cs;
+    if (m.status == 200 && imsec_sip_get_cseq(&m, &cs) == 0 &&
+        cs->method_id == IMSEC_SIP_M_MESSAGE)
+      N.message_answers++;
+  } else if (m.is_request) {
     if (m.method_id == IMSEC_SIP_M_REGISTER) {
       on_register(f, &m);
     } else if (m.method_id == IMSEC_SIP_M_MESSAGE) {
@@ -381,6 +390,114 @@ static void test_message(void **state) {
   pthread_mutex_unlock(&N.mu);
 }
 
+static int wait_until(int (*pred)(void), int ms) {
+  for (int i = 0; i < ms / 10; i++) {
+    pthread_mutex_lock(&N.mu);
+    int ok = pred();
+    pthread_mutex_unlock(&N.mu);
+    if (ok)
+      return 1;
+    usleep(10000);
+  }
+  return 0;
+}
+
+static int g_want;
+static int p_ok(void) {
+  return N.ok_200 >= g_want;
+}
+static int p_answered(void) {
+  return N.message_answers >= g_want;
+}
+static int p_dereg(void) {
+  return N.deregs >= g_want;
+}
+
+static int file_has(const char *path, const char *needle) {
+  size_t n;
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  fclose(f);
+  char *t = t_read_file(path, &n);
+  int found = strstr(t, needle) != NULL;
+  free(t);
+  return found;
+}
+
+static void test_run(void **state) {
+  (void)state;
+  /* `imsec ue run`: stays registered, answers a MESSAGE over its flow,
+   * re-registers on a new (resumed) TLS connection when the flow fails,
+   * de-registers on SIGTERM. */
+  char outp[512], port[8];
+  snprintf(outp, sizeof(outp), "%s/run.out", g_dir);
+  snprintf(port, sizeof(port), "%u", N.good_port);
+  char conf[512], pc[64];
+  snprintf(conf, sizeof(conf), "%s/ue.yaml", g_dir);
+  snprintf(pc, sizeof(pc), "127.0.0.1:%s", port);
+  pthread_mutex_lock(&N.mu);
+  int ok0 = N.ok_200, ans0 = N.message_answers, dereg0 = N.deregs;
+  pthread_mutex_unlock(&N.mu);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    FILE *o = freopen(outp, "w", stdout);
+    (void)o;
+    dup2(1, 2);
+    execl(imsec_bin(), imsec_bin(), "ue", "run", "-c", conf, "--pcscf", pc,
+          "--pcscf-name", PCSCF, (char *)NULL);
+    _exit(127);
+  }
+  g_want = ok0 + 1;
+  assert_true(wait_until(p_ok, 5000));
+  pthread_mutex_lock(&N.mu);
+  uint64_t flow = N.ue_flow;
+  pthread_mutex_unlock(&N.mu);
+  static const char msg[] =
+      "MESSAGE sip:ue@127.0.0.1;transport=tls;ob SIP/2.0\r\n"
+      "Via: SIP/2.0/TLS " PCSCF ":5061;branch=z9hG4bKnet1\r\n"
+      "Max-Forwards: 69\r\n"
+      "From: <sip:alice@" HOME ">;tag=al\r\n"
+      "To: <sip:001010000000001@" HOME ">\r\n"
+      "Call-ID: net-m1\r\n"
+      "CSeq: 1 MESSAGE\r\n"
+      "P-Asserted-Identity: <sip:alice@" HOME ">\r\n"
+      "Content-Type: text/plain\r\n"
+      "Content-Length: 8\r\n\r\nhi there";
+  assert_int_equal(
+      imsec_net_send(g_net, flow, (const uint8_t *)msg, sizeof(msg) - 1), 0);
+  g_want = ans0 + 1;
+  assert_true(wait_until(p_answered, 5000));
+  for (int i = 0; i < 200 && !file_has(outp, "MESSAGE from"); i++)
+    usleep(10000);
+  assert_true(file_has(outp, "MESSAGE from sip:alice@" HOME
+                             " (asserted sip:alice@" HOME "): hi there"));
+  /* The flow fails: a new connection, a resumed session, registered
+   * again. */
+  assert_int_equal(imsec_net_close(g_net, flow), 0);
+  g_want = ok0 + 2;
+  assert_true(wait_until(p_ok, 8000));
+  for (int i = 0; i < 200 && !file_has(outp, "resumed session"); i++)
+    usleep(10000);
+  assert_true(file_has(outp, "resumed session"));
+  /* SIGTERM: de-register, exit 0. */
+  kill(pid, SIGTERM);
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || getenv("UE_CLI_SHOW")) {
+    char *t = t_read_file(outp, &(size_t){0});
+    fprintf(stderr, "%s", t);
+    free(t);
+  }
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  pthread_mutex_lock(&N.mu);
+  assert_int_equal(N.deregs, dereg0 + 1);
+  pthread_mutex_unlock(&N.mu);
+  (void)p_dereg;
+}
+
 static void test_usage(void **state) {
   (void)state;
   char out[4096];
@@ -432,6 +549,7 @@ int main(void) {
       cmocka_unit_test(test_rogue_refused),
       cmocka_unit_test(test_sync_failure),
       cmocka_unit_test(test_message),
+      cmocka_unit_test(test_run),
       cmocka_unit_test(test_usage),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -116,8 +116,11 @@ IMSEC_API void imsec_ue_on_timer(imsec_ue *ue, uint64_t timer,
 
 /* De-register (REGISTER with Expires: 0, TS 24.229 §5.1.1.6) on the
  * current flow; when the 200 arrives the UE closes the flow and becomes
- * IDLE. When not registered it just stops (closes any flow, IDLE).
- * Returns 0, IMSEC_ERR_NOMEM, IMSEC_ERR_STATE (REFUSED). */
+ * IDLE (a REGISTER in flight is answered first, then the de-REGISTER
+ * goes). When not registered it just stops: closes any flow and becomes
+ * IDLE (REFUSED and FAILED stay as they are).
+ * Returns 0, IMSEC_ERR_INVAL, IMSEC_ERR_NOMEM (the de-REGISTER could not
+ * be built; the UE stopped). */
 IMSEC_API IMSEC_MUST_USE int
 imsec_ue_deregister(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
 

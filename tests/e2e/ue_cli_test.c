@@ -181,7 +181,8 @@ static void on_down(void *user, imsec_net_flow *f, int reason) {
 }
 
 /* Run a shell command; its stdout+stderr into `out`; the exit status. */
-static int sh(char *out, size_t cap, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap,
+                                                    const char *fmt, ...) {
   char cmd[2048];
   va_list ap;
   va_start(ap, fmt);

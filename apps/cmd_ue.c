@@ -1,20 +1,656 @@
+/*
+ * imsec ue: a UE from an ISIM profile, registering over TLS through a
+ * P-CSCF (mode M1), run by the shared element driver (apps/elemrun.h) over
+ * net/. Each step is one log line on stderr ("ue INFO: ..."); the outcome
+ * is printed on stdout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "cli.h"
 #include "cmds.h"
+#include "elemrun.h"
+#include "imsec/crypto.h"
+#include "imsec/isim.h"
+#include "imsec/ue.h"
+#include "imsec/x509.h"
+
+#define SUB "ue"
 
 static const char help[] =
-    "usage: imsec ue ...\n"
+    "usage: imsec ue register -c PROFILE.yaml --pcscf HOST:PORT [options]\n"
+    "       imsec ue run      -c PROFILE.yaml --pcscf HOST:PORT [options]\n"
+    "       imsec ue message  -c PROFILE.yaml --pcscf HOST:PORT --to IMPU\n"
+    "                         [options] TEXT\n"
     "\n"
-    "Act as a UE: register over TLS with an ISIM profile, send MESSAGEs.\n"
+    "Act as a UE (mode M1): open TLS to the P-CSCF, REGISTER with security\n"
+    "agreement (Security-Client: tls), decide whether the P-CSCF may act\n"
+    "for the home network (its certificate, the name dialled, the realm of\n"
+    "the challenge, the profile's trust domain and roaming partners), run\n"
+    "IMS AKA (Digest AKAv1/AKAv2; a bad MAC refuses the network, a stale\n"
+    "SQN resynchronises with AUTS on the same connection) and echo the\n"
+    "P-CSCF's Security-Server in Security-Verify.\n"
     "\n"
-    "Planned: this subcommand does not exist yet.\n";
+    "  register  register, print the trust decision and the registration,\n"
+    "            then de-register\n"
+    "  run       stay registered: answer MESSAGE and OPTIONS (MESSAGEs are\n"
+    "            printed on stdout), re-register before expiry, reconnect\n"
+    "            (resuming the TLS session) when the connection fails; on\n"
+    "            SIGTERM or SIGINT de-register and stop\n"
+    "  message   register, send TEXT as a MESSAGE to --to, print the\n"
+    "            answer, de-register\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   the ISIM profile (see `imsec isim new`); its SQN\n"
+    "                      is written back (mode 0600) after each AKA run\n"
+    "  --pcscf HOST:PORT   the P-CSCF's TLS address ([v6]:PORT for IPv6)\n"
+    "  --pcscf-name NAME   the P-CSCF host name: TLS server name and the name\n"
+    "                      its certificate must carry (default: HOST)\n"
+    "  --policy P          trust-domain or strict-home (default: profile)\n"
+    "  --to IMPU           message: the target (sip: or tel: URI)\n"
+    "  --expires S         registration time asked for (default 600)\n"
+    "  --timeout S         register/message: give up after S s (default 60)\n"
+    "  --ladder            print every SIP message in and out on stderr\n"
+    "  -v, --verbose       debug log lines\n"
+    "\n"
+    "Exit status: 0 registered (message: delivered, 2xx), 1 refused by the\n"
+    "UE or failed, 2 usage or profile error.\n";
+
+enum mode { M_REGISTER, M_RUN, M_MESSAGE };
+
+typedef struct uectx {
+  imsec_ue *ue;
+  enum mode mode;
+  const char *profile_path;
+  uint64_t sqn_saved;
+  int sqn_warned;
+  /* snapshot taken on the loop thread after every event */
+  pthread_mutex_t mu;
+  imsec_ue_status snap;
+  char route[IMSEC_UE_URI_CAP];
+  char assoc[IMSEC_UE_MAX_ASSOCIATED][IMSEC_UE_URI_CAP];
+  size_t n_assoc;
+  char contact[IMSEC_UE_URI_CAP];
+  int msg_handle;
+  atomic_int msg_status; /* 0 pending; >0 SIP status; <0 imsec_err */
+  const char *to;
+  const char *text;
+} uectx;
+
+/* --------------------------------------------------------- SQN write-back */
+
+/* Replace (or add) the top-level `sqn:` line of the profile, keeping every
+ * other line (comments, *_file keys) as it was; write a temporary file of
+ * mode 0600 and rename it over the profile. */
+static int save_sqn(const char *path, const uint8_t sqn[6]) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return IMSEC_ERR_IO;
+  char *text = malloc(IMSEC_ISIM_MAX_FILE + 1);
+  if (!text) {
+    fclose(f);
+    return IMSEC_ERR_NOMEM;
+  }
+  size_t n = fread(text, 1, IMSEC_ISIM_MAX_FILE, f);
+  fclose(f);
+  text[n] = 0;
+  char hex[13];
+  if (imsec_hex_encode(sqn, 6, hex, sizeof(hex)) < 0) {
+    free(text);
+    return IMSEC_ERR_INTERNAL;
+  }
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 16);
+  if (!tmp) {
+    free(text);
+    return IMSEC_ERR_NOMEM;
+  }
+  snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    free(text);
+    free(tmp);
+    return IMSEC_ERR_IO;
+  }
+  FILE *o = fdopen(fd, "w");
+  if (!o) {
+    close(fd);
+    unlink(tmp);
+    free(text);
+    free(tmp);
+    return IMSEC_ERR_IO;
+  }
+  int done = 0;
+  for (char *line = text; *line;) {
+    char *nl = strchr(line, '\n');
+    size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
+    if (!done && strncmp(line, "sqn", 3) == 0) {
+      const char *p = line + 3;
+      while (*p == ' ' || *p == '\t')
+        p++;
+      if (*p == ':') {
+        fprintf(o, "sqn: \"%s\"\n", hex);
+        done = 1;
+        line += len;
+        continue;
+      }
+    }
+    fwrite(line, 1, len, o);
+    if (!nl && len)
+      fputc('\n', o);
+    line += len;
+  }
+  if (!done)
+    fprintf(o, "sqn: \"%s\"\n", hex);
+  int bad = fflush(o) != 0 || fsync(fd) != 0;
+  bad |= fclose(o) != 0;
+  imsec_wipe(text, n);
+  free(text);
+  if (bad || rename(tmp, path) != 0) {
+    unlink(tmp);
+    free(tmp);
+    return IMSEC_ERR_IO;
+  }
+  free(tmp);
+  return 0;
+}
+
+/* ------------------------------------------------------- the element ops */
+
+/* After every event, on the loop thread: snapshot the status for the host
+ * thread, print received MESSAGEs, persist a changed SQN. */
+static int hook(void *self) {
+  uectx *x = self;
+  imsec_ue_status st;
+  imsec_ue_get_status(x->ue, &st);
+  if (st.sqn_updates != x->sqn_saved) {
+    uint8_t sqn[6];
+    imsec_ue_sqn_save(imsec_ue_sqn(x->ue), NULL, sqn);
+    int rv = save_sqn(x->profile_path, sqn);
+    if (rv < 0 && !x->sqn_warned) {
+      fprintf(stderr, "imsec ue: cannot write the SQN back to %s: %s\n",
+              x->profile_path, imsec_strerror(rv));
+      x->sqn_warned = 1;
+    }
+    x->sqn_saved = st.sqn_updates;
+  }
+  imsec_ue_message m;
+  while (imsec_ue_inbox_pop(x->ue, &m)) {
+    printf("MESSAGE from %s%s%s%s: %.*s\n", m.from,
+           m.asserted[0] ? " (asserted " : "", m.asserted,
+           m.asserted[0] ? ")" : "", (int)m.len, (const char *)m.body);
+    fflush(stdout);
+    imsec_ue_message_free(&m);
+  }
+  if (x->msg_handle > 0) {
+    int r = imsec_ue_message_result(x->ue, x->msg_handle);
+    if (r != 0)
+      atomic_store(&x->msg_status, r);
+  }
+  pthread_mutex_lock(&x->mu);
+  x->snap = st;
+  const char *r = imsec_ue_service_route(x->ue, 0);
+  snprintf(x->route, sizeof(x->route), "%s", r ? r : "");
+  x->n_assoc = 0;
+  for (const char *a; x->n_assoc < IMSEC_UE_MAX_ASSOCIATED &&
+                      (a = imsec_ue_associated_uri(x->ue, x->n_assoc));)
+    snprintf(x->assoc[x->n_assoc++], IMSEC_UE_URI_CAP, "%s", a);
+  snprintf(x->contact, sizeof(x->contact), "%s", imsec_ue_contact(x->ue));
+  pthread_mutex_unlock(&x->mu);
+  return 0;
+}
+
+static int op_up(void *s, uint64_t f, uint64_t t, const imsec_flow_info *i,
+                 imsec_time_ms n, imsec_out *o) {
+  return imsec_ue_on_flow_up(((uectx *)s)->ue, f, t, i, n, o);
+}
+static void op_msg(void *s, uint64_t f, const uint8_t *m, size_t l,
+                   imsec_time_ms n, imsec_out *o) {
+  imsec_ue_on_message(((uectx *)s)->ue, f, m, l, n, o);
+}
+static void op_down(void *s, uint64_t f, uint64_t t, int r, imsec_time_ms n,
+                    imsec_out *o) {
+  imsec_ue_on_flow_down(((uectx *)s)->ue, f, t, r, n, o);
+}
+static void op_timer(void *s, uint64_t id, imsec_time_ms n, imsec_out *o) {
+  imsec_ue_on_timer(((uectx *)s)->ue, id, n, o);
+}
+static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
+  uectx *x = s;
+  int rv = imsec_ue_start(x->ue, n, o);
+  if (rv < 0)
+    fprintf(stderr, "imsec ue: cannot start: %s\n", imsec_strerror(rv));
+}
+
+static const elemrun_ops ue_ops = {
+    .on_flow_up = op_up,
+    .on_message = op_msg,
+    .on_flow_down = op_down,
+    .on_timer = op_timer,
+    .on_start = op_start,
+    .done = hook,
+};
+
+static void call_dereg(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
+  (void)arg;
+  uectx *x = s;
+  if (imsec_ue_deregister(x->ue, now, o) < 0)
+    fprintf(stderr, "imsec ue: cannot de-register\n");
+}
+
+static void call_send(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
+  (void)arg;
+  uectx *x = s;
+  int h =
+      imsec_ue_send_message(x->ue, x->to, "text/plain",
+                            (const uint8_t *)x->text, strlen(x->text), now, o);
+  if (h < 0)
+    atomic_store(&x->msg_status, h);
+  else
+    x->msg_handle = h;
+}
+
+static imsec_ue_status snapshot(uectx *x) {
+  pthread_mutex_lock(&x->mu);
+  imsec_ue_status s = x->snap;
+  pthread_mutex_unlock(&x->mu);
+  return s;
+}
+
+static int finished(const imsec_ue_status *s) {
+  return (s->state == IMSEC_UE_REFUSED || s->state == IMSEC_UE_FAILED) &&
+         s->flow == 0;
+}
+
+/* ------------------------------------------------------------- options */
+
+typedef struct args {
+  enum mode mode;
+  const char *config, *pcscf, *pcscf_name, *policy, *to, *text;
+  uint32_t expires;
+  int64_t timeout_s;
+  int ladder, verbose;
+} args;
+
+static int parse_u(const char *opt, const char *v, uint64_t max,
+                   uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (!*v || *end || errno || n == 0 || n > max || v[0] == '-')
+    return cli_usage(SUB, "%s must be a number from 1 to %llu, not '%s'", opt,
+                     (unsigned long long)max, v);
+  *out = n;
+  return 0;
+}
+
+static int parse_args(int argc, char **argv, args *a) {
+  memset(a, 0, sizeof(*a));
+  a->expires = 600;
+  a->timeout_s = 60;
+  if (argc < 2)
+    return cli_usage(SUB, "missing a verb: register, run or message");
+  if (strcmp(argv[1], "register") == 0)
+    a->mode = M_REGISTER;
+  else if (strcmp(argv[1], "run") == 0)
+    a->mode = M_RUN;
+  else if (strcmp(argv[1], "message") == 0)
+    a->mode = M_MESSAGE;
+  else
+    return cli_usage(SUB, "unknown verb '%s' (register, run or message)",
+                     argv[1]);
+  for (int i = 2; i < argc; i++) {
+    const char *o = argv[i];
+    const char **slot = NULL;
+    if (!strcmp(o, "-c") || !strcmp(o, "--config"))
+      slot = &a->config;
+    else if (!strcmp(o, "--pcscf"))
+      slot = &a->pcscf;
+    else if (!strcmp(o, "--pcscf-name"))
+      slot = &a->pcscf_name;
+    else if (!strcmp(o, "--policy"))
+      slot = &a->policy;
+    else if (!strcmp(o, "--to") && a->mode == M_MESSAGE)
+      slot = &a->to;
+    else if (!strcmp(o, "--ladder")) {
+      a->ladder = 1;
+      continue;
+    } else if (!strcmp(o, "-v") || !strcmp(o, "--verbose")) {
+      a->verbose = 1;
+      continue;
+    } else if (!strcmp(o, "--expires") || !strcmp(o, "--timeout")) {
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", o);
+      uint64_t v = 0;
+      int rv = parse_u(o, argv[++i],
+                       !strcmp(o, "--expires") ? 0x7fffffff : 86400, &v);
+      if (rv)
+        return rv;
+      if (!strcmp(o, "--expires"))
+        a->expires = (uint32_t)v;
+      else
+        a->timeout_s = (int64_t)v;
+      continue;
+    } else if (o[0] == '-' && o[1]) {
+      return cli_usage(SUB, "unknown option '%s'", o);
+    } else if (a->mode == M_MESSAGE && !a->text) {
+      a->text = o;
+      continue;
+    } else {
+      return cli_usage(SUB, "unexpected argument '%s'", o);
+    }
+    if (i + 1 >= argc)
+      return cli_usage(SUB, "%s needs a value", o);
+    if (*slot)
+      return cli_usage(SUB, "%s given twice", o);
+    *slot = argv[++i];
+  }
+  if (!a->config)
+    return cli_usage(SUB, "missing -c PROFILE.yaml");
+  if (!a->pcscf)
+    return cli_usage(SUB, "missing --pcscf HOST:PORT");
+  if (a->mode == M_MESSAGE && !a->to)
+    return cli_usage(SUB, "missing --to IMPU");
+  if (a->mode == M_MESSAGE && !a->text)
+    return cli_usage(SUB, "missing the TEXT of the MESSAGE");
+  return 0;
+}
+
+/* The P-CSCF address: HOST:PORT or [v6]:PORT, always TLS (mode M1). */
+static int parse_pcscf(const char *v, imsec_addr *out) {
+  char buf[300];
+  if (snprintf(buf, sizeof(buf), "tls:%s", v) >= (int)sizeof(buf) ||
+      imsec_addr_parse(imsec_str_c(buf), out) < 0)
+    return cli_usage(SUB, "--pcscf '%s' is not HOST:PORT", v);
+  return 0;
+}
+
+/* -------------------------------------------------------------- the run */
+
+static void print_trust(const imsec_ue_status *s) {
+  if (!s->trust_decided)
+    return;
+  const imsec_trust_result *t = &s->trust;
+  if (t->verdict == IMSEC_TRUST_HOME)
+    printf("trust: trusted (home) [%s] %s\n",
+           imsec_trust_reason_code(t->reason), t->why);
+  else if (t->verdict == IMSEC_TRUST_PARTNER)
+    printf("trust: trusted (roaming partner %s) [%s] %s\n", t->partner,
+           imsec_trust_reason_code(t->reason), t->why);
+  else
+    printf("trust: rejected [%s] %s\n", imsec_trust_reason_code(t->reason),
+           t->why);
+}
+
+static void print_registered(uectx *x, const imsec_ue_status *s,
+                             const char *impu) {
+  pthread_mutex_lock(&x->mu);
+  printf("registered: %s as %s for %u s\n", impu, x->contact, s->expires);
+  if (x->route[0])
+    printf("service-route: %s\n", x->route);
+  for (size_t i = 0; i < x->n_assoc; i++)
+    printf("associated-uri: %s\n", x->assoc[i]);
+  pthread_mutex_unlock(&x->mu);
+  fflush(stdout);
+}
+
+/* Wait until `pred` holds, the run is stopped (signal), or `deadline`
+ * passes (0: none). Returns 1 (pred), 0 (signal/stop), -1 (timeout). */
+static int wait_for(elemrun *r, uectx *x, int (*pred)(uectx *),
+                    imsec_time_ms deadline) {
+  for (;;) {
+    if (pred(x))
+      return 1;
+    if (deadline && elemrun_now() >= deadline)
+      return -1;
+    if (elemrun_wait(r, 20) == 0)
+      return pred(x) ? 1 : 0;
+  }
+}
+
+static int p_settled(uectx *x) {
+  imsec_ue_status s = snapshot(x);
+  return s.state == IMSEC_UE_REGISTERED || finished(&s);
+}
+static int p_gone(uectx *x) {
+  imsec_ue_status s = snapshot(x);
+  return s.state == IMSEC_UE_IDLE || finished(&s);
+}
+static int p_failed(uectx *x) {
+  imsec_ue_status s = snapshot(x);
+  return finished(&s);
+}
+static int p_answered(uectx *x) {
+  return atomic_load(&x->msg_status) != 0 || p_failed(x);
+}
+
+/* Poll without elemrun_wait (after a stop it returns at once). */
+static int poll_for(uectx *x, int (*pred)(uectx *), int64_t ms) {
+  imsec_time_ms end = elemrun_now() + ms;
+  while (!pred(x)) {
+    if (elemrun_now() >= end)
+      return 0;
+    usleep(10000);
+  }
+  return 1;
+}
+
+static void leave(elemrun *r, uectx *x) {
+  imsec_ue_status s = snapshot(x);
+  if (s.state == IMSEC_UE_IDLE || finished(&s))
+    return;
+  if (elemrun_call(r, call_dereg, NULL) == 0 && !poll_for(x, p_gone, 5000))
+    fprintf(stderr, "imsec ue: no answer to the de-REGISTER; leaving\n");
+}
+
+static int run_ue(const args *a, imsec_isim_profile *prof,
+                  imsec_x509_anchors *anchors, imsec_crypto *crypto) {
+  imsec_ue_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.impi = prof->impi;
+  cfg.impus = (const char *const *)prof->impus;
+  cfg.n_impus = prof->n_impus;
+  cfg.home_domain = prof->home_domain;
+  cfg.trust_domain = prof->trust_domain;
+  memcpy(cfg.k, prof->k, 16);
+  if (prof->has_opc) {
+    memcpy(cfg.opc, prof->opc, 16);
+    cfg.has_opc = 1;
+  } else {
+    memcpy(cfg.op, prof->op, 16);
+    cfg.has_op = 1;
+  }
+  memcpy(cfg.amf, prof->amf, 2);
+  if (imsec_ue_sqn_load(prof->sqn, NULL, &cfg.sqn) < 0) {
+    imsec_wipe(&cfg, sizeof(cfg));
+    return cli_fail(CLI_EXIT_USAGE, SUB, "%s: bad sqn", a->config);
+  }
+  int rv = parse_pcscf(a->pcscf, &cfg.pcscf);
+  if (rv) {
+    imsec_wipe(&cfg, sizeof(cfg));
+    return rv;
+  }
+  cfg.pcscf_name = a->pcscf_name;
+  cfg.policy = prof->policy;
+  if (a->policy &&
+      imsec_trust_policy_parse(imsec_str_c(a->policy), &cfg.policy) < 0) {
+    imsec_wipe(&cfg, sizeof(cfg));
+    return cli_usage(SUB, "--policy must be trust-domain or strict-home");
+  }
+  cfg.expires = a->expires;
+  cfg.max_connect_attempts = a->mode == M_RUN ? 0 : 2;
+  uectx x;
+  memset(&x, 0, sizeof(x));
+  pthread_mutex_init(&x.mu, NULL);
+  x.mode = a->mode;
+  x.profile_path = a->config;
+  x.to = a->to;
+  x.text = a->text;
+  rv = imsec_ue_new(&x.ue, &cfg, crypto);
+  imsec_wipe(&cfg, sizeof(cfg));
+  if (rv < 0) {
+    pthread_mutex_destroy(&x.mu);
+    return cli_fail(CLI_EXIT_USAGE, SUB,
+                    "%s: %s (impi, impus, home_domain, "
+                    "trust_domain, --pcscf-name)",
+                    a->config, imsec_strerror(rv));
+  }
+  imsec_ue_get_status(x.ue, &x.snap);
+
+  imsec_net_tls_config tls;
+  memset(&tls, 0, sizeof(tls));
+  tls.server = 0;
+  /* The trust decision is the element's (DESIGN.md §3): the handshake
+   * completes and the chain's facts go to the UE. */
+  tls.defer_verify = 1;
+  elemrun_config rc;
+  memset(&rc, 0, sizeof(rc));
+  rc.name = "ue";
+  rc.ops = &ue_ops;
+  rc.self = &x;
+  rc.client_tls_cfg = &tls;
+  rc.anchors = anchors;
+  rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
+  rc.ladder = a->ladder ? 2 : 0;
+  rc.signals = 1;
+  elemrun *r = NULL;
+  char err[256] = "";
+  rv = elemrun_new(&r, &rc, err, sizeof(err));
+  if (rv < 0) {
+    imsec_ue_del(x.ue);
+    pthread_mutex_destroy(&x.mu);
+    return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s", err);
+  }
+  int code = CLI_EXIT_NO;
+  if (elemrun_start(r) != 0) {
+    fprintf(stderr, "imsec ue: cannot start the event loop\n");
+    goto out;
+  }
+  imsec_time_ms deadline =
+      a->mode == M_RUN ? 0 : elemrun_now() + a->timeout_s * 1000;
+  int w = wait_for(r, &x, p_settled, deadline);
+  imsec_ue_status s = snapshot(&x);
+  print_trust(&s);
+  if (w <= 0 || s.state != IMSEC_UE_REGISTERED) {
+    if (s.state == IMSEC_UE_REFUSED)
+      printf("refused: %s\n", s.error);
+    else if (w < 0)
+      printf("failed: no registration within %lld s\n",
+             (long long)a->timeout_s);
+    else if (w == 0)
+      printf("stopped before registering\n");
+    else
+      printf("failed: %s\n", s.error[0] ? s.error : "registration failed");
+    fflush(stdout);
+    leave(r, &x);
+    goto out;
+  }
+  print_registered(&x, &s, prof->impus[0]);
+
+  switch (a->mode) {
+  case M_REGISTER:
+    code = CLI_EXIT_OK;
+    break;
+  case M_MESSAGE: {
+    if (elemrun_call(r, call_send, NULL) != 0)
+      break;
+    w = wait_for(r, &x, p_answered, deadline);
+    int st = atomic_load(&x.msg_status);
+    if (st >= 200 && st < 300) {
+      printf("message: delivered to %s (%d)\n", a->to, st);
+      code = CLI_EXIT_OK;
+    } else if (st > 0) {
+      printf("message: not delivered to %s (%d)\n", a->to, st);
+    } else if (st < 0) {
+      printf("message: cannot send to %s: %s\n", a->to, imsec_strerror(st));
+    } else {
+      printf("message: no answer\n");
+    }
+    break;
+  }
+  case M_RUN:
+    printf("running: answering MESSAGE and OPTIONS; SIGTERM or SIGINT "
+           "de-registers and stops\n");
+    fflush(stdout);
+    w = wait_for(r, &x, p_failed, 0);
+    s = snapshot(&x);
+    if (w == 1) {
+      printf("failed: %s\n", s.error);
+    } else {
+      code = CLI_EXIT_OK;
+    }
+    break;
+  }
+  fflush(stdout);
+  leave(r, &x);
+
+out:
+  elemrun_del(r);
+  imsec_ue_del(x.ue);
+  pthread_mutex_destroy(&x.mu);
+  fflush(stdout);
+  return code;
+}
 
 static int run(int argc, char **argv) {
-  return cli_planned(argc, argv, help);
+  if (cli_wants_help(argc, argv)) {
+    fputs(help, stdout);
+    return CLI_EXIT_OK;
+  }
+  args a;
+  int rv = parse_args(argc, argv, &a);
+  if (rv)
+    return rv;
+  imsec_isim_profile prof;
+  char err[512] = "";
+  rv = imsec_isim_load(a.config, &prof, err, sizeof(err));
+  if (rv < 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "%s",
+                    err[0] ? err : imsec_strerror(rv));
+  const char *missing = !prof.impi                       ? "impi"
+                        : !prof.n_impus                  ? "impus"
+                        : !prof.home_domain              ? "home_domain"
+                        : !prof.trust_domain             ? "trust_domain"
+                        : !prof.has_k                    ? "k"
+                        : !(prof.has_op || prof.has_opc) ? "op or opc"
+                                                         : NULL;
+  if (missing) {
+    imsec_isim_free(&prof);
+    return cli_fail(CLI_EXIT_USAGE, SUB, "%s: key '%s' is missing", a.config,
+                    missing);
+  }
+  imsec_x509_anchors *anchors = NULL;
+  rv = imsec_isim_anchors(&prof, &anchors, err, sizeof(err));
+  if (rv < 0) {
+    imsec_isim_free(&prof);
+    return cli_fail(CLI_EXIT_USAGE, SUB, "%s",
+                    err[0] ? err : imsec_strerror(rv));
+  }
+  imsec_crypto *crypto = NULL;
+  rv = imsec_crypto_ossl_new(&crypto);
+  if (rv < 0) {
+    imsec_x509_anchors_del(anchors);
+    imsec_isim_free(&prof);
+    return cli_fail(CLI_EXIT_USAGE, SUB, "crypto backend unavailable: %s",
+                    imsec_strerror(rv));
+  }
+  rv = run_ue(&a, &prof, anchors, crypto);
+  imsec_crypto_del(crypto);
+  imsec_x509_anchors_del(anchors);
+  imsec_isim_free(&prof);
+  return rv;
 }
 
 const cli_cmd imsec_cmd_ue = {
     .name = "ue",
-    .summary = "register a UE over TLS from an ISIM profile",
+    .summary = "register a UE over TLS from an ISIM profile, send MESSAGEs",
     .run = run,
-    .planned = 1,
+    .planned = 0,
 };

@@ -1,0 +1,226 @@
+/*
+ * imsec ue: the UE element (mode M1): registration over TLS with security
+ * agreement (RFC 3329, TS 24.229 §5.1.1), the trust decision on the P-CSCF
+ * (DESIGN.md §3), IMS AKA over Digest (RFC 3310, RFC 4169, TS 33.203 §6.1)
+ * with its failure cases, re-registration, de-registration, requests in and
+ * out over the registered flow (RFC 5626 outbound).
+ *
+ * A sans-I/O state machine with the element shape of elem.h: the driver
+ * calls imsec_ue_start once, then hands it events (flow up/down, message on
+ * flow, timer fired, each with `now`) and carries out the actions it appends
+ * to an imsec_out. The UE keeps one flow: its TLS connection to the P-CSCF.
+ *
+ * Timers: the UE arms its own ids IMSEC_UE_TIMER_* (a fired timer may be
+ * stale; the UE checks its own deadline). Connect tags are the UE's own,
+ * never 0, a new one per connection attempt.
+ *
+ * Threading: one imsec_ue is used by one thread at a time, like the
+ * imsec_crypto it borrows.
+ */
+#ifndef IMSEC_UE_H
+#define IMSEC_UE_H
+
+#include "imsec/aka.h"
+#include "imsec/base.h"
+#include "imsec/crypto.h"
+#include "imsec/elem.h"
+#include "imsec/trust.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IMSEC_UE_MAX_IMPUS 16
+#define IMSEC_UE_MAX_ROUTES 8      /* Service-Route entries kept */
+#define IMSEC_UE_MAX_ASSOCIATED 16 /* P-Associated-URI entries kept */
+#define IMSEC_UE_URI_CAP 256
+#define IMSEC_UE_INBOX_MAX 64   /* received MESSAGEs kept until popped */
+#define IMSEC_UE_MAX_PENDING 16 /* outgoing MESSAGEs awaiting an answer */
+
+/* The UE's timer ids (imsec_out_timer). */
+enum {
+  IMSEC_UE_TIMER_REREG = 1,     /* re-register before expiry */
+  IMSEC_UE_TIMER_TXN = 2,       /* connect / REGISTER transaction deadline */
+  IMSEC_UE_TIMER_RECONNECT = 3, /* back-off before the next connection */
+  IMSEC_UE_TIMER_MESSAGE = 4,   /* outgoing MESSAGE transaction deadlines */
+};
+
+/*
+ * What a UE is made from: the ISIM profile (identities, keys, SQN state,
+ * trust domain and policy), where its P-CSCF is, and a few timings.
+ * Everything is copied by imsec_ue_new (secrets are wiped with the UE);
+ * the caller may wipe and free its copies afterwards.
+ */
+typedef struct imsec_ue_config {
+  const char *impi;               /* user@home-domain (TS 23.003 §13.3) */
+  const char *const *impus;       /* impus[0] is registered (From/To) */
+  size_t n_impus;                 /* 1..IMSEC_UE_MAX_IMPUS */
+  const char *home_domain;        /* the R-URI host and expected realm */
+  const char *trust_domain;       /* the IMS Trust Domain Name */
+  uint8_t k[IMSEC_AKA_K_LEN];     /* secret */
+  uint8_t op[IMSEC_AKA_OP_LEN];   /* secret; used when has_op */
+  uint8_t opc[IMSEC_AKA_OP_LEN];  /* secret; used when has_opc */
+  int has_op, has_opc;            /* exactly one */
+  uint8_t amf[IMSEC_AKA_AMF_LEN]; /* the profile's AMF (informational: the
+                                     UE verifies the AMF that AUTN carries) */
+  imsec_sqn_ue sqn;               /* Annex C state (imsec_ue_sqn_load) */
+  imsec_sqn_cfg sqn_cfg;          /* ind_bits 0 => imsec_sqn_cfg_default() */
+  imsec_addr pcscf;               /* must be TLS: "tls:HOST:PORT" */
+  const char *pcscf_name;         /* SNI and the name the trust decision
+                                     checks; NULL: pcscf.host */
+  imsec_trust_policy policy;
+  int allow_wildcards;            /* passed to imsec_trust_decide */
+  uint32_t expires;               /* requested; 0 => 600 s */
+  const char *instance;           /* "urn:uuid:..."; NULL: derived from the
+                                     IMPI (stable across runs) */
+  imsec_time_ms txn_timeout_ms;   /* connect and transaction deadline;
+                                     0 => 32000 (RFC 3261 Timer F) */
+  imsec_time_ms reconnect_min_ms; /* first back-off; 0 => 500 */
+  imsec_time_ms reconnect_max_ms; /* back-off cap; 0 => 30000 */
+  unsigned max_connect_attempts;  /* failed connects in a row before the UE
+                                     gives up (FAILED); 0 => never */
+} imsec_ue_config;
+
+typedef struct imsec_ue imsec_ue;
+
+/*
+ * Make a UE. `crypto` is borrowed and must outlive it.
+ * Returns 0, IMSEC_ERR_INVAL (NULL pointers), IMSEC_ERR_CONFIG (a missing
+ * identity or domain, no or both of OP/OPc, pcscf not TLS, too many IMPUs,
+ * a text value with control characters or too long, a bad SQN config),
+ * IMSEC_ERR_NOMEM, IMSEC_ERR_CRYPTO.
+ */
+IMSEC_API IMSEC_MUST_USE int
+imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg, imsec_crypto *crypto);
+/* Wipe the keys and free. NULL is fine. */
+IMSEC_API void imsec_ue_del(imsec_ue *ue);
+
+/* Begin: connect to the P-CSCF and register. Returns 0, IMSEC_ERR_STATE
+ * (already started and not idle/failed), IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_ue_start(imsec_ue *ue, imsec_time_ms now,
+                                            imsec_out *out);
+
+/* The element events (elem.h). on_flow_up returns <0 when the driver must
+ * close the flow (a tag the UE no longer waits for). */
+IMSEC_API int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
+                                  const imsec_flow_info *info,
+                                  imsec_time_ms now, imsec_out *out);
+IMSEC_API void imsec_ue_on_message(imsec_ue *ue, uint64_t flow,
+                                   const uint8_t *msg, size_t len,
+                                   imsec_time_ms now, imsec_out *out);
+IMSEC_API void imsec_ue_on_flow_down(imsec_ue *ue, uint64_t flow, uint64_t tag,
+                                     int reason, imsec_time_ms now,
+                                     imsec_out *out);
+IMSEC_API void imsec_ue_on_timer(imsec_ue *ue, uint64_t timer,
+                                 imsec_time_ms now, imsec_out *out);
+
+/* De-register (REGISTER with Expires: 0, TS 24.229 §5.1.1.6) on the
+ * current flow; when the 200 arrives the UE closes the flow and becomes
+ * IDLE (a REGISTER in flight is answered first, then the de-REGISTER
+ * goes). When not registered it just stops: closes any flow and becomes
+ * IDLE (REFUSED and FAILED stay as they are).
+ * Returns 0, IMSEC_ERR_INVAL, IMSEC_ERR_NOMEM (the de-REGISTER could not
+ * be built; the UE stopped). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_ue_deregister(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
+
+/*
+ * Send a MESSAGE (RFC 3428) to `to` (a SIP URI or tel URI) over the
+ * registered flow, Route set from the Service-Route (RFC 3608).
+ * `content_type` NULL means "text/plain". Returns a positive handle for
+ * imsec_ue_message_result, or IMSEC_ERR_STATE (not registered),
+ * IMSEC_ERR_INVAL (a bad URI or type), IMSEC_ERR_LIMIT (too many pending
+ * or body too large), IMSEC_ERR_NOMEM.
+ */
+IMSEC_API IMSEC_MUST_USE int
+imsec_ue_send_message(imsec_ue *ue, const char *to, const char *content_type,
+                      const uint8_t *body, size_t len, imsec_time_ms now,
+                      imsec_out *out);
+
+/* The outcome of a MESSAGE sent with imsec_ue_send_message: the final
+ * status code (200..699; 408 for a timeout, 503 when the flow failed), 0
+ * while pending, IMSEC_ERR_NOTFOUND for an unknown (or too old) handle. */
+IMSEC_API int imsec_ue_message_result(const imsec_ue *ue, int handle);
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum imsec_ue_state {
+  IMSEC_UE_IDLE = 0,       /* not started, or de-registered */
+  IMSEC_UE_CONNECTING = 1, /* connecting, or the first REGISTER is out */
+  IMSEC_UE_CHALLENGED = 2, /* answered a 401, waiting for the result */
+  IMSEC_UE_REGISTERED = 3,
+  IMSEC_UE_REFUSED = 4, /* the UE refused the network (trust, MAC) */
+  IMSEC_UE_FAILED = 5,  /* the network refused us, or an error/timeout */
+} imsec_ue_state;
+
+/* "idle", "connecting", "challenged", "registered", "refused", "failed". */
+IMSEC_API const char *imsec_ue_state_name(imsec_ue_state s);
+
+typedef struct imsec_ue_status {
+  imsec_ue_state state;
+  int trust_decided;        /* a trust decision was made (see trust) */
+  imsec_trust_result trust; /* the last decision on a P-CSCF */
+  unsigned last_status;     /* status code of the last REGISTER answer */
+  char error[256];          /* the last error sentence ("" none) */
+  uint32_t expires;         /* granted expiry of the registration, s */
+  imsec_time_ms expires_at; /* when it lapses (0 unless registered) */
+  imsec_time_ms rereg_at;   /* when the UE re-registers */
+  uint64_t flow;            /* the current flow (0 none) */
+  unsigned registrations;   /* 200 OKs to REGISTER with expires > 0 */
+  unsigned challenges;      /* 401s answered (AKA runs) */
+  unsigned sync_failures;   /* AUTS sent */
+  unsigned reconnects;      /* connections opened after the first */
+  unsigned resumed;         /* flows that came up on a resumed session */
+  uint64_t sqn_updates;     /* bumps each time the SQN state changes */
+} imsec_ue_status;
+
+/* A snapshot of the UE's status (copied out). */
+IMSEC_API void imsec_ue_get_status(const imsec_ue *ue, imsec_ue_status *out);
+
+/* The Service-Route (RFC 3608) and P-Associated-URI (RFC 3455) of the last
+ * registration, as URIs without < >: entry `i` (NUL-terminated, borrowed
+ * until the next event call), or NULL past the end. */
+IMSEC_API const char *imsec_ue_service_route(const imsec_ue *ue, size_t i);
+IMSEC_API const char *imsec_ue_associated_uri(const imsec_ue *ue, size_t i);
+/* The Contact the UE registers (without < > and parameters), "" before the
+ * first flow came up. Borrowed like the above. */
+IMSEC_API const char *imsec_ue_contact(const imsec_ue *ue);
+
+/* A MESSAGE received over the flow (answered 200). */
+typedef struct imsec_ue_message {
+  char from[IMSEC_UE_URI_CAP];     /* From URI */
+  char asserted[IMSEC_UE_URI_CAP]; /* P-Asserted-Identity URI ("" none) */
+  char content_type[128];
+  uint8_t *body; /* owned: imsec_ue_message_free */
+  size_t len;
+  imsec_time_ms at;
+} imsec_ue_message;
+
+/* Take the oldest received MESSAGE: 1 (filled in; free with
+ * imsec_ue_message_free), 0 when there is none. */
+IMSEC_API int imsec_ue_inbox_pop(imsec_ue *ue, imsec_ue_message *out);
+IMSEC_API void imsec_ue_message_free(imsec_ue_message *m);
+
+/* ------------------------------------------------------------------ SQN */
+
+/* The UE's Annex C state as it is now (updated after each AKA run that
+ * accepted an SQN; persist it, see imsec_ue_status.sqn_updates). */
+IMSEC_API const imsec_sqn_ue *imsec_ue_sqn(const imsec_ue *ue);
+
+/* The ISIM profile keeps one value, the highest SQN accepted (SQN_MS).
+ * Load maps it onto the Annex C array conservatively: every IND slot gets
+ * its SEQ, so nothing at or below it is ever accepted again (at worst a
+ * resynchronisation, never a replay). Save gives SQN_MS of a state
+ * (imsec_sqn_ue_highest). `cfg` NULL means the Annex C defaults.
+ * Load returns 0, IMSEC_ERR_CONFIG. */
+IMSEC_API IMSEC_MUST_USE int imsec_ue_sqn_load(const uint8_t sqn_ms[6],
+                                               const imsec_sqn_cfg *cfg,
+                                               imsec_sqn_ue *out);
+IMSEC_API void imsec_ue_sqn_save(const imsec_sqn_ue *st,
+                                 const imsec_sqn_cfg *cfg, uint8_t sqn_ms[6]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMSEC_UE_H */

@@ -48,22 +48,6 @@ static const char help[] =
     "Logs one line per event on stderr; SIGTERM or SIGINT stops it. Exit 0\n"
     "after a clean stop, 2 on a usage or configuration error.\n";
 
-/* tp:host:port, where port 0 asks for a free port (listeners only). */
-static int listen_addr_parse(const char *v, imsec_addr *out) {
-  if (imsec_addr_parse(imsec_str_c(v), out) == 0)
-    return 0;
-  size_t n = strlen(v);
-  char tmp[300];
-  if (n < 3 || n >= sizeof(tmp) || strcmp(v + n - 2, ":0") != 0)
-    return IMSEC_ERR_PARSE;
-  memcpy(tmp, v, n - 1);
-  tmp[n - 1] = '1';
-  tmp[n] = 0;
-  IMSEC_GUARD(imsec_addr_parse(imsec_str_c(tmp), out));
-  out->port = 0;
-  return 0;
-}
-
 /* The element is made after the listeners are bound (the core port goes
  * into its Path), so the runner holds this and not the element. */
 typedef struct holder {
@@ -136,7 +120,8 @@ static int run(int argc, char **argv) {
     const char *v = argv[++i];
     switch (k) {
     case 0:
-      if (listen_addr_parse(v, &s.listen) < 0 || s.listen.tp != IMSEC_TP_TLS)
+      if (imsec_addr_parse_listen(imsec_str_c(v), &s.listen) < 0 ||
+          s.listen.tp != IMSEC_TP_TLS)
         return cli_usage(SUB, "--listen '%s' is not tls:HOST:PORT", v);
       s.has_listen = 1;
       break;
@@ -158,7 +143,7 @@ static int run(int argc, char **argv) {
       s.elem.n_routes++;
       break;
     case 4:
-      if (listen_addr_parse(v, &s.core_listen) < 0 ||
+      if (imsec_addr_parse_listen(imsec_str_c(v), &s.core_listen) < 0 ||
           s.core_listen.tp != IMSEC_TP_TCP)
         return cli_usage(SUB, "--core '%s' is not tcp:HOST:PORT", v);
       s.has_core_listen = 1;

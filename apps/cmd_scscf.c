@@ -188,23 +188,6 @@ static int parse_args(int argc, char **argv, opts *o) {
   return 0;
 }
 
-/* imsec_addr_parse refuses port 0; a listener may ask for any port. */
-static int parse_listen(const char *text, imsec_addr *a) {
-  size_t n = strlen(text);
-  if (n > 2 && strcmp(text + n - 2, ":0") == 0) {
-    char buf[300];
-    if (n + 1 >= sizeof(buf))
-      return IMSEC_ERR_PARSE;
-    memcpy(buf, text, n - 1);
-    buf[n - 1] = '1';
-    buf[n] = 0;
-    IMSEC_GUARD(imsec_addr_parse(imsec_str_c(buf), a));
-    a->port = 0;
-    return 0;
-  }
-  return imsec_addr_parse(imsec_str_c(text), a);
-}
-
 static const char *pick(const char *flag, const char *file) {
   return flag ? flag : file;
 }
@@ -270,7 +253,7 @@ static int run(int argc, char **argv) {
   }
   int need_tls = 0;
   for (size_t i = 0; i < n_listen; i++) {
-    if (parse_listen(listen[i], &ls[i].addr) < 0 ||
+    if (imsec_addr_parse_listen(imsec_str_c(listen[i]), &ls[i].addr) < 0 ||
         (ls[i].addr.tp != IMSEC_TP_TCP && ls[i].addr.tp != IMSEC_TP_TLS)) {
       rv = cli_usage(SUB,
                      "--listen: expected tcp:HOST:PORT or tls:HOST:PORT,"

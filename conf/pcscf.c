@@ -34,22 +34,6 @@ fail(pctx *c, int code, size_t line, const char *fmt, ...) {
   return code;
 }
 
-/* tp:host:port, where port 0 asks for a free port (listeners only). */
-static int listen_addr_parse(const char *v, imsec_addr *out) {
-  if (imsec_addr_parse(imsec_str_c(v), out) == 0)
-    return 0;
-  size_t n = strlen(v);
-  char tmp[300];
-  if (n < 3 || n >= sizeof(tmp) || strcmp(v + n - 2, ":0") != 0)
-    return IMSEC_ERR_PARSE;
-  memcpy(tmp, v, n - 1);
-  tmp[n - 1] = '1';
-  tmp[n] = 0;
-  IMSEC_GUARD(imsec_addr_parse(imsec_str_c(tmp), out));
-  out->port = 0;
-  return 0;
-}
-
 static size_t line_of(yaml_node_t *n) {
   return n->start_mark.line + 1;
 }
@@ -75,7 +59,7 @@ static int addr_value(pctx *c, yaml_node_t *n, const char *key,
   const char *v = scalar(c, n, key, &rv);
   if (!v)
     return rv;
-  if (listen_addr_parse(v, out) < 0)
+  if (imsec_addr_parse_listen(imsec_str_c(v), out) < 0)
     return fail(c, IMSEC_ERR_CONFIG, line_of(n),
                 "key '%s': '%s' is not tp:host:port", key, v);
   return 0;

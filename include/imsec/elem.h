@@ -50,6 +50,9 @@ typedef struct imsec_addr {
 /* Parse "tp:host:port" ("tls:127.0.0.1:5061", "tcp:[::1]:5060").
  * Returns 0 or IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_addr_parse(imsec_str s, imsec_addr *out);
+/* The same for a listening address, where port 0 asks for any free port. */
+IMSEC_API IMSEC_MUST_USE int imsec_addr_parse_listen(imsec_str s,
+                                                     imsec_addr *out);
 /* Write "tp:host:port" (brackets around IPv6). Returns the length or
  * IMSEC_ERR_NOBUF. */
 IMSEC_API IMSEC_MUST_USE int imsec_addr_format(const imsec_addr *a, char *buf,

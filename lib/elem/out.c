@@ -184,7 +184,7 @@ int imsec_tp_parse(imsec_str s, imsec_tp *out) {
   return IMSEC_ERR_PARSE;
 }
 
-int imsec_addr_parse(imsec_str s, imsec_addr *out) {
+static int addr_parse(imsec_str s, imsec_addr *out, int listener) {
   imsec_cursor c;
   imsec_cursor_init(&c, s.p, s.len);
   imsec_str tp;
@@ -209,12 +209,21 @@ int imsec_addr_parse(imsec_str s, imsec_addr *out) {
       return IMSEC_ERR_PARSE;
   }
   uint64_t port;
-  if (imsec_str_to_u64(imsec_cursor_rest(&c), 65535, &port) < 0 || port == 0)
+  if (imsec_str_to_u64(imsec_cursor_rest(&c), 65535, &port) < 0 ||
+      (port == 0 && !listener))
     return IMSEC_ERR_PARSE;
   if (imsec_str_copy(host, out->host, sizeof(out->host)) < 0)
     return IMSEC_ERR_PARSE;
   out->port = (uint16_t)port;
   return 0;
+}
+
+int imsec_addr_parse(imsec_str s, imsec_addr *out) {
+  return addr_parse(s, out, 0);
+}
+
+int imsec_addr_parse_listen(imsec_str s, imsec_addr *out) {
+  return addr_parse(s, out, 1);
 }
 
 static size_t put(char *buf, size_t cap, size_t off, const char *s, size_t n) {

@@ -56,6 +56,15 @@ static void addresses(void **state) {
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     assert_int_equal(imsec_addr_parse(imsec_str_c(bad[i]), &a),
                      IMSEC_ERR_PARSE);
+  /* Port 0 ("any free port") only for listeners. */
+  assert_int_equal(imsec_addr_parse(IMSEC_STR_LIT("tcp:127.0.0.1:0"), &a),
+                   IMSEC_ERR_PARSE);
+  assert_int_equal(
+      imsec_addr_parse_listen(IMSEC_STR_LIT("tcp:127.0.0.1:0"), &a), 0);
+  assert_int_equal(a.port, 0);
+  assert_int_equal(
+      imsec_addr_parse_listen(IMSEC_STR_LIT("tcp:127.0.0.1:x"), &a),
+      IMSEC_ERR_PARSE);
   imsec_tp tp;
   assert_int_equal(imsec_tp_parse(IMSEC_STR_LIT("Dtls"), &tp), 0);
   assert_int_equal(tp, IMSEC_TP_DTLS);

@@ -72,7 +72,8 @@ typedef struct imsec_scscf_config {
   /* Per-branch transaction timeout (RFC 3261 §17.1.2.2 Timer F);
    * 0: 32000 ms. */
   imsec_time_ms txn_timeout_ms;
-  size_t max_txns; /* pending forked requests; 0: 4096 (503 beyond it) */
+  size_t max_txns; /* pending forked requests; 0: 1024 (503 beyond it);
+                      each holds its best error response (<= 64 KiB) */
 } imsec_scscf_config;
 
 typedef struct imsec_scscf imsec_scscf;
@@ -140,6 +141,8 @@ IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
  *   expires_min: 60
  *   expires_max: 3600
  *   expires_default: 600
+ *   txn_timeout: 32                  # seconds a forked branch may take
+ *   max_txns: 1024                   # pending forked requests (503 beyond)
  *   log_level: info                  # error|warn|info|debug
  *
  * Relative paths (db, cert, key) are taken relative to the file's folder.
@@ -153,6 +156,7 @@ typedef struct imsec_scscf_file {
   char *listen[IMSEC_SCSCF_MAX_LISTEN];
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
+  int64_t txn_timeout, max_txns;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

@@ -269,7 +269,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   if (!c.txn_timeout_ms)
     c.txn_timeout_ms = 32000; /* RFC 3261 §17.1.2.2: Timer F = 64*T1 */
   if (!c.max_txns)
-    c.max_txns = 4096;
+    c.max_txns = 1024;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
       c.txn_timeout_ms < 0)
     return IMSEC_ERR_CONFIG;

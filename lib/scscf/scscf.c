@@ -34,7 +34,7 @@ typedef struct contact {
   int64_t reg_id;
   imsec_time_ms expires_at;
   uint64_t timer;
-  uint64_t order; /* registration order: the newest takes requests */
+  uint64_t order; /* registration order: the oldest gives way when full */
 } contact;
 
 typedef struct reg {
@@ -715,7 +715,7 @@ static void fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out) {
   while (i < s->ntx) {
     txn *t = s->tx[i];
     int freed = 0;
-    for (size_t j = 0; j < t->n && !freed; j++) {
+    for (size_t j = 0; !freed && j < t->n; j++) {
       if (t->b[j].code || t->b[j].peer_tag != tag)
         continue;
       freed = branch_final(s, t, j, 503, "Service Unavailable", NULL, 0, out);

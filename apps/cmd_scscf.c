@@ -33,7 +33,8 @@ static const char help[] =
     "  -c FILE               YAML config with the same keys (domain, db,\n"
     "                        listen, advertise, cert, key, nonce_lifetime,\n"
     "                        expires_min, expires_max, expires_default,\n"
-    "                        log_level); flags override it\n"
+    "                        txn_timeout, max_txns, log_level); flags\n"
+    "                        override it\n"
     "  --advertise ADDR      the address in Service-Route and Via (default:\n"
     "                        the first listen address)\n"
     "  --cert, --key         certificate chain and key for tls: listeners\n"
@@ -208,6 +209,7 @@ static int run(int argc, char **argv) {
   memset(&file, 0, sizeof(file));
   file.nonce_lifetime = file.expires_min = file.expires_max =
       file.expires_default = -1;
+  file.txn_timeout = file.max_txns = -1;
   if (o.conf) {
     char err[512];
     if (imsec_scscf_file_load(o.conf, &file, err, sizeof(err)) < 0)
@@ -330,6 +332,10 @@ static int run(int argc, char **argv) {
   if (pick_n(o.expires_default, file.expires_default) >= 0)
     sc.expires_default =
         (uint32_t)pick_n(o.expires_default, file.expires_default);
+  if (file.txn_timeout >= 0)
+    sc.txn_timeout_ms = file.txn_timeout * 1000;
+  if (file.max_txns >= 0)
+    sc.max_txns = (size_t)file.max_txns;
   e = imsec_scscf_new(&h.s, &sc, crypto, hss);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,

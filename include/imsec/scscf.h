@@ -23,13 +23,24 @@
  *    set). Expires: 0 or `Contact: *` de-register; an Expires under the
  *    minimum gets 423 with Min-Expires; above the maximum it is cut.
  *    Every REGISTER is authenticated (no skipping on integrity-protected).
- * Routing: MESSAGE and OPTIONS for a registered IMPU go to its most
- * recently registered contact: Request-URI = the contact, Route = its Path,
- * sent to the first Path hop's host:port (one connection per hop, reused,
- * RFC 5923); unknown IMPU 404, known but unregistered 480. OPTIONS for the
- * S-CSCF itself (Request-URI = the domain or its own address) gets 200.
- * Responses to relayed requests go back along the Via (the S-CSCF's Via
- * branch names the flow the request came in on).
+ * Routing: MESSAGE and OPTIONS for a registered IMPU are forked in
+ * parallel to every live contact (RFC 3261 §16.6-16.7, stateful): one client
+ * branch per contact with its own Via branch, Request-URI = the contact,
+ * Route = its Path, sent to the first Path hop's host:port (one connection
+ * per hop, reused, RFC 5923); unknown IMPU 404, known but unregistered 480.
+ * The first 2xx goes upstream at once and only once; the other branches run
+ * to their end and their responses are absorbed (no CANCEL: MESSAGE and
+ * OPTIONS are not INVITE). When every branch failed the best final response
+ * goes upstream (§16.7 step 6: a 6xx first, else the lowest class; 503
+ * becomes 500; a 430 from an edge proxy becomes 480). Provisional responses
+ * are not forwarded (RFC 4320 §4.2: no 1xx but 100 to a non-INVITE, and 100
+ * is hop by hop). Each branch has its own transaction timeout (Timer F,
+ * default 64*T1 = 32 s; then 408 for that branch); a branch whose connection
+ * fails or goes down counts as 503 (§16.9 transport error). At most
+ * max_txns forked requests are pending; beyond that the request gets 503.
+ * OPTIONS for the S-CSCF itself (Request-URI = the domain or its own
+ * address) gets 200. Requests are not matched as retransmissions (the core
+ * side is TCP: RFC 3261 §17.1.2.2, nothing retransmits).
  */
 #ifndef IMSEC_SCSCF_H
 #define IMSEC_SCSCF_H
@@ -58,6 +69,11 @@ typedef struct imsec_scscf_config {
   size_t max_contacts;             /* per IMPI; 0: 8 */
   size_t max_challenges;           /* pending challenges; 0: 10000 */
   size_t max_regs;                 /* registered IMPIs; 0: 100000 */
+  /* Per-branch transaction timeout (RFC 3261 §17.1.2.2 Timer F);
+   * 0: 32000 ms. */
+  imsec_time_ms txn_timeout_ms;
+  size_t max_txns; /* pending forked requests; 0: 1024 (503 beyond it);
+                      each holds its best error response (<= 64 KiB) */
 } imsec_scscf_config;
 
 typedef struct imsec_scscf imsec_scscf;
@@ -65,7 +81,8 @@ typedef struct imsec_scscf imsec_scscf;
 /* Make an S-CSCF. `cfg` is copied (its strings too); `crypto` and `hss` are
  * borrowed and must outlive it.
  * Returns 0, IMSEC_ERR_INVAL (a NULL argument), IMSEC_ERR_CONFIG (no or an
- * invalid domain, no self address, expires_min > expires_max),
+ * invalid domain, no self address, expires_min > expires_max, a negative
+ * timeout),
  * IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_scscf_new(imsec_scscf **out,
                                              const imsec_scscf_config *cfg,
@@ -87,12 +104,13 @@ IMSEC_API void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow,
                                       const uint8_t *msg, size_t len,
                                       imsec_time_ms now, imsec_out *out);
 /* A flow went down (or a connect failed: then `flow` is 0 and `tag` names
- * it). Requests queued for it are dropped. */
+ * it). Requests queued for it are dropped; branches sent or queued on it
+ * count as 503; responses for requests that came in on it are dropped. */
 IMSEC_API void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow,
                                         uint64_t tag, int reason,
                                         imsec_time_ms now, imsec_out *out);
-/* A timer fired: challenge lifetimes and binding expiries. Stale timers are
- * ignored. */
+/* A timer fired: challenge lifetimes, binding expiries and branch
+ * transaction timeouts. Stale timers are ignored. */
 IMSEC_API void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer,
                                     imsec_time_ms now, imsec_out *out);
 
@@ -104,6 +122,9 @@ IMSEC_API size_t imsec_scscf_contacts(const imsec_scscf *s, imsec_str impu);
 IMSEC_API size_t imsec_scscf_challenges(const imsec_scscf *s);
 /* Number of registered IMPIs. */
 IMSEC_API size_t imsec_scscf_registrations(const imsec_scscf *s);
+/* Number of forked requests still pending (some branch has no final
+ * response yet). */
+IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
 
 /* ------------------------------------------------ configuration file */
 
@@ -120,6 +141,8 @@ IMSEC_API size_t imsec_scscf_registrations(const imsec_scscf *s);
  *   expires_min: 60
  *   expires_max: 3600
  *   expires_default: 600
+ *   txn_timeout: 32                  # seconds a forked branch may take
+ *   max_txns: 1024                   # pending forked requests (503 beyond)
  *   log_level: info                  # error|warn|info|debug
  *
  * Relative paths (db, cert, key) are taken relative to the file's folder.
@@ -133,6 +156,7 @@ typedef struct imsec_scscf_file {
   char *listen[IMSEC_SCSCF_MAX_LISTEN];
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
+  int64_t txn_timeout, max_txns;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

@@ -34,7 +34,7 @@ typedef struct contact {
   int64_t reg_id;
   imsec_time_ms expires_at;
   uint64_t timer;
-  uint64_t order; /* registration order: the newest takes requests */
+  uint64_t order; /* registration order: the oldest gives way when full */
 } contact;
 
 typedef struct reg {
@@ -50,6 +50,30 @@ typedef struct qmsg {
   size_t len;
   char data[];
 } qmsg;
+
+/* One client branch of a forked request (RFC 3261 §16.6 step 8). */
+typedef struct branch {
+  uint64_t peer_tag; /* the connection it went out on; 0 none */
+  uint64_t timer;    /* Timer F */
+  imsec_time_ms deadline;
+  unsigned code; /* 0 pending, else its final status */
+} branch;
+
+/* The response context of a forked request (RFC 3261 §16.7). */
+typedef struct txn {
+  uint64_t id;
+  uint64_t up_flow; /* where the request came from; 0: that flow is gone */
+  char *stub;       /* start line, Via, From, To, Call-ID, CSeq: for the
+                       responses we make ourselves */
+  size_t stub_len;
+  char *best; /* the best final response received (our Via popped) */
+  size_t best_len;
+  unsigned best_code;      /* 0 none yet */
+  const char *best_reason; /* static; set when the best is our own */
+  int answered;            /* a final response went upstream (a 2xx) */
+  size_t n, pending;
+  branch b[];
+} txn;
 
 /* An outbound connection towards a Path hop (RFC 5923 reuse). */
 typedef struct peer {
@@ -75,6 +99,9 @@ struct imsec_scscf {
   size_t npeers, cappeers;
   uint64_t *flows; /* live inbound flows */
   size_t nflows, capflows;
+  txn **tx; /* pending forked requests */
+  size_t ntx, captx;
+  imsec_sip_msg m2; /* a stub parsed to answer for a branch */
   uint64_t next_id; /* timers and tags */
   uint64_t order;
   char *obuf;
@@ -239,7 +266,12 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.max_challenges = 10000;
   if (!c.max_regs)
     c.max_regs = 100000;
-  if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0)
+  if (!c.txn_timeout_ms)
+    c.txn_timeout_ms = 32000; /* RFC 3261 §17.1.2.2: Timer F = 64*T1 */
+  if (!c.max_txns)
+    c.max_txns = 1024;
+  if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
+      c.txn_timeout_ms < 0)
     return IMSEC_ERR_CONFIG;
   if (c.expires_default < c.expires_min)
     c.expires_default = c.expires_min;
@@ -270,6 +302,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
       rv, imsec_hex_encode(rnd, sizeof(rnd), s->to_tag, sizeof(s->to_tag)),
       fail_host);
   imsec_sip_msg_init(&s->m, NULL);
+  imsec_sip_msg_init(&s->m2, NULL);
   s->cfg.domain = s->domain;
   *out = s;
   return 0;
@@ -305,6 +338,15 @@ static void reg_free(reg *r) {
   free(r);
 }
 
+static void txn_free(txn *t) {
+  free(t->stub);
+  if (t->best) {
+    imsec_wipe(t->best, t->best_len);
+    free(t->best);
+  }
+  free(t);
+}
+
 static void peer_free(peer *p) {
   for (qmsg *q = p->head, *n; q; q = n) {
     n = q->next;
@@ -327,7 +369,11 @@ void imsec_scscf_del(imsec_scscf *s) {
     peer_free(s->peers[i]);
   free(s->peers);
   free(s->flows);
+  for (size_t i = 0; i < s->ntx; i++)
+    txn_free(s->tx[i]);
+  free(s->tx);
   imsec_sip_msg_free(&s->m);
+  imsec_sip_msg_free(&s->m2);
   free(s->obuf);
   if (s->ibuf) {
     imsec_wipe(s->ibuf, s->ibuf_cap);
@@ -404,17 +450,13 @@ size_t imsec_scscf_registrations(const imsec_scscf *s) {
   return s ? s->nregs : 0;
 }
 
+size_t imsec_scscf_txns(const imsec_scscf *s) {
+  return s ? s->ntx : 0;
+}
+
 /* ------------------------------------------------------------ flows */
 
-static int flow_live(const imsec_scscf *s, uint64_t flow) {
-  for (size_t i = 0; i < s->nflows; i++)
-    if (s->flows[i] == flow)
-      return 1;
-  for (size_t i = 0; i < s->npeers; i++)
-    if (s->peers[i]->flow == flow)
-      return 1;
-  return 0;
-}
+static void fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
 
 int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow, uint64_t tag,
                            const imsec_flow_info *info, imsec_time_ms now,
@@ -460,6 +502,10 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
       break;
     }
   }
+  /* Responses to requests that came in on it have nowhere to go. */
+  for (size_t i = 0; flow && i < s->ntx; i++)
+    if (s->tx[i]->up_flow == flow)
+      s->tx[i]->up_flow = 0;
   for (size_t i = 0; i < s->npeers; i++) {
     peer *p = s->peers[i];
     if ((tag && p->tag == tag) || (flow && p->flow == flow)) {
@@ -469,8 +515,10 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
         (void)imsec_out_log(out, IMSEC_LOG_WARN, "connection to ", p->addr.host,
                             " lost: ", n, " queued request(s) dropped", NULL);
       }
+      uint64_t ptag = p->tag;
       peer_free(p);
       s->peers[i] = s->peers[--s->npeers];
+      fail_peer_branches(s, ptag, out);
       break;
     }
   }
@@ -481,9 +529,10 @@ static int same_addr(const imsec_addr *a, const imsec_addr *b) {
          imsec_str_ieq(imsec_str_c(a->host), imsec_str_c(b->host));
 }
 
-/* Send to a node by address, reusing our connection to it (RFC 5923). */
-static void send_to(imsec_scscf *s, const imsec_addr *addr, const char *data,
-                    size_t len, imsec_out *out) {
+/* Send to a node by address, reusing our connection to it (RFC 5923).
+ * Returns the connection's tag, or 0 when the message could not go. */
+static uint64_t send_to(imsec_scscf *s, const imsec_addr *addr,
+                        const char *data, size_t len, imsec_out *out) {
   peer *p = NULL;
   for (size_t i = 0; i < s->npeers && !p; i++)
     if (same_addr(&s->peers[i]->addr, addr))
@@ -492,28 +541,26 @@ static void send_to(imsec_scscf *s, const imsec_addr *addr, const char *data,
     if (s->npeers >= MAX_PEERS || grow((void **)&s->peers, &s->cappeers,
                                        s->npeers, sizeof(*s->peers)) < 0) {
       (void)imsec_out_log(out, IMSEC_LOG_WARN, "too many peers: dropped", NULL);
-      return;
+      return 0;
     }
     p = calloc(1, sizeof(*p));
     if (!p)
-      return;
+      return 0;
     p->addr = *addr;
     p->tag = ++s->next_id;
     s->peers[s->npeers++] = p;
     (void)imsec_out_connect(out, p->tag, addr, "");
   }
-  if (p->flow) {
-    (void)imsec_out_send(out, p->flow, data, len);
-    return;
-  }
+  if (p->flow)
+    return imsec_out_send(out, p->flow, data, len) == 0 ? p->tag : 0;
   if (p->nq >= MAX_QUEUE) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "queue to ", addr->host,
                         " full: dropped", NULL);
-    return;
+    return 0;
   }
   qmsg *q = malloc(sizeof(*q) + len);
   if (!q)
-    return;
+    return 0;
   q->next = NULL;
   q->len = len;
   memcpy(q->data, data, len);
@@ -523,6 +570,185 @@ static void send_to(imsec_scscf *s, const imsec_addr *addr, const char *data,
     p->head = q;
   p->tail = q;
   p->nq++;
+  return p->tag;
+}
+
+/* ------------------------------------------------------------ forking */
+
+static void txn_remove(imsec_scscf *s, txn *t) {
+  for (size_t i = 0; i < s->ntx; i++) {
+    if (s->tx[i] == t) {
+      s->tx[i] = s->tx[--s->ntx];
+      break;
+    }
+  }
+  txn_free(t);
+}
+
+static void send_up(txn *t, const char *p, size_t len, imsec_out *out) {
+  if (!t->up_flow) {
+    (void)imsec_out_log(out, IMSEC_LOG_INFO,
+                        "response for a flow that is gone: dropped", NULL);
+    return;
+  }
+  (void)imsec_out_send(out, t->up_flow, p, len);
+}
+
+/* A response of our own to the forked request, built from its stub. */
+static void txn_respond(imsec_scscf *s, txn *t, unsigned code,
+                        const char *reason, imsec_out *out) {
+  int rv = imsec_sip_parse(&s->m2, t->stub, t->stub_len, 1);
+  if (rv < 0) {
+    log_err(out, IMSEC_LOG_WARN, "cannot answer a forked request", rv);
+    return;
+  }
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, s->obuf, OBUF_CAP);
+  imsec_sip_build_response(&b, &s->m2, code, imsec_str_c(reason),
+                           imsec_str_c(s->to_tag));
+  imsec_sip_build_header(&b, IMSEC_STR_LIT("Server"),
+                         IMSEC_STR_LIT("imsec-scscf"));
+  int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
+  if (n < 0) {
+    log_err(out, IMSEC_LOG_WARN, "cannot build a response", n);
+    return;
+  }
+  send_up(t, s->obuf, (size_t)n, out);
+}
+
+/* RFC 3261 §16.7 step 6: a 6xx first, else the lowest class. */
+static unsigned rank_of(unsigned code) {
+  return code >= 600 ? 0 : code / 100;
+}
+
+/* Responses that tell the client how to try again (§16.7 step 6). */
+static int resubmit_info(unsigned code) {
+  return code == 401 || code == 407 || code == 415 || code == 420 ||
+         code == 484;
+}
+
+static int better(const txn *t, unsigned code, int ours) {
+  if (!t->best_code)
+    return 1;
+  unsigned a = rank_of(code), b = rank_of(t->best_code);
+  if (a != b)
+    return a < b;
+  if (a == 4 && resubmit_info(code) != resubmit_info(t->best_code))
+    return resubmit_info(code);
+  /* Within a class, what a UE said beats what we made up. */
+  return !ours && t->best_reason != NULL;
+}
+
+/* Keep a final error response if it is the best so far. `resp` NULL: one
+ * of our own (`reason` static). */
+static void consider(txn *t, unsigned code, const char *reason,
+                     const char *resp, size_t len) {
+  if (!better(t, code, resp == NULL))
+    return;
+  char *copy = NULL;
+  if (resp) {
+    copy = malloc(len);
+    if (!copy)
+      return; /* keep the previous best */
+    memcpy(copy, resp, len);
+  }
+  if (t->best) {
+    imsec_wipe(t->best, t->best_len);
+    free(t->best);
+  }
+  t->best = copy;
+  t->best_len = resp ? len : 0;
+  t->best_code = code;
+  t->best_reason = resp ? NULL : reason;
+}
+
+/* Every branch is final: answer upstream unless a 2xx already went, then
+ * forget the request. */
+static void txn_done(imsec_scscf *s, txn *t, imsec_out *out) {
+  if (!t->answered) {
+    unsigned c = t->best_code;
+    if (!c)
+      txn_respond(s, t, 408, "Request Timeout", out);
+    else if (c == 503) /* §16.7 step 6: a 503 goes up as 500 */
+      txn_respond(s, t, 500, "Server Internal Error", out);
+    else if (c == 430) /* RFC 5626 §5.3: 430 is for us, not the UAC */
+      txn_respond(s, t, 480, "Temporarily Unavailable", out);
+    else if (t->best)
+      send_up(t, t->best, t->best_len, out);
+    else
+      txn_respond(s, t, c, t->best_reason, out);
+  }
+  txn_remove(s, t);
+}
+
+/* Branch `bi` of `t` is final. Returns 1 when that ended (freed) `t`. */
+static int branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
+                        const char *reason, const char *resp, size_t len,
+                        imsec_out *out) {
+  branch *b = &t->b[bi];
+  if (b->code)
+    return 0; /* a repeated final response: absorbed */
+  b->code = code;
+  (void)imsec_out_timer(out, b->timer, 0);
+  t->pending--;
+  if (code < 300 && resp) {
+    /* §16.7 step 5: a 2xx goes up at once, and only the first. The other
+     * branches are not cancelled (§9.1: no CANCEL for non-INVITE); their
+     * responses are absorbed. */
+    if (!t->answered) {
+      t->answered = 1;
+      send_up(t, resp, len, out);
+    }
+  } else if (!t->answered) {
+    consider(t, code, reason, resp, len);
+  }
+  if (t->pending)
+    return 0;
+  txn_done(s, t, out);
+  return 1;
+}
+
+/* The connection `tag` failed: its pending branches got no answer
+ * (§16.9: a transport error counts as 503). */
+static void fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out) {
+  size_t i = 0;
+  while (i < s->ntx) {
+    txn *t = s->tx[i];
+    int freed = 0;
+    for (size_t j = 0; !freed && j < t->n; j++) {
+      if (t->b[j].code || t->b[j].peer_tag != tag)
+        continue;
+      freed = branch_final(s, t, j, 503, "Service Unavailable", NULL, 0, out);
+    }
+    if (!freed)
+      i++;
+  }
+}
+
+/* The fields a response is built from (RFC 3261 §8.2.6.2), copied out of
+ * the request so the S-CSCF can answer for a branch later. */
+static int make_stub(const imsec_sip_msg *m, txn *t) {
+  size_t cap = m->method.len + m->ruri.len + 64;
+  for (size_t i = 0; i < m->nhdrs; i++)
+    cap += m->hdrs[i].name.len + m->hdrs[i].value.len + 4;
+  t->stub = malloc(cap);
+  if (!t->stub)
+    return IMSEC_ERR_NOMEM;
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, t->stub, cap);
+  imsec_sip_build_request(&b, m->method, m->ruri);
+  static const imsec_sip_hid ids[] = {IMSEC_SIP_H_VIA, IMSEC_SIP_H_FROM,
+                                      IMSEC_SIP_H_TO, IMSEC_SIP_H_CALL_ID,
+                                      IMSEC_SIP_H_CSEQ};
+  for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++)
+    for (const imsec_sip_hdr *h = imsec_sip_hdr_first(m, ids[k]); h;
+         h = imsec_sip_hdr_next(m, h))
+      imsec_sip_build_header(&b, h->name, h->value);
+  int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
+  if (n < 0)
+    return n;
+  t->stub_len = (size_t)n;
+  return 0;
 }
 
 /* ------------------------------------------------------------ register */
@@ -1066,6 +1292,35 @@ static int hop_addr(imsec_str uri_text, imsec_addr *a) {
   return 0;
 }
 
+/* Where a request for contact `c` goes: its Path's first hop, else the
+ * contact itself. Returns 0, or the status for that branch. */
+static unsigned contact_hop(const contact *c, imsec_addr *to) {
+  imsec_str first_hop = imsec_str_c(c->uri);
+  if (c->path) {
+    imsec_sip_addr pa;
+    imsec_str pv = imsec_str_c(c->path);
+    /* The first Path value's URI. */
+    size_t depth = 0, end = 0;
+    int inq = 0;
+    for (end = 0; end < pv.len; end++) {
+      char ch = pv.p[end];
+      if (ch == '"')
+        inq = !inq;
+      else if (!inq && ch == '<')
+        depth++;
+      else if (!inq && ch == '>' && depth)
+        depth--;
+      else if (!inq && !depth && ch == ',')
+        break;
+    }
+    if (imsec_sip_addr_parse(imsec_str_trim(imsec_str_make(pv.p, end)), 16,
+                             &pa) < 0)
+      return 500;
+    first_hop = pa.uri;
+  }
+  return hop_addr(first_hop, to) < 0 ? 480 : 0;
+}
+
 static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                        imsec_out *out) {
   imsec_sip_method meth = s->m.method_id;
@@ -1147,13 +1402,14 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       return;
     }
   }
-  /* Terminating: the target's newest live contact (TS 24.229 §5.4.3.3). */
+  /* Terminating (TS 24.229 §5.4.3.3): every live contact is a target
+   * (RFC 3261 §16.5); without q-values they are all tried in parallel. */
   reg *r = find_reg_impu(s, s->m.ruri);
-  contact *best = NULL;
+  size_t live = 0;
   for (size_t i = 0; r && i < r->n; i++)
-    if (r->c[i].expires_at > now && (!best || r->c[i].order > best->order))
-      best = &r->c[i];
-  if (!best) {
+    if (r->c[i].expires_at > now)
+      live++;
+  if (!live) {
     imsec_hss_sub *sub = malloc(sizeof(*sub));
     int known = sub && imsec_hss_lookup_impu(s->hss, s->m.ruri, sub) == 0;
     free(sub);
@@ -1167,91 +1423,136 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     respond(s, flow, 483, "Too Many Hops", out);
     return;
   }
-  imsec_addr to;
-  imsec_str first_hop = imsec_str_c(best->uri);
-  if (best->path) {
-    imsec_sip_addr pa;
-    imsec_str pv = imsec_str_c(best->path);
-    /* The first Path value's URI. */
-    size_t depth = 0, end = 0;
-    int inq = 0;
-    for (end = 0; end < pv.len; end++) {
-      char ch = pv.p[end];
-      if (ch == '"')
-        inq = !inq;
-      else if (!inq && ch == '<')
-        depth++;
-      else if (!inq && ch == '>' && depth)
-        depth--;
-      else if (!inq && !depth && ch == ',')
-        break;
-    }
-    if (imsec_sip_addr_parse(imsec_str_trim(imsec_str_make(pv.p, end)), 16,
-                             &pa) < 0) {
-      respond(s, flow, 500, "Server Internal Error", out);
-      return;
-    }
-    first_hop = pa.uri;
-  }
-  if (hop_addr(first_hop, &to) < 0) {
-    respond(s, flow, 480, "Temporarily Unavailable", out);
+  if (s->ntx >= s->cfg.max_txns) {
+    /* Bounded memory: no more response contexts. */
+    (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                        "too many pending forked requests: 503", NULL);
+    respond(s, flow, 503, "Service Unavailable", out);
     return;
   }
-  /* Edit and forward (RFC 3261 §16.6). */
-  char mfs[16];
-  dec_u64(rv == 0 ? mf - 1 : 70, mfs);
-  long mfi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_MAX_FORWARDS);
-  char via[400];
-  char fl[20], cnt[20], port[8];
-  hex_u64(flow, fl);
-  hex_u64(++s->next_id, cnt);
-  dec_u64(s->cfg.self.port, port);
-  imsec_sip_builder vb;
-  imsec_sip_build_init(&vb, via, sizeof(via));
-  imsec_sip_build_raw(&vb, IMSEC_STR_LIT("SIP/2.0/"));
-  imsec_sip_build_raw(&vb, imsec_str_c(imsec_tp_name(to.tp)));
-  imsec_sip_build_raw(&vb, IMSEC_STR_LIT(" "));
-  int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
-  if (v6)
-    imsec_sip_build_raw(&vb, IMSEC_STR_LIT("["));
-  imsec_sip_build_raw(&vb, imsec_str_c(s->self_host));
-  if (v6)
-    imsec_sip_build_raw(&vb, IMSEC_STR_LIT("]"));
-  imsec_sip_build_raw(&vb, IMSEC_STR_LIT(":"));
-  imsec_sip_build_raw(&vb, imsec_str_c(port));
-  imsec_sip_build_raw(&vb, IMSEC_STR_LIT(";branch=" BRANCH_PREFIX));
-  imsec_sip_build_raw(&vb, imsec_str_c(fl));
-  imsec_sip_build_raw(&vb, IMSEC_STR_LIT("."));
-  imsec_sip_build_raw(&vb, imsec_str_c(cnt));
-  if (vb.err ||
-      (mfi >= 0 &&
-       imsec_sip_msg_replace(&s->m, (size_t)mfi, imsec_str_c(mfs)) < 0) ||
-      (mfi < 0 &&
-       imsec_sip_msg_insert(&s->m, s->m.nhdrs, IMSEC_STR_LIT("Max-Forwards"),
-                            imsec_str_c(mfs)) < 0) ||
-      imsec_sip_msg_set_ruri(&s->m, imsec_str_c(best->uri)) < 0 ||
-      imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Via"),
-                             imsec_str_make(via, vb.len)) < 0 ||
-      (best->path && imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Route"),
-                                            imsec_str_c(best->path)) < 0)) {
+  txn *t = NULL;
+  if (grow((void **)&s->tx, &s->captx, s->ntx, sizeof(*s->tx)) < 0 ||
+      !(t = calloc(1, sizeof(*t) + live * sizeof(branch))) ||
+      make_stub(&s->m, t) < 0) {
+    if (t)
+      txn_free(t);
     respond(s, flow, 500, "Server Internal Error", out);
     return;
   }
-  int n = imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP);
-  if (n < 0) {
-    respond(s, flow, 513, "Message Too Large", out);
-    return;
+  t->id = ++s->next_id;
+  t->up_flow = flow;
+  t->n = live;
+  s->tx[s->ntx++] = t;
+  /* Edit once for every branch (RFC 3261 §16.6 step 3). */
+  char mfs[16];
+  dec_u64(rv == 0 ? mf - 1 : 70, mfs);
+  long mfi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_MAX_FORWARDS);
+  int ok = mfi >= 0 ? imsec_sip_msg_replace(&s->m, (size_t)mfi,
+                                            imsec_str_c(mfs)) == 0
+                    : imsec_sip_msg_insert(&s->m, s->m.nhdrs,
+                                           IMSEC_STR_LIT("Max-Forwards"),
+                                           imsec_str_c(mfs)) == 0;
+  char tid[20], port[8];
+  hex_u64(t->id, tid);
+  dec_u64(s->cfg.self.port, port);
+  int via_pushed = 0, route_pushed = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < r->n && k < live; i++) {
+    contact *c = &r->c[i];
+    if (c->expires_at <= now)
+      continue;
+    branch *b = &t->b[k];
+    unsigned fail = 0;
+    const char *why = NULL;
+    imsec_addr to;
+    if (!ok) {
+      fail = 500;
+      why = "Server Internal Error";
+    } else if ((fail = contact_hop(c, &to)) != 0) {
+      why = fail == 500 ? "Server Internal Error" : "Temporarily Unavailable";
+    }
+    /* Per branch (§16.6 steps 6, 8): Request-URI, Route, its own Via. */
+    char via[400], bix[20];
+    imsec_sip_builder vb;
+    imsec_sip_build_init(&vb, via, sizeof(via));
+    if (!fail) {
+      hex_u64(k, bix);
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT("SIP/2.0/"));
+      imsec_sip_build_raw(&vb, imsec_str_c(imsec_tp_name(to.tp)));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(" "));
+      int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
+      if (v6)
+        imsec_sip_build_raw(&vb, IMSEC_STR_LIT("["));
+      imsec_sip_build_raw(&vb, imsec_str_c(s->self_host));
+      if (v6)
+        imsec_sip_build_raw(&vb, IMSEC_STR_LIT("]"));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(":"));
+      imsec_sip_build_raw(&vb, imsec_str_c(port));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(";branch=" BRANCH_PREFIX));
+      imsec_sip_build_raw(&vb, imsec_str_c(tid));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT("."));
+      imsec_sip_build_raw(&vb, imsec_str_c(bix));
+      imsec_str vv = imsec_str_make(via, vb.len);
+      long vi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
+      int e =
+          vb.err || imsec_sip_msg_set_ruri(&s->m, imsec_str_c(c->uri)) < 0 ||
+          (via_pushed
+               ? imsec_sip_msg_replace(&s->m, (size_t)vi, vv)
+               : imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Via"), vv)) < 0;
+      via_pushed = via_pushed || !e;
+      long ri = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_ROUTE);
+      if (!e && c->path)
+        e = (route_pushed
+                 ? imsec_sip_msg_replace(&s->m, (size_t)ri,
+                                         imsec_str_c(c->path))
+                 : imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Route"),
+                                          imsec_str_c(c->path))) < 0;
+      else if (!e && route_pushed)
+        e = imsec_sip_msg_remove(&s->m, (size_t)ri) < 0;
+      if (!e)
+        route_pushed = c->path != NULL;
+      if (e) {
+        fail = 500;
+        why = "Server Internal Error";
+      }
+    }
+    int n = 0;
+    if (!fail && (n = imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP)) < 0) {
+      fail = 513;
+      why = "Message Too Large";
+    }
+    if (!fail) {
+      (void)imsec_out_logv(out, IMSEC_LOG_INFO,
+                           (imsec_str[]){s->m.method, IMSEC_STR_LIT(" to "),
+                                         imsec_str_c(r->impi),
+                                         IMSEC_STR_LIT(" via "),
+                                         imsec_str_c(to.host)},
+                           5);
+      b->peer_tag = send_to(s, &to, s->obuf, (size_t)n, out);
+      if (!b->peer_tag) {
+        fail = 503; /* §16.9: could not send */
+        why = "Service Unavailable";
+      }
+    }
+    k++;
+    if (fail) {
+      b->code = fail;
+      consider(t, fail, why, NULL, 0);
+      continue;
+    }
+    /* RFC 3261 §17.1.2.2: Timer F bounds each branch. */
+    b->timer = ++s->next_id;
+    b->deadline = now + s->cfg.txn_timeout_ms;
+    (void)imsec_out_timer(out, b->timer, b->deadline);
+    t->pending++;
   }
-  (void)imsec_out_logv(
-      out, IMSEC_LOG_INFO,
-      (imsec_str[]){s->m.method, IMSEC_STR_LIT(" to "), imsec_str_c(r->impi),
-                    IMSEC_STR_LIT(" via "), imsec_str_c(to.host)},
-      5);
-  send_to(s, &to, s->obuf, (size_t)n, out);
+  if (!t->pending)
+    txn_done(s, t, out);
 }
 
-/* A response to a request we relayed: pop our Via, send it back on the
- * flow the request came from (RFC 3261 §16.7). */
+/* A response to a branch of a forked request: match it to its response
+ * context by our Via branch (RFC 3261 §16.7 steps 1-2), pop our Via, and
+ * let the context decide what goes upstream. */
 static void do_response(imsec_scscf *s, imsec_out *out) {
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
   imsec_sip_via v;
@@ -1264,20 +1565,46 @@ static void do_response(imsec_scscf *s, imsec_out *out) {
                         NULL);
     return;
   }
+  /* BRANCH_PREFIX <txn id hex> "." <branch index hex> */
   imsec_str rest = imsec_str_make(v.branch.p + pre.len, v.branch.len - pre.len);
-  long dot = imsec_str_find(rest, '.');
-  if (dot <= 0 || dot > 16)
-    return;
-  uint64_t fl = 0;
-  for (long i = 0; i < dot; i++) {
-    int ch = imsec_to_lower((unsigned char)rest.p[i]);
-    if (!imsec_is_hexdigit(ch))
+  uint64_t id = 0, bi = 0;
+  size_t i = 0, digits = 0;
+  for (int part = 0; part < 2; part++) {
+    uint64_t x = 0;
+    digits = 0;
+    for (; i < rest.len && rest.p[i] != '.'; i++, digits++) {
+      int ch = imsec_to_lower((unsigned char)rest.p[i]);
+      if (!imsec_is_hexdigit(ch) || digits >= 16)
+        return;
+      x = x << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+    }
+    if (!digits)
       return;
-    fl = fl << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+    if (part == 0) {
+      id = x;
+      if (i >= rest.len)
+        return;
+      i++; /* the dot */
+    } else {
+      bi = x;
+    }
   }
-  if (!flow_live(s, fl)) {
-    (void)imsec_out_log(out, IMSEC_LOG_INFO,
-                        "response for a flow that is gone: dropped", NULL);
+  if (i != rest.len)
+    return;
+  txn *t = NULL;
+  for (size_t j = 0; j < s->ntx && !t; j++)
+    if (s->tx[j]->id == id)
+      t = s->tx[j];
+  if (!t || bi >= t->n) {
+    /* Its context is gone: every branch ended; a late answer. */
+    (void)imsec_out_log(out, IMSEC_LOG_DEBUG,
+                        "response to a finished request: absorbed", NULL);
+    return;
+  }
+  unsigned code = s->m.status;
+  if (code < 200) {
+    /* RFC 4320 §4.2: no provisional response but 100 to a non-INVITE,
+     * and 100 is hop by hop (RFC 3261 §16.7 step 3). */
     return;
   }
   long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
@@ -1295,8 +1622,14 @@ static void do_response(imsec_scscf *s, imsec_out *out) {
   if (!imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_VIA))
     return;
   int n = imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP);
-  if (n > 0)
-    send_buf(out, fl, s->obuf, n);
+  if (n <= 0)
+    return;
+  if (code >= 300) {
+    char num[24];
+    dec_u64(code, num);
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "branch answered ", num, NULL);
+  }
+  (void)branch_final(s, t, (size_t)bi, code, NULL, s->obuf, (size_t)n, out);
 }
 
 /* ------------------------------------------------------------ events */
@@ -1378,6 +1711,21 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
         reg_free(r);
         s->regs[i] = s->regs[--s->nregs];
       }
+      return;
+    }
+  }
+  for (size_t i = 0; i < s->ntx; i++) {
+    txn *t = s->tx[i];
+    for (size_t j = 0; j < t->n; j++) {
+      if (t->b[j].timer != timer)
+        continue;
+      if (t->b[j].code || t->b[j].deadline > now)
+        return; /* stale */
+      /* RFC 3261 §17.1.2.2: Timer F fired; the branch counts as 408
+       * (§16.7 step 6 with no response for it). */
+      (void)imsec_out_log(out, IMSEC_LOG_INFO,
+                          "forked request: a branch timed out (408)", NULL);
+      (void)branch_final(s, t, j, 408, "Request Timeout", NULL, 0, out);
       return;
     }
   }

@@ -40,7 +40,9 @@ expect_err "nothere.yaml.*cannot read" "$IMSEC" scscf -c "$T_TMP/nothere.yaml"
 if [ "$(wc -l <"$T_TMP/e")" -eq 1 ]; then t_ok; else t_bad "config error not one line"; fi
 
 # Smoke run from a config file (db relative to it).
-printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\n' $D >"$T_TMP/ok.yaml"
+printf 'txn_timeout: 99999\n' >"$T_TMP/c5.yaml"
+expect_err "c5.yaml:1: key 'txn_timeout': expected a whole number up to 3600" "$IMSEC" scscf -c "$T_TMP/c5.yaml"
+printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\n' $D >"$T_TMP/ok.yaml"
 "$IMSEC" scscf -c "$T_TMP/ok.yaml" 2>"$T_TMP/log" &
 PID=$!
 PORT=

@@ -228,7 +228,10 @@ typedef struct ue_opts {
   int sqn_ahead;          /* the ISIM's SQN is ahead of the HSS */
   int wrong_k;            /* the UE's K is not the HSS's: MAC failure */
   imsec_hss_aka aka;
+  const char *instance; /* RFC 5626 +sip.instance; NULL: from the IMPI */
 } ue_opts;
+
+static void ue_element(world *w, ue_t *u, size_t i, const ue_opts *o);
 
 /* A subscriber in the HSS and its UE element, not started. */
 static ue_t *ue_add(world *w, const ue_opts *o) {
@@ -254,6 +257,24 @@ static ue_t *ue_add(world *w, const ue_opts *o) {
   s.aka = o && o->aka ? o->aka : IMSEC_HSS_AKAV1;
   assert_int_equal(w->store->vt->add(w->store, &s), 0);
   imsec_hss_sub_wipe(&s);
+  ue_element(w, u, i, o);
+  return u;
+}
+
+/* Another device of the subscriber `of` (the same ISIM keys and IMPUs, its
+ * own instance id): one IMPU registered from two UEs. */
+static ue_t *ue_twin(world *w, const ue_t *of, const ue_opts *o) {
+  assert_true(w->nue < MAX_UES);
+  size_t i = w->nue++;
+  ue_t *u = &w->ues[i];
+  *u = *of;
+  snprintf(u->name, sizeof u->name, "ue%zu", i);
+  ue_element(w, u, i, o);
+  return u;
+}
+
+/* The UE element of `u` (its identities and keys already set). */
+static void ue_element(world *w, ue_t *u, size_t i, const ue_opts *o) {
   const char *impus[] = {u->impu, u->tel};
   imsec_ue_config c;
   memset(&c, 0, sizeof c);
@@ -277,12 +298,13 @@ static ue_t *ue_add(world *w, const ue_opts *o) {
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
   c.max_connect_attempts = 3;
+  if (o && o->instance)
+    c.instance = o->instance;
   assert_int_equal(imsec_ue_new(&u->ue, &c, w->cr), 0);
   char host[32];
   snprintf(host, sizeof host, "10.2.%zu.%zu", i / 250, i % 250 + 1);
   u->n = sim_add(w->s, u->name, &elemrun_ops_ue, u->ue, host);
   sim_node_anchors(u->n, w->anchors);
-  return u;
 }
 
 static void start_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
@@ -843,6 +865,59 @@ static void test_message_and_spoofing(void **state) {
   world_del(w);
 }
 
+/* One IMPU registered from two UEs (two instances; one at home, one
+ * through the visited P-CSCF, so two first hops): a MESSAGE to it is
+ * forked to both flows (RFC 3261 §16.6); the sender gets one 200. */
+static void test_message_forked(void **state) {
+  (void)state;
+  world *w = world_new(0);
+  ue_t *a = ue_add(w, NULL);
+  ue_t *b1 = ue_add(w, NULL);
+  ue_opts o = {.pcscf = "tls:10.1.0.2:5061",
+               .pcscf_name = PCSCF_VISITED,
+               .instance = "urn:uuid:00000000-0000-4000-8000-0000000000b2"};
+  ue_t *b2 = ue_twin(w, b1, &o);
+  assert_int_equal(run_register(w, a), IMSEC_UE_REGISTERED);
+  assert_int_equal(run_register(w, b1), IMSEC_UE_REGISTERED);
+  assert_int_equal(run_register(w, b2), IMSEC_UE_REGISTERED);
+  assert_int_equal(imsec_scscf_contacts(w->scscf, imsec_str_c(b1->impu)), 2);
+  uint64_t f1 = st(b1).flow, f2 = st(b2).flow;
+  sim_trace_clear(w->s);
+  msg_arg m = {.to = b1->impu, .text = "hello both"};
+  sim_call(a->n, send_fn, &m);
+  sim_run(w->s, 5000);
+  dump(w);
+  assert_int_equal(imsec_ue_message_result(a->ue, m.handle), 200);
+  /* Both devices got it, each on its registered flow, asserted as A. */
+  ue_t *bs[] = {b1, b2};
+  for (int i = 0; i < 2; i++) {
+    imsec_ue_message in;
+    assert_int_equal(imsec_ue_inbox_pop(bs[i]->ue, &in), 1);
+    assert_int_equal(in.len, strlen(m.text));
+    assert_memory_equal(in.body, m.text, in.len);
+    assert_string_equal(in.asserted, a->impu);
+    imsec_ue_message_free(&in);
+    assert_int_equal(imsec_ue_inbox_pop(bs[i]->ue, &in), 0);
+    assert_int_equal(st(bs[i]).reconnects, 0);
+  }
+  const sim_tr *t = sim_trace_msg(w->s, "pcscf", b1->name, "MESSAGE", 0);
+  assert_non_null(t);
+  assert_int_equal(t->flow, f1);
+  t = sim_trace_msg(w->s, "vpcscf", b2->name, "MESSAGE", 0);
+  assert_non_null(t);
+  assert_int_equal(t->flow, f2);
+  /* One branch per contact, each to its own first hop. */
+  assert_int_equal(sim_trace_msgs(w->s, "scscf", "pcscf", "MESSAGE"), 1);
+  assert_int_equal(sim_trace_msgs(w->s, "scscf", "vpcscf", "MESSAGE"), 1);
+  /* Both answered 200; exactly one went up to A. */
+  assert_int_equal(sim_trace_msgs(w->s, "pcscf", "scscf", "SIP/2.0 200"), 1);
+  assert_int_equal(sim_trace_msgs(w->s, "vpcscf", "scscf", "SIP/2.0 200"), 1);
+  assert_int_equal(sim_trace_msgs(w->s, "scscf", "pcscf", "SIP/2.0 200"), 1);
+  assert_int_equal(sim_trace_msgs(w->s, "pcscf", a->name, "SIP/2.0 200"), 1);
+  assert_int_equal(imsec_scscf_txns(w->scscf), 0);
+  world_del(w);
+}
+
 /* Flow loss: the P-CSCF drops the binding; the UE connects again, resumes
  * its TLS session and registers again. */
 static void test_flow_loss(void **state) {
@@ -939,6 +1014,7 @@ int main(void) {
       cmocka_unit_test(test_replay),
       cmocka_unit_test(test_downgrade),
       cmocka_unit_test(test_message_and_spoofing),
+      cmocka_unit_test(test_message_forked),
       cmocka_unit_test(test_flow_loss),
       cmocka_unit_test(test_rogue_pcscfs),
       cmocka_unit_test(test_akav2),

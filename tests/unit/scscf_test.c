@@ -40,6 +40,7 @@ typedef struct fx {
   uint64_t last_flow;
   char www[1024];
   char nonce[128];
+  const char *path; /* Path of the next REGISTERs; NULL: PATH_V */
 } fx;
 
 static void add_sub(fx *f, const char *impi, const char *impu,
@@ -153,12 +154,13 @@ static const char *reg_msg(fx *f, const char *impu, const char *auth,
            "From: <%s>;tag=f1\r\nTo: <%s>\r\n"
            "Call-ID: reg-1\r\nCSeq: %u REGISTER\r\n"
            "%s%s%s"
-           "Path: " PATH_V "\r\n"
+           "Path: %s\r\n"
            "Supported: path, outbound\r\n"
            "%s"
            "Content-Length: 0\r\n\r\n",
            f->cseq, f->cseq, impu, impu, f->cseq, contact ? "Contact: " : "",
-           contact ? contact : "", contact ? "\r\n" : "", extra ? extra : "");
+           contact ? contact : "", contact ? "\r\n" : "",
+           f->path ? f->path : PATH_V, extra ? extra : "");
   f->cseq++;
   if (auth) {
     /* insert the Authorization before Path */
@@ -177,6 +179,10 @@ static const char *reg_msg(fx *f, const char *impu, const char *auth,
 #define CONTACT2                                                               \
   "<sip:ue@10.0.0.2:5061;transport=tls;ob>;+sip.instance=\"<urn:uuid:"         \
   "00000000-0000-0000-0000-000000000002>\";reg-id=1;expires=300"
+
+#define CONTACT3                                                               \
+  "<sip:ue@10.0.0.3:5061;transport=tls;ob>;+sip.instance=\"<urn:uuid:"         \
+  "00000000-0000-0000-0000-000000000003>\";reg-id=1;expires=600"
 
 static const char *empty_auth(const char *impi) {
   static char b[512];
@@ -723,6 +729,400 @@ static void options_and_others(void **state) {
   assert_int_equal(status_of(f->last), 483);
 }
 
+/* ------------------------------------------------------------ forking */
+
+/* The SEND actions of the last event, in order. */
+static size_t sends(fx *f, const imsec_act **out, size_t max) {
+  size_t n = 0;
+  for (size_t i = 0; i < f->out.n && n < max; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_SEND)
+      out[n++] = &f->out.acts[i];
+  return n;
+}
+
+static size_t count_kind(fx *f, imsec_act_kind kind) {
+  size_t n = 0;
+  for (size_t i = 0; i < f->out.n; i++)
+    n += f->out.acts[i].kind == kind;
+  return n;
+}
+
+/* A branch as the P-CSCF got it: its text and where it went. */
+typedef struct fwd {
+  char text[8192];
+  uint64_t flow;
+} fwd;
+
+static void take(const imsec_act *a, fwd *w) {
+  assert_true(a->len < sizeof(w->text));
+  memcpy(w->text, a->data, a->len);
+  w->text[a->len] = 0;
+  w->flow = a->flow;
+}
+
+/* What a UE (through its P-CSCF) answers to a forwarded request: every
+ * Via (ours on top), From, To with a tag, Call-ID, CSeq. */
+static const char *reply(const fwd *w, unsigned code, const char *reason) {
+  static char b[8192];
+  int n = snprintf(b, sizeof(b), "SIP/2.0 %u %s\r\n", code, reason);
+  const char *p = w->text;
+  while ((p = strstr(p, "\r\n")) != NULL) {
+    p += 2;
+    if (strncmp(p, "\r\n", 2) == 0)
+      break;
+    const char *eol = strstr(p, "\r\n");
+    if (!strncmp(p, "Via:", 4) || !strncmp(p, "From:", 5) ||
+        !strncmp(p, "Call-ID:", 8) || !strncmp(p, "CSeq:", 5))
+      n +=
+          snprintf(b + n, sizeof(b) - (size_t)n, "%.*s\r\n", (int)(eol - p), p);
+    else if (!strncmp(p, "To:", 3))
+      n += snprintf(b + n, sizeof(b) - (size_t)n, "%.*s;tag=ue%u\r\n",
+                    (int)(eol - p), p, code);
+  }
+  snprintf(b + n, sizeof(b) - (size_t)n, "Content-Length: 0\r\n\r\n");
+  return b;
+}
+
+/* The branch parameter of the top Via. */
+static void top_branch(const char *msg, char *out, size_t cap) {
+  const char *v = strstr(msg, "Via: ");
+  assert_non_null(v);
+  const char *b = strstr(v, "branch=");
+  assert_non_null(b);
+  b += 7;
+  size_t n = strcspn(b, ";\r\n");
+  assert_true(n < cap);
+  memcpy(out, b, n);
+  out[n] = 0;
+}
+
+/* B registered with `n` contacts (1..3) all behind the P-CSCF of PATH_V
+ * (one connection); A's P-CSCF is up as flow 8. */
+static void register_contacts(fx *f, int n) {
+  const char *cs[] = {CONTACT1, CONTACT2, CONTACT3};
+  for (int i = 0; i < n; i++)
+    assert_int_equal(do_registration(f, IMPI_B, IMPU_B, cs[i]), 200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_B)), (size_t)n);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 8, 0, NULL, f->now, &f->out),
+                   0);
+}
+
+/* Send a MESSAGE for B on flow 8; the P-CSCF connection comes up as flow
+ * 100 when it is asked for. The `n` branches into w[]. */
+static void fork_message(fx *f, fwd *w, size_t n) {
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
+  if (c) {
+    assert_int_equal(count_kind(f, IMSEC_ACT_CONNECT), 1); /* one per hop */
+    uint64_t tag = c->tag;
+    assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+    imsec_out_clear(&f->out);
+    assert_int_equal(
+        imsec_scscf_on_flow_up(f->s, 100, tag, NULL, f->now, &f->out), 0);
+  }
+  const imsec_act *a[4];
+  assert_int_equal(sends(f, a, 4), n);
+  for (size_t i = 0; i < n; i++) {
+    take(a[i], &w[i]);
+    assert_int_equal(w[i].flow, 100);
+  }
+}
+
+/* Two and three contacts: a branch each, each with its own Via branch and
+ * Request-URI; the first 2xx goes up once, the rest are absorbed. */
+static void fork_first_2xx(void **state) {
+  fx *f = *state;
+  register_contacts(f, 2);
+  fwd w[3];
+  fork_message(f, w, 2);
+  assert_int_equal(imsec_scscf_txns(f->s), 1);
+  char b0[128], b1[128];
+  top_branch(w[0].text, b0, sizeof(b0));
+  top_branch(w[1].text, b1, sizeof(b1));
+  assert_string_not_equal(b0, b1);
+  assert_true(strncmp(b0, "z9hG4bK", 7) == 0);
+  int to1 = strstr(w[0].text, "MESSAGE sip:ue@10.0.0.1:") == w[0].text ||
+            strstr(w[1].text, "MESSAGE sip:ue@10.0.0.1:") == w[1].text;
+  int to2 = strstr(w[0].text, "MESSAGE sip:ue@10.0.0.2:") == w[0].text ||
+            strstr(w[1].text, "MESSAGE sip:ue@10.0.0.2:") == w[1].text;
+  assert_true(to1 && to2);
+  for (int i = 0; i < 2; i++) {
+    assert_non_null(strstr(w[i].text, "Route: " PATH_V "\r\n"));
+    assert_non_null(strstr(w[i].text, "Max-Forwards: 68\r\n"));
+    assert_non_null(strstr(w[i].text, "\r\n\r\nhello"));
+    /* One Via of ours, above the two it came with. */
+    const char *v = strstr(w[i].text, "Via: SIP/2.0/TCP 127.0.0.1:6060");
+    assert_non_null(v);
+    assert_null(strstr(v + 20, "127.0.0.1:6060"));
+  }
+  /* Provisional responses are not forwarded (RFC 4320 §4.2). */
+  assert_int_equal(deliver(f, 100, reply(&w[0], 100, "Trying")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[0], 180, "Ringing")), 0);
+  /* Branch 1 answers first: its 200 goes up at once, our Via gone. */
+  assert_int_equal(deliver(f, 100, reply(&w[1], 200, "OK")), 1);
+  assert_int_equal(f->last_flow, 8);
+  assert_int_equal(status_of(f->last), 200);
+  assert_null(strstr(f->last, "6060"));
+  assert_non_null(strstr(f->last, "z9hG4bKpm1"));
+  assert_int_equal(imsec_scscf_txns(f->s), 1); /* branch 0 still runs */
+  /* Branch 0's 200 (and a repeat of branch 1's) is absorbed. */
+  assert_int_equal(deliver(f, 100, reply(&w[1], 200, "OK")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[0], 200, "OK")), 0);
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[0], 200, "OK")), 0);
+
+  /* Three contacts: a 2xx after two errors still wins. */
+  register_contacts(f, 3);
+  fork_message(f, w, 3);
+  assert_int_equal(deliver(f, 100, reply(&w[0], 486, "Busy Here")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[2], 603, "Decline")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[1], 202, "Accepted")), 1);
+  assert_int_equal(status_of(f->last), 202);
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+}
+
+/* All branches fail: the best final response (RFC 3261 §16.7 step 6). */
+static void fork_all_fail(void **state) {
+  fx *f = *state;
+  register_contacts(f, 3);
+  fwd w[3];
+  /* The lowest class. */
+  fork_message(f, w, 3);
+  assert_int_equal(deliver(f, 100, reply(&w[0], 500, "Server Error")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[1], 486, "Busy Here")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[2], 503, "Unavailable")), 1);
+  assert_int_equal(status_of(f->last), 486);
+  assert_int_equal(f->last_flow, 8);
+  assert_null(strstr(f->last, "6060"));
+  assert_non_null(strstr(f->last, "tag=ue486"));
+  /* A 6xx beats any other class. */
+  fork_message(f, w, 3);
+  assert_int_equal(deliver(f, 100, reply(&w[0], 404, "Not Found")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[1], 603, "Decline")), 0);
+  assert_int_equal(deliver(f, 100, reply(&w[2], 302, "Moved")), 1);
+  assert_int_equal(status_of(f->last), 603);
+  /* Within 4xx, one that says how to retry is preferred. */
+  fork_message(f, w, 3);
+  deliver(f, 100, reply(&w[0], 404, "Not Found"));
+  deliver(f, 100, reply(&w[1], 415, "Unsupported Media Type"));
+  assert_int_equal(deliver(f, 100, reply(&w[2], 480, "Unavailable")), 1);
+  assert_int_equal(status_of(f->last), 415);
+  /* Only 503s: a 500 goes up; 430 (flow failed at the edge) becomes 480. */
+  fork_message(f, w, 3);
+  deliver(f, 100, reply(&w[0], 503, "Unavailable"));
+  deliver(f, 100, reply(&w[1], 503, "Unavailable"));
+  assert_int_equal(deliver(f, 100, reply(&w[2], 503, "Unavailable")), 1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_non_null(strstr(f->last, "z9hG4bKpm1"));
+  fork_message(f, w, 3);
+  deliver(f, 100, reply(&w[0], 430, "Flow Failed"));
+  deliver(f, 100, reply(&w[1], 503, "Unavailable"));
+  assert_int_equal(deliver(f, 100, reply(&w[2], 430, "Flow Failed")), 1);
+  assert_int_equal(status_of(f->last), 480);
+  assert_non_null(strstr(f->last, "Call-ID: msg-1\r\n"));
+  assert_non_null(strstr(f->last, "CSeq: 1 MESSAGE\r\n"));
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+}
+
+/* Two contacts behind two P-CSCFs (two connections); one connection goes
+ * down: that branch counts as 503, the other still decides. */
+static void fork_flow_down(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  f->path = "<sip:tok2@127.0.0.2:5070;transport=tcp;lr;ob>";
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT2), 200);
+  imsec_out_clear(&f->out);
+  (void)imsec_scscf_on_flow_up(f->s, 8, 0, NULL, f->now, &f->out);
+  for (int round = 0; round < 2; round++) {
+    deliver(f, 8, message_to(IMPU_B, NULL));
+    uint64_t tag1 = 0, tag2 = 0;
+    for (size_t i = 0; i < f->out.n; i++) {
+      imsec_act *a = &f->out.acts[i];
+      if (a->kind != IMSEC_ACT_CONNECT)
+        continue;
+      if (!strcmp(a->addr.host, "127.0.0.1"))
+        tag1 = a->tag;
+      else if (!strcmp(a->addr.host, "127.0.0.2"))
+        tag2 = a->tag;
+    }
+    /* Round 1: the first hop's connection is still up (reused). */
+    assert_true(tag2 && (round == 1) == !tag1);
+    const imsec_act *a[2];
+    fwd w1;
+    if (round == 0) {
+      assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+      imsec_out_clear(&f->out);
+      assert_int_equal(
+          imsec_scscf_on_flow_up(f->s, 101, tag1, NULL, f->now, &f->out), 0);
+    }
+    assert_int_equal(sends(f, a, 2), 1);
+    take(a[0], &w1);
+    assert_int_equal(w1.flow, 101);
+    assert_true(strstr(w1.text, "MESSAGE sip:ue@10.0.0.1:") == w1.text);
+    if (round == 0) {
+      /* The second hop comes up, then goes down before an answer. */
+      imsec_out_clear(&f->out);
+      (void)imsec_scscf_on_flow_up(f->s, 102, tag2, NULL, f->now, &f->out);
+      assert_int_equal(sends(f, a, 2), 1);
+      assert_non_null(strstr((const char *)a[0]->data, "tok2@127.0.0.2"));
+      imsec_out_clear(&f->out);
+      imsec_scscf_on_flow_down(f->s, 102, 0, IMSEC_ERR_IO, f->now, &f->out);
+      assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+      /* The live branch answers 200: it goes up. */
+      assert_int_equal(deliver(f, 101, reply(&w1, 200, "OK")), 1);
+      assert_int_equal(status_of(f->last), 200);
+    } else {
+      /* The connect to the second hop fails; the first answers 404:
+       * 404 beats the 503 the failed branch counts as. */
+      imsec_out_clear(&f->out);
+      imsec_scscf_on_flow_down(f->s, 0, tag2, IMSEC_ERR_IO, f->now, &f->out);
+      assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+      assert_int_equal(deliver(f, 101, reply(&w1, 404, "Not Found")), 1);
+      assert_int_equal(status_of(f->last), 404);
+      /* Both connections down, a new request: both fail -> 500. */
+      imsec_out_clear(&f->out);
+      imsec_scscf_on_flow_down(f->s, 101, 0, IMSEC_ERR_IO, f->now, &f->out);
+      deliver(f, 8, message_to(IMPU_B, NULL));
+      uint64_t tags[2];
+      size_t nt = 0;
+      for (size_t i = 0; i < f->out.n; i++)
+        if (f->out.acts[i].kind == IMSEC_ACT_CONNECT)
+          tags[nt++] = f->out.acts[i].tag;
+      assert_int_equal(nt, 2);
+      imsec_out_clear(&f->out);
+      imsec_scscf_on_flow_down(f->s, 0, tags[0], IMSEC_ERR_IO, f->now, &f->out);
+      assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+      imsec_out_clear(&f->out);
+      imsec_scscf_on_flow_down(f->s, 0, tags[1], IMSEC_ERR_IO, f->now, &f->out);
+      const imsec_act *r = find_act(f, IMSEC_ACT_SEND);
+      assert_non_null(r);
+      assert_int_equal(r->flow, 8);
+      assert_true(strncmp((const char *)r->data, "SIP/2.0 500 ", 12) == 0);
+    }
+  }
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+  /* The upstream flow goes down while a fork is pending: its answer is
+   * dropped, and the context still ends. */
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_flow_down(f->s, 8, 0, IMSEC_ERR_IO, f->now, &f->out);
+  for (uint64_t tag = 1; tag < 200; tag++)
+    imsec_scscf_on_flow_down(f->s, 0, tag, IMSEC_ERR_IO, f->now, &f->out);
+  assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+}
+
+/* Timer F per branch: a branch with no final answer counts as 408. */
+static void fork_timeout(void **state) {
+  fx *f = *state;
+  register_contacts(f, 2);
+  fwd w[2];
+  fork_message(f, w, 2);
+  /* Two timers armed at now + 32 s (64*T1), one per branch. The fork's
+   * timers are the last two TIMER actions of the MESSAGE's events. */
+  deliver(f, 8, message_to(IMPU_B, NULL)); /* a second fork, on the flow */
+  size_t nt = 0;
+  for (size_t i = 0; i < f->out.n; i++) {
+    imsec_act *a = &f->out.acts[i];
+    if (a->kind == IMSEC_ACT_TIMER) {
+      assert_int_equal(a->at, f->now + 32000);
+      assert_true(a->timer != 0);
+      nt++;
+    }
+  }
+  assert_int_equal(nt, 2);
+  const imsec_act *a[2];
+  fwd w2[2];
+  assert_int_equal(sends(f, a, 2), 2);
+  take(a[0], &w2[0]);
+  take(a[1], &w2[1]);
+  assert_int_equal(imsec_scscf_txns(f->s), 2);
+  /* Fork 1: one branch answers 486, the other never does. */
+  deliver(f, 100, reply(&w[0], 486, "Busy Here"));
+  /* Fork 2: a branch answers 200 at once. */
+  assert_int_equal(deliver(f, 100, reply(&w2[1], 200, "OK")), 1);
+  /* Early: nothing happens. */
+  f->now += 31000;
+  imsec_out_clear(&f->out);
+  for (uint64_t id = 1; id < 200; id++)
+    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+  assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+  assert_int_equal(imsec_scscf_txns(f->s), 2);
+  f->now += 1000;
+  imsec_out_clear(&f->out);
+  for (uint64_t id = 1; id < 200; id++)
+    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+  /* Fork 1: 486 (an answer beats our 408); fork 2: already answered. */
+  const imsec_act *r[3];
+  assert_int_equal(sends(f, r, 3), 1);
+  assert_true(strncmp((const char *)r[0]->data, "SIP/2.0 486 ", 12) == 0);
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+  /* No answers at all: 408 built from the request. */
+  fork_message(f, w, 2);
+  f->now += 32000;
+  imsec_out_clear(&f->out);
+  for (uint64_t id = 1; id < 200; id++)
+    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+  assert_int_equal(sends(f, r, 3), 1);
+  assert_int_equal(r[0]->flow, 8);
+  char txt[4096];
+  memcpy(txt, r[0]->data, r[0]->len);
+  txt[r[0]->len] = 0;
+  assert_true(strncmp(txt, "SIP/2.0 408 ", 12) == 0);
+  assert_non_null(
+      strstr(txt, "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKpm1"));
+  assert_non_null(strstr(txt, "Via: SIP/2.0/TLS 10.0.0.1:5061"));
+  assert_null(strstr(txt, "6060"));
+  assert_non_null(strstr(txt, "To: <" IMPU_B ">;tag="));
+  /* A late answer after that is absorbed. */
+  assert_int_equal(deliver(f, 100, reply(&w[0], 200, "OK")), 0);
+}
+
+/* The configured timeout and the cap on pending forks (503 beyond it). */
+static void fork_cap(void **state) {
+  fx *f = *state;
+  imsec_scscf_del(f->s);
+  imsec_scscf_config cfg = {
+      .domain = DOM, .max_txns = 2, .txn_timeout_ms = 5000};
+  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  register_contacts(f, 2);
+  fwd w[2], w2[2];
+  fork_message(f, w, 2);
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  const imsec_act *t = find_act(f, IMSEC_ACT_TIMER);
+  assert_non_null(t);
+  assert_int_equal(t->at, f->now + 5000);
+  const imsec_act *a[2];
+  assert_int_equal(sends(f, a, 2), 2);
+  take(a[0], &w2[0]);
+  take(a[1], &w2[1]);
+  assert_int_equal(imsec_scscf_txns(f->s), 2);
+  /* Full: the third gets 503 at once and nothing goes out. */
+  assert_int_equal(deliver(f, 8, message_to(IMPU_B, NULL)), 1);
+  assert_int_equal(status_of(f->last), 503);
+  assert_int_equal(f->last_flow, 8);
+  assert_int_equal(imsec_scscf_txns(f->s), 2);
+  /* One ends (both branches final): room again. */
+  deliver(f, 100, reply(&w[0], 200, "OK"));
+  deliver(f, 100, reply(&w[1], 486, "Busy Here"));
+  assert_int_equal(imsec_scscf_txns(f->s), 1);
+  assert_int_equal(deliver(f, 8, message_to(IMPU_B, NULL)), 2);
+  assert_int_equal(imsec_scscf_txns(f->s), 2);
+  /* The configured 5 s timeout ends both. */
+  f->now += 5000;
+  imsec_out_clear(&f->out);
+  for (uint64_t id = 1; id < 200; id++)
+    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+  assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 2);
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+  /* A negative timeout is a configuration error. */
+  imsec_scscf *s2 = NULL;
+  cfg.txn_timeout_ms = -1;
+  assert_int_equal(imsec_scscf_new(&s2, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+}
+
 static void bad_config(void **state) {
   fx *f = *state;
   imsec_scscf *s = NULL;
@@ -743,7 +1143,8 @@ int main(void) {
       T(mac_failure),    T(sync_failure),   T(replay),
       T(stale_nonce),    T(refusals),       T(contacts_and_expiry),
       T(expires_rules),  T(routing),        T(options_and_others),
-      T(bad_config),
+      T(fork_first_2xx), T(fork_all_fail),  T(fork_flow_down),
+      T(fork_timeout),   T(fork_cap),       T(bad_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

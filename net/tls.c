@@ -83,6 +83,12 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16],
     k = t->keys[0];
   } else if (t->keys[0].set && memcmp(key_name, t->keys[0].name, 16) == 0) {
     k = t->keys[0];
+    /* TLS 1.3: 1 would tell OpenSSL not to renew, and a resumed handshake
+     * would then issue no ticket at all; the client would present the same
+     * ticket again and again (RFC 8446 §C.4: SHOULD NOT reuse). One fresh
+     * ticket per handshake, resumed or not. */
+    if (SSL_version(ssl) >= TLS1_3_VERSION && !SSL_is_dtls(ssl))
+      rv = 2;
   } else if (t->keys[1].set && memcmp(key_name, t->keys[1].name, 16) == 0) {
     k = t->keys[1];
     rv = 2; /* valid, but issue a fresh ticket under the current key */

@@ -5,18 +5,25 @@
  *    (imsec_net, one loop) sustains, beside a minimal OpenSSL epoll server
  *    written here (SSL_set_fd, OpenSSL defaults), given the same P-256
  *    certificate and the same load from the same generator, in the same
- *    run, alternating A/B. Also the server CPU per handshake (process CPU
- *    minus the generator thread's), the figure that does not depend on how
- *    the shared 2-core machine splits between server and client.
+ *    run, alternating A/B. Also the server CPU per handshake (this
+ *    process's CPU; the generator runs as a separate process, --gen), the
+ *    figure that does not depend on how the shared 2-core machine splits
+ *    between server and client.
  * 2. RSS per idle established TLS flow of our server, and the most flows
  *    the process holds: a child process (this program with --hold) opens
  *    resumed TLS flows from sources spread over 127.0.0.0/8 and keeps them
  *    idle; the server side's RSS growth per flow is the figure.
+ * 3. --procs P: more flows than one process may hold (RLIMIT_NOFILE): P
+ *    server processes on one SO_REUSEPORT port and P client processes,
+ *    all forked from this one, until N flows are up or --timeout passes;
+ *    then every child is killed by its pid.
  *
  * Usage: net_tls_bench [--seconds S] [--rounds R] [--conc C] [--flows N]
- * (defaults 2 s, 8 rounds, 32, 50000). Each round runs imsec and the peer
- * back to back (alternating who goes first); the medians of the per-round
- * ratios are the figures least moved by the shared machine's other load.
+ * (defaults 2 s, 8 rounds, 32, 50000), or
+ * net_tls_bench --procs P [--flows N] [--timeout S] (default 120 s). Each round
+ * runs imsec and the peer back to back (alternating who goes first); the
+ * medians of the per-round ratios are the figures least moved by the shared
+ * machine's other load.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -32,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -218,16 +227,27 @@ typedef struct gen {
   int keep; /* keep finished flows open (idle) instead of closing */
   uint64_t kept;
   unsigned src;
+  _Atomic uint64_t *progress; /* kept flows, shown to a parent (--procs) */
 } gen;
+
+/* Frees a client SSL without marking its session not resumable: OpenSSL
+ * does that to a session whose connection ends with no close_notify
+ * (ssl_clear_bad_session), and the generator resets its connections. */
+static void client_free(SSL *ssl) {
+  SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN);
+  SSL_free(ssl);
+}
 
 static int new_sess_cb(SSL *ssl, SSL_SESSION *s) {
   conn *c = SSL_get_app_data(ssl);
   gen *g = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
   c->ticket = 1;
-  if (g->want_sess && !g->sess) {
-    g->sess = s;
-    return 1;
-  }
+  /* A copy: SSL_free without a close_notify (the generator resets its
+   * connections) marks the connection's own session not resumable
+   * (OpenSSL's ssl_clear_bad_session), which would make every "resumed"
+   * handshake a full one. */
+  if (g->want_sess && !g->sess)
+    g->sess = SSL_SESSION_dup(s);
   return 0;
 }
 
@@ -250,7 +270,7 @@ static void gen_init(gen *g, int conc) {
 static void gen_free(gen *g) {
   for (int i = 0; i < g->conc; i++) {
     if (g->c[i].fd >= 0) {
-      SSL_free(g->c[i].ssl);
+      client_free(g->c[i].ssl);
       close(g->c[i].fd);
     }
   }
@@ -288,8 +308,14 @@ static int conn_open(gen *g, conn *c) {
   SSL_set_app_data(c->ssl, c);
   SSL_set_fd(c->ssl, fd);
   SSL_set_connect_state(c->ssl);
-  if (g->sess)
-    SSL_set_session(c->ssl, g->sess);
+  if (g->sess) {
+    /* Each connection resumes from its own copy: OpenSSL 3.0's client
+     * removes the session it resumed from its cache when a new ticket
+     * comes, which marks that session not resumable for everyone. */
+    SSL_SESSION *copy = SSL_SESSION_dup(g->sess);
+    SSL_set_session(c->ssl, copy);
+    SSL_SESSION_free(copy);
+  }
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET,
                            .data.ptr = c};
   epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev);
@@ -301,10 +327,12 @@ static void conn_end(gen *g, conn *c, int ok) {
     /* Keep the socket, drop the client's TLS state: the idle flow lives
      * on at the server. */
     epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    SSL_free(c->ssl);
+    client_free(c->ssl);
     g->kept++;
+    if (g->progress)
+      atomic_store(g->progress, g->kept);
   } else {
-    SSL_free(c->ssl);
+    client_free(c->ssl);
     close(c->fd);
   }
   c->fd = -1;
@@ -353,13 +381,21 @@ static uint64_t gen_run(gen *g, uint16_t port, double seconds, uint64_t limit) {
   double end = now_s() + seconds;
   struct epoll_event evs[256];
   while (now_s() < end && g->done - start < limit) {
-    for (int i = 0; i < g->conc; i++) {
-      if (g->c[i].fd < 0 && g->done - start < limit)
-        if (conn_open(g, &g->c[i]) != 0) {
-          g->failed++;
-          if (g->failed > 1000 && g->done == 0)
-            die("cannot connect");
-        }
+    uint64_t busy = 0;
+    for (int i = 0; i < g->conc; i++)
+      busy += g->c[i].fd >= 0;
+    /* Open no more than the limit still needs (with --hold and --procs a
+     * flow opened is a flow kept). */
+    for (int i = 0; i < g->conc && g->done + busy - start < limit; i++) {
+      if (g->c[i].fd >= 0)
+        continue;
+      if (conn_open(g, &g->c[i]) == 0) {
+        busy++;
+      } else {
+        g->failed++;
+        if (g->failed > 1000 && g->done == 0)
+          die("cannot connect");
+      }
     }
     int n = epoll_wait(g->ep, evs, 256, 50);
     for (int i = 0; i < n; i++) {
@@ -371,7 +407,7 @@ static uint64_t gen_run(gen *g, uint16_t port, double seconds, uint64_t limit) {
   /* Drop whatever is in flight. */
   for (int i = 0; i < g->conc; i++) {
     if (g->c[i].fd >= 0) {
-      SSL_free(g->c[i].ssl);
+      client_free(g->c[i].ssl);
       close(g->c[i].fd);
       g->c[i].fd = -1;
     }
@@ -397,10 +433,8 @@ static SSL_SESSION *floor_sess;
 static int floor_sess_cb(SSL *ssl, SSL_SESSION *sess) {
   (void)ssl;
   floor_ticket = 1;
-  if (!floor_sess) {
-    floor_sess = sess;
-    return 1;
-  }
+  if (!floor_sess) /* a copy, as in new_sess_cb */
+    floor_sess = SSL_SESSION_dup(sess);
   return 0;
 }
 
@@ -432,8 +466,11 @@ static double floor_us(const char *cert, const char *key, int resumed,
     SSL_set_bio(c, bc, bc);
     SSL_set_accept_state(sv);
     SSL_set_connect_state(c);
-    if (resumed && floor_sess)
-      SSL_set_session(c, floor_sess);
+    if (resumed && floor_sess) { /* a copy per connection, as conn_open */
+      SSL_SESSION *s = SSL_SESSION_dup(floor_sess);
+      SSL_set_session(c, s);
+      SSL_SESSION_free(s);
+    }
     floor_ticket = 0;
     for (int step = 0; step < 20 && !floor_ticket; step++) {
       if (!SSL_is_init_finished(c))
@@ -450,7 +487,7 @@ static double floor_us(const char *cert, const char *key, int resumed,
     }
     if (!floor_ticket)
       die("floor: no ticket");
-    SSL_free(c);
+    client_free(c);
     t0 = thread_cpu_us();
     SSL_free(sv);
     spent += thread_cpu_us() - t0;
@@ -468,19 +505,87 @@ static double floor_us(const char *cert, const char *key, int resumed,
 
 /* ------------------------------------------------------------ phases */
 
+static rlim_t raise_nofile(void);
+
 typedef struct result {
   double hs_per_s;
   double cpu_us; /* server CPU per handshake */
+  double faults; /* server page faults per handshake (minor) */
 } result;
 
-static result measure(gen *g, uint16_t port, double seconds) {
-  double c0 = cpu_s(RUSAGE_SELF), t0 = cpu_s(RUSAGE_THREAD), w0 = now_s();
-  uint64_t n = gen_run(g, port, seconds, UINT64_MAX);
-  double c1 = cpu_s(RUSAGE_SELF), t1 = cpu_s(RUSAGE_THREAD), w1 = now_s();
-  result r = {0, 0};
-  if (n) {
-    r.hs_per_s = (double)n / (w1 - w0);
-    r.cpu_us = ((c1 - c0) - (t1 - t0)) / (double)n * 1e6;
+static long minflt(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
+/* --gen PORT SECONDS CONC RESUMED: the load generator, in a process of its
+ * own so that its OpenSSL (a TLS client costs more than a server) shares
+ * neither the servers' CPU accounting nor OpenSSL's process-wide locks
+ * (method store, name map), whose cache lines would otherwise bounce
+ * between the generator's core and the server's. Prints "go" when the
+ * timed part starts, then "<handshakes> <seconds>". */
+static int gen_main(uint16_t port, double seconds, int conc, int resumed) {
+  raise_nofile();
+  gen g;
+  gen_init(&g, conc);
+  if (resumed) {
+    g.want_sess = 1;
+    if (gen_run(&g, port, 5, 1) < 1 || !g.sess)
+      die("no session");
+    g.want_sess = 0;
+  }
+  printf("go\n");
+  fflush(stdout);
+  double w0 = now_s();
+  uint64_t n = gen_run(&g, port, seconds, UINT64_MAX);
+  printf("%llu %.6f\n", (unsigned long long)n, now_s() - w0);
+  fflush(stdout);
+  gen_free(&g);
+  return 0;
+}
+
+/* One phase: the generator process against `port`; the server CPU is this
+ * whole process's (both servers live here; the idle one costs nothing). */
+static result measure(const char *self, uint16_t port, double seconds, int conc,
+                      int resumed) {
+  char ps[16], ss[32], cs[16], rs[4];
+  snprintf(ps, sizeof ps, "%u", port);
+  snprintf(ss, sizeof ss, "%.3f", seconds);
+  snprintf(cs, sizeof cs, "%d", conc);
+  snprintf(rs, sizeof rs, "%d", resumed);
+  int pfd[2];
+  if (pipe(pfd) != 0)
+    die("pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+  posix_spawn_file_actions_addclose(&fa, pfd[0]);
+  char *cargv[] = {(char *)self, "--gen", ps, ss, cs, rs, NULL};
+  pid_t child;
+  if (posix_spawn(&child, "/proc/self/exe", &fa, NULL, cargv, environ) != 0)
+    die("spawn generator");
+  posix_spawn_file_actions_destroy(&fa);
+  close(pfd[1]);
+  FILE *f = fdopen(pfd[0], "r");
+  char line[128];
+  result r = {0, 0, 0};
+  if (!f || !fgets(line, sizeof line, f))
+    die("generator");
+  double c0 = cpu_s(RUSAGE_SELF);
+  long f0 = minflt();
+  unsigned long long n = 0;
+  double dt = 0;
+  if (!fgets(line, sizeof line, f) || sscanf(line, "%llu %lf", &n, &dt) != 2)
+    die("generator result");
+  double c1 = cpu_s(RUSAGE_SELF);
+  long f1 = minflt();
+  fclose(f);
+  waitpid(child, NULL, 0);
+  if (n && dt > 0) {
+    r.hs_per_s = (double)n / dt;
+    r.cpu_us = (c1 - c0) / (double)n * 1e6;
+    r.faults = (double)(f1 - f0) / (double)n;
   }
   return r;
 }
@@ -532,9 +637,282 @@ static int hold_main(uint16_t port, uint64_t n) {
   return 0;
 }
 
+/* ------------------------------------------------------------ --procs */
+
+/* One machine, many processes: RLIMIT_NOFILE caps a process (20,000 hard
+ * in the sandbox this was written in), not the machine. `nproc` server
+ * processes share one listening port through SO_REUSEPORT (the kernel
+ * spreads connections over them by 4-tuple) and `nproc` client processes
+ * each hold an equal share of resumed idle TLS flows from their own
+ * sources in 127.0.0.0/8. The processes are forked from this one after
+ * the ticket keys were made, so every server accepts every ticket (as
+ * servers that share a key file would). Results go through one shared
+ * anonymous mapping. */
+typedef struct proc_slot {
+  pid_t pid;
+  _Atomic int ready;
+  _Atomic uint64_t flows, handshakes, resumed, refused, kept;
+  _Atomic long rss0, rss; /* KiB: after start, now */
+} proc_slot;
+
+#define PROCS_MAX 32
+
+static void child_setup(void) {
+  /* Die with the parent, whatever happens to it. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1)
+    _exit(3);
+  raise_nofile();
+}
+
+static void server_child(proc_slot *s, imsec_net_tls *tls, uint16_t port) {
+  child_setup();
+  imsec_net_config nc = {.threads = 1};
+  nc.limits.max_flows_per_ip = 1000000;
+  nc.limits.max_flows = 1000000;
+  nc.limits.idle_timeout_ms = 3600000;
+  imsec_net *net = NULL;
+  struct sockaddr_in la = {.sin_family = AF_INET,
+                           .sin_port = htons(port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  uint16_t got = 0;
+  if (imsec_net_new(&net, &nc) != 0 ||
+      imsec_net_listen(net, IMSEC_NET_TLS, (struct sockaddr *)&la, tls, &got) !=
+          0 ||
+      got != port || imsec_net_start(net) != 0)
+    _exit(4);
+  atomic_store(&s->rss0, rss_kib());
+  atomic_store(&s->ready, 1);
+  for (;;) { /* until the parent kills us */
+    imsec_net_stats st;
+    imsec_net_get_stats(net, &st);
+    atomic_store(&s->flows, st.flows);
+    atomic_store(&s->handshakes, st.handshakes);
+    atomic_store(&s->resumed, st.resumed);
+    atomic_store(&s->refused, st.refused);
+    atomic_store(&s->rss, rss_kib());
+    usleep(100000);
+  }
+}
+
+static void client_child(proc_slot *s, SSL_SESSION *sess, uint16_t port,
+                         uint64_t n, unsigned src0, double seconds) {
+  child_setup();
+  gen g;
+  gen_init(&g, 64);
+  g.sess = sess; /* this process's copy of the parent's session */
+  g.keep = 1;
+  g.src = src0;
+  g.progress = &s->kept;
+  atomic_store(&s->ready, 1);
+  gen_run(&g, port, seconds, n);
+  atomic_store(&s->ready, 2);
+  for (;;)
+    pause();
+}
+
+static int procs_main(int nproc, uint64_t flows, double timeout) {
+  signal(SIGPIPE, SIG_IGN);
+  rlim_t nofile = raise_nofile();
+  uint64_t share = (flows + (uint64_t)nproc - 1) / (uint64_t)nproc;
+  /* Each server gets about `share` flows (the kernel's hash spreads them
+   * unevenly by a few percent), each client exactly its share plus its
+   * in-flight handshakes. */
+  if (share + share / 10 + 300 > (uint64_t)nofile) {
+    fprintf(stderr,
+            "net_tls_bench: --procs %d: %llu flows per process would "
+            "exceed RLIMIT_NOFILE %llu; use more processes\n",
+            nproc, (unsigned long long)share, (unsigned long long)nofile);
+    return 2;
+  }
+  char dir[] = "/tmp/imsec-bench-XXXXXX";
+  if (!mkdtemp(dir))
+    die("mkdtemp");
+  make_cert(dir);
+  char cert[600], key[600];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  imsec_net_tls *tls = NULL;
+  imsec_net_tls_config tc = {
+      .server = 1, .cert_file = cert, .key_file = key, .tickets = 1};
+  if (imsec_net_tls_new(&tls, &tc) != 0)
+    die("tls");
+
+  /* One handshake against a short-lived server in this process makes the
+   * ticket keys (the forked servers inherit them) and the session every
+   * client resumes. Its loop thread is joined before any fork. */
+  SSL_SESSION *sess = NULL;
+  {
+    imsec_net_config nc = {.threads = 1};
+    imsec_net *net = NULL;
+    struct sockaddr_in la = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    uint16_t p = 0;
+    if (imsec_net_new(&net, &nc) != 0 ||
+        imsec_net_listen(net, IMSEC_NET_TLS, (struct sockaddr *)&la, tls, &p) !=
+            0 ||
+        imsec_net_start(net) != 0)
+      die("prime: listen");
+    gen g;
+    gen_init(&g, 1);
+    g.want_sess = 1;
+    if (gen_run(&g, p, 10, 1) < 1 || !g.sess)
+      die("prime: first handshake");
+    sess = g.sess;
+    g.sess = NULL;
+    gen_free(&g);
+    imsec_net_del(net);
+  }
+
+  /* The port: held by a bound (not listening) SO_REUSEPORT socket until
+   * every server listens on it. */
+  int rfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(rfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(rfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  struct sockaddr_in ra = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t rl = sizeof ra;
+  if (bind(rfd, (struct sockaddr *)&ra, sizeof ra) != 0 ||
+      getsockname(rfd, (struct sockaddr *)&ra, &rl) != 0)
+    die("reserve port");
+  uint16_t port = ntohs(ra.sin_port);
+
+  proc_slot *sv = mmap(NULL, 2 * PROCS_MAX * sizeof *sv, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (sv == MAP_FAILED)
+    die("mmap");
+  proc_slot *cl = sv + PROCS_MAX;
+  printf("# net_tls_bench --procs %d --flows %llu: %d server processes on "
+         "127.0.0.1:%u (SO_REUSEPORT), %d client processes, resumed TLS 1.3, "
+         "RLIMIT_NOFILE %llu per process, give up after %.0f s\n",
+         nproc, (unsigned long long)flows, nproc, port, nproc,
+         (unsigned long long)nofile, timeout);
+  fflush(stdout);
+  double t0 = now_s();
+  int started = 0, clients = 0;
+  for (int i = 0; i < nproc; i++) {
+    pid_t pid = fork();
+    if (pid < 0)
+      break;
+    if (pid == 0)
+      server_child(&sv[i], tls, port);
+    sv[i].pid = pid;
+    started++;
+  }
+  int ready = 0;
+  while (started == nproc && now_s() < t0 + 10) {
+    ready = 0;
+    for (int i = 0; i < nproc; i++)
+      ready += atomic_load(&sv[i].ready);
+    if (ready == nproc)
+      break;
+    usleep(10000);
+  }
+  close(rfd);
+  if (ready == nproc) {
+    for (int i = 0; i < nproc; i++) {
+      uint64_t n = flows / (uint64_t)nproc +
+                   ((uint64_t)i < flows % (uint64_t)nproc ? 1 : 0);
+      pid_t pid = fork();
+      if (pid < 0)
+        break;
+      if (pid == 0) /* distinct sources: 25,000 apart (n < 20,000) */
+        client_child(&cl[i], sess, port, n, (unsigned)i * 25000u, timeout);
+      cl[i].pid = pid;
+      clients++;
+    }
+  }
+
+  /* Wait until the servers hold every flow, the clients are done, or
+   * time is up. */
+  double t_up = 0, next_print = now_s() + 10;
+  uint64_t total = 0;
+  while (clients == nproc && now_s() < t0 + timeout) {
+    total = 0;
+    int done = 0;
+    for (int i = 0; i < nproc; i++) {
+      total += atomic_load(&sv[i].flows);
+      done += atomic_load(&cl[i].ready) == 2;
+    }
+    if (total >= flows) {
+      t_up = now_s() - t0;
+      break;
+    }
+    if (done == nproc) {
+      t_up = now_s() - t0;
+      break;
+    }
+    if (now_s() >= next_print) {
+      printf("# %.0f s: %llu flows\n", now_s() - t0, (unsigned long long)total);
+      fflush(stdout);
+      next_print += 10;
+    }
+    usleep(100000);
+  }
+  usleep(500000); /* let the stats settle: the servers refresh every 0.1 s */
+
+  uint64_t tf = 0, th = 0, tr = 0, tref = 0, tk = 0;
+  long rss = 0, rss0 = 0;
+  printf("%-8s %8s %10s %12s %10s %10s\n", "process", "pid", "flows",
+         "resumed_hs", "RSS_KiB", "RSS0_KiB");
+  for (int i = 0; i < started; i++) {
+    uint64_t f = atomic_load(&sv[i].flows);
+    long r = atomic_load(&sv[i].rss), r0 = atomic_load(&sv[i].rss0);
+    printf("server%-2d %8d %10llu %12llu %10ld %10ld\n", i, (int)sv[i].pid,
+           (unsigned long long)f,
+           (unsigned long long)atomic_load(&sv[i].resumed), r, r0);
+    tf += f;
+    th += atomic_load(&sv[i].handshakes);
+    tr += atomic_load(&sv[i].resumed);
+    tref += atomic_load(&sv[i].refused);
+    rss += r;
+    rss0 += r0;
+  }
+  for (int i = 0; i < clients; i++) {
+    uint64_t k = atomic_load(&cl[i].kept);
+    printf("client%-2d %8d %10llu\n", i, (int)cl[i].pid, (unsigned long long)k);
+    tk += k;
+  }
+  printf("established idle TLS flows: %llu of %llu (servers hold %llu, "
+         "clients %llu; %llu handshakes, %llu resumed, %llu refused)%s\n",
+         (unsigned long long)tf, (unsigned long long)flows,
+         (unsigned long long)tf, (unsigned long long)tk, (unsigned long long)th,
+         (unsigned long long)tr, (unsigned long long)tref,
+         tf >= flows ? "" : " -- NOT all");
+  if (t_up > 0 && tf >= flows)
+    printf("all flows up after %.1f s (%.0f handshakes/s over the run)\n", t_up,
+           (double)tf / t_up);
+  if (tf)
+    printf("server RSS: %ld KiB total (%.1f MiB) over %d processes, %ld KiB "
+           "at start; RSS per idle TLS flow: %.2f KiB (growth), %.2f KiB "
+           "(total / flows)\n",
+           rss, (double)rss / 1024, started, rss0,
+           (double)(rss - rss0) / (double)tf, (double)rss / (double)tf);
+  fflush(stdout);
+
+  /* Stop every child by its pid. */
+  for (int i = 0; i < clients; i++)
+    kill(cl[i].pid, SIGKILL);
+  for (int i = 0; i < started; i++)
+    kill(sv[i].pid, SIGKILL);
+  for (int i = 0; i < clients; i++)
+    waitpid(cl[i].pid, NULL, 0);
+  for (int i = 0; i < started; i++)
+    waitpid(sv[i].pid, NULL, 0);
+  munmap(sv, 2 * PROCS_MAX * sizeof *sv);
+  SSL_SESSION_free(sess);
+  imsec_net_tls_del(tls);
+  unlink(cert);
+  unlink(key);
+  rmdir(dir);
+  return tf >= flows ? 0 : 1;
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: net_tls_bench [--seconds S] [--rounds R] "
-                  "[--conc C] [--flows N]\n");
+                  "[--conc C] [--flows N]\n"
+                  "       net_tls_bench --procs P [--flows N] [--timeout S]\n");
   exit(2);
 }
 
@@ -542,7 +920,12 @@ int main(int argc, char **argv) {
   double seconds = 2;
   int rounds = 8, conc = 32;
   uint64_t flows = 50000;
+  int procs = 0;
+  double timeout = 120;
   for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--gen") && i + 4 < argc)
+      return gen_main((uint16_t)atoi(argv[i + 1]), atof(argv[i + 2]),
+                      atoi(argv[i + 3]), atoi(argv[i + 4]));
     if (!strcmp(argv[i], "--hold") && i + 2 < argc)
       return hold_main((uint16_t)atoi(argv[i + 1]),
                        strtoull(argv[i + 2], NULL, 10));
@@ -556,8 +939,18 @@ int main(int argc, char **argv) {
       conc = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--flows"))
       flows = strtoull(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--procs"))
+      procs = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--timeout"))
+      timeout = atof(argv[++i]);
     else
       usage();
+  }
+  if (procs) {
+    if (procs < 1 || procs > PROCS_MAX || flows < 2000 || flows > 400000 ||
+        timeout < 5 || timeout > 600)
+      usage();
+    return procs_main(procs, flows, timeout);
   }
   if (seconds <= 0 || seconds > 60 || rounds < 1 || rounds > 10 || conc < 1 ||
       conc > 1024 || flows < 2000 || flows > 200000)
@@ -599,8 +992,8 @@ int main(int argc, char **argv) {
   printf("# net_tls_bench: TLS 1.3, P-256 certificate, %d concurrent "
          "handshakes, %.1f s per phase, %d rounds, loopback\n",
          conc, seconds, rounds);
-  printf("%-8s %-8s %12s %14s\n", "mode", "server", "handshakes/s",
-         "server_us/hs");
+  printf("%-8s %-8s %12s %14s %10s\n", "mode", "server", "handshakes/s",
+         "server_us/hs", "faults/hs");
   double sum[2][2][2] = {{{0}}}; /* [resumed][ours=0/peer=1][rate/cpu] */
   double rate_ratio[2][10], cpu_ratio[2][10];
   for (int r = 0; r < rounds; r++) {
@@ -609,18 +1002,10 @@ int main(int argc, char **argv) {
       for (int k = 0; k <= 1; k++) {
         int who = (k + r) % 2; /* alternate who goes first */
         uint16_t p = who == 0 ? port : pr.port;
-        gen g;
-        gen_init(&g, conc);
-        if (resumed) {
-          g.want_sess = 1;
-          if (gen_run(&g, p, 5, 1) < 1 || !g.sess)
-            die("no session");
-          g.want_sess = 0;
-        }
-        result res = measure(&g, p, seconds);
-        gen_free(&g);
-        printf("%-8s %-8s %12.0f %14.0f\n", resumed ? "resumed" : "full",
-               who == 0 ? "imsec" : "minimal", res.hs_per_s, res.cpu_us);
+        result res = measure(argv[0], p, seconds, conc, resumed);
+        printf("%-8s %-8s %12.0f %14.0f %10.1f\n", resumed ? "resumed" : "full",
+               who == 0 ? "imsec" : "minimal", res.hs_per_s, res.cpu_us,
+               res.faults);
         fflush(stdout);
         sum[resumed][who][0] += res.hs_per_s;
         sum[resumed][who][1] += res.cpu_us;

@@ -1,6 +1,7 @@
 /* net/ against `openssl s_client`: a real, independent TLS client. TLS 1.3
  * and 1.2 are accepted, TLS 1.1 and a non-ECDHE suite are refused, PSK works
- * in both versions, and a required client certificate is enforced. */
+ * in both versions, a required client certificate is enforced, and a resumed
+ * TLS 1.3 handshake brings a fresh ticket. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -240,6 +241,40 @@ static void client_cert_required(void **state) {
 
 /* DTLS 1.2 with s_client: the cookie exchange (RFC 6347 §4.2.1) and a
  * message; and a TLS 1.2-only peer is told no. */
+/* One fresh ticket per handshake, resumed ones included (RFC 8446 §C.4:
+ * a client should not reuse a ticket): s_client writes -sess_out only when
+ * a ticket arrives, so the resumed connection's file exists only if the
+ * server issued one, and that ticket resumes in turn. */
+static void ticket_per_resumed_handshake(void **state) {
+  (void)state;
+  srv s;
+  imsec_net_tls_config c;
+  memset(&c, 0, sizeof c);
+  c.server = 1;
+  c.cert_file = t_path(g_dir, "server.pem");
+  c.key_file = t_path(g_dir, "server.key");
+  c.tickets = 1;
+  srv_start(&s, &c);
+  char s1[512], s2[512];
+  snprintf(s1, sizeof s1, "%s", t_path(g_dir, "sess1.pem"));
+  snprintf(s2, sizeof s2, "%s", t_path(g_dir, "sess2.pem"));
+  unlink(s1);
+  unlink(s2);
+  t_ev up;
+  const char *first[] = {"-tls1_3", "-sess_out", s1, NULL};
+  assert_true(sclient(&s, first, &up));
+  assert_int_equal(up.resumed, 0);
+  assert_int_equal(access(s1, R_OK), 0);
+  const char *second[] = {"-tls1_3", "-sess_in", s1, "-sess_out", s2, NULL};
+  assert_true(sclient(&s, second, &up));
+  assert_int_equal(up.resumed, 1);
+  assert_int_equal(access(s2, R_OK), 0); /* a ticket came with it */
+  const char *third[] = {"-tls1_3", "-sess_in", s2, NULL};
+  assert_true(sclient(&s, third, &up));
+  assert_int_equal(up.resumed, 1);
+  srv_stop(&s);
+}
+
 static void dtls_accepted(void **state) {
   (void)state;
   srv s;
@@ -283,9 +318,13 @@ static int teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(tls13_and_12_accepted), cmocka_unit_test(tls11_refused),
-      cmocka_unit_test(non_ecdhe_refused),     cmocka_unit_test(psk_accepted),
-      cmocka_unit_test(client_cert_required),  cmocka_unit_test(dtls_accepted),
+      cmocka_unit_test(tls13_and_12_accepted),
+      cmocka_unit_test(tls11_refused),
+      cmocka_unit_test(non_ecdhe_refused),
+      cmocka_unit_test(psk_accepted),
+      cmocka_unit_test(client_cert_required),
+      cmocka_unit_test(dtls_accepted),
+      cmocka_unit_test(ticket_per_resumed_handshake),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

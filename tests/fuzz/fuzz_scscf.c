@@ -2,12 +2,22 @@
  * messages on a few flows, with flows going up and down and timers firing
  * in between, never crash, read out of bounds or leak. The input is split
  * at "\n--\n" into up to 16 messages; the S-CSCF starts with two
- * subscribers (one registered by the harness through its own AKA run would
- * need the keys: the seeds carry REGISTERs that reach the challenge). */
+ * subscribers (K 46..46, OPc cd..cd).
+ *
+ * So that registrations can succeed and reach the registrar, the harness
+ * plays the UE's AKA for markers in a message: nonce="@" becomes the nonce
+ * of the S-CSCF's last challenge, auts="@" a valid AUTS for it, and
+ * response="@" the right Digest response for the credentials of the
+ * message's Authorization header (the empty password when auts is there,
+ * RFC 3310 §3.4). Everything else is the fuzzer's. */
+#define _GNU_SOURCE
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "imsec/aka.h"
+#include "imsec/digest.h"
 #include "imsec/hss.h"
 #include "imsec/scscf.h"
 
@@ -16,6 +26,102 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define DOM "ims.mnc001.mcc001.3gppnetwork.org"
 
 static imsec_crypto *crypto;
+static imsec_milenage *usim; /* the subscribers' K and OPc */
+
+#define MSG_CAP 70000
+
+/* Replace the first `marker` in buf[0..*len) with `value`. */
+static void subst(char *buf, size_t *len, const char *marker,
+                  const char *value) {
+  size_t ml = strlen(marker), vl = strlen(value);
+  char *at = memmem(buf, *len, marker, ml);
+  if (!at || *len - ml + vl > MSG_CAP)
+    return;
+  memmove(at + vl, at + ml, *len - (size_t)(at - buf) - ml);
+  memcpy(at, value, vl);
+  *len = *len - ml + vl;
+}
+
+/* The value of the first line starting with `name` (up to CR or LF). */
+static imsec_str line_value(const char *buf, size_t len, const char *name) {
+  size_t nl = strlen(name);
+  const char *at = memmem(buf, len, name, nl);
+  if (!at)
+    return IMSEC_STR_NULL;
+  const char *v = at + nl, *end = buf + len, *e = v;
+  while (e < end && *e != '\r' && *e != '\n')
+    e++;
+  return imsec_str_make(v, (size_t)(e - v));
+}
+
+/* The UE's side of the markers (see the top of the file). */
+static void play_ue(char *buf, size_t *len, const char *nonce) {
+  if (!memmem(buf, *len, "=\"@\"", 4))
+    return;
+  char val[128];
+  uint8_t rand[16], autn[16], auts[14];
+  imsec_aka_ue_result r;
+  memset(&r, 0, sizeof(r));
+  snprintf(val, sizeof(val), "nonce=\"%s\"", nonce);
+  subst(buf, len, "nonce=\"@\"", val);
+  if (imsec_digest_aka_nonce_decode(imsec_str_c(nonce), rand, autn, NULL) != 0)
+    return;
+  if (memmem(buf, *len, "auts=\"@\"", 8)) {
+    uint8_t sqn_ms[6] = {0, 0, 0, 0x10, 0, 0x20};
+    char b64[32];
+    if (imsec_aka_auts_make(usim, rand, sqn_ms, auts) != 0 ||
+        imsec_digest_aka_auts_encode(auts, b64, sizeof(b64)) < 0)
+      return;
+    snprintf(val, sizeof(val), "auts=\"%s\"", b64);
+    subst(buf, len, "auts=\"@\"", val);
+    r.status = IMSEC_AKA_UE_SYNC_FAIL;
+  } else if (imsec_milenage_f2345(usim, rand, r.res, r.ck, r.ik, NULL) != 0) {
+    return;
+  }
+  r.res_len = 8;
+  imsec_digest_params p;
+  imsec_digest_alg alg;
+  imsec_digest_input in;
+  memset(&in, 0, sizeof(in));
+  size_t m = 0;
+  while (m < *len && buf[m] != ' ')
+    m++;
+  if (imsec_digest_parse_credentials(line_value(buf, *len, "Authorization: "),
+                                     &p) != 0 ||
+      imsec_digest_alg_parse(p.algorithm, &alg) != 0 ||
+      imsec_digest_qop_parse(p.qop, &in.qop) != 0)
+    return;
+  in.username = p.username;
+  in.realm = p.realm;
+  in.method = imsec_str_make(buf, m);
+  in.uri = p.uri;
+  in.nonce = p.nonce;
+  in.nc = p.nc;
+  in.cnonce = p.cnonce;
+  char resp[80];
+  if (imsec_digest_aka_response(crypto, alg, &r, &in, resp, 33) > 0) {
+    snprintf(val, sizeof(val), "response=\"%s\"", resp);
+    subst(buf, len, "response=\"@\"", val);
+  }
+  imsec_aka_ue_result_wipe(&r);
+}
+
+/* The nonce of the last challenge the S-CSCF sent, if `a` is one. */
+static void catch_nonce(const imsec_act *a, char *nonce, size_t cap) {
+  if (a->kind != IMSEC_ACT_SEND)
+    return;
+  const char *at = memmem(a->data, a->len, "nonce=\"", 7);
+  if (!at)
+    return;
+  at += 7;
+  size_t n = 0;
+  while (at + n < (const char *)a->data + a->len && at[n] != '"')
+    n++;
+  if (n < cap) {
+    memcpy(nonce, at, n);
+    nonce[n] = 0;
+  }
+}
 
 static void add(imsec_hss_store *st, const char *impi, const char *impu,
                 imsec_hss_aka aka) {
@@ -33,7 +139,18 @@ static void add(imsec_hss_store *st, const char *impi, const char *impu,
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!crypto && imsec_crypto_ossl_new(&crypto) != 0)
+  if (!crypto) {
+    uint8_t k[16], opc[16];
+    memset(k, 0x46, 16);
+    memset(opc, 0xcd, 16);
+    if (imsec_crypto_ossl_new(&crypto) != 0 ||
+        imsec_milenage_new(&usim, crypto) != 0 ||
+        imsec_milenage_set_opc(usim, k, opc) != 0)
+      abort();
+  }
+  char *msg = malloc(MSG_CAP);
+  char nonce[128] = "";
+  if (!msg)
     abort();
   imsec_hss_store *st;
   imsec_hss *hss;
@@ -62,10 +179,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (q + 4 > end)
       q = end;
     uint64_t flow = (uint64_t)(1 + i % 3);
-    imsec_scscf_on_message(s, flow, p, (size_t)(q - p), now, &out);
+    size_t len = (size_t)(q - p) < MSG_CAP ? (size_t)(q - p) : MSG_CAP;
+    memcpy(msg, p, len);
+    play_ue(msg, &len, nonce);
+    imsec_scscf_on_message(s, flow, (const uint8_t *)msg, len, now, &out);
     /* Every queued message must be a whole SIP message or log text. */
     for (size_t k = 0; k < out.n; k++) {
       imsec_act *a = &out.acts[k];
+      catch_nonce(a, nonce, sizeof(nonce));
       if (a->kind == IMSEC_ACT_CONNECT)
         (void)imsec_scscf_on_flow_up(s, 100 + a->tag, a->tag, NULL, now, &out);
     }
@@ -78,6 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     imsec_out_clear(&out);
     p = q + 4;
   }
+  free(msg);
   imsec_out_free(&out);
   imsec_scscf_del(s);
   imsec_hss_del(hss);

@@ -163,6 +163,17 @@ static int crypto_up(const char *sub, imsec_crypto **c) {
 
 #define KEYING (BIT(O_K) | BIT(O_OP) | BIT(O_OPC))
 
+/* --rand, --sqn and --amf: the inputs of one authentication vector. */
+static int vector_inputs(const char *sub, const opts *o, uint8_t rand[16],
+                         uint8_t sqn[6], uint8_t amf[2]) {
+  int rv;
+  if ((rv = cli_hex_exact(sub, "--rand", o->v[O_RAND], rand, 16)) ||
+      (rv = cli_hex_exact(sub, "--sqn", o->v[O_SQN], sqn, 6)) ||
+      (rv = cli_hex_exact(sub, "--amf", o->v[O_AMF], amf, 2)))
+    return rv;
+  return 0;
+}
+
 static int run_milenage(int argc, char **argv) {
   const char *sub = "aka milenage";
   opts o;
@@ -172,9 +183,7 @@ static int run_milenage(int argc, char **argv) {
       (rv = require(sub, &o, BIT(O_K) | BIT(O_RAND) | BIT(O_SQN) | BIT(O_AMF))))
     return rv;
   uint8_t rand[16], sqn[6], amf[2];
-  if ((rv = cli_hex_exact(sub, "--rand", o.v[O_RAND], rand, 16)) ||
-      (rv = cli_hex_exact(sub, "--sqn", o.v[O_SQN], sqn, 6)) ||
-      (rv = cli_hex_exact(sub, "--amf", o.v[O_AMF], amf, 2)))
+  if ((rv = vector_inputs(sub, &o, rand, sqn, amf)) != 0)
     return rv;
   imsec_crypto *c = NULL;
   imsec_milenage *m = NULL;
@@ -319,9 +328,7 @@ static int run_digest(int argc, char **argv) {
   if (o.v[O_BODY] && qop != IMSEC_DIGEST_QOP_AUTH_INT)
     return cli_usage(sub, "--body needs --qop auth-int");
   uint8_t rand[16], sqn[6], amf[2];
-  if ((rv = cli_hex_exact(sub, "--rand", o.v[O_RAND], rand, 16)) ||
-      (rv = cli_hex_exact(sub, "--sqn", o.v[O_SQN], sqn, 6)) ||
-      (rv = cli_hex_exact(sub, "--amf", o.v[O_AMF], amf, 2)))
+  if ((rv = vector_inputs(sub, &o, rand, sqn, amf)) != 0)
     return rv;
 
   imsec_crypto *c = NULL;

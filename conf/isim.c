@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "imsec/isim.h"
+#include "conf_int.h"
 
 typedef struct isim_ctx {
   const char *name;
@@ -24,16 +25,11 @@ typedef struct isim_ctx {
 
 __attribute__((format(printf, 4, 5))) static int
 fail(isim_ctx *c, int code, size_t line, const char *fmt, ...) {
-  if (c->errcap) {
-    int n = snprintf(c->err, c->errcap, "%s:%zu: ", c->name, line);
-    if (n >= 0 && (size_t)n < c->errcap) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return code;
+  va_list ap;
+  va_start(ap, fmt);
+  int rv = conf_vfail(c->err, c->errcap, c->name, line, code, fmt, ap);
+  va_end(ap);
+  return rv;
 }
 
 void imsec_isim_free(imsec_isim_profile *p) {

@@ -7,6 +7,7 @@
 #include <yaml.h>
 
 #include "imsec/pcscf.h"
+#include "conf_int.h"
 
 #define MAX_FILE (1u << 20)
 
@@ -22,16 +23,11 @@ typedef struct pctx {
 
 __attribute__((format(printf, 4, 5))) static int
 fail(pctx *c, int code, size_t line, const char *fmt, ...) {
-  if (c->errcap) {
-    int n = snprintf(c->err, c->errcap, "%s:%zu: ", c->name, line);
-    if (n >= 0 && (size_t)n < c->errcap) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return code;
+  va_list ap;
+  va_start(ap, fmt);
+  int rv = conf_vfail(c->err, c->errcap, c->name, line, code, fmt, ap);
+  va_end(ap);
+  return rv;
 }
 
 static size_t line_of(yaml_node_t *n) {

@@ -341,6 +341,22 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
   }
   if (cfg->ca_file && SSL_CTX_load_verify_locations(c, cfg->ca_file, NULL) != 1)
     goto fail;
+  if (cfg->cert_file) {
+    /* Our own chain, completed here once from the anchors when the file
+     * holds the leaf alone. Left to itself, OpenSSL 3.0 rebuilds it on
+     * every handshake (X509_verify_cert, signatures included: +40% server
+     * CPU per handshake with a CA in the store, docs/BENCHMARKS.md). The
+     * root is left out: the peer must hold it anyway (RFC 8446 §4.4.2). */
+    STACK_OF(X509) *given = NULL;
+    SSL_CTX_get0_chain_certs(c, &given);
+    if (sk_X509_num(given) <= 0 &&
+        SSL_CTX_build_cert_chain(c, SSL_BUILD_CHAIN_FLAG_UNTRUSTED |
+                                        SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+                                        SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+                                        SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0)
+      goto fail;
+    SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
+  }
 
   if (cfg->server) {
     if (cfg->client_auth != IMSEC_NET_CLIENT_CERT_NONE) {

@@ -15,6 +15,7 @@
 
 #include <uv.h>
 
+#include "net/net_int.h"
 #include "net_util.h"
 #include "test_util.h"
 
@@ -216,6 +217,51 @@ static void tls13_server_cert(void **state) {
   assert_string_equal(up.name0, "pcscf.ims.mnc001.mcc001.3gppnetwork.org");
   assert_int_equal(up.resumed, 0);
   assert_int_equal(up.psk, 0);
+  pair_stop(&p);
+}
+
+/* A leaf-only certificate file with its operator CA among the anchors: the
+ * chain is completed once, when the context is made (the operator CA, not
+ * the root), and OpenSSL's per-handshake chain building is off. Both sides
+ * build it the same way: a UE's client certificate here too. */
+static void chain_built_once(void **state) {
+  (void)state;
+  for (int side = 0; side <= 1; side++) {
+    imsec_net_tls_config c;
+    memset(&c, 0, sizeof c);
+    c.server = side == 0;
+    c.cert_file = t_path(g_dir, "leaf3.pem");
+    c.key_file = t_path(g_dir, "leaf3.key");
+    c.ca_file = t_path(g_dir, "ca-chain.pem");
+    imsec_net_tls *t = mk_tls(&c);
+    assert_true(SSL_CTX_get_mode(t->ctx) & SSL_MODE_NO_AUTO_CHAIN);
+    STACK_OF(X509) *chain = NULL;
+    assert_int_equal(SSL_CTX_get0_chain_certs(t->ctx, &chain), 1);
+    assert_int_equal(sk_X509_num(chain), 1);
+    char cn[64] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(chain, 0)),
+                              NID_commonName, cn, sizeof cn);
+    assert_string_equal(cn, "imsec test operator CA");
+    imsec_net_tls_del(t);
+  }
+  /* A client that trusts the root alone verifies the server: the operator
+   * CA travelled in the server's Certificate message. */
+  pair p = {0};
+  imsec_net_tls_config c;
+  memset(&c, 0, sizeof c);
+  c.server = 1;
+  c.cert_file = t_path(g_dir, "leaf3.pem");
+  c.key_file = t_path(g_dir, "leaf3.key");
+  c.ca_file = t_path(g_dir, "ca-chain.pem");
+  p.stls = mk_tls(&c);
+  p.ctls = client_tls(0);
+  pair_start(&p, IMSEC_NET_TLS, NULL, 1);
+  uint64_t id = pair_connect(&p, IMSEC_NET_TLS,
+                             "pcscf2.ims.mnc001.mcc001.3gppnetwork.org");
+  t_ev up;
+  roundtrip(&p, id, &up);
+  assert_int_equal(up.verify, 0);
+  assert_int_equal(up.nchain, 3); /* leaf, operator CA, root */
   pair_stop(&p);
 }
 
@@ -938,6 +984,7 @@ int main(void) {
       cmocka_unit_test(read_budget),
       cmocka_unit_test(udp_echo),
       cmocka_unit_test(tls13_server_cert),
+      cmocka_unit_test(chain_built_once),
       cmocka_unit_test(tls12_rsa),
       cmocka_unit_test(tls_ipv6),
       cmocka_unit_test(untrusted_server),

@@ -120,13 +120,23 @@ static int write_pem(const char *path, X509 *cert, EVP_PKEY *key) {
   return ok ? 0 : -1;
 }
 
+/* Two certificates in one file, a then b. */
+static int write_pem2(const char *path, X509 *a, X509 *b) {
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  int ok = PEM_write_X509(f, a) && PEM_write_X509(f, b);
+  fclose(f);
+  return ok ? 0 : -1;
+}
+
 int t_pki_make(const char *dir) {
   int rv = -1;
   EVP_PKEY *cak = key_ec(), *sk = key_ec(), *rk = key_rsa(), *ck = key_ec();
-  EVP_PKEY *ok = key_ec(), *gk = key_ec();
+  EVP_PKEY *ok = key_ec(), *gk = key_ec(), *ik = key_ec(), *lk = key_ec();
   X509 *ca = NULL, *srv = NULL, *rsa = NULL, *cli = NULL, *oca = NULL,
-       *rogue = NULL;
-  if (!cak || !sk || !rk || !ck || !ok || !gk)
+       *rogue = NULL, *ica = NULL, *leaf = NULL;
+  if (!cak || !sk || !rk || !ck || !ok || !gk || !ik || !lk)
     goto out;
   ca = make_cert(cak, "imsec test root", NULL, NULL, 1, NULL, 1);
   srv = make_cert(sk, "pcscf.ims.mnc001.mcc001.3gppnetwork.org", ca, cak, 0,
@@ -140,7 +150,11 @@ int t_pki_make(const char *dir) {
   oca = make_cert(ok, "other root", NULL, NULL, 1, NULL, 5);
   rogue = make_cert(gk, "pcscf.ims.mnc001.mcc001.3gppnetwork.org", oca, ok, 0,
                     "DNS:pcscf.ims.mnc001.mcc001.3gppnetwork.org", 6);
-  if (!ca || !srv || !rsa || !cli || !oca || !rogue)
+  /* Three levels: root -> operator CA -> leaf, the leaf's file alone. */
+  ica = make_cert(ik, "imsec test operator CA", ca, cak, 1, NULL, 7);
+  leaf = make_cert(lk, "pcscf2.ims.mnc001.mcc001.3gppnetwork.org", ica, ik, 0,
+                   "DNS:pcscf2.ims.mnc001.mcc001.3gppnetwork.org", 8);
+  if (!ca || !srv || !rsa || !cli || !oca || !rogue || !ica || !leaf)
     goto out;
   if (write_pem(t_path(dir, "ca.pem"), ca, NULL) ||
       write_pem(t_path(dir, "server.pem"), srv, NULL) ||
@@ -151,7 +165,10 @@ int t_pki_make(const char *dir) {
       write_pem(t_path(dir, "client.key"), NULL, ck) ||
       write_pem(t_path(dir, "other-ca.pem"), oca, NULL) ||
       write_pem(t_path(dir, "rogue.pem"), rogue, NULL) ||
-      write_pem(t_path(dir, "rogue.key"), NULL, gk))
+      write_pem(t_path(dir, "rogue.key"), NULL, gk) ||
+      write_pem(t_path(dir, "leaf3.pem"), leaf, NULL) ||
+      write_pem(t_path(dir, "leaf3.key"), NULL, lk) ||
+      write_pem2(t_path(dir, "ca-chain.pem"), ca, ica))
     goto out;
   rv = 0;
 out:
@@ -161,6 +178,10 @@ out:
   X509_free(cli);
   X509_free(oca);
   X509_free(rogue);
+  X509_free(ica);
+  X509_free(leaf);
+  EVP_PKEY_free(ik);
+  EVP_PKEY_free(lk);
   EVP_PKEY_free(cak);
   EVP_PKEY_free(sk);
   EVP_PKEY_free(rk);

@@ -2270,10 +2270,13 @@ int imsec_net_flow_peer_chain(imsec_net_flow *f, imsec_bytes *out, size_t cap) {
     if (!sk)
       sk = SSL_get_peer_cert_chain(f->ssl);
     int n = sk ? sk_X509_num(sk) : 0;
-    /* On servers the sent chain omits the leaf (SSL_get_peer_cert_chain). */
+    /* On servers the sent chain omits the leaf (SSL_get_peer_cert_chain).
+     * A resumed session keeps the leaf alone (verified when the session
+     * was made, under this context's ticket keys): the leaf is the chain. */
     X509 *leaf = SSL_get0_peer_certificate(f->ssl);
     int add_leaf =
-        leaf && f->is_server && sk && sk == SSL_get_peer_cert_chain(f->ssl);
+        leaf &&
+        ((f->is_server && sk && sk == SSL_get_peer_cert_chain(f->ssl)) || !sk);
     int total = n + add_leaf;
     if (total == 0)
       return 0;

@@ -370,6 +370,20 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
         mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
       SSL_CTX_set_verify(c, mode, NULL);
     }
+    /* A server that verifies clients must name its session context, or
+     * OpenSSL fails every resumption outright (SSL_R_SESSION_ID_CONTEXT_
+     * UNINITIALIZED) instead of falling back to a full handshake. Tickets
+     * are sealed with this context's own keys, so one constant per client
+     * policy is enough to keep sessions from crossing policies. */
+    static const unsigned char sid_ctx[3][12] = {"imsec/certN", "imsec/certQ",
+                                                 "imsec/certR"};
+    if (!SSL_CTX_set_session_id_context(
+            c,
+            sid_ctx[cfg->client_auth == IMSEC_NET_CLIENT_CERT_REQUIRE ? 2
+                    : cfg->client_auth == IMSEC_NET_CLIENT_CERT_NONE  ? 0
+                                                                      : 1],
+            sizeof sid_ctx[0]))
+      goto fail;
     /* Stateless tickets only: no per-session state on the server. */
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     if (cfg->tickets) {

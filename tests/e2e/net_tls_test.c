@@ -464,6 +464,52 @@ static void resumption(void **state) {
   }
 }
 
+/* Mutual TLS and resumption (mode M2, a UE reconnecting): the session
+ * resumes (OpenSSL would fail it outright without a session context) and
+ * the server still sees the UE's certificate on the resumed flow. */
+static void resumption_mutual(void **state) {
+  (void)state;
+  for (int v12 = 0; v12 <= 1; v12++) {
+    pair p = {0};
+    imsec_net_tls_config c;
+    memset(&c, 0, sizeof c);
+    c.server = 1;
+    c.cert_file = t_path(g_dir, "server.pem");
+    c.key_file = t_path(g_dir, "server.key");
+    c.ca_file = t_path(g_dir, "ca.pem");
+    c.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    c.tickets = 1;
+    c.tls12_only = v12;
+    p.stls = mk_tls(&c);
+    memset(&c, 0, sizeof c);
+    c.ca_file = t_path(g_dir, "ca.pem");
+    c.cert_file = t_path(g_dir, "client.pem");
+    c.key_file = t_path(g_dir, "client.key");
+    p.ctls = mk_tls(&c);
+    pair_start(&p, IMSEC_NET_TLS, NULL, 1);
+    for (int round = 0; round <= 1; round++) {
+      t_ev up, sup;
+      uint64_t id = pair_connect(&p, IMSEC_NET_TLS, "pcscf.test");
+      assert_int_equal(t_rec_wait(p.rc, T_EV_UP, id, 0, WAIT, &up), 0);
+      assert_int_equal(t_rec_wait(p.rs, T_EV_UP, 0, 1, WAIT, &sup), 0);
+      assert_int_equal(up.resumed, round);
+      assert_int_equal(sup.verify, 0);
+      assert_true(sup.nchain >= 1);
+      assert_string_equal(sup.name0, "ue.ims.mnc001.mcc001.3gppnetwork.org");
+      /* the ticket comes with the echo */
+      assert_int_equal(
+          imsec_net_send(p.c, id, (const uint8_t *)SIP_MSG, sizeof SIP_MSG - 1),
+          0);
+      t_ev m;
+      assert_int_equal(t_rec_wait(p.rc, T_EV_MSG, id, 0, WAIT, &m), 0);
+      assert_int_equal(imsec_net_close(p.c, id), 0);
+      assert_int_equal(t_rec_wait(p.rc, T_EV_DOWN, id, 0, WAIT, &m), 0);
+      assert_int_equal(t_rec_wait(p.rs, T_EV_DOWN, 0, 1, WAIT, &m), 0);
+    }
+    pair_stop(&p);
+  }
+}
+
 /* Ticket keys rotate: a ticket under the previous key still resumes, one
  * two keys old does not. */
 static void ticket_key_rotation(void **state) {
@@ -991,6 +1037,7 @@ int main(void) {
       cmocka_unit_test(mutual_tls),
       cmocka_unit_test(psk_modes),
       cmocka_unit_test(resumption),
+      cmocka_unit_test(resumption_mutual),
       cmocka_unit_test(ticket_key_rotation),
       cmocka_unit_test(dtls_echo),
       cmocka_unit_test(reuse_and_early_send),

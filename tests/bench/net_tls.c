@@ -18,12 +18,28 @@
  *    all forked from this one, until N flows are up or --timeout passes;
  *    then every child is killed by its pid.
  *
- * Usage: net_tls_bench [--seconds S] [--rounds R] [--conc C] [--flows N]
- * (defaults 2 s, 8 rounds, 32, 50000), or
- * net_tls_bench --procs P [--flows N] [--timeout S] (default 120 s). Each round
- * runs imsec and the peer back to back (alternating who goes first); the
- * medians of the per-round ratios are the figures least moved by the shared
- * machine's other load.
+ *    --gens G spreads the load over G generator processes (more load
+ *    than one generator makes: the server nearer saturation).
+ *    --mutual leaf|chain: mode M2 instead, on an operator PKI (root,
+ *    operator CA, leaves): a client certificate required and verified,
+ *    the server's certificate file holding the leaf alone (leaf) or the
+ *    leaf and the operator CA (chain); phases 2 and the floor are skipped.
+ * 2. RSS per idle established TLS flow of our server, and the most flows
+ *    the process holds: a child process (this program with --hold) opens
+ *    resumed TLS flows from sources spread over 127.0.0.0/8 and keeps them
+ *    idle; the server side's RSS growth per flow is the figure.
+ * 3. --procs P: more flows than one process may hold (RLIMIT_NOFILE): P
+ *    server processes on one SO_REUSEPORT port and P client processes,
+ *    all forked from this one, until N flows are up or --timeout passes;
+ *    then every child is killed by its pid.
+ * 4. --serve imsec|minimal SECONDS: one server alone for a profiler.
+ *
+ * Usage: net_tls_bench [--seconds S] [--rounds R] [--conc C] [--gens G]
+ * [--mutual leaf|chain] [--flows N] (defaults 2 s, 8 rounds, 32, 1, off,
+ * 50000), or net_tls_bench --procs P [--flows N] [--timeout S] (default
+ * 120 s). Each round runs imsec and the peer back to back (alternating who
+ * goes first); the medians of the per-round ratios are the figures least
+ * moved by the shared machine's other load.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -52,6 +68,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "imsec/net.h"
 
@@ -105,6 +122,90 @@ static void make_cert(const char *dir) {
   fclose(f);
   X509_free(c);
   EVP_PKEY_free(k);
+}
+
+/* An operator PKI for --mutual (mode M2): root -> operator CA -> the
+ * P-CSCF's leaf and a UE's leaf. Files: srv.pem (the leaf alone, as
+ * `imsec pki` writes HOST.crt), srv-chain.pem (leaf and operator CA, as
+ * HOST.chain.pem), srv.key, anchors.pem (root and operator CA: what the
+ * server verifies UEs against), ue-chain.pem, ue.key. */
+static X509 *pki_cert(EVP_PKEY *k, const char *cn, X509 *iss, EVP_PKEY *ik,
+                      int ca, long serial) {
+  X509 *c = X509_new();
+  if (!c)
+    die("x509");
+  X509_set_version(c, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(c), serial);
+  X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(c), 86400);
+  X509_set_pubkey(c, k);
+  X509_NAME *n = X509_get_subject_name(c);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+                             -1, -1, 0);
+  X509_set_issuer_name(c, iss ? X509_get_subject_name(iss) : n);
+  X509V3_CTX v;
+  X509V3_set_ctx(&v, iss ? iss : c, c, NULL, NULL, 0);
+  X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v, NID_basic_constraints,
+                                          ca ? "critical,CA:TRUE" : "CA:FALSE");
+  if (!e || !X509_add_ext(c, e, -1))
+    die("x509 ext");
+  X509_EXTENSION_free(e);
+  if (!X509_sign(c, ik ? ik : k, EVP_sha256()))
+    die("sign");
+  return c;
+}
+
+static void pem_out(const char *dir, const char *name, X509 *a, X509 *b,
+                    EVP_PKEY *k) {
+  char p[600];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!f)
+    die("write pki");
+  if ((a && !PEM_write_X509(f, a)) || (b && !PEM_write_X509(f, b)) ||
+      (k && !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL)))
+    die("write pki");
+  fclose(f);
+}
+
+static void make_pki(const char *dir) {
+  EVP_PKEY *rk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  EVP_PKEY *ok = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  EVP_PKEY *sk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  EVP_PKEY *uk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  if (!rk || !ok || !sk || !uk)
+    die("keygen");
+  X509 *root = pki_cert(rk, "bench root", NULL, NULL, 1, 1);
+  X509 *op = pki_cert(ok, "bench operator CA", root, rk, 1, 2);
+  X509 *srv = pki_cert(sk, "bench.pcscf", op, ok, 0, 3);
+  X509 *ue = pki_cert(uk, "bench.ue", op, ok, 0, 4);
+  pem_out(dir, "srv.pem", srv, NULL, NULL);
+  pem_out(dir, "srv-chain.pem", srv, op, NULL);
+  pem_out(dir, "srv.key", NULL, NULL, sk);
+  pem_out(dir, "anchors.pem", root, op, NULL);
+  pem_out(dir, "ue-chain.pem", ue, op, NULL);
+  pem_out(dir, "ue.key", NULL, NULL, uk);
+  X509_free(root);
+  X509_free(op);
+  X509_free(srv);
+  X509_free(ue);
+  EVP_PKEY_free(rk);
+  EVP_PKEY_free(ok);
+  EVP_PKEY_free(sk);
+  EVP_PKEY_free(uk);
+}
+
+static void pki_rm(const char *dir) {
+  static const char *const names[] = {"cert.pem",      "key.pem", "srv.pem",
+                                      "srv-chain.pem", "srv.key", "anchors.pem",
+                                      "ue-chain.pem",  "ue.key"};
+  char p[600];
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+    unlink(p);
+  }
+  rmdir(dir);
 }
 
 /* ------------------------------------------------------------ the peer */
@@ -163,7 +264,12 @@ static void *peer_run(void *arg) {
         break;
       }
       if (dead) {
+        /* Out of the epoll set before close: a generator being spawned
+         * holds a copy of every descriptor until its exec, and epoll
+         * forgets a registration only when the last copy closes, so
+         * without this an event could still arrive for the freed SSL. */
         int fd = SSL_get_fd(ssl);
+        epoll_ctl(p->ep, EPOLL_CTL_DEL, fd, NULL);
         SSL_free(ssl);
         close(fd);
       }
@@ -173,13 +279,24 @@ static void *peer_run(void *arg) {
   return NULL;
 }
 
-static void peer_start(peer *p, const char *cert, const char *key) {
+/* `ca` set: mutual TLS, a client certificate required and verified
+ * against it, as the man pages show. */
+static void peer_start(peer *p, const char *cert, const char *key,
+                       const char *ca) {
   memset(p, 0, sizeof *p);
   p->ctx = SSL_CTX_new(TLS_server_method());
   SSL_CTX_set_min_proto_version(p->ctx, TLS1_2_VERSION);
   if (SSL_CTX_use_certificate_chain_file(p->ctx, cert) != 1 ||
       SSL_CTX_use_PrivateKey_file(p->ctx, key, SSL_FILETYPE_PEM) != 1)
     die("peer cert");
+  if (ca) {
+    static const unsigned char sid[] = "minimal";
+    if (SSL_CTX_load_verify_locations(p->ctx, ca, NULL) != 1 ||
+        SSL_CTX_set_session_id_context(p->ctx, sid, sizeof sid) != 1)
+      die("peer ca");
+    SSL_CTX_set_verify(p->ctx,
+                       SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+  }
   p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int one = 1;
   setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -415,6 +532,8 @@ static uint64_t gen_run(gen *g, uint16_t port, double seconds, uint64_t limit) {
   return g->done - start;
 }
 
+#define GENS_MAX 8
+
 /* ------------------------------------------------------------ the floor */
 
 /* OpenSSL's own cost of the server side of a handshake, with no sockets:
@@ -523,69 +642,118 @@ static long minflt(void) {
  * own so that its OpenSSL (a TLS client costs more than a server) shares
  * neither the servers' CPU accounting nor OpenSSL's process-wide locks
  * (method store, name map), whose cache lines would otherwise bounce
- * between the generator's core and the server's. Prints "go" when the
- * timed part starts, then "<handshakes> <seconds>". */
-static int gen_main(uint16_t port, double seconds, int conc, int resumed) {
+ * between the generator's core and the server's. Prints "ready", waits
+ * for a byte (or EOF) on stdin, then runs the timed part and prints
+ * "<handshakes> <seconds>". */
+static int gen_main(uint16_t port, double seconds, int conc, int resumed,
+                    const char *pki_dir) {
   raise_nofile();
   gen g;
   gen_init(&g, conc);
+  if (pki_dir) { /* --mutual: present the UE's certificate and chain */
+    char c[600], k[600];
+    snprintf(c, sizeof c, "%s/ue-chain.pem", pki_dir);
+    snprintf(k, sizeof k, "%s/ue.key", pki_dir);
+    if (SSL_CTX_use_certificate_chain_file(g.ctx, c) != 1 ||
+        SSL_CTX_use_PrivateKey_file(g.ctx, k, SSL_FILETYPE_PEM) != 1)
+      die("generator: client certificate");
+  }
   if (resumed) {
     g.want_sess = 1;
     if (gen_run(&g, port, 5, 1) < 1 || !g.sess)
       die("no session");
     g.want_sess = 0;
   }
-  printf("go\n");
+  printf("ready\n");
   fflush(stdout);
+  char go;
+  if (read(0, &go, 1) < 0) /* the parent starts every generator at once */
+    die("start");
   double w0 = now_s();
   uint64_t n = gen_run(&g, port, seconds, UINT64_MAX);
   printf("%llu %.6f\n", (unsigned long long)n, now_s() - w0);
+  if (g.failed) /* a figure made with failures says so */
+    fprintf(stderr, "generator: %llu handshakes failed\n",
+            (unsigned long long)g.failed);
   fflush(stdout);
   gen_free(&g);
   return 0;
 }
 
-/* One phase: the generator process against `port`; the server CPU is this
- * whole process's (both servers live here; the idle one costs nothing). */
+/* One phase: `gens` generator processes against `port`, `conc` handshakes
+ * in flight between them; the server CPU is this whole process's (both
+ * servers live here; the idle one costs nothing). With enough generators
+ * the server is saturated: it always has work waiting, as a server that
+ * "sustains" a rate does, and the handshakes/s ratio is the figure. */
 static result measure(const char *self, uint16_t port, double seconds, int conc,
-                      int resumed) {
+                      int resumed, int gens, const char *pki_dir) {
   char ps[16], ss[32], cs[16], rs[4];
   snprintf(ps, sizeof ps, "%u", port);
   snprintf(ss, sizeof ss, "%.3f", seconds);
-  snprintf(cs, sizeof cs, "%d", conc);
   snprintf(rs, sizeof rs, "%d", resumed);
-  int pfd[2];
-  if (pipe(pfd) != 0)
+  pid_t child[GENS_MAX];
+  FILE *f[GENS_MAX];
+  int start[2];
+  if (pipe(start) != 0)
     die("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-  posix_spawn_file_actions_addclose(&fa, pfd[0]);
-  char *cargv[] = {(char *)self, "--gen", ps, ss, cs, rs, NULL};
-  pid_t child;
-  if (posix_spawn(&child, "/proc/self/exe", &fa, NULL, cargv, environ) != 0)
-    die("spawn generator");
-  posix_spawn_file_actions_destroy(&fa);
-  close(pfd[1]);
-  FILE *f = fdopen(pfd[0], "r");
+  for (int g = 0; g < gens; g++) {
+    int share = conc / gens + (g < conc % gens);
+    snprintf(cs, sizeof cs, "%d", share > 0 ? share : 1);
+    int pfd[2];
+    if (pipe(pfd) != 0)
+      die("pipe");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_addclose(&fa, pfd[0]);
+    posix_spawn_file_actions_adddup2(&fa, start[0], 0);
+    posix_spawn_file_actions_addclose(&fa, start[1]);
+    char *cargv[] = {(char *)self, "--gen",         ps,  ss, cs,
+                     rs,           (char *)pki_dir, NULL};
+    if (posix_spawn(&child[g], "/proc/self/exe", &fa, NULL, cargv, environ) !=
+        0)
+      die("spawn generator");
+    posix_spawn_file_actions_destroy(&fa);
+    close(pfd[1]);
+    f[g] = fdopen(pfd[0], "r");
+    if (!f[g])
+      die("generator");
+  }
+  close(start[0]);
   char line[128];
   result r = {0, 0, 0};
-  if (!f || !fgets(line, sizeof line, f))
-    die("generator");
+  /* Every generator has its session (resumed) before anyone's clock runs;
+   * then one write starts them all. */
+  for (int g = 0; g < gens; g++)
+    if (!fgets(line, sizeof line, f[g]))
+      die("generator");
   double c0 = cpu_s(RUSAGE_SELF);
   long f0 = minflt();
-  unsigned long long n = 0;
-  double dt = 0;
-  if (!fgets(line, sizeof line, f) || sscanf(line, "%llu %lf", &n, &dt) != 2)
-    die("generator result");
+  if (write(start[1], "go", 2) != 2)
+    die("start generators");
+  close(start[1]); /* each generator's read sees the bytes or EOF */
+  unsigned long long total = 0;
+  double dt_max = 0;
+  for (int g = 0; g < gens; g++) {
+    unsigned long long n = 0;
+    double dt = 0;
+    if (!fgets(line, sizeof line, f[g]) ||
+        sscanf(line, "%llu %lf", &n, &dt) != 2)
+      die("generator result");
+    total += n;
+    if (dt > dt_max)
+      dt_max = dt;
+  }
   double c1 = cpu_s(RUSAGE_SELF);
   long f1 = minflt();
-  fclose(f);
-  waitpid(child, NULL, 0);
-  if (n && dt > 0) {
-    r.hs_per_s = (double)n / dt;
-    r.cpu_us = (c1 - c0) / (double)n * 1e6;
-    r.faults = (double)(f1 - f0) / (double)n;
+  for (int g = 0; g < gens; g++) {
+    fclose(f[g]);
+    waitpid(child[g], NULL, 0);
+  }
+  if (total && dt_max > 0) {
+    r.hs_per_s = (double)total / dt_max;
+    r.cpu_us = (c1 - c0) / (double)total * 1e6;
+    r.faults = (double)(f1 - f0) / (double)total;
   }
   return r;
 }
@@ -903,29 +1071,100 @@ static int procs_main(int nproc, uint64_t flows, double timeout) {
   munmap(sv, 2 * PROCS_MAX * sizeof *sv);
   SSL_SESSION_free(sess);
   imsec_net_tls_del(tls);
-  unlink(cert);
-  unlink(key);
-  rmdir(dir);
+  pki_rm(dir);
   return tf >= flows ? 0 : 1;
 }
 
+/* --serve imsec|minimal SECONDS [--mutual leaf|chain]: one server alone,
+ * for a profiler to attach to (perf record -p, valgrind). Prints its port
+ * and the directory of its certificates, serves for SECONDS, prints the
+ * handshakes it completed. Load it with `net_tls_bench --gen PORT SECONDS
+ * CONC RESUMED [DIR] < /dev/null` (DIR: with --mutual, for the UE's
+ * certificate). */
+static int serve_main(const char *kind, double seconds, int mutual) {
+  signal(SIGPIPE, SIG_IGN);
+  raise_nofile();
+  char dir[] = "/tmp/imsec-bench-XXXXXX";
+  if (!mkdtemp(dir))
+    die("mkdtemp");
+  make_cert(dir);
+  char cert[600], key[600], anchors[600];
+  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+  snprintf(key, sizeof key, "%s/key.pem", dir);
+  if (mutual) {
+    make_pki(dir);
+    snprintf(cert, sizeof cert, "%s/%s", dir,
+             mutual == 1 ? "srv.pem" : "srv-chain.pem");
+    snprintf(key, sizeof key, "%s/srv.key", dir);
+    snprintf(anchors, sizeof anchors, "%s/anchors.pem", dir);
+  }
+  unsigned long long hs = 0;
+  if (!strcmp(kind, "minimal")) {
+    peer pr;
+    peer_start(&pr, cert, key, mutual ? anchors : NULL);
+    printf("%u %s\n", pr.port, dir);
+    fflush(stdout);
+    usleep((useconds_t)(seconds * 1e6));
+    peer_stop(&pr);
+    hs = atomic_load(&pr.handshakes);
+  } else if (!strcmp(kind, "imsec")) {
+    imsec_net_tls *tls = NULL;
+    imsec_net_tls_config tc = {
+        .server = 1, .cert_file = cert, .key_file = key, .tickets = 1};
+    if (mutual) {
+      tc.ca_file = anchors;
+      tc.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    }
+    imsec_net_config nc = {.threads = 1};
+    nc.limits.max_flows_per_ip = 1000000;
+    nc.limits.max_flows = 1000000;
+    imsec_net *net = NULL;
+    struct sockaddr_in la = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    uint16_t port = 0;
+    if (imsec_net_tls_new(&tls, &tc) != 0 || imsec_net_new(&net, &nc) != 0 ||
+        imsec_net_listen(net, IMSEC_NET_TLS, (struct sockaddr *)&la, tls,
+                         &port) != 0 ||
+        imsec_net_start(net) != 0)
+      die("listen");
+    printf("%u %s\n", port, dir);
+    fflush(stdout);
+    usleep((useconds_t)(seconds * 1e6));
+    imsec_net_stats st;
+    imsec_net_get_stats(net, &st);
+    hs = st.handshakes;
+    imsec_net_del(net);
+    imsec_net_tls_del(tls);
+  } else {
+    die("--serve: imsec or minimal");
+  }
+  printf("%llu handshakes\n", hs);
+  pki_rm(dir);
+  return 0;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: net_tls_bench [--seconds S] [--rounds R] "
-                  "[--conc C] [--flows N]\n"
-                  "       net_tls_bench --procs P [--flows N] [--timeout S]\n");
+  fprintf(stderr, "usage: net_tls_bench [--seconds S] [--rounds R] [--conc C] "
+                  "[--gens G] [--mutual leaf|chain] [--flows N]\n"
+                  "       net_tls_bench --procs P [--flows N] [--timeout S]\n"
+                  "       net_tls_bench --serve imsec|minimal SECONDS "
+                  "[--mutual leaf|chain]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   double seconds = 2;
-  int rounds = 8, conc = 32;
+  int rounds = 8, conc = 32, gens = 1;
+  int mutual = 0; /* 1: --mutual leaf, 2: --mutual chain */
+  const char *serve = NULL;
   uint64_t flows = 50000;
   int procs = 0;
   double timeout = 120;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--gen") && i + 4 < argc)
       return gen_main((uint16_t)atoi(argv[i + 1]), atof(argv[i + 2]),
-                      atoi(argv[i + 3]), atoi(argv[i + 4]));
+                      atoi(argv[i + 3]), atoi(argv[i + 4]),
+                      i + 5 < argc ? argv[i + 5] : NULL);
     if (!strcmp(argv[i], "--hold") && i + 2 < argc)
       return hold_main((uint16_t)atoi(argv[i + 1]),
                        strtoull(argv[i + 2], NULL, 10));
@@ -935,6 +1174,15 @@ int main(int argc, char **argv) {
       seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--rounds"))
       rounds = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--gens"))
+      gens = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--serve") && i + 2 < argc) {
+      serve = argv[++i];
+      seconds = atof(argv[++i]);
+    } else if (!strcmp(argv[i], "--mutual"))
+      mutual = !strcmp(argv[++i], "leaf")  ? 1
+               : !strcmp(argv[i], "chain") ? 2
+                                           : -1;
     else if (!strcmp(argv[i], "--conc"))
       conc = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--flows"))
@@ -946,6 +1194,11 @@ int main(int argc, char **argv) {
     else
       usage();
   }
+  if (serve) {
+    if (seconds <= 0 || seconds > 3600 || mutual < 0)
+      usage();
+    return serve_main(serve, seconds, mutual);
+  }
   if (procs) {
     if (procs < 1 || procs > PROCS_MAX || flows < 2000 || flows > 400000 ||
         timeout < 5 || timeout > 600)
@@ -953,7 +1206,8 @@ int main(int argc, char **argv) {
     return procs_main(procs, flows, timeout);
   }
   if (seconds <= 0 || seconds > 60 || rounds < 1 || rounds > 10 || conc < 1 ||
-      conc > 1024 || flows < 2000 || flows > 200000)
+      gens < 1 || gens > GENS_MAX || conc < gens || conc > 1024 || mutual < 0 ||
+      flows < 2000 || flows > 200000)
     usage();
   signal(SIGPIPE, SIG_IGN);
   rlim_t nofile = raise_nofile();
@@ -962,14 +1216,26 @@ int main(int argc, char **argv) {
   if (!mkdtemp(dir))
     die("mkdtemp");
   make_cert(dir);
-  char cert[600], key[600];
+  char cert[600], key[600], anchors[600];
   snprintf(cert, sizeof cert, "%s/cert.pem", dir);
   snprintf(key, sizeof key, "%s/key.pem", dir);
+  if (mutual) {
+    /* Mode M2 with an operator PKI: the same files for both servers. */
+    make_pki(dir);
+    snprintf(cert, sizeof cert, "%s/%s", dir,
+             mutual == 1 ? "srv.pem" : "srv-chain.pem");
+    snprintf(key, sizeof key, "%s/srv.key", dir);
+    snprintf(anchors, sizeof anchors, "%s/anchors.pem", dir);
+  }
 
   /* Our server: one loop, tickets on. */
   imsec_net_tls *tls = NULL;
   imsec_net_tls_config tc = {
       .server = 1, .cert_file = cert, .key_file = key, .tickets = 1};
+  if (mutual) {
+    tc.ca_file = anchors;
+    tc.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+  }
   if (imsec_net_tls_new(&tls, &tc) != 0)
     die("tls");
   imsec_net_config nc = {.threads = 1};
@@ -987,11 +1253,17 @@ int main(int argc, char **argv) {
       imsec_net_start(net) != 0)
     die("listen");
   peer pr;
-  peer_start(&pr, cert, key);
+  peer_start(&pr, cert, key, mutual ? anchors : NULL);
 
-  printf("# net_tls_bench: TLS 1.3, P-256 certificate, %d concurrent "
-         "handshakes, %.1f s per phase, %d rounds, loopback\n",
-         conc, seconds, rounds);
+  printf("# net_tls_bench: TLS 1.3, %s, %d concurrent "
+         "handshakes from %d generator%s, %.1f s per phase, %d rounds, "
+         "loopback\n",
+         mutual == 1   ? "mutual TLS, P-256 operator PKI, leaf-only "
+                         "certificate file, client certificate required"
+         : mutual == 2 ? "mutual TLS, P-256 operator PKI, certificate file "
+                         "with the operator CA, client certificate required"
+                       : "P-256 self-signed certificate, no client certificate",
+         conc, gens, gens > 1 ? "s" : "", seconds, rounds);
   printf("%-8s %-8s %12s %14s %10s\n", "mode", "server", "handshakes/s",
          "server_us/hs", "faults/hs");
   double sum[2][2][2] = {{{0}}}; /* [resumed][ours=0/peer=1][rate/cpu] */
@@ -1002,7 +1274,8 @@ int main(int argc, char **argv) {
       for (int k = 0; k <= 1; k++) {
         int who = (k + r) % 2; /* alternate who goes first */
         uint16_t p = who == 0 ? port : pr.port;
-        result res = measure(argv[0], p, seconds, conc, resumed);
+        result res = measure(argv[0], p, seconds, conc, resumed, gens,
+                             mutual ? dir : NULL);
         printf("%-8s %-8s %12.0f %14.0f %10.1f\n", resumed ? "resumed" : "full",
                who == 0 ? "imsec" : "minimal", res.hs_per_s, res.cpu_us,
                res.faults);
@@ -1028,6 +1301,12 @@ int main(int argc, char **argv) {
            median(cpu_ratio[resumed], rounds));
   }
   peer_stop(&pr);
+  if (mutual) { /* the floor and the idle flows are the server-cert case's */
+    imsec_net_del(net);
+    imsec_net_tls_del(tls);
+    pki_rm(dir);
+    return 0;
+  }
   printf("OpenSSL floor (server side in memory, no sockets): full %.0f us, "
          "resumed %.0f us per handshake\n",
          floor_us(cert, key, 0, seconds), floor_us(cert, key, 1, seconds));
@@ -1094,8 +1373,6 @@ int main(int argc, char **argv) {
   fclose(cf);
   imsec_net_del(net);
   imsec_net_tls_del(tls);
-  unlink(cert);
-  unlink(key);
-  rmdir(dir);
+  pki_rm(dir);
   return 0;
 }

@@ -594,6 +594,48 @@ static void dtls_echo(void **state) {
 
 /* RFC 5923 reuse: a second connect to the same peer returns the flow
  * already opening; messages sent before it is up leave after on_up. */
+/* DTLS with a client certificate required (mode M2 over UDP), and a UE
+ * coming back resumes its session there too. */
+static void dtls_mutual(void **state) {
+  (void)state;
+  pair p = {0};
+  imsec_net_tls_config c;
+  memset(&c, 0, sizeof c);
+  c.server = 1;
+  c.dtls = 1;
+  c.cert_file = t_path(g_dir, "server.pem");
+  c.key_file = t_path(g_dir, "server.key");
+  c.ca_file = t_path(g_dir, "ca.pem");
+  c.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+  c.tickets = 1;
+  p.stls = mk_tls(&c);
+  memset(&c, 0, sizeof c);
+  c.dtls = 1;
+  c.ca_file = t_path(g_dir, "ca.pem");
+  c.cert_file = t_path(g_dir, "client.pem");
+  c.key_file = t_path(g_dir, "client.key");
+  p.ctls = mk_tls(&c);
+  pair_start(&p, IMSEC_NET_DTLS, NULL, 1);
+  for (int round = 0; round <= 1; round++) {
+    t_ev up, sup, m;
+    uint64_t id = pair_connect(&p, IMSEC_NET_DTLS, "pcscf.test");
+    assert_int_equal(t_rec_wait(p.rc, T_EV_UP, id, 0, WAIT, &up), 0);
+    assert_int_equal(t_rec_wait(p.rs, T_EV_UP, 0, 1, WAIT, &sup), 0);
+    assert_string_equal(up.version, "DTLSv1.2");
+    assert_int_equal(up.resumed, round);
+    assert_int_equal(sup.verify, 0);
+    assert_int_equal(sup.nchain, round ? 1 : 2); /* resumed: the leaf */
+    assert_string_equal(sup.name0, "ue.ims.mnc001.mcc001.3gppnetwork.org");
+    assert_int_equal(
+        imsec_net_send(p.c, id, (const uint8_t *)SIP_MSG, sizeof SIP_MSG - 1),
+        0);
+    assert_int_equal(t_rec_wait(p.rc, T_EV_MSG, id, 0, WAIT, &m), 0);
+    assert_int_equal(imsec_net_close(p.c, id), 0);
+    assert_int_equal(t_rec_wait(p.rc, T_EV_DOWN, id, 0, WAIT, &m), 0);
+  }
+  pair_stop(&p);
+}
+
 static void reuse_and_early_send(void **state) {
   (void)state;
   pair p = {0};
@@ -1040,6 +1082,7 @@ int main(void) {
       cmocka_unit_test(resumption_mutual),
       cmocka_unit_test(ticket_key_rotation),
       cmocka_unit_test(dtls_echo),
+      cmocka_unit_test(dtls_mutual),
       cmocka_unit_test(reuse_and_early_send),
       cmocka_unit_test(multi_loop),
       cmocka_unit_test(slow_handshake_closed),

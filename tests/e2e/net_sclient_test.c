@@ -1,7 +1,7 @@
 /* net/ against `openssl s_client`: a real, independent TLS client. TLS 1.3
  * and 1.2 are accepted, TLS 1.1 and a non-ECDHE suite are refused, PSK works
- * in both versions, a required client certificate is enforced, and a resumed
- * TLS 1.3 handshake brings a fresh ticket. */
+ * in both versions, a required client certificate is enforced (and such
+ * sessions resume), and a resumed TLS 1.3 handshake brings a fresh ticket. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -239,8 +239,6 @@ static void client_cert_required(void **state) {
   srv_stop(&s);
 }
 
-/* DTLS 1.2 with s_client: the cookie exchange (RFC 6347 §4.2.1) and a
- * message; and a TLS 1.2-only peer is told no. */
 /* One fresh ticket per handshake, resumed ones included (RFC 8446 §C.4:
  * a client should not reuse a ticket): s_client writes -sess_out only when
  * a ticket arrives, so the resumed connection's file exists only if the
@@ -275,6 +273,47 @@ static void ticket_per_resumed_handshake(void **state) {
   srv_stop(&s);
 }
 
+/* Mutual TLS and a ticket (mode M2, a UE coming back): s_client resumes
+ * with its client certificate's session, TLS 1.3 and 1.2, and the resumed
+ * flow still names the UE. */
+static void mutual_ticket_resumes(void **state) {
+  (void)state;
+  for (int v12 = 0; v12 <= 1; v12++) {
+    srv s;
+    imsec_net_tls_config c;
+    memset(&c, 0, sizeof c);
+    c.server = 1;
+    c.cert_file = t_path(g_dir, "server.pem");
+    c.key_file = t_path(g_dir, "server.key");
+    c.ca_file = t_path(g_dir, "ca.pem");
+    c.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    c.tickets = 1;
+    srv_start(&s, &c);
+    char s1[512];
+    snprintf(s1, sizeof s1, "%s", t_path(g_dir, "msess.pem"));
+    unlink(s1);
+    const char *ver = v12 ? "-tls1_2" : "-tls1_3";
+    char certbuf[512], key[512]; /* t_path's buffers are reused */
+    snprintf(certbuf, sizeof certbuf, "%s", t_path(g_dir, "client.pem"));
+    snprintf(key, sizeof key, "%s", t_path(g_dir, "client.key"));
+    t_ev up;
+    const char *first[] = {ver, "-cert",     certbuf, "-key",
+                           key, "-sess_out", s1,      NULL};
+    assert_true(sclient(&s, first, &up));
+    assert_int_equal(up.resumed, 0);
+    assert_int_equal(access(s1, R_OK), 0);
+    const char *again[] = {ver, "-cert",    certbuf, "-key",
+                           key, "-sess_in", s1,      NULL};
+    assert_true(sclient(&s, again, &up));
+    assert_int_equal(up.resumed, 1);
+    assert_int_equal(up.verify, 0);
+    assert_string_equal(up.name0, "ue.ims.mnc001.mcc001.3gppnetwork.org");
+    srv_stop(&s);
+  }
+}
+
+/* DTLS 1.2 with s_client: the cookie exchange (RFC 6347 §4.2.1) and a
+ * message. */
 static void dtls_accepted(void **state) {
   (void)state;
   srv s;
@@ -325,6 +364,7 @@ int main(void) {
       cmocka_unit_test(client_cert_required),
       cmocka_unit_test(dtls_accepted),
       cmocka_unit_test(ticket_per_resumed_handshake),
+      cmocka_unit_test(mutual_ticket_resumes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

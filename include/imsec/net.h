@@ -123,7 +123,8 @@ typedef struct imsec_net_tls_config {
   int dtls;   /* 1: DTLS 1.2 over UDP */
   /* PEM files: certificate chain (leaf first) and private key (EC P-256 or
    * RSA). Required on servers unless psk_lookup is set; optional client
-   * certificate on clients. */
+   * certificate on clients. A file with the leaf alone has its chain
+   * completed once, at creation, from ca_file (the root left out). */
   const char *cert_file;
   const char *key_file;
   /* PEM trust anchors for verifying the peer (client certs on servers,
@@ -136,7 +137,8 @@ typedef struct imsec_net_tls_config {
   int defer_verify;
   /* Servers: issue one session ticket per handshake under rotating keys
    * (ticket_key_lifetime_s, default 3600; a ticket stays valid for two
-   * lifetimes). 0 issues none. */
+   * lifetimes). 0 issues none. With client certificates a resumed flow
+   * knows the client's leaf certificate only (no chain is kept). */
   int tickets;
   uint32_t ticket_key_lifetime_s;
   /* Clients: never resume (the P-CSCF, seed §3.1). Otherwise the context

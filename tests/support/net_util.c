@@ -366,12 +366,23 @@ void t_rec_log(void *user, imsec_net_log_level lvl, const char *line) {
   }
   if (getenv("IMSEC_NET_TRACE"))
     fprintf(stderr, "net: %s\n", line);
+  uv_cond_broadcast(&r->cv);
   uv_mutex_unlock(&r->mu);
 }
 
+/* Waits up to 5 s for the line: the peer's event (a client's DOWN after
+ * the server's alert) can come before the server's loop wrote its log. */
 int t_rec_log_has(t_rec *r, const char *needle) {
+  uint64_t end = t_now_ms() + 5000;
   uv_mutex_lock(&r->mu);
-  int has = r->log && strstr(r->log, needle) != NULL;
+  int has;
+  for (;;) {
+    has = r->log && strstr(r->log, needle) != NULL;
+    uint64_t now = t_now_ms();
+    if (has || now >= end)
+      break;
+    (void)uv_cond_timedwait(&r->cv, &r->mu, (end - now) * 1000000ULL);
+  }
   uv_mutex_unlock(&r->mu);
   return has;
 }

@@ -61,7 +61,8 @@ int t_rec_wait(t_rec *r, int type, uint64_t id, int is_server, int ms,
                t_ev *out);
 /* Number of events of a type so far. */
 int t_rec_count(t_rec *r, int type);
-/* A log callback collecting lines; t_rec_log_has checks for a substring. */
+/* A log callback collecting lines; t_rec_log_has checks for a substring,
+ * waiting up to 5 s for it to appear (every use expects the line). */
 void t_rec_log(void *user, imsec_net_log_level lvl, const char *line);
 int t_rec_log_has(t_rec *r, const char *needle);
 

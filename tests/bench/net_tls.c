@@ -682,9 +682,10 @@ static int gen_main(uint16_t port, double seconds, int conc, int resumed,
 
 /* One phase: `gens` generator processes against `port`, `conc` handshakes
  * in flight between them; the server CPU is this whole process's (both
- * servers live here; the idle one costs nothing). With enough generators
- * the server is saturated: it always has work waiting, as a server that
- * "sustains" a rate does, and the handshakes/s ratio is the figure. */
+ * servers live here; the idle one costs nothing). More generators bring
+ * the server nearer saturation, where it always has work waiting (as a
+ * server sustaining a rate does): fewer idle sleeps, more events per
+ * wakeup. On 2 shared cores it never quite gets there. */
 static result measure(const char *self, uint16_t port, double seconds, int conc,
                       int resumed, int gens, const char *pki_dir) {
   char ps[16], ss[32], cs[16], rs[4];

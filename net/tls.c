@@ -375,14 +375,9 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
      * UNINITIALIZED) instead of falling back to a full handshake. Tickets
      * are sealed with this context's own keys, so one constant per client
      * policy is enough to keep sessions from crossing policies. */
-    static const unsigned char sid_ctx[3][12] = {"imsec/certN", "imsec/certQ",
-                                                 "imsec/certR"};
-    if (!SSL_CTX_set_session_id_context(
-            c,
-            sid_ctx[cfg->client_auth == IMSEC_NET_CLIENT_CERT_REQUIRE ? 2
-                    : cfg->client_auth == IMSEC_NET_CLIENT_CERT_NONE  ? 0
-                                                                      : 1],
-            sizeof sid_ctx[0]))
+    unsigned char sid_ctx[] = "imsec/client-auth-?";
+    sid_ctx[sizeof sid_ctx - 2] = (unsigned char)('0' + cfg->client_auth);
+    if (!SSL_CTX_set_session_id_context(c, sid_ctx, sizeof sid_ctx - 1))
       goto fail;
     /* Stateless tickets only: no per-session state on the server. */
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);

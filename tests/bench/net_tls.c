@@ -92,37 +92,7 @@ static void die(const char *what) {
   exit(2);
 }
 
-/* ------------------------------------------------------------ certificate */
-
-static void make_cert(const char *dir) {
-  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-  X509 *c = X509_new();
-  if (!k || !c)
-    die("keygen");
-  X509_set_version(c, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(c), 1);
-  X509_gmtime_adj(X509_getm_notBefore(c), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(c), 86400);
-  X509_set_pubkey(c, k);
-  X509_NAME *n = X509_get_subject_name(c);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                             (const unsigned char *)"bench.pcscf", -1, -1, 0);
-  X509_set_issuer_name(c, n);
-  if (!X509_sign(c, k, EVP_sha256()))
-    die("sign");
-  char p[512];
-  snprintf(p, sizeof p, "%s/cert.pem", dir);
-  FILE *f = fopen(p, "w");
-  PEM_write_X509(f, c);
-  fclose(f);
-  snprintf(p, sizeof p, "%s/key.pem", dir);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  f = fdopen(fd, "w");
-  PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
-  fclose(f);
-  X509_free(c);
-  EVP_PKEY_free(k);
-}
+/* ------------------------------------------------------------ certificates */
 
 /* An operator PKI for --mutual (mode M2): root -> operator CA -> the
  * P-CSCF's leaf and a UE's leaf. Files: srv.pem (the leaf alone, as
@@ -167,6 +137,18 @@ static void pem_out(const char *dir, const char *name, X509 *a, X509 *b,
       (k && !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL)))
     die("write pki");
   fclose(f);
+}
+
+/* The run's self-signed P-256 certificate: cert.pem, key.pem. */
+static void make_cert(const char *dir) {
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  if (!k)
+    die("keygen");
+  X509 *c = pki_cert(k, "bench.pcscf", NULL, NULL, 0, 1);
+  pem_out(dir, "cert.pem", c, NULL, NULL);
+  pem_out(dir, "key.pem", NULL, NULL, k);
+  X509_free(c);
+  EVP_PKEY_free(k);
 }
 
 static void make_pki(const char *dir) {
@@ -1076,6 +1058,51 @@ static int procs_main(int nproc, uint64_t flows, double timeout) {
   return tf >= flows ? 0 : 1;
 }
 
+/* The certificate files of a run in `dir`: the self-signed P-256
+ * certificate, or with --mutual (mode M2) the operator PKI's server leaf,
+ * alone (1) or with the operator CA (2), and the anchors for UEs. The same
+ * files serve both servers. */
+static void bench_files(const char *dir, int mutual, char cert[600],
+                        char key[600], char anchors[600]) {
+  make_cert(dir);
+  snprintf(cert, 600, "%s/cert.pem", dir);
+  snprintf(key, 600, "%s/key.pem", dir);
+  anchors[0] = 0;
+  if (mutual) {
+    make_pki(dir);
+    snprintf(cert, 600, "%s/%s", dir,
+             mutual == 1 ? "srv.pem" : "srv-chain.pem");
+    snprintf(key, 600, "%s/srv.key", dir);
+    snprintf(anchors, 600, "%s/anchors.pem", dir);
+  }
+}
+
+/* Our server: one loop, tickets on, limits out of the way, on a free
+ * loopback port; `anchors` set: a client certificate required. */
+static imsec_net *our_server(const char *cert, const char *key,
+                             const char *anchors, imsec_net_tls **tls,
+                             uint16_t *port) {
+  imsec_net_tls_config tc = {
+      .server = 1, .cert_file = cert, .key_file = key, .tickets = 1};
+  if (anchors) {
+    tc.ca_file = anchors;
+    tc.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+  }
+  imsec_net_config nc = {.threads = 1};
+  nc.limits.max_flows_per_ip = 1000000;
+  nc.limits.max_flows = 1000000;
+  nc.limits.idle_timeout_ms = 3600000;
+  imsec_net *net = NULL;
+  struct sockaddr_in la = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (imsec_net_tls_new(tls, &tc) != 0 || imsec_net_new(&net, &nc) != 0 ||
+      imsec_net_listen(net, IMSEC_NET_TLS, (struct sockaddr *)&la, *tls,
+                       port) != 0 ||
+      imsec_net_start(net) != 0)
+    die("our server: listen");
+  return net;
+}
+
 /* --serve imsec|minimal SECONDS [--mutual leaf|chain]: one server alone,
  * for a profiler to attach to (perf record -p, valgrind). Prints its port
  * and the directory of its certificates, serves for SECONDS, prints the
@@ -1088,17 +1115,8 @@ static int serve_main(const char *kind, double seconds, int mutual) {
   char dir[] = "/tmp/imsec-bench-XXXXXX";
   if (!mkdtemp(dir))
     die("mkdtemp");
-  make_cert(dir);
   char cert[600], key[600], anchors[600];
-  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-  snprintf(key, sizeof key, "%s/key.pem", dir);
-  if (mutual) {
-    make_pki(dir);
-    snprintf(cert, sizeof cert, "%s/%s", dir,
-             mutual == 1 ? "srv.pem" : "srv-chain.pem");
-    snprintf(key, sizeof key, "%s/srv.key", dir);
-    snprintf(anchors, sizeof anchors, "%s/anchors.pem", dir);
-  }
+  bench_files(dir, mutual, cert, key, anchors);
   unsigned long long hs = 0;
   if (!strcmp(kind, "minimal")) {
     peer pr;
@@ -1110,24 +1128,9 @@ static int serve_main(const char *kind, double seconds, int mutual) {
     hs = atomic_load(&pr.handshakes);
   } else if (!strcmp(kind, "imsec")) {
     imsec_net_tls *tls = NULL;
-    imsec_net_tls_config tc = {
-        .server = 1, .cert_file = cert, .key_file = key, .tickets = 1};
-    if (mutual) {
-      tc.ca_file = anchors;
-      tc.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
-    }
-    imsec_net_config nc = {.threads = 1};
-    nc.limits.max_flows_per_ip = 1000000;
-    nc.limits.max_flows = 1000000;
-    imsec_net *net = NULL;
-    struct sockaddr_in la = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     uint16_t port = 0;
-    if (imsec_net_tls_new(&tls, &tc) != 0 || imsec_net_new(&net, &nc) != 0 ||
-        imsec_net_listen(net, IMSEC_NET_TLS, (struct sockaddr *)&la, tls,
-                         &port) != 0 ||
-        imsec_net_start(net) != 0)
-      die("listen");
+    imsec_net *net =
+        our_server(cert, key, mutual ? anchors : NULL, &tls, &port);
     printf("%u %s\n", port, dir);
     fflush(stdout);
     usleep((useconds_t)(seconds * 1e6));
@@ -1216,43 +1219,12 @@ int main(int argc, char **argv) {
   char dir[] = "/tmp/imsec-bench-XXXXXX";
   if (!mkdtemp(dir))
     die("mkdtemp");
-  make_cert(dir);
   char cert[600], key[600], anchors[600];
-  snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-  snprintf(key, sizeof key, "%s/key.pem", dir);
-  if (mutual) {
-    /* Mode M2 with an operator PKI: the same files for both servers. */
-    make_pki(dir);
-    snprintf(cert, sizeof cert, "%s/%s", dir,
-             mutual == 1 ? "srv.pem" : "srv-chain.pem");
-    snprintf(key, sizeof key, "%s/srv.key", dir);
-    snprintf(anchors, sizeof anchors, "%s/anchors.pem", dir);
-  }
+  bench_files(dir, mutual, cert, key, anchors);
 
-  /* Our server: one loop, tickets on. */
   imsec_net_tls *tls = NULL;
-  imsec_net_tls_config tc = {
-      .server = 1, .cert_file = cert, .key_file = key, .tickets = 1};
-  if (mutual) {
-    tc.ca_file = anchors;
-    tc.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
-  }
-  if (imsec_net_tls_new(&tls, &tc) != 0)
-    die("tls");
-  imsec_net_config nc = {.threads = 1};
-  nc.limits.max_flows_per_ip = 1000000;
-  nc.limits.max_flows = 1000000;
-  nc.limits.idle_timeout_ms = 3600000;
-  imsec_net *net = NULL;
-  if (imsec_net_new(&net, &nc) != 0)
-    die("net");
-  struct sockaddr_in la = {.sin_family = AF_INET,
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   uint16_t port = 0;
-  if (imsec_net_listen(net, IMSEC_NET_TLS, (struct sockaddr *)&la, tls,
-                       &port) != 0 ||
-      imsec_net_start(net) != 0)
-    die("listen");
+  imsec_net *net = our_server(cert, key, mutual ? anchors : NULL, &tls, &port);
   peer pr;
   peer_start(&pr, cert, key, mutual ? anchors : NULL);
 

@@ -501,8 +501,8 @@ static void test_bad_config(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  g_dir = t_mkdtemp();
-  return t_pki_make(g_dir);
+  g_dir = t_pki_setup();
+  return g_dir ? 0 : -1;
 }
 
 static int teardown(void **state) {

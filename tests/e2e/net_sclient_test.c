@@ -333,14 +333,8 @@ static void dtls_accepted(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  static char dir[64];
-  const char *d = t_mkdtemp();
-  if (!d)
-    return -1;
-  snprintf(dir, sizeof dir, "%s", d);
-  g_dir = dir;
-  unsetenv("SSLKEYLOGFILE");
-  return t_pki_make(g_dir);
+  g_dir = t_pki_setup();
+  return g_dir ? 0 : -1;
 }
 
 static int teardown(void **state) {

@@ -220,6 +220,18 @@ static void tls13_server_cert(void **state) {
   pair_stop(&p);
 }
 
+/* The three-level PKI's leaf, its file alone, root and operator CA as the
+ * anchors. */
+static imsec_net_tls *leaf3_tls(int server) {
+  imsec_net_tls_config c;
+  memset(&c, 0, sizeof c);
+  c.server = server;
+  c.cert_file = t_path(g_dir, "leaf3.pem");
+  c.key_file = t_path(g_dir, "leaf3.key");
+  c.ca_file = t_path(g_dir, "ca-chain.pem");
+  return mk_tls(&c);
+}
+
 /* A leaf-only certificate file with its operator CA among the anchors: the
  * chain is completed once, when the context is made (the operator CA, not
  * the root), and OpenSSL's per-handshake chain building is off. Both sides
@@ -227,13 +239,7 @@ static void tls13_server_cert(void **state) {
 static void chain_built_once(void **state) {
   (void)state;
   for (int side = 0; side <= 1; side++) {
-    imsec_net_tls_config c;
-    memset(&c, 0, sizeof c);
-    c.server = side == 0;
-    c.cert_file = t_path(g_dir, "leaf3.pem");
-    c.key_file = t_path(g_dir, "leaf3.key");
-    c.ca_file = t_path(g_dir, "ca-chain.pem");
-    imsec_net_tls *t = mk_tls(&c);
+    imsec_net_tls *t = leaf3_tls(side == 0);
     assert_true(SSL_CTX_get_mode(t->ctx) & SSL_MODE_NO_AUTO_CHAIN);
     STACK_OF(X509) *chain = NULL;
     assert_int_equal(SSL_CTX_get0_chain_certs(t->ctx, &chain), 1);
@@ -247,13 +253,7 @@ static void chain_built_once(void **state) {
   /* A client that trusts the root alone verifies the server: the operator
    * CA travelled in the server's Certificate message. */
   pair p = {0};
-  imsec_net_tls_config c;
-  memset(&c, 0, sizeof c);
-  c.server = 1;
-  c.cert_file = t_path(g_dir, "leaf3.pem");
-  c.key_file = t_path(g_dir, "leaf3.key");
-  c.ca_file = t_path(g_dir, "ca-chain.pem");
-  p.stls = mk_tls(&c);
+  p.stls = leaf3_tls(1);
   p.ctls = client_tls(0);
   pair_start(&p, IMSEC_NET_TLS, NULL, 1);
   uint64_t id = pair_connect(&p, IMSEC_NET_TLS,
@@ -468,6 +468,44 @@ static void resumption(void **state) {
   }
 }
 
+/* Mode M2 pair: a server requiring a client certificate, issuing tickets,
+ * and a client presenting one (TLS 1.2 only when v12; DTLS when dtls). */
+static void mutual_pair(pair *p, int dtls, int v12) {
+  imsec_net_tls_config c;
+  memset(&c, 0, sizeof c);
+  c.server = 1;
+  c.dtls = dtls;
+  c.cert_file = t_path(g_dir, "server.pem");
+  c.key_file = t_path(g_dir, "server.key");
+  c.ca_file = t_path(g_dir, "ca.pem");
+  c.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+  c.tickets = 1;
+  c.tls12_only = v12;
+  p->stls = mk_tls(&c);
+  memset(&c, 0, sizeof c);
+  c.dtls = dtls;
+  c.ca_file = t_path(g_dir, "ca.pem");
+  c.cert_file = t_path(g_dir, "client.pem");
+  c.key_file = t_path(g_dir, "client.key");
+  p->ctls = mk_tls(&c);
+  pair_start(p, dtls ? IMSEC_NET_DTLS : IMSEC_NET_TLS, NULL, 1);
+}
+
+/* One connection of a mode M2 pair: up on both sides (the events in up
+ * and sup), a message echoed (the ticket comes with it), closed. */
+static void mutual_round(pair *p, imsec_net_transport tr, t_ev *up, t_ev *sup) {
+  t_ev m;
+  uint64_t id = pair_connect(p, tr, "pcscf.test");
+  assert_int_equal(t_rec_wait(p->rc, T_EV_UP, id, 0, WAIT, up), 0);
+  assert_int_equal(t_rec_wait(p->rs, T_EV_UP, 0, 1, WAIT, sup), 0);
+  assert_int_equal(
+      imsec_net_send(p->c, id, (const uint8_t *)SIP_MSG, sizeof SIP_MSG - 1),
+      0);
+  assert_int_equal(t_rec_wait(p->rc, T_EV_MSG, id, 0, WAIT, &m), 0);
+  assert_int_equal(imsec_net_close(p->c, id), 0);
+  assert_int_equal(t_rec_wait(p->rc, T_EV_DOWN, id, 0, WAIT, &m), 0);
+}
+
 /* Mutual TLS and resumption (mode M2, a UE reconnecting): the session
  * resumes (OpenSSL would fail it outright without a session context) and
  * the server still sees the UE's certificate on the resumed flow. */
@@ -475,43 +513,36 @@ static void resumption_mutual(void **state) {
   (void)state;
   for (int v12 = 0; v12 <= 1; v12++) {
     pair p = {0};
-    imsec_net_tls_config c;
-    memset(&c, 0, sizeof c);
-    c.server = 1;
-    c.cert_file = t_path(g_dir, "server.pem");
-    c.key_file = t_path(g_dir, "server.key");
-    c.ca_file = t_path(g_dir, "ca.pem");
-    c.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
-    c.tickets = 1;
-    c.tls12_only = v12;
-    p.stls = mk_tls(&c);
-    memset(&c, 0, sizeof c);
-    c.ca_file = t_path(g_dir, "ca.pem");
-    c.cert_file = t_path(g_dir, "client.pem");
-    c.key_file = t_path(g_dir, "client.key");
-    p.ctls = mk_tls(&c);
-    pair_start(&p, IMSEC_NET_TLS, NULL, 1);
+    mutual_pair(&p, 0, v12);
     for (int round = 0; round <= 1; round++) {
-      t_ev up, sup;
-      uint64_t id = pair_connect(&p, IMSEC_NET_TLS, "pcscf.test");
-      assert_int_equal(t_rec_wait(p.rc, T_EV_UP, id, 0, WAIT, &up), 0);
-      assert_int_equal(t_rec_wait(p.rs, T_EV_UP, 0, 1, WAIT, &sup), 0);
+      t_ev up, sup, m;
+      mutual_round(&p, IMSEC_NET_TLS, &up, &sup);
       assert_int_equal(up.resumed, round);
       assert_int_equal(sup.verify, 0);
       assert_true(sup.nchain >= 1);
       assert_string_equal(sup.name0, "ue.ims.mnc001.mcc001.3gppnetwork.org");
-      /* the ticket comes with the echo */
-      assert_int_equal(
-          imsec_net_send(p.c, id, (const uint8_t *)SIP_MSG, sizeof SIP_MSG - 1),
-          0);
-      t_ev m;
-      assert_int_equal(t_rec_wait(p.rc, T_EV_MSG, id, 0, WAIT, &m), 0);
-      assert_int_equal(imsec_net_close(p.c, id), 0);
-      assert_int_equal(t_rec_wait(p.rc, T_EV_DOWN, id, 0, WAIT, &m), 0);
       assert_int_equal(t_rec_wait(p.rs, T_EV_DOWN, 0, 1, WAIT, &m), 0);
     }
     pair_stop(&p);
   }
+}
+
+/* DTLS with a client certificate required (mode M2 over UDP), and a UE
+ * coming back resumes its session there too. */
+static void dtls_mutual(void **state) {
+  (void)state;
+  pair p = {0};
+  mutual_pair(&p, 1, 0);
+  for (int round = 0; round <= 1; round++) {
+    t_ev up, sup;
+    mutual_round(&p, IMSEC_NET_DTLS, &up, &sup);
+    assert_string_equal(up.version, "DTLSv1.2");
+    assert_int_equal(up.resumed, round);
+    assert_int_equal(sup.verify, 0);
+    assert_int_equal(sup.nchain, round ? 1 : 2); /* resumed: the leaf */
+    assert_string_equal(sup.name0, "ue.ims.mnc001.mcc001.3gppnetwork.org");
+  }
+  pair_stop(&p);
 }
 
 /* Ticket keys rotate: a ticket under the previous key still resumes, one
@@ -598,48 +629,6 @@ static void dtls_echo(void **state) {
 
 /* RFC 5923 reuse: a second connect to the same peer returns the flow
  * already opening; messages sent before it is up leave after on_up. */
-/* DTLS with a client certificate required (mode M2 over UDP), and a UE
- * coming back resumes its session there too. */
-static void dtls_mutual(void **state) {
-  (void)state;
-  pair p = {0};
-  imsec_net_tls_config c;
-  memset(&c, 0, sizeof c);
-  c.server = 1;
-  c.dtls = 1;
-  c.cert_file = t_path(g_dir, "server.pem");
-  c.key_file = t_path(g_dir, "server.key");
-  c.ca_file = t_path(g_dir, "ca.pem");
-  c.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
-  c.tickets = 1;
-  p.stls = mk_tls(&c);
-  memset(&c, 0, sizeof c);
-  c.dtls = 1;
-  c.ca_file = t_path(g_dir, "ca.pem");
-  c.cert_file = t_path(g_dir, "client.pem");
-  c.key_file = t_path(g_dir, "client.key");
-  p.ctls = mk_tls(&c);
-  pair_start(&p, IMSEC_NET_DTLS, NULL, 1);
-  for (int round = 0; round <= 1; round++) {
-    t_ev up, sup, m;
-    uint64_t id = pair_connect(&p, IMSEC_NET_DTLS, "pcscf.test");
-    assert_int_equal(t_rec_wait(p.rc, T_EV_UP, id, 0, WAIT, &up), 0);
-    assert_int_equal(t_rec_wait(p.rs, T_EV_UP, 0, 1, WAIT, &sup), 0);
-    assert_string_equal(up.version, "DTLSv1.2");
-    assert_int_equal(up.resumed, round);
-    assert_int_equal(sup.verify, 0);
-    assert_int_equal(sup.nchain, round ? 1 : 2); /* resumed: the leaf */
-    assert_string_equal(sup.name0, "ue.ims.mnc001.mcc001.3gppnetwork.org");
-    assert_int_equal(
-        imsec_net_send(p.c, id, (const uint8_t *)SIP_MSG, sizeof SIP_MSG - 1),
-        0);
-    assert_int_equal(t_rec_wait(p.rc, T_EV_MSG, id, 0, WAIT, &m), 0);
-    assert_int_equal(imsec_net_close(p.c, id), 0);
-    assert_int_equal(t_rec_wait(p.rc, T_EV_DOWN, id, 0, WAIT, &m), 0);
-  }
-  pair_stop(&p);
-}
-
 static void reuse_and_early_send(void **state) {
   (void)state;
   pair p = {0};
@@ -1054,14 +1043,8 @@ static void keylog_written(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  static char dir[64];
-  const char *d = t_mkdtemp();
-  if (!d)
-    return -1;
-  snprintf(dir, sizeof dir, "%s", d);
-  g_dir = dir;
-  unsetenv("SSLKEYLOGFILE");
-  return t_pki_make(g_dir);
+  g_dir = t_pki_setup();
+  return g_dir ? 0 : -1;
 }
 
 static int teardown(void **state) {

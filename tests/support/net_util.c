@@ -191,6 +191,18 @@ out:
   return rv;
 }
 
+/* A fresh directory with the test PKI, for a test program's setup; no
+ * SSLKEYLOGFILE inherited from the caller. NULL on failure. */
+const char *t_pki_setup(void) {
+  static char dir[64];
+  const char *d = t_mkdtemp();
+  if (!d)
+    return NULL;
+  snprintf(dir, sizeof dir, "%s", d);
+  unsetenv("SSLKEYLOGFILE");
+  return t_pki_make(dir) == 0 ? dir : NULL;
+}
+
 /* ------------------------------------------------------------ recorder */
 
 #define T_MAX_EV 4096

@@ -20,6 +20,9 @@ void t_rmdir(const char *dir);
  * CN only), client.pem/client.key (EC), other-ca.pem and rogue.pem /
  * rogue.key (a server cert under another root). Returns 0 or -1. */
 int t_pki_make(const char *dir);
+/* A fresh temporary directory holding that PKI (SSLKEYLOGFILE unset), or
+ * NULL. */
+const char *t_pki_setup(void);
 
 /* Path `dir`/`name` in a static ring of buffers. */
 const char *t_path(const char *dir, const char *name);

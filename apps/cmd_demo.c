@@ -804,6 +804,10 @@ static int scscf_argv(void *ctx, const uint16_t *ports, char **argv,
   argv[i++] = HOME;
   argv[i++] = "--db";
   argv[i++] = (char *)c->db;
+  /* The P-CSCFs reach it over plain TCP from loopback for now. */
+  argv[i++] = "--insecure-core";
+  argv[i++] = "--peer-addr";
+  argv[i++] = "127.0.0.1";
   argv[i] = NULL;
   return 0;
 }

@@ -92,7 +92,7 @@ typedef struct imsec_scscf_config {
    * flow, inbound or opened by the S-CSCF, is judged in on_flow_up by
    * imsec_trust_peer_decide on its imsec_flow_info (peer_cert facts for
    * TLS, the peer address for TCP). Strings are copied. */
-  const char *trust_domain; /* NULL: the last two labels of `domain` */
+  const char *trust_domain;      /* NULL: the last two labels of `domain` */
   const char *const *peer_names; /* certificate names trusted whatever their
                                     CA (their chain must still validate) */
   size_t n_peer_names;           /* at most IMSEC_SCSCF_MAX_PEERS */

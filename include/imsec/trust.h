@@ -166,15 +166,15 @@ typedef enum imsec_trust_peer_verdict {
 
 typedef enum imsec_trust_peer_reason {
   IMSEC_TRUST_PEER_OK = 0,
-  IMSEC_TRUST_PEER_PLAIN_TCP,           /* TCP without insecure_core */
-  IMSEC_TRUST_PEER_ADDRESS_NOT_LISTED,  /* TCP from an address not listed */
-  IMSEC_TRUST_PEER_NO_CERTIFICATE,      /* TLS peer without certificate */
-  IMSEC_TRUST_PEER_CHAIN_INVALID,       /* no valid path to an anchor */
-  IMSEC_TRUST_PEER_EXPIRED,             /* or not yet valid */
-  IMSEC_TRUST_PEER_NOT_SERVER_AUTH,     /* leaf without EKU serverAuth */
-  IMSEC_TRUST_PEER_NOT_CLIENT_AUTH,     /* inbound: no EKU clientAuth */
-  IMSEC_TRUST_PEER_NO_NAME,             /* no usable (non-wildcard) name */
-  IMSEC_TRUST_PEER_NAME_MISMATCH,       /* not the peer expected */
+  IMSEC_TRUST_PEER_PLAIN_TCP,          /* TCP without insecure_core */
+  IMSEC_TRUST_PEER_ADDRESS_NOT_LISTED, /* TCP from an address not listed */
+  IMSEC_TRUST_PEER_NO_CERTIFICATE,     /* TLS peer without certificate */
+  IMSEC_TRUST_PEER_CHAIN_INVALID,      /* no valid path to an anchor */
+  IMSEC_TRUST_PEER_EXPIRED,            /* or not yet valid */
+  IMSEC_TRUST_PEER_NOT_SERVER_AUTH,    /* leaf without EKU serverAuth */
+  IMSEC_TRUST_PEER_NOT_CLIENT_AUTH,    /* inbound: no EKU clientAuth */
+  IMSEC_TRUST_PEER_NO_NAME,            /* no usable (non-wildcard) name */
+  IMSEC_TRUST_PEER_NAME_MISMATCH,      /* not the peer expected */
   IMSEC_TRUST_PEER_NAME_OUTSIDE_TRUST_DOMAIN,
   IMSEC_TRUST_PEER_NOT_A_ROAMING_PARTNER,
 } imsec_trust_peer_reason;
@@ -185,8 +185,7 @@ typedef enum imsec_trust_peer_reason {
  * "not-a-roaming-partner". Static strings ("unknown" out of range). */
 IMSEC_API const char *imsec_trust_peer_reason_code(imsec_trust_peer_reason r);
 /* "refused", "home", "partner", "listed", "address". */
-IMSEC_API const char *
-imsec_trust_peer_verdict_name(imsec_trust_peer_verdict v);
+IMSEC_API const char *imsec_trust_peer_verdict_name(imsec_trust_peer_verdict v);
 
 typedef struct imsec_trust_peer_input {
   int secure; /* 1: TLS (cert below); 0: plain TCP (peer_ip below) */
@@ -196,11 +195,11 @@ typedef struct imsec_trust_peer_input {
   const imsec_trust_cert *cert;
   int inbound;       /* the peer connected to us: it must be a TLS client */
   imsec_str peer_ip; /* the peer's IP address (text, no port) */
-  imsec_str trust_domain;   /* IMS trust domain name */
-  const imsec_str *names;   /* names trusted whatever their CA (--peer) */
+  imsec_str trust_domain; /* IMS trust domain name */
+  const imsec_str *names; /* names trusted whatever their CA (--peer) */
   size_t n_names;
-  int insecure_core;        /* 1: plain TCP allowed from `addrs` */
-  const imsec_str *addrs;   /* IP addresses (text) */
+  int insecure_core;      /* 1: plain TCP allowed from `addrs` */
+  const imsec_str *addrs; /* IP addresses (text) */
   size_t n_addrs;
   /* Outgoing flows: the name the peer must carry (the P-CSCF that
    * registered the binding); empty: any name the rules allow. */

@@ -172,8 +172,7 @@ static world *world_new(imsec_time_ms nonce_lifetime) {
    * and visited P-CSCFs, and the rogue element too, so that what refuses
    * a rogue P-CSCF in these tests is the UE's own decision (the S-CSCF's
    * refusal of an unlisted peer is test_replay's). */
-  static const char *const core_peers[] = {"10.0.0.2", "10.1.0.2",
-                                           "10.9.0.2"};
+  static const char *const core_peers[] = {"10.0.0.2", "10.1.0.2", "10.9.0.2"};
   sc.insecure_core = 1;
   sc.peer_addrs = core_peers;
   sc.n_peer_addrs = 3;

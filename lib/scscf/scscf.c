@@ -94,7 +94,7 @@ typedef struct flow_trust {
   int trusted;
   int tls;                         /* the name is a certificate's */
   char name[IMSEC_TRUST_NAME_CAP]; /* certificate name or address */
-  char addr[300];                  /* tp:host:port of the peer */
+  char addr[80];                   /* tp:host:port of the peer (an IP) */
   const char *reason;              /* static code when refused */
 } flow_trust;
 
@@ -564,6 +564,12 @@ static const char *tls_peer_name(imsec_scscf *s, uint64_t flow) {
   return t && t->trusted && t->tls && t->name[0] ? t->name : NULL;
 }
 
+static void printable(char *p, size_t cap) {
+  for (size_t i = 0; i < cap && p[i]; i++)
+    if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+      p[i] = '?';
+}
+
 /* Judge the peer of `flow` (TS 33.210 §5.2, RFC 3325 §2.3) and remember
  * the outcome; a refusal is logged with the peer's address, name and
  * reason. `expect`: the name an outgoing TLS peer must carry, or NULL.
@@ -613,6 +619,9 @@ static int judge_peer(imsec_scscf *s, uint64_t flow,
     return 0;
   }
   t->tls = in.secure;
+  /* Certificate text goes into one log line: no control characters. */
+  printable(r->name, sizeof(r->name));
+  printable(r->why, sizeof(r->why));
   memcpy(t->name, r->name, sizeof(t->name));
   t->trusted = r->verdict != IMSEC_TRUST_PEER_REFUSED;
   if (!t->trusted) {

@@ -17,7 +17,7 @@
 #include "imsec/x509.h"
 
 static const char help[] =
-    "usage: imsec scscf --listen tcp:HOST:PORT [--listen tls:HOST:PORT]\n"
+    "usage: imsec scscf --listen tls:HOST:PORT [--listen tcp:HOST:PORT]\n"
     "                   --domain DOMAIN --db FILE [-c FILE]\n"
     "                   [--advertise tcp:HOST:PORT] [--cert CHAIN.pem\n"
     "                   --key KEY.pem] [--nonce-lifetime S]\n"
@@ -34,7 +34,8 @@ static const char help[] =
     "users via their Path. Logs go to stderr, one line per event; SIGTERM\n"
     "and SIGINT stop it.\n"
     "\n"
-    "  --listen ADDR         listen address (repeatable; port 0: any free)\n"
+    "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
+    "                        tcp: only with --insecure-core)\n"
     "  --domain DOMAIN       home network domain name\n"
     "  --db FILE             HSS database (imsec hss add creates it)\n"
     "  -c FILE               YAML config with the same keys (domain, db,\n"

@@ -51,6 +51,17 @@ expect_err "--ca .*nothere.pem" "$IMSEC" scscf \
 expect_err "--home-ca .*the --cert file holds no issuer" "$IMSEC" scscf \
   --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.crt" \
   --key "$N.key" --ca "$T_TMP/pki/root.crt"
+# The same from YAML (paths relative to the file), up and listening.
+printf 'domain: %s\ndb: ../hss.db\nlisten: tls:127.0.0.1:0\ncert: scscf.%s.chain.pem\nkey: scscf.%s.key\nca: [root.crt]\npartner_ca: op-mcc001-mnc001.crt\ntrust_domain: 3gppnetwork.org\npeers: [icscf.example.net]\n' $D $D $D >"$T_TMP/pki/tls.yaml"
+"$IMSEC" scscf -c "$T_TMP/pki/tls.yaml" 2>"$T_TMP/tlslog" &
+TPID=$!
+for _ in $(seq 50); do
+  grep -q "listening on tls:127.0.0.1:" "$T_TMP/tlslog" && break
+  sleep 0.1
+done
+if grep -q "listening on tls:127.0.0.1:" "$T_TMP/tlslog"; then t_ok; else t_bad "YAML tls S-CSCF did not start"; cat "$T_TMP/tlslog"; fi
+kill -TERM $TPID
+wait $TPID
 printf 'ca: {a: b}\n' >"$T_TMP/c6.yaml"
 expect_err "c6.yaml:1: key 'ca': expected a value or a list" "$IMSEC" scscf -c "$T_TMP/c6.yaml"
 printf 'insecure_core: maybe\n' >"$T_TMP/c7.yaml"

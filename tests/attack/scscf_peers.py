@@ -259,6 +259,28 @@ with Lab() as lab:
                  if k == "DNS"]
         lab.check(SCSCF in names, "  the S-CSCF presented its node "
                   "certificate")
+        # Towards a UE the S-CSCF talks only to the P-CSCF that registered
+        # it: another valid node (a roaming partner's) at the Path's
+        # address gets nothing.
+        pc2 = TlsPcscf(P(VISITED_NODE + ".chain.pem"),
+                       P(VISITED_NODE + ".key"), P("root.crt"))
+        try:
+            path2 = "<sip:tok2@127.0.0.1:%d;transport=tls;lr>" % pc2.port
+            st = register_through(lab, good, 2, path2, cseq=21)
+            lab.check(st == 200, "user 2 registered through the home peer")
+            good.send(message(2, impu(1), cseq=7))
+            r = good.recv_or_none(8)
+            lab.check(r is not None and status(r) >= 500,
+                      "MESSAGE towards a Path hop with another name: not "
+                      "delivered (%s)" % (r.split("\r\n")[0] if r else None))
+            lab.check(not [m for m in pc2.msgs if m.startswith("MESSAGE")],
+                      "  the other node got nothing")
+            lab.check(sc.wait_log(r"refused core peer tls:127\.0\.0\.1:%d "
+                                  r"name '%s': name-mismatch" %
+                                  (pc2.port, re.escape(VISITED_NODE)), 3)
+                      is not None, "  logged as name-mismatch")
+        finally:
+            pc2.close()
         # ... and the forged one from a rogue peer never gets there.
         before = len(pc.msgs)
         c = tls_or_none(lab, sc.port, P("rogue-node-selfsigned.chain.pem"),

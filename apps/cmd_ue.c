@@ -61,7 +61,8 @@ static const char help[] =
     "  --expires S         registration time asked for (default 600)\n"
     "  --timeout S         register/message: give up after S s (default 60)\n"
     "  --ladder            print every SIP message in and out on stderr\n"
-    "  -v, --verbose       debug log lines\n"
+    "  -v, --verbose       debug log lines, and the network's own (why a\n"
+    "                      connection failed)\n"
     "\n"
     "Trust: the P-CSCF's certificate (chain to the profile's anchors, its\n"
     "name = the name dialled, inside the trust domain, issued by the home\n"
@@ -596,6 +597,9 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   rc.client_tls_cfg = &tls;
   rc.anchors = anchors;
   rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
+  /* -v: also net's own lines, which say why a connection failed
+   * ("connect failed: connection refused"). */
+  rc.net_log_level = a->verbose ? IMSEC_NET_LOG_INFO : IMSEC_NET_LOG_ERROR;
   rc.ladder = a->ladder ? 2 : 0;
   rc.signals = 1;
   if (a->mode != M_RUN) {

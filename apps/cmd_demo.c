@@ -14,10 +14,11 @@
  * visited P-CSCF, (3) a MESSAGE from UE A delivered to UE B over B's
  * kept-open TLS flow, (4) a sync failure (profile SQN ahead of the HSS) and
  * its recovery on the same TLS connection, (5) rogue P-CSCFs refused with
- * their reasons. A ladder of the messages per scene (the children print
- * machine-readable ladder lines, IMSEC_LADDER=1) and a final table. Exit 0
- * only when every check held. Every child is stopped by its pid at the end,
- * also on failure or SIGINT/SIGTERM.
+ * their reasons (a bad certificate before any SIP message is sent to it,
+ * a foreign realm at the challenge). A ladder of the messages per scene (the
+ * children print machine-readable ladder lines, IMSEC_LADDER=1) and a final
+ * table. Exit 0 only when every check held. Every child is stopped by its pid
+ * at the end, also on failure or SIGINT/SIGTERM.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -84,7 +85,8 @@ static const char help[] =
     "  4. a sync failure (the ISIM's SQN is ahead of the HSS) and its\n"
     "     recovery on the same TLS connection\n"
     "  5. rogue P-CSCFs refused by the UE with their reasons (outside the\n"
-    "     trust domain, not a roaming partner, realm mismatch)\n"
+    "     trust domain, not a roaming partner: at the TLS handshake, 0\n"
+    "     messages sent; realm mismatch: at the challenge)\n"
     "\n"
     "Everything is made fresh in a temporary folder (a trust-domain PKI,\n"
     "ISIM profiles, an HSS database) and removed afterwards unless --keep.\n"
@@ -239,6 +241,23 @@ DEMO_UNUSED static size_t ladder_count(const char *who, const char *start,
   pthread_mutex_unlock(&g_lad_mu);
   if (flows)
     *flows = nseen;
+  return n;
+}
+
+/* Messages `who` received on its port `port` between t0 and t1 (a
+ * child's "in" ladder lines): what a rogue P-CSCF got on its UE-facing
+ * listener. */
+DEMO_UNUSED static size_t ladder_received(const char *who, uint16_t port,
+                                          int64_t t0, int64_t t1) {
+  size_t n = 0;
+  pthread_mutex_lock(&g_lad_mu);
+  for (size_t i = 0; i < g_nlad; i++) {
+    const ladder_ent *e = &g_lad[i];
+    if (!e->out && e->at >= t0 && e->at <= t1 && e->local_port == port &&
+        strcmp(e->who, who) == 0)
+      n++;
+  }
+  pthread_mutex_unlock(&g_lad_mu);
   return n;
 }
 
@@ -1019,11 +1038,11 @@ DEMO_UNUSED static result *result_add(const char *scene, const char *expect) {
 }
 
 static void print_table(void) {
-  say("\n  %-3s %-30s %-40s %s\n", "#", "scene", "expected", "result");
-  say("  %-3s %-30s %-40s %s\n", "--", "-----", "--------", "------");
+  say("\n  %-3s %-30s %-44s %s\n", "#", "scene", "expected", "result");
+  say("  %-3s %-30s %-44s %s\n", "--", "-----", "--------", "------");
   for (size_t i = 0; i < g_nres; i++) {
     result *r = &g_res[i];
-    say("  %-3zu %-30s %-40s %s: %s\n", i + 1, r->scene, r->expect,
+    say("  %-3zu %-30s %-44s %s: %s\n", i + 1, r->scene, r->expect,
         r->ok ? "ok" : "FAILED", r->got);
   }
 }
@@ -1486,21 +1505,29 @@ static int run_scenes(demo *d) {
   }
   ladder_print(t0, t1);
 
-  /* 5. Rogue P-CSCFs. */
-  scene_head(5, "rogue P-CSCFs: the UE must refuse each at the challenge");
+  /* 5. Rogue P-CSCFs. A certificate that fails is refused when the TLS
+   * handshake completes: the rogue receives no SIP message, so never the
+   * IMPI. Only a realm that does not match waits for the challenge, after
+   * the one REGISTER that asks for it. */
+  scene_head(5, "rogue P-CSCFs: a bad certificate is refused at the TLS "
+                "handshake (no SIP message sent), a foreign realm at the "
+                "challenge");
   struct {
-    const char *title, *host, *reason;
+    const char *title, *host, *reason, *daemon;
     uint16_t port;
+    size_t want_sent; /* messages the UE may send it */
   } rogues[] = {
       {"rogue: outside trust domain", PCSCF_OUTSIDE,
-       "name-outside-trust-domain", d->outside[0]},
+       "name-outside-trust-domain", "rogue-outside", d->outside[0], 0},
       {"rogue: not a roaming partner", PCSCF_OTHER, "not-a-roaming-partner",
-       d->other[0]},
-      {"rogue: realm mismatch", PCSCF_REALM, "realm-mismatch", d->realm[0]},
+       "rogue-other", d->other[0], 0},
+      {"rogue: realm mismatch", PCSCF_REALM, "realm-mismatch", "rogue-realm",
+       d->realm[0], 1},
   };
   for (size_t i = 0; i < sizeof rogues / sizeof rogues[0]; i++) {
     char expect[96];
-    snprintf(expect, sizeof expect, "refused: %s", rogues[i].reason);
+    snprintf(expect, sizeof expect, "refused: %s, %zu sent%s", rogues[i].reason,
+             rogues[i].want_sent, rogues[i].want_sent ? " (at the 401)" : "");
     result *r = result_add(rogues[i].title, expect);
     char uname[32];
     snprintf(uname, sizeof uname, "ue-E%zu", i + 1);
@@ -1513,16 +1540,24 @@ static int run_scenes(demo *d) {
       usleep(30000);
       t1 = elemrun_now();
       size_t flows = 0;
+      /* What the UE sent, and what the rogue says it received. */
       size_t sent = ladder_count(uname, "", t0, t1, &flows);
+      size_t got = ladder_received(rogues[i].daemon, rogues[i].port, t0, t1);
       const char *code =
           s.trust_decided ? imsec_trust_reason_code(s.trust.reason) : "-";
-      snprintf(r->got, sizeof r->got, "%s: %s; %zu message(s) sent",
-               imsec_ue_state_name(st), code, sent);
+      const char *when = sent ? "at the 401" : "at the TLS handshake";
+      snprintf(r->got, sizeof r->got,
+               "%s: %s %s; %zu message(s) sent to %s, %zu received by it",
+               imsec_ue_state_name(st), code, when, sent, rogues[i].daemon,
+               got);
       r->ok = st == IMSEC_UE_REFUSED && s.trust_decided &&
               s.trust.verdict == IMSEC_TRUST_REJECTED &&
-              strcmp(code, rogues[i].reason) == 0 && sent == 1;
+              strcmp(code, rogues[i].reason) == 0 &&
+              sent == rogues[i].want_sent && got == rogues[i].want_sent;
       ladder_print(t0, t1);
-      say("    %s: %s\n", uname, s.trust_decided ? s.trust.why : s.error);
+      say("    %s -> %s: %zu message(s), refused %s: %s\n", uname,
+          rogues[i].daemon, sent, when,
+          s.trust_decided ? s.trust.why : s.error);
     } else {
       snprintf(r->got, sizeof r->got, "UE could not run");
     }

@@ -4,13 +4,16 @@
  * net/. Each step is one log line on stderr ("ue INFO: ..."); the outcome
  * is printed on stdout.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,10 +61,32 @@ static const char help[] =
     "  --expires S         registration time asked for (default 600)\n"
     "  --timeout S         register/message: give up after S s (default 60)\n"
     "  --ladder            print every SIP message in and out on stderr\n"
-    "  -v, --verbose       debug log lines\n"
+    "  -v, --verbose       debug log lines, and the network's own (why a\n"
+    "                      connection failed)\n"
+    "\n"
+    "Trust: the P-CSCF's certificate (chain to the profile's anchors, its\n"
+    "name = the name dialled, inside the trust domain, issued by the home\n"
+    "operator's CA or a roaming partner's; strict-home: a home host and the\n"
+    "home CA) is judged as soon as the TLS handshake completes: a P-CSCF\n"
+    "that fails receives no SIP message, so never the IMPI. Only the realm\n"
+    "of the challenge (the home network domain name) waits for the 401.\n"
+    "The decision is printed as 'trust: trusted (home|roaming partner X)\n"
+    "[ok] ...' or 'trust: rejected [REASON] ...' (see docs/TRUST.md).\n"
+    "\n"
+    "Retries: register and message keep trying until --timeout: a refused\n"
+    "connection, a TLS handshake that fails or times out, a REGISTER with\n"
+    "no answer and a 503 from the P-CSCF are retried on a new connection\n"
+    "after a back-off (0.5 s, doubling up to 4 s); a 503's Retry-After is\n"
+    "honoured, and when it ends after --timeout the UE gives up at once.\n"
+    "Each retry is one log line ('...; retry N in MS ms'). A rejected\n"
+    "P-CSCF (trust) or a network that fails AKA (bad MAC) is a final\n"
+    "answer, never retried. run retries forever (back-off up to 30 s).\n"
+    "HOST is resolved once at start; a name that does not resolve is one\n"
+    "line 'cannot resolve HOST: ...' and exit status 2.\n"
     "\n"
     "Exit status: 0 registered (message: delivered, 2xx), 1 refused by the\n"
-    "UE or failed, 2 usage or profile error.\n";
+    "UE or failed (no registration within --timeout included), 2 usage or\n"
+    "profile error, or a P-CSCF host name that does not resolve.\n";
 
 enum mode { M_REGISTER, M_RUN, M_MESSAGE };
 
@@ -82,6 +107,7 @@ typedef struct uectx {
   atomic_int msg_status; /* 0 pending; >0 SIP status; <0 imsec_err */
   const char *to;
   const char *text;
+  imsec_time_ms deadline; /* register/message: --timeout; 0 none */
 } uectx;
 
 /* --------------------------------------------------------- SQN write-back */
@@ -372,6 +398,40 @@ static int parse_pcscf(const char *v, imsec_addr *out) {
   return 0;
 }
 
+/* Resolve a host name once, before anything runs, into the address the UE
+ * dials; `name` keeps the name (the TLS server name and the name the
+ * certificate must carry, RFC 5922 §7.2). An IP literal stays as it is.
+ * Returns 0, or prints one line and returns CLI_EXIT_USAGE. */
+static int resolve_pcscf(imsec_addr *a, char *name, size_t cap) {
+  snprintf(name, cap, "%s", a->host);
+  unsigned char bin[16];
+  if (inet_pton(AF_INET, a->host, bin) == 1 ||
+      inet_pton(AF_INET6, a->host, bin) == 1)
+    return 0;
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = getaddrinfo(a->host, NULL, &hints, &res);
+  if (rc != 0 || !res) {
+    const char *why = rc == EAI_SYSTEM ? strerror(errno)
+                      : rc             ? gai_strerror(rc)
+                                       : "no address";
+    if (res)
+      freeaddrinfo(res);
+    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot resolve %s: %s", name, why);
+  }
+  char num[NI_MAXHOST];
+  rc = getnameinfo(res->ai_addr, res->ai_addrlen, num, sizeof(num), NULL, 0,
+                   NI_NUMERICHOST);
+  freeaddrinfo(res);
+  if (rc != 0 || strlen(num) >= sizeof(a->host))
+    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot resolve %s: %s", name,
+                    rc ? gai_strerror(rc) : "address too long");
+  snprintf(a->host, sizeof(a->host), "%s", num);
+  return 0;
+}
+
 /* -------------------------------------------------------------- the run */
 
 static void print_trust(const imsec_ue_status *s) {
@@ -415,9 +475,17 @@ static int wait_for(elemrun *r, uectx *x, int (*pred)(uectx *),
   }
 }
 
+/* The next attempt is due only after the deadline (a 503's Retry-After
+ * that does not fit --timeout): waiting for it is pointless. */
+static int retry_too_late(const uectx *x, const imsec_ue_status *s) {
+  return x->deadline && s->state == IMSEC_UE_CONNECTING && s->retry_at &&
+         s->retry_at > x->deadline;
+}
+
 static int p_settled(uectx *x) {
   imsec_ue_status s = snapshot(x);
-  return s.state == IMSEC_UE_REGISTERED || finished(&s);
+  return s.state == IMSEC_UE_REGISTERED || finished(&s) ||
+         retry_too_late(x, &s);
 }
 static int p_gone(uectx *x) {
   imsec_ue_status s = snapshot(x);
@@ -472,12 +540,15 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     imsec_wipe(&cfg, sizeof(cfg));
     return cli_fail(CLI_EXIT_USAGE, SUB, "%s: bad sqn", a->config);
   }
+  char dialled[sizeof(cfg.pcscf.host)];
   int rv = parse_pcscf(a->pcscf, &cfg.pcscf);
+  if (rv == 0)
+    rv = resolve_pcscf(&cfg.pcscf, dialled, sizeof(dialled));
   if (rv) {
     imsec_wipe(&cfg, sizeof(cfg));
     return rv;
   }
-  cfg.pcscf_name = a->pcscf_name;
+  cfg.pcscf_name = a->pcscf_name ? a->pcscf_name : dialled;
   cfg.policy = prof->policy;
   if (a->policy &&
       imsec_trust_policy_parse(imsec_str_c(a->policy), &cfg.policy) < 0) {
@@ -485,7 +556,15 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     return cli_usage(SUB, "--policy must be trust-domain or strict-home");
   }
   cfg.expires = a->expires;
-  cfg.max_connect_attempts = a->mode == M_RUN ? 0 : 2;
+  /* Retry until --timeout (run: for ever); the CLI's deadline ends it. */
+  cfg.max_connect_attempts = 0;
+  int64_t budget_ms = a->timeout_s * 1000;
+  if (a->mode != M_RUN) {
+    cfg.reconnect_max_ms = 4000;
+    cfg.txn_timeout_ms = budget_ms / 2 < 2000    ? 2000
+                         : budget_ms / 2 > 32000 ? 32000
+                                                 : budget_ms / 2;
+  }
   uectx x;
   memset(&x, 0, sizeof(x));
   pthread_mutex_init(&x.mu, NULL);
@@ -518,8 +597,19 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   rc.client_tls_cfg = &tls;
   rc.anchors = anchors;
   rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
+  /* -v: also net's own lines, which say why a connection failed
+   * ("connect failed: connection refused"). */
+  rc.net_log_level = a->verbose ? IMSEC_NET_LOG_INFO : IMSEC_NET_LOG_ERROR;
   rc.ladder = a->ladder ? 2 : 0;
   rc.signals = 1;
+  if (a->mode != M_RUN) {
+    /* A P-CSCF that accepts TCP but never finishes the handshake costs a
+     * third of --timeout at most, so retries fit. */
+    int64_t hs = budget_ms / 3;
+    rc.limits.handshake_timeout_ms = (uint32_t)(hs < 1000    ? 1000
+                                                : hs > 10000 ? 10000
+                                                             : hs);
+  }
   elemrun *r = NULL;
   char err[256] = "";
   rv = elemrun_new(&r, &rc, err, sizeof(err));
@@ -535,12 +625,21 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   }
   imsec_time_ms deadline =
       a->mode == M_RUN ? 0 : elemrun_now() + a->timeout_s * 1000;
+  x.deadline = deadline;
   int w = wait_for(r, &x, p_settled, deadline);
   imsec_ue_status s = snapshot(&x);
   print_trust(&s);
   if (w <= 0 || s.state != IMSEC_UE_REGISTERED) {
     if (s.state == IMSEC_UE_REFUSED)
       printf("refused: %s\n", s.error);
+    else if (w > 0 && retry_too_late(&x, &s))
+      printf("failed: no registration within %lld s (last: %s; the next "
+             "attempt would come later)\n",
+             (long long)a->timeout_s,
+             s.error[0] ? s.error : "the P-CSCF asks to wait");
+    else if (w < 0 && s.error[0])
+      printf("failed: no registration within %lld s (last: %s)\n",
+             (long long)a->timeout_s, s.error);
     else if (w < 0)
       printf("failed: no registration within %lld s\n",
              (long long)a->timeout_s);

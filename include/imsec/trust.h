@@ -137,6 +137,19 @@ typedef struct imsec_trust_result {
 IMSEC_API IMSEC_MUST_USE int imsec_trust_decide(const imsec_trust_input *in,
                                                 imsec_trust_result *out);
 
+/*
+ * The certificate part of the decision alone: the same checks in the same
+ * order, stopping before the realm (in->realm is not read). A UE runs it
+ * when the TLS handshake completes, so that a P-CSCF whose certificate
+ * fails receives no SIP message at all; imsec_trust_decide at the
+ * challenge then adds the realm checks (realm-outside-trust-domain,
+ * realm-mismatch). A trusted verdict here is provisional in that sense.
+ * Returns 0 (the verdict is in `out`) or IMSEC_ERR_INVAL, as
+ * imsec_trust_decide.
+ */
+IMSEC_API IMSEC_MUST_USE int
+imsec_trust_decide_cert(const imsec_trust_input *in, imsec_trust_result *out);
+
 /* The identities RFC 5922 §7.1 takes from `cert`: its SAN URI sip: hosts if
  * any, else its SAN dNSNames, else (no SAN at all) its CN. Fills up to
  * `cap` slices (borrowed from `cert`) and returns how many there are. */

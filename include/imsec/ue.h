@@ -101,7 +101,18 @@ IMSEC_API IMSEC_MUST_USE int imsec_ue_start(imsec_ue *ue, imsec_time_ms now,
                                             imsec_out *out);
 
 /* The element events (elem.h). on_flow_up returns <0 when the driver must
- * close the flow (a tag the UE no longer waits for). */
+ * close the flow: IMSEC_ERR_STATE for a tag the UE no longer waits for,
+ * IMSEC_ERR_TRUST when the P-CSCF's certificate fails the trust decision
+ * (DESIGN.md §3, all but the realm check, which waits for the challenge):
+ * then the UE has sent nothing on the flow, asked for it to be closed
+ * (CLOSE) and is REFUSED, for good.
+ *
+ * Retries: a connection that fails or never comes up, a REGISTER without
+ * an answer, and a 503 to a REGISTER (RFC 3261 §21.5.4) all lead to a new
+ * connection after a back-off (reconnect_min_ms doubling up to
+ * reconnect_max_ms; a 503's Retry-After, when later, wins), counted by
+ * max_connect_attempts. A trust refusal or a MAC failure is never
+ * retried. */
 IMSEC_API int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
                                   const imsec_flow_info *info,
                                   imsec_time_ms now, imsec_out *out);
@@ -171,6 +182,8 @@ typedef struct imsec_ue_status {
   unsigned sync_failures;   /* AUTS sent */
   unsigned reconnects;      /* connections opened after the first */
   unsigned resumed;         /* flows that came up on a resumed session */
+  imsec_time_ms retry_at;   /* when the next connection attempt is due
+                               (back-off, a 503's Retry-After); 0 none */
   uint64_t sqn_updates;     /* bumps each time the SQN state changes */
 } imsec_ue_status;
 

@@ -107,7 +107,10 @@ static int reject(imsec_trust_result *out, imsec_trust_reason reason) {
   return 0;
 }
 
-int imsec_trust_decide(const imsec_trust_input *in, imsec_trust_result *out) {
+/* The decision; with `realm` 0 only its certificate part (everything
+ * before the realm checks, which come last under both policies). */
+static int decide(const imsec_trust_input *in, imsec_trust_result *out,
+                  int realm_too) {
   if (!in || !out || !in->cert)
     return IMSEC_ERR_INVAL;
   if (in->policy != IMSEC_TRUST_POLICY_TRUST_DOMAIN &&
@@ -223,7 +226,7 @@ int imsec_trust_decide(const imsec_trust_input *in, imsec_trust_result *out) {
       return reject(out, IMSEC_TRUST_NOT_HOME_CA);
     }
     /* ... and the Digest realm matches it. */
-    if (!imsec_dns_name_eq(realm, home)) {
+    if (realm_too && !imsec_dns_name_eq(realm, home)) {
       imsec_sbuf_add(&w, "strict-home: the realm '");
       imsec_sbuf_put(&w, realm);
       imsec_sbuf_add(&w, "' is not the home domain '");
@@ -234,8 +237,10 @@ int imsec_trust_decide(const imsec_trust_input *in, imsec_trust_result *out) {
     out->verdict = IMSEC_TRUST_HOME;
     imsec_sbuf_add(&w, "the home P-CSCF '");
     imsec_sbuf_put(&w, pname);
-    imsec_sbuf_add(&w, "' is certified by the home operator's CA and the "
-                       "realm is the home domain");
+    imsec_sbuf_add(&w, realm_too ? "' is certified by the home operator's "
+                                   "CA and the realm is the home domain"
+                                 : "' is certified by the home operator's "
+                                   "CA");
     return 0;
   }
 
@@ -258,7 +263,7 @@ int imsec_trust_decide(const imsec_trust_input *in, imsec_trust_result *out) {
   }
   /* ... and the S-CSCF's realm is an operator-specific name inside the
    * trust domain: the UE's own home network domain name. */
-  if (!imsec_dns_name_within(realm, td)) {
+  if (realm_too && !imsec_dns_name_within(realm, td)) {
     imsec_sbuf_add(&w, "the realm '");
     imsec_sbuf_put(&w, realm);
     imsec_sbuf_add(&w, "' does not lie within the IMS trust domain '");
@@ -266,7 +271,7 @@ int imsec_trust_decide(const imsec_trust_input *in, imsec_trust_result *out) {
     imsec_sbuf_add(&w, "'");
     return reject(out, IMSEC_TRUST_REALM_OUTSIDE_TRUST_DOMAIN);
   }
-  if (!imsec_dns_name_eq(realm, home)) {
+  if (realm_too && !imsec_dns_name_eq(realm, home)) {
     imsec_sbuf_add(&w, "the realm '");
     imsec_sbuf_put(&w, realm);
     imsec_sbuf_add(&w, "' is not the UE's home network domain name '");
@@ -294,4 +299,13 @@ int imsec_trust_decide(const imsec_trust_input *in, imsec_trust_result *out) {
   imsec_sbuf_put(&w, td);
   imsec_sbuf_add(&w, "'");
   return 0;
+}
+
+int imsec_trust_decide(const imsec_trust_input *in, imsec_trust_result *out) {
+  return decide(in, out, 1);
+}
+
+int imsec_trust_decide_cert(const imsec_trust_input *in,
+                            imsec_trust_result *out) {
+  return decide(in, out, 0);
 }

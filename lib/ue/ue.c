@@ -260,6 +260,7 @@ void imsec_ue_get_status(const imsec_ue *ue, imsec_ue_status *o) {
   o->sync_failures = ue->sync_failures;
   o->reconnects = ue->reconnects;
   o->resumed = ue->resumed;
+  o->retry_at = ue->reconnect_at;
   o->sqn_updates = ue->sqn_updates;
 }
 
@@ -366,9 +367,19 @@ static void flow_lost(imsec_ue *ue, const char *why, imsec_time_ms now,
     delay = ue->backoff ? ue->backoff : ue->backoff_min;
     ue->backoff = delay * 2 > ue->backoff_max ? ue->backoff_max : delay * 2;
   }
-  char ms[24];
+  /* RFC 3261 §20.33, §21.5.4: not before the Retry-After of a 503. */
+  if (ue->retry_not_before > now && delay < ue->retry_not_before - now)
+    delay = ue->retry_not_before - now;
+  ue->retry_not_before = 0;
+  set_error(ue, "", S(why), "");
+  char ms[24], nth[16];
   num_text((uint64_t)delay, ms, sizeof(ms));
-  LOG(out, IMSEC_LOG_WARN, S(why), S("; reconnecting in "), S(ms), S(" ms"));
+  num_text(ue->connect_failures, nth, sizeof(nth));
+  if (was_registered)
+    LOG(out, IMSEC_LOG_WARN, S(why), S("; reconnecting in "), S(ms), S(" ms"));
+  else
+    LOG(out, IMSEC_LOG_WARN, S(why), S("; retry "), S(nth), S(" in "), S(ms),
+        S(" ms"));
   ue->reconnects++;
   if (delay == 0) {
     connect_now(ue, now, out);
@@ -527,6 +538,72 @@ static int register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
   return 0;
 }
 
+/* ----------------------------------------------------------- the trust */
+
+/* DESIGN.md §3: may this P-CSCF act for the home network? Records the
+ * decision and returns 1 when trusted. With `realm` NULL only the
+ * certificate part is decided (imsec_trust_decide_cert): what the UE
+ * knows when the TLS handshake completes, before it sends anything. */
+static int decide_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
+  imsec_trust_result r;
+  memset(&r, 0, sizeof(r));
+  if (!ue->has_peer_cert) {
+    r.verdict = IMSEC_TRUST_REJECTED;
+    r.reason = IMSEC_TRUST_CHAIN_INVALID;
+    imsec_sbuf b;
+    imsec_sbuf_init(&b, r.why, sizeof(r.why));
+    imsec_sbuf_add(&b, "the P-CSCF presented no certificate");
+  } else {
+    imsec_trust_input in = {
+        .cert = &ue->peer_cert,
+        .pcscf_host = S(ue->pcscf_name),
+        .realm = realm ? S(realm) : IMSEC_STR_NULL,
+        .trust_domain = S(ue->trust_domain),
+        .home_domain = S(ue->home_domain),
+        .policy = ue->policy,
+        .allow_wildcards = ue->allow_wildcards,
+    };
+    int rv =
+        realm ? imsec_trust_decide(&in, &r) : imsec_trust_decide_cert(&in, &r);
+    if (rv < 0) {
+      memset(&r, 0, sizeof(r));
+      r.verdict = IMSEC_TRUST_REJECTED;
+      r.reason = IMSEC_TRUST_CHAIN_INVALID;
+      imsec_sbuf b;
+      imsec_sbuf_init(&b, r.why, sizeof(r.why));
+      imsec_sbuf_add(&b, "the trust decision could not be made");
+    }
+  }
+  ue->trust = r;
+  ue->trust_decided = 1;
+  const char *verdict = r.verdict == IMSEC_TRUST_HOME ? "trusted (home)"
+                        : r.verdict == IMSEC_TRUST_PARTNER
+                            ? "trusted (roaming partner "
+                            : "REJECTED";
+  LOG(out, r.verdict == IMSEC_TRUST_REJECTED ? IMSEC_LOG_WARN : IMSEC_LOG_INFO,
+      S("trust: "), S(verdict),
+      S(r.verdict == IMSEC_TRUST_PARTNER ? r.partner : ""),
+      S(r.verdict == IMSEC_TRUST_PARTNER ? ")" : ""), S(" ["),
+      S(imsec_trust_reason_code(r.reason)), S("] "), S(r.why),
+      S(!realm ? (r.verdict == IMSEC_TRUST_REJECTED
+                      ? "; closing the connection before any SIP message"
+                      : "; the certificate passes, the realm is checked at "
+                        "the challenge")
+               : ""));
+  if (r.verdict == IMSEC_TRUST_REJECTED) {
+    imsec_sbuf b;
+    imsec_sbuf_init(&b, ue->error, sizeof(ue->error));
+    imsec_sbuf_add(&b, "P-CSCF not trusted [");
+    imsec_sbuf_add(&b, imsec_trust_reason_code(r.reason));
+    imsec_sbuf_add(&b, "]: ");
+    imsec_sbuf_add(&b, r.why);
+    return 0;
+  }
+  if (realm)
+    ue->trusted = 1;
+  return 1;
+}
+
 int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
                         const imsec_flow_info *info, imsec_time_ms now,
                         imsec_out *out) {
@@ -583,6 +660,14 @@ int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
       S(info && info->tls_version ? info->tls_version : ""),
       S(info && info->resumed ? ", resumed session)"
                               : (info && info->tls_version ? ")" : "")));
+  /* RFC 3261 §26.3.2.1, RFC 5922 §7, DESIGN.md §3: the certificate is
+   * judged now, before the REGISTER (and the IMPI in it) is even built:
+   * a P-CSCF that fails receives no SIP message. Only the realm waits for
+   * the challenge. */
+  if (!decide_trust(ue, NULL, out)) {
+    stop(ue, IMSEC_UE_REFUSED, out);
+    return IMSEC_ERR_TRUST;
+  }
   if (!ue->call_id[0]) {
     /* RFC 3261 §10.2.4: one Call-ID for all registrations of this UE;
      * CSeq grows. */
@@ -600,62 +685,6 @@ int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
     stop(ue, IMSEC_UE_FAILED, out);
   }
   return 0;
-}
-
-/* ----------------------------------------------------------- the trust */
-
-/* DESIGN.md §3: may this P-CSCF act for the home network? Records the
- * decision and returns 1 when trusted. */
-static int decide_trust(imsec_ue *ue, imsec_str realm, imsec_out *out) {
-  imsec_trust_result r;
-  memset(&r, 0, sizeof(r));
-  if (!ue->has_peer_cert) {
-    r.verdict = IMSEC_TRUST_REJECTED;
-    r.reason = IMSEC_TRUST_CHAIN_INVALID;
-    imsec_sbuf b;
-    imsec_sbuf_init(&b, r.why, sizeof(r.why));
-    imsec_sbuf_add(&b, "the P-CSCF presented no certificate");
-  } else {
-    imsec_trust_input in = {
-        .cert = &ue->peer_cert,
-        .pcscf_host = S(ue->pcscf_name),
-        .realm = realm,
-        .trust_domain = S(ue->trust_domain),
-        .home_domain = S(ue->home_domain),
-        .policy = ue->policy,
-        .allow_wildcards = ue->allow_wildcards,
-    };
-    if (imsec_trust_decide(&in, &r) < 0) {
-      memset(&r, 0, sizeof(r));
-      r.verdict = IMSEC_TRUST_REJECTED;
-      r.reason = IMSEC_TRUST_CHAIN_INVALID;
-      imsec_sbuf b;
-      imsec_sbuf_init(&b, r.why, sizeof(r.why));
-      imsec_sbuf_add(&b, "the trust decision could not be made");
-    }
-  }
-  ue->trust = r;
-  ue->trust_decided = 1;
-  const char *verdict = r.verdict == IMSEC_TRUST_HOME ? "trusted (home)"
-                        : r.verdict == IMSEC_TRUST_PARTNER
-                            ? "trusted (roaming partner "
-                            : "REJECTED";
-  LOG(out, r.verdict == IMSEC_TRUST_REJECTED ? IMSEC_LOG_WARN : IMSEC_LOG_INFO,
-      S("trust: "), S(verdict),
-      S(r.verdict == IMSEC_TRUST_PARTNER ? r.partner : ""),
-      S(r.verdict == IMSEC_TRUST_PARTNER ? ")" : ""), S(" ["),
-      S(imsec_trust_reason_code(r.reason)), S("] "), S(r.why));
-  if (r.verdict == IMSEC_TRUST_REJECTED) {
-    imsec_sbuf b;
-    imsec_sbuf_init(&b, ue->error, sizeof(ue->error));
-    imsec_sbuf_add(&b, "P-CSCF not trusted [");
-    imsec_sbuf_add(&b, imsec_trust_reason_code(r.reason));
-    imsec_sbuf_add(&b, "]: ");
-    imsec_sbuf_add(&b, r.why);
-    return 0;
-  }
-  ue->trusted = 1;
-  return 1;
 }
 
 /* ------------------------------------------------------------ responses */
@@ -752,7 +781,7 @@ static void on_challenge(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
 
   /* RFC 3261 §26.3.2.1 / DESIGN.md §3: decide on the P-CSCF before any
    * credential leaves; refused: nothing more on this connection. */
-  if (!decide_trust(ue, S(realm), out)) {
+  if (!decide_trust(ue, realm, out)) {
     stop(ue, IMSEC_UE_REFUSED, out);
     return;
   }
@@ -998,6 +1027,26 @@ static void on_registered(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
     LOG(out, IMSEC_LOG_ERROR, S("cannot de-register"));
 }
 
+/* The delta-seconds of a Retry-After (RFC 3261 §20.33: a number, then
+ * maybe a comment and parameters), capped at a day. Returns 1 when the
+ * header is present and starts with one. */
+static int retry_after(imsec_sip_msg *m, uint64_t *secs) {
+  const imsec_sip_hdr *h = imsec_sip_hdr_first(m, IMSEC_SIP_H_RETRY_AFTER);
+  if (!h)
+    return 0;
+  size_t n = 0;
+  while (n < h->value.len && h->value.p[n] >= '0' && h->value.p[n] <= '9')
+    n++;
+  uint64_t v = 0;
+  int rv = imsec_sip_uint_parse(imsec_str_make(h->value.p, n), 86400, &v);
+  if (rv == IMSEC_ERR_LIMIT)
+    v = 86400;
+  else if (rv < 0)
+    return 0;
+  *secs = v;
+  return 1;
+}
+
 static void on_register_response(imsec_ue *ue, imsec_sip_msg *m,
                                  imsec_time_ms now, imsec_out *out) {
   if (m->status < 200)
@@ -1025,7 +1074,7 @@ static void on_register_response(imsec_ue *ue, imsec_sip_msg *m,
     if (!ue->trusted) {
       /* A 200 without a challenge on this connection: the certificate
        * still has to pass, with the home domain as the realm. */
-      if (!decide_trust(ue, S(ue->home_domain), out)) {
+      if (!decide_trust(ue, ue->home_domain, out)) {
         stop(ue, IMSEC_UE_REFUSED, out);
         return;
       }
@@ -1039,6 +1088,27 @@ static void on_register_response(imsec_ue *ue, imsec_sip_msg *m,
       return;
     }
     on_registered(ue, m, now, out);
+    return;
+  }
+  if (m->status == 503 && ue->reg_expires) {
+    /* RFC 3261 §21.5.4: the P-CSCF (or the network behind it) cannot serve
+     * the REGISTER for now: a new connection after the back-off of RFC 5626
+     * §4.5, and not before the Retry-After it asked for (§20.33). */
+    uint64_t ra = 0;
+    int has_ra = retry_after(m, &ra);
+    char why[96], secs[24];
+    num_text(ra, secs, sizeof(secs));
+    imsec_sbuf b;
+    imsec_sbuf_init(&b, why, sizeof(why));
+    imsec_sbuf_add(&b, "503 from the P-CSCF");
+    if (has_ra) {
+      imsec_sbuf_add(&b, " (Retry-After ");
+      imsec_sbuf_add(&b, secs);
+      imsec_sbuf_add(&b, " s)");
+      ue->retry_not_before = now + (imsec_time_ms)ra * 1000;
+    }
+    ue->flow_registered = 0; /* a failed attempt: back off */
+    flow_lost(ue, why, now, out);
     return;
   }
   if (m->status == 423 && ue->reg_expires) {

@@ -56,6 +56,7 @@ struct imsec_ue {
   unsigned connect_failures;
   imsec_time_ms backoff;
   imsec_time_ms reconnect_at;
+  imsec_time_ms retry_not_before; /* a 503's Retry-After; 0: none */
 
   /* the REGISTER transaction */
   char call_id[80];

@@ -41,6 +41,15 @@ for want in 'refused: name-outside-trust-domain' 'refused: not-a-roaming-partner
   if grep -Eq -- "$want" "$T_TMP/demo.out"; then t_ok; else t_bad "output lacks /$want/"; fi
 done
 
+# A rogue P-CSCF with a bad certificate is refused at the TLS handshake:
+# the UE sent it nothing, and the rogue's own ladder agrees (0 received).
+for want in \
+  'ok: refused: name-outside-trust-domain at the TLS handshake; 0 message\(s\) sent to rogue-outside, 0 received by it' \
+  'ok: refused: not-a-roaming-partner at the TLS handshake; 0 message\(s\) sent to rogue-other, 0 received by it' \
+  'ok: refused: realm-mismatch at the 401; 1 message\(s\) sent to rogue-realm, 1 received by it'; do
+  if grep -Eq -- "$want" "$T_TMP/demo.out"; then t_ok; else t_bad "output lacks /$want/"; fi
+done
+
 # Nothing left behind: no process of the demo's folder, no folder.
 dir=$(sed -n 's/^  folder //p' "$T_TMP/demo.out")
 if [ -n "$dir" ] && [ ! -e "$dir" ]; then t_ok; else t_bad "folder '$dir' left"; fi

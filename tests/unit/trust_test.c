@@ -329,6 +329,69 @@ static void every_reason(void **state) {
                       "unknown");
 }
 
+/* The certificate part alone (what a UE decides when the handshake
+ * completes): every certificate reason as the whole decision gives it,
+ * and the realm never read. */
+static void cert_part_only(void **state) {
+  (void)state;
+  struct {
+    int id;
+    const char *host;
+    imsec_trust_policy policy;
+    imsec_trust_verdict verdict;
+    imsec_trust_reason reason;
+  } cases[] = {
+      {L_HOME, "pcscf." HOME, TDP, IMSEC_TRUST_HOME, IMSEC_TRUST_OK},
+      {L_HOME, "pcscf." HOME, SHP, IMSEC_TRUST_HOME, IMSEC_TRUST_OK},
+      {L_VISITED, "pcscf." VISITED, TDP, IMSEC_TRUST_PARTNER, IMSEC_TRUST_OK},
+      {L_SELFSIGNED, "pcscf." HOME, TDP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_CHAIN_INVALID},
+      {L_EXPIRED, "pcscf." HOME, TDP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_EXPIRED},
+      {L_CLIENT_ONLY, "pcscf." HOME, TDP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_NOT_SERVER_AUTH},
+      {L_HOME, "pcscf2." HOME, TDP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_NAME_MISMATCH},
+      {L_WILDCARD, "pcscf." HOME, TDP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_WILDCARD_REFUSED},
+      {L_OUTSIDE, "pcscf.evil.example", TDP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_NAME_OUTSIDE_TRUST_DOMAIN},
+      {L_OTHER, "pcscf." OTHER, TDP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_NOT_A_ROAMING_PARTNER},
+      {L_VISITED, "pcscf." VISITED, SHP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_NAME_OUTSIDE_HOME_DOMAIN},
+      {L_HOME_BY_ROOT, "pcscf." HOME, SHP, IMSEC_TRUST_REJECTED,
+       IMSEC_TRUST_NOT_HOME_CA},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    imsec_bytes chain[3];
+    size_t n = chain_of(cases[i].id, chain, 0);
+    imsec_trust_cert cert;
+    assert_int_equal(imsec_x509_check(F.anchors, chain, n, -1, &cert), 0);
+    /* A realm that would fail both realm checks: not looked at. */
+    imsec_trust_input in = {.cert = &cert,
+                            .pcscf_host = imsec_str_c(cases[i].host),
+                            .realm = IMSEC_STR_LIT("ims.example.com"),
+                            .trust_domain = IMSEC_STR_LIT(TD),
+                            .home_domain = IMSEC_STR_LIT(HOME),
+                            .policy = cases[i].policy};
+    imsec_trust_result r;
+    assert_int_equal(imsec_trust_decide_cert(&in, &r), 0);
+    if (r.verdict != cases[i].verdict || r.reason != cases[i].reason)
+      fail_msg("case %zu: got %d %s (%s)", i, r.verdict,
+               imsec_trust_reason_code(r.reason), r.why);
+    assert_true(strlen(r.why) > 20);
+    assert_null(strstr(r.why, "realm"));
+    /* The whole decision with the home realm agrees. */
+    in.realm = IMSEC_STR_LIT(HOME);
+    imsec_trust_result full;
+    assert_int_equal(imsec_trust_decide(&in, &full), 0);
+    assert_int_equal(full.verdict, r.verdict);
+    assert_int_equal(full.reason, r.reason);
+  }
+  assert_int_equal(imsec_trust_decide_cert(NULL, NULL), IMSEC_ERR_INVAL);
+}
+
 /* The visited operator's CA is constrained to its own domain, so it cannot
  * certify a host of the home network (RFC 5280 §4.2.1.10). */
 static void name_constraints(void **state) {
@@ -570,6 +633,7 @@ int main(void) {
       cmocka_unit_test(roaming_partner),
       cmocka_unit_test(non_partner),
       cmocka_unit_test(every_reason),
+      cmocka_unit_test(cert_part_only),
       cmocka_unit_test(name_constraints),
       cmocka_unit_test(rfc5922_names_real),
       cmocka_unit_test(rfc5922_names_pure),

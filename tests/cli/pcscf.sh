@@ -20,11 +20,52 @@ expect_err "--route 'nowhere' is not DOMAIN" "$IMSEC" pcscf \
   --listen tls:127.0.0.1:0 --cert c --key k --route nowhere
 expect_err "unknown option '--bogus'" "$IMSEC" pcscf --bogus
 expect_err "--log-level must be" "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
-  --cert c --key k --route a=tcp:127.0.0.1:1 --log-level loud
+  --cert c --key k --route a=tcp:127.0.0.1:1 --insecure-core --log-level loud
 
 expect_err "--core needs an address" "$IMSEC" pcscf --listen tls:0.0.0.0:0 \
-  --cert c --key k --route a=tcp:127.0.0.1:1
+  --cert c --key k --route a=tcp:127.0.0.1:1 --insecure-core
+# (timeout: a daemon that takes what it should refuse would run on.)
+# Mw (TS 33.210): plain TCP only when asked for; TLS never against the
+# default store; a name to check when a tls: route dials an address.
+expect_err "is plain TCP to the S-CSCF: use tls:HOST:PORT, or add --insecure-core" \
+  timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route a=tcp:127.0.0.1:1
+expect_exit 2 timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route a=tcp:127.0.0.1:1
+expect_err "--core tcp:... is plain TCP" timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
+  --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" --core tcp:127.0.0.1:0
+expect_err "TLS on the core side needs --core-ca" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-cert c --core-key k
+expect_exit 2 timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route "a=tls:127.0.0.1:1;name=s.a" --core-cert c --core-key k
+expect_err "TLS on the core side needs --core-cert and --core-key" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-ca ca
+expect_err "a tls: route to an IP address needs ;name=NAME" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route a=tls:127.0.0.1:1 \
+  --core-ca ca --core-cert c --core-key k
+expect_err "--route 'a=tls:127.0.0.1:1;nom=x' is not DOMAIN" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;nom=x"
+expect_err "--peer-addr 'nowhere' is not an IP address" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route a=tcp:127.0.0.1:1 \
+  --insecure-core --peer-addr nowhere
+expect_err "--peer-addr applies to a plain core listener" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-ca ca --core-cert c --core-key k --peer-addr 127.0.0.1
+expect_err "^imsec pcscf: --core-ca $T_TMP/none.pem: " timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-ca "$T_TMP/none.pem" --core-cert c --core-key k
 cfg="$T_TMP/pcscf.yaml"
+printf 'listen: tls:127.0.0.1:0\ncert: c\nkey: k\nroutes: [a=tcp:127.0.0.1:1]\n' >"$cfg"
+expect_err "is plain TCP to the S-CSCF" timeout 5 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\ncert: c\nkey: k\nroutes: [a=tls:127.0.0.1:1;name=s.a]\ncore_cert: c\ncore_key: k\n' >"$cfg"
+expect_err "needs --core-ca" timeout 5 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\ninsecure_core: maybe\n' >"$cfg"
+expect_err "pcscf.yaml:2: key 'insecure_core': expected true or false" \
+  timeout 5 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\ncore_ca: [a, [b]]\n' >"$cfg"
+expect_err "pcscf.yaml:2: key 'core_ca'" "$IMSEC" pcscf -c "$cfg"
 printf 'listen: tls:127.0.0.1:0\nroutes:\n  - a.example=tcp:127.0.0.1:1\n  - nonsense\n' >"$cfg"
 expect_err "pcscf.yaml:4: key 'routes': 'nonsense'" "$IMSEC" pcscf -c "$cfg"
 expect_exit 2 "$IMSEC" pcscf -c "$cfg"
@@ -37,9 +78,11 @@ expect_err "pcscf.yaml:[0-9]+: not valid YAML" "$IMSEC" pcscf -c "$cfg"
 expect_err "nothere.yaml:0: cannot open" "$IMSEC" pcscf -c "$T_TMP/nothere.yaml"
 # A certificate that does not load: one line, exit 2.
 expect_err "^imsec pcscf: " "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
-  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1
+  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1 \
+  --insecure-core
 expect_exit 2 "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
-  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1
+  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1 \
+  --insecure-core
 
 # ---------------------------------------------------------------- loopback
 if ! command -v python3 >/dev/null; then
@@ -61,6 +104,7 @@ cert: pki/pcscf.$HOME_DOMAIN.chain.pem
 key: pki/pcscf.$HOME_DOMAIN.key
 routes:
   - $HOME_DOMAIN=tcp:127.0.0.1:$port_sc
+insecure_core: true
 log_level: debug
 YAML
 "$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/pcscf.log" &

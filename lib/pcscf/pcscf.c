@@ -1510,12 +1510,13 @@ static int core_cert_refused(ev *e, dest *d, uint64_t flow,
         imsec_str_c(info->tls_version ? info->tls_version : "TLS"), S(")"));
     return 0;
   }
+  /* S() takes literals only: the optional pieces go through imsec_str_c. */
   LOG(e, IMSEC_LOG_WARN, S("refused S-CSCF "), addr_str(p, &d->addr),
       S(" on flow "), num(p, flow), S(": "), imsec_str_c(why),
-      S(detail.len ? " (" : ""), detail,
-      S(detail.len && n ? ", expected " : ""), n ? imsec_str_c(name) : S(""),
-      S(detail.len ? ")" : ""), S("; "), num(p, d->qn),
-      S(" queued request(s) answered 503"));
+      imsec_str_c(detail.len ? " (" : ""), detail,
+      imsec_str_c(detail.len && n ? ", expected " : ""),
+      imsec_str_c(n ? name : ""), imsec_str_c(detail.len ? ")" : ""), S("; "),
+      num(p, d->qn), S(" queued request(s) answered 503"));
   d->connecting = 0;
   dest_drop(p, d, e);
   return 1;

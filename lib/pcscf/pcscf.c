@@ -598,7 +598,8 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
     if (imsec_addr_format(&d->addr, a, sizeof(a)) < 0)
       a[0] = 0;
     LOG(e, IMSEC_LOG_INFO, S("connecting to S-CSCF "), imsec_str_c(a));
-    (void)imsec_out_connect(e->out, di + 1, &d->addr, d->name);
+    (void)imsec_out_connect(e->out, di + 1, &d->addr,
+                            d->addr.tp == IMSEC_TP_TLS ? d->name : "");
   }
   return 0;
 }
@@ -1478,7 +1479,7 @@ static int core_cert_refused(ev *e, dest *d, uint64_t flow,
                              const imsec_flow_info *info) {
   imsec_pcscf *p = e->p;
   const imsec_trust_cert *c = info ? info->peer_cert : NULL;
-  const char *name = d->name[0] ? d->name : d->addr.host;
+  const char *name = d->name;
   const char *why = NULL;
   imsec_str detail = S("");
   imsec_str names[IMSEC_TRUST_MAX_NAMES];
@@ -1802,7 +1803,8 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     const imsec_addr *a = &c->routes[i].addr;
     size_t d = 0;
     c->routes[i].name[sizeof(c->routes[i].name) - 1] = 0;
-    const char *nm = c->routes[i].name;
+    /* RFC 5922 §7.2: without a name of its own a route checks its host. */
+    const char *nm = c->routes[i].name[0] ? c->routes[i].name : a->host;
     while (d < p->ndests &&
            !(p->dests[d].addr.tp == a->tp && p->dests[d].addr.port == a->port &&
              imsec_str_ieq(imsec_str_c(p->dests[d].addr.host),

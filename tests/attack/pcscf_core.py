@@ -88,9 +88,11 @@ def server_cert(lab, kind):
     return b + ".crt", b + ".key", chain
 
 
-def s_server(lab, name, cert, key, chain):
+def s_server(lab, name, cert, key, chain, sni=None):
     """openssl s_server requiring a client certificate from the IMS root;
-    stdin stays open (EOF would end its connection). A Proc in the lab."""
+    stdin stays open (EOF would end its connection). A Proc in the lab.
+    With `sni`, s_server logs the SNI it receives (it then answers with a
+    second context that has no chain: only the SNI is of use)."""
     port = lab.free_port()
     log = lab.path(name + ".log")
     args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
@@ -98,6 +100,8 @@ def s_server(lab, name, cert, key, chain):
             "-CAfile", lab.path("pki", "root.crt")]
     if chain:
         args += ["-cert_chain", chain]
+    if sni:
+        args += ["-servername", sni, "-cert2", cert, "-key2", key]
     with open(log, "w") as lf:
         p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
                              stdout=lf, stderr=subprocess.STDOUT)
@@ -195,6 +199,17 @@ with Lab() as lab:
                   "%s S-CSCF: no SIP byte reached it" % kind)
         p.stop()
         srv.stop()
+
+    # The route's name goes out as SNI.
+    srv = s_server(lab, "s_server-sni", *server_cert(lab, "good"), sni=SCSCF)
+    p = pcscf(lab, "%s=tls:127.0.0.1:%d;name=%s" % (HOME, srv.port, SCSCF),
+              *core_args(lab, node), name="pcscf-sni")
+    ue_register(lab, p)
+    lab.check(srv.wait_log(r'Hostname in TLS extension: "%s"' %
+                           re.escape(SCSCF), 3) is not None,
+              "the route's name is the SNI")
+    p.stop()
+    srv.stop()
 
     # A route that names the host itself (resolved with getaddrinfo, the
     # first answer dialled: s_server listens on 127.0.0.1 only).

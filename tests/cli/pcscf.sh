@@ -95,6 +95,33 @@ pki="$T_TMP/pki"
   "$IMSEC" pki pcscf --dir "$pki" --mcc 001 --mnc 01 >/dev/null ||
   t_bad "pki setup"
 P="$pki/pcscf.$HOME_DOMAIN"
+# The Mw keys in YAML (paths relative to the file): a TLS core listener.
+cfg="$T_TMP/mw.yaml"
+cat >"$cfg" <<YAML
+listen: tls:127.0.0.1:0
+cert: pki/pcscf.$HOME_DOMAIN.chain.pem
+key: pki/pcscf.$HOME_DOMAIN.key
+routes:
+  - $HOME_DOMAIN=tls:127.0.0.1:1;name=scscf.$HOME_DOMAIN
+core_cert: pki/pcscf.$HOME_DOMAIN.chain.pem
+core_key: pki/pcscf.$HOME_DOMAIN.key
+core_ca: [pki/root.crt, pki/op-mcc001-mnc001.crt]
+insecure_core: false
+YAML
+timeout 10 "$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/mw.log" &
+mw=$!
+for _ in $(seq 50); do
+  grep -q "listening on" "$T_TMP/mw.log" && break
+  sleep 0.1
+done
+grep -Eq "listening on tls:127.0.0.1:[0-9]+ \(UEs\) and tls:127.0.0.1:[0-9]+ \(S-CSCFs\)" \
+  "$T_TMP/mw.log" && t_ok || {
+  t_bad "YAML core_cert/core_key/core_ca: no TLS core listener"
+  sed 's/^/  | /' "$T_TMP/mw.log"
+}
+grep -q "insecure-core" "$T_TMP/mw.log" && t_bad "insecure warning without it" || t_ok
+kill -TERM $mw 2>/dev/null
+wait $mw
 # A free port for the fake S-CSCF (it binds it once the P-CSCF runs).
 port_sc=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 cfg="$T_TMP/run.yaml"
@@ -128,6 +155,8 @@ else
   fi
   n=$(grep -c '^ok ' "$T_TMP/peer.out")
   [ "$n" -eq 9 ] && t_ok || t_bad "peer steps ok: $n of 9"
+  grep -q "pcscf warn: --insecure-core: plain TCP allowed .* from 127.0.0.1$" \
+    "$T_TMP/pcscf.log" && t_ok || t_bad "no --insecure-core warning"
   grep -q "pcscf info: registered IMPI 001010000000001@$HOME_DOMAIN" \
     "$T_TMP/pcscf.log" && t_ok || t_bad "no registration log line"
   grep -q "pcscf warn: refused MESSAGE .*430 Flow Failed" "$T_TMP/pcscf.log" &&

@@ -1529,6 +1529,17 @@ static int is_core_listener(const imsec_pcscf *p, const imsec_flow_info *info) {
          info->tp == IMSEC_TP_TLS && info->local.port == p->cfg.core.port;
 }
 
+/* Who came in on the TLS core listener (its chain was verified by the
+ * driver's TLS context; the name is for the log). */
+static void core_peer_log(ev *e, uint64_t flow, const imsec_flow_info *info) {
+  imsec_str names[1];
+  size_t n =
+      info->peer_cert ? imsec_trust_cert_names(info->peer_cert, names, 1) : 0;
+  LOG(e, IMSEC_LOG_INFO, S("core flow "), num(e->p, flow), S(" from "),
+      addr_str(e->p, &info->peer), S(" presents "),
+      n ? names[0] : S("a certificate without a name"));
+}
+
 /* A plain core listener is open to the addresses configured only (the
  * daemon's --insecure-core --peer-addr). */
 static int plain_peer_refused(ev *e, uint64_t flow,
@@ -1602,6 +1613,8 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     p->n_access++;
   LOG(&e, IMSEC_LOG_DEBUG, core ? S("core") : S("UE"), S(" flow "),
       num(p, flow), S(" up from "), addr_str(p, &f->peer));
+  if (core && info && info->tp == IMSEC_TP_TLS)
+    core_peer_log(&e, flow, info);
   return 0;
 }
 

@@ -285,6 +285,9 @@ with Lab() as lab:
               "core listener: the S-CSCF's certificate is accepted and its "
               "request treated as from the core (got %s)" %
               (r.split("\r\n", 1)[0] if r else "nothing"))
+    lab.check(p.wait_log(r"core flow \d+ from tls:127\.0\.0\.1:\d+ presents "
+                         + re.escape(SCSCF), 2) is not None,
+              "core listener: the S-CSCF's name is logged")
     sc.close()
     p.stop()
 

@@ -17,8 +17,7 @@
 
 static const char help[] =
     "usage: imsec pcscf --listen tls:HOST:PORT --cert CHAIN.pem --key KEY.pem\n"
-    "                   --route DOMAIN=tls:HOST:PORT[;name=NAME] [--route "
-    "...]\n"
+    "                   --route DOMAIN=tls:HOST:PORT[;name=NAME] ...\n"
     "                   --core-cert CHAIN.pem --core-key KEY.pem\n"
     "                   --core-ca FILE [--core-ca ...]\n"
     "                   [--core tls:HOST:PORT] [--visited-network NAME]\n"
@@ -116,8 +115,18 @@ static const elemrun_ops ops = {
 
 /* ------------------------------------------------------------ Mw security */
 
+/* The core-side flags with a value: their index below, or -1. */
+static int core_option(const char *a) {
+  static const char *const names[] = {"--core-cert", "--core-key", "--core-ca",
+                                      "--peer-addr"};
+  for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+    if (!strcmp(a, names[i]))
+      return i;
+  return -1;
+}
+
 /* The core-side flags: 0 --core-cert, 1 --core-key, 2 --core-ca,
- * 3 --peer-addr. Returns 0 or CLI_EXIT_USAGE (already reported). */
+ * 3 --peer-addr. Returns 0 or -1 (reported, exit 2). */
 static int core_flag(imsec_pcscf_settings *s, int which, const char *a,
                      const char *v) {
   if (!v[0] || strlen(v) >= sizeof(s->core_cert)) {
@@ -355,12 +364,17 @@ static int run(int argc, char **argv) {
       s.insecure_core = 1;
       continue;
     }
+    int ck = core_option(a);
+    if (ck >= 0) {
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", a);
+      if (core_flag(&s, ck, a, argv[++i]) < 0)
+        return CLI_EXIT_USAGE;
+      continue;
+    }
     static const char *const valued[] = {
-        "--listen",    "--cert",     "--key",
-        "--route",     "--core",     "--visited-network",
-        "--log-level", "-c",         "--config",
-        "--core-cert", "--core-key", "--core-ca",
-        "--peer-addr"};
+        "--listen",          "--cert",      "--key", "--route", "--core",
+        "--visited-network", "--log-level", "-c",    "--config"};
     size_t k = 0;
     while (k < sizeof(valued) / sizeof(valued[0]) && strcmp(a, valued[k]))
       k++;
@@ -409,13 +423,6 @@ static int run(int argc, char **argv) {
       break;
     case 6:
       snprintf(s.log_level, sizeof(s.log_level), "%s", v);
-      break;
-    case 9:
-    case 10:
-    case 11:
-    case 12:
-      if (core_flag(&s, (int)k - 9, a, v) < 0)
-        return CLI_EXIT_USAGE;
       break;
     default:
       break; /* -c: read above */

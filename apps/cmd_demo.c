@@ -833,7 +833,8 @@ static int pcscf_argv(void *ctx, const uint16_t *ports, char **argv,
                "key: %s\n"
                "routes:\n"
                "  - %s=tcp:127.0.0.1:%u\n"
-               "insecure_core: true\n",
+               "insecure_core: true\n"
+               "peer_addrs: [127.0.0.1]\n",
                ports[0], ports[1], path(chain), path(key), HOME, c->route_port);
   if (c->visited)
     snprintf(text + n, sizeof text - (size_t)n, "visited_network: \"%s\"\n",

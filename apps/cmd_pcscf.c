@@ -21,7 +21,7 @@ static const char help[] =
     "                   --core-cert CHAIN.pem --core-key KEY.pem\n"
     "                   --core-ca FILE [--core-ca ...]\n"
     "                   [--core tls:HOST:PORT] [--visited-network NAME]\n"
-    "                   [--insecure-core [--peer-addr IP ...]]\n"
+    "                   [--insecure-core --peer-addr IP ...]\n"
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
     "                   [--ladder] [-c FILE]\n"
     "\n"
@@ -65,8 +65,8 @@ static const char help[] =
     "                           A plain core listener takes connections\n"
     "                           from the --peer-addr addresses only\n"
     "  --peer-addr IP           an S-CSCF address allowed on a plain core\n"
-    "                           listener; repeat for more (default: the\n"
-    "                           addresses of the routes' hosts)\n"
+    "                           listener; repeat for more (required with\n"
+    "                           one)\n"
     "  --visited-network NAME   act as a visited network's P-CSCF\n"
     "                           (adds P-Visited-Network-ID: \"NAME\")\n"
     "  --require-sec-agree      refuse REGISTERs without sec-agree (421)\n"
@@ -211,12 +211,13 @@ static int core_check(const imsec_pcscf_settings *s) {
   return 0;
 }
 
-/* Add `host` (an IP, or a name resolved now) to the peer addresses, in the
- * text form the runner gives flow addresses (inet_ntop). */
+/* Add the IP literal `host` to the peer addresses, in the text form the
+ * runner gives flow addresses (inet_ntop). */
 static int peer_add(imsec_pcscf_settings *s, const char *host) {
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_NUMERICHOST;
   hints.ai_socktype = SOCK_STREAM;
   if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
     return -1;
@@ -240,8 +241,9 @@ static int peer_add(imsec_pcscf_settings *s, const char *host) {
   return 0;
 }
 
-/* The peer addresses of a plain core listener: the --peer-addr IPs, else
- * the routes' hosts. Returns 0 or -1 (reported, exit 2). */
+/* The peer addresses of a plain core listener: the --peer-addr IPs, and
+ * nothing else (TS 33.210 asks for TLS; plain TCP is an explicit exception
+ * for known hosts). Returns 0 or -1 (reported, exit 2). */
 static int core_peers(imsec_pcscf_settings *s) {
   if (s->elem.n_peer_addrs && s->core_listen.tp != IMSEC_TP_TCP) {
     cli_usage(SUB, "--peer-addr applies to a plain core listener only "
@@ -259,14 +261,9 @@ static int core_peers(imsec_pcscf_settings *s) {
       cli_usage(SUB, "--peer-addr '%s' is not an IP address", in[i]);
       return -1;
     }
-  for (size_t i = 0; !given && i < s->elem.n_routes; i++)
-    if (peer_add(s, s->elem.routes[i].addr.host) < 0)
-      fprintf(stderr,
-              "pcscf warn: route %s: cannot resolve '%s' for the "
-              "core peer addresses\n",
-              s->elem.routes[i].domain, s->elem.routes[i].addr.host);
   if (!s->elem.n_peer_addrs) {
-    cli_usage(SUB, "a plain core listener needs --peer-addr IP");
+    cli_usage(SUB, "a plain core listener (--insecure-core) needs --peer-addr "
+                   "IP: the S-CSCFs allowed to use it");
     return -1;
   }
   return 0;

@@ -239,6 +239,13 @@ with Lab() as lab:
                                 "--route", "%s=tcp:127.0.0.1:1" % HOME])
     lab.check(rc == 2 and "--insecure-core" in err,
               "a tcp: route without --insecure-core: exit 2 (got %s)" % rc)
+    rc, err = exit_within(lab, ["pcscf", "--listen", "tls:127.0.0.1:0",
+                                "--cert", lab.path("pki", PCSCF + ".chain.pem"),
+                                "--key", lab.path("pki", PCSCF + ".key"),
+                                "--route", "%s=tcp:127.0.0.1:1" % HOME,
+                                "--insecure-core"])
+    lab.check(rc == 2 and "--peer-addr" in err,
+              "--insecure-core without --peer-addr: exit 2 (got %s)" % rc)
 
     # ------------------------------------------ the TLS core listener
     sc_node = node_cert(lab, SCSCF)
@@ -311,9 +318,9 @@ with Lab() as lab:
               "plain core listener: the refusal is logged")
     t.close()
     p.stop()
-    # The default peers: the routes' addresses.
+    # A listed address is served.
     p = pcscf(lab, "%s=tcp:127.0.0.1:1" % HOME, "--insecure-core",
-              name="pcscf-insecure2")
+              "--peer-addr", "127.0.0.1", name="pcscf-insecure2")
     t = lab.connect_tcp(p.ports[1])
     t.send(request("OPTIONS", "sip:x@" + HOME, "sip:a@" + HOME,
                    "sip:x@" + HOME, "peer2@atk", 1, via_tp="TCP",
@@ -321,7 +328,7 @@ with Lab() as lab:
                    ("0" * 40, p.ports[1])))
     r = t.recv_or_none(5)
     lab.check(r is not None and status(r) != 0,
-              "plain core listener: a route's address is a peer (answered %s)"
+              "plain core listener: a --peer-addr address is served (%s)"
               % (r.split("\r\n", 1)[0] if r else "nothing"))
     t.close()
     p.stop()

@@ -50,6 +50,9 @@ expect_err "--route 'a=tls:127.0.0.1:1;nom=x' is not DOMAIN" timeout 5 "$IMSEC" 
 expect_err "--peer-addr 'nowhere' is not an IP address" timeout 5 "$IMSEC" pcscf \
   --listen tls:127.0.0.1:0 --cert c --key k --route a=tcp:127.0.0.1:1 \
   --insecure-core --peer-addr nowhere
+expect_err "a plain core listener \(--insecure-core\) needs --peer-addr" \
+  timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route a=tcp:127.0.0.1:1 --insecure-core
 expect_err "--peer-addr applies to a plain core listener" timeout 5 "$IMSEC" pcscf \
   --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
   --core-ca ca --core-cert c --core-key k --peer-addr 127.0.0.1
@@ -79,10 +82,10 @@ expect_err "nothere.yaml:0: cannot open" "$IMSEC" pcscf -c "$T_TMP/nothere.yaml"
 # A certificate that does not load: one line, exit 2.
 expect_err "^imsec pcscf: " "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
   --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1 \
-  --insecure-core
+  --insecure-core --peer-addr 127.0.0.1
 expect_exit 2 "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
   --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1 \
-  --insecure-core
+  --insecure-core --peer-addr 127.0.0.1
 
 # ---------------------------------------------------------------- loopback
 if ! command -v python3 >/dev/null; then
@@ -132,6 +135,7 @@ key: pki/pcscf.$HOME_DOMAIN.key
 routes:
   - $HOME_DOMAIN=tcp:127.0.0.1:$port_sc
 insecure_core: true
+peer_addrs: 127.0.0.1
 log_level: debug
 YAML
 "$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/pcscf.log" &

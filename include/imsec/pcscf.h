@@ -9,7 +9,8 @@
  * What it does (mode M1 of DESIGN.md §2; the SIP contract of issue 7):
  *  - REGISTER from a UE: routed by the home domain (Request-URI host, else
  *    the To host) through the routing table; unknown domain: 403. Adds its
- *    Via, `Path: <sip:TOKEN@HOST:PORT;transport=tcp;lr;ob>` (TOKEN names the
+ *    Via, `Path: <sip:TOKEN@HOST:PORT;transport=tls;lr;ob>` (transport
+ *    after the core listener: tls, or tcp when plain; TOKEN names the
  *    UE's TLS flow; an HMAC under a random key makes it unforgeable and
  *    valid for that connection only), `Supported: path`, and in a visited
  *    network P-Visited-Network-ID. Security agreement (RFC 3329): a UE that
@@ -33,10 +34,14 @@
  *  - Responses go back by this P-CSCF's Via: the branch names a slot of a
  *    bounded transaction table (with an expiry).
  *
- * Flows: an inbound TLS (or DTLS) flow is the access side (a UE); flows the
- * element opened (CONNECT tag != 0) and inbound TCP/UDP flows are the core
- * side (S-CSCFs). Messages handed to on_message are whole SIP messages (the
- * driver frames the stream).
+ * Flows: an inbound TLS (or DTLS) flow is the access side (a UE), except
+ * on a TLS core listener (its port is cfg.core's); flows the element
+ * opened (CONNECT tag != 0) and inbound TCP/UDP flows are the core side
+ * (S-CSCFs). Mw security (TS 33.210 Za/Zb): an S-CSCF reached over a tls:
+ * route must show a chain that verified and the route's name (see
+ * imsec_pcscf_on_flow_up); plain inbound core flows come from peer_addrs
+ * only. Messages handed to on_message are whole SIP messages (the driver
+ * frames the stream).
  *
  * Memory is bounded by the config: access flows tracked, bindings, pending
  * transactions, messages queued per S-CSCF while it connects.

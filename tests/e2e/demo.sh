@@ -41,6 +41,10 @@ for want in 'refused: name-outside-trust-domain' 'refused: not-a-roaming-partner
   if grep -Eq -- "$want" "$T_TMP/demo.out"; then t_ok; else t_bad "output lacks /$want/"; fi
 done
 
+# The home and visited P-CSCFs reach the S-CSCF over mutual TLS (TS 33.210).
+n=$(grep -c 'P-CSCF .*; Mw over mutual TLS as pcscf-mw\.' "$T_TMP/demo.out")
+if [ "$n" -eq 2 ]; then t_ok; else t_bad "$n of 2 P-CSCFs on mutual TLS"; fi
+
 # Nothing left behind: no process of the demo's folder, no folder.
 dir=$(sed -n 's/^  folder //p' "$T_TMP/demo.out")
 if [ -n "$dir" ] && [ ! -e "$dir" ]; then t_ok; else t_bad "folder '$dir' left"; fi

@@ -67,6 +67,9 @@
 #define OTHER "ims.mnc003.mcc001.3gppnetwork.org"
 #define PCSCF_HOME "pcscf." HOME
 #define SCSCF_NODE "scscf." HOME
+/* The P-CSCFs' Mw identities (TS 33.310 network-element certificates). */
+#define PCSCF_HOME_MW "pcscf-mw." HOME
+#define PCSCF_VISITED_MW "pcscf-mw." VISITED
 #define PCSCF_VISITED "pcscf." VISITED
 #define PCSCF_OTHER "pcscf." OTHER
 #define PCSCF_REALM "pcscf2." VISITED
@@ -723,7 +726,9 @@ static int make_pki(demo_pki *k) {
       (rv = issue_pcscf(PCSCF_OTHER, k->op3, 1, now)) ||
       /* Valid under the IMS root, but named outside the trust domain. */
       (rv = issue_pcscf(PCSCF_OUTSIDE, k->root, 0, now)) ||
-      (rv = issue_node(SCSCF_NODE, k->op1, now)))
+      (rv = issue_node(SCSCF_NODE, k->op1, now)) ||
+      (rv = issue_node(PCSCF_HOME_MW, k->op1, now)) ||
+      (rv = issue_node(PCSCF_VISITED_MW, k->op2, now)))
     return rv;
   return 0;
 }
@@ -896,6 +901,9 @@ typedef struct pcscf_ctx {
   const char *host; /* certificate host */
   const char *visited;
   uint16_t route_port; /* S-CSCF for HOME */
+  /* Its Mw certificate: mutual TLS to the S-CSCF's TLS listener and a TLS
+   * core listener (TS 33.210); NULL: plain TCP (--insecure-core). */
+  const char *mw;
   char conf[300];
 } pcscf_ctx;
 
@@ -905,18 +913,39 @@ static int pcscf_argv(void *ctx, const uint16_t *ports, char **argv,
                       size_t cap) {
   pcscf_ctx *c = ctx;
   (void)cap;
-  char text[2048], chain[300], key[300];
+  char text[4096], chain[300], key[300], mw_chain[300], mw_key[300], ca[300];
   snprintf(chain, sizeof chain, "%s.chain.pem", c->host);
   snprintf(key, sizeof key, "%s.key", c->host);
-  int n =
-      snprintf(text, sizeof text,
-               "listen: tls:127.0.0.1:%u\n"
-               "core: tcp:127.0.0.1:%u\n"
-               "cert: %s\n"
-               "key: %s\n"
-               "routes:\n"
-               "  - %s=tcp:127.0.0.1:%u\n",
-               ports[0], ports[1], path(chain), path(key), HOME, c->route_port);
+  int n = snprintf(text, sizeof text,
+                   "listen: tls:127.0.0.1:%u\n"
+                   "cert: %s\n"
+                   "key: %s\n",
+                   ports[0], path(chain), path(key));
+  if (c->mw) {
+    snprintf(mw_chain, sizeof mw_chain, "%s", path(c->mw));
+    snprintf(mw_chain + strlen(mw_chain), sizeof mw_chain - strlen(mw_chain),
+             ".chain.pem");
+    snprintf(mw_key, sizeof mw_key, "%s", path(c->mw));
+    snprintf(mw_key + strlen(mw_key), sizeof mw_key - strlen(mw_key), ".key");
+    snprintf(ca, sizeof ca, "%s", path("root.crt"));
+    n += snprintf(text + n, sizeof text - (size_t)n,
+                  "core: tls:127.0.0.1:%u\n"
+                  "routes:\n"
+                  "  - %s=tls:127.0.0.1:%u;name=%s\n"
+                  "core_cert: %s\n"
+                  "core_key: %s\n"
+                  "core_ca: %s\n",
+                  ports[1], HOME, c->route_port, SCSCF_NODE, mw_chain, mw_key,
+                  ca);
+  } else {
+    n += snprintf(text + n, sizeof text - (size_t)n,
+                  "core: tcp:127.0.0.1:%u\n"
+                  "routes:\n"
+                  "  - %s=tcp:127.0.0.1:%u\n"
+                  "insecure_core: true\n"
+                  "peer_addrs: [127.0.0.1]\n",
+                  ports[1], HOME, c->route_port);
+  }
   if (c->visited)
     snprintf(text + n, sizeof text - (size_t)n, "visited_network: \"%s\"\n",
              c->visited);
@@ -1378,32 +1407,38 @@ static int start_networks(demo *d) {
   }
   d->foreign_port = elemrun_port(d->foreign_run, 0);
   port_note(d->foreign_port, "scscf-002");
+  /* The home and visited P-CSCFs reach the S-CSCF over mutual TLS; the
+   * rogues keep plain TCP (the S-CSCF takes it from loopback), so the UE
+   * meets them and refuses them itself. */
   struct {
     const char *name, *host, *visited, *what;
     uint16_t *ports;
     uint16_t route;
+    const char *mw;
   } ps[] = {
       {"pcscf-home", PCSCF_HOME, NULL, "the home P-CSCF", d->home,
-       d->scscf_port},
+       d->scscf_tls_port, PCSCF_HOME_MW},
       {"pcscf-visited", PCSCF_VISITED, "Visited Network 001-02",
        "the visited network's P-CSCF (roaming partner)", d->visited,
-       d->scscf_port},
+       d->scscf_tls_port, PCSCF_VISITED_MW},
       {"rogue-outside", PCSCF_OUTSIDE, NULL,
-       "rogue P-CSCF named outside the trust domain", d->outside,
-       d->scscf_port},
+       "rogue P-CSCF named outside the trust domain", d->outside, d->scscf_port,
+       NULL},
       {"rogue-other", PCSCF_OTHER, NULL,
        "rogue P-CSCF certified by a non-partner operator", d->other,
-       d->scscf_port},
+       d->scscf_port, NULL},
       {"rogue-realm", PCSCF_REALM, "Visited Network 001-02",
        "rogue P-CSCF routing to another operator's S-CSCF", d->realm,
-       d->foreign_port},
+       d->foreign_port, NULL},
   };
   for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
     pcscf_ctx pc = {.name = ps[i].name,
                     .host = ps[i].host,
                     .visited = ps[i].visited,
-                    .route_port = ps[i].route};
-    say("  starting %s (%s)\n", ps[i].what, ps[i].host);
+                    .route_port = ps[i].route,
+                    .mw = ps[i].mw};
+    say("  starting %s (%s)%s%s\n", ps[i].what, ps[i].host,
+        ps[i].mw ? "; Mw over mutual TLS as " : "", ps[i].mw ? ps[i].mw : "");
     if (!start_daemon(ps[i].name, 2, pcscf_argv, &pc, ps[i].ports))
       return -1;
   }

@@ -1,20 +1,27 @@
 /* imsec pcscf: the P-CSCF daemon (lib/pcscf over net/ through elemrun). */
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "cli.h"
 #include "cmds.h"
 #include "elemrun.h"
 #include "imsec/crypto.h"
 #include "imsec/pcscf.h"
+#include "imsec/x509.h"
 
 #define SUB "pcscf"
 
 static const char help[] =
     "usage: imsec pcscf --listen tls:HOST:PORT --cert CHAIN.pem --key KEY.pem\n"
-    "                   --route DOMAIN=tcp:HOST:PORT [--route ...]\n"
-    "                   [--core tcp:HOST:PORT] [--visited-network NAME]\n"
+    "                   --route DOMAIN=tls:HOST:PORT[;name=NAME] ...\n"
+    "                   --core-cert CHAIN.pem --core-key KEY.pem\n"
+    "                   --core-ca FILE [--core-ca ...]\n"
+    "                   [--core tls:HOST:PORT] [--visited-network NAME]\n"
+    "                   [--insecure-core --peer-addr IP ...]\n"
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
     "                   [--ladder] [-c FILE]\n"
     "\n"
@@ -26,12 +33,40 @@ static const char help[] =
     "  --listen tls:HOST:PORT   where UEs connect (TLS)\n"
     "  --cert CHAIN.pem         server certificate chain, leaf first\n"
     "  --key KEY.pem            its private key\n"
-    "  --route DOMAIN=ADDR      the S-CSCF of a home network domain\n"
-    "                           (ADDR tcp:HOST:PORT); repeat for more\n"
-    "  --core tcp:HOST:PORT     where S-CSCFs send requests for UEs; its\n"
-    "                           host:port go into Via and Path, so use an\n"
-    "                           address they can reach (default: the\n"
-    "                           --listen host, a free port)\n"
+    "  --route DOMAIN=ADDR      the S-CSCF of a home network domain; repeat\n"
+    "                           for more. ADDR tls:HOST:PORT (Mw over\n"
+    "                           mutual TLS, TS 33.210): the S-CSCF's chain\n"
+    "                           must verify against --core-ca and its\n"
+    "                           certificate name (SAN URI sip:, else SAN\n"
+    "                           dNSName, CN only without SAN; RFC 5922)\n"
+    "                           must be HOST; HOST may be a name (resolved\n"
+    "                           with getaddrinfo). tls:IP:PORT;name=NAME\n"
+    "                           dials IP and checks NAME (also the SNI).\n"
+    "                           tcp:HOST:PORT needs --insecure-core.\n"
+    "                           A refused S-CSCF: the REGISTER gets 503 and\n"
+    "                           one log line says why\n"
+    "  --core-cert CHAIN.pem    this P-CSCF's network-element certificate\n"
+    "                           (leaf first; EKU clientAuth and serverAuth,\n"
+    "                           TS 33.310), shown to S-CSCFs both ways\n"
+    "  --core-key KEY.pem       its private key\n"
+    "  --core-ca FILE           trust anchors (PEM) for S-CSCF certificates;\n"
+    "                           repeat for more. Required with any tls:\n"
+    "                           route or core listener: the system's\n"
+    "                           default store is never used\n"
+    "  --core tls:HOST:PORT     where S-CSCFs send requests for UEs, over\n"
+    "                           TLS with a client certificate that must\n"
+    "                           verify against --core-ca; its host:port go\n"
+    "                           into Via and Path (transport=tls), so use\n"
+    "                           an address they can reach (default: the\n"
+    "                           --listen host, a free port; tcp: with\n"
+    "                           --insecure-core)\n"
+    "  --insecure-core          allow plain TCP on the core side (tcp:\n"
+    "                           routes, --core tcp:...); logs a warning.\n"
+    "                           A plain core listener takes connections\n"
+    "                           from the --peer-addr addresses only\n"
+    "  --peer-addr IP           an S-CSCF address allowed on a plain core\n"
+    "                           listener; repeat for more (required with\n"
+    "                           one)\n"
     "  --visited-network NAME   act as a visited network's P-CSCF\n"
     "                           (adds P-Visited-Network-ID: \"NAME\")\n"
     "  --require-sec-agree      refuse REGISTERs without sec-agree (421)\n"
@@ -39,7 +74,9 @@ static const char help[] =
     "  --ladder                 print one line per SIP message\n"
     "  -c FILE                  YAML settings with the same keys: listen,\n"
     "                           core, cert, key, routes (a list of\n"
-    "                           DOMAIN=ADDR), visited_network,\n"
+    "                           DOMAIN=ADDR), core_cert, core_key, core_ca\n"
+    "                           (a file or a list), insecure_core,\n"
+    "                           peer_addrs (a list), visited_network,\n"
     "                           require_sec_agree, log_level, max_flows,\n"
     "                           max_bindings, max_transactions, max_queue,\n"
     "                           transaction_timeout_ms. Flags override it;\n"
@@ -76,6 +113,219 @@ static const elemrun_ops ops = {
     .on_timer = h_timer,
 };
 
+/* ------------------------------------------------------------ Mw security */
+
+/* The core-side flags with a value: their index below, or -1. */
+static int core_option(const char *a) {
+  static const char *const names[] = {"--core-cert", "--core-key", "--core-ca",
+                                      "--peer-addr"};
+  for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+    if (!strcmp(a, names[i]))
+      return i;
+  return -1;
+}
+
+/* The core-side flags: 0 --core-cert, 1 --core-key, 2 --core-ca,
+ * 3 --peer-addr. Returns 0 or -1 (reported, exit 2). */
+static int core_flag(imsec_pcscf_settings *s, int which, const char *a,
+                     const char *v) {
+  if (!v[0] || strlen(v) >= sizeof(s->core_cert)) {
+    cli_usage(SUB, "%s needs a value", a);
+    return -1;
+  }
+  switch (which) {
+  case 0:
+    snprintf(s->core_cert, sizeof(s->core_cert), "%s", v);
+    return 0;
+  case 1:
+    snprintf(s->core_key, sizeof(s->core_key), "%s", v);
+    return 0;
+  case 2:
+    if (s->n_core_ca >= IMSEC_PCSCF_MAX_CORE_CA) {
+      cli_usage(SUB, "--core-ca: at most %d files", IMSEC_PCSCF_MAX_CORE_CA);
+      return -1;
+    }
+    snprintf(s->core_ca[s->n_core_ca++], sizeof(s->core_ca[0]), "%s", v);
+    return 0;
+  default:
+    if (s->elem.n_peer_addrs >= IMSEC_PCSCF_MAX_PEERS) {
+      cli_usage(SUB, "--peer-addr: at most %d addresses",
+                IMSEC_PCSCF_MAX_PEERS);
+      return -1;
+    }
+    snprintf(s->elem.peer_addrs[s->elem.n_peer_addrs++],
+             sizeof(s->elem.peer_addrs[0]), "%s", v);
+    return 0;
+  }
+}
+
+static int is_ip(const char *h) {
+  unsigned char b[16];
+  return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
+}
+
+/* TS 33.210 §5.2: Mw is protected by TLS between network elements; plain
+ * TCP only when asked for, and a TLS peer is never checked against the
+ * system's default store. Returns 0 or -1 (reported, exit 2). */
+static int core_check(const imsec_pcscf_settings *s) {
+  int tls = s->has_core_listen ? s->core_listen.tp == IMSEC_TP_TLS
+                               : !s->insecure_core;
+  if (s->has_core_listen && s->core_listen.tp == IMSEC_TP_TCP &&
+      !s->insecure_core) {
+    cli_usage(SUB, "--core tcp:... is plain TCP: use tls:HOST:PORT, or add "
+                   "--insecure-core");
+    return -1;
+  }
+  for (size_t i = 0; i < s->elem.n_routes; i++) {
+    const imsec_pcscf_route *r = &s->elem.routes[i];
+    if (r->addr.tp == IMSEC_TP_TCP && !s->insecure_core) {
+      cli_usage(SUB,
+                "--route %s=tcp:... is plain TCP to the S-CSCF: use "
+                "tls:HOST:PORT, or add --insecure-core",
+                r->domain);
+      return -1;
+    }
+    if (r->addr.tp == IMSEC_TP_TLS) {
+      tls = 1;
+      if (!r->name[0] && is_ip(r->addr.host)) {
+        cli_usage(SUB,
+                  "--route %s: a tls: route to an IP address needs "
+                  ";name=NAME (the S-CSCF's certificate name)",
+                  r->domain);
+        return -1;
+      }
+    }
+  }
+  if (!tls)
+    return 0;
+  if (!s->n_core_ca) {
+    cli_usage(SUB, "TLS on the core side needs --core-ca (the S-CSCFs' "
+                   "CA; the default store is never used)");
+    return -1;
+  }
+  if (!s->core_cert[0] || !s->core_key[0]) {
+    cli_usage(SUB, "TLS on the core side needs --core-cert and --core-key "
+                   "(this P-CSCF's network-element certificate)");
+    return -1;
+  }
+  return 0;
+}
+
+/* Add the IP literal `host` to the peer addresses, in the text form the
+ * runner gives flow addresses (inet_ntop). */
+static int peer_add(imsec_pcscf_settings *s, const char *host) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+    return -1;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    char t[64];
+    const void *src =
+        ai->ai_family == AF_INET
+            ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+            : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+        !inet_ntop(ai->ai_family, src, t, sizeof(t)))
+      continue;
+    size_t k = 0;
+    while (k < s->elem.n_peer_addrs && strcmp(s->elem.peer_addrs[k], t))
+      k++;
+    if (k == s->elem.n_peer_addrs && k < IMSEC_PCSCF_MAX_PEERS)
+      snprintf(s->elem.peer_addrs[s->elem.n_peer_addrs++],
+               sizeof(s->elem.peer_addrs[0]), "%s", t);
+  }
+  freeaddrinfo(res);
+  return 0;
+}
+
+/* The peer addresses of a plain core listener: the --peer-addr IPs, and
+ * nothing else (TS 33.210 asks for TLS; plain TCP is an explicit exception
+ * for known hosts). Returns 0 or -1 (reported, exit 2). */
+static int core_peers(imsec_pcscf_settings *s) {
+  if (s->elem.n_peer_addrs && s->core_listen.tp != IMSEC_TP_TCP) {
+    cli_usage(SUB, "--peer-addr applies to a plain core listener only "
+                   "(--insecure-core, --core tcp:...)");
+    return -1;
+  }
+  if (s->core_listen.tp != IMSEC_TP_TCP)
+    return 0;
+  size_t given = s->elem.n_peer_addrs;
+  char in[IMSEC_PCSCF_MAX_PEERS][64];
+  memcpy(in, s->elem.peer_addrs, sizeof(in));
+  s->elem.n_peer_addrs = 0;
+  for (size_t i = 0; i < given; i++)
+    if (!is_ip(in[i]) || peer_add(s, in[i]) < 0) {
+      cli_usage(SUB, "--peer-addr '%s' is not an IP address", in[i]);
+      return -1;
+    }
+  if (!s->elem.n_peer_addrs) {
+    cli_usage(SUB, "a plain core listener (--insecure-core) needs --peer-addr "
+                   "IP: the S-CSCFs allowed to use it");
+    return -1;
+  }
+  return 0;
+}
+
+/* The TLS contexts and anchors of the core side (a no-op without TLS
+ * there). Returns 0 or -1 (reported, exit 2). */
+static int core_tls_setup(const imsec_pcscf_settings *s,
+                          imsec_net_tls_config *client,
+                          imsec_net_tls_config *listener, const char **more_ca,
+                          imsec_x509_anchors **anchors) {
+  memset(listener, 0, sizeof(*listener));
+  if (!s->n_core_ca)
+    return 0;
+  if (imsec_x509_anchors_new(anchors) < 0) {
+    cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < s->n_core_ca; i++) {
+    int rv = imsec_x509_anchors_add_root_file(*anchors, s->core_ca[i]);
+    if (rv < 0) {
+      cli_fail(CLI_EXIT_USAGE, SUB, "--core-ca %s: %s", s->core_ca[i],
+               imsec_strerror(rv));
+      imsec_x509_anchors_del(*anchors);
+      *anchors = NULL;
+      return -1;
+    }
+    more_ca[i] = i ? s->core_ca[i] : NULL;
+  }
+  more_ca[s->n_core_ca] = NULL;
+  /* Towards S-CSCFs: our certificate, and the decision in the element
+   * (defer_verify: chain, expiry and name are checked there against the
+   * anchors above, so the log says which check failed). */
+  client->cert_file = s->core_cert[0] ? s->core_cert : NULL;
+  client->key_file = s->core_key[0] ? s->core_key : NULL;
+  client->ca_file = s->core_ca[0];
+  client->more_ca_files = more_ca + 1;
+  client->defer_verify = 1;
+  /* From S-CSCFs: a client certificate is required and verified. */
+  listener->server = 1;
+  listener->cert_file = s->core_cert;
+  listener->key_file = s->core_key;
+  listener->ca_file = s->core_ca[0];
+  listener->more_ca_files = more_ca + 1;
+  listener->client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+  return 0;
+}
+
+static void core_log_start(const imsec_pcscf_settings *s) {
+  if (!s->insecure_core)
+    return;
+  char peers[IMSEC_PCSCF_MAX_PEERS * 66] = "";
+  size_t n = 0;
+  for (size_t i = 0; i < s->elem.n_peer_addrs && n < sizeof(peers); i++)
+    n += (size_t)snprintf(peers + n, sizeof(peers) - n, "%s%s", i ? ", " : "",
+                          s->elem.peer_addrs[i]);
+  fprintf(stderr,
+          "pcscf warn: --insecure-core: plain TCP allowed on the core side "
+          "(no TS 33.210 protection)%s%s\n",
+          n ? "; plain core flows accepted from " : "", peers);
+}
+
 static int run(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     fputs(help, stdout);
@@ -105,6 +355,18 @@ static int run(int argc, char **argv) {
     }
     if (strcmp(a, "--ladder") == 0) {
       ladder = 1;
+      continue;
+    }
+    if (strcmp(a, "--insecure-core") == 0) {
+      s.insecure_core = 1;
+      continue;
+    }
+    int ck = core_option(a);
+    if (ck >= 0) {
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", a);
+      if (core_flag(&s, ck, a, argv[++i]) < 0)
+        return CLI_EXIT_USAGE;
       continue;
     }
     static const char *const valued[] = {
@@ -139,13 +401,15 @@ static int run(int argc, char **argv) {
                          IMSEC_PCSCF_MAX_ROUTES);
       if (imsec_pcscf_route_parse(imsec_str_c(v),
                                   &s.elem.routes[s.elem.n_routes]) < 0)
-        return cli_usage(SUB, "--route '%s' is not DOMAIN=tcp:HOST:PORT", v);
+        return cli_usage(
+            SUB, "--route '%s' is not DOMAIN=tls:HOST:PORT[;name=NAME]", v);
       s.elem.n_routes++;
       break;
     case 4:
       if (imsec_addr_parse_listen(imsec_str_c(v), &s.core_listen) < 0 ||
-          s.core_listen.tp != IMSEC_TP_TCP)
-        return cli_usage(SUB, "--core '%s' is not tcp:HOST:PORT", v);
+          (s.core_listen.tp != IMSEC_TP_TCP &&
+           s.core_listen.tp != IMSEC_TP_TLS))
+        return cli_usage(SUB, "--core '%s' is not tls:HOST:PORT", v);
       s.has_core_listen = 1;
       break;
     case 5:
@@ -174,6 +438,8 @@ static int run(int argc, char **argv) {
         s.elem.routes[i].addr.tp != IMSEC_TP_TLS)
       return cli_usage(SUB, "--route %s: the S-CSCF is reached over tcp or tls",
                        s.elem.routes[i].domain);
+  if (core_check(&s) < 0)
+    return CLI_EXIT_USAGE;
   imsec_log_level level;
   if (elemrun_log_level_parse(s.log_level, &level) < 0)
     return cli_usage(SUB, "--log-level must be debug, info, warn or error");
@@ -187,9 +453,12 @@ static int run(int argc, char **argv) {
                      wild_host);
   if (!s.has_core_listen) {
     s.core_listen = s.listen;
-    s.core_listen.tp = IMSEC_TP_TCP;
+    /* TS 33.210 §5.2: TLS unless plain TCP was asked for. */
+    s.core_listen.tp = s.insecure_core ? IMSEC_TP_TCP : IMSEC_TP_TLS;
     s.core_listen.port = 0; /* a free port, read back below */
   }
+  if (core_peers(&s) < 0)
+    return CLI_EXIT_USAGE;
 
   imsec_crypto *crypto = NULL;
   if (imsec_crypto_ossl_new(&crypto) < 0)
@@ -199,9 +468,17 @@ static int run(int argc, char **argv) {
   imsec_net_tls_config server_tls = {
       .server = 1, .cert_file = s.cert, .key_file = s.key, .tickets = 1};
   imsec_net_tls_config client_tls = {.server = 0, .no_resume = 1};
+  imsec_net_tls_config core_tls;
+  const char *more_ca[IMSEC_PCSCF_MAX_CORE_CA + 1];
+  imsec_x509_anchors *anchors = NULL;
+  if (core_tls_setup(&s, &client_tls, &core_tls, more_ca, &anchors) < 0) {
+    imsec_crypto_del(crypto);
+    return CLI_EXIT_USAGE;
+  }
   elemrun_listener ls[2] = {
       {.addr = s.listen, .tls_cfg = &server_tls},
-      {.addr = s.core_listen},
+      {.addr = s.core_listen,
+       .tls_cfg = s.core_listen.tp == IMSEC_TP_TLS ? &core_tls : NULL},
   };
   holder h = {0};
   elemrun_config rc = {
@@ -211,6 +488,7 @@ static int run(int argc, char **argv) {
       .listeners = ls,
       .n_listeners = 2,
       .client_tls_cfg = &client_tls,
+      .anchors = anchors,
       .log_level = level,
       .ladder = ladder,
       .signals = 1,
@@ -220,6 +498,7 @@ static int run(int argc, char **argv) {
   int rv = elemrun_new(&r, &rc, err, sizeof(err));
   if (rv < 0) {
     imsec_crypto_del(crypto);
+    imsec_x509_anchors_del(anchors);
     return cli_fail(CLI_EXIT_USAGE, SUB, "%s",
                     err[0] ? err : imsec_strerror(rv));
   }
@@ -229,6 +508,7 @@ static int run(int argc, char **argv) {
   if (rv < 0) {
     elemrun_del(r);
     imsec_crypto_del(crypto);
+    imsec_x509_anchors_del(anchors);
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot start: %s",
                     imsec_strerror(rv));
   }
@@ -246,14 +526,17 @@ static int run(int argc, char **argv) {
     char ra[300];
     if (imsec_addr_format(&s.elem.routes[i].addr, ra, sizeof(ra)) < 0)
       ra[0] = 0;
-    fprintf(stderr, "pcscf info: route %s -> %s\n", s.elem.routes[i].domain,
-            ra);
+    fprintf(stderr, "pcscf info: route %s -> %s%s%s\n", s.elem.routes[i].domain,
+            ra, s.elem.routes[i].name[0] ? " name " : "",
+            s.elem.routes[i].name);
   }
+  core_log_start(&s);
   rv = elemrun_run(r);
   int sig = elemrun_signal(r);
   elemrun_del(r);
   imsec_pcscf_del(h.p);
   imsec_crypto_del(crypto);
+  imsec_x509_anchors_del(anchors);
   if (rv < 0)
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot run: %s", imsec_strerror(rv));
   fprintf(stderr, "pcscf info: stopped%s\n", sig ? " by signal" : "");

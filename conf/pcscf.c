@@ -137,6 +137,87 @@ static int routes_value(pctx *c, yaml_document_t *doc, yaml_node_t *n) {
   return 0;
 }
 
+/* One value of a list key: a scalar, or each item of a sequence. */
+static int each_value(pctx *c, yaml_document_t *doc, yaml_node_t *n,
+                      const char *key,
+                      int (*add)(pctx *, size_t, const char *)) {
+  int rv = 0;
+  if (n->type != YAML_SEQUENCE_NODE) {
+    const char *v = scalar(c, n, key, &rv);
+    return v ? add(c, line_of(n), v) : rv;
+  }
+  for (yaml_node_item_t *it = n->data.sequence.items.start;
+       it < n->data.sequence.items.top; it++) {
+    yaml_node_t *item = yaml_document_get_node(doc, *it);
+    const char *v = item ? scalar(c, item, key, &rv) : NULL;
+    if (!v)
+      return item ? rv : fail(c, IMSEC_ERR_CONFIG, line_of(n), "key '%s'", key);
+    IMSEC_GUARD(add(c, line_of(item), v));
+  }
+  return 0;
+}
+
+static int add_core_ca(pctx *c, size_t line, const char *v) {
+  imsec_pcscf_settings *s = c->s;
+  if (s->n_core_ca >= IMSEC_PCSCF_MAX_CORE_CA)
+    return fail(c, IMSEC_ERR_CONFIG, line, "key 'core_ca': more than %d files",
+                IMSEC_PCSCF_MAX_CORE_CA);
+  if (!v[0])
+    return fail(c, IMSEC_ERR_CONFIG, line, "key 'core_ca': empty path");
+  char *out = s->core_ca[s->n_core_ca];
+  size_t cap = sizeof(s->core_ca[0]);
+  int w = (v[0] == '/' || !c->base_dir)
+              ? snprintf(out, cap, "%s", v)
+              : snprintf(out, cap, "%s/%s", c->base_dir, v);
+  if (w < 0 || (size_t)w >= cap)
+    return fail(c, IMSEC_ERR_CONFIG, line, "key 'core_ca': path too long");
+  s->n_core_ca++;
+  return 0;
+}
+
+static int add_peer_addr(pctx *c, size_t line, const char *v) {
+  imsec_pcscf_config *e = &c->s->elem;
+  if (e->n_peer_addrs >= IMSEC_PCSCF_MAX_PEERS)
+    return fail(c, IMSEC_ERR_CONFIG, line,
+                "key 'peer_addrs': more than %d addresses",
+                IMSEC_PCSCF_MAX_PEERS);
+  if (!v[0] || strlen(v) >= sizeof(e->peer_addrs[0]))
+    return fail(c, IMSEC_ERR_CONFIG, line,
+                "key 'peer_addrs': expected an IP address");
+  snprintf(e->peer_addrs[e->n_peer_addrs++], sizeof(e->peer_addrs[0]), "%s", v);
+  return 0;
+}
+
+/* The Mw security keys (TS 33.210): core_cert, core_key, core_ca,
+ * insecure_core, peer_addrs. */
+static int core_key_value(pctx *c, yaml_document_t *doc, size_t k,
+                          yaml_node_t *v) {
+  imsec_pcscf_settings *s = c->s;
+  int rv = 0;
+  const char *t;
+  switch (k) {
+  case 0:
+    return path_value(c, v, "core_cert", s->core_cert, sizeof(s->core_cert));
+  case 1:
+    return path_value(c, v, "core_key", s->core_key, sizeof(s->core_key));
+  case 2:
+    return each_value(c, doc, v, "core_ca", add_core_ca);
+  case 3:
+    if (!(t = scalar(c, v, "insecure_core", &rv)))
+      return rv;
+    if (!strcmp(t, "true") || !strcmp(t, "yes") || !strcmp(t, "1"))
+      s->insecure_core = 1;
+    else if (!strcmp(t, "false") || !strcmp(t, "no") || !strcmp(t, "0"))
+      s->insecure_core = 0;
+    else
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'insecure_core': expected true or false");
+    return 0;
+  default:
+    return each_value(c, doc, v, "peer_addrs", add_peer_addr);
+  }
+}
+
 static const char *const keys[] = {"listen",
                                    "core",
                                    "cert",
@@ -149,7 +230,12 @@ static const char *const keys[] = {"listen",
                                    "max_bindings",
                                    "max_transactions",
                                    "max_queue",
-                                   "transaction_timeout_ms"};
+                                   "transaction_timeout_ms",
+                                   "core_cert",
+                                   "core_key",
+                                   "core_ca",
+                                   "insecure_core",
+                                   "peer_addrs"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -168,9 +254,9 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     return 0;
   case 1:
     IMSEC_GUARD(addr_value(c, v, key, &s->core_listen));
-    if (s->core_listen.tp != IMSEC_TP_TCP)
+    if (s->core_listen.tp != IMSEC_TP_TCP && s->core_listen.tp != IMSEC_TP_TLS)
       return fail(c, IMSEC_ERR_CONFIG, line_of(v),
-                  "key 'core': the S-CSCF side is TCP (tcp:HOST:PORT)");
+                  "key 'core': the S-CSCF side is tls:HOST:PORT (or tcp:)");
     s->has_core_listen = 1;
     return 0;
   case 2:
@@ -224,10 +310,12 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     IMSEC_GUARD(uint_value(c, v, key, 100000, &u));
     s->elem.max_queue = (size_t)u;
     return 0;
-  default:
+  case 12:
     IMSEC_GUARD(uint_value(c, v, key, 3600000, &u));
     s->elem.transaction_timeout_ms = (imsec_time_ms)u;
     return 0;
+  default:
+    return core_key_value(c, doc, k - 13, v);
   }
 }
 

@@ -341,6 +341,9 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
   }
   if (cfg->ca_file && SSL_CTX_load_verify_locations(c, cfg->ca_file, NULL) != 1)
     goto fail;
+  for (const char *const *f = cfg->more_ca_files; f && *f; f++)
+    if (SSL_CTX_load_verify_locations(c, *f, NULL) != 1)
+      goto fail;
   if (cfg->cert_file) {
     /* Our own chain, completed here once from the anchors when the file
      * holds the leaf alone. Left to itself, OpenSSL 3.0 rebuilds it on
@@ -363,6 +366,8 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
       if (!cfg->ca_file)
         goto fail;
       STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
+      for (const char *const *f = cfg->more_ca_files; names && f && *f; f++)
+        (void)SSL_add_file_cert_subjects_to_stack(names, *f);
       if (names)
         SSL_CTX_set_client_CA_list(c, names);
       int mode = SSL_VERIFY_PEER;

@@ -130,6 +130,9 @@ typedef struct imsec_net_tls_config {
   /* PEM trust anchors for verifying the peer (client certs on servers,
    * server certs on clients). */
   const char *ca_file;
+  /* More PEM anchor files, loaded like ca_file (NULL-terminated list, or
+   * NULL): a trust list that spans several CAs' files. */
+  const char *const *more_ca_files;
   imsec_net_client_auth client_auth; /* servers */
   /* Clients: 0 fails the handshake when the server chain does not verify;
    * 1 completes it and leaves the decision to the owner's on_up (the trust

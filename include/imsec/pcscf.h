@@ -9,7 +9,8 @@
  * What it does (mode M1 of DESIGN.md §2; the SIP contract of issue 7):
  *  - REGISTER from a UE: routed by the home domain (Request-URI host, else
  *    the To host) through the routing table; unknown domain: 403. Adds its
- *    Via, `Path: <sip:TOKEN@HOST:PORT;transport=tcp;lr;ob>` (TOKEN names the
+ *    Via, `Path: <sip:TOKEN@HOST:PORT;transport=tls;lr;ob>` (transport
+ *    after the core listener: tls, or tcp when plain; TOKEN names the
  *    UE's TLS flow; an HMAC under a random key makes it unforgeable and
  *    valid for that connection only), `Supported: path`, and in a visited
  *    network P-Visited-Network-ID. Security agreement (RFC 3329): a UE that
@@ -33,10 +34,14 @@
  *  - Responses go back by this P-CSCF's Via: the branch names a slot of a
  *    bounded transaction table (with an expiry).
  *
- * Flows: an inbound TLS (or DTLS) flow is the access side (a UE); flows the
- * element opened (CONNECT tag != 0) and inbound TCP/UDP flows are the core
- * side (S-CSCFs). Messages handed to on_message are whole SIP messages (the
- * driver frames the stream).
+ * Flows: an inbound TLS (or DTLS) flow is the access side (a UE), except
+ * on a TLS core listener (its port is cfg.core's); flows the element
+ * opened (CONNECT tag != 0) and inbound TCP/UDP flows are the core side
+ * (S-CSCFs). Mw security (TS 33.210 Za/Zb): an S-CSCF reached over a tls:
+ * route must show a chain that verified and the route's name (see
+ * imsec_pcscf_on_flow_up); plain inbound core flows come from peer_addrs
+ * only. Messages handed to on_message are whole SIP messages (the driver
+ * frames the stream).
  *
  * Memory is bounded by the config: access flows tracked, bindings, pending
  * transactions, messages queued per S-CSCF while it connects.
@@ -53,19 +58,33 @@ extern "C" {
 #endif
 
 #define IMSEC_PCSCF_MAX_ROUTES 32
+#define IMSEC_PCSCF_MAX_PEERS 16
 
 /* One row of the routing table: a home network domain and its S-CSCF. */
 typedef struct imsec_pcscf_route {
   char domain[256]; /* compared case-insensitively */
-  imsec_addr addr;  /* the S-CSCF, e.g. tcp:127.0.0.1:5070 */
+  imsec_addr addr;  /* the S-CSCF, e.g. tls:127.0.0.1:5061 */
+  /* tls: the name the S-CSCF's certificate must carry (RFC 5922 §7.2:
+   * SAN URI sip: hosts, else SAN dNSNames, the CN only without SAN; exact,
+   * case-insensitive, no wildcards), also sent as SNI. "" = addr.host. */
+  char name[256];
 } imsec_pcscf_route;
 
 typedef struct imsec_pcscf_config {
   /* This P-CSCF on the core side: the host and port put in its Via and in
-   * the Path URI, where the S-CSCF sends requests for UEs (tp is ignored;
-   * the Path says transport=tcp). Requests from the S-CSCF must carry a
-   * top Route with this host and port. Required (host not empty). */
+   * the Path URI, where the S-CSCF sends requests for UEs; the Path says
+   * transport=tcp or transport=tls after tp (TCP or TLS). With tp TLS, an
+   * inbound TLS flow whose local port is this port is a core flow (an
+   * S-CSCF; the driver's TLS context required and verified its client
+   * certificate, TS 33.210 §5.2), not a UE. Requests from the S-CSCF must
+   * carry a top Route with this host and port. Required (host not empty). */
   imsec_addr core;
+  /* Plain (not TLS) inbound core flows are accepted only from these IP
+   * addresses (compared as text, case-insensitively); others are refused
+   * at flow up with a log line. No entries: from any address (the daemon
+   * always fills them when it runs a plain core listener). */
+  char peer_addrs[IMSEC_PCSCF_MAX_PEERS][64];
+  size_t n_peer_addrs;
   imsec_pcscf_route routes[IMSEC_PCSCF_MAX_ROUTES];
   size_t n_routes;
   /* Non-empty: this is a visited network's P-CSCF; the name goes into
@@ -86,8 +105,9 @@ typedef struct imsec_pcscf_config {
  * defaults above. `core` still has to be set. */
 IMSEC_API void imsec_pcscf_config_init(imsec_pcscf_config *cfg);
 
-/* Parse a route "DOMAIN=tp:host:port" (the --route flag and the config
- * file's routes list). Returns 0, IMSEC_ERR_PARSE. */
+/* Parse a route "DOMAIN=tp:host:port[;name=NAME]" (the --route flag and
+ * the config file's routes list); NAME goes to out->name (else ""). Returns
+ * 0, IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_pcscf_route_parse(imsec_str spec,
                                                      imsec_pcscf_route *out);
 
@@ -97,7 +117,8 @@ typedef struct imsec_pcscf imsec_pcscf;
  * Make a P-CSCF. `cfg` is copied. `crypto` is borrowed (it must outlive
  * the element; it draws the token key and computes the token HMACs).
  * Returns 0, IMSEC_ERR_INVAL (NULL argument), IMSEC_ERR_CONFIG (no core
- * host, a route without domain, more than IMSEC_PCSCF_MAX_ROUTES),
+ * host, core tp not TCP or TLS, a route without domain, more than
+ * IMSEC_PCSCF_MAX_ROUTES routes or IMSEC_PCSCF_MAX_PEERS peer addresses),
  * IMSEC_ERR_NOMEM, IMSEC_ERR_CRYPTO (no randomness).
  */
 IMSEC_API IMSEC_MUST_USE int imsec_pcscf_new(imsec_pcscf **out,
@@ -107,8 +128,15 @@ IMSEC_API IMSEC_MUST_USE int imsec_pcscf_new(imsec_pcscf **out,
 IMSEC_API void imsec_pcscf_del(imsec_pcscf *p);
 
 /* A flow came up. `tag` is the CONNECT tag (flows towards S-CSCFs) or 0
- * (inbound). Returns 0, or IMSEC_ERR_LIMIT (max_flows access flows
- * already: the driver closes the flow), IMSEC_ERR_NOMEM. */
+ * (inbound). A flow to a tls: route is checked first (TS 33.210 §5.2, RFC
+ * 5922 §7.2): info->peer_cert must be present, its chain OK, and one of
+ * its names the route's name; else one log line says why (no certificate,
+ * chain invalid, certificate expired, name mismatch), the requests queued
+ * for that S-CSCF get 503 and IMSEC_ERR_AUTH asks the driver to close the
+ * flow. An inbound plain core flow from an address outside peer_addrs is
+ * refused the same way (IMSEC_ERR_AUTH). Returns 0, or IMSEC_ERR_AUTH,
+ * IMSEC_ERR_LIMIT (max_flows access flows already: the driver closes the
+ * flow), IMSEC_ERR_NOMEM. */
 IMSEC_API int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow,
                                      uint64_t tag, const imsec_flow_info *info,
                                      imsec_time_ms now, imsec_out *out);
@@ -145,10 +173,19 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
 
 /* ------------------------------------------------------------ the daemon */
 
+#define IMSEC_PCSCF_MAX_CORE_CA 8
+
 /* Settings of `imsec pcscf` (conf/pcscf.c reads them from YAML):
  *   listen: tls:HOST:PORT        cert: CHAIN.pem     key: KEY.pem
- *   core: tcp:HOST:PORT          (optional; the core-side listener)
- *   routes: [DOMAIN=tcp:HOST:PORT, ...]   (or a mapping DOMAIN: ADDR)
+ *   core: tls:HOST:PORT          (optional; the core-side listener; tcp:
+ *                                 only with insecure_core)
+ *   routes: [DOMAIN=tls:HOST:PORT[;name=NAME], ...]
+ *                                (or a mapping DOMAIN: ADDR)
+ *   core_cert: CHAIN.pem  core_key: KEY.pem   (the P-CSCF's network-element
+ *                                 certificate on Mw, TS 33.310 §6.1)
+ *   core_ca: FILE or [FILE, ...] (trust anchors for the S-CSCFs)
+ *   insecure_core: true|false    (plain TCP allowed on the core side)
+ *   peer_addrs: IP or [IP, ...]  (who may use a plain core listener)
  *   visited_network: NAME        require_sec_agree: true|false
  *   log_level: debug|info|warn|error
  *   max_flows, max_bindings, max_transactions, max_queue: numbers
@@ -160,6 +197,11 @@ typedef struct imsec_pcscf_settings {
   int has_listen, has_core_listen;
   char cert[1024], key[1024];
   char log_level[16];
+  /* Mw over mutual TLS (TS 33.210 Za/Zb). */
+  char core_cert[1024], core_key[1024];
+  char core_ca[IMSEC_PCSCF_MAX_CORE_CA][1024];
+  size_t n_core_ca;
+  int insecure_core;
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

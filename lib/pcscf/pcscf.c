@@ -59,7 +59,8 @@ typedef struct qmsg {
 
 typedef struct dest {
   imsec_addr addr;
-  uint64_t flow; /* 0: not connected */
+  char name[256]; /* tls: the certificate name to check, sent as SNI */
+  uint64_t flow;  /* 0: not connected */
   int connecting;
   qmsg *qhead, *qtail;
   size_t qn;
@@ -244,6 +245,30 @@ void imsec_pcscf_config_init(imsec_pcscf_config *cfg) {
   cfg->core.tp = IMSEC_TP_TCP;
 }
 
+/* "tp:host:port[;name=NAME]": a route may dial an address and verify a
+ * name (RFC 5922 §7.2 checks the name, not the address dialled). */
+static int route_name_parse(imsec_str addr, imsec_pcscf_route *out) {
+  out->name[0] = 0;
+  long semi = imsec_str_find(addr, ';');
+  if (semi < 0)
+    return imsec_addr_parse(addr, &out->addr);
+  imsec_str param =
+      imsec_str_sub(addr, (size_t)semi + 1, addr.len - (size_t)semi - 1);
+  imsec_str key = S("name=");
+  if (param.len <= key.len ||
+      !imsec_str_ieq(imsec_str_sub(param, 0, key.len), key))
+    return IMSEC_ERR_PARSE;
+  imsec_str name = imsec_str_sub(param, key.len, param.len - key.len);
+  for (size_t i = 0; i < name.len; i++) {
+    unsigned char ch = (unsigned char)name.p[i];
+    if (!(imsec_is_alnum(ch) || ch == '.' || ch == '-' || ch == '_'))
+      return IMSEC_ERR_PARSE;
+  }
+  if (imsec_str_copy(name, out->name, sizeof(out->name)) < 0)
+    return IMSEC_ERR_PARSE;
+  return imsec_addr_parse(imsec_str_sub(addr, 0, (size_t)semi), &out->addr);
+}
+
 int imsec_pcscf_route_parse(imsec_str spec, imsec_pcscf_route *out) {
   long eq = imsec_str_find(spec, '=');
   if (eq <= 0)
@@ -260,7 +285,7 @@ int imsec_pcscf_route_parse(imsec_str spec, imsec_pcscf_route *out) {
   }
   if (imsec_str_copy(dom, out->domain, sizeof(out->domain)) < 0)
     return IMSEC_ERR_PARSE;
-  return imsec_addr_parse(addr, &out->addr);
+  return route_name_parse(addr, out);
 }
 
 /* ------------------------------------------------------------ flows */
@@ -573,7 +598,8 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
     if (imsec_addr_format(&d->addr, a, sizeof(a)) < 0)
       a[0] = 0;
     LOG(e, IMSEC_LOG_INFO, S("connecting to S-CSCF "), imsec_str_c(a));
-    (void)imsec_out_connect(e->out, di + 1, &d->addr, "");
+    (void)imsec_out_connect(e->out, di + 1, &d->addr,
+                            d->addr.tp == IMSEC_TP_TLS ? d->name : "");
   }
   return 0;
 }
@@ -1038,7 +1064,11 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   sb_putc(&pb, p->host_uri);
   sb_putc(&pb, ":");
   sb_u64(&pb, p->cfg.core.port);
-  sb_putc(&pb, ";transport=tcp;lr;ob>");
+  /* The S-CSCF reaches this P-CSCF the way the core listener runs: TLS
+   * on Mw (TS 33.210 §5.2), TCP only when the daemon allows it. */
+  sb_putc(&pb, ";transport=");
+  sb_putc(&pb, imsec_tp_lower(p->cfg.core.tp));
+  sb_putc(&pb, ";lr;ob>");
   imsec_str path;
   if (rv < 0 || sb_done(p, &pb, &path) < 0 ||
       strip_option(e, m, IMSEC_SIP_H_REQUIRE, "Require") < 0 ||
@@ -1434,6 +1464,99 @@ static void ev_init(ev *e, imsec_pcscf *p, imsec_out *out, imsec_time_ms now) {
   p->arena_used = 0;
 }
 
+/* ------------------------------------------------------------ core peers */
+
+static imsec_str no_dot(imsec_str s) {
+  return s.len && s.p[s.len - 1] == '.' ? imsec_str_sub(s, 0, s.len - 1) : s;
+}
+
+/* TS 33.210 §5.2 (Za/Zb between network elements) with the name rule of
+ * RFC 5922 §7.2: a tls: route's S-CSCF must present a chain that verified
+ * against the core anchors and carry the route's name. On refusal: one log
+ * line with the reason, the queued requests answered 503 (RFC 3261 §16.7)
+ * and 1 returned. */
+static int core_cert_refused(ev *e, dest *d, uint64_t flow,
+                             const imsec_flow_info *info) {
+  imsec_pcscf *p = e->p;
+  const imsec_trust_cert *c = info ? info->peer_cert : NULL;
+  const char *name = d->name;
+  const char *why = NULL;
+  imsec_str detail = S("");
+  imsec_str names[IMSEC_TRUST_MAX_NAMES];
+  size_t n = 0;
+  if (!c) {
+    why = "no certificate";
+  } else if (c->chain != IMSEC_CHAIN_OK) {
+    why = c->chain == IMSEC_CHAIN_EXPIRED         ? "certificate expired"
+          : c->chain == IMSEC_CHAIN_NOT_YET_VALID ? "certificate not yet valid"
+          : c->chain == IMSEC_CHAIN_NOT_SERVER_AUTH
+              ? "not a server certificate (EKU)"
+              : "chain invalid";
+    detail = imsec_str_c(c->chain_detail);
+  } else {
+    n = imsec_trust_cert_names(c, names, IMSEC_TRUST_MAX_NAMES);
+    if (n > IMSEC_TRUST_MAX_NAMES)
+      n = IMSEC_TRUST_MAX_NAMES;
+    size_t i = 0;
+    while (i < n && !imsec_str_ieq(no_dot(names[i]), no_dot(imsec_str_c(name))))
+      i++;
+    if (i == n) {
+      why = "name mismatch";
+      detail = n ? names[0] : S("(no name)");
+    }
+  }
+  if (!why) {
+    LOG(e, IMSEC_LOG_INFO, S("S-CSCF "), addr_str(p, &d->addr),
+        S(" presented "), imsec_str_c(name), S(" ("),
+        imsec_str_c(info->tls_version ? info->tls_version : "TLS"), S(")"));
+    return 0;
+  }
+  /* S() takes literals only: the optional pieces go through imsec_str_c. */
+  LOG(e, IMSEC_LOG_WARN, S("refused S-CSCF "), addr_str(p, &d->addr),
+      S(" on flow "), num(p, flow), S(": "), imsec_str_c(why),
+      imsec_str_c(detail.len ? " (" : ""), detail,
+      imsec_str_c(detail.len && n ? ", expected " : ""),
+      imsec_str_c(n ? name : ""), imsec_str_c(detail.len ? ")" : ""), S("; "),
+      num(p, d->qn), S(" queued request(s) answered 503"));
+  d->connecting = 0;
+  dest_drop(p, d, e);
+  return 1;
+}
+
+/* An inbound TLS flow on the core listener is an S-CSCF, not a UE. */
+static int is_core_listener(const imsec_pcscf *p, const imsec_flow_info *info) {
+  return info && info->inbound && p->cfg.core.tp == IMSEC_TP_TLS &&
+         info->tp == IMSEC_TP_TLS && info->local.port == p->cfg.core.port;
+}
+
+/* Who came in on the TLS core listener (its chain was verified by the
+ * driver's TLS context; the name is for the log). */
+static void core_peer_log(ev *e, uint64_t flow, const imsec_flow_info *info) {
+  imsec_str names[1];
+  size_t n =
+      info->peer_cert ? imsec_trust_cert_names(info->peer_cert, names, 1) : 0;
+  LOG(e, IMSEC_LOG_INFO, S("core flow "), num(e->p, flow), S(" from "),
+      addr_str(e->p, &info->peer), S(" presents "),
+      n ? names[0] : S("a certificate without a name"));
+}
+
+/* A plain core listener is open to the addresses configured only (the
+ * daemon's --insecure-core --peer-addr). */
+static int plain_peer_refused(ev *e, uint64_t flow,
+                              const imsec_flow_info *info) {
+  imsec_pcscf *p = e->p;
+  if (!p->cfg.n_peer_addrs || !info || info->tp == IMSEC_TP_TLS ||
+      info->tp == IMSEC_TP_DTLS)
+    return 0;
+  for (size_t i = 0; i < p->cfg.n_peer_addrs; i++)
+    if (imsec_str_ieq(imsec_str_c(p->cfg.peer_addrs[i]),
+                      imsec_str_c(info->peer.host)))
+      return 0;
+  LOG(e, IMSEC_LOG_WARN, S("refused core flow "), num(p, flow), S(" from "),
+      addr_str(p, &info->peer), S(": not a configured peer address"));
+  return 1;
+}
+
 int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
                            const imsec_flow_info *info, imsec_time_ms now,
                            imsec_out *out) {
@@ -1444,6 +1567,8 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     if (tag > p->ndests)
       return IMSEC_ERR_INVAL;
     dest *d = &p->dests[tag - 1];
+    if (d->addr.tp == IMSEC_TP_TLS && core_cert_refused(&e, d, flow, info))
+      return IMSEC_ERR_AUTH;
     if (!f) {
       if (!(f = flow_add(p, flow)))
         return IMSEC_ERR_NOMEM;
@@ -1465,6 +1590,10 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
   if (f)
     return 0; /* already known (a reused flow) */
   int core = !(info && (info->tp == IMSEC_TP_TLS || info->tp == IMSEC_TP_DTLS));
+  if (!core && is_core_listener(p, info))
+    core = 1;
+  if (core && plain_peer_refused(&e, flow, info))
+    return IMSEC_ERR_AUTH;
   if (!core && p->n_access >= p->cfg.max_flows) {
     LOG(&e, IMSEC_LOG_WARN, S("refused flow "), num(p, flow),
         S(": too many UE flows"));
@@ -1484,6 +1613,8 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     p->n_access++;
   LOG(&e, IMSEC_LOG_DEBUG, core ? S("core") : S("UE"), S(" flow "),
       num(p, flow), S(" up from "), addr_str(p, &f->peer));
+  if (core && info && info->tp == IMSEC_TP_TLS)
+    core_peer_log(&e, flow, info);
   return 0;
 }
 
@@ -1641,7 +1772,9 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     return IMSEC_ERR_INVAL;
   *out = NULL;
   if (!cfg->core.host[0] || !cfg->core.port ||
-      cfg->n_routes > IMSEC_PCSCF_MAX_ROUTES)
+      (cfg->core.tp != IMSEC_TP_TCP && cfg->core.tp != IMSEC_TP_TLS) ||
+      cfg->n_routes > IMSEC_PCSCF_MAX_ROUTES ||
+      cfg->n_peer_addrs > IMSEC_PCSCF_MAX_PEERS)
     return IMSEC_ERR_CONFIG;
   for (size_t i = 0; i < cfg->n_routes; i++)
     if (!cfg->routes[i].domain[0] || !cfg->routes[i].addr.host[0])
@@ -1669,6 +1802,8 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     c->max_msg = 65536;
   c->visited_network[sizeof(c->visited_network) - 1] = 0;
   c->core.host[sizeof(c->core.host) - 1] = 0;
+  for (size_t i = 0; i < c->n_peer_addrs; i++)
+    c->peer_addrs[i][sizeof(c->peer_addrs[i]) - 1] = 0;
   sb hb = {p->host_uri, 0, sizeof(p->host_uri) - 1, 0};
   int v6 = imsec_str_find(imsec_str_c(c->core.host), ':') >= 0;
   sb_putc(&hb, v6 ? "[" : "");
@@ -1680,13 +1815,20 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     c->routes[i].domain[sizeof(c->routes[i].domain) - 1] = 0;
     const imsec_addr *a = &c->routes[i].addr;
     size_t d = 0;
+    c->routes[i].name[sizeof(c->routes[i].name) - 1] = 0;
+    /* RFC 5922 §7.2: without a name of its own a route checks its host. */
+    const char *nm = c->routes[i].name[0] ? c->routes[i].name : a->host;
     while (d < p->ndests &&
            !(p->dests[d].addr.tp == a->tp && p->dests[d].addr.port == a->port &&
              imsec_str_ieq(imsec_str_c(p->dests[d].addr.host),
-                           imsec_str_c(a->host))))
+                           imsec_str_c(a->host)) &&
+             imsec_str_ieq(imsec_str_c(p->dests[d].name), imsec_str_c(nm))))
       d++;
-    if (d == p->ndests)
-      p->dests[p->ndests++].addr = *a;
+    if (d == p->ndests) {
+      p->dests[p->ndests].addr = *a;
+      memcpy(p->dests[p->ndests].name, nm, sizeof(p->dests[0].name));
+      p->ndests++;
+    }
     p->route_dest[i] = d;
   }
   p->nbuckets = 64;

@@ -20,11 +20,55 @@ expect_err "--route 'nowhere' is not DOMAIN" "$IMSEC" pcscf \
   --listen tls:127.0.0.1:0 --cert c --key k --route nowhere
 expect_err "unknown option '--bogus'" "$IMSEC" pcscf --bogus
 expect_err "--log-level must be" "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
-  --cert c --key k --route a=tcp:127.0.0.1:1 --log-level loud
+  --cert c --key k --route a=tcp:127.0.0.1:1 --insecure-core --log-level loud
 
 expect_err "--core needs an address" "$IMSEC" pcscf --listen tls:0.0.0.0:0 \
-  --cert c --key k --route a=tcp:127.0.0.1:1
+  --cert c --key k --route a=tcp:127.0.0.1:1 --insecure-core
+# (timeout: a daemon that takes what it should refuse would run on.)
+# Mw (TS 33.210): plain TCP only when asked for; TLS never against the
+# default store; a name to check when a tls: route dials an address.
+expect_err "is plain TCP to the S-CSCF: use tls:HOST:PORT, or add --insecure-core" \
+  timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route a=tcp:127.0.0.1:1
+expect_exit 2 timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route a=tcp:127.0.0.1:1
+expect_err "--core tcp:... is plain TCP" timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
+  --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" --core tcp:127.0.0.1:0
+expect_err "TLS on the core side needs --core-ca" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-cert c --core-key k
+expect_exit 2 timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route "a=tls:127.0.0.1:1;name=s.a" --core-cert c --core-key k
+expect_err "TLS on the core side needs --core-cert and --core-key" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-ca ca
+expect_err "a tls: route to an IP address needs ;name=NAME" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route a=tls:127.0.0.1:1 \
+  --core-ca ca --core-cert c --core-key k
+expect_err "--route 'a=tls:127.0.0.1:1;nom=x' is not DOMAIN" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;nom=x"
+expect_err "--peer-addr 'nowhere' is not an IP address" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route a=tcp:127.0.0.1:1 \
+  --insecure-core --peer-addr nowhere
+expect_err "a plain core listener \(--insecure-core\) needs --peer-addr" \
+  timeout 5 "$IMSEC" pcscf --listen tls:127.0.0.1:0 --cert c --key k \
+  --route a=tcp:127.0.0.1:1 --insecure-core
+expect_err "--peer-addr applies to a plain core listener" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-ca ca --core-cert c --core-key k --peer-addr 127.0.0.1
+expect_err "^imsec pcscf: --core-ca $T_TMP/none.pem: " timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-ca "$T_TMP/none.pem" --core-cert c --core-key k
 cfg="$T_TMP/pcscf.yaml"
+printf 'listen: tls:127.0.0.1:0\ncert: c\nkey: k\nroutes: [a=tcp:127.0.0.1:1]\n' >"$cfg"
+expect_err "is plain TCP to the S-CSCF" timeout 5 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\ncert: c\nkey: k\nroutes: [a=tls:127.0.0.1:1;name=s.a]\ncore_cert: c\ncore_key: k\n' >"$cfg"
+expect_err "needs --core-ca" timeout 5 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\ninsecure_core: maybe\n' >"$cfg"
+expect_err "pcscf.yaml:2: key 'insecure_core': expected true or false" \
+  timeout 5 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\ncore_ca: [a, [b]]\n' >"$cfg"
+expect_err "pcscf.yaml:2: key 'core_ca'" "$IMSEC" pcscf -c "$cfg"
 printf 'listen: tls:127.0.0.1:0\nroutes:\n  - a.example=tcp:127.0.0.1:1\n  - nonsense\n' >"$cfg"
 expect_err "pcscf.yaml:4: key 'routes': 'nonsense'" "$IMSEC" pcscf -c "$cfg"
 expect_exit 2 "$IMSEC" pcscf -c "$cfg"
@@ -37,9 +81,11 @@ expect_err "pcscf.yaml:[0-9]+: not valid YAML" "$IMSEC" pcscf -c "$cfg"
 expect_err "nothere.yaml:0: cannot open" "$IMSEC" pcscf -c "$T_TMP/nothere.yaml"
 # A certificate that does not load: one line, exit 2.
 expect_err "^imsec pcscf: " "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
-  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1
+  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1 \
+  --insecure-core --peer-addr 127.0.0.1
 expect_exit 2 "$IMSEC" pcscf --listen tls:127.0.0.1:0 \
-  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1
+  --cert "$T_TMP/none.pem" --key "$T_TMP/none.key" --route a=tcp:127.0.0.1:1 \
+  --insecure-core --peer-addr 127.0.0.1
 
 # ---------------------------------------------------------------- loopback
 if ! command -v python3 >/dev/null; then
@@ -52,6 +98,33 @@ pki="$T_TMP/pki"
   "$IMSEC" pki pcscf --dir "$pki" --mcc 001 --mnc 01 >/dev/null ||
   t_bad "pki setup"
 P="$pki/pcscf.$HOME_DOMAIN"
+# The Mw keys in YAML (paths relative to the file): a TLS core listener.
+cfg="$T_TMP/mw.yaml"
+cat >"$cfg" <<YAML
+listen: tls:127.0.0.1:0
+cert: pki/pcscf.$HOME_DOMAIN.chain.pem
+key: pki/pcscf.$HOME_DOMAIN.key
+routes:
+  - $HOME_DOMAIN=tls:127.0.0.1:1;name=scscf.$HOME_DOMAIN
+core_cert: pki/pcscf.$HOME_DOMAIN.chain.pem
+core_key: pki/pcscf.$HOME_DOMAIN.key
+core_ca: [pki/root.crt, pki/op-mcc001-mnc001.crt]
+insecure_core: false
+YAML
+timeout 10 "$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/mw.log" &
+mw=$!
+for _ in $(seq 50); do
+  grep -q "listening on" "$T_TMP/mw.log" && break
+  sleep 0.1
+done
+grep -Eq "listening on tls:127.0.0.1:[0-9]+ \(UEs\) and tls:127.0.0.1:[0-9]+ \(S-CSCFs\)" \
+  "$T_TMP/mw.log" && t_ok || {
+  t_bad "YAML core_cert/core_key/core_ca: no TLS core listener"
+  sed 's/^/  | /' "$T_TMP/mw.log"
+}
+grep -q "insecure-core" "$T_TMP/mw.log" && t_bad "insecure warning without it" || t_ok
+kill -TERM $mw 2>/dev/null
+wait $mw
 # A free port for the fake S-CSCF (it binds it once the P-CSCF runs).
 port_sc=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 cfg="$T_TMP/run.yaml"
@@ -61,6 +134,8 @@ cert: pki/pcscf.$HOME_DOMAIN.chain.pem
 key: pki/pcscf.$HOME_DOMAIN.key
 routes:
   - $HOME_DOMAIN=tcp:127.0.0.1:$port_sc
+insecure_core: true
+peer_addrs: 127.0.0.1
 log_level: debug
 YAML
 "$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/pcscf.log" &
@@ -84,6 +159,8 @@ else
   fi
   n=$(grep -c '^ok ' "$T_TMP/peer.out")
   [ "$n" -eq 9 ] && t_ok || t_bad "peer steps ok: $n of 9"
+  grep -q "pcscf warn: --insecure-core: plain TCP allowed .* from 127.0.0.1$" \
+    "$T_TMP/pcscf.log" && t_ok || t_bad "no --insecure-core warning"
   grep -q "pcscf info: registered IMPI 001010000000001@$HOME_DOMAIN" \
     "$T_TMP/pcscf.log" && t_ok || t_bad "no registration log line"
   grep -q "pcscf warn: refused MESSAGE .*430 Flow Failed" "$T_TMP/pcscf.log" &&

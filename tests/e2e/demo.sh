@@ -49,6 +49,9 @@ for want in \
   'ok: refused: realm-mismatch at the 401; 1 message\(s\) sent to rogue-realm, 1 received by it'; do
   if grep -Eq -- "$want" "$T_TMP/demo.out"; then t_ok; else t_bad "output lacks /$want/"; fi
 done
+# The home and visited P-CSCFs reach the S-CSCF over mutual TLS (TS 33.210).
+n=$(grep -c 'P-CSCF .*; Mw over mutual TLS as pcscf-mw\.' "$T_TMP/demo.out")
+if [ "$n" -eq 2 ]; then t_ok; else t_bad "$n of 2 P-CSCFs on mutual TLS"; fi
 
 # Nothing left behind: no process of the demo's folder, no folder.
 dir=$(sed -n 's/^  folder //p' "$T_TMP/demo.out")

@@ -859,6 +859,235 @@ static void garbage_and_config(void **state) {
   imsec_pcscf_del(NULL);
 }
 
+/* ------------------------------------------------------------ Mw */
+
+#define SCSCF "scscf." HOME
+
+static void cfg_tls(imsec_pcscf_config *c) {
+  imsec_pcscf_config_init(c);
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5063"), &c->core), 0);
+  assert_int_equal(
+      imsec_pcscf_route_parse(
+          IMSEC_STR_LIT(HOME "=tls:127.0.0.1:5061;name=" SCSCF), &c->routes[0]),
+      0);
+  c->n_routes = 1;
+}
+
+/* An S-CSCF flow up with these certificate facts (NULL: none sent). */
+static int up_cert(fx *x, uint64_t flow, uint64_t tag,
+                   const imsec_trust_cert *cert) {
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.peer_cert = cert;
+  info.tls_version = "TLSv1.3";
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5061"), &info.peer), 0);
+  imsec_out_clear(&x->out);
+  return imsec_pcscf_on_flow_up(x->p, flow, tag, &info, x->now, &x->out);
+}
+
+static imsec_trust_cert good_cert(void) {
+  imsec_trust_cert c;
+  memset(&c, 0, sizeof(c));
+  c.chain = IMSEC_CHAIN_OK;
+  c.has_san = 1;
+  c.n_dns = 1;
+  snprintf(c.dns[0], sizeof(c.dns[0]), "%s", "SCSCF." HOME ".");
+  snprintf(c.cn, sizeof(c.cn), "%s", "not-this-one");
+  return c;
+}
+
+/* TS 33.210 §5.2, RFC 5922 §7.2: the S-CSCF of a tls: route is checked
+ * before any byte goes to it; each refusal says why and answers 503. */
+static void core_tls_route_check(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_tls(&c);
+  struct {
+    imsec_trust_cert cert;
+    int none;
+    const char *why;
+  } bad[6];
+  memset(bad, 0, sizeof(bad));
+  bad[0].none = 1;
+  bad[0].why = ": no certificate";
+  bad[1].cert = good_cert();
+  bad[1].cert.chain = IMSEC_CHAIN_INVALID;
+  snprintf(bad[1].cert.chain_detail, sizeof(bad[1].cert.chain_detail),
+           "self-signed certificate");
+  bad[1].why = ": chain invalid (self-signed certificate)";
+  bad[2].cert = good_cert();
+  bad[2].cert.chain = IMSEC_CHAIN_EXPIRED;
+  bad[2].why = ": certificate expired";
+  bad[3].cert = good_cert();
+  snprintf(bad[3].cert.dns[0], sizeof(bad[3].cert.dns[0]), "other." HOME);
+  bad[3].why = ": name mismatch (other." HOME ", expected " SCSCF ")";
+  /* RFC 5922 §7.1: the CN counts only without a SAN; a SAN URI sip: host
+   * shadows the dNSNames. */
+  bad[4].cert = good_cert();
+  bad[4].cert.n_dns = 0;
+  snprintf(bad[4].cert.cn, sizeof(bad[4].cert.cn), SCSCF);
+  bad[4].why = ": name mismatch";
+  bad[5].cert = good_cert();
+  bad[5].cert.n_sip = 1;
+  snprintf(bad[5].cert.sip[0], sizeof(bad[5].cert.sip[0]), "other." HOME);
+  bad[5].why = ": name mismatch (other." HOME;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    fx *x = fx_new(&c);
+    assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
+    feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+    const imsec_act *conn = NULL;
+    for (size_t k = 0; k < x->out.n; k++)
+      if (x->out.acts[k].kind == IMSEC_ACT_CONNECT)
+        conn = &x->out.acts[k];
+    assert_non_null(conn);
+    assert_int_equal(conn->addr.tp, IMSEC_TP_TLS);
+    assert_string_equal(conn->server_name, SCSCF); /* SNI */
+    uint64_t tag = conn->tag;
+    assert_int_equal(
+        up_cert(x, CORE_FLOW, tag, bad[i].none ? NULL : &bad[i].cert),
+        IMSEC_ERR_AUTH);
+    if (!logged(x, bad[i].why))
+      fail_msg("case %zu: no log line with '%s'", i, bad[i].why);
+    assert_true(logged(x, "refused S-CSCF tls:127.0.0.1:5061 on flow 100"));
+    status_is(sent(x, UE_FLOW), 503);
+    assert_null(sent(x, CORE_FLOW));
+    imsec_pcscf_stats st;
+    imsec_pcscf_stats_get(x->p, &st);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.transactions, 0);
+    /* the driver closes it: nothing more to say */
+    imsec_out_clear(&x->out);
+    imsec_pcscf_on_flow_down(x->p, CORE_FLOW, tag, IMSEC_ERR_CLOSED, x->now,
+                             &x->out);
+    assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+    /* the next REGISTER connects again */
+    feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+    assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
+    fx_del(x);
+  }
+  /* The right name (case and a trailing dot aside): forwarded. */
+  fx *x = fx_new(&c);
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  imsec_trust_cert ok = good_cert();
+  assert_int_equal(up_cert(x, CORE_FLOW, 1, &ok), 0);
+  assert_true(logged(x, "presented " SCSCF));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  /* RFC 3327 Path: the S-CSCF comes back over TLS to the core listener */
+  assert_non_null(strstr(fwd, "@127.0.0.1:5063;transport=tls;lr;ob>"));
+  fx_del(x);
+}
+
+/* An inbound TLS flow on the core listener's port is an S-CSCF; elsewhere
+ * it is a UE. Plain core flows come from the configured addresses only. */
+static void core_listener_and_peers(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_tls(&c);
+  fx *x = fx_new(&c);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.inbound = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5063"), &info.local), 0);
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:41000"), &info.peer), 0);
+  imsec_out_clear(&x->out);
+  assert_int_equal(
+      imsec_pcscf_on_flow_up(x->p, CORE_FLOW, 0, &info, x->now, &x->out), 0);
+  assert_true(logged(x, "core flow 100 up"));
+  info.local.port = 5064; /* the UE listener */
+  imsec_out_clear(&x->out);
+  assert_int_equal(
+      imsec_pcscf_on_flow_up(x->p, UE_FLOW, 0, &info, x->now, &x->out), 0);
+  assert_true(logged(x, "UE flow 10 up"));
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.flows, 1);
+  /* a request for a UE with a token that names nothing: 430 from the core
+   * flow (a UE flow would get 403) */
+  feed(x, CORE_FLOW,
+       "MESSAGE sip:" IMPU " SIP/2.0\r\n"
+       "Via: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKs1\r\n"
+       "Route: <sip:0000000000000000000000000000000000000000@127.0.0.1:5063;"
+       "lr>\r\nMax-Forwards: 70\r\nFrom: <sip:a@" HOME ">;tag=a\r\n"
+       "To: <" IMPU ">\r\nCall-ID: m1\r\nCSeq: 1 MESSAGE\r\n"
+       "Content-Length: 0\r\n\r\n");
+  status_is(sent(x, CORE_FLOW), 430);
+  fx_del(x);
+
+  /* plain core flows: by address */
+  cfg_base(&c);
+  snprintf(c.peer_addrs[0], sizeof(c.peer_addrs[0]), "127.0.0.9");
+  snprintf(c.peer_addrs[1], sizeof(c.peer_addrs[1]), "::1");
+  c.n_peer_addrs = 2;
+  x = fx_new(&c);
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TCP;
+  info.inbound = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tcp:127.0.0.1:41000"), &info.peer), 0);
+  imsec_out_clear(&x->out);
+  assert_int_equal(
+      imsec_pcscf_on_flow_up(x->p, CORE_FLOW, 0, &info, x->now, &x->out),
+      IMSEC_ERR_AUTH);
+  assert_true(logged(x, "refused core flow 100 from tcp:127.0.0.1:41000: "
+                        "not a configured peer address"));
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tcp:[::1]:41000"), &info.peer), 0);
+  imsec_out_clear(&x->out);
+  assert_int_equal(
+      imsec_pcscf_on_flow_up(x->p, CORE_FLOW, 0, &info, x->now, &x->out), 0);
+  /* UE flows (TLS) are not concerned */
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
+  /* a Path over a plain core listener says tcp */
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_int_equal(up(x, CORE_FLOW + 1, 1, IMSEC_TP_TCP), 0);
+  assert_non_null(
+      strstr(sent(x, CORE_FLOW + 1), "@127.0.0.1:5062;transport=tcp;lr;ob>"));
+  fx_del(x);
+
+  /* config: the core side is TCP or TLS; at most MAX_PEERS addresses */
+  crypto_fake *cf;
+  imsec_pcscf *p = NULL;
+  assert_int_equal(crypto_fake_new(&cf), 0);
+  cfg_base(&c);
+  c.core.tp = IMSEC_TP_UDP;
+  assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
+  cfg_base(&c);
+  c.n_peer_addrs = IMSEC_PCSCF_MAX_PEERS + 1;
+  assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
+  imsec_crypto_del(&cf->base);
+}
+
+static void route_names(void **state) {
+  (void)state;
+  imsec_pcscf_route r;
+  assert_int_equal(
+      imsec_pcscf_route_parse(
+          IMSEC_STR_LIT("a.example=tls:127.0.0.1:5061;name=s.a"), &r),
+      0);
+  assert_string_equal(r.addr.host, "127.0.0.1");
+  assert_int_equal(r.addr.tp, IMSEC_TP_TLS);
+  assert_string_equal(r.name, "s.a");
+  assert_int_equal(imsec_pcscf_route_parse(
+                       IMSEC_STR_LIT("a.example=tls:s.a.example:5061"), &r),
+                   0);
+  assert_string_equal(r.addr.host, "s.a.example");
+  assert_string_equal(r.name, "");
+  const char *bad[] = {"a=tls:h:1;name=",      "a=tls:h:1;nom=x",
+                       "a=tls:h:1;name=a b",   "a=tls:h:1;name=x;y",
+                       "a=tls:h:1;name=\"x\"", "a=tls:h;name=x"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    if (imsec_pcscf_route_parse(imsec_str_c(bad[i]), &r) != IMSEC_ERR_PARSE)
+      fail_msg("'%s' parsed", bad[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(register_forwarding),
@@ -872,6 +1101,9 @@ int main(void) {
       cmocka_unit_test(limits_and_core_loss),
       cmocka_unit_test(binding_limit_and_options),
       cmocka_unit_test(garbage_and_config),
+      cmocka_unit_test(core_tls_route_check),
+      cmocka_unit_test(core_listener_and_peers),
+      cmocka_unit_test(route_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

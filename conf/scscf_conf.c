@@ -66,12 +66,52 @@ static int number(ctx *c, yaml_node_t *v, const char *key, int64_t max,
 }
 
 static const char *const keys[] = {
-    "domain",      "db",          "listen",          "advertise",
-    "cert",        "key",         "log_level",       "nonce_lifetime",
-    "expires_min", "expires_max", "expires_default", "txn_timeout",
+    "domain",
+    "db",
+    "listen",
+    "advertise",
+    "cert",
+    "key",
+    "log_level",
+    "nonce_lifetime",
+    "expires_min",
+    "expires_max",
+    "expires_default",
+    "txn_timeout",
     "max_txns",
+    /* flood limits and the store's lock wait (limit_key) */
+    "store_timeout",
+    "limit_window",
+    "impi_challenge_limit",
+    "source_challenge_limit",
+    "impi_failure_limit",
+    "source_failure_limit",
+    "lockout",
 };
+#define FIRST_LIMIT_KEY 13
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The flood-limit keys (FIRST_LIMIT_KEY onwards). */
+static int limit_key(ctx *c, size_t k, yaml_node_t *v) {
+  imsec_scscf_file *o = c->out;
+  const char *key = keys[k];
+  switch (k - FIRST_LIMIT_KEY) {
+  case 0:
+    return number(c, v, key, 60000, &o->store_timeout);
+  case 1:
+    return number(c, v, key, 86400, &o->limit_window);
+  case 2:
+    return number(c, v, key, 1000000, &o->impi_challenge_limit);
+  case 3:
+    return number(c, v, key, 100000000, &o->source_challenge_limit);
+  case 4:
+    return number(c, v, key, 1000000, &o->impi_failure_limit);
+  case 5:
+    return number(c, v, key, 100000000, &o->source_failure_limit);
+  default:
+    return number(c, v, key, 86400 * 30, &o->lockout);
+  }
+}
 
 static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   imsec_scscf_file *o = c->out;
@@ -121,8 +161,10 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     return number(c, v, key, 86400 * 365, &o->expires_default);
   case 11:
     return number(c, v, key, 3600, &o->txn_timeout);
-  default:
+  case 12:
     return number(c, v, key, 10000000, &o->max_txns);
+  default:
+    return limit_key(c, k, v);
   }
 }
 
@@ -157,6 +199,12 @@ static int walk(ctx *c, yaml_document_t *doc) {
   return 0;
 }
 
+static void limits_unset(imsec_scscf_file *f) {
+  f->store_timeout = f->limit_window = f->impi_challenge_limit =
+      f->source_challenge_limit = f->impi_failure_limit =
+          f->source_failure_limit = f->lockout = -1;
+}
+
 void imsec_scscf_file_free(imsec_scscf_file *f) {
   if (!f)
     return;
@@ -171,6 +219,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   memset(f, 0, sizeof(*f));
   f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
   f->txn_timeout = f->max_txns = -1;
+  limits_unset(f);
 }
 
 int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
@@ -179,6 +228,7 @@ int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
   out->nonce_lifetime = out->expires_min = out->expires_max =
       out->expires_default = -1;
   out->txn_timeout = out->max_txns = -1;
+  limits_unset(out);
   if (errcap)
     err[0] = 0;
   ctx c = {path, NULL, err, errcap, out};

@@ -413,15 +413,20 @@ static int locked_err(db_store *d, const char *path, char *err, size_t errcap) {
 
 /* One real write in a transaction (the same schema version again): the
  * file, and its folder for the rollback journal, are writable. */
-static int probe_write(db_store *d) {
-  if (sqlite3_db_readonly(d->db, "main") == 1)
+static int probe_write(db_store *d, char *why, size_t cap) {
+  if (sqlite3_db_readonly(d->db, "main") == 1) {
+    snprintf(why, cap, "read-only");
     return IMSEC_ERR_PERM;
-  IMSEC_GUARD(exec(d, "BEGIN IMMEDIATE"));
-  int rv = exec(d, SCHEMA_VERSION_SQL);
+  }
+  int rv = exec(d, "BEGIN IMMEDIATE");
+  if (rv == 0)
+    rv = exec(d, SCHEMA_VERSION_SQL);
   if (rv == 0)
     rv = exec(d, "COMMIT");
-  if (rv < 0)
+  if (rv < 0) {
+    snprintf(why, cap, "%s", sqlite3_errmsg(d->db));
     (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+  }
   return rv;
 }
 
@@ -488,8 +493,13 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     goto fail;
   }
   if (e < 0) {
-    set_err(err, errcap, "%s: not an SQLite database (%s)", path,
-            sqlite3_errmsg(d->db));
+    int code = sqlite3_errcode(d->db) & 0xff;
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+      set_err(err, errcap, "%s: not an SQLite database (%s)", path,
+              sqlite3_errmsg(d->db));
+    else /* its folder, its journal: the store could not keep an SQN */
+      set_err(err, errcap, "%s: cannot be written or read (%s)", path,
+              sqlite3_errmsg(d->db));
     goto fail;
   }
   if (ver == 0) {
@@ -517,12 +527,12 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     rv = IMSEC_ERR_UNSUPPORTED;
     goto fail;
   }
-  if (o->writable && (e = probe_write(d)) < 0) {
+  char why[160] = "";
+  if (o->writable && (e = probe_write(d, why, sizeof(why))) < 0) {
     if (e == IMSEC_ERR_TIMEOUT) {
       rv = locked_err(d, path, err, errcap);
     } else {
-      set_err(err, errcap, "%s: cannot be written (%s)", path,
-              e == IMSEC_ERR_PERM ? "read-only" : sqlite3_errmsg(d->db));
+      set_err(err, errcap, "%s: cannot be written (%s)", path, why);
       rv = IMSEC_ERR_IO;
     }
     goto fail;

@@ -332,7 +332,7 @@ static int run(int argc, char **argv) {
   imsec_hss_store *st = NULL;
   imsec_hss *hss = NULL;
   elemrun *r = NULL;
-  host h = {NULL};
+  host h = {NULL, NULL};
   elemrun_listener ls[IMSEC_SCSCF_MAX_LISTEN];
   imsec_net_tls_config tls_cfg;
   memset(ls, 0, sizeof(ls));

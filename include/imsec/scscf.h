@@ -115,7 +115,7 @@ typedef struct imsec_scscf imsec_scscf;
  * borrowed and must outlive it.
  * Returns 0, IMSEC_ERR_INVAL (a NULL argument), IMSEC_ERR_CONFIG (no or an
  * invalid domain, no self address, expires_min > expires_max, a negative
- * timeout),
+ * timeout, limit window or lockout), IMSEC_ERR_CRYPTO (no randomness),
  * IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_scscf_new(imsec_scscf **out,
                                              const imsec_scscf_config *cfg,

@@ -127,6 +127,15 @@ limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
                              int create) {
   if (!t || !t->buckets)
     return NULL;
+  /* Expiry by the time passed in, a little per call: idle entries at the
+   * least recently used end (window over, not locked) hold nothing a new
+   * entry would not, so they go. */
+  for (int i = 0; i < 2 && t->tail; i++) {
+    limit_entry *v = t->tail;
+    if (v->locked_until > now || now - v->win_start < t->window)
+      break;
+    evict(t, v);
+  }
   uint64_t h = siphash(t->seed, (const uint8_t *)key.p, key.len);
   limit_entry *e = t->buckets[h & (t->nbuckets - 1)];
   while (e && !(e->hash == h && e->klen == key.len &&

@@ -52,8 +52,11 @@ void imsec_limit_free(limit_table *t);
  * With `create`, a missing key gets a new zeroed entry; when the table is
  * full the least recently used entry that is not locked at `now` gives
  * way (an entry that is locked stays: a flood of new keys cannot unlock
- * anyone). Returns NULL when the key is absent (and not created), when
- * every candidate for eviction is locked, or on allocation failure. */
+ * anyone). Each call also frees up to two idle entries (window over, not
+ * locked) from the least recently used end, so entries expire with the
+ * time passed in. The entry stays valid until the next call on the table.
+ * Returns NULL when the key is absent (and not created), when every
+ * candidate for eviction is locked, or on allocation failure. */
 limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
                              int create);
 

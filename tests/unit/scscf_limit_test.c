@@ -28,8 +28,10 @@ static void windows(void **state) {
   assert_int_equal(imsec_limit_left_s(&t, e, 100), 1);
   assert_ptr_equal(imsec_limit_get(&t, S("a"), 1099, 0), e);
   assert_int_equal(e->challenges, 3);
-  /* The window passed: counts and the logged marks start again. */
-  e = imsec_limit_get(&t, S("a"), 1100, 0);
+  /* The window passed: the idle entry is gone (expired); asked for again
+   * its counts and logged marks start afresh. */
+  assert_null(imsec_limit_get(&t, S("a"), 1100, 0));
+  e = imsec_limit_get(&t, S("a"), 1100, 1);
   assert_int_equal(e->challenges, 0);
   assert_int_equal(e->failures, 0);
   assert_int_equal(e->logged, 0);
@@ -85,6 +87,27 @@ static void locked_stay(void **state) {
   imsec_limit_free(&t);
 }
 
+static void expiry(void **state) {
+  (void)state;
+  limit_table t;
+  assert_int_equal(imsec_limit_init(&t, 100, 1000, seed), 0);
+  char k[32];
+  for (int i = 0; i < 10; i++) {
+    snprintf(k, sizeof(k), "key%d", i);
+    assert_non_null(imsec_limit_get(&t, S(k), i, 1));
+  }
+  imsec_limit_get(&t, S("key0"), 10, 0)->locked_until = 100000;
+  assert_int_equal(t.n, 10);
+  /* The window passed for all: each call frees a few idle ones, never
+   * the locked one. */
+  for (int i = 0; i < 10; i++)
+    imsec_limit_get(&t, S("x"), 5000, 0);
+  assert_int_equal(t.n, 1);
+  assert_non_null(imsec_limit_get(&t, S("key0"), 5001, 0));
+  assert_null(imsec_limit_get(&t, S("key5"), 5001, 0));
+  imsec_limit_free(&t);
+}
+
 static void bad_args(void **state) {
   (void)state;
   limit_table t;
@@ -99,9 +122,8 @@ static void bad_args(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(windows),
-      cmocka_unit_test(bounded),
-      cmocka_unit_test(locked_stay),
+      cmocka_unit_test(windows),     cmocka_unit_test(bounded),
+      cmocka_unit_test(locked_stay), cmocka_unit_test(expiry),
       cmocka_unit_test(bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* The S-CSCF daemon's YAML configuration (include/imsec/scscf.h). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,29 +89,34 @@ static const char *const keys[] = {
     "source_failure_limit",
     "lockout",
 };
-#define FIRST_LIMIT_KEY 13
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
-/* The flood-limit keys (FIRST_LIMIT_KEY onwards). */
+/* The flood-limit keys and the store's lock wait, found by name so the
+ * order of keys[] does not matter. */
 static int limit_key(ctx *c, size_t k, yaml_node_t *v) {
-  imsec_scscf_file *o = c->out;
-  const char *key = keys[k];
-  switch (k - FIRST_LIMIT_KEY) {
-  case 0:
-    return number(c, v, key, 60000, &o->store_timeout);
-  case 1:
-    return number(c, v, key, 86400, &o->limit_window);
-  case 2:
-    return number(c, v, key, 1000000, &o->impi_challenge_limit);
-  case 3:
-    return number(c, v, key, 100000000, &o->source_challenge_limit);
-  case 4:
-    return number(c, v, key, 1000000, &o->impi_failure_limit);
-  case 5:
-    return number(c, v, key, 100000000, &o->source_failure_limit);
-  default:
-    return number(c, v, key, 86400 * 30, &o->lockout);
-  }
+  static const struct {
+    const char *name;
+    int64_t max;
+    size_t off;
+  } lk[] = {
+      {"store_timeout", 60000, offsetof(imsec_scscf_file, store_timeout)},
+      {"limit_window", 86400, offsetof(imsec_scscf_file, limit_window)},
+      {"impi_challenge_limit", 1000000,
+       offsetof(imsec_scscf_file, impi_challenge_limit)},
+      {"source_challenge_limit", 100000000,
+       offsetof(imsec_scscf_file, source_challenge_limit)},
+      {"impi_failure_limit", 1000000,
+       offsetof(imsec_scscf_file, impi_failure_limit)},
+      {"source_failure_limit", 100000000,
+       offsetof(imsec_scscf_file, source_failure_limit)},
+      {"lockout", 86400 * 30, offsetof(imsec_scscf_file, lockout)},
+  };
+  for (size_t i = 0; i < sizeof(lk) / sizeof(lk[0]); i++)
+    if (strcmp(keys[k], lk[i].name) == 0)
+      return number(c, v, keys[k], lk[i].max,
+                    (int64_t *)(void *)((char *)c->out + lk[i].off));
+  return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+              "key '%s': not handled", keys[k]);
 }
 
 static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {

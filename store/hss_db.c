@@ -15,7 +15,9 @@
 #include "imsec/hss.h"
 
 #define SCHEMA_VERSION 1
-#define SCHEMA_VERSION_SQL "PRAGMA user_version = 1"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define SCHEMA_VERSION_SQL "PRAGMA user_version = " STR(SCHEMA_VERSION)
 #define DEFAULT_TIMEOUT_MS 250
 #define CLI_TIMEOUT_MS 5000
 #define FAIL_FAST_MS 1000

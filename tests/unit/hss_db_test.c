@@ -318,6 +318,11 @@ static void locked_store(void **state) {
   assert_int_equal(sqlite3_exec(rd, "COMMIT", 0, 0, 0), SQLITE_OK);
   sqlite3_close(rd);
   assert_int_equal(disk_seq(f->path), seq + 1);
+  /* The failed write left no transaction open: others can write. */
+  assert_int_equal(sqlite3_open(f->path, &rd), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(rd, "BEGIN IMMEDIATE; COMMIT", 0, 0, 0),
+                   SQLITE_OK);
+  sqlite3_close(rd);
 
   /* With imsec_hss_db_begin one budget covers the whole request. */
   struct timespec pause = {1, 100000000L}; /* past the fail-fast second */

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "imsec/hss.h"
+#include "imsec/ident.h"
 
 static const char help[] =
     "usage: imsec hss add  --db FILE --impi IMPI --impu URI[,URI...]\n"
@@ -82,6 +83,24 @@ static int open_db(const char *path, int create, imsec_hss_store **st) {
   return 0;
 }
 
+/* RFC 7542 §2.2, RFC 3261 §25.1: an identity carries no control
+ * character, whitespace or quote (imsec_ident_bad_char). Returns 0 or the
+ * usage exit code after one line naming the octet. */
+static int check_chars(const char *opt, const char *id, size_t n) {
+  long at = imsec_ident_bad_char(imsec_str_make(id, n));
+  if (at < 0)
+    return 0;
+  unsigned char ch = (unsigned char)id[at];
+  const char *what = ch < 0x20 || ch == 0x7f   ? "a control character"
+                     : ch == ' '               ? "whitespace"
+                     : ch == '"' || ch == '\'' ? "a quote"
+                                               : "a delimiter";
+  return cli_usage(SUB,
+                   "%s: %s (0x%02x) at offset %ld; identities carry no "
+                   "control characters, whitespace or quotes",
+                   opt, what, ch, at);
+}
+
 /* Split --impu "a,b" into the record. */
 static int put_impus(const char *list, imsec_hss_sub *s) {
   const char *p = list;
@@ -96,7 +115,10 @@ static int put_impus(const char *list, imsec_hss_sub *s) {
     while (n && p[n - 1] == ' ')
       n--;
     if (n == 0)
-      return cli_usage(SUB, "--impu: empty URI in '%s'", list);
+      return cli_usage(SUB, "--impu: empty URI");
+    int bad = check_chars("--impu", p, n);
+    if (bad)
+      return bad;
     if (n >= IMSEC_HSS_ID_MAX)
       return cli_usage(SUB, "--impu: URI longer than %d octets",
                        IMSEC_HSS_ID_MAX - 1);
@@ -135,7 +157,9 @@ static int cmd_add(int argc, char **argv) {
   memset(&s, 0, sizeof(s));
   imsec_hss_store *st = NULL;
   size_t n = strlen(v[O_IMPI]);
-  if (n == 0 || n >= sizeof(s.impi) || strchr(v[O_IMPI], ' '))
+  if ((rv = check_chars("--impi", v[O_IMPI], n)) != 0)
+    return rv;
+  if (n == 0 || n >= sizeof(s.impi))
     return cli_usage(SUB, "--impi: expected a private identity (user@realm)");
   memcpy(s.impi, v[O_IMPI], n + 1);
   if ((rv = put_impus(v[O_IMPU], &s)) != 0)
@@ -172,7 +196,9 @@ static int cmd_add(int argc, char **argv) {
                   s.impi);
   else if (r < 0)
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s: cannot add %s: %s", v[O_DB],
-                  s.impi, imsec_strerror(r));
+                  s.impi,
+                  r == IMSEC_ERR_TIMEOUT ? "database locked by another process"
+                                         : imsec_strerror(r));
   else
     printf("added %s (%zu IMPU%s)\n", s.impi, s.n_impus,
            s.n_impus == 1 ? "" : "s");

@@ -27,6 +27,10 @@ static const char help[] =
     "FILE]...\n"
     "                   [--trust-domain NAME] [--peer NAME]...\n"
     "                   [--insecure-core --peer-addr IP...]\n"
+    "                   [--store-timeout MS] [--limit-window S]\n"
+    "                   [--impi-challenges N] [--source-challenges N]\n"
+    "                   [--impi-failures N] [--source-failures N]\n"
+    "                   [--lockout S]\n"
     "\n"
     "Run an S-CSCF: the registrar and Digest AKA authenticator of the home\n"
     "network DOMAIN (also the realm), with its HSS in the SQLite FILE\n"
@@ -41,7 +45,11 @@ static const char help[] =
     "  -c FILE               YAML config with the same keys (domain, db,\n"
     "                        listen, advertise, cert, key, nonce_lifetime,\n"
     "                        expires_min, expires_max, expires_default,\n"
-    "                        txn_timeout, max_txns, log_level); flags\n"
+    "                        txn_timeout, max_txns, log_level,\n"
+    "                        store_timeout, limit_window,\n"
+    "                        impi_challenge_limit, source_challenge_limit,\n"
+    "                        impi_failure_limit, source_failure_limit,\n"
+    "                        lockout); flags\n"
     "                        override it\n"
     "  --advertise ADDR      the address in Service-Route and Via (default:\n"
     "                        the first listen address)\n"
@@ -51,6 +59,18 @@ static const char help[] =
     "  --expires-max S       longest registration granted (default 3600)\n"
     "  --expires-default S   when the REGISTER gives none (default 600)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
+    "  --store-timeout MS    longest wait for a database lock held by\n"
+    "                        another process, then 500 (default 250)\n"
+    "  --limit-window S      window of the flood counters (default 60)\n"
+    "  --impi-challenges N   new challenges per IMPI and window, then 503\n"
+    "                        with Retry-After (default 10)\n"
+    "  --source-challenges N the same per source address (default 6000)\n"
+    "  --impi-failures N     failed responses per IMPI and window, then\n"
+    "                        the IMPI is locked: 403 (default 10)\n"
+    "  --source-failures N   failed responses per source, then 503\n"
+    "                        (default 300)\n"
+    "  --lockout S           how long a locked IMPI stays locked\n"
+    "                        (default 300)\n"
     "  --ladder              print one line per message sent or received\n"
     "\n"
     "Core-side peers (TS 33.210 mutual TLS; docs/TRUST.md): a tls: listener\n"
@@ -85,6 +105,7 @@ static const char help[] =
  * (their real ports go into Service-Route). */
 typedef struct host {
   imsec_scscf *s;
+  imsec_hss_store *st; /* each message starts a new lock-wait budget */
 } host;
 
 static int h_up(void *self, uint64_t f, uint64_t t, const imsec_flow_info *i,
@@ -93,6 +114,7 @@ static int h_up(void *self, uint64_t f, uint64_t t, const imsec_flow_info *i,
 }
 static void h_msg(void *self, uint64_t f, const uint8_t *m, size_t l,
                   imsec_time_ms n, imsec_out *o) {
+  imsec_hss_db_begin(((host *)self)->st);
   imsec_scscf_on_message(((host *)self)->s, f, m, l, n, o);
 }
 static void h_down(void *self, uint64_t f, uint64_t t, int r, imsec_time_ms n,
@@ -123,6 +145,7 @@ typedef struct opts {
   const char *peers[IMSEC_SCSCF_MAX_PEERS], *peer_addrs[IMSEC_SCSCF_MAX_PEERS];
   size_t n_peers, n_peer_addrs;
   int insecure_core;
+  int64_t lim[7]; /* limit_opts[] values, -1 when absent */
 } opts;
 
 /* The core-side peer options (--ca, --home-ca, --partner-ca,
@@ -196,6 +219,56 @@ static int core_opt(opts *o, int argc, char **argv, int *i, int *rv) {
   return 1;
 }
 
+/* Flood limits and the store's lock wait: the flag and its largest value
+ * (milliseconds for --store-timeout, seconds for the window and the
+ * lockout, counts for the rest). */
+static const struct {
+  const char *flag;
+  int64_t max;
+} limit_opts[7] = {
+    {"--store-timeout", 60000},     {"--limit-window", 86400},
+    {"--impi-challenges", 1000000}, {"--source-challenges", 100000000},
+    {"--impi-failures", 1000000},   {"--source-failures", 100000000},
+    {"--lockout", 86400 * 30},
+};
+enum {
+  L_STORE_TIMEOUT,
+  L_WINDOW,
+  L_IMPI_CH,
+  L_SRC_CH,
+  L_IMPI_FAIL,
+  L_SRC_FAIL,
+  L_LOCKOUT
+};
+
+/* One of limit_opts at argv[*i]: 1 (taken, *i moved past its value), 0
+ * (not one of them), or the usage exit code. */
+static int limit_arg(int argc, char **argv, int *i, opts *o) {
+  const char *a = argv[*i];
+  const char *eq = strchr(a, '=');
+  size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+  for (size_t k = 0; k < sizeof(limit_opts) / sizeof(limit_opts[0]); k++) {
+    const char *f = limit_opts[k].flag;
+    if (strlen(f) != nlen || strncmp(a, f, nlen) != 0)
+      continue;
+    const char *v = eq ? eq + 1 : NULL;
+    if (!v) {
+      if (*i + 1 >= argc)
+        return -cli_usage(SUB, "%s needs a value", f);
+      v = argv[++*i];
+    }
+    if (o->lim[k] >= 0)
+      return -cli_usage(SUB, "%s given twice", f);
+    uint64_t x;
+    if (imsec_str_to_u64(imsec_str_c(v), (uint64_t)limit_opts[k].max, &x) < 0)
+      return -cli_usage(SUB, "%s: expected a whole number (0..%lld), got '%s'",
+                        f, (long long)limit_opts[k].max, v);
+    o->lim[k] = (int64_t)x;
+    return 1;
+  }
+  return 0;
+}
+
 static int num_opt(const char *opt, const char *v, int64_t max, int64_t *out) {
   uint64_t x;
   if (imsec_str_to_u64(imsec_str_c(v), (uint64_t)max, &x) < 0)
@@ -208,7 +281,14 @@ static int num_opt(const char *opt, const char *v, int64_t max, int64_t *out) {
 static int parse_args(int argc, char **argv, opts *o) {
   memset(o, 0, sizeof(*o));
   o->nonce_lifetime = o->expires_min = o->expires_max = o->expires_default = -1;
+  for (size_t k = 0; k < sizeof(o->lim) / sizeof(o->lim[0]); k++)
+    o->lim[k] = -1;
   for (int i = 1; i < argc; i++) {
+    int lr = limit_arg(argc, argv, &i, o);
+    if (lr < 0)
+      return -lr;
+    if (lr)
+      continue;
     const char *a = argv[i];
     if (strcmp(a, "--ladder") == 0) {
       o->ladder = 1;
@@ -434,6 +514,25 @@ static int64_t pick_n(int64_t flag, int64_t file) {
   return flag >= 0 ? flag : file;
 }
 
+/* The flood limits from the flags, else the file (0 or absent: the
+ * element's defaults). */
+static void set_limits(imsec_scscf_config *sc, const opts *o,
+                       const imsec_scscf_file *f) {
+  int64_t v;
+  if ((v = pick_n(o->lim[L_WINDOW], f->limit_window)) > 0)
+    sc->limit_window_ms = v * 1000;
+  if ((v = pick_n(o->lim[L_IMPI_CH], f->impi_challenge_limit)) > 0)
+    sc->impi_challenge_limit = (uint32_t)v;
+  if ((v = pick_n(o->lim[L_SRC_CH], f->source_challenge_limit)) > 0)
+    sc->source_challenge_limit = (uint32_t)v;
+  if ((v = pick_n(o->lim[L_IMPI_FAIL], f->impi_failure_limit)) > 0)
+    sc->impi_failure_limit = (uint32_t)v;
+  if ((v = pick_n(o->lim[L_SRC_FAIL], f->source_failure_limit)) > 0)
+    sc->source_failure_limit = (uint32_t)v;
+  if ((v = pick_n(o->lim[L_LOCKOUT], f->lockout)) > 0)
+    sc->lockout_ms = v * 1000;
+}
+
 static int run(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     fputs(help, stdout);
@@ -448,6 +547,9 @@ static int run(int argc, char **argv) {
   file.nonce_lifetime = file.expires_min = file.expires_max =
       file.expires_default = -1;
   file.txn_timeout = file.max_txns = -1;
+  file.limit_window = file.impi_challenge_limit = file.source_challenge_limit =
+      file.impi_failure_limit = file.source_failure_limit = file.lockout =
+          file.store_timeout = -1;
   if (o.conf) {
     char err[512];
     if (imsec_scscf_file_load(o.conf, &file, err, sizeof(err)) < 0)
@@ -468,7 +570,7 @@ static int run(int argc, char **argv) {
   imsec_hss_store *st = NULL;
   imsec_hss *hss = NULL;
   elemrun *r = NULL;
-  host h = {NULL};
+  host h = {NULL, NULL};
   elemrun_listener ls[IMSEC_SCSCF_MAX_LISTEN];
   imsec_net_tls_config tls_cfg;
   core cs;
@@ -525,7 +627,15 @@ static int run(int argc, char **argv) {
   }
 
   char err[512];
-  int e = imsec_hss_db_open(&st, db, 0, err, sizeof(err));
+  int64_t store_timeout = pick_n(o.lim[L_STORE_TIMEOUT], file.store_timeout);
+  /* A database that cannot be written, or one another process keeps
+   * locked, is a start-up error: said now, not as a 500 per REGISTER. */
+  imsec_hss_db_opts dbo = {.create = 0,
+                           .writable = 1,
+                           .timeout_ms =
+                               store_timeout > 0 ? (int)store_timeout : 0};
+  int e = imsec_hss_db_open_opts(&st, db, &dbo, err, sizeof(err));
+  h.st = st;
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s%s", err,
                   e == IMSEC_ERR_NOTFOUND ? " (create it with imsec hss add)"
@@ -590,6 +700,7 @@ static int run(int argc, char **argv) {
   sc.insecure_core = cs.insecure;
   sc.peer_addrs = cs.addrs;
   sc.n_peer_addrs = cs.n_addrs;
+  set_limits(&sc, &o, &file);
   e = imsec_scscf_new(&h.s, &sc, crypto, hss);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,

@@ -1,6 +1,7 @@
 /* The S-CSCF daemon's YAML configuration (include/imsec/scscf.h). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,57 @@ static int number(ctx *c, yaml_node_t *v, const char *key, int64_t max,
 }
 
 static const char *const keys[] = {
-    "domain",      "db",          "listen",          "advertise",
-    "cert",        "key",         "log_level",       "nonce_lifetime",
-    "expires_min", "expires_max", "expires_default", "txn_timeout",
+    "domain",
+    "db",
+    "listen",
+    "advertise",
+    "cert",
+    "key",
+    "log_level",
+    "nonce_lifetime",
+    "expires_min",
+    "expires_max",
+    "expires_default",
+    "txn_timeout",
     "max_txns",
+    /* flood limits and the store's lock wait (limit_key) */
+    "store_timeout",
+    "limit_window",
+    "impi_challenge_limit",
+    "source_challenge_limit",
+    "impi_failure_limit",
+    "source_failure_limit",
+    "lockout",
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The flood-limit keys and the store's lock wait, found by name so the
+ * order of keys[] does not matter. */
+static int limit_key(ctx *c, size_t k, yaml_node_t *v) {
+  static const struct {
+    const char *name;
+    int64_t max;
+    size_t off;
+  } lk[] = {
+      {"store_timeout", 60000, offsetof(imsec_scscf_file, store_timeout)},
+      {"limit_window", 86400, offsetof(imsec_scscf_file, limit_window)},
+      {"impi_challenge_limit", 1000000,
+       offsetof(imsec_scscf_file, impi_challenge_limit)},
+      {"source_challenge_limit", 100000000,
+       offsetof(imsec_scscf_file, source_challenge_limit)},
+      {"impi_failure_limit", 1000000,
+       offsetof(imsec_scscf_file, impi_failure_limit)},
+      {"source_failure_limit", 100000000,
+       offsetof(imsec_scscf_file, source_failure_limit)},
+      {"lockout", 86400 * 30, offsetof(imsec_scscf_file, lockout)},
+  };
+  for (size_t i = 0; i < sizeof(lk) / sizeof(lk[0]); i++)
+    if (strcmp(keys[k], lk[i].name) == 0)
+      return number(c, v, keys[k], lk[i].max,
+                    (int64_t *)(void *)((char *)c->out + lk[i].off));
+  return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+              "key '%s': not handled", keys[k]);
+}
 
 static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   imsec_scscf_file *o = c->out;
@@ -121,8 +167,10 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     return number(c, v, key, 86400 * 365, &o->expires_default);
   case 11:
     return number(c, v, key, 3600, &o->txn_timeout);
-  default:
+  case 12:
     return number(c, v, key, 10000000, &o->max_txns);
+  default:
+    return limit_key(c, k, v);
   }
 }
 
@@ -268,6 +316,12 @@ static int walk(ctx *c, yaml_document_t *doc) {
   return 0;
 }
 
+static void limits_unset(imsec_scscf_file *f) {
+  f->store_timeout = f->limit_window = f->impi_challenge_limit =
+      f->source_challenge_limit = f->impi_failure_limit =
+          f->source_failure_limit = f->lockout = -1;
+}
+
 void imsec_scscf_file_free(imsec_scscf_file *f) {
   if (!f)
     return;
@@ -283,6 +337,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   memset(f, 0, sizeof(*f));
   f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
   f->txn_timeout = f->max_txns = -1;
+  limits_unset(f);
 }
 
 int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
@@ -291,6 +346,7 @@ int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
   out->nonce_lifetime = out->expires_min = out->expires_max =
       out->expires_default = -1;
   out->txn_timeout = out->max_txns = -1;
+  limits_unset(out);
   if (errcap)
     err[0] = 0;
   ctx c = {path, NULL, err, errcap, out};

@@ -9,16 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "imsec/hss.h"
 
 #define SCHEMA_VERSION 1
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define SCHEMA_VERSION_SQL "PRAGMA user_version = " STR(SCHEMA_VERSION)
+#define DEFAULT_TIMEOUT_MS 250
+#define CLI_TIMEOUT_MS 5000
+#define FAIL_FAST_MS 1000
 
 typedef struct db_store {
   imsec_hss_store base;
   sqlite3 *db;
   sqlite3_stmt *st_load, *st_impus, *st_find, *st_save;
+  /* Lock waits (busy_wait): the budget per call, or per request once
+   * imsec_hss_db_begin was called (budget_mode). */
+  int64_t timeout_ms;
+  int64_t deadline;        /* monotonic ms; 0: no wait started */
+  int64_t fail_fast_until; /* monotonic ms; 0: waiting allowed */
+  int budget_mode;
 } db_store;
 
 static const char schema[] =
@@ -47,6 +60,56 @@ static void set_err(char *err, size_t cap, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(err, cap, fmt, ap);
   va_end(ap);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* SQLite's busy handler: another process holds a lock. Wait in short
+ * sleeps up to the deadline (a bounded busy wait on the caller's thread,
+ * so the event loop stalls at most timeout_ms), then give up: the call
+ * fails with SQLITE_BUSY and the store says IMSEC_ERR_TIMEOUT. */
+static int busy_wait(void *arg, int count) {
+  db_store *d = arg;
+  int64_t now = mono_ms();
+  if (d->fail_fast_until && now < d->fail_fast_until)
+    return 0;
+  if (!d->deadline)
+    d->deadline = now + d->timeout_ms;
+  if (now >= d->deadline)
+    return 0;
+  int64_t step = count < 5 ? 1 : count < 20 ? 5 : 10;
+  if (step > d->deadline - now)
+    step = d->deadline - now;
+  struct timespec ts = {0, (long)step * 1000000L};
+  nanosleep(&ts, NULL);
+  return 1;
+}
+
+/* Each store call: its own wait budget, unless a request shares one. */
+static void op_start(db_store *d) {
+  if (!d->budget_mode)
+    d->deadline = 0;
+}
+
+/* The result of a step: SQLITE_BUSY / SQLITE_LOCKED after the wait is
+ * IMSEC_ERR_TIMEOUT and stops further waiting for a while (a lasting
+ * lock then costs one try per call); anything else that is not ok is
+ * IMSEC_ERR_IO. */
+static int step_err(db_store *d, int rc) {
+  int prim = rc & 0xff;
+  if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
+    d->fail_fast_until = mono_ms() + FAIL_FAST_MS;
+    return IMSEC_ERR_TIMEOUT;
+  }
+  return IMSEC_ERR_IO;
+}
+
+static void step_ok(db_store *d) {
+  d->fail_fast_until = 0;
 }
 
 static int bind_text(sqlite3_stmt *st, int i, imsec_str s) {
@@ -90,7 +153,7 @@ static int load_impus(db_store *d, imsec_hss_sub *sub) {
     sub->n_impus++;
   }
   if (rv == 0 && rc != SQLITE_DONE)
-    rv = IMSEC_ERR_IO;
+    rv = step_err(d, rc);
   sqlite3_reset(st);
   return rv;
 }
@@ -120,15 +183,18 @@ static int row_to_sub(sqlite3_stmt *st, imsec_hss_sub *sub, int secrets) {
 
 static int db_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
   db_store *d = (db_store *)s;
+  op_start(d);
   sqlite3_stmt *st = d->st_load;
   sqlite3_reset(st);
   bind_text(st, 1, impi);
   int rc = sqlite3_step(st);
   int rv;
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    step_ok(d);
   if (rc == SQLITE_ROW)
     rv = row_to_sub(st, out, 1);
   else
-    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : IMSEC_ERR_IO;
+    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : step_err(d, rc);
   sqlite3_reset(st);
   if (rv == 0)
     rv = load_impus(d, out);
@@ -140,6 +206,7 @@ static int db_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
 static int db_find_impu(imsec_hss_store *s, imsec_str impu,
                         imsec_hss_sub *out) {
   db_store *d = (db_store *)s;
+  op_start(d);
   sqlite3_stmt *st = d->st_find;
   sqlite3_reset(st);
   bind_text(st, 1, impu);
@@ -149,7 +216,7 @@ static int db_find_impu(imsec_hss_store *s, imsec_str impu,
   if (rc == SQLITE_ROW)
     rv = col_text(st, 0, impi, sizeof(impi));
   else
-    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : IMSEC_ERR_IO;
+    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : step_err(d, rc);
   sqlite3_reset(st);
   if (rv < 0)
     return rv;
@@ -162,6 +229,7 @@ static int db_save_sqn(imsec_hss_store *s, imsec_str impi,
   sqlite3_stmt *st = d->st_save;
   if (sqn->seq > (uint64_t)INT64_MAX)
     return IMSEC_ERR_INVAL;
+  op_start(d);
   sqlite3_reset(st);
   sqlite3_bind_int64(st, 1, (sqlite3_int64)sqn->seq);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)sqn->ind_next);
@@ -173,13 +241,18 @@ static int db_save_sqn(imsec_hss_store *s, imsec_str impi,
   int changed = sqlite3_changes(d->db);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
-    return IMSEC_ERR_IO;
+    return step_err(d, rc);
+  step_ok(d);
   return changed == 1 ? 0 : IMSEC_ERR_NOTFOUND;
 }
 
 static int exec(db_store *d, const char *sql) {
-  return sqlite3_exec(d->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0
-                                                                 : IMSEC_ERR_IO;
+  op_start(d);
+  int rc = sqlite3_exec(d->db, sql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK)
+    return step_err(d, rc);
+  step_ok(d);
+  return 0;
 }
 
 static int db_add(imsec_hss_store *s, const imsec_hss_sub *sub) {
@@ -305,21 +378,72 @@ static const imsec_hss_store_vtable db_vt = {
 
 static int user_version(db_store *d, int *v) {
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) !=
-      SQLITE_OK)
-    return IMSEC_ERR_IO;
-  int rc = sqlite3_step(st);
+  op_start(d);
+  int rc = sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return step_err(d, rc);
+  rc = sqlite3_step(st);
   if (rc == SQLITE_ROW)
     *v = sqlite3_column_int(st, 0);
   sqlite3_finalize(st);
-  return rc == SQLITE_ROW ? 0 : IMSEC_ERR_IO;
+  return rc == SQLITE_ROW ? 0 : step_err(d, rc);
+}
+
+void imsec_hss_db_begin(imsec_hss_store *s) {
+  if (!s || s->vt != &db_vt)
+    return;
+  db_store *d = (db_store *)s;
+  d->budget_mode = 1;
+  d->deadline = 0;
 }
 
 int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
                       char *err, size_t errcap) {
+  /* The management commands may wait longer than a daemon's loop. */
+  imsec_hss_db_opts o = {.create = create, .timeout_ms = CLI_TIMEOUT_MS};
+  return imsec_hss_db_open_opts(out, path, &o, err, errcap);
+}
+
+/* A lock held by another process at open: said so, not waited on in
+ * silence. */
+static int locked_err(db_store *d, const char *path, char *err, size_t errcap) {
+  set_err(err, errcap,
+          "%s: database locked by another process (waited %lld ms)", path,
+          (long long)d->timeout_ms);
+  return IMSEC_ERR_TIMEOUT;
+}
+
+/* One real write in a transaction (the same schema version again): the
+ * file, and its folder for the rollback journal, are writable. */
+static int probe_write(db_store *d, char *why, size_t cap) {
+  if (sqlite3_db_readonly(d->db, "main") == 1) {
+    snprintf(why, cap, "read-only");
+    return IMSEC_ERR_PERM;
+  }
+  int rv = exec(d, "BEGIN IMMEDIATE");
+  if (rv == 0)
+    rv = exec(d, SCHEMA_VERSION_SQL);
+  if (rv == 0)
+    rv = exec(d, "COMMIT");
+  if (rv < 0) {
+    snprintf(why, cap, "%s", sqlite3_errmsg(d->db));
+    (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  return rv;
+}
+
+int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
+                           const imsec_hss_db_opts *o, char *err,
+                           size_t errcap) {
   if (!out || !path || !path[0])
     return IMSEC_ERR_INVAL;
   *out = NULL;
+  imsec_hss_db_opts def = {0};
+  if (!o)
+    o = &def;
+  if (o->timeout_ms < 0)
+    return IMSEC_ERR_INVAL;
+  int create = o->create;
   int created = 0;
   struct stat sb;
   if (stat(path, &sb) != 0) {
@@ -348,21 +472,36 @@ int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
   if (!d)
     return IMSEC_ERR_NOMEM;
   d->base.vt = &db_vt;
+  d->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   int rv = IMSEC_ERR_IO;
   if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
     set_err(err, errcap, "%s: %s", path,
             d->db ? sqlite3_errmsg(d->db) : "cannot open");
     goto fail;
   }
-  sqlite3_busy_timeout(d->db, 5000);
+  sqlite3_busy_handler(d->db, busy_wait, d);
   int ver = 0;
   /* The rollback journal with FULL sync: a commit is durable when it
    * returns (https://sqlite.org/pragma.html#pragma_synchronous). */
-  if (exec(d, "PRAGMA journal_mode=DELETE") < 0 ||
-      exec(d, "PRAGMA synchronous=FULL") < 0 ||
-      exec(d, "PRAGMA foreign_keys=ON") < 0 || user_version(d, &ver) < 0) {
-    set_err(err, errcap, "%s: not an SQLite database (%s)", path,
-            sqlite3_errmsg(d->db));
+  int e = exec(d, "PRAGMA journal_mode=DELETE");
+  if (e == 0)
+    e = exec(d, "PRAGMA synchronous=FULL");
+  if (e == 0)
+    e = exec(d, "PRAGMA foreign_keys=ON");
+  if (e == 0)
+    e = user_version(d, &ver);
+  if (e == IMSEC_ERR_TIMEOUT) {
+    rv = locked_err(d, path, err, errcap);
+    goto fail;
+  }
+  if (e < 0) {
+    int code = sqlite3_errcode(d->db) & 0xff;
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+      set_err(err, errcap, "%s: not an SQLite database (%s)", path,
+              sqlite3_errmsg(d->db));
+    else /* its folder, its journal: the store could not keep an SQN */
+      set_err(err, errcap, "%s: cannot be written or read (%s)", path,
+              sqlite3_errmsg(d->db));
     goto fail;
   }
   if (ver == 0) {
@@ -370,17 +509,34 @@ int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
       set_err(err, errcap, "%s: not an imsec HSS database", path);
       goto fail;
     }
-    if (exec(d, "BEGIN IMMEDIATE") < 0 || exec(d, schema) < 0 ||
-        exec(d, "COMMIT") < 0) {
-      set_err(err, errcap, "%s: cannot install the schema: %s", path,
-              sqlite3_errmsg(d->db));
-      (void)exec(d, "ROLLBACK");
+    e = exec(d, "BEGIN IMMEDIATE");
+    if (e == 0)
+      e = exec(d, schema);
+    if (e == 0)
+      e = exec(d, "COMMIT");
+    if (e < 0) {
+      if (e == IMSEC_ERR_TIMEOUT)
+        rv = locked_err(d, path, err, errcap);
+      else
+        set_err(err, errcap, "%s: cannot install the schema: %s", path,
+                sqlite3_errmsg(d->db));
+      (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
       goto fail;
     }
   } else if (ver != SCHEMA_VERSION) {
     set_err(err, errcap, "%s: schema version %d, this build knows %d", path,
             ver, SCHEMA_VERSION);
     rv = IMSEC_ERR_UNSUPPORTED;
+    goto fail;
+  }
+  char why[160] = "";
+  if (o->writable && (e = probe_write(d, why, sizeof(why))) < 0) {
+    if (e == IMSEC_ERR_TIMEOUT) {
+      rv = locked_err(d, path, err, errcap);
+    } else {
+      set_err(err, errcap, "%s: cannot be written (%s)", path, why);
+      rv = IMSEC_ERR_IO;
+    }
     goto fail;
   }
   if (sqlite3_prepare_v2(d->db,

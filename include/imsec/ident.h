@@ -88,6 +88,16 @@ typedef struct imsec_impi {
  * an empty or badly formed username, a realm that is not a host name). */
 IMSEC_API IMSEC_MUST_USE int imsec_impi_parse(imsec_str s, imsec_impi *out);
 
+/* The first octet of `s` that no identity may carry as written: a control
+ * character (0x00-0x1f, 0x7f), whitespace, a quote (" or '), a
+ * backslash, '<' or '>'. RFC 7542 §2.2 (NAI) and RFC 3261 §25.1 (SIP URI)
+ * exclude all of them but the apostrophe, which TS 23.003 §13 identities
+ * never use and which breaks shells and log parsing; each would also
+ * break the quoted-string or name-addr an identity is carried in (Digest
+ * username, To, P-Associated-URI). Returns its offset, or -1 when there
+ * is none. */
+IMSEC_API long imsec_ident_bad_char(imsec_str s);
+
 typedef enum imsec_impu_scheme {
   IMSEC_IMPU_SIP = 0,
   IMSEC_IMPU_SIPS = 1,

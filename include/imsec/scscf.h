@@ -12,8 +12,20 @@
  *    AKAv2-MD5, per subscriber) challenge, realm = the home domain, one
  *    fresh vector from the HSS per challenge; the vector is kept for the
  *    nonce lifetime (then dropped: incomplete authentication, §6.1.2.3);
+ *  - a REGISTER without a valid response for an IMPI that already has a
+ *    pending challenge within its lifetime gets that same challenge again:
+ *    no new vector, no SQN step, no disk write;
  *  - a response with an unknown, used or expired nonce, or a replayed nc,
- *    gets a new challenge (stale=true when the nonce is gone);
+ *    gets the pending challenge or a new one (stale=true when the nonce is
+ *    gone);
+ *  - the Digest uri must name the Request-URI (RFC 7616 §3.4.6, compared
+ *    as SIP URIs, RFC 3261 §19.1.4): 400 otherwise;
+ *  - flood limits (see the config): too many new challenges for one IMPI
+ *    or one source: 503 with Retry-After; too many failed responses for an
+ *    IMPI: it is locked (403, even to a right response) for lockout_ms;
+ *    for a source: 503 with Retry-After; each logged once per window;
+ *  - the HSS store unavailable (locked by another process, I/O error):
+ *    500, logged as "HSS store unavailable: locked";
  *  - wrong RES: 403 (§6.1.2.1); an empty response without auts (the UE
  *    refused the network, §6.1.2.2): 403; auts: HSS resync then a new 401
  *    (§6.1.3); a wrong MAC-S in AUTS: 403;
@@ -99,6 +111,27 @@ typedef struct imsec_scscf_config {
   int insecure_core; /* 1: plain TCP peers allowed, from peer_addrs only */
   const char *const *peer_addrs; /* IP addresses, as text */
   size_t n_peer_addrs;           /* at most IMSEC_SCSCF_MAX_PEERS */
+  /* Flood limits (TS 33.203 §6.1; TS 33.102 Annex C: every new challenge
+   * costs an SQN step and a disk write). Counted per IMPI and per source,
+   * the UE's address as the P-CSCF saw it (the bottom Via's received
+   * parameter, RFC 3581, else its sent-by host), over fixed windows. A
+   * repeated REGISTER while a challenge of its IMPI is pending gets that
+   * challenge again and counts nothing. The defaults leave room for a NAT
+   * with thousands of UEs behind one address. */
+  imsec_time_ms limit_window_ms;   /* counting window; 0: 60000 */
+  uint32_t impi_challenge_limit;   /* new challenges per IMPI and window
+                                      (503 with Retry-After beyond); 0: 10 */
+  uint32_t source_challenge_limit; /* the same per source; 0: 6000 */
+  uint32_t impi_failure_limit;     /* failed responses per IMPI and window;
+                                      the one that reaches it locks the IMPI
+                                      (403 to everything); 0: 10 */
+  uint32_t source_failure_limit;   /* failed responses per source and
+                                      window (503 with Retry-After beyond);
+                                      0: 300 */
+  imsec_time_ms lockout_ms;        /* how long an IMPI stays locked;
+                                      0: 300000 */
+  size_t max_limit_entries;        /* entries per table (IMPIs, sources);
+                                      0: 65536 */
 } imsec_scscf_config;
 
 #define IMSEC_SCSCF_MAX_PEERS 64
@@ -109,7 +142,7 @@ typedef struct imsec_scscf imsec_scscf;
  * borrowed and must outlive it.
  * Returns 0, IMSEC_ERR_INVAL (a NULL argument), IMSEC_ERR_CONFIG (no or an
  * invalid domain, no self address, expires_min > expires_max, a negative
- * timeout),
+ * timeout, limit window or lockout), IMSEC_ERR_CRYPTO (no randomness),
  * IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_scscf_new(imsec_scscf **out,
                                              const imsec_scscf_config *cfg,
@@ -172,6 +205,13 @@ IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
  *   expires_default: 600
  *   txn_timeout: 32                  # seconds a forked branch may take
  *   max_txns: 1024                   # pending forked requests (503 beyond)
+ *   limit_window: 60                 # seconds the flood counters cover
+ *   impi_challenge_limit: 10         # new challenges per IMPI and window
+ *   source_challenge_limit: 6000     # new challenges per source and window
+ *   impi_failure_limit: 10           # failed responses, then the IMPI locks
+ *   source_failure_limit: 300        # failed responses per source (503)
+ *   lockout: 300                     # seconds an IMPI stays locked
+ *   store_timeout: 250               # ms a store call waits for a lock
  *   log_level: info                  # error|warn|info|debug
  *   # Core-side peers (docs/TRUST.md, "The S-CSCF's decision on its peers"):
  *   ca: [root.crt]                   # trust anchors for peers (or one)
@@ -208,6 +248,9 @@ typedef struct imsec_scscf_file {
   int insecure_core;
   char *peer_addrs[IMSEC_SCSCF_MAX_PEERS];
   size_t n_peer_addrs;
+  /* Flood limits and the store's lock wait (absent: -1). */
+  int64_t limit_window, impi_challenge_limit, source_challenge_limit;
+  int64_t impi_failure_limit, source_failure_limit, lockout, store_timeout;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

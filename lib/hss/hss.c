@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "imsec/hss.h"
+#include "imsec/ident.h"
 
 struct imsec_hss {
   imsec_hss_store *store;
@@ -50,11 +51,15 @@ int imsec_hss_sub_check(const imsec_hss_sub *s, const imsec_sqn_cfg *cfg) {
   size_t n = bounded_len(s->impi, sizeof(s->impi));
   if (n == 0 || n == sizeof(s->impi))
     return IMSEC_ERR_INVAL;
+  /* RFC 7542 §2.2, RFC 3261 §25.1: no controls, whitespace or quotes. */
+  if (imsec_ident_bad_char(imsec_str_make(s->impi, n)) >= 0)
+    return IMSEC_ERR_INVAL;
   if (s->n_impus == 0 || s->n_impus > IMSEC_HSS_MAX_IMPUS)
     return IMSEC_ERR_INVAL;
   for (size_t i = 0; i < s->n_impus; i++) {
     size_t l = bounded_len(s->impus[i], sizeof(s->impus[i]));
-    if (l == 0 || l == sizeof(s->impus[i]))
+    if (l == 0 || l == sizeof(s->impus[i]) ||
+        imsec_ident_bad_char(imsec_str_make(s->impus[i], l)) >= 0)
       return IMSEC_ERR_INVAL;
     for (size_t j = 0; j < i; j++)
       if (imsec_str_eq(imsec_str_c(s->impus[i]), imsec_str_c(s->impus[j])))

@@ -195,6 +195,16 @@ int imsec_impi_parse(imsec_str s, imsec_impi *out) {
   return 0;
 }
 
+long imsec_ident_bad_char(imsec_str s) {
+  for (size_t i = 0; i < s.len; i++) {
+    unsigned char ch = (unsigned char)s.p[i];
+    if (ch < 0x20 || ch == 0x7f || ch == ' ' || ch == '"' || ch == '\'' ||
+        ch == '\\' || ch == '<' || ch == '>')
+      return (long)i;
+  }
+  return -1;
+}
+
 /* ---------------------------------------------------------------- IMPU */
 
 static int sip_user_char(int ch) {

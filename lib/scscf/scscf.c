@@ -8,6 +8,7 @@
 #include "imsec/scscf.h"
 #include "imsec/sip.h"
 #include "imsec/trust.h"
+#include "limit.h"
 
 #define OBUF_CAP (64 * 1024)
 #define NONCE_CAP 128
@@ -132,6 +133,8 @@ struct imsec_scscf {
   size_t n_addrs;
   flow_trust *ft;
   size_t nft, capft;
+  limit_table lim_impi, lim_src; /* flood limits (limit.h) */
+  imsec_time_ms lim_full_logged; /* when "tables full" was last said */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -312,6 +315,41 @@ static int trust_config(imsec_scscf *s, const imsec_scscf_config *cfg) {
   return 0;
 }
 
+/* Flood-limit defaults: generous enough for a NAT with thousands of UEs
+ * re-registering behind one address (each needs one new challenge per
+ * registration, two with a resync). */
+static void limits_defaults(imsec_scscf_config *c) {
+  if (!c->limit_window_ms)
+    c->limit_window_ms = 60000;
+  if (!c->impi_challenge_limit)
+    c->impi_challenge_limit = 10;
+  if (!c->source_challenge_limit)
+    c->source_challenge_limit = 6000;
+  if (!c->impi_failure_limit)
+    c->impi_failure_limit = 10;
+  if (!c->source_failure_limit)
+    c->source_failure_limit = 300;
+  if (!c->lockout_ms)
+    c->lockout_ms = 300000;
+  if (!c->max_limit_entries)
+    c->max_limit_entries = 65536;
+}
+
+static int limits_setup(imsec_scscf *s) {
+  if (s->cfg.limit_window_ms < 0 || s->cfg.lockout_ms < 0)
+    return IMSEC_ERR_CONFIG;
+  uint8_t seed[32];
+  int rv = imsec_random(s->crypto, seed, sizeof(seed));
+  if (rv == 0)
+    rv = imsec_limit_init(&s->lim_impi, s->cfg.max_limit_entries,
+                          s->cfg.limit_window_ms, seed);
+  if (rv == 0)
+    rv = imsec_limit_init(&s->lim_src, s->cfg.max_limit_entries,
+                          s->cfg.limit_window_ms, seed + 16);
+  imsec_wipe(seed, sizeof(seed));
+  return rv;
+}
+
 int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
                     imsec_crypto *crypto, imsec_hss *hss) {
   if (!out || !cfg || !crypto || !hss)
@@ -347,6 +385,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
       c.txn_timeout_ms < 0)
     return IMSEC_ERR_CONFIG;
+  limits_defaults(&c);
   if (c.expires_default < c.expires_min)
     c.expires_default = c.expires_min;
   if (c.expires_default > c.expires_max)
@@ -375,6 +414,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   IMSEC_GUARD_GOTO(
       rv, imsec_hex_encode(rnd, sizeof(rnd), s->to_tag, sizeof(s->to_tag)),
       fail_host);
+  IMSEC_GUARD_GOTO(rv, limits_setup(s), fail_host);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
   s->cfg.domain = s->domain;
@@ -386,6 +426,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   *out = s;
   return 0;
 fail_host:
+  imsec_limit_free(&s->lim_impi);
+  imsec_limit_free(&s->lim_src);
   free(s->obuf);
 fail_obuf:
   free(s->domain);
@@ -459,6 +501,8 @@ void imsec_scscf_del(imsec_scscf *s) {
     imsec_wipe(s->ibuf, s->ibuf_cap);
     free(s->ibuf);
   }
+  imsec_limit_free(&s->lim_impi);
+  imsec_limit_free(&s->lim_src);
   free(s->domain);
   free(s->trust_domain);
   for (size_t i = 0; i < s->n_names; i++)
@@ -995,6 +1039,35 @@ static imsec_digest_alg alg_of(imsec_hss_aka aka) {
                                 : IMSEC_DIGEST_AKAV1_MD5;
 }
 
+/* "HSS store unavailable: locked" (another process holds the database
+ * past the store's wait) or the I/O error: never "unknown subscriber". */
+static void store_unavailable(const char *impi, int rv, imsec_out *out) {
+  (void)imsec_out_log(
+      out, IMSEC_LOG_ERROR, "REGISTER ", impi, ": HSS store unavailable: ",
+      rv == IMSEC_ERR_TIMEOUT ? "locked" : imsec_strerror(rv), ": 500", NULL);
+}
+
+/* The 401 for challenge `c` (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1): built
+ * from what the challenge keeps, so a repeated one is the same text.
+ * Returns 0 or a negative code (nothing sent). */
+static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
+                          int stale, imsec_out *out) {
+  char www[1024];
+  int n = imsec_digest_aka_challenge_build(
+      &c->v, c->alg, imsec_str_c(s->domain), IMSEC_STR_LIT("auth"),
+      imsec_str_c(c->opaque), 0, www, sizeof(www) - 16);
+  if (n < 0)
+    return n;
+  if (stale)
+    memcpy(www + n, ", stale=true", 13);
+  imsec_sip_builder b;
+  start_response(s, &b, 401, "Unauthorized");
+  imsec_sip_build_header(&b, IMSEC_STR_LIT("WWW-Authenticate"),
+                         imsec_str_c(www));
+  finish_send(s, &b, flow, out);
+  return 0;
+}
+
 /* 401 with a fresh vector (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1). */
 static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
                          int stale, imsec_time_ms now, imsec_out *out) {
@@ -1030,6 +1103,12 @@ static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   imsec_hss_aka aka = IMSEC_HSS_AKAV1;
   /* One vector per challenge; its SQN is durable before we see it. */
   int rv = imsec_hss_vector(s->hss, imsec_str_c(impi), &c->v, &aka);
+  if (rv == IMSEC_ERR_TIMEOUT || rv == IMSEC_ERR_IO) {
+    store_unavailable(impi, rv, out);
+    challenge_free(c);
+    respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
   uint8_t rnd[16];
   if (rv == 0)
     rv = imsec_random(s->crypto, rnd, sizeof(rnd));
@@ -1053,28 +1132,211 @@ static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   c->alg = alg_of(aka);
   c->expires = now + s->cfg.nonce_lifetime_ms;
   c->timer = ++s->next_id;
-
-  char www[1024];
-  int n = imsec_digest_aka_challenge_build(
-      &c->v, c->alg, imsec_str_c(s->domain), IMSEC_STR_LIT("auth"),
-      imsec_str_c(c->opaque), 0, www, sizeof(www) - 16);
-  if (n < 0) {
+  if (send_challenge(s, flow, c, stale, out) < 0) {
     challenge_free(c);
     respond(s, flow, 500, "Server Internal Error", out);
     return;
   }
-  if (stale)
-    memcpy(www + n, ", stale=true", 13);
   s->ch[s->nch++] = c;
   (void)imsec_out_timer(out, c->timer, c->expires);
-  imsec_sip_builder b;
-  start_response(s, &b, 401, "Unauthorized");
-  imsec_sip_build_header(&b, IMSEC_STR_LIT("WWW-Authenticate"),
-                         imsec_str_c(www));
-  finish_send(s, &b, flow, out);
   (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", impi, ": 401 ",
                       imsec_digest_alg_name(c->alg),
                       stale ? " challenge (stale nonce)" : " challenge", NULL);
+}
+
+/* ------------------------------------------------------------ floods */
+
+/* The UE's address as the P-CSCF saw it: the bottom Via's received
+ * parameter (RFC 3581 §4), else its sent-by host (RFC 3261 §18.2.1). */
+static imsec_str request_source(const imsec_scscf *s) {
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_via v, last;
+  int have = 0;
+  while (imsec_sip_via_next(&s->m, &it, &v) == 1) {
+    last = v;
+    have = 1;
+  }
+  if (!have)
+    return IMSEC_STR_LIT("");
+  return bare_host(last.received.len ? last.received : last.host);
+}
+
+/* 503 with Retry-After (RFC 3261 §21.5.4, §20.33): come back later. */
+static void respond_retry(imsec_scscf *s, uint64_t flow, uint32_t secs,
+                          imsec_out *out) {
+  imsec_sip_builder b;
+  start_response(s, &b, 503, "Service Unavailable");
+  imsec_sip_build_header_uint(&b, IMSEC_STR_LIT("Retry-After"), secs);
+  finish_send(s, &b, flow, out);
+}
+
+/* One warning per key, reason and window: a flood must not become a log
+ * flood. */
+static void limit_warn(imsec_out *out, limit_entry *e, unsigned bit,
+                       const char *what, imsec_str key, const char *why) {
+  if (e->logged & bit)
+    return;
+  e->logged |= bit;
+  (void)imsec_out_logv(out, IMSEC_LOG_WARN,
+                       (imsec_str[]){imsec_str_c(what), key, imsec_str_c(why)},
+                       3);
+}
+
+/* A table full of locked entries (or no memory): the S-CSCF fails closed
+ * for new keys, and says so at most once per window. */
+static void limit_full(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                       imsec_out *out) {
+  if (!s->lim_full_logged ||
+      now - s->lim_full_logged >= s->cfg.limit_window_ms) {
+    s->lim_full_logged = now ? now : 1;
+    (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                        "flood limit tables full: REGISTER refused with 503",
+                        NULL);
+  }
+  respond_retry(s, flow, (uint32_t)((s->cfg.limit_window_ms + 999) / 1000),
+                out);
+}
+
+/* What comes before anything else for a known IMPI: a locked IMPI gets
+ * 403 even for a right response; a source over its failure limit gets
+ * 503. Returns 1 when the request was answered. */
+static int limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
+                         imsec_str src, imsec_time_ms now, imsec_out *out) {
+  limit_entry *e = imsec_limit_get(&s->lim_impi, impi, now, 0);
+  if (e && e->locked_until > now) {
+    limit_warn(out, e, LIMIT_LOGGED_LOCKED, "REGISTER ", impi,
+               ": IMPI locked after failed responses: 403");
+    respond(s, flow, 403, "Forbidden", out);
+    return 1;
+  }
+  e = imsec_limit_get(&s->lim_src, src, now, 0);
+  if (e && e->failures >= s->cfg.source_failure_limit) {
+    limit_warn(out, e, LIMIT_LOGGED_FAILURES, "REGISTER from ", src,
+               ": too many failed responses from this source: 503");
+    respond_retry(s, flow, imsec_limit_left_s(&s->lim_src, e, now), out);
+    return 1;
+  }
+  return 0;
+}
+
+/* A new challenge costs a vector: an SQN step and a disk write (TS 33.102
+ * Annex C). Count it for the IMPI and the source; over either limit the
+ * REGISTER gets 503 with Retry-After. Returns 1 when refused. */
+static int limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
+                            imsec_str src, imsec_time_ms now, imsec_out *out) {
+  limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 1);
+  limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 1);
+  if (!ei || !es) {
+    limit_full(s, flow, now, out);
+    return 1;
+  }
+  if (ei->challenges >= s->cfg.impi_challenge_limit) {
+    limit_warn(out, ei, LIMIT_LOGGED_CHALLENGES, "REGISTER ", impi,
+               ": too many new challenges for this IMPI: 503");
+    respond_retry(s, flow, imsec_limit_left_s(&s->lim_impi, ei, now), out);
+    return 1;
+  }
+  if (es->challenges >= s->cfg.source_challenge_limit) {
+    limit_warn(out, es, LIMIT_LOGGED_CHALLENGES, "REGISTER from ", src,
+               ": too many new challenges from this source: 503");
+    respond_retry(s, flow, imsec_limit_left_s(&s->lim_src, es, now), out);
+    return 1;
+  }
+  ei->challenges++;
+  es->challenges++;
+  return 0;
+}
+
+static void drop_challenges_of(imsec_scscf *s, imsec_str impi, imsec_out *out) {
+  size_t i = 0;
+  while (i < s->nch) {
+    if (imsec_str_eq(imsec_str_c(s->ch[i]->impi), impi))
+      drop_challenge(s, i, out);
+    else
+      i++;
+  }
+}
+
+/* A failed response (wrong RES, a refused network, a forged AUTS, a
+ * replay, a nonce of another IMPI): counted for the IMPI and the source.
+ * The failure that reaches the IMPI's limit locks it for lockout_ms
+ * (TS 33.203 §6.1.2.1 leaves the policy to the network). */
+static void limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
+                           imsec_time_ms now, imsec_out *out) {
+  limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 1);
+  if (es && es->failures < UINT32_MAX)
+    es->failures++;
+  limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 1);
+  if (!ei)
+    return;
+  if (ei->failures < UINT32_MAX)
+    ei->failures++;
+  if (ei->failures < s->cfg.impi_failure_limit || ei->locked_until)
+    return;
+  /* The lock is the penalty; once it ends the IMPI starts afresh. */
+  ei->locked_until = now + s->cfg.lockout_ms;
+  ei->failures = 0;
+  ei->logged |= LIMIT_LOGGED_LOCKED;
+  char n[24], secs[24];
+  dec_u64(s->cfg.impi_failure_limit, n);
+  dec_u64((uint64_t)(s->cfg.lockout_ms + 999) / 1000, secs);
+  (void)imsec_out_logv(
+      out, IMSEC_LOG_WARN,
+      (imsec_str[]){IMSEC_STR_LIT("REGISTER "), impi, IMSEC_STR_LIT(": "),
+                    imsec_str_c(n),
+                    IMSEC_STR_LIT(" failed responses: IMPI locked for "),
+                    imsec_str_c(secs), IMSEC_STR_LIT(" s")},
+      7);
+  /* A locked IMPI holds no vectors: nothing could use them. */
+  drop_challenges_of(s, impi, out);
+}
+
+/* TS 33.203 §6.1, TS 33.102 Annex C: a REGISTER without a valid response
+ * while a challenge of its IMPI is pending within its lifetime gets that
+ * same challenge again: no new vector, no SQN step, no disk write. The
+ * lifetime is not extended. Returns 1 when answered so. */
+static int reuse_challenge(imsec_scscf *s, uint64_t flow, const char *impi,
+                           int stale, imsec_time_ms now, imsec_out *out) {
+  const challenge *best = NULL;
+  for (size_t i = 0; i < s->nch; i++) {
+    const challenge *c = s->ch[i];
+    if (c->expires > now &&
+        imsec_str_eq(imsec_str_c(c->impi), imsec_str_c(impi)) &&
+        (!best || c->expires > best->expires))
+      best = c;
+  }
+  if (!best || send_challenge(s, flow, best, stale, out) < 0)
+    return 0;
+  (void)imsec_out_log(out, IMSEC_LOG_DEBUG, "REGISTER ", impi,
+                      ": 401, the pending challenge again", NULL);
+  return 1;
+}
+
+/* The pending challenge again, else a new one within the limits. */
+static void challenge_again(imsec_scscf *s, uint64_t flow, const char *impi,
+                            imsec_str src, int stale, imsec_time_ms now,
+                            imsec_out *out) {
+  if (reuse_challenge(s, flow, impi, stale, now, out))
+    return;
+  if (limits_challenge(s, flow, imsec_str_c(impi), src, now, out))
+    return;
+  challenge_ue(s, flow, impi, stale, now, out);
+}
+
+/* RFC 7616 §3.4.6, RFC 3261 §22.4: the Digest uri names the resource the
+ * request is for. Compared with the Request-URI as SIP URIs (RFC 3261
+ * §19.1.4: host and parameters case-insensitively, escapes decoded), not
+ * byte by byte, so a proxy that re-writes case or escaping between the UE
+ * and here does not break authentication. Returns 1 when they match. */
+static int digest_uri_matches(const imsec_scscf *s, const creds *c) {
+  char text[1024];
+  imsec_sip_uri du, ru;
+  if (!(c->p.present & IMSEC_DIGEST_P_URI) ||
+      imsec_digest_unquote(c->p.uri, text, sizeof(text)) <= 0 ||
+      imsec_sip_uri_parse(imsec_str_c(text), 16, &du) < 0 ||
+      imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0)
+    return 0;
+  return imsec_sip_uri_eq(&du, &ru);
 }
 
 /* A Contact's expiry: its parameter, else Expires, else the default
@@ -1386,10 +1648,26 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     respond(s, flow, 400, "Bad Authorization", out);
     goto done;
   }
+  if (c->present && !digest_uri_matches(s, c)) {
+    (void)imsec_out_logv(out, IMSEC_LOG_WARN,
+                         (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                                       imsec_str_c(c->username),
+                                       IMSEC_STR_LIT(": Digest uri is not "
+                                                     "the Request-URI: 400")},
+                         3);
+    respond(s, flow, 400, "Digest uri does not match the Request-URI", out);
+    goto done;
+  }
+  imsec_str src = request_source(s);
   /* The IMPI: the Authorization username, or (a UA without one) the
    * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
   int rv = c->present ? imsec_hss_lookup(s->hss, imsec_str_c(c->username), sub)
                       : imsec_hss_lookup_impu(s->hss, to->uri, sub);
+  if (rv < 0 && rv != IMSEC_ERR_NOTFOUND) {
+    store_unavailable(c->present ? c->username : "(by IMPU)", rv, out);
+    respond(s, flow, 500, "Server Internal Error", out);
+    goto done;
+  }
   if (rv < 0) {
     (void)imsec_out_logv(
         out, IMSEC_LOG_WARN,
@@ -1397,9 +1675,7 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                       IMSEC_STR_LIT(" / "), to->uri,
                       IMSEC_STR_LIT(": unknown subscriber: 403")},
         5);
-    respond(s, flow, rv == IMSEC_ERR_NOTFOUND ? 403 : 500,
-            rv == IMSEC_ERR_NOTFOUND ? "Forbidden" : "Server Internal Error",
-            out);
+    respond(s, flow, 403, "Forbidden", out);
     goto done;
   }
   if (!impu_in_set(sub, to->uri)) {
@@ -1412,8 +1688,11 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     respond(s, flow, 403, "Forbidden", out);
     goto done;
   }
+  imsec_str impi = imsec_str_c(sub->impi);
+  if (limits_refuse(s, flow, impi, src, now, out))
+    goto done;
   if (!c->present || c->nonce[0] == 0) {
-    challenge_ue(s, flow, sub->impi, 0, now, out);
+    challenge_again(s, flow, sub->impi, src, 0, now, out);
     goto done;
   }
   if (!integrity_protected_tls(&c->p)) {
@@ -1431,15 +1710,17 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     ci = -1;
   }
   if (ci < 0) {
-    /* Unknown, used or expired nonce: a fresh challenge (RFC 7616 §3.3
-     * stale) rather than a failure: the UE may simply be late. */
-    challenge_ue(s, flow, sub->impi, 1, now, out);
+    /* Unknown, used or expired nonce: the pending challenge or a fresh
+     * one (RFC 7616 §3.3 stale) rather than a failure: the UE may simply
+     * be late. */
+    challenge_again(s, flow, sub->impi, src, 1, now, out);
     goto done;
   }
   challenge *ch = s->ch[ci];
   if (!imsec_str_eq(imsec_str_c(ch->impi), imsec_str_c(sub->impi))) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": nonce of another subscriber: 403", NULL);
+    limits_failure(s, impi, src, now, out);
     respond(s, flow, 403, "Forbidden", out);
     goto done;
   }
@@ -1450,7 +1731,10 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                           ": replayed nc: new challenge", NULL);
       drop_challenge(s, (size_t)ci, out);
-      challenge_ue(s, flow, sub->impi, 0, now, out);
+      limits_failure(s, impi, src, now, out);
+      if (limits_refuse(s, flow, impi, src, now, out))
+        goto done;
+      challenge_again(s, flow, sub->impi, src, 0, now, out);
       goto done;
     }
   }
@@ -1461,6 +1745,7 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": UE reports network authentication failure: 403",
                         NULL);
+    limits_failure(s, impi, src, now, out);
     respond(s, flow, 403, "Forbidden", out);
     goto done;
   }
@@ -1480,9 +1765,17 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     if (rv == 0) {
       (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                           ": sync failure, HSS resynchronised", NULL);
-      challenge_ue(s, flow, sub->impi, 0, now, out);
+      /* A new vector is right here: the pending ones carry SQNs from
+       * before the resync. */
+      drop_challenges_of(s, impi, out);
+      if (!limits_challenge(s, flow, impi, src, now, out))
+        challenge_ue(s, flow, sub->impi, 0, now, out);
+    } else if (rv == IMSEC_ERR_TIMEOUT || rv == IMSEC_ERR_IO) {
+      store_unavailable(sub->impi, rv, out);
+      respond(s, flow, 500, "Server Internal Error", out);
     } else {
       log_err(out, IMSEC_LOG_WARN, "REGISTER: resynchronisation failed", rv);
+      limits_failure(s, impi, src, now, out);
       respond(s, flow, 403, "Forbidden", out);
     }
   } else {
@@ -1490,6 +1783,7 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": authentication failed (", imsec_strerror(rv),
                         "): 403", NULL);
+    limits_failure(s, impi, src, now, out);
     respond(s, flow, 403, "Forbidden", out);
   }
   imsec_wipe(auts, sizeof(auts));
@@ -1639,8 +1933,18 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       live++;
   if (!live) {
     imsec_hss_sub *sub = malloc(sizeof(*sub));
-    int known = sub && imsec_hss_lookup_impu(s->hss, s->m.ruri, sub) == 0;
+    int lrv =
+        sub ? imsec_hss_lookup_impu(s->hss, s->m.ruri, sub) : IMSEC_ERR_NOMEM;
     free(sub);
+    if (lrv == IMSEC_ERR_TIMEOUT || lrv == IMSEC_ERR_IO) {
+      (void)imsec_out_log(out, IMSEC_LOG_ERROR, "HSS store unavailable: ",
+                          lrv == IMSEC_ERR_TIMEOUT ? "locked"
+                                                   : imsec_strerror(lrv),
+                          ": 500", NULL);
+      respond(s, flow, 500, "Server Internal Error", out);
+      return;
+    }
+    int known = lrv == 0;
     respond(s, flow, known ? 480 : 404,
             known ? "Temporarily Unavailable" : "Not Found", out);
     return;

@@ -70,6 +70,15 @@ printf 'peers: [a]\npeers: [b]\n' >"$T_TMP/c8.yaml"
 expect_err "c8.yaml:2: key 'peers': given twice" "$IMSEC" scscf -c "$T_TMP/c8.yaml"
 expect_exit 2 "$IMSEC" scscf --listen tcp:127.0.0.1:0 --domain "bad domain" --db "$DB"
 expect_err "unknown option '--bogus'" "$IMSEC" scscf --bogus
+# Flood limits and the store's lock wait.
+expect_err "--store-timeout: expected a whole number" "$IMSEC" scscf \
+  --listen tcp:127.0.0.1:0 --domain $D --db "$DB" --store-timeout soon
+expect_err "--lockout given twice" "$IMSEC" scscf --listen tcp:127.0.0.1:0 \
+  --domain $D --db "$DB" --lockout 5 --lockout=6
+expect_err "--impi-failures needs a value" "$IMSEC" scscf --impi-failures
+printf 'impi_failure_limit: -1\n' >"$T_TMP/c6.yaml"
+expect_err "c6.yaml:1: key 'impi_failure_limit': expected a whole number" \
+  "$IMSEC" scscf -c "$T_TMP/c6.yaml"
 
 # Config files: file, line and key in one line.
 printf 'domain: %s\ndb: hss.db\nlisten: tcp:127.0.0.1:0\nbogus: 1\n' $D >"$T_TMP/c1.yaml"
@@ -88,7 +97,7 @@ if [ "$(wc -l <"$T_TMP/e")" -eq 1 ]; then t_ok; else t_bad "config error not one
 # Smoke run from a config file (db relative to it).
 printf 'txn_timeout: 99999\n' >"$T_TMP/c5.yaml"
 expect_err "c5.yaml:1: key 'txn_timeout': expected a whole number up to 3600" "$IMSEC" scscf -c "$T_TMP/c5.yaml"
-printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\ninsecure_core: true\npeer_addrs: 127.0.0.1\n' $D >"$T_TMP/ok.yaml"
+printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\ninsecure_core: true\npeer_addrs: 127.0.0.1\nstore_timeout: 250\nlimit_window: 60\nimpi_challenge_limit: 5\nsource_challenge_limit: 100\nimpi_failure_limit: 5\nsource_failure_limit: 50\nlockout: 60\n' $D >"$T_TMP/ok.yaml"
 "$IMSEC" scscf -c "$T_TMP/ok.yaml" 2>"$T_TMP/log" &
 PID=$!
 PORT=

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "imsec/hss.h"
@@ -246,10 +247,153 @@ static void add_list_del(void **state) {
                    IMSEC_ERR_IO);
 }
 
+static int64_t ms_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another process's lock: a second connection in BEGIN EXCLUSIVE. */
+static sqlite3 *lock_db(const char *path) {
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", 0, 0, 0), SQLITE_OK);
+  return db;
+}
+
+static void unlock_db(sqlite3 *db) {
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", 0, 0, 0), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static void locked_store(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  char err[256];
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, err, sizeof(err)), 0);
+  add_alice(st);
+  imsec_hss_store_del(st);
+  imsec_hss_db_opts o = {.writable = 1, .timeout_ms = 100};
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   0);
+  imsec_hss *h;
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  long long seq = disk_seq(f->path);
+
+  sqlite3 *lk = lock_db(f->path);
+  /* A bounded wait, then "locked" (IMSEC_ERR_TIMEOUT), not NOTFOUND or
+   * a generic I/O error. */
+  imsec_hss_sub sub;
+  int64_t t0 = ms_now();
+  assert_int_equal(imsec_hss_lookup(h, S(IMPI), &sub), IMSEC_ERR_TIMEOUT);
+  int64_t took = ms_now() - t0;
+  assert_true(took >= 90 && took < 600);
+  /* After running out the store does not wait again (one try). */
+  t0 = ms_now();
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), IMSEC_ERR_TIMEOUT);
+  assert_int_equal(st->vt->find_impu(st, S("tel:+15551234"), &sub),
+                   IMSEC_ERR_TIMEOUT);
+  assert_true(ms_now() - t0 < 50);
+  unlock_db(lk);
+  /* No vector left while locked, so no SQN moved. */
+  assert_int_equal(disk_seq(f->path), seq);
+  /* The lock is gone: it works at once. */
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+  assert_int_equal(disk_seq(f->path), seq + 1);
+  imsec_aka_vector_wipe(&v);
+
+  /* The SQN write itself blocked (a reader holds the file): no vector,
+   * and the SQN on disk is unchanged. */
+  sqlite3 *rd;
+  assert_int_equal(sqlite3_open(f->path, &rd), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM subscriber", 0, 0, 0),
+      SQLITE_OK);
+  imsec_hss_db_begin(st);
+  t0 = ms_now();
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), IMSEC_ERR_TIMEOUT);
+  took = ms_now() - t0;
+  assert_true(took >= 90 && took < 600);
+  assert_int_equal(sqlite3_exec(rd, "COMMIT", 0, 0, 0), SQLITE_OK);
+  sqlite3_close(rd);
+  assert_int_equal(disk_seq(f->path), seq + 1);
+  /* The failed write left no transaction open: others can write. */
+  assert_int_equal(sqlite3_open(f->path, &rd), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(rd, "BEGIN IMMEDIATE; COMMIT", 0, 0, 0),
+                   SQLITE_OK);
+  sqlite3_close(rd);
+
+  /* With imsec_hss_db_begin one budget covers the whole request. */
+  struct timespec pause = {1, 100000000L}; /* past the fail-fast second */
+  nanosleep(&pause, NULL);
+  lk = lock_db(f->path);
+  imsec_hss_db_begin(st);
+  t0 = ms_now();
+  assert_int_equal(imsec_hss_lookup(h, S(IMPI), &sub), IMSEC_ERR_TIMEOUT);
+  nanosleep(&pause, NULL);
+  int64_t t1 = ms_now();
+  assert_int_equal(imsec_hss_lookup(h, S(IMPI), &sub), IMSEC_ERR_TIMEOUT);
+  assert_true(ms_now() - t1 < 50); /* the budget was spent */
+  (void)t0;
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+
+  /* A lock held at open: reported, not waited on in silence. */
+  t0 = ms_now();
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   IMSEC_ERR_TIMEOUT);
+  assert_true(ms_now() - t0 < 1000);
+  assert_non_null(strstr(err, "database locked by another process"));
+  unlock_db(lk);
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   0);
+  imsec_hss_store_del(st);
+  o.timeout_ms = -1;
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   IMSEC_ERR_INVAL);
+  imsec_hss_db_begin(NULL); /* ignored */
+}
+
+static void unwritable(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  char err[256];
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, err, sizeof(err)), 0);
+  add_alice(st);
+  imsec_hss_store_del(st);
+  /* The rollback journal cannot be made (a dangling link into a missing
+   * folder; a read-only file would not do for root): readable, not
+   * writable. */
+  char j[200];
+  snprintf(j, sizeof(j), "%s-journal", f->path);
+  assert_int_equal(symlink("/nonexistent-imsec-test/journal", j), 0);
+  imsec_hss_db_opts o = {.writable = 0};
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   0);
+  imsec_hss_sub sub;
+  assert_int_equal(st->vt->load(st, S(IMPI), &sub), 0);
+  imsec_sqn_he q = sub.sqn;
+  q.seq++;
+  assert_int_equal(st->vt->save_sqn(st, S(IMPI), &q), IMSEC_ERR_IO);
+  imsec_hss_sub_wipe(&sub);
+  imsec_hss_store_del(st);
+  o.writable = 1;
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   IMSEC_ERR_IO);
+  assert_non_null(strstr(err, "cannot be written"));
+  assert_int_equal(unlink(j), 0);
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   0);
+  imsec_hss_store_del(st);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(durable_sqn, setup, teardown),
       cmocka_unit_test_setup_teardown(add_list_del, setup, teardown),
+      cmocka_unit_test_setup_teardown(locked_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(unwritable, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,11 @@
 /* lib/hss: vectors with strictly increasing, durable SQNs; resync from
  * AUTS; AKAv2 records; the memory store. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "imsec/hss.h"
+#include "imsec/ident.h"
 #include "test_util.h"
 
 /* TS 35.208 test set 1. */
@@ -222,6 +224,36 @@ static void store_rules(void **state) {
   mk_sub(&s, "c", "sip:c@x", IMSEC_HSS_AKAV1, 0);
   s.sqn.ind_next = 32;
   assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+  /* RFC 7542 §2.2, RFC 3261 §25.1: no control characters, whitespace or
+   * quotes in an IMPI or an IMPU. */
+  static const char *const bad[] = {"c d@x",
+                                    "c\td@x",
+                                    "c\"d@x",
+                                    "c'd@x",
+                                    "c\x01"
+                                    "d@x",
+                                    "c\r\nd@x",
+                                    "c\x7f"
+                                    "d@x",
+                                    "c<d@x",
+                                    "c\\d@x"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    mk_sub(&s, bad[i], "sip:c@x", IMSEC_HSS_AKAV1, 0);
+    assert_int_equal(imsec_hss_sub_check(&s, NULL), IMSEC_ERR_INVAL);
+    assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+    char impu[64];
+    snprintf(impu, sizeof(impu), "sip:%s", bad[i]);
+    mk_sub(&s, "c@x", impu, IMSEC_HSS_AKAV1, 0);
+    assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+  }
+  assert_int_equal(imsec_ident_bad_char(S("001010000000001@ims.mnc001."
+                                          "mcc001.3gppnetwork.org")),
+                   -1);
+  assert_int_equal(imsec_ident_bad_char(S("tel:+1-555;phone-context=x")), -1);
+  assert_int_equal(imsec_ident_bad_char(S("ab\"")), 2);
+  assert_int_equal(imsec_ident_bad_char(imsec_str_make("a\0b", 3)), 1);
+  mk_sub(&s, "c@x", "sip:c@x", IMSEC_HSS_AKAV1, 0);
+  assert_int_equal(imsec_hss_sub_check(&s, NULL), 0);
   /* Delete. */
   assert_int_equal(f->st->vt->del(f->st, S("bob@ims.example.org")), 0);
   assert_int_equal(f->st->vt->del(f->st, S("bob@ims.example.org")),

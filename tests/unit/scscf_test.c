@@ -1406,6 +1406,413 @@ static void tls_peers(void **state) {
   assert_int_equal(sa->flow, 62);
 }
 
+/* ------------------------------------------------------------ floods */
+
+/* Replace f->s with an S-CSCF made from `cfg` (domain and self set here). */
+static void remake(fx *f, imsec_scscf_config cfg) {
+  imsec_scscf_del(f->s);
+  f->s = NULL;
+  cfg.domain = DOM;
+  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+}
+
+/* `msg` with its bottom Via (the UE's, "10.0.0.1:5061;") replaced by
+ * `via` (host and parameters up to the branch). */
+static const char *from_src(const char *msg, const char *via) {
+  static char b[8192];
+  const char *p = strstr(msg, "10.0.0.1:5061;");
+  assert_non_null(p);
+  snprintf(b, sizeof(b), "%.*s%s%s", (int)(p - msg), msg, via,
+           p + strlen("10.0.0.1:5061;"));
+  return b;
+}
+
+static size_t count_logs(fx *f, const char *needle) {
+  size_t n = 0;
+  for (size_t i = 0; i < f->out.n; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_LOG &&
+        strstr((const char *)f->out.acts[i].data, needle))
+      n++;
+  return n;
+}
+
+static const char *retry_after(fx *f) {
+  static char v[32];
+  const char *p = strstr(f->last, "Retry-After: ");
+  if (!p)
+    return NULL;
+  sscanf(p + 13, "%31[0-9]", v);
+  return v;
+}
+
+/* A wrong response to the challenge in f->nonce (no UE run). */
+static const char *wrong_answer(const char *impi, const char *nonce) {
+  static char b[1024];
+  snprintf(b, sizeof(b),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"%s\","
+           "uri=\"sip:" DOM "\",response=\"0123456789abcdef0123456789abcdef\","
+           "algorithm=AKAv1-MD5,integrity-protected=\"tls-yes\"",
+           impi, nonce);
+  return b;
+}
+
+static void challenge_reuse(void **state) {
+  fx *f = *state;
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  char first[128];
+  strcpy(first, f->nonce);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
+  /* TS 33.102 Annex C: repeats cost no vector, no SQN step, no write. */
+  for (int i = 0; i < 50; i++) {
+    deliver(f, PCSCF_FLOW,
+            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    take_challenge(f, NULL);
+    assert_string_equal(f->nonce, first);
+    assert_null(strstr(f->www, "stale"));
+  }
+  /* Found by IMPU (no Authorization): the same challenge too. */
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A2, NULL, CONTACT1, NULL));
+  take_challenge(f, NULL);
+  assert_string_equal(f->nonce, first);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
+  assert_int_equal(imsec_scscf_challenges(f->s), 1);
+  /* An unknown nonce: the pending challenge, flagged stale. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, wrong_answer(IMPI_A, "bm90IGEgbm9uY2U="), CONTACT1,
+                  NULL));
+  take_challenge(f, NULL);
+  assert_string_equal(f->nonce, first);
+  assert_non_null(strstr(f->www, "stale=true"));
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
+  /* Another IMPI has its own challenge. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  take_challenge(f, NULL);
+  assert_string_not_equal(f->nonce, first);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 2);
+  /* A wrong response consumes the challenge: 403, then a new one. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, wrong_answer(IMPI_A, first), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, &alg);
+  assert_string_not_equal(f->nonce, first);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 3);
+  /* It works, and is used up by the answer. */
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+  /* Past its lifetime a challenge is not repeated. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, NULL);
+  strcpy(first, f->nonce);
+  f->now += 30000;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, NULL);
+  assert_string_not_equal(f->nonce, first);
+}
+
+static void challenge_limits(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.impi_challenge_limit = 2,
+                                 .source_challenge_limit = 4,
+                                 .limit_window_ms = 10000});
+  /* Two new challenges for A (each used up by a wrong answer), then 503. */
+  for (int i = 0; i < 2; i++) {
+    deliver(f, PCSCF_FLOW,
+            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    take_challenge(f, NULL);
+    deliver(f, PCSCF_FLOW,
+            reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce), CONTACT1, NULL));
+    assert_int_equal(status_of(f->last), 403);
+  }
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 503);
+  assert_string_equal(retry_after(f), "10");
+  assert_int_equal(count_logs(f, "too many new challenges for this IMPI"), 1);
+  /* Logged once per window, not per request. */
+  f->now += 4000;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 503);
+  assert_string_equal(retry_after(f), "6");
+  assert_int_equal(count_logs(f, "too many"), 0);
+  /* The source has had 2 of 4: B and C get theirs, then the source is
+   * full (another IMPI from it: 503), another source is not. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  /* Their pending challenges repeat for free. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_C, wrong_answer(IMPI_C, "eA=="), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  add_sub(f, "001010000000004@" DOM, "sip:dave@" DOM, NULL, IMSEC_HSS_AKAV1);
+  const char *d = reg_msg(f, "sip:dave@" DOM,
+                          empty_auth("001010000000004@" DOM), CONTACT1, NULL);
+  char dmsg[8192];
+  strcpy(dmsg, d);
+  deliver(f, PCSCF_FLOW, dmsg);
+  assert_int_equal(status_of(f->last), 503);
+  assert_int_equal(count_logs(f, "too many new challenges from this source"),
+                   1);
+  /* RFC 3581: the source is the bottom Via's received, when there. */
+  deliver(f, PCSCF_FLOW, from_src(dmsg, "10.0.0.1:5061;received=192.0.2.7;"));
+  assert_int_equal(status_of(f->last), 401);
+  /* The window passes: A is challenged again. */
+  f->now += 6000;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+}
+
+static void failure_lockout(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.impi_failure_limit = 2, .lockout_ms = 5000});
+  imsec_digest_alg alg;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, &alg);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(count_logs(f, "locked"), 0);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, &alg);
+  /* The right answer, kept for later. */
+  char right[1024];
+  strcpy(right, answer(f, IMPI_A, alg, UE_OK, "00000001", NULL));
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(count_logs(f, "2 failed responses: IMPI locked for 5 s"), 1);
+  /* Locked: 403 to a new REGISTER and to the right answer, silently. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(count_logs(f, "locked"), 0);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, right, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  /* Other subscribers are not affected. */
+  assert_int_equal(do_registration(f, IMPI_C, IMPU_C, CONTACT1), 200);
+  /* The lock ends. */
+  f->now += 5000;
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+}
+
+static void source_failures(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.source_failure_limit = 2,
+                                 .limit_window_ms = 20000});
+  const char *impis[] = {IMPI_A, IMPI_C};
+  const char *impus[] = {IMPU_A, IMPU_C};
+  for (int i = 0; i < 2; i++) {
+    deliver(f, PCSCF_FLOW,
+            reg_msg(f, impus[i], empty_auth(impis[i]), CONTACT1, NULL));
+    take_challenge(f, NULL);
+    deliver(
+        f, PCSCF_FLOW,
+        reg_msg(f, impus[i], wrong_answer(impis[i], f->nonce), CONTACT1, NULL));
+    assert_int_equal(status_of(f->last), 403);
+  }
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 503);
+  assert_string_equal(retry_after(f), "20");
+  assert_int_equal(count_logs(f, "too many failed responses from this source"),
+                   1);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 503);
+  assert_int_equal(count_logs(f, "too many"), 0);
+  /* From another UE address (received), B is served. */
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=198.51.100.1;"));
+  assert_int_equal(status_of(f->last), 401);
+}
+
+static void limit_tables_bounded(void **state) {
+  fx *f = *state;
+  remake(f,
+         (imsec_scscf_config){.impi_failure_limit = 1, .max_limit_entries = 2});
+  /* A is locked (one entry), then B and C come: C takes B's place, A
+   * stays locked (a flood of new keys cannot unlock anyone). */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  take_challenge(f, NULL);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce), CONTACT1, NULL));
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  /* Lock C too: now every entry is locked and B (evicted) cannot get a
+   * new one: 503, fail closed, logged once. */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  take_challenge(f, NULL);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_C, wrong_answer(IMPI_C, f->nonce), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 403);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, wrong_answer(IMPI_B, "eA=="), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401); /* its challenge is pending */
+  imsec_out_clear(&f->out);
+  f->now += 30001; /* B's challenge expires; the locks (300 s) do not */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 503);
+  assert_int_equal(count_logs(f, "flood limit tables full"), 1);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  assert_int_equal(count_logs(f, "flood limit tables full"), 0);
+}
+
+static void digest_uri(void **state) {
+  fx *f = *state;
+  char auth[512];
+  snprintf(auth, sizeof(auth),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
+           "uri=\"sip:other.example.org\",response=\"\"",
+           IMPI_A);
+  /* RFC 7616 §3.4.6: the uri names another resource: 400. */
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 400);
+  assert_int_equal(count_logs(f, "Digest uri is not the Request-URI"), 1);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  /* Not a URI at all: 400. */
+  snprintf(auth, sizeof(auth),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
+           "uri=\"not a uri\",response=\"\"",
+           IMPI_A);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 400);
+  /* RFC 3261 §19.1.4: the host compares without case. */
+  snprintf(auth, sizeof(auth),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
+           "uri=\"sip:IMS.MNC001.mcc001.3gppnetwork.org\",response=\"\"",
+           IMPI_A);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  /* A port or a user makes it another URI. */
+  snprintf(auth, sizeof(auth),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
+           "uri=\"sip:" DOM ":5060\",response=\"\"",
+           IMPI_A);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 400);
+}
+
+/* A store that reports a lock (IMSEC_ERR_TIMEOUT) while `locked`. */
+typedef struct lock_store {
+  imsec_hss_store base;
+  imsec_hss_store *inner;
+  int locked;
+} lock_store;
+
+static int ls_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
+  lock_store *l = (lock_store *)s;
+  return l->locked ? IMSEC_ERR_TIMEOUT
+                   : l->inner->vt->load(l->inner, impi, out);
+}
+static int ls_find(imsec_hss_store *s, imsec_str impu, imsec_hss_sub *out) {
+  lock_store *l = (lock_store *)s;
+  return l->locked ? IMSEC_ERR_TIMEOUT
+                   : l->inner->vt->find_impu(l->inner, impu, out);
+}
+static int ls_save(imsec_hss_store *s, imsec_str impi, const imsec_sqn_he *q) {
+  lock_store *l = (lock_store *)s;
+  return l->locked == 2 ? IMSEC_ERR_TIMEOUT
+                        : l->inner->vt->save_sqn(l->inner, impi, q);
+}
+static void ls_destroy(imsec_hss_store *s) {
+  (void)s;
+}
+
+static void store_locked(void **state) {
+  fx *f = *state;
+  static const imsec_hss_store_vtable vt = {.load = ls_load,
+                                            .find_impu = ls_find,
+                                            .save_sqn = ls_save,
+                                            .destroy = ls_destroy};
+  lock_store ls = {{&vt}, f->st, 1};
+  imsec_hss *h = NULL;
+  assert_int_equal(imsec_hss_new(&h, &ls.base, f->c, NULL), 0);
+  imsec_scscf_del(f->s);
+  f->s = NULL;
+  imsec_scscf_config cfg = {.domain = DOM};
+  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, h), 0);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
+  assert_int_equal(count_logs(f, "unknown subscriber"), 0);
+  /* Found by IMPU: the same. */
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A2, NULL, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
+  /* The SQN cannot be saved: no vector leaves (500, no 401). */
+  ls.locked = 2;
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves);
+  /* A MESSAGE to an unregistered IMPU: 500, not 404. */
+  ls.locked = 1;
+  deliver(f, PCSCF_FLOW,
+          "MESSAGE " IMPU_A " SIP/2.0\r\n"
+          "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKm1\r\n"
+          "Max-Forwards: 70\r\nFrom: <" IMPU_C ">;tag=1\r\nTo: <" IMPU_A
+          ">\r\nCall-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n");
+  assert_int_equal(status_of(f->last), 500);
+  /* Unlocked: challenged. */
+  ls.locked = 0;
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 401);
+  imsec_scscf_del(f->s);
+  f->s = NULL;
+  imsec_hss_del(h);
+}
+
+static void limit_config(void **state) {
+  fx *f = *state;
+  imsec_scscf *s = NULL;
+  imsec_scscf_config cfg = {.domain = DOM, .limit_window_ms = -1};
+  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  cfg.limit_window_ms = 0;
+  cfg.lockout_ms = -5;
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -1430,6 +1837,14 @@ int main(void) {
       T(untrusted_peers),
       T(integrity_required),
       T(tls_peers),
+      T(challenge_reuse),
+      T(challenge_limits),
+      T(failure_lockout),
+      T(source_failures),
+      T(limit_tables_bounded),
+      T(digest_uri),
+      T(store_locked),
+      T(limit_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

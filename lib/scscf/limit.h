@@ -1,0 +1,68 @@
+/*
+ * Bounded per-key counters for the S-CSCF's flood limits (internal to
+ * lib/scscf): one entry per IMPI or per source address, with counts over a
+ * fixed time window and a lock deadline. lib/base has no shared hash map
+ * yet, so this is a small one of its own: chained buckets with a keyed hash
+ * (the key is random per table, so a sender cannot aim its keys at one
+ * bucket), and a least-recently-used list for eviction when the table is
+ * full. Time is passed in (lib/ has no clock).
+ */
+#ifndef IMSEC_SCSCF_LIMIT_H
+#define IMSEC_SCSCF_LIMIT_H
+
+#include "imsec/base.h"
+#include "imsec/elem.h"
+
+typedef struct limit_entry {
+  struct limit_entry *hnext;       /* bucket chain */
+  struct limit_entry *prev, *next; /* LRU list: head = most recent */
+  uint64_t hash;
+  imsec_time_ms win_start;    /* start of the current counting window */
+  uint32_t challenges;        /* new challenges in this window */
+  uint32_t failures;          /* failed responses in this window */
+  imsec_time_ms locked_until; /* 0: not locked */
+  unsigned logged;            /* LIMIT_LOGGED_* already said this window */
+  size_t klen;
+  char key[];
+} limit_entry;
+
+#define LIMIT_LOGGED_CHALLENGES 1u
+#define LIMIT_LOGGED_FAILURES 2u
+#define LIMIT_LOGGED_LOCKED 4u
+
+typedef struct limit_table {
+  limit_entry **buckets;
+  size_t nbuckets; /* a power of two */
+  size_t n, max;
+  limit_entry *head, *tail;
+  uint64_t seed[2];
+  imsec_time_ms window; /* counting window, > 0 */
+} limit_table;
+
+/* An empty table of at most `max` entries (> 0) counting over `window`
+ * ms (> 0); `seed` keys the hash. Returns 0, IMSEC_ERR_INVAL,
+ * IMSEC_ERR_NOMEM. */
+int imsec_limit_init(limit_table *t, size_t max, imsec_time_ms window,
+                     const uint8_t seed[16]);
+/* Free every entry (the table may be zero-filled). */
+void imsec_limit_free(limit_table *t);
+
+/* The entry of `key` with its window rolled forward to `now` (counts and
+ * `logged` reset when the window passed), marked most recently used.
+ * With `create`, a missing key gets a new zeroed entry; when the table is
+ * full the least recently used entry that is not locked at `now` gives
+ * way (an entry that is locked stays: a flood of new keys cannot unlock
+ * anyone). Each call also frees up to two idle entries (window over, not
+ * locked) from the least recently used end, so entries expire with the
+ * time passed in. The entry stays valid until the next call on the table.
+ * Returns NULL when the key is absent (and not created), when every
+ * candidate for eviction is locked, or on allocation failure. */
+limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
+                             int create);
+
+/* Whole seconds until the entry's window ends (at least 1), for
+ * Retry-After. */
+uint32_t imsec_limit_left_s(const limit_table *t, const limit_entry *e,
+                            imsec_time_ms now);
+
+#endif /* IMSEC_SCSCF_LIMIT_H */

@@ -149,7 +149,8 @@ static const char *const keys[] = {"listen",
                                    "max_bindings",
                                    "max_transactions",
                                    "max_queue",
-                                   "transaction_timeout_ms"};
+                                   "transaction_timeout_ms",
+                                   "max_flows_per_ip"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -223,6 +224,10 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   case 11:
     IMSEC_GUARD(uint_value(c, v, key, 100000, &u));
     s->elem.max_queue = (size_t)u;
+    return 0;
+  case 13:
+    IMSEC_GUARD(uint_value(c, v, key, 1000000, &u));
+    s->max_flows_per_ip = (uint32_t)u;
     return 0;
   default:
     IMSEC_GUARD(uint_value(c, v, key, 3600000, &u));

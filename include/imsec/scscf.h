@@ -103,6 +103,14 @@ IMSEC_API int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow,
 IMSEC_API void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow,
                                       const uint8_t *msg, size_t len,
                                       imsec_time_ms now, imsec_out *out);
+/* A stream flow sent what the driver cannot frame (a message over its
+ * size limit, `reason` IMSEC_ERR_LIMIT, or octets that cannot start one,
+ * IMSEC_ERR_PARSE); `head` is what arrived (borrowed for the call). A
+ * request is answered 513 or 400 when its request line can be read
+ * (imsec_elem_refuse_input); the driver then closes the flow. */
+IMSEC_API void imsec_scscf_on_refused(imsec_scscf *s, uint64_t flow, int reason,
+                                      const uint8_t *head, size_t len,
+                                      imsec_time_ms now, imsec_out *out);
 /* A flow went down (or a connect failed: then `flow` is 0 and `tag` names
  * it). Requests queued for it are dropped; branches sent or queued on it
  * count as 503; responses for requests that came in on it are dropped. */

@@ -827,7 +827,7 @@ static void garbage_and_config(void **state) {
   cfg_base(&c);
   fx *x = setup_connected(&c);
   feed(x, UE_FLOW, "not sip at all\r\n\r\n");
-  assert_true(logged(x, "unparsable"));
+  assert_true(logged(x, "no request line to answer"));
   assert_null(sent(x, UE_FLOW));
   feed(x, 999, "x");
   assert_true(logged(x, "unknown flow"));

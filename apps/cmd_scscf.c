@@ -20,6 +20,7 @@ static const char help[] =
     "                   --key KEY.pem] [--nonce-lifetime S]\n"
     "                   [--expires-min S] [--expires-max S]\n"
     "                   [--expires-default S] [--log-level LEVEL] [--ladder]\n"
+    "                   [--max-flows-per-ip N]\n"
     "\n"
     "Run an S-CSCF: the registrar and Digest AKA authenticator of the home\n"
     "network DOMAIN (also the realm), with its HSS in the SQLite FILE\n"
@@ -33,7 +34,8 @@ static const char help[] =
     "  -c FILE               YAML config with the same keys (domain, db,\n"
     "                        listen, advertise, cert, key, nonce_lifetime,\n"
     "                        expires_min, expires_max, expires_default,\n"
-    "                        txn_timeout, max_txns, log_level); flags\n"
+    "                        txn_timeout, max_txns, max_flows_per_ip,\n"
+    "                        log_level); flags\n"
     "                        override it\n"
     "  --advertise ADDR      the address in Service-Route and Via (default:\n"
     "                        the first listen address)\n"
@@ -44,6 +46,8 @@ static const char help[] =
     "  --expires-default S   when the REGISTER gives none (default 600)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --ladder              print one line per message sent or received\n"
+    "  --max-flows-per-ip N  connections accepted from one address (default\n"
+    "                        64); more are refused and logged\n"
     "\n"
     "Exit status: 0 stopped cleanly, 2 usage, configuration or start-up\n"
     "error.\n";
@@ -72,11 +76,17 @@ static void h_timer(void *self, uint64_t id, imsec_time_ms n, imsec_out *o) {
   imsec_scscf_on_timer(((host *)self)->s, id, n, o);
 }
 
+static void h_refused(void *self, uint64_t f, int r, const uint8_t *m, size_t l,
+                      imsec_time_ms n, imsec_out *o) {
+  imsec_scscf_on_refused(((host *)self)->s, f, r, m, l, n, o);
+}
+
 static const elemrun_ops host_ops = {
     .on_flow_up = h_up,
     .on_message = h_msg,
     .on_flow_down = h_down,
     .on_timer = h_timer,
+    .on_refused = h_refused,
 };
 
 typedef struct opts {
@@ -84,6 +94,7 @@ typedef struct opts {
   const char *listen[IMSEC_SCSCF_MAX_LISTEN];
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
+  int64_t max_flows_per_ip;
   int ladder;
 } opts;
 
@@ -96,9 +107,20 @@ static int num_opt(const char *opt, const char *v, int64_t max, int64_t *out) {
   return 0;
 }
 
+/* The per-source connection cap (net's max_flows_per_ip). */
+static int max_per_ip_opt(const char *v, int64_t *out) {
+  uint64_t x;
+  if (imsec_str_to_u64(imsec_str_c(v), 1000000, &x) < 0 || x == 0)
+    return cli_usage(SUB, "--max-flows-per-ip: expected 1..1000000, got '%s'",
+                     v);
+  *out = (int64_t)x;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, opts *o) {
   memset(o, 0, sizeof(*o));
   o->nonce_lifetime = o->expires_min = o->expires_max = o->expires_default = -1;
+  o->max_flows_per_ip = -1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--ladder") == 0) {
@@ -116,7 +138,8 @@ static int parse_args(int argc, char **argv, opts *o) {
                                              "--nonce-lifetime",
                                              "--expires-min",
                                              "--expires-max",
-                                             "--expires-default"};
+                                             "--expires-default",
+                                             "--max-flows-per-ip"};
     size_t k = 0, nk = sizeof(with_value) / sizeof(with_value[0]);
     const char *eq = strchr(a, '=');
     size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
@@ -174,8 +197,11 @@ static int parse_args(int argc, char **argv, opts *o) {
     case 10:
       rv = num_opt(with_value[k], v, 86400 * 365, &o->expires_max);
       break;
-    default:
+    case 11:
       rv = num_opt(with_value[k], v, 86400 * 365, &o->expires_default);
+      break;
+    default:
+      rv = max_per_ip_opt(v, &o->max_flows_per_ip);
       break;
     }
     if (rv)
@@ -210,6 +236,7 @@ static int run(int argc, char **argv) {
   file.nonce_lifetime = file.expires_min = file.expires_max =
       file.expires_default = -1;
   file.txn_timeout = file.max_txns = -1;
+  file.max_flows_per_ip = -1;
   if (o.conf) {
     char err[512];
     if (imsec_scscf_file_load(o.conf, &file, err, sizeof(err)) < 0)
@@ -302,7 +329,13 @@ static int run(int argc, char **argv) {
   rc.listeners = ls;
   rc.n_listeners = n_listen;
   rc.log_level = level;
-  rc.net_log_level = IMSEC_NET_LOG_ERROR;
+  /* net's WARN lines: refused connections, refused input, failed
+   * handshakes (rate-limited where an attacker sets the pace). */
+  rc.net_log_level =
+      level >= IMSEC_LOG_WARN ? IMSEC_NET_LOG_WARN : IMSEC_NET_LOG_ERROR;
+  if (pick_n(o.max_flows_per_ip, file.max_flows_per_ip) > 0)
+    rc.limits.max_flows_per_ip =
+        (uint32_t)pick_n(o.max_flows_per_ip, file.max_flows_per_ip);
   rc.ladder = o.ladder;
   rc.signals = 1;
   if (elemrun_new(&r, &rc, err, sizeof(err)) < 0) {

@@ -66,10 +66,20 @@ static int number(ctx *c, yaml_node_t *v, const char *key, int64_t max,
 }
 
 static const char *const keys[] = {
-    "domain",      "db",          "listen",          "advertise",
-    "cert",        "key",         "log_level",       "nonce_lifetime",
-    "expires_min", "expires_max", "expires_default", "txn_timeout",
+    "domain",
+    "db",
+    "listen",
+    "advertise",
+    "cert",
+    "key",
+    "log_level",
+    "nonce_lifetime",
+    "expires_min",
+    "expires_max",
+    "expires_default",
+    "txn_timeout",
     "max_txns",
+    "max_flows_per_ip",
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -121,8 +131,10 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     return number(c, v, key, 86400 * 365, &o->expires_default);
   case 11:
     return number(c, v, key, 3600, &o->txn_timeout);
-  default:
+  case 12:
     return number(c, v, key, 10000000, &o->max_txns);
+  default:
+    return number(c, v, key, 1000000, &o->max_flows_per_ip);
   }
 }
 
@@ -171,6 +183,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   memset(f, 0, sizeof(*f));
   f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
   f->txn_timeout = f->max_txns = -1;
+  f->max_flows_per_ip = -1;
 }
 
 int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
@@ -179,6 +192,7 @@ int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
   out->nonce_lifetime = out->expires_min = out->expires_max =
       out->expires_default = -1;
   out->txn_timeout = out->max_txns = -1;
+  out->max_flows_per_ip = -1;
   if (errcap)
     err[0] = 0;
   ctx c = {path, NULL, err, errcap, out};

@@ -151,6 +151,7 @@ IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
  *   expires_default: 600
  *   txn_timeout: 32                  # seconds a forked branch may take
  *   max_txns: 1024                   # pending forked requests (503 beyond)
+ *   max_flows_per_ip: 64             # connections from one address
  *   log_level: info                  # error|warn|info|debug
  *
  * Relative paths (db, cert, key) are taken relative to the file's folder.
@@ -165,6 +166,7 @@ typedef struct imsec_scscf_file {
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
   int64_t txn_timeout, max_txns;
+  int64_t max_flows_per_ip; /* net's per-source connection cap */
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

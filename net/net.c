@@ -940,8 +940,8 @@ static void refuse_input(imsec_net_flow *f, int k, const uint8_t *head,
   } else {
     uint64_t held = 0;
     if (imsec_lograte_take(&f->lp->input_rate, (int64_t)now_ms(f), &held))
-      FLOG(f, IMSEC_NET_LOG_WARN, "%s, closing (%llu similar lines held back)",
-           what, (unsigned long long)held);
+      FLOG(f, IMSEC_NET_LOG_WARN, "%s, closing%s", what,
+           held ? "; similar lines were held back" : "");
   }
   if (f->state != F_UP)
     return;
@@ -1276,19 +1276,28 @@ static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
     (void)flow_tls_pump(f); /* ClientHello */
 }
 
+/* "; N more refusals held back" when lines were held back, else "". */
+static const char *held_text(uint64_t held, char *buf, size_t cap) {
+  if (!held)
+    return "";
+  snprintf(buf, cap, "; %llu more refusals held back",
+           (unsigned long long)held);
+  return buf;
+}
+
 static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
   imsec_net *net = lp->net;
   *counted = 0;
   uint64_t held = 0;
+  char hb[64];
   if (atomic_load(&net->nflows) >= net->cfg.limits.max_flows) {
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
                            &held)) {
       char t[64];
       addr_text(peer, t, sizeof t);
       net_log(net, IMSEC_NET_LOG_WARN,
-              "refused connection from %s: %u flows open (limit); "
-              "%llu more refusals held back",
-              t, net->cfg.limits.max_flows, (unsigned long long)held);
+              "refused connection from %s: %u flows open (limit)%s", t,
+              net->cfg.limits.max_flows, held_text(held, hb, sizeof hb));
     }
     return 0;
   }
@@ -1301,8 +1310,9 @@ static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
       addr_text(peer, t, sizeof t);
       net_log(net, IMSEC_NET_LOG_WARN,
               "refused connection from %s: %u flows from this address "
-              "(max_flows_per_ip); %llu more refusals held back",
-              t, net->cfg.limits.max_flows_per_ip, (unsigned long long)held);
+              "(max_flows_per_ip)%s",
+              t, net->cfg.limits.max_flows_per_ip,
+              held_text(held, hb, sizeof hb));
     }
     return 0;
   }

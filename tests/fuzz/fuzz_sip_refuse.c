@@ -55,10 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   imsec_sip_msg_init(&m, NULL);
   if (imsec_sip_parse(&m, buf, size, 0) == 0 && m.is_request) {
     static char via[8192 + 128];
-    imsec_str src = size & 1 ? IMSEC_STR_LIT("2001:db8::1")
-                             : IMSEC_STR_LIT("192.0.2.1");
-    int rv = imsec_sip_via_mark_received(&m, src, (uint16_t)(size * 7919),
-                                         via, sizeof(via));
+    imsec_str src =
+        size & 1 ? IMSEC_STR_LIT("2001:db8::1") : IMSEC_STR_LIT("192.0.2.1");
+    int rv = imsec_sip_via_mark_received(&m, src, (uint16_t)(size * 7919), via,
+                                         sizeof(via));
     if (rv == 1) {
       size_t ocap = size + sizeof(via) + 64;
       char *o = malloc(ocap);

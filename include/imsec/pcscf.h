@@ -30,6 +30,14 @@
  *    the registered set (a P-Preferred-Identity outside it: 403) and the
  *    request follows the Service-Route.
  *  - Bindings go away on de-registration, expiry (timer) or flow loss.
+ *  - Via (RFC 3261 §18.2.1, RFC 3581 §4): the top Via of every request
+ *    received gets received (sent-by host not the source address) and
+ *    rport (asked for); our own Via on requests towards a UE names the TLS
+ *    listener the UE reached (the flow's local address), not the core port.
+ *  - Bad input: a request that does not parse is answered 400 (513 when
+ *    too large as a whole); a response that does not parse or fails
+ *    imsec_sip_check (a bare CR or LF) is dropped and logged, never
+ *    relayed. Lines about refused input stay within a budget per second.
  *  - Responses go back by this P-CSCF's Via: the branch names a slot of a
  *    bounded transaction table (with an expiry).
  *

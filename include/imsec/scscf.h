@@ -98,8 +98,12 @@ IMSEC_API int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow,
                                      uint64_t tag, const imsec_flow_info *info,
                                      imsec_time_ms now, imsec_out *out);
 /* One whole SIP message (the driver frames the stream). The buffer is
- * borrowed for the call only. Malformed input gets a 400 when it is a
- * request the S-CSCF can answer, else it is dropped with a log line. */
+ * borrowed for the call only. Malformed input gets a 400 (513 when too
+ * large as a whole) when it is a request the S-CSCF can answer, else it is
+ * dropped with a log line; a response that fails imsec_sip_check (a bare
+ * CR, a malformed field) is dropped and logged, never relayed. The top Via
+ * of a request gets received/rport from the flow's source address (RFC
+ * 3261 §18.2.1, RFC 3581 §4). */
 IMSEC_API void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow,
                                       const uint8_t *msg, size_t len,
                                       imsec_time_ms now, imsec_out *out);

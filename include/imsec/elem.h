@@ -157,8 +157,9 @@ IMSEC_API int imsec_out_logv(imsec_out *o, imsec_log_level level,
  * one WARN line says what arrived on `flow`, why it was refused and what
  * was done, within the budget `rate` (lines over it are counted, and the
  * count goes into the next line). The driver closes the flow after the
- * answer for an on_refused event; a message that did not parse leaves the
- * stream in step, and the flow stays.
+ * answer for an on_refused event; for a message over a limit (`reason`
+ * IMSEC_ERR_LIMIT with `diag`) a CLOSE follows the answer; after another
+ * parse error the stream is still in step and the flow stays.
  * Returns 1 (answered), 0 (dropped), IMSEC_ERR_NOMEM.
  */
 struct imsec_sip_diag;

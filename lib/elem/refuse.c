@@ -61,6 +61,11 @@ int imsec_elem_refuse_input(imsec_out *out, imsec_lograte *rate,
       (void)imsec_out_send(out, flow, buf, (size_t)n);
   }
   free(buf);
+  /* Over a limit (a field, the header count, the size): the answer, then
+   * the connection closes, as for input the driver could not frame (there
+   * the driver closes, after lingering). */
+  if (diag && reason == IMSEC_ERR_LIMIT)
+    (void)imsec_out_close(out, flow);
   uint64_t held = 0;
   if (rate && !imsec_lograte_take(rate, now, &held))
     return n > 0 ? 1 : 0;

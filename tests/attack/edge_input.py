@@ -82,6 +82,7 @@ def main():
         r = ue.recv_or_none(5)
         lab.check(status(r) == 400 and hdr(r, "Call-ID") == "long@atk",
                   "a 20 kB header line gets 400 (got %r)" % (r or "")[:40])
+        lab.check(ue.closed_within(3), "then the connection closes")
         lab.check(bool(pc.wait_log(r"refused REGISTER on flow \d+: 400 "
                                    r"Header field too long", 3)),
                   "logged: 400 Header field too long")

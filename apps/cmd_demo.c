@@ -65,6 +65,7 @@
 #define VISITED "ims.mnc002.mcc001.3gppnetwork.org"
 #define OTHER "ims.mnc003.mcc001.3gppnetwork.org"
 #define PCSCF_HOME "pcscf." HOME
+#define SCSCF_NODE "scscf." HOME
 #define PCSCF_VISITED "pcscf." VISITED
 #define PCSCF_OTHER "pcscf." OTHER
 #define PCSCF_REALM "pcscf2." VISITED
@@ -642,6 +643,40 @@ static int issue_pcscf(const char *host, const imsec_pki_cred *ca, int with_ca,
   return rv;
 }
 
+/* A core network element (TS 33.310 §6.1.3c): TLS server and client on
+ * Mw, HOST.chain.pem (leaf, CA) and HOST.key. */
+static int issue_node(const char *host, const imsec_pki_cred *ca, int64_t now) {
+  char uri[300], file[300];
+  snprintf(uri, sizeof uri, "sip:%s", host);
+  const char *dns[] = {host};
+  const char *uris[] = {uri};
+  imsec_pki_spec s = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = host,
+      .dns = dns,
+      .n_dns = 1,
+      .uris = uris,
+      .n_uris = 1,
+      .server_auth = 1,
+      .client_auth = 1,
+      .path_len = -1,
+      .not_before = now - 3600,
+      .not_after = now + 86400 * 30,
+  };
+  imsec_pki_cred *leaf = NULL;
+  int rv = imsec_pki_issue(&s, ca, &leaf);
+  if (rv < 0)
+    return rv;
+  const imsec_pki_cred *chain[] = {leaf, ca};
+  snprintf(file, sizeof file, "%s.chain.pem", host);
+  rv = imsec_pki_write_certs(path(file), chain, 2, 1);
+  snprintf(file, sizeof file, "%s.key", host);
+  if (rv == 0)
+    rv = imsec_pki_write_key(leaf, path(file), 1);
+  imsec_pki_cred_del(leaf);
+  return rv;
+}
+
 static int make_pki(demo_pki *k) {
   int64_t now = (int64_t)time(NULL);
   int rv;
@@ -668,7 +703,8 @@ static int make_pki(demo_pki *k) {
       (rv = issue_pcscf(PCSCF_REALM, k->op2, 1, now)) ||
       (rv = issue_pcscf(PCSCF_OTHER, k->op3, 1, now)) ||
       /* Valid under the IMS root, but named outside the trust domain. */
-      (rv = issue_pcscf(PCSCF_OUTSIDE, k->root, 0, now)))
+      (rv = issue_pcscf(PCSCF_OUTSIDE, k->root, 0, now)) ||
+      (rv = issue_node(SCSCF_NODE, k->op1, now)))
     return rv;
   return 0;
 }
@@ -789,6 +825,10 @@ static int fill_hss(const char *db) {
 typedef struct scscf_ctx {
   const char *db;
   char listen[64];
+  /* Its mutual-TLS core listener (TS 33.210), beside the plain one. */
+  char tls_listen[64];
+  uint16_t tls_port;
+  char cert[1024], key[1024], ca[1024], partner[1024];
 } scscf_ctx;
 
 static int scscf_argv(void *ctx, const uint16_t *ports, char **argv,
@@ -804,6 +844,30 @@ static int scscf_argv(void *ctx, const uint16_t *ports, char **argv,
   argv[i++] = HOME;
   argv[i++] = "--db";
   argv[i++] = (char *)c->db;
+  /* The P-CSCFs reach it over plain TCP from loopback for now. */
+  argv[i++] = "--insecure-core";
+  argv[i++] = "--peer-addr";
+  argv[i++] = "127.0.0.1";
+  /* ... and it also listens for mutual TLS with its node certificate:
+   * peers of the home operator and of the roaming partner (MNC 002).
+   * Bound with the TCP listener, so it is up when that one is. */
+  c->tls_port = free_port();
+  snprintf(c->tls_listen, sizeof c->tls_listen, "tls:127.0.0.1:%u",
+           c->tls_port);
+  snprintf(c->cert, sizeof c->cert, "%s", path(SCSCF_NODE ".chain.pem"));
+  snprintf(c->key, sizeof c->key, "%s", path(SCSCF_NODE ".key"));
+  snprintf(c->ca, sizeof c->ca, "%s", path("root.crt"));
+  snprintf(c->partner, sizeof c->partner, "%s", path("op-mcc001-mnc002.crt"));
+  argv[i++] = "--listen";
+  argv[i++] = c->tls_listen;
+  argv[i++] = "--cert";
+  argv[i++] = c->cert;
+  argv[i++] = "--key";
+  argv[i++] = c->key;
+  argv[i++] = "--ca";
+  argv[i++] = c->ca;
+  argv[i++] = "--partner-ca";
+  argv[i++] = c->partner;
   argv[i] = NULL;
   return 0;
 }
@@ -1262,6 +1326,7 @@ typedef struct demo {
   elemrun *foreign_run;
   foreign fx;
   char db[300];
+  uint16_t scscf_tls_port; /* the S-CSCF's mutual-TLS core listener */
 } demo;
 
 static int start_networks(demo *d) {
@@ -1269,6 +1334,8 @@ static int start_networks(demo *d) {
   say("  starting the home S-CSCF with its HSS (%s)\n", HOME);
   if (!start_daemon("scscf", 1, scscf_argv, &sc, &d->scscf_port))
     return -1;
+  d->scscf_tls_port = sc.tls_port;
+  port_note(d->scscf_tls_port, "scscf");
   /* The other operator's registrar, in this process. */
   elemrun_listener l;
   memset(&l, 0, sizeof l);

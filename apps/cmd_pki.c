@@ -22,8 +22,10 @@ static const char help[] =
     "       imsec pki operator --dir D --mcc MCC --mnc MNC\n"
     "       imsec pki pcscf --dir D --mcc MCC --mnc MNC [--host HOST]\n"
     "       imsec pki ue --dir D --mcc MCC --mnc MNC --impi IMPI [--server]\n"
+    "       imsec pki node --dir D --mcc MCC --mnc MNC --host HOST "
+    "[--expired]\n"
     "       imsec pki rogue --dir D --kind outside|expired|selfsigned\n"
-    "                       --host HOST [--mcc MCC --mnc MNC]\n"
+    "                       --host HOST [--mcc MCC --mnc MNC] [--node]\n"
     "  common options: [--rsa] [--force]\n"
     "\n"
     "Make a trust-domain PKI with the OpenSSL API: the IMS root CA (init),\n"
@@ -31,7 +33,11 @@ static const char help[] =
     "domain> (the roaming-agreement hierarchy of TS 33.203 Annex F), P-CSCF\n"
     "certificates (SAN dNSName and SAN URI sip:, EKU serverAuth) with a\n"
     "chain file leaf first, UE certificates (EKU clientAuth; --server adds\n"
-    "serverAuth for mode M2b), and rogue certificates for tests: 'outside'\n"
+    "serverAuth for mode M2b), network-element certificates for the core\n"
+    "side (node: an S-CSCF or P-CSCF on Mw, TS 33.210; EKU serverAuth and\n"
+    "clientAuth, SAN dNSName and URI sip:HOST; --expired: its validity\n"
+    "ended yesterday, written as HOST-expired.*), and rogue certificates\n"
+    "for tests (--node adds clientAuth, files rogue-node-KIND.*): 'outside'\n"
     "chains to the root but names a host outside the trust domain, 'expired'\n"
     "is operator-issued with its validity ended, 'selfsigned' chains to\n"
     "nothing.\n"
@@ -45,6 +51,7 @@ static const char help[] =
 typedef struct pki_opts {
   const char *dir, *trust_domain, *mcc, *mnc, *host, *impi, *kind;
   int server, rsa, force;
+  int node, expired; /* rogue --node; node --expired */
 } pki_opts;
 
 static int parse_opts(int argc, char **argv, pki_opts *o) {
@@ -61,6 +68,14 @@ static int parse_opts(int argc, char **argv, pki_opts *o) {
     }
     if (strcmp(a, "--force") == 0) {
       o->force = 1;
+      continue;
+    }
+    if (strcmp(a, "--node") == 0) {
+      o->node = 1;
+      continue;
+    }
+    if (strcmp(a, "--expired") == 0) {
+      o->expired = 1;
       continue;
     }
     if (strcmp(a, "--dir") == 0)
@@ -321,6 +336,49 @@ static int cmd_pcscf(const pki_opts *o, int64_t now) {
   return leaf_under_operator(o, stem, host, &s);
 }
 
+/* A network element of the core side (TS 33.210 Za/Zb, certificate profile
+ * TS 33.310 §6.1.3c): it is a TLS server and a TLS client on Mw. */
+static int cmd_node(const pki_opts *o, int64_t now) {
+  char td[300], domain[300], stem[64], uri[330], out_stem[320];
+  if (read_trust_domain(o, td, sizeof(td)) ||
+      operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
+    return CLI_EXIT_USAGE;
+  if (!o->host)
+    return cli_usage(SUB, "node: --host is required");
+  if (!imsec_dns_name_valid(imsec_str_c(o->host)) || strchr(o->host, '*'))
+    return cli_usage(SUB, "--host '%s' is not a host name", o->host);
+  /* The operator CA's name constraint would make such a certificate
+   * worthless; say so now rather than at the peer's handshake. */
+  if (!imsec_dns_name_within(imsec_str_c(o->host), imsec_str_c(domain)))
+    return cli_usage(SUB,
+                     "--host '%s' lies outside the operator domain '%s' "
+                     "(its CA is name-constrained to it)",
+                     o->host, domain);
+  /* RFC 5922 §7.1: the SIP domain as SAN URI and dNSName. */
+  snprintf(uri, sizeof(uri), "sip:%s", o->host);
+  snprintf(out_stem, sizeof(out_stem), "%s%s", o->host,
+           o->expired ? "-expired" : "");
+  const char *dns[] = {o->host};
+  const char *uris[] = {uri};
+  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
+                                    : IMSEC_PKI_KEY_EC_P256,
+                      .cn = o->host,
+                      .org = domain,
+                      .dns = dns,
+                      .n_dns = 1,
+                      .uris = uris,
+                      .n_uris = 1,
+                      .server_auth = 1,
+                      .client_auth = 1,
+                      .not_before = now - HOUR,
+                      .not_after = now + YEAR};
+  if (o->expired) {
+    s.not_before = now - 30 * DAY;
+    s.not_after = now - DAY;
+  }
+  return leaf_under_operator(o, stem, out_stem, &s);
+}
+
 static int cmd_ue(const pki_opts *o, int64_t now) {
   char td[300], domain[300], stem[64], uri[310], out_stem[300];
   if (read_trust_domain(o, td, sizeof(td)) ||
@@ -374,9 +432,11 @@ static int cmd_rogue(const pki_opts *o, int64_t now) {
                       .uris = uris,
                       .n_uris = 1,
                       .server_auth = 1,
+                      .client_auth = o->node,
                       .not_before = now - HOUR,
                       .not_after = now + YEAR};
-  snprintf(out_stem, sizeof(out_stem), "rogue-%s", o->kind);
+  snprintf(out_stem, sizeof(out_stem), "rogue-%s%s", o->node ? "node-" : "",
+           o->kind);
   if (strcmp(o->kind, "outside") == 0) {
     /* Valid under the root, but outside the trust domain (Annex F). */
     if (imsec_dns_name_within(imsec_str_c(o->host), imsec_str_c(td)))
@@ -433,7 +493,7 @@ static int run(int argc, char **argv) {
   }
   if (argc < 2)
     return cli_usage(SUB, "missing command (init, operator, pcscf, ue, "
-                          "rogue)");
+                          "node, rogue)");
   const char *verb = argv[1];
   int (*fn)(const pki_opts *, int64_t) = NULL;
   if (strcmp(verb, "init") == 0)
@@ -444,6 +504,8 @@ static int run(int argc, char **argv) {
     fn = cmd_pcscf;
   else if (strcmp(verb, "ue") == 0)
     fn = cmd_ue;
+  else if (strcmp(verb, "node") == 0)
+    fn = cmd_node;
   else if (strcmp(verb, "rogue") == 0)
     fn = cmd_rogue;
   else

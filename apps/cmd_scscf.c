@@ -2,6 +2,7 @@
  * imsec scscf: the S-CSCF daemon: lib/scscf with the SQLite HSS, run over
  * net/ by the shared element driver (apps/elemrun.h).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +12,22 @@
 #include "cmds.h"
 #include "elemrun.h"
 #include "imsec/hss.h"
+#include "imsec/ident.h"
 #include "imsec/scscf.h"
+#include "imsec/x509.h"
 
 static const char help[] =
-    "usage: imsec scscf --listen tcp:HOST:PORT [--listen tls:HOST:PORT]\n"
+    "usage: imsec scscf --listen tls:HOST:PORT [--listen tcp:HOST:PORT]\n"
     "                   --domain DOMAIN --db FILE [-c FILE]\n"
     "                   [--advertise tcp:HOST:PORT] [--cert CHAIN.pem\n"
     "                   --key KEY.pem] [--nonce-lifetime S]\n"
     "                   [--expires-min S] [--expires-max S]\n"
     "                   [--expires-default S] [--log-level LEVEL] [--ladder]\n"
     "                   [--max-flows-per-ip N]\n"
+    "                   [--ca FILE]... [--home-ca FILE] [--partner-ca "
+    "FILE]...\n"
+    "                   [--trust-domain NAME] [--peer NAME]...\n"
+    "                   [--insecure-core --peer-addr IP...]\n"
     "\n"
     "Run an S-CSCF: the registrar and Digest AKA authenticator of the home\n"
     "network DOMAIN (also the realm), with its HSS in the SQLite FILE\n"
@@ -28,7 +35,8 @@ static const char help[] =
     "users via their Path. Logs go to stderr, one line per event; SIGTERM\n"
     "and SIGINT stop it.\n"
     "\n"
-    "  --listen ADDR         listen address (repeatable; port 0: any free)\n"
+    "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
+    "                        tcp: only with --insecure-core)\n"
     "  --domain DOMAIN       home network domain name\n"
     "  --db FILE             HSS database (imsec hss add creates it)\n"
     "  -c FILE               YAML config with the same keys (domain, db,\n"
@@ -48,6 +56,29 @@ static const char help[] =
     "  --ladder              print one line per message sent or received\n"
     "  --max-flows-per-ip N  connections accepted from one address (default\n"
     "                        64); more are refused and logged\n"
+    "\n"
+    "Core-side peers (TS 33.210 mutual TLS; docs/TRUST.md): a tls: listener\n"
+    "requires a client certificate, and every peer, inbound or one the\n"
+    "S-CSCF connects to (a Path with transport=tls), must have a chain that\n"
+    "validates against --ca, EKU serverAuth and (inbound) clientAuth, and\n"
+    "either a name on --peer or every name inside the trust domain with a\n"
+    "path through the home CA or a --partner-ca. Others are closed with one\n"
+    "log line (address, certificate name, reason); their requests get 403.\n"
+    "  --ca FILE             trust anchors (PEM) for peers (repeatable);\n"
+    "                        required with a tls: listener\n"
+    "  --home-ca FILE        the home operator's CA (default: the issuer in\n"
+    "                        the --cert chain file)\n"
+    "  --partner-ca FILE     a roaming partner operator's CA (repeatable)\n"
+    "  --trust-domain NAME   IMS trust domain (default: the last two labels\n"
+    "                        of --domain, e.g. 3gppnetwork.org)\n"
+    "  --peer NAME           a peer certificate name trusted whatever CA\n"
+    "                        issued it (repeatable; its chain must validate)\n"
+    "  --insecure-core       allow plain TCP on the core side (warned at\n"
+    "                        start): a tcp: listener needs it, and TCP peers\n"
+    "                        are accepted only from the --peer-addr list\n"
+    "  --peer-addr IP        an address allowed to use plain TCP (repeatable)\n"
+    "  YAML keys: ca, home_ca, partner_ca, trust_domain, peers,\n"
+    "  insecure_core (true/false), peer_addrs (lists or single values)\n"
     "\n"
     "Exit status: 0 stopped cleanly, 2 usage, configuration or start-up\n"
     "error.\n";
@@ -96,7 +127,85 @@ typedef struct opts {
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
   int64_t max_flows_per_ip;
   int ladder;
+  /* Core-side peers. */
+  const char *ca[IMSEC_SCSCF_MAX_CA], *partner_ca[IMSEC_SCSCF_MAX_CA];
+  size_t n_ca, n_partner_ca;
+  const char *home_ca, *trust_domain;
+  const char *peers[IMSEC_SCSCF_MAX_PEERS], *peer_addrs[IMSEC_SCSCF_MAX_PEERS];
+  size_t n_peers, n_peer_addrs;
+  int insecure_core;
 } opts;
+
+/* The core-side peer options (--ca, --home-ca, --partner-ca,
+ * --trust-domain, --peer, --insecure-core, --peer-addr). Returns 1 when
+ * argv[*i] was one of them (*i moved past its value), 0 when not, or a
+ * usage exit code through *rv. */
+static int core_opt(opts *o, int argc, char **argv, int *i, int *rv) {
+  static const char *const names[] = {
+      "--ca",   "--home-ca",   "--partner-ca",   "--trust-domain",
+      "--peer", "--peer-addr", "--insecure-core"};
+  const char *a = argv[*i];
+  const char *eq = strchr(a, '=');
+  size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+  size_t k = 0, nk = sizeof(names) / sizeof(names[0]);
+  while (k < nk &&
+         !(strlen(names[k]) == nlen && strncmp(a, names[k], nlen) == 0))
+    k++;
+  if (k == nk)
+    return 0;
+  *rv = 0;
+  if (k == 6) {
+    if (eq) {
+      *rv = cli_usage(SUB, "--insecure-core takes no value");
+      return 1;
+    }
+    o->insecure_core = 1;
+    return 1;
+  }
+  const char *v;
+  if (eq) {
+    v = eq + 1;
+  } else if (*i + 1 >= argc) {
+    *rv = cli_usage(SUB, "%s needs a value", names[k]);
+    return 1;
+  } else {
+    v = argv[++*i];
+  }
+  const char **list = NULL, **one = NULL;
+  size_t *n = NULL, max = 0;
+  switch (k) {
+  case 0:
+    list = o->ca, n = &o->n_ca, max = IMSEC_SCSCF_MAX_CA;
+    break;
+  case 1:
+    one = &o->home_ca;
+    break;
+  case 2:
+    list = o->partner_ca, n = &o->n_partner_ca, max = IMSEC_SCSCF_MAX_CA;
+    break;
+  case 3:
+    one = &o->trust_domain;
+    break;
+  case 4:
+    list = o->peers, n = &o->n_peers, max = IMSEC_SCSCF_MAX_PEERS;
+    break;
+  default:
+    list = o->peer_addrs, n = &o->n_peer_addrs, max = IMSEC_SCSCF_MAX_PEERS;
+    break;
+  }
+  if (one) {
+    if (*one)
+      *rv = cli_usage(SUB, "%s given twice", names[k]);
+    *one = v;
+    return 1;
+  }
+  if (*n >= max) {
+    *rv = cli_usage(SUB, "%s: at most %zu", names[k], max);
+    return 1;
+  }
+  list[(*n)++] = v;
+  return 1;
+}
 
 static int num_opt(const char *opt, const char *v, int64_t max, int64_t *out) {
   uint64_t x;
@@ -125,6 +234,12 @@ static int parse_args(int argc, char **argv, opts *o) {
     const char *a = argv[i];
     if (strcmp(a, "--ladder") == 0) {
       o->ladder = 1;
+      continue;
+    }
+    int crv = 0;
+    if (core_opt(o, argc, argv, &i, &crv)) {
+      if (crv)
+        return crv;
       continue;
     }
     static const char *const with_value[] = {"--listen",
@@ -215,6 +330,129 @@ static int parse_args(int argc, char **argv, opts *o) {
   return 0;
 }
 
+/* The core-side peer settings, from flags or else the file. */
+typedef struct core {
+  const char *const *ca, *const *partner_ca, *const *peers, *const *addrs;
+  size_t n_ca, n_partner_ca, n_peers, n_addrs;
+  const char *home_ca, *trust_domain;
+  int insecure, tls;
+  imsec_x509_anchors *anchors; /* NULL without --ca */
+  imsec_net_tls_config client; /* towards P-CSCFs with transport=tls */
+} core;
+
+/* The home CA by default: the certificate that issued ours, the second of
+ * the --cert chain file (`imsec pki node` writes NAME.chain.pem so). */
+static int home_ca_from_chain(imsec_x509_anchors *a, const char *cert) {
+  imsec_x509_chain ch;
+  if (!cert || imsec_x509_chain_load_pem(cert, &ch) < 0)
+    return IMSEC_ERR_NOTFOUND;
+  int rv = ch.n >= 2 ? imsec_x509_anchors_set_home_ca(a, ch.certs[1].p,
+                                                      ch.certs[1].len)
+                     : IMSEC_ERR_NOTFOUND;
+  imsec_x509_chain_free(&ch);
+  return rv;
+}
+
+/* Check and load the core-side settings (TS 33.210 §5.2: Mw is mutual
+ * TLS unless the operator explicitly opts out). Returns 0 or an exit
+ * code after one line on stderr. */
+static int core_setup(const opts *o, const imsec_scscf_file *f,
+                      const char *cert, const char *key,
+                      const elemrun_listener *ls, size_t n_listen,
+                      imsec_net_tls_config *server, core *c) {
+#define PICK(F, FF)                                                            \
+  do {                                                                         \
+    c->F = o->n_##F ? o->F : (const char *const *)f->FF;                       \
+    c->n_##F = o->n_##F ? o->n_##F : f->n_##FF;                                \
+  } while (0)
+  PICK(ca, ca);
+  PICK(partner_ca, partner_ca);
+  PICK(peers, peers);
+#undef PICK
+  c->addrs =
+      o->n_peer_addrs ? o->peer_addrs : (const char *const *)f->peer_addrs;
+  c->n_addrs = o->n_peer_addrs ? o->n_peer_addrs : f->n_peer_addrs;
+  c->home_ca = o->home_ca ? o->home_ca : f->home_ca;
+  c->trust_domain = o->trust_domain ? o->trust_domain : f->trust_domain;
+  c->insecure = o->insecure_core || f->insecure_core;
+  for (size_t i = 0; i < n_listen; i++) {
+    if (ls[i].addr.tp == IMSEC_TP_TLS)
+      c->tls = 1;
+    else if (!c->insecure)
+      return cli_usage(SUB,
+                       "--listen tcp:...: plain TCP on the core side needs "
+                       "--insecure-core (peers use mutual TLS, TS 33.210)");
+  }
+  if (c->insecure && !c->n_addrs)
+    return cli_usage(SUB, "--insecure-core needs --peer-addr IP (the "
+                          "addresses allowed to use plain TCP)");
+  for (size_t i = 0; i < c->n_addrs; i++) {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, c->addrs[i], buf) != 1 &&
+        inet_pton(AF_INET6, c->addrs[i], buf) != 1)
+      return cli_usage(SUB, "--peer-addr: expected an IP address, got '%s'",
+                       c->addrs[i]);
+  }
+  for (size_t i = 0; i < c->n_peers; i++)
+    if (!imsec_dns_name_valid(imsec_str_c(c->peers[i])))
+      return cli_usage(SUB, "--peer: '%s' is not a host name", c->peers[i]);
+  if (c->trust_domain && !imsec_dns_name_valid(imsec_str_c(c->trust_domain)))
+    return cli_usage(SUB, "--trust-domain: '%s' is not a domain name",
+                     c->trust_domain);
+  if (c->tls && !c->n_ca)
+    return cli_usage(SUB, "a tls: listener needs --ca FILE (the trust "
+                          "anchors of its peers)");
+  if (c->n_ca) {
+    if (imsec_x509_anchors_new(&c->anchors) < 0)
+      return cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
+    for (size_t i = 0; i < c->n_ca; i++) {
+      int e = imsec_x509_anchors_add_root_file(c->anchors, c->ca[i]);
+      if (e < 0)
+        return cli_fail(CLI_EXIT_USAGE, SUB, "--ca %s: %s", c->ca[i],
+                        e == IMSEC_ERR_PARSE ? "no certificate in it"
+                                             : imsec_strerror(e));
+    }
+    int e = c->home_ca
+                ? imsec_x509_anchors_set_home_ca_file(c->anchors, c->home_ca)
+                : home_ca_from_chain(c->anchors, cert);
+    if (e < 0 && (c->home_ca || c->tls))
+      return cli_fail(CLI_EXIT_USAGE, SUB, "--home-ca %s: %s",
+                      c->home_ca ? c->home_ca : "(not given)",
+                      c->home_ca ? imsec_strerror(e)
+                                 : "required: the --cert file holds no "
+                                   "issuer certificate");
+    for (size_t i = 0; i < c->n_partner_ca; i++) {
+      e = imsec_x509_anchors_add_partner_file(c->anchors, c->partner_ca[i],
+                                              NULL);
+      if (e < 0)
+        return cli_fail(CLI_EXIT_USAGE, SUB, "--partner-ca %s: %s",
+                        c->partner_ca[i], imsec_strerror(e));
+    }
+    /* The listener asks every client for its certificate and fails the
+     * handshake without one; the chain itself is judged by the element
+     * (defer_verify), which can then log who was refused and why. */
+    server->client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    server->ca_file = c->ca[0];
+    server->defer_verify = 1;
+    /* Towards P-CSCFs over TLS: our certificate, their chain judged by
+     * the element too; no resumption (every connection shows its chain). */
+    c->client.cert_file = cert && key ? cert : NULL;
+    c->client.key_file = cert && key ? key : NULL;
+    c->client.ca_file = c->ca[0];
+    c->client.defer_verify = 1;
+    c->client.no_resume = 1;
+  }
+  if (c->insecure) {
+    fprintf(stderr, "scscf warn: --insecure-core: plain TCP accepted on the "
+                    "core side from");
+    for (size_t i = 0; i < c->n_addrs; i++)
+      fprintf(stderr, " %s", c->addrs[i]);
+    fprintf(stderr, " without authenticating the peer (TS 33.210 "
+                    "protection off)\n");
+  }
+  return 0;
+}
+
 static const char *pick(const char *flag, const char *file) {
   return flag ? flag : file;
 }
@@ -260,6 +498,8 @@ static int run(int argc, char **argv) {
   host h = {NULL};
   elemrun_listener ls[IMSEC_SCSCF_MAX_LISTEN];
   imsec_net_tls_config tls_cfg;
+  core cs;
+  memset(&cs, 0, sizeof(cs));
   memset(ls, 0, sizeof(ls));
   memset(&tls_cfg, 0, sizeof(tls_cfg));
   imsec_log_level level = IMSEC_LOG_INFO;
@@ -302,6 +542,9 @@ static int run(int argc, char **argv) {
   tls_cfg.server = 1;
   tls_cfg.cert_file = cert;
   tls_cfg.key_file = key;
+  rv = core_setup(&o, &file, cert, key, ls, n_listen, &tls_cfg, &cs);
+  if (rv)
+    goto done;
   imsec_addr self;
   if (adv && imsec_addr_parse(imsec_str_c(adv), &self) < 0) {
     rv = cli_usage(SUB, "--advertise: expected tp:HOST:PORT, got '%s'", adv);
@@ -338,6 +581,11 @@ static int run(int argc, char **argv) {
         (uint32_t)pick_n(o.max_flows_per_ip, file.max_flows_per_ip);
   rc.ladder = o.ladder;
   rc.signals = 1;
+  rc.anchors = cs.anchors;
+  if (cs.anchors)
+    rc.client_tls_cfg = &cs.client;
+  if (cs.tls) /* a client without a certificate fails in the handshake */
+    rc.net_log_level = IMSEC_NET_LOG_WARN;
   if (elemrun_new(&r, &rc, err, sizeof(err)) < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
     goto done;
@@ -369,6 +617,12 @@ static int run(int argc, char **argv) {
     sc.txn_timeout_ms = file.txn_timeout * 1000;
   if (file.max_txns >= 0)
     sc.max_txns = (size_t)file.max_txns;
+  sc.trust_domain = cs.trust_domain;
+  sc.peer_names = cs.peers;
+  sc.n_peer_names = cs.n_peers;
+  sc.insecure_core = cs.insecure;
+  sc.peer_addrs = cs.addrs;
+  sc.n_peer_addrs = cs.n_addrs;
   e = imsec_scscf_new(&h.s, &sc, crypto, hss);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,
@@ -396,6 +650,7 @@ done:
   imsec_hss_del(hss);
   imsec_hss_store_del(st);
   imsec_crypto_del(crypto);
+  imsec_x509_anchors_del(cs.anchors);
   imsec_scscf_file_free(&file);
   return rv;
 }

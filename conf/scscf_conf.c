@@ -138,6 +138,110 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   }
 }
 
+/* ------------------------------------------------ core-side peer keys */
+
+static const char *const core_keys[] = {
+    "ca",    "home_ca",       "partner_ca", "trust_domain",
+    "peers", "insecure_core", "peer_addrs",
+};
+#define N_CORE_KEYS (sizeof(core_keys) / sizeof(core_keys[0]))
+
+/* A scalar or a list of scalars into dst[0..max). */
+static int text_list(ctx *c, yaml_document_t *doc, yaml_node_t *v,
+                     const char *key, int path, char **dst, size_t max,
+                     size_t *n) {
+  if (v->type == YAML_SCALAR_NODE) {
+    IMSEC_GUARD(text(c, v, key, path, &dst[0]));
+    *n = 1;
+    return 0;
+  }
+  if (v->type != YAML_SEQUENCE_NODE)
+    return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                "key '%s': expected a value or a list of them", key);
+  for (yaml_node_item_t *it = v->data.sequence.items.start;
+       it < v->data.sequence.items.top; it++) {
+    yaml_node_t *e = yaml_document_get_node(doc, *it);
+    if (!e)
+      return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                  "key '%s': broken list", key);
+    if (*n >= max)
+      return fail(c, IMSEC_ERR_LIMIT, e->start_mark.line + 1,
+                  "key '%s': more than %zu values", key, max);
+    IMSEC_GUARD(text(c, e, key, path, &dst[*n]));
+    (*n)++;
+  }
+  return 0;
+}
+
+static int boolean(ctx *c, yaml_node_t *v, const char *key, int *dst) {
+  const char *s = (const char *)v->data.scalar.value;
+  if (v->type == YAML_SCALAR_NODE &&
+      (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)) {
+    *dst = 1;
+    return 0;
+  }
+  if (v->type == YAML_SCALAR_NODE &&
+      (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)) {
+    *dst = 0;
+    return 0;
+  }
+  return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+              "key '%s': expected true or false", key);
+}
+
+static int core_one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
+  imsec_scscf_file *o = c->out;
+  const char *key = core_keys[k];
+  switch (k) {
+  case 0:
+    return text_list(c, doc, v, key, 1, o->ca, IMSEC_SCSCF_MAX_CA, &o->n_ca);
+  case 1:
+    return text(c, v, key, 1, &o->home_ca);
+  case 2:
+    return text_list(c, doc, v, key, 1, o->partner_ca, IMSEC_SCSCF_MAX_CA,
+                     &o->n_partner_ca);
+  case 3:
+    return text(c, v, key, 0, &o->trust_domain);
+  case 4:
+    return text_list(c, doc, v, key, 0, o->peers, IMSEC_SCSCF_MAX_PEERS,
+                     &o->n_peers);
+  case 5:
+    return boolean(c, v, key, &o->insecure_core);
+  default:
+    return text_list(c, doc, v, key, 0, o->peer_addrs, IMSEC_SCSCF_MAX_PEERS,
+                     &o->n_peer_addrs);
+  }
+}
+
+/* One of core_keys: 1 handled, 0 not one of them, or an error. */
+static int core_key(ctx *c, yaml_document_t *doc, const char *name, size_t line,
+                    yaml_node_t *v, unsigned *seen) {
+  size_t k = 0;
+  while (k < N_CORE_KEYS && strcmp(core_keys[k], name) != 0)
+    k++;
+  if (k == N_CORE_KEYS)
+    return 0;
+  if (*seen & (1u << k))
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': given twice",
+                core_keys[k]);
+  *seen |= 1u << k;
+  IMSEC_GUARD(core_one(c, doc, k, v));
+  return 1;
+}
+
+static void core_free(imsec_scscf_file *f) {
+  for (size_t i = 0; i < f->n_ca; i++)
+    free(f->ca[i]);
+  free(f->home_ca);
+  for (size_t i = 0; i < f->n_partner_ca; i++)
+    free(f->partner_ca[i]);
+  free(f->trust_domain);
+  for (size_t i = 0; i < f->n_peers; i++)
+    free(f->peers[i]);
+  for (size_t i = 0; i < f->n_peer_addrs; i++)
+    free(f->peer_addrs[i]);
+}
+
 static int walk(ctx *c, yaml_document_t *doc) {
   yaml_node_t *root = yaml_document_get_root_node(doc);
   if (!root)
@@ -145,7 +249,7 @@ static int walk(ctx *c, yaml_document_t *doc) {
   if (root->type != YAML_MAPPING_NODE)
     return fail(c, IMSEC_ERR_PARSE, root->start_mark.line + 1,
                 "expected a map of settings");
-  unsigned seen = 0;
+  unsigned seen = 0, seen_core = 0;
   for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
        pr < root->data.mapping.pairs.top; pr++) {
     yaml_node_t *kn = yaml_document_get_node(doc, pr->key);
@@ -159,6 +263,13 @@ static int walk(ctx *c, yaml_document_t *doc) {
     size_t k = 0;
     while (k < N_KEYS && strcmp(keys[k], name) != 0)
       k++;
+    if (k == N_KEYS) {
+      int handled = core_key(c, doc, name, line, vn, &seen_core);
+      if (handled < 0)
+        return handled;
+      if (handled)
+        continue;
+    }
     if (k == N_KEYS)
       return fail(c, IMSEC_ERR_PARSE, line, "key '%.64s': unknown key", name);
     if (seen & (1u << k))
@@ -180,6 +291,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   free(f->log_level);
   for (size_t i = 0; i < f->n_listen; i++)
     free(f->listen[i]);
+  core_free(f);
   memset(f, 0, sizeof(*f));
   f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
   f->txn_timeout = f->max_txns = -1;

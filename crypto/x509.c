@@ -348,6 +348,10 @@ int imsec_x509_check(const imsec_x509_anchors *a, const imsec_bytes *chain,
     return 0;
   }
   leaf_names(leaf, out);
+  /* TS 33.310 §6.1.3c: a fact of its own, so that a peer that connected to
+   * us (a TLS client) can be held to EKU clientAuth. */
+  out->client_auth = (X509_get_extension_flags(leaf) & EXFLAG_XKUSAGE) &&
+                     (X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT);
 
   int rv = IMSEC_ERR_NOMEM;
   STACK_OF(X509) *untrusted = sk_X509_new_null();

@@ -368,7 +368,10 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
       int mode = SSL_VERIFY_PEER;
       if (cfg->client_auth == IMSEC_NET_CLIENT_CERT_REQUIRE)
         mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-      SSL_CTX_set_verify(c, mode, NULL);
+      /* defer_verify: a client that sent a certificate completes the
+       * handshake whatever its chain, and the owner's on_up decides (and
+       * can say who was refused and why); one without still fails. */
+      SSL_CTX_set_verify(c, mode, cfg->defer_verify ? defer_verify_cb : NULL);
     }
     /* A server that verifies clients must name its session context, or
      * OpenSSL fails every resumption outright (SSL_R_SESSION_ID_CONTEXT_

@@ -133,7 +133,9 @@ typedef struct imsec_net_tls_config {
   imsec_net_client_auth client_auth; /* servers */
   /* Clients: 0 fails the handshake when the server chain does not verify;
    * 1 completes it and leaves the decision to the owner's on_up (the trust
-   * decision, DESIGN.md §3), which reads imsec_net_flow_verify_result(). */
+   * decision, DESIGN.md §3), which reads imsec_net_flow_verify_result().
+   * Servers asking for client certificates: the same for the client's
+   * chain (a client that sends none still fails under REQUIRE). */
   int defer_verify;
   /* Servers: issue one session ticket per handshake under rotating keys
    * (ticket_key_lifetime_s, default 3600; a ticket stays valid for two

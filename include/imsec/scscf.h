@@ -41,6 +41,19 @@
  * OPTIONS for the S-CSCF itself (Request-URI = the domain or its own
  * address) gets 200. Requests are not matched as retransmissions (the core
  * side is TCP: RFC 3261 §17.1.2.2, nothing retransmits).
+ * Core-side trust (RFC 3325 §2.3 trust domain, TS 33.210 §5.2): each flow's
+ * peer is judged when it comes up (see the config); a refused peer's flow
+ * is closed (on_flow_up returns IMSEC_ERR_AUTH) with one log line naming
+ * its address, certificate name and reason. Only trusted peers' requests
+ * are served, so P-Asserted-Identity and Path are believed from them
+ * alone: any request on a flow that is not trusted (refused, or never
+ * announced with on_flow_up) gets 403 and a log line naming the peer; a
+ * response on one is dropped. A REGISTER answering a Digest AKA challenge
+ * must carry integrity-protected="tls-pending" or "tls-yes" (TS 24.229
+ * §5.4.1.2.1; set by the P-CSCF, which replaces any value a UE sent): 403
+ * otherwise. Towards a contact the S-CSCF connects to the Path's first
+ * hop; over TLS that peer must carry the certificate name of the peer that
+ * registered the binding (CONNECT names it as the server name).
  */
 #ifndef IMSEC_SCSCF_H
 #define IMSEC_SCSCF_H
@@ -74,7 +87,21 @@ typedef struct imsec_scscf_config {
   imsec_time_ms txn_timeout_ms;
   size_t max_txns; /* pending forked requests; 0: 1024 (503 beyond it);
                       each holds its best error response (<= 64 KiB) */
+
+  /* Core-side peers (TS 33.210 §5.2, RFC 3325 §2.3, docs/TRUST.md): every
+   * flow, inbound or opened by the S-CSCF, is judged in on_flow_up by
+   * imsec_trust_peer_decide on its imsec_flow_info (peer_cert facts for
+   * TLS, the peer address for TCP). Strings are copied. */
+  const char *trust_domain;      /* NULL: the last two labels of `domain` */
+  const char *const *peer_names; /* certificate names trusted whatever their
+                                    CA (their chain must still validate) */
+  size_t n_peer_names;           /* at most IMSEC_SCSCF_MAX_PEERS */
+  int insecure_core; /* 1: plain TCP peers allowed, from peer_addrs only */
+  const char *const *peer_addrs; /* IP addresses, as text */
+  size_t n_peer_addrs;           /* at most IMSEC_SCSCF_MAX_PEERS */
 } imsec_scscf_config;
+
+#define IMSEC_SCSCF_MAX_PEERS 64
 
 typedef struct imsec_scscf imsec_scscf;
 
@@ -93,7 +120,9 @@ IMSEC_API void imsec_scscf_del(imsec_scscf *s);
 
 /* A flow is up: inbound (tag 0; a P-CSCF connected) or one the S-CSCF
  * asked for with imsec_out_connect (its tag): queued requests go out on it.
- * Returns 0 (never asks to close). */
+ * The peer is judged first (imsec_trust_peer_decide).
+ * Returns 0, or IMSEC_ERR_AUTH when the peer is refused (close the flow;
+ * the refusal is logged). */
 IMSEC_API int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow,
                                      uint64_t tag, const imsec_flow_info *info,
                                      imsec_time_ms now, imsec_out *out);
@@ -157,12 +186,22 @@ IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
  *   max_txns: 1024                   # pending forked requests (503 beyond)
  *   max_flows_per_ip: 64             # connections from one address
  *   log_level: info                  # error|warn|info|debug
+ *   # Core-side peers (docs/TRUST.md, "The S-CSCF's decision on its peers"):
+ *   ca: [root.crt]                   # trust anchors for peers (or one)
+ *   home_ca: op-mcc001-mnc001.crt    # default: the issuer in the cert file
+ *   partner_ca: [op-mcc001-mnc002.crt]  # roaming partners' CAs (or one)
+ *   trust_domain: 3gppnetwork.org    # default: the domain's last 2 labels
+ *   peers: [icscf.example.net]       # names trusted whatever their CA
+ *   insecure_core: false             # true: plain TCP from peer_addrs
+ *   peer_addrs: [127.0.0.1]
  *
- * Relative paths (db, cert, key) are taken relative to the file's folder.
+ * Relative paths (db, cert, key, ca, home_ca, partner_ca) are taken
+ * relative to the file's folder.
  * Absent strings are NULL, absent numbers -1. Free with
  * imsec_scscf_file_free.
  */
 #define IMSEC_SCSCF_MAX_LISTEN 8
+#define IMSEC_SCSCF_MAX_CA 16 /* ca and partner_ca files each */
 
 typedef struct imsec_scscf_file {
   char *domain, *db, *advertise, *cert, *key, *log_level;
@@ -171,6 +210,18 @@ typedef struct imsec_scscf_file {
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
   int64_t txn_timeout, max_txns;
   int64_t max_flows_per_ip; /* net's per-source connection cap */
+  /* Core-side peers (absent lists are empty, insecure_core 0). */
+  char *ca[IMSEC_SCSCF_MAX_CA];
+  size_t n_ca;
+  char *home_ca;
+  char *partner_ca[IMSEC_SCSCF_MAX_CA];
+  size_t n_partner_ca;
+  char *trust_domain;
+  char *peers[IMSEC_SCSCF_MAX_PEERS];
+  size_t n_peers;
+  int insecure_core;
+  char *peer_addrs[IMSEC_SCSCF_MAX_PEERS];
+  size_t n_peer_addrs;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

@@ -73,6 +73,8 @@ typedef struct imsec_trust_cert {
   imsec_trust_issuer issuer;
   size_t partner_index;               /* when issuer is PARTNER */
   char partner[IMSEC_TRUST_NAME_CAP]; /* the partner's name */
+  int client_auth; /* the leaf carries EKU clientAuth (TS 33.310 §6.1.3c);
+                      set whatever the chain's outcome */
 } imsec_trust_cert;
 
 typedef struct imsec_trust_input {
@@ -140,6 +142,96 @@ IMSEC_API IMSEC_MUST_USE int imsec_trust_decide(const imsec_trust_input *in,
  * `cap` slices (borrowed from `cert`) and returns how many there are. */
 IMSEC_API size_t imsec_trust_cert_names(const imsec_trust_cert *cert,
                                         imsec_str *out, size_t cap);
+
+/* ------------------------------------------------ core-side peers */
+
+/*
+ * The S-CSCF's decision on a core-side peer (docs/TRUST.md "The S-CSCF's
+ * decision on its peers"): may this connection speak for the trust domain
+ * (RFC 3325 §2.3), so that its P-Asserted-Identity and Path are believed?
+ * Mw runs over mutual TLS between network elements (TS 33.210 §5.2 Za/Zb)
+ * whose certificates follow TS 33.310 §6.1. The same name and CA rules as
+ * the UE's decision on a P-CSCF (above), with the peer's own names instead
+ * of a dialled host and no realm; plus an explicit list of peer names, and
+ * plain TCP only when the operator opts out of core security and then
+ * only from listed addresses.
+ */
+typedef enum imsec_trust_peer_verdict {
+  IMSEC_TRUST_PEER_REFUSED = 0,
+  IMSEC_TRUST_PEER_HOME = 1,    /* certified by the home operator's CA */
+  IMSEC_TRUST_PEER_PARTNER = 2, /* by a roaming partner's CA */
+  IMSEC_TRUST_PEER_LISTED = 3,  /* its certificate names a listed peer */
+  IMSEC_TRUST_PEER_ADDRESS = 4, /* plain TCP from a listed address */
+} imsec_trust_peer_verdict;
+
+typedef enum imsec_trust_peer_reason {
+  IMSEC_TRUST_PEER_OK = 0,
+  IMSEC_TRUST_PEER_PLAIN_TCP,          /* TCP without insecure_core */
+  IMSEC_TRUST_PEER_ADDRESS_NOT_LISTED, /* TCP from an address not listed */
+  IMSEC_TRUST_PEER_NO_CERTIFICATE,     /* TLS peer without certificate */
+  IMSEC_TRUST_PEER_CHAIN_INVALID,      /* no valid path to an anchor */
+  IMSEC_TRUST_PEER_EXPIRED,            /* or not yet valid */
+  IMSEC_TRUST_PEER_NOT_SERVER_AUTH,    /* leaf without EKU serverAuth */
+  IMSEC_TRUST_PEER_NOT_CLIENT_AUTH,    /* inbound: no EKU clientAuth */
+  IMSEC_TRUST_PEER_NO_NAME,            /* no usable (non-wildcard) name */
+  IMSEC_TRUST_PEER_NAME_MISMATCH,      /* not the peer expected */
+  IMSEC_TRUST_PEER_NAME_OUTSIDE_TRUST_DOMAIN,
+  IMSEC_TRUST_PEER_NOT_A_ROAMING_PARTNER,
+} imsec_trust_peer_reason;
+
+/* Stable codes: "ok", "plain-tcp", "address-not-listed", "no-certificate",
+ * "chain-invalid", "expired", "not-server-auth", "not-client-auth",
+ * "no-name", "name-mismatch", "name-outside-trust-domain",
+ * "not-a-roaming-partner". Static strings ("unknown" out of range). */
+IMSEC_API const char *imsec_trust_peer_reason_code(imsec_trust_peer_reason r);
+/* "refused", "home", "partner", "listed", "address". */
+IMSEC_API const char *imsec_trust_peer_verdict_name(imsec_trust_peer_verdict v);
+
+typedef struct imsec_trust_peer_input {
+  int secure; /* 1: TLS (cert below); 0: plain TCP (peer_ip below) */
+  /* TLS: the facts crypto/x509.c made of the chain the peer sent, checked
+   * against the S-CSCF's anchors with its home CA and partner CAs; NULL
+   * when the peer sent none. Borrowed for the call. */
+  const imsec_trust_cert *cert;
+  int inbound;       /* the peer connected to us: it must be a TLS client */
+  imsec_str peer_ip; /* the peer's IP address (text, no port) */
+  imsec_str trust_domain; /* IMS trust domain name */
+  const imsec_str *names; /* names trusted whatever their CA (--peer) */
+  size_t n_names;
+  int insecure_core;      /* 1: plain TCP allowed from `addrs` */
+  const imsec_str *addrs; /* IP addresses (text) */
+  size_t n_addrs;
+  /* Outgoing flows: the name the peer must carry (the P-CSCF that
+   * registered the binding); empty: any name the rules allow. */
+  imsec_str expect_name;
+} imsec_trust_peer_input;
+
+typedef struct imsec_trust_peer_result {
+  imsec_trust_peer_verdict verdict;
+  imsec_trust_peer_reason reason;
+  /* The peer's name: the certificate identity that was judged (RFC 5922
+   * §7.1), or the address for plain TCP; "" when there is none. */
+  char name[IMSEC_TRUST_NAME_CAP];
+  char partner[IMSEC_TRUST_NAME_CAP]; /* verdict PARTNER */
+  char why[768];                      /* one English sentence */
+} imsec_trust_peer_result;
+
+/*
+ * Decide. Plain TCP: plain-tcp unless insecure_core, then the address
+ * must be listed (address-not-listed). TLS, in order: no-certificate,
+ * chain-invalid / expired / not-server-auth (RFC 5280 path validation and
+ * TS 33.310 §6.1.3c, done by crypto/x509.c), not-client-auth (inbound),
+ * no-name (RFC 5922 §7.1 identities; wildcards are not names, §7.2),
+ * name-mismatch (expect_name set and not among them); then a listed name
+ * makes the peer trusted (LISTED); else every name must lie inside the
+ * trust domain (name-outside-trust-domain) and the validated path must
+ * pass through the home CA (HOME) or a partner's CA (PARTNER), else
+ * not-a-roaming-partner. Returns 0 (the verdict is in `out`) or
+ * IMSEC_ERR_INVAL (NULL pointers).
+ */
+IMSEC_API IMSEC_MUST_USE int
+imsec_trust_peer_decide(const imsec_trust_peer_input *in,
+                        imsec_trust_peer_result *out);
 
 #ifdef __cplusplus
 }

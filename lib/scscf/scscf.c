@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "imsec/digest.h"
+#include "imsec/ident.h"
 #include "imsec/scscf.h"
 #include "imsec/sip.h"
+#include "imsec/trust.h"
 
 #define OBUF_CAP (64 * 1024)
 #define NONCE_CAP 128
@@ -35,6 +37,7 @@ typedef struct contact {
   imsec_time_ms expires_at;
   uint64_t timer;
   uint64_t order; /* registration order: the oldest gives way when full */
+  char *reg_peer; /* the TLS peer name that registered it; NULL: none */
 } contact;
 
 typedef struct reg {
@@ -82,7 +85,18 @@ typedef struct peer {
   uint64_t flow; /* 0 until up */
   qmsg *head, *tail;
   size_t nq;
+  char expect[IMSEC_TRUST_NAME_CAP]; /* TLS: the name it must carry */
 } peer;
+
+/* What on_flow_up decided about a flow's peer. */
+typedef struct flow_trust {
+  uint64_t flow;
+  int trusted;
+  int tls;                         /* the name is a certificate's */
+  char name[IMSEC_TRUST_NAME_CAP]; /* certificate name or address */
+  char addr[80];                   /* tp:host:port of the peer (an IP) */
+  const char *reason;              /* static code when refused */
+} flow_trust;
 
 struct imsec_scscf {
   imsec_scscf_config cfg;
@@ -118,6 +132,16 @@ struct imsec_scscf {
   size_t nfpeers, capfpeers;
   char *viabuf;
   imsec_lograte bad_rate;
+  /* Core-side trust (copies of the config's lists). */
+  char *trust_domain;
+  char *names_text[IMSEC_SCSCF_MAX_PEERS];
+  imsec_str names[IMSEC_SCSCF_MAX_PEERS];
+  size_t n_names;
+  char *addrs_text[IMSEC_SCSCF_MAX_PEERS];
+  imsec_str addrs[IMSEC_SCSCF_MAX_PEERS];
+  size_t n_addrs;
+  flow_trust *ft;
+  size_t nft, capft;
 };
 
 static void fpeer_set(imsec_scscf *s, uint64_t flow,
@@ -253,6 +277,56 @@ static void respond(imsec_scscf *s, uint64_t flow, unsigned code,
 
 /* ------------------------------------------------------------ lifecycle */
 
+/* The IMS trust domain when none is configured: the home domain's last two
+ * labels (ims.mnc001.mcc001.3gppnetwork.org -> 3gppnetwork.org, TS 23.003
+ * §13). */
+static imsec_str default_trust_domain(imsec_str dom) {
+  size_t dots = 0, i = dom.len;
+  while (i > 0) {
+    if (dom.p[i - 1] == '.' && ++dots == 2)
+      break;
+    i--;
+  }
+  return imsec_str_make(dom.p + i, dom.len - i);
+}
+
+static int copy_list(const char *const *in, size_t n, char **text,
+                     imsec_str *out, size_t *count) {
+  if (n > IMSEC_SCSCF_MAX_PEERS || (n && !in))
+    return IMSEC_ERR_CONFIG;
+  for (size_t i = 0; i < n; i++) {
+    imsec_str v = imsec_str_c(in[i]);
+    if (!v.len || v.len >= IMSEC_TRUST_NAME_CAP)
+      return IMSEC_ERR_CONFIG;
+    text[i] = dup_str(v);
+    if (!text[i])
+      return IMSEC_ERR_NOMEM;
+    out[i] = imsec_str_make(text[i], v.len);
+    *count = i + 1;
+  }
+  return 0;
+}
+
+/* Copy the core-side trust settings (TS 33.210 §5.2, RFC 3325 §2.3). */
+static int trust_config(imsec_scscf *s, const imsec_scscf_config *cfg) {
+  imsec_str td = cfg->trust_domain
+                     ? imsec_str_c(cfg->trust_domain)
+                     : default_trust_domain(imsec_str_c(s->domain));
+  if (!imsec_dns_name_valid(td))
+    return IMSEC_ERR_CONFIG;
+  s->trust_domain = dup_str(td);
+  if (!s->trust_domain)
+    return IMSEC_ERR_NOMEM;
+  s->cfg.trust_domain = s->trust_domain;
+  IMSEC_GUARD(copy_list(cfg->peer_names, cfg->n_peer_names, s->names_text,
+                        s->names, &s->n_names));
+  IMSEC_GUARD(copy_list(cfg->peer_addrs, cfg->n_peer_addrs, s->addrs_text,
+                        s->addrs, &s->n_addrs));
+  s->cfg.peer_names = NULL;
+  s->cfg.peer_addrs = NULL;
+  return 0;
+}
+
 int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
                     imsec_crypto *crypto, imsec_hss *hss) {
   if (!out || !cfg || !crypto || !hss)
@@ -319,6 +393,11 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
   s->cfg.domain = s->domain;
+  rv = trust_config(s, cfg);
+  if (rv < 0) {
+    imsec_scscf_del(s);
+    return rv;
+  }
   *out = s;
   return 0;
 fail_host:
@@ -340,6 +419,7 @@ static void contact_free(contact *c) {
   free(c->uri);
   free(c->path);
   free(c->instance);
+  free(c->reg_peer);
 }
 
 static void reg_free(reg *r) {
@@ -397,6 +477,12 @@ void imsec_scscf_del(imsec_scscf *s) {
     free(s->ibuf);
   }
   free(s->domain);
+  free(s->trust_domain);
+  for (size_t i = 0; i < s->n_names; i++)
+    free(s->names_text[i]);
+  for (size_t i = 0; i < s->n_addrs; i++)
+    free(s->addrs_text[i]);
+  free(s->ft);
   free(s);
 }
 
@@ -471,6 +557,104 @@ size_t imsec_scscf_txns(const imsec_scscf *s) {
   return s ? s->ntx : 0;
 }
 
+/* ------------------------------------------------------------ peers */
+
+static flow_trust *trust_find(imsec_scscf *s, uint64_t flow) {
+  for (size_t i = 0; flow && i < s->nft; i++)
+    if (s->ft[i].flow == flow)
+      return &s->ft[i];
+  return NULL;
+}
+
+static void trust_forget(imsec_scscf *s, uint64_t flow) {
+  for (size_t i = 0; flow && i < s->nft; i++) {
+    if (s->ft[i].flow == flow) {
+      s->ft[i] = s->ft[--s->nft];
+      return;
+    }
+  }
+}
+
+/* The certificate name of the trusted TLS peer on `flow`, or NULL. */
+static const char *tls_peer_name(imsec_scscf *s, uint64_t flow) {
+  const flow_trust *t = trust_find(s, flow);
+  return t && t->trusted && t->tls && t->name[0] ? t->name : NULL;
+}
+
+static void printable(char *p, size_t cap) {
+  for (size_t i = 0; i < cap && p[i]; i++)
+    if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+      p[i] = '?';
+}
+
+/* Judge the peer of `flow` (TS 33.210 §5.2, RFC 3325 §2.3) and remember
+ * the outcome; a refusal is logged with the peer's address, name and
+ * reason. `expect`: the name an outgoing TLS peer must carry, or NULL.
+ * Returns 1 trusted, 0 refused. */
+static int judge_peer(imsec_scscf *s, uint64_t flow,
+                      const imsec_flow_info *info, const char *expect,
+                      imsec_out *out) {
+  flow_trust *t = trust_find(s, flow);
+  if (!t) {
+    if (s->nft >= MAX_FLOWS ||
+        grow((void **)&s->ft, &s->capft, s->nft, sizeof(*s->ft)) < 0) {
+      (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                          "no room to judge a core peer: refused", NULL);
+      return 0;
+    }
+    t = &s->ft[s->nft++];
+  }
+  memset(t, 0, sizeof(*t));
+  t->flow = flow;
+  if (!info) {
+    t->reason = "no-flow-info";
+    (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                        "refused core peer: the host gave no flow facts", NULL);
+    return 0;
+  }
+  if (imsec_addr_format(&info->peer, t->addr, sizeof(t->addr)) < 0)
+    memcpy(t->addr, "?", 2);
+  imsec_trust_peer_input in;
+  memset(&in, 0, sizeof(in));
+  in.secure = info->tp == IMSEC_TP_TLS || info->tp == IMSEC_TP_DTLS;
+  in.cert = info->peer_cert;
+  in.inbound = info->inbound;
+  in.peer_ip = imsec_str_c(info->peer.host);
+  in.trust_domain = imsec_str_c(s->trust_domain);
+  in.names = s->names;
+  in.n_names = s->n_names;
+  in.insecure_core = s->cfg.insecure_core;
+  in.addrs = s->addrs;
+  in.n_addrs = s->n_addrs;
+  in.expect_name = imsec_str_c(expect ? expect : "");
+  imsec_trust_peer_result *r = malloc(sizeof(*r));
+  if (!r || imsec_trust_peer_decide(&in, r) < 0) {
+    free(r);
+    t->reason = "internal";
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,
+                        ": cannot decide", NULL);
+    return 0;
+  }
+  t->tls = in.secure;
+  /* Certificate text goes into one log line: no control characters. */
+  printable(r->name, sizeof(r->name));
+  printable(r->why, sizeof(r->why));
+  memcpy(t->name, r->name, sizeof(t->name));
+  t->trusted = r->verdict != IMSEC_TRUST_PEER_REFUSED;
+  if (!t->trusted) {
+    t->reason = imsec_trust_peer_reason_code(r->reason);
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,
+                        " name '", r->name, "': ", t->reason, ": ", r->why,
+                        NULL);
+  } else {
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "core peer ", t->addr, " '",
+                        r->name, "' trusted (",
+                        imsec_trust_peer_verdict_name(r->verdict), ")", NULL);
+  }
+  free(r);
+  return t->trusted;
+}
+
 /* ------------------------------------------------------------ flows */
 
 static void fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
@@ -478,10 +662,21 @@ static void fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
 int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow, uint64_t tag,
                            const imsec_flow_info *info, imsec_time_ms now,
                            imsec_out *out) {
-  (void)info;
   (void)now;
   if (!s || !flow)
     return 0;
+  /* Before any byte goes out or comes in: is this a peer of the trust
+   * domain? Towards a binding's P-CSCF over TLS, the one that registered
+   * it. */
+  const peer *want = NULL;
+  for (size_t i = 0; tag && i < s->npeers && !want; i++)
+    if (s->peers[i]->tag == tag)
+      want = s->peers[i];
+  const char *expect = want && want->addr.tp == IMSEC_TP_TLS && want->expect[0]
+                           ? want->expect
+                           : NULL;
+  if (!judge_peer(s, flow, info, expect, out))
+    return IMSEC_ERR_AUTH;
   if (tag) {
     for (size_t i = 0; i < s->npeers; i++) {
       peer *p = s->peers[i];
@@ -514,6 +709,7 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
   (void)reason;
   if (!s)
     return;
+  trust_forget(s, flow);
   for (size_t i = 0; i < s->nflows; i++) {
     if (flow && s->flows[i] == flow) {
       s->flows[i] = s->flows[--s->nflows];
@@ -551,10 +747,14 @@ static int same_addr(const imsec_addr *a, const imsec_addr *b) {
 /* Send to a node by address, reusing our connection to it (RFC 5923).
  * Returns the connection's tag, or 0 when the message could not go. */
 static uint64_t send_to(imsec_scscf *s, const imsec_addr *addr,
-                        const char *data, size_t len, imsec_out *out) {
+                        const char *expect, const char *data, size_t len,
+                        imsec_out *out) {
   peer *p = NULL;
+  if (!expect || addr->tp != IMSEC_TP_TLS)
+    expect = "";
   for (size_t i = 0; i < s->npeers && !p; i++)
-    if (same_addr(&s->peers[i]->addr, addr))
+    if (same_addr(&s->peers[i]->addr, addr) &&
+        strcmp(s->peers[i]->expect, expect) == 0)
       p = s->peers[i];
   if (!p) {
     if (s->npeers >= MAX_PEERS || grow((void **)&s->peers, &s->cappeers,
@@ -567,8 +767,11 @@ static uint64_t send_to(imsec_scscf *s, const imsec_addr *addr,
       return 0;
     p->addr = *addr;
     p->tag = ++s->next_id;
+    if (imsec_str_copy(imsec_str_c(expect), p->expect, sizeof(p->expect)) < 0)
+      p->expect[0] = 0;
     s->peers[s->npeers++] = p;
-    (void)imsec_out_connect(out, p->tag, addr, "");
+    /* TLS: the expected name goes out as SNI; on_flow_up checks it. */
+    (void)imsec_out_connect(out, p->tag, addr, p->expect);
   }
   if (p->flow)
     return imsec_out_send(out, p->flow, data, len) == 0 ? p->tag : 0;
@@ -1032,7 +1235,11 @@ static void registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     nc.uri = dup_str(a.uri);
     nc.path = path ? dup_str(imsec_str_c(path)) : NULL;
     nc.instance = a.instance.len ? dup_str(a.instance) : NULL;
-    if (!nc.uri || (path && !nc.path) || (a.instance.len && !nc.instance)) {
+    /* Who registered it: terminating requests must reach that peer. */
+    const char *rp = tls_peer_name(s, flow);
+    nc.reg_peer = rp ? dup_str(imsec_str_c(rp)) : NULL;
+    if (!nc.uri || (path && !nc.path) || (a.instance.len && !nc.instance) ||
+        (rp && !nc.reg_peer)) {
       contact_free(&nc);
       continue;
     }
@@ -1157,6 +1364,19 @@ static int impu_in_set(const imsec_hss_sub *sub, imsec_str impu) {
   return 0;
 }
 
+/* TS 24.229 §5.4.1.2.1 with TS 33.203 Annex X: a REGISTER that answers a
+ * challenge arrived over a UE's TLS flow only if its P-CSCF marked the
+ * Authorization integrity-protected "tls-pending" or "tls-yes" (the P-CSCF
+ * replaces whatever a UE wrote there). */
+static int integrity_protected_tls(const imsec_digest_params *p) {
+  if (!(p->present & IMSEC_DIGEST_P_INTEGRITY_PROTECTED))
+    return 0;
+  char v[16];
+  if (imsec_digest_unquote(p->integrity_protected, v, sizeof(v)) < 0)
+    return 0;
+  return strcmp(v, "tls-pending") == 0 || strcmp(v, "tls-yes") == 0;
+}
+
 static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                         imsec_out *out) {
   imsec_sip_uri ru;
@@ -1213,6 +1433,14 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   if (!c->present || c->nonce[0] == 0) {
     challenge_ue(s, flow, sub->impi, 0, now, out);
+    goto done;
+  }
+  if (!integrity_protected_tls(&c->p)) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                        ": no integrity-protected=\"tls-pending\" or "
+                        "\"tls-yes\" from the P-CSCF: 403",
+                        NULL);
+    respond(s, flow, 403, "Forbidden", out);
     goto done;
   }
   long ci = find_challenge(s, imsec_str_c(c->nonce));
@@ -1547,7 +1775,7 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                                          IMSEC_STR_LIT(" via "),
                                          imsec_str_c(to.host)},
                            5);
-      b->peer_tag = send_to(s, &to, s->obuf, (size_t)n, out);
+      b->peer_tag = send_to(s, &to, c->reg_peer, s->obuf, (size_t)n, out);
       if (!b->peer_tag) {
         fail = 503; /* §16.9: could not send */
         why = "Service Unavailable";
@@ -1653,6 +1881,38 @@ static void do_response(imsec_scscf *s, imsec_out *out) {
 
 /* ------------------------------------------------------------ events */
 
+/* RFC 3325 §2.3-5: P-Asserted-Identity and Path mean something only from
+ * inside the trust domain, so nothing from a peer outside it is served: a
+ * request gets 403, a response is dropped; one log line names the peer.
+ * Returns 1 when the flow's peer is trusted. */
+static int peer_trusted(imsec_scscf *s, uint64_t flow, imsec_out *out) {
+  const flow_trust *t = trust_find(s, flow);
+  if (t && t->trusted)
+    return 1;
+  char fl[24];
+  dec_u64(flow, fl);
+  const char *who = t ? t->addr : "(a flow never announced)";
+  const char *name = t ? t->name : "";
+  const char *why = t && t->reason ? t->reason : "not judged";
+  if (!s->m.is_request) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "response from untrusted peer ",
+                        who, " name '", name, "' (", why, ", flow ", fl,
+                        "): dropped", NULL);
+    return 0;
+  }
+  (void)imsec_out_logv(
+      out, IMSEC_LOG_WARN,
+      (imsec_str[]){IMSEC_STR_LIT("request from untrusted peer "),
+                    imsec_str_c(who), IMSEC_STR_LIT(" name '"),
+                    imsec_str_c(name), IMSEC_STR_LIT("' ("), imsec_str_c(why),
+                    IMSEC_STR_LIT(", flow "), imsec_str_c(fl),
+                    IMSEC_STR_LIT("): "), s->m.method, IMSEC_STR_LIT(": 403")},
+      11);
+  if (s->m.method_id != IMSEC_SIP_M_ACK)
+    respond(s, flow, 403, "Forbidden", out);
+  return 0;
+}
+
 void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
                             size_t len, imsec_time_ms now, imsec_out *out) {
   if (!s || !msg || !out)
@@ -1681,6 +1941,8 @@ void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
                                   msg, len, "imsec-scscf", s->to_tag);
     goto done;
   }
+  if (!peer_trusted(s, flow, out))
+    goto done;
   if (!s->m.is_request) {
     /* A branch's response that fails the checks (a bare CR, a malformed
      * field) is never relayed. */

@@ -36,7 +36,8 @@ def start_daemons(lab, scscf_port):
                          r"tcp:127\.0\.0\.1:(\d+)")
     lab.hss_add(1)
     sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
-                   "--db", lab.path("hss.db"),
+                   "--db", lab.path("hss.db"), "--insecure-core",
+                   "--peer-addr", "127.0.0.1",
                    ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
     return pc, sc
 

@@ -540,7 +540,12 @@ int main(int argc, char **argv) {
   memset(&sl, 0, sizeof sl);
   sl.addr.tp = IMSEC_TP_TCP;
   snprintf(sl.addr.host, sizeof sl.addr.host, "127.0.0.1");
-  imsec_scscf_config scfg = {.domain = HOME};
+  /* The P-CSCF reaches it over plain TCP from loopback. */
+  static const char *const core_peers[] = {"127.0.0.1"};
+  imsec_scscf_config scfg = {.domain = HOME,
+                             .insecure_core = 1,
+                             .peer_addrs = core_peers,
+                             .n_peer_addrs = 1};
   /* The S-CSCF names its own address: bind first, then make it. */
   elemrun_config sc;
   memset(&sc, 0, sizeof sc);

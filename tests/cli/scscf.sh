@@ -21,7 +21,53 @@ expect_err "tls: listener needs --cert and --key" "$IMSEC" scscf \
 expect_err "--nonce-lifetime: expected seconds" "$IMSEC" scscf \
   --listen tcp:127.0.0.1:0 --domain $D --db "$DB" --nonce-lifetime x
 expect_err "--db .*none.db.*imsec hss add" "$IMSEC" scscf \
-  --listen tcp:127.0.0.1:0 --domain $D --db "$T_TMP/none.db"
+  --listen tcp:127.0.0.1:0 --domain $D --db "$T_TMP/none.db" \
+  --insecure-core --peer-addr 127.0.0.1
+
+# The core side: mutual TLS, or plain TCP only when asked for, from listed
+# addresses.
+expect_err "plain TCP on the core side needs --insecure-core" "$IMSEC" scscf \
+  --listen tcp:127.0.0.1:0 --domain $D --db "$DB"
+expect_exit 2 "$IMSEC" scscf --listen tcp:127.0.0.1:0 --domain $D --db "$DB"
+expect_err "--insecure-core needs --peer-addr" "$IMSEC" scscf \
+  --listen tcp:127.0.0.1:0 --domain $D --db "$DB" --insecure-core
+expect_err "--peer-addr: expected an IP address, got 'pcscf.example'" \
+  "$IMSEC" scscf --listen tcp:127.0.0.1:0 --domain $D --db "$DB" \
+  --insecure-core --peer-addr pcscf.example
+expect_err "--insecure-core takes no value" "$IMSEC" scscf --insecure-core=1
+expect_err "--peer: 'a b' is not a host name" "$IMSEC" scscf \
+  --listen tcp:127.0.0.1:0 --domain $D --db "$DB" --insecure-core \
+  --peer-addr 127.0.0.1 --peer "a b"
+"$IMSEC" pki init --dir "$T_TMP/pki" >/dev/null
+"$IMSEC" pki operator --dir "$T_TMP/pki" --mcc 001 --mnc 01 >/dev/null
+"$IMSEC" pki node --dir "$T_TMP/pki" --mcc 001 --mnc 01 --host scscf.$D >/dev/null
+N="$T_TMP/pki/scscf.$D"
+expect_err "a tls: listener needs --ca FILE" "$IMSEC" scscf \
+  --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.chain.pem" \
+  --key "$N.key"
+expect_err "--ca .*nothere.pem" "$IMSEC" scscf \
+  --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.chain.pem" \
+  --key "$N.key" --ca "$T_TMP/nothere.pem"
+expect_err "--home-ca .*the --cert file holds no issuer" "$IMSEC" scscf \
+  --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.crt" \
+  --key "$N.key" --ca "$T_TMP/pki/root.crt"
+# The same from YAML (paths relative to the file), up and listening.
+printf 'domain: %s\ndb: ../hss.db\nlisten: tls:127.0.0.1:0\ncert: scscf.%s.chain.pem\nkey: scscf.%s.key\nca: [root.crt]\npartner_ca: op-mcc001-mnc001.crt\ntrust_domain: 3gppnetwork.org\npeers: [icscf.example.net]\n' $D $D $D >"$T_TMP/pki/tls.yaml"
+"$IMSEC" scscf -c "$T_TMP/pki/tls.yaml" 2>"$T_TMP/tlslog" &
+TPID=$!
+for _ in $(seq 50); do
+  grep -q "listening on tls:127.0.0.1:" "$T_TMP/tlslog" && break
+  sleep 0.1
+done
+if grep -q "listening on tls:127.0.0.1:" "$T_TMP/tlslog"; then t_ok; else t_bad "YAML tls S-CSCF did not start"; cat "$T_TMP/tlslog"; fi
+kill -TERM $TPID
+wait $TPID
+printf 'ca: {a: b}\n' >"$T_TMP/c6.yaml"
+expect_err "c6.yaml:1: key 'ca': expected a value or a list" "$IMSEC" scscf -c "$T_TMP/c6.yaml"
+printf 'insecure_core: maybe\n' >"$T_TMP/c7.yaml"
+expect_err "c7.yaml:1: key 'insecure_core': expected true or false" "$IMSEC" scscf -c "$T_TMP/c7.yaml"
+printf 'peers: [a]\npeers: [b]\n' >"$T_TMP/c8.yaml"
+expect_err "c8.yaml:2: key 'peers': given twice" "$IMSEC" scscf -c "$T_TMP/c8.yaml"
 expect_exit 2 "$IMSEC" scscf --listen tcp:127.0.0.1:0 --domain "bad domain" --db "$DB"
 expect_err "unknown option '--bogus'" "$IMSEC" scscf --bogus
 
@@ -42,7 +88,7 @@ if [ "$(wc -l <"$T_TMP/e")" -eq 1 ]; then t_ok; else t_bad "config error not one
 # Smoke run from a config file (db relative to it).
 printf 'txn_timeout: 99999\n' >"$T_TMP/c5.yaml"
 expect_err "c5.yaml:1: key 'txn_timeout': expected a whole number up to 3600" "$IMSEC" scscf -c "$T_TMP/c5.yaml"
-printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\n' $D >"$T_TMP/ok.yaml"
+printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\ninsecure_core: true\npeer_addrs: 127.0.0.1\n' $D >"$T_TMP/ok.yaml"
 "$IMSEC" scscf -c "$T_TMP/ok.yaml" 2>"$T_TMP/log" &
 PID=$!
 PORT=
@@ -67,6 +113,7 @@ wait $PID
 rc=$?
 if [ $rc -eq 0 ]; then t_ok; else t_bad "SIGTERM exit $rc"; fi
 if grep -q "401 AKAv1-MD5 challenge" "$T_TMP/log"; then t_ok; else t_bad "no log line"; cat "$T_TMP/log"; fi
+if grep -q "warn: --insecure-core: plain TCP accepted on the core side from 127.0.0.1" "$T_TMP/log"; then t_ok; else t_bad "no insecure-core warning"; cat "$T_TMP/log"; fi
 # The SQN of that challenge is on disk.
 expect_out "sqn=000000000020$" "$IMSEC" hss list --db "$DB"
 finish

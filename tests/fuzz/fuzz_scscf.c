@@ -161,15 +161,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   add(st, "2@" DOM, "sip:bob@" DOM, IMSEC_HSS_AKAV2);
   if (imsec_hss_new(&hss, st, crypto, NULL) != 0)
     abort();
-  imsec_scscf_config cfg = {.domain = DOM};
+  /* Flows 1 and 2 come from a listed P-CSCF address; flow 3 is never
+   * announced (an untrusted peer). */
+  static const char *const addrs[] = {"127.0.0.1"};
+  imsec_scscf_config cfg = {.domain = DOM,
+                            .insecure_core = 1,
+                            .peer_addrs = addrs,
+                            .n_peer_addrs = 1};
+  imsec_flow_info ti;
+  memset(&ti, 0, sizeof(ti));
+  ti.tp = IMSEC_TP_TCP;
+  ti.inbound = 1;
+  if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:5070"), &ti.peer) != 0)
+    abort();
   if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &cfg.self) != 0 ||
       imsec_scscf_new(&s, &cfg, crypto, hss) != 0)
     abort();
   imsec_out out;
   imsec_out_init(&out, IMSEC_LOG_DEBUG);
   imsec_time_ms now = 1000;
-  (void)imsec_scscf_on_flow_up(s, 1, 0, NULL, now, &out);
-  (void)imsec_scscf_on_flow_up(s, 2, 0, NULL, now, &out);
+  (void)imsec_scscf_on_flow_up(s, 1, 0, &ti, now, &out);
+  (void)imsec_scscf_on_flow_up(s, 2, 0, &ti, now, &out);
 
   const uint8_t *p = data, *end = data + size;
   for (int i = 0; i < 16 && p <= end; i++) {
@@ -188,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       imsec_act *a = &out.acts[k];
       catch_nonce(a, nonce, sizeof(nonce));
       if (a->kind == IMSEC_ACT_CONNECT)
-        (void)imsec_scscf_on_flow_up(s, 100 + a->tag, a->tag, NULL, now, &out);
+        (void)imsec_scscf_on_flow_up(s, 100 + a->tag, a->tag, &ti, now, &out);
     }
     imsec_out_clear(&out);
     now += (i & 1) ? 31000 : 10;

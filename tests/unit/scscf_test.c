@@ -41,6 +41,11 @@ typedef struct fx {
   char www[1024];
   char nonce[128];
   const char *path; /* Path of the next REGISTERs; NULL: PATH_V */
+  /* The P-CSCF's flows: plain TCP from a listed address (the S-CSCF runs
+   * with insecure_core); announced once with on_flow_up. */
+  imsec_flow_info ti;
+  uint64_t known[64];
+  size_t nknown;
 } fx;
 
 static void add_sub(fx *f, const char *impi, const char *impu,
@@ -70,8 +75,17 @@ static int setup(void **state) {
   add_sub(f, IMPI_A, IMPU_A, IMPU_A2, IMSEC_HSS_AKAV1);
   add_sub(f, IMPI_B, IMPU_B, NULL, IMSEC_HSS_AKAV2);
   add_sub(f, IMPI_C, IMPU_C, NULL, IMSEC_HSS_AKAV1);
-  imsec_scscf_config cfg = {.domain = DOM};
+  static const char *const addrs[] = {"127.0.0.1"};
+  imsec_scscf_config cfg = {.domain = DOM,
+                            .insecure_core = 1,
+                            .peer_addrs = addrs,
+                            .n_peer_addrs = 1};
   if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &cfg.self))
+    return -1;
+  f->ti.tp = IMSEC_TP_TCP;
+  f->ti.inbound = 1;
+  if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:5070"), &f->ti.peer) ||
+      imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &f->ti.local))
     return -1;
   if (imsec_scscf_new(&f->s, &cfg, f->c, f->h))
     return -1;
@@ -106,9 +120,28 @@ static imsec_str S(const char *s) {
   return imsec_str_c(s);
 }
 
+static void mark_known(fx *f, uint64_t flow) {
+  for (size_t i = 0; i < f->nknown; i++)
+    if (f->known[i] == flow)
+      return;
+  assert_true(f->nknown < 64);
+  f->known[f->nknown++] = flow;
+}
+
+/* A flow of the P-CSCF comes up (trusted: a listed TCP address). */
+static int flow_up(fx *f, uint64_t flow, uint64_t tag) {
+  mark_known(f, flow);
+  return imsec_scscf_on_flow_up(f->s, flow, tag, &f->ti, f->now, &f->out);
+}
+
 /* Deliver `msg` on `flow`; keep the last SEND in f->last. Returns the
- * number of SEND actions. */
+ * number of SEND actions. A flow not seen before comes up first. */
 static int deliver(fx *f, uint64_t flow, const char *msg) {
+  size_t k = 0;
+  while (k < f->nknown && f->known[k] != flow)
+    k++;
+  if (k == f->nknown)
+    assert_int_equal(flow_up(f, flow, 0), 0);
   imsec_out_clear(&f->out);
   imsec_scscf_on_message(f->s, flow, (const uint8_t *)msg, strlen(msg), f->now,
                          &f->out);
@@ -236,7 +269,8 @@ static const char *answer(fx *f, const char *impi, imsec_digest_alg alg,
   if (mode == UE_MAC_FAIL || r.status == IMSEC_AKA_UE_MAC_FAIL) {
     snprintf(b, sizeof(b),
              "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"%s\","
-             "uri=\"sip:" DOM "\",response=\"\",algorithm=%s",
+             "uri=\"sip:" DOM "\",response=\"\",algorithm=%s,"
+             "integrity-protected=\"tls-yes\"",
              impi, f->nonce, imsec_digest_alg_name(alg));
     return b;
   }
@@ -633,8 +667,7 @@ static void routing(void **state) {
 
   /* From A's P-CSCF (flow 8) via the Service-Route. */
   imsec_out_clear(&f->out);
-  assert_int_equal(imsec_scscf_on_flow_up(f->s, 8, 0, NULL, f->now, &f->out),
-                   0);
+  assert_int_equal(flow_up(f, 8, 0), 0);
   deliver(f, 8,
           message_to(IMPU_B, "<sip:orig@127.0.0.1:6060;transport=tcp;lr>"));
   /* A connection to the Path's hop first, then the request on it. */
@@ -646,8 +679,7 @@ static void routing(void **state) {
   uint64_t tag = c->tag;
   assert_null(find_act(f, IMSEC_ACT_SEND));
   imsec_out_clear(&f->out);
-  assert_int_equal(
-      imsec_scscf_on_flow_up(f->s, 100, tag, NULL, f->now, &f->out), 0);
+  assert_int_equal(flow_up(f, 100, tag), 0);
   const imsec_act *sa = find_act(f, IMSEC_ACT_SEND);
   assert_non_null(sa);
   assert_int_equal(sa->flow, 100);
@@ -804,8 +836,7 @@ static void register_contacts(fx *f, int n) {
     assert_int_equal(do_registration(f, IMPI_B, IMPU_B, cs[i]), 200);
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_B)), (size_t)n);
   imsec_out_clear(&f->out);
-  assert_int_equal(imsec_scscf_on_flow_up(f->s, 8, 0, NULL, f->now, &f->out),
-                   0);
+  assert_int_equal(flow_up(f, 8, 0), 0);
 }
 
 /* Send a MESSAGE for B on flow 8; the P-CSCF connection comes up as flow
@@ -818,8 +849,7 @@ static void fork_message(fx *f, fwd *w, size_t n) {
     uint64_t tag = c->tag;
     assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
     imsec_out_clear(&f->out);
-    assert_int_equal(
-        imsec_scscf_on_flow_up(f->s, 100, tag, NULL, f->now, &f->out), 0);
+    assert_int_equal(flow_up(f, 100, tag), 0);
   }
   const imsec_act *a[4];
   assert_int_equal(sends(f, a, 4), n);
@@ -933,7 +963,7 @@ static void fork_flow_down(void **state) {
   f->path = "<sip:tok2@127.0.0.2:5070;transport=tcp;lr;ob>";
   assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT2), 200);
   imsec_out_clear(&f->out);
-  (void)imsec_scscf_on_flow_up(f->s, 8, 0, NULL, f->now, &f->out);
+  (void)flow_up(f, 8, 0);
   for (int round = 0; round < 2; round++) {
     deliver(f, 8, message_to(IMPU_B, NULL));
     uint64_t tag1 = 0, tag2 = 0;
@@ -953,8 +983,7 @@ static void fork_flow_down(void **state) {
     if (round == 0) {
       assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
       imsec_out_clear(&f->out);
-      assert_int_equal(
-          imsec_scscf_on_flow_up(f->s, 101, tag1, NULL, f->now, &f->out), 0);
+      assert_int_equal(flow_up(f, 101, tag1), 0);
     }
     assert_int_equal(sends(f, a, 2), 1);
     take(a[0], &w1);
@@ -963,7 +992,7 @@ static void fork_flow_down(void **state) {
     if (round == 0) {
       /* The second hop comes up, then goes down before an answer. */
       imsec_out_clear(&f->out);
-      (void)imsec_scscf_on_flow_up(f->s, 102, tag2, NULL, f->now, &f->out);
+      (void)flow_up(f, 102, tag2);
       assert_int_equal(sends(f, a, 2), 1);
       assert_non_null(strstr((const char *)a[0]->data, "tok2@127.0.0.2"));
       imsec_out_clear(&f->out);
@@ -1083,8 +1112,13 @@ static void fork_timeout(void **state) {
 static void fork_cap(void **state) {
   fx *f = *state;
   imsec_scscf_del(f->s);
-  imsec_scscf_config cfg = {
-      .domain = DOM, .max_txns = 2, .txn_timeout_ms = 5000};
+  static const char *const addrs[] = {"127.0.0.1"};
+  imsec_scscf_config cfg = {.domain = DOM,
+                            .max_txns = 2,
+                            .txn_timeout_ms = 5000,
+                            .insecure_core = 1,
+                            .peer_addrs = addrs,
+                            .n_peer_addrs = 1};
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
   assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
   register_contacts(f, 2);
@@ -1128,43 +1162,54 @@ static void fork_cap(void **state) {
 static void via_received_rport(void **state) {
   fx *f = *state;
   register_contacts(f, 1);
-  imsec_flow_info info;
-  memset(&info, 0, sizeof(info));
-  info.tp = IMSEC_TP_TCP;
-  info.inbound = 1;
+  /* a P-CSCF that names itself in its Via, on an allowed address */
+  imsec_flow_info info = f->ti;
   assert_int_equal(
-      imsec_addr_parse(imsec_str_c("tcp:192.0.2.9:5555"), &info.peer), 0);
+      imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:5555"), &info.peer), 0);
   imsec_out_clear(&f->out);
   assert_int_equal(imsec_scscf_on_flow_up(f->s, 9, 0, &info, f->now, &f->out),
                    0);
-  deliver(f, 9, message_to(IMPU_B, NULL));
+  mark_known(f, 9);
+  char msg[4096];
+  const char *m = message_to(IMPU_B, NULL);
+  const char *at = strstr(m, "127.0.0.1:5070;branch=z9hG4bKpm1");
+  assert_non_null(at);
+  snprintf(msg, sizeof(msg), "%.*spcscf.example:5070%s", (int)(at - m), m,
+           at + strlen("127.0.0.1:5070"));
+  deliver(f, 9, msg);
   const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
   assert_non_null(c);
   uint64_t tag = c->tag;
   imsec_out_clear(&f->out);
-  assert_int_equal(
-      imsec_scscf_on_flow_up(f->s, 100, tag, NULL, f->now, &f->out), 0);
+  assert_int_equal(flow_up(f, 100, tag), 0);
   const imsec_act *a[2];
   assert_int_equal(sends(f, a, 2), 1);
   fwd w;
   take(a[0], &w);
-  assert_non_null(strstr(w.text, "\r\nVia: SIP/2.0/TCP 127.0.0.1:5070;branch="
-                                 "z9hG4bKpm1;received=192.0.2.9\r\n"));
+  assert_non_null(strstr(w.text, "\r\nVia: SIP/2.0/TCP pcscf.example:5070;"
+                                 "branch=z9hG4bKpm1;received=127.0.0.1\r\n"));
   /* the UE's Via below is the P-CSCF's business: as it came */
   assert_non_null(strstr(w.text, "Via: SIP/2.0/TLS 10.0.0.1:5061;branch="
                                  "z9hG4bKum1;rport\r\n"));
-  /* our own answers carry the mark too; rport asked for: both */
+  /* our own answers carry the mark too; rport asked for: both, even with
+   * the same host */
   const char *opt = "OPTIONS sip:" DOM " SIP/2.0\r\n"
-                    "Via: SIP/2.0/TCP 192.0.2.9;branch=z9hG4bKo1;rport\r\n"
+                    "Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKo1;rport\r\n"
                     "Max-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
                     "To: <sip:" DOM ">\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\n"
                     "Content-Length: 0\r\n\r\n";
   assert_int_equal(deliver(f, 9, opt), 1);
-  assert_non_null(strstr(f->last, "Via: SIP/2.0/TCP 192.0.2.9;branch=z9hG4bKo1"
-                                  ";rport=5555;received=192.0.2.9\r\n"));
-  /* a flow whose source is unknown: the Via stays as it came */
-  assert_int_equal(deliver(f, 8, opt), 1);
-  assert_non_null(strstr(f->last, "branch=z9hG4bKo1;rport\r\n"));
+  assert_non_null(strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKo1"
+                                  ";rport=5555;received=127.0.0.1\r\n"));
+  /* the same host and no rport: as it came */
+  const char *opt2 = "OPTIONS sip:" DOM " SIP/2.0\r\n"
+                     "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"
+                     "Max-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
+                     "To: <sip:" DOM ">\r\nCall-ID: o2\r\nCSeq: 1 OPTIONS\r\n"
+                     "Content-Length: 0\r\n\r\n";
+  assert_int_equal(deliver(f, 9, opt2), 1);
+  assert_non_null(
+      strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"));
 }
 
 /* A branch's response with a bare CR or LF, or that fails the checks, is
@@ -1241,6 +1286,242 @@ static void bad_config(void **state) {
   assert_int_equal(imsec_scscf_new(&s, NULL, f->c, f->h), IMSEC_ERR_INVAL);
 }
 
+/* ------------------------------------------------------------ core peers */
+
+static int log_has(fx *f, const char *needle) {
+  for (size_t i = 0; i < f->out.n; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_LOG &&
+        strstr((const char *)f->out.acts[i].data, needle))
+      return 1;
+  return 0;
+}
+
+static imsec_flow_info tcp_from(const char *host) {
+  imsec_flow_info i;
+  memset(&i, 0, sizeof(i));
+  i.tp = IMSEC_TP_TCP;
+  i.inbound = 1;
+  snprintf(i.peer.host, sizeof(i.peer.host), "%s", host);
+  i.peer.tp = IMSEC_TP_TCP;
+  i.peer.port = 40000;
+  return i;
+}
+
+/* RFC 3325 §2.3: nothing from outside the trust domain is served. */
+static void untrusted_peers(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  /* Plain TCP from an address not listed: refused at flow up, logged with
+   * its address and reason. */
+  imsec_flow_info bad = tcp_from("10.6.6.6");
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 50, 0, &bad, f->now, &f->out),
+                   IMSEC_ERR_AUTH);
+  assert_true(log_has(f, "refused core peer tcp:10.6.6.6:40000"));
+  assert_true(log_has(f, "address-not-listed"));
+  mark_known(f, 50);
+  /* Were the host not to close it: a forged identity gets 403, nothing
+   * goes towards the user. */
+  assert_int_equal(deliver(f, 50, message_to(IMPU_B, NULL)), 1);
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(f->last_flow, 50);
+  assert_null(find_act(f, IMSEC_ACT_CONNECT));
+  assert_true(log_has(f, "request from untrusted peer tcp:10.6.6.6:40000"));
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+  /* A REGISTER with valid-looking credentials and a forged Path: 403, no
+   * challenge made, nothing stored. */
+  f->path = "<sip:evil@10.6.6.6:5060;lr>";
+  assert_int_equal(
+      deliver(f, 50, reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+      1);
+  assert_int_equal(status_of(f->last), 403);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_C)), 0);
+  /* A flow the host never announced is not trusted either. */
+  mark_known(f, 51);
+  assert_int_equal(deliver(f, 51, message_to(IMPU_B, NULL)), 1);
+  assert_int_equal(status_of(f->last), 403);
+  assert_true(log_has(f, "a flow never announced"));
+  /* A response from an untrusted peer is dropped. */
+  assert_int_equal(deliver(f, 50,
+                           "SIP/2.0 200 OK\r\n"
+                           "Via: SIP/2.0/TCP 127.0.0.1:6060;branch="
+                           "z9hG4bK.isc.1.0\r\n"
+                           "From: <" IMPU_A ">;tag=1\r\nTo: <" IMPU_B
+                           ">;tag=2\r\nCall-ID: x\r\nCSeq: 1 MESSAGE\r\n"
+                           "Content-Length: 0\r\n\r\n"),
+                   0);
+  assert_true(log_has(f, "response from untrusted peer"));
+  /* Gone and back: a flow id reused after on_flow_down is judged anew. */
+  imsec_scscf_on_flow_down(f->s, 50, 0, 0, f->now, &f->out);
+  assert_int_equal(flow_up(f, 50, 0), 0);
+  assert_int_equal(deliver(f, 50, message_to(IMPU_B, NULL)), 0);
+  assert_non_null(find_act(f, IMSEC_ACT_CONNECT));
+  /* A TLS flow without peer facts (no certificate): refused. */
+  imsec_flow_info tls = tcp_from("127.0.0.1");
+  tls.tp = IMSEC_TP_TLS;
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 52, 0, &tls, f->now, &f->out),
+                   IMSEC_ERR_AUTH);
+  assert_true(log_has(f, "no-certificate"));
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 53, 0, NULL, f->now, &f->out),
+                   IMSEC_ERR_AUTH);
+}
+
+/* TS 24.229 §5.4.1.2.1: the P-CSCF's integrity-protected mark. */
+static void integrity_required(void **state) {
+  fx *f = *state;
+  const char *marks[] = {NULL, "no", "\"yes\"", "\"ip-assoc-yes\""};
+  for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+    deliver(f, PCSCF_FLOW,
+            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    imsec_digest_alg alg;
+    take_challenge(f, &alg);
+    char a[1100];
+    snprintf(a, sizeof(a), "%s",
+             answer(f, IMPI_A, alg, UE_OK, "00000001", NULL));
+    char *ip = strstr(a, ",integrity-protected=");
+    assert_non_null(ip);
+    if (marks[i])
+      snprintf(ip, sizeof(a) - (size_t)(ip - a), ",integrity-protected=%s",
+               marks[i]);
+    else
+      *ip = 0;
+    assert_int_equal(
+        deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL)), 1);
+    assert_int_equal(status_of(f->last), 403);
+    assert_true(log_has(f, "no integrity-protected"));
+    assert_int_equal(imsec_scscf_registrations(f->s), 0);
+    /* The vector stays for an answer that has the mark. */
+    assert_int_equal(imsec_scscf_challenges(f->s), i + 1);
+  }
+  /* tls-pending is fine too (the first REGISTER of a connection). */
+  deliver(f, PCSCF_FLOW,
+          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  char a[1100];
+  snprintf(a, sizeof(a), "%s", answer(f, IMPI_A, alg, UE_OK, "00000001", NULL));
+  char *ip = strstr(a, "tls-yes");
+  memcpy(ip, "tls-pending\"", 13);
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL)), 1);
+  assert_int_equal(status_of(f->last), 200);
+}
+
+static imsec_trust_cert node_facts(const char *name) {
+  imsec_trust_cert c;
+  memset(&c, 0, sizeof(c));
+  c.chain = IMSEC_CHAIN_OK;
+  c.has_san = 1;
+  c.n_dns = 1;
+  snprintf(c.dns[0], sizeof(c.dns[0]), "%s", name);
+  c.issuer = IMSEC_ISSUER_HOME;
+  c.client_auth = 1;
+  return c;
+}
+
+/* Mutual TLS only (no insecure core): the P-CSCF's certificate decides,
+ * and terminating requests go back to the P-CSCF that registered. */
+static void tls_peers(void **state) {
+  fx *f = *state;
+  imsec_scscf_del(f->s);
+  imsec_scscf_config cfg = {.domain = DOM};
+  assert_int_equal(imsec_addr_parse(S("tls:127.0.0.1:6061"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  /* The listed TCP address of the fixture no longer counts. */
+  imsec_out_clear(&f->out);
+  assert_int_equal(
+      imsec_scscf_on_flow_up(f->s, PCSCF_FLOW, 0, &f->ti, f->now, &f->out),
+      IMSEC_ERR_AUTH);
+  assert_true(log_has(f, "plain-tcp"));
+  /* A home P-CSCF over TLS (trust domain 3gppnetwork.org by default). */
+  imsec_trust_cert home = node_facts("pcscf." DOM);
+  imsec_flow_info ti = f->ti;
+  ti.tp = IMSEC_TP_TLS;
+  ti.peer_cert = &home;
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 60, 0, &ti, f->now, &f->out),
+                   0);
+  assert_true(log_has(f, "'pcscf." DOM "' trusted (home)"));
+  mark_known(f, 60);
+  /* Refused certificates, one reason each. */
+  struct {
+    imsec_trust_cert c;
+    const char *code;
+  } bad[4];
+  bad[0].c = node_facts("pcscf." DOM);
+  bad[0].c.chain = IMSEC_CHAIN_EXPIRED;
+  bad[0].code = "expired";
+  bad[1].c = node_facts("pcscf." DOM);
+  bad[1].c.chain = IMSEC_CHAIN_INVALID;
+  bad[1].code = "chain-invalid";
+  bad[2].c = node_facts("pcscf.evil.example.com");
+  bad[2].code = "name-outside-trust-domain";
+  bad[3].c = node_facts("pcscf.ims.mnc003.mcc001.3gppnetwork.org");
+  bad[3].c.issuer = IMSEC_ISSUER_NONE;
+  bad[3].code = "not-a-roaming-partner";
+  for (size_t i = 0; i < 4; i++) {
+    imsec_flow_info bi = ti;
+    bi.peer_cert = &bad[i].c;
+    imsec_out_clear(&f->out);
+    assert_int_equal(
+        imsec_scscf_on_flow_up(f->s, 70 + i, 0, &bi, f->now, &f->out),
+        IMSEC_ERR_AUTH);
+    assert_true(log_has(f, bad[i].code));
+    assert_true(log_has(f, "refused core peer tcp:127.0.0.1:5070"));
+  }
+  /* Register B through the home P-CSCF, Path over TLS. */
+  f->path = "<sip:tok1@127.0.0.1:5071;transport=tls;lr;ob>";
+  assert_int_equal(
+      deliver(f, 60, reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL)),
+      1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_B, alg, UE_OK, "00000001", NULL);
+  assert_int_equal(deliver(f, 60, reg_msg(f, IMPU_B, a, CONTACT1, NULL)), 1);
+  assert_int_equal(status_of(f->last), 200);
+  /* A MESSAGE for B: a TLS connection to the Path hop, naming the P-CSCF
+   * that registered B. */
+  assert_int_equal(deliver(f, 60, message_to(IMPU_B, NULL)), 0);
+  const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  assert_int_equal(c->addr.tp, IMSEC_TP_TLS);
+  assert_int_equal(c->addr.port, 5071);
+  assert_string_equal(c->server_name, "pcscf." DOM);
+  uint64_t tag = c->tag;
+  /* Another element of the home operator answers there: refused, nothing
+   * sent, the branch fails. */
+  imsec_trust_cert other = node_facts("pcscf2." DOM);
+  imsec_flow_info oi = ti;
+  oi.inbound = 0;
+  oi.peer_cert = &other;
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 61, tag, &oi, f->now, &f->out),
+                   IMSEC_ERR_AUTH);
+  assert_null(find_act(f, IMSEC_ACT_SEND));
+  assert_true(log_has(f, "name-mismatch"));
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_flow_down(f->s, 61, tag, IMSEC_ERR_AUTH, f->now, &f->out);
+  const imsec_act *sa = find_act(f, IMSEC_ACT_SEND);
+  assert_non_null(sa);
+  assert_int_equal(sa->flow, 60);
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+  /* The right one: the request goes out on it. */
+  assert_int_equal(deliver(f, 60, message_to(IMPU_B, NULL)), 0);
+  c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  tag = c->tag;
+  oi.peer_cert = &home;
+  mark_known(f, 62);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 62, tag, &oi, f->now, &f->out),
+                   0);
+  sa = find_act(f, IMSEC_ACT_SEND);
+  assert_non_null(sa);
+  assert_int_equal(sa->flow, 62);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -1265,6 +1546,9 @@ int main(void) {
       T(via_received_rport),
       T(bad_branch_responses),
       T(oversized_input),
+      T(untrusted_peers),
+      T(integrity_required),
+      T(tls_peers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "elemrun.h"
+#include "reload.h"
 #include "imsec/crypto.h"
 #include "imsec/pcscf.h"
 
@@ -76,11 +77,11 @@ static const elemrun_ops ops = {
     .on_timer = h_timer,
 };
 
-static int run(int argc, char **argv) {
-  if (cli_wants_help(argc, argv)) {
-    fputs(help, stdout);
-    return CLI_EXIT_OK;
-  }
+/* The settings: the -c file, then the flags over it, checked. At start
+ * and again on SIGHUP (the same code reads them both times). Returns 0 or
+ * CLI_EXIT_USAGE after one line (cli_usage, cli_fail). */
+static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
+                         int *ladder_out) {
   static imsec_pcscf_settings s;
   memset(&s, 0, sizeof(s));
   imsec_pcscf_config_init(&s.elem);
@@ -190,6 +191,45 @@ static int run(int argc, char **argv) {
     s.core_listen.tp = IMSEC_TP_TCP;
     s.core_listen.port = 0; /* a free port, read back below */
   }
+  *out = s;
+  *ladder_out = ladder;
+  return 0;
+}
+
+/* SIGHUP: the settings again, from the same command line and -c file,
+ * applied by apps/reload.c. */
+typedef struct reloader {
+  int argc;
+  char **argv;
+  const imsec_pcscf_settings *running;
+  holder *h;
+} reloader;
+
+static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
+  reloader *rl = arg;
+  static imsec_pcscf_settings next;
+  int ladder = 0;
+  cli_capture(msg, cap);
+  int bad = settings_read(rl->argc, rl->argv, &next, &ladder);
+  cli_capture(NULL, 0);
+  if (bad)
+    return IMSEC_ERR_CONFIG;
+  return reload_pcscf(r, rl->h->p, rl->running, &next, msg, cap);
+}
+
+static int run(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) {
+    fputs(help, stdout);
+    return CLI_EXIT_OK;
+  }
+  static imsec_pcscf_settings s;
+  int ladder = 0;
+  int bad = settings_read(argc, argv, &s, &ladder);
+  if (bad)
+    return bad;
+  imsec_log_level level = IMSEC_LOG_INFO;
+  if (elemrun_log_level_parse(s.log_level, &level) < 0)
+    return CLI_EXIT_USAGE; /* settings_read checked it */
 
   imsec_crypto *crypto = NULL;
   if (imsec_crypto_ossl_new(&crypto) < 0)
@@ -204,6 +244,7 @@ static int run(int argc, char **argv) {
       {.addr = s.core_listen},
   };
   holder h = {0};
+  reloader rl = {.argc = argc, .argv = argv, .running = &s, .h = &h};
   elemrun_config rc = {
       .name = "pcscf",
       .ops = &ops,
@@ -214,6 +255,8 @@ static int run(int argc, char **argv) {
       .log_level = level,
       .ladder = ladder,
       .signals = 1,
+      .reload = on_reload,
+      .reload_arg = &rl,
   };
   char err[512] = "";
   elemrun *r = NULL;

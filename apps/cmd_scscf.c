@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "elemrun.h"
+#include "reload.h"
 #include "imsec/hss.h"
 #include "imsec/scscf.h"
 
@@ -196,6 +197,52 @@ static int64_t pick_n(int64_t flag, int64_t file) {
   return flag >= 0 ? flag : file;
 }
 
+/* The effective settings for a reload: the flags over the file, as run()
+ * picks them. */
+static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
+  memset(v, 0, sizeof(*v));
+  v->domain = pick(o->domain, f->domain);
+  v->db = pick(o->db, f->db);
+  v->advertise = pick(o->advertise, f->advertise);
+  v->log_level = pick(o->log_level, f->log_level);
+  v->cert = pick(o->cert, f->cert);
+  v->key = pick(o->key, f->key);
+  v->n_listen = o->n_listen ? o->n_listen : f->n_listen;
+  v->listen = o->n_listen ? o->listen : (const char *const *)f->listen;
+  v->nonce_lifetime = pick_n(o->nonce_lifetime, f->nonce_lifetime);
+  v->expires_min = pick_n(o->expires_min, f->expires_min);
+  v->expires_max = pick_n(o->expires_max, f->expires_max);
+  v->expires_default = pick_n(o->expires_default, f->expires_default);
+  v->txn_timeout = f->txn_timeout;
+  v->max_txns = f->max_txns;
+}
+
+/* SIGHUP: the -c file again under the same flags, applied by
+ * apps/reload.c. */
+typedef struct reloader {
+  const opts *o;
+  const reload_scscf *running;
+  host *h;
+} reloader;
+
+static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
+  reloader *rl = arg;
+  imsec_scscf_file file;
+  memset(&file, 0, sizeof(file));
+  file.nonce_lifetime = file.expires_min = file.expires_max =
+      file.expires_default = -1;
+  file.txn_timeout = file.max_txns = -1;
+  if (rl->o->conf && imsec_scscf_file_load(rl->o->conf, &file, msg, cap) < 0) {
+    imsec_scscf_file_free(&file);
+    return IMSEC_ERR_CONFIG;
+  }
+  reload_scscf next;
+  view_of(rl->o, &file, &next);
+  int rv = reload_scscf_apply(r, rl->h->s, rl->running, &next, msg, cap);
+  imsec_scscf_file_free(&file);
+  return rv;
+}
+
 static int run(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     fputs(help, stdout);
@@ -305,6 +352,11 @@ static int run(int argc, char **argv) {
   rc.net_log_level = IMSEC_NET_LOG_ERROR;
   rc.ladder = o.ladder;
   rc.signals = 1;
+  reload_scscf started;
+  view_of(&o, &file, &started);
+  reloader rl = {.o = &o, .running = &started, .h = &h};
+  rc.reload = on_reload;
+  rc.reload_arg = &rl;
   if (elemrun_new(&r, &rc, err, sizeof(err)) < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
     goto done;

@@ -289,7 +289,7 @@ static int defer_verify_cb(int ok, X509_STORE_CTX *x) {
  * when it has one. Clears OpenSSL's error queue. */
 __attribute__((format(printf, 3, 4))) static void
 ctx_err(char *err, size_t cap, const char *fmt, ...) {
-  unsigned long e = ERR_peek_last_error();
+  unsigned long e = ERR_peek_error(); /* the first: the root cause */
   if (err && cap) {
     va_list ap;
     va_start(ap, fmt);

@@ -46,8 +46,15 @@ static const char help[] =
     "                           transaction_timeout_ms. Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
-    "Logs one line per event on stderr; SIGTERM or SIGINT stops it. Exit 0\n"
-    "after a clean stop, 2 on a usage or configuration error.\n";
+    "Logs one line per event on stderr; SIGTERM or SIGINT stops it.\n"
+    "SIGHUP reloads: the -c file is read again under the same flags, the\n"
+    "certificate and key files too; everything is checked first, then the\n"
+    "log level, the routes and the certificate are applied (new TLS\n"
+    "handshakes use it; connections already up keep theirs). A reload that\n"
+    "fails logs \"reload failed: WHY\" and keeps the running configuration;\n"
+    "listen, core and the other settings taken at start are logged as\n"
+    "\"needs a restart\". Exit 0 after a clean stop, 2 on a usage or\n"
+    "configuration error.\n";
 
 /* The element is made after the listeners are bound (the core port goes
  * into its Path), so the runner holds this and not the element. */

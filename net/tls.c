@@ -384,7 +384,11 @@ static int ctx_build(imsec_net_tls *t, const char *cert_file,
       goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(c, key_file, SSL_FILETYPE_PEM) != 1) {
-      ctx_err(err, cap, "key %s does not load", key_file);
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+        ctx_err(err, cap, "key %s does not match certificate %s", key_file,
+                cert_file);
+      else
+        ctx_err(err, cap, "key %s does not load", key_file);
       goto fail;
     }
     if (SSL_CTX_check_private_key(c) != 1) {

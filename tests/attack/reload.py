@@ -126,8 +126,8 @@ def pcscf_part(lab, sc):
     lab.check(pc.alive(), "SIGHUP does not kill the P-CSCF")
     lab.check(seen_cert(lab, pc.port) == der_b,
               "a new handshake after the reload sees certificate B")
-    subj = s_client_subject(pc.port)
-    if subj is not None:
+    if shutil.which("openssl"):
+        subj = s_client_subject(pc.port) or ""
         lab.check(B in subj, "openssl s_client -showcerts sees B: " + subj)
     ue.send(lab_register(1, 2))
     r = ue.recv_or_none(5)
@@ -276,7 +276,14 @@ with Lab() as lab:
             "--mnc", "001", "--host", B)
     lab.hss_add(1)
     sc = start_scscf(lab)
-    pcscf_part(lab, sc)
-    pcscf_yaml_part(lab, sc)
-    scscf_part(lab)
+    # Each part on its own: a daemon killed in one still lets the others
+    # show what they show.
+    for part, args in ((pcscf_part, (lab, sc)), (pcscf_yaml_part, (lab, sc)),
+                       (scscf_part, (lab,))):
+        try:
+            part(*args)
+        except (OSError, ssl.SSLError, RuntimeError, EOFError,
+                TimeoutError) as e:
+            lab.check(False, "%s: %s: %s" % (part.__name__,
+                                             type(e).__name__, e))
     lab.check(sc.alive(), "the S-CSCF is alive")

@@ -1105,6 +1105,7 @@ typedef struct call_sync {
   pthread_mutex_t m;
   pthread_cond_t c;
   int done, cancelled, refs;
+  elemrun *r;
   elemrun_call_fn fn;
   void *arg;
 } call_sync;
@@ -1127,6 +1128,8 @@ static void call_sync_run(void *self, imsec_time_ms now, imsec_out *out,
   pthread_mutex_lock(&cs->m);
   if (!cs->cancelled) {
     cs->fn(self, now, out, cs->arg);
+    /* Its log lines before the waiter's (run_actions clears `out`). */
+    run_actions(cs->r, 0, now);
     cs->done = 1;
     pthread_cond_signal(&cs->c);
   }
@@ -1151,6 +1154,7 @@ int elemrun_call_wait(elemrun *r, elemrun_call_fn fn, void *arg,
     return IMSEC_ERR_NOMEM;
   }
   pthread_condattr_destroy(&ca);
+  cs->r = r;
   cs->fn = fn;
   cs->arg = arg;
   cs->refs = 2;

@@ -244,8 +244,8 @@ typedef void (*elemrun_call_fn)(void *self, imsec_time_ms now, imsec_out *out,
                                 void *arg);
 IMSEC_MUST_USE int elemrun_call(elemrun *r, elemrun_call_fn fn, void *arg);
 
-/* elemrun_call, then wait until fn has run on the loop thread (its
- * actions are carried out right after it): how a reload changes the
+/* elemrun_call, then wait until fn has run on the loop thread and its
+ * actions are carried out: how a reload changes the
  * element from another thread. Not from the loop thread. A call that has
  * not started within `timeout_ms` is cancelled (it never runs). Returns 0,
  * IMSEC_ERR_TIMEOUT (cancelled), IMSEC_ERR_NOMEM, IMSEC_ERR_CLOSED

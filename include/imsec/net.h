@@ -172,15 +172,17 @@ IMSEC_API void imsec_net_tls_del(imsec_net_tls *tls);
  * anchors of a running context. In two steps, so that several contexts
  * change together or not at all:
  *
- *   imsec_net_tls_next_new   reads and checks the files of `cfg` into a
- *                              new context beside the running one; any
- *                              failure leaves `tls` as it was.
- *   imsec_net_tls_next_apply swaps it in (thread-safe: loop threads may
- *                              be making flows meanwhile). Handshakes that
- *                              start afterwards use the new files; flows
- *                              already up (or handshaking) keep the context
- *                              they started with until they close.
- *   imsec_net_tls_next_del   frees it (applied or not).
+ *   imsec_net_tls_next_new    reads and checks the files of `cfg` into
+ *                             a new context beside the running one; any
+ *                             failure leaves `tls` as it was.
+ *   imsec_net_tls_next_apply  swaps it in (thread-safe: loop threads may
+ *                             be making flows meanwhile). Handshakes that
+ *                             start afterwards use the new files (DTLS
+ *                             listeners too); flows already up or
+ *                             handshaking keep the context they started
+ *                             with until they close.
+ *   imsec_net_tls_next_del    frees it (applied or not), before `tls` is
+ *                             deleted.
  *
  * Only cert_file, key_file and ca_file are read from `cfg` (the same rules
  * as imsec_net_tls_new: a server needs a certificate and key unless it has
@@ -207,7 +209,7 @@ imsec_net_tls_next_new(imsec_net_tls_next **out, imsec_net_tls *tls,
 /* Swap the checked context in (see above). Applying twice, or NULL, is a
  * no-op. Cannot fail. */
 IMSEC_API void imsec_net_tls_next_apply(imsec_net_tls_next *rl);
-/* Free the reload; not applied, nothing of its context changes. NULL ok. */
+/* Free it; one never applied has changed nothing. NULL is ok. */
 IMSEC_API void imsec_net_tls_next_del(imsec_net_tls_next *rl);
 /* _new, _apply and _del in one call, for a single context. Returns as
  * imsec_net_tls_next_new. */

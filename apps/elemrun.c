@@ -1192,6 +1192,13 @@ void elemrun_set_log_level(elemrun *r, imsec_log_level level) {
   atomic_store(&r->log_level, (int)level);
 }
 
+const imsec_x509_anchors *elemrun_set_anchors(elemrun *r,
+                                              const imsec_x509_anchors *a) {
+  const imsec_x509_anchors *old = r->cfg.anchors;
+  r->cfg.anchors = a; /* read by cb_up, on this thread */
+  return old;
+}
+
 imsec_net_tls *elemrun_listener_tls(const elemrun *r, size_t i) {
   return r && i < r->cfg.n_listeners ? r->listeners[i].tls : NULL;
 }

@@ -257,6 +257,13 @@ IMSEC_MUST_USE int elemrun_call_wait(elemrun *r, elemrun_call_fn fn, void *arg,
  * now on. Loop thread only (from an elemrun_call function). */
 void elemrun_set_log_level(elemrun *r, imsec_log_level level);
 
+/* Replace cfg.anchors (the peer_cert facts of flows that come up from now
+ * on; may be NULL). Loop thread only (from an elemrun_call function).
+ * Returns the previous anchors: the caller frees them, when they are its
+ * own, after that call returns. */
+const imsec_x509_anchors *elemrun_set_anchors(elemrun *r,
+                                              const imsec_x509_anchors *a);
+
 /* The TLS context of listener i (made by the runner or given; NULL for a
  * plain listener), and the client context (NULL if none): for reloading
  * their files (imsec_net_tls_reload). */

@@ -52,8 +52,11 @@ static void apply_on_loop(void *self, imsec_time_ms now, imsec_out *out,
   (void)now;
   (void)out;
   c->rc = c->p->apply ? c->p->apply(c->p->apply_arg, c->err, sizeof c->err) : 0;
-  if (c->rc == 0)
-    elemrun_set_log_level(c->r, c->p->level);
+  if (c->rc != 0)
+    return;
+  elemrun_set_log_level(c->r, c->p->level);
+  if (c->p->anchors)
+    c->p->anchors = elemrun_set_anchors(c->r, c->p->anchors);
 }
 
 int reload_run(elemrun *r, reload_plan *p, char *msg, size_t cap) {

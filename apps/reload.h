@@ -52,6 +52,11 @@ typedef struct reload_plan {
   int (*apply)(void *arg, char *err, size_t cap);
   void *apply_arg;
   char restart[256]; /* "listen, db": keys that need a restart */
+  /* New anchors for the peer facts of TLS flows (elemrun cfg.anchors), or
+   * NULL to keep them. After a successful reload_run this holds the
+   * previous ones (the caller frees its own); after a failure still the
+   * new ones (the caller frees them too). */
+  const imsec_x509_anchors *anchors;
 } reload_plan;
 
 /* Add a context to reload (NULL tls: skipped). Returns 0 or

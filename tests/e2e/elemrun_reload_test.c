@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "apps/elemrun.h"
+#include "imsec/x509.h"
 #include "net_util.h"
 #include "test_util.h"
 
@@ -76,6 +77,9 @@ typedef struct host {
   pthread_t main;
   int wrong_thread;
   int tls_rc;
+  elemrun *r;
+  imsec_x509_anchors *anchors;
+  const imsec_x509_anchors *old_anchors;
 } host;
 
 static void apply(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
@@ -84,6 +88,14 @@ static void apply(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
   if (!e->have_loop || !pthread_equal(pthread_self(), e->loop))
     ((host *)arg)->wrong_thread = 1;
   assert_int_equal(imsec_out_log(out, IMSEC_LOG_INFO, "applied", NULL), 0);
+  /* New peer anchors: the runner hands the previous ones back. */
+  host *h = arg;
+  imsec_x509_anchors *a = NULL;
+  assert_int_equal(imsec_x509_anchors_new(&a), 0);
+  assert_int_equal(imsec_x509_anchors_add_root_file(a, t_path(g_dir, "ca.pem")),
+                   0);
+  h->old_anchors = elemrun_set_anchors(h->r, a);
+  h->anchors = a;
   atomic_fetch_add(&e->applied, 1);
 }
 
@@ -162,6 +174,7 @@ static void sighup_reloads(void **state) {
   elemrun *r = NULL;
   char err[256];
   assert_int_equal(elemrun_new(&r, &cfg, err, sizeof err), 0);
+  h.r = r;
   assert_non_null(elemrun_listener_tls(r, 0));
   assert_null(elemrun_listener_tls(r, 1));
   assert_null(elemrun_client_tls(r));
@@ -174,6 +187,8 @@ static void sighup_reloads(void **state) {
   assert_int_equal(atomic_load(&h.el.applied), 1);
   assert_int_equal(h.tls_rc, 0);
   assert_int_equal(h.wrong_thread, 0);
+  assert_non_null(h.anchors);
+  assert_null(h.old_anchors); /* none at the start */
   assert_int_equal(elemrun_signal(r), 0);
 
   /* A failed one: the same. */
@@ -199,6 +214,7 @@ static void sighup_reloads(void **state) {
   assert_int_equal(elemrun_wait(r, 5000), 0);
   assert_int_equal(elemrun_signal(r), SIGTERM);
   elemrun_del(r);
+  imsec_x509_anchors_del(h.anchors);
 }
 
 static int setup(void **state) {

@@ -176,6 +176,16 @@ IMSEC_API void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow,
 IMSEC_API void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer,
                                     imsec_time_ms now, imsec_out *out);
 
+/* Change the challenge lifetime and the registration expiry bounds at run
+ * time (a daemon's reload): nonce_lifetime_ms, expires_min, expires_max
+ * and expires_default are read from `cfg` (0: the defaults of
+ * imsec_scscf_new; the rest of `cfg` is ignored). Challenges and
+ * registrations already made keep their deadlines. Returns 0,
+ * IMSEC_ERR_INVAL (NULL), IMSEC_ERR_CONFIG (expires_min > expires_max, a
+ * negative lifetime; nothing changes). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_scscf_set_expiry(imsec_scscf *s, const imsec_scscf_config *cfg);
+
 /* Observers (tests, the demo's final table). */
 /* Number of current contacts of the registration holding `impu` (0 when not
  * registered). */

@@ -567,6 +567,28 @@ static void remove_contact(reg *r, size_t i, imsec_out *out) {
   r->c[i] = r->c[--r->n];
 }
 
+int imsec_scscf_set_expiry(imsec_scscf *s, const imsec_scscf_config *cfg) {
+  if (!s || !cfg)
+    return IMSEC_ERR_INVAL;
+  /* The defaults and rules of imsec_scscf_new. */
+  imsec_time_ms nonce = cfg->nonce_lifetime_ms ? cfg->nonce_lifetime_ms : 30000;
+  uint32_t lo = cfg->expires_min ? cfg->expires_min : 60;
+  uint32_t hi = cfg->expires_max ? cfg->expires_max : 3600;
+  uint32_t def = cfg->expires_default ? cfg->expires_default : 600;
+  if (lo > hi || nonce < 0)
+    return IMSEC_ERR_CONFIG;
+  if (def < lo)
+    def = lo;
+  if (def > hi)
+    def = hi;
+  /* Challenges and bindings already made keep the deadlines they got. */
+  s->cfg.nonce_lifetime_ms = nonce;
+  s->cfg.expires_min = lo;
+  s->cfg.expires_max = hi;
+  s->cfg.expires_default = def;
+  return 0;
+}
+
 size_t imsec_scscf_contacts(const imsec_scscf *s, imsec_str impu) {
   const reg *r = s ? find_reg_impu(s, impu) : NULL;
   return r ? r->n : 0;

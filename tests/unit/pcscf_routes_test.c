@@ -160,10 +160,38 @@ static void bad_tables_change_nothing(void **state) {
   fx_del(x);
 }
 
+/* RFC 5922 §7.2: a tls: route added at run time checks (and sends as
+ * SNI) its own name=, else its host; the same address under another name
+ * is another destination. */
+static void tls_route_names_kept(void **state) {
+  (void)state;
+  fx *x = fx_new();
+  int st;
+  imsec_pcscf_route r[2];
+  route(&r[0], HOME "=tls:127.0.0.1:5090;name=scscf." HOME);
+  route(&r[1], "other.example=tls:scscf.other.example:5090");
+  assert_int_equal(imsec_pcscf_set_routes(x->p, r, 2), 0);
+  const imsec_act *a = reg(x, HOME, &st);
+  assert_non_null(a);
+  assert_int_equal(a->addr.port, 5090);
+  assert_string_equal(a->server_name, "scscf." HOME);
+  a = reg(x, "other.example", &st);
+  assert_non_null(a);
+  assert_string_equal(a->server_name, "scscf.other.example");
+  /* 127.0.0.1:5090 under another name: a connection of its own. */
+  route(&r[0], HOME "=tls:127.0.0.1:5090;name=s2." HOME);
+  assert_int_equal(imsec_pcscf_set_routes(x->p, r, 1), 0);
+  a = reg(x, HOME, &st);
+  assert_non_null(a);
+  assert_string_equal(a->server_name, "s2." HOME);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(new_table_followed),
       cmocka_unit_test(bad_tables_change_nothing),
+      cmocka_unit_test(tls_route_names_kept),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,10 @@ certificate): the same certificate swap, an OPTIONS answered on the
 connection from before, a broken key refused; its expiry settings from the
 YAML file applied; its CA files read again (a peer of the old root is
 refused once the YAML file names another root).
+
+P-CSCF core side: the --core-cert files replaced and SIGHUP sent: the next
+core TLS connection (to an `openssl s_server -Verify` stand-in S-CSCF)
+presents the new network-element certificate.
 """
 import os
 import re
@@ -24,12 +28,14 @@ import ssl
 import subprocess
 import time
 
-from attacklib import (HOME, TRUST_DOMAIN, VISITED, Lab, register, request,
-                       status)
+from attacklib import (HOME, TRUST_DOMAIN, VISITED, Lab, Proc, register,
+                       request, status)
 
 A = "pcscf.ims.mnc001.mcc001.3gppnetwork.org"
 B = "pcscf-b.ims.mnc001.mcc001.3gppnetwork.org"
+SCSCF = "scscf." + HOME
 CORE1 = "pcscf-core1." + HOME
+CORE2 = "pcscf-core2." + HOME
 # Plain TCP on the core side is an explicit exception (TS 33.210), from
 # listed addresses only.
 INSECURE = ("--insecure-core", "--peer-addr", "127.0.0.1")
@@ -334,6 +340,91 @@ def scscf_part(lab):
     peer.close()
 
 
+def s_server(lab, name, cert, key):
+    """`openssl s_server` as a TLS S-CSCF that requires a client
+    certificate from the IMS root and prints its subject; stdin stays open
+    (EOF would end its connection). A Proc in the lab, with .port."""
+    port = lab.free_port()
+    log = lab.path(name + ".log")
+    args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
+            "-cert", cert, "-key", key, "-Verify", "2",
+            "-CAfile", lab.path("pki", "root.crt"),
+            "-cert_chain", lab.path("pki", "op-mcc001-mnc001.crt")]
+    with open(log, "w") as lf:
+        p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
+                             stdout=lf, stderr=subprocess.STDOUT)
+    proc = Proc(name, p, log)
+    lab.procs.append(proc)
+    if not proc.wait_log(r"^ACCEPT", 10):
+        raise RuntimeError("s_server did not start:\n" + proc.log_text())
+    proc.port = port
+    return proc
+
+
+def pcscf_core_part(lab):
+    """The core side's certificate (--core-cert, --core-key) reloaded: the
+    next core TLS connection presents the new one (TS 33.210 §5.2)."""
+    if not shutil.which("openssl"):
+        print("SKIP pcscf_core_part: no openssl")
+        return
+    d = lab.path("pki")
+    core1, core2, scscf = node(lab, CORE1), node(lab, CORE2), node(lab, SCSCF)
+    live = lab.path("live-core")
+    os.makedirs(live)
+    ccert, ckey = os.path.join(live, "core.pem"), os.path.join(live, "core.key")
+
+    def put(n):
+        shutil.copyfile(n[0], ccert)
+        shutil.copyfile(n[1], ckey)
+
+    conf = lab.path("pcscf-core.yaml")
+
+    def route(port):
+        with open(conf, "w") as f:
+            f.write("routes:\n  - %s=tls:127.0.0.1:%d;name=%s\n" %
+                    (HOME, port, SCSCF))
+
+    put(core1)
+    srv1 = s_server(lab, "s_server-1", scscf[0], scscf[1])
+    route(srv1.port)
+    pc = lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
+                   "--cert", os.path.join(d, A + ".chain.pem"),
+                   "--key", os.path.join(d, A + ".key"),
+                   "--core-cert", ccert, "--core-key", ckey,
+                   "--core-ca", os.path.join(d, "root.crt"), "-c", conf,
+                   name="pcscf-core",
+                   ready=r"listening on tls:127.0.0.1:(\d+)")
+    subject = r"^subject=.*CN ?= ?%s"
+    ue = lab.connect_tls(pc.port)
+    ue.send(lab_register(1, 1))
+    lab.check(srv1.wait_log(r"^REGISTER sip:", 8) is not None,
+              "the REGISTER reached the TLS S-CSCF stand-in")
+    lab.check(re.search(subject % re.escape(CORE1), srv1.log_text(), re.M)
+              is not None, "before: the core connection presents " + CORE1)
+    ue.close()
+
+    put(core2)
+    srv2 = s_server(lab, "s_server-2", scscf[0], scscf[1])
+    route(srv2.port)
+    lab.check(hup(lab, pc, r"pcscf info: reloaded", 1),
+              "SIGHUP with a new core certificate: 'reloaded'")
+    ue = lab.connect_tls(pc.port)
+    ue.send(lab_register(1, 2))
+    lab.check(srv2.wait_log(r"^REGISTER sip:", 8) is not None,
+              "after: the REGISTER reached the new route")
+    out = srv2.log_text()
+    lab.check(re.search(subject % re.escape(CORE2), out, re.M) is not None
+              and re.search(subject % re.escape(CORE1), out, re.M) is None,
+              "after: the next core TLS connection presents " + CORE2)
+    ue.close()
+
+    # A core key of another certificate: refused, the running one kept.
+    shutil.copyfile(core1[1], ckey)
+    lab.check(hup(lab, pc, r"reload failed: core listener: .*does not match",
+                  1), "a core key of another certificate: 'reload failed'")
+    lab.check(pc.alive(), "the P-CSCF is alive")
+
+
 def lab_register(n, cseq, domain=HOME):
     return register(n, cseq=cseq, call_id="reload-%d-%s" % (n, domain),
                     domain=domain)
@@ -348,7 +439,7 @@ with Lab() as lab:
     # Each part on its own: a daemon killed in one still lets the others
     # show what they show.
     for part, args in ((pcscf_part, (lab, sc)), (pcscf_yaml_part, (lab, sc)),
-                       (scscf_part, (lab,))):
+                       (scscf_part, (lab,)), (pcscf_core_part, (lab,))):
         try:
             part(*args)
         except (OSError, ssl.SSLError, RuntimeError, EOFError,

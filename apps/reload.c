@@ -207,7 +207,8 @@ int reload_pcscf(elemrun *r, imsec_pcscf *p,
 
 typedef struct scscf_apply {
   imsec_scscf *s;
-  imsec_scscf_config cfg;
+  imsec_scscf_config cfg, was; /* the expiry settings: next, running */
+  const reload_scscf *next;
 } scscf_apply;
 
 /* Seconds as imsec_scscf_new takes them; -1 (not set): the default. */
@@ -226,22 +227,22 @@ static void scscf_expiry(const reload_scscf *v, imsec_scscf_config *c) {
 static int scscf_apply_fn(void *arg, char *err, size_t cap) {
   scscf_apply *a = arg;
   int rc = imsec_scscf_set_expiry(a->s, &a->cfg);
-  if (rc != 0)
+  if (rc != 0) {
     snprintf(err, cap, "expiry settings: %s",
              rc == IMSEC_ERR_CONFIG ? "expires_min above expires_max"
                                     : imsec_strerror(rc));
+    return rc;
+  }
+  rc = imsec_scscf_set_peers(a->s, a->next->peers, a->next->n_peers,
+                             a->next->peer_addrs, a->next->n_peer_addrs);
+  if (rc != 0) {
+    /* Nothing changed: the running expiry settings back (they were
+     * accepted at start). */
+    int back = imsec_scscf_set_expiry(a->s, &a->was);
+    (void)back;
+    snprintf(err, cap, "peers: %s", imsec_strerror(rc));
+  }
   return rc;
-}
-
-/* 1 when two lists hold the same strings in the same order. */
-static int list_eq(const char *const *a, size_t na, const char *const *b,
-                   size_t nb) {
-  if (na != nb)
-    return 0;
-  for (size_t i = 0; i < na; i++)
-    if (!str_eq(a[i], b[i]))
-      return 0;
-  return 1;
 }
 
 int reload_scscf_apply(elemrun *r, imsec_scscf *s, const reload_scscf *running,
@@ -290,13 +291,9 @@ int reload_scscf_apply(elemrun *r, imsec_scscf *s, const reload_scscf *running,
     reload_restart(&plan, "trust_domain");
   if (running->insecure_core != next->insecure_core)
     reload_restart(&plan, "insecure_core");
-  /* The element copied its peer lists at start. */
-  if (!list_eq(running->peers, running->n_peers, next->peers, next->n_peers) ||
-      !list_eq(running->peer_addrs, running->n_peer_addrs, next->peer_addrs,
-               next->n_peer_addrs))
-    reload_restart(&plan, "peers");
-  scscf_apply sa = {.s = s};
+  scscf_apply sa = {.s = s, .next = next};
   scscf_expiry(next, &sa.cfg);
+  scscf_expiry(running, &sa.was);
   plan.apply = scscf_apply_fn;
   plan.apply_arg = &sa;
   int rc = reload_run(r, &plan, msg, cap);

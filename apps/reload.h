@@ -121,7 +121,7 @@ typedef struct reload_scscf {
 /* The S-CSCF: reloads the TLS context of every tls: listener (runner
  * listener i is listen[i]) and the client context if any, with every --ca
  * file; applies the log level, the challenge lifetime and expiry bounds,
- * and *anchors (the peer anchors made from
+ * the peer names and addresses, and *anchors (the peer anchors made from
  * the --ca, home and partner CA files, or NULL to keep them; as
  * plan.anchors: on success *anchors holds the previous ones). Returns as
  * reload_run. */

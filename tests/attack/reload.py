@@ -14,7 +14,8 @@ S-CSCF with a tls: listener (mutual TLS: its peer shows a network-element
 certificate): the same certificate swap, an OPTIONS answered on the
 connection from before, a broken key refused; its expiry settings from the
 YAML file applied; its CA files read again (a peer of the old root is
-refused once the YAML file names another root).
+refused once the YAML file names another root; with two CA files a peer
+of the second root is trusted once a reload lists its name in peers).
 
 P-CSCF core side: the --core-cert files replaced and SIGHUP sent: the next
 core TLS connection (to an `openssl s_server -Verify` stand-in S-CSCF)
@@ -336,6 +337,43 @@ def scscf_part(lab):
     lab.check(status(r) > 0 and status(r) != 403 and
               len(re.findall(refused, sc.log_text())) == n_refused,
               "the peer is trusted again")
+
+    # Two CA files, and a peer of the second root trusted by its name
+    # only once a reload lists it (--peer, YAML peers).
+    lab.run("pki", "operator", "--dir", other, "--mcc", "001", "--mnc", "002")
+    far = "pcscf.ims.mnc002.mcc001.3gppnetwork.org"
+    cp = lab.run("pki", "node", "--dir", other, "--mcc", "001", "--mnc", "002",
+                 "--host", far)
+    files = dict(re.findall(r"^(\w+)=(.*)$", cp.stdout, re.M))
+    them = tuple(f if f.startswith("/") else os.path.join(lab.dir, f)
+                 for f in (files["chain"], files["key"]))
+    both = "[%s, %s]" % (root, os.path.join(other, "root.crt"))
+    listed = r"core peer tls:127\.0\.0\.1:\d+ '%s' trusted" % re.escape(far)
+
+    def far_peer():
+        try:
+            c = lab.connect_tls(sc.port, cert=them[0], key=them[1])
+            c.send(request("OPTIONS", "sip:" + HOME, "sip:p@" + HOME,
+                           "sip:" + HOME, "o6@x", 6))
+            c.recv_or_none(3)
+            c.close()
+        except (OSError, ssl.SSLError):
+            pass
+
+    write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\n", ca=both)
+    lab.check(hup(lab, sc, r"scscf info: reloaded", 5),
+              "two CA files: 'reloaded'")
+    far_peer()
+    lab.check(sc.wait_log(refused + r" name '%s'" % re.escape(far), 5)
+              is not None and not re.search(listed, sc.log_text()),
+              "a peer of the second root, not listed: refused")
+    write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\npeers: [%s]\n" % far,
+          ca=both)
+    lab.check(hup(lab, sc, r"scscf info: reloaded", 6),
+              "its name in peers: 'reloaded'")
+    far_peer()
+    lab.check(sc.wait_log(listed, 5) is not None,
+              "after: the listed peer of the second CA file is trusted")
     lab.check(sc.alive(), "the S-CSCF is alive")
     peer.close()
 

@@ -1,5 +1,6 @@
-/* lib/scscf: changing the challenge lifetime and expiry bounds of a running
- * S-CSCF (imsec_scscf_set_expiry, a daemon's reload). */
+/* lib/scscf: changing the challenge lifetime and expiry bounds, and the
+ * core-side peer lists, of a running S-CSCF (imsec_scscf_set_expiry,
+ * imsec_scscf_set_peers: a daemon's reload). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,10 +162,65 @@ static void bad_settings_change_nothing(void **state) {
   assert_int_equal(imsec_scscf_set_expiry(f->s, &c), 0);
 }
 
+static int up_from(fx *f, uint64_t flow, const char *host) {
+  imsec_flow_info i = tcp_from(host);
+  imsec_out_clear(&f->out);
+  return imsec_scscf_on_flow_up(f->s, flow, 0, &i, f->now, &f->out);
+}
+
+/* TS 33.210 §5.2: the peers allowed change; flows judged before keep
+ * their verdict, new flows meet the new lists. */
+static void peers_change(void **state) {
+  fx *f = *state;
+  assert_int_equal(up_from(f, 60, "10.9.9.9"), IMSEC_ERR_AUTH);
+  static const char *const names[] = {"pcscf.example.org"};
+  static const char *const addrs[] = {"10.9.9.9"};
+  assert_int_equal(imsec_scscf_set_peers(f->s, names, 1, addrs, 1), 0);
+  assert_int_equal(up_from(f, 61, "10.9.9.9"), 0);
+  assert_int_equal(up_from(f, 62, "127.0.0.1"), IMSEC_ERR_AUTH);
+  /* Flow 7 was judged under the old list: still served. */
+  f->now += 1000;
+  assert_true(challenge(f, 2) > 0);
+}
+
+static void bad_peers_change_nothing(void **state) {
+  fx *f = *state;
+  static const char *const addrs[] = {"10.9.9.9"};
+  static const char *const empty[] = {""};
+  const char *many[IMSEC_SCSCF_MAX_PEERS + 1];
+  for (size_t i = 0; i <= IMSEC_SCSCF_MAX_PEERS; i++)
+    many[i] = "10.1.1.1";
+  assert_int_equal(imsec_scscf_set_peers(NULL, NULL, 0, addrs, 1),
+                   IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 1, addrs, 1),
+                   IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, NULL, 1),
+                   IMSEC_ERR_INVAL);
+  assert_int_equal(
+      imsec_scscf_set_peers(f->s, NULL, 0, many, IMSEC_SCSCF_MAX_PEERS + 1),
+      IMSEC_ERR_CONFIG);
+  /* A bad entry after a good list: the good one is not half-applied. */
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, empty, 1),
+                   IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_set_peers(f->s, empty, 1, many, 2),
+                   IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, many, 1), 0);
+  assert_int_equal(imsec_scscf_set_peers(f->s, empty, 1, addrs, 1),
+                   IMSEC_ERR_CONFIG);
+  /* Still 10.1.1.1 alone. */
+  assert_int_equal(up_from(f, 70, "10.1.1.1"), 0);
+  assert_int_equal(up_from(f, 71, "10.9.9.9"), IMSEC_ERR_AUTH);
+  /* Empty lists: no plain TCP peer at all. */
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, NULL, 0), 0);
+  assert_int_equal(up_from(f, 72, "10.1.1.1"), IMSEC_ERR_AUTH);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(nonce_lifetime_changes),
       cmocka_unit_test(bad_settings_change_nothing),
+      cmocka_unit_test(peers_change),
+      cmocka_unit_test(bad_peers_change_nothing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

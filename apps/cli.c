@@ -5,9 +5,24 @@
 #include "cli.h"
 #include "imsec/base.h"
 
+static _Thread_local char *g_capture;
+static _Thread_local size_t g_capture_cap;
+
+void cli_capture(char *buf, size_t cap) {
+  g_capture = cap ? buf : NULL;
+  g_capture_cap = cap;
+  if (g_capture)
+    g_capture[0] = '\0';
+}
+
 int cli_usage(const char *sub, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
+  if (g_capture) {
+    vsnprintf(g_capture, g_capture_cap, fmt, ap);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+  }
   fprintf(stderr, "imsec%s%s: ", sub ? " " : "", sub ? sub : "");
   vfprintf(stderr, fmt, ap);
   fprintf(stderr, " (see 'imsec%s%s --help')\n", sub ? " " : "",
@@ -19,6 +34,11 @@ int cli_usage(const char *sub, const char *fmt, ...) {
 int cli_fail(int code, const char *sub, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
+  if (g_capture) {
+    vsnprintf(g_capture, g_capture_cap, fmt, ap);
+    va_end(ap);
+    return code;
+  }
   fprintf(stderr, "imsec%s%s: ", sub ? " " : "", sub ? sub : "");
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);

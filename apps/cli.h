@@ -33,6 +33,12 @@ int cli_usage(const char *sub, const char *fmt, ...)
 int cli_fail(int code, const char *sub, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* While set (on this thread), cli_usage and cli_fail put their message
+ * into `buf` (capacity cap; without the "imsec SUB:" prefix and the hint)
+ * instead of printing it: a daemon's reload reads its settings again with
+ * the start-up code and logs what is wrong itself. NULL ends it. */
+void cli_capture(char *buf, size_t cap);
+
 /* 1 if argv holds -h or --help before a "--". */
 int cli_wants_help(int argc, char **argv);
 

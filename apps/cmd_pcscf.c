@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "elemrun.h"
+#include "reload.h"
 #include "imsec/crypto.h"
 #include "imsec/pcscf.h"
 #include "imsec/x509.h"
@@ -95,7 +96,15 @@ static const char help[] =
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
-    "Logs one line per event on stderr; SIGTERM or SIGINT stops it. Exit 0\n"
+    "Logs one line per event on stderr; SIGTERM or SIGINT stops it.\n"
+    "SIGHUP reloads: the -c file is read again under the same flags, the\n"
+    "certificate, key, core certificate, core key and core CA files too;\n"
+    "everything is checked first, then the log level, the routes, the\n"
+    "core anchors and the certificates are applied (new TLS handshakes on\n"
+    "both sides use them; connections already up keep theirs). A reload\n"
+    "that fails logs \"reload failed: WHY\" and keeps the running\n"
+    "configuration; listen, core, insecure_core, peer_addrs and the other\n"
+    "settings taken at start are logged as \"needs a restart\". Exit 0\n"
     "after a clean stop, 2 on a usage or configuration error.\n";
 
 /* The element is made after the listeners are bound (the core port goes
@@ -287,13 +296,12 @@ static int core_peers(imsec_pcscf_settings *s) {
   return 0;
 }
 
-/* The TLS contexts and anchors of the core side (a no-op without TLS
- * there). Returns 0 or -1 (reported, exit 2). */
-static int core_tls_setup(const imsec_pcscf_settings *s,
-                          imsec_net_tls_config *client,
-                          imsec_net_tls_config *listener, const char **more_ca,
-                          imsec_x509_anchors **anchors) {
-  memset(listener, 0, sizeof(*listener));
+/* The anchors the S-CSCFs' chains are judged against: every --core-ca
+ * file (*anchors stays NULL without any). At start and on SIGHUP. Returns
+ * 0 or -1 (reported, exit 2). */
+static int core_anchors(const imsec_pcscf_settings *s,
+                        imsec_x509_anchors **anchors) {
+  *anchors = NULL;
   if (!s->n_core_ca)
     return 0;
   if (imsec_x509_anchors_new(anchors) < 0) {
@@ -309,8 +317,23 @@ static int core_tls_setup(const imsec_pcscf_settings *s,
       *anchors = NULL;
       return -1;
     }
-    more_ca[i] = i ? s->core_ca[i] : NULL;
   }
+  return 0;
+}
+
+/* The TLS contexts and anchors of the core side (a no-op without TLS
+ * there). Returns 0 or -1 (reported, exit 2). */
+static int core_tls_setup(const imsec_pcscf_settings *s,
+                          imsec_net_tls_config *client,
+                          imsec_net_tls_config *listener, const char **more_ca,
+                          imsec_x509_anchors **anchors) {
+  memset(listener, 0, sizeof(*listener));
+  if (!s->n_core_ca)
+    return 0;
+  if (core_anchors(s, anchors) < 0)
+    return -1;
+  for (size_t i = 0; i < s->n_core_ca; i++)
+    more_ca[i] = i ? s->core_ca[i] : NULL;
   more_ca[s->n_core_ca] = NULL;
   /* Towards S-CSCFs: our certificate, and the decision in the element
    * (defer_verify: chain, expiry and name are checked there against the
@@ -344,11 +367,11 @@ static void core_log_start(const imsec_pcscf_settings *s) {
           n ? "; plain core flows accepted from " : "", peers);
 }
 
-static int run(int argc, char **argv) {
-  if (cli_wants_help(argc, argv)) {
-    fputs(help, stdout);
-    return CLI_EXIT_OK;
-  }
+/* The settings: the -c file, then the flags over it, checked. At start
+ * and again on SIGHUP (the same code reads them both times). Returns 0 or
+ * CLI_EXIT_USAGE after one line (cli_usage, cli_fail). */
+static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
+                         int *ladder_out) {
   static imsec_pcscf_settings s;
   memset(&s, 0, sizeof(s));
   imsec_pcscf_config_init(&s.elem);
@@ -482,6 +505,59 @@ static int run(int argc, char **argv) {
   }
   if (core_peers(&s) < 0)
     return CLI_EXIT_USAGE;
+  *out = s;
+  *ladder_out = ladder;
+  return 0;
+}
+
+/* SIGHUP: the settings again, from the same command line and -c file,
+ * applied by apps/reload.c. */
+typedef struct reloader {
+  int argc;
+  char **argv;
+  const imsec_pcscf_settings *running;
+  holder *h;
+  imsec_x509_anchors *anchors; /* the runner's peer anchors (ours) */
+} reloader;
+
+static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
+  reloader *rl = arg;
+  static imsec_pcscf_settings next;
+  int ladder = 0;
+  imsec_x509_anchors *fresh = NULL;
+  cli_capture(msg, cap);
+  int bad = settings_read(rl->argc, rl->argv, &next, &ladder);
+  /* The core CA files again: the S-CSCFs' chains are judged against
+   * them in the element (defer_verify), not only by OpenSSL. */
+  if (!bad && core_anchors(&next, &fresh) < 0)
+    bad = CLI_EXIT_USAGE;
+  cli_capture(NULL, 0);
+  if (bad)
+    return IMSEC_ERR_CONFIG;
+  const imsec_x509_anchors *swap = fresh;
+  int rv = reload_pcscf(r, rl->h->p, rl->running, &next, &swap, msg, cap);
+  if (rv == 0 && fresh) {
+    imsec_x509_anchors_del(rl->anchors); /* swap: the previous ones */
+    rl->anchors = fresh;
+  } else {
+    imsec_x509_anchors_del(fresh);
+  }
+  return rv;
+}
+
+static int run(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) {
+    fputs(help, stdout);
+    return CLI_EXIT_OK;
+  }
+  static imsec_pcscf_settings s;
+  int ladder = 0;
+  int bad = settings_read(argc, argv, &s, &ladder);
+  if (bad)
+    return bad;
+  imsec_log_level level = IMSEC_LOG_INFO;
+  if (elemrun_log_level_parse(s.log_level, &level) < 0)
+    return CLI_EXIT_USAGE; /* settings_read checked it */
 
   imsec_crypto *crypto = NULL;
   if (imsec_crypto_ossl_new(&crypto) < 0)
@@ -504,6 +580,8 @@ static int run(int argc, char **argv) {
        .tls_cfg = s.core_listen.tp == IMSEC_TP_TLS ? &core_tls : NULL},
   };
   holder h = {0};
+  reloader rl = {
+      .argc = argc, .argv = argv, .running = &s, .h = &h, .anchors = anchors};
   elemrun_config rc = {
       .name = "pcscf",
       .ops = &ops,
@@ -520,6 +598,8 @@ static int run(int argc, char **argv) {
       .net_log_level =
           level >= IMSEC_LOG_WARN ? IMSEC_NET_LOG_WARN : IMSEC_NET_LOG_ERROR,
       .limits = {.max_flows_per_ip = s.max_flows_per_ip},
+      .reload = on_reload,
+      .reload_arg = &rl,
   };
   char err[512] = "";
   elemrun *r = NULL;
@@ -536,7 +616,7 @@ static int run(int argc, char **argv) {
   if (rv < 0) {
     elemrun_del(r);
     imsec_crypto_del(crypto);
-    imsec_x509_anchors_del(anchors);
+    imsec_x509_anchors_del(rl.anchors);
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot start: %s",
                     imsec_strerror(rv));
   }
@@ -564,7 +644,7 @@ static int run(int argc, char **argv) {
   elemrun_del(r);
   imsec_pcscf_del(h.p);
   imsec_crypto_del(crypto);
-  imsec_x509_anchors_del(anchors);
+  imsec_x509_anchors_del(rl.anchors);
   if (rv < 0)
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot run: %s", imsec_strerror(rv));
   fprintf(stderr, "pcscf info: stopped%s\n", sig ? " by signal" : "");

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "elemrun.h"
+#include "reload.h"
 #include "imsec/hss.h"
 #include "imsec/ident.h"
 #include "imsec/scscf.h"
@@ -37,7 +38,16 @@ static const char help[] =
     "network DOMAIN (also the realm), with its HSS in the SQLite FILE\n"
     "(manage it with `imsec hss`), routing MESSAGE and OPTIONS to registered\n"
     "users via their Path. Logs go to stderr, one line per event; SIGTERM\n"
-    "and SIGINT stop it.\n"
+    "and SIGINT stop it. SIGHUP reloads: the -c file is read again under\n"
+    "the same flags, the certificate, key and CA files too; everything is\n"
+    "checked first, then the log level, the nonce lifetime, the expiry\n"
+    "bounds, the peer names and addresses, the trust anchors (--ca,\n"
+    "--home-ca, --partner-ca) and the certificate are applied (new TLS\n"
+    "handshakes and new peers use them; connections already up keep\n"
+    "theirs). A reload that fails logs \"reload failed: WHY\" and keeps the\n"
+    "running configuration; listen, domain, db, advertise, txn_timeout,\n"
+    "max_txns, trust_domain and insecure_core are logged as \"needs a\n"
+    "restart\".\n"
     "\n"
     "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
     "                        tcp: only with --insecure-core)\n"
@@ -417,6 +427,8 @@ typedef struct core {
   int insecure, tls;
   imsec_x509_anchors *anchors; /* NULL without --ca */
   imsec_net_tls_config client; /* towards P-CSCFs with transport=tls */
+  /* The --ca files after the first, NULL-terminated (more_ca_files). */
+  const char *more_ca[IMSEC_SCSCF_MAX_CA];
 } core;
 
 /* The home CA by default: the certificate that issued ours, the second of
@@ -435,10 +447,7 @@ static int home_ca_from_chain(imsec_x509_anchors *a, const char *cert) {
 /* Check and load the core-side settings (TS 33.210 §5.2: Mw is mutual
  * TLS unless the operator explicitly opts out). Returns 0 or an exit
  * code after one line on stderr. */
-static int core_setup(const opts *o, const imsec_scscf_file *f,
-                      const char *cert, const char *key,
-                      const elemrun_listener *ls, size_t n_listen,
-                      imsec_net_tls_config *server, core *c) {
+static int core_pick(const opts *o, const imsec_scscf_file *f, core *c) {
 #define PICK(F, FF)                                                            \
   do {                                                                         \
     c->F = o->n_##F ? o->F : (const char *const *)f->FF;                       \
@@ -454,14 +463,6 @@ static int core_setup(const opts *o, const imsec_scscf_file *f,
   c->home_ca = o->home_ca ? o->home_ca : f->home_ca;
   c->trust_domain = o->trust_domain ? o->trust_domain : f->trust_domain;
   c->insecure = o->insecure_core || f->insecure_core;
-  for (size_t i = 0; i < n_listen; i++) {
-    if (ls[i].addr.tp == IMSEC_TP_TLS)
-      c->tls = 1;
-    else if (!c->insecure)
-      return cli_usage(SUB,
-                       "--listen tcp:...: plain TCP on the core side needs "
-                       "--insecure-core (peers use mutual TLS, TS 33.210)");
-  }
   if (c->insecure && !c->n_addrs)
     return cli_usage(SUB, "--insecure-core needs --peer-addr IP (the "
                           "addresses allowed to use plain TCP)");
@@ -478,46 +479,92 @@ static int core_setup(const opts *o, const imsec_scscf_file *f,
   if (c->trust_domain && !imsec_dns_name_valid(imsec_str_c(c->trust_domain)))
     return cli_usage(SUB, "--trust-domain: '%s' is not a domain name",
                      c->trust_domain);
+  return 0;
+}
+
+/* The anchors peers are judged against: every --ca file, the home CA
+ * (--home-ca, else the issuer in the --cert chain) and every --partner-ca
+ * (TS 33.210 §5.2). At start and on SIGHUP. Returns 0 or an exit code
+ * after one line on stderr (c->anchors then NULL). */
+static int core_anchors(core *c, const char *cert) {
+  c->anchors = NULL;
+  if (!c->n_ca)
+    return 0;
+  imsec_x509_anchors *a = NULL;
+  if (imsec_x509_anchors_new(&a) < 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
+  int rv = 0;
+  for (size_t i = 0; i < c->n_ca && !rv; i++) {
+    int e = imsec_x509_anchors_add_root_file(a, c->ca[i]);
+    if (e < 0)
+      rv = cli_fail(CLI_EXIT_USAGE, SUB, "--ca %s: %s", c->ca[i],
+                    e == IMSEC_ERR_PARSE ? "no certificate in it"
+                                         : imsec_strerror(e));
+  }
+  if (!rv) {
+    int e = c->home_ca ? imsec_x509_anchors_set_home_ca_file(a, c->home_ca)
+                       : home_ca_from_chain(a, cert);
+    if (e < 0 && (c->home_ca || c->tls))
+      rv = cli_fail(CLI_EXIT_USAGE, SUB, "--home-ca %s: %s",
+                    c->home_ca ? c->home_ca : "(not given)",
+                    c->home_ca ? imsec_strerror(e)
+                               : "required: the --cert file holds no "
+                                 "issuer certificate");
+  }
+  for (size_t i = 0; i < c->n_partner_ca && !rv; i++) {
+    int e = imsec_x509_anchors_add_partner_file(a, c->partner_ca[i], NULL);
+    if (e < 0)
+      rv = cli_fail(CLI_EXIT_USAGE, SUB, "--partner-ca %s: %s",
+                    c->partner_ca[i], imsec_strerror(e));
+  }
+  if (rv) {
+    imsec_x509_anchors_del(a);
+    return rv;
+  }
+  c->anchors = a;
+  return 0;
+}
+
+/* Check and load the core-side settings (TS 33.210 §5.2: Mw is mutual
+ * TLS unless the operator explicitly opts out). Returns 0 or an exit
+ * code after one line on stderr. */
+static int core_setup(const opts *o, const imsec_scscf_file *f,
+                      const char *cert, const char *key,
+                      const elemrun_listener *ls, size_t n_listen,
+                      imsec_net_tls_config *server, core *c) {
+  int rv = core_pick(o, f, c);
+  if (rv)
+    return rv;
+  for (size_t i = 0; i < n_listen; i++) {
+    if (ls[i].addr.tp == IMSEC_TP_TLS)
+      c->tls = 1;
+    else if (!c->insecure)
+      return cli_usage(SUB,
+                       "--listen tcp:...: plain TCP on the core side needs "
+                       "--insecure-core (peers use mutual TLS, TS 33.210)");
+  }
   if (c->tls && !c->n_ca)
     return cli_usage(SUB, "a tls: listener needs --ca FILE (the trust "
                           "anchors of its peers)");
   if (c->n_ca) {
-    if (imsec_x509_anchors_new(&c->anchors) < 0)
-      return cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
-    for (size_t i = 0; i < c->n_ca; i++) {
-      int e = imsec_x509_anchors_add_root_file(c->anchors, c->ca[i]);
-      if (e < 0)
-        return cli_fail(CLI_EXIT_USAGE, SUB, "--ca %s: %s", c->ca[i],
-                        e == IMSEC_ERR_PARSE ? "no certificate in it"
-                                             : imsec_strerror(e));
-    }
-    int e = c->home_ca
-                ? imsec_x509_anchors_set_home_ca_file(c->anchors, c->home_ca)
-                : home_ca_from_chain(c->anchors, cert);
-    if (e < 0 && (c->home_ca || c->tls))
-      return cli_fail(CLI_EXIT_USAGE, SUB, "--home-ca %s: %s",
-                      c->home_ca ? c->home_ca : "(not given)",
-                      c->home_ca ? imsec_strerror(e)
-                                 : "required: the --cert file holds no "
-                                   "issuer certificate");
-    for (size_t i = 0; i < c->n_partner_ca; i++) {
-      e = imsec_x509_anchors_add_partner_file(c->anchors, c->partner_ca[i],
-                                              NULL);
-      if (e < 0)
-        return cli_fail(CLI_EXIT_USAGE, SUB, "--partner-ca %s: %s",
-                        c->partner_ca[i], imsec_strerror(e));
-    }
+    rv = core_anchors(c, cert);
+    if (rv)
+      return rv;
+    for (size_t i = 1; i < c->n_ca; i++)
+      c->more_ca[i - 1] = c->ca[i];
     /* The listener asks every client for its certificate and fails the
      * handshake without one; the chain itself is judged by the element
      * (defer_verify), which can then log who was refused and why. */
     server->client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
     server->ca_file = c->ca[0];
+    server->more_ca_files = c->more_ca;
     server->defer_verify = 1;
     /* Towards P-CSCFs over TLS: our certificate, their chain judged by
      * the element too; no resumption (every connection shows its chain). */
     c->client.cert_file = cert && key ? cert : NULL;
     c->client.key_file = cert && key ? key : NULL;
     c->client.ca_file = c->ca[0];
+    c->client.more_ca_files = c->more_ca;
     c->client.defer_verify = 1;
     c->client.no_resume = 1;
   }
@@ -558,6 +605,110 @@ static void set_limits(imsec_scscf_config *sc, const opts *o,
     sc->lockout_ms = v * 1000;
 }
 
+/* The effective settings for a reload: the flags over the file, as run()
+ * picks them. */
+static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
+  memset(v, 0, sizeof(*v));
+  v->domain = pick(o->domain, f->domain);
+  v->db = pick(o->db, f->db);
+  v->advertise = pick(o->advertise, f->advertise);
+  v->log_level = pick(o->log_level, f->log_level);
+  v->cert = pick(o->cert, f->cert);
+  v->key = pick(o->key, f->key);
+  v->n_listen = o->n_listen ? o->n_listen : f->n_listen;
+  v->listen = o->n_listen ? o->listen : (const char *const *)f->listen;
+  v->nonce_lifetime = pick_n(o->nonce_lifetime, f->nonce_lifetime);
+  v->expires_min = pick_n(o->expires_min, f->expires_min);
+  v->expires_max = pick_n(o->expires_max, f->expires_max);
+  v->expires_default = pick_n(o->expires_default, f->expires_default);
+  v->txn_timeout = f->txn_timeout;
+  v->max_txns = f->max_txns;
+  /* The core side, picked as core_pick does: every --ca file (the TLS
+   * contexts verify against all of them), the peer lists. */
+  v->ca = o->n_ca ? o->ca : (const char *const *)f->ca;
+  v->n_ca = o->n_ca ? o->n_ca : f->n_ca;
+  v->peers = o->n_peers ? o->peers : (const char *const *)f->peers;
+  v->n_peers = o->n_peers ? o->n_peers : f->n_peers;
+  v->peer_addrs =
+      o->n_peer_addrs ? o->peer_addrs : (const char *const *)f->peer_addrs;
+  v->n_peer_addrs = o->n_peer_addrs ? o->n_peer_addrs : f->n_peer_addrs;
+  v->trust_domain = pick(o->trust_domain, f->trust_domain);
+  v->insecure_core = o->insecure_core || f->insecure_core;
+  v->max_flows_per_ip = pick_n(o->max_flows_per_ip, f->max_flows_per_ip);
+  const int64_t fl[7] = {
+      [L_STORE_TIMEOUT] = f->store_timeout,
+      [L_WINDOW] = f->limit_window,
+      [L_IMPI_CH] = f->impi_challenge_limit,
+      [L_SRC_CH] = f->source_challenge_limit,
+      [L_IMPI_FAIL] = f->impi_failure_limit,
+      [L_SRC_FAIL] = f->source_failure_limit,
+      [L_LOCKOUT] = f->lockout,
+  };
+  for (size_t k = 0; k < 7; k++)
+    v->limits[k] = pick_n(o->lim[k], fl[k]);
+}
+
+/* SIGHUP: the -c file again under the same flags, applied by
+ * apps/reload.c. */
+typedef struct reloader {
+  const opts *o;
+  const reload_scscf *running;
+  host *h;
+  int tls;                     /* a tls: listener runs */
+  imsec_x509_anchors *anchors; /* the runner's peer anchors (ours) */
+} reloader;
+
+/* A file as imsec_scscf_file_load leaves it when keys are absent. */
+static void file_init(imsec_scscf_file *f) {
+  memset(f, 0, sizeof(*f));
+  f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
+  f->txn_timeout = f->max_txns = -1;
+  f->limit_window = f->impi_challenge_limit = f->source_challenge_limit =
+      f->impi_failure_limit = f->source_failure_limit = f->lockout =
+          f->store_timeout = -1;
+  f->max_flows_per_ip = -1;
+}
+
+static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
+  reloader *rl = arg;
+  imsec_scscf_file file;
+  file_init(&file);
+  if (rl->o->conf && imsec_scscf_file_load(rl->o->conf, &file, msg, cap) < 0) {
+    imsec_scscf_file_free(&file);
+    return IMSEC_ERR_CONFIG;
+  }
+  reload_scscf next;
+  view_of(rl->o, &file, &next);
+  /* The peer decision's inputs again (TS 33.210 §5.2): the lists
+   * checked as at start, the anchors made anew from every --ca, the home
+   * CA and the partner CAs. */
+  core c;
+  memset(&c, 0, sizeof(c));
+  cli_capture(msg, cap);
+  int bad = core_pick(rl->o, &file, &c);
+  c.tls = rl->tls;
+  if (!bad && rl->tls && !c.n_ca)
+    bad = cli_usage(SUB, "a tls: listener needs --ca FILE (the trust "
+                         "anchors of its peers)");
+  if (!bad)
+    bad = core_anchors(&c, next.cert);
+  cli_capture(NULL, 0);
+  if (bad) {
+    imsec_scscf_file_free(&file);
+    return IMSEC_ERR_CONFIG;
+  }
+  const imsec_x509_anchors *swap = c.anchors;
+  int rv = reload_scscf_apply(r, rl->h->s, rl->running, &next, &swap, msg, cap);
+  if (rv == 0 && c.anchors) {
+    imsec_x509_anchors_del(rl->anchors); /* swap: the previous ones */
+    rl->anchors = c.anchors;
+  } else {
+    imsec_x509_anchors_del(c.anchors);
+  }
+  imsec_scscf_file_free(&file);
+  return rv;
+}
+
 static int run(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     fputs(help, stdout);
@@ -568,14 +719,7 @@ static int run(int argc, char **argv) {
   if (rv)
     return rv;
   imsec_scscf_file file;
-  memset(&file, 0, sizeof(file));
-  file.nonce_lifetime = file.expires_min = file.expires_max =
-      file.expires_default = -1;
-  file.txn_timeout = file.max_txns = -1;
-  file.limit_window = file.impi_challenge_limit = file.source_challenge_limit =
-      file.impi_failure_limit = file.source_failure_limit = file.lockout =
-          file.store_timeout = -1;
-  file.max_flows_per_ip = -1;
+  file_init(&file);
   if (o.conf) {
     char err[512];
     if (imsec_scscf_file_load(o.conf, &file, err, sizeof(err)) < 0)
@@ -695,6 +839,15 @@ static int run(int argc, char **argv) {
     rc.client_tls_cfg = &cs.client;
   if (cs.tls) /* a client without a certificate fails in the handshake */
     rc.net_log_level = IMSEC_NET_LOG_WARN;
+  reload_scscf started;
+  view_of(&o, &file, &started);
+  reloader rl = {.o = &o,
+                 .running = &started,
+                 .h = &h,
+                 .tls = cs.tls,
+                 .anchors = cs.anchors};
+  rc.reload = on_reload;
+  rc.reload_arg = &rl;
   if (elemrun_new(&r, &rc, err, sizeof(err)) < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
     goto done;
@@ -748,7 +901,9 @@ static int run(int argc, char **argv) {
       fprintf(stderr, "scscf info: listening on %s, domain %s\n", buf, domain);
   }
   fflush(stderr);
-  if (elemrun_run(r) < 0) {
+  int run_rc = elemrun_run(r);
+  cs.anchors = rl.anchors; /* a reload may have swapped them */
+  if (run_rc < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the event loop");
     goto done;
   }

@@ -113,6 +113,7 @@ struct elemrun {
 
   atomic_int stop;
   atomic_int got_signal;
+  atomic_int log_level; /* cfg.log_level, changed by a reload */
   int stop_pipe[2];
   int sig_fd;
 };
@@ -168,7 +169,7 @@ static void write_line(const char *buf, size_t n) {
 }
 
 static void elog(elemrun *r, imsec_log_level level, const char *text) {
-  if (level > r->cfg.log_level)
+  if ((int)level > atomic_load(&r->log_level))
     return;
   char line[2048];
   int n = snprintf(line, sizeof line, "%s %s: %s\n", r->name, level_name(level),
@@ -923,6 +924,7 @@ int elemrun_new(elemrun **out, const elemrun_config *cfg, char *err,
   r->stop_pipe[0] = r->stop_pipe[1] = -1;
   r->sig_fd = -1;
   imsec_out_init(&r->out, cfg->log_level);
+  atomic_init(&r->log_level, (int)cfg->log_level);
   if (pthread_mutex_init(&r->posted_lock, NULL) != 0)
     goto fail_mutex;
   r->listeners = calloc(cfg->n_listeners + 1, sizeof *r->listeners);
@@ -945,6 +947,8 @@ int elemrun_new(elemrun **out, const elemrun_config *cfg, char *err,
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    if (cfg->reload)
+      sigaddset(&set, SIGHUP); /* a reload, never the default (exit) */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     r->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (r->sig_fd < 0) {
@@ -1133,6 +1137,114 @@ int elemrun_call(elemrun *r, elemrun_call_fn fn, void *arg) {
   return rc;
 }
 
+/* One elemrun_call_wait: shared by the waiting thread and the loop, freed
+ * by whichever lets go last. */
+typedef struct call_sync {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int done, cancelled, refs;
+  elemrun *r;
+  elemrun_call_fn fn;
+  void *arg;
+} call_sync;
+
+static void call_sync_unref(call_sync *cs) {
+  pthread_mutex_lock(&cs->m);
+  int last = --cs->refs == 0;
+  pthread_mutex_unlock(&cs->m);
+  if (last) {
+    pthread_cond_destroy(&cs->c);
+    pthread_mutex_destroy(&cs->m);
+    free(cs);
+  }
+}
+
+static void call_sync_run(void *self, imsec_time_ms now, imsec_out *out,
+                          void *arg) {
+  call_sync *cs = arg;
+  /* Runs with the lock held: the waiter cannot give up half-way. */
+  pthread_mutex_lock(&cs->m);
+  if (!cs->cancelled) {
+    cs->fn(self, now, out, cs->arg);
+    /* Its log lines before the waiter's (run_actions clears `out`). */
+    run_actions(cs->r, 0, now);
+    cs->done = 1;
+    pthread_cond_signal(&cs->c);
+  }
+  pthread_mutex_unlock(&cs->m);
+  call_sync_unref(cs);
+}
+
+int elemrun_call_wait(elemrun *r, elemrun_call_fn fn, void *arg,
+                      int64_t timeout_ms) {
+  if (!r || !fn)
+    return IMSEC_ERR_INVAL;
+  call_sync *cs = calloc(1, sizeof *cs);
+  if (!cs)
+    return IMSEC_ERR_NOMEM;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  if (pthread_mutex_init(&cs->m, NULL) != 0 ||
+      pthread_cond_init(&cs->c, &ca) != 0) {
+    pthread_condattr_destroy(&ca);
+    free(cs);
+    return IMSEC_ERR_NOMEM;
+  }
+  pthread_condattr_destroy(&ca);
+  cs->r = r;
+  cs->fn = fn;
+  cs->arg = arg;
+  cs->refs = 2;
+  int rc = elemrun_call(r, call_sync_run, cs);
+  if (rc != 0) {
+    cs->refs = 1;
+    call_sync_unref(cs);
+    return rc;
+  }
+  struct timespec end;
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  end.tv_sec += (time_t)(timeout_ms / 1000);
+  end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (end.tv_nsec >= 1000000000L) {
+    end.tv_sec++;
+    end.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&cs->m);
+  while (!cs->done) {
+    if (pthread_cond_timedwait(&cs->c, &cs->m, &end) == ETIMEDOUT &&
+        !cs->done) {
+      cs->cancelled = 1;
+      rc = IMSEC_ERR_TIMEOUT;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&cs->m);
+  call_sync_unref(cs);
+  return rc;
+}
+
+void elemrun_set_log_level(elemrun *r, imsec_log_level level) {
+  r->out.log_level = level;
+  r->cfg.log_level = level;
+  atomic_store(&r->log_level, (int)level);
+}
+
+const imsec_x509_anchors *elemrun_set_anchors(elemrun *r,
+                                              const imsec_x509_anchors *a) {
+  const imsec_x509_anchors *old = r->cfg.anchors;
+  r->cfg.anchors = a; /* read by cb_up, on this thread */
+  return old;
+}
+
+imsec_net_tls *elemrun_listener_tls(const elemrun *r, size_t i) {
+  return r && i < r->cfg.n_listeners ? r->listeners[i].tls : NULL;
+}
+
+imsec_net_tls *elemrun_client_tls(const elemrun *r) {
+  return r ? r->client_tls : NULL;
+}
+
 int elemrun_start(elemrun *r) {
   if (!r)
     return IMSEC_ERR_INVAL;
@@ -1145,6 +1257,23 @@ int elemrun_start(elemrun *r) {
   if (r->cfg.ops->on_start)
     return elemrun_call(r, start_call, r);
   return 0;
+}
+
+/* SIGHUP: the host's reload, on this thread; one line of outcome. */
+static void run_reload(elemrun *r) {
+  char msg[1024] = "";
+  elog(r, IMSEC_LOG_INFO, "SIGHUP: reloading");
+  int rc = r->cfg.reload(r->cfg.reload_arg, r, msg, sizeof msg);
+  char line[1200];
+  if (rc == 0) {
+    snprintf(line, sizeof line, "reloaded%s%s", msg[0] ? "; " : "", msg);
+    elog(r, IMSEC_LOG_INFO, line);
+  } else {
+    snprintf(line, sizeof line,
+             "reload failed: %s; keeping the running configuration",
+             msg[0] ? msg : imsec_strerror(rc));
+    elog(r, IMSEC_LOG_ERROR, line);
+  }
 }
 
 int elemrun_wait(elemrun *r, int64_t timeout_ms) {
@@ -1172,6 +1301,10 @@ int elemrun_wait(elemrun *r, int64_t timeout_ms) {
     if (n > 0 && r->sig_fd >= 0 && (pf[1].revents & POLLIN)) {
       struct signalfd_siginfo si;
       if (read(r->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+          run_reload(r);
+          continue;
+        }
         atomic_store(&r->got_signal, (int)si.ssi_signo);
         atomic_store(&r->stop, 1);
         char line[64];

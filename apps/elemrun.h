@@ -38,7 +38,8 @@
  *
  * Lifetime: elemrun_new (binds listeners, nothing runs) -> elemrun_port ->
  * elemrun_run (blocks until elemrun_stop, SIGTERM/SIGINT when cfg.signals,
- * or ops->done() turning non-zero) -> elemrun_del. Or elemrun_start /
+ * or ops->done() turning non-zero; SIGHUP reloads with cfg.reload) ->
+ * elemrun_del. Or elemrun_start /
  * elemrun_wait / elemrun_stop from a host program that runs several
  * runners in one process (tests, `imsec demo`, benchmarks).
  */
@@ -152,6 +153,8 @@ typedef void (*elemrun_ladder_fn)(void *user, const elemrun_ladder_ev *ev);
 
 #define ELEMRUN_LADDER_MACHINE 3
 
+typedef struct elemrun elemrun;
+
 typedef struct elemrun_config {
   const char *name;       /* log prefix: "scscf", "pcscf", "ue" (copied) */
   const elemrun_ops *ops; /* borrowed; must outlive the runner */
@@ -195,13 +198,23 @@ typedef struct elemrun_config {
   /* 1: SIGTERM and SIGINT stop elemrun_run (blocked in every thread of
    * the process and read with signalfd). Only one runner per process. */
   int signals;
+  /* With signals and reload set, SIGHUP is read too and never stops the
+   * run: it calls reload(reload_arg, runner, msg, cap) on the thread in
+   * elemrun_wait (not the loop thread, so reading files and building TLS
+   * contexts holds up no traffic; the element is changed through
+   * elemrun_call_wait). It returns 0 when the new configuration is in use
+   * (msg may then hold a note, e.g. "needs a restart: listen"), or a
+   * negative code with one line in msg saying why not, having changed
+   * nothing. The runner logs "reloaded[; NOTE]" (info) or "reload failed:
+   * WHY; keeping the running configuration" (error). Without reload,
+   * SIGHUP keeps its default action. */
+  int (*reload)(void *arg, elemrun *r, char *msg, size_t cap);
+  void *reload_arg;
 
   /* 1: every CONNECT opens a flow of its own (no RFC 5923 reuse): a host
    * running many UEs in one element, each with its own TLS connection. */
   int no_reuse;
 } elemrun_config;
-
-typedef struct elemrun elemrun;
 
 /* Make the runner: the net (1 loop), the TLS contexts, the listeners
  * (bound now). Nothing runs yet. `cfg` is copied (the pointers it holds
@@ -244,6 +257,32 @@ int elemrun_signal(const elemrun *r);
 typedef void (*elemrun_call_fn)(void *self, imsec_time_ms now, imsec_out *out,
                                 void *arg);
 IMSEC_MUST_USE int elemrun_call(elemrun *r, elemrun_call_fn fn, void *arg);
+
+/* elemrun_call, then wait until fn has run on the loop thread and its
+ * actions are carried out: how a reload changes the
+ * element from another thread. Not from the loop thread. A call that has
+ * not started within `timeout_ms` is cancelled (it never runs). Returns 0,
+ * IMSEC_ERR_TIMEOUT (cancelled), IMSEC_ERR_NOMEM, IMSEC_ERR_CLOSED
+ * (stopping). */
+IMSEC_MUST_USE int elemrun_call_wait(elemrun *r, elemrun_call_fn fn, void *arg,
+                                     int64_t timeout_ms);
+
+/* The level of the element's LOG actions and the runner's own lines from
+ * now on. Loop thread only (from an elemrun_call function). */
+void elemrun_set_log_level(elemrun *r, imsec_log_level level);
+
+/* Replace cfg.anchors (the peer_cert facts of flows that come up from now
+ * on; may be NULL). Loop thread only (from an elemrun_call function).
+ * Returns the previous anchors: the caller frees them, when they are its
+ * own, after that call returns. */
+const imsec_x509_anchors *elemrun_set_anchors(elemrun *r,
+                                              const imsec_x509_anchors *a);
+
+/* The TLS context of listener i (made by the runner or given; NULL for a
+ * plain listener), and the client context (NULL if none): for reloading
+ * their files (imsec_net_tls_reload). */
+imsec_net_tls *elemrun_listener_tls(const elemrun *r, size_t i);
+imsec_net_tls *elemrun_client_tls(const elemrun *r);
 
 /* The runner's clock (CLOCK_MONOTONIC, ms). */
 imsec_time_ms elemrun_now(void);

@@ -1488,7 +1488,13 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
       dgram_in(f, p, n);
     return;
   }
-  /* DTLS: no per-peer state until the ClientHello carries our cookie. */
+  /* DTLS: no per-peer state until the ClientHello carries our cookie. The
+   * listening SSL waits for the next one made from the current context: a
+   * reload since it was made must reach the next handshake too. */
+  if (ls->dtls_ssl && !net_tls_ssl_current(ls->tls, ls->dtls_ssl)) {
+    SSL_free(ls->dtls_ssl);
+    ls->dtls_ssl = NULL;
+  }
   if (!ls->dtls_ssl && !(ls->dtls_ssl = dtls_listen_ssl(ls)))
     return;
   ls->from = from;

@@ -10,7 +10,12 @@
 #include "imsec/net.h"
 
 struct imsec_net_tls {
+  /* The context new flows are made from; swapped by a reload under `lock`
+   * (each SSL holds its own reference to the one it was made from). */
   SSL_CTX *ctx;
+  /* The settings of imsec_net_tls_new without the file names and the PSK:
+   * what a reload keeps. */
+  imsec_net_tls_config pol;
   int server;
   int dtls;
   int no_resume;
@@ -49,6 +54,9 @@ struct imsec_net_tls {
  * clients (NULL: no resumption). NULL on failure. */
 SSL *net_tls_ssl_new(imsec_net_tls *tls, const char *server_name,
                      const char *session_key);
+/* 1 when `ssl` was made from the current context (not from one a reload
+ * replaced since). */
+int net_tls_ssl_current(imsec_net_tls *tls, SSL *ssl);
 /* The peer address bytes of the flow or listener behind `ssl` (net.c). */
 int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len);
 /* A PSK was offered/found on the flow behind `ssl` (net.c). */

@@ -4,6 +4,7 @@
  * early data (TS 33.310 §6.1.3a profile; seed §3), session tickets under
  * rotating keys, external PSK for mode M3, DTLS 1.2 with stateless cookies.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -156,6 +157,15 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *s) {
   return kept; /* 1: we keep the reference */
 }
 
+/* Forget every kept client session (with the lock held, or at del). */
+static void sess_flush(imsec_net_tls *t) {
+  for (size_t i = 0; i < t->nsess; i++) {
+    free(t->sess[i].name);
+    SSL_SESSION_free(t->sess[i].s);
+  }
+  t->nsess = 0;
+}
+
 /* ---------------------------------------------------------- PSK */
 
 /* TLS 1.3 external PSK (RFC 8446 §4.2.11), server side. */
@@ -275,6 +285,218 @@ static int defer_verify_cb(int ok, X509_STORE_CTX *x) {
 
 /* ---------------------------------------------------------- context */
 
+/* One line into `err` (may be NULL): what failed, and OpenSSL's reason
+ * when it has one. Clears OpenSSL's error queue. */
+__attribute__((format(printf, 3, 4))) static void
+ctx_err(char *err, size_t cap, const char *fmt, ...) {
+  unsigned long e = ERR_peek_error(); /* the first: the root cause */
+  if (err && cap) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    const char *why = e ? ERR_reason_error_string(e) : NULL;
+    if (n >= 0 && (size_t)n < cap && why)
+      snprintf(err + n, cap - (size_t)n, ": %s", why);
+  }
+  ERR_clear_error();
+}
+
+/* The session ID context of a server that verifies clients. OpenSSL fails
+ * every resumption outright without one (SSL_R_SESSION_ID_CONTEXT_
+ * UNINITIALIZED) instead of falling back to a full handshake. It names the
+ * client policy and the trust anchors: a session whose client certificate
+ * was verified under one policy or one set of anchors never resumes under
+ * another (after a reload that changed a CA file the client is verified
+ * again, in a full handshake), while reloading a certificate or key alone
+ * keeps every ticket valid. The anchors are every certificate in the
+ * store: ca_file and all of more_ca_files. Their fingerprint is the XOR of
+ * their SHA-256 digests, so their order in the files does not matter. */
+static int ctx_sid(SSL_CTX *c, imsec_net_client_auth auth) {
+  unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
+  static const char tag[] = "imsec/client-auth-?";
+  size_t n = sizeof tag - 1;
+  memcpy(sid, tag, n);
+  sid[n - 1] = (unsigned char)('0' + auth);
+  if (auth != IMSEC_NET_CLIENT_CERT_NONE) {
+    unsigned char fp[32] = {0};
+    STACK_OF(X509_OBJECT) *objs =
+        X509_STORE_get0_objects(SSL_CTX_get_cert_store(c));
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+      X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+      unsigned char d[EVP_MAX_MD_SIZE];
+      unsigned int dl = 0;
+      if (!x)
+        continue;
+      if (!X509_digest(x, EVP_sha256(), d, &dl) || dl != sizeof fp)
+        return -1;
+      for (size_t k = 0; k < sizeof fp; k++)
+        fp[k] ^= d[k];
+    }
+    memcpy(sid + n, fp, sizeof sid - n);
+    n = sizeof sid;
+  }
+  return SSL_CTX_set_session_id_context(c, sid, (unsigned int)n) == 1 ? 0 : -1;
+}
+
+/* A new SSL_CTX with the policy of `t` (fixed at imsec_net_tls_new) and
+ * the given files. Nothing of `t` changes. Returns 0 and *out, or
+ * IMSEC_ERR_CONFIG / IMSEC_ERR_CRYPTO with one line in `err`. */
+static int ctx_build(imsec_net_tls *t, const char *cert_file,
+                     const char *key_file, const char *ca_file,
+                     const char *const *more_ca, SSL_CTX **out, char *err,
+                     size_t cap) {
+  const imsec_net_tls_config *cfg = &t->pol;
+  *out = NULL;
+  if (err && cap)
+    err[0] = '\0';
+  ERR_clear_error();
+  SSL_CTX *c = SSL_CTX_new(cfg->dtls ? DTLS_method() : TLS_method());
+  if (!c) {
+    ctx_err(err, cap, "cannot make a TLS context");
+    return IMSEC_ERR_CRYPTO;
+  }
+  SSL_CTX_set_app_data(c, t);
+  if (cfg->dtls) {
+    if (!SSL_CTX_set_min_proto_version(c, DTLS1_2_VERSION) ||
+        !SSL_CTX_set_max_proto_version(c, DTLS1_2_VERSION))
+      goto fail_policy;
+  } else {
+    if (!SSL_CTX_set_min_proto_version(c, cfg->tls13_only ? TLS1_3_VERSION
+                                                          : TLS1_2_VERSION) ||
+        !SSL_CTX_set_max_proto_version(c, cfg->tls12_only ? TLS1_2_VERSION
+                                                          : TLS1_3_VERSION))
+      goto fail_policy;
+    if (!SSL_CTX_set_ciphersuites(c, TLS13_SUITES))
+      goto fail_policy;
+  }
+  if (!SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) ||
+      !SSL_CTX_set1_groups_list(c, GROUPS))
+    goto fail_policy;
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  /* RFC 8446 §2.3: no 0-RTT data, it has no replay protection. */
+  SSL_CTX_set_max_early_data(c, 0);
+  SSL_CTX_set_recv_max_early_data(c, 0);
+
+  if (cert_file) {
+    if (SSL_CTX_use_certificate_chain_file(c, cert_file) != 1) {
+      ctx_err(err, cap, "certificate %s does not load", cert_file);
+      goto fail;
+    }
+    if (SSL_CTX_use_PrivateKey_file(c, key_file, SSL_FILETYPE_PEM) != 1) {
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+        ctx_err(err, cap, "key %s does not match certificate %s", key_file,
+                cert_file);
+      else
+        ctx_err(err, cap, "key %s does not load", key_file);
+      goto fail;
+    }
+    if (SSL_CTX_check_private_key(c) != 1) {
+      ctx_err(err, cap, "key %s does not match certificate %s", key_file,
+              cert_file);
+      goto fail;
+    }
+  }
+  if (ca_file && SSL_CTX_load_verify_locations(c, ca_file, NULL) != 1) {
+    ctx_err(err, cap, "CA file %s does not load", ca_file);
+    goto fail;
+  }
+  for (const char *const *f = more_ca; f && *f; f++)
+    if (SSL_CTX_load_verify_locations(c, *f, NULL) != 1) {
+      ctx_err(err, cap, "CA file %s does not load", *f);
+      goto fail;
+    }
+  if (cert_file) {
+    /* Our own chain, completed here once from the anchors when the file
+     * holds the leaf alone. Left to itself, OpenSSL 3.0 rebuilds it on
+     * every handshake (X509_verify_cert, signatures included: +40% server
+     * CPU per handshake with a CA in the store, docs/BENCHMARKS.md). The
+     * root is left out: the peer must hold it anyway (RFC 8446 §4.4.2). */
+    STACK_OF(X509) *given = NULL;
+    SSL_CTX_get0_chain_certs(c, &given);
+    if (sk_X509_num(given) <= 0 &&
+        SSL_CTX_build_cert_chain(
+            c, SSL_BUILD_CHAIN_FLAG_UNTRUSTED | SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+                   SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+                   SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0) {
+      ctx_err(err, cap, "certificate %s: cannot complete its chain", cert_file);
+      goto fail;
+    }
+    SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
+  }
+
+  if (cfg->server) {
+    if (cfg->client_auth != IMSEC_NET_CLIENT_CERT_NONE) {
+      if (!ca_file) {
+        ctx_err(err, cap, "client certificates need a CA file");
+        goto fail;
+      }
+      STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+      for (const char *const *f = more_ca; names && f && *f; f++)
+        (void)SSL_add_file_cert_subjects_to_stack(names, *f);
+      if (names)
+        SSL_CTX_set_client_CA_list(c, names);
+      int mode = SSL_VERIFY_PEER;
+      if (cfg->client_auth == IMSEC_NET_CLIENT_CERT_REQUIRE)
+        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+      /* defer_verify: a client that sent a certificate completes the
+       * handshake whatever its chain, and the owner's on_up decides (and
+       * can say who was refused and why); one without still fails. */
+      SSL_CTX_set_verify(c, mode, cfg->defer_verify ? defer_verify_cb : NULL);
+    }
+    if (ctx_sid(c, cfg->client_auth) != 0)
+      goto fail_policy;
+    /* Stateless tickets only: no per-session state on the server. The
+     * ticket keys belong to `t`, not to this SSL_CTX, so they outlive a
+     * reload and tickets issued before it still resume. */
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    if (cfg->tickets) {
+      SSL_CTX_set_num_tickets(c, 1);
+      SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb);
+    } else {
+      SSL_CTX_set_num_tickets(c, 0);
+      SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    }
+    if (t->psk_lookup) {
+      SSL_CTX_set_psk_find_session_callback(c, psk_find_cb);
+      SSL_CTX_set_psk_server_callback(c, psk12_server_cb);
+    }
+    if (cfg->dtls) {
+      SSL_CTX_set_cookie_generate_cb(c, cookie_gen_cb);
+      SSL_CTX_set_cookie_verify_cb(c, cookie_verify_cb);
+    }
+  } else {
+    if (t->psk_identity) {
+      SSL_CTX_set_psk_use_session_callback(c, psk_use_cb);
+      SSL_CTX_set_psk_client_callback(c, psk12_client_cb);
+    } else {
+      if (!ca_file && !cfg->defer_verify)
+        SSL_CTX_set_default_verify_paths(c);
+      SSL_CTX_set_verify(c, SSL_VERIFY_PEER,
+                         cfg->defer_verify ? defer_verify_cb : NULL);
+    }
+    if (cfg->no_resume) {
+      SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+      SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    } else {
+      SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT |
+                                            SSL_SESS_CACHE_NO_INTERNAL_STORE);
+      SSL_CTX_sess_set_new_cb(c, new_session_cb);
+    }
+  }
+  if (t->keylog)
+    SSL_CTX_set_keylog_callback(c, keylog_cb);
+  *out = c;
+  return 0;
+fail_policy:
+  ctx_err(err, cap, "cannot apply the TLS policy");
+fail:
+  SSL_CTX_free(c);
+  return IMSEC_ERR_CONFIG;
+}
+
 int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
   if (!out || !cfg)
     return IMSEC_ERR_INVAL;
@@ -296,147 +518,44 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
     free(t);
     return IMSEC_ERR_NOMEM;
   }
+  /* The policy, kept for reloads; the file names and the PSK are not
+   * (they are borrowed, and the PSK is copied below). */
+  t->pol = *cfg;
+  t->pol.cert_file = t->pol.key_file = t->pol.ca_file = NULL;
+  t->pol.more_ca_files = NULL;
+  t->pol.psk_identity = NULL;
+  t->pol.psk_key = NULL;
+  t->pol.psk_key_len = 0;
   t->server = cfg->server;
   t->dtls = cfg->dtls;
   t->no_resume = cfg->no_resume;
   t->defer_verify = cfg->defer_verify;
   t->ticket_life_s =
       cfg->ticket_key_lifetime_s ? cfg->ticket_key_lifetime_s : 3600;
-  t->ctx = SSL_CTX_new(cfg->dtls ? DTLS_method() : TLS_method());
   t->aes256cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-  if (!t->ctx || !t->aes256cbc) {
+  if (!t->aes256cbc) {
     rv = IMSEC_ERR_CRYPTO;
     goto fail;
   }
-  SSL_CTX *c = t->ctx;
-  SSL_CTX_set_app_data(c, t);
-  if (cfg->dtls) {
-    if (!SSL_CTX_set_min_proto_version(c, DTLS1_2_VERSION) ||
-        !SSL_CTX_set_max_proto_version(c, DTLS1_2_VERSION))
-      goto fail;
-  } else {
-    if (!SSL_CTX_set_min_proto_version(c, cfg->tls13_only ? TLS1_3_VERSION
-                                                          : TLS1_2_VERSION) ||
-        !SSL_CTX_set_max_proto_version(c, cfg->tls12_only ? TLS1_2_VERSION
-                                                          : TLS1_3_VERSION))
-      goto fail;
-    if (!SSL_CTX_set_ciphersuites(c, TLS13_SUITES))
-      goto fail;
-  }
-  if (!SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) ||
-      !SSL_CTX_set1_groups_list(c, GROUPS))
-    goto fail;
-  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                             SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
-  /* RFC 8446 §2.3: no 0-RTT data, it has no replay protection. */
-  SSL_CTX_set_max_early_data(c, 0);
-  SSL_CTX_set_recv_max_early_data(c, 0);
-
-  if (cfg->cert_file) {
-    if (SSL_CTX_use_certificate_chain_file(c, cfg->cert_file) != 1 ||
-        SSL_CTX_use_PrivateKey_file(c, cfg->key_file, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(c) != 1)
-      goto fail;
-  }
-  if (cfg->ca_file && SSL_CTX_load_verify_locations(c, cfg->ca_file, NULL) != 1)
-    goto fail;
-  for (const char *const *f = cfg->more_ca_files; f && *f; f++)
-    if (SSL_CTX_load_verify_locations(c, *f, NULL) != 1)
-      goto fail;
-  if (cfg->cert_file) {
-    /* Our own chain, completed here once from the anchors when the file
-     * holds the leaf alone. Left to itself, OpenSSL 3.0 rebuilds it on
-     * every handshake (X509_verify_cert, signatures included: +40% server
-     * CPU per handshake with a CA in the store, docs/BENCHMARKS.md). The
-     * root is left out: the peer must hold it anyway (RFC 8446 §4.4.2). */
-    STACK_OF(X509) *given = NULL;
-    SSL_CTX_get0_chain_certs(c, &given);
-    if (sk_X509_num(given) <= 0 &&
-        SSL_CTX_build_cert_chain(c, SSL_BUILD_CHAIN_FLAG_UNTRUSTED |
-                                        SSL_BUILD_CHAIN_FLAG_NO_ROOT |
-                                        SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
-                                        SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) <= 0)
-      goto fail;
-    SSL_CTX_set_mode(c, SSL_MODE_NO_AUTO_CHAIN);
-  }
-
   if (cfg->server) {
-    if (cfg->client_auth != IMSEC_NET_CLIENT_CERT_NONE) {
-      if (!cfg->ca_file)
-        goto fail;
-      STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
-      for (const char *const *f = cfg->more_ca_files; names && f && *f; f++)
-        (void)SSL_add_file_cert_subjects_to_stack(names, *f);
-      if (names)
-        SSL_CTX_set_client_CA_list(c, names);
-      int mode = SSL_VERIFY_PEER;
-      if (cfg->client_auth == IMSEC_NET_CLIENT_CERT_REQUIRE)
-        mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-      /* defer_verify: a client that sent a certificate completes the
-       * handshake whatever its chain, and the owner's on_up decides (and
-       * can say who was refused and why); one without still fails. */
-      SSL_CTX_set_verify(c, mode, cfg->defer_verify ? defer_verify_cb : NULL);
-    }
-    /* A server that verifies clients must name its session context, or
-     * OpenSSL fails every resumption outright (SSL_R_SESSION_ID_CONTEXT_
-     * UNINITIALIZED) instead of falling back to a full handshake. Tickets
-     * are sealed with this context's own keys, so one constant per client
-     * policy is enough to keep sessions from crossing policies. */
-    unsigned char sid_ctx[] = "imsec/client-auth-?";
-    sid_ctx[sizeof sid_ctx - 2] = (unsigned char)('0' + cfg->client_auth);
-    if (!SSL_CTX_set_session_id_context(c, sid_ctx, sizeof sid_ctx - 1))
-      goto fail;
-    /* Stateless tickets only: no per-session state on the server. */
-    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-    if (cfg->tickets) {
-      SSL_CTX_set_num_tickets(c, 1);
-      SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb);
-    } else {
-      SSL_CTX_set_num_tickets(c, 0);
-      SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
-    }
     if (cfg->psk_lookup) {
       t->psk_lookup = cfg->psk_lookup;
       t->psk_arg = cfg->psk_arg;
       t->has_psk = 1;
-      SSL_CTX_set_psk_find_session_callback(c, psk_find_cb);
-      SSL_CTX_set_psk_server_callback(c, psk12_server_cb);
     }
-    if (cfg->dtls) {
-      if (RAND_bytes(t->cookie_key, sizeof t->cookie_key) != 1) {
-        rv = IMSEC_ERR_CRYPTO;
-        goto fail;
-      }
-      SSL_CTX_set_cookie_generate_cb(c, cookie_gen_cb);
-      SSL_CTX_set_cookie_verify_cb(c, cookie_verify_cb);
+    if (cfg->dtls && RAND_bytes(t->cookie_key, sizeof t->cookie_key) != 1) {
+      rv = IMSEC_ERR_CRYPTO;
+      goto fail;
     }
-  } else {
-    if (cfg->psk_identity) {
-      t->psk_identity = strdup(cfg->psk_identity);
-      if (!t->psk_identity) {
-        rv = IMSEC_ERR_NOMEM;
-        goto fail;
-      }
-      memcpy(t->psk_key, cfg->psk_key, cfg->psk_key_len);
-      t->psk_key_len = cfg->psk_key_len;
-      t->has_psk = 1;
-      SSL_CTX_set_psk_use_session_callback(c, psk_use_cb);
-      SSL_CTX_set_psk_client_callback(c, psk12_client_cb);
-    } else {
-      if (!cfg->ca_file && !cfg->defer_verify)
-        SSL_CTX_set_default_verify_paths(c);
-      SSL_CTX_set_verify(c, SSL_VERIFY_PEER,
-                         cfg->defer_verify ? defer_verify_cb : NULL);
+  } else if (cfg->psk_identity) {
+    t->psk_identity = strdup(cfg->psk_identity);
+    if (!t->psk_identity) {
+      rv = IMSEC_ERR_NOMEM;
+      goto fail;
     }
-    if (cfg->no_resume) {
-      SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-      SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
-    } else {
-      SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT |
-                                            SSL_SESS_CACHE_NO_INTERNAL_STORE);
-      SSL_CTX_sess_set_new_cb(c, new_session_cb);
-    }
+    memcpy(t->psk_key, cfg->psk_key, cfg->psk_key_len);
+    t->psk_key_len = cfg->psk_key_len;
+    t->has_psk = 1;
   }
 
   /* Off unless set, so Wireshark can decrypt test captures. */
@@ -448,8 +567,11 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
         close(fd);
       goto fail;
     }
-    SSL_CTX_set_keylog_callback(c, keylog_cb);
   }
+  rv = ctx_build(t, cfg->cert_file, cfg->key_file, cfg->ca_file,
+                 cfg->more_ca_files, &t->ctx, NULL, 0);
+  if (rv != 0)
+    goto fail;
   *out = t;
   return 0;
 fail:
@@ -463,10 +585,7 @@ void imsec_net_tls_del(imsec_net_tls *t) {
     return;
   SSL_CTX_free(t->ctx);
   EVP_CIPHER_free(t->aes256cbc);
-  for (size_t i = 0; i < t->nsess; i++) {
-    free(t->sess[i].name);
-    SSL_SESSION_free(t->sess[i].s);
-  }
+  sess_flush(t);
   free(t->sess);
   free(t->psk_identity);
   if (t->keylog)
@@ -476,9 +595,104 @@ void imsec_net_tls_del(imsec_net_tls *t) {
   free(t);
 }
 
+/* ---------------------------------------------------------- reload */
+
+struct imsec_net_tls_next {
+  imsec_net_tls *tls;
+  SSL_CTX *ctx; /* the next context, until applied */
+};
+
+int imsec_net_tls_next_new(imsec_net_tls_next **out, imsec_net_tls *tls,
+                           const imsec_net_tls_config *cfg, char *err,
+                           size_t errcap) {
+  if (err && errcap)
+    err[0] = '\0';
+  if (!out || !tls || !cfg) {
+    if (err && errcap)
+      snprintf(err, errcap, "no TLS context or settings to reload");
+    return IMSEC_ERR_INVAL;
+  }
+  *out = NULL;
+  const imsec_net_tls_config *pol = &tls->pol;
+  const char *bad = NULL;
+  if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
+    bad = "a certificate needs its key, and a key its certificate";
+  else if (pol->server && !pol->psk_lookup && !cfg->cert_file)
+    bad = "a server needs a certificate and a key";
+  else if (pol->server && pol->client_auth != IMSEC_NET_CLIENT_CERT_NONE &&
+           !cfg->ca_file)
+    bad = "client certificates need a CA file";
+  if (bad) {
+    if (err && errcap)
+      snprintf(err, errcap, "%s", bad);
+    return IMSEC_ERR_CONFIG;
+  }
+  imsec_net_tls_next *rl = calloc(1, sizeof *rl);
+  if (!rl)
+    return IMSEC_ERR_NOMEM;
+  int rv = ctx_build(tls, cfg->cert_file, cfg->key_file, cfg->ca_file,
+                     cfg->more_ca_files, &rl->ctx, err, errcap);
+  if (rv != 0) {
+    free(rl);
+    return rv;
+  }
+  rl->tls = tls;
+  *out = rl;
+  return 0;
+}
+
+void imsec_net_tls_next_apply(imsec_net_tls_next *rl) {
+  if (!rl || !rl->ctx)
+    return;
+  imsec_net_tls *t = rl->tls;
+  uv_mutex_lock(&t->lock);
+  SSL_CTX *old = t->ctx;
+  t->ctx = rl->ctx;
+  /* Client sessions were made under the old anchors: the next connection
+   * verifies the server again under the new ones. */
+  sess_flush(t);
+  uv_mutex_unlock(&t->lock);
+  rl->ctx = NULL;
+  /* Our reference only: every SSL made from it holds its own, so the
+   * flows already up keep their context until they close. */
+  SSL_CTX_free(old);
+}
+
+void imsec_net_tls_next_del(imsec_net_tls_next *rl) {
+  if (!rl)
+    return;
+  SSL_CTX_free(rl->ctx);
+  free(rl);
+}
+
+int imsec_net_tls_reload(imsec_net_tls *tls, const imsec_net_tls_config *cfg,
+                         char *err, size_t errcap) {
+  imsec_net_tls_next *rl = NULL;
+  int rv = imsec_net_tls_next_new(&rl, tls, cfg, err, errcap);
+  if (rv != 0)
+    return rv;
+  imsec_net_tls_next_apply(rl);
+  imsec_net_tls_next_del(rl);
+  return 0;
+}
+
+int net_tls_ssl_current(imsec_net_tls *t, SSL *ssl) {
+  uv_mutex_lock(&t->lock);
+  int cur = SSL_get_SSL_CTX(ssl) == t->ctx;
+  uv_mutex_unlock(&t->lock);
+  return cur;
+}
+
 SSL *net_tls_ssl_new(imsec_net_tls *t, const char *server_name,
                      const char *session_key) {
-  SSL *ssl = SSL_new(t->ctx);
+  /* The context of the moment (a reload may swap it from another
+   * thread): the SSL holds its own reference from here on. */
+  uv_mutex_lock(&t->lock);
+  SSL_CTX *ctx = t->ctx;
+  SSL_CTX_up_ref(ctx);
+  uv_mutex_unlock(&t->lock);
+  SSL *ssl = SSL_new(ctx);
+  SSL_CTX_free(ctx);
   if (!ssl)
     return NULL;
   /* TLS: buffers stay during the handshake; net.c releases them after it

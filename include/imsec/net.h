@@ -172,6 +172,58 @@ IMSEC_API IMSEC_MUST_USE int imsec_net_tls_new(imsec_net_tls **out,
 /* Free a context no flow uses any more (after imsec_net_del). NULL is ok. */
 IMSEC_API void imsec_net_tls_del(imsec_net_tls *tls);
 
+/*
+ * Reload (a daemon's SIGHUP): replace the certificate, key and trust
+ * anchors of a running context. In two steps, so that several contexts
+ * change together or not at all:
+ *
+ *   imsec_net_tls_next_new    reads and checks the files of `cfg` into
+ *                             a new context beside the running one; any
+ *                             failure leaves `tls` as it was.
+ *   imsec_net_tls_next_apply  swaps it in (thread-safe: loop threads may
+ *                             be making flows meanwhile). Handshakes that
+ *                             start afterwards use the new files (DTLS
+ *                             listeners too); flows already up or
+ *                             handshaking keep the context they started
+ *                             with until they close.
+ *   imsec_net_tls_next_del    frees it (applied or not), before `tls` is
+ *                             deleted.
+ *
+ * Only cert_file, key_file, ca_file and more_ca_files are read from `cfg`,
+ * every one of those files again (the same rules as imsec_net_tls_new: a
+ * server needs a certificate and key unless it has a PSK look-up; client
+ * certificates need a CA file); every other setting stays as it was made:
+ * client_auth, defer_verify, tickets, PSK, versions, resumption.
+ * Session-ticket keys are kept, so tickets issued before a reload still
+ * resume. A server that verifies client certificates names its trust
+ * anchors (all its CA files) in its session ID context: when their
+ * certificates change, sessions from before resume no more (their
+ * clients were verified under the old anchors) and get a full handshake
+ * instead. A client context forgets its kept sessions when a reload is
+ * applied.
+ *
+ * imsec_net_tls_next_new returns 0 and *out, or IMSEC_ERR_INVAL (NULL
+ * argument), IMSEC_ERR_CONFIG (a file does not load, the key does not
+ * match the certificate, a file is missing for the policy),
+ * IMSEC_ERR_CRYPTO, IMSEC_ERR_NOMEM; on failure `err` (capacity errcap,
+ * may be NULL) holds one line saying which file and why.
+ */
+typedef struct imsec_net_tls_next imsec_net_tls_next;
+IMSEC_API IMSEC_MUST_USE int
+imsec_net_tls_next_new(imsec_net_tls_next **out, imsec_net_tls *tls,
+                       const imsec_net_tls_config *cfg, char *err,
+                       size_t errcap);
+/* Swap the checked context in (see above). Applying twice, or NULL, is a
+ * no-op. Cannot fail. */
+IMSEC_API void imsec_net_tls_next_apply(imsec_net_tls_next *rl);
+/* Free it; one never applied has changed nothing. NULL is ok. */
+IMSEC_API void imsec_net_tls_next_del(imsec_net_tls_next *rl);
+/* _new, _apply and _del in one call, for a single context. Returns as
+ * imsec_net_tls_next_new. */
+IMSEC_API IMSEC_MUST_USE int
+imsec_net_tls_reload(imsec_net_tls *tls, const imsec_net_tls_config *cfg,
+                     char *err, size_t errcap);
+
 /* ------------------------------------------------------------- the net */
 
 typedef struct imsec_net_limits {

@@ -171,6 +171,20 @@ IMSEC_API void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow,
 IMSEC_API void imsec_pcscf_on_timer(imsec_pcscf *p, uint64_t timer,
                                     imsec_time_ms now, imsec_out *out);
 
+/* Replace the routing table at run time (a daemon's reload): REGISTERs
+ * from now on follow `routes` (n of them, copied). An S-CSCF address
+ * already known keeps its connection and queue; registrations already
+ * bound keep following their Service-Route. Addresses no longer routed
+ * to stay known (their connections close when the S-CSCF closes them), so
+ * at most IMSEC_PCSCF_MAX_ROUTES distinct S-CSCF addresses over the
+ * element's life. All checked first: on error nothing changes. Returns 0,
+ * IMSEC_ERR_INVAL (NULL), IMSEC_ERR_CONFIG (a route without domain or
+ * host, more than IMSEC_PCSCF_MAX_ROUTES routes), IMSEC_ERR_LIMIT (too
+ * many distinct S-CSCF addresses: a restart is needed). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_pcscf_set_routes(imsec_pcscf *p, const imsec_pcscf_route *routes,
+                       size_t n);
+
 /* Counters for tests, logs and the demo. */
 typedef struct imsec_pcscf_stats {
   size_t flows;        /* access flows tracked */

@@ -188,6 +188,28 @@ IMSEC_API void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow,
 IMSEC_API void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer,
                                     imsec_time_ms now, imsec_out *out);
 
+/* Change the challenge lifetime and the registration expiry bounds at run
+ * time (a daemon's reload): nonce_lifetime_ms, expires_min, expires_max
+ * and expires_default are read from `cfg` (0: the defaults of
+ * imsec_scscf_new; the rest of `cfg` is ignored). Challenges and
+ * registrations already made keep their deadlines. Returns 0,
+ * IMSEC_ERR_INVAL (NULL), IMSEC_ERR_CONFIG (expires_min > expires_max, a
+ * negative lifetime; nothing changes). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_scscf_set_expiry(imsec_scscf *s, const imsec_scscf_config *cfg);
+
+/* Replace the core-side peer lists at run time (a daemon's reload): the
+ * certificate names trusted whatever their CA and the addresses allowed
+ * plain TCP (as peer_names and peer_addrs of imsec_scscf_config; copied).
+ * Flows already judged keep their verdict; flows that come up afterwards
+ * are judged against the new lists. Returns 0, IMSEC_ERR_INVAL (NULL
+ * element, or a NULL list with a count), IMSEC_ERR_CONFIG (more than
+ * IMSEC_SCSCF_MAX_PEERS in a list, an empty or over-long entry),
+ * IMSEC_ERR_NOMEM; on failure nothing changes. */
+IMSEC_API IMSEC_MUST_USE int
+imsec_scscf_set_peers(imsec_scscf *s, const char *const *names, size_t n_names,
+                      const char *const *addrs, size_t n_addrs);
+
 /* Observers (tests, the demo's final table). */
 /* Number of current contacts of the registration holding `impu` (0 when not
  * registered). */

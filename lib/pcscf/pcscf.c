@@ -1993,6 +1993,71 @@ void imsec_pcscf_del(imsec_pcscf *p) {
   free(p);
 }
 
+/* The name a route's S-CSCF certificate must carry: its own, else its
+ * host (RFC 5922 §7.2). */
+static const char *route_name(const imsec_pcscf_route *r) {
+  return r->name[0] ? r->name : r->addr.host;
+}
+
+/* The destination for the S-CSCF of route `r` (its address and the name
+ * its certificate must carry, as imsec_pcscf_new keys them): one already
+ * known (its connection, queue and the bindings that name it stay), or a
+ * new one when `add` is set; -1 when there is none (or no room). */
+static long dest_index(imsec_pcscf *p, const imsec_pcscf_route *r, int add) {
+  const imsec_addr *a = &r->addr;
+  const char *nm = route_name(r);
+  for (size_t d = 0; d < p->ndests; d++)
+    if (p->dests[d].addr.tp == a->tp && p->dests[d].addr.port == a->port &&
+        imsec_str_ieq(imsec_str_c(p->dests[d].addr.host),
+                      imsec_str_c(a->host)) &&
+        imsec_str_ieq(imsec_str_c(p->dests[d].name), imsec_str_c(nm)))
+      return (long)d;
+  if (!add || p->ndests >= IMSEC_PCSCF_MAX_ROUTES)
+    return -1;
+  memset(&p->dests[p->ndests], 0, sizeof(p->dests[0]));
+  p->dests[p->ndests].addr = *a;
+  size_t nl = strlen(nm);
+  if (nl >= sizeof(p->dests[0].name))
+    nl = sizeof(p->dests[0].name) - 1;
+  memcpy(p->dests[p->ndests].name, nm, nl);
+  return (long)p->ndests++;
+}
+
+int imsec_pcscf_set_routes(imsec_pcscf *p, const imsec_pcscf_route *routes,
+                           size_t n) {
+  if (!p || (n && !routes))
+    return IMSEC_ERR_INVAL;
+  if (n > IMSEC_PCSCF_MAX_ROUTES)
+    return IMSEC_ERR_CONFIG;
+  size_t fresh = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!routes[i].domain[0] ||
+        !memchr(routes[i].domain, 0, sizeof(routes[i].domain)) ||
+        !memchr(routes[i].name, 0, sizeof(routes[i].name)) ||
+        !routes[i].addr.host[0])
+      return IMSEC_ERR_CONFIG;
+    /* Destinations are never removed (bindings and pending requests name
+     * them by index): count the addresses not seen yet, once each. */
+    int seen = dest_index(p, &routes[i], 0) >= 0;
+    for (size_t j = 0; j < i && !seen; j++)
+      seen = routes[j].addr.tp == routes[i].addr.tp &&
+             routes[j].addr.port == routes[i].addr.port &&
+             imsec_str_ieq(imsec_str_c(routes[j].addr.host),
+                           imsec_str_c(routes[i].addr.host)) &&
+             imsec_str_ieq(imsec_str_c(route_name(&routes[j])),
+                           imsec_str_c(route_name(&routes[i])));
+    fresh += !seen;
+  }
+  if (p->ndests + fresh > IMSEC_PCSCF_MAX_ROUTES)
+    return IMSEC_ERR_LIMIT;
+  for (size_t i = 0; i < n; i++) {
+    p->cfg.routes[i] = routes[i];
+    p->route_dest[i] = (size_t)dest_index(p, &routes[i], 1);
+  }
+  p->cfg.n_routes = n;
+  return 0;
+}
+
 void imsec_pcscf_stats_get(const imsec_pcscf *p, imsec_pcscf_stats *out) {
   out->flows = p->n_access;
   out->bindings = p->n_bindings;

@@ -584,6 +584,63 @@ static void remove_contact(reg *r, size_t i, imsec_out *out) {
   r->c[i] = r->c[--r->n];
 }
 
+int imsec_scscf_set_expiry(imsec_scscf *s, const imsec_scscf_config *cfg) {
+  if (!s || !cfg)
+    return IMSEC_ERR_INVAL;
+  /* The defaults and rules of imsec_scscf_new. */
+  imsec_time_ms nonce = cfg->nonce_lifetime_ms ? cfg->nonce_lifetime_ms : 30000;
+  uint32_t lo = cfg->expires_min ? cfg->expires_min : 60;
+  uint32_t hi = cfg->expires_max ? cfg->expires_max : 3600;
+  uint32_t def = cfg->expires_default ? cfg->expires_default : 600;
+  if (lo > hi || nonce < 0)
+    return IMSEC_ERR_CONFIG;
+  if (def < lo)
+    def = lo;
+  if (def > hi)
+    def = hi;
+  /* Challenges and bindings already made keep the deadlines they got. */
+  s->cfg.nonce_lifetime_ms = nonce;
+  s->cfg.expires_min = lo;
+  s->cfg.expires_max = hi;
+  s->cfg.expires_default = def;
+  return 0;
+}
+
+static void free_list(char **text, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(text[i]);
+}
+
+int imsec_scscf_set_peers(imsec_scscf *s, const char *const *names,
+                          size_t n_names, const char *const *addrs,
+                          size_t n_addrs) {
+  if (!s || (n_names && !names) || (n_addrs && !addrs))
+    return IMSEC_ERR_INVAL;
+  char *nt[IMSEC_SCSCF_MAX_PEERS] = {0}, *at[IMSEC_SCSCF_MAX_PEERS] = {0};
+  imsec_str nv[IMSEC_SCSCF_MAX_PEERS], av[IMSEC_SCSCF_MAX_PEERS];
+  size_t nn = 0, na = 0;
+  /* Copies first: a failure leaves the running lists as they were. */
+  int rc = copy_list(names, n_names, nt, nv, &nn);
+  if (rc == 0)
+    rc = copy_list(addrs, n_addrs, at, av, &na);
+  if (rc != 0) {
+    free_list(nt, nn);
+    free_list(at, na);
+    return rc;
+  }
+  /* Flows already judged keep their verdict; new flows meet the new
+   * lists (TS 33.210 §5.2: the decision is made at connection set-up). */
+  free_list(s->names_text, s->n_names);
+  free_list(s->addrs_text, s->n_addrs);
+  memcpy(s->names_text, nt, sizeof(nt));
+  memcpy(s->names, nv, nn * sizeof(nv[0]));
+  s->n_names = nn;
+  memcpy(s->addrs_text, at, sizeof(at));
+  memcpy(s->addrs, av, na * sizeof(av[0]));
+  s->n_addrs = na;
+  return 0;
+}
+
 size_t imsec_scscf_contacts(const imsec_scscf *s, imsec_str impu) {
   const reg *r = s ? find_reg_impu(s, impu) : NULL;
   return r ? r->n : 0;

@@ -14,6 +14,16 @@
 #include "imsec/x509.h"
 
 #define SUB "pcscf"
+#define MAX_PER_IP "--max-flows-per-ip"
+
+/* The per-source cap on connections (net's max_flows_per_ip). */
+static int parse_max_per_ip(const char *v, uint32_t *out) {
+  uint64_t n;
+  if (imsec_str_to_u64(imsec_str_c(v), 1000000, &n) < 0 || n == 0)
+    return IMSEC_ERR_PARSE;
+  *out = (uint32_t)n;
+  return 0;
+}
 
 static const char help[] =
     "usage: imsec pcscf --listen tls:HOST:PORT --cert CHAIN.pem --key KEY.pem\n"
@@ -23,7 +33,7 @@ static const char help[] =
     "                   [--core tls:HOST:PORT] [--visited-network NAME]\n"
     "                   [--insecure-core --peer-addr IP ...]\n"
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
-    "                   [--ladder] [-c FILE]\n"
+    "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
     "TLS; each REGISTER goes to the S-CSCF of the UE's home domain; the\n"
@@ -71,6 +81,8 @@ static const char help[] =
     "                           (adds P-Visited-Network-ID: \"NAME\")\n"
     "  --require-sec-agree      refuse REGISTERs without sec-agree (421)\n"
     "  --log-level LEVEL        debug, info (default), warn, error\n"
+    "  --max-flows-per-ip N     connections accepted from one address\n"
+    "                           (default 64); more are refused and logged\n"
     "  --ladder                 print one line per SIP message\n"
     "  -c FILE                  YAML settings with the same keys: listen,\n"
     "                           core, cert, key, routes (a list of\n"
@@ -79,7 +91,8 @@ static const char help[] =
     "                           peer_addrs (a list), visited_network,\n"
     "                           require_sec_agree, log_level, max_flows,\n"
     "                           max_bindings, max_transactions, max_queue,\n"
-    "                           transaction_timeout_ms. Flags override it;\n"
+    "                           transaction_timeout_ms, max_flows_per_ip.\n"
+    "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
     "Logs one line per event on stderr; SIGTERM or SIGINT stops it. Exit 0\n"
@@ -106,11 +119,16 @@ static void h_down(void *s, uint64_t f, uint64_t t, int r, imsec_time_ms n,
 static void h_timer(void *s, uint64_t id, imsec_time_ms n, imsec_out *o) {
   imsec_pcscf_on_timer(((holder *)s)->p, id, n, o);
 }
+static void h_refused(void *s, uint64_t f, int r, const uint8_t *m, size_t l,
+                      imsec_time_ms n, imsec_out *o) {
+  imsec_pcscf_on_refused(((holder *)s)->p, f, r, m, l, n, o);
+}
 static const elemrun_ops ops = {
     .on_flow_up = h_up,
     .on_message = h_msg,
     .on_flow_down = h_down,
     .on_timer = h_timer,
+    .on_refused = h_refused,
 };
 
 /* ------------------------------------------------------------ Mw security */
@@ -370,8 +388,8 @@ static int run(int argc, char **argv) {
       continue;
     }
     static const char *const valued[] = {
-        "--listen",          "--cert",      "--key", "--route", "--core",
-        "--visited-network", "--log-level", "-c",    "--config"};
+        "--listen",          "--cert",      "--key", "--route",  "--core",
+        "--visited-network", "--log-level", "-c",    "--config", MAX_PER_IP};
     size_t k = 0;
     while (k < sizeof(valued) / sizeof(valued[0]) && strcmp(a, valued[k]))
       k++;
@@ -420,6 +438,11 @@ static int run(int argc, char **argv) {
       break;
     case 6:
       snprintf(s.log_level, sizeof(s.log_level), "%s", v);
+      break;
+    case 9:
+      if (parse_max_per_ip(v, &s.max_flows_per_ip) < 0)
+        return cli_usage(SUB, "%s: expected a number from 1 to 1000000",
+                         MAX_PER_IP);
       break;
     default:
       break; /* -c: read above */
@@ -492,6 +515,11 @@ static int run(int argc, char **argv) {
       .log_level = level,
       .ladder = ladder,
       .signals = 1,
+      /* net's WARN lines: refused connections, refused input, failed
+       * handshakes (rate-limited where an attacker sets the pace). */
+      .net_log_level =
+          level >= IMSEC_LOG_WARN ? IMSEC_NET_LOG_WARN : IMSEC_NET_LOG_ERROR,
+      .limits = {.max_flows_per_ip = s.max_flows_per_ip},
   };
   char err[512] = "";
   elemrun *r = NULL;

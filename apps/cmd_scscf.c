@@ -23,6 +23,7 @@ static const char help[] =
     "                   --key KEY.pem] [--nonce-lifetime S]\n"
     "                   [--expires-min S] [--expires-max S]\n"
     "                   [--expires-default S] [--log-level LEVEL] [--ladder]\n"
+    "                   [--max-flows-per-ip N]\n"
     "                   [--ca FILE]... [--home-ca FILE] [--partner-ca "
     "FILE]...\n"
     "                   [--trust-domain NAME] [--peer NAME]...\n"
@@ -45,11 +46,11 @@ static const char help[] =
     "  -c FILE               YAML config with the same keys (domain, db,\n"
     "                        listen, advertise, cert, key, nonce_lifetime,\n"
     "                        expires_min, expires_max, expires_default,\n"
-    "                        txn_timeout, max_txns, log_level,\n"
-    "                        store_timeout, limit_window,\n"
+    "                        txn_timeout, max_txns, max_flows_per_ip,\n"
+    "                        log_level, store_timeout, limit_window,\n"
     "                        impi_challenge_limit, source_challenge_limit,\n"
     "                        impi_failure_limit, source_failure_limit,\n"
-    "                        lockout); flags\n"
+    "                        lockout, and the core-side keys); flags\n"
     "                        override it\n"
     "  --advertise ADDR      the address in Service-Route and Via (default:\n"
     "                        the first listen address)\n"
@@ -74,6 +75,8 @@ static const char help[] =
     "  --lockout S           how long a locked IMPI stays locked\n"
     "                        (default 300)\n"
     "  --ladder              print one line per message sent or received\n"
+    "  --max-flows-per-ip N  connections accepted from one address (default\n"
+    "                        64); more are refused and logged\n"
     "\n"
     "Core-side peers (TS 33.210 mutual TLS; docs/TRUST.md): a tls: listener\n"
     "requires a client certificate, and every peer, inbound or one the\n"
@@ -127,11 +130,17 @@ static void h_timer(void *self, uint64_t id, imsec_time_ms n, imsec_out *o) {
   imsec_scscf_on_timer(((host *)self)->s, id, n, o);
 }
 
+static void h_refused(void *self, uint64_t f, int r, const uint8_t *m, size_t l,
+                      imsec_time_ms n, imsec_out *o) {
+  imsec_scscf_on_refused(((host *)self)->s, f, r, m, l, n, o);
+}
+
 static const elemrun_ops host_ops = {
     .on_flow_up = h_up,
     .on_message = h_msg,
     .on_flow_down = h_down,
     .on_timer = h_timer,
+    .on_refused = h_refused,
 };
 
 typedef struct opts {
@@ -139,6 +148,7 @@ typedef struct opts {
   const char *listen[IMSEC_SCSCF_MAX_LISTEN];
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
+  int64_t max_flows_per_ip;
   int ladder;
   /* Core-side peers. */
   const char *ca[IMSEC_SCSCF_MAX_CA], *partner_ca[IMSEC_SCSCF_MAX_CA];
@@ -280,11 +290,22 @@ static int num_opt(const char *opt, const char *v, int64_t max, int64_t *out) {
   return 0;
 }
 
+/* The per-source connection cap (net's max_flows_per_ip). */
+static int max_per_ip_opt(const char *v, int64_t *out) {
+  uint64_t x;
+  if (imsec_str_to_u64(imsec_str_c(v), 1000000, &x) < 0 || x == 0)
+    return cli_usage(SUB, "--max-flows-per-ip: expected 1..1000000, got '%s'",
+                     v);
+  *out = (int64_t)x;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, opts *o) {
   memset(o, 0, sizeof(*o));
   o->nonce_lifetime = o->expires_min = o->expires_max = o->expires_default = -1;
   for (size_t k = 0; k < sizeof(o->lim) / sizeof(o->lim[0]); k++)
     o->lim[k] = -1;
+  o->max_flows_per_ip = -1;
   for (int i = 1; i < argc; i++) {
     int lr = limit_arg(argc, argv, &i, o);
     if (lr < 0)
@@ -313,7 +334,8 @@ static int parse_args(int argc, char **argv, opts *o) {
                                              "--nonce-lifetime",
                                              "--expires-min",
                                              "--expires-max",
-                                             "--expires-default"};
+                                             "--expires-default",
+                                             "--max-flows-per-ip"};
     size_t k = 0, nk = sizeof(with_value) / sizeof(with_value[0]);
     const char *eq = strchr(a, '=');
     size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
@@ -371,8 +393,11 @@ static int parse_args(int argc, char **argv, opts *o) {
     case 10:
       rv = num_opt(with_value[k], v, 86400 * 365, &o->expires_max);
       break;
-    default:
+    case 11:
       rv = num_opt(with_value[k], v, 86400 * 365, &o->expires_default);
+      break;
+    default:
+      rv = max_per_ip_opt(v, &o->max_flows_per_ip);
       break;
     }
     if (rv)
@@ -552,6 +577,7 @@ static int run(int argc, char **argv) {
   file.limit_window = file.impi_challenge_limit = file.source_challenge_limit =
       file.impi_failure_limit = file.source_failure_limit = file.lockout =
           file.store_timeout = -1;
+  file.max_flows_per_ip = -1;
   if (o.conf) {
     char err[512];
     if (imsec_scscf_file_load(o.conf, &file, err, sizeof(err)) < 0)
@@ -660,7 +686,13 @@ static int run(int argc, char **argv) {
   rc.listeners = ls;
   rc.n_listeners = n_listen;
   rc.log_level = level;
-  rc.net_log_level = IMSEC_NET_LOG_ERROR;
+  /* net's WARN lines: refused connections, refused input, failed
+   * handshakes (rate-limited where an attacker sets the pace). */
+  rc.net_log_level =
+      level >= IMSEC_LOG_WARN ? IMSEC_NET_LOG_WARN : IMSEC_NET_LOG_ERROR;
+  if (pick_n(o.max_flows_per_ip, file.max_flows_per_ip) > 0)
+    rc.limits.max_flows_per_ip =
+        (uint32_t)pick_n(o.max_flows_per_ip, file.max_flows_per_ip);
   rc.ladder = o.ladder;
   rc.signals = 1;
   rc.anchors = cs.anchors;

@@ -15,7 +15,7 @@ static const char help[] =
     "Check and dump SIP messages (one message per file, as a datagram).\n"
     "\n"
     "  check   print 'FILE: ok' or 'FILE: reject STATUS REASON (line N)',\n"
-    "          STATUS being what a server would answer (400, 413, 416,\n"
+    "          STATUS being what a server would answer (400, 416, 513,\n"
     "          420, 505, ...). Exit 0 when every file is ok, 1 when any is\n"
     "          rejected, 2 on usage errors or unreadable files.\n"
     "  dump    print the start line and each header field with its typed\n"
@@ -58,7 +58,7 @@ static int check_one(const char *path) {
   int rv;
   if (len > lim.max_msg) {
     rv = IMSEC_ERR_LIMIT;
-    m.diag.status = 413;
+    m.diag.status = 513; /* RFC 3261 §21.5.14 */
     m.diag.reason = "Message Too Large";
     m.diag.line = 1;
   } else {
@@ -297,7 +297,7 @@ static int dump(const char *path) {
       len > lim.max_msg ? IMSEC_ERR_LIMIT : imsec_sip_parse(&m, buf, len, 0);
   if (rv < 0) {
     printf("%s: reject %u %s (line %u)\n", path,
-           rv == IMSEC_ERR_LIMIT ? 413u : m.diag.status,
+           rv == IMSEC_ERR_LIMIT && len > lim.max_msg ? 513u : m.diag.status,
            m.diag.reason ? m.diag.reason : "Message Too Large",
            m.diag.line ? m.diag.line : 1);
     imsec_sip_msg_free(&m);

@@ -248,6 +248,10 @@ static void op_down(void *s, uint64_t f, uint64_t t, int r, imsec_time_ms n,
 static void op_timer(void *s, uint64_t id, imsec_time_ms n, imsec_out *o) {
   imsec_ue_on_timer(((uectx *)s)->ue, id, n, o);
 }
+static void op_refused(void *s, uint64_t f, int r, const uint8_t *m, size_t l,
+                       imsec_time_ms n, imsec_out *o) {
+  imsec_ue_on_refused(((uectx *)s)->ue, f, r, m, l, n, o);
+}
 static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
   uectx *x = s;
   int rv = imsec_ue_start(x->ue, n, o);
@@ -262,6 +266,7 @@ static const elemrun_ops ue_ops = {
     .on_timer = op_timer,
     .on_start = op_start,
     .done = hook,
+    .on_refused = op_refused,
 };
 
 static void call_dereg(void *s, imsec_time_ms now, imsec_out *o, void *arg) {

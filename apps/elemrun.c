@@ -71,6 +71,7 @@ typedef enum ev_kind {
   EV_DOWN,
   EV_TIMER,
   EV_CALL,
+  EV_REFUSED,
 } ev_kind;
 
 /* A queued event (only while the runner is busy carrying out actions). */
@@ -460,6 +461,10 @@ static int deliver(elemrun *r, event *e) {
   case EV_CALL:
     e->fn(self, now, &r->out, e->arg);
     break;
+  case EV_REFUSED:
+    flow = e->flow;
+    ops->on_refused(self, e->flow, e->reason, e->msg, e->len, now, &r->out);
+    break;
   }
   run_actions(r, flow, now);
   if (ops->done && ops->done(self) && !atomic_exchange(&r->stop, 1))
@@ -816,6 +821,37 @@ static void cb_message(void *user, imsec_net_flow *nf, const uint8_t *msg,
   drain(r);
 }
 
+/* net's on_refused: like a message, handed to the element's on_refused;
+ * net closes the flow when this returns, after the answer (sent from here
+ * unless the runner was busy) has left. */
+static void cb_refused(void *user, imsec_net_flow *nf, int reason,
+                       const uint8_t *head, size_t len) {
+  elemrun *r = user;
+  event *e = event_new(EV_REFUSED);
+  if (!e)
+    return;
+  e->flow = imsec_net_flow_id(nf);
+  e->reason = reason;
+  if (r->busy) {
+    e->msg = malloc(len ? len : 1);
+    if (!e->msg) {
+      free(e);
+      return;
+    }
+    if (len)
+      memcpy(e->msg, head, len);
+    e->len = len;
+    enqueue(r, e);
+    return;
+  }
+  e->msg = (uint8_t *)head;
+  e->len = len;
+  r->busy = 1;
+  (void)deliver(r, e);
+  free(e);
+  drain(r);
+}
+
 static void cb_down(void *user, imsec_net_flow *nf, int reason) {
   elemrun *r = user;
   flowrec *f = imsec_net_flow_user(nf);
@@ -952,6 +988,8 @@ int elemrun_new(elemrun **out, const elemrun_config *cfg, char *err,
   nc.handler.on_message = cb_message;
   nc.handler.on_down = cb_down;
   nc.handler.user = r;
+  if (cfg->ops->on_refused)
+    nc.handler.on_refused = cb_refused;
   nc.log = net_log;
   nc.log_user = r;
   nc.log_level = cfg->net_log_level;

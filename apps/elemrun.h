@@ -78,13 +78,21 @@ typedef struct elemrun_ops {
   /* Optional: polled after every event; non-zero ends the run (the UE CLI:
    * "registration finished, one way or the other"). */
   int (*done)(void *self);
+  /* Optional: net's on_refused (a stream message over max_msg, reason
+   * IMSEC_ERR_LIMIT, or unframeable octets, IMSEC_ERR_PARSE; `head` is
+   * what arrived, borrowed for the call). The element may answer with a
+   * SEND on the flow (imsec_elem_refuse_input); net closes the flow when
+   * the actions are carried out, the answer leaving first. Without it the
+   * flow just closes. */
+  void (*on_refused)(void *self, uint64_t flow, int reason, const uint8_t *head,
+                     size_t len, imsec_time_ms now, imsec_out *out);
 } elemrun_ops;
 
 /*
  * ELEMRUN_OPS(ue) defines `static const elemrun_ops elemrun_ops_ue` with
  * type-safe wrappers around imsec_ue_on_flow_up/on_message/on_flow_down/
- * on_timer (imsec_ue as the element type). on_start and done stay NULL:
- * copy the struct and set them when needed.
+ * on_timer/on_refused (imsec_ue as the element type). on_start and done stay
+ * NULL: copy the struct and set them when needed.
  */
 #define ELEMRUN_OPS(X)                                                         \
   static int elemrun_##X##_up(void *s, uint64_t f, uint64_t t,                 \
@@ -104,11 +112,17 @@ typedef struct elemrun_ops {
                                   imsec_out *o) {                              \
     imsec_##X##_on_timer((imsec_##X *)s, id, n, o);                            \
   }                                                                            \
+  static void elemrun_##X##_refused(void *s, uint64_t f, int r,                \
+                                    const uint8_t *m, size_t l,                \
+                                    imsec_time_ms n, imsec_out *o) {           \
+    imsec_##X##_on_refused((imsec_##X *)s, f, r, m, l, n, o);                  \
+  }                                                                            \
   static const elemrun_ops elemrun_ops_##X = {                                 \
       .on_flow_up = elemrun_##X##_up,                                          \
       .on_message = elemrun_##X##_msg,                                         \
       .on_flow_down = elemrun_##X##_down,                                      \
       .on_timer = elemrun_##X##_timer,                                         \
+      .on_refused = elemrun_##X##_refused,                                     \
   }
 
 /* One listening socket. */

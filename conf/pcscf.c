@@ -235,7 +235,8 @@ static const char *const keys[] = {"listen",
                                    "core_key",
                                    "core_ca",
                                    "insecure_core",
-                                   "peer_addrs"};
+                                   "peer_addrs",
+                                   "max_flows_per_ip"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -313,6 +314,10 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   case 12:
     IMSEC_GUARD(uint_value(c, v, key, 3600000, &u));
     s->elem.transaction_timeout_ms = (imsec_time_ms)u;
+    return 0;
+  case 18:
+    IMSEC_GUARD(uint_value(c, v, key, 1000000, &u));
+    s->max_flows_per_ip = (uint32_t)u;
     return 0;
   default:
     return core_key_value(c, doc, k - 13, v);

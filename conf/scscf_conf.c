@@ -80,6 +80,7 @@ static const char *const keys[] = {
     "expires_default",
     "txn_timeout",
     "max_txns",
+    "max_flows_per_ip",
     /* flood limits and the store's lock wait (limit_key) */
     "store_timeout",
     "limit_window",
@@ -169,6 +170,8 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     return number(c, v, key, 3600, &o->txn_timeout);
   case 12:
     return number(c, v, key, 10000000, &o->max_txns);
+  case 13:
+    return number(c, v, key, 1000000, &o->max_flows_per_ip);
   default:
     return limit_key(c, k, v);
   }
@@ -338,6 +341,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
   f->txn_timeout = f->max_txns = -1;
   limits_unset(f);
+  f->max_flows_per_ip = -1;
 }
 
 int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
@@ -347,6 +351,7 @@ int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
       out->expires_default = -1;
   out->txn_timeout = out->max_txns = -1;
   limits_unset(out);
+  out->max_flows_per_ip = -1;
   if (errcap)
     err[0] = 0;
   ctx c = {path, NULL, err, errcap, out};

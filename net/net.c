@@ -44,6 +44,9 @@
 #define DTLS_MTU 1200
 /* A clean close waits this long for queued output to leave. */
 #define DRAIN_MS 5000
+/* After refused input: how long the peer's further octets are read and
+ * dropped before the socket closes. */
+#define LINGER_MS 2000
 
 typedef union net_addr {
   struct sockaddr sa;
@@ -94,6 +97,7 @@ struct imsec_net_flow {
   imsec_net_transport tr;
   uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
   uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
+  uint8_t linger; /* refused input: answer, FIN, drop what follows */
   int down_reason;
   union {
     uv_tcp_t tcp;
@@ -171,6 +175,9 @@ struct net_loop {
   imsec_net_flow *throttled;
   struct posted *posted;
   lsock *listeners;
+  /* Log budgets for lines an attacker can cause at will: refused
+   * connections, refused input. */
+  imsec_lograte refuse_rate, input_rate;
   uint8_t rbuf[RBUF_SIZE];
   uint8_t pbuf[PBUF_SIZE];
 };
@@ -612,6 +619,8 @@ const char *net_ssl_session_key(SSL *ssl) {
 
 static void flow_close(imsec_net_flow *f, int reason);
 static void flow_arm(imsec_net_flow *f);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static int flow_tls_pump(imsec_net_flow *f);
 
 static void flow_free(imsec_net_flow *f) {
@@ -679,10 +688,11 @@ static void drain_done(imsec_net_flow *f) {
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
-  (void)status;
   imsec_net_flow *f = req->data;
   free(req);
-  drain_done(f);
+  /* A lingering flow waits for the peer's EOF (or the timer) instead. */
+  if (!f->linger || status < 0)
+    drain_done(f);
 }
 
 static void on_drain_timeout(uv_timer_t *t) {
@@ -805,6 +815,7 @@ static void flow_close(imsec_net_flow *f, int reason) {
   if (f->in_reuse)
     reuse_del(net, f);
   table_del(f->lp, f);
+  int was_throttled = f->throttled;
   if (f->throttled) {
     for (imsec_net_flow **pp = &f->lp->throttled; *pp;
          pp = &(*pp)->throttle_next) {
@@ -828,6 +839,24 @@ static void flow_close(imsec_net_flow *f, int reason) {
       (void)flow_flush(f);
   }
   uv_timer_stop(&f->timer);
+  if (f->kind == K_STREAM && f->linger) {
+    /* The answer to refused input leaves, then our FIN; what the peer
+     * still sends is read and dropped until its EOF or LINGER_MS, since
+     * closing with unread input would reset the connection and could
+     * destroy the answer before the peer reads it. */
+    if (was_throttled)
+      uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req) {
+      req->data = f;
+      if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) == 0) {
+        uv_timer_start(&f->timer, on_drain_timeout, LINGER_MS, 0);
+        return;
+      }
+      free(req);
+    }
+    f->linger = 0;
+  }
   if (f->kind == K_STREAM) {
     uv_read_stop((uv_stream_t *)&f->h.tcp);
     if (f->pending > 0 && reason == 0) {
@@ -897,6 +926,30 @@ static void deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len) {
     net->cfg.handler.on_message(net->cfg.handler.user, f, p, len);
 }
 
+/* The framer refused the stream: the owner may answer (on_refused), then
+ * the flow closes, lingering so that the answer reaches the peer. */
+static void refuse_input(imsec_net_flow *f, int k, const uint8_t *head,
+                         size_t n) {
+  imsec_net *net = f->lp->net;
+  const char *what = k == IMSEC_ERR_LIMIT ? "message over the size limit"
+                                          : "unframeable input";
+  if (net->cfg.handler.on_refused) {
+    /* The owner logs the refusal with what it answered. */
+    FLOG(f, IMSEC_NET_LOG_DEBUG, "%s, closing", what);
+    net->cfg.handler.on_refused(net->cfg.handler.user, f, k, head, n);
+  } else {
+    uint64_t held = 0;
+    if (imsec_lograte_take(&f->lp->input_rate, (int64_t)now_ms(f), &held))
+      FLOG(f, IMSEC_NET_LOG_WARN, "%s, closing%s", what,
+           held ? "; similar lines were held back" : "");
+  }
+  if (f->state != F_UP)
+    return;
+  if (f->kind == K_STREAM)
+    f->linger = 1;
+  flow_close(f, k);
+}
+
 /* Frame stream bytes into messages and keepalives. */
 static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
   imsec_net *net = f->lp->net;
@@ -928,10 +981,7 @@ static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
       }
     }
     if (k < 0) {
-      FLOG(f, IMSEC_NET_LOG_WARN, "%s, closing",
-           k == IMSEC_ERR_LIMIT ? "message over the size limit"
-                                : "unframeable input");
-      flow_close(f, k);
+      refuse_input(f, k, data + off, len - off < max ? len - off : max);
       return;
     }
     if (mlen == 0 || mlen > len - off) {
@@ -1168,7 +1218,13 @@ static void on_idle(uv_idle_t *h) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   imsec_net_flow *f = s->data;
-  if (f->state == F_CLOSING || nread == 0)
+  if (f->state == F_CLOSING) {
+    /* Lingering after refused input: octets dropped, EOF ends it. */
+    if (f->linger && nread < 0)
+      drain_done(f);
+    return;
+  }
+  if (nread == 0)
     return;
   if (nread < 0) {
     if (f->state == F_HANDSHAKE)
@@ -1220,22 +1276,44 @@ static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
     (void)flow_tls_pump(f); /* ClientHello */
 }
 
+/* "; N more refusals held back" when lines were held back, else "". */
+static const char *held_text(uint64_t held, char *buf, size_t cap) {
+  if (!held)
+    return "";
+  snprintf(buf, cap, "; %llu more refusals held back",
+           (unsigned long long)held);
+  return buf;
+}
+
 static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
   imsec_net *net = lp->net;
   *counted = 0;
+  uint64_t held = 0;
+  char hb[64];
   if (atomic_load(&net->nflows) >= net->cfg.limits.max_flows) {
-    char t[64];
-    addr_text(peer, t, sizeof t);
-    net_log(net, IMSEC_NET_LOG_WARN, "refused %s: %u flows open (limit)", t,
-            net->cfg.limits.max_flows);
+    if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
+                           &held)) {
+      char t[64];
+      addr_text(peer, t, sizeof t);
+      net_log(net, IMSEC_NET_LOG_WARN,
+              "refused connection from %s: %u flows open (limit)%s", t,
+              net->cfg.limits.max_flows, held_text(held, hb, sizeof hb));
+    }
     return 0;
   }
   if (!ip_acquire(net, peer)) {
-    char t[64];
-    addr_text(peer, t, sizeof t);
-    net_log(net, IMSEC_NET_LOG_WARN,
-            "refused %s: %u flows from this address (limit)", t,
-            net->cfg.limits.max_flows_per_ip);
+    /* At most one line a second: a flood from one address must not
+     * become a flood of log lines. */
+    if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
+                           &held)) {
+      char t[64];
+      addr_text(peer, t, sizeof t);
+      net_log(net, IMSEC_NET_LOG_WARN,
+              "refused connection from %s: %u flows from this address "
+              "(max_flows_per_ip)%s",
+              t, net->cfg.limits.max_flows_per_ip,
+              held_text(held, hb, sizeof hb));
+    }
     return 0;
   }
   *counted = 1;
@@ -1739,6 +1817,10 @@ int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
       goto fail_loops;
     lp->net = net;
     lp->idx = i;
+    lp->refuse_rate.per_window = 1;
+    lp->refuse_rate.window_ms = 1000;
+    lp->input_rate.per_window = 5;
+    lp->input_rate.window_ms = 1000;
     atomic_init(&lp->next_seq, 1);
     if (uv_loop_init(&lp->loop) != 0) {
       free(lp);

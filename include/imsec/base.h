@@ -204,6 +204,31 @@ IMSEC_API IMSEC_MUST_USE int imsec_base64_encode(const uint8_t *in, size_t len,
 IMSEC_API IMSEC_MUST_USE int imsec_base64_decode(const char *in, size_t len,
                                                  uint8_t *out, size_t cap);
 
+/* ---------------------------------------------------------------- log rate */
+
+/*
+ * A log-line budget: at most `per_window` lines per `window_ms`, so input
+ * an attacker controls cannot flood the log; lines over the budget are
+ * counted and the count is reported with the next line that may go out.
+ * Embedded by the caller, zero-initialised, then `per_window` and
+ * `window_ms` set (0 in either: 10 lines per 1000 ms). Not thread-safe: one
+ * per thread or per element.
+ */
+typedef struct imsec_lograte {
+  uint32_t per_window;
+  int64_t window_ms;
+  int64_t window_start;
+  uint32_t used;       /* lines in the current window */
+  uint64_t suppressed; /* lines held back since the last one written */
+} imsec_lograte;
+
+/* May a line go out at `now_ms` (a monotonic clock)? Returns 1 and sets
+ * *suppressed (may be NULL) to how many lines were held back since the last
+ * one that went out (the caller says so in this line), or 0 when the line
+ * is to be dropped (it is counted). */
+IMSEC_API int imsec_lograte_take(imsec_lograte *r, int64_t now_ms,
+                                 uint64_t *suppressed);
+
 /* ---------------------------------------------------------------- secrets */
 
 /* Constant-time equality of two equal-length buffers: 1 when equal, else 0.

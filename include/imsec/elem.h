@@ -141,6 +141,35 @@ IMSEC_API int imsec_out_log(imsec_out *o, imsec_log_level level,
 IMSEC_API int imsec_out_logv(imsec_out *o, imsec_log_level level,
                              const imsec_str *parts, size_t n);
 
+/* ---------------------------------------------------------------- refusals */
+
+/*
+ * What the elements do with input they refuse before it parses: a stream
+ * message over the size limit or octets that cannot be framed (the
+ * driver's on_refused event, `reason` IMSEC_ERR_LIMIT or IMSEC_ERR_PARSE),
+ * or a message that does not parse (`reason` the parser's code, `diag` its
+ * diagnosis, may be NULL). A request whose request line can be read is
+ * answered statelessly (imsec_sip_build_refusal): 513 Message Too Large for
+ * a message too large as a whole (RFC 3261 §21.5.14), else the diagnosis'
+ * status (400 for a header field too long or malformed, 505 for another
+ * SIP version), with `server` as Server and `to_tag` added to To. A
+ * response, an ACK or octets without a request line are dropped. Either way
+ * one WARN line says what arrived on `flow`, why it was refused and what
+ * was done, within the budget `rate` (lines over it are counted, and the
+ * count goes into the next line). The driver closes the flow after the
+ * answer for an on_refused event; for a message over a limit (`reason`
+ * IMSEC_ERR_LIMIT with `diag`) a CLOSE follows the answer; after another
+ * parse error the stream is still in step and the flow stays.
+ * Returns 1 (answered), 0 (dropped), IMSEC_ERR_NOMEM.
+ */
+struct imsec_sip_diag;
+IMSEC_API int imsec_elem_refuse_input(imsec_out *out, imsec_lograte *rate,
+                                      imsec_time_ms now, uint64_t flow,
+                                      int reason,
+                                      const struct imsec_sip_diag *diag,
+                                      const uint8_t *head, size_t len,
+                                      const char *server, const char *to_tag);
+
 #ifdef __cplusplus
 }
 #endif

@@ -178,7 +178,10 @@ typedef struct imsec_net_limits {
   uint32_t handshake_timeout_ms; /* TCP connect + TLS handshake: 10000 */
   uint32_t idle_timeout_ms;      /* pre-registration idle (until keep): 30000 */
   uint32_t max_flows;            /* all flows of the net: 200000 */
-  uint32_t max_flows_per_ip;     /* accepted flows per source address: 64 */
+  uint32_t max_flows_per_ip;     /* accepted flows per source address: 64;
+                                    connections past it are closed at once
+                                    and logged (WARN, at most one line a
+                                    second with a count of those held back) */
   uint32_t max_msg;              /* message size: 65536 */
   uint32_t max_pending_out;      /* queued output per flow: 1 MiB */
   uint32_t read_budget;          /* octets read per flow per wakeup: 256 KiB */
@@ -200,6 +203,18 @@ typedef struct imsec_net_handler {
    * was up and for every outgoing flow (also when the connect failed). */
   void (*on_down)(void *user, imsec_net_flow *f, int reason);
   void *user;
+  /* Optional: a stream flow sent what the framer refuses: a message over
+   * max_msg (`reason` IMSEC_ERR_LIMIT) or octets that cannot start one
+   * (IMSEC_ERR_PARSE). `head` is what had arrived of it (at most max_msg
+   * octets, a partial header section perhaps; borrowed for the call), so
+   * the owner can answer on the flow (a SIP 513 or 400). net/ builds no
+   * SIP itself. After the call the flow closes: its output (the answer
+   * included) leaves first, then a TLS close_notify and a TCP FIN; what the
+   * peer still sends is read and dropped for a short while, so that the
+   * answer is not lost to a TCP reset; on_down follows at once with
+   * `reason`. Without on_refused the flow just closes. */
+  void (*on_refused)(void *user, imsec_net_flow *f, int reason,
+                     const uint8_t *head, size_t len);
 } imsec_net_handler;
 
 typedef struct imsec_net_config {

@@ -31,6 +31,14 @@
  *    the registered set (a P-Preferred-Identity outside it: 403) and the
  *    request follows the Service-Route.
  *  - Bindings go away on de-registration, expiry (timer) or flow loss.
+ *  - Via (RFC 3261 §18.2.1, RFC 3581 §4): the top Via of every request
+ *    received gets received (sent-by host not the source address) and
+ *    rport (asked for); our own Via on requests towards a UE names the TLS
+ *    listener the UE reached (the flow's local address), not the core port.
+ *  - Bad input: a request that does not parse is answered 400 (513 when
+ *    too large as a whole); a response that does not parse or fails
+ *    imsec_sip_check (a bare CR or LF) is dropped and logged, never
+ *    relayed. Lines about refused input stay within a budget per second.
  *  - Responses go back by this P-CSCF's Via: the branch names a slot of a
  *    bounded transaction table (with an expiry).
  *
@@ -144,6 +152,14 @@ IMSEC_API int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow,
 IMSEC_API void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow,
                                       const uint8_t *msg, size_t len,
                                       imsec_time_ms now, imsec_out *out);
+/* A stream flow sent what the driver cannot frame (a message over its
+ * size limit, `reason` IMSEC_ERR_LIMIT, or octets that cannot start one,
+ * IMSEC_ERR_PARSE); `head` is what arrived (borrowed for the call). A
+ * request is answered 513 or 400 when its request line can be read
+ * (imsec_elem_refuse_input); the driver then closes the flow. */
+IMSEC_API void imsec_pcscf_on_refused(imsec_pcscf *p, uint64_t flow, int reason,
+                                      const uint8_t *head, size_t len,
+                                      imsec_time_ms now, imsec_out *out);
 /* A flow went down, or a CONNECT failed (flow 0, `tag` set: the messages
  * queued for that S-CSCF are dropped; the next one connects again).
  * Bindings on a UE flow are removed. */
@@ -189,7 +205,8 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *   visited_network: NAME        require_sec_agree: true|false
  *   log_level: debug|info|warn|error
  *   max_flows, max_bindings, max_transactions, max_queue: numbers
- *   transaction_timeout_ms: number */
+ *   transaction_timeout_ms: number
+ *   max_flows_per_ip: number (connections from one source address) */
 typedef struct imsec_pcscf_settings {
   imsec_pcscf_config elem;
   imsec_addr listen; /* has_listen */
@@ -202,6 +219,7 @@ typedef struct imsec_pcscf_settings {
   char core_ca[IMSEC_PCSCF_MAX_CORE_CA][1024];
   size_t n_core_ca;
   int insecure_core;
+  uint32_t max_flows_per_ip; /* net's per-source cap; 0: its default */
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

@@ -171,10 +171,22 @@ IMSEC_API int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow,
                                      uint64_t tag, const imsec_flow_info *info,
                                      imsec_time_ms now, imsec_out *out);
 /* One whole SIP message (the driver frames the stream). The buffer is
- * borrowed for the call only. Malformed input gets a 400 when it is a
- * request the S-CSCF can answer, else it is dropped with a log line. */
+ * borrowed for the call only. Malformed input gets a 400 (513 when too
+ * large as a whole) when it is a request the S-CSCF can answer, else it is
+ * dropped with a log line; a response that fails imsec_sip_check (a bare
+ * CR, a malformed field) is dropped and logged, never relayed. The top Via
+ * of a request gets received/rport from the flow's source address (RFC
+ * 3261 §18.2.1, RFC 3581 §4). */
 IMSEC_API void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow,
                                       const uint8_t *msg, size_t len,
+                                      imsec_time_ms now, imsec_out *out);
+/* A stream flow sent what the driver cannot frame (a message over its
+ * size limit, `reason` IMSEC_ERR_LIMIT, or octets that cannot start one,
+ * IMSEC_ERR_PARSE); `head` is what arrived (borrowed for the call). A
+ * request is answered 513 or 400 when its request line can be read
+ * (imsec_elem_refuse_input); the driver then closes the flow. */
+IMSEC_API void imsec_scscf_on_refused(imsec_scscf *s, uint64_t flow, int reason,
+                                      const uint8_t *head, size_t len,
                                       imsec_time_ms now, imsec_out *out);
 /* A flow went down (or a connect failed: then `flow` is 0 and `tag` names
  * it). Requests queued for it, and those that came in on it and wait for
@@ -227,6 +239,7 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *   source_failure_limit: 300        # failed responses per source (503)
  *   lockout: 300                     # seconds an IMPI stays locked
  *   store_timeout: 250               # ms a request waits for a locked store
+ *   max_flows_per_ip: 64             # connections from one address
  *   log_level: info                  # error|warn|info|debug
  *   # Core-side peers (docs/TRUST.md, "The S-CSCF's decision on its peers"):
  *   ca: [root.crt]                   # trust anchors for peers (or one)
@@ -251,6 +264,7 @@ typedef struct imsec_scscf_file {
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
   int64_t txn_timeout, max_txns;
+  int64_t max_flows_per_ip; /* net's per-source connection cap */
   /* Core-side peers (absent lists are empty, insecure_core 0). */
   char *ca[IMSEC_SCSCF_MAX_CA];
   size_t n_ca;

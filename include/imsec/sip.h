@@ -486,6 +486,22 @@ IMSEC_API long imsec_sip_msg_index(const imsec_sip_msg *m, imsec_sip_hid id);
 IMSEC_API IMSEC_MUST_USE int imsec_sip_msg_serialize(const imsec_sip_msg *m,
                                                      char *out, size_t cap);
 
+/*
+ * RFC 3261 §18.2.1 and RFC 3581 §4, on a request just received: the top
+ * Via gets `received=SRC_HOST` when its sent-by host differs from the
+ * source address, and, when it carries a bare `rport`, `rport=SRC_PORT` and
+ * `received` in any case. An existing received or rport value is replaced.
+ * `src_host` is an IP literal (IPv6 without brackets). The new field value
+ * is written into buf[0..cap), which the message borrows until it is
+ * serialised or parsed again. Returns 1 (edited), 0 (nothing to add),
+ * IMSEC_ERR_NOTFOUND (no Via), IMSEC_ERR_PARSE (a malformed top Via),
+ * IMSEC_ERR_NOBUF, IMSEC_ERR_INVAL (no source host).
+ */
+IMSEC_API IMSEC_MUST_USE int imsec_sip_via_mark_received(imsec_sip_msg *m,
+                                                         imsec_str src_host,
+                                                         uint16_t src_port,
+                                                         char *buf, size_t cap);
+
 /* ---------------------------------------------------------------- builder */
 
 /* Builds a message into the caller's buffer. Errors are sticky: after the
@@ -524,6 +540,29 @@ IMSEC_API void imsec_sip_build_raw(imsec_sip_builder *b, imsec_str text);
 IMSEC_API void imsec_sip_build_response(imsec_sip_builder *b,
                                         imsec_sip_msg *req, unsigned code,
                                         imsec_str reason, imsec_str to_tag);
+/*
+ * Start a stateless error response to a request that could not be framed
+ * or parsed (over max_msg, a header field over its limit, malformed): the
+ * answer RFC 3261 §21.5.14 (513) or §21.4.1 (400) asks for, when enough of
+ * it can be read. `p[0..n)` is what arrived, a partial header section
+ * included (it may end mid-line). The request line must be complete; from
+ * the header lines that follow (up to the empty line or the last complete
+ * line), every Via, From, To, Call-ID and CSeq field of at most 8192
+ * octets without control characters is taken; the rest is ignored. Then as
+ * imsec_sip_build_response: continue with imsec_sip_build_header and end
+ * with imsec_sip_build_finish. `method` (may be NULL) gets the request's
+ * method, a slice of `p`, when the request line was read.
+ * Returns 0, or IMSEC_ERR_PARSE (no readable request line: a response, or
+ * not SIP; nothing is answered), IMSEC_ERR_UNSUPPORTED (an ACK: never
+ * answered, RFC 3261 §17), IMSEC_ERR_INVAL (a field a response copies is
+ * missing, unreadable or repeated), IMSEC_ERR_NOMEM; the builder's sticky
+ * error is set as well on failure.
+ */
+IMSEC_API IMSEC_MUST_USE int
+imsec_sip_build_refusal(imsec_sip_builder *b, const char *p, size_t n,
+                        unsigned code, imsec_str reason, imsec_str to_tag,
+                        imsec_str *method);
+
 /* "Content-Length: N CRLF CRLF body". Returns the message length, or the
  * first error (IMSEC_ERR_NOBUF, IMSEC_ERR_INVAL). */
 IMSEC_API IMSEC_MUST_USE int imsec_sip_build_finish(imsec_sip_builder *b,

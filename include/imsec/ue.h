@@ -119,6 +119,14 @@ IMSEC_API int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
 IMSEC_API void imsec_ue_on_message(imsec_ue *ue, uint64_t flow,
                                    const uint8_t *msg, size_t len,
                                    imsec_time_ms now, imsec_out *out);
+/* The flow sent what the driver cannot frame (a message over its size
+ * limit, `reason` IMSEC_ERR_LIMIT, or octets that cannot start one,
+ * IMSEC_ERR_PARSE); `head` is what arrived, borrowed for the call. A
+ * request is answered 513 or 400 when its request line can be read; the
+ * driver then closes the flow (which ends the registration's flow). */
+IMSEC_API void imsec_ue_on_refused(imsec_ue *ue, uint64_t flow, int reason,
+                                   const uint8_t *head, size_t len,
+                                   imsec_time_ms now, imsec_out *out);
 IMSEC_API void imsec_ue_on_flow_down(imsec_ue *ue, uint64_t flow, uint64_t tag,
                                      int reason, imsec_time_ms now,
                                      imsec_out *out);

@@ -47,6 +47,11 @@ struct flowrec {
                         no REGISTER has answered it with the echo yet */
   int verified;      /* a Security-Verify echo checked */
   binding *bindings;
+  /* Access flows: our end, the TLS listener the UE reached; our Via on
+   * requests towards the UE names it (RFC 3261 §16.6 step 8). */
+  char local_host[48];
+  uint16_t local_port;
+  imsec_tp local_tp;
 };
 
 typedef struct qmsg {
@@ -110,6 +115,7 @@ struct imsec_pcscf {
   size_t queued;
   imsec_time_ms timer_at;
   uint32_t tag_seq;
+  imsec_lograte bad_rate; /* lines about refused input */
   /* per-event scratch */
   char *in;
   char *outbuf;
@@ -125,6 +131,11 @@ typedef struct ev {
   imsec_time_ms now;
   flowrec *f;
 } ev;
+
+static void refuse_unparsable(ev *e, int rv, const uint8_t *msg, size_t len);
+static int push_via_at(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
+                       imsec_tp tp, const char *host, uint16_t port);
+static void mark_via(ev *e, imsec_sip_msg *m);
 
 /* ---------------------------------------------------------------- text */
 
@@ -622,17 +633,43 @@ static void txn_answer(ev *e, txn *t, unsigned code, const char *reason) {
 
 /* ------------------------------------------------------------ editing */
 
-/* Our Via (RFC 3261 §16.6 step 8). */
+/* Our end of an access flow, for our Via towards the UE. */
+static void flow_set_local(flowrec *f, const imsec_flow_info *info) {
+  size_t n = strlen(info->local.host);
+  if (!n || n + 3 > sizeof(f->local_host))
+    return;
+  int v6 = memchr(info->local.host, ':', n) != NULL;
+  size_t o = 0;
+  if (v6)
+    f->local_host[o++] = '[';
+  memcpy(f->local_host + o, info->local.host, n);
+  o += n;
+  if (v6)
+    f->local_host[o++] = ']';
+  f->local_host[o] = 0;
+  f->local_port = info->local.port;
+  f->local_tp = info->tp;
+}
+
+/* Our Via (RFC 3261 §16.6 step 8) naming the core side. */
 static int push_via(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
                     imsec_tp tp) {
+  return push_via_at(e, m, slot, stateless, tp, e->p->host_uri,
+                     e->p->cfg.core.port);
+}
+
+/* Our Via naming host:port over tp: where the next hop sends responses
+ * (RFC 3261 §18.2.2) and sees us as. */
+static int push_via_at(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
+                       imsec_tp tp, const char *host, uint16_t port) {
   imsec_pcscf *p = e->p;
   sb b = arena_sb(p);
   sb_putc(&b, "SIP/2.0/");
   sb_putc(&b, imsec_tp_name(tp));
   sb_putc(&b, " ");
-  sb_putc(&b, p->host_uri);
+  sb_putc(&b, host);
   sb_putc(&b, ":");
-  sb_u64(&b, p->cfg.core.port);
+  sb_u64(&b, port);
   sb_putc(&b, ";branch=");
   if (stateless) {
     /* RFC 3261 §16.11: a stateless branch derived from the incoming one. */
@@ -1274,8 +1311,13 @@ static int core_request(ev *e, imsec_sip_msg *m) {
     t->ue_flow = target->id;
     txn_keep_answer(e, t, m);
   }
-  if (push_via(e, m, slot, ack, IMSEC_TP_TLS) < 0 ||
-      dec_max_forwards(e, m) < 0) {
+  /* Towards the UE our Via names the TLS listener the UE reached, not the
+   * core port (RFC 3261 §16.6 step 8: the address for this hop). */
+  int via_rv = target->local_host[0]
+                   ? push_via_at(e, m, slot, ack, target->local_tp,
+                                 target->local_host, target->local_port)
+                   : push_via(e, m, slot, ack, IMSEC_TP_TLS);
+  if (via_rv < 0 || dec_max_forwards(e, m) < 0) {
     if (t)
       txn_clear(p, slot);
     return 0; /* nothing sensible to answer with an edited message */
@@ -1604,6 +1646,8 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
   f->core = core;
   if (info)
     f->peer = info->peer;
+  if (info && !core)
+    flow_set_local(f, info);
   if (imsec_random(p->crypto, f->nonce, sizeof(f->nonce)) < 0) {
     f->core = 1; /* not counted yet */
     flow_remove(p, f);
@@ -1734,12 +1778,16 @@ void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
   imsec_sip_msg *m = &p->m;
   int rv = imsec_sip_parse(m, p->in, len, 1);
   if (rv < 0) {
-    LOG(&e, IMSEC_LOG_WARN, S("unparsable message on flow "), num(p, flow),
-        S(" dropped ("), imsec_str_c(m->diag.reason ? m->diag.reason : "?"),
-        S(")"));
+    refuse_unparsable(&e, rv, msg, len);
     return;
   }
   if (!m->is_request) {
+    /* A response that fails the checks (a bare CR, a malformed field) is
+     * never relayed. */
+    if (imsec_sip_check(m) < 0) {
+      refuse_unparsable(&e, IMSEC_ERR_PARSE, msg, len);
+      return;
+    }
     (void)on_response(&e, m);
     return;
   }
@@ -1749,6 +1797,7 @@ void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
                  "malformed request");
     return;
   }
+  mark_via(&e, m);
   if (e.f->core) {
     (void)core_request(&e, m);
     return;
@@ -1762,6 +1811,56 @@ void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
     (void)ue_register(&e, m);
   else
     (void)ue_request(&e, m);
+}
+
+/* ------------------------------------------------------------ bad input */
+
+/* A message that did not parse, or a response that failed the checks
+ * (m->diag says why): a request is answered (400, 513), the rest is
+ * dropped; logged within the budget. */
+static void refuse_unparsable(ev *e, int rv, const uint8_t *msg, size_t len) {
+  imsec_pcscf *p = e->p;
+  char tag[16];
+  sb t = {tag, 0, sizeof(tag) - 1, 0};
+  sb_putc(&t, "pc");
+  sb_u64(&t, ++p->tag_seq);
+  tag[t.len] = 0;
+  (void)imsec_elem_refuse_input(e->out, &p->bad_rate, e->now, e->f->id, rv,
+                                &p->m.diag, msg, len, "imsec-pcscf", tag);
+}
+
+void imsec_pcscf_on_refused(imsec_pcscf *p, uint64_t flow, int reason,
+                            const uint8_t *head, size_t len, imsec_time_ms now,
+                            imsec_out *out) {
+  if (!p || !out)
+    return;
+  char tag[16];
+  sb t = {tag, 0, sizeof(tag) - 1, 0};
+  sb_putc(&t, "pc");
+  sb_u64(&t, ++p->tag_seq);
+  tag[t.len] = 0;
+  (void)imsec_elem_refuse_input(out, &p->bad_rate, now, flow, reason, NULL,
+                                head, len, "imsec-pcscf", tag);
+}
+
+/* RFC 3261 §18.2.1, RFC 3581 §4: received and rport on the top Via of a
+ * request, from the address it came from. */
+static void mark_via(ev *e, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  const imsec_addr *src = &e->f->peer;
+  if (!src->host[0])
+    return;
+  size_t room = ARENA - p->arena_used;
+  char *buf = p->arena + p->arena_used;
+  const imsec_sip_hdr *h = imsec_sip_hdr_first(m, IMSEC_SIP_H_VIA);
+  if (!h || h->value.len + 80 > room)
+    return;
+  int rv = imsec_sip_via_mark_received(m, imsec_str_c(src->host), src->port,
+                                       buf, h->value.len + 80);
+  if (rv == 1) {
+    const imsec_sip_hdr *nh = imsec_sip_hdr_first(m, IMSEC_SIP_H_VIA);
+    p->arena_used += nh ? nh->value.len : 0;
+  }
 }
 
 /* ------------------------------------------------------------ lifetime */

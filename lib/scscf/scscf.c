@@ -136,6 +136,16 @@ struct imsec_scscf {
   char *ibuf;
   size_t ibuf_cap;
   imsec_sip_msg m;
+  /* Where inbound flows come from (received/rport, RFC 3581), and the
+   * Via value written from it; lines about refused input. */
+  struct fpeer {
+    uint64_t id;
+    char host[48];
+    uint16_t port;
+  } * fpeers;
+  size_t nfpeers, capfpeers;
+  char *viabuf;
+  imsec_lograte bad_rate;
   /* Core-side trust (copies of the config's lists). */
   char *trust_domain;
   char *names_text[IMSEC_SCSCF_MAX_PEERS];
@@ -152,14 +162,11 @@ struct imsec_scscf {
   parked **pk;
   size_t npk, cappk, pk_bytes;
   uint64_t pk_timer;
-  imsec_time_ms pk_at; /* when pk_timer is armed for; 0: not armed */
-  parked *retry;       /* the parked request being run again, or NULL */
-  int retry_busy;      /* it found the store busy again (1), or was
-                          answered 500 at its deadline (2) */
-  /* "HSS store unavailable" lines: a budget per second. */
-  imsec_time_ms store_log_window;
-  uint32_t store_log_n;
-  uint64_t store_log_held;
+  imsec_time_ms pk_at;      /* when pk_timer is armed for; 0: not armed */
+  parked *retry;            /* the parked request being run again, or NULL */
+  int retry_busy;           /* it found the store busy again (1), or was
+                               answered 500 at its deadline (2) */
+  imsec_lograte store_rate; /* "HSS store unavailable" lines */
 };
 
 static void store_unavailable(imsec_scscf *s, const char *impi, int rv,
@@ -171,6 +178,11 @@ static void park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out);
 static int park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
                          imsec_out *out);
 static void park_free(imsec_scscf *s);
+
+static void fpeer_set(imsec_scscf *s, uint64_t flow,
+                      const imsec_flow_info *info);
+static void fpeer_del(imsec_scscf *s, uint64_t flow);
+static void mark_via(imsec_scscf *s, uint64_t flow);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -530,6 +542,8 @@ void imsec_scscf_del(imsec_scscf *s) {
     peer_free(s->peers[i]);
   free(s->peers);
   free(s->flows);
+  free(s->fpeers);
+  free(s->viabuf);
   for (size_t i = 0; i < s->ntx; i++)
     txn_free(s->tx[i]);
   free(s->tx);
@@ -770,6 +784,7 @@ int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow, uint64_t tag,
       grow((void **)&s->flows, &s->capflows, s->nflows, sizeof(*s->flows)) < 0)
     return 0;
   s->flows[s->nflows++] = flow;
+  fpeer_set(s, flow, info);
   return 0;
 }
 
@@ -787,6 +802,7 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
       break;
     }
   }
+  fpeer_del(s, flow);
   /* Responses to requests that came in on it have nowhere to go. */
   for (size_t i = 0; flow && i < s->ntx; i++)
     if (s->tx[i]->up_flow == flow)
@@ -2321,12 +2337,22 @@ void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
   memcpy(s->ibuf, msg, len);
   int rv = imsec_sip_parse(&s->m, s->ibuf, len, 1);
   if (rv < 0) {
-    log_err(out, IMSEC_LOG_WARN, "unparsable message dropped", rv);
+    /* A request is answered (400, 513), anything else dropped. */
+    (void)imsec_elem_refuse_input(out, &s->bad_rate, now, flow, rv, &s->m.diag,
+                                  msg, len, "imsec-scscf", s->to_tag);
     goto done;
   }
   if (!peer_trusted(s, flow, out))
     goto done;
   if (!s->m.is_request) {
+    /* A branch's response that fails the checks (a bare CR, a malformed
+     * field) is never relayed. */
+    if (imsec_sip_check(&s->m) < 0) {
+      (void)imsec_elem_refuse_input(out, &s->bad_rate, now, flow,
+                                    IMSEC_ERR_PARSE, &s->m.diag, msg, len, NULL,
+                                    NULL);
+      goto done;
+    }
     do_response(s, out);
     goto done;
   }
@@ -2337,6 +2363,7 @@ void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
             out);
     goto done;
   }
+  mark_via(s, flow);
   if (s->m.method_id == IMSEC_SIP_M_REGISTER)
     do_register(s, flow, now, out);
   else
@@ -2410,37 +2437,25 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
 #define PARK_BYTES (4u * 1024 * 1024) /* all parked messages together */
 #define PARK_FIRST_MS 5               /* the first pause; doubled up to */
 #define PARK_PAUSE_MAX_MS 50          /* this one */
-#define STORE_LOG_PER_S 10            /* "HSS store unavailable" lines */
 
 /* "HSS store unavailable: locked" (busy until the request's deadline) or
- * the I/O error, never "unknown subscriber"; at most STORE_LOG_PER_S lines
- * a second, the next one saying how many were held back. `impi` NULL: not
- * a REGISTER, or none known yet. */
+ * the I/O error, never "unknown subscriber"; within the element's log
+ * budget (imsec_lograte: 10 lines a second, the next one saying how many
+ * were held back, as for refused input). `impi` NULL: not a REGISTER, or none
+ * known yet. */
 static void store_unavailable(imsec_scscf *s, const char *impi, int rv,
                               imsec_time_ms now, imsec_out *out) {
-  if (!s->store_log_window || now - s->store_log_window >= 1000) {
-    s->store_log_window = now ? now : 1;
-    s->store_log_n = 0;
-  }
-  if (s->store_log_n >= STORE_LOG_PER_S) {
-    s->store_log_held++;
+  uint64_t held = 0;
+  if (!imsec_lograte_take(&s->store_rate, now, &held))
     return;
-  }
-  s->store_log_n++;
-  char n[24], held[64] = "";
-  if (s->store_log_held) {
-    dec_u64(s->store_log_held, n);
-    size_t k = strlen(n);
-    memcpy(held, " (", 2);
-    memcpy(held + 2, n, k);
-    memcpy(held + 2 + k, " more not logged)", 18);
-    s->store_log_held = 0;
-  }
-  (void)imsec_out_log(out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "",
-                      impi ? impi : "", impi ? ": " : "",
-                      "HSS store unavailable: ",
-                      rv == IMSEC_ERR_BUSY ? "locked" : imsec_strerror(rv),
-                      ": 500", held, NULL);
+  char n[24] = "";
+  if (held)
+    dec_u64(held, n);
+  (void)imsec_out_log(
+      out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "", impi ? impi : "",
+      impi ? ": " : "", "HSS store unavailable: ",
+      rv == IMSEC_ERR_BUSY ? "locked" : imsec_strerror(rv), ": 500",
+      held ? "; " : "", n, held ? " similar lines held back" : "", NULL);
 }
 
 static void parked_free(parked *p) {
@@ -2604,4 +2619,66 @@ static void park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out) {
   (void)imsec_out_log(out, IMSEC_LOG_INFO, "flow down: ", num,
                       " request(s) waiting for the HSS store dropped", NULL);
   park_arm(s, out);
+}
+
+/* ------------------------------------------------------------ bad input */
+
+void imsec_scscf_on_refused(imsec_scscf *s, uint64_t flow, int reason,
+                            const uint8_t *head, size_t len, imsec_time_ms now,
+                            imsec_out *out) {
+  if (!s || !out)
+    return;
+  (void)imsec_elem_refuse_input(out, &s->bad_rate, now, flow, reason, NULL,
+                                head, len, "imsec-scscf", s->to_tag);
+}
+
+/* ------------------------------------------------------------ Via marks */
+
+static struct fpeer *fpeer_find(imsec_scscf *s, uint64_t flow) {
+  for (size_t i = 0; i < s->nfpeers; i++)
+    if (s->fpeers[i].id == flow)
+      return &s->fpeers[i];
+  return NULL;
+}
+
+static void fpeer_set(imsec_scscf *s, uint64_t flow,
+                      const imsec_flow_info *info) {
+  if (!info || !info->peer.host[0] ||
+      strlen(info->peer.host) >= sizeof(s->fpeers[0].host))
+    return;
+  struct fpeer *f = fpeer_find(s, flow);
+  if (!f) {
+    if (grow((void **)&s->fpeers, &s->capfpeers, s->nfpeers,
+             sizeof(*s->fpeers)) < 0)
+      return; /* without memory the Via stays unmarked */
+    f = &s->fpeers[s->nfpeers++];
+  }
+  f->id = flow;
+  memcpy(f->host, info->peer.host, strlen(info->peer.host) + 1);
+  f->port = info->peer.port;
+}
+
+static void fpeer_del(imsec_scscf *s, uint64_t flow) {
+  struct fpeer *f = flow ? fpeer_find(s, flow) : NULL;
+  if (f)
+    *f = s->fpeers[--s->nfpeers];
+}
+
+/* RFC 3261 §18.2.1, RFC 3581 §4: received and rport on the top Via (the
+ * P-CSCF's) of a request, from the address the flow comes from. */
+static void mark_via(imsec_scscf *s, uint64_t flow) {
+  struct fpeer *f = fpeer_find(s, flow);
+  const imsec_sip_hdr *h = imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_VIA);
+  if (!f || !h)
+    return;
+  size_t cap = h->value.len + 80;
+  if (!s->viabuf && !(s->viabuf = malloc(s->m.lim.max_line + 80)))
+    return;
+  if (cap > s->m.lim.max_line + 80)
+    return;
+  /* A malformed top Via failed imsec_sip_check already; nothing else
+   * can go wrong but room, and then the Via stays as it came. */
+  if (imsec_sip_via_mark_received(&s->m, imsec_str_c(f->host), f->port,
+                                  s->viabuf, cap) < 0)
+    return;
 }

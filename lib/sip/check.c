@@ -57,7 +57,7 @@ static int addr_list(imsec_sip_msg *m, imsec_sip_hid id, const char *reason) {
     imsec_sip_addr a;
     int prv = imsec_sip_addr_parse(v, m->lim.max_params, &a);
     if (prv < 0)
-      return bad(m, prv, prv == IMSEC_ERR_LIMIT ? 413 : 400, reason, line);
+      return bad(m, prv, 400, reason, line);
     if (a.star && id != IMSEC_SIP_H_CONTACT)
       return bad(m, IMSEC_ERR_PARSE, 400, reason, line);
     star |= a.star;
@@ -81,7 +81,7 @@ static int token_list(imsec_sip_msg *m, imsec_sip_hid id, const char *reason,
     imsec_sip_token t;
     int prv = imsec_sip_token_parse(v, m->lim.max_params, &t);
     if (prv < 0)
-      return bad(m, prv, prv == IMSEC_ERR_LIMIT ? 413 : 400, reason, line);
+      return bad(m, prv, 400, reason, line);
     if (proxy_require && !proxy_supports(t.token))
       return bad(m, IMSEC_ERR_UNSUPPORTED, 420, "Bad Extension", line);
   }
@@ -99,7 +99,7 @@ static int sec_list(imsec_sip_msg *m, imsec_sip_hid id, const char *reason) {
     imsec_sip_secmech s;
     int prv = imsec_sip_secmech_parse(v, m->lim.max_params, &s);
     if (prv < 0)
-      return bad(m, prv, prv == IMSEC_ERR_LIMIT ? 413 : 400, reason, line);
+      return bad(m, prv, 400, reason, line);
   }
   if (rv < 0)
     return bad(m, rv, 400, reason, line ? line : line_of(m, id));
@@ -145,8 +145,7 @@ int imsec_sip_check(imsec_sip_msg *m) {
       imsec_sip_via via;
       int prv = imsec_sip_via_parse(v, m->lim.max_params, &via);
       if (prv < 0)
-        return bad(m, prv, prv == IMSEC_ERR_LIMIT ? 413 : 400, "Malformed Via",
-                   line);
+        return bad(m, prv, 400, "Malformed Via", line);
     }
     if (rv < 0)
       return bad(m, rv, 400, "Malformed Via", line);

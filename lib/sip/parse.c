@@ -232,13 +232,13 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
   char *eol = look ? memchr(p, '\n', look) : NULL;
   if (!eol) {
     if (avail > m->lim.max_line + 1)
-      return fail(m, IMSEC_ERR_LIMIT, 413, "Start line too long", line);
+      return fail(m, IMSEC_ERR_LIMIT, 400, "Start line too long", line);
     return fail(m, IMSEC_ERR_AGAIN, 400, "Incomplete start line", line);
   }
   if (eol == p || eol[-1] != '\r')
     return fail(m, IMSEC_ERR_PARSE, 400, "Bare LF in start line", line);
   if ((size_t)(eol - 1 - p) > m->lim.max_line)
-    return fail(m, IMSEC_ERR_LIMIT, 413, "Start line too long", line);
+    return fail(m, IMSEC_ERR_LIMIT, 400, "Start line too long", line);
   if (memchr(p, '\r', (size_t)(eol - 1 - p)))
     return fail(m, IMSEC_ERR_PARSE, 400, "Bare CR in start line", line);
   m->start_line = line;
@@ -252,7 +252,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     line++;
     if (end - p < 2) {
       if (len > m->lim.max_msg)
-        return fail(m, IMSEC_ERR_LIMIT, 413, "Message Too Large", 0);
+        return fail(m, IMSEC_ERR_LIMIT, 513, "Message Too Large", 0);
       return fail(m, IMSEC_ERR_AGAIN, 400, "Header section does not end", line);
     }
     if (p[0] == '\r' && p[1] == '\n') {
@@ -261,7 +261,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
       break;
     }
     if ((size_t)(p - buf) > m->lim.max_msg)
-      return fail(m, IMSEC_ERR_LIMIT, 413, "Message Too Large", line);
+      return fail(m, IMSEC_ERR_LIMIT, 513, "Message Too Large", line);
     uint32_t hline = line;
     char *s = p;
     size_t room = (size_t)(end - s);
@@ -271,7 +271,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     for (;;) {
       if (!eol) {
         if ((size_t)(end - s) > m->lim.max_line + 1)
-          return fail(m, IMSEC_ERR_LIMIT, 413, "Header field too long", hline);
+          return fail(m, IMSEC_ERR_LIMIT, 400, "Header field too long", hline);
         return fail(m, IMSEC_ERR_AGAIN, 400, "Header section does not end",
                     line);
       }
@@ -285,7 +285,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
         line++;
         size_t used = (size_t)(eol + 1 - s);
         if (used > m->lim.max_line)
-          return fail(m, IMSEC_ERR_LIMIT, 413, "Header field too long", hline);
+          return fail(m, IMSEC_ERR_LIMIT, 400, "Header field too long", hline);
         size_t r = (size_t)(end - (eol + 1));
         if (r > m->lim.max_line + 2 - used)
           r = m->lim.max_line + 2 - used;
@@ -301,7 +301,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     }
     char *fe = eol - 1; /* the CR */
     if ((size_t)(fe - s) > m->lim.max_line)
-      return fail(m, IMSEC_ERR_LIMIT, 413, "Header field too long", hline);
+      return fail(m, IMSEC_ERR_LIMIT, 400, "Header field too long", hline);
     /* field-name = token, then HCOLON = *( SP / HTAB ) ":" SWS */
     char *colon = find_colon(s, fe);
     if (!colon)
@@ -329,11 +329,11 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     while (ve > n && (ve[-1] == ' ' || ve[-1] == '\t'))
       ve--;
     if (m->nhdrs >= m->lim.max_headers)
-      return fail(m, IMSEC_ERR_LIMIT, 413, "Too many header fields", hline);
+      return fail(m, IMSEC_ERR_LIMIT, 513, "Too many header fields", hline);
     if (m->nhdrs == m->cap) {
       int rv = grow(m);
       if (rv < 0)
-        return fail(m, rv, rv == IMSEC_ERR_LIMIT ? 413 : 500,
+        return fail(m, rv, rv == IMSEC_ERR_LIMIT ? 513 : 500,
                     rv == IMSEC_ERR_LIMIT ? "Too many header fields"
                                           : "Out of memory",
                     hline);
@@ -358,7 +358,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
 
   size_t hdr_len = (size_t)(p - buf);
   if (hdr_len > m->lim.max_msg)
-    return fail(m, IMSEC_ERR_LIMIT, 413, "Message Too Large", 0);
+    return fail(m, IMSEC_ERR_LIMIT, 513, "Message Too Large", 0);
   size_t rest = (size_t)(end - p);
   int32_t cl = m->first[IMSEC_SIP_H_CONTENT_LENGTH];
   if (cl >= 0) {
@@ -371,7 +371,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     if (rv == IMSEC_ERR_PARSE)
       return fail(m, rv, 400, "Malformed Content-Length", h->line);
     if (rv < 0 || v > m->lim.max_msg - hdr_len)
-      return fail(m, IMSEC_ERR_LIMIT, 413, "Message Too Large", h->line);
+      return fail(m, IMSEC_ERR_LIMIT, 513, "Message Too Large", h->line);
     m->c_content_length = v;
     m->cstate[IMSEC_SIP_CACHE_CONTENT_LENGTH] = 1;
     if (v > rest) {
@@ -386,7 +386,7 @@ int imsec_sip_parse(imsec_sip_msg *m, char *buf, size_t len, int stream) {
     if (stream)
       return fail(m, IMSEC_ERR_PARSE, 400, "Missing Content-Length", 0);
     if (rest > m->lim.max_msg - hdr_len)
-      return fail(m, IMSEC_ERR_LIMIT, 413, "Message Too Large", 0);
+      return fail(m, IMSEC_ERR_LIMIT, 513, "Message Too Large", 0);
     m->body = (imsec_str){p, rest};
   }
   m->len = (size_t)(m->body.p + m->body.len - buf);

@@ -1546,3 +1546,14 @@ void imsec_ue_message_free(imsec_ue_message *m) {
   m->body = NULL;
   m->len = 0;
 }
+
+/* What the P-CSCF sent that cannot be framed: a request gets 513 or 400
+ * (imsec_elem_refuse_input), the rest is dropped; the driver closes. */
+void imsec_ue_on_refused(imsec_ue *ue, uint64_t flow, int reason,
+                         const uint8_t *head, size_t len, imsec_time_ms now,
+                         imsec_out *out) {
+  if (!ue || !out)
+    return;
+  (void)imsec_elem_refuse_input(out, &ue->bad_rate, now, flow, reason, NULL,
+                                head, len, "imsec-ue", "uerefused");
+}

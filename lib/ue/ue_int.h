@@ -93,6 +93,7 @@ struct imsec_ue {
   int next_handle;
   uint64_t pending_seq;
   imsec_time_ms msg_timer_at;
+  imsec_lograte bad_rate; /* lines about refused input */
 };
 
 #endif

@@ -29,9 +29,9 @@ while IFS=$'\t' read -r file section title class rest; do
   esac
 done < <(tail -n +2 "$V/INDEX.tsv")
 
-# oversized message: 413
+# oversized message: 513 Message Too Large (RFC 3261 §21.5.14)
 head -c 70000 /dev/zero | tr '\0' 'a' >"$T_TMP/big.sip"
-expect_out "reject 413 " "$IMSEC" sip check "$T_TMP/big.sip"
+expect_out "reject 513 " "$IMSEC" sip check "$T_TMP/big.sip"
 
 # usage errors
 expect_exit 2 "$IMSEC" sip

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -787,6 +788,106 @@ static void oversized_message_closed(void **state) {
   pair_stop(&p);
 }
 
+/* net's on_refused: the owner sees what arrived and answers; the answer
+ * reaches the peer before the connection closes, even when the peer is
+ * still sending (the flow lingers, reading and dropping, instead of a TCP
+ * reset), and on_down says why. */
+typedef struct refused_rec {
+  _Atomic int calls, reason, downs, down_reason;
+  _Atomic size_t len;
+  char head[16];
+} refused_rec;
+
+static void rr_refused(void *user, imsec_net_flow *f, int reason,
+                       const uint8_t *head, size_t len) {
+  refused_rec *r = user;
+  memcpy(r->head, head, len < sizeof r->head ? len : sizeof r->head);
+  r->len = len;
+  r->reason = reason;
+  static const char ans[] = "SIP/2.0 513 Message Too Large\r\n\r\n";
+  assert_int_equal(imsec_net_flow_send(f, (const uint8_t *)ans, sizeof ans - 1),
+                   0);
+  r->calls++;
+}
+
+static void rr_down(void *user, imsec_net_flow *f, int reason) {
+  (void)f;
+  refused_rec *r = user;
+  r->down_reason = reason;
+  r->downs++;
+}
+
+static void refused_input_answered(void **state) {
+  (void)state;
+  refused_rec rr;
+  memset(&rr, 0, sizeof rr);
+  imsec_net_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.threads = 1;
+  cfg.limits.max_msg = 1024;
+  cfg.handler.on_down = rr_down;
+  cfg.handler.on_refused = rr_refused;
+  cfg.handler.user = &rr;
+  imsec_net *n = NULL;
+  assert_int_equal(imsec_net_new(&n, &cfg), 0);
+  struct sockaddr_in a = t_lo4(0);
+  uint16_t port = 0;
+  assert_int_equal(
+      imsec_net_listen(n, IMSEC_NET_TCP, (struct sockaddr *)&a, NULL, &port),
+      0);
+  assert_int_equal(imsec_net_start(n), 0);
+  for (int round = 0; round < 2; round++) {
+    int fd = raw_connect(port);
+    assert_true(fd >= 0);
+    /* round 0: a header block that never ends, and more behind it;
+     * round 1: octets that cannot start a message */
+    /* more than the socket buffers hold: octets are still arriving when
+     * the answer goes out */
+    static char big[1 << 20];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "MESSAGE sip:x SIP/2.0\r\n", 23);
+    if (round == 1)
+      memcpy(big, "\r\x01", 2);
+    size_t sent = 0;
+    while (sent < sizeof big) {
+      ssize_t w = send(fd, big + sent, sizeof big - sent, MSG_NOSIGNAL);
+      if (w <= 0)
+        break;
+      sent += (size_t)w;
+    }
+    char got[256];
+    size_t have = 0;
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (;;) {
+      ssize_t r = read(fd, got + have, sizeof got - 1 - have);
+      if (r <= 0) {
+        assert_int_equal(r, 0); /* EOF, not a reset nor a timeout */
+        break;
+      }
+      have += (size_t)r;
+    }
+    got[have] = 0;
+    assert_string_equal(got, "SIP/2.0 513 Message Too Large\r\n\r\n");
+    close(fd);
+    uint64_t t0 = t_now_ms();
+    while (rr.downs < round + 1 && t_now_ms() - t0 < WAIT)
+      usleep(1000);
+    assert_int_equal(rr.calls, round + 1);
+    assert_int_equal(rr.downs, round + 1);
+    if (round == 0) {
+      assert_int_equal(rr.reason, IMSEC_ERR_LIMIT);
+      assert_int_equal(rr.down_reason, IMSEC_ERR_LIMIT);
+      assert_int_equal(rr.len, 1024);
+      assert_memory_equal(rr.head, "MESSAGE sip:x SI", 16);
+    } else {
+      assert_int_equal(rr.reason, IMSEC_ERR_PARSE);
+      assert_int_equal(rr.down_reason, IMSEC_ERR_PARSE);
+    }
+  }
+  imsec_net_del(n);
+}
+
 static void half_open_flood(void **state) {
   (void)state;
   pair p = {0};
@@ -826,7 +927,7 @@ static void per_address_limit(void **state) {
     assert_int_equal(t_rec_wait(p.rs, T_EV_UP, 0, 1, WAIT, &e), 0);
   fds[3] = raw_connect(p.port);
   assert_int_equal(raw_wait_closed(fds[3], 3000), 0);
-  assert_true(t_rec_log_has(p.rs, "from this address (limit)"));
+  assert_true(t_rec_log_has(p.rs, "flows from this address"));
   imsec_net_stats st;
   imsec_net_get_stats(p.s, &st);
   assert_int_equal(st.refused, 1);
@@ -1074,6 +1175,7 @@ int main(void) {
       cmocka_unit_test(multi_loop),
       cmocka_unit_test(slow_handshake_closed),
       cmocka_unit_test(oversized_message_closed),
+      cmocka_unit_test(refused_input_answered),
       cmocka_unit_test(half_open_flood),
       cmocka_unit_test(per_address_limit),
       cmocka_unit_test(peer_gone_no_sigpipe),

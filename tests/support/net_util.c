@@ -319,7 +319,7 @@ static void on_down(void *user, imsec_net_flow *f, int reason) {
 }
 
 imsec_net_handler t_rec_handler(t_rec *r) {
-  imsec_net_handler h = {on_up, on_msg, on_down, r};
+  imsec_net_handler h = {on_up, on_msg, on_down, r, NULL};
   return h;
 }
 

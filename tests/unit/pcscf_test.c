@@ -821,13 +821,193 @@ static void binding_limit_and_options(void **state) {
   fx_del(x);
 }
 
+/* ------------------------------------------------------------ edge input */
+
+/* A UE flow up with our end at `local` and the UE at `peer`. */
+static void up_at(fx *x, uint64_t flow, const char *local, const char *peer) {
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.inbound = 1;
+  assert_int_equal(imsec_addr_parse(imsec_str_c(local), &info.local), 0);
+  assert_int_equal(imsec_addr_parse(imsec_str_c(peer), &info.peer), 0);
+  imsec_out_clear(&x->out);
+  assert_int_equal(
+      imsec_pcscf_on_flow_up(x->p, flow, 0, &info, x->now, &x->out), 0);
+}
+
+static void via_received_rport_and_listener(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = fx_new(&c);
+  up_at(x, UE_FLOW, "tls:127.0.0.1:5061", "tls:192.0.2.7:40001");
+  up_at(x, UE2_FLOW, "tls:[::1]:5061", "tls:[2001:db8::7]:40002");
+  /* RFC 3581 §4: rport asked for: both filled, the UE's Via below ours */
+  feed(x, UE2_FLOW, reg(x, "", NULL, NULL, "600"));
+  assert_int_equal(up(x, CORE_FLOW, 1, IMSEC_TP_TCP), 0);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_non_null(strstr(fwd, "Via: SIP/2.0/TLS 127.0.0.1:40000;branch="
+                              "z9hG4bKue1;rport=40002;received=2001:db8::7"
+                              "\r\n"));
+  register_ue(x, UE_FLOW);
+  /* without rport: received only because the host differs (§18.2.1) */
+  char msg[2048];
+  snprintf(msg, sizeof(msg),
+           "MESSAGE sip:b@" HOME " SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 192.0.2.7:40001;branch=z9hG4bKq1\r\n"
+           "Max-Forwards: 70\r\nFrom: <" IMPU ">;tag=a\r\nTo: <sip:b@" HOME
+           ">\r\nCall-ID: q1@ue\r\nCSeq: 1 MESSAGE\r\n"
+           "Content-Length: 0\r\n\r\n");
+  feed(x, UE_FLOW, msg);
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(fwd, "Via: SIP/2.0/TLS 192.0.2.7:40001;branch="
+                            "z9hG4bKq1"));
+  snprintf(
+      msg, sizeof(msg),
+      "MESSAGE sip:b@" HOME " SIP/2.0\r\n"
+      "Via: SIP/2.0/TLS ue.example:5060;received=10.9.9.9;branch=z9hG4bKq2,"
+      " SIP/2.0/UDP 10.0.0.1\r\n"
+      "Max-Forwards: 70\r\nFrom: <" IMPU ">;tag=a\r\nTo: <sip:b@" HOME
+      ">\r\nCall-ID: q2@ue\r\nCSeq: 1 MESSAGE\r\n"
+      "Content-Length: 0\r\n\r\n");
+  feed(x, UE_FLOW, msg);
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(fwd, "Via: SIP/2.0/TLS ue.example:5060;branch=z9hG4bKq2"
+                            ";received=192.0.2.7, SIP/2.0/UDP 10.0.0.1"));
+  /* towards the UE our Via names the TLS listener it reached */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_TO_UE, 1, x->token, 69, 1);
+  feed(x, CORE_FLOW, msg);
+  const char *m = sent(x, UE_FLOW);
+  assert_non_null(m);
+  assert_non_null(strstr(m, "\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch="
+                            "z9hG4bKpc"));
+  assert_null(strstr(m, "127.0.0.1:5062;branch"));
+  fx_del(x);
+}
+
+static void bad_responses_dropped(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  char msg[2048];
+  snprintf(msg, sizeof(msg),
+           "MESSAGE sip:b@" HOME " SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKq1\r\n"
+           "Max-Forwards: 70\r\nFrom: <" IMPU ">;tag=a\r\nTo: <sip:b@" HOME
+           ">\r\nCall-ID: q1@ue\r\nCSeq: 1 MESSAGE\r\n"
+           "Content-Length: 0\r\n\r\n");
+  feed(x, UE_FLOW, msg);
+  char fwd[4096];
+  strcpy(fwd, sent(x, CORE_FLOW));
+  static const char *const evil[] = {
+      "X-Evil: a\nInjected: 1\r\n",      /* bare LF */
+      "X-Evil: a\rInjected: 1\r\n",      /* bare CR */
+      "From: <sip:x\x01y@" HOME ">\r\n", /* a control octet */
+  };
+  for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
+    feed(x, CORE_FLOW, response_to(fwd, 200, "OK", evil[i]));
+    assert_null(sent(x, UE_FLOW));
+    assert_true(logged(x, "a response, not relayed"));
+  }
+  /* a malformed CSeq in a response */
+  char *r = response_to(fwd, 200, "OK", NULL);
+  char *cs = strstr(r, "CSeq: 1 MESSAGE");
+  assert_non_null(cs);
+  memcpy(cs, "CSeq: x MESSAGE", 15);
+  feed(x, CORE_FLOW, r);
+  assert_null(sent(x, UE_FLOW));
+  /* the good one still goes through */
+  feed(x, CORE_FLOW, response_to(fwd, 200, "OK", NULL));
+  status_is(sent(x, UE_FLOW), 200);
+  fx_del(x);
+}
+
+static void oversized_and_long_headers(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  /* the driver could not frame it: what arrived, cut anywhere */
+  const char *head = reg(x, "", NULL, "X-Pad: aaaaaaaaaaaaaaaaaaaaaa", "600");
+  size_t cut = strlen(head) - 40; /* mid-line, no end of headers */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT, (const uint8_t *)head,
+                         cut, x->now, &x->out);
+  const char *r = sent(x, UE_FLOW);
+  status_is(r, 513);
+  assert_true(has_line(r, "Call-ID: reg1@ue"));
+  assert_non_null(strstr(r, "To: <" IMPU ">;tag=pc"));
+  assert_true(logged(x, "refused REGISTER on flow 10: 513 Message Too Large"));
+  /* unframeable: 400 */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_PARSE, (const uint8_t *)head,
+                         cut, x->now, &x->out);
+  status_is(sent(x, UE_FLOW), 400);
+  /* a response or garbage: nothing sent, one line */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT,
+                         (const uint8_t *)"SIP/2.0 200 OK\r\nVia: x\r\n", 25,
+                         x->now, &x->out);
+  assert_null(sent(x, UE_FLOW));
+  assert_true(logged(x, "a response, not relayed"));
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT,
+                         (const uint8_t *)"ACK sip:a@b SIP/2.0\r\n", 21, x->now,
+                         &x->out);
+  assert_null(sent(x, UE_FLOW));
+  assert_true(logged(x, "an ACK, never answered"));
+  /* a 20 kB header line in a framed message: 400, then close */
+  size_t big = 20000;
+  char *pad = malloc(big + 32);
+  assert_non_null(pad);
+  memcpy(pad, "X-Long: ", 8);
+  memset(pad + 8, 'b', big);
+  memcpy(pad + 8 + big, "\r\n", 3);
+  char *msg = malloc(big + 4096);
+  assert_non_null(msg);
+  const char *base = reg(x, "", NULL, NULL, "600");
+  const char *cl = strstr(base, "Content-Length:");
+  assert_non_null(cl);
+  snprintf(msg, big + 4096, "%.*s%s%s", (int)(cl - base), base, pad, cl);
+  feed(x, UE_FLOW, msg);
+  r = sent(x, UE_FLOW);
+  status_is(r, 400);
+  assert_non_null(strstr(r, "400 Header field too long"));
+  assert_int_equal(count(x, IMSEC_ACT_CLOSE), 1); /* then the flow closes */
+  assert_true(x->out.acts[x->out.n - 1].kind == IMSEC_ACT_CLOSE ||
+              x->out.acts[x->out.n - 2].kind == IMSEC_ACT_CLOSE);
+  free(pad);
+  free(msg);
+  /* the log budget: 10 lines a second, then a count */
+  for (int i = 0; i < 12; i++) {
+    imsec_out_clear(&x->out);
+    imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT,
+                           (const uint8_t *)head, cut, x->now, &x->out);
+    status_is(sent(x, UE_FLOW), 513); /* always answered */
+  }
+  assert_int_equal(count(x, IMSEC_ACT_LOG), 0);
+  x->now += 1001;
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT, (const uint8_t *)head,
+                         cut, x->now, &x->out);
+  assert_true(logged(x, "similar lines held back"));
+  fx_del(x);
+}
+
 static void garbage_and_config(void **state) {
   (void)state;
   imsec_pcscf_config c;
   cfg_base(&c);
   fx *x = setup_connected(&c);
   feed(x, UE_FLOW, "not sip at all\r\n\r\n");
-  assert_true(logged(x, "unparsable"));
+  assert_true(logged(x, "no request line to answer"));
   assert_null(sent(x, UE_FLOW));
   feed(x, 999, "x");
   assert_true(logged(x, "unknown flow"));
@@ -1104,6 +1284,9 @@ int main(void) {
       cmocka_unit_test(core_tls_route_check),
       cmocka_unit_test(core_listener_and_peers),
       cmocka_unit_test(route_names),
+      cmocka_unit_test(via_received_rport_and_listener),
+      cmocka_unit_test(bad_responses_dropped),
+      cmocka_unit_test(oversized_and_long_headers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

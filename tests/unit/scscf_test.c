@@ -1161,6 +1161,122 @@ static void fork_cap(void **state) {
   assert_int_equal(imsec_scscf_new(&s2, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
 }
 
+/* RFC 3261 §18.2.1, RFC 3581 §4: the P-CSCF's Via gets received (its
+ * sent-by differs from where the flow comes from) and, when asked, rport. */
+static void via_received_rport(void **state) {
+  fx *f = *state;
+  register_contacts(f, 1);
+  /* a P-CSCF that names itself in its Via, on an allowed address */
+  imsec_flow_info info = f->ti;
+  assert_int_equal(
+      imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:5555"), &info.peer), 0);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 9, 0, &info, f->now, &f->out),
+                   0);
+  mark_known(f, 9);
+  char msg[4096];
+  const char *m = message_to(IMPU_B, NULL);
+  const char *at = strstr(m, "127.0.0.1:5070;branch=z9hG4bKpm1");
+  assert_non_null(at);
+  snprintf(msg, sizeof(msg), "%.*spcscf.example:5070%s", (int)(at - m), m,
+           at + strlen("127.0.0.1:5070"));
+  deliver(f, 9, msg);
+  const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  uint64_t tag = c->tag;
+  imsec_out_clear(&f->out);
+  assert_int_equal(flow_up(f, 100, tag), 0);
+  const imsec_act *a[2];
+  assert_int_equal(sends(f, a, 2), 1);
+  fwd w;
+  take(a[0], &w);
+  assert_non_null(strstr(w.text, "\r\nVia: SIP/2.0/TCP pcscf.example:5070;"
+                                 "branch=z9hG4bKpm1;received=127.0.0.1\r\n"));
+  /* the UE's Via below is the P-CSCF's business: as it came */
+  assert_non_null(strstr(w.text, "Via: SIP/2.0/TLS 10.0.0.1:5061;branch="
+                                 "z9hG4bKum1;rport\r\n"));
+  /* our own answers carry the mark too; rport asked for: both, even with
+   * the same host */
+  const char *opt = "OPTIONS sip:" DOM " SIP/2.0\r\n"
+                    "Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKo1;rport\r\n"
+                    "Max-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
+                    "To: <sip:" DOM ">\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\n"
+                    "Content-Length: 0\r\n\r\n";
+  assert_int_equal(deliver(f, 9, opt), 1);
+  assert_non_null(strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKo1"
+                                  ";rport=5555;received=127.0.0.1\r\n"));
+  /* the same host and no rport: as it came */
+  const char *opt2 = "OPTIONS sip:" DOM " SIP/2.0\r\n"
+                     "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"
+                     "Max-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
+                     "To: <sip:" DOM ">\r\nCall-ID: o2\r\nCSeq: 1 OPTIONS\r\n"
+                     "Content-Length: 0\r\n\r\n";
+  assert_int_equal(deliver(f, 9, opt2), 1);
+  assert_non_null(
+      strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"));
+}
+
+/* A branch's response with a bare CR or LF, or that fails the checks, is
+ * dropped with a line and never goes up; the good one does. */
+static void bad_branch_responses(void **state) {
+  fx *f = *state;
+  register_contacts(f, 1);
+  fwd w[1];
+  fork_message(f, w, 1);
+  static const char *const evil[] = {"X-Evil: a\nInjected: 1\r\n",
+                                     "X-Evil: a\rInjected: 1\r\n"};
+  for (size_t i = 0; i < 2; i++) {
+    char bad[9000];
+    const char *r = reply(&w[0], 200, "OK");
+    const char *cl = strstr(r, "Content-Length:");
+    snprintf(bad, sizeof(bad), "%.*s%s%s", (int)(cl - r), r, evil[i], cl);
+    assert_int_equal(deliver(f, 100, bad), 0);
+    int logged = 0;
+    for (size_t k = 0; k < f->out.n; k++)
+      logged |= f->out.acts[k].kind == IMSEC_ACT_LOG &&
+                strstr((const char *)f->out.acts[k].data,
+                       "a response, not relayed") != NULL;
+    assert_true(logged);
+  }
+  assert_int_equal(imsec_scscf_txns(f->s), 1);
+  assert_int_equal(deliver(f, 100, reply(&w[0], 200, "OK")), 1);
+  assert_null(strstr(f->last, "Injected"));
+  assert_int_equal(imsec_scscf_txns(f->s), 0);
+}
+
+/* What the driver could not frame: 513 to a request, nothing to the rest;
+ * a 20 kB header line in a framed one: 400. */
+static void oversized_input(void **state) {
+  fx *f = *state;
+  const char *head = reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, "");
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_refused(f->s, PCSCF_FLOW, IMSEC_ERR_LIMIT,
+                         (const uint8_t *)head, strlen(head) - 30, f->now,
+                         &f->out);
+  const imsec_act *a = find_act(f, IMSEC_ACT_SEND);
+  assert_non_null(a);
+  assert_int_equal(a->flow, PCSCF_FLOW);
+  assert_int_equal(
+      strncmp((const char *)a->data, "SIP/2.0 513 Message Too Large\r\n", 31),
+      0);
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_refused(f->s, PCSCF_FLOW, IMSEC_ERR_PARSE,
+                         (const uint8_t *)"\x16\x03\x01garbage", 10, f->now,
+                         &f->out);
+  assert_null(find_act(f, IMSEC_ACT_SEND));
+  assert_non_null(find_act(f, IMSEC_ACT_LOG));
+  size_t big = 20000;
+  char *msg = malloc(big + 8192);
+  assert_non_null(msg);
+  const char *cl = strstr(head, "Content-Length:");
+  int n = snprintf(msg, big + 8192, "%.*sX-Long: ", (int)(cl - head), head);
+  memset(msg + n, 'x', big);
+  snprintf(msg + n + big, 8192, "\r\n%s", cl);
+  assert_int_equal(deliver(f, PCSCF_FLOW, msg), 1);
+  assert_int_equal(status_of(f->last), 400);
+  free(msg);
+}
+
 static void bad_config(void **state) {
   fx *f = *state;
   imsec_scscf *s = NULL;
@@ -2181,6 +2297,9 @@ int main(void) {
       T(fork_timeout),
       T(fork_cap),
       T(bad_config),
+      T(via_received_rport),
+      T(bad_branch_responses),
+      T(oversized_input),
       T(untrusted_peers),
       T(integrity_required),
       T(tls_peers),

@@ -156,9 +156,10 @@ typedef struct imsec_hss_db_opts {
 
 /* imsec_hss_db_open with options (`o` NULL: create 0, not writable, 250
  * ms at open and per call). A lock held by another process at open is
- * IMSEC_ERR_TIMEOUT with `err` saying "database locked by another process"; a
- * database that cannot be written (with o->writable) is IMSEC_ERR_IO with `err`
- * saying "cannot be written". Returns as imsec_hss_db_open. */
+ * IMSEC_ERR_TIMEOUT with `err` saying "database locked by another
+ * process"; a database that cannot be written (with o->writable) is
+ * IMSEC_ERR_IO with `err` saying "cannot be written". Returns as
+ * imsec_hss_db_open. */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_db_open_opts(imsec_hss_store **out,
                                                     const char *path,
                                                     const imsec_hss_db_opts *o,

@@ -197,8 +197,8 @@ static int cmd_add(int argc, char **argv) {
   else if (r < 0)
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s: cannot add %s: %s", v[O_DB],
                   s.impi,
-                  r == IMSEC_ERR_TIMEOUT ? "database locked by another process"
-                                         : imsec_strerror(r));
+                  r == IMSEC_ERR_BUSY ? "database locked by another process"
+                                      : imsec_strerror(r));
   else
     printf("added %s (%zu IMPU%s)\n", s.impi, s.n_impus,
            s.n_impus == 1 ? "" : "s");

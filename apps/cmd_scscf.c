@@ -70,8 +70,10 @@ static const char help[] =
     "  --expires-max S       longest registration granted (default 3600)\n"
     "  --expires-default S   when the REGISTER gives none (default 600)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
-    "  --store-timeout MS    longest wait for a database lock held by\n"
-    "                        another process, then 500 (default 250)\n"
+    "  --store-timeout MS    how long a request may wait for the HSS\n"
+    "                        database while another process holds its\n"
+    "                        lock, then 500 (default 250); meanwhile it is\n"
+    "                        parked and the rest of the traffic goes on\n"
     "  --limit-window S      window of the flood counters (default 60)\n"
     "  --impi-challenges N   new challenges per IMPI and window, then 503\n"
     "                        with Retry-After (default 10)\n"
@@ -113,12 +115,13 @@ static const char help[] =
     "error.\n";
 
 #define SUB "scscf"
+/* The most one store call may hold the loop waiting for a lock. */
+#define STORE_CALL_WAIT_MS 2
 
 /* The runner's handle: the element is made after the listeners are bound
  * (their real ports go into Service-Route). */
 typedef struct host {
   imsec_scscf *s;
-  imsec_hss_store *st; /* each message starts a new lock-wait budget */
 } host;
 
 static int h_up(void *self, uint64_t f, uint64_t t, const imsec_flow_info *i,
@@ -127,7 +130,6 @@ static int h_up(void *self, uint64_t f, uint64_t t, const imsec_flow_info *i,
 }
 static void h_msg(void *self, uint64_t f, const uint8_t *m, size_t l,
                   imsec_time_ms n, imsec_out *o) {
-  imsec_hss_db_begin(((host *)self)->st);
   imsec_scscf_on_message(((host *)self)->s, f, m, l, n, o);
 }
 static void h_down(void *self, uint64_t f, uint64_t t, int r, imsec_time_ms n,
@@ -740,7 +742,7 @@ static int run(int argc, char **argv) {
   imsec_hss_store *st = NULL;
   imsec_hss *hss = NULL;
   elemrun *r = NULL;
-  host h = {NULL, NULL};
+  host h = {NULL};
   elemrun_listener ls[IMSEC_SCSCF_MAX_LISTEN];
   imsec_net_tls_config tls_cfg;
   core cs;
@@ -799,13 +801,16 @@ static int run(int argc, char **argv) {
   char err[512];
   int64_t store_timeout = pick_n(o.lim[L_STORE_TIMEOUT], file.store_timeout);
   /* A database that cannot be written, or one another process keeps
-   * locked, is a start-up error: said now, not as a 500 per REGISTER. */
+   * locked, is a start-up error: said now, not as a 500 per REGISTER.
+   * Running, a store call waits for a lock only a few milliseconds (the
+   * loop must not stall); the S-CSCF parks a request that finds the store
+   * busy and tries again until store_timeout has passed. */
   imsec_hss_db_opts dbo = {.create = 0,
                            .writable = 1,
                            .timeout_ms =
-                               store_timeout > 0 ? (int)store_timeout : 0};
+                               store_timeout > 0 ? (int)store_timeout : 0,
+                           .call_wait_ms = STORE_CALL_WAIT_MS};
   int e = imsec_hss_db_open_opts(&st, db, &dbo, err, sizeof(err));
-  h.st = st;
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s%s", err,
                   e == IMSEC_ERR_NOTFOUND ? " (create it with imsec hss add)"
@@ -886,6 +891,7 @@ static int run(int argc, char **argv) {
   sc.peer_addrs = cs.addrs;
   sc.n_peer_addrs = cs.n_addrs;
   set_limits(&sc, &o, &file);
+  sc.store_timeout_ms = store_timeout > 0 ? store_timeout : 0;
   e = imsec_scscf_new(&h.s, &sc, crypto, hss);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,

@@ -20,18 +20,19 @@
 #define SCHEMA_VERSION_SQL "PRAGMA user_version = " STR(SCHEMA_VERSION)
 #define DEFAULT_TIMEOUT_MS 250
 #define CLI_TIMEOUT_MS 5000
-#define FAIL_FAST_MS 1000
 
 typedef struct db_store {
   imsec_hss_store base;
   sqlite3 *db;
   sqlite3_stmt *st_load, *st_impus, *st_find, *st_save;
-  /* Lock waits (busy_wait): the budget per call, or per request once
-   * imsec_hss_db_begin was called (budget_mode). */
+  /* Lock waits (busy_wait): at open up to timeout_ms, then per call up to
+   * call_wait_ms (0: one try). */
   int64_t timeout_ms;
-  int64_t deadline;        /* monotonic ms; 0: no wait started */
-  int64_t fail_fast_until; /* monotonic ms; 0: waiting allowed */
-  int budget_mode;
+  int64_t call_wait_ms;
+  int64_t wait_ms;  /* the wait of the current call */
+  int64_t deadline; /* monotonic ms; 0: no wait started */
+  int fail_fast;    /* a call found the database busy: no waiting until
+                       one succeeds */
 } db_store;
 
 static const char schema[] =
@@ -69,16 +70,18 @@ static int64_t mono_ms(void) {
 }
 
 /* SQLite's busy handler: another process holds a lock. Wait in short
- * sleeps up to the deadline (a bounded busy wait on the caller's thread,
- * so the event loop stalls at most timeout_ms), then give up: the call
- * fails with SQLITE_BUSY and the store says IMSEC_ERR_TIMEOUT. */
+ * sleeps up to the call's deadline (a bounded busy wait on the caller's
+ * thread), then give up: the call fails with SQLITE_BUSY and the store
+ * says IMSEC_ERR_BUSY. Once a call found the database busy, later calls
+ * try once without waiting until one succeeds: a lasting lock costs the
+ * caller nothing, and the caller decides when to try again. */
 static int busy_wait(void *arg, int count) {
   db_store *d = arg;
-  int64_t now = mono_ms();
-  if (d->fail_fast_until && now < d->fail_fast_until)
+  if (d->fail_fast || d->wait_ms <= 0)
     return 0;
+  int64_t now = mono_ms();
   if (!d->deadline)
-    d->deadline = now + d->timeout_ms;
+    d->deadline = now + d->wait_ms;
   if (now >= d->deadline)
     return 0;
   int64_t step = count < 5 ? 1 : count < 20 ? 5 : 10;
@@ -89,27 +92,25 @@ static int busy_wait(void *arg, int count) {
   return 1;
 }
 
-/* Each store call: its own wait budget, unless a request shares one. */
+/* Each store call: its own wait, up to call_wait_ms. */
 static void op_start(db_store *d) {
-  if (!d->budget_mode)
-    d->deadline = 0;
+  d->deadline = 0;
 }
 
 /* The result of a step: SQLITE_BUSY / SQLITE_LOCKED after the wait is
- * IMSEC_ERR_TIMEOUT and stops further waiting for a while (a lasting
- * lock then costs one try per call); anything else that is not ok is
- * IMSEC_ERR_IO. */
+ * IMSEC_ERR_BUSY (nothing was done; try again later) and stops further
+ * waiting; anything else that is not ok is IMSEC_ERR_IO. */
 static int step_err(db_store *d, int rc) {
   int prim = rc & 0xff;
   if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
-    d->fail_fast_until = mono_ms() + FAIL_FAST_MS;
-    return IMSEC_ERR_TIMEOUT;
+    d->fail_fast = 1;
+    return IMSEC_ERR_BUSY;
   }
   return IMSEC_ERR_IO;
 }
 
 static void step_ok(db_store *d) {
-  d->fail_fast_until = 0;
+  d->fail_fast = 0;
 }
 
 static int bind_text(sqlite3_stmt *st, int i, imsec_str s) {
@@ -389,14 +390,6 @@ static int user_version(db_store *d, int *v) {
   return rc == SQLITE_ROW ? 0 : step_err(d, rc);
 }
 
-void imsec_hss_db_begin(imsec_hss_store *s) {
-  if (!s || s->vt != &db_vt)
-    return;
-  db_store *d = (db_store *)s;
-  d->budget_mode = 1;
-  d->deadline = 0;
-}
-
 int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
                       char *err, size_t errcap) {
   /* The management commands may wait longer than a daemon's loop. */
@@ -473,6 +466,11 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     return IMSEC_ERR_NOMEM;
   d->base.vt = &db_vt;
   d->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+  d->call_wait_ms = o->call_wait_ms < 0    ? 0
+                    : o->call_wait_ms == 0 ? d->timeout_ms
+                                           : o->call_wait_ms;
+  /* The open itself (start-up) may wait the whole timeout. */
+  d->wait_ms = d->timeout_ms;
   int rv = IMSEC_ERR_IO;
   if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
     set_err(err, errcap, "%s: %s", path,
@@ -490,7 +488,7 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     e = exec(d, "PRAGMA foreign_keys=ON");
   if (e == 0)
     e = user_version(d, &ver);
-  if (e == IMSEC_ERR_TIMEOUT) {
+  if (e == IMSEC_ERR_BUSY) {
     rv = locked_err(d, path, err, errcap);
     goto fail;
   }
@@ -515,7 +513,7 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     if (e == 0)
       e = exec(d, "COMMIT");
     if (e < 0) {
-      if (e == IMSEC_ERR_TIMEOUT)
+      if (e == IMSEC_ERR_BUSY)
         rv = locked_err(d, path, err, errcap);
       else
         set_err(err, errcap, "%s: cannot install the schema: %s", path,
@@ -531,7 +529,7 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
   }
   char why[160] = "";
   if (o->writable && (e = probe_write(d, why, sizeof(why))) < 0) {
-    if (e == IMSEC_ERR_TIMEOUT) {
+    if (e == IMSEC_ERR_BUSY) {
       rv = locked_err(d, path, err, errcap);
     } else {
       set_err(err, errcap, "%s: cannot be written (%s)", path, why);
@@ -555,6 +553,7 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     set_err(err, errcap, "%s: %s", path, sqlite3_errmsg(d->db));
     goto fail;
   }
+  d->wait_ms = d->call_wait_ms;
   *out = &d->base;
   return 0;
 fail:

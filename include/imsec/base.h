@@ -56,10 +56,11 @@ typedef enum imsec_err {
   IMSEC_ERR_CONFIG = -21,      /* a configuration value is invalid */
   IMSEC_ERR_PERM = -22,        /* refused by policy or file permissions */
   IMSEC_ERR_INTERNAL = -23,    /* a bug: an invariant did not hold */
+  IMSEC_ERR_BUSY = -24,        /* held by someone else now; try again later */
 } imsec_err;
 
 /* The smallest error code; codes run from -1 down to this one. */
-#define IMSEC_ERR_MIN IMSEC_ERR_INTERNAL
+#define IMSEC_ERR_MIN IMSEC_ERR_BUSY
 
 /* A fixed English sentence for an error code (never NULL; unknown codes get
  * "unknown error"). The string is static. */

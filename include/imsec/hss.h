@@ -81,16 +81,17 @@ typedef int (*imsec_hss_list_fn)(void *arg, const imsec_hss_sub *sub);
 /* The storage vtable. Every function returns 0 or a negative imsec_err.
  * Strings are borrowed for the call. A store shared with other processes
  * waits a bounded time for their locks and then returns
- * IMSEC_ERR_TIMEOUT ("locked"): no call blocks its caller for long. */
+ * IMSEC_ERR_BUSY ("locked": nothing was done, try again later): no call
+ * blocks its caller for long. */
 typedef struct imsec_hss_store_vtable {
   /* Fill `out` with the subscriber `impi` (secrets included).
-   * IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO, IMSEC_ERR_TIMEOUT. */
+   * IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO, IMSEC_ERR_BUSY. */
   int (*load)(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out);
   /* The same, found by one of its IMPUs (exact text). */
   int (*find_impu)(imsec_hss_store *s, imsec_str impu, imsec_hss_sub *out);
   /* Durably record the SQN state of `impi` (when this returns 0 the state
    * survives a crash). IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO,
-   * IMSEC_ERR_TIMEOUT. */
+   * IMSEC_ERR_BUSY (not saved). */
   int (*save_sqn)(imsec_hss_store *s, imsec_str impi, const imsec_sqn_he *st);
   /* Add a new subscriber. IMSEC_ERR_EXISTS (the IMPI or one of the IMPUs is
    * taken), IMSEC_ERR_INVAL, IMSEC_ERR_IO, IMSEC_ERR_NOMEM. */
@@ -126,7 +127,9 @@ IMSEC_API unsigned long imsec_hss_mem_saves(const imsec_hss_store *s);
  * IMSEC_ERR_NOTFOUND (no file and create is 0), IMSEC_ERR_UNSUPPORTED (a
  * schema version this build does not know), IMSEC_ERR_PERM (the file is
  * readable by group or others), IMSEC_ERR_TIMEOUT (another process holds
- * a lock on it for longer than 5 s), IMSEC_ERR_NOMEM. */
+ * a lock on it for longer than 5 s), IMSEC_ERR_NOMEM. Each later store
+ * call waits up to 5 s for such a lock (a management command may), then
+ * returns IMSEC_ERR_BUSY. */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_db_open(imsec_hss_store **out,
                                                const char *path, int create,
                                                char *err, size_t errcap);
@@ -138,29 +141,29 @@ typedef struct imsec_hss_db_opts {
    * a transaction: the file and its folder, for the journal), so a
    * read-only store is a start-up error, not a 500 on every REGISTER. */
   int writable;
-  /* The longest a store call waits for a lock another process holds (a
-   * bounded busy wait on the caller's thread), then IMSEC_ERR_TIMEOUT.
-   * With imsec_hss_db_begin the budget covers all the calls of one
-   * request. After a call ran out of time the store stops waiting (one
-   * try per call) until a call succeeds or a second has passed, so a
-   * lasting lock costs the loop nothing. 0: 250 ms. */
+  /* The longest the open waits for a lock another process holds (the
+   * start-up checks), then IMSEC_ERR_TIMEOUT. 0: 250 ms. */
   int timeout_ms;
+  /* The longest each later store call waits for such a lock (a bounded
+   * busy wait on the caller's thread), then IMSEC_ERR_BUSY: nothing was
+   * done and the caller tries again when it likes (the S-CSCF parks the
+   * request on a timer). After a call found the database busy, calls try
+   * once without waiting until one succeeds, so a lasting lock costs the
+   * caller nothing. 0: timeout_ms; negative: never wait (one try). An
+   * event loop keeps it to a few milliseconds. */
+  int call_wait_ms;
 } imsec_hss_db_opts;
 
 /* imsec_hss_db_open with options (`o` NULL: create 0, not writable, 250
- * ms). A lock held by another process at open is IMSEC_ERR_TIMEOUT with
- * `err` saying "database locked by another process"; a database that
- * cannot be written (with o->writable) is IMSEC_ERR_IO with `err` saying
- * "cannot be written". Returns as imsec_hss_db_open. */
+ * ms at open and per call). A lock held by another process at open is
+ * IMSEC_ERR_TIMEOUT with `err` saying "database locked by another
+ * process"; a database that cannot be written (with o->writable) is
+ * IMSEC_ERR_IO with `err` saying "cannot be written". Returns as
+ * imsec_hss_db_open. */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_db_open_opts(imsec_hss_store **out,
                                                     const char *path,
                                                     const imsec_hss_db_opts *o,
                                                     char *err, size_t errcap);
-
-/* A new request begins: the SQLite store's lock-wait budget restarts, so
- * every store call until the next begin shares one timeout_ms. Without
- * it each call has its own budget. NULL and other stores are ignored. */
-IMSEC_API void imsec_hss_db_begin(imsec_hss_store *s);
 
 /* ------------------------------------------------------------------ HSS */
 
@@ -180,7 +183,7 @@ IMSEC_API imsec_hss_store *imsec_hss_get_store(imsec_hss *h);
 
 /* The record of `impi` without its secrets (k, op zero): IMPUs, AKA
  * version, SQN state. Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO,
- * IMSEC_ERR_TIMEOUT (the store is locked). */
+ * IMSEC_ERR_BUSY (the store is locked: try again later). */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup(imsec_hss *h, imsec_str impi,
                                               imsec_hss_sub *out);
 /* The same, found by an IMPU of the set. */
@@ -192,8 +195,9 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup_impu(imsec_hss *h, imsec_str impu,
  * Milenage. `aka` (may be NULL) receives the subscriber's AKA version.
  * Wipe the vector after use.
  * Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO (the SQN could not be saved:
- * no vector), IMSEC_ERR_TIMEOUT (the store is locked by another process:
- * no vector), IMSEC_ERR_LIMIT (SQN exhausted), IMSEC_ERR_CRYPTO,
+ * no vector), IMSEC_ERR_BUSY (the store is locked by another process:
+ * no vector, and the SQN step was not kept: try again later),
+ * IMSEC_ERR_LIMIT (SQN exhausted), IMSEC_ERR_CRYPTO,
  * IMSEC_ERR_INVAL. */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_vector(imsec_hss *h, imsec_str impi,
                                               imsec_aka_vector *out,
@@ -202,8 +206,9 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_vector(imsec_hss *h, imsec_str impi,
 /* Resynchronise `impi` from the AUTS the UE sent for the challenge whose
  * RAND was `rand` (TS 33.102 §6.3.5, imsec_sqn_he_resync), and save the
  * new state durably. Returns 0, IMSEC_ERR_MAC (MAC-S wrong: nothing
- * changed), IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO, IMSEC_ERR_TIMEOUT,
- * IMSEC_ERR_CRYPTO, IMSEC_ERR_INVAL. */
+ * changed), IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO, IMSEC_ERR_BUSY (nothing
+ * saved: the same AUTS may be tried again), IMSEC_ERR_CRYPTO, IMSEC_ERR_INVAL.
+ */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_resync(imsec_hss *h, imsec_str impi,
                                               const uint8_t rand[16],
                                               const uint8_t auts[14]);

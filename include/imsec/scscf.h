@@ -24,8 +24,14 @@
  *    or one source: 503 with Retry-After; too many failed responses for an
  *    IMPI: it is locked (403, even to a right response) for lockout_ms;
  *    for a source: 503 with Retry-After; each logged once per window;
- *  - the HSS store unavailable (locked by another process, I/O error):
- *    500, logged as "HSS store unavailable: locked";
+ *  - the HSS store busy (another process holds its lock): the request is
+ *    parked and run again from the start on a timer, with a growing pause,
+ *    until the store answers or store_timeout_ms has passed since it
+ *    arrived: then 500, logged as "HSS store unavailable: locked". The
+ *    rest of the traffic goes on meanwhile; a REGISTER arriving on a flow
+ *    that has requests parked waits behind them (per-flow order). No
+ *    vector leaves before its SQN is on disk, so a busy SQN write means
+ *    no 401 in that round (TS 33.102 Annex C). An I/O error: 500 at once;
  *  - wrong RES: 403 (§6.1.2.1); an empty response without auts (the UE
  *    refused the network, §6.1.2.2): 403; auts: HSS resync then a new 401
  *    (§6.1.3); a wrong MAC-S in AUTS: 403;
@@ -99,6 +105,11 @@ typedef struct imsec_scscf_config {
   imsec_time_ms txn_timeout_ms;
   size_t max_txns; /* pending forked requests; 0: 1024 (503 beyond it);
                       each holds its best error response (<= 64 KiB) */
+  /* HSS store busy (see above): how long a request may wait for the
+   * store, from its arrival, before it gets 500; 0: 250 ms. */
+  imsec_time_ms store_timeout_ms;
+  size_t max_parked; /* requests waiting for the store; 0: 256 (500 at
+                        once beyond it, or beyond 4 MiB of them) */
 
   /* Core-side peers (TS 33.210 §5.2, RFC 3325 §2.3, docs/TRUST.md): every
    * flow, inbound or opened by the S-CSCF, is judged in on_flow_up by
@@ -142,8 +153,8 @@ typedef struct imsec_scscf imsec_scscf;
  * borrowed and must outlive it.
  * Returns 0, IMSEC_ERR_INVAL (a NULL argument), IMSEC_ERR_CONFIG (no or an
  * invalid domain, no self address, expires_min > expires_max, a negative
- * timeout, limit window or lockout), IMSEC_ERR_CRYPTO (no randomness),
- * IMSEC_ERR_NOMEM. */
+ * timeout, store timeout, limit window or lockout), IMSEC_ERR_CRYPTO (no
+ * randomness), IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_scscf_new(imsec_scscf **out,
                                              const imsec_scscf_config *cfg,
                                              imsec_crypto *crypto,
@@ -178,13 +189,15 @@ IMSEC_API void imsec_scscf_on_refused(imsec_scscf *s, uint64_t flow, int reason,
                                       const uint8_t *head, size_t len,
                                       imsec_time_ms now, imsec_out *out);
 /* A flow went down (or a connect failed: then `flow` is 0 and `tag` names
- * it). Requests queued for it are dropped; branches sent or queued on it
+ * it). Requests queued for it, and those that came in on it and wait for
+ * the HSS store, are dropped; branches sent or queued on it
  * count as 503; responses for requests that came in on it are dropped. */
 IMSEC_API void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow,
                                         uint64_t tag, int reason,
                                         imsec_time_ms now, imsec_out *out);
-/* A timer fired: challenge lifetimes, binding expiries and branch
- * transaction timeouts. Stale timers are ignored. */
+/* A timer fired: challenge lifetimes, binding expiries, branch
+ * transaction timeouts and the retries of parked requests. Stale timers are
+ * ignored. */
 IMSEC_API void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer,
                                     imsec_time_ms now, imsec_out *out);
 
@@ -221,6 +234,8 @@ IMSEC_API size_t imsec_scscf_registrations(const imsec_scscf *s);
 /* Number of forked requests still pending (some branch has no final
  * response yet). */
 IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
+/* Number of requests parked while the HSS store is busy. */
+IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
 
 /* ------------------------------------------------ configuration file */
 
@@ -245,7 +260,7 @@ IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
  *   impi_failure_limit: 10           # failed responses, then the IMPI locks
  *   source_failure_limit: 300        # failed responses per source (503)
  *   lockout: 300                     # seconds an IMPI stays locked
- *   store_timeout: 250               # ms a store call waits for a lock
+ *   store_timeout: 250               # ms a request waits for a locked store
  *   max_flows_per_ip: 64             # connections from one address
  *   log_level: info                  # error|warn|info|debug
  *   # Core-side peers (docs/TRUST.md, "The S-CSCF's decision on its peers"):

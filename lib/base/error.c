@@ -29,6 +29,7 @@ static const struct {
     {"IMSEC_ERR_CONFIG", "invalid configuration"},
     {"IMSEC_ERR_PERM", "not permitted"},
     {"IMSEC_ERR_INTERNAL", "internal error"},
+    {"IMSEC_ERR_BUSY", "busy, try again later"},
 };
 
 _Static_assert(sizeof(err_table) / sizeof(err_table[0]) ==

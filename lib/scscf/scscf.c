@@ -89,6 +89,19 @@ typedef struct peer {
   char expect[IMSEC_TRUST_NAME_CAP]; /* TLS: the name it must carry */
 } peer;
 
+/* A request that found the HSS store busy, kept to be run again from the
+ * start: nothing was sent and nothing kept before the store call that
+ * said busy. */
+typedef struct parked {
+  uint64_t flow;
+  imsec_time_ms deadline; /* arrival + store_timeout_ms: then 500 */
+  imsec_time_ms next;     /* the next try; 0: behind an earlier request of
+                             its flow, tried once that one is done */
+  imsec_time_ms pause;    /* the last pause between tries */
+  size_t len;
+  char data[];
+} parked;
+
 /* What on_flow_up decided about a flow's peer. */
 typedef struct flow_trust {
   uint64_t flow;
@@ -145,7 +158,26 @@ struct imsec_scscf {
   size_t nft, capft;
   limit_table lim_impi, lim_src; /* flood limits (limit.h) */
   imsec_time_ms lim_full_logged; /* when "tables full" was last said */
+  /* Requests waiting for a busy HSS store, in arrival order. */
+  parked **pk;
+  size_t npk, cappk, pk_bytes;
+  uint64_t pk_timer;
+  imsec_time_ms pk_at;      /* when pk_timer is armed for; 0: not armed */
+  parked *retry;            /* the parked request being run again, or NULL */
+  int retry_busy;           /* it found the store busy again (1), or was
+                               answered 500 at its deadline (2) */
+  imsec_lograte store_rate; /* "HSS store unavailable" lines */
 };
+
+static void store_unavailable(imsec_scscf *s, const char *impi, int rv,
+                              imsec_time_ms now, imsec_out *out);
+static int park_waiting(const imsec_scscf *s, uint64_t flow);
+static void park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
+                      imsec_time_ms now, imsec_out *out);
+static void park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out);
+static int park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                         imsec_out *out);
+static void park_free(imsec_scscf *s);
 
 static void fpeer_set(imsec_scscf *s, uint64_t flow,
                       const imsec_flow_info *info);
@@ -397,8 +429,12 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.txn_timeout_ms = 32000; /* RFC 3261 §17.1.2.2: Timer F = 64*T1 */
   if (!c.max_txns)
     c.max_txns = 1024;
+  if (!c.store_timeout_ms)
+    c.store_timeout_ms = 250;
+  if (!c.max_parked)
+    c.max_parked = 256;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
-      c.txn_timeout_ms < 0)
+      c.txn_timeout_ms < 0 || c.store_timeout_ms < 0)
     return IMSEC_ERR_CONFIG;
   limits_defaults(&c);
   if (c.expires_default < c.expires_min)
@@ -511,6 +547,7 @@ void imsec_scscf_del(imsec_scscf *s) {
   for (size_t i = 0; i < s->ntx; i++)
     txn_free(s->tx[i]);
   free(s->tx);
+  park_free(s);
   imsec_sip_msg_free(&s->m);
   imsec_sip_msg_free(&s->m2);
   free(s->obuf);
@@ -656,6 +693,10 @@ size_t imsec_scscf_registrations(const imsec_scscf *s) {
 
 size_t imsec_scscf_txns(const imsec_scscf *s) {
   return s ? s->ntx : 0;
+}
+
+size_t imsec_scscf_parked(const imsec_scscf *s) {
+  return s ? s->npk : 0;
 }
 
 /* ------------------------------------------------------------ peers */
@@ -811,6 +852,7 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
   if (!s)
     return;
   trust_forget(s, flow);
+  park_drop_flow(s, flow, out);
   for (size_t i = 0; i < s->nflows; i++) {
     if (flow && s->flows[i] == flow) {
       s->flows[i] = s->flows[--s->nflows];
@@ -1115,14 +1157,6 @@ static imsec_digest_alg alg_of(imsec_hss_aka aka) {
                                 : IMSEC_DIGEST_AKAV1_MD5;
 }
 
-/* "HSS store unavailable: locked" (another process holds the database
- * past the store's wait) or the I/O error: never "unknown subscriber". */
-static void store_unavailable(const char *impi, int rv, imsec_out *out) {
-  (void)imsec_out_log(
-      out, IMSEC_LOG_ERROR, "REGISTER ", impi, ": HSS store unavailable: ",
-      rv == IMSEC_ERR_TIMEOUT ? "locked" : imsec_strerror(rv), ": 500", NULL);
-}
-
 /* The 401 for challenge `c` (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1): built
  * from what the challenge keeps, so a repeated one is the same text.
  * Returns 0 or a negative code (nothing sent). */
@@ -1144,9 +1178,12 @@ static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
   return 0;
 }
 
-/* 401 with a fresh vector (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1). */
-static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
-                         int stale, imsec_time_ms now, imsec_out *out) {
+/* 401 with a fresh vector (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1).
+ * Returns IMSEC_ERR_BUSY when the HSS store is busy: then nothing was sent
+ * and nothing changed (no vector, no SQN step kept, no challenge dropped),
+ * so the request can run again; else 0 (answered). */
+static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
+                        int stale, imsec_time_ms now, imsec_out *out) {
   /* Bound the vectors held: at most a few per IMPI, and overall. */
   size_t mine = 0, oldest = 0;
   int have_oldest = 0;
@@ -1159,31 +1196,36 @@ static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
       }
     }
   }
-  if (mine >= PER_IMPI_CHALLENGES)
-    drop_challenge(s, oldest, out);
-  if (s->nch >= s->cfg.max_challenges) {
+  /* The oldest of this IMPI gives way, once the new vector exists. */
+  int drop_oldest = mine >= PER_IMPI_CHALLENGES;
+  if (s->nch - (size_t)drop_oldest >= s->cfg.max_challenges) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "too many pending challenges: 503",
                         NULL);
     respond(s, flow, 503, "Service Unavailable", out);
-    return;
+    return 0;
   }
   if (grow((void **)&s->ch, &s->capch, s->nch, sizeof(*s->ch)) < 0) {
     respond(s, flow, 500, "Server Internal Error", out);
-    return;
+    return 0;
   }
   challenge *c = calloc(1, sizeof(*c));
   if (!c) {
     respond(s, flow, 500, "Server Internal Error", out);
-    return;
+    return 0;
   }
   imsec_hss_aka aka = IMSEC_HSS_AKAV1;
-  /* One vector per challenge; its SQN is durable before we see it. */
+  /* One vector per challenge; its SQN is durable before we see it. A busy
+   * store made none (and wiped what it had drawn). */
   int rv = imsec_hss_vector(s->hss, imsec_str_c(impi), &c->v, &aka);
+  if (rv == IMSEC_ERR_BUSY) {
+    challenge_free(c);
+    return IMSEC_ERR_BUSY;
+  }
   if (rv == IMSEC_ERR_TIMEOUT || rv == IMSEC_ERR_IO) {
-    store_unavailable(impi, rv, out);
+    store_unavailable(s, impi, rv, now, out);
     challenge_free(c);
     respond(s, flow, 500, "Server Internal Error", out);
-    return;
+    return 0;
   }
   uint8_t rnd[16];
   if (rv == 0)
@@ -1201,7 +1243,7 @@ static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
       respond(s, flow, 403, "Forbidden", out);
     else
       respond(s, flow, 500, "Server Internal Error", out);
-    return;
+    return 0;
   }
   if (imsec_str_copy(imsec_str_c(impi), c->impi, sizeof(c->impi)) < 0)
     c->impi[0] = 0;
@@ -1211,13 +1253,16 @@ static void challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   if (send_challenge(s, flow, c, stale, out) < 0) {
     challenge_free(c);
     respond(s, flow, 500, "Server Internal Error", out);
-    return;
+    return 0;
   }
+  if (drop_oldest)
+    drop_challenge(s, oldest, out);
   s->ch[s->nch++] = c;
   (void)imsec_out_timer(out, c->timer, c->expires);
   (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", impi, ": 401 ",
                       imsec_digest_alg_name(c->alg),
                       stale ? " challenge (stale nonce)" : " challenge", NULL);
+  return 0;
 }
 
 /* ------------------------------------------------------------ floods */
@@ -1388,15 +1433,38 @@ static int reuse_challenge(imsec_scscf *s, uint64_t flow, const char *impi,
   return 1;
 }
 
-/* The pending challenge again, else a new one within the limits. */
-static void challenge_again(imsec_scscf *s, uint64_t flow, const char *impi,
-                            imsec_str src, int stale, imsec_time_ms now,
-                            imsec_out *out) {
-  if (reuse_challenge(s, flow, impi, stale, now, out))
-    return;
+/* A new challenge was counted but the HSS store was busy: none was made,
+ * and the request runs again, so it is not counted twice. */
+static void limits_unchallenge(imsec_scscf *s, imsec_str impi, imsec_str src,
+                               imsec_time_ms now) {
+  limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 0);
+  limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 0);
+  if (ei && ei->challenges)
+    ei->challenges--;
+  if (es && es->challenges)
+    es->challenges--;
+}
+
+/* A new challenge within the limits. Returns as challenge_ue. */
+static int challenge_new(imsec_scscf *s, uint64_t flow, const char *impi,
+                         imsec_str src, int stale, imsec_time_ms now,
+                         imsec_out *out) {
   if (limits_challenge(s, flow, imsec_str_c(impi), src, now, out))
-    return;
-  challenge_ue(s, flow, impi, stale, now, out);
+    return 0;
+  int rv = challenge_ue(s, flow, impi, stale, now, out);
+  if (rv == IMSEC_ERR_BUSY)
+    limits_unchallenge(s, imsec_str_c(impi), src, now);
+  return rv;
+}
+
+/* The pending challenge again, else a new one within the limits. Returns
+ * as challenge_ue. */
+static int challenge_again(imsec_scscf *s, uint64_t flow, const char *impi,
+                           imsec_str src, int stale, imsec_time_ms now,
+                           imsec_out *out) {
+  if (reuse_challenge(s, flow, impi, stale, now, out))
+    return 0;
+  return challenge_new(s, flow, impi, src, stale, now, out);
 }
 
 /* RFC 7616 §3.4.6, RFC 3261 §22.4: the Digest uri names the resource the
@@ -1698,6 +1766,12 @@ static int integrity_protected_tls(const imsec_digest_params *p) {
 
 static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                         imsec_out *out) {
+  if (!s->retry && park_waiting(s, flow)) {
+    /* A UE's REGISTERs keep their order: this one waits behind the
+     * requests of its flow that wait for the HSS store. */
+    park_busy(s, flow, NULL, now, out);
+    return;
+  }
   imsec_sip_uri ru;
   if (imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0 ||
       !imsec_str_ieq_c(ru.host, s->domain)) {
@@ -1739,8 +1813,12 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
    * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
   int rv = c->present ? imsec_hss_lookup(s->hss, imsec_str_c(c->username), sub)
                       : imsec_hss_lookup_impu(s->hss, to->uri, sub);
+  if (rv == IMSEC_ERR_BUSY) {
+    park_busy(s, flow, c->present ? c->username : "(by IMPU)", now, out);
+    goto done;
+  }
   if (rv < 0 && rv != IMSEC_ERR_NOTFOUND) {
-    store_unavailable(c->present ? c->username : "(by IMPU)", rv, out);
+    store_unavailable(s, c->present ? c->username : "(by IMPU)", rv, now, out);
     respond(s, flow, 500, "Server Internal Error", out);
     goto done;
   }
@@ -1768,7 +1846,8 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   if (limits_refuse(s, flow, impi, src, now, out))
     goto done;
   if (!c->present || c->nonce[0] == 0) {
-    challenge_again(s, flow, sub->impi, src, 0, now, out);
+    if (challenge_again(s, flow, sub->impi, src, 0, now, out) == IMSEC_ERR_BUSY)
+      park_busy(s, flow, sub->impi, now, out);
     goto done;
   }
   if (!integrity_protected_tls(&c->p)) {
@@ -1789,7 +1868,8 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     /* Unknown, used or expired nonce: the pending challenge or a fresh
      * one (RFC 7616 §3.3 stale) rather than a failure: the UE may simply
      * be late. */
-    challenge_again(s, flow, sub->impi, src, 1, now, out);
+    if (challenge_again(s, flow, sub->impi, src, 1, now, out) == IMSEC_ERR_BUSY)
+      park_busy(s, flow, sub->impi, now, out);
     goto done;
   }
   challenge *ch = s->ch[ci];
@@ -1800,6 +1880,7 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     respond(s, flow, 403, "Forbidden", out);
     goto done;
   }
+  uint32_t nc_before = ch->nc;
   if (c->p.present & IMSEC_DIGEST_P_QOP) {
     rv = imsec_digest_nc_check(c->p.nc, &ch->nc);
     if (rv < 0) {
@@ -1810,7 +1891,10 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       limits_failure(s, impi, src, now, out);
       if (limits_refuse(s, flow, impi, src, now, out))
         goto done;
-      challenge_again(s, flow, sub->impi, src, 0, now, out);
+      /* Busy: run again, this nonce is gone by then (a stale 401). */
+      if (challenge_again(s, flow, sub->impi, src, 0, now, out) ==
+          IMSEC_ERR_BUSY)
+        park_busy(s, flow, sub->impi, now, out);
       goto done;
     }
   }
@@ -1831,29 +1915,40 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   rv = imsec_digest_aka_verify(s->crypto, &c->p, ch->alg, &ch->v,
                                IMSEC_STR_LIT("REGISTER"),
                                (imsec_bytes){NULL, 0}, auts);
+  if (rv == IMSEC_ERR_SYNC) {
+    /* TS 33.203 §6.1.3: resync first. A busy store saved nothing: the
+     * challenge stays as it was (its nc too) and the same request runs
+     * again later. */
+    int rs = imsec_hss_resync(s->hss, imsec_str_c(sub->impi), rand, auts);
+    if (rs == IMSEC_ERR_BUSY) {
+      ch->nc = nc_before;
+      park_busy(s, flow, sub->impi, now, out);
+      goto wipe;
+    }
+    drop_challenge(s, (size_t)ci, out);
+    if (rs == 0) {
+      (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                          ": sync failure, HSS resynchronised", NULL);
+      /* A new vector is right here: the pending ones carry SQNs from
+       * before the resync. Busy now: the request runs again and, its
+       * nonce gone, gets a fresh (stale) challenge from the new SQN. */
+      drop_challenges_of(s, impi, out);
+      if (challenge_new(s, flow, sub->impi, src, 0, now, out) == IMSEC_ERR_BUSY)
+        park_busy(s, flow, sub->impi, now, out);
+    } else if (rs == IMSEC_ERR_TIMEOUT || rs == IMSEC_ERR_IO) {
+      store_unavailable(s, sub->impi, rs, now, out);
+      respond(s, flow, 500, "Server Internal Error", out);
+    } else {
+      log_err(out, IMSEC_LOG_WARN, "REGISTER: resynchronisation failed", rs);
+      limits_failure(s, impi, src, now, out);
+      respond(s, flow, 403, "Forbidden", out);
+    }
+    goto wipe;
+  }
   /* One answer per vector, whatever it was: the nonce is used up. */
   drop_challenge(s, (size_t)ci, out);
   if (rv == 0) {
     registrar(s, flow, sub, now, out);
-  } else if (rv == IMSEC_ERR_SYNC) {
-    /* TS 33.203 §6.1.3: resync, then challenge again. */
-    rv = imsec_hss_resync(s->hss, imsec_str_c(sub->impi), rand, auts);
-    if (rv == 0) {
-      (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
-                          ": sync failure, HSS resynchronised", NULL);
-      /* A new vector is right here: the pending ones carry SQNs from
-       * before the resync. */
-      drop_challenges_of(s, impi, out);
-      if (!limits_challenge(s, flow, impi, src, now, out))
-        challenge_ue(s, flow, sub->impi, 0, now, out);
-    } else if (rv == IMSEC_ERR_TIMEOUT || rv == IMSEC_ERR_IO) {
-      store_unavailable(sub->impi, rv, out);
-      respond(s, flow, 500, "Server Internal Error", out);
-    } else {
-      log_err(out, IMSEC_LOG_WARN, "REGISTER: resynchronisation failed", rv);
-      limits_failure(s, impi, src, now, out);
-      respond(s, flow, 403, "Forbidden", out);
-    }
   } else {
     /* TS 33.203 §6.1.2.1: user authentication failure. */
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
@@ -1862,6 +1957,7 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     limits_failure(s, impi, src, now, out);
     respond(s, flow, 403, "Forbidden", out);
   }
+wipe:
   imsec_wipe(auts, sizeof(auts));
 done:
   if (c) {
@@ -2012,11 +2108,12 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     int lrv =
         sub ? imsec_hss_lookup_impu(s->hss, s->m.ruri, sub) : IMSEC_ERR_NOMEM;
     free(sub);
+    if (lrv == IMSEC_ERR_BUSY) {
+      park_busy(s, flow, NULL, now, out);
+      return;
+    }
     if (lrv == IMSEC_ERR_TIMEOUT || lrv == IMSEC_ERR_IO) {
-      (void)imsec_out_log(out, IMSEC_LOG_ERROR, "HSS store unavailable: ",
-                          lrv == IMSEC_ERR_TIMEOUT ? "locked"
-                                                   : imsec_strerror(lrv),
-                          ": 500", NULL);
+      store_unavailable(s, NULL, lrv, now, out);
       respond(s, flow, 500, "Server Internal Error", out);
       return;
     }
@@ -2334,7 +2431,7 @@ done:
 
 void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
                           imsec_out *out) {
-  if (!s)
+  if (!s || park_on_timer(s, timer, now, out))
     return;
   for (size_t i = 0; i < s->nch; i++) {
     if (s->ch[i]->timer != timer)
@@ -2382,6 +2479,203 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
       return;
     }
   }
+}
+
+/* ------------------------------------------------------------ store busy */
+
+/* The HSS store is busy while another process holds its lock. The store
+ * never waits long (a blocked loop would stall every flow), so a request
+ * that finds it busy is parked: its bytes are kept and it runs again from
+ * the start on a timer, with a growing pause, until the store answers or
+ * store_timeout_ms has passed since it arrived (then 500). Up to the store
+ * call that said busy a request sends nothing and keeps nothing (no vector
+ * exists before its SQN is on disk, TS 33.102 Annex C), so running it
+ * again is safe. */
+#define PARK_BYTES (4u * 1024 * 1024) /* all parked messages together */
+#define PARK_FIRST_MS 5               /* the first pause; doubled up to */
+#define PARK_PAUSE_MAX_MS 50          /* this one */
+
+/* "HSS store unavailable: locked" (busy until the request's deadline) or
+ * the I/O error, never "unknown subscriber"; within the element's log
+ * budget (imsec_lograte: 10 lines a second, the next one saying how many
+ * were held back, as for refused input). `impi` NULL: not a REGISTER, or none
+ * known yet. */
+static void store_unavailable(imsec_scscf *s, const char *impi, int rv,
+                              imsec_time_ms now, imsec_out *out) {
+  uint64_t held = 0;
+  if (!imsec_lograte_take(&s->store_rate, now, &held))
+    return;
+  char n[24] = "";
+  if (held)
+    dec_u64(held, n);
+  (void)imsec_out_log(
+      out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "", impi ? impi : "",
+      impi ? ": " : "", "HSS store unavailable: ",
+      rv == IMSEC_ERR_BUSY ? "locked" : imsec_strerror(rv), ": 500",
+      held ? "; " : "", n, held ? " similar lines held back" : "", NULL);
+}
+
+static void parked_free(parked *p) {
+  imsec_wipe(p->data, p->len);
+  free(p);
+}
+
+static void park_free(imsec_scscf *s) {
+  for (size_t i = 0; i < s->npk; i++)
+    parked_free(s->pk[i]);
+  free(s->pk);
+  s->pk = NULL;
+  s->npk = s->cappk = s->pk_bytes = 0;
+}
+
+/* Does `flow` have requests parked? */
+static int park_waiting(const imsec_scscf *s, uint64_t flow) {
+  for (size_t i = 0; i < s->npk; i++)
+    if (s->pk[i]->flow == flow)
+      return 1;
+  return 0;
+}
+
+/* Is an earlier request of the same flow parked before entry i? */
+static int park_behind(const imsec_scscf *s, size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (s->pk[j]->flow == s->pk[i]->flow)
+      return 1;
+  return 0;
+}
+
+/* Keep the one timer armed for the earliest try. */
+static void park_arm(imsec_scscf *s, imsec_out *out) {
+  imsec_time_ms at = 0;
+  for (size_t i = 0; i < s->npk; i++)
+    if (s->pk[i]->next && (!at || s->pk[i]->next < at))
+      at = s->pk[i]->next;
+  if (at == s->pk_at)
+    return;
+  if (!s->pk_timer)
+    s->pk_timer = ++s->next_id;
+  s->pk_at = at;
+  (void)imsec_out_timer(out, s->pk_timer, at);
+}
+
+static void park_remove(imsec_scscf *s, size_t i) {
+  parked *p = s->pk[i];
+  s->pk_bytes -= p->len;
+  memmove(&s->pk[i], &s->pk[i + 1], (s->npk - i - 1) * sizeof(*s->pk));
+  s->npk--;
+  parked_free(p);
+}
+
+/* Keep the request in s->m for later. Returns 0, IMSEC_ERR_LIMIT (as many
+ * parked as allowed) or IMSEC_ERR_NOMEM. */
+static int park_add(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                    imsec_out *out) {
+  size_t len = s->m.len;
+  if (!len || !s->m.buf || s->npk >= s->cfg.max_parked ||
+      len > PARK_BYTES - s->pk_bytes)
+    return IMSEC_ERR_LIMIT;
+  if (grow((void **)&s->pk, &s->cappk, s->npk, sizeof(*s->pk)) < 0)
+    return IMSEC_ERR_NOMEM;
+  parked *p = malloc(sizeof(*p) + len);
+  if (!p)
+    return IMSEC_ERR_NOMEM;
+  p->flow = flow;
+  p->deadline = now + s->cfg.store_timeout_ms;
+  p->pause = PARK_FIRST_MS;
+  p->next = now + PARK_FIRST_MS;
+  if (p->next > p->deadline)
+    p->next = p->deadline;
+  if (park_waiting(s, flow))
+    p->next = 0; /* tried when the ones before it are done */
+  p->len = len;
+  memcpy(p->data, s->m.buf, len);
+  s->pk[s->npk++] = p;
+  s->pk_bytes += len;
+  park_arm(s, out);
+  return 0;
+}
+
+/* A store call of the request in s->m said IMSEC_ERR_BUSY, before anything
+ * was sent or kept. A new request is parked (500 at once when there is no
+ * room); a parked one running again waits on, or gets 500 once its
+ * deadline has passed. */
+static void park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
+                      imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && now < p->deadline) {
+    s->retry_busy = 1;
+    return;
+  }
+  if (p) {
+    s->retry_busy = 2;
+  } else if (park_add(s, flow, now, out) == 0) {
+    (void)imsec_out_logv(
+        out, IMSEC_LOG_DEBUG,
+        (imsec_str[]){s->m.method, IMSEC_STR_LIT(": HSS store busy, "
+                                                 "the request waits")},
+        2);
+    return;
+  }
+  store_unavailable(s, impi, IMSEC_ERR_BUSY, now, out);
+  respond(s, flow, 500, "Server Internal Error", out);
+}
+
+/* Run the parked requests that are due, in arrival order; one still
+ * waiting holds back the later ones of its flow. */
+static void park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
+  size_t i = 0;
+  while (i < s->npk) {
+    parked *p = s->pk[i];
+    if (park_behind(s, i) || p->next > now) {
+      i++;
+      continue;
+    }
+    s->retry = p;
+    s->retry_busy = 0;
+    imsec_scscf_on_message(s, p->flow, (const uint8_t *)p->data, p->len, now,
+                           out);
+    s->retry = NULL;
+    if (s->retry_busy != 1) {
+      park_remove(s, i); /* answered, or dropped */
+      continue;
+    }
+    p->pause =
+        p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
+    p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
+    i++;
+  }
+  park_arm(s, out);
+}
+
+/* Returns 1 when `timer` was the parked requests' timer. */
+static int park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                         imsec_out *out) {
+  if (!s->pk_timer || timer != s->pk_timer)
+    return 0;
+  s->pk_at = 0; /* it fired */
+  park_run(s, now, out);
+  return 1;
+}
+
+/* The flow a parked request came in on is gone: nobody waits for its
+ * answer. */
+static void park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out) {
+  size_t i = 0, n = 0;
+  while (flow && i < s->npk) {
+    if (s->pk[i]->flow == flow) {
+      park_remove(s, i);
+      n++;
+    } else {
+      i++;
+    }
+  }
+  if (!n)
+    return;
+  char num[24];
+  dec_u64(n, num);
+  (void)imsec_out_log(out, IMSEC_LOG_INFO, "flow down: ", num,
+                      " request(s) waiting for the HSS store dropped", NULL);
+  park_arm(s, out);
 }
 
 /* ------------------------------------------------------------ bad input */

@@ -46,6 +46,9 @@ typedef struct fx {
   imsec_flow_info ti;
   uint64_t known[64];
   size_t nknown;
+  imsec_hss *h2;       /* an HSS over a test store (busy_use) */
+  uint64_t pk_id;      /* the parked requests' timer */
+  imsec_time_ms pk_at; /* when it is armed for; 0: off */
 } fx;
 
 static void add_sub(fx *f, const char *impi, const char *impu,
@@ -109,6 +112,7 @@ static int teardown(void **state) {
   imsec_scscf_del(f->s);
   imsec_out_free(&f->out);
   imsec_milenage_del(f->m);
+  imsec_hss_del(f->h2);
   imsec_hss_del(f->h);
   imsec_hss_store_del(f->st);
   imsec_crypto_del(f->c);
@@ -1851,85 +1855,414 @@ static void digest_uri(void **state) {
   assert_int_equal(status_of(f->last), 400);
 }
 
-/* A store that reports a lock (IMSEC_ERR_TIMEOUT) while `locked`. */
-typedef struct lock_store {
+/* ------------------------------------------------------------ store busy */
+
+/* A store that says busy (another process holds its lock) for a number of
+ * calls, then answers through the memory store. -1: busy until changed.
+ * `skip_saves` saves go through before busy_saves start counting. */
+typedef struct busy_store {
   imsec_hss_store base;
   imsec_hss_store *inner;
-  int locked;
-} lock_store;
+  int busy_loads, busy_saves, skip_saves;
+  int code; /* what "busy" returns (IMSEC_ERR_BUSY, or IMSEC_ERR_IO) */
+  unsigned loads, saves;
+} busy_store;
 
-static int ls_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
-  lock_store *l = (lock_store *)s;
-  return l->locked ? IMSEC_ERR_TIMEOUT
-                   : l->inner->vt->load(l->inner, impi, out);
+static int bs_busy(int *n) {
+  if (*n == 0)
+    return 0;
+  if (*n > 0)
+    (*n)--;
+  return 1;
 }
-static int ls_find(imsec_hss_store *s, imsec_str impu, imsec_hss_sub *out) {
-  lock_store *l = (lock_store *)s;
-  return l->locked ? IMSEC_ERR_TIMEOUT
-                   : l->inner->vt->find_impu(l->inner, impu, out);
+static int bs_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
+  busy_store *b = (busy_store *)s;
+  b->loads++;
+  return bs_busy(&b->busy_loads) ? b->code
+                                 : b->inner->vt->load(b->inner, impi, out);
 }
-static int ls_save(imsec_hss_store *s, imsec_str impi, const imsec_sqn_he *q) {
-  lock_store *l = (lock_store *)s;
-  return l->locked == 2 ? IMSEC_ERR_TIMEOUT
-                        : l->inner->vt->save_sqn(l->inner, impi, q);
+static int bs_find(imsec_hss_store *s, imsec_str impu, imsec_hss_sub *out) {
+  busy_store *b = (busy_store *)s;
+  b->loads++;
+  return bs_busy(&b->busy_loads) ? b->code
+                                 : b->inner->vt->find_impu(b->inner, impu, out);
 }
-static void ls_destroy(imsec_hss_store *s) {
+static int bs_save(imsec_hss_store *s, imsec_str impi, const imsec_sqn_he *q) {
+  busy_store *b = (busy_store *)s;
+  b->saves++;
+  if (b->skip_saves > 0)
+    b->skip_saves--;
+  else if (bs_busy(&b->busy_saves))
+    return b->code;
+  return b->inner->vt->save_sqn(b->inner, impi, q);
+}
+static void bs_destroy(imsec_hss_store *s) {
   (void)s;
 }
 
-static void store_locked(void **state) {
-  fx *f = *state;
-  static const imsec_hss_store_vtable vt = {.load = ls_load,
-                                            .find_impu = ls_find,
-                                            .save_sqn = ls_save,
-                                            .destroy = ls_destroy};
-  lock_store ls = {{&vt}, f->st, 1};
-  imsec_hss *h = NULL;
-  assert_int_equal(imsec_hss_new(&h, &ls.base, f->c, NULL), 0);
+/* Run f->s over `b` (an HSS of its own, freed by teardown), made from
+ * `cfg`. */
+static void busy_use(fx *f, busy_store *b, imsec_scscf_config cfg) {
+  static const imsec_hss_store_vtable vt = {.load = bs_load,
+                                            .find_impu = bs_find,
+                                            .save_sqn = bs_save,
+                                            .destroy = bs_destroy};
+  memset(b, 0, sizeof(*b));
+  b->base.vt = &vt;
+  b->inner = f->st;
+  b->code = IMSEC_ERR_BUSY;
   imsec_scscf_del(f->s);
   f->s = NULL;
-  static const char *const addrs[] = {"127.0.0.1"};
-  imsec_scscf_config cfg = {.domain = DOM,
-                            .insecure_core = 1,
-                            .peer_addrs = addrs,
-                            .n_peer_addrs = 1};
-  f->nknown = 0;
-  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, h), 0);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 500);
-  assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
-  assert_int_equal(count_logs(f, "unknown subscriber"), 0);
-  /* Found by IMPU: the same. */
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A2, NULL, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 500);
-  assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
-  /* The SQN cannot be saved: no vector leaves (500, no 401). */
-  ls.locked = 2;
+  assert_null(f->h2);
+  assert_int_equal(imsec_hss_new(&f->h2, &b->base, f->c, NULL), 0);
+  imsec_hss *keep = f->h;
+  f->h = f->h2;
+  remake(f, cfg);
+  f->h = keep;
+  f->pk_id = 0;
+  f->pk_at = 0;
+}
+
+/* The parked requests' timer: learnt from the first event that parks
+ * (its only TIMER), then followed. */
+static void park_scan(fx *f) {
+  for (size_t i = 0; i < f->out.n; i++) {
+    const imsec_act *a = &f->out.acts[i];
+    if (a->kind != IMSEC_ACT_TIMER)
+      continue;
+    if (!f->pk_id && imsec_scscf_parked(f->s) && count_kind(f, a->kind) == 1)
+      f->pk_id = a->timer;
+    if (a->timer == f->pk_id)
+      f->pk_at = a->at;
+  }
+}
+
+/* deliver, then follow the park timer. */
+static int pdeliver(fx *f, uint64_t flow, const char *msg) {
+  int n = deliver(f, flow, msg);
+  park_scan(f);
+  return n;
+}
+
+/* The park timer fires when it is due; returns the number of SENDs, the
+ * last one in f->last. */
+static int tick(fx *f) {
+  assert_true(f->pk_id && f->pk_at);
+  f->now = f->pk_at;
+  f->pk_at = 0; /* it fired */
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_timer(f->s, f->pk_id, f->now, &f->out);
+  assert_int_equal(imsec_out_err(&f->out), 0);
+  int n = 0;
+  for (size_t i = 0; i < f->out.n; i++) {
+    const imsec_act *a = &f->out.acts[i];
+    if (a->kind == IMSEC_ACT_SEND) {
+      n++;
+      memcpy(f->last, a->data, a->len);
+      f->last[a->len] = 0;
+      f->last_flow = a->flow;
+    }
+  }
+  park_scan(f);
+  return n;
+}
+
+static const char *options_self(unsigned cseq) {
+  static char b[512];
+  snprintf(b, sizeof(b),
+           "OPTIONS sip:" DOM " SIP/2.0\r\n"
+           "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo%u\r\n"
+           "From: <" IMPU_C ">;tag=1\r\nTo: <sip:" DOM ">\r\n"
+           "Call-ID: o\r\nCSeq: %u OPTIONS\r\nContent-Length: 0\r\n\r\n",
+           cseq, cseq);
+  return b;
+}
+
+/* The store says busy three times: the REGISTER waits, is tried again
+ * after 5, 10, 20 ms, then challenged; one vector, one SQN step, and
+ * the UE accepts it. */
+static void store_busy_retried(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.busy_loads = 3;
   unsigned long saves = imsec_hss_mem_saves(f->st);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  imsec_time_ms t0 = f->now;
+  assert_int_equal(
+      pdeliver(f, PCSCF_FLOW,
+               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(f->pk_at, t0 + 5);
+  assert_int_equal(tick(f), 0);
+  assert_int_equal(f->pk_at, t0 + 15);
+  assert_int_equal(tick(f), 0);
+  assert_int_equal(f->pk_at, t0 + 35);
+  assert_int_equal(tick(f), 1);
+  assert_int_equal(status_of(f->last), 401);
+  assert_int_equal(f->last_flow, PCSCF_FLOW);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(f->pk_at, 0); /* nothing waits: the timer is off */
+  assert_int_equal(imsec_scscf_challenges(f->s), 1);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  imsec_aka_ue_status st;
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+  assert_int_equal(st, IMSEC_AKA_UE_OK);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+}
+
+/* The SQN write is busy: no 401 in that round, no vector kept; the retry
+ * makes exactly one, with a fresh SQN, and the new challenge is counted
+ * once against the IMPI's limit (here 1). */
+static void store_busy_sqn(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){.impi_challenge_limit = 1});
+  b.busy_saves = 2;
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  imsec_hss_sub sub;
+  assert_int_equal(imsec_hss_lookup(f->h, S(IMPI_A), &sub), 0);
+  uint64_t seq = sub.sqn.seq;
+  assert_int_equal(
+      pdeliver(f, PCSCF_FLOW,
+               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves);
+  assert_int_equal(tick(f), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(tick(f), 1);
+  assert_int_equal(status_of(f->last), 401);
+  assert_int_equal(b.saves, 3);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
+  assert_int_equal(imsec_scscf_challenges(f->s), 1);
+  assert_int_equal(imsec_hss_lookup(f->h, S(IMPI_A), &sub), 0);
+  assert_int_equal(sub.sqn.seq, seq + 1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  imsec_aka_ue_status st;
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+  assert_int_equal(st, IMSEC_AKA_UE_OK);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+}
+
+/* Busy past store_timeout_ms: 500 then, said "locked" (never "unknown
+ * subscriber"); an I/O error is 500 at once. */
+static void store_locked(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.busy_loads = -1;
+  imsec_time_ms t0 = f->now;
+  assert_int_equal(
+      pdeliver(f, PCSCF_FLOW,
+               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      0);
+  int ticks = 0;
+  while (tick(f) == 0) {
+    assert_int_equal(count_logs(f, "HSS store unavailable"), 0);
+    assert_true(++ticks < 20);
+  }
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(f->now - t0, 250);
+  assert_true(ticks >= 5); /* 5, 10, 20, 40, then 50 ms pauses */
+  assert_int_equal(
+      count_logs(f, "REGISTER " IMPI_A ": HSS store unavailable: locked: 500"),
+      1);
+  assert_int_equal(count_logs(f, "unknown subscriber"), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(f->pk_at, 0);
+  /* Found by IMPU: the same. */
+  t0 = f->now;
+  pdeliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A2, NULL, CONTACT1, NULL));
+  while (tick(f) == 0)
+    ;
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(f->now - t0, 250);
+  assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
+  /* The SQN can never be saved: no vector leaves (500, no 401). */
+  b.busy_loads = 0;
+  b.busy_saves = -1;
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  pdeliver(f, PCSCF_FLOW,
+           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  while (tick(f) == 0)
+    ;
   assert_int_equal(status_of(f->last), 500);
   assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
   assert_int_equal(imsec_scscf_challenges(f->s), 0);
   assert_int_equal(imsec_hss_mem_saves(f->st), saves);
-  /* A MESSAGE to an unregistered IMPU: 500, not 404. */
-  ls.locked = 1;
-  deliver(f, PCSCF_FLOW,
-          "MESSAGE " IMPU_A " SIP/2.0\r\n"
-          "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKm1\r\n"
-          "Max-Forwards: 70\r\nFrom: <" IMPU_C ">;tag=1\r\nTo: <" IMPU_A
-          ">\r\nCall-ID: m1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n");
+  /* A MESSAGE to an unregistered IMPU waits too, then 500, not 404. */
+  b.busy_saves = 0;
+  b.busy_loads = -1;
+  pdeliver(f, PCSCF_FLOW, message_to(IMPU_A, NULL));
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  while (tick(f) == 0)
+    ;
   assert_int_equal(status_of(f->last), 500);
-  /* Unlocked: challenged. */
-  ls.locked = 0;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(count_logs(f, "HSS store unavailable: locked: 500"), 1);
+  /* An I/O error is no lock: 500 at once, said so. */
+  b.code = IMSEC_ERR_IO;
+  assert_int_equal(
+      pdeliver(f, PCSCF_FLOW,
+               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(count_logs(f, "HSS store unavailable: input/output"), 1);
+  /* Free again: challenged at once. */
+  b.code = IMSEC_ERR_BUSY;
+  b.busy_loads = 0;
+  assert_int_equal(
+      pdeliver(f, PCSCF_FLOW,
+               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      1);
   assert_int_equal(status_of(f->last), 401);
-  imsec_scscf_del(f->s);
-  f->s = NULL;
-  imsec_hss_del(h);
+}
+
+/* While a REGISTER waits for the store, OPTIONS on its flow and on others
+ * are answered at once; the store freed, every waiting request goes. */
+static void store_busy_others_go_on(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.busy_loads = -1;
+  pdeliver(f, PCSCF_FLOW,
+           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  imsec_time_ms t0 = f->now;
+  assert_int_equal(pdeliver(f, PCSCF_FLOW, options_self(1)), 1);
+  assert_int_equal(status_of(f->last), 200);
+  assert_int_equal(pdeliver(f, 8, options_self(2)), 1);
+  assert_int_equal(status_of(f->last), 200);
+  assert_int_equal(f->now, t0);
+  /* Another user's REGISTER needs the store too: it waits. */
+  assert_int_equal(
+      pdeliver(f, 8, reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT2, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  b.busy_loads = 0;
+  assert_int_equal(tick(f), 2);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 2);
+}
+
+/* Per-flow order: a REGISTER arriving on a flow with a request waiting
+ * waits behind it without touching the store; both are answered in
+ * arrival order, the second with the same challenge (no second vector). */
+static void store_busy_order(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.busy_loads = -1;
+  unsigned first = f->cseq;
+  pdeliver(f, PCSCF_FLOW,
+           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  unsigned loads = b.loads;
+  imsec_time_ms due = f->pk_at;
+  pdeliver(f, PCSCF_FLOW,
+           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  assert_int_equal(b.loads, loads);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  assert_int_equal(f->pk_at, due);
+  /* Still busy: both wait on. */
+  assert_int_equal(tick(f), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  b.busy_loads = 0;
+  assert_int_equal(tick(f), 2);
+  const imsec_act *sa[4];
+  assert_int_equal(sends(f, sa, 4), 2);
+  char cs[32], n1[128];
+  snprintf(cs, sizeof(cs), "CSeq: %u REGISTER", first);
+  assert_non_null(strstr((const char *)sa[0]->data, cs));
+  snprintf(cs, sizeof(cs), "CSeq: %u REGISTER", first + 1);
+  assert_non_null(strstr((const char *)sa[1]->data, cs));
+  assert_int_equal(sa[0]->flow, PCSCF_FLOW);
+  assert_int_equal(sa[1]->flow, PCSCF_FLOW);
+  assert_int_equal(imsec_scscf_challenges(f->s), 1);
+  memcpy(f->last, sa[0]->data, sa[0]->len);
+  f->last[sa[0]->len] = 0;
+  take_challenge(f, NULL);
+  strcpy(n1, f->nonce);
+  memcpy(f->last, sa[1]->data, sa[1]->len);
+  f->last[sa[1]->len] = 0;
+  take_challenge(f, NULL);
+  assert_string_equal(n1, f->nonce);
+}
+
+/* Bounded: max_parked requests wait; the next one gets 500 at once. A
+ * flow going down drops what waits for it. */
+static void store_busy_bounds(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){.max_parked = 2});
+  b.busy_loads = -1;
+  assert_int_equal(
+      pdeliver(f, 8, reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      0);
+  assert_int_equal(
+      pdeliver(f, 9, reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL)),
+      0);
+  assert_int_equal(
+      pdeliver(f, 10, reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL)),
+      1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(count_logs(f, "HSS store unavailable: locked"), 1);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  /* Flow 8 goes: its request is dropped, unanswered; flow 9's waits on. */
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_flow_down(f->s, 8, 0, 0, f->now, &f->out);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+  assert_int_equal(count_logs(f, "waiting for the HSS store dropped"), 1);
+  imsec_out_clear(&f->out);
+  imsec_scscf_on_flow_down(f->s, 9, 0, 0, f->now, &f->out);
+  park_scan(f);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(f->pk_at, 0); /* the timer is off */
+  /* A late firing finds nothing to do. */
+  b.busy_loads = 0;
+  f->pk_at = f->now + 5;
+  assert_int_equal(tick(f), 0);
+}
+
+/* Resynchronisation with a busy store (TS 33.203 §6.1.3): the AUTS
+ * REGISTER waits and runs again (its nc is not taken for a replay); a
+ * busy vector after the resync gives a fresh challenge from the new SQN. */
+static void store_busy_resync(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  for (int round = 0; round < 2; round++) {
+    /* The ISIM is far ahead of the HSS. */
+    uint64_t ahead = round ? UINT64_C(300000) : UINT64_C(100000);
+    assert_int_equal(imsec_sqn_ue_accept(&f->ue, &f->cfg, (ahead << 5) | 7), 0);
+    deliver(f, PCSCF_FLOW,
+            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    imsec_digest_alg alg;
+    take_challenge(f, &alg);
+    imsec_aka_ue_status st;
+    const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+    assert_int_equal(st, IMSEC_AKA_UE_SYNC_FAIL);
+    /* Round 0: the resync's write is busy; round 1: the new vector's. */
+    b.skip_saves = round;
+    b.busy_saves = 1;
+    assert_int_equal(
+        pdeliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL)), 0);
+    assert_int_equal(imsec_scscf_parked(f->s), 1);
+    assert_int_equal(tick(f), 1);
+    assert_int_equal(count_logs(f, "replayed nc"), 0);
+    take_challenge(f, &alg);
+    assert_int_equal(imsec_scscf_challenges(f->s), 1);
+    a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+    assert_int_equal(st, IMSEC_AKA_UE_OK);
+    deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+    assert_int_equal(status_of(f->last), 200);
+  }
 }
 
 static void limit_config(void **state) {
@@ -1977,6 +2310,12 @@ int main(void) {
       T(limit_tables_bounded),
       T(digest_uri),
       T(store_locked),
+      T(store_busy_retried),
+      T(store_busy_sqn),
+      T(store_busy_others_go_on),
+      T(store_busy_order),
+      T(store_busy_bounds),
+      T(store_busy_resync),
       T(limit_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,7 +75,10 @@ request_route {{
 
 
 def find_kamailio():
-    """The kamailio binary (also in /usr/sbin, outside a user's PATH)."""
+    """The kamailio binary: $KAMAILIO, else kamailio on the PATH or in
+    /usr/sbin (outside a user's PATH)."""
+    if os.environ.get("KAMAILIO"):
+        return shutil.which(os.environ["KAMAILIO"])
     path = os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin"
     return shutil.which("kamailio", path=path)
 

@@ -74,9 +74,10 @@ typedef struct dest {
 typedef struct txn {
   int used;
   uint32_t gen;
-  int from_ue;      /* UE -> S-CSCF (1) or S-CSCF -> UE (0) */
-  uint64_t in_flow; /* responses go back here */
-  uint64_t ue_flow; /* S-CSCF -> UE: the flow it went out on */
+  int from_ue;       /* UE -> S-CSCF (1) or S-CSCF -> UE (0) */
+  uint64_t in_flow;  /* responses go back here */
+  uint64_t ue_flow;  /* S-CSCF -> UE: the flow it went out on */
+  uint64_t out_flow; /* UE -> S-CSCF: the flow it went out on, 0 queued */
   imsec_time_ms deadline;
   /* REGISTER only */
   int is_register;
@@ -545,10 +546,19 @@ static int refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
   return reply(e, e->f->id, req, code, reason, NULL, 0);
 }
 
+/* Note the flow a UE's request went out on (see txn_flow_lost). */
+static void txn_sent_on(imsec_pcscf *p, size_t slot, uint32_t gen,
+                        uint64_t flow) {
+  if (slot < p->cfg.max_transactions && p->txns[slot].used &&
+      p->txns[slot].gen == gen && p->txns[slot].from_ue)
+    p->txns[slot].out_flow = flow;
+}
+
 static void dest_flush(imsec_pcscf *p, dest *d, imsec_out *out) {
   while (d->qhead) {
     qmsg *q = d->qhead;
     d->qhead = q->next;
+    txn_sent_on(p, q->slot, q->gen, d->flow);
     (void)imsec_out_send(out, d->flow, q->data, q->len);
     free(q);
     p->queued--;
@@ -584,8 +594,11 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
   int n = imsec_sip_msg_serialize(m, p->outbuf, p->outcap);
   if (n < 0)
     return n;
-  if (d->flow)
+  if (d->flow) {
+    if (slot < p->cfg.max_transactions)
+      txn_sent_on(p, slot, p->txns[slot].gen, d->flow);
     return imsec_out_send(e->out, d->flow, p->outbuf, (size_t)n);
+  }
   if (d->qn >= p->cfg.max_queue)
     return IMSEC_ERR_LIMIT;
   qmsg *q = malloc(sizeof(*q) + (size_t)n);
@@ -1685,6 +1698,7 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
   flowrec *f = flow_find(p, flow);
   if (!f)
     return;
+  size_t lost = 0;
   /* RFC 5626 §5.3: requests that went out on a UE flow now gone get 430;
    * requests that came in on it have nobody to answer. */
   for (size_t i = 0; i < p->hiwat; i++) {
@@ -1696,8 +1710,18 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
       txn_clear(p, i);
     } else if (t->in_flow == flow) {
       txn_clear(p, i);
+    } else if (t->from_ue && t->out_flow == flow) {
+      /* RFC 3261 §16.9: the S-CSCF's connection failed under a request
+       * that got no final answer (TLS 1.3: an S-CSCF refusing our client
+       * certificate says so only after the request went out): as a 503. */
+      txn_answer(&e, t, 503, "Service Unavailable");
+      txn_clear(p, i);
+      lost++;
     }
   }
+  if (lost)
+    LOG(&e, IMSEC_LOG_WARN, S("flow "), num(p, flow), S(": "), num(p, lost),
+        S(" request(s) sent to the S-CSCF on it answered 503"));
   if (!f->core && f->bindings) {
     size_t n = 0;
     for (binding *b = f->bindings; b; b = b->next)

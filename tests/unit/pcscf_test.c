@@ -786,6 +786,52 @@ static void limits_and_core_loss(void **state) {
   fx_del(x);
 }
 
+/* RFC 3261 §16.9: the S-CSCF's connection drops under forwarded requests
+ * (TLS 1.3: an S-CSCF refusing our client certificate alerts only after
+ * the request went out): each gets 503 at once, not a 408 after 32 s. */
+static void core_loss_under_requests(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  /* one request queued then flushed on connect, one sent directly */
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_int_equal(up(x, CORE_FLOW, 1, IMSEC_TP_TCP), 0);
+  assert_non_null(sent(x, CORE_FLOW));
+  feed(x, UE2_FLOW, reg(x, "", NULL, NULL, "600"));
+  assert_non_null(sent(x, CORE_FLOW));
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.transactions, 2);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, CORE_FLOW, 1, IMSEC_ERR_CLOSED, x->now,
+                           &x->out);
+  assert_true(logged(x, "lost the connection"));
+  assert_true(logged(x, "2 request(s) sent to the S-CSCF on it answered 503"));
+  status_is(sent(x, UE_FLOW), 503);
+  status_is(sent(x, UE2_FLOW), 503);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 2);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.transactions, 0);
+  /* nothing left for the timer */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_timer(x->p, 1, x->now + 32000, &x->out);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  /* an answered request is not answered again when the flow drops later */
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  assert_int_equal(up(x, CORE_FLOW + 1, 1, IMSEC_TP_TCP), 0);
+  const char *fwd = sent(x, CORE_FLOW + 1);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW + 1, response_to(fwd, 403, "Forbidden", NULL));
+  status_is(sent(x, UE_FLOW), 403);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, CORE_FLOW + 1, 1, IMSEC_ERR_CLOSED, x->now,
+                           &x->out);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_false(logged(x, "answered 503"));
+  fx_del(x);
+}
+
 static void binding_limit_and_options(void **state) {
   (void)state;
   imsec_pcscf_config c;
@@ -1279,6 +1325,7 @@ int main(void) {
       cmocka_unit_test(requests_from_ue),
       cmocka_unit_test(deregister_expiry_loss),
       cmocka_unit_test(limits_and_core_loss),
+      cmocka_unit_test(core_loss_under_requests),
       cmocka_unit_test(binding_limit_and_options),
       cmocka_unit_test(garbage_and_config),
       cmocka_unit_test(core_tls_route_check),

@@ -18,7 +18,8 @@ import socket
 import ssl
 import subprocess
 
-from attacklib import HOME, Lab, Proc, register, request, status
+from attacklib import (HOME, Lab, openssl_s_server, register, request,
+                       status)
 
 SCSCF = "scscf." + HOME
 PCSCF = "pcscf." + HOME
@@ -88,31 +89,6 @@ def server_cert(lab, kind):
     return b + ".crt", b + ".key", chain
 
 
-def s_server(lab, name, cert, key, chain, sni=None):
-    """openssl s_server requiring a client certificate from the IMS root;
-    stdin stays open (EOF would end its connection). A Proc in the lab.
-    With `sni`, s_server logs the SNI it receives (it then answers with a
-    second context that has no chain: only the SNI is of use)."""
-    port = lab.free_port()
-    log = lab.path(name + ".log")
-    args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
-            "-cert", cert, "-key", key, "-Verify", "2",
-            "-CAfile", lab.path("pki", "root.crt")]
-    if chain:
-        args += ["-cert_chain", chain]
-    if sni:
-        args += ["-servername", sni, "-cert2", cert, "-key2", key]
-    with open(log, "w") as lf:
-        p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
-                             stdout=lf, stderr=subprocess.STDOUT)
-    proc = Proc(name, p, log)
-    lab.procs.append(proc)
-    if not proc.wait_log(r"^ACCEPT", 10):
-        raise RuntimeError("s_server did not start:\n" + proc.log_text())
-    proc.port = port
-    return proc
-
-
 def pcscf(lab, route, *extra, name=None):
     return lab.start(
         "pcscf", "--listen", "tls:127.0.0.1:0",
@@ -158,7 +134,7 @@ with Lab() as lab:
     node = node_cert(lab, PCSCF)
 
     # ------------------------------------------------ a good TLS S-CSCF
-    good = s_server(lab, "s_server-good", *server_cert(lab, "good"))
+    good = openssl_s_server(lab, "s_server-good", *server_cert(lab, "good"))
     pc = pcscf(lab, "%s=tls:127.0.0.1:%d;name=%s" % (HOME, good.port, SCSCF),
                *core_args(lab, node), name="pcscf-good")
     lab.check(re.search(r"and tls:127\.0\.0\.1:\d+ \(S-CSCFs\)",
@@ -185,7 +161,8 @@ with Lab() as lab:
     for kind, reason in (("wrong-name", r"name mismatch \(other\."),
                          ("selfsigned", r"chain invalid"),
                          ("expired", r"certificate expired")):
-        srv = s_server(lab, "s_server-" + kind, *server_cert(lab, kind))
+        srv = openssl_s_server(lab, "s_server-" + kind,
+                               *server_cert(lab, kind))
         p = pcscf(lab, "%s=tls:127.0.0.1:%d;name=%s" % (HOME, srv.port, SCSCF),
                   *core_args(lab, node), name="pcscf-" + kind)
         r = ue_register(lab, p)
@@ -201,7 +178,8 @@ with Lab() as lab:
         srv.stop()
 
     # The route's name goes out as SNI.
-    srv = s_server(lab, "s_server-sni", *server_cert(lab, "good"), sni=SCSCF)
+    srv = openssl_s_server(lab, "s_server-sni", *server_cert(lab, "good"),
+                           sni=SCSCF)
     p = pcscf(lab, "%s=tls:127.0.0.1:%d;name=%s" % (HOME, srv.port, SCSCF),
               *core_args(lab, node), name="pcscf-sni")
     ue_register(lab, p)

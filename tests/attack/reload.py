@@ -29,8 +29,8 @@ import ssl
 import subprocess
 import time
 
-from attacklib import (HOME, TRUST_DOMAIN, VISITED, Lab, Proc, register,
-                       request, status)
+from attacklib import (HOME, TRUST_DOMAIN, VISITED, Lab, openssl_s_server,
+                       register, request, status)
 
 A = "pcscf.ims.mnc001.mcc001.3gppnetwork.org"
 B = "pcscf-b.ims.mnc001.mcc001.3gppnetwork.org"
@@ -379,24 +379,10 @@ def scscf_part(lab):
 
 
 def s_server(lab, name, cert, key):
-    """`openssl s_server` as a TLS S-CSCF that requires a client
-    certificate from the IMS root and prints its subject; stdin stays open
-    (EOF would end its connection). A Proc in the lab, with .port."""
-    port = lab.free_port()
-    log = lab.path(name + ".log")
-    args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
-            "-cert", cert, "-key", key, "-Verify", "2",
-            "-CAfile", lab.path("pki", "root.crt"),
-            "-cert_chain", lab.path("pki", "op-mcc001-mnc001.crt")]
-    with open(log, "w") as lf:
-        p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
-                             stdout=lf, stderr=subprocess.STDOUT)
-    proc = Proc(name, p, log)
-    lab.procs.append(proc)
-    if not proc.wait_log(r"^ACCEPT", 10):
-        raise RuntimeError("s_server did not start:\n" + proc.log_text())
-    proc.port = port
-    return proc
+    """`openssl s_server` as a TLS S-CSCF with the home operator's CA in its
+    chain; it prints the client certificate's subject."""
+    return openssl_s_server(lab, name, cert, key,
+                            lab.path("pki", "op-mcc001-mnc001.crt"))
 
 
 def pcscf_core_part(lab):

@@ -114,6 +114,20 @@ def ue_register(lab, pc, n=1):
         c.close()
 
 
+def expect_no_answer(lab, port, call_id, what, **tls):
+    """A TLS client (lab.connect_tls with `tls`) that the listener must not
+    serve: the handshake fails, or (TLS 1.3: a refused client certificate
+    shows on the first read) its OPTIONS gets no answer."""
+    try:
+        c = lab.connect_tls(port, **tls)
+        c.send(request("OPTIONS", "sip:x@" + HOME, "sip:a@" + HOME,
+                       "sip:x@" + HOME, call_id, 1))
+        lab.check(c.recv_or_none(3) is None, what)
+        c.close()
+    except (ssl.SSLError, OSError):
+        lab.check(True, what)
+
+
 def exit_within(lab, args, timeout=5.0):
     """`imsec ARGS`' exit code and stderr; (None, ...) when it is still
     running after `timeout` (then it is killed)."""
@@ -230,32 +244,17 @@ with Lab() as lab:
     p = pcscf(lab, "%s=tls:127.0.0.1:1;name=%s" % (HOME, SCSCF),
               *core_args(lab, node), name="pcscf-listener")
     core_port = p.ports[1]
-    try:
-        bare = lab.connect_tls(core_port, ca=lab.path("pki", "root.crt"))
-        # TLS 1.3: the refusal of a missing client certificate shows on
-        # the first read.
-        bare.send(request("OPTIONS", "sip:x@" + HOME, "sip:a@" + HOME,
-                          "sip:x@" + HOME, "nocert@atk", 1))
-        lab.check(bare.recv_or_none(3) is None,
-                  "core listener: no client certificate, no answer")
-        bare.close()
-    except (ssl.SSLError, OSError):
-        lab.check(True, "core listener: no client certificate, no answer")
+    expect_no_answer(lab, core_port, "nocert@atk",
+                     "core listener: no client certificate, no answer",
+                     ca=lab.path("pki", "root.crt"))
     d = lab.path("pki")
     lab.run("pki", "rogue", "--dir", d, "--kind", "selfsigned", "--host",
             SCSCF, "--force")
-    try:
-        rogue = lab.connect_tls(core_port, cert=os.path.join(
-            d, "rogue-selfsigned.crt"), key=os.path.join(
-            d, "rogue-selfsigned.key"))
-        rogue.send(request("OPTIONS", "sip:x@" + HOME, "sip:a@" + HOME,
-                           "sip:x@" + HOME, "rogue@atk", 1))
-        lab.check(rogue.recv_or_none(3) is None,
-                  "core listener: an untrusted client certificate, no answer")
-        rogue.close()
-    except (ssl.SSLError, OSError):
-        lab.check(True,
-                  "core listener: an untrusted client certificate, no answer")
+    expect_no_answer(lab, core_port, "rogue@atk",
+                     "core listener: an untrusted client certificate, no "
+                     "answer",
+                     cert=os.path.join(d, "rogue-selfsigned.crt"),
+                     key=os.path.join(d, "rogue-selfsigned.key"))
     sc = lab.connect_tls(core_port, cert=sc_node[0], key=sc_node[1],
                          ca=lab.path("pki", "root.crt"))
     # A request for a UE with a token that names no flow: a core flow gets

@@ -1796,39 +1796,30 @@ static void limit_tables_bounded(void **state) {
   assert_int_equal(count_logs(f, "flood limit tables full"), 0);
 }
 
-static void digest_uri(void **state) {
-  fx *f = *state;
+/* A first REGISTER of IMPI_A whose Digest uri is `uri`: the status. */
+static unsigned first_with_uri(fx *f, const char *uri) {
   char auth[512];
   snprintf(auth, sizeof(auth),
            "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"sip:other.example.org\",response=\"\"",
-           IMPI_A);
-  /* RFC 7616 §3.4.6: the uri names another resource: 400. */
+           "uri=\"%s\",response=\"\"",
+           IMPI_A, uri);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 400);
+  return status_of(f->last);
+}
+
+static void digest_uri(void **state) {
+  fx *f = *state;
+  /* RFC 7616 §3.4.6: the uri names another resource: 400. */
+  assert_int_equal(first_with_uri(f, "sip:other.example.org"), 400);
   assert_int_equal(count_logs(f, "Digest uri is not the Request-URI"), 1);
   assert_int_equal(imsec_scscf_challenges(f->s), 0);
   /* Not a URI at all: 400. */
-  snprintf(auth, sizeof(auth),
-           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"not a uri\",response=\"\"",
-           IMPI_A);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 400);
+  assert_int_equal(first_with_uri(f, "not a uri"), 400);
   /* RFC 3261 §19.1.4: the host compares without case. */
-  snprintf(auth, sizeof(auth),
-           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"sip:IMS.MNC001.mcc001.3gppnetwork.org\",response=\"\"",
-           IMPI_A);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 401);
+  assert_int_equal(first_with_uri(f, "sip:IMS.MNC001.mcc001.3gppnetwork.org"),
+                   401);
   /* A port or a user makes it another URI. */
-  snprintf(auth, sizeof(auth),
-           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"sip:" DOM ":5060\",response=\"\"",
-           IMPI_A);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 400);
+  assert_int_equal(first_with_uri(f, "sip:" DOM ":5060"), 400);
 }
 
 /* ------------------------------------------------------------ store busy */

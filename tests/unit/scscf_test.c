@@ -1911,6 +1911,12 @@ static int pdeliver(fx *f, uint64_t flow, const char *msg) {
   return n;
 }
 
+/* reg_first through pdeliver. */
+static int preg_first(fx *f, const char *impu, const char *impi) {
+  return pdeliver(f, PCSCF_FLOW,
+                  reg_msg(f, impu, empty_auth(impi), CONTACT1, NULL));
+}
+
 /* The park timer fires when it is due; returns the number of SENDs, the
  * last one in f->last. */
 static int tick(fx *f) {
@@ -1955,10 +1961,7 @@ static void store_busy_retried(void **state) {
   b.busy_loads = 3;
   unsigned long saves = imsec_hss_mem_saves(f->st);
   imsec_time_ms t0 = f->now;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      0);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 0);
   assert_int_equal(imsec_scscf_parked(f->s), 1);
   assert_int_equal(f->pk_at, t0 + 5);
   assert_int_equal(tick(f), 0);
@@ -1987,10 +1990,7 @@ static void store_busy_sqn(void **state) {
   imsec_hss_sub sub;
   assert_int_equal(imsec_hss_lookup(f->h, S(IMPI_A), &sub), 0);
   uint64_t seq = sub.sqn.seq;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      0);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 0);
   assert_int_equal(imsec_scscf_challenges(f->s), 0);
   assert_int_equal(imsec_hss_mem_saves(f->st), saves);
   assert_int_equal(tick(f), 0);
@@ -2013,10 +2013,7 @@ static void store_locked(void **state) {
   busy_use(f, &b, (imsec_scscf_config){0});
   b.busy_loads = -1;
   imsec_time_ms t0 = f->now;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      0);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 0);
   int ticks = 0;
   while (tick(f) == 0) {
     assert_int_equal(count_logs(f, "HSS store unavailable"), 0);
@@ -2043,8 +2040,7 @@ static void store_locked(void **state) {
   b.busy_loads = 0;
   b.busy_saves = -1;
   unsigned long saves = imsec_hss_mem_saves(f->st);
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   while (tick(f) == 0)
     ;
   assert_int_equal(status_of(f->last), 500);
@@ -2062,20 +2058,14 @@ static void store_locked(void **state) {
   assert_int_equal(count_logs(f, "HSS store unavailable: locked: 500"), 1);
   /* An I/O error is no lock: 500 at once, said so. */
   b.code = IMSEC_ERR_IO;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      1);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 1);
   assert_int_equal(status_of(f->last), 500);
   assert_int_equal(imsec_scscf_parked(f->s), 0);
   assert_int_equal(count_logs(f, "HSS store unavailable: input/output"), 1);
   /* Free again: challenged at once. */
   b.code = IMSEC_ERR_BUSY;
   b.busy_loads = 0;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      1);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 1);
   assert_int_equal(status_of(f->last), 401);
 }
 
@@ -2086,8 +2076,7 @@ static void store_busy_others_go_on(void **state) {
   busy_store b;
   busy_use(f, &b, (imsec_scscf_config){0});
   b.busy_loads = -1;
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(imsec_scscf_parked(f->s), 1);
   imsec_time_ms t0 = f->now;
   assert_int_equal(pdeliver(f, PCSCF_FLOW, options_self(1)), 1);
@@ -2115,12 +2104,10 @@ static void store_busy_order(void **state) {
   busy_use(f, &b, (imsec_scscf_config){0});
   b.busy_loads = -1;
   unsigned first = f->cseq;
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   unsigned loads = b.loads;
   imsec_time_ms due = f->pk_at;
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(b.loads, loads);
   assert_int_equal(imsec_scscf_parked(f->s), 2);
   assert_int_equal(f->pk_at, due);

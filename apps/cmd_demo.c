@@ -631,10 +631,12 @@ static int issue_ca(const char *cn, const char *domain, int path_len,
   return imsec_pki_issue(&s, issuer, out);
 }
 
-/* A P-CSCF certificate for `host` under `ca`: HOST.chain.pem (leaf, CA;
- * just the leaf when ca is the root) and HOST.key. */
-static int issue_pcscf(const char *host, const imsec_pki_cred *ca, int with_ca,
-                       int64_t now) {
+/* An element certificate for `host` under `ca`: HOST.chain.pem (leaf, CA;
+ * just the leaf when with_ca is 0) and HOST.key. A P-CSCF facing UEs is a
+ * TLS server; a core network element (TS 33.310 §6.1.3c) is a TLS server
+ * and client on Mw, so `client_auth` is set for it. */
+static int issue_element(const char *host, const imsec_pki_cred *ca,
+                         int with_ca, int client_auth, int64_t now) {
   char uri[300], file[300];
   snprintf(uri, sizeof uri, "sip:%s", host);
   const char *dns[] = {host};
@@ -647,6 +649,7 @@ static int issue_pcscf(const char *host, const imsec_pki_cred *ca, int with_ca,
       .uris = uris,
       .n_uris = 1,
       .server_auth = 1,
+      .client_auth = client_auth,
       .path_len = -1,
       .not_before = now - 3600,
       .not_after = now + 86400 * 30,
@@ -665,38 +668,13 @@ static int issue_pcscf(const char *host, const imsec_pki_cred *ca, int with_ca,
   return rv;
 }
 
-/* A core network element (TS 33.310 §6.1.3c): TLS server and client on
- * Mw, HOST.chain.pem (leaf, CA) and HOST.key. */
+static int issue_pcscf(const char *host, const imsec_pki_cred *ca, int with_ca,
+                       int64_t now) {
+  return issue_element(host, ca, with_ca, 0, now);
+}
+
 static int issue_node(const char *host, const imsec_pki_cred *ca, int64_t now) {
-  char uri[300], file[300];
-  snprintf(uri, sizeof uri, "sip:%s", host);
-  const char *dns[] = {host};
-  const char *uris[] = {uri};
-  imsec_pki_spec s = {
-      .key = IMSEC_PKI_KEY_EC_P256,
-      .cn = host,
-      .dns = dns,
-      .n_dns = 1,
-      .uris = uris,
-      .n_uris = 1,
-      .server_auth = 1,
-      .client_auth = 1,
-      .path_len = -1,
-      .not_before = now - 3600,
-      .not_after = now + 86400 * 30,
-  };
-  imsec_pki_cred *leaf = NULL;
-  int rv = imsec_pki_issue(&s, ca, &leaf);
-  if (rv < 0)
-    return rv;
-  const imsec_pki_cred *chain[] = {leaf, ca};
-  snprintf(file, sizeof file, "%s.chain.pem", host);
-  rv = imsec_pki_write_certs(path(file), chain, 2, 1);
-  snprintf(file, sizeof file, "%s.key", host);
-  if (rv == 0)
-    rv = imsec_pki_write_key(leaf, path(file), 1);
-  imsec_pki_cred_del(leaf);
-  return rv;
+  return issue_element(host, ca, 1, 1, now);
 }
 
 static int make_pki(demo_pki *k) {

@@ -55,48 +55,40 @@ typedef struct pki_opts {
 } pki_opts;
 
 static int parse_opts(int argc, char **argv, pki_opts *o) {
+  const struct {
+    const char *name;
+    int *on;
+  } flags[] = {{"--server", &o->server},
+               {"--rsa", &o->rsa},
+               {"--force", &o->force},
+               {"--node", &o->node},
+               {"--expired", &o->expired}};
+  const struct {
+    const char *name;
+    const char **slot;
+  } values[] = {{"--dir", &o->dir},   {"--trust-domain", &o->trust_domain},
+                {"--mcc", &o->mcc},   {"--mnc", &o->mnc},
+                {"--host", &o->host}, {"--impi", &o->impi},
+                {"--kind", &o->kind}};
+  const size_t n_flags = sizeof(flags) / sizeof(flags[0]);
+  const size_t n_values = sizeof(values) / sizeof(values[0]);
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
-    const char **slot = NULL;
-    if (strcmp(a, "--server") == 0) {
-      o->server = 1;
+    size_t k = 0;
+    while (k < n_flags && strcmp(a, flags[k].name) != 0)
+      k++;
+    if (k < n_flags) {
+      *flags[k].on = 1;
       continue;
     }
-    if (strcmp(a, "--rsa") == 0) {
-      o->rsa = 1;
-      continue;
-    }
-    if (strcmp(a, "--force") == 0) {
-      o->force = 1;
-      continue;
-    }
-    if (strcmp(a, "--node") == 0) {
-      o->node = 1;
-      continue;
-    }
-    if (strcmp(a, "--expired") == 0) {
-      o->expired = 1;
-      continue;
-    }
-    if (strcmp(a, "--dir") == 0)
-      slot = &o->dir;
-    else if (strcmp(a, "--trust-domain") == 0)
-      slot = &o->trust_domain;
-    else if (strcmp(a, "--mcc") == 0)
-      slot = &o->mcc;
-    else if (strcmp(a, "--mnc") == 0)
-      slot = &o->mnc;
-    else if (strcmp(a, "--host") == 0)
-      slot = &o->host;
-    else if (strcmp(a, "--impi") == 0)
-      slot = &o->impi;
-    else if (strcmp(a, "--kind") == 0)
-      slot = &o->kind;
-    else
+    k = 0;
+    while (k < n_values && strcmp(a, values[k].name) != 0)
+      k++;
+    if (k == n_values)
       return cli_usage(SUB, "unknown option '%s'", a);
     if (i + 1 >= argc)
       return cli_usage(SUB, "%s needs a value", a);
-    *slot = argv[++i];
+    *values[k].slot = argv[++i];
   }
   if (!o->dir)
     return cli_usage(SUB, "%s: --dir is required", argv[1]);
@@ -303,14 +295,40 @@ static int leaf_under_operator(const pki_opts *o, const char *stem,
   return rv;
 }
 
-static int cmd_pcscf(const pki_opts *o, int64_t now) {
-  char td[300], domain[300], stem[64], host[320], uri[330];
-  if (read_trust_domain(o, td, sizeof(td)) ||
-      operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
-    return CLI_EXIT_USAGE;
-  snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
-  if (!o->host)
-    snprintf(host, sizeof(host), "pcscf.%s", domain);
+/* The names of a SIP element's certificate, kept alive for its spec. */
+typedef struct host_names {
+  char uri[330];
+  const char *dns[1], *uris[1];
+} host_names;
+
+/* The leaf of a SIP element `host`: RFC 5922 §7.1 / TS 33.310, the SIP
+ * domain as SAN URI and dNSName; a TLS server, and a TLS client too when
+ * `client_auth` (a core network element, TS 33.310 §6.1.3c). */
+static imsec_pki_spec host_spec(const pki_opts *o, const char *host,
+                                const char *org, int client_auth,
+                                host_names *hn, int64_t now) {
+  snprintf(hn->uri, sizeof(hn->uri), "sip:%s", host);
+  hn->dns[0] = host;
+  hn->uris[0] = hn->uri;
+  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
+                                    : IMSEC_PKI_KEY_EC_P256,
+                      .cn = host,
+                      .org = org,
+                      .dns = hn->dns,
+                      .n_dns = 1,
+                      .uris = hn->uris,
+                      .n_uris = 1,
+                      .server_auth = 1,
+                      .client_auth = client_auth,
+                      .not_before = now - HOUR,
+                      .not_after = now + YEAR};
+  return s;
+}
+
+/* A host name (no wildcard: not a DNS label character) inside the
+ * operator domain. The operator CA's name constraint would make any other
+ * certificate worthless; say so now rather than at the peer's handshake. */
+static int check_host(const char *host, const char *domain) {
   if (!imsec_dns_name_valid(imsec_str_c(host)))
     return cli_usage(SUB, "--host '%s' is not a host name", host);
   if (!imsec_dns_name_within(imsec_str_c(host), imsec_str_c(domain)))
@@ -318,60 +336,41 @@ static int cmd_pcscf(const pki_opts *o, int64_t now) {
                      "--host '%s' lies outside the operator domain '%s' "
                      "(its CA is name-constrained to it)",
                      host, domain);
-  /* RFC 5922 §7.1 / TS 33.310: the SIP domain as SAN URI and dNSName. */
-  snprintf(uri, sizeof(uri), "sip:%s", host);
-  const char *dns[] = {host};
-  const char *uris[] = {uri};
-  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
-                                    : IMSEC_PKI_KEY_EC_P256,
-                      .cn = host,
-                      .org = domain,
-                      .dns = dns,
-                      .n_dns = 1,
-                      .uris = uris,
-                      .n_uris = 1,
-                      .server_auth = 1,
-                      .not_before = now - HOUR,
-                      .not_after = now + YEAR};
+  return 0;
+}
+
+static int cmd_pcscf(const pki_opts *o, int64_t now) {
+  char td[300], domain[300], stem[64], host[320];
+  if (read_trust_domain(o, td, sizeof(td)) ||
+      operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
+    return CLI_EXIT_USAGE;
+  snprintf(host, sizeof(host), "%s", o->host ? o->host : "");
+  if (!o->host)
+    snprintf(host, sizeof(host), "pcscf.%s", domain);
+  int rv = check_host(host, domain);
+  if (rv)
+    return rv;
+  host_names hn;
+  imsec_pki_spec s = host_spec(o, host, domain, 0, &hn, now);
   return leaf_under_operator(o, stem, host, &s);
 }
 
 /* A network element of the core side (TS 33.210 Za/Zb, certificate profile
  * TS 33.310 §6.1.3c): it is a TLS server and a TLS client on Mw. */
 static int cmd_node(const pki_opts *o, int64_t now) {
-  char td[300], domain[300], stem[64], uri[330], out_stem[320];
+  char td[300], domain[300], stem[64], out_stem[320];
   if (read_trust_domain(o, td, sizeof(td)) ||
       operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
     return CLI_EXIT_USAGE;
   if (!o->host)
     return cli_usage(SUB, "node: --host is required");
-  if (!imsec_dns_name_valid(imsec_str_c(o->host)) || strchr(o->host, '*'))
-    return cli_usage(SUB, "--host '%s' is not a host name", o->host);
-  /* The operator CA's name constraint would make such a certificate
-   * worthless; say so now rather than at the peer's handshake. */
-  if (!imsec_dns_name_within(imsec_str_c(o->host), imsec_str_c(domain)))
-    return cli_usage(SUB,
-                     "--host '%s' lies outside the operator domain '%s' "
-                     "(its CA is name-constrained to it)",
-                     o->host, domain);
-  /* RFC 5922 §7.1: the SIP domain as SAN URI and dNSName. */
-  snprintf(uri, sizeof(uri), "sip:%s", o->host);
+  int rv = check_host(o->host, domain);
+  if (rv)
+    return rv;
   snprintf(out_stem, sizeof(out_stem), "%s%s", o->host,
            o->expired ? "-expired" : "");
-  const char *dns[] = {o->host};
-  const char *uris[] = {uri};
-  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
-                                    : IMSEC_PKI_KEY_EC_P256,
-                      .cn = o->host,
-                      .org = domain,
-                      .dns = dns,
-                      .n_dns = 1,
-                      .uris = uris,
-                      .n_uris = 1,
-                      .server_auth = 1,
-                      .client_auth = 1,
-                      .not_before = now - HOUR,
-                      .not_after = now + YEAR};
+  host_names hn;
+  imsec_pki_spec s = host_spec(o, o->host, domain, 1, &hn, now);
   if (o->expired) {
     s.not_before = now - 30 * DAY;
     s.not_after = now - DAY;
@@ -410,7 +409,7 @@ static int cmd_ue(const pki_opts *o, int64_t now) {
 }
 
 static int cmd_rogue(const pki_opts *o, int64_t now) {
-  char td[300], uri[310], out_stem[64];
+  char td[300], out_stem[64];
   if (!o->kind)
     return cli_usage(SUB, "rogue: --kind outside|expired|selfsigned is "
                           "required");
@@ -420,21 +419,8 @@ static int cmd_rogue(const pki_opts *o, int64_t now) {
     return cli_usage(SUB, "--host '%s' is not a host name", o->host);
   if (read_trust_domain(o, td, sizeof(td)))
     return CLI_EXIT_USAGE;
-  snprintf(uri, sizeof(uri), "sip:%s", o->host);
-  const char *dns[] = {o->host};
-  const char *uris[] = {uri};
-  imsec_pki_spec s = {.key = o->rsa ? IMSEC_PKI_KEY_RSA2048
-                                    : IMSEC_PKI_KEY_EC_P256,
-                      .cn = o->host,
-                      .org = "rogue",
-                      .dns = dns,
-                      .n_dns = 1,
-                      .uris = uris,
-                      .n_uris = 1,
-                      .server_auth = 1,
-                      .client_auth = o->node,
-                      .not_before = now - HOUR,
-                      .not_after = now + YEAR};
+  host_names hn;
+  imsec_pki_spec s = host_spec(o, o->host, "rogue", o->node, &hn, now);
   snprintf(out_stem, sizeof(out_stem), "rogue-%s%s", o->node ? "node-" : "",
            o->kind);
   if (strcmp(o->kind, "outside") == 0) {

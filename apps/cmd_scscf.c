@@ -170,6 +170,33 @@ typedef struct opts {
   int64_t lim[7]; /* limit_opts[] values, -1 when absent */
 } opts;
 
+/* The options take "--flag value" and "--flag=value" alike. The index of
+ * argv item `a` among names[0 .. n) (its part before any '='), or n. */
+static size_t flag_find(const char *a, const char *const *names, size_t n) {
+  const char *eq = strchr(a, '=');
+  size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+  size_t k = 0;
+  while (k < n &&
+         !(strlen(names[k]) == nlen && strncmp(a, names[k], nlen) == 0))
+    k++;
+  return k;
+}
+
+/* The value of option `flag` at argv[*i]: after its '=', or the next
+ * argument (*i moves past it). 0, or the usage exit code. */
+static int flag_value(int argc, char **argv, int *i, const char *flag,
+                      const char **v) {
+  const char *eq = strchr(argv[*i], '=');
+  if (eq) {
+    *v = eq + 1;
+    return 0;
+  }
+  if (*i + 1 >= argc)
+    return cli_usage(SUB, "%s needs a value", flag);
+  *v = argv[++*i];
+  return 0;
+}
+
 /* The core-side peer options (--ca, --home-ca, --partner-ca,
  * --trust-domain, --peer, --insecure-core, --peer-addr). Returns 1 when
  * argv[*i] was one of them (*i moved past its value), 0 when not, or a
@@ -178,18 +205,12 @@ static int core_opt(opts *o, int argc, char **argv, int *i, int *rv) {
   static const char *const names[] = {
       "--ca",   "--home-ca",   "--partner-ca",   "--trust-domain",
       "--peer", "--peer-addr", "--insecure-core"};
-  const char *a = argv[*i];
-  const char *eq = strchr(a, '=');
-  size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-  size_t k = 0, nk = sizeof(names) / sizeof(names[0]);
-  while (k < nk &&
-         !(strlen(names[k]) == nlen && strncmp(a, names[k], nlen) == 0))
-    k++;
-  if (k == nk)
+  size_t k = flag_find(argv[*i], names, sizeof(names) / sizeof(names[0]));
+  if (k == sizeof(names) / sizeof(names[0]))
     return 0;
   *rv = 0;
   if (k == 6) {
-    if (eq) {
+    if (strchr(argv[*i], '=')) {
       *rv = cli_usage(SUB, "--insecure-core takes no value");
       return 1;
     }
@@ -197,14 +218,8 @@ static int core_opt(opts *o, int argc, char **argv, int *i, int *rv) {
     return 1;
   }
   const char *v;
-  if (eq) {
-    v = eq + 1;
-  } else if (*i + 1 >= argc) {
-    *rv = cli_usage(SUB, "%s needs a value", names[k]);
+  if ((*rv = flag_value(argc, argv, i, names[k], &v)) != 0)
     return 1;
-  } else {
-    v = argv[++*i];
-  }
   const char **list = NULL, **one = NULL;
   size_t *n = NULL, max = 0;
   switch (k) {
@@ -266,29 +281,25 @@ enum {
 /* One of limit_opts at argv[*i]: 1 (taken, *i moved past its value), 0
  * (not one of them), or the usage exit code. */
 static int limit_arg(int argc, char **argv, int *i, opts *o) {
-  const char *a = argv[*i];
-  const char *eq = strchr(a, '=');
-  size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-  for (size_t k = 0; k < sizeof(limit_opts) / sizeof(limit_opts[0]); k++) {
-    const char *f = limit_opts[k].flag;
-    if (strlen(f) != nlen || strncmp(a, f, nlen) != 0)
-      continue;
-    const char *v = eq ? eq + 1 : NULL;
-    if (!v) {
-      if (*i + 1 >= argc)
-        return -cli_usage(SUB, "%s needs a value", f);
-      v = argv[++*i];
-    }
-    if (o->lim[k] >= 0)
-      return -cli_usage(SUB, "%s given twice", f);
-    uint64_t x;
-    if (imsec_str_to_u64(imsec_str_c(v), (uint64_t)limit_opts[k].max, &x) < 0)
-      return -cli_usage(SUB, "%s: expected a whole number (0..%lld), got '%s'",
-                        f, (long long)limit_opts[k].max, v);
-    o->lim[k] = (int64_t)x;
-    return 1;
-  }
-  return 0;
+  const char *names[sizeof(limit_opts) / sizeof(limit_opts[0])];
+  const size_t nk = sizeof(names) / sizeof(names[0]);
+  for (size_t k = 0; k < nk; k++)
+    names[k] = limit_opts[k].flag;
+  size_t k = flag_find(argv[*i], names, nk);
+  if (k == nk)
+    return 0;
+  const char *f = names[k], *v;
+  int rv = flag_value(argc, argv, i, f, &v);
+  if (rv)
+    return -rv;
+  if (o->lim[k] >= 0)
+    return -cli_usage(SUB, "%s given twice", f);
+  uint64_t x;
+  if (imsec_str_to_u64(imsec_str_c(v), (uint64_t)limit_opts[k].max, &x) < 0)
+    return -cli_usage(SUB, "%s: expected a whole number (0..%lld), got '%s'", f,
+                      (long long)limit_opts[k].max, v);
+  o->lim[k] = (int64_t)x;
+  return 1;
 }
 
 static int num_opt(const char *opt, const char *v, int64_t max, int64_t *out) {
@@ -346,27 +357,18 @@ static int parse_args(int argc, char **argv, opts *o) {
                                              "--expires-max",
                                              "--expires-default",
                                              "--max-flows-per-ip"};
-    size_t k = 0, nk = sizeof(with_value) / sizeof(with_value[0]);
-    const char *eq = strchr(a, '=');
-    size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-    while (k < nk && !(strlen(with_value[k]) == nlen &&
-                       strncmp(a, with_value[k], nlen) == 0))
-      k++;
+    size_t nk = sizeof(with_value) / sizeof(with_value[0]);
+    size_t k = flag_find(a, with_value, nk);
     if (k == nk) {
       if (a[0] == '-')
-        return cli_usage(SUB, "unknown option '%.*s'", (int)nlen, a);
+        return cli_usage(SUB, "unknown option '%.*s'", (int)strcspn(a, "="), a);
       return cli_usage(SUB, "unexpected argument '%s'", a);
     }
     const char *v;
-    if (eq) {
-      v = eq + 1;
-    } else {
-      if (i + 1 >= argc)
-        return cli_usage(SUB, "%s needs a value", with_value[k]);
-      v = argv[++i];
-    }
+    int rv = flag_value(argc, argv, &i, with_value[k], &v);
+    if (rv)
+      return rv;
     const char **slot = NULL;
-    int rv = 0;
     switch (k) {
     case 0:
       if (o->n_listen >= IMSEC_SCSCF_MAX_LISTEN)

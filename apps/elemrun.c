@@ -795,6 +795,30 @@ static int cb_up(void *user, imsec_net_flow *nf) {
   return submit(r, e);
 }
 
+/* submit() for an event that carries net's octets: delivered in place
+ * (net owns them until the callback returns), or, when the runner is busy
+ * (only when a net call answered synchronously), queued with a copy. */
+static void submit_octets(elemrun *r, event *e, const uint8_t *p, size_t len) {
+  if (r->busy) {
+    e->msg = malloc(len ? len : 1);
+    if (!e->msg) {
+      free(e);
+      return;
+    }
+    if (len)
+      memcpy(e->msg, p, len);
+    e->len = len;
+    enqueue(r, e);
+    return;
+  }
+  e->msg = (uint8_t *)p;
+  e->len = len;
+  r->busy = 1;
+  (void)deliver(r, e);
+  free(e);
+  drain(r);
+}
+
 static void cb_message(void *user, imsec_net_flow *nf, const uint8_t *msg,
                        size_t len) {
   elemrun *r = user;
@@ -802,24 +826,7 @@ static void cb_message(void *user, imsec_net_flow *nf, const uint8_t *msg,
   if (!e)
     return;
   e->flow = imsec_net_flow_id(nf);
-  if (r->busy) {
-    /* Only when a net call answered synchronously: keep a copy. */
-    e->msg = malloc(len ? len : 1);
-    if (!e->msg) {
-      free(e);
-      return;
-    }
-    memcpy(e->msg, msg, len);
-    e->len = len;
-    enqueue(r, e);
-    return;
-  }
-  e->msg = (uint8_t *)msg;
-  e->len = len;
-  r->busy = 1;
-  (void)deliver(r, e);
-  free(e);
-  drain(r);
+  submit_octets(r, e, msg, len);
 }
 
 /* net's on_refused: like a message, handed to the element's on_refused;
@@ -833,24 +840,7 @@ static void cb_refused(void *user, imsec_net_flow *nf, int reason,
     return;
   e->flow = imsec_net_flow_id(nf);
   e->reason = reason;
-  if (r->busy) {
-    e->msg = malloc(len ? len : 1);
-    if (!e->msg) {
-      free(e);
-      return;
-    }
-    if (len)
-      memcpy(e->msg, head, len);
-    e->len = len;
-    enqueue(r, e);
-    return;
-  }
-  e->msg = (uint8_t *)head;
-  e->len = len;
-  r->busy = 1;
-  (void)deliver(r, e);
-  free(e);
-  drain(r);
+  submit_octets(r, e, head, len);
 }
 
 static void cb_down(void *user, imsec_net_flow *nf, int reason) {

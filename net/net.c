@@ -699,6 +699,22 @@ static void on_drain_timeout(uv_timer_t *t) {
   drain_done(t->data);
 }
 
+/* Half-close the stream (our FIN after the queued output) and close the
+ * flow when that is done, or after `ms`. 1 when under way, 0 when the
+ * shutdown could not start. */
+static int shutdown_then_close(imsec_net_flow *f, uint64_t ms) {
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req)
+    return 0;
+  req->data = f;
+  if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) != 0) {
+    free(req);
+    return 0;
+  }
+  uv_timer_start(&f->timer, on_drain_timeout, ms, 0);
+  return 1;
+}
+
 static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   uv_stream_t *s = (uv_stream_t *)&f->h.tcp;
   size_t off = 0;
@@ -846,30 +862,16 @@ static void flow_close(imsec_net_flow *f, int reason) {
      * destroy the answer before the peer reads it. */
     if (was_throttled)
       uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
-    uv_shutdown_t *req = malloc(sizeof *req);
-    if (req) {
-      req->data = f;
-      if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) == 0) {
-        uv_timer_start(&f->timer, on_drain_timeout, LINGER_MS, 0);
-        return;
-      }
-      free(req);
-    }
+    if (shutdown_then_close(f, LINGER_MS))
+      return;
     f->linger = 0;
   }
   if (f->kind == K_STREAM) {
     uv_read_stop((uv_stream_t *)&f->h.tcp);
     if (f->pending > 0 && reason == 0) {
       /* Let queued output drain first (at most DRAIN_MS), then close. */
-      uv_shutdown_t *req = malloc(sizeof *req);
-      if (req) {
-        req->data = f;
-        if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) == 0) {
-          uv_timer_start(&f->timer, on_drain_timeout, DRAIN_MS, 0);
-          return;
-        }
-        free(req);
-      }
+      if (shutdown_then_close(f, DRAIN_MS))
+        return;
     }
     uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
   } else if (f->kind == K_DGRAM_OWN) {

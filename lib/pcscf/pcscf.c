@@ -257,6 +257,17 @@ void imsec_pcscf_config_init(imsec_pcscf_config *cfg) {
   cfg->core.tp = IMSEC_TP_TCP;
 }
 
+/* A route's domain or name: letters, digits, '.', '-' and '_' only, copied
+ * into dst. 0, or IMSEC_ERR_PARSE. */
+static int route_token_copy(imsec_str s, char *dst, size_t cap) {
+  for (size_t i = 0; i < s.len; i++) {
+    unsigned char ch = (unsigned char)s.p[i];
+    if (!(imsec_is_alnum(ch) || ch == '.' || ch == '-' || ch == '_'))
+      return IMSEC_ERR_PARSE;
+  }
+  return imsec_str_copy(s, dst, cap) < 0 ? IMSEC_ERR_PARSE : 0;
+}
+
 /* "tp:host:port[;name=NAME]": a route may dial an address and verify a
  * name (RFC 5922 §7.2 checks the name, not the address dialled). */
 static int route_name_parse(imsec_str addr, imsec_pcscf_route *out) {
@@ -271,12 +282,7 @@ static int route_name_parse(imsec_str addr, imsec_pcscf_route *out) {
       !imsec_str_ieq(imsec_str_sub(param, 0, key.len), key))
     return IMSEC_ERR_PARSE;
   imsec_str name = imsec_str_sub(param, key.len, param.len - key.len);
-  for (size_t i = 0; i < name.len; i++) {
-    unsigned char ch = (unsigned char)name.p[i];
-    if (!(imsec_is_alnum(ch) || ch == '.' || ch == '-' || ch == '_'))
-      return IMSEC_ERR_PARSE;
-  }
-  if (imsec_str_copy(name, out->name, sizeof(out->name)) < 0)
+  if (route_token_copy(name, out->name, sizeof(out->name)) < 0)
     return IMSEC_ERR_PARSE;
   return imsec_addr_parse(imsec_str_sub(addr, 0, (size_t)semi), &out->addr);
 }
@@ -290,12 +296,7 @@ int imsec_pcscf_route_parse(imsec_str spec, imsec_pcscf_route *out) {
       imsec_str_sub(spec, (size_t)eq + 1, spec.len - (size_t)eq - 1));
   if (!dom.len)
     return IMSEC_ERR_PARSE;
-  for (size_t i = 0; i < dom.len; i++) {
-    unsigned char ch = (unsigned char)dom.p[i];
-    if (!(imsec_is_alnum(ch) || ch == '.' || ch == '-' || ch == '_'))
-      return IMSEC_ERR_PARSE;
-  }
-  if (imsec_str_copy(dom, out->domain, sizeof(out->domain)) < 0)
+  if (route_token_copy(dom, out->domain, sizeof(out->domain)) < 0)
     return IMSEC_ERR_PARSE;
   return route_name_parse(addr, out);
 }

@@ -3,6 +3,7 @@
 #include "imsec/trust.h"
 #include "imsec/ident.h"
 #include "lib/ident/sbuf.h"
+#include "lib/trust/check.h"
 
 const char *imsec_trust_policy_name(imsec_trust_policy p) {
   return p == IMSEC_TRUST_POLICY_STRICT_HOME ? "strict-home" : "trust-domain";
@@ -39,14 +40,6 @@ const char *imsec_trust_reason_code(imsec_trust_reason r) {
   return reason_codes[r];
 }
 
-/* A bounded view of one of the cert's fixed text fields. */
-static imsec_str field(const char *s) {
-  size_t n = 0;
-  while (n < IMSEC_TRUST_NAME_CAP && s[n])
-    n++;
-  return imsec_str_make(s, n);
-}
-
 size_t imsec_trust_cert_names(const imsec_trust_cert *cert, imsec_str *out,
                               size_t cap) {
   size_t n = 0;
@@ -59,21 +52,21 @@ size_t imsec_trust_cert_names(const imsec_trust_cert *cert, imsec_str *out,
   if (n_sip > 0) {
     for (size_t i = 0; i < n_sip; i++, n++) {
       if (n < cap)
-        out[n] = field(cert->sip[i]);
+        out[n] = imsec_trust_field(cert->sip[i]);
     }
     return n;
   }
   if (n_dns > 0) {
     for (size_t i = 0; i < n_dns; i++, n++) {
       if (n < cap)
-        out[n] = field(cert->dns[i]);
+        out[n] = imsec_trust_field(cert->dns[i]);
     }
     return n;
   }
   /* Step 2: the CN only if and only if there is no subjectAltName. */
   if (!cert->has_san && cert->cn[0]) {
     if (cap > 0)
-      out[0] = field(cert->cn);
+      out[0] = imsec_trust_field(cert->cn);
     return 1;
   }
   return 0;
@@ -125,44 +118,25 @@ static int decide(const imsec_trust_input *in, imsec_trust_result *out,
   imsec_sbuf_init(&w, out->why, sizeof(out->why));
 
   /* RFC 5280 §6 path validation, done by crypto/x509.c. */
-  switch (c->chain) {
-  case IMSEC_CHAIN_OK:
+  switch (imsec_trust_chain_check(c, "the P-CSCF's", &w)) {
+  case IMSEC_TRUST_CHAIN_PASS:
     break;
-  case IMSEC_CHAIN_EXPIRED:
-  case IMSEC_CHAIN_NOT_YET_VALID:
-    imsec_sbuf_add(&w, c->chain == IMSEC_CHAIN_EXPIRED
-                           ? "a certificate in the P-CSCF's chain has expired"
-                           : "a certificate in the P-CSCF's chain is not yet "
-                             "valid");
-    if (c->chain_detail[0]) {
-      imsec_sbuf_add(&w, " (");
-      imsec_sbuf_put(&w, field(c->chain_detail));
-      imsec_sbuf_add(&w, ")");
-    }
+  case IMSEC_TRUST_CHAIN_OUT_OF_DATE:
     return reject(out, IMSEC_TRUST_EXPIRED);
-  case IMSEC_CHAIN_NOT_SERVER_AUTH:
+  case IMSEC_TRUST_CHAIN_NO_SERVER_AUTH:
     /* TS 33.310 §6.1.3c, RFC 5922 §7.3: a server certificate. */
     imsec_sbuf_add(&w, "the P-CSCF's certificate is not for TLS servers (no "
                        "extended key usage serverAuth)");
     return reject(out, IMSEC_TRUST_NOT_SERVER_AUTH);
-  case IMSEC_CHAIN_INVALID:
+  case IMSEC_TRUST_CHAIN_BROKEN:
   default:
-    imsec_sbuf_add(&w, "the P-CSCF's certificate does not chain to a "
-                       "configured trust anchor");
-    if (c->chain_detail[0]) {
-      imsec_sbuf_add(&w, " (");
-      imsec_sbuf_put(&w, field(c->chain_detail));
-      imsec_sbuf_add(&w, ")");
-    }
     return reject(out, IMSEC_TRUST_CHAIN_INVALID);
   }
 
   /* RFC 5922 §7.2: the certificate must name the host the UE dialled;
    * exact, case-insensitive, trailing dot ignored, no wildcards. */
   imsec_str names[2 * IMSEC_TRUST_MAX_NAMES];
-  size_t n = imsec_trust_cert_names(c, names, 2 * IMSEC_TRUST_MAX_NAMES);
-  if (n > 2 * IMSEC_TRUST_MAX_NAMES)
-    n = 2 * IMSEC_TRUST_MAX_NAMES;
+  size_t n = imsec_trust_names_capped(c, names);
   imsec_str host = imsec_dns_name_trim(in->pcscf_host);
   imsec_str matched = IMSEC_STR_NULL;
   int wildcard_hit = 0;
@@ -247,11 +221,7 @@ static int decide(const imsec_trust_input *in, imsec_trust_result *out,
   /* Annex F: every P-CSCF, home or visited, holds a certificate within the
    * one IMS trust domain ... */
   if (!imsec_dns_name_within(pname, td)) {
-    imsec_sbuf_add(&w, "the P-CSCF '");
-    imsec_sbuf_put(&w, pname);
-    imsec_sbuf_add(&w, "' does not lie within the IMS trust domain '");
-    imsec_sbuf_put(&w, td);
-    imsec_sbuf_add(&w, "'");
+    imsec_trust_say_outside(&w, "the P-CSCF", pname, td);
     return reject(out, IMSEC_TRUST_NAME_OUTSIDE_TRUST_DOMAIN);
   }
   /* ... issued under a CA hierarchy that reflects roaming agreements ... */
@@ -264,11 +234,7 @@ static int decide(const imsec_trust_input *in, imsec_trust_result *out,
   /* ... and the S-CSCF's realm is an operator-specific name inside the
    * trust domain: the UE's own home network domain name. */
   if (realm_too && !imsec_dns_name_within(realm, td)) {
-    imsec_sbuf_add(&w, "the realm '");
-    imsec_sbuf_put(&w, realm);
-    imsec_sbuf_add(&w, "' does not lie within the IMS trust domain '");
-    imsec_sbuf_put(&w, td);
-    imsec_sbuf_add(&w, "'");
+    imsec_trust_say_outside(&w, "the realm", realm, td);
     return reject(out, IMSEC_TRUST_REALM_OUTSIDE_TRUST_DOMAIN);
   }
   if (realm_too && !imsec_dns_name_eq(realm, home)) {
@@ -290,11 +256,11 @@ static int decide(const imsec_trust_input *in, imsec_trust_result *out,
     return 0;
   }
   out->verdict = IMSEC_TRUST_PARTNER;
-  copy_field(out->partner, field(c->partner));
+  copy_field(out->partner, imsec_trust_field(c->partner));
   imsec_sbuf_add(&w, "the visited P-CSCF '");
   imsec_sbuf_put(&w, pname);
   imsec_sbuf_add(&w, "' is certified by roaming partner '");
-  imsec_sbuf_put(&w, field(c->partner));
+  imsec_sbuf_put(&w, imsec_trust_field(c->partner));
   imsec_sbuf_add(&w, "' inside the trust domain '");
   imsec_sbuf_put(&w, td);
   imsec_sbuf_add(&w, "'");

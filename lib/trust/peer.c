@@ -4,6 +4,7 @@
 #include "imsec/ident.h"
 #include "imsec/trust.h"
 #include "lib/ident/sbuf.h"
+#include "lib/trust/check.h"
 
 static const char *const peer_codes[] = {
     [IMSEC_TRUST_PEER_OK] = "ok",
@@ -41,13 +42,6 @@ const char *imsec_trust_peer_verdict_name(imsec_trust_peer_verdict v) {
   }
 }
 
-static imsec_str field(const char *s) {
-  size_t n = 0;
-  while (n < IMSEC_TRUST_NAME_CAP && s[n])
-    n++;
-  return imsec_str_make(s, n);
-}
-
 static void set_name(imsec_trust_peer_result *out, imsec_str s) {
   if (imsec_str_copy(s, out->name, sizeof(out->name)) < 0)
     out->name[0] = '\0';
@@ -57,14 +51,6 @@ static int refuse(imsec_trust_peer_result *out, imsec_trust_peer_reason r) {
   out->verdict = IMSEC_TRUST_PEER_REFUSED;
   out->reason = r;
   return 0;
-}
-
-static void add_detail(imsec_sbuf *w, const imsec_trust_cert *c) {
-  if (!c->chain_detail[0])
-    return;
-  imsec_sbuf_add(w, " (");
-  imsec_sbuf_put(w, field(c->chain_detail));
-  imsec_sbuf_add(w, ")");
 }
 
 static int in_list(imsec_str name, const imsec_str *list, size_t n) {
@@ -121,9 +107,7 @@ int imsec_trust_peer_decide(const imsec_trust_peer_input *in,
   }
   /* The names first, so that every refusal can say who it was. */
   imsec_str names[2 * IMSEC_TRUST_MAX_NAMES];
-  size_t n = imsec_trust_cert_names(c, names, 2 * IMSEC_TRUST_MAX_NAMES);
-  if (n > 2 * IMSEC_TRUST_MAX_NAMES)
-    n = 2 * IMSEC_TRUST_MAX_NAMES;
+  size_t n = imsec_trust_names_capped(c, names);
   /* RFC 5922 §7.2: a wildcard is no identity. */
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
@@ -134,28 +118,19 @@ int imsec_trust_peer_decide(const imsec_trust_peer_input *in,
     set_name(out, names[0]);
 
   /* RFC 5280 §6 path validation against the anchors (crypto/x509.c). */
-  switch (c->chain) {
-  case IMSEC_CHAIN_OK:
+  switch (imsec_trust_chain_check(c, "the peer's", &w)) {
+  case IMSEC_TRUST_CHAIN_PASS:
     break;
-  case IMSEC_CHAIN_EXPIRED:
-  case IMSEC_CHAIN_NOT_YET_VALID:
-    imsec_sbuf_add(&w, c->chain == IMSEC_CHAIN_EXPIRED
-                           ? "a certificate in the peer's chain has expired"
-                           : "a certificate in the peer's chain is not yet "
-                             "valid");
-    add_detail(&w, c);
+  case IMSEC_TRUST_CHAIN_OUT_OF_DATE:
     return refuse(out, IMSEC_TRUST_PEER_EXPIRED);
-  case IMSEC_CHAIN_NOT_SERVER_AUTH:
+  case IMSEC_TRUST_CHAIN_NO_SERVER_AUTH:
     /* TS 33.310 §6.1.3c: a network element's certificate serves TLS
      * servers and clients both (the S-CSCF also connects to P-CSCFs). */
     imsec_sbuf_add(&w, "the peer's certificate has no extended key usage "
                        "serverAuth (not a network element certificate)");
     return refuse(out, IMSEC_TRUST_PEER_NOT_SERVER_AUTH);
-  case IMSEC_CHAIN_INVALID:
+  case IMSEC_TRUST_CHAIN_BROKEN:
   default:
-    imsec_sbuf_add(&w, "the peer's certificate does not chain to a "
-                       "configured trust anchor");
-    add_detail(&w, c);
     return refuse(out, IMSEC_TRUST_PEER_CHAIN_INVALID);
   }
   if (in->inbound && !c->client_auth) {
@@ -201,11 +176,7 @@ int imsec_trust_peer_decide(const imsec_trust_peer_input *in,
   for (size_t i = 0; i < n; i++) {
     if (!td.len || !imsec_dns_name_within(names[i], td)) {
       set_name(out, names[i]);
-      imsec_sbuf_add(&w, "the peer '");
-      imsec_sbuf_put(&w, names[i]);
-      imsec_sbuf_add(&w, "' does not lie within the IMS trust domain '");
-      imsec_sbuf_put(&w, td);
-      imsec_sbuf_add(&w, "'");
+      imsec_trust_say_outside(&w, "the peer", names[i], td);
       return refuse(out, IMSEC_TRUST_PEER_NAME_OUTSIDE_TRUST_DOMAIN);
     }
   }
@@ -214,24 +185,24 @@ int imsec_trust_peer_decide(const imsec_trust_peer_input *in,
   if (c->issuer == IMSEC_ISSUER_HOME) {
     out->verdict = IMSEC_TRUST_PEER_HOME;
     imsec_sbuf_add(&w, "the peer '");
-    imsec_sbuf_put(&w, field(out->name));
+    imsec_sbuf_put(&w, imsec_trust_field(out->name));
     imsec_sbuf_add(&w, "' is certified by the home operator's CA");
     return 0;
   }
   if (c->issuer == IMSEC_ISSUER_PARTNER) {
     out->verdict = IMSEC_TRUST_PEER_PARTNER;
-    if (imsec_str_copy(field(c->partner), out->partner, sizeof(out->partner)) <
-        0)
+    if (imsec_str_copy(imsec_trust_field(c->partner), out->partner,
+                       sizeof(out->partner)) < 0)
       out->partner[0] = '\0';
     imsec_sbuf_add(&w, "the peer '");
-    imsec_sbuf_put(&w, field(out->name));
+    imsec_sbuf_put(&w, imsec_trust_field(out->name));
     imsec_sbuf_add(&w, "' is certified by roaming partner '");
-    imsec_sbuf_put(&w, field(c->partner));
+    imsec_sbuf_put(&w, imsec_trust_field(c->partner));
     imsec_sbuf_add(&w, "'");
     return 0;
   }
   imsec_sbuf_add(&w, "the peer '");
-  imsec_sbuf_put(&w, field(out->name));
+  imsec_sbuf_put(&w, imsec_trust_field(out->name));
   imsec_sbuf_add(&w, "' chains to a trust anchor but through no CA of the "
                      "home operator or of a roaming partner");
   return refuse(out, IMSEC_TRUST_PEER_NOT_A_ROAMING_PARTNER);

@@ -18,7 +18,8 @@ import socket
 import ssl
 import subprocess
 
-from attacklib import HOME, Lab, Proc, register, request, status
+from attacklib import (HOME, Lab, openssl_s_server, register, request,
+                       status)
 
 SCSCF = "scscf." + HOME
 PCSCF = "pcscf." + HOME
@@ -88,31 +89,6 @@ def server_cert(lab, kind):
     return b + ".crt", b + ".key", chain
 
 
-def s_server(lab, name, cert, key, chain, sni=None):
-    """openssl s_server requiring a client certificate from the IMS root;
-    stdin stays open (EOF would end its connection). A Proc in the lab.
-    With `sni`, s_server logs the SNI it receives (it then answers with a
-    second context that has no chain: only the SNI is of use)."""
-    port = lab.free_port()
-    log = lab.path(name + ".log")
-    args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
-            "-cert", cert, "-key", key, "-Verify", "2",
-            "-CAfile", lab.path("pki", "root.crt")]
-    if chain:
-        args += ["-cert_chain", chain]
-    if sni:
-        args += ["-servername", sni, "-cert2", cert, "-key2", key]
-    with open(log, "w") as lf:
-        p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
-                             stdout=lf, stderr=subprocess.STDOUT)
-    proc = Proc(name, p, log)
-    lab.procs.append(proc)
-    if not proc.wait_log(r"^ACCEPT", 10):
-        raise RuntimeError("s_server did not start:\n" + proc.log_text())
-    proc.port = port
-    return proc
-
-
 def pcscf(lab, route, *extra, name=None):
     return lab.start(
         "pcscf", "--listen", "tls:127.0.0.1:0",
@@ -138,6 +114,20 @@ def ue_register(lab, pc, n=1):
         c.close()
 
 
+def expect_no_answer(lab, port, call_id, what, **tls):
+    """A TLS client (lab.connect_tls with `tls`) that the listener must not
+    serve: the handshake fails, or (TLS 1.3: a refused client certificate
+    shows on the first read) its OPTIONS gets no answer."""
+    try:
+        c = lab.connect_tls(port, **tls)
+        c.send(request("OPTIONS", "sip:x@" + HOME, "sip:a@" + HOME,
+                       "sip:x@" + HOME, call_id, 1))
+        lab.check(c.recv_or_none(3) is None, what)
+        c.close()
+    except (ssl.SSLError, OSError):
+        lab.check(True, what)
+
+
 def exit_within(lab, args, timeout=5.0):
     """`imsec ARGS`' exit code and stderr; (None, ...) when it is still
     running after `timeout` (then it is killed)."""
@@ -158,7 +148,7 @@ with Lab() as lab:
     node = node_cert(lab, PCSCF)
 
     # ------------------------------------------------ a good TLS S-CSCF
-    good = s_server(lab, "s_server-good", *server_cert(lab, "good"))
+    good = openssl_s_server(lab, "s_server-good", *server_cert(lab, "good"))
     pc = pcscf(lab, "%s=tls:127.0.0.1:%d;name=%s" % (HOME, good.port, SCSCF),
                *core_args(lab, node), name="pcscf-good")
     lab.check(re.search(r"and tls:127\.0\.0\.1:\d+ \(S-CSCFs\)",
@@ -185,7 +175,8 @@ with Lab() as lab:
     for kind, reason in (("wrong-name", r"name mismatch \(other\."),
                          ("selfsigned", r"chain invalid"),
                          ("expired", r"certificate expired")):
-        srv = s_server(lab, "s_server-" + kind, *server_cert(lab, kind))
+        srv = openssl_s_server(lab, "s_server-" + kind,
+                               *server_cert(lab, kind))
         p = pcscf(lab, "%s=tls:127.0.0.1:%d;name=%s" % (HOME, srv.port, SCSCF),
                   *core_args(lab, node), name="pcscf-" + kind)
         r = ue_register(lab, p)
@@ -201,7 +192,8 @@ with Lab() as lab:
         srv.stop()
 
     # The route's name goes out as SNI.
-    srv = s_server(lab, "s_server-sni", *server_cert(lab, "good"), sni=SCSCF)
+    srv = openssl_s_server(lab, "s_server-sni", *server_cert(lab, "good"),
+                           sni=SCSCF)
     p = pcscf(lab, "%s=tls:127.0.0.1:%d;name=%s" % (HOME, srv.port, SCSCF),
               *core_args(lab, node), name="pcscf-sni")
     ue_register(lab, p)
@@ -252,32 +244,17 @@ with Lab() as lab:
     p = pcscf(lab, "%s=tls:127.0.0.1:1;name=%s" % (HOME, SCSCF),
               *core_args(lab, node), name="pcscf-listener")
     core_port = p.ports[1]
-    try:
-        bare = lab.connect_tls(core_port, ca=lab.path("pki", "root.crt"))
-        # TLS 1.3: the refusal of a missing client certificate shows on
-        # the first read.
-        bare.send(request("OPTIONS", "sip:x@" + HOME, "sip:a@" + HOME,
-                          "sip:x@" + HOME, "nocert@atk", 1))
-        lab.check(bare.recv_or_none(3) is None,
-                  "core listener: no client certificate, no answer")
-        bare.close()
-    except (ssl.SSLError, OSError):
-        lab.check(True, "core listener: no client certificate, no answer")
+    expect_no_answer(lab, core_port, "nocert@atk",
+                     "core listener: no client certificate, no answer",
+                     ca=lab.path("pki", "root.crt"))
     d = lab.path("pki")
     lab.run("pki", "rogue", "--dir", d, "--kind", "selfsigned", "--host",
             SCSCF, "--force")
-    try:
-        rogue = lab.connect_tls(core_port, cert=os.path.join(
-            d, "rogue-selfsigned.crt"), key=os.path.join(
-            d, "rogue-selfsigned.key"))
-        rogue.send(request("OPTIONS", "sip:x@" + HOME, "sip:a@" + HOME,
-                           "sip:x@" + HOME, "rogue@atk", 1))
-        lab.check(rogue.recv_or_none(3) is None,
-                  "core listener: an untrusted client certificate, no answer")
-        rogue.close()
-    except (ssl.SSLError, OSError):
-        lab.check(True,
-                  "core listener: an untrusted client certificate, no answer")
+    expect_no_answer(lab, core_port, "rogue@atk",
+                     "core listener: an untrusted client certificate, no "
+                     "answer",
+                     cert=os.path.join(d, "rogue-selfsigned.crt"),
+                     key=os.path.join(d, "rogue-selfsigned.key"))
     sc = lab.connect_tls(core_port, cert=sc_node[0], key=sc_node[1],
                          ca=lab.path("pki", "root.crt"))
     # A request for a UE with a token that names no flow: a core flow gets

@@ -29,8 +29,8 @@ import ssl
 import subprocess
 import time
 
-from attacklib import (HOME, TRUST_DOMAIN, VISITED, Lab, Proc, register,
-                       request, status)
+from attacklib import (HOME, TRUST_DOMAIN, VISITED, Lab, openssl_s_server,
+                       register, request, status)
 
 A = "pcscf.ims.mnc001.mcc001.3gppnetwork.org"
 B = "pcscf-b.ims.mnc001.mcc001.3gppnetwork.org"
@@ -239,6 +239,20 @@ def pcscf_yaml_part(lab, sc):
     ue.close()
 
 
+def try_options(lab, port, cred, call_id, cseq):
+    """One OPTIONS over a new mutual-TLS connection as `cred` (cert, key);
+    a refused handshake or no answer is fine: the S-CSCF's log says what
+    it decided."""
+    try:
+        c = lab.connect_tls(port, cert=cred[0], key=cred[1])
+        c.send(request("OPTIONS", "sip:" + HOME, "sip:p@" + HOME,
+                       "sip:" + HOME, call_id, cseq))
+        c.recv_or_none(3)
+        c.close()
+    except (OSError, ssl.SSLError):
+        pass
+
+
 def scscf_part(lab):
     live = lab.path("live-s")
     os.makedirs(live)
@@ -310,14 +324,7 @@ def scscf_part(lab):
           ca=os.path.join(other, "root.crt"))
     lab.check(hup(lab, sc, r"scscf info: reloaded", 3),
               "a new CA file: 'reloaded'")
-    try:
-        c = lab.connect_tls(sc.port, cert=me[0], key=me[1])
-        c.send(request("OPTIONS", "sip:" + HOME, "sip:p@" + HOME,
-                       "sip:" + HOME, "o3@x", 3))
-        c.recv_or_none(3)
-        c.close()
-    except (OSError, ssl.SSLError):
-        pass
+    try_options(lab, sc.port, me, "o3@x", 3)
     lab.check(sc.wait_log(refused, 5) is not None,
               "after: a peer of the old root is refused (new anchors)")
     peer.send(request("OPTIONS", "sip:" + HOME, "sip:p@" + HOME,
@@ -351,14 +358,7 @@ def scscf_part(lab):
     listed = r"core peer tls:127\.0\.0\.1:\d+ '%s' trusted" % re.escape(far)
 
     def far_peer():
-        try:
-            c = lab.connect_tls(sc.port, cert=them[0], key=them[1])
-            c.send(request("OPTIONS", "sip:" + HOME, "sip:p@" + HOME,
-                           "sip:" + HOME, "o6@x", 6))
-            c.recv_or_none(3)
-            c.close()
-        except (OSError, ssl.SSLError):
-            pass
+        try_options(lab, sc.port, them, "o6@x", 6)
 
     write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\n", ca=both)
     lab.check(hup(lab, sc, r"scscf info: reloaded", 5),
@@ -379,24 +379,10 @@ def scscf_part(lab):
 
 
 def s_server(lab, name, cert, key):
-    """`openssl s_server` as a TLS S-CSCF that requires a client
-    certificate from the IMS root and prints its subject; stdin stays open
-    (EOF would end its connection). A Proc in the lab, with .port."""
-    port = lab.free_port()
-    log = lab.path(name + ".log")
-    args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
-            "-cert", cert, "-key", key, "-Verify", "2",
-            "-CAfile", lab.path("pki", "root.crt"),
-            "-cert_chain", lab.path("pki", "op-mcc001-mnc001.crt")]
-    with open(log, "w") as lf:
-        p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
-                             stdout=lf, stderr=subprocess.STDOUT)
-    proc = Proc(name, p, log)
-    lab.procs.append(proc)
-    if not proc.wait_log(r"^ACCEPT", 10):
-        raise RuntimeError("s_server did not start:\n" + proc.log_text())
-    proc.port = port
-    return proc
+    """`openssl s_server` as a TLS S-CSCF with the home operator's CA in its
+    chain; it prints the client certificate's subject."""
+    return openssl_s_server(lab, name, cert, key,
+                            lab.path("pki", "op-mcc001-mnc001.crt"))
 
 
 def pcscf_core_part(lab):

@@ -19,6 +19,14 @@ TIMEOUT_MS = 250
 SLACK_MS = 200  # a loaded test machine
 FAST_MS = 50    # an answer that did not wait for the store
 
+
+def exit_code(p, timeout=5.0):
+    """The exit code of the Proc `p` within `timeout` seconds, or None."""
+    try:
+        return p.p.wait(timeout)
+    except Exception:
+        return None
+
 with Lab() as lab:
     lab.hss_add(1)
     sc = start_scscf_direct(lab)  # --store-timeout: 250 ms by default
@@ -77,10 +85,7 @@ with Lab() as lab:
         # Start-up with the lock held: reported, exit 2.
         p = start_scscf_direct(lab, "--store-timeout", "100",
                                name="scscf-locked", ready=False)
-        try:
-            rc = p.p.wait(5.0)
-        except Exception:
-            rc = None
+        rc = exit_code(p)
         lab.check(rc == 2, "start-up under a lock exits 2 (got %s)" % rc)
         lab.check(p.wait_log(r"database locked by another process", 1.0),
                   "and says 'database locked by another process'")
@@ -123,10 +128,7 @@ with Lab() as lab:
     lab.check(lab.run("hss", "list", "--db", lab.path("ro.db"),
                       check=False).returncode == 0, "it can be read")
     p = start_scscf_direct(lab, db="ro.db", name="scscf-ro", ready=False)
-    try:
-        rc = p.p.wait(5.0)
-    except Exception:
-        rc = None
+    rc = exit_code(p)
     lab.check(rc == 2, "an unwritable database exits 2 (got %s)" % rc)
     lab.check(p.wait_log(r"cannot be written", 1.0),
               "with a clear error: %s" % p.log_text().strip()[-160:])

@@ -211,6 +211,24 @@ def ue_register(lab, profile, port, name, *extra, timeout_s=10):
     return cp.returncode, cp.stdout, cp.stderr, time.monotonic() - t0
 
 
+
+def register_with(lab, profile, srv, name, *extra, timeout_s=10,
+                  wait_ready=True, settle=0.0):
+    """Start the fake P-CSCF `srv` (waiting until it listens unless
+    wait_ready is off), run ue_register against it, give late octets
+    `settle` seconds to arrive, and stop it: ue_register's result."""
+    srv.start()
+    if wait_ready:
+        srv.ready.wait(5)
+    try:
+        r = ue_register(lab, profile, srv.port, name, *extra,
+                        timeout_s=timeout_s)
+        if settle:
+            time.sleep(settle)
+    finally:
+        srv.stop()
+    return r
+
 with Lab() as lab:
     pki = lab.pki(operators=("001", "002", "003"))
     P = lambda *a: os.path.join(pki, *a)  # noqa: E731
@@ -243,13 +261,8 @@ with Lab() as lab:
     ]
     for what, chain, key, name, extra, reason in rogues:
         srv = FakePcscf(chain, key, challenge_401(HOME))
-        srv.start()
-        srv.ready.wait(5)
-        try:
-            rc, out, err, _ = ue_register(lab, profile, srv.port, name, *extra)
-            time.sleep(0.2)  # late octets, if any, arrive
-        finally:
-            srv.stop()
+        rc, out, err, _ = register_with(lab, profile, srv, name, *extra,
+                                        settle=0.2)
         lab.check(rc == 1, "%s: imsec ue register exits 1 (got %d)" %
                   (what, rc))
         lab.check("trust: rejected [%s]" % reason in out,
@@ -268,13 +281,7 @@ with Lab() as lab:
 
     # ------------------------------------ a foreign realm: at the 401 only
     srv = FakePcscf(home[0], home[1], challenge_401(VISITED))
-    srv.start()
-    srv.ready.wait(5)
-    try:
-        rc, out, err, _ = ue_register(lab, profile, srv.port, PCSCF_HOME)
-        time.sleep(0.2)
-    finally:
-        srv.stop()
+    rc, out, err, _ = register_with(lab, profile, srv, PCSCF_HOME, settle=0.2)
     lab.check(rc == 1 and "trust: rejected [realm-mismatch]" in out,
               "realm mismatch: refused at the 401 (rc %d, %r)" %
               (rc, out.strip().splitlines()[:1]))
@@ -291,12 +298,8 @@ with Lab() as lab:
     # retried with back-off, registered within --timeout.
     srv = FakePcscf(home[0], home[1], lambda m, c, n: ok_200(m),
                     port=Lab.free_port(), delay=2.0)
-    srv.start()
-    try:
-        rc, out, err, took = ue_register(lab, profile, srv.port, PCSCF_HOME,
-                                         timeout_s=15)
-    finally:
-        srv.stop()
+    rc, out, err, took = register_with(lab, profile, srv, PCSCF_HOME,
+                                       timeout_s=15, wait_ready=False)
     lab.check(rc == 0 and "registered: " in out,
               "late P-CSCF: registered within --timeout (rc %d, %.1f s)" %
               (rc, took))
@@ -313,13 +316,8 @@ with Lab() as lab:
                                "Retry-After: 2\r\n")
         return ok_200(msg)
     srv = FakePcscf(home[0], home[1], busy_once)
-    srv.start()
-    srv.ready.wait(5)
-    try:
-        rc, out, err, took = ue_register(lab, profile, srv.port, PCSCF_HOME,
-                                         timeout_s=15)
-    finally:
-        srv.stop()
+    rc, out, err, took = register_with(lab, profile, srv, PCSCF_HOME,
+                                       timeout_s=15)
     regs = [(t, c) for t, c, m in srv.messages if m.startswith("REGISTER ")]
     lab.check(rc == 0 and "registered: " in out,
               "503 Retry-After 2: registered on retry (rc %d)" % rc)
@@ -334,13 +332,8 @@ with Lab() as lab:
     srv = FakePcscf(home[0], home[1],
                     lambda m, c, n: response_to(m, 503, "Service Unavailable",
                                                 "Retry-After: 120\r\n"))
-    srv.start()
-    srv.ready.wait(5)
-    try:
-        rc, out, err, took = ue_register(lab, profile, srv.port, PCSCF_HOME,
-                                         timeout_s=6)
-    finally:
-        srv.stop()
+    rc, out, err, took = register_with(lab, profile, srv, PCSCF_HOME,
+                                       timeout_s=6)
     lab.check(rc == 1 and took < 5 and
               "(Retry-After 120 s); the next attempt would come later" in out,
               "503 Retry-After 120 > --timeout 6: failed at once (rc %d, "
@@ -350,13 +343,8 @@ with Lab() as lab:
     # A server that accepts TCP and never answers the TLS handshake: the
     # handshake times out (--timeout / 3) and is retried.
     srv = FakePcscf(None, None, tls=False)
-    srv.start()
-    srv.ready.wait(5)
-    try:
-        rc, out, err, took = ue_register(lab, profile, srv.port, PCSCF_HOME,
-                                         timeout_s=6)
-    finally:
-        srv.stop()
+    rc, out, err, took = register_with(lab, profile, srv, PCSCF_HOME,
+                                       timeout_s=6)
     lab.check(rc == 1 and srv.connections >= 2 and "; retry 1 in" in err,
               "silent server: the handshake timeout is retried (%d "
               "connections, rc %d, %.1f s)" % (srv.connections, rc, took))

@@ -113,10 +113,7 @@ insecure_core: false
 YAML
 timeout 10 "$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/mw.log" &
 mw=$!
-for _ in $(seq 50); do
-  grep -q "listening on" "$T_TMP/mw.log" && break
-  sleep 0.1
-done
+t_wait_log "listening on" "$T_TMP/mw.log"
 grep -Eq "listening on tls:127.0.0.1:[0-9]+ \(UEs\) and tls:127.0.0.1:[0-9]+ \(S-CSCFs\)" \
   "$T_TMP/mw.log" && t_ok || {
   t_bad "YAML core_cert/core_key/core_ca: no TLS core listener"
@@ -140,10 +137,7 @@ log_level: debug
 YAML
 "$IMSEC" pcscf -c "$cfg" 2>"$T_TMP/pcscf.log" &
 pid=$!
-for _ in $(seq 50); do
-  grep -q "listening on" "$T_TMP/pcscf.log" && break
-  sleep 0.1
-done
+t_wait_log "listening on" "$T_TMP/pcscf.log"
 tls_port=$(sed -n 's/.*listening on tls:127.0.0.1:\([0-9]*\) .*/\1/p' "$T_TMP/pcscf.log")
 core_port=$(sed -n 's/.* and tcp:127.0.0.1:\([0-9]*\) .*/\1/p' "$T_TMP/pcscf.log")
 if [ -z "$tls_port" ] || [ -z "$core_port" ]; then
@@ -166,10 +160,7 @@ else
   grep -q "pcscf warn: refused MESSAGE .*430 Flow Failed" "$T_TMP/pcscf.log" &&
     t_ok || t_bad "no 430 log line"
   # The UE's connection closed: its binding goes with it.
-  for _ in $(seq 50); do
-    grep -q "binding(s) removed" "$T_TMP/pcscf.log" && break
-    sleep 0.1
-  done
+  t_wait_log "binding(s) removed" "$T_TMP/pcscf.log"
   grep -q "binding(s) removed" "$T_TMP/pcscf.log" && t_ok ||
     t_bad "binding not removed on flow loss"
 fi

@@ -473,3 +473,32 @@ def initial_auth(n, domain=HOME, uri=None):
     return ('Digest username="%s",realm="%s",nonce="",uri="%s",'
             'response=""%s' % (impi(n, domain), domain,
                                uri or "sip:" + domain, INTEGRITY))
+
+
+# ------------------------------------------------------------ TLS peers
+
+def openssl_s_server(lab, name, cert, key, chain=None, sni=None):
+    """`openssl s_server` on 127.0.0.1 as a TLS server that requires a
+    client certificate from the IMS root (lab pki/root.crt); stdin stays
+    open (EOF would end its connection). `chain` adds intermediate CA
+    certificates. With `sni`, s_server logs the SNI it receives (it then
+    answers with a second context that has no chain: only the SNI is of
+    use). A Proc in the lab, with .port."""
+    port = lab.free_port()
+    log = lab.path(name + ".log")
+    args = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
+            "-cert", cert, "-key", key, "-Verify", "2",
+            "-CAfile", lab.path("pki", "root.crt")]
+    if chain:
+        args += ["-cert_chain", chain]
+    if sni:
+        args += ["-servername", sni, "-cert2", cert, "-key2", key]
+    with open(log, "w") as lf:
+        p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
+                             stdout=lf, stderr=subprocess.STDOUT)
+    proc = Proc(name, p, log)
+    lab.procs.append(proc)
+    if not proc.wait_log(r"^ACCEPT", 10):
+        raise RuntimeError("s_server did not start:\n" + proc.log_text())
+    proc.port = port
+    return proc

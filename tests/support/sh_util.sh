@@ -34,6 +34,15 @@ expect_err() {
     t_bad "'$*' stderr lacks /$re/"; sed 's/^/  | /' "$T_TMP/err" | head -10
   fi
 }
+# t_wait_log PATTERN FILE: wait up to 5 s for a line of FILE matching
+# PATTERN (grep); 0 when it came.
+t_wait_log() {
+  for _ in $(seq 50); do
+    grep -q -- "$1" "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
 finish() {
   echo "$T_PASS passed, $T_FAIL failed"
   [ "$T_FAIL" -eq 0 ]

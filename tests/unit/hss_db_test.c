@@ -261,6 +261,15 @@ static sqlite3 *lock_db(const char *path) {
   return db;
 }
 
+/* The fixture's database file, made to hold alice and closed again. */
+static void db_with_alice(fx *f) {
+  imsec_hss_store *st;
+  char err[256];
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, err, sizeof(err)), 0);
+  add_alice(st);
+  imsec_hss_store_del(st);
+}
+
 static void unlock_db(sqlite3 *db) {
   assert_int_equal(sqlite3_exec(db, "ROLLBACK", 0, 0, 0), SQLITE_OK);
   sqlite3_close(db);
@@ -268,11 +277,9 @@ static void unlock_db(sqlite3 *db) {
 
 static void locked_store(void **state) {
   fx *f = *state;
+  db_with_alice(f);
   imsec_hss_store *st;
   char err[256];
-  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, err, sizeof(err)), 0);
-  add_alice(st);
-  imsec_hss_store_del(st);
   /* As the S-CSCF opens it: a tiny wait per call. */
   imsec_hss_db_opts o = {.writable = 1, .timeout_ms = 100, .call_wait_ms = 2};
   assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
@@ -382,11 +389,9 @@ static void locked_store(void **state) {
 
 static void unwritable(void **state) {
   fx *f = *state;
+  db_with_alice(f);
   imsec_hss_store *st;
   char err[256];
-  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, err, sizeof(err)), 0);
-  add_alice(st);
-  imsec_hss_store_del(st);
   /* The rollback journal cannot be made (a dangling link into a missing
    * folder; a read-only file would not do for root): readable, not
    * writable. */

@@ -57,6 +57,13 @@ static void fx_del(fx *x) {
   free(x);
 }
 
+/* imsec_pcscf_on_flow_up with a fresh action list. */
+static int flow_up(fx *x, uint64_t flow, uint64_t tag,
+                   const imsec_flow_info *info) {
+  imsec_out_clear(&x->out);
+  return imsec_pcscf_on_flow_up(x->p, flow, tag, info, x->now, &x->out);
+}
+
 static int up(fx *x, uint64_t flow, uint64_t tag, imsec_tp tp) {
   imsec_flow_info info;
   memset(&info, 0, sizeof(info));
@@ -64,14 +71,22 @@ static int up(fx *x, uint64_t flow, uint64_t tag, imsec_tp tp) {
   info.inbound = tag == 0;
   assert_int_equal(
       imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:40000"), &info.peer), 0);
-  imsec_out_clear(&x->out);
-  return imsec_pcscf_on_flow_up(x->p, flow, tag, &info, x->now, &x->out);
+  return flow_up(x, flow, tag, &info);
 }
 
 static void feed(fx *x, uint64_t flow, const char *msg) {
   imsec_out_clear(&x->out);
   imsec_pcscf_on_message(x->p, flow, (const uint8_t *)msg, strlen(msg), x->now,
                          &x->out);
+}
+
+/* The last CONNECT among the actions, or NULL. */
+static const imsec_act *last_connect(fx *x) {
+  const imsec_act *conn = NULL;
+  for (size_t i = 0; i < x->out.n; i++)
+    if (x->out.acts[i].kind == IMSEC_ACT_CONNECT)
+      conn = &x->out.acts[i];
+  return conn;
 }
 
 /* The data of the first SEND on `flow`, or NULL. */
@@ -247,10 +262,7 @@ static void register_forwarding(void **state) {
   assert_null(sent(x, CORE_FLOW));
   assert_int_equal(count(x, IMSEC_ACT_CONNECT), 1);
   assert_int_equal(x->out.acts[0].kind, IMSEC_ACT_TIMER);
-  const imsec_act *conn = NULL;
-  for (size_t i = 0; i < x->out.n; i++)
-    if (x->out.acts[i].kind == IMSEC_ACT_CONNECT)
-      conn = &x->out.acts[i];
+  const imsec_act *conn = last_connect(x);
   assert_string_equal(conn->addr.host, "127.0.0.1");
   assert_int_equal(conn->addr.port, 5070);
   imsec_pcscf_stats st;
@@ -877,9 +889,7 @@ static void up_at(fx *x, uint64_t flow, const char *local, const char *peer) {
   info.inbound = 1;
   assert_int_equal(imsec_addr_parse(imsec_str_c(local), &info.local), 0);
   assert_int_equal(imsec_addr_parse(imsec_str_c(peer), &info.peer), 0);
-  imsec_out_clear(&x->out);
-  assert_int_equal(
-      imsec_pcscf_on_flow_up(x->p, flow, 0, &info, x->now, &x->out), 0);
+  assert_int_equal(flow_up(x, flow, 0, &info), 0);
 }
 
 static void via_received_rport_and_listener(void **state) {
@@ -975,6 +985,13 @@ static void bad_responses_dropped(void **state) {
   fx_del(x);
 }
 
+/* The driver refused `len` bytes on the UE flow with `err`. */
+static void refused(fx *x, int err, const char *data, size_t len) {
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_refused(x->p, UE_FLOW, err, (const uint8_t *)data, len, x->now,
+                         &x->out);
+}
+
 static void oversized_and_long_headers(void **state) {
   (void)state;
   imsec_pcscf_config c;
@@ -983,30 +1000,20 @@ static void oversized_and_long_headers(void **state) {
   /* the driver could not frame it: what arrived, cut anywhere */
   const char *head = reg(x, "", NULL, "X-Pad: aaaaaaaaaaaaaaaaaaaaaa", "600");
   size_t cut = strlen(head) - 40; /* mid-line, no end of headers */
-  imsec_out_clear(&x->out);
-  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT, (const uint8_t *)head,
-                         cut, x->now, &x->out);
+  refused(x, IMSEC_ERR_LIMIT, head, cut);
   const char *r = sent(x, UE_FLOW);
   status_is(r, 513);
   assert_true(has_line(r, "Call-ID: reg1@ue"));
   assert_non_null(strstr(r, "To: <" IMPU ">;tag=pc"));
   assert_true(logged(x, "refused REGISTER on flow 10: 513 Message Too Large"));
   /* unframeable: 400 */
-  imsec_out_clear(&x->out);
-  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_PARSE, (const uint8_t *)head,
-                         cut, x->now, &x->out);
+  refused(x, IMSEC_ERR_PARSE, head, cut);
   status_is(sent(x, UE_FLOW), 400);
   /* a response or garbage: nothing sent, one line */
-  imsec_out_clear(&x->out);
-  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT,
-                         (const uint8_t *)"SIP/2.0 200 OK\r\nVia: x\r\n", 25,
-                         x->now, &x->out);
+  refused(x, IMSEC_ERR_LIMIT, "SIP/2.0 200 OK\r\nVia: x\r\n", 25);
   assert_null(sent(x, UE_FLOW));
   assert_true(logged(x, "a response, not relayed"));
-  imsec_out_clear(&x->out);
-  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT,
-                         (const uint8_t *)"ACK sip:a@b SIP/2.0\r\n", 21, x->now,
-                         &x->out);
+  refused(x, IMSEC_ERR_LIMIT, "ACK sip:a@b SIP/2.0\r\n", 21);
   assert_null(sent(x, UE_FLOW));
   assert_true(logged(x, "an ACK, never answered"));
   /* a 20 kB header line in a framed message: 400, then close */
@@ -1033,16 +1040,12 @@ static void oversized_and_long_headers(void **state) {
   free(msg);
   /* the log budget: 10 lines a second, then a count */
   for (int i = 0; i < 12; i++) {
-    imsec_out_clear(&x->out);
-    imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT,
-                           (const uint8_t *)head, cut, x->now, &x->out);
+    refused(x, IMSEC_ERR_LIMIT, head, cut);
     status_is(sent(x, UE_FLOW), 513); /* always answered */
   }
   assert_int_equal(count(x, IMSEC_ACT_LOG), 0);
   x->now += 1001;
-  imsec_out_clear(&x->out);
-  imsec_pcscf_on_refused(x->p, UE_FLOW, IMSEC_ERR_LIMIT, (const uint8_t *)head,
-                         cut, x->now, &x->out);
+  refused(x, IMSEC_ERR_LIMIT, head, cut);
   assert_true(logged(x, "similar lines held back"));
   fx_del(x);
 }
@@ -1110,8 +1113,7 @@ static int up_cert(fx *x, uint64_t flow, uint64_t tag,
   info.tls_version = "TLSv1.3";
   assert_int_equal(
       imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5061"), &info.peer), 0);
-  imsec_out_clear(&x->out);
-  return imsec_pcscf_on_flow_up(x->p, flow, tag, &info, x->now, &x->out);
+  return flow_up(x, flow, tag, &info);
 }
 
 static imsec_trust_cert good_cert(void) {
@@ -1164,10 +1166,7 @@ static void core_tls_route_check(void **state) {
     fx *x = fx_new(&c);
     assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
     feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
-    const imsec_act *conn = NULL;
-    for (size_t k = 0; k < x->out.n; k++)
-      if (x->out.acts[k].kind == IMSEC_ACT_CONNECT)
-        conn = &x->out.acts[k];
+    const imsec_act *conn = last_connect(x);
     assert_non_null(conn);
     assert_int_equal(conn->addr.tp, IMSEC_TP_TLS);
     assert_string_equal(conn->server_name, SCSCF); /* SNI */
@@ -1215,22 +1214,10 @@ static void core_listener_and_peers(void **state) {
   imsec_pcscf_config c;
   cfg_tls(&c);
   fx *x = fx_new(&c);
-  imsec_flow_info info;
-  memset(&info, 0, sizeof(info));
-  info.tp = IMSEC_TP_TLS;
-  info.inbound = 1;
-  assert_int_equal(
-      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5063"), &info.local), 0);
-  assert_int_equal(
-      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:41000"), &info.peer), 0);
-  imsec_out_clear(&x->out);
-  assert_int_equal(
-      imsec_pcscf_on_flow_up(x->p, CORE_FLOW, 0, &info, x->now, &x->out), 0);
+  up_at(x, CORE_FLOW, "tls:127.0.0.1:5063", "tls:127.0.0.1:41000");
   assert_true(logged(x, "core flow 100 up"));
-  info.local.port = 5064; /* the UE listener */
-  imsec_out_clear(&x->out);
-  assert_int_equal(
-      imsec_pcscf_on_flow_up(x->p, UE_FLOW, 0, &info, x->now, &x->out), 0);
+  /* the UE listener */
+  up_at(x, UE_FLOW, "tls:127.0.0.1:5064", "tls:127.0.0.1:41000");
   assert_true(logged(x, "UE flow 10 up"));
   imsec_pcscf_stats st;
   imsec_pcscf_stats_get(x->p, &st);
@@ -1253,22 +1240,18 @@ static void core_listener_and_peers(void **state) {
   snprintf(c.peer_addrs[1], sizeof(c.peer_addrs[1]), "::1");
   c.n_peer_addrs = 2;
   x = fx_new(&c);
+  imsec_flow_info info;
   memset(&info, 0, sizeof(info));
   info.tp = IMSEC_TP_TCP;
   info.inbound = 1;
   assert_int_equal(
       imsec_addr_parse(IMSEC_STR_LIT("tcp:127.0.0.1:41000"), &info.peer), 0);
-  imsec_out_clear(&x->out);
-  assert_int_equal(
-      imsec_pcscf_on_flow_up(x->p, CORE_FLOW, 0, &info, x->now, &x->out),
-      IMSEC_ERR_AUTH);
+  assert_int_equal(flow_up(x, CORE_FLOW, 0, &info), IMSEC_ERR_AUTH);
   assert_true(logged(x, "refused core flow 100 from tcp:127.0.0.1:41000: "
                         "not a configured peer address"));
   assert_int_equal(
       imsec_addr_parse(IMSEC_STR_LIT("tcp:[::1]:41000"), &info.peer), 0);
-  imsec_out_clear(&x->out);
-  assert_int_equal(
-      imsec_pcscf_on_flow_up(x->p, CORE_FLOW, 0, &info, x->now, &x->out), 0);
+  assert_int_equal(flow_up(x, CORE_FLOW, 0, &info), 0);
   /* UE flows (TLS) are not concerned */
   assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
   /* a Path over a plain core listener says tcp */

@@ -307,6 +307,25 @@ static const char *answer(fx *f, const char *impi, imsec_digest_alg alg,
   return b;
 }
 
+/* The first, unauthenticated REGISTER of `impu`/`impi` from the P-CSCF
+ * flow (deliver's result). */
+static int reg_first(fx *f, const char *impu, const char *impi) {
+  return deliver(f, PCSCF_FLOW,
+                 reg_msg(f, impu, empty_auth(impi), CONTACT1, NULL));
+}
+
+/* Answer the challenge just received for IMPI_A as a good UE and expect
+ * the 200. */
+static void answer_ok_200(fx *f) {
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  imsec_aka_ue_status st;
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
+  assert_int_equal(st, IMSEC_AKA_UE_OK);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
+  assert_int_equal(status_of(f->last), 200);
+}
+
 /* A whole registration; returns the final status. */
 static unsigned do_registration(fx *f, const char *impi, const char *impu,
                                 const char *contact) {
@@ -325,10 +344,7 @@ static unsigned do_registration(fx *f, const char *impi, const char *impu,
 
 static void register_akav1(void **state) {
   fx *f = *state;
-  assert_int_equal(
-      deliver(f, PCSCF_FLOW,
-              reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      1);
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 1);
   assert_int_equal(f->last_flow, PCSCF_FLOW);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
@@ -366,10 +382,7 @@ static void register_akav1(void **state) {
 
 static void register_akav2(void **state) {
   fx *f = *state;
-  assert_int_equal(
-      deliver(f, PCSCF_FLOW,
-              reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL)),
-      1);
+  assert_int_equal(reg_first(f, IMPU_B, IMPI_B), 1);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   assert_int_equal(alg, IMSEC_DIGEST_AKAV2_MD5);
@@ -377,8 +390,7 @@ static void register_akav2(void **state) {
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_B, a, CONTACT1, NULL));
   assert_int_equal(status_of(f->last), 200);
   /* An AKAv1 answer to an AKAv2 challenge is a wrong password. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_B);
   take_challenge(f, NULL);
   a = answer(f, IMPI_B, IMSEC_DIGEST_AKAV1_MD5, UE_OK, "00000001", NULL);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_B, a, CONTACT1, NULL));
@@ -387,8 +399,7 @@ static void register_akav2(void **state) {
 
 static void wrong_res(void **state) {
   fx *f = *state;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   const char *a = answer(f, IMPI_A, alg, UE_WRONG_RES, "00000001", NULL);
@@ -401,8 +412,7 @@ static void wrong_res(void **state) {
 
 static void mac_failure(void **state) {
   fx *f = *state;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   const char *a = answer(f, IMPI_A, alg, UE_MAC_FAIL, "00000001", NULL);
@@ -418,8 +428,7 @@ static void sync_failure(void **state) {
   /* The ISIM is far ahead of the HSS. */
   assert_int_equal(
       imsec_sqn_ue_accept(&f->ue, &f->cfg, (UINT64_C(100000) << 5) | 7), 0);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   imsec_aka_ue_status st;
@@ -444,8 +453,7 @@ static void sync_failure(void **state) {
   /* A forged AUTS (wrong MAC-S): 403. */
   assert_int_equal(
       imsec_sqn_ue_accept(&f->ue, &f->cfg, (UINT64_C(900000) << 5) | 7), 0);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, &alg);
   a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
   assert_int_equal(st, IMSEC_AKA_UE_SYNC_FAIL);
@@ -460,8 +468,7 @@ static void sync_failure(void **state) {
 
 static void replay(void **state) {
   fx *f = *state;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   char a[1024];
@@ -476,8 +483,7 @@ static void replay(void **state) {
   assert_non_null(strstr(f->www, "stale=true"));
 
   /* nc not above the last one on a live nonce: replay. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, &alg);
   strcpy(a, answer(f, IMPI_A, alg, UE_OK, "00000000", NULL));
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
@@ -486,8 +492,7 @@ static void replay(void **state) {
 
 static void stale_nonce(void **state) {
   fx *f = *state;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   uint64_t timer = find_act(f, IMSEC_ACT_TIMER)->timer;
@@ -524,8 +529,7 @@ static void refusals(void **state) {
           reg_msg(f, IMPU_A, empty_auth("nobody@" DOM), CONTACT1, NULL));
   assert_int_equal(status_of(f->last), 403);
   /* IMPU of another subscriber. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_A);
   assert_int_equal(status_of(f->last), 403);
   /* Another domain. */
   const char *m = "REGISTER sip:ims.other.org SIP/2.0\r\n"
@@ -552,8 +556,7 @@ static void refusals(void **state) {
   assert_int_equal(deliver(f, PCSCF_FLOW, "hello\r\n\r\n"), 0);
   assert_non_null(find_act(f, IMSEC_ACT_LOG));
   /* A nonce of another subscriber. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   const char *a = answer(f, IMPI_C, alg, UE_OK, "00000001", NULL);
@@ -1377,8 +1380,7 @@ static void integrity_required(void **state) {
   fx *f = *state;
   const char *marks[] = {NULL, "no", "\"yes\"", "\"ip-assoc-yes\""};
   for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
-    deliver(f, PCSCF_FLOW,
-            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    reg_first(f, IMPU_A, IMPI_A);
     imsec_digest_alg alg;
     take_challenge(f, &alg);
     char a[1100];
@@ -1404,8 +1406,7 @@ static void integrity_required(void **state) {
    * subscriber (its own ISIM): the UE above has already used the pending
    * challenge's SQN. */
   memset(&f->ue, 0, sizeof(f->ue));
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  reg_first(f, IMPU_C, IMPI_C);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   char a[1100];
@@ -1589,8 +1590,7 @@ static const char *wrong_answer(const char *impi, const char *nonce) {
 static void challenge_reuse(void **state) {
   fx *f = *state;
   unsigned long saves = imsec_hss_mem_saves(f->st);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   imsec_digest_alg alg;
   take_challenge(f, &alg);
   char first[128];
@@ -1598,8 +1598,7 @@ static void challenge_reuse(void **state) {
   assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
   /* TS 33.102 Annex C: repeats cost no vector, no SQN step, no write. */
   for (int i = 0; i < 50; i++) {
-    deliver(f, PCSCF_FLOW,
-            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    reg_first(f, IMPU_A, IMPI_A);
     take_challenge(f, NULL);
     assert_string_equal(f->nonce, first);
     assert_null(strstr(f->www, "stale"));
@@ -1619,8 +1618,7 @@ static void challenge_reuse(void **state) {
   assert_non_null(strstr(f->www, "stale=true"));
   assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
   /* Another IMPI has its own challenge. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  reg_first(f, IMPU_C, IMPI_C);
   take_challenge(f, NULL);
   assert_string_not_equal(f->nonce, first);
   assert_int_equal(imsec_hss_mem_saves(f->st), saves + 2);
@@ -1628,8 +1626,7 @@ static void challenge_reuse(void **state) {
   deliver(f, PCSCF_FLOW,
           reg_msg(f, IMPU_A, wrong_answer(IMPI_A, first), CONTACT1, NULL));
   assert_int_equal(status_of(f->last), 403);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, &alg);
   assert_string_not_equal(f->nonce, first);
   assert_int_equal(imsec_hss_mem_saves(f->st), saves + 3);
@@ -1638,13 +1635,11 @@ static void challenge_reuse(void **state) {
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
   assert_int_equal(status_of(f->last), 200);
   /* Past its lifetime a challenge is not repeated. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, NULL);
   strcpy(first, f->nonce);
   f->now += 30000;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, NULL);
   assert_string_not_equal(f->nonce, first);
 }
@@ -1656,36 +1651,30 @@ static void challenge_limits(void **state) {
                                  .limit_window_ms = 10000});
   /* Two new challenges for A (each used up by a wrong answer), then 503. */
   for (int i = 0; i < 2; i++) {
-    deliver(f, PCSCF_FLOW,
-            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    reg_first(f, IMPU_A, IMPI_A);
     take_challenge(f, NULL);
     deliver(f, PCSCF_FLOW,
             reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce), CONTACT1, NULL));
     assert_int_equal(status_of(f->last), 403);
   }
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(status_of(f->last), 503);
   assert_string_equal(retry_after(f), "10");
   assert_int_equal(count_logs(f, "too many new challenges for this IMPI"), 1);
   /* Logged once per window, not per request. */
   f->now += 4000;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(status_of(f->last), 503);
   assert_string_equal(retry_after(f), "6");
   assert_int_equal(count_logs(f, "too many"), 0);
   /* The source has had 2 of 4: B and C get theirs, then the source is
    * full (another IMPI from it: 503), another source is not. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_B);
   assert_int_equal(status_of(f->last), 401);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  reg_first(f, IMPU_C, IMPI_C);
   assert_int_equal(status_of(f->last), 401);
   /* Their pending challenges repeat for free. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  reg_first(f, IMPU_C, IMPI_C);
   assert_int_equal(status_of(f->last), 401);
   deliver(f, PCSCF_FLOW,
           reg_msg(f, IMPU_C, wrong_answer(IMPI_C, "eA=="), CONTACT1, NULL));
@@ -1704,8 +1693,7 @@ static void challenge_limits(void **state) {
   assert_int_equal(status_of(f->last), 401);
   /* The window passes: A is challenged again. */
   f->now += 6000;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(status_of(f->last), 401);
 }
 
@@ -1713,15 +1701,13 @@ static void failure_lockout(void **state) {
   fx *f = *state;
   remake(f, (imsec_scscf_config){.impi_failure_limit = 2, .lockout_ms = 5000});
   imsec_digest_alg alg;
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, &alg);
   deliver(f, PCSCF_FLOW,
           reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce), CONTACT1, NULL));
   assert_int_equal(status_of(f->last), 403);
   assert_int_equal(count_logs(f, "locked"), 0);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, &alg);
   /* The right answer, kept for later. */
   char right[1024];
@@ -1731,8 +1717,7 @@ static void failure_lockout(void **state) {
   assert_int_equal(status_of(f->last), 403);
   assert_int_equal(count_logs(f, "2 failed responses: IMPI locked for 5 s"), 1);
   /* Locked: 403 to a new REGISTER and to the right answer, silently. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(status_of(f->last), 403);
   assert_int_equal(count_logs(f, "locked"), 0);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, right, CONTACT1, NULL));
@@ -1761,14 +1746,12 @@ static void source_failures(void **state) {
         reg_msg(f, impus[i], wrong_answer(impis[i], f->nonce), CONTACT1, NULL));
     assert_int_equal(status_of(f->last), 403);
   }
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_B);
   assert_int_equal(status_of(f->last), 503);
   assert_string_equal(retry_after(f), "20");
   assert_int_equal(count_logs(f, "too many failed responses from this source"),
                    1);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_B);
   assert_int_equal(status_of(f->last), 503);
   assert_int_equal(count_logs(f, "too many"), 0);
   /* From another UE address (received), B is served. */
@@ -1784,24 +1767,19 @@ static void limit_tables_bounded(void **state) {
          (imsec_scscf_config){.impi_failure_limit = 1, .max_limit_entries = 2});
   /* A is locked (one entry), then B and C come: C takes B's place, A
    * stays locked (a flood of new keys cannot unlock anyone). */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   take_challenge(f, NULL);
   deliver(f, PCSCF_FLOW,
           reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce), CONTACT1, NULL));
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_B);
   assert_int_equal(status_of(f->last), 401);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  reg_first(f, IMPU_C, IMPI_C);
   assert_int_equal(status_of(f->last), 401);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  reg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(status_of(f->last), 403);
   /* Lock C too: now every entry is locked and B (evicted) cannot get a
    * new one: 503, fail closed, logged once. */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL));
+  reg_first(f, IMPU_C, IMPI_C);
   take_challenge(f, NULL);
   deliver(f, PCSCF_FLOW,
           reg_msg(f, IMPU_C, wrong_answer(IMPI_C, f->nonce), CONTACT1, NULL));
@@ -1811,48 +1789,37 @@ static void limit_tables_bounded(void **state) {
   assert_int_equal(status_of(f->last), 401); /* its challenge is pending */
   imsec_out_clear(&f->out);
   f->now += 30001; /* B's challenge expires; the locks (300 s) do not */
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_B);
   assert_int_equal(status_of(f->last), 503);
   assert_int_equal(count_logs(f, "flood limit tables full"), 1);
-  deliver(f, PCSCF_FLOW,
-          reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL));
+  reg_first(f, IMPU_B, IMPI_B);
   assert_int_equal(count_logs(f, "flood limit tables full"), 0);
+}
+
+/* A first REGISTER of IMPI_A whose Digest uri is `uri`: the status. */
+static unsigned first_with_uri(fx *f, const char *uri) {
+  char auth[512];
+  snprintf(auth, sizeof(auth),
+           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
+           "uri=\"%s\",response=\"\"",
+           IMPI_A, uri);
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
+  return status_of(f->last);
 }
 
 static void digest_uri(void **state) {
   fx *f = *state;
-  char auth[512];
-  snprintf(auth, sizeof(auth),
-           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"sip:other.example.org\",response=\"\"",
-           IMPI_A);
   /* RFC 7616 §3.4.6: the uri names another resource: 400. */
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 400);
+  assert_int_equal(first_with_uri(f, "sip:other.example.org"), 400);
   assert_int_equal(count_logs(f, "Digest uri is not the Request-URI"), 1);
   assert_int_equal(imsec_scscf_challenges(f->s), 0);
   /* Not a URI at all: 400. */
-  snprintf(auth, sizeof(auth),
-           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"not a uri\",response=\"\"",
-           IMPI_A);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 400);
+  assert_int_equal(first_with_uri(f, "not a uri"), 400);
   /* RFC 3261 §19.1.4: the host compares without case. */
-  snprintf(auth, sizeof(auth),
-           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"sip:IMS.MNC001.mcc001.3gppnetwork.org\",response=\"\"",
-           IMPI_A);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 401);
+  assert_int_equal(first_with_uri(f, "sip:IMS.MNC001.mcc001.3gppnetwork.org"),
+                   401);
   /* A port or a user makes it another URI. */
-  snprintf(auth, sizeof(auth),
-           "Digest username=\"%s\",realm=\"" DOM "\",nonce=\"\","
-           "uri=\"sip:" DOM ":5060\",response=\"\"",
-           IMPI_A);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, auth, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 400);
+  assert_int_equal(first_with_uri(f, "sip:" DOM ":5060"), 400);
 }
 
 /* ------------------------------------------------------------ store busy */
@@ -1944,6 +1911,12 @@ static int pdeliver(fx *f, uint64_t flow, const char *msg) {
   return n;
 }
 
+/* reg_first through pdeliver. */
+static int preg_first(fx *f, const char *impu, const char *impi) {
+  return pdeliver(f, PCSCF_FLOW,
+                  reg_msg(f, impu, empty_auth(impi), CONTACT1, NULL));
+}
+
 /* The park timer fires when it is due; returns the number of SENDs, the
  * last one in f->last. */
 static int tick(fx *f) {
@@ -1988,10 +1961,7 @@ static void store_busy_retried(void **state) {
   b.busy_loads = 3;
   unsigned long saves = imsec_hss_mem_saves(f->st);
   imsec_time_ms t0 = f->now;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      0);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 0);
   assert_int_equal(imsec_scscf_parked(f->s), 1);
   assert_int_equal(f->pk_at, t0 + 5);
   assert_int_equal(tick(f), 0);
@@ -2005,13 +1975,7 @@ static void store_busy_retried(void **state) {
   assert_int_equal(f->pk_at, 0); /* nothing waits: the timer is off */
   assert_int_equal(imsec_scscf_challenges(f->s), 1);
   assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
-  imsec_digest_alg alg;
-  take_challenge(f, &alg);
-  imsec_aka_ue_status st;
-  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
-  assert_int_equal(st, IMSEC_AKA_UE_OK);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 200);
+  answer_ok_200(f);
 }
 
 /* The SQN write is busy: no 401 in that round, no vector kept; the retry
@@ -2026,10 +1990,7 @@ static void store_busy_sqn(void **state) {
   imsec_hss_sub sub;
   assert_int_equal(imsec_hss_lookup(f->h, S(IMPI_A), &sub), 0);
   uint64_t seq = sub.sqn.seq;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      0);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 0);
   assert_int_equal(imsec_scscf_challenges(f->s), 0);
   assert_int_equal(imsec_hss_mem_saves(f->st), saves);
   assert_int_equal(tick(f), 0);
@@ -2041,13 +2002,7 @@ static void store_busy_sqn(void **state) {
   assert_int_equal(imsec_scscf_challenges(f->s), 1);
   assert_int_equal(imsec_hss_lookup(f->h, S(IMPI_A), &sub), 0);
   assert_int_equal(sub.sqn.seq, seq + 1);
-  imsec_digest_alg alg;
-  take_challenge(f, &alg);
-  imsec_aka_ue_status st;
-  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", &st);
-  assert_int_equal(st, IMSEC_AKA_UE_OK);
-  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
-  assert_int_equal(status_of(f->last), 200);
+  answer_ok_200(f);
 }
 
 /* Busy past store_timeout_ms: 500 then, said "locked" (never "unknown
@@ -2058,10 +2013,7 @@ static void store_locked(void **state) {
   busy_use(f, &b, (imsec_scscf_config){0});
   b.busy_loads = -1;
   imsec_time_ms t0 = f->now;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      0);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 0);
   int ticks = 0;
   while (tick(f) == 0) {
     assert_int_equal(count_logs(f, "HSS store unavailable"), 0);
@@ -2088,8 +2040,7 @@ static void store_locked(void **state) {
   b.busy_loads = 0;
   b.busy_saves = -1;
   unsigned long saves = imsec_hss_mem_saves(f->st);
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   while (tick(f) == 0)
     ;
   assert_int_equal(status_of(f->last), 500);
@@ -2107,20 +2058,14 @@ static void store_locked(void **state) {
   assert_int_equal(count_logs(f, "HSS store unavailable: locked: 500"), 1);
   /* An I/O error is no lock: 500 at once, said so. */
   b.code = IMSEC_ERR_IO;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      1);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 1);
   assert_int_equal(status_of(f->last), 500);
   assert_int_equal(imsec_scscf_parked(f->s), 0);
   assert_int_equal(count_logs(f, "HSS store unavailable: input/output"), 1);
   /* Free again: challenged at once. */
   b.code = IMSEC_ERR_BUSY;
   b.busy_loads = 0;
-  assert_int_equal(
-      pdeliver(f, PCSCF_FLOW,
-               reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
-      1);
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 1);
   assert_int_equal(status_of(f->last), 401);
 }
 
@@ -2131,8 +2076,7 @@ static void store_busy_others_go_on(void **state) {
   busy_store b;
   busy_use(f, &b, (imsec_scscf_config){0});
   b.busy_loads = -1;
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(imsec_scscf_parked(f->s), 1);
   imsec_time_ms t0 = f->now;
   assert_int_equal(pdeliver(f, PCSCF_FLOW, options_self(1)), 1);
@@ -2160,12 +2104,10 @@ static void store_busy_order(void **state) {
   busy_use(f, &b, (imsec_scscf_config){0});
   b.busy_loads = -1;
   unsigned first = f->cseq;
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   unsigned loads = b.loads;
   imsec_time_ms due = f->pk_at;
-  pdeliver(f, PCSCF_FLOW,
-           reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+  preg_first(f, IMPU_A, IMPI_A);
   assert_int_equal(b.loads, loads);
   assert_int_equal(imsec_scscf_parked(f->s), 2);
   assert_int_equal(f->pk_at, due);
@@ -2241,8 +2183,7 @@ static void store_busy_resync(void **state) {
     /* The ISIM is far ahead of the HSS. */
     uint64_t ahead = round ? UINT64_C(300000) : UINT64_C(100000);
     assert_int_equal(imsec_sqn_ue_accept(&f->ue, &f->cfg, (ahead << 5) | 7), 0);
-    deliver(f, PCSCF_FLOW,
-            reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL));
+    reg_first(f, IMPU_A, IMPI_A);
     imsec_digest_alg alg;
     take_challenge(f, &alg);
     imsec_aka_ue_status st;

@@ -264,18 +264,23 @@ static void challenge(fx *f, imsec_digest_alg alg, const char *realm,
   answer(f, 401, "Unauthorized", extra);
 }
 
+/* The Digest credentials of the REGISTER `m` (its one Authorization). */
+static void sent_credentials(const imsec_sip_msg *m, imsec_digest_params *p) {
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_str raw;
+  assert_int_equal(imsec_sip_auth_next(m, IMSEC_SIP_H_AUTHORIZATION, &it, &raw),
+                   1);
+  assert_int_equal(imsec_digest_parse_credentials(raw, p), 0);
+}
+
 /* Verify the Authorization of the last REGISTER against the vector, as the
  * S-CSCF does. Returns imsec_digest_aka_verify's code. */
 static int verify_sent(fx *f, imsec_digest_alg alg, uint8_t auts[14]) {
   char copy[16384];
   imsec_sip_msg m;
   parse_sent(f, &m, copy);
-  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  imsec_str raw;
-  assert_int_equal(
-      imsec_sip_auth_next(&m, IMSEC_SIP_H_AUTHORIZATION, &it, &raw), 1);
   imsec_digest_params p;
-  assert_int_equal(imsec_digest_parse_credentials(raw, &p), 0);
+  sent_credentials(&m, &p);
   assert_true(imsec_str_eq(p.username, S_LIT(IMPI)));
   assert_true(imsec_str_eq(p.opaque, S_LIT("op4que")));
   int rv = imsec_digest_aka_verify(f->c, &p, alg, &f->v, S_LIT("REGISTER"),
@@ -338,12 +343,8 @@ static void test_register_contents(void **st) {
   assert_string_equal(imsec_ue_contact(f.ue),
                       "sip:ue@127.0.0.1:40000;transport=tls;ob");
   /* Authorization: IMPI, empty nonce and response (TS 24.229 §5.1.1.2). */
-  it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
-  imsec_str raw;
-  assert_int_equal(
-      imsec_sip_auth_next(&m, IMSEC_SIP_H_AUTHORIZATION, &it, &raw), 1);
   imsec_digest_params p;
-  assert_int_equal(imsec_digest_parse_credentials(raw, &p), 0);
+  sent_credentials(&m, &p);
   assert_true(imsec_str_eq(p.username, S_LIT(IMPI)));
   assert_true(imsec_str_eq(p.realm, S_LIT(HOME)));
   assert_true(imsec_str_eq(p.uri, S_LIT("sip:" HOME)));
@@ -443,21 +444,35 @@ static void test_akav2(void **st) {
   fx_del(&f);
 }
 
+/* The facts of a TLS flow whose server presented `cert` (NULL: none). */
+static imsec_flow_info tls_info(const imsec_trust_cert *cert) {
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.peer_cert = cert;
+  return info;
+}
+
 /* A rejected trust decision: no SEND, the flow closed, REFUSED, the
  * reason recorded. */
-static void expect_rejected(fx *f, imsec_trust_reason reason) {
+static void expect_refused_status(fx *f, imsec_trust_reason reason,
+                                  imsec_ue_status *s) {
   assert_int_equal(f->n_send, 0);
   assert_int_equal(f->n_close, 1);
   assert_int_equal(f->closed_flow, FLOW);
+  imsec_ue_get_status(f->ue, s);
+  assert_int_equal(s->state, IMSEC_UE_REFUSED);
+  assert_int_equal(s->trust_decided, 1);
+  assert_int_equal(s->trust.verdict, IMSEC_TRUST_REJECTED);
+  assert_int_equal(s->trust.reason, reason);
+  assert_true(s->trust.why[0] != 0);
+  assert_non_null(strstr(s->error, imsec_trust_reason_code(reason)));
+  assert_int_equal(s->flow, 0);
+}
+
+static void expect_rejected(fx *f, imsec_trust_reason reason) {
   imsec_ue_status s;
-  imsec_ue_get_status(f->ue, &s);
-  assert_int_equal(s.state, IMSEC_UE_REFUSED);
-  assert_int_equal(s.trust_decided, 1);
-  assert_int_equal(s.trust.verdict, IMSEC_TRUST_REJECTED);
-  assert_int_equal(s.trust.reason, reason);
-  assert_true(s.trust.why[0] != 0);
-  assert_non_null(strstr(s.error, imsec_trust_reason_code(reason)));
-  assert_int_equal(s.flow, 0);
+  expect_refused_status(f, reason, &s);
   /* Nothing more: a later message on that flow, or a timer, sends
    * nothing. */
   answer(f, 200, "OK", ok_extra);
@@ -483,19 +498,9 @@ static void expect_refused_at_handshake(fx *f, const imsec_flow_info *info,
       imsec_ue_on_flow_up(f->ue, f->flow, f->tag, info, f->now, &f->out),
       IMSEC_ERR_TRUST);
   take(f);
-  assert_int_equal(f->n_send, 0);
-  assert_int_equal(f->n_close, 1);
-  assert_int_equal(f->closed_flow, FLOW);
   imsec_ue_status s;
-  imsec_ue_get_status(f->ue, &s);
-  assert_int_equal(s.state, IMSEC_UE_REFUSED);
-  assert_int_equal(s.trust_decided, 1);
-  assert_int_equal(s.trust.verdict, IMSEC_TRUST_REJECTED);
-  assert_int_equal(s.trust.reason, reason);
-  assert_true(s.trust.why[0] != 0);
+  expect_refused_status(f, reason, &s);
   assert_non_null(strstr(s.error, "P-CSCF not trusted ["));
-  assert_non_null(strstr(s.error, imsec_trust_reason_code(reason)));
-  assert_int_equal(s.flow, 0);
   assert_int_equal(s.retry_at, 0);
   /* A 401 arriving anyway (the flow is no longer the UE's), the timers,
    * the flow going down: nothing is sent, nothing reconnects. */
@@ -564,10 +569,7 @@ static void test_trust_certificate_at_handshake(void **st) {
     fx_new(&f, &o);
     home_cert(&f.cert, cases[i].names, cases[i].issuer);
     f.cert.chain = cases[i].chain;
-    imsec_flow_info info;
-    memset(&info, 0, sizeof(info));
-    info.tp = IMSEC_TP_TLS;
-    info.peer_cert = &f.cert;
+    imsec_flow_info info = tls_info(&f.cert);
     expect_refused_at_handshake(&f, &info, cases[i].reason);
     fx_del(&f);
   }
@@ -575,9 +577,7 @@ static void test_trust_certificate_at_handshake(void **st) {
   /* No certificate facts at all (a driver without anchors): refused. */
   fx f;
   fx_new(&f, NULL);
-  imsec_flow_info info;
-  memset(&info, 0, sizeof(info));
-  info.tp = IMSEC_TP_TLS;
+  imsec_flow_info info = tls_info(NULL);
   expect_refused_at_handshake(&f, &info, IMSEC_TRUST_CHAIN_INVALID);
   fx_del(&f);
 }
@@ -640,12 +640,8 @@ static void test_mac_failure(void **st) {
   char copy[16384];
   imsec_sip_msg m;
   parse_sent(&f, &m, copy);
-  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  imsec_str raw;
-  assert_int_equal(
-      imsec_sip_auth_next(&m, IMSEC_SIP_H_AUTHORIZATION, &it, &raw), 1);
   imsec_digest_params p;
-  assert_int_equal(imsec_digest_parse_credentials(raw, &p), 0);
+  sent_credentials(&m, &p);
   assert_int_equal(p.response.len, 0);
   assert_true(p.nonce.len > 0);
   assert_false(p.present & IMSEC_DIGEST_P_AUTS);
@@ -902,10 +898,7 @@ static void test_200_without_challenge(void **st) {
   opts o = {.pcscf_name = "pcscf.rogue.example"};
   fx_new(&f, &o);
   home_cert(&f.cert, "pcscf.rogue.example", IMSEC_ISSUER_HOME);
-  imsec_flow_info info;
-  memset(&info, 0, sizeof(info));
-  info.tp = IMSEC_TP_TLS;
-  info.peer_cert = &f.cert;
+  imsec_flow_info info = tls_info(&f.cert);
   expect_refused_at_handshake(&f, &info, IMSEC_TRUST_NAME_OUTSIDE_TRUST_DOMAIN);
   fx_del(&f);
 }
@@ -946,10 +939,7 @@ static void test_503_retry(void **st) {
    * back-off doubled from its first 500 ms). */
   f.flow = 8;
   f.tag = f.connect_tag;
-  imsec_flow_info info;
-  memset(&info, 0, sizeof(info));
-  info.tp = IMSEC_TP_TLS;
-  info.peer_cert = &f.cert;
+  imsec_flow_info info = tls_info(&f.cert);
   assert_int_equal(
       imsec_ue_on_flow_up(f.ue, f.flow, f.tag, &info, f.now, &f.out), 0);
   take(&f);
@@ -1203,10 +1193,7 @@ static void test_flow_loss_reconnects(void **st) {
   assert_int_equal(s.reconnects, 1);
   assert_int_equal(s.flow, 0);
   /* A late flow_up for the old tag is refused. */
-  imsec_flow_info info;
-  memset(&info, 0, sizeof(info));
-  info.tp = IMSEC_TP_TLS;
-  info.peer_cert = &f.cert;
+  imsec_flow_info info = tls_info(&f.cert);
   info.resumed = 1;
   assert_true(imsec_ue_on_flow_up(f.ue, 8, f.tag, &info, f.now, &f.out) < 0);
   take(&f);

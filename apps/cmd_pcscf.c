@@ -1,10 +1,12 @@
 /* imsec pcscf: the P-CSCF daemon (lib/pcscf over net/ through elemrun). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cmds.h"
@@ -312,7 +314,9 @@ static int core_anchors(const imsec_pcscf_settings *s,
     int rv = imsec_x509_anchors_add_root_file(*anchors, s->core_ca[i]);
     if (rv < 0) {
       cli_fail(CLI_EXIT_USAGE, SUB, "--core-ca %s: %s", s->core_ca[i],
-               imsec_strerror(rv));
+               access(s->core_ca[i], R_OK) != 0 ? strerror(errno)
+               : rv == IMSEC_ERR_PARSE          ? "no certificate in it"
+                                                : imsec_strerror(rv));
       imsec_x509_anchors_del(*anchors);
       *anchors = NULL;
       return -1;

@@ -35,18 +35,19 @@ static const char help[] =
     "chain file leaf first, UE certificates (EKU clientAuth; --server adds\n"
     "serverAuth for mode M2b), network-element certificates for the core\n"
     "side (node: an S-CSCF or P-CSCF on Mw, TS 33.210; EKU serverAuth and\n"
-    "clientAuth, SAN dNSName and URI sip:HOST; --expired: its validity\n"
-    "ended yesterday, written as HOST-expired.*), and rogue certificates\n"
-    "for tests (--node adds clientAuth, files rogue-node-KIND.*): 'outside'\n"
-    "chains to the root but names a host outside the trust domain, 'expired'\n"
-    "is operator-issued with its validity ended, 'selfsigned' chains to\n"
-    "nothing.\n"
+    "clientAuth, SAN dNSName and URI sip:HOST, written as node-HOST.*;\n"
+    "--expired: its validity ended yesterday, node-HOST-expired.*), and\n"
+    "rogue certificates for tests (--node adds clientAuth, files\n"
+    "rogue-node-KIND.*): 'outside' chains to the root but names a host\n"
+    "outside the trust domain, 'expired' is operator-issued with its\n"
+    "validity ended, 'selfsigned' chains to nothing.\n"
     "\n"
     "Keys are EC P-256 (--rsa: RSA-2048), written with mode 0600. Nothing is\n"
     "overwritten without --force. Each command prints the files it wrote as\n"
     "cert=, key= and chain= lines. Files in D: root.crt, root.key,\n"
     "trust-domain, op-mccMCC-mncMNC.crt/.key, HOST.crt/.key/.chain.pem,\n"
-    "ue-IMPI.crt/.key/.chain.pem, rogue-KIND.crt/.key/.chain.pem.\n";
+    "ue-IMPI.crt/.key/.chain.pem, node-HOST.crt/.key/.chain.pem,\n"
+    "rogue-KIND.crt/.key/.chain.pem.\n";
 
 typedef struct pki_opts {
   const char *dir, *trust_domain, *mcc, *mnc, *host, *impi, *kind;
@@ -367,7 +368,9 @@ static int cmd_node(const pki_opts *o, int64_t now) {
   int rv = check_host(o->host, domain);
   if (rv)
     return rv;
-  snprintf(out_stem, sizeof(out_stem), "%s%s", o->host,
+  /* node-HOST: a P-CSCF has an access certificate (HOST.*, `pki pcscf`)
+   * and a core one under the same host name. */
+  snprintf(out_stem, sizeof(out_stem), "node-%s%s", o->host,
            o->expired ? "-expired" : "");
   host_names hn;
   imsec_pki_spec s = host_spec(o, o->host, domain, 1, &hn, now);

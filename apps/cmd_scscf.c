@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cmds.h"
@@ -448,6 +449,14 @@ static int home_ca_from_chain(imsec_x509_anchors *a, const char *cert) {
   return rv;
 }
 
+/* Why a PEM file of the core side did not load, for the one error line:
+ * the system's word when it cannot be read at all. */
+static const char *pem_problem(const char *path, int e) {
+  if (access(path, R_OK) != 0)
+    return strerror(errno);
+  return e == IMSEC_ERR_PARSE ? "no certificate in it" : imsec_strerror(e);
+}
+
 /* Check and load the core-side settings (TS 33.210 §5.2: Mw is mutual
  * TLS unless the operator explicitly opts out). Returns 0 or an exit
  * code after one line on stderr. */
@@ -502,16 +511,17 @@ static int core_anchors(core *c, const char *cert) {
     int e = imsec_x509_anchors_add_root_file(a, c->ca[i]);
     if (e < 0)
       rv = cli_fail(CLI_EXIT_USAGE, SUB, "--ca %s: %s", c->ca[i],
-                    e == IMSEC_ERR_PARSE ? "no certificate in it"
-                                         : imsec_strerror(e));
+                    pem_problem(c->ca[i], e));
   }
+  if (!rv && !c->home_ca && c->tls && cert && access(cert, R_OK) != 0)
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "--cert %s: %s", cert, strerror(errno));
   if (!rv) {
     int e = c->home_ca ? imsec_x509_anchors_set_home_ca_file(a, c->home_ca)
                        : home_ca_from_chain(a, cert);
     if (e < 0 && (c->home_ca || c->tls))
       rv = cli_fail(CLI_EXIT_USAGE, SUB, "--home-ca %s: %s",
                     c->home_ca ? c->home_ca : "(not given)",
-                    c->home_ca ? imsec_strerror(e)
+                    c->home_ca ? pem_problem(c->home_ca, e)
                                : "required: the --cert file holds no "
                                  "issuer certificate");
   }
@@ -519,7 +529,7 @@ static int core_anchors(core *c, const char *cert) {
     int e = imsec_x509_anchors_add_partner_file(a, c->partner_ca[i], NULL);
     if (e < 0)
       rv = cli_fail(CLI_EXIT_USAGE, SUB, "--partner-ca %s: %s",
-                    c->partner_ca[i], imsec_strerror(e));
+                    c->partner_ca[i], pem_problem(c->partner_ca[i], e));
   }
   if (rv) {
     imsec_x509_anchors_del(a);

@@ -23,48 +23,16 @@ from attacklib import (HOME, Lab, openssl_s_server, register, request,
 
 SCSCF = "scscf." + HOME
 PCSCF = "pcscf." + HOME
-PKI_NODE_EXT = """subjectAltName=DNS:{h},URI:sip:{h}
-extendedKeyUsage=serverAuth,clientAuth
-keyUsage=critical,digitalSignature
-basicConstraints=critical,CA:FALSE
-"""
-
-
 def node_cert(lab, host):
     """A network-element certificate (EKU serverAuth and clientAuth) for
-    `host` under the operator CA of MNC 01: `imsec pki node` where this
-    build has it, else made here with openssl. (chain, key) paths."""
+    `host` under the operator CA of MNC 01, from `imsec pki node` (made
+    once): (chain, key) paths."""
     d = lab.path("pki")
-    cp = lab.run("pki", "node", "--dir", d, "--mcc", "001", "--mnc", "01",
-                 "--host", host, check=False)
-    if cp.returncode == 0:
-        files = dict(re.findall(r"^(\w+)=(.*)$", cp.stdout, re.M))
-        if "chain" in files and "key" in files:
-            return (os.path.join(lab.dir, files["chain"])
-                    if not files["chain"].startswith("/") else files["chain"],
-                    os.path.join(lab.dir, files["key"])
-                    if not files["key"].startswith("/") else files["key"])
-    key = os.path.join(d, "node-%s.key" % host)
-    csr = os.path.join(d, "node-%s.csr" % host)
-    crt = os.path.join(d, "node-%s.crt" % host)
-    ext = os.path.join(d, "node-%s.ext" % host)
-    chain = os.path.join(d, "node-%s.chain.pem" % host)
-    with open(ext, "w") as f:
-        f.write(PKI_NODE_EXT.format(h=host))
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-                    "-subj", "/O=node/CN=" + host, "-out", csr],
-                   check=True, capture_output=True, timeout=30)
-    op = os.path.join(d, "op-mcc001-mnc001")
-    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", op + ".crt",
-                    "-CAkey", op + ".key", "-CAcreateserial", "-days", "30",
-                    "-extfile", ext, "-out", crt],
-                   check=True, capture_output=True, timeout=30)
-    with open(chain, "w") as out:
-        for p in (crt, op + ".crt"):
-            with open(p) as f:
-                out.write(f.read())
-    return chain, key
+    base = os.path.join(d, "node-" + host)
+    if not os.path.exists(base + ".chain.pem"):
+        lab.run("pki", "node", "--dir", d, "--mcc", "001", "--mnc", "01",
+                "--host", host)
+    return base + ".chain.pem", base + ".key"
 
 
 def server_cert(lab, kind):

@@ -45,7 +45,7 @@ INSECURE = ("--insecure-core", "--peer-addr", "127.0.0.1")
 def node(lab, host):
     """A network-element certificate (EKU serverAuth and clientAuth) of the
     home operator: (chain, key) paths (made once)."""
-    base = lab.path("pki", host)
+    base = lab.path("pki", "node-" + host)
     if os.path.exists(base + ".chain.pem"):
         return base + ".chain.pem", base + ".key"
     cp = lab.run("pki", "node", "--dir", lab.path("pki"), "--mcc", "001",

@@ -184,11 +184,11 @@ with Lab() as lab:
     c.close()
 
     # ---- mutual TLS: the S-CSCF of the home operator.
-    pc = TlsPcscf(P(PCSCF1 + ".chain.pem"), P(PCSCF1 + ".key"),
+    pc = TlsPcscf(P("node-" + PCSCF1 + ".chain.pem"), P("node-" + PCSCF1 + ".key"),
                   P("root.crt"))
     sc = lab.start("scscf", "--listen", "tls:127.0.0.1:0", "--domain", HOME,
                    "--db", lab.path("hss.db"), "--cert",
-                   P(SCSCF + ".chain.pem"), "--key", P(SCSCF + ".key"),
+                   P("node-" + SCSCF + ".chain.pem"), "--key", P("node-" + SCSCF + ".key"),
                    "--ca", P("root.crt"), "--partner-ca",
                    P("op-mcc001-mnc002.crt"),
                    ready=r"listening on tls:127\.0\.0\.1:(\d+)")
@@ -196,10 +196,10 @@ with Lab() as lab:
         rogues = [
             ("rogue-node-selfsigned", "a self-signed certificate",
              "chain-invalid"),
-            (PCSCF1 + "-expired", "an expired node certificate", "expired"),
+            ("node-" + PCSCF1 + "-expired", "an expired node certificate", "expired"),
             ("rogue-node-outside", "a name outside the trust domain",
              "name-outside-trust-domain"),
-            (OTHER_NODE, "a node of an operator that is no roaming partner",
+            ("node-" + OTHER_NODE, "a node of an operator that is no roaming partner",
              "not-a-roaming-partner"),
             ("pcscf." + HOME, "a P-CSCF certificate without clientAuth",
              "not-client-auth"),
@@ -220,8 +220,8 @@ with Lab() as lab:
                   "  the failed handshake is logged with the peer")
 
         # A good node certificate of the home operator: served.
-        good = lab.connect_tls(sc.port, cert=P(PCSCF1 + ".chain.pem"),
-                               key=P(PCSCF1 + ".key"))
+        good = lab.connect_tls(sc.port, cert=P("node-" + PCSCF1 + ".chain.pem"),
+                               key=P("node-" + PCSCF1 + ".key"))
         path = "<sip:tok1@127.0.0.1:%d;transport=tls;lr>" % pc.port
         st = register_through(lab, good, 1, path)
         lab.check(st == 200, "home operator's node certificate: registered "
@@ -230,16 +230,16 @@ with Lab() as lab:
                               r"\(home\)" % re.escape(PCSCF1), 2) is not None,
                   "  logged as a trusted home peer")
         # A roaming partner's node: served too.
-        vis = lab.connect_tls(sc.port, cert=P(VISITED_NODE + ".chain.pem"),
-                              key=P(VISITED_NODE + ".key"))
+        vis = lab.connect_tls(sc.port, cert=P("node-" + VISITED_NODE + ".chain.pem"),
+                              key=P("node-" + VISITED_NODE + ".key"))
         vis.send(register(2, via_tp="TCP"))
         r = vis.recv_or_none(5)
         lab.check(r is not None and status(r) == 401,
                   "roaming partner's node certificate: challenged")
         vis.close()
         # The same P-CSCF, no integrity-protected: 403.
-        good2 = lab.connect_tls(sc.port, cert=P(PCSCF1 + ".chain.pem"),
-                                key=P(PCSCF1 + ".key"))
+        good2 = lab.connect_tls(sc.port, cert=P("node-" + PCSCF1 + ".chain.pem"),
+                                key=P("node-" + PCSCF1 + ".key"))
         st = register_through(lab, good2, 2, path, integrity=None, cseq=11)
         lab.check(st == 403, "trusted peer, REGISTER without "
                   "integrity-protected: 403 (got %d)" % st)
@@ -262,8 +262,8 @@ with Lab() as lab:
         # Towards a UE the S-CSCF talks only to the P-CSCF that registered
         # it: another valid node (a roaming partner's) at the Path's
         # address gets nothing.
-        pc2 = TlsPcscf(P(VISITED_NODE + ".chain.pem"),
-                       P(VISITED_NODE + ".key"), P("root.crt"))
+        pc2 = TlsPcscf(P("node-" + VISITED_NODE + ".chain.pem"),
+                       P("node-" + VISITED_NODE + ".key"), P("root.crt"))
         try:
             path2 = "<sip:tok2@127.0.0.1:%d;transport=tls;lr>" % pc2.port
             st = register_through(lab, good, 2, path2, cseq=21)

@@ -56,7 +56,7 @@ expect_err "a plain core listener \(--insecure-core\) needs --peer-addr" \
 expect_err "--peer-addr applies to a plain core listener" timeout 5 "$IMSEC" pcscf \
   --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
   --core-ca ca --core-cert c --core-key k --peer-addr 127.0.0.1
-expect_err "^imsec pcscf: --core-ca $T_TMP/none.pem: " timeout 5 "$IMSEC" pcscf \
+expect_err "^imsec pcscf: --core-ca $T_TMP/none.pem: No such file" timeout 5 "$IMSEC" pcscf \
   --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
   --core-ca "$T_TMP/none.pem" --core-cert c --core-key k
 cfg="$T_TMP/pcscf.yaml"

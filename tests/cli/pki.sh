@@ -62,17 +62,17 @@ expect_err "no IMS root CA" "$IMSEC" pki operator --dir "$T_TMP/empty" --mcc 001
 expect_err "not a NAI" "$IMSEC" pki ue --dir "$D" --mcc 001 --mnc 01 --impi nobody
 # Network elements of the core side (TS 33.210, TS 33.310 §6.1.3c).
 N=scscf.$HOME_D
-expect_out "chain=$D/$N.chain.pem" "$IMSEC" pki node --dir "$D" --mcc 001 --mnc 01 --host "$N"
+expect_out "chain=$D/node-$N.chain.pem" "$IMSEC" pki node --dir "$D" --mcc 001 --mnc 01 --host "$N"
 if command -v openssl >/dev/null; then
-  expect_out "TLS Web Server Authentication, TLS Web Client Authentication" openssl x509 -in "$D/$N.crt" -noout -ext extendedKeyUsage
-  expect_out "DNS:$N, URI:sip:$N" openssl x509 -in "$D/$N.crt" -noout -ext subjectAltName
-  expect_out "OK" openssl verify -CAfile "$D/root.crt" -untrusted "$D/op-mcc001-mnc001.crt" -purpose sslclient "$D/$N.crt"
+  expect_out "TLS Web Server Authentication, TLS Web Client Authentication" openssl x509 -in "$D/node-$N.crt" -noout -ext extendedKeyUsage
+  expect_out "DNS:$N, URI:sip:$N" openssl x509 -in "$D/node-$N.crt" -noout -ext subjectAltName
+  expect_out "OK" openssl verify -CAfile "$D/root.crt" -untrusted "$D/op-mcc001-mnc001.crt" -purpose sslclient "$D/node-$N.crt"
   "$IMSEC" pki node --dir "$D" --mcc 001 --mnc 01 --host "$N" --expired >/dev/null
-  expect_out "expired|error" sh -c "openssl verify -CAfile '$D/root.crt' -untrusted '$D/op-mcc001-mnc001.crt' '$D/$N-expired.crt' 2>&1"
+  expect_out "expired|error" sh -c "openssl verify -CAfile '$D/root.crt' -untrusted '$D/op-mcc001-mnc001.crt' '$D/node-$N-expired.crt' 2>&1"
   "$IMSEC" pki rogue --dir "$D" --kind selfsigned --node --host "$N" >/dev/null
   expect_out "TLS Web Client Authentication" openssl x509 -in "$D/rogue-node-selfsigned.crt" -noout -ext extendedKeyUsage
 fi
-[ "$(stat -c %a "$D/$N.key")" = 600 ] && t_ok || t_bad "node key not 0600"
+[ "$(stat -c %a "$D/node-$N.key")" = 600 ] && t_ok || t_bad "node key not 0600"
 expect_exit 2 "$IMSEC" pki node --dir "$D" --mcc 001 --mnc 01 --host evil.example.com
 expect_err "--host 'evil.example.com' lies outside the operator domain '$HOME_D'" "$IMSEC" pki node --dir "$D" --mcc 001 --mnc 01 --host evil.example.com
 expect_err "node: --host is required" "$IMSEC" pki node --dir "$D" --mcc 001 --mnc 01

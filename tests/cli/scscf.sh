@@ -41,18 +41,21 @@ expect_err "--peer: 'a b' is not a host name" "$IMSEC" scscf \
 "$IMSEC" pki init --dir "$T_TMP/pki" >/dev/null
 "$IMSEC" pki operator --dir "$T_TMP/pki" --mcc 001 --mnc 01 >/dev/null
 "$IMSEC" pki node --dir "$T_TMP/pki" --mcc 001 --mnc 01 --host scscf.$D >/dev/null
-N="$T_TMP/pki/scscf.$D"
+N="$T_TMP/pki/node-scscf.$D"
 expect_err "a tls: listener needs --ca FILE" "$IMSEC" scscf \
   --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.chain.pem" \
   --key "$N.key"
-expect_err "--ca .*nothere.pem" "$IMSEC" scscf \
+expect_err "--ca .*nothere.pem: No such file" "$IMSEC" scscf \
   --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.chain.pem" \
   --key "$N.key" --ca "$T_TMP/nothere.pem"
+expect_err "--cert .*nothere.crt: No such file" "$IMSEC" scscf \
+  --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$T_TMP/nothere.crt" \
+  --key "$N.key" --ca "$T_TMP/pki/root.crt"
 expect_err "--home-ca .*the --cert file holds no issuer" "$IMSEC" scscf \
   --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.crt" \
   --key "$N.key" --ca "$T_TMP/pki/root.crt"
 # The same from YAML (paths relative to the file), up and listening.
-printf 'domain: %s\ndb: ../hss.db\nlisten: tls:127.0.0.1:0\ncert: scscf.%s.chain.pem\nkey: scscf.%s.key\nca: [root.crt]\npartner_ca: op-mcc001-mnc001.crt\ntrust_domain: 3gppnetwork.org\npeers: [icscf.example.net]\n' $D $D $D >"$T_TMP/pki/tls.yaml"
+printf 'domain: %s\ndb: ../hss.db\nlisten: tls:127.0.0.1:0\ncert: node-scscf.%s.chain.pem\nkey: node-scscf.%s.key\nca: [root.crt]\npartner_ca: op-mcc001-mnc001.crt\ntrust_domain: 3gppnetwork.org\npeers: [icscf.example.net]\n' $D $D $D >"$T_TMP/pki/tls.yaml"
 "$IMSEC" scscf -c "$T_TMP/pki/tls.yaml" 2>"$T_TMP/tlslog" &
 TPID=$!
 for _ in $(seq 50); do

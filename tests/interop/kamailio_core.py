@@ -212,14 +212,10 @@ with Lab() as lab:
     # Kamailio's node certificate, and one with another name.
     sc_good = node(lab, d, SCSCF)
     sc_other = node(lab, d, "other." + HOME)
-    # The P-CSCF's network-element certificate for Mw, named as its UE-side
-    # certificate (pki/pcscf.HOME.*, EKU serverAuth only): made beside a
-    # copy of the operator CA so the file names do not collide.
-    mw = lab.path("pki-mw")
-    os.makedirs(mw, mode=0o700)
-    for f in ("op-mcc001-mnc001.crt", "op-mcc001-mnc001.key", "trust-domain"):
-        shutil.copy(os.path.join(d, f), mw)
-    pc_node = node(lab, mw, PCSCF)
+    # The P-CSCF's network-element certificate for Mw, under the same name
+    # as its UE-side certificate (pki/pcscf.HOME.*, EKU serverAuth only):
+    # pki/node-pcscf.HOME.*.
+    pc_node = node(lab, d, PCSCF)
 
     # ------------------------------------------------------ good case
     k = kamailio(lab, binary, "kamailio", *sc_good)

@@ -17,7 +17,8 @@ from attacklib import (Lab, HOME, initial_auth, register, request,
 
 TIMEOUT_MS = 250
 SLACK_MS = 200  # a loaded test machine
-FAST_MS = 50    # an answer that did not wait for the store
+FAST_MS = 150   # did not wait for the store: well under its 250 ms, with room
+               # for a loaded machine (measured: 0-4 ms)
 
 
 def exit_code(p, timeout=5.0):

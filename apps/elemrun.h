@@ -58,8 +58,8 @@ extern "C" {
 #endif
 
 /*
- * The element vtable: the shape every element of ISSUE7.md has, with its
- * handle as `self`. Also used by the in-memory harness (tests/support/
+ * The element vtable: the shape every element (include/imsec/elem.h) has, with
+ * its handle as `self`. Also used by the in-memory harness (tests/support/
  * sim.h). on_flow_up returning < 0 closes the flow (e.g. the UE's trust
  * decision said no). Optional members may be NULL.
  */

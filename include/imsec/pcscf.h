@@ -6,7 +6,7 @@
  * calls the event functions with the time and an imsec_out; the element
  * answers with actions (send, connect, keep, timer, log).
  *
- * What it does (mode M1 of DESIGN.md §2; the SIP contract of issue 7):
+ * What it does (mode M1 of DESIGN.md §2):
  *  - REGISTER from a UE: routed by the home domain (Request-URI host, else
  *    the To host) through the routing table; unknown domain: 403. Adds its
  *    Via, `Path: <sip:TOKEN@HOST:PORT;transport=tls;lr;ob>` (transport

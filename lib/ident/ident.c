@@ -236,7 +236,7 @@ static int sip_user_char(int ch) {
 }
 
 /* Parameters and headers after the host: printable, no spaces, escapes
- * well formed. The semantics belong to the full SIP parser (issue 4). */
+ * well formed. The semantics belong to the full SIP parser (lib/sip). */
 static int rest_ok(imsec_str r) {
   for (size_t i = 0; i < r.len; i++) {
     int ch = (unsigned char)r.p[i];

@@ -442,7 +442,7 @@ static void hdr(imsec_sip_builder *b, const char *name, const char *value) {
   imsec_sip_build_header(b, S(name), S(value));
 }
 
-/* The REGISTER of TS 24.229 §5.1.1.2 / ISSUE7 contract step 1 (and its
+/* The REGISTER of TS 24.229 §5.1.1.2 (and its
  * later forms): `authz` is the whole Authorization value. */
 static int send_register(imsec_ue *ue, const char *authz, uint32_t expires,
                          imsec_time_ms now, imsec_out *out) {

@@ -1,5 +1,5 @@
 /*
- * net/ benchmark (issue 6), loopback only, bounded in time and count.
+ * net/ benchmark, loopback only, bounded in time and count.
  *
  * 1. TLS 1.3 handshakes per second, full and resumed, that our server
  *    (imsec_net, one loop) sustains, beside a minimal OpenSSL epoll server

@@ -384,7 +384,7 @@ static void test_reuse(void **state) {
 }
 
 /* A second connection of the same client context resumes the session from
- * the server's ticket (the UE's stored ticket, ISSUE7.md). */
+ * the server's ticket (the UE's stored ticket). */
 static void test_resumption(void **state) {
   (void)state;
   echo e = {0};

@@ -2,10 +2,10 @@
  * Registration end to end, in memory (tests/support/sim): real UE, P-CSCF,
  * S-CSCF and HSS elements (include/imsec/{ue,pcscf,scscf,hss}.h) on a
  * virtual clock, with certificates made by crypto/pki and checked by
- * crypto/x509. Every step of ISSUE7.md and every failure case of TS 33.203
- * §6.1.2-6.1.3: many UEs at once, the SIP contract on each hop, roaming
- * through a visited P-CSCF, re-registration and de-registration, wrong RES,
- * bad MAC, sync failure on the same TLS connection, incomplete
+ * crypto/x509. Every step of the registration and every failure case of
+ * TS 33.203 §6.1.2-6.1.3: many UEs at once, the SIP contract on each hop,
+ * roaming through a visited P-CSCF, re-registration and de-registration, wrong
+ * RES, bad MAC, sync failure on the same TLS connection, incomplete
  * authentication (nonce expiry), replay, downgrade (Security-Verify missing
  * or changed), identity spoofing (a flow that is not the binding, a
  * P-Preferred-Identity outside the set), MESSAGE delivery over the bound

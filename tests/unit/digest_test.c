@@ -627,7 +627,7 @@ static void aka_challenge(void **state) {
   imsec_milenage_del(f.m);
 }
 
-/* The exchange as the S-CSCF and the UE of issue 7 run it, through the
+/* The exchange as the S-CSCF and the UE run it, through the
  * builders and parsers only: challenge -> AKA at the UE -> Authorization
  * -> verification; then the same with the UE out of sync. */
 static void aka_exchange(void **state) {

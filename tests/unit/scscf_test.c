@@ -179,7 +179,7 @@ static const imsec_act *find_act(fx *f, imsec_act_kind kind) {
   return NULL;
 }
 
-/* A REGISTER as the P-CSCF forwards it (ISSUE7.md contract 2). */
+/* A REGISTER as the P-CSCF forwards it (Path, integrity-protected). */
 static const char *reg_msg(fx *f, const char *impu, const char *auth,
                            const char *contact, const char *extra) {
   static char buf[8192];

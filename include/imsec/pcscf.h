@@ -71,6 +71,16 @@ extern "C" {
 #define IMSEC_PCSCF_MAX_ROUTES 32
 #define IMSEC_PCSCF_MAX_PEERS 16
 
+/* Retry-After (RFC 3261 §20.33) on the 503s this P-CSCF sends itself (a
+ * 503 relayed from an S-CSCF is left as it came): seconds.
+ *  BUSY: its own tables are full (transactions, bindings): a short wait,
+ *        they drain within a transaction timeout.
+ *  CORE: the S-CSCF cannot be reached (connection refused or lost, its
+ *        certificate refused, its queue full): long enough for a restart
+ *        or an operator, short enough not to strand registrations. */
+#define IMSEC_PCSCF_RETRY_BUSY 5
+#define IMSEC_PCSCF_RETRY_CORE 30
+
 /* One row of the routing table: a home network domain and its S-CSCF. */
 typedef struct imsec_pcscf_route {
   char domain[256]; /* compared case-insensitively */

@@ -549,7 +549,8 @@ static void txn_keep_answer(ev *e, txn *t, imsec_sip_msg *req) {
 }
 
 /* Send the kept answer with this status, if the flow it goes to is up. */
-static void txn_answer(ev *e, txn *t, unsigned code, const char *reason);
+static void txn_answer(ev *e, txn *t, unsigned code, const char *reason,
+                       unsigned retry_after);
 
 /* Refuse with a WARN line naming the reason. */
 static int refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
@@ -560,6 +561,21 @@ static int refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
       num(e->p, e->f->id), S(": "), imsec_str_c(c), S(" "), imsec_str_c(reason),
       S(" ("), imsec_str_c(why), S(")"));
   return reply(e, e->f->id, req, code, reason, NULL, 0);
+}
+
+/* Our own 503 (RFC 3261 §21.5.4) with Retry-After (§20.33): the UE waits
+ * that long instead of retrying at once (see IMSEC_PCSCF_RETRY_*). Never
+ * added to a 503 relayed from an S-CSCF, which speaks for itself. */
+static int refuse_503(ev *e, imsec_sip_msg *req, unsigned secs,
+                      const char *why) {
+  char v[12];
+  sb vb = {v, 0, sizeof(v), 0};
+  sb_u64(&vb, secs);
+  LOG(e, IMSEC_LOG_WARN, S("refused "), req->method, S(" on flow "),
+      num(e->p, e->f->id), S(": 503 Service Unavailable ("), imsec_str_c(why),
+      S(")"));
+  imsec_str extra[2] = {S("Retry-After"), {v, vb.len}};
+  return reply(e, e->f->id, req, 503, "Service Unavailable", extra, 2);
 }
 
 /* Note the flow a UE's request went out on (see txn_flow_lost). */
@@ -591,7 +607,8 @@ static void dest_drop(imsec_pcscf *p, dest *d, ev *e) {
     d->qhead = q->next;
     if (e && q->slot < p->cfg.max_transactions && p->txns[q->slot].used &&
         p->txns[q->slot].gen == q->gen) {
-      txn_answer(e, &p->txns[q->slot], 503, "Service Unavailable");
+      txn_answer(e, &p->txns[q->slot], 503, "Service Unavailable",
+                 IMSEC_PCSCF_RETRY_CORE);
       txn_clear(p, q->slot);
     }
     free(q);
@@ -644,7 +661,8 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
   return 0;
 }
 
-static void txn_answer(ev *e, txn *t, unsigned code, const char *reason) {
+static void txn_answer(ev *e, txn *t, unsigned code, const char *reason,
+                       unsigned retry_after) {
   imsec_pcscf *p = e->p;
   if (!t->answer || !flow_find(p, t->in_flow))
     return;
@@ -654,6 +672,12 @@ static void txn_answer(ev *e, txn *t, unsigned code, const char *reason) {
   sb_putc(&b, " ");
   sb_putc(&b, reason);
   sb_putc(&b, "\r\n");
+  if (retry_after) {
+    /* RFC 3261 §20.33: when to try again (see refuse_503). */
+    sb_putc(&b, "Retry-After: ");
+    sb_u64(&b, retry_after);
+    sb_putc(&b, "\r\n");
+  }
   sb_put(&b, (imsec_str){t->answer + t->answer_hdrs,
                          t->answer_len - t->answer_hdrs});
   if (!b.err)
@@ -1041,7 +1065,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
     return reply(e, f->id, m, 403, "Domain not served", NULL, 0);
   }
   if (!f->bindings && p->n_bindings >= p->cfg.max_bindings)
-    return refuse(e, m, 503, "Service Unavailable", "binding table full");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "binding table full");
 
   /* The Contact being registered and the expiry asked for. */
   imsec_str contact = S("");
@@ -1065,7 +1089,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   size_t slot;
   txn *t = txn_new(e, &slot);
   if (!t)
-    return refuse(e, m, 503, "Service Unavailable", "transaction table full");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "transaction table full");
   t->from_ue = 1;
   t->in_flow = f->id;
   t->is_register = 1;
@@ -1172,8 +1196,8 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   if (rv < 0) {
     txn_clear(p, slot);
     (void)pop_top(m, IMSEC_SIP_H_VIA); /* answer with the UE's Vias only */
-    return refuse(e, m, 503, "Service Unavailable",
-                  "S-CSCF queue full or unreachable");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_CORE,
+                      "S-CSCF queue full or unreachable");
   }
   LOG(e, IMSEC_LOG_INFO, S("REGISTER from flow "), num(p, f->id), S(" IMPI "),
       imsec_str_c(t->impi), S(" -> "), dom, S(" at "),
@@ -1262,7 +1286,7 @@ static int ue_request(ev *e, imsec_sip_msg *m) {
   if (!ack) {
     t = txn_new(e, &slot);
     if (!t)
-      return refuse(e, m, 503, "Service Unavailable", "transaction table full");
+      return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "transaction table full");
     t->from_ue = 1;
     t->in_flow = f->id;
     txn_keep_answer(e, t, m);
@@ -1277,8 +1301,8 @@ static int ue_request(ev *e, imsec_sip_msg *m) {
     if (t)
       txn_clear(p, slot);
     (void)pop_top(m, IMSEC_SIP_H_VIA);
-    return refuse(e, m, 503, "Service Unavailable",
-                  "S-CSCF queue full or unreachable");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_CORE,
+                      "S-CSCF queue full or unreachable");
   }
   LOG(e, IMSEC_LOG_DEBUG, m->method, S(" from flow "), num(p, f->id), S(" as "),
       asserted, S(" -> "), addr_str(p, &p->dests[di].addr));
@@ -1334,7 +1358,7 @@ static int core_request(ev *e, imsec_sip_msg *m) {
   if (!ack) {
     t = txn_new(e, &slot);
     if (!t)
-      return refuse(e, m, 503, "Service Unavailable", "transaction table full");
+      return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "transaction table full");
     t->from_ue = 0;
     t->in_flow = e->f->id;
     t->ue_flow = target->id;
@@ -1810,7 +1834,7 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     if (!t->used)
       continue;
     if (!t->from_ue && t->ue_flow == flow) {
-      txn_answer(&e, t, 430, "Flow Failed");
+      txn_answer(&e, t, 430, "Flow Failed", 0);
       txn_clear(p, i);
     } else if (t->in_flow == flow) {
       txn_clear(p, i);
@@ -1818,7 +1842,7 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
       /* RFC 3261 §16.9: the S-CSCF's connection failed under a request
        * that got no final answer (TLS 1.3: an S-CSCF refusing our client
        * certificate says so only after the request went out): as a 503. */
-      txn_answer(&e, t, 503, "Service Unavailable");
+      txn_answer(&e, t, 503, "Service Unavailable", IMSEC_PCSCF_RETRY_CORE);
       txn_clear(p, i);
       lost++;
     }
@@ -1848,7 +1872,7 @@ static void sweep(ev *e) {
       /* RFC 3261 §16.8: no answer in time counts as a 408. */
       LOG(e, IMSEC_LOG_WARN, S("no answer in time for a request from flow "),
           num(p, t->in_flow), S("; 408"));
-      txn_answer(e, t, 408, "Request Timeout");
+      txn_answer(e, t, 408, "Request Timeout", 0);
       txn_clear(p, i);
     } else if (!next || t->deadline < next) {
       next = t->deadline;

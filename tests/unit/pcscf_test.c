@@ -761,6 +761,7 @@ static void limits_and_core_loss(void **state) {
   /* ... and the UE hears 503 at once */
   const char *r = sent(x, UE_FLOW);
   status_is(r, 503);
+  assert_true(has_line(r, "Retry-After: 30"));
   assert_non_null(strstr(r, "Via: SIP/2.0/TLS 127.0.0.1:40000"));
   assert_null(strstr(r, "5062"));
   imsec_pcscf_stats st;
@@ -776,6 +777,7 @@ static void limits_and_core_loss(void **state) {
   /* two transactions pending: full */
   feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
   status_is(sent(x, UE2_FLOW), 503);
+  assert_true(has_line(sent(x, UE2_FLOW), "Retry-After: 5"));
   assert_true(logged(x, "transaction table full"));
   /* transactions expire: 408 to the UE for each (RFC 3261 §16.8) */
   imsec_out_clear(&x->out);
@@ -824,6 +826,7 @@ static void core_loss_under_requests(void **state) {
   assert_true(logged(x, "lost the connection"));
   assert_true(logged(x, "2 request(s) sent to the S-CSCF on it answered 503"));
   status_is(sent(x, UE_FLOW), 503);
+  assert_true(has_line(sent(x, UE_FLOW), "Retry-After: 30"));
   status_is(sent(x, UE2_FLOW), 503);
   assert_int_equal(count(x, IMSEC_ACT_SEND), 2);
   imsec_pcscf_stats_get(x->p, &st);
@@ -858,6 +861,7 @@ static void binding_limit_and_options(void **state) {
   /* the table is full: a REGISTER from an unbound connection gets 503 */
   feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
   status_is(sent(x, UE2_FLOW), 503);
+  assert_true(has_line(sent(x, UE2_FLOW), "Retry-After: 5"));
   assert_null(sent(x, CORE_FLOW));
   assert_true(logged(x, "binding table full"));
   /* the bound UE re-registers fine */
@@ -1344,6 +1348,7 @@ static void core_tls_route_check(void **state) {
       fail_msg("case %zu: no log line with '%s'", i, bad[i].why);
     assert_true(logged(x, "refused S-CSCF tls:127.0.0.1:5061 on flow 100"));
     status_is(sent(x, UE_FLOW), 503);
+    assert_true(has_line(sent(x, UE_FLOW), "Retry-After: 30"));
     assert_null(sent(x, CORE_FLOW));
     imsec_pcscf_stats st;
     imsec_pcscf_stats_get(x->p, &st);

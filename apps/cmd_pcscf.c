@@ -35,6 +35,7 @@ static const char help[] =
     "                   --core-ca FILE [--core-ca ...]\n"
     "                   [--core tls:HOST:PORT] [--visited-network NAME]\n"
     "                   [--insecure-core --peer-addr IP ...]\n"
+    "                   [--core-peer NAME ...]\n"
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
     "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
@@ -80,6 +81,11 @@ static const char help[] =
     "  --peer-addr IP           an S-CSCF address allowed on a plain core\n"
     "                           listener; repeat for more (required with\n"
     "                           one)\n"
+    "  --core-peer NAME         an S-CSCF certificate name allowed on the\n"
+    "                           TLS core listener besides the tls: routes'\n"
+    "                           names; repeat for more. Others (and any\n"
+    "                           certificate without EKU clientAuth) are\n"
+    "                           refused with one log line\n"
     "  --visited-network NAME   act as a visited network's P-CSCF\n"
     "                           (adds P-Visited-Network-ID: \"NAME\")\n"
     "  --require-sec-agree      refuse REGISTERs without sec-agree (421)\n"
@@ -91,7 +97,8 @@ static const char help[] =
     "                           core, cert, key, routes (a list of\n"
     "                           DOMAIN=ADDR), core_cert, core_key, core_ca\n"
     "                           (a file or a list), insecure_core,\n"
-    "                           peer_addrs (a list), visited_network,\n"
+    "                           peer_addrs (a list), core_peers (a list),\n"
+    "                           visited_network,\n"
     "                           require_sec_agree, log_level, max_flows,\n"
     "                           max_bindings, max_transactions, max_queue,\n"
     "                           transaction_timeout_ms, max_flows_per_ip.\n"
@@ -147,7 +154,7 @@ static const elemrun_ops ops = {
 /* The core-side flags with a value: their index below, or -1. */
 static int core_option(const char *a) {
   static const char *const names[] = {"--core-cert", "--core-key", "--core-ca",
-                                      "--peer-addr"};
+                                      "--peer-addr", "--core-peer"};
   for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
     if (!strcmp(a, names[i]))
       return i;
@@ -155,7 +162,7 @@ static int core_option(const char *a) {
 }
 
 /* The core-side flags: 0 --core-cert, 1 --core-key, 2 --core-ca,
- * 3 --peer-addr. Returns 0 or -1 (reported, exit 2). */
+ * 3 --peer-addr, 4 --core-peer. Returns 0 or -1 (reported, exit 2). */
 static int core_flag(imsec_pcscf_settings *s, int which, const char *a,
                      const char *v) {
   if (!v[0] || strlen(v) >= sizeof(s->core_cert)) {
@@ -175,6 +182,16 @@ static int core_flag(imsec_pcscf_settings *s, int which, const char *a,
       return -1;
     }
     snprintf(s->core_ca[s->n_core_ca++], sizeof(s->core_ca[0]), "%s", v);
+    return 0;
+  case 4:
+    if (s->elem.n_core_peers >= IMSEC_PCSCF_MAX_PEERS ||
+        strlen(v) >= sizeof(s->elem.core_peers[0]) || strchr(v, '*')) {
+      cli_usage(SUB, "--core-peer: a host name (no wildcard), at most %d",
+                IMSEC_PCSCF_MAX_PEERS);
+      return -1;
+    }
+    snprintf(s->elem.core_peers[s->elem.n_core_peers++],
+             sizeof(s->elem.core_peers[0]), "%s", v);
     return 0;
   default:
     if (s->elem.n_peer_addrs >= IMSEC_PCSCF_MAX_PEERS) {
@@ -501,6 +518,18 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
                      "--core needs an address the S-CSCFs can reach, "
                      "not '%s'",
                      wild_host);
+  /* The element tells a UE's flow from an S-CSCF's by the local address
+   * it came in on: two listeners on one port must differ in IP address. */
+  if (s.has_core_listen && s.core_listen.port &&
+      s.core_listen.port == s.listen.port &&
+      (!is_ip(s.listen.host) || !is_ip(s.core_listen.host) ||
+       !strcmp(s.listen.host, "0.0.0.0") || !strcmp(s.listen.host, "::") ||
+       !strcmp(s.listen.host, s.core_listen.host)))
+    return cli_usage(SUB,
+                     "--listen and --core share port %u: give each its own "
+                     "IP address (not a name or a wildcard) or port, or UE "
+                     "and S-CSCF connections cannot be told apart",
+                     (unsigned)s.listen.port);
   if (!s.has_core_listen) {
     s.core_listen = s.listen;
     /* TS 33.210 §5.2: TLS unless plain TCP was asked for. */

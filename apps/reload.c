@@ -195,6 +195,9 @@ int reload_pcscf(elemrun *r, imsec_pcscf *p,
     reload_restart(&plan, "insecure_core");
   if (!pcscf_peers_eq(a, b))
     reload_restart(&plan, "peer_addrs");
+  if (a->n_core_peers != b->n_core_peers ||
+      memcmp(a->core_peers, b->core_peers, sizeof(a->core_peers)) != 0)
+    reload_restart(&plan, "core_peers");
   if (running->max_flows_per_ip != next->max_flows_per_ip)
     reload_restart(&plan, "max_flows_per_ip");
   pcscf_apply pa = {.p = p, .next = next};

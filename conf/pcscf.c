@@ -188,6 +188,20 @@ static int add_peer_addr(pctx *c, size_t line, const char *v) {
   return 0;
 }
 
+/* RFC 5922 §7: an S-CSCF certificate name allowed on the TLS core
+ * listener besides the routes' names. */
+static int add_core_peer(pctx *c, size_t line, const char *v) {
+  imsec_pcscf_config *e = &c->s->elem;
+  if (e->n_core_peers >= IMSEC_PCSCF_MAX_PEERS)
+    return fail(c, IMSEC_ERR_CONFIG, line,
+                "key 'core_peers': more than %d names", IMSEC_PCSCF_MAX_PEERS);
+  if (!v[0] || strlen(v) >= sizeof(e->core_peers[0]) || strchr(v, '*'))
+    return fail(c, IMSEC_ERR_CONFIG, line,
+                "key 'core_peers': expected a host name (no wildcard)");
+  snprintf(e->core_peers[e->n_core_peers++], sizeof(e->core_peers[0]), "%s", v);
+  return 0;
+}
+
 /* The Mw security keys (TS 33.210): core_cert, core_key, core_ca,
  * insecure_core, peer_addrs. */
 static int core_key_value(pctx *c, yaml_document_t *doc, size_t k,
@@ -236,7 +250,8 @@ static const char *const keys[] = {"listen",
                                    "core_ca",
                                    "insecure_core",
                                    "peer_addrs",
-                                   "max_flows_per_ip"};
+                                   "max_flows_per_ip",
+                                   "core_peers"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -319,6 +334,8 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     IMSEC_GUARD(uint_value(c, v, key, 1000000, &u));
     s->max_flows_per_ip = (uint32_t)u;
     return 0;
+  case 19:
+    return each_value(c, doc, v, "core_peers", add_core_peer);
   default:
     return core_key_value(c, doc, k - 13, v);
   }

@@ -40,10 +40,13 @@
  *    imsec_sip_check (a bare CR or LF) is dropped and logged, never
  *    relayed. Lines about refused input stay within a budget per second.
  *  - Responses go back by this P-CSCF's Via: the branch names a slot of a
- *    bounded transaction table (with an expiry).
+ *    bounded transaction table (with an expiry) and carries an HMAC under
+ *    the element's random key, so it cannot be guessed; a response is
+ *    taken only from the flow its request went out on (RFC 3261 §18.1.2).
+ *  - Its own 503s carry Retry-After (IMSEC_PCSCF_RETRY_*).
  *
  * Flows: an inbound TLS (or DTLS) flow is the access side (a UE), except
- * on a TLS core listener (its port is cfg.core's); flows the element
+ * on a TLS core listener (its address is cfg.core's); flows the element
  * opened (CONNECT tag != 0) and inbound TCP/UDP flows are the core side
  * (S-CSCFs). Mw security (TS 33.210 Za/Zb): an S-CSCF reached over a tls:
  * route must show a chain that verified and the route's name (see
@@ -68,6 +71,16 @@ extern "C" {
 #define IMSEC_PCSCF_MAX_ROUTES 32
 #define IMSEC_PCSCF_MAX_PEERS 16
 
+/* Retry-After (RFC 3261 §20.33) on the 503s this P-CSCF sends itself (a
+ * 503 relayed from an S-CSCF is left as it came): seconds.
+ *  BUSY: its own tables are full (transactions, bindings): a short wait,
+ *        they drain within a transaction timeout.
+ *  CORE: the S-CSCF cannot be reached (connection refused or lost, its
+ *        certificate refused, its queue full): long enough for a restart
+ *        or an operator, short enough not to strand registrations. */
+#define IMSEC_PCSCF_RETRY_BUSY 5
+#define IMSEC_PCSCF_RETRY_CORE 30
+
 /* One row of the routing table: a home network domain and its S-CSCF. */
 typedef struct imsec_pcscf_route {
   char domain[256]; /* compared case-insensitively */
@@ -82,17 +95,24 @@ typedef struct imsec_pcscf_config {
   /* This P-CSCF on the core side: the host and port put in its Via and in
    * the Path URI, where the S-CSCF sends requests for UEs; the Path says
    * transport=tcp or transport=tls after tp (TCP or TLS). With tp TLS, an
-   * inbound TLS flow whose local port is this port is a core flow (an
-   * S-CSCF; the driver's TLS context required and verified its client
-   * certificate, TS 33.210 §5.2), not a UE. Requests from the S-CSCF must
-   * carry a top Route with this host and port. Required (host not empty). */
+   * inbound TLS flow whose local address is this one (port, and host when
+   * the host is an IP literal) is a core flow (an S-CSCF, judged as
+   * core_peers says), not a UE: the UE listener must differ in port or
+   * (IP literal) host. Requests from the S-CSCF must carry a top Route
+   * with this host and port. Required (host not empty). */
   imsec_addr core;
   /* Plain (not TLS) inbound core flows are accepted only from these IP
    * addresses (compared as text, case-insensitively); others are refused
-   * at flow up with a log line. No entries: from any address (the daemon
-   * always fills them when it runs a plain core listener). */
+   * at flow up with a log line. A plain (tcp) core needs at least one. */
   char peer_addrs[IMSEC_PCSCF_MAX_PEERS][64];
   size_t n_peer_addrs;
+  /* TLS core listener (TS 33.210 §5.2, RFC 5922 §7): who may connect. The
+   * peer's certificate must have verified (EKU serverAuth, as every
+   * network element's), carry EKU clientAuth and a name (RFC 5922 §7.1,
+   * no wildcard) that is the name of a tls: route (its name=, else its
+   * host: an S-CSCF this P-CSCF knows) or one of these extra names. */
+  char core_peers[IMSEC_PCSCF_MAX_PEERS][256];
+  size_t n_core_peers;
   imsec_pcscf_route routes[IMSEC_PCSCF_MAX_ROUTES];
   size_t n_routes;
   /* Non-empty: this is a visited network's P-CSCF; the name goes into
@@ -125,8 +145,10 @@ typedef struct imsec_pcscf imsec_pcscf;
  * Make a P-CSCF. `cfg` is copied. `crypto` is borrowed (it must outlive
  * the element; it draws the token key and computes the token HMACs).
  * Returns 0, IMSEC_ERR_INVAL (NULL argument), IMSEC_ERR_CONFIG (no core
- * host, core tp not TCP or TLS, a route without domain, more than
- * IMSEC_PCSCF_MAX_ROUTES routes or IMSEC_PCSCF_MAX_PEERS peer addresses),
+ * host, core tp not TCP or TLS, a tcp core without peer_addrs, a route
+ * without domain, more than IMSEC_PCSCF_MAX_ROUTES routes or
+ * IMSEC_PCSCF_MAX_PEERS peer addresses or core peers, an empty or
+ * wildcard core peer name),
  * IMSEC_ERR_NOMEM, IMSEC_ERR_CRYPTO (no randomness).
  */
 IMSEC_API IMSEC_MUST_USE int imsec_pcscf_new(imsec_pcscf **out,
@@ -142,7 +164,11 @@ IMSEC_API void imsec_pcscf_del(imsec_pcscf *p);
  * chain invalid, certificate expired, name mismatch), the requests queued
  * for that S-CSCF get 503 and IMSEC_ERR_AUTH asks the driver to close the
  * flow. An inbound plain core flow from an address outside peer_addrs is
- * refused the same way (IMSEC_ERR_AUTH). Returns 0, or IMSEC_ERR_AUTH,
+ * refused the same way (IMSEC_ERR_AUTH), and so is an inbound flow on a
+ * TLS core listener whose certificate is missing, did not verify, lacks
+ * EKU clientAuth or a name, or names no known S-CSCF (see core_peers):
+ * one log line with its address, its name and the reason. Returns 0, or
+ * IMSEC_ERR_AUTH,
  * IMSEC_ERR_LIMIT (max_flows access flows already: the driver closes the
  * flow), IMSEC_ERR_NOMEM. */
 IMSEC_API int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow,
@@ -216,6 +242,9 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *   core_ca: FILE or [FILE, ...] (trust anchors for the S-CSCFs)
  *   insecure_core: true|false    (plain TCP allowed on the core side)
  *   peer_addrs: IP or [IP, ...]  (who may use a plain core listener)
+ *   core_peers: NAME or [NAME, ...] (S-CSCF certificate names, besides
+ *                                 the routes', allowed on a TLS core
+ *                                 listener)
  *   visited_network: NAME        require_sec_agree: true|false
  *   log_level: debug|info|warn|error
  *   max_flows, max_bindings, max_transactions, max_queue: numbers

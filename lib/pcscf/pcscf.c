@@ -12,6 +12,7 @@
 #define TOKEN_HEX 40 /* 16 hex of the flow id + 24 hex of the MAC */
 #define BRANCH_PFX "z9hG4bKpc"
 #define BRANCH_PFX_LEN 9
+#define BRANCH_MAC 12 /* octets of HMAC-SHA256 kept in a branch */
 #define ARENA 32768
 #define SEC_SERVER "tls;q=0.1" /* RFC 3329 §2.2; TS 33.203 Annex O */
 #define DEFAULT_EXPIRES 3600
@@ -448,24 +449,38 @@ static txn *txn_new(ev *e, size_t *slot) {
 }
 
 /* Branch of our Via: the magic cookie (RFC 3261 §8.1.1.7), "pc", the slot
- * and its generation. */
+ * and its generation, then an HMAC-SHA256 over both under the element's
+ * random key: a response is matched to its transaction by this branch
+ * alone, so a guessable one would let any peer answer requests it never
+ * received (RFC 3261 §17.2.3 leaves the uniqueness to us; we make it
+ * unforgeable, like the flow tokens). */
+static int branch_mac(imsec_pcscf *p, const uint8_t v[8], uint8_t mac[32]) {
+  imsec_iov iov[2] = {{"branch", 6}, {v, 8}};
+  return imsec_hmac(p->crypto, IMSEC_HASH_SHA256, p->key, KEY_LEN, iov, 2, mac);
+}
+
 static int branch_make(imsec_pcscf *p, size_t slot, sb *b) {
-  uint8_t v[8];
+  uint8_t v[8], mac[32];
   uint32_t s = (uint32_t)slot, g = p->txns[slot].gen;
   for (int i = 0; i < 4; i++) {
     v[i] = (uint8_t)(s >> (24 - 8 * i));
     v[4 + i] = (uint8_t)(g >> (24 - 8 * i));
   }
+  IMSEC_GUARD(branch_mac(p, v, mac));
   sb_putc(b, BRANCH_PFX);
   sb_hex(b, v, 8);
+  sb_hex(b, mac, BRANCH_MAC);
   return 0;
 }
 
 static txn *branch_find(imsec_pcscf *p, imsec_str br, size_t *slot) {
-  uint8_t v[8];
-  if (br.len != BRANCH_PFX_LEN + 16 ||
+  uint8_t v[8 + BRANCH_MAC], mac[32];
+  if (br.len != BRANCH_PFX_LEN + 16 + 2 * BRANCH_MAC ||
       !imsec_str_eq(imsec_str_sub(br, 0, BRANCH_PFX_LEN), S(BRANCH_PFX)) ||
-      imsec_hex_decode(br.p + BRANCH_PFX_LEN, 16, v, 8) != 8)
+      imsec_hex_decode(br.p + BRANCH_PFX_LEN, 16 + 2 * BRANCH_MAC, v,
+                       sizeof(v)) != (int)sizeof(v))
+    return NULL;
+  if (branch_mac(p, v, mac) < 0 || !imsec_ct_eq(mac, v + 8, BRANCH_MAC))
     return NULL;
   uint32_t s = 0, g = 0;
   for (int i = 0; i < 4; i++) {
@@ -534,7 +549,8 @@ static void txn_keep_answer(ev *e, txn *t, imsec_sip_msg *req) {
 }
 
 /* Send the kept answer with this status, if the flow it goes to is up. */
-static void txn_answer(ev *e, txn *t, unsigned code, const char *reason);
+static void txn_answer(ev *e, txn *t, unsigned code, const char *reason,
+                       unsigned retry_after);
 
 /* Refuse with a WARN line naming the reason. */
 static int refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
@@ -545,6 +561,21 @@ static int refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
       num(e->p, e->f->id), S(": "), imsec_str_c(c), S(" "), imsec_str_c(reason),
       S(" ("), imsec_str_c(why), S(")"));
   return reply(e, e->f->id, req, code, reason, NULL, 0);
+}
+
+/* Our own 503 (RFC 3261 §21.5.4) with Retry-After (§20.33): the UE waits
+ * that long instead of retrying at once (see IMSEC_PCSCF_RETRY_*). Never
+ * added to a 503 relayed from an S-CSCF, which speaks for itself. */
+static int refuse_503(ev *e, imsec_sip_msg *req, unsigned secs,
+                      const char *why) {
+  char v[12];
+  sb vb = {v, 0, sizeof(v), 0};
+  sb_u64(&vb, secs);
+  LOG(e, IMSEC_LOG_WARN, S("refused "), req->method, S(" on flow "),
+      num(e->p, e->f->id), S(": 503 Service Unavailable ("), imsec_str_c(why),
+      S(")"));
+  imsec_str extra[2] = {S("Retry-After"), {v, vb.len}};
+  return reply(e, e->f->id, req, 503, "Service Unavailable", extra, 2);
 }
 
 /* Note the flow a UE's request went out on (see txn_flow_lost). */
@@ -576,7 +607,8 @@ static void dest_drop(imsec_pcscf *p, dest *d, ev *e) {
     d->qhead = q->next;
     if (e && q->slot < p->cfg.max_transactions && p->txns[q->slot].used &&
         p->txns[q->slot].gen == q->gen) {
-      txn_answer(e, &p->txns[q->slot], 503, "Service Unavailable");
+      txn_answer(e, &p->txns[q->slot], 503, "Service Unavailable",
+                 IMSEC_PCSCF_RETRY_CORE);
       txn_clear(p, q->slot);
     }
     free(q);
@@ -629,7 +661,8 @@ static int send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
   return 0;
 }
 
-static void txn_answer(ev *e, txn *t, unsigned code, const char *reason) {
+static void txn_answer(ev *e, txn *t, unsigned code, const char *reason,
+                       unsigned retry_after) {
   imsec_pcscf *p = e->p;
   if (!t->answer || !flow_find(p, t->in_flow))
     return;
@@ -639,6 +672,12 @@ static void txn_answer(ev *e, txn *t, unsigned code, const char *reason) {
   sb_putc(&b, " ");
   sb_putc(&b, reason);
   sb_putc(&b, "\r\n");
+  if (retry_after) {
+    /* RFC 3261 §20.33: when to try again (see refuse_503). */
+    sb_putc(&b, "Retry-After: ");
+    sb_u64(&b, retry_after);
+    sb_putc(&b, "\r\n");
+  }
   sb_put(&b, (imsec_str){t->answer + t->answer_hdrs,
                          t->answer_len - t->answer_hdrs});
   if (!b.err)
@@ -1026,7 +1065,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
     return reply(e, f->id, m, 403, "Domain not served", NULL, 0);
   }
   if (!f->bindings && p->n_bindings >= p->cfg.max_bindings)
-    return refuse(e, m, 503, "Service Unavailable", "binding table full");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "binding table full");
 
   /* The Contact being registered and the expiry asked for. */
   imsec_str contact = S("");
@@ -1050,7 +1089,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   size_t slot;
   txn *t = txn_new(e, &slot);
   if (!t)
-    return refuse(e, m, 503, "Service Unavailable", "transaction table full");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "transaction table full");
   t->from_ue = 1;
   t->in_flow = f->id;
   t->is_register = 1;
@@ -1157,8 +1196,8 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   if (rv < 0) {
     txn_clear(p, slot);
     (void)pop_top(m, IMSEC_SIP_H_VIA); /* answer with the UE's Vias only */
-    return refuse(e, m, 503, "Service Unavailable",
-                  "S-CSCF queue full or unreachable");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_CORE,
+                      "S-CSCF queue full or unreachable");
   }
   LOG(e, IMSEC_LOG_INFO, S("REGISTER from flow "), num(p, f->id), S(" IMPI "),
       imsec_str_c(t->impi), S(" -> "), dom, S(" at "),
@@ -1247,7 +1286,7 @@ static int ue_request(ev *e, imsec_sip_msg *m) {
   if (!ack) {
     t = txn_new(e, &slot);
     if (!t)
-      return refuse(e, m, 503, "Service Unavailable", "transaction table full");
+      return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "transaction table full");
     t->from_ue = 1;
     t->in_flow = f->id;
     txn_keep_answer(e, t, m);
@@ -1262,8 +1301,8 @@ static int ue_request(ev *e, imsec_sip_msg *m) {
     if (t)
       txn_clear(p, slot);
     (void)pop_top(m, IMSEC_SIP_H_VIA);
-    return refuse(e, m, 503, "Service Unavailable",
-                  "S-CSCF queue full or unreachable");
+    return refuse_503(e, m, IMSEC_PCSCF_RETRY_CORE,
+                      "S-CSCF queue full or unreachable");
   }
   LOG(e, IMSEC_LOG_DEBUG, m->method, S(" from flow "), num(p, f->id), S(" as "),
       asserted, S(" -> "), addr_str(p, &p->dests[di].addr));
@@ -1319,7 +1358,7 @@ static int core_request(ev *e, imsec_sip_msg *m) {
   if (!ack) {
     t = txn_new(e, &slot);
     if (!t)
-      return refuse(e, m, 503, "Service Unavailable", "transaction table full");
+      return refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "transaction table full");
     t->from_ue = 0;
     t->in_flow = e->f->id;
     t->ue_flow = target->id;
@@ -1363,6 +1402,10 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
   flowrec *f = flow_find(p, t->in_flow);
   if (!f || f->core)
+    return;
+  /* Only the S-CSCF the REGISTER went to may bind identities to a UE's
+   * flow (TS 24.229 §5.2.2.1; on_response already holds to this). */
+  if (!e->f || !t->out_flow || e->f->id != t->out_flow)
     return;
   int64_t exp = -1;
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
@@ -1486,8 +1529,10 @@ static int on_response(ev *e, imsec_sip_msg *m) {
         S(" dropped"));
     return 0;
   }
-  /* Responses come from where the request went. */
-  if (t->from_ue ? !e->f->core : e->f->id != t->ue_flow) {
+  /* Responses come from where the request went (RFC 3261 §18.1.2: the
+   * response arrives on the connection the request was sent on): for a
+   * UE's request, the one flow to its S-CSCF, not any core flow. */
+  if (e->f->id != (t->from_ue ? t->out_flow : t->ue_flow)) {
     LOG(e, IMSEC_LOG_WARN, S("response on flow "), num(p, e->f->id),
         S(" for a transaction sent elsewhere; dropped"));
     return 0;
@@ -1579,21 +1624,102 @@ static int core_cert_refused(ev *e, dest *d, uint64_t flow,
   return 1;
 }
 
-/* An inbound TLS flow on the core listener is an S-CSCF, not a UE. */
-static int is_core_listener(const imsec_pcscf *p, const imsec_flow_info *info) {
-  return info && info->inbound && p->cfg.core.tp == IMSEC_TP_TLS &&
-         info->tp == IMSEC_TP_TLS && info->local.port == p->cfg.core.port;
+/* An IP literal (IPv4 dotted or IPv6), not a host name. */
+static int ip_literal(const char *h) {
+  if (!*h)
+    return 0;
+  if (strchr(h, ':'))
+    return 1;
+  for (; *h; h++)
+    if (*h != '.' && (*h < '0' || *h > '9'))
+      return 0;
+  return 1;
 }
 
-/* Who came in on the TLS core listener (its chain was verified by the
- * driver's TLS context; the name is for the log). */
-static void core_peer_log(ev *e, uint64_t flow, const imsec_flow_info *info) {
-  imsec_str names[1];
-  size_t n =
-      info->peer_cert ? imsec_trust_cert_names(info->peer_cert, names, 1) : 0;
-  LOG(e, IMSEC_LOG_INFO, S("core flow "), num(e->p, flow), S(" from "),
-      addr_str(e->p, &info->peer), S(" presents "),
-      n ? names[0] : S("a certificate without a name"));
+/* An inbound TLS flow on the core listener is an S-CSCF, not a UE. The
+ * port alone does not say which listener took it (a UE listener may share
+ * the core's port on another address): the host counts too when the core
+ * address is an IP literal. */
+static int is_core_listener(const imsec_pcscf *p, const imsec_flow_info *info) {
+  if (!info || !info->inbound || p->cfg.core.tp != IMSEC_TP_TLS ||
+      info->tp != IMSEC_TP_TLS || info->local.port != p->cfg.core.port)
+    return 0;
+  return !ip_literal(p->cfg.core.host) ||
+         imsec_str_ieq(imsec_str_c(info->local.host),
+                       imsec_str_c(p->cfg.core.host));
+}
+
+static const char *route_name(const imsec_pcscf_route *r);
+
+/* 1 when `name` is an S-CSCF this P-CSCF knows: the name of a tls: route
+ * (RFC 5922 §7.2: exact, case-insensitive, a trailing dot aside) or a
+ * configured core peer. */
+static int core_name_known(const imsec_pcscf *p, imsec_str name) {
+  name = no_dot(name);
+  for (size_t i = 0; i < p->cfg.n_routes; i++)
+    if (p->cfg.routes[i].addr.tp == IMSEC_TP_TLS &&
+        imsec_str_ieq(no_dot(imsec_str_c(route_name(&p->cfg.routes[i]))), name))
+      return 1;
+  for (size_t i = 0; i < p->cfg.n_core_peers; i++)
+    if (imsec_str_ieq(no_dot(imsec_str_c(p->cfg.core_peers[i])), name))
+      return 1;
+  return 0;
+}
+
+/* TS 33.210 §5.2 (Za/Zb mutual TLS), TS 33.310 §6.1.3c, RFC 5922 §7: who
+ * came in on the TLS core listener. The driver's TLS context verified the
+ * chain against the core anchors, which a UE's certificate from the same
+ * PKI also passes: a peer that may send responses and requests for UEs is
+ * a network element (EKU serverAuth, checked with the chain, and
+ * clientAuth) whose certificate names an S-CSCF this P-CSCF knows. One log
+ * line either way; returns 1 when refused. */
+static int core_peer_refused(ev *e, uint64_t flow,
+                             const imsec_flow_info *info) {
+  imsec_pcscf *p = e->p;
+  const imsec_trust_cert *c = info->peer_cert;
+  imsec_str names[IMSEC_TRUST_MAX_NAMES];
+  size_t n = c ? imsec_trust_cert_names(c, names, IMSEC_TRUST_MAX_NAMES) : 0;
+  if (n > IMSEC_TRUST_MAX_NAMES)
+    n = IMSEC_TRUST_MAX_NAMES;
+  /* RFC 5922 §7.2: a wildcard is no identity. */
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (names[i].len && imsec_str_find(names[i], '*') < 0)
+      names[k++] = names[i];
+  n = k;
+  imsec_str name = n ? names[0] : S("");
+  const char *why = NULL;
+  if (!c) {
+    why = "presents no certificate";
+  } else if (c->chain != IMSEC_CHAIN_OK) {
+    why = c->chain == IMSEC_CHAIN_EXPIRED         ? "certificate expired"
+          : c->chain == IMSEC_CHAIN_NOT_YET_VALID ? "certificate not yet valid"
+          : c->chain == IMSEC_CHAIN_NOT_SERVER_AUTH
+              ? "not a network element certificate (EKU serverAuth)"
+              : "chain invalid";
+  } else if (!c->client_auth) {
+    why = "not a client certificate (EKU clientAuth)";
+  } else if (!n) {
+    why = "presents a certificate without a name";
+  } else {
+    size_t i = 0;
+    while (i < n && !core_name_known(p, names[i]))
+      i++;
+    if (i == n)
+      why = "not a known S-CSCF (no tls: route or core peer of that name)";
+    else
+      name = names[i];
+  }
+  if (!why) {
+    LOG(e, IMSEC_LOG_INFO, S("core flow "), num(p, flow), S(" from "),
+        addr_str(p, &info->peer), S(" presents "), name, S(" ("),
+        imsec_str_c(info->tls_version ? info->tls_version : "TLS"), S(")"));
+    return 0;
+  }
+  LOG(e, IMSEC_LOG_WARN, S("refused core flow "), num(p, flow), S(" from "),
+      addr_str(p, &info->peer), S(" ("), name.len ? name : S("no name"),
+      S("): "), imsec_str_c(why));
+  return 1;
 }
 
 /* A plain core listener is open to the addresses configured only (the
@@ -1601,8 +1727,8 @@ static void core_peer_log(ev *e, uint64_t flow, const imsec_flow_info *info) {
 static int plain_peer_refused(ev *e, uint64_t flow,
                               const imsec_flow_info *info) {
   imsec_pcscf *p = e->p;
-  if (!p->cfg.n_peer_addrs || !info || info->tp == IMSEC_TP_TLS ||
-      info->tp == IMSEC_TP_DTLS)
+  /* No addresses: nobody (imsec_pcscf_new refuses a tcp core without). */
+  if (!info || info->tp == IMSEC_TP_TLS || info->tp == IMSEC_TP_DTLS)
     return 0;
   for (size_t i = 0; i < p->cfg.n_peer_addrs; i++)
     if (imsec_str_ieq(imsec_str_c(p->cfg.peer_addrs[i]),
@@ -1650,6 +1776,9 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     core = 1;
   if (core && plain_peer_refused(&e, flow, info))
     return IMSEC_ERR_AUTH;
+  if (core && info && info->tp == IMSEC_TP_TLS &&
+      core_peer_refused(&e, flow, info))
+    return IMSEC_ERR_AUTH;
   if (!core && p->n_access >= p->cfg.max_flows) {
     LOG(&e, IMSEC_LOG_WARN, S("refused flow "), num(p, flow),
         S(": too many UE flows"));
@@ -1671,8 +1800,6 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     p->n_access++;
   LOG(&e, IMSEC_LOG_DEBUG, core ? S("core") : S("UE"), S(" flow "),
       num(p, flow), S(" up from "), addr_str(p, &f->peer));
-  if (core && info && info->tp == IMSEC_TP_TLS)
-    core_peer_log(&e, flow, info);
   return 0;
 }
 
@@ -1707,7 +1834,7 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     if (!t->used)
       continue;
     if (!t->from_ue && t->ue_flow == flow) {
-      txn_answer(&e, t, 430, "Flow Failed");
+      txn_answer(&e, t, 430, "Flow Failed", 0);
       txn_clear(p, i);
     } else if (t->in_flow == flow) {
       txn_clear(p, i);
@@ -1715,7 +1842,7 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
       /* RFC 3261 §16.9: the S-CSCF's connection failed under a request
        * that got no final answer (TLS 1.3: an S-CSCF refusing our client
        * certificate says so only after the request went out): as a 503. */
-      txn_answer(&e, t, 503, "Service Unavailable");
+      txn_answer(&e, t, 503, "Service Unavailable", IMSEC_PCSCF_RETRY_CORE);
       txn_clear(p, i);
       lost++;
     }
@@ -1745,7 +1872,7 @@ static void sweep(ev *e) {
       /* RFC 3261 §16.8: no answer in time counts as a 408. */
       LOG(e, IMSEC_LOG_WARN, S("no answer in time for a request from flow "),
           num(p, t->in_flow), S("; 408"));
-      txn_answer(e, t, 408, "Request Timeout");
+      txn_answer(e, t, 408, "Request Timeout", 0);
       txn_clear(p, i);
     } else if (!next || t->deadline < next) {
       next = t->deadline;
@@ -1898,8 +2025,22 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
   if (!cfg->core.host[0] || !cfg->core.port ||
       (cfg->core.tp != IMSEC_TP_TCP && cfg->core.tp != IMSEC_TP_TLS) ||
       cfg->n_routes > IMSEC_PCSCF_MAX_ROUTES ||
-      cfg->n_peer_addrs > IMSEC_PCSCF_MAX_PEERS)
+      cfg->n_peer_addrs > IMSEC_PCSCF_MAX_PEERS ||
+      cfg->n_core_peers > IMSEC_PCSCF_MAX_PEERS)
     return IMSEC_ERR_CONFIG;
+  /* A plain core listener without addresses would take anyone's word
+   * for a UE's identity (RFC 3325 §2.3). */
+  if (cfg->core.tp == IMSEC_TP_TCP && !cfg->n_peer_addrs)
+    return IMSEC_ERR_CONFIG;
+  /* A wildcard is no address for Via and Path, and a flow's local address
+   * would never match it (is_core_listener). */
+  if (!strcmp(cfg->core.host, "0.0.0.0") || !strcmp(cfg->core.host, "::"))
+    return IMSEC_ERR_CONFIG;
+  for (size_t i = 0; i < cfg->n_core_peers; i++)
+    if (!cfg->core_peers[i][0] ||
+        !memchr(cfg->core_peers[i], 0, sizeof(cfg->core_peers[i])) ||
+        strchr(cfg->core_peers[i], '*'))
+      return IMSEC_ERR_CONFIG;
   for (size_t i = 0; i < cfg->n_routes; i++)
     if (!cfg->routes[i].domain[0] || !cfg->routes[i].addr.host[0])
       return IMSEC_ERR_CONFIG;

@@ -570,6 +570,9 @@ int main(int argc, char **argv) {
   imsec_pcscf_config_init(&pcfg);
   pcfg.core.tp = IMSEC_TP_TCP;
   snprintf(pcfg.core.host, sizeof pcfg.core.host, "127.0.0.1");
+  /* a plain core is open to the S-CSCF's address only */
+  snprintf(pcfg.peer_addrs[0], sizeof pcfg.peer_addrs[0], "127.0.0.1");
+  pcfg.n_peer_addrs = 1;
   pcfg.n_routes = 1;
   snprintf(pcfg.routes[0].domain, sizeof pcfg.routes[0].domain, "%s", HOME);
   pcfg.routes[0].addr = scfg.self;

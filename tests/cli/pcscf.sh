@@ -72,6 +72,12 @@ expect_err "pcscf.yaml:2: key 'core_ca'" "$IMSEC" pcscf -c "$cfg"
 printf 'listen: tls:127.0.0.1:0\nroutes:\n  - a.example=tcp:127.0.0.1:1\n  - nonsense\n' >"$cfg"
 expect_err "pcscf.yaml:4: key 'routes': 'nonsense'" "$IMSEC" pcscf -c "$cfg"
 expect_exit 2 "$IMSEC" pcscf -c "$cfg"
+printf 'listen: tls:127.0.0.1:0\ncore_peers: [s.a, "*.a"]\n' >"$cfg"
+expect_err "pcscf.yaml:2: key 'core_peers': expected a host name" \
+  "$IMSEC" pcscf -c "$cfg"
+expect_err "--core-peer: a host name" timeout 5 "$IMSEC" pcscf \
+  --listen tls:127.0.0.1:0 --cert c --key k --route "a=tls:127.0.0.1:1;name=s.a" \
+  --core-peer "*.a"
 printf 'listen: tls:127.0.0.1:0\nmax_flows: many\n' >"$cfg"
 expect_err "pcscf.yaml:2: key 'max_flows'" "$IMSEC" pcscf -c "$cfg"
 printf 'listen: tls:127.0.0.1:0\nlisten: tls:127.0.0.1:0\n' >"$cfg"

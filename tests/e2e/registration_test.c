@@ -149,6 +149,9 @@ static imsec_pcscf *pcscf_new(world *w, const char *core, const char *visited,
   imsec_pcscf_config c;
   imsec_pcscf_config_init(&c);
   c.core = A(core);
+  /* a plain core is open to the S-CSCF's address only */
+  snprintf(c.peer_addrs[0], sizeof c.peer_addrs[0], "10.0.0.10");
+  c.n_peer_addrs = 1;
   c.n_routes = 1;
   assert_int_equal(imsec_pcscf_route_parse(imsec_str_c(route), &c.routes[0]),
                    0);

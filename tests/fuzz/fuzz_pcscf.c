@@ -77,6 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           &cfg.routes[0]) < 0)
     abort();
   cfg.n_routes = 1;
+  /* a plain core is open to listed addresses only */
+  memcpy(cfg.peer_addrs[0], "127.0.0.1", 10);
+  cfg.n_peer_addrs = 1;
   cfg.max_flows = 8;
   cfg.max_bindings = 4;
   cfg.max_transactions = 8;

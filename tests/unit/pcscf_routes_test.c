@@ -28,6 +28,8 @@ static fx *fx_new(void) {
   imsec_pcscf_config_init(&c);
   assert_int_equal(
       imsec_addr_parse(IMSEC_STR_LIT("tcp:127.0.0.1:5062"), &c.core), 0);
+  snprintf(c.peer_addrs[0], sizeof(c.peer_addrs[0]), "127.0.0.1");
+  c.n_peer_addrs = 1;
   route(&c.routes[0], HOME "=tcp:127.0.0.1:5070");
   c.n_routes = 1;
   fx *x = calloc(1, sizeof(*x));

@@ -38,6 +38,9 @@ static void cfg_base(imsec_pcscf_config *c) {
                               &c->routes[1]),
       0);
   c->n_routes = 2;
+  /* a plain core is open to listed addresses only */
+  snprintf(c->peer_addrs[0], sizeof(c->peer_addrs[0]), "127.0.0.1");
+  c->n_peer_addrs = 1;
 }
 
 static fx *fx_new(const imsec_pcscf_config *c) {
@@ -758,6 +761,7 @@ static void limits_and_core_loss(void **state) {
   /* ... and the UE hears 503 at once */
   const char *r = sent(x, UE_FLOW);
   status_is(r, 503);
+  assert_true(has_line(r, "Retry-After: 30"));
   assert_non_null(strstr(r, "Via: SIP/2.0/TLS 127.0.0.1:40000"));
   assert_null(strstr(r, "5062"));
   imsec_pcscf_stats st;
@@ -773,6 +777,7 @@ static void limits_and_core_loss(void **state) {
   /* two transactions pending: full */
   feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
   status_is(sent(x, UE2_FLOW), 503);
+  assert_true(has_line(sent(x, UE2_FLOW), "Retry-After: 5"));
   assert_true(logged(x, "transaction table full"));
   /* transactions expire: 408 to the UE for each (RFC 3261 §16.8) */
   imsec_out_clear(&x->out);
@@ -821,6 +826,7 @@ static void core_loss_under_requests(void **state) {
   assert_true(logged(x, "lost the connection"));
   assert_true(logged(x, "2 request(s) sent to the S-CSCF on it answered 503"));
   status_is(sent(x, UE_FLOW), 503);
+  assert_true(has_line(sent(x, UE_FLOW), "Retry-After: 30"));
   status_is(sent(x, UE2_FLOW), 503);
   assert_int_equal(count(x, IMSEC_ACT_SEND), 2);
   imsec_pcscf_stats_get(x->p, &st);
@@ -855,6 +861,7 @@ static void binding_limit_and_options(void **state) {
   /* the table is full: a REGISTER from an unbound connection gets 503 */
   feed(x, UE2_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
   status_is(sent(x, UE2_FLOW), 503);
+  assert_true(has_line(sent(x, UE2_FLOW), "Retry-After: 5"));
   assert_null(sent(x, CORE_FLOW));
   assert_true(logged(x, "binding table full"));
   /* the bound UE re-registers fine */
@@ -1127,6 +1134,169 @@ static imsec_trust_cert good_cert(void) {
   return c;
 }
 
+/* RFC 3261 §18.1.2, §17.1.3: a response belongs to the connection its
+ * request went out on, and the branch that names the transaction cannot
+ * be guessed: another core peer (even an allowed one) answering a UE's
+ * REGISTER with a 200 would bind the identities it chooses. */
+static void responses_only_from_their_flow(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  /* another core peer, from an allowed address */
+  assert_int_equal(up(x, CORE_FLOW + 7, 0, IMSEC_TP_TCP), 0);
+  feed(x, UE_FLOW, reg(x, "", SEC_CLIENT, NULL, "600"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest realm=\"" HOME
+                   "\", nonce=\"AAAA\", algorithm=AKAv1-MD5\r\n"));
+  status_is(sent(x, UE_FLOW), 401);
+  feed(x, UE_FLOW,
+       reg(x, "0123456789abcdef0123456789abcdef", SEC_VERIFY, NULL, "600"));
+  char req[8192];
+  assert_non_null(sent(x, CORE_FLOW));
+  snprintf(req, sizeof(req), "%s", sent(x, CORE_FLOW));
+  /* our branch: the cookie, "pc", slot and generation, a 24-hex MAC */
+  const char *br = strstr(req, ";branch=z9hG4bKpc");
+  assert_non_null(br);
+  br += strlen(";branch=");
+  assert_int_equal(strcspn(br, ";\r"), 9 + 16 + 24);
+  /* the other peer answers with the right branch: dropped */
+  char resp[8192];
+  snprintf(
+      resp, sizeof(resp), "%s",
+      response_to(req, 200, "OK", "P-Associated-URI: <sip:ceo@" HOME ">\r\n"));
+  feed(x, CORE_FLOW + 7, resp);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_true(logged(x, "for a transaction sent elsewhere; dropped"));
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 0);
+  assert_int_equal(st.transactions, 1);
+  /* a branch without its MAC (slot and generation guessed), or with a MAC
+   * altered, names no transaction even on the right flow */
+  char *b = strstr(resp, ";branch=z9hG4bKpc") + strlen(";branch=");
+  char guessed[8192];
+  snprintf(guessed, sizeof(guessed), "%.*s%s", (int)(b - resp + 9 + 16), resp,
+           b + 9 + 16 + 24);
+  feed(x, CORE_FLOW, guessed);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_true(logged(x, "stray response"));
+  char saved = b[9 + 16 + 3];
+  b[9 + 16 + 3] = saved == '0' ? '1' : '0';
+  feed(x, CORE_FLOW, resp);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_true(logged(x, "stray response"));
+  b[9 + 16 + 3] = saved;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 0);
+  /* the S-CSCF it went to: taken, bound */
+  feed(x, CORE_FLOW, resp);
+  status_is(sent(x, UE_FLOW), 200);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 1);
+  assert_int_equal(st.transactions, 0);
+  fx_del(x);
+}
+
+/* An inbound flow on the TLS core listener (local address `local`) from
+ * 127.0.0.1:41000 with these certificate facts (NULL: none sent). */
+static int up_core_in(fx *x, uint64_t flow, const char *local,
+                      const imsec_trust_cert *cert) {
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.inbound = 1;
+  info.peer_cert = cert;
+  info.tls_version = "TLSv1.3";
+  assert_int_equal(imsec_addr_parse(imsec_str_c(local), &info.local), 0);
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:41000"), &info.peer), 0);
+  return flow_up(x, flow, 0, &info);
+}
+
+/* TS 33.210 §5.2, TS 33.310 §6.1.3c, RFC 5922 §7: a peer on the TLS core
+ * listener must be a network element (EKU serverAuth and clientAuth) whose
+ * certificate names an S-CSCF the P-CSCF knows; a UE's certificate from the
+ * same PKI verifies against the core anchors but is no S-CSCF. */
+static void core_listener_judges_peers(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_tls(&c);
+  snprintf(c.core_peers[0], sizeof(c.core_peers[0]), "extra." HOME);
+  c.n_core_peers = 1;
+  struct {
+    imsec_trust_cert cert;
+    int none;
+    const char *why;
+  } bad[7];
+  memset(bad, 0, sizeof(bad));
+  bad[0].none = 1;
+  bad[0].why = "(no name): presents no certificate";
+  /* a UE certificate: clientAuth only, so the chain check (serverAuth)
+   * says no */
+  bad[1].cert = good_cert();
+  bad[1].cert.chain = IMSEC_CHAIN_NOT_SERVER_AUTH;
+  bad[1].cert.client_auth = 1;
+  bad[1].why = "not a network element certificate (EKU serverAuth)";
+  bad[2].cert = good_cert();
+  bad[2].cert.chain = IMSEC_CHAIN_INVALID;
+  bad[2].cert.client_auth = 1;
+  bad[2].why = "chain invalid";
+  bad[3].cert = good_cert();
+  bad[3].why = "not a client certificate (EKU clientAuth)";
+  bad[4].cert = good_cert();
+  bad[4].cert.client_auth = 1;
+  bad[4].cert.n_dns = 0;
+  bad[4].why = "(no name): presents a certificate without a name";
+  bad[5].cert = good_cert();
+  bad[5].cert.client_auth = 1;
+  snprintf(bad[5].cert.dns[0], sizeof(bad[5].cert.dns[0]), "*." HOME);
+  bad[5].why = "(no name): presents a certificate without a name";
+  bad[6].cert = good_cert();
+  bad[6].cert.client_auth = 1;
+  snprintf(bad[6].cert.dns[0], sizeof(bad[6].cert.dns[0]), "ue7." HOME);
+  bad[6].why = "(ue7." HOME "): not a known S-CSCF";
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    fx *x = fx_new(&c);
+    assert_int_equal(up_core_in(x, CORE_FLOW, "tls:127.0.0.1:5063",
+                                bad[i].none ? NULL : &bad[i].cert),
+                     IMSEC_ERR_AUTH);
+    assert_true(logged(x, "refused core flow 100 from tls:127.0.0.1:41000 ("));
+    if (!logged(x, bad[i].why))
+      fail_msg("case %zu: no log line with '%s'", i, bad[i].why);
+    /* nothing is known of it: a message on it is not taken */
+    feed(x, CORE_FLOW,
+         "SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 127.0.0.1:5063;branch=z9hG4bKpc"
+         "0000000000000000\r\nFrom: <" IMPU ">;tag=1\r\nTo: <" IMPU
+         ">;tag=2\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n"
+         "Content-Length: 0\r\n\r\n");
+    assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+    fx_del(x);
+  }
+  /* the route's S-CSCF (its name=), and a listed core peer */
+  fx *x = fx_new(&c);
+  imsec_trust_cert ok = good_cert();
+  ok.client_auth = 1;
+  assert_int_equal(up_core_in(x, CORE_FLOW, "tls:127.0.0.1:5063", &ok), 0);
+  assert_true(logged(x, "core flow 100 from tls:127.0.0.1:41000 presents "
+                        "SCSCF." HOME ". (TLSv1.3)"));
+  snprintf(ok.dns[0], sizeof(ok.dns[0]), "EXTRA." HOME);
+  assert_int_equal(up_core_in(x, CORE_FLOW + 1, "tls:127.0.0.1:5063", &ok), 0);
+  assert_true(logged(x, "presents EXTRA." HOME));
+  /* A UE listener on the core's port at another address: its flows are
+   * UE flows, not core flows, whatever certificate they carry. */
+  assert_int_equal(up_core_in(x, UE_FLOW, "tls:127.0.0.2:5063", NULL), 0);
+  assert_true(logged(x, "UE flow 10 up"));
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.flows, 1);
+  fx_del(x);
+}
+
 /* TS 33.210 §5.2, RFC 5922 §7.2: the S-CSCF of a tls: route is checked
  * before any byte goes to it; each refusal says why and answers 503. */
 static void core_tls_route_check(void **state) {
@@ -1178,6 +1348,7 @@ static void core_tls_route_check(void **state) {
       fail_msg("case %zu: no log line with '%s'", i, bad[i].why);
     assert_true(logged(x, "refused S-CSCF tls:127.0.0.1:5061 on flow 100"));
     status_is(sent(x, UE_FLOW), 503);
+    assert_true(has_line(sent(x, UE_FLOW), "Retry-After: 30"));
     assert_null(sent(x, CORE_FLOW));
     imsec_pcscf_stats st;
     imsec_pcscf_stats_get(x->p, &st);
@@ -1214,7 +1385,9 @@ static void core_listener_and_peers(void **state) {
   imsec_pcscf_config c;
   cfg_tls(&c);
   fx *x = fx_new(&c);
-  up_at(x, CORE_FLOW, "tls:127.0.0.1:5063", "tls:127.0.0.1:41000");
+  imsec_trust_cert node = good_cert();
+  node.client_auth = 1;
+  assert_int_equal(up_core_in(x, CORE_FLOW, "tls:127.0.0.1:5063", &node), 0);
   assert_true(logged(x, "core flow 100 up"));
   /* the UE listener */
   up_at(x, UE_FLOW, "tls:127.0.0.1:5064", "tls:127.0.0.1:41000");
@@ -1261,10 +1434,25 @@ static void core_listener_and_peers(void **state) {
       strstr(sent(x, CORE_FLOW + 1), "@127.0.0.1:5062;transport=tcp;lr;ob>"));
   fx_del(x);
 
-  /* config: the core side is TCP or TLS; at most MAX_PEERS addresses */
   crypto_fake *cf;
   imsec_pcscf *p = NULL;
   assert_int_equal(crypto_fake_new(&cf), 0);
+  /* config: a plain core without peer addresses would take anyone's
+   * word; a wildcard core address is no address */
+  cfg_base(&c);
+  c.n_peer_addrs = 0;
+  assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
+  cfg_tls(&c);
+  snprintf(c.core.host, sizeof(c.core.host), "0.0.0.0");
+  assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
+  cfg_tls(&c);
+  snprintf(c.core_peers[0], sizeof(c.core_peers[0]), "*." HOME);
+  c.n_core_peers = 1;
+  assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
+  cfg_tls(&c);
+  c.n_core_peers = IMSEC_PCSCF_MAX_PEERS + 1;
+  assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
+  /* config: the core side is TCP or TLS; at most MAX_PEERS addresses */
   cfg_base(&c);
   c.core.tp = IMSEC_TP_UDP;
   assert_int_equal(imsec_pcscf_new(&p, &c, &cf->base), IMSEC_ERR_CONFIG);
@@ -1313,6 +1501,8 @@ int main(void) {
       cmocka_unit_test(garbage_and_config),
       cmocka_unit_test(core_tls_route_check),
       cmocka_unit_test(core_listener_and_peers),
+      cmocka_unit_test(core_listener_judges_peers),
+      cmocka_unit_test(responses_only_from_their_flow),
       cmocka_unit_test(route_names),
       cmocka_unit_test(via_received_rport_and_listener),
       cmocka_unit_test(bad_responses_dropped),

@@ -495,7 +495,9 @@ IMSEC_API IMSEC_MUST_USE int imsec_sip_msg_serialize(const imsec_sip_msg *m,
  * is written into buf[0..cap), which the message borrows until it is
  * serialised or parsed again. Returns 1 (edited), 0 (nothing to add),
  * IMSEC_ERR_NOTFOUND (no Via), IMSEC_ERR_PARSE (a malformed top Via),
- * IMSEC_ERR_NOBUF, IMSEC_ERR_INVAL (no source host).
+ * IMSEC_ERR_LIMIT (with received the top Via would hold more parameters
+ * than the message's max_params: answer 400 "Via has too many
+ * parameters"), IMSEC_ERR_NOBUF, IMSEC_ERR_INVAL (no source host).
  */
 IMSEC_API IMSEC_MUST_USE int imsec_sip_via_mark_received(imsec_sip_msg *m,
                                                          imsec_str src_host,

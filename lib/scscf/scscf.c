@@ -182,7 +182,7 @@ static void park_free(imsec_scscf *s);
 static void fpeer_set(imsec_scscf *s, uint64_t flow,
                       const imsec_flow_info *info);
 static void fpeer_del(imsec_scscf *s, uint64_t flow);
-static void mark_via(imsec_scscf *s, uint64_t flow);
+static int mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -2420,7 +2420,8 @@ void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
             out);
     goto done;
   }
-  mark_via(s, flow);
+  if (mark_via(s, flow, out))
+    goto done;
   if (s->m.method_id == IMSEC_SIP_M_REGISTER)
     do_register(s, flow, now, out);
   else
@@ -2722,20 +2723,30 @@ static void fpeer_del(imsec_scscf *s, uint64_t flow) {
 }
 
 /* RFC 3261 §18.2.1, RFC 3581 §4: received and rport on the top Via (the
- * P-CSCF's) of a request, from the address the flow comes from. */
-static void mark_via(imsec_scscf *s, uint64_t flow) {
+ * P-CSCF's) of a request, from the address the flow comes from. A request
+ * that cannot be marked is answered here (400 when the mark would push
+ * the Via past the parameter limit, 500 without room). Returns 1 when
+ * answered. */
+static int mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out) {
   struct fpeer *f = fpeer_find(s, flow);
   const imsec_sip_hdr *h = imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_VIA);
   if (!f || !h)
-    return;
+    return 0;
   size_t cap = h->value.len + 80;
-  if (!s->viabuf && !(s->viabuf = malloc(s->m.lim.max_line + 80)))
-    return;
-  if (cap > s->m.lim.max_line + 80)
-    return;
-  /* A malformed top Via failed imsec_sip_check already; nothing else
-   * can go wrong but room, and then the Via stays as it came. */
-  if (imsec_sip_via_mark_received(&s->m, imsec_str_c(f->host), f->port,
-                                  s->viabuf, cap) < 0)
-    return;
+  int rv = IMSEC_ERR_NOBUF;
+  if (!s->viabuf)
+    s->viabuf = malloc(s->m.lim.max_line + 80);
+  if (s->viabuf && cap <= s->m.lim.max_line + 80)
+    rv = imsec_sip_via_mark_received(&s->m, imsec_str_c(f->host), f->port,
+                                     s->viabuf, cap);
+  if (rv == IMSEC_ERR_LIMIT) {
+    respond(s, flow, 400, "Via has too many parameters", out);
+    return 1;
+  }
+  if (rv < 0) {
+    /* A malformed top Via failed imsec_sip_check already. */
+    respond(s, flow, 500, "Server Internal Error", out);
+    return 1;
+  }
+  return 0;
 }

@@ -187,6 +187,43 @@ static void via_marks(void **state) {
   imsec_sip_msg_free(&m);
 }
 
+/* A top Via already at the parameter limit: received would push it past
+ * the limit, and the next hop could not parse the marked message. */
+static void via_marks_param_limit(void **state) {
+  (void)state;
+  for (int n = 63; n <= 64; n++) {
+    char buf[2048], via[2048], out[4096];
+    int len = snprintf(buf, sizeof(buf),
+                       "OPTIONS sip:x SIP/2.0\r\nVia: "
+                       "SIP/2.0/TCP h.example;branch=z9hG4bK1");
+    for (int i = 1; i < n; i++)
+      len += snprintf(buf + len, sizeof(buf) - (size_t)len, ";p%d=1", i);
+    snprintf(buf + len, sizeof(buf) - (size_t)len, "\r\n" TAIL);
+    imsec_sip_msg m;
+    imsec_sip_msg_init(&m, NULL);
+    assert_int_equal(imsec_sip_parse(&m, buf, strlen(buf), 0), 0);
+    assert_int_equal(m.lim.max_params, 64);
+    int rv = imsec_sip_via_mark_received(&m, IMSEC_STR_LIT("192.0.2.1"), 1, via,
+                                         sizeof(via));
+    if (n == 64) {
+      assert_int_equal(rv, IMSEC_ERR_LIMIT);
+      imsec_sip_msg_free(&m);
+      continue;
+    }
+    assert_int_equal(rv, 1);
+    int w = imsec_sip_msg_serialize(&m, out, sizeof(out));
+    assert_true(w > 0);
+    imsec_sip_msg_free(&m);
+    imsec_sip_msg m2;
+    imsec_sip_msg_init(&m2, NULL);
+    assert_int_equal(imsec_sip_parse(&m2, out, (size_t)w, 0), 0);
+    const imsec_sip_via *v;
+    assert_int_equal(imsec_sip_get_via(&m2, &v), 0);
+    assert_true(imsec_str_eq(v->received, IMSEC_STR_LIT("192.0.2.1")));
+    imsec_sip_msg_free(&m2);
+  }
+}
+
 static void log_budget(void **state) {
   (void)state;
   imsec_lograte r;
@@ -218,6 +255,7 @@ int main(void) {
       cmocka_unit_test(refusal_from_partial),
       cmocka_unit_test(refusal_negative),
       cmocka_unit_test(via_marks),
+      cmocka_unit_test(via_marks_param_limit),
       cmocka_unit_test(log_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

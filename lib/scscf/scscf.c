@@ -1267,19 +1267,26 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
 
 /* ------------------------------------------------------------ floods */
 
-/* The UE's address as the P-CSCF saw it: the bottom Via's received
- * parameter (RFC 3581 §4), else its sent-by host (RFC 3261 §18.2.1). */
+/* The UE's address as the P-CSCF saw it. The top Via is the P-CSCF's own
+ * (marked here with the P-CSCF's address); the one directly below it is
+ * the UE's, whose received the P-CSCF always rewrites (RFC 3581 §4) from
+ * the address the request came from. That holds because the P-CSCF is
+ * this S-CSCF's direct peer: the core-peer decision (peer_trusted) admits
+ * only configured P-CSCFs, never a hop in between. Any Via further down is
+ * the UE's own text and is never read: the bottom Via's received, once
+ * used here, let a UE name any source it liked. With a single Via (a
+ * request a peer made itself) it is that peer's address, as marked here.
+ * The sent-by host stands in only where no received was written. */
 static imsec_str request_source(const imsec_scscf *s) {
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  imsec_sip_via v, last;
-  int have = 0;
-  while (imsec_sip_via_next(&s->m, &it, &v) == 1) {
-    last = v;
-    have = 1;
+  imsec_sip_via v;
+  int n = 0;
+  imsec_str src = IMSEC_STR_LIT("");
+  while (n < 2 && imsec_sip_via_next(&s->m, &it, &v) == 1) {
+    src = bare_host(v.received.len ? v.received : v.host);
+    n++;
   }
-  if (!have)
-    return IMSEC_STR_LIT("");
-  return bare_host(last.received.len ? last.received : last.host);
+  return src;
 }
 
 /* 503 with Retry-After (RFC 3261 §21.5.4, §20.33): come back later. */

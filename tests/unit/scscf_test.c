@@ -1208,15 +1208,16 @@ static void via_received_rport(void **state) {
   assert_int_equal(deliver(f, 9, opt), 1);
   assert_non_null(strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKo1"
                                   ";rport=5555;received=127.0.0.1\r\n"));
-  /* the same host and no rport: as it came */
+  /* the same host and no rport: received all the same (RFC 3581 §4) */
   const char *opt2 = "OPTIONS sip:" DOM " SIP/2.0\r\n"
                      "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"
                      "Max-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
                      "To: <sip:" DOM ">\r\nCall-ID: o2\r\nCSeq: 1 OPTIONS\r\n"
                      "Content-Length: 0\r\n\r\n";
   assert_int_equal(deliver(f, 9, opt2), 1);
-  assert_non_null(
-      strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"));
+  assert_non_null(strstr(f->last,
+                         "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2;"
+                         "received=127.0.0.1\r\n"));
 }
 
 /* A branch's response with a bare CR or LF, or that fails the checks, is
@@ -1694,6 +1695,38 @@ static void challenge_limits(void **state) {
   /* The window passes: A is challenged again. */
   f->now += 6000;
   reg_first(f, IMPU_A, IMPI_A);
+  assert_int_equal(status_of(f->last), 401);
+}
+
+/* The source is the received of the Via directly below the P-CSCF's (the
+ * P-CSCF wrote it); a Via the UE added further down, with a received of
+ * its own choosing, is never read. */
+static void source_below_top_via(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.source_challenge_limit = 1,
+                                 .limit_window_ms = 10000});
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.9;"));
+  assert_int_equal(status_of(f->last), 401);
+  /* The same UE address, a forged bottom Via for each try: still the same
+   * source, so over its limit. */
+  const char *forged[] = {"203.0.113.5", "203.0.113.6"};
+  for (int i = 0; i < 2; i++) {
+    char via[256];
+    snprintf(via, sizeof(via),
+             "10.0.0.1:5061;received=192.0.2.9;branch=z9hG4bKx%d\r\n"
+             "Via: SIP/2.0/TLS 10.9.9.9;received=%s;",
+             i, forged[i]);
+    deliver(
+        f, PCSCF_FLOW,
+        from_src(reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL), via));
+    assert_int_equal(status_of(f->last), 503);
+  }
+  /* Another UE address below the P-CSCF's Via is another source. */
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.10;"));
   assert_int_equal(status_of(f->last), 401);
 }
 
@@ -2246,6 +2279,7 @@ int main(void) {
       T(tls_peers),
       T(challenge_reuse),
       T(challenge_limits),
+      T(source_below_top_via),
       T(failure_lockout),
       T(source_failures),
       T(limit_tables_bounded),

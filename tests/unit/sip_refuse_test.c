@@ -139,11 +139,25 @@ static void via_marks(void **state) {
                    1);
   assert_non_null(strstr(out, "Via: SIP/2.0/TCP 192.0.2.1:5060;rport=40000;"
                               "branch=z9hG4bK1;received=192.0.2.1\r\n"));
-  /* no rport, the same host: nothing */
+  /* no rport, the same host: received all the same (RFC 3581 §4) */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP "
                         "192.0.2.1;branch=z9hG4bK1\r\n" TAIL,
                         "192.0.2.1", 40000, out, sizeof(out)),
-                   0);
+                   1);
+  assert_non_null(strstr(out, "Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1;"
+                              "received=192.0.2.1\r\n"));
+  /* a received the sender wrote next to its real sent-by, no rport: it
+   * goes, the real source comes in (it used to survive) */
+  assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP "
+                        "192.0.2.1;branch=z9hG4bK1;received=10.66.0.5\r\n"
+                        "Via: SIP/2.0/TCP 10.0.0.1;received=10.77.0.7\r\n" TAIL,
+                        "192.0.2.1", 40000, out, sizeof(out)),
+                   1);
+  assert_null(strstr(out, "10.66.0.5"));
+  assert_non_null(strstr(out, "Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1;"
+                              "received=192.0.2.1\r\n"));
+  /* only the top Via is marked */
+  assert_non_null(strstr(out, "Via: SIP/2.0/TCP 10.0.0.1;received=10.77.0.7"));
   /* a name, an old received and rport value replaced, the next Via kept */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nv: SIP/2.0/TLS h.example;"
                         "received=1.1.1.1;rport=1;branch=z9hG4bK1 , SIP/2.0/"
@@ -153,11 +167,13 @@ static void via_marks(void **state) {
   assert_non_null(strstr(out, "v: SIP/2.0/TLS h.example;rport=5061;"
                               "branch=z9hG4bK1;received=2001:db8::1 , "
                               "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\n"));
-  /* an IPv6 sent-by in brackets equals the bare source */
+  /* an IPv6 sent-by in brackets, the same source */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP "
                         "[2001:db8::1]:5060;branch=z9hG4bK1\r\n" TAIL,
                         "2001:db8::1", 1, out, sizeof(out)),
-                   0);
+                   1);
+  assert_non_null(strstr(out, "[2001:db8::1]:5060;branch=z9hG4bK1;"
+                              "received=2001:db8::1\r\n"));
   /* a quoted parameter value with a ';' stays whole */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP h;x=\"a;b\""
                         ";branch=z9hG4bK1\r\n" TAIL,

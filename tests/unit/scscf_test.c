@@ -1764,6 +1764,78 @@ static void failure_lockout(void **state) {
   assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
 }
 
+/* Wrong responses for A from one source (as the P-CSCF marked it). */
+static void fail_from(fx *f, const char *src, int n) {
+  char via[128];
+  snprintf(via, sizeof(via), "10.0.0.1:5061;received=%s;", src);
+  for (int i = 0; i < n; i++) {
+    deliver(
+        f, PCSCF_FLOW,
+        from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL), via));
+    assert_int_equal(status_of(f->last), 401);
+    take_challenge(f, NULL);
+    deliver(f, PCSCF_FLOW,
+            from_src(reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce),
+                             CONTACT1, NULL),
+                     via));
+    assert_int_equal(status_of(f->last), 403);
+  }
+}
+
+/* A stranger's wrong responses lock the IMPI for the stranger's source
+ * only: the subscriber, from its own address, still registers. Failures
+ * from many sources (10 times the limit in all) lock it everywhere. */
+static void lockout_per_source(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.impi_failure_limit = 2,
+                                 .lockout_ms = 5000,
+                                 .impi_challenge_limit = 3});
+  fail_from(f, "192.0.2.66", 2);
+  assert_int_equal(
+      count_logs(f, "2 failed responses: IMPI locked for 5 s for requests "
+                    "from 192.0.2.66"),
+      1);
+  /* the stranger: 403, even with no response at all */
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.66;"));
+  assert_int_equal(status_of(f->last), 403);
+  /* the owner, from its own address */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+  /* 9 more sources, 2 failures each: 20 in all, the IMPI is locked for
+   * every source, logged once */
+  char src[32];
+  for (int i = 1; i <= 9; i++) {
+    snprintf(src, sizeof(src), "198.51.100.%d", i);
+    fail_from(f, src, 2);
+  }
+  assert_int_equal(count_logs(f, "20 failed responses: IMPI locked for 5 s "
+                                 "from every source"),
+                   1);
+  reg_first(f, IMPU_A, IMPI_A);
+  assert_int_equal(status_of(f->last), 403);
+  /* the locks end */
+  f->now += 5000;
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+}
+
+/* The IMPI's challenge limit holds per source: a stranger who uses it up
+ * gets 503, the subscriber from its own address is still challenged. */
+static void challenge_limit_per_source(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.impi_challenge_limit = 2,
+                                 .limit_window_ms = 10000});
+  fail_from(f, "192.0.2.66", 2);
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.66;"));
+  assert_int_equal(status_of(f->last), 503);
+  assert_int_equal(
+      count_logs(f, "too many new challenges for this IMPI from this source"),
+      1);
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+}
+
 static void source_failures(void **state) {
   fx *f = *state;
   remake(f, (imsec_scscf_config){.source_failure_limit = 2,
@@ -2281,6 +2353,8 @@ int main(void) {
       T(challenge_limits),
       T(source_below_top_via),
       T(failure_lockout),
+      T(lockout_per_source),
+      T(challenge_limit_per_source),
       T(source_failures),
       T(limit_tables_bounded),
       T(digest_uri),

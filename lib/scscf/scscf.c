@@ -2832,14 +2832,16 @@ static int mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out) {
   if (s->viabuf && cap <= s->m.lim.max_line + 80)
     rv = imsec_sip_via_mark_received(&s->m, imsec_str_c(f->host), f->port,
                                      s->viabuf, cap);
-  if (rv == IMSEC_ERR_LIMIT) {
+  if (rv >= 0)
+    return 0;
+  (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                      "request refused: ", imsec_strerror(rv),
+                      " marking its Via", NULL);
+  if (s->m.method_id == IMSEC_SIP_M_ACK)
+    return 1; /* RFC 3261 §17: never answer an ACK */
+  if (rv == IMSEC_ERR_LIMIT)
     respond(s, flow, 400, "Via has too many parameters", out);
-    return 1;
-  }
-  if (rv < 0) {
-    /* A malformed top Via failed imsec_sip_check already. */
+  else /* a malformed top Via failed imsec_sip_check already */
     respond(s, flow, 500, "Server Internal Error", out);
-    return 1;
-  }
-  return 0;
+  return 1;
 }

@@ -1218,6 +1218,20 @@ static void via_received_rport(void **state) {
   assert_non_null(strstr(f->last,
                          "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2;"
                          "received=127.0.0.1\r\n"));
+  /* a top Via at the parameter limit (64): received would push it past,
+   * so 400, never a message the next hop cannot parse */
+  char big[4096];
+  int n = snprintf(big, sizeof(big),
+                   "OPTIONS sip:" DOM " SIP/2.0\r\n"
+                   "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo3");
+  for (int i = 1; i < 64; i++)
+    n += snprintf(big + n, sizeof(big) - (size_t)n, ";p%d=1", i);
+  snprintf(big + n, sizeof(big) - (size_t)n,
+           "\r\nMax-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
+           "To: <sip:" DOM ">\r\nCall-ID: o3\r\nCSeq: 1 OPTIONS\r\n"
+           "Content-Length: 0\r\n\r\n");
+  assert_int_equal(deliver(f, 9, big), 1);
+  assert_non_null(strstr(f->last, "SIP/2.0 400 Via has too many parameters"));
 }
 
 /* A branch's response with a bare CR or LF, or that fails the checks, is

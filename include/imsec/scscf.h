@@ -123,19 +123,26 @@ typedef struct imsec_scscf_config {
   const char *const *peer_addrs; /* IP addresses, as text */
   size_t n_peer_addrs;           /* at most IMSEC_SCSCF_MAX_PEERS */
   /* Flood limits (TS 33.203 §6.1; TS 33.102 Annex C: every new challenge
-   * costs an SQN step and a disk write). Counted per IMPI and per source,
-   * the UE's address as the P-CSCF saw it (the bottom Via's received
-   * parameter, RFC 3581, else its sent-by host), over fixed windows. A
+   * costs an SQN step and a disk write). Counted per IMPI from each source,
+   * per IMPI over all sources and per source, the UE's address as the
+   * P-CSCF saw it (the received parameter the P-CSCF wrote on the Via
+   * below its own, RFC 3581, else that Via's sent-by host), over fixed
+   * windows (docs/LIMITS.md). A
    * repeated REGISTER while a challenge of its IMPI is pending gets that
    * challenge again and counts nothing. The defaults leave room for a NAT
    * with thousands of UEs behind one address. */
   imsec_time_ms limit_window_ms;   /* counting window; 0: 60000 */
-  uint32_t impi_challenge_limit;   /* new challenges per IMPI and window
-                                      (503 with Retry-After beyond); 0: 10 */
+  uint32_t impi_challenge_limit;   /* new challenges per IMPI from one
+                                      source and window, 10 times it from
+                                      all (503 with Retry-After beyond);
+                                      0: 10 */
   uint32_t source_challenge_limit; /* the same per source; 0: 6000 */
-  uint32_t impi_failure_limit;     /* failed responses per IMPI and window;
-                                      the one that reaches it locks the IMPI
-                                      (403 to everything); 0: 10 */
+  uint32_t impi_failure_limit;     /* failed responses per IMPI from one
+                                      source and window: the one that
+                                      reaches it locks the IMPI for that
+                                      source (403 to everything from
+                                      there); 10 times it from all sources
+                                      locks it everywhere; 0: 10 */
   uint32_t source_failure_limit;   /* failed responses per source and
                                       window (503 with Retry-After beyond);
                                       0: 300 */

@@ -488,14 +488,17 @@ IMSEC_API IMSEC_MUST_USE int imsec_sip_msg_serialize(const imsec_sip_msg *m,
 
 /*
  * RFC 3261 §18.2.1 and RFC 3581 §4, on a request just received: the top
- * Via gets `received=SRC_HOST` when its sent-by host differs from the
- * source address, and, when it carries a bare `rport`, `rport=SRC_PORT` and
- * `received` in any case. An existing received or rport value is replaced.
- * `src_host` is an IP literal (IPv6 without brackets). The new field value
- * is written into buf[0..cap), which the message borrows until it is
- * serialised or parsed again. Returns 1 (edited), 0 (nothing to add),
+ * Via gets `received=SRC_HOST` always (RFC 3581 §4 allows it even when the
+ * sent-by host is the source address), and, when it carries `rport`,
+ * `rport=SRC_PORT`. Any received or rport value the sender wrote is
+ * removed first, so what the next hop reads is the real source. `src_host`
+ * is an IP literal (IPv6 without brackets). The new field value is written
+ * into buf[0..cap), which the message borrows until it is serialised or
+ * parsed again. Returns 1 whenever it edited (so on every success),
  * IMSEC_ERR_NOTFOUND (no Via), IMSEC_ERR_PARSE (a malformed top Via),
- * IMSEC_ERR_NOBUF, IMSEC_ERR_INVAL (no source host).
+ * IMSEC_ERR_LIMIT (with received the top Via would hold more parameters
+ * than the message's max_params: answer 400 "Via has too many
+ * parameters"), IMSEC_ERR_NOBUF, IMSEC_ERR_INVAL (no source host).
  */
 IMSEC_API IMSEC_MUST_USE int imsec_sip_via_mark_received(imsec_sip_msg *m,
                                                          imsec_str src_host,

@@ -137,7 +137,7 @@ typedef struct ev {
 static void refuse_unparsable(ev *e, int rv, const uint8_t *msg, size_t len);
 static int push_via_at(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
                        imsec_tp tp, const char *host, uint16_t port);
-static void mark_via(ev *e, imsec_sip_msg *m);
+static int mark_via(ev *e, imsec_sip_msg *m);
 
 /* ---------------------------------------------------------------- text */
 
@@ -1949,7 +1949,8 @@ void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
                  "malformed request");
     return;
   }
-  mark_via(&e, m);
+  if (mark_via(&e, m) < 0)
+    return;
   if (e.f->core) {
     (void)core_request(&e, m);
     return;
@@ -1996,23 +1997,39 @@ void imsec_pcscf_on_refused(imsec_pcscf *p, uint64_t flow, int reason,
 }
 
 /* RFC 3261 §18.2.1, RFC 3581 §4: received and rport on the top Via of a
- * request, from the address it came from. */
-static void mark_via(ev *e, imsec_sip_msg *m) {
+ * request, from the address it came from. The S-CSCF counts its flood
+ * limits by this mark, so a request that cannot be marked is answered
+ * here, never forwarded with what the sender wrote. Returns 0, or -1 when
+ * it was refused. */
+static int mark_via(ev *e, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
   const imsec_addr *src = &e->f->peer;
   if (!src->host[0])
-    return;
+    return 0;
   size_t room = ARENA - p->arena_used;
   char *buf = p->arena + p->arena_used;
   const imsec_sip_hdr *h = imsec_sip_hdr_first(m, IMSEC_SIP_H_VIA);
-  if (!h || h->value.len + 80 > room)
-    return;
-  int rv = imsec_sip_via_mark_received(m, imsec_str_c(src->host), src->port,
-                                       buf, h->value.len + 80);
+  int rv = IMSEC_ERR_NOBUF;
+  if (h && h->value.len + 80 <= room)
+    rv = imsec_sip_via_mark_received(m, imsec_str_c(src->host), src->port, buf,
+                                     h->value.len + 80);
+  if (rv == IMSEC_ERR_LIMIT) {
+    (void)refuse(e, m, 400, "Via has too many parameters", "Via marks");
+    return -1;
+  }
+  if (rv == IMSEC_ERR_PARSE || rv == IMSEC_ERR_NOTFOUND) {
+    (void)refuse(e, m, 400, "Bad Request", "Via marks");
+    return -1;
+  }
+  if (rv < 0) {
+    (void)refuse(e, m, 500, "Server Internal Error", "no room for Via marks");
+    return -1;
+  }
   if (rv == 1) {
     const imsec_sip_hdr *nh = imsec_sip_hdr_first(m, IMSEC_SIP_H_VIA);
     p->arena_used += nh ? nh->value.len : 0;
   }
+  return 0;
 }
 
 /* ------------------------------------------------------------ lifetime */

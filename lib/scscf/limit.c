@@ -83,30 +83,49 @@ void imsec_limit_free(limit_table *t) {
     n = e->next;
     free(e);
   }
+  for (limit_entry *e = t->lhead, *n; e; e = n) {
+    n = e->next;
+    free(e);
+  }
   free(t->buckets);
   memset(t, 0, sizeof(*t));
 }
 
-static void lru_unlink(limit_table *t, limit_entry *e) {
+/* Two lists: the least-recently-used order of the entries that may give
+ * way, and the entries found locked ("parked"), which never do. A locked
+ * entry left in the LRU order would stop expiry and eviction at the old
+ * end, and a few of them there made the table refuse every new key. */
+static void list_unlink(limit_table *t, limit_entry *e) {
+  limit_entry **head = e->parked ? &t->lhead : &t->head;
+  limit_entry **tail = e->parked ? &t->ltail : &t->tail;
   if (e->prev)
     e->prev->next = e->next;
   else
-    t->head = e->next;
+    *head = e->next;
   if (e->next)
     e->next->prev = e->prev;
   else
-    t->tail = e->prev;
+    *tail = e->prev;
   e->prev = e->next = NULL;
 }
 
-static void lru_push(limit_table *t, limit_entry *e) {
+/* Put e at the head of the list its `parked` flag names. */
+static void list_push(limit_table *t, limit_entry *e) {
+  limit_entry **head = e->parked ? &t->lhead : &t->head;
+  limit_entry **tail = e->parked ? &t->ltail : &t->tail;
   e->prev = NULL;
-  e->next = t->head;
-  if (t->head)
-    t->head->prev = e;
-  t->head = e;
-  if (!t->tail)
-    t->tail = e;
+  e->next = *head;
+  if (*head)
+    (*head)->prev = e;
+  *head = e;
+  if (!*tail)
+    *tail = e;
+}
+
+static void move_to(limit_table *t, limit_entry *e, int parked) {
+  list_unlink(t, e);
+  e->parked = (unsigned char)parked;
+  list_push(t, e);
 }
 
 static void evict(limit_table *t, limit_entry *e) {
@@ -115,13 +134,50 @@ static void evict(limit_table *t, limit_entry *e) {
     pp = &(*pp)->hnext;
   if (*pp)
     *pp = e->hnext;
-  lru_unlink(t, e);
+  list_unlink(t, e);
   free(e);
   t->n--;
 }
 
-/* Bounded work: look at a few of the least recently used entries only. */
+/* Bounded work: look at a few entries of each list per call. */
 #define EVICT_TRIES 8
+
+/* A few parked entries, from the old end: one whose lock is over goes
+ * (idle) or back to the LRU order; one still locked goes to the other end,
+ * so every parked entry is looked at in turn. With `want_room`, stop at
+ * the first one freed. Returns 1 when an entry was freed. */
+static int unpark_some(limit_table *t, imsec_time_ms now, int tries,
+                       int want_room) {
+  int freed = 0;
+  for (int i = 0; i < tries && t->ltail; i++) {
+    limit_entry *v = t->ltail;
+    if (v->locked_until > now) {
+      if (v == t->lhead)
+        break; /* one parked entry, still locked */
+      move_to(t, v, 1);
+      continue;
+    }
+    v->locked_until = 0;
+    if (now - v->win_start >= t->window) {
+      evict(t, v);
+      freed = 1;
+      if (want_room)
+        break;
+    } else {
+      list_unlink(t, v);
+      v->parked = 0;
+      /* the old end of the LRU order: it was idle while locked */
+      v->next = NULL;
+      v->prev = t->tail;
+      if (t->tail)
+        t->tail->next = v;
+      else
+        t->head = v;
+      t->tail = v;
+    }
+  }
+  return freed;
+}
 
 limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
                              int create) {
@@ -129,12 +185,20 @@ limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
     return NULL;
   /* Expiry by the time passed in, a little per call: idle entries at the
    * least recently used end (window over, not locked) hold nothing a new
-   * entry would not, so they go. */
-  for (int i = 0; i < 2 && t->tail; i++) {
+   * entry would not, so they go. A locked entry found there is parked and
+   * expiry goes on past it. */
+  (void)unpark_some(t, now, 2, 0);
+  for (int ev = 0, moved = 0; t->tail && ev < 2 && moved < EVICT_TRIES;) {
     limit_entry *v = t->tail;
-    if (v->locked_until > now || now - v->win_start < t->window)
+    if (v->locked_until > now) {
+      move_to(t, v, 1);
+      moved++;
+    } else if (now - v->win_start >= t->window) {
+      evict(t, v);
+      ev++;
+    } else {
       break;
-    evict(t, v);
+    }
   }
   uint64_t h = siphash(t->seed, (const uint8_t *)key.p, key.len);
   limit_entry *e = t->buckets[h & (t->nbuckets - 1)];
@@ -145,12 +209,16 @@ limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
     if (!create)
       return NULL;
     if (t->n >= t->max) {
-      limit_entry *v = t->tail;
-      for (int i = 0; v && i < EVICT_TRIES && v->locked_until > now; i++)
-        v = v->prev;
-      if (!v || v->locked_until > now)
-        return NULL;
-      evict(t, v);
+      /* Every locked entry at the old end is parked (each is moved once
+       * per lock, so this is constant work per lock set), then the least
+       * recently used unlocked entry gives way: while any unlocked entry
+       * exists, a new key finds room. */
+      while (t->tail && t->tail->locked_until > now)
+        move_to(t, t->tail, 1);
+      if (t->tail)
+        evict(t, t->tail);
+      else if (!unpark_some(t, now, EVICT_TRIES, 1))
+        return NULL; /* everything is locked: the caller fails closed */
     }
     e = calloc(1, sizeof(*e) + key.len + 1);
     if (!e)
@@ -164,10 +232,10 @@ limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
     e->hnext = t->buckets[b];
     t->buckets[b] = e;
     t->n++;
-  } else {
-    lru_unlink(t, e);
+    list_push(t, e);
+  } else if (!e->parked || e->locked_until <= now) {
+    move_to(t, e, 0);
   }
-  lru_push(t, e);
   if (now - e->win_start >= t->window || now < e->win_start) {
     e->win_start = now;
     e->challenges = e->failures = 0;

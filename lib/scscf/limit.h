@@ -15,13 +15,14 @@
 
 typedef struct limit_entry {
   struct limit_entry *hnext;       /* bucket chain */
-  struct limit_entry *prev, *next; /* LRU list: head = most recent */
+  struct limit_entry *prev, *next; /* its list: head = most recent */
   uint64_t hash;
   imsec_time_ms win_start;    /* start of the current counting window */
   uint32_t challenges;        /* new challenges in this window */
   uint32_t failures;          /* failed responses in this window */
   imsec_time_ms locked_until; /* 0: not locked */
   unsigned logged;            /* LIMIT_LOGGED_* already said this window */
+  unsigned char parked;       /* in the locked list, out of the LRU order */
   size_t klen;
   char key[];
 } limit_entry;
@@ -34,7 +35,8 @@ typedef struct limit_table {
   limit_entry **buckets;
   size_t nbuckets; /* a power of two */
   size_t n, max;
-  limit_entry *head, *tail;
+  limit_entry *head, *tail;   /* LRU order of the entries that may go */
+  limit_entry *lhead, *ltail; /* entries found locked: never evicted */
   uint64_t seed[2];
   imsec_time_ms window; /* counting window, > 0 */
 } limit_table;
@@ -52,11 +54,14 @@ void imsec_limit_free(limit_table *t);
  * With `create`, a missing key gets a new zeroed entry; when the table is
  * full the least recently used entry that is not locked at `now` gives
  * way (an entry that is locked stays: a flood of new keys cannot unlock
- * anyone). Each call also frees up to two idle entries (window over, not
- * locked) from the least recently used end, so entries expire with the
- * time passed in. The entry stays valid until the next call on the table.
- * Returns NULL when the key is absent (and not created), when every
- * candidate for eviction is locked, or on allocation failure. */
+ * anyone). Locked entries are kept out of the LRU order (in a list of
+ * their own, looked at in turn until their lock ends), so while any entry
+ * is unlocked a new key finds room, however many locked ones there are.
+ * Each call also frees up to two idle entries (window over, not locked)
+ * from the least recently used end, passing over locked ones, so entries
+ * expire with the time passed in. The entry stays valid until the next
+ * call on the table. Returns NULL when the key is absent (and not
+ * created), when every entry is locked, or on allocation failure. */
 limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
                              int create);
 

@@ -157,6 +157,7 @@ struct imsec_scscf {
   flow_trust *ft;
   size_t nft, capft;
   limit_table lim_impi, lim_src; /* flood limits (limit.h) */
+  limit_table lim_pair;          /* per (IMPI, source): challenges, locks */
   imsec_time_ms lim_full_logged; /* when "tables full" was last said */
   /* Requests waiting for a busy HSS store, in arrival order. */
   parked **pk;
@@ -182,7 +183,7 @@ static void park_free(imsec_scscf *s);
 static void fpeer_set(imsec_scscf *s, uint64_t flow,
                       const imsec_flow_info *info);
 static void fpeer_del(imsec_scscf *s, uint64_t flow);
-static void mark_via(imsec_scscf *s, uint64_t flow);
+static int mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -385,7 +386,7 @@ static void limits_defaults(imsec_scscf_config *c) {
 static int limits_setup(imsec_scscf *s) {
   if (s->cfg.limit_window_ms < 0 || s->cfg.lockout_ms < 0)
     return IMSEC_ERR_CONFIG;
-  uint8_t seed[32];
+  uint8_t seed[48];
   int rv = imsec_random(s->crypto, seed, sizeof(seed));
   if (rv == 0)
     rv = imsec_limit_init(&s->lim_impi, s->cfg.max_limit_entries,
@@ -393,6 +394,9 @@ static int limits_setup(imsec_scscf *s) {
   if (rv == 0)
     rv = imsec_limit_init(&s->lim_src, s->cfg.max_limit_entries,
                           s->cfg.limit_window_ms, seed + 16);
+  if (rv == 0)
+    rv = imsec_limit_init(&s->lim_pair, s->cfg.max_limit_entries,
+                          s->cfg.limit_window_ms, seed + 32);
   imsec_wipe(seed, sizeof(seed));
   return rv;
 }
@@ -479,6 +483,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
 fail_host:
   imsec_limit_free(&s->lim_impi);
   imsec_limit_free(&s->lim_src);
+  imsec_limit_free(&s->lim_pair);
   free(s->obuf);
 fail_obuf:
   free(s->domain);
@@ -557,6 +562,7 @@ void imsec_scscf_del(imsec_scscf *s) {
   }
   imsec_limit_free(&s->lim_impi);
   imsec_limit_free(&s->lim_src);
+  imsec_limit_free(&s->lim_pair);
   free(s->domain);
   free(s->trust_domain);
   for (size_t i = 0; i < s->n_names; i++)
@@ -1267,19 +1273,26 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
 
 /* ------------------------------------------------------------ floods */
 
-/* The UE's address as the P-CSCF saw it: the bottom Via's received
- * parameter (RFC 3581 §4), else its sent-by host (RFC 3261 §18.2.1). */
+/* The UE's address as the P-CSCF saw it. The top Via is the P-CSCF's own
+ * (marked here with the P-CSCF's address); the one directly below it is
+ * the UE's, whose received the P-CSCF always rewrites (RFC 3581 §4) from
+ * the address the request came from. That holds because the P-CSCF is
+ * this S-CSCF's direct peer: the core-peer decision (peer_trusted) admits
+ * only configured P-CSCFs, never a hop in between. Any Via further down is
+ * the UE's own text and is never read: the bottom Via's received, once
+ * used here, let a UE name any source it liked. With a single Via (a
+ * request a peer made itself) it is that peer's address, as marked here.
+ * The sent-by host stands in only where no received was written. */
 static imsec_str request_source(const imsec_scscf *s) {
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  imsec_sip_via v, last;
-  int have = 0;
-  while (imsec_sip_via_next(&s->m, &it, &v) == 1) {
-    last = v;
-    have = 1;
+  imsec_sip_via v;
+  int n = 0;
+  imsec_str src = IMSEC_STR_LIT("");
+  while (n < 2 && imsec_sip_via_next(&s->m, &it, &v) == 1) {
+    src = bare_host(v.received.len ? v.received : v.host);
+    n++;
   }
-  if (!have)
-    return IMSEC_STR_LIT("");
-  return bare_host(last.received.len ? last.received : last.host);
+  return src;
 }
 
 /* 503 with Retry-After (RFC 3261 §21.5.4, §20.33): come back later. */
@@ -1318,15 +1331,55 @@ static void limit_full(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                 out);
 }
 
-/* What comes before anything else for a known IMPI: a locked IMPI gets
- * 403 even for a right response; a source over its failure limit gets
- * 503. Returns 1 when the request was answered. */
+/* The counters of one IMPI from one source: "SRC IMPI" (a source is an
+ * IP literal or a host name, neither holds a space). */
+static limit_entry *pair_get(imsec_scscf *s, imsec_str impi, imsec_str src,
+                             imsec_time_ms now, int create) {
+  char key[IMSEC_HSS_ID_MAX + 300];
+  if (src.len + 1 + impi.len > sizeof(key))
+    return NULL;
+  memcpy(key, src.p, src.len);
+  key[src.len] = ' ';
+  memcpy(key + src.len + 1, impi.p, impi.len);
+  return imsec_limit_get(
+      &s->lim_pair, imsec_str_make(key, src.len + 1 + impi.len), now, create);
+}
+
+/* Beyond the per-(IMPI, source) limits, the IMPI's total over every source
+ * may reach this many times them before the IMPI is refused everywhere:
+ * only a spread-out attack gets there, and it still ends. */
+#define IMPI_ALL_SOURCES 10u
+
+static uint32_t all_sources(uint32_t limit) {
+  return limit > UINT32_MAX / IMPI_ALL_SOURCES ? UINT32_MAX
+                                               : limit * IMPI_ALL_SOURCES;
+}
+
+/* What comes before anything else for a known IMPI: an IMPI locked for
+ * this source (or, after failures from many sources, everywhere) gets 403
+ * even for a right response; a source over its failure limit gets 503.
+ * Returns 1 when the request was answered. */
 static int limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
                          imsec_str src, imsec_time_ms now, imsec_out *out) {
-  limit_entry *e = imsec_limit_get(&s->lim_impi, impi, now, 0);
+  limit_entry *e = pair_get(s, impi, src, now, 0);
+  if (e && e->locked_until > now) {
+    if (!(e->logged & LIMIT_LOGGED_LOCKED)) {
+      e->logged |= LIMIT_LOGGED_LOCKED;
+      (void)imsec_out_logv(
+          out, IMSEC_LOG_WARN,
+          (imsec_str[]){IMSEC_STR_LIT("REGISTER "), impi,
+                        IMSEC_STR_LIT(" from "), src,
+                        IMSEC_STR_LIT(": IMPI locked for this source after "
+                                      "failed responses: 403")},
+          5);
+    }
+    respond(s, flow, 403, "Forbidden", out);
+    return 1;
+  }
+  e = imsec_limit_get(&s->lim_impi, impi, now, 0);
   if (e && e->locked_until > now) {
     limit_warn(out, e, LIMIT_LOGGED_LOCKED, "REGISTER ", impi,
-               ": IMPI locked after failed responses: 403");
+               ": IMPI locked after failed responses from many sources: 403");
     respond(s, flow, 403, "Forbidden", out);
     return 1;
   }
@@ -1341,17 +1394,28 @@ static int limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
 }
 
 /* A new challenge costs a vector: an SQN step and a disk write (TS 33.102
- * Annex C). Count it for the IMPI and the source; over either limit the
- * REGISTER gets 503 with Retry-After. Returns 1 when refused. */
+ * Annex C). Count it for the IMPI from this source, the IMPI over every
+ * source and the source; over any limit the REGISTER gets 503 with
+ * Retry-After. The IMPI's own limit holds per source, so a stranger who
+ * uses it up does not shut the subscriber out; the IMPI's total is
+ * IMPI_ALL_SOURCES times it. Returns 1 when refused. */
 static int limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
                             imsec_str src, imsec_time_ms now, imsec_out *out) {
   limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 1);
   limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 1);
-  if (!ei || !es) {
+  limit_entry *ep = pair_get(s, impi, src, now, 1);
+  if (!ei || !es || !ep) {
     limit_full(s, flow, now, out);
     return 1;
   }
-  if (ei->challenges >= s->cfg.impi_challenge_limit) {
+  if (ep->challenges >= s->cfg.impi_challenge_limit) {
+    limit_warn(out, ep, LIMIT_LOGGED_CHALLENGES, "REGISTER ", impi,
+               ": too many new challenges for this IMPI from this source: "
+               "503");
+    respond_retry(s, flow, imsec_limit_left_s(&s->lim_pair, ep, now), out);
+    return 1;
+  }
+  if (ei->challenges >= all_sources(s->cfg.impi_challenge_limit)) {
     limit_warn(out, ei, LIMIT_LOGGED_CHALLENGES, "REGISTER ", impi,
                ": too many new challenges for this IMPI: 503");
     respond_retry(s, flow, imsec_limit_left_s(&s->lim_impi, ei, now), out);
@@ -1365,6 +1429,7 @@ static int limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
   }
   ei->challenges++;
   es->challenges++;
+  ep->challenges++;
   return 0;
 }
 
@@ -1378,36 +1443,61 @@ static void drop_challenges_of(imsec_scscf *s, imsec_str impi, imsec_out *out) {
   }
 }
 
-/* A failed response (wrong RES, a refused network, a forged AUTS, a
- * replay, a nonce of another IMPI): counted for the IMPI and the source.
- * The failure that reaches the IMPI's limit locks it for lockout_ms
- * (TS 33.203 §6.1.2.1 leaves the policy to the network). */
-static void limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
-                           imsec_time_ms now, imsec_out *out) {
-  limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 1);
-  if (es && es->failures < UINT32_MAX)
-    es->failures++;
-  limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 1);
-  if (!ei)
-    return;
-  if (ei->failures < UINT32_MAX)
-    ei->failures++;
-  if (ei->failures < s->cfg.impi_failure_limit || ei->locked_until)
-    return;
-  /* The lock is the penalty; once it ends the IMPI starts afresh. */
-  ei->locked_until = now + s->cfg.lockout_ms;
-  ei->failures = 0;
-  ei->logged |= LIMIT_LOGGED_LOCKED;
+static void log_lock(imsec_scscf *s, imsec_str impi, imsec_str src,
+                     uint32_t failures, imsec_out *out) {
   char n[24], secs[24];
-  dec_u64(s->cfg.impi_failure_limit, n);
+  dec_u64(failures, n);
   dec_u64((uint64_t)(s->cfg.lockout_ms + 999) / 1000, secs);
   (void)imsec_out_logv(
       out, IMSEC_LOG_WARN,
       (imsec_str[]){IMSEC_STR_LIT("REGISTER "), impi, IMSEC_STR_LIT(": "),
                     imsec_str_c(n),
                     IMSEC_STR_LIT(" failed responses: IMPI locked for "),
-                    imsec_str_c(secs), IMSEC_STR_LIT(" s")},
-      7);
+                    imsec_str_c(secs),
+                    src.p ? IMSEC_STR_LIT(" s for requests from ")
+                          : IMSEC_STR_LIT(" s from every source"),
+                    src.p ? src : IMSEC_STR_LIT("")},
+      8);
+}
+
+/* A failed response (wrong RES, a refused network, a forged AUTS, a
+ * replay, a nonce of another IMPI): counted for the IMPI from this source,
+ * the IMPI over every source, and the source. TS 33.203 §6.1.2.1 leaves
+ * the policy to the network. The failure that reaches the IMPI's limit
+ * from one source locks the IMPI for lockout_ms for requests from that
+ * source only: anyone can send wrong responses for any IMPI, so a lock for
+ * everyone would be a tool to shut a subscriber out, and an AKA response
+ * cannot be guessed anyway (the lock spares the HSS more than it guards
+ * the secret). Failures from every source together lock the IMPI
+ * everywhere only at IMPI_ALL_SOURCES times the limit. */
+static void limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
+                           imsec_time_ms now, imsec_out *out) {
+  limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 1);
+  if (es && es->failures < UINT32_MAX)
+    es->failures++;
+  limit_entry *ep = pair_get(s, impi, src, now, 1);
+  if (ep && ep->failures < UINT32_MAX)
+    ep->failures++;
+  if (ep && ep->failures >= s->cfg.impi_failure_limit && !ep->locked_until) {
+    /* The lock is the penalty; once it ends the pair starts afresh. The
+     * IMPI's pending challenge stays: its owner may hold it. */
+    ep->locked_until = now + s->cfg.lockout_ms;
+    ep->failures = 0;
+    ep->logged |= LIMIT_LOGGED_LOCKED;
+    log_lock(s, impi, src, s->cfg.impi_failure_limit, out);
+  }
+  limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 1);
+  if (!ei)
+    return;
+  if (ei->failures < UINT32_MAX)
+    ei->failures++;
+  uint32_t all = all_sources(s->cfg.impi_failure_limit);
+  if (ei->failures < all || ei->locked_until)
+    return;
+  ei->locked_until = now + s->cfg.lockout_ms;
+  ei->failures = 0;
+  ei->logged |= LIMIT_LOGGED_LOCKED;
+  log_lock(s, impi, IMSEC_STR_NULL, all, out);
   /* A locked IMPI holds no vectors: nothing could use them. */
   drop_challenges_of(s, impi, out);
 }
@@ -1439,6 +1529,9 @@ static void limits_unchallenge(imsec_scscf *s, imsec_str impi, imsec_str src,
                                imsec_time_ms now) {
   limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 0);
   limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 0);
+  limit_entry *ep = pair_get(s, impi, src, now, 0);
+  if (ep && ep->challenges)
+    ep->challenges--;
   if (ei && ei->challenges)
     ei->challenges--;
   if (es && es->challenges)
@@ -2420,7 +2513,8 @@ void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
             out);
     goto done;
   }
-  mark_via(s, flow);
+  if (mark_via(s, flow, out))
+    goto done;
   if (s->m.method_id == IMSEC_SIP_M_REGISTER)
     do_register(s, flow, now, out);
   else
@@ -2722,20 +2816,32 @@ static void fpeer_del(imsec_scscf *s, uint64_t flow) {
 }
 
 /* RFC 3261 §18.2.1, RFC 3581 §4: received and rport on the top Via (the
- * P-CSCF's) of a request, from the address the flow comes from. */
-static void mark_via(imsec_scscf *s, uint64_t flow) {
+ * P-CSCF's) of a request, from the address the flow comes from. A request
+ * that cannot be marked is answered here (400 when the mark would push
+ * the Via past the parameter limit, 500 without room). Returns 1 when
+ * answered. */
+static int mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out) {
   struct fpeer *f = fpeer_find(s, flow);
   const imsec_sip_hdr *h = imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_VIA);
   if (!f || !h)
-    return;
+    return 0;
   size_t cap = h->value.len + 80;
-  if (!s->viabuf && !(s->viabuf = malloc(s->m.lim.max_line + 80)))
-    return;
-  if (cap > s->m.lim.max_line + 80)
-    return;
-  /* A malformed top Via failed imsec_sip_check already; nothing else
-   * can go wrong but room, and then the Via stays as it came. */
-  if (imsec_sip_via_mark_received(&s->m, imsec_str_c(f->host), f->port,
-                                  s->viabuf, cap) < 0)
-    return;
+  int rv = IMSEC_ERR_NOBUF;
+  if (!s->viabuf)
+    s->viabuf = malloc(s->m.lim.max_line + 80);
+  if (s->viabuf && cap <= s->m.lim.max_line + 80)
+    rv = imsec_sip_via_mark_received(&s->m, imsec_str_c(f->host), f->port,
+                                     s->viabuf, cap);
+  if (rv >= 0)
+    return 0;
+  (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                      "request refused: ", imsec_strerror(rv),
+                      " marking its Via", NULL);
+  if (s->m.method_id == IMSEC_SIP_M_ACK)
+    return 1; /* RFC 3261 §17: never answer an ACK */
+  if (rv == IMSEC_ERR_LIMIT)
+    respond(s, flow, 400, "Via has too many parameters", out);
+  else /* a malformed top Via failed imsec_sip_check already */
+    respond(s, flow, 500, "Server Internal Error", out);
+  return 1;
 }

@@ -197,14 +197,13 @@ int imsec_sip_via_mark_received(imsec_sip_msg *m, imsec_str src_host,
   rv = imsec_sip_via_parse(v, m->lim.max_params, &via);
   if (rv < 0)
     return IMSEC_ERR_PARSE;
-  imsec_str host = via.host;
-  if (host.len >= 2 && host.p[0] == '[')
-    host = (imsec_str){host.p + 1, host.len - 2};
-  int rport = via.has_rport;
-  /* RFC 3581 §4: with rport, received goes in even when it is the same. */
-  int received = rport || !imsec_str_ieq(host, src_host);
-  if (!received)
-    return 0;
+  /* RFC 3581 §4 lets a server add received always (RFC 3261 §18.2.1 asks
+   * for it when sent-by differs from the source): it goes in always here,
+   * so a received the sender wrote itself never survives, even next to a
+   * sent-by that is its real address; the S-CSCF counts its limits by this
+   * mark. With received the top Via must still fit the parameter limit the
+   * message was parsed with, or the next hop could not parse it. */
+  size_t nparams = 0, seen_rport = 0;
   wbuf w = {buf, 0, cap, 0};
   /* The field text before the top Via value (nothing, normally). */
   w_put(&w, h->value.p, (size_t)(v.p - h->value.p));
@@ -230,14 +229,21 @@ int imsec_sip_via_mark_received(imsec_sip_msg *m, imsec_str src_host,
       nb++;
     imsec_str name = {nb, (size_t)(ne - nb)};
     if (LX_IEQ(name, "rport")) {
-      /* RFC 3581 §4: the source port, where the client asked for it. */
-      w_put(&w, ";rport=", 7);
-      w_port(&w, src_port);
+      /* RFC 3581 §4: the source port, where the client asked for it
+       * (once: a repeat would only grow the field). */
+      if (!seen_rport++) {
+        w_put(&w, ";rport=", 7);
+        w_port(&w, src_port);
+        nparams++;
+      }
     } else if (!LX_IEQ(name, "received")) {
       w_put(&w, q, (size_t)(e - q));
+      nparams++;
     }
     q = e;
   }
+  if (m->lim.max_params && nparams + 1 > m->lim.max_params)
+    return IMSEC_ERR_LIMIT;
   w_put(&w, ";received=", 10);
   w_put(&w, src_host.p, src_host.len);
   /* The other Via values of this field, as written. */

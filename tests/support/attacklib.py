@@ -502,3 +502,21 @@ def openssl_s_server(lab, name, cert, key, chain=None, sni=None):
         raise RuntimeError("s_server did not start:\n" + proc.log_text())
     proc.port = port
     return proc
+
+
+# ------------------------------------------------------------ other sources
+
+def connect_tls_from(port, src_host, host="127.0.0.1", timeout=5.0):
+    """TLS (no client certificate, server not verified) to host:port from
+    the local address `src_host` (another loopback address, 127.0.0.2 say),
+    so one lab can play UEs at different source addresses."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.bind((src_host, 0))
+        s.connect((host, port))
+        t = tls_context().wrap_socket(s)
+    except Exception:
+        s.close()
+        raise
+    return Conn(t)

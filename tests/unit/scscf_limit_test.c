@@ -108,6 +108,79 @@ static void expiry(void **state) {
   imsec_limit_free(&t);
 }
 
+/* Locked entries at the old end of the LRU order never block room for a
+ * new key while an unlocked entry exists (9 of them there used to make
+ * the table refuse every new key, for everyone, until the locks ended). */
+static void locked_at_old_end(void **state) {
+  (void)state;
+  limit_table t;
+  const size_t max = 100;
+  assert_int_equal(imsec_limit_init(&t, max, 60000, seed), 0);
+  char k[32];
+  for (int i = 0; i < 9; i++) {
+    snprintf(k, sizeof(k), "locked%d", i);
+    imsec_limit_get(&t, S(k), 1000, 1)->locked_until = 301000;
+  }
+  for (size_t i = 0; i < max - 9; i++) {
+    snprintf(k, sizeof(k), "other%zu", i);
+    assert_non_null(imsec_limit_get(&t, S(k), 1000, 1));
+  }
+  assert_int_equal(t.n, max);
+  for (int i = 0; i < 50; i++) {
+    snprintf(k, sizeof(k), "new%d", i);
+    assert_non_null(imsec_limit_get(&t, S(k), 1001 + i, 1));
+    assert_true(t.n <= max);
+  }
+  /* the locks stay */
+  for (int i = 0; i < 9; i++) {
+    snprintf(k, sizeof(k), "locked%d", i);
+    limit_entry *e = imsec_limit_get(&t, S(k), 2000, 0);
+    assert_non_null(e);
+    assert_int_equal(e->locked_until, 301000);
+  }
+  /* all but one locked: the last unlocked one gives way each time */
+  imsec_limit_free(&t);
+  assert_int_equal(imsec_limit_init(&t, 4, 60000, seed), 0);
+  for (int i = 0; i < 3; i++) {
+    snprintf(k, sizeof(k), "l%d", i);
+    imsec_limit_get(&t, S(k), 0, 1)->locked_until = 100000;
+  }
+  for (int i = 0; i < 10; i++) {
+    snprintf(k, sizeof(k), "u%d", i);
+    assert_non_null(imsec_limit_get(&t, S(k), 1 + i, 1));
+  }
+  assert_int_equal(t.n, 4);
+  /* every one locked: NULL; a lock ends: room again */
+  imsec_limit_get(&t, S("u9"), 20, 0)->locked_until = 100000;
+  assert_null(imsec_limit_get(&t, S("v"), 21, 1));
+  assert_non_null(imsec_limit_get(&t, S("v"), 100000, 1));
+  assert_true(t.n <= 4);
+  imsec_limit_free(&t);
+}
+
+/* Expiry does not stop at a locked entry at the old end. */
+static void expiry_past_locked(void **state) {
+  (void)state;
+  limit_table t;
+  assert_int_equal(imsec_limit_init(&t, 100, 1000, seed), 0);
+  char k[32];
+  imsec_limit_get(&t, S("locked"), 0, 1)->locked_until = 100000;
+  for (int i = 0; i < 10; i++) {
+    snprintf(k, sizeof(k), "key%d", i);
+    assert_non_null(imsec_limit_get(&t, S(k), i + 1, 1));
+  }
+  assert_int_equal(t.n, 11);
+  for (int i = 0; i < 10; i++)
+    imsec_limit_get(&t, S("x"), 5000, 0);
+  assert_int_equal(t.n, 1);
+  assert_non_null(imsec_limit_get(&t, S("locked"), 5001, 0));
+  /* once its lock is over and its window too, it expires as well */
+  for (int i = 0; i < 4; i++)
+    imsec_limit_get(&t, S("x"), 200000 + i, 0);
+  assert_int_equal(t.n, 0);
+  imsec_limit_free(&t);
+}
+
 static void bad_args(void **state) {
   (void)state;
   limit_table t;
@@ -122,8 +195,9 @@ static void bad_args(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(windows),     cmocka_unit_test(bounded),
-      cmocka_unit_test(locked_stay), cmocka_unit_test(expiry),
+      cmocka_unit_test(windows),           cmocka_unit_test(bounded),
+      cmocka_unit_test(locked_stay),       cmocka_unit_test(expiry),
+      cmocka_unit_test(locked_at_old_end), cmocka_unit_test(expiry_past_locked),
       cmocka_unit_test(bad_args),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

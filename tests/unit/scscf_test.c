@@ -1208,15 +1208,30 @@ static void via_received_rport(void **state) {
   assert_int_equal(deliver(f, 9, opt), 1);
   assert_non_null(strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bKo1"
                                   ";rport=5555;received=127.0.0.1\r\n"));
-  /* the same host and no rport: as it came */
+  /* the same host and no rport: received all the same (RFC 3581 §4) */
   const char *opt2 = "OPTIONS sip:" DOM " SIP/2.0\r\n"
                      "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"
                      "Max-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
                      "To: <sip:" DOM ">\r\nCall-ID: o2\r\nCSeq: 1 OPTIONS\r\n"
                      "Content-Length: 0\r\n\r\n";
   assert_int_equal(deliver(f, 9, opt2), 1);
-  assert_non_null(
-      strstr(f->last, "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2\r\n"));
+  assert_non_null(strstr(f->last,
+                         "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo2;"
+                         "received=127.0.0.1\r\n"));
+  /* a top Via at the parameter limit (64): received would push it past,
+   * so 400, never a message the next hop cannot parse */
+  char big[4096];
+  int n = snprintf(big, sizeof(big),
+                   "OPTIONS sip:" DOM " SIP/2.0\r\n"
+                   "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKo3");
+  for (int i = 1; i < 64; i++)
+    n += snprintf(big + n, sizeof(big) - (size_t)n, ";p%d=1", i);
+  snprintf(big + n, sizeof(big) - (size_t)n,
+           "\r\nMax-Forwards: 70\r\nFrom: <" IMPU_A ">;tag=o\r\n"
+           "To: <sip:" DOM ">\r\nCall-ID: o3\r\nCSeq: 1 OPTIONS\r\n"
+           "Content-Length: 0\r\n\r\n");
+  assert_int_equal(deliver(f, 9, big), 1);
+  assert_non_null(strstr(f->last, "SIP/2.0 400 Via has too many parameters"));
 }
 
 /* A branch's response with a bare CR or LF, or that fails the checks, is
@@ -1697,6 +1712,38 @@ static void challenge_limits(void **state) {
   assert_int_equal(status_of(f->last), 401);
 }
 
+/* The source is the received of the Via directly below the P-CSCF's (the
+ * P-CSCF wrote it); a Via the UE added further down, with a received of
+ * its own choosing, is never read. */
+static void source_below_top_via(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.source_challenge_limit = 1,
+                                 .limit_window_ms = 10000});
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.9;"));
+  assert_int_equal(status_of(f->last), 401);
+  /* The same UE address, a forged bottom Via for each try: still the same
+   * source, so over its limit. */
+  const char *forged[] = {"203.0.113.5", "203.0.113.6"};
+  for (int i = 0; i < 2; i++) {
+    char via[256];
+    snprintf(via, sizeof(via),
+             "10.0.0.1:5061;received=192.0.2.9;branch=z9hG4bKx%d\r\n"
+             "Via: SIP/2.0/TLS 10.9.9.9;received=%s;",
+             i, forged[i]);
+    deliver(
+        f, PCSCF_FLOW,
+        from_src(reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL), via));
+    assert_int_equal(status_of(f->last), 503);
+  }
+  /* Another UE address below the P-CSCF's Via is another source. */
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.10;"));
+  assert_int_equal(status_of(f->last), 401);
+}
+
 static void failure_lockout(void **state) {
   fx *f = *state;
   remake(f, (imsec_scscf_config){.impi_failure_limit = 2, .lockout_ms = 5000});
@@ -1728,6 +1775,78 @@ static void failure_lockout(void **state) {
   assert_int_equal(do_registration(f, IMPI_C, IMPU_C, CONTACT1), 200);
   /* The lock ends. */
   f->now += 5000;
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+}
+
+/* Wrong responses for A from one source (as the P-CSCF marked it). */
+static void fail_from(fx *f, const char *src, int n) {
+  char via[128];
+  snprintf(via, sizeof(via), "10.0.0.1:5061;received=%s;", src);
+  for (int i = 0; i < n; i++) {
+    deliver(
+        f, PCSCF_FLOW,
+        from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL), via));
+    assert_int_equal(status_of(f->last), 401);
+    take_challenge(f, NULL);
+    deliver(f, PCSCF_FLOW,
+            from_src(reg_msg(f, IMPU_A, wrong_answer(IMPI_A, f->nonce),
+                             CONTACT1, NULL),
+                     via));
+    assert_int_equal(status_of(f->last), 403);
+  }
+}
+
+/* A stranger's wrong responses lock the IMPI for the stranger's source
+ * only: the subscriber, from its own address, still registers. Failures
+ * from many sources (10 times the limit in all) lock it everywhere. */
+static void lockout_per_source(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.impi_failure_limit = 2,
+                                 .lockout_ms = 5000,
+                                 .impi_challenge_limit = 3});
+  fail_from(f, "192.0.2.66", 2);
+  assert_int_equal(
+      count_logs(f, "2 failed responses: IMPI locked for 5 s for requests "
+                    "from 192.0.2.66"),
+      1);
+  /* the stranger: 403, even with no response at all */
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.66;"));
+  assert_int_equal(status_of(f->last), 403);
+  /* the owner, from its own address */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+  /* 9 more sources, 2 failures each: 20 in all, the IMPI is locked for
+   * every source, logged once */
+  char src[32];
+  for (int i = 1; i <= 9; i++) {
+    snprintf(src, sizeof(src), "198.51.100.%d", i);
+    fail_from(f, src, 2);
+  }
+  assert_int_equal(count_logs(f, "20 failed responses: IMPI locked for 5 s "
+                                 "from every source"),
+                   1);
+  reg_first(f, IMPU_A, IMPI_A);
+  assert_int_equal(status_of(f->last), 403);
+  /* the locks end */
+  f->now += 5000;
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+}
+
+/* The IMPI's challenge limit holds per source: a stranger who uses it up
+ * gets 503, the subscriber from its own address is still challenged. */
+static void challenge_limit_per_source(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.impi_challenge_limit = 2,
+                                 .limit_window_ms = 10000});
+  fail_from(f, "192.0.2.66", 2);
+  deliver(f, PCSCF_FLOW,
+          from_src(reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL),
+                   "10.0.0.1:5061;received=192.0.2.66;"));
+  assert_int_equal(status_of(f->last), 503);
+  assert_int_equal(
+      count_logs(f, "too many new challenges for this IMPI from this source"),
+      1);
   assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
 }
 
@@ -2246,7 +2365,10 @@ int main(void) {
       T(tls_peers),
       T(challenge_reuse),
       T(challenge_limits),
+      T(source_below_top_via),
       T(failure_lockout),
+      T(lockout_per_source),
+      T(challenge_limit_per_source),
       T(source_failures),
       T(limit_tables_bounded),
       T(digest_uri),

@@ -139,11 +139,25 @@ static void via_marks(void **state) {
                    1);
   assert_non_null(strstr(out, "Via: SIP/2.0/TCP 192.0.2.1:5060;rport=40000;"
                               "branch=z9hG4bK1;received=192.0.2.1\r\n"));
-  /* no rport, the same host: nothing */
+  /* no rport, the same host: received all the same (RFC 3581 §4) */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP "
                         "192.0.2.1;branch=z9hG4bK1\r\n" TAIL,
                         "192.0.2.1", 40000, out, sizeof(out)),
-                   0);
+                   1);
+  assert_non_null(strstr(out, "Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1;"
+                              "received=192.0.2.1\r\n"));
+  /* a received the sender wrote next to its real sent-by, no rport: it
+   * goes, the real source comes in (it used to survive) */
+  assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP "
+                        "192.0.2.1;branch=z9hG4bK1;received=10.66.0.5\r\n"
+                        "Via: SIP/2.0/TCP 10.0.0.1;received=10.77.0.7\r\n" TAIL,
+                        "192.0.2.1", 40000, out, sizeof(out)),
+                   1);
+  assert_null(strstr(out, "10.66.0.5"));
+  assert_non_null(strstr(out, "Via: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1;"
+                              "received=192.0.2.1\r\n"));
+  /* only the top Via is marked */
+  assert_non_null(strstr(out, "Via: SIP/2.0/TCP 10.0.0.1;received=10.77.0.7"));
   /* a name, an old received and rport value replaced, the next Via kept */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nv: SIP/2.0/TLS h.example;"
                         "received=1.1.1.1;rport=1;branch=z9hG4bK1 , SIP/2.0/"
@@ -153,11 +167,13 @@ static void via_marks(void **state) {
   assert_non_null(strstr(out, "v: SIP/2.0/TLS h.example;rport=5061;"
                               "branch=z9hG4bK1;received=2001:db8::1 , "
                               "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\n"));
-  /* an IPv6 sent-by in brackets equals the bare source */
+  /* an IPv6 sent-by in brackets, the same source */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP "
                         "[2001:db8::1]:5060;branch=z9hG4bK1\r\n" TAIL,
                         "2001:db8::1", 1, out, sizeof(out)),
-                   0);
+                   1);
+  assert_non_null(strstr(out, "[2001:db8::1]:5060;branch=z9hG4bK1;"
+                              "received=2001:db8::1\r\n"));
   /* a quoted parameter value with a ';' stays whole */
   assert_int_equal(mark("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP h;x=\"a;b\""
                         ";branch=z9hG4bK1\r\n" TAIL,
@@ -185,6 +201,43 @@ static void via_marks(void **state) {
                                                1, tiny, sizeof(tiny)),
                    IMSEC_ERR_NOBUF);
   imsec_sip_msg_free(&m);
+}
+
+/* A top Via already at the parameter limit: received would push it past
+ * the limit, and the next hop could not parse the marked message. */
+static void via_marks_param_limit(void **state) {
+  (void)state;
+  for (int n = 63; n <= 64; n++) {
+    char buf[2048], via[2048], out[4096];
+    int len = snprintf(buf, sizeof(buf),
+                       "OPTIONS sip:x SIP/2.0\r\nVia: "
+                       "SIP/2.0/TCP h.example;branch=z9hG4bK1");
+    for (int i = 1; i < n; i++)
+      len += snprintf(buf + len, sizeof(buf) - (size_t)len, ";p%d=1", i);
+    snprintf(buf + len, sizeof(buf) - (size_t)len, "\r\n" TAIL);
+    imsec_sip_msg m;
+    imsec_sip_msg_init(&m, NULL);
+    assert_int_equal(imsec_sip_parse(&m, buf, strlen(buf), 0), 0);
+    assert_int_equal(m.lim.max_params, 64);
+    int rv = imsec_sip_via_mark_received(&m, IMSEC_STR_LIT("192.0.2.1"), 1, via,
+                                         sizeof(via));
+    if (n == 64) {
+      assert_int_equal(rv, IMSEC_ERR_LIMIT);
+      imsec_sip_msg_free(&m);
+      continue;
+    }
+    assert_int_equal(rv, 1);
+    int w = imsec_sip_msg_serialize(&m, out, sizeof(out));
+    assert_true(w > 0);
+    imsec_sip_msg_free(&m);
+    imsec_sip_msg m2;
+    imsec_sip_msg_init(&m2, NULL);
+    assert_int_equal(imsec_sip_parse(&m2, out, (size_t)w, 0), 0);
+    const imsec_sip_via *v;
+    assert_int_equal(imsec_sip_get_via(&m2, &v), 0);
+    assert_true(imsec_str_eq(v->received, IMSEC_STR_LIT("192.0.2.1")));
+    imsec_sip_msg_free(&m2);
+  }
 }
 
 static void log_budget(void **state) {
@@ -218,6 +271,7 @@ int main(void) {
       cmocka_unit_test(refusal_from_partial),
       cmocka_unit_test(refusal_negative),
       cmocka_unit_test(via_marks),
+      cmocka_unit_test(via_marks_param_limit),
       cmocka_unit_test(log_budget),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

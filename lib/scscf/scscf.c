@@ -146,6 +146,7 @@ struct imsec_scscf {
   size_t nfpeers, capfpeers;
   char *viabuf;
   imsec_lograte bad_rate;
+  imsec_lograte refuse_rate; /* REGISTERs refused for their claims */
   /* Core-side trust (copies of the config's lists). */
   char *trust_domain;
   char *names_text[IMSEC_SCSCF_MAX_PEERS];
@@ -1340,6 +1341,50 @@ static int limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
   return 0;
 }
 
+/* One warning line within the element's log budget (imsec_lograte: 10
+ * lines a second, the next one saying how many were held back): what an
+ * attacker can send at will must not become a flood of log lines. */
+static void budget_logv(imsec_scscf *s, imsec_time_ms now, imsec_out *out,
+                        imsec_str *parts, size_t n) {
+  uint64_t held = 0;
+  if (!imsec_lograte_take(&s->refuse_rate, now, &held))
+    return;
+  imsec_str all[8];
+  char num[24] = "";
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < 6; i++)
+    all[k++] = parts[i];
+  if (held) {
+    dec_u64(held, num);
+    all[k++] = IMSEC_STR_LIT("; ");
+    all[k++] = imsec_str_c(num);
+    all[k++] = IMSEC_STR_LIT(" similar lines held back");
+  }
+  (void)imsec_out_logv(out, IMSEC_LOG_WARN, all, k);
+}
+
+/* A REGISTER refused for what it claims (an unknown subscriber, an IMPU
+ * outside its IMPI's set, a Digest uri that is not the Request-URI): a
+ * failure of its source, so a source probing names meets
+ * source_failure_limit (then 503 with Retry-After) as one guessing
+ * responses does; else 403 (TS 24.229 §5.4.1.2.1), the line within the
+ * log budget. `status`/`reason`: the answer under the limit. */
+static void refuse_claim(imsec_scscf *s, uint64_t flow, imsec_str src,
+                         unsigned status, const char *reason, imsec_str *parts,
+                         size_t n, imsec_time_ms now, imsec_out *out) {
+  limit_entry *e = imsec_limit_get(&s->lim_src, src, now, 1);
+  if (e && e->failures >= s->cfg.source_failure_limit) {
+    limit_warn(out, e, LIMIT_LOGGED_FAILURES, "REGISTER from ", src,
+               ": too many failed requests from this source: 503");
+    respond_retry(s, flow, imsec_limit_left_s(&s->lim_src, e, now), out);
+    return;
+  }
+  if (e && e->failures < UINT32_MAX)
+    e->failures++;
+  budget_logv(s, now, out, parts, n);
+  respond(s, flow, status, reason, out);
+}
+
 /* A new challenge costs a vector: an SQN step and a disk write (TS 33.102
  * Annex C). Count it for the IMPI and the source; over either limit the
  * REGISTER gets 503 with Retry-After. Returns 1 when refused. */
@@ -1798,17 +1843,16 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     respond(s, flow, 400, "Bad Authorization", out);
     goto done;
   }
+  imsec_str src = request_source(s);
   if (c->present && !digest_uri_matches(s, c)) {
-    (void)imsec_out_logv(out, IMSEC_LOG_WARN,
-                         (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
-                                       imsec_str_c(c->username),
-                                       IMSEC_STR_LIT(": Digest uri is not "
-                                                     "the Request-URI: 400")},
-                         3);
-    respond(s, flow, 400, "Digest uri does not match the Request-URI", out);
+    refuse_claim(s, flow, src, 400, "Digest uri does not match the Request-URI",
+                 (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                               imsec_str_c(c->username),
+                               IMSEC_STR_LIT(": Digest uri is not "
+                                             "the Request-URI: 400")},
+                 3, now, out);
     goto done;
   }
-  imsec_str src = request_source(s);
   /* The IMPI: the Authorization username, or (a UA without one) the
    * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
   int rv = c->present ? imsec_hss_lookup(s->hss, imsec_str_c(c->username), sub)
@@ -1823,23 +1867,20 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     goto done;
   }
   if (rv < 0) {
-    (void)imsec_out_logv(
-        out, IMSEC_LOG_WARN,
-        (imsec_str[]){IMSEC_STR_LIT("REGISTER "), imsec_str_c(c->username),
-                      IMSEC_STR_LIT(" / "), to->uri,
-                      IMSEC_STR_LIT(": unknown subscriber: 403")},
-        5);
-    respond(s, flow, 403, "Forbidden", out);
+    refuse_claim(s, flow, src, 403, "Forbidden",
+                 (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                               imsec_str_c(c->username), IMSEC_STR_LIT(" / "),
+                               to->uri,
+                               IMSEC_STR_LIT(": unknown subscriber: 403")},
+                 5, now, out);
     goto done;
   }
   if (!impu_in_set(sub, to->uri)) {
-    (void)imsec_out_logv(out, IMSEC_LOG_WARN,
-                         (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
-                                       imsec_str_c(sub->impi),
-                                       IMSEC_STR_LIT(": IMPU "), to->uri,
-                                       IMSEC_STR_LIT(" not in its set: 403")},
-                         5);
-    respond(s, flow, 403, "Forbidden", out);
+    refuse_claim(s, flow, src, 403, "Forbidden",
+                 (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                               imsec_str_c(sub->impi), IMSEC_STR_LIT(": IMPU "),
+                               to->uri, IMSEC_STR_LIT(" not in its set: 403")},
+                 5, now, out);
     goto done;
   }
   imsec_str impi = imsec_str_c(sub->impi);

@@ -1179,6 +1179,11 @@ static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
   return 0;
 }
 
+static void respond_retry(imsec_scscf *s, uint64_t flow, uint32_t secs,
+                          imsec_out *out);
+static void budget_logv(imsec_scscf *s, imsec_time_ms now, imsec_out *out,
+                        imsec_str *parts, size_t n);
+
 /* 401 with a fresh vector (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1).
  * Returns IMSEC_ERR_BUSY when the HSS store is busy: then nothing was sent
  * and nothing changed (no vector, no SQN step kept, no challenge dropped),
@@ -1200,9 +1205,17 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   /* The oldest of this IMPI gives way, once the new vector exists. */
   int drop_oldest = mine >= PER_IMPI_CHALLENGES;
   if (s->nch - (size_t)drop_oldest >= s->cfg.max_challenges) {
-    (void)imsec_out_log(out, IMSEC_LOG_WARN, "too many pending challenges: 503",
-                        NULL);
-    respond(s, flow, 503, "Service Unavailable", out);
+    /* Come back when the first pending challenge has expired (RFC 3261
+     * §21.5.4); a flood of these is one of log lines too. */
+    imsec_time_ms first = 0;
+    for (size_t i = 0; i < s->nch; i++)
+      if (!first || s->ch[i]->expires < first)
+        first = s->ch[i]->expires;
+    uint32_t secs = first > now ? (uint32_t)((first - now + 999) / 1000) : 1;
+    budget_logv(
+        s, now, out,
+        (imsec_str[]){IMSEC_STR_LIT("too many pending challenges: 503")}, 1);
+    respond_retry(s, flow, secs, out);
     return 0;
   }
   if (grow((void **)&s->ch, &s->capch, s->nch, sizeof(*s->ch)) < 0) {

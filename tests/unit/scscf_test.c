@@ -1697,6 +1697,29 @@ static void challenge_limits(void **state) {
   assert_int_equal(status_of(f->last), 401);
 }
 
+/* The table of pending challenges full: 503 with Retry-After (when the
+ * first of them expires), and the warning within the log budget. */
+static void pending_challenges_full(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.max_challenges = 2,
+                                 .nonce_lifetime_ms = 20000,
+                                 .impi_challenge_limit = 1000});
+  reg_first(f, IMPU_A, IMPI_A);
+  assert_int_equal(status_of(f->last), 401);
+  f->now += 5000;
+  reg_first(f, IMPU_B, IMPI_B);
+  assert_int_equal(status_of(f->last), 401);
+  size_t lines = 0;
+  for (int i = 0; i < 100; i++) {
+    reg_first(f, IMPU_C, IMPI_C);
+    assert_int_equal(status_of(f->last), 503);
+    assert_non_null(retry_after(f));
+    assert_string_equal(retry_after(f), "15");
+    lines += count_logs(f, "too many pending challenges");
+  }
+  assert_true(lines >= 1 && lines <= 10);
+}
+
 static void failure_lockout(void **state) {
   fx *f = *state;
   remake(f, (imsec_scscf_config){.impi_failure_limit = 2, .lockout_ms = 5000});
@@ -2246,6 +2269,7 @@ int main(void) {
       T(tls_peers),
       T(challenge_reuse),
       T(challenge_limits),
+      T(pending_challenges_full),
       T(failure_lockout),
       T(source_failures),
       T(limit_tables_bounded),

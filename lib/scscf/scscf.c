@@ -110,7 +110,26 @@ typedef struct flow_trust {
   char name[IMSEC_TRUST_NAME_CAP]; /* certificate name or address */
   char addr[80];                   /* tp:host:port of the peer (an IP) */
   const char *reason;              /* static code when refused */
+  struct flow_facts *facts;        /* what it was judged on, or NULL */
 } flow_trust;
+
+/* The facts on_flow_up judged a peer on, kept so that a reload can judge
+ * it again against the new lists. The certificate facts were made against
+ * the anchors of that time: a reload that removes a CA cannot re-verify a
+ * chain from them (the peer keeps its flow until it reconnects); names,
+ * addresses and partner membership are judged again. */
+typedef struct flow_facts {
+  int secure, inbound;
+  char ip[sizeof(((imsec_addr *)0)->host)];
+  char expect[IMSEC_TRUST_NAME_CAP];
+  imsec_trust_cert *cert; /* a copy, or NULL: the peer sent none */
+} flow_facts;
+
+static void facts_free(flow_facts *fa) {
+  if (fa)
+    free(fa->cert);
+  free(fa);
+}
 
 struct imsec_scscf {
   imsec_scscf_config cfg;
@@ -564,6 +583,8 @@ void imsec_scscf_del(imsec_scscf *s) {
     free(s->names_text[i]);
   for (size_t i = 0; i < s->n_addrs; i++)
     free(s->addrs_text[i]);
+  for (size_t i = 0; i < s->nft; i++)
+    facts_free(s->ft[i].facts);
   free(s->ft);
   free(s);
 }
@@ -666,8 +687,8 @@ int imsec_scscf_set_peers(imsec_scscf *s, const char *const *names,
     free_list(at, na);
     return rc;
   }
-  /* Flows already judged keep their verdict; new flows meet the new
-   * lists (TS 33.210 §5.2: the decision is made at connection set-up). */
+  /* New flows meet the new lists; flows already up are judged again by
+   * imsec_scscf_recheck_peers (TS 33.210 §5.2). */
   free_list(s->names_text, s->n_names);
   free_list(s->addrs_text, s->n_addrs);
   memcpy(s->names_text, nt, sizeof(nt));
@@ -712,6 +733,7 @@ static flow_trust *trust_find(imsec_scscf *s, uint64_t flow) {
 static void trust_forget(imsec_scscf *s, uint64_t flow) {
   for (size_t i = 0; flow && i < s->nft; i++) {
     if (s->ft[i].flow == flow) {
+      facts_free(s->ft[i].facts);
       s->ft[i] = s->ft[--s->nft];
       return;
     }
@@ -730,10 +752,35 @@ static void printable(char *p, size_t cap) {
       p[i] = '?';
 }
 
+/* The verdict on stored facts against the current lists: 1 trusted, 0
+ * refused, IMSEC_ERR_NOMEM; `r` gets the name, reason and words. */
+static int decide_facts(imsec_scscf *s, const flow_facts *fa,
+                        imsec_trust_peer_result *r) {
+  imsec_trust_peer_input in;
+  memset(&in, 0, sizeof(in));
+  in.secure = fa->secure;
+  in.cert = fa->cert;
+  in.inbound = fa->inbound;
+  in.peer_ip = imsec_str_c(fa->ip);
+  in.trust_domain = imsec_str_c(s->trust_domain);
+  in.names = s->names;
+  in.n_names = s->n_names;
+  in.insecure_core = s->cfg.insecure_core;
+  in.addrs = s->addrs;
+  in.n_addrs = s->n_addrs;
+  in.expect_name = imsec_str_c(fa->expect);
+  if (imsec_trust_peer_decide(&in, r) < 0)
+    return IMSEC_ERR_INTERNAL;
+  /* Certificate text goes into one log line: no control characters. */
+  printable(r->name, sizeof(r->name));
+  printable(r->why, sizeof(r->why));
+  return r->verdict != IMSEC_TRUST_PEER_REFUSED;
+}
+
 /* Judge the peer of `flow` (TS 33.210 §5.2, RFC 3325 §2.3) and remember
- * the outcome; a refusal is logged with the peer's address, name and
- * reason. `expect`: the name an outgoing TLS peer must carry, or NULL.
- * Returns 1 trusted, 0 refused. */
+ * the outcome and its facts; a refusal is logged with the peer's address,
+ * name and reason. `expect`: the name an outgoing TLS peer must carry, or
+ * NULL. Returns 1 trusted, 0 refused. */
 static int judge_peer(imsec_scscf *s, uint64_t flow,
                       const imsec_flow_info *info, const char *expect,
                       imsec_out *out) {
@@ -746,10 +793,13 @@ static int judge_peer(imsec_scscf *s, uint64_t flow,
       return 0;
     }
     t = &s->ft[s->nft++];
+    t->facts = NULL;
   }
+  flow_facts *fa = t->facts;
   memset(t, 0, sizeof(*t));
   t->flow = flow;
   if (!info) {
+    facts_free(fa);
     t->reason = "no-flow-info";
     (void)imsec_out_log(out, IMSEC_LOG_WARN,
                         "refused core peer: the host gave no flow facts", NULL);
@@ -757,33 +807,40 @@ static int judge_peer(imsec_scscf *s, uint64_t flow,
   }
   if (imsec_addr_format(&info->peer, t->addr, sizeof(t->addr)) < 0)
     memcpy(t->addr, "?", 2);
-  imsec_trust_peer_input in;
-  memset(&in, 0, sizeof(in));
-  in.secure = info->tp == IMSEC_TP_TLS || info->tp == IMSEC_TP_DTLS;
-  in.cert = info->peer_cert;
-  in.inbound = info->inbound;
-  in.peer_ip = imsec_str_c(info->peer.host);
-  in.trust_domain = imsec_str_c(s->trust_domain);
-  in.names = s->names;
-  in.n_names = s->n_names;
-  in.insecure_core = s->cfg.insecure_core;
-  in.addrs = s->addrs;
-  in.n_addrs = s->n_addrs;
-  in.expect_name = imsec_str_c(expect ? expect : "");
+  facts_free(fa);
+  fa = calloc(1, sizeof(*fa));
   imsec_trust_peer_result *r = malloc(sizeof(*r));
-  if (!r || imsec_trust_peer_decide(&in, r) < 0) {
+  int v = IMSEC_ERR_NOMEM;
+  if (fa && r) {
+    fa->secure = info->tp == IMSEC_TP_TLS || info->tp == IMSEC_TP_DTLS;
+    fa->inbound = info->inbound;
+    memcpy(fa->ip, info->peer.host, sizeof(fa->ip));
+    fa->ip[sizeof(fa->ip) - 1] = 0;
+    size_t el = expect ? strlen(expect) : 0;
+    if (el >= sizeof(fa->expect))
+      el = sizeof(fa->expect) - 1;
+    memcpy(fa->expect, expect ? expect : "", el);
+    if (info->peer_cert && (fa->cert = malloc(sizeof(*fa->cert))) != NULL)
+      *fa->cert = *info->peer_cert;
+    if (!info->peer_cert || fa->cert)
+      v = decide_facts(s, fa, r);
+  }
+  if (v < 0) {
     free(r);
+    facts_free(fa);
     t->reason = "internal";
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,
                         ": cannot decide", NULL);
     return 0;
   }
-  t->tls = in.secure;
-  /* Certificate text goes into one log line: no control characters. */
-  printable(r->name, sizeof(r->name));
-  printable(r->why, sizeof(r->why));
+  t->tls = fa->secure;
   memcpy(t->name, r->name, sizeof(t->name));
-  t->trusted = r->verdict != IMSEC_TRUST_PEER_REFUSED;
+  t->trusted = v;
+  /* Only a trusted flow is judged again; a refused one is being closed. */
+  if (t->trusted)
+    t->facts = fa;
+  else
+    facts_free(fa);
   if (!t->trusted) {
     t->reason = imsec_trust_peer_reason_code(r->reason);
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,
@@ -796,6 +853,37 @@ static int judge_peer(imsec_scscf *s, uint64_t flow,
   }
   free(r);
   return t->trusted;
+}
+
+int imsec_scscf_recheck_peers(imsec_scscf *s, imsec_time_ms now,
+                              imsec_out *out) {
+  (void)now;
+  if (!s || !out)
+    return IMSEC_ERR_INVAL;
+  imsec_trust_peer_result *r = malloc(sizeof(*r));
+  if (!r)
+    return IMSEC_ERR_NOMEM;
+  int closed = 0;
+  for (size_t i = 0; i < s->nft; i++) {
+    flow_trust *t = &s->ft[i];
+    if (!t->trusted || !t->facts)
+      continue;
+    int v = decide_facts(s, t->facts, r);
+    if (v == 1)
+      continue;
+    /* TS 33.210 §5.2: a peer no longer in the trust domain is not served
+     * on the flow it opened before the change. */
+    t->trusted = 0;
+    t->reason = v < 0 ? "internal" : imsec_trust_peer_reason_code(r->reason);
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "core peer ", t->addr, " '",
+                        t->name,
+                        "' no longer trusted after reload: ", t->reason,
+                        v < 0 ? "" : ": ", v < 0 ? "" : r->why, NULL);
+    (void)imsec_out_close(out, t->flow);
+    closed++;
+  }
+  free(r);
+  return closed;
 }
 
 /* ------------------------------------------------------------ flows */

@@ -1314,6 +1314,37 @@ static imsec_flow_info tcp_from(const char *host) {
   return i;
 }
 
+/* TS 33.210 §5.2: a reload that drops a peer's address closes the flows
+ * it already has; one that keeps it closes nothing. */
+static void recheck_after_reload(void **state) {
+  fx *f = *state;
+  imsec_flow_info a = tcp_from("127.0.0.1"), b = tcp_from("127.0.0.2");
+  static const char *const two[] = {"127.0.0.1", "127.0.0.2"};
+  static const char *const one[] = {"127.0.0.2"};
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, two, 2), 0);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 61, 0, &a, f->now, &f->out), 0);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 62, 0, &b, f->now, &f->out), 0);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_recheck_peers(f->s, f->now, &f->out), 0);
+  assert_null(find_act(f, IMSEC_ACT_CLOSE));
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, one, 1), 0);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_recheck_peers(f->s, f->now, &f->out), 1);
+  const imsec_act *c = find_act(f, IMSEC_ACT_CLOSE);
+  assert_non_null(c);
+  assert_int_equal(c->flow, 61);
+  assert_true(log_has(f, "core peer tcp:127.0.0.1:40000 '127.0.0.1' no "
+                         "longer trusted after reload: address-not-listed"));
+  /* Refused once: not closed again by the next reload. */
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_recheck_peers(f->s, f->now, &f->out), 0);
+  assert_int_equal(imsec_scscf_recheck_peers(NULL, f->now, &f->out),
+                   IMSEC_ERR_INVAL);
+  imsec_scscf_on_flow_down(f->s, 61, 0, 0, f->now, &f->out);
+  imsec_scscf_on_flow_down(f->s, 62, 0, 0, f->now, &f->out);
+}
+
 /* RFC 3325 §2.3: nothing from outside the trust domain is served. */
 static void untrusted_peers(void **state) {
   fx *f = *state;
@@ -2269,6 +2300,7 @@ int main(void) {
       T(tls_peers),
       T(challenge_reuse),
       T(challenge_limits),
+      T(recheck_after_reload),
       T(pending_challenges_full),
       T(failure_lockout),
       T(source_failures),

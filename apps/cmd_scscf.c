@@ -84,7 +84,7 @@ static const char help[] =
     "  --source-failures N   failed responses per source, then 503\n"
     "                        (default 300)\n"
     "  --lockout S           how long a locked IMPI stays locked\n"
-    "                        (default 300)\n"
+    "                        (default 300); these seven take 1..N\n"
     "  --ladder              print one line per message sent or received\n"
     "  --max-flows-per-ip N  connections accepted from one address (default\n"
     "                        64); more are refused and logged\n"
@@ -296,8 +296,10 @@ static int limit_arg(int argc, char **argv, int *i, opts *o) {
   if (o->lim[k] >= 0)
     return -cli_usage(SUB, "%s given twice", f);
   uint64_t x;
-  if (imsec_str_to_u64(imsec_str_c(v), (uint64_t)limit_opts[k].max, &x) < 0)
-    return -cli_usage(SUB, "%s: expected a whole number (0..%lld), got '%s'", f,
+  /* 0 would silently mean the default: refused, not guessed. */
+  if (imsec_str_to_u64(imsec_str_c(v), (uint64_t)limit_opts[k].max, &x) < 0 ||
+      x == 0)
+    return -cli_usage(SUB, "%s: expected a whole number (1..%lld), got '%s'", f,
                       (long long)limit_opts[k].max, v);
   o->lim[k] = (int64_t)x;
   return 1;

@@ -59,14 +59,14 @@ static void apply_on_loop(void *self, imsec_time_ms now, imsec_out *out,
                           void *arg) {
   apply_call *c = arg;
   (void)self;
-  (void)now;
-  (void)out;
   c->rc = c->p->apply ? c->p->apply(c->p->apply_arg, c->err, sizeof c->err) : 0;
   if (c->rc != 0)
     return;
   elemrun_set_log_level(c->r, c->p->level);
   if (c->p->anchors)
     c->p->anchors = elemrun_set_anchors(c->r, c->p->anchors);
+  if (c->p->after)
+    c->p->after(c->p->apply_arg, now, out);
 }
 
 int reload_run(elemrun *r, reload_plan *p, char *msg, size_t cap) {
@@ -250,6 +250,17 @@ static int scscf_apply_fn(void *arg, char *err, size_t cap) {
   return rc;
 }
 
+/* Peers already connected meet the new lists too: those now refused are
+ * closed (TS 33.210 §5.2), not served until they reconnect. */
+static void scscf_after_fn(void *arg, imsec_time_ms now, imsec_out *out) {
+  scscf_apply *a = arg;
+  int n = imsec_scscf_recheck_peers(a->s, now, out);
+  if (n < 0)
+    (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                        "reload: peers already connected not judged again: ",
+                        imsec_strerror(n), NULL);
+}
+
 int reload_scscf_apply(elemrun *r, imsec_scscf *s, const reload_scscf *running,
                        const reload_scscf *next,
                        const imsec_x509_anchors **anchors, char *msg,
@@ -304,6 +315,7 @@ int reload_scscf_apply(elemrun *r, imsec_scscf *s, const reload_scscf *running,
   scscf_expiry(next, &sa.cfg);
   scscf_expiry(running, &sa.was);
   plan.apply = scscf_apply_fn;
+  plan.after = scscf_after_fn;
   plan.apply_arg = &sa;
   int rc = reload_run(r, &plan, msg, cap);
   *anchors = plan.anchors;

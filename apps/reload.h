@@ -54,6 +54,10 @@ typedef struct reload_plan {
    * then changed nothing). May be NULL. */
   int (*apply)(void *arg, char *err, size_t cap);
   void *apply_arg;
+  /* After a successful apply and the new anchors, on the loop thread: the
+   * element's actions for the change (flows now refused closed). May be
+   * NULL; takes apply_arg. */
+  void (*after)(void *arg, imsec_time_ms now, imsec_out *out);
   char restart[256]; /* "listen, db": keys that need a restart */
   /* New anchors for the peer facts of TLS flows (elemrun cfg.anchors), or
    * NULL to keep them. After a successful reload_run this holds the

@@ -112,10 +112,17 @@ static int limit_key(ctx *c, size_t k, yaml_node_t *v) {
        offsetof(imsec_scscf_file, source_failure_limit)},
       {"lockout", 86400 * 30, offsetof(imsec_scscf_file, lockout)},
   };
-  for (size_t i = 0; i < sizeof(lk) / sizeof(lk[0]); i++)
-    if (strcmp(keys[k], lk[i].name) == 0)
-      return number(c, v, keys[k], lk[i].max,
-                    (int64_t *)(void *)((char *)c->out + lk[i].off));
+  for (size_t i = 0; i < sizeof(lk) / sizeof(lk[0]); i++) {
+    if (strcmp(keys[k], lk[i].name) != 0)
+      continue;
+    int64_t *dst = (int64_t *)(void *)((char *)c->out + lk[i].off);
+    IMSEC_GUARD(number(c, v, keys[k], lk[i].max, dst));
+    /* 0 would silently mean the default: refused, not guessed. */
+    if (*dst == 0)
+      return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                  "key '%s': expected 1..%lld", keys[k], (long long)lk[i].max);
+    return 0;
+  }
   return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
               "key '%s': not handled", keys[k]);
 }

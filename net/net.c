@@ -97,7 +97,8 @@ struct imsec_net_flow {
   imsec_net_transport tr;
   uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
   uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
-  uint8_t linger; /* refused input: answer, FIN, drop what follows */
+  uint8_t linger;      /* refused input: answer, FIN, drop what follows */
+  uint8_t counts_held; /* closing, yet still counted against the caps */
   int down_reason;
   union {
     uv_tcp_t tcp;
@@ -623,7 +624,21 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static int flow_tls_pump(imsec_net_flow *f);
 
+static void ip_release(imsec_net *net, const net_addr *a);
+
+/* Give back the flow's place under max_flows and max_flows_per_ip. */
+static void flow_uncount(imsec_net_flow *f) {
+  imsec_net *net = f->lp->net;
+  atomic_fetch_sub(&net->nflows, 1);
+  if (f->counted_ip)
+    ip_release(net, &f->peer);
+  f->counted_ip = 0;
+}
+
 static void flow_free(imsec_net_flow *f) {
+  /* A lingering flow still held its socket, so it counted until now. */
+  if (f->counts_held)
+    flow_uncount(f);
   if (f->ssl)
     SSL_free(f->ssl);
   free(f->io.out);
@@ -823,11 +838,14 @@ static void flow_close(imsec_net_flow *f, int reason) {
   int was_up = f->state == F_UP;
   f->state = F_CLOSING;
   imsec_net *net = f->lp->net;
-  atomic_fetch_sub(&net->nflows, 1);
   if (reason == IMSEC_ERR_LIMIT || reason == IMSEC_ERR_TIMEOUT)
     atomic_fetch_add(&net->closed_limit, 1);
-  if (f->counted_ip)
-    ip_release(net, &f->peer);
+  /* A lingering flow keeps its socket open up to LINGER_MS: it keeps its
+   * place under the caps until its handle closes, or refused input would
+   * let one address hold any number of sockets. */
+  f->counts_held = f->kind == K_STREAM && f->linger;
+  if (!f->counts_held)
+    flow_uncount(f);
   if (f->in_reuse)
     reuse_del(net, f);
   table_del(f->lp, f);
@@ -865,6 +883,8 @@ static void flow_close(imsec_net_flow *f, int reason) {
     if (shutdown_then_close(f, LINGER_MS))
       return;
     f->linger = 0;
+    f->counts_held = 0;
+    flow_uncount(f);
   }
   if (f->kind == K_STREAM) {
     uv_read_stop((uv_stream_t *)&f->h.tcp);

@@ -221,14 +221,27 @@ imsec_scscf_set_expiry(imsec_scscf *s, const imsec_scscf_config *cfg);
 /* Replace the core-side peer lists at run time (a daemon's reload): the
  * certificate names trusted whatever their CA and the addresses allowed
  * plain TCP (as peer_names and peer_addrs of imsec_scscf_config; copied).
- * Flows already judged keep their verdict; flows that come up afterwards
- * are judged against the new lists. Returns 0, IMSEC_ERR_INVAL (NULL
+ * Flows that come up afterwards are judged against the new lists; those
+ * already up are judged again by imsec_scscf_recheck_peers. Returns 0,
+ * IMSEC_ERR_INVAL (NULL
  * element, or a NULL list with a count), IMSEC_ERR_CONFIG (more than
  * IMSEC_SCSCF_MAX_PEERS in a list, an empty or over-long entry),
  * IMSEC_ERR_NOMEM; on failure nothing changes. */
 IMSEC_API IMSEC_MUST_USE int
 imsec_scscf_set_peers(imsec_scscf *s, const char *const *names, size_t n_names,
                       const char *const *addrs, size_t n_addrs);
+
+/* After a reload (imsec_scscf_set_peers, new anchors): judge every flow
+ * already trusted again, from the facts on_flow_up saw, against the current
+ * lists (TS 33.210 §5.2); each one now refused gets a CLOSE action and one
+ * log line "core peer ADDR 'NAME' no longer trusted after reload: REASON".
+ * Limit: the certificate facts were made against the anchors of their
+ * handshake; a removed CA does not revoke a flow already up (names,
+ * addresses and partner membership are judged again). Returns the number
+ * of flows closed, IMSEC_ERR_INVAL (NULL element or out), IMSEC_ERR_NOMEM
+ * (nothing judged). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_scscf_recheck_peers(imsec_scscf *s, imsec_time_ms now, imsec_out *out);
 
 /* Observers (tests, the demo's final table). */
 /* Number of current contacts of the registration holding `impu` (0 when not

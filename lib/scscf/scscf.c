@@ -110,7 +110,26 @@ typedef struct flow_trust {
   char name[IMSEC_TRUST_NAME_CAP]; /* certificate name or address */
   char addr[80];                   /* tp:host:port of the peer (an IP) */
   const char *reason;              /* static code when refused */
+  struct flow_facts *facts;        /* what it was judged on, or NULL */
 } flow_trust;
+
+/* The facts on_flow_up judged a peer on, kept so that a reload can judge
+ * it again against the new lists. The certificate facts were made against
+ * the anchors of that time: a reload that removes a CA cannot re-verify a
+ * chain from them (the peer keeps its flow until it reconnects); names,
+ * addresses and partner membership are judged again. */
+typedef struct flow_facts {
+  int secure, inbound;
+  char ip[sizeof(((imsec_addr *)0)->host)];
+  char expect[IMSEC_TRUST_NAME_CAP];
+  imsec_trust_cert *cert; /* a copy, or NULL: the peer sent none */
+} flow_facts;
+
+static void facts_free(flow_facts *fa) {
+  if (fa)
+    free(fa->cert);
+  free(fa);
+}
 
 struct imsec_scscf {
   imsec_scscf_config cfg;
@@ -146,6 +165,7 @@ struct imsec_scscf {
   size_t nfpeers, capfpeers;
   char *viabuf;
   imsec_lograte bad_rate;
+  imsec_lograte refuse_rate; /* REGISTERs refused for their claims */
   /* Core-side trust (copies of the config's lists). */
   char *trust_domain;
   char *names_text[IMSEC_SCSCF_MAX_PEERS];
@@ -569,6 +589,8 @@ void imsec_scscf_del(imsec_scscf *s) {
     free(s->names_text[i]);
   for (size_t i = 0; i < s->n_addrs; i++)
     free(s->addrs_text[i]);
+  for (size_t i = 0; i < s->nft; i++)
+    facts_free(s->ft[i].facts);
   free(s->ft);
   free(s);
 }
@@ -671,8 +693,8 @@ int imsec_scscf_set_peers(imsec_scscf *s, const char *const *names,
     free_list(at, na);
     return rc;
   }
-  /* Flows already judged keep their verdict; new flows meet the new
-   * lists (TS 33.210 §5.2: the decision is made at connection set-up). */
+  /* New flows meet the new lists; flows already up are judged again by
+   * imsec_scscf_recheck_peers (TS 33.210 §5.2). */
   free_list(s->names_text, s->n_names);
   free_list(s->addrs_text, s->n_addrs);
   memcpy(s->names_text, nt, sizeof(nt));
@@ -717,6 +739,7 @@ static flow_trust *trust_find(imsec_scscf *s, uint64_t flow) {
 static void trust_forget(imsec_scscf *s, uint64_t flow) {
   for (size_t i = 0; flow && i < s->nft; i++) {
     if (s->ft[i].flow == flow) {
+      facts_free(s->ft[i].facts);
       s->ft[i] = s->ft[--s->nft];
       return;
     }
@@ -735,10 +758,35 @@ static void printable(char *p, size_t cap) {
       p[i] = '?';
 }
 
+/* The verdict on stored facts against the current lists: 1 trusted, 0
+ * refused, IMSEC_ERR_NOMEM; `r` gets the name, reason and words. */
+static int decide_facts(imsec_scscf *s, const flow_facts *fa,
+                        imsec_trust_peer_result *r) {
+  imsec_trust_peer_input in;
+  memset(&in, 0, sizeof(in));
+  in.secure = fa->secure;
+  in.cert = fa->cert;
+  in.inbound = fa->inbound;
+  in.peer_ip = imsec_str_c(fa->ip);
+  in.trust_domain = imsec_str_c(s->trust_domain);
+  in.names = s->names;
+  in.n_names = s->n_names;
+  in.insecure_core = s->cfg.insecure_core;
+  in.addrs = s->addrs;
+  in.n_addrs = s->n_addrs;
+  in.expect_name = imsec_str_c(fa->expect);
+  if (imsec_trust_peer_decide(&in, r) < 0)
+    return IMSEC_ERR_INTERNAL;
+  /* Certificate text goes into one log line: no control characters. */
+  printable(r->name, sizeof(r->name));
+  printable(r->why, sizeof(r->why));
+  return r->verdict != IMSEC_TRUST_PEER_REFUSED;
+}
+
 /* Judge the peer of `flow` (TS 33.210 §5.2, RFC 3325 §2.3) and remember
- * the outcome; a refusal is logged with the peer's address, name and
- * reason. `expect`: the name an outgoing TLS peer must carry, or NULL.
- * Returns 1 trusted, 0 refused. */
+ * the outcome and its facts; a refusal is logged with the peer's address,
+ * name and reason. `expect`: the name an outgoing TLS peer must carry, or
+ * NULL. Returns 1 trusted, 0 refused. */
 static int judge_peer(imsec_scscf *s, uint64_t flow,
                       const imsec_flow_info *info, const char *expect,
                       imsec_out *out) {
@@ -751,10 +799,13 @@ static int judge_peer(imsec_scscf *s, uint64_t flow,
       return 0;
     }
     t = &s->ft[s->nft++];
+    t->facts = NULL;
   }
+  flow_facts *fa = t->facts;
   memset(t, 0, sizeof(*t));
   t->flow = flow;
   if (!info) {
+    facts_free(fa);
     t->reason = "no-flow-info";
     (void)imsec_out_log(out, IMSEC_LOG_WARN,
                         "refused core peer: the host gave no flow facts", NULL);
@@ -762,33 +813,40 @@ static int judge_peer(imsec_scscf *s, uint64_t flow,
   }
   if (imsec_addr_format(&info->peer, t->addr, sizeof(t->addr)) < 0)
     memcpy(t->addr, "?", 2);
-  imsec_trust_peer_input in;
-  memset(&in, 0, sizeof(in));
-  in.secure = info->tp == IMSEC_TP_TLS || info->tp == IMSEC_TP_DTLS;
-  in.cert = info->peer_cert;
-  in.inbound = info->inbound;
-  in.peer_ip = imsec_str_c(info->peer.host);
-  in.trust_domain = imsec_str_c(s->trust_domain);
-  in.names = s->names;
-  in.n_names = s->n_names;
-  in.insecure_core = s->cfg.insecure_core;
-  in.addrs = s->addrs;
-  in.n_addrs = s->n_addrs;
-  in.expect_name = imsec_str_c(expect ? expect : "");
+  facts_free(fa);
+  fa = calloc(1, sizeof(*fa));
   imsec_trust_peer_result *r = malloc(sizeof(*r));
-  if (!r || imsec_trust_peer_decide(&in, r) < 0) {
+  int v = IMSEC_ERR_NOMEM;
+  if (fa && r) {
+    fa->secure = info->tp == IMSEC_TP_TLS || info->tp == IMSEC_TP_DTLS;
+    fa->inbound = info->inbound;
+    memcpy(fa->ip, info->peer.host, sizeof(fa->ip));
+    fa->ip[sizeof(fa->ip) - 1] = 0;
+    size_t el = expect ? strlen(expect) : 0;
+    if (el >= sizeof(fa->expect))
+      el = sizeof(fa->expect) - 1;
+    memcpy(fa->expect, expect ? expect : "", el);
+    if (info->peer_cert && (fa->cert = malloc(sizeof(*fa->cert))) != NULL)
+      *fa->cert = *info->peer_cert;
+    if (!info->peer_cert || fa->cert)
+      v = decide_facts(s, fa, r);
+  }
+  if (v < 0) {
     free(r);
+    facts_free(fa);
     t->reason = "internal";
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,
                         ": cannot decide", NULL);
     return 0;
   }
-  t->tls = in.secure;
-  /* Certificate text goes into one log line: no control characters. */
-  printable(r->name, sizeof(r->name));
-  printable(r->why, sizeof(r->why));
+  t->tls = fa->secure;
   memcpy(t->name, r->name, sizeof(t->name));
-  t->trusted = r->verdict != IMSEC_TRUST_PEER_REFUSED;
+  t->trusted = v;
+  /* Only a trusted flow is judged again; a refused one is being closed. */
+  if (t->trusted)
+    t->facts = fa;
+  else
+    facts_free(fa);
   if (!t->trusted) {
     t->reason = imsec_trust_peer_reason_code(r->reason);
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,
@@ -801,6 +859,37 @@ static int judge_peer(imsec_scscf *s, uint64_t flow,
   }
   free(r);
   return t->trusted;
+}
+
+int imsec_scscf_recheck_peers(imsec_scscf *s, imsec_time_ms now,
+                              imsec_out *out) {
+  (void)now;
+  if (!s || !out)
+    return IMSEC_ERR_INVAL;
+  imsec_trust_peer_result *r = malloc(sizeof(*r));
+  if (!r)
+    return IMSEC_ERR_NOMEM;
+  int closed = 0;
+  for (size_t i = 0; i < s->nft; i++) {
+    flow_trust *t = &s->ft[i];
+    if (!t->trusted || !t->facts)
+      continue;
+    int v = decide_facts(s, t->facts, r);
+    if (v == 1)
+      continue;
+    /* TS 33.210 §5.2: a peer no longer in the trust domain is not served
+     * on the flow it opened before the change. */
+    t->trusted = 0;
+    t->reason = v < 0 ? "internal" : imsec_trust_peer_reason_code(r->reason);
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "core peer ", t->addr, " '",
+                        t->name,
+                        "' no longer trusted after reload: ", t->reason,
+                        v < 0 ? "" : ": ", v < 0 ? "" : r->why, NULL);
+    (void)imsec_out_close(out, t->flow);
+    closed++;
+  }
+  free(r);
+  return closed;
 }
 
 /* ------------------------------------------------------------ flows */
@@ -1184,6 +1273,11 @@ static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
   return 0;
 }
 
+static void respond_retry(imsec_scscf *s, uint64_t flow, uint32_t secs,
+                          imsec_out *out);
+static void budget_logv(imsec_scscf *s, imsec_time_ms now, imsec_out *out,
+                        imsec_str *parts, size_t n);
+
 /* 401 with a fresh vector (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1).
  * Returns IMSEC_ERR_BUSY when the HSS store is busy: then nothing was sent
  * and nothing changed (no vector, no SQN step kept, no challenge dropped),
@@ -1205,9 +1299,17 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   /* The oldest of this IMPI gives way, once the new vector exists. */
   int drop_oldest = mine >= PER_IMPI_CHALLENGES;
   if (s->nch - (size_t)drop_oldest >= s->cfg.max_challenges) {
-    (void)imsec_out_log(out, IMSEC_LOG_WARN, "too many pending challenges: 503",
-                        NULL);
-    respond(s, flow, 503, "Service Unavailable", out);
+    /* Come back when the first pending challenge has expired (RFC 3261
+     * §21.5.4); a flood of these is one of log lines too. */
+    imsec_time_ms first = 0;
+    for (size_t i = 0; i < s->nch; i++)
+      if (!first || s->ch[i]->expires < first)
+        first = s->ch[i]->expires;
+    uint32_t secs = first > now ? (uint32_t)((first - now + 999) / 1000) : 1;
+    budget_logv(
+        s, now, out,
+        (imsec_str[]){IMSEC_STR_LIT("too many pending challenges: 503")}, 1);
+    respond_retry(s, flow, secs, out);
     return 0;
   }
   if (grow((void **)&s->ch, &s->capch, s->nch, sizeof(*s->ch)) < 0) {
@@ -1391,6 +1493,50 @@ static int limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
     return 1;
   }
   return 0;
+}
+
+/* One warning line within the element's log budget (imsec_lograte: 10
+ * lines a second, the next one saying how many were held back): what an
+ * attacker can send at will must not become a flood of log lines. */
+static void budget_logv(imsec_scscf *s, imsec_time_ms now, imsec_out *out,
+                        imsec_str *parts, size_t n) {
+  uint64_t held = 0;
+  if (!imsec_lograte_take(&s->refuse_rate, now, &held))
+    return;
+  imsec_str all[8];
+  char num[24] = "";
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < 6; i++)
+    all[k++] = parts[i];
+  if (held) {
+    dec_u64(held, num);
+    all[k++] = IMSEC_STR_LIT("; ");
+    all[k++] = imsec_str_c(num);
+    all[k++] = IMSEC_STR_LIT(" similar lines held back");
+  }
+  (void)imsec_out_logv(out, IMSEC_LOG_WARN, all, k);
+}
+
+/* A REGISTER refused for what it claims (an unknown subscriber, an IMPU
+ * outside its IMPI's set, a Digest uri that is not the Request-URI): a
+ * failure of its source, so a source probing names meets
+ * source_failure_limit (then 503 with Retry-After) as one guessing
+ * responses does; else 403 (TS 24.229 §5.4.1.2.1), the line within the
+ * log budget. `status`/`reason`: the answer under the limit. */
+static void refuse_claim(imsec_scscf *s, uint64_t flow, imsec_str src,
+                         unsigned status, const char *reason, imsec_str *parts,
+                         size_t n, imsec_time_ms now, imsec_out *out) {
+  limit_entry *e = imsec_limit_get(&s->lim_src, src, now, 1);
+  if (e && e->failures >= s->cfg.source_failure_limit) {
+    limit_warn(out, e, LIMIT_LOGGED_FAILURES, "REGISTER from ", src,
+               ": too many failed requests from this source: 503");
+    respond_retry(s, flow, imsec_limit_left_s(&s->lim_src, e, now), out);
+    return;
+  }
+  if (e && e->failures < UINT32_MAX)
+    e->failures++;
+  budget_logv(s, now, out, parts, n);
+  respond(s, flow, status, reason, out);
 }
 
 /* A new challenge costs a vector: an SQN step and a disk write (TS 33.102
@@ -1891,17 +2037,16 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     respond(s, flow, 400, "Bad Authorization", out);
     goto done;
   }
+  imsec_str src = request_source(s);
   if (c->present && !digest_uri_matches(s, c)) {
-    (void)imsec_out_logv(out, IMSEC_LOG_WARN,
-                         (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
-                                       imsec_str_c(c->username),
-                                       IMSEC_STR_LIT(": Digest uri is not "
-                                                     "the Request-URI: 400")},
-                         3);
-    respond(s, flow, 400, "Digest uri does not match the Request-URI", out);
+    refuse_claim(s, flow, src, 400, "Digest uri does not match the Request-URI",
+                 (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                               imsec_str_c(c->username),
+                               IMSEC_STR_LIT(": Digest uri is not "
+                                             "the Request-URI: 400")},
+                 3, now, out);
     goto done;
   }
-  imsec_str src = request_source(s);
   /* The IMPI: the Authorization username, or (a UA without one) the
    * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
   int rv = c->present ? imsec_hss_lookup(s->hss, imsec_str_c(c->username), sub)
@@ -1916,23 +2061,20 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     goto done;
   }
   if (rv < 0) {
-    (void)imsec_out_logv(
-        out, IMSEC_LOG_WARN,
-        (imsec_str[]){IMSEC_STR_LIT("REGISTER "), imsec_str_c(c->username),
-                      IMSEC_STR_LIT(" / "), to->uri,
-                      IMSEC_STR_LIT(": unknown subscriber: 403")},
-        5);
-    respond(s, flow, 403, "Forbidden", out);
+    refuse_claim(s, flow, src, 403, "Forbidden",
+                 (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                               imsec_str_c(c->username), IMSEC_STR_LIT(" / "),
+                               to->uri,
+                               IMSEC_STR_LIT(": unknown subscriber: 403")},
+                 5, now, out);
     goto done;
   }
   if (!impu_in_set(sub, to->uri)) {
-    (void)imsec_out_logv(out, IMSEC_LOG_WARN,
-                         (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
-                                       imsec_str_c(sub->impi),
-                                       IMSEC_STR_LIT(": IMPU "), to->uri,
-                                       IMSEC_STR_LIT(" not in its set: 403")},
-                         5);
-    respond(s, flow, 403, "Forbidden", out);
+    refuse_claim(s, flow, src, 403, "Forbidden",
+                 (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
+                               imsec_str_c(sub->impi), IMSEC_STR_LIT(": IMPU "),
+                               to->uri, IMSEC_STR_LIT(" not in its set: 403")},
+                 5, now, out);
     goto done;
   }
   imsec_str impi = imsec_str_c(sub->impi);

@@ -79,6 +79,21 @@ expect_err "--store-timeout: expected a whole number" "$IMSEC" scscf \
 expect_err "--lockout given twice" "$IMSEC" scscf --listen tcp:127.0.0.1:0 \
   --domain $D --db "$DB" --lockout 5 --lockout=6
 expect_err "--impi-failures needs a value" "$IMSEC" scscf --impi-failures
+# 0 is not a limit (it used to mean the default, silently).
+for f in --store-timeout --limit-window --impi-challenges --source-challenges \
+  --impi-failures --source-failures --lockout; do
+  expect_err "^imsec scscf: $f: expected a whole number \(1\.\." "$IMSEC" scscf \
+    --listen tcp:127.0.0.1:0 --domain $D --db "$DB" $f 0
+  expect_exit 2 "$IMSEC" scscf --listen tcp:127.0.0.1:0 --domain $D \
+    --db "$DB" $f=0
+done
+for k in store_timeout limit_window impi_challenge_limit source_challenge_limit \
+  impi_failure_limit source_failure_limit lockout; do
+  printf '%s: 0\n' $k >"$T_TMP/c9.yaml"
+  expect_err "c9.yaml:1: key '$k': expected 1\.\.[0-9]+$" "$IMSEC" scscf \
+    -c "$T_TMP/c9.yaml"
+  expect_exit 2 "$IMSEC" scscf -c "$T_TMP/c9.yaml"
+done
 printf 'impi_failure_limit: -1\n' >"$T_TMP/c6.yaml"
 expect_err "c6.yaml:1: key 'impi_failure_limit': expected a whole number" \
   "$IMSEC" scscf -c "$T_TMP/c6.yaml"

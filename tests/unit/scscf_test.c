@@ -1329,6 +1329,37 @@ static imsec_flow_info tcp_from(const char *host) {
   return i;
 }
 
+/* TS 33.210 §5.2: a reload that drops a peer's address closes the flows
+ * it already has; one that keeps it closes nothing. */
+static void recheck_after_reload(void **state) {
+  fx *f = *state;
+  imsec_flow_info a = tcp_from("127.0.0.1"), b = tcp_from("127.0.0.2");
+  static const char *const two[] = {"127.0.0.1", "127.0.0.2"};
+  static const char *const one[] = {"127.0.0.2"};
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, two, 2), 0);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 61, 0, &a, f->now, &f->out), 0);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 62, 0, &b, f->now, &f->out), 0);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_recheck_peers(f->s, f->now, &f->out), 0);
+  assert_null(find_act(f, IMSEC_ACT_CLOSE));
+  assert_int_equal(imsec_scscf_set_peers(f->s, NULL, 0, one, 1), 0);
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_recheck_peers(f->s, f->now, &f->out), 1);
+  const imsec_act *c = find_act(f, IMSEC_ACT_CLOSE);
+  assert_non_null(c);
+  assert_int_equal(c->flow, 61);
+  assert_true(log_has(f, "core peer tcp:127.0.0.1:40000 '127.0.0.1' no "
+                         "longer trusted after reload: address-not-listed"));
+  /* Refused once: not closed again by the next reload. */
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_recheck_peers(f->s, f->now, &f->out), 0);
+  assert_int_equal(imsec_scscf_recheck_peers(NULL, f->now, &f->out),
+                   IMSEC_ERR_INVAL);
+  imsec_scscf_on_flow_down(f->s, 61, 0, 0, f->now, &f->out);
+  imsec_scscf_on_flow_down(f->s, 62, 0, 0, f->now, &f->out);
+}
+
 /* RFC 3325 §2.3: nothing from outside the trust domain is served. */
 static void untrusted_peers(void **state) {
   fx *f = *state;
@@ -1742,6 +1773,29 @@ static void source_below_top_via(void **state) {
           from_src(reg_msg(f, IMPU_B, empty_auth(IMPI_B), CONTACT1, NULL),
                    "10.0.0.1:5061;received=192.0.2.10;"));
   assert_int_equal(status_of(f->last), 401);
+}
+
+/* The table of pending challenges full: 503 with Retry-After (when the
+ * first of them expires), and the warning within the log budget. */
+static void pending_challenges_full(void **state) {
+  fx *f = *state;
+  remake(f, (imsec_scscf_config){.max_challenges = 2,
+                                 .nonce_lifetime_ms = 20000,
+                                 .impi_challenge_limit = 1000});
+  reg_first(f, IMPU_A, IMPI_A);
+  assert_int_equal(status_of(f->last), 401);
+  f->now += 5000;
+  reg_first(f, IMPU_B, IMPI_B);
+  assert_int_equal(status_of(f->last), 401);
+  size_t lines = 0;
+  for (int i = 0; i < 100; i++) {
+    reg_first(f, IMPU_C, IMPI_C);
+    assert_int_equal(status_of(f->last), 503);
+    assert_non_null(retry_after(f));
+    assert_string_equal(retry_after(f), "15");
+    lines += count_logs(f, "too many pending challenges");
+  }
+  assert_true(lines >= 1 && lines <= 10);
 }
 
 static void failure_lockout(void **state) {
@@ -2366,6 +2420,8 @@ int main(void) {
       T(challenge_reuse),
       T(challenge_limits),
       T(source_below_top_via),
+      T(recheck_after_reload),
+      T(pending_challenges_full),
       T(failure_lockout),
       T(lockout_per_source),
       T(challenge_limit_per_source),

@@ -1,13 +1,12 @@
 # Registration benchmark: REGISTER transactions/s of the full IMS AKA
 # registration through the real P-CSCF and S-CSCF over loopback TLS/TCP
 # (new TLS connections, resumed sessions, re-registration on open ones).
-# Needs the element headers (the merged issue 7 tree).
+# Needs the element headers.
 if(EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/ue.h AND
    EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/pcscf.h AND
    EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/scscf.h)
-  add_executable(reg_bench ${CMAKE_CURRENT_LIST_DIR}/reg.c
-                 ${PROJECT_SOURCE_DIR}/apps/elemrun.c)
+  add_executable(reg_bench ${CMAKE_CURRENT_LIST_DIR}/reg.c)
   target_include_directories(reg_bench PRIVATE ${PROJECT_SOURCE_DIR}
                              ${PROJECT_SOURCE_DIR}/apps)
-  target_link_libraries(reg_bench PRIVATE imsec)
+  target_link_libraries(reg_bench PRIVATE imsec_elemrun imsec)
 endif()

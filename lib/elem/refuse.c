@@ -102,6 +102,7 @@ int imsec_elem_refuse_input(imsec_out *out, imsec_lograte *rate,
                        : rv == IMSEC_ERR_INVAL
                            ? "a request without the fields an answer needs"
                        : rv == IMSEC_ERR_NOMEM ? "no memory for an answer"
+                       /* no secret: the start of a status line */
                        : len >= 4 && memcmp(head, "SIP/", 4) == 0
                            ? "a response, not relayed"
                            : "no request line to answer";

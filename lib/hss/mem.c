@@ -84,6 +84,7 @@ static int mem_add(imsec_hss_store *s, const imsec_hss_sub *sub) {
   }
   *tmp = *sub;
   size_t pos = 0;
+  /* no secret: IMPIs kept in order for look-up by name */
   while (pos < m->n && strcmp(m->subs[pos]->impi, sub->impi) < 0)
     pos++;
   memmove(&m->subs[pos + 1], &m->subs[pos], (m->n - pos) * sizeof(*m->subs));

@@ -202,6 +202,7 @@ limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
   }
   uint64_t h = siphash(t->seed, (const uint8_t *)key.p, key.len);
   limit_entry *e = t->buckets[h & (t->nbuckets - 1)];
+  /* no secret: keys are IMPIs and source addresses, found by a keyed hash */
   while (e && !(e->hash == h && e->klen == key.len &&
                 (key.len == 0 || memcmp(e->key, key.p, key.len) == 0)))
     e = e->hnext;

@@ -992,6 +992,7 @@ static uint64_t send_to(imsec_scscf *s, const imsec_addr *addr,
     expect = "";
   for (size_t i = 0; i < s->npeers && !p; i++)
     if (same_addr(&s->peers[i]->addr, addr) &&
+        /* no secret: a certificate name from the Path's binding */
         strcmp(s->peers[i]->expect, expect) == 0)
       p = s->peers[i];
   if (!p) {
@@ -2000,6 +2001,7 @@ static int integrity_protected_tls(const imsec_digest_params *p) {
   char v[16];
   if (imsec_digest_unquote(p->integrity_protected, v, sizeof(v)) < 0)
     return 0;
+  /* no secret: a public mark the P-CSCF writes in clear */
   return strcmp(v, "tls-pending") == 0 || strcmp(v, "tls-yes") == 0;
 }
 

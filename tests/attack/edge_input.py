@@ -17,6 +17,7 @@ import re
 import socket
 import time
 
+from attacklib import start_pcscf_plain_core
 from attacklib import (HOME, Conn, Lab, hdr, hdrs, impu, register, request,
                        response_to, status)
 
@@ -27,15 +28,8 @@ def start_daemons(lab, scscf_port):
     """Every daemon this test runs, started in one place: the P-CSCF in
     front of the fake S-CSCF on `scscf_port`, and a real S-CSCF."""
     pki = lab.pki(operators=("001",))
-    pc = lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
-                   "--cert", "%s/pcscf.%s.chain.pem" % (pki, HOME),
-                   "--key", "%s/pcscf.%s.key" % (pki, HOME),
-                   "--route", "%s=tcp:127.0.0.1:%d" % (HOME, scscf_port),
-                   "--core", "tcp:127.0.0.1:0", "--insecure-core",
-                   "--peer-addr", "127.0.0.1",
-                   "--max-flows-per-ip", str(MAX_PER_IP),
-                   ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) and "
-                         r"tcp:127\.0\.0\.1:(\d+)")
+    pc = start_pcscf_plain_core(lab, pki, scscf_port,
+                                "--max-flows-per-ip", str(MAX_PER_IP))
     lab.hss_add(1)
     sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
                    "--db", lab.path("hss.db"), "--insecure-core",

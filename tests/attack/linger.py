@@ -14,6 +14,7 @@ import os
 import socket
 import time
 
+from attacklib import start_pcscf_plain_core
 from attacklib import HOME, Lab, impu, request
 
 MAX_PER_IP = 4
@@ -31,16 +32,8 @@ def main():
         fake.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         fake.bind(("127.0.0.1", 0))
         fake.listen(8)
-        pc = lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
-                       "--cert", "%s/pcscf.%s.chain.pem" % (pki, HOME),
-                       "--key", "%s/pcscf.%s.key" % (pki, HOME),
-                       "--route", "%s=tcp:127.0.0.1:%d" %
-                       (HOME, fake.getsockname()[1]),
-                       "--core", "tcp:127.0.0.1:0", "--insecure-core",
-                       "--peer-addr", "127.0.0.1",
-                       "--max-flows-per-ip", str(MAX_PER_IP),
-                       ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) "
-                             r"and tcp:127\.0\.0\.1:(\d+)")
+        pc = start_pcscf_plain_core(lab, pki, fake.getsockname()[1],
+                                    "--max-flows-per-ip", str(MAX_PER_IP))
         pid = pc.p.pid
         base = fds(pid)
         big = request("OPTIONS", "sip:" + HOME, impu(1), impu(1), "big@atk",

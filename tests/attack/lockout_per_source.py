@@ -5,6 +5,7 @@ subscriber, from its own address, is still challenged and registers with
 the right response, and the stranger keeps getting 403 (and the refusals
 are logged). A lock any stranger could set for everyone would be a tool to
 shut any subscriber out."""
+from attacklib import start_pcscf_plain_core
 from attacklib import (HOME, Lab, connect_tls_from, digest_param, hdr, impi,
                        register, status)
 
@@ -17,14 +18,7 @@ with Lab() as lab:
                    "--db", lab.path("hss.db"), "--insecure-core",
                    "--peer-addr", "127.0.0.1",
                    ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
-    pc = lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
-                   "--cert", "%s/pcscf.%s.chain.pem" % (pki, HOME),
-                   "--key", "%s/pcscf.%s.key" % (pki, HOME),
-                   "--route", "%s=tcp:127.0.0.1:%d" % (HOME, sc.port),
-                   "--core", "tcp:127.0.0.1:0", "--insecure-core",
-                   "--peer-addr", "127.0.0.1",
-                   ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) and "
-                   r"tcp:127\.0\.0\.1:(\d+)")
+    pc = start_pcscf_plain_core(lab, pki, sc.port)
     STRANGER = "127.0.0.2"
 
     def stranger_try(i):

@@ -16,8 +16,8 @@ import os
 import re
 import socket
 import ssl
-import subprocess
 
+from attacklib import exit_within
 from attacklib import (HOME, Lab, openssl_s_server, register, request,
                        status)
 
@@ -94,21 +94,6 @@ def expect_no_answer(lab, port, call_id, what, **tls):
         c.close()
     except (ssl.SSLError, OSError):
         lab.check(True, what)
-
-
-def exit_within(lab, args, timeout=5.0):
-    """`imsec ARGS`' exit code and stderr; (None, ...) when it is still
-    running after `timeout` (then it is killed)."""
-    p = subprocess.Popen([lab.imsec] + list(args), cwd=lab.dir,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = p.communicate(timeout=timeout)
-        return p.returncode, err
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-        return None, err
 
 
 with Lab() as lab:

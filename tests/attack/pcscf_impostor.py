@@ -18,9 +18,9 @@
 import os
 import re
 import socket
-import subprocess
 import threading
 
+from attacklib import exit_within
 from attacklib import HOME, Lab, hdr, impi, impu, register, request, status
 
 PCSCF = "pcscf." + HOME
@@ -108,19 +108,6 @@ def pcscf(lab, fake_port, *extra, name=None, listen="tls:127.0.0.1:0",
         *extra, name=name,
         ready=ready or r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) and "
                        r"tls:127\.0\.0\.1:(\d+)")
-
-
-def exit_within(lab, args, timeout=5.0):
-    p = subprocess.Popen([lab.imsec] + list(args), cwd=lab.dir,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = p.communicate(timeout=timeout)
-        return p.returncode, err
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-        return None, err
 
 
 def first_line(r):

@@ -3,6 +3,7 @@ parser here accepts (64). Marking it with received (RFC 3581 §4) would
 push it past that limit, and the next hop could not parse the request the
 P-CSCF forwarded. The P-CSCF answers 400 "Via has too many parameters"
 itself; a Via with one parameter less is marked and served as usual."""
+from attacklib import start_pcscf_plain_core
 from attacklib import HOME, Lab, register, status
 
 with Lab() as lab:
@@ -12,14 +13,7 @@ with Lab() as lab:
                    "--db", lab.path("hss.db"), "--insecure-core",
                    "--peer-addr", "127.0.0.1",
                    ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
-    pc = lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
-                   "--cert", "%s/pcscf.%s.chain.pem" % (pki, HOME),
-                   "--key", "%s/pcscf.%s.key" % (pki, HOME),
-                   "--route", "%s=tcp:127.0.0.1:%d" % (HOME, sc.port),
-                   "--core", "tcp:127.0.0.1:0", "--insecure-core",
-                   "--peer-addr", "127.0.0.1",
-                   ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) and "
-                   r"tcp:127\.0\.0\.1:(\d+)")
+    pc = start_pcscf_plain_core(lab, pki, sc.port)
 
     def try_params(total, call_id):
         # branch and rport are 2 of them

@@ -8,6 +8,7 @@ source, so once its challenge limit is used up the forgeries get 503 too,
 and no forged address shows up in the S-CSCF's log."""
 import re
 
+from attacklib import start_pcscf_plain_core
 from attacklib import HOME, Lab, register, status
 
 with Lab() as lab:
@@ -18,14 +19,7 @@ with Lab() as lab:
                    "--db", lab.path("hss.db"), "--insecure-core",
                    "--peer-addr", "127.0.0.1", "--source-challenges", "3",
                    ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
-    pc = lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
-                   "--cert", "%s/pcscf.%s.chain.pem" % (pki, HOME),
-                   "--key", "%s/pcscf.%s.key" % (pki, HOME),
-                   "--route", "%s=tcp:127.0.0.1:%d" % (HOME, sc.port),
-                   "--core", "tcp:127.0.0.1:0", "--insecure-core",
-                   "--peer-addr", "127.0.0.1",
-                   ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) and "
-                   r"tcp:127\.0\.0\.1:(\d+)")
+    pc = start_pcscf_plain_core(lab, pki, sc.port)
 
     def reg(n, forge=None, extra_via=None):
         ue = lab.connect_tls(pc.ports[0])

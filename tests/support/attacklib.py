@@ -520,3 +520,34 @@ def connect_tls_from(port, src_host, host="127.0.0.1", timeout=5.0):
         s.close()
         raise
     return Conn(t)
+
+
+def start_pcscf_plain_core(lab, pki, scscf_port, *extra, name=None):
+    """A P-CSCF (the home operator's certificate from `pki`) whose route to
+    HOME is plain TCP to 127.0.0.1:`scscf_port` with --insecure-core and a
+    plain core listener taking 127.0.0.1 only: the one place that says how
+    the tests run the P-CSCF in front of a direct-TCP S-CSCF or a fake one.
+    .ports = [UE TLS port, core TCP port]."""
+    return lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
+                     "--cert", "%s/pcscf.%s.chain.pem" % (pki, HOME),
+                     "--key", "%s/pcscf.%s.key" % (pki, HOME),
+                     "--route", "%s=tcp:127.0.0.1:%d" % (HOME, scscf_port),
+                     "--core", "tcp:127.0.0.1:0", "--insecure-core",
+                     "--peer-addr", "127.0.0.1", *extra, name=name,
+                     ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) and "
+                     r"tcp:127\.0\.0\.1:(\d+)")
+
+
+def exit_within(lab, args, timeout=5.0):
+    """`imsec ARGS`' exit code and stderr; (None, ...) when it is still
+    running after `timeout` (then it is killed)."""
+    p = subprocess.Popen([lab.imsec] + list(args), cwd=lab.dir,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = p.communicate(timeout=timeout)
+        return p.returncode, err
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        return None, err

@@ -23,6 +23,8 @@ from attacklib import (HOME, Lab, openssl_s_server, register, request,
 
 SCSCF = "scscf." + HOME
 PCSCF = "pcscf." + HOME
+
+
 def node_cert(lab, host):
     """A network-element certificate (EKU serverAuth and clientAuth) for
     `host` under the operator CA of MNC 01, from `imsec pki node` (made

@@ -148,31 +148,15 @@ int imsec_sip_build_refusal(imsec_sip_builder *b, const char *p, size_t n,
 
 /* ---------------------------------------------------------------- Via */
 
-typedef struct wbuf {
-  char *p;
-  size_t len, cap;
-  int err;
-} wbuf;
-
-static void w_put(wbuf *w, const char *p, size_t n) {
-  if (w->err)
-    return;
-  if (n > w->cap - w->len) {
-    w->err = IMSEC_ERR_NOBUF;
-    return;
-  }
-  memcpy(w->p + w->len, p, n);
-  w->len += n;
-}
-
-static void w_port(wbuf *w, uint16_t v) {
+/* The decimal port into the builder (RFC 3581 §4: rport=PORT). */
+static void put_port(imsec_sip_builder *w, uint16_t v) {
   char d[8];
   size_t i = sizeof(d);
   do {
     d[--i] = (char)('0' + v % 10);
     v /= 10;
   } while (v);
-  w_put(w, d + i, sizeof(d) - i);
+  imsec_sip_build_raw(w, (imsec_str){d + i, sizeof(d) - i});
 }
 
 int imsec_sip_via_mark_received(imsec_sip_msg *m, imsec_str src_host,
@@ -204,11 +188,12 @@ int imsec_sip_via_mark_received(imsec_sip_msg *m, imsec_str src_host,
    * mark. With received the top Via must still fit the parameter limit the
    * message was parsed with, or the next hop could not parse it. */
   size_t nparams = 0, seen_rport = 0;
-  wbuf w = {buf, 0, cap, 0};
+  imsec_sip_builder w;
+  imsec_sip_build_init(&w, buf, cap);
   /* The field text before the top Via value (nothing, normally). */
-  w_put(&w, h->value.p, (size_t)(v.p - h->value.p));
+  imsec_sip_build_raw(&w, (imsec_str){h->value.p, (size_t)(v.p - h->value.p)});
   const char *pend = via.params.len ? via.params.p : v.p + v.len;
-  w_put(&w, v.p, (size_t)(pend - v.p));
+  imsec_sip_build_raw(&w, (imsec_str){v.p, (size_t)(pend - v.p)});
   /* Parameters: every one but received and rport, as written. */
   const char *q = via.params.p, *qe = via.params.p + via.params.len;
   while (q && q < qe) {
@@ -232,23 +217,24 @@ int imsec_sip_via_mark_received(imsec_sip_msg *m, imsec_str src_host,
       /* RFC 3581 §4: the source port, where the client asked for it
        * (once: a repeat would only grow the field). */
       if (!seen_rport++) {
-        w_put(&w, ";rport=", 7);
-        w_port(&w, src_port);
+        imsec_sip_build_raw(&w, IMSEC_STR_LIT(";rport="));
+        put_port(&w, src_port);
         nparams++;
       }
     } else if (!LX_IEQ(name, "received")) {
-      w_put(&w, q, (size_t)(e - q));
+      imsec_sip_build_raw(&w, (imsec_str){q, (size_t)(e - q)});
       nparams++;
     }
     q = e;
   }
   if (m->lim.max_params && nparams + 1 > m->lim.max_params)
     return IMSEC_ERR_LIMIT;
-  w_put(&w, ";received=", 10);
-  w_put(&w, src_host.p, src_host.len);
+  imsec_sip_build_raw(&w, IMSEC_STR_LIT(";received="));
+  imsec_sip_build_raw(&w, src_host);
   /* The other Via values of this field, as written. */
   const char *vend = v.p + v.len;
-  w_put(&w, vend, (size_t)(h->value.p + h->value.len - vend));
+  imsec_sip_build_raw(
+      &w, (imsec_str){vend, (size_t)(h->value.p + h->value.len - vend)});
   if (w.err)
     return w.err;
   rv = imsec_sip_msg_replace(m, (size_t)idx, (imsec_str){buf, w.len});

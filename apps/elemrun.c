@@ -733,6 +733,11 @@ static void run_actions(elemrun *r, uint64_t event_flow, imsec_time_ms now) {
     case IMSEC_ACT_LOG:
       elog(r, a->level, (const char *)a->data);
       break;
+    case IMSEC_ACT_REQUEST:
+    case IMSEC_ACT_PERSIST:
+      /* No element issues service requests through this runner yet. */
+      elog(r, IMSEC_LOG_ERROR, "service request without a store: dropped");
+      break;
     }
   }
   imsec_out_clear(o);

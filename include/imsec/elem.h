@@ -6,9 +6,9 @@
  * down", "timer fired" — each with the current time, and they answer by
  * appending actions to an imsec_out: "send these bytes on F", "connect to X
  * and tell me with this tag", "close F", "arm timer T for time t", "keep F",
- * "log this line". The driver carries the actions out after the call
- * returns. The same elements run under apps/ (real sockets, net/) and under
- * tests/e2e (many elements in one process, a virtual clock).
+ * "log this line", "ask a store", "make this durable first". The host
+ * (host/) carries the actions out after the call returns, over real
+ * sockets (its net port) or in memory with a virtual clock (its sim port).
  *
  * Times are milliseconds on a monotonic clock chosen by the driver.
  * Flow ids are the driver's (net/'s flow ids under apps/); 0 is never a
@@ -17,7 +17,9 @@
 #ifndef IMSEC_ELEM_H
 #define IMSEC_ELEM_H
 
+#include "imsec/aka.h"
 #include "imsec/base.h"
+#include "imsec/hss.h"
 #include "imsec/trust.h"
 
 #ifdef __cplusplus
@@ -77,11 +79,13 @@ typedef struct imsec_flow_info {
 
 typedef enum imsec_act_kind {
   IMSEC_ACT_SEND = 1, /* flow, data */
-  IMSEC_ACT_CONNECT,  /* tag, addr, server_name */
+  IMSEC_ACT_CONNECT,  /* tag, addr, server_name, tls (NULL: the default) */
   IMSEC_ACT_CLOSE,    /* flow */
   IMSEC_ACT_KEEP,     /* flow: registered; stop the idle timeout */
   IMSEC_ACT_TIMER,    /* timer, at (0: cancel) */
   IMSEC_ACT_LOG,      /* level, data (text, no newline) */
+  IMSEC_ACT_REQUEST,  /* svc: ask a store; answered by on_reply */
+  IMSEC_ACT_PERSIST,  /* svc: make durable; later actions wait for it */
 } imsec_act_kind;
 
 typedef enum imsec_log_level {
@@ -91,6 +95,125 @@ typedef enum imsec_log_level {
   IMSEC_LOG_DEBUG = 3,
 } imsec_log_level;
 
+/* ------------------------------------------------------------ TLS profile */
+
+/*
+ * What a CONNECT asks of the TLS (or DTLS) layer, for the modes of DESIGN.md
+ * §3 (seed §3.2, §3.3). Elements are sans-I/O and hold no certificate files:
+ * credentials that live in files (anchors, a client certificate and key) are
+ * named by `profile`, a name the host was configured with ("core", "ue",
+ * "m2a"...; "" the host's default client context). Values an element derives
+ * itself (a PSK from an AKA run) travel in the action. Owned by the action,
+ * wiped with it.
+ */
+#define IMSEC_PSK_MAX 64
+#define IMSEC_PSK_ID_MAX 128
+
+typedef enum imsec_tls_verify {
+  IMSEC_TLS_VERIFY_DEFAULT = 0, /* what the profile says */
+  IMSEC_TLS_VERIFY_DEFER,       /* chain facts reach on_flow_up; the element
+                                   decides (the UE's trust decision) */
+  IMSEC_TLS_VERIFY_REQUIRE,     /* the handshake fails unless the chain
+                                   verifies and names server_name */
+} imsec_tls_verify;
+
+typedef struct imsec_tls_profile {
+  char profile[32]; /* the host's named context ("" default) */
+  imsec_tls_verify verify;
+  int dtls;      /* 1: DTLS over a datagram flow */
+  int no_resume; /* 1: never offer a session ticket (seed §3.1) */
+  /* Shared-key TLS (mode M3): TLS 1.3 external PSK with (EC)DHE, or TLS 1.2
+   * ECDHE-PSK. psk_len 0: none. Secret: wiped with the action. */
+  uint8_t psk[IMSEC_PSK_MAX];
+  size_t psk_len;
+  char psk_identity[IMSEC_PSK_ID_MAX];
+} imsec_tls_profile;
+
+/* ------------------------------------------------------- service requests */
+
+/*
+ * The stores an element reaches only through the host (DESIGN.md §4): the
+ * HSS (subscriber records, authentication vectors, resynchronisation) and
+ * the registration store, and the UE's own SQN state. A REQUEST or PERSIST
+ * action carries an imsec_svc_req; the host hands it to the store it was
+ * given and calls the element's on_reply with the answer: at once for an
+ * embedded in-memory store, later for SQLite on a worker thread or a remote
+ * store. Replies come on the element's thread, in no promised order across
+ * requests (match them by id). No element ever waits on a disk or network.
+ */
+typedef enum imsec_svc_kind {
+  IMSEC_SVC_HSS_SUB = 1,  /* key IMPI -> sub (secrets zero) */
+  IMSEC_SVC_HSS_SUB_IMPU, /* key IMPU -> sub (secrets zero) */
+  IMSEC_SVC_HSS_VECTOR,   /* key IMPI -> vec, aka (TS 33.102 §6.3.2) */
+  IMSEC_SVC_HSS_RESYNC,   /* key IMPI, rand, auts -> status (§6.3.5) */
+  IMSEC_SVC_REG_LOAD,     /* -> every live registration: one reply per
+                             record, then one with reg NULL and last 1 */
+  IMSEC_SVC_REG_SAVE,     /* reg (replaces the IMPI's record) */
+  IMSEC_SVC_REG_DELETE,   /* key IMPI */
+  IMSEC_SVC_UE_SQN,       /* sqn_ms: the UE's highest accepted SQN
+                             (TS 33.102 C.2) into its ISIM profile */
+} imsec_svc_kind;
+
+IMSEC_API const char *imsec_svc_kind_name(imsec_svc_kind k);
+
+/* One contact binding of a registration (RFC 3261 §10.3, RFC 5626). */
+typedef struct imsec_reg_binding {
+  char *contact;  /* the Contact URI */
+  char *path;     /* the REGISTER's Path values, comma-joined; NULL none */
+  char *instance; /* +sip.instance value; NULL none */
+  int64_t reg_id; /* RFC 5626 reg-id; -1 none */
+  int64_t ttl_ms; /* time left, relative to the request or reply */
+  char *peer;     /* the core peer (certificate name) that registered it;
+                     NULL: none */
+  uint64_t order; /* registration order within the record */
+} imsec_reg_binding;
+
+/* The registration of one IMPI (TS 24.229 §5.4.1.2): its implicit set and
+ * its bindings. Owned strings; imsec_reg_record_free. */
+typedef struct imsec_reg_record {
+  char *impi;
+  char **impus; /* the implicit registration set, bare URIs */
+  size_t n_impus;
+  char *service_route; /* the Service-Route the 200 gave; NULL none */
+  imsec_reg_binding *b;
+  size_t n;
+} imsec_reg_record;
+
+/* Deep copy (NULL-safe fields). Returns 0 or IMSEC_ERR_NOMEM (then *out is
+ * zeroed and owns nothing). */
+IMSEC_API IMSEC_MUST_USE int imsec_reg_record_copy(imsec_reg_record *out,
+                                                   const imsec_reg_record *in);
+/* Free what the record owns and zero it; the struct itself stays. */
+IMSEC_API void imsec_reg_record_free(imsec_reg_record *r);
+
+typedef struct imsec_svc_req {
+  imsec_svc_kind kind;
+  uint64_t id;                      /* the element's; echoed in the reply */
+  char key[IMSEC_HSS_ID_MAX];       /* IMPI or IMPU */
+  uint8_t rand[IMSEC_AKA_RAND_LEN]; /* HSS_RESYNC */
+  uint8_t auts[IMSEC_AKA_AUTS_LEN]; /* HSS_RESYNC */
+  uint8_t sqn_ms[6];                /* UE_SQN */
+  imsec_reg_record reg;             /* REG_SAVE (owned by the request) */
+} imsec_svc_req;
+
+typedef struct imsec_svc_reply {
+  imsec_svc_kind kind;
+  uint64_t id;
+  /* 0, or a negative imsec_err: IMSEC_ERR_NOTFOUND (no such subscriber),
+   * IMSEC_ERR_BUSY (locked by another process: nothing done, try later),
+   * IMSEC_ERR_IO, IMSEC_ERR_MAC (resync: MAC-S wrong), IMSEC_ERR_LIMIT
+   * (SQN exhausted), IMSEC_ERR_TIMEOUT (a remote store did not answer). */
+  int status;
+  imsec_hss_sub sub;           /* HSS_SUB, HSS_SUB_IMPU (k, op zero) */
+  imsec_aka_vector vec;        /* HSS_VECTOR: secret; the host wipes it after
+                                  on_reply returns, copy what you keep */
+  imsec_hss_aka aka;           /* HSS_VECTOR */
+  const imsec_reg_record *reg; /* REG_LOAD: one record, borrowed */
+  int last;                    /* REG_LOAD: 1 on the final reply */
+} imsec_svc_reply;
+
+/* ---------------------------------------------------------------- action */
+
 typedef struct imsec_act {
   imsec_act_kind kind;
   uint64_t flow;  /* SEND, CLOSE, KEEP */
@@ -98,9 +221,11 @@ typedef struct imsec_act {
   uint64_t timer; /* TIMER: the element's own timer id */
   imsec_time_ms at;
   imsec_log_level level;
-  imsec_addr addr;       /* CONNECT */
-  char server_name[256]; /* CONNECT: SNI and the name to verify ("" none) */
-  uint8_t *data;         /* SEND bytes, LOG text (NUL-terminated); owned */
+  imsec_addr addr;        /* CONNECT */
+  char server_name[256];  /* CONNECT: SNI and the name to verify ("" none) */
+  imsec_tls_profile *tls; /* CONNECT: owned, NULL: the host's default */
+  imsec_svc_req *svc;     /* REQUEST, PERSIST: owned */
+  uint8_t *data;          /* SEND bytes, LOG text (NUL-terminated); owned */
   size_t len;
 } imsec_act;
 
@@ -133,6 +258,24 @@ IMSEC_API int imsec_out_connect(imsec_out *o, uint64_t tag,
 IMSEC_API int imsec_out_close(imsec_out *o, uint64_t flow);
 IMSEC_API int imsec_out_keep(imsec_out *o, uint64_t flow);
 IMSEC_API int imsec_out_timer(imsec_out *o, uint64_t timer, imsec_time_ms at);
+/* CONNECT with a TLS profile (copied; NULL as imsec_out_connect). */
+IMSEC_API int imsec_out_connect_tls(imsec_out *o, uint64_t tag,
+                                    const imsec_addr *addr,
+                                    const char *server_name,
+                                    const imsec_tls_profile *tls);
+/* A service request (REQUEST) or a durable write (PERSIST). The request is
+ * moved into the action: *req is zeroed (its reg record now belongs to the
+ * action) whether or not the append succeeds (on failure it is freed).
+ *
+ * PERSIST (DESIGN.md §2 durability): the host carries it out and holds
+ * every action appended after it, by this event and by later events of
+ * the element, until the store says it is durable; then it carries them
+ * out in order and calls on_reply. When the store fails, the actions held
+ * from the same event are dropped (a SEND queued after a PERSIST never
+ * leaves before it is durable, nor at all when it could not be made so),
+ * on_reply reports the status, and actions of later events go on. */
+IMSEC_API int imsec_out_request(imsec_out *o, imsec_svc_req *req);
+IMSEC_API int imsec_out_persist(imsec_out *o, imsec_svc_req *req);
 /* printf-free logging (lib/ has no stdio): the pieces are concatenated.
  * Pass NULL-terminated lists of C strings. */
 IMSEC_API int imsec_out_log(imsec_out *o, imsec_log_level level,
@@ -140,6 +283,56 @@ IMSEC_API int imsec_out_log(imsec_out *o, imsec_log_level level,
 /* Append a log line made of slices (for text taken from messages). */
 IMSEC_API int imsec_out_logv(imsec_out *o, imsec_log_level level,
                              const imsec_str *parts, size_t n);
+
+/* ------------------------------------------------------------ element ops */
+
+/*
+ * The contract between an element and the host that runs it (host/,
+ * include/imsec/host.h). Every element exports one (imsec_ue_ops,
+ * imsec_pcscf_ops, imsec_scscf_ops); `self` is its handle. All calls come
+ * on one thread per element instance, one at a time, each with the current
+ * time; the element answers by appending actions to `out`, which the host
+ * carries out after the call returns.
+ *
+ * Timers are deadlines: a TIMER action (id, at) enters the host's priority
+ * queue, replacing any earlier deadline of that id (at 0 cancels), and
+ * on_timer fires for the latest one only. An element that keeps its own
+ * deadlines instead reports the earliest with get_expiry and is called
+ * back with handle_expiry once it has passed (ngtcp2's pattern); the host
+ * asks get_expiry after every call.
+ */
+typedef struct imsec_elem_ops {
+  const char *kind; /* "ue", "pcscf", "scscf" */
+  /* A flow is up: inbound (tag 0) or one the element asked for (its
+   * CONNECT tag). < 0 closes it (a trust decision said no). */
+  int (*on_flow_up)(void *self, uint64_t flow, uint64_t tag,
+                    const imsec_flow_info *info, imsec_time_ms now,
+                    imsec_out *out);
+  /* One whole SIP message, borrowed for the call. */
+  void (*on_message)(void *self, uint64_t flow, const uint8_t *msg, size_t len,
+                     imsec_time_ms now, imsec_out *out);
+  /* A flow went down, or a CONNECT failed (flow 0, its tag). */
+  void (*on_flow_down)(void *self, uint64_t flow, uint64_t tag, int reason,
+                       imsec_time_ms now, imsec_out *out);
+  void (*on_timer)(void *self, uint64_t timer, imsec_time_ms now,
+                   imsec_out *out);
+  /* Optional: octets the host could not frame (IMSEC_ERR_PARSE) or a
+   * message over the size limit (IMSEC_ERR_LIMIT); the flow closes after
+   * the actions (an answer leaves first). */
+  void (*on_refused)(void *self, uint64_t flow, int reason, const uint8_t *head,
+                     size_t len, imsec_time_ms now, imsec_out *out);
+  /* Optional: once, when running begins. */
+  void (*on_start)(void *self, imsec_time_ms now, imsec_out *out);
+  /* Optional: the answer to a REQUEST or PERSIST. */
+  void (*on_reply)(void *self, const imsec_svc_reply *r, imsec_time_ms now,
+                   imsec_out *out);
+  /* Optional: the element's earliest own deadline (0: none). */
+  imsec_time_ms (*get_expiry)(const void *self);
+  /* Optional: that deadline has passed. */
+  void (*handle_expiry)(void *self, imsec_time_ms now, imsec_out *out);
+  /* Optional: non-zero ends the run (a UE whose registration finished). */
+  int (*done)(const void *self);
+} imsec_elem_ops;
 
 /* ---------------------------------------------------------------- refusals */
 

@@ -10,13 +10,28 @@ void imsec_out_init(imsec_out *o, imsec_log_level log_level) {
   o->log_level = log_level;
 }
 
+static void svc_free(imsec_svc_req *r) {
+  if (!r)
+    return;
+  imsec_reg_record_free(&r->reg);
+  /* The resync input is not secret, but one wipe covers every field. */
+  imsec_wipe(r, sizeof(*r));
+  free(r);
+}
+
 void imsec_out_clear(imsec_out *o) {
   for (size_t i = 0; i < o->n; i++) {
-    if (o->acts[i].data) {
+    imsec_act *a = &o->acts[i];
+    if (a->data) {
       /* Messages may carry Authorization responses or keys: wipe. */
-      imsec_wipe(o->acts[i].data, o->acts[i].len);
-      free(o->acts[i].data);
+      imsec_wipe(a->data, a->len);
+      free(a->data);
     }
+    if (a->tls) {
+      imsec_wipe(a->tls, sizeof(*a->tls)); /* may hold a PSK */
+      free(a->tls);
+    }
+    svc_free(a->svc);
   }
   o->n = 0;
   o->err = 0;
@@ -86,6 +101,47 @@ int imsec_out_connect(imsec_out *o, uint64_t tag, const imsec_addr *addr,
                                     sizeof(a->server_name)) < 0)
     a->server_name[0] = '\0';
   return 0;
+}
+
+int imsec_out_connect_tls(imsec_out *o, uint64_t tag, const imsec_addr *addr,
+                          const char *server_name,
+                          const imsec_tls_profile *tls) {
+  IMSEC_GUARD(imsec_out_connect(o, tag, addr, server_name));
+  if (!tls)
+    return 0;
+  imsec_act *a = &o->acts[o->n - 1];
+  a->tls = malloc(sizeof(*a->tls));
+  if (!a->tls) {
+    o->n--;
+    o->err = IMSEC_ERR_NOMEM;
+    return IMSEC_ERR_NOMEM;
+  }
+  *a->tls = *tls;
+  return 0;
+}
+
+static int push_svc(imsec_out *o, imsec_act_kind kind, imsec_svc_req *req) {
+  imsec_svc_req *r = malloc(sizeof(*r));
+  imsec_act *a = r ? push(o, kind) : NULL;
+  if (!a) {
+    free(r);
+    imsec_reg_record_free(&req->reg);
+    imsec_wipe(req, sizeof(*req));
+    o->err = IMSEC_ERR_NOMEM;
+    return IMSEC_ERR_NOMEM;
+  }
+  *r = *req; /* the record's strings move with it */
+  memset(req, 0, sizeof(*req));
+  a->svc = r;
+  return 0;
+}
+
+int imsec_out_request(imsec_out *o, imsec_svc_req *req) {
+  return push_svc(o, IMSEC_ACT_REQUEST, req);
+}
+
+int imsec_out_persist(imsec_out *o, imsec_svc_req *req) {
+  return push_svc(o, IMSEC_ACT_PERSIST, req);
 }
 
 int imsec_out_close(imsec_out *o, uint64_t flow) {

@@ -703,6 +703,9 @@ static void process(sim_node *n) {
                 (const char *)a->data);
       break;
     }
+    case IMSEC_ACT_REQUEST:
+    case IMSEC_ACT_PERSIST:
+      break; /* no element issues service requests here yet */
     }
   }
   imsec_out_clear(o);

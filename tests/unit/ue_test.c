@@ -79,6 +79,9 @@ static void take(fx *f) {
     case IMSEC_ACT_KEEP:
       f->n_keep++;
       break;
+    case IMSEC_ACT_REQUEST:
+    case IMSEC_ACT_PERSIST:
+      break;
     case IMSEC_ACT_TIMER:
       if (a->timer < 8) {
         f->timer_set[a->timer] = 1;

@@ -274,6 +274,10 @@ IMSEC_API IMSEC_MUST_USE int imsec_pcscf_settings_load(const char *path,
                                                        char *err,
                                                        size_t errcap);
 
+/* The element contract (include/imsec/elem.h) with an imsec_pcscf as
+ * `self`: what a host runs. */
+IMSEC_API extern const imsec_elem_ops imsec_pcscf_ops;
+
 #ifdef __cplusplus
 }
 #endif

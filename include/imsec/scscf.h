@@ -333,6 +333,10 @@ IMSEC_API IMSEC_MUST_USE int imsec_scscf_file_load(const char *path,
                                                    char *err, size_t errcap);
 IMSEC_API void imsec_scscf_file_free(imsec_scscf_file *f);
 
+/* The element contract (include/imsec/elem.h) with an imsec_scscf as
+ * `self`: what a host runs. */
+IMSEC_API extern const imsec_elem_ops imsec_scscf_ops;
+
 #ifdef __cplusplus
 }
 #endif

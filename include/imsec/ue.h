@@ -240,6 +240,10 @@ IMSEC_API IMSEC_MUST_USE int imsec_ue_sqn_load(const uint8_t sqn_ms[6],
 IMSEC_API void imsec_ue_sqn_save(const imsec_sqn_ue *st,
                                  const imsec_sqn_cfg *cfg, uint8_t sqn_ms[6]);
 
+/* The element contract (include/imsec/elem.h) with an imsec_ue as
+ * `self`: what a host runs. */
+IMSEC_API extern const imsec_elem_ops imsec_ue_ops;
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,94 @@
+/*
+ * imsec svc: the stores behind the elements' service requests
+ * (include/imsec/elem.h: REQUEST, PERSIST, on_reply).
+ *
+ * A host gives each element instance one imsec_svc. The host moves every
+ * REQUEST or PERSIST into imsec_svc_submit; the service answers through
+ * `done`, once per reply (REG_LOAD: once per record, then a last one),
+ * either inside submit (an embedded store: the in-memory HSS of the tests)
+ * or later from a thread of its own (SQLite on a worker thread, a remote
+ * store). The host brings the reply back to the element's thread and calls
+ * on_reply. `done` must not call back into the service.
+ *
+ * Stores (DESIGN.md §4 store/):
+ *  - the HSS (include/imsec/hss.h): subscriber lookups, vectors, resync;
+ *  - the registration store below: one record per registered IMPI;
+ *  - the UE's SQN state: a callback that writes the ISIM profile.
+ */
+#ifndef IMSEC_SVC_H
+#define IMSEC_SVC_H
+
+#include "imsec/elem.h"
+#include "imsec/hss.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------ registration store */
+
+typedef struct imsec_reg_store imsec_reg_store;
+
+/* Called by load for each live record (borrowed for the call; ttl_ms of
+ * each binding relative to `now_ms`). Non-zero stops the walk. */
+typedef int (*imsec_reg_load_fn)(void *arg, const imsec_reg_record *r);
+
+/*
+ * One record per IMPI (the implicit set, Service-Route, the bindings with
+ * their Path, instance, reg-id and expiry). Times are wall-clock Unix
+ * milliseconds passed in by the caller (a record must outlive a restart,
+ * so expiry is absolute): save stores each binding's expiry as now_ms +
+ * ttl_ms; load gives ttl_ms = expiry - now_ms and leaves out (and deletes)
+ * bindings already expired, and records with none left. Every call
+ * returns 0 or a negative imsec_err: IMSEC_ERR_BUSY (locked by another
+ * process: nothing done), IMSEC_ERR_IO, IMSEC_ERR_NOMEM, and del
+ * IMSEC_ERR_NOTFOUND.
+ */
+typedef struct imsec_reg_store_vtable {
+  /* Replace the record of r->impi (durable when it returns 0). */
+  int (*save)(imsec_reg_store *s, const imsec_reg_record *r, int64_t now_ms);
+  int (*del)(imsec_reg_store *s, const char *impi);
+  int (*load)(imsec_reg_store *s, int64_t now_ms, imsec_reg_load_fn fn,
+              void *arg);
+  void (*destroy)(imsec_reg_store *s);
+} imsec_reg_store_vtable;
+
+struct imsec_reg_store {
+  const imsec_reg_store_vtable *vt;
+};
+
+IMSEC_API void imsec_reg_store_del(imsec_reg_store *s);
+
+/* ----------------------------------------------------------- the service */
+
+typedef struct imsec_svc imsec_svc;
+
+/* One reply. `req` is the request (borrowed for the call); `rep` too (its
+ * vector is wiped after the call). */
+typedef void (*imsec_svc_done_fn)(void *arg, const imsec_svc_req *req,
+                                  const imsec_svc_reply *rep);
+
+typedef struct imsec_svc_vtable {
+  /* Take the request (it is the service's from now on, success or not)
+   * and answer it through done(arg, ...). Returns 0, or a negative
+   * imsec_err when it was not taken on (IMSEC_ERR_NOMEM,
+   * IMSEC_ERR_CLOSED): then done is never called for it. */
+  int (*submit)(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
+                void *arg);
+  void (*destroy)(imsec_svc *s);
+} imsec_svc_vtable;
+
+struct imsec_svc {
+  const imsec_svc_vtable *vt;
+};
+
+IMSEC_API IMSEC_MUST_USE int imsec_svc_submit(imsec_svc *s, imsec_svc_req *req,
+                                              imsec_svc_done_fn done,
+                                              void *arg);
+IMSEC_API void imsec_svc_del(imsec_svc *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMSEC_SVC_H */

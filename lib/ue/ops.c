@@ -1,0 +1,43 @@
+/* The element contract of include/imsec/elem.h for the ue: its handle as
+ * `self`, so a host runs it with no wrapper of its own. */
+#include "imsec/ue.h"
+
+static int op_up(void *s, uint64_t f, uint64_t t, const imsec_flow_info *i,
+                 imsec_time_ms n, imsec_out *o) {
+  return imsec_ue_on_flow_up(s, f, t, i, n, o);
+}
+
+static void op_msg(void *s, uint64_t f, const uint8_t *m, size_t l,
+                   imsec_time_ms n, imsec_out *o) {
+  imsec_ue_on_message(s, f, m, l, n, o);
+}
+
+static void op_down(void *s, uint64_t f, uint64_t t, int r, imsec_time_ms n,
+                    imsec_out *o) {
+  imsec_ue_on_flow_down(s, f, t, r, n, o);
+}
+
+static void op_timer(void *s, uint64_t id, imsec_time_ms n, imsec_out *o) {
+  imsec_ue_on_timer(s, id, n, o);
+}
+
+static void op_refused(void *s, uint64_t f, int r, const uint8_t *m, size_t l,
+                       imsec_time_ms n, imsec_out *o) {
+  imsec_ue_on_refused(s, f, r, m, l, n, o);
+}
+
+static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
+  /* imsec_ue_start logs its own refusals as LOG actions. */
+  if (imsec_ue_start(s, n, o) < 0)
+    return;
+}
+
+const imsec_elem_ops imsec_ue_ops = {
+    .kind = "ue",
+    .on_flow_up = op_up,
+    .on_message = op_msg,
+    .on_flow_down = op_down,
+    .on_timer = op_timer,
+    .on_refused = op_refused,
+    .on_start = op_start,
+};

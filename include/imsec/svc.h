@@ -87,6 +87,37 @@ IMSEC_API IMSEC_MUST_USE int imsec_svc_submit(imsec_svc *s, imsec_svc_req *req,
                                               void *arg);
 IMSEC_API void imsec_svc_del(imsec_svc *s);
 
+/* ------------------------------------------------------ embedded stores */
+
+/* A registration store in memory (store/reg_mem.c): for tests and for an
+ * S-CSCF run without a database (registrations are lost on restart).
+ * Returns 0 or IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_reg_mem_new(imsec_reg_store **out);
+
+/* The UE's SQN writer: make SQN_MS durable (the ISIM profile file).
+ * Returns 0 or a negative imsec_err. */
+typedef int (*imsec_svc_sqn_fn)(void *arg, const uint8_t sqn_ms[6]);
+
+typedef struct imsec_svc_local_config {
+  imsec_hss *hss;       /* borrowed; NULL: HSS requests IMSEC_ERR_UNSUPPORTED */
+  imsec_reg_store *reg; /* borrowed; NULL: registration requests
+                           IMSEC_ERR_UNSUPPORTED */
+  imsec_svc_sqn_fn ue_sqn; /* NULL: UE_SQN IMSEC_ERR_UNSUPPORTED */
+  void *ue_sqn_arg;
+  /* Wall-clock Unix ms for the registration store; NULL: the real clock.
+   * Tests with a virtual clock give their own. */
+  int64_t (*wall_ms)(void *arg);
+  void *wall_arg;
+} imsec_svc_local_config;
+
+/* The embedded service (store/svc_local.c): every request is carried out
+ * inside submit, on the caller's thread, and answered before submit
+ * returns. Good for in-memory stores; a store that touches a disk goes
+ * behind imsec_svc_worker_new so no loop thread waits on it. `cfg` is
+ * copied. Returns 0, IMSEC_ERR_INVAL, IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int
+imsec_svc_local_new(imsec_svc **out, const imsec_svc_local_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif

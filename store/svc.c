@@ -1,0 +1,129 @@
+/* The service and registration-store entry points (include/imsec/svc.h),
+ * and the embedded service that answers inside submit. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "imsec/svc.h"
+
+int imsec_svc_submit(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
+                     void *arg) {
+  if (!s || !req || !done)
+    return IMSEC_ERR_INVAL;
+  return s->vt->submit(s, req, done, arg);
+}
+
+void imsec_svc_del(imsec_svc *s) {
+  if (s)
+    s->vt->destroy(s);
+}
+
+void imsec_reg_store_del(imsec_reg_store *s) {
+  if (s)
+    s->vt->destroy(s);
+}
+
+/* ------------------------------------------------------------- local */
+
+typedef struct local_svc {
+  imsec_svc base;
+  imsec_svc_local_config cfg;
+} local_svc;
+
+static int64_t real_wall_ms(void *arg) {
+  (void)arg;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct load_ctx {
+  const imsec_svc_req *req;
+  imsec_svc_reply *rep;
+  imsec_svc_done_fn done;
+  void *arg;
+} load_ctx;
+
+static int load_one(void *arg, const imsec_reg_record *r) {
+  load_ctx *c = arg;
+  c->rep->reg = r;
+  c->done(c->arg, c->req, c->rep);
+  c->rep->reg = NULL;
+  return 0;
+}
+
+static int run(local_svc *l, const imsec_svc_req *req, imsec_svc_reply *rep,
+               imsec_svc_done_fn done, void *arg) {
+  imsec_hss *hss = l->cfg.hss;
+  imsec_reg_store *reg = l->cfg.reg;
+  imsec_str key = imsec_str_c(req->key);
+  switch (req->kind) {
+  case IMSEC_SVC_HSS_SUB:
+    return hss ? imsec_hss_lookup(hss, key, &rep->sub) : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_HSS_SUB_IMPU:
+    return hss ? imsec_hss_lookup_impu(hss, key, &rep->sub)
+               : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_HSS_VECTOR:
+    return hss ? imsec_hss_vector(hss, key, &rep->vec, &rep->aka)
+               : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_HSS_RESYNC:
+    return hss ? imsec_hss_resync(hss, key, req->rand, req->auts)
+               : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_REG_LOAD: {
+    if (!reg)
+      return IMSEC_ERR_UNSUPPORTED;
+    load_ctx c = {req, rep, done, arg};
+    return reg->vt->load(reg, l->cfg.wall_ms(l->cfg.wall_arg), load_one, &c);
+  }
+  case IMSEC_SVC_REG_SAVE:
+    return reg ? reg->vt->save(reg, &req->reg, l->cfg.wall_ms(l->cfg.wall_arg))
+               : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_REG_DELETE:
+    return reg ? reg->vt->del(reg, req->key) : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_UE_SQN:
+    return l->cfg.ue_sqn ? l->cfg.ue_sqn(l->cfg.ue_sqn_arg, req->sqn_ms)
+                         : IMSEC_ERR_UNSUPPORTED;
+  }
+  return IMSEC_ERR_INVAL;
+}
+
+static int local_submit(imsec_svc *s, imsec_svc_req *req,
+                        imsec_svc_done_fn done, void *arg) {
+  local_svc *l = (local_svc *)s;
+  imsec_svc_reply *rep = calloc(1, sizeof(*rep));
+  if (!rep) {
+    imsec_reg_record_free(&req->reg);
+    return IMSEC_ERR_NOMEM;
+  }
+  rep->kind = req->kind;
+  rep->id = req->id;
+  rep->status = run(l, req, rep, done, arg);
+  rep->last = 1;
+  done(arg, req, rep);
+  /* Vectors carry XRES, CK and IK. */
+  imsec_aka_vector_wipe(&rep->vec);
+  imsec_hss_sub_wipe(&rep->sub);
+  free(rep);
+  imsec_reg_record_free(&req->reg);
+  return 0;
+}
+
+static void local_destroy(imsec_svc *s) {
+  free(s);
+}
+
+static const imsec_svc_vtable local_vt = {local_submit, local_destroy};
+
+int imsec_svc_local_new(imsec_svc **out, const imsec_svc_local_config *cfg) {
+  if (!out || !cfg)
+    return IMSEC_ERR_INVAL;
+  local_svc *l = calloc(1, sizeof(*l));
+  if (!l)
+    return IMSEC_ERR_NOMEM;
+  l->base.vt = &local_vt;
+  l->cfg = *cfg;
+  if (!l->cfg.wall_ms)
+    l->cfg.wall_ms = real_wall_ms;
+  *out = &l->base;
+  return 0;
+}

@@ -4,6 +4,7 @@
 
 #include "imsec/pcscf.h"
 #include "imsec/digest.h"
+#include "imsec/secagree.h"
 #include "imsec/sip.h"
 
 #define TIMER_SWEEP 1
@@ -14,7 +15,7 @@
 #define BRANCH_PFX_LEN 9
 #define BRANCH_MAC 12 /* octets of HMAC-SHA256 kept in a branch */
 #define ARENA 32768
-#define SEC_SERVER "tls;q=0.1" /* RFC 3329 §2.2; TS 33.203 Annex O */
+#define SEC_SERVER IMSEC_SECAGREE_SERVER
 #define DEFAULT_EXPIRES 3600
 
 /* ---------------------------------------------------------------- types */
@@ -920,39 +921,6 @@ static binding *impu_bound(const flowrec *f, imsec_str uri) {
   return NULL;
 }
 
-/* RFC 3329 §2.4: the Security-Verify list must equal the Security-Server
- * list we sent (one value: SEC_SERVER): same mechanism, same parameters
- * with the same values. */
-static int verify_matches(imsec_sip_msg *m) {
-  imsec_sip_secmech ours, got;
-  if (imsec_sip_secmech_parse(S(SEC_SERVER), 64, &ours) < 0)
-    return 0;
-  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  int n = 0, rv;
-  while ((rv = imsec_sip_secmech_next(m, IMSEC_SIP_H_SECURITY_VERIFY, &it,
-                                      &got)) == 1) {
-    if (n++ || !imsec_str_ieq(got.mechanism, ours.mechanism) || got.q != ours.q)
-      return 0;
-    size_t cnt_ours = 0, cnt_got = 0;
-    imsec_str r = ours.params;
-    imsec_sip_param a, b;
-    while (imsec_sip_param_next(&r, &a)) {
-      char name[64];
-      cnt_ours++;
-      if (imsec_str_copy(a.name, name, sizeof(name)) < 0 ||
-          !imsec_sip_param_find(got.params, name, &b) ||
-          !imsec_str_ieq(a.value, b.value))
-        return 0;
-    }
-    r = got.params;
-    while (imsec_sip_param_next(&r, &b))
-      cnt_got++;
-    if (cnt_ours != cnt_got)
-      return 0;
-  }
-  return rv == 0 && n == 1;
-}
-
 /* The username parameter of a Digest credentials value (raw), or an
  * error. */
 static int digest_username(imsec_str in, imsec_str *out) {
@@ -994,18 +962,14 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
   static const imsec_str ss_hdr[] = {S("Security-Server"), S(SEC_SERVER)};
 
   /* RFC 3329 §2.3.1, TS 24.229 §5.2.2: security agreement. */
-  int sc = 0, sc_tls = 0, rv;
-  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  imsec_sip_secmech sm;
-  while ((rv = imsec_sip_secmech_next(m, IMSEC_SIP_H_SECURITY_CLIENT, &it,
-                                      &sm)) == 1) {
-    sc = 1;
-    if (imsec_str_ieq_c(sm.mechanism, "tls"))
-      sc_tls = 1;
-  }
+  imsec_secagree_list offer;
+  imsec_str answer;
+  int rv = imsec_secagree_parse_msg(m, IMSEC_SIP_H_SECURITY_CLIENT, &offer);
   if (rv < 0)
     return refuse(e, m, 400, "Bad Security-Client",
                   "malformed Security-Client");
+  int sc = offer.n > 0;
+  int sc_tls = sc && imsec_secagree_answer(&offer, &answer) == 0;
   int sv = imsec_sip_msg_index(m, IMSEC_SIP_H_SECURITY_VERIFY) >= 0;
   int tagged = has_option(m, IMSEC_SIP_H_REQUIRE, "sec-agree") ||
                has_option(m, IMSEC_SIP_H_PROXY_REQUIRE, "sec-agree");
@@ -1025,7 +989,7 @@ static int ue_register(ev *e, imsec_sip_msg *m) {
     const char *why = NULL;
     if (!sv)
       why = "Security-Verify missing";
-    else if (!verify_matches(m))
+    else if (imsec_secagree_verify_msg(m, S(SEC_SERVER)) < 0)
       why = "Security-Verify does not match Security-Server";
     if (why) {
       /* RFC 3329 §2.4: the echo protects the choice of mechanism. */

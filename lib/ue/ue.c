@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "imsec/digest.h"
+#include "imsec/secagree.h"
 #include "imsec/sip.h"
 #include "lib/ident/sbuf.h"
 #include "lib/ue/ue_int.h"
@@ -486,7 +487,7 @@ static int send_register(imsec_ue *ue, const char *authz, uint32_t expires,
   hdr(&sb, "Authorization", authz);
   /* RFC 3329 §2.3.1 and TS 33.203 Annex O: offer TLS; once the server's
    * list is known echo it in Security-Verify on every later REGISTER. */
-  hdr(&sb, "Security-Client", "tls");
+  hdr(&sb, "Security-Client", IMSEC_SECAGREE_CLIENT);
   if (ue->sec_server[0])
     hdr(&sb, "Security-Verify", ue->sec_server);
   hdr(&sb, "Require", "sec-agree");
@@ -533,8 +534,9 @@ static int register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
   num_text(expires, ex, sizeof(ex));
   LOG(out, IMSEC_LOG_INFO, S("-> REGISTER sip:"), S(ue->home_domain),
       S(" (cseq "), S(cs), S(", expires "), S(ex),
-      S(ue->sec_server[0] ? ", Security-Client: tls, Security-Verify echoed)"
-                          : ", Security-Client: tls, no credentials yet)"));
+      S(", Security-Client: " IMSEC_SECAGREE_CLIENT),
+      S(ue->sec_server[0] ? ", Security-Verify echoed)"
+                          : ", no credentials yet)"));
   return 0;
 }
 

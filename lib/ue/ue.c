@@ -711,25 +711,19 @@ static int take_security_server(imsec_ue *ue, imsec_sip_msg *m,
         S("401 carries no Security-Server: no security agreement"));
     return 0;
   }
-  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  imsec_sip_secmech sm;
-  int tls = 0, rv;
-  while ((rv = imsec_sip_secmech_next(m, IMSEC_SIP_H_SECURITY_SERVER, &it,
-                                      &sm)) > 0) {
-    if (imsec_str_ieq_c(sm.mechanism, "tls"))
-      tls = 1;
-  }
-  if (rv < 0 || !tls)
+  /* RFC 3329 §2.3.1: TLS must be among the server's mechanisms; the echo
+   * is the server's whole list (lib/secagree). */
+  imsec_secagree_list server, mine;
+  if (imsec_secagree_parse_msg(m, IMSEC_SIP_H_SECURITY_SERVER, &server) < 0 ||
+      imsec_secagree_parse(S(IMSEC_SECAGREE_CLIENT), &mine) < 0 ||
+      imsec_secagree_select(&server, &mine) < 0)
     return IMSEC_ERR_UNSUPPORTED;
-  imsec_sbuf b;
-  imsec_sbuf_init(&b, ue->sec_server, sizeof(ue->sec_server));
-  for (int first = 1; h; h = imsec_sip_hdr_next(m, h), first = 0) {
-    if (!first)
-      imsec_sbuf_add(&b, ", ");
-    imsec_sbuf_put(&b, h->value);
-  }
-  if (b.len >= sizeof(ue->sec_server) || !text_ok(S(ue->sec_server)))
+  if (imsec_secagree_build(&server, ue->sec_server, sizeof(ue->sec_server)) <
+          0 ||
+      !text_ok(S(ue->sec_server))) {
+    ue->sec_server[0] = '\0';
     return IMSEC_ERR_LIMIT;
+  }
   return 0;
 }
 

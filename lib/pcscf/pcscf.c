@@ -416,23 +416,25 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
   size_t lost = 0;
   /* RFC 5626 §5.3: requests that went out on a UE flow now gone get 430;
    * requests that came in on it have nobody to answer. */
-  for (size_t i = 0; i < p->hiwat; i++) {
-    txn *t = &p->txns[i];
-    if (!t->used)
-      continue;
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->txns, &it))) {
+    txn *t = s->val;
     if (!t->from_ue && t->ue_flow == flow) {
       pc_txn_answer(&e, t, 430, "Flow Failed", 0);
-      pc_txn_clear(p, i);
     } else if (t->in_flow == flow) {
-      pc_txn_clear(p, i);
+      /* nobody to answer */
     } else if (t->from_ue && t->out_flow == flow) {
       /* RFC 3261 §16.9: the S-CSCF's connection failed under a request
        * that got no final answer (TLS 1.3: an S-CSCF refusing our client
        * certificate says so only after the request went out): as a 503. */
       pc_txn_answer(&e, t, 503, "Service Unavailable", IMSEC_PCSCF_RETRY_CORE);
-      pc_txn_clear(p, i);
       lost++;
+    } else {
+      continue;
     }
+    (void)imsec_map_del_at(&p->txns, &it);
+    pc_txn_free(t);
   }
   if (lost)
     LOG(&e, IMSEC_LOG_WARN, S("flow "), pc_num(p, flow), S(": "),
@@ -452,39 +454,22 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
 static void sweep(ev *e) {
   imsec_pcscf *p = e->p;
   imsec_time_ms next = 0;
-  for (size_t i = 0; i < p->hiwat; i++) {
-    txn *t = &p->txns[i];
-    if (!t->used)
-      continue;
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->txns, &it))) {
+    txn *t = s->val;
     if (t->deadline <= e->now) {
       /* RFC 3261 §16.8: no answer in time counts as a 408. */
       LOG(e, IMSEC_LOG_WARN, S("no answer in time for a request from flow "),
           pc_num(p, t->in_flow), S("; 408"));
       pc_txn_answer(e, t, 408, "Request Timeout", 0);
-      pc_txn_clear(p, i);
+      (void)imsec_map_del_at(&p->txns, &it);
+      pc_txn_free(t);
     } else if (!next || t->deadline < next) {
       next = t->deadline;
     }
   }
-  for (size_t i = 0; i < p->nbuckets; i++) {
-    for (flowrec *f = p->buckets[i]; f; f = f->next) {
-      binding **pp = &f->bindings;
-      while (*pp) {
-        binding *b = *pp;
-        if (b->expires_at <= e->now) {
-          LOG(e, IMSEC_LOG_INFO, S("registration of IMPI "),
-              imsec_str_c(b->impi), S(" on flow "), pc_num(p, f->id),
-              S(" expired; binding removed"));
-          *pp = b->next;
-          pc_binding_free(p, b);
-          continue;
-        }
-        if (!next || b->expires_at < next)
-          next = b->expires_at;
-        pp = &b->next;
-      }
-    }
-  }
+  pc_binding_sweep(e, &next);
   p->timer_at = 0;
   if (next)
     pc_arm(e, next);
@@ -703,19 +688,17 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     }
     p->route_dest[i] = d;
   }
-  p->nbuckets = 64;
-  while (p->nbuckets < c->max_flows / 2 && p->nbuckets < (1u << 16))
-    p->nbuckets <<= 1;
-  p->buckets = calloc(p->nbuckets, sizeof(*p->buckets));
-  if (!p->buckets)
-    goto fail_buckets;
-  p->txns = calloc(c->max_transactions, sizeof(*p->txns));
-  p->free_slots = calloc(c->max_transactions, sizeof(*p->free_slots));
-  if (!p->txns || !p->free_slots)
-    goto fail_txns;
-  for (size_t i = 0; i < c->max_transactions; i++)
-    p->free_slots[i] = (uint32_t)(c->max_transactions - 1 - i);
-  p->nfree = c->max_transactions;
+  /* String keys come from peers (IMPIs): a random seed, so that nobody
+   * can pick identities that collide (include/imsec/map.h). */
+  uint8_t seed[16];
+  rv = imsec_random(crypto, seed, sizeof(seed));
+  if (rv < 0)
+    goto fail_seed;
+  imsec_map_init_u64(&p->flows);
+  imsec_map_init_str(&p->bindings, seed);
+  imsec_map_init_u64(&p->txns);
+  imsec_wipe(seed, sizeof(seed));
+  rv = IMSEC_ERR_NOMEM;
   p->outcap = c->max_msg + 16384;
   p->in = malloc(c->max_msg + 1);
   p->outbuf = malloc(p->outcap);
@@ -734,11 +717,7 @@ fail_key:
 fail_bufs:
   free(p->in);
   free(p->outbuf);
-fail_txns:
-  free(p->txns);
-  free(p->free_slots);
-  free(p->buckets);
-fail_buckets:
+fail_seed:
   free(p);
 fail_alloc:
   return rv;
@@ -747,20 +726,26 @@ fail_alloc:
 void imsec_pcscf_del(imsec_pcscf *p) {
   if (!p)
     return;
-  for (size_t i = 0; i < p->nbuckets; i++) {
-    while (p->buckets[i])
-      pc_flow_remove(p, p->buckets[i]);
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->flows, &it))) {
+    flowrec *f = s->val;
+    (void)imsec_map_del_at(&p->flows, &it);
+    pc_flow_free(p, f);
   }
-  for (size_t i = 0; i < p->hiwat; i++)
-    if (p->txns[i].used)
-      pc_txn_clear(p, i);
+  it = 0;
+  while ((s = imsec_map_next(&p->txns, &it))) {
+    txn *t = s->val;
+    (void)imsec_map_del_at(&p->txns, &it);
+    pc_txn_free(t);
+  }
   for (size_t i = 0; i < p->ndests; i++)
     pc_dest_drop(p, &p->dests[i], NULL);
   imsec_sip_msg_free(&p->m);
   imsec_wipe(p->key, sizeof(p->key));
-  free(p->buckets);
-  free(p->txns);
-  free(p->free_slots);
+  imsec_map_free(&p->flows);
+  imsec_map_free(&p->bindings);
+  imsec_map_free(&p->txns);
   free(p->in);
   free(p->outbuf);
   free(p);
@@ -833,7 +818,7 @@ int imsec_pcscf_set_routes(imsec_pcscf *p, const imsec_pcscf_route *routes,
 
 void imsec_pcscf_stats_get(const imsec_pcscf *p, imsec_pcscf_stats *out) {
   out->flows = p->n_access;
-  out->bindings = p->n_bindings;
-  out->transactions = p->n_txn;
+  out->bindings = imsec_map_len(&p->bindings);
+  out->transactions = imsec_map_len(&p->txns);
   out->queued = p->queued;
 }

@@ -29,7 +29,6 @@
 #define BRANCH_PFX_LEN 9
 #define BRANCH_MAC 12 /* octets of HMAC-SHA256 kept in a branch */
 #define ARENA 32768
-#define SEC_SERVER IMSEC_SECAGREE_SERVER
 #define DEFAULT_EXPIRES 3600
 
 /* ---------------------------------------------------------------- types */
@@ -54,7 +53,6 @@ typedef struct binding {
 } binding;
 
 struct flowrec {
-  flowrec *next; /* hash chain */
   uint64_t id;
   int core;
   imsec_addr peer;
@@ -72,8 +70,7 @@ struct flowrec {
 
 typedef struct qmsg {
   struct qmsg *next;
-  size_t slot; /* its transaction, or SIZE_MAX */
-  uint32_t gen;
+  uint64_t txn; /* its transaction's id, or 0 */
   size_t len;
   uint8_t data[];
 } qmsg;
@@ -88,8 +85,7 @@ typedef struct dest {
 } dest;
 
 typedef struct txn {
-  int used;
-  uint32_t gen;
+  uint64_t id;       /* its key in imsec_pcscf.txns; named by our Via branch */
   int from_ue;       /* UE -> S-CSCF (1) or S-CSCF -> UE (0) */
   uint64_t in_flow;  /* responses go back here */
   uint64_t ue_flow;  /* S-CSCF -> UE: the flow it went out on */
@@ -117,18 +113,16 @@ struct imsec_pcscf {
   uint8_t key[KEY_LEN];
   char host_uri[262]; /* core host, bracketed if IPv6 */
   /* access and core flows */
-  flowrec **buckets;
-  size_t nbuckets;
-  size_t n_access, n_bindings;
+  imsec_map flows;    /* flow id -> flowrec */
+  imsec_map bindings; /* IMPI -> binding, one per IMPI (TS 33.203 O.4);
+                         keys hashed under a random seed: peers choose them */
+  size_t n_access;
   /* S-CSCFs: dests[i] has CONNECT tag i + 1 */
   dest dests[IMSEC_PCSCF_MAX_ROUTES];
   size_t ndests;
   size_t route_dest[IMSEC_PCSCF_MAX_ROUTES];
-  /* transactions */
-  txn *txns;
-  uint32_t *free_slots;
-  size_t nfree, n_txn;
-  size_t hiwat; /* slots [hiwat, max) were never used */
+  imsec_map txns; /* transaction id -> txn, at most max_transactions */
+  uint64_t txn_seq;
   size_t queued;
   imsec_time_ms timer_at;
   uint32_t tag_seq;
@@ -141,6 +135,18 @@ struct imsec_pcscf {
   size_t arena_used;
   imsec_sip_msg m;
 };
+
+/* A handler's one way out on failure (STYLE.md: one failure path per
+ * handler): what to answer and why. code 0: nothing to answer. */
+typedef struct refusal {
+  unsigned code;
+  const char *reason;
+  const char *why;        /* for the log line */
+  unsigned retry_after;   /* set: our own 503 with Retry-After */
+  const imsec_str *extra; /* more header fields: (name, value) pairs */
+  size_t nextra;
+  int logged; /* the handler logged it in its own words */
+} refusal;
 
 typedef struct ev {
   imsec_pcscf *p;
@@ -228,16 +234,19 @@ imsec_str pc_addr_str(imsec_pcscf *p, const imsec_addr *a);
 
 flowrec *pc_flow_find(const imsec_pcscf *p, uint64_t id);
 flowrec *pc_flow_add(imsec_pcscf *p, uint64_t id);
-void pc_binding_free(imsec_pcscf *p, binding *b);
 void pc_binding_unlink(imsec_pcscf *p, binding *b);
+/* Remove from the table and free, with its bindings. */
 void pc_flow_remove(imsec_pcscf *p, flowrec *f);
+/* Free one already out of the table (imsec_map_del_at in a walk). */
+void pc_flow_free(imsec_pcscf *p, flowrec *f);
 int pc_token_make(imsec_pcscf *p, const flowrec *f, sb *b);
 flowrec *pc_token_check(imsec_pcscf *p, imsec_str tok);
 int pc_uri_text_eq(imsec_str a, imsec_str b);
 binding *pc_impu_bound(const flowrec *f, imsec_str uri);
-binding *pc_binding_find(flowrec *f, const char *impi);
+binding *pc_binding_find(const imsec_pcscf *p, flowrec *f, const char *impi);
+binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi);
+void pc_binding_sweep(ev *e, imsec_time_ms *next);
 int pc_ue_request(ev *e, imsec_sip_msg *m);
-void pc_unbind_elsewhere(imsec_pcscf *p, const char *impi, flowrec *keep);
 
 /* ---- lib/pcscf/registration.c */
 
@@ -247,8 +256,11 @@ void pc_register_response(ev *e, txn *t, imsec_sip_msg *m);
 
 /* ---- lib/pcscf/proxy.c */
 
-void pc_txn_clear(imsec_pcscf *p, size_t slot);
-txn *pc_txn_new(ev *e, size_t *slot);
+txn *pc_txn_new(ev *e);
+/* Remove from the table and free. */
+void pc_txn_clear(imsec_pcscf *p, txn *t);
+/* Free one already out of the table (imsec_map_del_at in a walk). */
+void pc_txn_free(txn *t);
 void pc_send_flow(ev *e, uint64_t flow, imsec_sip_msg *m);
 /* A locally generated response, with extra (name, value) header pairs. */
 int pc_reply(ev *e, uint64_t flow, imsec_sip_msg *req, unsigned code,
@@ -258,15 +270,20 @@ void pc_txn_keep_answer(ev *e, txn *t, imsec_sip_msg *req);
 int pc_refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
               const char *why);
 int pc_refuse_503(ev *e, imsec_sip_msg *req, unsigned secs, const char *why);
+/* A handler's single refusal point: answers as `r` says (nothing when its
+ * code is 0). Returns 0. */
+int pc_refuse_with(ev *e, imsec_sip_msg *req, const refusal *r);
 void pc_dest_flush(imsec_pcscf *p, dest *d, imsec_out *out);
 void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e);
-int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot);
+/* To S-CSCF `di` for transaction `t` (NULL: stateless, an ACK). */
+int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, const txn *t);
 void pc_txn_answer(ev *e, txn *t, unsigned code, const char *reason,
                    unsigned retry_after);
-int pc_push_via(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
-                imsec_tp tp);
-int pc_push_via_at(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
-                   imsec_tp tp, const char *host, uint16_t port);
+/* Our Via on the core side; its branch names `t` (NULL: a stateless branch,
+ * RFC 3261 §16.11). */
+int pc_push_via(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp);
+int pc_push_via_at(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp,
+                   const char *host, uint16_t port);
 int pc_dec_max_forwards(ev *e, imsec_sip_msg *m);
 int pc_pop_top(imsec_sip_msg *m, imsec_sip_hid id);
 imsec_str pc_bare_host(imsec_str h);

@@ -6,52 +6,53 @@
 
 /* ------------------------------------------------------------ transactions */
 
-void pc_txn_clear(imsec_pcscf *p, size_t slot) {
-  txn *t = &p->txns[slot];
+/* Transactions by id (include/imsec/map.h): ids count up from 1 and are
+ * never reused, so a late response cannot land on a newer transaction. */
+void pc_txn_free(txn *t) {
   free(t->impi);
   free(t->contact);
   free(t->to_uri);
   free(t->answer);
-  uint32_t gen = t->gen + 1;
-  memset(t, 0, sizeof(*t));
-  t->gen = gen;
-  p->free_slots[p->nfree++] = (uint32_t)slot;
-  p->n_txn--;
+  free(t);
 }
 
-txn *pc_txn_new(ev *e, size_t *slot) {
+void pc_txn_clear(imsec_pcscf *p, txn *t) {
+  (void)imsec_map_del(&p->txns, t->id);
+  pc_txn_free(t);
+}
+
+txn *pc_txn_new(ev *e) {
   imsec_pcscf *p = e->p;
-  if (!p->nfree)
+  if (imsec_map_len(&p->txns) >= p->cfg.max_transactions)
     return NULL;
-  *slot = p->free_slots[--p->nfree];
-  if (*slot >= p->hiwat)
-    p->hiwat = *slot + 1;
-  txn *t = &p->txns[*slot];
-  t->used = 1;
+  txn *t = calloc(1, sizeof(*t));
+  if (!t)
+    return NULL;
+  t->id = ++p->txn_seq;
+  if (imsec_map_put(&p->txns, t->id, t, NULL) < 0) {
+    free(t);
+    return NULL;
+  }
   t->deadline = e->now + p->cfg.transaction_timeout_ms;
-  p->n_txn++;
   pc_arm(e, t->deadline);
   return t;
 }
 
-/* Branch of our Via: the magic cookie (RFC 3261 §8.1.1.7), "pc", the slot
- * and its generation, then an HMAC-SHA256 over both under the element's
- * random key: a response is matched to its transaction by this branch
- * alone, so a guessable one would let any peer answer requests it never
- * received (RFC 3261 §17.2.3 leaves the uniqueness to us; we make it
- * unforgeable, like the flow tokens). */
+/* Branch of our Via: the magic cookie (RFC 3261 §8.1.1.7), "pc", the
+ * transaction id, then an HMAC-SHA256 over both under the element's
+ * random key (the id alone is guessable): a response is matched to its
+ * transaction by this branch alone, so a guessable one would let any peer
+ * answer requests it never received (RFC 3261 §17.2.3 leaves the uniqueness to
+ * us; we make it unforgeable, like the flow tokens). */
 static int branch_mac(imsec_pcscf *p, const uint8_t v[8], uint8_t mac[32]) {
   imsec_iov iov[2] = {{"branch", 6}, {v, 8}};
   return imsec_hmac(p->crypto, IMSEC_HASH_SHA256, p->key, KEY_LEN, iov, 2, mac);
 }
 
-static int branch_make(imsec_pcscf *p, size_t slot, sb *b) {
+static int branch_make(imsec_pcscf *p, const txn *t, sb *b) {
   uint8_t v[8], mac[32];
-  uint32_t s = (uint32_t)slot, g = p->txns[slot].gen;
-  for (int i = 0; i < 4; i++) {
-    v[i] = (uint8_t)(s >> (24 - 8 * i));
-    v[4 + i] = (uint8_t)(g >> (24 - 8 * i));
-  }
+  for (int i = 0; i < 8; i++)
+    v[i] = (uint8_t)(t->id >> (56 - 8 * i));
   IMSEC_GUARD(branch_mac(p, v, mac));
   sb_putc(b, BRANCH_PFX);
   sb_hex(b, v, 8);
@@ -59,7 +60,7 @@ static int branch_make(imsec_pcscf *p, size_t slot, sb *b) {
   return 0;
 }
 
-static txn *branch_find(imsec_pcscf *p, imsec_str br, size_t *slot) {
+static txn *branch_find(imsec_pcscf *p, imsec_str br) {
   uint8_t v[8 + BRANCH_MAC], mac[32];
   if (br.len != BRANCH_PFX_LEN + 16 + 2 * BRANCH_MAC ||
       !imsec_str_eq(imsec_str_sub(br, 0, BRANCH_PFX_LEN), S(BRANCH_PFX)) ||
@@ -68,15 +69,10 @@ static txn *branch_find(imsec_pcscf *p, imsec_str br, size_t *slot) {
     return NULL;
   if (branch_mac(p, v, mac) < 0 || !imsec_ct_eq(mac, v + 8, BRANCH_MAC))
     return NULL;
-  uint32_t s = 0, g = 0;
-  for (int i = 0; i < 4; i++) {
-    s = s << 8 | v[i];
-    g = g << 8 | v[4 + i];
-  }
-  if (s >= p->cfg.max_transactions || !p->txns[s].used || p->txns[s].gen != g)
-    return NULL;
-  *slot = s;
-  return &p->txns[s];
+  uint64_t id = 0;
+  for (int i = 0; i < 8; i++)
+    id = id << 8 | v[i];
+  return id ? imsec_map_get(&p->txns, id) : NULL;
 }
 
 /* ------------------------------------------------------------ output */
@@ -134,15 +130,26 @@ void pc_txn_keep_answer(ev *e, txn *t, imsec_sip_msg *req) {
   t->answer_hdrs = (size_t)(crlf - p->outbuf) + 1;
 }
 
-/* Refuse with a WARN line naming the reason. */
 int pc_refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
               const char *why) {
-  char c[4] = {(char)('0' + code / 100), (char)('0' + code / 10 % 10),
-               (char)('0' + code % 10), 0};
-  LOG(e, IMSEC_LOG_WARN, S("refused "), req->method, S(" on flow "),
-      pc_num(e->p, e->f->id), S(": "), imsec_str_c(c), S(" "),
-      imsec_str_c(reason), S(" ("), imsec_str_c(why), S(")"));
-  return pc_reply(e, e->f->id, req, code, reason, NULL, 0);
+  refusal r = {.code = code, .reason = reason, .why = why};
+  return pc_refuse_with(e, req, &r);
+}
+
+int pc_refuse_with(ev *e, imsec_sip_msg *req, const refusal *r) {
+  if (!r->code)
+    return 0;
+  if (r->retry_after)
+    return pc_refuse_503(e, req, r->retry_after, r->why);
+  if (!r->logged) {
+    unsigned code = r->code;
+    char c[4] = {(char)('0' + code / 100), (char)('0' + code / 10 % 10),
+                 (char)('0' + code % 10), 0};
+    LOG(e, IMSEC_LOG_WARN, S("refused "), req->method, S(" on flow "),
+        pc_num(e->p, e->f->id), S(": "), imsec_str_c(c), S(" "),
+        imsec_str_c(r->reason), S(" ("), imsec_str_c(r->why), S(")"));
+  }
+  return pc_reply(e, e->f->id, req, r->code, r->reason, r->extra, r->nextra);
 }
 
 /* Our own 503 (RFC 3261 §21.5.4) with Retry-After (§20.33): the UE waits
@@ -160,18 +167,17 @@ int pc_refuse_503(ev *e, imsec_sip_msg *req, unsigned secs, const char *why) {
 }
 
 /* Note the flow a UE's request went out on (see txn_flow_lost). */
-static void txn_sent_on(imsec_pcscf *p, size_t slot, uint32_t gen,
-                        uint64_t flow) {
-  if (slot < p->cfg.max_transactions && p->txns[slot].used &&
-      p->txns[slot].gen == gen && p->txns[slot].from_ue)
-    p->txns[slot].out_flow = flow;
+static void txn_sent_on(imsec_pcscf *p, uint64_t id, uint64_t flow) {
+  txn *t = id ? imsec_map_get(&p->txns, id) : NULL;
+  if (t && t->from_ue)
+    t->out_flow = flow;
 }
 
 void pc_dest_flush(imsec_pcscf *p, dest *d, imsec_out *out) {
   while (d->qhead) {
     qmsg *q = d->qhead;
     d->qhead = q->next;
-    txn_sent_on(p, q->slot, q->gen, d->flow);
+    txn_sent_on(p, q->txn, d->flow);
     (void)imsec_out_send(out, d->flow, q->data, q->len);
     free(q);
     p->queued--;
@@ -186,11 +192,10 @@ void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e) {
   while (d->qhead) {
     qmsg *q = d->qhead;
     d->qhead = q->next;
-    if (e && q->slot < p->cfg.max_transactions && p->txns[q->slot].used &&
-        p->txns[q->slot].gen == q->gen) {
-      pc_txn_answer(e, &p->txns[q->slot], 503, "Service Unavailable",
-                    IMSEC_PCSCF_RETRY_CORE);
-      pc_txn_clear(p, q->slot);
+    txn *t = e && q->txn ? imsec_map_get(&p->txns, q->txn) : NULL;
+    if (t) {
+      pc_txn_answer(e, t, 503, "Service Unavailable", IMSEC_PCSCF_RETRY_CORE);
+      pc_txn_clear(p, t);
     }
     free(q);
     p->queued--;
@@ -202,15 +207,15 @@ void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e) {
 /* Send a message to an S-CSCF: on its flow, or queued until it connects
  * (one connection per S-CSCF, RFC 5923 reuse). Returns 0 or
  * IMSEC_ERR_LIMIT / IMSEC_ERR_NOMEM / IMSEC_ERR_NOBUF. */
-int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
+int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, const txn *t) {
   imsec_pcscf *p = e->p;
   dest *d = &p->dests[di];
   int n = imsec_sip_msg_serialize(m, p->outbuf, p->outcap);
   if (n < 0)
     return n;
   if (d->flow) {
-    if (slot < p->cfg.max_transactions)
-      txn_sent_on(p, slot, p->txns[slot].gen, d->flow);
+    if (t)
+      txn_sent_on(p, t->id, d->flow);
     return imsec_out_send(e->out, d->flow, p->outbuf, (size_t)n);
   }
   if (d->qn >= p->cfg.max_queue)
@@ -219,8 +224,7 @@ int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, size_t slot) {
   if (!q)
     return IMSEC_ERR_NOMEM;
   q->next = NULL;
-  q->slot = slot;
-  q->gen = slot < p->cfg.max_transactions ? p->txns[slot].gen : 0;
+  q->txn = t ? t->id : 0;
   q->len = (size_t)n;
   memcpy(q->data, p->outbuf, (size_t)n);
   if (d->qtail)
@@ -268,16 +272,14 @@ void pc_txn_answer(ev *e, txn *t, unsigned code, const char *reason,
 /* ------------------------------------------------------------ editing */
 
 /* Our Via (RFC 3261 §16.6 step 8) naming the core side. */
-int pc_push_via(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
-                imsec_tp tp) {
-  return pc_push_via_at(e, m, slot, stateless, tp, e->p->host_uri,
-                        e->p->cfg.core.port);
+int pc_push_via(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp) {
+  return pc_push_via_at(e, m, t, tp, e->p->host_uri, e->p->cfg.core.port);
 }
 
 /* Our Via naming host:port over tp: where the next hop sends responses
  * (RFC 3261 §18.2.2) and sees us as. */
-int pc_push_via_at(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
-                   imsec_tp tp, const char *host, uint16_t port) {
+int pc_push_via_at(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp,
+                   const char *host, uint16_t port) {
   imsec_pcscf *p = e->p;
   sb b = arena_sb(p);
   sb_putc(&b, "SIP/2.0/");
@@ -287,7 +289,7 @@ int pc_push_via_at(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
   sb_putc(&b, ":");
   sb_u64(&b, port);
   sb_putc(&b, ";branch=");
-  if (stateless) {
+  if (!t) {
     /* RFC 3261 §16.11: a stateless branch derived from the incoming one. */
     const imsec_sip_via *v;
     uint8_t mac[32];
@@ -300,7 +302,7 @@ int pc_push_via_at(ev *e, imsec_sip_msg *m, size_t slot, int stateless,
     sb_putc(&b, "z9hG4bKpcs");
     sb_hex(&b, mac, 8);
   } else {
-    IMSEC_GUARD(branch_make(p, slot, &b));
+    IMSEC_GUARD(branch_make(p, t, &b));
   }
   imsec_str v;
   IMSEC_GUARD(sb_done(p, &b, &v));
@@ -380,12 +382,17 @@ long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text) {
  * up with a registration bound to it; else 430 Flow Failed. */
 int pc_core_request(ev *e, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
+  refusal r = {0};
+  txn *t = NULL;
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
   imsec_sip_addr ra;
   imsec_sip_uri u;
   int rv = imsec_sip_addr_next(m, IMSEC_SIP_H_ROUTE, &it, &ra);
-  if (rv != 1 || imsec_sip_uri_parse(ra.uri, 64, &u) < 0 || !uri_is_me(p, &u))
-    return pc_refuse(e, m, 404, "Not Found", "no Route to this P-CSCF");
+  if (rv != 1 || imsec_sip_uri_parse(ra.uri, 64, &u) < 0 || !uri_is_me(p, &u)) {
+    r = (refusal){
+        .code = 404, .reason = "Not Found", .why = "no Route to this P-CSCF"};
+    goto out;
+  }
   /* Why a token fails, for the log: gone or not ours. */
   const char *why = NULL;
   flowrec *target = pc_token_check(p, u.user);
@@ -408,42 +415,54 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
     LOG(e, IMSEC_LOG_WARN, S("refused "), m->method, S(" from flow "),
         pc_num(p, e->f->id), S(": 430 Flow Failed ("), imsec_str_c(why),
         S(")"));
-    return pc_reply(e, e->f->id, m, 430, "Flow Failed", NULL, 0);
+    r = (refusal){
+        .code = 430, .reason = "Flow Failed", .why = why, .logged = 1};
+    goto out;
   }
   uint32_t mf;
   rv = imsec_sip_get_max_forwards(m, &mf);
-  if (rv == 0 && mf == 0)
-    return pc_refuse(e, m, 483, "Too Many Hops", "Max-Forwards 0");
-  if (pc_pop_top(m, IMSEC_SIP_H_ROUTE) < 0)
-    return pc_refuse(e, m, 500, "Server Internal Error", "cannot edit request");
-  int ack = m->method_id == IMSEC_SIP_M_ACK;
-  size_t slot = 0;
-  txn *t = NULL;
-  if (!ack) {
-    t = pc_txn_new(e, &slot);
-    if (!t)
-      return pc_refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY,
-                           "transaction table full");
+  if (rv == 0 && mf == 0) {
+    r = (refusal){
+        .code = 483, .reason = "Too Many Hops", .why = "Max-Forwards 0"};
+    goto out;
+  }
+  if (pc_pop_top(m, IMSEC_SIP_H_ROUTE) < 0) {
+    r = (refusal){.code = 500,
+                  .reason = "Server Internal Error",
+                  .why = "cannot edit request"};
+    goto out;
+  }
+  if (m->method_id != IMSEC_SIP_M_ACK) {
+    t = pc_txn_new(e);
+    if (!t) {
+      r = (refusal){.code = 503,
+                    .reason = "Service Unavailable",
+                    .why = "transaction table full",
+                    .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+      goto out;
+    }
     t->from_ue = 0;
     t->in_flow = e->f->id;
     t->ue_flow = target->id;
     pc_txn_keep_answer(e, t, m);
   }
   /* Towards the UE our Via names the TLS listener the UE reached, not the
-   * core port (RFC 3261 §16.6 step 8: the address for this hop). */
+   * core port (RFC 3261 §16.6 step 8: the address for this hop). An edit
+   * that fails leaves nothing sensible to answer with (r.code stays 0). */
   int via_rv = target->local_host[0]
-                   ? pc_push_via_at(e, m, slot, ack, target->local_tp,
+                   ? pc_push_via_at(e, m, t, target->local_tp,
                                     target->local_host, target->local_port)
-                   : pc_push_via(e, m, slot, ack, IMSEC_TP_TLS);
-  if (via_rv < 0 || pc_dec_max_forwards(e, m) < 0) {
-    if (t)
-      pc_txn_clear(p, slot);
-    return 0; /* nothing sensible to answer with an edited message */
-  }
+                   : pc_push_via(e, m, t, IMSEC_TP_TLS);
+  if (via_rv < 0 || pc_dec_max_forwards(e, m) < 0)
+    goto out;
   pc_send_flow(e, target->id, m);
   LOG(e, IMSEC_LOG_DEBUG, m->method, S(" for flow "), pc_num(p, target->id),
       S(" ("), pc_addr_str(p, &target->peer), S(")"));
-  return 0;
+  t = NULL; /* it lives on in the table */
+out:
+  if (t)
+    pc_txn_clear(p, t);
+  return pc_refuse_with(e, m, &r);
 }
 
 /* ------------------------------------------------------------ responses */
@@ -451,9 +470,8 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
 int pc_on_response(ev *e, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
   const imsec_sip_via *v;
-  size_t slot;
   txn *t;
-  if (imsec_sip_get_via(m, &v) < 0 || !(t = branch_find(p, v->branch, &slot))) {
+  if (imsec_sip_get_via(m, &v) < 0 || !(t = branch_find(p, v->branch))) {
     LOG(e, IMSEC_LOG_DEBUG, S("stray response on flow "), pc_num(p, e->f->id),
         S(" dropped"));
     return 0;
@@ -480,6 +498,6 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
   else
     LOG(e, IMSEC_LOG_DEBUG, S("response for a flow that is gone; dropped"));
   if (m->status >= 200)
-    pc_txn_clear(p, slot);
+    pc_txn_clear(p, t);
   return 0;
 }

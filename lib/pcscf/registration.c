@@ -114,81 +114,168 @@ static long route_for(const imsec_pcscf *p, imsec_str domain) {
   return -1;
 }
 
-int pc_ue_register(ev *e, imsec_sip_msg *m) {
+/* RFC 3329 §2.3.1 and §2.4, TS 24.229 §5.2.2 (lib/secagree): the offer,
+ * and the echo of our list once a 401 carried it. Sets *offered_tls;
+ * returns 0, or -1 with the refusal in *r. */
+static int sec_agree(ev *e, imsec_sip_msg *m, refusal *r, int *offered_tls) {
   imsec_pcscf *p = e->p;
   flowrec *f = e->f;
-  static const imsec_str ss_hdr[] = {S("Security-Server"), S(SEC_SERVER)};
-
-  /* RFC 3329 §2.3.1, TS 24.229 §5.2.2: security agreement. */
+  static const imsec_str ss_hdr[] = {S("Security-Server"),
+                                     S(IMSEC_SECAGREE_SERVER)};
+  static const imsec_str h421[] = {S("Require"), S("sec-agree"),
+                                   S("Security-Server"),
+                                   S(IMSEC_SECAGREE_SERVER)};
   imsec_secagree_list offer;
   imsec_str answer;
-  int rv = imsec_secagree_parse_msg(m, IMSEC_SIP_H_SECURITY_CLIENT, &offer);
-  if (rv < 0)
-    return pc_refuse(e, m, 400, "Bad Security-Client",
-                     "malformed Security-Client");
+  if (imsec_secagree_parse_msg(m, IMSEC_SIP_H_SECURITY_CLIENT, &offer) < 0) {
+    *r = (refusal){.code = 400,
+                   .reason = "Bad Security-Client",
+                   .why = "malformed Security-Client"};
+    return -1;
+  }
   int sc = offer.n > 0;
-  int sc_tls = sc && imsec_secagree_answer(&offer, &answer) == 0;
+  *offered_tls = sc && imsec_secagree_answer(&offer, &answer) == 0;
   int sv = imsec_sip_msg_index(m, IMSEC_SIP_H_SECURITY_VERIFY) >= 0;
   int tagged = pc_has_option(m, IMSEC_SIP_H_REQUIRE, "sec-agree") ||
                pc_has_option(m, IMSEC_SIP_H_PROXY_REQUIRE, "sec-agree");
   if (p->cfg.require_sec_agree && !sc && !sv && !tagged) {
-    static const imsec_str h[] = {S("Require"), S("sec-agree"),
-                                  S("Security-Server"), S(SEC_SERVER)};
     LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, f->id),
         S(": 421 Extension Required (sec-agree required by configuration)"));
-    return pc_reply(e, f->id, m, 421, "Extension Required", h, 4);
+    *r = (refusal){.code = 421,
+                   .reason = "Extension Required",
+                   .why = NULL,
+                   .extra = h421,
+                   .nextra = 4,
+                   .logged = 1};
+    return -1;
   }
-  if (sc && !sc_tls) {
+  if (sc && !*offered_tls) {
     LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, f->id),
         S(": 494 Security Agreement Required (no common mechanism)"));
-    return pc_reply(e, f->id, m, 494, "Security Agreement Required", ss_hdr, 2);
+    *r = (refusal){.code = 494,
+                   .reason = "Security Agreement Required",
+                   .why = NULL,
+                   .extra = ss_hdr,
+                   .nextra = 2,
+                   .logged = 1};
+    return -1;
   }
-  if (f->ss_sent || sv) {
-    const char *why = NULL;
-    if (!sv)
-      why = "Security-Verify missing";
-    else if (imsec_secagree_verify_msg(m, S(SEC_SERVER)) < 0)
-      why = "Security-Verify does not match Security-Server";
-    if (why) {
-      /* RFC 3329 §2.4: the echo protects the choice of mechanism. */
-      LOG(e, IMSEC_LOG_WARN, S("downgrade attempt on flow "), pc_num(p, f->id),
-          S(" from "), pc_addr_str(p, &f->peer), S(": "), imsec_str_c(why),
-          S("; 494"));
-      return pc_reply(e, f->id, m, 494, "Security Agreement Required", ss_hdr,
-                      2);
-    }
-    /* The echo answered the challenge that carried Security-Server; a
-     * later REGISTER without Security-Verify starts a new agreement and
-     * gets Security-Server again in its 401. */
-    if (f->ss_sent)
-      f->verified = 1;
-    f->ss_sent = 0;
+  if (!f->ss_sent && !sv)
+    return 0;
+  const char *why = NULL;
+  if (!sv)
+    why = "Security-Verify missing";
+  else if (imsec_secagree_verify_msg(m, S(IMSEC_SECAGREE_SERVER)) < 0)
+    why = "Security-Verify does not match Security-Server";
+  if (why) {
+    /* RFC 3329 §2.4: the echo protects the choice of mechanism. */
+    LOG(e, IMSEC_LOG_WARN, S("downgrade attempt on flow "), pc_num(p, f->id),
+        S(" from "), pc_addr_str(p, &f->peer), S(": "), imsec_str_c(why),
+        S("; 494"));
+    *r = (refusal){.code = 494,
+                   .reason = "Security Agreement Required",
+                   .why = why,
+                   .extra = ss_hdr,
+                   .nextra = 2,
+                   .logged = 1};
+    return -1;
   }
+  /* The echo answered the challenge that carried Security-Server; a later
+   * REGISTER without Security-Verify starts a new agreement and gets
+   * Security-Server again in its 401. */
+  if (f->ss_sent)
+    f->verified = 1;
+  f->ss_sent = 0;
+  return 0;
+}
 
-  /* TS 24.229 §5.2.2.1: the home network of the UE. */
-  imsec_sip_uri ru;
-  long di = -1;
-  imsec_str dom = S("");
+/* TS 24.229 §5.2.2.1: the S-CSCF of the UE's home network (Request-URI
+ * host, else the To host), or -1 with the refusal in *r. */
+static long home_route(ev *e, imsec_sip_msg *m, refusal *r, imsec_str *dom,
+                       imsec_str *to_uri) {
+  imsec_pcscf *p = e->p;
+  imsec_sip_uri ru, tu;
+  *dom = S("");
   if (imsec_sip_uri_parse(m->ruri, 64, &ru) == 0 &&
       (ru.scheme == IMSEC_SIP_SCHEME_SIP || ru.scheme == IMSEC_SIP_SCHEME_SIPS))
-    dom = pc_bare_host(ru.host);
-  di = route_for(p, dom);
+    *dom = pc_bare_host(ru.host);
+  long di = route_for(p, *dom);
   const imsec_sip_addr *to;
-  imsec_sip_uri tu;
-  if (imsec_sip_get_to(m, &to) < 0)
-    return pc_refuse(e, m, 400, "Bad Request", "no To");
+  if (imsec_sip_get_to(m, &to) < 0) {
+    *r = (refusal){.code = 400, .reason = "Bad Request", .why = "no To"};
+    return -1;
+  }
+  *to_uri = to->uri;
   if (di < 0 && imsec_sip_uri_parse(to->uri, 64, &tu) == 0 &&
       tu.scheme != IMSEC_SIP_SCHEME_TEL) {
-    dom = pc_bare_host(tu.host);
-    di = route_for(p, dom);
+    *dom = pc_bare_host(tu.host);
+    di = route_for(p, *dom);
   }
   if (di < 0) {
-    LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, f->id),
-        S(": 403 Domain not served ("), dom, S(")"));
-    return pc_reply(e, f->id, m, 403, "Domain not served", NULL, 0);
+    LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, e->f->id),
+        S(": 403 Domain not served ("), *dom, S(")"));
+    *r = (refusal){
+        .code = 403, .reason = "Domain not served", .why = NULL, .logged = 1};
   }
-  if (!f->bindings && p->n_bindings >= p->cfg.max_bindings)
-    return pc_refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY, "binding table full");
+  return di;
+}
+
+/* Path with the flow token (RFC 3327, RFC 5626 §5.2), sec-agree out of
+ * Require / Proxy-Require, Supported: path, P-Visited-Network-ID. */
+static int add_path(ev *e, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  sb pb = arena_sb(p);
+  sb_putc(&pb, "<sip:");
+  int rv = pc_token_make(p, e->f, &pb);
+  sb_putc(&pb, "@");
+  sb_putc(&pb, p->host_uri);
+  sb_putc(&pb, ":");
+  sb_u64(&pb, p->cfg.core.port);
+  /* The S-CSCF reaches this P-CSCF the way the core listener runs: TLS
+   * on Mw (TS 33.210 §5.2), TCP only when the daemon allows it. */
+  sb_putc(&pb, ";transport=");
+  sb_putc(&pb, imsec_tp_lower(p->cfg.core.tp));
+  sb_putc(&pb, ";lr;ob>");
+  imsec_str path;
+  if (rv < 0 || sb_done(p, &pb, &path) < 0 ||
+      strip_option(e, m, IMSEC_SIP_H_REQUIRE, "Require") < 0 ||
+      strip_option(e, m, IMSEC_SIP_H_PROXY_REQUIRE, "Proxy-Require") < 0 ||
+      (!pc_has_option(m, IMSEC_SIP_H_SUPPORTED, "path") &&
+       imsec_sip_msg_insert(m, m->nhdrs, S("Supported"), S("path")) < 0) ||
+      imsec_sip_msg_push_top(m, S("Path"), path) < 0)
+    return IMSEC_ERR_NOBUF;
+  if (p->cfg.visited_network[0]) {
+    sb vb = arena_sb(p);
+    sb_putc(&vb, "\"");
+    sb_putc(&vb, p->cfg.visited_network);
+    sb_putc(&vb, "\"");
+    imsec_str vn;
+    IMSEC_GUARD(sb_done(p, &vb, &vn));
+    IMSEC_GUARD(
+        imsec_sip_msg_insert(m, m->nhdrs, S("P-Visited-Network-ID"), vn));
+  }
+  return 0;
+}
+
+int pc_ue_register(ev *e, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  flowrec *f = e->f;
+  refusal r = {0};
+  txn *t = NULL;
+  int pushed = 0, sc_tls = 0;
+  imsec_str dom, to_uri;
+  long di;
+
+  if (sec_agree(e, m, &r, &sc_tls) < 0 ||
+      (di = home_route(e, m, &r, &dom, &to_uri)) < 0)
+    goto out;
+  if (!f->bindings && imsec_map_len(&p->bindings) >= p->cfg.max_bindings) {
+    r = (refusal){.code = 503,
+                  .reason = "Service Unavailable",
+                  .why = "binding table full",
+                  .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+    goto out;
+  }
 
   /* The Contact being registered and the expiry asked for. */
   imsec_str contact = S("");
@@ -209,11 +296,14 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   if (expires < 0)
     expires = DEFAULT_EXPIRES;
 
-  size_t slot;
-  txn *t = pc_txn_new(e, &slot);
-  if (!t)
-    return pc_refuse_503(e, m, IMSEC_PCSCF_RETRY_BUSY,
-                         "transaction table full");
+  t = pc_txn_new(e);
+  if (!t) {
+    r = (refusal){.code = 503,
+                  .reason = "Service Unavailable",
+                  .why = "transaction table full",
+                  .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+    goto out;
+  }
   t->from_ue = 1;
   t->in_flow = f->id;
   t->is_register = 1;
@@ -221,7 +311,7 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   t->dest = (size_t)di;
   t->expires = (uint32_t)(expires > UINT32_MAX ? UINT32_MAX : expires);
   t->contact = pc_dup_str(contact);
-  t->to_uri = pc_dup_str(to->uri);
+  t->to_uri = pc_dup_str(to_uri);
   pc_txn_keep_answer(e, t, m);
 
   /* Authorization: integrity-protected (TS 24.229 §5.2.2.1, TS 33.203
@@ -238,10 +328,11 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
     ul = imsec_digest_unquote(user, ubuf, sizeof(ubuf));
   t->impi = pc_dup_str(ul > 0 ? (imsec_str){ubuf, (size_t)ul} : S(""));
   if (!t->impi) {
-    pc_txn_clear(p, slot);
-    return pc_refuse(e, m, 500, "Server Internal Error", "out of memory");
+    r = (refusal){
+        .code = 500, .reason = "Server Internal Error", .why = "out of memory"};
+    goto out;
   }
-  int vouched = t->impi[0] && pc_binding_find(f, t->impi);
+  int vouched = t->impi[0] && pc_binding_find(p, f, t->impi);
   if (!f->bindings && f->verified)
     vouched = 1;
   const char *ip = vouched ? "integrity-protected=\"tls-yes\""
@@ -254,84 +345,53 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
     if (digest_rewrite(e, h->value, drop_ip, 1, imsec_str_c(ip), &nv, NULL) <
             0 ||
         imsec_sip_msg_replace(m, (size_t)(h - m->hdrs), nv) < 0) {
-      pc_txn_clear(p, slot);
-      return pc_refuse(e, m, 400, "Bad Request", "malformed Authorization");
+      r = (refusal){.code = 400,
+                    .reason = "Bad Request",
+                    .why = "malformed Authorization"};
+      goto out;
     }
   }
   if (!t->contact || !t->to_uri) {
-    pc_txn_clear(p, slot);
-    return pc_refuse(e, m, 500, "Server Internal Error", "out of memory");
+    r = (refusal){
+        .code = 500, .reason = "Server Internal Error", .why = "out of memory"};
+    goto out;
   }
 
   /* TS 24.229 §5.2.2.1: Security-* and sec-agree stay between UE and
-   * P-CSCF; Path with the flow token (RFC 3327, RFC 5626 §5.2);
-   * P-Visited-Network-ID; nothing the UE asserts about itself. */
+   * P-CSCF; nothing the UE asserts about itself. */
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_SECURITY_CLIENT);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_SECURITY_VERIFY);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_ASSERTED_IDENTITY);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_VISITED_NETWORK_ID);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_PATH); /* a UE is no proxy */
-  sb pb = arena_sb(p);
-  sb_putc(&pb, "<sip:");
-  rv = pc_token_make(p, f, &pb);
-  sb_putc(&pb, "@");
-  sb_putc(&pb, p->host_uri);
-  sb_putc(&pb, ":");
-  sb_u64(&pb, p->cfg.core.port);
-  /* The S-CSCF reaches this P-CSCF the way the core listener runs: TLS
-   * on Mw (TS 33.210 §5.2), TCP only when the daemon allows it. */
-  sb_putc(&pb, ";transport=");
-  sb_putc(&pb, imsec_tp_lower(p->cfg.core.tp));
-  sb_putc(&pb, ";lr;ob>");
-  imsec_str path;
-  if (rv < 0 || sb_done(p, &pb, &path) < 0 ||
-      strip_option(e, m, IMSEC_SIP_H_REQUIRE, "Require") < 0 ||
-      strip_option(e, m, IMSEC_SIP_H_PROXY_REQUIRE, "Proxy-Require") < 0 ||
-      (!pc_has_option(m, IMSEC_SIP_H_SUPPORTED, "path") &&
-       imsec_sip_msg_insert(m, m->nhdrs, S("Supported"), S("path")) < 0) ||
-      imsec_sip_msg_push_top(m, S("Path"), path) < 0) {
-    pc_txn_clear(p, slot);
-    return pc_refuse(e, m, 500, "Server Internal Error",
-                     "cannot edit REGISTER");
-  }
-  if (p->cfg.visited_network[0]) {
-    sb vb = arena_sb(p);
-    sb_putc(&vb, "\"");
-    sb_putc(&vb, p->cfg.visited_network);
-    sb_putc(&vb, "\"");
-    imsec_str vn;
-    if (sb_done(p, &vb, &vn) < 0 ||
-        imsec_sip_msg_insert(m, m->nhdrs, S("P-Visited-Network-ID"), vn) < 0) {
-      pc_txn_clear(p, slot);
-      return pc_refuse(e, m, 500, "Server Internal Error",
-                       "cannot edit REGISTER");
-    }
-  }
-  if (pc_push_via(e, m, slot, 0, p->dests[di].addr.tp) < 0) {
-    pc_txn_clear(p, slot);
-    return pc_refuse(e, m, 500, "Server Internal Error",
-                     "cannot edit REGISTER");
-  }
-  if (pc_dec_max_forwards(e, m) < 0) {
-    pc_txn_clear(p, slot);
-    (void)pc_pop_top(m, IMSEC_SIP_H_VIA);
-    return pc_refuse(e, m, 500, "Server Internal Error",
-                     "cannot edit REGISTER");
-  }
+  r = (refusal){.code = 500,
+                .reason = "Server Internal Error",
+                .why = "cannot edit REGISTER"};
+  if (add_path(e, m) < 0 || pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
+    goto out;
+  pushed = 1;
+  if (pc_dec_max_forwards(e, m) < 0)
+    goto out;
   /* The request is edited: m's typed views are gone, the slices we logged
    * stay valid (they point into the input buffer or the arena). */
-  rv = pc_send_dest(e, (size_t)di, m, slot);
-  if (rv < 0) {
-    pc_txn_clear(p, slot);
-    (void)pc_pop_top(m, IMSEC_SIP_H_VIA); /* answer with the UE's Vias only */
-    return pc_refuse_503(e, m, IMSEC_PCSCF_RETRY_CORE,
-                         "S-CSCF queue full or unreachable");
+  if (pc_send_dest(e, (size_t)di, m, t) < 0) {
+    r = (refusal){.code = 503,
+                  .reason = "Service Unavailable",
+                  .why = "S-CSCF queue full or unreachable",
+                  .retry_after = IMSEC_PCSCF_RETRY_CORE};
+    goto out;
   }
   LOG(e, IMSEC_LOG_INFO, S("REGISTER from flow "), pc_num(p, f->id),
       S(" IMPI "), imsec_str_c(t->impi), S(" -> "), dom, S(" at "),
       pc_addr_str(p, &p->dests[di].addr), S(" ("), imsec_str_c(ip),
       sc_tls ? S(", sec-agree") : S(""), S(")"));
   return 0;
+out:
+  if (t)
+    pc_txn_clear(p, t);
+  if (pushed) /* answer with the UE's Vias only */
+    (void)pc_pop_top(m, IMSEC_SIP_H_VIA);
+  return pc_refuse_with(e, m, &r);
 }
 
 /* TS 33.203 O.4, TS 24.229 §5.2.2.1: on the 200 to a REGISTER, bind the
@@ -362,7 +422,7 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
     exp = t->expires;
   if (t->expires == 0)
     exp = 0;
-  binding *b = pc_binding_find(f, t->impi);
+  binding *b = pc_binding_find(p, f, t->impi);
   if (exp == 0) {
     if (b) {
       pc_binding_unlink(p, b);
@@ -389,22 +449,14 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
       goto fail;
   }
   if (!b) {
-    if (p->n_bindings >= p->cfg.max_bindings) {
+    if (imsec_map_len(&p->bindings) >= p->cfg.max_bindings) {
       LOG(e, IMSEC_LOG_WARN, S("binding table full: IMPI "),
           imsec_str_c(t->impi), S(" on flow "), pc_num(p, f->id),
           S(" not bound"));
       goto fail;
     }
-    pc_unbind_elsewhere(p, t->impi, f);
-    b = calloc(1, sizeof(*b));
-    if (!b || !(b->impi = pc_dup_str(imsec_str_c(t->impi)))) {
-      free(b);
+    if (!(b = pc_binding_new(p, f, t->impi)))
       goto fail;
-    }
-    b->flow = f;
-    b->next = f->bindings;
-    f->bindings = b;
-    p->n_bindings++;
   }
   char *contact = pc_dup_str(imsec_str_c(t->contact));
   if (!contact) {
@@ -450,7 +502,7 @@ void pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
       /* RFC 3329 §2.3.1: the server's list, echoed back by the UE. */
       flowrec *f = pc_flow_find(p, t->in_flow);
       if (f && imsec_sip_msg_insert(m, m->nhdrs, S("Security-Server"),
-                                    S(SEC_SERVER)) == 0)
+                                    S(IMSEC_SECAGREE_SERVER)) == 0)
         f->ss_sent = 1;
     }
   } else if (m->status >= 200 && m->status < 300) {

@@ -688,17 +688,6 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     }
     p->route_dest[i] = d;
   }
-  /* String keys come from peers (IMPIs): a random seed, so that nobody
-   * can pick identities that collide (include/imsec/map.h). */
-  uint8_t seed[16];
-  rv = imsec_random(crypto, seed, sizeof(seed));
-  if (rv < 0)
-    goto fail_seed;
-  imsec_map_init_u64(&p->flows);
-  imsec_map_init_str(&p->bindings, seed);
-  imsec_map_init_u64(&p->txns);
-  imsec_wipe(seed, sizeof(seed));
-  rv = IMSEC_ERR_NOMEM;
   p->outcap = c->max_msg + 16384;
   p->in = malloc(c->max_msg + 1);
   p->outbuf = malloc(p->outcap);
@@ -707,6 +696,20 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
   rv = imsec_random(crypto, p->key, sizeof(p->key));
   if (rv < 0)
     goto fail_key;
+  /* String keys come from peers (IMPIs): hashed under a secret seed so
+   * that nobody can pick identities that collide (include/imsec/map.h).
+   * The seed is derived from the random key rather than drawn on its own,
+   * so the element draws from its RNG exactly as before (the fuzz seeds
+   * carry flow tokens made under a counter RNG). */
+  uint8_t seed[32];
+  imsec_iov siov[1] = {{"map-seed", 8}};
+  rv = imsec_hmac(crypto, IMSEC_HASH_SHA256, p->key, KEY_LEN, siov, 1, seed);
+  if (rv < 0)
+    goto fail_key;
+  imsec_map_init_u64(&p->flows);
+  imsec_map_init_str(&p->bindings, seed);
+  imsec_map_init_u64(&p->txns);
+  imsec_wipe(seed, sizeof(seed));
   imsec_sip_limits lim;
   imsec_sip_limits_default(&lim);
   lim.max_msg = c->max_msg;
@@ -714,10 +717,10 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
   *out = p;
   return 0;
 fail_key:
+  imsec_wipe(p->key, sizeof(p->key));
 fail_bufs:
   free(p->in);
   free(p->outbuf);
-fail_seed:
   free(p);
 fail_alloc:
   return rv;

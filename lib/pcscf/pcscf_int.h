@@ -70,7 +70,8 @@ struct flowrec {
 
 typedef struct qmsg {
   struct qmsg *next;
-  uint64_t txn; /* its transaction's id, or 0 */
+  uint64_t txn; /* its transaction's id, when has_txn */
+  int has_txn;
   size_t len;
   uint8_t data[];
 } qmsg;

@@ -6,7 +6,7 @@
 
 /* ------------------------------------------------------------ transactions */
 
-/* Transactions by id (include/imsec/map.h): ids count up from 1 and are
+/* Transactions by id (include/imsec/map.h): ids count up from 0 and are
  * never reused, so a late response cannot land on a newer transaction. */
 void pc_txn_free(txn *t) {
   free(t->impi);
@@ -28,7 +28,7 @@ txn *pc_txn_new(ev *e) {
   txn *t = calloc(1, sizeof(*t));
   if (!t)
     return NULL;
-  t->id = ++p->txn_seq;
+  t->id = p->txn_seq++;
   if (imsec_map_put(&p->txns, t->id, t, NULL) < 0) {
     free(t);
     return NULL;
@@ -72,7 +72,7 @@ static txn *branch_find(imsec_pcscf *p, imsec_str br) {
   uint64_t id = 0;
   for (int i = 0; i < 8; i++)
     id = id << 8 | v[i];
-  return id ? imsec_map_get(&p->txns, id) : NULL;
+  return imsec_map_get(&p->txns, id);
 }
 
 /* ------------------------------------------------------------ output */
@@ -168,7 +168,7 @@ int pc_refuse_503(ev *e, imsec_sip_msg *req, unsigned secs, const char *why) {
 
 /* Note the flow a UE's request went out on (see txn_flow_lost). */
 static void txn_sent_on(imsec_pcscf *p, uint64_t id, uint64_t flow) {
-  txn *t = id ? imsec_map_get(&p->txns, id) : NULL;
+  txn *t = imsec_map_get(&p->txns, id);
   if (t && t->from_ue)
     t->out_flow = flow;
 }
@@ -177,7 +177,8 @@ void pc_dest_flush(imsec_pcscf *p, dest *d, imsec_out *out) {
   while (d->qhead) {
     qmsg *q = d->qhead;
     d->qhead = q->next;
-    txn_sent_on(p, q->txn, d->flow);
+    if (q->has_txn)
+      txn_sent_on(p, q->txn, d->flow);
     (void)imsec_out_send(out, d->flow, q->data, q->len);
     free(q);
     p->queued--;
@@ -192,7 +193,7 @@ void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e) {
   while (d->qhead) {
     qmsg *q = d->qhead;
     d->qhead = q->next;
-    txn *t = e && q->txn ? imsec_map_get(&p->txns, q->txn) : NULL;
+    txn *t = e && q->has_txn ? imsec_map_get(&p->txns, q->txn) : NULL;
     if (t) {
       pc_txn_answer(e, t, 503, "Service Unavailable", IMSEC_PCSCF_RETRY_CORE);
       pc_txn_clear(p, t);
@@ -225,6 +226,7 @@ int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, const txn *t) {
     return IMSEC_ERR_NOMEM;
   q->next = NULL;
   q->txn = t ? t->id : 0;
+  q->has_txn = t != NULL;
   q->len = (size_t)n;
   memcpy(q->data, p->outbuf, (size_t)n);
   if (d->qtail)

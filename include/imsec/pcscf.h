@@ -39,10 +39,11 @@
  *    too large as a whole); a response that does not parse or fails
  *    imsec_sip_check (a bare CR or LF) is dropped and logged, never
  *    relayed. Lines about refused input stay within a budget per second.
- *  - Responses go back by this P-CSCF's Via: the branch names a slot of a
- *    bounded transaction table (with an expiry) and carries an HMAC under
- *    the element's random key, so it cannot be guessed; a response is
- *    taken only from the flow its request went out on (RFC 3261 §18.1.2).
+ *  - Responses go back by this P-CSCF's Via: the branch names an entry of
+ *    a bounded transaction table (with an expiry; ids are never reused)
+ *    and carries an HMAC under the element's random key, so it cannot be
+ *    guessed; a response is taken only from the flow its request went out
+ *    on (RFC 3261 §18.1.2).
  *  - Its own 503s carry Retry-After (IMSEC_PCSCF_RETRY_*).
  *
  * Flows: an inbound TLS (or DTLS) flow is the access side (a UE), except

@@ -357,6 +357,13 @@ IMSEC_API IMSEC_MUST_USE int
 imsec_sip_value_next(const imsec_sip_msg *m, imsec_sip_hid id,
                      imsec_sip_iter *it, imsec_str *out, uint32_t *line);
 
+/* The same split on raw list text (a field value outside a message):
+ * `rest` starts as the whole text and advances; 1 and the next trimmed
+ * element, 0 when `rest.p` is NULL (the end), IMSEC_ERR_PARSE for an
+ * empty element, a trailing comma or an unbalanced quote / bracket. */
+IMSEC_API IMSEC_MUST_USE int imsec_sip_list_next(imsec_str *rest,
+                                                 imsec_str *out);
+
 /* Typed parsers of one value (also usable on any text). Each returns 0,
  * IMSEC_ERR_PARSE or IMSEC_ERR_LIMIT (more than max_params parameters, or a
  * number out of range). */

@@ -48,6 +48,63 @@ static imsec_str trim_lws(imsec_str s) {
   return s;
 }
 
+/* The split of imsec_sip_value_next on raw text (see sip.h). */
+int imsec_sip_list_next(imsec_str *rest, imsec_str *out) {
+  if (!rest->p)
+    return 0;
+  /* Most fields hold one value: without a comma there is nothing to
+   * split (quotes and brackets are then the typed parser's business). */
+  if (!memchr(rest->p, ',', rest->len)) {
+    imsec_str elem = trim_lws(*rest);
+    if (!elem.len)
+      return IMSEC_ERR_PARSE;
+    rest->p = NULL;
+    *out = elem;
+    return 1;
+  }
+  /* split at the next comma outside quotes and angle brackets */
+  const char *p = rest->p, *end = rest->p + rest->len;
+  int inq = 0, angle = 0;
+  while (p < end) {
+    /* skip the octets that cannot change the state */
+    while (p < end && !lx_is(*p, LX_SPLIT))
+      p++;
+    if (p == end)
+      break;
+    char ch = *p;
+    if (inq) {
+      if (ch == '\\' && end - p >= 2)
+        p++;
+      else if (ch == '"')
+        inq = 0;
+    } else if (ch == '"') {
+      inq = 1;
+    } else if (ch == '<') {
+      angle = 1;
+    } else if (ch == '>') {
+      angle = 0;
+    } else if (ch == ',' && !angle) {
+      break;
+    }
+    p++;
+  }
+  if (inq || angle)
+    return IMSEC_ERR_PARSE;
+  imsec_str elem = trim_lws((imsec_str){rest->p, (size_t)(p - rest->p)});
+  if (!elem.len)
+    return IMSEC_ERR_PARSE;
+  if (p < end) {
+    rest->p = p + 1;
+    rest->len = (size_t)(end - (p + 1));
+    if (!trim_lws(*rest).len)
+      return IMSEC_ERR_PARSE; /* a trailing comma */
+  } else {
+    rest->p = NULL;
+  }
+  *out = elem;
+  return 1;
+}
+
 int imsec_sip_value_next(const imsec_sip_msg *m, imsec_sip_hid id,
                          imsec_sip_iter *it, imsec_str *out, uint32_t *line) {
   if ((unsigned)id >= IMSEC_SIP_H_COUNT)
@@ -83,58 +140,7 @@ int imsec_sip_value_next(const imsec_sip_msg *m, imsec_sip_hid id,
       it->rest.p = NULL; /* an empty list field */
       continue;
     }
-    /* Most fields hold one value: without a comma there is nothing to
-     * split (quotes and brackets are then the typed parser's business). */
-    if (!memchr(it->rest.p, ',', it->rest.len)) {
-      imsec_str elem = trim_lws(it->rest);
-      if (!elem.len)
-        return IMSEC_ERR_PARSE;
-      it->rest.p = NULL;
-      *out = elem;
-      return 1;
-    }
-    /* split at the next comma outside quotes and angle brackets */
-    const char *p = it->rest.p, *end = it->rest.p + it->rest.len;
-    int inq = 0, angle = 0;
-    while (p < end) {
-      /* skip the octets that cannot change the state */
-      while (p < end && !lx_is(*p, LX_SPLIT))
-        p++;
-      if (p == end)
-        break;
-      char ch = *p;
-      if (inq) {
-        if (ch == '\\' && end - p >= 2)
-          p++;
-        else if (ch == '"')
-          inq = 0;
-      } else if (ch == '"') {
-        inq = 1;
-      } else if (ch == '<') {
-        angle = 1;
-      } else if (ch == '>') {
-        angle = 0;
-      } else if (ch == ',' && !angle) {
-        break;
-      }
-      p++;
-    }
-    if (inq || angle)
-      return IMSEC_ERR_PARSE;
-    imsec_str elem =
-        trim_lws((imsec_str){it->rest.p, (size_t)(p - it->rest.p)});
-    if (!elem.len)
-      return IMSEC_ERR_PARSE;
-    if (p < end) {
-      it->rest.p = p + 1;
-      it->rest.len = (size_t)(end - (p + 1));
-      if (!trim_lws(it->rest).len)
-        return IMSEC_ERR_PARSE; /* a trailing comma */
-    } else {
-      it->rest.p = NULL;
-    }
-    *out = elem;
-    return 1;
+    return imsec_sip_list_next(&it->rest, out);
   }
 }
 

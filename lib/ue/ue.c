@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "imsec/digest.h"
+#include "imsec/secagree.h"
 #include "imsec/sip.h"
 #include "lib/ident/sbuf.h"
 #include "lib/ue/ue_int.h"
@@ -486,7 +487,7 @@ static int send_register(imsec_ue *ue, const char *authz, uint32_t expires,
   hdr(&sb, "Authorization", authz);
   /* RFC 3329 §2.3.1 and TS 33.203 Annex O: offer TLS; once the server's
    * list is known echo it in Security-Verify on every later REGISTER. */
-  hdr(&sb, "Security-Client", "tls");
+  hdr(&sb, "Security-Client", IMSEC_SECAGREE_CLIENT);
   if (ue->sec_server[0])
     hdr(&sb, "Security-Verify", ue->sec_server);
   hdr(&sb, "Require", "sec-agree");
@@ -533,8 +534,9 @@ static int register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
   num_text(expires, ex, sizeof(ex));
   LOG(out, IMSEC_LOG_INFO, S("-> REGISTER sip:"), S(ue->home_domain),
       S(" (cseq "), S(cs), S(", expires "), S(ex),
-      S(ue->sec_server[0] ? ", Security-Client: tls, Security-Verify echoed)"
-                          : ", Security-Client: tls, no credentials yet)"));
+      S(", Security-Client: " IMSEC_SECAGREE_CLIENT),
+      S(ue->sec_server[0] ? ", Security-Verify echoed)"
+                          : ", no credentials yet)"));
   return 0;
 }
 
@@ -709,25 +711,19 @@ static int take_security_server(imsec_ue *ue, imsec_sip_msg *m,
         S("401 carries no Security-Server: no security agreement"));
     return 0;
   }
-  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
-  imsec_sip_secmech sm;
-  int tls = 0, rv;
-  while ((rv = imsec_sip_secmech_next(m, IMSEC_SIP_H_SECURITY_SERVER, &it,
-                                      &sm)) > 0) {
-    if (imsec_str_ieq_c(sm.mechanism, "tls"))
-      tls = 1;
-  }
-  if (rv < 0 || !tls)
+  /* RFC 3329 §2.3.1: TLS must be among the server's mechanisms; the echo
+   * is the server's whole list (lib/secagree). */
+  imsec_secagree_list server, mine;
+  if (imsec_secagree_parse_msg(m, IMSEC_SIP_H_SECURITY_SERVER, &server) < 0 ||
+      imsec_secagree_parse(S(IMSEC_SECAGREE_CLIENT), &mine) < 0 ||
+      imsec_secagree_select(&server, &mine) < 0)
     return IMSEC_ERR_UNSUPPORTED;
-  imsec_sbuf b;
-  imsec_sbuf_init(&b, ue->sec_server, sizeof(ue->sec_server));
-  for (int first = 1; h; h = imsec_sip_hdr_next(m, h), first = 0) {
-    if (!first)
-      imsec_sbuf_add(&b, ", ");
-    imsec_sbuf_put(&b, h->value);
-  }
-  if (b.len >= sizeof(ue->sec_server) || !text_ok(S(ue->sec_server)))
+  if (imsec_secagree_build(&server, ue->sec_server, sizeof(ue->sec_server)) <
+          0 ||
+      !text_ok(S(ue->sec_server))) {
+    ue->sec_server[0] = '\0';
     return IMSEC_ERR_LIMIT;
+  }
   return 0;
 }
 

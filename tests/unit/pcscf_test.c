@@ -682,6 +682,54 @@ static void requests_from_ue(void **state) {
   fx_del(x);
 }
 
+/* TS 33.203 O.4: an IMPI is bound to one connection, the one it
+ * registered on last; and a transaction's branch is never handed to a
+ * later one, so a replayed response finds nothing to answer. */
+static void binding_moves_and_branches_not_reused(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  /* a request forwarded for the UE, answered: its branch is spent */
+  char msg[2048], req[4096];
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_FROM_UE, 1, IMPU, 1, "");
+  feed(x, UE_FLOW, msg);
+  assert_non_null(sent(x, CORE_FLOW));
+  strcpy(req, sent(x, CORE_FLOW));
+  feed(x, CORE_FLOW, response_to(req, 200, "OK", NULL));
+  status_is(sent(x, UE_FLOW), 200);
+
+  register_ue(x, UE2_FLOW);
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 1);
+  assert_int_equal(st.transactions, 0);
+  uint64_t fl = 0;
+  assert_int_equal(imsec_pcscf_binding_flow(x->p, IMSEC_STR_LIT(IMPU), &fl), 0);
+  assert_int_equal(fl, UE2_FLOW);
+  /* the old connection vouches for nothing any more */
+  snprintf(msg, sizeof(msg), FMT_REQUESTS_FROM_UE, 2, IMPU, 2, "");
+  feed(x, UE_FLOW, msg);
+  status_is(sent(x, UE_FLOW), 403);
+  assert_null(sent(x, CORE_FLOW));
+
+  /* the spent branch again, now that other transactions came and went */
+  feed(x, CORE_FLOW, response_to(req, 200, "OK", NULL));
+  assert_null(sent(x, UE_FLOW));
+  assert_null(sent(x, UE2_FLOW));
+  assert_true(logged(x, "stray response"));
+  /* the binding goes with its connection */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE2_FLOW, 0, 0, x->now, &x->out);
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.bindings, 0);
+  assert_int_equal(imsec_pcscf_binding_flow(x->p, IMSEC_STR_LIT(IMPU), &fl),
+                   IMSEC_ERR_NOTFOUND);
+  fx_del(x);
+}
+
 static void deregister_expiry_loss(void **state) {
   (void)state;
   imsec_pcscf_config c;
@@ -1494,6 +1542,7 @@ int main(void) {
       cmocka_unit_test(routing),
       cmocka_unit_test(requests_to_ue),
       cmocka_unit_test(requests_from_ue),
+      cmocka_unit_test(binding_moves_and_branches_not_reused),
       cmocka_unit_test(deregister_expiry_loss),
       cmocka_unit_test(limits_and_core_loss),
       cmocka_unit_test(core_loss_under_requests),

@@ -1,0 +1,327 @@
+/* TS 33.203 O.4 and Annex J: the UE's flows, the registrations bound to
+ * them, the flow token that names one in Path, and the identity a UE's
+ * request is asserted with. */
+#include "lib/pcscf/pcscf_int.h"
+
+/* ------------------------------------------------------------ flows */
+
+/* Flows by the driver's id (include/imsec/map.h: O(1), bounded by the
+ * live flows). */
+flowrec *pc_flow_find(const imsec_pcscf *p, uint64_t id) {
+  return imsec_map_get(&p->flows, id);
+}
+
+flowrec *pc_flow_add(imsec_pcscf *p, uint64_t id) {
+  flowrec *f = calloc(1, sizeof(*f));
+  if (!f)
+    return NULL;
+  f->id = id;
+  if (imsec_map_put(&p->flows, id, f, NULL) < 0) {
+    free(f);
+    return NULL;
+  }
+  return f;
+}
+
+/* Free a binding already out of the IMPI table and its flow's list. */
+static void binding_release(binding *b) {
+  free(b->impi);
+  free(b->contact);
+  pc_strlist_free(&b->impus);
+  pc_strlist_free(&b->routes);
+  free(b);
+}
+
+/* Take `b` off its flow's list (a handful of registrations per flow). */
+static void binding_detach(binding *b) {
+  for (binding **pp = &b->flow->bindings; *pp; pp = &(*pp)->next) {
+    if (*pp == b) {
+      *pp = b->next;
+      break;
+    }
+  }
+}
+
+void pc_binding_unlink(imsec_pcscf *p, binding *b) {
+  (void)imsec_map_sdel(&p->bindings, imsec_str_c(b->impi));
+  binding_detach(b);
+  binding_release(b);
+}
+
+/* TS 33.203 O.4: one binding per IMPI: the flow it registered on last.
+ * Removes the IMPI's binding on any other flow, then adds an empty one on
+ * `f`. NULL without memory. */
+binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi) {
+  binding *old = imsec_map_sget(&p->bindings, imsec_str_c(impi));
+  if (old)
+    pc_binding_unlink(p, old);
+  binding *b = calloc(1, sizeof(*b));
+  if (!b || !(b->impi = pc_dup_str(imsec_str_c(impi))) ||
+      imsec_map_sput(&p->bindings, imsec_str_c(b->impi), b, NULL) < 0) {
+    if (b)
+      free(b->impi);
+    free(b);
+    return NULL;
+  }
+  b->flow = f;
+  b->next = f->bindings;
+  f->bindings = b;
+  return b;
+}
+
+/* The binding of `impi` when it is on flow `f`, else NULL. */
+binding *pc_binding_find(const imsec_pcscf *p, flowrec *f, const char *impi) {
+  binding *b = imsec_map_sget(&p->bindings, imsec_str_c(impi));
+  return b && b->flow == f ? b : NULL;
+}
+
+/* Remove the expired bindings; the earliest expiry left goes to *next
+ * (unchanged when none is earlier). */
+void pc_binding_sweep(ev *e, imsec_time_ms *next) {
+  imsec_pcscf *p = e->p;
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->bindings, &it))) {
+    binding *b = s->val;
+    if (b->expires_at <= e->now) {
+      LOG(e, IMSEC_LOG_INFO, S("registration of IMPI "), imsec_str_c(b->impi),
+          S(" on flow "), pc_num(p, b->flow->id),
+          S(" expired; binding removed"));
+      (void)imsec_map_del_at(&p->bindings, &it);
+      binding_detach(b);
+      binding_release(b);
+      continue;
+    }
+    if (!*next || b->expires_at < *next)
+      *next = b->expires_at;
+  }
+}
+
+void pc_flow_free(imsec_pcscf *p, flowrec *f) {
+  while (f->bindings) {
+    binding *b = f->bindings;
+    f->bindings = b->next;
+    (void)imsec_map_sdel(&p->bindings, imsec_str_c(b->impi));
+    binding_release(b);
+  }
+  if (!f->core)
+    p->n_access--;
+  free(f);
+}
+
+void pc_flow_remove(imsec_pcscf *p, flowrec *f) {
+  (void)imsec_map_del(&p->flows, f->id);
+  pc_flow_free(p, f);
+}
+
+/* ------------------------------------------------------------ tokens */
+
+/* RFC 5626 §5.2: the flow token. HMAC-SHA256 under a random key over the
+ * flow id and the connection's nonce: the driver's ids are plain numbers
+ * (and may be reused), so the MAC is what makes a token unforgeable and
+ * tied to one connection. */
+static int token_mac(imsec_pcscf *p, const flowrec *f, uint8_t mac[32]) {
+  uint8_t id[8];
+  for (int i = 0; i < 8; i++)
+    id[i] = (uint8_t)(f->id >> (56 - 8 * i));
+  imsec_iov iov[3] = {{"flow", 4}, {id, 8}, {f->nonce, sizeof(f->nonce)}};
+  return imsec_hmac(p->crypto, IMSEC_HASH_SHA256, p->key, KEY_LEN, iov, 3, mac);
+}
+
+int pc_token_make(imsec_pcscf *p, const flowrec *f, sb *b) {
+  uint8_t mac[32], id[8];
+  IMSEC_GUARD(token_mac(p, f, mac));
+  for (int i = 0; i < 8; i++)
+    id[i] = (uint8_t)(f->id >> (56 - 8 * i));
+  sb_hex(b, id, 8);
+  sb_hex(b, mac, TOKEN_MAC);
+  return 0;
+}
+
+/* The access flow a token names, or NULL (malformed, forged, flow gone). */
+flowrec *pc_token_check(imsec_pcscf *p, imsec_str tok) {
+  uint8_t raw[8 + TOKEN_MAC];
+  if (tok.len != TOKEN_HEX ||
+      imsec_hex_decode(tok.p, tok.len, raw, sizeof(raw)) != (int)sizeof(raw))
+    return NULL;
+  uint64_t id = 0;
+  for (int i = 0; i < 8; i++)
+    id = id << 8 | raw[i];
+  flowrec *f = pc_flow_find(p, id);
+  if (!f || f->core)
+    return NULL;
+  uint8_t mac[32];
+  if (token_mac(p, f, mac) < 0 || !imsec_ct_eq(mac, raw + 8, TOKEN_MAC))
+    return NULL;
+  return f;
+}
+
+int pc_uri_text_eq(imsec_str a, imsec_str b) {
+  imsec_sip_uri ua, ub;
+  if (imsec_sip_uri_parse(a, 64, &ua) == 0 &&
+      imsec_sip_uri_parse(b, 64, &ub) == 0)
+    return imsec_sip_uri_eq(&ua, &ub);
+  return imsec_str_ieq(a, b);
+}
+
+/* The binding on flow `f` whose registered set holds `uri`, or NULL. */
+binding *pc_impu_bound(const flowrec *f, imsec_str uri) {
+  for (binding *b = f->bindings; b; b = b->next) {
+    size_t pos = 0;
+    imsec_str s;
+    while (pc_strlist_next(&b->impus, &pos, &s))
+      if (pc_uri_text_eq(s, uri))
+        return b;
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------ UE requests */
+
+/* TS 24.229 §5.2.6.3, TS 33.203 O.4 and Annex J: a request from a UE is
+ * accepted only on the connection its registration is bound to; the
+ * asserted identity comes from the registered set; the request follows the
+ * Service-Route recorded at registration. */
+int pc_ue_request(ev *e, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  flowrec *f = e->f;
+  refusal r = {0};
+  txn *t = NULL;
+  int pushed = 0;
+  if (!f->bindings) {
+    if (m->method_id != IMSEC_SIP_M_ACK)
+      r = (refusal){.code = 403,
+                    .reason = "Forbidden",
+                    .why = "no registration bound to this connection"};
+    goto out;
+  }
+  imsec_str asserted = S("");
+  binding *b = NULL;
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_addr a;
+  int rv = imsec_sip_addr_next(m, IMSEC_SIP_H_P_PREFERRED_IDENTITY, &it, &a);
+  if (rv < 0) {
+    r = (refusal){.code = 400,
+                  .reason = "Bad Request",
+                  .why = "malformed P-Preferred-Identity"};
+    goto out;
+  }
+  if (rv == 1) {
+    /* RFC 3325 §9.2: a preferred identity must be one of the user's. */
+    b = pc_impu_bound(f, a.uri);
+    if (!b) {
+      LOG(e, IMSEC_LOG_WARN, S("refused "), m->method, S(" on flow "),
+          pc_num(p, f->id), S(": 403 P-Preferred-Identity "), a.uri,
+          S(" outside the registered set"));
+      r = (refusal){
+          .code = 403, .reason = "Forbidden", .why = NULL, .logged = 1};
+      goto out;
+    }
+    asserted = a.uri;
+  } else {
+    const imsec_sip_addr *from;
+    if (imsec_sip_get_from(m, &from) == 0 && (b = pc_impu_bound(f, from->uri)))
+      asserted = from->uri;
+  }
+  if (!b) {
+    /* TS 24.229 §5.2.6.3.1: the default public identity. */
+    b = f->bindings;
+    size_t pos = 0;
+    if (!pc_strlist_next(&b->impus, &pos, &asserted)) {
+      r = (refusal){.code = 403,
+                    .reason = "Forbidden",
+                    .why = "no public identity registered"};
+      goto out;
+    }
+  }
+  uint32_t mf;
+  rv = imsec_sip_get_max_forwards(m, &mf);
+  if (rv == 0 && mf == 0) {
+    r = (refusal){
+        .code = 483, .reason = "Too Many Hops", .why = "Max-Forwards 0"};
+    goto out;
+  }
+  sb ab = arena_sb(p);
+  sb_putc(&ab, "<");
+  sb_put(&ab, asserted);
+  sb_putc(&ab, ">");
+  imsec_str pai;
+  if (sb_done(p, &ab, &pai) < 0) {
+    r = (refusal){.code = 500,
+                  .reason = "Server Internal Error",
+                  .why = "identity too long"};
+    goto out;
+  }
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_PREFERRED_IDENTITY);
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_ASSERTED_IDENTITY);
+  /* RFC 3608 §6: the Service-Route becomes the route set. */
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_ROUTE);
+  size_t di = b->dest, pos = 0;
+  imsec_str route;
+  int first = 1;
+  r = (refusal){.code = 500,
+                .reason = "Server Internal Error",
+                .why = "cannot edit request"};
+  while (pc_strlist_next(&b->routes, &pos, &route)) {
+    if (first) {
+      long d = pc_dest_of_uri(p, route);
+      if (d >= 0)
+        di = (size_t)d;
+      first = 0;
+    }
+    if (imsec_sip_msg_insert(m, m->nhdrs, S("Route"), route) < 0)
+      goto out;
+  }
+  if (imsec_sip_msg_insert(m, m->nhdrs, S("P-Asserted-Identity"), pai) < 0)
+    goto out;
+  if (m->method_id != IMSEC_SIP_M_ACK) {
+    t = pc_txn_new(e);
+    if (!t) {
+      r = (refusal){.code = 503,
+                    .reason = "Service Unavailable",
+                    .why = "transaction table full",
+                    .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+      goto out;
+    }
+    t->from_ue = 1;
+    t->in_flow = f->id;
+    pc_txn_keep_answer(e, t, m);
+  }
+  if (pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
+    goto out;
+  pushed = 1;
+  if (pc_dec_max_forwards(e, m) < 0 || pc_send_dest(e, di, m, t) < 0) {
+    r = (refusal){.code = 503,
+                  .reason = "Service Unavailable",
+                  .why = "S-CSCF queue full or unreachable",
+                  .retry_after = IMSEC_PCSCF_RETRY_CORE};
+    goto out;
+  }
+  LOG(e, IMSEC_LOG_DEBUG, m->method, S(" from flow "), pc_num(p, f->id),
+      S(" as "), asserted, S(" -> "), pc_addr_str(p, &p->dests[di].addr));
+  return 0;
+out:
+  if (t)
+    pc_txn_clear(p, t);
+  if (pushed) /* answer with the UE's Vias only */
+    (void)pc_pop_top(m, IMSEC_SIP_H_VIA);
+  return pc_refuse_with(e, m, &r);
+}
+
+int imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu,
+                             uint64_t *flow) {
+  size_t it = 0;
+  const imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->bindings, &it))) {
+    const binding *b = s->val;
+    size_t pos = 0;
+    imsec_str u;
+    while (pc_strlist_next(&b->impus, &pos, &u)) {
+      if (pc_uri_text_eq(u, impu)) {
+        *flow = b->flow->id;
+        return 0;
+      }
+    }
+  }
+  return IMSEC_ERR_NOTFOUND;
+}

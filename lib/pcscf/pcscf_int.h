@@ -1,0 +1,295 @@
+/* Internal to lib/pcscf: the element's state and what its files share.
+ *   pcscf.c        lifetime, configuration, the event entry points, flow
+ *                  admission (core peers), the timer sweep
+ *   binding.c      flows, the flow <-> registration binding and the flow
+ *                  token (TS 33.203 O.4, Annex J), identity assertion on
+ *                  UE requests (RFC 3325, TS 24.229 §5.2.6.3)
+ *   registration.c REGISTER from a UE (sec-agree, Path, Authorization
+ *                  marking) and its 401 / 200 (TS 24.229 §5.2.2)
+ *   proxy.c        transactions and Via branches, forwarding both ways,
+ *                  queues towards the S-CSCFs, locally generated answers
+ */
+#ifndef IMSEC_PCSCF_INT_H
+#define IMSEC_PCSCF_INT_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "imsec/digest.h"
+#include "imsec/map.h"
+#include "imsec/pcscf.h"
+#include "imsec/secagree.h"
+#include "imsec/sip.h"
+
+#define TIMER_SWEEP 1
+#define KEY_LEN 32
+#define TOKEN_MAC 12 /* octets of HMAC-SHA256 kept in a flow token */
+#define TOKEN_HEX 40 /* 16 hex of the flow id + 24 hex of the MAC */
+#define BRANCH_PFX "z9hG4bKpc"
+#define BRANCH_PFX_LEN 9
+#define BRANCH_MAC 12 /* octets of HMAC-SHA256 kept in a branch */
+#define ARENA 32768
+#define DEFAULT_EXPIRES 3600
+
+/* ---------------------------------------------------------------- types */
+
+/* NUL-separated strings in one allocation. */
+typedef struct strlist {
+  char *buf;
+  size_t len, n;
+} strlist;
+
+typedef struct flowrec flowrec;
+
+typedef struct binding {
+  struct binding *next; /* on the flow */
+  flowrec *flow;
+  char *impi;
+  strlist impus;  /* URIs */
+  strlist routes; /* Service-Route values, as written */
+  char *contact;  /* the UE's Contact URI */
+  size_t dest;    /* the S-CSCF it registered through */
+  imsec_time_ms expires_at;
+} binding;
+
+struct flowrec {
+  uint64_t id;
+  int core;
+  imsec_addr peer;
+  uint8_t nonce[16]; /* in the token MAC: a token names this connection */
+  int ss_sent;       /* a 401 with Security-Server went out on this flow and
+                        no REGISTER has answered it with the echo yet */
+  int verified;      /* a Security-Verify echo checked */
+  binding *bindings;
+  /* Access flows: our end, the TLS listener the UE reached; our Via on
+   * requests towards the UE names it (RFC 3261 §16.6 step 8). */
+  char local_host[48];
+  uint16_t local_port;
+  imsec_tp local_tp;
+};
+
+typedef struct qmsg {
+  struct qmsg *next;
+  uint64_t txn; /* its transaction's id, when has_txn */
+  int has_txn;
+  size_t len;
+  uint8_t data[];
+} qmsg;
+
+typedef struct dest {
+  imsec_addr addr;
+  char name[256]; /* tls: the certificate name to check, sent as SNI */
+  uint64_t flow;  /* 0: not connected */
+  int connecting;
+  qmsg *qhead, *qtail;
+  size_t qn;
+} dest;
+
+typedef struct txn {
+  uint64_t id;       /* its key in imsec_pcscf.txns; named by our Via branch */
+  int from_ue;       /* UE -> S-CSCF (1) or S-CSCF -> UE (0) */
+  uint64_t in_flow;  /* responses go back here */
+  uint64_t ue_flow;  /* S-CSCF -> UE: the flow it went out on */
+  uint64_t out_flow; /* UE -> S-CSCF: the flow it went out on, 0 queued */
+  imsec_time_ms deadline;
+  /* REGISTER only */
+  int is_register;
+  int sa_offered;
+  size_t dest;
+  uint32_t expires; /* requested */
+  char *impi;
+  char *contact;
+  char *to_uri;
+  /* The response this P-CSCF sends itself when the request cannot be
+   * answered by the next hop (RFC 3261 §16.7-16.8: timeout 408, no
+   * connection 503, RFC 5626 §5.3: flow gone 430): built from the request
+   * as it arrived; the status line is replaced when used. */
+  char *answer;
+  size_t answer_len, answer_hdrs;
+} txn;
+
+struct imsec_pcscf {
+  imsec_pcscf_config cfg;
+  imsec_crypto *crypto;
+  uint8_t key[KEY_LEN];
+  char host_uri[262]; /* core host, bracketed if IPv6 */
+  /* access and core flows */
+  imsec_map flows;    /* flow id -> flowrec */
+  imsec_map bindings; /* IMPI -> binding, one per IMPI (TS 33.203 O.4);
+                         keys hashed under a random seed: peers choose them */
+  size_t n_access;
+  /* S-CSCFs: dests[i] has CONNECT tag i + 1 */
+  dest dests[IMSEC_PCSCF_MAX_ROUTES];
+  size_t ndests;
+  size_t route_dest[IMSEC_PCSCF_MAX_ROUTES];
+  imsec_map txns; /* transaction id -> txn, at most max_transactions */
+  uint64_t txn_seq;
+  size_t queued;
+  imsec_time_ms timer_at;
+  uint32_t tag_seq;
+  imsec_lograte bad_rate; /* lines about refused input */
+  /* per-event scratch */
+  char *in;
+  char *outbuf;
+  size_t outcap;
+  char arena[ARENA];
+  size_t arena_used;
+  imsec_sip_msg m;
+};
+
+/* A handler's one way out on failure (STYLE.md: one failure path per
+ * handler): what to answer and why. code 0: nothing to answer. */
+typedef struct refusal {
+  unsigned code;
+  const char *reason;
+  const char *why;        /* for the log line */
+  unsigned retry_after;   /* set: our own 503 with Retry-After */
+  const imsec_str *extra; /* more header fields: (name, value) pairs */
+  size_t nextra;
+  int logged; /* the handler logged it in its own words */
+} refusal;
+
+typedef struct ev {
+  imsec_pcscf *p;
+  imsec_out *out;
+  imsec_time_ms now;
+  flowrec *f;
+} ev;
+
+/* ---------------------------------------------------------------- text */
+
+#define S(lit) IMSEC_STR_LIT(lit)
+#define LOG(e, lvl, ...)                                                       \
+  do {                                                                         \
+    imsec_str parts_[] = {__VA_ARGS__};                                        \
+    (void)imsec_out_logv((e)->out, (lvl), parts_,                              \
+                         sizeof(parts_) / sizeof(parts_[0]));                  \
+  } while (0)
+
+typedef struct sb {
+  char *p;
+  size_t len, cap;
+  int err;
+} sb;
+
+static inline void sb_put(sb *b, imsec_str s) {
+  if (b->err || s.len > b->cap - b->len) {
+    b->err = 1;
+    return;
+  }
+  if (s.len)
+    memcpy(b->p + b->len, s.p, s.len);
+  b->len += s.len;
+}
+
+static inline void sb_putc(sb *b, const char *s) {
+  sb_put(b, imsec_str_c(s));
+}
+
+static inline void sb_u64(sb *b, uint64_t v) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  char out[24];
+  for (size_t i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  sb_put(b, (imsec_str){out, n});
+}
+
+static inline void sb_hex(sb *b, const uint8_t *v, size_t n) {
+  static const char hx[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    char two[2] = {hx[v[i] >> 4], hx[v[i] & 15]};
+    sb_put(b, (imsec_str){two, 2});
+  }
+}
+
+/* A builder over the free part of the arena; sb_done commits it. */
+static inline sb arena_sb(imsec_pcscf *p) {
+  sb b = {p->arena + p->arena_used, 0, ARENA - p->arena_used, 0};
+  return b;
+}
+
+static inline int sb_done(imsec_pcscf *p, sb *b, imsec_str *out) {
+  if (b->err)
+    return IMSEC_ERR_NOBUF;
+  *out = (imsec_str){b->p, b->len};
+  p->arena_used += b->len;
+  return 0;
+}
+
+/* ---- lib/pcscf/pcscf.c */
+
+imsec_str pc_num(imsec_pcscf *p, uint64_t v);
+char *pc_dup_str(imsec_str s);
+int pc_strlist_add(strlist *l, imsec_str s);
+int pc_strlist_next(const strlist *l, size_t *pos, imsec_str *out);
+void pc_strlist_free(strlist *l);
+void pc_arm(ev *e, imsec_time_ms at);
+imsec_str pc_addr_str(imsec_pcscf *p, const imsec_addr *a);
+
+/* ---- lib/pcscf/binding.c */
+
+flowrec *pc_flow_find(const imsec_pcscf *p, uint64_t id);
+flowrec *pc_flow_add(imsec_pcscf *p, uint64_t id);
+void pc_binding_unlink(imsec_pcscf *p, binding *b);
+/* Remove from the table and free, with its bindings. */
+void pc_flow_remove(imsec_pcscf *p, flowrec *f);
+/* Free one already out of the table (imsec_map_del_at in a walk). */
+void pc_flow_free(imsec_pcscf *p, flowrec *f);
+int pc_token_make(imsec_pcscf *p, const flowrec *f, sb *b);
+flowrec *pc_token_check(imsec_pcscf *p, imsec_str tok);
+int pc_uri_text_eq(imsec_str a, imsec_str b);
+binding *pc_impu_bound(const flowrec *f, imsec_str uri);
+binding *pc_binding_find(const imsec_pcscf *p, flowrec *f, const char *impi);
+binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi);
+void pc_binding_sweep(ev *e, imsec_time_ms *next);
+int pc_ue_request(ev *e, imsec_sip_msg *m);
+
+/* ---- lib/pcscf/registration.c */
+
+int pc_has_option(imsec_sip_msg *m, imsec_sip_hid id, const char *opt);
+int pc_ue_register(ev *e, imsec_sip_msg *m);
+void pc_register_response(ev *e, txn *t, imsec_sip_msg *m);
+
+/* ---- lib/pcscf/proxy.c */
+
+txn *pc_txn_new(ev *e);
+/* Remove from the table and free. */
+void pc_txn_clear(imsec_pcscf *p, txn *t);
+/* Free one already out of the table (imsec_map_del_at in a walk). */
+void pc_txn_free(txn *t);
+void pc_send_flow(ev *e, uint64_t flow, imsec_sip_msg *m);
+/* A locally generated response, with extra (name, value) header pairs. */
+int pc_reply(ev *e, uint64_t flow, imsec_sip_msg *req, unsigned code,
+             const char *reason, const imsec_str *extra, size_t nextra);
+void pc_txn_keep_answer(ev *e, txn *t, imsec_sip_msg *req);
+/* Refuse with a WARN line naming why. */
+int pc_refuse(ev *e, imsec_sip_msg *req, unsigned code, const char *reason,
+              const char *why);
+int pc_refuse_503(ev *e, imsec_sip_msg *req, unsigned secs, const char *why);
+/* A handler's single refusal point: answers as `r` says (nothing when its
+ * code is 0). Returns 0. */
+int pc_refuse_with(ev *e, imsec_sip_msg *req, const refusal *r);
+void pc_dest_flush(imsec_pcscf *p, dest *d, imsec_out *out);
+void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e);
+/* To S-CSCF `di` for transaction `t` (NULL: stateless, an ACK). */
+int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, const txn *t);
+void pc_txn_answer(ev *e, txn *t, unsigned code, const char *reason,
+                   unsigned retry_after);
+/* Our Via on the core side; its branch names `t` (NULL: a stateless branch,
+ * RFC 3261 §16.11). */
+int pc_push_via(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp);
+int pc_push_via_at(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp,
+                   const char *host, uint16_t port);
+int pc_dec_max_forwards(ev *e, imsec_sip_msg *m);
+int pc_pop_top(imsec_sip_msg *m, imsec_sip_hid id);
+imsec_str pc_bare_host(imsec_str h);
+long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text);
+int pc_core_request(ev *e, imsec_sip_msg *m);
+int pc_on_response(ev *e, imsec_sip_msg *m);
+
+#endif /* IMSEC_PCSCF_INT_H */

@@ -1,0 +1,511 @@
+/* REGISTER through the P-CSCF (TS 24.229 §5.2.2): security agreement
+ * (RFC 3329), Path with the flow token, the Authorization marking, and
+ * what the 401 and the 200 do on the way back. */
+#include "lib/pcscf/pcscf_int.h"
+
+/* Rewrite a Require / Proxy-Require without the sec-agree option tag
+ * (TS 24.229 §5.2.2.1: it is between UE and P-CSCF only). */
+static int strip_option(ev *e, imsec_sip_msg *m, imsec_sip_hid id,
+                        const char *name) {
+  if (imsec_sip_msg_index(m, id) < 0)
+    return 0;
+  sb b = arena_sb(e->p);
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_str v;
+  int rv, n = 0, found = 0;
+  while ((rv = imsec_sip_value_next(m, id, &it, &v, NULL)) == 1) {
+    if (imsec_str_ieq(v, S("sec-agree"))) {
+      found = 1;
+      continue;
+    }
+    if (n++)
+      sb_putc(&b, ", ");
+    sb_put(&b, v);
+  }
+  if (rv < 0)
+    return rv;
+  if (!found)
+    return 0;
+  imsec_str nv;
+  IMSEC_GUARD(sb_done(e->p, &b, &nv));
+  (void)imsec_sip_msg_remove_all(m, id);
+  if (n)
+    IMSEC_GUARD(imsec_sip_msg_insert(m, m->nhdrs, imsec_str_c(name), nv));
+  return 0;
+}
+
+int pc_has_option(imsec_sip_msg *m, imsec_sip_hid id, const char *opt) {
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_str v;
+  while (imsec_sip_value_next(m, id, &it, &v, NULL) == 1)
+    if (imsec_str_ieq_c(v, opt))
+      return 1;
+  return 0;
+}
+
+/* Rebuild a Digest header value parameter by parameter (unknown ones
+ * kept), leaving out the names in `drop` and adding `add` at the end.
+ * `username` (may be NULL) receives the username parameter (raw). */
+static int digest_rewrite(ev *e, imsec_str in, const char *const *drop,
+                          size_t ndrop, imsec_str add, imsec_str *out,
+                          imsec_str *username) {
+  imsec_cursor c;
+  imsec_cursor_init(&c, in.p, in.len);
+  imsec_str scheme;
+  if (imsec_cursor_until(&c, ' ', &scheme) < 0 || !scheme.len)
+    return IMSEC_ERR_PARSE;
+  sb b = arena_sb(e->p);
+  sb_put(&b, scheme);
+  sb_putc(&b, " ");
+  int n = 0, rv;
+  imsec_str name, val;
+  int quoted;
+  while ((rv = imsec_digest_next_param(&c, &name, &val, &quoted)) == 1) {
+    int skip = 0;
+    for (size_t i = 0; i < ndrop; i++)
+      skip |= imsec_str_ieq_c(name, drop[i]);
+    if (username && imsec_str_ieq_c(name, "username"))
+      *username = val;
+    if (skip)
+      continue;
+    if (n++)
+      sb_putc(&b, ", ");
+    sb_put(&b, name);
+    sb_putc(&b, quoted ? "=\"" : "=");
+    sb_put(&b, val);
+    if (quoted)
+      sb_putc(&b, "\"");
+  }
+  if (rv < 0)
+    return rv;
+  if (add.len) {
+    if (n)
+      sb_putc(&b, ", ");
+    sb_put(&b, add);
+  }
+  return sb_done(e->p, &b, out);
+}
+
+/* The username parameter of a Digest credentials value (raw), or an
+ * error. */
+static int digest_username(imsec_str in, imsec_str *out) {
+  imsec_cursor c;
+  imsec_cursor_init(&c, in.p, in.len);
+  imsec_str scheme, name, val;
+  int quoted, rv;
+  if (imsec_cursor_until(&c, ' ', &scheme) < 0)
+    return IMSEC_ERR_PARSE;
+  while ((rv = imsec_digest_next_param(&c, &name, &val, &quoted)) == 1) {
+    if (imsec_str_ieq_c(name, "username")) {
+      *out = val;
+      return 0;
+    }
+  }
+  return rv < 0 ? rv : IMSEC_ERR_NOTFOUND;
+}
+
+/* ------------------------------------------------------------ REGISTER */
+
+static long route_for(const imsec_pcscf *p, imsec_str domain) {
+  for (size_t i = 0; i < p->cfg.n_routes; i++)
+    if (domain.len &&
+        imsec_str_ieq(domain, imsec_str_c(p->cfg.routes[i].domain)))
+      return (long)p->route_dest[i];
+  return -1;
+}
+
+/* RFC 3329 §2.3.1 and §2.4, TS 24.229 §5.2.2 (lib/secagree): the offer,
+ * and the echo of our list once a 401 carried it. Sets *offered_tls;
+ * returns 0, or -1 with the refusal in *r. */
+static int sec_agree(ev *e, imsec_sip_msg *m, refusal *r, int *offered_tls) {
+  imsec_pcscf *p = e->p;
+  flowrec *f = e->f;
+  static const imsec_str ss_hdr[] = {S("Security-Server"),
+                                     S(IMSEC_SECAGREE_SERVER)};
+  static const imsec_str h421[] = {S("Require"), S("sec-agree"),
+                                   S("Security-Server"),
+                                   S(IMSEC_SECAGREE_SERVER)};
+  imsec_secagree_list offer;
+  imsec_str answer;
+  if (imsec_secagree_parse_msg(m, IMSEC_SIP_H_SECURITY_CLIENT, &offer) < 0) {
+    *r = (refusal){.code = 400,
+                   .reason = "Bad Security-Client",
+                   .why = "malformed Security-Client"};
+    return -1;
+  }
+  int sc = offer.n > 0;
+  *offered_tls = sc && imsec_secagree_answer(&offer, &answer) == 0;
+  int sv = imsec_sip_msg_index(m, IMSEC_SIP_H_SECURITY_VERIFY) >= 0;
+  int tagged = pc_has_option(m, IMSEC_SIP_H_REQUIRE, "sec-agree") ||
+               pc_has_option(m, IMSEC_SIP_H_PROXY_REQUIRE, "sec-agree");
+  if (p->cfg.require_sec_agree && !sc && !sv && !tagged) {
+    LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, f->id),
+        S(": 421 Extension Required (sec-agree required by configuration)"));
+    *r = (refusal){.code = 421,
+                   .reason = "Extension Required",
+                   .why = NULL,
+                   .extra = h421,
+                   .nextra = 4,
+                   .logged = 1};
+    return -1;
+  }
+  if (sc && !*offered_tls) {
+    LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, f->id),
+        S(": 494 Security Agreement Required (no common mechanism)"));
+    *r = (refusal){.code = 494,
+                   .reason = "Security Agreement Required",
+                   .why = NULL,
+                   .extra = ss_hdr,
+                   .nextra = 2,
+                   .logged = 1};
+    return -1;
+  }
+  if (!f->ss_sent && !sv)
+    return 0;
+  const char *why = NULL;
+  if (!sv)
+    why = "Security-Verify missing";
+  else if (imsec_secagree_verify_msg(m, S(IMSEC_SECAGREE_SERVER)) < 0)
+    why = "Security-Verify does not match Security-Server";
+  if (why) {
+    /* RFC 3329 §2.4: the echo protects the choice of mechanism. */
+    LOG(e, IMSEC_LOG_WARN, S("downgrade attempt on flow "), pc_num(p, f->id),
+        S(" from "), pc_addr_str(p, &f->peer), S(": "), imsec_str_c(why),
+        S("; 494"));
+    *r = (refusal){.code = 494,
+                   .reason = "Security Agreement Required",
+                   .why = why,
+                   .extra = ss_hdr,
+                   .nextra = 2,
+                   .logged = 1};
+    return -1;
+  }
+  /* The echo answered the challenge that carried Security-Server; a later
+   * REGISTER without Security-Verify starts a new agreement and gets
+   * Security-Server again in its 401. */
+  if (f->ss_sent)
+    f->verified = 1;
+  f->ss_sent = 0;
+  return 0;
+}
+
+/* TS 24.229 §5.2.2.1: the S-CSCF of the UE's home network (Request-URI
+ * host, else the To host), or -1 with the refusal in *r. */
+static long home_route(ev *e, imsec_sip_msg *m, refusal *r, imsec_str *dom,
+                       imsec_str *to_uri) {
+  imsec_pcscf *p = e->p;
+  imsec_sip_uri ru, tu;
+  *dom = S("");
+  if (imsec_sip_uri_parse(m->ruri, 64, &ru) == 0 &&
+      (ru.scheme == IMSEC_SIP_SCHEME_SIP || ru.scheme == IMSEC_SIP_SCHEME_SIPS))
+    *dom = pc_bare_host(ru.host);
+  long di = route_for(p, *dom);
+  const imsec_sip_addr *to;
+  if (imsec_sip_get_to(m, &to) < 0) {
+    *r = (refusal){.code = 400, .reason = "Bad Request", .why = "no To"};
+    return -1;
+  }
+  *to_uri = to->uri;
+  if (di < 0 && imsec_sip_uri_parse(to->uri, 64, &tu) == 0 &&
+      tu.scheme != IMSEC_SIP_SCHEME_TEL) {
+    *dom = pc_bare_host(tu.host);
+    di = route_for(p, *dom);
+  }
+  if (di < 0) {
+    LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, e->f->id),
+        S(": 403 Domain not served ("), *dom, S(")"));
+    *r = (refusal){
+        .code = 403, .reason = "Domain not served", .why = NULL, .logged = 1};
+  }
+  return di;
+}
+
+/* Path with the flow token (RFC 3327, RFC 5626 §5.2), sec-agree out of
+ * Require / Proxy-Require, Supported: path, P-Visited-Network-ID. */
+static int add_path(ev *e, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  sb pb = arena_sb(p);
+  sb_putc(&pb, "<sip:");
+  int rv = pc_token_make(p, e->f, &pb);
+  sb_putc(&pb, "@");
+  sb_putc(&pb, p->host_uri);
+  sb_putc(&pb, ":");
+  sb_u64(&pb, p->cfg.core.port);
+  /* The S-CSCF reaches this P-CSCF the way the core listener runs: TLS
+   * on Mw (TS 33.210 §5.2), TCP only when the daemon allows it. */
+  sb_putc(&pb, ";transport=");
+  sb_putc(&pb, imsec_tp_lower(p->cfg.core.tp));
+  sb_putc(&pb, ";lr;ob>");
+  imsec_str path;
+  if (rv < 0 || sb_done(p, &pb, &path) < 0 ||
+      strip_option(e, m, IMSEC_SIP_H_REQUIRE, "Require") < 0 ||
+      strip_option(e, m, IMSEC_SIP_H_PROXY_REQUIRE, "Proxy-Require") < 0 ||
+      (!pc_has_option(m, IMSEC_SIP_H_SUPPORTED, "path") &&
+       imsec_sip_msg_insert(m, m->nhdrs, S("Supported"), S("path")) < 0) ||
+      imsec_sip_msg_push_top(m, S("Path"), path) < 0)
+    return IMSEC_ERR_NOBUF;
+  if (p->cfg.visited_network[0]) {
+    sb vb = arena_sb(p);
+    sb_putc(&vb, "\"");
+    sb_putc(&vb, p->cfg.visited_network);
+    sb_putc(&vb, "\"");
+    imsec_str vn;
+    IMSEC_GUARD(sb_done(p, &vb, &vn));
+    IMSEC_GUARD(
+        imsec_sip_msg_insert(m, m->nhdrs, S("P-Visited-Network-ID"), vn));
+  }
+  return 0;
+}
+
+int pc_ue_register(ev *e, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  flowrec *f = e->f;
+  refusal r = {0};
+  txn *t = NULL;
+  int pushed = 0, sc_tls = 0;
+  imsec_str dom, to_uri;
+  long di;
+
+  if (sec_agree(e, m, &r, &sc_tls) < 0 ||
+      (di = home_route(e, m, &r, &dom, &to_uri)) < 0)
+    goto out;
+  if (!f->bindings && imsec_map_len(&p->bindings) >= p->cfg.max_bindings) {
+    r = (refusal){.code = 503,
+                  .reason = "Service Unavailable",
+                  .why = "binding table full",
+                  .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+    goto out;
+  }
+
+  /* The Contact being registered and the expiry asked for. */
+  imsec_str contact = S("");
+  int64_t expires = -1;
+  imsec_sip_iter ci = IMSEC_SIP_ITER_INIT;
+  imsec_sip_addr ca;
+  if (imsec_sip_addr_next(m, IMSEC_SIP_H_CONTACT, &ci, &ca) == 1) {
+    if (ca.star)
+      expires = 0;
+    else {
+      contact = ca.uri;
+      expires = ca.expires;
+    }
+  }
+  uint32_t hexp;
+  if (expires < 0 && imsec_sip_get_expires(m, &hexp) == 0)
+    expires = hexp;
+  if (expires < 0)
+    expires = DEFAULT_EXPIRES;
+
+  t = pc_txn_new(e);
+  if (!t) {
+    r = (refusal){.code = 503,
+                  .reason = "Service Unavailable",
+                  .why = "transaction table full",
+                  .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+    goto out;
+  }
+  t->from_ue = 1;
+  t->in_flow = f->id;
+  t->is_register = 1;
+  t->sa_offered = sc_tls;
+  t->dest = (size_t)di;
+  t->expires = (uint32_t)(expires > UINT32_MAX ? UINT32_MAX : expires);
+  t->contact = pc_dup_str(contact);
+  t->to_uri = pc_dup_str(to_uri);
+  pc_txn_keep_answer(e, t, m);
+
+  /* Authorization: integrity-protected (TS 24.229 §5.2.2.1, TS 33.203
+   * Annex O): "tls-yes" once the connection is vouched for: this IMPI is
+   * bound to it, or (nothing bound yet) the Security-Verify echo checked.
+   * A connection bound to another IMPI vouches for nothing here, so a UE
+   * cannot lend its connection to another identity. A value sent by the
+   * UE is replaced, never trusted. */
+  imsec_str user = S("");
+  char ubuf[256];
+  int ul = -1;
+  const imsec_sip_hdr *ah = imsec_sip_hdr_first(m, IMSEC_SIP_H_AUTHORIZATION);
+  if (ah && digest_username(ah->value, &user) == 0)
+    ul = imsec_digest_unquote(user, ubuf, sizeof(ubuf));
+  t->impi = pc_dup_str(ul > 0 ? (imsec_str){ubuf, (size_t)ul} : S(""));
+  if (!t->impi) {
+    r = (refusal){
+        .code = 500, .reason = "Server Internal Error", .why = "out of memory"};
+    goto out;
+  }
+  int vouched = t->impi[0] && pc_binding_find(p, f, t->impi);
+  if (!f->bindings && f->verified)
+    vouched = 1;
+  const char *ip = vouched ? "integrity-protected=\"tls-yes\""
+                           : "integrity-protected=\"tls-pending\"";
+  static const char *const drop_ip[] = {"integrity-protected"};
+  for (const imsec_sip_hdr *h =
+           imsec_sip_hdr_first(m, IMSEC_SIP_H_AUTHORIZATION);
+       h; h = imsec_sip_hdr_next(m, h)) {
+    imsec_str nv;
+    if (digest_rewrite(e, h->value, drop_ip, 1, imsec_str_c(ip), &nv, NULL) <
+            0 ||
+        imsec_sip_msg_replace(m, (size_t)(h - m->hdrs), nv) < 0) {
+      r = (refusal){.code = 400,
+                    .reason = "Bad Request",
+                    .why = "malformed Authorization"};
+      goto out;
+    }
+  }
+  if (!t->contact || !t->to_uri) {
+    r = (refusal){
+        .code = 500, .reason = "Server Internal Error", .why = "out of memory"};
+    goto out;
+  }
+
+  /* TS 24.229 §5.2.2.1: Security-* and sec-agree stay between UE and
+   * P-CSCF; nothing the UE asserts about itself. */
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_SECURITY_CLIENT);
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_SECURITY_VERIFY);
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_ASSERTED_IDENTITY);
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_VISITED_NETWORK_ID);
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_PATH); /* a UE is no proxy */
+  r = (refusal){.code = 500,
+                .reason = "Server Internal Error",
+                .why = "cannot edit REGISTER"};
+  if (add_path(e, m) < 0 || pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
+    goto out;
+  pushed = 1;
+  if (pc_dec_max_forwards(e, m) < 0)
+    goto out;
+  /* The request is edited: m's typed views are gone, the slices we logged
+   * stay valid (they point into the input buffer or the arena). */
+  if (pc_send_dest(e, (size_t)di, m, t) < 0) {
+    r = (refusal){.code = 503,
+                  .reason = "Service Unavailable",
+                  .why = "S-CSCF queue full or unreachable",
+                  .retry_after = IMSEC_PCSCF_RETRY_CORE};
+    goto out;
+  }
+  LOG(e, IMSEC_LOG_INFO, S("REGISTER from flow "), pc_num(p, f->id),
+      S(" IMPI "), imsec_str_c(t->impi), S(" -> "), dom, S(" at "),
+      pc_addr_str(p, &p->dests[di].addr), S(" ("), imsec_str_c(ip),
+      sc_tls ? S(", sec-agree") : S(""), S(")"));
+  return 0;
+out:
+  if (t)
+    pc_txn_clear(p, t);
+  if (pushed) /* answer with the UE's Vias only */
+    (void)pc_pop_top(m, IMSEC_SIP_H_VIA);
+  return pc_refuse_with(e, m, &r);
+}
+
+/* TS 33.203 O.4, TS 24.229 §5.2.2.1: on the 200 to a REGISTER, bind the
+ * registration to the UE's TLS connection (or drop it on de-registration). */
+static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  flowrec *f = pc_flow_find(p, t->in_flow);
+  if (!f || f->core)
+    return;
+  /* Only the S-CSCF the REGISTER went to may bind identities to a UE's
+   * flow (TS 24.229 §5.2.2.1; on_response already holds to this). */
+  if (!e->f || !t->out_flow || e->f->id != t->out_flow)
+    return;
+  int64_t exp = -1;
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_addr a;
+  while (imsec_sip_addr_next(m, IMSEC_SIP_H_CONTACT, &it, &a) == 1) {
+    if (!a.star && t->contact[0] &&
+        pc_uri_text_eq(a.uri, imsec_str_c(t->contact))) {
+      exp = a.expires;
+      break;
+    }
+  }
+  uint32_t hexp;
+  if (exp < 0 && imsec_sip_get_expires(m, &hexp) == 0)
+    exp = hexp;
+  if (exp < 0)
+    exp = t->expires;
+  if (t->expires == 0)
+    exp = 0;
+  binding *b = pc_binding_find(p, f, t->impi);
+  if (exp == 0) {
+    if (b) {
+      pc_binding_unlink(p, b);
+      LOG(e, IMSEC_LOG_INFO, S("de-registered IMPI "), imsec_str_c(t->impi),
+          S(" on flow "), pc_num(p, f->id), S("; binding removed"));
+    }
+    return;
+  }
+  strlist impus = {0}, routes = {0};
+  imsec_sip_iter pi = IMSEC_SIP_ITER_INIT;
+  int rv;
+  while ((rv = imsec_sip_addr_next(m, IMSEC_SIP_H_P_ASSOCIATED_URI, &pi, &a)) ==
+         1) {
+    if (pc_strlist_add(&impus, a.uri) < 0)
+      goto fail;
+  }
+  if (!impus.n && pc_strlist_add(&impus, imsec_str_c(t->to_uri)) < 0)
+    goto fail;
+  imsec_sip_iter si = IMSEC_SIP_ITER_INIT;
+  imsec_str v;
+  while (imsec_sip_value_next(m, IMSEC_SIP_H_SERVICE_ROUTE, &si, &v, NULL) ==
+         1) {
+    if (pc_strlist_add(&routes, v) < 0)
+      goto fail;
+  }
+  if (!b) {
+    if (imsec_map_len(&p->bindings) >= p->cfg.max_bindings) {
+      LOG(e, IMSEC_LOG_WARN, S("binding table full: IMPI "),
+          imsec_str_c(t->impi), S(" on flow "), pc_num(p, f->id),
+          S(" not bound"));
+      goto fail;
+    }
+    if (!(b = pc_binding_new(p, f, t->impi)))
+      goto fail;
+  }
+  char *contact = pc_dup_str(imsec_str_c(t->contact));
+  if (!contact) {
+    pc_binding_unlink(p, b);
+    goto fail;
+  }
+  free(b->contact);
+  b->contact = contact;
+  pc_strlist_free(&b->impus);
+  pc_strlist_free(&b->routes);
+  b->impus = impus;
+  b->routes = routes;
+  b->dest = t->dest;
+  b->expires_at = e->now + exp * 1000;
+  pc_arm(e, b->expires_at);
+  (void)imsec_out_keep(e->out, f->id);
+  LOG(e, IMSEC_LOG_INFO, S("registered IMPI "), imsec_str_c(b->impi),
+      S(" IMPUs "), imsec_str_c(impus.buf), impus.n > 1 ? S(" ...") : S(""),
+      S(" bound to flow "), pc_num(p, f->id), S(" ("), pc_addr_str(p, &f->peer),
+      S("), expires in "), pc_num(p, (uint64_t)exp), S(" s"));
+  return;
+fail:
+  pc_strlist_free(&impus);
+  pc_strlist_free(&routes);
+  LOG(e, IMSEC_LOG_WARN, S("could not bind IMPI "), imsec_str_c(t->impi));
+}
+
+void pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  if (m->status == 401) {
+    /* TS 24.229 §5.2.2.1: CK and IK are for the P-CSCF only (unused over
+     * TLS); they never reach the UE. */
+    static const char *const drop_keys[] = {"ck", "ik"};
+    for (const imsec_sip_hdr *h =
+             imsec_sip_hdr_first(m, IMSEC_SIP_H_WWW_AUTHENTICATE);
+         h; h = imsec_sip_hdr_next(m, h)) {
+      imsec_str nv;
+      if (digest_rewrite(e, h->value, drop_keys, 2, S(""), &nv, NULL) == 0 &&
+          imsec_sip_msg_replace(m, (size_t)(h - m->hdrs), nv) < 0)
+        break;
+    }
+    if (t->sa_offered) {
+      /* RFC 3329 §2.3.1: the server's list, echoed back by the UE. */
+      flowrec *f = pc_flow_find(p, t->in_flow);
+      if (f && imsec_sip_msg_insert(m, m->nhdrs, S("Security-Server"),
+                                    S(IMSEC_SECAGREE_SERVER)) == 0)
+        f->ss_sent = 1;
+    }
+  } else if (m->status >= 200 && m->status < 300) {
+    register_ok(e, t, m);
+  }
+}

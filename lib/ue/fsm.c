@@ -58,8 +58,9 @@
   [UE_EV_RSP_MESSAGE] = IGN, [UE_EV_REQUEST] = IGN,                            \
   [UE_EV_TIMER_MESSAGE] = RUN(ue_h_msg_timer, 0, 0), [UE_EV_SEND] = REF
 
-/* A handler whose `next` is 0 leaves the state as it was (the test reads
- * 0 as "unchanged"). */
+/* A handler whose `next` is 0 always leaves the state as it was. A timer
+ * handler's set holds its own state too: a fired timer may be stale (the
+ * UE checks its own deadline). */
 #define DEREG(next) RUN(ue_h_deregister, (next), A(SEND) | A(CLOSE))
 #define LATE RUN(ue_h_reply_late, 0, 0)
 
@@ -82,7 +83,8 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
             [UE_EV_START] = REF,
             [UE_EV_FLOW_UP] = RUN(ue_h_flow_up,
                                   B(UE_ST_CONNECTING) | B(UE_ST_REGISTERING) |
-                                      B(UE_ST_REREGISTERING) | STOPPED,
+                                      B(UE_ST_REREGISTERING) |
+                                      B(UE_ST_DEREGISTERING) | STOPPED,
                                   A(SEND) | A(CLOSE)),
             [UE_EV_FLOW_DOWN] = RUN(ue_h_flow_lost, LOST, LOST_ACTS),
             [UE_EV_TIMER_TXN] = RUN(ue_h_txn_connect, LOST, LOST_ACTS),
@@ -109,7 +111,8 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
         {
             ON_FLOW,
             ON_REGISTER_ANSWER,
-            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_register, LOST, LOST_ACTS),
+            [UE_EV_TIMER_TXN] =
+                RUN(ue_h_txn_register, LOST | B(UE_ST_REGISTERING), LOST_ACTS),
             [UE_EV_TIMER_REREG] = RUN(ue_h_lapse, 0, 0),
             [UE_EV_REPLY] = LATE,
             [UE_EV_DEREGISTER] = DEREG(B(UE_ST_IDLE)),
@@ -118,7 +121,8 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
         {
             ON_FLOW,
             ON_REGISTER_ANSWER,
-            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_register, LOST, LOST_ACTS),
+            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_register,
+                                    LOST | B(UE_ST_REREGISTERING), LOST_ACTS),
             [UE_EV_TIMER_REREG] = RUN(ue_h_lapse, 0, 0),
             [UE_EV_REPLY] = LATE,
             [UE_EV_DEREGISTER] = DEREG(B(UE_ST_REREGISTERING) | B(UE_ST_IDLE)),
@@ -127,7 +131,8 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
         {
             ON_FLOW,
             ON_REGISTER_ANSWER,
-            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_register, LOST, LOST_ACTS),
+            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_register,
+                                    LOST | B(UE_ST_DEREGISTERING), LOST_ACTS),
             [UE_EV_TIMER_REREG] = RUN(ue_h_lapse, 0, 0),
             [UE_EV_REPLY] = LATE,
             [UE_EV_DEREGISTER] = DEREG(B(UE_ST_DEREGISTERING) | B(UE_ST_IDLE)),
@@ -139,7 +144,8 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
              * only once the SQN is durable (or a host that does not hold
              * sends): go on as AUTHENTICATING would. */
             ON_REGISTER_ANSWER,
-            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_persist, LOST, LOST_ACTS),
+            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_persist,
+                                    LOST | B(UE_ST_PERSISTING_SQN), LOST_ACTS),
             [UE_EV_TIMER_REREG] = RUN(ue_h_lapse, 0, 0),
             [UE_EV_REPLY] =
                 RUN(ue_h_reply_sqn,
@@ -152,7 +158,8 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
         {
             ON_FLOW,
             ON_REGISTER_ANSWER,
-            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_register, LOST, LOST_ACTS),
+            [UE_EV_TIMER_TXN] = RUN(ue_h_txn_register,
+                                    LOST | B(UE_ST_AUTHENTICATING), LOST_ACTS),
             [UE_EV_TIMER_REREG] = RUN(ue_h_lapse, 0, 0),
             [UE_EV_REPLY] = LATE,
             [UE_EV_DEREGISTER] = DEREG(B(UE_ST_AUTHENTICATING) | B(UE_ST_IDLE)),

@@ -432,26 +432,21 @@ static int deregister_now(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
 /* DEREGISTER, in every state. */
 int ue_h_deregister(imsec_ue *ue, const ue_event *e) {
   imsec_out *out = e->out;
-  switch (ue->st) {
-  case UE_ST_REFUSED:
-  case UE_ST_FAILED:
-  case UE_ST_MAC_REFUSING:
+  if (ue->st == UE_ST_REFUSED || ue->st == UE_ST_FAILED ||
+      ue->st == UE_ST_MAC_REFUSING) {
     /* Refused or failed stays so; any flow closes. */
     ue_stop(ue, ue->st == UE_ST_FAILED ? UE_ST_FAILED : UE_ST_REFUSED, out);
     return imsec_out_err(out);
-  case UE_ST_REGISTERED:
-    break;
-  case UE_ST_REREGISTERING:
-  case UE_ST_DEREGISTERING:
-  case UE_ST_PERSISTING_SQN:
-  case UE_ST_AUTHENTICATING:
-    if (ue->registered && ue->flow) {
-      /* A REGISTER is in flight: de-register after its answer. */
-      ue->dereg_wanted = 1;
-      return 0;
-    }
-    /* fall through */
-  default:
+  }
+  int in_flight =
+      ue->st == UE_ST_REREGISTERING || ue->st == UE_ST_DEREGISTERING ||
+      ue->st == UE_ST_PERSISTING_SQN || ue->st == UE_ST_AUTHENTICATING;
+  if (in_flight && ue->registered && ue->flow) {
+    /* A REGISTER is in flight: de-register after its answer. */
+    ue->dereg_wanted = 1;
+    return 0;
+  }
+  if (ue->st != UE_ST_REGISTERED || !ue->registered || !ue->flow) {
     if (ue->st != UE_ST_IDLE)
       LOG(out, IMSEC_LOG_INFO, S("stopping (not registered)"));
     ue_stop(ue, UE_ST_IDLE, out);

@@ -195,15 +195,16 @@ static uint32_t granted_expiry(imsec_ue *ue, imsec_sip_msg *m) {
   return ue->reg_expires;
 }
 
-static void on_registered(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
-                          imsec_out *out) {
+/* The registration stands (TS 24.229 §5.1.1.2.2). Returns 0, or
+ * IMSEC_ERR_LIMIT with ue->error set when the registrar granted no
+ * time. */
+static int on_registered(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
+                         imsec_out *out) {
   uint32_t granted = granted_expiry(ue, m);
   if (granted == 0) {
     ue_set_error(ue, "registration failed: the registrar granted no time",
                  IMSEC_STR_NULL, "");
-    LOG(out, IMSEC_LOG_ERROR, S(ue->error));
-    ue_stop(ue, UE_ST_FAILED, out);
-    return;
+    return IMSEC_ERR_LIMIT;
   }
   keep_uris(m, IMSEC_SIP_H_SERVICE_ROUTE, ue->routes, IMSEC_UE_MAX_ROUTES,
             &ue->n_routes);
@@ -238,6 +239,7 @@ static void on_registered(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
       S(ue->n_assoc ? ue->assoc[0] : ""));
   if (ue->dereg_wanted && deregister_now(ue, now, out) < 0)
     LOG(out, IMSEC_LOG_ERROR, S("cannot de-register"));
+  return 0;
 }
 
 /* The delta-seconds of a Retry-After (RFC 3261 §20.33: a number, then
@@ -267,28 +269,36 @@ void ue_reg_answered(imsec_ue *ue, const imsec_sip_msg *m, imsec_out *out) {
   ue->last_status = m->status;
 }
 
+/* The 200 to the de-REGISTER (TS 24.229 §5.1.1.6): done; close. */
+static void deregistered(imsec_ue *ue, const imsec_sip_msg *m, imsec_out *out) {
+  char code[8];
+  ue_num_text(m->status, code, sizeof(code));
+  LOG(out, IMSEC_LOG_INFO, S("<- "), S(code),
+      S(" OK: de-registered; closing the flow"));
+  ue->n_routes = 0;
+  ue->n_assoc = 0;
+  ue_stop(ue, UE_ST_IDLE, out);
+}
+
 /* RSP_2XX to the REGISTER in flight. */
 int ue_h_rsp_2xx(imsec_ue *ue, const ue_event *e) {
   imsec_sip_msg *m = e->msg;
   imsec_out *out = e->out;
   ue_reg_answered(ue, m, out);
+  int rv = 0;
   /* A 200 without a challenge on this connection: the certificate still
    * has to pass, with the home domain as the realm. */
-  if (!ue->trusted && !ue_decide_trust(ue, ue->home_domain, out)) {
-    ue_stop(ue, UE_ST_REFUSED, out);
-    return 0;
+  if (!ue->trusted && !ue_decide_trust(ue, ue->home_domain, out))
+    rv = IMSEC_ERR_TRUST;
+  else if (ue->reg_expires == 0)
+    deregistered(ue, m, out);
+  else
+    rv = on_registered(ue, m, e->now, out);
+  if (rv < 0) {
+    if (rv != IMSEC_ERR_TRUST) /* the trust decision logged itself */
+      LOG(out, IMSEC_LOG_ERROR, S(ue->error));
+    ue_stop(ue, rv == IMSEC_ERR_TRUST ? UE_ST_REFUSED : UE_ST_FAILED, out);
   }
-  if (ue->reg_expires == 0) {
-    char code[8];
-    ue_num_text(m->status, code, sizeof(code));
-    LOG(out, IMSEC_LOG_INFO, S("<- "), S(code),
-        S(" OK: de-registered; closing the flow"));
-    ue->n_routes = 0;
-    ue->n_assoc = 0;
-    ue_stop(ue, UE_ST_IDLE, out);
-    return 0;
-  }
-  on_registered(ue, m, e->now, out);
   return 0;
 }
 

@@ -422,7 +422,9 @@ static void test_every_pair(void **st) {
   assert_true(runs >= UE_ST_COUNT * UE_EV_COUNT);
 }
 
-/* A few cells whose outcome is one state exactly, spelled out. */
+/* A few cells whose outcome is one state exactly, spelled out, with the
+ * action kinds (beyond TIMER and LOG) they append, exactly. */
+#define K(k) UE_BIT(IMSEC_ACT_##k)
 static void test_key_transitions(void **st) {
   (void)st;
   static const struct {
@@ -430,38 +432,61 @@ static void test_key_transitions(void **st) {
     ue_ev ev;
     int variant;
     ue_st to;
+    uint32_t acts;
   } want[] = {
-      {UE_ST_IDLE, UE_EV_START, 0, UE_ST_CONNECTING},
-      {UE_ST_CONNECTING, UE_EV_FLOW_UP, 0, UE_ST_REGISTERING},
-      {UE_ST_CONNECTING, UE_EV_FLOW_DOWN, 0, UE_ST_BACKOFF},
-      {UE_ST_BACKOFF, UE_EV_TIMER_RECONNECT, 0, UE_ST_CONNECTING},
-      {UE_ST_REGISTERING, UE_EV_RSP_401, 0, UE_ST_PERSISTING_SQN},
-      {UE_ST_REGISTERING, UE_EV_RSP_401, 1, UE_ST_MAC_REFUSING},
-      {UE_ST_REGISTERING, UE_EV_RSP_OTHER, 0, UE_ST_FAILED},
-      {UE_ST_REGISTERING, UE_EV_RSP_OTHER, 1, UE_ST_BACKOFF},
-      {UE_ST_PERSISTING_SQN, UE_EV_REPLY, 0, UE_ST_AUTHENTICATING},
-      {UE_ST_PERSISTING_SQN, UE_EV_REPLY, 1, UE_ST_FAILED},
-      {UE_ST_PERSISTING_SQN, UE_EV_TIMER_TXN, 0, UE_ST_BACKOFF},
-      {UE_ST_AUTHENTICATING, UE_EV_RSP_2XX, 0, UE_ST_REGISTERED},
-      {UE_ST_REGISTERED, UE_EV_TIMER_REREG, 0, UE_ST_REGISTERING},
-      {UE_ST_REGISTERED, UE_EV_DEREGISTER, 0, UE_ST_DEREGISTERING},
-      {UE_ST_REGISTERED, UE_EV_FLOW_DOWN, 0, UE_ST_CONNECTING},
-      {UE_ST_REREGISTERING, UE_EV_RSP_401, 0, UE_ST_PERSISTING_SQN},
-      {UE_ST_DEREGISTERING, UE_EV_RSP_2XX, 0, UE_ST_IDLE},
-      {UE_ST_MAC_REFUSING, UE_EV_RSP_OTHER, 0, UE_ST_REFUSED},
-      {UE_ST_MAC_REFUSING, UE_EV_FLOW_DOWN, 0, UE_ST_REFUSED},
-      {UE_ST_FAILED, UE_EV_START, 0, UE_ST_CONNECTING},
+      {UE_ST_IDLE, UE_EV_START, 0, UE_ST_CONNECTING, K(CONNECT)},
+      {UE_ST_CONNECTING, UE_EV_FLOW_UP, 0, UE_ST_REGISTERING, K(SEND)},
+      {UE_ST_CONNECTING, UE_EV_FLOW_DOWN, 0, UE_ST_BACKOFF, 0},
+      {UE_ST_BACKOFF, UE_EV_TIMER_RECONNECT, 0, UE_ST_CONNECTING, K(CONNECT)},
+      {UE_ST_REGISTERING, UE_EV_RSP_401, 0, UE_ST_PERSISTING_SQN,
+       K(PERSIST) | K(SEND)},
+      {UE_ST_REGISTERING, UE_EV_RSP_401, 1, UE_ST_MAC_REFUSING, K(SEND)},
+      {UE_ST_REGISTERING, UE_EV_RSP_OTHER, 0, UE_ST_FAILED, K(CLOSE)},
+      {UE_ST_REGISTERING, UE_EV_RSP_OTHER, 1, UE_ST_BACKOFF, K(CLOSE)},
+      {UE_ST_PERSISTING_SQN, UE_EV_REPLY, 0, UE_ST_AUTHENTICATING, 0},
+      {UE_ST_PERSISTING_SQN, UE_EV_REPLY, 1, UE_ST_FAILED, K(CLOSE)},
+      {UE_ST_PERSISTING_SQN, UE_EV_TIMER_TXN, 0, UE_ST_BACKOFF, K(CLOSE)},
+      {UE_ST_PERSISTING_SQN, UE_EV_RSP_2XX, 0, UE_ST_REGISTERED, K(KEEP)},
+      {UE_ST_AUTHENTICATING, UE_EV_RSP_2XX, 0, UE_ST_REGISTERED, K(KEEP)},
+      {UE_ST_REGISTERED, UE_EV_TIMER_REREG, 0, UE_ST_REGISTERING, K(SEND)},
+      {UE_ST_REGISTERED, UE_EV_DEREGISTER, 0, UE_ST_DEREGISTERING, K(SEND)},
+      {UE_ST_REGISTERED, UE_EV_FLOW_DOWN, 0, UE_ST_CONNECTING, K(CONNECT)},
+      {UE_ST_REGISTERED, UE_EV_SEND, 0, UE_ST_REGISTERED, K(SEND)},
+      {UE_ST_REGISTERED, UE_EV_REQUEST, 1, UE_ST_REGISTERED, K(SEND)},
+      {UE_ST_REREGISTERING, UE_EV_RSP_401, 0, UE_ST_PERSISTING_SQN,
+       K(PERSIST) | K(SEND)},
+      {UE_ST_DEREGISTERING, UE_EV_RSP_2XX, 0, UE_ST_IDLE, K(CLOSE)},
+      {UE_ST_MAC_REFUSING, UE_EV_RSP_OTHER, 0, UE_ST_REFUSED, K(CLOSE)},
+      {UE_ST_MAC_REFUSING, UE_EV_FLOW_DOWN, 0, UE_ST_REFUSED, 0},
+      {UE_ST_FAILED, UE_EV_START, 0, UE_ST_CONNECTING, K(CONNECT)},
   };
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
     fx f;
     fx_new(&f);
     reach(&f, want[i].from);
     (void)deliver(&f, want[i].ev, want[i].variant);
+    uint32_t kinds = 0;
+    int persist_at = -1, send_at = -1;
+    for (size_t k = 0; k < f.out.n; k++) {
+      imsec_act_kind kind = f.out.acts[k].kind;
+      if (kind != IMSEC_ACT_TIMER && kind != IMSEC_ACT_LOG)
+        kinds |= UE_BIT(kind);
+      if (kind == IMSEC_ACT_PERSIST)
+        persist_at = (int)k;
+      if (kind == IMSEC_ACT_SEND)
+        send_at = (int)k;
+    }
     drain(&f);
+    const char *fn = ue_st_name(want[i].from), *en = ue_ev_name(want[i].ev);
     if (f.ue->st != want[i].to)
-      fail_msg("(%s, %s/%d) led to %s, want %s", ue_st_name(want[i].from),
-               ue_ev_name(want[i].ev), want[i].variant, ue_st_name(f.ue->st),
-               ue_st_name(want[i].to));
+      fail_msg("(%s, %s/%d) led to %s, want %s", fn, en, want[i].variant,
+               ue_st_name(f.ue->st), ue_st_name(want[i].to));
+    if (kinds != want[i].acts)
+      fail_msg("(%s, %s/%d) appended kinds 0x%x, want 0x%x", fn, en,
+               want[i].variant, (unsigned)kinds, (unsigned)want[i].acts);
+    /* TS 33.102 Annex C: the SQN is durable before the RES leaves. */
+    if (persist_at >= 0 && !(send_at > persist_at))
+      fail_msg("(%s, %s): SEND before PERSIST", fn, en);
     fx_del(&f);
   }
 }

@@ -132,6 +132,22 @@ IMSEC_API void imsec_ue_on_flow_down(imsec_ue *ue, uint64_t flow, uint64_t tag,
                                      imsec_out *out);
 IMSEC_API void imsec_ue_on_timer(imsec_ue *ue, uint64_t timer,
                                  imsec_time_ms now, imsec_out *out);
+/* The answer to the UE's PERSIST (elem.h on_reply). When the UE accepts
+ * a challenge (AUTN verified, SQN fresh) it appends a PERSIST of kind
+ * IMSEC_SVC_UE_SQN carrying SQN_MS (imsec_ue_sqn_save of the new state)
+ * before the SEND of the REGISTER with the RES: TS 33.102 Annex C wants
+ * the accepted SQN durable before the RES leaves (DESIGN.md §2), so the
+ * host holds that SEND until the store says so. A failed status means the
+ * host dropped the REGISTER: the RES never left, the registration fails
+ * (FAILED, error "cannot save SQN: ..."). A reply the UE no longer waits
+ * for (the flow went meanwhile) is only logged when it failed. */
+IMSEC_API void imsec_ue_on_reply(imsec_ue *ue, const imsec_svc_reply *r,
+                                 imsec_time_ms now, imsec_out *out);
+
+/* Non-zero once the registration finished one way or the other:
+ * registered with nothing in flight, refused, failed, or stopped after a
+ * start (what `imsec ue register` waits for; elem.h done). */
+IMSEC_API int imsec_ue_done(const imsec_ue *ue);
 
 /* De-register (REGISTER with Expires: 0, TS 24.229 §5.1.1.6) on the
  * current flow; when the 200 arrives the UE closes the flow and becomes
@@ -225,7 +241,9 @@ IMSEC_API void imsec_ue_message_free(imsec_ue_message *m);
 /* ------------------------------------------------------------------ SQN */
 
 /* The UE's Annex C state as it is now (updated after each AKA run that
- * accepted an SQN; persist it, see imsec_ue_status.sqn_updates). */
+ * accepted an SQN). The UE asks for it to be made durable itself (a
+ * PERSIST, see imsec_ue_on_reply); a driver without that service saves
+ * it when imsec_ue_status.sqn_updates moves. */
 IMSEC_API const imsec_sqn_ue *imsec_ue_sqn(const imsec_ue *ue);
 
 /* The ISIM profile keeps one value, the highest SQN accepted (SQN_MS).

@@ -32,6 +32,15 @@ static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
     return;
 }
 
+static void op_reply(void *s, const imsec_svc_reply *r, imsec_time_ms n,
+                     imsec_out *o) {
+  imsec_ue_on_reply(s, r, n, o);
+}
+
+static int op_done(const void *s) {
+  return imsec_ue_done(s);
+}
+
 const imsec_elem_ops imsec_ue_ops = {
     .kind = "ue",
     .on_flow_up = op_up,
@@ -40,4 +49,6 @@ const imsec_elem_ops imsec_ue_ops = {
     .on_timer = op_timer,
     .on_refused = op_refused,
     .on_start = op_start,
+    .on_reply = op_reply,
+    .done = op_done,
 };

@@ -1,13 +1,127 @@
 /* Internals of the UE element (include/imsec/ue.h), shared by the files of
- * lib/ue. */
+ * lib/ue:
+ *   ue.c        construction, status, SQN load/save, small text helpers
+ *   fsm.c       the (state, event) table, the dispatcher, the entry points
+ *   flow.c      the flow to the P-CSCF: connect, lose, back off, stop
+ *   trust.c     the trust decision on the P-CSCF (DESIGN.md §3)
+ *   register.c  REGISTER building, 200 and other finals, re-registration,
+ *               de-registration
+ *   auth.c      the 401: Digest AKA (AUTN via lib/aka, RES, AUTS), the
+ *               answer, the SQN made durable before the RES leaves
+ *   message.c   MESSAGE out and in, OPTIONS, other requests
+ */
 #ifndef IMSEC_LIB_UE_INT_H
 #define IMSEC_LIB_UE_INT_H
 
 #include "imsec/sip.h"
 #include "imsec/ue.h"
+#include "lib/ident/sbuf.h"
 
 #define UE_TEXT 256
 #define UE_SECSRV_CAP 512
+#define UE_MSG_CAP 8192
+#define UE_AUTH_CAP 2048
+#define UE_MAX_ROUNDS 4 /* 401s answered in one registration attempt */
+#define UE_BODY_MAX 16384
+
+/*
+ * What the UE is doing, one value (the public imsec_ue_state is a coarser
+ * view, ue_public_state). Whether a registration lives at the registrar
+ * (`registered`, until expires_at) is a separate fact: it outlives a lost
+ * flow and runs across re-registration, so the states that wait for a
+ * flow or an answer hold in both cases.
+ *
+ * The flow is up (ue->flow != 0) exactly in REGISTERING .. MAC_REFUSING.
+ */
+typedef enum ue_st {
+  UE_ST_IDLE = 0,       /* not started, stopped, or de-registered */
+  UE_ST_CONNECTING,     /* CONNECT out, waiting for the flow */
+  UE_ST_BACKOFF,        /* waiting to reconnect (RFC 5626 §4.5) */
+  UE_ST_REGISTERING,    /* a REGISTER without credentials out, no
+                           registration lives */
+  UE_ST_REREGISTERING,  /* the same while a registration lives */
+  UE_ST_DEREGISTERING,  /* REGISTER with Expires 0 out (TS 24.229 §5.1.1.6) */
+  UE_ST_PERSISTING_SQN, /* a challenge accepted: the SQN is being made
+                           durable; the host holds the REGISTER with the RES
+                           until it is (TS 33.102 Annex C) */
+  UE_ST_AUTHENTICATING, /* the REGISTER with the RES (or AUTS) is out */
+  UE_ST_REGISTERED,     /* registered, nothing in flight */
+  UE_ST_MAC_REFUSING,   /* MAC-A failed: the empty response is out, the UE
+                           waits for the network's answer, then closes */
+  UE_ST_REFUSED,        /* the UE refused the network (trust, MAC): final */
+  UE_ST_FAILED,         /* the network refused us, or an error; start again */
+  UE_ST_COUNT
+} ue_st;
+
+/* What happens to the UE. Responses are classified before the table: a
+ * response to the REGISTER in flight (matching Call-ID and CSeq) by class,
+ * a final response to a MESSAGE; provisional and stray responses are
+ * dropped. */
+typedef enum ue_ev {
+  UE_EV_START = 0,       /* imsec_ue_start */
+  UE_EV_FLOW_UP,         /* the CONNECT's flow is up */
+  UE_EV_FLOW_DOWN,       /* our flow went down or the CONNECT failed */
+  UE_EV_RSP_401,         /* 401 to the REGISTER */
+  UE_EV_RSP_2XX,         /* 2xx to the REGISTER */
+  UE_EV_RSP_OTHER,       /* any other final response to the REGISTER */
+  UE_EV_RSP_MESSAGE,     /* a final response to a MESSAGE */
+  UE_EV_REQUEST,         /* a request on the flow */
+  UE_EV_TIMER_TXN,       /* IMSEC_UE_TIMER_TXN */
+  UE_EV_TIMER_REREG,     /* IMSEC_UE_TIMER_REREG */
+  UE_EV_TIMER_RECONNECT, /* IMSEC_UE_TIMER_RECONNECT */
+  UE_EV_TIMER_MESSAGE,   /* IMSEC_UE_TIMER_MESSAGE */
+  UE_EV_REPLY,           /* the answer to a PERSIST (on_reply) */
+  UE_EV_DEREGISTER,      /* imsec_ue_deregister */
+  UE_EV_SEND,            /* imsec_ue_send_message */
+  UE_EV_COUNT
+} ue_ev;
+
+/* One event with its arguments (which are set depends on `ev`). */
+typedef struct ue_event {
+  ue_ev ev;
+  imsec_time_ms now;
+  imsec_out *out;
+  uint64_t flow, tag;          /* FLOW_UP, FLOW_DOWN */
+  int reason;                  /* FLOW_DOWN */
+  const imsec_flow_info *info; /* FLOW_UP */
+  imsec_sip_msg *msg;          /* RSP_*, REQUEST */
+  imsec_str call_id;           /* RSP_MESSAGE */
+  const imsec_svc_reply *reply;
+  const char *to, *content_type; /* SEND */
+  const uint8_t *body;
+  size_t len;
+} ue_event;
+
+/* A handler: returns what the entry point returns (0, a handle for SEND,
+ * or a negative imsec_err). */
+typedef int (*ue_handler)(imsec_ue *ue, const ue_event *e);
+
+enum {
+  UE_UNSET = 0,  /* a hole in the table (the unit test forbids them) */
+  UE_RUN = 1,    /* call fn */
+  UE_IGNORE = 2, /* nothing happens, returns 0 */
+  UE_REFUSE = 3, /* nothing happens, returns IMSEC_ERR_STATE */
+};
+
+#define UE_BIT(x) (1u << (x))
+
+/* One cell of the table: what the event does in the state. For UE_RUN,
+ * `next` is the set of states the UE may be in afterwards and `acts` the
+ * action kinds (UE_BIT(IMSEC_ACT_*); TIMER and LOG are always allowed)
+ * the handler may append; IGNORE and REFUSE leave the state and append
+ * nothing. */
+typedef struct ue_rule {
+  uint8_t disp;
+  ue_handler fn;
+  uint32_t next;
+  uint32_t acts;
+} ue_rule;
+
+extern const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT];
+int ue_dispatch(imsec_ue *ue, const ue_event *e);
+const char *ue_st_name(ue_st s);
+const char *ue_ev_name(ue_ev e);
+imsec_ue_state ue_public_state(const imsec_ue *ue);
 
 typedef struct ue_pending {
   int handle; /* 0: free slot */
@@ -39,7 +153,8 @@ struct imsec_ue {
   unsigned max_connect_attempts;
 
   /* the flow to the P-CSCF */
-  imsec_ue_state state;
+  ue_st st;
+  int started;          /* imsec_ue_start ran once (imsec_ue_done) */
   uint64_t flow;        /* 0: none */
   uint64_t connect_tag; /* the CONNECT we wait for; 0: none */
   uint64_t next_tag;
@@ -62,12 +177,14 @@ struct imsec_ue {
   char call_id[80];
   char from_tag[40];
   uint32_t cseq;
-  int reg_pending;
   uint32_t reg_expires; /* Expires of the REGISTER in flight */
   unsigned rounds;      /* 401s in this registration attempt */
-  int mac_failed;
-  int dereg_wanted;
+  int dereg_wanted;     /* de-register once the REGISTER in flight ends */
   imsec_time_ms txn_deadline;
+
+  /* the SQN made durable (PERSIST, answered by on_reply) */
+  uint64_t next_svc_id;
+  uint64_t persist_id; /* the PERSIST the UE waits for; 0: none */
 
   /* the registration */
   int registered;
@@ -95,5 +212,72 @@ struct imsec_ue {
   imsec_time_ms msg_timer_at;
   imsec_lograte bad_rate; /* lines about refused input */
 };
+
+/* ------------------------------------------------ shared by lib/ue files */
+
+void ue_logv(imsec_out *out, imsec_log_level lv, const imsec_str *p, size_t n);
+
+#define S(x) imsec_str_c(x)
+#define LOG(out, lv, ...)                                                      \
+  do {                                                                         \
+    imsec_str parts_[] = {__VA_ARGS__};                                        \
+    ue_logv((out), (lv), parts_, sizeof(parts_) / sizeof(parts_[0]));          \
+  } while (0)
+
+/* ue.c */
+int ue_text_ok(imsec_str s);
+void ue_copy_wire(char *dst, size_t cap, imsec_str s);
+void ue_num_text(uint64_t v, char *buf, size_t cap);
+int ue_rand_hex(imsec_ue *ue, char *out, size_t cap, size_t nbytes);
+void ue_set_error(imsec_ue *ue, const char *a, imsec_str b, const char *c);
+void ue_arm(imsec_out *out, uint64_t timer, imsec_time_ms at);
+
+/* flow.c */
+void ue_drop_flow(imsec_ue *ue, imsec_out *out, int close);
+void ue_stop(imsec_ue *ue, ue_st st, imsec_out *out);
+void ue_connect_now(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
+void ue_flow_lost(imsec_ue *ue, const char *why, imsec_time_ms now,
+                  imsec_out *out);
+int ue_h_start(imsec_ue *ue, const ue_event *e);
+int ue_h_flow_up(imsec_ue *ue, const ue_event *e);
+int ue_h_flow_lost(imsec_ue *ue, const ue_event *e);
+int ue_h_flow_gone_refusing(imsec_ue *ue, const ue_event *e);
+int ue_h_txn_connect(imsec_ue *ue, const ue_event *e);
+int ue_h_reconnect(imsec_ue *ue, const ue_event *e);
+
+/* trust.c */
+int ue_decide_trust(imsec_ue *ue, const char *realm, imsec_out *out);
+
+/* register.c */
+void ue_host_port(imsec_sbuf *b, const imsec_ue *ue);
+int ue_build_via(imsec_ue *ue, char *buf, size_t cap);
+int ue_angle(char *buf, size_t cap, const char *uri, const char *tag);
+int ue_send_register(imsec_ue *ue, const char *authz, uint32_t expires,
+                     imsec_svc_req *persist_first, imsec_time_ms now,
+                     imsec_out *out);
+int ue_register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
+                        imsec_out *out);
+void ue_reg_answered(imsec_ue *ue, const imsec_sip_msg *m, imsec_out *out);
+int ue_h_rsp_2xx(imsec_ue *ue, const ue_event *e);
+int ue_h_rsp_other(imsec_ue *ue, const ue_event *e);
+int ue_h_rsp_refusing(imsec_ue *ue, const ue_event *e);
+int ue_h_txn_register(imsec_ue *ue, const ue_event *e);
+int ue_h_txn_refusing(imsec_ue *ue, const ue_event *e);
+int ue_h_rereg(imsec_ue *ue, const ue_event *e);
+int ue_h_lapse(imsec_ue *ue, const ue_event *e);
+int ue_h_deregister(imsec_ue *ue, const ue_event *e);
+
+/* auth.c */
+int ue_h_rsp_401(imsec_ue *ue, const ue_event *e);
+int ue_h_reply_sqn(imsec_ue *ue, const ue_event *e);
+int ue_h_reply_late(imsec_ue *ue, const ue_event *e);
+int ue_h_txn_persist(imsec_ue *ue, const ue_event *e);
+
+/* message.c */
+void ue_fail_pending_messages(imsec_ue *ue, int status);
+int ue_h_request(imsec_ue *ue, const ue_event *e);
+int ue_h_rsp_message(imsec_ue *ue, const ue_event *e);
+int ue_h_msg_timer(imsec_ue *ue, const ue_event *e);
+int ue_h_send(imsec_ue *ue, const ue_event *e);
 
 #endif

@@ -2,12 +2,14 @@
  * messages in every state (REGISTER out, challenged, registered,
  * reconnecting), raw or as the headers and body of an answer that matches
  * the UE's own REGISTER (so the 401/200 handling is reached), interleaved
- * with timers, a MESSAGE sent out and flow loss. Nothing may crash, leak or
- * hang.
+ * with timers, a MESSAGE sent out and flow loss; the SQN writes the UE
+ * asks for are answered as a host would (held sends dropped when the
+ * store fails). Nothing may crash, leak or hang.
  *
- * Input: byte 0 picks the starting state (bits 0-1) and whether chunks are
- * wrapped as answers (bit 2); the rest is split into chunks at 0xff. In
- * wrapped mode a chunk's first byte picks the status code. */
+ * Input: byte 0 picks the starting state (bits 0-1), whether chunks are
+ * wrapped as answers (bit 2) and whether the store fails (bit 4); the rest
+ * is split into chunks at 0xff. In wrapped mode a chunk's first byte picks
+ * the status code. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +36,21 @@ typedef struct run {
   size_t last_len;
   imsec_sqn_he he;
   imsec_trust_cert cert;
+  int store_fails;
 } run;
 
 static void drain(run *r) {
+  uint64_t persist_id = 0;
+  int dropping = 0;
   for (size_t i = 0; i < r->out.n; i++) {
     imsec_act *a = &r->out.acts[i];
+    if (a->kind == IMSEC_ACT_PERSIST && a->svc) {
+      persist_id = a->svc->id;
+      dropping = r->store_fails;
+      continue;
+    }
+    if (dropping)
+      continue; /* a host drops what waited on a failed write */
     if (a->kind == IMSEC_ACT_SEND && a->len < sizeof(r->last)) {
       memcpy(r->last, a->data, a->len);
       r->last_len = a->len;
@@ -47,6 +59,15 @@ static void drain(run *r) {
       r->tag = a->tag;
   }
   imsec_out_clear(&r->out);
+  if (persist_id) {
+    imsec_svc_reply rep;
+    memset(&rep, 0, sizeof(rep));
+    rep.kind = IMSEC_SVC_UE_SQN;
+    rep.id = persist_id;
+    rep.status = r->store_fails ? IMSEC_ERR_IO : 0;
+    imsec_ue_on_reply(r->ue, &rep, r->now, &r->out);
+    drain(r);
+  }
 }
 
 static void up(run *r) {
@@ -153,6 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(r->cert.dns[0], PCSCF, sizeof(PCSCF));
   r->cert.issuer = IMSEC_ISSUER_HOME;
   r->now = 1000;
+  r->store_fails = (data[0] >> 4) & 1;
   imsec_out_init(&r->out, IMSEC_LOG_DEBUG);
   if (imsec_ue_new(&r->ue, &cfg, crypto) < 0)
     abort();

@@ -4,7 +4,8 @@
  * closed), 503 and Retry-After, AKA with MAC and sync failures, AKAv1/AKAv2
  * responses checked with lib/digest's verification, the Security-Verify
  * echo, registration, re-registration, de-registration, MESSAGE in and
- * out, OPTIONS, flow loss and reconnection. The network side is played
+ * out, OPTIONS, flow loss and reconnection, the SQN made durable (PERSIST)
+ * before the RES leaves. The network side is played
  * here with lib/aka vectors (TS 35.208 set 1 keys) and lib/digest's
  * challenge builder. */
 #include <stdlib.h>
@@ -41,8 +42,12 @@ typedef struct fx {
   uint64_t flow;
   uint64_t tag;
   /* what the last event produced */
-  int n_send, n_close, n_connect, n_keep;
-  char sent[16384]; /* the last SEND */
+  int n_send, n_close, n_connect, n_keep, n_persist;
+  int n_acts;            /* actions of the last event, all kinds */
+  int persist_at;        /* index of the last PERSIST among them, -1 none */
+  int send_at;           /* index of the last SEND, -1 none */
+  imsec_svc_req persist; /* the last PERSIST's request */
+  char sent[16384];      /* the last SEND */
   size_t sent_len;
   uint64_t sent_flow, closed_flow, connect_tag;
   imsec_time_ms timer_at[8];
@@ -54,13 +59,16 @@ typedef struct fx {
 static const char *const impus[] = {IMPU, IMPU2};
 
 static void take(fx *f) {
-  f->n_send = f->n_close = f->n_connect = f->n_keep = 0;
+  f->n_send = f->n_close = f->n_connect = f->n_keep = f->n_persist = 0;
+  f->persist_at = f->send_at = -1;
+  f->n_acts = (int)f->out.n;
   memset(f->timer_set, 0, sizeof(f->timer_set));
   for (size_t i = 0; i < f->out.n; i++) {
     imsec_act *a = &f->out.acts[i];
     switch (a->kind) {
     case IMSEC_ACT_SEND:
       f->n_send++;
+      f->send_at = (int)i;
       assert_true(a->len < sizeof(f->sent));
       memcpy(f->sent, a->data, a->len);
       f->sent[a->len] = 0;
@@ -80,7 +88,12 @@ static void take(fx *f) {
       f->n_keep++;
       break;
     case IMSEC_ACT_REQUEST:
+      break;
     case IMSEC_ACT_PERSIST:
+      f->n_persist++;
+      f->persist_at = (int)i;
+      assert_non_null(a->svc);
+      f->persist = *a->svc;
       break;
     case IMSEC_ACT_TIMER:
       if (a->timer < 8) {
@@ -299,11 +312,26 @@ static const char ok_extra[] =
     "Service-Route: <sip:orig@scscf." HOME ":5060;transport=tcp;lr>\r\n"
     "P-Associated-URI: <" IMPU ">, <" IMPU2 ">\r\n";
 
-/* A whole home registration with AKAv1. */
+/* The host's answer to the last PERSIST (`status` 0: durable). */
+static void persist_reply(fx *f, int status) {
+  imsec_svc_reply r;
+  memset(&r, 0, sizeof(r));
+  r.kind = f->persist.kind;
+  r.id = f->persist.id;
+  r.status = status;
+  imsec_ue_on_reply(f->ue, &r, f->now, &f->out);
+  take(f);
+}
+
+/* A whole home registration with AKAv1, the SQN made durable in between
+ * as a host does. */
 static void fx_register(fx *f) {
   fx_up(f);
   challenge(f, IMSEC_DIGEST_AKAV1_MD5, HOME, 0, SECSRV);
   assert_int_equal(f->n_send, 1);
+  assert_int_equal(f->n_persist, 1);
+  persist_reply(f, 0);
+  assert_int_equal(f->n_acts, 0);
   assert_int_equal(verify_sent(f, IMSEC_DIGEST_AKAV1_MD5, NULL), 0);
   assert_int_equal(state(f), IMSEC_UE_CHALLENGED);
   answer(f, 200, "OK", ok_extra);
@@ -311,6 +339,109 @@ static void fx_register(fx *f) {
 }
 
 /* ------------------------------------------------------------------ tests */
+
+/* TS 33.102 Annex C, DESIGN.md §2: the accepted SQN is durable before the
+ * RES leaves: the PERSIST (IMSEC_SVC_UE_SQN, SQN_MS of the new state)
+ * comes before the SEND of the REGISTER that carries the RES, and the UE
+ * goes on once the store says so. */
+static void test_sqn_persist_before_res(void **st) {
+  (void)st;
+  fx f;
+  fx_new(&f, NULL);
+  fx_up(&f);
+  challenge(&f, IMSEC_DIGEST_AKAV1_MD5, HOME, 0, SECSRV);
+  assert_int_equal(f.n_persist, 1);
+  assert_int_equal(f.n_send, 1);
+  assert_true(f.persist_at < f.send_at);
+  /* The transaction deadline runs from before the PERSIST, so a store
+   * that never answers still ends the attempt. */
+  assert_true(f.timer_set[IMSEC_UE_TIMER_TXN]);
+  assert_int_equal(f.persist.kind, IMSEC_SVC_UE_SQN);
+  assert_true(f.persist.id != 0);
+  assert_string_equal(f.persist.key, IMPI);
+  uint8_t sqn[6];
+  imsec_ue_sqn_save(imsec_ue_sqn(f.ue), NULL, sqn);
+  assert_memory_equal(f.persist.sqn_ms, sqn, 6);
+  uint8_t want[6];
+  imsec_sqn_from_u64(f.he.seq << 5, want);
+  assert_memory_equal(f.persist.sqn_ms, want, 6);
+  assert_int_equal(state(&f), IMSEC_UE_CHALLENGED);
+  assert_false(imsec_ue_done(f.ue));
+  /* A reply for another id changes nothing. */
+  imsec_svc_reply r;
+  memset(&r, 0, sizeof(r));
+  r.kind = IMSEC_SVC_UE_SQN;
+  r.id = f.persist.id + 100;
+  r.status = IMSEC_ERR_IO;
+  imsec_ue_on_reply(f.ue, &r, f.now, &f.out);
+  take(&f);
+  assert_int_equal(f.n_acts, 0);
+  assert_int_equal(state(&f), IMSEC_UE_CHALLENGED);
+  persist_reply(&f, 0);
+  assert_int_equal(f.n_acts, 0);
+  assert_int_equal(state(&f), IMSEC_UE_CHALLENGED);
+  answer(&f, 200, "OK", ok_extra);
+  assert_int_equal(state(&f), IMSEC_UE_REGISTERED);
+  assert_true(imsec_ue_done(f.ue));
+  /* The status counter that drivers without the service poll still
+   * moves. */
+  imsec_ue_status s;
+  imsec_ue_get_status(f.ue, &s);
+  assert_int_equal(s.sqn_updates, 1);
+  fx_del(&f);
+}
+
+/* The store could not make the SQN durable: the host dropped the SEND
+ * queued after the PERSIST, so the RES never left; the UE sends nothing
+ * more, closes the flow and the registration fails with a clear reason. */
+static void test_sqn_persist_failed(void **st) {
+  (void)st;
+  fx f;
+  fx_new(&f, NULL);
+  fx_up(&f);
+  challenge(&f, IMSEC_DIGEST_AKAV1_MD5, HOME, 0, SECSRV);
+  assert_int_equal(f.n_persist, 1);
+  /* Everything after the PERSIST is what the host holds and, on
+   * failure, drops: the REGISTER with the RES is among it. */
+  assert_true(f.persist_at < f.send_at);
+  persist_reply(&f, IMSEC_ERR_IO);
+  assert_int_equal(f.n_send, 0);
+  assert_int_equal(f.n_close, 1);
+  assert_int_equal(f.closed_flow, FLOW);
+  imsec_ue_status s;
+  imsec_ue_get_status(f.ue, &s);
+  assert_int_equal(s.state, IMSEC_UE_FAILED);
+  assert_int_equal(s.flow, 0);
+  assert_non_null(strstr(s.error, "cannot save SQN: "));
+  assert_true(imsec_ue_done(f.ue));
+  /* Nothing more goes out: timers, a late answer. */
+  imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_TXN, f.now + 100000, &f.out);
+  imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_RECONNECT, f.now + 100000, &f.out);
+  take(&f);
+  assert_int_equal(f.n_send + f.n_connect, 0);
+  assert_int_equal(state(&f), IMSEC_UE_FAILED);
+  /* FAILED may start again. */
+  assert_int_equal(imsec_ue_start(f.ue, f.now, &f.out), 0);
+  take(&f);
+  assert_int_equal(f.n_connect, 1);
+  fx_del(&f);
+}
+
+/* The element contract carries the new entry points. */
+static void test_ops(void **st) {
+  (void)st;
+  assert_non_null(imsec_ue_ops.on_start);
+  assert_non_null(imsec_ue_ops.on_reply);
+  assert_non_null(imsec_ue_ops.done);
+  fx f;
+  fx_new(&f, NULL);
+  assert_int_equal(imsec_ue_ops.done(f.ue), 0); /* not started */
+  imsec_ue_ops.on_start(f.ue, f.now, &f.out);
+  take(&f);
+  assert_int_equal(f.n_connect, 1);
+  assert_int_equal(imsec_ue_ops.done(f.ue), 0);
+  fx_del(&f);
+}
 
 static void test_register_contents(void **st) {
   (void)st;
@@ -399,6 +530,9 @@ static void test_akav1_and_echo(void **st) {
   assert_int_equal(f.n_send, 1);
   assert_int_equal(f.sent_flow, FLOW);
   assert_int_equal(f.n_close, 0);
+  /* TS 33.102 Annex C: the SQN goes to the store before the RES. */
+  assert_int_equal(f.n_persist, 1);
+  assert_true(f.persist_at >= 0 && f.persist_at < f.send_at);
   assert_int_equal(verify_sent(&f, IMSEC_DIGEST_AKAV1_MD5, NULL), 0);
   char copy[16384];
   imsec_sip_msg m;
@@ -637,9 +771,11 @@ static void test_mac_failure(void **st) {
   fx_new(&f, NULL);
   fx_up(&f);
   challenge(&f, IMSEC_DIGEST_AKAV1_MD5, HOME, 1, SECSRV);
-  /* TS 24.229 §5.1.1.5.3: a REGISTER with an empty response, no auts. */
+  /* TS 24.229 §5.1.1.5.3: a REGISTER with an empty response, no auts;
+   * the SQN did not move, nothing to make durable. */
   assert_int_equal(f.n_send, 1);
   assert_int_equal(f.n_close, 0);
+  assert_int_equal(f.n_persist, 0);
   char copy[16384];
   imsec_sip_msg m;
   parse_sent(&f, &m, copy);
@@ -693,6 +829,8 @@ static void test_sync_failure(void **st) {
   assert_int_equal(f.n_send, 1);
   assert_int_equal(f.sent_flow, FLOW); /* the same TLS connection */
   assert_int_equal(f.n_close + f.n_connect, 0);
+  /* An AUTS run leaves the Annex C state as it was: no PERSIST. */
+  assert_int_equal(f.n_persist, 0);
   uint8_t auts[14];
   assert_int_equal(verify_sent(&f, IMSEC_DIGEST_AKAV1_MD5, auts),
                    IMSEC_ERR_SYNC);
@@ -1358,6 +1496,9 @@ int main(void) {
       cmocka_unit_test(test_register_timeout),
       cmocka_unit_test(test_sqn_load_save),
       cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_sqn_persist_before_res),
+      cmocka_unit_test(test_sqn_persist_failed),
+      cmocka_unit_test(test_ops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

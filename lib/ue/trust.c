@@ -1,0 +1,71 @@
+/*
+ * The trust decision hook (DESIGN.md §3): may this P-CSCF act for the home
+ * network? lib/trust decides; the UE records the verdict and says why.
+ */
+#include <string.h>
+
+#include "lib/ue/ue_int.h"
+
+/* DESIGN.md §3: may this P-CSCF act for the home network? Records the
+ * decision and returns 1 when trusted. With `realm` NULL only the
+ * certificate part is decided (imsec_trust_decide_cert): what the UE
+ * knows when the TLS handshake completes, before it sends anything. */
+int ue_decide_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
+  imsec_trust_result r;
+  memset(&r, 0, sizeof(r));
+  if (!ue->has_peer_cert) {
+    r.verdict = IMSEC_TRUST_REJECTED;
+    r.reason = IMSEC_TRUST_CHAIN_INVALID;
+    imsec_sbuf b;
+    imsec_sbuf_init(&b, r.why, sizeof(r.why));
+    imsec_sbuf_add(&b, "the P-CSCF presented no certificate");
+  } else {
+    imsec_trust_input in = {
+        .cert = &ue->peer_cert,
+        .pcscf_host = S(ue->pcscf_name),
+        .realm = realm ? S(realm) : IMSEC_STR_NULL,
+        .trust_domain = S(ue->trust_domain),
+        .home_domain = S(ue->home_domain),
+        .policy = ue->policy,
+        .allow_wildcards = ue->allow_wildcards,
+    };
+    int rv =
+        realm ? imsec_trust_decide(&in, &r) : imsec_trust_decide_cert(&in, &r);
+    if (rv < 0) {
+      memset(&r, 0, sizeof(r));
+      r.verdict = IMSEC_TRUST_REJECTED;
+      r.reason = IMSEC_TRUST_CHAIN_INVALID;
+      imsec_sbuf b;
+      imsec_sbuf_init(&b, r.why, sizeof(r.why));
+      imsec_sbuf_add(&b, "the trust decision could not be made");
+    }
+  }
+  ue->trust = r;
+  ue->trust_decided = 1;
+  const char *verdict = r.verdict == IMSEC_TRUST_HOME ? "trusted (home)"
+                        : r.verdict == IMSEC_TRUST_PARTNER
+                            ? "trusted (roaming partner "
+                            : "REJECTED";
+  LOG(out, r.verdict == IMSEC_TRUST_REJECTED ? IMSEC_LOG_WARN : IMSEC_LOG_INFO,
+      S("trust: "), S(verdict),
+      S(r.verdict == IMSEC_TRUST_PARTNER ? r.partner : ""),
+      S(r.verdict == IMSEC_TRUST_PARTNER ? ")" : ""), S(" ["),
+      S(imsec_trust_reason_code(r.reason)), S("] "), S(r.why),
+      S(!realm ? (r.verdict == IMSEC_TRUST_REJECTED
+                      ? "; closing the connection before any SIP message"
+                      : "; the certificate passes, the realm is checked at "
+                        "the challenge")
+               : ""));
+  if (r.verdict == IMSEC_TRUST_REJECTED) {
+    imsec_sbuf b;
+    imsec_sbuf_init(&b, ue->error, sizeof(ue->error));
+    imsec_sbuf_add(&b, "P-CSCF not trusted [");
+    imsec_sbuf_add(&b, imsec_trust_reason_code(r.reason));
+    imsec_sbuf_add(&b, "]: ");
+    imsec_sbuf_add(&b, r.why);
+    return 0;
+  }
+  if (realm)
+    ue->trusted = 1;
+  return 1;
+}

@@ -35,99 +35,6 @@
 
 #include "net/net_int.h"
 
-#define MAX_LOOPS 64
-#define RBUF_SIZE 65536
-#define PBUF_SIZE 16384
-/* RFC 6347 §4.1.1: one DTLS record carries at most 2^14 octets, and a SIP
- * message over DTLS must fit one record (we do not split messages). */
-#define DTLS_MAX_MSG 16384
-#define DTLS_MTU 1200
-/* A clean close waits this long for queued output to leave. */
-#define DRAIN_MS 5000
-/* After refused input: how long the peer's further octets are read and
- * dropped before the socket closes. */
-#define LINGER_MS 2000
-
-typedef union net_addr {
-  struct sockaddr sa;
-  struct sockaddr_in in4;
-  struct sockaddr_in6 in6;
-} net_addr;
-
-enum flow_state { F_CONNECTING, F_HANDSHAKE, F_UP, F_CLOSING };
-enum flow_kind { K_STREAM, K_DGRAM_OWN, K_DGRAM_SHARED };
-
-struct net_loop;
-struct lsock;
-
-/* What the custom BIO reads from and writes to. */
-struct bio_io {
-  imsec_net_flow *flow; /* NULL for a DTLS listener */
-  struct lsock *ls;     /* set for a DTLS listener */
-  const uint8_t *in;    /* borrowed input */
-  size_t in_len;
-  int dgram;            /* datagram semantics */
-  uv_udp_t *udp;        /* datagram sends */
-  const net_addr *peer; /* NULL when the socket is connected */
-  const net_addr *cookie_peer;
-  uint8_t *out; /* stream output collected for one write */
-  size_t out_len, out_cap;
-};
-
-typedef struct lsock {
-  struct net_loop *lp;
-  imsec_net_transport tr;
-  imsec_net_tls *tls;
-  union {
-    uv_tcp_t tcp;
-    uv_udp_t udp;
-  } h;
-  /* DTLS: the shared listening SSL that answers ClientHellos statelessly
-   * until one carries a valid cookie (RFC 6347 §4.2.1). */
-  SSL *dtls_ssl;
-  BIO_ADDR *dtls_addr;
-  struct bio_io io;
-  net_addr from;
-  struct lsock *next;
-} lsock;
-
-struct imsec_net_flow {
-  uint64_t id;
-  struct net_loop *lp;
-  imsec_net_transport tr;
-  uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
-  uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
-  uint8_t linger;      /* refused input: answer, FIN, drop what follows */
-  uint8_t counts_held; /* closing, yet still counted against the caps */
-  int down_reason;
-  union {
-    uv_tcp_t tcp;
-    uv_udp_t udp;
-  } h;
-  uv_timer_t timer;
-  lsock *ls;
-  net_addr local, peer;
-  SSL *ssl;
-  struct bio_io io;
-  uint8_t *early; /* messages sent before an outgoing stream was up */
-  size_t early_len;
-  uint8_t *in; /* the partial message on a stream */
-  size_t in_len;
-  size_t pending; /* octets queued in the kernel-bound write queue */
-  uint64_t hs_deadline, idle_deadline, ka_next, ka_deadline, dtls_deadline;
-  uint32_t ka_interval, ka_timeout;
-  size_t budget;
-  uint64_t budget_iter;
-  char *skey;
-  void *user;
-  imsec_net_tls *tls;
-  imsec_bytes *chain;
-  uint8_t *chain_buf;
-  int nchain;
-  GENERAL_NAMES *sans;
-  imsec_net_flow *id_next, *addr_next, *throttle_next;
-};
-
 enum cmd_type { CMD_SEND, CMD_CLOSE, CMD_CONNECT, CMD_STOP, CMD_POST };
 
 struct cmd {
@@ -156,58 +63,10 @@ struct posted {
   struct posted *prev, *next;
 };
 
-struct net_loop {
-  imsec_net *net;
-  unsigned idx;
-  uv_loop_t loop;
-  uv_async_t async;
-  uv_prepare_t prep;
-  uv_idle_t idle;
-  uv_mutex_t qlock;
-  struct cmd *qhead, *qtail;
-  uv_thread_t thread;
-  int running, stopping;
-  uint64_t iter;
-  _Atomic uint64_t next_seq;
-  imsec_net_flow **ids;
-  size_t ids_cap, nids;
-  imsec_net_flow **addrs;
-  size_t addrs_cap, naddrs;
-  imsec_net_flow *throttled;
-  struct posted *posted;
-  lsock *listeners;
-  /* Log budgets for lines an attacker can cause at will: refused
-   * connections, refused input. */
-  imsec_lograte refuse_rate, input_rate;
-  uint8_t rbuf[RBUF_SIZE];
-  uint8_t pbuf[PBUF_SIZE];
-};
-
 struct ip_count {
   uint8_t a[16];
   uint32_t n;
   struct ip_count *next;
-};
-
-struct imsec_net {
-  imsec_net_config cfg;
-  unsigned nloops;
-  struct net_loop *loops[MAX_LOOPS];
-  int started;
-  uint8_t token_key[32];
-  uv_mutex_t iplock;
-  struct ip_count *ips[1024];
-  _Atomic uint64_t nflows, accepted, refused, handshakes, resumed, closed_limit;
-  _Atomic unsigned rr;
-  /* RFC 5923 connection reuse: outgoing flows by (transport, peer), so a
-   * connect from any thread finds the flow already open or opening. */
-  uv_mutex_t reuse_lock;
-  struct reuse_ent {
-    imsec_net_transport tr;
-    net_addr peer;
-    uint64_t id;
-    struct reuse_ent *next;
-  } * reuse[256];
 };
 
 static BIO_METHOD *g_bio_method;

@@ -664,6 +664,17 @@ static int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   return 0;
 }
 
+/* Encrypt application bytes on a TLS or DTLS flow; a stream's records
+ * leave in one write. */
+static int tls_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+  ERR_clear_error();
+  if (SSL_write(f->ssl, p, (int)len) != (int)len) {
+    ERR_clear_error();
+    return IMSEC_ERR_IO;
+  }
+  return f->tr == IMSEC_NET_TLS ? flow_flush(f) : 0;
+}
+
 /* Write application bytes (a message or a keepalive). */
 static int flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   if (f->state != F_UP)
@@ -675,14 +686,62 @@ static int flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
     return dgram_write(f, p, len);
   case IMSEC_NET_TLS:
   case IMSEC_NET_DTLS:
-    ERR_clear_error();
-    if (SSL_write(f->ssl, p, (int)len) != (int)len) {
-      ERR_clear_error();
-      return IMSEC_ERR_IO;
-    }
-    return f->tr == IMSEC_NET_TLS ? flow_flush(f) : 0;
+    return tls_write(f, p, len);
   }
   return IMSEC_ERR_INTERNAL;
+}
+
+/* A clean TLS close says so (close_notify); the alert leaves with the
+ * rest of the output. */
+static void tls_close_notify(imsec_net_flow *f) {
+  ERR_clear_error();
+  SSL_shutdown(f->ssl);
+  ERR_clear_error();
+  if (f->kind == K_STREAM)
+    (void)flow_flush(f);
+}
+
+/* Close a stream flow's socket, once its output is gone. 1 when the
+ * flow's timer is closed later (a drain or a linger is under way), 0 when
+ * the caller closes it now. */
+static int stream_close(imsec_net_flow *f, int reason, int was_up,
+                        int was_throttled) {
+  if (f->ssl && was_up && !f->peer_gone)
+    tls_close_notify(f);
+  if (f->linger) {
+    /* The answer to refused input leaves, then our FIN; what the peer
+     * still sends is read and dropped until its EOF or LINGER_MS, since
+     * closing with unread input would reset the connection and could
+     * destroy the answer before the peer reads it. */
+    if (was_throttled)
+      uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
+    if (shutdown_then_close(f, LINGER_MS))
+      return 1;
+    f->linger = 0;
+    f->counts_held = 0;
+    flow_uncount(f);
+  }
+  uv_read_stop((uv_stream_t *)&f->h.tcp);
+  if (f->pending > 0 && reason == 0) {
+    /* Let queued output drain first (at most DRAIN_MS), then close. */
+    if (shutdown_then_close(f, DRAIN_MS))
+      return 1;
+  }
+  uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+  return 0;
+}
+
+/* Close a datagram flow's own socket (a flow on a listener's socket has
+ * none). Always 0: the caller closes the timer. */
+static int dgram_close(imsec_net_flow *f, int reason, int was_up,
+                       int was_throttled) {
+  (void)reason;
+  (void)was_throttled;
+  if (f->ssl && was_up && !f->peer_gone)
+    tls_close_notify(f);
+  if (f->kind == K_DGRAM_OWN)
+    uv_close((uv_handle_t *)&f->h.udp, on_handle_closed);
+  return 0;
 }
 
 static void flow_down(imsec_net_flow *f, int reason) {
@@ -722,41 +781,23 @@ static void flow_close(imsec_net_flow *f, int reason) {
   FLOG(f, reason ? IMSEC_NET_LOG_INFO : IMSEC_NET_LOG_DEBUG, "down (%s)",
        reason ? imsec_strerror(reason) : "closed");
   flow_down(f, reason);
-  /* A clean TLS close says so (close_notify); the alert leaves with the
-   * rest of the output. */
-  if (f->ssl && was_up && !f->peer_gone) {
-    ERR_clear_error();
-    SSL_shutdown(f->ssl);
-    ERR_clear_error();
-    if (f->kind == K_STREAM)
-      (void)flow_flush(f);
-  }
   uv_timer_stop(&f->timer);
-  if (f->kind == K_STREAM && f->linger) {
-    /* The answer to refused input leaves, then our FIN; what the peer
-     * still sends is read and dropped until its EOF or LINGER_MS, since
-     * closing with unread input would reset the connection and could
-     * destroy the answer before the peer reads it. */
-    if (was_throttled)
-      uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
-    if (shutdown_then_close(f, LINGER_MS))
-      return;
-    f->linger = 0;
-    f->counts_held = 0;
-    flow_uncount(f);
-  }
-  if (f->kind == K_STREAM) {
-    uv_read_stop((uv_stream_t *)&f->h.tcp);
-    if (f->pending > 0 && reason == 0) {
-      /* Let queued output drain first (at most DRAIN_MS), then close. */
-      if (shutdown_then_close(f, DRAIN_MS))
-        return;
-    }
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
-  } else if (f->kind == K_DGRAM_OWN) {
-    uv_close((uv_handle_t *)&f->h.udp, on_handle_closed);
-  }
-  uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+  int later = f->kind == K_STREAM
+                  ? stream_close(f, reason, was_up, was_throttled)
+                  : dgram_close(f, reason, was_up, was_throttled);
+  if (!later)
+    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+}
+
+/* A handshake done: count it, and say what it agreed. */
+static void tls_up(imsec_net_flow *f) {
+  imsec_net *net = f->lp->net;
+  atomic_fetch_add(&net->handshakes, 1);
+  if (SSL_session_reused(f->ssl))
+    atomic_fetch_add(&net->resumed, 1);
+  FLOG(f, IMSEC_NET_LOG_INFO, "up %s %s%s", SSL_get_version(f->ssl),
+       SSL_get_cipher_name(f->ssl),
+       SSL_session_reused(f->ssl) ? " resumed" : "");
 }
 
 static void flow_up(imsec_net_flow *f) {
@@ -767,16 +808,10 @@ static void flow_up(imsec_net_flow *f) {
   f->dtls_deadline = 0;
   if (f->is_server && !f->keep && net->cfg.limits.idle_timeout_ms)
     f->idle_deadline = now_ms(f) + net->cfg.limits.idle_timeout_ms;
-  if (f->ssl) {
-    atomic_fetch_add(&net->handshakes, 1);
-    if (SSL_session_reused(f->ssl))
-      atomic_fetch_add(&net->resumed, 1);
-    FLOG(f, IMSEC_NET_LOG_INFO, "up %s %s%s", SSL_get_version(f->ssl),
-         SSL_get_cipher_name(f->ssl),
-         SSL_session_reused(f->ssl) ? " resumed" : "");
-  } else {
+  if (f->ssl)
+    tls_up(f);
+  else
     FLOG(f, IMSEC_NET_LOG_INFO, "up");
-  }
   flow_arm(f);
   if (net->cfg.handler.on_up) {
     int r = net->cfg.handler.on_up(net->cfg.handler.user, f);
@@ -907,6 +942,24 @@ static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
   flow_arm(f);
 }
 
+/* When DTLS next retransmits its last flight (RFC 6347 §4.2.4), 0 when no
+ * timer runs. */
+static uint64_t dtls_deadline(imsec_net_flow *f) {
+  struct timeval tv;
+  return DTLSv1_get_timeout(f->ssl, &tv) == 1
+             ? now_ms(f) + (uint64_t)tv.tv_sec * 1000 +
+                   (uint64_t)tv.tv_usec / 1000 + 1
+             : 0;
+}
+
+/* The DTLS retransmission timer fired: resend the flight, rearm. */
+static int dtls_retransmit(imsec_net_flow *f) {
+  if (DTLSv1_handle_timeout(f->ssl) < 0)
+    return IMSEC_ERR_TIMEOUT;
+  f->dtls_deadline = dtls_deadline(f);
+  return 0;
+}
+
 static void log_ssl_error(imsec_net_flow *f, const char *what) {
   char buf[256] = "";
   unsigned long e = ERR_peek_last_error();
@@ -928,11 +981,7 @@ static int flow_tls_pump(imsec_net_flow *f) {
         (void)flow_flush(f);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         if (f->tr == IMSEC_NET_DTLS) {
-          struct timeval tv;
-          f->dtls_deadline = DTLSv1_get_timeout(f->ssl, &tv) == 1
-                                 ? now_ms(f) + (uint64_t)tv.tv_sec * 1000 +
-                                       (uint64_t)tv.tv_usec / 1000 + 1
-                                 : 0;
+          f->dtls_deadline = dtls_deadline(f);
           flow_arm(f);
         }
         return 0;
@@ -1035,14 +1084,11 @@ static void on_flow_timer(uv_timer_t *t) {
   }
   if (f->dtls_deadline && now >= f->dtls_deadline) {
     f->dtls_deadline = 0;
-    if (DTLSv1_handle_timeout(f->ssl) < 0) {
-      flow_close(f, IMSEC_ERR_TIMEOUT);
+    int r = dtls_retransmit(f);
+    if (r != 0) {
+      flow_close(f, r);
       return;
     }
-    struct timeval tv;
-    if (DTLSv1_get_timeout(f->ssl, &tv) == 1)
-      f->dtls_deadline =
-          now + (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000 + 1;
   }
   if (f->ka_next && now >= f->ka_next && f->state == F_UP) {
     /* RFC 5626 §4.4.1: CRLFCRLF ping, expect a CRLF pong. */
@@ -1259,6 +1305,55 @@ static void on_connect(uv_connect_t *req, int status) {
   stream_start(f, f->tls, f->has_sni ? f->skey : NULL);
 }
 
+/* Open an outgoing stream flow (in the table, deadline armed): a socket
+ * of its own, bound to `local` when given, connecting to the peer. */
+static void stream_connect(imsec_net_flow *f, const net_addr *local,
+                           imsec_net_tls *tls) {
+  struct net_loop *lp = f->lp;
+  f->kind = K_STREAM;
+  uv_tcp_init(&lp->loop, &f->h.tcp);
+  f->h.tcp.data = f;
+  f->handles = 2;
+  uv_tcp_nodelay(&f->h.tcp, 1);
+  if (local && uv_tcp_bind(&f->h.tcp, &local->sa, 0) != 0) {
+    flow_close(f, IMSEC_ERR_IO);
+    return;
+  }
+  uv_connect_t *req = malloc(sizeof *req);
+  if (!req) {
+    flow_close(f, IMSEC_ERR_NOMEM);
+    return;
+  }
+  req->data = f;
+  f->tls = tls;
+  int r = uv_tcp_connect(req, &f->h.tcp, &f->peer.sa, on_connect);
+  if (r != 0) {
+    free(req);
+    FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(r));
+    flow_close(f, IMSEC_ERR_IO);
+  }
+}
+
+/* Listen on the bound stream socket `fd`. 0 or a libuv error. */
+static int stream_listen(lsock *ls, int fd) {
+  struct net_loop *lp = ls->lp;
+#ifdef TCP_DEFER_ACCEPT
+  if (ls->tr == IMSEC_NET_TLS) {
+    /* A TLS client speaks first: the kernel hands us the connection with
+     * its ClientHello (one wakeup, not two), and connections that never
+     * send anything never cost us a flow. */
+    int secs = (int)(lp->net->cfg.limits.handshake_timeout_ms / 1000) + 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+  }
+#endif
+  uv_tcp_init(&lp->loop, &ls->h.tcp);
+  ls->h.tcp.data = ls;
+  int r = uv_tcp_open(&ls->h.tcp, fd);
+  if (r == 0)
+    r = uv_listen((uv_stream_t *)&ls->h.tcp, 4096, on_connection);
+  return r;
+}
+
 /* ---------------------------------------------------------------- datagrams */
 
 static void on_dgram_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -1412,6 +1507,68 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     flow_arm(f);
 }
 
+/* Open an outgoing datagram flow (in the table, deadline armed). */
+static void dgram_connect(imsec_net_flow *f, const net_addr *local,
+                          imsec_net_tls *tls) {
+  struct net_loop *lp = f->lp;
+  /* UDP / DTLS: a connected socket of the flow's own. */
+  f->kind = K_DGRAM_OWN;
+  uv_udp_init(&lp->loop, &f->h.udp);
+  f->h.udp.data = f;
+  f->handles = 2;
+  net_addr any;
+  memset(&any, 0, sizeof any);
+  any.sa.sa_family = f->peer.sa.sa_family;
+  if (uv_udp_bind(&f->h.udp, local ? &local->sa : &any.sa, 0) != 0 ||
+      uv_udp_connect(&f->h.udp, &f->peer.sa) != 0 ||
+      uv_udp_recv_start(&f->h.udp, on_dgram_alloc, on_own_recv) != 0) {
+    flow_close(f, IMSEC_ERR_IO);
+    return;
+  }
+  int nl = (int)sizeof f->local;
+  uv_udp_getsockname(&f->h.udp, &f->local.sa, &nl);
+  f->io.dgram = 1;
+  f->io.udp = &f->h.udp;
+  f->io.peer = NULL;
+  if (f->tr == IMSEC_NET_UDP) {
+    flow_up(f);
+    return;
+  }
+  f->ssl = net_tls_ssl_new(tls, f->has_sni ? f->skey : NULL, f->skey);
+  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
+    flow_close(f, IMSEC_ERR_NOMEM);
+    return;
+  }
+  SSL_set_options(f->ssl, SSL_OP_NO_QUERY_MTU);
+  SSL_set_mtu(f->ssl, DTLS_MTU);
+  SSL_set_connect_state(f->ssl);
+  f->state = F_HANDSHAKE;
+  (void)flow_tls_pump(f);
+}
+
+/* Receive on the bound datagram socket `fd`. 0 or a libuv error. */
+static int dgram_listen(lsock *ls, int fd) {
+  struct net_loop *lp = ls->lp;
+  uv_udp_init(&lp->loop, &ls->h.udp);
+  ls->h.udp.data = ls;
+  int r = uv_udp_open(&ls->h.udp, fd);
+  if (r == 0)
+    r = uv_udp_recv_start(&ls->h.udp, on_dgram_alloc, on_listen_recv);
+  ls->io.dgram = 1;
+  ls->io.ls = ls;
+  ls->io.udp = &ls->h.udp;
+  if (ls->tr == IMSEC_NET_DTLS && !(ls->dtls_addr = BIO_ADDR_new()))
+    r = UV_ENOMEM;
+  return r;
+}
+
+/* What a datagram listener holds beyond its socket: the DTLS listening
+ * SSL and its address. */
+static void dgram_unlisten(lsock *ls) {
+  SSL_free(ls->dtls_ssl);
+  BIO_ADDR_free(ls->dtls_addr);
+}
+
 /* ---------------------------------------------------------------- commands */
 
 static void run_connect(struct net_loop *lp, struct cmd *c) {
@@ -1441,64 +1598,11 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
   }
   f->hs_deadline = now_ms(f) + net->cfg.limits.handshake_timeout_ms;
   flow_arm(f);
-  if (c->tr == IMSEC_NET_TCP || c->tr == IMSEC_NET_TLS) {
-    f->kind = K_STREAM;
-    uv_tcp_init(&lp->loop, &f->h.tcp);
-    f->h.tcp.data = f;
-    f->handles = 2;
-    uv_tcp_nodelay(&f->h.tcp, 1);
-    if (c->has_local && uv_tcp_bind(&f->h.tcp, &c->local.sa, 0) != 0) {
-      flow_close(f, IMSEC_ERR_IO);
-      return;
-    }
-    uv_connect_t *req = malloc(sizeof *req);
-    if (!req) {
-      flow_close(f, IMSEC_ERR_NOMEM);
-      return;
-    }
-    req->data = f;
-    f->tls = c->tls;
-    int r = uv_tcp_connect(req, &f->h.tcp, &f->peer.sa, on_connect);
-    if (r != 0) {
-      free(req);
-      FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(r));
-      flow_close(f, IMSEC_ERR_IO);
-    }
-    return;
-  }
-  /* UDP / DTLS: a connected socket of the flow's own. */
-  f->kind = K_DGRAM_OWN;
-  uv_udp_init(&lp->loop, &f->h.udp);
-  f->h.udp.data = f;
-  f->handles = 2;
-  net_addr any;
-  memset(&any, 0, sizeof any);
-  any.sa.sa_family = f->peer.sa.sa_family;
-  if (uv_udp_bind(&f->h.udp, c->has_local ? &c->local.sa : &any.sa, 0) != 0 ||
-      uv_udp_connect(&f->h.udp, &f->peer.sa) != 0 ||
-      uv_udp_recv_start(&f->h.udp, on_dgram_alloc, on_own_recv) != 0) {
-    flow_close(f, IMSEC_ERR_IO);
-    return;
-  }
-  int nl = (int)sizeof f->local;
-  uv_udp_getsockname(&f->h.udp, &f->local.sa, &nl);
-  f->io.dgram = 1;
-  f->io.udp = &f->h.udp;
-  f->io.peer = NULL;
-  if (c->tr == IMSEC_NET_UDP) {
-    flow_up(f);
-    return;
-  }
-  f->ssl = net_tls_ssl_new(c->tls, f->has_sni ? f->skey : NULL, f->skey);
-  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
-    return;
-  }
-  SSL_set_options(f->ssl, SSL_OP_NO_QUERY_MTU);
-  SSL_set_mtu(f->ssl, DTLS_MTU);
-  SSL_set_connect_state(f->ssl);
-  f->state = F_HANDSHAKE;
-  (void)flow_tls_pump(f);
+  const net_addr *local = c->has_local ? &c->local : NULL;
+  if (c->tr == IMSEC_NET_TCP || c->tr == IMSEC_NET_TLS)
+    stream_connect(f, local, c->tls);
+  else
+    dgram_connect(f, local, c->tls);
 }
 
 static void loop_stop(struct net_loop *lp);
@@ -1797,8 +1901,7 @@ void imsec_net_del(imsec_net *net) {
     while (lp->listeners) {
       lsock *ls = lp->listeners;
       lp->listeners = ls->next;
-      SSL_free(ls->dtls_ssl);
-      BIO_ADDR_free(ls->dtls_addr);
+      dgram_unlisten(ls);
       free(ls);
     }
     uv_mutex_destroy(&lp->qlock);
@@ -1876,34 +1979,7 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
     ls->lp = lp;
     ls->tr = tr;
     ls->tls = tls;
-    int r;
-#ifdef TCP_DEFER_ACCEPT
-    if (tr == IMSEC_NET_TLS) {
-      /* A TLS client speaks first: the kernel hands us the connection with
-       * its ClientHello (one wakeup, not two), and connections that never
-       * send anything never cost us a flow. */
-      int secs = (int)(net->cfg.limits.handshake_timeout_ms / 1000) + 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
-    }
-#endif
-    if (stream) {
-      uv_tcp_init(&lp->loop, &ls->h.tcp);
-      ls->h.tcp.data = ls;
-      r = uv_tcp_open(&ls->h.tcp, fd);
-      if (r == 0)
-        r = uv_listen((uv_stream_t *)&ls->h.tcp, 4096, on_connection);
-    } else {
-      uv_udp_init(&lp->loop, &ls->h.udp);
-      ls->h.udp.data = ls;
-      r = uv_udp_open(&ls->h.udp, fd);
-      if (r == 0)
-        r = uv_udp_recv_start(&ls->h.udp, on_dgram_alloc, on_listen_recv);
-      ls->io.dgram = 1;
-      ls->io.ls = ls;
-      ls->io.udp = &ls->h.udp;
-      if (tr == IMSEC_NET_DTLS && !(ls->dtls_addr = BIO_ADDR_new()))
-        r = UV_ENOMEM;
-    }
+    int r = stream ? stream_listen(ls, fd) : dgram_listen(ls, fd);
     ls->next = lp->listeners;
     lp->listeners = ls;
     if (r != 0)

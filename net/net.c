@@ -74,11 +74,7 @@ static uv_once_t g_once = UV_ONCE_INIT;
 
 /* ================================================================ logging */
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
+void net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
   if (!net->cfg.log || lvl > net->cfg.log_level)
     return;
   char line[512];
@@ -89,7 +85,7 @@ net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
   net->cfg.log(net->cfg.log_user, lvl, line);
 }
 
-static void addr_text(const net_addr *a, char *buf, size_t cap) {
+void net_addr_text(const net_addr *a, char *buf, size_t cap) {
   char host[INET6_ADDRSTRLEN] = "?";
   if (a->sa.sa_family == AF_INET) {
     inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof host);
@@ -101,18 +97,6 @@ static void addr_text(const net_addr *a, char *buf, size_t cap) {
     snprintf(buf, cap, "?");
   }
 }
-
-#define FLOG(f, lvl, ...)                                                      \
-  do {                                                                         \
-    if ((f)->lp->net->cfg.log && (lvl) <= (f)->lp->net->cfg.log_level) {       \
-      char peer_[64], msg_[400];                                               \
-      addr_text(&(f)->peer, peer_, sizeof peer_);                              \
-      snprintf(msg_, sizeof msg_, __VA_ARGS__);                                \
-      net_log((f)->lp->net, (lvl), "flow %llu %s %s: %s",                      \
-              (unsigned long long)(f)->id, imsec_net_transport_name((f)->tr),  \
-              peer_, msg_);                                                    \
-    }                                                                          \
-  } while (0)
 
 void imsec_net_log_stderr(void *user, imsec_net_log_level level,
                           const char *line) {
@@ -138,16 +122,16 @@ const char *imsec_net_transport_name(imsec_net_transport t) {
 
 /* ================================================================ addresses */
 
-static socklen_t addr_len(const struct sockaddr *sa) {
+socklen_t net_addr_len(const struct sockaddr *sa) {
   return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                    : sizeof(struct sockaddr_in);
 }
 
-static int addr_copy(net_addr *dst, const struct sockaddr *sa) {
+int net_addr_copy(net_addr *dst, const struct sockaddr *sa) {
   if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
     return IMSEC_ERR_INVAL;
   memset(dst, 0, sizeof *dst);
-  memcpy(dst, sa, addr_len(sa));
+  memcpy(dst, sa, net_addr_len(sa));
   return 0;
 }
 
@@ -223,7 +207,7 @@ static int table_grow(imsec_net_flow ***tab, size_t *cap, size_t n,
   return 0;
 }
 
-static int table_add(struct net_loop *lp, imsec_net_flow *f) {
+int net_table_add(struct net_loop *lp, imsec_net_flow *f) {
   if (table_grow(&lp->ids, &lp->ids_cap, lp->nids, 0) != 0 ||
       table_grow(&lp->addrs, &lp->addrs_cap, lp->naddrs, 1) != 0)
     return IMSEC_ERR_NOMEM;
@@ -268,8 +252,8 @@ static imsec_net_flow *find_id(struct net_loop *lp, uint64_t id) {
   return f;
 }
 
-static imsec_net_flow *find_addr(struct net_loop *lp, imsec_net_transport tr,
-                                 const net_addr *a, lsock *ls) {
+imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
+                              const net_addr *a, lsock *ls) {
   if (!lp->addrs_cap)
     return NULL;
   imsec_net_flow *f = lp->addrs[(size_t)addr_hash(tr, a) & (lp->addrs_cap - 1)];
@@ -310,7 +294,7 @@ static int ip_acquire(imsec_net *net, const net_addr *a) {
   return ok;
 }
 
-static void ip_release(imsec_net *net, const net_addr *a) {
+void net_ip_release(imsec_net *net, const net_addr *a) {
   uint8_t h[16];
   addr_host16(a, h);
   size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
@@ -442,8 +426,14 @@ static void bio_method_init(void) {
   g_bio_method = m;
 }
 
+/* Make the flow BIO's method, once per process. 0 or IMSEC_ERR_NOMEM. */
+int net_bio_init(void) {
+  uv_once(&g_once, bio_method_init);
+  return g_bio_method ? 0 : IMSEC_ERR_NOMEM;
+}
+
 /* Attach a fresh BIO reading/writing through `io`. */
-static int ssl_attach(SSL *ssl, struct bio_io *io) {
+int net_ssl_attach(SSL *ssl, struct bio_io *io) {
   BIO *b = BIO_new(g_bio_method);
   if (!b)
     return IMSEC_ERR_NOMEM;
@@ -460,7 +450,7 @@ int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len) {
   if (!a)
     return -1;
   *addr = (const uint8_t *)a;
-  *len = addr_len(&a->sa);
+  *len = net_addr_len(&a->sa);
   return 0;
 }
 
@@ -477,27 +467,22 @@ const char *net_ssl_session_key(SSL *ssl) {
 
 /* ================================================================ flows */
 
-static void flow_close(imsec_net_flow *f, int reason);
-static void flow_arm(imsec_net_flow *f);
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static int flow_tls_pump(imsec_net_flow *f);
-
-static void ip_release(imsec_net *net, const net_addr *a);
 
 /* Give back the flow's place under max_flows and max_flows_per_ip. */
-static void flow_uncount(imsec_net_flow *f) {
+void net_flow_uncount(imsec_net_flow *f) {
   imsec_net *net = f->lp->net;
   atomic_fetch_sub(&net->nflows, 1);
   if (f->counted_ip)
-    ip_release(net, &f->peer);
+    net_ip_release(net, &f->peer);
   f->counted_ip = 0;
 }
 
 static void flow_free(imsec_net_flow *f) {
   /* A lingering flow still held its socket, so it counted until now. */
   if (f->counts_held)
-    flow_uncount(f);
+    net_flow_uncount(f);
   if (f->ssl)
     SSL_free(f->ssl);
   free(f->io.out);
@@ -511,14 +496,14 @@ static void flow_free(imsec_net_flow *f) {
   free(f);
 }
 
-static void on_handle_closed(uv_handle_t *h) {
+void net_on_handle_closed(uv_handle_t *h) {
   imsec_net_flow *f = h->data;
   if (--f->handles == 0)
     flow_free(f);
 }
 
-static imsec_net_flow *flow_new(struct net_loop *lp, imsec_net_transport tr,
-                                uint64_t id) {
+imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
+                             uint64_t id) {
   imsec_net_flow *f = calloc(1, sizeof *f);
   if (!f)
     return NULL;
@@ -530,10 +515,6 @@ static imsec_net_flow *flow_new(struct net_loop *lp, imsec_net_transport tr,
   f->handles = 1;
   f->io.flow = f;
   return f;
-}
-
-static uint64_t now_ms(imsec_net_flow *f) {
-  return uv_now(&f->lp->loop);
 }
 
 /* Hand the output collected by the BIO to the socket: one write. */
@@ -550,15 +531,15 @@ static void on_write(uv_write_t *req, int status) {
   f->pending -= w->len;
   free(w);
   if (status < 0 && status != UV_ECANCELED && f->state != F_CLOSING)
-    flow_close(f, IMSEC_ERR_IO);
+    net_flow_close(f, IMSEC_ERR_IO);
 }
 
 /* The end of a draining close: output sent, or the drain took too long. */
 static void drain_done(imsec_net_flow *f) {
   if (!uv_is_closing((uv_handle_t *)&f->h.tcp))
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&f->h.tcp, net_on_handle_closed);
   if (!uv_is_closing((uv_handle_t *)&f->timer))
-    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&f->timer, net_on_handle_closed);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -589,7 +570,7 @@ static int shutdown_then_close(imsec_net_flow *f, uint64_t ms) {
   return 1;
 }
 
-static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   uv_stream_t *s = (uv_stream_t *)&f->h.tcp;
   size_t off = 0;
   if (f->pending == 0) {
@@ -624,7 +605,7 @@ static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
 }
 
 /* Flush what one SSL call produced. */
-static int flow_flush(imsec_net_flow *f) {
+int flow_flush(imsec_net_flow *f) {
   if (f->io.out_len == 0)
     return 0;
   int r = stream_write(f, f->io.out, f->io.out_len);
@@ -643,7 +624,7 @@ static uv_udp_t *flow_udp(imsec_net_flow *f) {
   return f->kind == K_DGRAM_SHARED ? &f->ls->h.udp : &f->h.udp;
 }
 
-static int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   uv_udp_t *u = flow_udp(f);
   const struct sockaddr *to = f->kind == K_DGRAM_SHARED ? &f->peer.sa : NULL;
   uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
@@ -666,7 +647,7 @@ static int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
 
 /* Encrypt application bytes on a TLS or DTLS flow; a stream's records
  * leave in one write. */
-static int tls_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+int net_tls_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   ERR_clear_error();
   if (SSL_write(f->ssl, p, (int)len) != (int)len) {
     ERR_clear_error();
@@ -676,7 +657,7 @@ static int tls_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
 }
 
 /* Write application bytes (a message or a keepalive). */
-static int flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+int net_flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   if (f->state != F_UP)
     return IMSEC_ERR_CLOSED;
   switch (f->tr) {
@@ -686,14 +667,14 @@ static int flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
     return dgram_write(f, p, len);
   case IMSEC_NET_TLS:
   case IMSEC_NET_DTLS:
-    return tls_write(f, p, len);
+    return net_tls_write(f, p, len);
   }
   return IMSEC_ERR_INTERNAL;
 }
 
 /* A clean TLS close says so (close_notify); the alert leaves with the
  * rest of the output. */
-static void tls_close_notify(imsec_net_flow *f) {
+void net_tls_close_notify(imsec_net_flow *f) {
   ERR_clear_error();
   SSL_shutdown(f->ssl);
   ERR_clear_error();
@@ -704,10 +685,9 @@ static void tls_close_notify(imsec_net_flow *f) {
 /* Close a stream flow's socket, once its output is gone. 1 when the
  * flow's timer is closed later (a drain or a linger is under way), 0 when
  * the caller closes it now. */
-static int stream_close(imsec_net_flow *f, int reason, int was_up,
-                        int was_throttled) {
+int stream_close(imsec_net_flow *f, int reason, int was_up, int was_throttled) {
   if (f->ssl && was_up && !f->peer_gone)
-    tls_close_notify(f);
+    net_tls_close_notify(f);
   if (f->linger) {
     /* The answer to refused input leaves, then our FIN; what the peer
      * still sends is read and dropped until its EOF or LINGER_MS, since
@@ -719,7 +699,7 @@ static int stream_close(imsec_net_flow *f, int reason, int was_up,
       return 1;
     f->linger = 0;
     f->counts_held = 0;
-    flow_uncount(f);
+    net_flow_uncount(f);
   }
   uv_read_stop((uv_stream_t *)&f->h.tcp);
   if (f->pending > 0 && reason == 0) {
@@ -727,20 +707,19 @@ static int stream_close(imsec_net_flow *f, int reason, int was_up,
     if (shutdown_then_close(f, DRAIN_MS))
       return 1;
   }
-  uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&f->h.tcp, net_on_handle_closed);
   return 0;
 }
 
 /* Close a datagram flow's own socket (a flow on a listener's socket has
  * none). Always 0: the caller closes the timer. */
-static int dgram_close(imsec_net_flow *f, int reason, int was_up,
-                       int was_throttled) {
+int dgram_close(imsec_net_flow *f, int reason, int was_up, int was_throttled) {
   (void)reason;
   (void)was_throttled;
   if (f->ssl && was_up && !f->peer_gone)
-    tls_close_notify(f);
+    net_tls_close_notify(f);
   if (f->kind == K_DGRAM_OWN)
-    uv_close((uv_handle_t *)&f->h.udp, on_handle_closed);
+    uv_close((uv_handle_t *)&f->h.udp, net_on_handle_closed);
   return 0;
 }
 
@@ -750,7 +729,7 @@ static void flow_down(imsec_net_flow *f, int reason) {
     net->cfg.handler.on_down(net->cfg.handler.user, f, reason);
 }
 
-static void flow_close(imsec_net_flow *f, int reason) {
+void net_flow_close(imsec_net_flow *f, int reason) {
   if (f->state == F_CLOSING)
     return;
   int was_up = f->state == F_UP;
@@ -763,7 +742,7 @@ static void flow_close(imsec_net_flow *f, int reason) {
    * let one address hold any number of sockets. */
   f->counts_held = f->kind == K_STREAM && f->linger;
   if (!f->counts_held)
-    flow_uncount(f);
+    net_flow_uncount(f);
   if (f->in_reuse)
     reuse_del(net, f);
   table_del(f->lp, f);
@@ -786,11 +765,11 @@ static void flow_close(imsec_net_flow *f, int reason) {
                   ? stream_close(f, reason, was_up, was_throttled)
                   : dgram_close(f, reason, was_up, was_throttled);
   if (!later)
-    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&f->timer, net_on_handle_closed);
 }
 
 /* A handshake done: count it, and say what it agreed. */
-static void tls_up(imsec_net_flow *f) {
+void net_tls_up(imsec_net_flow *f) {
   imsec_net *net = f->lp->net;
   atomic_fetch_add(&net->handshakes, 1);
   if (SSL_session_reused(f->ssl))
@@ -800,24 +779,24 @@ static void tls_up(imsec_net_flow *f) {
        SSL_session_reused(f->ssl) ? " resumed" : "");
 }
 
-static void flow_up(imsec_net_flow *f) {
+void net_flow_up(imsec_net_flow *f) {
   imsec_net *net = f->lp->net;
   f->state = F_UP;
   f->was_up = 1;
   f->hs_deadline = 0;
   f->dtls_deadline = 0;
   if (f->is_server && !f->keep && net->cfg.limits.idle_timeout_ms)
-    f->idle_deadline = now_ms(f) + net->cfg.limits.idle_timeout_ms;
+    f->idle_deadline = net_now_ms(f) + net->cfg.limits.idle_timeout_ms;
   if (f->ssl)
-    tls_up(f);
+    net_tls_up(f);
   else
     FLOG(f, IMSEC_NET_LOG_INFO, "up");
-  flow_arm(f);
+  net_flow_arm(f);
   if (net->cfg.handler.on_up) {
     int r = net->cfg.handler.on_up(net->cfg.handler.user, f);
     if (r < 0 && f->state == F_UP) {
       FLOG(f, IMSEC_NET_LOG_INFO, "refused by owner (%s)", imsec_strerror(r));
-      flow_close(f, r);
+      net_flow_close(f, r);
     }
   }
   /* Messages queued while connecting leave only now, after the owner's
@@ -827,25 +806,24 @@ static void flow_up(imsec_net_flow *f) {
     size_t n = f->early_len;
     f->early = NULL;
     f->early_len = 0;
-    int r = flow_write(f, e, n);
+    int r = net_flow_write(f, e, n);
     free(e);
     if (r != 0)
-      flow_close(f, r);
+      net_flow_close(f, r);
   }
 }
 
-static void deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len) {
+void net_deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len) {
   imsec_net *net = f->lp->net;
   if (f->idle_deadline)
-    f->idle_deadline = now_ms(f) + net->cfg.limits.idle_timeout_ms;
+    f->idle_deadline = net_now_ms(f) + net->cfg.limits.idle_timeout_ms;
   if (net->cfg.handler.on_message)
     net->cfg.handler.on_message(net->cfg.handler.user, f, p, len);
 }
 
 /* The framer refused the stream: the owner may answer (on_refused), then
  * the flow closes, lingering so that the answer reaches the peer. */
-static void refuse_input(imsec_net_flow *f, int k, const uint8_t *head,
-                         size_t n) {
+void net_refuse_input(imsec_net_flow *f, int k, const uint8_t *head, size_t n) {
   imsec_net *net = f->lp->net;
   const char *what = k == IMSEC_ERR_LIMIT ? "message over the size limit"
                                           : "unframeable input";
@@ -855,7 +833,7 @@ static void refuse_input(imsec_net_flow *f, int k, const uint8_t *head,
     net->cfg.handler.on_refused(net->cfg.handler.user, f, k, head, n);
   } else {
     uint64_t held = 0;
-    if (imsec_lograte_take(&f->lp->input_rate, (int64_t)now_ms(f), &held))
+    if (imsec_lograte_take(&f->lp->input_rate, (int64_t)net_now_ms(f), &held))
       FLOG(f, IMSEC_NET_LOG_WARN, "%s, closing%s", what,
            held ? "; similar lines were held back" : "");
   }
@@ -863,11 +841,11 @@ static void refuse_input(imsec_net_flow *f, int k, const uint8_t *head,
     return;
   if (f->kind == K_STREAM)
     f->linger = 1;
-  flow_close(f, k);
+  net_flow_close(f, k);
 }
 
 /* Frame stream bytes into messages and keepalives. */
-static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
+void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
   imsec_net *net = f->lp->net;
   size_t max = net->cfg.limits.max_msg;
   const uint8_t *data = p;
@@ -875,7 +853,7 @@ static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
   if (f->in_len) {
     uint8_t *nb = realloc(f->in, f->in_len + n);
     if (!nb) {
-      flow_close(f, IMSEC_ERR_NOMEM);
+      net_flow_close(f, IMSEC_ERR_NOMEM);
       return;
     }
     memcpy(nb + f->in_len, p, n);
@@ -897,17 +875,17 @@ static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
       }
     }
     if (k < 0) {
-      refuse_input(f, k, data + off, len - off < max ? len - off : max);
+      net_refuse_input(f, k, data + off, len - off < max ? len - off : max);
       return;
     }
     if (mlen == 0 || mlen > len - off) {
-      flow_close(f, IMSEC_ERR_INTERNAL);
+      net_flow_close(f, IMSEC_ERR_INTERNAL);
       return;
     }
     if (k == IMSEC_NET_FRAME_PING) {
       static const uint8_t pong[2] = {'\r', '\n'};
-      if (flow_write(f, pong, 2) != 0) {
-        flow_close(f, IMSEC_ERR_IO);
+      if (net_flow_write(f, pong, 2) != 0) {
+        net_flow_close(f, IMSEC_ERR_IO);
         return;
       }
     } else if (k == IMSEC_NET_FRAME_PONG) {
@@ -916,7 +894,7 @@ static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
     } else {
       f->ping_out = 0;
       f->ka_deadline = 0; /* any traffic proves the flow alive */
-      deliver_msg(f, data + off, mlen);
+      net_deliver_msg(f, data + off, mlen);
     }
     off += mlen;
   }
@@ -933,30 +911,30 @@ static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
   } else {
     f->in = malloc(rest);
     if (!f->in) {
-      flow_close(f, IMSEC_ERR_NOMEM);
+      net_flow_close(f, IMSEC_ERR_NOMEM);
       return;
     }
     memcpy(f->in, data + off, rest);
     f->in_len = rest;
   }
-  flow_arm(f);
+  net_flow_arm(f);
 }
 
 /* When DTLS next retransmits its last flight (RFC 6347 §4.2.4), 0 when no
  * timer runs. */
-static uint64_t dtls_deadline(imsec_net_flow *f) {
+uint64_t net_dtls_deadline(imsec_net_flow *f) {
   struct timeval tv;
   return DTLSv1_get_timeout(f->ssl, &tv) == 1
-             ? now_ms(f) + (uint64_t)tv.tv_sec * 1000 +
+             ? net_now_ms(f) + (uint64_t)tv.tv_sec * 1000 +
                    (uint64_t)tv.tv_usec / 1000 + 1
              : 0;
 }
 
 /* The DTLS retransmission timer fired: resend the flight, rearm. */
-static int dtls_retransmit(imsec_net_flow *f) {
+int dtls_retransmit(imsec_net_flow *f) {
   if (DTLSv1_handle_timeout(f->ssl) < 0)
     return IMSEC_ERR_TIMEOUT;
-  f->dtls_deadline = dtls_deadline(f);
+  f->dtls_deadline = net_dtls_deadline(f);
   return 0;
 }
 
@@ -971,7 +949,7 @@ static void log_ssl_error(imsec_net_flow *f, const char *what) {
 
 /* Drive the handshake and decrypt what arrived. Returns 0 while the flow
  * lives. */
-static int flow_tls_pump(imsec_net_flow *f) {
+int net_tls_pump(imsec_net_flow *f) {
   ERR_clear_error();
   if (f->state == F_HANDSHAKE) {
     int r = SSL_do_handshake(f->ssl);
@@ -981,20 +959,20 @@ static int flow_tls_pump(imsec_net_flow *f) {
         (void)flow_flush(f);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         if (f->tr == IMSEC_NET_DTLS) {
-          f->dtls_deadline = dtls_deadline(f);
-          flow_arm(f);
+          f->dtls_deadline = net_dtls_deadline(f);
+          net_flow_arm(f);
         }
         return 0;
       }
       log_ssl_error(f, "TLS handshake failed");
-      flow_close(f, IMSEC_ERR_AUTH);
+      net_flow_close(f, IMSEC_ERR_AUTH);
       return -1;
     }
     if (f->kind == K_STREAM && flow_flush(f) != 0) {
-      flow_close(f, IMSEC_ERR_IO);
+      net_flow_close(f, IMSEC_ERR_IO);
       return -1;
     }
-    flow_up(f);
+    net_flow_up(f);
     if (f->state != F_UP)
       return -1;
   }
@@ -1003,7 +981,7 @@ static int flow_tls_pump(imsec_net_flow *f) {
     if (n > 0) {
       if (f->tr == IMSEC_NET_DTLS) {
         f->ping_out = 0;
-        deliver_msg(f, f->lp->pbuf, (size_t)n);
+        net_deliver_msg(f, f->lp->pbuf, (size_t)n);
       } else {
         stream_deliver(f, f->lp->pbuf, (size_t)n);
       }
@@ -1025,11 +1003,11 @@ static int flow_tls_pump(imsec_net_flow *f) {
       break;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
-      flow_close(f, 0); /* close_notify */
+      net_flow_close(f, 0); /* close_notify */
       return -1;
     }
     log_ssl_error(f, "TLS read failed");
-    flow_close(f, IMSEC_ERR_IO);
+    net_flow_close(f, IMSEC_ERR_IO);
     return -1;
   }
   return f->state == F_UP ? 0 : -1;
@@ -1044,7 +1022,7 @@ static void set_min(uint64_t *m, uint64_t t) {
 
 static void on_flow_timer(uv_timer_t *t);
 
-static void flow_arm(imsec_net_flow *f) {
+void net_flow_arm(imsec_net_flow *f) {
   if (f->state == F_CLOSING)
     return;
   uint64_t m = 0;
@@ -1057,36 +1035,36 @@ static void flow_arm(imsec_net_flow *f) {
     uv_timer_stop(&f->timer);
     return;
   }
-  uint64_t now = now_ms(f);
+  uint64_t now = net_now_ms(f);
   uv_timer_start(&f->timer, on_flow_timer, m > now ? m - now : 0, 0);
 }
 
 static void on_flow_timer(uv_timer_t *t) {
   imsec_net_flow *f = t->data;
-  uint64_t now = now_ms(f);
+  uint64_t now = net_now_ms(f);
   if (f->hs_deadline && now >= f->hs_deadline) {
     FLOG(f, IMSEC_NET_LOG_WARN, "handshake not done in %u ms, closing",
          f->lp->net->cfg.limits.handshake_timeout_ms);
-    flow_close(f, IMSEC_ERR_TIMEOUT);
+    net_flow_close(f, IMSEC_ERR_TIMEOUT);
     return;
   }
   if (f->idle_deadline && now >= f->idle_deadline) {
     FLOG(f, IMSEC_NET_LOG_INFO, "idle before registration for %u ms, closing",
          f->lp->net->cfg.limits.idle_timeout_ms);
-    flow_close(f, IMSEC_ERR_TIMEOUT);
+    net_flow_close(f, IMSEC_ERR_TIMEOUT);
     return;
   }
   if (f->ka_deadline && now >= f->ka_deadline) {
     FLOG(f, IMSEC_NET_LOG_WARN, "no keepalive pong in %u ms, flow dead",
          f->ka_timeout);
-    flow_close(f, IMSEC_ERR_TIMEOUT);
+    net_flow_close(f, IMSEC_ERR_TIMEOUT);
     return;
   }
   if (f->dtls_deadline && now >= f->dtls_deadline) {
     f->dtls_deadline = 0;
     int r = dtls_retransmit(f);
     if (r != 0) {
-      flow_close(f, r);
+      net_flow_close(f, r);
       return;
     }
   }
@@ -1098,13 +1076,13 @@ static void on_flow_timer(uv_timer_t *t) {
       f->ping_out = 1;
       f->ka_deadline = now + f->ka_timeout;
     }
-    int r = flow_write(f, ping, 4);
+    int r = net_flow_write(f, ping, 4);
     if (r != 0) {
-      flow_close(f, r);
+      net_flow_close(f, r);
       return;
     }
   }
-  flow_arm(f);
+  net_flow_arm(f);
 }
 
 /* ---------------------------------------------------------------- streams */
@@ -1157,7 +1135,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (f->state == F_HANDSHAKE)
       FLOG(f, IMSEC_NET_LOG_INFO, "peer left during the handshake");
     f->peer_gone = 1; /* nobody left to read a close_notify */
-    flow_close(f, nread == UV_EOF ? 0 : IMSEC_ERR_IO);
+    net_flow_close(f, nread == UV_EOF ? 0 : IMSEC_ERR_IO);
     return;
   }
   /* A read budget per wakeup so one flow cannot starve the others. */
@@ -1171,7 +1149,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   } else {
     f->io.in = (const uint8_t *)buf->base;
     f->io.in_len = (size_t)nread;
-    (void)flow_tls_pump(f);
+    (void)net_tls_pump(f);
     f->io.in_len = 0;
   }
   if (f->state != F_CLOSING && f->budget >= f->lp->net->cfg.limits.read_budget)
@@ -1185,12 +1163,12 @@ static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
    * here is one per handshake. */
   if (f->tr == IMSEC_NET_TCP) {
     uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
-    flow_up(f);
+    net_flow_up(f);
     return;
   }
   f->ssl = net_tls_ssl_new(tls, sni, f->skey);
-  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
+  if (!f->ssl || net_ssl_attach(f->ssl, &f->io) != 0) {
+    net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }
   if (f->is_server)
@@ -1200,7 +1178,7 @@ static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
   f->state = F_HANDSHAKE;
   uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
   if (!f->is_server)
-    (void)flow_tls_pump(f); /* ClientHello */
+    (void)net_tls_pump(f); /* ClientHello */
 }
 
 /* "; N more refusals held back" when lines were held back, else "". */
@@ -1212,7 +1190,7 @@ static const char *held_text(uint64_t held, char *buf, size_t cap) {
   return buf;
 }
 
-static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
+int net_admit(struct net_loop *lp, const net_addr *peer, int *counted) {
   imsec_net *net = lp->net;
   *counted = 0;
   uint64_t held = 0;
@@ -1221,7 +1199,7 @@ static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
                            &held)) {
       char t[64];
-      addr_text(peer, t, sizeof t);
+      net_addr_text(peer, t, sizeof t);
       net_log(net, IMSEC_NET_LOG_WARN,
               "refused connection from %s: %u flows open (limit)%s", t,
               net->cfg.limits.max_flows, held_text(held, hb, sizeof hb));
@@ -1234,7 +1212,7 @@ static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
                            &held)) {
       char t[64];
-      addr_text(peer, t, sizeof t);
+      net_addr_text(peer, t, sizeof t);
       net_log(net, IMSEC_NET_LOG_WARN,
               "refused connection from %s: %u flows from this address "
               "(max_flows_per_ip)%s",
@@ -1253,7 +1231,7 @@ static void on_connection(uv_stream_t *server, int status) {
   imsec_net *net = lp->net;
   if (status < 0 || lp->stopping)
     return;
-  imsec_net_flow *f = flow_new(lp, ls->tr, 0);
+  imsec_net_flow *f = net_flow_new(lp, ls->tr, 0);
   if (!f)
     return;
   uv_tcp_init(&lp->loop, &f->h.tcp);
@@ -1263,31 +1241,31 @@ static void on_connection(uv_stream_t *server, int status) {
   f->is_server = 1;
   if (uv_accept(server, (uv_stream_t *)&f->h.tcp) != 0) {
     f->state = F_CLOSING;
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&f->h.tcp, net_on_handle_closed);
+    uv_close((uv_handle_t *)&f->timer, net_on_handle_closed);
     return;
   }
   int nl = (int)sizeof f->peer;
   uv_tcp_getpeername(&f->h.tcp, &f->peer.sa, &nl);
   int counted;
-  if (!admit(lp, &f->peer, &counted)) {
+  if (!net_admit(lp, &f->peer, &counted)) {
     atomic_fetch_add(&net->refused, 1);
     f->state = F_CLOSING;
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&f->h.tcp, net_on_handle_closed);
+    uv_close((uv_handle_t *)&f->timer, net_on_handle_closed);
     return;
   }
   f->counted_ip = (uint8_t)counted;
   atomic_fetch_add(&net->nflows, 1);
   atomic_fetch_add(&net->accepted, 1);
-  if (table_add(lp, f) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
+  if (net_table_add(lp, f) != 0) {
+    net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }
   f->state = F_HANDSHAKE;
   if (ls->tr == IMSEC_NET_TLS) {
-    f->hs_deadline = now_ms(f) + net->cfg.limits.handshake_timeout_ms;
-    flow_arm(f);
+    f->hs_deadline = net_now_ms(f) + net->cfg.limits.handshake_timeout_ms;
+    net_flow_arm(f);
   }
   stream_start(f, ls->tls, NULL);
 }
@@ -1299,7 +1277,7 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   if (status < 0) {
     FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(status));
-    flow_close(f, IMSEC_ERR_IO);
+    net_flow_close(f, IMSEC_ERR_IO);
     return;
   }
   stream_start(f, f->tls, f->has_sni ? f->skey : NULL);
@@ -1307,8 +1285,8 @@ static void on_connect(uv_connect_t *req, int status) {
 
 /* Open an outgoing stream flow (in the table, deadline armed): a socket
  * of its own, bound to `local` when given, connecting to the peer. */
-static void stream_connect(imsec_net_flow *f, const net_addr *local,
-                           imsec_net_tls *tls) {
+void stream_connect(imsec_net_flow *f, const net_addr *local,
+                    imsec_net_tls *tls) {
   struct net_loop *lp = f->lp;
   f->kind = K_STREAM;
   uv_tcp_init(&lp->loop, &f->h.tcp);
@@ -1316,12 +1294,12 @@ static void stream_connect(imsec_net_flow *f, const net_addr *local,
   f->handles = 2;
   uv_tcp_nodelay(&f->h.tcp, 1);
   if (local && uv_tcp_bind(&f->h.tcp, &local->sa, 0) != 0) {
-    flow_close(f, IMSEC_ERR_IO);
+    net_flow_close(f, IMSEC_ERR_IO);
     return;
   }
   uv_connect_t *req = malloc(sizeof *req);
   if (!req) {
-    flow_close(f, IMSEC_ERR_NOMEM);
+    net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }
   req->data = f;
@@ -1330,12 +1308,12 @@ static void stream_connect(imsec_net_flow *f, const net_addr *local,
   if (r != 0) {
     free(req);
     FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(r));
-    flow_close(f, IMSEC_ERR_IO);
+    net_flow_close(f, IMSEC_ERR_IO);
   }
 }
 
 /* Listen on the bound stream socket `fd`. 0 or a libuv error. */
-static int stream_listen(lsock *ls, int fd) {
+int stream_listen(lsock *ls, int fd) {
   struct net_loop *lp = ls->lp;
 #ifdef TCP_DEFER_ACCEPT
   if (ls->tr == IMSEC_NET_TLS) {
@@ -1370,16 +1348,16 @@ static void dgram_in(imsec_net_flow *f, const uint8_t *p, size_t n) {
       return;
     }
     f->ping_out = 0;
-    deliver_msg(f, p, n);
-    flow_arm(f);
+    net_deliver_msg(f, p, n);
+    net_flow_arm(f);
     return;
   }
   f->io.in = p;
   f->io.in_len = n;
-  (void)flow_tls_pump(f);
+  (void)net_tls_pump(f);
   f->io.in_len = 0;
   if (f->state != F_CLOSING)
-    flow_arm(f);
+    net_flow_arm(f);
 }
 
 static void on_own_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
@@ -1396,13 +1374,13 @@ static void on_own_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 static imsec_net_flow *shared_flow_new(lsock *ls, const net_addr *peer) {
   struct net_loop *lp = ls->lp;
   int counted;
-  if (!admit(lp, peer, &counted)) {
+  if (!net_admit(lp, peer, &counted)) {
     atomic_fetch_add(&lp->net->refused, 1);
     return NULL;
   }
-  imsec_net_flow *f = flow_new(lp, ls->tr, 0);
+  imsec_net_flow *f = net_flow_new(lp, ls->tr, 0);
   if (!f) {
-    ip_release(lp->net, peer);
+    net_ip_release(lp->net, peer);
     return NULL;
   }
   f->kind = K_DGRAM_SHARED;
@@ -1417,9 +1395,9 @@ static imsec_net_flow *shared_flow_new(lsock *ls, const net_addr *peer) {
   f->io.peer = &f->peer;
   atomic_fetch_add(&lp->net->nflows, 1);
   atomic_fetch_add(&lp->net->accepted, 1);
-  if (table_add(lp, f) != 0) {
+  if (net_table_add(lp, f) != 0) {
     f->state = F_HANDSHAKE;
-    flow_close(f, IMSEC_ERR_NOMEM);
+    net_flow_close(f, IMSEC_ERR_NOMEM);
     return NULL;
   }
   return f;
@@ -1429,7 +1407,7 @@ static SSL *dtls_listen_ssl(lsock *ls) {
   SSL *ssl = net_tls_ssl_new(ls->tls, NULL, NULL);
   if (!ssl)
     return NULL;
-  if (ssl_attach(ssl, &ls->io) != 0) {
+  if (net_ssl_attach(ssl, &ls->io) != 0) {
     SSL_free(ssl);
     return NULL;
   }
@@ -1446,11 +1424,11 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
   if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || lp->stopping)
     return;
   net_addr from;
-  if (addr_copy(&from, addr) != 0)
+  if (net_addr_copy(&from, addr) != 0)
     return;
   const uint8_t *p = (const uint8_t *)buf->base;
   size_t n = (size_t)nread;
-  imsec_net_flow *f = find_addr(lp, ls->tr, &from, ls);
+  imsec_net_flow *f = net_find_addr(lp, ls->tr, &from, ls);
   if (f) {
     dgram_in(f, p, n);
     return;
@@ -1459,7 +1437,7 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     f = shared_flow_new(ls, &from);
     if (!f)
       return;
-    flow_up(f);
+    net_flow_up(f);
     if (f->state == F_UP)
       dgram_in(f, p, n);
     return;
@@ -1501,15 +1479,15 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
   SSL_set_app_data(ssl, &f->io);
   f->io.cookie_peer = &f->peer;
   f->state = F_HANDSHAKE;
-  f->hs_deadline = now_ms(f) + lp->net->cfg.limits.handshake_timeout_ms;
-  (void)flow_tls_pump(f); /* continue from the buffered ClientHello */
+  f->hs_deadline = net_now_ms(f) + lp->net->cfg.limits.handshake_timeout_ms;
+  (void)net_tls_pump(f); /* continue from the buffered ClientHello */
   if (f->state != F_CLOSING)
-    flow_arm(f);
+    net_flow_arm(f);
 }
 
 /* Open an outgoing datagram flow (in the table, deadline armed). */
-static void dgram_connect(imsec_net_flow *f, const net_addr *local,
-                          imsec_net_tls *tls) {
+void dgram_connect(imsec_net_flow *f, const net_addr *local,
+                   imsec_net_tls *tls) {
   struct net_loop *lp = f->lp;
   /* UDP / DTLS: a connected socket of the flow's own. */
   f->kind = K_DGRAM_OWN;
@@ -1522,7 +1500,7 @@ static void dgram_connect(imsec_net_flow *f, const net_addr *local,
   if (uv_udp_bind(&f->h.udp, local ? &local->sa : &any.sa, 0) != 0 ||
       uv_udp_connect(&f->h.udp, &f->peer.sa) != 0 ||
       uv_udp_recv_start(&f->h.udp, on_dgram_alloc, on_own_recv) != 0) {
-    flow_close(f, IMSEC_ERR_IO);
+    net_flow_close(f, IMSEC_ERR_IO);
     return;
   }
   int nl = (int)sizeof f->local;
@@ -1531,23 +1509,23 @@ static void dgram_connect(imsec_net_flow *f, const net_addr *local,
   f->io.udp = &f->h.udp;
   f->io.peer = NULL;
   if (f->tr == IMSEC_NET_UDP) {
-    flow_up(f);
+    net_flow_up(f);
     return;
   }
   f->ssl = net_tls_ssl_new(tls, f->has_sni ? f->skey : NULL, f->skey);
-  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
+  if (!f->ssl || net_ssl_attach(f->ssl, &f->io) != 0) {
+    net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }
   SSL_set_options(f->ssl, SSL_OP_NO_QUERY_MTU);
   SSL_set_mtu(f->ssl, DTLS_MTU);
   SSL_set_connect_state(f->ssl);
   f->state = F_HANDSHAKE;
-  (void)flow_tls_pump(f);
+  (void)net_tls_pump(f);
 }
 
 /* Receive on the bound datagram socket `fd`. 0 or a libuv error. */
-static int dgram_listen(lsock *ls, int fd) {
+int dgram_listen(lsock *ls, int fd) {
   struct net_loop *lp = ls->lp;
   uv_udp_init(&lp->loop, &ls->h.udp);
   ls->h.udp.data = ls;
@@ -1564,7 +1542,7 @@ static int dgram_listen(lsock *ls, int fd) {
 
 /* What a datagram listener holds beyond its socket: the DTLS listening
  * SSL and its address. */
-static void dgram_unlisten(lsock *ls) {
+void dgram_unlisten(lsock *ls) {
   SSL_free(ls->dtls_ssl);
   BIO_ADDR_free(ls->dtls_addr);
 }
@@ -1573,7 +1551,7 @@ static void dgram_unlisten(lsock *ls) {
 
 static void run_connect(struct net_loop *lp, struct cmd *c) {
   imsec_net *net = lp->net;
-  imsec_net_flow *f = flow_new(lp, c->tr, c->id);
+  imsec_net_flow *f = net_flow_new(lp, c->tr, c->id);
   if (!f) {
     if (c->reuse)
       reuse_del_id(net, c->tr, &c->peer, c->id);
@@ -1588,16 +1566,16 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
   c->sni = NULL;
   if (!f->skey) {
     char t[64];
-    addr_text(&f->peer, t, sizeof t);
+    net_addr_text(&f->peer, t, sizeof t);
     f->skey = strdup(t);
   }
   atomic_fetch_add(&net->nflows, 1);
-  if (table_add(lp, f) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
+  if (net_table_add(lp, f) != 0) {
+    net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }
-  f->hs_deadline = now_ms(f) + net->cfg.limits.handshake_timeout_ms;
-  flow_arm(f);
+  f->hs_deadline = net_now_ms(f) + net->cfg.limits.handshake_timeout_ms;
+  net_flow_arm(f);
   const net_addr *local = c->has_local ? &c->local : NULL;
   if (c->tr == IMSEC_NET_TCP || c->tr == IMSEC_NET_TLS)
     stream_connect(f, local, c->tls);
@@ -1667,7 +1645,7 @@ static void run_cmd(struct net_loop *lp, struct cmd *c) {
   case CMD_CLOSE:
     f = find_id(lp, c->id);
     if (f)
-      flow_close(f, 0);
+      net_flow_close(f, 0);
     break;
   case CMD_CONNECT:
     run_connect(lp, c);
@@ -1735,7 +1713,7 @@ static void loop_stop(struct net_loop *lp) {
   lp->stopping = 1;
   for (size_t i = 0; i < lp->ids_cap; i++) {
     while (lp->ids[i])
-      flow_close(lp->ids[i], IMSEC_ERR_CLOSED);
+      net_flow_close(lp->ids[i], IMSEC_ERR_CLOSED);
   }
   /* Pending delayed calls are dropped, not run. */
   while (lp->posted) {
@@ -1756,8 +1734,7 @@ int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
   if (!out || !cfg)
     return IMSEC_ERR_INVAL;
   *out = NULL;
-  uv_once(&g_once, bio_method_init);
-  if (!g_bio_method)
+  if (net_bio_init() != 0)
     return IMSEC_ERR_NOMEM;
   imsec_net *net = calloc(1, sizeof *net);
   if (!net)
@@ -1940,7 +1917,7 @@ static int open_socket(const net_addr *a, int type) {
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (type == SOCK_STREAM) /* inherited by accepted sockets */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (bind(fd, &a->sa, addr_len(&a->sa)) != 0) {
+  if (bind(fd, &a->sa, net_addr_len(&a->sa)) != 0) {
     close(fd);
     return -1;
   }
@@ -1958,7 +1935,7 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
   if (secure && (!tls || !tls->server || tls->dtls != (tr == IMSEC_NET_DTLS)))
     return IMSEC_ERR_INVAL;
   net_addr a;
-  IMSEC_GUARD(addr_copy(&a, addr));
+  IMSEC_GUARD(net_addr_copy(&a, addr));
   int stream = tr == IMSEC_NET_TCP || tr == IMSEC_NET_TLS;
   for (unsigned i = 0; i < net->nloops; i++) {
     struct net_loop *lp = net->loops[i];
@@ -1988,7 +1965,7 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
   if (port)
     *port = ntohs(a.sa.sa_family == AF_INET ? a.in4.sin_port : a.in6.sin6_port);
   char t[64];
-  addr_text(&a, t, sizeof t);
+  net_addr_text(&a, t, sizeof t);
   net_log(net, IMSEC_NET_LOG_INFO, "listening on %s %s (%u loops)",
           imsec_net_transport_name(tr), t, net->nloops);
   return 0;
@@ -2012,8 +1989,8 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
   c->tls = o->tls;
   c->user = o->user;
   c->reuse = o->reuse;
-  if (addr_copy(&c->peer, o->peer) != 0 ||
-      (o->local && addr_copy(&c->local, o->local) != 0)) {
+  if (net_addr_copy(&c->peer, o->peer) != 0 ||
+      (o->local && net_addr_copy(&c->local, o->local) != 0)) {
     free(c);
     return IMSEC_ERR_INVAL;
   }
@@ -2102,7 +2079,7 @@ int imsec_net_close(imsec_net *net, uint64_t id) {
     imsec_net_flow *f = find_id(lp, id);
     if (!f)
       return IMSEC_ERR_CLOSED;
-    flow_close(f, 0);
+    net_flow_close(f, 0);
     return 0;
   }
   struct cmd *c = calloc(1, sizeof *c);
@@ -2213,7 +2190,7 @@ const struct sockaddr *imsec_net_flow_peer(const imsec_net_flow *f) {
 }
 int imsec_net_flow_peer_text(const imsec_net_flow *f, char *buf, size_t cap) {
   char t[64];
-  addr_text(&f->peer, t, sizeof t);
+  net_addr_text(&f->peer, t, sizeof t);
   return imsec_str_copy(imsec_str_c(t), buf, cap);
 }
 void *imsec_net_flow_user(const imsec_net_flow *f) {
@@ -2253,20 +2230,20 @@ int imsec_net_flow_send(imsec_net_flow *f, const uint8_t *p, size_t len) {
          len, max);
     return IMSEC_ERR_LIMIT;
   }
-  int r = flow_write(f, p, len);
+  int r = net_flow_write(f, p, len);
   if (r == IMSEC_ERR_LIMIT || r == IMSEC_ERR_IO || r == IMSEC_ERR_NOMEM)
-    flow_close(f, r);
+    net_flow_close(f, r);
   return r;
 }
 
 void imsec_net_flow_close(imsec_net_flow *f) {
-  flow_close(f, 0);
+  net_flow_close(f, 0);
 }
 
 void imsec_net_flow_keep(imsec_net_flow *f) {
   f->keep = 1;
   f->idle_deadline = 0;
-  flow_arm(f);
+  net_flow_arm(f);
 }
 
 int imsec_net_flow_keepalive(imsec_net_flow *f, uint32_t interval_ms,
@@ -2275,10 +2252,10 @@ int imsec_net_flow_keepalive(imsec_net_flow *f, uint32_t interval_ms,
     return IMSEC_ERR_UNSUPPORTED;
   f->ka_interval = interval_ms;
   f->ka_timeout = timeout_ms ? timeout_ms : 10000;
-  f->ka_next = interval_ms ? now_ms(f) + interval_ms : 0;
+  f->ka_next = interval_ms ? net_now_ms(f) + interval_ms : 0;
   f->ka_deadline = 0;
   f->ping_out = 0;
-  flow_arm(f);
+  net_flow_arm(f);
   return 0;
 }
 

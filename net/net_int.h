@@ -214,4 +214,85 @@ void net_ssl_mark_psk(SSL *ssl);
 /* The resumption key of the flow behind a client `ssl` (net.c). */
 const char *net_ssl_session_key(SSL *ssl);
 
+/* ------------------------------------------------------------ the core */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...);
+/* "host:port" or "[host]:port". */
+void net_addr_text(const net_addr *a, char *buf, size_t cap);
+socklen_t net_addr_len(const struct sockaddr *sa);
+/* IMSEC_ERR_INVAL unless `sa` is IPv4 or IPv6. */
+int net_addr_copy(net_addr *dst, const struct sockaddr *sa);
+
+/* A line about one flow: its id, transport and peer first. */
+#define FLOG(f, lvl, ...)                                                      \
+  do {                                                                         \
+    if ((f)->lp->net->cfg.log && (lvl) <= (f)->lp->net->cfg.log_level) {       \
+      char peer_[64], msg_[400];                                               \
+      net_addr_text(&(f)->peer, peer_, sizeof peer_);                          \
+      snprintf(msg_, sizeof msg_, __VA_ARGS__);                                \
+      net_log((f)->lp->net, (lvl), "flow %llu %s %s: %s",                      \
+              (unsigned long long)(f)->id, imsec_net_transport_name((f)->tr),  \
+              peer_, msg_);                                                    \
+    }                                                                          \
+  } while (0)
+
+static inline uint64_t net_now_ms(imsec_net_flow *f) {
+  return uv_now(&f->lp->loop);
+}
+
+/* Flows and their places under the limits. */
+imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
+                             uint64_t id);
+int net_table_add(struct net_loop *lp, imsec_net_flow *f);
+/* The live flow of `tr` with peer `a` (on listener `ls` when not NULL). */
+imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
+                              const net_addr *a, lsock *ls);
+/* 1 when a new flow from `peer` fits under max_flows and max_flows_per_ip
+ * (*counted: its address was counted), 0 when refused (logged, bounded). */
+int net_admit(struct net_loop *lp, const net_addr *peer, int *counted);
+void net_ip_release(imsec_net *net, const net_addr *a);
+void net_flow_uncount(imsec_net_flow *f);
+/* The close callback of every flow handle: the last one frees the flow. */
+void net_on_handle_closed(uv_handle_t *h);
+
+/* Flow life: up (the owner's on_up), messages in and out, close. */
+void net_flow_up(imsec_net_flow *f);
+void net_flow_arm(imsec_net_flow *f);
+void net_flow_close(imsec_net_flow *f, int reason);
+int net_flow_write(imsec_net_flow *f, const uint8_t *p, size_t len);
+void net_deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len);
+void net_refuse_input(imsec_net_flow *f, int k, const uint8_t *head, size_t n);
+
+/* --------------------------------------------- TLS and DTLS over a BIO */
+
+int net_bio_init(void);
+int net_ssl_attach(SSL *ssl, struct bio_io *io);
+/* Drive the handshake and decrypt what arrived. Returns 0 while the flow
+ * lives. */
+int net_tls_pump(imsec_net_flow *f);
+int net_tls_write(imsec_net_flow *f, const uint8_t *p, size_t len);
+void net_tls_close_notify(imsec_net_flow *f);
+void net_tls_up(imsec_net_flow *f);
+uint64_t net_dtls_deadline(imsec_net_flow *f);
+
+/* ------------------------------------------------------ the transports */
+
+int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len);
+int flow_flush(imsec_net_flow *f);
+int stream_close(imsec_net_flow *f, int reason, int was_up, int was_throttled);
+void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n);
+void stream_connect(imsec_net_flow *f, const net_addr *local,
+                    imsec_net_tls *tls);
+int stream_listen(lsock *ls, int fd);
+int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len);
+int dgram_close(imsec_net_flow *f, int reason, int was_up, int was_throttled);
+void dgram_connect(imsec_net_flow *f, const net_addr *local,
+                   imsec_net_tls *tls);
+int dgram_listen(lsock *ls, int fd);
+void dgram_unlisten(lsock *ls);
+int dtls_retransmit(imsec_net_flow *f);
+
 #endif

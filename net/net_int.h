@@ -1,7 +1,8 @@
 /*
  * Internal to net/: the types and helpers its files share. net.c is the
  * core (loops, flows table, limits, timers, lingering close, reuse);
- * tls.c makes the OpenSSL contexts.
+ * tls_bio.c runs TLS and DTLS over a flow's BIO; tls.c makes the OpenSSL
+ * contexts.
  */
 #ifndef IMSEC_NET_INT_H
 #define IMSEC_NET_INT_H
@@ -207,11 +208,11 @@ SSL *net_tls_ssl_new(imsec_net_tls *tls, const char *server_name,
 /* 1 when `ssl` was made from the current context (not from one a reload
  * replaced since). */
 int net_tls_ssl_current(imsec_net_tls *tls, SSL *ssl);
-/* The peer address bytes of the flow or listener behind `ssl` (net.c). */
+/* The peer address bytes of the flow or listener behind `ssl` (tls_bio.c). */
 int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len);
-/* A PSK was offered/found on the flow behind `ssl` (net.c). */
+/* A PSK was offered/found on the flow behind `ssl` (tls_bio.c). */
 void net_ssl_mark_psk(SSL *ssl);
-/* The resumption key of the flow behind a client `ssl` (net.c). */
+/* The resumption key of the flow behind a client `ssl` (tls_bio.c). */
 const char *net_ssl_session_key(SSL *ssl);
 
 /* ------------------------------------------------------------ the core */
@@ -266,7 +267,7 @@ int net_flow_write(imsec_net_flow *f, const uint8_t *p, size_t len);
 void net_deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len);
 void net_refuse_input(imsec_net_flow *f, int k, const uint8_t *head, size_t n);
 
-/* --------------------------------------------- TLS and DTLS over a BIO */
+/* ------------------------- TLS and DTLS over a BIO (tls_bio.c) */
 
 int net_bio_init(void);
 int net_ssl_attach(SSL *ssl, struct bio_io *io);

@@ -1,8 +1,8 @@
 /*
  * Internal to net/: the types and helpers its files share. net.c is the
  * core (loops, flows table, limits, timers, lingering close, reuse);
- * stream.c carries TCP and TLS; tls_bio.c runs TLS and DTLS over a flow's
- * BIO; tls.c makes the OpenSSL contexts.
+ * stream.c carries TCP and TLS, dgram.c UDP and DTLS; tls_bio.c runs TLS
+ * and DTLS over a flow's BIO; tls.c makes the OpenSSL contexts.
  */
 #ifndef IMSEC_NET_INT_H
 #define IMSEC_NET_INT_H
@@ -289,7 +289,7 @@ void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n);
 void stream_connect(imsec_net_flow *f, const net_addr *local,
                     imsec_net_tls *tls);
 int stream_listen(lsock *ls, int fd);
-/* UDP and DTLS */
+/* UDP and DTLS (dgram.c) */
 int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len);
 int dgram_close(imsec_net_flow *f, int reason, int was_up, int was_throttled);
 void dgram_connect(imsec_net_flow *f, const net_addr *local,

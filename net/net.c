@@ -63,12 +63,6 @@ struct posted {
   struct posted *prev, *next;
 };
 
-struct ip_count {
-  uint8_t a[16];
-  uint32_t n;
-  struct ip_count *next;
-};
-
 /* ================================================================ logging */
 
 void net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
@@ -132,7 +126,7 @@ int net_addr_copy(net_addr *dst, const struct sockaddr *sa) {
   return 0;
 }
 
-static int addr_eq(const net_addr *a, const net_addr *b) {
+int net_addr_eq(const net_addr *a, const net_addr *b) {
   if (a->sa.sa_family != b->sa.sa_family)
     return 0;
   if (a->sa.sa_family == AF_INET)
@@ -219,7 +213,7 @@ int net_table_add(struct net_loop *lp, imsec_net_flow *f) {
   return 0;
 }
 
-static void table_del(struct net_loop *lp, imsec_net_flow *f) {
+void net_table_del(struct net_loop *lp, imsec_net_flow *f) {
   if (!lp->ids_cap)
     return;
   size_t b = (size_t)mix64(f->id) & (lp->ids_cap - 1);
@@ -240,7 +234,7 @@ static void table_del(struct net_loop *lp, imsec_net_flow *f) {
   }
 }
 
-static imsec_net_flow *find_id(struct net_loop *lp, uint64_t id) {
+imsec_net_flow *net_find_id(struct net_loop *lp, uint64_t id) {
   if (!lp->ids_cap)
     return NULL;
   imsec_net_flow *f = lp->ids[(size_t)mix64(id) & (lp->ids_cap - 1)];
@@ -255,7 +249,7 @@ imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
     return NULL;
   imsec_net_flow *f = lp->addrs[(size_t)addr_hash(tr, a) & (lp->addrs_cap - 1)];
   for (; f; f = f->addr_next) {
-    if (f->tr == tr && addr_eq(&f->peer, a) && f->state != F_CLOSING &&
+    if (f->tr == tr && net_addr_eq(&f->peer, a) && f->state != F_CLOSING &&
         (!ls || f->ls == ls))
       return f;
   }
@@ -263,7 +257,7 @@ imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
 }
 
 /* Per-source-address counts (accepted flows), shared by all loops. */
-static int ip_acquire(imsec_net *net, const net_addr *a) {
+int net_ip_acquire(imsec_net *net, const net_addr *a) {
   uint8_t h[16];
   addr_host16(a, h);
   size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
@@ -312,14 +306,14 @@ void net_ip_release(imsec_net *net, const net_addr *a) {
   uv_mutex_unlock(&net->iplock);
 }
 
-static size_t reuse_bucket(imsec_net_transport tr, const net_addr *a) {
+size_t net_reuse_bucket(imsec_net_transport tr, const net_addr *a) {
   return (size_t)(addr_hash(tr, a) & 255);
 }
 
-static void reuse_del_id(imsec_net *net, imsec_net_transport tr,
-                         const net_addr *peer, uint64_t id) {
+void net_reuse_del_id(imsec_net *net, imsec_net_transport tr,
+                      const net_addr *peer, uint64_t id) {
   uv_mutex_lock(&net->reuse_lock);
-  for (struct reuse_ent **pp = &net->reuse[reuse_bucket(tr, peer)]; *pp;
+  for (struct reuse_ent **pp = &net->reuse[net_reuse_bucket(tr, peer)]; *pp;
        pp = &(*pp)->next) {
     if ((*pp)->id == id) {
       struct reuse_ent *dead = *pp;
@@ -331,8 +325,8 @@ static void reuse_del_id(imsec_net *net, imsec_net_transport tr,
   uv_mutex_unlock(&net->reuse_lock);
 }
 
-static void reuse_del(imsec_net *net, imsec_net_flow *f) {
-  reuse_del_id(net, f->tr, &f->peer, f->id);
+void net_reuse_del(imsec_net *net, imsec_net_flow *f) {
+  net_reuse_del_id(net, f->tr, &f->peer, f->id);
   f->in_reuse = 0;
 }
 
@@ -422,8 +416,8 @@ void net_flow_close(imsec_net_flow *f, int reason) {
   if (!f->counts_held)
     net_flow_uncount(f);
   if (f->in_reuse)
-    reuse_del(net, f);
-  table_del(f->lp, f);
+    net_reuse_del(net, f);
+  net_table_del(f->lp, f);
   int was_throttled = f->throttled;
   if (f->throttled) {
     for (imsec_net_flow **pp = &f->lp->throttled; *pp;
@@ -610,7 +604,7 @@ int net_admit(struct net_loop *lp, const net_addr *peer, int *counted) {
     }
     return 0;
   }
-  if (!ip_acquire(net, peer)) {
+  if (!net_ip_acquire(net, peer)) {
     /* At most one line a second: a flood from one address must not
      * become a flood of log lines. */
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
@@ -636,7 +630,7 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
   imsec_net_flow *f = net_flow_new(lp, c->tr, c->id);
   if (!f) {
     if (c->reuse)
-      reuse_del_id(net, c->tr, &c->peer, c->id);
+      net_reuse_del_id(net, c->tr, &c->peer, c->id);
     return;
   }
   f->peer = c->peer;
@@ -715,7 +709,7 @@ static void run_cmd(struct net_loop *lp, struct cmd *c) {
   imsec_net_flow *f;
   switch (c->type) {
   case CMD_SEND:
-    f = find_id(lp, c->id);
+    f = net_find_id(lp, c->id);
     if (!f) {
       net_log(lp->net, IMSEC_NET_LOG_INFO, "flow %llu: gone, message dropped",
               (unsigned long long)c->id);
@@ -725,7 +719,7 @@ static void run_cmd(struct net_loop *lp, struct cmd *c) {
       FLOG(f, IMSEC_NET_LOG_INFO, "queued message refused");
     break;
   case CMD_CLOSE:
-    f = find_id(lp, c->id);
+    f = net_find_id(lp, c->id);
     if (f)
       net_flow_close(f, 0);
     break;
@@ -1092,10 +1086,10 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
       free_cmd(c);
       return IMSEC_ERR_NOMEM;
     }
-    size_t b = reuse_bucket(c->tr, &c->peer);
+    size_t b = net_reuse_bucket(c->tr, &c->peer);
     uv_mutex_lock(&net->reuse_lock);
     struct reuse_ent *e = net->reuse[b];
-    while (e && !(e->tr == c->tr && addr_eq(&e->peer, &c->peer)))
+    while (e && !(e->tr == c->tr && net_addr_eq(&e->peer, &c->peer)))
       e = e->next;
     if (e) {
       *id = e->id;
@@ -1133,7 +1127,7 @@ int imsec_net_send(imsec_net *net, uint64_t id, const uint8_t *p, size_t len) {
   if (!lp)
     return IMSEC_ERR_CLOSED;
   if (on_own_thread(lp)) {
-    imsec_net_flow *f = find_id(lp, id);
+    imsec_net_flow *f = net_find_id(lp, id);
     return f ? imsec_net_flow_send(f, p, len) : IMSEC_ERR_CLOSED;
   }
   if (len > net->cfg.limits.max_msg)
@@ -1158,7 +1152,7 @@ int imsec_net_close(imsec_net *net, uint64_t id) {
   if (!lp)
     return IMSEC_ERR_CLOSED;
   if (on_own_thread(lp)) {
-    imsec_net_flow *f = find_id(lp, id);
+    imsec_net_flow *f = net_find_id(lp, id);
     if (!f)
       return IMSEC_ERR_CLOSED;
     net_flow_close(f, 0);

@@ -180,6 +180,13 @@ struct net_loop {
   uint8_t pbuf[PBUF_SIZE];
 };
 
+/* Flows from one source address (max_flows_per_ip). */
+struct ip_count {
+  uint8_t a[16];
+  uint32_t n;
+  struct ip_count *next;
+};
+
 struct imsec_net {
   imsec_net_config cfg;
   unsigned nloops;
@@ -244,17 +251,30 @@ static inline uint64_t net_now_ms(imsec_net_flow *f) {
   return uv_now(&f->lp->loop);
 }
 
-/* Flows and their places under the limits. */
-imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
-                             uint64_t id);
+int net_addr_eq(const net_addr *a, const net_addr *b);
+
+/* The loop's flows by id and by (transport, peer); the per-address counts
+ * and the RFC 5923 reuse table, shared by all loops under their locks. */
 int net_table_add(struct net_loop *lp, imsec_net_flow *f);
+void net_table_del(struct net_loop *lp, imsec_net_flow *f);
+imsec_net_flow *net_find_id(struct net_loop *lp, uint64_t id);
 /* The live flow of `tr` with peer `a` (on listener `ls` when not NULL). */
 imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
                               const net_addr *a, lsock *ls);
+/* 1 when one more flow from `a` fits under max_flows_per_ip (counted). */
+int net_ip_acquire(imsec_net *net, const net_addr *a);
+void net_ip_release(imsec_net *net, const net_addr *a);
+size_t net_reuse_bucket(imsec_net_transport tr, const net_addr *a);
+void net_reuse_del_id(imsec_net *net, imsec_net_transport tr,
+                      const net_addr *peer, uint64_t id);
+void net_reuse_del(imsec_net *net, imsec_net_flow *f);
+
+/* Flows and their places under the limits. */
+imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
+                             uint64_t id);
 /* 1 when a new flow from `peer` fits under max_flows and max_flows_per_ip
  * (*counted: its address was counted), 0 when refused (logged, bounded). */
 int net_admit(struct net_loop *lp, const net_addr *peer, int *counted);
-void net_ip_release(imsec_net *net, const net_addr *a);
 void net_flow_uncount(imsec_net_flow *f);
 /* The close callback of every flow handle: the last one frees the flow. */
 void net_on_handle_closed(uv_handle_t *h);

@@ -1,8 +1,9 @@
 /*
  * Internal to net/: the types and helpers its files share. net.c is the
  * core (loops, flows table, limits, timers, lingering close, reuse);
- * stream.c carries TCP and TLS, dgram.c UDP and DTLS; tls_bio.c runs TLS
- * and DTLS over a flow's BIO; tls.c makes the OpenSSL contexts.
+ * tables.c holds the flow, address-count and reuse tables; stream.c
+ * carries TCP and TLS, dgram.c UDP and DTLS; tls_bio.c runs TLS and DTLS
+ * over a flow's BIO; tls.c makes the OpenSSL contexts.
  */
 #ifndef IMSEC_NET_INT_H
 #define IMSEC_NET_INT_H
@@ -254,7 +255,8 @@ static inline uint64_t net_now_ms(imsec_net_flow *f) {
 int net_addr_eq(const net_addr *a, const net_addr *b);
 
 /* The loop's flows by id and by (transport, peer); the per-address counts
- * and the RFC 5923 reuse table, shared by all loops under their locks. */
+ * and the RFC 5923 reuse table, shared by all loops under their locks
+ * (tables.c, like the address helpers above). */
 int net_table_add(struct net_loop *lp, imsec_net_flow *f);
 void net_table_del(struct net_loop *lp, imsec_net_flow *f);
 imsec_net_flow *net_find_id(struct net_loop *lp, uint64_t id);

@@ -9,8 +9,9 @@
  *
  * It is a file of its own because everything here hangs on a uv_udp_t and
  * on one message per datagram (no framing, no keepalives, no lingering);
- * the core (net.c) reaches it only through the entry points declared in
- * net_int.h, and the DTLS records go through tls_bio.c, which TLS shares.
+ * the core (net.c) reaches it only through the two transport tables at the
+ * end of this file, and the DTLS records go through tls_bio.c, which TLS
+ * shares.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,7 +31,7 @@ static uv_udp_t *flow_udp(imsec_net_flow *f) {
   return f->kind == K_DGRAM_SHARED ? &f->ls->h.udp : &f->h.udp;
 }
 
-int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+static int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   uv_udp_t *u = flow_udp(f);
   const struct sockaddr *to = f->kind == K_DGRAM_SHARED ? &f->peer.sa : NULL;
   uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
@@ -53,7 +54,8 @@ int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
 
 /* Close a datagram flow's own socket (a flow on a listener's socket has
  * none). Always 0: the caller closes the timer. */
-int dgram_close(imsec_net_flow *f, int reason, int was_up, int was_throttled) {
+static int dgram_close(imsec_net_flow *f, int reason, int was_up,
+                       int was_throttled) {
   (void)reason;
   (void)was_throttled;
   if (f->ssl && was_up && !f->peer_gone)
@@ -215,8 +217,8 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 }
 
 /* Open an outgoing datagram flow (in the table, deadline armed). */
-void dgram_connect(imsec_net_flow *f, const net_addr *local,
-                   imsec_net_tls *tls) {
+static void dgram_connect(imsec_net_flow *f, const net_addr *local,
+                          imsec_net_tls *tls) {
   struct net_loop *lp = f->lp;
   /* UDP / DTLS: a connected socket of the flow's own. */
   f->kind = K_DGRAM_OWN;
@@ -254,7 +256,7 @@ void dgram_connect(imsec_net_flow *f, const net_addr *local,
 }
 
 /* Receive on the bound datagram socket `fd`. 0 or a libuv error. */
-int dgram_listen(lsock *ls, int fd) {
+static int dgram_listen(lsock *ls, int fd) {
   struct net_loop *lp = ls->lp;
   uv_udp_init(&lp->loop, &ls->h.udp);
   ls->h.udp.data = ls;
@@ -271,15 +273,46 @@ int dgram_listen(lsock *ls, int fd) {
 
 /* What a datagram listener holds beyond its socket: the DTLS listening
  * SSL and its address. */
-void dgram_unlisten(lsock *ls) {
+static void dgram_unlisten(lsock *ls) {
   SSL_free(ls->dtls_ssl);
   BIO_ADDR_free(ls->dtls_addr);
 }
 
 /* The DTLS retransmission timer fired: resend the flight, rearm. */
-int dtls_retransmit(imsec_net_flow *f) {
+static int dtls_retransmit(imsec_net_flow *f) {
   if (DTLSv1_handle_timeout(f->ssl) < 0)
     return IMSEC_ERR_TIMEOUT;
   f->dtls_deadline = net_dtls_deadline(f);
   return 0;
 }
+
+/* A DTLS record carries one whole message: no framing. */
+static void dtls_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
+  f->ping_out = 0;
+  net_deliver_msg(f, p, n);
+}
+
+const net_xport net_xport_udp = {
+    .tr = IMSEC_NET_UDP,
+    /* The largest UDP payload over IPv4: 65535 less the IP and UDP
+     * headers. */
+    .max_msg = 65507,
+    .listen = dgram_listen,
+    .unlisten = dgram_unlisten,
+    .connect = dgram_connect,
+    .write = dgram_write,
+    .close = dgram_close,
+};
+
+const net_xport net_xport_dtls = {
+    .tr = IMSEC_NET_DTLS,
+    .max_msg = DTLS_MAX_MSG,
+    .listen = dgram_listen,
+    .unlisten = dgram_unlisten,
+    .connect = dgram_connect,
+    .up = net_tls_up,
+    .write = net_tls_write,
+    .deliver = dtls_deliver,
+    .retransmit = dtls_retransmit,
+    .close = dgram_close,
+};

@@ -9,6 +9,15 @@
  * (ServerHello .. Finished + ticket) costs one syscall. Idle flows hold no
  * buffers: the partial-message buffer and the output buffer are freed when
  * empty, and SSL_MODE_RELEASE_BUFFERS frees OpenSSL's.
+ *
+ * This file is the core: the loops and their threads, the command queue
+ * between threads, delayed calls, admission and limits, a flow's life (up,
+ * deadlines and keepalives, close, lingering), listen, connect and RFC
+ * 5923 reuse. It reaches a flow's or a listener's socket only through its
+ * transport's table (struct net_xport in net_int.h), so each transport
+ * keeps its socket handling to itself: stream.c (TCP, TLS), dgram.c (UDP,
+ * DTLS), with the TLS and DTLS records in tls_bio.c and the lookup tables
+ * in tables.c.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,7 +36,6 @@
 #endif
 #include <unistd.h>
 
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -111,6 +119,20 @@ const char *imsec_net_transport_name(imsec_net_transport t) {
   return "?";
 }
 
+const net_xport *net_xport_of(imsec_net_transport tr) {
+  switch (tr) {
+  case IMSEC_NET_UDP:
+    return &net_xport_udp;
+  case IMSEC_NET_TCP:
+    return &net_xport_tcp;
+  case IMSEC_NET_TLS:
+    return &net_xport_tls;
+  case IMSEC_NET_DTLS:
+    return &net_xport_dtls;
+  }
+  return NULL;
+}
+
 /* ================================================================ flows */
 
 /* Give back the flow's place under max_flows and max_flows_per_ip. */
@@ -151,6 +173,7 @@ imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
   if (!f)
     return NULL;
   f->lp = lp;
+  f->xp = net_xport_of(tr);
   f->tr = tr;
   f->id = id ? id : ((atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx);
   uv_timer_init(&lp->loop, &f->timer);
@@ -164,16 +187,7 @@ imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
 int net_flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   if (f->state != F_UP)
     return IMSEC_ERR_CLOSED;
-  switch (f->tr) {
-  case IMSEC_NET_TCP:
-    return stream_write(f, p, len);
-  case IMSEC_NET_UDP:
-    return dgram_write(f, p, len);
-  case IMSEC_NET_TLS:
-  case IMSEC_NET_DTLS:
-    return net_tls_write(f, p, len);
-  }
-  return IMSEC_ERR_INTERNAL;
+  return f->xp->write(f, p, len);
 }
 
 static void flow_down(imsec_net_flow *f, int reason) {
@@ -193,7 +207,7 @@ void net_flow_close(imsec_net_flow *f, int reason) {
   /* A lingering flow keeps its socket open up to LINGER_MS: it keeps its
    * place under the caps until its handle closes, or refused input would
    * let one address hold any number of sockets. */
-  f->counts_held = f->kind == K_STREAM && f->linger;
+  f->counts_held = f->xp->stream && f->linger;
   if (!f->counts_held)
     net_flow_uncount(f);
   if (f->in_reuse)
@@ -214,10 +228,7 @@ void net_flow_close(imsec_net_flow *f, int reason) {
        reason ? imsec_strerror(reason) : "closed");
   flow_down(f, reason);
   uv_timer_stop(&f->timer);
-  int later = f->kind == K_STREAM
-                  ? stream_close(f, reason, was_up, was_throttled)
-                  : dgram_close(f, reason, was_up, was_throttled);
-  if (!later)
+  if (!f->xp->close(f, reason, was_up, was_throttled))
     uv_close((uv_handle_t *)&f->timer, net_on_handle_closed);
 }
 
@@ -229,8 +240,8 @@ void net_flow_up(imsec_net_flow *f) {
   f->dtls_deadline = 0;
   if (f->is_server && !f->keep && net->cfg.limits.idle_timeout_ms)
     f->idle_deadline = net_now_ms(f) + net->cfg.limits.idle_timeout_ms;
-  if (f->ssl)
-    net_tls_up(f);
+  if (f->xp->up)
+    f->xp->up(f);
   else
     FLOG(f, IMSEC_NET_LOG_INFO, "up");
   net_flow_arm(f);
@@ -281,7 +292,7 @@ void net_refuse_input(imsec_net_flow *f, int k, const uint8_t *head, size_t n) {
   }
   if (f->state != F_UP)
     return;
-  if (f->kind == K_STREAM)
+  if (f->xp->stream)
     f->linger = 1;
   net_flow_close(f, k);
 }
@@ -335,7 +346,7 @@ static void on_flow_timer(uv_timer_t *t) {
   }
   if (f->dtls_deadline && now >= f->dtls_deadline) {
     f->dtls_deadline = 0;
-    int r = dtls_retransmit(f);
+    int r = f->xp->retransmit(f);
     if (r != 0) {
       net_flow_close(f, r);
       return;
@@ -433,11 +444,7 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
   }
   f->hs_deadline = net_now_ms(f) + net->cfg.limits.handshake_timeout_ms;
   net_flow_arm(f);
-  const net_addr *local = c->has_local ? &c->local : NULL;
-  if (c->tr == IMSEC_NET_TCP || c->tr == IMSEC_NET_TLS)
-    stream_connect(f, local, c->tls);
-  else
-    dgram_connect(f, local, c->tls);
+  f->xp->connect(f, c->has_local ? &c->local : NULL, c->tls);
 }
 
 static void loop_stop(struct net_loop *lp);
@@ -735,7 +742,8 @@ void imsec_net_del(imsec_net *net) {
     while (lp->listeners) {
       lsock *ls = lp->listeners;
       lp->listeners = ls->next;
-      dgram_unlisten(ls);
+      if (ls->xp->unlisten)
+        ls->xp->unlisten(ls);
       free(ls);
     }
     uv_mutex_destroy(&lp->qlock);
@@ -788,17 +796,19 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
     return IMSEC_ERR_INVAL;
   if (net->started)
     return IMSEC_ERR_STATE;
+  const net_xport *xp = net_xport_of(tr);
+  if (!xp)
+    return IMSEC_ERR_INVAL;
   int secure = tr == IMSEC_NET_TLS || tr == IMSEC_NET_DTLS;
   if (secure && (!tls || !tls->server || tls->dtls != (tr == IMSEC_NET_DTLS)))
     return IMSEC_ERR_INVAL;
   net_addr a;
   IMSEC_GUARD(net_addr_copy(&a, addr));
-  int stream = tr == IMSEC_NET_TCP || tr == IMSEC_NET_TLS;
   for (unsigned i = 0; i < net->nloops; i++) {
     struct net_loop *lp = net->loops[i];
     /* SO_REUSEPORT: every loop has its own socket on the same port and the
      * kernel spreads connections (and UDP peers, by 4-tuple) over them. */
-    int fd = open_socket(&a, stream ? SOCK_STREAM : SOCK_DGRAM);
+    int fd = open_socket(&a, xp->stream ? SOCK_STREAM : SOCK_DGRAM);
     if (fd < 0)
       return IMSEC_ERR_IO;
     if (i == 0) {
@@ -811,9 +821,10 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
       return IMSEC_ERR_NOMEM;
     }
     ls->lp = lp;
+    ls->xp = xp;
     ls->tr = tr;
     ls->tls = tls;
-    int r = stream ? stream_listen(ls, fd) : dgram_listen(ls, fd);
+    int r = xp->listen(ls, fd);
     ls->next = lp->listeners;
     lp->listeners = ls;
     if (r != 0)
@@ -830,7 +841,7 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
 
 int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
                       uint64_t *id) {
-  if (!net || !o || !id || !o->peer)
+  if (!net || !o || !id || !o->peer || !net_xport_of(o->transport))
     return IMSEC_ERR_INVAL;
   int secure = o->transport == IMSEC_NET_TLS || o->transport == IMSEC_NET_DTLS;
   if (secure && (!o->tls || o->tls->server ||
@@ -1035,11 +1046,8 @@ int imsec_net_flow_is_server(const imsec_net_flow *f) {
 }
 const struct sockaddr *imsec_net_flow_local(const imsec_net_flow *f) {
   imsec_net_flow *m = (imsec_net_flow *)(uintptr_t)f;
-  if (m->local.sa.sa_family == 0 && m->kind == K_STREAM &&
-      m->state != F_CLOSING) {
-    int nl = (int)sizeof m->local;
-    uv_tcp_getsockname(&m->h.tcp, &m->local.sa, &nl);
-  }
+  if (m->local.sa.sa_family == 0 && m->xp->local && m->state != F_CLOSING)
+    m->xp->local(m);
   return &m->local.sa;
 }
 const struct sockaddr *imsec_net_flow_peer(const imsec_net_flow *f) {
@@ -1061,7 +1069,7 @@ int imsec_net_flow_send(imsec_net_flow *f, const uint8_t *p, size_t len) {
   if (f->state == F_CLOSING)
     return IMSEC_ERR_CLOSED;
   if (f->state != F_UP) {
-    if (f->is_server || f->kind != K_STREAM)
+    if (f->is_server || !f->xp->stream)
       return IMSEC_ERR_STATE;
     /* An outgoing stream still connecting: queue, bounded. */
     if (len > f->lp->net->cfg.limits.max_msg ||
@@ -1076,10 +1084,8 @@ int imsec_net_flow_send(imsec_net_flow *f, const uint8_t *p, size_t len) {
     return 0;
   }
   size_t max = f->lp->net->cfg.limits.max_msg;
-  if (f->tr == IMSEC_NET_DTLS && max > DTLS_MAX_MSG)
-    max = DTLS_MAX_MSG;
-  if (f->tr == IMSEC_NET_UDP && max > 65507)
-    max = 65507;
+  if (f->xp->max_msg && max > f->xp->max_msg)
+    max = f->xp->max_msg;
   if (len > max) {
     FLOG(f, IMSEC_NET_LOG_WARN,
          "message of %zu octets over the limit %zu, "
@@ -1105,7 +1111,7 @@ void imsec_net_flow_keep(imsec_net_flow *f) {
 
 int imsec_net_flow_keepalive(imsec_net_flow *f, uint32_t interval_ms,
                              uint32_t timeout_ms) {
-  if (f->kind != K_STREAM)
+  if (!f->xp->stream)
     return IMSEC_ERR_UNSUPPORTED;
   f->ka_interval = interval_ms;
   f->ka_timeout = timeout_ms ? timeout_ms : 10000;

@@ -85,6 +85,7 @@ enum flow_kind { K_STREAM, K_DGRAM_OWN, K_DGRAM_SHARED };
 
 struct net_loop;
 struct lsock;
+typedef struct net_xport net_xport;
 
 /* What the custom BIO reads from and writes to. */
 struct bio_io {
@@ -102,6 +103,7 @@ struct bio_io {
 
 typedef struct lsock {
   struct net_loop *lp;
+  const net_xport *xp;
   imsec_net_transport tr;
   imsec_net_tls *tls;
   union {
@@ -120,6 +122,7 @@ typedef struct lsock {
 struct imsec_net_flow {
   uint64_t id;
   struct net_loop *lp;
+  const net_xport *xp; /* the transport's table, for tr */
   imsec_net_transport tr;
   uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
   uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
@@ -289,35 +292,79 @@ int net_flow_write(imsec_net_flow *f, const uint8_t *p, size_t len);
 void net_deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len);
 void net_refuse_input(imsec_net_flow *f, int k, const uint8_t *head, size_t n);
 
-/* ------------------------- TLS and DTLS over a BIO (tls_bio.c) */
+/* ---------------------------------- TLS and DTLS over a BIO (tls_bio.c) */
 
+/* Make the flow BIO's method, once per process. 0 or IMSEC_ERR_NOMEM. */
 int net_bio_init(void);
+/* Attach a fresh BIO reading/writing through `io`. */
 int net_ssl_attach(SSL *ssl, struct bio_io *io);
 /* Drive the handshake and decrypt what arrived. Returns 0 while the flow
  * lives. */
 int net_tls_pump(imsec_net_flow *f);
+/* The write, up and close_notify steps the TLS and DTLS tables share. */
 int net_tls_write(imsec_net_flow *f, const uint8_t *p, size_t len);
-void net_tls_close_notify(imsec_net_flow *f);
 void net_tls_up(imsec_net_flow *f);
+void net_tls_close_notify(imsec_net_flow *f);
+/* When DTLS next retransmits its last flight, 0 when no timer runs. */
 uint64_t net_dtls_deadline(imsec_net_flow *f);
 
-/* ------------------------------------------------------ the transports */
+/* ------------------------------------------------ the transport table */
 
-/* TCP and TLS (stream.c) */
-int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len);
-int flow_flush(imsec_net_flow *f);
-int stream_close(imsec_net_flow *f, int reason, int was_up, int was_throttled);
-void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n);
-void stream_connect(imsec_net_flow *f, const net_addr *local,
-                    imsec_net_tls *tls);
-int stream_listen(lsock *ls, int fd);
-/* UDP and DTLS (dgram.c) */
-int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len);
-int dgram_close(imsec_net_flow *f, int reason, int was_up, int was_throttled);
-void dgram_connect(imsec_net_flow *f, const net_addr *local,
-                   imsec_net_tls *tls);
-int dgram_listen(lsock *ls, int fd);
-void dgram_unlisten(lsock *ls);
-int dtls_retransmit(imsec_net_flow *f);
+/* What a flow's transport does for the core: the core (net.c) reaches the
+ * sockets of a flow or a listener only through these. One table per
+ * transport: net_xport_tcp and net_xport_tls (stream.c), net_xport_udp and
+ * net_xport_dtls (dgram.c); TLS and DTLS records go through tls_bio.c.
+ * Reading is each transport's own: its libuv callbacks hand messages to
+ * net_deliver_msg. */
+struct net_xport {
+  imsec_net_transport tr; /* the transport this table serves */
+  /* A byte stream: framed messages, CRLF keepalives, output queued while
+   * connecting, a lingering close after refused input. */
+  uint8_t stream;
+  /* The largest message one send carries, below limits.max_msg (0: no cap
+   * of the transport's own). */
+  size_t max_msg;
+  /* Listen (or receive) on the bound socket `fd`, SOCK_STREAM when
+   * `stream`. 0 or a libuv error; the core frees `ls` either way. */
+  int (*listen)(lsock *ls, int fd);
+  /* Free what a listener holds beside its handle (NULL: nothing). */
+  void (*unlisten)(lsock *ls);
+  /* Open an outgoing flow, already in the table with its handshake
+   * deadline armed: a socket bound to `local` (NULL: any) towards
+   * f->peer, then the handshake. Closes the flow on failure. */
+  void (*connect)(imsec_net_flow *f, const net_addr *local, imsec_net_tls *tls);
+  /* The flow is up: count and log its handshake (NULL: no handshake). */
+  void (*up)(imsec_net_flow *f);
+  /* Write application bytes on an up flow. 0 or an IMSEC_ERR_* code (the
+   * caller closes the flow on IMSEC_ERR_LIMIT, _IO and _NOMEM). */
+  int (*write)(imsec_net_flow *f, const uint8_t *p, size_t len);
+  /* Send what the BIO collected during one SSL call (NULL: the BIO sends
+   * each datagram at once). */
+  int (*flush)(imsec_net_flow *f);
+  /* Plaintext out of the flow's SSL: frame it, or deliver it whole (NULL
+   * on TCP and UDP, which have no SSL). */
+  void (*deliver)(imsec_net_flow *f, const uint8_t *p, size_t n);
+  /* f->dtls_deadline passed: resend the last flight and rearm. 0 or
+   * IMSEC_ERR_TIMEOUT (NULL: no retransmission timer). */
+  int (*retransmit)(imsec_net_flow *f);
+  /* The flow is closing (F_CLOSING, off the tables, owner told, timer
+   * stopped): say close_notify when it was up, then close the socket. 1
+   * when the flow's timer is closed later (a drain or a linger is under
+   * way), 0 when the core closes it now. */
+  int (*close)(imsec_net_flow *f, int reason, int was_up, int was_throttled);
+  /* Read f->local from the socket when asked (NULL: set when opened). */
+  void (*local)(imsec_net_flow *f);
+};
+
+extern const net_xport net_xport_tcp, net_xport_tls, net_xport_udp,
+    net_xport_dtls;
+
+/* The table of `tr`; NULL for a value that names no transport. */
+const net_xport *net_xport_of(imsec_net_transport tr);
+
+/* Send what the last SSL call wrote (streams: one write). */
+static inline int net_flow_flush(imsec_net_flow *f) {
+  return f->xp->flush ? f->xp->flush(f) : 0;
+}
 
 #endif

@@ -154,8 +154,7 @@ void net_tls_close_notify(imsec_net_flow *f) {
   ERR_clear_error();
   SSL_shutdown(f->ssl);
   ERR_clear_error();
-  if (f->kind == K_STREAM)
-    (void)flow_flush(f);
+  (void)net_flow_flush(f);
 }
 
 /* Encrypt application bytes on a TLS or DTLS flow; a stream's records
@@ -166,7 +165,7 @@ int net_tls_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
     ERR_clear_error();
     return IMSEC_ERR_IO;
   }
-  return f->tr == IMSEC_NET_TLS ? flow_flush(f) : 0;
+  return net_flow_flush(f);
 }
 
 /* A handshake done: count it, and say what it agreed. */
@@ -207,10 +206,9 @@ int net_tls_pump(imsec_net_flow *f) {
     int r = SSL_do_handshake(f->ssl);
     if (r != 1) {
       int e = SSL_get_error(f->ssl, r);
-      if (f->kind == K_STREAM)
-        (void)flow_flush(f);
+      (void)net_flow_flush(f);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        if (f->tr == IMSEC_NET_DTLS) {
+        if (f->xp->retransmit) {
           f->dtls_deadline = net_dtls_deadline(f);
           net_flow_arm(f);
         }
@@ -220,7 +218,7 @@ int net_tls_pump(imsec_net_flow *f) {
       net_flow_close(f, IMSEC_ERR_AUTH);
       return -1;
     }
-    if (f->kind == K_STREAM && flow_flush(f) != 0) {
+    if (net_flow_flush(f) != 0) {
       net_flow_close(f, IMSEC_ERR_IO);
       return -1;
     }
@@ -231,19 +229,14 @@ int net_tls_pump(imsec_net_flow *f) {
   while (f->state == F_UP) {
     int n = SSL_read(f->ssl, f->lp->pbuf, PBUF_SIZE);
     if (n > 0) {
-      if (f->tr == IMSEC_NET_DTLS) {
-        f->ping_out = 0;
-        net_deliver_msg(f, f->lp->pbuf, (size_t)n);
-      } else {
-        stream_deliver(f, f->lp->pbuf, (size_t)n);
-      }
+      f->xp->deliver(f, f->lp->pbuf, (size_t)n);
       continue;
     }
     int e = SSL_get_error(f->ssl, n);
-    if (f->kind == K_STREAM && f->state == F_UP)
-      (void)flow_flush(f); /* e.g. a key update answer */
+    if (f->state == F_UP)
+      (void)net_flow_flush(f); /* e.g. a key update answer */
     if (e == SSL_ERROR_WANT_READ) {
-      if (!f->lean && f->tr == IMSEC_NET_TLS) {
+      if (!f->lean && f->xp->stream) {
         /* The handshake is over: from now on OpenSSL's record buffers
          * exist only while a record is in flight, so an idle flow holds
          * none (SSL_MODE_RELEASE_BUFFERS). Not during the handshake,

@@ -1,9 +1,10 @@
 /*
  * Internal to net/: the types and helpers its files share. net.c is the
  * core (loops, flows table, limits, timers, lingering close, reuse);
- * tables.c holds the flow, address-count and reuse tables; stream.c
- * carries TCP and TLS, dgram.c UDP and DTLS; tls_bio.c runs TLS and DTLS
- * over a flow's BIO; tls.c makes the OpenSSL contexts.
+ * tables.c holds the flow, address-count and reuse tables; flow.c the
+ * owner's per-flow calls and flow tokens; stream.c carries TCP and TLS,
+ * dgram.c UDP and DTLS, each behind its struct net_xport; tls_bio.c runs
+ * TLS and DTLS over a flow's BIO; tls.c makes the OpenSSL contexts.
  */
 #ifndef IMSEC_NET_INT_H
 #define IMSEC_NET_INT_H

@@ -13,8 +13,8 @@
  * This file is the core: the loops and their threads, the command queue
  * between threads, delayed calls, admission and limits, a flow's life (up,
  * deadlines and keepalives, close, lingering), listen, connect and RFC
- * 5923 reuse. It reaches a flow's or a listener's socket only through its
- * transport's table (struct net_xport in net_int.h), so each transport
+ * 5923 reuse. It opens, writes to and closes a flow's socket only through
+ * its transport's table (struct net_xport in net_int.h), so each transport
  * keeps its socket handling to itself: stream.c (TCP, TLS), dgram.c (UDP,
  * DTLS), with the TLS and DTLS records in tls_bio.c, the lookup tables
  * in tables.c and the owner's per-flow calls and flow tokens in flow.c.

@@ -311,12 +311,13 @@ uint64_t net_dtls_deadline(imsec_net_flow *f);
 
 /* ------------------------------------------------ the transport table */
 
-/* What a flow's transport does for the core: the core (net.c) reaches the
- * sockets of a flow or a listener only through these. One table per
- * transport: net_xport_tcp and net_xport_tls (stream.c), net_xport_udp and
- * net_xport_dtls (dgram.c); TLS and DTLS records go through tls_bio.c.
- * Reading is each transport's own: its libuv callbacks hand messages to
- * net_deliver_msg. */
+/* What a flow's transport does for the core: the core (net.c) opens,
+ * writes to and closes a flow's socket only through these, and opens a
+ * listener's (a stopping loop closes listener handles itself, as plain
+ * libuv handles). One table per transport: net_xport_tcp and net_xport_tls
+ * (stream.c), net_xport_udp and net_xport_dtls (dgram.c); TLS and DTLS
+ * records go through tls_bio.c. Reading is each transport's own: its
+ * libuv callbacks hand messages to net_deliver_msg. */
 struct net_xport {
   imsec_net_transport tr; /* the transport this table serves */
   /* A byte stream: framed messages, CRLF keepalives, output queued while

@@ -9,6 +9,15 @@
  * (ServerHello .. Finished + ticket) costs one syscall. Idle flows hold no
  * buffers: the partial-message buffer and the output buffer are freed when
  * empty, and SSL_MODE_RELEASE_BUFFERS frees OpenSSL's.
+ *
+ * This file is the core: the loops and their threads, the command queue
+ * between threads, delayed calls, admission and limits, a flow's life (up,
+ * deadlines and keepalives, close, lingering), listen, connect and RFC
+ * 5923 reuse. It opens, writes to and closes a flow's socket only through
+ * its transport's table (struct net_xport in net_int.h), so each transport
+ * keeps its socket handling to itself: stream.c (TCP, TLS), dgram.c (UDP,
+ * DTLS), with the TLS and DTLS records in tls_bio.c, the lookup tables
+ * in tables.c and the owner's per-flow calls and flow tokens in flow.c.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,106 +36,10 @@
 #endif
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "net/net_int.h"
-
-#define MAX_LOOPS 64
-#define RBUF_SIZE 65536
-#define PBUF_SIZE 16384
-/* RFC 6347 §4.1.1: one DTLS record carries at most 2^14 octets, and a SIP
- * message over DTLS must fit one record (we do not split messages). */
-#define DTLS_MAX_MSG 16384
-#define DTLS_MTU 1200
-/* A clean close waits this long for queued output to leave. */
-#define DRAIN_MS 5000
-/* After refused input: how long the peer's further octets are read and
- * dropped before the socket closes. */
-#define LINGER_MS 2000
-
-typedef union net_addr {
-  struct sockaddr sa;
-  struct sockaddr_in in4;
-  struct sockaddr_in6 in6;
-} net_addr;
-
-enum flow_state { F_CONNECTING, F_HANDSHAKE, F_UP, F_CLOSING };
-enum flow_kind { K_STREAM, K_DGRAM_OWN, K_DGRAM_SHARED };
-
-struct net_loop;
-struct lsock;
-
-/* What the custom BIO reads from and writes to. */
-struct bio_io {
-  imsec_net_flow *flow; /* NULL for a DTLS listener */
-  struct lsock *ls;     /* set for a DTLS listener */
-  const uint8_t *in;    /* borrowed input */
-  size_t in_len;
-  int dgram;            /* datagram semantics */
-  uv_udp_t *udp;        /* datagram sends */
-  const net_addr *peer; /* NULL when the socket is connected */
-  const net_addr *cookie_peer;
-  uint8_t *out; /* stream output collected for one write */
-  size_t out_len, out_cap;
-};
-
-typedef struct lsock {
-  struct net_loop *lp;
-  imsec_net_transport tr;
-  imsec_net_tls *tls;
-  union {
-    uv_tcp_t tcp;
-    uv_udp_t udp;
-  } h;
-  /* DTLS: the shared listening SSL that answers ClientHellos statelessly
-   * until one carries a valid cookie (RFC 6347 §4.2.1). */
-  SSL *dtls_ssl;
-  BIO_ADDR *dtls_addr;
-  struct bio_io io;
-  net_addr from;
-  struct lsock *next;
-} lsock;
-
-struct imsec_net_flow {
-  uint64_t id;
-  struct net_loop *lp;
-  imsec_net_transport tr;
-  uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
-  uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
-  uint8_t linger;      /* refused input: answer, FIN, drop what follows */
-  uint8_t counts_held; /* closing, yet still counted against the caps */
-  int down_reason;
-  union {
-    uv_tcp_t tcp;
-    uv_udp_t udp;
-  } h;
-  uv_timer_t timer;
-  lsock *ls;
-  net_addr local, peer;
-  SSL *ssl;
-  struct bio_io io;
-  uint8_t *early; /* messages sent before an outgoing stream was up */
-  size_t early_len;
-  uint8_t *in; /* the partial message on a stream */
-  size_t in_len;
-  size_t pending; /* octets queued in the kernel-bound write queue */
-  uint64_t hs_deadline, idle_deadline, ka_next, ka_deadline, dtls_deadline;
-  uint32_t ka_interval, ka_timeout;
-  size_t budget;
-  uint64_t budget_iter;
-  char *skey;
-  void *user;
-  imsec_net_tls *tls;
-  imsec_bytes *chain;
-  uint8_t *chain_buf;
-  int nchain;
-  GENERAL_NAMES *sans;
-  imsec_net_flow *id_next, *addr_next, *throttle_next;
-};
 
 enum cmd_type { CMD_SEND, CMD_CLOSE, CMD_CONNECT, CMD_STOP, CMD_POST };
 
@@ -156,70 +69,9 @@ struct posted {
   struct posted *prev, *next;
 };
 
-struct net_loop {
-  imsec_net *net;
-  unsigned idx;
-  uv_loop_t loop;
-  uv_async_t async;
-  uv_prepare_t prep;
-  uv_idle_t idle;
-  uv_mutex_t qlock;
-  struct cmd *qhead, *qtail;
-  uv_thread_t thread;
-  int running, stopping;
-  uint64_t iter;
-  _Atomic uint64_t next_seq;
-  imsec_net_flow **ids;
-  size_t ids_cap, nids;
-  imsec_net_flow **addrs;
-  size_t addrs_cap, naddrs;
-  imsec_net_flow *throttled;
-  struct posted *posted;
-  lsock *listeners;
-  /* Log budgets for lines an attacker can cause at will: refused
-   * connections, refused input. */
-  imsec_lograte refuse_rate, input_rate;
-  uint8_t rbuf[RBUF_SIZE];
-  uint8_t pbuf[PBUF_SIZE];
-};
-
-struct ip_count {
-  uint8_t a[16];
-  uint32_t n;
-  struct ip_count *next;
-};
-
-struct imsec_net {
-  imsec_net_config cfg;
-  unsigned nloops;
-  struct net_loop *loops[MAX_LOOPS];
-  int started;
-  uint8_t token_key[32];
-  uv_mutex_t iplock;
-  struct ip_count *ips[1024];
-  _Atomic uint64_t nflows, accepted, refused, handshakes, resumed, closed_limit;
-  _Atomic unsigned rr;
-  /* RFC 5923 connection reuse: outgoing flows by (transport, peer), so a
-   * connect from any thread finds the flow already open or opening. */
-  uv_mutex_t reuse_lock;
-  struct reuse_ent {
-    imsec_net_transport tr;
-    net_addr peer;
-    uint64_t id;
-    struct reuse_ent *next;
-  } * reuse[256];
-};
-
-static BIO_METHOD *g_bio_method;
-static uv_once_t g_once = UV_ONCE_INIT;
-
 /* ================================================================ logging */
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
+void net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
   if (!net->cfg.log || lvl > net->cfg.log_level)
     return;
   char line[512];
@@ -230,7 +82,7 @@ net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...) {
   net->cfg.log(net->cfg.log_user, lvl, line);
 }
 
-static void addr_text(const net_addr *a, char *buf, size_t cap) {
+void net_addr_text(const net_addr *a, char *buf, size_t cap) {
   char host[INET6_ADDRSTRLEN] = "?";
   if (a->sa.sa_family == AF_INET) {
     inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof host);
@@ -242,18 +94,6 @@ static void addr_text(const net_addr *a, char *buf, size_t cap) {
     snprintf(buf, cap, "?");
   }
 }
-
-#define FLOG(f, lvl, ...)                                                      \
-  do {                                                                         \
-    if ((f)->lp->net->cfg.log && (lvl) <= (f)->lp->net->cfg.log_level) {       \
-      char peer_[64], msg_[400];                                               \
-      addr_text(&(f)->peer, peer_, sizeof peer_);                              \
-      snprintf(msg_, sizeof msg_, __VA_ARGS__);                                \
-      net_log((f)->lp->net, (lvl), "flow %llu %s %s: %s",                      \
-              (unsigned long long)(f)->id, imsec_net_transport_name((f)->tr),  \
-              peer_, msg_);                                                    \
-    }                                                                          \
-  } while (0)
 
 void imsec_net_log_stderr(void *user, imsec_net_log_level level,
                           const char *line) {
@@ -277,368 +117,35 @@ const char *imsec_net_transport_name(imsec_net_transport t) {
   return "?";
 }
 
-/* ================================================================ addresses */
-
-static socklen_t addr_len(const struct sockaddr *sa) {
-  return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                   : sizeof(struct sockaddr_in);
-}
-
-static int addr_copy(net_addr *dst, const struct sockaddr *sa) {
-  if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-    return IMSEC_ERR_INVAL;
-  memset(dst, 0, sizeof *dst);
-  memcpy(dst, sa, addr_len(sa));
-  return 0;
-}
-
-static int addr_eq(const net_addr *a, const net_addr *b) {
-  if (a->sa.sa_family != b->sa.sa_family)
-    return 0;
-  if (a->sa.sa_family == AF_INET)
-    return a->in4.sin_port == b->in4.sin_port &&
-           a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
-  return a->in6.sin6_port == b->in6.sin6_port &&
-         memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
-}
-
-/* The host part as 16 octets (IPv4 mapped), for per-address counts. */
-static void addr_host16(const net_addr *a, uint8_t out[16]) {
-  memset(out, 0, 16);
-  if (a->sa.sa_family == AF_INET) {
-    out[10] = out[11] = 0xff;
-    memcpy(out + 12, &a->in4.sin_addr, 4);
-  } else {
-    memcpy(out, &a->in6.sin6_addr, 16);
-  }
-}
-
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-static uint64_t addr_hash(imsec_net_transport tr, const net_addr *a) {
-  uint8_t h[16];
-  addr_host16(a, h);
-  uint64_t x = (uint64_t)tr * 0x9e3779b97f4a7c15ULL;
-  for (int i = 0; i < 16; i++)
-    x = (x ^ h[i]) * 0x100000001b3ULL;
-  uint16_t port =
-      a->sa.sa_family == AF_INET ? a->in4.sin_port : a->in6.sin6_port;
-  return mix64(x ^ port);
-}
-
-/* ================================================================ tables */
-
-static int table_grow(imsec_net_flow ***tab, size_t *cap, size_t n,
-                      int by_addr) {
-  if (n < *cap)
-    return 0;
-  size_t ncap = *cap ? 2 * *cap : 256;
-  imsec_net_flow **nt = calloc(ncap, sizeof *nt);
-  if (!nt)
-    return IMSEC_ERR_NOMEM;
-  for (size_t i = 0; i < *cap; i++) {
-    imsec_net_flow *f = (*tab)[i];
-    while (f) {
-      imsec_net_flow *next = by_addr ? f->addr_next : f->id_next;
-      size_t b = (size_t)(by_addr ? addr_hash(f->tr, &f->peer) : mix64(f->id)) &
-                 (ncap - 1);
-      if (by_addr) {
-        f->addr_next = nt[b];
-      } else {
-        f->id_next = nt[b];
-      }
-      nt[b] = f;
-      f = next;
-    }
-  }
-  free(*tab);
-  *tab = nt;
-  *cap = ncap;
-  return 0;
-}
-
-static int table_add(struct net_loop *lp, imsec_net_flow *f) {
-  if (table_grow(&lp->ids, &lp->ids_cap, lp->nids, 0) != 0 ||
-      table_grow(&lp->addrs, &lp->addrs_cap, lp->naddrs, 1) != 0)
-    return IMSEC_ERR_NOMEM;
-  size_t b = (size_t)mix64(f->id) & (lp->ids_cap - 1);
-  f->id_next = lp->ids[b];
-  lp->ids[b] = f;
-  lp->nids++;
-  b = (size_t)addr_hash(f->tr, &f->peer) & (lp->addrs_cap - 1);
-  f->addr_next = lp->addrs[b];
-  lp->addrs[b] = f;
-  lp->naddrs++;
-  return 0;
-}
-
-static void table_del(struct net_loop *lp, imsec_net_flow *f) {
-  if (!lp->ids_cap)
-    return;
-  size_t b = (size_t)mix64(f->id) & (lp->ids_cap - 1);
-  for (imsec_net_flow **pp = &lp->ids[b]; *pp; pp = &(*pp)->id_next) {
-    if (*pp == f) {
-      *pp = f->id_next;
-      lp->nids--;
-      break;
-    }
-  }
-  b = (size_t)addr_hash(f->tr, &f->peer) & (lp->addrs_cap - 1);
-  for (imsec_net_flow **pp = &lp->addrs[b]; *pp; pp = &(*pp)->addr_next) {
-    if (*pp == f) {
-      *pp = f->addr_next;
-      lp->naddrs--;
-      break;
-    }
-  }
-}
-
-static imsec_net_flow *find_id(struct net_loop *lp, uint64_t id) {
-  if (!lp->ids_cap)
-    return NULL;
-  imsec_net_flow *f = lp->ids[(size_t)mix64(id) & (lp->ids_cap - 1)];
-  while (f && f->id != id)
-    f = f->id_next;
-  return f;
-}
-
-static imsec_net_flow *find_addr(struct net_loop *lp, imsec_net_transport tr,
-                                 const net_addr *a, lsock *ls) {
-  if (!lp->addrs_cap)
-    return NULL;
-  imsec_net_flow *f = lp->addrs[(size_t)addr_hash(tr, a) & (lp->addrs_cap - 1)];
-  for (; f; f = f->addr_next) {
-    if (f->tr == tr && addr_eq(&f->peer, a) && f->state != F_CLOSING &&
-        (!ls || f->ls == ls))
-      return f;
+const net_xport *net_xport_of(imsec_net_transport tr) {
+  switch (tr) {
+  case IMSEC_NET_UDP:
+    return &net_xport_udp;
+  case IMSEC_NET_TCP:
+    return &net_xport_tcp;
+  case IMSEC_NET_TLS:
+    return &net_xport_tls;
+  case IMSEC_NET_DTLS:
+    return &net_xport_dtls;
   }
   return NULL;
 }
 
-/* Per-source-address counts (accepted flows), shared by all loops. */
-static int ip_acquire(imsec_net *net, const net_addr *a) {
-  uint8_t h[16];
-  addr_host16(a, h);
-  size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
-                            (uint64_t)h[14] << 16 | (uint64_t)h[15] << 24 |
-                            (uint64_t)h[0] << 32 | (uint64_t)h[1] << 40) %
-                      1024);
-  int ok = 1;
-  uv_mutex_lock(&net->iplock);
-  struct ip_count *e = net->ips[b];
-  while (e && memcmp(e->a, h, 16) != 0)
-    e = e->next;
-  if (!e) {
-    e = calloc(1, sizeof *e);
-    if (e) {
-      memcpy(e->a, h, 16);
-      e->next = net->ips[b];
-      net->ips[b] = e;
-    }
-  }
-  if (!e || e->n >= net->cfg.limits.max_flows_per_ip)
-    ok = 0;
-  else
-    e->n++;
-  uv_mutex_unlock(&net->iplock);
-  return ok;
-}
-
-static void ip_release(imsec_net *net, const net_addr *a) {
-  uint8_t h[16];
-  addr_host16(a, h);
-  size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
-                            (uint64_t)h[14] << 16 | (uint64_t)h[15] << 24 |
-                            (uint64_t)h[0] << 32 | (uint64_t)h[1] << 40) %
-                      1024);
-  uv_mutex_lock(&net->iplock);
-  for (struct ip_count **pp = &net->ips[b]; *pp; pp = &(*pp)->next) {
-    if (memcmp((*pp)->a, h, 16) == 0) {
-      if (--(*pp)->n == 0) {
-        struct ip_count *dead = *pp;
-        *pp = dead->next;
-        free(dead);
-      }
-      break;
-    }
-  }
-  uv_mutex_unlock(&net->iplock);
-}
-
-static size_t reuse_bucket(imsec_net_transport tr, const net_addr *a) {
-  return (size_t)(addr_hash(tr, a) & 255);
-}
-
-static void reuse_del_id(imsec_net *net, imsec_net_transport tr,
-                         const net_addr *peer, uint64_t id) {
-  uv_mutex_lock(&net->reuse_lock);
-  for (struct reuse_ent **pp = &net->reuse[reuse_bucket(tr, peer)]; *pp;
-       pp = &(*pp)->next) {
-    if ((*pp)->id == id) {
-      struct reuse_ent *dead = *pp;
-      *pp = dead->next;
-      free(dead);
-      break;
-    }
-  }
-  uv_mutex_unlock(&net->reuse_lock);
-}
-
-static void reuse_del(imsec_net *net, imsec_net_flow *f) {
-  reuse_del_id(net, f->tr, &f->peer, f->id);
-  f->in_reuse = 0;
-}
-
-/* ================================================================ BIO */
-
-static int bio_write(BIO *b, const char *p, int n) {
-  struct bio_io *io = BIO_get_data(b);
-  BIO_clear_retry_flags(b);
-  if (n <= 0)
-    return 0;
-  if (io->dgram) {
-    /* One BIO write is one datagram. */
-    uv_buf_t buf = uv_buf_init((char *)(uintptr_t)p, (unsigned)n);
-    int r = uv_udp_try_send(io->udp, &buf, 1, io->peer ? &io->peer->sa : NULL);
-    (void)r; /* a lost datagram is DTLS's to retransmit */
-    return n;
-  }
-  size_t need = io->out_len + (size_t)n;
-  if (need > io->out_cap) {
-    size_t cap = io->out_cap ? io->out_cap : 4096;
-    while (cap < need)
-      cap *= 2;
-    uint8_t *o = realloc(io->out, cap);
-    if (!o)
-      return -1;
-    io->out = o;
-    io->out_cap = cap;
-  }
-  memcpy(io->out + io->out_len, p, (size_t)n);
-  io->out_len = need;
-  return n;
-}
-
-static int bio_read(BIO *b, char *p, int n) {
-  struct bio_io *io = BIO_get_data(b);
-  BIO_clear_retry_flags(b);
-  if (io->in_len == 0) {
-    BIO_set_retry_read(b);
-    return -1;
-  }
-  size_t k = io->in_len;
-  if (io->dgram) {
-    if (k > (size_t)n)
-      k = (size_t)n; /* truncated datagram: DTLS drops the record */
-    memcpy(p, io->in, k);
-    io->in_len = 0;
-    return (int)k;
-  }
-  if (k > (size_t)n)
-    k = (size_t)n;
-  memcpy(p, io->in, k);
-  io->in += k;
-  io->in_len -= k;
-  return (int)k;
-}
-
-static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
-  (void)b;
-  (void)num;
-  (void)ptr;
-  switch (cmd) {
-  case BIO_CTRL_FLUSH:
-    return 1;
-  case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD:
-    return 48; /* IPv6 + UDP */
-  case BIO_CTRL_DGRAM_QUERY_MTU:
-  case BIO_CTRL_DGRAM_GET_FALLBACK_MTU:
-    return DTLS_MTU;
-  default:
-    return 0;
-  }
-}
-
-static int bio_create(BIO *b) {
-  BIO_set_init(b, 1);
-  return 1;
-}
-
-static void bio_method_init(void) {
-  BIO_METHOD *m =
-      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "imsec flow");
-  if (!m)
-    return;
-  BIO_meth_set_write(m, bio_write);
-  BIO_meth_set_read(m, bio_read);
-  BIO_meth_set_ctrl(m, bio_ctrl);
-  BIO_meth_set_create(m, bio_create);
-  g_bio_method = m;
-}
-
-/* Attach a fresh BIO reading/writing through `io`. */
-static int ssl_attach(SSL *ssl, struct bio_io *io) {
-  BIO *b = BIO_new(g_bio_method);
-  if (!b)
-    return IMSEC_ERR_NOMEM;
-  BIO_set_data(b, io);
-  SSL_set_bio(ssl, b, b);
-  SSL_set_app_data(ssl, io);
-  return 0;
-}
-
-int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len) {
-  struct bio_io *io = SSL_get_app_data(ssl);
-  const net_addr *a =
-      io ? (io->cookie_peer ? io->cookie_peer : io->peer) : NULL;
-  if (!a)
-    return -1;
-  *addr = (const uint8_t *)a;
-  *len = addr_len(&a->sa);
-  return 0;
-}
-
-void net_ssl_mark_psk(SSL *ssl) {
-  struct bio_io *io = SSL_get_app_data(ssl);
-  if (io && io->flow)
-    io->flow->psk_mark = 1;
-}
-
-const char *net_ssl_session_key(SSL *ssl) {
-  struct bio_io *io = SSL_get_app_data(ssl);
-  return io && io->flow ? io->flow->skey : NULL;
-}
-
 /* ================================================================ flows */
 
-static void flow_close(imsec_net_flow *f, int reason);
-static void flow_arm(imsec_net_flow *f);
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static int flow_tls_pump(imsec_net_flow *f);
-
-static void ip_release(imsec_net *net, const net_addr *a);
-
 /* Give back the flow's place under max_flows and max_flows_per_ip. */
-static void flow_uncount(imsec_net_flow *f) {
+void net_flow_uncount(imsec_net_flow *f) {
   imsec_net *net = f->lp->net;
   atomic_fetch_sub(&net->nflows, 1);
   if (f->counted_ip)
-    ip_release(net, &f->peer);
+    net_ip_release(net, &f->peer);
   f->counted_ip = 0;
 }
 
 static void flow_free(imsec_net_flow *f) {
   /* A lingering flow still held its socket, so it counted until now. */
   if (f->counts_held)
-    flow_uncount(f);
+    net_flow_uncount(f);
   if (f->ssl)
     SSL_free(f->ssl);
   free(f->io.out);
@@ -652,18 +159,19 @@ static void flow_free(imsec_net_flow *f) {
   free(f);
 }
 
-static void on_handle_closed(uv_handle_t *h) {
+void net_on_handle_closed(uv_handle_t *h) {
   imsec_net_flow *f = h->data;
   if (--f->handles == 0)
     flow_free(f);
 }
 
-static imsec_net_flow *flow_new(struct net_loop *lp, imsec_net_transport tr,
-                                uint64_t id) {
+imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
+                             uint64_t id) {
   imsec_net_flow *f = calloc(1, sizeof *f);
   if (!f)
     return NULL;
   f->lp = lp;
+  f->xp = net_xport_of(tr);
   f->tr = tr;
   f->id = id ? id : ((atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx);
   uv_timer_init(&lp->loop, &f->timer);
@@ -673,157 +181,11 @@ static imsec_net_flow *flow_new(struct net_loop *lp, imsec_net_transport tr,
   return f;
 }
 
-static uint64_t now_ms(imsec_net_flow *f) {
-  return uv_now(&f->lp->loop);
-}
-
-/* Hand the output collected by the BIO to the socket: one write. */
-struct wreq {
-  uv_write_t req;
-  imsec_net_flow *f;
-  size_t len;
-  uint8_t data[];
-};
-
-static void on_write(uv_write_t *req, int status) {
-  struct wreq *w = (struct wreq *)req;
-  imsec_net_flow *f = w->f;
-  f->pending -= w->len;
-  free(w);
-  if (status < 0 && status != UV_ECANCELED && f->state != F_CLOSING)
-    flow_close(f, IMSEC_ERR_IO);
-}
-
-/* The end of a draining close: output sent, or the drain took too long. */
-static void drain_done(imsec_net_flow *f) {
-  if (!uv_is_closing((uv_handle_t *)&f->h.tcp))
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
-  if (!uv_is_closing((uv_handle_t *)&f->timer))
-    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  imsec_net_flow *f = req->data;
-  free(req);
-  /* A lingering flow waits for the peer's EOF (or the timer) instead. */
-  if (!f->linger || status < 0)
-    drain_done(f);
-}
-
-static void on_drain_timeout(uv_timer_t *t) {
-  drain_done(t->data);
-}
-
-/* Half-close the stream (our FIN after the queued output) and close the
- * flow when that is done, or after `ms`. 1 when under way, 0 when the
- * shutdown could not start. */
-static int shutdown_then_close(imsec_net_flow *f, uint64_t ms) {
-  uv_shutdown_t *req = malloc(sizeof *req);
-  if (!req)
-    return 0;
-  req->data = f;
-  if (uv_shutdown(req, (uv_stream_t *)&f->h.tcp, on_shutdown) != 0) {
-    free(req);
-    return 0;
-  }
-  uv_timer_start(&f->timer, on_drain_timeout, ms, 0);
-  return 1;
-}
-
-static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
-  uv_stream_t *s = (uv_stream_t *)&f->h.tcp;
-  size_t off = 0;
-  if (f->pending == 0) {
-    uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
-    int r = uv_try_write(s, &b, 1);
-    if (r > 0)
-      off = (size_t)r;
-    else if (r != UV_EAGAIN && r != UV_ENOSYS)
-      return IMSEC_ERR_IO;
-  }
-  if (off == len)
-    return 0;
-  size_t rest = len - off;
-  if (f->pending + rest > f->lp->net->cfg.limits.max_pending_out) {
-    FLOG(f, IMSEC_NET_LOG_WARN, "pending output over %u octets, closing",
-         f->lp->net->cfg.limits.max_pending_out);
-    return IMSEC_ERR_LIMIT;
-  }
-  struct wreq *w = malloc(sizeof *w + rest);
-  if (!w)
-    return IMSEC_ERR_NOMEM;
-  w->f = f;
-  w->len = rest;
-  memcpy(w->data, p + off, rest);
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)rest);
-  if (uv_write(&w->req, s, &b, 1, on_write) != 0) {
-    free(w);
-    return IMSEC_ERR_IO;
-  }
-  f->pending += rest;
-  return 0;
-}
-
-/* Flush what one SSL call produced. */
-static int flow_flush(imsec_net_flow *f) {
-  if (f->io.out_len == 0)
-    return 0;
-  int r = stream_write(f, f->io.out, f->io.out_len);
-  free(f->io.out);
-  f->io.out = NULL;
-  f->io.out_len = f->io.out_cap = 0;
-  return r;
-}
-
-static void udp_send_done(uv_udp_send_t *req, int status) {
-  (void)status;
-  free(req);
-}
-
-static uv_udp_t *flow_udp(imsec_net_flow *f) {
-  return f->kind == K_DGRAM_SHARED ? &f->ls->h.udp : &f->h.udp;
-}
-
-static int dgram_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
-  uv_udp_t *u = flow_udp(f);
-  const struct sockaddr *to = f->kind == K_DGRAM_SHARED ? &f->peer.sa : NULL;
-  uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
-  int r = uv_udp_try_send(u, &b, 1, to);
-  if (r >= 0)
-    return 0;
-  if (r != UV_EAGAIN)
-    return IMSEC_ERR_IO;
-  uv_udp_send_t *req = malloc(sizeof *req + len);
-  if (!req)
-    return IMSEC_ERR_NOMEM;
-  memcpy(req + 1, p, len);
-  b = uv_buf_init((char *)(req + 1), (unsigned)len);
-  if (uv_udp_send(req, u, &b, 1, to, udp_send_done) != 0) {
-    free(req);
-    return IMSEC_ERR_IO;
-  }
-  return 0;
-}
-
 /* Write application bytes (a message or a keepalive). */
-static int flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+int net_flow_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   if (f->state != F_UP)
     return IMSEC_ERR_CLOSED;
-  switch (f->tr) {
-  case IMSEC_NET_TCP:
-    return stream_write(f, p, len);
-  case IMSEC_NET_UDP:
-    return dgram_write(f, p, len);
-  case IMSEC_NET_TLS:
-  case IMSEC_NET_DTLS:
-    ERR_clear_error();
-    if (SSL_write(f->ssl, p, (int)len) != (int)len) {
-      ERR_clear_error();
-      return IMSEC_ERR_IO;
-    }
-    return f->tr == IMSEC_NET_TLS ? flow_flush(f) : 0;
-  }
-  return IMSEC_ERR_INTERNAL;
+  return f->xp->write(f, p, len);
 }
 
 static void flow_down(imsec_net_flow *f, int reason) {
@@ -832,7 +194,7 @@ static void flow_down(imsec_net_flow *f, int reason) {
     net->cfg.handler.on_down(net->cfg.handler.user, f, reason);
 }
 
-static void flow_close(imsec_net_flow *f, int reason) {
+void net_flow_close(imsec_net_flow *f, int reason) {
   if (f->state == F_CLOSING)
     return;
   int was_up = f->state == F_UP;
@@ -843,12 +205,12 @@ static void flow_close(imsec_net_flow *f, int reason) {
   /* A lingering flow keeps its socket open up to LINGER_MS: it keeps its
    * place under the caps until its handle closes, or refused input would
    * let one address hold any number of sockets. */
-  f->counts_held = f->kind == K_STREAM && f->linger;
+  f->counts_held = f->xp->stream && f->linger;
   if (!f->counts_held)
-    flow_uncount(f);
+    net_flow_uncount(f);
   if (f->in_reuse)
-    reuse_del(net, f);
-  table_del(f->lp, f);
+    net_reuse_del(net, f);
+  net_table_del(f->lp, f);
   int was_throttled = f->throttled;
   if (f->throttled) {
     for (imsec_net_flow **pp = &f->lp->throttled; *pp;
@@ -863,67 +225,29 @@ static void flow_close(imsec_net_flow *f, int reason) {
   FLOG(f, reason ? IMSEC_NET_LOG_INFO : IMSEC_NET_LOG_DEBUG, "down (%s)",
        reason ? imsec_strerror(reason) : "closed");
   flow_down(f, reason);
-  /* A clean TLS close says so (close_notify); the alert leaves with the
-   * rest of the output. */
-  if (f->ssl && was_up && !f->peer_gone) {
-    ERR_clear_error();
-    SSL_shutdown(f->ssl);
-    ERR_clear_error();
-    if (f->kind == K_STREAM)
-      (void)flow_flush(f);
-  }
   uv_timer_stop(&f->timer);
-  if (f->kind == K_STREAM && f->linger) {
-    /* The answer to refused input leaves, then our FIN; what the peer
-     * still sends is read and dropped until its EOF or LINGER_MS, since
-     * closing with unread input would reset the connection and could
-     * destroy the answer before the peer reads it. */
-    if (was_throttled)
-      uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
-    if (shutdown_then_close(f, LINGER_MS))
-      return;
-    f->linger = 0;
-    f->counts_held = 0;
-    flow_uncount(f);
-  }
-  if (f->kind == K_STREAM) {
-    uv_read_stop((uv_stream_t *)&f->h.tcp);
-    if (f->pending > 0 && reason == 0) {
-      /* Let queued output drain first (at most DRAIN_MS), then close. */
-      if (shutdown_then_close(f, DRAIN_MS))
-        return;
-    }
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
-  } else if (f->kind == K_DGRAM_OWN) {
-    uv_close((uv_handle_t *)&f->h.udp, on_handle_closed);
-  }
-  uv_close((uv_handle_t *)&f->timer, on_handle_closed);
+  if (!f->xp->close(f, reason, was_up, was_throttled))
+    uv_close((uv_handle_t *)&f->timer, net_on_handle_closed);
 }
 
-static void flow_up(imsec_net_flow *f) {
+void net_flow_up(imsec_net_flow *f) {
   imsec_net *net = f->lp->net;
   f->state = F_UP;
   f->was_up = 1;
   f->hs_deadline = 0;
   f->dtls_deadline = 0;
   if (f->is_server && !f->keep && net->cfg.limits.idle_timeout_ms)
-    f->idle_deadline = now_ms(f) + net->cfg.limits.idle_timeout_ms;
-  if (f->ssl) {
-    atomic_fetch_add(&net->handshakes, 1);
-    if (SSL_session_reused(f->ssl))
-      atomic_fetch_add(&net->resumed, 1);
-    FLOG(f, IMSEC_NET_LOG_INFO, "up %s %s%s", SSL_get_version(f->ssl),
-         SSL_get_cipher_name(f->ssl),
-         SSL_session_reused(f->ssl) ? " resumed" : "");
-  } else {
+    f->idle_deadline = net_now_ms(f) + net->cfg.limits.idle_timeout_ms;
+  if (f->xp->up)
+    f->xp->up(f);
+  else
     FLOG(f, IMSEC_NET_LOG_INFO, "up");
-  }
-  flow_arm(f);
+  net_flow_arm(f);
   if (net->cfg.handler.on_up) {
     int r = net->cfg.handler.on_up(net->cfg.handler.user, f);
     if (r < 0 && f->state == F_UP) {
       FLOG(f, IMSEC_NET_LOG_INFO, "refused by owner (%s)", imsec_strerror(r));
-      flow_close(f, r);
+      net_flow_close(f, r);
     }
   }
   /* Messages queued while connecting leave only now, after the owner's
@@ -933,25 +257,24 @@ static void flow_up(imsec_net_flow *f) {
     size_t n = f->early_len;
     f->early = NULL;
     f->early_len = 0;
-    int r = flow_write(f, e, n);
+    int r = net_flow_write(f, e, n);
     free(e);
     if (r != 0)
-      flow_close(f, r);
+      net_flow_close(f, r);
   }
 }
 
-static void deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len) {
+void net_deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len) {
   imsec_net *net = f->lp->net;
   if (f->idle_deadline)
-    f->idle_deadline = now_ms(f) + net->cfg.limits.idle_timeout_ms;
+    f->idle_deadline = net_now_ms(f) + net->cfg.limits.idle_timeout_ms;
   if (net->cfg.handler.on_message)
     net->cfg.handler.on_message(net->cfg.handler.user, f, p, len);
 }
 
 /* The framer refused the stream: the owner may answer (on_refused), then
  * the flow closes, lingering so that the answer reaches the peer. */
-static void refuse_input(imsec_net_flow *f, int k, const uint8_t *head,
-                         size_t n) {
+void net_refuse_input(imsec_net_flow *f, int k, const uint8_t *head, size_t n) {
   imsec_net *net = f->lp->net;
   const char *what = k == IMSEC_ERR_LIMIT ? "message over the size limit"
                                           : "unframeable input";
@@ -961,170 +284,15 @@ static void refuse_input(imsec_net_flow *f, int k, const uint8_t *head,
     net->cfg.handler.on_refused(net->cfg.handler.user, f, k, head, n);
   } else {
     uint64_t held = 0;
-    if (imsec_lograte_take(&f->lp->input_rate, (int64_t)now_ms(f), &held))
+    if (imsec_lograte_take(&f->lp->input_rate, (int64_t)net_now_ms(f), &held))
       FLOG(f, IMSEC_NET_LOG_WARN, "%s, closing%s", what,
            held ? "; similar lines were held back" : "");
   }
   if (f->state != F_UP)
     return;
-  if (f->kind == K_STREAM)
+  if (f->xp->stream)
     f->linger = 1;
-  flow_close(f, k);
-}
-
-/* Frame stream bytes into messages and keepalives. */
-static void stream_deliver(imsec_net_flow *f, const uint8_t *p, size_t n) {
-  imsec_net *net = f->lp->net;
-  size_t max = net->cfg.limits.max_msg;
-  const uint8_t *data = p;
-  size_t len = n;
-  if (f->in_len) {
-    uint8_t *nb = realloc(f->in, f->in_len + n);
-    if (!nb) {
-      flow_close(f, IMSEC_ERR_NOMEM);
-      return;
-    }
-    memcpy(nb + f->in_len, p, n);
-    f->in = nb;
-    f->in_len += n;
-    data = f->in;
-    len = f->in_len;
-  }
-  size_t off = 0;
-  while (off < len && f->state == F_UP) {
-    size_t mlen = 0;
-    int k = net->cfg.framer.frame(net->cfg.framer.arg, data + off, len - off,
-                                  max, &mlen);
-    if (k == IMSEC_NET_FRAME_MORE) {
-      if (len - off >= max) {
-        k = IMSEC_ERR_LIMIT;
-      } else {
-        break;
-      }
-    }
-    if (k < 0) {
-      refuse_input(f, k, data + off, len - off < max ? len - off : max);
-      return;
-    }
-    if (mlen == 0 || mlen > len - off) {
-      flow_close(f, IMSEC_ERR_INTERNAL);
-      return;
-    }
-    if (k == IMSEC_NET_FRAME_PING) {
-      static const uint8_t pong[2] = {'\r', '\n'};
-      if (flow_write(f, pong, 2) != 0) {
-        flow_close(f, IMSEC_ERR_IO);
-        return;
-      }
-    } else if (k == IMSEC_NET_FRAME_PONG) {
-      f->ping_out = 0;
-      f->ka_deadline = 0;
-    } else {
-      f->ping_out = 0;
-      f->ka_deadline = 0; /* any traffic proves the flow alive */
-      deliver_msg(f, data + off, mlen);
-    }
-    off += mlen;
-  }
-  if (f->state != F_UP)
-    return;
-  size_t rest = len - off;
-  if (rest == 0) {
-    free(f->in);
-    f->in = NULL;
-    f->in_len = 0;
-  } else if (data == f->in) {
-    memmove(f->in, f->in + off, rest);
-    f->in_len = rest;
-  } else {
-    f->in = malloc(rest);
-    if (!f->in) {
-      flow_close(f, IMSEC_ERR_NOMEM);
-      return;
-    }
-    memcpy(f->in, data + off, rest);
-    f->in_len = rest;
-  }
-  flow_arm(f);
-}
-
-static void log_ssl_error(imsec_net_flow *f, const char *what) {
-  char buf[256] = "";
-  unsigned long e = ERR_peek_last_error();
-  if (e)
-    ERR_error_string_n(e, buf, sizeof buf);
-  FLOG(f, IMSEC_NET_LOG_WARN, "%s: %s", what, e ? buf : "peer closed");
-  ERR_clear_error();
-}
-
-/* Drive the handshake and decrypt what arrived. Returns 0 while the flow
- * lives. */
-static int flow_tls_pump(imsec_net_flow *f) {
-  ERR_clear_error();
-  if (f->state == F_HANDSHAKE) {
-    int r = SSL_do_handshake(f->ssl);
-    if (r != 1) {
-      int e = SSL_get_error(f->ssl, r);
-      if (f->kind == K_STREAM)
-        (void)flow_flush(f);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        if (f->tr == IMSEC_NET_DTLS) {
-          struct timeval tv;
-          f->dtls_deadline = DTLSv1_get_timeout(f->ssl, &tv) == 1
-                                 ? now_ms(f) + (uint64_t)tv.tv_sec * 1000 +
-                                       (uint64_t)tv.tv_usec / 1000 + 1
-                                 : 0;
-          flow_arm(f);
-        }
-        return 0;
-      }
-      log_ssl_error(f, "TLS handshake failed");
-      flow_close(f, IMSEC_ERR_AUTH);
-      return -1;
-    }
-    if (f->kind == K_STREAM && flow_flush(f) != 0) {
-      flow_close(f, IMSEC_ERR_IO);
-      return -1;
-    }
-    flow_up(f);
-    if (f->state != F_UP)
-      return -1;
-  }
-  while (f->state == F_UP) {
-    int n = SSL_read(f->ssl, f->lp->pbuf, PBUF_SIZE);
-    if (n > 0) {
-      if (f->tr == IMSEC_NET_DTLS) {
-        f->ping_out = 0;
-        deliver_msg(f, f->lp->pbuf, (size_t)n);
-      } else {
-        stream_deliver(f, f->lp->pbuf, (size_t)n);
-      }
-      continue;
-    }
-    int e = SSL_get_error(f->ssl, n);
-    if (f->kind == K_STREAM && f->state == F_UP)
-      (void)flow_flush(f); /* e.g. a key update answer */
-    if (e == SSL_ERROR_WANT_READ) {
-      if (!f->lean && f->tr == IMSEC_NET_TLS) {
-        /* The handshake is over: from now on OpenSSL's record buffers
-         * exist only while a record is in flight, so an idle flow holds
-         * none (SSL_MODE_RELEASE_BUFFERS). Not during the handshake,
-         * where freeing and reallocating them per flight costs more
-         * than it saves. */
-        SSL_set_mode(f->ssl, SSL_MODE_RELEASE_BUFFERS);
-        f->lean = (uint8_t)SSL_free_buffers(f->ssl);
-      }
-      break;
-    }
-    if (e == SSL_ERROR_ZERO_RETURN) {
-      flow_close(f, 0); /* close_notify */
-      return -1;
-    }
-    log_ssl_error(f, "TLS read failed");
-    flow_close(f, IMSEC_ERR_IO);
-    return -1;
-  }
-  return f->state == F_UP ? 0 : -1;
+  net_flow_close(f, k);
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -1136,7 +304,7 @@ static void set_min(uint64_t *m, uint64_t t) {
 
 static void on_flow_timer(uv_timer_t *t);
 
-static void flow_arm(imsec_net_flow *f) {
+void net_flow_arm(imsec_net_flow *f) {
   if (f->state == F_CLOSING)
     return;
   uint64_t m = 0;
@@ -1149,41 +317,38 @@ static void flow_arm(imsec_net_flow *f) {
     uv_timer_stop(&f->timer);
     return;
   }
-  uint64_t now = now_ms(f);
+  uint64_t now = net_now_ms(f);
   uv_timer_start(&f->timer, on_flow_timer, m > now ? m - now : 0, 0);
 }
 
 static void on_flow_timer(uv_timer_t *t) {
   imsec_net_flow *f = t->data;
-  uint64_t now = now_ms(f);
+  uint64_t now = net_now_ms(f);
   if (f->hs_deadline && now >= f->hs_deadline) {
     FLOG(f, IMSEC_NET_LOG_WARN, "handshake not done in %u ms, closing",
          f->lp->net->cfg.limits.handshake_timeout_ms);
-    flow_close(f, IMSEC_ERR_TIMEOUT);
+    net_flow_close(f, IMSEC_ERR_TIMEOUT);
     return;
   }
   if (f->idle_deadline && now >= f->idle_deadline) {
     FLOG(f, IMSEC_NET_LOG_INFO, "idle before registration for %u ms, closing",
          f->lp->net->cfg.limits.idle_timeout_ms);
-    flow_close(f, IMSEC_ERR_TIMEOUT);
+    net_flow_close(f, IMSEC_ERR_TIMEOUT);
     return;
   }
   if (f->ka_deadline && now >= f->ka_deadline) {
     FLOG(f, IMSEC_NET_LOG_WARN, "no keepalive pong in %u ms, flow dead",
          f->ka_timeout);
-    flow_close(f, IMSEC_ERR_TIMEOUT);
+    net_flow_close(f, IMSEC_ERR_TIMEOUT);
     return;
   }
   if (f->dtls_deadline && now >= f->dtls_deadline) {
     f->dtls_deadline = 0;
-    if (DTLSv1_handle_timeout(f->ssl) < 0) {
-      flow_close(f, IMSEC_ERR_TIMEOUT);
+    int r = f->xp->retransmit(f);
+    if (r != 0) {
+      net_flow_close(f, r);
       return;
     }
-    struct timeval tv;
-    if (DTLSv1_get_timeout(f->ssl, &tv) == 1)
-      f->dtls_deadline =
-          now + (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000 + 1;
   }
   if (f->ka_next && now >= f->ka_next && f->state == F_UP) {
     /* RFC 5626 §4.4.1: CRLFCRLF ping, expect a CRLF pong. */
@@ -1193,110 +358,16 @@ static void on_flow_timer(uv_timer_t *t) {
       f->ping_out = 1;
       f->ka_deadline = now + f->ka_timeout;
     }
-    int r = flow_write(f, ping, 4);
+    int r = net_flow_write(f, ping, 4);
     if (r != 0) {
-      flow_close(f, r);
+      net_flow_close(f, r);
       return;
     }
   }
-  flow_arm(f);
+  net_flow_arm(f);
 }
 
-/* ---------------------------------------------------------------- streams */
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)hint;
-  imsec_net_flow *f = h->data;
-  *buf = uv_buf_init((char *)f->lp->rbuf, RBUF_SIZE);
-}
-
-static void on_idle(uv_idle_t *h);
-
-static void throttle(imsec_net_flow *f) {
-  struct net_loop *lp = f->lp;
-  uv_read_stop((uv_stream_t *)&f->h.tcp);
-  f->throttled = 1;
-  f->throttle_next = lp->throttled;
-  lp->throttled = f;
-  uv_idle_start(&lp->idle, on_idle);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void on_idle(uv_idle_t *h);
-
-static void on_idle(uv_idle_t *h) {
-  struct net_loop *lp = h->data;
-  imsec_net_flow *f = lp->throttled;
-  lp->throttled = NULL;
-  uv_idle_stop(h);
-  while (f) {
-    imsec_net_flow *next = f->throttle_next;
-    f->throttled = 0;
-    f->budget = 0;
-    uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
-    f = next;
-  }
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  imsec_net_flow *f = s->data;
-  if (f->state == F_CLOSING) {
-    /* Lingering after refused input: octets dropped, EOF ends it. */
-    if (f->linger && nread < 0)
-      drain_done(f);
-    return;
-  }
-  if (nread == 0)
-    return;
-  if (nread < 0) {
-    if (f->state == F_HANDSHAKE)
-      FLOG(f, IMSEC_NET_LOG_INFO, "peer left during the handshake");
-    f->peer_gone = 1; /* nobody left to read a close_notify */
-    flow_close(f, nread == UV_EOF ? 0 : IMSEC_ERR_IO);
-    return;
-  }
-  /* A read budget per wakeup so one flow cannot starve the others. */
-  if (f->budget_iter != f->lp->iter) {
-    f->budget_iter = f->lp->iter;
-    f->budget = 0;
-  }
-  f->budget += (size_t)nread;
-  if (f->tr == IMSEC_NET_TCP) {
-    stream_deliver(f, (const uint8_t *)buf->base, (size_t)nread);
-  } else {
-    f->io.in = (const uint8_t *)buf->base;
-    f->io.in_len = (size_t)nread;
-    (void)flow_tls_pump(f);
-    f->io.in_len = 0;
-  }
-  if (f->state != F_CLOSING && f->budget >= f->lp->net->cfg.limits.read_budget)
-    throttle(f);
-}
-
-static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
-                         const char *sni) {
-  /* TCP_NODELAY is inherited from the listener (Linux) or was set before
-   * connect; the local address is read when asked: each syscall saved
-   * here is one per handshake. */
-  if (f->tr == IMSEC_NET_TCP) {
-    uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
-    flow_up(f);
-    return;
-  }
-  f->ssl = net_tls_ssl_new(tls, sni, f->skey);
-  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
-    return;
-  }
-  if (f->is_server)
-    SSL_set_accept_state(f->ssl);
-  else
-    SSL_set_connect_state(f->ssl);
-  f->state = F_HANDSHAKE;
-  uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
-  if (!f->is_server)
-    (void)flow_tls_pump(f); /* ClientHello */
-}
+/* ---------------------------------------------------------------- admission */
 
 /* "; N more refusals held back" when lines were held back, else "". */
 static const char *held_text(uint64_t held, char *buf, size_t cap) {
@@ -1307,7 +378,7 @@ static const char *held_text(uint64_t held, char *buf, size_t cap) {
   return buf;
 }
 
-static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
+int net_admit(struct net_loop *lp, const net_addr *peer, int *counted) {
   imsec_net *net = lp->net;
   *counted = 0;
   uint64_t held = 0;
@@ -1316,20 +387,20 @@ static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
                            &held)) {
       char t[64];
-      addr_text(peer, t, sizeof t);
+      net_addr_text(peer, t, sizeof t);
       net_log(net, IMSEC_NET_LOG_WARN,
               "refused connection from %s: %u flows open (limit)%s", t,
               net->cfg.limits.max_flows, held_text(held, hb, sizeof hb));
     }
     return 0;
   }
-  if (!ip_acquire(net, peer)) {
+  if (!net_ip_acquire(net, peer)) {
     /* At most one line a second: a flood from one address must not
      * become a flood of log lines. */
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
                            &held)) {
       char t[64];
-      addr_text(peer, t, sizeof t);
+      net_addr_text(peer, t, sizeof t);
       net_log(net, IMSEC_NET_LOG_WARN,
               "refused connection from %s: %u flows from this address "
               "(max_flows_per_ip)%s",
@@ -1342,225 +413,14 @@ static int admit(struct net_loop *lp, const net_addr *peer, int *counted) {
   return 1;
 }
 
-static void on_connection(uv_stream_t *server, int status) {
-  lsock *ls = server->data;
-  struct net_loop *lp = ls->lp;
-  imsec_net *net = lp->net;
-  if (status < 0 || lp->stopping)
-    return;
-  imsec_net_flow *f = flow_new(lp, ls->tr, 0);
-  if (!f)
-    return;
-  uv_tcp_init(&lp->loop, &f->h.tcp);
-  f->h.tcp.data = f;
-  f->handles = 2;
-  f->kind = K_STREAM;
-  f->is_server = 1;
-  if (uv_accept(server, (uv_stream_t *)&f->h.tcp) != 0) {
-    f->state = F_CLOSING;
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
-    return;
-  }
-  int nl = (int)sizeof f->peer;
-  uv_tcp_getpeername(&f->h.tcp, &f->peer.sa, &nl);
-  int counted;
-  if (!admit(lp, &f->peer, &counted)) {
-    atomic_fetch_add(&net->refused, 1);
-    f->state = F_CLOSING;
-    uv_close((uv_handle_t *)&f->h.tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&f->timer, on_handle_closed);
-    return;
-  }
-  f->counted_ip = (uint8_t)counted;
-  atomic_fetch_add(&net->nflows, 1);
-  atomic_fetch_add(&net->accepted, 1);
-  if (table_add(lp, f) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
-    return;
-  }
-  f->state = F_HANDSHAKE;
-  if (ls->tr == IMSEC_NET_TLS) {
-    f->hs_deadline = now_ms(f) + net->cfg.limits.handshake_timeout_ms;
-    flow_arm(f);
-  }
-  stream_start(f, ls->tls, NULL);
-}
-
-static void on_connect(uv_connect_t *req, int status) {
-  imsec_net_flow *f = req->data;
-  free(req);
-  if (f->state == F_CLOSING)
-    return;
-  if (status < 0) {
-    FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(status));
-    flow_close(f, IMSEC_ERR_IO);
-    return;
-  }
-  stream_start(f, f->tls, f->has_sni ? f->skey : NULL);
-}
-
-/* ---------------------------------------------------------------- datagrams */
-
-static void on_dgram_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)hint;
-  struct net_loop *lp =
-      (struct net_loop *)((char *)h->loop - offsetof(struct net_loop, loop));
-  *buf = uv_buf_init((char *)lp->rbuf, RBUF_SIZE);
-}
-
-static void dgram_in(imsec_net_flow *f, const uint8_t *p, size_t n) {
-  if (f->tr == IMSEC_NET_UDP) {
-    if (n > f->lp->net->cfg.limits.max_msg) {
-      FLOG(f, IMSEC_NET_LOG_WARN, "datagram over the size limit, dropped");
-      return;
-    }
-    f->ping_out = 0;
-    deliver_msg(f, p, n);
-    flow_arm(f);
-    return;
-  }
-  f->io.in = p;
-  f->io.in_len = n;
-  (void)flow_tls_pump(f);
-  f->io.in_len = 0;
-  if (f->state != F_CLOSING)
-    flow_arm(f);
-}
-
-static void on_own_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
-                        const struct sockaddr *addr, unsigned flags) {
-  imsec_net_flow *f =
-      (imsec_net_flow *)((char *)u - offsetof(imsec_net_flow, h));
-  (void)addr;
-  if (nread <= 0 || (flags & UV_UDP_PARTIAL) || f->state == F_CLOSING)
-    return;
-  dgram_in(f, (const uint8_t *)buf->base, (size_t)nread);
-}
-
-/* A datagram flow on a listener socket, made once the peer is admitted. */
-static imsec_net_flow *shared_flow_new(lsock *ls, const net_addr *peer) {
-  struct net_loop *lp = ls->lp;
-  int counted;
-  if (!admit(lp, peer, &counted)) {
-    atomic_fetch_add(&lp->net->refused, 1);
-    return NULL;
-  }
-  imsec_net_flow *f = flow_new(lp, ls->tr, 0);
-  if (!f) {
-    ip_release(lp->net, peer);
-    return NULL;
-  }
-  f->kind = K_DGRAM_SHARED;
-  f->is_server = 1;
-  f->ls = ls;
-  f->peer = *peer;
-  f->counted_ip = 1;
-  int nl = (int)sizeof f->local;
-  uv_udp_getsockname(&ls->h.udp, &f->local.sa, &nl);
-  f->io.dgram = 1;
-  f->io.udp = &ls->h.udp;
-  f->io.peer = &f->peer;
-  atomic_fetch_add(&lp->net->nflows, 1);
-  atomic_fetch_add(&lp->net->accepted, 1);
-  if (table_add(lp, f) != 0) {
-    f->state = F_HANDSHAKE;
-    flow_close(f, IMSEC_ERR_NOMEM);
-    return NULL;
-  }
-  return f;
-}
-
-static SSL *dtls_listen_ssl(lsock *ls) {
-  SSL *ssl = net_tls_ssl_new(ls->tls, NULL, NULL);
-  if (!ssl)
-    return NULL;
-  if (ssl_attach(ssl, &ls->io) != 0) {
-    SSL_free(ssl);
-    return NULL;
-  }
-  SSL_set_options(ssl, SSL_OP_NO_QUERY_MTU | SSL_OP_COOKIE_EXCHANGE);
-  SSL_set_mtu(ssl, DTLS_MTU);
-  SSL_set_accept_state(ssl);
-  return ssl;
-}
-
-static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
-                           const struct sockaddr *addr, unsigned flags) {
-  lsock *ls = (lsock *)((char *)u - offsetof(lsock, h));
-  struct net_loop *lp = ls->lp;
-  if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || lp->stopping)
-    return;
-  net_addr from;
-  if (addr_copy(&from, addr) != 0)
-    return;
-  const uint8_t *p = (const uint8_t *)buf->base;
-  size_t n = (size_t)nread;
-  imsec_net_flow *f = find_addr(lp, ls->tr, &from, ls);
-  if (f) {
-    dgram_in(f, p, n);
-    return;
-  }
-  if (ls->tr == IMSEC_NET_UDP) {
-    f = shared_flow_new(ls, &from);
-    if (!f)
-      return;
-    flow_up(f);
-    if (f->state == F_UP)
-      dgram_in(f, p, n);
-    return;
-  }
-  /* DTLS: no per-peer state until the ClientHello carries our cookie. The
-   * listening SSL waits for the next one made from the current context: a
-   * reload since it was made must reach the next handshake too. */
-  if (ls->dtls_ssl && !net_tls_ssl_current(ls->tls, ls->dtls_ssl)) {
-    SSL_free(ls->dtls_ssl);
-    ls->dtls_ssl = NULL;
-  }
-  if (!ls->dtls_ssl && !(ls->dtls_ssl = dtls_listen_ssl(ls)))
-    return;
-  ls->from = from;
-  ls->io.cookie_peer = &ls->from;
-  ls->io.peer = &ls->from;
-  ls->io.in = p;
-  ls->io.in_len = n;
-  ERR_clear_error();
-  int r = DTLSv1_listen(ls->dtls_ssl, ls->dtls_addr);
-  ls->io.in_len = 0;
-  if (r <= 0) {
-    ERR_clear_error();
-    if (r < 0) {
-      SSL_free(ls->dtls_ssl);
-      ls->dtls_ssl = NULL;
-    }
-    return;
-  }
-  SSL *ssl = ls->dtls_ssl;
-  ls->dtls_ssl = NULL;
-  f = shared_flow_new(ls, &from);
-  if (!f) {
-    SSL_free(ssl);
-    return;
-  }
-  f->ssl = ssl;
-  BIO_set_data(SSL_get_rbio(ssl), &f->io);
-  SSL_set_app_data(ssl, &f->io);
-  f->io.cookie_peer = &f->peer;
-  f->state = F_HANDSHAKE;
-  f->hs_deadline = now_ms(f) + lp->net->cfg.limits.handshake_timeout_ms;
-  (void)flow_tls_pump(f); /* continue from the buffered ClientHello */
-  if (f->state != F_CLOSING)
-    flow_arm(f);
-}
-
 /* ---------------------------------------------------------------- commands */
 
 static void run_connect(struct net_loop *lp, struct cmd *c) {
   imsec_net *net = lp->net;
-  imsec_net_flow *f = flow_new(lp, c->tr, c->id);
+  imsec_net_flow *f = net_flow_new(lp, c->tr, c->id);
   if (!f) {
     if (c->reuse)
-      reuse_del_id(net, c->tr, &c->peer, c->id);
+      net_reuse_del_id(net, c->tr, &c->peer, c->id);
     return;
   }
   f->peer = c->peer;
@@ -1572,74 +432,17 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
   c->sni = NULL;
   if (!f->skey) {
     char t[64];
-    addr_text(&f->peer, t, sizeof t);
+    net_addr_text(&f->peer, t, sizeof t);
     f->skey = strdup(t);
   }
   atomic_fetch_add(&net->nflows, 1);
-  if (table_add(lp, f) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
+  if (net_table_add(lp, f) != 0) {
+    net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }
-  f->hs_deadline = now_ms(f) + net->cfg.limits.handshake_timeout_ms;
-  flow_arm(f);
-  if (c->tr == IMSEC_NET_TCP || c->tr == IMSEC_NET_TLS) {
-    f->kind = K_STREAM;
-    uv_tcp_init(&lp->loop, &f->h.tcp);
-    f->h.tcp.data = f;
-    f->handles = 2;
-    uv_tcp_nodelay(&f->h.tcp, 1);
-    if (c->has_local && uv_tcp_bind(&f->h.tcp, &c->local.sa, 0) != 0) {
-      flow_close(f, IMSEC_ERR_IO);
-      return;
-    }
-    uv_connect_t *req = malloc(sizeof *req);
-    if (!req) {
-      flow_close(f, IMSEC_ERR_NOMEM);
-      return;
-    }
-    req->data = f;
-    f->tls = c->tls;
-    int r = uv_tcp_connect(req, &f->h.tcp, &f->peer.sa, on_connect);
-    if (r != 0) {
-      free(req);
-      FLOG(f, IMSEC_NET_LOG_INFO, "connect failed: %s", uv_strerror(r));
-      flow_close(f, IMSEC_ERR_IO);
-    }
-    return;
-  }
-  /* UDP / DTLS: a connected socket of the flow's own. */
-  f->kind = K_DGRAM_OWN;
-  uv_udp_init(&lp->loop, &f->h.udp);
-  f->h.udp.data = f;
-  f->handles = 2;
-  net_addr any;
-  memset(&any, 0, sizeof any);
-  any.sa.sa_family = f->peer.sa.sa_family;
-  if (uv_udp_bind(&f->h.udp, c->has_local ? &c->local.sa : &any.sa, 0) != 0 ||
-      uv_udp_connect(&f->h.udp, &f->peer.sa) != 0 ||
-      uv_udp_recv_start(&f->h.udp, on_dgram_alloc, on_own_recv) != 0) {
-    flow_close(f, IMSEC_ERR_IO);
-    return;
-  }
-  int nl = (int)sizeof f->local;
-  uv_udp_getsockname(&f->h.udp, &f->local.sa, &nl);
-  f->io.dgram = 1;
-  f->io.udp = &f->h.udp;
-  f->io.peer = NULL;
-  if (c->tr == IMSEC_NET_UDP) {
-    flow_up(f);
-    return;
-  }
-  f->ssl = net_tls_ssl_new(c->tls, f->has_sni ? f->skey : NULL, f->skey);
-  if (!f->ssl || ssl_attach(f->ssl, &f->io) != 0) {
-    flow_close(f, IMSEC_ERR_NOMEM);
-    return;
-  }
-  SSL_set_options(f->ssl, SSL_OP_NO_QUERY_MTU);
-  SSL_set_mtu(f->ssl, DTLS_MTU);
-  SSL_set_connect_state(f->ssl);
-  f->state = F_HANDSHAKE;
-  (void)flow_tls_pump(f);
+  f->hs_deadline = net_now_ms(f) + net->cfg.limits.handshake_timeout_ms;
+  net_flow_arm(f);
+  f->xp->connect(f, c->has_local ? &c->local : NULL, c->tls);
 }
 
 static void loop_stop(struct net_loop *lp);
@@ -1692,7 +495,7 @@ static void run_cmd(struct net_loop *lp, struct cmd *c) {
   imsec_net_flow *f;
   switch (c->type) {
   case CMD_SEND:
-    f = find_id(lp, c->id);
+    f = net_find_id(lp, c->id);
     if (!f) {
       net_log(lp->net, IMSEC_NET_LOG_INFO, "flow %llu: gone, message dropped",
               (unsigned long long)c->id);
@@ -1702,9 +505,9 @@ static void run_cmd(struct net_loop *lp, struct cmd *c) {
       FLOG(f, IMSEC_NET_LOG_INFO, "queued message refused");
     break;
   case CMD_CLOSE:
-    f = find_id(lp, c->id);
+    f = net_find_id(lp, c->id);
     if (f)
-      flow_close(f, 0);
+      net_flow_close(f, 0);
     break;
   case CMD_CONNECT:
     run_connect(lp, c);
@@ -1772,7 +575,7 @@ static void loop_stop(struct net_loop *lp) {
   lp->stopping = 1;
   for (size_t i = 0; i < lp->ids_cap; i++) {
     while (lp->ids[i])
-      flow_close(lp->ids[i], IMSEC_ERR_CLOSED);
+      net_flow_close(lp->ids[i], IMSEC_ERR_CLOSED);
   }
   /* Pending delayed calls are dropped, not run. */
   while (lp->posted) {
@@ -1793,8 +596,7 @@ int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
   if (!out || !cfg)
     return IMSEC_ERR_INVAL;
   *out = NULL;
-  uv_once(&g_once, bio_method_init);
-  if (!g_bio_method)
+  if (net_bio_init() != 0)
     return IMSEC_ERR_NOMEM;
   imsec_net *net = calloc(1, sizeof *net);
   if (!net)
@@ -1938,8 +740,8 @@ void imsec_net_del(imsec_net *net) {
     while (lp->listeners) {
       lsock *ls = lp->listeners;
       lp->listeners = ls->next;
-      SSL_free(ls->dtls_ssl);
-      BIO_ADDR_free(ls->dtls_addr);
+      if (ls->xp->unlisten)
+        ls->xp->unlisten(ls);
       free(ls);
     }
     uv_mutex_destroy(&lp->qlock);
@@ -1978,7 +780,7 @@ static int open_socket(const net_addr *a, int type) {
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   if (type == SOCK_STREAM) /* inherited by accepted sockets */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (bind(fd, &a->sa, addr_len(&a->sa)) != 0) {
+  if (bind(fd, &a->sa, net_addr_len(&a->sa)) != 0) {
     close(fd);
     return -1;
   }
@@ -1992,17 +794,19 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
     return IMSEC_ERR_INVAL;
   if (net->started)
     return IMSEC_ERR_STATE;
+  const net_xport *xp = net_xport_of(tr);
+  if (!xp)
+    return IMSEC_ERR_INVAL;
   int secure = tr == IMSEC_NET_TLS || tr == IMSEC_NET_DTLS;
   if (secure && (!tls || !tls->server || tls->dtls != (tr == IMSEC_NET_DTLS)))
     return IMSEC_ERR_INVAL;
   net_addr a;
-  IMSEC_GUARD(addr_copy(&a, addr));
-  int stream = tr == IMSEC_NET_TCP || tr == IMSEC_NET_TLS;
+  IMSEC_GUARD(net_addr_copy(&a, addr));
   for (unsigned i = 0; i < net->nloops; i++) {
     struct net_loop *lp = net->loops[i];
     /* SO_REUSEPORT: every loop has its own socket on the same port and the
      * kernel spreads connections (and UDP peers, by 4-tuple) over them. */
-    int fd = open_socket(&a, stream ? SOCK_STREAM : SOCK_DGRAM);
+    int fd = open_socket(&a, xp->stream ? SOCK_STREAM : SOCK_DGRAM);
     if (fd < 0)
       return IMSEC_ERR_IO;
     if (i == 0) {
@@ -2015,36 +819,10 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
       return IMSEC_ERR_NOMEM;
     }
     ls->lp = lp;
+    ls->xp = xp;
     ls->tr = tr;
     ls->tls = tls;
-    int r;
-#ifdef TCP_DEFER_ACCEPT
-    if (tr == IMSEC_NET_TLS) {
-      /* A TLS client speaks first: the kernel hands us the connection with
-       * its ClientHello (one wakeup, not two), and connections that never
-       * send anything never cost us a flow. */
-      int secs = (int)(net->cfg.limits.handshake_timeout_ms / 1000) + 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
-    }
-#endif
-    if (stream) {
-      uv_tcp_init(&lp->loop, &ls->h.tcp);
-      ls->h.tcp.data = ls;
-      r = uv_tcp_open(&ls->h.tcp, fd);
-      if (r == 0)
-        r = uv_listen((uv_stream_t *)&ls->h.tcp, 4096, on_connection);
-    } else {
-      uv_udp_init(&lp->loop, &ls->h.udp);
-      ls->h.udp.data = ls;
-      r = uv_udp_open(&ls->h.udp, fd);
-      if (r == 0)
-        r = uv_udp_recv_start(&ls->h.udp, on_dgram_alloc, on_listen_recv);
-      ls->io.dgram = 1;
-      ls->io.ls = ls;
-      ls->io.udp = &ls->h.udp;
-      if (tr == IMSEC_NET_DTLS && !(ls->dtls_addr = BIO_ADDR_new()))
-        r = UV_ENOMEM;
-    }
+    int r = xp->listen(ls, fd);
     ls->next = lp->listeners;
     lp->listeners = ls;
     if (r != 0)
@@ -2053,7 +831,7 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
   if (port)
     *port = ntohs(a.sa.sa_family == AF_INET ? a.in4.sin_port : a.in6.sin6_port);
   char t[64];
-  addr_text(&a, t, sizeof t);
+  net_addr_text(&a, t, sizeof t);
   net_log(net, IMSEC_NET_LOG_INFO, "listening on %s %s (%u loops)",
           imsec_net_transport_name(tr), t, net->nloops);
   return 0;
@@ -2061,7 +839,7 @@ int imsec_net_listen(imsec_net *net, imsec_net_transport tr,
 
 int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
                       uint64_t *id) {
-  if (!net || !o || !id || !o->peer)
+  if (!net || !o || !id || !o->peer || !net_xport_of(o->transport))
     return IMSEC_ERR_INVAL;
   int secure = o->transport == IMSEC_NET_TLS || o->transport == IMSEC_NET_DTLS;
   if (secure && (!o->tls || o->tls->server ||
@@ -2077,8 +855,8 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
   c->tls = o->tls;
   c->user = o->user;
   c->reuse = o->reuse;
-  if (addr_copy(&c->peer, o->peer) != 0 ||
-      (o->local && addr_copy(&c->local, o->local) != 0)) {
+  if (net_addr_copy(&c->peer, o->peer) != 0 ||
+      (o->local && net_addr_copy(&c->local, o->local) != 0)) {
     free(c);
     return IMSEC_ERR_INVAL;
   }
@@ -2098,10 +876,10 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
       free_cmd(c);
       return IMSEC_ERR_NOMEM;
     }
-    size_t b = reuse_bucket(c->tr, &c->peer);
+    size_t b = net_reuse_bucket(c->tr, &c->peer);
     uv_mutex_lock(&net->reuse_lock);
     struct reuse_ent *e = net->reuse[b];
-    while (e && !(e->tr == c->tr && addr_eq(&e->peer, &c->peer)))
+    while (e && !(e->tr == c->tr && net_addr_eq(&e->peer, &c->peer)))
       e = e->next;
     if (e) {
       *id = e->id;
@@ -2139,7 +917,7 @@ int imsec_net_send(imsec_net *net, uint64_t id, const uint8_t *p, size_t len) {
   if (!lp)
     return IMSEC_ERR_CLOSED;
   if (on_own_thread(lp)) {
-    imsec_net_flow *f = find_id(lp, id);
+    imsec_net_flow *f = net_find_id(lp, id);
     return f ? imsec_net_flow_send(f, p, len) : IMSEC_ERR_CLOSED;
   }
   if (len > net->cfg.limits.max_msg)
@@ -2164,10 +942,10 @@ int imsec_net_close(imsec_net *net, uint64_t id) {
   if (!lp)
     return IMSEC_ERR_CLOSED;
   if (on_own_thread(lp)) {
-    imsec_net_flow *f = find_id(lp, id);
+    imsec_net_flow *f = net_find_id(lp, id);
     if (!f)
       return IMSEC_ERR_CLOSED;
-    flow_close(f, 0);
+    net_flow_close(f, 0);
     return 0;
   }
   struct cmd *c = calloc(1, sizeof *c);
@@ -2176,41 +954,6 @@ int imsec_net_close(imsec_net *net, uint64_t id) {
   c->type = CMD_CLOSE;
   c->id = id;
   enqueue(lp, c);
-  return 0;
-}
-
-/* RFC 5626 §5.2: the flow token only needs to be unforgeable by others;
- * an HMAC over the id under a per-process key does that. */
-#define TOKEN_MAC_LEN 12
-
-static void token_mac(imsec_net *net, const uint8_t id8[8],
-                      uint8_t out[TOKEN_MAC_LEN]) {
-  uint8_t full[32];
-  unsigned int len = sizeof full;
-  HMAC(EVP_sha256(), net->token_key, sizeof net->token_key, id8, 8, full, &len);
-  memcpy(out, full, TOKEN_MAC_LEN);
-}
-
-int imsec_net_token(imsec_net *net, uint64_t id, char *buf, size_t cap) {
-  uint8_t raw[8 + TOKEN_MAC_LEN];
-  for (int i = 0; i < 8; i++)
-    raw[i] = (uint8_t)(id >> (56 - 8 * i));
-  token_mac(net, raw, raw + 8);
-  return imsec_hex_encode(raw, sizeof raw, buf, cap);
-}
-
-int imsec_net_token_check(imsec_net *net, imsec_str token, uint64_t *id) {
-  uint8_t raw[8 + TOKEN_MAC_LEN], want[TOKEN_MAC_LEN];
-  if (token.len != 2 * sizeof raw ||
-      imsec_hex_decode(token.p, token.len, raw, sizeof raw) != (int)sizeof raw)
-    return IMSEC_ERR_PARSE;
-  token_mac(net, raw, want);
-  if (!imsec_ct_eq(want, raw + 8, TOKEN_MAC_LEN))
-    return IMSEC_ERR_MAC;
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++)
-    v = v << 8 | raw[i];
-  *id = v;
   return 0;
 }
 
@@ -2251,209 +994,4 @@ void imsec_net_get_stats(imsec_net *net, imsec_net_stats *s) {
   s->handshakes = atomic_load(&net->handshakes);
   s->resumed = atomic_load(&net->resumed);
   s->closed_limit = atomic_load(&net->closed_limit);
-}
-
-/* ---------------------------------------------------------------- flow API */
-
-uint64_t imsec_net_flow_id(const imsec_net_flow *f) {
-  return f->id;
-}
-imsec_net_transport imsec_net_flow_transport(const imsec_net_flow *f) {
-  return f->tr;
-}
-int imsec_net_flow_is_server(const imsec_net_flow *f) {
-  return f->is_server;
-}
-const struct sockaddr *imsec_net_flow_local(const imsec_net_flow *f) {
-  imsec_net_flow *m = (imsec_net_flow *)(uintptr_t)f;
-  if (m->local.sa.sa_family == 0 && m->kind == K_STREAM &&
-      m->state != F_CLOSING) {
-    int nl = (int)sizeof m->local;
-    uv_tcp_getsockname(&m->h.tcp, &m->local.sa, &nl);
-  }
-  return &m->local.sa;
-}
-const struct sockaddr *imsec_net_flow_peer(const imsec_net_flow *f) {
-  return &f->peer.sa;
-}
-int imsec_net_flow_peer_text(const imsec_net_flow *f, char *buf, size_t cap) {
-  char t[64];
-  addr_text(&f->peer, t, sizeof t);
-  return imsec_str_copy(imsec_str_c(t), buf, cap);
-}
-void *imsec_net_flow_user(const imsec_net_flow *f) {
-  return f->user;
-}
-void imsec_net_flow_set_user(imsec_net_flow *f, void *user) {
-  f->user = user;
-}
-
-int imsec_net_flow_send(imsec_net_flow *f, const uint8_t *p, size_t len) {
-  if (f->state == F_CLOSING)
-    return IMSEC_ERR_CLOSED;
-  if (f->state != F_UP) {
-    if (f->is_server || f->kind != K_STREAM)
-      return IMSEC_ERR_STATE;
-    /* An outgoing stream still connecting: queue, bounded. */
-    if (len > f->lp->net->cfg.limits.max_msg ||
-        f->early_len + len > f->lp->net->cfg.limits.max_pending_out)
-      return IMSEC_ERR_LIMIT;
-    uint8_t *e = realloc(f->early, f->early_len + len);
-    if (!e)
-      return IMSEC_ERR_NOMEM;
-    memcpy(e + f->early_len, p, len);
-    f->early = e;
-    f->early_len += len;
-    return 0;
-  }
-  size_t max = f->lp->net->cfg.limits.max_msg;
-  if (f->tr == IMSEC_NET_DTLS && max > DTLS_MAX_MSG)
-    max = DTLS_MAX_MSG;
-  if (f->tr == IMSEC_NET_UDP && max > 65507)
-    max = 65507;
-  if (len > max) {
-    FLOG(f, IMSEC_NET_LOG_WARN,
-         "message of %zu octets over the limit %zu, "
-         "refused",
-         len, max);
-    return IMSEC_ERR_LIMIT;
-  }
-  int r = flow_write(f, p, len);
-  if (r == IMSEC_ERR_LIMIT || r == IMSEC_ERR_IO || r == IMSEC_ERR_NOMEM)
-    flow_close(f, r);
-  return r;
-}
-
-void imsec_net_flow_close(imsec_net_flow *f) {
-  flow_close(f, 0);
-}
-
-void imsec_net_flow_keep(imsec_net_flow *f) {
-  f->keep = 1;
-  f->idle_deadline = 0;
-  flow_arm(f);
-}
-
-int imsec_net_flow_keepalive(imsec_net_flow *f, uint32_t interval_ms,
-                             uint32_t timeout_ms) {
-  if (f->kind != K_STREAM)
-    return IMSEC_ERR_UNSUPPORTED;
-  f->ka_interval = interval_ms;
-  f->ka_timeout = timeout_ms ? timeout_ms : 10000;
-  f->ka_next = interval_ms ? now_ms(f) + interval_ms : 0;
-  f->ka_deadline = 0;
-  f->ping_out = 0;
-  flow_arm(f);
-  return 0;
-}
-
-const char *imsec_net_flow_tls_version(const imsec_net_flow *f) {
-  return f->ssl ? SSL_get_version(f->ssl) : NULL;
-}
-
-int imsec_net_flow_resumed(const imsec_net_flow *f) {
-  return f->ssl && SSL_session_reused(f->ssl) && !imsec_net_flow_psk(f);
-}
-
-int imsec_net_flow_psk(const imsec_net_flow *f) {
-  if (!f->ssl || !f->psk_mark)
-    return 0;
-  if (SSL_version(f->ssl) == TLS1_3_VERSION)
-    return SSL_session_reused(f->ssl); /* external PSK sets "hit" */
-  const SSL_CIPHER *c = SSL_get_current_cipher(f->ssl);
-  return c && SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe_psk;
-}
-
-long imsec_net_flow_verify_result(const imsec_net_flow *f) {
-  if (!f->ssl || !SSL_get0_peer_certificate(f->ssl))
-    return -1;
-  return SSL_get_verify_result(f->ssl);
-}
-
-int imsec_net_flow_peer_chain(imsec_net_flow *f, imsec_bytes *out, size_t cap) {
-  if (!f->ssl)
-    return 0;
-  if (!f->chain) {
-    STACK_OF(X509) *sk = NULL;
-    if (SSL_get_verify_result(f->ssl) == X509_V_OK)
-      sk = SSL_get0_verified_chain(f->ssl);
-    if (!sk)
-      sk = SSL_get_peer_cert_chain(f->ssl);
-    int n = sk ? sk_X509_num(sk) : 0;
-    /* On servers the sent chain omits the leaf (SSL_get_peer_cert_chain).
-     * A resumed session keeps the leaf alone (verified when the session
-     * was made, under this context's ticket keys): the leaf is the chain. */
-    X509 *leaf = SSL_get0_peer_certificate(f->ssl);
-    int add_leaf =
-        leaf &&
-        ((f->is_server && sk && sk == SSL_get_peer_cert_chain(f->ssl)) || !sk);
-    int total = n + add_leaf;
-    if (total == 0)
-      return 0;
-    size_t bytes = 0;
-    for (int i = 0; i < n; i++)
-      bytes += (size_t)i2d_X509(sk_X509_value(sk, i), NULL);
-    if (add_leaf)
-      bytes += (size_t)i2d_X509(leaf, NULL);
-    f->chain = calloc((size_t)total, sizeof *f->chain);
-    f->chain_buf = malloc(bytes);
-    if (!f->chain || !f->chain_buf) {
-      free(f->chain);
-      free(f->chain_buf);
-      f->chain = NULL;
-      f->chain_buf = NULL;
-      return IMSEC_ERR_NOMEM;
-    }
-    uint8_t *w = f->chain_buf;
-    int k = 0;
-    if (add_leaf) {
-      f->chain[k].p = w;
-      f->chain[k++].len = (size_t)i2d_X509(leaf, &w);
-    }
-    for (int i = 0; i < n; i++) {
-      f->chain[k].p = w;
-      f->chain[k++].len = (size_t)i2d_X509(sk_X509_value(sk, i), &w);
-    }
-    f->nchain = total;
-  }
-  for (int i = 0; i < f->nchain && (size_t)i < cap; i++)
-    out[i] = f->chain[i];
-  return f->nchain;
-}
-
-int imsec_net_flow_peer_names(imsec_net_flow *f, imsec_str *out, size_t cap) {
-  X509 *leaf = f->ssl ? SSL_get0_peer_certificate(f->ssl) : NULL;
-  if (!leaf)
-    return 0;
-  if (!f->sans)
-    f->sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
-  size_t n = 0;
-  /* RFC 5922 §7.1: SAN URI and dNSName; the CN only without SAN. */
-  if (f->sans) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(f->sans); i++) {
-      const GENERAL_NAME *g = sk_GENERAL_NAME_value(f->sans, i);
-      const ASN1_STRING *v = NULL;
-      if (g->type == GEN_DNS)
-        v = g->d.dNSName;
-      else if (g->type == GEN_URI)
-        v = g->d.uniformResourceIdentifier;
-      if (!v)
-        continue;
-      if (n < cap)
-        out[n] = imsec_str_make((const char *)ASN1_STRING_get0_data(v),
-                                (size_t)ASN1_STRING_length(v));
-      n++;
-    }
-    return (int)n;
-  }
-  X509_NAME *subj = X509_get_subject_name(leaf);
-  int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
-  if (idx < 0)
-    return 0;
-  const ASN1_STRING *cn =
-      X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
-  if (cap > 0)
-    out[0] = imsec_str_make((const char *)ASN1_STRING_get0_data(cn),
-                            (size_t)ASN1_STRING_length(cn));
-  return 1;
 }

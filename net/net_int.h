@@ -1,10 +1,22 @@
-/* Internal to net/: what net.c and tls.c share. */
+/*
+ * Internal to net/: the types and helpers its files share. net.c is the
+ * core (loops, flows table, limits, timers, lingering close, reuse);
+ * tables.c holds the flow, address-count and reuse tables; flow.c the
+ * owner's per-flow calls and flow tokens; stream.c carries TCP and TLS,
+ * dgram.c UDP and DTLS, each behind its struct net_xport; tls_bio.c runs
+ * TLS and DTLS over a flow's BIO; tls.c makes the OpenSSL contexts.
+ */
 #ifndef IMSEC_NET_INT_H
 #define IMSEC_NET_INT_H
 
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <uv.h>
 
 #include "imsec/net.h"
@@ -50,6 +62,157 @@ struct imsec_net_tls {
   uint8_t cookie_key[32];
 };
 
+#define MAX_LOOPS 64
+#define RBUF_SIZE 65536
+#define PBUF_SIZE 16384
+/* RFC 6347 §4.1.1: one DTLS record carries at most 2^14 octets, and a SIP
+ * message over DTLS must fit one record (we do not split messages). */
+#define DTLS_MAX_MSG 16384
+#define DTLS_MTU 1200
+/* A clean close waits this long for queued output to leave. */
+#define DRAIN_MS 5000
+/* After refused input: how long the peer's further octets are read and
+ * dropped before the socket closes. */
+#define LINGER_MS 2000
+
+typedef union net_addr {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} net_addr;
+
+enum flow_state { F_CONNECTING, F_HANDSHAKE, F_UP, F_CLOSING };
+enum flow_kind { K_STREAM, K_DGRAM_OWN, K_DGRAM_SHARED };
+
+struct net_loop;
+struct lsock;
+typedef struct net_xport net_xport;
+
+/* What the custom BIO reads from and writes to. */
+struct bio_io {
+  imsec_net_flow *flow; /* NULL for a DTLS listener */
+  struct lsock *ls;     /* set for a DTLS listener */
+  const uint8_t *in;    /* borrowed input */
+  size_t in_len;
+  int dgram;            /* datagram semantics */
+  uv_udp_t *udp;        /* datagram sends */
+  const net_addr *peer; /* NULL when the socket is connected */
+  const net_addr *cookie_peer;
+  uint8_t *out; /* stream output collected for one write */
+  size_t out_len, out_cap;
+};
+
+typedef struct lsock {
+  struct net_loop *lp;
+  const net_xport *xp;
+  imsec_net_transport tr;
+  imsec_net_tls *tls;
+  union {
+    uv_tcp_t tcp;
+    uv_udp_t udp;
+  } h;
+  /* DTLS: the shared listening SSL that answers ClientHellos statelessly
+   * until one carries a valid cookie (RFC 6347 §4.2.1). */
+  SSL *dtls_ssl;
+  BIO_ADDR *dtls_addr;
+  struct bio_io io;
+  net_addr from;
+  struct lsock *next;
+} lsock;
+
+struct imsec_net_flow {
+  uint64_t id;
+  struct net_loop *lp;
+  const net_xport *xp; /* the transport's table, for tr */
+  imsec_net_transport tr;
+  uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
+  uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
+  uint8_t linger;      /* refused input: answer, FIN, drop what follows */
+  uint8_t counts_held; /* closing, yet still counted against the caps */
+  int down_reason;
+  union {
+    uv_tcp_t tcp;
+    uv_udp_t udp;
+  } h;
+  uv_timer_t timer;
+  lsock *ls;
+  net_addr local, peer;
+  SSL *ssl;
+  struct bio_io io;
+  uint8_t *early; /* messages sent before an outgoing stream was up */
+  size_t early_len;
+  uint8_t *in; /* the partial message on a stream */
+  size_t in_len;
+  size_t pending; /* octets queued in the kernel-bound write queue */
+  uint64_t hs_deadline, idle_deadline, ka_next, ka_deadline, dtls_deadline;
+  uint32_t ka_interval, ka_timeout;
+  size_t budget;
+  uint64_t budget_iter;
+  char *skey;
+  void *user;
+  imsec_net_tls *tls;
+  imsec_bytes *chain;
+  uint8_t *chain_buf;
+  int nchain;
+  GENERAL_NAMES *sans;
+  imsec_net_flow *id_next, *addr_next, *throttle_next;
+};
+
+struct net_loop {
+  imsec_net *net;
+  unsigned idx;
+  uv_loop_t loop;
+  uv_async_t async;
+  uv_prepare_t prep;
+  uv_idle_t idle;
+  uv_mutex_t qlock;
+  struct cmd *qhead, *qtail;
+  uv_thread_t thread;
+  int running, stopping;
+  uint64_t iter;
+  _Atomic uint64_t next_seq;
+  imsec_net_flow **ids;
+  size_t ids_cap, nids;
+  imsec_net_flow **addrs;
+  size_t addrs_cap, naddrs;
+  imsec_net_flow *throttled;
+  struct posted *posted;
+  lsock *listeners;
+  /* Log budgets for lines an attacker can cause at will: refused
+   * connections, refused input. */
+  imsec_lograte refuse_rate, input_rate;
+  uint8_t rbuf[RBUF_SIZE];
+  uint8_t pbuf[PBUF_SIZE];
+};
+
+/* Flows from one source address (max_flows_per_ip). */
+struct ip_count {
+  uint8_t a[16];
+  uint32_t n;
+  struct ip_count *next;
+};
+
+struct imsec_net {
+  imsec_net_config cfg;
+  unsigned nloops;
+  struct net_loop *loops[MAX_LOOPS];
+  int started;
+  uint8_t token_key[32];
+  uv_mutex_t iplock;
+  struct ip_count *ips[1024];
+  _Atomic uint64_t nflows, accepted, refused, handshakes, resumed, closed_limit;
+  _Atomic unsigned rr;
+  /* RFC 5923 connection reuse: outgoing flows by (transport, peer), so a
+   * connect from any thread finds the flow already open or opening. */
+  uv_mutex_t reuse_lock;
+  struct reuse_ent {
+    imsec_net_transport tr;
+    net_addr peer;
+    uint64_t id;
+    struct reuse_ent *next;
+  } * reuse[256];
+};
+
 /* A new SSL for one flow; `session_key` names the resumption slot on
  * clients (NULL: no resumption). NULL on failure. */
 SSL *net_tls_ssl_new(imsec_net_tls *tls, const char *server_name,
@@ -57,11 +220,153 @@ SSL *net_tls_ssl_new(imsec_net_tls *tls, const char *server_name,
 /* 1 when `ssl` was made from the current context (not from one a reload
  * replaced since). */
 int net_tls_ssl_current(imsec_net_tls *tls, SSL *ssl);
-/* The peer address bytes of the flow or listener behind `ssl` (net.c). */
+/* The peer address bytes of the flow or listener behind `ssl` (tls_bio.c). */
 int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len);
-/* A PSK was offered/found on the flow behind `ssl` (net.c). */
+/* A PSK was offered/found on the flow behind `ssl` (tls_bio.c). */
 void net_ssl_mark_psk(SSL *ssl);
-/* The resumption key of the flow behind a client `ssl` (net.c). */
+/* The resumption key of the flow behind a client `ssl` (tls_bio.c). */
 const char *net_ssl_session_key(SSL *ssl);
+
+/* ------------------------------------------------------------ the core */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void net_log(imsec_net *net, imsec_net_log_level lvl, const char *fmt, ...);
+/* "host:port" or "[host]:port". */
+void net_addr_text(const net_addr *a, char *buf, size_t cap);
+socklen_t net_addr_len(const struct sockaddr *sa);
+/* IMSEC_ERR_INVAL unless `sa` is IPv4 or IPv6. */
+int net_addr_copy(net_addr *dst, const struct sockaddr *sa);
+
+/* A line about one flow: its id, transport and peer first. */
+#define FLOG(f, lvl, ...)                                                      \
+  do {                                                                         \
+    if ((f)->lp->net->cfg.log && (lvl) <= (f)->lp->net->cfg.log_level) {       \
+      char peer_[64], msg_[400];                                               \
+      net_addr_text(&(f)->peer, peer_, sizeof peer_);                          \
+      snprintf(msg_, sizeof msg_, __VA_ARGS__);                                \
+      net_log((f)->lp->net, (lvl), "flow %llu %s %s: %s",                      \
+              (unsigned long long)(f)->id, imsec_net_transport_name((f)->tr),  \
+              peer_, msg_);                                                    \
+    }                                                                          \
+  } while (0)
+
+static inline uint64_t net_now_ms(imsec_net_flow *f) {
+  return uv_now(&f->lp->loop);
+}
+
+int net_addr_eq(const net_addr *a, const net_addr *b);
+
+/* The loop's flows by id and by (transport, peer); the per-address counts
+ * and the RFC 5923 reuse table, shared by all loops under their locks
+ * (tables.c, like the address helpers above). */
+int net_table_add(struct net_loop *lp, imsec_net_flow *f);
+void net_table_del(struct net_loop *lp, imsec_net_flow *f);
+imsec_net_flow *net_find_id(struct net_loop *lp, uint64_t id);
+/* The live flow of `tr` with peer `a` (on listener `ls` when not NULL). */
+imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
+                              const net_addr *a, lsock *ls);
+/* 1 when one more flow from `a` fits under max_flows_per_ip (counted). */
+int net_ip_acquire(imsec_net *net, const net_addr *a);
+void net_ip_release(imsec_net *net, const net_addr *a);
+size_t net_reuse_bucket(imsec_net_transport tr, const net_addr *a);
+void net_reuse_del_id(imsec_net *net, imsec_net_transport tr,
+                      const net_addr *peer, uint64_t id);
+void net_reuse_del(imsec_net *net, imsec_net_flow *f);
+
+/* Flows and their places under the limits. */
+imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
+                             uint64_t id);
+/* 1 when a new flow from `peer` fits under max_flows and max_flows_per_ip
+ * (*counted: its address was counted), 0 when refused (logged, bounded). */
+int net_admit(struct net_loop *lp, const net_addr *peer, int *counted);
+void net_flow_uncount(imsec_net_flow *f);
+/* The close callback of every flow handle: the last one frees the flow. */
+void net_on_handle_closed(uv_handle_t *h);
+
+/* Flow life: up (the owner's on_up), messages in and out, close. */
+void net_flow_up(imsec_net_flow *f);
+void net_flow_arm(imsec_net_flow *f);
+void net_flow_close(imsec_net_flow *f, int reason);
+int net_flow_write(imsec_net_flow *f, const uint8_t *p, size_t len);
+void net_deliver_msg(imsec_net_flow *f, const uint8_t *p, size_t len);
+void net_refuse_input(imsec_net_flow *f, int k, const uint8_t *head, size_t n);
+
+/* ---------------------------------- TLS and DTLS over a BIO (tls_bio.c) */
+
+/* Make the flow BIO's method, once per process. 0 or IMSEC_ERR_NOMEM. */
+int net_bio_init(void);
+/* Attach a fresh BIO reading/writing through `io`. */
+int net_ssl_attach(SSL *ssl, struct bio_io *io);
+/* Drive the handshake and decrypt what arrived. Returns 0 while the flow
+ * lives. */
+int net_tls_pump(imsec_net_flow *f);
+/* The write, up and close_notify steps the TLS and DTLS tables share. */
+int net_tls_write(imsec_net_flow *f, const uint8_t *p, size_t len);
+void net_tls_up(imsec_net_flow *f);
+void net_tls_close_notify(imsec_net_flow *f);
+/* When DTLS next retransmits its last flight, 0 when no timer runs. */
+uint64_t net_dtls_deadline(imsec_net_flow *f);
+
+/* ------------------------------------------------ the transport table */
+
+/* What a flow's transport does for the core: the core (net.c) opens,
+ * writes to and closes a flow's socket only through these, and opens a
+ * listener's (a stopping loop closes listener handles itself, as plain
+ * libuv handles). One table per transport: net_xport_tcp and net_xport_tls
+ * (stream.c), net_xport_udp and net_xport_dtls (dgram.c); TLS and DTLS
+ * records go through tls_bio.c. Reading is each transport's own: its
+ * libuv callbacks hand messages to net_deliver_msg. */
+struct net_xport {
+  imsec_net_transport tr; /* the transport this table serves */
+  /* A byte stream: framed messages, CRLF keepalives, output queued while
+   * connecting, a lingering close after refused input. */
+  uint8_t stream;
+  /* The largest message one send carries, below limits.max_msg (0: no cap
+   * of the transport's own). */
+  size_t max_msg;
+  /* Listen (or receive) on the bound socket `fd`, SOCK_STREAM when
+   * `stream`. 0 or a libuv error; the core frees `ls` either way. */
+  int (*listen)(lsock *ls, int fd);
+  /* Free what a listener holds beside its handle (NULL: nothing). */
+  void (*unlisten)(lsock *ls);
+  /* Open an outgoing flow, already in the table with its handshake
+   * deadline armed: a socket bound to `local` (NULL: any) towards
+   * f->peer, then the handshake. Closes the flow on failure. */
+  void (*connect)(imsec_net_flow *f, const net_addr *local, imsec_net_tls *tls);
+  /* The flow is up: count and log its handshake (NULL: no handshake). */
+  void (*up)(imsec_net_flow *f);
+  /* Write application bytes on an up flow. 0 or an IMSEC_ERR_* code (the
+   * caller closes the flow on IMSEC_ERR_LIMIT, _IO and _NOMEM). */
+  int (*write)(imsec_net_flow *f, const uint8_t *p, size_t len);
+  /* Send what the BIO collected during one SSL call (NULL: the BIO sends
+   * each datagram at once). */
+  int (*flush)(imsec_net_flow *f);
+  /* Plaintext out of the flow's SSL: frame it, or deliver it whole (NULL
+   * on TCP and UDP, which have no SSL). */
+  void (*deliver)(imsec_net_flow *f, const uint8_t *p, size_t n);
+  /* f->dtls_deadline passed: resend the last flight and rearm. 0 or
+   * IMSEC_ERR_TIMEOUT (NULL: no retransmission timer). */
+  int (*retransmit)(imsec_net_flow *f);
+  /* The flow is closing (F_CLOSING, off the tables, owner told, timer
+   * stopped): say close_notify when it was up, then close the socket. 1
+   * when the flow's timer is closed later (a drain or a linger is under
+   * way), 0 when the core closes it now. */
+  int (*close)(imsec_net_flow *f, int reason, int was_up, int was_throttled);
+  /* Read f->local from the socket when asked (NULL: set when opened). */
+  void (*local)(imsec_net_flow *f);
+};
+
+extern const net_xport net_xport_tcp, net_xport_tls, net_xport_udp,
+    net_xport_dtls;
+
+/* The table of `tr`; NULL for a value that names no transport. */
+const net_xport *net_xport_of(imsec_net_transport tr);
+
+/* Send what the last SSL call wrote (streams: one write). */
+static inline int net_flow_flush(imsec_net_flow *f) {
+  return f->xp->flush ? f->xp->flush(f) : 0;
+}
 
 #endif

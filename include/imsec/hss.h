@@ -125,8 +125,10 @@ IMSEC_API unsigned long imsec_hss_mem_saves(const imsec_hss_store *s);
 
 /* The SQLite store (store/hss_db.c). Opens `path`; with `create` set a
  * missing file is created with mode 0600 and the schema (versioned with
- * PRAGMA user_version) is installed. PRAGMA synchronous=FULL, journal
- * mode DELETE: every save_sqn is its own synchronous transaction.
+ * the low octet of PRAGMA user_version: the registration store may keep
+ * its tables in the same file) is installed. PRAGMA synchronous=FULL,
+ * journal mode DELETE (or WAL, imsec_hss_db_opts): every save_sqn is its
+ * own synchronous transaction.
  * `err` (may be NULL, capacity `errcap`) receives one line on failure.
  * Returns 0, IMSEC_ERR_IO (cannot open or not a database),
  * IMSEC_ERR_NOTFOUND (no file and create is 0), IMSEC_ERR_UNSUPPORTED (a
@@ -157,6 +159,12 @@ typedef struct imsec_hss_db_opts {
    * caller nothing. 0: timeout_ms; negative: never wait (one try). An
    * event loop keeps it to a few milliseconds. */
   int call_wait_ms;
+  /* 1: write-ahead log instead of the rollback journal. With
+   * synchronous=FULL both make each commit durable when it returns; WAL
+   * needs fewer syncs per commit and lets readers go on while one writes
+   * (tests/bench/store.c measures both). Every connection to one file
+   * must agree (WAL is a property of the file). */
+  int wal;
 } imsec_hss_db_opts;
 
 /* imsec_hss_db_open with options (`o` NULL: create 0, not writable, 250

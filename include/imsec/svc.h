@@ -124,7 +124,10 @@ imsec_svc_local_new(imsec_svc **out, const imsec_svc_local_config *cfg);
  * carries out the requests through `inner` (borrowed: typically the
  * embedded service over SQLite stores), in the order submitted. From this
  * call until imsec_svc_del of the worker returns, only the worker thread
- * touches `inner` and its stores.
+ * touches `inner` and what it reaches: its stores, the imsec_hss (its SQN
+ * cursors) and that HSS's imsec_crypto, which is not thread-safe (the
+ * OpenSSL backend keeps digest and MAC contexts): give the HSS an
+ * imsec_crypto of its own, not the element's.
  *
  * submit moves the request in (req->reg is taken over and zeroed in the
  * caller's struct, which the caller may free at once) and returns at

@@ -351,6 +351,37 @@ static void range_crash_no_reuse(void **state) {
   imsec_hss_store_del(st);
 }
 
+/* WAL (imsec_hss_db_opts.wal): the file is switched to it, vectors
+ * commit their mark as before, and a reopen in the default mode works. */
+static void wal_mode(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  char err[256];
+  imsec_hss_db_opts o = {.create = 1, .writable = 1, .wal = 1};
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   0);
+  add_alice(st);
+  imsec_hss *h;
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+  assert_int_equal(disk_seq(f->path), (long long)(sqn_of(f->c, &v) >> 5));
+  imsec_aka_vector_wipe(&v);
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)), 0);
+  imsec_hss_store_del(st);
+}
+
 static void unlock_db(sqlite3 *db) {
   assert_int_equal(sqlite3_exec(db, "ROLLBACK", 0, 0, 0), SQLITE_OK);
   sqlite3_close(db);
@@ -503,6 +534,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(durable_sqn, setup, teardown),
       cmocka_unit_test_setup_teardown(range_crash_no_reuse, setup, teardown),
+      cmocka_unit_test_setup_teardown(wal_mode, setup, teardown),
       cmocka_unit_test_setup_teardown(add_list_del, setup, teardown),
       cmocka_unit_test_setup_teardown(locked_store, setup, teardown),
       cmocka_unit_test_setup_teardown(unwritable, setup, teardown),

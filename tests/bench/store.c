@@ -9,9 +9,10 @@
  *  - registration saves/s (one IMPI's record replaced, two bindings):
  *    the in-memory store, SQLite rollback journal, SQLite WAL.
  * Every SQLite commit is synchronous (synchronous=FULL): the figures are
- * what durability costs on this disk. Wall-clock time, one thread.
+ * what durability costs on this disk. Wall-clock time, one thread;
+ * interleaved rounds (3 by default), each case keeps its best.
  *
- *   build/tests/bench/bench_store [seconds-per-case] [dir]
+ *   build/tests/bench/bench_store [seconds-per-case [dir [rounds]]]
  *
  * `dir` (default: the current directory) must be on the disk the stores
  * would use: a tmpfs makes fsync free. Not a test: it prints figures.
@@ -215,31 +216,73 @@ static double saves_mem(void) {
   return r;
 }
 
+typedef struct bcase {
+  const char *group, *name;
+  int kind; /* 0 vectors memory, 1 vectors SQLite, 2 saves memory,
+               3 saves SQLite */
+  int wal;
+  uint32_t range;
+  double best;
+} bcase;
+
+static double run_case(const bcase *c) {
+  switch (c->kind) {
+  case 0:
+    return vectors_mem(c->range);
+  case 1:
+    return vectors_db(c->wal, c->range);
+  case 2:
+    return saves_mem();
+  default:
+    return saves_db(c->wal);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc > 1)
     secs = atof(argv[1]);
   if (secs <= 0)
-    secs = 2.0;
+    secs = 1.0;
+  int rounds = argc > 3 ? atoi(argv[3]) : 3;
+  if (rounds < 1)
+    rounds = 1;
   snprintf(dir, sizeof(dir), "%s", argc > 2 ? argv[2] : ".");
   int rv = imsec_crypto_ossl_new(&crypto);
   if (rv < 0)
     die("crypto", rv, NULL);
-  printf("imsec store benchmark: %.1f s per case, files in %s, "
-         "synchronous=FULL\n\n",
-         secs, dir);
-  printf("%-44s %12s\n", "authentication vectors", "per second");
-  printf("%-44s %12.0f\n", "memory store, SQN range 1", vectors_mem(1));
-  printf("%-44s %12.0f\n", "memory store, SQN range 32", vectors_mem(32));
-  printf("%-44s %12.0f\n", "SQLite rollback journal, SQN range 1",
-         vectors_db(0, 1));
-  printf("%-44s %12.0f\n", "SQLite WAL, SQN range 1", vectors_db(1, 1));
-  printf("%-44s %12.0f\n", "SQLite rollback journal, SQN range 32",
-         vectors_db(0, 32));
-  printf("%-44s %12.0f\n", "SQLite WAL, SQN range 32", vectors_db(1, 32));
-  printf("\n%-44s %12s\n", "registration saves (2 bindings)", "per second");
-  printf("%-44s %12.0f\n", "memory store", saves_mem());
-  printf("%-44s %12.0f\n", "SQLite rollback journal", saves_db(0));
-  printf("%-44s %12.0f\n", "SQLite WAL", saves_db(1));
+  static const char *const gv = "authentication vectors",
+                           *const gs = "registration saves (2 bindings)";
+  bcase cases[] = {
+      {gv, "memory store, SQN range 1", 0, 0, 1, 0},
+      {gv, "memory store, SQN range 32", 0, 0, 32, 0},
+      {gv, "SQLite rollback journal, SQN range 1", 1, 0, 1, 0},
+      {gv, "SQLite WAL, SQN range 1", 1, 1, 1, 0},
+      {gv, "SQLite rollback journal, SQN range 32", 1, 0, 32, 0},
+      {gv, "SQLite WAL, SQN range 32", 1, 1, 32, 0},
+      {gs, "memory store", 2, 0, 0, 0},
+      {gs, "SQLite rollback journal", 3, 0, 0, 0},
+      {gs, "SQLite WAL", 3, 1, 0, 0},
+  };
+  size_t n = sizeof(cases) / sizeof(cases[0]);
+  /* Interleaved rounds, each case keeps its best: the disk is shared,
+   * and a burst of someone else's writes should not decide a figure. */
+  for (int r = 0; r < rounds; r++)
+    for (size_t i = 0; i < n; i++) {
+      double v = run_case(&cases[i]);
+      if (v > cases[i].best)
+        cases[i].best = v;
+    }
+  printf("imsec store benchmark: best of %d rounds of %.1f s per case, "
+         "files in %s, synchronous=FULL\n",
+         rounds, secs, dir);
+  const char *group = NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (group != cases[i].group) {
+      group = cases[i].group;
+      printf("\n%-44s %12s\n", group, "per second");
+    }
+    printf("%-44s %12.0f\n", cases[i].name, cases[i].best);
+  }
   imsec_crypto_del(crypto);
   return 0;
 }

@@ -1,38 +1,22 @@
 /* The SQLite subscriber store (include/imsec/hss.h): every SQN update is
  * its own synchronous transaction (PRAGMA synchronous=FULL, rollback
- * journal), committed before the HSS hands the vector out. */
-#include <errno.h>
-#include <fcntl.h>
+ * journal or WAL), committed before the HSS hands the vector out. */
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "db.h"
 #include "imsec/hss.h"
 
 #define SCHEMA_VERSION 1
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define SCHEMA_VERSION_SQL "PRAGMA user_version = " STR(SCHEMA_VERSION)
-#define DEFAULT_TIMEOUT_MS 250
 #define CLI_TIMEOUT_MS 5000
 
 typedef struct db_store {
   imsec_hss_store base;
   sqlite3 *db;
   sqlite3_stmt *st_load, *st_impus, *st_find, *st_save;
-  /* Lock waits (busy_wait): at open up to timeout_ms, then per call up to
-   * call_wait_ms (0: one try). */
-  int64_t timeout_ms;
-  int64_t call_wait_ms;
-  int64_t wait_ms;  /* the wait of the current call */
-  int64_t deadline; /* monotonic ms; 0: no wait started */
-  int fail_fast;    /* a call found the database busy: no waiting until
-                       one succeeds */
+  imsec_db_wait w; /* lock waits: at open, then per call */
 } db_store;
 
 static const char schema[] =
@@ -49,69 +33,7 @@ static const char schema[] =
     " impu TEXT PRIMARY KEY NOT NULL,"
     " impi TEXT NOT NULL REFERENCES subscriber(impi) ON DELETE CASCADE,"
     " pos INTEGER NOT NULL);"
-    "CREATE INDEX impu_by_impi ON impu(impi, pos);"
-    "PRAGMA user_version = 1;";
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t cap, const char *fmt, ...) {
-  if (!err || !cap)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, cap, fmt, ap);
-  va_end(ap);
-}
-
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* SQLite's busy handler: another process holds a lock. Wait in short
- * sleeps up to the call's deadline (a bounded busy wait on the caller's
- * thread), then give up: the call fails with SQLITE_BUSY and the store
- * says IMSEC_ERR_BUSY. Once a call found the database busy, later calls
- * try once without waiting until one succeeds: a lasting lock costs the
- * caller nothing, and the caller decides when to try again. */
-static int busy_wait(void *arg, int count) {
-  db_store *d = arg;
-  if (d->fail_fast || d->wait_ms <= 0)
-    return 0;
-  int64_t now = mono_ms();
-  if (!d->deadline)
-    d->deadline = now + d->wait_ms;
-  if (now >= d->deadline)
-    return 0;
-  int64_t step = count < 5 ? 1 : count < 20 ? 5 : 10;
-  if (step > d->deadline - now)
-    step = d->deadline - now;
-  struct timespec ts = {0, (long)step * 1000000L};
-  nanosleep(&ts, NULL);
-  return 1;
-}
-
-/* Each store call: its own wait, up to call_wait_ms. */
-static void op_start(db_store *d) {
-  d->deadline = 0;
-}
-
-/* The result of a step: SQLITE_BUSY / SQLITE_LOCKED after the wait is
- * IMSEC_ERR_BUSY (nothing was done; try again later) and stops further
- * waiting; anything else that is not ok is IMSEC_ERR_IO. */
-static int step_err(db_store *d, int rc) {
-  int prim = rc & 0xff;
-  if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
-    d->fail_fast = 1;
-    return IMSEC_ERR_BUSY;
-  }
-  return IMSEC_ERR_IO;
-}
-
-static void step_ok(db_store *d) {
-  d->fail_fast = 0;
-}
+    "CREATE INDEX impu_by_impi ON impu(impi, pos);";
 
 static int bind_text(sqlite3_stmt *st, int i, imsec_str s) {
   return sqlite3_bind_text(st, i, s.p ? s.p : "", (int)s.len, SQLITE_STATIC);
@@ -154,7 +76,7 @@ static int load_impus(db_store *d, imsec_hss_sub *sub) {
     sub->n_impus++;
   }
   if (rv == 0 && rc != SQLITE_DONE)
-    rv = step_err(d, rc);
+    rv = imsec_db_step_err(&d->w, rc);
   sqlite3_reset(st);
   return rv;
 }
@@ -184,18 +106,18 @@ static int row_to_sub(sqlite3_stmt *st, imsec_hss_sub *sub, int secrets) {
 
 static int db_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
   db_store *d = (db_store *)s;
-  op_start(d);
+  imsec_db_op_start(&d->w);
   sqlite3_stmt *st = d->st_load;
   sqlite3_reset(st);
   bind_text(st, 1, impi);
   int rc = sqlite3_step(st);
   int rv;
   if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-    step_ok(d);
+    imsec_db_step_ok(&d->w);
   if (rc == SQLITE_ROW)
     rv = row_to_sub(st, out, 1);
   else
-    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : step_err(d, rc);
+    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
   sqlite3_reset(st);
   if (rv == 0)
     rv = load_impus(d, out);
@@ -207,7 +129,7 @@ static int db_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
 static int db_find_impu(imsec_hss_store *s, imsec_str impu,
                         imsec_hss_sub *out) {
   db_store *d = (db_store *)s;
-  op_start(d);
+  imsec_db_op_start(&d->w);
   sqlite3_stmt *st = d->st_find;
   sqlite3_reset(st);
   bind_text(st, 1, impu);
@@ -217,7 +139,7 @@ static int db_find_impu(imsec_hss_store *s, imsec_str impu,
   if (rc == SQLITE_ROW)
     rv = col_text(st, 0, impi, sizeof(impi));
   else
-    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : step_err(d, rc);
+    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
   sqlite3_reset(st);
   if (rv < 0)
     return rv;
@@ -230,7 +152,7 @@ static int db_save_sqn(imsec_hss_store *s, imsec_str impi,
   sqlite3_stmt *st = d->st_save;
   if (sqn->seq > (uint64_t)INT64_MAX)
     return IMSEC_ERR_INVAL;
-  op_start(d);
+  imsec_db_op_start(&d->w);
   sqlite3_reset(st);
   sqlite3_bind_int64(st, 1, (sqlite3_int64)sqn->seq);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)sqn->ind_next);
@@ -242,18 +164,13 @@ static int db_save_sqn(imsec_hss_store *s, imsec_str impi,
   int changed = sqlite3_changes(d->db);
   sqlite3_reset(st);
   if (rc != SQLITE_DONE)
-    return step_err(d, rc);
-  step_ok(d);
+    return imsec_db_step_err(&d->w, rc);
+  imsec_db_step_ok(&d->w);
   return changed == 1 ? 0 : IMSEC_ERR_NOTFOUND;
 }
 
 static int exec(db_store *d, const char *sql) {
-  op_start(d);
-  int rc = sqlite3_exec(d->db, sql, NULL, NULL, NULL);
-  if (rc != SQLITE_OK)
-    return step_err(d, rc);
-  step_ok(d);
-  return 0;
+  return imsec_db_exec(d->db, &d->w, sql);
 }
 
 static int db_add(imsec_hss_store *s, const imsec_hss_sub *sub) {
@@ -377,19 +294,6 @@ static const imsec_hss_store_vtable db_vt = {
     .destroy = db_destroy,
 };
 
-static int user_version(db_store *d, int *v) {
-  sqlite3_stmt *st = NULL;
-  op_start(d);
-  int rc = sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL);
-  if (rc != SQLITE_OK)
-    return step_err(d, rc);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    *v = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  return rc == SQLITE_ROW ? 0 : step_err(d, rc);
-}
-
 int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
                       char *err, size_t errcap) {
   /* The management commands may wait longer than a daemon's loop. */
@@ -400,9 +304,9 @@ int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
 /* A lock held by another process at open: said so, not waited on in
  * silence. */
 static int locked_err(db_store *d, const char *path, char *err, size_t errcap) {
-  set_err(err, errcap,
-          "%s: database locked by another process (waited %lld ms)", path,
-          (long long)d->timeout_ms);
+  imsec_db_set_err(err, errcap,
+                   "%s: database locked by another process (waited %lld ms)",
+                   path, (long long)d->w.timeout_ms);
   return IMSEC_ERR_TIMEOUT;
 }
 
@@ -415,7 +319,7 @@ static int probe_write(db_store *d, char *why, size_t cap) {
   }
   int rv = exec(d, "BEGIN IMMEDIATE");
   if (rv == 0)
-    rv = exec(d, SCHEMA_VERSION_SQL);
+    rv = imsec_db_set_part(d->db, &d->w, IMSEC_DB_PART_HSS, SCHEMA_VERSION);
   if (rv == 0)
     rv = exec(d, "COMMIT");
   if (rv < 0) {
@@ -436,58 +340,31 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     o = &def;
   if (o->timeout_ms < 0)
     return IMSEC_ERR_INVAL;
-  int create = o->create;
   int created = 0;
-  struct stat sb;
-  if (stat(path, &sb) != 0) {
-    if (errno != ENOENT || !create) {
-      set_err(err, errcap, "%s: %s", path, strerror(errno));
-      return errno == ENOENT ? IMSEC_ERR_NOTFOUND : IMSEC_ERR_IO;
-    }
-    /* Created 0600 by us, so SQLite's journal inherits that mode. */
-    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      set_err(err, errcap, "%s: cannot create: %s", path, strerror(errno));
-      return IMSEC_ERR_IO;
-    }
-    close(fd);
-    created = 1;
-  } else if (!S_ISREG(sb.st_mode)) {
-    set_err(err, errcap, "%s: not a regular file", path);
-    return IMSEC_ERR_IO;
-  } else if (sb.st_mode & 077) {
-    set_err(err, errcap,
-            "%s: holds subscriber keys but is readable by others (chmod 600)",
-            path);
-    return IMSEC_ERR_PERM;
-  }
+  int frv =
+      imsec_db_file(path, o->create, "subscriber keys", &created, err, errcap);
+  if (frv < 0)
+    return frv;
   db_store *d = calloc(1, sizeof(*d));
   if (!d)
     return IMSEC_ERR_NOMEM;
   d->base.vt = &db_vt;
-  d->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-  d->call_wait_ms = o->call_wait_ms < 0    ? 0
-                    : o->call_wait_ms == 0 ? d->timeout_ms
-                                           : o->call_wait_ms;
   /* The open itself (start-up) may wait the whole timeout. */
-  d->wait_ms = d->timeout_ms;
+  imsec_db_wait_init(&d->w, o);
   int rv = IMSEC_ERR_IO;
   if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-    set_err(err, errcap, "%s: %s", path,
-            d->db ? sqlite3_errmsg(d->db) : "cannot open");
+    imsec_db_set_err(err, errcap, "%s: %s", path,
+                     d->db ? sqlite3_errmsg(d->db) : "cannot open");
     goto fail;
   }
-  sqlite3_busy_handler(d->db, busy_wait, d);
+  sqlite3_busy_handler(d->db, imsec_db_busy_handler, &d->w);
   int ver = 0;
-  /* The rollback journal with FULL sync: a commit is durable when it
-   * returns (https://sqlite.org/pragma.html#pragma_synchronous). */
-  int e = exec(d, "PRAGMA journal_mode=DELETE");
+  /* FULL sync: a commit is durable when it returns, in either journal
+   * mode (https://sqlite.org/pragma.html#pragma_synchronous). */
+  int e = imsec_db_pragmas(d->db, &d->w, o->wal);
   if (e == 0)
-    e = exec(d, "PRAGMA synchronous=FULL");
-  if (e == 0)
-    e = exec(d, "PRAGMA foreign_keys=ON");
-  if (e == 0)
-    e = user_version(d, &ver);
+    e = imsec_db_user_version(d->db, &d->w, &ver);
+  ver = imsec_db_part(ver, IMSEC_DB_PART_HSS);
   if (e == IMSEC_ERR_BUSY) {
     rv = locked_err(d, path, err, errcap);
     goto fail;
@@ -495,35 +372,37 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
   if (e < 0) {
     int code = sqlite3_errcode(d->db) & 0xff;
     if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-      set_err(err, errcap, "%s: not an SQLite database (%s)", path,
-              sqlite3_errmsg(d->db));
+      imsec_db_set_err(err, errcap, "%s: not an SQLite database (%s)", path,
+                       sqlite3_errmsg(d->db));
     else /* its folder, its journal: the store could not keep an SQN */
-      set_err(err, errcap, "%s: cannot be written or read (%s)", path,
-              sqlite3_errmsg(d->db));
+      imsec_db_set_err(err, errcap, "%s: cannot be written or read (%s)", path,
+                       sqlite3_errmsg(d->db));
     goto fail;
   }
   if (ver == 0) {
-    if (!create && !created) {
-      set_err(err, errcap, "%s: not an imsec HSS database", path);
+    if (!o->create && !created) {
+      imsec_db_set_err(err, errcap, "%s: not an imsec HSS database", path);
       goto fail;
     }
     e = exec(d, "BEGIN IMMEDIATE");
     if (e == 0)
       e = exec(d, schema);
     if (e == 0)
+      e = imsec_db_set_part(d->db, &d->w, IMSEC_DB_PART_HSS, SCHEMA_VERSION);
+    if (e == 0)
       e = exec(d, "COMMIT");
     if (e < 0) {
       if (e == IMSEC_ERR_BUSY)
         rv = locked_err(d, path, err, errcap);
       else
-        set_err(err, errcap, "%s: cannot install the schema: %s", path,
-                sqlite3_errmsg(d->db));
+        imsec_db_set_err(err, errcap, "%s: cannot install the schema: %s", path,
+                         sqlite3_errmsg(d->db));
       (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
       goto fail;
     }
   } else if (ver != SCHEMA_VERSION) {
-    set_err(err, errcap, "%s: schema version %d, this build knows %d", path,
-            ver, SCHEMA_VERSION);
+    imsec_db_set_err(err, errcap, "%s: schema version %d, this build knows %d",
+                     path, ver, SCHEMA_VERSION);
     rv = IMSEC_ERR_UNSUPPORTED;
     goto fail;
   }
@@ -532,7 +411,7 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     if (e == IMSEC_ERR_BUSY) {
       rv = locked_err(d, path, err, errcap);
     } else {
-      set_err(err, errcap, "%s: cannot be written (%s)", path, why);
+      imsec_db_set_err(err, errcap, "%s: cannot be written (%s)", path, why);
       rv = IMSEC_ERR_IO;
     }
     goto fail;
@@ -550,10 +429,10 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
                          "UPDATE subscriber SET seq = ?, ind_next = ?"
                          " WHERE impi = ?",
                          -1, &d->st_save, NULL) != SQLITE_OK) {
-    set_err(err, errcap, "%s: %s", path, sqlite3_errmsg(d->db));
+    imsec_db_set_err(err, errcap, "%s: %s", path, sqlite3_errmsg(d->db));
     goto fail;
   }
-  d->wait_ms = d->call_wait_ms;
+  d->w.wait_ms = d->w.call_wait_ms;
   *out = &d->base;
   return 0;
 fail:

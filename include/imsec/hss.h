@@ -10,10 +10,15 @@
  * stores exist: an in-memory one (lib/hss/mem.c, for tests and the
  * in-process harness) and SQLite (store/hss_db.c, the daemons' default).
  *
- * Durability rule (TS 33.102 C.3.2 spirit, DESIGN.md §2): the SQN of a
- * vector is saved through store->save_sqn, which must be durable when it
- * returns (SQLite: a synchronous transaction), BEFORE the vector is handed
- * to the caller. So a crash can waste SQNs but never reuse one.
+ * Durability rule (TS 33.102 C.3.2 spirit, DESIGN.md §2): no vector leaves
+ * before a durable high-water mark at or above its SEQ was saved through
+ * store->save_sqn (durable when it returns: SQLite commits synchronously).
+ * The mark may move a range at a time (imsec_hss_set_sqn_range; 1 SEQ step,
+ * a write per vector, unless set, 32 a good value): the HSS keeps the last SEQ
+ * handed out per IMPI in memory, vectors inside the reserved range cost no
+ * write, and a restarted HSS starts above the mark. So a crash can waste up to
+ * a range of SQNs but never reuse one, and N vectors cost about N / range
+ * synchronous writes.
  *
  * Secrets (K, OP/OPc, and the vectors' XRES, CK, IK) live in caller-owned
  * structs; wipe them with imsec_hss_sub_wipe / imsec_aka_vector_wipe.
@@ -120,8 +125,10 @@ IMSEC_API unsigned long imsec_hss_mem_saves(const imsec_hss_store *s);
 
 /* The SQLite store (store/hss_db.c). Opens `path`; with `create` set a
  * missing file is created with mode 0600 and the schema (versioned with
- * PRAGMA user_version) is installed. PRAGMA synchronous=FULL, journal
- * mode DELETE: every save_sqn is its own synchronous transaction.
+ * the low octet of PRAGMA user_version: the registration store may keep
+ * its tables in the same file) is installed. PRAGMA synchronous=FULL,
+ * journal mode DELETE (or WAL, imsec_hss_db_opts): every save_sqn is its
+ * own synchronous transaction.
  * `err` (may be NULL, capacity `errcap`) receives one line on failure.
  * Returns 0, IMSEC_ERR_IO (cannot open or not a database),
  * IMSEC_ERR_NOTFOUND (no file and create is 0), IMSEC_ERR_UNSUPPORTED (a
@@ -152,6 +159,12 @@ typedef struct imsec_hss_db_opts {
    * caller nothing. 0: timeout_ms; negative: never wait (one try). An
    * event loop keeps it to a few milliseconds. */
   int call_wait_ms;
+  /* 1: write-ahead log instead of the rollback journal. With
+   * synchronous=FULL both make each commit durable when it returns; WAL
+   * needs fewer syncs per commit and lets readers go on while one writes
+   * (tests/bench/store.c measures both). Every connection to one file
+   * must agree (WAL is a property of the file). */
+  int wal;
 } imsec_hss_db_opts;
 
 /* imsec_hss_db_open with options (`o` NULL: create 0, not writable, 250
@@ -181,6 +194,24 @@ IMSEC_API void imsec_hss_del(imsec_hss *h);
 /* The store the HSS uses (borrowed). */
 IMSEC_API imsec_hss_store *imsec_hss_get_store(imsec_hss *h);
 
+/* SQN ranges (TS 33.102 C.3: the HE may keep its SQN state as it likes, a
+ * crash must never make it reuse an SQN). Each vector outside the range
+ * reserved for its IMPI saves the mark SEQ + range - 1 (with the next IND)
+ * before it leaves; the vectors up to that mark need no write. `range` 1
+ * (what imsec_hss_new sets): every vector is saved (the stored SEQ is always
+ * the last one handed out). At most `max_cursors` IMPIs (0: 4096) have a cursor
+ * in memory; beyond that one is forgotten, which is safe: its next vector
+ * reserves a new range above its mark. A cursor is also dropped when the store
+ * holds another mark than the one this HSS saved (another process or the
+ * management CLI wrote it): the HSS then goes on from the stored state.
+ * The SQN state lookups return is the durable mark. A UE that gets a
+ * vector after a restart sees SEQ jump by up to a range (well inside
+ * delta, C.2.1). Forgets every cursor. Returns 0 or IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int
+imsec_hss_set_sqn_range(imsec_hss *h, uint32_t range, size_t max_cursors);
+/* The number of IMPIs with an SQN cursor in memory (for tests). */
+IMSEC_API size_t imsec_hss_sqn_cursors(const imsec_hss *h);
+
 /* The record of `impi` without its secrets (k, op zero): IMPUs, AKA
  * version, SQN state. Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO,
  * IMSEC_ERR_BUSY (the store is locked: try again later). */
@@ -191,7 +222,8 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup_impu(imsec_hss *h, imsec_str impu,
                                                    imsec_hss_sub *out);
 
 /* One authentication vector for `impi` (TS 33.102 §6.3.2): the next SQN
- * (Annex C), saved durably through the store, then RAND from the RNG and
+ * (Annex C), covered by a durable mark (a new range saved through the
+ * store when the reserved one is used up), then RAND from the RNG and
  * Milenage. `aka` (may be NULL) receives the subscriber's AKA version.
  * Wipe the vector after use.
  * Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO (the SQN could not be saved:
@@ -204,8 +236,10 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_vector(imsec_hss *h, imsec_str impi,
                                               imsec_hss_aka *aka);
 
 /* Resynchronise `impi` from the AUTS the UE sent for the challenge whose
- * RAND was `rand` (TS 33.102 §6.3.5, imsec_sqn_he_resync), and save the
- * new state durably. Returns 0, IMSEC_ERR_MAC (MAC-S wrong: nothing
+ * RAND was `rand` (TS 33.102 §6.3.5, imsec_sqn_he_resync) from the HSS's
+ * current SQN_HE (its cursor, or the stored mark), and save the new state
+ * durably as the mark before any further vector (whose first then
+ * reserves a new range). Returns 0, IMSEC_ERR_MAC (MAC-S wrong: nothing
  * changed), IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO, IMSEC_ERR_BUSY (nothing
  * saved: the same AUTS may be tried again), IMSEC_ERR_CRYPTO, IMSEC_ERR_INVAL.
  */

@@ -72,7 +72,8 @@ typedef struct imsec_svc_vtable {
   /* Take the request (it is the service's from now on, success or not)
    * and answer it through done(arg, ...). Returns 0, or a negative
    * imsec_err when it was not taken on (IMSEC_ERR_NOMEM,
-   * IMSEC_ERR_CLOSED): then done is never called for it. */
+   * IMSEC_ERR_CLOSED, IMSEC_ERR_BUSY: a worker's queue and its overflow
+   * are full): then done is never called for it. */
   int (*submit)(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
                 void *arg);
   void (*destroy)(imsec_svc *s);
@@ -117,6 +118,40 @@ typedef struct imsec_svc_local_config {
  * copied. Returns 0, IMSEC_ERR_INVAL, IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int
 imsec_svc_local_new(imsec_svc **out, const imsec_svc_local_config *cfg);
+
+/*
+ * The worker-thread service (store/svc_worker.c): one thread of its own
+ * carries out the requests through `inner` (borrowed: typically the
+ * embedded service over SQLite stores), in the order submitted. From this
+ * call until imsec_svc_del of the worker returns, only the worker thread
+ * touches `inner` and what it reaches: its stores, the imsec_hss (its SQN
+ * cursors) and that HSS's imsec_crypto, which is not thread-safe (the
+ * OpenSSL backend keeps digest and MAC contexts): give the HSS an
+ * imsec_crypto of its own, not the element's.
+ *
+ * submit moves the request in (req->reg is taken over and zeroed in the
+ * caller's struct, which the caller may free at once) and returns at
+ * once. Contract: `done` is ALWAYS called on the worker thread, never
+ * inside submit, so a host must hand each reply over to the element's
+ * thread (and keep `arg` alive until the final reply or until the worker
+ * is deleted). `done` must not call submit or imsec_svc_del on this
+ * worker. Every request taken on gets its replies (REG_LOAD: one per
+ * record, then a final one), the final one with last = 1:
+ *  - beyond `queue_max` queued requests, the request is answered
+ *    IMSEC_ERR_BUSY (nothing done) by the worker ahead of the queue;
+ *    when those answers are `queue_max` deep too, submit returns
+ *    IMSEC_ERR_BUSY and done is never called;
+ *  - when the inner service refuses a request, the worker answers it
+ *    with that status.
+ * imsec_svc_del of the worker (from any thread but the worker's) stops
+ * taking requests (submit: IMSEC_ERR_CLOSED), lets the request in hand
+ * finish, carries out the writes still queued (REG_SAVE, REG_DELETE,
+ * UE_SQN, HSS_RESYNC: the element counts on them), answers the reads
+ * IMSEC_ERR_CLOSED, and joins the thread; it does not delete `inner`.
+ * Returns 0, IMSEC_ERR_INVAL (queue_max 0), IMSEC_ERR_NOMEM.
+ */
+IMSEC_API IMSEC_MUST_USE int
+imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max);
 
 #ifdef __cplusplus
 }

@@ -4,12 +4,33 @@
 
 #include "imsec/hss.h"
 #include "imsec/ident.h"
+#include "imsec/map.h"
+
+/* Range 1 (a write per vector) until the daemons opt in: the attack labs
+ * and the CLI tests read the last SQN handed out from the store. */
+#define DEFAULT_SQN_RANGE 1
+#define DEFAULT_MAX_CURSORS 4096
+
+/* The in-memory SQN cursor of one IMPI (TS 33.102 C.3: the HE keeps its
+ * SQN state; here the last SEQ handed out lives in memory and only a
+ * high-water mark above it is durable). `saved` is exactly what the last
+ * save_sqn of this HSS wrote: when the store holds anything else, another
+ * writer (a second process, the management CLI) moved it and the cursor is
+ * dropped. */
+typedef struct sqn_cursor {
+  imsec_sqn_he cur;   /* the state after the last vector handed out */
+  imsec_sqn_he saved; /* the durable mark: saved.seq >= cur.seq */
+} sqn_cursor;
 
 struct imsec_hss {
   imsec_hss_store *store;
   imsec_crypto *crypto;
   imsec_sqn_cfg cfg;
   imsec_milenage *m; /* re-keyed per subscriber */
+  uint32_t sqn_range;
+  size_t max_cursors;
+  imsec_map cursors; /* IMPI -> sqn_cursor */
+  size_t evict_at;   /* where the next eviction looks */
 };
 
 void imsec_hss_sub_wipe(imsec_hss_sub *s) {
@@ -91,7 +112,15 @@ int imsec_hss_new(imsec_hss **out, imsec_hss_store *store, imsec_crypto *crypto,
   h->store = store;
   h->crypto = crypto;
   h->cfg = c;
+  h->sqn_range = DEFAULT_SQN_RANGE;
+  h->max_cursors = DEFAULT_MAX_CURSORS;
   int rv;
+  /* The keys are IMPIs of the store, but the S-CSCF asks for whatever
+   * IMPI a REGISTER names: keyed hashing keeps the table flat. */
+  uint8_t seed[16];
+  IMSEC_GUARD_GOTO(rv, imsec_random(crypto, seed, sizeof(seed)), fail_milenage);
+  imsec_map_init_str(&h->cursors, seed);
+  imsec_wipe(seed, sizeof(seed));
   IMSEC_GUARD_GOTO(rv, imsec_milenage_new(&h->m, crypto), fail_milenage);
   *out = h;
   return 0;
@@ -100,11 +129,36 @@ fail_milenage:
   return rv;
 }
 
+static void cursors_clear(imsec_hss *h) {
+  size_t it = 0;
+  imsec_map_slot *sl;
+  while ((sl = imsec_map_next(&h->cursors, &it)) != NULL)
+    free(sl->val);
+  imsec_map_free(&h->cursors);
+}
+
 void imsec_hss_del(imsec_hss *h) {
   if (!h)
     return;
   imsec_milenage_del(h->m);
+  cursors_clear(h);
   free(h);
+}
+
+int imsec_hss_set_sqn_range(imsec_hss *h, uint32_t range, size_t max_cursors) {
+  if (!h || range == 0)
+    return IMSEC_ERR_INVAL;
+  /* Forgetting every cursor is always safe: the next vector of each IMPI
+   * reserves a new range above its durable mark. */
+  cursors_clear(h);
+  h->sqn_range = range;
+  h->max_cursors = max_cursors ? max_cursors : DEFAULT_MAX_CURSORS;
+  h->evict_at = 0;
+  return 0;
+}
+
+size_t imsec_hss_sqn_cursors(const imsec_hss *h) {
+  return h ? imsec_map_len(&h->cursors) : 0;
 }
 
 imsec_hss_store *imsec_hss_get_store(imsec_hss *h) {
@@ -143,6 +197,58 @@ static int load_keyed(imsec_hss *h, imsec_str impi, imsec_hss_sub *sub) {
   return rv;
 }
 
+static int sqn_eq(const imsec_sqn_he *a, const imsec_sqn_he *b) {
+  return a->seq == b->seq && a->ind_next == b->ind_next;
+}
+
+/* The cursor of `impi` when the store still holds the mark it saved;
+ * a stale one (another writer moved the mark) is dropped. */
+static sqn_cursor *cursor_get(imsec_hss *h, imsec_str impi,
+                              const imsec_sqn_he *stored) {
+  sqn_cursor *c = imsec_map_sget(&h->cursors, impi);
+  if (c && !sqn_eq(&c->saved, stored)) {
+    free(imsec_map_sdel(&h->cursors, impi));
+    c = NULL;
+  }
+  return c;
+}
+
+/* Make room for one more cursor: forget one (the walk goes on from where
+ * the last eviction stopped, so the table is cycled through). Forgetting
+ * is safe: that IMPI's next vector reserves above its durable mark, which
+ * only wastes the rest of its range. */
+static void cursor_evict(imsec_hss *h) {
+  while (imsec_map_len(&h->cursors) >= h->max_cursors) {
+    size_t it = h->evict_at;
+    if (!imsec_map_next(&h->cursors, &it)) {
+      h->evict_at = 0;
+      it = 0;
+      if (!imsec_map_next(&h->cursors, &it))
+        return;
+    }
+    free(imsec_map_del_at(&h->cursors, &it));
+    h->evict_at = it;
+  }
+}
+
+/* Remember where `impi` stands. Without memory the cursor is just not
+ * kept: the next vector reserves again (safe, one more write). */
+static void cursor_put(imsec_hss *h, imsec_str impi, sqn_cursor *c,
+                       const imsec_sqn_he *cur, const imsec_sqn_he *saved) {
+  if (!c) {
+    cursor_evict(h);
+    c = malloc(sizeof(*c));
+    if (!c)
+      return;
+    if (imsec_map_sput(&h->cursors, impi, c, NULL) < 0) {
+      free(c);
+      return;
+    }
+  }
+  c->cur = *cur;
+  c->saved = *saved;
+}
+
 int imsec_hss_vector(imsec_hss *h, imsec_str impi, imsec_aka_vector *out,
                      imsec_hss_aka *aka) {
   if (!h || !out)
@@ -153,10 +259,26 @@ int imsec_hss_vector(imsec_hss *h, imsec_str impi, imsec_aka_vector *out,
   uint8_t sqn[IMSEC_AKA_SQN_LEN];
   int rv;
   IMSEC_GUARD_GOTO(rv, load_keyed(h, impi, sub), done);
-  /* TS 33.102 Annex C: SEQ_HE + 1 with the next IND ... */
-  IMSEC_GUARD_GOTO(rv, imsec_sqn_he_next(&sub->sqn, &h->cfg, sqn), done);
-  /* ... durable before the vector exists, so no SQN is ever reused. */
-  IMSEC_GUARD_GOTO(rv, h->store->vt->save_sqn(h->store, impi, &sub->sqn), done);
+  /* TS 33.102 Annex C: SEQ_HE + 1 with the next IND, from the in-memory
+   * cursor when this HSS holds one, else from the durable mark (which is
+   * at or above every SEQ any earlier run handed out). */
+  sqn_cursor *c = h->sqn_range > 1 ? cursor_get(h, impi, &sub->sqn) : NULL;
+  imsec_sqn_he next = c ? c->cur : sub->sqn;
+  IMSEC_GUARD_GOTO(rv, imsec_sqn_he_next(&next, &h->cfg, sqn), done);
+  if (!c || next.seq > c->saved.seq) {
+    /* Outside the reserved range: move the durable mark a range ahead
+     * (C.3: a crash may waste SQNs, never reuse one), saved before the
+     * vector exists. Inside it, no write: the mark already covers it. */
+    imsec_sqn_he mark = next;
+    uint64_t seq_max = IMSEC_SQN_MAX >> h->cfg.ind_bits;
+    uint64_t room = seq_max - next.seq;
+    mark.seq += (uint64_t)h->sqn_range - 1 < room ? h->sqn_range - 1 : room;
+    IMSEC_GUARD_GOTO(rv, h->store->vt->save_sqn(h->store, impi, &mark), done);
+    if (h->sqn_range > 1)
+      cursor_put(h, impi, c, &next, &mark);
+  } else {
+    c->cur = next;
+  }
   IMSEC_GUARD_GOTO(rv, imsec_aka_vector_make(h->m, sqn, sub->amf, out), done);
   if (aka)
     *aka = sub->aka;
@@ -178,11 +300,20 @@ int imsec_hss_resync(imsec_hss *h, imsec_str impi, const uint8_t rand[16],
     return IMSEC_ERR_NOMEM;
   int rv;
   IMSEC_GUARD_GOTO(rv, load_keyed(h, impi, sub), done);
+  /* The HE's SQN_HE is the cursor's when this HSS holds one (the stored
+   * mark may be up to a range ahead of it). */
+  sqn_cursor *c = cursor_get(h, impi, &sub->sqn);
+  imsec_sqn_he st = c ? c->cur : sub->sqn;
   /* TS 33.102 §6.3.5: MAC-S checked, SQN_HE reset when needed. */
   IMSEC_GUARD_GOTO(
-      rv, imsec_sqn_he_resync(&sub->sqn, &h->cfg, h->m, rand, auts, NULL),
-      done);
-  rv = h->store->vt->save_sqn(h->store, impi, &sub->sqn);
+      rv, imsec_sqn_he_resync(&st, &h->cfg, h->m, rand, auts, NULL), done);
+  /* The new state is durable before any vector follows: the mark is set
+   * to it exactly (no SEQ above it was handed out by this HSS, and every
+   * earlier run's is at or below the mark this one started from), and the
+   * cursor is forgotten so the next vector reserves a range above it. */
+  rv = h->store->vt->save_sqn(h->store, impi, &st);
+  if (rv == 0 && c)
+    free(imsec_map_sdel(&h->cursors, impi));
 done:
   imsec_hss_sub_wipe(sub);
   free(sub);

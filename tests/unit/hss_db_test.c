@@ -270,6 +270,118 @@ static void db_with_alice(fx *f) {
   imsec_hss_store_del(st);
 }
 
+/* SQN ranges on disk (TS 33.102 C.3): a child process takes k vectors
+ * with a range of 32 and dies without closing (no flush of anything);
+ * the mark on disk covers all of them, and the next HSS starts above
+ * every SQN the child handed out. Rounds end inside a range, at its end
+ * and past it. */
+static void range_crash_no_reuse(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  char err[256];
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, err, sizeof(err)), 0);
+  add_alice(st);
+  imsec_hss_store_del(st);
+  static const int rounds[] = {1, 7, 32, 33, 64, 3};
+  uint64_t highest = 0;
+  for (size_t r = 0; r < sizeof(rounds) / sizeof(rounds[0]); r++) {
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      imsec_hss_store *cs;
+      imsec_crypto *cc;
+      imsec_hss *ch;
+      if (imsec_crypto_ossl_new(&cc) ||
+          imsec_hss_db_open(&cs, f->path, 0, NULL, 0) ||
+          imsec_hss_new(&ch, cs, cc, NULL) ||
+          imsec_hss_set_sqn_range(ch, 32, 0))
+        _exit(3);
+      uint64_t top = 0;
+      for (int i = 0; i < rounds[r]; i++) {
+        imsec_aka_vector cv;
+        if (imsec_hss_vector(ch, S(IMPI), &cv, NULL))
+          _exit(4);
+        uint64_t s = sqn_of(cc, &cv);
+        if (s <= top)
+          _exit(5);
+        top = s;
+      }
+      if (write(pfd[1], &top, sizeof(top)) != sizeof(top))
+        _exit(6);
+      _exit(0); /* the crash: nothing closed, the cursor is lost */
+    }
+    close(pfd[1]);
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    uint64_t top = 0;
+    assert_int_equal(read(pfd[0], &top, sizeof(top)), sizeof(top));
+    close(pfd[0]);
+    assert_true(top > highest);
+    /* The mark on disk covers what the child handed out. */
+    assert_true(disk_seq(f->path) >= (long long)(top >> 5));
+    assert_true(disk_seq(f->path) < (long long)(top >> 5) + 32);
+    highest = top;
+  }
+  /* The next HSS: above all of it, and a first vector is one write. */
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)), 0);
+  imsec_hss *h;
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  assert_int_equal(imsec_hss_set_sqn_range(h, 32, 0), 0);
+  long long mark = disk_seq(f->path);
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+  assert_true(sqn_of(f->c, &v) > highest);
+  assert_int_equal(sqn_of(f->c, &v) >> 5, (uint64_t)mark + 1);
+  assert_int_equal(disk_seq(f->path), mark + 32);
+  imsec_aka_vector_wipe(&v);
+  /* Inside the range: the disk does not change. */
+  for (int i = 0; i < 31; i++) {
+    assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+    imsec_aka_vector_wipe(&v);
+  }
+  assert_int_equal(disk_seq(f->path), mark + 32);
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+  assert_int_equal(sqn_of(f->c, &v) >> 5, (uint64_t)mark + 33);
+  assert_int_equal(disk_seq(f->path), mark + 64);
+  imsec_aka_vector_wipe(&v);
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+}
+
+/* WAL (imsec_hss_db_opts.wal): the file is switched to it, vectors
+ * commit their mark as before, and a reopen in the default mode works. */
+static void wal_mode(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  char err[256];
+  imsec_hss_db_opts o = {.create = 1, .writable = 1, .wal = 1};
+  assert_int_equal(imsec_hss_db_open_opts(&st, f->path, &o, err, sizeof(err)),
+                   0);
+  add_alice(st);
+  imsec_hss *h;
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(h, S(IMPI), &v, NULL), 0);
+  assert_int_equal(disk_seq(f->path), (long long)(sqn_of(f->c, &v) >> 5));
+  imsec_aka_vector_wipe(&v);
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)), 0);
+  imsec_hss_store_del(st);
+}
+
 static void unlock_db(sqlite3 *db) {
   assert_int_equal(sqlite3_exec(db, "ROLLBACK", 0, 0, 0), SQLITE_OK);
   sqlite3_close(db);
@@ -421,6 +533,8 @@ static void unwritable(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(durable_sqn, setup, teardown),
+      cmocka_unit_test_setup_teardown(range_crash_no_reuse, setup, teardown),
+      cmocka_unit_test_setup_teardown(wal_mode, setup, teardown),
       cmocka_unit_test_setup_teardown(add_list_del, setup, teardown),
       cmocka_unit_test_setup_teardown(locked_store, setup, teardown),
       cmocka_unit_test_setup_teardown(unwritable, setup, teardown),

@@ -84,11 +84,31 @@ static uint64_t ue_sqn(imsec_crypto *c, const imsec_aka_vector *v, int opc) {
   return imsec_sqn_to_u64(sqn);
 }
 
+/* The SEQ the store holds for `impi` (the durable mark). */
+static uint64_t stored_seq(fx *f, const char *impi) {
+  imsec_hss_sub sub;
+  assert_int_equal(f->st->vt->load(f->st, S(impi), &sub), 0);
+  uint64_t seq = sub.sqn.seq;
+  imsec_hss_sub_wipe(&sub);
+  return seq;
+}
+
+static uint64_t vec_sqn(fx *f, imsec_hss *h, const char *impi, int opc) {
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(h, S(impi), &v, NULL), 0);
+  uint64_t sqn = ue_sqn(f->c, &v, opc);
+  imsec_aka_vector_wipe(&v);
+  return sqn;
+}
+
+/* With a range of 32 SEQ steps: the first vector, and every 32nd after
+ * it, moves the durable mark; the mark always covers what came out. */
 static void sqn_strictly_increasing(void **state) {
   fx *f = *state;
+  assert_int_equal(imsec_hss_set_sqn_range(f->h, 32, 0), 0);
   uint64_t last = 0;
   unsigned long saves = imsec_hss_mem_saves(f->st);
-  for (int i = 0; i < 40; i++) {
+  for (int i = 0; i < 80; i++) {
     imsec_aka_vector v;
     imsec_hss_aka aka = 0;
     assert_int_equal(
@@ -99,15 +119,155 @@ static void sqn_strictly_increasing(void **state) {
     assert_true((sqn >> 5) > (last >> 5));
     assert_int_equal(sqn & 31, (uint64_t)i % 32);
     last = sqn;
-    /* Saved before the vector came out: the store already has it. */
-    assert_int_equal(imsec_hss_mem_saves(f->st), saves + (unsigned long)i + 1);
-    imsec_hss_sub sub;
-    assert_int_equal(f->st->vt->load(f->st, S("alice@ims.example.org"), &sub),
-                     0);
-    assert_int_equal(sub.sqn.seq, sqn >> 5);
-    imsec_hss_sub_wipe(&sub);
+    /* A mark at or above it was saved before the vector came out. */
+    assert_int_equal(imsec_hss_mem_saves(f->st),
+                     saves + (unsigned long)i / 32 + 1);
+    assert_true(stored_seq(f, "alice@ims.example.org") >= sqn >> 5);
+    assert_true(stored_seq(f, "alice@ims.example.org") < (sqn >> 5) + 32);
     imsec_aka_vector_wipe(&v);
   }
+  assert_int_equal(imsec_hss_sqn_cursors(f->h), 1);
+}
+
+/* Range 1 (the default): every vector is its own durable write, the
+ * stored SEQ the last one handed out. */
+static void sqn_range_one(void **state) {
+  fx *f = *state;
+  assert_int_equal(imsec_hss_set_sqn_range(f->h, 0, 0), IMSEC_ERR_INVAL);
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  for (int i = 0; i < 40; i++) {
+    uint64_t sqn = vec_sqn(f, f->h, "alice@ims.example.org", 0);
+    assert_int_equal(imsec_hss_mem_saves(f->st), saves + (unsigned long)i + 1);
+    assert_int_equal(stored_seq(f, "alice@ims.example.org"), sqn >> 5);
+  }
+  assert_int_equal(imsec_hss_sqn_cursors(f->h), 0);
+}
+
+/* N vectors cost about N / range writes. */
+static void sqn_range_saves(void **state) {
+  fx *f = *state;
+  static const uint32_t ranges[] = {2, 8, 32, 100};
+  for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+    assert_int_equal(imsec_hss_set_sqn_range(f->h, ranges[r], 0), 0);
+    unsigned long saves = imsec_hss_mem_saves(f->st);
+    for (int i = 0; i < 1000; i++)
+      (void)vec_sqn(f, f->h, "bob@ims.example.org", 1);
+    assert_int_equal(imsec_hss_mem_saves(f->st) - saves,
+                     (1000 + ranges[r] - 1) / ranges[r]);
+  }
+}
+
+/* TS 33.102 C.3: a crash never reuses an SQN. The HSS is dropped without
+ * any flush after k vectors (inside a range, at its end, past it), a new
+ * one is made on the same store: each of its SQNs is above every SQN
+ * handed out before. */
+static void sqn_no_reuse_after_crash(void **state) {
+  fx *f = *state;
+  static const int runs[] = {1, 5, 31, 32, 33, 64, 70, 2, 0, 3};
+  uint64_t highest = 0;
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  int total = 0;
+  for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+    imsec_hss *h;
+    assert_int_equal(imsec_hss_new(&h, f->st, f->c, NULL), 0);
+    assert_int_equal(imsec_hss_set_sqn_range(h, 32, 0), 0);
+    for (int i = 0; i < runs[r]; i++) {
+      uint64_t sqn = vec_sqn(f, h, "alice@ims.example.org", 0);
+      assert_true(sqn > highest);
+      assert_true((sqn >> 5) > (highest >> 5));
+      highest = sqn;
+      total++;
+    }
+    imsec_hss_del(h); /* the "crash": the cursor is gone, nothing saved */
+  }
+  /* Each run paid at most its own ranges, never one per vector. */
+  assert_true(imsec_hss_mem_saves(f->st) - saves <=
+              1 + 9 + (unsigned)total / 32);
+}
+
+/* Two HSSs on one store (a second process): each drops its cursor when
+ * the other moved the mark, so their SQNs never collide. */
+static void sqn_two_writers(void **state) {
+  fx *f = *state;
+  imsec_hss *h2;
+  assert_int_equal(imsec_hss_new(&h2, f->st, f->c, NULL), 0);
+  assert_int_equal(imsec_hss_set_sqn_range(h2, 32, 0), 0);
+  assert_int_equal(imsec_hss_set_sqn_range(f->h, 32, 0), 0);
+  uint64_t seen[60];
+  for (int i = 0; i < 60; i++) {
+    imsec_hss *h = (i % 3 == 0) ? h2 : f->h;
+    seen[i] = vec_sqn(f, h, "alice@ims.example.org", 0);
+    for (int j = 0; j < i; j++)
+      assert_true(seen[j] >> 5 != seen[i] >> 5);
+    assert_true(stored_seq(f, "alice@ims.example.org") >= seen[i] >> 5);
+  }
+  imsec_hss_del(h2);
+}
+
+/* At most max_cursors IMPIs in memory; a forgotten one reserves anew
+ * above its mark, so SQNs still only go up. */
+static void sqn_cursor_eviction(void **state) {
+  fx *f = *state;
+  assert_int_equal(imsec_hss_set_sqn_range(f->h, 16, 1), 0);
+  uint64_t last_a = 0, last_b = 0;
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  for (int i = 0; i < 20; i++) {
+    uint64_t a = vec_sqn(f, f->h, "alice@ims.example.org", 0);
+    assert_true(imsec_hss_sqn_cursors(f->h) <= 1);
+    uint64_t b = vec_sqn(f, f->h, "bob@ims.example.org", 1);
+    assert_true(imsec_hss_sqn_cursors(f->h) <= 1);
+    assert_true(a >> 5 > last_a >> 5);
+    assert_true(b >> 5 > last_b >> 5);
+    last_a = a;
+    last_b = b;
+  }
+  /* Each alternation evicted the other: one write per vector. */
+  assert_int_equal(imsec_hss_mem_saves(f->st) - saves, 40);
+  /* Two cursors fit: back to one write per range. */
+  assert_int_equal(imsec_hss_set_sqn_range(f->h, 16, 2), 0);
+  saves = imsec_hss_mem_saves(f->st);
+  for (int i = 0; i < 16; i++) {
+    (void)vec_sqn(f, f->h, "alice@ims.example.org", 0);
+    (void)vec_sqn(f, f->h, "bob@ims.example.org", 1);
+  }
+  assert_int_equal(imsec_hss_sqn_cursors(f->h), 2);
+  assert_int_equal(imsec_hss_mem_saves(f->st) - saves, 2);
+}
+
+/* A resync where SQN_HE is kept (the UE is a little behind, §6.3.5): the
+ * mark comes down to the cursor's SEQ, durably, before the next vector;
+ * that one reserves a new range and is above everything handed out. */
+static void sqn_resync_keeps_cursor_state(void **state) {
+  fx *f = *state;
+  assert_int_equal(imsec_hss_set_sqn_range(f->h, 32, 0), 0);
+  uint64_t s[3];
+  for (int i = 0; i < 3; i++)
+    s[i] = vec_sqn(f, f->h, "alice@ims.example.org", 0);
+  assert_int_equal(stored_seq(f, "alice@ims.example.org"), (s[0] >> 5) + 31);
+  imsec_milenage *m;
+  assert_int_equal(imsec_milenage_new(&m, f->c), 0);
+  uint8_t k[16], op[16], rand[16] = {1, 2, 3}, sqn_ms[6], auts[14];
+  t_hex(K1, k, 16);
+  t_hex(OP1, op, 16);
+  assert_int_equal(imsec_milenage_set_op(m, k, op), 0);
+  imsec_sqn_from_u64(s[1], sqn_ms);
+  assert_int_equal(imsec_aka_auts_make(m, rand, sqn_ms, auts), 0);
+  unsigned long saves = imsec_hss_mem_saves(f->st);
+  assert_int_equal(
+      imsec_hss_resync(f->h, S("alice@ims.example.org"), rand, auts), 0);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
+  assert_int_equal(stored_seq(f, "alice@ims.example.org"), s[2] >> 5);
+  uint64_t next = vec_sqn(f, f->h, "alice@ims.example.org", 0);
+  assert_int_equal(next >> 5, (s[2] >> 5) + 1);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 2);
+  assert_int_equal(stored_seq(f, "alice@ims.example.org"), (s[2] >> 5) + 32);
+  /* A crash now: the next HSS is above `next`. */
+  imsec_hss *h2;
+  assert_int_equal(imsec_hss_new(&h2, f->st, f->c, NULL), 0);
+  assert_int_equal(imsec_hss_set_sqn_range(h2, 32, 0), 0);
+  assert_true(vec_sqn(f, h2, "alice@ims.example.org", 0) > next);
+  imsec_hss_del(h2);
+  imsec_milenage_del(m);
 }
 
 static void lookup_no_secrets(void **state) {
@@ -153,6 +313,9 @@ static void akav2_record(void **state) {
 
 static void resync(void **state) {
   fx *f = *state;
+  /* With a range: the cursor the first vector leaves must not outlive
+   * the resync. */
+  assert_int_equal(imsec_hss_set_sqn_range(f->h, 32, 0), 0);
   /* The UE is far ahead (e.g. used with another network). */
   imsec_milenage *m;
   assert_int_equal(imsec_milenage_new(&m, f->c), 0);
@@ -187,16 +350,22 @@ static void resync(void **state) {
                    0);
   assert_int_equal(after.sqn.seq, before.sqn.seq);
 
+  unsigned long saves = imsec_hss_mem_saves(f->st);
   assert_int_equal(
       imsec_hss_resync(f->h, S("alice@ims.example.org"), v.rand, r.auts), 0);
+  /* The new state is durable before the next vector. */
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 1);
   assert_int_equal(imsec_hss_lookup(f->h, S("alice@ims.example.org"), &after),
                    0);
   assert_int_equal(after.sqn.seq, 5000);
   imsec_aka_vector_wipe(&v);
 
-  /* The next vector is fresh for the UE. */
+  /* The next vector is fresh for the UE: SEQ 5001, from the resynced
+   * state, not from the cursor the first vector left. */
   assert_int_equal(imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, NULL),
                    0);
+  assert_int_equal(ue_sqn(f->c, &v, 0) >> 5, 5001);
+  assert_int_equal(imsec_hss_mem_saves(f->st), saves + 2);
   assert_int_equal(imsec_aka_ue_run(m, &st, &cfg, v.rand, v.autn, &r), 0);
   assert_int_equal(r.status, IMSEC_AKA_UE_OK);
   imsec_aka_ue_result_wipe(&r);
@@ -292,6 +461,14 @@ static void no_vector_without_durable_sqn(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(sqn_strictly_increasing, setup, teardown),
+      cmocka_unit_test_setup_teardown(sqn_range_one, setup, teardown),
+      cmocka_unit_test_setup_teardown(sqn_range_saves, setup, teardown),
+      cmocka_unit_test_setup_teardown(sqn_no_reuse_after_crash, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(sqn_two_writers, setup, teardown),
+      cmocka_unit_test_setup_teardown(sqn_cursor_eviction, setup, teardown),
+      cmocka_unit_test_setup_teardown(sqn_resync_keeps_cursor_state, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(lookup_no_secrets, setup, teardown),
       cmocka_unit_test_setup_teardown(akav2_record, setup, teardown),
       cmocka_unit_test_setup_teardown(resync, setup, teardown),

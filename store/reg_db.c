@@ -1,0 +1,401 @@
+/* The SQLite registration store (include/imsec/regdb.h): one record per
+ * IMPI in three tables, replaced whole in one synchronous transaction;
+ * binding expiry kept absolute so a record outlives a restart. */
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "imsec/regdb.h"
+
+#define SCHEMA_VERSION 1
+#define CLI_TIMEOUT_MS 250
+
+/* Table names: `impu` is the HSS's (the file may be shared). */
+static const char schema[] =
+    "CREATE TABLE registration("
+    " impi TEXT PRIMARY KEY NOT NULL,"
+    " service_route TEXT);"
+    "CREATE TABLE reg_impu("
+    " impi TEXT NOT NULL REFERENCES registration(impi) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " impu TEXT NOT NULL,"
+    " PRIMARY KEY(impi, pos));"
+    "CREATE TABLE binding("
+    " impi TEXT NOT NULL REFERENCES registration(impi) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL,"
+    " contact TEXT,"
+    " path TEXT,"
+    " instance TEXT,"
+    " reg_id INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL," /* wall-clock Unix ms */
+    " peer TEXT,"
+    " ord INTEGER NOT NULL,"
+    " PRIMARY KEY(impi, pos));"
+    "CREATE INDEX binding_expiry ON binding(expires_ms);";
+
+enum {
+  ST_DEL,
+  ST_INS_REC,
+  ST_INS_IMPU,
+  ST_INS_B,
+  ST_PURGE_B,
+  ST_PURGE_REC,
+  ST_RECS,
+  ST_IMPUS,
+  ST_BINDINGS,
+  ST_N
+};
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_DEL] = "DELETE FROM registration WHERE impi = ?",
+    [ST_INS_REC] = "INSERT INTO registration(impi, service_route) VALUES(?,?)",
+    [ST_INS_IMPU] = "INSERT INTO reg_impu(impi, pos, impu) VALUES(?,?,?)",
+    [ST_INS_B] = "INSERT INTO binding(impi, pos, contact, path, instance,"
+                 " reg_id, expires_ms, peer, ord) VALUES(?,?,?,?,?,?,?,?,?)",
+    [ST_PURGE_B] = "DELETE FROM binding WHERE expires_ms <= ?",
+    [ST_PURGE_REC] = "DELETE FROM registration WHERE NOT EXISTS"
+                     " (SELECT 1 FROM binding b"
+                     " WHERE b.impi = registration.impi)",
+    [ST_RECS] = "SELECT impi, service_route FROM registration ORDER BY impi",
+    [ST_IMPUS] = "SELECT impu FROM reg_impu WHERE impi = ? ORDER BY pos",
+    [ST_BINDINGS] = "SELECT contact, path, instance, reg_id, expires_ms, peer,"
+                    " ord FROM binding WHERE impi = ? ORDER BY pos",
+};
+
+typedef struct reg_db {
+  imsec_reg_store base;
+  sqlite3 *db;
+  sqlite3_stmt *st[ST_N];
+  imsec_db_wait w;
+} reg_db;
+
+static int bind_opt(sqlite3_stmt *st, int i, const char *s) {
+  return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC)
+           : sqlite3_bind_null(st, i);
+}
+
+/* Run a prepared write statement to its end. */
+static int run(reg_db *d, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? 0 : imsec_db_step_err(&d->w, rc);
+}
+
+static int begin(reg_db *d) {
+  return imsec_db_exec(d->db, &d->w, "BEGIN IMMEDIATE");
+}
+
+static int end_txn(reg_db *d, int rv) {
+  if (rv == 0)
+    rv = imsec_db_exec(d->db, &d->w, "COMMIT");
+  if (rv < 0)
+    (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+  return rv;
+}
+
+/* now + ttl without overflow. */
+static int64_t abs_expiry(int64_t now_ms, int64_t ttl_ms) {
+  if (ttl_ms > 0 && now_ms > INT64_MAX - ttl_ms)
+    return INT64_MAX;
+  if (ttl_ms < 0 && now_ms < INT64_MIN - ttl_ms)
+    return INT64_MIN;
+  return now_ms + ttl_ms;
+}
+
+static int rdb_save(imsec_reg_store *s, const imsec_reg_record *r,
+                    int64_t now_ms) {
+  reg_db *d = (reg_db *)s;
+  if (!r || !r->impi)
+    return IMSEC_ERR_INVAL;
+  imsec_db_op_start(&d->w);
+  int rv = begin(d);
+  if (rv < 0)
+    return rv;
+  /* The whole record is replaced: its IMPUs and bindings go with it
+   * (ON DELETE CASCADE). */
+  sqlite3_stmt *st = d->st[ST_DEL];
+  bind_opt(st, 1, r->impi);
+  rv = run(d, st);
+  st = d->st[ST_INS_REC];
+  if (rv == 0) {
+    bind_opt(st, 1, r->impi);
+    bind_opt(st, 2, r->service_route);
+    rv = run(d, st);
+  }
+  st = d->st[ST_INS_IMPU];
+  for (size_t i = 0; rv == 0 && i < r->n_impus; i++) {
+    bind_opt(st, 1, r->impi);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+    bind_opt(st, 3, r->impus[i] ? r->impus[i] : "");
+    rv = run(d, st);
+  }
+  st = d->st[ST_INS_B];
+  for (size_t i = 0; rv == 0 && i < r->n; i++) {
+    const imsec_reg_binding *b = &r->b[i];
+    bind_opt(st, 1, r->impi);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+    bind_opt(st, 3, b->contact);
+    bind_opt(st, 4, b->path);
+    bind_opt(st, 5, b->instance);
+    sqlite3_bind_int64(st, 6, b->reg_id);
+    sqlite3_bind_int64(st, 7, abs_expiry(now_ms, b->ttl_ms));
+    bind_opt(st, 8, b->peer);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)b->order);
+    rv = run(d, st);
+  }
+  for (int i = ST_DEL; i <= ST_INS_B; i++)
+    sqlite3_clear_bindings(d->st[i]);
+  rv = end_txn(d, rv);
+  if (rv == 0)
+    imsec_db_step_ok(&d->w);
+  return rv;
+}
+
+static int rdb_del(imsec_reg_store *s, const char *impi) {
+  reg_db *d = (reg_db *)s;
+  if (!impi)
+    return IMSEC_ERR_INVAL;
+  imsec_db_op_start(&d->w);
+  sqlite3_stmt *st = d->st[ST_DEL];
+  bind_opt(st, 1, impi);
+  /* Autocommit: one synchronous transaction. */
+  int rv = run(d, st);
+  sqlite3_clear_bindings(st);
+  if (rv < 0)
+    return rv;
+  imsec_db_step_ok(&d->w);
+  return sqlite3_changes(d->db) > 0 ? 0 : IMSEC_ERR_NOTFOUND;
+}
+
+static int dup_col(sqlite3_stmt *st, int i, char **out) {
+  *out = NULL;
+  if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    return 0;
+  const unsigned char *t = sqlite3_column_text(st, i);
+  int n = sqlite3_column_bytes(st, i);
+  if (!t || n < 0)
+    return IMSEC_ERR_NOMEM;
+  *out = malloc((size_t)n + 1);
+  if (!*out)
+    return IMSEC_ERR_NOMEM;
+  memcpy(*out, t, (size_t)n);
+  (*out)[n] = 0;
+  return 0;
+}
+
+/* Grow an array by one element (doubling). */
+static int grow(void **arr, size_t n, size_t *cap, size_t elem) {
+  if (n < *cap)
+    return 0;
+  size_t nc = *cap ? *cap * 2 : 4;
+  void *p = realloc(*arr, nc * elem);
+  if (!p)
+    return IMSEC_ERR_NOMEM;
+  memset((char *)p + *cap * elem, 0, (nc - *cap) * elem);
+  *arr = p;
+  *cap = nc;
+  return 0;
+}
+
+/* The IMPUs and bindings of r->impi (ttl relative to now_ms). */
+static int read_record(reg_db *d, imsec_reg_record *r, int64_t now_ms) {
+  sqlite3_stmt *st = d->st[ST_IMPUS];
+  bind_opt(st, 1, r->impi);
+  int rc = SQLITE_DONE, rv = 0;
+  size_t cap = 0;
+  while (rv == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    rv = grow((void **)&r->impus, r->n_impus, &cap, sizeof(*r->impus));
+    if (rv == 0)
+      rv = dup_col(st, 0, &r->impus[r->n_impus]);
+    if (rv == 0)
+      r->n_impus++;
+  }
+  if (rv == 0 && rc != SQLITE_DONE)
+    rv = imsec_db_step_err(&d->w, rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rv < 0)
+    return rv;
+  st = d->st[ST_BINDINGS];
+  bind_opt(st, 1, r->impi);
+  cap = 0;
+  while (rv == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    rv = grow((void **)&r->b, r->n, &cap, sizeof(*r->b));
+    if (rv < 0)
+      break;
+    imsec_reg_binding *b = &r->b[r->n++];
+    rv = dup_col(st, 0, &b->contact);
+    if (rv == 0)
+      rv = dup_col(st, 1, &b->path);
+    if (rv == 0)
+      rv = dup_col(st, 2, &b->instance);
+    b->reg_id = sqlite3_column_int64(st, 3);
+    b->ttl_ms = sqlite3_column_int64(st, 4) - now_ms; /* > 0: purged */
+    if (rv == 0)
+      rv = dup_col(st, 5, &b->peer);
+    b->order = (uint64_t)sqlite3_column_int64(st, 6);
+  }
+  if (rv == 0 && rc != SQLITE_DONE)
+    rv = imsec_db_step_err(&d->w, rc);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rv;
+}
+
+static int rdb_load(imsec_reg_store *s, int64_t now_ms, imsec_reg_load_fn fn,
+                    void *arg) {
+  reg_db *d = (reg_db *)s;
+  imsec_db_op_start(&d->w);
+  /* The expired first, durably: a binding past its expiry is gone
+   * (RFC 3261 §10.3), and so is a record with none left. */
+  int rv = begin(d);
+  if (rv < 0)
+    return rv;
+  sqlite3_stmt *st = d->st[ST_PURGE_B];
+  sqlite3_bind_int64(st, 1, now_ms);
+  rv = run(d, st);
+  if (rv == 0)
+    rv = run(d, d->st[ST_PURGE_REC]);
+  IMSEC_GUARD(end_txn(d, rv));
+  /* Then the rest, in one read transaction (one consistent view). */
+  imsec_db_op_start(&d->w);
+  IMSEC_GUARD(imsec_db_exec(d->db, &d->w, "BEGIN"));
+  st = d->st[ST_RECS];
+  int rc = SQLITE_DONE;
+  while (rv == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    imsec_reg_record r;
+    memset(&r, 0, sizeof(r));
+    rv = dup_col(st, 0, &r.impi);
+    if (rv == 0)
+      rv = dup_col(st, 1, &r.service_route);
+    if (rv == 0 && !r.impi)
+      rv = IMSEC_ERR_IO;
+    if (rv == 0)
+      rv = read_record(d, &r, now_ms);
+    if (rv == 0)
+      rv = fn(arg, &r);
+    imsec_reg_record_free(&r);
+  }
+  if (rv == 0 && rc != SQLITE_DONE)
+    rv = imsec_db_step_err(&d->w, rc);
+  sqlite3_reset(st);
+  (void)sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+  if (rv == 0)
+    imsec_db_step_ok(&d->w);
+  return rv;
+}
+
+static void rdb_destroy(imsec_reg_store *s) {
+  reg_db *d = (reg_db *)s;
+  for (int i = 0; i < ST_N; i++)
+    sqlite3_finalize(d->st[i]);
+  sqlite3_close(d->db);
+  free(d);
+}
+
+static const imsec_reg_store_vtable rdb_vt = {rdb_save, rdb_del, rdb_load,
+                                              rdb_destroy};
+
+static int locked_err(reg_db *d, const char *path, char *err, size_t errcap) {
+  imsec_db_set_err(err, errcap,
+                   "%s: database locked by another process (waited %lld ms)",
+                   path, (long long)d->w.timeout_ms);
+  return IMSEC_ERR_TIMEOUT;
+}
+
+/* Install the tables, or prove the file can be written: one write
+ * transaction that sets this store's version octet. */
+static int write_version(reg_db *d, const char *sql) {
+  int rv = begin(d);
+  if (rv < 0)
+    return rv;
+  if (sql)
+    rv = imsec_db_exec(d->db, &d->w, sql);
+  if (rv == 0)
+    rv = imsec_db_set_part(d->db, &d->w, IMSEC_DB_PART_REG, SCHEMA_VERSION);
+  return end_txn(d, rv);
+}
+
+int imsec_reg_db_open(imsec_reg_store **out, const char *path,
+                      const imsec_hss_db_opts *o, char *err, size_t errcap) {
+  if (!out || !path || !path[0])
+    return IMSEC_ERR_INVAL;
+  *out = NULL;
+  imsec_hss_db_opts def = {.timeout_ms = CLI_TIMEOUT_MS};
+  if (!o)
+    o = &def;
+  if (o->timeout_ms < 0)
+    return IMSEC_ERR_INVAL;
+  int created = 0;
+  IMSEC_GUARD(
+      imsec_db_file(path, o->create, "registrations", &created, err, errcap));
+  reg_db *d = calloc(1, sizeof(*d));
+  if (!d)
+    return IMSEC_ERR_NOMEM;
+  d->base.vt = &rdb_vt;
+  imsec_db_wait_init(&d->w, o);
+  int rv = IMSEC_ERR_IO;
+  if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    imsec_db_set_err(err, errcap, "%s: %s", path,
+                     d->db ? sqlite3_errmsg(d->db) : "cannot open");
+    goto fail;
+  }
+  sqlite3_busy_handler(d->db, imsec_db_busy_handler, &d->w);
+  int ver = 0;
+  int e = imsec_db_pragmas(d->db, &d->w, o->wal);
+  if (e == 0)
+    e = imsec_db_user_version(d->db, &d->w, &ver);
+  ver = imsec_db_part(ver, IMSEC_DB_PART_REG);
+  if (e == IMSEC_ERR_BUSY) {
+    rv = locked_err(d, path, err, errcap);
+    goto fail;
+  }
+  if (e < 0) {
+    imsec_db_set_err(err, errcap, "%s: cannot be read or written (%s)", path,
+                     sqlite3_errmsg(d->db));
+    goto fail;
+  }
+  if (ver == 0) {
+    if (!o->create && !created) {
+      imsec_db_set_err(err, errcap, "%s: no registration tables", path);
+      rv = IMSEC_ERR_NOTFOUND;
+      goto fail;
+    }
+    e = write_version(d, schema);
+    if (e < 0) {
+      if (e == IMSEC_ERR_BUSY)
+        rv = locked_err(d, path, err, errcap);
+      else
+        imsec_db_set_err(err, errcap, "%s: cannot install the schema: %s", path,
+                         sqlite3_errmsg(d->db));
+      goto fail;
+    }
+  } else if (ver != SCHEMA_VERSION) {
+    imsec_db_set_err(err, errcap,
+                     "%s: registration schema version %d, this build knows %d",
+                     path, ver, SCHEMA_VERSION);
+    rv = IMSEC_ERR_UNSUPPORTED;
+    goto fail;
+  } else if (o->writable && (e = write_version(d, NULL)) < 0) {
+    if (e == IMSEC_ERR_BUSY)
+      rv = locked_err(d, path, err, errcap);
+    else
+      imsec_db_set_err(err, errcap, "%s: cannot be written (%s)", path,
+                       sqlite3_errmsg(d->db));
+    goto fail;
+  }
+  for (int i = 0; i < ST_N; i++)
+    if (sqlite3_prepare_v3(d->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                           &d->st[i], NULL) != SQLITE_OK) {
+      imsec_db_set_err(err, errcap, "%s: %s", path, sqlite3_errmsg(d->db));
+      goto fail;
+    }
+  d->w.wait_ms = d->w.call_wait_ms;
+  *out = &d->base;
+  return 0;
+fail:
+  rdb_destroy(&d->base);
+  return rv;
+}

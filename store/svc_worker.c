@@ -1,0 +1,193 @@
+/* The worker-thread service (include/imsec/svc.h): a bounded queue in
+ * front of an inner service, carried out in order by one thread, so the
+ * element's loop never waits on a disk. A mutex guards the queues and a
+ * condition variable wakes the thread; the inner service and its stores
+ * are touched by the worker thread alone. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imsec/svc.h"
+
+typedef struct job {
+  struct job *next;
+  imsec_svc_req req; /* the caller's, moved in (req.reg owned) */
+  imsec_svc_done_fn done;
+  void *arg;
+} job;
+
+typedef struct jobq {
+  job *head, *tail;
+  size_t n;
+} jobq;
+
+typedef struct worker {
+  imsec_svc base;
+  imsec_svc *inner;
+  size_t max;
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  jobq q;    /* requests to carry out, in order */
+  jobq full; /* requests refused for a full queue: answered first */
+  int closing;
+} worker;
+
+static void push(jobq *q, job *j) {
+  j->next = NULL;
+  if (q->tail)
+    q->tail->next = j;
+  else
+    q->head = j;
+  q->tail = j;
+  q->n++;
+}
+
+static job *pop(jobq *q) {
+  job *j = q->head;
+  if (j) {
+    q->head = j->next;
+    if (!q->head)
+      q->tail = NULL;
+    q->n--;
+  }
+  return j;
+}
+
+/* One final reply with `status` and nothing else, on the worker thread. */
+static void answer(job *j, int status) {
+  imsec_svc_reply *rep = calloc(1, sizeof(*rep));
+  imsec_svc_reply stack;
+  if (!rep) { /* the status still has to reach the element */
+    memset(&stack, 0, sizeof(stack));
+    rep = &stack;
+  }
+  rep->kind = j->req.kind;
+  rep->id = j->req.id;
+  rep->status = status;
+  rep->last = 1;
+  j->done(j->arg, &j->req, rep);
+  if (rep != &stack)
+    free(rep);
+}
+
+static void job_free(job *j) {
+  imsec_reg_record_free(&j->req.reg);
+  free(j);
+}
+
+/* At shutdown the writes still queued are carried out (the element
+ * already counts on them: a registration saved, the UE's SQN, a resync);
+ * the reads are answered IMSEC_ERR_CLOSED (a vector made now would spend
+ * an SQN for nobody). */
+static int is_write(imsec_svc_kind k) {
+  return k == IMSEC_SVC_REG_SAVE || k == IMSEC_SVC_REG_DELETE ||
+         k == IMSEC_SVC_UE_SQN || k == IMSEC_SVC_HSS_RESYNC;
+}
+
+static void *run(void *arg) {
+  worker *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->full.n && !w->q.n && !w->closing)
+      pthread_cond_wait(&w->cv, &w->mu);
+    job *j = pop(&w->full);
+    int refused = j != NULL;
+    if (!j)
+      j = pop(&w->q);
+    if (!j)
+      break; /* closing, and nothing left */
+    int closing = w->closing;
+    pthread_mutex_unlock(&w->mu);
+    if (refused) {
+      answer(j, IMSEC_ERR_BUSY);
+      job_free(j);
+    } else if (closing && !is_write(j->req.kind)) {
+      answer(j, IMSEC_ERR_CLOSED);
+      job_free(j);
+    } else {
+      /* The inner service takes the request over (req.reg included) and
+       * answers through done on this thread; when it refuses it, done
+       * has not been called and the element still needs an answer. */
+      int rv = imsec_svc_submit(w->inner, &j->req, j->done, j->arg);
+      if (rv < 0)
+        answer(j, rv);
+      job_free(j);
+    }
+    pthread_mutex_lock(&w->mu);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static int worker_submit(imsec_svc *s, imsec_svc_req *req,
+                         imsec_svc_done_fn done, void *arg) {
+  worker *w = (worker *)s;
+  job *j = malloc(sizeof(*j));
+  if (!j) {
+    imsec_reg_record_free(&req->reg);
+    return IMSEC_ERR_NOMEM;
+  }
+  /* Move the request in: the caller's struct keeps no pointer of ours. */
+  j->req = *req;
+  memset(&req->reg, 0, sizeof(req->reg));
+  j->done = done;
+  j->arg = arg;
+  pthread_mutex_lock(&w->mu);
+  int rv = 0;
+  if (w->closing)
+    rv = IMSEC_ERR_CLOSED;
+  else if (w->q.n < w->max)
+    push(&w->q, j);
+  else if (w->full.n < w->max)
+    push(&w->full, j); /* answered IMSEC_ERR_BUSY by the worker, next */
+  else
+    rv = IMSEC_ERR_BUSY; /* both full: not taken on */
+  if (rv == 0)
+    pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  if (rv < 0)
+    job_free(j);
+  return rv;
+}
+
+static void worker_destroy(imsec_svc *s) {
+  worker *w = (worker *)s;
+  pthread_mutex_lock(&w->mu);
+  w->closing = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->th, NULL);
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+}
+
+static const imsec_svc_vtable worker_vt = {worker_submit, worker_destroy};
+
+int imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max) {
+  if (!out || !inner || queue_max == 0)
+    return IMSEC_ERR_INVAL;
+  *out = NULL;
+  worker *w = calloc(1, sizeof(*w));
+  if (!w)
+    return IMSEC_ERR_NOMEM;
+  w->base.vt = &worker_vt;
+  w->inner = inner;
+  w->max = queue_max;
+  if (pthread_mutex_init(&w->mu, NULL) != 0)
+    goto fail_mu;
+  if (pthread_cond_init(&w->cv, NULL) != 0)
+    goto fail_cv;
+  if (pthread_create(&w->th, NULL, run, w) != 0)
+    goto fail_th;
+  *out = &w->base;
+  return 0;
+fail_th:
+  pthread_cond_destroy(&w->cv);
+fail_cv:
+  pthread_mutex_destroy(&w->mu);
+fail_mu:
+  free(w);
+  return IMSEC_ERR_NOMEM;
+}

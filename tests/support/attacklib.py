@@ -399,6 +399,17 @@ class Lab:
                     return m.group(1)
         return None
 
+    def challenge_sqn(self, raw_nonce):
+        """The SQN a challenge carries, as a UE reads it (TS 33.102 §6.3.3):
+        AUTN's first six octets are SQN xor AK, AK = f5(RAND). The HSS
+        store holds only a reserved mark (SQN ranges), not the SQN of the
+        last vector, so the challenge is where the SQN is."""
+        rand, autn = raw_nonce[:16].hex(), raw_nonce[16:32]
+        out = self.run("aka", "milenage", "--k", K, "--opc", OPC, "--rand",
+                       rand, "--sqn", "000000000000", "--amf", AMF).stdout
+        ak = bytes.fromhex(re.search(r"^ak=([0-9a-f]+)$", out, re.M).group(1))
+        return bytes(a ^ b for a, b in zip(autn[:6], ak)).hex()
+
     def aka_authorization(self, n, challenge, method="REGISTER", uri=None,
                           sqn=None, db="hss.db", domain=HOME):
         """The Authorization value answering a 401's WWW-Authenticate for
@@ -407,8 +418,9 @@ class Lab:
         realm = digest_param(challenge, "realm")
         nonce = digest_param(challenge, "nonce")
         alg = digest_param(challenge, "algorithm") or "AKAv1-MD5"
-        rand = base64.b64decode(nonce)[:16].hex()
-        sqn = sqn or self.hss_sqn(n, db, domain)
+        raw = base64.b64decode(nonce)
+        rand = raw[:16].hex()
+        sqn = sqn or self.challenge_sqn(raw)
         uri = uri or "sip:" + domain
         out = self.run("aka", "digest", "--alg", alg, "--k", K, "--opc", OPC,
                        "--rand", rand, "--sqn", sqn, "--amf", AMF,

@@ -38,9 +38,9 @@
 typedef struct inst inst;
 
 /* What the port knows of a net flow: its net object (for keep and the
- * chain), its ends (for ladders), and the CONNECT tags waiting for it to
- * come up (RFC 5923 reuse can attach several before it does). Which tag
- * became which flow once up is the host's table. */
+ * chain), its ends (for ladders), and the CONNECT tags it answers (RFC
+ * 5923 reuse can attach several): the host is told the flow is up, and
+ * down, once per tag, as it expects the tag with each event. */
 typedef struct pflow {
   uint64_t id;
   uint64_t *tags;
@@ -113,6 +113,7 @@ struct inst {
   pthread_t thread;
   atomic_int thread_known;
   int done;
+  uint64_t refusing; /* the flow inside net's on_refused, or 0 */
 };
 
 typedef struct profile {
@@ -448,7 +449,6 @@ static int deliver_up(inst *in, pflow *f, uint64_t only_tag, int one) {
       verdict = imsec_host_flow_up(in->host, f->id, f->tags[i], &info,
                                    n ? chain : NULL, n);
   }
-  f->ntags = 0; /* the host's table has them now */
   if (verdict < 0)
     f->refused = 1;
   return verdict;
@@ -475,6 +475,9 @@ static int deliver(inst *in, event *e) {
       break;
     }
     verdict = deliver_up(in, f, e->tag, 1);
+    /* Its down event goes to every tag, as the element asked for each. */
+    if (verdict >= 0 && flow_add_tag(f, e->tag) != 0)
+      elog(in->r, IMSEC_LOG_ERROR, "out of memory: a flow's tag is lost");
     break;
   }
   case EV_MSG:
@@ -487,8 +490,11 @@ static int deliver(inst *in, event *e) {
     pflow *f = e->rec;
     if (f->refused)
       break;
-    if (f->up) {
-      imsec_host_flow_down(in->host, e->flow, 0, e->reason);
+    if (f->up && f->ntags == 0) {
+      imsec_host_flow_down(in->host, e->flow, 0, e->reason); /* inbound */
+    } else if (f->up) {
+      for (size_t i = 0; i < f->ntags; i++)
+        imsec_host_flow_down(in->host, e->flow, f->tags[i], e->reason);
     } else {
       /* A flow that never came up (a failed connect) is reported as flow
        * 0: the element never learnt its id. */
@@ -850,7 +856,10 @@ static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
 
 static void port_close(void *ctx, uint64_t flow) {
   inst *in = ctx;
-  if (!atomic_load(&in->r->closing))
+  /* The host closes a refused flow after the answer; net does that itself
+   * when on_refused returns, lingering so the answer is not lost to a TCP
+   * reset (include/imsec/net.h): closing it here would cut that short. */
+  if (!atomic_load(&in->r->closing) && flow != in->refusing)
     (void)imsec_net_close(in->net, flow);
 }
 
@@ -993,7 +1002,9 @@ static void cb_refused(void *user, imsec_net_flow *nf, int reason,
     return;
   e->flow = imsec_net_flow_id(nf);
   e->reason = reason;
+  in->refusing = e->flow;
   submit_octets(in, e, head, len);
+  in->refusing = 0;
 }
 
 static void cb_down(void *user, imsec_net_flow *nf, int reason) {

@@ -38,9 +38,10 @@
 typedef struct inst inst;
 
 /* What the port knows of a net flow: its net object (for keep and the
- * chain), its ends (for ladders), and the CONNECT tags it answers (RFC
- * 5923 reuse can attach several): the host is told the flow is up, and
- * down, once per tag, as it expects the tag with each event. */
+ * chain), its ends (for ladders), and the CONNECT tags waiting for it to
+ * come up (RFC 5923 reuse can attach several before it does): the host is
+ * told the flow is up once per tag; down once (with the first tag), or, for
+ * a flow that never came up, once per tag with flow 0. */
 typedef struct pflow {
   uint64_t id;
   uint64_t *tags;
@@ -475,9 +476,6 @@ static int deliver(inst *in, event *e) {
       break;
     }
     verdict = deliver_up(in, f, e->tag, 1);
-    /* Its down event goes to every tag, as the element asked for each. */
-    if (verdict >= 0 && flow_add_tag(f, e->tag) != 0)
-      elog(in->r, IMSEC_LOG_ERROR, "out of memory: a flow's tag is lost");
     break;
   }
   case EV_MSG:
@@ -490,11 +488,11 @@ static int deliver(inst *in, event *e) {
     pflow *f = e->rec;
     if (f->refused)
       break;
-    if (f->up && f->ntags == 0) {
-      imsec_host_flow_down(in->host, e->flow, 0, e->reason); /* inbound */
-    } else if (f->up) {
-      for (size_t i = 0; i < f->ntags; i++)
-        imsec_host_flow_down(in->host, e->flow, f->tags[i], e->reason);
+    if (f->up) {
+      /* Once per flow: the host forgets it at the first (inbound: tag 0;
+       * else the tag it first came up for). */
+      imsec_host_flow_down(in->host, e->flow, f->ntags ? f->tags[0] : 0,
+                           e->reason);
     } else {
       /* A flow that never came up (a failed connect) is reported as flow
        * 0: the element never learnt its id. */
@@ -1441,7 +1439,8 @@ int imsec_hostnet_call_wait(imsec_hostnet *r, imsec_host_call_fn fn, void *arg,
   }
   p->kind = P_CALL;
   p->cs = cs;
-  int rc = post(&r->loops[0], p, 0);
+  /* The same delay as imsec_hostnet_call: calls run in the order made. */
+  int rc = post(&r->loops[0], p, 1);
   if (rc != 0) {
     cs->refs = 1;
     call_sync_unref(cs);

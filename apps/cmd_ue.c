@@ -96,6 +96,10 @@ typedef struct uectx {
   const char *profile_path;
   uint64_t sqn_saved;
   int sqn_warned;
+  /* An SQN accepted since the last write, taken on the loop thread and
+   * written by the waiting thread (no disk wait on the loop). */
+  uint8_t sqn_new[6];
+  int sqn_dirty;
   /* snapshot taken on the loop thread (a call every few ms from the
    * waiting thread) */
   pthread_mutex_t mu;
@@ -192,7 +196,8 @@ static int save_sqn(const char *path, const uint8_t sqn[6]) {
 /* ------------------------------------------------------- the element ops */
 
 /* On the loop thread, called in by the waiting thread: snapshot the
- * status for it, print received MESSAGEs, persist a changed SQN. */
+ * status for it, print received MESSAGEs, take a changed SQN for it to
+ * write. */
 static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
                           void *arg) {
   (void)self;
@@ -202,14 +207,8 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
   imsec_ue_status st;
   imsec_ue_get_status(x->ue, &st);
   if (st.sqn_updates != x->sqn_saved) {
-    uint8_t sqn[6];
-    imsec_ue_sqn_save(imsec_ue_sqn(x->ue), NULL, sqn);
-    int rv = save_sqn(x->profile_path, sqn);
-    if (rv < 0 && !x->sqn_warned) {
-      fprintf(stderr, "imsec ue: cannot write the SQN back to %s: %s\n",
-              x->profile_path, imsec_strerror(rv));
-      x->sqn_warned = 1;
-    }
+    imsec_ue_sqn_save(imsec_ue_sqn(x->ue), NULL, x->sqn_new);
+    x->sqn_dirty = 1;
     x->sqn_saved = st.sqn_updates;
   }
   imsec_ue_message m;
@@ -240,8 +239,17 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
 /* Take a snapshot now, on the loop thread. A loop that does not take the
  * call within a second leaves the last snapshot in place. */
 static void look(imsec_hostnet *r, uectx *x) {
-  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0)
+  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0 ||
+      !x->sqn_dirty)
     return;
+  /* TS 33.102 C.2: the highest accepted SQN survives the process. */
+  x->sqn_dirty = 0;
+  int rv = save_sqn(x->profile_path, x->sqn_new);
+  if (rv < 0 && !x->sqn_warned) {
+    fprintf(stderr, "imsec ue: cannot write the SQN back to %s: %s\n",
+            x->profile_path, imsec_strerror(rv));
+    x->sqn_warned = 1;
+  }
 }
 
 static void call_dereg(void *s, imsec_time_ms now, imsec_out *o, void *arg) {

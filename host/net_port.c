@@ -1127,7 +1127,8 @@ static int inst_init(imsec_hostnet *r, inst *in, unsigned idx, char *err,
     }
   }
   imsec_host_config hc = {
-      .name = r->name,
+      /* No prefix from the host: the port writes "NAME LEVEL: " itself. */
+      .name = "",
       .ops = r->cfg.ops,
       .self = in->self,
       .svc = r->cfg.svc,

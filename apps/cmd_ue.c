@@ -239,8 +239,7 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
 /* Take a snapshot now, on the loop thread. A loop that does not take the
  * call within a second leaves the last snapshot in place. */
 static void look(imsec_hostnet *r, uectx *x) {
-  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0 ||
-      !x->sqn_dirty)
+  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0 || !x->sqn_dirty)
     return;
   /* TS 33.102 C.2: the highest accepted SQN survives the process. */
   x->sqn_dirty = 0;

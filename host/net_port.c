@@ -48,7 +48,7 @@ typedef struct pflow {
   size_t ntags, cap;
   int up;
   int inbound;
-  int refused; /* the host said no in flow_up: it expects no flow_down */
+  int refused; /* the host said no in flow_up: no more flow_up for it */
   int in_table;
   imsec_net_flow *nf; /* set while up; valid while in the table */
   imsec_addr local, peer;
@@ -486,8 +486,10 @@ static int deliver(inst *in, event *e) {
     break;
   case EV_DOWN: {
     pflow *f = e->rec;
-    if (f->refused)
-      break;
+    /* A flow the element refused in flow up is reported too, as net/
+     * closes it: the host has forgotten it by then and passes it on, and
+     * the elements count on it (the S-CSCF fails the requests it queued
+     * for a peer it refused). */
     if (f->up) {
       /* Once per flow: the host forgets it at the first (inbound: tag 0;
        * else the tag it first came up for). */

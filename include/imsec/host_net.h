@@ -22,6 +22,11 @@
  *                imsec_host_flow_down(0, tag) after the current call, and
  *                one that reuses a flow already up with imsec_host_flow_up
  *                for the new tag, also after the current call
+ *             A flow the element refused in flow up, or closed itself,
+ *             gets no event from the host after that, except the one
+ *             going-down event of a refused flow (net's reason), which
+ *             elements count on (the S-CSCF fails what it queued for a
+ *             peer it refused).
  *   port arm  -> one pending wake-up on the loop (imsec_net_post) per
  *                host, at the earliest deadline the host asked for; then
  *                imsec_host_expire

@@ -328,10 +328,11 @@ static void test_refused_peer(void **state) {
   assert_int_equal(c.ups, 1);
   assert_true(c.had_cert);
   assert_int_equal(c.cert.chain, IMSEC_CHAIN_INVALID);
-  /* Refused in flow up: the port closes it and the element hears no more
-   * of it (include/imsec/host.h). */
+  /* Refused in flow up: net closes it and the element hears of it once
+   * more, going down with the refusal (the S-CSCF counts on that). */
   assert_true(c.refused);
-  assert_int_equal(c.downs, 0);
+  assert_int_equal(c.downs, 1);
+  assert_int_equal(c.down_reason, IMSEC_ERR_AUTH);
   assert_int_equal(c.msgs, 0);
   imsec_hostnet_del(s);
   assert_int_equal(e.msgs, 0);

@@ -473,8 +473,8 @@ static void test_run(void **state) {
   /* The CLI prints what its UE received from the waiting thread, which
    * looks every few milliseconds: wait for the line itself (the UE's own
    * log line "<- MESSAGE from" comes first). */
-  static const char line[] = "MESSAGE from sip:alice@" HOME
-                             " (asserted sip:alice@" HOME "): hi there";
+  static const char line[] =
+      "MESSAGE from sip:alice@" HOME " (asserted sip:alice@" HOME "): hi there";
   for (int i = 0; i < 200 && !file_has(outp, line); i++)
     usleep(10000);
   assert_true(file_has(outp, line));

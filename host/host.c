@@ -530,9 +530,13 @@ static void submit(imsec_host *h, imsec_act *a) {
     h->persist_ev = h->ev;
   }
   h->pending++;
-  /* The request is the service's from now on, taken or not. */
+  /* What the request owns (its record) is the service's from now on,
+   * taken or not; the struct itself stays ours and goes after submit (a
+   * service answering later copied what it needs). */
   a->svc = NULL;
   int r = h->cfg.svc->vt->submit(h->cfg.svc, req, svc_done, s);
+  imsec_wipe(req, sizeof(*req));
+  free(req);
   pthread_mutex_lock(&h->ib->mu);
   h->ib->in_submit = 0;
   pthread_mutex_unlock(&h->ib->mu);
@@ -662,10 +666,10 @@ static void deliver(imsec_host *h, reply_ent *e) {
       }
     }
   }
-  /* Later events' held actions wait until on_reply has run (on failure
-   * the element hears of it before they go out); they were queued first
-   * and keep their place ahead of on_reply's own actions only on
-   * success, when they were released above. */
+  /* On failure the element hears of it (on_reply) before the actions
+   * later events queued behind the write go out: those are set aside and
+   * carried out after on_reply's own. On success they were released above,
+   * before on_reply, in the order they were queued. */
   held_act *later = NULL;
   size_t nlater = 0, lhead = 0;
   if (e->persist && e->rep.status != 0 && h->hn) {

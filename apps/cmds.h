@@ -1,6 +1,7 @@
-/* The subcommands, one file each (apps/cmd_<name>.c). Each file defines its
- * own table entry (name, one-line summary, entry point, planned flag), so a
- * subcommand changes in its own file only. */
+/* The subcommands, one file each (apps/cmd_<name>.c; a large one a folder,
+ * as apps/demo/). Each defines its own table entry (name, one-line
+ * summary, entry point, planned flag), so a subcommand changes in its own
+ * file only. */
 #ifndef IMSEC_APPS_CMDS_H
 #define IMSEC_APPS_CMDS_H
 

@@ -38,6 +38,8 @@ int imsec_to_lower(int ch) {
 int imsec_str_eq(imsec_str a, imsec_str b) {
   if (a.len != b.len)
     return 0;
+  /* no secret: text equality for names and tokens (base.h: "not for
+   * secrets"); secrets go through imsec_ct_eq / imsec_ct_eq_str */
   return a.len == 0 || memcmp(a.p, b.p, a.len) == 0;
 }
 

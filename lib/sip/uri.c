@@ -404,7 +404,7 @@ static int host_eq(const imsec_sip_uri *a, const imsec_sip_uri *b) {
       b->host_type == IMSEC_SIP_HOST_IPV6) {
     uint8_t x[16], y[16];
     if (lx_ipv6_bytes(a->host, x) == 0 && lx_ipv6_bytes(b->host, y) == 0)
-      return memcmp(x, y, 16) == 0;
+      return memcmp(x, y, 16) == 0; /* no secret: IPv6 host addresses */
   }
   return imsec_str_ieq(a->host, b->host);
 }

@@ -1,4 +1,4 @@
-# imsec SIP parser beside libosip2 and sofia-sip (issue 4): same bytes,
+# imsec SIP parser beside libosip2 and sofia-sip: same bytes,
 # same process, same run. Peers come from the `bench:` group of
 # scripts/packages.txt.
 pkg_check_modules(OSIP2 IMPORTED_TARGET libosip2)

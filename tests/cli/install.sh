@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# `cmake --install` gives a usable library: headers, libimsec.a, imsec.pc
-# (relocatable) and the binary; a program builds against it with pkg-config.
+# `cmake --install` gives a usable library: headers, one static library and
+# one relocatable .pc per area (imsec-core, -crypto, -net, -store, -conf;
+# imsec-host once host/ exists), the umbrella imsec.pc and the binary; a
+# program builds against the umbrella with pkg-config.
 set -u
 . "$(dirname "$0")/../support/sh_util.sh"
 : "${IMSEC_BUILD:?}"
 prefix="$T_TMP/prefix"
 expect_exit 0 cmake --install "$IMSEC_BUILD" --prefix "$prefix"
-libdir=$(dirname "$(find "$prefix" -name libimsec.a | head -1)")
+libdir=$(dirname "$(dirname "$(find "$prefix" -name imsec.pc | head -1)")")
+for area in core crypto net store conf; do
+  if [ -f "$libdir/libimsec-$area.a" ] && [ -f "$libdir/pkgconfig/imsec-$area.pc" ]; then
+    t_ok
+  else
+    t_bad "no libimsec-$area.a with imsec-$area.pc installed"
+  fi
+done
+if [ -d "$IMSEC_SRC/host" ] && ls "$IMSEC_SRC"/host/*.c >/dev/null 2>&1; then
+  if [ -f "$libdir/pkgconfig/imsec-host.pc" ]; then t_ok; else
+    t_bad "host/ has sources but no imsec-host.pc"
+  fi
+fi
 cat >"$T_TMP/t.c" <<'C'
 #include <imsec/base.h>
 #include <imsec/version.h>

@@ -1,0 +1,143 @@
+/*
+ * Fixtures of the demo network, reusable by tests and benchmarks (library
+ * imsec_fixtures): a trust-domain PKI (crypto/pki.c), ISIM profiles, HSS
+ * records and element settings, all written into one temporary folder.
+ *
+ * The names are those of DESIGN.md §6: an IMS root CA for the trust domain
+ * 3gppnetwork.org, operator CAs for MNC 001 (home), 002 (roaming partner)
+ * and 003 (no agreement), P-CSCF and core-node certificates under them and
+ * five subscribers A..E of the home network.
+ *
+ * Lifetime: imsec_fx_init (makes the folder) -> imsec_fx_make_pki ->
+ * imsec_fx_make_profiles -> ... -> imsec_fx_free (frees the credentials,
+ * wipes the keys) and imsec_fx_remove (deletes the folder, only one that
+ * imsec_fx_init made). One imsec_fx serves one thread at a time.
+ */
+#ifndef IMSEC_APPS_DEMO_FIXTURES_H
+#define IMSEC_APPS_DEMO_FIXTURES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imsec/crypto.h"
+#include "imsec/hss.h"
+#include "imsec/pki.h"
+
+#define IMSEC_FX_TD "3gppnetwork.org"
+#define IMSEC_FX_HOME "ims.mnc001.mcc001.3gppnetwork.org"
+#define IMSEC_FX_VISITED "ims.mnc002.mcc001.3gppnetwork.org"
+#define IMSEC_FX_OTHER "ims.mnc003.mcc001.3gppnetwork.org"
+#define IMSEC_FX_PCSCF_HOME "pcscf." IMSEC_FX_HOME
+#define IMSEC_FX_SCSCF_NODE "scscf." IMSEC_FX_HOME
+/* The P-CSCFs' Mw identities (TS 33.310 network-element certificates). */
+#define IMSEC_FX_PCSCF_HOME_MW "pcscf-mw." IMSEC_FX_HOME
+#define IMSEC_FX_PCSCF_VISITED_MW "pcscf-mw." IMSEC_FX_VISITED
+#define IMSEC_FX_PCSCF_VISITED "pcscf." IMSEC_FX_VISITED
+#define IMSEC_FX_PCSCF_OTHER "pcscf." IMSEC_FX_OTHER
+#define IMSEC_FX_PCSCF_REALM "pcscf2." IMSEC_FX_VISITED
+/* Valid under the IMS root, but named outside the trust domain. */
+#define IMSEC_FX_PCSCF_OUTSIDE "pcscf.ims.example.net"
+
+/* Files imsec_fx_make_pki writes (relative to the folder). Each element
+ * certificate is HOST.chain.pem (leaf, then its CA) with its key HOST.key. */
+#define IMSEC_FX_ROOT_CRT "root.crt"
+#define IMSEC_FX_HOME_CA_CRT "op-mcc001-mnc001.crt"
+#define IMSEC_FX_PARTNER_CA_CRT "op-mcc001-mnc002.crt"
+#define IMSEC_FX_OTHER_CA_CRT "op-mcc001-mnc003.crt"
+
+#define IMSEC_FX_N_SUBS ((size_t)5)
+
+/* One subscriber of the home network. k and opc are secrets (wiped by
+ * imsec_fx_free). */
+typedef struct imsec_fx_sub {
+  const char *label; /* "A", "B", ... */
+  const char *msin;  /* the IMSI's last 10 digits */
+  uint8_t k[16], opc[16];
+  uint8_t sqn_isim[6]; /* the profile's SQN_MS */
+  char impi[128], impu[160], tel[64];
+  char profile[300]; /* the ISIM profile file, ue-LABEL.yaml */
+} imsec_fx_sub;
+
+typedef struct imsec_fx {
+  char dir[256];
+  int made; /* dir was made by imsec_fx_init */
+  imsec_pki_cred *root, *op1, *op2, *op3;
+  imsec_fx_sub subs[IMSEC_FX_N_SUBS];
+} imsec_fx;
+
+/* Make a fresh folder /tmp/STEM-XXXXXX (STEM "imsec-demo" when NULL) and
+ * reset `f`. 0, or -1 with errno set. */
+int imsec_fx_init(imsec_fx *f, const char *stem);
+/* Free the credentials and wipe the subscribers' keys (the folder stays). */
+void imsec_fx_free(imsec_fx *f);
+/* Delete the folder and everything in it, depth first, no symlink
+ * followed; only a folder imsec_fx_init made. 0, or -1 when some file
+ * could not be removed. */
+int imsec_fx_remove(imsec_fx *f);
+
+/* DIR/NAME into buf (capacity cap); returns buf. */
+const char *imsec_fx_path(const imsec_fx *f, const char *name, char *buf,
+                          size_t cap);
+/* Write `text` to `file` (created or truncated). 0 or -1. */
+int imsec_fx_write_text(const char *file, const char *text);
+
+/* The PKI, valid from now - 1 h to now + 30 days: the root and operator CA
+ * certificates (IMSEC_FX_*_CRT) and a certificate with key for every
+ * element host above. 0 or a negative imsec_err. */
+int imsec_fx_make_pki(imsec_fx *f, int64_t now);
+
+/* The subscribers A..E with fresh random K and OPc from `cr`, each with an
+ * ISIM profile ue-LABEL.yaml (anchors: the root; home CA: MNC 001; partner:
+ * MNC 002; policy trust-domain). D's profile SQN is ahead of SQN 0, so its
+ * first challenge from an HSS at SQN 0 fails synchronisation. Needs the PKI
+ * files. 0 or a negative value. */
+int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr);
+/* The subscriber with `label`, or NULL. */
+imsec_fx_sub *imsec_fx_sub_by(imsec_fx *f, const char *label);
+
+/* The HSS record of `s` (AKAv1-MD5, AMF 8000, SQN 0) for any
+ * imsec_hss_store; wipe it with imsec_hss_sub_wipe. 0 or a negative
+ * imsec_err. */
+int imsec_fx_hss_record(const imsec_fx_sub *s, imsec_hss_sub *out);
+
+/* The arguments of `imsec hss add` for `s` into database `db` (argv[0] is
+ * "hss", NULL-terminated; the strings live in `a`, which holds the keys in
+ * hex: wipe it with imsec_fx_hss_add_wipe). 0 or -1. */
+typedef struct imsec_fx_hss_add {
+  char k[33], opc[33], impus[400];
+  char *argv[18];
+} imsec_fx_hss_add;
+int imsec_fx_hss_add_argv(const imsec_fx_sub *s, const char *db,
+                          imsec_fx_hss_add *a);
+void imsec_fx_hss_add_wipe(imsec_fx_hss_add *a);
+
+/* The home S-CSCF's arguments (`imsec scscf`, argv[0] "scscf"): plain TCP
+ * on 127.0.0.1:port for P-CSCFs on loopback (--insecure-core) and mutual
+ * TLS (TS 33.210) on 127.0.0.1:tls_port with its node certificate, for
+ * peers of the home operator and the roaming partner. */
+typedef struct imsec_fx_scscf {
+  const char *db;
+  uint16_t port, tls_port;
+  char listen[64], tls_listen[64];
+  char cert[1024], key[1024], ca[1024], partner[1024];
+  char *argv[32];
+} imsec_fx_scscf;
+int imsec_fx_scscf_argv(const imsec_fx *f, imsec_fx_scscf *c);
+
+/* A P-CSCF's settings file NAME.yaml (include/imsec/pcscf.h) and its
+ * arguments (`imsec pcscf -c FILE`): TLS towards UEs on ue_port with the
+ * certificate of `host`, a core listener on core_port and one route for
+ * the home domain to route_port: mutual TLS with the Mw certificate `mw`,
+ * or plain TCP from loopback when mw is NULL. */
+typedef struct imsec_fx_pcscf {
+  const char *name;    /* config file stem */
+  const char *host;    /* certificate host */
+  const char *visited; /* visited_network, or NULL */
+  const char *mw;      /* Mw certificate host, or NULL */
+  uint16_t ue_port, core_port, route_port;
+  char conf[300];
+  char *argv[4];
+} imsec_fx_pcscf;
+int imsec_fx_pcscf_config(const imsec_fx *f, imsec_fx_pcscf *c);
+
+#endif

@@ -1,0 +1,107 @@
+/* The fixtures' PKI (fixtures.h): one IMS root CA for the trust domain,
+ * operator CAs constrained to their own domain (RFC 5280 §4.2.1.10 name
+ * constraints), element certificates under them (TS 33.310). */
+#include <stdio.h>
+
+#include "fixtures.h"
+
+static int issue_ca(const char *cn, const char *domain, int path_len,
+                    const imsec_pki_cred *issuer, int64_t now,
+                    imsec_pki_cred **out) {
+  const char *perm[] = {domain};
+  imsec_pki_spec s = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = cn,
+      .org = domain ? domain : IMSEC_FX_TD,
+      .ca = 1,
+      .path_len = path_len,
+      .permitted = domain ? perm : NULL,
+      .n_permitted = domain ? 1 : 0,
+      .not_before = now - 3600,
+      .not_after = now + 86400 * 30,
+  };
+  return imsec_pki_issue(&s, issuer, out);
+}
+
+/* An element certificate for `host` under `ca`: HOST.chain.pem (leaf, CA;
+ * just the leaf when with_ca is 0) and HOST.key. A P-CSCF facing UEs is a
+ * TLS server; a core network element (TS 33.310 §6.1.3c) is a TLS server
+ * and client on Mw, so `client_auth` is set for it. */
+static int issue_element(const imsec_fx *f, const char *host,
+                         const imsec_pki_cred *ca, int with_ca, int client_auth,
+                         int64_t now) {
+  char uri[300], file[300], p[1024];
+  snprintf(uri, sizeof uri, "sip:%s", host);
+  const char *dns[] = {host};
+  const char *uris[] = {uri};
+  imsec_pki_spec s = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = host,
+      .dns = dns,
+      .n_dns = 1,
+      .uris = uris,
+      .n_uris = 1,
+      .server_auth = 1,
+      .client_auth = client_auth,
+      .path_len = -1,
+      .not_before = now - 3600,
+      .not_after = now + 86400 * 30,
+  };
+  imsec_pki_cred *leaf = NULL;
+  int rv = imsec_pki_issue(&s, ca, &leaf);
+  if (rv < 0)
+    return rv;
+  const imsec_pki_cred *chain[] = {leaf, ca};
+  snprintf(file, sizeof file, "%s.chain.pem", host);
+  rv = imsec_pki_write_certs(imsec_fx_path(f, file, p, sizeof p), chain,
+                             with_ca ? 2 : 1, 1);
+  snprintf(file, sizeof file, "%s.key", host);
+  if (rv == 0)
+    rv = imsec_pki_write_key(leaf, imsec_fx_path(f, file, p, sizeof p), 1);
+  imsec_pki_cred_del(leaf);
+  return rv;
+}
+
+static int issue_pcscf(const imsec_fx *f, const char *host,
+                       const imsec_pki_cred *ca, int with_ca, int64_t now) {
+  return issue_element(f, host, ca, with_ca, 0, now);
+}
+
+static int issue_node(const imsec_fx *f, const char *host,
+                      const imsec_pki_cred *ca, int64_t now) {
+  return issue_element(f, host, ca, 1, 1, now);
+}
+
+static int write_one(const imsec_fx *f, const char *name,
+                     const imsec_pki_cred *c) {
+  char p[1024];
+  const imsec_pki_cred *one[] = {c};
+  return imsec_pki_write_certs(imsec_fx_path(f, name, p, sizeof p), one, 1, 1);
+}
+
+int imsec_fx_make_pki(imsec_fx *f, int64_t now) {
+  int rv;
+  if ((rv = issue_ca("IMS root CA " IMSEC_FX_TD, NULL, 1, NULL, now,
+                     &f->root)) ||
+      (rv = issue_ca(IMSEC_FX_HOME, IMSEC_FX_HOME, 0, f->root, now, &f->op1)) ||
+      (rv = issue_ca(IMSEC_FX_VISITED, IMSEC_FX_VISITED, 0, f->root, now,
+                     &f->op2)) ||
+      (rv = issue_ca(IMSEC_FX_OTHER, IMSEC_FX_OTHER, 0, f->root, now, &f->op3)))
+    return rv;
+  if ((rv = write_one(f, IMSEC_FX_ROOT_CRT, f->root)) ||
+      (rv = write_one(f, IMSEC_FX_HOME_CA_CRT, f->op1)) ||
+      (rv = write_one(f, IMSEC_FX_PARTNER_CA_CRT, f->op2)) ||
+      (rv = write_one(f, IMSEC_FX_OTHER_CA_CRT, f->op3)))
+    return rv;
+  if ((rv = issue_pcscf(f, IMSEC_FX_PCSCF_HOME, f->op1, 1, now)) ||
+      (rv = issue_pcscf(f, IMSEC_FX_PCSCF_VISITED, f->op2, 1, now)) ||
+      (rv = issue_pcscf(f, IMSEC_FX_PCSCF_REALM, f->op2, 1, now)) ||
+      (rv = issue_pcscf(f, IMSEC_FX_PCSCF_OTHER, f->op3, 1, now)) ||
+      /* Valid under the IMS root, but named outside the trust domain. */
+      (rv = issue_pcscf(f, IMSEC_FX_PCSCF_OUTSIDE, f->root, 0, now)) ||
+      (rv = issue_node(f, IMSEC_FX_SCSCF_NODE, f->op1, now)) ||
+      (rv = issue_node(f, IMSEC_FX_PCSCF_HOME_MW, f->op1, now)) ||
+      (rv = issue_node(f, IMSEC_FX_PCSCF_VISITED_MW, f->op2, now)))
+    return rv;
+  return 0;
+}

@@ -1,4 +1,4 @@
-/* imsec pcscf: the P-CSCF daemon (lib/pcscf over net/ through elemrun). */
+/* imsec pcscf: the P-CSCF daemon (lib/pcscf on the host's net port). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -10,9 +10,9 @@
 
 #include "cli.h"
 #include "cmds.h"
-#include "elemrun.h"
 #include "reload.h"
 #include "imsec/crypto.h"
+#include "imsec/host_net.h"
 #include "imsec/pcscf.h"
 #include "imsec/x509.h"
 
@@ -115,39 +115,6 @@ static const char help[] =
     "configuration; listen, core, insecure_core, peer_addrs and the other\n"
     "settings taken at start are logged as \"needs a restart\". Exit 0\n"
     "after a clean stop, 2 on a usage or configuration error.\n";
-
-/* The element is made after the listeners are bound (the core port goes
- * into its Path), so the runner holds this and not the element. */
-typedef struct holder {
-  imsec_pcscf *p;
-} holder;
-
-static int h_up(void *s, uint64_t f, uint64_t t, const imsec_flow_info *i,
-                imsec_time_ms n, imsec_out *o) {
-  return imsec_pcscf_on_flow_up(((holder *)s)->p, f, t, i, n, o);
-}
-static void h_msg(void *s, uint64_t f, const uint8_t *m, size_t l,
-                  imsec_time_ms n, imsec_out *o) {
-  imsec_pcscf_on_message(((holder *)s)->p, f, m, l, n, o);
-}
-static void h_down(void *s, uint64_t f, uint64_t t, int r, imsec_time_ms n,
-                   imsec_out *o) {
-  imsec_pcscf_on_flow_down(((holder *)s)->p, f, t, r, n, o);
-}
-static void h_timer(void *s, uint64_t id, imsec_time_ms n, imsec_out *o) {
-  imsec_pcscf_on_timer(((holder *)s)->p, id, n, o);
-}
-static void h_refused(void *s, uint64_t f, int r, const uint8_t *m, size_t l,
-                      imsec_time_ms n, imsec_out *o) {
-  imsec_pcscf_on_refused(((holder *)s)->p, f, r, m, l, n, o);
-}
-static const elemrun_ops ops = {
-    .on_flow_up = h_up,
-    .on_message = h_msg,
-    .on_flow_down = h_down,
-    .on_timer = h_timer,
-    .on_refused = h_refused,
-};
 
 /* ------------------------------------------------------------ Mw security */
 
@@ -508,7 +475,7 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
   if (core_check(&s) < 0)
     return CLI_EXIT_USAGE;
   imsec_log_level level;
-  if (elemrun_log_level_parse(s.log_level, &level) < 0)
+  if (imsec_hostnet_log_level_parse(s.log_level, &level) < 0)
     return cli_usage(SUB, "--log-level must be debug, info, warn or error");
   /* The core address goes into Via and Path: a wildcard is no address. */
   const char *wild_host =
@@ -549,11 +516,11 @@ typedef struct reloader {
   int argc;
   char **argv;
   const imsec_pcscf_settings *running;
-  holder *h;
+  imsec_pcscf *p; /* set once made, after the listeners are bound */
   imsec_x509_anchors *anchors; /* the runner's peer anchors (ours) */
 } reloader;
 
-static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
+static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
   reloader *rl = arg;
   static imsec_pcscf_settings next;
   int ladder = 0;
@@ -568,7 +535,7 @@ static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
   if (bad)
     return IMSEC_ERR_CONFIG;
   const imsec_x509_anchors *swap = fresh;
-  int rv = reload_pcscf(r, rl->h->p, rl->running, &next, &swap, msg, cap);
+  int rv = reload_pcscf(r, rl->p, rl->running, &next, &swap, msg, cap);
   if (rv == 0 && fresh) {
     imsec_x509_anchors_del(rl->anchors); /* swap: the previous ones */
     rl->anchors = fresh;
@@ -589,7 +556,7 @@ static int run(int argc, char **argv) {
   if (bad)
     return bad;
   imsec_log_level level = IMSEC_LOG_INFO;
-  if (elemrun_log_level_parse(s.log_level, &level) < 0)
+  if (imsec_hostnet_log_level_parse(s.log_level, &level) < 0)
     return CLI_EXIT_USAGE; /* settings_read checked it */
 
   imsec_crypto *crypto = NULL;
@@ -607,18 +574,17 @@ static int run(int argc, char **argv) {
     imsec_crypto_del(crypto);
     return CLI_EXIT_USAGE;
   }
-  elemrun_listener ls[2] = {
+  imsec_hostnet_listener ls[2] = {
       {.addr = s.listen, .tls_cfg = &server_tls},
       {.addr = s.core_listen,
        .tls_cfg = s.core_listen.tp == IMSEC_TP_TLS ? &core_tls : NULL},
   };
-  holder h = {0};
-  reloader rl = {
-      .argc = argc, .argv = argv, .running = &s, .h = &h, .anchors = anchors};
-  elemrun_config rc = {
+  reloader rl = {.argc = argc, .argv = argv, .running = &s, .anchors = anchors};
+  /* The element is made after the listeners are bound (the core port goes
+   * into its Path): imsec_hostnet_set_self below. */
+  imsec_hostnet_config rc = {
       .name = "pcscf",
-      .ops = &ops,
-      .self = &h,
+      .ops = &imsec_pcscf_ops,
       .listeners = ls,
       .n_listeners = 2,
       .client_tls_cfg = &client_tls,
@@ -635,8 +601,8 @@ static int run(int argc, char **argv) {
       .reload_arg = &rl,
   };
   char err[512] = "";
-  elemrun *r = NULL;
-  int rv = elemrun_new(&r, &rc, err, sizeof(err));
+  imsec_hostnet *r = NULL;
+  int rv = imsec_hostnet_new(&r, &rc, err, sizeof(err));
   if (rv < 0) {
     imsec_crypto_del(crypto);
     imsec_x509_anchors_del(anchors);
@@ -644,10 +610,11 @@ static int run(int argc, char **argv) {
                     err[0] ? err : imsec_strerror(rv));
   }
   s.elem.core = s.core_listen;
-  s.elem.core.port = elemrun_port(r, 1);
-  rv = imsec_pcscf_new(&h.p, &s.elem, crypto);
+  s.elem.core.port = imsec_hostnet_port(r, 1);
+  imsec_pcscf *p = NULL;
+  rv = imsec_pcscf_new(&p, &s.elem, crypto);
   if (rv < 0) {
-    elemrun_del(r);
+    imsec_hostnet_del(r);
     imsec_crypto_del(crypto);
     imsec_x509_anchors_del(rl.anchors);
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot start: %s",
@@ -655,7 +622,7 @@ static int run(int argc, char **argv) {
   }
   char la[300], ca[300];
   imsec_addr l = s.listen;
-  l.port = elemrun_port(r, 0);
+  l.port = imsec_hostnet_port(r, 0);
   if (imsec_addr_format(&l, la, sizeof(la)) < 0)
     la[0] = 0;
   if (imsec_addr_format(&s.elem.core, ca, sizeof(ca)) < 0)
@@ -671,11 +638,13 @@ static int run(int argc, char **argv) {
             ra, s.elem.routes[i].name[0] ? " name " : "",
             s.elem.routes[i].name);
   }
+  rl.p = p;
+  imsec_hostnet_set_self(r, p);
   core_log_start(&s);
-  rv = elemrun_run(r);
-  int sig = elemrun_signal(r);
-  elemrun_del(r);
-  imsec_pcscf_del(h.p);
+  rv = imsec_hostnet_run(r);
+  int sig = imsec_hostnet_signal(r);
+  imsec_hostnet_del(r);
+  imsec_pcscf_del(p);
   imsec_crypto_del(crypto);
   imsec_x509_anchors_del(rl.anchors);
   if (rv < 0)

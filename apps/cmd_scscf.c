@@ -1,6 +1,6 @@
 /*
- * imsec scscf: the S-CSCF daemon: lib/scscf with the SQLite HSS, run over
- * net/ by the shared element driver (apps/elemrun.h).
+ * imsec scscf: the S-CSCF daemon: lib/scscf with the SQLite HSS, run on the
+ * host's net port (include/imsec/host_net.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 
 #include "cli.h"
 #include "cmds.h"
-#include "elemrun.h"
 #include "reload.h"
+#include "imsec/host_net.h"
 #include "imsec/hss.h"
 #include "imsec/ident.h"
 #include "imsec/scscf.h"
@@ -121,41 +121,6 @@ static const char help[] =
 #define SUB "scscf"
 /* The most one store call may hold the loop waiting for a lock. */
 #define STORE_CALL_WAIT_MS 2
-
-/* The runner's handle: the element is made after the listeners are bound
- * (their real ports go into Service-Route). */
-typedef struct host {
-  imsec_scscf *s;
-} host;
-
-static int h_up(void *self, uint64_t f, uint64_t t, const imsec_flow_info *i,
-                imsec_time_ms n, imsec_out *o) {
-  return imsec_scscf_on_flow_up(((host *)self)->s, f, t, i, n, o);
-}
-static void h_msg(void *self, uint64_t f, const uint8_t *m, size_t l,
-                  imsec_time_ms n, imsec_out *o) {
-  imsec_scscf_on_message(((host *)self)->s, f, m, l, n, o);
-}
-static void h_down(void *self, uint64_t f, uint64_t t, int r, imsec_time_ms n,
-                   imsec_out *o) {
-  imsec_scscf_on_flow_down(((host *)self)->s, f, t, r, n, o);
-}
-static void h_timer(void *self, uint64_t id, imsec_time_ms n, imsec_out *o) {
-  imsec_scscf_on_timer(((host *)self)->s, id, n, o);
-}
-
-static void h_refused(void *self, uint64_t f, int r, const uint8_t *m, size_t l,
-                      imsec_time_ms n, imsec_out *o) {
-  imsec_scscf_on_refused(((host *)self)->s, f, r, m, l, n, o);
-}
-
-static const elemrun_ops host_ops = {
-    .on_flow_up = h_up,
-    .on_message = h_msg,
-    .on_flow_down = h_down,
-    .on_timer = h_timer,
-    .on_refused = h_refused,
-};
 
 typedef struct opts {
   const char *domain, *db, *conf, *advertise, *cert, *key, *log_level;
@@ -549,7 +514,7 @@ static int core_anchors(core *c, const char *cert) {
  * code after one line on stderr. */
 static int core_setup(const opts *o, const imsec_scscf_file *f,
                       const char *cert, const char *key,
-                      const elemrun_listener *ls, size_t n_listen,
+                      const imsec_hostnet_listener *ls, size_t n_listen,
                       imsec_net_tls_config *server, core *c) {
   int rv = core_pick(o, f, c);
   if (rv)
@@ -672,8 +637,8 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
 typedef struct reloader {
   const opts *o;
   const reload_scscf *running;
-  host *h;
-  int tls;                     /* a tls: listener runs */
+  imsec_scscf **s; /* the element, made after the listeners are bound */
+  int tls;         /* a tls: listener runs */
   imsec_x509_anchors *anchors; /* the runner's peer anchors (ours) */
 } reloader;
 
@@ -688,7 +653,7 @@ static void file_init(imsec_scscf_file *f) {
   f->max_flows_per_ip = -1;
 }
 
-static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
+static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
   reloader *rl = arg;
   imsec_scscf_file file;
   file_init(&file);
@@ -717,7 +682,7 @@ static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
     return IMSEC_ERR_CONFIG;
   }
   const imsec_x509_anchors *swap = c.anchors;
-  int rv = reload_scscf_apply(r, rl->h->s, rl->running, &next, &swap, msg, cap);
+  int rv = reload_scscf_apply(r, *rl->s, rl->running, &next, &swap, msg, cap);
   if (rv == 0 && c.anchors) {
     imsec_x509_anchors_del(rl->anchors); /* swap: the previous ones */
     rl->anchors = c.anchors;
@@ -758,9 +723,11 @@ static int run(int argc, char **argv) {
   imsec_crypto *crypto = NULL;
   imsec_hss_store *st = NULL;
   imsec_hss *hss = NULL;
-  elemrun *r = NULL;
-  host h = {NULL};
-  elemrun_listener ls[IMSEC_SCSCF_MAX_LISTEN];
+  imsec_hostnet *r = NULL;
+  /* Made after the listeners are bound (their real ports go into
+   * Service-Route): imsec_hostnet_set_self below. */
+  imsec_scscf *scscf = NULL;
+  imsec_hostnet_listener ls[IMSEC_SCSCF_MAX_LISTEN];
   imsec_net_tls_config tls_cfg;
   core cs;
   memset(&cs, 0, sizeof(cs));
@@ -780,7 +747,7 @@ static int run(int argc, char **argv) {
     rv = cli_usage(SUB, "missing --listen%s", where);
     goto done;
   }
-  if (lvl && elemrun_log_level_parse(lvl, &level) < 0) {
+  if (lvl && imsec_hostnet_log_level_parse(lvl, &level) < 0) {
     rv = cli_usage(SUB, "--log-level: expected error, warn, info or debug");
     goto done;
   }
@@ -839,11 +806,10 @@ static int run(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the crypto backend");
     goto done;
   }
-  elemrun_config rc;
+  imsec_hostnet_config rc;
   memset(&rc, 0, sizeof(rc));
   rc.name = "scscf";
-  rc.ops = &host_ops;
-  rc.self = &h;
+  rc.ops = &imsec_scscf_ops;
   rc.listeners = ls;
   rc.n_listeners = n_listen;
   rc.log_level = level;
@@ -865,19 +831,19 @@ static int run(int argc, char **argv) {
   view_of(&o, &file, &started);
   reloader rl = {.o = &o,
                  .running = &started,
-                 .h = &h,
+                 .s = &scscf,
                  .tls = cs.tls,
                  .anchors = cs.anchors};
   rc.reload = on_reload;
   rc.reload_arg = &rl;
-  if (elemrun_new(&r, &rc, err, sizeof(err)) < 0) {
+  if (imsec_hostnet_new(&r, &rc, err, sizeof(err)) < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
     goto done;
   }
   if (!adv) {
     /* The first listener, with the port it really got. */
     self = ls[0].addr;
-    self.port = elemrun_port(r, 0);
+    self.port = imsec_hostnet_port(r, 0);
     if (strcmp(self.host, "0.0.0.0") == 0 || strcmp(self.host, "::") == 0)
       fprintf(stderr,
               "scscf warn: listening on a wildcard address; "
@@ -909,7 +875,7 @@ static int run(int argc, char **argv) {
   sc.n_peer_addrs = cs.n_addrs;
   set_limits(&sc, &o, &file);
   sc.store_timeout_ms = store_timeout > 0 ? store_timeout : 0;
-  e = imsec_scscf_new(&h.s, &sc, crypto, hss);
+  e = imsec_scscf_new(&scscf, &sc, crypto, hss);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,
                   e == IMSEC_ERR_CONFIG ? "invalid domain or expiry settings"
@@ -918,13 +884,14 @@ static int run(int argc, char **argv) {
   }
   for (size_t i = 0; i < n_listen; i++) {
     imsec_addr a = ls[i].addr;
-    a.port = elemrun_port(r, i);
+    a.port = imsec_hostnet_port(r, i);
     char buf[300];
     if (imsec_addr_format(&a, buf, sizeof(buf)) > 0)
       fprintf(stderr, "scscf info: listening on %s, domain %s\n", buf, domain);
   }
   fflush(stderr);
-  int run_rc = elemrun_run(r);
+  imsec_hostnet_set_self(r, scscf);
+  int run_rc = imsec_hostnet_run(r);
   cs.anchors = rl.anchors; /* a reload may have swapped them */
   if (run_rc < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the event loop");
@@ -933,8 +900,8 @@ static int run(int argc, char **argv) {
   fprintf(stderr, "scscf info: stopped\n");
   rv = CLI_EXIT_OK;
 done:
-  elemrun_del(r);
-  imsec_scscf_del(h.s);
+  imsec_hostnet_del(r);
+  imsec_scscf_del(scscf);
   imsec_hss_del(hss);
   imsec_hss_store_del(st);
   imsec_crypto_del(crypto);

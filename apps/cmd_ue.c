@@ -1,8 +1,8 @@
 /*
  * imsec ue: a UE from an ISIM profile, registering over TLS through a
- * P-CSCF (mode M1), run by the shared element driver (apps/elemrun.h) over
- * net/. Each step is one log line on stderr ("ue INFO: ..."); the outcome
- * is printed on stdout.
+ * P-CSCF (mode M1), run on the host's net port (include/imsec/host_net.h)
+ * with the element's own ops (imsec_ue_ops). Each step is one log line on
+ * stderr ("ue INFO: ..."); the outcome is printed on stdout.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,8 +19,8 @@
 
 #include "cli.h"
 #include "cmds.h"
-#include "elemrun.h"
 #include "imsec/crypto.h"
+#include "imsec/host_net.h"
 #include "imsec/isim.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
@@ -96,7 +96,12 @@ typedef struct uectx {
   const char *profile_path;
   uint64_t sqn_saved;
   int sqn_warned;
-  /* snapshot taken on the loop thread after every event */
+  /* An SQN accepted since the last write, taken on the loop thread and
+   * written by the waiting thread (no disk wait on the loop). */
+  uint8_t sqn_new[6];
+  int sqn_dirty;
+  /* snapshot taken on the loop thread (a call every few ms from the
+   * waiting thread) */
   pthread_mutex_t mu;
   imsec_ue_status snap;
   char route[IMSEC_UE_URI_CAP];
@@ -190,21 +195,20 @@ static int save_sqn(const char *path, const uint8_t sqn[6]) {
 
 /* ------------------------------------------------------- the element ops */
 
-/* After every event, on the loop thread: snapshot the status for the host
- * thread, print received MESSAGEs, persist a changed SQN. */
-static int hook(void *self) {
-  uectx *x = self;
+/* On the loop thread, called in by the waiting thread: snapshot the
+ * status for it, print received MESSAGEs, take a changed SQN for it to
+ * write. */
+static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
+                          void *arg) {
+  (void)self;
+  (void)now;
+  (void)o;
+  uectx *x = arg;
   imsec_ue_status st;
   imsec_ue_get_status(x->ue, &st);
   if (st.sqn_updates != x->sqn_saved) {
-    uint8_t sqn[6];
-    imsec_ue_sqn_save(imsec_ue_sqn(x->ue), NULL, sqn);
-    int rv = save_sqn(x->profile_path, sqn);
-    if (rv < 0 && !x->sqn_warned) {
-      fprintf(stderr, "imsec ue: cannot write the SQN back to %s: %s\n",
-              x->profile_path, imsec_strerror(rv));
-      x->sqn_warned = 1;
-    }
+    imsec_ue_sqn_save(imsec_ue_sqn(x->ue), NULL, x->sqn_new);
+    x->sqn_dirty = 1;
     x->sqn_saved = st.sqn_updates;
   }
   imsec_ue_message m;
@@ -230,55 +234,33 @@ static int hook(void *self) {
     snprintf(x->assoc[x->n_assoc++], IMSEC_UE_URI_CAP, "%s", a);
   snprintf(x->contact, sizeof(x->contact), "%s", imsec_ue_contact(x->ue));
   pthread_mutex_unlock(&x->mu);
-  return 0;
 }
 
-static int op_up(void *s, uint64_t f, uint64_t t, const imsec_flow_info *i,
-                 imsec_time_ms n, imsec_out *o) {
-  return imsec_ue_on_flow_up(((uectx *)s)->ue, f, t, i, n, o);
+/* Take a snapshot now, on the loop thread. A loop that does not take the
+ * call within a second leaves the last snapshot in place. */
+static void look(imsec_hostnet *r, uectx *x) {
+  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0 || !x->sqn_dirty)
+    return;
+  /* TS 33.102 C.2: the highest accepted SQN survives the process. */
+  x->sqn_dirty = 0;
+  int rv = save_sqn(x->profile_path, x->sqn_new);
+  if (rv < 0 && !x->sqn_warned) {
+    fprintf(stderr, "imsec ue: cannot write the SQN back to %s: %s\n",
+            x->profile_path, imsec_strerror(rv));
+    x->sqn_warned = 1;
+  }
 }
-static void op_msg(void *s, uint64_t f, const uint8_t *m, size_t l,
-                   imsec_time_ms n, imsec_out *o) {
-  imsec_ue_on_message(((uectx *)s)->ue, f, m, l, n, o);
-}
-static void op_down(void *s, uint64_t f, uint64_t t, int r, imsec_time_ms n,
-                    imsec_out *o) {
-  imsec_ue_on_flow_down(((uectx *)s)->ue, f, t, r, n, o);
-}
-static void op_timer(void *s, uint64_t id, imsec_time_ms n, imsec_out *o) {
-  imsec_ue_on_timer(((uectx *)s)->ue, id, n, o);
-}
-static void op_refused(void *s, uint64_t f, int r, const uint8_t *m, size_t l,
-                       imsec_time_ms n, imsec_out *o) {
-  imsec_ue_on_refused(((uectx *)s)->ue, f, r, m, l, n, o);
-}
-static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
-  uectx *x = s;
-  int rv = imsec_ue_start(x->ue, n, o);
-  if (rv < 0)
-    fprintf(stderr, "imsec ue: cannot start: %s\n", imsec_strerror(rv));
-}
-
-static const elemrun_ops ue_ops = {
-    .on_flow_up = op_up,
-    .on_message = op_msg,
-    .on_flow_down = op_down,
-    .on_timer = op_timer,
-    .on_start = op_start,
-    .done = hook,
-    .on_refused = op_refused,
-};
 
 static void call_dereg(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
-  (void)arg;
-  uectx *x = s;
+  (void)s;
+  uectx *x = arg;
   if (imsec_ue_deregister(x->ue, now, o) < 0)
     fprintf(stderr, "imsec ue: cannot de-register\n");
 }
 
 static void call_send(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
-  (void)arg;
-  uectx *x = s;
+  (void)s;
+  uectx *x = arg;
   int h =
       imsec_ue_send_message(x->ue, x->to, "text/plain",
                             (const uint8_t *)x->text, strlen(x->text), now, o);
@@ -468,15 +450,18 @@ static void print_registered(uectx *x, const imsec_ue_status *s,
 
 /* Wait until `pred` holds, the run is stopped (signal), or `deadline`
  * passes (0: none). Returns 1 (pred), 0 (signal/stop), -1 (timeout). */
-static int wait_for(elemrun *r, uectx *x, int (*pred)(uectx *),
+static int wait_for(imsec_hostnet *r, uectx *x, int (*pred)(uectx *),
                     imsec_time_ms deadline) {
   for (;;) {
+    look(r, x);
     if (pred(x))
       return 1;
-    if (deadline && elemrun_now() >= deadline)
+    if (deadline && imsec_hostnet_now() >= deadline)
       return -1;
-    if (elemrun_wait(r, 20) == 0)
+    if (imsec_hostnet_wait(r, 20) == 0) {
+      look(r, x);
       return pred(x) ? 1 : 0;
+    }
   }
 }
 
@@ -504,22 +489,26 @@ static int p_answered(uectx *x) {
   return atomic_load(&x->msg_status) != 0 || p_failed(x);
 }
 
-/* Poll without elemrun_wait (after a stop it returns at once). */
-static int poll_for(uectx *x, int (*pred)(uectx *), int64_t ms) {
-  imsec_time_ms end = elemrun_now() + ms;
-  while (!pred(x)) {
-    if (elemrun_now() >= end)
+/* Poll without imsec_hostnet_wait (after a stop it returns at once). */
+static int poll_for(imsec_hostnet *r, uectx *x, int (*pred)(uectx *),
+                    int64_t ms) {
+  imsec_time_ms end = imsec_hostnet_now() + ms;
+  for (;;) {
+    look(r, x);
+    if (pred(x))
+      return 1;
+    if (imsec_hostnet_now() >= end)
       return 0;
     usleep(10000);
   }
-  return 1;
 }
 
-static void leave(elemrun *r, uectx *x) {
+static void leave(imsec_hostnet *r, uectx *x) {
   imsec_ue_status s = snapshot(x);
   if (s.state == IMSEC_UE_IDLE || finished(&s))
     return;
-  if (elemrun_call(r, call_dereg, NULL) == 0 && !poll_for(x, p_gone, 5000))
+  if (imsec_hostnet_call(r, call_dereg, x) == 0 &&
+      !poll_for(r, x, p_gone, 5000))
     fprintf(stderr, "imsec ue: no answer to the de-REGISTER; leaving\n");
 }
 
@@ -594,11 +583,11 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   /* The trust decision is the element's (DESIGN.md §3): the handshake
    * completes and the chain's facts go to the UE. */
   tls.defer_verify = 1;
-  elemrun_config rc;
+  imsec_hostnet_config rc;
   memset(&rc, 0, sizeof(rc));
   rc.name = "ue";
-  rc.ops = &ue_ops;
-  rc.self = &x;
+  rc.ops = &imsec_ue_ops;
+  rc.self = x.ue;
   rc.client_tls_cfg = &tls;
   rc.anchors = anchors;
   rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
@@ -615,21 +604,22 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
                                                 : hs > 10000 ? 10000
                                                              : hs);
   }
-  elemrun *r = NULL;
+  imsec_hostnet *r = NULL;
   char err[256] = "";
-  rv = elemrun_new(&r, &rc, err, sizeof(err));
+  rv = imsec_hostnet_new(&r, &rc, err, sizeof(err));
   if (rv < 0) {
     imsec_ue_del(x.ue);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s", err);
   }
   int code = CLI_EXIT_NO;
-  if (elemrun_start(r) != 0) {
+  int started = imsec_hostnet_start(r) == 0;
+  if (!started) {
     fprintf(stderr, "imsec ue: cannot start the event loop\n");
     goto out;
   }
   imsec_time_ms deadline =
-      a->mode == M_RUN ? 0 : elemrun_now() + a->timeout_s * 1000;
+      a->mode == M_RUN ? 0 : imsec_hostnet_now() + a->timeout_s * 1000;
   x.deadline = deadline;
   int w = wait_for(r, &x, p_settled, deadline);
   imsec_ue_status s = snapshot(&x);
@@ -663,7 +653,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     code = CLI_EXIT_OK;
     break;
   case M_MESSAGE: {
-    if (elemrun_call(r, call_send, NULL) != 0)
+    if (imsec_hostnet_call(r, call_send, &x) != 0)
       break;
     w = wait_for(r, &x, p_answered, deadline);
     int st = atomic_load(&x.msg_status);
@@ -696,7 +686,10 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   leave(r, &x);
 
 out:
-  elemrun_del(r);
+  /* A last look: an SQN accepted since the last snapshot is written. */
+  if (started)
+    look(r, &x);
+  imsec_hostnet_del(r);
   imsec_ue_del(x.ue);
   pthread_mutex_destroy(&x.mu);
   fflush(stdout);

@@ -49,7 +49,7 @@ static int str_eq(const char *a, const char *b) {
 
 typedef struct apply_call {
   reload_plan *p;
-  elemrun *r;
+  imsec_hostnet *r;
   int rc;
   char err[512];
 } apply_call;
@@ -62,14 +62,14 @@ static void apply_on_loop(void *self, imsec_time_ms now, imsec_out *out,
   c->rc = c->p->apply ? c->p->apply(c->p->apply_arg, c->err, sizeof c->err) : 0;
   if (c->rc != 0)
     return;
-  elemrun_set_log_level(c->r, c->p->level);
+  imsec_hostnet_set_log_level(c->r, c->p->level);
   if (c->p->anchors)
-    c->p->anchors = elemrun_set_anchors(c->r, c->p->anchors);
+    c->p->anchors = imsec_hostnet_set_anchors(c->r, c->p->anchors);
   if (c->p->after)
     c->p->after(c->p->apply_arg, now, out);
 }
 
-int reload_run(elemrun *r, reload_plan *p, char *msg, size_t cap) {
+int reload_run(imsec_hostnet *r, reload_plan *p, char *msg, size_t cap) {
   imsec_net_tls_next *next[RELOAD_MAX_TLS] = {0};
   int rc = 0;
   msg[0] = '\0';
@@ -90,7 +90,7 @@ int reload_run(elemrun *r, reload_plan *p, char *msg, size_t cap) {
   /* 2. The element, on its own thread. */
   if (rc == 0) {
     apply_call ac = {.p = p, .r = r};
-    rc = elemrun_call_wait(r, apply_on_loop, &ac, 10000);
+    rc = imsec_hostnet_call_wait(r, apply_on_loop, &ac, 10000);
     if (rc != 0)
       snprintf(msg, cap, "the event loop did not take the change: %s",
                imsec_strerror(rc));
@@ -139,19 +139,19 @@ static int pcscf_peers_eq(const imsec_pcscf_config *a,
   return 1;
 }
 
-int reload_pcscf(elemrun *r, imsec_pcscf *p,
+int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
                  const imsec_pcscf_settings *running,
                  const imsec_pcscf_settings *next,
                  const imsec_x509_anchors **anchors, char *msg, size_t cap) {
   reload_plan plan;
   memset(&plan, 0, sizeof plan);
-  if (elemrun_log_level_parse(next->log_level, &plan.level) < 0) {
+  if (imsec_hostnet_log_level_parse(next->log_level, &plan.level) < 0) {
     snprintf(msg, cap, "log_level '%s': expected debug, info, warn or error",
              next->log_level);
     return IMSEC_ERR_CONFIG;
   }
   /* The UE side: listener 0 (TLS 1.3/1.2 towards UEs). */
-  (void)reload_add_tls(&plan, "UE listener", elemrun_listener_tls(r, 0),
+  (void)reload_add_tls(&plan, "UE listener", imsec_hostnet_listener_tls(r, 0),
                        next->cert, next->key, NULL);
   /* The core side (TS 33.210 §5.2): the network-element certificate both
    * ways and every core CA file, for the TLS core listener (listener 1,
@@ -161,10 +161,10 @@ int reload_pcscf(elemrun *r, imsec_pcscf *p,
   for (size_t i = 0; i < next->n_core_ca; i++)
     cas[i] = next->core_ca[i];
   int core_tls = next->n_core_ca > 0;
-  (void)reload_add_tls_cas(&plan, "core listener", elemrun_listener_tls(r, 1),
-                           next->core_cert, next->core_key, cas,
-                           next->n_core_ca);
-  (void)reload_add_tls_cas(&plan, "core client", elemrun_client_tls(r),
+  (void)reload_add_tls_cas(&plan, "core listener",
+                           imsec_hostnet_listener_tls(r, 1), next->core_cert,
+                           next->core_key, cas, next->n_core_ca);
+  (void)reload_add_tls_cas(&plan, "core client", imsec_hostnet_client_tls(r),
                            core_tls ? next->core_cert : NULL,
                            core_tls ? next->core_key : NULL, cas,
                            next->n_core_ca);
@@ -261,28 +261,28 @@ static void scscf_after_fn(void *arg, imsec_time_ms now, imsec_out *out) {
                         imsec_strerror(n), NULL);
 }
 
-int reload_scscf_apply(elemrun *r, imsec_scscf *s, const reload_scscf *running,
-                       const reload_scscf *next,
+int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
+                       const reload_scscf *running, const reload_scscf *next,
                        const imsec_x509_anchors **anchors, char *msg,
                        size_t cap) {
   reload_plan plan;
   memset(&plan, 0, sizeof plan);
   plan.level = IMSEC_LOG_INFO;
   if (next->log_level &&
-      elemrun_log_level_parse(next->log_level, &plan.level) < 0) {
+      imsec_hostnet_log_level_parse(next->log_level, &plan.level) < 0) {
     snprintf(msg, cap, "log_level '%s': expected error, warn, info or debug",
              next->log_level);
     return IMSEC_ERR_CONFIG;
   }
   int need_tls = 0;
   for (size_t i = 0; i < running->n_listen; i++) {
-    imsec_net_tls *t = elemrun_listener_tls(r, i);
+    imsec_net_tls *t = imsec_hostnet_listener_tls(r, i);
     need_tls |= t != NULL;
     (void)reload_add_tls_cas(&plan, "tls listener", t, next->cert, next->key,
                              next->ca, next->n_ca);
   }
-  (void)reload_add_tls_cas(&plan, "client", elemrun_client_tls(r), next->cert,
-                           next->key, next->ca, next->n_ca);
+  (void)reload_add_tls_cas(&plan, "client", imsec_hostnet_client_tls(r),
+                           next->cert, next->key, next->ca, next->n_ca);
   plan.anchors = *anchors;
   if (need_tls && (!next->cert || !next->key)) {
     snprintf(msg, cap, "a tls: listener needs cert and key");

@@ -1,5 +1,5 @@
 /*
- * reload: what `imsec pcscf` and `imsec scscf` do on SIGHUP (elemrun's
+ * reload: what `imsec pcscf` and `imsec scscf` do on SIGHUP (the net port's
  * cfg.reload). The daemon reads its settings again (the -c file under the
  * same flags) and hands the running and the new ones to reload_pcscf or
  * reload_scscf, which:
@@ -7,7 +7,7 @@
  *  1. check everything first: every TLS context's files are loaded into a
  *     new context beside the running one (imsec_net_tls_next_new), the
  *     element's new settings are checked;
- *  2. change the element on its loop thread (elemrun_call_wait): the
+ *  2. change the element on its loop thread (imsec_hostnet_call_wait): the
  *     settings that can change at run time (log level; the P-CSCF's
  *     routing table; the S-CSCF's challenge lifetime and expiry bounds);
  *  3. swap the new TLS contexts in: new handshakes use the new
@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "elemrun.h"
+#include "imsec/host_net.h"
 #include "imsec/pcscf.h"
 #include "imsec/scscf.h"
 
@@ -59,10 +59,10 @@ typedef struct reload_plan {
    * NULL; takes apply_arg. */
   void (*after)(void *arg, imsec_time_ms now, imsec_out *out);
   char restart[256]; /* "listen, db": keys that need a restart */
-  /* New anchors for the peer facts of TLS flows (elemrun cfg.anchors), or
-   * NULL to keep them. After a successful reload_run this holds the
-   * previous ones (the caller frees its own); after a failure still the
-   * new ones (the caller frees them too). */
+  /* New anchors for the peer facts of TLS flows (the net port's cfg.anchors),
+   * or NULL to keep them. After a successful reload_run this holds the previous
+   * ones (the caller frees its own); after a failure still the new ones (the
+   * caller frees them too). */
   const imsec_x509_anchors *anchors;
 } reload_plan;
 
@@ -80,7 +80,7 @@ int reload_add_tls_cas(reload_plan *p, const char *what, imsec_net_tls *tls,
 void reload_restart(reload_plan *p, const char *key);
 /* Carry out the plan (steps 1 to 3 above). Returns 0 (msg: the note, may
  * be empty) or a negative code (msg: why; nothing changed). */
-int reload_run(elemrun *r, reload_plan *p, char *msg, size_t cap);
+int reload_run(imsec_hostnet *r, reload_plan *p, char *msg, size_t cap);
 
 /* 1 when two addresses are the same (transport, host ignoring case,
  * port). */
@@ -96,7 +96,7 @@ int reload_addr_eq(const imsec_addr *a, const imsec_addr *b);
  * anchors made from next's core CA files, or NULL to keep them; as
  * plan.anchors: on success *anchors holds the previous ones). Returns as
  * reload_run. */
-int reload_pcscf(elemrun *r, imsec_pcscf *p,
+int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
                  const imsec_pcscf_settings *running,
                  const imsec_pcscf_settings *next,
                  const imsec_x509_anchors **anchors, char *msg, size_t cap);
@@ -133,8 +133,8 @@ typedef struct reload_scscf {
  * the --ca, home and partner CA files, or NULL to keep them; as
  * plan.anchors: on success *anchors holds the previous ones). Returns as
  * reload_run. */
-int reload_scscf_apply(elemrun *r, imsec_scscf *s, const reload_scscf *running,
-                       const reload_scscf *next,
+int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
+                       const reload_scscf *running, const reload_scscf *next,
                        const imsec_x509_anchors **anchors, char *msg,
                        size_t cap);
 

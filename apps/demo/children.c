@@ -296,9 +296,9 @@ child *start_daemon(const char *name, size_t nports, argv_fn mk, void *ctx,
       return NULL;
     for (size_t i = 0; i < nports; i++)
       ladder_port_note(ports[i], name);
-    int64_t end = elemrun_now() + DEMO_WAIT_MS;
+    int64_t end = imsec_hostnet_now() + DEMO_WAIT_MS;
     size_t up = 0;
-    while (elemrun_now() < end && !child_gone(c)) {
+    while (imsec_hostnet_now() < end && !child_gone(c)) {
       up = 0;
       for (size_t i = 0; i < nports; i++)
         up += port_open(ports[i]) ? 1u : 0u;

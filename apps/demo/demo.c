@@ -7,7 +7,7 @@
  * pcscf` with a roaming partner's certificate) and three rogue P-CSCFs, all
  * real child processes of /proc/self/exe on 127.0.0.1; an S-CSCF of another
  * operator (a tiny in-process element that challenges with its own realm).
- * The UEs run in this process through apps/elemrun (one loop thread each),
+ * The UEs run in this process on the host's net port (one loop thread each),
  * so every outcome is read from the UE's own state, not from text.
  *
  * Scenes: (1) home registration, (2) roaming registration through the
@@ -89,11 +89,11 @@ static int run(int argc, char **argv) {
     else
       return cli_usage(SUB, "unknown option '%s'", argv[i]);
   }
-  int64_t start = elemrun_now();
+  int64_t start = imsec_hostnet_now();
   if (children_init() != 0)
     return cli_fail(CLI_EXIT_NO, SUB, "cannot find /proc/self/exe");
-  /* Children print machine-readable ladder lines (apps/elemrun.h); set
-   * before any thread exists. */
+  /* Children print machine-readable ladder lines (include/imsec/host_net.h);
+   * set before any thread exists. */
   setenv("IMSEC_LADDER", "1", 1);
   if (imsec_fx_init(&demo_fx, "imsec-demo") != 0)
     return cli_fail(CLI_EXIT_NO, SUB, "cannot make a temporary folder: %s",
@@ -150,7 +150,7 @@ static int run(int argc, char **argv) {
 #endif
 out:
   children_stop();
-  elemrun_del(d.foreign_run);
+  imsec_hostnet_del(d.foreign_run);
   imsec_fx_free(&demo_fx);
   imsec_crypto_del(d.crypto);
   if (demo_nres) {
@@ -158,7 +158,7 @@ out:
     demo_say("\n  %s in %.1f s\n",
              rc == CLI_EXIT_OK ? "every scene went as it should"
                                : "SOME SCENES FAILED",
-             (double)(elemrun_now() - start) / 1000.0);
+             (double)(imsec_hostnet_now() - start) / 1000.0);
   }
   if (keep)
     demo_say("  kept %s\n", demo_fx.dir);

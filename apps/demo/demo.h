@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "elemrun.h"
+#include "imsec/host_net.h"
 #include "fixtures.h"
 #include "imsec/crypto.h"
 
@@ -46,11 +46,11 @@ const char *demo_path(const char *name);
 void ladder_port_note(uint16_t port, const char *who);
 void ladder_add(int64_t at, const char *who, int out, uint64_t flow,
                 uint16_t lport, uint16_t pport, const char *line, size_t len);
-/* A child's "imsec-ladder ..." line (apps/elemrun.h), recorded under
+/* A child's "imsec-ladder ..." line (include/imsec/host_net.h), recorded under
  * `who`; 0 when the line is no ladder line. */
 int ladder_parse(const char *who, const char *line);
-/* An elemrun ladder callback's event, recorded under `who`. */
-void ladder_add_ev(const char *who, const elemrun_ladder_ev *ev);
+/* A net port ladder callback's event, recorded under `who`. */
+void ladder_add_ev(const char *who, const imsec_hostnet_ladder_ev *ev);
 /* Print the messages sent between t0 and t1, oldest first. */
 void ladder_print(int64_t t0, int64_t t1);
 /* Messages `who` sent between t0 and t1 that begin with `start`, and on
@@ -105,7 +105,7 @@ typedef struct demo {
   imsec_crypto *crypto;
   uint16_t scscf_port, home[2], visited[2], outside[2], other[2], realm[2],
       foreign_port;
-  elemrun *foreign_run;
+  imsec_hostnet *foreign_run;
   foreign fx;
   char db[300];
   uint16_t scscf_tls_port; /* the S-CSCF's mutual-TLS core listener */

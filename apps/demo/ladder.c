@@ -1,6 +1,6 @@
 /* imsec demo: the message ladder (demo.h). Children print machine-readable
- * ladder lines (IMSEC_LADDER=1, apps/elemrun.h); in-process elements hand
- * theirs to a callback. Both end in one table, read per scene. */
+ * ladder lines (IMSEC_LADDER=1, include/imsec/host_net.h); in-process elements
+ * hand theirs to a callback. Both end in one table, read per scene. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +80,7 @@ void ladder_add(int64_t at, const char *who, int out, uint64_t flow,
   pthread_mutex_unlock(&g_lad_mu);
 }
 
-void ladder_add_ev(const char *who, const elemrun_ladder_ev *ev) {
+void ladder_add_ev(const char *who, const imsec_hostnet_ladder_ev *ev) {
   size_t first = 0;
   while (first < ev->len && ev->msg[first] != '\r' && ev->msg[first] != '\n')
     first++;

@@ -132,12 +132,13 @@ static void foreign_down(void *s, uint64_t flow, uint64_t tag, int reason,
   (void)out;
 }
 
-static void foreign_ladder(void *user, const elemrun_ladder_ev *ev) {
+static void foreign_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
   (void)user;
   ladder_add_ev("scscf-002", ev);
 }
 
-static const elemrun_ops foreign_ops = {
+static const imsec_elem_ops foreign_ops = {
+    .kind = "scscf-002",
     .on_flow_up = foreign_up,
     .on_message = foreign_msg,
     .on_flow_down = foreign_down,
@@ -155,11 +156,11 @@ int start_networks(demo *d) {
   d->scscf_tls_port = sc.tls_port;
   ladder_port_note(d->scscf_tls_port, "scscf");
   /* The other operator's registrar, in this process. */
-  elemrun_listener l;
+  imsec_hostnet_listener l;
   memset(&l, 0, sizeof l);
   l.addr.tp = IMSEC_TP_TCP;
   snprintf(l.addr.host, sizeof l.addr.host, "127.0.0.1");
-  elemrun_config fc;
+  imsec_hostnet_config fc;
   memset(&fc, 0, sizeof fc);
   fc.name = "scscf-002";
   fc.ops = &foreign_ops;
@@ -170,12 +171,12 @@ int start_networks(demo *d) {
   fc.ladder_fn = foreign_ladder;
   d->fx.crypto = d->crypto;
   char err[256];
-  if (elemrun_new(&d->foreign_run, &fc, err, sizeof err) != 0 ||
-      elemrun_start(d->foreign_run) != 0) {
+  if (imsec_hostnet_new(&d->foreign_run, &fc, err, sizeof err) != 0 ||
+      imsec_hostnet_start(d->foreign_run) != 0) {
     fprintf(stderr, "imsec demo: %s\n", err);
     return -1;
   }
-  d->foreign_port = elemrun_port(d->foreign_run, 0);
+  d->foreign_port = imsec_hostnet_port(d->foreign_run, 0);
   ladder_port_note(d->foreign_port, "scscf-002");
   /* The home and visited P-CSCFs reach the S-CSCF over mutual TLS; the
    * rogues keep plain TCP (the S-CSCF takes it from loopback), so the UE

@@ -1,5 +1,5 @@
 /* imsec demo: the scenes (demo.h). The UEs run in this process through
- * apps/elemrun (one loop thread each), so every outcome is read from the
+ * the host's net port (one loop thread each), so every outcome is read from the
  * UE's own state, not from text. Each scene records a result row and
  * prints the ladder of its messages. */
 #include <pthread.h>
@@ -50,10 +50,9 @@ typedef struct demo_ue {
   imsec_crypto *crypto;
   imsec_x509_anchors *anchors;
   imsec_isim_profile prof;
-  elemrun *run;
+  imsec_hostnet *run;
   pthread_mutex_t mu;
-  pthread_cond_t cv;
-  /* Snapshots taken on the UE's loop thread after every event. */
+  /* Snapshots taken on the UE's loop thread when the demo looks. */
   imsec_ue_status st;
   int msg_handle, msdemo_result;
   char inbox[512];
@@ -75,50 +74,27 @@ static void ue_snapshot(demo_ue *u) {
     u->inbox_n++;
     imsec_ue_message_free(&m);
   }
-  pthread_cond_broadcast(&u->cv);
   pthread_mutex_unlock(&u->mu);
 }
 
-static int du_up(void *s, uint64_t flow, uint64_t tag,
-                 const imsec_flow_info *info, imsec_time_ms now,
-                 imsec_out *out) {
-  demo_ue *u = s;
-  return imsec_ue_on_flow_up(u->ue, flow, tag, info, now, out);
-}
-static void du_msg(void *s, uint64_t flow, const uint8_t *m, size_t len,
-                   imsec_time_ms now, imsec_out *out) {
-  demo_ue *u = s;
-  imsec_ue_on_message(u->ue, flow, m, len, now, out);
-}
-static void du_down(void *s, uint64_t flow, uint64_t tag, int reason,
-                    imsec_time_ms now, imsec_out *out) {
-  demo_ue *u = s;
-  imsec_ue_on_flow_down(u->ue, flow, tag, reason, now, out);
-}
-static void du_timer(void *s, uint64_t id, imsec_time_ms now, imsec_out *out) {
-  demo_ue *u = s;
-  imsec_ue_on_timer(u->ue, id, now, out);
-}
-static void du_start(void *s, imsec_time_ms now, imsec_out *out) {
-  demo_ue *u = s;
-  if (imsec_ue_start(u->ue, now, out) != 0)
-    (void)imsec_out_log(out, IMSEC_LOG_ERROR, "cannot start", NULL);
-}
-static int du_done(void *s) {
-  ue_snapshot(s);
-  return 0; /* the demo decides when to stop, by waiting on snapshots */
+/* On the UE's loop thread, called in by the demo's thread. */
+static void ue_snapshot_call(void *self, imsec_time_ms now, imsec_out *out,
+                             void *arg) {
+  (void)self;
+  (void)now;
+  (void)out;
+  ue_snapshot(arg);
 }
 
-static const elemrun_ops demo_ue_ops = {
-    .on_flow_up = du_up,
-    .on_message = du_msg,
-    .on_flow_down = du_down,
-    .on_timer = du_timer,
-    .on_start = du_start,
-    .done = du_done,
-};
+/* Take a snapshot now (a loop that does not take the call within a second
+ * leaves the last one in place). */
+static void ue_look(demo_ue *u) {
+  if (!u->run ||
+      imsec_hostnet_call_wait(u->run, ue_snapshot_call, u, 1000) != 0)
+    return;
+}
 
-static void ue_ladder(void *user, const elemrun_ladder_ev *ev) {
+static void ue_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
   demo_ue *u = user;
   ladder_add_ev(u->name, ev);
 }
@@ -133,7 +109,6 @@ static demo_ue *ue_new(const char *name, const imsec_fx_sub *s, uint16_t port,
     return NULL;
   snprintf(u->name, sizeof u->name, "%s", name);
   pthread_mutex_init(&u->mu, NULL);
-  pthread_cond_init(&u->cv, NULL);
   char err[512];
   if (imsec_isim_load(s->profile, &u->prof, err, sizeof err) != 0) {
     fprintf(stderr, "imsec demo: %s\n", err);
@@ -177,17 +152,17 @@ static demo_ue *ue_new(const char *name, const imsec_fx_sub *s, uint16_t port,
     fprintf(stderr, "imsec demo: UE %s: %s\n", name, imsec_strerror(rv));
     goto fail;
   }
-  elemrun_config rc;
+  imsec_hostnet_config rc;
   memset(&rc, 0, sizeof rc);
   rc.name = u->name;
-  rc.ops = &demo_ue_ops;
-  rc.self = u;
+  rc.ops = &imsec_ue_ops;
+  rc.self = u->ue;
   rc.client_tls = g_ue_tls;
   rc.anchors = u->anchors;
   rc.log_level = demo_verbose ? IMSEC_LOG_INFO : IMSEC_LOG_ERROR;
   rc.ladder_fn = ue_ladder;
   rc.ladder_user = u;
-  if (elemrun_new(&u->run, &rc, err, sizeof err) != 0) {
+  if (imsec_hostnet_new(&u->run, &rc, err, sizeof err) != 0) {
     fprintf(stderr, "imsec demo: %s\n", err);
     goto fail;
   }
@@ -207,38 +182,32 @@ fail:
 static void ue_del(demo_ue *u) {
   if (!u)
     return;
-  elemrun_del(u->run);
+  imsec_hostnet_del(u->run);
   imsec_ue_del(u->ue);
   imsec_x509_anchors_del(u->anchors);
   imsec_crypto_del(u->crypto);
   imsec_isim_free(&u->prof);
   pthread_mutex_destroy(&u->mu);
-  pthread_cond_destroy(&u->cv);
   free(u);
 }
 
 /* Wait until the UE's state is final for a registration attempt. */
 static imsec_ue_state ue_wait_settled(demo_ue *u, int timeout_ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += timeout_ms / 1000;
-  ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
+  int64_t end = imsec_hostnet_now() + timeout_ms;
+  for (;;) {
+    ue_look(u);
+    pthread_mutex_lock(&u->mu);
+    imsec_ue_state s = u->st.state;
+    pthread_mutex_unlock(&u->mu);
+    if (s == IMSEC_UE_REGISTERED || s == IMSEC_UE_REFUSED ||
+        s == IMSEC_UE_FAILED || imsec_hostnet_now() >= end)
+      return s;
+    usleep(2000);
   }
-  pthread_mutex_lock(&u->mu);
-  while (u->st.state != IMSEC_UE_REGISTERED &&
-         u->st.state != IMSEC_UE_REFUSED && u->st.state != IMSEC_UE_FAILED) {
-    if (pthread_cond_timedwait(&u->cv, &u->mu, &ts) != 0)
-      break;
-  }
-  imsec_ue_state s = u->st.state;
-  pthread_mutex_unlock(&u->mu);
-  return s;
 }
 
 static imsec_ue_status ue_status(demo_ue *u) {
+  ue_look(u);
   pthread_mutex_lock(&u->mu);
   imsec_ue_status s = u->st;
   pthread_mutex_unlock(&u->mu);
@@ -246,14 +215,16 @@ static imsec_ue_status ue_status(demo_ue *u) {
 }
 
 typedef struct send_arg {
+  demo_ue *u;
   const char *to;
   const char *text;
 } send_arg;
 
 static void ue_send_call(void *self, imsec_time_ms now, imsec_out *out,
                          void *arg) {
-  demo_ue *u = self;
+  (void)self;
   send_arg *a = arg;
+  demo_ue *u = a->u;
   int h = imsec_ue_send_message(u->ue, a->to, "text/plain",
                                 (const uint8_t *)a->text, strlen(a->text), now,
                                 out);
@@ -265,21 +236,22 @@ static void ue_send_call(void *self, imsec_time_ms now, imsec_out *out,
 
 static void ue_dereg_call(void *self, imsec_time_ms now, imsec_out *out,
                           void *arg) {
-  demo_ue *u = self;
-  (void)arg;
+  (void)self;
+  demo_ue *u = arg;
   if (imsec_ue_deregister(u->ue, now, out) != 0)
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "de-registration refused", NULL);
 }
 
 static int wait_for(demo_ue *u, int (*pred)(demo_ue *), int timeout_ms) {
-  int64_t end = elemrun_now() + timeout_ms;
+  int64_t end = imsec_hostnet_now() + timeout_ms;
   for (;;) {
+    ue_look(u);
     pthread_mutex_lock(&u->mu);
     int ok = pred(u);
     pthread_mutex_unlock(&u->mu);
     if (ok)
       return 1;
-    if (elemrun_now() >= end)
+    if (imsec_hostnet_now() >= end)
       return 0;
     usleep(2000);
   }
@@ -310,7 +282,7 @@ static demo_ue *scene_register(result *r, const char *ue_name,
     snprintf(r->got, sizeof r->got, "UE could not be made");
     return NULL;
   }
-  if (elemrun_start(u->run) != 0) {
+  if (imsec_hostnet_start(u->run) != 0) {
     snprintf(r->got, sizeof r->got, "UE could not start");
     return u;
   }
@@ -345,36 +317,37 @@ int run_scenes(demo *d) {
   scene_head(1, "home registration: UE A -> home P-CSCF -> S-CSCF/HSS");
   result *r1 = result_add("home registration (UE A)",
                           "registered, P-CSCF trusted (home)");
-  int64_t t0 = elemrun_now();
+  int64_t t0 = imsec_hostnet_now();
   ua = scene_register(r1, "ue-A", imsec_fx_sub_by(&demo_fx, "A"), d->home[0],
                       IMSEC_FX_PCSCF_HOME, IMSEC_TRUST_HOME);
   usleep(30000);
-  ladder_print(t0, elemrun_now());
+  ladder_print(t0, imsec_hostnet_now());
 
   /* 2. Roaming registration. */
   scene_head(2, "roaming registration: UE C -> visited P-CSCF (MNC 002) -> "
                 "home S-CSCF");
   result *r2 = result_add("roaming registration (UE C)",
                           "registered, P-CSCF trusted (partner)");
-  t0 = elemrun_now();
+  t0 = imsec_hostnet_now();
   uc = scene_register(r2, "ue-C", imsec_fx_sub_by(&demo_fx, "C"), d->visited[0],
                       IMSEC_FX_PCSCF_VISITED, IMSEC_TRUST_PARTNER);
   usleep(30000);
-  ladder_print(t0, elemrun_now());
+  ladder_print(t0, imsec_hostnet_now());
 
   /* 3. A MESSAGE from A to B over B's kept-open flow. */
   scene_head(3, "MESSAGE: UE A -> P-CSCF -> S-CSCF -> P-CSCF -> UE B "
                 "(over B's registered TLS flow)");
   result *r3 = result_add("MESSAGE A -> B", "200 OK, delivered on B's flow");
-  t0 = elemrun_now();
+  t0 = imsec_hostnet_now();
   result rb = {0};
   ub = scene_register(&rb, "ue-B", imsec_fx_sub_by(&demo_fx, "B"), d->home[0],
                       IMSEC_FX_PCSCF_HOME, IMSEC_TRUST_HOME);
   if (ua && ub && r1->ok && rb.ok) {
     imsec_ue_status sb0 = ue_status(ub);
-    send_arg sa = {.to = imsec_fx_sub_by(&demo_fx, "B")->impu,
+    send_arg sa = {.u = ua,
+                   .to = imsec_fx_sub_by(&demo_fx, "B")->impu,
                    .text = "Hello B, this is A over TLS."};
-    if (elemrun_call(ua->run, ue_send_call, &sa) == 0 &&
+    if (imsec_hostnet_call(ua->run, ue_send_call, &sa) == 0 &&
         wait_for(ua, msg_answered, DEMO_WAIT_MS) &&
         wait_for(ub, inbox_has, 500)) {
       imsec_ue_status sb1 = ue_status(ub);
@@ -394,19 +367,19 @@ int run_scenes(demo *d) {
     snprintf(r3->got, sizeof r3->got, "UE B: %.900s", rb.got);
   }
   usleep(30000);
-  ladder_print(t0, elemrun_now());
+  ladder_print(t0, imsec_hostnet_now());
 
   /* 4. Sync failure and recovery on the same connection. */
   scene_head(4, "sync failure: UE D's ISIM SQN is ahead of the HSS -> AUTS "
                 "-> resync -> new challenge -> 200, one TLS connection");
   result *r4 = result_add("sync failure (UE D)",
                           "AUTS, resync, registered, 1 connection");
-  t0 = elemrun_now();
+  t0 = imsec_hostnet_now();
   result rd = {0};
   ud = scene_register(&rd, "ue-D", imsec_fx_sub_by(&demo_fx, "D"), d->home[0],
                       IMSEC_FX_PCSCF_HOME, IMSEC_TRUST_HOME);
   usleep(30000);
-  int64_t t1 = elemrun_now();
+  int64_t t1 = imsec_hostnet_now();
   if (ud) {
     imsec_ue_status s = ue_status(ud);
     size_t flows = 0;
@@ -448,14 +421,14 @@ int run_scenes(demo *d) {
     char uname[32];
     snprintf(uname, sizeof uname, "ue-E%zu", i + 1);
     demo_say("  %s (%s)\n", rogues[i].title, rogues[i].host);
-    t0 = elemrun_now();
+    t0 = imsec_hostnet_now();
     demo_ue *ue = ue_new(uname, imsec_fx_sub_by(&demo_fx, "E"), rogues[i].port,
                          rogues[i].host);
-    if (ue && elemrun_start(ue->run) == 0) {
+    if (ue && imsec_hostnet_start(ue->run) == 0) {
       imsec_ue_state st = ue_wait_settled(ue, DEMO_WAIT_MS);
       imsec_ue_status s = ue_status(ue);
       usleep(30000);
-      t1 = elemrun_now();
+      t1 = imsec_hostnet_now();
       size_t flows = 0;
       /* What the UE sent, and what the rogue says it received. */
       size_t sent = ladder_count(uname, "", t0, t1, &flows);
@@ -485,7 +458,7 @@ int run_scenes(demo *d) {
   demo_ue *all[] = {ua, ub, uc, ud};
   for (size_t i = 0; i < 4; i++)
     if (all[i] && ue_status(all[i]).state == IMSEC_UE_REGISTERED)
-      if (elemrun_call(all[i]->run, ue_dereg_call, NULL) != 0)
+      if (imsec_hostnet_call(all[i]->run, ue_dereg_call, all[i]) != 0)
         demo_say("    %s: cannot de-register\n", all[i]->name);
   usleep(100000);
   for (size_t i = 0; i < 4; i++)

@@ -3,9 +3,10 @@
  * (REGISTER, 401 with a fresh Milenage vector from the HSS, REGISTER with
  * the response, 200) from UEs over TLS through a P-CSCF (TLS towards UEs,
  * TCP towards the S-CSCF) to the S-CSCF with its HSS, all real elements
- * (lib/ue, lib/pcscf, lib/scscf, lib/hss) on real sockets through
- * apps/elemrun, on 127.0.0.1 in one process: one loop thread for the
- * P-CSCF, one for the S-CSCF, one for all the UEs.
+ * (lib/ue, lib/pcscf, lib/scscf, lib/hss) on real sockets through the
+ * host's net port (include/imsec/host_net.h), on 127.0.0.1 in one
+ * process: one loop thread for the P-CSCF, one for the S-CSCF, one for
+ * all the UEs.
  *
  * Three ways, each a closed loop of C UEs (every UE starts its next
  * registration as soon as its last one ended):
@@ -29,8 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "apps/elemrun.h"
 #include "imsec/crypto.h"
+#include "imsec/host_net.h"
 #include "imsec/hss.h"
 #include "imsec/pcscf.h"
 #include "imsec/pki.h"
@@ -42,9 +43,6 @@
 #define PCSCF_NAME "pcscf." HOME
 #define MAX_C 256
 #define MAX_SAMPLES 200000
-
-ELEMRUN_OPS(scscf);
-ELEMRUN_OPS(pcscf);
 
 static void die(const char *what, int rc) {
   fprintf(stderr, "reg_bench: %s: %s\n", what, imsec_strerror(rc));
@@ -349,11 +347,13 @@ static void mx_start(void *self, imsec_time_ms now, imsec_out *out) {
   }
 }
 
-static int mx_done(void *self) {
-  return ((mux *)self)->done;
+static int mx_done(const void *self) {
+  return ((const mux *)self)->done;
 }
 
-static const elemrun_ops mux_ops = {
+/* The bench's own element: C UEs multiplexed on one host. */
+static const imsec_elem_ops mux_ops = {
+    .kind = "ue-mux",
     .on_flow_up = mx_up,
     .on_message = mx_msg,
     .on_flow_down = mx_down,
@@ -413,7 +413,7 @@ static void run_mode(enum mode md, size_t c, size_t want, double seconds,
   tc.defer_verify = 1;
   tc.ca_file = path("root.pem");
   tc.no_resume = md == M_NEW;
-  elemrun_config cfg;
+  imsec_hostnet_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.name = "ues";
   cfg.ops = &mux_ops;
@@ -423,21 +423,21 @@ static void run_mode(enum mode md, size_t c, size_t want, double seconds,
   cfg.log_level = IMSEC_LOG_ERROR;
   cfg.no_reuse = 1;
   cfg.limits.max_msg = 65536;
-  elemrun *r = NULL;
+  imsec_hostnet *r = NULL;
   char err[256];
-  if ((rc = elemrun_new(&r, &cfg, err, sizeof err)) != 0) {
+  if ((rc = imsec_hostnet_new(&r, &cfg, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
     exit(1);
   }
-  if ((rc = elemrun_start(r)) != 0)
+  if ((rc = imsec_hostnet_start(r)) != 0)
     die("start", rc);
-  if (elemrun_wait(r, (int64_t)(seconds * 1000) + 10000) != 0)
+  if (imsec_hostnet_wait(r, (int64_t)(seconds * 1000) + 10000) != 0)
     fprintf(stderr, "reg_bench: %s: no end in time\n", mode_name(md));
   /* Retire the UEs on their loop before the flows close under them. */
   m->done = 1;
-  if (elemrun_call(r, retire_all, m) == 0)
+  if (imsec_hostnet_call(r, retire_all, m) == 0)
     usleep(100000);
-  elemrun_del(r);
+  imsec_hostnet_del(r);
   double el = (double)(m->t1.tv_sec - m->t0.tv_sec) +
               (double)(m->t1.tv_nsec - m->t0.tv_nsec) / 1e9;
   if (m->t1.tv_sec == 0)
@@ -536,7 +536,7 @@ int main(int argc, char **argv) {
   imsec_hss_del(hss);
   if ((rc = imsec_hss_new(&hss, store, cr_s, NULL)))
     die("hss", rc);
-  elemrun_listener sl;
+  imsec_hostnet_listener sl;
   memset(&sl, 0, sizeof sl);
   sl.addr.tp = IMSEC_TP_TCP;
   snprintf(sl.addr.host, sizeof sl.addr.host, "127.0.0.1");
@@ -547,24 +547,24 @@ int main(int argc, char **argv) {
                              .peer_addrs = core_peers,
                              .n_peer_addrs = 1};
   /* The S-CSCF names its own address: bind first, then make it. */
-  elemrun_config sc;
+  imsec_hostnet_config sc;
   memset(&sc, 0, sizeof sc);
   sc.name = "scscf";
-  sc.ops = &elemrun_ops_scscf;
+  sc.ops = &imsec_scscf_ops;
   sc.listeners = &sl;
   sc.n_listeners = 1;
   sc.log_level = IMSEC_LOG_ERROR;
-  elemrun *rs = NULL;
+  imsec_hostnet *rs = NULL;
   imsec_scscf *scscf = NULL;
-  if ((rc = elemrun_new(&rs, &sc, err, sizeof err)) != 0) {
+  if ((rc = imsec_hostnet_new(&rs, &sc, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
   scfg.self = sl.addr;
-  scfg.self.port = elemrun_port(rs, 0);
+  scfg.self.port = imsec_hostnet_port(rs, 0);
   if ((rc = imsec_scscf_new(&scscf, &scfg, cr_s, hss)))
     die("scscf", rc);
-  elemrun_set_self(rs, scscf);
+  imsec_hostnet_set_self(rs, scscf);
   /* The P-CSCF: TLS towards UEs with tickets, TCP core side. */
   imsec_pcscf_config pcfg;
   imsec_pcscf_config_init(&pcfg);
@@ -581,7 +581,7 @@ int main(int argc, char **argv) {
   ptls.cert_file = path("chain.pem");
   ptls.key_file = path("key.pem");
   ptls.tickets = 1;
-  elemrun_listener pl[2];
+  imsec_hostnet_listener pl[2];
   memset(pl, 0, sizeof pl);
   pl[0].addr.tp = IMSEC_TP_TLS;
   snprintf(pl[0].addr.host, sizeof pl[0].addr.host, "127.0.0.1");
@@ -589,24 +589,24 @@ int main(int argc, char **argv) {
   pl[1].addr.tp = IMSEC_TP_TCP;
   snprintf(pl[1].addr.host, sizeof pl[1].addr.host, "127.0.0.1");
   imsec_pcscf *pcscf = NULL;
-  elemrun_config pc;
+  imsec_hostnet_config pc;
   memset(&pc, 0, sizeof pc);
   pc.name = "pcscf";
-  pc.ops = &elemrun_ops_pcscf;
+  pc.ops = &imsec_pcscf_ops;
   pc.listeners = pl;
   pc.n_listeners = 2;
   pc.log_level = IMSEC_LOG_ERROR;
-  elemrun *rp = NULL;
-  if ((rc = elemrun_new(&rp, &pc, err, sizeof err)) != 0) {
+  imsec_hostnet *rp = NULL;
+  if ((rc = imsec_hostnet_new(&rp, &pc, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
-  uint16_t tls_port = elemrun_port(rp, 0);
-  pcfg.core.port = elemrun_port(rp, 1);
+  uint16_t tls_port = imsec_hostnet_port(rp, 0);
+  pcfg.core.port = imsec_hostnet_port(rp, 1);
   if ((rc = imsec_pcscf_new(&pcscf, &pcfg, cr_p)))
     die("pcscf", rc);
-  elemrun_set_self(rp, pcscf);
-  if ((rc = elemrun_start(rs)) || (rc = elemrun_start(rp)))
+  imsec_hostnet_set_self(rp, pcscf);
+  if ((rc = imsec_hostnet_start(rs)) || (rc = imsec_hostnet_start(rp)))
     die("start", rc);
   imsec_x509_anchors *an = NULL;
   if ((rc = imsec_x509_anchors_new(&an)) ||
@@ -619,8 +619,8 @@ int main(int argc, char **argv) {
   run_mode(M_NEW, c, want, seconds, tls_port, an);
   run_mode(M_RESUMED, c, want, seconds, tls_port, an);
   run_mode(M_OPEN, c, want, seconds, tls_port, an);
-  elemrun_del(rp);
-  elemrun_del(rs);
+  imsec_hostnet_del(rp);
+  imsec_hostnet_del(rs);
   imsec_pcscf_del(pcscf);
   imsec_scscf_del(scscf);
   imsec_hss_del(hss);

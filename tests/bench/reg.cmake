@@ -6,7 +6,6 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/ue.h AND
    EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/pcscf.h AND
    EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/scscf.h)
   add_executable(reg_bench ${CMAKE_CURRENT_LIST_DIR}/reg.c)
-  target_include_directories(reg_bench PRIVATE ${PROJECT_SOURCE_DIR}
-                             ${PROJECT_SOURCE_DIR}/apps)
-  target_link_libraries(reg_bench PRIVATE imsec_elemrun imsec)
+  target_include_directories(reg_bench PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(reg_bench PRIVATE imsec)
 endif()

@@ -53,10 +53,6 @@
 #define MAX_UES 64
 #define RUN_MS 60000
 
-ELEMRUN_OPS(scscf);
-ELEMRUN_OPS(pcscf);
-ELEMRUN_OPS(ue);
-
 /* ------------------------------------------------------------ PKI */
 
 static imsec_pki_cred *g_root, *g_op1, *g_op2, *g_op3, *g_home, *g_visited,
@@ -180,12 +176,11 @@ static world *world_new(imsec_time_ms nonce_lifetime) {
   sc.peer_addrs = core_peers;
   sc.n_peer_addrs = 3;
   assert_int_equal(imsec_scscf_new(&w->scscf, &sc, w->cr, w->hss), 0);
-  w->n_scscf =
-      sim_add(w->s, "scscf", &elemrun_ops_scscf, w->scscf, "10.0.0.10");
+  w->n_scscf = sim_add(w->s, "scscf", &imsec_scscf_ops, w->scscf, "10.0.0.10");
   assert_int_equal(sim_listen(w->n_scscf, &sc.self), 0);
   /* Home P-CSCF: TLS towards UEs (tickets: resumption), TCP core side. */
   w->home = pcscf_new(w, "tcp:10.0.0.2:5060", NULL, HOME "=tcp:10.0.0.10:5060");
-  w->n_home = sim_add(w->s, "pcscf", &elemrun_ops_pcscf, w->home, "10.0.0.2");
+  w->n_home = sim_add(w->s, "pcscf", &imsec_pcscf_ops, w->home, "10.0.0.2");
   listen_chain(w->n_home, "tls:10.0.0.2:5061", g_home, g_op1, 1);
   imsec_addr core = A("tcp:10.0.0.2:5060");
   assert_int_equal(sim_listen(w->n_home, &core), 0);
@@ -193,7 +188,7 @@ static world *world_new(imsec_time_ms nonce_lifetime) {
   w->visited = pcscf_new(w, "tcp:10.1.0.2:5060", "Visited 001-02",
                          HOME "=tcp:10.0.0.10:5060");
   w->n_visited =
-      sim_add(w->s, "vpcscf", &elemrun_ops_pcscf, w->visited, "10.1.0.2");
+      sim_add(w->s, "vpcscf", &imsec_pcscf_ops, w->visited, "10.1.0.2");
   listen_chain(w->n_visited, "tls:10.1.0.2:5061", g_visited, g_op2, 0);
   core = A("tcp:10.1.0.2:5060");
   assert_int_equal(sim_listen(w->n_visited, &core), 0);
@@ -201,7 +196,7 @@ static world *world_new(imsec_time_ms nonce_lifetime) {
    * certificate and a self-signed one with the home P-CSCF's name. */
   w->rogue =
       pcscf_new(w, "tcp:10.9.0.2:5060", NULL, HOME "=tcp:10.0.0.10:5060");
-  w->n_rogue = sim_add(w->s, "rogue", &elemrun_ops_pcscf, w->rogue, "10.9.0.2");
+  w->n_rogue = sim_add(w->s, "rogue", &imsec_pcscf_ops, w->rogue, "10.9.0.2");
   listen_chain(w->n_rogue, "tls:10.9.0.2:5061", g_other, g_op3, 0);
   listen_chain(w->n_rogue, "tls:10.9.0.3:5061", g_selfsigned, NULL, 0);
   core = A("tcp:10.9.0.2:5060");
@@ -314,7 +309,7 @@ static void ue_element(world *w, ue_t *u, size_t i, const ue_opts *o) {
   assert_int_equal(imsec_ue_new(&u->ue, &c, w->cr), 0);
   char host[32];
   snprintf(host, sizeof host, "10.2.%zu.%zu", i / 250, i % 250 + 1);
-  u->n = sim_add(w->s, u->name, &elemrun_ops_ue, u->ue, host);
+  u->n = sim_add(w->s, u->name, &imsec_ue_ops, u->ue, host);
   sim_node_anchors(u->n, w->anchors);
 }
 

@@ -3,7 +3,8 @@
  * facts from real crypto/x509 validation of generated certificates (and
  * from a table), the virtual clock and timers, connection reuse, failed
  * connects, delay, tampering, dropped and failed flows, the idle timeout,
- * an attacker end, the trace and its helpers. */
+ * an attacker end, the trace and its helpers, a slow store behind a
+ * PERSIST. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@ typedef struct fake {
   int close_after;     /* close the flow right after answering */
   int keep;            /* keep inbound flows */
   int refuse_bad_cert; /* on_flow_up < 0 unless the chain is OK */
+  int persist_echo;    /* make each message durable, then answer "OK" */
+  int replies, reply_status;
+  imsec_time_ms reply_at;
   /* seen */
   int ups, downs, msgs, timers;
   uint64_t last_flow, last_tag, down_flow, down_tag;
@@ -63,6 +67,14 @@ static void f_msg(void *s, uint64_t flow, const uint8_t *m, size_t len,
   f->msgs++;
   f->last_msg_at = now;
   snprintf(f->last_msg, sizeof f->last_msg, "%.*s", (int)len, (const char *)m);
+  if (f->persist_echo) {
+    imsec_svc_req r;
+    memset(&r, 0, sizeof r);
+    r.kind = IMSEC_SVC_UE_SQN;
+    r.id = (uint64_t)f->msgs;
+    assert_int_equal(imsec_out_persist(out, &r), 0);
+    assert_int_equal(imsec_out_send(out, flow, "OK", 2), 0);
+  }
   if (f->echo) {
     char reply[300];
     int n =
@@ -92,11 +104,22 @@ static void f_timer(void *s, uint64_t id, imsec_time_ms now, imsec_out *out) {
   f->timer_at = now;
 }
 
-static const elemrun_ops fake_ops = {
+static void f_reply(void *s, const imsec_svc_reply *r, imsec_time_ms now,
+                    imsec_out *out) {
+  fake *f = s;
+  (void)out;
+  f->replies++;
+  f->reply_status = r->status;
+  f->reply_at = now;
+}
+
+static const imsec_elem_ops fake_ops = {
+    .kind = "fake",
     .on_flow_up = f_up,
     .on_message = f_msg,
     .on_flow_down = f_down,
     .on_timer = f_timer,
+    .on_reply = f_reply,
 };
 
 /* Commands a test runs "inside" a fake through sim_call. */
@@ -251,12 +274,13 @@ static void test_flow_and_facts(void **state) {
   fclose(f);
   assert_non_null(strstr(buf, "ue         -> pcscf      PING 1"));
   free(buf);
-  /* Closing: both ends hear of it, the closer at once. */
+  /* Closing: the peer hears of it; the closer's host delivers nothing
+   * more for a flow its element closed. */
   sim_call(nu, c_close, &c);
   sim_run(s, 1000);
-  assert_int_equal(ue.downs, 1);
-  assert_int_equal(ue.down_reason, 0);
+  assert_int_equal(ue.downs, 0);
   assert_int_equal(p.downs, 1);
+  assert_false(sim_flow_open(s, uf));
   assert_false(sim_flow_open(s, uf));
   /* A second connection resumes (the listener issues tickets). */
   c.tag = 6;
@@ -289,8 +313,8 @@ static void test_refused_and_table_facts(void **state) {
   sim_call(nu, c_connect, &c);
   sim_run(s, 1000);
   assert_int_equal(ue.cert.chain, IMSEC_CHAIN_INVALID);
-  assert_int_equal(ue.downs, 1);
-  assert_int_equal(ue.down_reason, IMSEC_ERR_AUTH);
+  /* A flow refused at flow-up is closed by the port, unannounced. */
+  assert_int_equal(ue.downs, 0);
   assert_int_equal(p.downs, 1);
   assert_int_equal(p.down_reason, IMSEC_ERR_IO);
   imsec_trust_cert facts;
@@ -415,7 +439,7 @@ static void test_reply_then_close(void **state) {
   assert_int_equal(a.msgs, 1);
   assert_string_equal(a.last_msg, "PONG BYE");
   assert_int_equal(a.downs, 1);
-  assert_int_equal(b.downs, 1);
+  assert_int_equal(b.downs, 0); /* b closed it */
   sim_del(s);
 }
 
@@ -494,6 +518,83 @@ static void test_tamper_idle_attacker(void **state) {
   sim_del(s);
 }
 
+/* A store that answers inside submit, made slow by the sim: the answer
+ * after a PERSIST leaves only once the write is durable; without a store
+ * the write fails and the answer never leaves. */
+typedef struct mem_svc {
+  imsec_svc base;
+  size_t writes;
+} mem_svc;
+
+static int mem_submit(imsec_svc *svc, imsec_svc_req *req,
+                      imsec_svc_done_fn done, void *arg) {
+  mem_svc *m = (mem_svc *)svc;
+  m->writes++;
+  imsec_svc_reply r;
+  memset(&r, 0, sizeof r);
+  r.kind = req->kind;
+  r.id = req->id;
+  done(arg, req, &r);
+  imsec_reg_record_free(&req->reg);
+  return 0;
+}
+
+static void mem_destroy(imsec_svc *svc) {
+  (void)svc;
+}
+
+static const imsec_svc_vtable mem_vt = {mem_submit, mem_destroy};
+
+static void test_slow_store(void **state) {
+  (void)state;
+  sim *s;
+  assert_int_equal(sim_new(&s, 0), 0);
+  sim_set_svc_delay(s, 50);
+  fake a = {0}, b = {.persist_echo = 1}, c = {.persist_echo = 1};
+  mem_svc store = {.base.vt = &mem_vt};
+  sim_node *na = sim_add(s, "a", &fake_ops, &a, "10.0.0.1");
+  sim_node *nb = sim_add(s, "b", &fake_ops, &b, "10.0.0.2");
+  sim_node *nc = sim_add(s, "c", &fake_ops, &c, "10.0.0.3");
+  sim_node_svc(nb, &store.base);
+  imsec_addr ba = A("tcp:10.0.0.2:5060"), ca = A("tcp:10.0.0.3:5060");
+  assert_int_equal(sim_listen(nb, &ba), 0);
+  assert_int_equal(sim_listen(nc, &ca), 0);
+  cmd k = {.addr = ba, .tag = 1};
+  sim_call(na, c_connect, &k);
+  sim_run(s, 10);
+  imsec_time_ms t0 = sim_now(s);
+  k.flow = a.last_flow;
+  k.text = "SAVE";
+  sim_call(na, c_send, &k);
+  sim_run_idle(s);
+  assert_int_equal(b.msgs, 1);
+  assert_int_equal(store.writes, 1);
+  assert_int_equal(imsec_host_held(sim_node_host(nb)), 1);
+  assert_int_equal(imsec_host_pending(sim_node_host(nb)), 1);
+  assert_int_equal(a.msgs, 0);
+  sim_run(s, 100);
+  assert_int_equal(a.msgs, 1);
+  assert_string_equal(a.last_msg, "OK");
+  assert_int_equal(a.last_msg_at, t0 + 50);
+  assert_int_equal(b.replies, 1);
+  assert_int_equal(b.reply_status, 0);
+  assert_int_equal(b.reply_at, t0 + 50);
+  /* No store: the write fails, the OK is dropped. */
+  k.addr = ca;
+  k.tag = 2;
+  sim_call(na, c_connect, &k);
+  sim_run(s, 10);
+  k.flow = a.last_flow;
+  sim_call(na, c_send, &k);
+  sim_run(s, 100);
+  assert_int_equal(c.msgs, 1);
+  assert_int_equal(c.replies, 1);
+  assert_int_equal(c.reply_status, IMSEC_ERR_UNSUPPORTED);
+  assert_int_equal(a.msgs, 1);
+  assert_int_equal(sim_trace_msgs(s, "c", "a", "OK"), 0);
+  sim_del(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_flow_and_facts),
@@ -502,6 +603,7 @@ int main(void) {
       cmocka_unit_test(test_connect_reuse_delay),
       cmocka_unit_test(test_reply_then_close),
       cmocka_unit_test(test_tamper_idle_attacker),
+      cmocka_unit_test(test_slow_store),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,30 +1,47 @@
-/* The in-memory harness of the end-to-end tests (sim.h). */
+/*
+ * The sim port (sim.h): many elements in one process, each run by its own
+ * host core (include/imsec/host.h), on one virtual clock. The port below
+ * turns the host's calls into events of the sim's heap: a SEND becomes a
+ * message event at the peer end, a CONNECT a pair of ends and their flow-up
+ * events, an arm a wake-up event for the node's host. The host keeps the
+ * element's timers, the PERSIST ordering and the service replies; the sim
+ * only moves bytes and time.
+ *
+ * Services: a node's imsec_svc (sim_node_svc) is wrapped so that replies
+ * can be delayed by virtual time (sim_set_svc_delay), for tests of a slow
+ * store. The wrapped service must answer inside submit (an in-memory
+ * store): the sim is single-threaded and its port's wake only schedules
+ * an event.
+ */
 #include "sim.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TIMER_BUCKETS 1024u
+#include "imsec/host.h"
+
 #define MAX_EVENTS_PER_RUN 1000000L
 #define MAX_CHAIN 8
 
-typedef struct timer_gen {
-  uint64_t id, gen;
-  struct timer_gen *next;
-} timer_gen;
+/* The service a node's host talks to: the test's service, its replies
+ * delayed by the sim's svc delay. */
+typedef struct sim_svc {
+  imsec_svc base;
+  sim_node *node;
+} sim_svc;
 
 struct sim_node {
   sim *s;
   char *name;
-  const elemrun_ops *ops;
-  void *self;
-  char host[64];
-  const imsec_x509_anchors *anchors;
-  imsec_log_level lv;
-  imsec_out out;
+  const imsec_elem_ops *ops;
+  imsec_host *host;
+  char addr_host[64];
   uint16_t next_port;
-  timer_gen *timers[TIMER_BUCKETS];
+  uint64_t arm_gen; /* the generation of the latest arming */
+  int poll_pending; /* an EV_POLL is in the heap */
+  imsec_svc *svc;   /* the test's (borrowed), or NULL */
+  sim_svc wrap;
 };
 
 typedef struct listener {
@@ -44,9 +61,10 @@ typedef struct end {
   int up;     /* on_flow_up ran */
   int kept;
   int inbound;
+  int own_close; /* 1: its element closed it (the host ignores the
+                    flow-down); 2: refused at flow-up (nothing more is said) */
   imsec_tp tp;
   imsec_addr local, peer_addr;
-  imsec_trust_cert *facts; /* owned; connector ends of TLS flows */
   int resumed;
   uint64_t *tags;
   size_t ntags, cap;
@@ -57,10 +75,22 @@ typedef enum ev_kind {
   EV_UP = 1,
   EV_DOWN,
   EV_MSG,
-  EV_TIMER,
+  EV_TIMER, /* the node's host asked to be woken (arm) */
   EV_CONNFAIL,
   EV_IDLE,
+  EV_POLL,  /* the node's host has service replies queued (wake) */
+  EV_REPLY, /* a delayed service reply reaches the node's host */
 } ev_kind;
+
+/* A delayed reply: what the host's done needs. */
+typedef struct dreply {
+  imsec_svc_done_fn done;
+  void *arg;
+  imsec_svc_req req; /* kind and id only */
+  imsec_svc_reply rep;
+  imsec_reg_record reg; /* REG_LOAD: owned copy */
+  int has_reg;
+} dreply;
 
 typedef struct event {
   imsec_time_ms at;
@@ -70,10 +100,11 @@ typedef struct event {
   uint64_t end;
   uint64_t tag;
   int reason;
-  uint64_t timer, gen;
+  uint64_t gen;
   uint8_t *data;
   size_t len;
   const char *from; /* EV_MSG: the sender's name for the trace */
+  dreply *rep;      /* EV_REPLY */
 } event;
 
 struct sim {
@@ -91,12 +122,11 @@ struct sim {
   sim_tr *tr;
   size_t ntr, captr;
   int trace_off;
-  imsec_time_ms delay, idle;
+  imsec_time_ms delay, idle, svc_delay;
   sim_tamper_fn tamper;
   void *tamper_user;
   int64_t cert_time;
 };
-
 /* ---------------------------------------------------------------- heap */
 
 static int ev_less(const event *a, const event *b) {
@@ -157,8 +187,18 @@ static event *ev_new(sim *s, ev_kind kind, imsec_time_ms at) {
   return e;
 }
 
+static void dreply_free(dreply *d) {
+  if (!d)
+    return;
+  if (d->has_reg)
+    imsec_reg_record_free(&d->reg);
+  imsec_wipe(d, sizeof(*d)); /* an HSS vector is secret */
+  free(d);
+}
+
 static void ev_free(event *e) {
   free(e->data);
+  dreply_free(e->rep);
   free(e);
 }
 
@@ -219,14 +259,7 @@ void sim_del(sim *s) {
   free(s->heap);
   for (size_t i = 0; i < s->nnodes; i++) {
     sim_node *n = s->nodes[i];
-    for (size_t b = 0; b < TIMER_BUCKETS; b++) {
-      while (n->timers[b]) {
-        timer_gen *t = n->timers[b];
-        n->timers[b] = t->next;
-        free(t);
-      }
-    }
-    imsec_out_free(&n->out);
+    imsec_host_del(n->host);
     free(n->name);
     free(n);
   }
@@ -238,10 +271,8 @@ void sim_del(sim *s) {
     free(s->lst[i].facts);
   }
   free(s->lst);
-  for (size_t i = 0; i < s->nends; i++) {
-    free(s->ends[i].facts);
+  for (size_t i = 0; i < s->nends; i++)
     free(s->ends[i].tags);
-  }
   free(s->ends);
   sim_trace_clear(s);
   free(s->tr);
@@ -252,8 +283,11 @@ imsec_time_ms sim_now(const sim *s) {
   return s->now;
 }
 
-sim_node *sim_add(sim *s, const char *name, const elemrun_ops *ops, void *self,
-                  const char *host) {
+static const imsec_host_port sim_port; /* below */
+static const imsec_svc_vtable sim_svc_vt;
+
+sim_node *sim_add(sim *s, const char *name, const imsec_elem_ops *ops,
+                  void *self, const char *host) {
   sim_node *n = calloc(1, sizeof *n);
   if (!n)
     return NULL;
@@ -266,11 +300,26 @@ sim_node *sim_add(sim *s, const char *name, const elemrun_ops *ops, void *self,
   n->s = s;
   n->name = dup_n(name, strlen(name));
   n->ops = ops;
-  n->self = self;
-  snprintf(n->host, sizeof n->host, "%s", host ? host : "127.0.0.1");
-  n->lv = IMSEC_LOG_DEBUG;
-  imsec_out_init(&n->out, IMSEC_LOG_DEBUG);
+  n->wrap.base.vt = &sim_svc_vt;
+  n->wrap.node = n;
+  snprintf(n->addr_host, sizeof n->addr_host, "%s", host ? host : "127.0.0.1");
   n->next_port = 40000;
+  /* The node's name is the trace's, not a prefix of each line. */
+  imsec_host_config cfg = {
+      .name = NULL,
+      .ops = ops,
+      .self = self,
+      .svc = &n->wrap.base,
+      .log_level = IMSEC_LOG_DEBUG,
+      .cert_time = s->cert_time,
+  };
+  imsec_host_port port = sim_port;
+  port.ctx = n;
+  if (imsec_host_new(&n->host, &cfg, &port) != 0) {
+    free(n->name);
+    free(n);
+    return NULL;
+  }
   s->nodes[s->nnodes++] = n;
   return n;
 }
@@ -280,16 +329,31 @@ const char *sim_node_name(const sim_node *n) {
 }
 
 void *sim_node_self(const sim_node *n) {
-  return n->self;
+  return imsec_host_self(n->host);
+}
+
+imsec_host *sim_node_host(const sim_node *n) {
+  return n->host;
 }
 
 void sim_node_anchors(sim_node *n, const imsec_x509_anchors *a) {
-  n->anchors = a;
+  (void)imsec_host_set_anchors(n->host, a);
 }
 
 void sim_node_log_level(sim_node *n, imsec_log_level lv) {
-  n->lv = lv;
-  n->out.log_level = lv;
+  imsec_host_set_log_level(n->host, lv);
+}
+
+void sim_node_svc(sim_node *n, imsec_svc *svc) {
+  n->svc = svc;
+}
+
+void sim_node_start(sim_node *n) {
+  imsec_host_start(n->host);
+}
+
+int sim_node_done(const sim_node *n) {
+  return imsec_host_done(n->host);
 }
 
 void sim_cert_time(sim *s, int64_t unix_s) {
@@ -298,6 +362,10 @@ void sim_cert_time(sim *s, int64_t unix_s) {
 
 void sim_set_delay(sim *s, imsec_time_ms ms) {
   s->delay = ms;
+}
+
+void sim_set_svc_delay(sim *s, imsec_time_ms ms) {
+  s->svc_delay = ms;
 }
 
 void sim_set_tamper(sim *s, sim_tamper_fn fn, void *user) {
@@ -450,8 +518,6 @@ size_t sim_flows_opened(const sim *s, int tls_only) {
 
 /* ---------------------------------------------------------------- actions */
 
-static void process(sim_node *n);
-
 static void schedule_down(sim *s, uint64_t id, int reason, imsec_time_ms at) {
   end *e = get_end(s, id);
   if (!e || e->down)
@@ -529,32 +595,32 @@ static void send_from(sim *s, uint64_t from_id, const uint8_t *p, size_t len) {
   deliver_later(s, from_name, e->peer, copy, len, s->now + s->delay + extra);
 }
 
-static void do_connect(sim_node *n, const imsec_act *a) {
+static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr) {
   sim *s = n->s;
   /* RFC 5923 reuse: an open outgoing flow of this node to that address. */
   for (size_t i = 0; i < s->nends; i++) {
     end *e = &s->ends[i];
     if (e->node == n && !e->inbound && !e->closed && !e->down &&
-        addr_eq(&e->peer_addr, &a->addr)) {
-      end_add_tag(e, a->tag);
+        addr_eq(&e->peer_addr, addr)) {
+      end_add_tag(e, tag);
       event *ev = ev_new(s, EV_UP, s->now);
       ev->end = i + 1;
-      ev->tag = a->tag;
+      ev->tag = tag;
       ev->node = n;
       heap_push(s, ev);
       return;
     }
   }
-  listener *l = find_listener(s, &a->addr);
+  listener *l = find_listener(s, addr);
   if (!l) {
     event *ev = ev_new(s, EV_CONNFAIL, s->now + s->delay);
     ev->node = n;
-    ev->tag = a->tag;
+    ev->tag = tag;
     ev->reason = IMSEC_ERR_IO;
     heap_push(s, ev);
     return;
   }
-  int tls = a->addr.tp == IMSEC_TP_TLS || a->addr.tp == IMSEC_TP_DTLS;
+  int tls = addr->tp == IMSEC_TP_TLS || addr->tp == IMSEC_TP_DTLS;
   int resumed = 0;
   if (tls && l->tickets) {
     for (size_t i = 0; i < s->nends; i++)
@@ -568,42 +634,24 @@ static void do_connect(sim_node *n, const imsec_act *a) {
     s->opened_tls++;
   ea->node = n;
   ea->peer = ib;
-  ea->tp = a->addr.tp;
+  ea->tp = addr->tp;
   ea->lst = l;
   ea->resumed = resumed;
-  ea->local.tp = a->addr.tp;
-  snprintf(ea->local.host, sizeof ea->local.host, "%s", n->host);
+  ea->local.tp = addr->tp;
+  snprintf(ea->local.host, sizeof ea->local.host, "%s", n->addr_host);
   ea->local.port = n->next_port++;
   if (n->next_port == 0)
     n->next_port = 40000;
-  ea->peer_addr = a->addr;
-  end_add_tag(ea, a->tag);
+  ea->peer_addr = *addr;
+  end_add_tag(ea, tag);
   eb->node = l->node;
   eb->peer = ia;
   eb->inbound = 1;
-  eb->tp = a->addr.tp;
+  eb->tp = addr->tp;
   eb->resumed = resumed;
   eb->local = l->addr;
   eb->peer_addr = ea->local;
   end_add_tag(eb, 0);
-  if (tls) {
-    if (l->n_chain && n->anchors) {
-      ea->facts = calloc(1, sizeof *ea->facts);
-      if (!ea->facts)
-        abort();
-      size_t nc = l->n_chain < MAX_CHAIN ? l->n_chain : MAX_CHAIN;
-      if (imsec_x509_check(n->anchors, l->chain, nc, s->cert_time, ea->facts) !=
-          0) {
-        memset(ea->facts, 0, sizeof *ea->facts);
-        ea->facts->chain = IMSEC_CHAIN_INVALID;
-      }
-    } else if (l->facts) {
-      ea->facts = malloc(sizeof *ea->facts);
-      if (!ea->facts)
-        abort();
-      *ea->facts = *l->facts;
-    }
-  }
   /* The handshake: the listener's side comes up, then the connector's. */
   event *ev = ev_new(s, EV_UP, s->now + s->delay);
   ev->end = ib;
@@ -611,7 +659,7 @@ static void do_connect(sim_node *n, const imsec_act *a) {
   heap_push(s, ev);
   ev = ev_new(s, EV_UP, s->now + 2 * s->delay);
   ev->end = ia;
-  ev->tag = a->tag;
+  ev->tag = tag;
   ev->node = n;
   heap_push(s, ev);
   if (s->idle) {
@@ -621,99 +669,171 @@ static void do_connect(sim_node *n, const imsec_act *a) {
   }
 }
 
-static timer_gen *timer_get(sim_node *n, uint64_t id) {
-  size_t b = (size_t)((id * 0x9E3779B97F4A7C15ull) >> 54) % TIMER_BUCKETS;
-  for (timer_gen *t = n->timers[b]; t; t = t->next)
-    if (t->id == id)
-      return t;
-  timer_gen *t = calloc(1, sizeof *t);
-  if (!t)
-    abort();
-  t->id = id;
-  t->next = n->timers[b];
-  n->timers[b] = t;
-  return t;
-}
+/* ---------------------------------------------------------------- the port */
 
-/* Carry out the actions node n's last call appended. */
-static void process(sim_node *n) {
+static int port_send(void *ctx, uint64_t flow, const uint8_t *data,
+                     size_t len) {
+  sim_node *n = ctx;
   sim *s = n->s;
-  imsec_out *o = &n->out;
-  if (imsec_out_err(o)) {
-    sim_tr *t = tr_add(s, SIM_TR_LOG);
-    if (t) {
-      t->from = n->name;
-      t->level = IMSEC_LOG_ERROR;
-      t->text = dup_n("sim: out of memory in the action queue", 38);
-    }
-    imsec_out_clear(o);
-    return;
+  end *e = get_end(s, flow);
+  if (!e || e->node != n || e->closed || e->down) {
+    trace_drop(s, n->name, "?", flow, data, len);
+    return IMSEC_ERR_CLOSED;
   }
-  for (size_t i = 0; i < o->n; i++) {
-    imsec_act *a = &o->acts[i];
-    switch (a->kind) {
-    case IMSEC_ACT_SEND: {
-      end *e = get_end(s, a->flow);
-      if (!e || e->node != n) {
-        trace_drop(s, n->name, "?", a->flow, a->data, a->len);
-        break;
-      }
-      send_from(s, a->flow, a->data, a->len);
-      break;
-    }
-    case IMSEC_ACT_CONNECT:
-      do_connect(n, a);
-      break;
-    case IMSEC_ACT_CLOSE: {
-      end *e = get_end(s, a->flow);
-      if (e && e->node == n && !e->closed && !e->down)
-        close_flow(s, a->flow, 0, 0);
-      break;
-    }
-    case IMSEC_ACT_KEEP: {
-      end *e = get_end(s, a->flow);
-      if (e && e->node == n)
-        e->kept = 1;
-      break;
-    }
-    case IMSEC_ACT_TIMER: {
-      timer_gen *t = timer_get(n, a->timer);
-      t->gen++;
-      if (a->at != 0) {
-        event *ev = ev_new(s, EV_TIMER, a->at);
-        ev->node = n;
-        ev->timer = a->timer;
-        ev->gen = t->gen;
-        heap_push(s, ev);
-      }
-      break;
-    }
-    case IMSEC_ACT_LOG: {
-      if (a->level > n->lv)
-        break;
-      sim_tr *t = tr_add(s, SIM_TR_LOG);
-      if (t) {
-        t->from = n->name;
-        t->level = a->level;
-        t->text = dup_n(a->data, a->len);
-        t->len = a->len;
-      }
-      if (getenv("SIM_VERBOSE"))
-        fprintf(stderr, "%8lld %s: %s\n", (long long)s->now, n->name,
-                (const char *)a->data);
-      break;
-    }
-    case IMSEC_ACT_REQUEST:
-    case IMSEC_ACT_PERSIST:
-      break; /* no element issues service requests here yet */
-    }
-  }
-  imsec_out_clear(o);
+  send_from(s, flow, data, len);
+  return 0;
 }
 
-void sim_call(sim_node *n, elemrun_call_fn fn, void *arg) {
-  fn(n->self, n->s->now, &n->out, arg);
-  process(n);
+static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
+                         const char *server_name,
+                         const imsec_tls_profile *tls) {
+  (void)server_name;
+  (void)tls;
+  do_connect(ctx, tag, addr);
+}
+
+static void port_close(void *ctx, uint64_t flow) {
+  sim_node *n = ctx;
+  end *e = get_end(n->s, flow);
+  if (!e || e->node != n)
+    return;
+  e->own_close = 1;
+  if (!e->closed && !e->down)
+    close_flow(n->s, flow, 0, 0);
+}
+
+static void port_keep(void *ctx, uint64_t flow) {
+  sim_node *n = ctx;
+  end *e = get_end(n->s, flow);
+  if (e && e->node == n)
+    e->kept = 1;
+}
+
+/* One wake-up per node: a newer arming makes the older event stale. */
+static void port_arm(void *ctx, imsec_time_ms at) {
+  sim_node *n = ctx;
+  n->arm_gen++;
+  if (at == 0)
+    return;
+  event *ev = ev_new(n->s, EV_TIMER, at);
+  ev->node = n;
+  ev->gen = n->arm_gen;
+  heap_push(n->s, ev);
+}
+
+static void port_log(void *ctx, imsec_log_level level, const char *line) {
+  sim_node *n = ctx;
+  sim *s = n->s;
+  size_t len = strlen(line);
+  sim_tr *t = tr_add(s, SIM_TR_LOG);
+  if (t) {
+    t->from = n->name;
+    t->level = level;
+    t->text = dup_n(line, len);
+    t->len = len;
+  }
+  if (getenv("SIM_VERBOSE"))
+    fprintf(stderr, "%8lld %s: %s\n", (long long)s->now, n->name, line);
+}
+
+static imsec_time_ms port_now(void *ctx) {
+  const sim_node *n = ctx;
+  return n->s->now;
+}
+
+static void port_wake(void *ctx) {
+  sim_node *n = ctx;
+  if (n->poll_pending)
+    return;
+  n->poll_pending = 1;
+  event *ev = ev_new(n->s, EV_POLL, n->s->now);
+  ev->node = n;
+  heap_push(n->s, ev);
+}
+
+static const imsec_host_port sim_port = {
+    .send = port_send,
+    .connect = port_connect,
+    .close = port_close,
+    .keep = port_keep,
+    .arm = port_arm,
+    .log = port_log,
+    .now = port_now,
+    .wake = port_wake,
+};
+
+/* ---------------------------------------------------------------- services */
+
+typedef struct dctx {
+  sim_node *node;
+  imsec_svc_done_fn done;
+  void *arg;
+  imsec_svc_kind kind;
+} dctx;
+
+/* The test's service answered (inside its submit): the answer reaches the
+ * host svc_delay later, as from a slow store. */
+static void delayed_done(void *arg, const imsec_svc_req *req,
+                         const imsec_svc_reply *rep) {
+  dctx *c = arg;
+  sim *s = c->node->s;
+  dreply *d = calloc(1, sizeof(*d));
+  if (!d)
+    abort();
+  d->done = c->done;
+  d->arg = c->arg;
+  d->req.kind = req ? req->kind : c->kind;
+  d->req.id = req ? req->id : rep->id;
+  d->rep = *rep;
+  d->rep.reg = NULL;
+  if (rep->reg) {
+    if (imsec_reg_record_copy(&d->reg, rep->reg) != 0)
+      abort();
+    d->has_reg = 1;
+  }
+  event *ev = ev_new(s, EV_REPLY, s->now + s->svc_delay);
+  ev->node = c->node;
+  ev->rep = d;
+  heap_push(s, ev);
+  if (c->kind != IMSEC_SVC_REG_LOAD || rep->last)
+    free(c);
+}
+
+static int sim_svc_submit(imsec_svc *svc, imsec_svc_req *req,
+                          imsec_svc_done_fn done, void *arg) {
+  sim_node *n = ((sim_svc *)svc)->node;
+  if (!n->svc) {
+    imsec_reg_record_free(&req->reg);
+    return IMSEC_ERR_UNSUPPORTED;
+  }
+  if (n->s->svc_delay <= 0)
+    return n->svc->vt->submit(n->svc, req, done, arg);
+  dctx *c = calloc(1, sizeof(*c));
+  if (!c) {
+    imsec_reg_record_free(&req->reg);
+    return IMSEC_ERR_NOMEM;
+  }
+  c->node = n;
+  c->done = done;
+  c->arg = arg;
+  c->kind = req->kind;
+  int r = n->svc->vt->submit(n->svc, req, delayed_done, c);
+  if (r < 0)
+    free(c);
+  return r;
+}
+
+static void sim_svc_destroy(imsec_svc *svc) {
+  (void)svc; /* part of its node */
+}
+
+static const imsec_svc_vtable sim_svc_vt = {
+    .submit = sim_svc_submit,
+    .destroy = sim_svc_destroy,
+};
+
+void sim_call(sim_node *n, imsec_host_call_fn fn, void *arg) {
+  imsec_host_call(n->host, fn, arg);
 }
 
 /* ---------------------------------------------------------------- events */
@@ -724,7 +844,11 @@ static void flow_info(const end *e, imsec_flow_info *info) {
   info->inbound = e->inbound;
   info->local = e->local;
   info->peer = e->peer_addr;
-  info->peer_cert = e->facts;
+  /* Fixed facts of a listener (sim_listen_facts) go as they are; a DER
+   * chain (sim_listen_tls) is checked by the host. */
+  if (!e->inbound && e->lst && e->lst->facts &&
+      (e->tp == IMSEC_TP_TLS || e->tp == IMSEC_TP_DTLS))
+    info->peer_cert = e->lst->facts;
   if (e->tp == IMSEC_TP_TLS)
     info->tls_version = "TLSv1.3";
   else if (e->tp == IMSEC_TP_DTLS)
@@ -749,11 +873,18 @@ static void run_event(sim *s, event *ev) {
       t->to = pe && pe->node ? pe->node->name : "?";
       t->flow = ev->end;
     }
-    int v =
-        n->ops->on_flow_up(n->self, ev->end, ev->tag, &info, s->now, &n->out);
-    process(n);
-    if (v < 0 && !e->closed && !e->down)
+    const imsec_bytes *chain = NULL;
+    size_t nc = 0;
+    if (!e->inbound && e->lst && e->lst->n_chain) {
+      chain = e->lst->chain;
+      nc = e->lst->n_chain < MAX_CHAIN ? e->lst->n_chain : MAX_CHAIN;
+    }
+    int v = imsec_host_flow_up(n->host, ev->end, ev->tag, &info, chain, nc);
+    if (v < 0 && !e->closed && !e->down) {
+      /* The port closes a refused flow and tells its host nothing more. */
+      e->own_close = 2;
       close_flow(s, ev->end, v, IMSEC_ERR_IO);
+    }
     break;
   }
   case EV_DOWN: {
@@ -774,12 +905,17 @@ static void run_event(sim *s, event *ev) {
       t->reason = ev->reason;
     }
     uint64_t id = e->up ? ev->end : 0;
-    size_t nt = e->ntags;
-    for (size_t i = 0; i < nt; i++) {
-      n->ops->on_flow_down(n->self, id, e->tags[i], ev->reason, s->now,
-                           &n->out);
-      process(n);
+    if (e->own_close) {
+      /* Closed by its element: once, so the host forgets the flow (it
+       * delivers nothing). Refused at flow-up: the host forgot it. */
+      if (id && e->own_close == 1)
+        imsec_host_flow_down(n->host, id, e->ntags ? e->tags[0] : 0,
+                             ev->reason);
+      break;
     }
+    size_t nt = e->ntags;
+    for (size_t i = 0; i < nt; i++)
+      imsec_host_flow_down(n->host, id, e->tags[i], ev->reason);
     break;
   }
   case EV_MSG: {
@@ -816,23 +952,17 @@ static void run_event(sim *s, event *ev) {
       fprintf(stderr, "%8lld %s -> %s: %.*s\n", (long long)s->now, ev->from, to,
               (int)k, (const char *)ev->data);
     }
-    sim_node *n = e->node;
-    n->ops->on_message(n->self, ev->end, ev->data, ev->len, s->now, &n->out);
-    process(n);
+    imsec_host_message(e->node->host, ev->end, ev->data, ev->len);
     break;
   }
   case EV_TIMER: {
     sim_node *n = ev->node;
-    timer_gen *t = timer_get(n, ev->timer);
-    if (t->gen != ev->gen || !n->ops->on_timer)
-      break;
+    if (ev->gen != n->arm_gen)
+      break; /* re-armed since */
     sim_tr *tr = tr_add(s, SIM_TR_TIMER);
-    if (tr) {
+    if (tr)
       tr->from = n->name;
-      tr->flow = ev->timer;
-    }
-    n->ops->on_timer(n->self, ev->timer, s->now, &n->out);
-    process(n);
+    imsec_host_expire(n->host);
     break;
   }
   case EV_CONNFAIL: {
@@ -842,14 +972,25 @@ static void run_event(sim *s, event *ev) {
       t->from = n->name;
       t->reason = ev->reason;
     }
-    n->ops->on_flow_down(n->self, 0, ev->tag, ev->reason, s->now, &n->out);
-    process(n);
+    imsec_host_flow_down(n->host, 0, ev->tag, ev->reason);
     break;
   }
   case EV_IDLE: {
     end *e = get_end(s, ev->end);
     if (e && !e->kept && !e->closed && !e->down)
       close_flow(s, ev->end, IMSEC_ERR_TIMEOUT, 0);
+    break;
+  }
+  case EV_POLL:
+    ev->node->poll_pending = 0;
+    imsec_host_poll(ev->node->host);
+    break;
+  case EV_REPLY: {
+    dreply *d = ev->rep;
+    if (d->has_reg)
+      d->rep.reg = &d->reg;
+    d->done(d->arg, &d->req, &d->rep);
+    /* The host's done woke the node: its EV_POLL, now, delivers. */
     break;
   }
   }

@@ -1,16 +1,20 @@
 /*
- * sim: the in-memory harness of the end-to-end tests. Many elements (the
- * elemrun_ops shape of apps/elemrun.h) live in one process on a virtual
- * clock; flows are pairs of ends joined by the harness; CONNECT is resolved
- * by address to the element listening there; every message, flow event and
- * log line goes into a trace (for ladders and assertions). Deterministic:
- * one thread, one event heap ordered by (time, sequence).
+ * sim: the in-memory harness of the end-to-end tests. Many elements (each
+ * an imsec_elem_ops run by its own host core, include/imsec/host.h) live
+ * in one process on a virtual clock; flows are pairs of ends joined by the
+ * harness; CONNECT is resolved by address to the element listening there; every
+ * message, flow event and log line goes into a trace (for ladders and
+ * assertions). Deterministic: one thread, one event heap ordered by (time,
+ * sequence).
  *
- * TLS flows: the connecting element gets peer_cert facts made by really
- * validating the listener's DER chain (sim_listen_tls) with crypto/x509
- * against the connector's anchors (sim_node_anchors) at the harness's
- * certificate time; or, if the listener was given facts directly
- * (sim_listen_facts), those.
+ * TLS flows: the connecting element gets peer_cert facts made by its host
+ * really validating the listener's DER chain (sim_listen_tls) with
+ * crypto/x509 against the connector's anchors (sim_node_anchors) at the
+ * harness's certificate time; or, if the listener was given facts
+ * directly (sim_listen_facts), those.
+ *
+ * Timers, PERSIST ordering and service replies are the host core's: a
+ * node's element sees exactly what it would see under the net port.
  *
  * Faults: a per-message delay, a tamper hook that may rewrite, delay or drop
  * any message in flight, failing a flow (both ends see on_flow_down), an
@@ -18,7 +22,7 @@
  *
  * Typical use:
  *   sim *s; sim_new(&s, 1000);
- *   sim_node *p = sim_add(s, "pcscf", &ops_pcscf, pcscf, "10.0.0.2");
+ *   sim_node *p = sim_add(s, "pcscf", &imsec_pcscf_ops, pcscf, "10.0.0.2");
  *   sim_listen(p, &addr_tls_5061);
  *   sim_call(ue_node, start_fn, NULL);   // kick the UE
  *   sim_run(s, 10000);                    // run until idle or +10 s
@@ -30,8 +34,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "apps/elemrun.h"
 #include "imsec/elem.h"
+#include "imsec/host.h"
+#include "imsec/svc.h"
 #include "imsec/x509.h"
 
 typedef struct sim sim;
@@ -45,12 +50,24 @@ void sim_del(sim *s);
 imsec_time_ms sim_now(const sim *s);
 
 /* Add an element named `name` (copied; used in the trace and ladders) with
- * its vtable (borrowed) and handle; `host` (copied) is the IP its outgoing
- * flows come from. Returns NULL on allocation failure. */
-sim_node *sim_add(sim *s, const char *name, const elemrun_ops *ops, void *self,
-                  const char *host);
+ * its ops (borrowed) and handle; `host` (copied) is the IP its outgoing
+ * flows come from. Nothing runs yet (sim_node_start calls on_start).
+ * Returns NULL on allocation failure. */
+sim_node *sim_add(sim *s, const char *name, const imsec_elem_ops *ops,
+                  void *self, const char *host);
 const char *sim_node_name(const sim_node *n);
 void *sim_node_self(const sim_node *n);
+/* The node's host core (pending requests, held actions, deadlines). */
+imsec_host *sim_node_host(const sim_node *n);
+/* ops->on_start, once. */
+void sim_node_start(sim_node *n);
+/* ops->done (0 when the element has none). */
+int sim_node_done(const sim_node *n);
+/* The store the node's REQUEST and PERSIST actions go to (borrowed; NULL:
+ * they are answered IMSEC_ERR_UNSUPPORTED). It must answer inside submit
+ * (the sim has one thread); sim_set_svc_delay makes the answers arrive
+ * later in virtual time. */
+void sim_node_svc(sim_node *n, imsec_svc *svc);
 /* The anchors used to make peer facts for this node's outgoing TLS flows
  * (borrowed). */
 void sim_node_anchors(sim_node *n, const imsec_x509_anchors *a);
@@ -67,12 +84,12 @@ int sim_listen_tls(sim_node *n, const imsec_addr *addr,
 int sim_listen_facts(sim_node *n, const imsec_addr *addr,
                      const imsec_trust_cert *facts, int tickets);
 /* The time (Unix seconds) certificate validity is checked at (default:
- * the real clock, -1). */
+ * the real clock, -1). Nodes added later use it (call before sim_add). */
 void sim_cert_time(sim *s, int64_t unix_s);
 
 /* Run fn(self, now, out, arg) on node `n` now and carry out its actions
  * (what a test does to start a UE or make it send). */
-void sim_call(sim_node *n, elemrun_call_fn fn, void *arg);
+void sim_call(sim_node *n, imsec_host_call_fn fn, void *arg);
 
 /* Run: deliver every event due, advancing the clock to the next timer
  * when nothing else is pending, until the heap is empty or the next event
@@ -93,6 +110,9 @@ int sim_run_until(sim *s, int (*pred)(void *arg), void *arg,
 
 /* Every message takes `ms` to arrive (default 0). */
 void sim_set_delay(sim *s, imsec_time_ms ms);
+/* Every service reply reaches its element `ms` after the store gave it
+ * (default 0: at the end of the walk that asked), as from a slow store. */
+void sim_set_svc_delay(sim *s, imsec_time_ms ms);
 
 /* Called for each message as it is sent. `*data` is a malloc'd copy the
  * hook may edit or replace (free the old, set the new and *len). Return
@@ -149,7 +169,7 @@ typedef enum sim_tr_kind {
   SIM_TR_UP,      /* a flow end came up */
   SIM_TR_DOWN,    /* a flow end went down */
   SIM_TR_LOG,     /* an element's LOG action */
-  SIM_TR_TIMER,   /* a timer fired (not stale) */
+  SIM_TR_TIMER,   /* the node's host was woken for its deadline */
 } sim_tr_kind;
 
 typedef struct sim_tr {

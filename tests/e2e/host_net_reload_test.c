@@ -1,5 +1,6 @@
-/* apps/elemrun: SIGHUP with a reload callback. The callback runs on the
- * waiting thread, changes the element through elemrun_call_wait and a TLS
+/* The host's net port: SIGHUP with a reload callback. The callback runs on
+ * the waiting thread, changes the element through imsec_hostnet_call_wait
+ * (on the host core) and a TLS
  * listener through imsec_net_tls_reload; a failed reload and a successful
  * one both leave the run going; SIGTERM still stops it. A synchronous
  * call that cannot start in time is cancelled and never runs. Each wait
@@ -12,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apps/elemrun.h"
+#include "imsec/host_net.h"
 #include "imsec/x509.h"
 #include "net_util.h"
 #include "test_util.h"
@@ -63,7 +64,8 @@ static void el_start(void *s, imsec_time_ms now, imsec_out *out) {
   e->have_loop = 1;
 }
 
-static const elemrun_ops ops = {
+static const imsec_elem_ops ops = {
+    .kind = "reload",
     .on_flow_up = el_up,
     .on_message = el_msg,
     .on_flow_down = el_down,
@@ -77,7 +79,7 @@ typedef struct host {
   pthread_t main;
   int wrong_thread;
   int tls_rc;
-  elemrun *r;
+  imsec_hostnet *r;
   imsec_x509_anchors *anchors;
   const imsec_x509_anchors *old_anchors;
 } host;
@@ -88,18 +90,18 @@ static void apply(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
   if (!e->have_loop || !pthread_equal(pthread_self(), e->loop))
     ((host *)arg)->wrong_thread = 1;
   assert_int_equal(imsec_out_log(out, IMSEC_LOG_INFO, "applied", NULL), 0);
-  /* New peer anchors: the runner hands the previous ones back. */
+  /* New peer anchors: the port hands the previous ones back. */
   host *h = arg;
   imsec_x509_anchors *a = NULL;
   assert_int_equal(imsec_x509_anchors_new(&a), 0);
   assert_int_equal(imsec_x509_anchors_add_root_file(a, t_path(g_dir, "ca.pem")),
                    0);
-  h->old_anchors = elemrun_set_anchors(h->r, a);
+  h->old_anchors = imsec_hostnet_set_anchors(h->r, a);
   h->anchors = a;
   atomic_fetch_add(&e->applied, 1);
 }
 
-static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
+static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
   host *h = arg;
   if (!pthread_equal(pthread_self(), h->main))
     h->wrong_thread = 1;
@@ -108,23 +110,24 @@ static int on_reload(void *arg, elemrun *r, char *msg, size_t cap) {
     snprintf(msg, cap, "the test says no");
     return IMSEC_ERR_CONFIG;
   }
-  int rc = elemrun_call_wait(r, apply, h, 5000);
+  int rc = imsec_hostnet_call_wait(r, apply, h, 5000);
   if (rc != 0)
     return rc;
   imsec_net_tls_config c;
   memset(&c, 0, sizeof c);
   c.cert_file = t_path(g_dir, "rsa.pem");
   c.key_file = t_path(g_dir, "rsa.key");
-  h->tls_rc = imsec_net_tls_reload(elemrun_listener_tls(r, 0), &c, msg, cap);
+  h->tls_rc =
+      imsec_net_tls_reload(imsec_hostnet_listener_tls(r, 0), &c, msg, cap);
   return h->tls_rc;
 }
 
-/* Run elemrun_wait in slices until `pred` holds (or 5 s pass). */
-static int wait_for(elemrun *r, atomic_int *v, int want) {
+/* Run imsec_hostnet_wait in slices until `pred` holds (or 5 s pass). */
+static int wait_for(imsec_hostnet *r, atomic_int *v, int want) {
   for (int i = 0; i < 50; i++) {
     if (atomic_load(v) >= want)
       return 0;
-    int rc = elemrun_wait(r, 100);
+    int rc = imsec_hostnet_wait(r, 100);
     if (rc == 0)
       return -1; /* the run ended */
   }
@@ -155,12 +158,12 @@ static void sighup_reloads(void **state) {
   memset(&tc, 0, sizeof tc);
   tc.cert_file = t_path(g_dir, "server.pem");
   tc.key_file = t_path(g_dir, "server.key");
-  elemrun_listener l;
+  imsec_hostnet_listener l;
   memset(&l, 0, sizeof l);
   assert_int_equal(
       imsec_addr_parse_listen(IMSEC_STR_LIT("tls:127.0.0.1:0"), &l.addr), 0);
   l.tls_cfg = &tc;
-  elemrun_config cfg;
+  imsec_hostnet_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.name = "hup";
   cfg.ops = &ops;
@@ -171,14 +174,14 @@ static void sighup_reloads(void **state) {
   cfg.reload = on_reload;
   cfg.reload_arg = &h;
   cfg.log_level = IMSEC_LOG_INFO;
-  elemrun *r = NULL;
+  imsec_hostnet *r = NULL;
   char err[256];
-  assert_int_equal(elemrun_new(&r, &cfg, err, sizeof err), 0);
+  assert_int_equal(imsec_hostnet_new(&r, &cfg, err, sizeof err), 0);
   h.r = r;
-  assert_non_null(elemrun_listener_tls(r, 0));
-  assert_null(elemrun_listener_tls(r, 1));
-  assert_null(elemrun_client_tls(r));
-  assert_int_equal(elemrun_start(r), 0);
+  assert_non_null(imsec_hostnet_listener_tls(r, 0));
+  assert_null(imsec_hostnet_listener_tls(r, 1));
+  assert_null(imsec_hostnet_client_tls(r));
+  assert_int_equal(imsec_hostnet_start(r), 0);
 
   /* A successful reload: the element changed on its loop thread, the
    * listener's certificate replaced, the run goes on. */
@@ -189,31 +192,33 @@ static void sighup_reloads(void **state) {
   assert_int_equal(h.wrong_thread, 0);
   assert_non_null(h.anchors);
   assert_null(h.old_anchors); /* none at the start */
-  assert_int_equal(elemrun_signal(r), 0);
+  assert_int_equal(imsec_hostnet_signal(r), 0);
 
   /* A failed one: the same. */
   h.fail_next = 1;
   assert_int_equal(kill(getpid(), SIGHUP), 0);
   assert_int_equal(wait_for(r, &h.reloads, 2), 0);
   assert_int_equal(atomic_load(&h.el.applied), 1);
-  assert_int_equal(elemrun_signal(r), 0);
-  assert_int_equal(elemrun_wait(r, 50), IMSEC_ERR_TIMEOUT);
+  assert_int_equal(imsec_hostnet_signal(r), 0);
+  assert_int_equal(imsec_hostnet_wait(r, 50), IMSEC_ERR_TIMEOUT);
 
   /* A call that cannot start in time never runs. */
-  assert_int_equal(elemrun_call(r, slow, NULL), 0);
+  assert_int_equal(imsec_hostnet_call(r, slow, NULL), 0);
   atomic_int ran = 0;
-  assert_int_equal(elemrun_call_wait(r, never, &ran, 50), IMSEC_ERR_TIMEOUT);
+  assert_int_equal(imsec_hostnet_call_wait(r, never, &ran, 50),
+                   IMSEC_ERR_TIMEOUT);
   usleep(600 * 1000);
   assert_int_equal(atomic_load(&ran), 0);
-  assert_int_equal(elemrun_call_wait(r, never, &ran, 5000), 0);
+  assert_int_equal(imsec_hostnet_call_wait(r, never, &ran, 5000), 0);
   assert_int_equal(atomic_load(&ran), 1);
-  assert_int_equal(elemrun_call_wait(NULL, never, &ran, 10), IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_hostnet_call_wait(NULL, never, &ran, 10),
+                   IMSEC_ERR_INVAL);
 
   /* SIGTERM still stops. */
   assert_int_equal(kill(getpid(), SIGTERM), 0);
-  assert_int_equal(elemrun_wait(r, 5000), 0);
-  assert_int_equal(elemrun_signal(r), SIGTERM);
-  elemrun_del(r);
+  assert_int_equal(imsec_hostnet_wait(r, 5000), 0);
+  assert_int_equal(imsec_hostnet_signal(r), SIGTERM);
+  imsec_hostnet_del(r);
   imsec_x509_anchors_del(h.anchors);
 }
 

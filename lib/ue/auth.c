@@ -50,8 +50,8 @@ static int hex_of(uint64_t v, unsigned digits, char *out) {
 
 /* Keep the Security-Server list of a 401 for the echo (RFC 3329 §2.3.1):
  * the server's mechanisms as parsed, written back as one list (the
- * P-CSCF compares mechanisms and parameters, not raw text). Returns 0, or <0 when the server
- * offers no "tls" (no common mechanism). */
+ * P-CSCF compares mechanisms and parameters, not raw text). Returns 0, or <0
+ * when the server offers no "tls" (no common mechanism). */
 static int take_security_server(imsec_ue *ue, imsec_sip_msg *m,
                                 imsec_out *out) {
   const imsec_sip_hdr *h = imsec_sip_hdr_first(m, IMSEC_SIP_H_SECURITY_SERVER);

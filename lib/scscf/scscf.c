@@ -5,6 +5,7 @@
 
 #include "imsec/digest.h"
 #include "imsec/ident.h"
+#include "imsec/map.h"
 #include "imsec/scscf.h"
 #include "imsec/sip.h"
 #include "imsec/trust.h"
@@ -18,6 +19,10 @@
 #define MAX_QUEUE 64
 #define MAX_FLOWS 65536
 #define BRANCH_PREFIX "z9hG4bK.isc."
+/* A store call made the request wait: asked (AGAIN) or busy (BUSY). */
+static inline int waits(int rv) {
+  return rv == IMSEC_ERR_AGAIN || rv == IMSEC_ERR_BUSY;
+}
 
 typedef struct challenge {
   char nonce[NONCE_CAP];
@@ -89,18 +94,45 @@ typedef struct peer {
   char expect[IMSEC_TRUST_NAME_CAP]; /* TLS: the name it must carry */
 } peer;
 
-/* A request that found the HSS store busy, kept to be run again from the
- * start: nothing was sent and nothing kept before the store call that
- * said busy. */
+/* A request that waits for the HSS (a REQUEST not answered yet, or an
+ * answer "busy"), or for the registrations to load, kept to be run again
+ * from the start: nothing was sent and nothing kept before the store call
+ * that made it wait. The answers it already has are kept with it, so the
+ * run again finds them (a vector is taken once, then wiped). */
 typedef struct parked {
   uint64_t flow;
   imsec_time_ms deadline; /* arrival + store_timeout_ms: then 500 */
   imsec_time_ms next;     /* the next try; 0: behind an earlier request of
                              its flow, tried once that one is done */
   imsec_time_ms pause;    /* the last pause between tries */
+  uint64_t wait_id;       /* the REQUEST it waits for; 0 none */
+  int busy;               /* the store's last answer was "busy" */
+  int resynced;           /* its AUTS resynchronised the HSS (§6.1.3) */
+  /* The answers it has (TS 33.203 §6.1: subscriber, vector, resync). */
+  int sub_kind; /* IMSEC_SVC_HSS_SUB or _SUB_IMPU; 0 none */
+  int sub_status;
+  imsec_hss_sub sub;
+  int vec_have, vec_status;
+  imsec_aka_vector vec; /* secret: wiped when taken or freed */
+  imsec_hss_aka aka;
+  int rs_have, rs_status;
   size_t len;
   char data[];
 } parked;
+
+/* A registration change the 200 waits for (a PERSIST): undone, and the
+ * REGISTER answered 500 instead, when the store could not make it
+ * durable. */
+typedef struct pend {
+  uint64_t id;
+  uint64_t flow; /* the REGISTER's flow; 0: an expiry */
+  char *impi;
+  int had;                 /* there was a record before the change */
+  imsec_reg_record before; /* the record before the change, ttl from at */
+  imsec_time_ms at;
+  char *req; /* the REGISTER, to answer 500 from; NULL: an expiry */
+  size_t req_len;
+} pend;
 
 /* What on_flow_up decided about a flow's peer. */
 typedef struct flow_trust {
@@ -135,7 +167,6 @@ struct imsec_scscf {
   imsec_scscf_config cfg;
   char *domain;
   imsec_crypto *crypto;
-  imsec_hss *hss;
   char to_tag[17];
   char self_host[256];
   challenge **ch;
@@ -188,6 +219,11 @@ struct imsec_scscf {
   int retry_busy;           /* it found the store busy again (1), or was
                                answered 500 at its deadline (2) */
   imsec_lograte store_rate; /* "HSS store unavailable" lines */
+  uint64_t want_id; /* a REQUEST the running request just made, 0 none */
+  imsec_map waits;  /* REQUEST id -> the parked request waiting for it */
+  imsec_map pends;  /* PERSIST id -> pend */
+  int loading;      /* REG_LOAD sent, its last reply not in yet */
+  uint64_t load_id;
 };
 
 static void store_unavailable(imsec_scscf *s, const char *impi, int rv,
@@ -199,6 +235,14 @@ static void park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out);
 static int park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
                          imsec_out *out);
 static void park_free(imsec_scscf *s);
+static void pends_free(imsec_scscf *s);
+static int hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
+                   imsec_hss_sub *sub, imsec_time_ms now, imsec_out *out);
+static int hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,
+                      imsec_hss_aka *aka, imsec_time_ms now, imsec_out *out);
+static int hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
+                      const uint8_t *auts, imsec_time_ms now, imsec_out *out);
+static int wait_load(imsec_scscf *s, imsec_time_ms now);
 
 static void fpeer_set(imsec_scscf *s, uint64_t flow,
                       const imsec_flow_info *info);
@@ -422,8 +466,8 @@ static int limits_setup(imsec_scscf *s) {
 }
 
 int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
-                    imsec_crypto *crypto, imsec_hss *hss) {
-  if (!out || !cfg || !crypto || !hss)
+                    imsec_crypto *crypto) {
+  if (!out || !cfg || !crypto)
     return IMSEC_ERR_INVAL;
   *out = NULL;
   imsec_str dom = imsec_str_c(cfg->domain);
@@ -472,7 +516,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   int rv = IMSEC_ERR_NOMEM;
   s->cfg = c;
   s->crypto = crypto;
-  s->hss = hss;
+  imsec_map_init_u64(&s->waits);
+  imsec_map_init_u64(&s->pends);
   s->domain = dup_str(dom);
   if (!s->domain)
     goto fail_domain;
@@ -573,6 +618,7 @@ void imsec_scscf_del(imsec_scscf *s) {
     txn_free(s->tx[i]);
   free(s->tx);
   park_free(s);
+  pends_free(s);
   imsec_sip_msg_free(&s->m);
   imsec_sip_msg_free(&s->m2);
   free(s->obuf);
@@ -1325,10 +1371,10 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   imsec_hss_aka aka = IMSEC_HSS_AKAV1;
   /* One vector per challenge; its SQN is durable before we see it. A busy
    * store made none (and wiped what it had drawn). */
-  int rv = imsec_hss_vector(s->hss, imsec_str_c(impi), &c->v, &aka);
-  if (rv == IMSEC_ERR_BUSY) {
+  int rv = hss_vector(s, impi, &c->v, &aka, now, out);
+  if (waits(rv)) {
     challenge_free(c);
-    return IMSEC_ERR_BUSY;
+    return rv;
   }
   if (rv == IMSEC_ERR_TIMEOUT || rv == IMSEC_ERR_IO) {
     store_unavailable(s, impi, rv, now, out);
@@ -1692,7 +1738,7 @@ static int challenge_new(imsec_scscf *s, uint64_t flow, const char *impi,
   if (limits_challenge(s, flow, imsec_str_c(impi), src, now, out))
     return 0;
   int rv = challenge_ue(s, flow, impi, stale, now, out);
-  if (rv == IMSEC_ERR_BUSY)
+  if (waits(rv))
     limits_unchallenge(s, imsec_str_c(impi), src, now);
   return rv;
 }
@@ -1734,6 +1780,38 @@ static uint32_t contact_expires(const imsec_scscf *s, const imsec_sip_addr *a,
 
 static int build_ok(imsec_scscf *s, uint64_t flow, reg *r, const char *impi,
                     imsec_time_ms now, imsec_out *out);
+static void persist_reg(imsec_scscf *s, uint64_t flow, const char *impi,
+                        const reg *r, imsec_reg_record *before, int had,
+                        imsec_time_ms now, imsec_out *out);
+static int reg_to_record(const imsec_scscf *s, const reg *r, imsec_time_ms now,
+                         imsec_reg_record *out);
+
+#define SR_CAP 400
+
+/* The Service-Route value (RFC 3608): our address with user "orig", NUL
+ * terminated in sr[SR_CAP]. Returns its length or a negative code. */
+static int service_route(const imsec_scscf *s, char *sr) {
+  int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
+  char port[8];
+  dec_u64(s->cfg.self.port, port);
+  imsec_sip_builder sb;
+  imsec_sip_build_init(&sb, sr, SR_CAP - 1);
+  imsec_sip_build_raw(&sb, IMSEC_STR_LIT("<sip:orig@"));
+  if (v6)
+    imsec_sip_build_raw(&sb, IMSEC_STR_LIT("["));
+  imsec_sip_build_raw(&sb, imsec_str_c(s->self_host));
+  if (v6)
+    imsec_sip_build_raw(&sb, IMSEC_STR_LIT("]"));
+  imsec_sip_build_raw(&sb, IMSEC_STR_LIT(":"));
+  imsec_sip_build_raw(&sb, imsec_str_c(port));
+  imsec_sip_build_raw(&sb, IMSEC_STR_LIT(";transport="));
+  imsec_sip_build_raw(&sb, imsec_str_c(imsec_tp_lower(s->cfg.self.tp)));
+  imsec_sip_build_raw(&sb, IMSEC_STR_LIT(";lr>"));
+  if (sb.err)
+    return IMSEC_ERR_NOBUF;
+  sr[sb.len] = 0;
+  return (int)sb.len;
+}
 
 /* The registrar proper, after authentication (RFC 3261 §10.3, RFC 3327,
  * RFC 3608, RFC 5626 §6). */
@@ -1774,8 +1852,13 @@ static void registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       respond(s, flow, 400, "Invalid Contact *", out);
       return;
     }
-    if (r)
+    if (r) {
+      imsec_reg_record before;
+      int had = reg_to_record(s, r, now, &before) == 0;
       remove_reg(s, ridx, out);
+      persist_reg(s, flow, sub->impi, NULL, had ? &before : NULL, had, now,
+                  out);
+    }
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": de-registered (Contact: *)", NULL);
     (void)build_ok(s, flow, NULL, sub->impi, now, out);
@@ -1809,6 +1892,9 @@ static void registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       }
     }
   }
+  /* What to restore when the change cannot be made durable. */
+  imsec_reg_record before;
+  int had = r && nct && reg_to_record(s, r, now, &before) == 0;
   if (!r && nct) {
     if (s->nregs >= s->cfg.max_regs ||
         grow((void **)&s->regs, &s->capregs, s->nregs, sizeof(*s->regs)) < 0 ||
@@ -1898,9 +1984,15 @@ static void registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     (void)imsec_out_timer(out, nc.timer, nc.expires_at);
   }
   free(path);
-  if (r && r->n == 0) {
+  int gone = r && r->n == 0;
+  if (gone) {
     remove_reg(s, ridx, out);
     r = NULL;
+  }
+  /* DESIGN.md §2: the 200 leaves only once the change is durable. */
+  if (nct && (r || had))
+    persist_reg(s, flow, sub->impi, r, had ? &before : NULL, had, now, out);
+  if (gone) {
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": de-registered", NULL);
   } else if (r) {
@@ -1946,26 +2038,11 @@ static int build_ok(imsec_scscf *s, uint64_t flow, reg *r, const char *impi,
     imsec_sip_build_header(&b, IMSEC_STR_LIT("Path"), h->value);
   if (r) {
     /* RFC 3608: requests of the UE come back through us. */
-    char sr[400];
-    int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
-    char port[8];
-    dec_u64(s->cfg.self.port, port);
-    imsec_sip_builder sb;
-    imsec_sip_build_init(&sb, sr, sizeof(sr));
-    imsec_sip_build_raw(&sb, IMSEC_STR_LIT("<sip:orig@"));
-    if (v6)
-      imsec_sip_build_raw(&sb, IMSEC_STR_LIT("["));
-    imsec_sip_build_raw(&sb, imsec_str_c(s->self_host));
-    if (v6)
-      imsec_sip_build_raw(&sb, IMSEC_STR_LIT("]"));
-    imsec_sip_build_raw(&sb, IMSEC_STR_LIT(":"));
-    imsec_sip_build_raw(&sb, imsec_str_c(port));
-    imsec_sip_build_raw(&sb, IMSEC_STR_LIT(";transport="));
-    imsec_sip_build_raw(&sb, imsec_str_c(imsec_tp_lower(s->cfg.self.tp)));
-    imsec_sip_build_raw(&sb, IMSEC_STR_LIT(";lr>"));
-    if (!sb.err)
+    char sr[SR_CAP];
+    int srn = service_route(s, sr);
+    if (srn > 0)
       imsec_sip_build_header(&b, IMSEC_STR_LIT("Service-Route"),
-                             imsec_str_make(sr, sb.len));
+                             imsec_str_make(sr, (size_t)srn));
     /* RFC 3455 §4.1: the implicitly registered set. */
     imsec_sip_build_raw(&b, IMSEC_STR_LIT("P-Associated-URI: "));
     for (size_t i = 0; i < r->n_impus; i++) {
@@ -2013,6 +2090,16 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     park_busy(s, flow, NULL, now, out);
     return;
   }
+  int lw = wait_load(s, now);
+  if (lw == IMSEC_ERR_AGAIN) {
+    park_busy(s, flow, NULL, now, out);
+    return;
+  }
+  if (lw < 0) {
+    store_unavailable(s, NULL, lw, now, out);
+    respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
   imsec_sip_uri ru;
   if (imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0 ||
       !imsec_str_ieq_c(ru.host, s->domain)) {
@@ -2051,9 +2138,11 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   /* The IMPI: the Authorization username, or (a UA without one) the
    * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
-  int rv = c->present ? imsec_hss_lookup(s->hss, imsec_str_c(c->username), sub)
-                      : imsec_hss_lookup_impu(s->hss, to->uri, sub);
-  if (rv == IMSEC_ERR_BUSY) {
+  int rv = c->present
+               ? hss_sub(s, IMSEC_SVC_HSS_SUB, imsec_str_c(c->username), sub,
+                         now, out)
+               : hss_sub(s, IMSEC_SVC_HSS_SUB_IMPU, to->uri, sub, now, out);
+  if (waits(rv)) {
     park_busy(s, flow, c->present ? c->username : "(by IMPU)", now, out);
     goto done;
   }
@@ -2083,7 +2172,7 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   if (limits_refuse(s, flow, impi, src, now, out))
     goto done;
   if (!c->present || c->nonce[0] == 0) {
-    if (challenge_again(s, flow, sub->impi, src, 0, now, out) == IMSEC_ERR_BUSY)
+    if (waits(challenge_again(s, flow, sub->impi, src, 0, now, out)))
       park_busy(s, flow, sub->impi, now, out);
     goto done;
   }
@@ -2105,7 +2194,10 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     /* Unknown, used or expired nonce: the pending challenge or a fresh
      * one (RFC 7616 §3.3 stale) rather than a failure: the UE may simply
      * be late. */
-    if (challenge_again(s, flow, sub->impi, src, 1, now, out) == IMSEC_ERR_BUSY)
+    /* After a resynchronisation (below) the fresh challenge is not a
+     * stale one. */
+    int stale = !(s->retry && s->retry->resynced);
+    if (waits(challenge_again(s, flow, sub->impi, src, stale, now, out)))
       park_busy(s, flow, sub->impi, now, out);
     goto done;
   }
@@ -2129,8 +2221,7 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       if (limits_refuse(s, flow, impi, src, now, out))
         goto done;
       /* Busy: run again, this nonce is gone by then (a stale 401). */
-      if (challenge_again(s, flow, sub->impi, src, 0, now, out) ==
-          IMSEC_ERR_BUSY)
+      if (waits(challenge_again(s, flow, sub->impi, src, 0, now, out)))
         park_busy(s, flow, sub->impi, now, out);
       goto done;
     }
@@ -2156,8 +2247,8 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     /* TS 33.203 §6.1.3: resync first. A busy store saved nothing: the
      * challenge stays as it was (its nc too) and the same request runs
      * again later. */
-    int rs = imsec_hss_resync(s->hss, imsec_str_c(sub->impi), rand, auts);
-    if (rs == IMSEC_ERR_BUSY) {
+    int rs = hss_resync(s, sub->impi, rand, auts, now, out);
+    if (waits(rs)) {
       ch->nc = nc_before;
       park_busy(s, flow, sub->impi, now, out);
       goto wipe;
@@ -2170,7 +2261,9 @@ static void do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
        * before the resync. Busy now: the request runs again and, its
        * nonce gone, gets a fresh (stale) challenge from the new SQN. */
       drop_challenges_of(s, impi, out);
-      if (challenge_new(s, flow, sub->impi, src, 0, now, out) == IMSEC_ERR_BUSY)
+      if (s->retry)
+        s->retry->resynced = 1;
+      if (waits(challenge_new(s, flow, sub->impi, src, 0, now, out)))
         park_busy(s, flow, sub->impi, now, out);
     } else if (rs == IMSEC_ERR_TIMEOUT || rs == IMSEC_ERR_IO) {
       store_unavailable(s, sub->impi, rs, now, out);
@@ -2315,6 +2408,17 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     finish_send(s, &b, flow, out);
     return;
   }
+  /* The registrations are still loading (on_start): wait for them. */
+  int lw = wait_load(s, now);
+  if (lw == IMSEC_ERR_AGAIN) {
+    park_busy(s, flow, NULL, now, out);
+    return;
+  }
+  if (lw < 0) {
+    store_unavailable(s, NULL, lw, now, out);
+    respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
   if (orig) {
     /* TS 24.229 §5.4.3.2: the originating user (asserted by the P-CSCF)
      * must be registered here. */
@@ -2342,10 +2446,10 @@ static void do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       live++;
   if (!live) {
     imsec_hss_sub *sub = malloc(sizeof(*sub));
-    int lrv =
-        sub ? imsec_hss_lookup_impu(s->hss, s->m.ruri, sub) : IMSEC_ERR_NOMEM;
+    int lrv = sub ? hss_sub(s, IMSEC_SVC_HSS_SUB_IMPU, s->m.ruri, sub, now, out)
+                  : IMSEC_ERR_NOMEM;
     free(sub);
-    if (lrv == IMSEC_ERR_BUSY) {
+    if (waits(lrv)) {
       park_busy(s, flow, NULL, now, out);
       return;
     }
@@ -2696,6 +2800,9 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
       contact_free(&r->c[j]);
       r->c[j] = r->c[--r->n];
       if (r->n == 0) {
+        /* The store forgets it too (it would drop the expired bindings
+         * on load anyway; this keeps it small). */
+        persist_reg(s, 0, r->impi, NULL, NULL, 0, now, out);
         reg_free(r);
         s->regs[i] = s->regs[--s->nregs];
       }
@@ -2719,25 +2826,29 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
   }
 }
 
-/* ------------------------------------------------------------ store busy */
+/* ------------------------------------------------------------ store waits */
 
-/* The HSS store is busy while another process holds its lock. The store
- * never waits long (a blocked loop would stall every flow), so a request
- * that finds it busy is parked: its bytes are kept and it runs again from
- * the start on a timer, with a growing pause, until the store answers or
- * store_timeout_ms has passed since it arrived (then 500). Up to the store
- * call that said busy a request sends nothing and keeps nothing (no vector
- * exists before its SQN is on disk, TS 33.102 Annex C), so running it
- * again is safe. */
+/* The HSS answers through the host (include/imsec/elem.h REQUEST and
+ * on_reply): at once for an embedded store, later for one on a worker
+ * thread or across the network; and the store may be busy while another
+ * process holds its lock. The element never waits on it. A request that
+ * needs an answer it does not have asks for it and is parked: its bytes
+ * are kept with the answers it already has, and when the answer comes it
+ * runs again from the start and finds it. An answer "busy" makes it try
+ * again on a timer, with a growing pause. Either way it waits at most
+ * store_timeout_ms from its arrival (then 500). Up to the store call that
+ * made it wait a request sends nothing and keeps nothing (no vector exists
+ * before its SQN is on disk, TS 33.102 Annex C), so running it again is
+ * safe. */
 #define PARK_BYTES (4u * 1024 * 1024) /* all parked messages together */
 #define PARK_FIRST_MS 5               /* the first pause; doubled up to */
 #define PARK_PAUSE_MAX_MS 50          /* this one */
 
-/* "HSS store unavailable: locked" (busy until the request's deadline) or
- * the I/O error, never "unknown subscriber"; within the element's log
- * budget (imsec_lograte: 10 lines a second, the next one saying how many
- * were held back, as for refused input). `impi` NULL: not a REGISTER, or none
- * known yet. */
+/* "HSS store unavailable: locked" (busy until the request's deadline), or
+ * no answer in time, or the I/O error; never "unknown subscriber"; within
+ * the element's log budget (imsec_lograte: 10 lines a second, the next one
+ * saying how many were held back, as for refused input). `impi` NULL: not
+ * a REGISTER, or none known yet. */
 static void store_unavailable(imsec_scscf *s, const char *impi, int rv,
                               imsec_time_ms now, imsec_out *out) {
   uint64_t held = 0;
@@ -2746,14 +2857,108 @@ static void store_unavailable(imsec_scscf *s, const char *impi, int rv,
   char n[24] = "";
   if (held)
     dec_u64(held, n);
-  (void)imsec_out_log(
-      out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "", impi ? impi : "",
-      impi ? ": " : "", "HSS store unavailable: ",
-      rv == IMSEC_ERR_BUSY ? "locked" : imsec_strerror(rv), ": 500",
-      held ? "; " : "", n, held ? " similar lines held back" : "", NULL);
+  const char *why = rv == IMSEC_ERR_BUSY      ? "locked"
+                    : rv == IMSEC_ERR_TIMEOUT ? "no answer in time"
+                                              : imsec_strerror(rv);
+  (void)imsec_out_log(out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "",
+                      impi ? impi : "", impi ? ": " : "",
+                      "HSS store unavailable: ", why, ": 500", held ? "; " : "",
+                      n, held ? " similar lines held back" : "", NULL);
+}
+
+/* Ask the store; the running request waits for the answer. Past the
+ * request's deadline nothing is asked: IMSEC_ERR_BUSY when the store's
+ * last answer was busy, else IMSEC_ERR_TIMEOUT (it did not answer).
+ * Returns IMSEC_ERR_AGAIN (asked: park_busy), or one of those. */
+static int store_ask(imsec_scscf *s, imsec_svc_req *req, imsec_time_ms now,
+                     imsec_out *out) {
+  parked *p = s->retry;
+  if (p && now >= p->deadline)
+    return p->busy ? IMSEC_ERR_BUSY : IMSEC_ERR_TIMEOUT;
+  uint64_t id = ++s->next_id;
+  req->id = id;
+  if (imsec_out_request(out, req) < 0)
+    return IMSEC_ERR_NOMEM;
+  s->want_id = id;
+  return IMSEC_ERR_AGAIN;
+}
+
+/* The subscriber record by IMPI (IMSEC_SVC_HSS_SUB) or IMPU
+ * (IMSEC_SVC_HSS_SUB_IMPU). Returns 0 (in *sub), IMSEC_ERR_NOTFOUND, the
+ * store's error, or as store_ask. */
+static int hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
+                   imsec_hss_sub *sub, imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->sub_kind == (int)kind) {
+    if (p->sub_status == 0)
+      *sub = p->sub;
+    return p->sub_status;
+  }
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = kind;
+  if (imsec_str_copy(key, req.key, sizeof(req.key)) < 0)
+    return IMSEC_ERR_NOTFOUND; /* longer than any identity stored */
+  return store_ask(s, &req, now, out);
+}
+
+/* One authentication vector (TS 33.102 §6.3.2), taken once: the parked
+ * copy is wiped as it is handed over. Returns as hss_sub. */
+static int hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,
+                      imsec_hss_aka *aka, imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->vec_have) {
+    int st = p->vec_status;
+    if (st == 0) {
+      *v = p->vec;
+      *aka = p->aka;
+    }
+    imsec_aka_vector_wipe(&p->vec);
+    p->vec_have = 0;
+    return st;
+  }
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_HSS_VECTOR;
+  if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0)
+    return IMSEC_ERR_NOTFOUND;
+  return store_ask(s, &req, now, out);
+}
+
+/* Resynchronisation (TS 33.102 §6.3.5). Returns as hss_sub. */
+static int hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
+                      const uint8_t *auts, imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->rs_have)
+    return p->rs_status;
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_HSS_RESYNC;
+  memcpy(req.rand, rand, sizeof(req.rand));
+  memcpy(req.auts, auts, sizeof(req.auts));
+  int rv = imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0
+               ? IMSEC_ERR_NOTFOUND
+               : store_ask(s, &req, now, out);
+  imsec_wipe(&req, sizeof(req));
+  return rv;
+}
+
+/* The registrations are loading (on_start): a request that reads or
+ * changes them waits for the last REG_LOAD reply. Returns 0 (loaded),
+ * IMSEC_ERR_AGAIN (park_busy) or IMSEC_ERR_TIMEOUT (past its deadline). */
+static int wait_load(imsec_scscf *s, imsec_time_ms now) {
+  if (!s->loading)
+    return 0;
+  parked *p = s->retry;
+  if (p && now >= p->deadline)
+    return IMSEC_ERR_TIMEOUT;
+  s->want_id = s->load_id;
+  return IMSEC_ERR_AGAIN;
 }
 
 static void parked_free(parked *p) {
+  imsec_aka_vector_wipe(&p->vec);
+  imsec_hss_sub_wipe(&p->sub);
   imsec_wipe(p->data, p->len);
   free(p);
 }
@@ -2764,6 +2969,7 @@ static void park_free(imsec_scscf *s) {
   free(s->pk);
   s->pk = NULL;
   s->npk = s->cappk = s->pk_bytes = 0;
+  imsec_map_free(&s->waits);
 }
 
 /* Does `flow` have requests parked? */
@@ -2782,11 +2988,14 @@ static int park_behind(const imsec_scscf *s, size_t i) {
   return 0;
 }
 
-/* Keep the one timer armed for the earliest try. */
+/* Keep the one timer armed for the earliest try. A request waiting for
+ * an answer is due at its deadline, reported by imsec_scscf_get_expiry
+ * rather than a timer: an answer that comes at once (an embedded store)
+ * then arms and cancels nothing. */
 static void park_arm(imsec_scscf *s, imsec_out *out) {
   imsec_time_ms at = 0;
   for (size_t i = 0; i < s->npk; i++)
-    if (s->pk[i]->next && (!at || s->pk[i]->next < at))
+    if (!s->pk[i]->wait_id && s->pk[i]->next && (!at || s->pk[i]->next < at))
       at = s->pk[i]->next;
   if (at == s->pk_at)
     return;
@@ -2796,25 +3005,40 @@ static void park_arm(imsec_scscf *s, imsec_out *out) {
   (void)imsec_out_timer(out, s->pk_timer, at);
 }
 
+/* Wait for the REQUEST `id` (0: none; the load's id: the load). */
+static void park_wait(imsec_scscf *s, parked *p, uint64_t id) {
+  if (p->wait_id && p->wait_id != s->load_id)
+    (void)imsec_map_del(&s->waits, p->wait_id);
+  p->wait_id = 0;
+  if (!id)
+    return;
+  if (id != s->load_id && imsec_map_put(&s->waits, id, p, NULL) < 0)
+    return; /* no answer will find it: its deadline ends the wait */
+  p->wait_id = id;
+  p->next = p->deadline;
+}
+
 static void park_remove(imsec_scscf *s, size_t i) {
   parked *p = s->pk[i];
+  park_wait(s, p, 0);
   s->pk_bytes -= p->len;
   memmove(&s->pk[i], &s->pk[i + 1], (s->npk - i - 1) * sizeof(*s->pk));
   s->npk--;
   parked_free(p);
 }
 
-/* Keep the request in s->m for later. Returns 0, IMSEC_ERR_LIMIT (as many
- * parked as allowed) or IMSEC_ERR_NOMEM. */
-static int park_add(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
-                    imsec_out *out) {
+/* Keep the request in s->m for later, waiting for `want` (0: to be tried
+ * again after a pause). Returns 0, IMSEC_ERR_LIMIT (as many parked as
+ * allowed) or IMSEC_ERR_NOMEM. */
+static int park_add(imsec_scscf *s, uint64_t flow, uint64_t want,
+                    imsec_time_ms now, imsec_out *out) {
   size_t len = s->m.len;
   if (!len || !s->m.buf || s->npk >= s->cfg.max_parked ||
       len > PARK_BYTES - s->pk_bytes)
     return IMSEC_ERR_LIMIT;
   if (grow((void **)&s->pk, &s->cappk, s->npk, sizeof(*s->pk)) < 0)
     return IMSEC_ERR_NOMEM;
-  parked *p = malloc(sizeof(*p) + len);
+  parked *p = calloc(1, sizeof(*p) + len);
   if (!p)
     return IMSEC_ERR_NOMEM;
   p->flow = flow;
@@ -2827,34 +3051,39 @@ static int park_add(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     p->next = 0; /* tried when the ones before it are done */
   p->len = len;
   memcpy(p->data, s->m.buf, len);
+  park_wait(s, p, want);
   s->pk[s->npk++] = p;
   s->pk_bytes += len;
   park_arm(s, out);
   return 0;
 }
 
-/* A store call of the request in s->m said IMSEC_ERR_BUSY, before anything
- * was sent or kept. A new request is parked (500 at once when there is no
+/* A store call of the request in s->m made it wait (IMSEC_ERR_AGAIN: it
+ * asked, s->want_id; IMSEC_ERR_BUSY: behind its flow), before anything was
+ * sent or kept. A new request is parked (500 at once when there is no
  * room); a parked one running again waits on, or gets 500 once its
  * deadline has passed. */
 static void park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
                       imsec_time_ms now, imsec_out *out) {
   parked *p = s->retry;
+  uint64_t want = s->want_id;
+  s->want_id = 0;
   if (p && now < p->deadline) {
     s->retry_busy = 1;
+    park_wait(s, p, want);
     return;
   }
   if (p) {
     s->retry_busy = 2;
-  } else if (park_add(s, flow, now, out) == 0) {
+  } else if (park_add(s, flow, want, now, out) == 0) {
     (void)imsec_out_logv(
         out, IMSEC_LOG_DEBUG,
-        (imsec_str[]){s->m.method, IMSEC_STR_LIT(": HSS store busy, "
-                                                 "the request waits")},
+        (imsec_str[]){s->m.method, IMSEC_STR_LIT(": waits for the HSS store")},
         2);
     return;
   }
-  store_unavailable(s, impi, IMSEC_ERR_BUSY, now, out);
+  store_unavailable(s, impi, p && !p->busy ? IMSEC_ERR_TIMEOUT : IMSEC_ERR_BUSY,
+                    now, out);
   respond(s, flow, 500, "Server Internal Error", out);
 }
 
@@ -2877,12 +3106,29 @@ static void park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
       park_remove(s, i); /* answered, or dropped */
       continue;
     }
-    p->pause =
-        p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
-    p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
+    if (!p->wait_id) {
+      /* Behind nothing and waiting for nothing: try again later. */
+      p->pause =
+          p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
+      p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
+    }
     i++;
   }
   park_arm(s, out);
+}
+
+imsec_time_ms imsec_scscf_get_expiry(const imsec_scscf *s) {
+  imsec_time_ms at = 0;
+  for (size_t i = 0; s && i < s->npk; i++)
+    if (s->pk[i]->wait_id && (!at || s->pk[i]->deadline < at))
+      at = s->pk[i]->deadline;
+  return at;
+}
+
+void imsec_scscf_handle_expiry(imsec_scscf *s, imsec_time_ms now,
+                               imsec_out *out) {
+  if (s && out)
+    park_run(s, now, out); /* the ones past their deadline get 500 */
 }
 
 /* Returns 1 when `timer` was the parked requests' timer. */
@@ -2914,6 +3160,343 @@ static void park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out) {
   (void)imsec_out_log(out, IMSEC_LOG_INFO, "flow down: ", num,
                       " request(s) waiting for the HSS store dropped", NULL);
   park_arm(s, out);
+}
+
+/* An HSS answer for the parked request that asked: kept with it, and it
+ * runs again (with the others now due, in per-flow arrival order). A busy
+ * store: the same request asks again after a growing pause. */
+static void hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                      imsec_time_ms now, imsec_out *out) {
+  parked *p = imsec_map_get(&s->waits, r->id);
+  if (!p || p->wait_id != r->id)
+    return; /* its request is gone (answered 500, or its flow down) */
+  park_wait(s, p, 0);
+  if (r->status == IMSEC_ERR_BUSY) {
+    p->busy = 1;
+    p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
+    p->pause =
+        p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
+    park_arm(s, out);
+    return;
+  }
+  p->busy = 0;
+  switch (r->kind) {
+  case IMSEC_SVC_HSS_SUB:
+  case IMSEC_SVC_HSS_SUB_IMPU:
+    p->sub_kind = (int)r->kind;
+    p->sub_status = r->status;
+    if (r->status == 0)
+      p->sub = r->sub;
+    imsec_wipe(p->sub.k, sizeof(p->sub.k)); /* never needed here */
+    imsec_wipe(p->sub.op, sizeof(p->sub.op));
+    break;
+  case IMSEC_SVC_HSS_VECTOR:
+    imsec_aka_vector_wipe(&p->vec);
+    p->vec_have = 1;
+    p->vec_status = r->status;
+    if (r->status == 0) {
+      p->vec = r->vec;
+      p->aka = r->aka;
+    }
+    break;
+  case IMSEC_SVC_HSS_RESYNC:
+    p->rs_have = 1;
+    p->rs_status = r->status;
+    break;
+  default:
+    break;
+  }
+  p->next = now;
+  park_run(s, now, out);
+}
+
+/* ------------------------------------------------------------ durability */
+
+/* The record of `r` as the store keeps it (TS 24.229 §5.4.1.2: the
+ * implicit set, Service-Route, each binding with its Path, instance,
+ * reg-id, the peer that registered it and its time left from `now`).
+ * Returns 0 or IMSEC_ERR_NOMEM (*out then owns nothing). */
+static int reg_to_record(const imsec_scscf *s, const reg *r, imsec_time_ms now,
+                         imsec_reg_record *out) {
+  memset(out, 0, sizeof(*out));
+  char sr[SR_CAP];
+  imsec_reg_record t = {
+      .impi = r->impi,
+      .impus = r->impus,
+      .n_impus = r->n_impus,
+      .service_route = service_route(s, sr) > 0 ? sr : NULL,
+  };
+  imsec_reg_binding *b = r->n ? calloc(r->n, sizeof(*b)) : NULL;
+  if (r->n && !b)
+    return IMSEC_ERR_NOMEM;
+  for (size_t i = 0; i < r->n; i++) {
+    const contact *c = &r->c[i];
+    b[i] = (imsec_reg_binding){.contact = c->uri,
+                               .path = c->path,
+                               .instance = c->instance,
+                               .reg_id = c->reg_id,
+                               .ttl_ms = c->expires_at - now,
+                               .peer = c->reg_peer,
+                               .order = c->order};
+  }
+  t.b = b;
+  t.n = r->n;
+  int rv = imsec_reg_record_copy(out, &t);
+  free(b);
+  return rv;
+}
+
+/* Put a stored record in place of whatever `rec->impi` has now: the
+ * bindings still live at `now` (each expires at base + ttl_ms), their
+ * expiry timers armed. An expired binding never comes back. Returns 0 or
+ * IMSEC_ERR_NOMEM, IMSEC_ERR_LIMIT (max_regs). */
+static int reg_install(imsec_scscf *s, const imsec_reg_record *rec,
+                       imsec_time_ms base, imsec_time_ms now, imsec_out *out) {
+  if (!rec->impi)
+    return IMSEC_ERR_INVAL;
+  size_t idx;
+  if (find_reg_impi(s, imsec_str_c(rec->impi), &idx))
+    remove_reg(s, idx, out);
+  size_t live = 0;
+  for (size_t i = 0; i < rec->n; i++)
+    if (rec->b[i].contact && base + rec->b[i].ttl_ms > now)
+      live++;
+  if (!live)
+    return 0;
+  if (s->nregs >= s->cfg.max_regs)
+    return IMSEC_ERR_LIMIT;
+  if (grow((void **)&s->regs, &s->capregs, s->nregs, sizeof(*s->regs)) < 0)
+    return IMSEC_ERR_NOMEM;
+  reg *r = calloc(1, sizeof(*r));
+  if (!r)
+    return IMSEC_ERR_NOMEM;
+  int ok = (r->impi = dup_str(imsec_str_c(rec->impi))) != NULL;
+  if (ok && rec->n_impus)
+    ok = (r->impus = calloc(rec->n_impus, sizeof(char *))) != NULL;
+  for (size_t i = 0; ok && i < rec->n_impus; i++) {
+    r->impus[i] = dup_str(imsec_str_c(rec->impus[i]));
+    ok = r->impus[i] != NULL;
+    r->n_impus = i + 1;
+  }
+  if (ok)
+    ok = (r->c = calloc(live, sizeof(*r->c))) != NULL;
+  for (size_t i = 0; ok && i < rec->n; i++) {
+    const imsec_reg_binding *b = &rec->b[i];
+    if (!b->contact || base + b->ttl_ms <= now)
+      continue;
+    contact *c = &r->c[r->n++];
+    c->uri = dup_str(imsec_str_c(b->contact));
+    c->path = b->path ? dup_str(imsec_str_c(b->path)) : NULL;
+    c->instance = b->instance ? dup_str(imsec_str_c(b->instance)) : NULL;
+    c->reg_peer = b->peer ? dup_str(imsec_str_c(b->peer)) : NULL;
+    c->reg_id = b->reg_id;
+    c->expires_at = base + b->ttl_ms;
+    c->order = b->order;
+    if (b->order > s->order)
+      s->order = b->order;
+    c->timer = ++s->next_id;
+    ok = c->uri && (!b->path || c->path) && (!b->instance || c->instance) &&
+         (!b->peer || c->reg_peer);
+  }
+  if (!ok) {
+    reg_free(r);
+    return IMSEC_ERR_NOMEM;
+  }
+  s->regs[s->nregs++] = r;
+  for (size_t i = 0; i < r->n; i++)
+    (void)imsec_out_timer(out, r->c[i].timer, r->c[i].expires_at);
+  return 0;
+}
+
+static void pend_free(pend *p) {
+  if (!p)
+    return;
+  free(p->impi);
+  imsec_reg_record_free(&p->before);
+  if (p->req) {
+    imsec_wipe(p->req, p->req_len);
+    free(p->req);
+  }
+  free(p);
+}
+
+static void pends_free(imsec_scscf *s) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->pends, &it)) != NULL)
+    pend_free(e->val);
+  imsec_map_free(&s->pends);
+}
+
+/* Make the IMPI's registration durable before anything that reports it
+ * (DESIGN.md §2, include/imsec/elem.h PERSIST): REG_SAVE with its whole
+ * record, or REG_DELETE when `r` is NULL. The host holds the actions that
+ * follow (the 200) until the store says so. `before` (moved, may be NULL)
+ * is what to restore if it cannot; `flow` 0: no request to answer (an
+ * expiry). */
+static void persist_reg(imsec_scscf *s, uint64_t flow, const char *impi,
+                        const reg *r, imsec_reg_record *before, int had,
+                        imsec_time_ms now, imsec_out *out) {
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  pend *p = calloc(1, sizeof(*p));
+  int rv = p ? 0 : IMSEC_ERR_NOMEM;
+  if (p) {
+    p->id = ++s->next_id;
+    p->flow = flow;
+    p->at = now;
+    p->had = had && before;
+    if (p->had) {
+      p->before = *before;
+      before = NULL;
+    }
+    p->impi = dup_str(imsec_str_c(impi));
+    if (flow && s->m.buf && s->m.len) {
+      p->req = malloc(s->m.len);
+      if (p->req) {
+        memcpy(p->req, s->m.buf, s->m.len);
+        p->req_len = s->m.len;
+      }
+    }
+    if (!p->impi || (flow && !p->req))
+      rv = IMSEC_ERR_NOMEM;
+  }
+  req.id = p ? p->id : ++s->next_id;
+  if (rv == 0 && r) {
+    req.kind = IMSEC_SVC_REG_SAVE;
+    rv = reg_to_record(s, r, now, &req.reg);
+  } else if (rv == 0) {
+    req.kind = IMSEC_SVC_REG_DELETE;
+    if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0)
+      rv = IMSEC_ERR_INVAL;
+  }
+  if (rv == 0)
+    rv = imsec_map_put(&s->pends, p->id, p, NULL);
+  if (rv == 0)
+    rv = imsec_out_persist(out, &req);
+  if (rv < 0) {
+    /* Not even asked: the 200 must not leave (the action queue's error is
+     * sticky when it is the queue that failed). */
+    if (p)
+      (void)imsec_map_del(&s->pends, p->id);
+    log_err(out, IMSEC_LOG_ERROR, "registration not saved", rv);
+    imsec_reg_record_free(&req.reg);
+    pend_free(p);
+  }
+  if (before)
+    imsec_reg_record_free(before);
+}
+
+/* Is a change of `impi` newer than `p` still waiting to be durable? Then
+ * undoing `p` would undo that one too. */
+static int pend_newer(const imsec_scscf *s, const pend *p) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->pends, &it)) != NULL) {
+    const pend *o = e->val;
+    /* no secret: IMPIs of two registration changes */
+    if (o->id > p->id && strcmp(o->impi, p->impi) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* The store's answer to a REG_SAVE or REG_DELETE. On failure the host
+ * dropped the 200 it held: the change is undone and the REGISTER gets
+ * 500 instead (RFC 3261 §21.5.1). */
+static void persist_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                          imsec_time_ms now, imsec_out *out) {
+  pend *p = imsec_map_del(&s->pends, r->id);
+  if (!p)
+    return;
+  /* Deleting a record the store never had is done too. */
+  if (r->status == 0 ||
+      (r->kind == IMSEC_SVC_REG_DELETE && r->status == IMSEC_ERR_NOTFOUND)) {
+    pend_free(p);
+    return;
+  }
+  (void)imsec_out_log(out, IMSEC_LOG_ERROR, "registration of ", p->impi,
+                      " not durable (", imsec_strerror(r->status), ")",
+                      p->req ? ": 500, change undone" : "", NULL);
+  if (p->req && !pend_newer(s, p)) {
+    size_t idx;
+    if (find_reg_impi(s, imsec_str_c(p->impi), &idx))
+      remove_reg(s, idx, out);
+    if (p->had && reg_install(s, &p->before, p->at, now, out) < 0)
+      (void)imsec_out_log(out, IMSEC_LOG_ERROR, "registration of ", p->impi,
+                          " could not be restored", NULL);
+  }
+  if (p->req && imsec_sip_parse(&s->m, p->req, p->req_len, 1) == 0)
+    respond(s, p->flow, 500, "Server Internal Error", out);
+  pend_free(p);
+}
+
+/* One REG_LOAD reply: a record to rebuild, or the last one. Requests that
+ * waited for the load run then. */
+static void load_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                       imsec_time_ms now, imsec_out *out) {
+  if (!s->loading || r->id != s->load_id)
+    return;
+  if (r->reg) {
+    int rv = reg_install(s, r->reg, now, now, out);
+    if (rv < 0)
+      (void)imsec_out_log(out, IMSEC_LOG_ERROR, "registration of ",
+                          r->reg->impi ? r->reg->impi : "?",
+                          " not loaded: ", imsec_strerror(rv), NULL);
+  }
+  if (!r->last)
+    return;
+  s->loading = 0;
+  if (r->status < 0)
+    log_err(out, IMSEC_LOG_ERROR, "registrations not loaded", r->status);
+  char n[24];
+  dec_u64(s->nregs, n);
+  (void)imsec_out_log(out, IMSEC_LOG_INFO, n, " registration(s) loaded", NULL);
+  for (size_t i = 0; i < s->npk; i++) {
+    parked *p = s->pk[i];
+    if (p->wait_id == s->load_id) {
+      p->wait_id = 0;
+      p->next = now;
+    }
+  }
+  park_run(s, now, out);
+}
+
+void imsec_scscf_start(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
+  (void)now;
+  if (!s || !out || s->loading)
+    return;
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_REG_LOAD;
+  req.id = ++s->next_id;
+  if (imsec_out_request(out, &req) < 0)
+    return;
+  s->load_id = req.id;
+  s->loading = 1;
+}
+
+void imsec_scscf_on_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                          imsec_time_ms now, imsec_out *out) {
+  if (!s || !r || !out)
+    return;
+  switch (r->kind) {
+  case IMSEC_SVC_REG_LOAD:
+    load_reply(s, r, now, out);
+    break;
+  case IMSEC_SVC_REG_SAVE:
+  case IMSEC_SVC_REG_DELETE:
+    persist_reply(s, r, now, out);
+    break;
+  case IMSEC_SVC_HSS_SUB:
+  case IMSEC_SVC_HSS_SUB_IMPU:
+  case IMSEC_SVC_HSS_VECTOR:
+  case IMSEC_SVC_HSS_RESYNC:
+    hss_reply(s, r, now, out);
+    break;
+  default:
+    break;
+  }
 }
 
 /* ------------------------------------------------------------ bad input */

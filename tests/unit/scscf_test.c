@@ -10,6 +10,8 @@
 #include "imsec/digest.h"
 #include "imsec/scscf.h"
 #include "imsec/sip.h"
+#include "imsec/svc.h"
+#include "elem_pump.h"
 #include "test_util.h"
 
 #define DOM "ims.mnc001.mcc001.3gppnetwork.org"
@@ -49,7 +51,44 @@ typedef struct fx {
   imsec_hss *h2;       /* an HSS over a test store (busy_use) */
   uint64_t pk_id;      /* the parked requests' timer */
   imsec_time_ms pk_at; /* when it is armed for; 0: off */
+  /* The host's side: the stores behind the element's REQUESTs and
+   * PERSISTs, carried out after each event (tests/support/elem_pump.h). */
+  imsec_reg_store *rs;
+  imsec_svc *svc;
+  elem_pump pump;
 } fx;
+
+/* The registration store's wall clock: the test's virtual one. */
+static int64_t fx_wall(void *arg) {
+  return ((fx *)arg)->now;
+}
+
+/* Serve the element's service requests from `h` (and the registration
+ * store). */
+static void use_hss(fx *f, imsec_hss *h) {
+  imsec_svc_del(f->svc);
+  f->svc = NULL;
+  imsec_svc_local_config lc = {
+      .hss = h, .reg = f->rs, .wall_ms = fx_wall, .wall_arg = f};
+  assert_int_equal(imsec_svc_local_new(&f->svc, &lc), 0);
+  f->pump.svc = f->svc;
+}
+
+/* One event, then what the host does for its service actions. */
+static void ev_message(fx *f, uint64_t flow, const uint8_t *msg, size_t len,
+                       imsec_time_ms now, imsec_out *out) {
+  size_t from = out->n;
+  imsec_scscf_on_message(f->s, flow, msg, len, now, out);
+  f->pump.self = f->s;
+  elem_pump_run(&f->pump, out, from, now);
+}
+
+static void ev_timer(fx *f, uint64_t id, imsec_time_ms now, imsec_out *out) {
+  size_t from = out->n;
+  imsec_scscf_on_timer(f->s, id, now, out);
+  f->pump.self = f->s;
+  elem_pump_run(&f->pump, out, from, now);
+}
 
 static void add_sub(fx *f, const char *impi, const char *impu,
                     const char *impu2, imsec_hss_aka aka) {
@@ -90,8 +129,10 @@ static int setup(void **state) {
   if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:5070"), &f->ti.peer) ||
       imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &f->ti.local))
     return -1;
-  if (imsec_scscf_new(&f->s, &cfg, f->c, f->h))
+  if (imsec_scscf_new(&f->s, &cfg, f->c) || imsec_reg_mem_new(&f->rs))
     return -1;
+  elem_pump_init(&f->pump, &imsec_scscf_ops, f->s, NULL);
+  use_hss(f, f->h);
   imsec_out_init(&f->out, IMSEC_LOG_DEBUG);
   if (imsec_milenage_new(&f->m, f->c))
     return -1;
@@ -111,6 +152,9 @@ static int teardown(void **state) {
   fx *f = *state;
   imsec_scscf_del(f->s);
   imsec_out_free(&f->out);
+  elem_pump_free(&f->pump);
+  imsec_svc_del(f->svc);
+  imsec_reg_store_del(f->rs);
   imsec_milenage_del(f->m);
   imsec_hss_del(f->h2);
   imsec_hss_del(f->h);
@@ -147,8 +191,7 @@ static int deliver(fx *f, uint64_t flow, const char *msg) {
   if (k == f->nknown)
     assert_int_equal(flow_up(f, flow, 0), 0);
   imsec_out_clear(&f->out);
-  imsec_scscf_on_message(f->s, flow, (const uint8_t *)msg, strlen(msg), f->now,
-                         &f->out);
+  ev_message(f, flow, (const uint8_t *)msg, strlen(msg), f->now, &f->out);
   assert_int_equal(imsec_out_err(&f->out), 0);
   int sends = 0;
   f->last[0] = 0;
@@ -498,11 +541,11 @@ static void stale_nonce(void **state) {
   uint64_t timer = find_act(f, IMSEC_ACT_TIMER)->timer;
   /* A stale timer (fired early) changes nothing. */
   imsec_out_clear(&f->out);
-  imsec_scscf_on_timer(f->s, timer, f->now + 1000, &f->out);
+  ev_timer(f, timer, f->now + 1000, &f->out);
   assert_int_equal(imsec_scscf_challenges(f->s), 1);
   /* TS 33.203 §6.1.2.3: the lifetime passes: the vector is dropped. */
   f->now += 30001;
-  imsec_scscf_on_timer(f->s, timer, f->now, &f->out);
+  ev_timer(f, timer, f->now, &f->out);
   assert_int_equal(imsec_scscf_challenges(f->s), 0);
   const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
@@ -584,12 +627,12 @@ static void contacts_and_expiry(void **state) {
   /* Fire every timer id we handed out so far. */
   for (uint64_t id = 1; id < 64; id++) {
     imsec_out_clear(&f->out);
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   }
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
   f->now += 300 * 1000;
   for (uint64_t id = 1; id < 64; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
   assert_int_equal(imsec_scscf_registrations(f->s), 0);
 }
@@ -1082,13 +1125,13 @@ static void fork_timeout(void **state) {
   f->now += 31000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
   assert_int_equal(imsec_scscf_txns(f->s), 2);
   f->now += 1000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   /* Fork 1: 486 (an answer beats our 408); fork 2: already answered. */
   const imsec_act *r[3];
   assert_int_equal(sends(f, r, 3), 1);
@@ -1099,7 +1142,7 @@ static void fork_timeout(void **state) {
   f->now += 32000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(sends(f, r, 3), 1);
   assert_int_equal(r[0]->flow, 8);
   char txt[4096];
@@ -1127,7 +1170,7 @@ static void fork_cap(void **state) {
                             .peer_addrs = addrs,
                             .n_peer_addrs = 1};
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c), 0);
   register_contacts(f, 2);
   fwd w[2], w2[2];
   fork_message(f, w, 2);
@@ -1155,13 +1198,13 @@ static void fork_cap(void **state) {
   f->now += 5000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 2);
   assert_int_equal(imsec_scscf_txns(f->s), 0);
   /* A negative timeout is a configuration error. */
   imsec_scscf *s2 = NULL;
   cfg.txn_timeout_ms = -1;
-  assert_int_equal(imsec_scscf_new(&s2, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s2, &cfg, f->c), IMSEC_ERR_CONFIG);
 }
 
 /* RFC 3261 §18.2.1, RFC 3581 §4: the P-CSCF's Via gets received (its
@@ -1300,12 +1343,12 @@ static void bad_config(void **state) {
   imsec_scscf *s = NULL;
   imsec_scscf_config cfg = {.domain = "bad domain"};
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
   cfg.domain = DOM;
   cfg.expires_min = 100;
   cfg.expires_max = 50;
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
-  assert_int_equal(imsec_scscf_new(&s, NULL, f->c, f->h), IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, NULL, f->c), IMSEC_ERR_INVAL);
 }
 
 /* ------------------------------------------------------------ core peers */
@@ -1483,7 +1526,7 @@ static void tls_peers(void **state) {
   imsec_scscf_del(f->s);
   imsec_scscf_config cfg = {.domain = DOM};
   assert_int_equal(imsec_addr_parse(S("tls:127.0.0.1:6061"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c), 0);
   /* The listed TCP address of the fixture no longer counts. */
   imsec_out_clear(&f->out);
   assert_int_equal(
@@ -1590,7 +1633,7 @@ static void remake(fx *f, imsec_scscf_config cfg) {
   cfg.n_peer_addrs = 1;
   f->nknown = 0;
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c), 0);
 }
 
 /* `msg` with its bottom Via (the UE's, "10.0.0.1:5061;") replaced by
@@ -2055,10 +2098,8 @@ static void busy_use(fx *f, busy_store *b, imsec_scscf_config cfg) {
   f->s = NULL;
   assert_null(f->h2);
   assert_int_equal(imsec_hss_new(&f->h2, &b->base, f->c, NULL), 0);
-  imsec_hss *keep = f->h;
-  f->h = f->h2;
   remake(f, cfg);
-  f->h = keep;
+  use_hss(f, f->h2);
   f->pk_id = 0;
   f->pk_at = 0;
 }
@@ -2097,7 +2138,7 @@ static int tick(fx *f) {
   f->now = f->pk_at;
   f->pk_at = 0; /* it fired */
   imsec_out_clear(&f->out);
-  imsec_scscf_on_timer(f->s, f->pk_id, f->now, &f->out);
+  ev_timer(f, f->pk_id, f->now, &f->out);
   assert_int_equal(imsec_out_err(&f->out), 0);
   int n = 0;
   for (size_t i = 0; i < f->out.n; i++) {
@@ -2384,10 +2425,10 @@ static void limit_config(void **state) {
   imsec_scscf *s = NULL;
   imsec_scscf_config cfg = {.domain = DOM, .limit_window_ms = -1};
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
   cfg.limit_window_ms = 0;
   cfg.lockout_ms = -5;
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
 }
 
 int main(void) {

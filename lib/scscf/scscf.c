@@ -3469,10 +3469,11 @@ void imsec_scscf_start(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
   imsec_svc_req req;
   memset(&req, 0, sizeof(req));
   req.kind = IMSEC_SVC_REG_LOAD;
-  req.id = ++s->next_id;
+  uint64_t id = ++s->next_id;
+  req.id = id; /* the append zeroes req */
   if (imsec_out_request(out, &req) < 0)
     return;
-  s->load_id = req.id;
+  s->load_id = id;
   s->loading = 1;
 }
 

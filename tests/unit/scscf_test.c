@@ -2431,6 +2431,232 @@ static void limit_config(void **state) {
   assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
 }
 
+/* ------------------------------------------------ service replies, restart */
+
+/* Scan f->out for SENDs: the last in f->last; returns their number. */
+static int scan_sends(fx *f) {
+  int n = 0;
+  f->last[0] = 0;
+  for (size_t i = 0; i < f->out.n; i++) {
+    const imsec_act *a = &f->out.acts[i];
+    if (a->kind == IMSEC_ACT_SEND) {
+      n++;
+      assert_true(a->len < sizeof(f->last));
+      memcpy(f->last, a->data, a->len);
+      f->last[a->len] = 0;
+      f->last_flow = a->flow;
+    }
+  }
+  return n;
+}
+
+/* Hand held reply `i` to the element; returns the SENDs it caused. */
+static int release(fx *f, size_t i) {
+  imsec_out_clear(&f->out);
+  f->pump.self = f->s;
+  assert_int_equal(elem_pump_release(&f->pump, i, &f->out, f->now), 0);
+  assert_int_equal(imsec_out_err(&f->out), 0);
+  return scan_sends(f);
+}
+
+/* Running begins: the registrations are loaded through the pump. */
+static void start(fx *f) {
+  imsec_out_clear(&f->out);
+  f->pump.self = f->s;
+  imsec_scscf_start(f->s, f->now, &f->out);
+  elem_pump_run(&f->pump, &f->out, 0, f->now);
+}
+
+/* Two REGISTERs from two P-CSCF flows wait for the HSS at the same time;
+ * the answers come back out of order and each finds its own request. */
+static void hss_replies_interleaved(void **state) {
+  fx *f = *state;
+  memset(&f->ue, 0, sizeof(f->ue));
+  f->pump.mode = ELEM_PUMP_HOLD;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(
+      deliver(f, 8, reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  assert_int_equal(f->pump.nheld, 2);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2);
+  /* C's record first: C asks for its vector. */
+  assert_int_equal(release(f, 1), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  /* Then A's: A asks for its own. Held now: C's vector, A's vector. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 2);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  /* A's vector: A's 401 on flow 7, C still waits. */
+  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(f->last_flow, PCSCF_FLOW);
+  assert_non_null(strstr(f->last, "To: <" IMPU_A ">"));
+  char a401[65536];
+  strcpy(a401, f->last);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* C's vector: C's 401 on flow 8. */
+  assert_int_equal(release(f, 0), 1);
+  assert_int_equal(f->last_flow, 8);
+  assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 2);
+  /* A's challenge carries A's vector: the UE accepts it and registers. */
+  strcpy(f->last, a401);
+  f->pump.mode = ELEM_PUMP_ANSWER;
+  answer_ok_200(f);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_C)), 0);
+}
+
+/* The HSS never answers: the request waits store_timeout_ms from its
+ * arrival (get_expiry), then gets 500. */
+static void hss_reply_never_comes(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_DROP;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(imsec_scscf_get_expiry(f->s), f->now + 250);
+  /* Not yet due: nothing happens. */
+  f->now += 249;
+  imsec_out_clear(&f->out);
+  imsec_scscf_handle_expiry(f->s, f->now, &f->out);
+  assert_int_equal(scan_sends(f), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  f->now += 1;
+  imsec_out_clear(&f->out);
+  imsec_scscf_handle_expiry(f->s, f->now, &f->out);
+  elem_pump_run(&f->pump, &f->out, 0, f->now);
+  assert_int_equal(scan_sends(f), 1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(count_logs(f, "HSS store unavailable: no answer in time"),
+                   1);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_get_expiry(f->s), 0);
+  /* No second request went out for it. */
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1);
+  /* A late answer finds nothing to wake. */
+  f->pump.mode = ELEM_PUMP_ANSWER;
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+}
+
+/* The registration cannot be made durable: the 200 never leaves, the
+ * REGISTER gets 500 and the binding change is undone. */
+static void reg_save_fails(void **state) {
+  fx *f = *state;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  f->pump.persist_fail = 1;
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL)), 1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_SAVE], 1);
+  assert_int_equal(count_logs(f, "not durable"), 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+
+  /* Registered for real, then a re-registration adding a contact fails:
+   * the first binding stays as it was, the second never appears. */
+  memset(&f->ue, 0, sizeof(f->ue));
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 1);
+  take_challenge(f, &alg);
+  a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  f->pump.persist_fail = 1;
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT2, NULL));
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  /* The stored record still has one binding: a restart finds it. */
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  start(f);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+}
+
+/* A restart: a new S-CSCF over the same registration store loads the
+ * record, and a MESSAGE reaches the contact along its Path. */
+static void restart_loads_registrations(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_SAVE], 1);
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  /* A request arriving while the load is under way waits for it. */
+  f->pump.mode = ELEM_PUMP_HOLD;
+  start(f);
+  assert_int_equal(f->pump.nheld, 2); /* one record, then the last */
+  assert_int_equal(deliver(f, 8, message_to(IMPU_B, NULL)), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_B)), 1);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* Its expiry timer is armed from the time it had left. */
+  const imsec_act *t = find_act(f, IMSEC_ACT_TIMER);
+  assert_non_null(t);
+  assert_int_equal(t->at, f->now + 600000);
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  /* A connection to the Path's hop, then the request on it. */
+  const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  assert_string_equal(c->addr.host, "127.0.0.1");
+  assert_int_equal(c->addr.port, 5070);
+  uint64_t tag = c->tag;
+  imsec_out_clear(&f->out);
+  assert_int_equal(flow_up(f, 100, tag), 0);
+  const imsec_act *sa = find_act(f, IMSEC_ACT_SEND);
+  assert_non_null(sa);
+  char text[8192];
+  memcpy(text, sa->data, sa->len);
+  text[sa->len] = 0;
+  assert_true(strncmp(text,
+                      "MESSAGE sip:ue@10.0.0.1:5061;transport=tls;ob SIP/2.0",
+                      53) == 0);
+  assert_non_null(strstr(text, "Route: " PATH_V "\r\n"));
+}
+
+/* A binding that expired while the S-CSCF was down never comes back. */
+static void restart_expired_not_loaded(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  f->now += 601000; /* CONTACT1: expires=600 */
+  start(f);
+  assert_int_equal(count_logs(f, "0 registration(s) loaded"), 1);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  assert_int_equal(status_of(f->last), 480);
+}
+
+/* The last binding expires: the store forgets the record too. */
+static void expiry_deletes_record(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  /* The binding's expiry timer, armed with the 200 (expires=600). */
+  uint64_t timer = 0;
+  for (size_t i = 0; i < f->out.n; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_TIMER &&
+        f->out.acts[i].at == f->now + 600000)
+      timer = f->out.acts[i].timer;
+  assert_true(timer != 0);
+  size_t dels = f->pump.n_req[IMSEC_SVC_REG_DELETE];
+  f->now += 600000;
+  imsec_out_clear(&f->out);
+  ev_timer(f, timer, f->now, &f->out);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_DELETE], dels + 1);
+  /* Even read back at once (before the store would drop it as expired),
+   * there is nothing to load. */
+  f->now -= 1000;
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  start(f);
+  assert_int_equal(count_logs(f, "0 registration(s) loaded"), 1);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -2477,6 +2703,12 @@ int main(void) {
       T(store_busy_bounds),
       T(store_busy_resync),
       T(limit_config),
+      T(hss_replies_interleaved),
+      T(hss_reply_never_comes),
+      T(reg_save_fails),
+      T(restart_loads_registrations),
+      T(restart_expired_not_loaded),
+      T(expiry_deletes_record),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,20 +109,18 @@ int imsec_scscf_set_peers(imsec_scscf *s, const char *const *names,
 }
 
 static flow_trust *trust_find(imsec_scscf *s, uint64_t flow) {
-  for (size_t i = 0; flow && i < s->nft; i++)
-    if (s->ft[i].flow == flow)
-      return &s->ft[i];
-  return NULL;
+  return flow ? imsec_map_get(&s->trust, flow) : NULL;
+}
+
+void scscf_trust_free(flow_trust *t) {
+  if (t)
+    scscf_facts_free(t->facts);
+  free(t);
 }
 
 void scscf_trust_forget(imsec_scscf *s, uint64_t flow) {
-  for (size_t i = 0; flow && i < s->nft; i++) {
-    if (s->ft[i].flow == flow) {
-      scscf_facts_free(s->ft[i].facts);
-      s->ft[i] = s->ft[--s->nft];
-      return;
-    }
-  }
+  if (flow)
+    scscf_trust_free(imsec_map_del(&s->trust, flow));
 }
 
 /* The certificate name of the trusted TLS peer on `flow`, or NULL. */
@@ -170,14 +168,13 @@ int scscf_judge_peer(imsec_scscf *s, uint64_t flow, const imsec_flow_info *info,
                      const char *expect, imsec_out *out) {
   flow_trust *t = trust_find(s, flow);
   if (!t) {
-    if (s->nft >= MAX_FLOWS ||
-        scscf_grow((void **)&s->ft, &s->capft, s->nft, sizeof(*s->ft)) < 0) {
+    if (imsec_map_len(&s->trust) >= MAX_FLOWS || !(t = calloc(1, sizeof(*t))) ||
+        imsec_map_put(&s->trust, flow, t, NULL) < 0) {
+      free(t);
       (void)imsec_out_log(out, IMSEC_LOG_WARN,
                           "no room to judge a core peer: refused", NULL);
       return 0;
     }
-    t = &s->ft[s->nft++];
-    t->facts = NULL;
   }
   flow_facts *fa = t->facts;
   memset(t, 0, sizeof(*t));
@@ -248,8 +245,10 @@ int imsec_scscf_recheck_peers(imsec_scscf *s, imsec_time_ms now,
   if (!r)
     return IMSEC_ERR_NOMEM;
   int closed = 0;
-  for (size_t i = 0; i < s->nft; i++) {
-    flow_trust *t = &s->ft[i];
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->trust, &it)) != NULL) {
+    flow_trust *t = e->val;
     if (!t->trusted || !t->facts)
       continue;
     int v = decide_facts(s, t->facts, r);
@@ -270,28 +269,73 @@ int imsec_scscf_recheck_peers(imsec_scscf *s, imsec_time_ms now,
   return closed;
 }
 
-static int same_addr(const imsec_addr *a, const imsec_addr *b) {
-  return a->tp == b->tp && a->port == b->port &&
-         imsec_str_ieq(imsec_str_c(a->host), imsec_str_c(b->host));
-}
-
 /* Send to a node by address, reusing our connection to it (RFC 5923).
  * Returns the connection's tag, or 0 when the message could not go. */
+/* The key of a connection: transport, host (case-insensitive, RFC 3261
+ * §19.1.4), port and the certificate name it must carry. Returns its
+ * length, or 0 when it does not fit. */
+static size_t peer_key(const imsec_addr *a, const char *expect, char *buf,
+                       size_t cap) {
+  char port[8];
+  scscf_dec_u64(a->port, port);
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, buf, cap);
+  imsec_sip_build_raw(&b, imsec_str_c(imsec_tp_name(a->tp)));
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("|"));
+  size_t host_at = b.len;
+  imsec_sip_build_raw(&b, imsec_str_c(a->host));
+  size_t host_end = b.len;
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("|"));
+  imsec_sip_build_raw(&b, imsec_str_c(port));
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("|"));
+  imsec_sip_build_raw(&b, imsec_str_c(expect));
+  if (b.err)
+    return 0;
+  for (size_t i = host_at; i < host_end; i++)
+    if (buf[i] >= 'A' && buf[i] <= 'Z')
+      buf[i] = (char)(buf[i] - 'A' + 'a');
+  return b.len;
+}
+
+peer *scscf_peer_by_tag(const imsec_scscf *s, uint64_t tag) {
+  return tag ? imsec_map_get(&s->peers_tag, tag) : NULL;
+}
+
+peer *scscf_peer_by_flow(const imsec_scscf *s, uint64_t flow) {
+  return flow ? imsec_map_get(&s->peers_flow, flow) : NULL;
+}
+
+/* The connection is up on `flow`. Returns 0 or IMSEC_ERR_NOMEM. */
+int scscf_peer_up(imsec_scscf *s, peer *p, uint64_t flow) {
+  IMSEC_GUARD(imsec_map_put(&s->peers_flow, flow, p, NULL));
+  p->flow = flow;
+  return 0;
+}
+
+/* Forget a connection and free it. */
+void scscf_peer_remove(imsec_scscf *s, peer *p) {
+  char key[sizeof(p->addr.host) + IMSEC_TRUST_NAME_CAP + 32];
+  size_t kn = peer_key(&p->addr, p->expect, key, sizeof(key));
+  if (kn && imsec_map_sget(&s->peers_key, imsec_str_make(key, kn)) == p)
+    (void)imsec_map_sdel(&s->peers_key, imsec_str_make(key, kn));
+  (void)imsec_map_del(&s->peers_tag, p->tag);
+  if (p->flow && imsec_map_get(&s->peers_flow, p->flow) == p)
+    (void)imsec_map_del(&s->peers_flow, p->flow);
+  scscf_peer_free(p);
+}
+
 uint64_t scscf_send_to(imsec_scscf *s, const imsec_addr *addr,
                        const char *expect, const char *data, size_t len,
                        imsec_out *out) {
-  peer *p = NULL;
   if (!expect || addr->tp != IMSEC_TP_TLS)
     expect = "";
-  for (size_t i = 0; i < s->npeers && !p; i++)
-    if (same_addr(&s->peers[i]->addr, addr) &&
-        /* no secret: a certificate name from the Path's binding */
-        strcmp(s->peers[i]->expect, expect) == 0)
-      p = s->peers[i];
+  char key[sizeof(addr->host) + IMSEC_TRUST_NAME_CAP + 32];
+  size_t kn = peer_key(addr, expect, key, sizeof(key));
+  if (!kn)
+    return 0;
+  peer *p = imsec_map_sget(&s->peers_key, imsec_str_make(key, kn));
   if (!p) {
-    if (s->npeers >= MAX_PEERS ||
-        scscf_grow((void **)&s->peers, &s->cappeers, s->npeers,
-                   sizeof(*s->peers)) < 0) {
+    if (imsec_map_len(&s->peers_tag) >= MAX_PEERS) {
       (void)imsec_out_log(out, IMSEC_LOG_WARN, "too many peers: dropped", NULL);
       return 0;
     }
@@ -302,7 +346,12 @@ uint64_t scscf_send_to(imsec_scscf *s, const imsec_addr *addr,
     p->tag = ++s->next_id;
     if (imsec_str_copy(imsec_str_c(expect), p->expect, sizeof(p->expect)) < 0)
       p->expect[0] = 0;
-    s->peers[s->npeers++] = p;
+    if (imsec_map_sput(&s->peers_key, imsec_str_make(key, kn), p, NULL) < 0 ||
+        imsec_map_put(&s->peers_tag, p->tag, p, NULL) < 0) {
+      (void)imsec_map_sdel(&s->peers_key, imsec_str_make(key, kn));
+      scscf_peer_free(p);
+      return 0;
+    }
     /* TLS: the expected name goes out as SNI; on_flow_up checks it. */
     (void)imsec_out_connect(out, p->tag, addr, p->expect);
   }
@@ -528,34 +577,33 @@ int scscf_peer_trusted(imsec_scscf *s, uint64_t flow, imsec_out *out) {
   return 0;
 }
 
-static struct fpeer *fpeer_find(imsec_scscf *s, uint64_t flow) {
-  for (size_t i = 0; i < s->nfpeers; i++)
-    if (s->fpeers[i].id == flow)
-      return &s->fpeers[i];
-  return NULL;
+static fpeer *fpeer_find(imsec_scscf *s, uint64_t flow) {
+  return flow ? imsec_map_get(&s->fpeers, flow) : NULL;
 }
 
+/* An inbound flow: where it comes from, for its Via marks. At most
+ * MAX_FLOWS of them (the host caps connections long before). */
 void scscf_fpeer_set(imsec_scscf *s, uint64_t flow,
                      const imsec_flow_info *info) {
   if (!info || !info->peer.host[0] ||
-      strlen(info->peer.host) >= sizeof(s->fpeers[0].host))
+      strlen(info->peer.host) >= sizeof(((fpeer *)0)->host))
     return;
-  struct fpeer *f = fpeer_find(s, flow);
+  fpeer *f = fpeer_find(s, flow);
   if (!f) {
-    if (scscf_grow((void **)&s->fpeers, &s->capfpeers, s->nfpeers,
-                   sizeof(*s->fpeers)) < 0)
+    if (imsec_map_len(&s->fpeers) >= MAX_FLOWS ||
+        !(f = calloc(1, sizeof(*f))) ||
+        imsec_map_put(&s->fpeers, flow, f, NULL) < 0) {
+      free(f);
       return; /* without memory the Via stays unmarked */
-    f = &s->fpeers[s->nfpeers++];
+    }
   }
-  f->id = flow;
   memcpy(f->host, info->peer.host, strlen(info->peer.host) + 1);
   f->port = info->peer.port;
 }
 
 void scscf_fpeer_del(imsec_scscf *s, uint64_t flow) {
-  struct fpeer *f = flow ? fpeer_find(s, flow) : NULL;
-  if (f)
-    *f = s->fpeers[--s->nfpeers];
+  if (flow)
+    free(imsec_map_del(&s->fpeers, flow));
 }
 
 /* RFC 3261 §18.2.1, RFC 3581 §4: received and rport on the top Via (the
@@ -564,7 +612,7 @@ void scscf_fpeer_del(imsec_scscf *s, uint64_t flow) {
  * the Via past the parameter limit, 500 without room). Returns 1 when
  * answered. */
 int scscf_mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out) {
-  struct fpeer *f = fpeer_find(s, flow);
+  fpeer *f = fpeer_find(s, flow);
   const imsec_sip_hdr *h = imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_VIA);
   if (!f || !h)
     return 0;

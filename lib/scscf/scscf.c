@@ -184,6 +184,10 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   s->crypto = crypto;
   imsec_map_init_u64(&s->waits);
   imsec_map_init_u64(&s->pends);
+  imsec_map_init_u64(&s->fpeers);
+  imsec_map_init_u64(&s->trust);
+  imsec_map_init_u64(&s->peers_tag);
+  imsec_map_init_u64(&s->peers_flow);
   s->domain = scscf_dup_str(dom);
   if (!s->domain)
     goto fail_domain;
@@ -200,6 +204,11 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   IMSEC_GUARD_GOTO(
       rv, imsec_hex_encode(rnd, sizeof(rnd), s->to_tag, sizeof(s->to_tag)),
       fail_host);
+  /* String keys come from the network: hashed under a key of ours
+   * (include/imsec/map.h, hash flooding). */
+  IMSEC_GUARD_GOTO(rv, imsec_random(crypto, s->seed, sizeof(s->seed)),
+                   fail_host);
+  imsec_map_init_str(&s->peers_key, s->seed);
   IMSEC_GUARD_GOTO(rv, scscf_limits_setup(s), fail_host);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
@@ -232,11 +241,17 @@ void imsec_scscf_del(imsec_scscf *s) {
   for (size_t i = 0; i < s->nregs; i++)
     scscf_reg_free(s->regs[i]);
   free(s->regs);
-  for (size_t i = 0; i < s->npeers; i++)
-    scscf_peer_free(s->peers[i]);
-  free(s->peers);
-  free(s->flows);
-  free(s->fpeers);
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->peers_tag, &it)) != NULL)
+    scscf_peer_free(e->val);
+  imsec_map_free(&s->peers_tag);
+  imsec_map_free(&s->peers_flow);
+  imsec_map_free(&s->peers_key);
+  it = 0;
+  while ((e = imsec_map_next(&s->fpeers, &it)) != NULL)
+    free(e->val);
+  imsec_map_free(&s->fpeers);
   free(s->viabuf);
   for (size_t i = 0; i < s->ntx; i++)
     scscf_txn_free(s->tx[i]);
@@ -259,9 +274,11 @@ void imsec_scscf_del(imsec_scscf *s) {
     free(s->names_text[i]);
   for (size_t i = 0; i < s->n_addrs; i++)
     free(s->addrs_text[i]);
-  for (size_t i = 0; i < s->nft; i++)
-    scscf_facts_free(s->ft[i].facts);
-  free(s->ft);
+  it = 0;
+  while ((e = imsec_map_next(&s->trust, &it)) != NULL)
+    scscf_trust_free(e->val);
+  imsec_map_free(&s->trust);
+  imsec_wipe(s->seed, sizeof(s->seed));
   free(s);
 }
 
@@ -317,37 +334,28 @@ int imsec_scscf_on_flow_up(imsec_scscf *s, uint64_t flow, uint64_t tag,
   /* Before any byte goes out or comes in: is this a peer of the trust
    * domain? Towards a binding's P-CSCF over TLS, the one that registered
    * it. */
-  const peer *want = NULL;
-  for (size_t i = 0; tag && i < s->npeers && !want; i++)
-    if (s->peers[i]->tag == tag)
-      want = s->peers[i];
+  peer *want = scscf_peer_by_tag(s, tag);
   const char *expect = want && want->addr.tp == IMSEC_TP_TLS && want->expect[0]
                            ? want->expect
                            : NULL;
   if (!scscf_judge_peer(s, flow, info, expect, out))
     return IMSEC_ERR_AUTH;
   if (tag) {
-    for (size_t i = 0; i < s->npeers; i++) {
-      peer *p = s->peers[i];
-      if (p->tag != tag)
-        continue;
-      p->flow = flow;
-      for (qmsg *q = p->head, *n; q; q = n) {
-        n = q->next;
-        (void)imsec_out_send(out, flow, q->data, q->len);
-        imsec_wipe(q->data, q->len);
-        free(q);
-      }
-      p->head = p->tail = NULL;
-      p->nq = 0;
+    peer *p = want;
+    if (!p)
       return 0;
+    if (scscf_peer_up(s, p, flow) < 0)
+      return IMSEC_ERR_NOMEM;
+    for (qmsg *q = p->head, *n; q; q = n) {
+      n = q->next;
+      (void)imsec_out_send(out, flow, q->data, q->len);
+      imsec_wipe(q->data, q->len);
+      free(q);
     }
+    p->head = p->tail = NULL;
+    p->nq = 0;
     return 0;
   }
-  if (s->nflows >= MAX_FLOWS || scscf_grow((void **)&s->flows, &s->capflows,
-                                           s->nflows, sizeof(*s->flows)) < 0)
-    return 0;
-  s->flows[s->nflows++] = flow;
   scscf_fpeer_set(s, flow, info);
   return 0;
 }
@@ -360,32 +368,24 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
     return;
   scscf_trust_forget(s, flow);
   scscf_park_drop_flow(s, flow, out);
-  for (size_t i = 0; i < s->nflows; i++) {
-    if (flow && s->flows[i] == flow) {
-      s->flows[i] = s->flows[--s->nflows];
-      break;
-    }
-  }
   scscf_fpeer_del(s, flow);
   /* Responses to requests that came in on it have nowhere to go. */
   for (size_t i = 0; flow && i < s->ntx; i++)
     if (s->tx[i]->up_flow == flow)
       s->tx[i]->up_flow = 0;
-  for (size_t i = 0; i < s->npeers; i++) {
-    peer *p = s->peers[i];
-    if ((tag && p->tag == tag) || (flow && p->flow == flow)) {
-      if (p->nq) {
-        char n[24];
-        scscf_dec_u64(p->nq, n);
-        (void)imsec_out_log(out, IMSEC_LOG_WARN, "connection to ", p->addr.host,
-                            " lost: ", n, " queued request(s) dropped", NULL);
-      }
-      uint64_t ptag = p->tag;
-      scscf_peer_free(p);
-      s->peers[i] = s->peers[--s->npeers];
-      scscf_fail_peer_branches(s, ptag, out);
-      break;
+  peer *p = scscf_peer_by_tag(s, tag);
+  if (!p)
+    p = scscf_peer_by_flow(s, flow);
+  if (p) {
+    if (p->nq) {
+      char n[24];
+      scscf_dec_u64(p->nq, n);
+      (void)imsec_out_log(out, IMSEC_LOG_WARN, "connection to ", p->addr.host,
+                          " lost: ", n, " queued request(s) dropped", NULL);
     }
+    uint64_t ptag = p->tag;
+    scscf_peer_remove(s, p);
+    scscf_fail_peer_branches(s, ptag, out);
   }
 }
 

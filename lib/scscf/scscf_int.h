@@ -166,20 +166,26 @@ typedef struct flow_facts {
   imsec_trust_cert *cert; /* a copy, or NULL: the peer sent none */
 } flow_facts;
 
+/* Where an inbound flow comes from (its Via marks, RFC 3581). */
+typedef struct fpeer {
+  char host[48];
+  uint16_t port;
+} fpeer;
+
 struct imsec_scscf {
   imsec_scscf_config cfg;
   char *domain;
   imsec_crypto *crypto;
+  uint8_t seed[16]; /* the string maps' SipHash key (secret) */
   char to_tag[17];
   char self_host[256];
   challenge **ch;
   size_t nch, capch;
   reg **regs;
   size_t nregs, capregs;
-  peer **peers;
-  size_t npeers, cappeers;
-  uint64_t *flows; /* live inbound flows */
-  size_t nflows, capflows;
+  /* Connections towards Path hops (RFC 5923 reuse): by tag, by flow
+   * once up, and by where they go (peer_key). */
+  imsec_map peers_tag, peers_flow, peers_key;
   txn **tx; /* pending forked requests */
   size_t ntx, captx;
   imsec_sip_msg m2; /* a stub parsed to answer for a branch */
@@ -189,14 +195,10 @@ struct imsec_scscf {
   char *ibuf;
   size_t ibuf_cap;
   imsec_sip_msg m;
-  /* Where inbound flows come from (received/rport, RFC 3581), and the
-   * Via value written from it; lines about refused input. */
-  struct fpeer {
-    uint64_t id;
-    char host[48];
-    uint16_t port;
-  } * fpeers;
-  size_t nfpeers, capfpeers;
+  /* Where inbound flows come from (received/rport, RFC 3581): flow ->
+   * fpeer; and the Via value written from it; lines about refused
+   * input. */
+  imsec_map fpeers;
   char *viabuf;
   imsec_lograte bad_rate;
   imsec_lograte refuse_rate; /* REGISTERs refused for their claims */
@@ -208,8 +210,7 @@ struct imsec_scscf {
   char *addrs_text[IMSEC_SCSCF_MAX_PEERS];
   imsec_str addrs[IMSEC_SCSCF_MAX_PEERS];
   size_t n_addrs;
-  flow_trust *ft;
-  size_t nft, capft;
+  imsec_map trust;               /* flow -> flow_trust */
   limit_table lim_impi, lim_src; /* flood limits (limit.h) */
   limit_table lim_pair;          /* per (IMPI, source): challenges, locks */
   imsec_time_ms lim_full_logged; /* when "tables full" was last said */
@@ -284,6 +285,11 @@ void scscf_do_response(imsec_scscf *s, imsec_out *out);
 void scscf_facts_free(flow_facts *fa);
 int scscf_trust_config(imsec_scscf *s, const imsec_scscf_config *cfg);
 void scscf_peer_free(peer *p);
+peer *scscf_peer_by_tag(const imsec_scscf *s, uint64_t tag);
+peer *scscf_peer_by_flow(const imsec_scscf *s, uint64_t flow);
+int scscf_peer_up(imsec_scscf *s, peer *p, uint64_t flow);
+void scscf_peer_remove(imsec_scscf *s, peer *p);
+void scscf_trust_free(flow_trust *t);
 void scscf_trust_forget(imsec_scscf *s, uint64_t flow);
 const char *scscf_tls_peer_name(imsec_scscf *s, uint64_t flow);
 int scscf_judge_peer(imsec_scscf *s, uint64_t flow, const imsec_flow_info *info,

@@ -17,12 +17,10 @@ void scscf_txn_free(txn *t) {
 }
 
 static void txn_remove(imsec_scscf *s, txn *t) {
-  for (size_t i = 0; i < s->ntx; i++) {
-    if (s->tx[i] == t) {
-      s->tx[i] = s->tx[--s->ntx];
-      break;
-    }
-  }
+  (void)imsec_map_del(&s->tx, t->id);
+  for (size_t i = 0; i < t->n; i++)
+    if (t->b[i].timer)
+      (void)imsec_map_del(&s->tx_timer, t->b[i].timer);
   scscf_txn_free(t);
 }
 
@@ -152,18 +150,62 @@ int scscf_branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
 /* The connection `tag` failed: its pending branches got no answer
  * (§16.9: a transport error counts as 503). */
 void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out) {
-  size_t i = 0;
-  while (i < s->ntx) {
-    txn *t = s->tx[i];
+  /* The contexts with a branch on it, by id: ending a branch may end (and
+   * free) its context, which changes the map. */
+  size_t n = 0, it = 0;
+  uint64_t *ids = malloc(imsec_map_len(&s->tx) * sizeof(*ids) + 1);
+  imsec_map_slot *e;
+  while (ids && (e = imsec_map_next(&s->tx, &it)) != NULL) {
+    const txn *t = e->val;
+    for (size_t j = 0; j < t->n; j++)
+      if (!t->b[j].code && t->b[j].peer_tag == tag) {
+        ids[n++] = t->id;
+        break;
+      }
+  }
+  for (size_t k = 0; k < n; k++) {
+    txn *t = imsec_map_get(&s->tx, ids[k]);
     int freed = 0;
-    for (size_t j = 0; !freed && j < t->n; j++) {
+    for (size_t j = 0; t && !freed && j < t->n; j++) {
       if (t->b[j].code || t->b[j].peer_tag != tag)
         continue;
       freed =
           scscf_branch_final(s, t, j, 503, "Service Unavailable", NULL, 0, out);
     }
-    if (!freed)
-      i++;
+  }
+  free(ids);
+}
+
+/* Timer F of a branch (RFC 3261 §17.1.2.2). Returns 1 when `timer` was
+ * one. */
+int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                        imsec_out *out) {
+  txn *t = imsec_map_get(&s->tx_timer, timer);
+  if (!t)
+    return 0;
+  for (size_t j = 0; j < t->n; j++) {
+    if (t->b[j].timer != timer)
+      continue;
+    if (t->b[j].code || t->b[j].deadline > now)
+      return 1; /* stale */
+    /* The branch counts as 408 (§16.7 step 6 with no response for it). */
+    (void)imsec_out_log(out, IMSEC_LOG_INFO,
+                        "forked request: a branch timed out (408)", NULL);
+    (void)scscf_branch_final(s, t, j, 408, "Request Timeout", NULL, 0, out);
+    return 1;
+  }
+  return 1;
+}
+
+/* The flow a forked request came in on went down: its responses have
+ * nowhere to go. */
+void scscf_fork_flow_down(imsec_scscf *s, uint64_t flow) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while (flow && (e = imsec_map_next(&s->tx, &it)) != NULL) {
+    txn *t = e->val;
+    if (t->up_flow == flow)
+      t->up_flow = 0;
   }
 }
 
@@ -204,7 +246,7 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
     scscf_respond(s, flow, 483, "Too Many Hops", out);
     return;
   }
-  if (s->ntx >= s->cfg.max_txns) {
+  if (imsec_map_len(&s->tx) >= s->cfg.max_txns) {
     /* Bounded memory: no more response contexts. */
     (void)imsec_out_log(out, IMSEC_LOG_WARN,
                         "too many pending forked requests: 503", NULL);
@@ -212,18 +254,16 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
     return;
   }
   txn *t = NULL;
-  if (scscf_grow((void **)&s->tx, &s->captx, s->ntx, sizeof(*s->tx)) < 0 ||
-      !(t = calloc(1, sizeof(*t) + live * sizeof(branch))) ||
-      make_stub(&s->m, t) < 0) {
+  if (!(t = calloc(1, sizeof(*t) + live * sizeof(branch))) ||
+      make_stub(&s->m, t) < 0 ||
+      imsec_map_put(&s->tx, t->id = ++s->next_id, t, NULL) < 0) {
     if (t)
       scscf_txn_free(t);
     scscf_respond(s, flow, 500, "Server Internal Error", out);
     return;
   }
-  t->id = ++s->next_id;
   t->up_flow = flow;
   t->n = live;
-  s->tx[s->ntx++] = t;
   /* Edit once for every branch (RFC 3261 §16.6 step 3). */
   char mfs[16];
   scscf_dec_u64(rv == 0 ? mf - 1 : 70, mfs);
@@ -324,6 +364,12 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
     /* RFC 3261 §17.1.2.2: Timer F bounds each branch. */
     b->timer = ++s->next_id;
     b->deadline = now + s->cfg.txn_timeout_ms;
+    if (imsec_map_put(&s->tx_timer, b->timer, t, NULL) < 0) {
+      b->timer = 0; /* no Timer F without memory: the branch ends now */
+      b->code = 500;
+      consider(t, 500, "Server Internal Error", NULL, 0);
+      continue;
+    }
     (void)imsec_out_timer(out, b->timer, b->deadline);
     t->pending++;
   }
@@ -372,10 +418,7 @@ void scscf_do_response(imsec_scscf *s, imsec_out *out) {
   }
   if (i != rest.len)
     return;
-  txn *t = NULL;
-  for (size_t j = 0; j < s->ntx && !t; j++)
-    if (s->tx[j]->id == id)
-      t = s->tx[j];
+  txn *t = imsec_map_get(&s->tx, id);
   if (!t || bi >= t->n) {
     /* Its context is gone: every branch ended; a late answer. */
     (void)imsec_out_log(out, IMSEC_LOG_DEBUG,

@@ -188,6 +188,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_u64(&s->trust);
   imsec_map_init_u64(&s->peers_tag);
   imsec_map_init_u64(&s->peers_flow);
+  imsec_map_init_u64(&s->tx);
+  imsec_map_init_u64(&s->tx_timer);
   s->domain = scscf_dup_str(dom);
   if (!s->domain)
     goto fail_domain;
@@ -253,9 +255,11 @@ void imsec_scscf_del(imsec_scscf *s) {
     free(e->val);
   imsec_map_free(&s->fpeers);
   free(s->viabuf);
-  for (size_t i = 0; i < s->ntx; i++)
-    scscf_txn_free(s->tx[i]);
-  free(s->tx);
+  it = 0;
+  while ((e = imsec_map_next(&s->tx, &it)) != NULL)
+    scscf_txn_free(e->val);
+  imsec_map_free(&s->tx);
+  imsec_map_free(&s->tx_timer);
   scscf_park_free(s);
   scscf_pends_free(s);
   imsec_sip_msg_free(&s->m);
@@ -318,7 +322,7 @@ size_t imsec_scscf_registrations(const imsec_scscf *s) {
 }
 
 size_t imsec_scscf_txns(const imsec_scscf *s) {
-  return s ? s->ntx : 0;
+  return s ? imsec_map_len(&s->tx) : 0;
 }
 
 size_t imsec_scscf_parked(const imsec_scscf *s) {
@@ -370,9 +374,7 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
   scscf_park_drop_flow(s, flow, out);
   scscf_fpeer_del(s, flow);
   /* Responses to requests that came in on it have nowhere to go. */
-  for (size_t i = 0; flow && i < s->ntx; i++)
-    if (s->tx[i]->up_flow == flow)
-      s->tx[i]->up_flow = 0;
+  scscf_fork_flow_down(s, flow);
   peer *p = scscf_peer_by_tag(s, tag);
   if (!p)
     p = scscf_peer_by_flow(s, flow);
@@ -486,21 +488,7 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
       return;
     }
   }
-  for (size_t i = 0; i < s->ntx; i++) {
-    txn *t = s->tx[i];
-    for (size_t j = 0; j < t->n; j++) {
-      if (t->b[j].timer != timer)
-        continue;
-      if (t->b[j].code || t->b[j].deadline > now)
-        return; /* stale */
-      /* RFC 3261 §17.1.2.2: Timer F fired; the branch counts as 408
-       * (§16.7 step 6 with no response for it). */
-      (void)imsec_out_log(out, IMSEC_LOG_INFO,
-                          "forked request: a branch timed out (408)", NULL);
-      (void)scscf_branch_final(s, t, j, 408, "Request Timeout", NULL, 0, out);
-      return;
-    }
-  }
+  (void)scscf_fork_on_timer(s, timer, now, out);
 }
 
 void imsec_scscf_on_reply(imsec_scscf *s, const imsec_svc_reply *r,

@@ -186,10 +186,10 @@ struct imsec_scscf {
   /* Connections towards Path hops (RFC 5923 reuse): by tag, by flow
    * once up, and by where they go (peer_key). */
   imsec_map peers_tag, peers_flow, peers_key;
-  txn **tx; /* pending forked requests */
-  size_t ntx, captx;
-  imsec_sip_msg m2; /* a stub parsed to answer for a branch */
-  uint64_t next_id; /* timers and tags */
+  imsec_map tx;       /* pending forked requests: id -> txn */
+  imsec_map tx_timer; /* a branch's Timer F -> its txn */
+  imsec_sip_msg m2;   /* a stub parsed to answer for a branch */
+  uint64_t next_id;   /* timers and tags */
   uint64_t order;
   char *obuf;
   char *ibuf;
@@ -280,6 +280,9 @@ void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
 void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
                         imsec_time_ms now, imsec_out *out);
 void scscf_do_response(imsec_scscf *s, imsec_out *out);
+int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                        imsec_out *out);
+void scscf_fork_flow_down(imsec_scscf *s, uint64_t flow);
 
 /* route.c */
 void scscf_facts_free(flow_facts *fa);

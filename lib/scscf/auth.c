@@ -57,18 +57,109 @@ void scscf_challenge_free(challenge *c) {
   free(c);
 }
 
-static void drop_challenge(imsec_scscf *s, size_t i, imsec_out *out) {
-  (void)imsec_out_timer(out, s->ch[i]->timer, 0);
-  scscf_challenge_free(s->ch[i]);
-  s->ch[i] = s->ch[--s->nch];
+/* The pending challenges are found by nonce (a response), by IMPI (a
+ * repeated REGISTER, the per-IMPI bound) and by timer; they are also kept
+ * in the order they were made, so the oldest is at hand when the table
+ * is full. */
+static impi_ch *challenges_of(const imsec_scscf *s, imsec_str impi) {
+  return imsec_map_sget(&s->ch_impi, impi);
 }
 
-static long find_challenge(const imsec_scscf *s, imsec_str nonce) {
-  for (size_t i = 0; i < s->nch; i++) {
-    if (imsec_str_eq(imsec_str_c(s->ch[i]->nonce), nonce))
-      return (long)i;
+/* Keep `c` (made at the end of the age list). Returns 0 or
+ * IMSEC_ERR_NOMEM (then nothing kept). */
+static int challenge_add(imsec_scscf *s, challenge *c) {
+  imsec_str impi = imsec_str_c(c->impi);
+  impi_ch *ic = challenges_of(s, impi);
+  int fresh = ic == NULL;
+  if (fresh && (!(ic = calloc(1, sizeof(*ic))) ||
+                imsec_map_sput(&s->ch_impi, impi, ic, NULL) < 0)) {
+    free(ic);
+    return IMSEC_ERR_NOMEM;
   }
-  return -1;
+  if (ic->n >= PER_IMPI_CHALLENGES ||
+      imsec_map_sput(&s->ch_nonce, imsec_str_c(c->nonce), c, NULL) < 0)
+    goto fail;
+  if (imsec_map_put(&s->ch_timer, c->timer, c, NULL) < 0) {
+    (void)imsec_map_sdel(&s->ch_nonce, imsec_str_c(c->nonce));
+    goto fail;
+  }
+  ic->c[ic->n++] = c;
+  c->prev = s->ch_tail;
+  c->next = NULL;
+  if (s->ch_tail)
+    s->ch_tail->next = c;
+  else
+    s->ch_head = c;
+  s->ch_tail = c;
+  s->nch++;
+  return 0;
+fail:
+  if (fresh)
+    free(imsec_map_sdel(&s->ch_impi, impi));
+  return IMSEC_ERR_NOMEM;
+}
+
+/* Forget `c` (its timer cancelled) and wipe it. */
+static void drop_challenge(imsec_scscf *s, challenge *c, imsec_out *out) {
+  (void)imsec_out_timer(out, c->timer, 0);
+  (void)imsec_map_sdel(&s->ch_nonce, imsec_str_c(c->nonce));
+  (void)imsec_map_del(&s->ch_timer, c->timer);
+  imsec_str impi = imsec_str_c(c->impi);
+  impi_ch *ic = challenges_of(s, impi);
+  for (size_t i = 0; ic && i < ic->n; i++) {
+    if (ic->c[i] != c)
+      continue;
+    ic->c[i] = ic->c[--ic->n];
+    break;
+  }
+  if (ic && !ic->n)
+    free(imsec_map_sdel(&s->ch_impi, impi));
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->ch_head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    s->ch_tail = c->prev;
+  s->nch--;
+  scscf_challenge_free(c);
+}
+
+static challenge *find_challenge(const imsec_scscf *s, imsec_str nonce) {
+  return imsec_map_sget(&s->ch_nonce, nonce);
+}
+
+/* Every pending challenge, wiped (imsec_scscf_del). */
+void scscf_challenges_free(imsec_scscf *s) {
+  for (challenge *c = s->ch_head, *n; c; c = n) {
+    n = c->next;
+    scscf_challenge_free(c);
+  }
+  s->ch_head = s->ch_tail = NULL;
+  s->nch = 0;
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->ch_impi, &it)) != NULL)
+    free(e->val);
+  imsec_map_free(&s->ch_impi);
+  imsec_map_free(&s->ch_nonce);
+  imsec_map_free(&s->ch_timer);
+}
+
+/* A challenge's lifetime is over (TS 33.203 §6.1.2.3: incomplete
+ * authentication). Returns 1 when `timer` was a challenge's. */
+int scscf_challenge_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                             imsec_out *out) {
+  challenge *c = imsec_map_get(&s->ch_timer, timer);
+  if (!c)
+    return 0;
+  if (c->expires > now)
+    return 1; /* stale: re-armed later */
+  (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", c->impi,
+                      ": challenge expired (incomplete authentication)", NULL);
+  drop_challenge(s, c, out);
+  return 1;
 }
 
 typedef struct creds {
@@ -138,35 +229,24 @@ static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
 static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
                         int stale, imsec_time_ms now, imsec_out *out) {
   /* Bound the vectors held: at most a few per IMPI, and overall. */
-  size_t mine = 0, oldest = 0;
-  int have_oldest = 0;
-  for (size_t i = 0; i < s->nch; i++) {
-    if (imsec_str_eq(imsec_str_c(s->ch[i]->impi), imsec_str_c(impi))) {
-      mine++;
-      if (!have_oldest || s->ch[i]->expires < s->ch[oldest]->expires) {
-        oldest = i;
-        have_oldest = 1;
-      }
-    }
-  }
+  const impi_ch *ic = challenges_of(s, imsec_str_c(impi));
+  challenge *oldest = NULL;
+  for (size_t i = 0; ic && i < ic->n; i++)
+    if (!oldest || ic->c[i]->expires < oldest->expires)
+      oldest = ic->c[i];
   /* The oldest of this IMPI gives way, once the new vector exists. */
-  int drop_oldest = mine >= PER_IMPI_CHALLENGES;
+  int drop_oldest = ic && ic->n >= PER_IMPI_CHALLENGES;
   if (s->nch - (size_t)drop_oldest >= s->cfg.max_challenges) {
     /* Come back when the first pending challenge has expired (RFC 3261
-     * §21.5.4); a flood of these is one of log lines too. */
-    imsec_time_ms first = 0;
-    for (size_t i = 0; i < s->nch; i++)
-      if (!first || s->ch[i]->expires < first)
-        first = s->ch[i]->expires;
+     * §21.5.4); a flood of these is one of log lines too. The oldest made
+     * is the first to expire (unless a reload shortened the lifetime
+     * since: then this errs long). */
+    imsec_time_ms first = s->ch_head ? s->ch_head->expires : 0;
     uint32_t secs = first > now ? (uint32_t)((first - now + 999) / 1000) : 1;
     budget_logv(
         s, now, out,
         (imsec_str[]){IMSEC_STR_LIT("too many pending challenges: 503")}, 1);
     respond_retry(s, flow, secs, out);
-    return 0;
-  }
-  if (scscf_grow((void **)&s->ch, &s->capch, s->nch, sizeof(*s->ch)) < 0) {
-    scscf_respond(s, flow, 500, "Server Internal Error", out);
     return 0;
   }
   challenge *c = calloc(1, sizeof(*c));
@@ -211,14 +291,16 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   c->alg = alg_of(aka);
   c->expires = now + s->cfg.nonce_lifetime_ms;
   c->timer = ++s->next_id;
-  if (send_challenge(s, flow, c, stale, out) < 0) {
-    scscf_challenge_free(c);
+  if (drop_oldest)
+    drop_challenge(s, oldest, out);
+  if (challenge_add(s, c) < 0 || send_challenge(s, flow, c, stale, out) < 0) {
+    if (find_challenge(s, imsec_str_c(c->nonce)) == c)
+      drop_challenge(s, c, out);
+    else
+      scscf_challenge_free(c);
     scscf_respond(s, flow, 500, "Server Internal Error", out);
     return 0;
   }
-  if (drop_oldest)
-    drop_challenge(s, oldest, out);
-  s->ch[s->nch++] = c;
   (void)imsec_out_timer(out, c->timer, c->expires);
   (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", impi, ": 401 ",
                       imsec_digest_alg_name(c->alg),
@@ -431,13 +513,9 @@ static int limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
 }
 
 static void drop_challenges_of(imsec_scscf *s, imsec_str impi, imsec_out *out) {
-  size_t i = 0;
-  while (i < s->nch) {
-    if (imsec_str_eq(imsec_str_c(s->ch[i]->impi), impi))
-      drop_challenge(s, i, out);
-    else
-      i++;
-  }
+  impi_ch *ic;
+  while ((ic = challenges_of(s, impi)) != NULL && ic->n)
+    drop_challenge(s, ic->c[0], out);
 }
 
 static void log_lock(imsec_scscf *s, imsec_str impi, imsec_str src,
@@ -506,11 +584,10 @@ static void limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
 static int reuse_challenge(imsec_scscf *s, uint64_t flow, const char *impi,
                            int stale, imsec_time_ms now, imsec_out *out) {
   const challenge *best = NULL;
-  for (size_t i = 0; i < s->nch; i++) {
-    const challenge *c = s->ch[i];
-    if (c->expires > now &&
-        imsec_str_eq(imsec_str_c(c->impi), imsec_str_c(impi)) &&
-        (!best || c->expires > best->expires))
+  const impi_ch *ic = challenges_of(s, imsec_str_c(impi));
+  for (size_t i = 0; ic && i < ic->n; i++) {
+    const challenge *c = ic->c[i];
+    if (c->expires > now && (!best || c->expires > best->expires))
       best = c;
   }
   if (!best || send_challenge(s, flow, best, stale, out) < 0)
@@ -690,13 +767,13 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     scscf_respond(s, flow, 403, "Forbidden", out);
     goto done;
   }
-  long ci = find_challenge(s, imsec_str_c(c->nonce));
-  if (ci >= 0 && s->ch[ci]->expires <= now) {
+  challenge *ch = find_challenge(s, imsec_str_c(c->nonce));
+  if (ch && ch->expires <= now) {
     /* TS 33.203 §6.1.2.3: the lifetime passed; the vector is gone. */
-    drop_challenge(s, (size_t)ci, out);
-    ci = -1;
+    drop_challenge(s, ch, out);
+    ch = NULL;
   }
-  if (ci < 0) {
+  if (!ch) {
     /* Unknown, used or expired nonce: the pending challenge or a fresh
      * one (RFC 7616 §3.3 stale) rather than a failure: the UE may simply
      * be late. */
@@ -707,7 +784,6 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       scscf_park_busy(s, flow, sub->impi, now, out);
     goto done;
   }
-  challenge *ch = s->ch[ci];
   if (!imsec_str_eq(imsec_str_c(ch->impi), imsec_str_c(sub->impi))) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": nonce of another subscriber: 403", NULL);
@@ -722,7 +798,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       /* RFC 7616 §3.4: a repeated nc is a replay. */
       (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                           ": replayed nc: new challenge", NULL);
-      drop_challenge(s, (size_t)ci, out);
+      drop_challenge(s, ch, out);
       limits_failure(s, impi, src, now, out);
       if (limits_refuse(s, flow, impi, src, now, out))
         goto done;
@@ -735,7 +811,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   if (c->p.response.len == 0 && !(c->p.present & IMSEC_DIGEST_P_AUTS)) {
     /* TS 33.203 §6.1.2.2, TS 24.229 §5.4.1.2.3: the UE could not
      * authenticate the network (MAC failure). */
-    drop_challenge(s, (size_t)ci, out);
+    drop_challenge(s, ch, out);
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": UE reports network authentication failure: 403",
                         NULL);
@@ -759,7 +835,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       scscf_park_busy(s, flow, sub->impi, now, out);
       goto wipe;
     }
-    drop_challenge(s, (size_t)ci, out);
+    drop_challenge(s, ch, out);
     if (rs == 0) {
       (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                           ": sync failure, HSS resynchronised", NULL);
@@ -783,7 +859,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     goto wipe;
   }
   /* One answer per vector, whatever it was: the nonce is used up. */
-  drop_challenge(s, (size_t)ci, out);
+  drop_challenge(s, ch, out);
   if (rv == 0) {
     scscf_registrar(s, flow, sub, now, out);
   } else {

@@ -190,6 +190,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_u64(&s->peers_flow);
   imsec_map_init_u64(&s->tx);
   imsec_map_init_u64(&s->tx_timer);
+  imsec_map_init_u64(&s->ch_timer);
   s->domain = scscf_dup_str(dom);
   if (!s->domain)
     goto fail_domain;
@@ -211,6 +212,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   IMSEC_GUARD_GOTO(rv, imsec_random(crypto, s->seed, sizeof(s->seed)),
                    fail_host);
   imsec_map_init_str(&s->peers_key, s->seed);
+  imsec_map_init_str(&s->ch_nonce, s->seed);
+  imsec_map_init_str(&s->ch_impi, s->seed);
   IMSEC_GUARD_GOTO(rv, scscf_limits_setup(s), fail_host);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
@@ -237,9 +240,7 @@ fail_domain:
 void imsec_scscf_del(imsec_scscf *s) {
   if (!s)
     return;
-  for (size_t i = 0; i < s->nch; i++)
-    scscf_challenge_free(s->ch[i]);
-  free(s->ch);
+  scscf_challenges_free(s);
   for (size_t i = 0; i < s->nregs; i++)
     scscf_reg_free(s->regs[i]);
   free(s->regs);
@@ -454,19 +455,8 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
                           imsec_out *out) {
   if (!s || scscf_park_on_timer(s, timer, now, out))
     return;
-  for (size_t i = 0; i < s->nch; i++) {
-    if (s->ch[i]->timer != timer)
-      continue;
-    if (s->ch[i]->expires > now)
-      return; /* stale: re-armed later */
-    /* TS 33.203 §6.1.2.3: incomplete authentication. */
-    (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", s->ch[i]->impi,
-                        ": challenge expired (incomplete authentication)",
-                        NULL);
-    scscf_challenge_free(s->ch[i]);
-    s->ch[i] = s->ch[--s->nch];
+  if (scscf_challenge_on_timer(s, timer, now, out))
     return;
-  }
   for (size_t i = 0; i < s->nregs; i++) {
     reg *r = s->regs[i];
     for (size_t j = 0; j < r->n; j++) {

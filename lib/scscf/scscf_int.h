@@ -41,8 +41,15 @@ typedef struct challenge {
   imsec_digest_alg alg;
   imsec_time_ms expires;
   uint64_t timer;
-  uint32_t nc; /* highest nc accepted (RFC 7616 §3.4) */
+  uint32_t nc;                   /* highest nc accepted (RFC 7616 §3.4) */
+  struct challenge *prev, *next; /* in the order they were made */
 } challenge;
+
+/* The pending challenges of one IMPI. */
+typedef struct impi_ch {
+  challenge *c[PER_IMPI_CHALLENGES];
+  size_t n;
+} impi_ch;
 
 typedef struct contact {
   char *uri;
@@ -179,8 +186,11 @@ struct imsec_scscf {
   uint8_t seed[16]; /* the string maps' SipHash key (secret) */
   char to_tag[17];
   char self_host[256];
-  challenge **ch;
-  size_t nch, capch;
+  /* Pending challenges: by nonce, by IMPI (impi_ch), by timer, and in
+   * the order they were made (oldest first). */
+  imsec_map ch_nonce, ch_impi, ch_timer;
+  challenge *ch_head, *ch_tail;
+  size_t nch;
   reg **regs;
   size_t nregs, capregs;
   /* Connections towards Path hops (RFC 5923 reuse): by tag, by flow
@@ -252,6 +262,9 @@ void scscf_respond(imsec_scscf *s, uint64_t flow, unsigned code,
 void scscf_limits_defaults(imsec_scscf_config *c);
 int scscf_limits_setup(imsec_scscf *s);
 void scscf_challenge_free(challenge *c);
+void scscf_challenges_free(imsec_scscf *s);
+int scscf_challenge_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                             imsec_out *out);
 void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                        imsec_out *out);
 

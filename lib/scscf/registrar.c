@@ -31,42 +31,151 @@ void scscf_reg_free(reg *r) {
   free(r);
 }
 
-static reg *find_reg_impi(const imsec_scscf *s, imsec_str impi, size_t *idx) {
-  for (size_t i = 0; i < s->nregs; i++) {
-    if (imsec_str_eq(imsec_str_c(s->regs[i]->impi), impi)) {
-      if (idx)
-        *idx = i;
-      return s->regs[i];
-    }
+/* ------------------------------------------------------------ index */
+
+/* Registrations are found by IMPI, by any IMPU of their implicit set and
+ * by a binding's expiry timer. An IMPU's key is what RFC 3261 §19.1.4
+ * compares for it (impu_match_parsed): the scheme, the user part as is
+ * and the host case-insensitively; a tel URI by its number; another
+ * scheme by its text, case-insensitively. Returns the key's length, 0
+ * when it does not fit. */
+#define IMPU_KEY_CAP 600
+
+static size_t impu_key(const imsec_sip_uri *u, char *buf) {
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, buf, IMPU_KEY_CAP);
+  char sch[2] = {(char)('0' + (int)u->scheme), 0};
+  imsec_sip_build_raw(&b, imsec_str_c(sch));
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("|"));
+  size_t fold = b.len;
+  if (u->scheme == IMSEC_SIP_SCHEME_OTHER) {
+    imsec_sip_build_raw(&b, u->opaque);
+  } else {
+    imsec_sip_build_raw(&b, u->user);
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("|"));
+    fold = b.len;
+    if (u->scheme != IMSEC_SIP_SCHEME_TEL)
+      imsec_sip_build_raw(&b, u->host);
   }
-  return NULL;
+  if (b.err)
+    return 0;
+  for (size_t i = fold; i < b.len; i++)
+    if (buf[i] >= 'A' && buf[i] <= 'Z')
+      buf[i] = (char)(buf[i] - 'A' + 'a');
+  return b.len;
 }
 
-reg *scscf_find_reg_impu(const imsec_scscf *s, imsec_str impu) {
+static size_t impu_key_text(imsec_str impu, char *buf) {
   imsec_sip_uri u;
-  if (imsec_sip_uri_parse(impu, 16, &u) < 0)
-    return NULL;
-  for (size_t i = 0; i < s->nregs; i++) {
-    for (size_t j = 0; j < s->regs[i]->n_impus; j++) {
-      if (scscf_impu_match_parsed(&u, imsec_str_c(s->regs[i]->impus[j])))
-        return s->regs[i];
+  return imsec_sip_uri_parse(impu, 16, &u) < 0 ? 0 : impu_key(&u, buf);
+}
+
+static reg *find_reg_impi(const imsec_scscf *s, imsec_str impi) {
+  return imsec_map_sget(&s->regs, impi);
+}
+
+/* An IMPU shared by two registrations (two IMPIs with one public
+ * identity) names the one registered last. */
+reg *scscf_find_reg_impu(const imsec_scscf *s, imsec_str impu) {
+  char key[IMPU_KEY_CAP];
+  size_t kn = impu_key_text(impu, key);
+  return kn ? imsec_map_sget(&s->impus, imsec_str_make(key, kn)) : NULL;
+}
+
+static void reg_unindex(imsec_scscf *s, reg *r) {
+  if (find_reg_impi(s, imsec_str_c(r->impi)) == r)
+    (void)imsec_map_sdel(&s->regs, imsec_str_c(r->impi));
+  for (size_t i = 0; i < r->n_impus; i++) {
+    char key[IMPU_KEY_CAP];
+    size_t kn = impu_key_text(imsec_str_c(r->impus[i]), key);
+    imsec_str k = imsec_str_make(key, kn);
+    if (kn && imsec_map_sget(&s->impus, k) == r)
+      (void)imsec_map_sdel(&s->impus, k);
+  }
+  for (size_t i = 0; i < r->n; i++)
+    if (r->c[i].timer)
+      (void)imsec_map_del(&s->reg_timer, r->c[i].timer);
+}
+
+/* Index a new registration (no bindings yet). Returns 0 or
+ * IMSEC_ERR_NOMEM (then it is not indexed). */
+static int reg_index(imsec_scscf *s, reg *r) {
+  int rv = imsec_map_sput(&s->regs, imsec_str_c(r->impi), r, NULL);
+  for (size_t i = 0; rv == 0 && i < r->n_impus; i++) {
+    char key[IMPU_KEY_CAP];
+    size_t kn = impu_key_text(imsec_str_c(r->impus[i]), key);
+    if (kn)
+      rv = imsec_map_sput(&s->impus, imsec_str_make(key, kn), r, NULL);
+  }
+  if (rv < 0)
+    reg_unindex(s, r);
+  return rv;
+}
+
+/* Arm the expiry timer of binding `c` of `r` (a new id the first time). */
+static void contact_arm(imsec_scscf *s, reg *r, contact *c, imsec_out *out) {
+  if (!c->timer) {
+    c->timer = ++s->next_id;
+    if (imsec_map_put(&s->reg_timer, c->timer, r, NULL) < 0) {
+      c->timer = 0; /* without memory it lapses on use only */
+      return;
     }
   }
-  return NULL;
+  (void)imsec_out_timer(out, c->timer, c->expires_at);
 }
 
-static void remove_reg(imsec_scscf *s, size_t idx, imsec_out *out) {
-  reg *r = s->regs[idx];
+static void remove_reg(imsec_scscf *s, reg *r, imsec_out *out) {
   for (size_t i = 0; i < r->n; i++)
-    (void)imsec_out_timer(out, r->c[i].timer, 0);
+    if (r->c[i].timer)
+      (void)imsec_out_timer(out, r->c[i].timer, 0);
+  reg_unindex(s, r);
   scscf_reg_free(r);
-  s->regs[idx] = s->regs[--s->nregs];
 }
 
-static void remove_contact(reg *r, size_t i, imsec_out *out) {
-  (void)imsec_out_timer(out, r->c[i].timer, 0);
+static void remove_contact(imsec_scscf *s, reg *r, size_t i, imsec_out *out) {
+  if (r->c[i].timer) {
+    (void)imsec_out_timer(out, r->c[i].timer, 0);
+    (void)imsec_map_del(&s->reg_timer, r->c[i].timer);
+  }
   scscf_contact_free(&r->c[i]);
   r->c[i] = r->c[--r->n];
+}
+
+/* Every registration (imsec_scscf_del). */
+void scscf_regs_free(imsec_scscf *s) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->regs, &it)) != NULL)
+    scscf_reg_free(e->val);
+  imsec_map_free(&s->regs);
+  imsec_map_free(&s->impus);
+  imsec_map_free(&s->reg_timer);
+}
+
+/* A binding's expiry (RFC 3261 §10.3 step 7). Returns 1 when `timer` was
+ * one. */
+int scscf_reg_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                       imsec_out *out) {
+  reg *r = imsec_map_get(&s->reg_timer, timer);
+  if (!r)
+    return 0;
+  for (size_t j = 0; j < r->n; j++) {
+    if (r->c[j].timer != timer)
+      continue;
+    if (r->c[j].expires_at > now)
+      return 1; /* re-armed by a refresh */
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "binding of ", r->impi, " expired",
+                        NULL);
+    remove_contact(s, r, j, out);
+    if (r->n == 0) {
+      /* The store forgets it too (it would drop the expired bindings on
+       * load anyway; this keeps it small). */
+      scscf_persist_reg(s, 0, r->impi, NULL, NULL, 0, now, out);
+      remove_reg(s, r, out);
+    }
+    return 1;
+  }
+  return 1;
 }
 
 /* A Contact's expiry: its parameter, else Expires, else the default
@@ -136,8 +245,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     scscf_respond(s, flow, 400, "Bad Contact", out);
     return;
   }
-  size_t ridx = 0;
-  reg *r = find_reg_impi(s, imsec_str_c(sub->impi), &ridx);
+  reg *r = find_reg_impi(s, imsec_str_c(sub->impi));
   if (star) {
     /* RFC 3261 §10.3 step 6: "*" only alone and with Expires: 0. */
     if (nct != 1 || !has_hdr || hdr_exp != 0) {
@@ -147,7 +255,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     if (r) {
       imsec_reg_record before;
       int had = reg_to_record(s, r, now, &before) == 0;
-      remove_reg(s, ridx, out);
+      remove_reg(s, r, out);
       scscf_persist_reg(s, flow, sub->impi, NULL, had ? &before : NULL, had,
                         now, out);
     }
@@ -188,9 +296,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
   imsec_reg_record before;
   int had = r && nct && reg_to_record(s, r, now, &before) == 0;
   if (!r && nct) {
-    if (s->nregs >= s->cfg.max_regs ||
-        scscf_grow((void **)&s->regs, &s->capregs, s->nregs, sizeof(*s->regs)) <
-            0 ||
+    if (imsec_map_len(&s->regs) >= s->cfg.max_regs ||
         !(r = calloc(1, sizeof(*r)))) {
       free(path);
       scscf_respond(s, flow, 503, "Service Unavailable", out);
@@ -204,14 +310,12 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       ok = r->impus[i] != NULL;
       r->n_impus = i + 1;
     }
-    if (!ok) {
+    if (!ok || reg_index(s, r) < 0) {
       scscf_reg_free(r);
       free(path);
       scscf_respond(s, flow, 500, "Server Internal Error", out);
       return;
     }
-    ridx = s->nregs;
-    s->regs[s->nregs++] = r;
   }
   /* Pass 2: apply. */
   it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
@@ -234,7 +338,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     }
     if (e == 0) {
       if (found >= 0)
-        remove_contact(r, (size_t)found, out);
+        remove_contact(s, r, (size_t)found, out);
       continue;
     }
     contact nc = {0};
@@ -252,10 +356,12 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     nc.reg_id = a.reg_id;
     nc.expires_at = now + (imsec_time_ms)e * 1000;
     nc.order = ++s->order;
+    contact *slot;
     if (found >= 0) {
       nc.timer = r->c[found].timer;
       scscf_contact_free(&r->c[found]);
       r->c[found] = nc;
+      slot = &r->c[found];
     } else {
       if (r->n >= s->cfg.max_contacts) {
         /* Full: the oldest binding gives way to the newest. */
@@ -263,7 +369,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
         for (size_t i = 1; i < r->n; i++)
           if (r->c[i].order < r->c[old].order)
             old = i;
-        remove_contact(r, old, out);
+        remove_contact(s, r, old, out);
       }
       contact *arr = realloc(r->c, (r->n + 1) * sizeof(*arr));
       if (!arr) {
@@ -271,15 +377,15 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
         continue;
       }
       r->c = arr;
-      nc.timer = ++s->next_id;
-      r->c[r->n++] = nc;
+      r->c[r->n] = nc;
+      slot = &r->c[r->n++];
     }
-    (void)imsec_out_timer(out, nc.timer, nc.expires_at);
+    contact_arm(s, r, slot, out);
   }
   free(path);
   int gone = r && r->n == 0;
   if (gone) {
-    remove_reg(s, ridx, out);
+    remove_reg(s, r, out);
     r = NULL;
   }
   /* DESIGN.md §2: the 200 leaves only once the change is durable. */
@@ -404,20 +510,17 @@ static int reg_install(imsec_scscf *s, const imsec_reg_record *rec,
                        imsec_time_ms base, imsec_time_ms now, imsec_out *out) {
   if (!rec->impi)
     return IMSEC_ERR_INVAL;
-  size_t idx;
-  if (find_reg_impi(s, imsec_str_c(rec->impi), &idx))
-    remove_reg(s, idx, out);
+  reg *old = find_reg_impi(s, imsec_str_c(rec->impi));
+  if (old)
+    remove_reg(s, old, out);
   size_t live = 0;
   for (size_t i = 0; i < rec->n; i++)
     if (rec->b[i].contact && base + rec->b[i].ttl_ms > now)
       live++;
   if (!live)
     return 0;
-  if (s->nregs >= s->cfg.max_regs)
+  if (imsec_map_len(&s->regs) >= s->cfg.max_regs)
     return IMSEC_ERR_LIMIT;
-  if (scscf_grow((void **)&s->regs, &s->capregs, s->nregs, sizeof(*s->regs)) <
-      0)
-    return IMSEC_ERR_NOMEM;
   reg *r = calloc(1, sizeof(*r));
   if (!r)
     return IMSEC_ERR_NOMEM;
@@ -445,17 +548,15 @@ static int reg_install(imsec_scscf *s, const imsec_reg_record *rec,
     c->order = b->order;
     if (b->order > s->order)
       s->order = b->order;
-    c->timer = ++s->next_id;
     ok = c->uri && (!b->path || c->path) && (!b->instance || c->instance) &&
          (!b->peer || c->reg_peer);
   }
-  if (!ok) {
+  if (!ok || reg_index(s, r) < 0) {
     scscf_reg_free(r);
     return IMSEC_ERR_NOMEM;
   }
-  s->regs[s->nregs++] = r;
   for (size_t i = 0; i < r->n; i++)
-    (void)imsec_out_timer(out, r->c[i].timer, r->c[i].expires_at);
+    contact_arm(s, r, &r->c[i], out);
   return 0;
 }
 
@@ -570,9 +671,9 @@ void scscf_persist_reply(imsec_scscf *s, const imsec_svc_reply *r,
                       " not durable (", imsec_strerror(r->status), ")",
                       p->req ? ": 500, change undone" : "", NULL);
   if (p->req && !pend_newer(s, p)) {
-    size_t idx;
-    if (find_reg_impi(s, imsec_str_c(p->impi), &idx))
-      remove_reg(s, idx, out);
+    reg *cur = find_reg_impi(s, imsec_str_c(p->impi));
+    if (cur)
+      remove_reg(s, cur, out);
     if (p->had && reg_install(s, &p->before, p->at, now, out) < 0)
       (void)imsec_out_log(out, IMSEC_LOG_ERROR, "registration of ", p->impi,
                           " could not be restored", NULL);
@@ -601,7 +702,7 @@ void scscf_load_reply(imsec_scscf *s, const imsec_svc_reply *r,
   if (r->status < 0)
     scscf_log_err(out, IMSEC_LOG_ERROR, "registrations not loaded", r->status);
   char n[24];
-  scscf_dec_u64(s->nregs, n);
+  scscf_dec_u64(imsec_map_len(&s->regs), n);
   (void)imsec_out_log(out, IMSEC_LOG_INFO, n, " registration(s) loaded", NULL);
   for (size_t i = 0; i < s->npk; i++) {
     parked *p = s->pk[i];

@@ -191,6 +191,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_u64(&s->tx);
   imsec_map_init_u64(&s->tx_timer);
   imsec_map_init_u64(&s->ch_timer);
+  imsec_map_init_u64(&s->reg_timer);
   s->domain = scscf_dup_str(dom);
   if (!s->domain)
     goto fail_domain;
@@ -214,6 +215,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_str(&s->peers_key, s->seed);
   imsec_map_init_str(&s->ch_nonce, s->seed);
   imsec_map_init_str(&s->ch_impi, s->seed);
+  imsec_map_init_str(&s->regs, s->seed);
+  imsec_map_init_str(&s->impus, s->seed);
   IMSEC_GUARD_GOTO(rv, scscf_limits_setup(s), fail_host);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
@@ -241,9 +244,7 @@ void imsec_scscf_del(imsec_scscf *s) {
   if (!s)
     return;
   scscf_challenges_free(s);
-  for (size_t i = 0; i < s->nregs; i++)
-    scscf_reg_free(s->regs[i]);
-  free(s->regs);
+  scscf_regs_free(s);
   size_t it = 0;
   imsec_map_slot *e;
   while ((e = imsec_map_next(&s->peers_tag, &it)) != NULL)
@@ -319,7 +320,7 @@ size_t imsec_scscf_challenges(const imsec_scscf *s) {
 }
 
 size_t imsec_scscf_registrations(const imsec_scscf *s) {
-  return s ? s->nregs : 0;
+  return s ? imsec_map_len(&s->regs) : 0;
 }
 
 size_t imsec_scscf_txns(const imsec_scscf *s) {
@@ -457,27 +458,8 @@ void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
     return;
   if (scscf_challenge_on_timer(s, timer, now, out))
     return;
-  for (size_t i = 0; i < s->nregs; i++) {
-    reg *r = s->regs[i];
-    for (size_t j = 0; j < r->n; j++) {
-      if (r->c[j].timer != timer)
-        continue;
-      if (r->c[j].expires_at > now)
-        return;
-      (void)imsec_out_log(out, IMSEC_LOG_INFO, "binding of ", r->impi,
-                          " expired", NULL);
-      scscf_contact_free(&r->c[j]);
-      r->c[j] = r->c[--r->n];
-      if (r->n == 0) {
-        /* The store forgets it too (it would drop the expired bindings
-         * on load anyway; this keeps it small). */
-        scscf_persist_reg(s, 0, r->impi, NULL, NULL, 0, now, out);
-        scscf_reg_free(r);
-        s->regs[i] = s->regs[--s->nregs];
-      }
-      return;
-    }
-  }
+  if (scscf_reg_on_timer(s, timer, now, out))
+    return;
   (void)scscf_fork_on_timer(s, timer, now, out);
 }
 

@@ -191,8 +191,9 @@ struct imsec_scscf {
   imsec_map ch_nonce, ch_impi, ch_timer;
   challenge *ch_head, *ch_tail;
   size_t nch;
-  reg **regs;
-  size_t nregs, capregs;
+  /* Registrations: by IMPI, by IMPU key (registrar.c), and a binding's
+   * expiry timer -> its registration. */
+  imsec_map regs, impus, reg_timer;
   /* Connections towards Path hops (RFC 5923 reuse): by tag, by flow
    * once up, and by where they go (peer_key). */
   imsec_map peers_tag, peers_flow, peers_key;
@@ -271,6 +272,9 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
 /* registrar.c */
 void scscf_contact_free(contact *c);
 void scscf_reg_free(reg *r);
+void scscf_regs_free(imsec_scscf *s);
+int scscf_reg_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                       imsec_out *out);
 reg *scscf_find_reg_impu(const imsec_scscf *s, imsec_str impu);
 void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
                      imsec_time_ms now, imsec_out *out);

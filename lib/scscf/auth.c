@@ -664,23 +664,48 @@ static int integrity_protected_tls(const imsec_digest_params *p) {
   return strcmp(v, "tls-pending") == 0 || strcmp(v, "tls-yes") == 0;
 }
 
+/* What a REGISTER step decided, answered in one place (do_register's
+ * end): nothing more (answered already, or waiting), park it, say the
+ * store failed, count a failed response against the limits, answer. */
+typedef struct reg_end {
+  int park;           /* waits for a store (park_busy) */
+  int store_err;      /* the store failed: logged as unavailable */
+  int auth_failed;    /* a failed response (limits_failure) */
+  unsigned code;      /* the answer, 0: none from here */
+  const char *reason; /* its reason phrase */
+  const char *who;    /* the IMPI for the lines, or NULL */
+} reg_end;
+
+static void reg_fail(reg_end *e, unsigned code, const char *reason) {
+  e->code = code;
+  e->reason = reason;
+}
+
 void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                        imsec_out *out) {
+  reg_end e = {0};
+  creds *c = NULL;
+  imsec_hss_sub *sub = NULL;
+  imsec_str src = IMSEC_STR_LIT("");
+  imsec_str impi = IMSEC_STR_LIT("");
+  uint8_t auts[IMSEC_AKA_AUTS_LEN];
+  memset(auts, 0, sizeof(auts));
+  int rv;
   if (!s->retry && scscf_park_waiting(s, flow)) {
     /* A UE's REGISTERs keep their order: this one waits behind the
      * requests of its flow that wait for the HSS store. */
-    scscf_park_busy(s, flow, NULL, now, out);
-    return;
+    e.park = 1;
+    goto end;
   }
-  int lw = scscf_wait_load(s, now);
-  if (lw == IMSEC_ERR_AGAIN) {
-    scscf_park_busy(s, flow, NULL, now, out);
-    return;
+  rv = scscf_wait_load(s, now);
+  if (rv == IMSEC_ERR_AGAIN) {
+    e.park = 1;
+    goto end;
   }
-  if (lw < 0) {
-    scscf_store_unavailable(s, NULL, lw, now, out);
-    scscf_respond(s, flow, 500, "Server Internal Error", out);
-    return;
+  if (rv < 0) {
+    e.store_err = rv;
+    reg_fail(&e, 500, "Server Internal Error");
+    goto end;
   }
   imsec_sip_uri ru;
   if (imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0 ||
@@ -690,25 +715,25 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                                        s->m.ruri,
                                        IMSEC_STR_LIT(": domain not served")},
                          3);
-    scscf_respond(s, flow, 403, "Domain not served", out);
-    return;
+    reg_fail(&e, 403, "Domain not served");
+    goto end;
   }
   const imsec_sip_addr *to;
   if (imsec_sip_get_to(&s->m, &to) < 0) {
-    scscf_respond(s, flow, 400, "Bad To", out);
-    return;
+    reg_fail(&e, 400, "Bad To");
+    goto end;
   }
-  creds *c = malloc(sizeof(*c));
-  imsec_hss_sub *sub = malloc(sizeof(*sub));
+  c = malloc(sizeof(*c));
+  sub = malloc(sizeof(*sub));
   if (!c || !sub) {
-    scscf_respond(s, flow, 500, "Server Internal Error", out);
-    goto done;
+    reg_fail(&e, 500, "Server Internal Error");
+    goto end;
   }
   if (get_creds(s, c) < 0) {
-    scscf_respond(s, flow, 400, "Bad Authorization", out);
-    goto done;
+    reg_fail(&e, 400, "Bad Authorization");
+    goto end;
   }
-  imsec_str src = request_source(s);
+  src = request_source(s);
   if (c->present && !digest_uri_matches(s, c)) {
     refuse_claim(s, flow, src, 400, "Digest uri does not match the Request-URI",
                  (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
@@ -716,23 +741,23 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                                IMSEC_STR_LIT(": Digest uri is not "
                                              "the Request-URI: 400")},
                  3, now, out);
-    goto done;
+    goto end;
   }
   /* The IMPI: the Authorization username, or (a UA without one) the
    * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
-  int rv = c->present ? scscf_hss_sub(s, IMSEC_SVC_HSS_SUB,
-                                      imsec_str_c(c->username), sub, now, out)
-                      : scscf_hss_sub(s, IMSEC_SVC_HSS_SUB_IMPU, to->uri, sub,
-                                      now, out);
+  e.who = c->present ? c->username : "(by IMPU)";
+  rv = c->present
+           ? scscf_hss_sub(s, IMSEC_SVC_HSS_SUB, imsec_str_c(c->username), sub,
+                           now, out)
+           : scscf_hss_sub(s, IMSEC_SVC_HSS_SUB_IMPU, to->uri, sub, now, out);
   if (waits(rv)) {
-    scscf_park_busy(s, flow, c->present ? c->username : "(by IMPU)", now, out);
-    goto done;
+    e.park = 1;
+    goto end;
   }
   if (rv < 0 && rv != IMSEC_ERR_NOTFOUND) {
-    scscf_store_unavailable(s, c->present ? c->username : "(by IMPU)", rv, now,
-                            out);
-    scscf_respond(s, flow, 500, "Server Internal Error", out);
-    goto done;
+    e.store_err = rv;
+    reg_fail(&e, 500, "Server Internal Error");
+    goto end;
   }
   if (rv < 0) {
     refuse_claim(s, flow, src, 403, "Forbidden",
@@ -741,7 +766,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                                to->uri,
                                IMSEC_STR_LIT(": unknown subscriber: 403")},
                  5, now, out);
-    goto done;
+    goto end;
   }
   if (!scscf_impu_in_set(sub, to->uri)) {
     refuse_claim(s, flow, src, 403, "Forbidden",
@@ -749,23 +774,23 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                                imsec_str_c(sub->impi), IMSEC_STR_LIT(": IMPU "),
                                to->uri, IMSEC_STR_LIT(" not in its set: 403")},
                  5, now, out);
-    goto done;
+    goto end;
   }
-  imsec_str impi = imsec_str_c(sub->impi);
+  e.who = sub->impi;
+  impi = imsec_str_c(sub->impi);
   if (limits_refuse(s, flow, impi, src, now, out))
-    goto done;
+    goto end;
   if (!c->present || c->nonce[0] == 0) {
-    if (waits(challenge_again(s, flow, sub->impi, src, 0, now, out)))
-      scscf_park_busy(s, flow, sub->impi, now, out);
-    goto done;
+    e.park = waits(challenge_again(s, flow, sub->impi, src, 0, now, out));
+    goto end;
   }
   if (!integrity_protected_tls(&c->p)) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": no integrity-protected=\"tls-pending\" or "
                         "\"tls-yes\" from the P-CSCF: 403",
                         NULL);
-    scscf_respond(s, flow, 403, "Forbidden", out);
-    goto done;
+    reg_fail(&e, 403, "Forbidden");
+    goto end;
   }
   challenge *ch = find_challenge(s, imsec_str_c(c->nonce));
   if (ch && ch->expires <= now) {
@@ -776,37 +801,32 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   if (!ch) {
     /* Unknown, used or expired nonce: the pending challenge or a fresh
      * one (RFC 7616 §3.3 stale) rather than a failure: the UE may simply
-     * be late. */
-    /* After a resynchronisation (below) the fresh challenge is not a
-     * stale one. */
+     * be late. After a resynchronisation (below) the fresh challenge is
+     * not a stale one. */
     int stale = !(s->retry && s->retry->resynced);
-    if (waits(challenge_again(s, flow, sub->impi, src, stale, now, out)))
-      scscf_park_busy(s, flow, sub->impi, now, out);
-    goto done;
+    e.park = waits(challenge_again(s, flow, sub->impi, src, stale, now, out));
+    goto end;
   }
-  if (!imsec_str_eq(imsec_str_c(ch->impi), imsec_str_c(sub->impi))) {
+  if (!imsec_str_eq(imsec_str_c(ch->impi), impi)) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": nonce of another subscriber: 403", NULL);
-    limits_failure(s, impi, src, now, out);
-    scscf_respond(s, flow, 403, "Forbidden", out);
-    goto done;
+    e.auth_failed = 1;
+    reg_fail(&e, 403, "Forbidden");
+    goto end;
   }
   uint32_t nc_before = ch->nc;
-  if (c->p.present & IMSEC_DIGEST_P_QOP) {
-    rv = imsec_digest_nc_check(c->p.nc, &ch->nc);
-    if (rv < 0) {
-      /* RFC 7616 §3.4: a repeated nc is a replay. */
-      (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
-                          ": replayed nc: new challenge", NULL);
-      drop_challenge(s, ch, out);
-      limits_failure(s, impi, src, now, out);
-      if (limits_refuse(s, flow, impi, src, now, out))
-        goto done;
-      /* Busy: run again, this nonce is gone by then (a stale 401). */
-      if (waits(challenge_again(s, flow, sub->impi, src, 0, now, out)))
-        scscf_park_busy(s, flow, sub->impi, now, out);
-      goto done;
-    }
+  if ((c->p.present & IMSEC_DIGEST_P_QOP) &&
+      imsec_digest_nc_check(c->p.nc, &ch->nc) < 0) {
+    /* RFC 7616 §3.4: a repeated nc is a replay. */
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                        ": replayed nc: new challenge", NULL);
+    drop_challenge(s, ch, out);
+    limits_failure(s, impi, src, now, out);
+    if (limits_refuse(s, flow, impi, src, now, out))
+      goto end;
+    /* Waiting: run again, this nonce is gone by then (a stale 401). */
+    e.park = waits(challenge_again(s, flow, sub->impi, src, 0, now, out));
+    goto end;
   }
   if (c->p.response.len == 0 && !(c->p.present & IMSEC_DIGEST_P_AUTS)) {
     /* TS 33.203 §6.1.2.2, TS 24.229 §5.4.1.2.3: the UE could not
@@ -815,64 +835,71 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": UE reports network authentication failure: 403",
                         NULL);
-    limits_failure(s, impi, src, now, out);
-    scscf_respond(s, flow, 403, "Forbidden", out);
-    goto done;
+    e.auth_failed = 1;
+    reg_fail(&e, 403, "Forbidden");
+    goto end;
   }
-  uint8_t auts[IMSEC_AKA_AUTS_LEN];
   uint8_t rand[IMSEC_AKA_RAND_LEN];
   memcpy(rand, ch->v.rand, sizeof(rand));
   rv = imsec_digest_aka_verify(s->crypto, &c->p, ch->alg, &ch->v,
                                IMSEC_STR_LIT("REGISTER"),
                                (imsec_bytes){NULL, 0}, auts);
   if (rv == IMSEC_ERR_SYNC) {
-    /* TS 33.203 §6.1.3: resync first. A busy store saved nothing: the
-     * challenge stays as it was (its nc too) and the same request runs
-     * again later. */
+    /* TS 33.203 §6.1.3: resync first. Waiting for the store changes
+     * nothing: the challenge stays as it was (its nc too) and the same
+     * request runs again later. */
     int rs = scscf_hss_resync(s, sub->impi, rand, auts, now, out);
     if (waits(rs)) {
       ch->nc = nc_before;
-      scscf_park_busy(s, flow, sub->impi, now, out);
-      goto wipe;
+      e.park = 1;
+      goto end;
     }
     drop_challenge(s, ch, out);
-    if (rs == 0) {
-      (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
-                          ": sync failure, HSS resynchronised", NULL);
-      /* A new vector is right here: the pending ones carry SQNs from
-       * before the resync. Busy now: the request runs again and, its
-       * nonce gone, gets a fresh (stale) challenge from the new SQN. */
-      drop_challenges_of(s, impi, out);
-      if (s->retry)
-        s->retry->resynced = 1;
-      if (waits(challenge_new(s, flow, sub->impi, src, 0, now, out)))
-        scscf_park_busy(s, flow, sub->impi, now, out);
-    } else if (rs == IMSEC_ERR_TIMEOUT || rs == IMSEC_ERR_IO) {
-      scscf_store_unavailable(s, sub->impi, rs, now, out);
-      scscf_respond(s, flow, 500, "Server Internal Error", out);
-    } else {
+    if (rs == IMSEC_ERR_TIMEOUT || rs == IMSEC_ERR_IO) {
+      e.store_err = rs;
+      reg_fail(&e, 500, "Server Internal Error");
+      goto end;
+    }
+    if (rs < 0) {
       scscf_log_err(out, IMSEC_LOG_WARN, "REGISTER: resynchronisation failed",
                     rs);
-      limits_failure(s, impi, src, now, out);
-      scscf_respond(s, flow, 403, "Forbidden", out);
+      e.auth_failed = 1;
+      reg_fail(&e, 403, "Forbidden");
+      goto end;
     }
-    goto wipe;
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                        ": sync failure, HSS resynchronised", NULL);
+    /* A new vector is right here: the pending ones carry SQNs from before
+     * the resync. Waiting for it: the request runs again and, its nonce
+     * gone, gets a fresh challenge from the new SQN. */
+    drop_challenges_of(s, impi, out);
+    if (s->retry)
+      s->retry->resynced = 1;
+    e.park = waits(challenge_new(s, flow, sub->impi, src, 0, now, out));
+    goto end;
   }
   /* One answer per vector, whatever it was: the nonce is used up. */
   drop_challenge(s, ch, out);
-  if (rv == 0) {
-    scscf_registrar(s, flow, sub, now, out);
-  } else {
+  if (rv < 0) {
     /* TS 33.203 §6.1.2.1: user authentication failure. */
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": authentication failed (", imsec_strerror(rv),
                         "): 403", NULL);
-    limits_failure(s, impi, src, now, out);
-    scscf_respond(s, flow, 403, "Forbidden", out);
+    e.auth_failed = 1;
+    reg_fail(&e, 403, "Forbidden");
+    goto end;
   }
-wipe:
+  scscf_registrar(s, flow, sub, now, out);
+end:
+  if (e.park)
+    scscf_park_busy(s, flow, e.who, now, out);
+  if (e.store_err)
+    scscf_store_unavailable(s, e.who, e.store_err, now, out);
+  if (e.auth_failed)
+    limits_failure(s, impi, src, now, out);
+  if (e.code)
+    scscf_respond(s, flow, e.code, e.reason, out);
   imsec_wipe(auts, sizeof(auts));
-done:
   if (c) {
     imsec_wipe(c, sizeof(*c));
     free(c);

@@ -425,6 +425,10 @@ unsigned scscf_contact_hop(const contact *c, imsec_addr *to) {
 
 void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                       imsec_out *out) {
+  /* One exit (end): park it, say the store failed, answer `code`. */
+  unsigned code = 0;
+  const char *reason = NULL;
+  int park = 0, store_err = 0;
   imsec_sip_method meth = s->m.method_id;
   if (meth == IMSEC_SIP_M_ACK)
     return;
@@ -438,12 +442,14 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       break;
     imsec_sip_uri u;
     if (rv < 0 || imsec_sip_uri_parse(ra.uri, 16, &u) < 0) {
-      scscf_respond(s, flow, 400, "Bad Route", out);
-      return;
+      code = 400;
+      reason = "Bad Route";
+      goto end;
     }
     if (!scscf_is_self_uri(s, &u, 1)) {
-      scscf_respond(s, flow, 403, "Route not served", out);
-      return;
+      code = 403;
+      reason = "Route not served";
+      goto end;
     }
     if (imsec_str_eq(u.user, IMSEC_STR_LIT("orig")))
       orig = 1;
@@ -454,15 +460,16 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       if (rest.len && rest.p[0] == ',')
         rest = imsec_str_trim(imsec_str_make(rest.p + 1, rest.len - 1));
       if (imsec_sip_msg_replace(&s->m, (size_t)idx, rest) < 0)
-        return;
+        goto end;
     } else if (imsec_sip_msg_remove(&s->m, (size_t)idx) < 0) {
-      return;
+      goto end;
     }
   }
   imsec_sip_uri ru;
   if (imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0) {
-    scscf_respond(s, flow, 416, "Unsupported URI Scheme", out);
-    return;
+    code = 416;
+    reason = "Unsupported URI Scheme";
+    goto end;
   }
   if (scscf_is_self_uri(s, &ru, 0)) {
     if (meth == IMSEC_SIP_M_OPTIONS) {
@@ -474,9 +481,10 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                              IMSEC_STR_LIT("path, outbound"));
       scscf_finish_send(s, &b, flow, out);
     } else {
-      scscf_respond(s, flow, 404, "Not Found", out);
+      code = 404;
+      reason = "Not Found";
     }
-    return;
+    goto end;
   }
   if (meth != IMSEC_SIP_M_MESSAGE && meth != IMSEC_SIP_M_OPTIONS) {
     imsec_sip_builder b;
@@ -484,18 +492,19 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     imsec_sip_build_header(&b, IMSEC_STR_LIT("Allow"),
                            IMSEC_STR_LIT("REGISTER, MESSAGE, OPTIONS"));
     scscf_finish_send(s, &b, flow, out);
-    return;
+    goto end;
   }
   /* The registrations are still loading (on_start): wait for them. */
   int lw = scscf_wait_load(s, now);
   if (lw == IMSEC_ERR_AGAIN) {
-    scscf_park_busy(s, flow, NULL, now, out);
-    return;
+    park = 1;
+    goto end;
   }
   if (lw < 0) {
-    scscf_store_unavailable(s, NULL, lw, now, out);
-    scscf_respond(s, flow, 500, "Server Internal Error", out);
-    return;
+    store_err = lw;
+    code = 500;
+    reason = "Server Internal Error";
+    goto end;
   }
   if (orig) {
     /* TS 24.229 §5.4.3.2: the originating user (asserted by the P-CSCF)
@@ -511,8 +520,9 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                           "originating request from an unregistered "
                           "identity: 403",
                           NULL);
-      scscf_respond(s, flow, 403, "Originating user not registered", out);
-      return;
+      code = 403;
+      reason = "Originating user not registered";
+      goto end;
     }
   }
   /* Terminating (TS 24.229 §5.4.3.3): every live contact is a target
@@ -529,20 +539,25 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
             : IMSEC_ERR_NOMEM;
     free(sub);
     if (waits(lrv)) {
-      scscf_park_busy(s, flow, NULL, now, out);
-      return;
+      park = 1;
+    } else if (lrv == IMSEC_ERR_TIMEOUT || lrv == IMSEC_ERR_IO) {
+      store_err = lrv;
+      code = 500;
+      reason = "Server Internal Error";
+    } else {
+      code = lrv == 0 ? 480 : 404;
+      reason = lrv == 0 ? "Temporarily Unavailable" : "Not Found";
     }
-    if (lrv == IMSEC_ERR_TIMEOUT || lrv == IMSEC_ERR_IO) {
-      scscf_store_unavailable(s, NULL, lrv, now, out);
-      scscf_respond(s, flow, 500, "Server Internal Error", out);
-      return;
-    }
-    int known = lrv == 0;
-    scscf_respond(s, flow, known ? 480 : 404,
-                  known ? "Temporarily Unavailable" : "Not Found", out);
-    return;
+    goto end;
   }
   scscf_fork_request(s, flow, r, live, now, out);
+end:
+  if (park)
+    scscf_park_busy(s, flow, NULL, now, out);
+  if (store_err)
+    scscf_store_unavailable(s, NULL, store_err, now, out);
+  if (code)
+    scscf_respond(s, flow, code, reason, out);
 }
 
 /* RFC 3325 §2.3-5: P-Asserted-Identity and Path mean something only from

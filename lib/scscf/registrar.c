@@ -218,6 +218,10 @@ static int service_route(const imsec_scscf *s, char *sr) {
  * RFC 3608, RFC 5626 §6). */
 void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
                      imsec_time_ms now, imsec_out *out) {
+  /* One exit (end): `code` is the answer when a step refused. */
+  unsigned code = 0;
+  const char *reason = NULL;
+  char *path = NULL;
   uint32_t hdr_exp = 0;
   int has_hdr = imsec_sip_get_expires(&s->m, &hdr_exp) == 0;
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
@@ -238,19 +242,21 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       imsec_sip_build_header_uint(&b, IMSEC_STR_LIT("Min-Expires"),
                                   s->cfg.expires_min);
       scscf_finish_send(s, &b, flow, out);
-      return;
+      goto end;
     }
   }
   if (rv < 0) {
-    scscf_respond(s, flow, 400, "Bad Contact", out);
-    return;
+    code = 400;
+    reason = "Bad Contact";
+    goto end;
   }
   reg *r = find_reg_impi(s, imsec_str_c(sub->impi));
   if (star) {
     /* RFC 3261 §10.3 step 6: "*" only alone and with Expires: 0. */
     if (nct != 1 || !has_hdr || hdr_exp != 0) {
-      scscf_respond(s, flow, 400, "Invalid Contact *", out);
-      return;
+      code = 400;
+      reason = "Invalid Contact *";
+      goto end;
     }
     if (r) {
       imsec_reg_record before;
@@ -262,10 +268,9 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": de-registered (Contact: *)", NULL);
     (void)build_ok(s, flow, NULL, sub->impi, now, out);
-    return;
+    goto end;
   }
   /* The Path of this REGISTER (RFC 3327 §5.3), stored with each contact. */
-  char *path = NULL;
   {
     imsec_sip_builder pb;
     char pbuf[4096];
@@ -281,14 +286,16 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       first = 0;
     }
     if (rv < 0 || pb.err) {
-      scscf_respond(s, flow, 400, "Bad Path", out);
-      return;
+      code = 400;
+      reason = "Bad Path";
+      goto end;
     }
     if (!first) {
       path = scscf_dup_str(imsec_str_make(pbuf, pb.len));
       if (!path) {
-        scscf_respond(s, flow, 500, "Server Internal Error", out);
-        return;
+        code = 500;
+        reason = "Server Internal Error";
+        goto end;
       }
     }
   }
@@ -298,9 +305,9 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
   if (!r && nct) {
     if (imsec_map_len(&s->regs) >= s->cfg.max_regs ||
         !(r = calloc(1, sizeof(*r)))) {
-      free(path);
-      scscf_respond(s, flow, 503, "Service Unavailable", out);
-      return;
+      code = 503;
+      reason = "Service Unavailable";
+      goto end;
     }
     r->impi = scscf_dup_str(imsec_str_c(sub->impi));
     r->impus = calloc(sub->n_impus, sizeof(char *));
@@ -312,9 +319,9 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     }
     if (!ok || reg_index(s, r) < 0) {
       scscf_reg_free(r);
-      free(path);
-      scscf_respond(s, flow, 500, "Server Internal Error", out);
-      return;
+      code = 500;
+      reason = "Server Internal Error";
+      goto end;
     }
   }
   /* Pass 2: apply. */
@@ -382,7 +389,6 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     }
     contact_arm(s, r, slot, out);
   }
-  free(path);
   int gone = r && r->n == 0;
   if (gone) {
     remove_reg(s, r, out);
@@ -402,6 +408,10 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
                         ": 200 registered, ", n, " contact(s)", NULL);
   }
   (void)build_ok(s, flow, r, sub->impi, now, out);
+end:
+  free(path);
+  if (code)
+    scscf_respond(s, flow, code, reason, out);
 }
 
 /* 200 OK to a REGISTER (TS 24.229 §5.4.1.2.2): the current contacts, the

@@ -234,10 +234,11 @@ struct imsec_scscf {
   int retry_busy;           /* it found the store busy again (1), or was
                                answered 500 at its deadline (2) */
   imsec_lograte store_rate; /* "HSS store unavailable" lines */
-  uint64_t want_id; /* a REQUEST the running request just made, 0 none */
-  imsec_map waits;  /* REQUEST id -> the parked request waiting for it */
-  imsec_map pends;  /* PERSIST id -> pend */
-  int loading;      /* REG_LOAD sent, its last reply not in yet */
+  uint64_t want_id;   /* a REQUEST the running request just made, 0 none */
+  imsec_map waits;    /* REQUEST id -> the parked request waiting for it */
+  imsec_map pk_flows; /* flow -> how many of its requests are parked */
+  imsec_map pends;    /* PERSIST id -> pend */
+  int loading;        /* REG_LOAD sent, its last reply not in yet */
   uint64_t load_id;
 };
 

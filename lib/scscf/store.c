@@ -152,17 +152,28 @@ void scscf_park_free(imsec_scscf *s) {
   s->pk = NULL;
   s->npk = s->cappk = s->pk_bytes = 0;
   imsec_map_free(&s->waits);
+  imsec_map_free(&s->pk_flows);
 }
 
 /* Does `flow` have requests parked? */
 int scscf_park_waiting(const imsec_scscf *s, uint64_t flow) {
-  for (size_t i = 0; i < s->npk; i++)
-    if (s->pk[i]->flow == flow)
-      return 1;
-  return 0;
+  return imsec_map_get(&s->pk_flows, flow) != NULL;
 }
 
-/* Is an earlier request of the same flow parked before entry i? */
+/* Count a parked request of `flow` in (+1) or out (-1). Returns 0 or
+ * IMSEC_ERR_NOMEM. */
+static int park_count(imsec_scscf *s, uint64_t flow, int d) {
+  uintptr_t n = (uintptr_t)imsec_map_get(&s->pk_flows, flow);
+  n = d > 0 ? n + 1 : n - 1;
+  if (!n) {
+    (void)imsec_map_del(&s->pk_flows, flow);
+    return 0;
+  }
+  return imsec_map_put(&s->pk_flows, flow, (void *)n, NULL);
+}
+
+/* Is an earlier request of the same flow parked before entry i? (The slow
+ * way, for a walk that could not keep its own set.) */
 static int park_behind(const imsec_scscf *s, size_t i) {
   for (size_t j = 0; j < i; j++)
     if (s->pk[j]->flow == s->pk[i]->flow)
@@ -204,6 +215,7 @@ static void park_remove(imsec_scscf *s, size_t i) {
   parked *p = s->pk[i];
   park_wait(s, p, 0);
   s->pk_bytes -= p->len;
+  (void)park_count(s, p->flow, -1);
   memmove(&s->pk[i], &s->pk[i + 1], (s->npk - i - 1) * sizeof(*s->pk));
   s->npk--;
   parked_free(p);
@@ -223,13 +235,18 @@ static int park_add(imsec_scscf *s, uint64_t flow, uint64_t want,
   parked *p = calloc(1, sizeof(*p) + len);
   if (!p)
     return IMSEC_ERR_NOMEM;
+  int behind = scscf_park_waiting(s, flow);
+  if (park_count(s, flow, +1) < 0) {
+    free(p);
+    return IMSEC_ERR_NOMEM;
+  }
   p->flow = flow;
   p->deadline = now + s->cfg.store_timeout_ms;
   p->pause = PARK_FIRST_MS;
   p->next = now + PARK_FIRST_MS;
   if (p->next > p->deadline)
     p->next = p->deadline;
-  if (scscf_park_waiting(s, flow))
+  if (behind)
     p->next = 0; /* tried when the ones before it are done */
   p->len = len;
   memcpy(p->data, s->m.buf, len);
@@ -272,10 +289,19 @@ void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
 /* Run the parked requests that are due, in arrival order; one still
  * waiting holds back the later ones of its flow. */
 void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
+  /* The flows of the entries that stay before the current one. */
+  imsec_map ahead;
+  imsec_map_init_u64(&ahead);
+  int slow = 0;
   size_t i = 0;
   while (i < s->npk) {
     parked *p = s->pk[i];
-    if (park_behind(s, i) || p->next > now) {
+    int behind =
+        slow ? park_behind(s, i) : imsec_map_get(&ahead, p->flow) != NULL;
+    if (behind || p->next > now) {
+      if (!behind && !slow &&
+          imsec_map_put(&ahead, p->flow, (void *)1, NULL) < 0)
+        slow = 1;
       i++;
       continue;
     }
@@ -294,8 +320,11 @@ void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
           p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
       p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
     }
+    if (!slow && imsec_map_put(&ahead, p->flow, (void *)1, NULL) < 0)
+      slow = 1;
     i++;
   }
+  imsec_map_free(&ahead);
   park_arm(s, out);
 }
 

@@ -5,7 +5,11 @@
  *
  * Sans-I/O, with the element shape of include/imsec/elem.h: the driver
  * hands in events (flow up/down, one whole SIP message on a flow, timer
- * fired) with `now`, and carries out the actions appended to an imsec_out.
+ * fired, a store's answer) with `now`, and carries out the actions
+ * appended to an imsec_out. It reaches the HSS and the registration store
+ * only through the host (REQUEST and PERSIST actions, answered by
+ * imsec_scscf_on_reply): the host gives it an imsec_svc over both
+ * (include/imsec/svc.h) and calls imsec_scscf_start once.
  *
  * Registration (TS 24.229 §5.4.1, TS 33.203 §6.1):
  *  - an unauthenticated REGISTER gets 401 with a Digest AKAv1-MD5 (or
@@ -232,7 +236,7 @@ IMSEC_API void imsec_scscf_on_refused(imsec_scscf *s, uint64_t flow, int reason,
                                       imsec_time_ms now, imsec_out *out);
 /* A flow went down (or a connect failed: then `flow` is 0 and `tag` names
  * it). Requests queued for it, and those that came in on it and wait for
- * the HSS store, are dropped; branches sent or queued on it
+ * a store, are dropped; branches sent or queued on it
  * count as 503; responses for requests that came in on it are dropped. */
 IMSEC_API void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow,
                                         uint64_t tag, int reason,
@@ -289,7 +293,8 @@ IMSEC_API size_t imsec_scscf_registrations(const imsec_scscf *s);
 /* Number of forked requests still pending (some branch has no final
  * response yet). */
 IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
-/* Number of requests parked while the HSS store is busy. */
+/* Number of requests parked: waiting for an HSS answer, for a busy store
+ * or for the registrations to load. */
 IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
 
 /* ------------------------------------------------ configuration file */

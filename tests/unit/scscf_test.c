@@ -2617,6 +2617,22 @@ static void restart_loads_registrations(void **state) {
   assert_non_null(strstr(text, "Route: " PATH_V "\r\n"));
 }
 
+/* The vector's SQN cannot be written (an I/O error, not a lock): the
+ * VECTOR reply fails and the REGISTER gets 500 at once, no challenge. */
+static void hss_vector_io_500(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.code = IMSEC_ERR_IO;
+  b.busy_saves = -1;
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  assert_int_equal(count_logs(f, "HSS store unavailable: input/output"), 1);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+}
+
 /* A binding that expired while the S-CSCF was down never comes back. */
 static void restart_expired_not_loaded(void **state) {
   fx *f = *state;
@@ -2705,6 +2721,7 @@ int main(void) {
       T(limit_config),
       T(hss_replies_interleaved),
       T(hss_reply_never_comes),
+      T(hss_vector_io_500),
       T(reg_save_fails),
       T(restart_loads_registrations),
       T(restart_expired_not_loaded),

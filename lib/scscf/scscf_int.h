@@ -225,14 +225,15 @@ struct imsec_scscf {
   limit_table lim_impi, lim_src; /* flood limits (limit.h) */
   limit_table lim_pair;          /* per (IMPI, source): challenges, locks */
   imsec_time_ms lim_full_logged; /* when "tables full" was last said */
-  /* Requests waiting for a busy HSS store, in arrival order. */
+  /* Requests waiting for a store's answer, a busy store or the load, in
+   * arrival order (store.c). */
   parked **pk;
   size_t npk, cappk, pk_bytes;
   uint64_t pk_timer;
   imsec_time_ms pk_at;      /* when pk_timer is armed for; 0: not armed */
   parked *retry;            /* the parked request being run again, or NULL */
-  int retry_busy;           /* it found the store busy again (1), or was
-                               answered 500 at its deadline (2) */
+  int retry_busy;           /* it waits again (1), or was answered 500 at
+                               its deadline (2) */
   imsec_lograte store_rate; /* "HSS store unavailable" lines */
   uint64_t want_id;   /* a REQUEST the running request just made, 0 none */
   imsec_map waits;    /* REQUEST id -> the parked request waiting for it */

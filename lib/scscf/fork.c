@@ -254,9 +254,10 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
     return;
   }
   txn *t = NULL;
-  if (!(t = calloc(1, sizeof(*t) + live * sizeof(branch))) ||
-      make_stub(&s->m, t) < 0 ||
-      imsec_map_put(&s->tx, t->id = ++s->next_id, t, NULL) < 0) {
+  if ((t = calloc(1, sizeof(*t) + live * sizeof(branch))) != NULL)
+    t->id = ++s->next_id;
+  if (!t || make_stub(&s->m, t) < 0 ||
+      imsec_map_put(&s->tx, t->id, t, NULL) < 0) {
     if (t)
       scscf_txn_free(t);
     scscf_respond(s, flow, 500, "Server Internal Error", out);

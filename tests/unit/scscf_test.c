@@ -2507,6 +2507,31 @@ static void hss_replies_interleaved(void **state) {
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_C)), 0);
 }
 
+/* Two REGISTERs on one flow: the second waits behind the first, asking
+ * nothing, until the first is answered (per-flow arrival order). */
+static void hss_replies_flow_order(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_HOLD;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1); /* A's alone */
+  assert_int_equal(release(f, 0), 0);                    /* A asks a vector */
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  /* A's 401 first; then C runs and asks for its record. */
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "To: <" IMPU_A ">"));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2);
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+}
+
 /* The HSS never answers: the request waits store_timeout_ms from its
  * arrival (get_expiry), then gets 500. */
 static void hss_reply_never_comes(void **state) {
@@ -2720,6 +2745,7 @@ int main(void) {
       T(store_busy_resync),
       T(limit_config),
       T(hss_replies_interleaved),
+      T(hss_replies_flow_order),
       T(hss_reply_never_comes),
       T(hss_vector_io_500),
       T(reg_save_fails),

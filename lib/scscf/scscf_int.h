@@ -13,17 +13,11 @@
 #include "limit.h"
 
 #define OBUF_CAP (64 * 1024)
-
 #define NONCE_CAP 128
-
 #define OPAQUE_CAP 33
-
 #define PER_IMPI_CHALLENGES 4
-
 #define MAX_PEERS 1024
-
 #define MAX_QUEUE 64
-
 #define MAX_FLOWS 65536
 
 #define BRANCH_PREFIX "z9hG4bK.isc."

@@ -21,10 +21,8 @@
  * before its SQN is on disk, TS 33.102 Annex C), so running it again is
  * safe. */
 #define PARK_BYTES (4u * 1024 * 1024) /* all parked messages together */
-
-#define PARK_FIRST_MS 5 /* the first pause; doubled up to */
-
-#define PARK_PAUSE_MAX_MS 50 /* this one */
+#define PARK_FIRST_MS 5               /* the first pause; doubled up to */
+#define PARK_PAUSE_MAX_MS 50          /* this one */
 
 /* "HSS store unavailable: locked" (busy until the request's deadline), or
  * no answer in time, or the I/O error; never "unknown subscriber"; within

@@ -5,7 +5,11 @@
  *
  * Sans-I/O, with the element shape of include/imsec/elem.h: the driver
  * hands in events (flow up/down, one whole SIP message on a flow, timer
- * fired) with `now`, and carries out the actions appended to an imsec_out.
+ * fired, a store's answer) with `now`, and carries out the actions
+ * appended to an imsec_out. It reaches the HSS and the registration store
+ * only through the host (REQUEST and PERSIST actions, answered by
+ * imsec_scscf_on_reply): the host gives it an imsec_svc over both
+ * (include/imsec/svc.h) and calls imsec_scscf_start once.
  *
  * Registration (TS 24.229 §5.4.1, TS 33.203 §6.1):
  *  - an unauthenticated REGISTER gets 401 with a Digest AKAv1-MD5 (or
@@ -24,12 +28,18 @@
  *    or one source: 503 with Retry-After; too many failed responses for an
  *    IMPI: it is locked (403, even to a right response) for lockout_ms;
  *    for a source: 503 with Retry-After; each logged once per window;
- *  - the HSS store busy (another process holds its lock): the request is
- *    parked and run again from the start on a timer, with a growing pause,
- *    until the store answers or store_timeout_ms has passed since it
- *    arrived: then 500, logged as "HSS store unavailable: locked". The
- *    rest of the traffic goes on meanwhile; a REGISTER arriving on a flow
- *    that has requests parked waits behind them (per-flow order). No
+ *  - the HSS is reached through the host: where a subscriber record, a
+ *    vector or a resynchronisation is needed the S-CSCF appends a REQUEST
+ *    (IMSEC_SVC_HSS_SUB, _SUB_IMPU, _VECTOR, _RESYNC) and parks the SIP
+ *    request; imsec_scscf_on_reply keeps the answer with it and runs it
+ *    again from the start, where it finds the answer (a vector is taken
+ *    once, then wiped). Parked requests run in per-flow arrival order. An
+ *    answer "busy" (another process holds the store's lock): the request
+ *    asks again on a timer, with a growing pause. Either way a request
+ *    waits at most store_timeout_ms from its arrival: then 500, logged as
+ *    "HSS store unavailable: locked" (busy) or "...: no answer in time".
+ *    The rest of the traffic goes on meanwhile; a REGISTER arriving on a
+ *    flow that has requests parked waits behind them (per-flow order). No
  *    vector leaves before its SQN is on disk, so a busy SQN write means
  *    no 401 in that round (TS 33.102 Annex C). An I/O error: 500 at once;
  *  - wrong RES: 403 (§6.1.2.1); an empty response without auts (the UE
@@ -41,6 +51,14 @@
  *    set). Expires: 0 or `Contact: *` de-register; an Expires under the
  *    minimum gets 423 with Min-Expires; above the maximum it is cut.
  *    Every REGISTER is authenticated (no skipping on integrity-protected).
+ *  - durability (DESIGN.md §2): every change of a registration (REGISTER,
+ *    re- and de-registration, the expiry of its last binding) is a PERSIST
+ *    (IMSEC_SVC_REG_SAVE with the IMPI's whole record, or REG_DELETE)
+ *    appended before the 200, which the host holds until the store says
+ *    it is durable; when it cannot be made so, the change is undone and
+ *    the REGISTER gets 500 instead. imsec_scscf_start loads them back
+ *    (REG_LOAD) after a restart: bindings with their time left, Path,
+ *    instance, reg-id and registering peer; expired ones never return.
  * Routing: MESSAGE and OPTIONS for a registered IMPU are forked in
  * parallel to every live contact (RFC 3261 §16.6-16.7, stateful): one client
  * branch per contact with its own Via branch, Request-URI = the contact,
@@ -156,16 +174,37 @@ typedef struct imsec_scscf_config {
 
 typedef struct imsec_scscf imsec_scscf;
 
-/* Make an S-CSCF. `cfg` is copied (its strings too); `crypto` and `hss` are
- * borrowed and must outlive it.
+/* Make an S-CSCF. `cfg` is copied (its strings too); `crypto` is borrowed
+ * and must outlive it. The HSS and the registration store are reached only
+ * through the host (REQUEST, PERSIST, imsec_scscf_on_reply).
  * Returns 0, IMSEC_ERR_INVAL (a NULL argument), IMSEC_ERR_CONFIG (no or an
  * invalid domain, no self address, expires_min > expires_max, a negative
  * timeout, store timeout, limit window or lockout), IMSEC_ERR_CRYPTO (no
  * randomness), IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_scscf_new(imsec_scscf **out,
                                              const imsec_scscf_config *cfg,
-                                             imsec_crypto *crypto,
-                                             imsec_hss *hss);
+                                             imsec_crypto *crypto);
+
+/* Running begins (the ops' on_start): a REG_LOAD REQUEST for the
+ * registrations a previous run made durable. Until its last reply every
+ * request that reads or changes registrations waits (parked, bounded by
+ * store_timeout_ms like a store wait). Without this call nothing is
+ * loaded and nothing waits. */
+IMSEC_API void imsec_scscf_start(imsec_scscf *s, imsec_time_ms now,
+                                 imsec_out *out);
+/* The answer to a REQUEST or PERSIST (the ops' on_reply): an HSS answer
+ * is kept with the request that asked and that request runs again; a
+ * REG_LOAD record is rebuilt; a REG_SAVE or REG_DELETE that failed undoes
+ * its change and answers its REGISTER 500. Replies not expected are
+ * ignored. */
+IMSEC_API void imsec_scscf_on_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                                    imsec_time_ms now, imsec_out *out);
+/* The earliest deadline of a request waiting for an answer (the ops'
+ * get_expiry; 0: none). Once it has passed, imsec_scscf_handle_expiry
+ * answers 500 to the requests whose answer did not come in time. */
+IMSEC_API imsec_time_ms imsec_scscf_get_expiry(const imsec_scscf *s);
+IMSEC_API void imsec_scscf_handle_expiry(imsec_scscf *s, imsec_time_ms now,
+                                         imsec_out *out);
 /* Free (NULL is fine); the challenges' vectors are wiped. */
 IMSEC_API void imsec_scscf_del(imsec_scscf *s);
 
@@ -197,7 +236,7 @@ IMSEC_API void imsec_scscf_on_refused(imsec_scscf *s, uint64_t flow, int reason,
                                       imsec_time_ms now, imsec_out *out);
 /* A flow went down (or a connect failed: then `flow` is 0 and `tag` names
  * it). Requests queued for it, and those that came in on it and wait for
- * the HSS store, are dropped; branches sent or queued on it
+ * a store, are dropped; branches sent or queued on it
  * count as 503; responses for requests that came in on it are dropped. */
 IMSEC_API void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow,
                                         uint64_t tag, int reason,
@@ -254,7 +293,8 @@ IMSEC_API size_t imsec_scscf_registrations(const imsec_scscf *s);
 /* Number of forked requests still pending (some branch has no final
  * response yet). */
 IMSEC_API size_t imsec_scscf_txns(const imsec_scscf *s);
-/* Number of requests parked while the HSS store is busy. */
+/* Number of requests parked: waiting for an HSS answer, for a busy store
+ * or for the registrations to load. */
 IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
 
 /* ------------------------------------------------ configuration file */

@@ -26,6 +26,23 @@ static void op_refused(void *s, uint64_t f, int r, const uint8_t *m, size_t l,
   imsec_scscf_on_refused(s, f, r, m, l, n, o);
 }
 
+static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
+  imsec_scscf_start(s, n, o);
+}
+
+static void op_reply(void *s, const imsec_svc_reply *r, imsec_time_ms n,
+                     imsec_out *o) {
+  imsec_scscf_on_reply(s, r, n, o);
+}
+
+static imsec_time_ms op_expiry(const void *s) {
+  return imsec_scscf_get_expiry(s);
+}
+
+static void op_handle(void *s, imsec_time_ms n, imsec_out *o) {
+  imsec_scscf_handle_expiry(s, n, o);
+}
+
 const imsec_elem_ops imsec_scscf_ops = {
     .kind = "scscf",
     .on_flow_up = op_up,
@@ -33,4 +50,8 @@ const imsec_elem_ops imsec_scscf_ops = {
     .on_flow_down = op_down,
     .on_timer = op_timer,
     .on_refused = op_refused,
+    .on_start = op_start,
+    .on_reply = op_reply,
+    .get_expiry = op_expiry,
+    .handle_expiry = op_handle,
 };

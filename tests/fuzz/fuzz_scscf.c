@@ -20,6 +20,44 @@
 #include "imsec/digest.h"
 #include "imsec/hss.h"
 #include "imsec/scscf.h"
+#include "imsec/svc.h"
+
+/* The host's part for service actions (include/imsec/elem.h): hand
+ * each REQUEST and PERSIST from out->acts[from..] to the embedded service,
+ * whose answers come back through on_reply at once; repeat for what those
+ * append. */
+typedef struct pump_ctx {
+  imsec_scscf *s;
+  imsec_out *out;
+  imsec_time_ms now;
+} pump_ctx;
+
+static void pump_done(void *arg, const imsec_svc_req *req,
+                      const imsec_svc_reply *rep) {
+  (void)req;
+  pump_ctx *c = arg;
+  imsec_scscf_on_reply(c->s, rep, c->now, c->out);
+}
+
+static void pump(imsec_svc *svc, imsec_scscf *s, imsec_out *out, size_t from,
+                 imsec_time_ms now) {
+  pump_ctx c = {s, out, now};
+  for (size_t i = from; i < out->n; i++) {
+    imsec_act *a = &out->acts[i];
+    if ((a->kind != IMSEC_ACT_REQUEST && a->kind != IMSEC_ACT_PERSIST) ||
+        !a->svc)
+      continue;
+    imsec_svc_req *req = a->svc;
+    a->svc = NULL;
+    if (imsec_svc_submit(svc, req, pump_done, &c) != 0)
+      abort();
+    free(req);
+  }
+}
+
+static int64_t wall_ms(void *arg) {
+  return *(const imsec_time_ms *)arg;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -155,11 +193,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   imsec_hss_store *st;
   imsec_hss *hss;
   imsec_scscf *s;
-  if (imsec_hss_mem_new(&st) != 0)
+  imsec_reg_store *rs;
+  imsec_svc *svc;
+  imsec_time_ms now = 1000;
+  if (imsec_hss_mem_new(&st) != 0 || imsec_reg_mem_new(&rs) != 0)
     abort();
   add(st, "1@" DOM, "sip:1@" DOM, IMSEC_HSS_AKAV1);
   add(st, "2@" DOM, "sip:bob@" DOM, IMSEC_HSS_AKAV2);
   if (imsec_hss_new(&hss, st, crypto, NULL) != 0)
+    abort();
+  imsec_svc_local_config lc = {
+      .hss = hss, .reg = rs, .wall_ms = wall_ms, .wall_arg = &now};
+  if (imsec_svc_local_new(&svc, &lc) != 0)
     abort();
   /* Flows 1 and 2 come from a listed P-CSCF address; flow 3 is never
    * announced (an untrusted peer). */
@@ -175,11 +220,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:5070"), &ti.peer) != 0)
     abort();
   if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &cfg.self) != 0 ||
-      imsec_scscf_new(&s, &cfg, crypto, hss) != 0)
+      imsec_scscf_new(&s, &cfg, crypto) != 0)
     abort();
   imsec_out out;
   imsec_out_init(&out, IMSEC_LOG_DEBUG);
-  imsec_time_ms now = 1000;
+  imsec_scscf_start(s, now, &out);
+  pump(svc, s, &out, 0, now);
+  imsec_out_clear(&out);
   (void)imsec_scscf_on_flow_up(s, 1, 0, &ti, now, &out);
   (void)imsec_scscf_on_flow_up(s, 2, 0, &ti, now, &out);
 
@@ -195,6 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(msg, p, len);
     play_ue(msg, &len, nonce);
     imsec_scscf_on_message(s, flow, (const uint8_t *)msg, len, now, &out);
+    pump(svc, s, &out, 0, now);
     /* Every queued message must be a whole SIP message or log text. */
     for (size_t k = 0; k < out.n; k++) {
       imsec_act *a = &out.acts[k];
@@ -204,8 +252,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     imsec_out_clear(&out);
     now += (i & 1) ? 31000 : 10;
-    for (uint64_t t = 1; t < 8; t++)
+    for (uint64_t t = 1; t < 8; t++) {
+      size_t from = out.n;
       imsec_scscf_on_timer(s, t, now, &out);
+      pump(svc, s, &out, from, now);
+    }
+    if (imsec_scscf_get_expiry(s) && imsec_scscf_get_expiry(s) <= now)
+      imsec_scscf_handle_expiry(s, now, &out);
     if (i == 5)
       imsec_scscf_on_flow_down(s, 2, 0, 0, now, &out);
     imsec_out_clear(&out);
@@ -214,6 +267,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   free(msg);
   imsec_out_free(&out);
   imsec_scscf_del(s);
+  imsec_svc_del(svc);
+  imsec_reg_store_del(rs);
   imsec_hss_del(hss);
   imsec_hss_store_del(st);
   return 0;

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "imsec/scscf.h"
+#include "imsec/svc.h"
+#include "elem_pump.h"
 #include "test_util.h"
 
 #define DOM "ims.mnc001.mcc001.3gppnetwork.org"
@@ -17,7 +19,14 @@ typedef struct fx {
   imsec_scscf *s;
   imsec_out out;
   imsec_time_ms now;
+  imsec_reg_store *rs; /* the stores behind the element's requests */
+  imsec_svc *svc;
+  elem_pump pump;
 } fx;
+
+static int64_t fx_wall(void *arg) {
+  return ((fx *)arg)->now;
+}
 
 static void add_sub(fx *f, int i) {
   imsec_hss_sub s;
@@ -58,8 +67,13 @@ static int setup(void **state) {
                             .peer_addrs = addrs,
                             .n_peer_addrs = 1};
   if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &cfg.self) ||
-      imsec_scscf_new(&f->s, &cfg, f->c, f->h))
+      imsec_scscf_new(&f->s, &cfg, f->c) || imsec_reg_mem_new(&f->rs))
     return -1;
+  imsec_svc_local_config lc = {
+      .hss = f->h, .reg = f->rs, .wall_ms = fx_wall, .wall_arg = f};
+  if (imsec_svc_local_new(&f->svc, &lc))
+    return -1;
+  elem_pump_init(&f->pump, &imsec_scscf_ops, f->s, f->svc);
   imsec_out_init(&f->out, IMSEC_LOG_DEBUG);
   f->now = 1000000;
   imsec_flow_info ti = tcp_from("127.0.0.1");
@@ -73,6 +87,9 @@ static int teardown(void **state) {
   fx *f = *state;
   imsec_scscf_del(f->s);
   imsec_out_free(&f->out);
+  elem_pump_free(&f->pump);
+  imsec_svc_del(f->svc);
+  imsec_reg_store_del(f->rs);
   imsec_hss_del(f->h);
   imsec_hss_store_del(f->st);
   imsec_crypto_del(f->c);
@@ -98,8 +115,10 @@ static imsec_time_ms challenge_t(fx *f, int i, uint64_t *timer) {
            "Supported: path\r\nContent-Length: 0\r\n\r\n",
            i, i, i, i, i);
   imsec_out_clear(&f->out);
+  size_t from = f->out.n;
   imsec_scscf_on_message(f->s, 7, (const uint8_t *)m, strlen(m), f->now,
                          &f->out);
+  elem_pump_run(&f->pump, &f->out, from, f->now);
   imsec_time_ms at = 0;
   int got401 = 0;
   for (size_t k = 0; k < f->out.n; k++) {

@@ -10,6 +10,8 @@
 #include "imsec/digest.h"
 #include "imsec/scscf.h"
 #include "imsec/sip.h"
+#include "imsec/svc.h"
+#include "elem_pump.h"
 #include "test_util.h"
 
 #define DOM "ims.mnc001.mcc001.3gppnetwork.org"
@@ -49,7 +51,44 @@ typedef struct fx {
   imsec_hss *h2;       /* an HSS over a test store (busy_use) */
   uint64_t pk_id;      /* the parked requests' timer */
   imsec_time_ms pk_at; /* when it is armed for; 0: off */
+  /* The host's side: the stores behind the element's REQUESTs and
+   * PERSISTs, carried out after each event (tests/support/elem_pump.h). */
+  imsec_reg_store *rs;
+  imsec_svc *svc;
+  elem_pump pump;
 } fx;
+
+/* The registration store's wall clock: the test's virtual one. */
+static int64_t fx_wall(void *arg) {
+  return ((fx *)arg)->now;
+}
+
+/* Serve the element's service requests from `h` (and the registration
+ * store). */
+static void use_hss(fx *f, imsec_hss *h) {
+  imsec_svc_del(f->svc);
+  f->svc = NULL;
+  imsec_svc_local_config lc = {
+      .hss = h, .reg = f->rs, .wall_ms = fx_wall, .wall_arg = f};
+  assert_int_equal(imsec_svc_local_new(&f->svc, &lc), 0);
+  f->pump.svc = f->svc;
+}
+
+/* One event, then what the host does for its service actions. */
+static void ev_message(fx *f, uint64_t flow, const uint8_t *msg, size_t len,
+                       imsec_time_ms now, imsec_out *out) {
+  size_t from = out->n;
+  imsec_scscf_on_message(f->s, flow, msg, len, now, out);
+  f->pump.self = f->s;
+  elem_pump_run(&f->pump, out, from, now);
+}
+
+static void ev_timer(fx *f, uint64_t id, imsec_time_ms now, imsec_out *out) {
+  size_t from = out->n;
+  imsec_scscf_on_timer(f->s, id, now, out);
+  f->pump.self = f->s;
+  elem_pump_run(&f->pump, out, from, now);
+}
 
 static void add_sub(fx *f, const char *impi, const char *impu,
                     const char *impu2, imsec_hss_aka aka) {
@@ -90,8 +129,10 @@ static int setup(void **state) {
   if (imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:5070"), &f->ti.peer) ||
       imsec_addr_parse(imsec_str_c("tcp:127.0.0.1:6060"), &f->ti.local))
     return -1;
-  if (imsec_scscf_new(&f->s, &cfg, f->c, f->h))
+  if (imsec_scscf_new(&f->s, &cfg, f->c) || imsec_reg_mem_new(&f->rs))
     return -1;
+  elem_pump_init(&f->pump, &imsec_scscf_ops, f->s, NULL);
+  use_hss(f, f->h);
   imsec_out_init(&f->out, IMSEC_LOG_DEBUG);
   if (imsec_milenage_new(&f->m, f->c))
     return -1;
@@ -111,6 +152,9 @@ static int teardown(void **state) {
   fx *f = *state;
   imsec_scscf_del(f->s);
   imsec_out_free(&f->out);
+  elem_pump_free(&f->pump);
+  imsec_svc_del(f->svc);
+  imsec_reg_store_del(f->rs);
   imsec_milenage_del(f->m);
   imsec_hss_del(f->h2);
   imsec_hss_del(f->h);
@@ -147,8 +191,7 @@ static int deliver(fx *f, uint64_t flow, const char *msg) {
   if (k == f->nknown)
     assert_int_equal(flow_up(f, flow, 0), 0);
   imsec_out_clear(&f->out);
-  imsec_scscf_on_message(f->s, flow, (const uint8_t *)msg, strlen(msg), f->now,
-                         &f->out);
+  ev_message(f, flow, (const uint8_t *)msg, strlen(msg), f->now, &f->out);
   assert_int_equal(imsec_out_err(&f->out), 0);
   int sends = 0;
   f->last[0] = 0;
@@ -498,11 +541,11 @@ static void stale_nonce(void **state) {
   uint64_t timer = find_act(f, IMSEC_ACT_TIMER)->timer;
   /* A stale timer (fired early) changes nothing. */
   imsec_out_clear(&f->out);
-  imsec_scscf_on_timer(f->s, timer, f->now + 1000, &f->out);
+  ev_timer(f, timer, f->now + 1000, &f->out);
   assert_int_equal(imsec_scscf_challenges(f->s), 1);
   /* TS 33.203 §6.1.2.3: the lifetime passes: the vector is dropped. */
   f->now += 30001;
-  imsec_scscf_on_timer(f->s, timer, f->now, &f->out);
+  ev_timer(f, timer, f->now, &f->out);
   assert_int_equal(imsec_scscf_challenges(f->s), 0);
   const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
   deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL));
@@ -584,12 +627,12 @@ static void contacts_and_expiry(void **state) {
   /* Fire every timer id we handed out so far. */
   for (uint64_t id = 1; id < 64; id++) {
     imsec_out_clear(&f->out);
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   }
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
   f->now += 300 * 1000;
   for (uint64_t id = 1; id < 64; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
   assert_int_equal(imsec_scscf_registrations(f->s), 0);
 }
@@ -1082,13 +1125,13 @@ static void fork_timeout(void **state) {
   f->now += 31000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
   assert_int_equal(imsec_scscf_txns(f->s), 2);
   f->now += 1000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   /* Fork 1: 486 (an answer beats our 408); fork 2: already answered. */
   const imsec_act *r[3];
   assert_int_equal(sends(f, r, 3), 1);
@@ -1099,7 +1142,7 @@ static void fork_timeout(void **state) {
   f->now += 32000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(sends(f, r, 3), 1);
   assert_int_equal(r[0]->flow, 8);
   char txt[4096];
@@ -1127,7 +1170,7 @@ static void fork_cap(void **state) {
                             .peer_addrs = addrs,
                             .n_peer_addrs = 1};
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c), 0);
   register_contacts(f, 2);
   fwd w[2], w2[2];
   fork_message(f, w, 2);
@@ -1155,13 +1198,13 @@ static void fork_cap(void **state) {
   f->now += 5000;
   imsec_out_clear(&f->out);
   for (uint64_t id = 1; id < 200; id++)
-    imsec_scscf_on_timer(f->s, id, f->now, &f->out);
+    ev_timer(f, id, f->now, &f->out);
   assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 2);
   assert_int_equal(imsec_scscf_txns(f->s), 0);
   /* A negative timeout is a configuration error. */
   imsec_scscf *s2 = NULL;
   cfg.txn_timeout_ms = -1;
-  assert_int_equal(imsec_scscf_new(&s2, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s2, &cfg, f->c), IMSEC_ERR_CONFIG);
 }
 
 /* RFC 3261 §18.2.1, RFC 3581 §4: the P-CSCF's Via gets received (its
@@ -1300,12 +1343,12 @@ static void bad_config(void **state) {
   imsec_scscf *s = NULL;
   imsec_scscf_config cfg = {.domain = "bad domain"};
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
   cfg.domain = DOM;
   cfg.expires_min = 100;
   cfg.expires_max = 50;
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
-  assert_int_equal(imsec_scscf_new(&s, NULL, f->c, f->h), IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, NULL, f->c), IMSEC_ERR_INVAL);
 }
 
 /* ------------------------------------------------------------ core peers */
@@ -1483,7 +1526,7 @@ static void tls_peers(void **state) {
   imsec_scscf_del(f->s);
   imsec_scscf_config cfg = {.domain = DOM};
   assert_int_equal(imsec_addr_parse(S("tls:127.0.0.1:6061"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c), 0);
   /* The listed TCP address of the fixture no longer counts. */
   imsec_out_clear(&f->out);
   assert_int_equal(
@@ -1590,7 +1633,7 @@ static void remake(fx *f, imsec_scscf_config cfg) {
   cfg.n_peer_addrs = 1;
   f->nknown = 0;
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c, f->h), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c), 0);
 }
 
 /* `msg` with its bottom Via (the UE's, "10.0.0.1:5061;") replaced by
@@ -2055,10 +2098,8 @@ static void busy_use(fx *f, busy_store *b, imsec_scscf_config cfg) {
   f->s = NULL;
   assert_null(f->h2);
   assert_int_equal(imsec_hss_new(&f->h2, &b->base, f->c, NULL), 0);
-  imsec_hss *keep = f->h;
-  f->h = f->h2;
   remake(f, cfg);
-  f->h = keep;
+  use_hss(f, f->h2);
   f->pk_id = 0;
   f->pk_at = 0;
 }
@@ -2097,7 +2138,7 @@ static int tick(fx *f) {
   f->now = f->pk_at;
   f->pk_at = 0; /* it fired */
   imsec_out_clear(&f->out);
-  imsec_scscf_on_timer(f->s, f->pk_id, f->now, &f->out);
+  ev_timer(f, f->pk_id, f->now, &f->out);
   assert_int_equal(imsec_out_err(&f->out), 0);
   int n = 0;
   for (size_t i = 0; i < f->out.n; i++) {
@@ -2384,10 +2425,277 @@ static void limit_config(void **state) {
   imsec_scscf *s = NULL;
   imsec_scscf_config cfg = {.domain = DOM, .limit_window_ms = -1};
   assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &cfg.self), 0);
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
   cfg.limit_window_ms = 0;
   cfg.lockout_ms = -5;
-  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c, f->h), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_scscf_new(&s, &cfg, f->c), IMSEC_ERR_CONFIG);
+}
+
+/* ------------------------------------------------ service replies, restart */
+
+/* Scan f->out for SENDs: the last in f->last; returns their number. */
+static int scan_sends(fx *f) {
+  int n = 0;
+  f->last[0] = 0;
+  for (size_t i = 0; i < f->out.n; i++) {
+    const imsec_act *a = &f->out.acts[i];
+    if (a->kind == IMSEC_ACT_SEND) {
+      n++;
+      assert_true(a->len < sizeof(f->last));
+      memcpy(f->last, a->data, a->len);
+      f->last[a->len] = 0;
+      f->last_flow = a->flow;
+    }
+  }
+  return n;
+}
+
+/* Hand held reply `i` to the element; returns the SENDs it caused. */
+static int release(fx *f, size_t i) {
+  imsec_out_clear(&f->out);
+  f->pump.self = f->s;
+  assert_int_equal(elem_pump_release(&f->pump, i, &f->out, f->now), 0);
+  assert_int_equal(imsec_out_err(&f->out), 0);
+  return scan_sends(f);
+}
+
+/* Running begins: the registrations are loaded through the pump. */
+static void start(fx *f) {
+  imsec_out_clear(&f->out);
+  f->pump.self = f->s;
+  imsec_scscf_start(f->s, f->now, &f->out);
+  elem_pump_run(&f->pump, &f->out, 0, f->now);
+}
+
+/* Two REGISTERs from two P-CSCF flows wait for the HSS at the same time;
+ * the answers come back out of order and each finds its own request. */
+static void hss_replies_interleaved(void **state) {
+  fx *f = *state;
+  memset(&f->ue, 0, sizeof(f->ue));
+  f->pump.mode = ELEM_PUMP_HOLD;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(
+      deliver(f, 8, reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  assert_int_equal(f->pump.nheld, 2);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2);
+  /* C's record first: C asks for its vector. */
+  assert_int_equal(release(f, 1), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  /* Then A's: A asks for its own. Held now: C's vector, A's vector. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 2);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  /* A's vector: A's 401 on flow 7, C still waits. */
+  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(f->last_flow, PCSCF_FLOW);
+  assert_non_null(strstr(f->last, "To: <" IMPU_A ">"));
+  char a401[65536];
+  strcpy(a401, f->last);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* C's vector: C's 401 on flow 8. */
+  assert_int_equal(release(f, 0), 1);
+  assert_int_equal(f->last_flow, 8);
+  assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 2);
+  /* A's challenge carries A's vector: the UE accepts it and registers. */
+  strcpy(f->last, a401);
+  f->pump.mode = ELEM_PUMP_ANSWER;
+  answer_ok_200(f);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_C)), 0);
+}
+
+/* Two REGISTERs on one flow: the second waits behind the first, asking
+ * nothing, until the first is answered (per-flow arrival order). */
+static void hss_replies_flow_order(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_HOLD;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1); /* A's alone */
+  assert_int_equal(release(f, 0), 0);                    /* A asks a vector */
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  /* A's 401 first; then C runs and asks for its record. */
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "To: <" IMPU_A ">"));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2);
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+}
+
+/* The HSS never answers: the request waits store_timeout_ms from its
+ * arrival (get_expiry), then gets 500. */
+static void hss_reply_never_comes(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_DROP;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(imsec_scscf_get_expiry(f->s), f->now + 250);
+  /* Not yet due: nothing happens. */
+  f->now += 249;
+  imsec_out_clear(&f->out);
+  imsec_scscf_handle_expiry(f->s, f->now, &f->out);
+  assert_int_equal(scan_sends(f), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  f->now += 1;
+  imsec_out_clear(&f->out);
+  imsec_scscf_handle_expiry(f->s, f->now, &f->out);
+  elem_pump_run(&f->pump, &f->out, 0, f->now);
+  assert_int_equal(scan_sends(f), 1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(count_logs(f, "HSS store unavailable: no answer in time"),
+                   1);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_get_expiry(f->s), 0);
+  /* No second request went out for it. */
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1);
+  /* A late answer finds nothing to wake. */
+  f->pump.mode = ELEM_PUMP_ANSWER;
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+}
+
+/* The registration cannot be made durable: the 200 never leaves, the
+ * REGISTER gets 500 and the binding change is undone. */
+static void reg_save_fails(void **state) {
+  fx *f = *state;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  f->pump.persist_fail = 1;
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL)), 1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_SAVE], 1);
+  assert_int_equal(count_logs(f, "not durable"), 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+
+  /* Registered for real, then a re-registration adding a contact fails:
+   * the first binding stays as it was, the second never appears. */
+  memset(&f->ue, 0, sizeof(f->ue));
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT1), 200);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 1);
+  take_challenge(f, &alg);
+  a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  f->pump.persist_fail = 1;
+  deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT2, NULL));
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  /* The stored record still has one binding: a restart finds it. */
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  start(f);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+}
+
+/* A restart: a new S-CSCF over the same registration store loads the
+ * record, and a MESSAGE reaches the contact along its Path. */
+static void restart_loads_registrations(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_SAVE], 1);
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  /* A request arriving while the load is under way waits for it. */
+  f->pump.mode = ELEM_PUMP_HOLD;
+  start(f);
+  assert_int_equal(f->pump.nheld, 2); /* one record, then the last */
+  assert_int_equal(deliver(f, 8, message_to(IMPU_B, NULL)), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_B)), 1);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* Its expiry timer is armed from the time it had left. */
+  const imsec_act *t = find_act(f, IMSEC_ACT_TIMER);
+  assert_non_null(t);
+  assert_int_equal(t->at, f->now + 600000);
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  /* A connection to the Path's hop, then the request on it. */
+  const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  assert_string_equal(c->addr.host, "127.0.0.1");
+  assert_int_equal(c->addr.port, 5070);
+  uint64_t tag = c->tag;
+  imsec_out_clear(&f->out);
+  assert_int_equal(flow_up(f, 100, tag), 0);
+  const imsec_act *sa = find_act(f, IMSEC_ACT_SEND);
+  assert_non_null(sa);
+  char text[8192];
+  memcpy(text, sa->data, sa->len);
+  text[sa->len] = 0;
+  assert_true(strncmp(text,
+                      "MESSAGE sip:ue@10.0.0.1:5061;transport=tls;ob SIP/2.0",
+                      53) == 0);
+  assert_non_null(strstr(text, "Route: " PATH_V "\r\n"));
+}
+
+/* The vector's SQN cannot be written (an I/O error, not a lock): the
+ * VECTOR reply fails and the REGISTER gets 500 at once, no challenge. */
+static void hss_vector_io_500(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.code = IMSEC_ERR_IO;
+  b.busy_saves = -1;
+  assert_int_equal(preg_first(f, IMPU_A, IMPI_A), 1);
+  assert_int_equal(status_of(f->last), 500);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  assert_int_equal(count_logs(f, "HSS store unavailable: input/output"), 1);
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+}
+
+/* A binding that expired while the S-CSCF was down never comes back. */
+static void restart_expired_not_loaded(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  f->now += 601000; /* CONTACT1: expires=600 */
+  start(f);
+  assert_int_equal(count_logs(f, "0 registration(s) loaded"), 1);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  assert_int_equal(status_of(f->last), 480);
+}
+
+/* The last binding expires: the store forgets the record too. */
+static void expiry_deletes_record(void **state) {
+  fx *f = *state;
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  /* The binding's expiry timer, armed with the 200 (expires=600). */
+  uint64_t timer = 0;
+  for (size_t i = 0; i < f->out.n; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_TIMER &&
+        f->out.acts[i].at == f->now + 600000)
+      timer = f->out.acts[i].timer;
+  assert_true(timer != 0);
+  size_t dels = f->pump.n_req[IMSEC_SVC_REG_DELETE];
+  f->now += 600000;
+  imsec_out_clear(&f->out);
+  ev_timer(f, timer, f->now, &f->out);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_DELETE], dels + 1);
+  /* Even read back at once (before the store would drop it as expired),
+   * there is nothing to load. */
+  f->now -= 1000;
+  imsec_scscf_config cfg = {0};
+  remake(f, cfg);
+  start(f);
+  assert_int_equal(count_logs(f, "0 registration(s) loaded"), 1);
 }
 
 int main(void) {
@@ -2436,6 +2744,14 @@ int main(void) {
       T(store_busy_bounds),
       T(store_busy_resync),
       T(limit_config),
+      T(hss_replies_interleaved),
+      T(hss_replies_flow_order),
+      T(hss_reply_never_comes),
+      T(hss_vector_io_500),
+      T(reg_save_fails),
+      T(restart_loads_registrations),
+      T(restart_expired_not_loaded),
+      T(expiry_deletes_record),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,459 @@
+/* Forking of terminating requests (RFC 3261 §16.6-16.7, RFC 4320): the
+ * response contexts, their client branches, the best response and each
+ * branch's Timer F (§17.1.2.2). */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "scscf_int.h"
+
+void scscf_txn_free(txn *t) {
+  free(t->stub);
+  if (t->best) {
+    imsec_wipe(t->best, t->best_len);
+    free(t->best);
+  }
+  free(t);
+}
+
+static void txn_remove(imsec_scscf *s, txn *t) {
+  (void)imsec_map_del(&s->tx, t->id);
+  for (size_t i = 0; i < t->n; i++)
+    if (t->b[i].timer)
+      (void)imsec_map_del(&s->tx_timer, t->b[i].timer);
+  scscf_txn_free(t);
+}
+
+static void send_up(txn *t, const char *p, size_t len, imsec_out *out) {
+  if (!t->up_flow) {
+    (void)imsec_out_log(out, IMSEC_LOG_INFO,
+                        "response for a flow that is gone: dropped", NULL);
+    return;
+  }
+  (void)imsec_out_send(out, t->up_flow, p, len);
+}
+
+/* A response of our own to the forked request, built from its stub. */
+static void txn_respond(imsec_scscf *s, txn *t, unsigned code,
+                        const char *reason, imsec_out *out) {
+  int rv = imsec_sip_parse(&s->m2, t->stub, t->stub_len, 1);
+  if (rv < 0) {
+    scscf_log_err(out, IMSEC_LOG_WARN, "cannot answer a forked request", rv);
+    return;
+  }
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, s->obuf, OBUF_CAP);
+  imsec_sip_build_response(&b, &s->m2, code, imsec_str_c(reason),
+                           imsec_str_c(s->to_tag));
+  imsec_sip_build_header(&b, IMSEC_STR_LIT("Server"),
+                         IMSEC_STR_LIT("imsec-scscf"));
+  int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
+  if (n < 0) {
+    scscf_log_err(out, IMSEC_LOG_WARN, "cannot build a response", n);
+    return;
+  }
+  send_up(t, s->obuf, (size_t)n, out);
+}
+
+/* RFC 3261 §16.7 step 6: a 6xx first, else the lowest class. */
+static unsigned rank_of(unsigned code) {
+  return code >= 600 ? 0 : code / 100;
+}
+
+/* Responses that tell the client how to try again (§16.7 step 6). */
+static int resubmit_info(unsigned code) {
+  return code == 401 || code == 407 || code == 415 || code == 420 ||
+         code == 484;
+}
+
+static int better(const txn *t, unsigned code, int ours) {
+  if (!t->best_code)
+    return 1;
+  unsigned a = rank_of(code), b = rank_of(t->best_code);
+  if (a != b)
+    return a < b;
+  if (a == 4 && resubmit_info(code) != resubmit_info(t->best_code))
+    return resubmit_info(code);
+  /* Within a class, what a UE said beats what we made up. */
+  return !ours && t->best_reason != NULL;
+}
+
+/* Keep a final error response if it is the best so far. `resp` NULL: one
+ * of our own (`reason` static). */
+static void consider(txn *t, unsigned code, const char *reason,
+                     const char *resp, size_t len) {
+  if (!better(t, code, resp == NULL))
+    return;
+  char *copy = NULL;
+  if (resp) {
+    copy = malloc(len);
+    if (!copy)
+      return; /* keep the previous best */
+    memcpy(copy, resp, len);
+  }
+  if (t->best) {
+    imsec_wipe(t->best, t->best_len);
+    free(t->best);
+  }
+  t->best = copy;
+  t->best_len = resp ? len : 0;
+  t->best_code = code;
+  t->best_reason = resp ? NULL : reason;
+}
+
+/* Every branch is final: answer upstream unless a 2xx already went, then
+ * forget the request. */
+static void txn_done(imsec_scscf *s, txn *t, imsec_out *out) {
+  if (!t->answered) {
+    unsigned c = t->best_code;
+    if (!c)
+      txn_respond(s, t, 408, "Request Timeout", out);
+    else if (c == 503) /* §16.7 step 6: a 503 goes up as 500 */
+      txn_respond(s, t, 500, "Server Internal Error", out);
+    else if (c == 430) /* RFC 5626 §5.3: 430 is for us, not the UAC */
+      txn_respond(s, t, 480, "Temporarily Unavailable", out);
+    else if (t->best)
+      send_up(t, t->best, t->best_len, out);
+    else
+      txn_respond(s, t, c, t->best_reason, out);
+  }
+  txn_remove(s, t);
+}
+
+/* Branch `bi` of `t` is final. Returns 1 when that ended (freed) `t`. */
+int scscf_branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
+                       const char *reason, const char *resp, size_t len,
+                       imsec_out *out) {
+  branch *b = &t->b[bi];
+  if (b->code)
+    return 0; /* a repeated final response: absorbed */
+  b->code = code;
+  (void)imsec_out_timer(out, b->timer, 0);
+  t->pending--;
+  if (code < 300 && resp) {
+    /* §16.7 step 5: a 2xx goes up at once, and only the first. The other
+     * branches are not cancelled (§9.1: no CANCEL for non-INVITE); their
+     * responses are absorbed. */
+    if (!t->answered) {
+      t->answered = 1;
+      send_up(t, resp, len, out);
+    }
+  } else if (!t->answered) {
+    consider(t, code, reason, resp, len);
+  }
+  if (t->pending)
+    return 0;
+  txn_done(s, t, out);
+  return 1;
+}
+
+/* The connection `tag` failed: its pending branches got no answer
+ * (§16.9: a transport error counts as 503). */
+void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out) {
+  /* The contexts with a branch on it, by id: ending a branch may end (and
+   * free) its context, which changes the map. */
+  size_t n = 0, it = 0;
+  uint64_t *ids = malloc(imsec_map_len(&s->tx) * sizeof(*ids) + 1);
+  imsec_map_slot *e;
+  while (ids && (e = imsec_map_next(&s->tx, &it)) != NULL) {
+    const txn *t = e->val;
+    for (size_t j = 0; j < t->n; j++)
+      if (!t->b[j].code && t->b[j].peer_tag == tag) {
+        ids[n++] = t->id;
+        break;
+      }
+  }
+  for (size_t k = 0; k < n; k++) {
+    txn *t = imsec_map_get(&s->tx, ids[k]);
+    int freed = 0;
+    for (size_t j = 0; t && !freed && j < t->n; j++) {
+      if (t->b[j].code || t->b[j].peer_tag != tag)
+        continue;
+      freed =
+          scscf_branch_final(s, t, j, 503, "Service Unavailable", NULL, 0, out);
+    }
+  }
+  free(ids);
+}
+
+/* Timer F of a branch (RFC 3261 §17.1.2.2). Returns 1 when `timer` was
+ * one. */
+int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                        imsec_out *out) {
+  txn *t = imsec_map_get(&s->tx_timer, timer);
+  if (!t)
+    return 0;
+  for (size_t j = 0; j < t->n; j++) {
+    if (t->b[j].timer != timer)
+      continue;
+    if (t->b[j].code || t->b[j].deadline > now)
+      return 1; /* stale */
+    /* The branch counts as 408 (§16.7 step 6 with no response for it). */
+    (void)imsec_out_log(out, IMSEC_LOG_INFO,
+                        "forked request: a branch timed out (408)", NULL);
+    (void)scscf_branch_final(s, t, j, 408, "Request Timeout", NULL, 0, out);
+    return 1;
+  }
+  return 1;
+}
+
+/* The flow a forked request came in on went down: its responses have
+ * nowhere to go. */
+void scscf_fork_flow_down(imsec_scscf *s, uint64_t flow) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while (flow && (e = imsec_map_next(&s->tx, &it)) != NULL) {
+    txn *t = e->val;
+    if (t->up_flow == flow)
+      t->up_flow = 0;
+  }
+}
+
+/* The fields a response is built from (RFC 3261 §8.2.6.2), copied out of
+ * the request so the S-CSCF can answer for a branch later. */
+static int make_stub(const imsec_sip_msg *m, txn *t) {
+  size_t cap = m->method.len + m->ruri.len + 64;
+  for (size_t i = 0; i < m->nhdrs; i++)
+    cap += m->hdrs[i].name.len + m->hdrs[i].value.len + 4;
+  t->stub = malloc(cap);
+  if (!t->stub)
+    return IMSEC_ERR_NOMEM;
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, t->stub, cap);
+  imsec_sip_build_request(&b, m->method, m->ruri);
+  static const imsec_sip_hid ids[] = {IMSEC_SIP_H_VIA, IMSEC_SIP_H_FROM,
+                                      IMSEC_SIP_H_TO, IMSEC_SIP_H_CALL_ID,
+                                      IMSEC_SIP_H_CSEQ};
+  for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++)
+    for (const imsec_sip_hdr *h = imsec_sip_hdr_first(m, ids[k]); h;
+         h = imsec_sip_hdr_next(m, h))
+      imsec_sip_build_header(&b, h->name, h->value);
+  int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
+  if (n < 0)
+    return n;
+  t->stub_len = (size_t)n;
+  return 0;
+}
+
+/* Fork a terminating request in s->m to the `live` contacts of `r` in
+ * parallel (RFC 3261 §16.6, stateful): one client branch each, with its
+ * own Via branch, Request-URI and Route, and its own Timer F. */
+void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
+                        imsec_time_ms now, imsec_out *out) {
+  uint32_t mf = 70;
+  int rv = imsec_sip_get_max_forwards(&s->m, &mf);
+  if (rv == 0 && mf == 0) {
+    scscf_respond(s, flow, 483, "Too Many Hops", out);
+    return;
+  }
+  if (imsec_map_len(&s->tx) >= s->cfg.max_txns) {
+    /* Bounded memory: no more response contexts. */
+    (void)imsec_out_log(out, IMSEC_LOG_WARN,
+                        "too many pending forked requests: 503", NULL);
+    scscf_respond(s, flow, 503, "Service Unavailable", out);
+    return;
+  }
+  txn *t = NULL;
+  if ((t = calloc(1, sizeof(*t) + live * sizeof(branch))) != NULL)
+    t->id = ++s->next_id;
+  if (!t || make_stub(&s->m, t) < 0 ||
+      imsec_map_put(&s->tx, t->id, t, NULL) < 0) {
+    if (t)
+      scscf_txn_free(t);
+    scscf_respond(s, flow, 500, "Server Internal Error", out);
+    return;
+  }
+  t->up_flow = flow;
+  t->n = live;
+  /* Edit once for every branch (RFC 3261 §16.6 step 3). */
+  char mfs[16];
+  scscf_dec_u64(rv == 0 ? mf - 1 : 70, mfs);
+  long mfi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_MAX_FORWARDS);
+  int ok = mfi >= 0 ? imsec_sip_msg_replace(&s->m, (size_t)mfi,
+                                            imsec_str_c(mfs)) == 0
+                    : imsec_sip_msg_insert(&s->m, s->m.nhdrs,
+                                           IMSEC_STR_LIT("Max-Forwards"),
+                                           imsec_str_c(mfs)) == 0;
+  char tid[20], port[8];
+  scscf_hex_u64(t->id, tid);
+  scscf_dec_u64(s->cfg.self.port, port);
+  int via_pushed = 0, route_pushed = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < r->n && k < live; i++) {
+    contact *c = &r->c[i];
+    if (c->expires_at <= now)
+      continue;
+    branch *b = &t->b[k];
+    unsigned fail = 0;
+    const char *why = NULL;
+    imsec_addr to;
+    if (!ok) {
+      fail = 500;
+      why = "Server Internal Error";
+    } else if ((fail = scscf_contact_hop(c, &to)) != 0) {
+      why = fail == 500 ? "Server Internal Error" : "Temporarily Unavailable";
+    }
+    /* Per branch (§16.6 steps 6, 8): Request-URI, Route, its own Via. */
+    char via[400], bix[20];
+    imsec_sip_builder vb;
+    imsec_sip_build_init(&vb, via, sizeof(via));
+    if (!fail) {
+      scscf_hex_u64(k, bix);
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT("SIP/2.0/"));
+      imsec_sip_build_raw(&vb, imsec_str_c(imsec_tp_name(to.tp)));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(" "));
+      int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
+      if (v6)
+        imsec_sip_build_raw(&vb, IMSEC_STR_LIT("["));
+      imsec_sip_build_raw(&vb, imsec_str_c(s->self_host));
+      if (v6)
+        imsec_sip_build_raw(&vb, IMSEC_STR_LIT("]"));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(":"));
+      imsec_sip_build_raw(&vb, imsec_str_c(port));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(";branch=" BRANCH_PREFIX));
+      imsec_sip_build_raw(&vb, imsec_str_c(tid));
+      imsec_sip_build_raw(&vb, IMSEC_STR_LIT("."));
+      imsec_sip_build_raw(&vb, imsec_str_c(bix));
+      imsec_str vv = imsec_str_make(via, vb.len);
+      long vi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
+      int e =
+          vb.err || imsec_sip_msg_set_ruri(&s->m, imsec_str_c(c->uri)) < 0 ||
+          (via_pushed
+               ? imsec_sip_msg_replace(&s->m, (size_t)vi, vv)
+               : imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Via"), vv)) < 0;
+      via_pushed = via_pushed || !e;
+      long ri = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_ROUTE);
+      if (!e && c->path)
+        e = (route_pushed
+                 ? imsec_sip_msg_replace(&s->m, (size_t)ri,
+                                         imsec_str_c(c->path))
+                 : imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Route"),
+                                          imsec_str_c(c->path))) < 0;
+      else if (!e && route_pushed)
+        e = imsec_sip_msg_remove(&s->m, (size_t)ri) < 0;
+      if (!e)
+        route_pushed = c->path != NULL;
+      if (e) {
+        fail = 500;
+        why = "Server Internal Error";
+      }
+    }
+    int n = 0;
+    if (!fail && (n = imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP)) < 0) {
+      fail = 513;
+      why = "Message Too Large";
+    }
+    if (!fail) {
+      (void)imsec_out_logv(out, IMSEC_LOG_INFO,
+                           (imsec_str[]){s->m.method, IMSEC_STR_LIT(" to "),
+                                         imsec_str_c(r->impi),
+                                         IMSEC_STR_LIT(" via "),
+                                         imsec_str_c(to.host)},
+                           5);
+      b->peer_tag = scscf_send_to(s, &to, c->reg_peer, s->obuf, (size_t)n, out);
+      if (!b->peer_tag) {
+        fail = 503; /* §16.9: could not send */
+        why = "Service Unavailable";
+      }
+    }
+    k++;
+    if (fail) {
+      b->code = fail;
+      consider(t, fail, why, NULL, 0);
+      continue;
+    }
+    /* RFC 3261 §17.1.2.2: Timer F bounds each branch. */
+    b->timer = ++s->next_id;
+    b->deadline = now + s->cfg.txn_timeout_ms;
+    if (imsec_map_put(&s->tx_timer, b->timer, t, NULL) < 0) {
+      b->timer = 0; /* no Timer F without memory: the branch ends now */
+      b->code = 500;
+      consider(t, 500, "Server Internal Error", NULL, 0);
+      continue;
+    }
+    (void)imsec_out_timer(out, b->timer, b->deadline);
+    t->pending++;
+  }
+  if (!t->pending)
+    txn_done(s, t, out);
+}
+
+/* A response to a branch of a forked request: match it to its response
+ * context by our Via branch (RFC 3261 §16.7 steps 1-2), pop our Via, and
+ * let the context decide what goes upstream. */
+void scscf_do_response(imsec_scscf *s, imsec_out *out) {
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_via v;
+  if (imsec_sip_via_next(&s->m, &it, &v) != 1)
+    return;
+  imsec_str pre = IMSEC_STR_LIT(BRANCH_PREFIX);
+  if (v.branch.len <= pre.len ||
+      !imsec_str_eq(imsec_str_make(v.branch.p, pre.len), pre)) {
+    (void)imsec_out_log(out, IMSEC_LOG_DEBUG, "response not for us: dropped",
+                        NULL);
+    return;
+  }
+  /* BRANCH_PREFIX <txn id hex> "." <branch index hex> */
+  imsec_str rest = imsec_str_make(v.branch.p + pre.len, v.branch.len - pre.len);
+  uint64_t id = 0, bi = 0;
+  size_t i = 0, digits = 0;
+  for (int part = 0; part < 2; part++) {
+    uint64_t x = 0;
+    digits = 0;
+    for (; i < rest.len && rest.p[i] != '.'; i++, digits++) {
+      int ch = imsec_to_lower((unsigned char)rest.p[i]);
+      if (!imsec_is_hexdigit(ch) || digits >= 16)
+        return;
+      x = x << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+    }
+    if (!digits)
+      return;
+    if (part == 0) {
+      id = x;
+      if (i >= rest.len)
+        return;
+      i++; /* the dot */
+    } else {
+      bi = x;
+    }
+  }
+  if (i != rest.len)
+    return;
+  txn *t = imsec_map_get(&s->tx, id);
+  if (!t || bi >= t->n) {
+    /* Its context is gone: every branch ended; a late answer. */
+    (void)imsec_out_log(out, IMSEC_LOG_DEBUG,
+                        "response to a finished request: absorbed", NULL);
+    return;
+  }
+  unsigned code = s->m.status;
+  if (code < 200) {
+    /* RFC 4320 §4.2: no provisional response but 100 to a non-INVITE,
+     * and 100 is hop by hop (RFC 3261 §16.7 step 3). */
+    return;
+  }
+  long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
+  if (idx < 0)
+    return;
+  if (it.rest.p && it.rest.len) {
+    imsec_str r = imsec_str_trim(it.rest);
+    if (r.len && r.p[0] == ',')
+      r = imsec_str_trim(imsec_str_make(r.p + 1, r.len - 1));
+    if (imsec_sip_msg_replace(&s->m, (size_t)idx, r) < 0)
+      return;
+  } else if (imsec_sip_msg_remove(&s->m, (size_t)idx) < 0) {
+    return;
+  }
+  if (!imsec_sip_hdr_first(&s->m, IMSEC_SIP_H_VIA))
+    return;
+  int n = imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP);
+  if (n <= 0)
+    return;
+  if (code >= 300) {
+    char num[24];
+    scscf_dec_u64(code, num);
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "branch answered ", num, NULL);
+  }
+  (void)scscf_branch_final(s, t, (size_t)bi, code, NULL, s->obuf, (size_t)n,
+                           out);
+}

@@ -1,0 +1,346 @@
+/* Inside the S-CSCF element (lib/scscf): its state and what its areas
+ * (scscf.c, auth.c, registrar.c, fork.c, route.c, store.c) share. Not an
+ * interface: include/imsec/scscf.h is. */
+#ifndef IMSEC_SCSCF_INT_H
+#define IMSEC_SCSCF_INT_H
+
+#include "imsec/digest.h"
+#include "imsec/ident.h"
+#include "imsec/map.h"
+#include "imsec/scscf.h"
+#include "imsec/sip.h"
+#include "imsec/trust.h"
+#include "limit.h"
+
+#define OBUF_CAP (64 * 1024)
+#define NONCE_CAP 128
+#define OPAQUE_CAP 33
+#define PER_IMPI_CHALLENGES 4
+#define MAX_PEERS 1024
+#define MAX_QUEUE 64
+#define MAX_FLOWS 65536
+
+#define BRANCH_PREFIX "z9hG4bK.isc."
+
+/* A store call made the request wait: asked (AGAIN) or busy (BUSY). */
+static inline int waits(int rv) {
+  return rv == IMSEC_ERR_AGAIN || rv == IMSEC_ERR_BUSY;
+}
+
+typedef struct challenge {
+  char nonce[NONCE_CAP];
+  char opaque[OPAQUE_CAP];
+  char impi[IMSEC_HSS_ID_MAX];
+  imsec_aka_vector v; /* secret: wiped when dropped */
+  imsec_digest_alg alg;
+  imsec_time_ms expires;
+  uint64_t timer;
+  uint32_t nc;                   /* highest nc accepted (RFC 7616 §3.4) */
+  struct challenge *prev, *next; /* in the order they were made */
+} challenge;
+
+/* The pending challenges of one IMPI. */
+typedef struct impi_ch {
+  challenge *c[PER_IMPI_CHALLENGES];
+  size_t n;
+} impi_ch;
+
+typedef struct contact {
+  char *uri;
+  char *path; /* the Path values of the REGISTER, comma-joined; NULL none */
+  char *instance;
+  int64_t reg_id;
+  imsec_time_ms expires_at;
+  uint64_t timer;
+  uint64_t order; /* registration order: the oldest gives way when full */
+  char *reg_peer; /* the TLS peer name that registered it; NULL: none */
+} contact;
+
+typedef struct reg {
+  char *impi;
+  char **impus;
+  size_t n_impus;
+  contact *c;
+  size_t n;
+} reg;
+
+typedef struct qmsg {
+  struct qmsg *next;
+  size_t len;
+  char data[];
+} qmsg;
+
+/* One client branch of a forked request (RFC 3261 §16.6 step 8). */
+typedef struct branch {
+  uint64_t peer_tag; /* the connection it went out on; 0 none */
+  uint64_t timer;    /* Timer F */
+  imsec_time_ms deadline;
+  unsigned code; /* 0 pending, else its final status */
+} branch;
+
+/* The response context of a forked request (RFC 3261 §16.7). */
+typedef struct txn {
+  uint64_t id;
+  uint64_t up_flow; /* where the request came from; 0: that flow is gone */
+  char *stub;       /* start line, Via, From, To, Call-ID, CSeq: for the
+                       responses we make ourselves */
+  size_t stub_len;
+  char *best; /* the best final response received (our Via popped) */
+  size_t best_len;
+  unsigned best_code;      /* 0 none yet */
+  const char *best_reason; /* static; set when the best is our own */
+  int answered;            /* a final response went upstream (a 2xx) */
+  size_t n, pending;
+  branch b[];
+} txn;
+
+/* An outbound connection towards a Path hop (RFC 5923 reuse). */
+typedef struct peer {
+  imsec_addr addr;
+  uint64_t tag;
+  uint64_t flow; /* 0 until up */
+  qmsg *head, *tail;
+  size_t nq;
+  char expect[IMSEC_TRUST_NAME_CAP]; /* TLS: the name it must carry */
+} peer;
+
+/* A request that waits for the HSS (a REQUEST not answered yet, or an
+ * answer "busy"), or for the registrations to load, kept to be run again
+ * from the start: nothing was sent and nothing kept before the store call
+ * that made it wait. The answers it already has are kept with it, so the
+ * run again finds them (a vector is taken once, then wiped). */
+typedef struct parked {
+  uint64_t flow;
+  imsec_time_ms deadline; /* arrival + store_timeout_ms: then 500 */
+  imsec_time_ms next;     /* the next try; 0: behind an earlier request of
+                             its flow, tried once that one is done */
+  imsec_time_ms pause;    /* the last pause between tries */
+  uint64_t wait_id;       /* the REQUEST it waits for; 0 none */
+  int busy;               /* the store's last answer was "busy" */
+  int resynced;           /* its AUTS resynchronised the HSS (§6.1.3) */
+  /* The answers it has (TS 33.203 §6.1: subscriber, vector, resync). */
+  int sub_kind; /* IMSEC_SVC_HSS_SUB or _SUB_IMPU; 0 none */
+  int sub_status;
+  imsec_hss_sub sub;
+  int vec_have, vec_status;
+  imsec_aka_vector vec; /* secret: wiped when taken or freed */
+  imsec_hss_aka aka;
+  int rs_have, rs_status;
+  size_t len;
+  char data[];
+} parked;
+
+/* A registration change the 200 waits for (a PERSIST): undone, and the
+ * REGISTER answered 500 instead, when the store could not make it
+ * durable. */
+typedef struct pend {
+  uint64_t id;
+  uint64_t flow; /* the REGISTER's flow; 0: an expiry */
+  char *impi;
+  int had;                 /* there was a record before the change */
+  imsec_reg_record before; /* the record before the change, ttl from at */
+  imsec_time_ms at;
+  char *req; /* the REGISTER, to answer 500 from; NULL: an expiry */
+  size_t req_len;
+} pend;
+
+/* What on_flow_up decided about a flow's peer. */
+typedef struct flow_trust {
+  uint64_t flow;
+  int trusted;
+  int tls;                         /* the name is a certificate's */
+  char name[IMSEC_TRUST_NAME_CAP]; /* certificate name or address */
+  char addr[80];                   /* tp:host:port of the peer (an IP) */
+  const char *reason;              /* static code when refused */
+  struct flow_facts *facts;        /* what it was judged on, or NULL */
+} flow_trust;
+
+/* The facts on_flow_up judged a peer on, kept so that a reload can judge
+ * it again against the new lists. The certificate facts were made against
+ * the anchors of that time: a reload that removes a CA cannot re-verify a
+ * chain from them (the peer keeps its flow until it reconnects); names,
+ * addresses and partner membership are judged again. */
+typedef struct flow_facts {
+  int secure, inbound;
+  char ip[sizeof(((imsec_addr *)0)->host)];
+  char expect[IMSEC_TRUST_NAME_CAP];
+  imsec_trust_cert *cert; /* a copy, or NULL: the peer sent none */
+} flow_facts;
+
+/* Where an inbound flow comes from (its Via marks, RFC 3581). */
+typedef struct fpeer {
+  char host[48];
+  uint16_t port;
+} fpeer;
+
+struct imsec_scscf {
+  imsec_scscf_config cfg;
+  char *domain;
+  imsec_crypto *crypto;
+  uint8_t seed[16]; /* the string maps' SipHash key (secret) */
+  char to_tag[17];
+  char self_host[256];
+  /* Pending challenges: by nonce, by IMPI (impi_ch), by timer, and in
+   * the order they were made (oldest first). */
+  imsec_map ch_nonce, ch_impi, ch_timer;
+  challenge *ch_head, *ch_tail;
+  size_t nch;
+  /* Registrations: by IMPI, by IMPU key (registrar.c), and a binding's
+   * expiry timer -> its registration. */
+  imsec_map regs, impus, reg_timer;
+  /* Connections towards Path hops (RFC 5923 reuse): by tag, by flow
+   * once up, and by where they go (peer_key). */
+  imsec_map peers_tag, peers_flow, peers_key;
+  imsec_map tx;       /* pending forked requests: id -> txn */
+  imsec_map tx_timer; /* a branch's Timer F -> its txn */
+  imsec_sip_msg m2;   /* a stub parsed to answer for a branch */
+  uint64_t next_id;   /* timers and tags */
+  uint64_t order;
+  char *obuf;
+  char *ibuf;
+  size_t ibuf_cap;
+  imsec_sip_msg m;
+  /* Where inbound flows come from (received/rport, RFC 3581): flow ->
+   * fpeer; and the Via value written from it; lines about refused
+   * input. */
+  imsec_map fpeers;
+  char *viabuf;
+  imsec_lograte bad_rate;
+  imsec_lograte refuse_rate; /* REGISTERs refused for their claims */
+  /* Core-side trust (copies of the config's lists). */
+  char *trust_domain;
+  char *names_text[IMSEC_SCSCF_MAX_PEERS];
+  imsec_str names[IMSEC_SCSCF_MAX_PEERS];
+  size_t n_names;
+  char *addrs_text[IMSEC_SCSCF_MAX_PEERS];
+  imsec_str addrs[IMSEC_SCSCF_MAX_PEERS];
+  size_t n_addrs;
+  imsec_map trust;               /* flow -> flow_trust */
+  limit_table lim_impi, lim_src; /* flood limits (limit.h) */
+  limit_table lim_pair;          /* per (IMPI, source): challenges, locks */
+  imsec_time_ms lim_full_logged; /* when "tables full" was last said */
+  /* Requests waiting for a store's answer, a busy store or the load, in
+   * arrival order (store.c). */
+  parked **pk;
+  size_t npk, cappk, pk_bytes;
+  uint64_t pk_timer;
+  imsec_time_ms pk_at;      /* when pk_timer is armed for; 0: not armed */
+  parked *retry;            /* the parked request being run again, or NULL */
+  int retry_busy;           /* it waits again (1), or was answered 500 at
+                               its deadline (2) */
+  imsec_lograte store_rate; /* "HSS store unavailable" lines */
+  uint64_t want_id;   /* a REQUEST the running request just made, 0 none */
+  imsec_map waits;    /* REQUEST id -> the parked request waiting for it */
+  imsec_map pk_flows; /* flow -> how many of its requests are parked */
+  imsec_map pends;    /* PERSIST id -> pend */
+  int loading;        /* REG_LOAD sent, its last reply not in yet */
+  uint64_t load_id;
+};
+
+/* scscf.c */
+int scscf_grow(void **arr, size_t *cap, size_t n, size_t elem);
+char *scscf_dup_str(imsec_str s);
+void scscf_hex_u64(uint64_t v, char *out);
+void scscf_dec_u64(uint64_t v, char *out);
+int scscf_impu_match_parsed(const imsec_sip_uri *ua, imsec_str b);
+imsec_str scscf_bare_host(imsec_str h);
+int scscf_is_self_uri(const imsec_scscf *s, const imsec_sip_uri *u,
+                      int allow_user);
+void scscf_log_err(imsec_out *out, imsec_log_level lvl, const char *what,
+                   int rv);
+void scscf_start_response(imsec_scscf *s, imsec_sip_builder *b, unsigned code,
+                          const char *reason);
+void scscf_finish_send(imsec_scscf *s, imsec_sip_builder *b, uint64_t flow,
+                       imsec_out *out);
+void scscf_respond(imsec_scscf *s, uint64_t flow, unsigned code,
+                   const char *reason, imsec_out *out);
+
+/* auth.c */
+void scscf_limits_defaults(imsec_scscf_config *c);
+int scscf_limits_setup(imsec_scscf *s);
+void scscf_challenge_free(challenge *c);
+void scscf_challenges_free(imsec_scscf *s);
+int scscf_challenge_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                             imsec_out *out);
+void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                       imsec_out *out);
+
+/* registrar.c */
+void scscf_contact_free(contact *c);
+void scscf_reg_free(reg *r);
+void scscf_regs_free(imsec_scscf *s);
+int scscf_reg_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                       imsec_out *out);
+reg *scscf_find_reg_impu(const imsec_scscf *s, imsec_str impu);
+void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
+                     imsec_time_ms now, imsec_out *out);
+int scscf_impu_in_set(const imsec_hss_sub *sub, imsec_str impu);
+void scscf_pends_free(imsec_scscf *s);
+void scscf_persist_reg(imsec_scscf *s, uint64_t flow, const char *impi,
+                       const reg *r, imsec_reg_record *before, int had,
+                       imsec_time_ms now, imsec_out *out);
+void scscf_persist_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                         imsec_time_ms now, imsec_out *out);
+void scscf_load_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                      imsec_time_ms now, imsec_out *out);
+
+/* fork.c */
+void scscf_txn_free(txn *t);
+int scscf_branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
+                       const char *reason, const char *resp, size_t len,
+                       imsec_out *out);
+void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
+void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
+                        imsec_time_ms now, imsec_out *out);
+void scscf_do_response(imsec_scscf *s, imsec_out *out);
+int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                        imsec_out *out);
+void scscf_fork_flow_down(imsec_scscf *s, uint64_t flow);
+
+/* route.c */
+void scscf_facts_free(flow_facts *fa);
+int scscf_trust_config(imsec_scscf *s, const imsec_scscf_config *cfg);
+void scscf_peer_free(peer *p);
+peer *scscf_peer_by_tag(const imsec_scscf *s, uint64_t tag);
+peer *scscf_peer_by_flow(const imsec_scscf *s, uint64_t flow);
+int scscf_peer_up(imsec_scscf *s, peer *p, uint64_t flow);
+void scscf_peer_remove(imsec_scscf *s, peer *p);
+void scscf_trust_free(flow_trust *t);
+void scscf_trust_forget(imsec_scscf *s, uint64_t flow);
+const char *scscf_tls_peer_name(imsec_scscf *s, uint64_t flow);
+int scscf_judge_peer(imsec_scscf *s, uint64_t flow, const imsec_flow_info *info,
+                     const char *expect, imsec_out *out);
+uint64_t scscf_send_to(imsec_scscf *s, const imsec_addr *addr,
+                       const char *expect, const char *data, size_t len,
+                       imsec_out *out);
+unsigned scscf_contact_hop(const contact *c, imsec_addr *to);
+void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                      imsec_out *out);
+int scscf_peer_trusted(imsec_scscf *s, uint64_t flow, imsec_out *out);
+void scscf_fpeer_set(imsec_scscf *s, uint64_t flow,
+                     const imsec_flow_info *info);
+void scscf_fpeer_del(imsec_scscf *s, uint64_t flow);
+int scscf_mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out);
+
+/* store.c */
+void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,
+                             imsec_time_ms now, imsec_out *out);
+int scscf_hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
+                  imsec_hss_sub *sub, imsec_time_ms now, imsec_out *out);
+int scscf_hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,
+                     imsec_hss_aka *aka, imsec_time_ms now, imsec_out *out);
+int scscf_hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
+                     const uint8_t *auts, imsec_time_ms now, imsec_out *out);
+int scscf_wait_load(imsec_scscf *s, imsec_time_ms now);
+void scscf_park_free(imsec_scscf *s);
+int scscf_park_waiting(const imsec_scscf *s, uint64_t flow);
+void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
+                     imsec_time_ms now, imsec_out *out);
+void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out);
+int scscf_park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                        imsec_out *out);
+void scscf_park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out);
+void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                     imsec_time_ms now, imsec_out *out);
+
+#endif /* IMSEC_SCSCF_INT_H */

@@ -1,0 +1,420 @@
+/* Waiting for the stores (include/imsec/elem.h REQUEST and on_reply): a
+ * request that needs an HSS answer asks, parks, and runs again from the
+ * start when the answer comes; a busy store is asked again after a
+ * growing pause; store_timeout_ms bounds it all. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "scscf_int.h"
+
+/* The HSS answers through the host (include/imsec/elem.h REQUEST and
+ * on_reply): at once for an embedded store, later for one on a worker
+ * thread or across the network; and the store may be busy while another
+ * process holds its lock. The element never waits on it. A request that
+ * needs an answer it does not have asks for it and is parked: its bytes
+ * are kept with the answers it already has, and when the answer comes it
+ * runs again from the start and finds it. An answer "busy" makes it try
+ * again on a timer, with a growing pause. Either way it waits at most
+ * store_timeout_ms from its arrival (then 500). Up to the store call that
+ * made it wait a request sends nothing and keeps nothing (no vector exists
+ * before its SQN is on disk, TS 33.102 Annex C), so running it again is
+ * safe. */
+#define PARK_BYTES (4u * 1024 * 1024) /* all parked messages together */
+#define PARK_FIRST_MS 5               /* the first pause; doubled up to */
+#define PARK_PAUSE_MAX_MS 50          /* this one */
+
+/* "HSS store unavailable: locked" (busy until the request's deadline), or
+ * no answer in time, or the I/O error; never "unknown subscriber"; within
+ * the element's log budget (imsec_lograte: 10 lines a second, the next one
+ * saying how many were held back, as for refused input). `impi` NULL: not
+ * a REGISTER, or none known yet. */
+void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,
+                             imsec_time_ms now, imsec_out *out) {
+  uint64_t held = 0;
+  if (!imsec_lograte_take(&s->store_rate, now, &held))
+    return;
+  char n[24] = "";
+  if (held)
+    scscf_dec_u64(held, n);
+  const char *why = rv == IMSEC_ERR_BUSY      ? "locked"
+                    : rv == IMSEC_ERR_TIMEOUT ? "no answer in time"
+                                              : imsec_strerror(rv);
+  (void)imsec_out_log(out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "",
+                      impi ? impi : "", impi ? ": " : "",
+                      "HSS store unavailable: ", why, ": 500", held ? "; " : "",
+                      n, held ? " similar lines held back" : "", NULL);
+}
+
+/* Ask the store; the running request waits for the answer. Past the
+ * request's deadline nothing is asked: IMSEC_ERR_BUSY when the store's
+ * last answer was busy, else IMSEC_ERR_TIMEOUT (it did not answer).
+ * Returns IMSEC_ERR_AGAIN (asked: park_busy), or one of those. */
+static int store_ask(imsec_scscf *s, imsec_svc_req *req, imsec_time_ms now,
+                     imsec_out *out) {
+  parked *p = s->retry;
+  if (p && now >= p->deadline)
+    return p->busy ? IMSEC_ERR_BUSY : IMSEC_ERR_TIMEOUT;
+  uint64_t id = ++s->next_id;
+  req->id = id;
+  if (imsec_out_request(out, req) < 0)
+    return IMSEC_ERR_NOMEM;
+  s->want_id = id;
+  return IMSEC_ERR_AGAIN;
+}
+
+/* The subscriber record by IMPI (IMSEC_SVC_HSS_SUB) or IMPU
+ * (IMSEC_SVC_HSS_SUB_IMPU). Returns 0 (in *sub), IMSEC_ERR_NOTFOUND, the
+ * store's error, or as store_ask. */
+int scscf_hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
+                  imsec_hss_sub *sub, imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->sub_kind == (int)kind) {
+    if (p->sub_status == 0)
+      *sub = p->sub;
+    return p->sub_status;
+  }
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = kind;
+  if (imsec_str_copy(key, req.key, sizeof(req.key)) < 0)
+    return IMSEC_ERR_NOTFOUND; /* longer than any identity stored */
+  return store_ask(s, &req, now, out);
+}
+
+/* One authentication vector (TS 33.102 §6.3.2), taken once: the parked
+ * copy is wiped as it is handed over. Returns as hss_sub. */
+int scscf_hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,
+                     imsec_hss_aka *aka, imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->vec_have) {
+    int st = p->vec_status;
+    if (st == 0) {
+      *v = p->vec;
+      *aka = p->aka;
+    }
+    imsec_aka_vector_wipe(&p->vec);
+    p->vec_have = 0;
+    return st;
+  }
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_HSS_VECTOR;
+  if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0)
+    return IMSEC_ERR_NOTFOUND;
+  return store_ask(s, &req, now, out);
+}
+
+/* Resynchronisation (TS 33.102 §6.3.5). Returns as hss_sub. */
+int scscf_hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
+                     const uint8_t *auts, imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->rs_have)
+    return p->rs_status;
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_HSS_RESYNC;
+  memcpy(req.rand, rand, sizeof(req.rand));
+  memcpy(req.auts, auts, sizeof(req.auts));
+  int rv = imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0
+               ? IMSEC_ERR_NOTFOUND
+               : store_ask(s, &req, now, out);
+  imsec_wipe(&req, sizeof(req));
+  return rv;
+}
+
+/* The registrations are loading (on_start): a request that reads or
+ * changes them waits for the last REG_LOAD reply. Returns 0 (loaded),
+ * IMSEC_ERR_AGAIN (park_busy) or IMSEC_ERR_TIMEOUT (past its deadline). */
+int scscf_wait_load(imsec_scscf *s, imsec_time_ms now) {
+  if (!s->loading)
+    return 0;
+  parked *p = s->retry;
+  if (p && now >= p->deadline)
+    return IMSEC_ERR_TIMEOUT;
+  s->want_id = s->load_id;
+  return IMSEC_ERR_AGAIN;
+}
+
+static void parked_free(parked *p) {
+  imsec_aka_vector_wipe(&p->vec);
+  imsec_hss_sub_wipe(&p->sub);
+  imsec_wipe(p->data, p->len);
+  free(p);
+}
+
+void scscf_park_free(imsec_scscf *s) {
+  for (size_t i = 0; i < s->npk; i++)
+    parked_free(s->pk[i]);
+  free(s->pk);
+  s->pk = NULL;
+  s->npk = s->cappk = s->pk_bytes = 0;
+  imsec_map_free(&s->waits);
+  imsec_map_free(&s->pk_flows);
+}
+
+/* Does `flow` have requests parked? */
+int scscf_park_waiting(const imsec_scscf *s, uint64_t flow) {
+  return imsec_map_get(&s->pk_flows, flow) != NULL;
+}
+
+/* Count a parked request of `flow` in (+1) or out (-1). Returns 0 or
+ * IMSEC_ERR_NOMEM. */
+static int park_count(imsec_scscf *s, uint64_t flow, int d) {
+  uintptr_t n = (uintptr_t)imsec_map_get(&s->pk_flows, flow);
+  n = d > 0 ? n + 1 : n - 1;
+  if (!n) {
+    (void)imsec_map_del(&s->pk_flows, flow);
+    return 0;
+  }
+  return imsec_map_put(&s->pk_flows, flow, (void *)n, NULL);
+}
+
+/* Is an earlier request of the same flow parked before entry i? (The slow
+ * way, for a walk that could not keep its own set.) */
+static int park_behind(const imsec_scscf *s, size_t i) {
+  for (size_t j = 0; j < i; j++)
+    if (s->pk[j]->flow == s->pk[i]->flow)
+      return 1;
+  return 0;
+}
+
+/* Keep the one timer armed for the earliest try. A request waiting for
+ * an answer is due at its deadline, reported by imsec_scscf_get_expiry
+ * rather than a timer: an answer that comes at once (an embedded store)
+ * then arms and cancels nothing. */
+static void park_arm(imsec_scscf *s, imsec_out *out) {
+  imsec_time_ms at = 0;
+  for (size_t i = 0; i < s->npk; i++)
+    if (!s->pk[i]->wait_id && s->pk[i]->next && (!at || s->pk[i]->next < at))
+      at = s->pk[i]->next;
+  if (at == s->pk_at)
+    return;
+  if (!s->pk_timer)
+    s->pk_timer = ++s->next_id;
+  s->pk_at = at;
+  (void)imsec_out_timer(out, s->pk_timer, at);
+}
+
+/* Wait for the REQUEST `id` (0: none; the load's id: the load). */
+static void park_wait(imsec_scscf *s, parked *p, uint64_t id) {
+  if (p->wait_id && p->wait_id != s->load_id)
+    (void)imsec_map_del(&s->waits, p->wait_id);
+  p->wait_id = 0;
+  if (!id)
+    return;
+  if (id != s->load_id && imsec_map_put(&s->waits, id, p, NULL) < 0)
+    return; /* no answer will find it: its deadline ends the wait */
+  p->wait_id = id;
+  p->next = p->deadline;
+}
+
+static void park_remove(imsec_scscf *s, size_t i) {
+  parked *p = s->pk[i];
+  park_wait(s, p, 0);
+  s->pk_bytes -= p->len;
+  (void)park_count(s, p->flow, -1);
+  memmove(&s->pk[i], &s->pk[i + 1], (s->npk - i - 1) * sizeof(*s->pk));
+  s->npk--;
+  parked_free(p);
+}
+
+/* Keep the request in s->m for later, waiting for `want` (0: to be tried
+ * again after a pause). Returns 0, IMSEC_ERR_LIMIT (as many parked as
+ * allowed) or IMSEC_ERR_NOMEM. */
+static int park_add(imsec_scscf *s, uint64_t flow, uint64_t want,
+                    imsec_time_ms now, imsec_out *out) {
+  size_t len = s->m.len;
+  if (!len || !s->m.buf || s->npk >= s->cfg.max_parked ||
+      len > PARK_BYTES - s->pk_bytes)
+    return IMSEC_ERR_LIMIT;
+  if (scscf_grow((void **)&s->pk, &s->cappk, s->npk, sizeof(*s->pk)) < 0)
+    return IMSEC_ERR_NOMEM;
+  parked *p = calloc(1, sizeof(*p) + len);
+  if (!p)
+    return IMSEC_ERR_NOMEM;
+  int behind = scscf_park_waiting(s, flow);
+  if (park_count(s, flow, +1) < 0) {
+    free(p);
+    return IMSEC_ERR_NOMEM;
+  }
+  p->flow = flow;
+  p->deadline = now + s->cfg.store_timeout_ms;
+  p->pause = PARK_FIRST_MS;
+  p->next = now + PARK_FIRST_MS;
+  if (p->next > p->deadline)
+    p->next = p->deadline;
+  if (behind)
+    p->next = 0; /* tried when the ones before it are done */
+  p->len = len;
+  memcpy(p->data, s->m.buf, len);
+  park_wait(s, p, want);
+  s->pk[s->npk++] = p;
+  s->pk_bytes += len;
+  park_arm(s, out);
+  return 0;
+}
+
+/* A store call of the request in s->m made it wait (IMSEC_ERR_AGAIN: it
+ * asked, s->want_id; IMSEC_ERR_BUSY: behind its flow), before anything was
+ * sent or kept. A new request is parked (500 at once when there is no
+ * room); a parked one running again waits on, or gets 500 once its
+ * deadline has passed. */
+void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
+                     imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  uint64_t want = s->want_id;
+  s->want_id = 0;
+  if (p && now < p->deadline) {
+    s->retry_busy = 1;
+    park_wait(s, p, want);
+    return;
+  }
+  if (p) {
+    s->retry_busy = 2;
+  } else if (park_add(s, flow, want, now, out) == 0) {
+    (void)imsec_out_logv(
+        out, IMSEC_LOG_DEBUG,
+        (imsec_str[]){s->m.method, IMSEC_STR_LIT(": waits for the HSS store")},
+        2);
+    return;
+  }
+  scscf_store_unavailable(
+      s, impi, p && !p->busy ? IMSEC_ERR_TIMEOUT : IMSEC_ERR_BUSY, now, out);
+  scscf_respond(s, flow, 500, "Server Internal Error", out);
+}
+
+/* Run the parked requests that are due, in arrival order; one still
+ * waiting holds back the later ones of its flow. */
+void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
+  /* The flows of the entries that stay before the current one. */
+  imsec_map ahead;
+  imsec_map_init_u64(&ahead);
+  int slow = 0;
+  size_t i = 0;
+  while (i < s->npk) {
+    parked *p = s->pk[i];
+    int behind =
+        slow ? park_behind(s, i) : imsec_map_get(&ahead, p->flow) != NULL;
+    if (behind || p->next > now) {
+      if (!behind && !slow &&
+          imsec_map_put(&ahead, p->flow, (void *)1, NULL) < 0)
+        slow = 1;
+      i++;
+      continue;
+    }
+    s->retry = p;
+    s->retry_busy = 0;
+    imsec_scscf_on_message(s, p->flow, (const uint8_t *)p->data, p->len, now,
+                           out);
+    s->retry = NULL;
+    if (s->retry_busy != 1) {
+      park_remove(s, i); /* answered, or dropped */
+      continue;
+    }
+    if (!p->wait_id) {
+      /* Behind nothing and waiting for nothing: try again later. */
+      p->pause =
+          p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
+      p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
+    }
+    if (!slow && imsec_map_put(&ahead, p->flow, (void *)1, NULL) < 0)
+      slow = 1;
+    i++;
+  }
+  imsec_map_free(&ahead);
+  park_arm(s, out);
+}
+
+imsec_time_ms imsec_scscf_get_expiry(const imsec_scscf *s) {
+  imsec_time_ms at = 0;
+  for (size_t i = 0; s && i < s->npk; i++)
+    if (s->pk[i]->wait_id && (!at || s->pk[i]->deadline < at))
+      at = s->pk[i]->deadline;
+  return at;
+}
+
+void imsec_scscf_handle_expiry(imsec_scscf *s, imsec_time_ms now,
+                               imsec_out *out) {
+  if (s && out)
+    scscf_park_run(s, now, out); /* the ones past their deadline get 500 */
+}
+
+/* Returns 1 when `timer` was the parked requests' timer. */
+int scscf_park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                        imsec_out *out) {
+  if (!s->pk_timer || timer != s->pk_timer)
+    return 0;
+  s->pk_at = 0; /* it fired */
+  scscf_park_run(s, now, out);
+  return 1;
+}
+
+/* The flow a parked request came in on is gone: nobody waits for its
+ * answer. */
+void scscf_park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out) {
+  size_t i = 0, n = 0;
+  while (flow && i < s->npk) {
+    if (s->pk[i]->flow == flow) {
+      park_remove(s, i);
+      n++;
+    } else {
+      i++;
+    }
+  }
+  if (!n)
+    return;
+  char num[24];
+  scscf_dec_u64(n, num);
+  (void)imsec_out_log(out, IMSEC_LOG_INFO, "flow down: ", num,
+                      " request(s) waiting for the HSS store dropped", NULL);
+  park_arm(s, out);
+}
+
+/* An HSS answer for the parked request that asked: kept with it, and it
+ * runs again (with the others now due, in per-flow arrival order). A busy
+ * store: the same request asks again after a growing pause. */
+void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                     imsec_time_ms now, imsec_out *out) {
+  parked *p = imsec_map_get(&s->waits, r->id);
+  if (!p || p->wait_id != r->id)
+    return; /* its request is gone (answered 500, or its flow down) */
+  park_wait(s, p, 0);
+  if (r->status == IMSEC_ERR_BUSY) {
+    p->busy = 1;
+    p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
+    p->pause =
+        p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
+    park_arm(s, out);
+    return;
+  }
+  p->busy = 0;
+  switch (r->kind) {
+  case IMSEC_SVC_HSS_SUB:
+  case IMSEC_SVC_HSS_SUB_IMPU:
+    p->sub_kind = (int)r->kind;
+    p->sub_status = r->status;
+    if (r->status == 0)
+      p->sub = r->sub;
+    imsec_wipe(p->sub.k, sizeof(p->sub.k)); /* never needed here */
+    imsec_wipe(p->sub.op, sizeof(p->sub.op));
+    break;
+  case IMSEC_SVC_HSS_VECTOR:
+    imsec_aka_vector_wipe(&p->vec);
+    p->vec_have = 1;
+    p->vec_status = r->status;
+    if (r->status == 0) {
+      p->vec = r->vec;
+      p->aka = r->aka;
+    }
+    break;
+  case IMSEC_SVC_HSS_RESYNC:
+    p->rs_have = 1;
+    p->rs_status = r->status;
+    break;
+  default:
+    break;
+  }
+  p->next = now;
+  scscf_park_run(s, now, out);
+}

@@ -14,6 +14,8 @@
 #include "reload.h"
 #include "imsec/host_net.h"
 #include "imsec/hss.h"
+#include "imsec/regdb.h"
+#include "imsec/svc.h"
 #include "imsec/ident.h"
 #include "imsec/scscf.h"
 #include "imsec/x509.h"
@@ -21,6 +23,7 @@
 static const char help[] =
     "usage: imsec scscf --listen tls:HOST:PORT [--listen tcp:HOST:PORT]\n"
     "                   --domain DOMAIN --db FILE [-c FILE]\n"
+    "                   [--registrations FILE]\n"
     "                   [--advertise tcp:HOST:PORT] [--cert CHAIN.pem\n"
     "                   --key KEY.pem] [--nonce-lifetime S]\n"
     "                   [--expires-min S] [--expires-max S]\n"
@@ -54,6 +57,9 @@ static const char help[] =
     "                        tcp: only with --insecure-core)\n"
     "  --domain DOMAIN       home network domain name\n"
     "  --db FILE             HSS database (imsec hss add creates it)\n"
+    "  --registrations FILE  registration store, SQLite, made when missing\n"
+    "                        (default: DB's name with .reg.db); registered\n"
+    "                        users stay reachable across a restart\n"
     "  -c FILE               YAML config with the same keys (domain, db,\n"
     "                        listen, advertise, cert, key, nonce_lifetime,\n"
     "                        expires_min, expires_max, expires_default,\n"
@@ -121,9 +127,28 @@ static const char help[] =
 #define SUB "scscf"
 /* The most one store call may hold the loop waiting for a lock. */
 #define STORE_CALL_WAIT_MS 2
+/* SEQ steps reserved per durable write of an IMPI's SQN mark. */
+#define SQN_RANGE 32
+/* Requests queued for the store worker before it answers busy. */
+#define STORE_QUEUE_MAX 8192
+
+/* The registration store beside the HSS database: "hss.db" ->
+ * "hss.reg.db", "subs" -> "subs.reg.db". malloc'd; NULL without memory. */
+static char *reg_path_for(const char *db) {
+  size_t n = strlen(db);
+  if (n > 3 && strcmp(db + n - 3, ".db") == 0)
+    n -= 3;
+  char *p = malloc(n + sizeof(".reg.db"));
+  if (p) {
+    memcpy(p, db, n);
+    memcpy(p + n, ".reg.db", sizeof(".reg.db"));
+  }
+  return p;
+}
 
 typedef struct opts {
   const char *domain, *db, *conf, *advertise, *cert, *key, *log_level;
+  const char *registrations;
   const char *listen[IMSEC_SCSCF_MAX_LISTEN];
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;
@@ -327,7 +352,8 @@ static int parse_args(int argc, char **argv, opts *o) {
                                              "--expires-min",
                                              "--expires-max",
                                              "--expires-default",
-                                             "--max-flows-per-ip"};
+                                             "--max-flows-per-ip",
+                                             "--registrations"};
     size_t nk = sizeof(with_value) / sizeof(with_value[0]);
     size_t k = flag_find(a, with_value, nk);
     if (k == nk) {
@@ -379,8 +405,11 @@ static int parse_args(int argc, char **argv, opts *o) {
     case 11:
       rv = num_opt(with_value[k], v, 86400 * 365, &o->expires_default);
       break;
-    default:
+    case 12:
       rv = max_per_ip_opt(v, &o->max_flows_per_ip);
+      break;
+    default:
+      slot = &o->registrations;
       break;
     }
     if (rv)
@@ -721,8 +750,14 @@ static int run(int argc, char **argv) {
       o.n_listen ? o.listen : (const char *const *)file.listen;
 
   imsec_crypto *crypto = NULL;
+  /* The HSS runs on the store worker's thread with a crypto backend of its
+   * own (imsec_crypto is not thread-safe); the element keeps `crypto`. */
+  imsec_crypto *hss_crypto = NULL;
   imsec_hss_store *st = NULL;
   imsec_hss *hss = NULL;
+  imsec_reg_store *regs = NULL;
+  imsec_svc *local = NULL, *worker = NULL;
+  char *reg_default = NULL;
   imsec_hostnet *r = NULL;
   /* Made after the listeners are bound (their real ports go into
    * Service-Route): imsec_hostnet_set_self below. */
@@ -802,14 +837,45 @@ static int run(int argc, char **argv) {
     goto done;
   }
   if (imsec_crypto_ossl_new(&crypto) < 0 ||
-      imsec_hss_new(&hss, st, crypto, NULL) < 0) {
+      imsec_crypto_ossl_new(&hss_crypto) < 0 ||
+      imsec_hss_new(&hss, st, hss_crypto, NULL) < 0 ||
+      /* TS 33.102 C.3: the durable mark moves a range of SEQ at a time,
+       * so a challenge costs a disk write once per range, not per
+       * vector; after a crash the HSS goes on above the mark. */
+      imsec_hss_set_sqn_range(hss, SQN_RANGE, 0) < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the crypto backend");
+    goto done;
+  }
+  const char *reg_path = pick(o.registrations, file.registrations);
+  if (!reg_path) {
+    reg_default = reg_path_for(db);
+    reg_path = reg_default;
+  }
+  if (!reg_path) {
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
+    goto done;
+  }
+  /* The registration store belongs to this daemon alone: WAL, so each
+   * save is one synchronous append rather than a journal rewrite. */
+  imsec_hss_db_opts rgo = dbo;
+  rgo.create = 1;
+  rgo.wal = 1;
+  e = imsec_reg_db_open(&regs, reg_path, &rgo, err, sizeof(err));
+  if (e < 0) {
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "--registrations %s", err);
+    goto done;
+  }
+  imsec_svc_local_config lc = {.hss = hss, .reg = regs};
+  if (imsec_svc_local_new(&local, &lc) < 0 ||
+      imsec_svc_worker_new(&worker, local, STORE_QUEUE_MAX) < 0) {
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
     goto done;
   }
   imsec_hostnet_config rc;
   memset(&rc, 0, sizeof(rc));
   rc.name = "scscf";
   rc.ops = &imsec_scscf_ops;
+  rc.svc = worker;
   rc.listeners = ls;
   rc.n_listeners = n_listen;
   rc.log_level = level;
@@ -875,7 +941,7 @@ static int run(int argc, char **argv) {
   sc.n_peer_addrs = cs.n_addrs;
   set_limits(&sc, &o, &file);
   sc.store_timeout_ms = store_timeout > 0 ? store_timeout : 0;
-  e = imsec_scscf_new(&scscf, &sc, crypto, hss);
+  e = imsec_scscf_new(&scscf, &sc, crypto);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,
                   e == IMSEC_ERR_CONFIG ? "invalid domain or expiry settings"
@@ -900,11 +966,19 @@ static int run(int argc, char **argv) {
   fprintf(stderr, "scscf info: stopped\n");
   rv = CLI_EXIT_OK;
 done:
+  /* The worker first, while the host it answers still exists: it carries
+   * out the writes still queued (registrations) and answers the rest
+   * closed; then nothing touches the stores. */
+  imsec_svc_del(worker);
   imsec_hostnet_del(r);
+  imsec_svc_del(local);
   imsec_scscf_del(scscf);
+  imsec_reg_store_del(regs);
   imsec_hss_del(hss);
   imsec_hss_store_del(st);
+  imsec_crypto_del(hss_crypto);
   imsec_crypto_del(crypto);
+  free(reg_default);
   imsec_x509_anchors_del(cs.anchors);
   imsec_scscf_file_free(&file);
   return rv;

@@ -89,6 +89,7 @@ static const char *const keys[] = {
     "impi_failure_limit",
     "source_failure_limit",
     "lockout",
+    "registrations",
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -180,6 +181,8 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   case 13:
     return number(c, v, key, 1000000, &o->max_flows_per_ip);
   default:
+    if (strcmp(key, "registrations") == 0)
+      return text(c, v, key, 1, &o->registrations);
     return limit_key(c, k, v);
   }
 }
@@ -337,6 +340,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
     return;
   free(f->domain);
   free(f->db);
+  free(f->registrations);
   free(f->advertise);
   free(f->cert);
   free(f->key);

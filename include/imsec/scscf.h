@@ -304,6 +304,7 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *
  *   domain: ims.mnc001.mcc001.3gppnetwork.org
  *   db: /var/lib/imsec/hss.db
+ *   registrations: /var/lib/imsec/hss.reg.db  # default: DB's name + .reg.db
  *   listen: [tcp:127.0.0.1:6060]     # or one scalar; tls: needs cert/key
  *   advertise: tcp:scscf.example.org:6060  # Service-Route/Via address
  *   cert: scscf.crt                  # for tls: listeners
@@ -332,16 +333,16 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *   insecure_core: false             # true: plain TCP from peer_addrs
  *   peer_addrs: [127.0.0.1]
  *
- * Relative paths (db, cert, key, ca, home_ca, partner_ca) are taken
- * relative to the file's folder.
- * Absent strings are NULL, absent numbers -1. Free with
- * imsec_scscf_file_free.
+ * Relative paths (db, registrations, cert, key, ca, home_ca, partner_ca) are
+ * taken relative to the file's folder. Absent strings are NULL, absent numbers
+ * -1. Free with imsec_scscf_file_free.
  */
 #define IMSEC_SCSCF_MAX_LISTEN 8
 #define IMSEC_SCSCF_MAX_CA 16 /* ca and partner_ca files each */
 
 typedef struct imsec_scscf_file {
   char *domain, *db, *advertise, *cert, *key, *log_level;
+  char *registrations; /* the registration store file */
   char *listen[IMSEC_SCSCF_MAX_LISTEN];
   size_t n_listen;
   int64_t nonce_lifetime, expires_min, expires_max, expires_default;

@@ -39,6 +39,7 @@
 #include "imsec/pcscf.h"
 #include "imsec/pki.h"
 #include "imsec/scscf.h"
+#include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
 #include "sim.h"
@@ -117,6 +118,10 @@ typedef struct world {
   imsec_crypto *cr;
   imsec_hss_store *store;
   imsec_hss *hss;
+  imsec_reg_store *regs; /* the S-CSCF's registrations (in memory) */
+  imsec_svc *svc;        /* the S-CSCF's stores */
+  imsec_svc *ue_svc;     /* the UEs' SQN writes (counted) */
+  unsigned long sqn_writes;
   imsec_scscf *scscf;
   imsec_pcscf *home, *visited, *rogue;
   sim_node *n_scscf, *n_home, *n_visited, *n_rogue;
@@ -158,6 +163,18 @@ static imsec_pcscf *pcscf_new(world *w, const char *core, const char *visited,
   return p;
 }
 
+/* Registration expiry is wall-clock in the store: the sim's clock. */
+static int64_t sim_wall(void *arg) {
+  return sim_now(((world *)arg)->s);
+}
+
+/* The UEs' ISIM profiles: an SQN write succeeds and is counted. */
+static int ue_sqn_write(void *arg, const uint8_t sqn[6]) {
+  (void)sqn;
+  ((world *)arg)->sqn_writes++;
+  return 0;
+}
+
 static world *world_new(imsec_time_ms nonce_lifetime) {
   world *w = calloc(1, sizeof *w);
   assert_non_null(w);
@@ -175,8 +192,16 @@ static world *world_new(imsec_time_ms nonce_lifetime) {
   sc.insecure_core = 1;
   sc.peer_addrs = core_peers;
   sc.n_peer_addrs = 3;
-  assert_int_equal(imsec_scscf_new(&w->scscf, &sc, w->cr, w->hss), 0);
+  assert_int_equal(imsec_scscf_new(&w->scscf, &sc, w->cr), 0);
+  assert_int_equal(imsec_reg_mem_new(&w->regs), 0);
+  imsec_svc_local_config lc = {
+      .hss = w->hss, .reg = w->regs, .wall_ms = sim_wall, .wall_arg = w};
+  assert_int_equal(imsec_svc_local_new(&w->svc, &lc), 0);
+  imsec_svc_local_config uc = {.ue_sqn = ue_sqn_write, .ue_sqn_arg = w};
+  assert_int_equal(imsec_svc_local_new(&w->ue_svc, &uc), 0);
   w->n_scscf = sim_add(w->s, "scscf", &imsec_scscf_ops, w->scscf, "10.0.0.10");
+  sim_node_svc(w->n_scscf, w->svc);
+  sim_node_start(w->n_scscf);
   assert_int_equal(sim_listen(w->n_scscf, &sc.self), 0);
   /* Home P-CSCF: TLS towards UEs (tickets: resumption), TCP core side. */
   w->home = pcscf_new(w, "tcp:10.0.0.2:5060", NULL, HOME "=tcp:10.0.0.10:5060");
@@ -221,6 +246,9 @@ static void world_del(world *w) {
   imsec_pcscf_del(w->visited);
   imsec_pcscf_del(w->rogue);
   imsec_scscf_del(w->scscf);
+  imsec_svc_del(w->svc);
+  imsec_svc_del(w->ue_svc);
+  imsec_reg_store_del(w->regs);
   imsec_hss_del(w->hss);
   imsec_hss_store_del(w->store);
   imsec_x509_anchors_del(w->anchors);
@@ -310,6 +338,7 @@ static void ue_element(world *w, ue_t *u, size_t i, const ue_opts *o) {
   char host[32];
   snprintf(host, sizeof host, "10.2.%zu.%zu", i / 250, i % 250 + 1);
   u->n = sim_add(w->s, u->name, &imsec_ue_ops, u->ue, host);
+  sim_node_svc(u->n, w->ue_svc);
   sim_node_anchors(u->n, w->anchors);
 }
 

@@ -4,6 +4,7 @@
  * condition variable wakes the thread; the inner service and its stores
  * are touched by the worker thread alone. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,7 +180,16 @@ int imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max) {
     goto fail_mu;
   if (pthread_cond_init(&w->cv, NULL) != 0)
     goto fail_cv;
-  if (pthread_create(&w->th, NULL, run, w) != 0)
+  /* The thread starts with every signal blocked (it inherits the mask):
+   * a daemon reads SIGTERM and SIGHUP on its own thread (signalfd), and a
+   * signal the kernel handed to this thread instead would take the
+   * default action and kill the process. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int crv = pthread_create(&w->th, NULL, run, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (crv != 0)
     goto fail_th;
   *out = &w->base;
   return 0;

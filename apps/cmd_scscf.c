@@ -49,9 +49,9 @@ static const char help[] =
     "--home-ca, --partner-ca) and the certificate are applied (new TLS\n"
     "handshakes and new peers use them; connections already up keep\n"
     "theirs). A reload that fails logs \"reload failed: WHY\" and keeps the\n"
-    "running configuration; listen, domain, db, advertise, txn_timeout,\n"
-    "max_txns, trust_domain and insecure_core are logged as \"needs a\n"
-    "restart\".\n"
+    "running configuration; listen, domain, db, registrations,\n"
+    "advertise, txn_timeout, max_txns, trust_domain and insecure_core are\n"
+    "logged as \"needs a restart\".\n"
     "\n"
     "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
     "                        tcp: only with --insecure-core)\n"
@@ -624,6 +624,7 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
   memset(v, 0, sizeof(*v));
   v->domain = pick(o->domain, f->domain);
   v->db = pick(o->db, f->db);
+  v->registrations = pick(o->registrations, f->registrations);
   v->advertise = pick(o->advertise, f->advertise);
   v->log_level = pick(o->log_level, f->log_level);
   v->cert = pick(o->cert, f->cert);

@@ -297,6 +297,8 @@ int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
     reload_restart(&plan, "domain");
   if (!str_eq(running->db, next->db))
     reload_restart(&plan, "db");
+  if (!str_eq(running->registrations, next->registrations))
+    reload_restart(&plan, "registrations");
   if (!str_eq(running->advertise, next->advertise))
     reload_restart(&plan, "advertise");
   if (running->txn_timeout != next->txn_timeout)

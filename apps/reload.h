@@ -108,6 +108,7 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
  * strings, NULL when not set; numbers -1 when not set. */
 typedef struct reload_scscf {
   const char *domain, *db, *advertise, *log_level;
+  const char *registrations;
   const char *cert, *key;
   const char *const *ca; /* the --ca files, n_ca of them */
   size_t n_ca;

@@ -218,6 +218,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_str(&s->ch_impi, s->seed);
   imsec_map_init_str(&s->regs, s->seed);
   imsec_map_init_str(&s->impus, s->seed);
+  imsec_map_init_str(&s->pk_q, s->seed);
   IMSEC_GUARD_GOTO(rv, scscf_limits_setup(s), fail_host);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);

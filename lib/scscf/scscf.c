@@ -166,7 +166,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   if (!c.store_timeout_ms)
     c.store_timeout_ms = 250;
   if (!c.max_parked)
-    c.max_parked = 256;
+    c.max_parked = 4096;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
       c.txn_timeout_ms < 0 || c.store_timeout_ms < 0)
     return IMSEC_ERR_CONFIG;

@@ -42,7 +42,8 @@ typedef struct fx {
   uint64_t last_flow;
   char www[1024];
   char nonce[128];
-  const char *path; /* Path of the next REGISTERs; NULL: PATH_V */
+  const char *path;    /* Path of the next REGISTERs; NULL: PATH_V */
+  const char *call_id; /* Call-ID of the next REGISTERs; NULL: reg-1 */
   /* The P-CSCF's flows: plain TCP from a listed address (the S-CSCF runs
    * with insecure_core); announced once with on_flow_up. */
   imsec_flow_info ti;
@@ -232,15 +233,16 @@ static const char *reg_msg(fx *f, const char *impu, const char *auth,
            "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKu%u;rport\r\n"
            "Max-Forwards: 69\r\n"
            "From: <%s>;tag=f1\r\nTo: <%s>\r\n"
-           "Call-ID: reg-1\r\nCSeq: %u REGISTER\r\n"
+           "Call-ID: %s\r\nCSeq: %u REGISTER\r\n"
            "%s%s%s"
            "Path: %s\r\n"
            "Supported: path, outbound\r\n"
            "%s"
            "Content-Length: 0\r\n\r\n",
-           f->cseq, f->cseq, impu, impu, f->cseq, contact ? "Contact: " : "",
-           contact ? contact : "", contact ? "\r\n" : "",
-           f->path ? f->path : PATH_V, extra ? extra : "");
+           f->cseq, f->cseq, impu, impu, f->call_id ? f->call_id : "reg-1",
+           f->cseq, contact ? "Contact: " : "", contact ? contact : "",
+           contact ? "\r\n" : "", f->path ? f->path : PATH_V,
+           extra ? extra : "");
   f->cseq++;
   if (auth) {
     /* insert the Authorization before Path */
@@ -2507,11 +2509,13 @@ static void hss_replies_interleaved(void **state) {
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_C)), 0);
 }
 
-/* Two REGISTERs on one flow: the second waits behind the first, asking
- * nothing, until the first is answered (per-flow arrival order). */
+/* Two REGISTERs of one Call-ID on one flow: the second waits behind the
+ * first, asking nothing, until the first is answered (RFC 3261 §10.2.4:
+ * one registration's requests keep their order). */
 static void hss_replies_flow_order(void **state) {
   fx *f = *state;
   f->pump.mode = ELEM_PUMP_HOLD;
+  f->call_id = "reg-1";
   assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
   assert_int_equal(
       deliver(f, PCSCF_FLOW,
@@ -2529,6 +2533,83 @@ static void hss_replies_flow_order(void **state) {
   assert_int_equal(release(f, 0), 0);
   assert_int_equal(release(f, 0), 1);
   assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+}
+
+/* Two REGISTERs of different Call-IDs (two UEs) on ONE P-CSCF flow:
+ * both ask the HSS before either answer comes, and each is answered as
+ * its own answers come (here the later one first): the UEs behind one
+ * P-CSCF connection do not wait for each other. */
+static void hss_replies_flow_concurrent(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_HOLD;
+  f->call_id = "reg-a";
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  f->call_id = "reg-c";
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  /* Both record lookups are out, neither answered. */
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2);
+  assert_int_equal(f->pump.nheld, 2);
+  /* C's record, then C's vector: C's 401 while A still waits. */
+  assert_int_equal(release(f, 1), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(f->last_flow, PCSCF_FLOW);
+  assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_non_null(strstr(f->last, "Call-ID: reg-c"));
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* Then A's record and vector: A's 401. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 2);
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "To: <" IMPU_A ">"));
+  assert_non_null(strstr(f->last, "Call-ID: reg-a"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 2);
+  assert_int_equal(f->pump.nheld, 0);
+}
+
+/* On one flow, a UE's two REGISTERs of one Call-ID stay in CSeq order
+ * while another UE's (its own Call-ID) proceeds beside them. */
+static void hss_replies_callid_order(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_HOLD;
+  f->call_id = "reg-a";
+  unsigned a1 = f->cseq;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  unsigned a2 = f->cseq;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1); /* A2 waits */
+  f->call_id = "reg-c";
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 3);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2); /* A1's and C's */
+  /* A1's record and vector: A1's 401, then A2 runs and asks. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(release(f, 1), 1);
+  char want[64];
+  snprintf(want, sizeof(want), "CSeq: %u REGISTER", a1);
+  assert_non_null(strstr(f->last, want));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 3);
+  /* A2's record: A2's 401 (A1's pending challenge again, no vector);
+   * C's record still held. */
+  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  snprintf(want, sizeof(want), "CSeq: %u REGISTER", a2);
+  assert_non_null(strstr(f->last, want));
+  assert_non_null(strstr(f->last, "Call-ID: reg-a"));
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* C's. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "Call-ID: reg-c"));
   assert_int_equal(imsec_scscf_parked(f->s), 0);
 }
 
@@ -2746,6 +2827,8 @@ int main(void) {
       T(limit_config),
       T(hss_replies_interleaved),
       T(hss_replies_flow_order),
+      T(hss_replies_flow_concurrent),
+      T(hss_replies_callid_order),
       T(hss_reply_never_comes),
       T(hss_vector_io_500),
       T(reg_save_fails),

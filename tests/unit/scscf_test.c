@@ -2388,6 +2388,74 @@ static void store_busy_bounds(void **state) {
   assert_int_equal(tick(f), 0);
 }
 
+/* A busy store, one flow: a UE's two REGISTERs of one Call-ID and
+ * another UE's. The first of each Call-ID retries side by side, the
+ * second of A's asking nothing behind its first. Round 0: the flow goes
+ * down and drops all three. Round 1: at their deadline all three get
+ * 500, A's first before A's second. */
+static void store_busy_callids(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.busy_loads = -1;
+  for (int round = 0; round < 2; round++) {
+    uint64_t flow = round ? PCSCF_FLOW : 8;
+    unsigned loads = b.loads;
+    imsec_time_ms t0 = f->now;
+    f->call_id = "reg-a";
+    unsigned a1 = f->cseq;
+    assert_int_equal(
+        pdeliver(f, flow,
+                 reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+        0);
+    assert_int_equal(
+        pdeliver(f, flow,
+                 reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+        0);
+    f->call_id = "reg-c";
+    assert_int_equal(
+        pdeliver(f, flow,
+                 reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+        0);
+    assert_int_equal(imsec_scscf_parked(f->s), 3);
+    assert_int_equal(b.loads, loads + 2); /* A's first and C's */
+    assert_int_equal(f->pk_at, t0 + 5);
+    assert_int_equal(tick(f), 0);
+    assert_int_equal(b.loads, loads + 4); /* both retried */
+    assert_int_equal(imsec_scscf_parked(f->s), 3);
+    if (!round) {
+      imsec_out_clear(&f->out);
+      imsec_scscf_on_flow_down(f->s, flow, 0, 0, f->now, &f->out);
+      park_scan(f);
+      assert_int_equal(imsec_scscf_parked(f->s), 0);
+      assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+      assert_int_equal(count_logs(f, "flow down: 3 request(s)"), 1);
+      assert_int_equal(f->pk_at, 0);
+      assert_int_equal(imsec_scscf_get_expiry(f->s), 0);
+      continue;
+    }
+    int n = 0;
+    for (int i = 0; i < 20 && imsec_scscf_parked(f->s); i++)
+      n = tick(f);
+    assert_int_equal(n, 3);
+    assert_int_equal(f->now, t0 + 250);
+    const imsec_act *sa[4];
+    assert_int_equal(sends(f, sa, 4), 3);
+    char cs[32];
+    size_t at1 = 9, at2 = 9;
+    for (size_t i = 0; i < 3; i++) {
+      assert_int_equal(status_of((const char *)sa[i]->data), 500);
+      snprintf(cs, sizeof(cs), "CSeq: %u REGISTER", a1);
+      if (strstr((const char *)sa[i]->data, cs))
+        at1 = i;
+      snprintf(cs, sizeof(cs), "CSeq: %u REGISTER", a1 + 1);
+      if (strstr((const char *)sa[i]->data, cs))
+        at2 = i;
+    }
+    assert_true(at1 < at2 && at2 < 3);
+  }
+}
+
 /* Resynchronisation with a busy store (TS 33.203 §6.1.3): the AUTS
  * REGISTER waits and runs again (its nc is not taken for a replay); a
  * busy vector after the resync gives a fresh challenge from the new SQN. */
@@ -2824,6 +2892,7 @@ int main(void) {
       T(store_busy_order),
       T(store_busy_bounds),
       T(store_busy_resync),
+      T(store_busy_callids),
       T(limit_config),
       T(hss_replies_interleaved),
       T(hss_replies_flow_order),

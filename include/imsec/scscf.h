@@ -33,13 +33,16 @@
  *    (IMSEC_SVC_HSS_SUB, _SUB_IMPU, _VECTOR, _RESYNC) and parks the SIP
  *    request; imsec_scscf_on_reply keeps the answer with it and runs it
  *    again from the start, where it finds the answer (a vector is taken
- *    once, then wiped). Parked requests run in per-flow arrival order. An
- *    answer "busy" (another process holds the store's lock): the request
- *    asks again on a timer, with a growing pause. Either way a request
- *    waits at most store_timeout_ms from its arrival: then 500, logged as
+ *    once, then wiped). Order is kept per (flow, Call-ID) (RFC 3261
+ *    §10.2.4: a registration's refreshes share its Call-ID, in CSeq
+ *    order); requests of other Call-IDs on one flow (other UEs behind
+ *    one P-CSCF connection) wait for the store side by side. An answer
+ *    "busy" (another process holds the store's lock): the request asks
+ *    again on a timer, with a growing pause. Either way a request waits
+ *    at most store_timeout_ms from its arrival: then 500, logged as
  *    "HSS store unavailable: locked" (busy) or "...: no answer in time".
  *    The rest of the traffic goes on meanwhile; a REGISTER arriving on a
- *    flow that has requests parked waits behind them (per-flow order). No
+ *    flow with requests of its Call-ID parked waits behind them. No
  *    vector leaves before its SQN is on disk, so a busy SQN write means
  *    no 401 in that round (TS 33.102 Annex C). An I/O error: 500 at once;
  *  - wrong RES: 403 (§6.1.2.1); an empty response without auts (the UE
@@ -126,7 +129,7 @@ typedef struct imsec_scscf_config {
   /* HSS store busy (see above): how long a request may wait for the
    * store, from its arrival, before it gets 500; 0: 250 ms. */
   imsec_time_ms store_timeout_ms;
-  size_t max_parked; /* requests waiting for the store; 0: 256 (500 at
+  size_t max_parked; /* requests waiting for the store; 0: 4096 (500 at
                         once beyond it, or beyond 4 MiB of them) */
 
   /* Core-side peers (TS 33.210 §5.2, RFC 3325 §2.3, docs/TRUST.md): every
@@ -199,9 +202,9 @@ IMSEC_API void imsec_scscf_start(imsec_scscf *s, imsec_time_ms now,
  * ignored. */
 IMSEC_API void imsec_scscf_on_reply(imsec_scscf *s, const imsec_svc_reply *r,
                                     imsec_time_ms now, imsec_out *out);
-/* The earliest deadline of a request waiting for an answer (the ops'
- * get_expiry; 0: none). Once it has passed, imsec_scscf_handle_expiry
- * answers 500 to the requests whose answer did not come in time. */
+/* The earliest deadline of a parked request (the ops' get_expiry; 0:
+ * none). Once it has passed, imsec_scscf_handle_expiry answers 500 to
+ * the requests whose answer did not come in time. */
 IMSEC_API imsec_time_ms imsec_scscf_get_expiry(const imsec_scscf *s);
 IMSEC_API void imsec_scscf_handle_expiry(imsec_scscf *s, imsec_time_ms now,
                                          imsec_out *out);

@@ -692,8 +692,10 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   memset(auts, 0, sizeof(auts));
   int rv;
   if (!s->retry && scscf_park_waiting(s, flow)) {
-    /* A UE's REGISTERs keep their order: this one waits behind the
-     * requests of its flow that wait for the HSS store. */
+    /* A registration's REGISTERs keep their order (RFC 3261 §10.2.4:
+     * its refreshes share its Call-ID, ordered by CSeq): this one waits
+     * behind those of its flow and Call-ID that wait for the HSS store.
+     * Other UEs behind the same P-CSCF connection do not wait for it. */
     e.park = 1;
     goto end;
   }

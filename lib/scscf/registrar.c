@@ -714,14 +714,7 @@ void scscf_load_reply(imsec_scscf *s, const imsec_svc_reply *r,
   char n[24];
   scscf_dec_u64(imsec_map_len(&s->regs), n);
   (void)imsec_out_log(out, IMSEC_LOG_INFO, n, " registration(s) loaded", NULL);
-  for (size_t i = 0; i < s->npk; i++) {
-    parked *p = s->pk[i];
-    if (p->wait_id == s->load_id) {
-      p->wait_id = 0;
-      p->next = now;
-    }
-  }
-  scscf_park_run(s, now, out);
+  scscf_park_loaded(s, now, out);
 }
 
 void imsec_scscf_start(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {

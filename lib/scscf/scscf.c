@@ -166,7 +166,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   if (!c.store_timeout_ms)
     c.store_timeout_ms = 250;
   if (!c.max_parked)
-    c.max_parked = 256;
+    c.max_parked = 4096;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
       c.txn_timeout_ms < 0 || c.store_timeout_ms < 0)
     return IMSEC_ERR_CONFIG;
@@ -218,6 +218,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_str(&s->ch_impi, s->seed);
   imsec_map_init_str(&s->regs, s->seed);
   imsec_map_init_str(&s->impus, s->seed);
+  imsec_map_init_str(&s->pk_q, s->seed);
   IMSEC_GUARD_GOTO(rv, scscf_limits_setup(s), fail_host);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);

@@ -104,16 +104,25 @@ typedef struct peer {
   char expect[IMSEC_TRUST_NAME_CAP]; /* TLS: the name it must carry */
 } peer;
 
+struct pkq;
+
 /* A request that waits for the HSS (a REQUEST not answered yet, or an
  * answer "busy"), or for the registrations to load, kept to be run again
  * from the start: nothing was sent and nothing kept before the store call
  * that made it wait. The answers it already has are kept with it, so the
  * run again finds them (a vector is taken once, then wiped). */
 typedef struct parked {
+  struct parked *aprev, *anext; /* all parked, in arrival order */
+  struct parked *qnext;         /* the next of its (flow, Call-ID) */
+  struct pkq *q;                /* its (flow, Call-ID) queue */
+  struct parked *lprev, *lnext; /* in the ready or the timed list */
+  int list;                     /* PK_NONE, PK_READY or PK_TIMED */
+  size_t hidx;                  /* its place in the timed heap */
   uint64_t flow;
   imsec_time_ms deadline; /* arrival + store_timeout_ms: then 500 */
   imsec_time_ms next;     /* the next try; 0: behind an earlier request of
-                             its flow, tried once that one is done */
+                             its (flow, Call-ID), tried once that one is
+                             done */
   imsec_time_ms pause;    /* the last pause between tries */
   uint64_t wait_id;       /* the REQUEST it waits for; 0 none */
   int busy;               /* the store's last answer was "busy" */
@@ -129,6 +138,18 @@ typedef struct parked {
   size_t len;
   char data[];
 } parked;
+
+enum { PK_NONE, PK_READY, PK_TIMED };
+
+/* The parked requests of one (flow, Call-ID), oldest first: only the
+ * oldest runs (RFC 3261 §10.2.4: a registration's refreshes share its
+ * Call-ID and are ordered by CSeq); other Call-IDs of the flow do not wait
+ * for it. */
+typedef struct pkq {
+  parked *head, *tail;
+  size_t klen;
+  char key[]; /* the map key: flow (8 octets) and Call-ID */
+} pkq;
 
 /* A registration change the 200 waits for (a PERSIST): undone, and the
  * REGISTER answered 500 instead, when the store could not make it
@@ -219,10 +240,14 @@ struct imsec_scscf {
   limit_table lim_impi, lim_src; /* flood limits (limit.h) */
   limit_table lim_pair;          /* per (IMPI, source): challenges, locks */
   imsec_time_ms lim_full_logged; /* when "tables full" was last said */
-  /* Requests waiting for a store's answer, a busy store or the load, in
-   * arrival order (store.c). */
-  parked **pk;
-  size_t npk, cappk, pk_bytes;
+  /* Requests waiting for a store's answer, a busy store or the load
+   * (store.c): all of them in arrival order (so by deadline), those due
+   * to run now (ready), and those waiting for a pause to end (timed). */
+  parked *pk_head, *pk_tail;
+  parked *rd_head, *rd_tail;
+  parked **tm; /* the timed ones: a min-heap on `next` (store.c) */
+  size_t ntm, captm;
+  size_t npk, pk_bytes;
   uint64_t pk_timer;
   imsec_time_ms pk_at;      /* when pk_timer is armed for; 0: not armed */
   parked *retry;            /* the parked request being run again, or NULL */
@@ -232,6 +257,7 @@ struct imsec_scscf {
   uint64_t want_id;   /* a REQUEST the running request just made, 0 none */
   imsec_map waits;    /* REQUEST id -> the parked request waiting for it */
   imsec_map pk_flows; /* flow -> how many of its requests are parked */
+  imsec_map pk_q;     /* flow and Call-ID -> pkq */
   imsec_map pends;    /* PERSIST id -> pend */
   int loading;        /* REG_LOAD sent, its last reply not in yet */
   uint64_t load_id;
@@ -333,7 +359,8 @@ int scscf_hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
                      const uint8_t *auts, imsec_time_ms now, imsec_out *out);
 int scscf_wait_load(imsec_scscf *s, imsec_time_ms now);
 void scscf_park_free(imsec_scscf *s);
-int scscf_park_waiting(const imsec_scscf *s, uint64_t flow);
+int scscf_park_waiting(imsec_scscf *s, uint64_t flow);
+void scscf_park_loaded(imsec_scscf *s, imsec_time_ms now, imsec_out *out);
 void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
                      imsec_time_ms now, imsec_out *out);
 void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out);

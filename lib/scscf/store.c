@@ -144,22 +144,51 @@ static void parked_free(parked *p) {
 }
 
 void scscf_park_free(imsec_scscf *s) {
-  for (size_t i = 0; i < s->npk; i++)
-    parked_free(s->pk[i]);
-  free(s->pk);
-  s->pk = NULL;
-  s->npk = s->cappk = s->pk_bytes = 0;
+  parked *p = s->pk_head;
+  while (p) {
+    parked *nx = p->anext;
+    if (p->q && p->q->head == p)
+      free(p->q); /* each queue once: by its head */
+    parked_free(p);
+    p = nx;
+  }
+  s->pk_head = s->pk_tail = s->rd_head = s->rd_tail = NULL;
+  free(s->tm);
+  s->tm = NULL;
+  s->ntm = s->captm = 0;
+  s->npk = s->pk_bytes = 0;
   imsec_map_free(&s->waits);
   imsec_map_free(&s->pk_flows);
+  imsec_map_free(&s->pk_q);
 }
 
-/* Does `flow` have requests parked? */
-int scscf_park_waiting(const imsec_scscf *s, uint64_t flow) {
-  return imsec_map_get(&s->pk_flows, flow) != NULL;
+/* The (flow, Call-ID) key of the request in s->m: the flow's 8 octets,
+ * then the Call-ID. A longer Call-ID than fits is cut: two that share
+ * that much of a prefix are then kept in order with each other, which is
+ * only stricter than needed. */
+#define PK_KEY_CAP 264
+static imsec_str pk_key(imsec_scscf *s, uint64_t flow, char *buf) {
+  imsec_str cid;
+  if (imsec_sip_get_call_id(&s->m, &cid) < 0)
+    cid = IMSEC_STR_LIT("");
+  for (size_t i = 0; i < 8; i++)
+    buf[i] = (char)(uint8_t)(flow >> (8 * i));
+  size_t n = cid.len < PK_KEY_CAP - 8 ? cid.len : PK_KEY_CAP - 8;
+  memcpy(buf + 8, cid.p, n);
+  return (imsec_str){buf, 8 + n};
 }
 
-/* Count a parked request of `flow` in (+1) or out (-1). Returns 0 or
- * IMSEC_ERR_NOMEM. */
+/* Does the request in s->m (on `flow`) have an earlier one of its flow
+ * and Call-ID parked? */
+int scscf_park_waiting(imsec_scscf *s, uint64_t flow) {
+  if (!imsec_map_get(&s->pk_flows, flow))
+    return 0;
+  char buf[PK_KEY_CAP];
+  return imsec_map_sget(&s->pk_q, pk_key(s, flow, buf)) != NULL;
+}
+
+/* Count a parked request of `flow` in (+1) or out (-1): flow down finds
+ * at once whether it has any. Returns 0 or IMSEC_ERR_NOMEM. */
 static int park_count(imsec_scscf *s, uint64_t flow, int d) {
   uintptr_t n = (uintptr_t)imsec_map_get(&s->pk_flows, flow);
   n = d > 0 ? n + 1 : n - 1;
@@ -170,13 +199,85 @@ static int park_count(imsec_scscf *s, uint64_t flow, int d) {
   return imsec_map_put(&s->pk_flows, flow, (void *)n, NULL);
 }
 
-/* Is an earlier request of the same flow parked before entry i? (The slow
- * way, for a walk that could not keep its own set.) */
-static int park_behind(const imsec_scscf *s, size_t i) {
-  for (size_t j = 0; j < i; j++)
-    if (s->pk[j]->flow == s->pk[i]->flow)
-      return 1;
-  return 0;
+/* The timed ones (a pause after "busy") are a binary min-heap on `next`,
+ * so the earliest try and the ones due are found without a walk. */
+static void tm_swap(imsec_scscf *s, size_t a, size_t b) {
+  parked *t = s->tm[a];
+  s->tm[a] = s->tm[b];
+  s->tm[b] = t;
+  s->tm[a]->hidx = a;
+  s->tm[b]->hidx = b;
+}
+
+static void tm_fix(imsec_scscf *s, size_t i) {
+  while (i && s->tm[(i - 1) / 2]->next > s->tm[i]->next) {
+    tm_swap(s, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    size_t l = 2 * i + 1, m = i;
+    if (l < s->ntm && s->tm[l]->next < s->tm[m]->next)
+      m = l;
+    if (l + 1 < s->ntm && s->tm[l + 1]->next < s->tm[m]->next)
+      m = l + 1;
+    if (m == i)
+      return;
+    tm_swap(s, i, m);
+    i = m;
+  }
+}
+
+/* Take `p` out of the ready list or the timed heap. */
+static void list_del(imsec_scscf *s, parked *p) {
+  if (p->list == PK_READY) {
+    *(p->lprev ? &p->lprev->lnext : &s->rd_head) = p->lnext;
+    *(p->lnext ? &p->lnext->lprev : &s->rd_tail) = p->lprev;
+    p->lprev = p->lnext = NULL;
+  } else if (p->list == PK_TIMED) {
+    size_t i = p->hidx;
+    s->ntm--;
+    if (i != s->ntm) {
+      s->tm[i] = s->tm[s->ntm];
+      s->tm[i]->hidx = i;
+      tm_fix(s, i);
+    }
+  }
+  p->list = PK_NONE;
+}
+
+static void ready_add(imsec_scscf *s, parked *p) {
+  list_del(s, p);
+  p->lprev = s->rd_tail;
+  *(s->rd_tail ? &s->rd_tail->lnext : &s->rd_head) = p;
+  s->rd_tail = p;
+  p->list = PK_READY;
+}
+
+/* Where `p` waits now: nowhere while an answer is outstanding or an
+ * earlier request of its flow and Call-ID is parked; else ready (due) or
+ * timed (after its pause). */
+static void pk_schedule(imsec_scscf *s, parked *p, imsec_time_ms now) {
+  if (p->wait_id || p->q->head != p) {
+    list_del(s, p);
+    return;
+  }
+  if (p->next <= now) {
+    ready_add(s, p);
+    return;
+  }
+  if (p->list == PK_TIMED) {
+    tm_fix(s, p->hidx);
+    return;
+  }
+  list_del(s, p);
+  if (scscf_grow((void **)&s->tm, &s->captm, s->ntm, sizeof(*s->tm)) < 0) {
+    ready_add(s, p); /* no room to wait: tried at once, early */
+    return;
+  }
+  p->hidx = s->ntm;
+  s->tm[s->ntm++] = p;
+  p->list = PK_TIMED;
+  tm_fix(s, p->hidx);
 }
 
 /* Keep the one timer armed for the earliest try. A request waiting for
@@ -184,10 +285,7 @@ static int park_behind(const imsec_scscf *s, size_t i) {
  * rather than a timer: an answer that comes at once (an embedded store)
  * then arms and cancels nothing. */
 static void park_arm(imsec_scscf *s, imsec_out *out) {
-  imsec_time_ms at = 0;
-  for (size_t i = 0; i < s->npk; i++)
-    if (!s->pk[i]->wait_id && s->pk[i]->next && (!at || s->pk[i]->next < at))
-      at = s->pk[i]->next;
+  imsec_time_ms at = s->ntm ? s->tm[0]->next : 0;
   if (at == s->pk_at)
     return;
   if (!s->pk_timer)
@@ -207,15 +305,37 @@ static void park_wait(imsec_scscf *s, parked *p, uint64_t id) {
     return; /* no answer will find it: its deadline ends the wait */
   p->wait_id = id;
   p->next = p->deadline;
+  list_del(s, p);
 }
 
-static void park_remove(imsec_scscf *s, size_t i) {
-  parked *p = s->pk[i];
+/* Forget `p`; the next request of its flow and Call-ID, if any, may run
+ * (at once, unless it waits for an answer of its own). */
+static void park_remove(imsec_scscf *s, parked *p) {
   park_wait(s, p, 0);
+  list_del(s, p);
+  *(p->aprev ? &p->aprev->anext : &s->pk_head) = p->anext;
+  *(p->anext ? &p->anext->aprev : &s->pk_tail) = p->aprev;
+  s->npk--;
   s->pk_bytes -= p->len;
   (void)park_count(s, p->flow, -1);
-  memmove(&s->pk[i], &s->pk[i + 1], (s->npk - i - 1) * sizeof(*s->pk));
-  s->npk--;
+  pkq *q = p->q;
+  if (q->head == p) {
+    q->head = p->qnext;
+  } else {
+    /* Not reached: the oldest of a queue goes first (by arrival). */
+    parked *e = q->head;
+    while (e->qnext != p)
+      e = e->qnext;
+    e->qnext = p->qnext;
+    if (q->tail == p)
+      q->tail = e;
+  }
+  if (!q->head) {
+    (void)imsec_map_sdel(&s->pk_q, (imsec_str){q->key, q->klen});
+    free(q);
+  } else if (!q->head->wait_id) {
+    ready_add(s, q->head);
+  }
   parked_free(p);
 }
 
@@ -228,38 +348,57 @@ static int park_add(imsec_scscf *s, uint64_t flow, uint64_t want,
   if (!len || !s->m.buf || s->npk >= s->cfg.max_parked ||
       len > PARK_BYTES - s->pk_bytes)
     return IMSEC_ERR_LIMIT;
-  if (scscf_grow((void **)&s->pk, &s->cappk, s->npk, sizeof(*s->pk)) < 0)
-    return IMSEC_ERR_NOMEM;
+  char buf[PK_KEY_CAP];
+  imsec_str key = pk_key(s, flow, buf);
+  pkq *q = imsec_map_sget(&s->pk_q, key);
+  pkq *fresh = NULL;
   parked *p = calloc(1, sizeof(*p) + len);
-  if (!p)
-    return IMSEC_ERR_NOMEM;
-  int behind = scscf_park_waiting(s, flow);
-  if (park_count(s, flow, +1) < 0) {
+  if (!q)
+    q = fresh = calloc(1, sizeof(*q) + key.len);
+  if (!p || !q || park_count(s, flow, +1) < 0) {
     free(p);
+    free(fresh);
     return IMSEC_ERR_NOMEM;
   }
+  if (fresh) {
+    memcpy(q->key, key.p, key.len);
+    q->klen = key.len;
+    if (imsec_map_sput(&s->pk_q, key, q, NULL) < 0) {
+      (void)park_count(s, flow, -1);
+      free(p);
+      free(fresh);
+      return IMSEC_ERR_NOMEM;
+    }
+  }
   p->flow = flow;
+  p->q = q;
   p->deadline = now + s->cfg.store_timeout_ms;
   p->pause = PARK_FIRST_MS;
   p->next = now + PARK_FIRST_MS;
   if (p->next > p->deadline)
     p->next = p->deadline;
-  if (behind)
+  if (!fresh)
     p->next = 0; /* tried when the ones before it are done */
   p->len = len;
   memcpy(p->data, s->m.buf, len);
-  park_wait(s, p, want);
-  s->pk[s->npk++] = p;
+  *(q->tail ? &q->tail->qnext : &q->head) = p;
+  q->tail = p;
+  p->aprev = s->pk_tail;
+  *(s->pk_tail ? &s->pk_tail->anext : &s->pk_head) = p;
+  s->pk_tail = p;
+  s->npk++;
   s->pk_bytes += len;
+  park_wait(s, p, want);
+  pk_schedule(s, p, now);
   park_arm(s, out);
   return 0;
 }
 
 /* A store call of the request in s->m made it wait (IMSEC_ERR_AGAIN: it
- * asked, s->want_id; IMSEC_ERR_BUSY: behind its flow), before anything was
- * sent or kept. A new request is parked (500 at once when there is no
- * room); a parked one running again waits on, or gets 500 once its
- * deadline has passed. */
+ * asked, s->want_id; IMSEC_ERR_BUSY: behind its flow and Call-ID), before
+ * anything was sent or kept. A new request is parked (500 at once when
+ * there is no room); a parked one running again waits on, or gets 500
+ * once its deadline has passed. */
 void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
                      imsec_time_ms now, imsec_out *out) {
   parked *p = s->retry;
@@ -284,32 +423,28 @@ void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
   scscf_respond(s, flow, 500, "Server Internal Error", out);
 }
 
-/* Run the parked requests that are due, in arrival order; one still
- * waiting holds back the later ones of its flow. */
+/* Run the parked requests that are due: those past their deadline (500,
+ * oldest first), those whose pause ended, and those an answer or the end
+ * of an earlier one of their flow and Call-ID made ready. Only the
+ * oldest of each flow and Call-ID runs; the others of a flow do not wait
+ * for it. */
 void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
-  /* The flows of the entries that stay before the current one. */
-  imsec_map ahead;
-  imsec_map_init_u64(&ahead);
-  int slow = 0;
-  size_t i = 0;
-  while (i < s->npk) {
-    parked *p = s->pk[i];
-    int behind =
-        slow ? park_behind(s, i) : imsec_map_get(&ahead, p->flow) != NULL;
-    if (behind || p->next > now) {
-      if (!behind && !slow &&
-          imsec_map_put(&ahead, p->flow, (void *)1, NULL) < 0)
-        slow = 1;
-      i++;
-      continue;
-    }
+  /* By arrival is by deadline (arrival + store_timeout_ms). */
+  for (parked *p = s->pk_head; p && p->deadline <= now; p = p->anext)
+    if (p->q->head == p && p->list != PK_READY)
+      ready_add(s, p);
+  while (s->ntm && s->tm[0]->next <= now)
+    ready_add(s, s->tm[0]);
+  parked *p;
+  while ((p = s->rd_head) != NULL) {
+    list_del(s, p);
     s->retry = p;
     s->retry_busy = 0;
     imsec_scscf_on_message(s, p->flow, (const uint8_t *)p->data, p->len, now,
                            out);
     s->retry = NULL;
     if (s->retry_busy != 1) {
-      park_remove(s, i); /* answered, or dropped */
+      park_remove(s, p); /* answered, or dropped */
       continue;
     }
     if (!p->wait_id) {
@@ -318,20 +453,16 @@ void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
           p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
       p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
     }
-    if (!slow && imsec_map_put(&ahead, p->flow, (void *)1, NULL) < 0)
-      slow = 1;
-    i++;
+    pk_schedule(s, p, now); /* now < deadline here: not ready again */
   }
-  imsec_map_free(&ahead);
   park_arm(s, out);
 }
 
+/* The earliest deadline of all parked requests (the oldest's): one
+ * waiting for an answer is due then; one on a pause has its timer
+ * earlier, and a call at its deadline only answers it 500 on time. */
 imsec_time_ms imsec_scscf_get_expiry(const imsec_scscf *s) {
-  imsec_time_ms at = 0;
-  for (size_t i = 0; s && i < s->npk; i++)
-    if (s->pk[i]->wait_id && (!at || s->pk[i]->deadline < at))
-      at = s->pk[i]->deadline;
-  return at;
+  return s && s->pk_head ? s->pk_head->deadline : 0;
 }
 
 void imsec_scscf_handle_expiry(imsec_scscf *s, imsec_time_ms now,
@@ -350,20 +481,36 @@ int scscf_park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
   return 1;
 }
 
+/* The registrations are loaded: the requests that waited for them run
+ * (once, at start: a walk is fine). */
+void scscf_park_loaded(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
+  for (parked *p = s->pk_head; p; p = p->anext) {
+    if (p->wait_id == s->load_id) {
+      p->wait_id = 0;
+      p->next = now;
+      pk_schedule(s, p, now);
+    }
+  }
+  scscf_park_run(s, now, out);
+}
+
 /* The flow a parked request came in on is gone: nobody waits for its
  * answer. */
 void scscf_park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out) {
-  size_t i = 0, n = 0;
-  while (flow && i < s->npk) {
-    if (s->pk[i]->flow == flow) {
-      park_remove(s, i);
-      n++;
-    } else {
-      i++;
-    }
-  }
-  if (!n)
+  if (!flow || !imsec_map_get(&s->pk_flows, flow))
     return;
+  size_t n = 0;
+  parked *p = s->pk_head;
+  while (p) {
+    parked *nx = p->anext;
+    if (p->flow == flow) {
+      /* Oldest first: each is the head of its queue when removed; the
+       * next of the same queue (ready now) is removed further on. */
+      park_remove(s, p);
+      n++;
+    }
+    p = nx;
+  }
   char num[24];
   scscf_dec_u64(n, num);
   (void)imsec_out_log(out, IMSEC_LOG_INFO, "flow down: ", num,
@@ -372,8 +519,9 @@ void scscf_park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out) {
 }
 
 /* An HSS answer for the parked request that asked: kept with it, and it
- * runs again (with the others now due, in per-flow arrival order). A busy
- * store: the same request asks again after a growing pause. */
+ * runs again (with the others now due) unless an earlier request of its
+ * flow and Call-ID still waits. A busy store: the same request asks again
+ * after a growing pause. */
 void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
                      imsec_time_ms now, imsec_out *out) {
   parked *p = imsec_map_get(&s->waits, r->id);
@@ -385,7 +533,8 @@ void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
     p->next = now + p->pause < p->deadline ? now + p->pause : p->deadline;
     p->pause =
         p->pause * 2 > PARK_PAUSE_MAX_MS ? PARK_PAUSE_MAX_MS : p->pause * 2;
-    park_arm(s, out);
+    pk_schedule(s, p, now);
+    scscf_park_run(s, now, out);
     return;
   }
   p->busy = 0;
@@ -416,5 +565,6 @@ void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
     break;
   }
   p->next = now;
+  pk_schedule(s, p, now);
   scscf_park_run(s, now, out);
 }

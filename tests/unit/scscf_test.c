@@ -42,7 +42,8 @@ typedef struct fx {
   uint64_t last_flow;
   char www[1024];
   char nonce[128];
-  const char *path; /* Path of the next REGISTERs; NULL: PATH_V */
+  const char *path;    /* Path of the next REGISTERs; NULL: PATH_V */
+  const char *call_id; /* Call-ID of the next REGISTERs; NULL: reg-1 */
   /* The P-CSCF's flows: plain TCP from a listed address (the S-CSCF runs
    * with insecure_core); announced once with on_flow_up. */
   imsec_flow_info ti;
@@ -232,15 +233,16 @@ static const char *reg_msg(fx *f, const char *impu, const char *auth,
            "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKu%u;rport\r\n"
            "Max-Forwards: 69\r\n"
            "From: <%s>;tag=f1\r\nTo: <%s>\r\n"
-           "Call-ID: reg-1\r\nCSeq: %u REGISTER\r\n"
+           "Call-ID: %s\r\nCSeq: %u REGISTER\r\n"
            "%s%s%s"
            "Path: %s\r\n"
            "Supported: path, outbound\r\n"
            "%s"
            "Content-Length: 0\r\n\r\n",
-           f->cseq, f->cseq, impu, impu, f->cseq, contact ? "Contact: " : "",
-           contact ? contact : "", contact ? "\r\n" : "",
-           f->path ? f->path : PATH_V, extra ? extra : "");
+           f->cseq, f->cseq, impu, impu, f->call_id ? f->call_id : "reg-1",
+           f->cseq, contact ? "Contact: " : "", contact ? contact : "",
+           contact ? "\r\n" : "", f->path ? f->path : PATH_V,
+           extra ? extra : "");
   f->cseq++;
   if (auth) {
     /* insert the Authorization before Path */
@@ -2386,6 +2388,74 @@ static void store_busy_bounds(void **state) {
   assert_int_equal(tick(f), 0);
 }
 
+/* A busy store, one flow: a UE's two REGISTERs of one Call-ID and
+ * another UE's. The first of each Call-ID retries side by side, the
+ * second of A's asking nothing behind its first. Round 0: the flow goes
+ * down and drops all three. Round 1: at their deadline all three get
+ * 500, A's first before A's second. */
+static void store_busy_callids(void **state) {
+  fx *f = *state;
+  busy_store b;
+  busy_use(f, &b, (imsec_scscf_config){0});
+  b.busy_loads = -1;
+  for (int round = 0; round < 2; round++) {
+    uint64_t flow = round ? PCSCF_FLOW : 8;
+    unsigned loads = b.loads;
+    imsec_time_ms t0 = f->now;
+    f->call_id = "reg-a";
+    unsigned a1 = f->cseq;
+    assert_int_equal(
+        pdeliver(f, flow,
+                 reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+        0);
+    assert_int_equal(
+        pdeliver(f, flow,
+                 reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+        0);
+    f->call_id = "reg-c";
+    assert_int_equal(
+        pdeliver(f, flow,
+                 reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+        0);
+    assert_int_equal(imsec_scscf_parked(f->s), 3);
+    assert_int_equal(b.loads, loads + 2); /* A's first and C's */
+    assert_int_equal(f->pk_at, t0 + 5);
+    assert_int_equal(tick(f), 0);
+    assert_int_equal(b.loads, loads + 4); /* both retried */
+    assert_int_equal(imsec_scscf_parked(f->s), 3);
+    if (!round) {
+      imsec_out_clear(&f->out);
+      imsec_scscf_on_flow_down(f->s, flow, 0, 0, f->now, &f->out);
+      park_scan(f);
+      assert_int_equal(imsec_scscf_parked(f->s), 0);
+      assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+      assert_int_equal(count_logs(f, "flow down: 3 request(s)"), 1);
+      assert_int_equal(f->pk_at, 0);
+      assert_int_equal(imsec_scscf_get_expiry(f->s), 0);
+      continue;
+    }
+    int n = 0;
+    for (int i = 0; i < 20 && imsec_scscf_parked(f->s); i++)
+      n = tick(f);
+    assert_int_equal(n, 3);
+    assert_int_equal(f->now, t0 + 250);
+    const imsec_act *sa[4];
+    assert_int_equal(sends(f, sa, 4), 3);
+    char cs[32];
+    size_t at1 = 9, at2 = 9;
+    for (size_t i = 0; i < 3; i++) {
+      assert_int_equal(status_of((const char *)sa[i]->data), 500);
+      snprintf(cs, sizeof(cs), "CSeq: %u REGISTER", a1);
+      if (strstr((const char *)sa[i]->data, cs))
+        at1 = i;
+      snprintf(cs, sizeof(cs), "CSeq: %u REGISTER", a1 + 1);
+      if (strstr((const char *)sa[i]->data, cs))
+        at2 = i;
+    }
+    assert_true(at1 < at2 && at2 < 3);
+  }
+}
+
 /* Resynchronisation with a busy store (TS 33.203 §6.1.3): the AUTS
  * REGISTER waits and runs again (its nc is not taken for a replay); a
  * busy vector after the resync gives a fresh challenge from the new SQN. */
@@ -2507,11 +2577,13 @@ static void hss_replies_interleaved(void **state) {
   assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_C)), 0);
 }
 
-/* Two REGISTERs on one flow: the second waits behind the first, asking
- * nothing, until the first is answered (per-flow arrival order). */
+/* Two REGISTERs of one Call-ID on one flow: the second waits behind the
+ * first, asking nothing, until the first is answered (RFC 3261 §10.2.4:
+ * one registration's requests keep their order). */
 static void hss_replies_flow_order(void **state) {
   fx *f = *state;
   f->pump.mode = ELEM_PUMP_HOLD;
+  f->call_id = "reg-1";
   assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
   assert_int_equal(
       deliver(f, PCSCF_FLOW,
@@ -2529,6 +2601,83 @@ static void hss_replies_flow_order(void **state) {
   assert_int_equal(release(f, 0), 0);
   assert_int_equal(release(f, 0), 1);
   assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+}
+
+/* Two REGISTERs of different Call-IDs (two UEs) on ONE P-CSCF flow:
+ * both ask the HSS before either answer comes, and each is answered as
+ * its own answers come (here the later one first): the UEs behind one
+ * P-CSCF connection do not wait for each other. */
+static void hss_replies_flow_concurrent(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_HOLD;
+  f->call_id = "reg-a";
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  f->call_id = "reg-c";
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 2);
+  /* Both record lookups are out, neither answered. */
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2);
+  assert_int_equal(f->pump.nheld, 2);
+  /* C's record, then C's vector: C's 401 while A still waits. */
+  assert_int_equal(release(f, 1), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(f->last_flow, PCSCF_FLOW);
+  assert_non_null(strstr(f->last, "To: <" IMPU_C ">"));
+  assert_non_null(strstr(f->last, "Call-ID: reg-c"));
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* Then A's record and vector: A's 401. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 2);
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "To: <" IMPU_A ">"));
+  assert_non_null(strstr(f->last, "Call-ID: reg-a"));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_challenges(f->s), 2);
+  assert_int_equal(f->pump.nheld, 0);
+}
+
+/* On one flow, a UE's two REGISTERs of one Call-ID stay in CSeq order
+ * while another UE's (its own Call-ID) proceeds beside them. */
+static void hss_replies_callid_order(void **state) {
+  fx *f = *state;
+  f->pump.mode = ELEM_PUMP_HOLD;
+  f->call_id = "reg-a";
+  unsigned a1 = f->cseq;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  unsigned a2 = f->cseq;
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 0);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 1); /* A2 waits */
+  f->call_id = "reg-c";
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT2, NULL)),
+      0);
+  assert_int_equal(imsec_scscf_parked(f->s), 3);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2); /* A1's and C's */
+  /* A1's record and vector: A1's 401, then A2 runs and asks. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(release(f, 1), 1);
+  char want[64];
+  snprintf(want, sizeof(want), "CSeq: %u REGISTER", a1);
+  assert_non_null(strstr(f->last, want));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 3);
+  /* A2's record: A2's 401 (A1's pending challenge again, no vector);
+   * C's record still held. */
+  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  snprintf(want, sizeof(want), "CSeq: %u REGISTER", a2);
+  assert_non_null(strstr(f->last, want));
+  assert_non_null(strstr(f->last, "Call-ID: reg-a"));
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  /* C's. */
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(release(f, 0), 1);
+  assert_non_null(strstr(f->last, "Call-ID: reg-c"));
   assert_int_equal(imsec_scscf_parked(f->s), 0);
 }
 
@@ -2743,9 +2892,12 @@ int main(void) {
       T(store_busy_order),
       T(store_busy_bounds),
       T(store_busy_resync),
+      T(store_busy_callids),
       T(limit_config),
       T(hss_replies_interleaved),
       T(hss_replies_flow_order),
+      T(hss_replies_flow_concurrent),
+      T(hss_replies_callid_order),
       T(hss_reply_never_comes),
       T(hss_vector_io_500),
       T(reg_save_fails),

@@ -183,6 +183,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   s->cfg = c;
   s->crypto = crypto;
   imsec_map_init_u64(&s->waits);
+  imsec_map_init_str(&s->subs, s->seed);
   imsec_map_init_u64(&s->pk_flows);
   imsec_map_init_u64(&s->pends);
   imsec_map_init_u64(&s->fpeers);

@@ -256,6 +256,7 @@ struct imsec_scscf {
   imsec_lograte store_rate; /* "HSS store unavailable" lines */
   uint64_t want_id;   /* a REQUEST the running request just made, 0 none */
   imsec_map waits;    /* REQUEST id -> the parked request waiting for it */
+  imsec_map subs;     /* kind and key -> sub_ent: recent HSS records */
   imsec_map pk_flows; /* flow -> how many of its requests are parked */
   imsec_map pk_q;     /* flow and Call-ID -> pkq */
   imsec_map pends;    /* PERSIST id -> pend */
@@ -351,6 +352,7 @@ int scscf_mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out);
 /* store.c */
 void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,
                              imsec_time_ms now, imsec_out *out);
+void scscf_sub_cache_free(imsec_scscf *s);
 int scscf_hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
                   imsec_hss_sub *sub, imsec_time_ms now, imsec_out *out);
 int scscf_hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,

@@ -46,6 +46,89 @@ void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,
                       n, held ? " similar lines held back" : "", NULL);
 }
 
+/* Subscriber records the HSS gave lately, without secrets (k and op are
+ * never kept). A REGISTER flood of one IMPI (pipelined, or a UE's retries
+ * on a pending challenge) then costs one HSS round trip, not one each; the
+ * S-CSCF keeps the profile it was given while it serves the user (TS
+ * 29.228 §6.1.2, §6.3: the S-CSCF stores the user data it downloads).
+ * Short-lived, so a subscriber deleted or changed in the HSS is seen within
+ * seconds, and bounded: when full, an entry goes (the oldest in the map's
+ * order, not strictly: any eviction is safe, the record is asked for again).
+ * Only records found are kept: unknown identities always reach the HSS (their
+ * cost is limited by the flood limits). */
+#define SUB_CACHE_MS 5000
+#define SUB_CACHE_MAX 1024
+
+typedef struct sub_ent {
+  imsec_time_ms at;
+  imsec_hss_sub sub;
+} sub_ent;
+
+static void sub_ent_free(sub_ent *e) {
+  if (e) {
+    imsec_hss_sub_wipe(&e->sub);
+    free(e);
+  }
+}
+
+/* The cache key: the kind's digit, then the IMPI or IMPU. */
+#define SUB_KEY_CAP (IMSEC_HSS_ID_MAX + 2)
+static imsec_str sub_key(imsec_svc_kind kind, imsec_str key, char *buf) {
+  size_t n = key.len < IMSEC_HSS_ID_MAX ? key.len : IMSEC_HSS_ID_MAX;
+  buf[0] = kind == IMSEC_SVC_HSS_SUB ? 'i' : 'u';
+  if (n)
+    memcpy(buf + 1, key.p, n);
+  return (imsec_str){buf, n + 1};
+}
+
+static int sub_cached(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
+                      imsec_hss_sub *sub, imsec_time_ms now) {
+  char buf[SUB_KEY_CAP];
+  imsec_str k = sub_key(kind, key, buf);
+  sub_ent *e = imsec_map_sget(&s->subs, k);
+  if (!e)
+    return 0;
+  if (now - e->at >= SUB_CACHE_MS) {
+    sub_ent_free(imsec_map_sdel(&s->subs, k));
+    return 0;
+  }
+  *sub = e->sub;
+  return 1;
+}
+
+static void sub_keep(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
+                     const imsec_hss_sub *sub, imsec_time_ms now) {
+  if (key.len >= IMSEC_HSS_ID_MAX)
+    return;
+  if (imsec_map_len(&s->subs) >= SUB_CACHE_MAX) {
+    size_t it = 0;
+    if (imsec_map_next(&s->subs, &it))
+      sub_ent_free(imsec_map_del_at(&s->subs, &it));
+  }
+  sub_ent *e = malloc(sizeof(*e));
+  if (!e)
+    return; /* a cache: nothing is lost */
+  e->at = now;
+  e->sub = *sub;
+  imsec_wipe(e->sub.k, sizeof(e->sub.k));
+  imsec_wipe(e->sub.op, sizeof(e->sub.op));
+  char buf[SUB_KEY_CAP];
+  void *old = NULL;
+  if (imsec_map_sput(&s->subs, sub_key(kind, key, buf), e, &old) < 0) {
+    sub_ent_free(e);
+    return;
+  }
+  sub_ent_free(old);
+}
+
+void scscf_sub_cache_free(imsec_scscf *s) {
+  size_t it = 0;
+  imsec_map_slot *sl;
+  while ((sl = imsec_map_next(&s->subs, &it)) != NULL)
+    sub_ent_free(sl->val);
+  imsec_map_free(&s->subs);
+}
+
 /* Ask the store; the running request waits for the answer. Past the
  * request's deadline nothing is asked: IMSEC_ERR_BUSY when the store's
  * last answer was busy, else IMSEC_ERR_TIMEOUT (it did not answer).
@@ -70,10 +153,14 @@ int scscf_hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
                   imsec_hss_sub *sub, imsec_time_ms now, imsec_out *out) {
   parked *p = s->retry;
   if (p && p->sub_kind == (int)kind) {
-    if (p->sub_status == 0)
+    if (p->sub_status == 0) {
       *sub = p->sub;
+      sub_keep(s, kind, key, sub, now);
+    }
     return p->sub_status;
   }
+  if (sub_cached(s, kind, key, sub, now))
+    return 0;
   imsec_svc_req req;
   memset(&req, 0, sizeof(req));
   req.kind = kind;
@@ -158,6 +245,7 @@ void scscf_park_free(imsec_scscf *s) {
   s->ntm = s->captm = 0;
   s->npk = s->pk_bytes = 0;
   imsec_map_free(&s->waits);
+  scscf_sub_cache_free(s);
   imsec_map_free(&s->pk_flows);
   imsec_map_free(&s->pk_q);
 }

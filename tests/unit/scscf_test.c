@@ -2659,16 +2659,14 @@ static void hss_replies_callid_order(void **state) {
       0);
   assert_int_equal(imsec_scscf_parked(f->s), 3);
   assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2); /* A1's and C's */
-  /* A1's record and vector: A1's 401, then A2 runs and asks. */
+  /* A1's record and vector: A1's 401; then A2 runs, finds A1's record
+   * kept (no second HSS round trip for the same IMPI) and gets A1's
+   * pending challenge again (no vector). C's record is still held. */
   assert_int_equal(release(f, 0), 0);
-  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(release(f, 1), 2);
+  (void)a1;
   char want[64];
-  snprintf(want, sizeof(want), "CSeq: %u REGISTER", a1);
-  assert_non_null(strstr(f->last, want));
-  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 3);
-  /* A2's record: A2's 401 (A1's pending challenge again, no vector);
-   * C's record still held. */
-  assert_int_equal(release(f, 1), 1);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_SUB], 2);
   assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
   snprintf(want, sizeof(want), "CSeq: %u REGISTER", a2);
   assert_non_null(strstr(f->last, want));

@@ -22,10 +22,14 @@
 #include "imsec/crypto.h"
 #include "imsec/host_net.h"
 #include "imsec/isim.h"
+#include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
 
 #define SUB "ue"
+/* SQN writes queued at the worker: one at a time in practice (the host
+ * keeps one PERSIST at the store). */
+#define SQN_QUEUE_MAX 8
 
 static const char help[] =
     "usage: imsec ue register -c PROFILE.yaml --pcscf HOST:PORT [options]\n"
@@ -90,16 +94,17 @@ static const char help[] =
 
 enum mode { M_REGISTER, M_RUN, M_MESSAGE };
 
+/* The UE's SQN store (sqn_store_write). */
+typedef struct sqn_store {
+  const char *path;
+  pthread_mutex_t mu;
+  char why[512]; /* the last failure, for the outcome line; "" none */
+} sqn_store;
+
 typedef struct uectx {
   imsec_ue *ue;
   enum mode mode;
-  const char *profile_path;
-  uint64_t sqn_saved;
-  int sqn_warned;
-  /* An SQN accepted since the last write, taken on the loop thread and
-   * written by the waiting thread (no disk wait on the loop). */
-  uint8_t sqn_new[6];
-  int sqn_dirty;
+  sqn_store sqn;
   /* snapshot taken on the loop thread (a call every few ms from the
    * waiting thread) */
   pthread_mutex_t mu;
@@ -117,43 +122,81 @@ typedef struct uectx {
 
 /* --------------------------------------------------------- SQN write-back */
 
+/* Make the folder entry of a rename durable: fsync the folder holding
+ * `path`. A file system that cannot sync a folder (EINVAL) has nothing
+ * more to give. Returns 0 or -1 with errno set. */
+static int sync_folder(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
+                    : strdup(".");
+  if (!dir)
+    return -1;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  free(dir);
+  if (fd < 0)
+    return -1;
+  int rv = fsync(fd);
+  int e = errno;
+  close(fd);
+  if (rv != 0 && e != EINVAL) {
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
 /* Replace (or add) the top-level `sqn:` line of the profile, keeping every
- * other line (comments, *_file keys) as it was; write a temporary file of
- * mode 0600 and rename it over the profile. */
-static int save_sqn(const char *path, const uint8_t sqn[6]) {
+ * other line (comments, *_file keys) as it was. Atomic and durable: a
+ * temporary file of mode 0600 in the same folder, written and fsynced,
+ * renamed over the profile, then the folder fsynced, so after a crash the
+ * profile holds either the old SQN or the new one, never a torn file and
+ * never an SQN the UE answered but forgot. Returns 0, or a negative
+ * imsec_err with *sys_err the errno of the step that failed (0: none). */
+static int save_sqn(const char *path, const uint8_t sqn[6], int *sys_err) {
+  *sys_err = 0;
   FILE *f = fopen(path, "rb");
-  if (!f)
+  if (!f) {
+    *sys_err = errno;
     return IMSEC_ERR_IO;
+  }
   char *text = malloc(IMSEC_ISIM_MAX_FILE + 1);
   if (!text) {
     fclose(f);
     return IMSEC_ERR_NOMEM;
   }
   size_t n = fread(text, 1, IMSEC_ISIM_MAX_FILE, f);
+  int rerr = ferror(f) ? errno : 0;
   fclose(f);
   text[n] = 0;
+  if (rerr) {
+    imsec_wipe(text, n);
+    free(text);
+    *sys_err = rerr;
+    return IMSEC_ERR_IO;
+  }
   char hex[13];
   if (imsec_hex_encode(sqn, 6, hex, sizeof(hex)) < 0) {
+    imsec_wipe(text, n);
     free(text);
     return IMSEC_ERR_INTERNAL;
   }
   size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
+  char *tmp = malloc(plen + 32);
   if (!tmp) {
+    imsec_wipe(text, n);
     free(text);
     return IMSEC_ERR_NOMEM;
   }
-  snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
+  snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    free(text);
-    free(tmp);
-    return IMSEC_ERR_IO;
-  }
-  FILE *o = fdopen(fd, "w");
+  FILE *o = fd >= 0 ? fdopen(fd, "w") : NULL;
   if (!o) {
-    close(fd);
-    unlink(tmp);
+    *sys_err = errno;
+    if (fd >= 0) {
+      close(fd);
+      unlink(tmp);
+    }
+    imsec_wipe(text, n);
     free(text);
     free(tmp);
     return IMSEC_ERR_IO;
@@ -180,24 +223,55 @@ static int save_sqn(const char *path, const uint8_t sqn[6]) {
   }
   if (!done)
     fprintf(o, "sqn: \"%s\"\n", hex);
-  int bad = fflush(o) != 0 || fsync(fd) != 0;
-  bad |= fclose(o) != 0;
   imsec_wipe(text, n);
   free(text);
-  if (bad || rename(tmp, path) != 0) {
+  /* fchmod: an O_CREAT mode is cut by the umask; the profile holds K. */
+  int bad = fflush(o) != 0 || fchmod(fd, 0600) != 0 || fsync(fd) != 0;
+  int e = bad ? errno : 0;
+  if (fclose(o) != 0 && !bad) {
+    bad = 1;
+    e = errno;
+  }
+  if (!bad && rename(tmp, path) != 0) {
+    bad = 1;
+    e = errno;
+  }
+  if (bad) {
     unlink(tmp);
     free(tmp);
+    *sys_err = e;
     return IMSEC_ERR_IO;
   }
   free(tmp);
+  if (sync_folder(path) != 0) {
+    *sys_err = errno;
+    return IMSEC_ERR_IO;
+  }
   return 0;
+}
+
+/* The UE's SQN store (imsec_svc_local_config.ue_sqn): runs on the svc
+ * worker's thread, never the loop. The host holds the REGISTER carrying
+ * the RES until this returns 0 (TS 33.102 Annex C: the highest accepted
+ * SQN survives the process, so no challenge is ever accepted twice); on
+ * failure the RES is dropped and the UE fails. */
+static int sqn_store_write(void *arg, const uint8_t sqn_ms[6]) {
+  sqn_store *s = arg;
+  int e = 0;
+  int rv = save_sqn(s->path, sqn_ms, &e);
+  if (rv < 0) {
+    pthread_mutex_lock(&s->mu);
+    snprintf(s->why, sizeof(s->why), "cannot write the SQN to %s: %s", s->path,
+             e ? strerror(e) : imsec_strerror(rv));
+    pthread_mutex_unlock(&s->mu);
+  }
+  return rv;
 }
 
 /* ------------------------------------------------------- the element ops */
 
 /* On the loop thread, called in by the waiting thread: snapshot the
- * status for it, print received MESSAGEs, take a changed SQN for it to
- * write. */
+ * status for it, print received MESSAGEs. */
 static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
                           void *arg) {
   (void)self;
@@ -206,11 +280,6 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
   uectx *x = arg;
   imsec_ue_status st;
   imsec_ue_get_status(x->ue, &st);
-  if (st.sqn_updates != x->sqn_saved) {
-    imsec_ue_sqn_save(imsec_ue_sqn(x->ue), NULL, x->sqn_new);
-    x->sqn_dirty = 1;
-    x->sqn_saved = st.sqn_updates;
-  }
   imsec_ue_message m;
   while (imsec_ue_inbox_pop(x->ue, &m)) {
     printf("MESSAGE from %s%s%s%s: %.*s\n", m.from,
@@ -239,16 +308,8 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
 /* Take a snapshot now, on the loop thread. A loop that does not take the
  * call within a second leaves the last snapshot in place. */
 static void look(imsec_hostnet *r, uectx *x) {
-  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0 || !x->sqn_dirty)
-    return;
-  /* TS 33.102 C.2: the highest accepted SQN survives the process. */
-  x->sqn_dirty = 0;
-  int rv = save_sqn(x->profile_path, x->sqn_new);
-  if (rv < 0 && !x->sqn_warned) {
-    fprintf(stderr, "imsec ue: cannot write the SQN back to %s: %s\n",
-            x->profile_path, imsec_strerror(rv));
-    x->sqn_warned = 1;
-  }
+  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0)
+    return; /* the last snapshot stays */
 }
 
 static void call_dereg(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
@@ -268,6 +329,14 @@ static void call_send(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
     atomic_store(&x->msg_status, h);
   else
     x->msg_handle = h;
+}
+
+/* The SQN write failed (the UE stopped on it): its reason into `why`. */
+static int sqn_failed(uectx *x, char *why, size_t cap) {
+  pthread_mutex_lock(&x->sqn.mu);
+  snprintf(why, cap, "%s", x->sqn.why);
+  pthread_mutex_unlock(&x->sqn.mu);
+  return why[0] != 0;
 }
 
 static imsec_ue_status snapshot(uectx *x) {
@@ -563,12 +632,14 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   memset(&x, 0, sizeof(x));
   pthread_mutex_init(&x.mu, NULL);
   x.mode = a->mode;
-  x.profile_path = a->config;
+  x.sqn.path = a->config;
+  pthread_mutex_init(&x.sqn.mu, NULL);
   x.to = a->to;
   x.text = a->text;
   rv = imsec_ue_new(&x.ue, &cfg, crypto);
   imsec_wipe(&cfg, sizeof(cfg));
   if (rv < 0) {
+    pthread_mutex_destroy(&x.sqn.mu);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_USAGE, SUB,
                     "%s: %s (impi, impus, home_domain, "
@@ -576,6 +647,21 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
                     a->config, imsec_strerror(rv));
   }
   imsec_ue_get_status(x.ue, &x.snap);
+
+  /* The UE's store: the profile's SQN, written on a worker thread so the
+   * loop never waits on the disk; the host holds the RES until it is
+   * written (include/imsec/elem.h PERSIST). */
+  imsec_svc *local = NULL, *worker = NULL;
+  imsec_svc_local_config lc = {.ue_sqn = sqn_store_write, .ue_sqn_arg = &x.sqn};
+  if (imsec_svc_local_new(&local, &lc) < 0 ||
+      imsec_svc_worker_new(&worker, local, SQN_QUEUE_MAX) < 0) {
+    imsec_svc_del(local);
+    imsec_ue_del(x.ue);
+    pthread_mutex_destroy(&x.sqn.mu);
+    pthread_mutex_destroy(&x.mu);
+    return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s",
+                    imsec_strerror(IMSEC_ERR_NOMEM));
+  }
 
   imsec_net_tls_config tls;
   memset(&tls, 0, sizeof(tls));
@@ -586,8 +672,14 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   imsec_hostnet_config rc;
   memset(&rc, 0, sizeof(rc));
   rc.name = "ue";
-  rc.ops = &imsec_ue_ops;
+  /* The CLI ends the run itself (its predicates, --timeout, a signal):
+   * without done() the port does not stop once the UE is registered, which
+   * `run` and `message` outlive. */
+  imsec_elem_ops ops = imsec_ue_ops;
+  ops.done = NULL;
+  rc.ops = &ops;
   rc.self = x.ue;
+  rc.svc = worker;
   rc.client_tls_cfg = &tls;
   rc.anchors = anchors;
   rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
@@ -608,7 +700,10 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   char err[256] = "";
   rv = imsec_hostnet_new(&r, &rc, err, sizeof(err));
   if (rv < 0) {
+    imsec_svc_del(worker);
+    imsec_svc_del(local);
     imsec_ue_del(x.ue);
+    pthread_mutex_destroy(&x.sqn.mu);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s", err);
   }
@@ -621,6 +716,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   imsec_time_ms deadline =
       a->mode == M_RUN ? 0 : imsec_hostnet_now() + a->timeout_s * 1000;
   x.deadline = deadline;
+  char why[sizeof(x.sqn.why)];
   int w = wait_for(r, &x, p_settled, deadline);
   imsec_ue_status s = snapshot(&x);
   print_trust(&s);
@@ -640,6 +736,8 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
              (long long)a->timeout_s);
     else if (w == 0)
       printf("stopped before registering\n");
+    else if (sqn_failed(&x, why, sizeof(why)))
+      printf("failed: %s; the challenge was not answered\n", why);
     else
       printf("failed: %s\n", s.error[0] ? s.error : "registration failed");
     fflush(stdout);
@@ -675,7 +773,9 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     fflush(stdout);
     w = wait_for(r, &x, p_failed, 0);
     s = snapshot(&x);
-    if (w == 1) {
+    if (w == 1 && sqn_failed(&x, why, sizeof(why))) {
+      printf("failed: %s; the challenge was not answered\n", why);
+    } else if (w == 1) {
       printf("failed: %s\n", s.error);
     } else {
       code = CLI_EXIT_OK;
@@ -686,11 +786,14 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   leave(r, &x);
 
 out:
-  /* A last look: an SQN accepted since the last snapshot is written. */
-  if (started)
-    look(r, &x);
+  /* The worker first, while the host it answers still exists: it carries
+   * out an SQN write still queued and answers through the host; then
+   * nothing touches the profile. */
+  imsec_svc_del(worker);
   imsec_hostnet_del(r);
+  imsec_svc_del(local);
   imsec_ue_del(x.ue);
+  pthread_mutex_destroy(&x.sqn.mu);
   pthread_mutex_destroy(&x.mu);
   fflush(stdout);
   return code;

@@ -4,6 +4,7 @@
  * condition variable wakes the thread; the inner service and its stores
  * are touched by the worker thread alone. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,7 +180,15 @@ int imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max) {
     goto fail_mu;
   if (pthread_cond_init(&w->cv, NULL) != 0)
     goto fail_cv;
-  if (pthread_create(&w->th, NULL, run, w) != 0)
+  /* The thread takes no process signal (it inherits the mask at
+   * creation): a SIGTERM meant for a host's signalfd or a program's
+   * handler must never land here and kill the process mid-write. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int trc = pthread_create(&w->th, NULL, run, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (trc != 0)
     goto fail_th;
   *out = &w->base;
   return 0;

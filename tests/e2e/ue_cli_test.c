@@ -426,6 +426,14 @@ static int file_has(const char *path, const char *needle) {
   return found;
 }
 
+/* The UE's output so far on stderr, then fail the test. */
+static void show_and_fail(const char *outp) {
+  char *t = t_read_file(outp, &(size_t){0});
+  fprintf(stderr, "%s", t ? t : "");
+  free(t);
+  fail();
+}
+
 static void test_run(void **state) {
   (void)state;
   /* `imsec ue run`: stays registered, answers a MESSAGE over its flow,
@@ -469,7 +477,8 @@ static void test_run(void **state) {
   assert_int_equal(
       imsec_net_send(g_net, flow, (const uint8_t *)msg, sizeof(msg) - 1), 0);
   g_want = ans0 + 1;
-  assert_true(wait_until(p_answered, 5000));
+  if (!wait_until(p_answered, 5000))
+    show_and_fail(outp);
   /* The CLI prints what its UE received from the waiting thread, which
    * looks every few milliseconds: wait for the line itself (the UE's own
    * log line "<- MESSAGE from" comes first). */
@@ -482,7 +491,8 @@ static void test_run(void **state) {
    * again. */
   assert_int_equal(imsec_net_close(g_net, flow), 0);
   g_want = ok0 + 2;
-  assert_true(wait_until(p_ok, 8000));
+  if (!wait_until(p_ok, 8000))
+    show_and_fail(outp);
   for (int i = 0; i < 200 && !file_has(outp, "resumed session"); i++)
     usleep(10000);
   assert_true(file_has(outp, "resumed session"));

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "sqn_file.h"
 #include "imsec/crypto.h"
 #include "imsec/host_net.h"
 #include "imsec/isim.h"
@@ -94,17 +95,10 @@ static const char help[] =
 
 enum mode { M_REGISTER, M_RUN, M_MESSAGE };
 
-/* The UE's SQN store (sqn_store_write). */
-typedef struct sqn_store {
-  const char *path;
-  pthread_mutex_t mu;
-  char why[512]; /* the last failure, for the outcome line; "" none */
-} sqn_store;
-
 typedef struct uectx {
   imsec_ue *ue;
   enum mode mode;
-  sqn_store sqn;
+  ue_sqn_file sqn; /* the profile's SQN, written by the svc worker */
   /* snapshot taken on the loop thread (a call every few ms from the
    * waiting thread) */
   pthread_mutex_t mu;
@@ -119,154 +113,6 @@ typedef struct uectx {
   const char *text;
   imsec_time_ms deadline; /* register/message: --timeout; 0 none */
 } uectx;
-
-/* --------------------------------------------------------- SQN write-back */
-
-/* Make the folder entry of a rename durable: fsync the folder holding
- * `path`. A file system that cannot sync a folder (EINVAL) has nothing
- * more to give. Returns 0 or -1 with errno set. */
-static int sync_folder(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                    : strdup(".");
-  if (!dir)
-    return -1;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  free(dir);
-  if (fd < 0)
-    return -1;
-  int rv = fsync(fd);
-  int e = errno;
-  close(fd);
-  if (rv != 0 && e != EINVAL) {
-    errno = e;
-    return -1;
-  }
-  return 0;
-}
-
-/* Replace (or add) the top-level `sqn:` line of the profile, keeping every
- * other line (comments, *_file keys) as it was. Atomic and durable: a
- * temporary file of mode 0600 in the same folder, written and fsynced,
- * renamed over the profile, then the folder fsynced, so after a crash the
- * profile holds either the old SQN or the new one, never a torn file and
- * never an SQN the UE answered but forgot. Returns 0, or a negative
- * imsec_err with *sys_err the errno of the step that failed (0: none). */
-static int save_sqn(const char *path, const uint8_t sqn[6], int *sys_err) {
-  *sys_err = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    *sys_err = errno;
-    return IMSEC_ERR_IO;
-  }
-  char *text = malloc(IMSEC_ISIM_MAX_FILE + 1);
-  if (!text) {
-    fclose(f);
-    return IMSEC_ERR_NOMEM;
-  }
-  size_t n = fread(text, 1, IMSEC_ISIM_MAX_FILE, f);
-  int rerr = ferror(f) ? errno : 0;
-  fclose(f);
-  text[n] = 0;
-  if (rerr) {
-    imsec_wipe(text, n);
-    free(text);
-    *sys_err = rerr;
-    return IMSEC_ERR_IO;
-  }
-  char hex[13];
-  if (imsec_hex_encode(sqn, 6, hex, sizeof(hex)) < 0) {
-    imsec_wipe(text, n);
-    free(text);
-    return IMSEC_ERR_INTERNAL;
-  }
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 32);
-  if (!tmp) {
-    imsec_wipe(text, n);
-    free(text);
-    return IMSEC_ERR_NOMEM;
-  }
-  snprintf(tmp, plen + 32, "%s.tmp%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  FILE *o = fd >= 0 ? fdopen(fd, "w") : NULL;
-  if (!o) {
-    *sys_err = errno;
-    if (fd >= 0) {
-      close(fd);
-      unlink(tmp);
-    }
-    imsec_wipe(text, n);
-    free(text);
-    free(tmp);
-    return IMSEC_ERR_IO;
-  }
-  int done = 0;
-  for (char *line = text; *line;) {
-    char *nl = strchr(line, '\n');
-    size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
-    if (!done && strncmp(line, "sqn", 3) == 0) {
-      const char *p = line + 3;
-      while (*p == ' ' || *p == '\t')
-        p++;
-      if (*p == ':') {
-        fprintf(o, "sqn: \"%s\"\n", hex);
-        done = 1;
-        line += len;
-        continue;
-      }
-    }
-    fwrite(line, 1, len, o);
-    if (!nl && len)
-      fputc('\n', o);
-    line += len;
-  }
-  if (!done)
-    fprintf(o, "sqn: \"%s\"\n", hex);
-  imsec_wipe(text, n);
-  free(text);
-  /* fchmod: an O_CREAT mode is cut by the umask; the profile holds K. */
-  int bad = fflush(o) != 0 || fchmod(fd, 0600) != 0 || fsync(fd) != 0;
-  int e = bad ? errno : 0;
-  if (fclose(o) != 0 && !bad) {
-    bad = 1;
-    e = errno;
-  }
-  if (!bad && rename(tmp, path) != 0) {
-    bad = 1;
-    e = errno;
-  }
-  if (bad) {
-    unlink(tmp);
-    free(tmp);
-    *sys_err = e;
-    return IMSEC_ERR_IO;
-  }
-  free(tmp);
-  if (sync_folder(path) != 0) {
-    *sys_err = errno;
-    return IMSEC_ERR_IO;
-  }
-  return 0;
-}
-
-/* The UE's SQN store (imsec_svc_local_config.ue_sqn): runs on the svc
- * worker's thread, never the loop. The host holds the REGISTER carrying
- * the RES until this returns 0 (TS 33.102 Annex C: the highest accepted
- * SQN survives the process, so no challenge is ever accepted twice); on
- * failure the RES is dropped and the UE fails. */
-static int sqn_store_write(void *arg, const uint8_t sqn_ms[6]) {
-  sqn_store *s = arg;
-  int e = 0;
-  int rv = save_sqn(s->path, sqn_ms, &e);
-  if (rv < 0) {
-    pthread_mutex_lock(&s->mu);
-    snprintf(s->why, sizeof(s->why), "cannot write the SQN to %s: %s", s->path,
-             e ? strerror(e) : imsec_strerror(rv));
-    pthread_mutex_unlock(&s->mu);
-  }
-  return rv;
-}
 
 /* ------------------------------------------------------- the element ops */
 
@@ -329,14 +175,6 @@ static void call_send(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
     atomic_store(&x->msg_status, h);
   else
     x->msg_handle = h;
-}
-
-/* The SQN write failed (the UE stopped on it): its reason into `why`. */
-static int sqn_failed(uectx *x, char *why, size_t cap) {
-  pthread_mutex_lock(&x->sqn.mu);
-  snprintf(why, cap, "%s", x->sqn.why);
-  pthread_mutex_unlock(&x->sqn.mu);
-  return why[0] != 0;
 }
 
 static imsec_ue_status snapshot(uectx *x) {
@@ -632,14 +470,13 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   memset(&x, 0, sizeof(x));
   pthread_mutex_init(&x.mu, NULL);
   x.mode = a->mode;
-  x.sqn.path = a->config;
-  pthread_mutex_init(&x.sqn.mu, NULL);
+  ue_sqn_file_init(&x.sqn, a->config);
   x.to = a->to;
   x.text = a->text;
   rv = imsec_ue_new(&x.ue, &cfg, crypto);
   imsec_wipe(&cfg, sizeof(cfg));
   if (rv < 0) {
-    pthread_mutex_destroy(&x.sqn.mu);
+    ue_sqn_file_fini(&x.sqn);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_USAGE, SUB,
                     "%s: %s (impi, impus, home_domain, "
@@ -652,12 +489,13 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
    * loop never waits on the disk; the host holds the RES until it is
    * written (include/imsec/elem.h PERSIST). */
   imsec_svc *local = NULL, *worker = NULL;
-  imsec_svc_local_config lc = {.ue_sqn = sqn_store_write, .ue_sqn_arg = &x.sqn};
+  imsec_svc_local_config lc = {.ue_sqn = ue_sqn_file_write,
+                               .ue_sqn_arg = &x.sqn};
   if (imsec_svc_local_new(&local, &lc) < 0 ||
       imsec_svc_worker_new(&worker, local, SQN_QUEUE_MAX) < 0) {
     imsec_svc_del(local);
     imsec_ue_del(x.ue);
-    pthread_mutex_destroy(&x.sqn.mu);
+    ue_sqn_file_fini(&x.sqn);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s",
                     imsec_strerror(IMSEC_ERR_NOMEM));
@@ -703,7 +541,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     imsec_svc_del(worker);
     imsec_svc_del(local);
     imsec_ue_del(x.ue);
-    pthread_mutex_destroy(&x.sqn.mu);
+    ue_sqn_file_fini(&x.sqn);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s", err);
   }
@@ -716,7 +554,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   imsec_time_ms deadline =
       a->mode == M_RUN ? 0 : imsec_hostnet_now() + a->timeout_s * 1000;
   x.deadline = deadline;
-  char why[sizeof(x.sqn.why)];
+  char why[UE_SQN_FILE_WHY];
   int w = wait_for(r, &x, p_settled, deadline);
   imsec_ue_status s = snapshot(&x);
   print_trust(&s);
@@ -736,7 +574,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
              (long long)a->timeout_s);
     else if (w == 0)
       printf("stopped before registering\n");
-    else if (sqn_failed(&x, why, sizeof(why)))
+    else if (ue_sqn_file_failed(&x.sqn, why, sizeof(why)))
       printf("failed: %s; the challenge was not answered\n", why);
     else
       printf("failed: %s\n", s.error[0] ? s.error : "registration failed");
@@ -773,7 +611,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     fflush(stdout);
     w = wait_for(r, &x, p_failed, 0);
     s = snapshot(&x);
-    if (w == 1 && sqn_failed(&x, why, sizeof(why))) {
+    if (w == 1 && ue_sqn_file_failed(&x.sqn, why, sizeof(why))) {
       printf("failed: %s; the challenge was not answered\n", why);
     } else if (w == 1) {
       printf("failed: %s\n", s.error);
@@ -793,7 +631,7 @@ out:
   imsec_hostnet_del(r);
   imsec_svc_del(local);
   imsec_ue_del(x.ue);
-  pthread_mutex_destroy(&x.sqn.mu);
+  ue_sqn_file_fini(&x.sqn);
   pthread_mutex_destroy(&x.mu);
   fflush(stdout);
   return code;

@@ -6,7 +6,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -56,8 +54,10 @@ static const char help[] =
     "            answer, de-register\n"
     "\n"
     "options:\n"
-    "  -c, --config FILE   the ISIM profile (see `imsec isim new`); its SQN\n"
-    "                      is written back (mode 0600) after each AKA run\n"
+    "  -c, --config FILE   the ISIM profile (see `imsec isim new`); an SQN\n"
+    "                      accepted is written back (mode 0600, synced)\n"
+    "                      before the answer leaves; when it cannot be,\n"
+    "                      the challenge is not answered and the UE fails\n"
     "  --pcscf HOST:PORT   the P-CSCF's TLS address ([v6]:PORT for IPv6)\n"
     "  --pcscf-name NAME   the P-CSCF host name: TLS server name and the name\n"
     "                      its certificate must carry (default: HOST)\n"

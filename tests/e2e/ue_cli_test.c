@@ -4,8 +4,9 @@
  * keys of the profile `imsec isim new` wrote), verifying the answers with
  * lib/digest, resynchronising from AUTS, and answering MESSAGE. Covers:
  * home registration with the trust decision, the SQN written back to the
- * profile (mode 0600), a rogue P-CSCF refused with nothing sent, a
- * sync failure recovered on the same TLS connection, a MESSAGE, and the
+ * profile (mode 0600) before the RES leaves, an unwritable profile failing
+ * the UE with the challenge unanswered, a rogue P-CSCF refused with nothing
+ * sent, a sync failure recovered on the same TLS connection, a MESSAGE, and the
  * usage and profile errors. */
 #include <pthread.h>
 #include <stdarg.h>

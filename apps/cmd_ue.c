@@ -6,7 +6,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,18 +13,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cmds.h"
+#include "sqn_file.h"
 #include "imsec/crypto.h"
 #include "imsec/host_net.h"
 #include "imsec/isim.h"
+#include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
 
 #define SUB "ue"
+/* SQN writes queued at the worker: one at a time in practice (the host
+ * keeps one PERSIST at the store). */
+#define SQN_QUEUE_MAX 8
 
 static const char help[] =
     "usage: imsec ue register -c PROFILE.yaml --pcscf HOST:PORT [options]\n"
@@ -51,8 +54,10 @@ static const char help[] =
     "            answer, de-register\n"
     "\n"
     "options:\n"
-    "  -c, --config FILE   the ISIM profile (see `imsec isim new`); its SQN\n"
-    "                      is written back (mode 0600) after each AKA run\n"
+    "  -c, --config FILE   the ISIM profile (see `imsec isim new`); an SQN\n"
+    "                      accepted is written back (mode 0600, synced)\n"
+    "                      before the answer leaves; when it cannot be,\n"
+    "                      the challenge is not answered and the UE fails\n"
     "  --pcscf HOST:PORT   the P-CSCF's TLS address ([v6]:PORT for IPv6)\n"
     "  --pcscf-name NAME   the P-CSCF host name: TLS server name and the name\n"
     "                      its certificate must carry (default: HOST)\n"
@@ -93,13 +98,7 @@ enum mode { M_REGISTER, M_RUN, M_MESSAGE };
 typedef struct uectx {
   imsec_ue *ue;
   enum mode mode;
-  const char *profile_path;
-  uint64_t sqn_saved;
-  int sqn_warned;
-  /* An SQN accepted since the last write, taken on the loop thread and
-   * written by the waiting thread (no disk wait on the loop). */
-  uint8_t sqn_new[6];
-  int sqn_dirty;
+  ue_sqn_file sqn; /* the profile's SQN, written by the svc worker */
   /* snapshot taken on the loop thread (a call every few ms from the
    * waiting thread) */
   pthread_mutex_t mu;
@@ -115,89 +114,10 @@ typedef struct uectx {
   imsec_time_ms deadline; /* register/message: --timeout; 0 none */
 } uectx;
 
-/* --------------------------------------------------------- SQN write-back */
-
-/* Replace (or add) the top-level `sqn:` line of the profile, keeping every
- * other line (comments, *_file keys) as it was; write a temporary file of
- * mode 0600 and rename it over the profile. */
-static int save_sqn(const char *path, const uint8_t sqn[6]) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return IMSEC_ERR_IO;
-  char *text = malloc(IMSEC_ISIM_MAX_FILE + 1);
-  if (!text) {
-    fclose(f);
-    return IMSEC_ERR_NOMEM;
-  }
-  size_t n = fread(text, 1, IMSEC_ISIM_MAX_FILE, f);
-  fclose(f);
-  text[n] = 0;
-  char hex[13];
-  if (imsec_hex_encode(sqn, 6, hex, sizeof(hex)) < 0) {
-    free(text);
-    return IMSEC_ERR_INTERNAL;
-  }
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
-  if (!tmp) {
-    free(text);
-    return IMSEC_ERR_NOMEM;
-  }
-  snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    free(text);
-    free(tmp);
-    return IMSEC_ERR_IO;
-  }
-  FILE *o = fdopen(fd, "w");
-  if (!o) {
-    close(fd);
-    unlink(tmp);
-    free(text);
-    free(tmp);
-    return IMSEC_ERR_IO;
-  }
-  int done = 0;
-  for (char *line = text; *line;) {
-    char *nl = strchr(line, '\n');
-    size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
-    if (!done && strncmp(line, "sqn", 3) == 0) {
-      const char *p = line + 3;
-      while (*p == ' ' || *p == '\t')
-        p++;
-      if (*p == ':') {
-        fprintf(o, "sqn: \"%s\"\n", hex);
-        done = 1;
-        line += len;
-        continue;
-      }
-    }
-    fwrite(line, 1, len, o);
-    if (!nl && len)
-      fputc('\n', o);
-    line += len;
-  }
-  if (!done)
-    fprintf(o, "sqn: \"%s\"\n", hex);
-  int bad = fflush(o) != 0 || fsync(fd) != 0;
-  bad |= fclose(o) != 0;
-  imsec_wipe(text, n);
-  free(text);
-  if (bad || rename(tmp, path) != 0) {
-    unlink(tmp);
-    free(tmp);
-    return IMSEC_ERR_IO;
-  }
-  free(tmp);
-  return 0;
-}
-
 /* ------------------------------------------------------- the element ops */
 
 /* On the loop thread, called in by the waiting thread: snapshot the
- * status for it, print received MESSAGEs, take a changed SQN for it to
- * write. */
+ * status for it, print received MESSAGEs. */
 static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
                           void *arg) {
   (void)self;
@@ -206,11 +126,6 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
   uectx *x = arg;
   imsec_ue_status st;
   imsec_ue_get_status(x->ue, &st);
-  if (st.sqn_updates != x->sqn_saved) {
-    imsec_ue_sqn_save(imsec_ue_sqn(x->ue), NULL, x->sqn_new);
-    x->sqn_dirty = 1;
-    x->sqn_saved = st.sqn_updates;
-  }
   imsec_ue_message m;
   while (imsec_ue_inbox_pop(x->ue, &m)) {
     printf("MESSAGE from %s%s%s%s: %.*s\n", m.from,
@@ -239,16 +154,8 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
 /* Take a snapshot now, on the loop thread. A loop that does not take the
  * call within a second leaves the last snapshot in place. */
 static void look(imsec_hostnet *r, uectx *x) {
-  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0 || !x->sqn_dirty)
-    return;
-  /* TS 33.102 C.2: the highest accepted SQN survives the process. */
-  x->sqn_dirty = 0;
-  int rv = save_sqn(x->profile_path, x->sqn_new);
-  if (rv < 0 && !x->sqn_warned) {
-    fprintf(stderr, "imsec ue: cannot write the SQN back to %s: %s\n",
-            x->profile_path, imsec_strerror(rv));
-    x->sqn_warned = 1;
-  }
+  if (imsec_hostnet_call_wait(r, call_snapshot, x, 1000) != 0)
+    return; /* the last snapshot stays */
 }
 
 static void call_dereg(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
@@ -563,12 +470,13 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   memset(&x, 0, sizeof(x));
   pthread_mutex_init(&x.mu, NULL);
   x.mode = a->mode;
-  x.profile_path = a->config;
+  ue_sqn_file_init(&x.sqn, a->config);
   x.to = a->to;
   x.text = a->text;
   rv = imsec_ue_new(&x.ue, &cfg, crypto);
   imsec_wipe(&cfg, sizeof(cfg));
   if (rv < 0) {
+    ue_sqn_file_fini(&x.sqn);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_USAGE, SUB,
                     "%s: %s (impi, impus, home_domain, "
@@ -576,6 +484,22 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
                     a->config, imsec_strerror(rv));
   }
   imsec_ue_get_status(x.ue, &x.snap);
+
+  /* The UE's store: the profile's SQN, written on a worker thread so the
+   * loop never waits on the disk; the host holds the RES until it is
+   * written (include/imsec/elem.h PERSIST). */
+  imsec_svc *local = NULL, *worker = NULL;
+  imsec_svc_local_config lc = {.ue_sqn = ue_sqn_file_write,
+                               .ue_sqn_arg = &x.sqn};
+  if (imsec_svc_local_new(&local, &lc) < 0 ||
+      imsec_svc_worker_new(&worker, local, SQN_QUEUE_MAX) < 0) {
+    imsec_svc_del(local);
+    imsec_ue_del(x.ue);
+    ue_sqn_file_fini(&x.sqn);
+    pthread_mutex_destroy(&x.mu);
+    return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s",
+                    imsec_strerror(IMSEC_ERR_NOMEM));
+  }
 
   imsec_net_tls_config tls;
   memset(&tls, 0, sizeof(tls));
@@ -586,8 +510,14 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   imsec_hostnet_config rc;
   memset(&rc, 0, sizeof(rc));
   rc.name = "ue";
-  rc.ops = &imsec_ue_ops;
+  /* The CLI ends the run itself (its predicates, --timeout, a signal):
+   * without done() the port does not stop once the UE is registered, which
+   * `run` and `message` outlive. */
+  imsec_elem_ops ops = imsec_ue_ops;
+  ops.done = NULL;
+  rc.ops = &ops;
   rc.self = x.ue;
+  rc.svc = worker;
   rc.client_tls_cfg = &tls;
   rc.anchors = anchors;
   rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
@@ -608,7 +538,10 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   char err[256] = "";
   rv = imsec_hostnet_new(&r, &rc, err, sizeof(err));
   if (rv < 0) {
+    imsec_svc_del(worker);
+    imsec_svc_del(local);
     imsec_ue_del(x.ue);
+    ue_sqn_file_fini(&x.sqn);
     pthread_mutex_destroy(&x.mu);
     return cli_fail(CLI_EXIT_NO, SUB, "cannot start: %s", err);
   }
@@ -621,6 +554,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   imsec_time_ms deadline =
       a->mode == M_RUN ? 0 : imsec_hostnet_now() + a->timeout_s * 1000;
   x.deadline = deadline;
+  char why[UE_SQN_FILE_WHY];
   int w = wait_for(r, &x, p_settled, deadline);
   imsec_ue_status s = snapshot(&x);
   print_trust(&s);
@@ -640,6 +574,8 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
              (long long)a->timeout_s);
     else if (w == 0)
       printf("stopped before registering\n");
+    else if (ue_sqn_file_failed(&x.sqn, why, sizeof(why)))
+      printf("failed: %s; the challenge was not answered\n", why);
     else
       printf("failed: %s\n", s.error[0] ? s.error : "registration failed");
     fflush(stdout);
@@ -675,7 +611,9 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     fflush(stdout);
     w = wait_for(r, &x, p_failed, 0);
     s = snapshot(&x);
-    if (w == 1) {
+    if (w == 1 && ue_sqn_file_failed(&x.sqn, why, sizeof(why))) {
+      printf("failed: %s; the challenge was not answered\n", why);
+    } else if (w == 1) {
       printf("failed: %s\n", s.error);
     } else {
       code = CLI_EXIT_OK;
@@ -686,11 +624,14 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   leave(r, &x);
 
 out:
-  /* A last look: an SQN accepted since the last snapshot is written. */
-  if (started)
-    look(r, &x);
+  /* The worker first, while the host it answers still exists: it carries
+   * out an SQN write still queued and answers through the host; then
+   * nothing touches the profile. */
+  imsec_svc_del(worker);
   imsec_hostnet_del(r);
+  imsec_svc_del(local);
   imsec_ue_del(x.ue);
+  ue_sqn_file_fini(&x.sqn);
   pthread_mutex_destroy(&x.mu);
   fflush(stdout);
   return code;

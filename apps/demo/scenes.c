@@ -12,10 +12,12 @@
 #include "demo.h"
 #include "imsec/isim.h"
 #include "imsec/net.h"
+#include "imsec/svc.h"
 #include "imsec/trust.h"
 #include "imsec/x509.h"
 #ifdef DEMO_HAVE_UE
 #include "imsec/ue.h"
+#include "sqn_file.h"
 #endif
 
 /* ---------------------------------------------------------------- results */
@@ -51,6 +53,10 @@ typedef struct demo_ue {
   imsec_x509_anchors *anchors;
   imsec_isim_profile prof;
   imsec_hostnet *run;
+  /* The UE's store: its profile's SQN, written on a worker thread before
+   * the RES leaves (sqn_file.h). */
+  ue_sqn_file sqn;
+  imsec_svc *svc_local, *svc;
   pthread_mutex_t mu;
   /* Snapshots taken on the UE's loop thread when the demo looks. */
   imsec_ue_status st;
@@ -109,6 +115,7 @@ static demo_ue *ue_new(const char *name, const imsec_fx_sub *s, uint16_t port,
     return NULL;
   snprintf(u->name, sizeof u->name, "%s", name);
   pthread_mutex_init(&u->mu, NULL);
+  ue_sqn_file_init(&u->sqn, s->profile);
   char err[512];
   if (imsec_isim_load(s->profile, &u->prof, err, sizeof err) != 0) {
     fprintf(stderr, "imsec demo: %s\n", err);
@@ -152,11 +159,19 @@ static demo_ue *ue_new(const char *name, const imsec_fx_sub *s, uint16_t port,
     fprintf(stderr, "imsec demo: UE %s: %s\n", name, imsec_strerror(rv));
     goto fail;
   }
+  imsec_svc_local_config lc = {.ue_sqn = ue_sqn_file_write,
+                               .ue_sqn_arg = &u->sqn};
+  if (imsec_svc_local_new(&u->svc_local, &lc) != 0 ||
+      imsec_svc_worker_new(&u->svc, u->svc_local, 8) != 0) {
+    fprintf(stderr, "imsec demo: UE %s: cannot start its store\n", name);
+    goto fail;
+  }
   imsec_hostnet_config rc;
   memset(&rc, 0, sizeof rc);
   rc.name = u->name;
   rc.ops = &imsec_ue_ops;
   rc.self = u->ue;
+  rc.svc = u->svc;
   rc.client_tls = g_ue_tls;
   rc.anchors = u->anchors;
   rc.log_level = demo_verbose ? IMSEC_LOG_INFO : IMSEC_LOG_ERROR;
@@ -170,11 +185,15 @@ static demo_ue *ue_new(const char *name, const imsec_fx_sub *s, uint16_t port,
 fail_cfg:
   imsec_wipe(&c, sizeof c);
 fail:
+  imsec_svc_del(u->svc);
+  imsec_svc_del(u->svc_local);
   if (u->ue)
     imsec_ue_del(u->ue);
   imsec_x509_anchors_del(u->anchors);
   imsec_crypto_del(u->crypto);
   imsec_isim_free(&u->prof);
+  ue_sqn_file_fini(&u->sqn);
+  pthread_mutex_destroy(&u->mu);
   free(u);
   return NULL;
 }
@@ -182,11 +201,16 @@ fail:
 static void ue_del(demo_ue *u) {
   if (!u)
     return;
+  /* The worker first, while the host it answers still exists (it finishes
+   * a queued SQN write), then the host, then the store. */
+  imsec_svc_del(u->svc);
   imsec_hostnet_del(u->run);
+  imsec_svc_del(u->svc_local);
   imsec_ue_del(u->ue);
   imsec_x509_anchors_del(u->anchors);
   imsec_crypto_del(u->crypto);
   imsec_isim_free(&u->prof);
+  ue_sqn_file_fini(&u->sqn);
   pthread_mutex_destroy(&u->mu);
   free(u);
 }

@@ -261,7 +261,8 @@ built:
         S("AKA: SQN out of range: synchronisation failure (TS 33.102 "
           "§6.3.3)"));
     LOG(out, IMSEC_LOG_INFO, S("-> REGISTER (cseq "), S(cs),
-        S(", auts, same TLS connection)"));
+        S(", auts, same TLS connection"),
+        S(must_persist ? "; once the SQN is saved)" : ")"));
     ue->st = must_persist ? UE_ST_PERSISTING_SQN : UE_ST_AUTHENTICATING;
     break;
   default:
@@ -272,7 +273,7 @@ built:
     LOG(out, IMSEC_LOG_INFO, S("-> REGISTER (cseq "), S(cs), S(", "),
         S(imsec_digest_alg_name(alg)), S(" response"),
         S(ue->sec_server[0] ? ", Security-Verify: " : ""), S(ue->sec_server),
-        S(")"));
+        S(must_persist ? "; once the SQN is saved)" : ")"));
     ue->st = must_persist ? UE_ST_PERSISTING_SQN : UE_ST_AUTHENTICATING;
     break;
   }

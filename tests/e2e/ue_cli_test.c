@@ -4,8 +4,9 @@
  * keys of the profile `imsec isim new` wrote), verifying the answers with
  * lib/digest, resynchronising from AUTS, and answering MESSAGE. Covers:
  * home registration with the trust decision, the SQN written back to the
- * profile (mode 0600), a rogue P-CSCF refused with nothing sent, a
- * sync failure recovered on the same TLS connection, a MESSAGE, and the
+ * profile (mode 0600) before the RES leaves, an unwritable profile failing
+ * the UE with the challenge unanswered, a rogue P-CSCF refused with nothing
+ * sent, a sync failure recovered on the same TLS connection, a MESSAGE, and the
  * usage and profile errors. */
 #include <pthread.h>
 #include <stdarg.h>
@@ -45,6 +46,11 @@ typedef struct net_side {
   int bad_verify;
   uint64_t ue_flow;    /* the flow of the last 200 to REGISTER */
   int message_answers; /* 200s from the UE to our MESSAGEs */
+  /* SQN of the last challenge sent, and of the last one answered right */
+  uint8_t sqn_sent[6], sqn_accepted[6];
+  int responses;      /* REGISTERs carrying a RES (a response) */
+  int res_before_sqn; /* a RES arrived while the profile held another SQN */
+  char profile[512];  /* the profile the running UE writes its SQN to */
 } net_side;
 
 static net_side N;
@@ -76,6 +82,7 @@ static void challenge(imsec_net_flow *f, imsec_sip_msg *req) {
       imsec_aka_vector_make(N.m, sqn, amf, &N.v) < 0)
     return;
   N.have_v = 1;
+  memcpy(N.sqn_sent, sqn, 6);
   char ch[1024], extra[1400];
   if (imsec_digest_aka_challenge_build(
           &N.v, IMSEC_DIGEST_AKAV1_MD5, IMSEC_STR_LIT(HOME),
@@ -116,6 +123,7 @@ static void on_register(imsec_net_flow *f, imsec_sip_msg *m) {
     challenge(f, m);
     return;
   }
+  N.responses++;
   uint8_t auts[14];
   int rv = imsec_digest_aka_verify(N.c, &p, IMSEC_DIGEST_AKAV1_MD5, &N.v,
                                    IMSEC_STR_LIT("REGISTER"),
@@ -131,6 +139,20 @@ static void on_register(imsec_net_flow *f, imsec_sip_msg *m) {
     N.bad_verify++;
     reply(f, m, 403, "Forbidden", NULL);
     return;
+  }
+  /* TS 33.102 Annex C: the UE made the SQN it accepted durable before
+   * its RES left, so the profile holds it already. */
+  memcpy(N.sqn_accepted, N.sqn_sent, 6);
+  if (N.profile[0]) {
+    imsec_isim_profile prof;
+    char err[256];
+    if (imsec_isim_load(N.profile, &prof, err, sizeof(err)) < 0) {
+      N.res_before_sqn++;
+    } else {
+      if (memcmp(prof.sqn, N.sqn_sent, 6) != 0)
+        N.res_before_sqn++;
+      imsec_isim_free(&prof);
+    }
   }
   N.ok_200++;
   N.ue_flow = imsec_net_flow_id(f);
@@ -240,6 +262,7 @@ static int setup(void **state) {
     return -1;
   }
   pthread_mutex_init(&N.mu, NULL);
+  snprintf(N.profile, sizeof(N.profile), "%s", path);
   N.sc = imsec_sqn_cfg_default();
   if (imsec_crypto_ossl_new(&N.c) < 0 || imsec_milenage_new(&N.m, N.c) < 0 ||
       imsec_milenage_set_opc(N.m, prof.k, prof.opc) < 0)
@@ -321,10 +344,93 @@ static void test_register_home(void **state) {
   assert_int_equal(N.deregs, 1);
   assert_int_equal(N.bad_verify, 0);
   pthread_mutex_unlock(&N.mu);
-  /* The SQN accepted is in the profile now. */
+  /* The profile's sqn line holds the SQN of the challenge accepted, and
+   * already did when the RES arrived (written before it left). */
   uint8_t sqn[6];
   profile_sqn(sqn);
+  pthread_mutex_lock(&N.mu);
+  assert_memory_equal(sqn, N.sqn_accepted, 6);
   assert_true(imsec_sqn_to_u64(sqn) >> 5 == N.he.seq);
+  assert_int_equal(N.res_before_sqn, 0);
+  pthread_mutex_unlock(&N.mu);
+}
+
+/* One `imsec ue register` whose SQN write must fail (`pre`: shell set-up
+ * before the command, `conf`: the profile): exit 1 with one clear line,
+ * the RES never sent (no second REGISTER with a response reaches the
+ * network), the profile's SQN unchanged. */
+static void register_unwritable(const char *pre, const char *conf,
+                                const char *want_why) {
+  char out[8192];
+  uint8_t before[6], after[6];
+  imsec_isim_profile p;
+  char err[256];
+  assert_int_equal(imsec_isim_load(conf, &p, err, sizeof(err)), 0);
+  memcpy(before, p.sqn, 6);
+  imsec_isim_free(&p);
+  pthread_mutex_lock(&N.mu);
+  int regs0 = N.registers, res0 = N.responses, ok0 = N.ok_200;
+  char saved[sizeof(N.profile)];
+  memcpy(saved, N.profile, sizeof(saved));
+  N.profile[0] = 0; /* another profile; nothing to compare at a RES */
+  pthread_mutex_unlock(&N.mu);
+  int rc = sh(out, sizeof(out),
+              "%s %s ue register -c %s --pcscf 127.0.0.1:%u "
+              "--pcscf-name " PCSCF " --timeout 10",
+              pre, imsec_bin(), conf, N.good_port);
+  if (rc != 1 || getenv("UE_CLI_SHOW"))
+    fprintf(stderr, "%s", out);
+  pthread_mutex_lock(&N.mu);
+  memcpy(N.profile, saved, sizeof(saved));
+  int regs = N.registers - regs0, res = N.responses - res0,
+      oks = N.ok_200 - ok0;
+  pthread_mutex_unlock(&N.mu);
+  assert_int_equal(rc, 1);
+  char line[700];
+  snprintf(line, sizeof(line),
+           "failed: cannot write the SQN to %s: %s; "
+           "the challenge was not answered\n",
+           conf, want_why);
+  assert_non_null(strstr(out, line));
+  /* The UE logs the answer it holds back and why it stopped; the network
+   * never saw it. */
+  assert_non_null(strstr(out, "cannot save SQN: "));
+  assert_non_null(strstr(out, "once the SQN is saved)"));
+  assert_int_equal(regs, 1);
+  assert_int_equal(res, 0);
+  assert_int_equal(oks, 0);
+  assert_int_equal(imsec_isim_load(conf, &p, err, sizeof(err)), 0);
+  memcpy(after, p.sqn, 6);
+  imsec_isim_free(&p);
+  assert_memory_equal(before, after, 6);
+}
+
+static void test_sqn_unwritable(void **state) {
+  (void)state;
+  char out[4096], dir[512], conf[600];
+  /* A file size limit of 0 (its signal ignored: writes fail EFBIG) fails
+   * the write for any user, root included. */
+  snprintf(conf, sizeof(conf), "%s/ue.yaml", g_dir);
+  register_unwritable("ulimit -f 0; trap '' XFSZ; exec", conf,
+                      "File too large");
+  /* A read-only profile in a read-only folder: the temporary file cannot
+   * be made. Root writes anyway, so that case needs another user. */
+  if (geteuid() == 0) {
+    fprintf(stderr, "test_sqn_unwritable: running as root, where file "
+                    "permissions do not bite: read-only profile case "
+                    "skipped (the size-limit case above ran)\n");
+    return;
+  }
+  snprintf(dir, sizeof(dir), "%s/ro", g_dir);
+  snprintf(conf, sizeof(conf), "%s/ue.yaml", dir);
+  assert_int_equal(sh(out, sizeof(out),
+                      "mkdir -p %s && cp -p %s/ue.yaml %s && chmod 0400 %s "
+                      "&& chmod 0500 %s",
+                      dir, g_dir, conf, conf, dir),
+                   0);
+  register_unwritable("exec", conf, "Permission denied");
+  assert_int_equal(sh(out, sizeof(out), "chmod 0700 %s && rm -rf %s", dir, dir),
+                   0);
 }
 
 static void test_rogue_refused(void **state) {
@@ -426,6 +532,14 @@ static int file_has(const char *path, const char *needle) {
   return found;
 }
 
+/* The UE's output so far on stderr, then fail the test. */
+static void show_and_fail(const char *outp) {
+  char *t = t_read_file(outp, &(size_t){0});
+  fprintf(stderr, "%s", t ? t : "");
+  free(t);
+  fail();
+}
+
 static void test_run(void **state) {
   (void)state;
   /* `imsec ue run`: stays registered, answers a MESSAGE over its flow,
@@ -469,7 +583,8 @@ static void test_run(void **state) {
   assert_int_equal(
       imsec_net_send(g_net, flow, (const uint8_t *)msg, sizeof(msg) - 1), 0);
   g_want = ans0 + 1;
-  assert_true(wait_until(p_answered, 5000));
+  if (!wait_until(p_answered, 5000))
+    show_and_fail(outp);
   /* The CLI prints what its UE received from the waiting thread, which
    * looks every few milliseconds: wait for the line itself (the UE's own
    * log line "<- MESSAGE from" comes first). */
@@ -482,7 +597,8 @@ static void test_run(void **state) {
    * again. */
   assert_int_equal(imsec_net_close(g_net, flow), 0);
   g_want = ok0 + 2;
-  assert_true(wait_until(p_ok, 8000));
+  if (!wait_until(p_ok, 8000))
+    show_and_fail(outp);
   for (int i = 0; i < 200 && !file_has(outp, "resumed session"); i++)
     usleep(10000);
   assert_true(file_has(outp, "resumed session"));
@@ -559,6 +675,7 @@ static void test_usage(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_register_home),
+      cmocka_unit_test(test_sqn_unwritable),
       cmocka_unit_test(test_rogue_refused),
       cmocka_unit_test(test_sync_failure),
       cmocka_unit_test(test_message),

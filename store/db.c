@@ -138,3 +138,46 @@ int imsec_db_pragmas(sqlite3 *db, imsec_db_wait *w, int wal) {
   IMSEC_GUARD(imsec_db_exec(db, w, "PRAGMA synchronous=FULL"));
   return imsec_db_exec(db, w, "PRAGMA foreign_keys=ON");
 }
+
+int imsec_db_locked(const imsec_db_wait *w, const char *path, char *err,
+                    size_t errcap) {
+  imsec_db_set_err(err, errcap,
+                   "%s: database locked by another process (waited %lld ms)",
+                   path, (long long)w->timeout_ms);
+  return IMSEC_ERR_TIMEOUT;
+}
+
+int imsec_db_connect(const char *path, const imsec_hss_db_opts *o,
+                     const char *what, int part, sqlite3 **db, imsec_db_wait *w,
+                     int *created, int *ver, char *err, size_t errcap) {
+  *db = NULL;
+  *ver = 0;
+  *created = 0;
+  IMSEC_GUARD(imsec_db_file(path, o->create, what, created, err, errcap));
+  /* The open itself (start-up) may wait the whole timeout. */
+  imsec_db_wait_init(w, o);
+  if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    imsec_db_set_err(err, errcap, "%s: %s", path,
+                     *db ? sqlite3_errmsg(*db) : "cannot open");
+    return IMSEC_ERR_IO;
+  }
+  sqlite3_busy_handler(*db, imsec_db_busy_handler, w);
+  int v = 0;
+  int e = imsec_db_pragmas(*db, w, o->wal);
+  if (e == 0)
+    e = imsec_db_user_version(*db, w, &v);
+  if (e == IMSEC_ERR_BUSY)
+    return imsec_db_locked(w, path, err, errcap);
+  if (e < 0) {
+    int code = sqlite3_errcode(*db) & 0xff;
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+      imsec_db_set_err(err, errcap, "%s: not an SQLite database (%s)", path,
+                       sqlite3_errmsg(*db));
+    else /* its folder, its journal: the store could not keep its writes */
+      imsec_db_set_err(err, errcap, "%s: cannot be written or read (%s)", path,
+                       sqlite3_errmsg(*db));
+    return IMSEC_ERR_IO;
+  }
+  *ver = imsec_db_part(v, part);
+  return 0;
+}

@@ -70,4 +70,22 @@ int imsec_db_set_part(sqlite3 *db, imsec_db_wait *w, int part, int ver);
  * (https://sqlite.org/pragma.html#pragma_synchronous). */
 int imsec_db_pragmas(sqlite3 *db, imsec_db_wait *w, int wal);
 
+/* "PATH: database locked by another process (waited N ms)": the open's
+ * answer when another process holds a lock past the open's wait.
+ * Returns IMSEC_ERR_TIMEOUT. */
+int imsec_db_locked(const imsec_db_wait *w, const char *path, char *err,
+                    size_t errcap);
+
+/* The start every store's open shares: check or create the file
+ * (imsec_db_file, `what` for its message), open it, install the busy
+ * handler with the waits of `o`, set the journal and read the schema
+ * version of `part` into *ver (0: its tables are not installed). *db is
+ * set whenever a connection was made, also on failure: the caller closes
+ * it. Returns 0, or imsec_db_file's codes, IMSEC_ERR_TIMEOUT (locked),
+ * IMSEC_ERR_IO (not a database, cannot be read or written), with `err`
+ * saying which. */
+int imsec_db_connect(const char *path, const imsec_hss_db_opts *o,
+                     const char *what, int part, sqlite3 **db, imsec_db_wait *w,
+                     int *created, int *ver, char *err, size_t errcap);
+
 #endif

@@ -304,10 +304,7 @@ int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
 /* A lock held by another process at open: said so, not waited on in
  * silence. */
 static int locked_err(db_store *d, const char *path, char *err, size_t errcap) {
-  imsec_db_set_err(err, errcap,
-                   "%s: database locked by another process (waited %lld ms)",
-                   path, (long long)d->w.timeout_ms);
-  return IMSEC_ERR_TIMEOUT;
+  return imsec_db_locked(&d->w, path, err, errcap);
 }
 
 /* One real write in a transaction (the same schema version again): the
@@ -340,45 +337,17 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     o = &def;
   if (o->timeout_ms < 0)
     return IMSEC_ERR_INVAL;
-  int created = 0;
-  int frv =
-      imsec_db_file(path, o->create, "subscriber keys", &created, err, errcap);
-  if (frv < 0)
-    return frv;
   db_store *d = calloc(1, sizeof(*d));
   if (!d)
     return IMSEC_ERR_NOMEM;
   d->base.vt = &db_vt;
-  /* The open itself (start-up) may wait the whole timeout. */
-  imsec_db_wait_init(&d->w, o);
-  int rv = IMSEC_ERR_IO;
-  if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-    imsec_db_set_err(err, errcap, "%s: %s", path,
-                     d->db ? sqlite3_errmsg(d->db) : "cannot open");
+  int created = 0, ver = 0;
+  int rv = imsec_db_connect(path, o, "subscriber keys", IMSEC_DB_PART_HSS,
+                            &d->db, &d->w, &created, &ver, err, errcap);
+  if (rv < 0)
     goto fail;
-  }
-  sqlite3_busy_handler(d->db, imsec_db_busy_handler, &d->w);
-  int ver = 0;
-  /* FULL sync: a commit is durable when it returns, in either journal
-   * mode (https://sqlite.org/pragma.html#pragma_synchronous). */
-  int e = imsec_db_pragmas(d->db, &d->w, o->wal);
-  if (e == 0)
-    e = imsec_db_user_version(d->db, &d->w, &ver);
-  ver = imsec_db_part(ver, IMSEC_DB_PART_HSS);
-  if (e == IMSEC_ERR_BUSY) {
-    rv = locked_err(d, path, err, errcap);
-    goto fail;
-  }
-  if (e < 0) {
-    int code = sqlite3_errcode(d->db) & 0xff;
-    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-      imsec_db_set_err(err, errcap, "%s: not an SQLite database (%s)", path,
-                       sqlite3_errmsg(d->db));
-    else /* its folder, its journal: the store could not keep an SQN */
-      imsec_db_set_err(err, errcap, "%s: cannot be written or read (%s)", path,
-                       sqlite3_errmsg(d->db));
-    goto fail;
-  }
+  rv = IMSEC_ERR_IO;
+  int e;
   if (ver == 0) {
     if (!o->create && !created) {
       imsec_db_set_err(err, errcap, "%s: not an imsec HSS database", path);

@@ -299,10 +299,7 @@ static const imsec_reg_store_vtable rdb_vt = {rdb_save, rdb_del, rdb_load,
                                               rdb_destroy};
 
 static int locked_err(reg_db *d, const char *path, char *err, size_t errcap) {
-  imsec_db_set_err(err, errcap,
-                   "%s: database locked by another process (waited %lld ms)",
-                   path, (long long)d->w.timeout_ms);
-  return IMSEC_ERR_TIMEOUT;
+  return imsec_db_locked(&d->w, path, err, errcap);
 }
 
 /* Install the tables, or prove the file can be written: one write
@@ -328,35 +325,17 @@ int imsec_reg_db_open(imsec_reg_store **out, const char *path,
     o = &def;
   if (o->timeout_ms < 0)
     return IMSEC_ERR_INVAL;
-  int created = 0;
-  IMSEC_GUARD(
-      imsec_db_file(path, o->create, "registrations", &created, err, errcap));
   reg_db *d = calloc(1, sizeof(*d));
   if (!d)
     return IMSEC_ERR_NOMEM;
   d->base.vt = &rdb_vt;
-  imsec_db_wait_init(&d->w, o);
-  int rv = IMSEC_ERR_IO;
-  if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-    imsec_db_set_err(err, errcap, "%s: %s", path,
-                     d->db ? sqlite3_errmsg(d->db) : "cannot open");
+  int created = 0, ver = 0;
+  int rv = imsec_db_connect(path, o, "registrations", IMSEC_DB_PART_REG, &d->db,
+                            &d->w, &created, &ver, err, errcap);
+  if (rv < 0)
     goto fail;
-  }
-  sqlite3_busy_handler(d->db, imsec_db_busy_handler, &d->w);
-  int ver = 0;
-  int e = imsec_db_pragmas(d->db, &d->w, o->wal);
-  if (e == 0)
-    e = imsec_db_user_version(d->db, &d->w, &ver);
-  ver = imsec_db_part(ver, IMSEC_DB_PART_REG);
-  if (e == IMSEC_ERR_BUSY) {
-    rv = locked_err(d, path, err, errcap);
-    goto fail;
-  }
-  if (e < 0) {
-    imsec_db_set_err(err, errcap, "%s: cannot be read or written (%s)", path,
-                     sqlite3_errmsg(d->db));
-    goto fail;
-  }
+  rv = IMSEC_ERR_IO;
+  int e;
   if (ver == 0) {
     if (!o->create && !created) {
       imsec_db_set_err(err, errcap, "%s: no registration tables", path);

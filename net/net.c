@@ -659,7 +659,7 @@ int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
     lp->net = net;
     lp->idx = i;
     imsec_map_init_u64(&lp->ids);
-    imsec_map_init_str(&lp->addrs, net->map_seed);
+    imsec_map_init_u64(&lp->addrs);
     lp->refuse_rate.per_window = 1;
     lp->refuse_rate.window_ms = 1000;
     lp->input_rate.per_window = 5;

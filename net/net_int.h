@@ -173,7 +173,8 @@ struct net_loop {
   uint64_t iter;
   _Atomic uint64_t next_seq;
   imsec_map ids;   /* flow id -> flow */
-  imsec_map addrs; /* (transport, peer) -> newest flow; older: addr_next */
+  imsec_map addrs; /* keyed hash of (transport, peer) -> newest flow;
+                      older ones and collisions: addr_next (tables.c) */
   imsec_net_flow *throttled;
   struct posted *posted;
   lsock *listeners;

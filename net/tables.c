@@ -72,17 +72,24 @@ static void replace_val(imsec_map *m, imsec_str k, void *val) {
   (void)r;
 }
 
+/* The per-loop address map is keyed by a u64: the SipHash of the
+ * address key under the instance's seed, so adding a flow allocates no
+ * key copy. Flows whose keys hash alike (the same (transport, peer), one
+ * per listener, or a 64-bit collision) chain through addr_next off the
+ * map's entry, newest first, and look-ups compare the real address. */
+static uint64_t addr_hkey(const struct net_loop *lp, imsec_net_transport tr,
+                          const net_addr *a) {
+  uint8_t kb[ADDR_KEY_LEN];
+  imsec_str k = addr_key(tr, a, kb);
+  return imsec_siphash24(lp->net->map_seed, k.p, k.len);
+}
+
 int net_table_add(struct net_loop *lp, imsec_net_flow *f) {
   if (imsec_map_put(&lp->ids, f->id, f, NULL) != 0)
     return IMSEC_ERR_NOMEM;
-  /* Several flows may share (transport, peer): one per listener for
-   * datagrams, and closing ones beside a new one. The map holds the
-   * newest, the older ones hang off it through addr_next. */
-  uint8_t kb[ADDR_KEY_LEN];
-  imsec_str k = addr_key(f->tr, &f->peer, kb);
-  void *head = imsec_map_sget(&lp->addrs, k);
-  f->addr_next = head;
-  if (imsec_map_sput(&lp->addrs, k, f, NULL) != 0) {
+  uint64_t k = addr_hkey(lp, f->tr, &f->peer);
+  f->addr_next = imsec_map_get(&lp->addrs, k);
+  if (imsec_map_put(&lp->addrs, k, f, NULL) != 0) {
     f->addr_next = NULL;
     (void)imsec_map_del(&lp->ids, f->id);
     return IMSEC_ERR_NOMEM;
@@ -93,14 +100,16 @@ int net_table_add(struct net_loop *lp, imsec_net_flow *f) {
 void net_table_del(struct net_loop *lp, imsec_net_flow *f) {
   if (imsec_map_get(&lp->ids, f->id) == f)
     (void)imsec_map_del(&lp->ids, f->id);
-  uint8_t kb[ADDR_KEY_LEN];
-  imsec_str k = addr_key(f->tr, &f->peer, kb);
-  imsec_net_flow *head = imsec_map_sget(&lp->addrs, k);
+  uint64_t k = addr_hkey(lp, f->tr, &f->peer);
+  imsec_net_flow *head = imsec_map_get(&lp->addrs, k);
   if (head == f) {
-    if (f->addr_next)
-      replace_val(&lp->addrs, k, f->addr_next);
-    else
-      (void)imsec_map_sdel(&lp->addrs, k);
+    if (f->addr_next) {
+      /* a new value for a present key: no allocation, no failure */
+      int r = imsec_map_put(&lp->addrs, k, f->addr_next, NULL);
+      (void)r;
+    } else {
+      (void)imsec_map_del(&lp->addrs, k);
+    }
   } else {
     for (imsec_net_flow **pp = head ? &head->addr_next : NULL; pp && *pp;
          pp = &(*pp)->addr_next) {
@@ -119,10 +128,10 @@ imsec_net_flow *net_find_id(struct net_loop *lp, uint64_t id) {
 
 imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
                               const net_addr *a, lsock *ls) {
-  uint8_t kb[ADDR_KEY_LEN];
-  imsec_net_flow *f = imsec_map_sget(&lp->addrs, addr_key(tr, a, kb));
+  imsec_net_flow *f = imsec_map_get(&lp->addrs, addr_hkey(lp, tr, a));
   for (; f; f = f->addr_next) {
-    if (f->state != F_CLOSING && (!ls || f->ls == ls))
+    if (f->tr == tr && net_addr_eq(&f->peer, a) && f->state != F_CLOSING &&
+        (!ls || f->ls == ls))
       return f;
   }
   return NULL;

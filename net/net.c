@@ -573,9 +573,17 @@ static void loop_stop(struct net_loop *lp) {
   if (lp->stopping)
     return;
   lp->stopping = 1;
-  for (size_t i = 0; i < lp->ids_cap; i++) {
-    while (lp->ids[i])
-      net_flow_close(lp->ids[i], IMSEC_ERR_CLOSED);
+  /* Closing a flow takes it out of the map, which may shift later
+   * entries back (and, wrapping, front ones to the end): look again at
+   * the same slot, and walk again until the map is empty. */
+  for (size_t it = 0; imsec_map_len(&lp->ids);) {
+    imsec_map_slot *sl = imsec_map_next(&lp->ids, &it);
+    if (!sl) {
+      it = 0;
+      continue;
+    }
+    it--;
+    net_flow_close(sl->val, IMSEC_ERR_CLOSED);
   }
   /* Pending delayed calls are dropped, not run. */
   while (lp->posted) {
@@ -635,18 +643,23 @@ int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
     free(net);
     return IMSEC_ERR_NOMEM;
   }
-  if (RAND_bytes(net->token_key, sizeof net->token_key) != 1) {
+  if (RAND_bytes(net->token_key, sizeof net->token_key) != 1 ||
+      RAND_bytes(net->map_seed, sizeof net->map_seed) != 1) {
     uv_mutex_destroy(&net->reuse_lock);
     uv_mutex_destroy(&net->iplock);
     free(net);
     return IMSEC_ERR_CRYPTO;
   }
+  imsec_map_init_str(&net->ips, net->map_seed);
+  imsec_map_init_str(&net->reuse, net->map_seed);
   for (unsigned i = 0; i < n; i++) {
     struct net_loop *lp = calloc(1, sizeof *lp);
     if (!lp)
       goto fail_loops;
     lp->net = net;
     lp->idx = i;
+    imsec_map_init_u64(&lp->ids);
+    imsec_map_init_u64(&lp->addrs);
     lp->refuse_rate.per_window = 1;
     lp->refuse_rate.window_ms = 1000;
     lp->input_rate.per_window = 5;
@@ -745,24 +758,18 @@ void imsec_net_del(imsec_net *net) {
       free(ls);
     }
     uv_mutex_destroy(&lp->qlock);
-    free(lp->ids);
-    free(lp->addrs);
+    imsec_map_free(&lp->ids);
+    imsec_map_free(&lp->addrs);
     free(lp);
   }
-  for (size_t b = 0; b < 1024; b++) {
-    while (net->ips[b]) {
-      struct ip_count *e = net->ips[b];
-      net->ips[b] = e->next;
-      free(e);
-    }
+  imsec_map_free(&net->ips);
+  {
+    size_t it = 0;
+    for (imsec_map_slot *sl; (sl = imsec_map_next(&net->reuse, &it));)
+      free(sl->val);
   }
-  for (size_t b = 0; b < 256; b++) {
-    while (net->reuse[b]) {
-      struct reuse_ent *e = net->reuse[b];
-      net->reuse[b] = e->next;
-      free(e);
-    }
-  }
+  imsec_map_free(&net->reuse);
+  imsec_wipe(net->map_seed, sizeof net->map_seed);
   uv_mutex_destroy(&net->reuse_lock);
   uv_mutex_destroy(&net->iplock);
   imsec_wipe(net->token_key, sizeof net->token_key);
@@ -871,29 +878,11 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
     /* RFC 5923: one connection per (transport, peer), whichever thread
      * asks; the id is known before the flow is up, so messages sent on it
      * meanwhile are queued (streams) until on_up. */
-    struct reuse_ent *ne = calloc(1, sizeof *ne);
-    if (!ne) {
+    int r = net_reuse_claim(net, c->tr, &c->peer, c->id, id);
+    if (r != 0) {
       free_cmd(c);
-      return IMSEC_ERR_NOMEM;
+      return r < 0 ? r : 0;
     }
-    size_t b = net_reuse_bucket(c->tr, &c->peer);
-    uv_mutex_lock(&net->reuse_lock);
-    struct reuse_ent *e = net->reuse[b];
-    while (e && !(e->tr == c->tr && net_addr_eq(&e->peer, &c->peer)))
-      e = e->next;
-    if (e) {
-      *id = e->id;
-      uv_mutex_unlock(&net->reuse_lock);
-      free(ne);
-      free_cmd(c);
-      return 0;
-    }
-    ne->tr = c->tr;
-    ne->peer = c->peer;
-    ne->id = c->id;
-    ne->next = net->reuse[b];
-    net->reuse[b] = ne;
-    uv_mutex_unlock(&net->reuse_lock);
   }
   *id = c->id;
   if (on_own_thread(lp)) {

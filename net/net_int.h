@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 #include <uv.h>
 
+#include "imsec/map.h"
 #include "imsec/net.h"
 
 struct imsec_net_tls {
@@ -171,10 +172,9 @@ struct net_loop {
   int running, stopping;
   uint64_t iter;
   _Atomic uint64_t next_seq;
-  imsec_net_flow **ids;
-  size_t ids_cap, nids;
-  imsec_net_flow **addrs;
-  size_t addrs_cap, naddrs;
+  imsec_map ids;   /* flow id -> flow */
+  imsec_map addrs; /* keyed hash of (transport, peer) -> newest flow;
+                      older ones and collisions: addr_next (tables.c) */
   imsec_net_flow *throttled;
   struct posted *posted;
   lsock *listeners;
@@ -185,32 +185,25 @@ struct net_loop {
   uint8_t pbuf[PBUF_SIZE];
 };
 
-/* Flows from one source address (max_flows_per_ip). */
-struct ip_count {
-  uint8_t a[16];
-  uint32_t n;
-  struct ip_count *next;
-};
-
 struct imsec_net {
   imsec_net_config cfg;
   unsigned nloops;
   struct net_loop *loops[MAX_LOOPS];
   int started;
   uint8_t token_key[32];
+  /* The SipHash key of the maps below and of the loops' address maps:
+   * peers choose their addresses and ports (hash flooding). */
+  uint8_t map_seed[16];
   uv_mutex_t iplock;
-  struct ip_count *ips[1024];
+  /* Flows from one source address (max_flows_per_ip): the host part
+   * (16 octets, IPv4 mapped) -> the count, held in the value pointer. */
+  imsec_map ips;
   _Atomic uint64_t nflows, accepted, refused, handshakes, resumed, closed_limit;
   _Atomic unsigned rr;
   /* RFC 5923 connection reuse: outgoing flows by (transport, peer), so a
    * connect from any thread finds the flow already open or opening. */
   uv_mutex_t reuse_lock;
-  struct reuse_ent {
-    imsec_net_transport tr;
-    net_addr peer;
-    uint64_t id;
-    struct reuse_ent *next;
-  } * reuse[256];
+  imsec_map reuse; /* (transport, peer) -> struct reuse_ent */
 };
 
 /* A new SSL for one flow; `session_key` names the resumption slot on
@@ -270,7 +263,14 @@ imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
 /* 1 when one more flow from `a` fits under max_flows_per_ip (counted). */
 int net_ip_acquire(imsec_net *net, const net_addr *a);
 void net_ip_release(imsec_net *net, const net_addr *a);
-size_t net_reuse_bucket(imsec_net_transport tr, const net_addr *a);
+struct reuse_ent {
+  uint64_t id;
+};
+/* RFC 5923: the id of the flow to (tr, peer) already open or opening
+ * (returns 1, *have set), or records `id` as that flow (returns 0);
+ * IMSEC_ERR_NOMEM. */
+int net_reuse_claim(imsec_net *net, imsec_net_transport tr,
+                    const net_addr *peer, uint64_t id, uint64_t *have);
 void net_reuse_del_id(imsec_net *net, imsec_net_transport tr,
                       const net_addr *peer, uint64_t id);
 void net_reuse_del(imsec_net *net, imsec_net_flow *f);

@@ -49,107 +49,86 @@ static void addr_host16(const net_addr *a, uint8_t out[16]) {
   }
 }
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-static uint64_t addr_hash(imsec_net_transport tr, const net_addr *a) {
-  uint8_t h[16];
-  addr_host16(a, h);
-  uint64_t x = (uint64_t)tr * 0x9e3779b97f4a7c15ULL;
-  for (int i = 0; i < 16; i++)
-    x = (x ^ h[i]) * 0x100000001b3ULL;
+/* The map key of (transport, peer): transport, family, port and host
+ * part, so two keys are equal exactly when net_addr_eq holds and the
+ * transports match. */
+#define ADDR_KEY_LEN 20
+static imsec_str addr_key(imsec_net_transport tr, const net_addr *a,
+                          uint8_t out[ADDR_KEY_LEN]) {
   uint16_t port =
       a->sa.sa_family == AF_INET ? a->in4.sin_port : a->in6.sin6_port;
-  return mix64(x ^ port);
+  out[0] = (uint8_t)tr;
+  out[1] = a->sa.sa_family == AF_INET ? 4 : 6;
+  memcpy(out + 2, &port, 2);
+  addr_host16(a, out + 4);
+  return imsec_str_make((const char *)out, ADDR_KEY_LEN);
 }
 
 /* ================================================================ tables */
 
-static int table_grow(imsec_net_flow ***tab, size_t *cap, size_t n,
-                      int by_addr) {
-  if (n < *cap)
-    return 0;
-  size_t ncap = *cap ? 2 * *cap : 256;
-  imsec_net_flow **nt = calloc(ncap, sizeof *nt);
-  if (!nt)
-    return IMSEC_ERR_NOMEM;
-  for (size_t i = 0; i < *cap; i++) {
-    imsec_net_flow *f = (*tab)[i];
-    while (f) {
-      imsec_net_flow *next = by_addr ? f->addr_next : f->id_next;
-      size_t b = (size_t)(by_addr ? addr_hash(f->tr, &f->peer) : mix64(f->id)) &
-                 (ncap - 1);
-      if (by_addr) {
-        f->addr_next = nt[b];
-      } else {
-        f->id_next = nt[b];
-      }
-      nt[b] = f;
-      f = next;
-    }
-  }
-  free(*tab);
-  *tab = nt;
-  *cap = ncap;
-  return 0;
+/* A new value for a key the map holds: no allocation, so no failure. */
+static void replace_val(imsec_map *m, imsec_str k, void *val) {
+  int r = imsec_map_sput(m, k, val, NULL);
+  (void)r;
+}
+
+/* The per-loop address map is keyed by a u64: the SipHash of the
+ * address key under the instance's seed, so adding a flow allocates no
+ * key copy. Flows whose keys hash alike (the same (transport, peer), one
+ * per listener, or a 64-bit collision) chain through addr_next off the
+ * map's entry, newest first, and look-ups compare the real address. */
+static uint64_t addr_hkey(const struct net_loop *lp, imsec_net_transport tr,
+                          const net_addr *a) {
+  uint8_t kb[ADDR_KEY_LEN];
+  imsec_str k = addr_key(tr, a, kb);
+  return imsec_siphash24(lp->net->map_seed, k.p, k.len);
 }
 
 int net_table_add(struct net_loop *lp, imsec_net_flow *f) {
-  if (table_grow(&lp->ids, &lp->ids_cap, lp->nids, 0) != 0 ||
-      table_grow(&lp->addrs, &lp->addrs_cap, lp->naddrs, 1) != 0)
+  if (imsec_map_put(&lp->ids, f->id, f, NULL) != 0)
     return IMSEC_ERR_NOMEM;
-  size_t b = (size_t)mix64(f->id) & (lp->ids_cap - 1);
-  f->id_next = lp->ids[b];
-  lp->ids[b] = f;
-  lp->nids++;
-  b = (size_t)addr_hash(f->tr, &f->peer) & (lp->addrs_cap - 1);
-  f->addr_next = lp->addrs[b];
-  lp->addrs[b] = f;
-  lp->naddrs++;
+  uint64_t k = addr_hkey(lp, f->tr, &f->peer);
+  f->addr_next = imsec_map_get(&lp->addrs, k);
+  if (imsec_map_put(&lp->addrs, k, f, NULL) != 0) {
+    f->addr_next = NULL;
+    (void)imsec_map_del(&lp->ids, f->id);
+    return IMSEC_ERR_NOMEM;
+  }
   return 0;
 }
 
 void net_table_del(struct net_loop *lp, imsec_net_flow *f) {
-  if (!lp->ids_cap)
-    return;
-  size_t b = (size_t)mix64(f->id) & (lp->ids_cap - 1);
-  for (imsec_net_flow **pp = &lp->ids[b]; *pp; pp = &(*pp)->id_next) {
-    if (*pp == f) {
-      *pp = f->id_next;
-      lp->nids--;
-      break;
+  if (imsec_map_get(&lp->ids, f->id) == f)
+    (void)imsec_map_del(&lp->ids, f->id);
+  uint64_t k = addr_hkey(lp, f->tr, &f->peer);
+  imsec_net_flow *head = imsec_map_get(&lp->addrs, k);
+  if (head == f) {
+    if (f->addr_next) {
+      /* a new value for a present key: no allocation, no failure */
+      int r = imsec_map_put(&lp->addrs, k, f->addr_next, NULL);
+      (void)r;
+    } else {
+      (void)imsec_map_del(&lp->addrs, k);
+    }
+  } else {
+    for (imsec_net_flow **pp = head ? &head->addr_next : NULL; pp && *pp;
+         pp = &(*pp)->addr_next) {
+      if (*pp == f) {
+        *pp = f->addr_next;
+        break;
+      }
     }
   }
-  b = (size_t)addr_hash(f->tr, &f->peer) & (lp->addrs_cap - 1);
-  for (imsec_net_flow **pp = &lp->addrs[b]; *pp; pp = &(*pp)->addr_next) {
-    if (*pp == f) {
-      *pp = f->addr_next;
-      lp->naddrs--;
-      break;
-    }
-  }
+  f->addr_next = NULL;
 }
 
 imsec_net_flow *net_find_id(struct net_loop *lp, uint64_t id) {
-  if (!lp->ids_cap)
-    return NULL;
-  imsec_net_flow *f = lp->ids[(size_t)mix64(id) & (lp->ids_cap - 1)];
-  while (f && f->id != id)
-    f = f->id_next;
-  return f;
+  return imsec_map_get(&lp->ids, id);
 }
 
 imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
                               const net_addr *a, lsock *ls) {
-  if (!lp->addrs_cap)
-    return NULL;
-  imsec_net_flow *f = lp->addrs[(size_t)addr_hash(tr, a) & (lp->addrs_cap - 1)];
+  imsec_net_flow *f = imsec_map_get(&lp->addrs, addr_hkey(lp, tr, a));
   for (; f; f = f->addr_next) {
     if (f->tr == tr && net_addr_eq(&f->peer, a) && f->state != F_CLOSING &&
         (!ls || f->ls == ls))
@@ -158,31 +137,19 @@ imsec_net_flow *net_find_addr(struct net_loop *lp, imsec_net_transport tr,
   return NULL;
 }
 
-/* Per-source-address counts (accepted flows), shared by all loops. */
+/* Per-source-address counts (accepted flows), shared by all loops. The
+ * count lives in the value pointer (never 0 while present), so counting
+ * allocates nothing beyond the map's key. */
 int net_ip_acquire(imsec_net *net, const net_addr *a) {
   uint8_t h[16];
   addr_host16(a, h);
-  size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
-                            (uint64_t)h[14] << 16 | (uint64_t)h[15] << 24 |
-                            (uint64_t)h[0] << 32 | (uint64_t)h[1] << 40) %
-                      1024);
-  int ok = 1;
+  imsec_str k = imsec_str_make((const char *)h, sizeof h);
+  int ok = 0;
   uv_mutex_lock(&net->iplock);
-  struct ip_count *e = net->ips[b];
-  while (e && memcmp(e->a, h, 16) != 0)
-    e = e->next;
-  if (!e) {
-    e = calloc(1, sizeof *e);
-    if (e) {
-      memcpy(e->a, h, 16);
-      e->next = net->ips[b];
-      net->ips[b] = e;
-    }
-  }
-  if (!e || e->n >= net->cfg.limits.max_flows_per_ip)
-    ok = 0;
-  else
-    e->n++;
+  uintptr_t n = (uintptr_t)imsec_map_sget(&net->ips, k);
+  if (n < net->cfg.limits.max_flows_per_ip &&
+      imsec_map_sput(&net->ips, k, (void *)(n + 1), NULL) == 0)
+    ok = 1;
   uv_mutex_unlock(&net->iplock);
   return ok;
 }
@@ -190,40 +157,47 @@ int net_ip_acquire(imsec_net *net, const net_addr *a) {
 void net_ip_release(imsec_net *net, const net_addr *a) {
   uint8_t h[16];
   addr_host16(a, h);
-  size_t b = (size_t)(mix64(h[12] | (uint64_t)h[13] << 8 |
-                            (uint64_t)h[14] << 16 | (uint64_t)h[15] << 24 |
-                            (uint64_t)h[0] << 32 | (uint64_t)h[1] << 40) %
-                      1024);
+  imsec_str k = imsec_str_make((const char *)h, sizeof h);
   uv_mutex_lock(&net->iplock);
-  for (struct ip_count **pp = &net->ips[b]; *pp; pp = &(*pp)->next) {
-    if (memcmp((*pp)->a, h, 16) == 0) {
-      if (--(*pp)->n == 0) {
-        struct ip_count *dead = *pp;
-        *pp = dead->next;
-        free(dead);
-      }
-      break;
-    }
-  }
+  uintptr_t n = (uintptr_t)imsec_map_sget(&net->ips, k);
+  if (n > 1)
+    replace_val(&net->ips, k, (void *)(n - 1));
+  else if (n == 1)
+    (void)imsec_map_sdel(&net->ips, k);
   uv_mutex_unlock(&net->iplock);
 }
 
-size_t net_reuse_bucket(imsec_net_transport tr, const net_addr *a) {
-  return (size_t)(addr_hash(tr, a) & 255);
+int net_reuse_claim(imsec_net *net, imsec_net_transport tr,
+                    const net_addr *peer, uint64_t id, uint64_t *have) {
+  uint8_t kb[ADDR_KEY_LEN];
+  imsec_str k = addr_key(tr, peer, kb);
+  int rv = 0;
+  uv_mutex_lock(&net->reuse_lock);
+  struct reuse_ent *e = imsec_map_sget(&net->reuse, k);
+  if (e) {
+    *have = e->id;
+    rv = 1;
+  } else if (!(e = malloc(sizeof *e))) {
+    rv = IMSEC_ERR_NOMEM;
+  } else {
+    e->id = id;
+    if (imsec_map_sput(&net->reuse, k, e, NULL) != 0) {
+      free(e);
+      rv = IMSEC_ERR_NOMEM;
+    }
+  }
+  uv_mutex_unlock(&net->reuse_lock);
+  return rv;
 }
 
 void net_reuse_del_id(imsec_net *net, imsec_net_transport tr,
                       const net_addr *peer, uint64_t id) {
+  uint8_t kb[ADDR_KEY_LEN];
+  imsec_str k = addr_key(tr, peer, kb);
   uv_mutex_lock(&net->reuse_lock);
-  for (struct reuse_ent **pp = &net->reuse[net_reuse_bucket(tr, peer)]; *pp;
-       pp = &(*pp)->next) {
-    if ((*pp)->id == id) {
-      struct reuse_ent *dead = *pp;
-      *pp = dead->next;
-      free(dead);
-      break;
-    }
-  }
+  struct reuse_ent *e = imsec_map_sget(&net->reuse, k);
+  if (e && e->id == id)
+    free(imsec_map_sdel(&net->reuse, k));
   uv_mutex_unlock(&net->reuse_lock);
 }
 

@@ -4,75 +4,16 @@
 
 #include "limit.h"
 
-/* SipHash-2-4 (Aumasson, Bernstein 2012): a keyed hash, so the bucket of a
- * key cannot be predicted by whoever chooses the keys (IMPIs, Via hosts). */
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static void sip_round(uint64_t v[4]) {
-  v[0] += v[1];
-  v[1] = ROTL(v[1], 13);
-  v[1] ^= v[0];
-  v[0] = ROTL(v[0], 32);
-  v[2] += v[3];
-  v[3] = ROTL(v[3], 16);
-  v[3] ^= v[2];
-  v[0] += v[3];
-  v[3] = ROTL(v[3], 21);
-  v[3] ^= v[0];
-  v[2] += v[1];
-  v[1] = ROTL(v[1], 17);
-  v[1] ^= v[2];
-  v[2] = ROTL(v[2], 32);
-}
-
-static uint64_t le64(const uint8_t *p) {
-  uint64_t x = 0;
-  for (int i = 7; i >= 0; i--)
-    x = x << 8 | p[i];
-  return x;
-}
-
-static uint64_t siphash(const uint64_t k[2], const uint8_t *p, size_t len) {
-  uint64_t v[4] = {
-      k[0] ^ UINT64_C(0x736f6d6570736575), k[1] ^ UINT64_C(0x646f72616e646f6d),
-      k[0] ^ UINT64_C(0x6c7967656e657261), k[1] ^ UINT64_C(0x7465646279746573)};
-  size_t full = len & ~(size_t)7;
-  for (size_t i = 0; i < full; i += 8) {
-    uint64_t m = le64(p + i);
-    v[3] ^= m;
-    sip_round(v);
-    sip_round(v);
-    v[0] ^= m;
-  }
-  uint64_t b = (uint64_t)len << 56;
-  for (size_t i = full; i < len; i++)
-    b |= (uint64_t)p[i] << (8 * (i - full));
-  v[3] ^= b;
-  sip_round(v);
-  sip_round(v);
-  v[0] ^= b;
-  v[2] ^= 0xff;
-  for (int i = 0; i < 4; i++)
-    sip_round(v);
-  return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
-
 int imsec_limit_init(limit_table *t, size_t max, imsec_time_ms window,
                      const uint8_t seed[16]) {
   if (!t || !max || window <= 0 || !seed)
     return IMSEC_ERR_INVAL;
   memset(t, 0, sizeof(*t));
-  size_t nb = 16;
-  while (nb < max && nb < ((size_t)1 << 20))
-    nb <<= 1;
-  t->buckets = calloc(nb, sizeof(*t->buckets));
-  if (!t->buckets)
-    return IMSEC_ERR_NOMEM;
-  t->nbuckets = nb;
+  /* Keyed by the table's random seed: the keys are IMPIs and Via hosts,
+   * which the sender chooses (hash flooding). */
+  imsec_map_init_str(&t->map, seed);
   t->max = max;
   t->window = window;
-  t->seed[0] = le64(seed);
-  t->seed[1] = le64(seed + 8);
   return 0;
 }
 
@@ -87,7 +28,8 @@ void imsec_limit_free(limit_table *t) {
     n = e->next;
     free(e);
   }
-  free(t->buckets);
+  imsec_map_free(&t->map);
+  imsec_wipe(t->map.seed, sizeof(t->map.seed));
   memset(t, 0, sizeof(*t));
 }
 
@@ -129,11 +71,7 @@ static void move_to(limit_table *t, limit_entry *e, int parked) {
 }
 
 static void evict(limit_table *t, limit_entry *e) {
-  limit_entry **pp = &t->buckets[e->hash & (t->nbuckets - 1)];
-  while (*pp && *pp != e)
-    pp = &(*pp)->hnext;
-  if (*pp)
-    *pp = e->hnext;
+  (void)imsec_map_sdel(&t->map, imsec_str_make(e->key, e->klen));
   list_unlink(t, e);
   free(e);
   t->n--;
@@ -181,7 +119,7 @@ static int unpark_some(limit_table *t, imsec_time_ms now, int tries,
 
 limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
                              int create) {
-  if (!t || !t->buckets)
+  if (!t || !t->max)
     return NULL;
   /* Expiry by the time passed in, a little per call: idle entries at the
    * least recently used end (window over, not locked) hold nothing a new
@@ -200,12 +138,7 @@ limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
       break;
     }
   }
-  uint64_t h = siphash(t->seed, (const uint8_t *)key.p, key.len);
-  limit_entry *e = t->buckets[h & (t->nbuckets - 1)];
-  /* no secret: keys are IMPIs and source addresses, found by a keyed hash */
-  while (e && !(e->hash == h && e->klen == key.len &&
-                (key.len == 0 || memcmp(e->key, key.p, key.len) == 0)))
-    e = e->hnext;
+  limit_entry *e = imsec_map_sget(&t->map, key);
   if (!e) {
     if (!create)
       return NULL;
@@ -224,14 +157,14 @@ limit_entry *imsec_limit_get(limit_table *t, imsec_str key, imsec_time_ms now,
     e = calloc(1, sizeof(*e) + key.len + 1);
     if (!e)
       return NULL;
-    e->hash = h;
     e->klen = key.len;
     if (key.len)
       memcpy(e->key, key.p, key.len);
     e->win_start = now;
-    size_t b = h & (t->nbuckets - 1);
-    e->hnext = t->buckets[b];
-    t->buckets[b] = e;
+    if (imsec_map_sput(&t->map, key, e, NULL) != 0) {
+      free(e);
+      return NULL;
+    }
     t->n++;
     list_push(t, e);
   } else if (!e->parked || e->locked_until <= now) {

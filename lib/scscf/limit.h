@@ -1,30 +1,30 @@
 /*
  * Bounded per-key counters for the S-CSCF's flood limits (internal to
  * lib/scscf): one entry per IMPI or per source address, with counts over a
- * fixed time window and a lock deadline. lib/base has no shared hash map
- * yet, so this is a small one of its own: chained buckets with a keyed hash
- * (the key is random per table, so a sender cannot aim its keys at one
- * bucket), and a least-recently-used list for eviction when the table is
- * full. Time is passed in (lib/ has no clock).
+ * fixed time window and a lock deadline. Entries are found through the
+ * shared map (include/imsec/map.h) with string keys hashed under the
+ * table's random seed, so a sender cannot aim its keys at one probe run;
+ * the map does not order, so the table keeps its own least-recently-used
+ * list for eviction when full, and a list of the locked entries. Time is
+ * passed in (lib/ has no clock).
  */
 #ifndef IMSEC_SCSCF_LIMIT_H
 #define IMSEC_SCSCF_LIMIT_H
 
 #include "imsec/base.h"
 #include "imsec/elem.h"
+#include "imsec/map.h"
 
 typedef struct limit_entry {
-  struct limit_entry *hnext;       /* bucket chain */
   struct limit_entry *prev, *next; /* its list: head = most recent */
-  uint64_t hash;
-  imsec_time_ms win_start;    /* start of the current counting window */
-  uint32_t challenges;        /* new challenges in this window */
-  uint32_t failures;          /* failed responses in this window */
-  imsec_time_ms locked_until; /* 0: not locked */
-  unsigned logged;            /* LIMIT_LOGGED_* already said this window */
-  unsigned char parked;       /* in the locked list, out of the LRU order */
+  imsec_time_ms win_start;         /* start of the current counting window */
+  uint32_t challenges;             /* new challenges in this window */
+  uint32_t failures;               /* failed responses in this window */
+  imsec_time_ms locked_until;      /* 0: not locked */
+  unsigned logged;                 /* LIMIT_LOGGED_* already said this window */
+  unsigned char parked; /* in the locked list, out of the LRU order */
   size_t klen;
-  char key[];
+  char key[]; /* to remove it from the map when it goes */
 } limit_entry;
 
 #define LIMIT_LOGGED_CHALLENGES 1u
@@ -32,13 +32,11 @@ typedef struct limit_entry {
 #define LIMIT_LOGGED_LOCKED 4u
 
 typedef struct limit_table {
-  limit_entry **buckets;
-  size_t nbuckets; /* a power of two */
-  size_t n, max;
+  imsec_map map;              /* key -> limit_entry */
+  size_t n, max;              /* max 0: not initialised */
   limit_entry *head, *tail;   /* LRU order of the entries that may go */
   limit_entry *lhead, *ltail; /* entries found locked: never evicted */
-  uint64_t seed[2];
-  imsec_time_ms window; /* counting window, > 0 */
+  imsec_time_ms window;       /* counting window, > 0 */
 } limit_table;
 
 /* An empty table of at most `max` entries (> 0) counting over `window`

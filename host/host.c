@@ -857,7 +857,8 @@ int imsec_host_flow_up(imsec_host *h, uint64_t flow, uint64_t tag,
       h->cfg.ops->on_flow_up(h->cfg.self, flow, tag, &fi, now_of(h), &h->out);
   free(facts);
   if (v < 0) {
-    /* The port closes it and tells nothing more of it. */
+    /* The port closes it; its going-down, when the port reports it,
+     * reaches the element (the flow is forgotten below). */
     f->closed = 1;
   }
   finish(h, flow);

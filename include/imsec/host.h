@@ -99,8 +99,12 @@ IMSEC_API void imsec_host_del(imsec_host *h);
 IMSEC_API void imsec_host_start(imsec_host *h);
 /* A flow is up. `chain` (DER, leaf first; may be NULL) is what a TLS peer
  * sent: the host makes info->peer_cert from it when info has none.
- * Returns the element's verdict: < 0 means close the flow (the port does,
- * without calling imsec_host_flow_down). */
+ * Returns the element's verdict: < 0 means close the flow. The port does,
+ * and reports it going down as it reports any flow (imsec_host_flow_down,
+ * once): the host has forgotten the flow and passes that event on, so the
+ * element hears on_flow_down for a flow it refused, as for one that
+ * failed (the S-CSCF fails what it queued for a peer it refused). A flow
+ * the element CLOSEd itself gets no event after the CLOSE. */
 IMSEC_API int imsec_host_flow_up(imsec_host *h, uint64_t flow, uint64_t tag,
                                  const imsec_flow_info *info,
                                  const imsec_bytes *chain, size_t n_chain);

@@ -881,7 +881,8 @@ static void run_event(sim *s, event *ev) {
     }
     int v = imsec_host_flow_up(n->host, ev->end, ev->tag, &info, chain, nc);
     if (v < 0 && !e->closed && !e->down) {
-      /* The port closes a refused flow and tells its host nothing more. */
+      /* The port closes a refused flow; its going-down reaches the
+       * element once (include/imsec/host.h). */
       e->own_close = 2;
       close_flow(s, ev->end, v, IMSEC_ERR_IO);
     }
@@ -907,8 +908,10 @@ static void run_event(sim *s, event *ev) {
     uint64_t id = e->up ? ev->end : 0;
     if (e->own_close) {
       /* Closed by its element: once, so the host forgets the flow (it
-       * delivers nothing). Refused at flow-up: the host forgot it. */
-      if (id && e->own_close == 1)
+       * delivers nothing). Refused at flow-up: the host forgot it, and
+       * passes the going-down on to the element, as with the net port
+       * (include/imsec/host.h). */
+      if (id)
         imsec_host_flow_down(n->host, id, e->ntags ? e->tags[0] : 0,
                              ev->reason);
       break;

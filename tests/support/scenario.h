@@ -118,8 +118,9 @@ size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p);
 size_t sc_msgs(sc_world *w, const char *from, const char *start);
 /* Messages element `name` received (any). */
 size_t sc_msgs_in(sc_world *w, const char *name);
-/* The i-th such message sent: an id of the flow it went on (the same id
- * for the same connection within one world), 0 when fewer. */
+/* The i-th such message sent: an id of the connection it went on, 0 when
+ * fewer. Compare only ids of one element's messages (under SC_NET each
+ * port numbers its own flows; under SC_SIM it is the receiving end). */
 uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
                      size_t i);
 /* A header of that message into buf ("" when absent or no message);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scenario.h"
 #include "test_util.h"
@@ -218,14 +219,26 @@ static void deregister(sc_backend b) {
 
 /* ------------------------------------------------------------ tests */
 
+/* SCENARIO_TIMES=1 prints each run's wall time (stderr). */
+static void timed(const char *name, void (*fn)(sc_backend), sc_backend b) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  fn(b);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (getenv("SCENARIO_TIMES"))
+    fprintf(stderr, "%s_%s: %.0f ms\n", b == SC_SIM ? "sim" : "net", name,
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
 #define BOTH(name)                                                             \
   static void sim_##name(void **state) {                                       \
     (void)state;                                                               \
-    name(SC_SIM);                                                              \
+    timed(#name, name, SC_SIM);                                                \
   }                                                                            \
   static void net_##name(void **state) {                                       \
     (void)state;                                                               \
-    name(SC_NET);                                                              \
+    timed(#name, name, SC_NET);                                                \
   }
 
 BOTH(home_register)

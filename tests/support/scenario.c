@@ -477,7 +477,7 @@ static void sim_world(sc_world *w) {
     elem *e = &w->pcscf_e[i];
     e->n = sim_add(w->s, e->name, &imsec_pcscf_ops, w->pcscf[i], at[i].host);
     assert_int_equal(sim_listen(e->n, &core), 0);
-    e->started = 1;
+    elem_start(w, e); /* as the net port does: on_start, if any */
   }
   listen_chain(w->pcscf_e[P_HOME].n, at[P_HOME].tls, w->home, w->op1, 1);
   listen_chain(w->pcscf_e[P_VISITED].n, at[P_VISITED].tls, w->visited, w->op2,

@@ -1,0 +1,259 @@
+/*
+ * The scenario suite, written once against tests/support/scenario.h and
+ * run over both backends: sim_* in memory on a virtual clock, net_* with
+ * every element on its own net port (real TLS on 127.0.0.1). The real
+ * UE, P-CSCF, S-CSCF and HSS elements in both:
+ *
+ *   home_register    TS 33.203 §6.1 registration (mode M1: TLS to the
+ *                    P-CSCF, IMS AKA) of two UEs, then a MESSAGE (RFC 3428)
+ *                    A -> B through P-CSCF and S-CSCF, asserted as A
+ *                    (RFC 3325) and delivered on B's registered flow;
+ *   roaming          through the visited network's P-CSCF, whose
+ *                    certificate comes from a roaming partner's CA;
+ *   rogue_pcscf      a P-CSCF certified by an operator that is no partner,
+ *                    and a self-signed one: the UE's trust decision refuses
+ *                    each with its reason before anything is sent;
+ *   sync_failure     TS 33.203 §6.1.3: the ISIM's SQN is ahead, the UE
+ *                    answers with AUTS, the HSS resynchronises, and the UE
+ *                    registers, all on its one TLS connection;
+ *   deregister       TS 24.229 §5.1.1.6: REGISTER with Expires 0 removes
+ *                    the registrar's contact and the P-CSCF's binding.
+ *
+ * Waits are predicates with generous deadlines (virtual under sim, real
+ * under net): a loaded machine only makes the net runs slower.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scenario.h"
+#include "test_util.h"
+
+/* A deadline for each wait: the net runs take well under a second each
+ * when the machine is idle. */
+#define WAIT_MS 30000
+
+/* ------------------------------------------------------------ scenarios */
+
+typedef struct answer {
+  sc_ue *u;
+  int handle;
+} answer;
+
+static int answered(sc_world *w, void *arg) {
+  answer *a = arg;
+  return sc_ue_send_result(w, a->u, a->handle) != 0;
+}
+
+static void home_register(sc_backend b) {
+  sc_world *w = sc_world_new(b);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *bu = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, bu, WAIT_MS), IMSEC_UE_REGISTERED);
+  sc_ue *both[] = {a, bu};
+  for (int i = 0; i < 2; i++) {
+    imsec_ue_status s = sc_ue_status(w, both[i]);
+    assert_true(s.trust_decided);
+    assert_int_equal(s.trust.verdict, IMSEC_TRUST_HOME);
+    assert_int_equal(s.challenges, 1);
+    assert_int_equal(s.registrations, 1);
+    assert_int_equal(s.sync_failures, 0);
+    assert_int_not_equal(s.flow, 0);
+    /* The accepted SQN was made durable before the RES left. */
+    assert_true(sc_ue_sqn_writes(w, both[i]) >= 1);
+    assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(both[i])), 1);
+    assert_int_equal(sc_msgs(w, sc_ue_name(both[i]), "REGISTER"), 2);
+  }
+  assert_int_equal(sc_scscf_registrations(w), 2);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 2);
+  char v[1024];
+  /* Sec-agree on the UE's hop (RFC 3329), tls-pending then tls-yes on the
+   * core hop (TS 24.229 §5.2.2.1). */
+  assert_non_null(strstr(
+      sc_msg_header(w, "ue0", "REGISTER", 0, "Security-Client", v, sizeof v),
+      "tls"));
+  assert_non_null(strstr(
+      sc_msg_header(w, "pcscf", "REGISTER", 0, "Authorization", v, sizeof v),
+      "tls-pending"));
+  assert_non_null(strstr(
+      sc_msg_header(w, "pcscf", "REGISTER", 1, "Authorization", v, sizeof v),
+      "tls-yes"));
+  /* A -> B. */
+  answer an = {a, sc_ue_send(w, a, sc_ue_impu(bu), "hello B")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, a, an.handle), 200);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, bu, &in), 1);
+  assert_int_equal(in.len, strlen("hello B"));
+  assert_memory_equal(in.body, "hello B", in.len);
+  assert_string_equal(in.asserted, sc_ue_impu(a));
+  imsec_ue_message_free(&in);
+  assert_int_equal(sc_ue_inbox_pop(w, bu, &in), 0);
+  assert_int_equal(sc_ue_inbox_pop(w, a, &in), 0);
+  /* Through the P-CSCF to the S-CSCF (asserted there), back through the
+   * P-CSCF to B, on B's registered flow: B never reconnected. */
+  assert_int_equal(sc_msgs(w, "ue0", "MESSAGE"), 1);
+  assert_int_equal(sc_msgs(w, "scscf", "MESSAGE"), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "MESSAGE"), 2);
+  assert_non_null(strstr(sc_msg_header(w, "pcscf", "MESSAGE", 0,
+                                       "P-Asserted-Identity", v, sizeof v),
+                         sc_ue_impu(a)));
+  assert_int_equal(sc_msgs(w, "ue1", "SIP/2.0 200"), 1);
+  assert_int_equal(sc_ue_status(w, bu).reconnects, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+static void roaming(sc_backend b) {
+  sc_world *w = sc_world_new(b);
+  sc_ue_opts o = {.via = SC_PCSCF_VISITED};
+  sc_ue *u = sc_ue_add(w, &o);
+  assert_int_equal(sc_ue_register(w, u, WAIT_MS), IMSEC_UE_REGISTERED);
+  imsec_ue_status s = sc_ue_status(w, u);
+  assert_int_equal(s.trust.verdict, IMSEC_TRUST_PARTNER);
+  assert_int_equal(s.challenges, 1);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(u)), 1);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_VISITED), 1);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 0);
+  /* TS 24.229 §5.2.2.1: the visited P-CSCF names its network. */
+  char v[1024];
+  assert_non_null(strstr(sc_msg_header(w, "vpcscf", "REGISTER", 0,
+                                       "P-Visited-Network-ID", v, sizeof v),
+                         SC_VISITED_ID));
+  assert_int_equal(sc_msgs(w, "pcscf", NULL), 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+static void rogue_pcscf(sc_backend b) {
+  struct {
+    sc_pcscf via;
+    const char *reason;
+  } cases[] = {
+      {SC_PCSCF_ROGUE, "not-a-roaming-partner"},
+      {SC_PCSCF_SELF_SIGNED, "chain-invalid"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    sc_world *w = sc_world_new(b);
+    sc_ue_opts o = {.via = cases[i].via};
+    sc_ue *u = sc_ue_add(w, &o);
+    assert_int_equal(sc_ue_register(w, u, WAIT_MS), IMSEC_UE_REFUSED);
+    /* Refused for good: nothing more happens a while later. */
+    sc_run_for(w, 300);
+    imsec_ue_status s = sc_ue_status(w, u);
+    assert_int_equal(s.state, IMSEC_UE_REFUSED);
+    assert_true(s.trust_decided);
+    assert_string_equal(imsec_trust_reason_code(s.trust.reason),
+                        cases[i].reason);
+    assert_int_equal(s.challenges, 0);
+    /* No REGISTER (nothing at all) went out; the rogue saw nothing. */
+    assert_int_equal(sc_msgs(w, sc_ue_name(u), NULL), 0);
+    assert_int_equal(sc_msgs_in(w, "rogue"), 0);
+    assert_int_equal(sc_scscf_registrations(w), 0);
+    assert_int_equal(sc_ue_sqn_writes(w, u), 0);
+    sc_dump(w);
+    sc_world_del(w);
+  }
+}
+
+static void sync_failure(sc_backend b) {
+  sc_world *w = sc_world_new(b);
+  sc_ue_opts o = {.sqn_ahead = 1};
+  sc_ue *u = sc_ue_add(w, &o);
+  assert_int_equal(sc_ue_register(w, u, WAIT_MS), IMSEC_UE_REGISTERED);
+  imsec_ue_status s = sc_ue_status(w, u);
+  assert_int_equal(s.sync_failures, 1);
+  assert_int_equal(s.challenges, 2);
+  assert_int_equal(s.reconnects, 0);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(u)), 1);
+  /* REGISTER, REGISTER with AUTS, REGISTER with RES: one connection. */
+  assert_int_equal(sc_msgs(w, "ue0", "REGISTER"), 3);
+  char v[1024];
+  assert_non_null(strstr(
+      sc_msg_header(w, "ue0", "REGISTER", 1, "Authorization", v, sizeof v),
+      "auts=\""));
+  uint64_t f0 = sc_msg_flow(w, "ue0", "REGISTER", 0);
+  assert_int_not_equal(f0, 0);
+  assert_int_equal(sc_msg_flow(w, "ue0", "REGISTER", 1), f0);
+  assert_int_equal(sc_msg_flow(w, "ue0", "REGISTER", 2), f0);
+  /* Two 401s reached the UE: the first answered with AUTS. */
+  assert_int_equal(sc_msgs(w, "pcscf", "SIP/2.0 401"), 2);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+static int deregistered(sc_world *w, void *arg) {
+  sc_ue *u = arg;
+  return sc_ue_status(w, u).state == IMSEC_UE_IDLE &&
+         sc_scscf_contacts(w, sc_ue_impu(u)) == 0 &&
+         sc_pcscf_bindings(w, SC_PCSCF_HOME) == 0;
+}
+
+static void deregister(sc_backend b) {
+  sc_world *w = sc_world_new(b);
+  sc_ue *u = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, u, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(u)), 1);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 1);
+  sc_ue_deregister(w, u);
+  assert_true(sc_run_until(w, deregistered, u, WAIT_MS));
+  /* This S-CSCF authenticates the de-registration as well: Expires 0,
+   * a fresh challenge, Expires 0 with the RES, then the 200. */
+  assert_int_equal(sc_msgs(w, "ue0", "REGISTER"), 4);
+  char v[256];
+  for (size_t i = 2; i < 4; i++)
+    assert_string_equal(
+        sc_msg_header(w, "ue0", "REGISTER", i, "Expires", v, sizeof v), "0");
+  assert_int_equal(sc_msgs(w, "pcscf", "SIP/2.0 401"), 2);
+  assert_int_equal(sc_msgs(w, "pcscf", "SIP/2.0 200"), 2);
+  imsec_ue_status s = sc_ue_status(w, u);
+  assert_int_equal(s.flow, 0);
+  assert_int_equal(s.registrations, 1);
+  assert_int_equal(sc_scscf_registrations(w), 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* SCENARIO_TIMES=1 prints each run's wall time (stderr). */
+static void timed(const char *name, void (*fn)(sc_backend), sc_backend b) {
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  fn(b);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (getenv("SCENARIO_TIMES"))
+    fprintf(stderr, "%s_%s: %.0f ms\n", b == SC_SIM ? "sim" : "net", name,
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
+#define BOTH(name)                                                             \
+  static void sim_##name(void **state) {                                       \
+    (void)state;                                                               \
+    timed(#name, name, SC_SIM);                                                \
+  }                                                                            \
+  static void net_##name(void **state) {                                       \
+    (void)state;                                                               \
+    timed(#name, name, SC_NET);                                                \
+  }
+
+BOTH(home_register)
+BOTH(roaming)
+BOTH(rogue_pcscf)
+BOTH(sync_failure)
+BOTH(deregister)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(sim_home_register), cmocka_unit_test(net_home_register),
+      cmocka_unit_test(sim_roaming),       cmocka_unit_test(net_roaming),
+      cmocka_unit_test(sim_rogue_pcscf),   cmocka_unit_test(net_rogue_pcscf),
+      cmocka_unit_test(sim_sync_failure),  cmocka_unit_test(net_sync_failure),
+      cmocka_unit_test(sim_deregister),    cmocka_unit_test(net_deregister),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,933 @@
+/* The scenario driver (scenario.h): one world, two backends. */
+#define _GNU_SOURCE
+#include "scenario.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "imsec/crypto.h"
+#include "imsec/host_net.h"
+#include "imsec/hss.h"
+#include "imsec/pcscf.h"
+#include "imsec/pki.h"
+#include "imsec/scscf.h"
+#include "imsec/svc.h"
+#include "imsec/x509.h"
+#include "net_util.h"
+#include "sim.h"
+#include "test_util.h"
+
+#define TD "3gppnetwork.org"
+#define PCSCF_HOME "pcscf." SC_HOME
+#define PCSCF_VISITED "pcscf." SC_VISITED
+#define PCSCF_OTHER "pcscf." SC_OTHER
+#define MAX_UES 16
+/* How long a look or an act may wait for an element's loop thread: far
+ * beyond what a loaded machine needs, only a bound on a hung loop. */
+#define CALL_WAIT_MS 30000
+
+/* The P-CSCF elements: home, visited, rogue (two listeners). */
+enum { P_HOME = 0, P_VISITED = 1, P_ROGUE = 2, P_N = 3 };
+
+/* One element: a sim node or a net port. */
+typedef struct elem {
+  char name[16];
+  sim_node *n;
+  imsec_hostnet *r;
+  int started;
+} elem;
+
+struct sc_ue {
+  elem e;
+  char impi[128], impu[160], tel[64];
+  uint8_t k[16], opc[16];
+  imsec_crypto *cr;
+  imsec_ue *ue;
+  imsec_svc *svc; /* its SQN writes */
+  imsec_x509_anchors *anchors;
+  atomic_ulong sqn_writes;
+};
+
+/* A message an element sent (out) or received, from the net ladder. */
+typedef struct rec {
+  char elem[16];
+  int out;
+  uint64_t flow;
+  char *text;
+  size_t len;
+} rec;
+
+struct sc_world {
+  sc_backend b;
+  sim *s;
+  char dir[64]; /* SC_NET: the PEM files */
+  imsec_pki_cred *root, *op1, *op2, *op3, *home, *visited, *other, *self;
+  imsec_crypto *cr;   /* the test thread's (subscriber keys) */
+  imsec_crypto *cr_s; /* the S-CSCF's and its HSS's (one thread) */
+  imsec_crypto *cr_p[P_N];
+  imsec_hss_store *store;
+  imsec_hss *hss;
+  imsec_reg_store *regs;
+  imsec_svc *svc;
+  imsec_scscf *scscf;
+  elem scscf_e;
+  imsec_pcscf *pcscf[P_N];
+  elem pcscf_e[P_N];
+  imsec_addr ue_side[SC_PCSCF_N]; /* where UEs dial each P-CSCF */
+  sc_ue *ues[MAX_UES];
+  size_t nue;
+  pthread_mutex_t mu; /* recs (written by the loop threads) */
+  rec *recs;
+  size_t nrec, caprec;
+};
+
+static const char *const g_pcscf_names[SC_PCSCF_N] = {PCSCF_HOME, PCSCF_VISITED,
+                                                      PCSCF_OTHER, PCSCF_HOME};
+
+static int pcscf_elem(sc_pcscf p) {
+  return p == SC_PCSCF_HOME      ? P_HOME
+         : p == SC_PCSCF_VISITED ? P_VISITED
+                                 : P_ROGUE;
+}
+
+static imsec_addr A(const char *text) {
+  imsec_addr a;
+  assert_int_equal(imsec_addr_parse(imsec_str_c(text), &a), 0);
+  return a;
+}
+
+static imsec_addr lo(imsec_tp tp, uint16_t port) {
+  imsec_addr a;
+  memset(&a, 0, sizeof a);
+  a.tp = tp;
+  snprintf(a.host, sizeof a.host, "127.0.0.1");
+  a.port = port;
+  return a;
+}
+
+sc_backend sc_world_backend(const sc_world *w) {
+  return w->b;
+}
+
+/* ------------------------------------------------------------ PKI */
+
+static void issue(const char *cn, const char *domain, int ca,
+                  const imsec_pki_cred *issuer, imsec_pki_cred **out) {
+  int64_t now = (int64_t)time(NULL);
+  char uri[300];
+  snprintf(uri, sizeof uri, "sip:%s", cn);
+  const char *names[] = {cn};
+  const char *uris[] = {uri};
+  const char *perm[] = {domain};
+  imsec_pki_spec s = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = cn,
+      .ca = ca,
+      .path_len = ca ? (issuer ? 0 : 1) : -1,
+      .permitted = ca && domain ? perm : NULL,
+      .n_permitted = ca && domain ? 1 : 0,
+      .dns = ca ? NULL : names,
+      .n_dns = ca ? 0 : 1,
+      .uris = ca ? NULL : uris,
+      .n_uris = ca ? 0 : 1,
+      .server_auth = !ca,
+      .not_before = now - 3600,
+      .not_after = now + 86400,
+  };
+  assert_int_equal(imsec_pki_issue(&s, issuer, out), 0);
+}
+
+static void pki_make(sc_world *w) {
+  issue("IMS root", NULL, 1, NULL, &w->root);
+  issue(SC_HOME, SC_HOME, 1, w->root, &w->op1);
+  issue(SC_VISITED, SC_VISITED, 1, w->root, &w->op2);
+  issue(SC_OTHER, SC_OTHER, 1, w->root, &w->op3);
+  issue(PCSCF_HOME, NULL, 0, w->op1, &w->home);
+  issue(PCSCF_VISITED, NULL, 0, w->op2, &w->visited);
+  issue(PCSCF_OTHER, NULL, 0, w->op3, &w->other);
+  issue(PCSCF_HOME, NULL, 0, NULL, &w->self);
+}
+
+static const char *wpath(const sc_world *w, const char *name, char *buf,
+                         size_t cap) {
+  snprintf(buf, cap, "%s/%s", w->dir, name);
+  return buf;
+}
+
+/* SC_NET: chain (leaf, CA) and key of a listener, as PEM files. */
+static void pki_write(sc_world *w, const char *base, const imsec_pki_cred *leaf,
+                      const imsec_pki_cred *ca) {
+  char name[64], p[128];
+  const imsec_pki_cred *chain[2] = {leaf, ca};
+  snprintf(name, sizeof name, "%s.pem", base);
+  assert_int_equal(
+      imsec_pki_write_certs(wpath(w, name, p, sizeof p), chain, ca ? 2 : 1, 1),
+      0);
+  snprintf(name, sizeof name, "%s.key", base);
+  assert_int_equal(imsec_pki_write_key(leaf, wpath(w, name, p, sizeof p), 1),
+                   0);
+}
+
+/* The UEs' trust configuration (one per UE: each UE's loop reads its own). */
+static imsec_x509_anchors *anchors_new(sc_world *w) {
+  imsec_x509_anchors *a = NULL;
+  assert_int_equal(imsec_x509_anchors_new(&a), 0);
+  imsec_bytes r = imsec_pki_cred_der(w->root);
+  imsec_bytes h = imsec_pki_cred_der(w->op1);
+  imsec_bytes v = imsec_pki_cred_der(w->op2);
+  assert_int_equal(imsec_x509_anchors_add_root(a, r.p, r.len), 0);
+  assert_int_equal(imsec_x509_anchors_set_home_ca(a, h.p, h.len), 0);
+  assert_int_equal(imsec_x509_anchors_add_partner(a, v.p, v.len, SC_VISITED),
+                   0);
+  return a;
+}
+
+/* ------------------------------------------------------------ records */
+
+static void on_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
+  sc_world *w = user;
+  pthread_mutex_lock(&w->mu);
+  if (w->nrec == w->caprec) {
+    size_t cap = w->caprec ? 2 * w->caprec : 64;
+    rec *n = realloc(w->recs, cap * sizeof *n);
+    if (!n) {
+      pthread_mutex_unlock(&w->mu);
+      return;
+    }
+    w->recs = n;
+    w->caprec = cap;
+  }
+  rec *r = &w->recs[w->nrec];
+  memset(r, 0, sizeof *r);
+  snprintf(r->elem, sizeof r->elem, "%s", ev->elem);
+  r->out = ev->out;
+  r->flow = ev->flow;
+  r->text = malloc(ev->len + 1);
+  if (r->text) {
+    memcpy(r->text, ev->msg, ev->len);
+    r->text[ev->len] = 0;
+    r->len = ev->len;
+    w->nrec++;
+  }
+  pthread_mutex_unlock(&w->mu);
+}
+
+static int starts(const char *text, size_t len, const char *start) {
+  size_t n = start ? strlen(start) : 0;
+  return !start || (len >= n && memcmp(text, start, n) == 0); /* no secret */
+}
+
+/* The i-th record sent by `from` starting with `start`, copied (the
+ * caller frees text), or 0. */
+static int rec_find(sc_world *w, const char *from, const char *start, size_t i,
+                    rec *out) {
+  int found = 0;
+  pthread_mutex_lock(&w->mu);
+  for (size_t k = 0; k < w->nrec; k++) {
+    const rec *r = &w->recs[k];
+    if (!r->out || strcmp(r->elem, from) != 0 ||
+        !starts(r->text, r->len, start))
+      continue;
+    if (i-- == 0) {
+      *out = *r;
+      out->text = strdup(r->text);
+      found = out->text != NULL;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  return found;
+}
+
+size_t sc_msgs(sc_world *w, const char *from, const char *start) {
+  if (w->b == SC_SIM)
+    return sim_trace_msgs(w->s, from, NULL, start);
+  size_t n = 0;
+  pthread_mutex_lock(&w->mu);
+  for (size_t k = 0; k < w->nrec; k++)
+    if (w->recs[k].out && strcmp(w->recs[k].elem, from) == 0 &&
+        starts(w->recs[k].text, w->recs[k].len, start))
+      n++;
+  pthread_mutex_unlock(&w->mu);
+  return n;
+}
+
+size_t sc_msgs_in(sc_world *w, const char *name) {
+  if (w->b == SC_SIM)
+    return sim_trace_msgs(w->s, NULL, name, NULL);
+  size_t n = 0;
+  pthread_mutex_lock(&w->mu);
+  for (size_t k = 0; k < w->nrec; k++)
+    if (!w->recs[k].out && strcmp(w->recs[k].elem, name) == 0)
+      n++;
+  pthread_mutex_unlock(&w->mu);
+  return n;
+}
+
+uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
+                     size_t i) {
+  if (w->b == SC_SIM) {
+    const sim_tr *t = sim_trace_msg(w->s, from, NULL, start, i);
+    return t ? t->flow : 0;
+  }
+  rec r;
+  if (!rec_find(w, from, start, i, &r))
+    return 0;
+  free(r.text);
+  return r.flow;
+}
+
+const char *sc_msg_header(sc_world *w, const char *from, const char *start,
+                          size_t i, const char *name, char *buf, size_t cap) {
+  buf[0] = 0;
+  if (w->b == SC_SIM) {
+    const sim_tr *t = sim_trace_msg(w->s, from, NULL, start, i);
+    if (!t || sim_msg_header(t, name, buf, cap) < 0)
+      buf[0] = 0;
+    return buf;
+  }
+  rec r;
+  if (!rec_find(w, from, start, i, &r))
+    return buf;
+  /* The sim's header reader, over the recorded message. */
+  sim_tr t;
+  memset(&t, 0, sizeof t);
+  t.kind = SIM_TR_MSG;
+  t.text = r.text;
+  t.len = r.len;
+  if (sim_msg_header(&t, name, buf, cap) < 0)
+    buf[0] = 0;
+  free(r.text);
+  return buf;
+}
+
+void sc_dump(sc_world *w) {
+  if (!getenv("SCENARIO_LADDER"))
+    return;
+  if (w->b == SC_SIM) {
+    sim_trace_print(w->s, stderr, 0, 1);
+    return;
+  }
+  pthread_mutex_lock(&w->mu);
+  for (size_t k = 0; k < w->nrec; k++) {
+    const rec *r = &w->recs[k];
+    const char *eol = strpbrk(r->text, "\r\n");
+    int n = eol ? (int)(eol - r->text) : (int)r->len;
+    fprintf(stderr, "%-7s %s flow %llu: %.*s\n", r->elem, r->out ? "->" : "<-",
+            (unsigned long long)r->flow, n, r->text);
+  }
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* ------------------------------------------------------------ elements */
+
+static void *elem_self(const elem *e) {
+  return e->n ? sim_node_self(e->n) : imsec_hostnet_self(e->r, 0);
+}
+
+/* An act: fn on the element's thread with its actions carried out. */
+static void elem_call(sc_world *w, elem *e, imsec_host_call_fn fn, void *arg) {
+  if (w->b == SC_SIM) {
+    sim_call(e->n, fn, arg);
+    return;
+  }
+  assert_true(e->started);
+  assert_int_equal(imsec_hostnet_call_wait(e->r, fn, arg, CALL_WAIT_MS), 0);
+}
+
+/* A look: fn(self, arg) on the element's thread, no actions. In the sim
+ * (one thread) it runs at once, also from inside a predicate. */
+typedef void (*look_fn)(void *self, void *arg);
+typedef struct look_ctx {
+  look_fn fn;
+  void *arg;
+} look_ctx;
+
+static void look_tramp(void *self, imsec_time_ms now, imsec_out *out,
+                       void *arg) {
+  (void)now;
+  (void)out;
+  look_ctx *c = arg;
+  c->fn(self, c->arg);
+}
+
+static void elem_look(sc_world *w, elem *e, look_fn fn, void *arg) {
+  if (w->b == SC_SIM || !e->started) {
+    fn(elem_self(e), arg); /* no thread runs it yet */
+    return;
+  }
+  look_ctx c = {fn, arg};
+  assert_int_equal(imsec_hostnet_call_wait(e->r, look_tramp, &c, CALL_WAIT_MS),
+                   0);
+}
+
+/* SC_NET: a port for an element, bound but not started; `self` may be set
+ * later (imsec_hostnet_set_self) when the element needs the ports. */
+static void net_port(sc_world *w, elem *e, const imsec_elem_ops *ops,
+                     void *self, imsec_svc *svc,
+                     const imsec_hostnet_listener *ls, size_t nl,
+                     const imsec_net_tls_config *client,
+                     const imsec_x509_anchors *anchors) {
+  imsec_hostnet_config c;
+  memset(&c, 0, sizeof c);
+  c.name = e->name;
+  c.ops = ops;
+  c.self = self;
+  c.svc = svc;
+  c.listeners = ls;
+  c.n_listeners = nl;
+  c.client_tls_cfg = client;
+  c.anchors = anchors;
+  c.log_level = getenv("SCENARIO_DEBUG") ? IMSEC_LOG_DEBUG : IMSEC_LOG_ERROR;
+  c.ladder_fn = on_ladder;
+  c.ladder_user = w;
+  char err[256] = "";
+  if (imsec_hostnet_new(&e->r, &c, err, sizeof err) != 0)
+    fail_msg("%s: %s", e->name, err);
+}
+
+static void elem_start(sc_world *w, elem *e) {
+  if (w->b == SC_SIM)
+    sim_node_start(e->n);
+  else
+    assert_int_equal(imsec_hostnet_start(e->r), 0);
+  e->started = 1;
+}
+
+/* ------------------------------------------------------------ world */
+
+/* Registration expiry is wall-clock in the store: the sim's clock there. */
+static int64_t sim_wall(void *arg) {
+  return sim_now(((sc_world *)arg)->s);
+}
+
+static imsec_pcscf *pcscf_make(sc_world *w, int i, imsec_addr core,
+                               const char *peer, imsec_addr scscf,
+                               const char *visited) {
+  imsec_pcscf_config c;
+  imsec_pcscf_config_init(&c);
+  c.core = core;
+  /* a plain core is open to the S-CSCF's address only */
+  snprintf(c.peer_addrs[0], sizeof c.peer_addrs[0], "%s", peer);
+  c.n_peer_addrs = 1;
+  c.n_routes = 1;
+  char route[400];
+  char a[300];
+  assert_true(imsec_addr_format(&scscf, a, sizeof a) > 0);
+  snprintf(route, sizeof route, "%s=%s", SC_HOME, a);
+  assert_int_equal(imsec_pcscf_route_parse(imsec_str_c(route), &c.routes[0]),
+                   0);
+  if (visited)
+    snprintf(c.visited_network, sizeof c.visited_network, "%s", visited);
+  imsec_pcscf *p = NULL;
+  assert_int_equal(imsec_pcscf_new(&p, &c, w->cr_p[i]), 0);
+  return p;
+}
+
+static imsec_scscf *scscf_make(sc_world *w, imsec_addr self,
+                               const char *const *peers, size_t n) {
+  imsec_scscf_config sc = {.domain = SC_HOME, .self = self};
+  /* The core side is plain TCP from listed addresses only; the rogue
+   * element is listed too, so that what refuses a rogue P-CSCF here is
+   * the UE's own trust decision. */
+  sc.insecure_core = 1;
+  sc.peer_addrs = peers;
+  sc.n_peer_addrs = n;
+  imsec_scscf *s = NULL;
+  assert_int_equal(imsec_scscf_new(&s, &sc, w->cr_s), 0);
+  return s;
+}
+
+static void listen_chain(sim_node *n, const char *addr,
+                         const imsec_pki_cred *leaf, const imsec_pki_cred *ca,
+                         int tickets) {
+  imsec_bytes chain[2] = {imsec_pki_cred_der(leaf),
+                          ca ? imsec_pki_cred_der(ca) : (imsec_bytes){0}};
+  imsec_addr a = A(addr);
+  assert_int_equal(sim_listen_tls(n, &a, chain, ca ? 2 : 1, tickets), 0);
+}
+
+static void sim_world(sc_world *w) {
+  assert_int_equal(sim_new(&w->s, 1000000), 0);
+  static const char *const peers[] = {"10.0.0.2", "10.1.0.2", "10.9.0.2"};
+  imsec_addr sa = A("tcp:10.0.0.10:5060");
+  w->scscf = scscf_make(w, sa, peers, 3);
+  w->scscf_e.n =
+      sim_add(w->s, w->scscf_e.name, &imsec_scscf_ops, w->scscf, "10.0.0.10");
+  sim_node_svc(w->scscf_e.n, w->svc);
+  elem_start(w, &w->scscf_e);
+  assert_int_equal(sim_listen(w->scscf_e.n, &sa), 0);
+  static const struct {
+    const char *host, *tls, *tls2, *core;
+  } at[P_N] = {
+      {"10.0.0.2", "tls:10.0.0.2:5061", NULL, "tcp:10.0.0.2:5060"},
+      {"10.1.0.2", "tls:10.1.0.2:5061", NULL, "tcp:10.1.0.2:5060"},
+      {"10.9.0.2", "tls:10.9.0.2:5061", "tls:10.9.0.3:5061",
+       "tcp:10.9.0.2:5060"},
+  };
+  for (int i = 0; i < P_N; i++) {
+    imsec_addr core = A(at[i].core);
+    w->pcscf[i] = pcscf_make(w, i, core, "10.0.0.10", sa,
+                             i == P_VISITED ? SC_VISITED_ID : NULL);
+    elem *e = &w->pcscf_e[i];
+    e->n = sim_add(w->s, e->name, &imsec_pcscf_ops, w->pcscf[i], at[i].host);
+    assert_int_equal(sim_listen(e->n, &core), 0);
+    elem_start(w, e); /* as the net port does: on_start, if any */
+  }
+  listen_chain(w->pcscf_e[P_HOME].n, at[P_HOME].tls, w->home, w->op1, 1);
+  listen_chain(w->pcscf_e[P_VISITED].n, at[P_VISITED].tls, w->visited, w->op2,
+               0);
+  listen_chain(w->pcscf_e[P_ROGUE].n, at[P_ROGUE].tls, w->other, w->op3, 0);
+  listen_chain(w->pcscf_e[P_ROGUE].n, at[P_ROGUE].tls2, w->self, NULL, 0);
+  w->ue_side[SC_PCSCF_HOME] = A(at[P_HOME].tls);
+  w->ue_side[SC_PCSCF_VISITED] = A(at[P_VISITED].tls);
+  w->ue_side[SC_PCSCF_ROGUE] = A(at[P_ROGUE].tls);
+  w->ue_side[SC_PCSCF_SELF_SIGNED] = A(at[P_ROGUE].tls2);
+}
+
+static void net_world(sc_world *w) {
+  snprintf(w->dir, sizeof w->dir, "%s", t_mkdtemp());
+  assert_true(w->dir[0] != 0);
+  pki_write(w, "home", w->home, w->op1);
+  pki_write(w, "visited", w->visited, w->op2);
+  pki_write(w, "other", w->other, w->op3);
+  pki_write(w, "self", w->self, NULL);
+  char p[128];
+  const imsec_pki_cred *root[1] = {w->root};
+  assert_int_equal(
+      imsec_pki_write_certs(wpath(w, "root.pem", p, sizeof p), root, 1, 1), 0);
+  /* The S-CSCF names its own address: bind, then make it. */
+  imsec_hostnet_listener sl;
+  memset(&sl, 0, sizeof sl);
+  sl.addr = lo(IMSEC_TP_TCP, 0);
+  net_port(w, &w->scscf_e, &imsec_scscf_ops, NULL, w->svc, &sl, 1, NULL, NULL);
+  imsec_addr sa = lo(IMSEC_TP_TCP, imsec_hostnet_port(w->scscf_e.r, 0));
+  static const char *const peers[] = {"127.0.0.1"};
+  w->scscf = scscf_make(w, sa, peers, 1);
+  imsec_hostnet_set_self(w->scscf_e.r, w->scscf);
+  elem_start(w, &w->scscf_e);
+  /* The P-CSCFs: TLS listener(s) towards UEs, a TCP core listener last. */
+  static const struct {
+    const char *cert[2];
+    int tickets;
+  } at[P_N] = {
+      {{"home", NULL}, 1}, {{"visited", NULL}, 0}, {{"other", "self"}, 0}};
+  for (int i = 0; i < P_N; i++) {
+    imsec_net_tls_config tc[2];
+    char cf[2][128], kf[2][128];
+    imsec_hostnet_listener l[3];
+    memset(l, 0, sizeof l);
+    memset(tc, 0, sizeof tc);
+    size_t nl = 0;
+    for (int j = 0; j < 2 && at[i].cert[j]; j++) {
+      char name[64];
+      snprintf(name, sizeof name, "%s.pem", at[i].cert[j]);
+      tc[j].cert_file = wpath(w, name, cf[j], sizeof cf[j]);
+      snprintf(name, sizeof name, "%s.key", at[i].cert[j]);
+      tc[j].key_file = wpath(w, name, kf[j], sizeof kf[j]);
+      tc[j].tickets = at[i].tickets;
+      l[nl].addr = lo(IMSEC_TP_TLS, 0);
+      l[nl].tls_cfg = &tc[j];
+      nl++;
+    }
+    l[nl++].addr = lo(IMSEC_TP_TCP, 0);
+    elem *e = &w->pcscf_e[i];
+    net_port(w, e, &imsec_pcscf_ops, NULL, NULL, l, nl, NULL, NULL);
+    imsec_addr core = lo(IMSEC_TP_TCP, imsec_hostnet_port(e->r, nl - 1));
+    w->pcscf[i] = pcscf_make(w, i, core, "127.0.0.1", sa,
+                             i == P_VISITED ? SC_VISITED_ID : NULL);
+    imsec_hostnet_set_self(e->r, w->pcscf[i]);
+    elem_start(w, e);
+  }
+  w->ue_side[SC_PCSCF_HOME] =
+      lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 0));
+  w->ue_side[SC_PCSCF_VISITED] =
+      lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_VISITED].r, 0));
+  w->ue_side[SC_PCSCF_ROGUE] =
+      lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_ROGUE].r, 0));
+  w->ue_side[SC_PCSCF_SELF_SIGNED] =
+      lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_ROGUE].r, 1));
+}
+
+sc_world *sc_world_new(sc_backend b) {
+  sc_world *w = calloc(1, sizeof *w);
+  assert_non_null(w);
+  w->b = b;
+  pthread_mutex_init(&w->mu, NULL);
+  snprintf(w->scscf_e.name, sizeof w->scscf_e.name, "scscf");
+  snprintf(w->pcscf_e[P_HOME].name, sizeof w->pcscf_e[0].name, "pcscf");
+  snprintf(w->pcscf_e[P_VISITED].name, sizeof w->pcscf_e[0].name, "vpcscf");
+  snprintf(w->pcscf_e[P_ROGUE].name, sizeof w->pcscf_e[0].name, "rogue");
+  pki_make(w);
+  assert_int_equal(imsec_crypto_ossl_new(&w->cr), 0);
+  assert_int_equal(imsec_crypto_ossl_new(&w->cr_s), 0);
+  for (int i = 0; i < P_N; i++)
+    assert_int_equal(imsec_crypto_ossl_new(&w->cr_p[i]), 0);
+  assert_int_equal(imsec_hss_mem_new(&w->store), 0);
+  assert_int_equal(imsec_hss_new(&w->hss, w->store, w->cr_s, NULL), 0);
+  assert_int_equal(imsec_reg_mem_new(&w->regs), 0);
+  imsec_svc_local_config lc = {.hss = w->hss, .reg = w->regs};
+  if (b == SC_SIM) {
+    lc.wall_ms = sim_wall;
+    lc.wall_arg = w;
+  }
+  assert_int_equal(imsec_svc_local_new(&w->svc, &lc), 0);
+  if (b == SC_SIM)
+    sim_world(w);
+  else
+    net_world(w);
+  return w;
+}
+
+void sc_world_del(sc_world *w) {
+  if (!w)
+    return;
+  /* Ports first (their flows go down while the elements still exist). */
+  if (w->b == SC_NET) {
+    for (size_t i = 0; i < w->nue; i++)
+      imsec_hostnet_del(w->ues[i]->e.r);
+    for (int i = 0; i < P_N; i++)
+      imsec_hostnet_del(w->pcscf_e[i].r);
+    imsec_hostnet_del(w->scscf_e.r);
+  } else {
+    sim_del(w->s);
+  }
+  for (size_t i = 0; i < w->nue; i++) {
+    sc_ue *u = w->ues[i];
+    imsec_ue_del(u->ue);
+    imsec_svc_del(u->svc);
+    imsec_x509_anchors_del(u->anchors);
+    imsec_crypto_del(u->cr);
+    imsec_wipe(u->k, sizeof u->k);
+    imsec_wipe(u->opc, sizeof u->opc);
+    free(u);
+  }
+  for (int i = 0; i < P_N; i++) {
+    imsec_pcscf_del(w->pcscf[i]);
+    imsec_crypto_del(w->cr_p[i]);
+  }
+  imsec_scscf_del(w->scscf);
+  imsec_svc_del(w->svc);
+  imsec_reg_store_del(w->regs);
+  imsec_hss_del(w->hss);
+  imsec_hss_store_del(w->store);
+  imsec_crypto_del(w->cr_s);
+  imsec_crypto_del(w->cr);
+  imsec_pki_cred *all[] = {w->root, w->op1,     w->op2,   w->op3,
+                           w->home, w->visited, w->other, w->self};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    imsec_pki_cred_del(all[i]);
+  if (w->dir[0])
+    t_rmdir(w->dir);
+  for (size_t k = 0; k < w->nrec; k++)
+    free(w->recs[k].text);
+  free(w->recs);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+}
+
+/* ------------------------------------------------------------ UEs */
+
+/* The UE's ISIM profile store: an SQN write succeeds and is counted. */
+static int ue_sqn_write(void *arg, const uint8_t sqn[6]) {
+  (void)sqn;
+  atomic_fetch_add(&((sc_ue *)arg)->sqn_writes, 1);
+  return 0;
+}
+
+typedef struct add_sub {
+  sc_world *w;
+  imsec_hss_sub *s;
+  int rc;
+} add_sub;
+
+static void add_sub_fn(void *self, void *arg) {
+  (void)self;
+  add_sub *a = arg;
+  a->rc = a->w->store->vt->add(a->w->store, a->s);
+}
+
+sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
+  sc_ue_opts none;
+  memset(&none, 0, sizeof none);
+  if (!o)
+    o = &none;
+  assert_true(w->nue < MAX_UES);
+  size_t i = w->nue;
+  sc_ue *u = calloc(1, sizeof *u);
+  assert_non_null(u);
+  w->ues[w->nue++] = u;
+  snprintf(u->e.name, sizeof u->e.name, "ue%zu", i);
+  snprintf(u->impi, sizeof u->impi, "0010100000%05zu@%s", i, SC_HOME);
+  snprintf(u->impu, sizeof u->impu, "sip:0010100000%05zu@%s", i, SC_HOME);
+  snprintf(u->tel, sizeof u->tel, "tel:+10010100000%05zu", i);
+  assert_int_equal(imsec_random(w->cr, u->k, 16), 0);
+  assert_int_equal(imsec_random(w->cr, u->opc, 16), 0);
+  /* The subscriber, added on the S-CSCF's thread (its HSS store). */
+  imsec_hss_sub s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.impi, sizeof s.impi, "%s", u->impi);
+  snprintf(s.impus[0], sizeof s.impus[0], "%s", u->impu);
+  snprintf(s.impus[1], sizeof s.impus[1], "%s", u->tel);
+  s.n_impus = 2;
+  memcpy(s.k, u->k, 16);
+  memcpy(s.op, u->opc, 16);
+  s.op_is_opc = 1;
+  s.amf[0] = 0x80;
+  s.aka = IMSEC_HSS_AKAV1;
+  add_sub as = {w, &s, -1};
+  elem_look(w, &w->scscf_e, add_sub_fn, &as);
+  imsec_hss_sub_wipe(&s);
+  assert_int_equal(as.rc, 0);
+  /* The UE element. */
+  assert_int_equal(imsec_crypto_ossl_new(&u->cr), 0);
+  const char *impus[] = {u->impu, u->tel};
+  imsec_ue_config c;
+  memset(&c, 0, sizeof c);
+  c.impi = u->impi;
+  c.impus = impus;
+  c.n_impus = 2;
+  c.home_domain = SC_HOME;
+  c.trust_domain = TD;
+  memcpy(c.k, u->k, 16);
+  memcpy(c.opc, u->opc, 16);
+  c.has_opc = 1;
+  c.amf[0] = 0x80;
+  uint8_t sqn[6] = {0};
+  if (o->sqn_ahead)
+    sqn[3] = 0x20;
+  assert_int_equal(imsec_ue_sqn_load(sqn, NULL, &c.sqn), 0);
+  c.pcscf = w->ue_side[o->via];
+  c.pcscf_name = o->pcscf_name ? o->pcscf_name : g_pcscf_names[o->via];
+  c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
+  c.expires = 600;
+  c.max_connect_attempts = 3;
+  int rc = imsec_ue_new(&u->ue, &c, u->cr);
+  imsec_wipe(c.k, sizeof c.k);
+  imsec_wipe(c.opc, sizeof c.opc);
+  assert_int_equal(rc, 0);
+  imsec_svc_local_config uc = {.ue_sqn = ue_sqn_write, .ue_sqn_arg = u};
+  assert_int_equal(imsec_svc_local_new(&u->svc, &uc), 0);
+  u->anchors = anchors_new(w);
+  if (w->b == SC_SIM) {
+    char host[32];
+    snprintf(host, sizeof host, "10.2.0.%zu", i + 1);
+    u->e.n = sim_add(w->s, u->e.name, &imsec_ue_ops, u->ue, host);
+    assert_non_null(u->e.n);
+    sim_node_svc(u->e.n, u->svc);
+    sim_node_anchors(u->e.n, u->anchors);
+  } else {
+    /* The UE's client context leaves the decision to the element (the
+     * trust decision, DESIGN.md §3). */
+    imsec_net_tls_config tc;
+    char ca[128];
+    memset(&tc, 0, sizeof tc);
+    tc.defer_verify = 1;
+    tc.ca_file = wpath(w, "root.pem", ca, sizeof ca);
+    net_port(w, &u->e, &imsec_ue_ops, u->ue, u->svc, NULL, 0, &tc, u->anchors);
+  }
+  return u;
+}
+
+void sc_ue_start(sc_world *w, sc_ue *u) {
+  elem_start(w, &u->e);
+}
+
+const char *sc_ue_name(const sc_ue *u) {
+  return u->e.name;
+}
+
+const char *sc_ue_impu(const sc_ue *u) {
+  return u->impu;
+}
+
+void sc_ue_call(sc_world *w, sc_ue *u, imsec_host_call_fn fn, void *arg) {
+  elem_call(w, &u->e, fn, arg);
+}
+
+void sc_scscf_call(sc_world *w, imsec_host_call_fn fn, void *arg) {
+  elem_call(w, &w->scscf_e, fn, arg);
+}
+
+void sc_pcscf_call(sc_world *w, sc_pcscf p, imsec_host_call_fn fn, void *arg) {
+  elem_call(w, &w->pcscf_e[pcscf_elem(p)], fn, arg);
+}
+
+/* ------------------------------------------------------------ running */
+
+typedef struct pred_ctx {
+  sc_world *w;
+  sc_pred_fn fn;
+  void *arg;
+} pred_ctx;
+
+static int pred_tramp(void *arg) {
+  pred_ctx *c = arg;
+  return c->fn(c->w, c->arg);
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sc_run_until(sc_world *w, sc_pred_fn pred, void *arg, imsec_time_ms ms) {
+  if (w->b == SC_SIM) {
+    pred_ctx c = {w, pred, arg};
+    if (pred(w, arg))
+      return 1;
+    int ok = sim_run_until(w->s, pred_tramp, &c, ms);
+    sim_run_idle(w->s);
+    return ok;
+  }
+  /* Real time: poll the predicate (each look is a call on the element's
+   * loop) until it holds or the deadline passes. */
+  int64_t end = mono_ms() + ms;
+  for (;;) {
+    if (pred(w, arg))
+      return 1;
+    if (mono_ms() >= end)
+      return pred(w, arg);
+    usleep(5000);
+  }
+}
+
+void sc_run_for(sc_world *w, imsec_time_ms ms) {
+  if (w->b == SC_SIM)
+    sim_advance(w->s, ms);
+  else
+    usleep((useconds_t)ms * 1000);
+}
+
+/* ------------------------------------------------------------ looks */
+
+static void status_fn(void *self, void *arg) {
+  imsec_ue_get_status(self, arg);
+}
+
+imsec_ue_status sc_ue_status(sc_world *w, sc_ue *u) {
+  imsec_ue_status s;
+  memset(&s, 0, sizeof s);
+  elem_look(w, &u->e, status_fn, &s);
+  return s;
+}
+
+static int settled(sc_world *w, void *arg) {
+  imsec_ue_status s = sc_ue_status(w, arg);
+  return s.state == IMSEC_UE_REGISTERED || s.state == IMSEC_UE_REFUSED ||
+         s.state == IMSEC_UE_FAILED;
+}
+
+imsec_ue_state sc_ue_register(sc_world *w, sc_ue *u, imsec_time_ms ms) {
+  sc_ue_start(w, u);
+  assert_true(sc_run_until(w, settled, u, ms));
+  return sc_ue_status(w, u).state;
+}
+
+typedef struct send_arg {
+  const char *to, *text;
+  int handle;
+} send_arg;
+
+static void send_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  send_arg *m = arg;
+  m->handle = imsec_ue_send_message(self, m->to, NULL, (const uint8_t *)m->text,
+                                    strlen(m->text), now, out);
+}
+
+int sc_ue_send(sc_world *w, sc_ue *u, const char *to, const char *text) {
+  send_arg m = {to, text, 0};
+  sc_ue_call(w, u, send_fn, &m);
+  assert_true(m.handle > 0);
+  return m.handle;
+}
+
+typedef struct result_arg {
+  int handle, result;
+} result_arg;
+
+static void result_fn(void *self, void *arg) {
+  result_arg *r = arg;
+  r->result = imsec_ue_message_result(self, r->handle);
+}
+
+int sc_ue_send_result(sc_world *w, sc_ue *u, int handle) {
+  result_arg r = {handle, 0};
+  elem_look(w, &u->e, result_fn, &r);
+  return r.result;
+}
+
+typedef struct pop_arg {
+  imsec_ue_message *m;
+  int got;
+} pop_arg;
+
+static void pop_fn(void *self, void *arg) {
+  pop_arg *p = arg;
+  p->got = imsec_ue_inbox_pop(self, p->m);
+}
+
+int sc_ue_inbox_pop(sc_world *w, sc_ue *u, imsec_ue_message *out) {
+  pop_arg p = {out, 0};
+  elem_look(w, &u->e, pop_fn, &p);
+  return p.got;
+}
+
+static void dereg_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  *(int *)arg = imsec_ue_deregister(self, now, out);
+}
+
+void sc_ue_deregister(sc_world *w, sc_ue *u) {
+  int rc = -1;
+  sc_ue_call(w, u, dereg_fn, &rc);
+  assert_int_equal(rc, 0);
+}
+
+unsigned long sc_ue_sqn_writes(sc_world *w, sc_ue *u) {
+  (void)w;
+  return atomic_load(&u->sqn_writes);
+}
+
+typedef struct count_arg {
+  const char *impu;
+  size_t n;
+} count_arg;
+
+static void contacts_fn(void *self, void *arg) {
+  count_arg *c = arg;
+  c->n = imsec_scscf_contacts(self, imsec_str_c(c->impu));
+}
+
+size_t sc_scscf_contacts(sc_world *w, const char *impu) {
+  count_arg c = {impu, 0};
+  elem_look(w, &w->scscf_e, contacts_fn, &c);
+  return c.n;
+}
+
+static void regs_fn(void *self, void *arg) {
+  ((count_arg *)arg)->n = imsec_scscf_registrations(self);
+}
+
+size_t sc_scscf_registrations(sc_world *w) {
+  count_arg c = {NULL, 0};
+  elem_look(w, &w->scscf_e, regs_fn, &c);
+  return c.n;
+}
+
+static void bindings_fn(void *self, void *arg) {
+  imsec_pcscf_stats ps;
+  imsec_pcscf_stats_get(self, &ps);
+  ((count_arg *)arg)->n = ps.bindings;
+}
+
+size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p) {
+  count_arg c = {NULL, 0};
+  elem_look(w, &w->pcscf_e[pcscf_elem(p)], bindings_fn, &c);
+  return c.n;
+}

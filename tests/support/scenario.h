@@ -1,0 +1,133 @@
+/*
+ * scenario: one driver for the end-to-end scenarios, two backends, so a
+ * scenario is written once and runs both in memory and over sockets:
+ *
+ *   SC_SIM  every element on tests/support/sim (one thread, virtual clock,
+ *           certificates checked from DER chains, addresses made up);
+ *   SC_NET  every element on its own imsec_hostnet (include/imsec/host_net.h:
+ *           its own loop thread), listeners on 127.0.0.1 port 0, real TLS
+ *           with the certificates written as PEM to a temporary folder.
+ *
+ * The world is the same in both: a home network (S-CSCF with an in-memory
+ * HSS and registration store, the home P-CSCF), a roaming partner's visited
+ * P-CSCF, and a rogue element with two TLS listeners (a certificate from an
+ * operator that is no partner, and a self-signed one bearing the home
+ * P-CSCF's name). The PKI is the Annex F shape: an IMS root, operator CAs
+ * name-constrained to their domains, P-CSCF leaves under them.
+ *
+ * Every look at an element (status, inbox, counters) runs on that
+ * element's own thread (sc_call): under SC_NET the test thread never reads
+ * what a loop thread writes. Waits are predicates with a deadline, virtual
+ * under SC_SIM and real under SC_NET; nothing sleeps for a fixed time.
+ *
+ * Message records: what each element sent, by element name ("scscf",
+ * "pcscf", "vpcscf", "rogue", "ue0", "ue1", ...), from the sim's trace or
+ * the net port's ladder callback.
+ */
+#ifndef IMSEC_TEST_SCENARIO_H
+#define IMSEC_TEST_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imsec/elem.h"
+#include "imsec/host.h"
+#include "imsec/ue.h"
+
+#define SC_HOME "ims.mnc001.mcc001.3gppnetwork.org"
+#define SC_VISITED "ims.mnc002.mcc001.3gppnetwork.org"
+#define SC_OTHER "ims.mnc003.mcc001.3gppnetwork.org"
+#define SC_VISITED_ID "Visited 001-02"
+
+typedef enum sc_backend { SC_SIM = 0, SC_NET = 1 } sc_backend;
+
+/* The P-CSCF a UE is given (its TLS listener and its name). */
+typedef enum sc_pcscf {
+  SC_PCSCF_HOME = 0,    /* pcscf.HOME, home operator CA */
+  SC_PCSCF_VISITED,     /* pcscf.VISITED, the partner's CA */
+  SC_PCSCF_ROGUE,       /* pcscf.OTHER, an operator that is no partner */
+  SC_PCSCF_SELF_SIGNED, /* self-signed, named pcscf.HOME */
+  SC_PCSCF_N
+} sc_pcscf;
+
+typedef struct sc_world sc_world;
+typedef struct sc_ue sc_ue;
+
+typedef struct sc_ue_opts {
+  sc_pcscf via;           /* default SC_PCSCF_HOME */
+  const char *pcscf_name; /* NULL: the name of `via`'s certificate */
+  int sqn_ahead;          /* the ISIM's SQN is ahead of the HSS's */
+} sc_ue_opts;
+
+/* Make the networks: PKI, HSS, S-CSCF (started), the P-CSCFs with their
+ * routes and core peers. Asserts on failure. */
+sc_world *sc_world_new(sc_backend b);
+/* Stop every element, then free everything. */
+void sc_world_del(sc_world *w);
+sc_backend sc_world_backend(const sc_world *w);
+
+/* A subscriber in the HSS (two IMPUs: sip: and tel:) and its UE element,
+ * not started. `o` may be NULL. */
+sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o);
+/* Start it (on_start: connect, trust decision, REGISTER). */
+void sc_ue_start(sc_world *w, sc_ue *u);
+const char *sc_ue_name(const sc_ue *u); /* "ue0", ... */
+const char *sc_ue_impu(const sc_ue *u); /* its sip: IMPU */
+
+/* Run fn(self, now, out, arg) on the element's own thread, its actions
+ * carried out; returns when it ran. Elements: a UE's (sc_ue_call), the
+ * S-CSCF's, a P-CSCF's. */
+void sc_ue_call(sc_world *w, sc_ue *u, imsec_host_call_fn fn, void *arg);
+void sc_scscf_call(sc_world *w, imsec_host_call_fn fn, void *arg);
+void sc_pcscf_call(sc_world *w, sc_pcscf p, imsec_host_call_fn fn, void *arg);
+
+/* Run until pred(w, arg) holds or `ms` passed (virtual or real). Returns 1
+ * when it held. */
+typedef int (*sc_pred_fn)(sc_world *w, void *arg);
+int sc_run_until(sc_world *w, sc_pred_fn pred, void *arg, imsec_time_ms ms);
+/* Let the world run for `ms` (sim: virtual time; net: a real wait). Only
+ * for checking that nothing more happens. */
+void sc_run_for(sc_world *w, imsec_time_ms ms);
+
+/* ------------------------------------------------------ looks and acts */
+
+imsec_ue_status sc_ue_status(sc_world *w, sc_ue *u);
+/* Run until the UE's attempt settles (registered, refused, failed);
+ * returns its state then. */
+imsec_ue_state sc_ue_register(sc_world *w, sc_ue *u, imsec_time_ms ms);
+/* imsec_ue_send_message(to, text/plain `text`): its handle (> 0). */
+int sc_ue_send(sc_world *w, sc_ue *u, const char *to, const char *text);
+/* imsec_ue_message_result of that handle (0 while pending). */
+int sc_ue_send_result(sc_world *w, sc_ue *u, int handle);
+/* Pop the oldest received MESSAGE: 1 (free with imsec_ue_message_free) or
+ * 0. */
+int sc_ue_inbox_pop(sc_world *w, sc_ue *u, imsec_ue_message *out);
+/* imsec_ue_deregister. */
+void sc_ue_deregister(sc_world *w, sc_ue *u);
+/* SQN writes the UE's store was asked for (IMSEC_SVC_UE_SQN). */
+unsigned long sc_ue_sqn_writes(sc_world *w, sc_ue *u);
+
+size_t sc_scscf_contacts(sc_world *w, const char *impu);
+size_t sc_scscf_registrations(sc_world *w);
+size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p);
+
+/* ------------------------------------------------------ message records */
+
+/* Messages element `from` sent whose start line begins with `start`
+ * (NULL: any). */
+size_t sc_msgs(sc_world *w, const char *from, const char *start);
+/* Messages element `name` received (any). */
+size_t sc_msgs_in(sc_world *w, const char *name);
+/* The i-th such message sent: an id of the connection it went on, 0 when
+ * fewer. Compare only ids of one element's messages (under SC_NET each
+ * port numbers its own flows; under SC_SIM it is the receiving end). */
+uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
+                     size_t i);
+/* A header of that message into buf ("" when absent or no message);
+ * returns buf. */
+const char *sc_msg_header(sc_world *w, const char *from, const char *start,
+                          size_t i, const char *name, char *buf, size_t cap);
+/* Print what was recorded (stderr) when SCENARIO_LADDER is set. */
+void sc_dump(sc_world *w);
+
+#endif

@@ -967,11 +967,13 @@ static int run(int argc, char **argv) {
   fprintf(stderr, "scscf info: stopped\n");
   rv = CLI_EXIT_OK;
 done:
-  /* The worker first, while the host it answers still exists: it carries
-   * out the writes still queued (registrations) and answers the rest
-   * closed; then nothing touches the stores. */
-  imsec_svc_del(worker);
+  /* Stop the worker while the host it answers still exists (its last
+   * replies reach it: the registrations still queued are written), then
+   * the host (the loop may submit until then: it is told closed), then
+   * free the worker: no request ever reaches freed memory. */
+  imsec_svc_worker_stop(worker);
   imsec_hostnet_del(r);
+  imsec_svc_del(worker);
   imsec_svc_del(local);
   imsec_scscf_del(scscf);
   imsec_reg_store_del(regs);

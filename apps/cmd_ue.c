@@ -624,11 +624,12 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   leave(r, &x);
 
 out:
-  /* The worker first, while the host it answers still exists: it carries
-   * out an SQN write still queued and answers through the host; then
-   * nothing touches the profile. */
-  imsec_svc_del(worker);
+  /* Stop the worker while the host it answers still exists (an SQN write
+   * still queued is carried out and answered), then the host (the loop
+   * may submit until then: it is told closed), then free the worker. */
+  imsec_svc_worker_stop(worker);
   imsec_hostnet_del(r);
+  imsec_svc_del(worker);
   imsec_svc_del(local);
   imsec_ue_del(x.ue);
   ue_sqn_file_fini(&x.sqn);

@@ -32,6 +32,7 @@ typedef struct worker {
   jobq q;    /* requests to carry out, in order */
   jobq full; /* requests refused for a full queue: answered first */
   int closing;
+  int joined; /* the thread is gone (imsec_svc_worker_stop) */
 } worker;
 
 static void push(jobq *q, job *j) {
@@ -152,13 +153,21 @@ static int worker_submit(imsec_svc *s, imsec_svc_req *req,
   return rv;
 }
 
-static void worker_destroy(imsec_svc *s) {
+void imsec_svc_worker_stop(imsec_svc *s) {
   worker *w = (worker *)s;
+  if (!w || w->joined)
+    return;
   pthread_mutex_lock(&w->mu);
   w->closing = 1;
   pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&w->mu);
   pthread_join(w->th, NULL);
+  w->joined = 1;
+}
+
+static void worker_destroy(imsec_svc *s) {
+  worker *w = (worker *)s;
+  imsec_svc_worker_stop(s);
   pthread_cond_destroy(&w->cv);
   pthread_mutex_destroy(&w->mu);
   free(w);

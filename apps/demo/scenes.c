@@ -201,10 +201,12 @@ fail:
 static void ue_del(demo_ue *u) {
   if (!u)
     return;
-  /* The worker first, while the host it answers still exists (it finishes
-   * a queued SQN write), then the host, then the store. */
-  imsec_svc_del(u->svc);
+  /* Stop the worker while the host it answers still exists (it finishes
+   * a queued SQN write), then the host, then free the worker and the
+   * store. */
+  imsec_svc_worker_stop(u->svc);
   imsec_hostnet_del(u->run);
+  imsec_svc_del(u->svc);
   imsec_svc_del(u->svc_local);
   imsec_ue_del(u->ue);
   imsec_x509_anchors_del(u->anchors);

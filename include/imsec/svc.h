@@ -153,6 +153,17 @@ imsec_svc_local_new(imsec_svc **out, const imsec_svc_local_config *cfg);
 IMSEC_API IMSEC_MUST_USE int
 imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max);
 
+/* The first half of imsec_svc_del of a worker, for a host that is still
+ * running: stop taking requests (submit answers IMSEC_ERR_CLOSED from now
+ * on, on the caller's thread), carry out the writes still queued, answer
+ * the reads closed, join the thread. The worker stays valid (submit may
+ * still be called) until imsec_svc_del. The order that shuts a daemon
+ * down without a request reaching freed memory: stop the worker (its
+ * last replies still reach live hosts), delete the hosts (the loops may
+ * submit until then: they are told closed), delete the worker. NULL and
+ * a second call are fine. */
+IMSEC_API void imsec_svc_worker_stop(imsec_svc *w);
+
 #ifdef __cplusplus
 }
 #endif

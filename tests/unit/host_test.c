@@ -24,6 +24,8 @@ typedef struct port_rec {
   atomic_int wakes;
 } port_rec;
 
+static void rec(port_rec *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void rec(port_rec *p, const char *fmt, ...) {
   char buf[512];
   va_list ap;

@@ -309,6 +309,30 @@ static void destroy_drains_writes(void **state) {
   slow_fini(&sl);
 }
 
+/* Stop, then delete later (a daemon stops its worker while its host
+ * still runs): the queued write is carried out and answered at stop;
+ * a submit after it is refused closed on the caller's thread, with no
+ * reply; a second stop and the delete after it are fine. */
+static void stop_then_del(void **state) {
+  (void)state;
+  slow sl;
+  slow_init(&sl, 1, 0);
+  replies r;
+  replies_init(&r);
+  imsec_svc *w;
+  assert_int_equal(imsec_svc_worker_new(&w, &sl.base, 8), 0);
+  assert_int_equal(submit(w, IMSEC_SVC_REG_SAVE, 1, &r), 0);
+  imsec_svc_worker_stop(w);
+  assert_int_equal(r.n, 1);
+  assert_int_equal(r.status[0], 0);
+  assert_int_equal(submit(w, IMSEC_SVC_UE_SQN, 2, &r), IMSEC_ERR_CLOSED);
+  imsec_svc_worker_stop(w);
+  assert_int_equal(r.n, 1);
+  imsec_svc_del(w);
+  replies_fini(&r);
+  slow_fini(&sl);
+}
+
 /* The real thing: the embedded service over the SQLite registration
  * store behind the worker. A load gives one reply per record, then the
  * final one, all on the worker thread. */
@@ -375,9 +399,8 @@ static void local_over_sqlite(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(in_order_off_thread),
-      cmocka_unit_test(queue_full),
-      cmocka_unit_test(destroy_drains_writes),
+      cmocka_unit_test(in_order_off_thread),   cmocka_unit_test(queue_full),
+      cmocka_unit_test(destroy_drains_writes), cmocka_unit_test(stop_then_del),
       cmocka_unit_test(local_over_sqlite),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

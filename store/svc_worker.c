@@ -2,7 +2,16 @@
  * front of an inner service, carried out in order by one thread, so the
  * element's loop never waits on a disk. A mutex guards the queues and a
  * condition variable wakes the thread; the inner service and its stores
- * are touched by the worker thread alone. */
+ * are touched by the worker thread alone.
+ *
+ * Group commit: when the inner service can batch (imsec_svc_vtable
+ * batch), the worker takes every request queued at that moment (up to
+ * BATCH_MAX) into one transaction per store and holds their replies back
+ * until it commits, so N registrations that arrived while the last
+ * commit was syncing cost one synchronous commit, not N. Every reply
+ * still waits for the disk (synchronous=FULL, nothing is answered before
+ * it is durable); a batch that does not commit is answered with the
+ * commit's error. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,7 +24,15 @@ typedef struct job {
   imsec_svc_req req; /* the caller's, moved in (req.reg owned) */
   imsec_svc_done_fn done;
   void *arg;
+  /* In a batch: the reply held back until the commit (a copy: the inner
+   * service wipes its own), or the inner service's refusal. */
+  imsec_svc_reply *rep;
+  int status;
 } job;
+
+/* Requests in one group commit at most: bounds the time the first of
+ * them waits for the last. */
+#define BATCH_MAX 64
 
 typedef struct jobq {
   job *head, *tail;
@@ -86,35 +103,103 @@ static int is_write(imsec_svc_kind k) {
          k == IMSEC_SVC_UE_SQN || k == IMSEC_SVC_HSS_RESYNC;
 }
 
+static void run_one(worker *w, job *j, int closing) {
+  if (closing && !is_write(j->req.kind)) {
+    answer(j, IMSEC_ERR_CLOSED);
+  } else {
+    /* The inner service takes the request over (req.reg included) and
+     * answers through done on this thread; when it refuses it, done
+     * has not been called and the element still needs an answer. */
+    int rv = imsec_svc_submit(w->inner, &j->req, j->done, j->arg);
+    if (rv < 0)
+      answer(j, rv);
+  }
+  job_free(j);
+}
+
+/* The inner service's answer inside a batch: kept for after the commit.
+ * Never REG_LOAD (several replies, a borrowed record): it runs alone. */
+static void hold(void *arg, const imsec_svc_req *req,
+                 const imsec_svc_reply *rep) {
+  job *j = arg;
+  (void)req;
+  j->rep = malloc(sizeof(*j->rep));
+  if (!j->rep) {
+    j->status = IMSEC_ERR_NOMEM;
+    return;
+  }
+  *j->rep = *rep;
+  j->rep->reg = NULL;
+}
+
+static void release(job *j, int commit) {
+  imsec_svc_reply *rep = j->rep;
+  if (!rep) {
+    answer(j, j->status < 0 ? j->status : IMSEC_ERR_NOMEM);
+    return;
+  }
+  if (commit < 0 && rep->status >= 0) {
+    /* Not durable: nothing that counted on it may leave. */
+    imsec_aka_vector_wipe(&rep->vec);
+    imsec_hss_sub_wipe(&rep->sub);
+    rep->status = commit;
+  }
+  j->done(j->arg, &j->req, rep);
+  /* Vectors carry XRES, CK and IK. */
+  imsec_aka_vector_wipe(&rep->vec);
+  imsec_hss_sub_wipe(&rep->sub);
+  free(rep);
+  j->rep = NULL;
+}
+
+static void run_batch(worker *w, job **b, size_t n) {
+  if (w->inner->vt->batch(w->inner, IMSEC_STORE_BEGIN) < 0) {
+    for (size_t i = 0; i < n; i++)
+      run_one(w, b[i], 0);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int rv = imsec_svc_submit(w->inner, &b[i]->req, hold, b[i]);
+    if (rv < 0)
+      b[i]->status = rv;
+  }
+  int c = w->inner->vt->batch(w->inner, IMSEC_STORE_COMMIT);
+  for (size_t i = 0; i < n; i++) {
+    release(b[i], c);
+    job_free(b[i]);
+  }
+}
+
 static void *run(void *arg) {
   worker *w = arg;
+  job *b[BATCH_MAX];
   pthread_mutex_lock(&w->mu);
   for (;;) {
     while (!w->full.n && !w->q.n && !w->closing)
       pthread_cond_wait(&w->cv, &w->mu);
     job *j = pop(&w->full);
-    int refused = j != NULL;
-    if (!j)
-      j = pop(&w->q);
-    if (!j)
-      break; /* closing, and nothing left */
-    int closing = w->closing;
-    pthread_mutex_unlock(&w->mu);
-    if (refused) {
+    if (j) {
+      pthread_mutex_unlock(&w->mu);
       answer(j, IMSEC_ERR_BUSY);
       job_free(j);
-    } else if (closing && !is_write(j->req.kind)) {
-      answer(j, IMSEC_ERR_CLOSED);
-      job_free(j);
-    } else {
-      /* The inner service takes the request over (req.reg included) and
-       * answers through done on this thread; when it refuses it, done
-       * has not been called and the element still needs an answer. */
-      int rv = imsec_svc_submit(w->inner, &j->req, j->done, j->arg);
-      if (rv < 0)
-        answer(j, rv);
-      job_free(j);
+      pthread_mutex_lock(&w->mu);
+      continue;
     }
+    int closing = w->closing;
+    /* Everything queued now, up to a REG_LOAD (it answers once per
+     * record as it reads them: alone, outside any batch). */
+    size_t n = 0;
+    if (!closing && w->inner->vt->batch)
+      while (n < BATCH_MAX && w->q.head &&
+             w->q.head->req.kind != IMSEC_SVC_REG_LOAD)
+        b[n++] = pop(&w->q);
+    if (n == 0 && (j = pop(&w->q)) == NULL)
+      break; /* closing, and nothing left */
+    pthread_mutex_unlock(&w->mu);
+    if (n > 1)
+      run_batch(w, b, n);
+    else
+      run_one(w, n ? b[0] : j, closing);
     pthread_mutex_lock(&w->mu);
   }
   pthread_mutex_unlock(&w->mu);
@@ -134,6 +219,8 @@ static int worker_submit(imsec_svc *s, imsec_svc_req *req,
   memset(&req->reg, 0, sizeof(req->reg));
   j->done = done;
   j->arg = arg;
+  j->rep = NULL;
+  j->status = 0;
   pthread_mutex_lock(&w->mu);
   int rv = 0;
   if (w->closing)
@@ -164,7 +251,7 @@ static void worker_destroy(imsec_svc *s) {
   free(w);
 }
 
-static const imsec_svc_vtable worker_vt = {worker_submit, worker_destroy};
+static const imsec_svc_vtable worker_vt = {worker_submit, worker_destroy, NULL};
 
 int imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max) {
   if (!out || !inner || queue_max == 0)

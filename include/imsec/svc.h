@@ -51,6 +51,10 @@ typedef struct imsec_reg_store_vtable {
   int (*load)(imsec_reg_store *s, int64_t now_ms, imsec_reg_load_fn fn,
               void *arg);
   void (*destroy)(imsec_reg_store *s);
+  /* Optional (NULL: every save and del is its own durable transaction):
+   * group commit as the HSS store's (imsec_store_batch_op, hss.h); load
+   * is never called inside a batch. */
+  int (*batch)(imsec_reg_store *s, imsec_store_batch_op op);
 } imsec_reg_store_vtable;
 
 struct imsec_reg_store {
@@ -77,6 +81,13 @@ typedef struct imsec_svc_vtable {
   int (*submit)(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
                 void *arg);
   void (*destroy)(imsec_svc *s);
+  /* Optional (NULL: none), for a worker in front of this service: group
+   * commit over the service's stores (imsec_store_batch_op). Between
+   * BEGIN and COMMIT, submit still answers inside the call, but a write's
+   * 0 is not durable until COMMIT returns 0: the worker holds back every
+   * reply of the batch until then, and answers them all with COMMIT's
+   * error otherwise. REG_LOAD is never submitted inside a batch. */
+  int (*batch)(imsec_svc *s, imsec_store_batch_op op);
 } imsec_svc_vtable;
 
 struct imsec_svc {

@@ -162,7 +162,7 @@ static void fs_destroy(imsec_svc *s) {
   (void)s;
 }
 
-static const imsec_svc_vtable fs_vt = {fs_submit, fs_destroy};
+static const imsec_svc_vtable fs_vt = {fs_submit, fs_destroy, NULL};
 
 /* Answer the oldest queued request. */
 static void fs_answer_one(fsvc *f, int status) {

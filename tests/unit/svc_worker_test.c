@@ -63,7 +63,7 @@ static void slow_destroy(imsec_svc *s) {
   (void)s;
 }
 
-static const imsec_svc_vtable slow_vt = {slow_submit, slow_destroy};
+static const imsec_svc_vtable slow_vt = {slow_submit, slow_destroy, NULL};
 
 static void slow_init(slow *sl, int gate_open, int delay_ms) {
   memset(sl, 0, sizeof(*sl));

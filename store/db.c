@@ -112,6 +112,8 @@ int imsec_db_exec(sqlite3 *db, imsec_db_wait *w, const char *sql) {
 
 int imsec_db_batch(sqlite3 *db, imsec_db_wait *w, int *in_batch,
                    imsec_store_batch_op op) {
+  if (op == IMSEC_STORE_PENDING)
+    return *in_batch && sqlite3_txn_state(db, NULL) == SQLITE_TXN_WRITE;
   if ((op == IMSEC_STORE_BEGIN) == (*in_batch != 0))
     return IMSEC_ERR_INVAL;
   if (op == IMSEC_STORE_BEGIN) {

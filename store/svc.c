@@ -118,7 +118,7 @@ static int hss_batch(local_svc *l, imsec_store_batch_op op) {
     return 0;
   int rv = st->vt->batch(st, op);
   /* Marks that did not commit: the cursors counting on them go. */
-  if (op != IMSEC_STORE_BEGIN && (rv < 0 || op == IMSEC_STORE_ROLLBACK))
+  if ((op == IMSEC_STORE_COMMIT && rv < 0) || op == IMSEC_STORE_ROLLBACK)
     imsec_hss_sqn_forget(l->cfg.hss);
   return rv;
 }
@@ -159,6 +159,9 @@ static int local_batch(imsec_svc *s, imsec_store_batch_op op) {
     (void)hss_batch(l, op);
     (void)reg_batch(l, op);
     return 0;
+  case IMSEC_STORE_PENDING: /* which stores: see imsec_svc_vtable */
+    return (hss_batch(l, op) > 0 ? IMSEC_SVC_PENDING_HSS : 0) |
+           (reg_batch(l, op) > 0 ? IMSEC_SVC_PENDING_REG : 0);
   }
   return IMSEC_ERR_INVAL;
 }

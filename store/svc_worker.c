@@ -32,7 +32,7 @@ typedef struct job {
 
 /* Requests in one group commit at most: bounds the time the first of
  * them waits for the last. */
-#define BATCH_MAX 64
+#define BATCH_MAX 256
 
 typedef struct jobq {
   job *head, *tail;
@@ -103,6 +103,11 @@ static int is_write(imsec_svc_kind k) {
          k == IMSEC_SVC_UE_SQN || k == IMSEC_SVC_HSS_RESYNC;
 }
 
+static int is_hss_read(imsec_svc_kind k) {
+  return k == IMSEC_SVC_HSS_SUB || k == IMSEC_SVC_HSS_SUB_IMPU ||
+         k == IMSEC_SVC_HSS_VECTOR;
+}
+
 static void run_one(worker *w, job *j, int closing) {
   if (closing && !is_write(j->req.kind)) {
     answer(j, IMSEC_ERR_CLOSED);
@@ -162,9 +167,22 @@ static void run_batch(worker *w, job **b, size_t n) {
     int rv = imsec_svc_submit(w->inner, &b[i]->req, hold, b[i]);
     if (rv < 0)
       b[i]->status = rv;
+    /* An HSS read while the HSS holds no uncommitted write (no SQN mark
+     * of this batch, so its vector's range was on disk before): it
+     * needs no commit, and waiting for the registrations' sync would
+     * only add a disk round to every challenge. */
+    if (rv == 0 && b[i]->rep && is_hss_read(b[i]->req.kind) &&
+        !(w->inner->vt->batch(w->inner, IMSEC_STORE_PENDING) &
+          IMSEC_SVC_PENDING_HSS)) {
+      release(b[i], 0);
+      job_free(b[i]);
+      b[i] = NULL;
+    }
   }
   int c = w->inner->vt->batch(w->inner, IMSEC_STORE_COMMIT);
   for (size_t i = 0; i < n; i++) {
+    if (!b[i])
+      continue;
     release(b[i], c);
     job_free(b[i]);
   }

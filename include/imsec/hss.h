@@ -101,6 +101,10 @@ typedef enum imsec_store_batch_op {
   IMSEC_STORE_BEGIN = 1,
   IMSEC_STORE_COMMIT,
   IMSEC_STORE_ROLLBACK,
+  /* Inside a batch: 1 when it holds writes not yet committed, else 0.
+   * A read answered while nothing is pending depends on nothing that
+   * could still be lost, and may leave before the commit. */
+  IMSEC_STORE_PENDING,
 } imsec_store_batch_op;
 
 typedef struct imsec_hss_store_vtable {

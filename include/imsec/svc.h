@@ -86,9 +86,17 @@ typedef struct imsec_svc_vtable {
    * BEGIN and COMMIT, submit still answers inside the call, but a write's
    * 0 is not durable until COMMIT returns 0: the worker holds back every
    * reply of the batch until then, and answers them all with COMMIT's
-   * error otherwise. REG_LOAD is never submitted inside a batch. */
+   * error otherwise. REG_LOAD is never submitted inside a batch.
+   * PENDING answers which stores hold uncommitted writes
+   * (IMSEC_SVC_PENDING_HSS | IMSEC_SVC_PENDING_REG): an HSS read (a
+   * subscriber, a vector whose SQN range was already on disk) answered
+   * while the HSS has none depends on nothing that could be lost, and
+   * the worker lets it go at once. */
   int (*batch)(imsec_svc *s, imsec_store_batch_op op);
 } imsec_svc_vtable;
+
+#define IMSEC_SVC_PENDING_HSS 1
+#define IMSEC_SVC_PENDING_REG 2
 
 struct imsec_svc {
   const imsec_svc_vtable *vt;

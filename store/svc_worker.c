@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imsec/svc.h"
 
@@ -49,6 +50,7 @@ typedef struct worker {
   jobq q;    /* requests to carry out, in order */
   jobq full; /* requests refused for a full queue: answered first */
   int closing;
+  int64_t commit_delay_us; /* see run_batch; the worker thread's alone */
 } worker;
 
 static void push(jobq *q, job *j) {
@@ -157,40 +159,94 @@ static void release(job *j, int commit) {
   j->rep = NULL;
 }
 
-static void run_batch(worker *w, job **b, size_t n) {
-  if (w->inner->vt->batch(w->inner, IMSEC_STORE_BEGIN) < 0) {
-    for (size_t i = 0; i < n; i++)
-      run_one(w, b[i], 0);
+/* Carry out one request inside the open batch. An HSS read while the
+ * HSS holds no uncommitted write (no SQN mark of this batch, so its
+ * vector's range was on disk before) needs no commit and leaves at once:
+ * waiting for the registrations' sync would add a disk round to every
+ * challenge. Returns 1 when the reply is held for the commit. */
+static int batch_one(worker *w, job *j) {
+  int rv = imsec_svc_submit(w->inner, &j->req, hold, j);
+  if (rv < 0)
+    j->status = rv;
+  if (rv == 0 && j->rep && is_hss_read(j->req.kind) &&
+      !(w->inner->vt->batch(w->inner, IMSEC_STORE_PENDING) &
+        IMSEC_SVC_PENDING_HSS)) {
+    release(j, 0);
+    job_free(j);
+    return 0;
+  }
+  return 1;
+}
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* How long a batch holding a write stays open for more (group commit, as
+ * a database's commit delay): half the last commit's time, at most
+ * COMMIT_DELAY_MAX_US. Requests that arrive meanwhile are carried out
+ * as they come (reads leave at once, see batch_one); only the writes'
+ * answers wait, and they would have waited for a sync anyway. */
+#define COMMIT_DELAY_MAX_US 1000
+
+/* One batch, from the queue's head on (w->mu held, and held again on
+ * return). */
+static void run_batch(worker *w) {
+  job *b[BATCH_MAX];
+  size_t n = 0, taken = 0;
+  pthread_mutex_unlock(&w->mu);
+  int began = w->inner->vt->batch(w->inner, IMSEC_STORE_BEGIN) == 0;
+  pthread_mutex_lock(&w->mu);
+  if (!began) { /* one at a time, as without batches */
+    job *j = pop(&w->q);
+    pthread_mutex_unlock(&w->mu);
+    if (j)
+      run_one(w, j, 0);
+    pthread_mutex_lock(&w->mu);
     return;
   }
-  for (size_t i = 0; i < n; i++) {
-    int rv = imsec_svc_submit(w->inner, &b[i]->req, hold, b[i]);
-    if (rv < 0)
-      b[i]->status = rv;
-    /* An HSS read while the HSS holds no uncommitted write (no SQN mark
-     * of this batch, so its vector's range was on disk before): it
-     * needs no commit, and waiting for the registrations' sync would
-     * only add a disk round to every challenge. */
-    if (rv == 0 && b[i]->rep && is_hss_read(b[i]->req.kind) &&
-        !(w->inner->vt->batch(w->inner, IMSEC_STORE_PENDING) &
-          IMSEC_SVC_PENDING_HSS)) {
-      release(b[i], 0);
-      job_free(b[i]);
-      b[i] = NULL;
+  int64_t deadline = 0;
+  for (;;) {
+    while (taken < BATCH_MAX && w->q.head && !w->closing &&
+           w->q.head->req.kind != IMSEC_SVC_REG_LOAD) {
+      job *j = pop(&w->q);
+      taken++;
+      pthread_mutex_unlock(&w->mu);
+      if (batch_one(w, j))
+        b[n++] = j;
+      pthread_mutex_lock(&w->mu);
     }
+    if (!n || taken >= BATCH_MAX || w->closing || w->full.n ||
+        (w->q.head && w->q.head->req.kind == IMSEC_SVC_REG_LOAD))
+      break;
+    int64_t now = mono_us();
+    if (!deadline)
+      deadline = now + w->commit_delay_us;
+    if (now >= deadline)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + (deadline - now) * 1000;
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    (void)pthread_cond_timedwait(&w->cv, &w->mu, &ts);
   }
+  pthread_mutex_unlock(&w->mu);
+  int64_t t0 = mono_us();
   int c = w->inner->vt->batch(w->inner, IMSEC_STORE_COMMIT);
+  int64_t half = (mono_us() - t0) / 2;
+  w->commit_delay_us = half < COMMIT_DELAY_MAX_US ? half : COMMIT_DELAY_MAX_US;
   for (size_t i = 0; i < n; i++) {
-    if (!b[i])
-      continue;
     release(b[i], c);
     job_free(b[i]);
   }
+  pthread_mutex_lock(&w->mu);
 }
 
 static void *run(void *arg) {
   worker *w = arg;
-  job *b[BATCH_MAX];
   pthread_mutex_lock(&w->mu);
   for (;;) {
     while (!w->full.n && !w->q.n && !w->closing)
@@ -204,20 +260,17 @@ static void *run(void *arg) {
       continue;
     }
     int closing = w->closing;
-    /* Everything queued now, up to a REG_LOAD (it answers once per
-     * record as it reads them: alone, outside any batch). */
-    size_t n = 0;
-    if (!closing && w->inner->vt->batch)
-      while (n < BATCH_MAX && w->q.head &&
-             w->q.head->req.kind != IMSEC_SVC_REG_LOAD)
-        b[n++] = pop(&w->q);
-    if (n == 0 && (j = pop(&w->q)) == NULL)
+    /* A REG_LOAD answers once per record as it reads them: alone,
+     * outside any batch; so does everything while closing. */
+    if (!closing && w->inner->vt->batch && w->q.head &&
+        w->q.head->req.kind != IMSEC_SVC_REG_LOAD) {
+      run_batch(w);
+      continue;
+    }
+    if ((j = pop(&w->q)) == NULL)
       break; /* closing, and nothing left */
     pthread_mutex_unlock(&w->mu);
-    if (n > 1)
-      run_batch(w, b, n);
-    else
-      run_one(w, n ? b[0] : j, closing);
+    run_one(w, j, closing);
     pthread_mutex_lock(&w->mu);
   }
   pthread_mutex_unlock(&w->mu);

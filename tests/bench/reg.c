@@ -29,8 +29,11 @@
  *            ranges of 32) and the SQLite registration store (WAL,
  *            synchronous=FULL), two files in a temporary folder;
  *   both     both stacks at once, every way measured on each in
- *            interleaved rounds (the order flips every round), then the
- *            median of the rounds and the ratio sqlite/mem.
+ *            interleaved rounds (the order turns every round), then the
+ *            median of the rounds and the ratio sqlite/mem;
+ *   all      both, and a third stack "mem+w": the in-memory stores behind
+ *            the worker thread, which tells the cost of the thread
+ *            hand-over from the cost of the disk.
  * Both stacks take the same SQN range (32), so they differ by the store
  * alone. The UEs persist their SQN (IMSEC_SVC_UE_SQN) into an in-memory
  * writer: the UE side is the load, not the thing measured.
@@ -41,7 +44,7 @@
  * registrations per IMPI.
  *
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
- *                  [-r ROUNDS] [--store mem|sqlite|both] [--dir DIR]
+ *                  [-r ROUNDS] [--store mem|sqlite|both|all] [--dir DIR]
  *   -n, -t    per way and round (default 3000 registrations or 5 s)
  *   -r        rounds (default 3; each runs every way on every store)
  *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
@@ -539,7 +542,9 @@ static result run_mode(enum mode md, const char *store, size_t c, size_t want,
 
 /* ------------------------------------------------------------- a stack */
 
-enum store_kind { ST_MEM, ST_SQLITE };
+/* ST_MEMW, the in-memory stores behind the worker thread, tells the
+ * thread hand-over from the disk (--store all). */
+enum store_kind { ST_MEM, ST_SQLITE, ST_MEMW, ST_N };
 
 /* One S-CSCF with its stores and one P-CSCF in front of it. */
 typedef struct stack {
@@ -573,13 +578,13 @@ static void stack_up(stack *k, enum store_kind kind, size_t c,
                      const char *dir) {
   memset(k, 0, sizeof *k);
   k->kind = kind;
-  k->name = kind == ST_MEM ? "mem" : "sqlite";
+  k->name = kind == ST_MEM ? "mem" : kind == ST_SQLITE ? "sqlite" : "mem+w";
   int rc;
   char err[512] = "";
   if (imsec_crypto_ossl_new(&k->cr_hss) || imsec_crypto_ossl_new(&k->cr_s) ||
       imsec_crypto_ossl_new(&k->cr_p))
     die("crypto", IMSEC_ERR_CRYPTO);
-  if (kind == ST_MEM) {
+  if (kind != ST_SQLITE) {
     if ((rc = imsec_hss_mem_new(&k->hstore)) ||
         (rc = imsec_reg_mem_new(&k->regs)))
       die("memory stores", rc);
@@ -626,7 +631,7 @@ static void stack_up(stack *k, enum store_kind kind, size_t c,
   imsec_svc_local_config lc = {.hss = k->hss, .reg = k->regs};
   if ((rc = imsec_svc_local_new(&k->local, &lc)))
     die("svc", rc);
-  if (kind == ST_SQLITE &&
+  if (kind != ST_MEM &&
       (rc = imsec_svc_worker_new(&k->worker, k->local, DAEMON_QUEUE_MAX)))
     die("svc worker", rc);
   imsec_hostnet_listener sl;
@@ -760,18 +765,20 @@ int main(int argc, char **argv) {
       dir = argv[++i];
     else {
       fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
-                      "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both] "
+                      "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
                       "[--dir DIR]\n");
       return 2;
     }
   }
-  int use[2] = {strcmp(store, "mem") == 0 || strcmp(store, "both") == 0,
-                strcmp(store, "sqlite") == 0 || strcmp(store, "both") == 0};
+  int all = strcmp(store, "all") == 0;
+  int use[ST_N] = {
+      all || strcmp(store, "mem") == 0 || strcmp(store, "both") == 0,
+      all || strcmp(store, "sqlite") == 0 || strcmp(store, "both") == 0, all};
   if (c < 1 || c > MAX_C || want < 1 || want > MAX_SAMPLES || seconds <= 0 ||
       rounds < 1 || rounds > MAX_ROUNDS || (!use[0] && !use[1])) {
     fprintf(stderr,
             "reg_bench: -c 1..%d, -n 1..%d, -t > 0, -r 1..%d, --store "
-            "mem|sqlite|both\n",
+            "mem|sqlite|both|all\n",
             MAX_C, MAX_SAMPLES, MAX_ROUNDS);
     return 2;
   }
@@ -790,9 +797,9 @@ int main(int argc, char **argv) {
     if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
       die("random", IMSEC_ERR_CRYPTO);
   }
-  stack st[2];
+  stack st[ST_N];
   memset(st, 0, sizeof st);
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < ST_N; k++)
     if (use[k])
       stack_up(&st[k], (enum store_kind)k, c, g_dir);
   imsec_x509_anchors *an = NULL;
@@ -804,15 +811,15 @@ int main(int argc, char **argv) {
          "WAL, synchronous=FULL, worker thread, in %s), %zu UEs in flight, "
          "up to %zu registrations or %.0f s per way, %zu round(s)\n",
          store, g_dir, c, want, seconds, rounds);
-  static result res[2][3][MAX_ROUNDS];
+  static result res[ST_N][3][MAX_ROUNDS];
   unsigned failed = 0;
   for (size_t r = 0; r < rounds; r++) {
     printf("round %zu\n", r + 1);
     for (int md = M_NEW; md <= M_OPEN; md++) {
       /* Interleaved, the order flipping every round, so a burst of load
        * from elsewhere on the machine falls on both stores alike. */
-      for (int j = 0; j < 2; j++) {
-        int k = (int)((r + (size_t)j) % 2);
+      for (int j = 0; j < ST_N; j++) {
+        int k = (int)((r + (size_t)j) % ST_N);
         if (!use[k])
           continue;
         res[k][md][r] = run_mode((enum mode)md, st[k].name, c, want, seconds,
@@ -822,8 +829,8 @@ int main(int argc, char **argv) {
     }
   }
   printf("median of %zu round(s) (best in brackets):\n", rounds);
-  double med[2][3][3];
-  for (int k = 0; k < 2; k++) {
+  double med[ST_N][3][3];
+  for (int k = 0; k < ST_N; k++) {
     if (!use[k])
       continue;
     for (int md = M_NEW; md <= M_OPEN; md++) {
@@ -843,17 +850,19 @@ int main(int argc, char **argv) {
              med[k][md][1], med[k][md][2]);
     }
   }
-  if (use[0] && use[1]) {
-    printf("sqlite/mem (medians):\n");
+  for (int k = 1; k < ST_N && use[0]; k++) {
+    if (!use[k])
+      continue;
+    printf("%s/mem (medians):\n", st[k].name);
     for (int md = M_NEW; md <= M_OPEN; md++)
       printf("  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
              mode_name((enum mode)md),
-             med[0][md][0] > 0 ? 100.0 * med[1][md][0] / med[0][md][0] : 0.0,
-             med[0][md][1] > 0 ? med[1][md][1] / med[0][md][1] : 0.0,
-             med[0][md][2] > 0 ? med[1][md][2] / med[0][md][2] : 0.0);
+             med[0][md][0] > 0 ? 100.0 * med[k][md][0] / med[0][md][0] : 0.0,
+             med[0][md][1] > 0 ? med[k][md][1] / med[0][md][1] : 0.0,
+             med[0][md][2] > 0 ? med[k][md][2] / med[0][md][2] : 0.0);
   }
   fflush(stdout);
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < ST_N; k++)
     if (use[k])
       stack_down(&st[k]);
   imsec_x509_anchors_del(an);

@@ -649,7 +649,6 @@ static void held_pop(imsec_host *h) {
 /* Carry out held actions up to the first marker whose write is still at
  * the store. */
 static void pump(imsec_host *h) {
-  h->pumping = 1;
   while (h->hn) {
     held_act *f = held_front(h);
     if (f->ptok) {
@@ -662,10 +661,12 @@ static void pump(imsec_host *h) {
     held_pop(h);
     uint64_t saved = h->ev;
     h->ev = e.ev; /* a PERSIST released now belongs to its own event */
+    /* Its marker goes to the head: everything still queued came later. */
+    h->pumping = e.act.kind == IMSEC_ACT_PERSIST;
     execute(h, &e.act);
+    h->pumping = 0;
     h->ev = saved;
   }
-  h->pumping = 0;
 }
 
 /* One action of the current event into the stream. */

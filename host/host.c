@@ -9,8 +9,15 @@
  * outstanding and nothing is held, an action is carried out at once;
  * otherwise it joins the held queue behind the PERSIST (include/imsec/
  * elem.h, DESIGN.md §2 durability: a SEND queued after a PERSIST never
- * leaves before the write is durable). Only one PERSIST is ever at the
- * store: a later one is itself held until the first is answered.
+ * leaves before the write is durable). Each PERSIST leaves a marker in
+ * the held queue where it stands; held actions go out in order up to the
+ * first marker whose write is not yet answered. A PERSIST or REQUEST of
+ * a later event goes to the store at once (its marker joins the queue's
+ * tail), so the store has every durable write of the moment in hand and
+ * can commit them together, while nothing that follows any of them
+ * leaves before all the writes ahead of it are durable. A PERSIST or
+ * REQUEST queued after a PERSIST of its own event still waits for it (a
+ * failed write drops the rest of its event).
  *
  * Replies. The service answers through svc_done, inside submit or later
  * on a worker thread; the answer is copied into the inbox (a mutex and a
@@ -59,6 +66,7 @@ typedef struct reply_ent {
   struct reply_ent *next;
   uint64_t token; /* the submission (sub.token) */
   int persist;    /* the answer to a PERSIST */
+  uint64_t ptok;  /* its marker in the held queue */
   int final;      /* no more replies for this submission */
   imsec_svc_reply rep;
   imsec_reg_record reg; /* REG_LOAD: owned copy; rep.reg points here */
@@ -78,6 +86,7 @@ typedef struct sub {
   inbox *ib;
   uint64_t token;
   int persist;
+  uint64_t ptok;
   imsec_svc_kind kind;
 } sub;
 
@@ -150,6 +159,7 @@ static void svc_done(void *arg, const imsec_svc_req *req,
   if (e) {
     e->token = s->token;
     e->persist = s->persist;
+    e->ptok = s->ptok;
     e->final = final;
     e->rep = *rep;
     e->rep.kind = req ? req->kind : s->kind;
@@ -185,6 +195,9 @@ typedef struct held_act {
   imsec_act act;
   uint64_t ev;   /* the event that appended it */
   uint64_t flow; /* the flow that event concerned (0: none) */
+  uint64_t ptok; /* non-zero: the marker of a PERSIST at the store (act
+                    empty) */
+  int done;      /* the marker's write is durable */
 } held_act;
 
 typedef struct tnode {
@@ -212,8 +225,10 @@ struct imsec_host {
   /* Service requests. */
   uint64_t next_token;
   size_t pending;
-  int persist_out;     /* a PERSIST is at the store */
-  uint64_t persist_ev; /* the event that appended it */
+  size_t persist_out; /* PERSISTs at the store (markers not answered) */
+  uint64_t next_ptok;
+  uint64_t drop_ev; /* a PERSIST of this event could not be marked */
+  int pumping;      /* inside pump(): a marker goes to the queue's head */
 
   /* Actions held behind the PERSIST: a ring-less FIFO (head index). */
   held_act *held;
@@ -481,7 +496,7 @@ static void tag_done(imsec_host *h, uint64_t tag) {
 
 /* A reply made by the host itself (no service, or submit refused). */
 static void self_reply(imsec_host *h, const imsec_svc_req *req, int persist,
-                       int status) {
+                       uint64_t ptok, int status) {
   reply_ent *e = calloc(1, sizeof(*e));
   if (!e) {
     hlog(h, IMSEC_LOG_ERROR, "host: no memory to answer a service request");
@@ -495,40 +510,50 @@ static void self_reply(imsec_host *h, const imsec_svc_req *req, int persist,
   e->rep.id = req->id;
   e->rep.status = status;
   e->rep.last = 1;
-  if (persist) {
-    h->persist_out = 1;
-    h->persist_ev = h->ev;
-  }
+  e->ptok = ptok;
   inbox_push(h->ib, e);
 }
+
+static int mark(imsec_host *h, uint64_t ptok);
 
 static void submit(imsec_host *h, imsec_act *a) {
   int persist = a->kind == IMSEC_ACT_PERSIST;
   imsec_svc_req *req = a->svc;
   if (!req)
     return;
+  uint64_t ptok = 0;
+  if (persist) {
+    /* What follows waits behind this marker until the write is durable. */
+    ptok = ++h->next_ptok;
+    if (mark(h, ptok) < 0) {
+      hlog(h, IMSEC_LOG_ERROR,
+           "host: too many actions wait for a durable write; a write and "
+           "what its event queued after it dropped");
+      h->drop_ev = h->ev;
+      self_reply(h, req, persist, 0, IMSEC_ERR_LIMIT);
+      return;
+    }
+    h->persist_out++;
+  }
   if (!h->cfg.svc) {
-    self_reply(h, req, persist, IMSEC_ERR_UNSUPPORTED);
+    self_reply(h, req, persist, ptok, IMSEC_ERR_UNSUPPORTED);
     return;
   }
   sub *s = calloc(1, sizeof(*s));
   if (!s) {
-    self_reply(h, req, persist, IMSEC_ERR_NOMEM);
+    self_reply(h, req, persist, ptok, IMSEC_ERR_NOMEM);
     return;
   }
   s->ib = h->ib;
   s->token = ++h->next_token;
   s->persist = persist;
+  s->ptok = ptok;
   s->kind = req->kind;
   imsec_svc_req keep = {.kind = req->kind, .id = req->id};
   pthread_mutex_lock(&h->ib->mu);
   h->ib->refs++;
   h->ib->in_submit = 1;
   pthread_mutex_unlock(&h->ib->mu);
-  if (persist) {
-    h->persist_out = 1;
-    h->persist_ev = h->ev;
-  }
   h->pending++;
   /* What the request owns (its record) is the service's from now on,
    * taken or not; the struct itself stays ours and goes after submit (a
@@ -542,11 +567,9 @@ static void submit(imsec_host *h, imsec_act *a) {
   pthread_mutex_unlock(&h->ib->mu);
   if (r < 0) {
     h->pending--;
-    if (persist)
-      h->persist_out = 0;
     inbox_unref(h->ib);
     free(s);
-    self_reply(h, &keep, persist, r);
+    self_reply(h, &keep, persist, ptok, r);
   }
 }
 
@@ -574,8 +597,41 @@ static int hold(imsec_host *h, imsec_act *a, uint64_t flow) {
   e->act = *a;
   e->ev = h->ev;
   e->flow = flow;
+  e->ptok = 0;
+  e->done = 0;
   h->hbytes += bytes;
   memset(a, 0, sizeof(*a));
+  return 0;
+}
+
+/* The marker of a PERSIST of the current event: at the tail, or at the
+ * head when pump() releases that PERSIST (everything behind it in the
+ * queue came later). */
+static int mark(imsec_host *h, uint64_t ptok) {
+  imsec_act none;
+  memset(&none, 0, sizeof(none));
+  IMSEC_GUARD(hold(h, &none, 0));
+  held_act *e = &h->held[h->hhead + h->hn - 1];
+  e->ptok = ptok;
+  if (h->pumping && h->hn > 1) {
+    held_act m = *e;
+    if (h->hhead > 0) {
+      h->hhead--;
+    } else {
+      memmove(h->held + 1, h->held, (h->hn - 1) * sizeof(*h->held));
+    }
+    h->held[h->hhead] = m;
+  }
+  return 0;
+}
+
+/* A marker of `ev` still waiting for its write. */
+static int ev_marked(const imsec_host *h, uint64_t ev) {
+  for (size_t i = 0; i < h->hn; i++) {
+    const held_act *x = &h->held[h->hhead + i];
+    if (x->ptok && !x->done && x->ev == ev)
+      return 1;
+  }
   return 0;
 }
 
@@ -590,21 +646,41 @@ static void held_pop(imsec_host *h) {
     h->hhead = 0;
 }
 
-/* Carry out held actions until a PERSIST goes out again. */
+/* Carry out held actions up to the first marker whose write is still at
+ * the store. */
 static void pump(imsec_host *h) {
-  while (!h->persist_out && h->hn) {
-    held_act e = *held_front(h);
+  while (h->hn) {
+    held_act *f = held_front(h);
+    if (f->ptok) {
+      if (!f->done)
+        break;
+      held_pop(h);
+      continue;
+    }
+    held_act e = *f;
     held_pop(h);
     uint64_t saved = h->ev;
     h->ev = e.ev; /* a PERSIST released now belongs to its own event */
+    /* Its marker goes to the head: everything still queued came later. */
+    h->pumping = e.act.kind == IMSEC_ACT_PERSIST;
     execute(h, &e.act);
+    h->pumping = 0;
     h->ev = saved;
   }
 }
 
 /* One action of the current event into the stream. */
 static void dispatch(imsec_host *h, imsec_act *a, uint64_t flow) {
-  if (!h->persist_out && h->hn == 0) {
+  if (h->drop_ev && h->drop_ev == h->ev && a->kind != IMSEC_ACT_LOG) {
+    act_free(a); /* behind a write that could not be made */
+    return;
+  }
+  /* Markers stay queued while their writes are out: an empty queue means
+   * nothing to wait for. A store request of an event with no write of
+   * its own pending goes at once (see the top of the file). */
+  if (h->hn == 0 ||
+      ((a->kind == IMSEC_ACT_PERSIST || a->kind == IMSEC_ACT_REQUEST) &&
+       !ev_marked(h, h->ev))) {
     execute(h, a);
     return;
   }
@@ -648,36 +724,57 @@ static void walk(imsec_host *h, uint64_t flow) {
 static void deliver(imsec_host *h, reply_ent *e) {
   if (e->final && h->pending)
     h->pending--;
+  held_act *later = NULL;
+  size_t nlater = 0;
   if (e->persist) {
-    h->persist_out = 0;
-    if (e->rep.status == 0) {
+    size_t at = h->hn; /* the marker's place in the queue */
+    for (size_t i = 0; i < h->hn; i++)
+      if (h->held[h->hhead + i].ptok == e->ptok && e->ptok) {
+        at = i;
+        break;
+      }
+    if (h->persist_out && at < h->hn)
+      h->persist_out--;
+    if (at < h->hn && e->rep.status == 0) {
+      h->held[h->hhead + at].done = 1;
       pump(h);
-    } else {
+    } else if (at < h->hn) {
       /* The write failed: what its event queued after it never happens
        * (a 200 OK for a registration that is not stored), except the log
-       * lines, which say what the element did. */
-      while (h->hn && held_front(h)->ev == h->persist_ev) {
-        held_act d = *held_front(h);
-        held_pop(h);
-        if (d.act.kind == IMSEC_ACT_LOG)
-          execute(h, &d.act);
-        else
-          act_free(&d.act);
+       * lines, which say what the element did. On failure the element
+       * hears of it (on_reply) before the actions later events queued
+       * behind the write go out: those are set aside and carried out
+       * after on_reply's own. On success they were released above,
+       * before on_reply, in the order they were queued. */
+      held_act *q = h->held + h->hhead;
+      uint64_t fev = q[at].ev;
+      size_t n = h->hn - at - 1;
+      later = n ? malloc(n * sizeof(*later)) : NULL;
+      for (size_t i = at + 1; i < h->hn; i++) {
+        held_act *d = &q[i];
+        h->hbytes -= act_bytes(&d->act);
+        if (!d->ptok && d->ev == fev) {
+          if (d->act.kind == IMSEC_ACT_LOG)
+            execute(h, &d->act);
+          else
+            act_free(&d->act);
+        } else if (later) {
+          later[nlater++] = *d;
+        } else { /* no memory to set them aside: in order, now */
+          uint64_t saved = h->ev;
+          h->ev = d->ev;
+          if (d->ptok)
+            hlog(h, IMSEC_LOG_ERROR, "host: no memory; a write's marker lost");
+          else
+            execute(h, &d->act);
+          h->ev = saved;
+        }
       }
+      h->hbytes -= act_bytes(&q[at].act);
+      h->hn = at;
+      if (h->hn == 0)
+        h->hhead = 0;
     }
-  }
-  /* On failure the element hears of it (on_reply) before the actions
-   * later events queued behind the write go out: those are set aside and
-   * carried out after on_reply's own. On success they were released above,
-   * before on_reply, in the order they were queued. */
-  held_act *later = NULL;
-  size_t nlater = 0, lhead = 0;
-  if (e->persist && e->rep.status != 0 && h->hn) {
-    later = h->held;
-    nlater = h->hn;
-    lhead = h->hhead;
-    h->held = NULL;
-    h->hn = h->hhead = h->hcap = h->hbytes = 0;
   }
   if (h->cfg.ops->on_reply) {
     h->ev++;
@@ -688,8 +785,8 @@ static void deliver(imsec_host *h, reply_ent *e) {
   if (later) {
     /* Append the detached queue after whatever on_reply held. */
     for (size_t i = 0; i < nlater; i++) {
-      held_act *x = &later[lhead + i];
-      if (!h->persist_out && h->hn == 0) {
+      held_act *x = &later[i];
+      if (!x->ptok && h->hn == 0) {
         uint64_t saved = h->ev;
         h->ev = x->ev;
         execute(h, &x->act);
@@ -698,11 +795,15 @@ static void deliver(imsec_host *h, reply_ent *e) {
         close_flow(h, x->flow);
         act_free(&x->act);
       } else {
-        h->held[h->hhead + h->hn - 1].ev = x->ev;
+        held_act *y = &h->held[h->hhead + h->hn - 1];
+        y->ev = x->ev;
+        y->ptok = x->ptok;
+        y->done = x->done;
       }
     }
     free(later);
   }
+  pump(h);
   /* TS 33.102 §6.3.2: the vector is secret; the element copied what it
    * keeps. */
   reply_ent_free(e);
@@ -980,7 +1081,10 @@ size_t imsec_host_pending(const imsec_host *h) {
 }
 
 size_t imsec_host_held(const imsec_host *h) {
-  return h->hn;
+  size_t n = 0; /* actions, not the writes' markers */
+  for (size_t i = 0; i < h->hn; i++)
+    n += h->held[h->hhead + i].ptok == 0;
+  return n;
 }
 
 imsec_time_ms imsec_host_next_deadline(const imsec_host *h) {

@@ -110,6 +110,26 @@ int imsec_db_exec(sqlite3 *db, imsec_db_wait *w, const char *sql) {
   return 0;
 }
 
+int imsec_db_batch(sqlite3 *db, imsec_db_wait *w, int *in_batch,
+                   imsec_store_batch_op op) {
+  if (op == IMSEC_STORE_PENDING)
+    return *in_batch && sqlite3_txn_state(db, NULL) == SQLITE_TXN_WRITE;
+  if ((op == IMSEC_STORE_BEGIN) == (*in_batch != 0))
+    return IMSEC_ERR_INVAL;
+  if (op == IMSEC_STORE_BEGIN) {
+    IMSEC_GUARD(imsec_db_exec(db, w, "BEGIN"));
+    *in_batch = 1;
+    return 0;
+  }
+  *in_batch = 0;
+  int rv = op == IMSEC_STORE_COMMIT ? imsec_db_exec(db, w, "COMMIT") : -1;
+  /* A COMMIT refused (busy) leaves the transaction open: nothing of the
+   * batch may stay pending for a later one to make durable. */
+  if (rv < 0 && !sqlite3_get_autocommit(db))
+    (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  return op == IMSEC_STORE_COMMIT ? rv : 0;
+}
+
 int imsec_db_user_version(sqlite3 *db, imsec_db_wait *w, int *v) {
   sqlite3_stmt *st = NULL;
   imsec_db_op_start(w);

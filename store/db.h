@@ -56,6 +56,15 @@ static inline void imsec_db_step_ok(imsec_db_wait *w) {
 /* sqlite3_exec as one call. Returns 0 or as imsec_db_step_err. */
 int imsec_db_exec(sqlite3 *db, imsec_db_wait *w, const char *sql);
 
+/* Group commit (imsec_store_batch_op) on one connection; `in_batch` is
+ * the store's flag. BEGIN is deferred: a batch with no write takes no
+ * write lock and its COMMIT costs no sync. A COMMIT that fails rolls the
+ * whole batch back. PENDING: 1 when the open batch has written, else 0.
+ * Returns 0 or as imsec_db_step_err (IMSEC_ERR_INVAL:
+ * BEGIN inside a batch, COMMIT or ROLLBACK outside one). */
+int imsec_db_batch(sqlite3 *db, imsec_db_wait *w, int *in_batch,
+                   imsec_store_batch_op op);
+
 /* PRAGMA user_version, and the octet of one part of it. */
 int imsec_db_user_version(sqlite3 *db, imsec_db_wait *w, int *v);
 static inline int imsec_db_part(int v, int part) {

@@ -17,6 +17,7 @@ typedef struct db_store {
   sqlite3 *db;
   sqlite3_stmt *st_load, *st_impus, *st_find, *st_save;
   imsec_db_wait w; /* lock waits: at open, then per call */
+  int in_batch;    /* inside a group commit (imsec_db_batch) */
 } db_store;
 
 static const char schema[] =
@@ -159,7 +160,8 @@ static int db_save_sqn(imsec_hss_store *s, imsec_str impi,
   bind_text(st, 3, impi);
   /* Autocommit: this statement is one transaction, and with
    * synchronous=FULL it is on disk (journal deleted, fsync done) when
-   * sqlite3_step returns SQLITE_DONE. */
+   * sqlite3_step returns SQLITE_DONE. Inside a batch it is durable when
+   * the batch's COMMIT returns. */
   int rc = sqlite3_step(st);
   int changed = sqlite3_changes(d->db);
   sqlite3_reset(st);
@@ -284,6 +286,15 @@ static void db_destroy(imsec_hss_store *s) {
   free(d);
 }
 
+static int db_batch(imsec_hss_store *s, imsec_store_batch_op op) {
+  db_store *d = (db_store *)s;
+  imsec_db_op_start(&d->w);
+  int rv = imsec_db_batch(d->db, &d->w, &d->in_batch, op);
+  if (rv == 0)
+    imsec_db_step_ok(&d->w);
+  return rv;
+}
+
 static const imsec_hss_store_vtable db_vt = {
     .load = db_load,
     .find_impu = db_find_impu,
@@ -292,6 +303,7 @@ static const imsec_hss_store_vtable db_vt = {
     .del = db_del,
     .list = db_list,
     .destroy = db_destroy,
+    .batch = db_batch,
 };
 
 int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,

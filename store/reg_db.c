@@ -69,6 +69,7 @@ typedef struct reg_db {
   sqlite3 *db;
   sqlite3_stmt *st[ST_N];
   imsec_db_wait w;
+  int in_batch; /* inside a group commit (imsec_db_batch) */
 } reg_db;
 
 static int bind_opt(sqlite3_stmt *st, int i, const char *s) {
@@ -83,15 +84,21 @@ static int run(reg_db *d, sqlite3_stmt *st) {
   return rc == SQLITE_DONE ? 0 : imsec_db_step_err(&d->w, rc);
 }
 
+/* One record's writes go together: their own transaction, or inside a
+ * batch a savepoint, so a record that fails halfway leaves nothing and
+ * the rest of the batch goes on. */
 static int begin(reg_db *d) {
-  return imsec_db_exec(d->db, &d->w, "BEGIN IMMEDIATE");
+  return imsec_db_exec(d->db, &d->w,
+                       d->in_batch ? "SAVEPOINT rec" : "BEGIN IMMEDIATE");
 }
 
 static int end_txn(reg_db *d, int rv) {
   if (rv == 0)
-    rv = imsec_db_exec(d->db, &d->w, "COMMIT");
+    rv = imsec_db_exec(d->db, &d->w, d->in_batch ? "RELEASE rec" : "COMMIT");
   if (rv < 0)
-    (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+    (void)sqlite3_exec(
+        d->db, d->in_batch ? "ROLLBACK TO rec; RELEASE rec" : "ROLLBACK", NULL,
+        NULL, NULL);
   return rv;
 }
 
@@ -295,8 +302,17 @@ static void rdb_destroy(imsec_reg_store *s) {
   free(d);
 }
 
+static int rdb_batch(imsec_reg_store *s, imsec_store_batch_op op) {
+  reg_db *d = (reg_db *)s;
+  imsec_db_op_start(&d->w);
+  int rv = imsec_db_batch(d->db, &d->w, &d->in_batch, op);
+  if (rv == 0)
+    imsec_db_step_ok(&d->w);
+  return rv;
+}
+
 static const imsec_reg_store_vtable rdb_vt = {rdb_save, rdb_del, rdb_load,
-                                              rdb_destroy};
+                                              rdb_destroy, rdb_batch};
 
 static int locked_err(reg_db *d, const char *path, char *err, size_t errcap) {
   return imsec_db_locked(&d->w, path, err, errcap);

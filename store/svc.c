@@ -112,7 +112,62 @@ static void local_destroy(imsec_svc *s) {
   free(s);
 }
 
-static const imsec_svc_vtable local_vt = {local_submit, local_destroy};
+static int hss_batch(local_svc *l, imsec_store_batch_op op) {
+  imsec_hss_store *st = l->cfg.hss ? imsec_hss_get_store(l->cfg.hss) : NULL;
+  if (!st || !st->vt->batch)
+    return 0;
+  int rv = st->vt->batch(st, op);
+  /* Marks that did not commit: the cursors counting on them go. */
+  if ((op == IMSEC_STORE_COMMIT && rv < 0) || op == IMSEC_STORE_ROLLBACK)
+    imsec_hss_sqn_forget(l->cfg.hss);
+  return rv;
+}
+
+static int reg_batch(local_svc *l, imsec_store_batch_op op) {
+  imsec_reg_store *r = l->cfg.reg;
+  return r && r->vt->batch ? r->vt->batch(r, op) : 0;
+}
+
+/* Group commit over both stores. The HSS commits first: when it fails,
+ * the registrations are rolled back too, so nothing of a batch the
+ * worker answers as failed is on disk but SQN marks, which only ever
+ * move forward (a mark above the vectors handed out is safe, TS 33.102
+ * C.3). */
+static int local_batch(imsec_svc *s, imsec_store_batch_op op) {
+  local_svc *l = (local_svc *)s;
+  int hb = l->cfg.hss && imsec_hss_get_store(l->cfg.hss)->vt->batch;
+  int rb = l->cfg.reg && l->cfg.reg->vt->batch;
+  if (!hb && !rb)
+    return IMSEC_ERR_UNSUPPORTED;
+  switch (op) {
+  case IMSEC_STORE_BEGIN: {
+    IMSEC_GUARD(hss_batch(l, op));
+    int rv = reg_batch(l, op);
+    if (rv < 0)
+      (void)hss_batch(l, IMSEC_STORE_ROLLBACK);
+    return rv;
+  }
+  case IMSEC_STORE_COMMIT: {
+    int rv = hss_batch(l, op);
+    if (rv < 0) {
+      (void)reg_batch(l, IMSEC_STORE_ROLLBACK);
+      return rv;
+    }
+    return reg_batch(l, op);
+  }
+  case IMSEC_STORE_ROLLBACK:
+    (void)hss_batch(l, op);
+    (void)reg_batch(l, op);
+    return 0;
+  case IMSEC_STORE_PENDING: /* which stores: see imsec_svc_vtable */
+    return (hss_batch(l, op) > 0 ? IMSEC_SVC_PENDING_HSS : 0) |
+           (reg_batch(l, op) > 0 ? IMSEC_SVC_PENDING_REG : 0);
+  }
+  return IMSEC_ERR_INVAL;
+}
+
+static const imsec_svc_vtable local_vt = {local_submit, local_destroy,
+                                          local_batch};
 
 int imsec_svc_local_new(imsec_svc **out, const imsec_svc_local_config *cfg) {
   if (!out || !cfg)

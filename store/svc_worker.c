@@ -2,11 +2,21 @@
  * front of an inner service, carried out in order by one thread, so the
  * element's loop never waits on a disk. A mutex guards the queues and a
  * condition variable wakes the thread; the inner service and its stores
- * are touched by the worker thread alone. */
+ * are touched by the worker thread alone.
+ *
+ * Group commit: when the inner service can batch (imsec_svc_vtable
+ * batch), the worker takes every request queued at that moment (up to
+ * BATCH_MAX) into one transaction per store and holds their replies back
+ * until it commits, so N registrations that arrived while the last
+ * commit was syncing cost one synchronous commit, not N. Every reply
+ * still waits for the disk (synchronous=FULL, nothing is answered before
+ * it is durable); a batch that does not commit is answered with the
+ * commit's error. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imsec/svc.h"
 
@@ -15,7 +25,15 @@ typedef struct job {
   imsec_svc_req req; /* the caller's, moved in (req.reg owned) */
   imsec_svc_done_fn done;
   void *arg;
+  /* In a batch: the reply held back until the commit (a copy: the inner
+   * service wipes its own), or the inner service's refusal. */
+  imsec_svc_reply *rep;
+  int status;
 } job;
+
+/* Requests in one group commit at most: bounds the time the first of
+ * them waits for the last. */
+#define BATCH_MAX 256
 
 typedef struct jobq {
   job *head, *tail;
@@ -32,7 +50,8 @@ typedef struct worker {
   jobq q;    /* requests to carry out, in order */
   jobq full; /* requests refused for a full queue: answered first */
   int closing;
-  int joined; /* the thread is gone (imsec_svc_worker_stop) */
+  int joined;              /* the thread is gone (imsec_svc_worker_stop) */
+  int64_t commit_delay_us; /* see run_batch; the worker thread's alone */
 } worker;
 
 static void push(jobq *q, job *j) {
@@ -87,6 +106,146 @@ static int is_write(imsec_svc_kind k) {
          k == IMSEC_SVC_UE_SQN || k == IMSEC_SVC_HSS_RESYNC;
 }
 
+static int is_hss_read(imsec_svc_kind k) {
+  return k == IMSEC_SVC_HSS_SUB || k == IMSEC_SVC_HSS_SUB_IMPU ||
+         k == IMSEC_SVC_HSS_VECTOR;
+}
+
+static void run_one(worker *w, job *j, int closing) {
+  if (closing && !is_write(j->req.kind)) {
+    answer(j, IMSEC_ERR_CLOSED);
+  } else {
+    /* The inner service takes the request over (req.reg included) and
+     * answers through done on this thread; when it refuses it, done
+     * has not been called and the element still needs an answer. */
+    int rv = imsec_svc_submit(w->inner, &j->req, j->done, j->arg);
+    if (rv < 0)
+      answer(j, rv);
+  }
+  job_free(j);
+}
+
+/* The inner service's answer inside a batch: kept for after the commit.
+ * Never REG_LOAD (several replies, a borrowed record): it runs alone. */
+static void hold(void *arg, const imsec_svc_req *req,
+                 const imsec_svc_reply *rep) {
+  job *j = arg;
+  (void)req;
+  j->rep = malloc(sizeof(*j->rep));
+  if (!j->rep) {
+    j->status = IMSEC_ERR_NOMEM;
+    return;
+  }
+  *j->rep = *rep;
+  j->rep->reg = NULL;
+}
+
+static void release(job *j, int commit) {
+  imsec_svc_reply *rep = j->rep;
+  if (!rep) {
+    answer(j, j->status < 0 ? j->status : IMSEC_ERR_NOMEM);
+    return;
+  }
+  if (commit < 0 && rep->status >= 0) {
+    /* Not durable: nothing that counted on it may leave. */
+    imsec_aka_vector_wipe(&rep->vec);
+    imsec_hss_sub_wipe(&rep->sub);
+    rep->status = commit;
+  }
+  j->done(j->arg, &j->req, rep);
+  /* Vectors carry XRES, CK and IK. */
+  imsec_aka_vector_wipe(&rep->vec);
+  imsec_hss_sub_wipe(&rep->sub);
+  free(rep);
+  j->rep = NULL;
+}
+
+/* Carry out one request inside the open batch. An HSS read while the
+ * HSS holds no uncommitted write (no SQN mark of this batch, so its
+ * vector's range was on disk before) needs no commit and leaves at once:
+ * waiting for the registrations' sync would add a disk round to every
+ * challenge. Returns 1 when the reply is held for the commit. */
+static int batch_one(worker *w, job *j) {
+  int rv = imsec_svc_submit(w->inner, &j->req, hold, j);
+  if (rv < 0)
+    j->status = rv;
+  if (rv == 0 && j->rep && is_hss_read(j->req.kind) &&
+      !(w->inner->vt->batch(w->inner, IMSEC_STORE_PENDING) &
+        IMSEC_SVC_PENDING_HSS)) {
+    release(j, 0);
+    job_free(j);
+    return 0;
+  }
+  return 1;
+}
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* How long a batch holding a write stays open for more (group commit, as
+ * a database's commit delay): half the last commit's time, at most
+ * COMMIT_DELAY_MAX_US. Requests that arrive meanwhile are carried out
+ * as they come (reads leave at once, see batch_one); only the writes'
+ * answers wait, and they would have waited for a sync anyway. */
+#define COMMIT_DELAY_MAX_US 1000
+
+/* One batch, from the queue's head on (w->mu held, and held again on
+ * return). */
+static void run_batch(worker *w) {
+  job *b[BATCH_MAX];
+  size_t n = 0, taken = 0;
+  pthread_mutex_unlock(&w->mu);
+  int began = w->inner->vt->batch(w->inner, IMSEC_STORE_BEGIN) == 0;
+  pthread_mutex_lock(&w->mu);
+  if (!began) { /* one at a time, as without batches */
+    job *j = pop(&w->q);
+    pthread_mutex_unlock(&w->mu);
+    if (j)
+      run_one(w, j, 0);
+    pthread_mutex_lock(&w->mu);
+    return;
+  }
+  int64_t deadline = 0;
+  for (;;) {
+    while (taken < BATCH_MAX && w->q.head && !w->closing &&
+           w->q.head->req.kind != IMSEC_SVC_REG_LOAD) {
+      job *j = pop(&w->q);
+      taken++;
+      pthread_mutex_unlock(&w->mu);
+      if (batch_one(w, j))
+        b[n++] = j;
+      pthread_mutex_lock(&w->mu);
+    }
+    if (!n || taken >= BATCH_MAX || w->closing || w->full.n ||
+        (w->q.head && w->q.head->req.kind == IMSEC_SVC_REG_LOAD))
+      break;
+    int64_t now = mono_us();
+    if (!deadline)
+      deadline = now + w->commit_delay_us;
+    if (now >= deadline)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + (deadline - now) * 1000;
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    (void)pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+  }
+  pthread_mutex_unlock(&w->mu);
+  int64_t t0 = mono_us();
+  int c = w->inner->vt->batch(w->inner, IMSEC_STORE_COMMIT);
+  int64_t half = (mono_us() - t0) / 2;
+  w->commit_delay_us = half < COMMIT_DELAY_MAX_US ? half : COMMIT_DELAY_MAX_US;
+  for (size_t i = 0; i < n; i++) {
+    release(b[i], c);
+    job_free(b[i]);
+  }
+  pthread_mutex_lock(&w->mu);
+}
+
 static void *run(void *arg) {
   worker *w = arg;
   pthread_mutex_lock(&w->mu);
@@ -94,28 +253,25 @@ static void *run(void *arg) {
     while (!w->full.n && !w->q.n && !w->closing)
       pthread_cond_wait(&w->cv, &w->mu);
     job *j = pop(&w->full);
-    int refused = j != NULL;
-    if (!j)
-      j = pop(&w->q);
-    if (!j)
-      break; /* closing, and nothing left */
-    int closing = w->closing;
-    pthread_mutex_unlock(&w->mu);
-    if (refused) {
+    if (j) {
+      pthread_mutex_unlock(&w->mu);
       answer(j, IMSEC_ERR_BUSY);
       job_free(j);
-    } else if (closing && !is_write(j->req.kind)) {
-      answer(j, IMSEC_ERR_CLOSED);
-      job_free(j);
-    } else {
-      /* The inner service takes the request over (req.reg included) and
-       * answers through done on this thread; when it refuses it, done
-       * has not been called and the element still needs an answer. */
-      int rv = imsec_svc_submit(w->inner, &j->req, j->done, j->arg);
-      if (rv < 0)
-        answer(j, rv);
-      job_free(j);
+      pthread_mutex_lock(&w->mu);
+      continue;
     }
+    int closing = w->closing;
+    /* A REG_LOAD answers once per record as it reads them: alone,
+     * outside any batch; so does everything while closing. */
+    if (!closing && w->inner->vt->batch && w->q.head &&
+        w->q.head->req.kind != IMSEC_SVC_REG_LOAD) {
+      run_batch(w);
+      continue;
+    }
+    if ((j = pop(&w->q)) == NULL)
+      break; /* closing, and nothing left */
+    pthread_mutex_unlock(&w->mu);
+    run_one(w, j, closing);
     pthread_mutex_lock(&w->mu);
   }
   pthread_mutex_unlock(&w->mu);
@@ -135,6 +291,8 @@ static int worker_submit(imsec_svc *s, imsec_svc_req *req,
   memset(&req->reg, 0, sizeof(req->reg));
   j->done = done;
   j->arg = arg;
+  j->rep = NULL;
+  j->status = 0;
   pthread_mutex_lock(&w->mu);
   int rv = 0;
   if (w->closing)
@@ -173,7 +331,7 @@ static void worker_destroy(imsec_svc *s) {
   free(w);
 }
 
-static const imsec_svc_vtable worker_vt = {worker_submit, worker_destroy};
+static const imsec_svc_vtable worker_vt = {worker_submit, worker_destroy, NULL};
 
 int imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max) {
   if (!out || !inner || queue_max == 0)

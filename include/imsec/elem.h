@@ -267,16 +267,16 @@ IMSEC_API int imsec_out_connect_tls(imsec_out *o, uint64_t tag,
  * moved into the action: *req is zeroed (its reg record now belongs to the
  * action) whether or not the append succeeds (on failure it is freed).
  *
- * PERSIST (DESIGN.md §2 durability): the host hands it to the store at
- * once and holds every other action appended after it, by this event and
- * by later events of the element, until the store says it is durable (and
- * every PERSIST ahead of it too); then it carries them out in order and
- * calls on_reply. Service requests of later events (REQUEST, PERSIST) go
- * to the store at once, in order, so one store commit can make many
- * writes durable. When the store fails, the actions held from the same
- * event are dropped (a SEND queued after a PERSIST never leaves before it
- * is durable, nor at all when it could not be made so), on_reply reports
- * the status, and actions of later events go on. */
+ * PERSIST (DESIGN.md §2 durability): the host carries it out and holds
+ * every action appended after it, by this event and by later events of
+ * the element, until the store says it is durable; then it carries them
+ * out in order and calls on_reply. A REQUEST or PERSIST of a later event
+ * is the exception: it goes to the store at once (the store takes them
+ * in order and may commit several writes together), and the actions
+ * after it wait for every write ahead of them. When the store fails, the
+ * actions held from the same event are dropped (a SEND queued after a PERSIST
+ * never leaves before it is durable, nor at all when it could not be made so),
+ * on_reply reports the status, and actions of later events go on. */
 IMSEC_API int imsec_out_request(imsec_out *o, imsec_svc_req *req);
 IMSEC_API int imsec_out_persist(imsec_out *o, imsec_svc_req *req);
 /* printf-free logging (lib/ has no stdio): the pieces are concatenated.

@@ -19,10 +19,10 @@
  *    replies, on whatever thread the service answers, are queued, the port
  *    is woken (wake, thread-safe) and imsec_host_poll hands them to
  *    on_reply on the element's thread;
- *  - PERSIST ordering (include/imsec/elem.h): a PERSIST goes to the store
- *    at once with a marker among the held actions; the actions after it
- *    leave only once every write ahead of them is durable; on failure
- *    those of the same event are dropped;
+ *  - PERSIST ordering (include/imsec/elem.h): the actions after a PERSIST
+ *    are held until its reply (and the replies of every PERSIST before
+ *    it); on failure those of the same event are dropped; REQUESTs and
+ *    PERSISTs of later events go to the store at once;
  *  - peer facts: for a TLS flow the port passes the certificate chain the
  *    peer sent; the host checks it (crypto/x509.c) against the anchors of
  *    its config at cert_time and gives the element the facts.

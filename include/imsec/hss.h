@@ -88,6 +88,25 @@ typedef int (*imsec_hss_list_fn)(void *arg, const imsec_hss_sub *sub);
  * waits a bounded time for their locks and then returns
  * IMSEC_ERR_BUSY ("locked": nothing was done, try again later): no call
  * blocks its caller for long. */
+/* Group commit (the optional `batch` op of a store): BEGIN opens one
+ * transaction that every later call joins, COMMIT makes all of them
+ * durable at once (one synchronous commit instead of one per call), and
+ * ROLLBACK undoes them. Between BEGIN and COMMIT a call returning 0 is
+ * NOT yet durable: the caller holds back whatever depends on it (a
+ * vector, a 200 OK) until COMMIT returns 0, and treats every call of the
+ * batch as failed otherwise. A call that fails inside the batch leaves
+ * the others in it. Returns 0 or a negative imsec_err (IMSEC_ERR_IO,
+ * IMSEC_ERR_BUSY: nothing of the batch was saved). */
+typedef enum imsec_store_batch_op {
+  IMSEC_STORE_BEGIN = 1,
+  IMSEC_STORE_COMMIT,
+  IMSEC_STORE_ROLLBACK,
+  /* Inside a batch: 1 when it holds writes not yet committed, else 0.
+   * A read answered while nothing is pending depends on nothing that
+   * could still be lost, and may leave before the commit. */
+  IMSEC_STORE_PENDING,
+} imsec_store_batch_op;
+
 typedef struct imsec_hss_store_vtable {
   /* Fill `out` with the subscriber `impi` (secrets included).
    * IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO, IMSEC_ERR_BUSY. */
@@ -107,6 +126,9 @@ typedef struct imsec_hss_store_vtable {
   int (*list)(imsec_hss_store *s, imsec_hss_list_fn fn, void *arg);
   /* Close and free (wipes what it holds). */
   void (*destroy)(imsec_hss_store *s);
+  /* Optional (NULL: every call is its own durable transaction): group
+   * commit, see imsec_store_batch_op. */
+  int (*batch)(imsec_hss_store *s, imsec_store_batch_op op);
 } imsec_hss_store_vtable;
 
 /* Every store begins with this header. */
@@ -181,6 +203,13 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_db_open_opts(imsec_hss_store **out,
 /* ------------------------------------------------------------------ HSS */
 
 typedef struct imsec_hss imsec_hss;
+
+/* Forget every SQN cursor (as imsec_hss_set_sqn_range does): the next
+ * vector of each IMPI reserves a new range above its durable mark. For a
+ * batch of the store that did not commit: the marks the cursors count on
+ * never reached the disk (TS 33.102 C.3: no SQN may be handed out twice
+ * after a crash). */
+IMSEC_API void imsec_hss_sqn_forget(imsec_hss *h);
 
 /* Make an HSS over `store` and `crypto` (both borrowed; they must outlive
  * it). `cfg` (NULL: imsec_sqn_cfg_default) is copied.

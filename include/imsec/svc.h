@@ -51,6 +51,10 @@ typedef struct imsec_reg_store_vtable {
   int (*load)(imsec_reg_store *s, int64_t now_ms, imsec_reg_load_fn fn,
               void *arg);
   void (*destroy)(imsec_reg_store *s);
+  /* Optional (NULL: every save and del is its own durable transaction):
+   * group commit as the HSS store's (imsec_store_batch_op, hss.h); load
+   * is never called inside a batch. */
+  int (*batch)(imsec_reg_store *s, imsec_store_batch_op op);
 } imsec_reg_store_vtable;
 
 struct imsec_reg_store {
@@ -77,7 +81,22 @@ typedef struct imsec_svc_vtable {
   int (*submit)(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
                 void *arg);
   void (*destroy)(imsec_svc *s);
+  /* Optional (NULL: none), for a worker in front of this service: group
+   * commit over the service's stores (imsec_store_batch_op). Between
+   * BEGIN and COMMIT, submit still answers inside the call, but a write's
+   * 0 is not durable until COMMIT returns 0: the worker holds back every
+   * reply of the batch until then, and answers them all with COMMIT's
+   * error otherwise. REG_LOAD is never submitted inside a batch.
+   * PENDING answers which stores hold uncommitted writes
+   * (IMSEC_SVC_PENDING_HSS | IMSEC_SVC_PENDING_REG): an HSS read (a
+   * subscriber, a vector whose SQN range was already on disk) answered
+   * while the HSS has none depends on nothing that could be lost, and
+   * the worker lets it go at once. */
+  int (*batch)(imsec_svc *s, imsec_store_batch_op op);
 } imsec_svc_vtable;
+
+#define IMSEC_SVC_PENDING_HSS 1
+#define IMSEC_SVC_PENDING_REG 2
 
 struct imsec_svc {
   const imsec_svc_vtable *vt;

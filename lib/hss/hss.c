@@ -157,6 +157,13 @@ int imsec_hss_set_sqn_range(imsec_hss *h, uint32_t range, size_t max_cursors) {
   return 0;
 }
 
+void imsec_hss_sqn_forget(imsec_hss *h) {
+  if (!h)
+    return;
+  cursors_clear(h);
+  h->evict_at = 0;
+}
+
 size_t imsec_hss_sqn_cursors(const imsec_hss *h) {
   return h ? imsec_map_len(&h->cursors) : 0;
 }

@@ -19,9 +19,36 @@
  * Each registration's latency runs from the UE's first action (connect or
  * REGISTER) to its 200 OK. Every run is bounded by a count and a time.
  *
+ * The S-CSCF reaches its HSS and registration store through an imsec_svc
+ * (include/imsec/svc.h), one of two ways (--store):
+ *   mem      the embedded service (imsec_svc_local_new) over the in-memory
+ *            HSS store and registration store, on the S-CSCF's loop thread;
+ *   sqlite   the daemon's wiring (apps/cmd_scscf.c run()): the worker
+ *            thread (imsec_svc_worker_new) over the embedded service over
+ *            the SQLite HSS store (rollback journal, synchronous=FULL, SQN
+ *            ranges of 32) and the SQLite registration store (WAL,
+ *            synchronous=FULL), two files in a temporary folder;
+ *   both     both stacks at once, every way measured on each in
+ *            interleaved rounds (the order turns every round), then the
+ *            median of the rounds and the ratio sqlite/mem;
+ *   all      both, and a third stack "mem+w": the in-memory stores behind
+ *            the worker thread, which tells the cost of the thread
+ *            hand-over from the cost of the disk.
+ * Both stacks take the same SQN range (32), so they differ by the store
+ * alone. The UEs persist their SQN (IMSEC_SVC_UE_SQN) into an in-memory
+ * writer: the UE side is the load, not the thing measured.
+ *
+ * All the UEs come from 127.0.0.1: the S-CSCF's flood limits (per IMPI
+ * and per source) and the P-CSCF's connections per address are set far
+ * above what a run reaches, else the limits answer 503 after a few dozen
+ * registrations per IMPI.
+ *
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
- *                  [--db FILE]   (the SQLite HSS store, synchronous=FULL;
- *                                 default the in-memory store)
+ *                  [-r ROUNDS] [--store mem|sqlite|both|all] [--dir DIR]
+ *   -n, -t    per way and round (default 3000 registrations or 5 s)
+ *   -r        rounds (default 3; each runs every way on every store)
+ *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
+ *             a real disk, fsync is what the product pays)
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -35,7 +62,9 @@
 #include "imsec/hss.h"
 #include "imsec/pcscf.h"
 #include "imsec/pki.h"
+#include "imsec/regdb.h"
 #include "imsec/scscf.h"
+#include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
 
@@ -51,13 +80,13 @@ static void die(const char *what, int rc) {
 
 /* ---------------------------------------------------------------- PKI */
 
-static char g_dir[64];
+static char g_dir[512];
 
 static const char *path(const char *name) {
-  static char ring[8][256];
+  static char ring[8][sizeof g_dir + 64];
   static int k;
   char *p = ring[k++ % 8];
-  snprintf(p, 256, "%s/%s", g_dir, name);
+  snprintf(p, sizeof ring[0], "%s/%s", g_dir, name);
   return p;
 }
 
@@ -180,6 +209,8 @@ static int ue_make(mux *m, size_t i) {
   return imsec_ue_new(&m->s[i].ue, &c, m->crypto);
 }
 
+#define UE_ID_MASK ((UINT64_C(1) << 40) - 1)
+
 /* Rewrite the actions UE i just appended: its connect tags and timer ids
  * into the mux's space, its times into real time. */
 static void remap(mux *m, size_t i, imsec_out *out, size_t from) {
@@ -187,6 +218,11 @@ static void remap(mux *m, size_t i, imsec_out *out, size_t from) {
     imsec_act *a = &out->acts[k];
     if (a->kind == IMSEC_ACT_CONNECT)
       a->tag = ((uint64_t)(i + 1) << 32) | (a->tag & 0xffffffffu);
+    /* Service requests: the UE's own id in the low 40 bits, the slot
+     * above, so on_reply finds the UE. */
+    if ((a->kind == IMSEC_ACT_REQUEST || a->kind == IMSEC_ACT_PERSIST) &&
+        a->svc)
+      a->svc->id = ((uint64_t)(i + 1) << 40) | (a->svc->id & UE_ID_MASK);
     if (a->kind == IMSEC_ACT_TIMER) {
       a->timer = ((uint64_t)i << 8) | (a->timer & 0xff);
       if (a->at)
@@ -338,6 +374,20 @@ static void mx_timer(void *self, uint64_t id, imsec_time_ms now,
   check(m, i, now, out);
 }
 
+static void mx_reply(void *self, const imsec_svc_reply *r, imsec_time_ms now,
+                     imsec_out *out) {
+  mux *m = self;
+  size_t i = (size_t)(r->id >> 40) - 1;
+  if (i >= m->c || !m->s[i].ue)
+    return;
+  imsec_svc_reply mine = *r;
+  mine.id = r->id & UE_ID_MASK;
+  size_t n0 = out->n;
+  imsec_ue_on_reply(m->s[i].ue, &mine, now + m->s[i].off, out);
+  remap(m, i, out, n0);
+  check(m, i, now, out);
+}
+
 static void mx_start(void *self, imsec_time_ms now, imsec_out *out) {
   mux *m = self;
   clock_gettime(CLOCK_MONOTONIC, &m->t0);
@@ -358,6 +408,7 @@ static const imsec_elem_ops mux_ops = {
     .on_message = mx_msg,
     .on_flow_down = mx_down,
     .on_timer = mx_timer,
+    .on_reply = mx_reply,
     .on_start = mx_start,
     .done = mx_done,
 };
@@ -393,8 +444,22 @@ static const char *mode_name(enum mode md) {
                            : "open connection (re-REGISTER)";
 }
 
-static void run_mode(enum mode md, size_t c, size_t want, double seconds,
-                     uint16_t pcscf_port, const imsec_x509_anchors *an) {
+/* One way measured once. */
+typedef struct result {
+  double rate, p50, p99;
+  size_t n;
+  unsigned failed;
+} result;
+
+/* The UEs' SQN writer: the ISIM profile is not what is measured. */
+static int ue_sqn_mem(void *arg, const uint8_t sqn_ms[6]) {
+  memcpy(arg, sqn_ms, 6);
+  return 0;
+}
+
+static result run_mode(enum mode md, const char *store, size_t c, size_t want,
+                       double seconds, uint16_t pcscf_port,
+                       const imsec_x509_anchors *an) {
   mux *m = calloc(1, sizeof *m);
   if (!m)
     die("memory", IMSEC_ERR_NOMEM);
@@ -408,6 +473,11 @@ static void run_mode(enum mode md, size_t c, size_t want, double seconds,
   int rc = imsec_crypto_ossl_new(&m->crypto);
   if (rc)
     die("crypto", rc);
+  uint8_t sqn_sink[6];
+  imsec_svc_local_config ulc = {.ue_sqn = ue_sqn_mem, .ue_sqn_arg = sqn_sink};
+  imsec_svc *usvc = NULL;
+  if ((rc = imsec_svc_local_new(&usvc, &ulc)))
+    die("ue svc", rc);
   imsec_net_tls_config tc;
   memset(&tc, 0, sizeof tc);
   tc.defer_verify = 1;
@@ -418,6 +488,7 @@ static void run_mode(enum mode md, size_t c, size_t want, double seconds,
   cfg.name = "ues";
   cfg.ops = &mux_ops;
   cfg.self = m;
+  cfg.svc = usvc;
   cfg.client_tls_cfg = &tc;
   cfg.anchors = an;
   cfg.log_level = IMSEC_LOG_ERROR;
@@ -438,19 +509,24 @@ static void run_mode(enum mode md, size_t c, size_t want, double seconds,
   if (imsec_hostnet_call(r, retire_all, m) == 0)
     usleep(100000);
   imsec_hostnet_del(r);
+  imsec_svc_del(usvc);
   double el = (double)(m->t1.tv_sec - m->t0.tv_sec) +
               (double)(m->t1.tv_nsec - m->t0.tv_nsec) / 1e9;
   if (m->t1.tv_sec == 0)
     el = seconds;
   qsort(m->lat, m->n, sizeof *m->lat, cmp_d);
-  printf("%-32s C=%-3zu n=%-6zu %8.0f reg/s  p50 %6.2f ms  p99 %6.2f ms"
-         "  (handshakes: %u full, %u resumed; failed %u)\n",
-         mode_name(md), c, m->n, el > 0 ? (double)m->n / el : 0.0,
-         pct(m->lat, m->n, 0.50), pct(m->lat, m->n, 0.99), m->full, m->resumed,
-         m->failed);
+  result res = {.rate = el > 0 ? (double)m->n / el : 0.0,
+                .p50 = pct(m->lat, m->n, 0.50),
+                .p99 = pct(m->lat, m->n, 0.99),
+                .n = m->n,
+                .failed = m->failed};
+  printf("  %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 %6.2f "
+         "ms  (handshakes: %u full, %u resumed; failed %u)\n",
+         store, mode_name(md), c, m->n, res.rate, res.p50, res.p99, m->full,
+         m->resumed, m->failed);
   if (md == M_RESUMED) {
     qsort(m->lat_res, m->n_res, sizeof *m->lat_res, cmp_d);
-    printf("  %-30s n=%-6zu %21s p50 %6.2f ms  p99 %6.2f ms\n",
+    printf("  %-6s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
            "of which on resumed sessions", m->n_res, "",
            pct(m->lat_res, m->n_res, 0.50), pct(m->lat_res, m->n_res, 0.99));
   }
@@ -461,81 +537,103 @@ static void run_mode(enum mode md, size_t c, size_t want, double seconds,
   free(m->lat);
   free(m->lat_res);
   free(m);
+  return res;
 }
 
-int main(int argc, char **argv) {
-  size_t c = 16, want = 3000;
-  double seconds = 5;
-  const char *db = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-      c = (size_t)atoi(argv[++i]);
-    else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
-      want = (size_t)atoi(argv[++i]);
-    else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
-      seconds = atof(argv[++i]);
-    else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
-      db = argv[++i];
-    else {
-      fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
-                      "[-t SECONDS] [--db FILE]\n");
-      return 2;
+/* ------------------------------------------------------------- a stack */
+
+/* ST_MEMW, the in-memory stores behind the worker thread, tells the
+ * thread hand-over from the disk (--store all). */
+enum store_kind { ST_MEM, ST_SQLITE, ST_MEMW, ST_N };
+
+/* One S-CSCF with its stores and one P-CSCF in front of it. */
+typedef struct stack {
+  enum store_kind kind;
+  const char *name;
+  imsec_crypto *cr_hss, *cr_s, *cr_p;
+  imsec_hss_store *hstore;
+  imsec_hss *hss;
+  imsec_reg_store *regs;
+  imsec_svc *local, *worker;
+  imsec_hostnet *rs, *rp;
+  imsec_scscf *scscf;
+  imsec_pcscf *pcscf;
+  uint16_t tls_port;
+} stack;
+
+/* What apps/cmd_scscf.c passes (STORE_CALL_WAIT_MS, SQN_RANGE,
+ * STORE_QUEUE_MAX there). */
+#define DAEMON_CALL_WAIT_MS 2
+#define DAEMON_SQN_RANGE 32
+#define DAEMON_QUEUE_MAX 8192
+/* A throughput run queues far more requests per second than the
+ * daemon's default wait (250 ms) is sized for at start-up, when every
+ * IMPI reserves its first SQN range at once: a request queued behind
+ * them would get 500, which measures the timeout, not the store. */
+#define BENCH_STORE_TIMEOUT_MS 10000
+/* Far above any run: every UE comes from 127.0.0.1. */
+#define BENCH_LIMIT 100000000u
+
+static void stack_up(stack *k, enum store_kind kind, size_t c,
+                     const char *dir) {
+  memset(k, 0, sizeof *k);
+  k->kind = kind;
+  k->name = kind == ST_MEM ? "mem" : kind == ST_SQLITE ? "sqlite" : "mem+w";
+  int rc;
+  char err[512] = "";
+  if (imsec_crypto_ossl_new(&k->cr_hss) || imsec_crypto_ossl_new(&k->cr_s) ||
+      imsec_crypto_ossl_new(&k->cr_p))
+    die("crypto", IMSEC_ERR_CRYPTO);
+  if (kind != ST_SQLITE) {
+    if ((rc = imsec_hss_mem_new(&k->hstore)) ||
+        (rc = imsec_reg_mem_new(&k->regs)))
+      die("memory stores", rc);
+  } else {
+    char hp[600], rp[600];
+    snprintf(hp, sizeof hp, "%s/hss.db", dir);
+    snprintf(rp, sizeof rp, "%s/registrations.db", dir);
+    /* The daemon's options: rollback journal for the HSS file (shared
+     * with the management CLI), WAL for its own registration file. */
+    imsec_hss_db_opts dbo = {.create = 1,
+                             .writable = 1,
+                             .timeout_ms = 0,
+                             .call_wait_ms = DAEMON_CALL_WAIT_MS};
+    if ((rc = imsec_hss_db_open_opts(&k->hstore, hp, &dbo, err, sizeof err))) {
+      fprintf(stderr, "reg_bench: %s: %s\n", hp, err);
+      exit(1);
     }
-  }
-  if (c < 1 || c > MAX_C || want < 1 || want > MAX_SAMPLES || seconds <= 0) {
-    fprintf(stderr, "reg_bench: -c 1..%d, -n 1..%d, -t > 0\n", MAX_C,
-            MAX_SAMPLES);
-    return 2;
-  }
-  snprintf(g_dir, sizeof g_dir, "/tmp/reg_bench-XXXXXX");
-  if (!mkdtemp(g_dir))
-    die("mkdtemp", IMSEC_ERR_IO);
-  make_pki();
-  imsec_crypto *cr = NULL;
-  int rc = imsec_crypto_ossl_new(&cr);
-  if (rc)
-    die("crypto", rc);
-  /* The HSS and its subscribers. */
-  imsec_hss_store *store = NULL;
-  char err[256] = "";
-  if (db) {
-    if ((rc = imsec_hss_db_open(&store, db, 1, err, sizeof err)) != 0) {
-      fprintf(stderr, "reg_bench: %s\n", err);
-      return 1;
+    imsec_hss_db_opts rgo = dbo;
+    rgo.wal = 1;
+    if ((rc = imsec_reg_db_open(&k->regs, rp, &rgo, err, sizeof err))) {
+      fprintf(stderr, "reg_bench: %s: %s\n", rp, err);
+      exit(1);
     }
-  } else if ((rc = imsec_hss_mem_new(&store)) != 0) {
-    die("hss store", rc);
   }
   for (size_t i = 0; i < c; i++) {
     subscriber *sb = &g_sub[i];
-    snprintf(sb->impi, sizeof sb->impi, "0010100009%05zu@%s", i, HOME);
-    snprintf(sb->impu, sizeof sb->impu, "sip:0010100009%05zu@%s", i, HOME);
-    if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
-      die("random", IMSEC_ERR_CRYPTO);
     imsec_hss_sub s;
     memset(&s, 0, sizeof s);
-    snprintf(s.impi, sizeof s.impi, "%s", sb->impi);
-    snprintf(s.impus[0], sizeof s.impus[0], "%s", sb->impu);
+    memcpy(s.impi, sb->impi, strlen(sb->impi) + 1);     /* 128 < 256 */
+    memcpy(s.impus[0], sb->impu, strlen(sb->impu) + 1); /* 160 < 256 */
     s.n_impus = 1;
     memcpy(s.k, sb->k, 16);
     memcpy(s.op, sb->opc, 16);
     s.op_is_opc = 1;
     s.amf[0] = 0x80;
     s.aka = IMSEC_HSS_AKAV1;
-    rc = store->vt->add(store, &s);
+    rc = k->hstore->vt->add(k->hstore, &s);
     if (rc != 0 && rc != IMSEC_ERR_EXISTS)
       die("hss add", rc);
   }
-  imsec_hss *hss = NULL;
-  if ((rc = imsec_hss_new(&hss, store, cr, NULL)))
+  if ((rc = imsec_hss_new(&k->hss, k->hstore, k->cr_hss, NULL)) ||
+      (rc = imsec_hss_set_sqn_range(k->hss, DAEMON_SQN_RANGE, 0)))
     die("hss", rc);
-  /* The S-CSCF. */
-  imsec_crypto *cr_s = NULL, *cr_p = NULL;
-  if (imsec_crypto_ossl_new(&cr_s) || imsec_crypto_ossl_new(&cr_p))
-    die("crypto", IMSEC_ERR_CRYPTO);
-  imsec_hss_del(hss);
-  if ((rc = imsec_hss_new(&hss, store, cr_s, NULL)))
-    die("hss", rc);
+  imsec_svc_local_config lc = {.hss = k->hss, .reg = k->regs};
+  if ((rc = imsec_svc_local_new(&k->local, &lc)))
+    die("svc", rc);
+  if (kind != ST_MEM &&
+      (rc = imsec_svc_worker_new(&k->worker, k->local, DAEMON_QUEUE_MAX)))
+    die("svc worker", rc);
   imsec_hostnet_listener sl;
   memset(&sl, 0, sizeof sl);
   sl.addr.tp = IMSEC_TP_TCP;
@@ -545,26 +643,30 @@ int main(int argc, char **argv) {
   imsec_scscf_config scfg = {.domain = HOME,
                              .insecure_core = 1,
                              .peer_addrs = core_peers,
-                             .n_peer_addrs = 1};
+                             .n_peer_addrs = 1,
+                             .impi_challenge_limit = BENCH_LIMIT,
+                             .source_challenge_limit = BENCH_LIMIT,
+                             .impi_failure_limit = BENCH_LIMIT,
+                             .source_failure_limit = BENCH_LIMIT,
+                             .store_timeout_ms = BENCH_STORE_TIMEOUT_MS};
   /* The S-CSCF names its own address: bind first, then make it. */
   imsec_hostnet_config sc;
   memset(&sc, 0, sizeof sc);
   sc.name = "scscf";
   sc.ops = &imsec_scscf_ops;
+  sc.svc = k->worker ? k->worker : k->local;
   sc.listeners = &sl;
   sc.n_listeners = 1;
   sc.log_level = IMSEC_LOG_ERROR;
-  imsec_hostnet *rs = NULL;
-  imsec_scscf *scscf = NULL;
-  if ((rc = imsec_hostnet_new(&rs, &sc, err, sizeof err)) != 0) {
+  if ((rc = imsec_hostnet_new(&k->rs, &sc, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
-    return 1;
+    exit(1);
   }
   scfg.self = sl.addr;
-  scfg.self.port = imsec_hostnet_port(rs, 0);
-  if ((rc = imsec_scscf_new(&scscf, &scfg, cr_s, hss)))
+  scfg.self.port = imsec_hostnet_port(k->rs, 0);
+  if ((rc = imsec_scscf_new(&k->scscf, &scfg, k->cr_s)))
     die("scscf", rc);
-  imsec_hostnet_set_self(rs, scscf);
+  imsec_hostnet_set_self(k->rs, k->scscf);
   /* The P-CSCF: TLS towards UEs with tickets, TCP core side. */
   imsec_pcscf_config pcfg;
   imsec_pcscf_config_init(&pcfg);
@@ -576,7 +678,7 @@ int main(int argc, char **argv) {
   pcfg.n_routes = 1;
   snprintf(pcfg.routes[0].domain, sizeof pcfg.routes[0].domain, "%s", HOME);
   pcfg.routes[0].addr = scfg.self;
-  imsec_net_tls_config ptls;
+  static imsec_net_tls_config ptls;
   memset(&ptls, 0, sizeof ptls);
   ptls.cert_file = path("chain.pem");
   ptls.key_file = path("key.pem");
@@ -588,7 +690,6 @@ int main(int argc, char **argv) {
   pl[0].tls_cfg = &ptls;
   pl[1].addr.tp = IMSEC_TP_TCP;
   snprintf(pl[1].addr.host, sizeof pl[1].addr.host, "127.0.0.1");
-  imsec_pcscf *pcscf = NULL;
   imsec_hostnet_config pc;
   memset(&pc, 0, sizeof pc);
   pc.name = "pcscf";
@@ -596,42 +697,180 @@ int main(int argc, char **argv) {
   pc.listeners = pl;
   pc.n_listeners = 2;
   pc.log_level = IMSEC_LOG_ERROR;
-  imsec_hostnet *rp = NULL;
-  if ((rc = imsec_hostnet_new(&rp, &pc, err, sizeof err)) != 0) {
+  /* every UE connects from 127.0.0.1, and closed flows of the
+   * new-connection runs linger a moment */
+  pc.limits.max_flows_per_ip = 4 * MAX_C + 64;
+  if ((rc = imsec_hostnet_new(&k->rp, &pc, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
-    return 1;
+    exit(1);
   }
-  uint16_t tls_port = imsec_hostnet_port(rp, 0);
-  pcfg.core.port = imsec_hostnet_port(rp, 1);
-  if ((rc = imsec_pcscf_new(&pcscf, &pcfg, cr_p)))
+  k->tls_port = imsec_hostnet_port(k->rp, 0);
+  pcfg.core.port = imsec_hostnet_port(k->rp, 1);
+  if ((rc = imsec_pcscf_new(&k->pcscf, &pcfg, k->cr_p)))
     die("pcscf", rc);
-  imsec_hostnet_set_self(rp, pcscf);
-  if ((rc = imsec_hostnet_start(rs)) || (rc = imsec_hostnet_start(rp)))
+  imsec_hostnet_set_self(k->rp, k->pcscf);
+  if ((rc = imsec_hostnet_start(k->rs)) || (rc = imsec_hostnet_start(k->rp)))
     die("start", rc);
+}
+
+static void stack_down(stack *k) {
+  /* As the daemon does: stop the worker while the hosts live (its last
+   * replies reach them), delete the hosts (a late submit is told closed),
+   * then free the worker. */
+  imsec_svc_worker_stop(k->worker);
+  imsec_hostnet_del(k->rp);
+  imsec_hostnet_del(k->rs);
+  imsec_svc_del(k->worker);
+  imsec_svc_del(k->local);
+  imsec_pcscf_del(k->pcscf);
+  imsec_scscf_del(k->scscf);
+  imsec_reg_store_del(k->regs);
+  imsec_hss_del(k->hss);
+  imsec_hss_store_del(k->hstore);
+  imsec_crypto_del(k->cr_hss);
+  imsec_crypto_del(k->cr_s);
+  imsec_crypto_del(k->cr_p);
+}
+
+static double median(double *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_d);
+  return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double best(const double *v, size_t n) {
+  double b = 0;
+  for (size_t i = 0; i < n; i++)
+    b = v[i] > b ? v[i] : b;
+  return b;
+}
+
+#define MAX_ROUNDS 50
+
+int main(int argc, char **argv) {
+  size_t c = 16, want = 3000, rounds = 3;
+  double seconds = 5;
+  const char *store = "mem";
+  const char *dir = getenv("TMPDIR");
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+      c = (size_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+      want = (size_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
+      seconds = atof(argv[++i]);
+    else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
+      rounds = (size_t)atoi(argv[++i]);
+    else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+      store = argv[++i];
+    else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+      dir = argv[++i];
+    else {
+      fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
+                      "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
+                      "[--dir DIR]\n");
+      return 2;
+    }
+  }
+  int all = strcmp(store, "all") == 0;
+  int use[ST_N] = {
+      all || strcmp(store, "mem") == 0 || strcmp(store, "both") == 0,
+      all || strcmp(store, "sqlite") == 0 || strcmp(store, "both") == 0, all};
+  if (c < 1 || c > MAX_C || want < 1 || want > MAX_SAMPLES || seconds <= 0 ||
+      rounds < 1 || rounds > MAX_ROUNDS || (!use[0] && !use[1])) {
+    fprintf(stderr,
+            "reg_bench: -c 1..%d, -n 1..%d, -t > 0, -r 1..%d, --store "
+            "mem|sqlite|both|all\n",
+            MAX_C, MAX_SAMPLES, MAX_ROUNDS);
+    return 2;
+  }
+  snprintf(g_dir, sizeof g_dir, "%s/reg_bench-XXXXXX", dir ? dir : "/tmp");
+  if (!mkdtemp(g_dir))
+    die("mkdtemp", IMSEC_ERR_IO);
+  make_pki();
+  imsec_crypto *cr = NULL;
+  int rc = imsec_crypto_ossl_new(&cr);
+  if (rc)
+    die("crypto", rc);
+  for (size_t i = 0; i < c; i++) {
+    subscriber *sb = &g_sub[i];
+    snprintf(sb->impi, sizeof sb->impi, "0010100009%05zu@%s", i, HOME);
+    snprintf(sb->impu, sizeof sb->impu, "sip:0010100009%05zu@%s", i, HOME);
+    if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
+      die("random", IMSEC_ERR_CRYPTO);
+  }
+  stack st[ST_N];
+  memset(st, 0, sizeof st);
+  for (int k = 0; k < ST_N; k++)
+    if (use[k])
+      stack_up(&st[k], (enum store_kind)k, c, g_dir);
   imsec_x509_anchors *an = NULL;
   if ((rc = imsec_x509_anchors_new(&an)) ||
       (rc = imsec_x509_anchors_add_root_file(an, path("root.pem"))) ||
       (rc = imsec_x509_anchors_set_home_ca_file(an, path("op.pem"))))
     die("anchors", rc);
-  printf("reg_bench: %s HSS store, %zu UEs in flight, up to %zu "
-         "registrations or %.0f s per way\n",
-         db ? "SQLite (synchronous=FULL)" : "in-memory", c, want, seconds);
-  run_mode(M_NEW, c, want, seconds, tls_port, an);
-  run_mode(M_RESUMED, c, want, seconds, tls_port, an);
-  run_mode(M_OPEN, c, want, seconds, tls_port, an);
-  imsec_hostnet_del(rp);
-  imsec_hostnet_del(rs);
-  imsec_pcscf_del(pcscf);
-  imsec_scscf_del(scscf);
-  imsec_hss_del(hss);
-  imsec_hss_store_del(store);
+  printf("reg_bench: store %s (sqlite: HSS rollback journal + registrations "
+         "WAL, synchronous=FULL, worker thread, in %s), %zu UEs in flight, "
+         "up to %zu registrations or %.0f s per way, %zu round(s)\n",
+         store, g_dir, c, want, seconds, rounds);
+  static result res[ST_N][3][MAX_ROUNDS];
+  unsigned failed = 0;
+  for (size_t r = 0; r < rounds; r++) {
+    printf("round %zu\n", r + 1);
+    for (int md = M_NEW; md <= M_OPEN; md++) {
+      /* Interleaved, the order flipping every round, so a burst of load
+       * from elsewhere on the machine falls on both stores alike. */
+      for (int j = 0; j < ST_N; j++) {
+        int k = (int)((r + (size_t)j) % ST_N);
+        if (!use[k])
+          continue;
+        res[k][md][r] = run_mode((enum mode)md, st[k].name, c, want, seconds,
+                                 st[k].tls_port, an);
+        failed += res[k][md][r].failed;
+      }
+    }
+  }
+  printf("median of %zu round(s) (best in brackets):\n", rounds);
+  double med[ST_N][3][3];
+  for (int k = 0; k < ST_N; k++) {
+    if (!use[k])
+      continue;
+    for (int md = M_NEW; md <= M_OPEN; md++) {
+      double v[MAX_ROUNDS];
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[k][md][r].rate;
+      double b = best(v, rounds);
+      med[k][md][0] = median(v, rounds);
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[k][md][r].p50;
+      med[k][md][1] = median(v, rounds);
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[k][md][r].p99;
+      med[k][md][2] = median(v, rounds);
+      printf("  %-6s %-30s %7.0f reg/s (%5.0f)  p50 %6.2f ms  p99 %6.2f ms\n",
+             st[k].name, mode_name((enum mode)md), med[k][md][0], b,
+             med[k][md][1], med[k][md][2]);
+    }
+  }
+  for (int k = 1; k < ST_N && use[0]; k++) {
+    if (!use[k])
+      continue;
+    printf("%s/mem (medians):\n", st[k].name);
+    for (int md = M_NEW; md <= M_OPEN; md++)
+      printf("  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
+             mode_name((enum mode)md),
+             med[0][md][0] > 0 ? 100.0 * med[k][md][0] / med[0][md][0] : 0.0,
+             med[0][md][1] > 0 ? med[k][md][1] / med[0][md][1] : 0.0,
+             med[0][md][2] > 0 ? med[k][md][2] / med[0][md][2] : 0.0);
+  }
+  fflush(stdout);
+  for (int k = 0; k < ST_N; k++)
+    if (use[k])
+      stack_down(&st[k]);
   imsec_x509_anchors_del(an);
   imsec_crypto_del(cr);
-  imsec_crypto_del(cr_s);
-  imsec_crypto_del(cr_p);
-  char cmd[128];
+  char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd) != 0)
     fprintf(stderr, "reg_bench: could not remove %s\n", g_dir);
-  return 0;
+  return failed ? 1 : 0;
 }

@@ -544,7 +544,7 @@ static void mem_destroy(imsec_svc *svc) {
   (void)svc;
 }
 
-static const imsec_svc_vtable mem_vt = {mem_submit, mem_destroy};
+static const imsec_svc_vtable mem_vt = {mem_submit, mem_destroy, NULL};
 
 static void test_slow_store(void **state) {
   (void)state;

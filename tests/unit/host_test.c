@@ -164,7 +164,7 @@ static void fs_destroy(imsec_svc *s) {
   (void)s;
 }
 
-static const imsec_svc_vtable fs_vt = {fs_submit, fs_destroy};
+static const imsec_svc_vtable fs_vt = {fs_submit, fs_destroy, NULL};
 
 /* Answer the oldest queued request. */
 static void fs_answer_one(fsvc *f, int status) {
@@ -172,6 +172,15 @@ static void fs_answer_one(fsvc *f, int status) {
   answer(f, &f->q[0].req, f->q[0].done, f->q[0].arg, status);
   imsec_reg_record_free(&f->q[0].req.reg);
   memmove(&f->q[0], &f->q[1], (f->nq - 1) * sizeof f->q[0]);
+  f->nq--;
+}
+
+/* Answer the newest queued request. */
+static void fs_answer_last(fsvc *f, int status) {
+  assert_true(f->nq > 0);
+  size_t k = f->nq - 1;
+  answer(f, &f->q[k].req, f->q[k].done, f->q[k].arg, status);
+  imsec_reg_record_free(&f->q[k].req.reg);
   f->nq--;
 }
 
@@ -632,8 +641,9 @@ static void test_persist_failure(void **state) {
   fx_del(f);
 }
 
-/* Two PERSISTs from two events: the second goes to the store only after
- * the first is durable. */
+/* Two PERSISTs from two events: both go to the store at once (the store
+ * may commit them together), and what follows each leaves only once it
+ * and every write ahead of it are durable. */
 static void test_persist_chain(void **state) {
   (void)state;
   fx *f = fx_new(1, NULL);
@@ -641,17 +651,47 @@ static void test_persist_chain(void **state) {
   up(f, 1, 0);
   msg(f, 1, "save");
   msg(f, 1, "save");
-  assert_int_equal(f->svc.submitted, 1);
+  assert_int_equal(f->svc.submitted, 2);
+  /* The second event's "before" waits behind the first write. */
+  assert_int_equal(imsec_host_held(f->h), 7);
+  port_clear(&f->port);
   fs_answer_one(&f->svc, 0);
   imsec_host_poll(f->h);
-  assert_int_equal(f->svc.submitted, 2);
-  /* The second event's 200, log and timer, then the first reply's ack. */
+  /* The first event's 200, log and timer, the second's "before", then
+   * the first reply's ack, held behind the second write. */
+  assert_string_equal(calls(&f->port, 0),
+                      "send 1 200|log2 saved|send 1 before|REPLY 11 0");
   assert_int_equal(imsec_host_held(f->h), 4);
   port_clear(&f->port);
   fs_answer_one(&f->svc, 0);
   imsec_host_poll(f->h);
   assert_string_equal(calls(&f->port, 0), "send 1 200|log2 saved|send 1 ack|"
                                           "REPLY 11 0|send 1 ack");
+  fx_del(f);
+}
+
+/* The second write durable first: nothing of its event leaves before the
+ * first is durable too; a failed first write drops only its own event. */
+static void test_persist_out_of_order(void **state) {
+  (void)state;
+  fx *f = fx_new(1, NULL);
+  f->e.fn = s_persist;
+  up(f, 1, 0);
+  msg(f, 1, "save");
+  msg(f, 1, "save");
+  assert_int_equal(f->svc.submitted, 2);
+  port_clear(&f->port);
+  fs_answer_last(&f->svc, 0);
+  imsec_host_poll(f->h);
+  /* on_reply of the second; its ack waits with everything else. */
+  assert_string_equal(calls(&f->port, 0), "REPLY 11 0");
+  port_clear(&f->port);
+  fs_answer_one(&f->svc, IMSEC_ERR_IO);
+  imsec_host_poll(f->h);
+  assert_string_equal(calls(&f->port, 0),
+                      "log2 saved|REPLY 11 -12|send 1 500|send 1 before|"
+                      "send 1 200|log2 saved|send 1 ack");
+  assert_int_equal(imsec_host_held(f->h), 0);
   fx_del(f);
 }
 
@@ -811,6 +851,7 @@ int main(void) {
       cmocka_unit_test(test_persist_release),
       cmocka_unit_test(test_persist_failure),
       cmocka_unit_test(test_persist_chain),
+      cmocka_unit_test(test_persist_out_of_order),
       cmocka_unit_test(test_persist_inline),
       cmocka_unit_test(test_held_bound),
       cmocka_unit_test(test_request_inline),

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imsec/crypto.h"
 #include "imsec/regdb.h"
 #include "imsec/svc.h"
 #include "test_util.h"
@@ -63,7 +64,7 @@ static void slow_destroy(imsec_svc *s) {
   (void)s;
 }
 
-static const imsec_svc_vtable slow_vt = {slow_submit, slow_destroy};
+static const imsec_svc_vtable slow_vt = {slow_submit, slow_destroy, NULL};
 
 static void slow_init(slow *sl, int gate_open, int delay_ms) {
   memset(sl, 0, sizeof(*sl));
@@ -397,11 +398,120 @@ static void local_over_sqlite(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+static int count_rec(void *arg, const imsec_reg_record *r) {
+  (void)r;
+  (*(int *)arg)++;
+  return 0;
+}
+
+static void save_req(imsec_svc *w, uint64_t i, replies *r) {
+  static char *impus[1] = {(char *)"sip:alice@ims.example.org"};
+  imsec_reg_binding b = {.contact = (char *)"sip:alice@10.0.0.1:5061",
+                         .reg_id = -1,
+                         .ttl_ms = 600000};
+  imsec_svc_req *req = calloc(1, sizeof(*req));
+  assert_non_null(req);
+  req->kind = IMSEC_SVC_REG_SAVE;
+  req->id = i;
+  char impi[32];
+  snprintf(impi, sizeof(impi), "u%llu@ims.example.org", (unsigned long long)i);
+  imsec_reg_record tmp = {
+      .impi = impi, .impus = impus, .n_impus = 1, .b = &b, .n = 1};
+  assert_int_equal(imsec_reg_record_copy(&req->reg, &tmp), 0);
+  assert_int_equal(imsec_svc_submit(w, req, done, r), 0);
+  free(req);
+}
+
+/* Group commit: a batch rolled back leaves nothing, a committed one
+ * everything; and many saves queued at once through the worker over the
+ * SQLite stores (the daemon's wiring) are all answered 0 and all on disk
+ * when reopened, with the HSS's vectors among them. */
+static void group_commit_sqlite(void **state) {
+  (void)state;
+  char dir[] = "/tmp/imsec_svcg_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char rpath[64], hpath[64], err[200];
+  snprintf(rpath, sizeof(rpath), "%s/reg.db", dir);
+  snprintf(hpath, sizeof(hpath), "%s/hss.db", dir);
+  imsec_hss_db_opts o = {.create = 1, .wal = 1, .writable = 1};
+  imsec_reg_store *reg;
+  assert_int_equal(imsec_reg_db_open(&reg, rpath, &o, err, sizeof(err)), 0);
+  /* The store's own batch: rollback, then commit. */
+  imsec_reg_record one = {.impi = (char *)"x@ims.example.org"};
+  assert_int_equal(reg->vt->batch(reg, IMSEC_STORE_BEGIN), 0);
+  assert_int_equal(reg->vt->save(reg, &one, 0), 0);
+  assert_int_equal(reg->vt->batch(reg, IMSEC_STORE_PENDING), 1);
+  assert_int_equal(reg->vt->batch(reg, IMSEC_STORE_ROLLBACK), 0);
+  int n = 0;
+  assert_int_equal(reg->vt->load(reg, 0, count_rec, &n), 0);
+  assert_int_equal(n, 0);
+  imsec_hss_db_opts ho = {.create = 1, .writable = 1};
+  imsec_hss_store *hs;
+  assert_int_equal(imsec_hss_db_open_opts(&hs, hpath, &ho, err, sizeof(err)),
+                   0);
+  imsec_hss_sub sub;
+  memset(&sub, 0, sizeof(sub));
+  strcpy(sub.impi, "alice@ims.example.org");
+  strcpy(sub.impus[0], "sip:alice@ims.example.org");
+  sub.n_impus = 1;
+  memset(sub.k, 0x11, 16);
+  memset(sub.op, 0x22, 16);
+  sub.op_is_opc = 1;
+  sub.amf[0] = 0x80;
+  sub.aka = IMSEC_HSS_AKAV1;
+  assert_int_equal(hs->vt->add(hs, &sub), 0);
+  imsec_crypto *cr;
+  imsec_hss *hss;
+  assert_int_equal(imsec_crypto_ossl_new(&cr), 0);
+  assert_int_equal(imsec_hss_new(&hss, hs, cr, NULL), 0);
+  assert_int_equal(imsec_hss_set_sqn_range(hss, 4, 0), 0);
+  imsec_svc *local, *w;
+  imsec_svc_local_config cfg = {.hss = hss, .reg = reg};
+  assert_int_equal(imsec_svc_local_new(&local, &cfg), 0);
+  assert_int_equal(imsec_svc_worker_new(&w, local, 256), 0);
+  replies r;
+  replies_init(&r);
+  for (uint64_t i = 1; i <= 30; i++) {
+    save_req(w, i, &r);
+    if (i % 3 == 0)
+      assert_int_equal(submit(w, IMSEC_SVC_HSS_VECTOR, 100 + i, &r), 0);
+  }
+  wait_replies(&r, 40);
+  for (int i = 0; i < 40; i++) {
+    assert_int_equal(r.status[i], 0);
+    assert_false(r.on_main[i]);
+  }
+  imsec_svc_del(w);
+  imsec_svc_del(local);
+  /* Ten vectors in ranges of four: the stored mark covers all of them. */
+  imsec_hss_sub back;
+  assert_int_equal(
+      hs->vt->load(hs, imsec_str_c("alice@ims.example.org"), &back), 0);
+  assert_true(back.sqn.seq >= 10);
+  imsec_hss_sub_wipe(&back);
+  imsec_hss_del(hss);
+  imsec_hss_store_del(hs);
+  imsec_crypto_del(cr);
+  imsec_reg_store_del(reg);
+  assert_int_equal(imsec_reg_db_open(&reg, rpath, &o, err, sizeof(err)), 0);
+  n = 0;
+  assert_int_equal(reg->vt->load(reg, 0, count_rec, &n), 0);
+  assert_int_equal(n, 30);
+  imsec_reg_store_del(reg);
+  replies_fini(&r);
+  char cmd[96];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(in_order_off_thread),   cmocka_unit_test(queue_full),
-      cmocka_unit_test(destroy_drains_writes), cmocka_unit_test(stop_then_del),
+      cmocka_unit_test(in_order_off_thread),
+      cmocka_unit_test(queue_full),
+      cmocka_unit_test(destroy_drains_writes),
+      cmocka_unit_test(stop_then_del),
       cmocka_unit_test(local_over_sqlite),
+      cmocka_unit_test(group_commit_sqlite),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

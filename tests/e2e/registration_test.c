@@ -61,28 +61,7 @@ static imsec_pki_cred *g_root, *g_op1, *g_op2, *g_op3, *g_home, *g_visited,
 
 static int issue(const char *cn, const char *domain, int ca,
                  const imsec_pki_cred *issuer, imsec_pki_cred **out) {
-  int64_t now = (int64_t)time(NULL);
-  char uri[300];
-  snprintf(uri, sizeof uri, "sip:%s", cn);
-  const char *names[] = {cn};
-  const char *uris[] = {uri};
-  const char *perm[] = {domain};
-  imsec_pki_spec s = {
-      .key = IMSEC_PKI_KEY_EC_P256,
-      .cn = cn,
-      .ca = ca,
-      .path_len = ca ? (issuer ? 0 : 1) : -1,
-      .permitted = ca && domain ? perm : NULL,
-      .n_permitted = ca && domain ? 1 : 0,
-      .dns = ca ? NULL : names,
-      .n_dns = ca ? 0 : 1,
-      .uris = ca ? NULL : uris,
-      .n_uris = ca ? 0 : 1,
-      .server_auth = !ca,
-      .not_before = now - 3600,
-      .not_after = now + 86400,
-  };
-  return imsec_pki_issue(&s, issuer, out);
+  return t_pki_issue(cn, domain, ca, issuer, out);
 }
 
 static int pki_setup(void) {

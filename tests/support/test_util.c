@@ -1,7 +1,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "imsec/pki.h"
 #include "test_util.h"
 
 void t_hex(const char *hex, uint8_t *out, size_t len) {
@@ -38,4 +40,30 @@ char *t_read_file(const char *path, size_t *len) {
   fclose(f);
   *len = (size_t)n;
   return buf;
+}
+
+int t_pki_issue(const char *cn, const char *domain, int ca,
+                const imsec_pki_cred *issuer, imsec_pki_cred **out) {
+  int64_t now = (int64_t)time(NULL);
+  char uri[300];
+  snprintf(uri, sizeof uri, "sip:%s", cn);
+  const char *names[] = {cn};
+  const char *uris[] = {uri};
+  const char *perm[] = {domain};
+  imsec_pki_spec s = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = cn,
+      .ca = ca,
+      .path_len = ca ? (issuer ? 0 : 1) : -1,
+      .permitted = ca && domain ? perm : NULL,
+      .n_permitted = ca && domain ? 1 : 0,
+      .dns = ca ? NULL : names,
+      .n_dns = ca ? 0 : 1,
+      .uris = ca ? NULL : uris,
+      .n_uris = ca ? 0 : 1,
+      .server_auth = !ca,
+      .not_before = now - 3600,
+      .not_after = now + 86400,
+  };
+  return imsec_pki_issue(&s, issuer, out);
 }

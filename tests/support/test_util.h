@@ -21,4 +21,13 @@ const char *t_vector_path(const char *rel);
 /* Read a whole file into a malloc'd buffer; asserts on failure. */
 char *t_read_file(const char *path, size_t *len);
 
+/* Issue a P-256 test certificate valid from an hour ago for a day: a CA
+ * (`ca` 1; `domain` its permitted name subtree, NULL none; a root when
+ * `issuer` is NULL) or a server leaf named `cn` (SAN dNSName cn and URI
+ * sip:cn, EKU serverAuth). Returns imsec_pki_issue's code. */
+struct imsec_pki_cred;
+int t_pki_issue(const char *cn, const char *domain, int ca,
+                const struct imsec_pki_cred *issuer,
+                struct imsec_pki_cred **out);
+
 #endif

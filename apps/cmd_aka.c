@@ -10,6 +10,7 @@
 #include "cmds.h"
 #include "imsec/aka.h"
 #include "imsec/digest.h"
+#include "imsec/crypto_ossl.h"
 
 static const char help[] =
     "usage: imsec aka milenage --k HEX (--op HEX | --opc HEX) --rand HEX\n"

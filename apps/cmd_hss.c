@@ -9,6 +9,7 @@
 #include "cmds.h"
 #include "imsec/hss.h"
 #include "imsec/ident.h"
+#include "imsec/hss_db.h"
 
 static const char help[] =
     "usage: imsec hss add  --db FILE --impi IMPI --impu URI[,URI...]\n"

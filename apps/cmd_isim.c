@@ -9,6 +9,7 @@
 #include "imsec/crypto.h"
 #include "imsec/ident.h"
 #include "imsec/isim.h"
+#include "imsec/crypto_ossl.h"
 
 #define SUB "isim"
 

@@ -15,6 +15,7 @@
 #include "imsec/host_net.h"
 #include "imsec/pcscf.h"
 #include "imsec/x509.h"
+#include "imsec/crypto_ossl.h"
 
 #define SUB "pcscf"
 #define MAX_PER_IP "--max-flows-per-ip"

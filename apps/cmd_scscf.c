@@ -19,6 +19,8 @@
 #include "imsec/ident.h"
 #include "imsec/scscf.h"
 #include "imsec/x509.h"
+#include "imsec/crypto_ossl.h"
+#include "imsec/hss_db.h"
 
 static const char help[] =
     "usage: imsec scscf --listen tls:HOST:PORT [--listen tcp:HOST:PORT]\n"

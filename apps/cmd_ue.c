@@ -24,6 +24,7 @@
 #include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
+#include "imsec/crypto_ossl.h"
 
 #define SUB "ue"
 /* SQN writes queued at the worker: one at a time in practice (the host

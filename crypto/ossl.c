@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "imsec/crypto.h"
+#include "imsec/crypto_ossl.h"
 
 #define N_HASH 2
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "imsec/hss_db.h"
 
 #define DEFAULT_TIMEOUT_MS 250
 

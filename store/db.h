@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "imsec/hss.h"
+#include "imsec/hss_db.h"
 
 /* One file may hold the HSS tables and the registration tables side by
  * side: PRAGMA user_version keeps each one's schema version in its own

@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "imsec/regdb.h"
+#include "imsec/hss_db.h"
 
 #define SCHEMA_VERSION 1
 #define CLI_TIMEOUT_MS 250

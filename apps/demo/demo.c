@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "demo.h"
+#include "imsec/crypto_ossl.h"
 
 #define SUB "demo"
 

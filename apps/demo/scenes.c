@@ -17,6 +17,7 @@
 #include "imsec/x509.h"
 #ifdef DEMO_HAVE_UE
 #include "imsec/ue.h"
+#include "imsec/crypto_ossl.h"
 #include "sqn_file.h"
 #endif
 

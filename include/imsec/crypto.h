@@ -101,14 +101,6 @@ IMSEC_API IMSEC_MUST_USE int imsec_random(imsec_crypto *c, uint8_t *out,
 /* Free a backend (NULL is fine). */
 IMSEC_API void imsec_crypto_del(imsec_crypto *c);
 
-/*
- * The OpenSSL 3 backend (crypto/ossl.c). Fetches AES-128-ECB, MD5, SHA-256
- * and HMAC once from the default library context. Returns 0, or
- * IMSEC_ERR_NOMEM, IMSEC_ERR_CRYPTO (an algorithm is unavailable, e.g. MD5
- * under a FIPS-only provider configuration).
- */
-IMSEC_API IMSEC_MUST_USE int imsec_crypto_ossl_new(imsec_crypto **out);
-
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,7 @@
 #ifndef IMSEC_REGDB_H
 #define IMSEC_REGDB_H
 
-#include "imsec/hss.h"
+#include "imsec/hss_db.h"
 #include "imsec/svc.h"
 
 #ifdef __cplusplus

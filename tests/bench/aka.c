@@ -14,6 +14,7 @@
 
 #include "imsec/aka.h"
 #include "imsec/digest.h"
+#include "imsec/crypto_ossl.h"
 
 #ifdef HAVE_OSMOCORE
 #include <osmocom/crypt/auth.h>

@@ -67,6 +67,8 @@
 #include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
+#include "imsec/crypto_ossl.h"
+#include "imsec/hss_db.h"
 
 #define HOME "ims.mnc001.mcc001.3gppnetwork.org"
 #define PCSCF_NAME "pcscf." HOME

@@ -27,6 +27,8 @@
 #include "imsec/hss.h"
 #include "imsec/regdb.h"
 #include "imsec/svc.h"
+#include "imsec/crypto_ossl.h"
+#include "imsec/hss_db.h"
 
 #define N_SUBS 100
 

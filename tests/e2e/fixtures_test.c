@@ -11,6 +11,7 @@
 #include "fixtures.h"
 #include "imsec/isim.h"
 #include "imsec/x509.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 static void chains(const imsec_fx *f, const char *cert, const char *roots,

@@ -42,6 +42,7 @@
 #include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "imsec/x509.h"
+#include "imsec/crypto_ossl.h"
 #include "sim.h"
 
 #define TD "3gppnetwork.org"

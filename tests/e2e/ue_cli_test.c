@@ -22,6 +22,7 @@
 #include "imsec/digest.h"
 #include "imsec/isim.h"
 #include "imsec/sip.h"
+#include "imsec/crypto_ossl.h"
 #include "net_util.h"
 #include "test_util.h"
 

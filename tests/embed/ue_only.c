@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "imsec/ue.h"
+#include "imsec/crypto_ossl.h"
 
 #define HOME "ims.mnc001.mcc001.3gppnetwork.org"
 #define PCSCF "pcscf." HOME

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "imsec/pcscf.h"
+#include "imsec/crypto_ossl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,6 +21,7 @@
 #include "imsec/hss.h"
 #include "imsec/scscf.h"
 #include "imsec/svc.h"
+#include "imsec/crypto_ossl.h"
 
 /* The host's part for service actions (include/imsec/elem.h): hand
  * each REQUEST and PERSIST from out->acts[from..] to the embedded service,

@@ -18,6 +18,7 @@
 #include "imsec/digest.h"
 #include "imsec/sip.h"
 #include "imsec/ue.h"
+#include "imsec/crypto_ossl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "crypto_fake.h"
+#include "imsec/crypto_ossl.h"
 
 static crypto_fake *fake_of(imsec_crypto *c) {
   return (crypto_fake *)c;

@@ -18,6 +18,7 @@
 #include "imsec/scscf.h"
 #include "imsec/svc.h"
 #include "imsec/x509.h"
+#include "imsec/crypto_ossl.h"
 #include "net_util.h"
 #include "sim.h"
 #include "test_util.h"

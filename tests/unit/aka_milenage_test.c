@@ -6,6 +6,7 @@
 
 #include "crypto_fake.h"
 #include "imsec/aka.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 enum {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "imsec/aka.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 #define SQN(seq, ind) (((uint64_t)(seq) << 5) | (ind))

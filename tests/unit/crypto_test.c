@@ -3,6 +3,7 @@
 
 #include "crypto_fake.h"
 #include "imsec/crypto.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 static int setup(void **state) {

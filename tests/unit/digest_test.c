@@ -5,6 +5,7 @@
 
 #include "imsec/aka.h"
 #include "imsec/digest.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 static int setup(void **state) {

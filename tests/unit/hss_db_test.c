@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "imsec/hss.h"
+#include "imsec/crypto_ossl.h"
+#include "imsec/hss_db.h"
 #include "test_util.h"
 
 #define K1 "465b5ce8b199b49faa5f0a2ee238a6bc"

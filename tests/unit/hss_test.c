@@ -6,6 +6,7 @@
 
 #include "imsec/hss.h"
 #include "imsec/ident.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 /* TS 35.208 test set 1. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "imsec/regdb.h"
+#include "imsec/hss_db.h"
 #include "test_util.h"
 
 #define T0 INT64_C(1780000000000) /* wall-clock ms */

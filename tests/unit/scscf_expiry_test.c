@@ -7,6 +7,7 @@
 
 #include "imsec/scscf.h"
 #include "imsec/svc.h"
+#include "imsec/crypto_ossl.h"
 #include "elem_pump.h"
 #include "test_util.h"
 

@@ -6,6 +6,7 @@
 
 #include "imsec/crypto.h"
 #include "imsec/svc.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 typedef struct got {

@@ -13,6 +13,8 @@
 #include "imsec/crypto.h"
 #include "imsec/regdb.h"
 #include "imsec/svc.h"
+#include "imsec/crypto_ossl.h"
+#include "imsec/hss_db.h"
 #include "test_util.h"
 
 static int64_t ms_now(void) {

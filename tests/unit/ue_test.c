@@ -15,6 +15,7 @@
 #include "imsec/digest.h"
 #include "imsec/sip.h"
 #include "imsec/ue.h"
+#include "imsec/crypto_ossl.h"
 #include "test_util.h"
 
 #define TD "3gppnetwork.org"

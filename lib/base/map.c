@@ -121,9 +121,11 @@ static int key_eq(const imsec_map_slot *s, uint64_t h, uint64_t ikey,
     return 0;
   if (!strkeys)
     return s->ikey == ikey;
-  /* no secret: table keys are identities and addresses */
-  return s->ikey == skey.len &&
-         (skey.len == 0 || memcmp(s->skey, skey.p, skey.len) == 0);
+  /* Table keys are identities and addresses, never secrets. */
+  if (s->ikey != skey.len)
+    return 0;
+  return skey.len == 0 ||
+         memcmp(s->skey, skey.p, skey.len) == 0; /* no secret: table key */
 }
 
 static size_t find(const imsec_map *m, uint64_t h, uint64_t ikey,

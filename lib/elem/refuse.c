@@ -98,14 +98,14 @@ int imsec_elem_refuse_input(imsec_out *out, imsec_lograte *rate,
     (void)imsec_out_logv(out, IMSEC_LOG_WARN, parts,
                          sizeof(parts) / sizeof(parts[0]));
   } else {
-    const char *what = rv == IMSEC_ERR_UNSUPPORTED ? "an ACK, never answered"
-                       : rv == IMSEC_ERR_INVAL
-                           ? "a request without the fields an answer needs"
-                       : rv == IMSEC_ERR_NOMEM ? "no memory for an answer"
-                       /* no secret: the start of a status line */
-                       : len >= 4 && memcmp(head, "SIP/", 4) == 0
-                           ? "a response, not relayed"
-                           : "no request line to answer";
+    const char *what =
+        rv == IMSEC_ERR_UNSUPPORTED ? "an ACK, never answered"
+        : rv == IMSEC_ERR_INVAL ? "a request without the fields an answer needs"
+        : rv == IMSEC_ERR_NOMEM ? "no memory for an answer"
+        : len >= 4 && memcmp(head, "SIP/", 4) == 0 /* no secret:
+                                                      status line */
+            ? "a response, not relayed"
+            : "no request line to answer";
     imsec_str parts[] = {S("dropped input on flow "),
                          fl,
                          S(" ("),

@@ -29,8 +29,7 @@ static size_t index_of(const mem_store *m, const char *impi) {
   size_t lo = 0, hi = m->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    /* no secret: IMPIs kept in order for listing */
-    if (strcmp(m->subs[mid]->impi, impi) < 0)
+    if (strcmp(m->subs[mid]->impi, impi) < 0) /* no secret: IMPI order */
       lo = mid + 1;
     else
       hi = mid;

@@ -625,8 +625,9 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     return IMSEC_ERR_CONFIG;
   /* A wildcard is no address for Via and Path, and a flow's local address
    * would never match it (is_core_listener). */
-  if (!strcmp(cfg->core.host, "0.0.0.0") || /* no secret: config text */
-      !strcmp(cfg->core.host, "::"))
+  int any4 = !strcmp(cfg->core.host, "0.0.0.0"); /* no secret: config text */
+  int any6 = !strcmp(cfg->core.host, "::");      /* no secret: config text */
+  if (any4 || any6)
     return IMSEC_ERR_CONFIG;
   for (size_t i = 0; i < cfg->n_core_peers; i++)
     if (!cfg->core_peers[i][0] ||

@@ -660,8 +660,10 @@ static int integrity_protected_tls(const imsec_digest_params *p) {
   char v[16];
   if (imsec_digest_unquote(p->integrity_protected, v, sizeof(v)) < 0)
     return 0;
-  /* no secret: a public mark the P-CSCF writes in clear */
-  return strcmp(v, "tls-pending") == 0 || strcmp(v, "tls-yes") == 0;
+  /* A public mark the P-CSCF writes in clear. */
+  int pending = strcmp(v, "tls-pending") == 0; /* no secret: public mark */
+  int yes = strcmp(v, "tls-yes") == 0;         /* no secret: public mark */
+  return pending || yes;
 }
 
 /* What a REGISTER step decided, answered in one place (do_register's

@@ -656,8 +656,8 @@ static int pend_newer(const imsec_scscf *s, const pend *p) {
   imsec_map_slot *e;
   while ((e = imsec_map_next(&s->pends, &it)) != NULL) {
     const pend *o = e->val;
-    /* no secret: IMPIs of two registration changes */
-    if (o->id > p->id && strcmp(o->impi, p->impi) == 0)
+    if (o->id > p->id &&
+        strcmp(o->impi, p->impi) == 0) /* no secret: two changes' IMPIs */
       return 1;
   }
   return 0;

@@ -28,9 +28,9 @@ static int sqn_persist_req(imsec_ue *ue, const imsec_aka_ue_result *r,
   if (r->status == IMSEC_AKA_UE_MAC_FAIL)
     return 0;
   imsec_ue_sqn_save(&ue->sqn, &ue->sqn_cfg, req->sqn_ms);
-  if (r->status != IMSEC_AKA_UE_OK &&
-      memcmp(req->sqn_ms, before, 6) == 0) /* no secret: SQN_MS is the
-                                              profile's counter, no key */
+  /* SQN_MS is the profile's counter, not a key. */
+  int same = memcmp(req->sqn_ms, before, 6) == 0; /* no secret: a counter */
+  if (r->status != IMSEC_AKA_UE_OK && same)
     return 0;
   req->kind = IMSEC_SVC_UE_SQN;
   req->id = ++ue->next_svc_id;

@@ -70,10 +70,7 @@ static int mem_expire(mem_store *ms, int64_t now_ms) {
       if (b->ttl_ms > now_ms) {
         m->r.b[k++] = *b;
       } else {
-        free(b->contact);
-        free(b->path);
-        free(b->instance);
-        free(b->peer);
+        imsec_reg_binding_free(b);
       }
     }
     m->r.n = k;

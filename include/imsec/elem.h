@@ -183,6 +183,9 @@ typedef struct imsec_reg_record {
  * zeroed and owns nothing). */
 IMSEC_API IMSEC_MUST_USE int imsec_reg_record_copy(imsec_reg_record *out,
                                                    const imsec_reg_record *in);
+/* Free what one binding owns and zero it (a store dropping an expired
+ * binding from a record it keeps). */
+IMSEC_API void imsec_reg_binding_free(imsec_reg_binding *b);
 /* Free what the record owns and zero it; the struct itself stays. */
 IMSEC_API void imsec_reg_record_free(imsec_reg_record *r);
 

@@ -38,6 +38,14 @@ static int dup_opt(char **dst, const char *src) {
   return 0;
 }
 
+void imsec_reg_binding_free(imsec_reg_binding *b) {
+  free(b->contact);
+  free(b->path);
+  free(b->instance);
+  free(b->peer);
+  memset(b, 0, sizeof(*b));
+}
+
 void imsec_reg_record_free(imsec_reg_record *r) {
   if (!r)
     return;
@@ -46,12 +54,8 @@ void imsec_reg_record_free(imsec_reg_record *r) {
     free(r->impus[i]);
   free(r->impus);
   free(r->service_route);
-  for (size_t i = 0; r->b && i < r->n; i++) {
-    free(r->b[i].contact);
-    free(r->b[i].path);
-    free(r->b[i].instance);
-    free(r->b[i].peer);
-  }
+  for (size_t i = 0; r->b && i < r->n; i++)
+    imsec_reg_binding_free(&r->b[i]);
   free(r->b);
   memset(r, 0, sizeof(*r));
 }

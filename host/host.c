@@ -482,6 +482,13 @@ static void execute(imsec_host *h, imsec_act *a) {
   case IMSEC_ACT_PERSIST:
     submit(h, a);
     break;
+  case IMSEC_ACT_PSK:
+    if (h->port.psk && a->tls)
+      h->port.psk(h->port.ctx, a->tls->psk_identity, a->tls->psk,
+                  a->tls->psk_len, a->at);
+    else
+      hlog(h, IMSEC_LOG_WARN, "host: this port takes no PSKs; dropped one");
+    break;
   }
   act_free(a);
 }

@@ -73,6 +73,9 @@ typedef struct imsec_flow_info {
   const char *tls_version; /* "TLSv1.3", or NULL */
   int resumed;             /* TLS session resumed from a ticket */
   int psk;                 /* TLS handshake used a PSK */
+  /* psk set: the PSK identity the handshake used (the client's, on an
+   * inbound flow; ours on an outbound one), NUL-terminated; else NULL. */
+  const char *psk_identity;
 } imsec_flow_info;
 
 /* ---------------------------------------------------------------- actions */
@@ -86,6 +89,7 @@ typedef enum imsec_act_kind {
   IMSEC_ACT_LOG,      /* level, data (text, no newline) */
   IMSEC_ACT_REQUEST,  /* svc: ask a store; answered by on_reply */
   IMSEC_ACT_PERSIST,  /* svc: make durable; later actions wait for it */
+  IMSEC_ACT_PSK,      /* tls (psk, psk_len, psk_identity), at: a server PSK */
 } imsec_act_kind;
 
 typedef enum imsec_log_level {
@@ -226,7 +230,8 @@ typedef struct imsec_act {
   imsec_log_level level;
   imsec_addr addr;        /* CONNECT */
   char server_name[256];  /* CONNECT: SNI and the name to verify ("" none) */
-  imsec_tls_profile *tls; /* CONNECT: owned, NULL: the host's default */
+  imsec_tls_profile *tls; /* CONNECT: owned, NULL: the host's default;
+                             PSK: the identity and key (owned, wiped) */
   imsec_svc_req *svc;     /* REQUEST, PERSIST: owned */
   uint8_t *data;          /* SEND bytes, LOG text (NUL-terminated); owned */
   size_t len;
@@ -282,6 +287,20 @@ IMSEC_API int imsec_out_connect_tls(imsec_out *o, uint64_t tag,
  * on_reply reports the status, and actions of later events go on. */
 IMSEC_API int imsec_out_request(imsec_out *o, imsec_svc_req *req);
 IMSEC_API int imsec_out_persist(imsec_out *o, imsec_svc_req *req);
+/*
+ * PSK (mode M3, seed §3.3): from now until `expires_at` (0: no end) the
+ * host's PSK-taking TLS/DTLS listeners accept `identity` with `key` (TLS
+ * 1.3 external PSK with (EC)DHE, TLS 1.2 ECDHE-PSK), replacing any earlier
+ * key of that identity; `len` 0 removes the identity. How a P-CSCF hands
+ * the listener the key it derived from an AKA run (elements hold no
+ * sockets, and the handshake happens before any event reaches them). The
+ * key is copied into the action and wiped with it. identity: 1 to
+ * IMSEC_PSK_ID_MAX - 1 printable octets; key: at most IMSEC_PSK_MAX.
+ * Returns 0, IMSEC_ERR_INVAL (bad sizes), IMSEC_ERR_NOMEM.
+ */
+IMSEC_API int imsec_out_psk(imsec_out *o, const char *identity,
+                            const uint8_t *key, size_t len,
+                            imsec_time_ms expires_at);
 /* printf-free logging (lib/ has no stdio): the pieces are concatenated.
  * Pass NULL-terminated lists of C strings. */
 IMSEC_API int imsec_out_log(imsec_out *o, imsec_log_level level,

@@ -71,6 +71,13 @@ typedef struct imsec_host_port {
    * and traces. */
   void (*trace)(void *ctx, int out, uint64_t flow, const uint8_t *msg,
                 size_t len);
+  /* Optional: a PSK action (elem.h imsec_out_psk): install `key` (len > 0)
+   * for `identity` until `expires_at` (0: no end), or remove it (len 0),
+   * in the table the port's PSK-taking listeners look keys up in. `key`
+   * is borrowed for the call (copy and wipe it). NULL: the host logs one
+   * WARN line and drops the action. */
+  void (*psk)(void *ctx, const char *identity, const uint8_t *key, size_t len,
+              imsec_time_ms expires_at);
 } imsec_host_port;
 
 typedef struct imsec_host_config {

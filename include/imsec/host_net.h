@@ -92,6 +92,13 @@ typedef struct imsec_hostnet_listener {
    * (server = 1 is forced) and freed by imsec_hostnet_del. */
   imsec_net_tls *tls;
   const imsec_net_tls_config *tls_cfg;
+  /* TLS/DTLS made from tls_cfg: 1 takes PSKs (mode M3; TLS 1.3 external
+   * PSK with (EC)DHE, TLS 1.2 ECDHE-PSK) from the port's table: the keys
+   * the element installs (imsec_out_psk) and the configured ones
+   * (imsec_hostnet_psk_set_static), the element's first. With a
+   * certificate in tls_cfg too, a client that offers no PSK gets the
+   * certificate handshake. The flow's info says psk and psk_identity. */
+  int psk;
 } imsec_hostnet_listener;
 
 /* A named client context for CONNECTs whose imsec_tls_profile.profile is
@@ -283,6 +290,22 @@ IMSEC_API imsec_net_tls *imsec_hostnet_listener_tls(const imsec_hostnet *r,
 IMSEC_API imsec_net_tls *imsec_hostnet_client_tls(const imsec_hostnet *r);
 IMSEC_API imsec_net_tls *imsec_hostnet_profile_tls(const imsec_hostnet *r,
                                                    const char *name);
+
+/* A configured PSK (mode M3): identity and key, borrowed for the call. */
+typedef struct imsec_hostnet_psk {
+  const char *identity;
+  const uint8_t *key;
+  size_t key_len; /* 1..IMSEC_PSK_MAX */
+} imsec_hostnet_psk;
+
+/* Replace the configured PSKs of every loop at once (a daemon's start and
+ * its SIGHUP reload; thread-safe): handshakes from now on see exactly
+ * these `n` (copied; the old ones are wiped). Keys the element installed
+ * are not touched. Returns 0, IMSEC_ERR_INVAL (an empty or too long
+ * identity or key), IMSEC_ERR_NOMEM (nothing changed). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_hostnet_psk_set_static(imsec_hostnet *r, const imsec_hostnet_psk *e,
+                             size_t n);
 
 /* The port's clock (CLOCK_MONOTONIC, ms). */
 IMSEC_API imsec_time_ms imsec_hostnet_now(void);

@@ -313,6 +313,14 @@ typedef struct imsec_net_connect_opts {
    * set too) instead of opening another one. */
   int reuse;
   void *user; /* initial imsec_net_flow_user() value */
+  /* TLS/DTLS clients: a PSK for this connection only (mode M3: a UE's
+   * configured key, or the one derived from its AKA run), used instead of
+   * the context's. psk_key_len 0: none. Copied (and wiped when the flow
+   * goes); a flow with a PSK never reuses nor is reused, and never
+   * resumes a kept session. */
+  const char *psk_identity;
+  const uint8_t *psk_key;
+  size_t psk_key_len;
 } imsec_net_connect_opts;
 
 /* Open a flow (thread-safe). The flow id is written to *id at once; on_up
@@ -390,6 +398,9 @@ IMSEC_API const char *imsec_net_flow_tls_version(const imsec_net_flow *f);
 IMSEC_API int imsec_net_flow_resumed(const imsec_net_flow *f);
 /* 1 when the handshake used a PSK (external PSK or TLS 1.2 PSK suite). */
 IMSEC_API int imsec_net_flow_psk(const imsec_net_flow *f);
+/* The PSK identity the handshake used (the client's on a server flow),
+ * NUL-terminated, borrowed until on_down; NULL without a PSK. */
+IMSEC_API const char *imsec_net_flow_psk_identity(const imsec_net_flow *f);
 /* OpenSSL's X509_V_* verify result of the peer chain (0 = X509_V_OK), or
  * -1 when the peer sent no certificate. */
 IMSEC_API long imsec_net_flow_verify_result(const imsec_net_flow *f);

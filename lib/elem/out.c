@@ -169,6 +169,33 @@ int imsec_out_timer(imsec_out *o, uint64_t timer, imsec_time_ms at) {
   return 0;
 }
 
+int imsec_out_psk(imsec_out *o, const char *identity, const uint8_t *key,
+                  size_t len, imsec_time_ms expires_at) {
+  if (o->err)
+    return o->err;
+  size_t il = identity ? strlen(identity) : 0;
+  if (il == 0 || il >= IMSEC_PSK_ID_MAX || len > IMSEC_PSK_MAX || (len && !key))
+    return IMSEC_ERR_INVAL;
+  for (size_t i = 0; i < il; i++)
+    if ((unsigned char)identity[i] <= 0x20 ||
+        (unsigned char)identity[i] >= 0x7f)
+      return IMSEC_ERR_INVAL;
+  imsec_tls_profile *t = calloc(1, sizeof(*t));
+  imsec_act *a = t ? push(o, IMSEC_ACT_PSK) : NULL;
+  if (!a) {
+    free(t);
+    o->err = IMSEC_ERR_NOMEM;
+    return IMSEC_ERR_NOMEM;
+  }
+  memcpy(t->psk_identity, identity, il + 1);
+  if (len)
+    memcpy(t->psk, key, len);
+  t->psk_len = len;
+  a->tls = t;
+  a->at = expires_at;
+  return 0;
+}
+
 int imsec_out_logv(imsec_out *o, imsec_log_level level, const imsec_str *parts,
                    size_t n) {
   if (level > o->log_level)

@@ -38,6 +38,30 @@ static void actions(void **state) {
   imsec_out_free(&o);
 }
 
+/* A PSK action carries identity, key and expiry; bad sizes are refused
+ * without poisoning the queue. */
+static void psk_action(void **state) {
+  (void)state;
+  imsec_out o;
+  imsec_out_init(&o, IMSEC_LOG_DEBUG);
+  const uint8_t key[32] = {1, 2, 3};
+  assert_int_equal(imsec_out_psk(&o, "id-1", key, sizeof key, 5000), 0);
+  assert_int_equal(imsec_out_psk(&o, "id-1", NULL, 0, 0), 0);
+  assert_int_equal(imsec_out_psk(&o, "", key, 1, 0), IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_out_psk(&o, "a b", key, 1, 0), IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_out_psk(&o, "id", key, IMSEC_PSK_MAX + 1, 0),
+                   IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_out_err(&o), 0);
+  assert_int_equal(o.n, 2);
+  assert_int_equal(o.acts[0].kind, IMSEC_ACT_PSK);
+  assert_string_equal(o.acts[0].tls->psk_identity, "id-1");
+  assert_int_equal(o.acts[0].tls->psk_len, 32);
+  assert_memory_equal(o.acts[0].tls->psk, key, 32);
+  assert_int_equal(o.acts[0].at, 5000);
+  assert_int_equal(o.acts[1].tls->psk_len, 0);
+  imsec_out_free(&o);
+}
+
 static void addresses(void **state) {
   (void)state;
   imsec_addr a;
@@ -75,6 +99,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(actions),
       cmocka_unit_test(addresses),
+      cmocka_unit_test(psk_action),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

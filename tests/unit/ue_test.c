@@ -89,6 +89,7 @@ static void take(fx *f) {
       f->n_keep++;
       break;
     case IMSEC_ACT_REQUEST:
+    case IMSEC_ACT_PSK:
       break;
     case IMSEC_ACT_PERSIST:
       f->n_persist++;

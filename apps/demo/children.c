@@ -283,47 +283,99 @@ static int port_open(uint16_t port) {
   return ok;
 }
 
+/* Start one attempt: fresh ports, its argv, the child. */
+static child *daemon_spawn(const daemon_spec *sp) {
+  for (size_t i = 0; i < sp->nports; i++)
+    sp->ports[i] = free_port();
+  char *argv[32];
+  if (sp->mk(sp->ctx, sp->ports, argv, 32) != 0)
+    return NULL;
+  child *c = child_spawn(sp->name, argv);
+  if (c)
+    for (size_t i = 0; i < sp->nports; i++)
+      ladder_port_note(sp->ports[i], sp->name);
+  return c;
+}
+
+/* 1 when every port of `sp` accepts connections. */
+static int daemon_up(const daemon_spec *sp) {
+  for (size_t i = 0; i < sp->nports; i++)
+    if (!port_open(sp->ports[i]))
+      return 0;
+  return 1;
+}
+
+int start_daemons(daemon_spec *sp, size_t n) {
+  child *c[16];
+  int up[16], attempt[16];
+  if (n > 16)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    attempt[i] = 0;
+    up[i] = 0;
+    if (!(c[i] = daemon_spawn(&sp[i])))
+      return -1;
+  }
+  /* All start at once; each is waited for until its ports accept. */
+  int64_t end = imsec_hostnet_now() + DEMO_WAIT_MS;
+  for (;;) {
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (up[i])
+        continue;
+      if (child_gone(c[i])) {
+        /* Exited: a port race (retry) or a real error (report after
+         * 3). */
+        if (++attempt[i] == 3) {
+          fprintf(stderr, "imsec demo: %s exited at start (status %d):\n",
+                  sp[i].name,
+                  WIFEXITED(c[i]->status) ? WEXITSTATUS(c[i]->status) : -1);
+          usleep(20000);
+          child_report(c[i]);
+          return -1;
+        }
+        if (!(c[i] = daemon_spawn(&sp[i])))
+          return -1;
+        left++;
+        continue;
+      }
+      if (daemon_up(&sp[i]))
+        up[i] = 1;
+      else
+        left++;
+    }
+    if (!left)
+      break;
+    if (imsec_hostnet_now() >= end) {
+      for (size_t i = 0; i < n; i++)
+        if (!up[i]) {
+          fprintf(stderr, "imsec demo: %s did not start listening in time\n",
+                  sp[i].name);
+          child_report(c[i]);
+        }
+      return -1;
+    }
+    usleep(5000);
+  }
+  /* Another program could hold a port we picked: the child then exits
+   * with a bind error; give it a moment to do so. */
+  usleep(20000);
+  for (size_t i = 0; i < n; i++)
+    if (child_gone(c[i])) {
+      fprintf(stderr, "imsec demo: %s exited at start:\n", sp[i].name);
+      child_report(c[i]);
+      return -1;
+    }
+  return 0;
+}
+
 child *start_daemon(const char *name, size_t nports, argv_fn mk, void *ctx,
                     uint16_t *ports) {
-  for (int attempt = 0; attempt < 3; attempt++) {
-    for (size_t i = 0; i < nports; i++)
-      ports[i] = free_port();
-    char *argv[32];
-    if (mk(ctx, ports, argv, 32) != 0)
-      return NULL;
-    child *c = child_spawn(name, argv);
-    if (!c)
-      return NULL;
-    for (size_t i = 0; i < nports; i++)
-      ladder_port_note(ports[i], name);
-    int64_t end = imsec_hostnet_now() + DEMO_WAIT_MS;
-    size_t up = 0;
-    while (imsec_hostnet_now() < end && !child_gone(c)) {
-      up = 0;
-      for (size_t i = 0; i < nports; i++)
-        up += port_open(ports[i]) ? 1u : 0u;
-      if (up == nports) {
-        /* Another program could hold a port we picked: the child then
-         * exits with a bind error; give it a moment to do so. */
-        usleep(20000);
-        if (!child_gone(c))
-          return c;
-        break;
-      }
-      usleep(5000);
-    }
-    if (!child_gone(c)) {
-      fprintf(stderr, "imsec demo: %s did not start listening in time\n", name);
-      child_report(c);
-      return NULL;
-    }
-    /* Exited: a port race (retry) or a real error (report after 3). */
-    if (attempt == 2) {
-      fprintf(stderr, "imsec demo: %s exited at start (status %d):\n", name,
-              WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1);
-      usleep(20000);
-      child_report(c);
-    }
-  }
-  return NULL;
+  daemon_spec sp = {name, nports, mk, ctx, ports};
+  if (start_daemons(&sp, 1) != 0)
+    return NULL;
+  pthread_mutex_lock(&g_ch_mu);
+  child *c = &g_ch[g_nch - 1];
+  pthread_mutex_unlock(&g_ch_mu);
+  return c;
 }

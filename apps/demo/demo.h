@@ -6,9 +6,17 @@
  *               start a daemon on free ports, stop every child by its pid
  *   ladder.c    the message ladder: lines from children and in-process
  *               elements, printed and counted per scene
- *   networks.c  the home, visited and rogue networks, and another
- *               operator's S-CSCF (in this process)
- *   scenes.c    the UEs (in this process) and the five scenes
+ *   networks.c  the home, visited and rogue networks, the P-CSCFs of
+ *               the other deployment modes, and another operator's
+ *               S-CSCF (in this process)
+ *   relay.c     a lossy datagram link and a TCP link that can be cut
+ *   ue.c        the UEs (in this process), their options per mode
+ *   scenes.c    the table of scenes per mode, the results table
+ *   scenes_m1.c scenes of mode M1 (home, roaming, MESSAGE, sync failure,
+ *               rogue P-CSCFs)
+ *   scenes_m2.c modes M2a and M2b; scenes_m3.c mode M3 (configured and
+ *               AKA-derived PSK); scenes_dtls.c the DTLS variant
+ *   demo_modes.h  which modes this build has
  *   fixtures*.c PKI, ISIM profiles, HSS records and settings files
  *               (library imsec_fixtures, fixtures.h)
  */
@@ -19,9 +27,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "imsec/host_net.h"
+#include "demo_modes.h"
 #include "fixtures.h"
 #include "imsec/crypto.h"
+#include "imsec/host_net.h"
 
 #if defined(__has_include)
 #if __has_include("imsec/ue.h")
@@ -90,6 +99,16 @@ typedef int (*argv_fn)(void *ctx, const uint16_t *ports, char **argv,
                        size_t cap);
 child *start_daemon(const char *name, size_t nports, argv_fn mk, void *ctx,
                     uint16_t *ports);
+/* Several daemons at once (none depends on another's start): each as
+ * start_daemon. 0, or -1 when one did not come up (said on stderr). */
+typedef struct daemon_spec {
+  const char *name;
+  size_t nports;
+  argv_fn mk;
+  void *ctx;
+  uint16_t *ports;
+} daemon_spec;
+int start_daemons(daemon_spec *sp, size_t n);
 
 /* ---------------------------------------------------------------- networks.c
  */
@@ -101,10 +120,36 @@ typedef struct foreign {
   unsigned challenges;
 } foreign;
 
+/* The deployment modes (DESIGN.md §2), as `--mode` names them. */
+enum {
+  DEMO_M1 = 1u,
+  DEMO_M2A = 2u,
+  DEMO_M2B = 4u,
+  DEMO_M3 = 8u,
+  DEMO_DTLS = 16u,
+  DEMO_ALL = 31u,
+};
+
+typedef struct demo_mode {
+  unsigned bit;
+  const char *name;  /* "m1", "m2a", ... */
+  const char *title; /* one line */
+  int built;         /* this build has the mode (demo_modes.h) */
+  const char *needs; /* what is missing when not built */
+} demo_mode;
+
+extern const demo_mode demo_modes[];
+extern const size_t demo_n_modes;
+
 typedef struct demo {
   imsec_crypto *crypto;
+  unsigned modes; /* DEMO_* to run */
   uint16_t scscf_port, home[2], visited[2], outside[2], other[2], realm[2],
       foreign_port;
+  /* The P-CSCFs of the other modes (UE port, core port): M2a (client
+   * certificate required), M2b (dials UEs), M3 (configured and
+   * AKA-derived PSKs), DTLS (and its DTLS port). */
+  uint16_t m2a[2], m2b[2], m3[2], dtls[2], dtls_port;
   imsec_hostnet *foreign_run;
   foreign fx;
   char db[300];
@@ -113,24 +158,147 @@ typedef struct demo {
 
 /* `imsec hss add` for every subscriber (HSS SQN 0). */
 int fill_hss(const char *db);
+/* The S-CSCF and the P-CSCFs the modes in d->modes need. */
 int start_networks(demo *d);
+
+/* ---------------------------------------------------------------- relay.c */
+
+typedef struct relay relay;
+
+/* A datagram link 127.0.0.1:port -> 127.0.0.1:to that loses the first
+ * `lose` datagrams carrying DTLS application data (record type 23) from
+ * the client side, each noted on the ladder as lost. Or a TCP link
+ * (stream = 1) that relays bytes both ways until relay_cut. NULL on
+ * failure. */
+relay *relay_new(int stream, uint16_t to, unsigned lose, const char *who);
+uint16_t relay_port(const relay *r);
+/* Datagrams lost so far. */
+unsigned relay_lost(relay *r);
+/* Close every connection it relays (the peers see the connection
+ * drop), keep listening. */
+void relay_cut(relay *r);
+void relay_del(relay *r);
+/* Keep it until relays_finish (after the UEs using it are gone). */
+void relay_keep(relay *r);
+void relays_finish(void);
 
 /* ---------------------------------------------------------------- scenes.c */
 
 typedef struct result {
+  unsigned mode;
   char scene[64];
   char expect[96];
   char got[1024];
   int ok;
 } result;
 
-extern result demo_res[16];
+#define DEMO_MAX_RESULTS 32
+extern result demo_res[DEMO_MAX_RESULTS];
 extern size_t demo_nres;
 
+/* A row of the final table for the scene running now. */
 result *result_add(const char *scene, const char *expect);
 void print_table(void);
-/* The scenes, when this build has the UE (include/imsec/ue.h). 0, or -1
- * when they could not run at all. */
+
+/* One scene: its mode, the rows it records in the final table, its
+ * heading, what it runs (adding those rows). */
+typedef struct demo_scene {
+  unsigned mode;
+  size_t rows;
+  const char *title;
+  void (*run)(demo *d);
+} demo_scene;
+
+/* Each mode's scenes (scenes_*.c), in the order they run. */
+extern const demo_scene demo_scenes_m1[], demo_scenes_m2[], demo_scenes_m3[],
+    demo_scenes_dtls[];
+extern const size_t demo_n_scenes_m1, demo_n_scenes_m2, demo_n_scenes_m3,
+    demo_n_scenes_dtls;
+
+/* The scenes of the modes in d->modes, when this build has the UE
+ * (include/imsec/ue.h). 0, or -1 when they could not run at all. */
 int run_scenes(demo *d);
+/* Milliseconds the scenes of each mode took (by demo_modes index), and
+ * the de-registrations at the end. */
+extern int64_t demo_mode_ms[8], demo_end_ms;
+/* The rows the scenes of `modes` record (to judge a run). */
+size_t scenes_rows(unsigned modes);
+/* Print the ladder of what was sent since `t0` (after a short settle). */
+void scene_ladder(int64_t t0);
+
+#ifdef DEMO_HAVE_UE
+#include <pthread.h>
+
+#include "imsec/isim.h"
+#include "imsec/ue.h"
+#include "sqn_file.h"
+
+/* ---------------------------------------------------------------- ue.c */
+
+/* How a UE of a scene connects (mode M1 when all zero but port/host). */
+typedef struct ue_opts {
+  const char *profile;      /* ISIM profile file; NULL: the subscriber's */
+  uint16_t port;            /* 127.0.0.1:port: the P-CSCF (or a relay) */
+  const char *host;         /* the P-CSCF's name (SNI, trust decision) */
+  int dtls;                 /* DTLS instead of TLS */
+  const char *cert, *key;   /* its certificate chain and key (M2a: shown to
+                               a P-CSCF that asks; M2b: served) */
+  int listen;               /* M2b: listen on tls:127.0.0.1 with cert */
+  int close_after_register; /* M2b */
+  const char *psk_file;     /* M3 configured: the PSK, identity the IMPI */
+  int aka_psk;              /* M3: derive the PSK after registering */
+  imsec_time_ms reconnect_min_ms; /* 0: the demo's short back-off */
+} ue_opts;
+
+typedef struct demo_ue {
+  char name[32];
+  char profile[300]; /* its ISIM profile file (the SQN store writes it) */
+  imsec_ue *ue;
+  imsec_crypto *crypto;
+  imsec_x509_anchors *anchors;
+  imsec_isim_profile prof;
+  imsec_hostnet *run;
+  imsec_net_tls *tls; /* its own client context (a certificate), or NULL */
+  /* The UE's store: its profile's SQN, written on a worker thread before
+   * the RES leaves (sqn_file.h). */
+  ue_sqn_file sqn;
+  imsec_svc *svc_local, *svc;
+  pthread_mutex_t mu;
+  /* Snapshots taken on the UE's loop thread when the demo looks. */
+  imsec_ue_status st;
+  int msg_handle, msg_result;
+  char inbox[512];
+  char inbox_from[256];
+  int inbox_n;
+} demo_ue;
+
+/* Make the UE `name` of subscriber `s` (not started). NULL on failure
+ * (said on stderr). */
+demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o);
+void ue_del(demo_ue *u);
+/* Keep the UE until the end: de-registered and freed by ues_finish. */
+void ue_keep(demo_ue *u);
+/* A kept UE by name, or NULL. */
+demo_ue *ue_kept(const char *name);
+void ues_finish(void);
+
+/* Wait until the UE's state is final for a registration attempt. */
+imsec_ue_state ue_wait_settled(demo_ue *u, int timeout_ms);
+imsec_ue_status ue_status(demo_ue *u);
+/* Send a MESSAGE; its final status within timeout_ms (0: none yet, < 0:
+ * could not be sent). */
+int ue_message(demo_ue *u, const char *to, const char *text, int timeout_ms);
+/* Wait until its inbox has a message: 1 and the text and sender copied,
+ * or 0. */
+int ue_wait_inbox(demo_ue *u, int timeout_ms, char *text, size_t cap,
+                  char *from, size_t fcap);
+const char *trust_words(const imsec_ue_status *st);
+/* Make, start and register a UE and judge: registered with this trust
+ * verdict. The UE (NULL when it could not be made) is kept. */
+demo_ue *scene_register(result *r, const char *name, const imsec_fx_sub *s,
+                        const ue_opts *o, imsec_trust_verdict want);
+/* The UE's TLS context for M1 UEs (defer_verify, the IMS root). */
+extern imsec_net_tls *g_ue_tls;
+#endif
 
 #endif

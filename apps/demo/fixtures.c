@@ -11,16 +11,28 @@
 #include "imsec/base.h"
 
 int imsec_fx_init(imsec_fx *f, const char *stem) {
-  static const char *const labels[] = {"A", "B", "C", "D", "E"};
-  static const char *const msins[] = {"0000000001", "0000000002", "0000000003",
-                                      "0000000004", "0000000005"};
+  return imsec_fx_init_in(f, NULL, stem);
+}
+
+int imsec_fx_init_in(imsec_fx *f, const char *parent, const char *stem) {
+  static const char *const labels[IMSEC_FX_N_SUBS] = {
+      "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L"};
+  static const char *const msins[IMSEC_FX_N_SUBS] = {
+      "0000000001", "0000000002", "0000000003", "0000000004",
+      "0000000005", "0000000006", "0000000007", "0000000008",
+      "0000000009", "0000000010", "0000000011", "0000000012"};
   memset(f, 0, sizeof *f);
   for (size_t i = 0; i < IMSEC_FX_N_SUBS; i++) {
-    f->subs[i].label = labels[i];
-    f->subs[i].msin = msins[i];
+    imsec_fx_sub *s = &f->subs[i];
+    s->label = labels[i];
+    s->msin = msins[i];
+    /* The identities are known from the start: the PKI names some. */
+    snprintf(s->impi, sizeof s->impi, "00101%s@%s", s->msin, IMSEC_FX_HOME);
+    snprintf(s->impu, sizeof s->impu, "sip:00101%s@%s", s->msin, IMSEC_FX_HOME);
+    snprintf(s->tel, sizeof s->tel, "tel:+100101%s", s->msin);
   }
-  int n = snprintf(f->dir, sizeof f->dir, "/tmp/%s-XXXXXX",
-                   stem ? stem : "imsec-demo");
+  int n = snprintf(f->dir, sizeof f->dir, "%s/%s-XXXXXX",
+                   parent ? parent : "/tmp", stem ? stem : "imsec-demo");
   if (n < 0 || (size_t)n >= sizeof f->dir) {
     f->dir[0] = 0;
     errno = ENAMETOOLONG;
@@ -41,6 +53,7 @@ void imsec_fx_free(imsec_fx *f) {
   for (size_t i = 0; i < IMSEC_FX_N_SUBS; i++) {
     imsec_wipe(f->subs[i].k, sizeof f->subs[i].k);
     imsec_wipe(f->subs[i].opc, sizeof f->subs[i].opc);
+    imsec_wipe(f->subs[i].psk, sizeof f->subs[i].psk);
   }
 }
 

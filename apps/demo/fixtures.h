@@ -45,7 +45,24 @@
 #define IMSEC_FX_PARTNER_CA_CRT "op-mcc001-mnc002.crt"
 #define IMSEC_FX_OTHER_CA_CRT "op-mcc001-mnc003.crt"
 
-#define IMSEC_FX_N_SUBS ((size_t)5)
+/* The subscribers, by the scenes that use them (apps/demo/scenes*.c):
+ * A..E mode M1 (E also for the refused cases of M2a and M3), F M2a, G and
+ * H M2b (H's server certificate names G), I the caller in M2b, J M3 with
+ * a configured key, K M3 with the AKA-derived key, L DTLS. */
+#define IMSEC_FX_N_SUBS ((size_t)12)
+
+/* UE certificates imsec_fx_make_pki writes, as `imsec pki ue` makes them
+ * (a SAN URI sip:IMPI, EKU clientAuth; serverAuth too for a UE that
+ * listens, mode M2b), chain file leaf then the home operator CA:
+ * ue-LABEL.chain.pem with ue-LABEL.key for F (client) and G (client and
+ * server); ue-H-wrong.* is H's server certificate but names G's IMPI. */
+#define IMSEC_FX_UE_WRONG "ue-H-wrong"
+/* The P-CSCF's configured PSKs (mode M3): one line "IMPI HEXKEY" per
+ * subscriber with a PSK (J and E), mode 0600. The UE's PSK files are
+ * ue-LABEL.psk (J's key, and E's) and ue-E-wrong.psk (a key the P-CSCF
+ * does not have), one hex line, mode 0600. */
+#define IMSEC_FX_PCSCF_PSK "pcscf-psk.txt"
+#define IMSEC_FX_PSK_WRONG "ue-E-wrong.psk"
 
 /* One subscriber of the home network. k and opc are secrets (wiped by
  * imsec_fx_free). */
@@ -56,6 +73,11 @@ typedef struct imsec_fx_sub {
   uint8_t sqn_isim[6]; /* the profile's SQN_MS */
   char impi[128], impu[160], tel[64];
   char profile[300]; /* the ISIM profile file, ue-LABEL.yaml */
+  /* Its certificate chain and key, "" when it has none. */
+  char cert[1024], key[1024];
+  /* Its PSK (secret) and PSK file ue-LABEL.psk, "" when it has none. */
+  uint8_t psk[32];
+  char psk_file[1024];
 } imsec_fx_sub;
 
 typedef struct imsec_fx {
@@ -68,6 +90,9 @@ typedef struct imsec_fx {
 /* Make a fresh folder /tmp/STEM-XXXXXX (STEM "imsec-demo" when NULL) and
  * reset `f`. 0, or -1 with errno set. */
 int imsec_fx_init(imsec_fx *f, const char *stem);
+/* The same under `parent` (NULL: /tmp), e.g. a memory file system where
+ * the stores' synchronous writes cost nothing. */
+int imsec_fx_init_in(imsec_fx *f, const char *parent, const char *stem);
 /* Free the credentials and wipe the subscribers' keys (the folder stays). */
 void imsec_fx_free(imsec_fx *f);
 /* Delete the folder and everything in it, depth first, no symlink
@@ -86,12 +111,27 @@ int imsec_fx_write_text(const char *file, const char *text);
  * element host above. 0 or a negative imsec_err. */
 int imsec_fx_make_pki(imsec_fx *f, int64_t now);
 
-/* The subscribers A..E with fresh random K and OPc from `cr`, each with an
+/* The subscribers A..L with fresh random K and OPc from `cr`, each with an
  * ISIM profile ue-LABEL.yaml (anchors: the root; home CA: MNC 001; partner:
  * MNC 002; policy trust-domain). D's profile SQN is ahead of SQN 0, so its
- * first challenge from an HSS at SQN 0 fails synchronisation. Needs the PKI
- * files. 0 or a negative value. */
+ * first challenge from an HSS at SQN 0 fails synchronisation. J and E get
+ * a random PSK with its files (IMSEC_FX_PCSCF_PSK, ue-LABEL.psk,
+ * IMSEC_FX_PSK_WRONG). Needs the PKI files. 0 or a negative value.
+ *
+ * The profiles of F, G, H (cert_file, key_file) and J (psk_identity,
+ * psk_file) name their credentials only in a build with modes M2 and M3
+ * (demo_modes.h): a profile parser without them refuses those keys. */
 int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr);
+
+/* Another profile of subscriber `s` at `file` (relative to the folder):
+ * the same identity and keys, SQN `sqn_isim` of s, with these credentials
+ * instead of its own (each NULL for none; paths relative to the folder):
+ * how a scene gives a UE a certificate of another IMPI or a wrong PSK.
+ * 0 or a negative value. */
+int imsec_fx_profile_variant(imsec_fx *f, const imsec_fx_sub *s,
+                             const char *file, const char *cert,
+                             const char *key, const char *psk_file, char *path,
+                             size_t cap);
 /* The subscriber with `label`, or NULL. */
 imsec_fx_sub *imsec_fx_sub_by(imsec_fx *f, const char *label);
 
@@ -135,6 +175,16 @@ typedef struct imsec_fx_pcscf {
   const char *visited; /* visited_network, or NULL */
   const char *mw;      /* Mw certificate host, or NULL */
   uint16_t ue_port, core_port, route_port;
+  /* The deployment modes (DESIGN.md §2), all off for M1:
+   * client_cert "request"/"require" (M2a) with the IMS root and the home
+   * operator CA as anchors for UE certificates (ue_ca); dial_ue (M2b);
+   * psk_file (M3 configured, a file in the folder); aka_psk (M3
+   * AKA-derived); dtls_port: also listen dtls:127.0.0.1:dtls_port. */
+  const char *client_cert;
+  int dial_ue;
+  const char *psk_file;
+  int aka_psk;
+  uint16_t dtls_port;
   char conf[300];
   char *argv[4];
 } imsec_fx_pcscf;

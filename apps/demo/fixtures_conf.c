@@ -42,16 +42,52 @@ int imsec_fx_scscf_argv(const imsec_fx *f, imsec_fx_scscf *c) {
 }
 
 int imsec_fx_pcscf_config(const imsec_fx *f, imsec_fx_pcscf *c) {
-  char text[4096], name[300], chain[1024], key[1024];
+  char text[8192], name[300], chain[1024], key[1024];
   snprintf(name, sizeof name, "%s.chain.pem", c->host);
   imsec_fx_path(f, name, chain, sizeof chain);
   snprintf(name, sizeof name, "%s.key", c->host);
   imsec_fx_path(f, name, key, sizeof key);
-  int n = snprintf(text, sizeof text,
-                   "listen: tls:127.0.0.1:%u\n"
-                   "cert: %s\n"
-                   "key: %s\n",
-                   c->ue_port, chain, key);
+  int n;
+  if (c->dtls_port)
+    n = snprintf(text, sizeof text,
+                 "listen:\n"
+                 "  - tls:127.0.0.1:%u\n"
+                 "  - dtls:127.0.0.1:%u\n"
+                 "cert: %s\n"
+                 "key: %s\n",
+                 c->ue_port, c->dtls_port, chain, key);
+  else
+    n = snprintf(text, sizeof text,
+                 "listen: tls:127.0.0.1:%u\n"
+                 "cert: %s\n"
+                 "key: %s\n",
+                 c->ue_port, chain, key);
+  if (c->client_cert || c->dial_ue) {
+    /* UE certificates chain to their home operator's CA under the IMS
+     * root, as P-CSCF certificates do (TS 33.310). */
+    char root[1024], home_ca[1024];
+    imsec_fx_path(f, IMSEC_FX_ROOT_CRT, root, sizeof root);
+    imsec_fx_path(f, IMSEC_FX_HOME_CA_CRT, home_ca, sizeof home_ca);
+    n += snprintf(text + n, sizeof text - (size_t)n,
+                  "ue_ca:\n"
+                  "  - %s\n"
+                  "  - %s\n",
+                  root, home_ca);
+  }
+  if (c->client_cert)
+    n += snprintf(text + n, sizeof text - (size_t)n, "client_cert: %s\n",
+                  c->client_cert);
+  if (c->dial_ue)
+    n += snprintf(text + n, sizeof text - (size_t)n, "dial_ue: true\n");
+  if (c->psk_file) {
+    char pf[1024];
+    n += snprintf(text + n, sizeof text - (size_t)n, "psk_file: %s\n",
+                  imsec_fx_path(f, c->psk_file, pf, sizeof pf));
+  }
+  if (c->aka_psk)
+    n += snprintf(text + n, sizeof text - (size_t)n, "aka_psk: true\n");
+  if (n < 0 || (size_t)n >= sizeof text)
+    return -1;
   if (c->mw) {
     char mw_chain[1024], mw_key[1024], ca[1024];
     snprintf(name, sizeof name, "%s.chain.pem", c->mw);

@@ -72,6 +72,47 @@ static int issue_node(const imsec_fx *f, const char *host,
   return issue_element(f, host, ca, 1, 1, now);
 }
 
+/* A UE certificate as `imsec pki ue` makes it: the IMPI as SAN URI
+ * sip:IMPI (and CN), EKU clientAuth, serverAuth too when the UE listens
+ * (mode M2b); STEM.chain.pem (leaf, home operator CA) and STEM.key. The
+ * subscriber `s` gets the files as its own when it is not NULL. */
+static int issue_ue(imsec_fx *f, const char *impi, const char *stem, int server,
+                    imsec_fx_sub *s, int64_t now) {
+  char uri[300], file[300], chain_p[1024], key_p[1024];
+  snprintf(uri, sizeof uri, "sip:%s", impi);
+  const char *uris[] = {uri};
+  imsec_pki_spec sp = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = impi,
+      .org = IMSEC_FX_HOME,
+      .uris = uris,
+      .n_uris = 1,
+      .client_auth = 1,
+      .server_auth = server,
+      .path_len = -1,
+      .not_before = now - 3600,
+      .not_after = now + 86400 * 30,
+  };
+  imsec_pki_cred *leaf = NULL;
+  int rv = imsec_pki_issue(&sp, f->op1, &leaf);
+  if (rv < 0)
+    return rv;
+  const imsec_pki_cred *chain[] = {leaf, f->op1};
+  snprintf(file, sizeof file, "%s.chain.pem", stem);
+  rv = imsec_pki_write_certs(imsec_fx_path(f, file, chain_p, sizeof chain_p),
+                             chain, 2, 1);
+  snprintf(file, sizeof file, "%s.key", stem);
+  if (rv == 0)
+    rv = imsec_pki_write_key(leaf, imsec_fx_path(f, file, key_p, sizeof key_p),
+                             1);
+  imsec_pki_cred_del(leaf);
+  if (rv == 0 && s) {
+    snprintf(s->cert, sizeof s->cert, "%s", chain_p);
+    snprintf(s->key, sizeof s->key, "%s", key_p);
+  }
+  return rv;
+}
+
 static int write_one(const imsec_fx *f, const char *name,
                      const imsec_pki_cred *c) {
   char p[1024];
@@ -93,7 +134,9 @@ int imsec_fx_make_pki(imsec_fx *f, int64_t now) {
       (rv = write_one(f, IMSEC_FX_PARTNER_CA_CRT, f->op2)) ||
       (rv = write_one(f, IMSEC_FX_OTHER_CA_CRT, f->op3)))
     return rv;
-  if ((rv = issue_pcscf(f, IMSEC_FX_PCSCF_HOME, f->op1, 1, now)) ||
+  /* The home P-CSCF's certificate also carries clientAuth: in mode M2b it
+   * opens TLS towards a UE and shows it as a client (seed §3.2). */
+  if ((rv = issue_element(f, IMSEC_FX_PCSCF_HOME, f->op1, 1, 1, now)) ||
       (rv = issue_pcscf(f, IMSEC_FX_PCSCF_VISITED, f->op2, 1, now)) ||
       (rv = issue_pcscf(f, IMSEC_FX_PCSCF_REALM, f->op2, 1, now)) ||
       (rv = issue_pcscf(f, IMSEC_FX_PCSCF_OTHER, f->op3, 1, now)) ||
@@ -102,6 +145,14 @@ int imsec_fx_make_pki(imsec_fx *f, int64_t now) {
       (rv = issue_node(f, IMSEC_FX_SCSCF_NODE, f->op1, now)) ||
       (rv = issue_node(f, IMSEC_FX_PCSCF_HOME_MW, f->op1, now)) ||
       (rv = issue_node(f, IMSEC_FX_PCSCF_VISITED_MW, f->op2, now)))
+    return rv;
+  /* UE certificates (modes M2a and M2b). */
+  imsec_fx_sub *uf = imsec_fx_sub_by(f, "F"), *ug = imsec_fx_sub_by(f, "G"),
+               *uh = imsec_fx_sub_by(f, "H");
+  if ((rv = issue_ue(f, uf->impi, "ue-F", 0, uf, now)) ||
+      (rv = issue_ue(f, ug->impi, "ue-G", 1, ug, now)) ||
+      /* H's server certificate names another subscriber. */
+      (rv = issue_ue(f, ug->impi, IMSEC_FX_UE_WRONG, 1, uh, now)))
     return rv;
   return 0;
 }

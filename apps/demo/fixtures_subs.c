@@ -1,7 +1,11 @@
 /* The fixtures' subscribers (fixtures.h): ISIM profiles and HSS records. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "demo_modes.h"
 #include "fixtures.h"
 #include "imsec/isim.h"
 #include "imsec/trust.h"
@@ -13,11 +17,94 @@ imsec_fx_sub *imsec_fx_sub_by(imsec_fx *f, const char *label) {
   return NULL;
 }
 
-int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr) {
+/* A secret file: one hex line, mode 0600 from its creation. */
+static int write_secret(const char *file, const char *text) {
+  int fd =
+      open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -1;
+  size_t len = strlen(text);
+  int ok = fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len;
+  if (close(fd) != 0)
+    ok = 0;
+  return ok ? 0 : -1;
+}
+
+static int write_psk(const char *file, const uint8_t *key, size_t len) {
+  char hex[80];
+  if (imsec_hex_encode(key, len, hex, sizeof hex - 1) < 0)
+    return -1;
+  strcat(hex, "\n");
+  int rv = write_secret(file, hex);
+  imsec_wipe(hex, sizeof hex);
+  return rv;
+}
+
+/* The profile of `s` at `path`, naming these credentials (NULL: none). The
+ * mode keys (cert_file, key_file: M2; psk_identity, psk_file: M3) are
+ * written only when the build has the mode (demo_modes.h); relative paths
+ * resolve against the profile's folder. */
+static int write_profile(const imsec_fx *f, const imsec_fx_sub *s,
+                         const char *path, const char *cert, const char *key,
+                         const char *psk_file) {
   char root[1024], home_ca[1024], partner[1024];
   imsec_fx_path(f, IMSEC_FX_ROOT_CRT, root, sizeof root);
   imsec_fx_path(f, IMSEC_FX_HOME_CA_CRT, home_ca, sizeof home_ca);
   imsec_fx_path(f, IMSEC_FX_PARTNER_CA_CRT, partner, sizeof partner);
+  char *impus[] = {(char *)s->impu, (char *)s->tel};
+  char *anchors[] = {root};
+  char *partners[] = {partner};
+  imsec_isim_profile p;
+  memset(&p, 0, sizeof p);
+  p.source = (char *)path;
+  p.impi = (char *)s->impi;
+  p.impus = impus;
+  p.n_impus = 2;
+  p.home_domain = (char *)IMSEC_FX_HOME;
+  p.trust_domain = (char *)IMSEC_FX_TD;
+  memcpy(p.k, s->k, 16);
+  memcpy(p.opc, s->opc, 16);
+  p.has_k = p.has_opc = 1;
+  p.amf[0] = 0x80;
+  p.has_amf = 1;
+  memcpy(p.sqn, s->sqn_isim, 6);
+  p.has_sqn = 1;
+  p.anchors = anchors;
+  p.n_anchors = 1;
+  p.home_ca = home_ca;
+  p.partners = partners;
+  p.n_partners = 1;
+  p.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
+  p.has_policy = 1;
+  int rv = imsec_isim_save(&p, path, 1);
+  imsec_wipe(p.k, 16);
+  imsec_wipe(p.opc, 16);
+  if (rv < 0)
+    return rv;
+  char extra[2400];
+  size_t n = 0;
+  extra[0] = 0;
+  if (DEMO_HAVE_M2 && cert && key)
+    n += (size_t)snprintf(extra + n, sizeof extra - n,
+                          "cert_file: %s\nkey_file: %s\n", cert, key);
+  if (DEMO_HAVE_M3 && psk_file && n < sizeof extra)
+    n +=
+        (size_t)snprintf(extra + n, sizeof extra - n,
+                         "psk_identity: %s\npsk_file: %s\n", s->impi, psk_file);
+  if (n == 0)
+    return 0;
+  if (n >= sizeof extra)
+    return -1;
+  FILE *fp = fopen(path, "a");
+  if (!fp)
+    return -1;
+  int ok = fputs(extra, fp) >= 0;
+  if (fclose(fp) != 0)
+    ok = 0;
+  return ok ? 0 : -1;
+}
+
+int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr) {
   for (size_t i = 0; i < IMSEC_FX_N_SUBS; i++) {
     imsec_fx_sub *s = &f->subs[i];
     snprintf(s->impi, sizeof s->impi, "00101%s@%s", s->msin, IMSEC_FX_HOME);
@@ -30,41 +117,72 @@ int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr) {
      * challenge fails synchronisation (TS 33.102 §6.3.5). */
     if (strcmp(s->label, "D") == 0) /* no secret: a label */
       s->sqn_isim[3] = 0x10;
-    char *impus[] = {s->impu, s->tel};
-    char *anchors[] = {root};
-    char *partners[] = {partner};
-    imsec_isim_profile p;
-    memset(&p, 0, sizeof p);
-    p.source = s->profile;
-    p.impi = s->impi;
-    p.impus = impus;
-    p.n_impus = 2;
-    p.home_domain = (char *)IMSEC_FX_HOME;
-    p.trust_domain = (char *)IMSEC_FX_TD;
-    memcpy(p.k, s->k, 16);
-    memcpy(p.opc, s->opc, 16);
-    p.has_k = p.has_opc = 1;
-    p.amf[0] = 0x80;
-    p.has_amf = 1;
-    memcpy(p.sqn, s->sqn_isim, 6);
-    p.has_sqn = 1;
-    p.anchors = anchors;
-    p.n_anchors = 1;
-    p.home_ca = home_ca;
-    p.partners = partners;
-    p.n_partners = 1;
-    p.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
-    p.has_policy = 1;
+    /* A configured PSK (mode M3) for J, and for E (whose UE will use a
+     * wrong one). */
+    if (strcmp(s->label, "J") == 0 || /* no secret: a label */
+        strcmp(s->label, "E") == 0) { /* no secret: a label */
+      char name[64];
+      if (imsec_random(cr, s->psk, sizeof s->psk) < 0)
+        return -1;
+      snprintf(name, sizeof name, "ue-%s.psk", s->label);
+      imsec_fx_path(f, name, s->psk_file, sizeof s->psk_file);
+      if (write_psk(s->psk_file, s->psk, sizeof s->psk) != 0)
+        return -1;
+    }
     char name[64];
     snprintf(name, sizeof name, "ue-%s.yaml", s->label);
     imsec_fx_path(f, name, s->profile, sizeof s->profile);
-    int rv = imsec_isim_save(&p, s->profile, 1);
-    imsec_wipe(p.k, 16);
-    imsec_wipe(p.opc, 16);
+    /* E's own profile stays an M1 one: its scenes give it variants. */
+    int e = strcmp(s->label, "E") == 0; /* no secret: a label */
+    int rv = write_profile(f, s, s->profile, s->cert[0] ? s->cert : NULL,
+                           s->key[0] ? s->key : NULL,
+                           s->psk_file[0] && !e ? s->psk_file : NULL);
     if (rv < 0)
       return rv;
   }
-  return 0;
+  /* The P-CSCF's table of configured PSKs, and a key it does not know. */
+  char table[1024], p[1024];
+  size_t n = 0;
+  table[0] = 0;
+  for (size_t i = 0; i < IMSEC_FX_N_SUBS; i++) {
+    imsec_fx_sub *s = &f->subs[i];
+    if (!s->psk_file[0])
+      continue;
+    char hex[80];
+    if (imsec_hex_encode(s->psk, sizeof s->psk, hex, sizeof hex) < 0)
+      return -1;
+    n += (size_t)snprintf(table + n, sizeof table - n, "%s %s\n", s->impi, hex);
+    imsec_wipe(hex, sizeof hex);
+    if (n >= sizeof table)
+      return -1;
+  }
+  char head[] = "# IMPI HEXKEY: the configured PSKs (mode M3)\n";
+  char all[1200];
+  snprintf(all, sizeof all, "%s%s", head, table);
+  imsec_wipe(table, sizeof table);
+  int rv = write_secret(imsec_fx_path(f, IMSEC_FX_PCSCF_PSK, p, sizeof p), all);
+  imsec_wipe(all, sizeof all);
+  if (rv != 0)
+    return -1;
+  uint8_t wrong[32];
+  if (imsec_random(cr, wrong, sizeof wrong) < 0)
+    return -1;
+  rv = write_psk(imsec_fx_path(f, IMSEC_FX_PSK_WRONG, p, sizeof p), wrong,
+                 sizeof wrong);
+  imsec_wipe(wrong, sizeof wrong);
+  return rv;
+}
+
+int imsec_fx_profile_variant(imsec_fx *f, const imsec_fx_sub *s,
+                             const char *file, const char *cert,
+                             const char *key, const char *psk_file, char *path,
+                             size_t cap) {
+  char c[1024], k[1024], pf[1024];
+  imsec_fx_path(f, file, path, cap);
+  return write_profile(
+      f, s, path, cert ? imsec_fx_path(f, cert, c, sizeof c) : NULL,
+      key ? imsec_fx_path(f, key, k, sizeof k) : NULL,
+      psk_file ? imsec_fx_path(f, psk_file, pf, sizeof pf) : NULL);
 }
 
 int imsec_fx_hss_record(const imsec_fx_sub *s, imsec_hss_sub *out) {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `imsec demo` end to end: real imsec scscf/pcscf/hss processes on loopback,
-# in-process UEs. Checks the exit status, every row of the final table, the
-# time budget (10 s), that no child outlives the demo and that the temporary
-# folder is gone.
+# in-process UEs. Checks the exit status, every row of the final table per
+# deployment mode, the time budget, `--mode` (each mode alone), that no
+# child outlives the demo and that the temporary folder is gone.
 source "$IMSEC_SRC/tests/support/sh_util.sh"
 
 # A build without the element daemons (a branch before the merge) has only
@@ -15,50 +15,135 @@ for sub in scscf pcscf ue; do
 done
 
 expect_exit 2 "$IMSEC" demo --no-such-option
-expect_out 'usage: imsec demo' "$IMSEC" demo --help
+expect_exit 2 "$IMSEC" demo --mode m9
+expect_out 'usage: imsec demo \[--mode m1\|m2a\|m2b\|m3\|dtls\]' "$IMSEC" demo --help
 
-start=$(date +%s%N)
-"$IMSEC" demo >"$T_TMP/demo.out" 2>"$T_TMP/demo.err" </dev/null
-rc=$?
-end=$(date +%s%N)
-ms=$(((end - start) / 1000000))
-if [ "$rc" -eq 0 ]; then t_ok; else
-  t_bad "imsec demo exited $rc"
-  sed 's/^/  | /' "$T_TMP/demo.out" | tail -30
-  sed 's/^/  ! /' "$T_TMP/demo.err" | tail -20
-fi
-if [ "$ms" -lt 10000 ]; then t_ok; else t_bad "imsec demo took ${ms} ms (> 10 s)"; fi
+# Rows of the final table each mode's scenes record.
+declare -A ROWS=([m1]=7 [m2a]=2 [m2b]=2 [m3]=3 [dtls]=2)
+ALL_MODES="m1 m2a m2b m3 dtls"
 
-rows=$(grep -cE '^  [1-7] +.* ok: ' "$T_TMP/demo.out")
-if [ "$rows" -eq 7 ]; then t_ok; else t_bad "$rows of 7 table rows ok"; fi
+# run_demo OUT ARGS...: run it, check exit 0; sets MS (elapsed ms).
+run_demo() {
+  local out=$1; shift
+  local start end rc
+  start=$(date +%s%N)
+  "$IMSEC" demo "$@" >"$out" 2>"$out.err" </dev/null
+  rc=$?
+  end=$(date +%s%N)
+  MS=$(((end - start) / 1000000))
+  if [ "$rc" -eq 0 ]; then t_ok; else
+    t_bad "imsec demo $* exited $rc"
+    sed 's/^/  | /' "$out" | tail -30
+    sed 's/^/  ! /' "$out.err" | tail -20
+  fi
+}
+
+# check_rows OUT MODE: every row of MODE in the table says ok.
+check_rows() {
+  local n bad
+  n=$(grep -cE "^  [0-9]+ +$2 +.* ok: " "$1")
+  bad=$(grep -cE "^  [0-9]+ +$2 +.* FAILED: " "$1")
+  if [ "$n" -eq "${ROWS[$2]}" ] && [ "$bad" -eq 0 ]; then t_ok; else
+    t_bad "mode $2: $n of ${ROWS[$2]} rows ok, $bad FAILED"
+    grep -E "^  [0-9]+ +$2 " "$1" | sed 's/^/  | /'
+  fi
+}
+
+# want OUT REGEX...: each extended regex matches a line of OUT.
+want() {
+  local out=$1 re; shift
+  for re in "$@"; do
+    if grep -Eq -- "$re" "$out"; then t_ok; else t_bad "output lacks /$re/"; fi
+  done
+}
+
+# Each mode's own checks beyond its rows being ok.
+check_mode() {
+  local out=$1
+  case $2 in
+  m1)
+    want "$out" 'refused: name-outside-trust-domain' 'refused: not-a-roaming-partner' \
+      'refused: realm-mismatch' 'trusted \(partner\)' \
+      '1 sync failure, 2 challenges, 3 REGISTERs on 1 connection' \
+      'pcscf-home      -> ue-B            MESSAGE'
+    # A rogue P-CSCF with a bad certificate is refused at the TLS
+    # handshake: the UE sent it nothing, and the rogue's own ladder agrees.
+    want "$out" \
+      'ok: refused: name-outside-trust-domain at the TLS handshake; 0 message\(s\) sent to rogue-outside, 0 received by it' \
+      'ok: refused: not-a-roaming-partner at the TLS handshake; 0 message\(s\) sent to rogue-other, 0 received by it' \
+      'ok: refused: realm-mismatch at the 401; 1 message\(s\) sent to rogue-realm, 1 received by it'
+    # The home and visited P-CSCFs reach the S-CSCF over mutual TLS.
+    local n
+    n=$(grep -c 'P-CSCF .*; Mw over mutual TLS as pcscf-mw\.' "$out")
+    if [ "$n" -ge 2 ]; then t_ok; else t_bad "$n of 2 P-CSCFs on mutual TLS"; fi
+    ;;
+  m2a)
+    want "$out" 'm2a +M2a: client certificate .* ok: registered, trusted \(home\)' \
+      'm2a +M2a refused.* ok: failed, 403; 0 REGISTERs relayed'
+    ;;
+  m2b)
+    want "$out" 'm2b +M2b: P-CSCF dials UE G .* ok: 200; registration connection closed' \
+      'm2b +M2b refused.* ok: 480 to the caller; H got nothing'
+    ;;
+  m3)
+    want "$out" 'm3 +M3: configured PSK .* ok: registered' \
+      'm3 +M3 refused.* ok: failed.*0 message\(s\) sent, 0 received' \
+      'm3 +M3: AKA-derived PSK .* ok: 1 reconnect.*MESSAGE 200, came back over the new flow'
+    ;;
+  dtls)
+    want "$out" 'dtls +DTLS registration .* ok: registered.*1 datagram lost, 3 REGISTERs sent' \
+      'dtls +DTLS: ClientHello.* ok: 1 datagram\(s\) back: 1 HelloVerifyRequest' \
+      'lossy-link +-> pcscf-dtls +\(lost: '
+    ;;
+  esac
+}
+
+
+# The whole demo.
+BUILT=""
+run_demo "$T_TMP/demo.out"
+echo "imsec demo: ${MS} ms (budget 10 s; this test allows 30 s on a shared machine)"
+grep '^  time: ' "$T_TMP/demo.out"
+if [ "$MS" -lt 30000 ]; then t_ok; else t_bad "imsec demo took ${MS} ms"; fi
+for m in $ALL_MODES; do
+  if grep -Eq "^  mode $m +not in this build" "$T_TMP/demo.out"; then
+    echo "mode $m: not in this build"
+    expect_exit 1 "$IMSEC" demo --mode "$m"
+    if grep -Eq "^  [0-9]+ +$m " "$T_TMP/demo.out"; then
+      t_bad "mode $m is not in this build but has rows"
+    else t_ok; fi
+    continue
+  fi
+  BUILT="$BUILT $m"
+  check_rows "$T_TMP/demo.out" "$m"
+  check_mode "$T_TMP/demo.out" "$m"
+done
 if grep -q 'FAILED' "$T_TMP/demo.out"; then t_bad "a FAILED row"; else t_ok; fi
-if grep -q 'every scene went as it should' "$T_TMP/demo.out"; then t_ok; else
-  t_bad "no success line"
-fi
-for want in 'refused: name-outside-trust-domain' 'refused: not-a-roaming-partner' \
-  'refused: realm-mismatch' 'trusted \(partner\)' '1 sync failure, 2 challenges, 3 REGISTERs on 1 connection' \
-  'pcscf-home      -> ue-B            MESSAGE'; do
-  if grep -Eq -- "$want" "$T_TMP/demo.out"; then t_ok; else t_bad "output lacks /$want/"; fi
-done
-
-# A rogue P-CSCF with a bad certificate is refused at the TLS handshake:
-# the UE sent it nothing, and the rogue's own ladder agrees (0 received).
-for want in \
-  'ok: refused: name-outside-trust-domain at the TLS handshake; 0 message\(s\) sent to rogue-outside, 0 received by it' \
-  'ok: refused: not-a-roaming-partner at the TLS handshake; 0 message\(s\) sent to rogue-other, 0 received by it' \
-  'ok: refused: realm-mismatch at the 401; 1 message\(s\) sent to rogue-realm, 1 received by it'; do
-  if grep -Eq -- "$want" "$T_TMP/demo.out"; then t_ok; else t_bad "output lacks /$want/"; fi
-done
-# The home and visited P-CSCFs reach the S-CSCF over mutual TLS (TS 33.210).
-n=$(grep -c 'P-CSCF .*; Mw over mutual TLS as pcscf-mw\.' "$T_TMP/demo.out")
-if [ "$n" -eq 2 ]; then t_ok; else t_bad "$n of 2 P-CSCFs on mutual TLS"; fi
+want "$T_TMP/demo.out" 'every scene went as it should'
 
 # Nothing left behind: no process of the demo's folder, no folder.
-dir=$(sed -n 's/^  folder //p' "$T_TMP/demo.out")
-if [ -n "$dir" ] && [ ! -e "$dir" ]; then t_ok; else t_bad "folder '$dir' left"; fi
-if [ -n "$dir" ] && pgrep -f -- "$dir" >/dev/null; then
-  t_bad "children of the demo still run"
-else
-  t_ok
-fi
+check_gone() {
+  local dir
+  dir=$(sed -n 's/^  folder //p' "$1")
+  if [ -n "$dir" ] && [ ! -e "$dir" ]; then t_ok; else t_bad "folder '$dir' left"; fi
+  if [ -n "$dir" ] && pgrep -f -- "$dir" >/dev/null; then
+    t_bad "children of the demo still run"
+  else
+    t_ok
+  fi
+}
+check_gone "$T_TMP/demo.out"
+
+# Each mode alone: its scenes stand on their own, no other mode's row.
+for m in $BUILT; do
+  run_demo "$T_TMP/$m.out" --mode "$m"
+  echo "imsec demo --mode $m: ${MS} ms"
+  check_rows "$T_TMP/$m.out" "$m"
+  check_mode "$T_TMP/$m.out" "$m"
+  n=$(grep -cE "^  [0-9]+ +[a-z0-9]+ +.* (ok|FAILED): " "$T_TMP/$m.out")
+  if [ "$n" -eq "${ROWS[$m]}" ]; then t_ok; else
+    t_bad "--mode $m: $n rows, want ${ROWS[$m]}"
+  fi
+  check_gone "$T_TMP/$m.out"
+done
 finish

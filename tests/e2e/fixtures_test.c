@@ -38,7 +38,36 @@ static void test_fixtures(void **state) {
   chains(&f, IMSEC_FX_PCSCF_OUTSIDE ".chain.pem", IMSEC_FX_ROOT_CRT, 1);
   chains(&f, IMSEC_FX_SCSCF_NODE ".chain.pem", IMSEC_FX_ROOT_CRT, 1);
 
+  /* UE certificates (modes M2a, M2b) chain to the root through the home
+   * operator CA. */
+  chains(&f, "ue-F.chain.pem", IMSEC_FX_ROOT_CRT, 1);
+  chains(&f, "ue-G.chain.pem", IMSEC_FX_ROOT_CRT, 1);
+  chains(&f, IMSEC_FX_UE_WRONG ".chain.pem", IMSEC_FX_ROOT_CRT, 1);
+  assert_non_null(strstr(imsec_fx_sub_by(&f, "F")->cert, "ue-F.chain.pem"));
+  assert_string_equal(imsec_fx_sub_by(&f, "A")->cert, "");
+
   assert_int_equal(imsec_fx_make_profiles(&f, cr), 0);
+  /* PSK files (mode M3) are secrets: mode 0600, one hex key. */
+  const char *psk_files[] = {IMSEC_FX_PCSCF_PSK, IMSEC_FX_PSK_WRONG,
+                             "ue-J.psk"};
+  for (size_t i = 0; i < sizeof psk_files / sizeof psk_files[0]; i++) {
+    char pp[1024];
+    struct stat ps;
+    assert_int_equal(stat(imsec_fx_path(&f, psk_files[i], pp, sizeof pp), &ps),
+                     0);
+    assert_int_equal(ps.st_mode & 0777, 0600);
+  }
+  assert_non_null(strstr(imsec_fx_sub_by(&f, "J")->psk_file, "ue-J.psk"));
+  char variant[1024];
+  assert_int_equal(imsec_fx_profile_variant(&f, imsec_fx_sub_by(&f, "E"),
+                                            "ue-E-v.yaml", NULL, NULL, NULL,
+                                            variant, sizeof variant),
+                   0);
+  imsec_isim_profile pv;
+  char verr[512];
+  assert_int_equal(imsec_isim_load(variant, &pv, verr, sizeof verr), 0);
+  assert_string_equal(pv.impi, imsec_fx_sub_by(&f, "E")->impi);
+  imsec_isim_free(&pv);
   imsec_fx_sub *d = imsec_fx_sub_by(&f, "D");
   assert_non_null(d);
   assert_null(imsec_fx_sub_by(&f, "Z"));

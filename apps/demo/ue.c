@@ -1,0 +1,372 @@
+/* imsec demo: the UEs (demo.h). They run in this process through the
+ * host's net port (one loop thread each), so every outcome is read from
+ * the UE's own state, not from text. A scene says how a UE connects with
+ * ue_opts (the deployment mode); everything else is its ISIM profile. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "demo.h"
+
+#ifdef DEMO_HAVE_UE
+#include "imsec/crypto_ossl.h"
+#include "imsec/net.h"
+#include "imsec/svc.h"
+#include "imsec/trust.h"
+
+imsec_net_tls *g_ue_tls;
+
+static void ue_snapshot(demo_ue *u) {
+  pthread_mutex_lock(&u->mu);
+  imsec_ue_get_status(u->ue, &u->st);
+  if (u->msg_handle > 0)
+    u->msg_result = imsec_ue_message_result(u->ue, u->msg_handle);
+  imsec_ue_message m;
+  while (imsec_ue_inbox_pop(u->ue, &m) == 1) {
+    snprintf(u->inbox, sizeof u->inbox, "%.*s", (int)m.len,
+             (const char *)m.body);
+    snprintf(u->inbox_from, sizeof u->inbox_from, "%s",
+             m.asserted[0] ? m.asserted : m.from);
+    u->inbox_n++;
+    imsec_ue_message_free(&m);
+  }
+  pthread_mutex_unlock(&u->mu);
+}
+
+/* On the UE's loop thread, called in by the demo's thread. */
+static void ue_snapshot_call(void *self, imsec_time_ms now, imsec_out *out,
+                             void *arg) {
+  (void)self;
+  (void)now;
+  (void)out;
+  ue_snapshot(arg);
+}
+
+/* Take a snapshot now (a loop that does not take the call within a second
+ * leaves the last one in place). */
+static void ue_look(demo_ue *u) {
+  if (!u->run ||
+      imsec_hostnet_call_wait(u->run, ue_snapshot_call, u, 1000) != 0)
+    return;
+}
+
+static void ue_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
+  demo_ue *u = user;
+  ladder_add_ev(u->name, ev);
+}
+
+/* The mode's part of the UE's settings: what the element needs to know
+ * beyond M1. 0, or -1 (said on stderr) when this build lacks the mode. */
+static int ue_mode_config(demo_ue *u, imsec_ue_config *c,
+                          imsec_hostnet_config *rc, imsec_hostnet_listener *l,
+                          const ue_opts *o) {
+  (void)c;
+  (void)rc;
+  (void)l;
+  if ((o->listen || o->close_after_register) && !DEMO_HAVE_M2) {
+    fprintf(stderr, "imsec demo: UE %s: this build has no mode M2b\n", u->name);
+    return -1;
+  }
+  if ((o->psk_file || o->aka_psk) && !DEMO_HAVE_M3) {
+    fprintf(stderr, "imsec demo: UE %s: this build has no mode M3\n", u->name);
+    return -1;
+  }
+  if (o->dtls && !DEMO_HAVE_DTLS) {
+    fprintf(stderr, "imsec demo: UE %s: this build has no DTLS\n", u->name);
+    return -1;
+  }
+  return 0;
+}
+
+demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o) {
+  demo_ue *u = calloc(1, sizeof *u);
+  if (!u)
+    return NULL;
+  snprintf(u->name, sizeof u->name, "%s", name);
+  snprintf(u->profile, sizeof u->profile, "%s",
+           o->profile ? o->profile : s->profile);
+  pthread_mutex_init(&u->mu, NULL);
+  ue_sqn_file_init(&u->sqn, u->profile);
+  char err[512];
+  if (imsec_isim_load(u->profile, &u->prof, err, sizeof err) != 0) {
+    fprintf(stderr, "imsec demo: %s\n", err);
+    goto fail;
+  }
+  if (imsec_isim_anchors(&u->prof, &u->anchors, err, sizeof err) != 0) {
+    fprintf(stderr, "imsec demo: %s\n", err);
+    goto fail;
+  }
+  if (imsec_crypto_ossl_new(&u->crypto) != 0)
+    goto fail;
+  /* A UE with a certificate shows it to a P-CSCF that asks (M2a): its own
+   * client context, still leaving the verdict on the P-CSCF to its trust
+   * decision. */
+  if (o->cert && !o->listen) {
+    imsec_net_tls_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.defer_verify = 1;
+    tc.ca_file = demo_path(IMSEC_FX_ROOT_CRT);
+    tc.cert_file = o->cert;
+    tc.key_file = o->key;
+    if (imsec_net_tls_new(&u->tls, &tc) != 0) {
+      fprintf(stderr, "imsec demo: UE %s: its certificate does not load\n",
+              name);
+      goto fail;
+    }
+  }
+  imsec_ue_config c;
+  memset(&c, 0, sizeof c);
+  c.impi = u->prof.impi;
+  c.impus = (const char *const *)u->prof.impus;
+  c.n_impus = u->prof.n_impus;
+  c.home_domain = u->prof.home_domain;
+  c.trust_domain = u->prof.trust_domain;
+  memcpy(c.k, u->prof.k, sizeof c.k);
+  if (u->prof.has_opc) {
+    memcpy(c.opc, u->prof.opc, sizeof c.opc);
+    c.has_opc = 1;
+  } else {
+    memcpy(c.op, u->prof.op, sizeof c.op);
+    c.has_op = 1;
+  }
+  memcpy(c.amf, u->prof.amf, sizeof c.amf);
+  if (imsec_ue_sqn_load(u->prof.sqn, NULL, &c.sqn) != 0)
+    goto fail_cfg;
+  c.pcscf.tp = o->dtls ? IMSEC_TP_DTLS : IMSEC_TP_TLS;
+  snprintf(c.pcscf.host, sizeof c.pcscf.host, "127.0.0.1");
+  c.pcscf.port = o->port;
+  c.pcscf_name = o->host;
+  c.policy = u->prof.policy;
+  c.expires = 600;
+  c.txn_timeout_ms = DEMO_WAIT_MS;
+  c.max_connect_attempts = 1;
+  c.reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms : 50;
+  imsec_hostnet_config rc;
+  memset(&rc, 0, sizeof rc);
+  imsec_hostnet_listener l;
+  memset(&l, 0, sizeof l);
+  if (ue_mode_config(u, &c, &rc, &l, o) != 0)
+    goto fail_cfg;
+  int rv = imsec_ue_new(&u->ue, &c, u->crypto);
+  imsec_wipe(&c, sizeof c);
+  if (rv != 0) {
+    fprintf(stderr, "imsec demo: UE %s: %s\n", name, imsec_strerror(rv));
+    goto fail;
+  }
+  imsec_svc_local_config lc = {.ue_sqn = ue_sqn_file_write,
+                               .ue_sqn_arg = &u->sqn};
+  if (imsec_svc_local_new(&u->svc_local, &lc) != 0 ||
+      imsec_svc_worker_new(&u->svc, u->svc_local, 8) != 0) {
+    fprintf(stderr, "imsec demo: UE %s: cannot start its store\n", name);
+    goto fail;
+  }
+  rc.name = u->name;
+  rc.ops = &imsec_ue_ops;
+  rc.self = u->ue;
+  rc.svc = u->svc;
+  rc.client_tls = u->tls ? u->tls : g_ue_tls;
+  rc.anchors = u->anchors;
+  rc.log_level = demo_verbose ? IMSEC_LOG_INFO : IMSEC_LOG_ERROR;
+  rc.ladder_fn = ue_ladder;
+  rc.ladder_user = u;
+  if (imsec_hostnet_new(&u->run, &rc, err, sizeof err) != 0) {
+    fprintf(stderr, "imsec demo: %s\n", err);
+    goto fail;
+  }
+  return u;
+fail_cfg:
+  imsec_wipe(&c, sizeof c);
+fail:
+  imsec_svc_del(u->svc);
+  imsec_svc_del(u->svc_local);
+  if (u->ue)
+    imsec_ue_del(u->ue);
+  imsec_net_tls_del(u->tls);
+  imsec_x509_anchors_del(u->anchors);
+  imsec_crypto_del(u->crypto);
+  imsec_isim_free(&u->prof);
+  ue_sqn_file_fini(&u->sqn);
+  pthread_mutex_destroy(&u->mu);
+  free(u);
+  return NULL;
+}
+
+void ue_del(demo_ue *u) {
+  if (!u)
+    return;
+  /* Stop the worker while the host it answers still exists (it finishes
+   * a queued SQN write), then the host, then free the worker and the
+   * store. */
+  imsec_svc_worker_stop(u->svc);
+  imsec_hostnet_del(u->run);
+  imsec_svc_del(u->svc);
+  imsec_svc_del(u->svc_local);
+  imsec_ue_del(u->ue);
+  imsec_net_tls_del(u->tls);
+  imsec_x509_anchors_del(u->anchors);
+  imsec_crypto_del(u->crypto);
+  imsec_isim_free(&u->prof);
+  ue_sqn_file_fini(&u->sqn);
+  pthread_mutex_destroy(&u->mu);
+  free(u);
+}
+
+/* ---------------------------------------------------------------- kept */
+
+static demo_ue *g_kept[32];
+static size_t g_nkept;
+
+void ue_keep(demo_ue *u) {
+  if (!u)
+    return;
+  if (g_nkept == sizeof g_kept / sizeof g_kept[0]) {
+    ue_del(u);
+    return;
+  }
+  g_kept[g_nkept++] = u;
+}
+
+demo_ue *ue_kept(const char *name) {
+  for (size_t i = 0; i < g_nkept; i++)
+    if (strcmp(g_kept[i]->name, name) == 0) /* no secret: a name */
+      return g_kept[i];
+  return NULL;
+}
+
+static void ue_dereg_call(void *self, imsec_time_ms now, imsec_out *out,
+                          void *arg) {
+  (void)self;
+  demo_ue *u = arg;
+  if (imsec_ue_deregister(u->ue, now, out) != 0)
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "de-registration refused", NULL);
+}
+
+void ues_finish(void) {
+  /* De-register the UEs still registered (TS 24.229 §5.1.1.6). */
+  int any = 0;
+  for (size_t i = 0; i < g_nkept; i++)
+    if (ue_status(g_kept[i]).state == IMSEC_UE_REGISTERED) {
+      if (imsec_hostnet_call(g_kept[i]->run, ue_dereg_call, g_kept[i]) != 0)
+        demo_say("    %s: cannot de-register\n", g_kept[i]->name);
+      else
+        any = 1;
+    }
+  if (any)
+    usleep(100000);
+  for (size_t i = 0; i < g_nkept; i++)
+    ue_del(g_kept[i]);
+  g_nkept = 0;
+}
+
+/* ---------------------------------------------------------------- waits */
+
+imsec_ue_state ue_wait_settled(demo_ue *u, int timeout_ms) {
+  int64_t end = imsec_hostnet_now() + timeout_ms;
+  for (;;) {
+    ue_look(u);
+    pthread_mutex_lock(&u->mu);
+    imsec_ue_state s = u->st.state;
+    pthread_mutex_unlock(&u->mu);
+    if (s == IMSEC_UE_REGISTERED || s == IMSEC_UE_REFUSED ||
+        s == IMSEC_UE_FAILED || imsec_hostnet_now() >= end)
+      return s;
+    usleep(2000);
+  }
+}
+
+imsec_ue_status ue_status(demo_ue *u) {
+  ue_look(u);
+  pthread_mutex_lock(&u->mu);
+  imsec_ue_status s = u->st;
+  pthread_mutex_unlock(&u->mu);
+  return s;
+}
+
+typedef struct send_arg {
+  demo_ue *u;
+  const char *to;
+  const char *text;
+} send_arg;
+
+static void ue_send_call(void *self, imsec_time_ms now, imsec_out *out,
+                         void *arg) {
+  (void)self;
+  send_arg *a = arg;
+  demo_ue *u = a->u;
+  int h = imsec_ue_send_message(u->ue, a->to, "text/plain",
+                                (const uint8_t *)a->text, strlen(a->text), now,
+                                out);
+  pthread_mutex_lock(&u->mu);
+  u->msg_handle = h > 0 ? h : 0;
+  u->msg_result = h > 0 ? 0 : h;
+  pthread_mutex_unlock(&u->mu);
+}
+
+int ue_message(demo_ue *u, const char *to, const char *text, int timeout_ms) {
+  send_arg sa = {.u = u, .to = to, .text = text};
+  if (imsec_hostnet_call_wait(u->run, ue_send_call, &sa, 1000) != 0)
+    return -1;
+  int64_t end = imsec_hostnet_now() + timeout_ms;
+  for (;;) {
+    ue_look(u);
+    pthread_mutex_lock(&u->mu);
+    int r = u->msg_result;
+    pthread_mutex_unlock(&u->mu);
+    if (r != 0 || imsec_hostnet_now() >= end)
+      return r;
+    usleep(2000);
+  }
+}
+
+int ue_wait_inbox(demo_ue *u, int timeout_ms, char *text, size_t cap,
+                  char *from, size_t fcap) {
+  int64_t end = imsec_hostnet_now() + timeout_ms;
+  for (;;) {
+    ue_look(u);
+    pthread_mutex_lock(&u->mu);
+    int n = u->inbox_n;
+    if (n) {
+      snprintf(text, cap, "%s", u->inbox);
+      snprintf(from, fcap, "%s", u->inbox_from);
+      u->inbox_n = 0;
+    }
+    pthread_mutex_unlock(&u->mu);
+    if (n)
+      return 1;
+    if (imsec_hostnet_now() >= end)
+      return 0;
+    usleep(2000);
+  }
+}
+
+const char *trust_words(const imsec_ue_status *st) {
+  if (!st->trust_decided)
+    return "no decision";
+  return st->trust.verdict == IMSEC_TRUST_HOME      ? "trusted (home)"
+         : st->trust.verdict == IMSEC_TRUST_PARTNER ? "trusted (partner)"
+                                                    : "rejected";
+}
+
+demo_ue *scene_register(result *r, const char *name, const imsec_fx_sub *s,
+                        const ue_opts *o, imsec_trust_verdict want) {
+  demo_ue *u = ue_new(name, s, o);
+  if (!u) {
+    snprintf(r->got, sizeof r->got, "UE could not be made");
+    return NULL;
+  }
+  ue_keep(u);
+  if (imsec_hostnet_start(u->run) != 0) {
+    snprintf(r->got, sizeof r->got, "UE could not start");
+    return u;
+  }
+  imsec_ue_state st = ue_wait_settled(u, DEMO_WAIT_MS);
+  imsec_ue_status ss = ue_status(u);
+  snprintf(r->got, sizeof r->got, "%s, %s%s%s", imsec_ue_state_name(st),
+           trust_words(&ss), ss.error[0] ? "; " : "", ss.error);
+  r->ok =
+      st == IMSEC_UE_REGISTERED && ss.trust_decided && ss.trust.verdict == want;
+  demo_say("    %s: %s\n", name, ss.trust_decided ? ss.trust.why : "-");
+  return u;
+}
+#endif /* DEMO_HAVE_UE */

@@ -44,7 +44,7 @@ static void scene_dtls_register(demo *d) {
   if (u) {
     imsec_ue_status s = ue_status(u);
     snprintf(r->got, sizeof r->got,
-             "%s; %u datagram lost, %zu REGISTERs sent (1 resent), %u "
+             "%.800s; %u datagram lost, %zu REGISTERs sent (1 resent), %u "
              "challenge(s)",
              rl.got, lost, regs, s.challenges);
     /* Two REGISTERs (challenge, answer) and the one resent. */

@@ -38,7 +38,7 @@ static void scene_m2a(demo *d) {
   usleep(30000);
   int64_t t1 = imsec_hostnet_now();
   size_t fwd = ladder_count("pcscf-m2a", "REGISTER", t0, t1, NULL);
-  snprintf(r->got, sizeof r->got, "%s; %zu REGISTERs relayed", rf.got, fwd);
+  snprintf(r->got, sizeof r->got, "%.900s; %zu REGISTERs relayed", rf.got, fwd);
   r->ok = u && rf.ok && fwd == 2;
   ladder_print(t0, t1);
 }

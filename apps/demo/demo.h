@@ -9,7 +9,7 @@
  *   networks.c  the home, visited and rogue networks, the P-CSCFs of
  *               the other deployment modes, and another operator's
  *               S-CSCF (in this process)
- *   relay.c     a lossy datagram link and a TCP link that can be cut
+ *   relay.c     a lossy datagram link (DTLS)
  *   ue.c        the UEs (in this process), their options per mode
  *   scenes.c    the table of scenes per mode, the results table
  *   scenes_m1.c scenes of mode M1 (home, roaming, MESSAGE, sync failure,
@@ -166,17 +166,12 @@ int start_networks(demo *d);
 typedef struct relay relay;
 
 /* A datagram link 127.0.0.1:port -> 127.0.0.1:to that loses the first
- * `lose` datagrams carrying DTLS application data (record type 23) from
- * the client side, each noted on the ladder as lost. Or a TCP link
- * (stream = 1) that relays bytes both ways until relay_cut. NULL on
- * failure. */
-relay *relay_new(int stream, uint16_t to, unsigned lose, const char *who);
+ * `lose` datagrams of DTLS application data (record type 23) from the
+ * client side, each noted on the ladder under `who`. NULL on failure. */
+relay *relay_new(uint16_t to, unsigned lose, const char *who);
 uint16_t relay_port(const relay *r);
 /* Datagrams lost so far. */
 unsigned relay_lost(relay *r);
-/* Close every connection it relays (the peers see the connection
- * drop), keep listening. */
-void relay_cut(relay *r);
 void relay_del(relay *r);
 /* Keep it until relays_finish (after the UEs using it are gone). */
 void relay_keep(relay *r);
@@ -245,8 +240,8 @@ typedef struct ue_opts {
                                a P-CSCF that asks; M2b: served) */
   int listen;               /* M2b: listen on tls:127.0.0.1 with cert */
   int close_after_register; /* M2b */
-  const char *psk_file;     /* M3 configured: the PSK, identity the IMPI */
-  int aka_psk;              /* M3: derive the PSK after registering */
+  int psk;     /* M3 configured: the profile's PSK (psk_identity, psk_file) */
+  int aka_psk; /* M3: derive the PSK after registering */
   imsec_time_ms reconnect_min_ms; /* 0: the demo's short back-off */
 } ue_opts;
 

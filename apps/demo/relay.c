@@ -1,9 +1,7 @@
-/* imsec demo: links between a UE and its P-CSCF that the demo controls
- * (demo.h): a datagram link that loses DTLS application data (the DTLS
- * scene: SIP over UDP must retransmit, RFC 3261 §17.1.1.2), and a TCP
- * link that can be cut (the network drops a connection: the UE comes
- * back, mode M3 with the AKA-derived key). One thread each, on
- * 127.0.0.1. */
+/* imsec demo: a datagram link between a UE and its P-CSCF that loses DTLS
+ * application data (demo.h): the DTLS scene shows SIP over UDP
+ * retransmitting (RFC 3261 §17.1.1.2, Timer A). One thread, on
+ * 127.0.0.1; one client (the UE). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,32 +18,37 @@
 
 #include "demo.h"
 
-#define RELAY_PAIRS 8
-
 struct relay {
-  int stream;
   uint16_t to, port;
   char who[32];
-  int lsock;   /* UDP: the client side; TCP: the listener */
-  int up;      /* UDP: the socket towards the P-CSCF */
-  int wake[2]; /* stop / cut */
+  int lsock;   /* the UE's side */
+  int up;      /* towards the P-CSCF */
+  int wake[2]; /* stop */
   struct sockaddr_in client;
   int have_client;
   unsigned lose;
   atomic_uint lost;
-  int pairs[RELAY_PAIRS][2]; /* TCP: client, upstream */
   pthread_t th;
   int running;
 };
 
-static int sock_bound(int type, uint16_t *port) {
-  int s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+static int udp_socket(uint16_t bind_port_out_or_connect, int do_connect,
+                      uint16_t *port) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0)
     return -1;
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (do_connect) {
+    a.sin_port = htons(bind_port_out_or_connect);
+    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+      close(s);
+      return -1;
+    }
+    return s;
+  }
   socklen_t al = sizeof a;
   if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
       getsockname(s, (struct sockaddr *)&a, &al) != 0) {
@@ -56,25 +59,10 @@ static int sock_bound(int type, uint16_t *port) {
   return s;
 }
 
-static int sock_to(int type, uint16_t port) {
-  int s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
-  if (s < 0)
-    return -1;
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
-    close(s);
-    return -1;
-  }
-  return s;
-}
-
 /* A datagram from the UE: DTLS application data (RFC 6347 §4.1, content
- * type 23) is lost while the link owes losses. */
-static void udp_from_client(relay *r, const uint8_t *b, size_t n) {
+ * type 23), that is SIP, is lost while the link owes losses; the ladder
+ * notes it. */
+static void from_client(relay *r, const uint8_t *b, size_t n) {
   if (n > 0 && b[0] == 23 && atomic_load(&r->lost) < r->lose) {
     atomic_fetch_add(&r->lost, 1);
     char line[128];
@@ -84,121 +72,66 @@ static void udp_from_client(relay *r, const uint8_t *b, size_t n) {
                strlen(line));
     return;
   }
-  (void)send(r->up, b, n, 0);
-}
-
-static void pair_close(relay *r, size_t i) {
-  for (int k = 0; k < 2; k++)
-    if (r->pairs[i][k] >= 0) {
-      close(r->pairs[i][k]);
-      r->pairs[i][k] = -1;
-    }
+  if (send(r->up, b, n, 0) < 0) {
+    /* The P-CSCF's port is unreachable for now: as any lost datagram. */
+  }
 }
 
 static void *relay_main(void *arg) {
   relay *r = arg;
   uint8_t buf[65536];
   for (;;) {
-    struct pollfd pf[3 + 2 * RELAY_PAIRS];
-    size_t n = 0;
-    pf[n++] = (struct pollfd){.fd = r->wake[0], .events = POLLIN};
-    pf[n++] = (struct pollfd){.fd = r->lsock, .events = POLLIN};
-    if (!r->stream)
-      pf[n++] = (struct pollfd){.fd = r->up, .events = POLLIN};
-    else
-      for (size_t i = 0; i < RELAY_PAIRS; i++)
-        for (int k = 0; k < 2; k++)
-          pf[n++] = (struct pollfd){.fd = r->pairs[i][k], .events = POLLIN};
-    if (poll(pf, n, -1) < 0) {
+    struct pollfd pf[3] = {{.fd = r->wake[0], .events = POLLIN},
+                           {.fd = r->lsock, .events = POLLIN},
+                           {.fd = r->up, .events = POLLIN}};
+    if (poll(pf, 3, -1) < 0) {
       if (errno == EINTR)
         continue;
       break;
     }
-    if (pf[0].revents) {
-      char c;
-      if (read(r->wake[0], &c, 1) != 1 || c == 'q')
-        break;
-      /* 'c': cut every relayed connection. */
-      for (size_t i = 0; i < RELAY_PAIRS; i++)
-        pair_close(r, i);
-      continue;
-    }
-    if (!r->stream) {
-      if (pf[1].revents & POLLIN) {
-        struct sockaddr_in from;
-        socklen_t fl = sizeof from;
-        ssize_t k = recvfrom(r->lsock, buf, sizeof buf, 0,
-                             (struct sockaddr *)&from, &fl);
-        if (k > 0) {
-          r->client = from;
-          r->have_client = 1;
-          udp_from_client(r, buf, (size_t)k);
-        }
-      }
-      if (pf[2].revents & POLLIN) {
-        ssize_t k = recv(r->up, buf, sizeof buf, 0);
-        if (k > 0 && r->have_client)
-          (void)sendto(r->lsock, buf, (size_t)k, 0,
-                       (struct sockaddr *)&r->client, sizeof r->client);
-      }
-      continue;
-    }
+    if (pf[0].revents)
+      break;
     if (pf[1].revents & POLLIN) {
-      int c = accept4(r->lsock, NULL, NULL, SOCK_CLOEXEC);
-      if (c >= 0) {
-        int u = sock_to(SOCK_STREAM, r->to);
-        size_t i = 0;
-        while (i < RELAY_PAIRS && r->pairs[i][0] >= 0)
-          i++;
-        if (u < 0 || i == RELAY_PAIRS) {
-          close(c);
-          if (u >= 0)
-            close(u);
-        } else {
-          r->pairs[i][0] = c;
-          r->pairs[i][1] = u;
-        }
+      struct sockaddr_in from;
+      socklen_t fl = sizeof from;
+      ssize_t k =
+          recvfrom(r->lsock, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+      if (k > 0) {
+        r->client = from;
+        r->have_client = 1;
+        from_client(r, buf, (size_t)k);
       }
     }
-    for (size_t i = 0; i < RELAY_PAIRS; i++)
-      for (int k = 0; k < 2; k++) {
-        struct pollfd *p = &pf[2 + 2 * i + (size_t)k];
-        if (p->fd < 0 || !(p->revents & (POLLIN | POLLHUP | POLLERR)) ||
-            r->pairs[i][k] != p->fd)
-          continue;
-        ssize_t got = read(p->fd, buf, sizeof buf);
-        if (got <= 0 || write(r->pairs[i][1 - k], buf, (size_t)got) != got)
-          pair_close(r, i);
+    if (pf[2].revents & (POLLIN | POLLERR)) {
+      ssize_t k = recv(r->up, buf, sizeof buf, 0);
+      if (k > 0 && r->have_client &&
+          sendto(r->lsock, buf, (size_t)k, 0, (struct sockaddr *)&r->client,
+                 sizeof r->client) < 0) {
+        /* The UE's socket went: nothing to relay to. */
       }
+    }
   }
   return NULL;
 }
 
-relay *relay_new(int stream, uint16_t to, unsigned lose, const char *who) {
+relay *relay_new(uint16_t to, unsigned lose, const char *who) {
   relay *r = calloc(1, sizeof *r);
   if (!r)
     return NULL;
-  r->stream = stream;
   r->to = to;
   r->lose = lose;
-  r->up = -1;
+  r->lsock = r->up = -1;
   r->wake[0] = r->wake[1] = -1;
   snprintf(r->who, sizeof r->who, "%s", who);
-  for (size_t i = 0; i < RELAY_PAIRS; i++)
-    r->pairs[i][0] = r->pairs[i][1] = -1;
-  r->lsock = sock_bound(stream ? SOCK_STREAM : SOCK_DGRAM, &r->port);
-  if (r->lsock < 0 || pipe2(r->wake, O_CLOEXEC) != 0)
-    goto fail;
-  if (stream ? listen(r->lsock, 8) != 0 : (r->up = sock_to(SOCK_DGRAM, to)) < 0)
-    goto fail;
-  if (pthread_create(&r->th, NULL, relay_main, r) != 0)
-    goto fail;
+  if ((r->lsock = udp_socket(0, 0, &r->port)) < 0 ||
+      (r->up = udp_socket(to, 1, NULL)) < 0 || pipe2(r->wake, O_CLOEXEC) != 0 ||
+      pthread_create(&r->th, NULL, relay_main, r) != 0) {
+    relay_del(r);
+    return NULL;
+  }
   r->running = 1;
   ladder_port_note(r->port, who);
   return r;
-fail:
-  relay_del(r);
-  return NULL;
 }
 
 uint16_t relay_port(const relay *r) {
@@ -209,21 +142,11 @@ unsigned relay_lost(relay *r) {
   return r ? atomic_load(&r->lost) : 0;
 }
 
-void relay_cut(relay *r) {
-  if (r && r->running)
-    if (write(r->wake[1], "c", 1) != 1)
-      return;
-}
-
 void relay_del(relay *r) {
   if (!r)
     return;
-  if (r->running) {
-    if (write(r->wake[1], "q", 1) == 1)
-      pthread_join(r->th, NULL);
-  }
-  for (size_t i = 0; i < RELAY_PAIRS; i++)
-    pair_close(r, i);
+  if (r->running && write(r->wake[1], "q", 1) == 1)
+    pthread_join(r->th, NULL);
   int fds[] = {r->lsock, r->up, r->wake[0], r->wake[1]};
   for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
     if (fds[i] >= 0)

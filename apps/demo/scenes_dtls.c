@@ -23,7 +23,7 @@ static void scene_dtls_register(demo *d) {
   result *r = result_add("DTLS registration (UE L)",
                          "registered; 1 datagram lost, REGISTER resent");
   int64_t t0 = imsec_hostnet_now();
-  relay *link = relay_new(0, d->dtls_port, 1, "lossy-link");
+  relay *link = relay_new(d->dtls_port, 1, "lossy-link");
   if (!link) {
     snprintf(r->got, sizeof r->got, "no lossy link");
     return;

@@ -56,19 +56,26 @@ static void ue_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
   ladder_add_ev(u->name, ev);
 }
 
-/* The mode's part of the UE's settings: what the element needs to know
- * beyond M1. 0, or -1 (said on stderr) when this build lacks the mode. */
+/* What the mode's settings point to, alive until imsec_hostnet_new. */
+typedef struct mode_bufs {
+  imsec_net_tls_config dtls;
+  imsec_hostnet_tls_profile dtls_profile;
+} mode_bufs;
+
+/* The mode's part of the UE's settings: what the element and its host
+ * need beyond M1. 0, or -1 (said on stderr) when this build lacks the
+ * mode or the profile lacks what it needs. */
 static int ue_mode_config(demo_ue *u, imsec_ue_config *c,
-                          imsec_hostnet_config *rc, imsec_hostnet_listener *l,
+                          imsec_hostnet_config *rc, mode_bufs *mb,
                           const ue_opts *o) {
   (void)c;
   (void)rc;
-  (void)l;
+  (void)mb;
   if ((o->listen || o->close_after_register) && !DEMO_HAVE_M2) {
     fprintf(stderr, "imsec demo: UE %s: this build has no mode M2b\n", u->name);
     return -1;
   }
-  if ((o->psk_file || o->aka_psk) && !DEMO_HAVE_M3) {
+  if ((o->psk || o->aka_psk) && !DEMO_HAVE_M3) {
     fprintf(stderr, "imsec demo: UE %s: this build has no mode M3\n", u->name);
     return -1;
   }
@@ -76,6 +83,38 @@ static int ue_mode_config(demo_ue *u, imsec_ue_config *c,
     fprintf(stderr, "imsec demo: UE %s: this build has no DTLS\n", u->name);
     return -1;
   }
+#if DEMO_HAVE_M3
+  /* M3 configured: the profile's PSK (psk_identity, psk_file). */
+  if (o->psk) {
+    if (!u->prof.psk_identity || !u->prof.psk_len ||
+        u->prof.psk_len > sizeof c->psk) {
+      fprintf(stderr, "imsec demo: UE %s: its profile has no PSK\n", u->name);
+      return -1;
+    }
+    c->psk_identity = u->prof.psk_identity;
+    memcpy(c->psk, u->prof.psk, u->prof.psk_len);
+    c->psk_len = u->prof.psk_len;
+  }
+  /* M3 AKA-derived: the PSK from the last AKA run for reconnections. */
+  c->aka_psk = o->aka_psk;
+#endif
+#if DEMO_HAVE_DTLS
+  /* DTLS: the UE's CONNECT names a DTLS client context that, like the TLS
+   * one, leaves the verdict on the P-CSCF to the trust decision. */
+  if (o->dtls) {
+    memset(&mb->dtls, 0, sizeof mb->dtls);
+    mb->dtls.dtls = 1;
+    mb->dtls.defer_verify = 1;
+    mb->dtls.ca_file = demo_path(IMSEC_FX_ROOT_CRT);
+    mb->dtls_profile =
+        (imsec_hostnet_tls_profile){.name = IMSEC_UE_DTLS_PROFILE,
+                                    .tls_cfg = &mb->dtls,
+                                    .defer_verify = 1,
+                                    .dtls = 1};
+    rc->tls_profiles = &mb->dtls_profile;
+    rc->n_tls_profiles = 1;
+  }
+#endif
   return 0;
 }
 
@@ -144,9 +183,9 @@ demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o) {
   c.reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms : 50;
   imsec_hostnet_config rc;
   memset(&rc, 0, sizeof rc);
-  imsec_hostnet_listener l;
-  memset(&l, 0, sizeof l);
-  if (ue_mode_config(u, &c, &rc, &l, o) != 0)
+  mode_bufs mb;
+  memset(&mb, 0, sizeof mb);
+  if (ue_mode_config(u, &c, &rc, &mb, o) != 0)
     goto fail_cfg;
   int rv = imsec_ue_new(&u->ue, &c, u->crypto);
   imsec_wipe(&c, sizeof c);

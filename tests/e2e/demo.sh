@@ -86,9 +86,9 @@ check_mode() {
       'm2b +M2b refused.* ok: 480 to the caller; H got nothing'
     ;;
   m3)
-    want "$out" 'm3 +M3: configured PSK .* ok: registered' \
+    want "$out" 'm3 +M3: configured PSK .* ok: registered, tls: psk \(configured\)' \
       'm3 +M3 refused.* ok: failed.*0 message\(s\) sent, 0 received' \
-      'm3 +M3: AKA-derived PSK .* ok: 1 reconnect.*MESSAGE 200, came back over the new flow'
+      'm3 +M3: AKA-derived PSK .* ok: first certificate, then psk \(derived\); 2 REGISTERs, 1 challenge\(s\); MESSAGE 200, came back over the new flow'
     ;;
   dtls)
     want "$out" 'dtls +DTLS registration .* ok: registered.*1 datagram lost, 3 REGISTERs sent' \

@@ -1272,7 +1272,7 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
   r->profiles = calloc(cfg->n_tls_profiles + 1, sizeof *r->profiles);
   r->loops = calloc(r->nloops, sizeof *r->loops);
   unsigned made = 0;
-  r->psk = hn_psk_new();
+  r->psk = hn_psk_new(HN_PSK_MAX_ENTRIES);
   if (!r->listeners || !r->ports || !r->own_tls || !r->profiles || !r->loops ||
       !r->psk)
     goto fail;

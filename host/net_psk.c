@@ -27,6 +27,7 @@ struct hn_psk_table {
   imsec_map dyn;   /* element-installed: identity -> psk_ent */
   imsec_map stat;  /* configured: identity -> psk_ent */
   size_t sweep_at; /* where the incremental purge goes on */
+  size_t max;      /* element keys at most */
   uint8_t seed[16];
 };
 
@@ -64,10 +65,11 @@ static int expired(const psk_ent *e, int64_t now) {
   return e->expires_at != 0 && e->expires_at <= now;
 }
 
-hn_psk_table *hn_psk_new(void) {
+hn_psk_table *hn_psk_new(size_t max) {
   hn_psk_table *t = calloc(1, sizeof *t);
   if (!t)
     return NULL;
+  t->max = max;
   if (getrandom(t->seed, sizeof t->seed, 0) != (ssize_t)sizeof t->seed) {
     /* No entropy source: a seed from the clock still varies per run. */
     struct timespec ts;
@@ -133,10 +135,9 @@ int hn_psk_put(hn_psk_table *t, const char *identity, const uint8_t *key,
     ent_free(imsec_map_sdel(&t->dyn, k));
     goto out;
   }
-  if (!imsec_map_sget(&t->dyn, k) &&
-      imsec_map_len(&t->dyn) >= HN_PSK_MAX_ENTRIES) {
+  if (!imsec_map_sget(&t->dyn, k) && imsec_map_len(&t->dyn) >= t->max) {
     sweep(t, now, 0);
-    if (imsec_map_len(&t->dyn) >= HN_PSK_MAX_ENTRIES) {
+    if (imsec_map_len(&t->dyn) >= t->max) {
       rc = IMSEC_ERR_LIMIT;
       goto out;
     }

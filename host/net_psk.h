@@ -19,8 +19,9 @@
 
 typedef struct hn_psk_table hn_psk_table;
 
-/* A new empty table, or NULL (out of memory). */
-hn_psk_table *hn_psk_new(void);
+/* A new empty table holding at most `max` element keys (the port uses
+ * HN_PSK_MAX_ENTRIES), or NULL (out of memory). */
+hn_psk_table *hn_psk_new(size_t max);
 /* Wipe every key and free (NULL ok). */
 void hn_psk_del(hn_psk_table *t);
 

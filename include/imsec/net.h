@@ -121,8 +121,15 @@ typedef enum imsec_net_client_auth {
  * - an unknown identity: TLS 1.2 fails (the PSK suite is chosen by then).
  *   TLS 1.3 sets the PSK aside: with a certificate the server answers with
  *   it, and our PSK clients refuse any certificate (below), so the
- *   handshake fails on the client side (bad certificate alert); without
- *   one it fails on the server side.
+ *   handshake fails on the client side (the client sends an alert);
+ *   without one it fails on the server side;
+ * - DTLS drops records that do not decrypt (RFC 6347 §4.1.2.7): a wrong
+ *   key there ends by the handshake timeout, not an alert;
+ * - a context that asks for (or requires) client certificates asks none
+ *   of a PSK client (RFC 8446 §4.3.2, RFC 4279 §2): the key is its proof;
+ *   certificate clients are asked as before;
+ * - a PSK flow's session is never kept by our clients, so it never
+ *   resumes: imsec_net_flow_resumed() is 0 and imsec_net_flow_psk() 1.
  * A PSK client (context psk_identity or connect psk_key) offers TLS 1.2
  * ECDHE-PSK suites only and refuses every server certificate: the key is
  * what authenticates the server to it.

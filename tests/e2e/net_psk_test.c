@@ -20,6 +20,8 @@
 static const char *g_dir;
 /* The handshake timeout of nets made from now on (0: net's default). */
 static uint32_t g_hs_ms;
+/* Client certificates server contexts made from now on ask for. */
+static imsec_net_client_auth g_client_auth;
 
 static const char SIP_MSG[] = "OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\n"
                               "Content-Length: 5\r\n\r\nhello";
@@ -84,6 +86,9 @@ static imsec_net_tls *server_ctx(int dtls, int cert, int v12, int tickets) {
   c.psk_lookup = lookup;
   c.tls12_only = v12;
   c.tickets = tickets;
+  c.client_auth = g_client_auth;
+  if (g_client_auth != IMSEC_NET_CLIENT_CERT_NONE)
+    c.ca_file = t_path(g_dir, "ca.pem");
   if (cert) {
     c.cert_file = t_path(g_dir, "server.pem");
     c.key_file = t_path(g_dir, "server.key");
@@ -276,6 +281,27 @@ static void cert_and_psk_listener(void **state) {
   }
 }
 
+/* A listener that asks for client certificates (mode M2a) serves PSK
+ * clients too: a PSK handshake asks for no certificate (RFC 8446 §4.3.2:
+ * not in a PSK handshake; RFC 4279 §2: none with PSK suites), even when
+ * certificates are required of the others. */
+static void client_cert_listener(void **state) {
+  (void)state;
+  for (int auth = IMSEC_NET_CLIENT_CERT_REQUEST;
+       auth <= IMSEC_NET_CLIENT_CERT_REQUIRE; auth++)
+    for (int v12 = 0; v12 <= 1; v12++) {
+      g_client_auth = (imsec_net_client_auth)auth;
+      pair p = {0};
+      pair_start(&p, IMSEC_NET_TLS, 1, v12, 0);
+      g_client_auth = IMSEC_NET_CLIENT_CERT_NONE;
+      t_ev cup, sup;
+      uint64_t id = connect_psk(&p, ID1, KEY1, sizeof KEY1, 0);
+      roundtrip(&p, id, &cup, &sup);
+      psk_up(&cup, &sup, ID1, v12 ? "TLSv1.2" : "TLSv1.3");
+      pair_stop(&p);
+    }
+}
+
 /* PSK flows never share (RFC 5923 reuse is off for them) and never
  * resume: each connection proves its key in a full PSK handshake, even
  * with tickets issued. */
@@ -358,6 +384,7 @@ int main(void) {
       cmocka_unit_test(per_connection_dtls),
       cmocka_unit_test(wrong_key_refused),
       cmocka_unit_test(cert_and_psk_listener),
+      cmocka_unit_test(client_cert_listener),
       cmocka_unit_test(no_reuse_no_resume),
       cmocka_unit_test(bad_options),
   };

@@ -888,6 +888,17 @@ static void port_psk(void *ctx, const char *identity, const uint8_t *key,
     snprintf(line, sizeof line, "a PSK was not installed: %s",
              imsec_strerror(rc));
     elog(r, IMSEC_LOG_WARN, line);
+  } else if (atomic_load(&r->log_level) >= (int)IMSEC_LOG_DEBUG) {
+    /* The identity only: keys are never logged. */
+    char line[256];
+    if (!len)
+      snprintf(line, sizeof line, "PSK removed: %s", identity);
+    else if (expires_at)
+      snprintf(line, sizeof line, "PSK installed: %s, for %lld ms", identity,
+               (long long)(expires_at - imsec_hostnet_now()));
+    else
+      snprintf(line, sizeof line, "PSK installed: %s", identity);
+    elog(r, IMSEC_LOG_DEBUG, line);
   }
 }
 

@@ -253,7 +253,8 @@ typedef struct demo_ue {
   imsec_x509_anchors *anchors;
   imsec_isim_profile prof;
   imsec_hostnet *run;
-  imsec_net_tls *tls; /* its own client context (a certificate), or NULL */
+  imsec_net_tls *tls;     /* its own client context (a certificate), or NULL */
+  const char *cert, *key; /* its certificate chain and key, or NULL */
   /* The UE's store: its profile's SQN, written on a worker thread before
    * the RES leaves (sqn_file.h). */
   ue_sqn_file sqn;

@@ -60,6 +60,8 @@ static void ue_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
 typedef struct mode_bufs {
   imsec_net_tls_config dtls;
   imsec_hostnet_tls_profile dtls_profile;
+  imsec_net_tls_config listen_tls;
+  imsec_hostnet_listener listener;
 } mode_bufs;
 
 /* The mode's part of the UE's settings: what the element and its host
@@ -83,6 +85,31 @@ static int ue_mode_config(demo_ue *u, imsec_ue_config *c,
     fprintf(stderr, "imsec demo: UE %s: this build has no DTLS\n", u->name);
     return -1;
   }
+#if DEMO_HAVE_M2
+  /* M2b: a TLS listener with the UE's server certificate; it asks the
+   * P-CSCF that dials in for its client certificate and leaves the
+   * verdict to the UE's trust decision (lib/ue/listen.c). */
+  if (o->listen) {
+    if (!u->cert || !u->key) {
+      fprintf(stderr, "imsec demo: UE %s: no certificate to listen with\n",
+              u->name);
+      return -1;
+    }
+    mb->listen_tls.server = 1;
+    mb->listen_tls.cert_file = u->cert;
+    mb->listen_tls.key_file = u->key;
+    mb->listen_tls.ca_file = demo_path(IMSEC_FX_ROOT_CRT);
+    mb->listen_tls.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    mb->listen_tls.defer_verify = 1;
+    mb->listener.addr.tp = IMSEC_TP_TLS;
+    snprintf(mb->listener.addr.host, sizeof mb->listener.addr.host,
+             "127.0.0.1");
+    mb->listener.tls_cfg = &mb->listen_tls;
+    rc->listeners = &mb->listener;
+    rc->n_listeners = 1;
+  }
+  c->close_after_register = o->close_after_register;
+#endif
 #if DEMO_HAVE_M3
   /* M3 configured: the profile's PSK (psk_identity, psk_file). */
   if (o->psk) {
@@ -118,6 +145,23 @@ static int ue_mode_config(demo_ue *u, imsec_ue_config *c,
   return 0;
 }
 
+/* M2b: the Contact names the listener the host bound. */
+static void ue_mode_listen(demo_ue *u, imsec_ue_config *c,
+                           const imsec_hostnet_config *rc) {
+  (void)u;
+  (void)c;
+  (void)rc;
+#if DEMO_HAVE_M2
+  if (rc->n_listeners) {
+    c->listen.tp = IMSEC_TP_TLS;
+    snprintf(c->listen.host, sizeof c->listen.host, "127.0.0.1");
+    c->listen.port = imsec_hostnet_port(u->run, 0);
+    c->has_listen = 1;
+    ladder_port_note(c->listen.port, u->name);
+  }
+#endif
+}
+
 demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o) {
   demo_ue *u = calloc(1, sizeof *u);
   if (!u)
@@ -138,16 +182,25 @@ demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o) {
   }
   if (imsec_crypto_ossl_new(&u->crypto) != 0)
     goto fail;
-  /* A UE with a certificate shows it to a P-CSCF that asks (M2a): its own
-   * client context, still leaving the verdict on the P-CSCF to its trust
-   * decision. */
-  if (o->cert && !o->listen) {
+  /* Its certificate: the scene's, else its profile's (cert_file,
+   * key_file). A UE with one shows it to a P-CSCF that asks (M2a): its
+   * own client context, still leaving the verdict on the P-CSCF to its
+   * trust decision. */
+  u->cert = o->cert;
+  u->key = o->key;
+#if DEMO_HAVE_M2
+  if (!u->cert && u->prof.cert_file && u->prof.key_file) {
+    u->cert = u->prof.cert_file;
+    u->key = u->prof.key_file;
+  }
+#endif
+  if (u->cert) {
     imsec_net_tls_config tc;
     memset(&tc, 0, sizeof tc);
     tc.defer_verify = 1;
     tc.ca_file = demo_path(IMSEC_FX_ROOT_CRT);
-    tc.cert_file = o->cert;
-    tc.key_file = o->key;
+    tc.cert_file = u->cert;
+    tc.key_file = u->key;
     if (imsec_net_tls_new(&u->tls, &tc) != 0) {
       fprintf(stderr, "imsec demo: UE %s: its certificate does not load\n",
               name);
@@ -187,22 +240,18 @@ demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o) {
   memset(&mb, 0, sizeof mb);
   if (ue_mode_config(u, &c, &rc, &mb, o) != 0)
     goto fail_cfg;
-  int rv = imsec_ue_new(&u->ue, &c, u->crypto);
-  imsec_wipe(&c, sizeof c);
-  if (rv != 0) {
-    fprintf(stderr, "imsec demo: UE %s: %s\n", name, imsec_strerror(rv));
-    goto fail;
-  }
   imsec_svc_local_config lc = {.ue_sqn = ue_sqn_file_write,
                                .ue_sqn_arg = &u->sqn};
   if (imsec_svc_local_new(&u->svc_local, &lc) != 0 ||
       imsec_svc_worker_new(&u->svc, u->svc_local, 8) != 0) {
     fprintf(stderr, "imsec demo: UE %s: cannot start its store\n", name);
-    goto fail;
+    goto fail_cfg;
   }
+  /* The host first: a UE that listens (M2b) names the port it bound in
+   * its Contact. */
   rc.name = u->name;
   rc.ops = &imsec_ue_ops;
-  rc.self = u->ue;
+  rc.self = NULL;
   rc.svc = u->svc;
   rc.client_tls = u->tls ? u->tls : g_ue_tls;
   rc.anchors = u->anchors;
@@ -211,12 +260,22 @@ demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o) {
   rc.ladder_user = u;
   if (imsec_hostnet_new(&u->run, &rc, err, sizeof err) != 0) {
     fprintf(stderr, "imsec demo: %s\n", err);
+    goto fail_cfg;
+  }
+  ue_mode_listen(u, &c, &rc);
+  int rv = imsec_ue_new(&u->ue, &c, u->crypto);
+  imsec_wipe(&c, sizeof c);
+  if (rv != 0) {
+    fprintf(stderr, "imsec demo: UE %s: %s\n", name, imsec_strerror(rv));
     goto fail;
   }
+  imsec_hostnet_set_self(u->run, u->ue);
   return u;
 fail_cfg:
   imsec_wipe(&c, sizeof c);
 fail:
+  imsec_svc_worker_stop(u->svc);
+  imsec_hostnet_del(u->run);
   imsec_svc_del(u->svc);
   imsec_svc_del(u->svc_local);
   if (u->ue)

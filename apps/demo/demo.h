@@ -66,6 +66,10 @@ void ladder_print(int64_t t0, int64_t t1);
  * how many distinct flows. */
 size_t ladder_count(const char *who, const char *start, int64_t t0, int64_t t1,
                     size_t *flows);
+/* When `who` sent the messages that begin with `start` between t0 and
+ * t1, oldest first (at most cap); how many. */
+size_t ladder_times(const char *who, const char *start, int64_t t0, int64_t t1,
+                    int64_t *at, size_t cap);
 /* Messages `who` received on its port `port` between t0 and t1. */
 size_t ladder_received(const char *who, uint16_t port, int64_t t0, int64_t t1);
 

@@ -164,3 +164,18 @@ size_t ladder_received(const char *who, uint16_t port, int64_t t0, int64_t t1) {
   pthread_mutex_unlock(&g_lad_mu);
   return n;
 }
+
+size_t ladder_times(const char *who, const char *start, int64_t t0, int64_t t1,
+                    int64_t *at, size_t cap) {
+  size_t n = 0;
+  pthread_mutex_lock(&g_lad_mu);
+  qsort(g_lad, g_nlad, sizeof g_lad[0], lad_cmp);
+  for (size_t i = 0; i < g_nlad && n < cap; i++) {
+    const ladder_ent *e = &g_lad[i];
+    if (e->out && e->at >= t0 && e->at <= t1 && strcmp(e->who, who) == 0 &&
+        strncmp(e->line, start, strlen(start)) == 0)
+      at[n++] = e->at;
+  }
+  pthread_mutex_unlock(&g_lad_mu);
+  return n;
+}

@@ -130,7 +130,12 @@ relay *relay_new(uint16_t to, unsigned lose, const char *who) {
     return NULL;
   }
   r->running = 1;
+  /* Both ends of the link: the P-CSCF sees the UE at the second. */
   ladder_port_note(r->port, who);
+  struct sockaddr_in a;
+  socklen_t al = sizeof a;
+  if (getsockname(r->up, (struct sockaddr *)&a, &al) == 0)
+    ladder_port_note(ntohs(a.sin_port), who);
   return r;
 }
 

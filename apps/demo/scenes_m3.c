@@ -141,6 +141,10 @@ static void scene_m3_aka(demo *d) {
       break;
     usleep(2000);
   }
+  demo_say("    ue-K: flow %llu (%s) closed; flow %llu up on %s, no "
+           "REGISTER on it\n",
+           (unsigned long long)s0.flow, imsec_ue_tls_mode_name(s0.tls_mode),
+           (unsigned long long)s1.flow, imsec_ue_tls_mode_name(s1.tls_mode));
   /* K sends to itself: out over the new flow, and back over it, as the
    * P-CSCF moved K's binding there. */
   const char *text = "Hello me, over the derived key.";

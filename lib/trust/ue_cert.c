@@ -2,6 +2,7 @@
  * UE's certificate (include/imsec/trust.h, imsec_trust_ue_cert). */
 #include <string.h>
 
+#include "imsec/base.h"
 #include "imsec/ident.h"
 #include "imsec/trust.h"
 
@@ -41,8 +42,7 @@ static int impi_eq(imsec_str a, imsec_str b) {
       ib = (long)i;
   if (ia < 0 || ib < 0 || ia != ib)
     return 0;
-  /* no secret: identities */
-  return memcmp(a.p, b.p, (size_t)ia) == 0 &&
+  return imsec_ct_eq((const uint8_t *)a.p, (const uint8_t *)b.p, (size_t)ia) &&
          imsec_dns_name_eq(imsec_str_sub(a, (size_t)ia + 1, a.len),
                            imsec_str_sub(b, (size_t)ib + 1, b.len));
 }

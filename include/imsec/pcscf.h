@@ -267,6 +267,7 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
 /* ------------------------------------------------------------ the daemon */
 
 #define IMSEC_PCSCF_MAX_CORE_CA 8
+#define IMSEC_PCSCF_MAX_UE_CA 8
 
 /* Settings of `imsec pcscf` (conf/pcscf.c reads them from YAML):
  *   listen: tls:HOST:PORT        cert: CHAIN.pem     key: KEY.pem
@@ -286,7 +287,11 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *   log_level: debug|info|warn|error
  *   max_flows, max_bindings, max_transactions, max_queue: numbers
  *   transaction_timeout_ms: number
- *   max_flows_per_ip: number (connections from one source address) */
+ *   max_flows_per_ip: number (connections from one source address)
+ *   client_cert: none|request|require (M2a: UE client certificates)
+ *   ue_ca: FILE or [FILE, ...]   (anchors for UE certificates: the trust
+ *                                 domain root and the operator CAs)
+ *   dial_ue: true|false          (M2b: dial a UE's registered TLS Contact) */
 typedef struct imsec_pcscf_settings {
   imsec_pcscf_config elem;
   imsec_addr listen; /* has_listen */
@@ -300,6 +305,10 @@ typedef struct imsec_pcscf_settings {
   size_t n_core_ca;
   int insecure_core;
   uint32_t max_flows_per_ip; /* net's per-source cap; 0: its default */
+  /* Modes M2a/M2b: anchors for UE certificates (the trust domain root and
+   * the operator CAs). */
+  char ue_ca[IMSEC_PCSCF_MAX_UE_CA][1024];
+  size_t n_ue_ca;
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

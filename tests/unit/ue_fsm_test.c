@@ -320,6 +320,11 @@ static void reach(fx *f, ue_st st) {
     reach(f, UE_ST_REGISTERING);
     step(f, UE_EV_RSP_OTHER, 0);
     break;
+  case UE_ST_PARKED: /* M2b: the flow closes after the 200 */
+    reach(f, UE_ST_AUTHENTICATING);
+    f->ue->close_after_register = 1;
+    step(f, UE_EV_RSP_2XX, 0);
+    break;
   case UE_ST_COUNT:
     fail();
   }

@@ -19,6 +19,7 @@
 #include "demo.h"
 
 #define MAX_CHILDREN 32
+#define CHILD_TAIL 64
 
 struct child {
   char name[32];
@@ -26,7 +27,8 @@ struct child {
   int fd; /* its stdout+stderr */
   char buf[4096];
   size_t len;
-  char tail[8][256]; /* last log lines, for a failure report */
+  char tail[CHILD_TAIL][256]; /* last log lines: a failure report, and
+                                 what a scene shows of a daemon's words */
   size_t ntail;
   int reaped, status;
 };
@@ -50,7 +52,7 @@ int children_init(void) {
 static void child_line(child *c, const char *line) {
   if (ladder_parse(c->name, line))
     return;
-  snprintf(c->tail[c->ntail % 8], sizeof c->tail[0], "%s", line);
+  snprintf(c->tail[c->ntail % CHILD_TAIL], sizeof c->tail[0], "%s", line);
   c->ntail++;
   if (demo_verbose)
     demo_say("    [%s] %s\n", c->name, line);
@@ -205,8 +207,46 @@ void child_report(child *c) {
     child_read(c);
   size_t first = c->ntail > 8 ? c->ntail - 8 : 0;
   for (size_t i = first; i < c->ntail; i++)
-    fprintf(stderr, "    [%s] %s\n", c->name, c->tail[i % 8]);
+    fprintf(stderr, "    [%s] %s\n", c->name, c->tail[i % CHILD_TAIL]);
   pthread_mutex_unlock(&g_ch_mu);
+}
+
+size_t child_log_mark(const char *name) {
+  size_t n = 0;
+  pthread_mutex_lock(&g_ch_mu);
+  for (size_t i = 0; i < g_nch; i++)
+    if (strcmp(g_ch[i].name, name) == 0) /* no secret: a name */
+      n = g_ch[i].ntail;
+  pthread_mutex_unlock(&g_ch_mu);
+  return n;
+}
+
+int child_log_wait(const char *name, size_t mark, const char *needle,
+                   int timeout_ms, char *out, size_t cap) {
+  int64_t end = imsec_hostnet_now() + timeout_ms;
+  for (;;) {
+    int found = 0;
+    pthread_mutex_lock(&g_ch_mu);
+    for (size_t i = 0; i < g_nch && !found; i++) {
+      child *c = &g_ch[i];
+      if (strcmp(c->name, name) != 0) /* no secret: a name */
+        continue;
+      size_t first = c->ntail > CHILD_TAIL ? c->ntail - CHILD_TAIL : 0;
+      if (first < mark)
+        first = mark;
+      for (size_t k = first; k < c->ntail && !found; k++)
+        if (strstr(c->tail[k % CHILD_TAIL], needle)) {
+          snprintf(out, cap, "%s", c->tail[k % CHILD_TAIL]);
+          found = 1;
+        }
+    }
+    pthread_mutex_unlock(&g_ch_mu);
+    if (found)
+      return 1;
+    if (imsec_hostnet_now() >= end)
+      return 0;
+    usleep(5000);
+  }
 }
 
 void children_stop(void) {

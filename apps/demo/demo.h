@@ -70,7 +70,12 @@ size_t ladder_count(const char *who, const char *start, int64_t t0, int64_t t1,
  * t1, oldest first (at most cap); how many. */
 size_t ladder_times(const char *who, const char *start, int64_t t0, int64_t t1,
                     int64_t *at, size_t cap);
-/* Messages `who` received on its port `port` between t0 and t1. */
+/* The flow of the last message `who` sent between t0 and t1 that begins
+ * with `start`, or 0. */
+uint64_t ladder_last_flow(const char *who, const char *start, int64_t t0,
+                          int64_t t1);
+/* Messages `who` received on its port `port` (0: any) between t0 and
+ * t1. */
 size_t ladder_received(const char *who, uint16_t port, int64_t t0, int64_t t1);
 
 /* ---------------------------------------------------------------- children.c
@@ -89,6 +94,12 @@ child *child_spawn(const char *name, char *const *argv);
 int child_wait_exit(child *c, int timeout_ms);
 /* Print its last log lines to stderr. */
 void child_report(child *c);
+/* A daemon's log lines (not ladder lines): a mark before a scene acts,
+ * then the first line after it that contains `needle`, waited for up to
+ * timeout_ms (the reader thread brings them). 1 and the line, or 0. */
+size_t child_log_mark(const char *name);
+int child_log_wait(const char *name, size_t mark, const char *needle,
+                   int timeout_ms, char *out, size_t cap);
 /* Stop every child by its pid: SIGTERM, then SIGKILL after 2 s. */
 void children_stop(void);
 /* SIGINT/SIGTERM handler: stop the children, then die of the signal. */
@@ -270,6 +281,7 @@ typedef struct demo_ue {
   char inbox[512];
   char inbox_from[256];
   int inbox_n;
+  char contact[256]; /* the Contact it registers */
 } demo_ue;
 
 /* Make the UE `name` of subscriber `s` (not started). NULL on failure

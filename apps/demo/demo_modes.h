@@ -20,7 +20,7 @@
 #define IMSEC_APPS_DEMO_MODES_H
 
 #ifndef DEMO_HAVE_M2
-#define DEMO_HAVE_M2 0
+#define DEMO_HAVE_M2 1
 #endif
 #ifndef DEMO_HAVE_M3
 #define DEMO_HAVE_M3 0

@@ -157,8 +157,8 @@ size_t ladder_received(const char *who, uint16_t port, int64_t t0, int64_t t1) {
   pthread_mutex_lock(&g_lad_mu);
   for (size_t i = 0; i < g_nlad; i++) {
     const ladder_ent *e = &g_lad[i];
-    if (!e->out && e->at >= t0 && e->at <= t1 && e->local_port == port &&
-        strcmp(e->who, who) == 0)
+    if (!e->out && e->at >= t0 && e->at <= t1 &&
+        (port == 0 || e->local_port == port) && strcmp(e->who, who) == 0)
       n++;
   }
   pthread_mutex_unlock(&g_lad_mu);
@@ -178,4 +178,19 @@ size_t ladder_times(const char *who, const char *start, int64_t t0, int64_t t1,
   }
   pthread_mutex_unlock(&g_lad_mu);
   return n;
+}
+
+uint64_t ladder_last_flow(const char *who, const char *start, int64_t t0,
+                          int64_t t1) {
+  uint64_t flow = 0;
+  pthread_mutex_lock(&g_lad_mu);
+  qsort(g_lad, g_nlad, sizeof g_lad[0], lad_cmp);
+  for (size_t i = 0; i < g_nlad; i++) {
+    const ladder_ent *e = &g_lad[i];
+    if (e->out && e->at >= t0 && e->at <= t1 && strcmp(e->who, who) == 0 &&
+        strncmp(e->line, start, strlen(start)) == 0)
+      flow = e->flow;
+  }
+  pthread_mutex_unlock(&g_lad_mu);
+  return flow;
 }

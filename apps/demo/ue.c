@@ -20,6 +20,7 @@ imsec_net_tls *g_ue_tls;
 static void ue_snapshot(demo_ue *u) {
   pthread_mutex_lock(&u->mu);
   imsec_ue_get_status(u->ue, &u->st);
+  snprintf(u->contact, sizeof u->contact, "%s", imsec_ue_contact(u->ue));
   if (u->msg_handle > 0)
     u->msg_result = imsec_ue_message_result(u->ue, u->msg_handle);
   imsec_ue_message m;

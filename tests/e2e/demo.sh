@@ -78,12 +78,14 @@ check_mode() {
     if [ "$n" -ge 2 ]; then t_ok; else t_bad "$n of 2 P-CSCFs on mutual TLS"; fi
     ;;
   m2a)
-    want "$out" 'm2a +M2a: client certificate .* ok: registered, trusted \(home\)' \
-      'm2a +M2a refused.* ok: failed, 403; 0 REGISTERs relayed'
+    want "$out" 'm2a +M2a: client certificate .* ok: registered, trusted \(home\); 2 REGISTERs relayed; certificate of 0010100000000' \
+      'm2a +M2a refused.* ok: failed, 403; 0 REGISTERs relayed; the P-CSCF logged why' \
+      'pcscf-m2a: .*is not the IMPI of the client certificate'
     ;;
   m2b)
-    want "$out" 'm2b +M2b: P-CSCF dials UE G .* ok: 200; registration connection closed' \
-      'm2b +M2b refused.* ok: 480 to the caller; H got nothing'
+    want "$out" "m2b +M2b: P-CSCF dials UE G .* ok: 200; registration connection closed; G got it on the P-CSCF's connection" \
+      'm2b +M2b refused.* ok: 480 to the caller; H got nothing; the P-CSCF logged impi-mismatch' \
+      'pcscf-m2b +-> ue-G +MESSAGE'
     ;;
   m3)
     want "$out" 'm3 +M3: configured PSK .* ok: registered, tls: psk \(configured\)' \

@@ -142,16 +142,24 @@ static void scene_dtls_spoof(demo *d) {
   a.sin_port = htons(d->dtls_port);
   uint8_t rnd[32], hello[256], back[4096];
   size_t n = 0;
-  if (s < 0 || imsec_random(d->crypto, rnd, sizeof rnd) != 0 ||
+  struct sockaddr_in me;
+  socklen_t ml = sizeof me;
+  if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+      getsockname(s, (struct sockaddr *)&me, &ml) != 0 ||
+      imsec_random(d->crypto, rnd, sizeof rnd) != 0 ||
       (n = client_hello(hello, sizeof hello, rnd)) == 0 ||
-      sendto(s, hello, n, 0, (struct sockaddr *)&a, sizeof a) != (ssize_t)n) {
+      send(s, hello, n, 0) != (ssize_t)n) {
     snprintf(r->got, sizeof r->got, "could not send the ClientHello");
     if (s >= 0)
       close(s);
     return;
   }
-  demo_say("    spoofer -> pcscf-dtls: ClientHello (%zu bytes, no cookie)\n",
-           n);
+  /* On the ladder as the other messages: this is DTLS, not SIP. */
+  uint16_t me_port = ntohs(me.sin_port);
+  char line[160];
+  snprintf(line, sizeof line, "DTLS ClientHello (%zu bytes, no cookie)", n);
+  ladder_add(imsec_hostnet_now(), "spoofer", 1, 0, me_port, d->dtls_port, line,
+             strlen(line));
   /* Collect what comes back for a while: a server that kept state would
    * go on with a ServerHello and its certificate. */
   size_t got = 0, hvr = 0, cookie = 0;
@@ -174,9 +182,11 @@ static void scene_dtls_spoof(demo *d) {
       hvr++;
       cookie = k > 27 ? back[27] : 0;
     }
-    demo_say("    pcscf-dtls -> spoofer: %s (%zd bytes%s)\n",
-             type ? hs_name(type) : "a datagram", k,
+    snprintf(line, sizeof line, "DTLS %s (%zd bytes%s)",
+             type ? hs_name(type) : "datagram", k,
              type == 3 ? ", a cookie for this source address" : "");
+    ladder_add(imsec_hostnet_now(), "pcscf-dtls", 1, 0, d->dtls_port, me_port,
+               line, strlen(line));
   }
   close(s);
   usleep(30000);
@@ -187,6 +197,7 @@ static void scene_dtls_spoof(demo *d) {
            "bytes); the P-CSCF received %zu SIP message(s)",
            got, hvr, cookie, sip);
   r->ok = got == 1 && hvr == 1 && cookie > 0 && sip == 0;
+  ladder_print(t0, t1);
 }
 #endif
 

@@ -45,6 +45,14 @@
  *    guessed; a response is taken only from the flow its request went out
  *    on (RFC 3261 §18.1.2).
  *  - Its own 503s carry Retry-After (IMSEC_PCSCF_RETRY_*).
+ *  - Mode M2a (cfg.client_cert): a UE's TLS client certificate must pass
+ *    imsec_trust_ue_cert; its sip:IMPI is then the only IMPI the flow may
+ *    register (403 otherwise) and the binding records it.
+ *  - Mode M2b (cfg.dial_ue): a registration whose Contact is a TLS
+ *    address outlives its connection; a request for it opens TLS there
+ *    (CONNECT with the IMSEC_PCSCF_UE_PROFILE profile), the UE's server
+ *    certificate must name the registered IMPI, then the binding moves to
+ *    that flow (480 to the caller otherwise).
  *
  * Flows: an inbound TLS (or DTLS) flow is the access side (a UE), except
  * on a TLS core listener (its address is cfg.core's); flows the element

@@ -8,7 +8,9 @@
  * A sans-I/O state machine with the element shape of elem.h: the driver
  * calls imsec_ue_start once, then hands it events (flow up/down, message on
  * flow, timer fired, each with `now`) and carries out the actions it appends
- * to an imsec_out. The UE keeps one flow: its TLS connection to the P-CSCF.
+ * to an imsec_out. The UE keeps one flow: its TLS connection to the P-CSCF;
+ * in mode M2b (cfg.has_listen) also the P-CSCF's connection to its
+ * listener, once it passes the UE's trust decision.
  *
  * Timers: the UE arms its own ids IMSEC_UE_TIMER_* (a fired timer may be
  * stale; the UE checks its own deadline). Connect tags are the UE's own,

@@ -128,6 +128,13 @@ typedef struct imsec_pcscf_config {
   size_t max_queue;        /* messages per S-CSCF while connecting; 256 */
   imsec_time_ms transaction_timeout_ms; /* default 32000 (64*T1) */
   size_t max_msg;                       /* SIP message size; default 65536 */
+  /* Mode M3, AKA-derived (lib/pcscf/psk.c, docs/M3.md; this project's
+   * profile): keep the CK and IK the S-CSCF puts in a 401, derive the
+   * UE's PSK on the 200 and install it in the listeners for the
+   * registration's lifetime (imsec_out_psk); a UE that reconnects with it
+   * gets its registration moved to the new flow. CK and IK are removed
+   * from every 401 before it reaches a UE, with or without this. */
+  int aka_psk;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the
@@ -264,6 +271,9 @@ typedef struct imsec_pcscf_settings {
   size_t n_core_ca;
   int insecure_core;
   uint32_t max_flows_per_ip; /* net's per-source cap; 0: its default */
+  /* Mode M3, configured: "IDENTITY HEXKEY" lines (psk_file; mode 0600),
+   * "" none. elem.aka_psk is aka_psk: true. */
+  char psk_file[1024];
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

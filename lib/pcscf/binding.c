@@ -69,6 +69,18 @@ binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi) {
   return b;
 }
 
+int pc_binding_attach(imsec_pcscf *p, binding *b, flowrec *f) {
+  (void)p;
+  if (b->flow == f)
+    return 0;
+  if (b->flow)
+    binding_detach(b);
+  b->flow = f;
+  b->next = f->bindings;
+  f->bindings = b;
+  return 0;
+}
+
 /* The binding of `impi` when it is on flow `f`, else NULL. */
 binding *pc_binding_find(const imsec_pcscf *p, flowrec *f, const char *impi) {
   binding *b = imsec_map_sget(&p->bindings, imsec_str_c(impi));
@@ -87,6 +99,7 @@ void pc_binding_sweep(ev *e, imsec_time_ms *next) {
       LOG(e, IMSEC_LOG_INFO, S("registration of IMPI "), imsec_str_c(b->impi),
           S(" on flow "), pc_num(p, b->flow->id),
           S(" expired; binding removed"));
+      pc_psk_gone(e, b->impi);
       (void)imsec_map_del_at(&p->bindings, &it);
       binding_detach(b);
       binding_release(b);
@@ -106,6 +119,7 @@ void pc_flow_free(imsec_pcscf *p, flowrec *f) {
   }
   if (!f->core)
     p->n_access--;
+  free(f->psk_impi);
   free(f);
 }
 

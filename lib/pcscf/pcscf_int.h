@@ -66,6 +66,7 @@ struct flowrec {
   char local_host[48];
   uint16_t local_port;
   imsec_tp local_tp;
+  char *psk_impi; /* a PSK flow (M3): the one IMPI it may register */
 };
 
 typedef struct qmsg {
@@ -135,6 +136,7 @@ struct imsec_pcscf {
   char arena[ARENA];
   size_t arena_used;
   imsec_sip_msg m;
+  struct pc_psk *psk; /* M3 AKA-derived PSKs (psk.c); NULL: off */
 };
 
 /* A handler's one way out on failure (STYLE.md: one failure path per
@@ -247,6 +249,8 @@ binding *pc_impu_bound(const flowrec *f, imsec_str uri);
 binding *pc_binding_find(const imsec_pcscf *p, flowrec *f, const char *impi);
 binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi);
 void pc_binding_sweep(ev *e, imsec_time_ms *next);
+/* Move binding `b` to flow `f` (a UE back on a new connection). */
+int pc_binding_attach(imsec_pcscf *p, binding *b, flowrec *f);
 int pc_ue_request(ev *e, imsec_sip_msg *m);
 
 /* ---- lib/pcscf/registration.c */
@@ -291,5 +295,23 @@ imsec_str pc_bare_host(imsec_str h);
 long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text);
 int pc_core_request(ev *e, imsec_sip_msg *m);
 int pc_on_response(ev *e, imsec_sip_msg *m);
+
+/* ---- lib/pcscf/psk.c (mode M3) */
+
+typedef struct pc_psk pc_psk;
+/* Set up p->psk when cfg.aka_psk (map seed: 16 random octets). */
+int pc_psk_new(imsec_pcscf *p, const uint8_t seed[16]);
+void pc_psk_del(imsec_pcscf *p);
+/* A 401 to `t` (before ck/ik are stripped): keep CK, IK and RAND. */
+void pc_psk_on_401(ev *e, const txn *t, imsec_sip_msg *m);
+/* The 200 bound `impi` until expires_at: derive and install its PSK. */
+void pc_psk_registered(ev *e, const char *impi, imsec_time_ms expires_at);
+/* De-registered or expired: remove its PSK and pending keys. */
+void pc_psk_gone(ev *e, const char *impi);
+void pc_psk_sweep(ev *e, imsec_time_ms *next);
+/* An access flow came up: note its PSK, move a derived PSK's binding. */
+int pc_psk_flow_up(ev *e, flowrec *f, const imsec_flow_info *info);
+/* A REGISTER's IMPI on a PSK flow: 0 fine, -1 refused (403 in *r). */
+int pc_psk_register_check(ev *e, const char *impi, refusal *r);
 
 #endif /* IMSEC_PCSCF_INT_H */

@@ -191,6 +191,11 @@ void pc_psk_registered(ev *e, const char *impi, imsec_time_ms expires_at) {
     return;
   }
   r->expires_at = expires_at;
+  /* The UE may come back on another connection with this PSK: the
+   * binding waits for it until expiry instead of going with its flow. */
+  binding *b = imsec_map_sget(&e->p->bindings, is);
+  if (b)
+    b->outlives_flow = 1;
   (void)imsec_out_psk(e->out, r->identity, r->key, sizeof(r->key), expires_at);
   LOG(e, IMSEC_LOG_INFO, S("IMPI "), is, S(": AKA-derived PSK "),
       imsec_str_c(r->identity), S(" installed until the registration ends"));
@@ -254,11 +259,12 @@ int pc_psk_flow_up(ev *e, flowrec *f, const imsec_flow_info *info) {
     return 0;
   }
   uint64_t was = b->flow ? b->flow->id : 0;
-  IMSEC_GUARD(pc_binding_attach(p, b, f));
+  IMSEC_GUARD(pc_binding_attach(p, b, f->id));
   (void)imsec_out_keep(e->out, f->id);
   LOG(e, IMSEC_LOG_INFO, S("UE flow "), pc_num(p, f->id),
       S(" up with the AKA-derived PSK "), id, S(": IMPI "),
-      imsec_str_c(r->impi), S(" binding moved from flow "), pc_num(p, was));
+      imsec_str_c(r->impi), S(" binding moved from "),
+      was ? S("flow ") : S("no live flow"), was ? pc_num(p, was) : S(""));
   return 0;
 }
 

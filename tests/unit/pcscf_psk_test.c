@@ -239,11 +239,18 @@ static void derive_install_move_remove(void **state) {
   assert_null(psk_act(x, 1));
   assert_true(logged(x, "AKA-derived PSK imsec-aka-"));
 
+  /* The UE's connection goes: the binding waits for it (it holds a PSK). */
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, 0, x->now, &x->out);
+  imsec_pcscf_stats sts;
+  imsec_pcscf_stats_get(x->p, &sts);
+  assert_int_equal(sts.bindings, 1);
   /* The UE comes back on a new connection with that PSK: the binding
    * moves there, requests on it are the UE's. */
   x->now += 5000;
   assert_int_equal(up_info(x, UE_FLOW2, 0, IMSEC_TP_TLS, id), 0);
-  assert_true(logged(x, "binding moved from flow 10"));
+  assert_true(logged(x, "binding moved from no live flow"));
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
   uint64_t fl = 0;
   assert_int_equal(imsec_pcscf_binding_flow(x->p, imsec_str_c(IMPU), &fl), 0);
   assert_int_equal(fl, UE_FLOW2);

@@ -336,9 +336,11 @@ int pc_psk_new(imsec_pcscf *p, const uint8_t seed[16]);
 void pc_psk_del(imsec_pcscf *p);
 /* A 401 to `t` (before ck/ik are stripped): keep CK, IK and RAND. */
 void pc_psk_on_401(ev *e, const txn *t, imsec_sip_msg *m);
-/* The 200 bound `impi` until expires_at: derive and install its PSK. */
-void pc_psk_registered(ev *e, const char *impi, imsec_time_ms expires_at);
-/* De-registered or expired: remove its PSK and pending keys. */
+/* The 200 bound `impi` on UE flow `flow` until expires_at: derive and
+ * install its PSK from the keys of the 401 that went to that flow. */
+void pc_psk_registered(ev *e, uint64_t flow, const char *impi,
+                       imsec_time_ms expires_at);
+/* De-registered or expired: remove its PSK (pending keys time out). */
 void pc_psk_gone(ev *e, const char *impi);
 void pc_psk_sweep(ev *e, imsec_time_ms *next);
 /* An access flow came up: note its PSK, move a derived PSK's binding. */

@@ -42,7 +42,7 @@ typedef struct psk_rec {
 } psk_rec;
 
 struct pc_psk {
-  imsec_map pend;    /* IMPI -> pend_keys */
+  imsec_map pend;    /* "FLOW IMPI" -> pend_keys */
   imsec_map by_impi; /* IMPI -> psk_rec */
   imsec_map by_id;   /* identity -> the same psk_rec */
 };
@@ -93,6 +93,27 @@ void pc_psk_del(imsec_pcscf *p) {
   p->psk = NULL;
 }
 
+/* The pending keys' name: the UE flow and the IMPI, so that a REGISTER
+ * for the same IMPI from another connection (anyone can send one) cannot
+ * replace the keys of the run the UE on this connection answers. */
+static int pend_key(uint64_t flow, const char *impi, char *buf, size_t cap,
+                    imsec_str *out) {
+  size_t il = strlen(impi), n = 0;
+  char num[24];
+  do {
+    num[n++] = (char)('0' + flow % 10);
+    flow /= 10;
+  } while (flow);
+  if (n + 1 + il + 1 > cap)
+    return IMSEC_ERR_NOBUF;
+  for (size_t i = 0; i < n; i++)
+    buf[i] = num[n - 1 - i];
+  buf[n] = ' ';
+  memcpy(buf + n + 1, impi, il + 1);
+  *out = imsec_str_make(buf, n + 1 + il);
+  return 0;
+}
+
 /* One ck/ik value: 32 hex digits. */
 static int key_param(imsec_str v, uint8_t out[16]) {
   return v.len == 32 && imsec_hex_decode(v.p, v.len, out, 16) == 16 ? 0 : -1;
@@ -124,11 +145,17 @@ void pc_psk_on_401(ev *e, const txn *t, imsec_sip_msg *m) {
     }
     n.until = e->now + PEND_MS;
     imsec_str impi = imsec_str_c(t->impi);
-    pend_keys *have = imsec_map_sget(&k->pend, impi);
+    char kb[IMSEC_PSK_ID_MAX + 300];
+    imsec_str key;
+    if (pend_key(t->in_flow, t->impi, kb, sizeof(kb), &key) < 0) {
+      imsec_wipe(&n, sizeof(n));
+      return;
+    }
+    pend_keys *have = imsec_map_sget(&k->pend, key);
     if (!have) {
       if (imsec_map_len(&k->pend) >= e->p->cfg.max_bindings ||
           !(have = malloc(sizeof(*have))) ||
-          imsec_map_sput(&k->pend, impi, have, NULL) < 0) {
+          imsec_map_sput(&k->pend, key, have, NULL) < 0) {
         free(have);
         imsec_wipe(&n, sizeof(n));
         LOG(e, IMSEC_LOG_WARN, S("no room for the AKA keys of IMPI "), impi);
@@ -151,12 +178,17 @@ static void rec_drop(ev *e, psk_rec *r) {
   rec_free(r);
 }
 
-void pc_psk_registered(ev *e, const char *impi, imsec_time_ms expires_at) {
+void pc_psk_registered(ev *e, uint64_t flow, const char *impi,
+                       imsec_time_ms expires_at) {
   pc_psk *k = e->p->psk;
   if (!k)
     return;
   imsec_str is = imsec_str_c(impi);
-  pend_keys *n = imsec_map_sdel(&k->pend, is);
+  char kb[IMSEC_PSK_ID_MAX + 300];
+  imsec_str key;
+  pend_keys *n = pend_key(flow, impi, kb, sizeof(kb), &key) == 0
+                     ? imsec_map_sdel(&k->pend, key)
+                     : NULL;
   psk_rec *old = imsec_map_sget(&k->by_impi, is);
   if (!n) {
     /* A 200 without a fresh AKA run here: the PSK of the last one goes on
@@ -206,7 +238,6 @@ void pc_psk_gone(ev *e, const char *impi) {
   if (!k)
     return;
   imsec_str is = imsec_str_c(impi);
-  pend_free(imsec_map_sdel(&k->pend, is));
   psk_rec *r = imsec_map_sget(&k->by_impi, is);
   if (!r)
     return;

@@ -486,7 +486,7 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
   b->expires_at = e->now + exp * 1000;
   pc_arm(e, b->expires_at);
   (void)imsec_out_keep(e->out, f->id);
-  pc_psk_registered(e, b->impi, b->expires_at);
+  pc_psk_registered(e, f->id, b->impi, b->expires_at);
   LOG(e, IMSEC_LOG_INFO, S("registered IMPI "), imsec_str_c(b->impi),
       S(" IMPUs "), imsec_str_c(impus.buf), impus.n > 1 ? S(" ...") : S(""),
       S(" bound to flow "), pc_num(p, f->id), S(" ("), pc_addr_str(p, &f->peer),

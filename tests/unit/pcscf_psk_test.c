@@ -362,12 +362,70 @@ static void configured_identity(void **state) {
   fx_del(x);
 }
 
+/* The 401 of someone else's REGISTER for the same IMPI on another
+ * connection does not replace the keys of the run this UE answers. */
+static void keys_per_connection(void **state) {
+  (void)state;
+  fx *x = fx_new(1);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  assert_int_equal(up_info(x, 20, 0, IMSEC_TP_TLS, NULL), 0);
+  feed(x, UE_FLOW, reg(x, IMPI, "600"));
+  assert_int_equal(up_info(x, CORE_FLOW, 1, IMSEC_TP_TCP, NULL), 0);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  uint8_t autn[16] = {0}, rand_b[16];
+  char nonce[64], www[512];
+  x->rand[0] = 0x11;
+  assert_true(imsec_digest_aka_nonce_encode(x->rand, autn,
+                                            (imsec_bytes){NULL, 0}, nonce,
+                                            sizeof(nonce)) > 0);
+  snprintf(www, sizeof(www),
+           "WWW-Authenticate: Digest realm=\"" HOME "\", nonce=\"%s\", "
+           "algorithm=AKAv1-MD5, ck=\"" CK "\", ik=\"" IK "\"\r\n",
+           nonce);
+  feed(x, CORE_FLOW, response_to(fwd, 401, "Unauthorized", www));
+  status_is(sent(x, UE_FLOW), 401);
+  /* Another connection, the same IMPI, another vector. */
+  feed(x, 20, reg(x, IMPI, "600"));
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  memset(rand_b, 0x22, 16);
+  assert_true(imsec_digest_aka_nonce_encode(rand_b, autn,
+                                            (imsec_bytes){NULL, 0}, nonce,
+                                            sizeof(nonce)) > 0);
+  snprintf(www, sizeof(www),
+           "WWW-Authenticate: Digest realm=\"" HOME "\", nonce=\"%s\", "
+           "algorithm=AKAv1-MD5, ck=\"%s\", ik=\"%s\"\r\n",
+           nonce, "ffffffffffffffffffffffffffffffff",
+           "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+  feed(x, CORE_FLOW, response_to(fwd, 401, "Unauthorized", www));
+  status_is(sent(x, 20), 401);
+  /* The UE answers its own challenge: its keys make the PSK. */
+  feed(x, UE_FLOW, reg(x, IMPI, "600"));
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 200, "OK",
+                   "Contact: <sip:ue@127.0.0.1:40000;transport=tls;ob>;"
+                   "expires=600\r\n"));
+  uint8_t key[32];
+  char id[64];
+  expect_psk(x, key, id);
+  const imsec_act *a = psk_act(x, 0);
+  assert_non_null(a);
+  assert_string_equal(a->tls->psk_identity, id);
+  assert_memory_equal(a->tls->psk, key, 32);
+  imsec_wipe(key, sizeof(key));
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(derive_install_move_remove),
       cmocka_unit_test(expiry_removes),
       cmocka_unit_test(strip_only),
       cmocka_unit_test(configured_identity),
+      cmocka_unit_test(keys_per_connection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,6 +161,17 @@ def main():
                   "chmod 600" in cp.stderr,
                   "a psk file readable by others: one line, exit 2")
 
+        for name, text, why in (
+                ("badhex.psk", "# ok\n%s zz11\n" % impi(1), r":2: key is not hex"),
+                ("twice.psk", "%s %s\n%s %s\n" % (impi(1), PSK_HEX, impi(1),
+                                                  PSK_HEX), r":2: identity given twice"),
+                ("nokey.psk", "%s\n" % impi(1), r":1: no key")):
+            f = private(lab.path(name), text)
+            cp = lab.run(*(base + ["--psk-file", f]), check=False)
+            lab.check(cp.returncode == 2 and re.search(why, cp.stderr) and
+                      len(cp.stderr.strip().splitlines()) == 1,
+                      "psk file %s refused: %s" % (name, why))
+
         pc = lab.start(*(base + ["--psk-file", psk_file, "--aka-psk",
                                  "--log-level", "debug"]),
                        ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) "

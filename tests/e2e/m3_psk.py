@@ -172,6 +172,19 @@ def main():
                       len(cp.stderr.strip().splitlines()) == 1,
                       "psk file %s refused: %s" % (name, why))
 
+        # The same from the YAML settings (psk_file, aka_psk).
+        yml = lab.path("pcscf-bad.yaml")
+        with open(yml, "w") as f:
+            f.write("aka_psk: maybe\n")
+        cp = lab.run(*(base + ["-c", yml]), check=False)
+        lab.check(cp.returncode == 2 and "aka_psk" in cp.stderr,
+                  "YAML aka_psk: maybe is refused")
+        with open(yml, "w") as f:
+            f.write("aka_psk: true\npsk_file: loose.psk\n")
+        cp = lab.run(*(base + ["-c", yml]), check=False)
+        lab.check(cp.returncode == 2 and "chmod 600" in cp.stderr,
+                  "YAML psk_file (relative to the file) is held to mode 0600")
+
         pc = lab.start(*(base + ["--psk-file", psk_file, "--aka-psk",
                                  "--log-level", "debug"]),
                        ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) "

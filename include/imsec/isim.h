@@ -17,6 +17,8 @@
  *   home_ca: op-mcc001-mnc001.crt
  *   partners: [op-mcc001-mnc002.crt]   # roaming partners' CAs, PEM
  *   policy: trust-domain    # or strict-home
+ *   cert_file: ue.chain.pem # modes M2a/M2b: the UE's certificate chain,
+ *   key_file: ue.key        # leaf first, and its key (mode 0600)
  *   psk_identity: 001010000000001@ims.mnc001.mcc001.3gppnetwork.org
  *   psk_file: ue.psk        # mode M3: the configured PSK, hex (0600)
  *
@@ -56,6 +58,13 @@ typedef struct imsec_isim_profile {
   size_t n_partners;
   imsec_trust_policy policy; /* trust-domain unless the file says */
   int has_policy;
+  /* Modes M2a/M2b (resolved paths, NULL when absent): the UE's certificate
+   * chain (`imsec pki ue`: SAN URI sip:IMPI, EKU clientAuth, with --server
+   * serverAuth too), shown when a P-CSCF asks for a client certificate and
+   * served on the UE's listener; its private key, a file its owner alone
+   * may read (IMSEC_ERR_PERM otherwise). */
+  char *cert_file;
+  char *key_file;
   /* Mode M3, configured (docs/M3.md): the PSK identity (the IMPI, as the
    * P-CSCF's psk_file names it) and the key from psk_file (1 to 64
    * octets, secret). NULL / 0 when absent. */

@@ -23,7 +23,7 @@
 #define DEMO_HAVE_M2 1
 #endif
 #ifndef DEMO_HAVE_M3
-#define DEMO_HAVE_M3 0
+#define DEMO_HAVE_M3 1
 #endif
 #ifndef DEMO_HAVE_DTLS
 #define DEMO_HAVE_DTLS 0

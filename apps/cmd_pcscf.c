@@ -45,7 +45,9 @@ static const char help[] =
     "registration is bound to the UE's TLS connection, which then carries\n"
     "the requests both ways.\n"
     "\n"
-    "  --listen tls:HOST:PORT   where UEs connect (TLS)\n"
+    "  --listen ADDR            where UEs connect: tls:HOST:PORT (TLS) or\n"
+    "                           dtls:HOST:PORT (SIP over DTLS 1.2 on UDP,\n"
+    "                           draft-jennings-sip-dtls); repeat for both\n"
     "  --cert CHAIN.pem         server certificate chain, leaf first\n"
     "  --key KEY.pem            its private key\n"
     "  --route DOMAIN=ADDR      the S-CSCF of a home network domain; repeat\n"
@@ -377,6 +379,7 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
     }
   }
   int ladder = 0;
+  int cli_listens = 0; /* --listen on the command line replaces the file's */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--require-sec-agree") == 0) {
@@ -411,12 +414,22 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       return cli_usage(SUB, "%s needs a value", a);
     const char *v = argv[++i];
     switch (k) {
-    case 0:
-      if (imsec_addr_parse_listen(imsec_str_c(v), &s.listen) < 0 ||
-          s.listen.tp != IMSEC_TP_TLS)
-        return cli_usage(SUB, "--listen '%s' is not tls:HOST:PORT", v);
+    case 0: {
+      /* Repeatable: tls: and dtls: (SIP over DTLS) UE listeners. */
+      if (cli_listens >= IMSEC_PCSCF_MAX_LISTEN)
+        return cli_usage(SUB, "--listen: at most %d", IMSEC_PCSCF_MAX_LISTEN);
+      imsec_addr *la =
+          cli_listens ? &s.more_listen[cli_listens - 1] : &s.listen;
+      if (imsec_addr_parse_listen(imsec_str_c(v), la) < 0 ||
+          (la->tp != IMSEC_TP_TLS && la->tp != IMSEC_TP_DTLS))
+        return cli_usage(SUB,
+                         "--listen '%s' is not tls:HOST:PORT or "
+                         "dtls:HOST:PORT",
+                         v);
+      s.n_more_listen = (size_t)cli_listens++;
       s.has_listen = 1;
       break;
+    }
     case 1:
     case 2: {
       char *dst = k == 1 ? s.cert : s.key;
@@ -575,11 +588,16 @@ static int run(int argc, char **argv) {
     imsec_crypto_del(crypto);
     return CLI_EXIT_USAGE;
   }
-  imsec_hostnet_listener ls[2] = {
+  /* Listener 0 the first UE listener, 1 the core one, 2.. the other UE
+   * listeners (--listen repeated: tls: and dtls:, one certificate). */
+  imsec_hostnet_listener ls[IMSEC_PCSCF_MAX_LISTEN + 1] = {
       {.addr = s.listen, .tls_cfg = &server_tls},
       {.addr = s.core_listen,
        .tls_cfg = s.core_listen.tp == IMSEC_TP_TLS ? &core_tls : NULL},
   };
+  for (size_t i = 0; i < s.n_more_listen; i++)
+    ls[2 + i] = (imsec_hostnet_listener){.addr = s.more_listen[i],
+                                         .tls_cfg = &server_tls};
   reloader rl = {.argc = argc, .argv = argv, .running = &s, .anchors = anchors};
   /* The element is made after the listeners are bound (the core port goes
    * into its Path): imsec_hostnet_set_self below. */
@@ -587,7 +605,7 @@ static int run(int argc, char **argv) {
       .name = "pcscf",
       .ops = &imsec_pcscf_ops,
       .listeners = ls,
-      .n_listeners = 2,
+      .n_listeners = 2 + s.n_more_listen,
       .client_tls_cfg = &client_tls,
       .anchors = anchors,
       .log_level = level,
@@ -631,6 +649,13 @@ static int run(int argc, char **argv) {
   fprintf(stderr, "pcscf info: listening on %s (UEs) and %s (S-CSCFs)%s%s\n",
           la, ca, s.elem.visited_network[0] ? "; visited network " : "",
           s.elem.visited_network);
+  for (size_t i = 0; i < s.n_more_listen; i++) {
+    l = s.more_listen[i];
+    l.port = imsec_hostnet_port(r, 2 + i);
+    if (imsec_addr_format(&l, la, sizeof(la)) < 0)
+      la[0] = 0;
+    fprintf(stderr, "pcscf info: listening on %s (UEs)\n", la);
+  }
   for (size_t i = 0; i < s.elem.n_routes; i++) {
     char ra[300];
     if (imsec_addr_format(&s.elem.routes[i].addr, ra, sizeof(ra)) < 0)

@@ -153,6 +153,11 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
   /* The UE side: listener 0 (TLS 1.3/1.2 towards UEs). */
   (void)reload_add_tls(&plan, "UE listener", imsec_hostnet_listener_tls(r, 0),
                        next->cert, next->key, NULL);
+  /* The other UE listeners (2.., tls: or dtls:): the same certificate. */
+  for (size_t i = 0; i < running->n_more_listen; i++)
+    (void)reload_add_tls(&plan, "UE listener",
+                         imsec_hostnet_listener_tls(r, 2 + i), next->cert,
+                         next->key, NULL);
   /* The core side (TS 33.210 §5.2): the network-element certificate both
    * ways and every core CA file, for the TLS core listener (listener 1,
    * NULL when it is tcp:) and the client towards S-CSCFs. Without core
@@ -171,8 +176,12 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
   plan.anchors = *anchors;
   /* What the element or the sockets took at start. */
   const imsec_pcscf_config *a = &running->elem, *b = &next->elem;
-  if (!reload_addr_eq(&running->listen, &next->listen))
+  if (!reload_addr_eq(&running->listen, &next->listen) ||
+      running->n_more_listen != next->n_more_listen)
     reload_restart(&plan, "listen");
+  for (size_t i = 0; i < next->n_more_listen && i < running->n_more_listen; i++)
+    if (!reload_addr_eq(&running->more_listen[i], &next->more_listen[i]))
+      reload_restart(&plan, "listen");
   if (running->has_core_listen != next->has_core_listen ||
       (next->has_core_listen &&
        !reload_addr_eq(&running->core_listen, &next->core_listen)))

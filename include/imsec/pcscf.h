@@ -231,9 +231,12 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
 /* ------------------------------------------------------------ the daemon */
 
 #define IMSEC_PCSCF_MAX_CORE_CA 8
+#define IMSEC_PCSCF_MAX_LISTEN 4 /* UE listeners: listen + more_listen */
 
 /* Settings of `imsec pcscf` (conf/pcscf.c reads them from YAML):
  *   listen: tls:HOST:PORT        cert: CHAIN.pem     key: KEY.pem
+ *           (or a list: [tls:H:P, dtls:H:P]; dtls: is SIP over DTLS on
+ *           UDP, draft-jennings-sip-dtls, with the same certificate)
  *   core: tls:HOST:PORT          (optional; the core-side listener; tcp:
  *                                 only with insecure_core)
  *   routes: [DOMAIN=tls:HOST:PORT[;name=NAME], ...]
@@ -264,6 +267,10 @@ typedef struct imsec_pcscf_settings {
   size_t n_core_ca;
   int insecure_core;
   uint32_t max_flows_per_ip; /* net's per-source cap; 0: its default */
+  /* UE listeners after `listen` (--listen repeated, a YAML list): tls: or
+   * dtls:. */
+  imsec_addr more_listen[IMSEC_PCSCF_MAX_LISTEN - 1];
+  size_t n_more_listen;
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

@@ -43,6 +43,7 @@ enum {
   IMSEC_UE_TIMER_TXN = 2,       /* connect / REGISTER transaction deadline */
   IMSEC_UE_TIMER_RECONNECT = 3, /* back-off before the next connection */
   IMSEC_UE_TIMER_MESSAGE = 4,   /* outgoing MESSAGE transaction deadlines */
+  IMSEC_UE_TIMER_DGRAM = 5,     /* DTLS: RFC 3261 §17 retransmissions */
 };
 
 /*
@@ -65,7 +66,11 @@ typedef struct imsec_ue_config {
                                      UE verifies the AMF that AUTN carries) */
   imsec_sqn_ue sqn;               /* Annex C state (imsec_ue_sqn_load) */
   imsec_sqn_cfg sqn_cfg;          /* ind_bits 0 => imsec_sqn_cfg_default() */
-  imsec_addr pcscf;               /* must be TLS: "tls:HOST:PORT" */
+  imsec_addr pcscf;               /* "tls:HOST:PORT", or "dtls:HOST:PORT":
+                                     SIP over DTLS (draft-jennings-sip-dtls)
+                                     with RFC 3261 §17 retransmissions, the
+                                     CONNECT naming the host's client
+                                     context IMSEC_UE_DTLS_PROFILE */
   const char *pcscf_name;         /* SNI and the name the trust decision
                                      checks; NULL: pcscf.host */
   imsec_trust_policy policy;
@@ -79,7 +84,15 @@ typedef struct imsec_ue_config {
   imsec_time_ms reconnect_max_ms; /* back-off cap; 0 => 30000 */
   unsigned max_connect_attempts;  /* failed connects in a row before the UE
                                      gives up (FAILED); 0 => never */
+  /* DTLS: RFC 3261 §17.1.1.1 T1, T2, T4 of the datagram transactions;
+   * 0 => 500, 4000, 5000 ms. */
+  imsec_time_ms t1_ms, t2_ms, t4_ms;
 } imsec_ue_config;
+
+/* The TLS profile name (imsec_tls_profile.profile) of the UE's DTLS
+ * CONNECT: the host must have a client context of that name made with
+ * dtls and defer_verify set (host_net.h). */
+#define IMSEC_UE_DTLS_PROFILE "dtls"
 
 typedef struct imsec_ue imsec_ue;
 

@@ -285,7 +285,8 @@ int pc_push_via_at(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp,
   imsec_pcscf *p = e->p;
   sb b = arena_sb(p);
   sb_putc(&b, "SIP/2.0/");
-  sb_putc(&b, imsec_tp_name(tp));
+  /* draft-jennings-sip-dtls: SIP over DTLS is "DTLS-UDP" in a Via. */
+  sb_putc(&b, tp == IMSEC_TP_DTLS ? "DTLS-UDP" : imsec_tp_name(tp));
   sb_putc(&b, " ");
   sb_putc(&b, host);
   sb_putc(&b, ":");

@@ -19,6 +19,8 @@ void ue_drop_flow(imsec_ue *ue, imsec_out *out, int close) {
   ue->flow_registered = 0;
   ue->txn_deadline = 0;
   ue->persist_id = 0; /* a late reply finds no one waiting */
+  ue_dgram_reset(ue); /* DTLS: the transactions die with the flow */
+  ue_arm(out, IMSEC_UE_TIMER_DGRAM, 0);
   ue_arm(out, IMSEC_UE_TIMER_TXN, 0);
   ue_fail_pending_messages(ue, 503);
 }
@@ -43,9 +45,21 @@ void ue_connect_now(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
   char addr[300];
   if (imsec_addr_format(&ue->pcscf, addr, sizeof(addr)) < 0)
     addr[0] = '\0';
-  LOG(out, IMSEC_LOG_INFO, S("connect "), S(addr), S(" (TLS, server name "),
+  int dtls = ue->pcscf.tp == IMSEC_TP_DTLS;
+  LOG(out, IMSEC_LOG_INFO, S("connect "), S(addr),
+      S(dtls ? " (DTLS, server name " : " (TLS, server name "),
       S(ue->pcscf_name), S(")"));
-  (void)imsec_out_connect(out, ue->connect_tag, &ue->pcscf, ue->pcscf_name);
+  if (dtls) {
+    /* The host's DTLS client context defers verification like the TLS
+     * one: the trust decision below is the UE's. */
+    imsec_tls_profile tp = {.profile = IMSEC_UE_DTLS_PROFILE,
+                            .verify = IMSEC_TLS_VERIFY_DEFER,
+                            .dtls = 1};
+    (void)imsec_out_connect_tls(out, ue->connect_tag, &ue->pcscf,
+                                ue->pcscf_name, &tp);
+  } else {
+    (void)imsec_out_connect(out, ue->connect_tag, &ue->pcscf, ue->pcscf_name);
+  }
   ue->txn_deadline = now + ue->txn_timeout;
   ue_arm(out, IMSEC_UE_TIMER_TXN, ue->txn_deadline);
 }
@@ -139,7 +153,9 @@ static void take_local(imsec_ue *ue, const imsec_flow_info *info) {
   imsec_sbuf_init(&b, ue->contact, sizeof(ue->contact));
   imsec_sbuf_add(&b, "sip:ue@");
   ue_host_port(&b, ue);
-  imsec_sbuf_add(&b, ";transport=tls;ob");
+  /* draft-jennings-sip-dtls: transport=dtls-udp for SIP over DTLS. */
+  imsec_sbuf_add(&b, ue->pcscf.tp == IMSEC_TP_DTLS ? ";transport=dtls-udp;ob"
+                                                   : ";transport=tls;ob");
 }
 
 /* RFC 3261 §10.2.4: one Call-ID for all registrations of this UE; CSeq
@@ -177,8 +193,9 @@ int ue_h_flow_up(imsec_ue *ue, const ue_event *e) {
     ue->resumed++;
   take_local(ue, info);
 
-  LOG(out, IMSEC_LOG_INFO, S("TLS flow up to "), S(ue->pcscf_name),
-      S(info && info->tls_version ? " (" : ""),
+  LOG(out, IMSEC_LOG_INFO,
+      S(ue->pcscf.tp == IMSEC_TP_DTLS ? "DTLS flow up to " : "TLS flow up to "),
+      S(ue->pcscf_name), S(info && info->tls_version ? " (" : ""),
       S(info && info->tls_version ? info->tls_version : ""),
       S(info && info->resumed ? ", resumed session)"
                               : (info && info->tls_version ? ")" : "")));

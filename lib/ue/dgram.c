@@ -1,0 +1,283 @@
+/*
+ * The UE's datagram leg: SIP over DTLS on UDP (draft-jennings-sip-dtls),
+ * where a record that is lost is lost for good, so the RFC 3261 §17
+ * transactions (lib/sip/txn.c) do what TCP does for TLS:
+ *  - every request the UE sends on the flow (REGISTER, MESSAGE, ...) gets a
+ *    client transaction that sends it again on Timer E (T1 doubling to T2,
+ *    §17.1.2.2) until a response comes; responses retransmitted by the
+ *    P-CSCF are absorbed in Completed (Timer K). The transaction's own
+ *    timeout (Timer F, 64*T1) coincides with the UE's transaction deadline
+ *    (txn_timeout_ms, 32 s by default), which keeps answering it as over
+ *    TLS;
+ *  - every request arriving on the flow (MESSAGE, OPTIONS) gets a server
+ *    transaction: a retransmission of it is never handed to the UE again;
+ *    the last response goes out again instead (§17.2.2), until Timer J.
+ * The layer sits around the UE's state table: it looks at the SENDs a
+ * handler appended (after ue_dispatch) and at messages before they are
+ * classified, so the table itself does not know about datagrams.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imsec/sip_txn.h"
+#include "lib/ue/ue_int.h"
+
+#define DG_MAX 24
+#define DG_KEY 200
+
+typedef struct dg_txn {
+  int used;
+  char key[DG_KEY];
+  imsec_sip_txn t;
+  uint8_t *bytes; /* client: the request; server: the last response */
+  size_t len;
+  char method[16]; /* for the log */
+} dg_txn;
+
+struct ue_dgram {
+  dg_txn tx[DG_MAX];
+  imsec_time_ms armed; /* the deadline last armed, 0 none */
+};
+
+static void txn_free(dg_txn *x) {
+  if (x->bytes) {
+    /* a REGISTER holds a Digest response: wiped like the builder's copy */
+    imsec_wipe(x->bytes, x->len);
+    free(x->bytes);
+  }
+  memset(x, 0, sizeof *x);
+}
+
+void ue_dgram_reset(imsec_ue *ue) {
+  if (!ue->dg)
+    return;
+  for (size_t i = 0; i < DG_MAX; i++)
+    txn_free(&ue->dg->tx[i]);
+  ue->dg->armed = 0;
+}
+
+void ue_dgram_free(imsec_ue *ue) {
+  ue_dgram_reset(ue);
+  free(ue->dg);
+  ue->dg = NULL;
+}
+
+static int dgram_on(const imsec_ue *ue) {
+  return ue->pcscf.tp == IMSEC_TP_DTLS;
+}
+
+static dg_txn *find(imsec_ue *ue, const char *key, int server) {
+  if (!ue->dg)
+    return NULL;
+  for (size_t i = 0; i < DG_MAX; i++) {
+    dg_txn *x = &ue->dg->tx[i];
+    int is_server = x->t.kind == IMSEC_TXN_SERVER_INVITE ||
+                    x->t.kind == IMSEC_TXN_SERVER_NON_INVITE;
+    if (x->used && is_server == server &&
+        strcmp(x->key, key) == 0) /* no secret: a Via branch and method */
+      return x;
+  }
+  return NULL;
+}
+
+static dg_txn *slot(imsec_ue *ue) {
+  if (!ue->dg && !(ue->dg = calloc(1, sizeof *ue->dg)))
+    return NULL;
+  for (size_t i = 0; i < DG_MAX; i++)
+    if (!ue->dg->tx[i].used)
+      return &ue->dg->tx[i];
+  return NULL;
+}
+
+static void arm(imsec_ue *ue, imsec_out *out) {
+  imsec_time_ms next = 0;
+  if (ue->dg)
+    for (size_t i = 0; i < DG_MAX; i++) {
+      imsec_time_ms at =
+          ue->dg->tx[i].used ? imsec_sip_txn_next(&ue->dg->tx[i].t) : 0;
+      if (at && (!next || at < next))
+        next = at;
+    }
+  if (ue->dg && ue->dg->armed == next)
+    return;
+  if (ue->dg)
+    ue->dg->armed = next;
+  ue_arm(out, IMSEC_UE_TIMER_DGRAM, next);
+}
+
+static void method_of(imsec_sip_msg *m, char *buf, size_t cap) {
+  const imsec_sip_cseq *cs;
+  imsec_str s = m->is_request ? m->method : S("?");
+  if (!m->is_request && imsec_sip_get_cseq(m, &cs) == 0)
+    s = cs->method;
+  ue_copy_wire(buf, cap, s);
+}
+
+int ue_dgram_in(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
+                imsec_out *out) {
+  if (!dgram_on(ue))
+    return 0;
+  char key[DG_KEY];
+  int ack = m->is_request && m->method_id == IMSEC_SIP_M_ACK;
+  if (imsec_sip_txn_key(m, m->is_request, key, sizeof key) < 0)
+    return 0; /* no RFC 3261 branch: no transaction, handled as it comes */
+  dg_txn *x = find(ue, key, m->is_request);
+  int f = 0;
+  if (!m->is_request) {
+    if (!x)
+      return 0; /* stray: the state table drops it */
+    f = imsec_sip_txn_on_response(&x->t, m->status, now);
+    if (f & IMSEC_TXN_SEND_ACK)
+      LOG(out, IMSEC_LOG_DEBUG, S("(no INVITE is sent by this UE: no ACK)"));
+  } else if (x) {
+    f = imsec_sip_txn_on_request(&x->t, ack, now);
+    if ((f & IMSEC_TXN_RESEND_RESPONSE) && x->bytes) {
+      LOG(out, IMSEC_LOG_INFO, S("retransmitted "), S(x->method),
+          S(" absorbed; last response sent again"));
+      (void)imsec_out_send(out, ue->flow, x->bytes, x->len);
+    } else if (f & IMSEC_TXN_ABSORB) {
+      LOG(out, IMSEC_LOG_INFO, S("retransmitted "), S(x->method),
+          S(" absorbed"));
+    }
+  } else if (!ack) {
+    /* A new request: its server transaction (RFC 3261 §17.2). */
+    if (!(x = slot(ue))) {
+      LOG(out, IMSEC_LOG_WARN,
+          S("datagram transaction table full: request handled without one"));
+      return 0;
+    }
+    memset(x, 0, sizeof *x);
+    x->used = 1;
+    memcpy(x->key, key, strlen(key) + 1);
+    method_of(m, x->method, sizeof x->method);
+    f = imsec_sip_txn_server(&x->t,
+                             m->method_id == IMSEC_SIP_M_INVITE
+                                 ? IMSEC_TXN_SERVER_INVITE
+                                 : IMSEC_TXN_SERVER_NON_INVITE,
+                             0, &ue->sip_timers, now);
+  } else {
+    return 0;
+  }
+  if (f & IMSEC_TXN_DONE)
+    txn_free(x);
+  arm(ue, out);
+  return (f & IMSEC_TXN_PASS_UP) ? 0 : 1;
+}
+
+/* One SEND the UE appended on its flow: a request opens a client
+ * transaction with a copy of it; a response is the last response of its
+ * server transaction. */
+static void take_send(imsec_ue *ue, const imsec_act *a, imsec_time_ms now,
+                      imsec_out *out) {
+  char *buf = malloc(a->len ? a->len : 1);
+  if (!buf)
+    return;
+  memcpy(buf, a->data, a->len);
+  imsec_sip_msg m;
+  imsec_sip_msg_init(&m, NULL);
+  char key[DG_KEY];
+  if (imsec_sip_parse(&m, buf, a->len, 0) < 0 ||
+      imsec_sip_txn_key(&m, 0, key, sizeof key) < 0)
+    goto done;
+  if (!m.is_request) {
+    dg_txn *x = find(ue, key, 1);
+    if (!x)
+      goto done;
+    int f = imsec_sip_txn_send_response(&x->t, m.status, now);
+    if (f < 0)
+      goto done;
+    uint8_t *copy = malloc(a->len);
+    if (copy) {
+      memcpy(copy, a->data, a->len);
+      if (x->bytes) {
+        imsec_wipe(x->bytes, x->len);
+        free(x->bytes);
+      }
+      x->bytes = copy;
+      x->len = a->len;
+    }
+    if (f & IMSEC_TXN_DONE)
+      txn_free(x);
+    goto done;
+  }
+  if (m.method_id == IMSEC_SIP_M_ACK)
+    goto done; /* an ACK has no transaction (§17.1.1.3) */
+  dg_txn *x = find(ue, key, 0);
+  if (x)
+    txn_free(x); /* the same branch sent anew: start over */
+  if (!(x = slot(ue))) {
+    LOG(out, IMSEC_LOG_WARN,
+        S("datagram transaction table full: request sent without "
+          "retransmission"));
+    goto done;
+  }
+  if (!(x->bytes = malloc(a->len)))
+    goto done;
+  memcpy(x->bytes, a->data, a->len);
+  x->len = a->len;
+  x->used = 1;
+  memcpy(x->key, key, strlen(key) + 1);
+  method_of(&m, x->method, sizeof x->method);
+  imsec_sip_txn_client(&x->t,
+                       m.method_id == IMSEC_SIP_M_INVITE
+                           ? IMSEC_TXN_CLIENT_INVITE
+                           : IMSEC_TXN_CLIENT_NON_INVITE,
+                       0, &ue->sip_timers, now);
+done:
+  imsec_sip_msg_free(&m);
+  imsec_wipe(buf, a->len);
+  free(buf);
+}
+
+void ue_dgram_after(imsec_ue *ue, imsec_out *out, size_t from,
+                    imsec_time_ms now) {
+  if (!dgram_on(ue) || !ue->flow)
+    return;
+  size_t n = out->n; /* what take_send logs is not looked at */
+  for (size_t i = from; i < n; i++) {
+    const imsec_act *a = &out->acts[i];
+    if (a->kind == IMSEC_ACT_SEND && a->flow == ue->flow && a->len)
+      take_send(ue, a, now, out);
+  }
+  arm(ue, out);
+}
+
+void ue_dgram_timer(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
+  if (!ue->dg)
+    return;
+  ue->dg->armed = 0;
+  for (size_t i = 0; i < DG_MAX; i++) {
+    dg_txn *x = &ue->dg->tx[i];
+    if (!x->used)
+      continue;
+    imsec_time_ms at = imsec_sip_txn_next(&x->t);
+    if (!at || now < at)
+      continue;
+    int f = imsec_sip_txn_on_timer(&x->t, now);
+    if ((f & (IMSEC_TXN_RETRANSMIT | IMSEC_TXN_RESEND_RESPONSE)) && x->bytes &&
+        ue->flow) {
+      char nth[16];
+      ue_num_text(x->t.retransmits, nth, sizeof nth);
+      char tmr[2] = {x->t.fired, 0};
+      LOG(out, IMSEC_LOG_INFO, S("no answer yet: "), S(x->method),
+          S(" sent again (Timer "), S(tmr), S(", "), S(nth), S(")"));
+      (void)imsec_out_send(out, ue->flow, x->bytes, x->len);
+    }
+    if (f & IMSEC_TXN_TIMEOUT) {
+      char tmr[2] = {x->t.fired, 0};
+      LOG(out, IMSEC_LOG_WARN, S(x->method), S(": Timer "), S(tmr),
+          S(" fired, transaction timed out"));
+    }
+    if (f & IMSEC_TXN_DONE)
+      txn_free(x);
+  }
+  arm(ue, out);
+}
+
+size_t ue_dgram_count(const imsec_ue *ue) {
+  size_t n = 0;
+  if (ue->dg)
+    for (size_t i = 0; i < DG_MAX; i++)
+      n += ue->dg->tx[i].used != 0;
+  return n;
+}

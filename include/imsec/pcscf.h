@@ -128,6 +128,13 @@ typedef struct imsec_pcscf_config {
   size_t max_queue;        /* messages per S-CSCF while connecting; 256 */
   imsec_time_ms transaction_timeout_ms; /* default 32000 (64*T1) */
   size_t max_msg;                       /* SIP message size; default 65536 */
+  /* DTLS access flows (SIP over DTLS, draft-jennings-sip-dtls): RFC 3261
+   * §17.1.1.1 T1, T2, T4 of the datagram transactions (0: 500, 4000,
+   * 5000 ms), and how long an association may stay quiet (no SIP, no STUN
+   * keep-alive) before it is closed with its binding (0: 90000; DTLS has
+   * no FIN, and net/ stops timing a flow out once it is KEPT). */
+  imsec_time_ms t1_ms, t2_ms, t4_ms;
+  imsec_time_ms dtls_idle_timeout_ms;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the

@@ -43,7 +43,8 @@ enum {
   IMSEC_UE_TIMER_TXN = 2,       /* connect / REGISTER transaction deadline */
   IMSEC_UE_TIMER_RECONNECT = 3, /* back-off before the next connection */
   IMSEC_UE_TIMER_MESSAGE = 4,   /* outgoing MESSAGE transaction deadlines */
-  IMSEC_UE_TIMER_DGRAM = 5,     /* DTLS: RFC 3261 §17 retransmissions */
+  IMSEC_UE_TIMER_DGRAM = 5,     /* DTLS: RFC 3261 §17 retransmissions and
+                                   the STUN keep-alive */
 };
 
 /*
@@ -87,6 +88,9 @@ typedef struct imsec_ue_config {
   /* DTLS: RFC 3261 §17.1.1.1 T1, T2, T4 of the datagram transactions;
    * 0 => 500, 4000, 5000 ms. */
   imsec_time_ms t1_ms, t2_ms, t4_ms;
+  /* DTLS: STUN keep-alive (RFC 5626 §4.4.2) inside the association once
+   * registered, every 80-100% of this; 0 => 25000 ms, < 0 => none. */
+  imsec_time_ms keepalive_ms;
 } imsec_ue_config;
 
 /* The TLS profile name (imsec_tls_profile.profile) of the UE's DTLS

@@ -37,6 +37,11 @@ typedef struct dg_txn {
 struct ue_dgram {
   dg_txn tx[DG_MAX];
   imsec_time_ms armed; /* the deadline last armed, 0 none */
+  /* STUN keep-alive (RFC 5626 §4.4.2) on a registered flow */
+  imsec_time_ms ka_next;     /* when the next Binding request goes; 0 off */
+  imsec_time_ms ka_deadline; /* an answer is due by then; 0: none out */
+  imsec_time_ms ka_resend;   /* the outstanding request goes again */
+  uint8_t ka_req[20];        /* the outstanding request */
 };
 
 static void txn_free(dg_txn *x) {
@@ -54,6 +59,7 @@ void ue_dgram_reset(imsec_ue *ue) {
   for (size_t i = 0; i < DG_MAX; i++)
     txn_free(&ue->dg->tx[i]);
   ue->dg->armed = 0;
+  ue->dg->ka_next = ue->dg->ka_deadline = ue->dg->ka_resend = 0;
 }
 
 void ue_dgram_free(imsec_ue *ue) {
@@ -89,15 +95,20 @@ static dg_txn *slot(imsec_ue *ue) {
   return NULL;
 }
 
+static void set_min(imsec_time_ms *m, imsec_time_ms v) {
+  if (v && (!*m || v < *m))
+    *m = v;
+}
+
 static void arm(imsec_ue *ue, imsec_out *out) {
   imsec_time_ms next = 0;
-  if (ue->dg)
-    for (size_t i = 0; i < DG_MAX; i++) {
-      imsec_time_ms at =
-          ue->dg->tx[i].used ? imsec_sip_txn_next(&ue->dg->tx[i].t) : 0;
-      if (at && (!next || at < next))
-        next = at;
-    }
+  if (ue->dg) {
+    for (size_t i = 0; i < DG_MAX; i++)
+      if (ue->dg->tx[i].used)
+        set_min(&next, imsec_sip_txn_next(&ue->dg->tx[i].t));
+    set_min(&next, ue->dg->ka_deadline ? ue->dg->ka_resend : ue->dg->ka_next);
+    set_min(&next, ue->dg->ka_deadline);
+  }
   if (ue->dg && ue->dg->armed == next)
     return;
   if (ue->dg)
@@ -229,6 +240,16 @@ done:
   free(buf);
 }
 
+/* The next keep-alive: 80-100% of the interval (RFC 5626 §4.4.1 asks
+ * for the randomisation, so that UEs do not beat in step). */
+static void ka_schedule(imsec_ue *ue, imsec_time_ms now) {
+  uint8_t r = 0;
+  if (imsec_random(ue->crypto, &r, 1) < 0)
+    r = 0; /* the full interval */
+  imsec_time_ms iv = ue->keepalive_ms;
+  ue->dg->ka_next = now + iv - (iv / 5) * r / 255;
+}
+
 void ue_dgram_after(imsec_ue *ue, imsec_out *out, size_t from,
                     imsec_time_ms now) {
   if (!dgram_on(ue) || !ue->flow)
@@ -239,13 +260,84 @@ void ue_dgram_after(imsec_ue *ue, imsec_out *out, size_t from,
     if (a->kind == IMSEC_ACT_SEND && a->flow == ue->flow && a->len)
       take_send(ue, a, now, out);
   }
+  /* Keep-alive from the first 200 on the flow (RFC 5626 §4.4.2: the flow
+   * is what the registration is bound to). */
+  if (ue->flow_registered && ue->keepalive_ms > 0 &&
+      (ue->dg || (ue->dg = calloc(1, sizeof *ue->dg))) && !ue->dg->ka_next &&
+      !ue->dg->ka_deadline)
+    ka_schedule(ue, now);
   arm(ue, out);
+}
+
+static int stun_is(const uint8_t *m, size_t len) {
+  /* RFC 5389 §6: top bits 0, magic cookie 0x2112A442, length = the rest. */
+  return len >= 20 && (m[0] & 0xC0) == 0 && m[4] == 0x21 && m[5] == 0x12 &&
+         m[6] == 0xA4 && m[7] == 0x42 && (size_t)(m[2] << 8 | m[3]) == len - 20;
+}
+
+int ue_dgram_raw(imsec_ue *ue, const uint8_t *msg, size_t len,
+                 imsec_time_ms now, imsec_out *out) {
+  (void)now;
+  if (!dgram_on(ue) || !stun_is(msg, len))
+    return 0;
+  if (ue->dg && ue->dg->ka_deadline && msg[0] == 0x01 && msg[1] == 0x01 &&
+      memcmp(msg + 8, ue->dg->ka_req + 8, 12) == 0) { /* no secret: STUN id */
+    LOG(out, IMSEC_LOG_DEBUG, S("STUN keep-alive answered"));
+    ue->dg->ka_deadline = 0;
+    ue->dg->ka_resend = 0;
+    ka_schedule(ue, now);
+    arm(ue, out);
+  }
+  return 1; /* STUN never reaches the SIP table */
+}
+
+/* The keep-alive timer: a Binding request (RFC 5389 §6, no attributes),
+ * sent again every 2 s while unanswered; no answer in 10 s and the flow is
+ * failed (RFC 5626 §4.4.1 gives a pong 10 s): the UE reconnects and
+ * registers again. Returns 1 when the flow was failed. */
+static int ka_timer(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
+  struct ue_dgram *d = ue->dg;
+  if (!ue->flow)
+    return 0;
+  if (d->ka_deadline && now >= d->ka_deadline) {
+    LOG(out, IMSEC_LOG_WARN,
+        S("no answer to the STUN keep-alive in 10 s: the DTLS flow failed"));
+    uint64_t flow = ue->flow;
+    (void)imsec_out_close(out, flow);
+    ue_event e = {.ev = UE_EV_FLOW_DOWN,
+                  .now = now,
+                  .out = out,
+                  .flow = flow,
+                  .reason = IMSEC_ERR_TIMEOUT};
+    (void)ue_dispatch(ue, &e);
+    return 1;
+  }
+  if (d->ka_deadline && d->ka_resend && now >= d->ka_resend) {
+    (void)imsec_out_send(out, ue->flow, d->ka_req, sizeof d->ka_req);
+    d->ka_resend = now + 2000 < d->ka_deadline ? now + 2000 : 0;
+    return 0;
+  }
+  if (!d->ka_deadline && d->ka_next && now >= d->ka_next) {
+    static const uint8_t hdr[8] = {0x00, 0x01, 0x00, 0x00,
+                                   0x21, 0x12, 0xA4, 0x42};
+    memcpy(d->ka_req, hdr, sizeof hdr);
+    if (imsec_random(ue->crypto, d->ka_req + 8, 12) < 0)
+      return 0;
+    LOG(out, IMSEC_LOG_DEBUG, S("STUN keep-alive sent"));
+    (void)imsec_out_send(out, ue->flow, d->ka_req, sizeof d->ka_req);
+    d->ka_next = 0;
+    d->ka_deadline = now + 10000;
+    d->ka_resend = now + 2000;
+  }
+  return 0;
 }
 
 void ue_dgram_timer(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
   if (!ue->dg)
     return;
   ue->dg->armed = 0;
+  if (ka_timer(ue, now, out))
+    return; /* the flow failed: the table took over */
   for (size_t i = 0; i < DG_MAX; i++) {
     dg_txn *x = &ue->dg->tx[i];
     if (!x->used)

@@ -351,6 +351,8 @@ void imsec_ue_on_message(imsec_ue *ue, uint64_t flow, const uint8_t *msg,
                          size_t len, imsec_time_ms now, imsec_out *out) {
   if (!ue || !out || !msg || flow == 0 || flow != ue->flow)
     return;
+  if (ue_dgram_raw(ue, msg, len, now, out))
+    return; /* DTLS: a STUN keep-alive answer */
   char *buf = malloc(len ? len : 1);
   if (!buf)
     return;

@@ -189,6 +189,9 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
   ue->expires_req = cfg->expires ? cfg->expires : 600;
   ue->txn_timeout = cfg->txn_timeout_ms > 0 ? cfg->txn_timeout_ms : 32000;
   ue->sip_timers = (imsec_sip_timers){cfg->t1_ms, cfg->t2_ms, cfg->t4_ms};
+  ue->keepalive_ms = cfg->keepalive_ms == 0  ? 25000
+                     : cfg->keepalive_ms < 0 ? 0
+                                             : cfg->keepalive_ms;
   imsec_sip_timers dflt;
   imsec_sip_timers_default(&dflt);
   if (ue->sip_timers.t1 <= 0)

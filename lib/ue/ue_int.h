@@ -217,6 +217,7 @@ struct imsec_ue {
   /* DTLS (dgram.c): transactions on the datagram flow */
   struct ue_dgram *dg;
   imsec_sip_timers sip_timers;
+  imsec_time_ms keepalive_ms; /* STUN keep-alive interval; 0 off */
 };
 
 /* ------------------------------------------------ shared by lib/ue files */
@@ -298,5 +299,8 @@ void ue_dgram_timer(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
 void ue_dgram_reset(imsec_ue *ue);
 void ue_dgram_free(imsec_ue *ue);
 size_t ue_dgram_count(const imsec_ue *ue);
+/* Octets on the flow before parsing: 1 when STUN (keep-alive answers). */
+int ue_dgram_raw(imsec_ue *ue, const uint8_t *msg, size_t len,
+                 imsec_time_ms now, imsec_out *out);
 
 #endif

@@ -447,7 +447,7 @@ static void take_send(ev *e, const imsec_act *a) {
     goto done;
   dgx *x = dg_find(p, a->flow, key, 0);
   if (x)
-    dg_drop(p, x);
+    goto done; /* our own retransmission (Timer E/A) */
   if (!(x = dg_add(e, a->flow, key, 0)) || !(x->bytes = malloc(a->len))) {
     if (x)
       dg_drop(p, x);

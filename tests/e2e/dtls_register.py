@@ -39,9 +39,9 @@ def ue_profile(lab, pki):
     return path
 
 
-def ue_register(lab, profile, addr, *extra, timeout_s=10):
+def ue_register(lab, profile, addr, *extra, timeout_s=10, name=PCSCF_NAME):
     cp = subprocess.run([lab.imsec, "ue", "register", "-c", profile,
-                         "--pcscf", addr, "--pcscf-name", PCSCF_NAME,
+                         "--pcscf", addr, "--pcscf-name", name,
                          "--timeout", str(timeout_s), "--ladder"] +
                         list(extra), cwd=lab.dir, capture_output=True,
                         text=True, timeout=timeout_s + 20)
@@ -104,11 +104,53 @@ with Lab() as lab:
               "the REGISTER's Via names DTLS-UDP")
     lab.check(";transport=dtls-udp" in err,
               "the Contact names transport=dtls-udp")
-    lab.check("trust" in err.lower(), "the trust decision is made")
+    lab.check("trust: trusted (home)" in out,
+              "the UE's trust decision accepts the home P-CSCF over DTLS")
+
+    # The same trust decision refuses a P-CSCF name the certificate does
+    # not carry: nothing registers.
+    rc2, out2, _ = ue_register(lab, profile, "dtls:127.0.0.1:%d" % dport,
+                               name="pcscf.elsewhere.example", timeout_s=5)
+    lab.check(rc2 != 0 and "trust: rejected" in out2,
+              "a DTLS P-CSCF failing the trust decision is refused")
+
+    # A MESSAGE to itself: out over DTLS, forked back by the S-CSCF, in
+    # over the same association (the P-CSCF's client transaction towards
+    # the UE) and answered.
+    cp = subprocess.run([lab.imsec, "ue", "message", "-c", profile,
+                         "--pcscf", "dtls:127.0.0.1:%d" % dport,
+                         "--pcscf-name", PCSCF_NAME, "--timeout", "10",
+                         "--to", "sip:001010000000001@" + HOME, "hello dtls"],
+                        cwd=lab.dir, capture_output=True, text=True,
+                        timeout=30)
+    lab.check(cp.returncode == 0 and "hello dtls" in cp.stdout,
+              "imsec ue message over DTLS reaches the UE and is answered "
+              "(exit %d)" % cp.returncode)
+    if cp.returncode != 0:
+        print(cp.stdout, cp.stderr)
 
     rc, out, err = ue_register(lab, profile, "tls:127.0.0.1:%d" % pcscf.port)
     lab.check(rc == 0, "the same P-CSCF registers a UE over tls: (exit %d)"
               % rc)
+
+    # --listen takes tls: and dtls: only; YAML listen: takes a list.
+    cp = subprocess.run([lab.imsec, "pcscf", "--listen", "udp:127.0.0.1:0"],
+                        cwd=lab.dir, capture_output=True, text=True,
+                        timeout=10)
+    lab.check(cp.returncode == 2 and "is not tls:HOST:PORT or dtls:HOST:PORT"
+              in cp.stderr, "--listen udp: refused (exit 2)")
+    yml = lab.path("pcscf.yaml")
+    with open(yml, "w") as f:
+        f.write("listen: [tls:127.0.0.1:0, dtls:127.0.0.1:0]\n"
+                "cert: %s/pcscf.%s.chain.pem\nkey: %s/pcscf.%s.key\n"
+                "routes: [%s=tcp:127.0.0.1:%d]\ncore: tcp:127.0.0.1:0\n"
+                "insecure_core: true\npeer_addrs: 127.0.0.1\n"
+                % (pki, HOME, pki, HOME, HOME, scscf.port))
+    p2 = lab.start("pcscf", "-c", yml, name="pcscf_yaml",
+                   ready=r"listening on dtls:127\.0\.0\.1:(\d+) \(UEs\)")
+    lab.check("listening on tls:127.0.0.1:" in p2.log_text(),
+              "YAML listen: [tls:..., dtls:...] opens both listeners")
+    p2.stop()
 
     # The real peer: openssl s_client -dtls1_2 through the cookie exchange.
     if shutil.which("openssl"):

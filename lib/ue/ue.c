@@ -227,7 +227,6 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
 
 fail_key:
   imsec_milenage_del(ue->mil);
-  ue_dgram_free(ue);
 fail_cfg:
   imsec_wipe(ue, sizeof(*ue));
   free(ue);
@@ -238,6 +237,7 @@ void imsec_ue_del(imsec_ue *ue) {
   if (!ue)
     return;
   imsec_milenage_del(ue->mil);
+  ue_dgram_free(ue);
   for (size_t i = 0; i < ue->inbox_n; i++)
     imsec_ue_message_free(
         &ue->inbox[(ue->inbox_head + i) % IMSEC_UE_INBOX_MAX]);

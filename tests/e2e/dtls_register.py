@@ -4,7 +4,10 @@ tls: and dtls: at once (--listen repeated), and `imsec ue register --pcscf
 dtls:...`: the UE makes the same trust decision on the P-CSCF's
 certificate, registers with Digest AKA over the DTLS association, and the
 REGISTER carries Via SIP/2.0/DTLS-UDP and Contact ;transport=dtls-udp.
-The same UE profile registers over tls: on the same P-CSCF too.
+The same UE profile registers over tls: on the same P-CSCF too. Through a
+lossy relay that drops the first SIP record each way, the UE's Timer E
+retransmission gets the registration through and the P-CSCF absorbs the
+copy and sends its lost answer again (RFC 3261 §17).
 
 The real peer: `openssl s_client -dtls1_2` completes the handshake with
 the P-CSCF's DTLS listener (stateless cookie exchange, RFC 6347 §4.2.1),
@@ -15,7 +18,9 @@ import os
 import re
 import shutil
 import socket
+import select
 import subprocess
+import threading
 import time
 
 from attacklib import HOME, K, OPC, TRUST_DOMAIN, Lab, start_scscf_direct
@@ -46,6 +51,50 @@ def ue_register(lab, profile, addr, *extra, timeout_s=10, name=PCSCF_NAME):
                         list(extra), cwd=lab.dir, capture_output=True,
                         text=True, timeout=timeout_s + 20)
     return cp.returncode, cp.stdout, cp.stderr
+
+
+class LossyRelay:
+    """A UDP relay between one UE and the P-CSCF's DTLS listener that
+    drops the first DTLS application-data record (content type 23) in each
+    direction, as a lossy network would: the UE's first REGISTER and the
+    P-CSCF's first answer never arrive."""
+
+    def __init__(self, target_port):
+        self.down = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.down.bind(("127.0.0.1", 0))
+        self.port = self.down.getsockname()[1]
+        self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.up.bind(("127.0.0.1", 0))
+        self.up.connect(("127.0.0.1", target_port))
+        self.ue = None
+        self.dropped = {"up": 0, "down": 0}
+        self.stop = False
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def lose(self, way, data):
+        if data[:1] == b"\x17" and not self.dropped[way]:
+            self.dropped[way] = 1
+            return True
+        return False
+
+    def run(self):
+        while not self.stop:
+            r, _, _ = select.select([self.down, self.up], [], [], 0.2)
+            for s in r:
+                try:
+                    if s is self.down:
+                        data, self.ue = s.recvfrom(65536)
+                        if not self.lose("up", data):
+                            self.up.send(data)
+                    else:
+                        data = s.recv(65536)
+                        if self.ue and not self.lose("down", data):
+                            self.down.sendto(data, self.ue)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop = True
 
 
 def client_hello_dtls12():
@@ -113,6 +162,27 @@ with Lab() as lab:
                                name="pcscf.elsewhere.example", timeout_s=5)
     lab.check(rc2 != 0 and "trust: rejected" in out2,
               "a DTLS P-CSCF failing the trust decision is refused")
+
+    # A lossy path: the first REGISTER and the first answer are lost; the
+    # UE sends the REGISTER again on Timer E (T1 = 500 ms), the P-CSCF
+    # absorbs the copy or sends its answer again, and the registration
+    # completes.
+    relay = LossyRelay(dport)
+    t0 = time.monotonic()
+    rc, out, err = ue_register(lab, profile, "dtls:127.0.0.1:%d" % relay.port)
+    took = time.monotonic() - t0
+    relay.close()
+    lab.check(rc == 0 and relay.dropped == {"up": 1, "down": 1},
+              "a REGISTER and an answer lost on the way: registered anyway "
+              "(exit %d, %.1f s)" % (rc, took))
+    lab.check("sent again (Timer E" in err,
+              "the UE retransmitted on Timer E")
+    lab.check(pcscf.wait_log(r"retransmitted REGISTER on flow \d+ absorbed",
+                             3) is not None,
+              "the P-CSCF absorbed the retransmitted REGISTER")
+    lab.check(pcscf.wait_log(r"REGISTER on flow \d+ absorbed; answer sent "
+                             r"again", 3) is not None,
+              "the P-CSCF sent its lost answer again")
 
     # A MESSAGE to itself: out over DTLS, forked back by the S-CSCF, in
     # over the same association (the P-CSCF's client transaction towards

@@ -97,6 +97,8 @@ typedef struct imsec_ue_config {
  * CONNECT: the host must have a client context of that name made with
  * dtls and defer_verify set (host_net.h). */
 #define IMSEC_UE_DTLS_PROFILE "dtls"
+/* The largest SIP message one DTLS record carries (RFC 6347 §4.1.1). */
+#define IMSEC_UE_DTLS_MAX 16384
 
 typedef struct imsec_ue imsec_ue;
 
@@ -182,7 +184,9 @@ imsec_ue_deregister(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
  * `content_type` NULL means "text/plain". Returns a positive handle for
  * imsec_ue_message_result, or IMSEC_ERR_STATE (not registered),
  * IMSEC_ERR_INVAL (a bad URI or type), IMSEC_ERR_LIMIT (too many pending
- * or body too large), IMSEC_ERR_NOMEM.
+ * or body too large; over DTLS also a MESSAGE larger than one record,
+ * IMSEC_UE_DTLS_MAX, which RFC 3261 §21.5.14 would answer 513),
+ * IMSEC_ERR_NOMEM.
  */
 IMSEC_API IMSEC_MUST_USE int
 imsec_ue_send_message(imsec_ue *ue, const char *to, const char *content_type,

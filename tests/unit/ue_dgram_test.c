@@ -412,6 +412,30 @@ static void message_out_retransmitted(void **st) {
   fx_del(&f);
 }
 
+/* A MESSAGE that does not fit one DTLS record is refused before it
+ * leaves (what the P-CSCF would answer 513); one that fits goes. */
+static void message_too_large(void **st) {
+  (void)st;
+  fx f;
+  fx_new(&f, "dtls:127.0.0.1:5064");
+  registered(&f);
+  size_t big = IMSEC_UE_DTLS_MAX - 200;
+  uint8_t *body = malloc(big);
+  assert_non_null(body);
+  memset(body, 'x', big);
+  assert_int_equal(imsec_ue_send_message(f.ue, "sip:bob@" HOME, NULL, body, big,
+                                         f.now, &f.out),
+                   IMSEC_ERR_LIMIT);
+  assert_int_equal(sends(&f, NULL, NULL), 0);
+  take(&f);
+  assert_true(imsec_ue_send_message(f.ue, "sip:bob@" HOME, NULL, body,
+                                    big - 1000, f.now, &f.out) > 0);
+  assert_int_equal(sends(&f, NULL, NULL), 1);
+  take(&f);
+  free(body);
+  fx_del(&f);
+}
+
 static int stun_req(const char *d, size_t len) {
   const uint8_t *b = (const uint8_t *)d;
   return len == 20 && b[0] == 0 && b[1] == 1 && b[4] == 0x21 && b[5] == 0x12 &&
@@ -501,6 +525,7 @@ int main(void) {
       cmocka_unit_test(register_then_duplicate_401_absorbed),
       cmocka_unit_test(message_duplicate_absorbed),
       cmocka_unit_test(message_out_retransmitted),
+      cmocka_unit_test(message_too_large),
       cmocka_unit_test(stun_keepalive),
       cmocka_unit_test(tls_untouched),
   };

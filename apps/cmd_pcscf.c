@@ -30,7 +30,8 @@ static int parse_max_per_ip(const char *v, uint32_t *out) {
 }
 
 static const char help[] =
-    "usage: imsec pcscf --listen tls:HOST:PORT --cert CHAIN.pem --key KEY.pem\n"
+    "usage: imsec pcscf --listen tls:HOST:PORT [--listen dtls:HOST:PORT]\n"
+    "                   --cert CHAIN.pem --key KEY.pem\n"
     "                   --route DOMAIN=tls:HOST:PORT[;name=NAME] ...\n"
     "                   --core-cert CHAIN.pem --core-key KEY.pem\n"
     "                   --core-ca FILE [--core-ca ...]\n"
@@ -41,9 +42,11 @@ static const char help[] =
     "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
-    "TLS; each REGISTER goes to the S-CSCF of the UE's home domain; the\n"
-    "registration is bound to the UE's TLS connection, which then carries\n"
-    "the requests both ways.\n"
+    "TLS (or DTLS); each REGISTER goes to the S-CSCF of the UE's home\n"
+    "domain; the registration is bound to the UE's TLS connection (DTLS\n"
+    "association), which then carries the requests both ways. Over DTLS\n"
+    "the RFC 3261 §17 timers retransmit, a STUN keep-alive keeps the\n"
+    "association, and one quiet for 90 s is closed (docs/DTLS.md).\n"
     "\n"
     "  --listen ADDR            where UEs connect: tls:HOST:PORT (TLS) or\n"
     "                           dtls:HOST:PORT (SIP over DTLS 1.2 on UDP,\n"

@@ -137,9 +137,8 @@ int ue_dgram_in(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
   if (!m->is_request) {
     if (!x)
       return 0; /* stray: the state table drops it */
+    /* The UE sends no INVITE, so no SEND_ACK comes back here. */
     f = imsec_sip_txn_on_response(&x->t, m->status, now);
-    if (f & IMSEC_TXN_SEND_ACK)
-      LOG(out, IMSEC_LOG_DEBUG, S("(no INVITE is sent by this UE: no ACK)"));
   } else if (x) {
     f = imsec_sip_txn_on_request(&x->t, ack, now);
     if ((f & IMSEC_TXN_RESEND_RESPONSE) && x->bytes) {

@@ -41,6 +41,9 @@ typedef struct dgx {
   size_t len;
   uint64_t txn_id; /* client: the proxy transaction it carries (has_txn) */
   int has_txn;
+  /* server: forgotten by then even if no answer ever went out (the proxy
+   * answers within its transaction timeout, or drops the request) */
+  imsec_time_ms expire_at;
 } dgx;
 
 typedef struct seen {
@@ -160,6 +163,8 @@ static void dg_arm(ev *e) {
   imsec_time_ms next = 0;
   for (size_t i = 0; i < d->n; i++) {
     imsec_time_ms at = imsec_sip_txn_next(&d->v[i]->t);
+    if (!at || (d->v[i]->expire_at && d->v[i]->expire_at < at))
+      at = d->v[i]->expire_at;
     if (at && (!next || at < next))
       next = at;
   }
@@ -366,12 +371,15 @@ int pc_dgram_request(ev *e, imsec_sip_msg *m) {
   if (!x) {
     if (ack)
       return 0;
-    if ((x = dg_add(e, e->f->id, key, 1)))
+    if ((x = dg_add(e, e->f->id, key, 1))) {
       (void)imsec_sip_txn_server(&x->t,
                                  m->method_id == IMSEC_SIP_M_INVITE
                                      ? IMSEC_TXN_SERVER_INVITE
                                      : IMSEC_TXN_SERVER_NON_INVITE,
                                  0, &e->p->sip_timers, e->now);
+      x->expire_at =
+          e->now + e->p->cfg.transaction_timeout_ms + 64 * e->p->sip_timers.t1;
+    }
     return 0; /* the first copy: to the proxy */
   }
   int f = imsec_sip_txn_on_request(&x->t, ack, e->now);
@@ -527,7 +535,7 @@ void pc_dgram_timer(ev *e) {
         pc_txn_clear(p, t);
       }
     }
-    if (f & IMSEC_TXN_DONE)
+    if ((f & IMSEC_TXN_DONE) || (x->expire_at && e->now >= x->expire_at))
       dg_remove(d, i);
     else
       i++;

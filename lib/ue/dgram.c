@@ -32,6 +32,8 @@ typedef struct dg_txn {
   uint8_t *bytes; /* client: the request; server: the last response */
   size_t len;
   char method[16]; /* for the log */
+  /* server: forgotten by then even if the table never answered it */
+  imsec_time_ms expire_at;
 } dg_txn;
 
 struct ue_dgram {
@@ -104,8 +106,10 @@ static void arm(imsec_ue *ue, imsec_out *out) {
   imsec_time_ms next = 0;
   if (ue->dg) {
     for (size_t i = 0; i < DG_MAX; i++)
-      if (ue->dg->tx[i].used)
+      if (ue->dg->tx[i].used) {
         set_min(&next, imsec_sip_txn_next(&ue->dg->tx[i].t));
+        set_min(&next, ue->dg->tx[i].expire_at);
+      }
     set_min(&next, ue->dg->ka_deadline ? ue->dg->ka_resend : ue->dg->ka_next);
     set_min(&next, ue->dg->ka_deadline);
   }
@@ -165,6 +169,7 @@ int ue_dgram_in(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
                                  ? IMSEC_TXN_SERVER_INVITE
                                  : IMSEC_TXN_SERVER_NON_INVITE,
                              0, &ue->sip_timers, now);
+    x->expire_at = now + 64 * ue->sip_timers.t1;
   } else {
     return 0;
   }
@@ -341,6 +346,11 @@ void ue_dgram_timer(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
     dg_txn *x = &ue->dg->tx[i];
     if (!x->used)
       continue;
+    if (x->expire_at && now >= x->expire_at &&
+        x->t.state != IMSEC_TXN_COMPLETED) {
+      txn_free(x); /* a request the table never answered */
+      continue;
+    }
     imsec_time_ms at = imsec_sip_txn_next(&x->t);
     if (!at || now < at)
       continue;

@@ -430,6 +430,24 @@ static void stun_answer_v6(void **st) {
   assert_int_equal(pc_stun_answer(req, &a, out, sizeof out), 0);
 }
 
+/* A request the proxy never answers (dropped) does not pin its server
+ * transaction: it goes after the transaction timeout and 64*T1. */
+static void unanswered_request_forgotten(void **st) {
+  (void)st;
+  fx *x = fx_new();
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_DTLS), 0);
+  imsec_time_ms t0 = x->now;
+  /* queued while the core connects, and never answered: only the
+   * datagram timer runs here, not the proxy's 408 sweep */
+  feed(x, UE_FLOW, reg(1, "", SEC_CLIENT));
+  assert_int_equal(pc_dgram_count(x->p), 1);
+  tick(x, t0 + 32000 + 64 * 500 - 1);
+  assert_int_equal(pc_dgram_count(x->p), 1);
+  tick(x, t0 + 32000 + 64 * 500);
+  assert_int_equal(pc_dgram_count(x->p), 0);
+  fx_del(x);
+}
+
 /* A TLS access flow is left as it was: no retransmission, no idle close. */
 static void tls_flow_untouched(void **st) {
   (void)st;
@@ -450,6 +468,7 @@ int main(void) {
       cmocka_unit_test(too_large_513),
       cmocka_unit_test(stun_keepalive_and_idle),
       cmocka_unit_test(stun_answer_v6),
+      cmocka_unit_test(unanswered_request_forgotten),
       cmocka_unit_test(tls_flow_untouched),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,7 @@
 #define DEMO_HAVE_M3 1
 #endif
 #ifndef DEMO_HAVE_DTLS
-#define DEMO_HAVE_DTLS 0
+#define DEMO_HAVE_DTLS 1
 #endif
 
 #endif

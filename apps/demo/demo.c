@@ -1,24 +1,36 @@
 /*
  * imsec demo: the whole system on loopback (README `make demo`).
  *
- * A fresh trust-domain PKI (crypto/pki.c) and ISIM profiles in a temporary
- * folder; an HSS database filled with `imsec hss add`; the home network
- * (`imsec scscf` with the HSS, `imsec pcscf`), a visited network (`imsec
- * pcscf` with a roaming partner's certificate) and three rogue P-CSCFs, all
- * real child processes of /proc/self/exe on 127.0.0.1; an S-CSCF of another
- * operator (a tiny in-process element that challenges with its own realm).
- * The UEs run in this process on the host's net port (one loop thread each),
- * so every outcome is read from the UE's own state, not from text.
+ * A fresh trust-domain PKI (crypto/pki.c), UE certificates, PSK files and
+ * ISIM profiles in a temporary folder (fixtures.h); an HSS database filled
+ * with `imsec hss add`; the home network (`imsec scscf` with the HSS,
+ * `imsec pcscf`), a visited network (`imsec pcscf` with a roaming
+ * partner's certificate), three rogue P-CSCFs and a home P-CSCF per other
+ * deployment mode, all real child processes of /proc/self/exe on
+ * 127.0.0.1; an S-CSCF of another operator (a tiny in-process element that
+ * challenges with its own realm). The UEs run in this process on the
+ * host's net port (one loop thread each), so every outcome is read from
+ * the UE's own state, not from text.
  *
- * Scenes: (1) home registration, (2) roaming registration through the
- * visited P-CSCF, (3) a MESSAGE from UE A delivered to UE B over B's
- * kept-open TLS flow, (4) a sync failure (profile SQN ahead of the HSS) and
- * its recovery on the same TLS connection, (5) rogue P-CSCFs refused with
- * their reasons (a bad certificate before any SIP message is sent to it,
- * a foreign realm at the challenge). A ladder of the messages per scene (the
- * children print machine-readable ladder lines, IMSEC_LADDER=1) and a final
- * table. Exit 0 only when every check held. Every child is stopped by its pid
- * at the end, also on failure or SIGINT/SIGTERM.
+ * Scenes, per deployment mode (DESIGN.md §2; `--mode` runs one):
+ *  M1   home registration, roaming registration through the visited
+ *       P-CSCF, a MESSAGE from UE A delivered to UE B over B's kept-open
+ *       TLS flow, a sync failure (profile SQN ahead of the HSS) and its
+ *       recovery on the same TLS connection, rogue P-CSCFs refused with
+ *       their reasons (a bad certificate before any SIP message is sent to
+ *       it, a foreign realm at the challenge)
+ *  M2a  a UE client certificate; refused: another IMPI's (403)
+ *  M2b  the P-CSCF dials a UE that closed its connection; refused: a UE
+ *       server certificate naming another IMPI (480 to the caller)
+ *  M3   a configured PSK; refused: a wrong key (the handshake fails); the
+ *       AKA-derived PSK on reconnection
+ *  DTLS a registration through a link that loses a datagram; refused: a
+ *       ClientHello without a cookie (a HelloVerifyRequest, no state)
+ * A mode this build lacks (demo_modes.h) is named and left out. A ladder
+ * of the messages per scene (the children print machine-readable ladder
+ * lines, IMSEC_LADDER=1) and a final table with the time per mode. Exit 0
+ * only when every check held. Every child is stopped by its pid at the
+ * end, also on failure or SIGINT/SIGTERM.
  */
 #include <errno.h>
 #include <signal.h>
@@ -247,7 +259,7 @@ out:
 
 const cli_cmd imsec_cmd_demo = {
     .name = "demo",
-    .summary = "run home and roaming registration on loopback",
+    .summary = "run every deployment mode on loopback",
     .run = run,
     .planned = 0,
 };

@@ -1,0 +1,168 @@
+"""A real dissector reads what the daemons send: tshark decrypts each
+deployment mode's UE leg with the key log the UE writes (SSLKEYLOGFILE, the
+NSS key log format net/ appends to), and its SIP dissector shows the
+REGISTER and the answers.
+
+The real daemons run on loopback: an HSS database with one subscriber, the
+S-CSCF (plain TCP from 127.0.0.1, --insecure-core), the P-CSCF in front of
+it, and `imsec ue register` with SSLKEYLOGFILE set. dumpcap captures on
+`lo` only, filtered to the P-CSCF's UE port, for at most 30 s; tshark then
+reads the file with the key log and must show, decrypted, the REGISTER
+(Request-URI the home domain), the 401 and the 200. The same capture read
+without the key log must show no REGISTER (the bytes on the wire are
+encrypted).
+
+Mode M1: TLS 1.3 with the P-CSCF's certificate (the SIP over TLS is
+dissected by port: `-d tls.port==PORT,sip`).
+
+Exit 77 (ctest SKIP) only when tshark or dumpcap is absent or cannot
+capture on lo here; scripts/packages.txt installs tshark for `make test`.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from attacklib import (HOME, K, OPC, TRUST_DOMAIN, Lab, Proc,
+                       start_pcscf_plain_core, start_scscf_direct)
+
+PCSCF = "pcscf." + HOME
+SKIP = 77
+
+
+def can_capture():
+    """dumpcap and tshark exist and dumpcap can open lo (root, or the
+    capture capabilities)."""
+    if not shutil.which("dumpcap") or not shutil.which("tshark"):
+        return "tshark/dumpcap not installed"
+    try:
+        cp = subprocess.run(["dumpcap", "-i", "lo", "-f", "udp port 9",
+                             "-a", "duration:1", "-w", "/dev/null", "-q"],
+                            capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "dumpcap: %s" % e
+    if cp.returncode != 0:
+        return "dumpcap cannot capture on lo: %s" % cp.stderr.strip()[:200]
+    return None
+
+
+why = can_capture()
+if why:
+    print("skip: %s" % why)
+    sys.exit(SKIP)
+
+
+def ue_profile(lab, pki):
+    """Subscriber 1's ISIM profile trusting the home operator, with the
+    lab's K and OPc."""
+    path = lab.path("ue.yaml")
+    lab.run("isim", "new", "--imsi", "001010000000001", "--mnc-len", "2",
+            "--trust-domain", TRUST_DOMAIN, "--anchors",
+            os.path.join(pki, "root.crt"), "--home-ca",
+            os.path.join(pki, "op-mcc001-mnc001.crt"), "--out", path)
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r'(?m)^k: .*$', 'k: "%s"' % K, text)
+    text = re.sub(r'(?m)^opc: .*$', 'opc: "%s"' % OPC, text)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+class Capture:
+    """dumpcap on lo with a capture filter, bounded by `limit` seconds;
+    stopped by its pid."""
+
+    def __init__(self, lab, name, bpf, limit=30):
+        self.file = lab.path(name + ".pcapng")
+        self.log = lab.path(name + ".dumpcap.log")
+        with open(self.log, "w") as lf:
+            self.p = subprocess.Popen(
+                ["dumpcap", "-i", "lo", "-f", bpf, "-a",
+                 "duration:%d" % limit, "-w", self.file],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=lf)
+        # Capturing once it says so (the file exists and the line shows).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(self.log) as f:
+                if "Capturing on" in f.read():
+                    break
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # the filter is attached after the line
+
+    def stop(self):
+        time.sleep(0.5)  # the last segments reach the ring buffer
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait(5)
+
+
+def tshark_sip(capture, keylog, decode):
+    """Every SIP message tshark dissects in the capture: (method or status,
+    request URI) per line. `decode` are the -d options; keylog None reads
+    without keys."""
+    args = ["tshark", "-n", "-r", capture.file, "-Y", "sip"]
+    for d in decode:
+        args += ["-d", d]
+    if keylog:
+        args += ["-o", "tls.keylog_file:" + keylog]
+    args += ["-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code",
+             "-e", "sip.r-uri", "-E", "separator=|"]
+    cp = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    rows = []
+    for line in cp.stdout.splitlines():
+        method, code, ruri = (line.split("|") + ["", "", ""])[:3]
+        rows.append((method or code, ruri))
+    return rows, cp.stderr
+
+
+def check_mode(lab, mode, port, cap, keylog, decode, rc, ue_err):
+    lab.check(rc == 0, "%s: the UE registered (exit %d%s)" %
+              (mode, rc, (": " + ue_err.strip()[-200:]) if rc else ""))
+    lab.check(os.path.exists(keylog) and os.path.getsize(keylog) > 0,
+              "%s: the UE wrote its key log" % mode)
+    rows, err = tshark_sip(cap, keylog, decode)
+    regs = [r for r in rows if r[0] == "REGISTER"]
+    lab.check(len(regs) >= 2 and all(r[1] == "sip:" + HOME for r in regs),
+              "%s: tshark decrypts both REGISTERs to sip:%s (%s)" %
+              (mode, HOME, rows or err.strip()[:200]))
+    codes = [r[0] for r in rows]
+    lab.check("401" in codes and "200" in codes,
+              "%s: and the 401 and the 200 (%s)" % (mode, codes))
+    plain, _ = tshark_sip(cap, None, decode)
+    lab.check(not [r for r in plain if r[0] == "REGISTER"],
+              "%s: without the key log tshark sees no REGISTER" % mode)
+
+
+with Lab() as lab:
+    pki = lab.pki(operators=("001",))
+    lab.hss_add(1)
+    profile = ue_profile(lab, pki)
+    sc = start_scscf_direct(lab)
+
+    # ------------------------------------------------------------ M1
+    pc = start_pcscf_plain_core(lab, pki, sc.port, name="pcscf-m1")
+    port = pc.ports[0]
+    cap = Capture(lab, "m1", "tcp port %d" % port)
+    keylog = lab.path("m1.keys")
+    cp = subprocess.run([lab.imsec, "ue", "register", "-c", profile,
+                         "--pcscf", "127.0.0.1:%d" % port, "--pcscf-name",
+                         PCSCF, "--timeout", "10"], cwd=lab.dir,
+                        capture_output=True, text=True, timeout=40,
+                        env=dict(os.environ, SSLKEYLOGFILE=keylog))
+    cap.stop()
+    check_mode(lab, "M1", port, cap, keylog, ["tls.port==%d,sip" % port,
+                                              "tcp.port==%d,tls" % port],
+               cp.returncode, cp.stderr)
+    pc.stop()

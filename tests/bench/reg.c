@@ -43,8 +43,15 @@
  * above what a run reaches, else the limits answer 503 after a few dozen
  * registrations per IMPI.
  *
+ * The UE leg runs in one or more deployment modes (--mode, a list; each
+ * mode gets its own P-CSCF and S-CSCF, and the modes are interleaved in
+ * the rounds as the stores are):
+ *   m1       TLS, the P-CSCF's certificate only (seed §3.1);
+ * a mode this tree's elements do not run yet is refused at start.
+ *
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
  *                  [-r ROUNDS] [--store mem|sqlite|both|all] [--dir DIR]
+ *                  [--mode m1[,m2a,m3,m3-aka,dtls]]
  *   -n, -t    per way and round (default 3000 registrations or 5 s)
  *   -r        rounds (default 3; each runs every way on every store)
  *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
@@ -146,6 +153,14 @@ typedef struct subscriber {
 
 static subscriber g_sub[MAX_C];
 
+/* ---------------------------------------------------------------- modes */
+
+/* The deployment modes of the UE leg (DESIGN.md §2). */
+enum tls_mode { TM_M1, TM_M2A, TM_M3, TM_M3AKA, TM_DTLS, TM_N };
+static const char *const tm_name[TM_N] = {"m1", "m2a", "m3", "m3-aka", "dtls"};
+/* Which modes the elements of this tree run end to end. */
+static const int tm_built[TM_N] = {1, 0, 0, 0, 0};
+
 /* ---------------------------------------------------------------- the UEs */
 
 enum mode { M_NEW, M_RESUMED, M_OPEN };
@@ -163,6 +178,7 @@ typedef struct slot {
 
 typedef struct mux {
   enum mode mode;
+  enum tls_mode tm;
   size_t c;
   slot s[MAX_C];
   imsec_crypto *crypto;
@@ -459,13 +475,14 @@ static int ue_sqn_mem(void *arg, const uint8_t sqn_ms[6]) {
   return 0;
 }
 
-static result run_mode(enum mode md, const char *store, size_t c, size_t want,
-                       double seconds, uint16_t pcscf_port,
-                       const imsec_x509_anchors *an) {
+static result run_mode(enum mode md, enum tls_mode tm, const char *store,
+                       size_t c, size_t want, double seconds,
+                       uint16_t pcscf_port, const imsec_x509_anchors *an) {
   mux *m = calloc(1, sizeof *m);
   if (!m)
     die("memory", IMSEC_ERR_NOMEM);
   m->mode = md;
+  m->tm = tm;
   m->c = c;
   m->want = want;
   m->lat = calloc(want, sizeof *m->lat);
@@ -522,13 +539,13 @@ static result run_mode(enum mode md, const char *store, size_t c, size_t want,
                 .p99 = pct(m->lat, m->n, 0.99),
                 .n = m->n,
                 .failed = m->failed};
-  printf("  %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 %6.2f "
-         "ms  (handshakes: %u full, %u resumed; failed %u)\n",
-         store, mode_name(md), c, m->n, res.rate, res.p50, res.p99, m->full,
-         m->resumed, m->failed);
+  printf("  %-6s %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 "
+         "%6.2f ms  (handshakes: %u full, %u resumed; failed %u)\n",
+         tm_name[tm], store, mode_name(md), c, m->n, res.rate, res.p50, res.p99,
+         m->full, m->resumed, m->failed);
   if (md == M_RESUMED) {
     qsort(m->lat_res, m->n_res, sizeof *m->lat_res, cmp_d);
-    printf("  %-6s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
+    printf("  %-13s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
            "of which on resumed sessions", m->n_res, "",
            pct(m->lat_res, m->n_res, 0.50), pct(m->lat_res, m->n_res, 0.99));
   }
@@ -551,6 +568,7 @@ enum store_kind { ST_MEM, ST_SQLITE, ST_MEMW, ST_N };
 /* One S-CSCF with its stores and one P-CSCF in front of it. */
 typedef struct stack {
   enum store_kind kind;
+  enum tls_mode tm;
   const char *name;
   imsec_crypto *cr_hss, *cr_s, *cr_p;
   imsec_hss_store *hstore;
@@ -576,10 +594,11 @@ typedef struct stack {
 /* Far above any run: every UE comes from 127.0.0.1. */
 #define BENCH_LIMIT 100000000u
 
-static void stack_up(stack *k, enum store_kind kind, size_t c,
+static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
                      const char *dir) {
   memset(k, 0, sizeof *k);
   k->kind = kind;
+  k->tm = tm;
   k->name = kind == ST_MEM ? "mem" : kind == ST_SQLITE ? "sqlite" : "mem+w";
   int rc;
   char err[512] = "";
@@ -592,8 +611,8 @@ static void stack_up(stack *k, enum store_kind kind, size_t c,
       die("memory stores", rc);
   } else {
     char hp[600], rp[600];
-    snprintf(hp, sizeof hp, "%s/hss.db", dir);
-    snprintf(rp, sizeof rp, "%s/registrations.db", dir);
+    snprintf(hp, sizeof hp, "%s/%s-hss.db", dir, tm_name[tm]);
+    snprintf(rp, sizeof rp, "%s/%s-registrations.db", dir, tm_name[tm]);
     /* The daemon's options: rollback journal for the HSS file (shared
      * with the management CLI), WAL for its own registration file. */
     imsec_hss_db_opts dbo = {.create = 1,
@@ -752,6 +771,7 @@ int main(int argc, char **argv) {
   size_t c = 16, want = 3000, rounds = 3;
   double seconds = 5;
   const char *store = "mem";
+  const char *modes = "m1";
   const char *dir = getenv("TMPDIR");
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -764,12 +784,14 @@ int main(int argc, char **argv) {
       rounds = (size_t)atoi(argv[++i]);
     else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
       store = argv[++i];
+    else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+      modes = argv[++i];
     else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
       dir = argv[++i];
     else {
       fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
                       "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
-                      "[--dir DIR]\n");
+                      "[--dir DIR] [--mode m1[,m2a,m3,m3-aka,dtls]]\n");
       return 2;
     }
   }
@@ -784,6 +806,31 @@ int main(int argc, char **argv) {
             "mem|sqlite|both|all\n",
             MAX_C, MAX_SAMPLES, MAX_ROUNDS);
     return 2;
+  }
+  /* --mode: a comma-separated list of tm_name entries. */
+  int use_tm[TM_N] = {0};
+  for (const char *p = modes; *p;) {
+    size_t l = strcspn(p, ",");
+    int found = 0;
+    for (int t = 0; t < TM_N; t++)
+      if (strlen(tm_name[t]) == l && strncmp(p, tm_name[t], l) == 0) {
+        if (!tm_built[t]) {
+          fprintf(stderr,
+                  "reg_bench: mode %s: the elements of this tree do "
+                  "not run it\n",
+                  tm_name[t]);
+          return 2;
+        }
+        use_tm[t] = found = 1;
+      }
+    if (!found) {
+      fprintf(stderr,
+              "reg_bench: --mode: %.*s is not one of m1, m2a, m3, "
+              "m3-aka, dtls\n",
+              (int)l, p);
+      return 2;
+    }
+    p += l + (p[l] == ',');
   }
   snprintf(g_dir, sizeof g_dir, "%s/reg_bench-XXXXXX", dir ? dir : "/tmp");
   if (!mkdtemp(g_dir))
@@ -800,74 +847,98 @@ int main(int argc, char **argv) {
     if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
       die("random", IMSEC_ERR_CRYPTO);
   }
-  stack st[ST_N];
-  memset(st, 0, sizeof st);
-  for (int k = 0; k < ST_N; k++)
-    if (use[k])
-      stack_up(&st[k], (enum store_kind)k, c, g_dir);
+  /* One stack per (mode, store), all up at once: every round runs each
+   * of them, in an order that turns every round. */
+  static stack st[TM_N][ST_N];
+  int list[TM_N * ST_N], nl = 0;
+  for (int t = 0; t < TM_N; t++)
+    for (int k = 0; k < ST_N; k++)
+      if (use_tm[t] && use[k]) {
+        stack_up(&st[t][k], (enum store_kind)k, (enum tls_mode)t, c, g_dir);
+        list[nl++] = t * ST_N + k;
+      }
   imsec_x509_anchors *an = NULL;
   if ((rc = imsec_x509_anchors_new(&an)) ||
       (rc = imsec_x509_anchors_add_root_file(an, path("root.pem"))) ||
       (rc = imsec_x509_anchors_set_home_ca_file(an, path("op.pem"))))
     die("anchors", rc);
-  printf("reg_bench: store %s (sqlite: HSS rollback journal + registrations "
-         "WAL, synchronous=FULL, worker thread, in %s), %zu UEs in flight, "
-         "up to %zu registrations or %.0f s per way, %zu round(s)\n",
-         store, g_dir, c, want, seconds, rounds);
-  static result res[ST_N][3][MAX_ROUNDS];
+  printf("reg_bench: mode %s, store %s (sqlite: HSS rollback journal + "
+         "registrations WAL, synchronous=FULL, worker thread, in %s), %zu UEs "
+         "in flight, up to %zu registrations or %.0f s per way, %zu "
+         "round(s)\n",
+         modes, store, g_dir, c, want, seconds, rounds);
+  static result res[TM_N][ST_N][3][MAX_ROUNDS];
   unsigned failed = 0;
   for (size_t r = 0; r < rounds; r++) {
     printf("round %zu\n", r + 1);
     for (int md = M_NEW; md <= M_OPEN; md++) {
-      /* Interleaved, the order flipping every round, so a burst of load
-       * from elsewhere on the machine falls on both stores alike. */
-      for (int j = 0; j < ST_N; j++) {
-        int k = (int)((r + (size_t)j) % ST_N);
-        if (!use[k])
-          continue;
-        res[k][md][r] = run_mode((enum mode)md, st[k].name, c, want, seconds,
-                                 st[k].tls_port, an);
-        failed += res[k][md][r].failed;
+      /* Interleaved, the order turning every round, so a burst of load
+       * from elsewhere on the machine falls on every mode and store
+       * alike. */
+      for (int j = 0; j < nl; j++) {
+        int e = list[(r + (size_t)j) % (size_t)nl], t = e / ST_N, k = e % ST_N;
+        res[t][k][md][r] =
+            run_mode((enum mode)md, (enum tls_mode)t, st[t][k].name, c, want,
+                     seconds, st[t][k].tls_port, an);
+        failed += res[t][k][md][r].failed;
       }
     }
   }
   printf("median of %zu round(s) (best in brackets):\n", rounds);
-  double med[ST_N][3][3];
-  for (int k = 0; k < ST_N; k++) {
-    if (!use[k])
-      continue;
+  static double med[TM_N][ST_N][3][3];
+  for (int e = 0; e < nl; e++) {
+    int t = list[e] / ST_N, k = list[e] % ST_N;
     for (int md = M_NEW; md <= M_OPEN; md++) {
       double v[MAX_ROUNDS];
       for (size_t r = 0; r < rounds; r++)
-        v[r] = res[k][md][r].rate;
+        v[r] = res[t][k][md][r].rate;
       double b = best(v, rounds);
-      med[k][md][0] = median(v, rounds);
+      med[t][k][md][0] = median(v, rounds);
       for (size_t r = 0; r < rounds; r++)
-        v[r] = res[k][md][r].p50;
-      med[k][md][1] = median(v, rounds);
+        v[r] = res[t][k][md][r].p50;
+      med[t][k][md][1] = median(v, rounds);
       for (size_t r = 0; r < rounds; r++)
-        v[r] = res[k][md][r].p99;
-      med[k][md][2] = median(v, rounds);
-      printf("  %-6s %-30s %7.0f reg/s (%5.0f)  p50 %6.2f ms  p99 %6.2f ms\n",
-             st[k].name, mode_name((enum mode)md), med[k][md][0], b,
-             med[k][md][1], med[k][md][2]);
+        v[r] = res[t][k][md][r].p99;
+      med[t][k][md][2] = median(v, rounds);
+      printf("  %-6s %-6s %-30s %7.0f reg/s (%5.0f)  p50 %6.2f ms  p99 %6.2f "
+             "ms\n",
+             tm_name[t], st[t][k].name, mode_name((enum mode)md),
+             med[t][k][md][0], b, med[t][k][md][1], med[t][k][md][2]);
     }
   }
-  for (int k = 1; k < ST_N && use[0]; k++) {
-    if (!use[k])
-      continue;
-    printf("%s/mem (medians):\n", st[k].name);
-    for (int md = M_NEW; md <= M_OPEN; md++)
-      printf("  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
-             mode_name((enum mode)md),
-             med[0][md][0] > 0 ? 100.0 * med[k][md][0] / med[0][md][0] : 0.0,
-             med[0][md][1] > 0 ? med[k][md][1] / med[0][md][1] : 0.0,
-             med[0][md][2] > 0 ? med[k][md][2] / med[0][md][2] : 0.0);
-  }
+  for (int t = 0; t < TM_N; t++)
+    for (int k = 1; k < ST_N && use[0] && use_tm[t]; k++) {
+      if (!use[k])
+        continue;
+      printf("%s: %s/mem (medians):\n", tm_name[t], st[t][k].name);
+      for (int md = M_NEW; md <= M_OPEN; md++)
+        printf(
+            "  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
+            mode_name((enum mode)md),
+            med[t][0][md][0] > 0 ? 100.0 * med[t][k][md][0] / med[t][0][md][0]
+                                 : 0.0,
+            med[t][0][md][1] > 0 ? med[t][k][md][1] / med[t][0][md][1] : 0.0,
+            med[t][0][md][2] > 0 ? med[t][k][md][2] / med[t][0][md][2] : 0.0);
+    }
+  /* Each mode against M1 on the same store (medians of reg/s). */
+  for (int t = 1; t < TM_N && use_tm[TM_M1]; t++)
+    for (int k = 0; k < ST_N && use_tm[t]; k++) {
+      if (!use[k])
+        continue;
+      printf("%s/m1, %s (medians):", tm_name[t], st[t][k].name);
+      for (int md = M_NEW; md <= M_OPEN; md++)
+        printf("  %s %5.1f%%",
+               md == M_NEW       ? "new"
+               : md == M_RESUMED ? "resumed"
+                                 : "open",
+               med[TM_M1][k][md][0] > 0
+                   ? 100.0 * med[t][k][md][0] / med[TM_M1][k][md][0]
+                   : 0.0);
+      printf("\n");
+    }
   fflush(stdout);
-  for (int k = 0; k < ST_N; k++)
-    if (use[k])
-      stack_down(&st[k]);
+  for (int e = 0; e < nl; e++)
+    stack_down(&st[list[e] / ST_N][list[e] % ST_N]);
   imsec_x509_anchors_del(an);
   imsec_crypto_del(cr);
   char cmd[600];

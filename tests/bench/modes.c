@@ -69,6 +69,7 @@
 #include <openssl/x509v3.h>
 
 #include "imsec/host_net.h"
+#include "imsec/x509.h"
 
 /* The configured-PSK table may be absent from an older tree: the bench
  * then leaves the configured modes out instead of failing to link. */
@@ -136,7 +137,8 @@ static void pem_out(const char *name, X509 *a, X509 *b, EVP_PKEY *k) {
 }
 
 static const char *const pki_files[] = {
-    "srv-chain.pem", "srv.key", "anchors.pem", "ue-chain.pem", "ue.key"};
+    "srv-chain.pem", "srv.key",  "anchors.pem", "ue-chain.pem",
+    "ue.key",        "root.pem", "op.pem"};
 
 static void make_pki(void) {
   EVP_PKEY *rk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -154,6 +156,8 @@ static void make_pki(void) {
   pem_out("anchors.pem", root, op, NULL);
   pem_out("ue-chain.pem", ue, op, NULL);
   pem_out("ue.key", NULL, NULL, uk);
+  pem_out("root.pem", root, NULL, NULL);
+  pem_out("op.pem", op, NULL, NULL);
   X509_free(root);
   X509_free(op);
   X509_free(srv);
@@ -198,9 +202,10 @@ static int ctx_lookup(void *arg, const uint8_t *id, size_t id_len, uint8_t *key,
 
 /* ------------------------------------------------------------ the element */
 
-/* Keeps every flow, answers nothing; counts the PSK flows it saw. */
+/* Keeps every flow, answers nothing; counts the PSK flows it saw and the
+ * client certificates the host verified. */
 typedef struct sink {
-  unsigned long up, psk;
+  unsigned long up, psk, cert;
 } sink;
 
 static int sink_up(void *self, uint64_t flow, uint64_t tag,
@@ -211,6 +216,8 @@ static int sink_up(void *self, uint64_t flow, uint64_t tag,
   s->up++;
   if (info && info->psk)
     s->psk++;
+  if (info && info->peer_cert)
+    s->cert++;
   return 0;
 }
 static void sink_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
@@ -545,6 +552,14 @@ int main(int argc, char **argv) {
   ls[L_PSK].psk = 1;
   ls[L_CTX].tls = ctx_tls;
 
+  /* The host's peer facts from a client chain (the P-CSCF reads the UE's
+   * identity from them in M2a): root and operator CA. */
+  imsec_x509_anchors *an = NULL;
+  if (imsec_x509_anchors_new(&an) != 0 ||
+      imsec_x509_anchors_add_root_file(an, path("root.pem")) != 0 ||
+      imsec_x509_anchors_set_home_ca_file(an, path("op.pem")) != 0)
+    die("anchors");
+
   sink el = {0};
   imsec_hostnet_config hc = {0};
   hc.name = "pcscf";
@@ -553,6 +568,7 @@ int main(int argc, char **argv) {
   hc.loops = 1;
   hc.listeners = ls;
   hc.n_listeners = L_N;
+  hc.anchors = an;
   hc.log_level = IMSEC_LOG_ERROR;
   hc.net_log_level = IMSEC_NET_LOG_ERROR;
   hc.limits.max_flows_per_ip = 1000000;
@@ -660,11 +676,14 @@ int main(int argc, char **argv) {
       printf("%s / M1 resumed: %.2fx (%.0f%% %s server CPU)\n", g_modes[m].name,
              x, x < 1 ? (1 - x) * 100 : (x - 1) * 100, x < 1 ? "less" : "more");
     }
-  printf("PSK flows the element saw: %lu of %lu\n", el.psk, el.up);
+  printf("flows the element saw: %lu, of which PSK %lu, with a verified "
+         "client certificate %lu\n",
+         el.up, el.psk, el.cert);
 
   imsec_hostnet_stop(r);
   imsec_hostnet_del(r);
   imsec_net_tls_del(ctx_tls);
+  imsec_x509_anchors_del(an);
   for (int m = 0; m < M_N; m++)
     SSL_CTX_free(g_modes[m].ctx);
   SSL_SESSION_free(g_ticket);

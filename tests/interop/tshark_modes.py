@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from attacklib import (HOME, K, OPC, TRUST_DOMAIN, Lab, Proc,
+from attacklib import (HOME, K, OPC, TRUST_DOMAIN, Lab, impi,
                        start_pcscf_plain_core, start_scscf_direct)
 
 PCSCF = "pcscf." + HOME
@@ -145,24 +145,119 @@ def check_mode(lab, mode, port, cap, keylog, decode, rc, ue_err):
               "%s: without the key log tshark sees no REGISTER" % mode)
 
 
+def help_has(lab, cmd, flag):
+    """The daemon's --help names `flag` (the mode is in this build)."""
+    cp = subprocess.run([lab.imsec] + cmd + ["--help"], capture_output=True,
+                        text=True, timeout=20)
+    return flag in cp.stdout + cp.stderr
+
+
+def profile_add(lab, src, name, extra):
+    """A copy of profile `src` with YAML lines `extra` appended."""
+    path = lab.path(name)
+    with open(src) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n" + "".join(
+            "%s: \"%s\"\n" % kv for kv in extra))
+    os.chmod(path, 0o600)
+    return path
+
+
+def secret_file(lab, name, text):
+    path = lab.path(name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+def run_mode(lab, mode, pc, port, proto, profile, pcscf_arg, decode,
+             *ue_extra):
+    """Capture `proto` port `port` on lo while `imsec ue register` runs
+    against the P-CSCF `pc` with SSLKEYLOGFILE set, then check what
+    tshark reads."""
+    cap = Capture(lab, mode, "%s port %d" % (proto, port))
+    keylog = lab.path(mode + ".keys")
+    cp = subprocess.run([lab.imsec, "ue", "register", "-c", profile,
+                         "--pcscf", pcscf_arg, "--pcscf-name", PCSCF,
+                         "--timeout", "10"] + list(ue_extra), cwd=lab.dir,
+                        capture_output=True, text=True, timeout=40,
+                        env=dict(os.environ, SSLKEYLOGFILE=keylog))
+    cap.stop()
+    check_mode(lab, mode, port, cap, keylog, decode, cp.returncode,
+               cp.stderr)
+    pc.stop()
+
+
+def tls_decode(port):
+    return ["tcp.port==%d,tls" % port, "tls.port==%d,sip" % port]
+
+
 with Lab() as lab:
     pki = lab.pki(operators=("001",))
     lab.hss_add(1)
     profile = ue_profile(lab, pki)
     sc = start_scscf_direct(lab)
+    op_ca = os.path.join(pki, "op-mcc001-mnc001.crt")
 
     # ------------------------------------------------------------ M1
+    # TLS 1.3 with the P-CSCF's certificate.
     pc = start_pcscf_plain_core(lab, pki, sc.port, name="pcscf-m1")
     port = pc.ports[0]
-    cap = Capture(lab, "m1", "tcp port %d" % port)
-    keylog = lab.path("m1.keys")
-    cp = subprocess.run([lab.imsec, "ue", "register", "-c", profile,
-                         "--pcscf", "127.0.0.1:%d" % port, "--pcscf-name",
-                         PCSCF, "--timeout", "10"], cwd=lab.dir,
-                        capture_output=True, text=True, timeout=40,
-                        env=dict(os.environ, SSLKEYLOGFILE=keylog))
-    cap.stop()
-    check_mode(lab, "M1", port, cap, keylog, ["tls.port==%d,sip" % port,
-                                              "tcp.port==%d,tls" % port],
-               cp.returncode, cp.stderr)
-    pc.stop()
+    run_mode(lab, "M1", pc, port, "tcp", profile, "127.0.0.1:%d" % port,
+             tls_decode(port))
+
+    # ------------------------------------------------------------ M2a
+    # The UE shows its certificate (imsec pki ue) when the P-CSCF asks.
+    if help_has(lab, ["pcscf"], "--client-cert"):
+        out = lab.run("pki", "ue", "--dir", pki, "--mcc", "001", "--mnc",
+                      "001", "--impi", impi(1)).stdout
+        chain = re.search(r"(?m)^chain=(.*)$", out).group(1)
+        key = re.search(r"(?m)^key=(.*)$", out).group(1)
+        prof = profile_add(lab, profile, "ue-m2a.yaml",
+                           [("cert_file", chain), ("key_file", key)])
+        pc = start_pcscf_plain_core(
+            lab, pki, sc.port, "--client-cert", "require", "--ue-ca",
+            os.path.join(pki, "root.crt"), "--ue-ca", op_ca,
+            name="pcscf-m2a")
+        port = pc.ports[0]
+        run_mode(lab, "M2a", pc, port, "tcp", prof, "127.0.0.1:%d" % port,
+                 tls_decode(port))
+    else:
+        print("(M2a: not in this build)")
+
+    # ------------------------------------------------------------ M3
+    # Shared-key TLS, the key configured at both ends: the TLS 1.3
+    # external PSK handshake decrypts with the key log as well.
+    if help_has(lab, ["pcscf"], "--psk-file"):
+        hexkey = "00112233445566778899aabbccddeeff" * 2
+        pskf = secret_file(lab, "pcscf.psk", "# IMPI key\n%s %s\n" %
+                           (impi(1), hexkey))
+        uekey = secret_file(lab, "ue.psk", hexkey + "\n")
+        prof = profile_add(lab, profile, "ue-m3.yaml",
+                           [("psk_identity", impi(1)), ("psk_file", uekey)])
+        pc = start_pcscf_plain_core(lab, pki, sc.port, "--psk-file", pskf,
+                                    name="pcscf-m3")
+        port = pc.ports[0]
+        run_mode(lab, "M3", pc, port, "tcp", prof, "127.0.0.1:%d" % port,
+                 tls_decode(port), "--psk")
+    else:
+        print("(M3: not in this build)")
+
+    # ------------------------------------------------------------ DTLS
+    # SIP over DTLS 1.2 on UDP: tshark decodes DTLS on the port and SIP
+    # inside it.
+    if help_has(lab, ["pcscf"], "dtls:"):
+        pc = start_pcscf_plain_core(lab, pki, sc.port, "--listen",
+                                    "dtls:127.0.0.1:0", name="pcscf-dtls")
+        m = pc.wait_log(r"dtls:127\.0\.0\.1:(\d+)", 5)
+        lab.check(m is not None, "DTLS: the P-CSCF listens on dtls:")
+        if m:
+            port = int(m.group(1))
+            run_mode(lab, "DTLS", pc, port, "udp", profile,
+                     "dtls:127.0.0.1:%d" % port,
+                     ["udp.port==%d,dtls" % port,
+                      "dtls.port==%d,sip" % port])
+    else:
+        print("(DTLS: not in this build)")

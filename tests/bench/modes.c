@@ -33,6 +33,9 @@
  *   m3-ctx    TLS 1.3 external PSK with ECDHE, the key from a look-up
  *             callback of the TLS context itself (net/ alone, no port
  *             table): the floor the table modes are read against;
+ *   m3-nt     m3 on a listener that issues no session ticket: what the
+ *             ticket a PSK flow gets (and never uses: a UE's PSK flow does
+ *             not resume) costs the server;
  *   dtls      DTLS 1.2 with the stateless cookie exchange (RFC 6347
  *             §4.2.1), server certificate.
  * A mode whose handshake fails, or completes without what it measures
@@ -259,7 +262,7 @@ static double loop_cpu_s(void) {
 
 /* ------------------------------------------------------------ the client */
 
-enum { L_M1, L_M2A, L_PSK, L_CTX, L_DTLS, L_N };
+enum { L_M1, L_M2A, L_PSK, L_CTX, L_DTLS, L_PSKNT, L_N };
 
 typedef enum mode_id {
   M_M1,
@@ -269,6 +272,7 @@ typedef enum mode_id {
   M_M312,
   M_M3AKA,
   M_M3CTX,
+  M_M3NT,
   M_DTLS,
   M_N
 } mode_id;
@@ -293,6 +297,8 @@ static mode g_modes[M_N] = {
                  AKA_ID, aka_key},
     [M_M3CTX] = {"m3-ctx", "M3, key from net/'s context look-up", L_CTX, NULL,
                  CONF_ID, conf_key},
+    [M_M3NT] = {"m3-nt", "M3 configured, TLS 1.3, no ticket issued", L_PSKNT,
+                NULL, CONF_ID, conf_key},
     [M_DTLS] = {"dtls", "DTLS 1.2 (cookie, server cert)", L_DTLS, NULL, NULL,
                 NULL},
 };
@@ -301,8 +307,11 @@ static uint16_t g_port[L_N];
 static SSL_SESSION *g_ticket; /* the newest M1 ticket */
 static const mode *g_cur;     /* the mode the client runs now */
 
+static unsigned long g_tickets[M_N]; /* tickets the client received */
+
 static int new_sess_cb(SSL *ssl, SSL_SESSION *s) {
   (void)ssl;
+  g_tickets[g_cur - g_modes]++;
   if (g_cur != &g_modes[M_M1] && g_cur != &g_modes[M_M1RES])
     return 0;
   if (!SSL_SESSION_is_resumable(s))
@@ -368,6 +377,7 @@ static SSL_CTX *client_ctx(mode_id m) {
   case M_M3:
   case M_M3AKA:
   case M_M3CTX:
+  case M_M3NT:
     SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
     SSL_CTX_set_psk_use_session_callback(c, psk_use_cb);
     break;
@@ -535,6 +545,8 @@ int main(int argc, char **argv) {
   imsec_net_tls_config psk = m1; /* a certificate too: the daemon's */
   imsec_net_tls_config ctxc = m1;
   ctxc.psk_lookup = ctx_lookup;
+  imsec_net_tls_config psknt = m1;
+  psknt.tickets = 0;
   imsec_net_tls_config dtls = m1;
   dtls.dtls = 1;
   imsec_net_tls *ctx_tls = NULL;
@@ -543,13 +555,15 @@ int main(int argc, char **argv) {
 
   imsec_hostnet_listener ls[L_N];
   memset(ls, 0, sizeof ls);
-  const imsec_net_tls_config *cfgs[L_N] = {&m1, &m2a, &psk, NULL, &dtls};
+  const imsec_net_tls_config *cfgs[L_N] = {&m1,  &m2a,  &psk,
+                                           NULL, &dtls, &psknt};
   for (int l = 0; l < L_N; l++) {
     ls[l].addr.tp = l == L_DTLS ? IMSEC_TP_DTLS : IMSEC_TP_TLS;
     snprintf(ls[l].addr.host, sizeof ls[l].addr.host, "127.0.0.1");
     ls[l].tls_cfg = cfgs[l];
   }
   ls[L_PSK].psk = 1;
+  ls[L_PSKNT].psk = 1;
   ls[L_CTX].tls = ctx_tls;
 
   /* The host's peer facts from a client chain (the P-CSCF reads the UE's
@@ -639,14 +653,15 @@ int main(int argc, char **argv) {
          "%d rounds x %d handshakes per mode, %.0f s\n\n",
          rounds, n, took);
   printf("| mode | server CPU per handshake (median; min-max) | per core "
-         "| x M1 full (median of rounds) | client wall hs/s | failed |\n");
-  printf("|---|---|---|---|---|---|\n");
+         "| x M1 full (median of rounds) | client wall hs/s | tickets per "
+         "hs | failed |\n");
+  printf("|---|---|---|---|---|---|---|\n");
   double med[M_N] = {0};
   for (int j = 0; j < M_N; j++) {
     int m = j;
     if (!works[m]) {
       if (on[m])
-        printf("| %s | failed in warm-up (not in this tree) | | | | |\n",
+        printf("| %s | failed in warm-up (not in this tree) | | | | | |\n",
                g_modes[m].what);
       continue;
     }
@@ -658,12 +673,14 @@ int main(int argc, char **argv) {
         hi = us[m][rd];
     }
     med[m] = median(us[m], rounds);
-    printf("| %s | %.0f us (%.0f-%.0f) | %.0f/s | %.2fx | %.0f | %lu |\n",
+    printf("| %s | %.0f us (%.0f-%.0f) | %.0f/s | %.2fx | %.0f | %.2f | %lu "
+           "|\n",
            g_modes[m].what, med[m], lo, hi, med[m] > 0 ? 1e6 / med[m] : 0,
-           median(ratio[m], rounds), median(rate[m], rounds), fails[m]);
+           median(ratio[m], rounds), median(rate[m], rounds),
+           (double)g_tickets[m] / (20.0 + (double)n * rounds), fails[m]);
   }
   /* The PSK reconnect against a resumed M1 handshake, per round. */
-  const mode_id pskm[] = {M_M3, M_M3AKA, M_M312};
+  const mode_id pskm[] = {M_M3, M_M3AKA, M_M312, M_M3NT};
   if (works[M_M1RES])
     for (size_t i = 0; i < sizeof pskm / sizeof pskm[0]; i++) {
       mode_id m = pskm[i];

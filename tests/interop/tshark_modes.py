@@ -110,11 +110,17 @@ class Capture:
 
 def tshark_sip(capture, keylog, decode):
     """Every SIP message tshark dissects in the capture: (method or status,
-    request URI) per line. `decode` are the -d options; keylog None reads
-    without keys."""
+    request URI) per line. `decode` are the -d options, or a Lua line (no
+    "==") run with -X lua_script; keylog None reads without keys."""
     args = ["tshark", "-n", "-r", capture.file, "-Y", "sip"]
     for d in decode:
-        args += ["-d", d]
+        if "==" in d:
+            args += ["-d", d]
+        else:
+            lua = capture.file + ".lua"
+            with open(lua, "w") as f:
+                f.write(d + "\n")
+            args += ["-X", "lua_script:" + lua]
     if keylog:
         args += ["-o", "tls.keylog_file:" + keylog]
     args += ["-T", "fields", "-e", "sip.Method", "-e", "sip.Status-Code",
@@ -246,8 +252,10 @@ with Lab() as lab:
         print("(M3: not in this build)")
 
     # ------------------------------------------------------------ DTLS
-    # SIP over DTLS 1.2 on UDP: tshark decodes DTLS on the port and SIP
-    # inside it.
+    # SIP over DTLS 1.2 on UDP: tshark decodes DTLS on the port (-d) and,
+    # with the key log, SIP inside it. tshark 4.0 has no "Decode As" from
+    # DTLS to SIP (its dtls.port table offers CoAP, Diameter and a few
+    # others), so a one-line Lua script adds SIP to that table.
     if help_has(lab, ["pcscf"], "dtls:"):
         pc = start_pcscf_plain_core(lab, pki, sc.port, "--listen",
                                     "dtls:127.0.0.1:0", name="pcscf-dtls")
@@ -258,6 +266,7 @@ with Lab() as lab:
             run_mode(lab, "DTLS", pc, port, "udp", profile,
                      "dtls:127.0.0.1:%d" % port,
                      ["udp.port==%d,dtls" % port,
-                      "dtls.port==%d,sip" % port])
+                      'DissectorTable.get("dtls.port"):add(%d, '
+                      'Dissector.get("sip"))' % port])
     else:
         print("(DTLS: not in this build)")

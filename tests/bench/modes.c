@@ -74,10 +74,6 @@
 #include "imsec/host_net.h"
 #include "imsec/x509.h"
 
-/* The configured-PSK table may be absent from an older tree: the bench
- * then leaves the configured modes out instead of failing to link. */
-#pragma weak imsec_hostnet_psk_set_static
-
 static void die(const char *what) {
   fprintf(stderr, "bench_modes: %s\n", what);
   exit(2);
@@ -595,8 +591,7 @@ int main(int argc, char **argv) {
   for (int l = 0; l < L_N; l++)
     g_port[l] = imsec_hostnet_port(r, (size_t)l);
   imsec_hostnet_psk p = {CONF_ID, conf_key, sizeof conf_key};
-  if (imsec_hostnet_psk_set_static &&
-      imsec_hostnet_psk_set_static(r, &p, 1) != 0)
+  if (imsec_hostnet_psk_set_static(r, &p, 1) != 0)
     die("psk_set_static");
   if (imsec_hostnet_start(r) != 0)
     die("start");

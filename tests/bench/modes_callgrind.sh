@@ -12,7 +12,7 @@
 # handshake and the intercept the start-up; a mode's count is then
 # (its run's total - start-up) / 100 - M1's. About a minute per mode.
 set -euo pipefail
-bin=${1:?usage: modes_callgrind.sh BENCH_MODES [MODES...]}
+bin=$(realpath "${1:?usage: modes_callgrind.sh BENCH_MODES [MODES...]}")
 shift
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(m1-res m2a m3 m3-12 m3-aka m3-ctx m3-nt dtls)

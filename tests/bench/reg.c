@@ -47,6 +47,11 @@
  * mode gets its own P-CSCF and S-CSCF, and the modes are interleaved in
  * the rounds as the stores are):
  *   m1       TLS, the P-CSCF's certificate only (seed §3.1);
+ *   m2a      mutual TLS: every UE shows its own certificate (EKU
+ *            clientAuth, SAN URI sip:IMPI, under the operator CA) from a
+ *            client context of its own (the host's named profile "ueN",
+ *            set on the UE's CONNECT here), the P-CSCF requires it
+ *            (client_cert require) and holds the REGISTER to its IMPI;
  * a mode this tree's elements do not run yet is refused at start.
  *
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
@@ -79,7 +84,6 @@
 
 #define HOME "ims.mnc001.mcc001.3gppnetwork.org"
 #define PCSCF_NAME "pcscf." HOME
-#define MAX_C 256
 #define MAX_SAMPLES 200000
 
 static void die(const char *what, int rc) {
@@ -99,7 +103,19 @@ static const char *path(const char *name) {
   return p;
 }
 
-static void make_pki(void) {
+static void make_pki(size_t n_ue_certs);
+
+/* ---------------------------------------------------------------- subs */
+
+typedef struct subscriber {
+  char impi[128], impu[160];
+  uint8_t k[16], opc[16];
+} subscriber;
+
+#define MAX_C 256
+static subscriber g_sub[MAX_C];
+
+static void make_pki(size_t n_ue_certs) {
   int64_t now = (int64_t)time(NULL);
   const char *perm[] = {HOME};
   imsec_pki_spec root = {.cn = "root",
@@ -139,19 +155,35 @@ static void make_pki(void) {
       (rc = imsec_pki_write_certs(path("root.pem"), one, 1, 1)) ||
       (rc = imsec_pki_write_certs(path("op.pem"), opc, 1, 1)))
     die("pki files", rc);
+  /* Mode M2a: a certificate per UE (`imsec pki ue`: EKU clientAuth, SAN
+   * URI sip:IMPI), its chain file leaf first. */
+  for (size_t i = 0; i < n_ue_certs; i++) {
+    char uri[160], f[64];
+    snprintf(uri, sizeof uri, "sip:%s", g_sub[i].impi);
+    const char *ue_uris[] = {uri};
+    imsec_pki_spec ue = {.cn = g_sub[i].impi,
+                         .uris = ue_uris,
+                         .n_uris = 1,
+                         .client_auth = 1,
+                         .path_len = -1,
+                         .not_before = now - 3600,
+                         .not_after = now + 86400};
+    imsec_pki_cred *u = NULL;
+    if ((rc = imsec_pki_issue(&ue, o, &u)))
+      die("pki ue", rc);
+    const imsec_pki_cred *uc[] = {u, o};
+    snprintf(f, sizeof f, "ue%zu-chain.pem", i);
+    if ((rc = imsec_pki_write_certs(path(f), uc, 2, 1)))
+      die("pki ue files", rc);
+    snprintf(f, sizeof f, "ue%zu.key", i);
+    if ((rc = imsec_pki_write_key(u, path(f), 1)))
+      die("pki ue files", rc);
+    imsec_pki_cred_del(u);
+  }
   imsec_pki_cred_del(l);
   imsec_pki_cred_del(o);
   imsec_pki_cred_del(r);
 }
-
-/* ---------------------------------------------------------------- subs */
-
-typedef struct subscriber {
-  char impi[128], impu[160];
-  uint8_t k[16], opc[16];
-} subscriber;
-
-static subscriber g_sub[MAX_C];
 
 /* ---------------------------------------------------------------- modes */
 
@@ -159,7 +191,7 @@ static subscriber g_sub[MAX_C];
 enum tls_mode { TM_M1, TM_M2A, TM_M3, TM_M3AKA, TM_DTLS, TM_N };
 static const char *const tm_name[TM_N] = {"m1", "m2a", "m3", "m3-aka", "dtls"};
 /* Which modes the elements of this tree run end to end. */
-static const int tm_built[TM_N] = {1, 0, 0, 0, 0};
+static const int tm_built[TM_N] = {1, 1, 0, 0, 0};
 
 /* ---------------------------------------------------------------- the UEs */
 
@@ -234,8 +266,15 @@ static int ue_make(mux *m, size_t i) {
 static void remap(mux *m, size_t i, imsec_out *out, size_t from) {
   for (size_t k = from; k < out->n; k++) {
     imsec_act *a = &out->acts[k];
-    if (a->kind == IMSEC_ACT_CONNECT)
+    if (a->kind == IMSEC_ACT_CONNECT) {
       a->tag = ((uint64_t)(i + 1) << 32) | (a->tag & 0xffffffffu);
+      /* M2a: UE i dials with its own certificate (profile "ueI"). */
+      if (m->tm == TM_M2A) {
+        if (!a->tls && !(a->tls = calloc(1, sizeof *a->tls)))
+          die("memory", IMSEC_ERR_NOMEM);
+        snprintf(a->tls->profile, sizeof a->tls->profile, "ue%zu", i);
+      }
+    }
     /* Service requests: the UE's own id in the low 40 bits, the slot
      * above, so on_reply finds the UE. */
     if ((a->kind == IMSEC_ACT_REQUEST || a->kind == IMSEC_ACT_PERSIST) &&
@@ -500,7 +539,9 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
   imsec_net_tls_config tc;
   memset(&tc, 0, sizeof tc);
   tc.defer_verify = 1;
-  tc.ca_file = path("root.pem");
+  static char root_pem[sizeof g_dir + 16];
+  snprintf(root_pem, sizeof root_pem, "%s/root.pem", g_dir);
+  tc.ca_file = root_pem;
   tc.no_resume = md == M_NEW;
   imsec_hostnet_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -510,6 +551,24 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
   cfg.svc = usvc;
   cfg.client_tls_cfg = &tc;
   cfg.anchors = an;
+  /* M2a: a client context per UE, with that UE's certificate. */
+  static imsec_net_tls_config utc[MAX_C];
+  static imsec_hostnet_tls_profile uprof[MAX_C];
+  static char uname[MAX_C][16], ucert[MAX_C][64], ukey[MAX_C][64];
+  if (tm == TM_M2A) {
+    for (size_t i = 0; i < c; i++) {
+      snprintf(uname[i], sizeof uname[i], "ue%zu", i);
+      snprintf(ucert[i], sizeof ucert[i], "ue%zu-chain.pem", i);
+      snprintf(ukey[i], sizeof ukey[i], "ue%zu.key", i);
+      utc[i] = tc;
+      utc[i].cert_file = strdup(path(ucert[i]));
+      utc[i].key_file = strdup(path(ukey[i]));
+      uprof[i] =
+          (imsec_hostnet_tls_profile){.name = uname[i], .tls_cfg = &utc[i]};
+    }
+    cfg.tls_profiles = uprof;
+    cfg.n_tls_profiles = c;
+  }
   cfg.log_level = IMSEC_LOG_ERROR;
   cfg.no_reuse = 1;
   cfg.limits.max_msg = 65536;
@@ -518,6 +577,10 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
   if ((rc = imsec_hostnet_new(&r, &cfg, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
     exit(1);
+  }
+  for (size_t i = 0; tm == TM_M2A && i < c; i++) {
+    free((char *)utc[i].cert_file);
+    free((char *)utc[i].key_file);
   }
   if ((rc = imsec_hostnet_start(r)) != 0)
     die("start", rc);
@@ -571,6 +634,7 @@ typedef struct stack {
   enum tls_mode tm;
   const char *name;
   imsec_crypto *cr_hss, *cr_s, *cr_p;
+  imsec_x509_anchors *ue_anchors; /* M2a: the P-CSCF's, for UE chains */
   imsec_hss_store *hstore;
   imsec_hss *hss;
   imsec_reg_store *regs;
@@ -704,6 +768,25 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
   ptls.cert_file = path("chain.pem");
   ptls.key_file = path("key.pem");
   ptls.tickets = 1;
+  /* M2a as apps/pcscf_m2.c sets it up (--client-cert require --ue-ca
+   * root --ue-ca operator CA): the UE's certificate asked and required,
+   * verified by the element (defer_verify) against the host's anchors,
+   * where every --ue-ca file is a root. */
+  static char root_pem[sizeof g_dir + 16], op_pem[sizeof g_dir + 16];
+  static const char *more_ca[2] = {op_pem, NULL};
+  snprintf(root_pem, sizeof root_pem, "%s/root.pem", g_dir);
+  snprintf(op_pem, sizeof op_pem, "%s/op.pem", g_dir);
+  if (tm == TM_M2A) {
+    pcfg.client_cert = IMSEC_PCSCF_CLIENT_CERT_REQUIRE;
+    ptls.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    ptls.ca_file = root_pem;
+    ptls.more_ca_files = more_ca;
+    ptls.defer_verify = 1;
+    if ((rc = imsec_x509_anchors_new(&k->ue_anchors)) ||
+        (rc = imsec_x509_anchors_add_root_file(k->ue_anchors, root_pem)) ||
+        (rc = imsec_x509_anchors_add_root_file(k->ue_anchors, op_pem)))
+      die("ue anchors", rc);
+  }
   imsec_hostnet_listener pl[2];
   memset(pl, 0, sizeof pl);
   pl[0].addr.tp = IMSEC_TP_TLS;
@@ -718,6 +801,7 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
   pc.listeners = pl;
   pc.n_listeners = 2;
   pc.log_level = IMSEC_LOG_ERROR;
+  pc.anchors = k->ue_anchors;
   /* every UE connects from 127.0.0.1, and closed flows of the
    * new-connection runs linger a moment */
   pc.limits.max_flows_per_ip = 4 * MAX_C + 64;
@@ -751,6 +835,7 @@ static void stack_down(stack *k) {
   imsec_crypto_del(k->cr_hss);
   imsec_crypto_del(k->cr_s);
   imsec_crypto_del(k->cr_p);
+  imsec_x509_anchors_del(k->ue_anchors);
 }
 
 static double median(double *v, size_t n) {
@@ -835,7 +920,6 @@ int main(int argc, char **argv) {
   snprintf(g_dir, sizeof g_dir, "%s/reg_bench-XXXXXX", dir ? dir : "/tmp");
   if (!mkdtemp(g_dir))
     die("mkdtemp", IMSEC_ERR_IO);
-  make_pki();
   imsec_crypto *cr = NULL;
   int rc = imsec_crypto_ossl_new(&cr);
   if (rc)
@@ -847,6 +931,7 @@ int main(int argc, char **argv) {
     if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
       die("random", IMSEC_ERR_CRYPTO);
   }
+  make_pki(use_tm[TM_M2A] ? c : 0);
   /* One stack per (mode, store), all up at once: every round runs each
    * of them, in an order that turns every round. */
   static stack st[TM_N][ST_N];

@@ -52,6 +52,11 @@
  *            client context of its own (the host's named profile "ueN",
  *            set on the UE's CONNECT here), the P-CSCF requires it
  *            (client_cert require) and holds the REGISTER to its IMPI;
+ *   m3       shared-key TLS, the key configured: every UE has its own
+ *            (identity its IMPI), the P-CSCF's listener takes PSKs and has
+ *            them all in its port's configured table (what --psk-file
+ *            loads); a PSK flow never resumes, so "resumed" is the same
+ *            handshake as "new" in this mode;
  * a mode this tree's elements do not run yet is refused at start.
  *
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
@@ -110,6 +115,7 @@ static void make_pki(size_t n_ue_certs);
 typedef struct subscriber {
   char impi[128], impu[160];
   uint8_t k[16], opc[16];
+  uint8_t psk[32]; /* M3 configured: the UE's key, also in the P-CSCF's */
 } subscriber;
 
 #define MAX_C 256
@@ -158,8 +164,9 @@ static void make_pki(size_t n_ue_certs) {
   /* Mode M2a: a certificate per UE (`imsec pki ue`: EKU clientAuth, SAN
    * URI sip:IMPI), its chain file leaf first. */
   for (size_t i = 0; i < n_ue_certs; i++) {
-    char uri[160], f[64];
-    snprintf(uri, sizeof uri, "sip:%s", g_sub[i].impi);
+    char uri[sizeof g_sub[0].impi + 4], f[64];
+    memcpy(uri, "sip:", 4);
+    memcpy(uri + 4, g_sub[i].impi, sizeof g_sub[i].impi);
     const char *ue_uris[] = {uri};
     imsec_pki_spec ue = {.cn = g_sub[i].impi,
                          .uris = ue_uris,
@@ -191,7 +198,7 @@ static void make_pki(size_t n_ue_certs) {
 enum tls_mode { TM_M1, TM_M2A, TM_M3, TM_M3AKA, TM_DTLS, TM_N };
 static const char *const tm_name[TM_N] = {"m1", "m2a", "m3", "m3-aka", "dtls"};
 /* Which modes the elements of this tree run end to end. */
-static const int tm_built[TM_N] = {1, 1, 0, 0, 0};
+static const int tm_built[TM_N] = {1, 1, 1, 0, 0};
 
 /* ---------------------------------------------------------------- the UEs */
 
@@ -256,6 +263,11 @@ static int ue_make(mux *m, size_t i) {
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
   c.max_connect_attempts = 1;
+  if (m->tm == TM_M3) {
+    c.psk_identity = sb->impi;
+    memcpy(c.psk, sb->psk, sizeof sb->psk);
+    c.psk_len = sizeof sb->psk;
+  }
   return imsec_ue_new(&m->s[i].ue, &c, m->crypto);
 }
 
@@ -792,6 +804,7 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
   pl[0].addr.tp = IMSEC_TP_TLS;
   snprintf(pl[0].addr.host, sizeof pl[0].addr.host, "127.0.0.1");
   pl[0].tls_cfg = &ptls;
+  pl[0].psk = tm == TM_M3;
   pl[1].addr.tp = IMSEC_TP_TCP;
   snprintf(pl[1].addr.host, sizeof pl[1].addr.host, "127.0.0.1");
   imsec_hostnet_config pc;
@@ -808,6 +821,14 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
   if ((rc = imsec_hostnet_new(&k->rp, &pc, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
     exit(1);
+  }
+  if (tm == TM_M3) {
+    imsec_hostnet_psk keys[MAX_C];
+    for (size_t i = 0; i < c; i++)
+      keys[i] =
+          (imsec_hostnet_psk){g_sub[i].impi, g_sub[i].psk, sizeof g_sub[i].psk};
+    if ((rc = imsec_hostnet_psk_set_static(k->rp, keys, c)))
+      die("psk table", rc);
   }
   k->tls_port = imsec_hostnet_port(k->rp, 0);
   pcfg.core.port = imsec_hostnet_port(k->rp, 1);
@@ -928,7 +949,8 @@ int main(int argc, char **argv) {
     subscriber *sb = &g_sub[i];
     snprintf(sb->impi, sizeof sb->impi, "0010100009%05zu@%s", i, HOME);
     snprintf(sb->impu, sizeof sb->impu, "sip:0010100009%05zu@%s", i, HOME);
-    if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
+    if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16) ||
+        imsec_random(cr, sb->psk, sizeof sb->psk))
       die("random", IMSEC_ERR_CRYPTO);
   }
   make_pki(use_tm[TM_M2A] ? c : 0);

@@ -12,8 +12,11 @@ reads the file with the key log and must show, decrypted, the REGISTER
 without the key log must show no REGISTER (the bytes on the wire are
 encrypted).
 
-Mode M1: TLS 1.3 with the P-CSCF's certificate (the SIP over TLS is
-dissected by port: `-d tls.port==PORT,sip`).
+The decrypted handshake must be the mode's: M1 the P-CSCF's Certificate
+alone; M2a a Certificate from each end (the UE's client certificate, `imsec
+pki ue`); M3 configured a ServerHello that took the PSK (pre_shared_key)
+and no Certificate at all; DTLS the same SIP checks over DTLS 1.2. The SIP
+over TLS is dissected by port (`-d tls.port==PORT,sip`).
 
 Exit 77 (ctest SKIP) only when tshark or dumpcap is absent or cannot
 capture on lo here; scripts/packages.txt installs tshark for `make test`.
@@ -133,6 +136,43 @@ def tshark_sip(capture, keylog, decode):
     return rows, cp.stderr
 
 
+def tshark_rows(capture, keylog, decode, flt, fields):
+    """Rows of `fields` for the packets matching display filter `flt`."""
+    args = ["tshark", "-n", "-r", capture.file, "-Y", flt,
+            "-o", "tls.keylog_file:" + keylog]
+    for d in decode:
+        if "==" in d:
+            args += ["-d", d]
+    for f in fields:
+        args += ["-e", f]
+    cp = subprocess.run(args + ["-T", "fields", "-E", "separator=|"],
+                        capture_output=True, text=True, timeout=60)
+    return [l.split("|") for l in cp.stdout.splitlines() if l.strip()]
+
+
+def check_handshake(lab, mode, port, cap, keylog, decode):
+    """What the decrypted handshake shows is the mode's: who sent a
+    Certificate (type 11), and whether the ServerHello took a PSK
+    (pre_shared_key, extension 41)."""
+    certs = tshark_rows(cap, keylog, decode, "tls.handshake.type == 11",
+                        ["tcp.srcport"])
+    from_ue = [r for r in certs if r[0] and int(r[0]) != port]
+    from_pcscf = [r for r in certs if r[0] and int(r[0]) == port]
+    psk = tshark_rows(cap, keylog, decode, "tls.handshake.type == 2 && "
+                      "tls.handshake.extension.type == 41", ["frame.number"])
+    if mode == "M1":
+        lab.check(from_pcscf and not from_ue and not psk,
+                  "M1: the P-CSCF's Certificate alone, no PSK")
+    elif mode == "M2a":
+        lab.check(from_pcscf and from_ue and not psk,
+                  "M2a: a Certificate from each end (UE %d, P-CSCF %d)" %
+                  (len(from_ue), len(from_pcscf)))
+    elif mode == "M3":
+        lab.check(psk and not certs,
+                  "M3: the ServerHello takes the PSK (%d), no Certificate "
+                  "at all (%d)" % (len(psk), len(certs)))
+
+
 def check_mode(lab, mode, port, cap, keylog, decode, rc, ue_err):
     lab.check(rc == 0, "%s: the UE registered (exit %d%s)" %
               (mode, rc, (": " + ue_err.strip()[-200:]) if rc else ""))
@@ -146,6 +186,7 @@ def check_mode(lab, mode, port, cap, keylog, decode, rc, ue_err):
     codes = [r[0] for r in rows]
     lab.check("401" in codes and "200" in codes,
               "%s: and the 401 and the 200 (%s)" % (mode, codes))
+    check_handshake(lab, mode, port, cap, keylog, decode)
     plain, _ = tshark_sip(cap, None, decode)
     lab.check(not [r for r in plain if r[0] == "REGISTER"],
               "%s: without the key log tshark sees no REGISTER" % mode)
@@ -216,40 +257,34 @@ with Lab() as lab:
 
     # ------------------------------------------------------------ M2a
     # The UE shows its certificate (imsec pki ue) when the P-CSCF asks.
-    if help_has(lab, ["pcscf"], "--client-cert"):
-        out = lab.run("pki", "ue", "--dir", pki, "--mcc", "001", "--mnc",
-                      "001", "--impi", impi(1)).stdout
-        chain = re.search(r"(?m)^chain=(.*)$", out).group(1)
-        key = re.search(r"(?m)^key=(.*)$", out).group(1)
-        prof = profile_add(lab, profile, "ue-m2a.yaml",
-                           [("cert_file", chain), ("key_file", key)])
-        pc = start_pcscf_plain_core(
-            lab, pki, sc.port, "--client-cert", "require", "--ue-ca",
-            os.path.join(pki, "root.crt"), "--ue-ca", op_ca,
-            name="pcscf-m2a")
-        port = pc.ports[0]
-        run_mode(lab, "M2a", pc, port, "tcp", prof, "127.0.0.1:%d" % port,
-                 tls_decode(port))
-    else:
-        print("(M2a: not in this build)")
+    out = lab.run("pki", "ue", "--dir", pki, "--mcc", "001", "--mnc",
+                  "001", "--impi", impi(1)).stdout
+    chain = re.search(r"(?m)^chain=(.*)$", out).group(1)
+    key = re.search(r"(?m)^key=(.*)$", out).group(1)
+    prof = profile_add(lab, profile, "ue-m2a.yaml",
+                       [("cert_file", chain), ("key_file", key)])
+    pc = start_pcscf_plain_core(
+        lab, pki, sc.port, "--client-cert", "require", "--ue-ca",
+        os.path.join(pki, "root.crt"), "--ue-ca", op_ca,
+        name="pcscf-m2a")
+    port = pc.ports[0]
+    run_mode(lab, "M2a", pc, port, "tcp", prof, "127.0.0.1:%d" % port,
+             tls_decode(port))
 
     # ------------------------------------------------------------ M3
     # Shared-key TLS, the key configured at both ends: the TLS 1.3
     # external PSK handshake decrypts with the key log as well.
-    if help_has(lab, ["pcscf"], "--psk-file"):
-        hexkey = "00112233445566778899aabbccddeeff" * 2
-        pskf = secret_file(lab, "pcscf.psk", "# IMPI key\n%s %s\n" %
-                           (impi(1), hexkey))
-        uekey = secret_file(lab, "ue.psk", hexkey + "\n")
-        prof = profile_add(lab, profile, "ue-m3.yaml",
-                           [("psk_identity", impi(1)), ("psk_file", uekey)])
-        pc = start_pcscf_plain_core(lab, pki, sc.port, "--psk-file", pskf,
-                                    name="pcscf-m3")
-        port = pc.ports[0]
-        run_mode(lab, "M3", pc, port, "tcp", prof, "127.0.0.1:%d" % port,
-                 tls_decode(port), "--psk")
-    else:
-        print("(M3: not in this build)")
+    hexkey = "00112233445566778899aabbccddeeff" * 2
+    pskf = secret_file(lab, "pcscf.psk", "# IMPI key\n%s %s\n" %
+                       (impi(1), hexkey))
+    uekey = secret_file(lab, "ue.psk", hexkey + "\n")
+    prof = profile_add(lab, profile, "ue-m3.yaml",
+                       [("psk_identity", impi(1)), ("psk_file", uekey)])
+    pc = start_pcscf_plain_core(lab, pki, sc.port, "--psk-file", pskf,
+                                name="pcscf-m3")
+    port = pc.ports[0]
+    run_mode(lab, "M3", pc, port, "tcp", prof, "127.0.0.1:%d" % port,
+             tls_decode(port), "--psk")
 
     # ------------------------------------------------------------ DTLS
     # SIP over DTLS 1.2 on UDP: tshark decodes DTLS on the port (-d) and,

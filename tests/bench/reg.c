@@ -57,6 +57,9 @@
  *            them all in its port's configured table (what --psk-file
  *            loads); a PSK flow never resumes, so "resumed" is the same
  *            handshake as "new" in this mode;
+ *   dtls     SIP over DTLS 1.2 on UDP (cookie exchange, the P-CSCF's
+ *            certificate), the UE's CONNECT naming the host's DTLS client
+ *            context as `imsec ue` makes it;
  * a mode this tree's elements do not run yet is refused at start.
  *
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
@@ -198,7 +201,12 @@ static void make_pki(size_t n_ue_certs) {
 enum tls_mode { TM_M1, TM_M2A, TM_M3, TM_M3AKA, TM_DTLS, TM_N };
 static const char *const tm_name[TM_N] = {"m1", "m2a", "m3", "m3-aka", "dtls"};
 /* Which modes the elements of this tree run end to end. */
-static const int tm_built[TM_N] = {1, 1, 1, 0, 0};
+#ifdef IMSEC_UE_DTLS_PROFILE
+#define TM_DTLS_BUILT 1
+#else
+#define TM_DTLS_BUILT 0
+#endif
+static const int tm_built[TM_N] = {1, 1, 1, 0, TM_DTLS_BUILT};
 
 /* ---------------------------------------------------------------- the UEs */
 
@@ -256,7 +264,7 @@ static int ue_make(mux *m, size_t i) {
   uint8_t sqn[6] = {0};
   if (imsec_ue_sqn_load(sqn, NULL, &c.sqn) != 0)
     return -1;
-  c.pcscf.tp = IMSEC_TP_TLS;
+  c.pcscf.tp = m->tm == TM_DTLS ? IMSEC_TP_DTLS : IMSEC_TP_TLS;
   snprintf(c.pcscf.host, sizeof c.pcscf.host, "127.0.0.1");
   c.pcscf.port = m->pcscf_port;
   c.pcscf_name = PCSCF_NAME;
@@ -581,6 +589,20 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
     cfg.tls_profiles = uprof;
     cfg.n_tls_profiles = c;
   }
+#ifdef IMSEC_UE_DTLS_PROFILE
+  /* DTLS: the context the UE's CONNECT names, as apps/cmd_ue.c makes it. */
+  imsec_net_tls_config dtc = tc;
+  dtc.dtls = 1;
+  imsec_hostnet_tls_profile dprof = {.name = IMSEC_UE_DTLS_PROFILE,
+                                     .tls_cfg = &dtc,
+                                     .defer_verify = 1,
+                                     .no_resume = tc.no_resume,
+                                     .dtls = 1};
+  if (tm == TM_DTLS) {
+    cfg.tls_profiles = &dprof;
+    cfg.n_tls_profiles = 1;
+  }
+#endif
   cfg.log_level = IMSEC_LOG_ERROR;
   cfg.no_reuse = 1;
   cfg.limits.max_msg = 65536;
@@ -801,7 +823,9 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
   }
   imsec_hostnet_listener pl[2];
   memset(pl, 0, sizeof pl);
-  pl[0].addr.tp = IMSEC_TP_TLS;
+  /* The UE listener: TLS, or DTLS with the same certificate (the
+   * daemon's --listen dtls:H:P). */
+  pl[0].addr.tp = tm == TM_DTLS ? IMSEC_TP_DTLS : IMSEC_TP_TLS;
   snprintf(pl[0].addr.host, sizeof pl[0].addr.host, "127.0.0.1");
   pl[0].tls_cfg = &ptls;
   pl[0].psk = tm == TM_M3;

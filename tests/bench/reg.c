@@ -201,12 +201,7 @@ static void make_pki(size_t n_ue_certs) {
 enum tls_mode { TM_M1, TM_M2A, TM_M3, TM_M3AKA, TM_DTLS, TM_N };
 static const char *const tm_name[TM_N] = {"m1", "m2a", "m3", "m3-aka", "dtls"};
 /* Which modes the elements of this tree run end to end. */
-#ifdef IMSEC_UE_DTLS_PROFILE
-#define TM_DTLS_BUILT 1
-#else
-#define TM_DTLS_BUILT 0
-#endif
-static const int tm_built[TM_N] = {1, 1, 1, 0, TM_DTLS_BUILT};
+static const int tm_built[TM_N] = {1, 1, 1, 0, 1};
 
 /* ---------------------------------------------------------------- the UEs */
 
@@ -589,7 +584,6 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
     cfg.tls_profiles = uprof;
     cfg.n_tls_profiles = c;
   }
-#ifdef IMSEC_UE_DTLS_PROFILE
   /* DTLS: the context the UE's CONNECT names, as apps/cmd_ue.c makes it. */
   imsec_net_tls_config dtc = tc;
   dtc.dtls = 1;
@@ -602,7 +596,6 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
     cfg.tls_profiles = &dprof;
     cfg.n_tls_profiles = 1;
   }
-#endif
   cfg.log_level = IMSEC_LOG_ERROR;
   cfg.no_reuse = 1;
   cfg.limits.max_msg = 65536;

@@ -71,6 +71,7 @@
  *             a real disk, fsync is what the product pays)
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,9 +520,27 @@ static const char *mode_name(enum mode md) {
 /* One way measured once. */
 typedef struct result {
   double rate, p50, p99;
+  double p_us, s_us; /* P-CSCF and S-CSCF loop CPU per registration */
   size_t n;
   unsigned failed;
 } result;
+
+/* A loop thread's CPU clock, taken on that thread (imsec_hostnet_call_wait
+ * runs this there), so the P-CSCF's and S-CSCF's CPU per registration can
+ * be read from the main thread whatever the UEs cost. */
+static void take_clock(void *self, imsec_time_ms now, imsec_out *out,
+                       void *arg) {
+  (void)self, (void)now, (void)out;
+  if (pthread_getcpuclockid(pthread_self(), (clockid_t *)arg) != 0)
+    die("loop clock", IMSEC_ERR_INTERNAL);
+}
+
+static double clock_s(clockid_t id) {
+  struct timespec ts;
+  if (clock_gettime(id, &ts) != 0)
+    die("loop clock", IMSEC_ERR_INTERNAL);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* The UEs' SQN writer: the ISIM profile is not what is measured. */
 static int ue_sqn_mem(void *arg, const uint8_t sqn_ms[6]) {
@@ -531,7 +550,8 @@ static int ue_sqn_mem(void *arg, const uint8_t sqn_ms[6]) {
 
 static result run_mode(enum mode md, enum tls_mode tm, const char *store,
                        size_t c, size_t want, double seconds,
-                       uint16_t pcscf_port, const imsec_x509_anchors *an) {
+                       uint16_t pcscf_port, const imsec_x509_anchors *an,
+                       clockid_t p_clock, clockid_t s_clock) {
   mux *m = calloc(1, sizeof *m);
   if (!m)
     die("memory", IMSEC_ERR_NOMEM);
@@ -609,10 +629,12 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
     free((char *)utc[i].cert_file);
     free((char *)utc[i].key_file);
   }
+  double p0 = clock_s(p_clock), s0 = clock_s(s_clock);
   if ((rc = imsec_hostnet_start(r)) != 0)
     die("start", rc);
   if (imsec_hostnet_wait(r, (int64_t)(seconds * 1000) + 10000) != 0)
     fprintf(stderr, "reg_bench: %s: no end in time\n", mode_name(md));
+  double p1 = clock_s(p_clock), s1 = clock_s(s_clock);
   /* Retire the UEs on their loop before the flows close under them. */
   m->done = 1;
   if (imsec_hostnet_call(r, retire_all, m) == 0)
@@ -627,12 +649,15 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
   result res = {.rate = el > 0 ? (double)m->n / el : 0.0,
                 .p50 = pct(m->lat, m->n, 0.50),
                 .p99 = pct(m->lat, m->n, 0.99),
+                .p_us = m->n ? (p1 - p0) * 1e6 / (double)m->n : 0,
+                .s_us = m->n ? (s1 - s0) * 1e6 / (double)m->n : 0,
                 .n = m->n,
                 .failed = m->failed};
   printf("  %-6s %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 "
-         "%6.2f ms  (handshakes: %u full, %u resumed; failed %u)\n",
+         "%6.2f ms  CPU/reg P-CSCF %5.0f us S-CSCF %5.0f us  (handshakes: %u "
+         "full, %u resumed; failed %u)\n",
          tm_name[tm], store, mode_name(md), c, m->n, res.rate, res.p50, res.p99,
-         m->full, m->resumed, m->failed);
+         res.p_us, res.s_us, m->full, m->resumed, m->failed);
   if (md == M_RESUMED) {
     qsort(m->lat_res, m->n_res, sizeof *m->lat_res, cmp_d);
     printf("  %-13s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
@@ -670,6 +695,7 @@ typedef struct stack {
   imsec_scscf *scscf;
   imsec_pcscf *pcscf;
   uint16_t tls_port;
+  clockid_t p_clock, s_clock; /* the loop threads' CPU clocks */
 } stack;
 
 /* What apps/cmd_scscf.c passes (STORE_CALL_WAIT_MS, SQN_RANGE,
@@ -854,6 +880,9 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
   imsec_hostnet_set_self(k->rp, k->pcscf);
   if ((rc = imsec_hostnet_start(k->rs)) || (rc = imsec_hostnet_start(k->rp)))
     die("start", rc);
+  if ((rc = imsec_hostnet_call_wait(k->rp, take_clock, &k->p_clock, 5000)) ||
+      (rc = imsec_hostnet_call_wait(k->rs, take_clock, &k->s_clock, 5000)))
+    die("loop clocks", rc);
 }
 
 static void stack_down(stack *k) {
@@ -1001,15 +1030,15 @@ int main(int argc, char **argv) {
        * alike. */
       for (int j = 0; j < nl; j++) {
         int e = list[(r + (size_t)j) % (size_t)nl], t = e / ST_N, k = e % ST_N;
-        res[t][k][md][r] =
-            run_mode((enum mode)md, (enum tls_mode)t, st[t][k].name, c, want,
-                     seconds, st[t][k].tls_port, an);
+        res[t][k][md][r] = run_mode(
+            (enum mode)md, (enum tls_mode)t, st[t][k].name, c, want, seconds,
+            st[t][k].tls_port, an, st[t][k].p_clock, st[t][k].s_clock);
         failed += res[t][k][md][r].failed;
       }
     }
   }
   printf("median of %zu round(s) (best in brackets):\n", rounds);
-  static double med[TM_N][ST_N][3][3];
+  static double med[TM_N][ST_N][3][5];
   for (int e = 0; e < nl; e++) {
     int t = list[e] / ST_N, k = list[e] % ST_N;
     for (int md = M_NEW; md <= M_OPEN; md++) {
@@ -1024,10 +1053,17 @@ int main(int argc, char **argv) {
       for (size_t r = 0; r < rounds; r++)
         v[r] = res[t][k][md][r].p99;
       med[t][k][md][2] = median(v, rounds);
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[t][k][md][r].p_us;
+      med[t][k][md][3] = median(v, rounds);
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[t][k][md][r].s_us;
+      med[t][k][md][4] = median(v, rounds);
       printf("  %-6s %-6s %-30s %7.0f reg/s (%5.0f)  p50 %6.2f ms  p99 %6.2f "
-             "ms\n",
+             "ms  CPU/reg P-CSCF %5.0f us S-CSCF %5.0f us\n",
              tm_name[t], st[t][k].name, mode_name((enum mode)md),
-             med[t][k][md][0], b, med[t][k][md][1], med[t][k][md][2]);
+             med[t][k][md][0], b, med[t][k][md][1], med[t][k][md][2],
+             med[t][k][md][3], med[t][k][md][4]);
     }
   }
   for (int t = 0; t < TM_N; t++)
@@ -1049,14 +1085,18 @@ int main(int argc, char **argv) {
     for (int k = 0; k < ST_N && use_tm[t]; k++) {
       if (!use[k])
         continue;
-      printf("%s/m1, %s (medians):", tm_name[t], st[t][k].name);
+      printf("%s/m1, %s (medians), reg/s and P-CSCF CPU per reg:", tm_name[t],
+             st[t][k].name);
       for (int md = M_NEW; md <= M_OPEN; md++)
-        printf("  %s %5.1f%%",
+        printf("  %s %5.1f%% %4.2fx",
                md == M_NEW       ? "new"
                : md == M_RESUMED ? "resumed"
                                  : "open",
                med[TM_M1][k][md][0] > 0
                    ? 100.0 * med[t][k][md][0] / med[TM_M1][k][md][0]
+                   : 0.0,
+               med[TM_M1][k][md][3] > 0
+                   ? med[t][k][md][3] / med[TM_M1][k][md][3]
                    : 0.0);
       printf("\n");
     }

@@ -18,6 +18,10 @@
  *            re-registration timer, brought forward).
  * Each registration's latency runs from the UE's first action (connect or
  * REGISTER) to its 200 OK. Every run is bounded by a count and a time.
+ * Beside the rate, the P-CSCF's and the S-CSCF's loop thread CPU time per
+ * registration (each loop's CPU clock, read from the main thread before
+ * and after the run): what a mode costs each element, whatever limits the
+ * UEs' own loop.
  *
  * The S-CSCF reaches its HSS and registration store through an imsec_svc
  * (include/imsec/svc.h), one of two ways (--store):

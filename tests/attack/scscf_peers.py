@@ -148,6 +148,10 @@ with Lab() as lab:
             "--host", PCSCF1)
     lab.run("pki", "rogue", "--dir", d, "--kind", "outside", "--node",
             "--host", "pcscf.evil.example.com")
+    # A server certificate without EKU clientAuth (`pki pcscf` ones carry
+    # it now, for dialling UEs in mode M2b).
+    lab.run("pki", "rogue", "--dir", d, "--kind", "outside",
+            "--host", "pcscf.evil.example.com")
     for n in (1, 2):
         lab.hss_add(n)
         lab.hss_add(n, db="hss2.db")
@@ -201,7 +205,7 @@ with Lab() as lab:
              "name-outside-trust-domain"),
             ("node-" + OTHER_NODE, "a node of an operator that is no roaming partner",
              "not-a-roaming-partner"),
-            ("pcscf." + HOME, "a P-CSCF certificate without clientAuth",
+            ("rogue-outside", "a server certificate without clientAuth",
              "not-client-auth"),
         ]
         for stem, what, code in rogues:

@@ -218,10 +218,10 @@ __attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap,
   if (out) {
     n = fread(out, 1, cap - 1, p);
     out[n] = 0;
-  } else {
-    char tmp[4096];
-    while (fread(tmp, 1, sizeof(tmp), p) > 0) {
-    }
+  }
+  /* Read the rest too: a writer cut off mid-way dies of SIGPIPE. */
+  char tmp[4096];
+  while (fread(tmp, 1, sizeof(tmp), p) > 0) {
   }
   int st = pclose(p);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;

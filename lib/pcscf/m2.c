@@ -119,8 +119,18 @@ int pc_m2_binding_made(ev *e, binding *b, flowrec *f) {
   if (f->cert_impi && !(b->cert_impi = pc_dup_str(imsec_str_c(f->cert_impi))))
     return IMSEC_ERR_NOMEM;
   imsec_addr a;
-  if (p->cfg.dial_ue && contact_addr(b->contact, &a) == 0)
-    b->outlives_flow = 1;
+  if (!p->cfg.dial_ue || contact_addr(b->contact, &a) < 0)
+    return 0;
+  /* The P-CSCF dials only the address the UE registered from: a Contact
+   * naming another host would have it open connections wherever a
+   * subscriber asks (the UE's listener shares its address). */
+  if (!imsec_str_ieq(imsec_str_c(a.host), imsec_str_c(f->peer.host))) {
+    LOG(e, IMSEC_LOG_WARN, S("IMPI "), imsec_str_c(b->impi), S(": Contact "),
+        pc_addr_str(p, &a), S(" is not at the address it registered from ("),
+        pc_addr_str(p, &f->peer), S("); it will not be dialled"));
+    return 0;
+  }
+  b->outlives_flow = 1;
   return 0;
 }
 

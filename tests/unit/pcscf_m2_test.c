@@ -239,6 +239,30 @@ static void m2b_refused(void **state) {
   fx_del(x);
 }
 
+/* A Contact at another address than the UE's: never dialled. */
+static void m2b_other_host(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_NONE, 1);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.inbound = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:10.0.0.9:40000"), &info.peer), 0);
+  assert_int_equal(flow_up(x, UE_FLOW, 0, &info), 0);
+  assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  assert_true(logged(x, "is not at the address it registered from "
+                        "(tls:10.0.0.9:40000); it will not be dialled"));
+  binding *b = imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI));
+  assert_int_equal(b->outlives_flow, 0);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, IMSEC_ERR_CLOSED, x->now, &x->out);
+  assert_true(logged(x, "1 binding(s) removed"));
+  fx_del(x);
+}
+
 /* Without dial_ue the binding goes with its flow (M1). */
 static void m2b_off(void **state) {
   (void)state;
@@ -260,6 +284,7 @@ int main(void) {
       cmocka_unit_test(client_cert_names), cmocka_unit_test(m2a_require),
       cmocka_unit_test(m2a_request),       cmocka_unit_test(m2b_dial),
       cmocka_unit_test(m2b_refused),       cmocka_unit_test(m2b_off),
+      cmocka_unit_test(m2b_other_host),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,6 +173,13 @@ typedef struct imsec_pcscf_config {
    * 480 to the caller, one log line. With dial_ue a binding with such a
    * Contact outlives its flow until expiry. */
   int dial_ue;
+  /* Mode M3, AKA-derived (lib/pcscf/psk.c, docs/M3.md; this project's
+   * profile): keep the CK and IK the S-CSCF puts in a 401, derive the
+   * UE's PSK on the 200 and install it in the listeners for the
+   * registration's lifetime (imsec_out_psk); a UE that reconnects with it
+   * gets its registration moved to the new flow. CK and IK are removed
+   * from every 401 before it reaches a UE, with or without this. */
+  int aka_psk;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the
@@ -318,6 +325,9 @@ typedef struct imsec_pcscf_settings {
    * the operator CAs). */
   char ue_ca[IMSEC_PCSCF_MAX_UE_CA][1024];
   size_t n_ue_ca;
+  /* Mode M3, configured: "IDENTITY HEXKEY" lines (psk_file; mode 0600),
+   * "" none. elem.aka_psk is aka_psk: true. */
+  char psk_file[1024];
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

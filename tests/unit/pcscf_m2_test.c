@@ -42,12 +42,17 @@ static int up_cert(fx *x, uint64_t flow, uint64_t tag,
   return flow_up(x, flow, tag, &info);
 }
 
+/* The UE's listener (M2b): no "ob", an address to dial. */
+#define LISTENER "sip:ue@127.0.0.1:40000;transport=tls"
+
 static fx *m2_fx(imsec_pcscf_client_cert cc, int dial) {
   imsec_pcscf_config c;
   cfg_base(&c);
   c.client_cert = cc;
   c.dial_ue = dial;
-  return fx_new(&c);
+  fx *x = fx_new(&c);
+  x->contact = LISTENER;
+  return x;
 }
 
 static void client_cert_names(void **state) {
@@ -263,6 +268,21 @@ static void m2b_other_host(void **state) {
   fx_del(x);
 }
 
+/* A Contact with "ob" is the UE's flow (RFC 5626): never dialled. */
+static void m2b_outbound_contact(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_NONE, 1);
+  x->contact = NULL; /* the fixture's ;ob Contact */
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
+  assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  binding *b = imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI));
+  assert_int_equal(b->outlives_flow, 0);
+  assert_int_equal(pc_m2_can_dial(x->p, b), 0);
+  fx_del(x);
+}
+
 /* Without dial_ue the binding goes with its flow (M1). */
 static void m2b_off(void **state) {
   (void)state;
@@ -281,10 +301,14 @@ static void m2b_off(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(client_cert_names), cmocka_unit_test(m2a_require),
-      cmocka_unit_test(m2a_request),       cmocka_unit_test(m2b_dial),
-      cmocka_unit_test(m2b_refused),       cmocka_unit_test(m2b_off),
+      cmocka_unit_test(client_cert_names),
+      cmocka_unit_test(m2a_require),
+      cmocka_unit_test(m2a_request),
+      cmocka_unit_test(m2b_dial),
+      cmocka_unit_test(m2b_refused),
+      cmocka_unit_test(m2b_off),
       cmocka_unit_test(m2b_other_host),
+      cmocka_unit_test(m2b_outbound_contact),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

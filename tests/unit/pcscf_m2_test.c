@@ -244,6 +244,24 @@ static void m2b_refused(void **state) {
   fx_del(x);
 }
 
+/* A parked UE de-registers from a new connection: its binding, which
+ * has no flow, goes. */
+static void m2b_deregister_elsewhere(void **state) {
+  (void)state;
+  fx *x = m2b_registered();
+  assert_int_equal(up(x, 12, 0, IMSEC_TP_TLS), 0);
+  feed(x, 12, reg(x, "", NULL, NULL, "0"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW, response_to(fwd, 200, "OK", NULL));
+  status_is(sent(x, 12), 200);
+  assert_true(logged(x, "de-registered IMPI " IMPI));
+  assert_null(imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI)));
+  assert_null(to_ue(x, 1));
+  status_is(sent(x, CORE_FLOW), 430);
+  fx_del(x);
+}
+
 /* A Contact at another address than the UE's: never dialled. */
 static void m2b_other_host(void **state) {
   (void)state;
@@ -309,6 +327,7 @@ int main(void) {
       cmocka_unit_test(m2b_off),
       cmocka_unit_test(m2b_other_host),
       cmocka_unit_test(m2b_outbound_contact),
+      cmocka_unit_test(m2b_deregister_elsewhere),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,10 +148,8 @@ with Lab() as lab:
             "--host", PCSCF1)
     lab.run("pki", "rogue", "--dir", d, "--kind", "outside", "--node",
             "--host", "pcscf.evil.example.com")
-    # A server certificate without EKU clientAuth (`pki pcscf` ones carry
-    # it now, for dialling UEs in mode M2b).
-    lab.run("pki", "rogue", "--dir", d, "--kind", "outside",
-            "--host", "pcscf.evil.example.com")
+    lab.run("pki", "rogue", "--dir", d, "--kind", "serveronly", "--mcc",
+            "001", "--mnc", "01", "--host", PCSCF1)
     for n in (1, 2):
         lab.hss_add(n)
         lab.hss_add(n, db="hss2.db")
@@ -205,7 +203,7 @@ with Lab() as lab:
              "name-outside-trust-domain"),
             ("node-" + OTHER_NODE, "a node of an operator that is no roaming partner",
              "not-a-roaming-partner"),
-            ("rogue-outside", "a server certificate without clientAuth",
+            ("rogue-serveronly", "an operator certificate without clientAuth",
              "not-client-auth"),
         ]
         for stem, what, code in rogues:

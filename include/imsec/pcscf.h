@@ -164,7 +164,8 @@ typedef struct imsec_pcscf_config {
   imsec_pcscf_client_cert client_cert;
   /* Mode M2b: a request for a UE whose binding has no live flow (its
    * connection closed after registering) opens TLS to the registered
-   * Contact (sip: with transport=tls, or sips:; an IP literal host) with
+   * Contact (sip: with transport=tls, or sips:; an IP literal host, the
+   * address the UE registered from) with
    * the host's client profile IMSEC_PCSCF_UE_PROFILE; the UE's server
    * certificate must pass imsec_trust_ue_cert (server role) naming the
    * registered IMPI; then the binding moves to that flow and the queued

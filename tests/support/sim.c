@@ -927,13 +927,13 @@ static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr,
     return;
   }
   /* RFC 5923 reuse: an open outgoing flow of this node to that address,
-   * made with the same client context and the same PSK identity. */
-  for (size_t i = 0; i < s->nends; i++) {
+   * made with the same client context. A CONNECT offering a PSK always
+   * opens a flow of its own (its key is what is being tried). */
+  for (size_t i = 0; i < s->nends && !want_psk; i++) {
     end *e = &s->ends[i];
     if (e->node == n && !e->inbound && !e->closed && !e->down &&
         addr_eq(&e->peer_addr, addr) && strcmp(e->profile, pname) == 0 &&
-        e->psk == want_psk &&
-        (!want_psk || strcmp(e->psk_identity, tls->psk_identity) == 0)) {
+        !e->psk) {
       end_add_tag(e, tag);
       event *ev = ev_new(s, EV_UP, s->now);
       ev->end = i + 1;

@@ -120,7 +120,8 @@ typedef struct sim_tls_opts {
    * PSK (imsec_tls_profile.psk_len > 0) comes up iff the table holds that
    * identity with that very key; both ends then see info.psk = 1,
    * info.psk_identity and no peer certificate. A CONNECT offering none
-   * gets the certificate handshake when the listener has credentials. */
+   * gets the certificate handshake when the listener has credentials. A
+   * CONNECT offering a PSK opens a flow of its own (no RFC 5923 reuse). */
   int psk;
 } sim_tls_opts;
 

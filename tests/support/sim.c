@@ -1271,6 +1271,9 @@ static void run_event(sim *s, event *ev) {
        * makes the facts from it, as from a server's. */
       chain = e->cp->chain;
       nc = e->cp->n_chain < MAX_CHAIN ? e->cp->n_chain : MAX_CHAIN;
+      /* A resumed session kept the client's leaf only (as net/). */
+      if (e->resumed)
+        nc = 1;
     }
     int v = imsec_host_flow_up(n->host, ev->end, ev->tag, &info, chain, nc);
     if (v < 0 && !e->closed && !e->down) {

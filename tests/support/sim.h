@@ -108,7 +108,8 @@ typedef struct sim_tls_opts {
   /* Client certificates (modes M2a, M2b): the connecting node's chain
    * (its client context, sim_node_tls_profile) goes to the accepting
    * node's host, which makes info->peer_cert from it against its anchors
-   * (sim_node_anchors), as with the net port. */
+   * (sim_node_anchors), as with the net port; on a resumed session (the
+   * listener's tickets) the leaf alone, as net/ keeps no chain. */
   sim_client_cert client_cert;
   /* 1: a client chain whose path does not validate against this node's
    * anchors fails the handshake (net: a server context without

@@ -22,12 +22,17 @@
 #include "net_util.h"
 #include "sim.h"
 #include "test_util.h"
+#include "udp_relay.h"
 
 #define TD "3gppnetwork.org"
 #define PCSCF_HOME "pcscf." SC_HOME
 #define PCSCF_VISITED "pcscf." SC_VISITED
 #define PCSCF_OTHER "pcscf." SC_OTHER
 #define MAX_UES 16
+/* The home P-CSCF's client context for dialling UEs (mode M2b). */
+#define SC_DIAL_PROFILE "ue"
+/* The UE's client context for DTLS. */
+#define SC_UE_DTLS_PROFILE "dtls"
 /* How long a look or an act may wait for an element's loop thread: far
  * beyond what a loaded machine needs, only a bound on a hung loop. */
 #define CALL_WAIT_MS 30000
@@ -52,6 +57,11 @@ struct sc_ue {
   imsec_svc *svc; /* its SQN writes */
   imsec_x509_anchors *anchors;
   atomic_ulong sqn_writes;
+  imsec_pki_cred *cred;     /* M2a, M2b: its certificate (sip:IMPI) */
+  uint8_t psk[32];          /* M3: its configured key */
+  imsec_addr listen;        /* M2b: where it listens */
+  t_udp_relay *relay;       /* SC_NET, DTLS loss: between it and the P-CSCF */
+  int lose_down, seen_down; /* SC_SIM, DTLS loss */
 };
 
 /* A message an element sent (out) or received, from the net ladder. */
@@ -63,8 +73,16 @@ typedef struct rec {
   size_t len;
 } rec;
 
+/* The configured PSKs of the home P-CSCF (M3), for the net port's table
+ * (imsec_hostnet_psk_set_static replaces them all at once). */
+typedef struct psk_row {
+  char identity[128];
+  uint8_t key[32];
+} psk_row;
+
 struct sc_world {
   sc_backend b;
+  sc_mode mode;
   sim *s;
   char dir[64]; /* SC_NET: the PEM files */
   imsec_pki_cred *root, *op1, *op2, *op3, *home, *visited, *other, *self;
@@ -82,6 +100,9 @@ struct sc_world {
   imsec_addr ue_side[SC_PCSCF_N]; /* where UEs dial each P-CSCF */
   sc_ue *ues[MAX_UES];
   size_t nue;
+  imsec_x509_anchors *pc_anchors; /* the home P-CSCF's, for UE certs */
+  psk_row psks[MAX_UES];
+  size_t npsk;
   pthread_mutex_t mu; /* recs (written by the loop threads) */
   rec *recs;
   size_t nrec, caprec;
@@ -348,13 +369,17 @@ static void elem_look(sc_world *w, elem *e, look_fn fn, void *arg) {
 
 /* SC_NET: a port for an element, bound but not started; `self` may be set
  * later (imsec_hostnet_set_self) when the element needs the ports. */
-static void net_port(sc_world *w, elem *e, const imsec_elem_ops *ops,
-                     void *self, imsec_svc *svc,
-                     const imsec_hostnet_listener *ls, size_t nl,
-                     const imsec_net_tls_config *client,
-                     const imsec_x509_anchors *anchors) {
+static void net_port_p(sc_world *w, elem *e, const imsec_elem_ops *ops,
+                       void *self, imsec_svc *svc,
+                       const imsec_hostnet_listener *ls, size_t nl,
+                       const imsec_net_tls_config *client,
+                       const imsec_x509_anchors *anchors,
+                       const imsec_hostnet_tls_profile *profiles,
+                       size_t nprofiles) {
   imsec_hostnet_config c;
   memset(&c, 0, sizeof c);
+  c.tls_profiles = profiles;
+  c.n_tls_profiles = nprofiles;
   c.name = e->name;
   c.ops = ops;
   c.self = self;
@@ -369,6 +394,14 @@ static void net_port(sc_world *w, elem *e, const imsec_elem_ops *ops,
   char err[256] = "";
   if (imsec_hostnet_new(&e->r, &c, err, sizeof err) != 0)
     fail_msg("%s: %s", e->name, err);
+}
+
+static void net_port(sc_world *w, elem *e, const imsec_elem_ops *ops,
+                     void *self, imsec_svc *svc,
+                     const imsec_hostnet_listener *ls, size_t nl,
+                     const imsec_net_tls_config *client,
+                     const imsec_x509_anchors *anchors) {
+  net_port_p(w, e, ops, self, svc, ls, nl, client, anchors, NULL, 0);
 }
 
 static void elem_start(sc_world *w, elem *e) {
@@ -432,6 +465,36 @@ static void listen_chain(sim_node *n, const char *addr,
   assert_int_equal(sim_listen_tls(n, &a, chain, ca ? 2 : 1, tickets), 0);
 }
 
+/* The home P-CSCF's access side in the world's mode: its TLS listener
+ * (asking for client certificates in M2a, taking PSKs in M3), a DTLS
+ * listener beside it, its client context for dialling UEs (M2b). */
+static void sim_home_listeners(sc_world *w, const char *tls) {
+  sim_node *n = w->pcscf_e[P_HOME].n;
+  imsec_bytes chain[2] = {imsec_pki_cred_der(w->home),
+                          imsec_pki_cred_der(w->op1)};
+  sim_tls_opts o = {.chain = chain, .n_chain = 2, .tickets = 1};
+  if (w->mode == SC_M2A) {
+    o.client_cert = SIM_CLIENT_CERT_REQUIRE;
+    o.verify_client = 1;
+  }
+  if (w->mode == SC_M3 || w->mode == SC_M3_AKA)
+    o.psk = 1;
+  imsec_addr a = A(tls);
+  assert_int_equal(sim_listen_opts(n, &a, &o), 0);
+  w->ue_side[SC_PCSCF_HOME] = a;
+  if (w->mode == SC_DTLS) {
+    a.tp = IMSEC_TP_DTLS;
+    o.tickets = 0;
+    assert_int_equal(sim_listen_opts(n, &a, &o), 0);
+    w->ue_side[SC_PCSCF_HOME] = a;
+  }
+  if (w->mode == SC_M2A || w->mode == SC_M2B)
+    sim_node_anchors(n, w->pc_anchors);
+  if (w->mode == SC_M2B)
+    assert_int_equal(
+        sim_node_tls_profile(n, SC_DIAL_PROFILE, chain, 2, NULL, 0), 0);
+}
+
 static void sim_world(sc_world *w) {
   assert_int_equal(sim_new(&w->s, 1000000), 0);
   static const char *const peers[] = {"10.0.0.2", "10.1.0.2", "10.9.0.2"};
@@ -459,12 +522,11 @@ static void sim_world(sc_world *w) {
     assert_int_equal(sim_listen(e->n, &core), 0);
     elem_start(w, e); /* as the net port does: on_start, if any */
   }
-  listen_chain(w->pcscf_e[P_HOME].n, at[P_HOME].tls, w->home, w->op1, 1);
+  sim_home_listeners(w, at[P_HOME].tls);
   listen_chain(w->pcscf_e[P_VISITED].n, at[P_VISITED].tls, w->visited, w->op2,
                0);
   listen_chain(w->pcscf_e[P_ROGUE].n, at[P_ROGUE].tls, w->other, w->op3, 0);
   listen_chain(w->pcscf_e[P_ROGUE].n, at[P_ROGUE].tls2, w->self, NULL, 0);
-  w->ue_side[SC_PCSCF_HOME] = A(at[P_HOME].tls);
   w->ue_side[SC_PCSCF_VISITED] = A(at[P_VISITED].tls);
   w->ue_side[SC_PCSCF_ROGUE] = A(at[P_ROGUE].tls);
   w->ue_side[SC_PCSCF_SELF_SIGNED] = A(at[P_ROGUE].tls2);
@@ -497,10 +559,12 @@ static void net_world(sc_world *w) {
     int tickets;
   } at[P_N] = {
       {{"home", NULL}, 1}, {{"visited", NULL}, 0}, {{"other", "self"}, 0}};
+  char rootf[128];
+  wpath(w, "root.pem", rootf, sizeof rootf);
   for (int i = 0; i < P_N; i++) {
-    imsec_net_tls_config tc[2];
+    imsec_net_tls_config tc[3];
     char cf[2][128], kf[2][128];
-    imsec_hostnet_listener l[3];
+    imsec_hostnet_listener l[4];
     memset(l, 0, sizeof l);
     memset(tc, 0, sizeof tc);
     size_t nl = 0;
@@ -515,9 +579,46 @@ static void net_world(sc_world *w) {
       l[nl].tls_cfg = &tc[j];
       nl++;
     }
+    /* The home P-CSCF's access side in the world's mode (as
+     * sim_home_listeners). */
+    const imsec_x509_anchors *an = NULL;
+    imsec_hostnet_tls_profile dial;
+    memset(&dial, 0, sizeof dial);
+    imsec_net_tls_config dial_cfg;
+    memset(&dial_cfg, 0, sizeof dial_cfg);
+    if (i == P_HOME) {
+      if (w->mode == SC_M2A) {
+        tc[0].client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+        tc[0].ca_file = rootf;
+      }
+      if (w->mode == SC_M3 || w->mode == SC_M3_AKA)
+        l[0].psk = 1;
+      if (w->mode == SC_DTLS) {
+        tc[2] = tc[0];
+        tc[2].dtls = 1;
+        tc[2].tickets = 0;
+        l[nl].addr = lo(IMSEC_TP_DTLS, 0);
+        l[nl].tls_cfg = &tc[2];
+        nl++;
+      }
+      if (w->mode == SC_M2A || w->mode == SC_M2B)
+        an = w->pc_anchors;
+      if (w->mode == SC_M2B) {
+        dial_cfg.cert_file = tc[0].cert_file;
+        dial_cfg.key_file = tc[0].key_file;
+        dial_cfg.ca_file = rootf;
+        dial_cfg.defer_verify = 1;
+        dial_cfg.no_resume = 1;
+        dial.name = SC_DIAL_PROFILE;
+        dial.tls_cfg = &dial_cfg;
+        dial.defer_verify = 1;
+        dial.no_resume = 1;
+      }
+    }
     l[nl++].addr = lo(IMSEC_TP_TCP, 0);
     elem *e = &w->pcscf_e[i];
-    net_port(w, e, &imsec_pcscf_ops, NULL, NULL, l, nl, NULL, NULL);
+    net_port_p(w, e, &imsec_pcscf_ops, NULL, NULL, l, nl, NULL, an,
+               dial.name ? &dial : NULL, dial.name ? 1 : 0);
     imsec_addr core = lo(IMSEC_TP_TCP, imsec_hostnet_port(e->r, nl - 1));
     w->pcscf[i] = pcscf_make(w, i, core, "127.0.0.1", sa,
                              i == P_VISITED ? SC_VISITED_ID : NULL);
@@ -525,7 +626,9 @@ static void net_world(sc_world *w) {
     elem_start(w, e);
   }
   w->ue_side[SC_PCSCF_HOME] =
-      lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 0));
+      w->mode == SC_DTLS
+          ? lo(IMSEC_TP_DTLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 1))
+          : lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 0));
   w->ue_side[SC_PCSCF_VISITED] =
       lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_VISITED].r, 0));
   w->ue_side[SC_PCSCF_ROGUE] =
@@ -535,15 +638,21 @@ static void net_world(sc_world *w) {
 }
 
 sc_world *sc_world_new(sc_backend b) {
+  return sc_world_new_mode(b, SC_M1);
+}
+
+sc_world *sc_world_new_mode(sc_backend b, sc_mode m) {
   sc_world *w = calloc(1, sizeof *w);
   assert_non_null(w);
   w->b = b;
+  w->mode = m;
   pthread_mutex_init(&w->mu, NULL);
   snprintf(w->scscf_e.name, sizeof w->scscf_e.name, "scscf");
   snprintf(w->pcscf_e[P_HOME].name, sizeof w->pcscf_e[0].name, "pcscf");
   snprintf(w->pcscf_e[P_VISITED].name, sizeof w->pcscf_e[0].name, "vpcscf");
   snprintf(w->pcscf_e[P_ROGUE].name, sizeof w->pcscf_e[0].name, "rogue");
   pki_make(w);
+  w->pc_anchors = anchors_new(w);
   assert_int_equal(imsec_crypto_ossl_new(&w->cr), 0);
   assert_int_equal(imsec_crypto_ossl_new(&w->cr_s), 0);
   for (int i = 0; i < P_N; i++)
@@ -579,6 +688,9 @@ void sc_world_del(sc_world *w) {
   }
   for (size_t i = 0; i < w->nue; i++) {
     sc_ue *u = w->ues[i];
+    t_udp_relay_del(u->relay);
+    imsec_pki_cred_del(u->cred);
+    imsec_wipe(u->psk, sizeof u->psk);
     imsec_ue_del(u->ue);
     imsec_svc_del(u->svc);
     imsec_x509_anchors_del(u->anchors);
@@ -592,6 +704,8 @@ void sc_world_del(sc_world *w) {
     imsec_crypto_del(w->cr_p[i]);
   }
   imsec_scscf_del(w->scscf);
+  imsec_x509_anchors_del(w->pc_anchors);
+  imsec_wipe(w->psks, sizeof w->psks);
   imsec_svc_del(w->svc);
   imsec_reg_store_del(w->regs);
   imsec_hss_del(w->hss);
@@ -630,6 +744,67 @@ static void add_sub_fn(void *self, void *arg) {
   (void)self;
   add_sub *a = arg;
   a->rc = a->w->store->vt->add(a->w->store, a->s);
+}
+
+/* A UE's certificate as `imsec pki ue` makes it: CN and SAN URI
+ * sip:IMPI, under the home operator's CA, clientAuth (M2a), serverAuth
+ * too (M2b: it serves the P-CSCF's connection). */
+static imsec_pki_cred *ue_cred(sc_world *w, const char *impi, int server) {
+  char uri[160];
+  snprintf(uri, sizeof uri, "sip:%s", impi);
+  const char *uris[] = {uri};
+  int64_t now = (int64_t)time(NULL);
+  imsec_pki_spec sp = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = impi,
+      .org = SC_HOME,
+      .path_len = -1,
+      .uris = uris,
+      .n_uris = 1,
+      .client_auth = 1,
+      .server_auth = server,
+      .not_before = now - 3600,
+      .not_after = now + 86400,
+  };
+  imsec_pki_cred *c = NULL;
+  assert_int_equal(imsec_pki_issue(&sp, w->op1, &c), 0);
+  return c;
+}
+
+/* SC_SIM, DTLS: the datagrams the UEs asked to lose (sc_ue_opts). */
+static int sim_lose(void *user, const sim_msg *m, const uint8_t *data,
+                    size_t len) {
+  sc_world *w = user;
+  (void)data;
+  (void)len;
+  if (m->from != w->pcscf_e[P_HOME].n)
+    return 0;
+  for (size_t i = 0; i < w->nue; i++) {
+    sc_ue *u = w->ues[i];
+    if (u->e.n == m->to && u->lose_down)
+      return ++u->seen_down == u->lose_down;
+  }
+  return 0;
+}
+
+/* M3: the home P-CSCF's configured PSKs, now with UE u's (its own key;
+ * `psk_wrong` gives the UE another). */
+static void psk_add(sc_world *w, sc_ue *u, int wrong) {
+  assert_true(w->npsk < MAX_UES);
+  psk_row *r = &w->psks[w->npsk++];
+  snprintf(r->identity, sizeof r->identity, "%s", u->impi);
+  assert_int_equal(imsec_random(w->cr, r->key, sizeof r->key), 0);
+  memcpy(u->psk, r->key, sizeof u->psk);
+  if (wrong)
+    u->psk[0] ^= 0x5a;
+  if (w->b == SC_SIM) {
+    assert_int_equal(sim_node_psk_static(w->pcscf_e[P_HOME].n, r->identity,
+                                         r->key, sizeof r->key),
+                     0);
+    return;
+  }
+  /* SC_NET: the net port's configured PSKs (netpsk) once in main. */
+  fail_msg("M3 over the net port: no PSK table in this build");
 }
 
 sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
@@ -682,7 +857,23 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   if (o->sqn_ahead)
     sqn[3] = 0x20;
   assert_int_equal(imsec_ue_sqn_load(sqn, NULL, &c.sqn), 0);
+  /* The mode's credentials (their element settings with them). */
+  if (w->mode == SC_M2A || w->mode == SC_M2B) {
+    char other[128];
+    snprintf(other, sizeof other, "0010100000%05zu@%s", i + 100, SC_HOME);
+    u->cred =
+        ue_cred(w, o->cert_other_impi ? other : u->impi, w->mode == SC_M2B);
+  }
+  if (w->mode == SC_M3)
+    psk_add(w, u, o->psk_wrong);
+  u->lose_down = o->lose_down;
   c.pcscf = w->ue_side[o->via];
+  if (w->mode == SC_DTLS && o->lose_down && w->b == SC_NET) {
+    /* The UE dials the relay, which loses what it was asked to. */
+    assert_int_equal(t_udp_relay_new(&u->relay, c.pcscf.port), 0);
+    t_udp_relay_lose(u->relay, 1, o->lose_down);
+    c.pcscf.port = t_udp_relay_port(u->relay);
+  }
   c.pcscf_name = o->pcscf_name ? o->pcscf_name : g_pcscf_names[o->via];
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
@@ -701,15 +892,77 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     assert_non_null(u->e.n);
     sim_node_svc(u->e.n, u->svc);
     sim_node_anchors(u->e.n, u->anchors);
+    imsec_bytes chain[2] = {u->cred ? imsec_pki_cred_der(u->cred)
+                                    : (imsec_bytes){0},
+                            imsec_pki_cred_der(w->op1)};
+    if (w->mode == SC_M2A)
+      assert_int_equal(sim_node_client_chain(u->e.n, chain, 2), 0);
+    if (w->mode == SC_M2B) {
+      /* It serves the P-CSCF's connection with its certificate and asks
+       * for the P-CSCF's (the UE's trust decision judges it). */
+      char a[64];
+      snprintf(a, sizeof a, "tls:%s:5061", host);
+      u->listen = A(a);
+      sim_tls_opts lo_ = {
+          .chain = chain, .n_chain = 2, .client_cert = SIM_CLIENT_CERT_REQUIRE};
+      assert_int_equal(sim_listen_opts(u->e.n, &u->listen, &lo_), 0);
+    }
+    if (w->mode == SC_DTLS) {
+      assert_int_equal(
+          sim_node_tls_profile(u->e.n, SC_UE_DTLS_PROFILE, NULL, 0, NULL, 0),
+          0);
+      if (o->lose_down)
+        sim_set_loss(w->s, sim_lose, w);
+    }
   } else {
     /* The UE's client context leaves the decision to the element (the
      * trust decision, DESIGN.md §3). */
-    imsec_net_tls_config tc;
-    char ca[128];
+    imsec_net_tls_config tc, dc, lc;
+    char ca[128], cf[128], kf[128];
     memset(&tc, 0, sizeof tc);
     tc.defer_verify = 1;
     tc.ca_file = wpath(w, "root.pem", ca, sizeof ca);
-    net_port(w, &u->e, &imsec_ue_ops, u->ue, u->svc, NULL, 0, &tc, u->anchors);
+    if (u->cred) {
+      char base[32];
+      snprintf(base, sizeof base, "%s", u->e.name);
+      pki_write(w, base, u->cred, w->op1);
+      char name[64];
+      snprintf(name, sizeof name, "%s.pem", base);
+      wpath(w, name, cf, sizeof cf);
+      snprintf(name, sizeof name, "%s.key", base);
+      wpath(w, name, kf, sizeof kf);
+    }
+    if (w->mode == SC_M2A) {
+      tc.cert_file = cf;
+      tc.key_file = kf;
+    }
+    imsec_hostnet_listener l;
+    memset(&l, 0, sizeof l);
+    if (w->mode == SC_M2B) {
+      memset(&lc, 0, sizeof lc);
+      lc.cert_file = cf;
+      lc.key_file = kf;
+      lc.ca_file = ca;
+      lc.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+      lc.defer_verify = 1;
+      l.addr = lo(IMSEC_TP_TLS, 0);
+      l.tls_cfg = &lc;
+    }
+    imsec_hostnet_tls_profile dp;
+    memset(&dp, 0, sizeof dp);
+    if (w->mode == SC_DTLS) {
+      dc = tc;
+      dc.dtls = 1;
+      dp.name = SC_UE_DTLS_PROFILE;
+      dp.tls_cfg = &dc;
+      dp.defer_verify = 1;
+      dp.dtls = 1;
+    }
+    net_port_p(w, &u->e, &imsec_ue_ops, u->ue, u->svc, &l,
+               w->mode == SC_M2B ? 1 : 0, &tc, u->anchors, dp.name ? &dp : NULL,
+               dp.name ? 1 : 0);
+    if (w->mode == SC_M2B)
+      u->listen = lo(IMSEC_TP_TLS, imsec_hostnet_port(u->e.r, 0));
   }
   return u;
 }

@@ -50,6 +50,20 @@ typedef enum sc_pcscf {
   SC_PCSCF_N
 } sc_pcscf;
 
+/* The deployment mode of the home P-CSCF's access side (DESIGN.md §2)
+ * and of the UEs that register through it. Whatever the mode, the UE
+ * authenticates to the S-CSCF with IMS AKA and applies its trust decision
+ * to the P-CSCF. */
+typedef enum sc_mode {
+  SC_M1 = 0, /* TLS, the P-CSCF's certificate only */
+  SC_M2A,    /* mutual TLS: the UE shows a client certificate (sip:IMPI) */
+  SC_M2B,    /* the UE listens with a server certificate; the P-CSCF dials
+                it when it has no live flow to it */
+  SC_M3,     /* TLS with a configured PSK (identity: the IMPI) */
+  SC_M3_AKA, /* a PSK derived from the AKA run, used on reconnection */
+  SC_DTLS,   /* SIP over DTLS on UDP (datagrams that may be lost) */
+} sc_mode;
+
 typedef struct sc_world sc_world;
 typedef struct sc_ue sc_ue;
 
@@ -57,11 +71,21 @@ typedef struct sc_ue_opts {
   sc_pcscf via;           /* default SC_PCSCF_HOME */
   const char *pcscf_name; /* NULL: the name of `via`'s certificate */
   int sqn_ahead;          /* the ISIM's SQN is ahead of the HSS's */
+  /* The refused cases of the modes: the UE's certificate (M2a, M2b)
+   * names another IMPI; its configured PSK (M3) is not the P-CSCF's. */
+  int cert_other_impi;
+  int psk_wrong;
+  /* DTLS: the n-th datagram carrying a SIP message from the P-CSCF to
+   * this UE is lost (sim: the loss hook; net: a UDP relay between them).
+   * 0: none. */
+  int lose_down;
 } sc_ue_opts;
 
 /* Make the networks: PKI, HSS, S-CSCF (started), the P-CSCFs with their
  * routes and core peers. Asserts on failure. */
 sc_world *sc_world_new(sc_backend b);
+/* The same with the home P-CSCF (and the UEs added later) in mode `m`. */
+sc_world *sc_world_new_mode(sc_backend b, sc_mode m);
 /* Stop every element, then free everything. */
 void sc_world_del(sc_world *w);
 sc_backend sc_world_backend(const sc_world *w);

@@ -11,8 +11,8 @@
  *    the To host) through the routing table; unknown domain: 403. Adds its
  *    Via, `Path: <sip:TOKEN@HOST:PORT;transport=tls;lr;ob>` (transport
  *    after the core listener: tls, or tcp when plain; TOKEN names the
- *    UE's TLS flow; an HMAC under a random key makes it unforgeable and
- *    valid for that connection only), `Supported: path`, and in a visited
+ *    registration binding, an id never reused; an HMAC under a random key
+ *    makes it unforgeable), `Supported: path`, and in a visited
  *    network P-Visited-Network-ID. Security agreement (RFC 3329): a UE that
  *    offers `Security-Client: tls` gets `Security-Server: tls;q=0.1` in the
  *    401 and must echo it in Security-Verify (missing or different: 494,
@@ -223,8 +223,8 @@ typedef struct imsec_pcscf_stats {
 IMSEC_API void imsec_pcscf_stats_get(const imsec_pcscf *p,
                                      imsec_pcscf_stats *out);
 
-/* The flow a public identity is bound to. Returns 0 and *flow, or
- * IMSEC_ERR_NOTFOUND. */
+/* The flow a public identity is bound to. Returns 0 and *flow (0 when
+ * the binding outlives its flow and has none now), or IMSEC_ERR_NOTFOUND. */
 IMSEC_API IMSEC_MUST_USE int
 imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
 

@@ -23,7 +23,8 @@ flowrec *pc_flow_add(imsec_pcscf *p, uint64_t id) {
   return f;
 }
 
-/* Free a binding already out of the IMPI table and its flow's list. */
+/* Free a binding already out of the IMPI and id tables and its flow's
+ * list. */
 static void binding_release(binding *b) {
   free(b->impi);
   free(b->contact);
@@ -34,45 +35,94 @@ static void binding_release(binding *b) {
 
 /* Take `b` off its flow's list (a handful of registrations per flow). */
 static void binding_detach(binding *b) {
+  if (!b->flow)
+    return;
   for (binding **pp = &b->flow->bindings; *pp; pp = &(*pp)->next) {
     if (*pp == b) {
       *pp = b->next;
       break;
     }
   }
+  b->flow = NULL;
+  b->next = NULL;
+}
+
+static void binding_put_on(binding *b, flowrec *f) {
+  b->flow = f;
+  b->next = f->bindings;
+  f->bindings = b;
 }
 
 void pc_binding_unlink(imsec_pcscf *p, binding *b) {
   (void)imsec_map_sdel(&p->bindings, imsec_str_c(b->impi));
+  (void)imsec_map_del(&p->bind_ids, b->id);
   binding_detach(b);
   binding_release(b);
+}
+
+uint64_t pc_binding_id_next(imsec_pcscf *p) {
+  return ++p->bind_seq;
 }
 
 /* TS 33.203 O.4: one binding per IMPI: the flow it registered on last.
  * Removes the IMPI's binding on any other flow, then adds an empty one on
  * `f`. NULL without memory. */
-binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi) {
+binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi,
+                        uint64_t id) {
   binding *old = imsec_map_sget(&p->bindings, imsec_str_c(impi));
   if (old)
     pc_binding_unlink(p, old);
   binding *b = calloc(1, sizeof(*b));
-  if (!b || !(b->impi = pc_dup_str(imsec_str_c(impi))) ||
-      imsec_map_sput(&p->bindings, imsec_str_c(b->impi), b, NULL) < 0) {
-    if (b)
-      free(b->impi);
-    free(b);
-    return NULL;
+  if (!b || !(b->impi = pc_dup_str(imsec_str_c(impi))))
+    goto fail;
+  b->id = id;
+  if (imsec_map_put(&p->bind_ids, id, b, NULL) < 0)
+    goto fail;
+  if (imsec_map_sput(&p->bindings, imsec_str_c(b->impi), b, NULL) < 0) {
+    (void)imsec_map_del(&p->bind_ids, id);
+    goto fail;
   }
-  b->flow = f;
-  b->next = f->bindings;
-  f->bindings = b;
+  binding_put_on(b, f);
   return b;
+fail:
+  if (b)
+    free(b->impi);
+  free(b);
+  return NULL;
+}
+
+int pc_binding_set_id(imsec_pcscf *p, binding *b, uint64_t id) {
+  if (b->id == id)
+    return 0;
+  IMSEC_GUARD(imsec_map_put(&p->bind_ids, id, b, NULL));
+  (void)imsec_map_del(&p->bind_ids, b->id);
+  b->id = id;
+  return 0;
+}
+
+int pc_binding_attach(imsec_pcscf *p, binding *b, uint64_t flow) {
+  if (!p || !b)
+    return IMSEC_ERR_INVAL;
+  flowrec *f = pc_flow_find(p, flow);
+  if (!f)
+    return IMSEC_ERR_NOTFOUND;
+  if (f->core)
+    return IMSEC_ERR_STATE;
+  if (b->flow == f)
+    return 0;
+  binding_detach(b);
+  binding_put_on(b, f);
+  return 0;
 }
 
 /* The binding of `impi` when it is on flow `f`, else NULL. */
 binding *pc_binding_find(const imsec_pcscf *p, flowrec *f, const char *impi) {
   binding *b = imsec_map_sget(&p->bindings, imsec_str_c(impi));
-  return b && b->flow == f ? b : NULL;
+  return b && f && b->flow == f ? b : NULL;
+}
+
+binding *pc_binding_by_id(const imsec_pcscf *p, uint64_t id) {
+  return imsec_map_get(&p->bind_ids, id);
 }
 
 /* Remove the expired bindings; the earliest expiry left goes to *next
@@ -85,9 +135,11 @@ void pc_binding_sweep(ev *e, imsec_time_ms *next) {
     binding *b = s->val;
     if (b->expires_at <= e->now) {
       LOG(e, IMSEC_LOG_INFO, S("registration of IMPI "), imsec_str_c(b->impi),
-          S(" on flow "), pc_num(p, b->flow->id),
+          b->flow ? S(" on flow ") : S(" (no live flow)"),
+          b->flow ? pc_num(p, b->flow->id) : S(""),
           S(" expired; binding removed"));
       (void)imsec_map_del_at(&p->bindings, &it);
+      (void)imsec_map_del(&p->bind_ids, b->id);
       binding_detach(b);
       binding_release(b);
       continue;
@@ -100,9 +152,12 @@ void pc_binding_sweep(ev *e, imsec_time_ms *next) {
 void pc_flow_free(imsec_pcscf *p, flowrec *f) {
   while (f->bindings) {
     binding *b = f->bindings;
-    f->bindings = b->next;
-    (void)imsec_map_sdel(&p->bindings, imsec_str_c(b->impi));
-    binding_release(b);
+    if (b->outlives_flow) {
+      /* The mode keeps it until expiry without a flow (see binding). */
+      binding_detach(b);
+      continue;
+    }
+    pc_binding_unlink(p, b);
   }
   if (!f->core)
     p->n_access--;
@@ -114,46 +169,61 @@ void pc_flow_remove(imsec_pcscf *p, flowrec *f) {
   pc_flow_free(p, f);
 }
 
-/* ------------------------------------------------------------ tokens */
-
-/* RFC 5626 §5.2: the flow token. HMAC-SHA256 under a random key over the
- * flow id and the connection's nonce: the driver's ids are plain numbers
- * (and may be reused), so the MAC is what makes a token unforgeable and
- * tied to one connection. */
-static int token_mac(imsec_pcscf *p, const flowrec *f, uint8_t mac[32]) {
-  uint8_t id[8];
-  for (int i = 0; i < 8; i++)
-    id[i] = (uint8_t)(f->id >> (56 - 8 * i));
-  imsec_iov iov[3] = {{"flow", 4}, {id, 8}, {f->nonce, sizeof(f->nonce)}};
-  return imsec_hmac(p->crypto, IMSEC_HASH_SHA256, p->key, KEY_LEN, iov, 3, mac);
+void pc_bindings_free_all(imsec_pcscf *p) {
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->bindings, &it))) {
+    binding *b = s->val;
+    (void)imsec_map_del_at(&p->bindings, &it);
+    (void)imsec_map_del(&p->bind_ids, b->id);
+    binding_detach(b);
+    binding_release(b);
+  }
 }
 
-int pc_token_make(imsec_pcscf *p, const flowrec *f, sb *b) {
-  uint8_t mac[32], id[8];
-  IMSEC_GUARD(token_mac(p, f, mac));
+/* ------------------------------------------------------------ tokens */
+
+/* RFC 5626 §5.2: the flow token, here naming the registration binding
+ * rather than the connection, so that a binding can move to another flow
+ * (M2b: the P-CSCF dials the UE; M3: the UE reconnects with a PSK) and
+ * the S-CSCF's Path stays good. HMAC-SHA256 under a random key over the
+ * binding id: ids count up and are never reused, so a token names one
+ * binding for good, and the MAC makes it unforgeable. */
+static int token_mac(imsec_pcscf *p, uint64_t bid, uint8_t mac[32]) {
+  uint8_t id[8];
   for (int i = 0; i < 8; i++)
-    id[i] = (uint8_t)(f->id >> (56 - 8 * i));
+    id[i] = (uint8_t)(bid >> (56 - 8 * i));
+  imsec_iov iov[2] = {{"binding", 7}, {id, 8}};
+  return imsec_hmac(p->crypto, IMSEC_HASH_SHA256, p->key, KEY_LEN, iov, 2, mac);
+}
+
+int pc_token_make(imsec_pcscf *p, uint64_t bid, sb *b) {
+  uint8_t mac[32], id[8];
+  IMSEC_GUARD(token_mac(p, bid, mac));
+  for (int i = 0; i < 8; i++)
+    id[i] = (uint8_t)(bid >> (56 - 8 * i));
   sb_hex(b, id, 8);
   sb_hex(b, mac, TOKEN_MAC);
   return 0;
 }
 
-/* The access flow a token names, or NULL (malformed, forged, flow gone). */
-flowrec *pc_token_check(imsec_pcscf *p, imsec_str tok) {
+int pc_token_check(imsec_pcscf *p, imsec_str tok, binding **out) {
   uint8_t raw[8 + TOKEN_MAC];
+  *out = NULL;
   if (tok.len != TOKEN_HEX ||
       imsec_hex_decode(tok.p, tok.len, raw, sizeof(raw)) != (int)sizeof(raw))
-    return NULL;
+    return IMSEC_ERR_PARSE;
   uint64_t id = 0;
   for (int i = 0; i < 8; i++)
     id = id << 8 | raw[i];
-  flowrec *f = pc_flow_find(p, id);
-  if (!f || f->core)
-    return NULL;
   uint8_t mac[32];
-  if (token_mac(p, f, mac) < 0 || !imsec_ct_eq(mac, raw + 8, TOKEN_MAC))
-    return NULL;
-  return f;
+  if (token_mac(p, id, mac) < 0 || !imsec_ct_eq(mac, raw + 8, TOKEN_MAC))
+    return IMSEC_ERR_AUTH;
+  binding *b = pc_binding_by_id(p, id);
+  if (!b)
+    return IMSEC_ERR_NOTFOUND;
+  *out = b;
+  return 0;
 }
 
 int pc_uri_text_eq(imsec_str a, imsec_str b) {
@@ -318,7 +388,7 @@ int imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu,
     imsec_str u;
     while (pc_strlist_next(&b->impus, &pos, &u)) {
       if (pc_uri_text_eq(u, impu)) {
-        *flow = b->flow->id;
+        *flow = b->flow ? b->flow->id : 0;
         return 0;
       }
     }

@@ -377,11 +377,6 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     f->peer = info->peer;
   if (info && !core)
     flow_set_local(f, info);
-  if (imsec_random(p->crypto, f->nonce, sizeof(f->nonce)) < 0) {
-    f->core = 1; /* not counted yet */
-    pc_flow_remove(p, f);
-    return IMSEC_ERR_CRYPTO;
-  }
   if (!core)
     p->n_access++;
   LOG(&e, IMSEC_LOG_DEBUG, core ? S("core") : S("UE"), S(" flow "),
@@ -441,12 +436,18 @@ void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
         pc_num(p, lost),
         S(" request(s) sent to the S-CSCF on it answered 503"));
   if (!f->core && f->bindings) {
-    size_t n = 0;
-    for (binding *b = f->bindings; b; b = b->next)
-      n++;
+    size_t n = 0, kept = 0;
+    for (binding *b = f->bindings; b; b = b->next) {
+      if (b->outlives_flow)
+        kept++;
+      else
+        n++;
+    }
     LOG(&e, IMSEC_LOG_INFO, S("flow "), pc_num(p, flow), S(" ("),
         pc_addr_str(p, &f->peer), S(") lost: "), pc_num(p, n),
-        S(" binding(s) removed"));
+        S(" binding(s) removed"), kept ? S(", ") : S(""),
+        kept ? pc_num(p, kept) : S(""),
+        kept ? S(" kept until expiry without a flow") : S(""));
   }
   pc_flow_remove(p, f);
 }
@@ -709,6 +710,7 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     goto fail_key;
   imsec_map_init_u64(&p->flows);
   imsec_map_init_str(&p->bindings, seed);
+  imsec_map_init_u64(&p->bind_ids);
   imsec_map_init_u64(&p->txns);
   imsec_wipe(seed, sizeof(seed));
   imsec_sip_limits lim;
@@ -737,6 +739,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
     (void)imsec_map_del_at(&p->flows, &it);
     pc_flow_free(p, f);
   }
+  pc_bindings_free_all(p); /* those that outlived their flows */
   it = 0;
   while ((s = imsec_map_next(&p->txns, &it))) {
     txn *t = s->val;
@@ -749,6 +752,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
   imsec_wipe(p->key, sizeof(p->key));
   imsec_map_free(&p->flows);
   imsec_map_free(&p->bindings);
+  imsec_map_free(&p->bind_ids);
   imsec_map_free(&p->txns);
   free(p->in);
   free(p->outbuf);

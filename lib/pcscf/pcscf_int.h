@@ -24,7 +24,7 @@
 #define TIMER_SWEEP 1
 #define KEY_LEN 32
 #define TOKEN_MAC 12 /* octets of HMAC-SHA256 kept in a flow token */
-#define TOKEN_HEX 40 /* 16 hex of the flow id + 24 hex of the MAC */
+#define TOKEN_HEX 40 /* 16 hex of the binding id + 24 hex of the MAC */
 #define BRANCH_PFX "z9hG4bKpc"
 #define BRANCH_PFX_LEN 9
 #define BRANCH_MAC 12 /* octets of HMAC-SHA256 kept in a branch */
@@ -41,9 +41,18 @@ typedef struct strlist {
 
 typedef struct flowrec flowrec;
 
+/* A registration bound to a UE (TS 33.203 O.4): the IMPI's one binding.
+ * It names a flow (the connection its requests must arrive on and requests
+ * for the UE leave on) or, where the mode allows it, none for a while:
+ * M2b (the P-CSCF dials the UE's registered TLS Contact) and M3 AKA-derived
+ * (the UE comes back with the PSK) keep it until expiry; pc_binding_attach
+ * moves it to another flow. */
 typedef struct binding {
   struct binding *next; /* on the flow */
-  flowrec *flow;
+  flowrec *flow;        /* NULL: no live flow (outlives_flow only) */
+  uint64_t id;          /* named by the Path token; never reused */
+  int outlives_flow;    /* stays without a flow until expiry (set by the
+                           mode that allows it), else goes with its flow */
   char *impi;
   strlist impus;  /* URIs */
   strlist routes; /* Service-Route values, as written */
@@ -56,10 +65,9 @@ struct flowrec {
   uint64_t id;
   int core;
   imsec_addr peer;
-  uint8_t nonce[16]; /* in the token MAC: a token names this connection */
-  int ss_sent;       /* a 401 with Security-Server went out on this flow and
-                        no REGISTER has answered it with the echo yet */
-  int verified;      /* a Security-Verify echo checked */
+  int ss_sent;  /* a 401 with Security-Server went out on this flow and
+                   no REGISTER has answered it with the echo yet */
+  int verified; /* a Security-Verify echo checked */
   binding *bindings;
   /* Access flows: our end, the TLS listener the UE reached; our Via on
    * requests towards the UE names it (RFC 3261 §16.6 step 8). */
@@ -97,6 +105,7 @@ typedef struct txn {
   int sa_offered;
   size_t dest;
   uint32_t expires; /* requested */
+  uint64_t bid;     /* the binding its Path token names (made on the 200) */
   char *impi;
   char *contact;
   char *to_uri;
@@ -117,6 +126,8 @@ struct imsec_pcscf {
   imsec_map flows;    /* flow id -> flowrec */
   imsec_map bindings; /* IMPI -> binding, one per IMPI (TS 33.203 O.4);
                          keys hashed under a random seed: peers choose them */
+  imsec_map bind_ids; /* binding id -> binding (the Path token's name) */
+  uint64_t bind_seq;  /* the last binding id given out */
   size_t n_access;
   /* S-CSCFs: dests[i] has CONNECT tag i + 1 */
   dest dests[IMSEC_PCSCF_MAX_ROUTES];
@@ -236,16 +247,39 @@ imsec_str pc_addr_str(imsec_pcscf *p, const imsec_addr *a);
 flowrec *pc_flow_find(const imsec_pcscf *p, uint64_t id);
 flowrec *pc_flow_add(imsec_pcscf *p, uint64_t id);
 void pc_binding_unlink(imsec_pcscf *p, binding *b);
-/* Remove from the table and free, with its bindings. */
+/* Remove from the table and free; its bindings go with it, except those
+ * that outlive their flow (outlives_flow), which stay without one. */
 void pc_flow_remove(imsec_pcscf *p, flowrec *f);
 /* Free one already out of the table (imsec_map_del_at in a walk). */
 void pc_flow_free(imsec_pcscf *p, flowrec *f);
-int pc_token_make(imsec_pcscf *p, const flowrec *f, sb *b);
-flowrec *pc_token_check(imsec_pcscf *p, imsec_str tok);
+/* Free every binding (the element's end), flows' lists emptied. */
+void pc_bindings_free_all(imsec_pcscf *p);
+/* A fresh binding id: counts up from 1, never reused. */
+uint64_t pc_binding_id_next(imsec_pcscf *p);
+/* The Path token naming binding id `id` (RFC 5626 §5.2). */
+int pc_token_make(imsec_pcscf *p, uint64_t id, sb *b);
+/* The binding a token names. 0 and *out; IMSEC_ERR_PARSE (malformed),
+ * IMSEC_ERR_NOTFOUND (no such binding: gone or never made, *id set),
+ * IMSEC_ERR_AUTH (the MAC does not verify). */
+int pc_token_check(imsec_pcscf *p, imsec_str tok, binding **out);
 int pc_uri_text_eq(imsec_str a, imsec_str b);
 binding *pc_impu_bound(const flowrec *f, imsec_str uri);
 binding *pc_binding_find(const imsec_pcscf *p, flowrec *f, const char *impi);
-binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi);
+binding *pc_binding_by_id(const imsec_pcscf *p, uint64_t id);
+/* TS 33.203 O.4: a new binding of `impi` on flow `f` named `id` (the id
+ * its Path token carries); the IMPI's binding elsewhere goes. NULL without
+ * memory. */
+binding *pc_binding_new(imsec_pcscf *p, flowrec *f, const char *impi,
+                        uint64_t id);
+/* Give `b` the id `id` (the REGISTER whose Path the S-CSCF keeps last
+ * named it). 0, IMSEC_ERR_NOMEM (b keeps its old id). */
+int pc_binding_set_id(imsec_pcscf *p, binding *b, uint64_t id);
+/* Move binding `b` to access flow `flow`: requests from the UE must arrive
+ * on it from now on and requests for the UE leave on it; the flow it was
+ * on (if any) forgets it. Moving it where it is does nothing. Returns 0,
+ * IMSEC_ERR_INVAL (NULL), IMSEC_ERR_NOTFOUND (no such flow), IMSEC_ERR_STATE
+ * (a core flow). */
+int pc_binding_attach(imsec_pcscf *p, binding *b, uint64_t flow);
 void pc_binding_sweep(ev *e, imsec_time_ms *next);
 int pc_ue_request(ev *e, imsec_sip_msg *m);
 

@@ -380,8 +380,9 @@ long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text) {
  */
 
 /* RFC 5626 §5.3, RFC 3327: a request whose top Route is this P-CSCF with a
- * flow token goes out on that flow, if the token verifies and the flow is
- * up with a registration bound to it; else 430 Flow Failed. */
+ * flow token goes out on the flow of the registration binding the token
+ * names, if the token verifies and the binding has a live flow; else 430
+ * Flow Failed. */
 int pc_core_request(ev *e, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
   refusal r = {0};
@@ -397,21 +398,23 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
   }
   /* Why a token fails, for the log: gone or not ours. */
   const char *why = NULL;
-  flowrec *target = pc_token_check(p, u.user);
-  if (!target) {
-    uint8_t raw[8 + TOKEN_MAC];
-    uint64_t id = 0;
-    if (u.user.len == TOKEN_HEX &&
-        imsec_hex_decode(u.user.p, u.user.len, raw, sizeof(raw)) ==
-            (int)sizeof(raw)) {
-      for (int i = 0; i < 8; i++)
-        id = id << 8 | raw[i];
-    }
-    flowrec *g = id ? pc_flow_find(p, id) : NULL;
-    why = g && !g->core ? "flow token does not verify"
-                        : (id ? "flow gone" : "malformed flow token");
-  } else if (!target->bindings) {
-    why = "no registration bound to the flow";
+  binding *tb = NULL;
+  flowrec *target = NULL;
+  switch (pc_token_check(p, u.user, &tb)) {
+  case 0:
+    target = tb->flow;
+    if (!target)
+      why = "no live flow for the registration";
+    break;
+  case IMSEC_ERR_AUTH:
+    why = "flow token does not verify";
+    break;
+  case IMSEC_ERR_NOTFOUND:
+    why = "binding gone: its flow gone, de-registered or expired";
+    break;
+  default:
+    why = "malformed flow token";
+    break;
   }
   if (why) {
     LOG(e, IMSEC_LOG_WARN, S("refused "), m->method, S(" from flow "),

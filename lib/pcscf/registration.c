@@ -222,11 +222,11 @@ static long home_route(ev *e, imsec_sip_msg *m, refusal *r, imsec_str *dom,
 
 /* Path with the flow token (RFC 3327, RFC 5626 §5.2), sec-agree out of
  * Require / Proxy-Require, Supported: path, P-Visited-Network-ID. */
-static int add_path(ev *e, imsec_sip_msg *m) {
+static int add_path(ev *e, imsec_sip_msg *m, uint64_t bid) {
   imsec_pcscf *p = e->p;
   sb pb = arena_sb(p);
   sb_putc(&pb, "<sip:");
-  int rv = pc_token_make(p, e->f, &pb);
+  int rv = pc_token_make(p, bid, &pb);
   sb_putc(&pb, "@");
   sb_putc(&pb, p->host_uri);
   sb_putc(&pb, ":");
@@ -332,7 +332,11 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
         .code = 500, .reason = "Server Internal Error", .why = "out of memory"};
     goto out;
   }
-  int vouched = t->impi[0] && pc_binding_find(p, f, t->impi);
+  binding *cur = t->impi[0] ? pc_binding_find(p, f, t->impi) : NULL;
+  int vouched = cur != NULL;
+  /* The Path token names the binding the 200 makes or refreshes: a
+   * re-registration on the same flow keeps its binding's name. */
+  t->bid = cur ? cur->id : pc_binding_id_next(p);
   if (!f->bindings && f->verified)
     vouched = 1;
   const char *ip = vouched ? "integrity-protected=\"tls-yes\""
@@ -367,7 +371,8 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   r = (refusal){.code = 500,
                 .reason = "Server Internal Error",
                 .why = "cannot edit REGISTER"};
-  if (add_path(e, m) < 0 || pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
+  if (add_path(e, m, t->bid) < 0 ||
+      pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
     goto out;
   pushed = 1;
   if (pc_dec_max_forwards(e, m) < 0)
@@ -455,8 +460,12 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
           S(" not bound"));
       goto fail;
     }
-    if (!(b = pc_binding_new(p, f, t->impi)))
+    if (!(b = pc_binding_new(p, f, t->impi, t->bid)))
       goto fail;
+  } else if (pc_binding_set_id(p, b, t->bid) < 0) {
+    /* The S-CSCF keeps the Path of the REGISTER it answered last. */
+    pc_binding_unlink(p, b);
+    goto fail;
   }
   char *contact = pc_dup_str(imsec_str_c(t->contact));
   if (!contact) {

@@ -28,6 +28,7 @@
 #define PCSCF_HOME "pcscf." SC_HOME
 #define PCSCF_VISITED "pcscf." SC_VISITED
 #define PCSCF_OTHER "pcscf." SC_OTHER
+#define SCSCF_NAME "scscf." SC_HOME
 #define MAX_UES 16
 /* The home P-CSCF's client context for dialling UEs (mode M2b). */
 #define SC_DIAL_PROFILE "ue"
@@ -86,6 +87,9 @@ struct sc_world {
   sim *s;
   char dir[64]; /* SC_NET: the PEM files */
   imsec_pki_cred *root, *op1, *op2, *op3, *home, *visited, *other, *self;
+  /* A TLS core (tls_core): network element certificates, serverAuth and
+   * clientAuth (TS 33.310 §6.1.3c), of the S-CSCF and the home P-CSCF. */
+  imsec_pki_cred *scscf_cred, *home_core;
   imsec_crypto *cr;   /* the test thread's (subscriber keys) */
   imsec_crypto *cr_s; /* the S-CSCF's and its HSS's (one thread) */
   imsec_crypto *cr_p[P_N];
@@ -152,6 +156,32 @@ static void pki_make(sc_world *w) {
   issue(PCSCF_VISITED, NULL, 0, w->op2, &w->visited);
   issue(PCSCF_OTHER, NULL, 0, w->op3, &w->other);
   issue(PCSCF_HOME, NULL, 0, NULL, &w->self);
+}
+
+/* A network element's certificate: its name as dNSName and sip: URI,
+ * serverAuth and clientAuth, under the home operator's CA. */
+static imsec_pki_cred *ne_cred(sc_world *w, const char *name) {
+  char uri[300];
+  snprintf(uri, sizeof uri, "sip:%s", name);
+  const char *dns[] = {name};
+  const char *uris[] = {uri};
+  int64_t now = (int64_t)time(NULL);
+  imsec_pki_spec sp = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = name,
+      .path_len = -1,
+      .dns = dns,
+      .n_dns = 1,
+      .uris = uris,
+      .n_uris = 1,
+      .server_auth = 1,
+      .client_auth = 1,
+      .not_before = now - 3600,
+      .not_after = now + 86400,
+  };
+  imsec_pki_cred *c = NULL;
+  assert_int_equal(imsec_pki_issue(&sp, w->op1, &c), 0);
+  return c;
 }
 
 static const char *wpath(const sc_world *w, const char *name, char *buf,
@@ -419,9 +449,25 @@ static int64_t sim_wall(void *arg) {
   return sim_now(((sc_world *)arg)->s);
 }
 
+/* The home P-CSCF element's settings for the world's mode. */
+static void pcscf_mode_config(const sc_world *w, imsec_pcscf_config *c) {
+  (void)w;
+  (void)c;
+}
+
+/* A TLS core between the home P-CSCF and the S-CSCF (TS 33.210 Za/Zb,
+ * mutual TLS with network element certificates): in mode M3 AKA-derived,
+ * where the S-CSCF hands CK and IK only to a P-CSCF its certificate
+ * authenticated. The other worlds keep the plain core of their tests. */
+static int tls_core(const sc_world *w) {
+  return w->mode == SC_M3_AKA;
+}
+
+/* `route_name`: the S-CSCF's certificate name on a tls: route (NULL: a
+ * plain route). */
 static imsec_pcscf *pcscf_make(sc_world *w, int i, imsec_addr core,
                                const char *peer, imsec_addr scscf,
-                               const char *visited) {
+                               const char *visited, const char *route_name) {
   imsec_pcscf_config c;
   imsec_pcscf_config_init(&c);
   c.core = core;
@@ -432,11 +478,14 @@ static imsec_pcscf *pcscf_make(sc_world *w, int i, imsec_addr core,
   char route[400];
   char a[300];
   assert_true(imsec_addr_format(&scscf, a, sizeof a) > 0);
-  snprintf(route, sizeof route, "%s=%s", SC_HOME, a);
+  snprintf(route, sizeof route, "%s=%s%s%s", SC_HOME, a,
+           route_name ? ";name=" : "", route_name ? route_name : "");
   assert_int_equal(imsec_pcscf_route_parse(imsec_str_c(route), &c.routes[0]),
                    0);
   if (visited)
     snprintf(c.visited_network, sizeof c.visited_network, "%s", visited);
+  if (i == P_HOME)
+    pcscf_mode_config(w, &c);
   imsec_pcscf *p = NULL;
   assert_int_equal(imsec_pcscf_new(&p, &c, w->cr_p[i]), 0);
   return p;
@@ -495,16 +544,31 @@ static void sim_home_listeners(sc_world *w, const char *tls) {
         sim_node_tls_profile(n, SC_DIAL_PROFILE, chain, 2, NULL, 0), 0);
 }
 
+/* SC_SIM, tls_core: a TLS listener asking for the peer's certificate,
+ * the node's client certificate and anchors, all from `cred`. */
+static void sim_core_tls(sc_world *w, sim_node *n, const imsec_pki_cred *cred,
+                         const imsec_addr *at) {
+  imsec_bytes chain[2] = {imsec_pki_cred_der(cred), imsec_pki_cred_der(w->op1)};
+  sim_tls_opts o = {
+      .chain = chain, .n_chain = 2, .client_cert = SIM_CLIENT_CERT_REQUIRE};
+  assert_int_equal(sim_listen_opts(n, at, &o), 0);
+  assert_int_equal(sim_node_client_chain(n, chain, 2), 0);
+  sim_node_anchors(n, w->pc_anchors);
+}
+
 static void sim_world(sc_world *w) {
   assert_int_equal(sim_new(&w->s, 1000000), 0);
   static const char *const peers[] = {"10.0.0.2", "10.1.0.2", "10.9.0.2"};
   imsec_addr sa = A("tcp:10.0.0.10:5060");
-  w->scscf = scscf_make(w, sa, peers, 3);
+  imsec_addr sa_tls = A("tls:10.0.0.10:5061");
+  w->scscf = scscf_make(w, tls_core(w) ? sa_tls : sa, peers, 3);
   w->scscf_e.n =
       sim_add(w->s, w->scscf_e.name, &imsec_scscf_ops, w->scscf, "10.0.0.10");
   sim_node_svc(w->scscf_e.n, w->svc);
   elem_start(w, &w->scscf_e);
   assert_int_equal(sim_listen(w->scscf_e.n, &sa), 0);
+  if (tls_core(w))
+    sim_core_tls(w, w->scscf_e.n, w->scscf_cred, &sa_tls);
   static const struct {
     const char *host, *tls, *tls2, *core;
   } at[P_N] = {
@@ -515,11 +579,18 @@ static void sim_world(sc_world *w) {
   };
   for (int i = 0; i < P_N; i++) {
     imsec_addr core = A(at[i].core);
-    w->pcscf[i] = pcscf_make(w, i, core, "10.0.0.10", sa,
-                             i == P_VISITED ? SC_VISITED_ID : NULL);
+    int tc = i == P_HOME && tls_core(w);
+    if (tc)
+      core = A("tls:10.0.0.2:5062");
+    w->pcscf[i] = pcscf_make(w, i, core, "10.0.0.10", tc ? sa_tls : sa,
+                             i == P_VISITED ? SC_VISITED_ID : NULL,
+                             tc ? SCSCF_NAME : NULL);
     elem *e = &w->pcscf_e[i];
     e->n = sim_add(w->s, e->name, &imsec_pcscf_ops, w->pcscf[i], at[i].host);
-    assert_int_equal(sim_listen(e->n, &core), 0);
+    if (tc)
+      sim_core_tls(w, e->n, w->home_core, &core);
+    else
+      assert_int_equal(sim_listen(e->n, &core), 0);
     elem_start(w, e); /* as the net port does: on_start, if any */
   }
   sim_home_listeners(w, at[P_HOME].tls);
@@ -543,14 +614,46 @@ static void net_world(sc_world *w) {
   const imsec_pki_cred *root[1] = {w->root};
   assert_int_equal(
       imsec_pki_write_certs(wpath(w, "root.pem", p, sizeof p), root, 1, 1), 0);
+  char rootf[128];
+  wpath(w, "root.pem", rootf, sizeof rootf);
+  /* A TLS core (tls_core): each end's certificate serves its listener
+   * (asking for the peer's) and its client context; the elements judge
+   * the peer from the facts (as in the sim). */
+  char scf[128], sck[128], hcf[128], hck[128];
+  imsec_net_tls_config s_srv, s_cli, h_srv, h_cli;
+  memset(&s_srv, 0, sizeof s_srv);
+  if (tls_core(w)) {
+    pki_write(w, "scscf", w->scscf_cred, w->op1);
+    pki_write(w, "home-core", w->home_core, w->op1);
+    s_srv.cert_file = wpath(w, "scscf.pem", scf, sizeof scf);
+    s_srv.key_file = wpath(w, "scscf.key", sck, sizeof sck);
+    s_srv.ca_file = rootf;
+    s_srv.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    s_srv.defer_verify = 1;
+    s_cli = s_srv;
+    s_cli.client_auth = IMSEC_NET_CLIENT_CERT_NONE;
+    s_cli.no_resume = 1;
+    h_srv = s_srv;
+    h_srv.cert_file = wpath(w, "home-core.pem", hcf, sizeof hcf);
+    h_srv.key_file = wpath(w, "home-core.key", hck, sizeof hck);
+    h_cli = h_srv;
+    h_cli.client_auth = IMSEC_NET_CLIENT_CERT_NONE;
+    h_cli.no_resume = 1;
+  }
   /* The S-CSCF names its own address: bind, then make it. */
-  imsec_hostnet_listener sl;
-  memset(&sl, 0, sizeof sl);
-  sl.addr = lo(IMSEC_TP_TCP, 0);
-  net_port(w, &w->scscf_e, &imsec_scscf_ops, NULL, w->svc, &sl, 1, NULL, NULL);
+  imsec_hostnet_listener sl[2];
+  memset(sl, 0, sizeof sl);
+  sl[0].addr = lo(IMSEC_TP_TCP, 0);
+  sl[1].addr = lo(IMSEC_TP_TLS, 0);
+  sl[1].tls_cfg = &s_srv;
+  net_port(w, &w->scscf_e, &imsec_scscf_ops, NULL, w->svc, sl,
+           tls_core(w) ? 2 : 1, tls_core(w) ? &s_cli : NULL,
+           tls_core(w) ? w->pc_anchors : NULL);
   imsec_addr sa = lo(IMSEC_TP_TCP, imsec_hostnet_port(w->scscf_e.r, 0));
+  imsec_addr sa_tls =
+      tls_core(w) ? lo(IMSEC_TP_TLS, imsec_hostnet_port(w->scscf_e.r, 1)) : sa;
   static const char *const peers[] = {"127.0.0.1"};
-  w->scscf = scscf_make(w, sa, peers, 1);
+  w->scscf = scscf_make(w, sa_tls, peers, 1);
   imsec_hostnet_set_self(w->scscf_e.r, w->scscf);
   elem_start(w, &w->scscf_e);
   /* The P-CSCFs: TLS listener(s) towards UEs, a TCP core listener last. */
@@ -559,8 +662,6 @@ static void net_world(sc_world *w) {
     int tickets;
   } at[P_N] = {
       {{"home", NULL}, 1}, {{"visited", NULL}, 0}, {{"other", "self"}, 0}};
-  char rootf[128];
-  wpath(w, "root.pem", rootf, sizeof rootf);
   for (int i = 0; i < P_N; i++) {
     imsec_net_tls_config tc[3];
     char cf[2][128], kf[2][128];
@@ -615,13 +716,21 @@ static void net_world(sc_world *w) {
         dial.no_resume = 1;
       }
     }
-    l[nl++].addr = lo(IMSEC_TP_TCP, 0);
+    int tcore = i == P_HOME && tls_core(w);
+    l[nl].addr = lo(tcore ? IMSEC_TP_TLS : IMSEC_TP_TCP, 0);
+    if (tcore) {
+      l[nl].tls_cfg = &h_srv;
+      an = w->pc_anchors;
+    }
+    nl++;
     elem *e = &w->pcscf_e[i];
-    net_port_p(w, e, &imsec_pcscf_ops, NULL, NULL, l, nl, NULL, an,
-               dial.name ? &dial : NULL, dial.name ? 1 : 0);
-    imsec_addr core = lo(IMSEC_TP_TCP, imsec_hostnet_port(e->r, nl - 1));
-    w->pcscf[i] = pcscf_make(w, i, core, "127.0.0.1", sa,
-                             i == P_VISITED ? SC_VISITED_ID : NULL);
+    net_port_p(w, e, &imsec_pcscf_ops, NULL, NULL, l, nl, tcore ? &h_cli : NULL,
+               an, dial.name ? &dial : NULL, dial.name ? 1 : 0);
+    imsec_addr core = lo(tcore ? IMSEC_TP_TLS : IMSEC_TP_TCP,
+                         imsec_hostnet_port(e->r, nl - 1));
+    w->pcscf[i] = pcscf_make(w, i, core, "127.0.0.1", tcore ? sa_tls : sa,
+                             i == P_VISITED ? SC_VISITED_ID : NULL,
+                             tcore ? SCSCF_NAME : NULL);
     imsec_hostnet_set_self(e->r, w->pcscf[i]);
     elem_start(w, e);
   }
@@ -653,6 +762,10 @@ sc_world *sc_world_new_mode(sc_backend b, sc_mode m) {
   snprintf(w->pcscf_e[P_ROGUE].name, sizeof w->pcscf_e[0].name, "rogue");
   pki_make(w);
   w->pc_anchors = anchors_new(w);
+  if (tls_core(w)) {
+    w->scscf_cred = ne_cred(w, SCSCF_NAME);
+    w->home_core = ne_cred(w, PCSCF_HOME);
+  }
   assert_int_equal(imsec_crypto_ossl_new(&w->cr), 0);
   assert_int_equal(imsec_crypto_ossl_new(&w->cr_s), 0);
   for (int i = 0; i < P_N; i++)
@@ -712,8 +825,9 @@ void sc_world_del(sc_world *w) {
   imsec_hss_store_del(w->store);
   imsec_crypto_del(w->cr_s);
   imsec_crypto_del(w->cr);
-  imsec_pki_cred *all[] = {w->root, w->op1,     w->op2,   w->op3,
-                           w->home, w->visited, w->other, w->self};
+  imsec_pki_cred *all[] = {w->root,       w->op1,      w->op2,   w->op3,
+                           w->home,       w->visited,  w->other, w->self,
+                           w->scscf_cred, w->home_core};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     imsec_pki_cred_del(all[i]);
   if (w->dir[0])

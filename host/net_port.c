@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/net_psk.h"
 #include "imsec/map.h"
 
 #define MAX_CHAIN 8
@@ -141,6 +142,9 @@ struct imsec_hostnet {
   atomic_int stop;
   atomic_int got_signal;
   atomic_int log_level;
+  /* Mode M3: the keys PSK-taking listeners look up (host/net_psk.c). */
+  hn_psk_table *psk;
+  atomic_uint psk_refused; /* element keys refused by a full table */
   int stop_pipe[2];
   int sig_fd;
 };
@@ -397,6 +401,7 @@ static size_t flow_facts(const pflow *f, imsec_flow_info *info,
   info->tls_version = imsec_net_flow_tls_version(nf);
   info->resumed = imsec_net_flow_resumed(nf);
   info->psk = imsec_net_flow_psk(nf);
+  info->psk_identity = info->psk ? imsec_net_flow_psk_identity(nf) : NULL;
   if (info->tp != IMSEC_TP_TLS && info->tp != IMSEC_TP_DTLS)
     return 0;
   int n = imsec_net_flow_peer_chain(nf, chain, MAX_CHAIN);
@@ -744,12 +749,6 @@ static imsec_net_tls *pick_tls(inst *in, const imsec_tls_profile *tls,
     return NULL;
   }
   *code = IMSEC_ERR_UNSUPPORTED;
-  if (tls && tls->psk_len) {
-    /* net/ takes a PSK when a context is made, not per connection. */
-    snprintf(why, cap, "profile '%s': a PSK per connection is not supported",
-             name);
-    return NULL;
-  }
   if (tls && tls->dtls && !dtls_tp) {
     snprintf(why, cap, "profile '%s': DTLS asked on a stream address", name);
     return NULL;
@@ -760,6 +759,10 @@ static imsec_net_tls *pick_tls(inst *in, const imsec_tls_profile *tls,
     snprintf(why, cap, "profile '%s': DTLS does not match its context", name);
     return NULL;
   }
+  /* A connection with its own PSK verifies no certificate (net/ refuses
+   * any) and resumes nothing, whatever its context does. */
+  if (tls && tls->psk_len)
+    return pr->tls;
   if (tls && ((tls->verify == IMSEC_TLS_VERIFY_DEFER && !pr->defer_verify) ||
               (tls->verify == IMSEC_TLS_VERIFY_REQUIRE && pr->defer_verify))) {
     snprintf(why, cap,
@@ -809,13 +812,20 @@ static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
   }
   f->peer = *addr;
   f->local.tp = addr->tp;
+  /* Mode M3: the profile's PSK is this connection's (net/ copies it and
+   * wipes it with the flow). Such a flow is nobody else's: no RFC 5923
+   * reuse either way. */
+  int has_psk = secure && tls && tls->psk_len > 0;
   imsec_net_connect_opts o = {
       .transport = tr,
       .peer = (const struct sockaddr *)&ss,
       .tls = ctx_tls,
       .server_name = server_name && server_name[0] ? server_name : NULL,
-      .reuse = !r->cfg.no_reuse,
+      .reuse = !r->cfg.no_reuse && !has_psk,
       .user = f,
+      .psk_identity = has_psk ? tls->psk_identity : NULL,
+      .psk_key = has_psk ? tls->psk : NULL,
+      .psk_key_len = has_psk ? tls->psk_len : 0,
   };
   uint64_t id = 0;
   int rc = imsec_net_connect(in->net, &o, &id);
@@ -852,6 +862,44 @@ static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
     return;
   }
   f->in_table = 1;
+}
+
+/* The element's PSK action (mode M3): into the port's table, which every
+ * loop's PSK-taking listeners read. */
+static void port_psk(void *ctx, const char *identity, const uint8_t *key,
+                     size_t len, imsec_time_ms expires_at) {
+  inst *in = ctx;
+  imsec_hostnet *r = in->r;
+  int rc =
+      hn_psk_put(r->psk, identity, key, len, expires_at, imsec_hostnet_now());
+  if (rc == IMSEC_ERR_LIMIT) {
+    /* One line per 1000 refusals: a registration storm must not become a
+     * log storm. */
+    unsigned n = atomic_fetch_add(&r->psk_refused, 1);
+    if (n % 1000 == 0) {
+      char line[160];
+      snprintf(line, sizeof line,
+               "PSK table full (%u keys): a key was refused (%u so far)",
+               (unsigned)HN_PSK_MAX_ENTRIES, n + 1);
+      elog(r, IMSEC_LOG_WARN, line);
+    }
+  } else if (rc != 0) {
+    char line[200];
+    snprintf(line, sizeof line, "a PSK was not installed: %s",
+             imsec_strerror(rc));
+    elog(r, IMSEC_LOG_WARN, line);
+  } else if (atomic_load(&r->log_level) >= (int)IMSEC_LOG_DEBUG) {
+    /* The identity only: keys are never logged. */
+    char line[256];
+    if (!len)
+      snprintf(line, sizeof line, "PSK removed: %s", identity);
+    else if (expires_at)
+      snprintf(line, sizeof line, "PSK installed: %s, for %lld ms", identity,
+               (long long)(expires_at - imsec_hostnet_now()));
+    else
+      snprintf(line, sizeof line, "PSK installed: %s", identity);
+    elog(r, IMSEC_LOG_DEBUG, line);
+  }
 }
 
 static void port_close(void *ctx, uint64_t flow) {
@@ -1086,6 +1134,7 @@ static const imsec_host_port port_template = {
     .now = port_now,
     .wake = port_wake,
     .trace = port_trace,
+    .psk = port_psk,
 };
 
 static void inst_free(inst *in) {
@@ -1234,7 +1283,9 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
   r->profiles = calloc(cfg->n_tls_profiles + 1, sizeof *r->profiles);
   r->loops = calloc(r->nloops, sizeof *r->loops);
   unsigned made = 0;
-  if (!r->listeners || !r->ports || !r->own_tls || !r->profiles || !r->loops)
+  r->psk = hn_psk_new(HN_PSK_MAX_ENTRIES);
+  if (!r->listeners || !r->ports || !r->own_tls || !r->profiles || !r->loops ||
+      !r->psk)
     goto fail;
   if (cfg->n_listeners)
     memcpy(r->listeners, cfg->listeners,
@@ -1287,6 +1338,15 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
   for (size_t i = 0; i < cfg->n_listeners; i++) {
     imsec_hostnet_listener *l = &r->listeners[i];
     int secure = l->addr.tp == IMSEC_TP_TLS || l->addr.tp == IMSEC_TP_DTLS;
+    if (l->psk && (!secure || l->tls || !l->tls_cfg)) {
+      if (err)
+        snprintf(err, errcap,
+                 "%s: listener %s:%u: PSKs need a TLS or DTLS listener made "
+                 "from tls_cfg",
+                 r->name, l->addr.host, l->addr.port);
+      rc = IMSEC_ERR_CONFIG;
+      goto fail;
+    }
     if (secure && !l->tls) {
       if (!l->tls_cfg) {
         if (err)
@@ -1297,6 +1357,10 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
       }
       imsec_net_tls_config c = *l->tls_cfg;
       c.dtls = l->addr.tp == IMSEC_TP_DTLS;
+      if (l->psk) {
+        c.psk_lookup = hn_psk_lookup;
+        c.psk_arg = r->psk;
+      }
       rc = make_tls(r, &c, 1, &l->tls, err, errcap, "server");
       if (rc != 0)
         goto fail;
@@ -1326,6 +1390,7 @@ fail:
     inst_free(&r->loops[i]);
   for (size_t i = 0; i < r->n_own_tls; i++)
     imsec_net_tls_del(r->own_tls[i]);
+  hn_psk_del(r->psk);
   if (r->sig_fd >= 0)
     close(r->sig_fd);
   if (r->stop_pipe[0] >= 0) {
@@ -1355,6 +1420,7 @@ void imsec_hostnet_del(imsec_hostnet *r) {
     inst_free(&r->loops[i]);
   for (size_t i = 0; i < r->n_own_tls; i++)
     imsec_net_tls_del(r->own_tls[i]);
+  hn_psk_del(r->psk);
   if (r->sig_fd >= 0)
     close(r->sig_fd);
   close(r->stop_pipe[0]);
@@ -1595,4 +1661,11 @@ void imsec_hostnet_stop(imsec_hostnet *r) {
 
 int imsec_hostnet_signal(const imsec_hostnet *r) {
   return r ? atomic_load(&((imsec_hostnet *)r)->got_signal) : 0;
+}
+
+int imsec_hostnet_psk_set_static(imsec_hostnet *r, const imsec_hostnet_psk *e,
+                                 size_t n) {
+  if (!r)
+    return IMSEC_ERR_INVAL;
+  return hn_psk_set_static(r->psk, e, n);
 }

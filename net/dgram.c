@@ -243,8 +243,10 @@ static void dgram_connect(imsec_net_flow *f, const net_addr *local,
     net_flow_up(f);
     return;
   }
-  f->ssl = net_tls_ssl_new(tls, f->has_sni ? f->skey : NULL, f->skey);
-  if (!f->ssl || net_ssl_attach(f->ssl, &f->io) != 0) {
+  f->ssl = net_tls_ssl_new(tls, f->has_sni ? f->skey : NULL,
+                           f->psk ? NULL : f->skey);
+  if (!f->ssl || net_ssl_attach(f->ssl, &f->io) != 0 ||
+      (f->psk && net_tls_ssl_use_psk(f->ssl) != 0)) {
     net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }

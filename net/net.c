@@ -54,6 +54,7 @@ struct cmd {
   imsec_net_tls *tls;
   char *sni;
   void *user;
+  struct flow_psk *psk; /* the connection's own PSK (owned, wiped) */
   /* CMD_POST */
   void (*fn)(void *arg);
   uint32_t delay_ms;
@@ -152,6 +153,8 @@ static void flow_free(imsec_net_flow *f) {
   free(f->early);
   free(f->in);
   free(f->skey);
+  net_flow_psk_free(f->psk);
+  free(f->psk_seen);
   free(f->chain);
   free(f->chain_buf);
   if (f->sans)
@@ -430,6 +433,8 @@ static void run_connect(struct net_loop *lp, struct cmd *c) {
   f->skey = c->sni;
   f->has_sni = c->sni != NULL;
   c->sni = NULL;
+  f->psk = c->psk;
+  c->psk = NULL;
   if (!f->skey) {
     char t[64];
     net_addr_text(&f->peer, t, sizeof t);
@@ -523,6 +528,7 @@ static void run_cmd(struct net_loop *lp, struct cmd *c) {
 
 static void free_cmd(struct cmd *c) {
   free(c->sni);
+  net_flow_psk_free(c->psk);
   free(c);
 }
 
@@ -852,6 +858,11 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
   if (secure && (!o->tls || o->tls->server ||
                  o->tls->dtls != (o->transport == IMSEC_NET_DTLS)))
     return IMSEC_ERR_INVAL;
+  size_t pil = o->psk_key_len && o->psk_identity ? strlen(o->psk_identity) : 0;
+  if (o->psk_key_len &&
+      (!secure || !o->psk_key || o->psk_key_len > NET_PSK_KEY_MAX || pil == 0 ||
+       pil > NET_PSK_ID_MAX))
+    return IMSEC_ERR_INVAL;
   if (atomic_load(&net->nflows) >= net->cfg.limits.max_flows)
     return IMSEC_ERR_LIMIT;
   struct cmd *c = calloc(1, sizeof *c);
@@ -862,19 +873,32 @@ int imsec_net_connect(imsec_net *net, const imsec_net_connect_opts *o,
   c->tls = o->tls;
   c->user = o->user;
   c->reuse = o->reuse;
+  if (o->psk_key_len) {
+    /* The key is this connection's alone: RFC 5923 reuse would hand the
+     * flow to callers that did not prove it, or hand this caller a flow
+     * authenticated otherwise. */
+    c->reuse = 0;
+    if (!(c->psk = calloc(1, sizeof *c->psk))) {
+      free(c);
+      return IMSEC_ERR_NOMEM;
+    }
+    memcpy(c->psk->id, o->psk_identity, pil + 1);
+    memcpy(c->psk->key, o->psk_key, o->psk_key_len);
+    c->psk->key_len = o->psk_key_len;
+  }
   if (net_addr_copy(&c->peer, o->peer) != 0 ||
       (o->local && net_addr_copy(&c->local, o->local) != 0)) {
-    free(c);
+    free_cmd(c);
     return IMSEC_ERR_INVAL;
   }
   c->has_local = o->local != NULL;
   if (o->server_name && !(c->sni = strdup(o->server_name))) {
-    free(c);
+    free_cmd(c);
     return IMSEC_ERR_NOMEM;
   }
   struct net_loop *lp = net->loops[atomic_fetch_add(&net->rr, 1) % net->nloops];
   c->id = (atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx;
-  if (o->reuse) {
+  if (c->reuse) {
     /* RFC 5923: one connection per (transport, peer), whichever thread
      * asks; the id is known before the flow is up, so messages sent on it
      * meanwhile are queued (streams) until on_up. */

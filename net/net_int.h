@@ -121,6 +121,19 @@ typedef struct lsock {
   struct lsock *next;
 } lsock;
 
+/* The longest PSK identity we send or look up (the elements' limit,
+ * IMSEC_PSK_ID_MAX - 1 in elem.h), and the longest key. */
+#define NET_PSK_ID_MAX 127
+#define NET_PSK_KEY_MAX 64
+
+/* A client flow's own PSK (imsec_net_connect_opts.psk_*): secret, wiped
+ * with the flow. */
+struct flow_psk {
+  char id[NET_PSK_ID_MAX + 1];
+  uint8_t key[NET_PSK_KEY_MAX];
+  size_t key_len;
+};
+
 struct imsec_net_flow {
   uint64_t id;
   struct net_loop *lp;
@@ -152,6 +165,10 @@ struct imsec_net_flow {
   char *skey;
   void *user;
   imsec_net_tls *tls;
+  /* Client: this connection's PSK (NULL: the context's, if any). */
+  struct flow_psk *psk;
+  /* The PSK identity the handshake offered (client) or found (server). */
+  char *psk_seen;
   imsec_bytes *chain;
   uint8_t *chain_buf;
   int nchain;
@@ -215,8 +232,16 @@ SSL *net_tls_ssl_new(imsec_net_tls *tls, const char *server_name,
 int net_tls_ssl_current(imsec_net_tls *tls, SSL *ssl);
 /* The peer address bytes of the flow or listener behind `ssl` (tls_bio.c). */
 int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len);
-/* A PSK was offered/found on the flow behind `ssl` (tls_bio.c). */
-void net_ssl_mark_psk(SSL *ssl);
+/* A PSK was offered/found on the flow behind `ssl`, under `identity`
+ * (`len` octets, no NUL inside) (tls_bio.c). */
+void net_ssl_mark_psk(SSL *ssl, const uint8_t *identity, size_t len);
+/* The flow's own PSK behind a client `ssl`, or NULL (tls_bio.c). */
+const struct flow_psk *net_ssl_flow_psk(SSL *ssl);
+/* Make a client `ssl` use the flow's own PSK (`psk` non-NULL) and accept
+ * no certificate from the server (tls.c). 0 or -1. */
+int net_tls_ssl_use_psk(SSL *ssl);
+/* Wipe and free a flow PSK (NULL ok). */
+void net_flow_psk_free(struct flow_psk *p);
 /* The resumption key of the flow behind a client `ssl` (tls_bio.c). */
 const char *net_ssl_session_key(SSL *ssl);
 

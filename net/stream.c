@@ -299,8 +299,9 @@ static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
     net_flow_up(f);
     return;
   }
-  f->ssl = net_tls_ssl_new(tls, sni, f->skey);
-  if (!f->ssl || net_ssl_attach(f->ssl, &f->io) != 0) {
+  f->ssl = net_tls_ssl_new(tls, sni, f->psk ? NULL : f->skey);
+  if (!f->ssl || net_ssl_attach(f->ssl, &f->io) != 0 ||
+      (f->psk && net_tls_ssl_use_psk(f->ssl) != 0)) {
     net_flow_close(f, IMSEC_ERR_NOMEM);
     return;
   }

@@ -168,15 +168,29 @@ static void sess_flush(imsec_net_tls *t) {
 
 /* ---------------------------------------------------------- PSK */
 
-/* TLS 1.3 external PSK (RFC 8446 §4.2.11), server side. */
+/* An identity a server looks up: 1 to NET_PSK_ID_MAX octets, no NUL (it
+ * becomes a C string in the flow's facts). Anything else is unknown. */
+static int psk_id_ok(const unsigned char *id, size_t len) {
+  return len > 0 && len <= NET_PSK_ID_MAX && !memchr(id, 0, len);
+}
+
+/* TLS 1.3 external PSK (RFC 8446 §4.2.11), server side. An unknown
+ * identity leaves the PSK aside: with a certificate the handshake goes on
+ * as a certificate one (a client that accepts only the PSK then refuses
+ * the certificate); without one it fails. A known identity with a wrong
+ * key fails the binder check (decrypt_error, RFC 8446 §4.2.11.2). */
 static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t id_len,
                        SSL_SESSION **sess) {
   imsec_net_tls *t = tls_of(ssl);
-  uint8_t key[64];
+  uint8_t key[NET_PSK_KEY_MAX];
   *sess = NULL;
+  if (!psk_id_ok(id, id_len))
+    return 1;
   int n = t->psk_lookup(t->psk_arg, id, id_len, key, sizeof key);
-  if (n <= 0)
-    return 1; /* unknown identity: no PSK (and no cert: the handshake fails) */
+  if (n <= 0 || (size_t)n > sizeof key) {
+    imsec_wipe(key, sizeof key);
+    return 1;
+  }
   const SSL_CIPHER *c = SSL_CIPHER_find(ssl, tls13_aes128gcmsha256_id);
   SSL_SESSION *s = SSL_SESSION_new();
   int ok = c && s && SSL_SESSION_set1_master_key(s, key, (size_t)n) &&
@@ -188,57 +202,107 @@ static int psk_find_cb(SSL *ssl, const unsigned char *id, size_t id_len,
     return 0;
   }
   *sess = s;
-  net_ssl_mark_psk(ssl);
+  net_ssl_mark_psk(ssl, id, id_len);
   return 1;
+}
+
+/* The client's PSK: the flow's own, else the context's. */
+static int psk_client_key(SSL *ssl, const char **id, const uint8_t **key,
+                          size_t *key_len) {
+  const struct flow_psk *fp = net_ssl_flow_psk(ssl);
+  if (fp) {
+    *id = fp->id;
+    *key = fp->key;
+    *key_len = fp->key_len;
+    return 0;
+  }
+  imsec_net_tls *t = tls_of(ssl);
+  if (!t->psk_identity)
+    return -1;
+  *id = t->psk_identity;
+  *key = t->psk_key;
+  *key_len = t->psk_key_len;
+  return 0;
 }
 
 static int psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id,
                       size_t *id_len, SSL_SESSION **sess) {
-  imsec_net_tls *t = tls_of(ssl);
   *sess = NULL;
+  const char *pid;
+  const uint8_t *key;
+  size_t key_len;
+  if (psk_client_key(ssl, &pid, &key, &key_len) != 0)
+    return 1; /* no PSK on this connection */
   const SSL_CIPHER *c = SSL_CIPHER_find(ssl, tls13_aes128gcmsha256_id);
   if (!c)
     return 0;
   if (md && md != SSL_CIPHER_get_handshake_digest(c))
     return 1; /* a HelloRetryRequest chose another hash: no PSK */
   SSL_SESSION *s = SSL_SESSION_new();
-  if (!s || !SSL_SESSION_set1_master_key(s, t->psk_key, t->psk_key_len) ||
+  if (!s || !SSL_SESSION_set1_master_key(s, key, key_len) ||
       !SSL_SESSION_set_cipher(s, c) ||
       !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
     SSL_SESSION_free(s);
     return 0;
   }
-  *id = (const unsigned char *)t->psk_identity;
-  *id_len = strlen(t->psk_identity);
+  *id = (const unsigned char *)pid;
+  *id_len = strlen(pid);
   *sess = s;
-  net_ssl_mark_psk(ssl);
+  net_ssl_mark_psk(ssl, *id, *id_len);
   return 1;
 }
 
-/* TLS 1.2 PSK (RFC 4279 / RFC 5489 ECDHE-PSK). */
+/* TLS 1.2 PSK (RFC 4279 / RFC 5489 ECDHE-PSK). An unknown identity or a
+ * wrong key fails the handshake: the suite is chosen by then. */
 static unsigned int psk12_server_cb(SSL *ssl, const char *identity,
                                     unsigned char *psk, unsigned int max) {
   imsec_net_tls *t = tls_of(ssl);
-  int n = t->psk_lookup(t->psk_arg, (const uint8_t *)identity, strlen(identity),
-                        psk, max);
-  if (n <= 0)
+  size_t il = strlen(identity);
+  if (!psk_id_ok((const unsigned char *)identity, il))
     return 0;
-  net_ssl_mark_psk(ssl);
+  int n = t->psk_lookup(t->psk_arg, (const uint8_t *)identity, il, psk, max);
+  if (n <= 0 || (unsigned int)n > max)
+    return 0;
+  net_ssl_mark_psk(ssl, (const uint8_t *)identity, il);
   return (unsigned int)n;
 }
 
 static unsigned int psk12_client_cb(SSL *ssl, const char *hint, char *identity,
                                     unsigned int max_id, unsigned char *psk,
                                     unsigned int max) {
-  imsec_net_tls *t = tls_of(ssl);
   (void)hint;
-  size_t il = strlen(t->psk_identity);
-  if (il + 1 > max_id || t->psk_key_len > max)
+  const char *pid;
+  const uint8_t *key;
+  size_t key_len;
+  if (psk_client_key(ssl, &pid, &key, &key_len) != 0)
     return 0;
-  memcpy(identity, t->psk_identity, il + 1);
-  memcpy(psk, t->psk_key, t->psk_key_len);
-  net_ssl_mark_psk(ssl);
-  return (unsigned int)t->psk_key_len;
+  size_t il = strlen(pid);
+  if (il + 1 > max_id || key_len > max)
+    return 0;
+  memcpy(identity, pid, il + 1);
+  memcpy(psk, key, key_len);
+  net_ssl_mark_psk(ssl, (const uint8_t *)pid, il);
+  return (unsigned int)key_len;
+}
+
+/* A client that holds a PSK authenticates the server by that key alone:
+ * a server that answers with a certificate instead (it did not take the
+ * PSK: an unknown identity) is refused, whatever the certificate. */
+static int refuse_cert_cb(int ok, X509_STORE_CTX *x) {
+  (void)ok;
+  X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
+
+/* TLS 1.2 suites of a PSK client: ECDHE-PSK only, so a server with a
+ * certificate cannot pick a certificate suite instead. */
+#define TLS12_PSK_CIPHERS "ECDHE-PSK-CHACHA20-POLY1305"
+
+int net_tls_ssl_use_psk(SSL *ssl) {
+  SSL_set_psk_use_session_callback(ssl, psk_use_cb);
+  SSL_set_psk_client_callback(ssl, psk12_client_cb);
+  SSL_set_verify(ssl, SSL_VERIFY_PEER, refuse_cert_cb);
+  return SSL_set_cipher_list(ssl, TLS12_PSK_CIPHERS) == 1 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------- DTLS cookies */
@@ -471,6 +535,9 @@ static int ctx_build(imsec_net_tls *t, const char *cert_file,
     if (t->psk_identity) {
       SSL_CTX_set_psk_use_session_callback(c, psk_use_cb);
       SSL_CTX_set_psk_client_callback(c, psk12_client_cb);
+      SSL_CTX_set_verify(c, SSL_VERIFY_PEER, refuse_cert_cb);
+      if (!SSL_CTX_set_cipher_list(c, TLS12_PSK_CIPHERS))
+        goto fail_policy;
     } else {
       if (!ca_file && !cfg->defer_verify)
         SSL_CTX_set_default_verify_paths(c);
@@ -504,7 +571,9 @@ int imsec_net_tls_new(imsec_net_tls **out, const imsec_net_tls_config *cfg) {
   if (cfg->server && !cfg->psk_lookup && (!cfg->cert_file || !cfg->key_file))
     return IMSEC_ERR_CONFIG;
   if (!cfg->server && cfg->psk_identity &&
-      (!cfg->psk_key || cfg->psk_key_len == 0 || cfg->psk_key_len > 64))
+      (!cfg->psk_key || cfg->psk_key_len == 0 ||
+       cfg->psk_key_len > NET_PSK_KEY_MAX || !cfg->psk_identity[0] ||
+       strlen(cfg->psk_identity) > NET_PSK_ID_MAX))
     return IMSEC_ERR_CONFIG;
   if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
     return IMSEC_ERR_CONFIG;

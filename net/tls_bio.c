@@ -137,15 +137,40 @@ int net_ssl_peer(SSL *ssl, const uint8_t **addr, size_t *len) {
   return 0;
 }
 
-void net_ssl_mark_psk(SSL *ssl) {
+void net_ssl_mark_psk(SSL *ssl, const uint8_t *identity, size_t len) {
   struct bio_io *io = SSL_get_app_data(ssl);
-  if (io && io->flow)
-    io->flow->psk_mark = 1;
+  if (!io || !io->flow)
+    return;
+  imsec_net_flow *f = io->flow;
+  f->psk_mark = 1;
+  /* A second ClientHello (after a HelloRetryRequest) may name another. */
+  char *seen = malloc(len + 1);
+  if (seen) {
+    memcpy(seen, identity, len);
+    seen[len] = '\0';
+  }
+  free(f->psk_seen);
+  f->psk_seen = seen;
 }
 
+const struct flow_psk *net_ssl_flow_psk(SSL *ssl) {
+  struct bio_io *io = SSL_get_app_data(ssl);
+  return io && io->flow ? io->flow->psk : NULL;
+}
+
+/* A flow with its own PSK keeps no session: the next connection with
+ * that key must prove it again, and a ticket from it must not serve a
+ * connection made without it. */
 const char *net_ssl_session_key(SSL *ssl) {
   struct bio_io *io = SSL_get_app_data(ssl);
-  return io && io->flow ? io->flow->skey : NULL;
+  return io && io->flow && !io->flow->psk ? io->flow->skey : NULL;
+}
+
+void net_flow_psk_free(struct flow_psk *p) {
+  if (!p)
+    return;
+  imsec_wipe(p, sizeof *p);
+  free(p);
 }
 
 /* A clean TLS close says so (close_notify); the alert leaves with the
@@ -273,6 +298,10 @@ int imsec_net_flow_psk(const imsec_net_flow *f) {
     return SSL_session_reused(f->ssl); /* external PSK sets "hit" */
   const SSL_CIPHER *c = SSL_get_current_cipher(f->ssl);
   return c && SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe_psk;
+}
+
+const char *imsec_net_flow_psk_identity(const imsec_net_flow *f) {
+  return imsec_net_flow_psk(f) ? f->psk_seen : NULL;
 }
 
 long imsec_net_flow_verify_result(const imsec_net_flow *f) {

@@ -31,6 +31,7 @@
  *                host, at the earliest deadline the host asked for; then
  *                imsec_host_expire
  *   port wake -> imsec_net_post to the loop, then imsec_host_poll
+ *   port psk  -> the port's PSK table (below)
  *   port log  -> one line "NAME LEVEL: text" on stderr (one write(2))
  * `now` is CLOCK_MONOTONIC in milliseconds.
  *
@@ -47,13 +48,34 @@
  * of cfg.tls_profiles. What net/ decides per context (verification mode,
  * resumption, DTLS) must match the context the profile names; a CONNECT
  * asking otherwise (verify DEFER on a context that verifies, no_resume on
- * one that resumes, dtls on a TLS context), or carrying a PSK (net/ takes
- * PSKs per context, not per connection), fails with IMSEC_ERR_UNSUPPORTED
- * and one WARN line. A UE dials an IP address and verifies a host name:
- * CONNECT with addr.host = "127.0.0.1" and server_name = the P-CSCF's
- * name; the name goes out as SNI and the element's trust decision checks
- * it (the UE's client context has defer_verify set, so a chain that does
+ * one that resumes, dtls on a TLS context) fails with
+ * IMSEC_ERR_UNSUPPORTED and one WARN line. A CONNECT whose profile has a
+ * PSK (psk_len > 0, mode M3) uses it for that connection only, on the
+ * context the profile names (whose verification and resumption settings
+ * then do not matter: net/ makes such a flow refuse any server
+ * certificate, keep no session and never share it, RFC 5923 reuse off);
+ * a server that does not take the identity or the key fails the
+ * handshake (on_flow_down with flow 0, its tag, IMSEC_ERR_AUTH or
+ * IMSEC_ERR_IO; DTLS: the handshake timeout). A UE dials an IP address and
+ * verifies a host name: CONNECT with addr.host = "127.0.0.1" and server_name =
+ * the P-CSCF's name; the name goes out as SNI and the element's trust decision
+ * checks it (the UE's client context has defer_verify set, so a chain that does
  * not verify still reaches the element, which decides).
+ *
+ * PSKs (mode M3, seed §3.3): one table per port, shared by its loops
+ * (an rwlock; handshakes read it on loop threads). It holds the keys the
+ * element installs (IMSEC_ACT_PSK: identity, key, expires_at on the
+ * port's clock, imsec_hostnet_now; len 0 removes; at most 1,000,000 at
+ * once, more are refused with a WARN line; expired keys are never found
+ * and are purged a few at a time by later installs) and the configured
+ * ones (imsec_hostnet_psk_set_static, replaced wholesale). A look-up
+ * finds the element's key first, then the configured one. Listeners with
+ * `psk` set look keys up there: see imsec_net_psk_lookup_fn (net.h) for
+ * what a listener with a certificate and PSKs does with each kind of
+ * client. Up flows that used a PSK say so in their imsec_flow_info (psk
+ * = 1, psk_identity: the client's on inbound flows, ours on outbound
+ * ones). Removing or replacing a key does not touch flows already up.
+ * Every key is copied, and wiped when replaced, removed or freed.
  *
  * Streams are framed by net's Content-Length framer (imsec_net_frame_cl,
  * RFC 3261 §18.3).
@@ -97,7 +119,9 @@ typedef struct imsec_hostnet_listener {
    * the element installs (imsec_out_psk) and the configured ones
    * (imsec_hostnet_psk_set_static), the element's first. With a
    * certificate in tls_cfg too, a client that offers no PSK gets the
-   * certificate handshake. The flow's info says psk and psk_identity. */
+   * certificate handshake (more in imsec_net_psk_lookup_fn, net.h). The
+   * flow's info says psk and psk_identity. psk on a listener without TLS,
+   * or with a given `tls`: imsec_hostnet_new fails (IMSEC_ERR_CONFIG). */
   int psk;
 } imsec_hostnet_listener;
 

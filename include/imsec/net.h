@@ -106,7 +106,33 @@ typedef enum imsec_net_client_auth {
 /*
  * PSK look-up (server side): copy the key for `identity` into `key`
  * (capacity `cap`) and return its length, or a negative code when the
- * identity is unknown (the handshake then fails). Called on loop threads.
+ * identity is unknown. Called on loop threads, during handshakes, for
+ * identities of 1 to 127 octets without NUL (others are unknown unasked).
+ *
+ * What a server with psk_lookup does (OpenSSL 3, checked by
+ * tests/e2e/net_psk_test.c):
+ * - a client that offers no PSK gets the certificate handshake when the
+ *   context has a certificate, and fails without one;
+ * - a known identity with the right key: a PSK handshake (TLS 1.3 external
+ *   PSK with (EC)DHE, RFC 8446 §4.2.9 psk_dhe_ke; TLS 1.2 / DTLS 1.2
+ *   ECDHE-PSK, RFC 5489): no certificate is sent either way;
+ * - a known identity with a wrong key fails the handshake (TLS 1.3: the
+ *   binder does not verify, decrypt_error; TLS 1.2: the Finished does not);
+ * - an unknown identity: TLS 1.2 fails (the PSK suite is chosen by then).
+ *   TLS 1.3 sets the PSK aside: with a certificate the server answers with
+ *   it, and our PSK clients refuse any certificate (below), so the
+ *   handshake fails on the client side (the client sends an alert);
+ *   without one it fails on the server side;
+ * - DTLS drops records that do not decrypt (RFC 6347 §4.1.2.7): a wrong
+ *   key there ends by the handshake timeout, not an alert;
+ * - a context that asks for (or requires) client certificates asks none
+ *   of a PSK client (RFC 8446 §4.3.2, RFC 4279 §2): the key is its proof;
+ *   certificate clients are asked as before;
+ * - a PSK flow's session is never kept by our clients, so it never
+ *   resumes: imsec_net_flow_resumed() is 0 and imsec_net_flow_psk() 1.
+ * A PSK client (context psk_identity or connect psk_key) offers TLS 1.2
+ * ECDHE-PSK suites only and refuses every server certificate: the key is
+ * what authenticates the server to it.
  */
 typedef int (*imsec_net_psk_lookup_fn)(void *arg, const uint8_t *identity,
                                        size_t identity_len, uint8_t *key,
@@ -315,9 +341,11 @@ typedef struct imsec_net_connect_opts {
   void *user; /* initial imsec_net_flow_user() value */
   /* TLS/DTLS clients: a PSK for this connection only (mode M3: a UE's
    * configured key, or the one derived from its AKA run), used instead of
-   * the context's. psk_key_len 0: none. Copied (and wiped when the flow
-   * goes); a flow with a PSK never reuses nor is reused, and never
-   * resumes a kept session. */
+   * the context's. psk_key_len 0: none; else 1..64 octets and an identity
+   * of 1..127 octets (IMSEC_ERR_INVAL otherwise, or on TCP/UDP). Copied
+   * (and wiped when the flow goes); a flow with a PSK never reuses nor is
+   * reused (`reuse` is ignored), never resumes a kept session nor keeps
+   * one, and refuses a server certificate (see imsec_net_psk_lookup_fn). */
   const char *psk_identity;
   const uint8_t *psk_key;
   size_t psk_key_len;
@@ -398,8 +426,9 @@ IMSEC_API const char *imsec_net_flow_tls_version(const imsec_net_flow *f);
 IMSEC_API int imsec_net_flow_resumed(const imsec_net_flow *f);
 /* 1 when the handshake used a PSK (external PSK or TLS 1.2 PSK suite). */
 IMSEC_API int imsec_net_flow_psk(const imsec_net_flow *f);
-/* The PSK identity the handshake used (the client's on a server flow),
- * NUL-terminated, borrowed until on_down; NULL without a PSK. */
+/* The PSK identity the handshake used (the client's on a server flow, as
+ * the look-up saw it; ours on a client flow), NUL-terminated, borrowed
+ * until on_down; NULL when imsec_net_flow_psk() is 0. */
 IMSEC_API const char *imsec_net_flow_psk_identity(const imsec_net_flow *f);
 /* OpenSSL's X509_V_* verify result of the peer chain (0 = X509_V_OK), or
  * -1 when the peer sent no certificate. */

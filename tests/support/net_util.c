@@ -263,6 +263,8 @@ static int on_up(void *user, imsec_net_flow *f) {
   e.is_server = imsec_net_flow_is_server(f);
   e.resumed = imsec_net_flow_resumed(f);
   e.psk = imsec_net_flow_psk(f);
+  const char *pid = imsec_net_flow_psk_identity(f);
+  snprintf(e.psk_identity, sizeof e.psk_identity, "%s", pid ? pid : "");
   e.verify = imsec_net_flow_verify_result(f);
   imsec_bytes chain[8];
   e.nchain = imsec_net_flow_peer_chain(f, chain, 8);

@@ -39,8 +39,9 @@ typedef struct t_ev {
   int nchain, nnames;
   char version[16];
   char name0[128];
-  char peer[64];       /* imsec_net_flow_peer_text */
-  uint16_t local_port; /* from imsec_net_flow_local */
+  char peer[64];          /* imsec_net_flow_peer_text */
+  char psk_identity[128]; /* imsec_net_flow_psk_identity, "" for NULL */
+  uint16_t local_port;    /* from imsec_net_flow_local */
   size_t len;
   char msg[256]; /* first octets of a message */
 } t_ev;

@@ -65,6 +65,17 @@ static imsec_time_ms p_now(void *ctx) {
 static void p_wake(void *ctx) {
   atomic_fetch_add(&((port_rec *)ctx)->wakes, 1);
 }
+/* The PSK op: identity, length, the first two key octets, expiry. */
+static void p_psk(void *ctx, const char *id, const uint8_t *key, size_t len,
+                  imsec_time_ms at) {
+  if (len)
+    rec(ctx, "psk %s %zu %02x%02x %lld", id, len, key[0], key[1],
+        (long long)at);
+  else
+    rec(ctx, "psk %s 0 - %lld", id, (long long)at);
+}
+/* fx_new gives the port the PSK op when set. */
+static int g_port_psk;
 
 static void port_clear(port_rec *p) {
   for (size_t i = 0; i < p->n; i++)
@@ -360,6 +371,7 @@ static fx *fx_new(int with_svc, const char *name) {
       .log = p_log,
       .now = p_now,
       .wake = p_wake,
+      .psk = g_port_psk ? p_psk : NULL,
   };
   assert_int_equal(imsec_host_new(&f->h, &cfg, &port), 0);
   return f;
@@ -843,6 +855,36 @@ static void test_del_with_pending(void **state) {
   fx_del(f);
 }
 
+/* ------------------------------------------------------------ PSK */
+
+static void c_psk(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  (void)self;
+  (void)arg;
+  const uint8_t key[32] = {0xab, 0xcd, 3};
+  assert_int_equal(imsec_out_psk(out, "ue1@ims.test", key, 32, now + 4000), 0);
+  assert_int_equal(imsec_out_psk(out, "ue2@ims.test", NULL, 0, 0), 0);
+}
+
+/* The PSK action reaches the port with its identity, key and expiry, in
+ * order; a port without the op gets a WARN line instead, per action. */
+static void test_psk_action(void **state) {
+  (void)state;
+  g_port_psk = 1;
+  fx *f = fx_new(0, "pcscf");
+  g_port_psk = 0;
+  imsec_host_call(f->h, c_psk, NULL);
+  assert_string_equal(calls(&f->port, 0),
+                      "psk ue1@ims.test 32 abcd 5000|psk ue2@ims.test 0 - 0");
+  fx_del(f);
+  f = fx_new(0, "pcscf");
+  imsec_host_call(f->h, c_psk, NULL);
+  assert_int_equal(count(&f->port, "psk "), 0);
+  assert_int_equal(count(&f->port, "log1 "), 2);
+  assert_non_null(strstr(calls(&f->port, 0), "takes no PSKs"));
+  assert_null(strstr(calls(&f->port, 0), "ue1@ims.test"));
+  fx_del(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_action_order_and_closed_flows),
@@ -858,6 +900,7 @@ int main(void) {
       cmocka_unit_test(test_request_later_and_thread),
       cmocka_unit_test(test_reg_load_replies),
       cmocka_unit_test(test_del_with_pending),
+      cmocka_unit_test(test_psk_action),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,7 @@ struct sc_world {
   imsec_pcscf *pcscf[P_N];
   elem pcscf_e[P_N];
   imsec_addr ue_side[SC_PCSCF_N]; /* where UEs dial each P-CSCF */
+  imsec_addr home_tls; /* the home P-CSCF's TLS listener (DTLS world) */
   sc_ue *ues[MAX_UES];
   size_t nue;
   imsec_x509_anchors *pc_anchors; /* the home P-CSCF's, for UE certs */
@@ -275,9 +276,27 @@ static int rec_find(sc_world *w, const char *from, const char *start, size_t i,
   return found;
 }
 
+/* SC_SIM: the i-th message `from` sent starting with `start`, also one
+ * lost on the way (the net port's ladder records what an element sends,
+ * whatever becomes of it); NULL when fewer. */
+static const sim_tr *sim_sent(const sc_world *w, const char *from,
+                              const char *start, size_t i) {
+  for (size_t k = 0; k < sim_trace_count(w->s); k++) {
+    const sim_tr *t = sim_trace_at(w->s, k);
+    if (t->kind == SIM_TR_MSG && strcmp(t->from, from) == 0 &&
+        starts(t->text, t->len, start) && i-- == 0)
+      return t;
+  }
+  return NULL;
+}
+
 size_t sc_msgs(sc_world *w, const char *from, const char *start) {
-  if (w->b == SC_SIM)
-    return sim_trace_msgs(w->s, from, NULL, start);
+  if (w->b == SC_SIM) {
+    size_t n = 0;
+    while (sim_sent(w, from, start, n))
+      n++;
+    return n;
+  }
   size_t n = 0;
   pthread_mutex_lock(&w->mu);
   for (size_t k = 0; k < w->nrec; k++)
@@ -303,7 +322,7 @@ size_t sc_msgs_in(sc_world *w, const char *name) {
 uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
                      size_t i) {
   if (w->b == SC_SIM) {
-    const sim_tr *t = sim_trace_msg(w->s, from, NULL, start, i);
+    const sim_tr *t = sim_sent(w, from, start, i);
     return t ? t->flow : 0;
   }
   rec r;
@@ -317,7 +336,7 @@ const char *sc_msg_header(sc_world *w, const char *from, const char *start,
                           size_t i, const char *name, char *buf, size_t cap) {
   buf[0] = 0;
   if (w->b == SC_SIM) {
-    const sim_tr *t = sim_trace_msg(w->s, from, NULL, start, i);
+    const sim_tr *t = sim_sent(w, from, start, i);
     if (!t || sim_msg_header(t, name, buf, cap) < 0)
       buf[0] = 0;
     return buf;
@@ -335,6 +354,16 @@ const char *sc_msg_header(sc_world *w, const char *from, const char *start,
     buf[0] = 0;
   free(r.text);
   return buf;
+}
+
+size_t sc_dgrams_lost(sc_world *w) {
+  if (w->b == SC_SIM)
+    return sim_dgrams_lost(w->s);
+  size_t n = 0;
+  for (size_t i = 0; i < w->nue; i++)
+    if (w->ues[i]->relay)
+      n += t_udp_relay_lost(w->ues[i]->relay);
+  return n;
 }
 
 void sc_dump(sc_world *w) {
@@ -531,6 +560,7 @@ static void sim_home_listeners(sc_world *w, const char *tls) {
   imsec_addr a = A(tls);
   assert_int_equal(sim_listen_opts(n, &a, &o), 0);
   w->ue_side[SC_PCSCF_HOME] = a;
+  w->home_tls = a;
   if (w->mode == SC_DTLS) {
     a.tp = IMSEC_TP_DTLS;
     o.tickets = 0;
@@ -734,6 +764,7 @@ static void net_world(sc_world *w) {
     imsec_hostnet_set_self(e->r, w->pcscf[i]);
     elem_start(w, e);
   }
+  w->home_tls = lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 0));
   w->ue_side[SC_PCSCF_HOME] =
       w->mode == SC_DTLS
           ? lo(IMSEC_TP_DTLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 1))
@@ -917,8 +948,14 @@ static void psk_add(sc_world *w, sc_ue *u, int wrong) {
                      0);
     return;
   }
-  /* SC_NET: the net port's configured PSKs (netpsk) once in main. */
-  fail_msg("M3 over the net port: no PSK table in this build");
+  imsec_hostnet_psk rows[MAX_UES];
+  for (size_t i = 0; i < w->npsk; i++) {
+    rows[i].identity = w->psks[i].identity;
+    rows[i].key = w->psks[i].key;
+    rows[i].key_len = sizeof w->psks[i].key;
+  }
+  assert_int_equal(
+      imsec_hostnet_psk_set_static(w->pcscf_e[P_HOME].r, rows, w->npsk), 0);
 }
 
 sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
@@ -982,7 +1019,10 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     psk_add(w, u, o->psk_wrong);
   u->lose_down = o->lose_down;
   c.pcscf = w->ue_side[o->via];
-  if (w->mode == SC_DTLS && o->lose_down && w->b == SC_NET) {
+  if (w->mode == SC_DTLS && o->stream && o->via == SC_PCSCF_HOME)
+    c.pcscf = w->home_tls;
+  int dgram = c.pcscf.tp == IMSEC_TP_DTLS;
+  if (dgram && o->lose_down && w->b == SC_NET) {
     /* The UE dials the relay, which loses what it was asked to. */
     assert_int_equal(t_udp_relay_new(&u->relay, c.pcscf.port), 0);
     t_udp_relay_lose(u->relay, 1, o->lose_down);
@@ -1021,7 +1061,7 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
           .chain = chain, .n_chain = 2, .client_cert = SIM_CLIENT_CERT_REQUIRE};
       assert_int_equal(sim_listen_opts(u->e.n, &u->listen, &lo_), 0);
     }
-    if (w->mode == SC_DTLS) {
+    if (dgram) {
       assert_int_equal(
           sim_node_tls_profile(u->e.n, SC_UE_DTLS_PROFILE, NULL, 0, NULL, 0),
           0);
@@ -1064,7 +1104,7 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     }
     imsec_hostnet_tls_profile dp;
     memset(&dp, 0, sizeof dp);
-    if (w->mode == SC_DTLS) {
+    if (dgram) {
       dc = tc;
       dc.dtls = 1;
       dp.name = SC_UE_DTLS_PROFILE;

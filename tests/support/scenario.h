@@ -79,6 +79,8 @@ typedef struct sc_ue_opts {
    * this UE is lost (sim: the loss hook; net: a UDP relay between them).
    * 0: none. */
   int lose_down;
+  /* DTLS world: this UE uses the home P-CSCF's TLS listener instead. */
+  int stream;
 } sc_ue_opts;
 
 /* Make the networks: PKI, HSS, S-CSCF (started), the P-CSCFs with their
@@ -138,7 +140,7 @@ size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p);
 /* ------------------------------------------------------ message records */
 
 /* Messages element `from` sent whose start line begins with `start`
- * (NULL: any). */
+ * (NULL: any), also those lost on the way. */
 size_t sc_msgs(sc_world *w, const char *from, const char *start);
 /* Messages element `name` received (any). */
 size_t sc_msgs_in(sc_world *w, const char *name);
@@ -151,6 +153,8 @@ uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
  * returns buf. */
 const char *sc_msg_header(sc_world *w, const char *from, const char *start,
                           size_t i, const char *name, char *buf, size_t cap);
+/* DTLS: datagrams lost so far (sc_ue_opts.lose_down). */
+size_t sc_dgrams_lost(sc_world *w);
 /* Print what was recorded (stderr) when SCENARIO_LADDER is set. */
 void sc_dump(sc_world *w);
 

@@ -87,9 +87,9 @@ struct sc_world {
   sim *s;
   char dir[64]; /* SC_NET: the PEM files */
   imsec_pki_cred *root, *op1, *op2, *op3, *home, *visited, *other, *self;
-  /* A TLS core (tls_core): network element certificates, serverAuth and
-   * clientAuth (TS 33.310 §6.1.3c), of the S-CSCF and the home P-CSCF. */
-  imsec_pki_cred *scscf_cred, *home_core;
+  /* A TLS core (tls_core): the S-CSCF's network element certificate,
+   * serverAuth and clientAuth (TS 33.310 §6.1.3c). */
+  imsec_pki_cred *scscf_cred;
   imsec_crypto *cr;   /* the test thread's (subscriber keys) */
   imsec_crypto *cr_s; /* the S-CSCF's and its HSS's (one thread) */
   imsec_crypto *cr_p[P_N];
@@ -618,7 +618,7 @@ static void sim_world(sc_world *w) {
     elem *e = &w->pcscf_e[i];
     e->n = sim_add(w->s, e->name, &imsec_pcscf_ops, w->pcscf[i], at[i].host);
     if (tc)
-      sim_core_tls(w, e->n, w->home_core, &core);
+      sim_core_tls(w, e->n, w->home, &core);
     else
       assert_int_equal(sim_listen(e->n, &core), 0);
     elem_start(w, e); /* as the net port does: on_start, if any */
@@ -654,7 +654,6 @@ static void net_world(sc_world *w) {
   memset(&s_srv, 0, sizeof s_srv);
   if (tls_core(w)) {
     pki_write(w, "scscf", w->scscf_cred, w->op1);
-    pki_write(w, "home-core", w->home_core, w->op1);
     s_srv.cert_file = wpath(w, "scscf.pem", scf, sizeof scf);
     s_srv.key_file = wpath(w, "scscf.key", sck, sizeof sck);
     s_srv.ca_file = rootf;
@@ -664,8 +663,8 @@ static void net_world(sc_world *w) {
     s_cli.client_auth = IMSEC_NET_CLIENT_CERT_NONE;
     s_cli.no_resume = 1;
     h_srv = s_srv;
-    h_srv.cert_file = wpath(w, "home-core.pem", hcf, sizeof hcf);
-    h_srv.key_file = wpath(w, "home-core.key", hck, sizeof hck);
+    h_srv.cert_file = wpath(w, "home.pem", hcf, sizeof hcf);
+    h_srv.key_file = wpath(w, "home.key", hck, sizeof hck);
     h_cli = h_srv;
     h_cli.client_auth = IMSEC_NET_CLIENT_CERT_NONE;
     h_cli.no_resume = 1;
@@ -793,10 +792,15 @@ sc_world *sc_world_new_mode(sc_backend b, sc_mode m) {
   snprintf(w->pcscf_e[P_ROGUE].name, sizeof w->pcscf_e[0].name, "rogue");
   pki_make(w);
   w->pc_anchors = anchors_new(w);
-  if (tls_core(w)) {
-    w->scscf_cred = ne_cred(w, SCSCF_NAME);
-    w->home_core = ne_cred(w, PCSCF_HOME);
+  if (tls_core(w) || w->mode == SC_M2B) {
+    /* The home P-CSCF's certificate serves as a client's too (the core,
+     * dialling UEs): serverAuth and clientAuth, as `imsec pki pcscf`
+     * makes it. */
+    imsec_pki_cred_del(w->home);
+    w->home = ne_cred(w, PCSCF_HOME);
   }
+  if (tls_core(w))
+    w->scscf_cred = ne_cred(w, SCSCF_NAME);
   assert_int_equal(imsec_crypto_ossl_new(&w->cr), 0);
   assert_int_equal(imsec_crypto_ossl_new(&w->cr_s), 0);
   for (int i = 0; i < P_N; i++)
@@ -856,9 +860,8 @@ void sc_world_del(sc_world *w) {
   imsec_hss_store_del(w->store);
   imsec_crypto_del(w->cr_s);
   imsec_crypto_del(w->cr);
-  imsec_pki_cred *all[] = {w->root,       w->op1,      w->op2,   w->op3,
-                           w->home,       w->visited,  w->other, w->self,
-                           w->scscf_cred, w->home_core};
+  imsec_pki_cred *all[] = {w->root,    w->op1,   w->op2,  w->op3,       w->home,
+                           w->visited, w->other, w->self, w->scscf_cred};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     imsec_pki_cred_del(all[i]);
   if (w->dir[0])
@@ -1019,7 +1022,7 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     psk_add(w, u, o->psk_wrong);
   u->lose_down = o->lose_down;
   c.pcscf = w->ue_side[o->via];
-  if (w->mode == SC_DTLS && o->stream && o->via == SC_PCSCF_HOME)
+  if (w->mode == SC_DTLS && o->m1 && o->via == SC_PCSCF_HOME)
     c.pcscf = w->home_tls;
   int dgram = c.pcscf.tp == IMSEC_TP_DTLS;
   if (dgram && o->lose_down && w->b == SC_NET) {
@@ -1032,17 +1035,15 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
   c.max_connect_attempts = 3;
-  int rc = imsec_ue_new(&u->ue, &c, u->cr);
-  imsec_wipe(c.k, sizeof c.k);
-  imsec_wipe(c.opc, sizeof c.opc);
-  assert_int_equal(rc, 0);
+  /* Its node or port first (the element's Contact names the listener
+   * they bind, M2b), then the element. */
   imsec_svc_local_config uc = {.ue_sqn = ue_sqn_write, .ue_sqn_arg = u};
   assert_int_equal(imsec_svc_local_new(&u->svc, &uc), 0);
   u->anchors = anchors_new(w);
   if (w->b == SC_SIM) {
     char host[32];
     snprintf(host, sizeof host, "10.2.0.%zu", i + 1);
-    u->e.n = sim_add(w->s, u->e.name, &imsec_ue_ops, u->ue, host);
+    u->e.n = sim_add(w->s, u->e.name, &imsec_ue_ops, NULL, host);
     assert_non_null(u->e.n);
     sim_node_svc(u->e.n, u->svc);
     sim_node_anchors(u->e.n, u->anchors);
@@ -1112,12 +1113,20 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
       dp.defer_verify = 1;
       dp.dtls = 1;
     }
-    net_port_p(w, &u->e, &imsec_ue_ops, u->ue, u->svc, &l,
+    net_port_p(w, &u->e, &imsec_ue_ops, NULL, u->svc, &l,
                w->mode == SC_M2B ? 1 : 0, &tc, u->anchors, dp.name ? &dp : NULL,
                dp.name ? 1 : 0);
     if (w->mode == SC_M2B)
       u->listen = lo(IMSEC_TP_TLS, imsec_hostnet_port(u->e.r, 0));
   }
+  int rc = imsec_ue_new(&u->ue, &c, u->cr);
+  imsec_wipe(c.k, sizeof c.k);
+  imsec_wipe(c.opc, sizeof c.opc);
+  assert_int_equal(rc, 0);
+  if (w->b == SC_SIM)
+    imsec_host_set_self(sim_node_host(u->e.n), u->ue);
+  else
+    imsec_hostnet_set_self(u->e.r, u->ue);
   return u;
 }
 

@@ -79,8 +79,9 @@ typedef struct sc_ue_opts {
    * this UE is lost (sim: the loss hook; net: a UDP relay between them).
    * 0: none. */
   int lose_down;
-  /* DTLS world: this UE uses the home P-CSCF's TLS listener instead. */
-  int stream;
+  /* Mode M1 whatever the world's (DTLS: the home P-CSCF's TLS listener;
+   * M2a: no certificate; M2b: no listener, its flow stays). */
+  int m1;
 } sc_ue_opts;
 
 /* Make the networks: PKI, HSS, S-CSCF (started), the P-CSCFs with their

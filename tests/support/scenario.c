@@ -1012,7 +1012,8 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     sqn[3] = 0x20;
   assert_int_equal(imsec_ue_sqn_load(sqn, NULL, &c.sqn), 0);
   /* The mode's credentials (their element settings with them). */
-  if (w->mode == SC_M2A || w->mode == SC_M2B) {
+  int m2b_listen = w->mode == SC_M2B && !o->m1;
+  if ((w->mode == SC_M2A || w->mode == SC_M2B) && !o->m1) {
     char other[128];
     snprintf(other, sizeof other, "0010100000%05zu@%s", i + 100, SC_HOME);
     u->cred =
@@ -1050,9 +1051,9 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     imsec_bytes chain[2] = {u->cred ? imsec_pki_cred_der(u->cred)
                                     : (imsec_bytes){0},
                             imsec_pki_cred_der(w->op1)};
-    if (w->mode == SC_M2A)
+    if (w->mode == SC_M2A && u->cred)
       assert_int_equal(sim_node_client_chain(u->e.n, chain, 2), 0);
-    if (w->mode == SC_M2B) {
+    if (m2b_listen) {
       /* It serves the P-CSCF's connection with its certificate and asks
        * for the P-CSCF's (the UE's trust decision judges it). */
       char a[64];
@@ -1087,13 +1088,13 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
       snprintf(name, sizeof name, "%s.key", base);
       wpath(w, name, kf, sizeof kf);
     }
-    if (w->mode == SC_M2A) {
+    if (w->mode == SC_M2A && u->cred) {
       tc.cert_file = cf;
       tc.key_file = kf;
     }
     imsec_hostnet_listener l;
     memset(&l, 0, sizeof l);
-    if (w->mode == SC_M2B) {
+    if (m2b_listen) {
       memset(&lc, 0, sizeof lc);
       lc.cert_file = cf;
       lc.key_file = kf;
@@ -1113,10 +1114,9 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
       dp.defer_verify = 1;
       dp.dtls = 1;
     }
-    net_port_p(w, &u->e, &imsec_ue_ops, NULL, u->svc, &l,
-               w->mode == SC_M2B ? 1 : 0, &tc, u->anchors, dp.name ? &dp : NULL,
-               dp.name ? 1 : 0);
-    if (w->mode == SC_M2B)
+    net_port_p(w, &u->e, &imsec_ue_ops, NULL, u->svc, &l, m2b_listen ? 1 : 0,
+               &tc, u->anchors, dp.name ? &dp : NULL, dp.name ? 1 : 0);
+    if (m2b_listen)
       u->listen = lo(IMSEC_TP_TLS, imsec_hostnet_port(u->e.r, 0));
   }
   int rc = imsec_ue_new(&u->ue, &c, u->cr);

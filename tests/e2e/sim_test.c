@@ -683,25 +683,50 @@ static void test_client_certs(void **state) {
       .chain = chain, .n_chain = 2, .client_cert = SIM_CLIENT_CERT_REQUIRE};
   imsec_addr ra = A("tls:10.0.0.2:5061");
   assert_int_equal(sim_listen_opts(np, &ra, &req), 0);
+  /* TLS 1.3: the client's side comes up, what it sends is lost, the
+   * server's alert takes it down. */
+  sim_set_delay(s, 5);
   cmd c = {.addr = ra, .tag = 1};
   sim_call(nu, c_connect, &c);
+  sim_run(s, 10);
+  assert_int_equal(ue.ups, 1);
+  assert_int_equal(ue.downs, 0);
+  c.flow = ue.last_flow;
+  c.text = "HELLO";
+  sim_call(nu, c_send, &c);
   sim_run(s, 100);
-  assert_int_equal(ue.ups, 0);
   assert_int_equal(ue.downs, 1);
-  assert_int_equal(ue.down_flow, 0);
+  assert_int_equal(ue.down_flow, c.flow);
   assert_int_equal(ue.down_tag, 1);
-  assert_int_equal(ue.down_reason, IMSEC_ERR_AUTH);
+  assert_int_equal(ue.down_reason, IMSEC_ERR_IO);
   assert_int_equal(p.ups, 0);
   assert_int_equal(p.downs, 0);
+  assert_int_equal(p.msgs, 0);
+  assert_int_equal(sim_trace_msgs(s, "ue", NULL, NULL), 0);
   assert_int_equal(sim_handshakes_failed(s), 1);
   assert_int_equal(sim_flows_opened(s, 1), 0);
+  /* DTLS 1.2 fails inside the handshake. */
+  imsec_addr rd = A("dtls:10.0.0.2:5061");
+  assert_int_equal(sim_listen_opts(np, &rd, &req), 0);
+  c.addr = rd;
+  c.tag = 11;
+  sim_call(nu, c_connect, &c);
+  sim_run(s, 100);
+  assert_int_equal(ue.ups, 1);
+  assert_int_equal(ue.downs, 2);
+  assert_int_equal(ue.down_flow, 0);
+  assert_int_equal(ue.down_tag, 11);
+  assert_int_equal(ue.down_reason, IMSEC_ERR_AUTH);
+  assert_int_equal(sim_handshakes_failed(s), 2);
+  sim_set_delay(s, 0);
+  c.addr = ra;
   /* With the UE's chain: both ends get facts. */
   imsec_bytes uc[2] = {imsec_pki_cred_der(g_ue), imsec_pki_cred_der(g_root)};
   assert_int_equal(sim_node_client_chain(nu, uc, 2), 0);
   c.tag = 2;
   sim_call(nu, c_connect, &c);
   sim_run(s, 100);
-  assert_int_equal(ue.ups, 1);
+  assert_int_equal(ue.ups, 2);
   assert_true(ue.had_cert);
   assert_string_equal(ue.cert.dns[0], PCSCF);
   assert_int_equal(p.ups, 1);
@@ -755,8 +780,9 @@ static void test_client_certs(void **state) {
   c.tls = &prof;
   sim_call(nu, c_connect_tls, &c);
   sim_run(s, 100);
+  assert_int_equal(ue.last_tag, 7);
   assert_int_equal(ue.down_tag, 7);
-  assert_int_equal(ue.down_reason, IMSEC_ERR_AUTH);
+  assert_int_equal(ue.down_reason, IMSEC_ERR_IO);
   assert_int_equal(p.ups, 4);
   /* The default context's chain verifies there. */
   c.tag = 8;

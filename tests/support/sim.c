@@ -114,6 +114,8 @@ typedef enum ev_kind {
   EV_IDLE,
   EV_POLL,  /* the node's host has service replies queued (wake) */
   EV_REPLY, /* a delayed service reply reaches the node's host */
+  EV_ALERT, /* TLS 1.3: the server's refusal of a client certificate
+               reaches a client whose handshake had completed */
 } ev_kind;
 
 /* A delayed reply: what the host's done needs. */
@@ -951,7 +953,7 @@ static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr,
   /* The handshake's outcome, decided now; a failure reaches the
    * connector after the round trip, the listener's element hears nothing
    * (net/ reports only flows that came up). */
-  int fail = 0;
+  int fail = 0, refused_cert = 0;
   int send_chain = 0;
   if (secure) {
     if (want_psk) {
@@ -971,14 +973,21 @@ static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr,
         fail = 1;
       int has_cert = cp && (cp->n_chain || cp->facts);
       if (!fail && l->client_cert != SIM_CLIENT_CERT_NONE) {
-        if (!has_cert && l->client_cert == SIM_CLIENT_CERT_REQUIRE)
-          fail = 1;
-        else if (has_cert && l->verify_client && !client_verifies(l, cp))
-          fail = 1;
+        if ((!has_cert && l->client_cert == SIM_CLIENT_CERT_REQUIRE) ||
+            (has_cert && l->verify_client && !client_verifies(l, cp)))
+          refused_cert = 1;
         send_chain = has_cert;
       }
     }
   }
+  /* The listener refuses the client's certificate (or its absence). In
+   * TLS 1.3 the client's handshake is complete before the server looks at
+   * its certificate (RFC 8446 §4.4.2, §4.6.1 order): its flow comes up,
+   * what it sends is lost, and the server's alert brings it down with
+   * IMSEC_ERR_IO, as net/ reports it. DTLS 1.2 fails inside the
+   * handshake. */
+  if (refused_cert && addr->tp == IMSEC_TP_DTLS)
+    fail = 1;
   if (fail) {
     s->handshakes_failed++;
     connect_fail(n, tag, IMSEC_ERR_AUTH, s->now + 2 * s->delay);
@@ -994,9 +1003,13 @@ static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr,
   }
   uint64_t ia = new_end(s), ib = new_end(s);
   end *ea = get_end(s, ia), *eb = get_end(s, ib);
-  s->opened++;
-  if (secure)
-    s->opened_tls++;
+  if (refused_cert) {
+    s->handshakes_failed++;
+  } else {
+    s->opened++;
+    if (secure)
+      s->opened_tls++;
+  }
   ea->node = n;
   ea->peer = ib;
   ea->tp = addr->tp;
@@ -1028,6 +1041,21 @@ static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr,
              tls->psk_identity);
   }
   end_add_tag(eb, 0);
+  if (refused_cert) {
+    /* The listener's side never comes up (nothing reaches its element);
+     * the connector's does, until the alert. */
+    eb->down = eb->closed = 1;
+    event *ev = ev_new(s, EV_UP, s->now + 2 * s->delay);
+    ev->end = ia;
+    ev->tag = tag;
+    ev->node = n;
+    heap_push(s, ev);
+    ev = ev_new(s, EV_ALERT, s->now + 3 * s->delay);
+    ev->end = ia;
+    ev->node = n;
+    heap_push(s, ev);
+    return;
+  }
   /* The handshake: the listener's side comes up, then the connector's. */
   event *ev = ev_new(s, EV_UP, s->now + s->delay);
   ev->end = ib;
@@ -1378,6 +1406,12 @@ static void run_event(sim *s, event *ev) {
     end *e = get_end(s, ev->end);
     if (e && !e->kept && !e->closed && !e->down)
       close_flow(s, ev->end, IMSEC_ERR_TIMEOUT, 0);
+    break;
+  }
+  case EV_ALERT: {
+    end *e = get_end(s, ev->end);
+    if (e && !e->closed && !e->down)
+      schedule_down(s, ev->end, IMSEC_ERR_IO, s->now);
     break;
   }
   case EV_POLL:

@@ -94,8 +94,15 @@ int sim_listen_facts(sim_node *n, const imsec_addr *addr,
 typedef enum sim_client_cert {
   SIM_CLIENT_CERT_NONE = 0, /* never asks: the acceptor gets no facts */
   SIM_CLIENT_CERT_REQUEST,  /* asks; a client without one still connects */
-  SIM_CLIENT_CERT_REQUIRE,  /* a client without one fails the handshake */
+  SIM_CLIENT_CERT_REQUIRE,  /* a client without one is refused */
 } sim_client_cert;
+/* A refused client certificate (none under REQUIRE, or one that does not
+ * verify with verify_client): over DTLS 1.2 the connector's handshake
+ * fails (on_flow_down(0, tag, IMSEC_ERR_AUTH)); over TLS 1.3 its flow
+ * comes up first (the client finishes before the server judges its
+ * certificate), what it sends is lost, and the server's alert takes the
+ * flow down with IMSEC_ERR_IO, as over the net port. The listener's
+ * element sees nothing either way; sim_handshakes_failed counts it. */
 
 /* A listener (sim_listen_opts). The listener's own credentials: a DER
  * chain (leaf first; copied) the connector's host checks against its

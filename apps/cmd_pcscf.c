@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "pcscf_m2.h"
 #include "reload.h"
 #include "imsec/crypto.h"
 #include "imsec/host_net.h"
@@ -37,6 +38,8 @@ static const char help[] =
     "                   [--core tls:HOST:PORT] [--visited-network NAME]\n"
     "                   [--insecure-core --peer-addr IP ...]\n"
     "                   [--core-peer NAME ...]\n"
+    "                   [--client-cert none|request|require]\n"
+    "                   [--ue-ca FILE ...] [--dial-ue]\n"
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
     "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
@@ -89,6 +92,26 @@ static const char help[] =
     "                           refused with one log line\n"
     "  --visited-network NAME   act as a visited network's P-CSCF\n"
     "                           (adds P-Visited-Network-ID: \"NAME\")\n"
+    "  --client-cert MODE       mode M2a, mutual TLS: ask UEs for a client\n"
+    "                           certificate: none (default, M1), request\n"
+    "                           (a UE without one is M1), require. It must\n"
+    "                           chain to --ue-ca, name the UE's IMPI as SAN\n"
+    "                           URI sip:IMPI, come from the operator CA of\n"
+    "                           that IMPI's realm, and the REGISTER's\n"
+    "                           Authorization username must be that IMPI\n"
+    "                           (else the flow is closed, or 403; one log\n"
+    "                           line)\n"
+    "  --ue-ca FILE             trust anchors (PEM) for UE certificates: the\n"
+    "                           trust domain root and the operator CAs;\n"
+    "                           repeat for more\n"
+    "  --dial-ue                mode M2b: a UE whose Contact is a TLS\n"
+    "                           address (imsec ue run --listen) stays\n"
+    "                           registered when its connection closes; a\n"
+    "                           request for it opens TLS there with --cert\n"
+    "                           as client certificate (EKU clientAuth) and\n"
+    "                           the UE's server certificate must name the\n"
+    "                           registered IMPI under its operator's CA\n"
+    "                           (else 480 to the caller, one log line)\n"
     "  --require-sec-agree      refuse REGISTERs without sec-agree (421)\n"
     "  --log-level LEVEL        debug, info (default), warn, error\n"
     "  --max-flows-per-ip N     connections accepted from one address\n"
@@ -102,7 +125,9 @@ static const char help[] =
     "                           visited_network,\n"
     "                           require_sec_agree, log_level, max_flows,\n"
     "                           max_bindings, max_transactions, max_queue,\n"
-    "                           transaction_timeout_ms, max_flows_per_ip.\n"
+    "                           transaction_timeout_ms, max_flows_per_ip,\n"
+    "                           client_cert, ue_ca (a file or a list),\n"
+    "                           dial_ue.\n"
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
@@ -289,7 +314,7 @@ static int core_peers(imsec_pcscf_settings *s) {
 static int core_anchors(const imsec_pcscf_settings *s,
                         imsec_x509_anchors **anchors) {
   *anchors = NULL;
-  if (!s->n_core_ca)
+  if (!s->n_core_ca && !s->n_ue_ca)
     return 0;
   if (imsec_x509_anchors_new(anchors) < 0) {
     cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
@@ -307,6 +332,13 @@ static int core_anchors(const imsec_pcscf_settings *s,
       return -1;
     }
   }
+  /* The UE certificates' anchors too (modes M2a, M2b): the host judges
+   * every TLS peer against one set. */
+  if (pcscf_m2_anchors(s, *anchors) < 0) {
+    imsec_x509_anchors_del(*anchors);
+    *anchors = NULL;
+    return -1;
+  }
   return 0;
 }
 
@@ -318,7 +350,7 @@ static int core_tls_setup(const imsec_pcscf_settings *s,
                           imsec_x509_anchors **anchors) {
   memset(listener, 0, sizeof(*listener));
   if (!s->n_core_ca)
-    return 0;
+    return core_anchors(s, anchors); /* the UE anchors alone, if any */
   if (core_anchors(s, anchors) < 0)
     return -1;
   for (size_t i = 0; i < s->n_core_ca; i++)
@@ -391,6 +423,11 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       s.insecure_core = 1;
       continue;
     }
+    int m2 = pcscf_m2_flag(&s, argc, argv, &i); /* modes M2a, M2b */
+    if (m2 < 0)
+      return CLI_EXIT_USAGE;
+    if (m2)
+      continue;
     int ck = core_option(a);
     if (ck >= 0) {
       if (i + 1 >= argc)
@@ -473,7 +510,7 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
         s.elem.routes[i].addr.tp != IMSEC_TP_TLS)
       return cli_usage(SUB, "--route %s: the S-CSCF is reached over tcp or tls",
                        s.elem.routes[i].domain);
-  if (core_check(&s) < 0)
+  if (core_check(&s) < 0 || pcscf_m2_check(&s) < 0)
     return CLI_EXIT_USAGE;
   imsec_log_level level;
   if (imsec_hostnet_log_level_parse(s.log_level, &level) < 0)
@@ -575,6 +612,8 @@ static int run(int argc, char **argv) {
     imsec_crypto_del(crypto);
     return CLI_EXIT_USAGE;
   }
+  pcscf_m2_tls m2t; /* modes M2a, M2b */
+  pcscf_m2_tls_setup(&s, &server_tls, &m2t);
   imsec_hostnet_listener ls[2] = {
       {.addr = s.listen, .tls_cfg = &server_tls},
       {.addr = s.core_listen,
@@ -589,6 +628,8 @@ static int run(int argc, char **argv) {
       .listeners = ls,
       .n_listeners = 2,
       .client_tls_cfg = &client_tls,
+      .tls_profiles = m2t.n_profiles ? &m2t.profile : NULL,
+      .n_tls_profiles = m2t.n_profiles,
       .anchors = anchors,
       .log_level = level,
       .ladder = ladder,

@@ -31,7 +31,8 @@ static const char help[] =
     "Make a trust-domain PKI with the OpenSSL API: the IMS root CA (init),\n"
     "operator CAs under it, name-constrained to ims.mncMNC.mccMCC.<trust\n"
     "domain> (the roaming-agreement hierarchy of TS 33.203 Annex F), P-CSCF\n"
-    "certificates (SAN dNSName and SAN URI sip:, EKU serverAuth) with a\n"
+    "certificates (SAN dNSName and SAN URI sip:, EKU serverAuth, and\n"
+    "clientAuth for dialling UEs in mode M2b) with a\n"
     "chain file leaf first, UE certificates (EKU clientAuth; --server adds\n"
     "serverAuth for mode M2b), network-element certificates for the core\n"
     "side (node: an S-CSCF or P-CSCF on Mw, TS 33.210; EKU serverAuth and\n"
@@ -352,7 +353,9 @@ static int cmd_pcscf(const pki_opts *o, int64_t now) {
   if (rv)
     return rv;
   host_names hn;
-  imsec_pki_spec s = host_spec(o, host, domain, 0, &hn, now);
+  /* EKU clientAuth too: in mode M2b the P-CSCF opens TLS towards the UE
+   * with this certificate (TS 33.310 §6.1.3c). */
+  imsec_pki_spec s = host_spec(o, host, domain, 1, &hn, now);
   return leaf_under_operator(o, stem, host, &s);
 }
 

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "sqn_file.h"
+#include "ue_m2.h"
 #include "imsec/crypto.h"
 #include "imsec/host_net.h"
 #include "imsec/isim.h"
@@ -55,7 +56,10 @@ static const char help[] =
     "            answer, de-register\n"
     "\n"
     "options:\n"
-    "  -c, --config FILE   the ISIM profile (see `imsec isim new`); an SQN\n"
+    "  -c, --config FILE   the ISIM profile (see `imsec isim new`; its\n"
+    "                      cert_file/key_file, when set, are shown to a\n"
+    "                      P-CSCF that asks for a client certificate: mode\n"
+    "                      M2a); an SQN\n"
     "                      accepted is written back (mode 0600, synced)\n"
     "                      before the answer leaves; when it cannot be,\n"
     "                      the challenge is not answered and the UE fails\n"
@@ -66,6 +70,16 @@ static const char help[] =
     "  --to IMPU           message: the target (sip: or tel: URI)\n"
     "  --expires S         registration time asked for (default 600)\n"
     "  --timeout S         register/message: give up after S s (default 60)\n"
+    "  --listen tls:IP:PORT  mode M2b: serve TLS there with the profile's\n"
+    "                      cert_file/key_file (EKU serverAuth: imsec pki ue\n"
+    "                      --server) and name it in the Contact; the\n"
+    "                      P-CSCF dials it when the UE has no connection.\n"
+    "                      An inbound connection must show the client\n"
+    "                      certificate of the P-CSCF the UE registered\n"
+    "                      through (the trust decision below, EKU\n"
+    "                      clientAuth); others are closed, one log line\n"
+    "  --close-after-register  mode M2b: close the connection after each\n"
+    "                      200 to a REGISTER (needs --listen)\n"
     "  --ladder            print every SIP message in and out on stderr\n"
     "  -v, --verbose       debug log lines, and the network's own (why a\n"
     "                      connection failed)\n"
@@ -198,6 +212,7 @@ typedef struct args {
   uint32_t expires;
   int64_t timeout_s;
   int ladder, verbose;
+  ue_m2_args m2; /* --listen, --close-after-register */
 } args;
 
 static int parse_u(const char *opt, const char *v, uint64_t max,
@@ -230,6 +245,11 @@ static int parse_args(int argc, char **argv, args *a) {
   for (int i = 2; i < argc; i++) {
     const char *o = argv[i];
     const char **slot = NULL;
+    int m2 = ue_m2_flag(&a->m2, argc, argv, &i); /* modes M2a, M2b */
+    if (m2 < 0)
+      return CLI_EXIT_USAGE;
+    if (m2)
+      continue;
     if (!strcmp(o, "-c") || !strcmp(o, "--config"))
       slot = &a->config;
     else if (!strcmp(o, "--pcscf"))
@@ -458,6 +478,15 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     return cli_usage(SUB, "--policy must be trust-domain or strict-home");
   }
   cfg.expires = a->expires;
+  /* Modes M2a, M2b: the profile's certificate, the UE's listener. */
+  imsec_net_tls_config tls;
+  memset(&tls, 0, sizeof(tls));
+  ue_m2_tls m2t;
+  rv = ue_m2_setup(&a->m2, prof, anchors, &cfg, &tls, &m2t);
+  if (rv) {
+    imsec_wipe(&cfg, sizeof(cfg));
+    return rv;
+  }
   /* Retry until --timeout (run: for ever); the CLI's deadline ends it. */
   cfg.max_connect_attempts = 0;
   int64_t budget_ms = a->timeout_s * 1000;
@@ -502,8 +531,6 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
                     imsec_strerror(IMSEC_ERR_NOMEM));
   }
 
-  imsec_net_tls_config tls;
-  memset(&tls, 0, sizeof(tls));
   tls.server = 0;
   /* The trust decision is the element's (DESIGN.md §3): the handshake
    * completes and the chain's facts go to the UE. */
@@ -520,6 +547,8 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   rc.self = x.ue;
   rc.svc = worker;
   rc.client_tls_cfg = &tls;
+  rc.listeners = m2t.n_listeners ? &m2t.listener : NULL;
+  rc.n_listeners = m2t.n_listeners;
   rc.anchors = anchors;
   rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
   /* -v: also net's own lines, which say why a connection failed

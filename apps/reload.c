@@ -151,8 +151,20 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
     return IMSEC_ERR_CONFIG;
   }
   /* The UE side: listener 0 (TLS 1.3/1.2 towards UEs). */
-  (void)reload_add_tls(&plan, "UE listener", imsec_hostnet_listener_tls(r, 0),
-                       next->cert, next->key, NULL);
+  /* With client certificates (M2a) its UE CA files too; the "ue" client
+   * profile (M2b) dials UEs with the same certificate. */
+  const char *uecas[IMSEC_PCSCF_MAX_UE_CA] = {0};
+  for (size_t i = 0; i < next->n_ue_ca; i++)
+    uecas[i] = next->ue_ca[i];
+  int m2a = running->elem.client_cert != IMSEC_PCSCF_CLIENT_CERT_NONE;
+  (void)reload_add_tls_cas(&plan, "UE listener",
+                           imsec_hostnet_listener_tls(r, 0), next->cert,
+                           next->key, uecas, m2a ? next->n_ue_ca : 0);
+  if (running->elem.dial_ue)
+    (void)reload_add_tls_cas(
+        &plan, "UE client",
+        imsec_hostnet_profile_tls(r, IMSEC_PCSCF_UE_PROFILE), next->cert,
+        next->key, uecas, next->n_ue_ca);
   /* The core side (TS 33.210 §5.2): the network-element certificate both
    * ways and every core CA file, for the TLS core listener (listener 1,
    * NULL when it is tcp:) and the client towards S-CSCFs. Without core
@@ -173,6 +185,10 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
   const imsec_pcscf_config *a = &running->elem, *b = &next->elem;
   if (!reload_addr_eq(&running->listen, &next->listen))
     reload_restart(&plan, "listen");
+  if (a->client_cert != b->client_cert)
+    reload_restart(&plan, "client_cert");
+  if (a->dial_ue != b->dial_ue)
+    reload_restart(&plan, "dial_ue");
   if (running->has_core_listen != next->has_core_listen ||
       (next->has_core_listen &&
        !reload_addr_eq(&running->core_listen, &next->core_listen)))

@@ -46,6 +46,8 @@ void imsec_isim_free(imsec_isim_profile *p) {
     free(p->anchors[i]);
   free(p->anchors);
   free(p->home_ca);
+  free(p->cert_file);
+  free(p->key_file);
   for (size_t i = 0; i < p->n_partners; i++)
     free(p->partners[i]);
   free(p->partners);
@@ -158,6 +160,30 @@ done:
   return rv;
 }
 
+/* Modes M2a/M2b: the UE's private key, a file its owner alone may read
+ * (like the secret files above); the path is kept, the key read by the
+ * TLS layer. */
+static int private_key_file(isim_ctx *c, size_t line, const char *key,
+                            const char *v, char **out) {
+  if (c->flags & IMSEC_ISIM_NO_FILES)
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': files not allowed here",
+                key);
+  IMSEC_GUARD(resolve_path(c, line, key, v, out));
+  struct stat st;
+  if (stat(*out, &st) != 0)
+    return fail(c, IMSEC_ERR_IO, line, "key '%s': cannot read %s: %s", key,
+                *out, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return fail(c, IMSEC_ERR_IO, line, "key '%s': %s is not a regular file",
+                key, *out);
+  if (st.st_mode & 077)
+    return fail(c, IMSEC_ERR_PERM, line,
+                "key '%s': secret file %s is readable by group or others "
+                "(mode %04o); chmod 600 it",
+                key, *out, (unsigned)(st.st_mode & 07777));
+  return 0;
+}
+
 /* A list of scalars (a single scalar counts as a list of one). */
 static int text_list(isim_ctx *c, yaml_document_t *doc, yaml_node_t *n,
                      const char *key, int paths, char ***out, size_t *count) {
@@ -214,13 +240,16 @@ enum {
   K_HOME_CA,
   K_PARTNERS,
   K_POLICY,
+  K_CERT_FILE,
+  K_KEY_FILE,
   N_KEYS
 };
 
 static const char *const key_names[N_KEYS] = {
-    "impi",    "impus",   "home_domain", "trust_domain", "k",   "k_file",
-    "op",      "op_file", "opc",         "opc_file",     "amf", "sqn",
-    "anchors", "home_ca", "partners",    "policy"};
+    "impi",   "impus",     "home_domain", "trust_domain", "k",
+    "k_file", "op",        "op_file",     "opc",          "opc_file",
+    "amf",    "sqn",       "anchors",     "home_ca",      "partners",
+    "policy", "cert_file", "key_file"};
 
 static int one_key(isim_ctx *c, yaml_document_t *doc, int k, yaml_node_t *v) {
   imsec_isim_profile *p = c->p;
@@ -293,6 +322,10 @@ static int one_key(isim_ctx *c, yaml_document_t *doc, int k, yaml_node_t *v) {
                   s);
     p->has_policy = 1;
     return 0;
+  case K_CERT_FILE:
+    return resolve_path(c, line, key, s, &p->cert_file);
+  case K_KEY_FILE:
+    return private_key_file(c, line, key, s, &p->key_file);
   default:
     return IMSEC_ERR_INTERNAL;
   }
@@ -542,6 +575,8 @@ int imsec_isim_save(const imsec_isim_profile *p, const char *path, int force) {
   bad |= put_kv(f, "home_ca", p->home_ca);
   bad |= put_list(f, "partners", p->partners, p->n_partners);
   bad |= put_kv(f, "policy", imsec_trust_policy_name(p->policy));
+  bad |= put_kv(f, "cert_file", p->cert_file);
+  bad |= put_kv(f, "key_file", p->key_file);
   if (fclose(f) != 0)
     bad = 1;
   return bad ? IMSEC_ERR_IO : 0;

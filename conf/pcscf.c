@@ -232,6 +232,54 @@ static int core_key_value(pctx *c, yaml_document_t *doc, size_t k,
   }
 }
 
+static int add_ue_ca(pctx *c, size_t line, const char *v) {
+  imsec_pcscf_settings *s = c->s;
+  if (s->n_ue_ca >= IMSEC_PCSCF_MAX_UE_CA)
+    return fail(c, IMSEC_ERR_CONFIG, line, "key 'ue_ca': more than %d files",
+                IMSEC_PCSCF_MAX_UE_CA);
+  if (!v[0])
+    return fail(c, IMSEC_ERR_CONFIG, line, "key 'ue_ca': empty path");
+  char *out = s->ue_ca[s->n_ue_ca];
+  size_t cap = sizeof(s->ue_ca[0]);
+  int w = (v[0] == '/' || !c->base_dir)
+              ? snprintf(out, cap, "%s", v)
+              : snprintf(out, cap, "%s/%s", c->base_dir, v);
+  if (w < 0 || (size_t)w >= cap)
+    return fail(c, IMSEC_ERR_CONFIG, line, "key 'ue_ca': path too long");
+  s->n_ue_ca++;
+  return 0;
+}
+
+/* Modes M2a and M2b: client_cert, ue_ca, dial_ue. */
+static int m2_key_value(pctx *c, yaml_document_t *doc, size_t k,
+                        yaml_node_t *v) {
+  imsec_pcscf_settings *s = c->s;
+  int rv = 0;
+  const char *t;
+  switch (k) {
+  case 0:
+    if (!(t = scalar(c, v, "client_cert", &rv)))
+      return rv;
+    if (imsec_pcscf_client_cert_parse(imsec_str_c(t), &s->elem.client_cert) < 0)
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'client_cert': expected none, request or require");
+    return 0;
+  case 1:
+    return each_value(c, doc, v, "ue_ca", add_ue_ca);
+  default:
+    if (!(t = scalar(c, v, "dial_ue", &rv)))
+      return rv;
+    if (!strcmp(t, "true") || !strcmp(t, "yes") || !strcmp(t, "1"))
+      s->elem.dial_ue = 1;
+    else if (!strcmp(t, "false") || !strcmp(t, "no") || !strcmp(t, "0"))
+      s->elem.dial_ue = 0;
+    else
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'dial_ue': expected true or false");
+    return 0;
+  }
+}
+
 static const char *const keys[] = {"listen",
                                    "core",
                                    "cert",
@@ -251,7 +299,10 @@ static const char *const keys[] = {"listen",
                                    "insecure_core",
                                    "peer_addrs",
                                    "max_flows_per_ip",
-                                   "core_peers"};
+                                   "core_peers",
+                                   "client_cert",
+                                   "ue_ca",
+                                   "dial_ue"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -336,6 +387,10 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     return 0;
   case 19:
     return each_value(c, doc, v, "core_peers", add_core_peer);
+  case 20:
+  case 21:
+  case 22:
+    return m2_key_value(c, doc, k - 20, v);
   default:
     return core_key_value(c, doc, k - 13, v);
   }

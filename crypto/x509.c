@@ -221,20 +221,39 @@ static void copy_name(char *dst, const unsigned char *src, int len) {
 }
 
 /* RFC 5922 §7.1 step 1: a SAN URI "sip:" with no user part names a SIP
- * domain: its host part (without port, parameters or headers). */
-static int sip_uri_host(const unsigned char *u, int len, char *dst) {
+ * domain: its host part (without port, parameters or headers). With a
+ * user part (`user` set) it names an individual: "USER@HOST" goes to
+ * `udst` instead. Returns 1 (domain), 2 (individual) or 0. */
+static int sip_uri_host(const unsigned char *u, int len, char *dst,
+                        char *udst) {
   if (len < 5 || (u[0] | 0x20) != 's' || (u[1] | 0x20) != 'i' ||
       (u[2] | 0x20) != 'p' || u[3] != ':')
     return 0;
   const unsigned char *h = u + 4;
   int n = len - 4;
-  if (memchr(h, '@', (size_t)n))
-    return 0; /* a user: an individual, not a domain */
+  const unsigned char *at = memchr(h, '@', (size_t)n);
+  if (at) {
+    /* a user: an individual, not a domain */
+    int end = (int)(at - h) + 1;
+    while (end < n && h[end] != ';' && h[end] != '?' && h[end] != ':')
+      end++;
+    if (at == h || end == (int)(at - h) + 1 ||
+        memchr(h, ';', (size_t)(at - h)) || memchr(h, ':', (size_t)(at - h)))
+      return 0; /* no user, no host, or a password / parameters */
+    copy_name(udst, h, end);
+    return udst[0] != '\0' ? 2 : 0;
+  }
   int end = 0;
   while (end < n && h[end] != ';' && h[end] != '?' && h[end] != ':')
     end++;
   copy_name(dst, h, end);
   return dst[0] != '\0';
+}
+
+/* The host part of a "USER@HOST" name. */
+static const char *user_host(const char *uu) {
+  const char *at = strrchr(uu, '@');
+  return at ? at + 1 : uu;
 }
 
 static void leaf_names(X509 *leaf, imsec_trust_cert *out) {
@@ -251,11 +270,15 @@ static void leaf_names(X509 *leaf, imsec_trust_cert *out) {
                 ASN1_STRING_length(g->d.dNSName));
       if (dst[0])
         out->n_dns++;
-    } else if (g->type == GEN_URI && out->n_sip < IMSEC_TRUST_MAX_NAMES) {
-      if (sip_uri_host(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier),
-                       ASN1_STRING_length(g->d.uniformResourceIdentifier),
-                       out->sip[out->n_sip]))
-        out->n_sip++;
+    } else if (g->type == GEN_URI) {
+      char host[IMSEC_TRUST_NAME_CAP], user[IMSEC_TRUST_NAME_CAP];
+      int k = sip_uri_host(
+          ASN1_STRING_get0_data(g->d.uniformResourceIdentifier),
+          ASN1_STRING_length(g->d.uniformResourceIdentifier), host, user);
+      if (k == 1 && out->n_sip < IMSEC_TRUST_MAX_NAMES)
+        memcpy(out->sip[out->n_sip++], host, sizeof(host));
+      else if (k == 2 && out->n_uri_user < IMSEC_TRUST_MAX_NAMES)
+        memcpy(out->uri_user[out->n_uri_user++], user, sizeof(user));
     }
   }
   GENERAL_NAMES_free(san);
@@ -301,7 +324,10 @@ static const char *sip_hosts_violate(STACK_OF(X509) * path,
     if (!nc)
       continue;
     const char *bad = NULL;
-    for (size_t k = 0; k < out->n_sip && !bad; k++) {
+    /* The sip: hosts, then the hosts of the sip:USER@HOST names. */
+    for (size_t k = 0; k < out->n_sip + out->n_uri_user && !bad; k++) {
+      const char *h = k < out->n_sip ? out->sip[k]
+                                     : user_host(out->uri_user[k - out->n_sip]);
       int have_permitted = 0, permitted = 0;
       for (int j = 0; j < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees); j++) {
         GENERAL_SUBTREE *st =
@@ -309,14 +335,14 @@ static const char *sip_hosts_violate(STACK_OF(X509) * path,
         if (st->base->type != GEN_DNS)
           continue;
         have_permitted = 1;
-        permitted |= in_dns_subtree(out->sip[k], st->base);
+        permitted |= in_dns_subtree(h, st->base);
       }
       if (have_permitted && !permitted)
-        bad = out->sip[k];
+        bad = h;
       for (int j = 0; j < sk_GENERAL_SUBTREE_num(nc->excludedSubtrees); j++) {
         GENERAL_SUBTREE *st = sk_GENERAL_SUBTREE_value(nc->excludedSubtrees, j);
-        if (st->base->type == GEN_DNS && in_dns_subtree(out->sip[k], st->base))
-          bad = out->sip[k];
+        if (st->base->type == GEN_DNS && in_dns_subtree(h, st->base))
+          bad = h;
       }
     }
     NAME_CONSTRAINTS_free(nc);
@@ -324,6 +350,68 @@ static const char *sip_hosts_violate(STACK_OF(X509) * path,
       return bad;
   }
   return NULL;
+}
+
+/* Set up `ctx` to validate `leaf` for `purpose` at `now` (RFC 5280 §6;
+ * the purpose brings the EKU check on the leaf). 0 or -1. */
+static int verify_as(X509_STORE_CTX *ctx, const imsec_x509_anchors *a,
+                     X509 *leaf, STACK_OF(X509) * untrusted, int purpose,
+                     int64_t now) {
+  if (X509_STORE_CTX_init(ctx, a->store, leaf, untrusted) != 1)
+    return -1;
+  X509_STORE_CTX_set_purpose(ctx, purpose);
+  if (now >= 0)
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), (time_t)now);
+  return 0;
+}
+
+/* The domain a CA certifies: its first permitted dNSName subtree (an
+ * operator CA of `imsec pki`), else its subject CN. */
+static void ca_domain(X509 *ca, char *buf) {
+  buf[0] = '\0';
+  NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
+  for (int j = 0; nc && j < sk_GENERAL_SUBTREE_num(nc->permittedSubtrees);
+       j++) {
+    GENERAL_SUBTREE *st = sk_GENERAL_SUBTREE_value(nc->permittedSubtrees, j);
+    if (st->base->type != GEN_DNS)
+      continue;
+    const ASN1_IA5STRING *d = st->base->d.dNSName;
+    copy_name(buf, ASN1_STRING_get0_data(d), ASN1_STRING_length(d));
+    if (buf[0] == '.')
+      memmove(buf, buf + 1, strlen(buf));
+    break;
+  }
+  NAME_CONSTRAINTS_free(nc);
+  if (!buf[0])
+    subject_cn(ca, buf, IMSEC_TRUST_NAME_CAP);
+  ERR_clear_error();
+}
+
+/* Which configured CA the validated `path` passes through, and the
+ * domain of the leaf's issuer. */
+static void path_issuer(const imsec_x509_anchors *a, STACK_OF(X509) * path,
+                        imsec_trust_cert *out) {
+  out->issuer = IMSEC_ISSUER_NONE;
+  if (path && sk_X509_num(path) > 1)
+    ca_domain(sk_X509_value(path, 1), out->issuer_domain);
+  for (int i = 1; path && i < sk_X509_num(path); i++) {
+    X509 *ca = sk_X509_value(path, i);
+    if (a->home && same_ca(ca, a->home)) {
+      out->issuer = IMSEC_ISSUER_HOME;
+      return;
+    }
+  }
+  for (int i = 1; path && i < sk_X509_num(path); i++) {
+    X509 *ca = sk_X509_value(path, i);
+    for (size_t k = 0; k < a->n_partners; k++) {
+      if (same_ca(ca, a->partners[k].ca)) {
+        out->issuer = IMSEC_ISSUER_PARTNER;
+        out->partner_index = k;
+        memcpy(out->partner, a->partners[k].name, sizeof(out->partner));
+        return;
+      }
+    }
+  }
 }
 
 static void set_detail(imsec_trust_cert *out, const char *what, int depth) {
@@ -382,16 +470,10 @@ int imsec_x509_check(const imsec_x509_anchors *a, const imsec_bytes *chain,
       goto fail_alloc;
     }
   }
-  if (X509_STORE_CTX_init(ctx, a->store, leaf, untrusted) != 1) {
+  if (verify_as(ctx, a, leaf, untrusted, X509_PURPOSE_SSL_SERVER, now) < 0) {
     rv = IMSEC_ERR_CRYPTO;
     goto fail_alloc;
   }
-  /* RFC 5280 §6 with the TLS server purpose (EKU serverAuth where an EKU
-   * is present), at the caller's time if given. */
-  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
-  if (now >= 0)
-    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), (time_t)now);
-
   if (X509_verify_cert(ctx) != 1) {
     int err = X509_STORE_CTX_get_error(ctx);
     int depth = X509_STORE_CTX_get_error_depth(ctx);
@@ -405,6 +487,30 @@ int imsec_x509_check(const imsec_x509_anchors *a, const imsec_bytes *chain,
       out->chain = IMSEC_CHAIN_INVALID;
     set_detail(out, X509_verify_cert_error_string(err), depth);
     rv = 0;
+    /* Only the leaf's purpose failed: a TLS client's certificate (a UE's,
+     * EKU clientAuth alone) may still have a valid path for client use. */
+    if (out->chain == IMSEC_CHAIN_NOT_SERVER_AUTH && out->client_auth) {
+      X509_STORE_CTX_cleanup(ctx);
+      if (verify_as(ctx, a, leaf, untrusted, X509_PURPOSE_SSL_CLIENT, now) <
+          0) {
+        rv = IMSEC_ERR_CRYPTO;
+      } else if (X509_verify_cert(ctx) == 1) {
+        STACK_OF(X509) *cpath = X509_STORE_CTX_get0_chain(ctx);
+        if (cpath && !sip_hosts_violate(cpath, out)) {
+          out->client_chain_ok = 1;
+          path_issuer(a, cpath, out);
+        }
+      } else {
+        /* The purpose was checked first: say what else is wrong. */
+        err = X509_STORE_CTX_get_error(ctx);
+        depth = X509_STORE_CTX_get_error_depth(ctx);
+        out->chain = err == X509_V_ERR_CERT_HAS_EXPIRED ? IMSEC_CHAIN_EXPIRED
+                     : err == X509_V_ERR_CERT_NOT_YET_VALID
+                         ? IMSEC_CHAIN_NOT_YET_VALID
+                         : IMSEC_CHAIN_INVALID;
+        set_detail(out, X509_verify_cert_error_string(err), depth);
+      }
+    }
     goto fail_alloc;
   }
   /* TS 33.310 §6.1.3c: a P-CSCF certificate carries EKU serverAuth, not
@@ -428,27 +534,8 @@ int imsec_x509_check(const imsec_x509_anchors *a, const imsec_bytes *chain,
     goto fail_alloc;
   }
   out->chain = IMSEC_CHAIN_OK;
-  /* Which configured CA does the validated path pass through? */
-  out->issuer = IMSEC_ISSUER_NONE;
-  for (int i = 1; path && i < sk_X509_num(path); i++) {
-    X509 *ca = sk_X509_value(path, i);
-    if (a->home && same_ca(ca, a->home)) {
-      out->issuer = IMSEC_ISSUER_HOME;
-      break;
-    }
-  }
-  for (int i = 1;
-       path && out->issuer == IMSEC_ISSUER_NONE && i < sk_X509_num(path); i++) {
-    X509 *ca = sk_X509_value(path, i);
-    for (size_t k = 0; k < a->n_partners; k++) {
-      if (same_ca(ca, a->partners[k].ca)) {
-        out->issuer = IMSEC_ISSUER_PARTNER;
-        out->partner_index = k;
-        memcpy(out->partner, a->partners[k].name, sizeof(out->partner));
-        break;
-      }
-    }
-  }
+  out->client_chain_ok = out->client_auth;
+  path_issuer(a, path, out);
   rv = 0;
 
 fail_alloc:

@@ -17,6 +17,8 @@
  *   home_ca: op-mcc001-mnc001.crt
  *   partners: [op-mcc001-mnc002.crt]   # roaming partners' CAs, PEM
  *   policy: trust-domain    # or strict-home
+ *   cert_file: ue.chain.pem # modes M2a/M2b: the UE's certificate chain,
+ *   key_file: ue.key        # leaf first, and its key (mode 0600)
  *
  * Relative paths are taken relative to the profile's directory. A secret
  * file (k_file, op_file, opc_file) holds hex and must not be readable by
@@ -53,6 +55,13 @@ typedef struct imsec_isim_profile {
   size_t n_partners;
   imsec_trust_policy policy; /* trust-domain unless the file says */
   int has_policy;
+  /* Modes M2a/M2b (resolved paths, NULL when absent): the UE's certificate
+   * chain (`imsec pki ue`: SAN URI sip:IMPI, EKU clientAuth, with --server
+   * serverAuth too), shown when a P-CSCF asks for a client certificate and
+   * served on the UE's listener; its private key, a file its owner alone
+   * may read (IMSEC_ERR_PERM otherwise). */
+  char *cert_file;
+  char *key_file;
 } imsec_isim_profile;
 
 /* Flags of imsec_isim_parse. */

@@ -82,6 +82,23 @@ extern "C" {
 #define IMSEC_PCSCF_RETRY_BUSY 5
 #define IMSEC_PCSCF_RETRY_CORE 30
 
+/* Mode M2a: client certificates asked of UEs (imsec_pcscf_config). */
+typedef enum imsec_pcscf_client_cert {
+  IMSEC_PCSCF_CLIENT_CERT_NONE = 0,
+  IMSEC_PCSCF_CLIENT_CERT_REQUEST = 1,
+  IMSEC_PCSCF_CLIENT_CERT_REQUIRE = 2,
+} imsec_pcscf_client_cert;
+
+/* "none" / "request" / "require". Parse: 0 or IMSEC_ERR_PARSE. */
+IMSEC_API const char *imsec_pcscf_client_cert_name(imsec_pcscf_client_cert c);
+IMSEC_API IMSEC_MUST_USE int
+imsec_pcscf_client_cert_parse(imsec_str s, imsec_pcscf_client_cert *out);
+
+/* Mode M2b: the host's named client TLS profile the P-CSCF dials UEs with
+ * (its certificate as client certificate, the UE anchors, verification
+ * deferred to the element, no resumption). */
+#define IMSEC_PCSCF_UE_PROFILE "ue"
+
 /* One row of the routing table: a home network domain and its S-CSCF. */
 typedef struct imsec_pcscf_route {
   char domain[256]; /* compared case-insensitively */
@@ -128,6 +145,25 @@ typedef struct imsec_pcscf_config {
   size_t max_queue;        /* messages per S-CSCF while connecting; 256 */
   imsec_time_ms transaction_timeout_ms; /* default 32000 (64*T1) */
   size_t max_msg;                       /* SIP message size; default 65536 */
+  /* Mode M2a (mutual TLS, DESIGN.md §2): what a UE's TLS flow must show.
+   * NONE: M1. REQUEST: a UE without a certificate is M1; one with a
+   * certificate is held to it. REQUIRE: no certificate, no flow. A
+   * certificate must pass imsec_trust_ue_cert (client role) against the
+   * host's anchors (the trust domain root and the operator CAs; a
+   * refusal closes the flow with one log line); its IMPI must then be
+   * the Authorization username of every REGISTER on the flow (403
+   * otherwise) and the binding records it. */
+  imsec_pcscf_client_cert client_cert;
+  /* Mode M2b: a request for a UE whose binding has no live flow (its
+   * connection closed after registering) opens TLS to the registered
+   * Contact (sip: with transport=tls, or sips:; an IP literal host) with
+   * the host's client profile IMSEC_PCSCF_UE_PROFILE; the UE's server
+   * certificate must pass imsec_trust_ue_cert (server role) naming the
+   * registered IMPI; then the binding moves to that flow and the queued
+   * requests go out. A UE that cannot be reached or fails the check:
+   * 480 to the caller, one log line. With dial_ue a binding with such a
+   * Contact outlives its flow until expiry. */
+  int dial_ue;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the
@@ -231,6 +267,7 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
 /* ------------------------------------------------------------ the daemon */
 
 #define IMSEC_PCSCF_MAX_CORE_CA 8
+#define IMSEC_PCSCF_MAX_UE_CA 8
 
 /* Settings of `imsec pcscf` (conf/pcscf.c reads them from YAML):
  *   listen: tls:HOST:PORT        cert: CHAIN.pem     key: KEY.pem
@@ -250,7 +287,11 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *   log_level: debug|info|warn|error
  *   max_flows, max_bindings, max_transactions, max_queue: numbers
  *   transaction_timeout_ms: number
- *   max_flows_per_ip: number (connections from one source address) */
+ *   max_flows_per_ip: number (connections from one source address)
+ *   client_cert: none|request|require (M2a: UE client certificates)
+ *   ue_ca: FILE or [FILE, ...]   (anchors for UE certificates: the trust
+ *                                 domain root and the operator CAs)
+ *   dial_ue: true|false          (M2b: dial a UE's registered TLS Contact) */
 typedef struct imsec_pcscf_settings {
   imsec_pcscf_config elem;
   imsec_addr listen; /* has_listen */
@@ -264,6 +305,10 @@ typedef struct imsec_pcscf_settings {
   size_t n_core_ca;
   int insecure_core;
   uint32_t max_flows_per_ip; /* net's per-source cap; 0: its default */
+  /* Modes M2a/M2b: anchors for UE certificates (the trust domain root and
+   * the operator CAs). */
+  char ue_ca[IMSEC_PCSCF_MAX_UE_CA][1024];
+  size_t n_ue_ca;
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

@@ -75,6 +75,22 @@ typedef struct imsec_trust_cert {
   char partner[IMSEC_TRUST_NAME_CAP]; /* the partner's name */
   int client_auth; /* the leaf carries EKU clientAuth (TS 33.310 §6.1.3c);
                       set whatever the chain's outcome */
+  /* SAN URIs sip:USER@HOST: individuals, not SIP domains (RFC 5922 §7.1
+   * leaves them out of sip[]); "USER@HOST" without the scheme, port or
+   * parameters. A UE certificate names its IMPI so (modes M2a, M2b). Their
+   * HOSTs are held to the CAs' name constraints like sip[]'s. */
+  size_t n_uri_user;
+  char uri_user[IMSEC_TRUST_MAX_NAMES][IMSEC_TRUST_NAME_CAP];
+  /* 1: the path validated for a TLS client (a UE's certificate, which
+   * carries EKU clientAuth and may lack serverAuth): validity, name
+   * constraints (SAN URI sip: hosts included), EKU clientAuth on the leaf.
+   * `chain` still speaks for server use; issuer, partner and issuer_domain
+   * are filled when either validated. */
+  int client_chain_ok;
+  /* The domain of the CA that issued the leaf: its first permitted
+   * dNSName subtree (what `imsec pki operator` writes), else its subject
+   * CN; "" when no path validated. */
+  char issuer_domain[IMSEC_TRUST_NAME_CAP];
 } imsec_trust_cert;
 
 typedef struct imsec_trust_input {
@@ -245,6 +261,46 @@ typedef struct imsec_trust_peer_result {
 IMSEC_API IMSEC_MUST_USE int
 imsec_trust_peer_decide(const imsec_trust_peer_input *in,
                         imsec_trust_peer_result *out);
+
+/* ------------------------------------------------ a UE's certificate */
+
+/*
+ * Modes M2a and M2b (DESIGN.md §2): the P-CSCF's check of a UE's
+ * certificate, as a TLS client (M2a: the UE's connection) or as a TLS
+ * server (M2b: the P-CSCF dialled the UE's registered Contact). The
+ * certificate must validate against the P-CSCF's UE anchors (the trust
+ * domain root and the operator CAs), carry EKU clientAuth (client) or
+ * serverAuth (server) (TS 33.310 §6.1.3c), name exactly one individual
+ * as SAN URI sip:IMPI (its user@realm; the CA's name constraints hold its
+ * realm, crypto/x509.c), and that IMPI's realm must be the domain of the
+ * operator CA that issued it (the UE's home operator: an operator CA
+ * speaks for its own subscribers only). With `expect_impi` non-empty the
+ * IMPI must be that one (compared case-insensitively: a NAI realm is a
+ * domain name; the user part as written).
+ */
+typedef enum imsec_trust_ue_reason {
+  IMSEC_TRUST_UE_OK = 0,
+  IMSEC_TRUST_UE_NO_CERTIFICATE,    /* "no-certificate" */
+  IMSEC_TRUST_UE_CHAIN_INVALID,     /* "chain-invalid" */
+  IMSEC_TRUST_UE_EXPIRED,           /* "expired" (or not yet valid) */
+  IMSEC_TRUST_UE_NOT_CLIENT_AUTH,   /* "not-client-auth" */
+  IMSEC_TRUST_UE_NOT_SERVER_AUTH,   /* "not-server-auth" */
+  IMSEC_TRUST_UE_NO_IMPI,           /* "no-impi": no single sip:IMPI */
+  IMSEC_TRUST_UE_NOT_HOME_OPERATOR, /* "not-home-operator" */
+  IMSEC_TRUST_UE_IMPI_MISMATCH,     /* "impi-mismatch" */
+} imsec_trust_ue_reason;
+
+/* The stable code above (static). */
+IMSEC_API const char *imsec_trust_ue_reason_code(imsec_trust_ue_reason r);
+
+/* Decide on a UE certificate's facts (`c` NULL: none sent). `server`: the
+ * UE is the TLS server (M2b). On OK, `impi` (capacity
+ * IMSEC_TRUST_NAME_CAP, may be NULL) holds the certificate's IMPI; with a
+ * refusal, the IMPI it named if any, else "". */
+IMSEC_API imsec_trust_ue_reason imsec_trust_ue_cert(const imsec_trust_cert *c,
+                                                    int server,
+                                                    imsec_str expect_impi,
+                                                    char *impi);
 
 #ifdef __cplusplus
 }

@@ -79,6 +79,21 @@ typedef struct imsec_ue_config {
   imsec_time_ms reconnect_max_ms; /* back-off cap; 0 => 30000 */
   unsigned max_connect_attempts;  /* failed connects in a row before the UE
                                      gives up (FAILED); 0 => never */
+  /* Mode M2b (DESIGN.md §2): the UE's own TLS listener (the driver binds
+   * it with the UE's server certificate, which asks for a client
+   * certificate and defers the verification to the UE). has_listen: the
+   * Contact names listen (sip:ue@HOST:PORT;transport=tls, an IP literal
+   * host) instead of the flow, and inbound flows are taken: one at a
+   * time, while registered, only from the P-CSCF the UE registered
+   * through (lib/ue/listen.c: its client certificate passes the same
+   * trust decision as its server certificate did, with the registered
+   * realm, and carries EKU clientAuth); requests on it are handled as on
+   * the registration's flow. close_after_register: after each 200 to a
+   * REGISTER the UE closes its flow and waits (registered) for the
+   * P-CSCF to dial in; it connects again to re-register. */
+  imsec_addr listen;
+  int has_listen;
+  int close_after_register;
 } imsec_ue_config;
 
 typedef struct imsec_ue imsec_ue;

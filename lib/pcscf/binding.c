@@ -28,6 +28,7 @@ flowrec *pc_flow_add(imsec_pcscf *p, uint64_t id) {
 static void binding_release(binding *b) {
   free(b->impi);
   free(b->contact);
+  free(b->cert_impi);
   pc_strlist_free(&b->impus);
   pc_strlist_free(&b->routes);
   free(b);
@@ -161,6 +162,7 @@ void pc_flow_free(imsec_pcscf *p, flowrec *f) {
   }
   if (!f->core)
     p->n_access--;
+  free(f->cert_impi);
   free(f);
 }
 

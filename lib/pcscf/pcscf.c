@@ -329,8 +329,11 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
                            const imsec_flow_info *info, imsec_time_ms now,
                            imsec_out *out) {
   ev e;
+  int rv;
   ev_init(&e, p, out, now);
   flowrec *f = pc_flow_find(p, flow);
+  if (tag >= PC_DIAL_TAG_BASE) /* M2b: a UE we dialled */
+    return pc_m2_dial_up(&e, flow, tag, info);
   if (tag) {
     if (tag > p->ndests)
       return IMSEC_ERR_INVAL;
@@ -379,6 +382,10 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     flow_set_local(f, info);
   if (!core)
     p->n_access++;
+  if (!core && (rv = pc_m2_flow_up(&e, f, info)) < 0) {
+    pc_flow_remove(p, f);
+    return rv;
+  }
   LOG(&e, IMSEC_LOG_DEBUG, core ? S("core") : S("UE"), S(" flow "),
       pc_num(p, flow), S(" up from "), pc_addr_str(p, &f->peer));
   return 0;
@@ -386,9 +393,12 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
 
 void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
                               int reason, imsec_time_ms now, imsec_out *out) {
-  (void)reason;
   ev e;
   ev_init(&e, p, out, now);
+  if (!flow && tag >= PC_DIAL_TAG_BASE) {
+    pc_m2_dial_failed(&e, tag, reason);
+    return;
+  }
   for (size_t i = 0; i < p->ndests; i++) {
     dest *d = &p->dests[i];
     if (flow && d->flow == flow) {
@@ -711,6 +721,7 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
   imsec_map_init_u64(&p->flows);
   imsec_map_init_str(&p->bindings, seed);
   imsec_map_init_u64(&p->bind_ids);
+  imsec_map_init_u64(&p->dials);
   imsec_map_init_u64(&p->txns);
   imsec_wipe(seed, sizeof(seed));
   imsec_sip_limits lim;
@@ -740,6 +751,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
     pc_flow_free(p, f);
   }
   pc_bindings_free_all(p); /* those that outlived their flows */
+  pc_m2_free(p);
   it = 0;
   while ((s = imsec_map_next(&p->txns, &it))) {
     txn *t = s->val;
@@ -753,6 +765,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
   imsec_map_free(&p->flows);
   imsec_map_free(&p->bindings);
   imsec_map_free(&p->bind_ids);
+  imsec_map_free(&p->dials);
   imsec_map_free(&p->txns);
   free(p->in);
   free(p->outbuf);

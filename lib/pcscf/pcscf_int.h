@@ -54,10 +54,13 @@ typedef struct binding {
   int outlives_flow;    /* stays without a flow until expiry (set by the
                            mode that allows it), else goes with its flow */
   char *impi;
-  strlist impus;  /* URIs */
-  strlist routes; /* Service-Route values, as written */
-  char *contact;  /* the UE's Contact URI */
-  size_t dest;    /* the S-CSCF it registered through */
+  strlist impus;     /* URIs */
+  strlist routes;    /* Service-Route values, as written */
+  char *contact;     /* the UE's Contact URI */
+  char *cert_impi;   /* M2a: the IMPI of the UE certificate it registered
+                        with (lib/pcscf/m2.c), NULL: none */
+  uint64_t dial_tag; /* M2b: the CONNECT under way to its Contact, 0 none */
+  size_t dest;       /* the S-CSCF it registered through */
   imsec_time_ms expires_at;
 } binding;
 
@@ -74,6 +77,7 @@ struct flowrec {
   char local_host[48];
   uint16_t local_port;
   imsec_tp local_tp;
+  char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
 };
 
 typedef struct qmsg {
@@ -128,6 +132,8 @@ struct imsec_pcscf {
                          keys hashed under a random seed: peers choose them */
   imsec_map bind_ids; /* binding id -> binding (the Path token's name) */
   uint64_t bind_seq;  /* the last binding id given out */
+  imsec_map dials;    /* M2b: CONNECT tag -> m2dial (lib/pcscf/m2.c) */
+  uint64_t dial_seq;
   size_t n_access;
   /* S-CSCFs: dests[i] has CONNECT tag i + 1 */
   dest dests[IMSEC_PCSCF_MAX_ROUTES];
@@ -325,5 +331,33 @@ imsec_str pc_bare_host(imsec_str h);
 long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text);
 int pc_core_request(ev *e, imsec_sip_msg *m);
 int pc_on_response(ev *e, imsec_sip_msg *m);
+
+/* ---- lib/pcscf/m2.c (modes M2a and M2b) */
+
+/* CONNECT tags at and above this are dials to UEs (M2b); below, S-CSCFs. */
+#define PC_DIAL_TAG_BASE ((uint64_t)1 << 62)
+
+/* M2a, at an inbound UE flow's up: the certificate the config asks for.
+ * 0, or IMSEC_ERR_AUTH after one log line (the flow closes). */
+int pc_m2_flow_up(ev *e, flowrec *f, const imsec_flow_info *info);
+/* M2a, a REGISTER on flow f with Authorization username `impi`: 0, or -1
+ * with the 403 in *r (logged). */
+int pc_m2_register_check(ev *e, const char *impi, refusal *r);
+/* On the 200: what the mode records in the binding. 0 or IMSEC_ERR_NOMEM. */
+int pc_m2_binding_made(ev *e, binding *b, flowrec *f);
+/* M2b: may a request for `b` (no live flow) open a connection to it? */
+int pc_m2_can_dial(const imsec_pcscf *p, const binding *b);
+/* M2b: queue the serialized request of transaction `t` (NULL: an ACK) for
+ * `b` and dial its Contact if no dial is under way. 0, or a negative code
+ * (nothing queued). */
+int pc_m2_dial_send(ev *e, binding *b, imsec_sip_msg *m, txn *t);
+/* M2b: the flow of dial `tag` came up. 0, or IMSEC_ERR_AUTH (refused:
+ * queued requests answered 480, logged). */
+int pc_m2_dial_up(ev *e, uint64_t flow, uint64_t tag,
+                  const imsec_flow_info *info);
+/* M2b: the dial `tag` failed (CONNECT failed): 480s, one log line. */
+void pc_m2_dial_failed(ev *e, uint64_t tag, int reason);
+/* Free every dial (the element's end). */
+void pc_m2_free(imsec_pcscf *p);
 
 #endif /* IMSEC_PCSCF_INT_H */

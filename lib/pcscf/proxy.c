@@ -403,7 +403,8 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
   switch (pc_token_check(p, u.user, &tb)) {
   case 0:
     target = tb->flow;
-    if (!target)
+    /* M2b: no live flow, but a Contact the P-CSCF may dial. */
+    if (!target && !pc_m2_can_dial(p, tb))
       why = "no live flow for the registration";
     break;
   case IMSEC_ERR_AUTH:
@@ -448,18 +449,29 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
     }
     t->from_ue = 0;
     t->in_flow = e->f->id;
-    t->ue_flow = target->id;
+    t->ue_flow = target ? target->id : 0; /* M2b: set once dialled */
     pc_txn_keep_answer(e, t, m);
   }
   /* Towards the UE our Via names the TLS listener the UE reached, not the
    * core port (RFC 3261 §16.6 step 8: the address for this hop). An edit
    * that fails leaves nothing sensible to answer with (r.code stays 0). */
-  int via_rv = target->local_host[0]
+  int via_rv = target && target->local_host[0]
                    ? pc_push_via_at(e, m, t, target->local_tp,
                                     target->local_host, target->local_port)
                    : pc_push_via(e, m, t, IMSEC_TP_TLS);
   if (via_rv < 0 || pc_dec_max_forwards(e, m) < 0)
     goto out;
+  if (!target) {
+    if (pc_m2_dial_send(e, tb, m, t) < 0) {
+      (void)pc_pop_top(m, IMSEC_SIP_H_VIA);
+      r = (refusal){.code = 480,
+                    .reason = "Temporarily Unavailable",
+                    .why = "cannot dial the UE's Contact"};
+      goto out;
+    }
+    t = NULL; /* it lives on in the table */
+    goto out;
+  }
   pc_send_flow(e, target->id, m);
   LOG(e, IMSEC_LOG_DEBUG, m->method, S(" for flow "), pc_num(p, target->id),
       S(" ("), pc_addr_str(p, &target->peer), S(")"));

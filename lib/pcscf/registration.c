@@ -332,6 +332,9 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
         .code = 500, .reason = "Server Internal Error", .why = "out of memory"};
     goto out;
   }
+  /* M2a: a flow with a client certificate registers its IMPI only. */
+  if (pc_m2_register_check(e, t->impi, &r) < 0)
+    goto out;
   binding *cur = t->impi[0] ? pc_binding_find(p, f, t->impi) : NULL;
   int vouched = cur != NULL;
   /* The Path token names the binding the 200 makes or refreshes: a
@@ -480,6 +483,11 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
   b->routes = routes;
   b->dest = t->dest;
   b->expires_at = e->now + exp * 1000;
+  if (pc_m2_binding_made(e, b, f) < 0) {
+    pc_binding_unlink(p, b);
+    LOG(e, IMSEC_LOG_WARN, S("could not bind IMPI "), imsec_str_c(t->impi));
+    return;
+  }
   pc_arm(e, b->expires_at);
   (void)imsec_out_keep(e->out, f->id);
   LOG(e, IMSEC_LOG_INFO, S("registered IMPI "), imsec_str_c(b->impi),

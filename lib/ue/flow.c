@@ -135,6 +135,8 @@ static void take_local(imsec_ue *ue, const imsec_flow_info *info) {
     memcpy(ue->local_host, "ue.invalid", sizeof("ue.invalid"));
   if (!ue->local_port)
     ue->local_port = 5061;
+  if (ue_contact_listen(ue)) /* M2b: the listener, not the flow */
+    return;
   imsec_sbuf b;
   imsec_sbuf_init(&b, ue->contact, sizeof(ue->contact));
   imsec_sbuf_add(&b, "sip:ue@");

@@ -28,7 +28,7 @@
 /* Where an answer to a REGISTER may lead. */
 #define ANSWERED                                                               \
   (B(UE_ST_REGISTERED) | B(UE_ST_IDLE) | B(UE_ST_REFUSED) | B(UE_ST_FAILED) |  \
-   B(UE_ST_DEREGISTERING))
+   B(UE_ST_DEREGISTERING) | B(UE_ST_PARKED))
 #define CHALLENGED                                                             \
   (B(UE_ST_PERSISTING_SQN) | B(UE_ST_AUTHENTICATING) | B(UE_ST_MAC_REFUSING) | \
    B(UE_ST_REFUSED) | B(UE_ST_FAILED))
@@ -227,6 +227,22 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
             [UE_EV_REPLY] = LATE,
             [UE_EV_DEREGISTER] = DEREG(B(UE_ST_FAILED)),
         },
+    [UE_ST_PARKED] =
+        {
+            /* M2b: registered without a flow of its own; inbound flows
+             * from the P-CSCF are lib/ue/listen.c's, outside the table. */
+            NO_FLOW,
+            [UE_EV_START] = REF,
+            [UE_EV_FLOW_UP] = REF,
+            [UE_EV_FLOW_DOWN] = IGN,
+            [UE_EV_TIMER_TXN] = IGN,
+            [UE_EV_TIMER_REREG] =
+                RUN(ue_h_park_rereg, B(UE_ST_PARKED) | B(UE_ST_CONNECTING),
+                    A(CONNECT)),
+            [UE_EV_TIMER_RECONNECT] = IGN,
+            [UE_EV_REPLY] = LATE,
+            [UE_EV_DEREGISTER] = DEREG(B(UE_ST_IDLE)),
+        },
 };
 
 const char *ue_st_name(ue_st s) {
@@ -243,6 +259,7 @@ const char *ue_st_name(ue_st s) {
       [UE_ST_MAC_REFUSING] = "MAC_REFUSING",
       [UE_ST_REFUSED] = "REFUSED",
       [UE_ST_FAILED] = "FAILED",
+      [UE_ST_PARKED] = "PARKED",
   };
   return (unsigned)s < UE_ST_COUNT ? names[s] : "?";
 }
@@ -296,6 +313,8 @@ int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
                         imsec_out *out) {
   if (!ue || !out || flow == 0)
     return IMSEC_ERR_INVAL;
+  if (tag == 0 && ue->has_listen) /* M2b: the P-CSCF dials in */
+    return ue_listen_flow_up(ue, flow, info, now, out);
   ue_event e = {.ev = UE_EV_FLOW_UP,
                 .now = now,
                 .out = out,
@@ -308,6 +327,8 @@ int imsec_ue_on_flow_up(imsec_ue *ue, uint64_t flow, uint64_t tag,
 void imsec_ue_on_flow_down(imsec_ue *ue, uint64_t flow, uint64_t tag,
                            int reason, imsec_time_ms now, imsec_out *out) {
   if (!ue || !out)
+    return;
+  if (ue_listen_flow_down(ue, flow, out))
     return;
   /* Only our flow, or the CONNECT the UE waits for, is news. */
   int ours = (flow && flow == ue->flow) ||
@@ -345,7 +366,8 @@ static ue_ev classify(const imsec_ue *ue, imsec_sip_msg *m, imsec_str *cid) {
 
 void imsec_ue_on_message(imsec_ue *ue, uint64_t flow, const uint8_t *msg,
                          size_t len, imsec_time_ms now, imsec_out *out) {
-  if (!ue || !out || !msg || flow == 0 || flow != ue->flow)
+  if (!ue || !out || !msg || flow == 0 ||
+      (flow != ue->flow && flow != ue->in_flow))
     return;
   char *buf = malloc(len ? len : 1);
   if (!buf)
@@ -356,7 +378,7 @@ void imsec_ue_on_message(imsec_ue *ue, uint64_t flow, const uint8_t *msg,
   imsec_sip_msg_init(&m, NULL);
   if (imsec_sip_parse(&m, buf, len, 1) < 0) {
     LOG(out, IMSEC_LOG_WARN, S("unparseable message on the flow dropped"));
-  } else {
+  } else if (!ue_listen_message(ue, flow, &m, now, out)) {
     ue_event e = {.now = now, .out = out, .flow = flow, .msg = &m};
     e.ev = classify(ue, &m, &e.call_id);
     if (e.ev != UE_EV_COUNT)

@@ -62,8 +62,9 @@ static void respond(imsec_ue *ue, imsec_sip_msg *req, unsigned code,
     hdr(&b, "Supported", "path, outbound");
   }
   int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
-  if (n > 0)
-    (void)imsec_out_send(out, ue->flow, buf, (size_t)n);
+  if (n > 0) /* M2b: on the P-CSCF's inbound flow when it came there */
+    (void)imsec_out_send(out, ue->reply_flow ? ue->reply_flow : ue->flow, buf,
+                         (size_t)n);
   free(buf);
 }
 

@@ -296,6 +296,10 @@ int ue_h_rsp_2xx(imsec_ue *ue, const ue_event *e) {
     deregistered(ue, m, out);
   else
     rv = on_registered(ue, m, e->now, out);
+  /* M2b: the connection may close; the P-CSCF dials the listener. */
+  if (rv == 0 && ue->reg_expires && ue->close_after_register &&
+      ue->st == UE_ST_REGISTERED)
+    ue_park(ue, out);
   if (rv < 0) {
     if (rv != IMSEC_ERR_TRUST) /* the trust decision logged itself */
       LOG(out, IMSEC_LOG_ERROR, S(ue->error));

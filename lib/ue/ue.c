@@ -184,6 +184,17 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
                cfg->pcscf_name ? cfg->pcscf_name : cfg->pcscf.host),
       fail_cfg);
   ue->pcscf = cfg->pcscf;
+  /* M2b: a listener with an IP literal host (it goes into the Contact). */
+  if (cfg->has_listen &&
+      (cfg->listen.tp != IMSEC_TP_TLS || !cfg->listen.port ||
+       !cfg->listen.host[0] || !memchr(cfg->listen.host, 0, 64) ||
+       !ue_text_ok(imsec_str_c(cfg->listen.host)))) {
+    rv = IMSEC_ERR_CONFIG;
+    goto fail_cfg;
+  }
+  ue->listen = cfg->listen;
+  ue->has_listen = cfg->has_listen;
+  ue->close_after_register = cfg->close_after_register && cfg->has_listen;
   ue->policy = cfg->policy;
   ue->allow_wildcards = cfg->allow_wildcards;
   ue->expires_req = cfg->expires ? cfg->expires : 600;
@@ -283,6 +294,7 @@ imsec_ue_state ue_public_state(const imsec_ue *ue) {
     return ue->registered ? IMSEC_UE_REGISTERED : IMSEC_UE_CHALLENGED;
   case UE_ST_DEREGISTERING:
   case UE_ST_REGISTERED:
+  case UE_ST_PARKED:
     return IMSEC_UE_REGISTERED;
   case UE_ST_MAC_REFUSING:
   case UE_ST_REFUSED:
@@ -301,6 +313,7 @@ int imsec_ue_done(const imsec_ue *ue) {
     return 1;
   switch (ue->st) {
   case UE_ST_REGISTERED:
+  case UE_ST_PARKED:
   case UE_ST_REFUSED:
   case UE_ST_FAILED:
     return 1;

@@ -50,6 +50,9 @@ typedef enum ue_st {
                            waits for the network's answer, then closes */
   UE_ST_REFUSED,        /* the UE refused the network (trust, MAC): final */
   UE_ST_FAILED,         /* the network refused us, or an error; start again */
+  UE_ST_PARKED,         /* M2b: registered, its flow closed after the 200
+                           (close_after_register); the P-CSCF dials in on
+                           the listener (lib/ue/listen.c) */
   UE_ST_COUNT
 } ue_st;
 
@@ -211,6 +214,12 @@ struct imsec_ue {
   uint64_t pending_seq;
   imsec_time_ms msg_timer_at;
   imsec_lograte bad_rate; /* lines about refused input */
+
+  /* Mode M2b (lib/ue/listen.c) */
+  imsec_addr listen;
+  int has_listen, close_after_register;
+  uint64_t in_flow;    /* the P-CSCF's connection to the listener; 0 none */
+  uint64_t reply_flow; /* where ue_h_request answers (0: ue->flow) */
 };
 
 /* ------------------------------------------------ shared by lib/ue files */
@@ -272,6 +281,16 @@ int ue_h_rsp_401(imsec_ue *ue, const ue_event *e);
 int ue_h_reply_sqn(imsec_ue *ue, const ue_event *e);
 int ue_h_reply_late(imsec_ue *ue, const ue_event *e);
 int ue_h_txn_persist(imsec_ue *ue, const ue_event *e);
+
+/* listen.c (mode M2b) */
+int ue_listen_flow_up(imsec_ue *ue, uint64_t flow, const imsec_flow_info *info,
+                      imsec_time_ms now, imsec_out *out);
+int ue_listen_message(imsec_ue *ue, uint64_t flow, imsec_sip_msg *m,
+                      imsec_time_ms now, imsec_out *out);
+int ue_listen_flow_down(imsec_ue *ue, uint64_t flow, imsec_out *out);
+int ue_contact_listen(imsec_ue *ue);
+void ue_park(imsec_ue *ue, imsec_out *out);
+int ue_h_park_rereg(imsec_ue *ue, const ue_event *e);
 
 /* message.c */
 void ue_fail_pending_messages(imsec_ue *ue, int status);

@@ -9,9 +9,10 @@ S-CSCF behind `imsec pcscf --route HOME=tls:IP:PORT;name=NAME`.
   verified name.
 - Kamailio with a certificate of another name: the P-CSCF refuses it
   (name mismatch), no SIP byte reaches it, the UE gets 503.
-- A P-CSCF whose core certificate has no EKU clientAuth (its `pki pcscf`
-  certificate), or one that chains to no trust anchor: Kamailio refuses the
-  handshake, nothing reaches its script, the UE gets 503.
+- A P-CSCF whose core certificate has no EKU clientAuth (a `pki rogue
+  --kind outside` server certificate), or one that chains to no trust
+  anchor: Kamailio refuses the handshake, nothing reaches its script, the
+  UE gets 503.
 
 Kamailio runs as the invoking user in the foreground (-DD -E), with its
 own runtime folder, pid file and small memory pools, listening on one
@@ -258,8 +259,12 @@ with Lab() as lab:
             PCSCF, "--node")
     rogue = (os.path.join(d, "rogue-node-selfsigned.chain.pem"),
              os.path.join(d, "rogue-node-selfsigned.key"))
-    no_client = (lab.path("pki", PCSCF + ".chain.pem"),
-                 lab.path("pki", PCSCF + ".key"))
+    # A server certificate without EKU clientAuth that chains to the root
+    # (the `pki pcscf` one carries clientAuth for mode M2b).
+    lab.run("pki", "rogue", "--dir", d, "--kind", "outside", "--host",
+            "pcscf.example.net")
+    no_client = (os.path.join(d, "rogue-outside.chain.pem"),
+                 os.path.join(d, "rogue-outside.key"))
     # TLS 1.3: the P-CSCF's handshake completes before Kamailio checks its
     # certificate; Kamailio's alert comes on the first read, after the
     # REGISTER went out, and the P-CSCF answers it 503 (RFC 3261 §16.9).

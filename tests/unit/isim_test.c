@@ -185,6 +185,53 @@ static void secret_files(void **state) {
   rmdir(dir);
 }
 
+/* Modes M2a/M2b: cert_file and key_file, the key owner-only. */
+static void certificate_files(void **state) {
+  (void)state;
+  char dir[] = "/tmp/imsec_isim_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char key[128], crt[128], prof[128], out[128];
+  snprintf(key, sizeof(key), "%s/ue.key", dir);
+  snprintf(crt, sizeof(crt), "%s/ue.chain.pem", dir);
+  snprintf(prof, sizeof(prof), "%s/ue.yaml", dir);
+  snprintf(out, sizeof(out), "%s/saved.yaml", dir);
+  write_text(key, "-----BEGIN PRIVATE KEY-----\n", 0600);
+  write_text(crt, "-----BEGIN CERTIFICATE-----\n", 0644);
+  write_text(prof,
+             "impi: 234150999999999@ims.mnc015.mcc234.3gppnetwork.org\n"
+             "cert_file: ue.chain.pem\n"
+             "key_file: ue.key\n",
+             0600);
+  imsec_isim_profile p;
+  char err[256];
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), 0);
+  assert_string_equal(p.cert_file, crt);
+  assert_string_equal(p.key_file, key);
+  assert_int_equal(imsec_isim_save(&p, out, 0), 0);
+  imsec_isim_profile q;
+  assert_int_equal(imsec_isim_load(out, &q, err, sizeof(err)), 0);
+  assert_string_equal(q.cert_file, crt);
+  assert_string_equal(q.key_file, key);
+  imsec_isim_free(&q);
+  imsec_isim_free(&p);
+  /* a key others may read: refused, naming line and key */
+  assert_int_equal(chmod(key, 0644), 0);
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), IMSEC_ERR_PERM);
+  assert_non_null(strstr(err, "ue.yaml:3: key 'key_file'"));
+  assert_non_null(strstr(err, "chmod 600"));
+  unlink(key);
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), IMSEC_ERR_IO);
+  /* no files where files are not allowed */
+  const char *t = "key_file: ue.key\n";
+  assert_int_equal(imsec_isim_parse(t, strlen(t), "t.yaml", dir,
+                                    IMSEC_ISIM_NO_FILES, &p, err, sizeof(err)),
+                   IMSEC_ERR_PARSE);
+  unlink(crt);
+  unlink(prof);
+  unlink(out);
+  rmdir(dir);
+}
+
 typedef struct seen {
   int violations, inconsistent;
   char last[1024];
@@ -235,9 +282,8 @@ static void check(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(good_profile),
-      cmocka_unit_test(errors),
-      cmocka_unit_test(secret_files),
+      cmocka_unit_test(good_profile), cmocka_unit_test(errors),
+      cmocka_unit_test(secret_files), cmocka_unit_test(certificate_files),
       cmocka_unit_test(check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

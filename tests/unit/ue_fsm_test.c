@@ -320,6 +320,11 @@ static void reach(fx *f, ue_st st) {
     reach(f, UE_ST_REGISTERING);
     step(f, UE_EV_RSP_OTHER, 0);
     break;
+  case UE_ST_PARKED: /* M2b: the flow closes after the 200 */
+    reach(f, UE_ST_AUTHENTICATING);
+    f->ue->close_after_register = 1;
+    step(f, UE_EV_RSP_2XX, 0);
+    break;
   case UE_ST_COUNT:
     fail();
   }
@@ -529,12 +534,113 @@ static void test_done(void **st) {
   fx_del(&f);
 }
 
+/* Mode M2b (lib/ue/listen.c): with a listener the Contact names it;
+ * after the 200 the UE parks (no flow); an inbound flow is taken only
+ * while registered, one at a time, from the P-CSCF it registered through
+ * (its client certificate passes the trust decision and carries EKU
+ * clientAuth); a MESSAGE there is answered there; the re-registration
+ * timer connects again. */
+static int logged(fx *f, const char *text) {
+  for (size_t i = 0; i < f->out.n; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_LOG &&
+        strstr((const char *)f->out.acts[i].data, text))
+      return 1;
+  return 0;
+}
+
+static int inbound(fx *f, uint64_t flow, const imsec_trust_cert *c) {
+  imsec_flow_info info = flow_info(c);
+  info.inbound = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5999"), &info.peer), 0);
+  imsec_out_clear(&f->out);
+  return imsec_ue_on_flow_up(f->ue, flow, 0, &info, f->now, &f->out);
+}
+
+static void test_m2b_listener(void **st) {
+  (void)st;
+  fx f;
+  fx_new(&f);
+  f.ue->has_listen = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:45000"), &f.ue->listen), 0);
+  f.cert.client_auth = 1;
+  /* not registered yet: nobody dials in */
+  assert_int_equal(inbound(&f, 30, &f.cert), IMSEC_ERR_STATE);
+  assert_true(logged(&f, "not registered"));
+  drain(&f);
+  reach(&f, UE_ST_PARKED);
+  assert_string_equal(imsec_ue_contact(f.ue),
+                      "sip:ue@127.0.0.1:45000;transport=tls");
+  assert_int_equal(f.ue->flow, 0);
+  imsec_ue_status s;
+  imsec_ue_get_status(f.ue, &s);
+  assert_int_equal(s.state, IMSEC_UE_REGISTERED);
+  assert_true(imsec_ue_done(f.ue));
+  /* refusals: no certificate, no clientAuth, another name */
+  assert_int_equal(inbound(&f, 30, NULL), IMSEC_ERR_TRUST);
+  assert_true(logged(&f, "[no-certificate]"));
+  imsec_trust_cert c = f.cert;
+  c.client_auth = 0;
+  assert_int_equal(inbound(&f, 30, &c), IMSEC_ERR_TRUST);
+  assert_true(logged(&f, "[not-client-auth]"));
+  c = f.cert;
+  strcpy(c.dns[0], "rogue." HOME);
+  assert_int_equal(inbound(&f, 30, &c), IMSEC_ERR_TRUST);
+  assert_true(logged(&f, "not the P-CSCF " PCSCF " [name-mismatch]"));
+  c = f.cert;
+  c.issuer = IMSEC_ISSUER_NONE;
+  assert_int_equal(inbound(&f, 30, &c), IMSEC_ERR_TRUST);
+  assert_true(logged(&f, "[not-a-roaming-partner]"));
+  assert_int_equal(f.ue->in_flow, 0);
+  /* the P-CSCF: taken and kept; a second one is not */
+  assert_int_equal(inbound(&f, 31, &f.cert), 0);
+  assert_true(logged(&f, "P-CSCF " PCSCF " trusted"));
+  assert_int_equal(f.out.n >= 1, 1);
+  int kept = 0;
+  for (size_t i = 0; i < f.out.n; i++)
+    kept |= f.out.acts[i].kind == IMSEC_ACT_KEEP && f.out.acts[i].flow == 31;
+  assert_true(kept);
+  assert_int_equal(inbound(&f, 32, &f.cert), IMSEC_ERR_STATE);
+  /* a MESSAGE on it: answered there, kept in the inbox */
+  static const char msg[] =
+      "MESSAGE sip:ue@127.0.0.1:45000;transport=tls SIP/2.0\r\n"
+      "Via: SIP/2.0/TLS 127.0.0.1:5062;branch=z9hG4bKpc1\r\n"
+      "Max-Forwards: 69\r\n"
+      "From: <sip:bob@" HOME ">;tag=q\r\nTo: <" IMPU ">\r\n"
+      "Call-ID: m2b1\r\nCSeq: 1 MESSAGE\r\n"
+      "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
+  imsec_out_clear(&f.out);
+  imsec_ue_on_message(f.ue, 31, (const uint8_t *)msg, sizeof(msg) - 1, f.now,
+                      &f.out);
+  int answered = 0;
+  for (size_t i = 0; i < f.out.n; i++)
+    answered |= f.out.acts[i].kind == IMSEC_ACT_SEND &&
+                f.out.acts[i].flow == 31 &&
+                !strncmp((const char *)f.out.acts[i].data, "SIP/2.0 200", 11);
+  assert_true(answered);
+  imsec_ue_message m;
+  assert_int_equal(imsec_ue_inbox_pop(f.ue, &m), 1);
+  assert_string_equal((const char *)m.body, "hi");
+  imsec_ue_message_free(&m);
+  /* its end */
+  imsec_out_clear(&f.out);
+  imsec_ue_on_flow_down(f.ue, 31, 0, IMSEC_ERR_CLOSED, f.now, &f.out);
+  assert_int_equal(f.ue->in_flow, 0);
+  assert_int_equal(f.ue->st, UE_ST_PARKED);
+  /* re-registration: a new connection */
+  imsec_out_clear(&f.out);
+  imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_REREG, f.ue->rereg_at, &f.out);
+  assert_int_equal(f.ue->st, UE_ST_CONNECTING);
+  drain(&f);
+  fx_del(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_table_complete),
-      cmocka_unit_test(test_every_pair),
-      cmocka_unit_test(test_key_transitions),
-      cmocka_unit_test(test_done),
+      cmocka_unit_test(test_table_complete),  cmocka_unit_test(test_every_pair),
+      cmocka_unit_test(test_key_transitions), cmocka_unit_test(test_done),
+      cmocka_unit_test(test_m2b_listener),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,15 @@
  *                    answers with AUTS, the HSS resynchronises, and the UE
  *                    registers, all on its one TLS connection;
  *   deregister       TS 24.229 §5.1.1.6: REGISTER with Expires 0 removes
- *                    the registrar's contact and the P-CSCF's binding.
+ *                    the registrar's contact and the P-CSCF's binding;
+ *
+ * and one per deployment mode (DESIGN.md §2), each with its refused case:
+ *
+ *   m2a_register     mutual TLS: UE client certificates (sip:IMPI); another
+ *                    IMPI's certificate gets 403, none gets no connection;
+ *   m2b_dial_back    the UE closes after registering and listens; a MESSAGE
+ *                    makes the P-CSCF dial it; a UE certificate naming
+ *                    another IMPI gets nothing and the sender 480.
  *
  * Waits are predicates with generous deadlines (virtual under sim, real
  * under net): a loaded machine only makes the net runs slower.
@@ -217,6 +225,103 @@ static void deregister(sc_backend b) {
   sc_world_del(w);
 }
 
+/* Mode M2a, mutual TLS: the home P-CSCF requires a client certificate;
+ * each UE shows its own (sip:IMPI, under the home operator's CA), registers
+ * with AKA as in M1, and a MESSAGE A -> B goes through. A UE whose
+ * certificate names another IMPI gets 403 from the P-CSCF (its REGISTER
+ * never reaches the S-CSCF); a UE without one gets no connection. */
+static void m2a_register(sc_backend b) {
+  sc_world *w = sc_world_new_mode(b, SC_M2A);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *bu = sc_ue_add(w, NULL);
+  sc_ue_opts other = {.cert_other_impi = 1};
+  sc_ue *x = sc_ue_add(w, &other);
+  sc_ue_opts bare = {.m1 = 1};
+  sc_ue *y = sc_ue_add(w, &bare);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, bu, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_status(w, a).trust.verdict, IMSEC_TRUST_HOME);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(a)), 1);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 2);
+  answer an = {a, sc_ue_send(w, a, sc_ue_impu(bu), "mutual")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, a, an.handle), 200);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, bu, &in), 1);
+  assert_string_equal(in.asserted, sc_ue_impu(a));
+  imsec_ue_message_free(&in);
+  /* Another IMPI's certificate: 403 at the P-CSCF. */
+  size_t core_regs = sc_msgs(w, "pcscf", "REGISTER");
+  assert_int_equal(sc_ue_register(w, x, WAIT_MS), IMSEC_UE_FAILED);
+  imsec_ue_status s = sc_ue_status(w, x);
+  assert_int_equal(s.last_status, 403);
+  assert_int_equal(s.challenges, 0);
+  assert_int_equal(sc_msgs(w, "pcscf", "SIP/2.0 403"), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "REGISTER"), core_regs);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(x)), 0);
+  /* No certificate at all: the P-CSCF refuses each connection (TLS 1.3:
+   * after the UE's side is up, so its REGISTER is lost with it). */
+  size_t in_before = sc_msgs_in(w, "pcscf");
+  assert_int_equal(sc_ue_register(w, y, WAIT_MS), IMSEC_UE_FAILED);
+  s = sc_ue_status(w, y);
+  assert_int_equal(s.challenges, 0);
+  assert_int_equal(s.registrations, 0);
+  assert_int_equal(sc_msgs_in(w, "pcscf"), in_before);
+  assert_int_equal(sc_scscf_registrations(w), 2);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+static int flow_closed(sc_world *w, void *arg) {
+  imsec_ue_status s = sc_ue_status(w, arg);
+  return s.state == IMSEC_UE_REGISTERED && s.flow == 0;
+}
+
+/* Mode M2b, the P-CSCF takes the client role: a UE registers, closes its
+ * connection, and listens with its server certificate. A MESSAGE for it
+ * makes the P-CSCF dial the registered Contact with its own certificate
+ * as client's; the UE's trust decision accepts it, the MESSAGE arrives.
+ * A UE whose server certificate names another IMPI gets nothing: the
+ * P-CSCF refuses it and the sender gets 480. */
+static void m2b_dial_back(sc_backend b) {
+  sc_world *w = sc_world_new_mode(b, SC_M2B);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue_opts plain = {.m1 = 1};
+  sc_ue *bu = sc_ue_add(w, &plain);
+  sc_ue_opts other = {.cert_other_impi = 1};
+  sc_ue *x = sc_ue_add(w, &other);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, x, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, bu, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_true(sc_run_until(w, flow_closed, a, WAIT_MS));
+  assert_true(sc_run_until(w, flow_closed, x, WAIT_MS));
+  char v[1024];
+  /* The Contact names the UE's listener. */
+  assert_non_null(
+      strstr(sc_msg_header(w, "ue0", "REGISTER", 0, "Contact", v, sizeof v),
+             "transport=tls"));
+  /* Bindings outlive the closed flows. */
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 3);
+  answer an = {bu, sc_ue_send(w, bu, sc_ue_impu(a), "dialled back")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, bu, an.handle), 200);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, a, &in), 1);
+  assert_memory_equal(in.body, "dialled back", in.len);
+  assert_string_equal(in.asserted, sc_ue_impu(bu));
+  imsec_ue_message_free(&in);
+  /* The wrong name: nothing reaches x, 480 to the sender. */
+  an.handle = sc_ue_send(w, bu, sc_ue_impu(x), "not for you");
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, bu, an.handle), 480);
+  assert_int_equal(sc_ue_inbox_pop(w, x, &in), 0);
+  assert_int_equal(sc_msgs(w, "pcscf", "SIP/2.0 480"), 2); /* core, B */
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* ------------------------------------------------------------ tests */
 
 /* SCENARIO_TIMES=1 prints each run's wall time (stderr). */
@@ -246,6 +351,8 @@ BOTH(roaming)
 BOTH(rogue_pcscf)
 BOTH(sync_failure)
 BOTH(deregister)
+BOTH(m2a_register)
+BOTH(m2b_dial_back)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -254,6 +361,8 @@ int main(void) {
       cmocka_unit_test(sim_rogue_pcscf),   cmocka_unit_test(net_rogue_pcscf),
       cmocka_unit_test(sim_sync_failure),  cmocka_unit_test(net_sync_failure),
       cmocka_unit_test(sim_deregister),    cmocka_unit_test(net_deregister),
+      cmocka_unit_test(sim_m2a_register),  cmocka_unit_test(net_m2a_register),
+      cmocka_unit_test(sim_m2b_dial_back), cmocka_unit_test(net_m2b_dial_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

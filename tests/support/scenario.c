@@ -31,7 +31,7 @@
 #define SCSCF_NAME "scscf." SC_HOME
 #define MAX_UES 16
 /* The home P-CSCF's client context for dialling UEs (mode M2b). */
-#define SC_DIAL_PROFILE "ue"
+#define SC_DIAL_PROFILE IMSEC_PCSCF_UE_PROFILE
 /* The UE's client context for DTLS. */
 #define SC_UE_DTLS_PROFILE "dtls"
 /* How long a look or an act may wait for an element's loop thread: far
@@ -480,8 +480,11 @@ static int64_t sim_wall(void *arg) {
 
 /* The home P-CSCF element's settings for the world's mode. */
 static void pcscf_mode_config(const sc_world *w, imsec_pcscf_config *c) {
-  (void)w;
-  (void)c;
+  /* M2a: every UE flow shows a certificate naming the REGISTER's IMPI.
+   * M2b: a UE whose flow closed is dialled at its registered Contact. */
+  if (w->mode == SC_M2A)
+    c->client_cert = IMSEC_PCSCF_CLIENT_CERT_REQUIRE;
+  c->dial_ue = w->mode == SC_M2B;
 }
 
 /* A TLS core between the home P-CSCF and the S-CSCF (TS 33.210 Za/Zb,
@@ -551,10 +554,8 @@ static void sim_home_listeners(sc_world *w, const char *tls) {
   imsec_bytes chain[2] = {imsec_pki_cred_der(w->home),
                           imsec_pki_cred_der(w->op1)};
   sim_tls_opts o = {.chain = chain, .n_chain = 2, .tickets = 1};
-  if (w->mode == SC_M2A) {
-    o.client_cert = SIM_CLIENT_CERT_REQUIRE;
-    o.verify_client = 1;
-  }
+  if (w->mode == SC_M2A)
+    o.client_cert = SIM_CLIENT_CERT_REQUIRE; /* the element decides */
   if (w->mode == SC_M3 || w->mode == SC_M3_AKA)
     o.psk = 1;
   imsec_addr a = A(tls);
@@ -720,6 +721,7 @@ static void net_world(sc_world *w) {
       if (w->mode == SC_M2A) {
         tc[0].client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
         tc[0].ca_file = rootf;
+        tc[0].defer_verify = 1; /* the element decides */
       }
       if (w->mode == SC_M3 || w->mode == SC_M3_AKA)
         l[0].psk = 1;
@@ -1118,6 +1120,11 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
                &tc, u->anchors, dp.name ? &dp : NULL, dp.name ? 1 : 0);
     if (m2b_listen)
       u->listen = lo(IMSEC_TP_TLS, imsec_hostnet_port(u->e.r, 0));
+  }
+  if (u->listen.port) {
+    c.listen = u->listen;
+    c.has_listen = 1;
+    c.close_after_register = 1;
   }
   int rc = imsec_ue_new(&u->ue, &c, u->cr);
   imsec_wipe(c.k, sizeof c.k);

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "psk_file.h"
 #include "pcscf_m2.h"
 #include "reload.h"
 #include "imsec/crypto.h"
@@ -41,6 +42,7 @@ static const char help[] =
     "                   [--client-cert none|request|require]\n"
     "                   [--ue-ca FILE ...] [--dial-ue]\n"
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
+    "                   [--psk-file FILE] [--aka-psk]\n"
     "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
@@ -113,6 +115,22 @@ static const char help[] =
     "                           registered IMPI under its operator's CA\n"
     "                           (else 480 to the caller, one log line)\n"
     "  --require-sec-agree      refuse REGISTERs without sec-agree (421)\n"
+    "  --psk-file FILE          mode M3, configured: UEs may connect with a\n"
+    "                           pre-shared key instead of the certificate\n"
+    "                           (TLS 1.3 external PSK with ECDHE, TLS 1.2\n"
+    "                           ECDHE-PSK). Lines 'IDENTITY HEXKEY', '#'\n"
+    "                           comments; IDENTITY is the IMPI, and the\n"
+    "                           REGISTER on such a connection must be for\n"
+    "                           it (403 otherwise). Mode 0600 required;\n"
+    "                           read again on SIGHUP\n"
+    "  --aka-psk                mode M3, AKA-derived (docs/M3.md): keep the\n"
+    "                           CK and IK the S-CSCF gives in a 401 (over\n"
+    "                           mutual TLS only), derive the UE's PSK\n"
+    "                           after its 200 and accept it until the\n"
+    "                           registration ends; a UE that reconnects\n"
+    "                           with it keeps its registration on the new\n"
+    "                           connection. CK and IK are removed from\n"
+    "                           every 401 before it reaches a UE, always\n"
     "  --log-level LEVEL        debug, info (default), warn, error\n"
     "  --max-flows-per-ip N     connections accepted from one address\n"
     "                           (default 64); more are refused and logged\n"
@@ -127,13 +145,14 @@ static const char help[] =
     "                           max_bindings, max_transactions, max_queue,\n"
     "                           transaction_timeout_ms, max_flows_per_ip,\n"
     "                           client_cert, ue_ca (a file or a list),\n"
-    "                           dial_ue.\n"
+    "                           dial_ue, psk_file, aka_psk.\n"
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
     "Logs one line per event on stderr; SIGTERM or SIGINT stops it.\n"
     "SIGHUP reloads: the -c file is read again under the same flags, the\n"
-    "certificate, key, core certificate, core key and core CA files too;\n"
+    "certificate, key, core certificate, core key, core CA and PSK files\n"
+    "too;\n"
     "everything is checked first, then the log level, the routes, the\n"
     "core anchors and the certificates are applied (new TLS handshakes on\n"
     "both sides use them; connections already up keep theirs). A reload\n"
@@ -423,6 +442,10 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       s.insecure_core = 1;
       continue;
     }
+    if (strcmp(a, "--aka-psk") == 0) {
+      s.elem.aka_psk = 1;
+      continue;
+    }
     int m2 = pcscf_m2_flag(&s, argc, argv, &i); /* modes M2a, M2b */
     if (m2 < 0)
       return CLI_EXIT_USAGE;
@@ -438,7 +461,8 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
     }
     static const char *const valued[] = {
         "--listen",          "--cert",      "--key", "--route",  "--core",
-        "--visited-network", "--log-level", "-c",    "--config", MAX_PER_IP};
+        "--visited-network", "--log-level", "-c",    "--config", MAX_PER_IP,
+        "--psk-file"};
     size_t k = 0;
     while (k < sizeof(valued) / sizeof(valued[0]) && strcmp(a, valued[k]))
       k++;
@@ -492,6 +516,11 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       if (parse_max_per_ip(v, &s.max_flows_per_ip) < 0)
         return cli_usage(SUB, "%s: expected a number from 1 to 1000000",
                          MAX_PER_IP);
+      break;
+    case 10:
+      if (!v[0] || strlen(v) >= sizeof(s.psk_file))
+        return cli_usage(SUB, "--psk-file needs a file name");
+      snprintf(s.psk_file, sizeof(s.psk_file), "%s", v);
       break;
     default:
       break; /* -c: read above */
@@ -572,8 +601,19 @@ static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
   cli_capture(NULL, 0);
   if (bad)
     return IMSEC_ERR_CONFIG;
+  /* Mode M3: the configured PSKs again, checked before anything changes. */
+  psk_file psks = {0};
+  if (next.psk_file[0] && psk_file_load(next.psk_file, &psks, msg, cap) < 0) {
+    imsec_x509_anchors_del(fresh);
+    return IMSEC_ERR_CONFIG;
+  }
   const imsec_x509_anchors *swap = fresh;
   int rv = reload_pcscf(r, rl->p, rl->running, &next, &swap, msg, cap);
+  if (rv == 0 && psk_file_install(r, &psks) < 0) {
+    snprintf(msg, cap, "cannot install the PSKs of %s", next.psk_file);
+    rv = IMSEC_ERR_NOMEM;
+  }
+  psk_file_free(&psks);
   if (rv == 0 && fresh) {
     imsec_x509_anchors_del(rl->anchors); /* swap: the previous ones */
     rl->anchors = fresh;
@@ -614,8 +654,18 @@ static int run(int argc, char **argv) {
   }
   pcscf_m2_tls m2t; /* modes M2a, M2b */
   pcscf_m2_tls_setup(&s, &server_tls, &m2t);
+  /* Mode M3: the configured PSKs, refused unless private. */
+  psk_file psks = {0};
+  char perr[512];
+  if (s.psk_file[0] && psk_file_load(s.psk_file, &psks, perr, sizeof(perr))) {
+    imsec_crypto_del(crypto);
+    imsec_x509_anchors_del(anchors);
+    return cli_fail(CLI_EXIT_USAGE, SUB, "--psk-file %s", perr);
+  }
   imsec_hostnet_listener ls[2] = {
-      {.addr = s.listen, .tls_cfg = &server_tls},
+      {.addr = s.listen,
+       .tls_cfg = &server_tls,
+       .psk = s.psk_file[0] || s.elem.aka_psk},
       {.addr = s.core_listen,
        .tls_cfg = s.core_listen.tp == IMSEC_TP_TLS ? &core_tls : NULL},
   };
@@ -645,7 +695,14 @@ static int run(int argc, char **argv) {
   char err[512] = "";
   imsec_hostnet *r = NULL;
   int rv = imsec_hostnet_new(&r, &rc, err, sizeof(err));
+  if (rv == 0 && psks.n && psk_file_install(r, &psks) < 0)
+    rv = IMSEC_ERR_NOMEM;
+  if (rv == 0 && psks.n)
+    fprintf(stderr, "pcscf info: %zu configured PSK(s) from %s\n", psks.n,
+            s.psk_file);
+  psk_file_free(&psks);
   if (rv < 0) {
+    imsec_hostnet_del(r);
     imsec_crypto_del(crypto);
     imsec_x509_anchors_del(anchors);
     return cli_fail(CLI_EXIT_USAGE, SUB, "%s",

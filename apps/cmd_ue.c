@@ -80,6 +80,18 @@ static const char help[] =
     "                      clientAuth); others are closed, one log line\n"
     "  --close-after-register  mode M2b: close the connection after each\n"
     "                      200 to a REGISTER (needs --listen)\n"
+    "  --psk               mode M3, configured: connect with the profile's\n"
+    "                      PSK (psk_identity, psk_file) instead of the\n"
+    "                      P-CSCF's certificate (TLS 1.3 external PSK with\n"
+    "                      ECDHE, TLS 1.2 ECDHE-PSK); no certificate\n"
+    "                      decision, the realm must still be home_domain\n"
+    "  --aka-psk           mode M3, AKA-derived (docs/M3.md): after each\n"
+    "                      registration derive a PSK from the AKA run and\n"
+    "                      reconnect with it while the registration lives\n"
+    "                      (no certificate, no new REGISTER)\n"
+    "  --reconnect         message: after registering, close the connection\n"
+    "                      and open a new one (with --aka-psk: on the\n"
+    "                      derived PSK), then send the MESSAGE over it\n"
     "  --ladder            print every SIP message in and out on stderr\n"
     "  -v, --verbose       debug log lines, and the network's own (why a\n"
     "                      connection failed)\n"
@@ -127,6 +139,7 @@ typedef struct uectx {
   const char *to;
   const char *text;
   imsec_time_ms deadline; /* register/message: --timeout; 0 none */
+  uint64_t old_flow;      /* --reconnect: the flow closed */
 } uectx;
 
 /* ------------------------------------------------------- the element ops */
@@ -212,7 +225,8 @@ typedef struct args {
   uint32_t expires;
   int64_t timeout_s;
   int ladder, verbose;
-  ue_m2_args m2; /* --listen, --close-after-register */
+  ue_m2_args m2;               /* --listen, --close-after-register */
+  int psk, aka_psk, reconnect; /* mode M3 */
 } args;
 
 static int parse_u(const char *opt, const char *v, uint64_t max,
@@ -262,6 +276,15 @@ static int parse_args(int argc, char **argv, args *a) {
       slot = &a->to;
     else if (!strcmp(o, "--ladder")) {
       a->ladder = 1;
+      continue;
+    } else if (!strcmp(o, "--psk")) {
+      a->psk = 1;
+      continue;
+    } else if (!strcmp(o, "--aka-psk")) {
+      a->aka_psk = 1;
+      continue;
+    } else if (!strcmp(o, "--reconnect") && a->mode == M_MESSAGE) {
+      a->reconnect = 1;
       continue;
     } else if (!strcmp(o, "-v") || !strcmp(o, "--verbose")) {
       a->verbose = 1;
@@ -413,6 +436,21 @@ static int p_failed(uectx *x) {
   imsec_ue_status s = snapshot(x);
   return finished(&s);
 }
+/* --reconnect: registered again on a flow that is not the one closed. */
+static int p_reconnected(uectx *x) {
+  imsec_ue_status s = snapshot(x);
+  return (s.state == IMSEC_UE_REGISTERED && s.flow && s.flow != x->old_flow) ||
+         finished(&s);
+}
+
+static void call_reconnect(void *s, imsec_time_ms now, imsec_out *o,
+                           void *arg) {
+  (void)s;
+  uectx *x = arg;
+  if (imsec_ue_reconnect(x->ue, now, o) < 0)
+    fprintf(stderr, "imsec ue: cannot reconnect\n");
+}
+
 static int p_answered(uectx *x) {
   return atomic_load(&x->msg_status) != 0 || p_failed(x);
 }
@@ -487,6 +525,18 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     imsec_wipe(&cfg, sizeof(cfg));
     return rv;
   }
+  /* Mode M3. */
+  if (a->psk) {
+    if (!prof->psk_identity || !prof->psk_len) {
+      imsec_wipe(&cfg, sizeof(cfg));
+      return cli_usage(SUB, "--psk needs psk_identity and psk_file in %s",
+                       a->config);
+    }
+    cfg.psk_identity = prof->psk_identity;
+    memcpy(cfg.psk, prof->psk, prof->psk_len);
+    cfg.psk_len = prof->psk_len;
+  }
+  cfg.aka_psk = a->aka_psk;
   /* Retry until --timeout (run: for ever); the CLI's deadline ends it. */
   cfg.max_connect_attempts = 0;
   int64_t budget_ms = a->timeout_s * 1000;
@@ -613,6 +663,23 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     goto out;
   }
   print_registered(&x, &s, prof->impus[0]);
+  if (s.tls_mode == IMSEC_UE_TLS_PSK || s.tls_mode == IMSEC_UE_TLS_PSK_AKA)
+    printf("tls: %s\n", imsec_ue_tls_mode_name(s.tls_mode));
+  if (a->reconnect) {
+    x.old_flow = s.flow;
+    if (imsec_hostnet_call(r, call_reconnect, &x) != 0 ||
+        wait_for(r, &x, p_reconnected, deadline) <= 0 ||
+        (s = snapshot(&x)).state != IMSEC_UE_REGISTERED) {
+      s = snapshot(&x);
+      printf("failed: no registered connection after reconnecting%s%s\n",
+             s.error[0] ? ": " : "", s.error);
+      fflush(stdout);
+      leave(r, &x);
+      goto out;
+    }
+    printf("reconnected: tls: %s\n", imsec_ue_tls_mode_name(s.tls_mode));
+    fflush(stdout);
+  }
 
   switch (a->mode) {
   case M_REGISTER:

@@ -216,6 +216,10 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
     reload_restart(&plan, "core_peers");
   if (running->max_flows_per_ip != next->max_flows_per_ip)
     reload_restart(&plan, "max_flows_per_ip");
+  /* Mode M3: the listener takes PSKs or not from the start; the PSK file
+   * itself is read again by the daemon (apps/psk_file.c). */
+  if (a->aka_psk != b->aka_psk || !running->psk_file[0] != !next->psk_file[0])
+    reload_restart(&plan, "aka_psk/psk_file");
   pcscf_apply pa = {.p = p, .next = next};
   plan.apply = pcscf_apply_fn;
   plan.apply_arg = &pa;

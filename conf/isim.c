@@ -51,6 +51,7 @@ void imsec_isim_free(imsec_isim_profile *p) {
   for (size_t i = 0; i < p->n_partners; i++)
     free(p->partners[i]);
   free(p->partners);
+  free(p->psk_identity);
   imsec_wipe(p, sizeof(*p));
 }
 
@@ -109,8 +110,20 @@ static int hex_exact(isim_ctx *c, size_t line, const char *key, const char *v,
 
 /* TS 33.203 clause 8.1 keeps K secret: a secret file may be read by its
  * owner only. */
+static int secret_file_n(isim_ctx *c, size_t line, const char *key,
+                         const char *v, uint8_t *out, size_t len,
+                         size_t *got_len);
+
 static int secret_file(isim_ctx *c, size_t line, const char *key, const char *v,
                        uint8_t *out, size_t len) {
+  return secret_file_n(c, line, key, v, out, len, NULL);
+}
+
+/* As secret_file; with got_len, 1 to len octets are read (their number
+ * goes to *got_len) instead of exactly len. */
+static int secret_file_n(isim_ctx *c, size_t line, const char *key,
+                         const char *v, uint8_t *out, size_t len,
+                         size_t *got_len) {
   if (c->flags & IMSEC_ISIM_NO_FILES)
     return fail(c, IMSEC_ERR_PARSE, line, "key '%s': files not allowed here",
                 key);
@@ -136,7 +149,7 @@ static int secret_file(isim_ctx *c, size_t line, const char *key, const char *v,
               key, path, (unsigned)(st.st_mode & 07777));
     goto done;
   }
-  char buf[128];
+  char buf[160];
   ssize_t got = read(fd, buf, sizeof(buf) - 1);
   if (got < 0) {
     rv = fail(c, IMSEC_ERR_IO, line, "key '%s': cannot read %s", key, path);
@@ -147,7 +160,19 @@ static int secret_file(isim_ctx *c, size_t line, const char *key, const char *v,
                    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
     n--;
   buf[n] = '\0';
-  if (n != 2 * len || imsec_hex_decode(buf, n, out, len) != (int)len) {
+  if (got_len) {
+    int dn = n && n % 2 == 0 && n <= 2 * len
+                 ? imsec_hex_decode(buf, n, out, len)
+                 : IMSEC_ERR_PARSE;
+    if (dn <= 0) {
+      imsec_wipe(out, len);
+      rv = fail(c, IMSEC_ERR_PARSE, line,
+                "key '%s': %s must hold 2 to %zu hex digits", key, path,
+                2 * len);
+    } else {
+      *got_len = (size_t)dn;
+    }
+  } else if (n != 2 * len || imsec_hex_decode(buf, n, out, len) != (int)len) {
     imsec_wipe(out, len);
     rv = fail(c, IMSEC_ERR_PARSE, line, "key '%s': %s must hold %zu hex digits",
               key, path, 2 * len);
@@ -242,6 +267,8 @@ enum {
   K_POLICY,
   K_CERT_FILE,
   K_KEY_FILE,
+  K_PSK_ID,
+  K_PSK_FILE,
   N_KEYS
 };
 
@@ -249,7 +276,7 @@ static const char *const key_names[N_KEYS] = {
     "impi",   "impus",     "home_domain", "trust_domain", "k",
     "k_file", "op",        "op_file",     "opc",          "opc_file",
     "amf",    "sqn",       "anchors",     "home_ca",      "partners",
-    "policy", "cert_file", "key_file"};
+    "policy", "cert_file", "key_file",    "psk_identity", "psk_file"};
 
 static int one_key(isim_ctx *c, yaml_document_t *doc, int k, yaml_node_t *v) {
   imsec_isim_profile *p = c->p;
@@ -326,6 +353,10 @@ static int one_key(isim_ctx *c, yaml_document_t *doc, int k, yaml_node_t *v) {
     return resolve_path(c, line, key, s, &p->cert_file);
   case K_KEY_FILE:
     return private_key_file(c, line, key, s, &p->key_file);
+  case K_PSK_ID:
+    return dup_text(c, line, key, s, &p->psk_identity);
+  case K_PSK_FILE:
+    return secret_file_n(c, line, key, s, p->psk, sizeof(p->psk), &p->psk_len);
   default:
     return IMSEC_ERR_INTERNAL;
   }

@@ -302,7 +302,9 @@ static const char *const keys[] = {"listen",
                                    "core_peers",
                                    "client_cert",
                                    "ue_ca",
-                                   "dial_ue"};
+                                   "dial_ue",
+                                   "psk_file",
+                                   "aka_psk"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -391,6 +393,19 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   case 21:
   case 22:
     return m2_key_value(c, doc, k - 20, v);
+  case 23: /* mode M3, configured (apps/psk_file.c reads it) */
+    return path_value(c, v, key, s->psk_file, sizeof(s->psk_file));
+  case 24: /* mode M3, AKA-derived */
+    if (!(t = scalar(c, v, key, &rv)))
+      return rv;
+    if (!strcmp(t, "true") || !strcmp(t, "yes") || !strcmp(t, "1"))
+      s->elem.aka_psk = 1;
+    else if (!strcmp(t, "false") || !strcmp(t, "no") || !strcmp(t, "0"))
+      s->elem.aka_psk = 0;
+    else
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'aka_psk': expected true or false");
+    return 0;
   default:
     return core_key_value(c, doc, k - 13, v);
   }

@@ -19,9 +19,12 @@
  *   policy: trust-domain    # or strict-home
  *   cert_file: ue.chain.pem # modes M2a/M2b: the UE's certificate chain,
  *   key_file: ue.key        # leaf first, and its key (mode 0600)
+ *   psk_identity: 001010000000001@ims.mnc001.mcc001.3gppnetwork.org
+ *   psk_file: ue.psk        # mode M3: the configured PSK, hex (0600)
  *
  * Relative paths are taken relative to the profile's directory. A secret
- * file (k_file, op_file, opc_file) holds hex and must not be readable by
+ * file (k_file, op_file, opc_file, psk_file) holds hex and must not be
+ * readable by
  * group or others. Secrets are wiped when the profile is freed.
  */
 #ifndef IMSEC_ISIM_H
@@ -62,6 +65,12 @@ typedef struct imsec_isim_profile {
    * may read (IMSEC_ERR_PERM otherwise). */
   char *cert_file;
   char *key_file;
+  /* Mode M3, configured (docs/M3.md): the PSK identity (the IMPI, as the
+   * P-CSCF's psk_file names it) and the key from psk_file (1 to 64
+   * octets, secret). NULL / 0 when absent. */
+  char *psk_identity;
+  uint8_t psk[64];
+  size_t psk_len;
 } imsec_isim_profile;
 
 /* Flags of imsec_isim_parse. */

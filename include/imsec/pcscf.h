@@ -45,6 +45,14 @@
  *    guessed; a response is taken only from the flow its request went out
  *    on (RFC 3261 §18.1.2).
  *  - Its own 503s carry Retry-After (IMSEC_PCSCF_RETRY_*).
+ *  - Mode M2a (cfg.client_cert): a UE's TLS client certificate must pass
+ *    imsec_trust_ue_cert; its sip:IMPI is then the only IMPI the flow may
+ *    register (403 otherwise) and the binding records it.
+ *  - Mode M2b (cfg.dial_ue): a registration whose Contact is a TLS
+ *    address outlives its connection; a request for it opens TLS there
+ *    (CONNECT with the IMSEC_PCSCF_UE_PROFILE profile), the UE's server
+ *    certificate must name the registered IMPI, then the binding moves to
+ *    that flow (480 to the caller otherwise).
  *
  * Flows: an inbound TLS (or DTLS) flow is the access side (a UE), except
  * on a TLS core listener (its address is cfg.core's); flows the element
@@ -164,6 +172,13 @@ typedef struct imsec_pcscf_config {
    * 480 to the caller, one log line. With dial_ue a binding with such a
    * Contact outlives its flow until expiry. */
   int dial_ue;
+  /* Mode M3, AKA-derived (lib/pcscf/psk.c, docs/M3.md; this project's
+   * profile): keep the CK and IK the S-CSCF puts in a 401, derive the
+   * UE's PSK on the 200 and install it in the listeners for the
+   * registration's lifetime (imsec_out_psk); a UE that reconnects with it
+   * gets its registration moved to the new flow. CK and IK are removed
+   * from every 401 before it reaches a UE, with or without this. */
+  int aka_psk;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the
@@ -309,6 +324,9 @@ typedef struct imsec_pcscf_settings {
    * the operator CAs). */
   char ue_ca[IMSEC_PCSCF_MAX_UE_CA][1024];
   size_t n_ue_ca;
+  /* Mode M3, configured: "IDENTITY HEXKEY" lines (psk_file; mode 0600),
+   * "" none. elem.aka_psk is aka_psk: true. */
+  char psk_file[1024];
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

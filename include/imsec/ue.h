@@ -8,7 +8,9 @@
  * A sans-I/O state machine with the element shape of elem.h: the driver
  * calls imsec_ue_start once, then hands it events (flow up/down, message on
  * flow, timer fired, each with `now`) and carries out the actions it appends
- * to an imsec_out. The UE keeps one flow: its TLS connection to the P-CSCF.
+ * to an imsec_out. The UE keeps one flow: its TLS connection to the P-CSCF;
+ * in mode M2b (cfg.has_listen) also the P-CSCF's connection to its
+ * listener, once it passes the UE's trust decision.
  *
  * Timers: the UE arms its own ids IMSEC_UE_TIMER_* (a fired timer may be
  * stale; the UE checks its own deadline). Connect tags are the UE's own,
@@ -94,6 +96,18 @@ typedef struct imsec_ue_config {
   imsec_addr listen;
   int has_listen;
   int close_after_register;
+  /* Mode M3 (docs/M3.md). psk_len > 0: connect with this configured PSK
+   * under psk_identity (TLS 1.3 external PSK with ECDHE, TLS 1.2
+   * ECDHE-PSK); a flow that comes up on it is accepted by key possession
+   * (no certificate), the realm of the challenge must still be the home
+   * domain. Secret: copied, wiped with the UE. */
+  const char *psk_identity;
+  uint8_t psk[IMSEC_PSK_MAX];
+  size_t psk_len;
+  /* 1: after each AKA registration derive the PSK (include/imsec/kdf.h)
+   * and connect with it while the registration lives; a flow that comes
+   * up on it needs no new REGISTER (the P-CSCF moved the binding). */
+  int aka_psk;
 } imsec_ue_config;
 
 typedef struct imsec_ue imsec_ue;
@@ -159,6 +173,13 @@ IMSEC_API void imsec_ue_on_timer(imsec_ue *ue, uint64_t timer,
 IMSEC_API void imsec_ue_on_reply(imsec_ue *ue, const imsec_svc_reply *r,
                                  imsec_time_ms now, imsec_out *out);
 
+/* Drop the flow to the P-CSCF and connect again at once, keeping the
+ * registration (with aka_psk, the new connection uses the derived PSK and
+ * needs no REGISTER). Returns 0, IMSEC_ERR_STATE (not registered with
+ * nothing in flight), IMSEC_ERR_INVAL. */
+IMSEC_API IMSEC_MUST_USE int imsec_ue_reconnect(imsec_ue *ue, imsec_time_ms now,
+                                                imsec_out *out);
+
 /* Non-zero once the registration finished one way or the other:
  * registered with nothing in flight, refused, failed, or stopped after a
  * start (what `imsec ue register` waits for; elem.h done). */
@@ -206,24 +227,36 @@ typedef enum imsec_ue_state {
 /* "idle", "connecting", "challenged", "registered", "refused", "failed". */
 IMSEC_API const char *imsec_ue_state_name(imsec_ue_state s);
 
+/* How a flow to the P-CSCF was secured (mode M1 or M3). */
+typedef enum imsec_ue_tls_mode {
+  IMSEC_UE_TLS_NONE = 0,    /* no flow yet */
+  IMSEC_UE_TLS_CERT = 1,    /* the P-CSCF's certificate (trust decision) */
+  IMSEC_UE_TLS_PSK = 2,     /* a configured PSK */
+  IMSEC_UE_TLS_PSK_AKA = 3, /* the PSK derived from the last AKA run */
+} imsec_ue_tls_mode;
+
+/* "none", "certificate", "psk (configured)", "psk (derived)". */
+IMSEC_API const char *imsec_ue_tls_mode_name(imsec_ue_tls_mode m);
+
 typedef struct imsec_ue_status {
   imsec_ue_state state;
-  int trust_decided;        /* a trust decision was made (see trust) */
-  imsec_trust_result trust; /* the last decision on a P-CSCF */
-  unsigned last_status;     /* status code of the last REGISTER answer */
-  char error[256];          /* the last error sentence ("" none) */
-  uint32_t expires;         /* granted expiry of the registration, s */
-  imsec_time_ms expires_at; /* when it lapses (0 unless registered) */
-  imsec_time_ms rereg_at;   /* when the UE re-registers */
-  uint64_t flow;            /* the current flow (0 none) */
-  unsigned registrations;   /* 200 OKs to REGISTER with expires > 0 */
-  unsigned challenges;      /* 401s answered (AKA runs) */
-  unsigned sync_failures;   /* AUTS sent */
-  unsigned reconnects;      /* connections opened after the first */
-  unsigned resumed;         /* flows that came up on a resumed session */
-  imsec_time_ms retry_at;   /* when the next connection attempt is due
-                               (back-off, a 503's Retry-After); 0 none */
-  uint64_t sqn_updates;     /* bumps each time the SQN state changes */
+  int trust_decided;          /* a trust decision was made (see trust) */
+  imsec_trust_result trust;   /* the last decision on a P-CSCF */
+  unsigned last_status;       /* status code of the last REGISTER answer */
+  char error[256];            /* the last error sentence ("" none) */
+  uint32_t expires;           /* granted expiry of the registration, s */
+  imsec_time_ms expires_at;   /* when it lapses (0 unless registered) */
+  imsec_time_ms rereg_at;     /* when the UE re-registers */
+  uint64_t flow;              /* the current flow (0 none) */
+  unsigned registrations;     /* 200 OKs to REGISTER with expires > 0 */
+  unsigned challenges;        /* 401s answered (AKA runs) */
+  unsigned sync_failures;     /* AUTS sent */
+  unsigned reconnects;        /* connections opened after the first */
+  unsigned resumed;           /* flows that came up on a resumed session */
+  imsec_time_ms retry_at;     /* when the next connection attempt is due
+                                 (back-off, a 503's Retry-After); 0 none */
+  uint64_t sqn_updates;       /* bumps each time the SQN state changes */
+  imsec_ue_tls_mode tls_mode; /* how the current (or last) flow is secured */
 } imsec_ue_status;
 
 /* A snapshot of the UE's status (copied out). */

@@ -139,6 +139,7 @@ void pc_binding_sweep(ev *e, imsec_time_ms *next) {
           b->flow ? S(" on flow ") : S(" (no live flow)"),
           b->flow ? pc_num(p, b->flow->id) : S(""),
           S(" expired; binding removed"));
+      pc_psk_gone(e, b->impi);
       (void)imsec_map_del_at(&p->bindings, &it);
       (void)imsec_map_del(&p->bind_ids, b->id);
       binding_detach(b);
@@ -163,6 +164,7 @@ void pc_flow_free(imsec_pcscf *p, flowrec *f) {
   if (!f->core)
     p->n_access--;
   free(f->cert_impi);
+  free(f->psk_impi);
   free(f);
 }
 

@@ -386,6 +386,10 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     pc_flow_remove(p, f);
     return rv;
   }
+  if (!core && pc_psk_flow_up(&e, f, info) < 0) {
+    pc_flow_remove(p, f);
+    return IMSEC_ERR_NOMEM;
+  }
   LOG(&e, IMSEC_LOG_DEBUG, core ? S("core") : S("UE"), S(" flow "),
       pc_num(p, flow), S(" up from "), pc_addr_str(p, &f->peer));
   return 0;
@@ -481,6 +485,7 @@ static void sweep(ev *e) {
     }
   }
   pc_binding_sweep(e, &next);
+  pc_psk_sweep(e, &next);
   p->timer_at = 0;
   if (next)
     pc_arm(e, next);
@@ -723,13 +728,20 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
   imsec_map_init_u64(&p->bind_ids);
   imsec_map_init_u64(&p->dials);
   imsec_map_init_u64(&p->txns);
+  rv = pc_psk_new(p, seed);
   imsec_wipe(seed, sizeof(seed));
+  if (rv < 0)
+    goto fail_psk;
   imsec_sip_limits lim;
   imsec_sip_limits_default(&lim);
   lim.max_msg = c->max_msg;
   imsec_sip_msg_init(&p->m, &lim);
   *out = p;
   return 0;
+fail_psk:
+  imsec_map_free(&p->flows);
+  imsec_map_free(&p->bindings);
+  imsec_map_free(&p->txns);
 fail_key:
   imsec_wipe(p->key, sizeof(p->key));
 fail_bufs:
@@ -760,6 +772,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
   }
   for (size_t i = 0; i < p->ndests; i++)
     pc_dest_drop(p, &p->dests[i], NULL);
+  pc_psk_del(p);
   imsec_sip_msg_free(&p->m);
   imsec_wipe(p->key, sizeof(p->key));
   imsec_map_free(&p->flows);

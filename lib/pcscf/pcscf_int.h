@@ -78,6 +78,7 @@ struct flowrec {
   uint16_t local_port;
   imsec_tp local_tp;
   char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
+  char *psk_impi;  /* a PSK flow (M3): the one IMPI it may register */
 };
 
 typedef struct qmsg {
@@ -152,6 +153,7 @@ struct imsec_pcscf {
   char arena[ARENA];
   size_t arena_used;
   imsec_sip_msg m;
+  struct pc_psk *psk; /* M3 AKA-derived PSKs (psk.c); NULL: off */
 };
 
 /* A handler's one way out on failure (STYLE.md: one failure path per
@@ -359,5 +361,24 @@ int pc_m2_dial_up(ev *e, uint64_t flow, uint64_t tag,
 void pc_m2_dial_failed(ev *e, uint64_t tag, int reason);
 /* Free every dial (the element's end). */
 void pc_m2_free(imsec_pcscf *p);
+/* ---- lib/pcscf/psk.c (mode M3) */
+
+typedef struct pc_psk pc_psk;
+/* Set up p->psk when cfg.aka_psk (map seed: 16 random octets). */
+int pc_psk_new(imsec_pcscf *p, const uint8_t seed[16]);
+void pc_psk_del(imsec_pcscf *p);
+/* A 401 to `t` (before ck/ik are stripped): keep CK, IK and RAND. */
+void pc_psk_on_401(ev *e, const txn *t, imsec_sip_msg *m);
+/* The 200 bound `impi` on UE flow `flow` until expires_at: derive and
+ * install its PSK from the keys of the 401 that went to that flow. */
+void pc_psk_registered(ev *e, uint64_t flow, const char *impi,
+                       imsec_time_ms expires_at);
+/* De-registered or expired: remove its PSK (pending keys time out). */
+void pc_psk_gone(ev *e, const char *impi);
+void pc_psk_sweep(ev *e, imsec_time_ms *next);
+/* An access flow came up: note its PSK, move a derived PSK's binding. */
+int pc_psk_flow_up(ev *e, flowrec *f, const imsec_flow_info *info);
+/* A REGISTER's IMPI on a PSK flow: 0 fine, -1 refused (403 in *r). */
+int pc_psk_register_check(ev *e, const char *impi, refusal *r);
 
 #endif /* IMSEC_PCSCF_INT_H */

@@ -335,6 +335,9 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   /* M2a: a flow with a client certificate registers its IMPI only. */
   if (pc_m2_register_check(e, t->impi, &r) < 0)
     goto out;
+  /* Mode M3: a PSK flow registers its PSK's IMPI only. */
+  if (pc_psk_register_check(e, t->impi, &r) < 0)
+    goto out;
   binding *cur = t->impi[0] ? pc_binding_find(p, f, t->impi) : NULL;
   int vouched = cur != NULL;
   /* The Path token names the binding the 200 makes or refreshes: a
@@ -432,6 +435,7 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
     exp = 0;
   binding *b = pc_binding_find(p, f, t->impi);
   if (exp == 0) {
+    pc_psk_gone(e, t->impi);
     if (b) {
       pc_binding_unlink(p, b);
       LOG(e, IMSEC_LOG_INFO, S("de-registered IMPI "), imsec_str_c(t->impi),
@@ -490,6 +494,7 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
   }
   pc_arm(e, b->expires_at);
   (void)imsec_out_keep(e->out, f->id);
+  pc_psk_registered(e, f->id, b->impi, b->expires_at);
   LOG(e, IMSEC_LOG_INFO, S("registered IMPI "), imsec_str_c(b->impi),
       S(" IMPUs "), imsec_str_c(impus.buf), impus.n > 1 ? S(" ...") : S(""),
       S(" bound to flow "), pc_num(p, f->id), S(" ("), pc_addr_str(p, &f->peer),
@@ -504,8 +509,10 @@ fail:
 void pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
   if (m->status == 401) {
-    /* TS 24.229 §5.2.2.1: CK and IK are for the P-CSCF only (unused over
-     * TLS); they never reach the UE. */
+    /* Mode M3 (psk.c): the keys of an AKA-derived PSK, taken first. */
+    pc_psk_on_401(e, t, m);
+    /* TS 24.229 §5.2.2.1: CK and IK are for the P-CSCF only; they never
+     * reach the UE. */
     static const char *const drop_keys[] = {"ck", "ik"};
     for (const imsec_sip_hdr *h =
              imsec_sip_hdr_first(m, IMSEC_SIP_H_WWW_AUTHENTICATE);

@@ -206,18 +206,27 @@ static imsec_digest_alg alg_of(imsec_hss_aka aka) {
  * Returns 0 or a negative code (nothing sent). */
 static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
                           int stale, imsec_out *out) {
-  char www[1024];
+  char www[1024 + SCSCF_AKA_KEYS_CAP];
   int n = imsec_digest_aka_challenge_build(
       &c->v, c->alg, imsec_str_c(s->domain), IMSEC_STR_LIT("auth"),
-      imsec_str_c(c->opaque), 0, www, sizeof(www) - 16);
+      imsec_str_c(c->opaque), 0, www, 1024 - 16);
   if (n < 0)
     return n;
-  if (stale)
+  if (stale) {
     memcpy(www + n, ", stale=true", 13);
+    n += 12;
+  }
+  /* ck= and ik= for a P-CSCF authenticated by its certificate only
+   * (scscf_aka_keys, lib/scscf/aka_keys.c). */
+  if (scscf_aka_keys(s, flow, c, www + n, sizeof(www) - (size_t)n) < 0) {
+    imsec_wipe(www, sizeof(www));
+    return IMSEC_ERR_INTERNAL;
+  }
   imsec_sip_builder b;
   scscf_start_response(s, &b, 401, "Unauthorized");
   imsec_sip_build_header(&b, IMSEC_STR_LIT("WWW-Authenticate"),
                          imsec_str_c(www));
+  imsec_wipe(www, sizeof(www)); /* may hold CK and IK */
   scscf_finish_send(s, &b, flow, out);
   return 0;
 }

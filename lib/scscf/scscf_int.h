@@ -335,6 +335,12 @@ void scscf_peer_remove(imsec_scscf *s, peer *p);
 void scscf_trust_free(flow_trust *t);
 void scscf_trust_forget(imsec_scscf *s, uint64_t flow);
 const char *scscf_tls_peer_name(imsec_scscf *s, uint64_t flow);
+/* aka_keys.c: `, ck="HEX", ik="HEX"` for challenge `c` into dst when the
+ * REGISTER came over a TLS core flow whose P-CSCF was judged by its
+ * certificate, else "" (returns the length written, or a negative code). */
+#define SCSCF_AKA_KEYS_CAP 96
+int scscf_aka_keys(imsec_scscf *s, uint64_t flow, const challenge *c, char *dst,
+                   size_t cap);
 int scscf_judge_peer(imsec_scscf *s, uint64_t flow, const imsec_flow_info *info,
                      const char *expect, imsec_out *out);
 uint64_t scscf_send_to(imsec_scscf *s, const imsec_addr *addr,

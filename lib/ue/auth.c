@@ -142,6 +142,7 @@ static int answer_challenge(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
     return rv == IMSEC_ERR_TRUST ? IMSEC_ERR_CRYPTO : rv;
   }
   ue->challenges++;
+  ue_psk_aka_run(ue, &r, rand); /* mode M3: kept for the 200 */
   /* What the RES (or AUTS) depends on must be durable before it leaves
    * (TS 33.102 Annex C, DESIGN.md §2): an accepted SQN always, and the
    * state after a resynchronisation when it moved. */

@@ -27,6 +27,7 @@ void ue_drop_flow(imsec_ue *ue, imsec_out *out, int close) {
 void ue_stop(imsec_ue *ue, ue_st st, imsec_out *out) {
   ue_drop_flow(ue, out, 1);
   ue->connect_tag = 0; /* a late flow_up is refused */
+  ue_psk_forget(ue);   /* the registration is over, and its PSK */
   ue->st = st;
   ue->registered = 0;
   ue->dereg_wanted = 0;
@@ -40,12 +41,8 @@ void ue_connect_now(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
   ue->connect_tag = ue->next_tag++;
   ue->reconnect_at = 0;
   ue->st = UE_ST_CONNECTING;
-  char addr[300];
-  if (imsec_addr_format(&ue->pcscf, addr, sizeof(addr)) < 0)
-    addr[0] = '\0';
-  LOG(out, IMSEC_LOG_INFO, S("connect "), S(addr), S(" (TLS, server name "),
-      S(ue->pcscf_name), S(")"));
-  (void)imsec_out_connect(out, ue->connect_tag, &ue->pcscf, ue->pcscf_name);
+  /* With a certificate, or a PSK (mode M3, psk.c). */
+  ue_psk_connect(ue, now, out);
   ue->txn_deadline = now + ue->txn_timeout;
   ue_arm(out, IMSEC_UE_TIMER_TXN, ue->txn_deadline);
 }
@@ -184,11 +181,27 @@ int ue_h_flow_up(imsec_ue *ue, const ue_event *e) {
       S(info && info->tls_version ? info->tls_version : ""),
       S(info && info->resumed ? ", resumed session)"
                               : (info && info->tls_version ? ")" : "")));
+  /* Mode M3 (psk.c): a flow on the PSK derived from the registration's
+   * AKA run continues it (the P-CSCF moved the binding here). */
+  int psk = ue_psk_flow_up(ue, info, out);
+  if (psk && ue->psk.mode == IMSEC_UE_TLS_PSK_AKA && !ue->dereg_wanted &&
+      ue_psk_derived_usable(ue, e->now)) {
+    ue->st = UE_ST_REGISTERED;
+    ue->flow_registered = 1;
+    ue->trusted = 1;
+    ue->connect_failures = 0;
+    ue->backoff = 0;
+    (void)imsec_out_keep(out, ue->flow);
+    LOG(out, IMSEC_LOG_INFO,
+        S("registration continues on this flow (AKA-derived PSK): no "
+          "REGISTER needed"));
+    return 0;
+  }
   /* RFC 3261 §26.3.2.1, RFC 5922 §7, DESIGN.md §3: the certificate is
    * judged now, before the REGISTER (and the IMPI in it) is even built:
    * a P-CSCF that fails receives no SIP message. Only the realm waits for
-   * the challenge. */
-  int rv = ue_decide_trust(ue, NULL, out) ? 0 : IMSEC_ERR_TRUST;
+   * the challenge. A PSK flow has no certificate (psk.c). */
+  int rv = psk || ue_decide_trust(ue, NULL, out) ? 0 : IMSEC_ERR_TRUST;
   if (rv == 0)
     rv = ensure_call_id(ue);
   if (rv == 0)
@@ -238,6 +251,21 @@ int ue_h_txn_connect(imsec_ue *ue, const ue_event *e) {
   ue->connect_tag = 0;
   ue_flow_lost(ue, "connection to the P-CSCF timed out", e->now, e->out);
   return 0;
+}
+
+int imsec_ue_reconnect(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
+  if (!ue || !out)
+    return IMSEC_ERR_INVAL;
+  if (ue->st != UE_ST_REGISTERED || !ue->flow)
+    return IMSEC_ERR_STATE;
+  LOG(out, IMSEC_LOG_INFO,
+      S("closing the flow to the P-CSCF and "
+        "reconnecting; the registration stays"));
+  ue_drop_flow(ue, out, 1);
+  ue->connect_tag = 0;
+  ue->reconnects++;
+  ue_connect_now(ue, now, out);
+  return imsec_out_err(out);
 }
 
 /* TIMER_RECONNECT in BACKOFF. */

@@ -81,11 +81,12 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
         {
             NO_FLOW,
             [UE_EV_START] = REF,
-            [UE_EV_FLOW_UP] = RUN(ue_h_flow_up,
-                                  B(UE_ST_CONNECTING) | B(UE_ST_REGISTERING) |
-                                      B(UE_ST_REREGISTERING) |
-                                      B(UE_ST_DEREGISTERING) | STOPPED,
-                                  A(SEND) | A(CLOSE)),
+            [UE_EV_FLOW_UP] =
+                RUN(ue_h_flow_up,
+                    B(UE_ST_CONNECTING) | B(UE_ST_REGISTERING) |
+                        B(UE_ST_REREGISTERING) | B(UE_ST_DEREGISTERING) |
+                        B(UE_ST_REGISTERED) | STOPPED,
+                    A(SEND) | A(CLOSE) | A(KEEP)),
             [UE_EV_FLOW_DOWN] = RUN(ue_h_flow_lost, LOST, LOST_ACTS),
             [UE_EV_TIMER_TXN] = RUN(ue_h_txn_connect, LOST, LOST_ACTS),
             [UE_EV_TIMER_REREG] = RUN(ue_h_lapse, 0, 0),

@@ -215,6 +215,7 @@ static int on_registered(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
   ue->registered = 1;
   ue->flow_registered = 1;
   ue->st = UE_ST_REGISTERED;
+  ue_psk_registered(ue, out); /* mode M3: the PSK of this AKA run */
   ue->registrations++;
   ue->connect_failures = 0;
   ue->backoff = 0;

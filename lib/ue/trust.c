@@ -11,6 +11,9 @@
  * certificate part is decided (imsec_trust_decide_cert): what the UE
  * knows when the TLS handshake completes, before it sends anything. */
 int ue_decide_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
+  /* Mode M3: a PSK flow has no certificate; only the realm (psk.c). */
+  if (ue->psk.mode == IMSEC_UE_TLS_PSK || ue->psk.mode == IMSEC_UE_TLS_PSK_AKA)
+    return ue_psk_trust(ue, realm, out);
   imsec_trust_result r;
   memset(&r, 0, sizeof(r));
   if (!ue->has_peer_cert) {

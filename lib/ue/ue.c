@@ -202,6 +202,7 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
   ue->backoff_min = cfg->reconnect_min_ms > 0 ? cfg->reconnect_min_ms : 500;
   ue->backoff_max = cfg->reconnect_max_ms > 0 ? cfg->reconnect_max_ms : 30000;
   ue->max_connect_attempts = cfg->max_connect_attempts;
+  IMSEC_GUARD_GOTO(rv, ue_psk_config(ue, cfg), fail_cfg); /* mode M3 */
   ue->next_tag = 1;
   ue->next_handle = 1;
 
@@ -263,6 +264,7 @@ void imsec_ue_get_status(const imsec_ue *ue, imsec_ue_status *o) {
   o->resumed = ue->resumed;
   o->retry_at = ue->reconnect_at;
   o->sqn_updates = ue->sqn_updates;
+  o->tls_mode = ue->psk.mode;
 }
 
 const char *imsec_ue_service_route(const imsec_ue *ue, size_t i) {

@@ -126,6 +126,22 @@ const char *ue_st_name(ue_st s);
 const char *ue_ev_name(ue_ev e);
 imsec_ue_state ue_public_state(const imsec_ue *ue);
 
+/* Mode M3 (psk.c): the configured PSK, the derived one, and the keys of
+ * the AKA run waiting for its 200. Secret: wiped with the UE. */
+typedef struct ue_psk {
+  char cfg_id[IMSEC_PSK_ID_MAX];
+  uint8_t cfg_key[IMSEC_PSK_MAX];
+  size_t cfg_len;
+  int aka;     /* cfg.aka_psk */
+  int has_run; /* run_* hold an accepted AKA run's keys */
+  uint8_t run_ck[16], run_ik[16], run_rand[16];
+  int has_derived; /* derived_* hold the registration's PSK */
+  char derived_id[IMSEC_PSK_ID_MAX];
+  uint8_t derived_key[32];
+  imsec_ue_tls_mode offered; /* what the pending CONNECT offers */
+  imsec_ue_tls_mode mode;    /* how the current flow is secured */
+} ue_psk;
+
 typedef struct ue_pending {
   int handle; /* 0: free slot */
   char call_id[80];
@@ -220,6 +236,7 @@ struct imsec_ue {
   int has_listen, close_after_register;
   uint64_t in_flow;    /* the P-CSCF's connection to the listener; 0 none */
   uint64_t reply_flow; /* where ue_h_request answers (0: ue->flow) */
+  ue_psk psk;          /* mode M3 */
 };
 
 /* ------------------------------------------------ shared by lib/ue files */
@@ -291,6 +308,19 @@ int ue_listen_flow_down(imsec_ue *ue, uint64_t flow, imsec_out *out);
 int ue_contact_listen(imsec_ue *ue);
 void ue_park(imsec_ue *ue, imsec_out *out);
 int ue_h_park_rereg(imsec_ue *ue, const ue_event *e);
+/* psk.c (mode M3) */
+int ue_psk_config(imsec_ue *ue, const imsec_ue_config *cfg);
+void ue_psk_connect(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
+/* A flow came up: 1 on a PSK (no certificate decision), else 0. */
+int ue_psk_flow_up(imsec_ue *ue, const imsec_flow_info *info, imsec_out *out);
+/* A PSK flow's realm check (the trust decision without a certificate). */
+int ue_psk_trust(imsec_ue *ue, const char *realm, imsec_out *out);
+void ue_psk_aka_run(imsec_ue *ue, const imsec_aka_ue_result *r,
+                    const uint8_t rand[16]);
+void ue_psk_registered(imsec_ue *ue, imsec_out *out);
+void ue_psk_forget(imsec_ue *ue);
+/* The derived PSK can be used now (registered, not expired). */
+int ue_psk_derived_usable(const imsec_ue *ue, imsec_time_ms now);
 
 /* message.c */
 void ue_fail_pending_messages(imsec_ue *ue, int status);

@@ -218,10 +218,11 @@ __attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap,
   if (out) {
     n = fread(out, 1, cap - 1, p);
     out[n] = 0;
-  } else {
-    char tmp[4096];
-    while (fread(tmp, 1, sizeof(tmp), p) > 0) {
-    }
+  }
+  /* Read the rest away: a command whose output does not fit must not die
+   * of SIGPIPE (a long --help). */
+  char tmp[4096];
+  while (fread(tmp, 1, sizeof(tmp), p) > 0) {
   }
   int st = pclose(p);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;

@@ -1623,6 +1623,58 @@ static void tls_peers(void **state) {
   assert_int_equal(sa->flow, 62);
 }
 
+/* TS 24.229 §5.4.1.2.1: ck= and ik= in the 401 go to a P-CSCF on a TLS
+ * core flow judged by its certificate (they feed its M3 PSK), never over
+ * a plain TCP core. */
+static void aka_keys_to_cert_peers(void **state) {
+  fx *f = *state;
+  /* The fixture's core is plain TCP from a listed address: no keys. */
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      1);
+  take_challenge(f, NULL);
+  assert_null(strstr(f->last, "ck="));
+  assert_null(strstr(f->last, "ik="));
+  /* Over TLS from a certified home P-CSCF: the vector's CK and IK. */
+  imsec_scscf_del(f->s);
+  imsec_scscf_config cfg = {.domain = DOM};
+  assert_int_equal(imsec_addr_parse(S("tls:127.0.0.1:6061"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&f->s, &cfg, f->c), 0);
+  f->pump.self = f->s;
+  f->nknown = 0;
+  imsec_trust_cert home = node_facts("pcscf." DOM);
+  imsec_flow_info ti = f->ti;
+  ti.tp = IMSEC_TP_TLS;
+  ti.peer_cert = &home;
+  imsec_out_clear(&f->out);
+  assert_int_equal(imsec_scscf_on_flow_up(f->s, 60, 0, &ti, f->now, &f->out),
+                   0);
+  mark_known(f, 60);
+  assert_int_equal(
+      deliver(f, 60, reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      1);
+  take_challenge(f, NULL);
+  imsec_digest_params p;
+  assert_int_equal(imsec_digest_parse_challenge(S(f->www), &p), 0);
+  uint8_t rand[16], autn[16], ck[16], ik[16];
+  assert_int_equal(imsec_digest_aka_nonce_decode(S(f->nonce), rand, autn, NULL),
+                   0);
+  assert_int_equal(imsec_milenage_f2345(f->m, rand, NULL, ck, ik, NULL), 0);
+  char want[128], hx[33];
+  assert_int_equal(imsec_hex_encode(ck, 16, hx, sizeof(hx)), 32);
+  snprintf(want, sizeof(want), "ck=\"%s\"", hx);
+  assert_non_null(strstr(f->www, want));
+  assert_int_equal(imsec_hex_encode(ik, 16, hx, sizeof(hx)), 32);
+  snprintf(want, sizeof(want), "ik=\"%s\"", hx);
+  assert_non_null(strstr(f->www, want));
+  /* The same challenge again (a repeated REGISTER) carries them too. */
+  assert_int_equal(
+      deliver(f, 60, reg_msg(f, IMPU_A, empty_auth(IMPI_A), CONTACT1, NULL)),
+      1);
+  assert_non_null(strstr(f->last, want));
+}
+
 /* ------------------------------------------------------------ floods */
 
 /* Replace f->s with an S-CSCF made from `cfg` (domain and self set here). */
@@ -2873,6 +2925,7 @@ int main(void) {
       T(untrusted_peers),
       T(integrity_required),
       T(tls_peers),
+      T(aka_keys_to_cert_peers),
       T(challenge_reuse),
       T(challenge_limits),
       T(source_below_top_via),

@@ -25,7 +25,14 @@
  *                    IMPI's certificate gets 403, none gets no connection;
  *   m2b_dial_back    the UE closes after registering and listens; a MESSAGE
  *                    makes the P-CSCF dial it; a UE certificate naming
- *                    another IMPI gets nothing and the sender 480.
+ *                    another IMPI gets nothing and the sender 480;
+ *   m3_configured    shared-key TLS with a configured PSK (identity: the
+ *                    IMPI), no certificate either way; a wrong key gets no
+ *                    connection;
+ *   m3_aka           the PSK derived from the AKA run (CK/IK from the
+ *                    S-CSCF over the mutual-TLS core, stripped from the
+ *                    UE's 401): the UE reconnects with it, the binding
+ *                    moves, a MESSAGE reaches the UE on the new flow.
  *
  * Waits are predicates with generous deadlines (virtual under sim, real
  * under net): a loaded machine only makes the net runs slower.
@@ -322,6 +329,111 @@ static void m2b_dial_back(sc_backend b) {
   sc_world_del(w);
 }
 
+/* Mode M3, configured (docs/M3.md): each UE connects with its PSK
+ * (identity: its IMPI) and no certificate either way; AKA to the S-CSCF
+ * as in M1; a MESSAGE A -> B over the PSK flows. A UE whose key is not
+ * the P-CSCF's gets no connection at all: nothing reaches the P-CSCF. */
+static void m3_configured(sc_backend b) {
+  sc_world *w = sc_world_new_mode(b, SC_M3);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *bu = sc_ue_add(w, NULL);
+  sc_ue_opts wrong = {.psk_wrong = 1};
+  sc_ue *x = sc_ue_add(w, &wrong);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, bu, WAIT_MS), IMSEC_UE_REGISTERED);
+  sc_ue *both[] = {a, bu};
+  for (int i = 0; i < 2; i++) {
+    imsec_ue_status s = sc_ue_status(w, both[i]);
+    assert_int_equal(s.tls_mode, IMSEC_UE_TLS_PSK);
+    assert_int_equal(s.challenges, 1);
+    assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(both[i])), 1);
+  }
+  answer an = {a, sc_ue_send(w, a, sc_ue_impu(bu), "over a PSK")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, a, an.handle), 200);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, bu, &in), 1);
+  assert_string_equal(in.asserted, sc_ue_impu(a));
+  imsec_ue_message_free(&in);
+  /* The wrong key: refused at the handshake, attempt after attempt. */
+  assert_int_not_equal(sc_ue_register(w, x, WAIT_MS), IMSEC_UE_REGISTERED);
+  imsec_ue_status s = sc_ue_status(w, x);
+  assert_int_equal(s.registrations, 0);
+  assert_int_equal(s.challenges, 0);
+  assert_int_equal(sc_msgs(w, sc_ue_name(x), NULL), 0);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(x)), 0);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 2);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+typedef struct moved {
+  sc_ue *u;
+  uint64_t old_flow;
+} moved;
+
+static int reconnected_psk(sc_world *w, void *arg) {
+  moved *m = arg;
+  imsec_ue_status s = sc_ue_status(w, m->u);
+  return s.flow != 0 && s.flow != m->old_flow &&
+         s.tls_mode == IMSEC_UE_TLS_PSK_AKA && s.state == IMSEC_UE_REGISTERED;
+}
+
+/* Mode M3, AKA-derived (this project's profile, docs/M3.md): over the
+ * mutual-TLS core the S-CSCF gives the P-CSCF CK and IK in the 401, which
+ * the P-CSCF strips before relaying; after the 200 both ends derive the
+ * PSK. The UE drops its connection and comes back with the PSK: no
+ * certificate, no new REGISTER, the binding moved to the new flow, and a
+ * MESSAGE for the UE reaches it there. */
+static void m3_aka(sc_backend b) {
+  sc_world *w = sc_world_new_mode(b, SC_M3_AKA);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *bu = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, bu, WAIT_MS), IMSEC_UE_REGISTERED);
+  imsec_ue_status s = sc_ue_status(w, a);
+  assert_int_equal(s.tls_mode, IMSEC_UE_TLS_CERT);
+  assert_int_equal(s.trust.verdict, IMSEC_TRUST_HOME);
+  char v[1024];
+  assert_non_null(strstr(sc_msg_header(w, "scscf", "SIP/2.0 401", 0,
+                                       "WWW-Authenticate", v, sizeof v),
+                         "ck=\""));
+  for (size_t i = 0; i < sc_msgs(w, "pcscf", "SIP/2.0 401"); i++) {
+    sc_msg_header(w, "pcscf", "SIP/2.0 401", i, "WWW-Authenticate", v,
+                  sizeof v);
+    assert_non_null(strstr(v, "nonce="));
+    assert_null(strstr(v, "ck="));
+    assert_null(strstr(v, "ik="));
+  }
+  /* A reconnects with the derived PSK. */
+  moved m = {a, s.flow};
+  sc_ue_reconnect(w, a);
+  assert_true(sc_run_until(w, reconnected_psk, &m, WAIT_MS));
+  s = sc_ue_status(w, a);
+  assert_int_equal(s.registrations, 1);
+  assert_int_equal(s.challenges, 1);
+  assert_int_equal(s.reconnects, 1);
+  assert_int_equal(sc_msgs(w, "ue0", "REGISTER"), 2);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 2);
+  /* B -> A reaches A on the PSK flow: A's answer leaves on another flow
+   * than its REGISTERs. */
+  answer an = {bu, sc_ue_send(w, bu, sc_ue_impu(a), "after the move")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, bu, an.handle), 200);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, a, &in), 1);
+  assert_memory_equal(in.body, "after the move", in.len);
+  imsec_ue_message_free(&in);
+  uint64_t reg_flow = sc_msg_flow(w, "ue0", "REGISTER", 0);
+  uint64_t ans_flow = sc_msg_flow(w, "ue0", "SIP/2.0 200", 0);
+  assert_int_not_equal(ans_flow, 0);
+  assert_int_not_equal(ans_flow, reg_flow);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* ------------------------------------------------------------ tests */
 
 /* SCENARIO_TIMES=1 prints each run's wall time (stderr). */
@@ -353,6 +465,8 @@ BOTH(sync_failure)
 BOTH(deregister)
 BOTH(m2a_register)
 BOTH(m2b_dial_back)
+BOTH(m3_configured)
+BOTH(m3_aka)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -363,6 +477,8 @@ int main(void) {
       cmocka_unit_test(sim_deregister),    cmocka_unit_test(net_deregister),
       cmocka_unit_test(sim_m2a_register),  cmocka_unit_test(net_m2a_register),
       cmocka_unit_test(sim_m2b_dial_back), cmocka_unit_test(net_m2b_dial_back),
+      cmocka_unit_test(sim_m3_configured), cmocka_unit_test(net_m3_configured),
+      cmocka_unit_test(sim_m3_aka),        cmocka_unit_test(net_m3_aka),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

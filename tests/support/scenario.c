@@ -485,6 +485,9 @@ static void pcscf_mode_config(const sc_world *w, imsec_pcscf_config *c) {
   if (w->mode == SC_M2A)
     c->client_cert = IMSEC_PCSCF_CLIENT_CERT_REQUIRE;
   c->dial_ue = w->mode == SC_M2B;
+  /* M3 AKA-derived: keep CK/IK from the 401, derive and install the PSK
+   * on the 200, move the binding on a PSK reconnect (docs/M3.md). */
+  c->aka_psk = w->mode == SC_M3_AKA;
 }
 
 /* A TLS core between the home P-CSCF and the S-CSCF (TS 33.210 Za/Zb,
@@ -1024,6 +1027,12 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   if (w->mode == SC_M3)
     psk_add(w, u, o->psk_wrong);
   u->lose_down = o->lose_down;
+  if (w->mode == SC_M3) {
+    c.psk_identity = u->impi;
+    memcpy(c.psk, u->psk, sizeof u->psk);
+    c.psk_len = sizeof u->psk;
+  }
+  c.aka_psk = w->mode == SC_M3_AKA;
   c.pcscf = w->ue_side[o->via];
   if (w->mode == SC_DTLS && o->m1 && o->via == SC_PCSCF_HOME)
     c.pcscf = w->home_tls;
@@ -1129,6 +1138,7 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   int rc = imsec_ue_new(&u->ue, &c, u->cr);
   imsec_wipe(c.k, sizeof c.k);
   imsec_wipe(c.opc, sizeof c.opc);
+  imsec_wipe(c.psk, sizeof c.psk);
   assert_int_equal(rc, 0);
   if (w->b == SC_SIM)
     imsec_host_set_self(sim_node_host(u->e.n), u->ue);
@@ -1280,6 +1290,17 @@ int sc_ue_inbox_pop(sc_world *w, sc_ue *u, imsec_ue_message *out) {
   pop_arg p = {out, 0};
   elem_look(w, &u->e, pop_fn, &p);
   return p.got;
+}
+
+static void reconnect_fn(void *self, imsec_time_ms now, imsec_out *out,
+                         void *arg) {
+  *(int *)arg = imsec_ue_reconnect(self, now, out);
+}
+
+void sc_ue_reconnect(sc_world *w, sc_ue *u) {
+  int rc = -1;
+  sc_ue_call(w, u, reconnect_fn, &rc);
+  assert_int_equal(rc, 0);
 }
 
 static void dereg_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {

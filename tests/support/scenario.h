@@ -129,6 +129,9 @@ int sc_ue_send_result(sc_world *w, sc_ue *u, int handle);
 /* Pop the oldest received MESSAGE: 1 (free with imsec_ue_message_free) or
  * 0. */
 int sc_ue_inbox_pop(sc_world *w, sc_ue *u, imsec_ue_message *out);
+/* imsec_ue_reconnect: drop the flow to the P-CSCF and connect again,
+ * keeping the registration (M3 AKA-derived: with the derived PSK). */
+void sc_ue_reconnect(sc_world *w, sc_ue *u);
 /* imsec_ue_deregister. */
 void sc_ue_deregister(sc_world *w, sc_ue *u);
 /* SQN writes the UE's store was asked for (IMSEC_SVC_UE_SQN). */

@@ -129,7 +129,10 @@ typedef struct sim_tls_opts {
    * identity with that very key; both ends then see info.psk = 1,
    * info.psk_identity and no peer certificate. A CONNECT offering none
    * gets the certificate handshake when the listener has credentials. A
-   * CONNECT offering a PSK opens a flow of its own (no RFC 5923 reuse). */
+   * CONNECT offering a PSK opens a flow of its own (no RFC 5923 reuse).
+   * A refused PSK fails at once with IMSEC_ERR_AUTH, also over DTLS (where
+   * net/ drops the records that do not decrypt and the handshake times
+   * out instead). */
   int psk;
 } sim_tls_opts;
 

@@ -32,7 +32,8 @@ static int parse_max_per_ip(const char *v, uint32_t *out) {
 }
 
 static const char help[] =
-    "usage: imsec pcscf --listen tls:HOST:PORT --cert CHAIN.pem --key KEY.pem\n"
+    "usage: imsec pcscf --listen tls:HOST:PORT [--listen dtls:HOST:PORT]\n"
+    "                   --cert CHAIN.pem --key KEY.pem\n"
     "                   --route DOMAIN=tls:HOST:PORT[;name=NAME] ...\n"
     "                   --core-cert CHAIN.pem --core-key KEY.pem\n"
     "                   --core-ca FILE [--core-ca ...]\n"
@@ -46,11 +47,15 @@ static const char help[] =
     "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
-    "TLS; each REGISTER goes to the S-CSCF of the UE's home domain; the\n"
-    "registration is bound to the UE's TLS connection, which then carries\n"
-    "the requests both ways.\n"
+    "TLS (or DTLS); each REGISTER goes to the S-CSCF of the UE's home\n"
+    "domain; the registration is bound to the UE's TLS connection (DTLS\n"
+    "association), which then carries the requests both ways. Over DTLS\n"
+    "the RFC 3261 §17 timers retransmit, a STUN keep-alive keeps the\n"
+    "association, and one quiet for 90 s is closed (docs/DTLS.md).\n"
     "\n"
-    "  --listen tls:HOST:PORT   where UEs connect (TLS)\n"
+    "  --listen ADDR            where UEs connect: tls:HOST:PORT (TLS) or\n"
+    "                           dtls:HOST:PORT (SIP over DTLS 1.2 on UDP,\n"
+    "                           draft-jennings-sip-dtls); repeat for both\n"
     "  --cert CHAIN.pem         server certificate chain, leaf first\n"
     "  --key KEY.pem            its private key\n"
     "  --route DOMAIN=ADDR      the S-CSCF of a home network domain; repeat\n"
@@ -428,6 +433,7 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
     }
   }
   int ladder = 0;
+  int cli_listens = 0; /* --listen on the command line replaces the file's */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--require-sec-agree") == 0) {
@@ -472,12 +478,22 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       return cli_usage(SUB, "%s needs a value", a);
     const char *v = argv[++i];
     switch (k) {
-    case 0:
-      if (imsec_addr_parse_listen(imsec_str_c(v), &s.listen) < 0 ||
-          s.listen.tp != IMSEC_TP_TLS)
-        return cli_usage(SUB, "--listen '%s' is not tls:HOST:PORT", v);
+    case 0: {
+      /* Repeatable: tls: and dtls: (SIP over DTLS) UE listeners. */
+      if (cli_listens >= IMSEC_PCSCF_MAX_LISTEN)
+        return cli_usage(SUB, "--listen: at most %d", IMSEC_PCSCF_MAX_LISTEN);
+      imsec_addr *la =
+          cli_listens ? &s.more_listen[cli_listens - 1] : &s.listen;
+      if (imsec_addr_parse_listen(imsec_str_c(v), la) < 0 ||
+          (la->tp != IMSEC_TP_TLS && la->tp != IMSEC_TP_DTLS))
+        return cli_usage(SUB,
+                         "--listen '%s' is not tls:HOST:PORT or "
+                         "dtls:HOST:PORT",
+                         v);
+      s.n_more_listen = (size_t)cli_listens++;
       s.has_listen = 1;
       break;
+    }
     case 1:
     case 2: {
       char *dst = k == 1 ? s.cert : s.key;
@@ -662,13 +678,17 @@ static int run(int argc, char **argv) {
     imsec_x509_anchors_del(anchors);
     return cli_fail(CLI_EXIT_USAGE, SUB, "--psk-file %s", perr);
   }
-  imsec_hostnet_listener ls[2] = {
-      {.addr = s.listen,
-       .tls_cfg = &server_tls,
-       .psk = s.psk_file[0] || s.elem.aka_psk},
+  int take_psk = s.psk_file[0] || s.elem.aka_psk;
+  /* Listener 0 the first UE listener, 1 the core one, 2.. the other UE
+   * listeners (--listen repeated: tls: and dtls:, one certificate). */
+  imsec_hostnet_listener ls[IMSEC_PCSCF_MAX_LISTEN + 1] = {
+      {.addr = s.listen, .tls_cfg = &server_tls, .psk = take_psk},
       {.addr = s.core_listen,
        .tls_cfg = s.core_listen.tp == IMSEC_TP_TLS ? &core_tls : NULL},
   };
+  for (size_t i = 0; i < s.n_more_listen; i++)
+    ls[2 + i] = (imsec_hostnet_listener){
+        .addr = s.more_listen[i], .tls_cfg = &server_tls, .psk = take_psk};
   reloader rl = {.argc = argc, .argv = argv, .running = &s, .anchors = anchors};
   /* The element is made after the listeners are bound (the core port goes
    * into its Path): imsec_hostnet_set_self below. */
@@ -676,7 +696,7 @@ static int run(int argc, char **argv) {
       .name = "pcscf",
       .ops = &imsec_pcscf_ops,
       .listeners = ls,
-      .n_listeners = 2,
+      .n_listeners = 2 + s.n_more_listen,
       .client_tls_cfg = &client_tls,
       .tls_profiles = m2t.n_profiles ? &m2t.profile : NULL,
       .n_tls_profiles = m2t.n_profiles,
@@ -729,6 +749,13 @@ static int run(int argc, char **argv) {
   fprintf(stderr, "pcscf info: listening on %s (UEs) and %s (S-CSCFs)%s%s\n",
           la, ca, s.elem.visited_network[0] ? "; visited network " : "",
           s.elem.visited_network);
+  for (size_t i = 0; i < s.n_more_listen; i++) {
+    l = s.more_listen[i];
+    l.port = imsec_hostnet_port(r, 2 + i);
+    if (imsec_addr_format(&l, la, sizeof(la)) < 0)
+      la[0] = 0;
+    fprintf(stderr, "pcscf info: listening on %s (UEs)\n", la);
+  }
   for (size_t i = 0; i < s.elem.n_routes; i++) {
     char ra[300];
     if (imsec_addr_format(&s.elem.routes[i].addr, ra, sizeof(ra)) < 0)

@@ -24,7 +24,8 @@ static const char help[] =
     "       imsec pki ue --dir D --mcc MCC --mnc MNC --impi IMPI [--server]\n"
     "       imsec pki node --dir D --mcc MCC --mnc MNC --host HOST "
     "[--expired]\n"
-    "       imsec pki rogue --dir D --kind outside|expired|selfsigned\n"
+    "       imsec pki rogue --dir D --kind "
+    "outside|expired|selfsigned|serveronly\n"
     "                       --host HOST [--mcc MCC --mnc MNC] [--node]\n"
     "  common options: [--rsa] [--force]\n"
     "\n"
@@ -41,7 +42,8 @@ static const char help[] =
     "rogue certificates for tests (--node adds clientAuth, files\n"
     "rogue-node-KIND.*): 'outside' chains to the root but names a host\n"
     "outside the trust domain, 'expired' is operator-issued with its\n"
-    "validity ended, 'selfsigned' chains to nothing.\n"
+    "validity ended, 'selfsigned' chains to nothing, 'serveronly' is\n"
+    "operator-issued with EKU serverAuth alone (no TLS client).\n"
     "\n"
     "Keys are EC P-256 (--rsa: RSA-2048), written with mode 0600. Nothing is\n"
     "overwritten without --force. Each command prints the files it wrote as\n"
@@ -417,7 +419,8 @@ static int cmd_ue(const pki_opts *o, int64_t now) {
 static int cmd_rogue(const pki_opts *o, int64_t now) {
   char td[300], out_stem[64];
   if (!o->kind)
-    return cli_usage(SUB, "rogue: --kind outside|expired|selfsigned is "
+    return cli_usage(SUB, "rogue: --kind outside|expired|selfsigned|"
+                          "serveronly is "
                           "required");
   if (!o->host)
     return cli_usage(SUB, "rogue: --host is required");
@@ -462,6 +465,22 @@ static int cmd_rogue(const pki_opts *o, int64_t now) {
     s.not_after = now - DAY;
     return leaf_under_operator(o, stem, out_stem, &s);
   }
+  if (strcmp(o->kind, "serveronly") == 0) {
+    /* A good operator certificate that is a TLS server only (EKU
+     * serverAuth, no clientAuth): what a core peer must not present as a
+     * client (TS 33.310 §6.1.3c). */
+    char domain[300], stem[64];
+    if (o->node)
+      return cli_usage(SUB, "--kind serveronly: --node adds clientAuth");
+    if (operator_names(o, td, domain, sizeof(domain), stem, sizeof(stem)))
+      return CLI_EXIT_USAGE;
+    if (!imsec_dns_name_within(imsec_str_c(o->host), imsec_str_c(domain)))
+      return cli_usage(SUB,
+                       "--kind serveronly: --host '%s' must lie in the "
+                       "operator domain '%s'",
+                       o->host, domain);
+    return leaf_under_operator(o, stem, out_stem, &s);
+  }
   if (strcmp(o->kind, "selfsigned") == 0) {
     imsec_pki_cred *leaf = NULL;
     int rv = issue(&s, NULL, &leaf);
@@ -473,7 +492,8 @@ static int cmd_rogue(const pki_opts *o, int64_t now) {
     return rv;
   }
   return cli_usage(SUB,
-                   "--kind must be outside, expired or selfsigned, not "
+                   "--kind must be outside, expired, selfsigned or "
+                   "serveronly, not "
                    "'%s'",
                    o->kind);
 }

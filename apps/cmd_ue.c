@@ -33,15 +33,18 @@
 #define SQN_QUEUE_MAX 8
 
 static const char help[] =
-    "usage: imsec ue register -c PROFILE.yaml --pcscf HOST:PORT [options]\n"
-    "       imsec ue run      -c PROFILE.yaml --pcscf HOST:PORT [options]\n"
-    "       imsec ue message  -c PROFILE.yaml --pcscf HOST:PORT --to IMPU\n"
+    "usage: imsec ue register -c PROFILE.yaml --pcscf [tls:|dtls:]HOST:PORT\n"
+    "                         [options]\n"
+    "       imsec ue run      -c PROFILE.yaml --pcscf ADDR [options]\n"
+    "       imsec ue message  -c PROFILE.yaml --pcscf ADDR --to IMPU\n"
     "                         [options] TEXT\n"
     "\n"
-    "Act as a UE (mode M1): open TLS to the P-CSCF, REGISTER with security\n"
-    "agreement (Security-Client: tls), decide whether the P-CSCF may act\n"
-    "for the home network (its certificate, the name dialled, the realm of\n"
-    "the challenge, the profile's trust domain and roaming partners), run\n"
+    "Act as a UE (mode M1): open TLS to the P-CSCF (dtls: DTLS over UDP,\n"
+    "with RFC 3261 §17 retransmissions and a STUN keep-alive: docs/DTLS.md),\n"
+    "REGISTER with security agreement (Security-Client: tls), decide\n"
+    "whether the P-CSCF may act for the home network (its certificate,\n"
+    "the name dialled, the realm of the challenge, the profile's trust\n"
+    "domain and roaming partners), run\n"
     "IMS AKA (Digest AKAv1/AKAv2; a bad MAC refuses the network, a stale\n"
     "SQN resynchronises with AUTS on the same connection) and echo the\n"
     "P-CSCF's Security-Server in Security-Verify.\n"
@@ -63,7 +66,9 @@ static const char help[] =
     "                      accepted is written back (mode 0600, synced)\n"
     "                      before the answer leaves; when it cannot be,\n"
     "                      the challenge is not answered and the UE fails\n"
-    "  --pcscf HOST:PORT   the P-CSCF's TLS address ([v6]:PORT for IPv6)\n"
+    "  --pcscf [tls:|dtls:]HOST:PORT\n"
+    "                      the P-CSCF's address ([v6]:PORT for IPv6); tls:\n"
+    "                      (the default) or dtls: (SIP over DTLS on UDP)\n"
     "  --pcscf-name NAME   the P-CSCF host name: TLS server name and the name\n"
     "                      its certificate must carry (default: HOST)\n"
     "  --policy P          trust-domain or strict-home (default: profile)\n"
@@ -327,12 +332,15 @@ static int parse_args(int argc, char **argv, args *a) {
   return 0;
 }
 
-/* The P-CSCF address: HOST:PORT or [v6]:PORT, always TLS (mode M1). */
+/* The P-CSCF address: [tls:|dtls:]HOST:PORT or [v6]:PORT; no prefix is
+ * TLS (mode M1), dtls: SIP over DTLS on UDP (draft-jennings-sip-dtls). */
 static int parse_pcscf(const char *v, imsec_addr *out) {
   char buf[300];
-  if (snprintf(buf, sizeof(buf), "tls:%s", v) >= (int)sizeof(buf) ||
+  int prefixed = !strncmp(v, "tls:", 4) || !strncmp(v, "dtls:", 5);
+  if (snprintf(buf, sizeof(buf), "%s%s", prefixed ? "" : "tls:", v) >=
+          (int)sizeof(buf) ||
       imsec_addr_parse(imsec_str_c(buf), out) < 0)
-    return cli_usage(SUB, "--pcscf '%s' is not HOST:PORT", v);
+    return cli_usage(SUB, "--pcscf '%s' is not [tls:|dtls:]HOST:PORT", v);
   return 0;
 }
 
@@ -553,6 +561,7 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   ue_sqn_file_init(&x.sqn, a->config);
   x.to = a->to;
   x.text = a->text;
+  int use_dtls = cfg.pcscf.tp == IMSEC_TP_DTLS;
   rv = imsec_ue_new(&x.ue, &cfg, crypto);
   imsec_wipe(&cfg, sizeof(cfg));
   if (rv < 0) {
@@ -599,6 +608,18 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   rc.client_tls_cfg = &tls;
   rc.listeners = m2t.n_listeners ? &m2t.listener : NULL;
   rc.n_listeners = m2t.n_listeners;
+  /* --pcscf dtls:...: the UE's DTLS CONNECT names this context
+   * (IMSEC_UE_DTLS_PROFILE), deferring verification like the TLS one. */
+  imsec_net_tls_config dtls = tls;
+  dtls.dtls = 1;
+  imsec_hostnet_tls_profile dtls_profile = {.name = IMSEC_UE_DTLS_PROFILE,
+                                            .tls_cfg = &dtls,
+                                            .defer_verify = 1,
+                                            .dtls = 1};
+  if (use_dtls) {
+    rc.tls_profiles = &dtls_profile;
+    rc.n_tls_profiles = 1;
+  }
   rc.anchors = anchors;
   rc.log_level = a->verbose ? IMSEC_LOG_DEBUG : IMSEC_LOG_INFO;
   /* -v: also net's own lines, which say why a connection failed

@@ -160,6 +160,11 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
   (void)reload_add_tls_cas(&plan, "UE listener",
                            imsec_hostnet_listener_tls(r, 0), next->cert,
                            next->key, uecas, m2a ? next->n_ue_ca : 0);
+  /* The other UE listeners (2.., tls: or dtls:): the same certificate. */
+  for (size_t i = 0; i < running->n_more_listen; i++)
+    (void)reload_add_tls_cas(&plan, "UE listener",
+                             imsec_hostnet_listener_tls(r, 2 + i), next->cert,
+                             next->key, uecas, m2a ? next->n_ue_ca : 0);
   if (running->elem.dial_ue)
     (void)reload_add_tls_cas(
         &plan, "UE client",
@@ -183,12 +188,16 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
   plan.anchors = *anchors;
   /* What the element or the sockets took at start. */
   const imsec_pcscf_config *a = &running->elem, *b = &next->elem;
-  if (!reload_addr_eq(&running->listen, &next->listen))
+  if (!reload_addr_eq(&running->listen, &next->listen) ||
+      running->n_more_listen != next->n_more_listen)
     reload_restart(&plan, "listen");
   if (a->client_cert != b->client_cert)
     reload_restart(&plan, "client_cert");
   if (a->dial_ue != b->dial_ue)
     reload_restart(&plan, "dial_ue");
+  for (size_t i = 0; i < next->n_more_listen && i < running->n_more_listen; i++)
+    if (!reload_addr_eq(&running->more_listen[i], &next->more_listen[i]))
+      reload_restart(&plan, "listen");
   if (running->has_core_listen != next->has_core_listen ||
       (next->has_core_listen &&
        !reload_addr_eq(&running->core_listen, &next->core_listen)))

@@ -61,6 +61,48 @@ static int addr_value(pctx *c, yaml_node_t *n, const char *key,
   return 0;
 }
 
+/* listen: one address or a list of them, each tls: or dtls: (SIP over
+ * DTLS, draft-jennings-sip-dtls); the first is `listen`, the rest
+ * more_listen. */
+static int listen_value(pctx *c, yaml_document_t *doc, yaml_node_t *v,
+                        imsec_pcscf_settings *s) {
+  yaml_node_t *one[1] = {v};
+  yaml_node_t **items = one;
+  size_t n = 1;
+  yaml_node_t *list[IMSEC_PCSCF_MAX_LISTEN];
+  if (v->type == YAML_SEQUENCE_NODE) {
+    n = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start;
+         it < v->data.sequence.items.top; it++) {
+      yaml_node_t *e = yaml_document_get_node(doc, *it);
+      if (!e)
+        return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                    "key 'listen': broken list");
+      if (n >= IMSEC_PCSCF_MAX_LISTEN)
+        return fail(c, IMSEC_ERR_CONFIG, line_of(e),
+                    "key 'listen': more than %d addresses",
+                    IMSEC_PCSCF_MAX_LISTEN);
+      list[n++] = e;
+    }
+    if (!n)
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v), "key 'listen': empty list");
+    items = list;
+  }
+  s->n_more_listen = 0;
+  for (size_t i = 0; i < n; i++) {
+    imsec_addr *a = i ? &s->more_listen[i - 1] : &s->listen;
+    IMSEC_GUARD(addr_value(c, items[i], "listen", a));
+    if (a->tp != IMSEC_TP_TLS && a->tp != IMSEC_TP_DTLS)
+      return fail(c, IMSEC_ERR_CONFIG, line_of(items[i]),
+                  "key 'listen': UEs connect over TLS or DTLS "
+                  "(tls:HOST:PORT, dtls:HOST:PORT)");
+    if (i)
+      s->n_more_listen++;
+  }
+  s->has_listen = 1;
+  return 0;
+}
+
 static int path_value(pctx *c, yaml_node_t *n, const char *key, char *out,
                       size_t cap) {
   int rv = 0;
@@ -315,12 +357,7 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   const char *t;
   switch (k) {
   case 0:
-    IMSEC_GUARD(addr_value(c, v, key, &s->listen));
-    if (s->listen.tp != IMSEC_TP_TLS)
-      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
-                  "key 'listen': UEs connect over TLS (tls:HOST:PORT)");
-    s->has_listen = 1;
-    return 0;
+    return listen_value(c, doc, v, s);
   case 1:
     IMSEC_GUARD(addr_value(c, v, key, &s->core_listen));
     if (s->core_listen.tp != IMSEC_TP_TCP && s->core_listen.tp != IMSEC_TP_TLS)

@@ -38,7 +38,8 @@ typedef enum imsec_tp {
 /* "UDP", "TCP", "TLS", "DTLS" (static); "udp".. lowercase for URIs. */
 IMSEC_API const char *imsec_tp_name(imsec_tp tp);
 IMSEC_API const char *imsec_tp_lower(imsec_tp tp);
-/* Parse "udp|tcp|tls|dtls" (any case). 0 or IMSEC_ERR_PARSE. */
+/* Parse "udp|tcp|tls|dtls" (any case), and "dtls-udp" as DTLS (the Via
+ * and URI name of draft-jennings-sip-dtls). 0 or IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_tp_parse(imsec_str s, imsec_tp *out);
 
 /* A transport address: where to connect, or where a flow goes. `host` is a

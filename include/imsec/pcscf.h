@@ -179,6 +179,13 @@ typedef struct imsec_pcscf_config {
    * gets its registration moved to the new flow. CK and IK are removed
    * from every 401 before it reaches a UE, with or without this. */
   int aka_psk;
+  /* DTLS access flows (SIP over DTLS, draft-jennings-sip-dtls): RFC 3261
+   * §17.1.1.1 T1, T2, T4 of the datagram transactions (0: 500, 4000,
+   * 5000 ms), and how long an association may stay quiet (no SIP, no STUN
+   * keep-alive) before it is closed with its binding (0: 90000; DTLS has
+   * no FIN, and net/ stops timing a flow out once it is KEPT). */
+  imsec_time_ms t1_ms, t2_ms, t4_ms;
+  imsec_time_ms dtls_idle_timeout_ms;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the
@@ -283,9 +290,12 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
 
 #define IMSEC_PCSCF_MAX_CORE_CA 8
 #define IMSEC_PCSCF_MAX_UE_CA 8
+#define IMSEC_PCSCF_MAX_LISTEN 4 /* UE listeners: listen + more_listen */
 
 /* Settings of `imsec pcscf` (conf/pcscf.c reads them from YAML):
  *   listen: tls:HOST:PORT        cert: CHAIN.pem     key: KEY.pem
+ *           (or a list: [tls:H:P, dtls:H:P]; dtls: is SIP over DTLS on
+ *           UDP, draft-jennings-sip-dtls, with the same certificate)
  *   core: tls:HOST:PORT          (optional; the core-side listener; tcp:
  *                                 only with insecure_core)
  *   routes: [DOMAIN=tls:HOST:PORT[;name=NAME], ...]
@@ -327,6 +337,10 @@ typedef struct imsec_pcscf_settings {
   /* Mode M3, configured: "IDENTITY HEXKEY" lines (psk_file; mode 0600),
    * "" none. elem.aka_psk is aka_psk: true. */
   char psk_file[1024];
+  /* UE listeners after `listen` (--listen repeated, a YAML list): tls: or
+   * dtls:. */
+  imsec_addr more_listen[IMSEC_PCSCF_MAX_LISTEN - 1];
+  size_t n_more_listen;
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

@@ -45,6 +45,8 @@ enum {
   IMSEC_UE_TIMER_TXN = 2,       /* connect / REGISTER transaction deadline */
   IMSEC_UE_TIMER_RECONNECT = 3, /* back-off before the next connection */
   IMSEC_UE_TIMER_MESSAGE = 4,   /* outgoing MESSAGE transaction deadlines */
+  IMSEC_UE_TIMER_DGRAM = 5,     /* DTLS: RFC 3261 §17 retransmissions and
+                                   the STUN keep-alive */
 };
 
 /*
@@ -67,7 +69,11 @@ typedef struct imsec_ue_config {
                                      UE verifies the AMF that AUTN carries) */
   imsec_sqn_ue sqn;               /* Annex C state (imsec_ue_sqn_load) */
   imsec_sqn_cfg sqn_cfg;          /* ind_bits 0 => imsec_sqn_cfg_default() */
-  imsec_addr pcscf;               /* must be TLS: "tls:HOST:PORT" */
+  imsec_addr pcscf;               /* "tls:HOST:PORT", or "dtls:HOST:PORT":
+                                     SIP over DTLS (draft-jennings-sip-dtls)
+                                     with RFC 3261 §17 retransmissions, the
+                                     CONNECT naming the host's client
+                                     context IMSEC_UE_DTLS_PROFILE */
   const char *pcscf_name;         /* SNI and the name the trust decision
                                      checks; NULL: pcscf.host */
   imsec_trust_policy policy;
@@ -108,7 +114,20 @@ typedef struct imsec_ue_config {
    * and connect with it while the registration lives; a flow that comes
    * up on it needs no new REGISTER (the P-CSCF moved the binding). */
   int aka_psk;
+  /* DTLS: RFC 3261 §17.1.1.1 T1, T2, T4 of the datagram transactions;
+   * 0 => 500, 4000, 5000 ms. */
+  imsec_time_ms t1_ms, t2_ms, t4_ms;
+  /* DTLS: STUN keep-alive (RFC 5626 §4.4.2) inside the association once
+   * registered, every 80-100% of this; 0 => 25000 ms, < 0 => none. */
+  imsec_time_ms keepalive_ms;
 } imsec_ue_config;
+
+/* The TLS profile name (imsec_tls_profile.profile) of the UE's DTLS
+ * CONNECT: the host must have a client context of that name made with
+ * dtls and defer_verify set (host_net.h). */
+#define IMSEC_UE_DTLS_PROFILE "dtls"
+/* The largest SIP message one DTLS record carries (RFC 6347 §4.1.1). */
+#define IMSEC_UE_DTLS_MAX 16384
 
 typedef struct imsec_ue imsec_ue;
 
@@ -201,7 +220,9 @@ imsec_ue_deregister(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
  * `content_type` NULL means "text/plain". Returns a positive handle for
  * imsec_ue_message_result, or IMSEC_ERR_STATE (not registered),
  * IMSEC_ERR_INVAL (a bad URI or type), IMSEC_ERR_LIMIT (too many pending
- * or body too large), IMSEC_ERR_NOMEM.
+ * or body too large; over DTLS also a MESSAGE larger than one record,
+ * IMSEC_UE_DTLS_MAX, which RFC 3261 §21.5.14 would answer 513),
+ * IMSEC_ERR_NOMEM.
  */
 IMSEC_API IMSEC_MUST_USE int
 imsec_ue_send_message(imsec_ue *ue, const char *to, const char *content_type,

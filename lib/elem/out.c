@@ -258,6 +258,12 @@ const char *imsec_tp_lower(imsec_tp tp) {
 }
 
 int imsec_tp_parse(imsec_str s, imsec_tp *out) {
+  /* draft-jennings-sip-dtls names SIP over DTLS "DTLS-UDP" in Via and URI
+   * transport parameters. */
+  if (imsec_str_ieq_c(s, "dtls-udp")) {
+    *out = IMSEC_TP_DTLS;
+    return 0;
+  }
   for (unsigned i = 0; i < 4; i++) {
     if (imsec_str_ieq_c(s, tp_low[i])) {
       *out = (imsec_tp)i;

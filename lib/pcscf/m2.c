@@ -48,6 +48,11 @@ int pc_m2_flow_up(ev *e, flowrec *f, const imsec_flow_info *info) {
   if (p->cfg.client_cert == IMSEC_PCSCF_CLIENT_CERT_NONE || !info ||
       (info->tp != IMSEC_TP_TLS && info->tp != IMSEC_TP_DTLS))
     return 0;
+  /* A PSK handshake (mode M3) authenticated the UE by its key, and TLS
+   * asks a PSK client for no certificate (RFC 8446 §4.3.2, RFC 4279 §2):
+   * psk.c holds such a flow to the key's IMPI instead. */
+  if (info->psk)
+    return 0;
   const imsec_trust_cert *c = info->peer_cert;
   if (!c && p->cfg.client_cert == IMSEC_PCSCF_CLIENT_CERT_REQUEST)
     return 0; /* M1 for this UE */

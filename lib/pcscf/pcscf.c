@@ -382,6 +382,7 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     flow_set_local(f, info);
   if (!core)
     p->n_access++;
+  f->dgram = info && info->tp == IMSEC_TP_DTLS;
   if (!core && (rv = pc_m2_flow_up(&e, f, info)) < 0) {
     pc_flow_remove(p, f);
     return rv;
@@ -390,13 +391,16 @@ int imsec_pcscf_on_flow_up(imsec_pcscf *p, uint64_t flow, uint64_t tag,
     pc_flow_remove(p, f);
     return IMSEC_ERR_NOMEM;
   }
+  if (f->dgram && !core)
+    pc_dgram_flow_up(&e, f); /* DTLS: idle associations are closed */
   LOG(&e, IMSEC_LOG_DEBUG, core ? S("core") : S("UE"), S(" flow "),
       pc_num(p, flow), S(" up from "), pc_addr_str(p, &f->peer));
   return 0;
 }
 
-void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
-                              int reason, imsec_time_ms now, imsec_out *out) {
+static void on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
+                         int reason, imsec_time_ms now, imsec_out *out) {
+  pc_dgram_flow_down(p, flow);
   ev e;
   ev_init(&e, p, out, now);
   if (!flow && tag >= PC_DIAL_TAG_BASE) {
@@ -491,17 +495,46 @@ static void sweep(ev *e) {
     pc_arm(e, next);
 }
 
-void imsec_pcscf_on_timer(imsec_pcscf *p, uint64_t timer, imsec_time_ms now,
-                          imsec_out *out) {
+static void on_timer(imsec_pcscf *p, uint64_t timer, imsec_time_ms now,
+                     imsec_out *out) {
   ev e;
   ev_init(&e, p, out, now);
+  if (timer == TIMER_DGRAM)
+    pc_dgram_timer(&e);
   if (timer != TIMER_SWEEP)
     return;
   sweep(&e);
 }
 
+static void on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
+                       size_t len, imsec_time_ms now, imsec_out *out);
+
+/* The entry points that may answer a UE: the datagram layer (dgram.c)
+ * then looks at what went to DTLS access flows (retransmission copies,
+ * the answers to resend). */
 void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
                             size_t len, imsec_time_ms now, imsec_out *out) {
+  size_t from = out->n;
+  on_message(p, flow, msg, len, now, out);
+  pc_dgram_after(p, out, from, now);
+}
+
+void imsec_pcscf_on_timer(imsec_pcscf *p, uint64_t timer, imsec_time_ms now,
+                          imsec_out *out) {
+  size_t from = out->n;
+  on_timer(p, timer, now, out);
+  pc_dgram_after(p, out, from, now);
+}
+
+void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
+                              int reason, imsec_time_ms now, imsec_out *out) {
+  size_t from = out->n;
+  on_flow_down(p, flow, tag, reason, now, out);
+  pc_dgram_after(p, out, from, now);
+}
+
+static void on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
+                       size_t len, imsec_time_ms now, imsec_out *out) {
   ev e;
   ev_init(&e, p, out, now);
   e.f = pc_flow_find(p, flow);
@@ -515,13 +548,20 @@ void imsec_pcscf_on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
         S(" dropped"));
     return;
   }
+  int dgram = e.f->dgram && !e.f->core;
+  if (dgram && pc_dgram_raw(&e, msg, len))
+    return; /* a STUN keep-alive */
   memcpy(p->in, msg, len);
   imsec_sip_msg *m = &p->m;
-  int rv = imsec_sip_parse(m, p->in, len, 1);
+  int rv = imsec_sip_parse(m, p->in, len, !e.f->dgram);
   if (rv < 0) {
     refuse_unparsable(&e, rv, msg, len);
     return;
   }
+  /* DTLS: retransmissions stop here (RFC 3261 §17). */
+  if (dgram &&
+      (m->is_request ? pc_dgram_request(&e, m) : pc_dgram_response(&e, m)))
+    return;
   if (!m->is_request) {
     /* A response that fails the checks (a bare CR, a malformed field) is
      * never relayed. */
@@ -674,6 +714,15 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     c->transaction_timeout_ms = 32000;
   if (!c->max_msg)
     c->max_msg = 65536;
+  if (c->dtls_idle_timeout_ms <= 0)
+    c->dtls_idle_timeout_ms = 90000;
+  imsec_sip_timers_default(&p->sip_timers);
+  if (c->t1_ms > 0)
+    p->sip_timers.t1 = c->t1_ms;
+  if (c->t2_ms > 0)
+    p->sip_timers.t2 = c->t2_ms;
+  if (c->t4_ms > 0)
+    p->sip_timers.t4 = c->t4_ms;
   c->visited_network[sizeof(c->visited_network) - 1] = 0;
   c->core.host[sizeof(c->core.host) - 1] = 0;
   for (size_t i = 0; i < c->n_peer_addrs; i++)
@@ -773,6 +822,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
   for (size_t i = 0; i < p->ndests; i++)
     pc_dest_drop(p, &p->dests[i], NULL);
   pc_psk_del(p);
+  pc_dgram_free(p);
   imsec_sip_msg_free(&p->m);
   imsec_wipe(p->key, sizeof(p->key));
   imsec_map_free(&p->flows);

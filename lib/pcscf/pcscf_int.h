@@ -8,6 +8,9 @@
  *                  marking) and its 401 / 200 (TS 24.229 §5.2.2)
  *   proxy.c        transactions and Via branches, forwarding both ways,
  *                  queues towards the S-CSCFs, locally generated answers
+ *   dgram.c        DTLS access flows: RFC 3261 §17 retransmissions and
+ *                  duplicates, 513 over one record, STUN keep-alive, idle
+ *                  associations
  */
 #ifndef IMSEC_PCSCF_INT_H
 #define IMSEC_PCSCF_INT_H
@@ -20,8 +23,10 @@
 #include "imsec/pcscf.h"
 #include "imsec/secagree.h"
 #include "imsec/sip.h"
+#include "imsec/sip_txn.h"
 
 #define TIMER_SWEEP 1
+#define TIMER_DGRAM 2 /* dgram.c: retransmissions, idle DTLS flows */
 #define KEY_LEN 32
 #define TOKEN_MAC 12 /* octets of HMAC-SHA256 kept in a flow token */
 #define TOKEN_HEX 40 /* 16 hex of the binding id + 24 hex of the MAC */
@@ -79,6 +84,7 @@ struct flowrec {
   imsec_tp local_tp;
   char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
   char *psk_impi;  /* a PSK flow (M3): the one IMPI it may register */
+  int dgram; /* DTLS: a datagram flow (dgram.c) */
 };
 
 typedef struct qmsg {
@@ -154,6 +160,9 @@ struct imsec_pcscf {
   size_t arena_used;
   imsec_sip_msg m;
   struct pc_psk *psk; /* M3 AKA-derived PSKs (psk.c); NULL: off */
+  /* DTLS access flows (dgram.c) */
+  struct pc_dgram *dg;
+  imsec_sip_timers sip_timers;
 };
 
 /* A handler's one way out on failure (STYLE.md: one failure path per
@@ -304,7 +313,8 @@ txn *pc_txn_new(ev *e);
 void pc_txn_clear(imsec_pcscf *p, txn *t);
 /* Free one already out of the table (imsec_map_del_at in a walk). */
 void pc_txn_free(txn *t);
-void pc_send_flow(ev *e, uint64_t flow, imsec_sip_msg *m);
+/* 0, or IMSEC_ERR_LIMIT: larger than one DTLS record (not sent). */
+int pc_send_flow(ev *e, uint64_t flow, imsec_sip_msg *m);
 /* A locally generated response, with extra (name, value) header pairs. */
 int pc_reply(ev *e, uint64_t flow, imsec_sip_msg *req, unsigned code,
              const char *reason, const imsec_str *extra, size_t nextra);
@@ -333,6 +343,32 @@ imsec_str pc_bare_host(imsec_str h);
 long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text);
 int pc_core_request(ev *e, imsec_sip_msg *m);
 int pc_on_response(ev *e, imsec_sip_msg *m);
+/* The transaction our Via branch names, or NULL. */
+txn *pc_branch_find(imsec_pcscf *p, imsec_str br);
+
+/* ---- lib/pcscf/dgram.c (DTLS access flows; no-ops elsewhere) */
+
+/* The largest SIP message one DTLS record carries (RFC 6347 §4.1.1: 2^14
+ * octets of plaintext, what net/ sends at most). */
+#define IMSEC_PCSCF_DTLS_MAX 16384
+void pc_dgram_flow_up(ev *e, flowrec *f);
+void pc_dgram_flow_down(imsec_pcscf *p, uint64_t flow);
+/* Octets from a DTLS access flow, before parsing: 1 when taken (STUN). */
+int pc_dgram_raw(ev *e, const uint8_t *msg, size_t len);
+/* A parsed request / response from one: 1 when absorbed. */
+int pc_dgram_request(ev *e, imsec_sip_msg *m);
+int pc_dgram_response(ev *e, imsec_sip_msg *m);
+/* After an event: transactions for its SENDs to DTLS access flows. */
+void pc_dgram_after(imsec_pcscf *p, imsec_out *out, size_t from,
+                    imsec_time_ms now);
+void pc_dgram_timer(ev *e);
+/* 1 (with a line) when `len` octets cannot go to `flow` in one record. */
+int pc_dgram_too_big(ev *e, uint64_t flow, size_t len);
+void pc_dgram_free(imsec_pcscf *p);
+size_t pc_dgram_count(const imsec_pcscf *p);
+int pc_stun_is(const uint8_t *msg, size_t len);
+size_t pc_stun_answer(const uint8_t *req, const imsec_addr *a, uint8_t *out,
+                      size_t cap);
 
 /* ---- lib/pcscf/m2.c (modes M2a and M2b) */
 

@@ -60,7 +60,7 @@ static int branch_make(imsec_pcscf *p, const txn *t, sb *b) {
   return 0;
 }
 
-static txn *branch_find(imsec_pcscf *p, imsec_str br) {
+txn *pc_branch_find(imsec_pcscf *p, imsec_str br) {
   uint8_t v[8 + BRANCH_MAC], mac[32];
   if (br.len != BRANCH_PFX_LEN + 16 + 2 * BRANCH_MAC ||
       !imsec_str_eq(imsec_str_sub(br, 0, BRANCH_PFX_LEN), S(BRANCH_PFX)) ||
@@ -77,13 +77,16 @@ static txn *branch_find(imsec_pcscf *p, imsec_str br) {
 
 /* ------------------------------------------------------------ output */
 
-void pc_send_flow(ev *e, uint64_t flow, imsec_sip_msg *m) {
+int pc_send_flow(ev *e, uint64_t flow, imsec_sip_msg *m) {
   int n = imsec_sip_msg_serialize(m, e->p->outbuf, e->p->outcap);
   if (n < 0) {
     LOG(e, IMSEC_LOG_WARN, S("message too large to forward; dropped"));
-    return;
+    return 0;
   }
+  if (pc_dgram_too_big(e, flow, (size_t)n))
+    return IMSEC_ERR_LIMIT; /* DTLS: one record at most */
   (void)imsec_out_send(e->out, flow, e->p->outbuf, (size_t)n);
+  return 0;
 }
 
 /* A locally generated response to request `req` on flow `flow`, with
@@ -285,7 +288,8 @@ int pc_push_via_at(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp,
   imsec_pcscf *p = e->p;
   sb b = arena_sb(p);
   sb_putc(&b, "SIP/2.0/");
-  sb_putc(&b, imsec_tp_name(tp));
+  /* draft-jennings-sip-dtls: SIP over DTLS is "DTLS-UDP" in a Via. */
+  sb_putc(&b, tp == IMSEC_TP_DTLS ? "DTLS-UDP" : imsec_tp_name(tp));
   sb_putc(&b, " ");
   sb_putc(&b, host);
   sb_putc(&b, ":");
@@ -472,7 +476,15 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
     t = NULL; /* it lives on in the table */
     goto out;
   }
-  pc_send_flow(e, target->id, m);
+  if (pc_send_flow(e, target->id, m) == IMSEC_ERR_LIMIT) {
+    /* RFC 3261 §21.5.14 (and §18.1.1): too large for the UE's DTLS
+     * association; the answer kept from the request as it arrived. */
+    if (t) {
+      pc_txn_answer(e, t, 513, "Message Too Large", 0);
+      pc_txn_clear(p, t);
+    }
+    return 0;
+  }
   LOG(e, IMSEC_LOG_DEBUG, m->method, S(" for flow "), pc_num(p, target->id),
       S(" ("), pc_addr_str(p, &target->peer), S(")"));
   t = NULL; /* it lives on in the table */
@@ -488,7 +500,7 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
   const imsec_sip_via *v;
   txn *t;
-  if (imsec_sip_get_via(m, &v) < 0 || !(t = branch_find(p, v->branch))) {
+  if (imsec_sip_get_via(m, &v) < 0 || !(t = pc_branch_find(p, v->branch))) {
     LOG(e, IMSEC_LOG_DEBUG, S("stray response on flow "), pc_num(p, e->f->id),
         S(" dropped"));
     return 0;

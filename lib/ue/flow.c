@@ -19,6 +19,8 @@ void ue_drop_flow(imsec_ue *ue, imsec_out *out, int close) {
   ue->flow_registered = 0;
   ue->txn_deadline = 0;
   ue->persist_id = 0; /* a late reply finds no one waiting */
+  ue_dgram_reset(ue); /* DTLS: the transactions die with the flow */
+  ue_arm(out, IMSEC_UE_TIMER_DGRAM, 0);
   ue_arm(out, IMSEC_UE_TIMER_TXN, 0);
   ue_fail_pending_messages(ue, 503);
 }
@@ -41,7 +43,7 @@ void ue_connect_now(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
   ue->connect_tag = ue->next_tag++;
   ue->reconnect_at = 0;
   ue->st = UE_ST_CONNECTING;
-  /* With a certificate, or a PSK (mode M3, psk.c). */
+  /* With a certificate, or a PSK (mode M3, psk.c); over TLS or DTLS. */
   ue_psk_connect(ue, now, out);
   ue->txn_deadline = now + ue->txn_timeout;
   ue_arm(out, IMSEC_UE_TIMER_TXN, ue->txn_deadline);
@@ -138,7 +140,9 @@ static void take_local(imsec_ue *ue, const imsec_flow_info *info) {
   imsec_sbuf_init(&b, ue->contact, sizeof(ue->contact));
   imsec_sbuf_add(&b, "sip:ue@");
   ue_host_port(&b, ue);
-  imsec_sbuf_add(&b, ";transport=tls;ob");
+  /* draft-jennings-sip-dtls: transport=dtls-udp for SIP over DTLS. */
+  imsec_sbuf_add(&b, ue->pcscf.tp == IMSEC_TP_DTLS ? ";transport=dtls-udp;ob"
+                                                   : ";transport=tls;ob");
 }
 
 /* RFC 3261 §10.2.4: one Call-ID for all registrations of this UE; CSeq
@@ -176,8 +180,9 @@ int ue_h_flow_up(imsec_ue *ue, const ue_event *e) {
     ue->resumed++;
   take_local(ue, info);
 
-  LOG(out, IMSEC_LOG_INFO, S("TLS flow up to "), S(ue->pcscf_name),
-      S(info && info->tls_version ? " (" : ""),
+  LOG(out, IMSEC_LOG_INFO,
+      S(ue->pcscf.tp == IMSEC_TP_DTLS ? "DTLS flow up to " : "TLS flow up to "),
+      S(ue->pcscf_name), S(info && info->tls_version ? " (" : ""),
       S(info && info->tls_version ? info->tls_version : ""),
       S(info && info->resumed ? ", resumed session)"
                               : (info && info->tls_version ? ")" : "")));

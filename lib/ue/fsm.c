@@ -291,8 +291,12 @@ int ue_dispatch(imsec_ue *ue, const ue_event *e) {
     return IMSEC_ERR_INTERNAL;
   const ue_rule *r = &ue_fsm[ue->st][e->ev];
   switch (r->disp) {
-  case UE_RUN:
-    return r->fn(ue, e);
+  case UE_RUN: {
+    size_t from = e->out->n;
+    int rv = r->fn(ue, e);
+    ue_dgram_after(ue, e->out, from, e->now); /* DTLS: retransmissions */
+    return rv;
+  }
   case UE_REFUSE:
     return IMSEC_ERR_STATE;
   default:
@@ -370,6 +374,8 @@ void imsec_ue_on_message(imsec_ue *ue, uint64_t flow, const uint8_t *msg,
   if (!ue || !out || !msg || flow == 0 ||
       (flow != ue->flow && flow != ue->in_flow))
     return;
+  if (ue_dgram_raw(ue, msg, len, now, out))
+    return; /* DTLS: a STUN keep-alive answer */
   char *buf = malloc(len ? len : 1);
   if (!buf)
     return;
@@ -377,8 +383,10 @@ void imsec_ue_on_message(imsec_ue *ue, uint64_t flow, const uint8_t *msg,
     memcpy(buf, msg, len);
   imsec_sip_msg m;
   imsec_sip_msg_init(&m, NULL);
-  if (imsec_sip_parse(&m, buf, len, 1) < 0) {
+  if (imsec_sip_parse(&m, buf, len, ue->pcscf.tp != IMSEC_TP_DTLS) < 0) {
     LOG(out, IMSEC_LOG_WARN, S("unparseable message on the flow dropped"));
+  } else if (flow == ue->flow && ue_dgram_in(ue, &m, now, out)) {
+    /* DTLS: a retransmission the transaction layer took care of */
   } else if (!ue_listen_message(ue, flow, &m, now, out)) {
     ue_event e = {.now = now, .out = out, .flow = flow, .msg = &m};
     e.ev = classify(ue, &m, &e.call_id);
@@ -408,6 +416,9 @@ void imsec_ue_on_timer(imsec_ue *ue, uint64_t timer, imsec_time_ms now,
   case IMSEC_UE_TIMER_MESSAGE:
     e.ev = UE_EV_TIMER_MESSAGE;
     break;
+  case IMSEC_UE_TIMER_DGRAM:
+    ue_dgram_timer(ue, now, out);
+    return;
   default:
     return;
   }

@@ -247,6 +247,13 @@ int ue_h_send(imsec_ue *ue, const ue_event *e) {
   hdr(&sb, "Content-Type", ct);
   int n = imsec_sip_build_finish(
       &sb, imsec_str_make((const char *)body, body ? len : 0));
+  if (n > IMSEC_UE_DTLS_MAX && ue->pcscf.tp == IMSEC_TP_DTLS) {
+    /* One SIP message per DTLS record (RFC 6347 §4.1.1: 2^14 octets):
+     * what net/ would refuse, refused here (the caller's 513). */
+    LOG(out, IMSEC_LOG_WARN,
+        S("MESSAGE larger than one DTLS record: not sent"));
+    n = IMSEC_ERR_LIMIT;
+  }
   if (n >= 0)
     n = imsec_out_send(out, ue->flow, msg, (size_t)n);
   free(msg);

@@ -71,18 +71,32 @@ void ue_psk_connect(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
     tls.psk_len = k->cfg_len;
     memcpy(tls.psk_identity, k->cfg_id, sizeof(k->cfg_id));
   }
+  int dtls = ue->pcscf.tp == IMSEC_TP_DTLS;
+  if (dtls) {
+    /* The host's DTLS client context defers verification like the TLS
+     * one: the trust decision is the UE's. */
+    memcpy(tls.profile, IMSEC_UE_DTLS_PROFILE, sizeof(IMSEC_UE_DTLS_PROFILE));
+    tls.verify = IMSEC_TLS_VERIFY_DEFER;
+    tls.dtls = 1;
+  }
   char addr[300];
   if (imsec_addr_format(&ue->pcscf, addr, sizeof(addr)) < 0)
     addr[0] = '\0';
   if (k->offered == IMSEC_UE_TLS_CERT) {
-    LOG(out, IMSEC_LOG_INFO, S("connect "), S(addr), S(" (TLS, server name "),
+    LOG(out, IMSEC_LOG_INFO, S("connect "), S(addr),
+        S(dtls ? " (DTLS, server name " : " (TLS, server name "),
         S(ue->pcscf_name), S(")"));
-    (void)imsec_out_connect(out, ue->connect_tag, &ue->pcscf, ue->pcscf_name);
+    if (dtls)
+      (void)imsec_out_connect_tls(out, ue->connect_tag, &ue->pcscf,
+                                  ue->pcscf_name, &tls);
+    else
+      (void)imsec_out_connect(out, ue->connect_tag, &ue->pcscf, ue->pcscf_name);
     return;
   }
-  LOG(out, IMSEC_LOG_INFO, S("connect "), S(addr), S(" (TLS, "),
-      S(imsec_ue_tls_mode_name(k->offered)), S(" identity "),
-      S(tls.psk_identity), S(", server name "), S(ue->pcscf_name), S(")"));
+  LOG(out, IMSEC_LOG_INFO, S("connect "), S(addr),
+      S(dtls ? " (DTLS, " : " (TLS, "), S(imsec_ue_tls_mode_name(k->offered)),
+      S(" identity "), S(tls.psk_identity), S(", server name "),
+      S(ue->pcscf_name), S(")"));
   (void)imsec_out_connect_tls(out, ue->connect_tag, &ue->pcscf, ue->pcscf_name,
                               &tls);
   imsec_wipe(&tls, sizeof(tls));

@@ -27,7 +27,9 @@ int ue_build_via(imsec_ue *ue, char *buf, size_t cap) {
   IMSEC_GUARD(ue_rand_hex(ue, br, sizeof(br), 12));
   imsec_sbuf b;
   imsec_sbuf_init(&b, buf, cap);
-  imsec_sbuf_add(&b, "SIP/2.0/TLS ");
+  /* draft-jennings-sip-dtls: the Via transport of SIP over DTLS. */
+  imsec_sbuf_add(&b, ue->pcscf.tp == IMSEC_TP_DTLS ? "SIP/2.0/DTLS-UDP "
+                                                   : "SIP/2.0/TLS ");
   ue_host_port(&b, ue);
   imsec_sbuf_add(&b, ";branch=z9hG4bK");
   imsec_sbuf_add(&b, br);

@@ -148,8 +148,8 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
     return IMSEC_ERR_CONFIG;
   if (cfg->has_op == cfg->has_opc)
     return IMSEC_ERR_CONFIG;
-  if (cfg->pcscf.tp != IMSEC_TP_TLS || cfg->pcscf.port == 0 ||
-      !cfg->pcscf.host[0])
+  if ((cfg->pcscf.tp != IMSEC_TP_TLS && cfg->pcscf.tp != IMSEC_TP_DTLS) ||
+      cfg->pcscf.port == 0 || !cfg->pcscf.host[0])
     return IMSEC_ERR_CONFIG;
   imsec_sqn_cfg sc = sqn_cfg_or_default(&cfg->sqn_cfg);
   if (imsec_sqn_cfg_check(&sc) < 0)
@@ -199,6 +199,18 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
   ue->allow_wildcards = cfg->allow_wildcards;
   ue->expires_req = cfg->expires ? cfg->expires : 600;
   ue->txn_timeout = cfg->txn_timeout_ms > 0 ? cfg->txn_timeout_ms : 32000;
+  ue->sip_timers = (imsec_sip_timers){cfg->t1_ms, cfg->t2_ms, cfg->t4_ms};
+  ue->keepalive_ms = cfg->keepalive_ms == 0  ? 25000
+                     : cfg->keepalive_ms < 0 ? 0
+                                             : cfg->keepalive_ms;
+  imsec_sip_timers dflt;
+  imsec_sip_timers_default(&dflt);
+  if (ue->sip_timers.t1 <= 0)
+    ue->sip_timers.t1 = dflt.t1;
+  if (ue->sip_timers.t2 <= 0)
+    ue->sip_timers.t2 = dflt.t2;
+  if (ue->sip_timers.t4 <= 0)
+    ue->sip_timers.t4 = dflt.t4;
   ue->backoff_min = cfg->reconnect_min_ms > 0 ? cfg->reconnect_min_ms : 500;
   ue->backoff_max = cfg->reconnect_max_ms > 0 ? cfg->reconnect_max_ms : 30000;
   ue->max_connect_attempts = cfg->max_connect_attempts;
@@ -237,6 +249,7 @@ void imsec_ue_del(imsec_ue *ue) {
   if (!ue)
     return;
   imsec_milenage_del(ue->mil);
+  ue_dgram_free(ue);
   for (size_t i = 0; i < ue->inbox_n; i++)
     imsec_ue_message_free(
         &ue->inbox[(ue->inbox_head + i) % IMSEC_UE_INBOX_MAX]);

@@ -9,11 +9,13 @@
  *   auth.c      the 401: Digest AKA (AUTN via lib/aka, RES, AUTS), the
  *               answer, the SQN made durable before the RES leaves
  *   message.c   MESSAGE out and in, OPTIONS, other requests
+ *   dgram.c     DTLS: RFC 3261 §17 transactions around the table
  */
 #ifndef IMSEC_LIB_UE_INT_H
 #define IMSEC_LIB_UE_INT_H
 
 #include "imsec/sip.h"
+#include "imsec/sip_txn.h"
 #include "imsec/ue.h"
 #include "lib/ident/sbuf.h"
 
@@ -237,6 +239,10 @@ struct imsec_ue {
   uint64_t in_flow;    /* the P-CSCF's connection to the listener; 0 none */
   uint64_t reply_flow; /* where ue_h_request answers (0: ue->flow) */
   ue_psk psk;          /* mode M3 */
+  /* DTLS (dgram.c): transactions on the datagram flow */
+  struct ue_dgram *dg;
+  imsec_sip_timers sip_timers;
+  imsec_time_ms keepalive_ms; /* STUN keep-alive interval; 0 off */
 };
 
 /* ------------------------------------------------ shared by lib/ue files */
@@ -328,5 +334,21 @@ int ue_h_request(imsec_ue *ue, const ue_event *e);
 int ue_h_rsp_message(imsec_ue *ue, const ue_event *e);
 int ue_h_msg_timer(imsec_ue *ue, const ue_event *e);
 int ue_h_send(imsec_ue *ue, const ue_event *e);
+
+/* dgram.c: the datagram leg (pcscf.tp DTLS); no-ops over TLS. */
+/* A message on the flow, before the table: 1 when the transaction layer
+ * took it (a retransmission absorbed or answered), 0 to go on. */
+int ue_dgram_in(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
+                imsec_out *out);
+/* After a handler: transactions for the SENDs it appended from `from`. */
+void ue_dgram_after(imsec_ue *ue, imsec_out *out, size_t from,
+                    imsec_time_ms now);
+void ue_dgram_timer(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
+void ue_dgram_reset(imsec_ue *ue);
+void ue_dgram_free(imsec_ue *ue);
+size_t ue_dgram_count(const imsec_ue *ue);
+/* Octets on the flow before parsing: 1 when STUN (keep-alive answers). */
+int ue_dgram_raw(imsec_ue *ue, const uint8_t *msg, size_t len,
+                 imsec_time_ms now, imsec_out *out);
 
 #endif

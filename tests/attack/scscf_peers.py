@@ -148,6 +148,8 @@ with Lab() as lab:
             "--host", PCSCF1)
     lab.run("pki", "rogue", "--dir", d, "--kind", "outside", "--node",
             "--host", "pcscf.evil.example.com")
+    lab.run("pki", "rogue", "--dir", d, "--kind", "serveronly", "--mcc",
+            "001", "--mnc", "01", "--host", PCSCF1)
     for n in (1, 2):
         lab.hss_add(n)
         lab.hss_add(n, db="hss2.db")
@@ -201,7 +203,7 @@ with Lab() as lab:
              "name-outside-trust-domain"),
             ("node-" + OTHER_NODE, "a node of an operator that is no roaming partner",
              "not-a-roaming-partner"),
-            ("pcscf." + HOME, "a P-CSCF certificate without clientAuth",
+            ("rogue-serveronly", "an operator certificate without clientAuth",
              "not-client-auth"),
         ]
         for stem, what, code in rogues:

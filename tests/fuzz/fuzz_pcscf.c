@@ -93,7 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   imsec_out_init(&out, IMSEC_LOG_DEBUG);
   imsec_time_ms now = 1000;
   flow_up(p, 1, 0, IMSEC_TP_TLS, now, &out);
-  flow_up(p, 2, 0, IMSEC_TP_TLS, now, &out);
+  /* flow 2 is a DTLS access flow: the datagram layer (lib/pcscf/dgram.c:
+   * transactions, STUN) sees what 'b' sends */
+  flow_up(p, 2, 0, IMSEC_TP_DTLS, now, &out);
   flow_up(p, 100, 1, IMSEC_TP_TCP, now, &out);
   uint64_t core = 100, ue1 = 1;
   /* PCSCF_FUZZ_TRACE=1: print what the element did (seed debugging). */
@@ -122,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 't':
         now += (imsec_time_ms)(len + 1) * 1000;
         imsec_pcscf_on_timer(p, 1, now, &out);
+        imsec_pcscf_on_timer(p, 2, now, &out);
         break;
       case 'd':
         imsec_pcscf_on_flow_down(p, ue1, 0, IMSEC_ERR_CLOSED, now, &out);

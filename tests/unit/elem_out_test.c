@@ -92,6 +92,12 @@ static void addresses(void **state) {
   imsec_tp tp;
   assert_int_equal(imsec_tp_parse(IMSEC_STR_LIT("Dtls"), &tp), 0);
   assert_int_equal(tp, IMSEC_TP_DTLS);
+  /* draft-jennings-sip-dtls's Via / transport= name reads as DTLS */
+  tp = IMSEC_TP_UDP;
+  assert_int_equal(imsec_tp_parse(IMSEC_STR_LIT("DTLS-UDP"), &tp), 0);
+  assert_int_equal(tp, IMSEC_TP_DTLS);
+  assert_int_equal(imsec_tp_parse(IMSEC_STR_LIT("dtls-tcp"), &tp),
+                   IMSEC_ERR_PARSE);
   assert_string_equal(imsec_tp_name(IMSEC_TP_TLS), "TLS");
 }
 

@@ -110,6 +110,25 @@ static void m2a_require(void **state) {
   fx_del(x);
 }
 
+/* M2a require beside M3: a PSK handshake asked for no certificate and
+ * the key authenticated the UE, so the flow is not refused for lacking
+ * one (the PSK's own rule holds it to the key's IMPI). */
+static void m2a_require_psk_flow(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_REQUIRE, 0);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.inbound = 1;
+  info.psk = 1;
+  info.psk_identity = IMPI;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:40000"), &info.peer), 0);
+  assert_int_equal(flow_up(x, UE_FLOW, 0, &info), 0);
+  assert_false(logged(x, "refused: no-certificate"));
+  fx_del(x);
+}
+
 /* M2a request: a UE without a certificate is M1. */
 static void m2a_request(void **state) {
   (void)state;
@@ -257,9 +276,13 @@ static void m2b_off(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(client_cert_names), cmocka_unit_test(m2a_require),
-      cmocka_unit_test(m2a_request),       cmocka_unit_test(m2b_dial),
-      cmocka_unit_test(m2b_refused),       cmocka_unit_test(m2b_off),
+      cmocka_unit_test(client_cert_names),
+      cmocka_unit_test(m2a_require),
+      cmocka_unit_test(m2a_request),
+      cmocka_unit_test(m2a_require_psk_flow),
+      cmocka_unit_test(m2b_dial),
+      cmocka_unit_test(m2b_refused),
+      cmocka_unit_test(m2b_off),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

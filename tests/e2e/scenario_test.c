@@ -32,7 +32,10 @@
  *   m3_aka           the PSK derived from the AKA run (CK/IK from the
  *                    S-CSCF over the mutual-TLS core, stripped from the
  *                    UE's 401): the UE reconnects with it, the binding
- *                    moves, a MESSAGE reaches the UE on the new flow.
+ *                    moves, a MESSAGE reaches the UE on the new flow;
+ *   dtls_register    SIP over DTLS: the 200 to the REGISTER is lost, Timer
+ *                    E and the P-CSCF's server transaction recover it; a
+ *                    MESSAGE over one record gets 513.
  *
  * Waits are predicates with generous deadlines (virtual under sim, real
  * under net): a loaded machine only makes the net runs slower.
@@ -434,6 +437,69 @@ static void m3_aka(sc_backend b) {
   sc_world_del(w);
 }
 
+/* The datagram variant (docs/DTLS.md): a UE registers over DTLS while
+ * the 200 to its REGISTER is lost on the way (sim: the loss hook; net: a
+ * UDP relay losing the 2nd application-data datagram towards the UE, the
+ * 401 being the 1st). Timer E sends the REGISTER again, the P-CSCF's
+ * server transaction absorbs it and sends its 200 again (RFC 3261 §17.2.2):
+ * the S-CSCF sees one REGISTER per AKA step. Then a MESSAGE too large for
+ * one DTLS record, from a UE on TLS to the DTLS UE: 513 from the P-CSCF
+ * (RFC 3261 §21.5.14), nothing reaches the DTLS UE. */
+static void dtls_register(sc_backend b) {
+  sc_world *w = sc_world_new_mode(b, SC_DTLS);
+  sc_ue_opts lossy = {.lose_down = 2};
+  sc_ue *a = sc_ue_add(w, &lossy);
+  sc_ue_opts tls = {.m1 = 1};
+  sc_ue *bu = sc_ue_add(w, &tls);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  imsec_ue_status s = sc_ue_status(w, a);
+  assert_int_equal(s.trust.verdict, IMSEC_TRUST_HOME);
+  assert_int_equal(s.challenges, 1);
+  assert_int_equal(s.reconnects, 0);
+  assert_int_equal(sc_dgrams_lost(w), 1);
+  /* REGISTER, REGISTER with the RES, that one again on Timer E. */
+  assert_int_equal(sc_msgs(w, "ue0", "REGISTER"), 3);
+  char v1[1024], v2[1024];
+  sc_msg_header(w, "ue0", "REGISTER", 1, "Via", v1, sizeof v1);
+  sc_msg_header(w, "ue0", "REGISTER", 2, "Via", v2, sizeof v2);
+  assert_non_null(strstr(v1, "SIP/2.0/DTLS-UDP"));
+  assert_string_equal(v1, v2); /* the same transaction */
+  assert_int_equal(sc_msgs(w, "pcscf", "REGISTER"), 2);
+  assert_int_equal(sc_msgs(w, "scscf", "SIP/2.0 200"), 1);
+  /* The 200 twice towards the UE: once lost, once again. */
+  assert_int_equal(sc_msgs(w, "pcscf", "SIP/2.0 200"), 2);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(a)), 1);
+  /* B (TLS) -> A (DTLS): a body too large for one record. */
+  assert_int_equal(sc_ue_register(w, bu, WAIT_MS), IMSEC_UE_REGISTERED);
+  size_t big_len = 16300; /* the UE's body limit is 16 KiB; with the
+                           * headers the request is over one record */
+  char *big = malloc(big_len + 1);
+  assert_non_null(big);
+  memset(big, 'x', big_len);
+  big[big_len] = 0;
+  answer an = {bu, sc_ue_send(w, bu, sc_ue_impu(a), big)};
+  free(big);
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, bu, an.handle), 513);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, a, &in), 0);
+  /* The P-CSCF answers the core, the S-CSCF passes it back, the P-CSCF
+   * relays it to B. */
+  assert_int_equal(sc_msgs(w, "scscf", "SIP/2.0 513"), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "SIP/2.0 513"), 2);
+  assert_int_equal(sc_msgs(w, "pcscf", "MESSAGE"), 1);
+  /* A small one arrives. */
+  an.handle = sc_ue_send(w, bu, sc_ue_impu(a), "fits");
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, bu, an.handle), 200);
+  assert_int_equal(sc_ue_inbox_pop(w, a, &in), 1);
+  assert_memory_equal(in.body, "fits", in.len);
+  imsec_ue_message_free(&in);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* ------------------------------------------------------------ tests */
 
 /* SCENARIO_TIMES=1 prints each run's wall time (stderr). */
@@ -467,6 +533,7 @@ BOTH(m2a_register)
 BOTH(m2b_dial_back)
 BOTH(m3_configured)
 BOTH(m3_aka)
+BOTH(dtls_register)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -479,6 +546,7 @@ int main(void) {
       cmocka_unit_test(sim_m2b_dial_back), cmocka_unit_test(net_m2b_dial_back),
       cmocka_unit_test(sim_m3_configured), cmocka_unit_test(net_m3_configured),
       cmocka_unit_test(sim_m3_aka),        cmocka_unit_test(net_m3_aka),
+      cmocka_unit_test(sim_dtls_register), cmocka_unit_test(net_dtls_register),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

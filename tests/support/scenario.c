@@ -33,7 +33,7 @@
 /* The home P-CSCF's client context for dialling UEs (mode M2b). */
 #define SC_DIAL_PROFILE IMSEC_PCSCF_UE_PROFILE
 /* The UE's client context for DTLS. */
-#define SC_UE_DTLS_PROFILE "dtls"
+#define SC_UE_DTLS_PROFILE IMSEC_UE_DTLS_PROFILE
 /* How long a look or an act may wait for an element's loop thread: far
  * beyond what a loaded machine needs, only a bound on a hung loop. */
 #define CALL_WAIT_MS 30000

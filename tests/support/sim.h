@@ -87,6 +87,7 @@ int sim_listen_tls(sim_node *n, const imsec_addr *addr,
                    const imsec_bytes *chain, size_t n_chain, int tickets);
 int sim_listen_facts(sim_node *n, const imsec_addr *addr,
                      const imsec_trust_cert *facts, int tickets);
+
 /* ---------------------------------------------------------- TLS modes */
 
 /* Whether a TLS/DTLS listener asks the connecting node for a certificate

@@ -14,6 +14,11 @@
  * operator that is no partner, and a self-signed one bearing the home
  * P-CSCF's name). The PKI is the Annex F shape: an IMS root, operator CAs
  * name-constrained to their domains, P-CSCF leaves under them.
+ * sc_world_new_mode puts the home P-CSCF and its UEs in one deployment
+ * mode (M2a, M2b, M3 configured or AKA-derived, DTLS): the listeners,
+ * client contexts, UE certificates (sip:IMPI, `imsec pki ue`'s shape) and
+ * PSKs of that mode in both backends; in M3 AKA-derived the core between
+ * the home P-CSCF and the S-CSCF is mutual TLS.
  *
  * Every look at an element (status, inbox, counters) runs on that
  * element's own thread (sc_call): under SC_NET the test thread never reads

@@ -982,8 +982,8 @@ static void test_psk(void **state) {
   assert_true(ue.had_cert);
   assert_false(p.psk);
   assert_true(p.had_cert); /* the client certificate it requested */
-  /* A PSK listener on a node without the PSK action: a plain one takes
-   * no PSK offer. */
+  /* A listener that takes no PSKs: a PSK offer fails there (our PSK
+   * clients refuse the certificate it answers with, as over net/). */
   sim_tls_opts plain = {.chain = chain, .n_chain = 2};
   imsec_addr xa = A("tls:10.0.0.2:5063");
   assert_int_equal(sim_listen_opts(np, &xa, &plain), 0);

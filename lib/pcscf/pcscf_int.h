@@ -84,7 +84,7 @@ struct flowrec {
   imsec_tp local_tp;
   char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
   char *psk_impi;  /* a PSK flow (M3): the one IMPI it may register */
-  int dgram; /* DTLS: a datagram flow (dgram.c) */
+  int dgram;       /* DTLS: a datagram flow (dgram.c) */
 };
 
 typedef struct qmsg {

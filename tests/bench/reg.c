@@ -18,6 +18,10 @@
  *            re-registration timer, brought forward).
  * Each registration's latency runs from the UE's first action (connect or
  * REGISTER) to its 200 OK. Every run is bounded by a count and a time.
+ * Beside the rate, the P-CSCF's and the S-CSCF's loop thread CPU time per
+ * registration (each loop's CPU clock, read from the main thread before
+ * and after the run): what a mode costs each element, whatever limits the
+ * UEs' own loop.
  *
  * The S-CSCF reaches its HSS and registration store through an imsec_svc
  * (include/imsec/svc.h), one of two ways (--store):
@@ -43,14 +47,35 @@
  * above what a run reaches, else the limits answer 503 after a few dozen
  * registrations per IMPI.
  *
+ * The UE leg runs in one or more deployment modes (--mode, a list; each
+ * mode gets its own P-CSCF and S-CSCF, and the modes are interleaved in
+ * the rounds as the stores are):
+ *   m1       TLS, the P-CSCF's certificate only (seed §3.1);
+ *   m2a      mutual TLS: every UE shows its own certificate (EKU
+ *            clientAuth, SAN URI sip:IMPI, under the operator CA) from a
+ *            client context of its own (the host's named profile "ueN",
+ *            set on the UE's CONNECT here), the P-CSCF requires it
+ *            (client_cert require) and holds the REGISTER to its IMPI;
+ *   m3       shared-key TLS, the key configured: every UE has its own
+ *            (identity its IMPI), the P-CSCF's listener takes PSKs and has
+ *            them all in its port's configured table (what --psk-file
+ *            loads); a PSK flow never resumes, so "resumed" is the same
+ *            handshake as "new" in this mode;
+ *   dtls     SIP over DTLS 1.2 on UDP (cookie exchange, the P-CSCF's
+ *            certificate), the UE's CONNECT naming the host's DTLS client
+ *            context as `imsec ue` makes it;
+ * a mode this tree's elements do not run yet is refused at start.
+ *
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
  *                  [-r ROUNDS] [--store mem|sqlite|both|all] [--dir DIR]
+ *                  [--mode m1[,m2a,m3,m3-aka,dtls]]
  *   -n, -t    per way and round (default 3000 registrations or 5 s)
  *   -r        rounds (default 3; each runs every way on every store)
  *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
  *             a real disk, fsync is what the product pays)
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +97,6 @@
 
 #define HOME "ims.mnc001.mcc001.3gppnetwork.org"
 #define PCSCF_NAME "pcscf." HOME
-#define MAX_C 256
 #define MAX_SAMPLES 200000
 
 static void die(const char *what, int rc) {
@@ -92,7 +116,20 @@ static const char *path(const char *name) {
   return p;
 }
 
-static void make_pki(void) {
+static void make_pki(size_t n_ue_certs);
+
+/* ---------------------------------------------------------------- subs */
+
+typedef struct subscriber {
+  char impi[128], impu[160];
+  uint8_t k[16], opc[16];
+  uint8_t psk[32]; /* M3 configured: the UE's key, also in the P-CSCF's */
+} subscriber;
+
+#define MAX_C 256
+static subscriber g_sub[MAX_C];
+
+static void make_pki(size_t n_ue_certs) {
   int64_t now = (int64_t)time(NULL);
   const char *perm[] = {HOME};
   imsec_pki_spec root = {.cn = "root",
@@ -132,19 +169,44 @@ static void make_pki(void) {
       (rc = imsec_pki_write_certs(path("root.pem"), one, 1, 1)) ||
       (rc = imsec_pki_write_certs(path("op.pem"), opc, 1, 1)))
     die("pki files", rc);
+  /* Mode M2a: a certificate per UE (`imsec pki ue`: EKU clientAuth, SAN
+   * URI sip:IMPI), its chain file leaf first. */
+  for (size_t i = 0; i < n_ue_certs; i++) {
+    char uri[sizeof g_sub[0].impi + 4], f[64];
+    memcpy(uri, "sip:", 4);
+    memcpy(uri + 4, g_sub[i].impi, sizeof g_sub[i].impi);
+    const char *ue_uris[] = {uri};
+    imsec_pki_spec ue = {.cn = g_sub[i].impi,
+                         .uris = ue_uris,
+                         .n_uris = 1,
+                         .client_auth = 1,
+                         .path_len = -1,
+                         .not_before = now - 3600,
+                         .not_after = now + 86400};
+    imsec_pki_cred *u = NULL;
+    if ((rc = imsec_pki_issue(&ue, o, &u)))
+      die("pki ue", rc);
+    const imsec_pki_cred *uc[] = {u, o};
+    snprintf(f, sizeof f, "ue%zu-chain.pem", i);
+    if ((rc = imsec_pki_write_certs(path(f), uc, 2, 1)))
+      die("pki ue files", rc);
+    snprintf(f, sizeof f, "ue%zu.key", i);
+    if ((rc = imsec_pki_write_key(u, path(f), 1)))
+      die("pki ue files", rc);
+    imsec_pki_cred_del(u);
+  }
   imsec_pki_cred_del(l);
   imsec_pki_cred_del(o);
   imsec_pki_cred_del(r);
 }
 
-/* ---------------------------------------------------------------- subs */
+/* ---------------------------------------------------------------- modes */
 
-typedef struct subscriber {
-  char impi[128], impu[160];
-  uint8_t k[16], opc[16];
-} subscriber;
-
-static subscriber g_sub[MAX_C];
+/* The deployment modes of the UE leg (DESIGN.md §2). */
+enum tls_mode { TM_M1, TM_M2A, TM_M3, TM_M3AKA, TM_DTLS, TM_N };
+static const char *const tm_name[TM_N] = {"m1", "m2a", "m3", "m3-aka", "dtls"};
+/* Which modes the elements of this tree run end to end. */
+static const int tm_built[TM_N] = {1, 1, 1, 0, 1};
 
 /* ---------------------------------------------------------------- the UEs */
 
@@ -163,6 +225,7 @@ typedef struct slot {
 
 typedef struct mux {
   enum mode mode;
+  enum tls_mode tm;
   size_t c;
   slot s[MAX_C];
   imsec_crypto *crypto;
@@ -201,13 +264,18 @@ static int ue_make(mux *m, size_t i) {
   uint8_t sqn[6] = {0};
   if (imsec_ue_sqn_load(sqn, NULL, &c.sqn) != 0)
     return -1;
-  c.pcscf.tp = IMSEC_TP_TLS;
+  c.pcscf.tp = m->tm == TM_DTLS ? IMSEC_TP_DTLS : IMSEC_TP_TLS;
   snprintf(c.pcscf.host, sizeof c.pcscf.host, "127.0.0.1");
   c.pcscf.port = m->pcscf_port;
   c.pcscf_name = PCSCF_NAME;
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
   c.max_connect_attempts = 1;
+  if (m->tm == TM_M3) {
+    c.psk_identity = sb->impi;
+    memcpy(c.psk, sb->psk, sizeof sb->psk);
+    c.psk_len = sizeof sb->psk;
+  }
   return imsec_ue_new(&m->s[i].ue, &c, m->crypto);
 }
 
@@ -218,8 +286,15 @@ static int ue_make(mux *m, size_t i) {
 static void remap(mux *m, size_t i, imsec_out *out, size_t from) {
   for (size_t k = from; k < out->n; k++) {
     imsec_act *a = &out->acts[k];
-    if (a->kind == IMSEC_ACT_CONNECT)
+    if (a->kind == IMSEC_ACT_CONNECT) {
       a->tag = ((uint64_t)(i + 1) << 32) | (a->tag & 0xffffffffu);
+      /* M2a: UE i dials with its own certificate (profile "ueI"). */
+      if (m->tm == TM_M2A) {
+        if (!a->tls && !(a->tls = calloc(1, sizeof *a->tls)))
+          die("memory", IMSEC_ERR_NOMEM);
+        snprintf(a->tls->profile, sizeof a->tls->profile, "ue%zu", i);
+      }
+    }
     /* Service requests: the UE's own id in the low 40 bits, the slot
      * above, so on_reply finds the UE. */
     if ((a->kind == IMSEC_ACT_REQUEST || a->kind == IMSEC_ACT_PERSIST) &&
@@ -449,9 +524,27 @@ static const char *mode_name(enum mode md) {
 /* One way measured once. */
 typedef struct result {
   double rate, p50, p99;
+  double p_us, s_us; /* P-CSCF and S-CSCF loop CPU per registration */
   size_t n;
   unsigned failed;
 } result;
+
+/* A loop thread's CPU clock, taken on that thread (imsec_hostnet_call_wait
+ * runs this there), so the P-CSCF's and S-CSCF's CPU per registration can
+ * be read from the main thread whatever the UEs cost. */
+static void take_clock(void *self, imsec_time_ms now, imsec_out *out,
+                       void *arg) {
+  (void)self, (void)now, (void)out;
+  if (pthread_getcpuclockid(pthread_self(), (clockid_t *)arg) != 0)
+    die("loop clock", IMSEC_ERR_INTERNAL);
+}
+
+static double clock_s(clockid_t id) {
+  struct timespec ts;
+  if (clock_gettime(id, &ts) != 0)
+    die("loop clock", IMSEC_ERR_INTERNAL);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* The UEs' SQN writer: the ISIM profile is not what is measured. */
 static int ue_sqn_mem(void *arg, const uint8_t sqn_ms[6]) {
@@ -459,13 +552,15 @@ static int ue_sqn_mem(void *arg, const uint8_t sqn_ms[6]) {
   return 0;
 }
 
-static result run_mode(enum mode md, const char *store, size_t c, size_t want,
-                       double seconds, uint16_t pcscf_port,
-                       const imsec_x509_anchors *an) {
+static result run_mode(enum mode md, enum tls_mode tm, const char *store,
+                       size_t c, size_t want, double seconds,
+                       uint16_t pcscf_port, const imsec_x509_anchors *an,
+                       clockid_t p_clock, clockid_t s_clock) {
   mux *m = calloc(1, sizeof *m);
   if (!m)
     die("memory", IMSEC_ERR_NOMEM);
   m->mode = md;
+  m->tm = tm;
   m->c = c;
   m->want = want;
   m->lat = calloc(want, sizeof *m->lat);
@@ -483,7 +578,9 @@ static result run_mode(enum mode md, const char *store, size_t c, size_t want,
   imsec_net_tls_config tc;
   memset(&tc, 0, sizeof tc);
   tc.defer_verify = 1;
-  tc.ca_file = path("root.pem");
+  static char root_pem[sizeof g_dir + 16];
+  snprintf(root_pem, sizeof root_pem, "%s/root.pem", g_dir);
+  tc.ca_file = root_pem;
   tc.no_resume = md == M_NEW;
   imsec_hostnet_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -493,6 +590,36 @@ static result run_mode(enum mode md, const char *store, size_t c, size_t want,
   cfg.svc = usvc;
   cfg.client_tls_cfg = &tc;
   cfg.anchors = an;
+  /* M2a: a client context per UE, with that UE's certificate. */
+  static imsec_net_tls_config utc[MAX_C];
+  static imsec_hostnet_tls_profile uprof[MAX_C];
+  static char uname[MAX_C][16], ucert[MAX_C][64], ukey[MAX_C][64];
+  if (tm == TM_M2A) {
+    for (size_t i = 0; i < c; i++) {
+      snprintf(uname[i], sizeof uname[i], "ue%zu", i);
+      snprintf(ucert[i], sizeof ucert[i], "ue%zu-chain.pem", i);
+      snprintf(ukey[i], sizeof ukey[i], "ue%zu.key", i);
+      utc[i] = tc;
+      utc[i].cert_file = strdup(path(ucert[i]));
+      utc[i].key_file = strdup(path(ukey[i]));
+      uprof[i] =
+          (imsec_hostnet_tls_profile){.name = uname[i], .tls_cfg = &utc[i]};
+    }
+    cfg.tls_profiles = uprof;
+    cfg.n_tls_profiles = c;
+  }
+  /* DTLS: the context the UE's CONNECT names, as apps/cmd_ue.c makes it. */
+  imsec_net_tls_config dtc = tc;
+  dtc.dtls = 1;
+  imsec_hostnet_tls_profile dprof = {.name = IMSEC_UE_DTLS_PROFILE,
+                                     .tls_cfg = &dtc,
+                                     .defer_verify = 1,
+                                     .no_resume = tc.no_resume,
+                                     .dtls = 1};
+  if (tm == TM_DTLS) {
+    cfg.tls_profiles = &dprof;
+    cfg.n_tls_profiles = 1;
+  }
   cfg.log_level = IMSEC_LOG_ERROR;
   cfg.no_reuse = 1;
   cfg.limits.max_msg = 65536;
@@ -502,10 +629,16 @@ static result run_mode(enum mode md, const char *store, size_t c, size_t want,
     fprintf(stderr, "%s\n", err);
     exit(1);
   }
+  for (size_t i = 0; tm == TM_M2A && i < c; i++) {
+    free((char *)utc[i].cert_file);
+    free((char *)utc[i].key_file);
+  }
+  double p0 = clock_s(p_clock), s0 = clock_s(s_clock);
   if ((rc = imsec_hostnet_start(r)) != 0)
     die("start", rc);
   if (imsec_hostnet_wait(r, (int64_t)(seconds * 1000) + 10000) != 0)
     fprintf(stderr, "reg_bench: %s: no end in time\n", mode_name(md));
+  double p1 = clock_s(p_clock), s1 = clock_s(s_clock);
   /* Retire the UEs on their loop before the flows close under them. */
   m->done = 1;
   if (imsec_hostnet_call(r, retire_all, m) == 0)
@@ -520,15 +653,18 @@ static result run_mode(enum mode md, const char *store, size_t c, size_t want,
   result res = {.rate = el > 0 ? (double)m->n / el : 0.0,
                 .p50 = pct(m->lat, m->n, 0.50),
                 .p99 = pct(m->lat, m->n, 0.99),
+                .p_us = m->n ? (p1 - p0) * 1e6 / (double)m->n : 0,
+                .s_us = m->n ? (s1 - s0) * 1e6 / (double)m->n : 0,
                 .n = m->n,
                 .failed = m->failed};
-  printf("  %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 %6.2f "
-         "ms  (handshakes: %u full, %u resumed; failed %u)\n",
-         store, mode_name(md), c, m->n, res.rate, res.p50, res.p99, m->full,
-         m->resumed, m->failed);
+  printf("  %-6s %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 "
+         "%6.2f ms  CPU/reg P-CSCF %5.0f us S-CSCF %5.0f us  (handshakes: %u "
+         "full, %u resumed; failed %u)\n",
+         tm_name[tm], store, mode_name(md), c, m->n, res.rate, res.p50, res.p99,
+         res.p_us, res.s_us, m->full, m->resumed, m->failed);
   if (md == M_RESUMED) {
     qsort(m->lat_res, m->n_res, sizeof *m->lat_res, cmp_d);
-    printf("  %-6s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
+    printf("  %-13s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
            "of which on resumed sessions", m->n_res, "",
            pct(m->lat_res, m->n_res, 0.50), pct(m->lat_res, m->n_res, 0.99));
   }
@@ -551,8 +687,10 @@ enum store_kind { ST_MEM, ST_SQLITE, ST_MEMW, ST_N };
 /* One S-CSCF with its stores and one P-CSCF in front of it. */
 typedef struct stack {
   enum store_kind kind;
+  enum tls_mode tm;
   const char *name;
   imsec_crypto *cr_hss, *cr_s, *cr_p;
+  imsec_x509_anchors *ue_anchors; /* M2a: the P-CSCF's, for UE chains */
   imsec_hss_store *hstore;
   imsec_hss *hss;
   imsec_reg_store *regs;
@@ -561,6 +699,7 @@ typedef struct stack {
   imsec_scscf *scscf;
   imsec_pcscf *pcscf;
   uint16_t tls_port;
+  clockid_t p_clock, s_clock; /* the loop threads' CPU clocks */
 } stack;
 
 /* What apps/cmd_scscf.c passes (STORE_CALL_WAIT_MS, SQN_RANGE,
@@ -576,10 +715,11 @@ typedef struct stack {
 /* Far above any run: every UE comes from 127.0.0.1. */
 #define BENCH_LIMIT 100000000u
 
-static void stack_up(stack *k, enum store_kind kind, size_t c,
+static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
                      const char *dir) {
   memset(k, 0, sizeof *k);
   k->kind = kind;
+  k->tm = tm;
   k->name = kind == ST_MEM ? "mem" : kind == ST_SQLITE ? "sqlite" : "mem+w";
   int rc;
   char err[512] = "";
@@ -592,8 +732,8 @@ static void stack_up(stack *k, enum store_kind kind, size_t c,
       die("memory stores", rc);
   } else {
     char hp[600], rp[600];
-    snprintf(hp, sizeof hp, "%s/hss.db", dir);
-    snprintf(rp, sizeof rp, "%s/registrations.db", dir);
+    snprintf(hp, sizeof hp, "%s/%s-hss.db", dir, tm_name[tm]);
+    snprintf(rp, sizeof rp, "%s/%s-registrations.db", dir, tm_name[tm]);
     /* The daemon's options: rollback journal for the HSS file (shared
      * with the management CLI), WAL for its own registration file. */
     imsec_hss_db_opts dbo = {.create = 1,
@@ -685,11 +825,33 @@ static void stack_up(stack *k, enum store_kind kind, size_t c,
   ptls.cert_file = path("chain.pem");
   ptls.key_file = path("key.pem");
   ptls.tickets = 1;
+  /* M2a as apps/pcscf_m2.c sets it up (--client-cert require --ue-ca
+   * root --ue-ca operator CA): the UE's certificate asked and required,
+   * verified by the element (defer_verify) against the host's anchors,
+   * where every --ue-ca file is a root. */
+  static char root_pem[sizeof g_dir + 16], op_pem[sizeof g_dir + 16];
+  static const char *more_ca[2] = {op_pem, NULL};
+  snprintf(root_pem, sizeof root_pem, "%s/root.pem", g_dir);
+  snprintf(op_pem, sizeof op_pem, "%s/op.pem", g_dir);
+  if (tm == TM_M2A) {
+    pcfg.client_cert = IMSEC_PCSCF_CLIENT_CERT_REQUIRE;
+    ptls.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    ptls.ca_file = root_pem;
+    ptls.more_ca_files = more_ca;
+    ptls.defer_verify = 1;
+    if ((rc = imsec_x509_anchors_new(&k->ue_anchors)) ||
+        (rc = imsec_x509_anchors_add_root_file(k->ue_anchors, root_pem)) ||
+        (rc = imsec_x509_anchors_add_root_file(k->ue_anchors, op_pem)))
+      die("ue anchors", rc);
+  }
   imsec_hostnet_listener pl[2];
   memset(pl, 0, sizeof pl);
-  pl[0].addr.tp = IMSEC_TP_TLS;
+  /* The UE listener: TLS, or DTLS with the same certificate (the
+   * daemon's --listen dtls:H:P). */
+  pl[0].addr.tp = tm == TM_DTLS ? IMSEC_TP_DTLS : IMSEC_TP_TLS;
   snprintf(pl[0].addr.host, sizeof pl[0].addr.host, "127.0.0.1");
   pl[0].tls_cfg = &ptls;
+  pl[0].psk = tm == TM_M3;
   pl[1].addr.tp = IMSEC_TP_TCP;
   snprintf(pl[1].addr.host, sizeof pl[1].addr.host, "127.0.0.1");
   imsec_hostnet_config pc;
@@ -699,12 +861,21 @@ static void stack_up(stack *k, enum store_kind kind, size_t c,
   pc.listeners = pl;
   pc.n_listeners = 2;
   pc.log_level = IMSEC_LOG_ERROR;
+  pc.anchors = k->ue_anchors;
   /* every UE connects from 127.0.0.1, and closed flows of the
    * new-connection runs linger a moment */
   pc.limits.max_flows_per_ip = 4 * MAX_C + 64;
   if ((rc = imsec_hostnet_new(&k->rp, &pc, err, sizeof err)) != 0) {
     fprintf(stderr, "%s\n", err);
     exit(1);
+  }
+  if (tm == TM_M3) {
+    imsec_hostnet_psk keys[MAX_C];
+    for (size_t i = 0; i < c; i++)
+      keys[i] =
+          (imsec_hostnet_psk){g_sub[i].impi, g_sub[i].psk, sizeof g_sub[i].psk};
+    if ((rc = imsec_hostnet_psk_set_static(k->rp, keys, c)))
+      die("psk table", rc);
   }
   k->tls_port = imsec_hostnet_port(k->rp, 0);
   pcfg.core.port = imsec_hostnet_port(k->rp, 1);
@@ -713,6 +884,9 @@ static void stack_up(stack *k, enum store_kind kind, size_t c,
   imsec_hostnet_set_self(k->rp, k->pcscf);
   if ((rc = imsec_hostnet_start(k->rs)) || (rc = imsec_hostnet_start(k->rp)))
     die("start", rc);
+  if ((rc = imsec_hostnet_call_wait(k->rp, take_clock, &k->p_clock, 5000)) ||
+      (rc = imsec_hostnet_call_wait(k->rs, take_clock, &k->s_clock, 5000)))
+    die("loop clocks", rc);
 }
 
 static void stack_down(stack *k) {
@@ -732,6 +906,7 @@ static void stack_down(stack *k) {
   imsec_crypto_del(k->cr_hss);
   imsec_crypto_del(k->cr_s);
   imsec_crypto_del(k->cr_p);
+  imsec_x509_anchors_del(k->ue_anchors);
 }
 
 static double median(double *v, size_t n) {
@@ -752,6 +927,7 @@ int main(int argc, char **argv) {
   size_t c = 16, want = 3000, rounds = 3;
   double seconds = 5;
   const char *store = "mem";
+  const char *modes = "m1";
   const char *dir = getenv("TMPDIR");
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -764,12 +940,14 @@ int main(int argc, char **argv) {
       rounds = (size_t)atoi(argv[++i]);
     else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
       store = argv[++i];
+    else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+      modes = argv[++i];
     else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
       dir = argv[++i];
     else {
       fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
                       "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
-                      "[--dir DIR]\n");
+                      "[--dir DIR] [--mode m1[,m2a,m3,m3-aka,dtls]]\n");
       return 2;
     }
   }
@@ -785,10 +963,34 @@ int main(int argc, char **argv) {
             MAX_C, MAX_SAMPLES, MAX_ROUNDS);
     return 2;
   }
+  /* --mode: a comma-separated list of tm_name entries. */
+  int use_tm[TM_N] = {0};
+  for (const char *p = modes; *p;) {
+    size_t l = strcspn(p, ",");
+    int found = 0;
+    for (int t = 0; t < TM_N; t++)
+      if (strlen(tm_name[t]) == l && strncmp(p, tm_name[t], l) == 0) {
+        if (!tm_built[t]) {
+          fprintf(stderr,
+                  "reg_bench: mode %s: the elements of this tree do "
+                  "not run it\n",
+                  tm_name[t]);
+          return 2;
+        }
+        use_tm[t] = found = 1;
+      }
+    if (!found) {
+      fprintf(stderr,
+              "reg_bench: --mode: %.*s is not one of m1, m2a, m3, "
+              "m3-aka, dtls\n",
+              (int)l, p);
+      return 2;
+    }
+    p += l + (p[l] == ',');
+  }
   snprintf(g_dir, sizeof g_dir, "%s/reg_bench-XXXXXX", dir ? dir : "/tmp");
   if (!mkdtemp(g_dir))
     die("mkdtemp", IMSEC_ERR_IO);
-  make_pki();
   imsec_crypto *cr = NULL;
   int rc = imsec_crypto_ossl_new(&cr);
   if (rc)
@@ -797,77 +999,114 @@ int main(int argc, char **argv) {
     subscriber *sb = &g_sub[i];
     snprintf(sb->impi, sizeof sb->impi, "0010100009%05zu@%s", i, HOME);
     snprintf(sb->impu, sizeof sb->impu, "sip:0010100009%05zu@%s", i, HOME);
-    if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16))
+    if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16) ||
+        imsec_random(cr, sb->psk, sizeof sb->psk))
       die("random", IMSEC_ERR_CRYPTO);
   }
-  stack st[ST_N];
-  memset(st, 0, sizeof st);
-  for (int k = 0; k < ST_N; k++)
-    if (use[k])
-      stack_up(&st[k], (enum store_kind)k, c, g_dir);
+  make_pki(use_tm[TM_M2A] ? c : 0);
+  /* One stack per (mode, store), all up at once: every round runs each
+   * of them, in an order that turns every round. */
+  static stack st[TM_N][ST_N];
+  int list[TM_N * ST_N], nl = 0;
+  for (int t = 0; t < TM_N; t++)
+    for (int k = 0; k < ST_N; k++)
+      if (use_tm[t] && use[k]) {
+        stack_up(&st[t][k], (enum store_kind)k, (enum tls_mode)t, c, g_dir);
+        list[nl++] = t * ST_N + k;
+      }
   imsec_x509_anchors *an = NULL;
   if ((rc = imsec_x509_anchors_new(&an)) ||
       (rc = imsec_x509_anchors_add_root_file(an, path("root.pem"))) ||
       (rc = imsec_x509_anchors_set_home_ca_file(an, path("op.pem"))))
     die("anchors", rc);
-  printf("reg_bench: store %s (sqlite: HSS rollback journal + registrations "
-         "WAL, synchronous=FULL, worker thread, in %s), %zu UEs in flight, "
-         "up to %zu registrations or %.0f s per way, %zu round(s)\n",
-         store, g_dir, c, want, seconds, rounds);
-  static result res[ST_N][3][MAX_ROUNDS];
+  printf("reg_bench: mode %s, store %s (sqlite: HSS rollback journal + "
+         "registrations WAL, synchronous=FULL, worker thread, in %s), %zu UEs "
+         "in flight, up to %zu registrations or %.0f s per way, %zu "
+         "round(s)\n",
+         modes, store, g_dir, c, want, seconds, rounds);
+  static result res[TM_N][ST_N][3][MAX_ROUNDS];
   unsigned failed = 0;
   for (size_t r = 0; r < rounds; r++) {
     printf("round %zu\n", r + 1);
     for (int md = M_NEW; md <= M_OPEN; md++) {
-      /* Interleaved, the order flipping every round, so a burst of load
-       * from elsewhere on the machine falls on both stores alike. */
-      for (int j = 0; j < ST_N; j++) {
-        int k = (int)((r + (size_t)j) % ST_N);
-        if (!use[k])
-          continue;
-        res[k][md][r] = run_mode((enum mode)md, st[k].name, c, want, seconds,
-                                 st[k].tls_port, an);
-        failed += res[k][md][r].failed;
+      /* Interleaved, the order turning every round, so a burst of load
+       * from elsewhere on the machine falls on every mode and store
+       * alike. */
+      for (int j = 0; j < nl; j++) {
+        int e = list[(r + (size_t)j) % (size_t)nl], t = e / ST_N, k = e % ST_N;
+        res[t][k][md][r] = run_mode(
+            (enum mode)md, (enum tls_mode)t, st[t][k].name, c, want, seconds,
+            st[t][k].tls_port, an, st[t][k].p_clock, st[t][k].s_clock);
+        failed += res[t][k][md][r].failed;
       }
     }
   }
   printf("median of %zu round(s) (best in brackets):\n", rounds);
-  double med[ST_N][3][3];
-  for (int k = 0; k < ST_N; k++) {
-    if (!use[k])
-      continue;
+  static double med[TM_N][ST_N][3][5];
+  for (int e = 0; e < nl; e++) {
+    int t = list[e] / ST_N, k = list[e] % ST_N;
     for (int md = M_NEW; md <= M_OPEN; md++) {
       double v[MAX_ROUNDS];
       for (size_t r = 0; r < rounds; r++)
-        v[r] = res[k][md][r].rate;
+        v[r] = res[t][k][md][r].rate;
       double b = best(v, rounds);
-      med[k][md][0] = median(v, rounds);
+      med[t][k][md][0] = median(v, rounds);
       for (size_t r = 0; r < rounds; r++)
-        v[r] = res[k][md][r].p50;
-      med[k][md][1] = median(v, rounds);
+        v[r] = res[t][k][md][r].p50;
+      med[t][k][md][1] = median(v, rounds);
       for (size_t r = 0; r < rounds; r++)
-        v[r] = res[k][md][r].p99;
-      med[k][md][2] = median(v, rounds);
-      printf("  %-6s %-30s %7.0f reg/s (%5.0f)  p50 %6.2f ms  p99 %6.2f ms\n",
-             st[k].name, mode_name((enum mode)md), med[k][md][0], b,
-             med[k][md][1], med[k][md][2]);
+        v[r] = res[t][k][md][r].p99;
+      med[t][k][md][2] = median(v, rounds);
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[t][k][md][r].p_us;
+      med[t][k][md][3] = median(v, rounds);
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[t][k][md][r].s_us;
+      med[t][k][md][4] = median(v, rounds);
+      printf("  %-6s %-6s %-30s %7.0f reg/s (%5.0f)  p50 %6.2f ms  p99 %6.2f "
+             "ms  CPU/reg P-CSCF %5.0f us S-CSCF %5.0f us\n",
+             tm_name[t], st[t][k].name, mode_name((enum mode)md),
+             med[t][k][md][0], b, med[t][k][md][1], med[t][k][md][2],
+             med[t][k][md][3], med[t][k][md][4]);
     }
   }
-  for (int k = 1; k < ST_N && use[0]; k++) {
-    if (!use[k])
-      continue;
-    printf("%s/mem (medians):\n", st[k].name);
-    for (int md = M_NEW; md <= M_OPEN; md++)
-      printf("  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
-             mode_name((enum mode)md),
-             med[0][md][0] > 0 ? 100.0 * med[k][md][0] / med[0][md][0] : 0.0,
-             med[0][md][1] > 0 ? med[k][md][1] / med[0][md][1] : 0.0,
-             med[0][md][2] > 0 ? med[k][md][2] / med[0][md][2] : 0.0);
-  }
+  for (int t = 0; t < TM_N; t++)
+    for (int k = 1; k < ST_N && use[0] && use_tm[t]; k++) {
+      if (!use[k])
+        continue;
+      printf("%s: %s/mem (medians):\n", tm_name[t], st[t][k].name);
+      for (int md = M_NEW; md <= M_OPEN; md++)
+        printf(
+            "  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
+            mode_name((enum mode)md),
+            med[t][0][md][0] > 0 ? 100.0 * med[t][k][md][0] / med[t][0][md][0]
+                                 : 0.0,
+            med[t][0][md][1] > 0 ? med[t][k][md][1] / med[t][0][md][1] : 0.0,
+            med[t][0][md][2] > 0 ? med[t][k][md][2] / med[t][0][md][2] : 0.0);
+    }
+  /* Each mode against M1 on the same store (medians of reg/s). */
+  for (int t = 1; t < TM_N && use_tm[TM_M1]; t++)
+    for (int k = 0; k < ST_N && use_tm[t]; k++) {
+      if (!use[k])
+        continue;
+      printf("%s/m1, %s (medians), reg/s and P-CSCF CPU per reg:", tm_name[t],
+             st[t][k].name);
+      for (int md = M_NEW; md <= M_OPEN; md++)
+        printf("  %s %5.1f%% %4.2fx",
+               md == M_NEW       ? "new"
+               : md == M_RESUMED ? "resumed"
+                                 : "open",
+               med[TM_M1][k][md][0] > 0
+                   ? 100.0 * med[t][k][md][0] / med[TM_M1][k][md][0]
+                   : 0.0,
+               med[TM_M1][k][md][3] > 0
+                   ? med[t][k][md][3] / med[TM_M1][k][md][3]
+                   : 0.0);
+      printf("\n");
+    }
   fflush(stdout);
-  for (int k = 0; k < ST_N; k++)
-    if (use[k])
-      stack_down(&st[k]);
+  for (int e = 0; e < nl; e++)
+    stack_down(&st[list[e] / ST_N][list[e] % ST_N]);
   imsec_x509_anchors_del(an);
   imsec_crypto_del(cr);
   char cmd[600];

@@ -7,8 +7,10 @@
 #include "cli.h"
 #include "cmds.h"
 #include "imsec/crypto.h"
+#include "imsec/elem.h"
 #include "imsec/ident.h"
 #include "imsec/isim.h"
+#include "imsec/x509.h"
 #include "imsec/crypto_ossl.h"
 
 #define SUB "isim"
@@ -18,7 +20,8 @@ static const char help[] =
     "       imsec isim new --imsi IMSI --mnc-len 2|3 --trust-domain D\n"
     "                      --anchors ROOT.pem --home-ca CA.pem\n"
     "                      [--partner CA.pem ...] [--policy P] --out FILE\n"
-    "                      [--force]\n"
+    "                      [--cert-file CHAIN.pem --key-file KEY.pem]\n"
+    "                      [--psk-file FILE [--psk-identity ID]] [--force]\n"
     "       imsec isim check FILE\n"
     "\n"
     "derive: the home network domain name, IMPI and temporary IMPU of an\n"
@@ -27,10 +30,28 @@ static const char help[] =
     "  OPc, AMF 8000 and SQN 0, the derived identities, and the trust\n"
     "  configuration: trust anchors, the home operator's CA, roaming\n"
     "  partners' CAs, the policy (trust-domain or strict-home).\n"
+    "  --cert-file, --key-file  modes M2a/M2b: the UE's certificate chain\n"
+    "                  (imsec pki ue --impi IMPI [--server]) and its key,\n"
+    "                  written as cert_file, key_file; the key file must\n"
+    "                  be mode 0600. Both or neither\n"
+    "  --psk-file FILE  mode M3, configured: the PSK in hex (1 to 64\n"
+    "                  octets), mode 0600, written as psk_file (the key\n"
+    "                  stays in that file)\n"
+    "  --psk-identity ID  its identity (psk_identity); default the IMPI,\n"
+    "                  which the P-CSCF's --psk-file names and holds the\n"
+    "                  REGISTER to\n"
+    "  Paths are stored absolute; each file is checked before anything\n"
+    "  is written (a refusal is one line, exit 2).\n"
     "check: print every violation of the clause 8.1 naming rule (the\n"
     "  domains of the IMPI, every IMPU and the home network domain name lie\n"
     "  within the IMS trust domain) and every inconsistency; exit 0 when\n"
-    "  clean, 1 otherwise, 2 when the file cannot be read.\n";
+    "  clean, 1 otherwise, 2 when the file cannot be read (or a key file\n"
+    "  it names is missing or readable by group or others). The UE\n"
+    "  certificate (cert_file) is judged as a P-CSCF asking for client\n"
+    "  certificates would judge it (chain to the anchors, EKU clientAuth,\n"
+    "  SAN URI sip:IMPI under its operator's CA); psk_identity must be the\n"
+    "  IMPI. A clean profile also gets one line per mode it is set up\n"
+    "  for (m2: ..., m3: ...).\n";
 
 static int parse_mnc_len(const char *v, unsigned *out) {
   if (!v)
@@ -94,9 +115,51 @@ static void print_finding(void *ctx, const char *kind, const char *line) {
   fprintf(f, "%s: %s\n", kind, line);
 }
 
+/* A key file the profile will name (key_file, psk_file), checked by the
+ * profile reader itself so `new` refuses exactly what `imsec ue` would:
+ * a missing or unreadable file, one readable by group or others, a PSK
+ * file that does not hold 1 to 64 octets in hex. 0, or CLI_EXIT_USAGE
+ * after one line naming the flag. */
+static int key_file_ok(const char *opt, const char *key, const char *path) {
+  /* A one-key profile; single quotes take any path (' doubled). */
+  char doc[PATH_MAX * 2 + 64];
+  size_t n = (size_t)snprintf(doc, sizeof(doc), "%s: '", key);
+  for (const char *c = path; *c && n + 4 < sizeof(doc); c++) {
+    if (*c == '\'')
+      doc[n++] = '\'';
+    doc[n++] = *c;
+  }
+  n += (size_t)snprintf(doc + n, sizeof(doc) - n, "'\n");
+  imsec_isim_profile t;
+  char err[512] = "";
+  int rv = imsec_isim_parse(doc, n, opt, NULL, 0, &t, err, sizeof(err));
+  if (rv == 0) {
+    imsec_isim_free(&t);
+    return 0;
+  }
+  /* "OPT:1: key 'KEY': WHAT" -> "OPT: WHAT" */
+  const char *what = strstr(err, "': ");
+  return cli_usage(SUB, "%s: %s", opt, what ? what + 3 : err);
+}
+
+/* A PSK identity the P-CSCF's PSK file can name: 1 to IMSEC_PSK_ID_MAX - 1
+ * printable octets, no space. */
+static int psk_identity_ok(const char *v) {
+  size_t n = strlen(v);
+  if (n == 0 || n >= IMSEC_PSK_ID_MAX)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
+      return 0;
+  return 1;
+}
+
 static int cmd_new(int argc, char **argv) {
   const char *imsi = NULL, *mnc_len = NULL, *td = NULL, *anchors = NULL,
              *home_ca = NULL, *out = NULL, *policy = NULL;
+  /* Modes M2a/M2b and M3. */
+  const char *cert_file = NULL, *key_file = NULL, *psk_identity = NULL,
+             *psk_file = NULL;
   const char *partners[IMSEC_ISIM_MAX_LIST];
   size_t n_partners = 0;
   int force = 0;
@@ -121,6 +184,14 @@ static int cmd_new(int argc, char **argv) {
       slot = &out;
     else if (strcmp(a, "--policy") == 0)
       slot = &policy;
+    else if (strcmp(a, "--cert-file") == 0)
+      slot = &cert_file;
+    else if (strcmp(a, "--key-file") == 0)
+      slot = &key_file;
+    else if (strcmp(a, "--psk-identity") == 0)
+      slot = &psk_identity;
+    else if (strcmp(a, "--psk-file") == 0)
+      slot = &psk_file;
     else if (strcmp(a, "--partner") == 0) {
       if (n_partners == IMSEC_ISIM_MAX_LIST)
         return cli_usage(SUB, "--partner: at most %d", IMSEC_ISIM_MAX_LIST);
@@ -149,6 +220,21 @@ static int cmd_new(int argc, char **argv) {
   memset(&p, 0, sizeof(p));
   if (policy && imsec_trust_policy_parse(imsec_str_c(policy), &p.policy) != 0)
     return cli_usage(SUB, "--policy must be trust-domain or strict-home");
+  /* ue_m2.c takes the certificate and its key together. */
+  if (!cert_file != !key_file)
+    return cli_usage(SUB,
+                     "%s needs %s (modes M2a/M2b: the certificate and "
+                     "its key go together)",
+                     cert_file ? "--cert-file" : "--key-file",
+                     cert_file ? "--key-file" : "--cert-file");
+  if (psk_identity && !psk_file)
+    return cli_usage(SUB, "--psk-identity needs --psk-file (mode M3: the "
+                          "key it names)");
+  if (psk_identity && !psk_identity_ok(psk_identity))
+    return cli_usage(SUB,
+                     "--psk-identity '%s' is not 1 to %d printable "
+                     "characters without spaces",
+                     psk_identity, IMSEC_PSK_ID_MAX - 1);
 
   rv = CLI_EXIT_USAGE;
   char *impus[1] = {d.impu};
@@ -173,6 +259,26 @@ static int cmd_new(int argc, char **argv) {
   }
   p.partners = partner_list;
   p.n_partners = n_partners;
+  if (cert_file) {
+    imsec_x509_chain ch;
+    if (!(p.cert_file = abs_path("--cert-file", cert_file)))
+      goto done;
+    if (imsec_x509_chain_load_pem(p.cert_file, &ch) < 0) {
+      cli_usage(SUB, "--cert-file %s: no PEM certificate in it", cert_file);
+      goto done;
+    }
+    imsec_x509_chain_free(&ch);
+    if (!(p.key_file = abs_path("--key-file", key_file)) ||
+        key_file_ok("--key-file", "key_file", p.key_file))
+      goto done;
+  }
+  if (psk_file) {
+    if (!(p.psk_file = abs_path("--psk-file", psk_file)) ||
+        key_file_ok("--psk-file", "psk_file", p.psk_file))
+      goto done;
+    /* docs/M3.md: the identity is the IMPI unless told otherwise. */
+    p.psk_identity = (char *)(psk_identity ? psk_identity : d.impi);
+  }
   /* Fresh K and OPc from the CSPRNG behind the crypto vtable. */
   if (imsec_crypto_ossl_new(&crypto) != 0 ||
       imsec_random(crypto, p.k, sizeof(p.k)) != 0 ||
@@ -209,16 +315,58 @@ static int cmd_new(int argc, char **argv) {
   }
   printf("profile=%s\nimpi=%s\nimpu=%s\nhome_domain=%s\n", out, d.impi, d.impu,
          d.home_domain);
+  if (p.cert_file)
+    printf("cert_file=%s\nkey_file=%s\n", p.cert_file, p.key_file);
+  if (p.psk_file)
+    printf("psk_identity=%s\npsk_file=%s\n", p.psk_identity, p.psk_file);
   rv = CLI_EXIT_OK;
 done:
   imsec_wipe(p.k, sizeof(p.k));
   imsec_wipe(p.opc, sizeof(p.opc));
   free(anchor_list[0]);
   free(p.home_ca);
+  free(p.cert_file);
+  free(p.key_file);
+  free(p.psk_file);
   for (size_t i = 0; i < n_partners; i++)
     free(partner_list[i]);
   imsec_crypto_del(crypto);
   return rv;
+}
+
+/* Would a P-CSCF that dials the UE (M2b) accept the profile's certificate
+ * as the UE's server certificate? */
+static int serves_m2b(const imsec_isim_profile *p) {
+  imsec_x509_anchors *an = NULL;
+  imsec_x509_chain ch;
+  char why[256];
+  if (imsec_isim_anchors(p, &an, why, sizeof(why)) != 0)
+    return 0;
+  int ok = 0;
+  if (imsec_x509_chain_load_pem(p->cert_file, &ch) == 0) {
+    imsec_trust_cert f;
+    ok = imsec_x509_check(an, ch.certs, ch.n, -1, &f) == 0 &&
+         imsec_trust_ue_cert(&f, 1, imsec_str_c(p->impi), NULL) ==
+             IMSEC_TRUST_UE_OK;
+    imsec_x509_chain_free(&ch);
+  }
+  imsec_x509_anchors_del(an);
+  return ok;
+}
+
+/* The deployment modes a clean profile is set up for, one line each. */
+static void print_modes(const imsec_isim_profile *p) {
+  if (p->cert_file)
+    printf("m2: cert_file %s and key_file %s (mode 0600): shown to a "
+           "P-CSCF that asks for a client certificate (M2a); %s\n",
+           p->cert_file, p->key_file,
+           serves_m2b(p) ? "served on imsec ue --listen (M2b)"
+                         : "not for imsec ue --listen (M2b needs EKU "
+                           "serverAuth: imsec pki ue --server)");
+  if (p->psk_len)
+    printf("m3: psk_identity %s with a %zu-octet key from %s (mode 0600): "
+           "imsec ue --psk\n",
+           p->psk_identity, p->psk_len, p->psk_file ? p->psk_file : "psk_file");
 }
 
 static int cmd_check(int argc, char **argv) {
@@ -233,6 +381,8 @@ static int cmd_check(int argc, char **argv) {
     printf("ok: %s obeys the naming rule of TS 33.203 clause 8.1 (trust "
            "domain '%s') and is consistent\n",
            argv[2], p.trust_domain);
+  if (n == 0)
+    print_modes(&p);
   imsec_isim_free(&p);
   return n ? CLI_EXIT_NO : CLI_EXIT_OK;
 }

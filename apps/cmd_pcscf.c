@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "psk_file.h"
+#include "dgram_opts.h"
 #include "pcscf_m2.h"
 #include "reload.h"
 #include "imsec/crypto.h"
@@ -44,6 +45,8 @@ static const char help[] =
     "                   [--ue-ca FILE ...] [--dial-ue]\n"
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
     "                   [--psk-file FILE] [--aka-psk]\n"
+    "                   [--t1-ms MS] [--t2-ms MS] [--t4-ms MS]\n"
+    "                   [--dtls-idle-timeout-ms MS]\n"
     "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
@@ -51,7 +54,8 @@ static const char help[] =
     "domain; the registration is bound to the UE's TLS connection (DTLS\n"
     "association), which then carries the requests both ways. Over DTLS\n"
     "the RFC 3261 §17 timers retransmit, a STUN keep-alive keeps the\n"
-    "association, and one quiet for 90 s is closed (docs/DTLS.md).\n"
+    "association, and one quiet for 90 s (--dtls-idle-timeout-ms) is\n"
+    "closed with its registration (docs/DTLS.md).\n"
     "\n"
     "  --listen ADDR            where UEs connect: tls:HOST:PORT (TLS) or\n"
     "                           dtls:HOST:PORT (SIP over DTLS 1.2 on UDP,\n"
@@ -136,6 +140,16 @@ static const char help[] =
     "                           with it keeps its registration on the new\n"
     "                           connection. CK and IK are removed from\n"
     "                           every 401 before it reaches a UE, always\n"
+    "  --t1-ms MS, --t2-ms MS, --t4-ms MS\n"
+    "                           DTLS: RFC 3261 §17.1.1.1 T1 (default 500),\n"
+    "                           T2 (4000, not below T1), T4 (5000) of the\n"
+    "                           transactions on DTLS flows: requests to a\n"
+    "                           UE are sent again at T1, doubling up to T2,\n"
+    "                           and given up after 64*T1 (408 to the core)\n"
+    "  --dtls-idle-timeout-ms MS  DTLS: close an association from which\n"
+    "                           nothing (no SIP, no STUN keep-alive) came\n"
+    "                           for MS (default 90000), and its\n"
+    "                           registration with it (DTLS has no FIN)\n"
     "  --log-level LEVEL        debug, info (default), warn, error\n"
     "  --max-flows-per-ip N     connections accepted from one address\n"
     "                           (default 64); more are refused and logged\n"
@@ -150,7 +164,8 @@ static const char help[] =
     "                           max_bindings, max_transactions, max_queue,\n"
     "                           transaction_timeout_ms, max_flows_per_ip,\n"
     "                           client_cert, ue_ca (a file or a list),\n"
-    "                           dial_ue, psk_file, aka_psk.\n"
+    "                           dial_ue, psk_file, aka_psk, t1_ms, t2_ms,\n"
+    "                           t4_ms, dtls_idle_timeout_ms.\n"
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
@@ -457,6 +472,11 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       return CLI_EXIT_USAGE;
     if (m2)
       continue;
+    int dg = pcscf_dgram_flag(&s, argc, argv, &i); /* DTLS timing */
+    if (dg < 0)
+      return CLI_EXIT_USAGE;
+    if (dg)
+      continue;
     int ck = core_option(a);
     if (ck >= 0) {
       if (i + 1 >= argc)
@@ -555,7 +575,7 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
         s.elem.routes[i].addr.tp != IMSEC_TP_TLS)
       return cli_usage(SUB, "--route %s: the S-CSCF is reached over tcp or tls",
                        s.elem.routes[i].domain);
-  if (core_check(&s) < 0 || pcscf_m2_check(&s) < 0)
+  if (core_check(&s) < 0 || pcscf_m2_check(&s) < 0 || pcscf_dgram_check(&s) < 0)
     return CLI_EXIT_USAGE;
   imsec_log_level level;
   if (imsec_hostnet_log_level_parse(s.log_level, &level) < 0)
@@ -767,6 +787,7 @@ static int run(int argc, char **argv) {
   rl.p = p;
   imsec_hostnet_set_self(r, p);
   core_log_start(&s);
+  pcscf_dgram_log_start(&s);
   rv = imsec_hostnet_run(r);
   int sig = imsec_hostnet_signal(r);
   imsec_hostnet_del(r);

@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "dgram_opts.h"
 #include "sqn_file.h"
 #include "ue_m2.h"
 #include "imsec/crypto.h"
@@ -97,6 +98,15 @@ static const char help[] =
     "  --reconnect         message: after registering, close the connection\n"
     "                      and open a new one (with --aka-psk: on the\n"
     "                      derived PSK), then send the MESSAGE over it\n"
+    "  --keepalive S       DTLS: once registered, a STUN keep-alive (RFC\n"
+    "                      5626 §4.4.2) every 80-100% of S seconds\n"
+    "                      (default 25); unanswered for 10 s, the UE\n"
+    "                      reconnects and registers again. 0 or off: none\n"
+    "  --t1-ms MS, --t2-ms MS, --t4-ms MS\n"
+    "                      DTLS: RFC 3261 §17.1.1.1 T1 (default 500), T2\n"
+    "                      (4000, not below T1), T4 (5000): a REGISTER or\n"
+    "                      MESSAGE is sent again at T1, doubling up to T2,\n"
+    "                      until answered. These need --pcscf dtls:\n"
     "  --ladder            print every SIP message in and out on stderr\n"
     "  -v, --verbose       debug log lines, and the network's own (why a\n"
     "                      connection failed)\n"
@@ -232,6 +242,7 @@ typedef struct args {
   int ladder, verbose;
   ue_m2_args m2;               /* --listen, --close-after-register */
   int psk, aka_psk, reconnect; /* mode M3 */
+  ue_dgram_args dg;            /* DTLS timing */
 } args;
 
 static int parse_u(const char *opt, const char *v, uint64_t max,
@@ -268,6 +279,11 @@ static int parse_args(int argc, char **argv, args *a) {
     if (m2 < 0)
       return CLI_EXIT_USAGE;
     if (m2)
+      continue;
+    int dg = ue_dgram_flag(&a->dg, argc, argv, &i); /* DTLS timing */
+    if (dg < 0)
+      return CLI_EXIT_USAGE;
+    if (dg)
       continue;
     if (!strcmp(o, "-c") || !strcmp(o, "--config"))
       slot = &a->config;
@@ -529,6 +545,11 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   memset(&tls, 0, sizeof(tls));
   ue_m2_tls m2t;
   rv = ue_m2_setup(&a->m2, prof, anchors, &cfg, &tls, &m2t);
+  if (rv) {
+    imsec_wipe(&cfg, sizeof(cfg));
+    return rv;
+  }
+  rv = ue_dgram_setup(&a->dg, &cfg);
   if (rv) {
     imsec_wipe(&cfg, sizeof(cfg));
     return rv;

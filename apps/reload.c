@@ -216,6 +216,10 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
     reload_restart(&plan, "max_queue");
   if (a->transaction_timeout_ms != b->transaction_timeout_ms)
     reload_restart(&plan, "transaction_timeout_ms");
+  if (a->t1_ms != b->t1_ms || a->t2_ms != b->t2_ms || a->t4_ms != b->t4_ms)
+    reload_restart(&plan, "t1_ms/t2_ms/t4_ms");
+  if (a->dtls_idle_timeout_ms != b->dtls_idle_timeout_ms)
+    reload_restart(&plan, "dtls_idle_timeout_ms");
   if (running->insecure_core != next->insecure_core)
     reload_restart(&plan, "insecure_core");
   if (!pcscf_peers_eq(a, b))

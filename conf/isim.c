@@ -52,6 +52,7 @@ void imsec_isim_free(imsec_isim_profile *p) {
     free(p->partners[i]);
   free(p->partners);
   free(p->psk_identity);
+  free(p->psk_file);
   imsec_wipe(p, sizeof(*p));
 }
 
@@ -356,7 +357,9 @@ static int one_key(isim_ctx *c, yaml_document_t *doc, int k, yaml_node_t *v) {
   case K_PSK_ID:
     return dup_text(c, line, key, s, &p->psk_identity);
   case K_PSK_FILE:
-    return secret_file_n(c, line, key, s, p->psk, sizeof(p->psk), &p->psk_len);
+    IMSEC_GUARD(
+        secret_file_n(c, line, key, s, p->psk, sizeof(p->psk), &p->psk_len));
+    return resolve_path(c, line, key, s, &p->psk_file);
   default:
     return IMSEC_ERR_INTERNAL;
   }
@@ -608,6 +611,9 @@ int imsec_isim_save(const imsec_isim_profile *p, const char *path, int force) {
   bad |= put_kv(f, "policy", imsec_trust_policy_name(p->policy));
   bad |= put_kv(f, "cert_file", p->cert_file);
   bad |= put_kv(f, "key_file", p->key_file);
+  /* Mode M3: the identity and the file; the key itself stays there. */
+  bad |= put_kv(f, "psk_identity", p->psk_identity);
+  bad |= put_kv(f, "psk_file", p->psk_file);
   if (fclose(f) != 0)
     bad = 1;
   return bad ? IMSEC_ERR_IO : 0;

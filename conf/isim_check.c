@@ -6,6 +6,7 @@
 
 #include "imsec/ident.h"
 #include "imsec/isim.h"
+#include "imsec/trust.h"
 #include "imsec/x509.h"
 
 typedef struct check_acc {
@@ -62,6 +63,75 @@ static void check_cert_file(check_acc *a, const char *role, const char *path,
   if (p->n_anchors)
     finding(a, "inconsistent", "%s %s does not chain to the trust anchors%s%s",
             role, path, why[0] ? ": " : "", why);
+}
+
+/* Modes M2a/M2b: the UE's certificate is what a P-CSCF judges (TS 33.310
+ * §6.1.3c clientAuth; docs/TRUST.md: SAN URI sip:IMPI under the operator
+ * CA of the IMPI's realm). The key file's mode and presence were checked
+ * when the profile was read. */
+static void check_ue_cert(const imsec_isim_profile *p, check_acc *a) {
+  if (!p->cert_file != !p->key_file) {
+    finding(a, "inconsistent",
+            "%s is set but %s is not: modes M2a/M2b need both",
+            p->cert_file ? "cert_file" : "key_file",
+            p->cert_file ? "key_file" : "cert_file");
+  }
+  if (!p->cert_file)
+    return;
+  imsec_x509_chain c;
+  int rv = imsec_x509_chain_load_pem(p->cert_file, &c);
+  if (rv < 0) {
+    finding(a, "inconsistent", "UE certificate (cert_file) %s: %s",
+            p->cert_file,
+            rv == IMSEC_ERR_IO ? "cannot be read" : "holds no PEM certificate");
+    return;
+  }
+  imsec_x509_anchors *an = NULL;
+  char why[256];
+  imsec_trust_cert f;
+  memset(&f, 0, sizeof f);
+  int checked = imsec_isim_anchors(p, &an, why, sizeof why) == 0 &&
+                imsec_x509_check(an, c.certs, c.n, -1, &f) == 0;
+  imsec_x509_anchors_del(an);
+  imsec_x509_chain_free(&c);
+  if (!checked)
+    return; /* the anchors' own findings say why */
+  /* The P-CSCF's own decision on it (M2a, the UE as TLS client), with
+   * the profile's anchors standing in for the P-CSCF's --ue-ca. */
+  char named[IMSEC_TRUST_NAME_CAP];
+  imsec_trust_ue_reason r = imsec_trust_ue_cert(
+      &f, 0, p->impi ? imsec_str_c(p->impi) : IMSEC_STR_LIT(""), named);
+  if (r == IMSEC_TRUST_UE_IMPI_MISMATCH)
+    finding(a, "inconsistent",
+            "UE certificate (cert_file) %s names sip:%s, not the IMPI %s",
+            p->cert_file, named, p->impi);
+  else if (r != IMSEC_TRUST_UE_OK) {
+    int why_path =
+        (r == IMSEC_TRUST_UE_CHAIN_INVALID || r == IMSEC_TRUST_UE_EXPIRED) &&
+        f.chain_detail[0];
+    finding(a, "inconsistent",
+            "UE certificate (cert_file) %s would be refused by a P-CSCF "
+            "asking for client certificates: %s%s%s%s",
+            p->cert_file, imsec_trust_ue_reason_code(r), why_path ? " (" : "",
+            why_path ? f.chain_detail : "", why_path ? ")" : "");
+  }
+}
+
+/* Mode M3, configured (docs/M3.md): the identity is the IMPI, which the
+ * P-CSCF holds the REGISTER to. */
+static void check_psk(const imsec_isim_profile *p, check_acc *a) {
+  if (p->psk_identity && !p->psk_len)
+    finding(a, "inconsistent",
+            "psk_identity is set but psk_file is not: mode M3 needs both");
+  if (!p->psk_identity && p->psk_len)
+    finding(a, "inconsistent",
+            "psk_file is set but psk_identity is not: mode M3 needs both");
+  if (p->psk_identity && p->impi &&
+      strcmp(p->psk_identity, p->impi) != 0) /* no secret: identities */
+    finding(a, "inconsistent",
+            "psk_identity '%s' is not the IMPI: a P-CSCF refuses the "
+            "REGISTER on such a connection (403)",
+            p->psk_identity);
 }
 
 size_t imsec_isim_check(const imsec_isim_profile *p, imsec_isim_emit emit,
@@ -129,5 +199,7 @@ size_t imsec_isim_check(const imsec_isim_profile *p, imsec_isim_emit emit,
     finding(&a, "inconsistent",
             "the home CA is the CA of '%s', but the home domain is '%s'", cn,
             p->home_domain);
+  check_ue_cert(p, &a);
+  check_psk(p, &a);
   return a.n;
 }

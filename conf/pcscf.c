@@ -346,7 +346,11 @@ static const char *const keys[] = {"listen",
                                    "ue_ca",
                                    "dial_ue",
                                    "psk_file",
-                                   "aka_psk"};
+                                   "aka_psk",
+                                   "t1_ms",
+                                   "t2_ms",
+                                   "t4_ms",
+                                   "dtls_idle_timeout_ms"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -442,6 +446,19 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     else
       return fail(c, IMSEC_ERR_CONFIG, line_of(v),
                   "key 'aka_psk': expected true or false");
+    return 0;
+  case 25: /* DTLS: RFC 3261 §17.1.1.1 T1, T2, T4 */
+    IMSEC_GUARD(uint_value(c, v, key, 60000, &u));
+    s->elem.t1_ms = (imsec_time_ms)u;
+    return 0;
+  case 26:
+  case 27:
+    IMSEC_GUARD(uint_value(c, v, key, 600000, &u));
+    *(k == 26 ? &s->elem.t2_ms : &s->elem.t4_ms) = (imsec_time_ms)u;
+    return 0;
+  case 28: /* DTLS: a quiet association is closed (no FIN) */
+    IMSEC_GUARD(uint_value(c, v, key, 86400000, &u));
+    s->elem.dtls_idle_timeout_ms = (imsec_time_ms)u;
     return 0;
   default:
     return core_key_value(c, doc, k - 13, v);

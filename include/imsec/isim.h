@@ -71,6 +71,9 @@ typedef struct imsec_isim_profile {
   char *psk_identity;
   uint8_t psk[64];
   size_t psk_len;
+  /* The resolved path psk_file named (NULL when absent), so that
+   * imsec_isim_save writes the key back as the file, never inline. */
+  char *psk_file;
 } imsec_isim_profile;
 
 /* Flags of imsec_isim_parse. */
@@ -100,9 +103,10 @@ IMSEC_API IMSEC_MUST_USE int imsec_isim_load(const char *path,
 /* Free what a profile owns and wipe its secrets. NULL is fine. */
 IMSEC_API void imsec_isim_free(imsec_isim_profile *p);
 
-/* Write a profile as YAML with mode 0600 (secrets inline). Without `force`
- * an existing file is left alone. Returns 0, IMSEC_ERR_EXISTS, IMSEC_ERR_IO,
- * IMSEC_ERR_NOMEM. */
+/* Write a profile as YAML with mode 0600 (K, OP/OPc inline; cert_file,
+ * key_file, psk_identity and psk_file as given: the PSK stays in its own
+ * file). Without `force` an existing file is left alone. Returns 0,
+ * IMSEC_ERR_EXISTS, IMSEC_ERR_IO, IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_isim_save(const imsec_isim_profile *p,
                                              const char *path, int force);
 

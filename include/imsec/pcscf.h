@@ -164,7 +164,8 @@ typedef struct imsec_pcscf_config {
   imsec_pcscf_client_cert client_cert;
   /* Mode M2b: a request for a UE whose binding has no live flow (its
    * connection closed after registering) opens TLS to the registered
-   * Contact (sip: with transport=tls, or sips:; an IP literal host) with
+   * Contact (sip: with transport=tls, or sips:; an IP literal host, the
+   * address the UE registered from) with
    * the host's client profile IMSEC_PCSCF_UE_PROFILE; the UE's server
    * certificate must pass imsec_trust_ue_cert (server role) naming the
    * registered IMPI; then the binding moves to that flow and the queued
@@ -316,7 +317,9 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *   client_cert: none|request|require (M2a: UE client certificates)
  *   ue_ca: FILE or [FILE, ...]   (anchors for UE certificates: the trust
  *                                 domain root and the operator CAs)
- *   dial_ue: true|false          (M2b: dial a UE's registered TLS Contact) */
+ *   dial_ue: true|false          (M2b: dial a UE's registered TLS Contact)
+ *   t1_ms, t2_ms, t4_ms: numbers (DTLS: RFC 3261 §17.1.1.1 timers)
+ *   dtls_idle_timeout_ms: number (DTLS: a quiet association is closed) */
 typedef struct imsec_pcscf_settings {
   imsec_pcscf_config elem;
   imsec_addr listen; /* has_listen */

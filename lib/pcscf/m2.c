@@ -96,8 +96,8 @@ int pc_m2_register_check(ev *e, const char *impi, refusal *r) {
 /* ------------------------------------------------------------ M2b */
 
 /* The TLS address of a registered Contact: sip: with transport=tls or
- * sips:, an IP literal host (lib/ resolves no names), port 5061 by
- * default (RFC 3261 §19.1.2). 0 or IMSEC_ERR_NOTFOUND. */
+ * sips:, an IP literal host (lib/ resolves no names), no "ob", port 5061
+ * by default (RFC 3261 §19.1.2). 0 or IMSEC_ERR_NOTFOUND. */
 static int contact_addr(const char *contact, imsec_addr *out) {
   imsec_sip_uri u;
   if (!contact || imsec_sip_uri_parse(imsec_str_c(contact), 64, &u) < 0)
@@ -108,6 +108,13 @@ static int contact_addr(const char *contact, imsec_addr *out) {
   if (!tls || (u.host_type != IMSEC_SIP_HOST_IPV4 &&
                u.host_type != IMSEC_SIP_HOST_IPV6))
     return IMSEC_ERR_NOTFOUND;
+  /* RFC 5626 §5.4: "ob" marks a Contact reached over the UE's own flow
+   * (M1, M3), not an address anyone dials. */
+  imsec_str rest = u.params, name, value;
+  int has_value;
+  while (imsec_sip_uri_param_next(&rest, &name, &value, &has_value) == 1)
+    if (imsec_str_ieq(name, S("ob")))
+      return IMSEC_ERR_NOTFOUND;
   memset(out, 0, sizeof(*out));
   out->tp = IMSEC_TP_TLS;
   out->port = u.has_port ? u.port : 5061;
@@ -124,8 +131,18 @@ int pc_m2_binding_made(ev *e, binding *b, flowrec *f) {
   if (f->cert_impi && !(b->cert_impi = pc_dup_str(imsec_str_c(f->cert_impi))))
     return IMSEC_ERR_NOMEM;
   imsec_addr a;
-  if (p->cfg.dial_ue && contact_addr(b->contact, &a) == 0)
-    b->outlives_flow = 1;
+  if (!p->cfg.dial_ue || contact_addr(b->contact, &a) < 0)
+    return 0;
+  /* The P-CSCF dials only the address the UE registered from: a Contact
+   * naming another host would have it open connections wherever a
+   * subscriber asks (the UE's listener shares its address). */
+  if (!imsec_str_ieq(imsec_str_c(a.host), imsec_str_c(f->peer.host))) {
+    LOG(e, IMSEC_LOG_WARN, S("IMPI "), imsec_str_c(b->impi), S(": Contact "),
+        pc_addr_str(p, &a), S(" is not at the address it registered from ("),
+        pc_addr_str(p, &f->peer), S("); it will not be dialled"));
+    return 0;
+  }
+  b->outlives_flow = 1;
   return 0;
 }
 

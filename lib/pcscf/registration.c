@@ -436,6 +436,10 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
   binding *b = pc_binding_find(p, f, t->impi);
   if (exp == 0) {
     pc_psk_gone(e, t->impi);
+    /* The registrar removed the registration: the IMPI's binding goes
+     * wherever it is (M2b, M3: it may sit on another flow, or none). */
+    if (!b && t->impi[0])
+      b = imsec_map_sget(&p->bindings, imsec_str_c(t->impi));
     if (b) {
       pc_binding_unlink(p, b);
       LOG(e, IMSEC_LOG_INFO, S("de-registered IMPI "), imsec_str_c(t->impi),

@@ -242,7 +242,9 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
                     A(CONNECT)),
             [UE_EV_TIMER_RECONNECT] = IGN,
             [UE_EV_REPLY] = LATE,
-            [UE_EV_DEREGISTER] = DEREG(B(UE_ST_IDLE)),
+            [UE_EV_DEREGISTER] =
+                RUN(ue_h_park_dereg, B(UE_ST_CONNECTING),
+                    A(CONNECT) | A(CLOSE)),
         },
 };
 

@@ -52,6 +52,22 @@ int ue_h_park_rereg(imsec_ue *ue, const ue_event *e) {
   return 0;
 }
 
+/* DEREGISTER while parked (TS 24.229 §5.1.1.6): connect again and send
+ * the REGISTER with Expires 0 there (ue_h_flow_up sees dereg_wanted), so
+ * the P-CSCF does not keep dialling a UE that left. */
+int ue_h_park_dereg(imsec_ue *ue, const ue_event *e) {
+  ue->dereg_wanted = 1;
+  ue->rereg_at = 0;
+  ue_arm(e->out, IMSEC_UE_TIMER_REREG, 0);
+  if (ue->in_flow) {
+    (void)imsec_out_close(e->out, ue->in_flow);
+    ue->in_flow = 0;
+  }
+  LOG(e->out, IMSEC_LOG_INFO, S("de-registering: connecting to the P-CSCF"));
+  ue_connect_now(ue, e->now, e->out);
+  return imsec_out_err(e->out);
+}
+
 /* The P-CSCF's client certificate, judged like its server certificate
  * was: 1 when it passes. */
 static int pcscf_client_ok(imsec_ue *ue, const imsec_flow_info *info,

@@ -314,6 +314,7 @@ int ue_listen_flow_down(imsec_ue *ue, uint64_t flow, imsec_out *out);
 int ue_contact_listen(imsec_ue *ue);
 void ue_park(imsec_ue *ue, imsec_out *out);
 int ue_h_park_rereg(imsec_ue *ue, const ue_event *e);
+int ue_h_park_dereg(imsec_ue *ue, const ue_event *e);
 /* psk.c (mode M3) */
 int ue_psk_config(imsec_ue *ue, const imsec_ue_config *cfg);
 void ue_psk_connect(imsec_ue *ue, imsec_time_ms now, imsec_out *out);

@@ -54,6 +54,12 @@ pid=$!
 t_wait_log "listening on" "$T_TMP/pcscf.log"
 grep -q "listening on tls:127.0.0.1" "$T_TMP/pcscf.log" && t_ok ||
   t_bad "P-CSCF with client_cert, ue_ca, dial_ue did not start: $(cat "$T_TMP/pcscf.log")"
+# SIGHUP reloads the UE listener (with its UE CA files) and the "ue" profile.
+kill -HUP "$pid" 2>/dev/null
+t_wait_log "reload" "$T_TMP/pcscf.log"
+t_wait_log "reloaded" "$T_TMP/pcscf.log"
+grep -q "info: reloaded" "$T_TMP/pcscf.log" && t_ok ||
+  t_bad "SIGHUP with the M2 settings: $(tail -2 "$T_TMP/pcscf.log")"
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 

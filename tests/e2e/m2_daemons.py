@@ -105,3 +105,8 @@ with Lab() as lab:
               "M2b: UE 1 trusted the P-CSCF's client certificate")
     lab.check(u1.wait_log(r"<- MESSAGE from %s" % re.escape(impu(2)))
               is not None, "M2b: UE 1 received the MESSAGE")
+    # Stopping UE 1 while parked: it connects again and de-registers, so
+    # the P-CSCF stops dialling it.
+    u1.stop()
+    lab.check(p.wait_log(r"de-registered IMPI %s" % re.escape(impi(1)), 8)
+              is not None, "M2b: UE 1 de-registers on its way out")

@@ -137,7 +137,7 @@ def m2b(lab, sc, d):
     srv = s_server(lab, "s_server-ue1", cert, key)
     ue1 = lab.connect_tls(p.port)
     r = aka_register(lab, ue1, 1,
-                     "<sip:ue@127.0.0.1:%d;transport=tls;ob>" % srv.port)
+                     "<sip:ue@127.0.0.1:%d;transport=tls>" % srv.port)
     lab.check(status(r) == 200, "M2b: UE 1 registered with its TLS listener "
               "as Contact (got %s)" % r.splitlines()[0] if r else None)
     ue1.close()
@@ -164,7 +164,7 @@ def m2b(lab, sc, d):
     bad = s_server(lab, "s_server-wrong", cert4, key4)
     ue3 = lab.connect_tls(p.port)
     r = aka_register(lab, ue3, 3,
-                     "<sip:ue@127.0.0.1:%d;transport=tls;ob>" % bad.port)
+                     "<sip:ue@127.0.0.1:%d;transport=tls>" % bad.port)
     lab.check(status(r) == 200, "M2b: UE 3 registered")
     ue3.close()
     time.sleep(0.3)

@@ -76,12 +76,12 @@ def ue(lab, *args, timeout_s=15):
 
 
 def s_client(lab, port, version, identity, key, msg=None, cipher=None,
-             wait=r"SIP/2\.0 \d{3}", timeout=8.0):
+             wait=r"SIP/2\.0 \d{3}", timeout=8.0, extra=()):
     """openssl s_client with a PSK and no certificate: (handshake ok, the
     SIP answer's status or 0, its output)."""
     args = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
             version, "-psk_identity", identity, "-psk", key, "-crlf",
-            "-ign_eof", "-nocommands"]
+            "-ign_eof", "-nocommands"] + list(extra)
     if cipher:
         args += ["-cipher", cipher]
     p = subprocess.Popen(args, cwd=lab.dir, stdin=subprocess.PIPE,
@@ -240,12 +240,16 @@ def main():
         for ver, cipher in (("-tls1_3", None),
                             ("-tls1_2", "ECDHE-PSK-CHACHA20-POLY1305")):
             ok, code, out = s_client(lab, port, ver, impi(1), PSK_HEX, reg1,
-                                     cipher)
+                                     cipher, extra=("-msg",))
             lab.check(ok and code == 401,
                       "s_client %s PSK: handshake accepted, REGISTER "
                       "answered 401 (got %d)" % (ver, code))
             lab.check("no peer certificate available" in out,
                       "s_client %s PSK: no certificate exchanged" % ver)
+            if ver == "-tls1_3":
+                # A PSK client keeps no session: no ticket is made for it.
+                lab.check("NewSessionTicket" not in out,
+                          "s_client %s PSK: no session ticket sent" % ver)
             if not (ok and code == 401):
                 print(out[-1500:])
         ok, code, out = s_client(lab, port, "-tls1_3", impi(1), PSK_HEX,

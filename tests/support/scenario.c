@@ -22,12 +22,18 @@
 #include "net_util.h"
 #include "sim.h"
 #include "test_util.h"
+#include "udp_relay.h"
 
 #define TD "3gppnetwork.org"
 #define PCSCF_HOME "pcscf." SC_HOME
 #define PCSCF_VISITED "pcscf." SC_VISITED
 #define PCSCF_OTHER "pcscf." SC_OTHER
+#define SCSCF_NAME "scscf." SC_HOME
 #define MAX_UES 16
+/* The home P-CSCF's client context for dialling UEs (mode M2b). */
+#define SC_DIAL_PROFILE IMSEC_PCSCF_UE_PROFILE
+/* The UE's client context for DTLS. */
+#define SC_UE_DTLS_PROFILE IMSEC_UE_DTLS_PROFILE
 /* How long a look or an act may wait for an element's loop thread: far
  * beyond what a loaded machine needs, only a bound on a hung loop. */
 #define CALL_WAIT_MS 30000
@@ -52,6 +58,11 @@ struct sc_ue {
   imsec_svc *svc; /* its SQN writes */
   imsec_x509_anchors *anchors;
   atomic_ulong sqn_writes;
+  imsec_pki_cred *cred;     /* M2a, M2b: its certificate (sip:IMPI) */
+  uint8_t psk[32];          /* M3: its configured key */
+  imsec_addr listen;        /* M2b: where it listens */
+  t_udp_relay *relay;       /* SC_NET, DTLS loss: between it and the P-CSCF */
+  int lose_down, seen_down; /* SC_SIM, DTLS loss */
 };
 
 /* A message an element sent (out) or received, from the net ladder. */
@@ -63,11 +74,22 @@ typedef struct rec {
   size_t len;
 } rec;
 
+/* The configured PSKs of the home P-CSCF (M3), for the net port's table
+ * (imsec_hostnet_psk_set_static replaces them all at once). */
+typedef struct psk_row {
+  char identity[128];
+  uint8_t key[32];
+} psk_row;
+
 struct sc_world {
   sc_backend b;
+  sc_mode mode;
   sim *s;
   char dir[64]; /* SC_NET: the PEM files */
   imsec_pki_cred *root, *op1, *op2, *op3, *home, *visited, *other, *self;
+  /* A TLS core (tls_core): the S-CSCF's network element certificate,
+   * serverAuth and clientAuth (TS 33.310 §6.1.3c). */
+  imsec_pki_cred *scscf_cred;
   imsec_crypto *cr;   /* the test thread's (subscriber keys) */
   imsec_crypto *cr_s; /* the S-CSCF's and its HSS's (one thread) */
   imsec_crypto *cr_p[P_N];
@@ -80,8 +102,12 @@ struct sc_world {
   imsec_pcscf *pcscf[P_N];
   elem pcscf_e[P_N];
   imsec_addr ue_side[SC_PCSCF_N]; /* where UEs dial each P-CSCF */
+  imsec_addr home_tls; /* the home P-CSCF's TLS listener (DTLS world) */
   sc_ue *ues[MAX_UES];
   size_t nue;
+  imsec_x509_anchors *pc_anchors; /* the home P-CSCF's, for UE certs */
+  psk_row psks[MAX_UES];
+  size_t npsk;
   pthread_mutex_t mu; /* recs (written by the loop threads) */
   rec *recs;
   size_t nrec, caprec;
@@ -131,6 +157,32 @@ static void pki_make(sc_world *w) {
   issue(PCSCF_VISITED, NULL, 0, w->op2, &w->visited);
   issue(PCSCF_OTHER, NULL, 0, w->op3, &w->other);
   issue(PCSCF_HOME, NULL, 0, NULL, &w->self);
+}
+
+/* A network element's certificate: its name as dNSName and sip: URI,
+ * serverAuth and clientAuth, under the home operator's CA. */
+static imsec_pki_cred *ne_cred(sc_world *w, const char *name) {
+  char uri[300];
+  snprintf(uri, sizeof uri, "sip:%s", name);
+  const char *dns[] = {name};
+  const char *uris[] = {uri};
+  int64_t now = (int64_t)time(NULL);
+  imsec_pki_spec sp = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = name,
+      .path_len = -1,
+      .dns = dns,
+      .n_dns = 1,
+      .uris = uris,
+      .n_uris = 1,
+      .server_auth = 1,
+      .client_auth = 1,
+      .not_before = now - 3600,
+      .not_after = now + 86400,
+  };
+  imsec_pki_cred *c = NULL;
+  assert_int_equal(imsec_pki_issue(&sp, w->op1, &c), 0);
+  return c;
 }
 
 static const char *wpath(const sc_world *w, const char *name, char *buf,
@@ -224,9 +276,27 @@ static int rec_find(sc_world *w, const char *from, const char *start, size_t i,
   return found;
 }
 
+/* SC_SIM: the i-th message `from` sent starting with `start`, also one
+ * lost on the way (the net port's ladder records what an element sends,
+ * whatever becomes of it); NULL when fewer. */
+static const sim_tr *sim_sent(const sc_world *w, const char *from,
+                              const char *start, size_t i) {
+  for (size_t k = 0; k < sim_trace_count(w->s); k++) {
+    const sim_tr *t = sim_trace_at(w->s, k);
+    if (t->kind == SIM_TR_MSG && strcmp(t->from, from) == 0 &&
+        starts(t->text, t->len, start) && i-- == 0)
+      return t;
+  }
+  return NULL;
+}
+
 size_t sc_msgs(sc_world *w, const char *from, const char *start) {
-  if (w->b == SC_SIM)
-    return sim_trace_msgs(w->s, from, NULL, start);
+  if (w->b == SC_SIM) {
+    size_t n = 0;
+    while (sim_sent(w, from, start, n))
+      n++;
+    return n;
+  }
   size_t n = 0;
   pthread_mutex_lock(&w->mu);
   for (size_t k = 0; k < w->nrec; k++)
@@ -252,7 +322,7 @@ size_t sc_msgs_in(sc_world *w, const char *name) {
 uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
                      size_t i) {
   if (w->b == SC_SIM) {
-    const sim_tr *t = sim_trace_msg(w->s, from, NULL, start, i);
+    const sim_tr *t = sim_sent(w, from, start, i);
     return t ? t->flow : 0;
   }
   rec r;
@@ -266,7 +336,7 @@ const char *sc_msg_header(sc_world *w, const char *from, const char *start,
                           size_t i, const char *name, char *buf, size_t cap) {
   buf[0] = 0;
   if (w->b == SC_SIM) {
-    const sim_tr *t = sim_trace_msg(w->s, from, NULL, start, i);
+    const sim_tr *t = sim_sent(w, from, start, i);
     if (!t || sim_msg_header(t, name, buf, cap) < 0)
       buf[0] = 0;
     return buf;
@@ -284,6 +354,16 @@ const char *sc_msg_header(sc_world *w, const char *from, const char *start,
     buf[0] = 0;
   free(r.text);
   return buf;
+}
+
+size_t sc_dgrams_lost(sc_world *w) {
+  if (w->b == SC_SIM)
+    return sim_dgrams_lost(w->s);
+  size_t n = 0;
+  for (size_t i = 0; i < w->nue; i++)
+    if (w->ues[i]->relay)
+      n += t_udp_relay_lost(w->ues[i]->relay);
+  return n;
 }
 
 void sc_dump(sc_world *w) {
@@ -348,13 +428,17 @@ static void elem_look(sc_world *w, elem *e, look_fn fn, void *arg) {
 
 /* SC_NET: a port for an element, bound but not started; `self` may be set
  * later (imsec_hostnet_set_self) when the element needs the ports. */
-static void net_port(sc_world *w, elem *e, const imsec_elem_ops *ops,
-                     void *self, imsec_svc *svc,
-                     const imsec_hostnet_listener *ls, size_t nl,
-                     const imsec_net_tls_config *client,
-                     const imsec_x509_anchors *anchors) {
+static void net_port_p(sc_world *w, elem *e, const imsec_elem_ops *ops,
+                       void *self, imsec_svc *svc,
+                       const imsec_hostnet_listener *ls, size_t nl,
+                       const imsec_net_tls_config *client,
+                       const imsec_x509_anchors *anchors,
+                       const imsec_hostnet_tls_profile *profiles,
+                       size_t nprofiles) {
   imsec_hostnet_config c;
   memset(&c, 0, sizeof c);
+  c.tls_profiles = profiles;
+  c.n_tls_profiles = nprofiles;
   c.name = e->name;
   c.ops = ops;
   c.self = self;
@@ -369,6 +453,14 @@ static void net_port(sc_world *w, elem *e, const imsec_elem_ops *ops,
   char err[256] = "";
   if (imsec_hostnet_new(&e->r, &c, err, sizeof err) != 0)
     fail_msg("%s: %s", e->name, err);
+}
+
+static void net_port(sc_world *w, elem *e, const imsec_elem_ops *ops,
+                     void *self, imsec_svc *svc,
+                     const imsec_hostnet_listener *ls, size_t nl,
+                     const imsec_net_tls_config *client,
+                     const imsec_x509_anchors *anchors) {
+  net_port_p(w, e, ops, self, svc, ls, nl, client, anchors, NULL, 0);
 }
 
 static void elem_start(sc_world *w, elem *e) {
@@ -386,9 +478,31 @@ static int64_t sim_wall(void *arg) {
   return sim_now(((sc_world *)arg)->s);
 }
 
+/* The home P-CSCF element's settings for the world's mode. */
+static void pcscf_mode_config(const sc_world *w, imsec_pcscf_config *c) {
+  /* M2a: every UE flow shows a certificate naming the REGISTER's IMPI.
+   * M2b: a UE whose flow closed is dialled at its registered Contact. */
+  if (w->mode == SC_M2A)
+    c->client_cert = IMSEC_PCSCF_CLIENT_CERT_REQUIRE;
+  c->dial_ue = w->mode == SC_M2B;
+  /* M3 AKA-derived: keep CK/IK from the 401, derive and install the PSK
+   * on the 200, move the binding on a PSK reconnect (docs/M3.md). */
+  c->aka_psk = w->mode == SC_M3_AKA;
+}
+
+/* A TLS core between the home P-CSCF and the S-CSCF (TS 33.210 Za/Zb,
+ * mutual TLS with network element certificates): in mode M3 AKA-derived,
+ * where the S-CSCF hands CK and IK only to a P-CSCF its certificate
+ * authenticated. The other worlds keep the plain core of their tests. */
+static int tls_core(const sc_world *w) {
+  return w->mode == SC_M3_AKA;
+}
+
+/* `route_name`: the S-CSCF's certificate name on a tls: route (NULL: a
+ * plain route). */
 static imsec_pcscf *pcscf_make(sc_world *w, int i, imsec_addr core,
                                const char *peer, imsec_addr scscf,
-                               const char *visited) {
+                               const char *visited, const char *route_name) {
   imsec_pcscf_config c;
   imsec_pcscf_config_init(&c);
   c.core = core;
@@ -399,11 +513,14 @@ static imsec_pcscf *pcscf_make(sc_world *w, int i, imsec_addr core,
   char route[400];
   char a[300];
   assert_true(imsec_addr_format(&scscf, a, sizeof a) > 0);
-  snprintf(route, sizeof route, "%s=%s", SC_HOME, a);
+  snprintf(route, sizeof route, "%s=%s%s%s", SC_HOME, a,
+           route_name ? ";name=" : "", route_name ? route_name : "");
   assert_int_equal(imsec_pcscf_route_parse(imsec_str_c(route), &c.routes[0]),
                    0);
   if (visited)
     snprintf(c.visited_network, sizeof c.visited_network, "%s", visited);
+  if (i == P_HOME)
+    pcscf_mode_config(w, &c);
   imsec_pcscf *p = NULL;
   assert_int_equal(imsec_pcscf_new(&p, &c, w->cr_p[i]), 0);
   return p;
@@ -432,16 +549,60 @@ static void listen_chain(sim_node *n, const char *addr,
   assert_int_equal(sim_listen_tls(n, &a, chain, ca ? 2 : 1, tickets), 0);
 }
 
+/* The home P-CSCF's access side in the world's mode: its TLS listener
+ * (asking for client certificates in M2a, taking PSKs in M3), a DTLS
+ * listener beside it, its client context for dialling UEs (M2b). */
+static void sim_home_listeners(sc_world *w, const char *tls) {
+  sim_node *n = w->pcscf_e[P_HOME].n;
+  imsec_bytes chain[2] = {imsec_pki_cred_der(w->home),
+                          imsec_pki_cred_der(w->op1)};
+  sim_tls_opts o = {.chain = chain, .n_chain = 2, .tickets = 1};
+  if (w->mode == SC_M2A)
+    o.client_cert = SIM_CLIENT_CERT_REQUIRE; /* the element decides */
+  if (w->mode == SC_M3 || w->mode == SC_M3_AKA)
+    o.psk = 1;
+  imsec_addr a = A(tls);
+  assert_int_equal(sim_listen_opts(n, &a, &o), 0);
+  w->ue_side[SC_PCSCF_HOME] = a;
+  w->home_tls = a;
+  if (w->mode == SC_DTLS) {
+    a.tp = IMSEC_TP_DTLS;
+    o.tickets = 0;
+    assert_int_equal(sim_listen_opts(n, &a, &o), 0);
+    w->ue_side[SC_PCSCF_HOME] = a;
+  }
+  if (w->mode == SC_M2A || w->mode == SC_M2B)
+    sim_node_anchors(n, w->pc_anchors);
+  if (w->mode == SC_M2B)
+    assert_int_equal(
+        sim_node_tls_profile(n, SC_DIAL_PROFILE, chain, 2, NULL, 0), 0);
+}
+
+/* SC_SIM, tls_core: a TLS listener asking for the peer's certificate,
+ * the node's client certificate and anchors, all from `cred`. */
+static void sim_core_tls(sc_world *w, sim_node *n, const imsec_pki_cred *cred,
+                         const imsec_addr *at) {
+  imsec_bytes chain[2] = {imsec_pki_cred_der(cred), imsec_pki_cred_der(w->op1)};
+  sim_tls_opts o = {
+      .chain = chain, .n_chain = 2, .client_cert = SIM_CLIENT_CERT_REQUIRE};
+  assert_int_equal(sim_listen_opts(n, at, &o), 0);
+  assert_int_equal(sim_node_client_chain(n, chain, 2), 0);
+  sim_node_anchors(n, w->pc_anchors);
+}
+
 static void sim_world(sc_world *w) {
   assert_int_equal(sim_new(&w->s, 1000000), 0);
   static const char *const peers[] = {"10.0.0.2", "10.1.0.2", "10.9.0.2"};
   imsec_addr sa = A("tcp:10.0.0.10:5060");
-  w->scscf = scscf_make(w, sa, peers, 3);
+  imsec_addr sa_tls = A("tls:10.0.0.10:5061");
+  w->scscf = scscf_make(w, tls_core(w) ? sa_tls : sa, peers, 3);
   w->scscf_e.n =
       sim_add(w->s, w->scscf_e.name, &imsec_scscf_ops, w->scscf, "10.0.0.10");
   sim_node_svc(w->scscf_e.n, w->svc);
   elem_start(w, &w->scscf_e);
   assert_int_equal(sim_listen(w->scscf_e.n, &sa), 0);
+  if (tls_core(w))
+    sim_core_tls(w, w->scscf_e.n, w->scscf_cred, &sa_tls);
   static const struct {
     const char *host, *tls, *tls2, *core;
   } at[P_N] = {
@@ -452,19 +613,25 @@ static void sim_world(sc_world *w) {
   };
   for (int i = 0; i < P_N; i++) {
     imsec_addr core = A(at[i].core);
-    w->pcscf[i] = pcscf_make(w, i, core, "10.0.0.10", sa,
-                             i == P_VISITED ? SC_VISITED_ID : NULL);
+    int tc = i == P_HOME && tls_core(w);
+    if (tc)
+      core = A("tls:10.0.0.2:5062");
+    w->pcscf[i] = pcscf_make(w, i, core, "10.0.0.10", tc ? sa_tls : sa,
+                             i == P_VISITED ? SC_VISITED_ID : NULL,
+                             tc ? SCSCF_NAME : NULL);
     elem *e = &w->pcscf_e[i];
     e->n = sim_add(w->s, e->name, &imsec_pcscf_ops, w->pcscf[i], at[i].host);
-    assert_int_equal(sim_listen(e->n, &core), 0);
+    if (tc)
+      sim_core_tls(w, e->n, w->home, &core);
+    else
+      assert_int_equal(sim_listen(e->n, &core), 0);
     elem_start(w, e); /* as the net port does: on_start, if any */
   }
-  listen_chain(w->pcscf_e[P_HOME].n, at[P_HOME].tls, w->home, w->op1, 1);
+  sim_home_listeners(w, at[P_HOME].tls);
   listen_chain(w->pcscf_e[P_VISITED].n, at[P_VISITED].tls, w->visited, w->op2,
                0);
   listen_chain(w->pcscf_e[P_ROGUE].n, at[P_ROGUE].tls, w->other, w->op3, 0);
   listen_chain(w->pcscf_e[P_ROGUE].n, at[P_ROGUE].tls2, w->self, NULL, 0);
-  w->ue_side[SC_PCSCF_HOME] = A(at[P_HOME].tls);
   w->ue_side[SC_PCSCF_VISITED] = A(at[P_VISITED].tls);
   w->ue_side[SC_PCSCF_ROGUE] = A(at[P_ROGUE].tls);
   w->ue_side[SC_PCSCF_SELF_SIGNED] = A(at[P_ROGUE].tls2);
@@ -481,14 +648,45 @@ static void net_world(sc_world *w) {
   const imsec_pki_cred *root[1] = {w->root};
   assert_int_equal(
       imsec_pki_write_certs(wpath(w, "root.pem", p, sizeof p), root, 1, 1), 0);
+  char rootf[128];
+  wpath(w, "root.pem", rootf, sizeof rootf);
+  /* A TLS core (tls_core): each end's certificate serves its listener
+   * (asking for the peer's) and its client context; the elements judge
+   * the peer from the facts (as in the sim). */
+  char scf[128], sck[128], hcf[128], hck[128];
+  imsec_net_tls_config s_srv, s_cli, h_srv, h_cli;
+  memset(&s_srv, 0, sizeof s_srv);
+  if (tls_core(w)) {
+    pki_write(w, "scscf", w->scscf_cred, w->op1);
+    s_srv.cert_file = wpath(w, "scscf.pem", scf, sizeof scf);
+    s_srv.key_file = wpath(w, "scscf.key", sck, sizeof sck);
+    s_srv.ca_file = rootf;
+    s_srv.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+    s_srv.defer_verify = 1;
+    s_cli = s_srv;
+    s_cli.client_auth = IMSEC_NET_CLIENT_CERT_NONE;
+    s_cli.no_resume = 1;
+    h_srv = s_srv;
+    h_srv.cert_file = wpath(w, "home.pem", hcf, sizeof hcf);
+    h_srv.key_file = wpath(w, "home.key", hck, sizeof hck);
+    h_cli = h_srv;
+    h_cli.client_auth = IMSEC_NET_CLIENT_CERT_NONE;
+    h_cli.no_resume = 1;
+  }
   /* The S-CSCF names its own address: bind, then make it. */
-  imsec_hostnet_listener sl;
-  memset(&sl, 0, sizeof sl);
-  sl.addr = lo(IMSEC_TP_TCP, 0);
-  net_port(w, &w->scscf_e, &imsec_scscf_ops, NULL, w->svc, &sl, 1, NULL, NULL);
+  imsec_hostnet_listener sl[2];
+  memset(sl, 0, sizeof sl);
+  sl[0].addr = lo(IMSEC_TP_TCP, 0);
+  sl[1].addr = lo(IMSEC_TP_TLS, 0);
+  sl[1].tls_cfg = &s_srv;
+  net_port(w, &w->scscf_e, &imsec_scscf_ops, NULL, w->svc, sl,
+           tls_core(w) ? 2 : 1, tls_core(w) ? &s_cli : NULL,
+           tls_core(w) ? w->pc_anchors : NULL);
   imsec_addr sa = lo(IMSEC_TP_TCP, imsec_hostnet_port(w->scscf_e.r, 0));
+  imsec_addr sa_tls =
+      tls_core(w) ? lo(IMSEC_TP_TLS, imsec_hostnet_port(w->scscf_e.r, 1)) : sa;
   static const char *const peers[] = {"127.0.0.1"};
-  w->scscf = scscf_make(w, sa, peers, 1);
+  w->scscf = scscf_make(w, sa_tls, peers, 1);
   imsec_hostnet_set_self(w->scscf_e.r, w->scscf);
   elem_start(w, &w->scscf_e);
   /* The P-CSCFs: TLS listener(s) towards UEs, a TCP core listener last. */
@@ -498,9 +696,9 @@ static void net_world(sc_world *w) {
   } at[P_N] = {
       {{"home", NULL}, 1}, {{"visited", NULL}, 0}, {{"other", "self"}, 0}};
   for (int i = 0; i < P_N; i++) {
-    imsec_net_tls_config tc[2];
+    imsec_net_tls_config tc[3];
     char cf[2][128], kf[2][128];
-    imsec_hostnet_listener l[3];
+    imsec_hostnet_listener l[4];
     memset(l, 0, sizeof l);
     memset(tc, 0, sizeof tc);
     size_t nl = 0;
@@ -515,17 +713,66 @@ static void net_world(sc_world *w) {
       l[nl].tls_cfg = &tc[j];
       nl++;
     }
-    l[nl++].addr = lo(IMSEC_TP_TCP, 0);
+    /* The home P-CSCF's access side in the world's mode (as
+     * sim_home_listeners). */
+    const imsec_x509_anchors *an = NULL;
+    imsec_hostnet_tls_profile dial;
+    memset(&dial, 0, sizeof dial);
+    imsec_net_tls_config dial_cfg;
+    memset(&dial_cfg, 0, sizeof dial_cfg);
+    if (i == P_HOME) {
+      if (w->mode == SC_M2A) {
+        tc[0].client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+        tc[0].ca_file = rootf;
+        tc[0].defer_verify = 1; /* the element decides */
+      }
+      if (w->mode == SC_M3 || w->mode == SC_M3_AKA)
+        l[0].psk = 1;
+      if (w->mode == SC_DTLS) {
+        tc[2] = tc[0];
+        tc[2].dtls = 1;
+        tc[2].tickets = 0;
+        l[nl].addr = lo(IMSEC_TP_DTLS, 0);
+        l[nl].tls_cfg = &tc[2];
+        nl++;
+      }
+      if (w->mode == SC_M2A || w->mode == SC_M2B)
+        an = w->pc_anchors;
+      if (w->mode == SC_M2B) {
+        dial_cfg.cert_file = tc[0].cert_file;
+        dial_cfg.key_file = tc[0].key_file;
+        dial_cfg.ca_file = rootf;
+        dial_cfg.defer_verify = 1;
+        dial_cfg.no_resume = 1;
+        dial.name = SC_DIAL_PROFILE;
+        dial.tls_cfg = &dial_cfg;
+        dial.defer_verify = 1;
+        dial.no_resume = 1;
+      }
+    }
+    int tcore = i == P_HOME && tls_core(w);
+    l[nl].addr = lo(tcore ? IMSEC_TP_TLS : IMSEC_TP_TCP, 0);
+    if (tcore) {
+      l[nl].tls_cfg = &h_srv;
+      an = w->pc_anchors;
+    }
+    nl++;
     elem *e = &w->pcscf_e[i];
-    net_port(w, e, &imsec_pcscf_ops, NULL, NULL, l, nl, NULL, NULL);
-    imsec_addr core = lo(IMSEC_TP_TCP, imsec_hostnet_port(e->r, nl - 1));
-    w->pcscf[i] = pcscf_make(w, i, core, "127.0.0.1", sa,
-                             i == P_VISITED ? SC_VISITED_ID : NULL);
+    net_port_p(w, e, &imsec_pcscf_ops, NULL, NULL, l, nl, tcore ? &h_cli : NULL,
+               an, dial.name ? &dial : NULL, dial.name ? 1 : 0);
+    imsec_addr core = lo(tcore ? IMSEC_TP_TLS : IMSEC_TP_TCP,
+                         imsec_hostnet_port(e->r, nl - 1));
+    w->pcscf[i] = pcscf_make(w, i, core, "127.0.0.1", tcore ? sa_tls : sa,
+                             i == P_VISITED ? SC_VISITED_ID : NULL,
+                             tcore ? SCSCF_NAME : NULL);
     imsec_hostnet_set_self(e->r, w->pcscf[i]);
     elem_start(w, e);
   }
+  w->home_tls = lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 0));
   w->ue_side[SC_PCSCF_HOME] =
-      lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 0));
+      w->mode == SC_DTLS
+          ? lo(IMSEC_TP_DTLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 1))
+          : lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_HOME].r, 0));
   w->ue_side[SC_PCSCF_VISITED] =
       lo(IMSEC_TP_TLS, imsec_hostnet_port(w->pcscf_e[P_VISITED].r, 0));
   w->ue_side[SC_PCSCF_ROGUE] =
@@ -535,15 +782,30 @@ static void net_world(sc_world *w) {
 }
 
 sc_world *sc_world_new(sc_backend b) {
+  return sc_world_new_mode(b, SC_M1);
+}
+
+sc_world *sc_world_new_mode(sc_backend b, sc_mode m) {
   sc_world *w = calloc(1, sizeof *w);
   assert_non_null(w);
   w->b = b;
+  w->mode = m;
   pthread_mutex_init(&w->mu, NULL);
   snprintf(w->scscf_e.name, sizeof w->scscf_e.name, "scscf");
   snprintf(w->pcscf_e[P_HOME].name, sizeof w->pcscf_e[0].name, "pcscf");
   snprintf(w->pcscf_e[P_VISITED].name, sizeof w->pcscf_e[0].name, "vpcscf");
   snprintf(w->pcscf_e[P_ROGUE].name, sizeof w->pcscf_e[0].name, "rogue");
   pki_make(w);
+  w->pc_anchors = anchors_new(w);
+  if (tls_core(w) || w->mode == SC_M2B) {
+    /* The home P-CSCF's certificate serves as a client's too (the core,
+     * dialling UEs): serverAuth and clientAuth, as `imsec pki pcscf`
+     * makes it. */
+    imsec_pki_cred_del(w->home);
+    w->home = ne_cred(w, PCSCF_HOME);
+  }
+  if (tls_core(w))
+    w->scscf_cred = ne_cred(w, SCSCF_NAME);
   assert_int_equal(imsec_crypto_ossl_new(&w->cr), 0);
   assert_int_equal(imsec_crypto_ossl_new(&w->cr_s), 0);
   for (int i = 0; i < P_N; i++)
@@ -579,6 +841,9 @@ void sc_world_del(sc_world *w) {
   }
   for (size_t i = 0; i < w->nue; i++) {
     sc_ue *u = w->ues[i];
+    t_udp_relay_del(u->relay);
+    imsec_pki_cred_del(u->cred);
+    imsec_wipe(u->psk, sizeof u->psk);
     imsec_ue_del(u->ue);
     imsec_svc_del(u->svc);
     imsec_x509_anchors_del(u->anchors);
@@ -592,14 +857,16 @@ void sc_world_del(sc_world *w) {
     imsec_crypto_del(w->cr_p[i]);
   }
   imsec_scscf_del(w->scscf);
+  imsec_x509_anchors_del(w->pc_anchors);
+  imsec_wipe(w->psks, sizeof w->psks);
   imsec_svc_del(w->svc);
   imsec_reg_store_del(w->regs);
   imsec_hss_del(w->hss);
   imsec_hss_store_del(w->store);
   imsec_crypto_del(w->cr_s);
   imsec_crypto_del(w->cr);
-  imsec_pki_cred *all[] = {w->root, w->op1,     w->op2,   w->op3,
-                           w->home, w->visited, w->other, w->self};
+  imsec_pki_cred *all[] = {w->root,    w->op1,   w->op2,  w->op3,       w->home,
+                           w->visited, w->other, w->self, w->scscf_cred};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     imsec_pki_cred_del(all[i]);
   if (w->dir[0])
@@ -630,6 +897,73 @@ static void add_sub_fn(void *self, void *arg) {
   (void)self;
   add_sub *a = arg;
   a->rc = a->w->store->vt->add(a->w->store, a->s);
+}
+
+/* A UE's certificate as `imsec pki ue` makes it: CN and SAN URI
+ * sip:IMPI, under the home operator's CA, clientAuth (M2a), serverAuth
+ * too (M2b: it serves the P-CSCF's connection). */
+static imsec_pki_cred *ue_cred(sc_world *w, const char *impi, int server) {
+  char uri[160];
+  snprintf(uri, sizeof uri, "sip:%s", impi);
+  const char *uris[] = {uri};
+  int64_t now = (int64_t)time(NULL);
+  imsec_pki_spec sp = {
+      .key = IMSEC_PKI_KEY_EC_P256,
+      .cn = impi,
+      .org = SC_HOME,
+      .path_len = -1,
+      .uris = uris,
+      .n_uris = 1,
+      .client_auth = 1,
+      .server_auth = server,
+      .not_before = now - 3600,
+      .not_after = now + 86400,
+  };
+  imsec_pki_cred *c = NULL;
+  assert_int_equal(imsec_pki_issue(&sp, w->op1, &c), 0);
+  return c;
+}
+
+/* SC_SIM, DTLS: the datagrams the UEs asked to lose (sc_ue_opts). */
+static int sim_lose(void *user, const sim_msg *m, const uint8_t *data,
+                    size_t len) {
+  sc_world *w = user;
+  (void)data;
+  (void)len;
+  if (m->from != w->pcscf_e[P_HOME].n)
+    return 0;
+  for (size_t i = 0; i < w->nue; i++) {
+    sc_ue *u = w->ues[i];
+    if (u->e.n == m->to && u->lose_down)
+      return ++u->seen_down == u->lose_down;
+  }
+  return 0;
+}
+
+/* M3: the home P-CSCF's configured PSKs, now with UE u's (its own key;
+ * `psk_wrong` gives the UE another). */
+static void psk_add(sc_world *w, sc_ue *u, int wrong) {
+  assert_true(w->npsk < MAX_UES);
+  psk_row *r = &w->psks[w->npsk++];
+  snprintf(r->identity, sizeof r->identity, "%s", u->impi);
+  assert_int_equal(imsec_random(w->cr, r->key, sizeof r->key), 0);
+  memcpy(u->psk, r->key, sizeof u->psk);
+  if (wrong)
+    u->psk[0] ^= 0x5a;
+  if (w->b == SC_SIM) {
+    assert_int_equal(sim_node_psk_static(w->pcscf_e[P_HOME].n, r->identity,
+                                         r->key, sizeof r->key),
+                     0);
+    return;
+  }
+  imsec_hostnet_psk rows[MAX_UES];
+  for (size_t i = 0; i < w->npsk; i++) {
+    rows[i].identity = w->psks[i].identity;
+    rows[i].key = w->psks[i].key;
+    rows[i].key_len = sizeof w->psks[i].key;
+  }
+  assert_int_equal(
+      imsec_hostnet_psk_set_static(w->pcscf_e[P_HOME].r, rows, w->npsk), 0);
 }
 
 sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
@@ -682,35 +1016,134 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   if (o->sqn_ahead)
     sqn[3] = 0x20;
   assert_int_equal(imsec_ue_sqn_load(sqn, NULL, &c.sqn), 0);
+  /* The mode's credentials (their element settings with them). */
+  int m2b_listen = w->mode == SC_M2B && !o->m1;
+  if ((w->mode == SC_M2A || w->mode == SC_M2B) && !o->m1) {
+    char other[128];
+    snprintf(other, sizeof other, "0010100000%05zu@%s", i + 100, SC_HOME);
+    u->cred =
+        ue_cred(w, o->cert_other_impi ? other : u->impi, w->mode == SC_M2B);
+  }
+  if (w->mode == SC_M3)
+    psk_add(w, u, o->psk_wrong);
+  u->lose_down = o->lose_down;
+  if (w->mode == SC_M3) {
+    c.psk_identity = u->impi;
+    memcpy(c.psk, u->psk, sizeof u->psk);
+    c.psk_len = sizeof u->psk;
+  }
+  c.aka_psk = w->mode == SC_M3_AKA;
   c.pcscf = w->ue_side[o->via];
+  if (w->mode == SC_DTLS && o->m1 && o->via == SC_PCSCF_HOME)
+    c.pcscf = w->home_tls;
+  int dgram = c.pcscf.tp == IMSEC_TP_DTLS;
+  if (dgram && o->lose_down && w->b == SC_NET) {
+    /* The UE dials the relay, which loses what it was asked to. */
+    assert_int_equal(t_udp_relay_new(&u->relay, c.pcscf.port), 0);
+    t_udp_relay_lose(u->relay, 1, o->lose_down);
+    c.pcscf.port = t_udp_relay_port(u->relay);
+  }
   c.pcscf_name = o->pcscf_name ? o->pcscf_name : g_pcscf_names[o->via];
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
   c.max_connect_attempts = 3;
-  int rc = imsec_ue_new(&u->ue, &c, u->cr);
-  imsec_wipe(c.k, sizeof c.k);
-  imsec_wipe(c.opc, sizeof c.opc);
-  assert_int_equal(rc, 0);
+  /* Its node or port first (the element's Contact names the listener
+   * they bind, M2b), then the element. */
   imsec_svc_local_config uc = {.ue_sqn = ue_sqn_write, .ue_sqn_arg = u};
   assert_int_equal(imsec_svc_local_new(&u->svc, &uc), 0);
   u->anchors = anchors_new(w);
   if (w->b == SC_SIM) {
     char host[32];
     snprintf(host, sizeof host, "10.2.0.%zu", i + 1);
-    u->e.n = sim_add(w->s, u->e.name, &imsec_ue_ops, u->ue, host);
+    u->e.n = sim_add(w->s, u->e.name, &imsec_ue_ops, NULL, host);
     assert_non_null(u->e.n);
     sim_node_svc(u->e.n, u->svc);
     sim_node_anchors(u->e.n, u->anchors);
+    imsec_bytes chain[2] = {u->cred ? imsec_pki_cred_der(u->cred)
+                                    : (imsec_bytes){0},
+                            imsec_pki_cred_der(w->op1)};
+    if (w->mode == SC_M2A && u->cred)
+      assert_int_equal(sim_node_client_chain(u->e.n, chain, 2), 0);
+    if (m2b_listen) {
+      /* It serves the P-CSCF's connection with its certificate and asks
+       * for the P-CSCF's (the UE's trust decision judges it). */
+      char a[64];
+      snprintf(a, sizeof a, "tls:%s:5061", host);
+      u->listen = A(a);
+      sim_tls_opts lo_ = {
+          .chain = chain, .n_chain = 2, .client_cert = SIM_CLIENT_CERT_REQUIRE};
+      assert_int_equal(sim_listen_opts(u->e.n, &u->listen, &lo_), 0);
+    }
+    if (dgram) {
+      assert_int_equal(
+          sim_node_tls_profile(u->e.n, SC_UE_DTLS_PROFILE, NULL, 0, NULL, 0),
+          0);
+      if (o->lose_down)
+        sim_set_loss(w->s, sim_lose, w);
+    }
   } else {
     /* The UE's client context leaves the decision to the element (the
      * trust decision, DESIGN.md §3). */
-    imsec_net_tls_config tc;
-    char ca[128];
+    imsec_net_tls_config tc, dc, lc;
+    char ca[128], cf[128], kf[128];
     memset(&tc, 0, sizeof tc);
     tc.defer_verify = 1;
     tc.ca_file = wpath(w, "root.pem", ca, sizeof ca);
-    net_port(w, &u->e, &imsec_ue_ops, u->ue, u->svc, NULL, 0, &tc, u->anchors);
+    if (u->cred) {
+      char base[32];
+      snprintf(base, sizeof base, "%s", u->e.name);
+      pki_write(w, base, u->cred, w->op1);
+      char name[64];
+      snprintf(name, sizeof name, "%s.pem", base);
+      wpath(w, name, cf, sizeof cf);
+      snprintf(name, sizeof name, "%s.key", base);
+      wpath(w, name, kf, sizeof kf);
+    }
+    if (w->mode == SC_M2A && u->cred) {
+      tc.cert_file = cf;
+      tc.key_file = kf;
+    }
+    imsec_hostnet_listener l;
+    memset(&l, 0, sizeof l);
+    if (m2b_listen) {
+      memset(&lc, 0, sizeof lc);
+      lc.cert_file = cf;
+      lc.key_file = kf;
+      lc.ca_file = ca;
+      lc.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+      lc.defer_verify = 1;
+      l.addr = lo(IMSEC_TP_TLS, 0);
+      l.tls_cfg = &lc;
+    }
+    imsec_hostnet_tls_profile dp;
+    memset(&dp, 0, sizeof dp);
+    if (dgram) {
+      dc = tc;
+      dc.dtls = 1;
+      dp.name = SC_UE_DTLS_PROFILE;
+      dp.tls_cfg = &dc;
+      dp.defer_verify = 1;
+      dp.dtls = 1;
+    }
+    net_port_p(w, &u->e, &imsec_ue_ops, NULL, u->svc, &l, m2b_listen ? 1 : 0,
+               &tc, u->anchors, dp.name ? &dp : NULL, dp.name ? 1 : 0);
+    if (m2b_listen)
+      u->listen = lo(IMSEC_TP_TLS, imsec_hostnet_port(u->e.r, 0));
   }
+  if (u->listen.port) {
+    c.listen = u->listen;
+    c.has_listen = 1;
+    c.close_after_register = 1;
+  }
+  int rc = imsec_ue_new(&u->ue, &c, u->cr);
+  imsec_wipe(c.k, sizeof c.k);
+  imsec_wipe(c.opc, sizeof c.opc);
+  imsec_wipe(c.psk, sizeof c.psk);
+  assert_int_equal(rc, 0);
+  if (w->b == SC_SIM)
+    imsec_host_set_self(sim_node_host(u->e.n), u->ue);
+  else
+    imsec_hostnet_set_self(u->e.r, u->ue);
   return u;
 }
 
@@ -857,6 +1290,17 @@ int sc_ue_inbox_pop(sc_world *w, sc_ue *u, imsec_ue_message *out) {
   pop_arg p = {out, 0};
   elem_look(w, &u->e, pop_fn, &p);
   return p.got;
+}
+
+static void reconnect_fn(void *self, imsec_time_ms now, imsec_out *out,
+                         void *arg) {
+  *(int *)arg = imsec_ue_reconnect(self, now, out);
+}
+
+void sc_ue_reconnect(sc_world *w, sc_ue *u) {
+  int rc = -1;
+  sc_ue_call(w, u, reconnect_fn, &rc);
+  assert_int_equal(rc, 0);
 }
 
 static void dereg_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {

@@ -14,6 +14,11 @@
  * operator that is no partner, and a self-signed one bearing the home
  * P-CSCF's name). The PKI is the Annex F shape: an IMS root, operator CAs
  * name-constrained to their domains, P-CSCF leaves under them.
+ * sc_world_new_mode puts the home P-CSCF and its UEs in one deployment
+ * mode (M2a, M2b, M3 configured or AKA-derived, DTLS): the listeners,
+ * client contexts, UE certificates (sip:IMPI, `imsec pki ue`'s shape) and
+ * PSKs of that mode in both backends; in M3 AKA-derived the core between
+ * the home P-CSCF and the S-CSCF is mutual TLS.
  *
  * Every look at an element (status, inbox, counters) runs on that
  * element's own thread (sc_call): under SC_NET the test thread never reads
@@ -50,6 +55,20 @@ typedef enum sc_pcscf {
   SC_PCSCF_N
 } sc_pcscf;
 
+/* The deployment mode of the home P-CSCF's access side (DESIGN.md §2)
+ * and of the UEs that register through it. Whatever the mode, the UE
+ * authenticates to the S-CSCF with IMS AKA and applies its trust decision
+ * to the P-CSCF. */
+typedef enum sc_mode {
+  SC_M1 = 0, /* TLS, the P-CSCF's certificate only */
+  SC_M2A,    /* mutual TLS: the UE shows a client certificate (sip:IMPI) */
+  SC_M2B,    /* the UE listens with a server certificate; the P-CSCF dials
+                it when it has no live flow to it */
+  SC_M3,     /* TLS with a configured PSK (identity: the IMPI) */
+  SC_M3_AKA, /* a PSK derived from the AKA run, used on reconnection */
+  SC_DTLS,   /* SIP over DTLS on UDP (datagrams that may be lost) */
+} sc_mode;
+
 typedef struct sc_world sc_world;
 typedef struct sc_ue sc_ue;
 
@@ -57,11 +76,24 @@ typedef struct sc_ue_opts {
   sc_pcscf via;           /* default SC_PCSCF_HOME */
   const char *pcscf_name; /* NULL: the name of `via`'s certificate */
   int sqn_ahead;          /* the ISIM's SQN is ahead of the HSS's */
+  /* The refused cases of the modes: the UE's certificate (M2a, M2b)
+   * names another IMPI; its configured PSK (M3) is not the P-CSCF's. */
+  int cert_other_impi;
+  int psk_wrong;
+  /* DTLS: the n-th datagram carrying a SIP message from the P-CSCF to
+   * this UE is lost (sim: the loss hook; net: a UDP relay between them).
+   * 0: none. */
+  int lose_down;
+  /* Mode M1 whatever the world's (DTLS: the home P-CSCF's TLS listener;
+   * M2a: no certificate; M2b: no listener, its flow stays). */
+  int m1;
 } sc_ue_opts;
 
 /* Make the networks: PKI, HSS, S-CSCF (started), the P-CSCFs with their
  * routes and core peers. Asserts on failure. */
 sc_world *sc_world_new(sc_backend b);
+/* The same with the home P-CSCF (and the UEs added later) in mode `m`. */
+sc_world *sc_world_new_mode(sc_backend b, sc_mode m);
 /* Stop every element, then free everything. */
 void sc_world_del(sc_world *w);
 sc_backend sc_world_backend(const sc_world *w);
@@ -102,6 +134,9 @@ int sc_ue_send_result(sc_world *w, sc_ue *u, int handle);
 /* Pop the oldest received MESSAGE: 1 (free with imsec_ue_message_free) or
  * 0. */
 int sc_ue_inbox_pop(sc_world *w, sc_ue *u, imsec_ue_message *out);
+/* imsec_ue_reconnect: drop the flow to the P-CSCF and connect again,
+ * keeping the registration (M3 AKA-derived: with the derived PSK). */
+void sc_ue_reconnect(sc_world *w, sc_ue *u);
 /* imsec_ue_deregister. */
 void sc_ue_deregister(sc_world *w, sc_ue *u);
 /* SQN writes the UE's store was asked for (IMSEC_SVC_UE_SQN). */
@@ -114,7 +149,7 @@ size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p);
 /* ------------------------------------------------------ message records */
 
 /* Messages element `from` sent whose start line begins with `start`
- * (NULL: any). */
+ * (NULL: any), also those lost on the way. */
 size_t sc_msgs(sc_world *w, const char *from, const char *start);
 /* Messages element `name` received (any). */
 size_t sc_msgs_in(sc_world *w, const char *name);
@@ -127,6 +162,8 @@ uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
  * returns buf. */
 const char *sc_msg_header(sc_world *w, const char *from, const char *start,
                           size_t i, const char *name, char *buf, size_t cap);
+/* DTLS: datagrams lost so far (sc_ue_opts.lose_down). */
+size_t sc_dgrams_lost(sc_world *w);
 /* Print what was recorded (stderr) when SCENARIO_LADDER is set. */
 void sc_dump(sc_world *w);
 

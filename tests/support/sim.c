@@ -23,6 +23,8 @@
 
 #define MAX_EVENTS_PER_RUN 1000000L
 #define MAX_CHAIN 8
+/* One DTLS record carries one whole message (net/: DTLS_MAX_MSG). */
+#define SIM_DTLS_MAX_MSG 16384
 
 /* The service a node's host talks to: the test's service, its replies
  * delayed by the sim's svc delay. */
@@ -30,6 +32,23 @@ typedef struct sim_svc {
   imsec_svc base;
   sim_node *node;
 } sim_svc;
+
+/* A client TLS context of a node (net: imsec_hostnet_tls_profile). */
+typedef struct cprofile {
+  char name[32];
+  imsec_bytes *chain; /* owned copies; NULL: no client certificate */
+  size_t n_chain;
+  imsec_trust_cert *facts; /* owned; or fixed facts */
+  unsigned flags;          /* SIM_TLS_* */
+} cprofile;
+
+/* A PSK the node's PSK-taking listeners accept. */
+typedef struct pskent {
+  char identity[IMSEC_PSK_ID_MAX];
+  uint8_t key[IMSEC_PSK_MAX];
+  size_t len;
+  imsec_time_ms expires_at; /* 0: no end */
+} pskent;
 
 struct sim_node {
   sim *s;
@@ -42,6 +61,11 @@ struct sim_node {
   int poll_pending; /* an EV_POLL is in the heap */
   imsec_svc *svc;   /* the test's (borrowed), or NULL */
   sim_svc wrap;
+  const imsec_x509_anchors *anchors; /* borrowed (sim_node_anchors) */
+  cprofile **profiles;               /* each owned */
+  size_t nprofiles;
+  pskent *psk_elem, *psk_static; /* installed by the element; configured */
+  size_t npsk_elem, npsk_static;
 };
 
 typedef struct listener {
@@ -51,6 +75,9 @@ typedef struct listener {
   size_t n_chain;
   imsec_trust_cert *facts; /* owned */
   int tickets;
+  sim_client_cert client_cert;
+  int verify_client;
+  int psk;
 } listener;
 
 typedef struct end {
@@ -69,6 +96,13 @@ typedef struct end {
   uint64_t *tags;
   size_t ntags, cap;
   listener *lst; /* connector ends: where they went */
+  /* The client context the connector used (its chain is what an inbound
+   * end's host makes the peer facts from); NULL: none. */
+  const cprofile *cp;
+  int send_chain; /* inbound: the listener asked and the client had one */
+  char profile[32];
+  int psk; /* the handshake used a PSK: no certificate either way */
+  char psk_identity[IMSEC_PSK_ID_MAX];
 } end;
 
 typedef enum ev_kind {
@@ -80,6 +114,8 @@ typedef enum ev_kind {
   EV_IDLE,
   EV_POLL,  /* the node's host has service replies queued (wake) */
   EV_REPLY, /* a delayed service reply reaches the node's host */
+  EV_ALERT, /* TLS 1.3: the server's refusal of a client certificate
+               reaches a client whose handshake had completed */
 } ev_kind;
 
 /* A delayed reply: what the host's done needs. */
@@ -126,6 +162,13 @@ struct sim {
   sim_tamper_fn tamper;
   void *tamper_user;
   int64_t cert_time;
+  /* Datagram loss (DTLS flows): a count of the next ones to lose, on one
+   * flow or any, and a predicate. */
+  uint64_t drop_flow;
+  size_t drop_count;
+  sim_loss_fn loss;
+  void *loss_user;
+  size_t dgrams_lost, handshakes_failed;
 };
 /* ---------------------------------------------------------------- heap */
 
@@ -235,6 +278,20 @@ static sim_tr *tr_add(sim *s, sim_tr_kind kind) {
 
 /* ---------------------------------------------------------------- life */
 
+static void chain_free(imsec_bytes *c, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    free((void *)c[k].p);
+  free(c);
+}
+
+static void profile_free(cprofile *p) {
+  if (!p)
+    return;
+  chain_free(p->chain, p->n_chain);
+  free(p->facts);
+  free(p);
+}
+
 int sim_new(sim **out, imsec_time_ms start) {
   sim *s = calloc(1, sizeof *s);
   if (!s)
@@ -260,6 +317,15 @@ void sim_del(sim *s) {
   for (size_t i = 0; i < s->nnodes; i++) {
     sim_node *n = s->nodes[i];
     imsec_host_del(n->host);
+    for (size_t k = 0; k < n->nprofiles; k++)
+      profile_free(n->profiles[k]);
+    free(n->profiles);
+    if (n->psk_elem)
+      imsec_wipe(n->psk_elem, n->npsk_elem * sizeof *n->psk_elem);
+    if (n->psk_static)
+      imsec_wipe(n->psk_static, n->npsk_static * sizeof *n->psk_static);
+    free(n->psk_elem);
+    free(n->psk_static);
     free(n->name);
     free(n);
   }
@@ -337,6 +403,7 @@ imsec_host *sim_node_host(const sim_node *n) {
 }
 
 void sim_node_anchors(sim_node *n, const imsec_x509_anchors *a) {
+  n->anchors = a;
   (void)imsec_host_set_anchors(n->host, a);
 }
 
@@ -414,34 +481,184 @@ int sim_listen(sim_node *n, const imsec_addr *addr) {
   return add_listener(n, addr) ? 0 : -1;
 }
 
-int sim_listen_tls(sim_node *n, const imsec_addr *addr,
-                   const imsec_bytes *chain, size_t n_chain, int tickets) {
+static imsec_bytes *chain_copy(const imsec_bytes *chain, size_t n) {
+  imsec_bytes *c = calloc(n ? n : 1, sizeof *c);
+  if (!c)
+    abort();
+  for (size_t i = 0; i < n; i++) {
+    c[i].p = (const uint8_t *)dup_n(chain[i].p, chain[i].len);
+    c[i].len = chain[i].len;
+  }
+  return c;
+}
+
+int sim_listen_opts(sim_node *n, const imsec_addr *addr,
+                    const sim_tls_opts *o) {
+  if (!o)
+    return sim_listen(n, addr);
   listener *l = add_listener(n, addr);
   if (!l)
     return -1;
-  l->tickets = tickets;
-  l->chain = calloc(n_chain ? n_chain : 1, sizeof *l->chain);
-  if (!l->chain)
-    return -1;
-  for (size_t i = 0; i < n_chain; i++) {
-    l->chain[i].p = (const uint8_t *)dup_n(chain[i].p, chain[i].len);
-    l->chain[i].len = chain[i].len;
+  l->tickets = o->tickets;
+  l->client_cert = o->client_cert;
+  l->verify_client = o->verify_client;
+  l->psk = o->psk;
+  if (o->facts) {
+    l->facts = malloc(sizeof *l->facts);
+    if (!l->facts)
+      abort();
+    *l->facts = *o->facts;
+  } else if (o->chain && o->n_chain) {
+    l->chain = chain_copy(o->chain, o->n_chain);
+    l->n_chain = o->n_chain;
   }
-  l->n_chain = n_chain;
   return 0;
+}
+
+int sim_listen_tls(sim_node *n, const imsec_addr *addr,
+                   const imsec_bytes *chain, size_t n_chain, int tickets) {
+  sim_tls_opts o = {.chain = chain, .n_chain = n_chain, .tickets = tickets};
+  return sim_listen_opts(n, addr, &o);
 }
 
 int sim_listen_facts(sim_node *n, const imsec_addr *addr,
                      const imsec_trust_cert *facts, int tickets) {
-  listener *l = add_listener(n, addr);
-  if (!l)
+  sim_tls_opts o = {.facts = facts, .tickets = tickets};
+  return sim_listen_opts(n, addr, &o);
+}
+
+/* ---------------------------------------------------------------- client
+ * contexts and PSKs */
+
+static cprofile *find_profile(const sim_node *n, const char *name) {
+  for (size_t i = 0; i < n->nprofiles; i++)
+    if (strcmp(n->profiles[i]->name, name) == 0)
+      return n->profiles[i];
+  return NULL;
+}
+
+int sim_node_tls_profile(sim_node *n, const char *name,
+                         const imsec_bytes *chain, size_t n_chain,
+                         const imsec_trust_cert *facts, unsigned flags) {
+  if (!name || strlen(name) >= sizeof(((cprofile *)0)->name))
     return -1;
-  l->tickets = tickets;
-  l->facts = malloc(sizeof *l->facts);
-  if (!l->facts)
-    return -1;
-  *l->facts = *facts;
+  cprofile *p = find_profile(n, name);
+  if (!p) {
+    cprofile **np =
+        realloc(n->profiles, (n->nprofiles + 1) * sizeof *n->profiles);
+    if (!np)
+      return -1;
+    n->profiles = np;
+    p = calloc(1, sizeof *p);
+    if (!p)
+      return -1;
+    n->profiles[n->nprofiles++] = p;
+    snprintf(p->name, sizeof p->name, "%s", name);
+  }
+  /* Replaced in place: ends refer to the profile, and flows that come up
+   * from now on carry the new credentials (a reloaded context). */
+  chain_free(p->chain, p->n_chain);
+  free(p->facts);
+  p->chain = NULL;
+  p->n_chain = 0;
+  p->facts = NULL;
+  if (facts) {
+    p->facts = malloc(sizeof *p->facts);
+    if (!p->facts)
+      abort();
+    *p->facts = *facts;
+  } else if (chain && n_chain) {
+    p->chain = chain_copy(chain, n_chain);
+    p->n_chain = n_chain;
+  }
+  p->flags = flags;
   return 0;
+}
+
+int sim_node_client_chain(sim_node *n, const imsec_bytes *chain,
+                          size_t n_chain) {
+  const cprofile *old = find_profile(n, "");
+  return sim_node_tls_profile(n, "", chain, n_chain, NULL,
+                              old ? old->flags : 0);
+}
+
+static void port_log(void *ctx, imsec_log_level level, const char *line);
+
+static int psk_valid(size_t id_len, size_t len) {
+  return id_len >= 1 && id_len < IMSEC_PSK_ID_MAX && len <= IMSEC_PSK_MAX;
+}
+
+/* Put (len > 0) or remove (len 0) one identity of a table. */
+static int psk_put(pskent **tab, size_t *n, const char *identity,
+                   const uint8_t *key, size_t len, imsec_time_ms expires_at) {
+  if (!identity || !psk_valid(strlen(identity), len))
+    return -1;
+  size_t i = 0;
+  while (i < *n && strcmp((*tab)[i].identity, identity) != 0)
+    i++;
+  if (len == 0) {
+    if (i < *n) {
+      imsec_wipe(&(*tab)[i], sizeof **tab);
+      (*tab)[i] = (*tab)[*n - 1];
+      imsec_wipe(&(*tab)[*n - 1], sizeof **tab);
+      (*n)--;
+    }
+    return 0;
+  }
+  if (i == *n) {
+    /* Grow by copying, so no old key stays behind in freed memory. */
+    pskent *t = calloc(*n + 1, sizeof *t);
+    if (!t)
+      return -1;
+    if (*n) {
+      memcpy(t, *tab, *n * sizeof *t);
+      imsec_wipe(*tab, *n * sizeof *t);
+    }
+    free(*tab);
+    *tab = t;
+    (*n)++;
+  }
+  pskent *e = &(*tab)[i];
+  memset(e, 0, sizeof *e);
+  snprintf(e->identity, sizeof e->identity, "%s", identity);
+  memcpy(e->key, key, len);
+  e->len = len;
+  e->expires_at = expires_at;
+  return 0;
+}
+
+int sim_node_psk_static(sim_node *n, const char *identity, const uint8_t *key,
+                        size_t len) {
+  return psk_put(&n->psk_static, &n->npsk_static, identity, key, len, 0);
+}
+
+/* The key a PSK-taking listener of node n holds for `identity` now: the
+ * element's first, then the configured ones (as the net port). */
+static const pskent *psk_lookup(const sim_node *n, const char *identity) {
+  for (size_t i = 0; i < n->npsk_elem; i++) {
+    const pskent *e = &n->psk_elem[i];
+    if (strcmp(e->identity, identity) == 0 &&
+        (e->expires_at == 0 || n->s->now < e->expires_at))
+      return e;
+  }
+  for (size_t i = 0; i < n->npsk_static; i++)
+    if (strcmp(n->psk_static[i].identity, identity) == 0)
+      return &n->psk_static[i];
+  return NULL;
+}
+
+int sim_node_psk_has(const sim_node *n, const char *identity) {
+  return psk_lookup(n, identity) != NULL;
+}
+
+/* The host's PSK action (elem.h imsec_out_psk). */
+static void port_psk(void *ctx, const char *identity, const uint8_t *key,
+                     size_t len, imsec_time_ms expires_at) {
+  sim_node *n = ctx;
+  if (psk_put(&n->psk_elem, &n->npsk_elem, identity, key, len, expires_at) !=
+      0) {
+    port_log(ctx, IMSEC_LOG_WARN, "sim: a PSK action with bad sizes dropped");
+  }
 }
 
 /* ---------------------------------------------------------------- ends */
@@ -565,6 +782,33 @@ static void trace_drop(sim *s, const char *from, const char *to, uint64_t flow,
   t->len = len;
 }
 
+static int dgram_lost(sim *s, const sim_msg *m, const uint8_t *p, size_t len) {
+  if (s->drop_count && (!s->drop_flow || s->drop_flow == m->from_flow ||
+                        s->drop_flow == m->to_flow)) {
+    s->drop_count--;
+    return 1;
+  }
+  return s->loss && s->loss(s->loss_user, m, p, len);
+}
+
+void sim_drop_next(sim *s, uint64_t flow, size_t count) {
+  s->drop_flow = flow;
+  s->drop_count = count;
+}
+
+void sim_set_loss(sim *s, sim_loss_fn fn, void *user) {
+  s->loss = fn;
+  s->loss_user = user;
+}
+
+size_t sim_dgrams_lost(const sim *s) {
+  return s->dgrams_lost;
+}
+
+size_t sim_handshakes_failed(const sim *s) {
+  return s->handshakes_failed;
+}
+
 static void send_from(sim *s, uint64_t from_id, const uint8_t *p, size_t len) {
   end *e = get_end(s, from_id);
   const char *from_name = e && e->node ? e->node->name : "?";
@@ -574,16 +818,23 @@ static void send_from(sim *s, uint64_t from_id, const uint8_t *p, size_t len) {
   }
   end *pe = get_end(s, e->peer);
   const char *to_name = pe && pe->node ? pe->node->name : "?";
+  sim_msg m = {
+      .from = e->node,
+      .to = pe ? pe->node : NULL,
+      .from_flow = from_id,
+      .to_flow = e->peer,
+      .now = s->now,
+  };
+  /* A datagram may be lost on the way (RFC 6347 §4.2.4: DTLS does not
+   * retransmit records; the SIP transaction timers of RFC 3261 §17 do). */
+  if (e->tp == IMSEC_TP_DTLS && dgram_lost(s, &m, p, len)) {
+    s->dgrams_lost++;
+    trace_drop(s, from_name, to_name, e->peer, p, len);
+    return;
+  }
   uint8_t *copy = (uint8_t *)dup_n(p, len);
   imsec_time_ms extra = 0;
   if (s->tamper) {
-    sim_msg m = {
-        .from = e->node,
-        .to = pe ? pe->node : NULL,
-        .from_flow = from_id,
-        .to_flow = e->peer,
-        .now = s->now,
-    };
     long r = s->tamper(s->tamper_user, &m, &copy, &len);
     if (r < 0) {
       trace_drop(s, from_name, to_name, e->peer, copy, len);
@@ -595,13 +846,96 @@ static void send_from(sim *s, uint64_t from_id, const uint8_t *p, size_t len) {
   deliver_later(s, from_name, e->peer, copy, len, s->now + s->delay + extra);
 }
 
-static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr) {
+static void connect_fail(sim_node *n, uint64_t tag, int reason,
+                         imsec_time_ms at) {
+  event *ev = ev_new(n->s, EV_CONNFAIL, at);
+  ev->node = n;
+  ev->tag = tag;
+  ev->reason = reason;
+  heap_push(n->s, ev);
+}
+
+static int tp_secure(imsec_tp tp) {
+  return tp == IMSEC_TP_TLS || tp == IMSEC_TP_DTLS;
+}
+
+/* Does the certificate name `name` (RFC 5922 §7.1: SAN URI sip:, then
+ * dNSName; the CN only without SANs)? */
+static int facts_name(const imsec_trust_cert *c, const char *name) {
+  imsec_str want = imsec_str_c(name);
+  for (size_t i = 0; i < c->n_sip && i < IMSEC_TRUST_MAX_NAMES; i++)
+    if (imsec_str_ieq(imsec_str_c(c->sip[i]), want))
+      return 1;
+  for (size_t i = 0; i < c->n_dns && i < IMSEC_TRUST_MAX_NAMES; i++)
+    if (imsec_str_ieq(imsec_str_c(c->dns[i]), want))
+      return 1;
+  return !c->has_san && imsec_str_ieq(imsec_str_c(c->cn), want);
+}
+
+/* A verifying client context (net: defer_verify 0): the listener's
+ * chain must validate against the connector's anchors and name the
+ * server. */
+static int server_verifies(const sim_node *n, const listener *l,
+                           const char *server_name) {
+  imsec_trust_cert c;
+  if (l->facts) {
+    c = *l->facts;
+  } else {
+    if (!l->n_chain || !n->anchors)
+      return 0;
+    size_t nc = l->n_chain < MAX_CHAIN ? l->n_chain : MAX_CHAIN;
+    if (imsec_x509_check(n->anchors, l->chain, nc, n->s->cert_time, &c) != 0)
+      return 0;
+  }
+  if (c.chain != IMSEC_CHAIN_OK)
+    return 0;
+  return !server_name || !server_name[0] || facts_name(&c, server_name);
+}
+
+/* A listener that verifies client certificates (net: client_auth with
+ * defer_verify 0): the client's path must validate against the
+ * listener's anchors. Only the path: serverAuth is the x509 check's
+ * question for servers, not for clients. */
+static int client_verifies(const listener *l, const cprofile *cp) {
+  if (cp->facts)
+    return cp->facts->chain == IMSEC_CHAIN_OK ||
+           cp->facts->chain == IMSEC_CHAIN_NOT_SERVER_AUTH;
+  const sim_node *n = l->node;
+  if (!n->anchors)
+    return 0;
+  imsec_trust_cert c;
+  size_t nc = cp->n_chain < MAX_CHAIN ? cp->n_chain : MAX_CHAIN;
+  if (imsec_x509_check(n->anchors, cp->chain, nc, n->s->cert_time, &c) != 0)
+    return 0;
+  return c.chain == IMSEC_CHAIN_OK || c.chain == IMSEC_CHAIN_NOT_SERVER_AUTH;
+}
+
+static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr,
+                       const char *server_name, const imsec_tls_profile *tls) {
   sim *s = n->s;
-  /* RFC 5923 reuse: an open outgoing flow of this node to that address. */
-  for (size_t i = 0; i < s->nends; i++) {
+  int secure = tp_secure(addr->tp);
+  const char *pname = tls ? tls->profile : "";
+  int want_psk = secure && tls && tls->psk_len > 0;
+  /* The client context: "" may be left unconfigured (no client
+   * certificate, the element decides on the server's); any other name
+   * must have been given (net: IMSEC_ERR_CONFIG). */
+  const cprofile *cp = secure ? find_profile(n, pname) : NULL;
+  if (secure && !cp && pname[0]) {
+    connect_fail(n, tag, IMSEC_ERR_CONFIG, s->now);
+    return;
+  }
+  if (!secure && tls && (tls->profile[0] || tls->psk_len || tls->dtls)) {
+    connect_fail(n, tag, IMSEC_ERR_UNSUPPORTED, s->now);
+    return;
+  }
+  /* RFC 5923 reuse: an open outgoing flow of this node to that address,
+   * made with the same client context. A CONNECT offering a PSK always
+   * opens a flow of its own (its key is what is being tried). */
+  for (size_t i = 0; i < s->nends && !want_psk; i++) {
     end *e = &s->ends[i];
     if (e->node == n && !e->inbound && !e->closed && !e->down &&
-        addr_eq(&e->peer_addr, addr)) {
+        addr_eq(&e->peer_addr, addr) && strcmp(e->profile, pname) == 0 &&
+        !e->psk) {
       end_add_tag(e, tag);
       event *ev = ev_new(s, EV_UP, s->now);
       ev->end = i + 1;
@@ -613,30 +947,76 @@ static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr) {
   }
   listener *l = find_listener(s, addr);
   if (!l) {
-    event *ev = ev_new(s, EV_CONNFAIL, s->now + s->delay);
-    ev->node = n;
-    ev->tag = tag;
-    ev->reason = IMSEC_ERR_IO;
-    heap_push(s, ev);
+    connect_fail(n, tag, IMSEC_ERR_IO, s->now + s->delay);
     return;
   }
-  int tls = addr->tp == IMSEC_TP_TLS || addr->tp == IMSEC_TP_DTLS;
+  /* The handshake's outcome, decided now; a failure reaches the
+   * connector after the round trip, the listener's element hears nothing
+   * (net/ reports only flows that came up). */
+  int fail = 0, refused_cert = 0;
+  int send_chain = 0;
+  if (secure) {
+    if (want_psk) {
+      /* TLS 1.3 external PSK / TLS 1.2 PSK: the listener must hold that
+       * identity with that very key (constant-time compare). */
+      const pskent *k = l->psk ? psk_lookup(l->node, tls->psk_identity) : NULL;
+      if (!k || k->len != tls->psk_len ||
+          !imsec_ct_eq(k->key, tls->psk, tls->psk_len))
+        fail = 1;
+    } else {
+      if (!l->n_chain && !l->facts)
+        fail = 1; /* a PSK-only listener and no PSK offered */
+      int verify = tls && tls->verify == IMSEC_TLS_VERIFY_REQUIRE;
+      if (!tls || tls->verify == IMSEC_TLS_VERIFY_DEFAULT)
+        verify = cp && (cp->flags & SIM_TLS_VERIFY);
+      if (!fail && verify && !server_verifies(n, l, server_name))
+        fail = 1;
+      int has_cert = cp && (cp->n_chain || cp->facts);
+      if (!fail && l->client_cert != SIM_CLIENT_CERT_NONE) {
+        if ((!has_cert && l->client_cert == SIM_CLIENT_CERT_REQUIRE) ||
+            (has_cert && l->verify_client && !client_verifies(l, cp)))
+          refused_cert = 1;
+        send_chain = has_cert;
+      }
+    }
+  }
+  /* The listener refuses the client's certificate (or its absence). In
+   * TLS 1.3 the client's handshake is complete before the server looks at
+   * its certificate (RFC 8446 §4.4.2, §4.6.1 order): its flow comes up,
+   * what it sends is lost, and the server's alert brings it down with
+   * IMSEC_ERR_IO, as net/ reports it. DTLS 1.2 fails inside the
+   * handshake. */
+  if (refused_cert && addr->tp == IMSEC_TP_DTLS)
+    fail = 1;
+  if (fail) {
+    s->handshakes_failed++;
+    connect_fail(n, tag, IMSEC_ERR_AUTH, s->now + 2 * s->delay);
+    return;
+  }
+  int no_resume = want_psk || (tls && tls->no_resume) ||
+                  (cp && (cp->flags & SIM_TLS_NO_RESUME));
   int resumed = 0;
-  if (tls && l->tickets) {
+  if (secure && l->tickets && !no_resume) {
     for (size_t i = 0; i < s->nends; i++)
-      if (s->ends[i].node == n && s->ends[i].lst == l)
+      if (s->ends[i].node == n && s->ends[i].lst == l && !s->ends[i].psk)
         resumed = 1;
   }
   uint64_t ia = new_end(s), ib = new_end(s);
   end *ea = get_end(s, ia), *eb = get_end(s, ib);
-  s->opened++;
-  if (tls)
-    s->opened_tls++;
+  if (refused_cert) {
+    s->handshakes_failed++;
+  } else {
+    s->opened++;
+    if (secure)
+      s->opened_tls++;
+  }
   ea->node = n;
   ea->peer = ib;
   ea->tp = addr->tp;
   ea->lst = l;
+  ea->cp = cp;
   ea->resumed = resumed;
+  snprintf(ea->profile, sizeof ea->profile, "%s", pname);
   ea->local.tp = addr->tp;
   snprintf(ea->local.host, sizeof ea->local.host, "%s", n->addr_host);
   ea->local.port = n->next_port++;
@@ -651,7 +1031,31 @@ static void do_connect(sim_node *n, uint64_t tag, const imsec_addr *addr) {
   eb->resumed = resumed;
   eb->local = l->addr;
   eb->peer_addr = ea->local;
+  eb->cp = cp;
+  eb->send_chain = send_chain;
+  if (want_psk) {
+    ea->psk = eb->psk = 1;
+    snprintf(ea->psk_identity, sizeof ea->psk_identity, "%s",
+             tls->psk_identity);
+    snprintf(eb->psk_identity, sizeof eb->psk_identity, "%s",
+             tls->psk_identity);
+  }
   end_add_tag(eb, 0);
+  if (refused_cert) {
+    /* The listener's side never comes up (nothing reaches its element);
+     * the connector's does, until the alert. */
+    eb->down = eb->closed = 1;
+    event *ev = ev_new(s, EV_UP, s->now + 2 * s->delay);
+    ev->end = ia;
+    ev->tag = tag;
+    ev->node = n;
+    heap_push(s, ev);
+    ev = ev_new(s, EV_ALERT, s->now + 3 * s->delay);
+    ev->end = ia;
+    ev->node = n;
+    heap_push(s, ev);
+    return;
+  }
   /* The handshake: the listener's side comes up, then the connector's. */
   event *ev = ev_new(s, EV_UP, s->now + s->delay);
   ev->end = ib;
@@ -680,6 +1084,10 @@ static int port_send(void *ctx, uint64_t flow, const uint8_t *data,
     trace_drop(s, n->name, "?", flow, data, len);
     return IMSEC_ERR_CLOSED;
   }
+  /* DTLS: one message per record, refused above a record's worth (as
+   * net/: the flow stays). */
+  if (e->tp == IMSEC_TP_DTLS && len > SIM_DTLS_MAX_MSG)
+    return IMSEC_ERR_LIMIT;
   send_from(s, flow, data, len);
   return 0;
 }
@@ -687,9 +1095,7 @@ static int port_send(void *ctx, uint64_t flow, const uint8_t *data,
 static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
                          const char *server_name,
                          const imsec_tls_profile *tls) {
-  (void)server_name;
-  (void)tls;
-  do_connect(ctx, tag, addr);
+  do_connect(ctx, tag, addr, server_name, tls);
 }
 
 static void port_close(void *ctx, uint64_t flow) {
@@ -760,6 +1166,7 @@ static const imsec_host_port sim_port = {
     .log = port_log,
     .now = port_now,
     .wake = port_wake,
+    .psk = port_psk,
 };
 
 /* ---------------------------------------------------------------- services */
@@ -846,9 +1253,16 @@ static void flow_info(const end *e, imsec_flow_info *info) {
   info->peer = e->peer_addr;
   /* Fixed facts of a listener (sim_listen_facts) go as they are; a DER
    * chain (sim_listen_tls) is checked by the host. */
-  if (!e->inbound && e->lst && e->lst->facts &&
-      (e->tp == IMSEC_TP_TLS || e->tp == IMSEC_TP_DTLS))
+  if (e->psk) {
+    /* A PSK handshake: no certificate either way. */
+    info->psk = 1;
+    info->psk_identity = e->psk_identity;
+  } else if (!e->inbound && e->lst && e->lst->facts && tp_secure(e->tp)) {
     info->peer_cert = e->lst->facts;
+  } else if (e->inbound && e->send_chain && e->cp && e->cp->facts &&
+             tp_secure(e->tp)) {
+    info->peer_cert = e->cp->facts;
+  }
   if (e->tp == IMSEC_TP_TLS)
     info->tls_version = "TLSv1.3";
   else if (e->tp == IMSEC_TP_DTLS)
@@ -875,9 +1289,19 @@ static void run_event(sim *s, event *ev) {
     }
     const imsec_bytes *chain = NULL;
     size_t nc = 0;
-    if (!e->inbound && e->lst && e->lst->n_chain) {
+    if (e->psk) {
+      /* no certificates */
+    } else if (!e->inbound && e->lst && e->lst->n_chain) {
       chain = e->lst->chain;
       nc = e->lst->n_chain < MAX_CHAIN ? e->lst->n_chain : MAX_CHAIN;
+    } else if (e->inbound && e->send_chain && e->cp && e->cp->n_chain) {
+      /* The client's certificate (modes M2a, M2b): the accepting host
+       * makes the facts from it, as from a server's. */
+      chain = e->cp->chain;
+      nc = e->cp->n_chain < MAX_CHAIN ? e->cp->n_chain : MAX_CHAIN;
+      /* A resumed session kept the client's leaf only (as net/). */
+      if (e->resumed)
+        nc = 1;
     }
     int v = imsec_host_flow_up(n->host, ev->end, ev->tag, &info, chain, nc);
     if (v < 0 && !e->closed && !e->down) {
@@ -982,6 +1406,12 @@ static void run_event(sim *s, event *ev) {
     end *e = get_end(s, ev->end);
     if (e && !e->kept && !e->closed && !e->down)
       close_flow(s, ev->end, IMSEC_ERR_TIMEOUT, 0);
+    break;
+  }
+  case EV_ALERT: {
+    end *e = get_end(s, ev->end);
+    if (e && !e->closed && !e->down)
+      schedule_down(s, ev->end, IMSEC_ERR_IO, s->now);
     break;
   }
   case EV_POLL:

@@ -11,7 +11,11 @@
  * really validating the listener's DER chain (sim_listen_tls) with
  * crypto/x509 against the connector's anchors (sim_node_anchors) at the
  * harness's certificate time; or, if the listener was given facts
- * directly (sim_listen_facts), those.
+ * directly (sim_listen_facts), those. The deployment modes (DESIGN.md
+ * §2): a listener may ask for the connector's certificate (M2a, and M2b
+ * where the P-CSCF dials a listening UE), take PSKs (M3), and DTLS flows
+ * carry datagrams that may be lost (sim_listen_opts, sim_node_tls_profile,
+ * sim_drop_next).
  *
  * Timers, PERSIST ordering and service replies are the host core's: a
  * node's element sees exactly what it would see under the net port.
@@ -83,6 +87,96 @@ int sim_listen_tls(sim_node *n, const imsec_addr *addr,
                    const imsec_bytes *chain, size_t n_chain, int tickets);
 int sim_listen_facts(sim_node *n, const imsec_addr *addr,
                      const imsec_trust_cert *facts, int tickets);
+
+/* ---------------------------------------------------------- TLS modes */
+
+/* Whether a TLS/DTLS listener asks the connecting node for a certificate
+ * (net's imsec_net_client_auth). */
+typedef enum sim_client_cert {
+  SIM_CLIENT_CERT_NONE = 0, /* never asks: the acceptor gets no facts */
+  SIM_CLIENT_CERT_REQUEST,  /* asks; a client without one still connects */
+  SIM_CLIENT_CERT_REQUIRE,  /* a client without one is refused */
+} sim_client_cert;
+/* A refused client certificate (none under REQUIRE, or one that does not
+ * verify with verify_client): over DTLS 1.2 the connector's handshake
+ * fails (on_flow_down(0, tag, IMSEC_ERR_AUTH)); over TLS 1.3 its flow
+ * comes up first (the client finishes before the server judges its
+ * certificate), what it sends is lost, and the server's alert takes the
+ * flow down with IMSEC_ERR_IO, as over the net port. The listener's
+ * element sees nothing either way; sim_handshakes_failed counts it. */
+
+/* A listener (sim_listen_opts). The listener's own credentials: a DER
+ * chain (leaf first; copied) the connector's host checks against its
+ * anchors, or fixed facts (copied), or neither (a PSK-only listener). */
+typedef struct sim_tls_opts {
+  const imsec_bytes *chain;
+  size_t n_chain;
+  const imsec_trust_cert *facts;
+  int tickets; /* 1: a second connection from the same node is "resumed" */
+  /* Client certificates (modes M2a, M2b): the connecting node's chain
+   * (its client context, sim_node_tls_profile) goes to the accepting
+   * node's host, which makes info->peer_cert from it against its anchors
+   * (sim_node_anchors), as with the net port; on a resumed session (the
+   * listener's tickets) the leaf alone, as net/ keeps no chain. */
+  sim_client_cert client_cert;
+  /* 1: a client chain whose path does not validate against this node's
+   * anchors fails the handshake (net: a server context without
+   * defer_verify); 0: the element decides from the facts. */
+  int verify_client;
+  /* 1: takes PSKs (mode M3) from the node's table: the keys its element
+   * installs (IMSEC_ACT_PSK, expiring on the virtual clock) and the static
+   * ones (sim_node_psk_static), the element's first. A CONNECT offering a
+   * PSK (imsec_tls_profile.psk_len > 0) comes up iff the table holds that
+   * identity with that very key; both ends then see info.psk = 1,
+   * info.psk_identity and no peer certificate. A CONNECT offering none
+   * gets the certificate handshake when the listener has credentials. A
+   * CONNECT offering a PSK opens a flow of its own (no RFC 5923 reuse).
+   * A refused PSK fails at once with IMSEC_ERR_AUTH, also over DTLS (where
+   * net/ drops the records that do not decrypt and the handshake times
+   * out instead). */
+  int psk;
+} sim_tls_opts;
+
+/* Listen at `addr` (any tp; the TLS fields matter for tls: and dtls:).
+ * `o` NULL: as sim_listen. Returns 0 or -1 (the address is taken). */
+int sim_listen_opts(sim_node *n, const imsec_addr *addr, const sim_tls_opts *o);
+
+/* Flags of a client context (net: imsec_hostnet_tls_profile).
+ * SIM_TLS_VERIFY: the handshake fails (IMSEC_ERR_AUTH) unless the server
+ * chain validates against the node's anchors and names server_name (net:
+ * defer_verify 0); a CONNECT's verify DEFER or REQUIRE overrides it.
+ * SIM_TLS_NO_RESUME: never resumes a session. */
+#define SIM_TLS_VERIFY 1u
+#define SIM_TLS_NO_RESUME 2u
+
+/* A client context of node `n` for CONNECTs whose imsec_tls_profile
+ * .profile is `name` ("": the default, also for a CONNECT without a
+ * profile): the client certificate it shows when a listener asks (a DER
+ * chain, leaf first, copied; or fixed facts, copied; or neither) and its
+ * flags. Replaces an earlier context of that name. A CONNECT naming a
+ * context that was never given fails with IMSEC_ERR_CONFIG, as with the
+ * net port; the default context needs no configuring (no certificate,
+ * the element decides on the server's chain). Unlike the net port, the
+ * sim does not refuse a CONNECT whose verify/no_resume/dtls differ from
+ * its context's. Returns 0 or -1. */
+int sim_node_tls_profile(sim_node *n, const char *name,
+                         const imsec_bytes *chain, size_t n_chain,
+                         const imsec_trust_cert *facts, unsigned flags);
+/* The default context's client certificate (its flags kept). */
+int sim_node_client_chain(sim_node *n, const imsec_bytes *chain,
+                          size_t n_chain);
+/* A configured PSK of node n's PSK-taking listeners (net:
+ * imsec_hostnet_psk_set_static); len 0 removes it. Returns 0 or -1 (bad
+ * sizes: identity 1..IMSEC_PSK_ID_MAX - 1, key <= IMSEC_PSK_MAX). */
+int sim_node_psk_static(sim_node *n, const char *identity, const uint8_t *key,
+                        size_t len);
+/* 1 when node n's listeners would take `identity` now (a live installed
+ * key or a static one). */
+int sim_node_psk_has(const sim_node *n, const char *identity);
+/* TLS/DTLS handshakes that failed (PSK, client certificate, verification),
+ * counted in no sim_flows_opened. */
+size_t sim_handshakes_failed(const sim *s);
+
 /* The time (Unix seconds) certificate validity is checked at (default:
  * the real clock, -1). Nodes added later use it (call before sim_add). */
 void sim_cert_time(sim *s, int64_t unix_s);
@@ -125,6 +219,20 @@ typedef struct sim_msg {
 typedef long (*sim_tamper_fn)(void *user, const sim_msg *m, uint8_t **data,
                               size_t *len);
 void sim_set_tamper(sim *s, sim_tamper_fn fn, void *user);
+
+/* Datagrams (DTLS flows: one message per datagram, at most 16 KiB, a
+ * larger send refused with IMSEC_ERR_LIMIT as by net/) may be lost: the
+ * next `count` datagrams sent on the flow with end `flow` (either end;
+ * 0: on any DTLS flow) are lost, traced as dropped. Replaces an earlier
+ * count. */
+void sim_drop_next(sim *s, uint64_t flow, size_t count);
+/* Or a predicate, asked for each datagram (after sim_drop_next's count):
+ * non-zero loses it. `data` is what was sent. */
+typedef int (*sim_loss_fn)(void *user, const sim_msg *m, const uint8_t *data,
+                           size_t len);
+void sim_set_loss(sim *s, sim_loss_fn fn, void *user);
+/* Datagrams lost so far. */
+size_t sim_dgrams_lost(const sim *s);
 
 /* Fail the flow that has `flow` as one end: both ends get on_flow_down
  * with `reason` (e.g. IMSEC_ERR_IO). Returns 0 or -1 (no such flow). */

@@ -27,6 +27,7 @@ typedef struct fx {
   imsec_out out;
   imsec_time_ms now;
   char token[64];
+  const char *contact; /* the REGISTER's Contact URI; NULL: an ob flow's */
   int seq;
 } fx;
 
@@ -180,7 +181,7 @@ static inline const char *reg(fx *x, const char *auth_resp, const char *sec,
            "To: <" IMPU ">\r\n"
            "Call-ID: reg1@ue\r\n"
            "CSeq: %d REGISTER\r\n"
-           "Contact: <sip:ue@127.0.0.1:40000;transport=tls;ob>;"
+           "Contact: <%s>;"
            "+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\";"
            "reg-id=1;expires=%s\r\n"
            "Authorization: Digest username=\"" IMPI "\",realm=\"" HOME
@@ -190,8 +191,9 @@ static inline const char *reg(fx *x, const char *auth_resp, const char *sec,
            "%s"
            "Expires: %s\r\n"
            "Content-Length: 0\r\n\r\n",
-           x->seq, x->seq, expires, auth_resp, sec ? sec : "",
-           extra ? extra : "", expires);
+           x->seq, x->seq,
+           x->contact ? x->contact : "sip:ue@127.0.0.1:40000;transport=tls;ob",
+           expires, auth_resp, sec ? sec : "", extra ? extra : "", expires);
   return buf;
 }
 

@@ -42,12 +42,17 @@ static int up_cert(fx *x, uint64_t flow, uint64_t tag,
   return flow_up(x, flow, tag, &info);
 }
 
+/* The UE's listener (M2b): no "ob", an address to dial. */
+#define LISTENER "sip:ue@127.0.0.1:40000;transport=tls"
+
 static fx *m2_fx(imsec_pcscf_client_cert cc, int dial) {
   imsec_pcscf_config c;
   cfg_base(&c);
   c.client_cert = cc;
   c.dial_ue = dial;
-  return fx_new(&c);
+  fx *x = fx_new(&c);
+  x->contact = LISTENER;
+  return x;
 }
 
 static void client_cert_names(void **state) {
@@ -258,6 +263,63 @@ static void m2b_refused(void **state) {
   fx_del(x);
 }
 
+/* A parked UE de-registers from a new connection: its binding, which
+ * has no flow, goes. */
+static void m2b_deregister_elsewhere(void **state) {
+  (void)state;
+  fx *x = m2b_registered();
+  assert_int_equal(up(x, 12, 0, IMSEC_TP_TLS), 0);
+  feed(x, 12, reg(x, "", NULL, NULL, "0"));
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW, response_to(fwd, 200, "OK", NULL));
+  status_is(sent(x, 12), 200);
+  assert_true(logged(x, "de-registered IMPI " IMPI));
+  assert_null(imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI)));
+  assert_null(to_ue(x, 1));
+  status_is(sent(x, CORE_FLOW), 430);
+  fx_del(x);
+}
+
+/* A Contact at another address than the UE's: never dialled. */
+static void m2b_other_host(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_NONE, 1);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.inbound = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:10.0.0.9:40000"), &info.peer), 0);
+  assert_int_equal(flow_up(x, UE_FLOW, 0, &info), 0);
+  assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  assert_true(logged(x, "is not at the address it registered from "
+                        "(tls:10.0.0.9:40000); it will not be dialled"));
+  binding *b = imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI));
+  assert_int_equal(b->outlives_flow, 0);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, IMSEC_ERR_CLOSED, x->now, &x->out);
+  assert_true(logged(x, "1 binding(s) removed"));
+  fx_del(x);
+}
+
+/* A Contact with "ob" is the UE's flow (RFC 5626): never dialled. */
+static void m2b_outbound_contact(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_NONE, 1);
+  x->contact = NULL; /* the fixture's ;ob Contact */
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
+  assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  binding *b = imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI));
+  assert_int_equal(b->outlives_flow, 0);
+  assert_int_equal(pc_m2_can_dial(x->p, b), 0);
+  fx_del(x);
+}
+
 /* Without dial_ue the binding goes with its flow (M1). */
 static void m2b_off(void **state) {
   (void)state;
@@ -283,6 +345,9 @@ int main(void) {
       cmocka_unit_test(m2b_dial),
       cmocka_unit_test(m2b_refused),
       cmocka_unit_test(m2b_off),
+      cmocka_unit_test(m2b_other_host),
+      cmocka_unit_test(m2b_outbound_contact),
+      cmocka_unit_test(m2b_deregister_elsewhere),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -634,6 +634,27 @@ static void test_m2b_listener(void **st) {
   assert_int_equal(f.ue->st, UE_ST_CONNECTING);
   drain(&f);
   fx_del(&f);
+  /* de-registering while parked: a connection, then Expires 0 there */
+  fx_new(&f);
+  f.ue->has_listen = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:45000"), &f.ue->listen), 0);
+  reach(&f, UE_ST_PARKED);
+  assert_int_equal(imsec_ue_deregister(f.ue, f.now, &f.out), 0);
+  assert_int_equal(f.ue->st, UE_ST_CONNECTING);
+  drain(&f);
+  imsec_flow_info info = flow_info(&f.cert);
+  assert_int_equal(
+      imsec_ue_on_flow_up(f.ue, FLOW, f.ue->connect_tag, &info, f.now, &f.out),
+      0);
+  assert_int_equal(f.ue->st, UE_ST_DEREGISTERING);
+  int expires0 = 0;
+  for (size_t i = 0; i < f.out.n; i++)
+    expires0 |= f.out.acts[i].kind == IMSEC_ACT_SEND &&
+                strstr((const char *)f.out.acts[i].data, "Expires: 0\r\n");
+  assert_true(expires0);
+  drain(&f);
+  fx_del(&f);
 }
 
 int main(void) {

@@ -419,6 +419,50 @@ static void keys_per_connection(void **state) {
   fx_del(x);
 }
 
+/* TS 24.229 §5.2.2.1: ck= and ik= never reach the UE, also when the
+ * challenge that carries them cannot be rewritten (a malformed parameter
+ * after them) and in any other response relayed to the UE. */
+static void keys_never_relayed(void **state) {
+  (void)state;
+  fx *x = fx_new(0);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  feed(x, UE_FLOW, reg(x, IMPI, "600"));
+  assert_null(sent(x, CORE_FLOW));
+  assert_int_equal(up_info(x, CORE_FLOW, 1, IMSEC_TP_TCP, NULL), 0);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest realm=\"" HOME "\", "
+                   "nonce=\"abc\", ck=\"" CK "\", ik=\"" IK "\", "
+                   "opaque=\"unterminated\r\n"));
+  const char *r = sent(x, UE_FLOW);
+  if (r) {
+    assert_null(strstr(r, CK));
+    assert_null(strstr(r, IK));
+  }
+  fx_del(x);
+
+  x = fx_new(0);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  register_aka(x, UE_FLOW, 1, "600");
+  feed(x, UE_FLOW, message());
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 407, "Proxy Authentication Required",
+                   "Proxy-Authenticate: Digest realm=\"" HOME "\", "
+                   "nonce=\"abc\", ck=\"" CK "\", ik=\"" IK "\"\r\n"
+                   "WWW-Authenticate: Digest realm=\"" HOME "\", "
+                   "nonce=\"abd\", ck=\"" CK "\", ik=\"" IK "\"\r\n"));
+  r = sent(x, UE_FLOW);
+  status_is(r, 407);
+  assert_null(strstr(r, CK));
+  assert_null(strstr(r, IK));
+  assert_non_null(strstr(r, "nonce=\"abc\""));
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(derive_install_move_remove),
@@ -426,6 +470,7 @@ int main(void) {
       cmocka_unit_test(strip_only),
       cmocka_unit_test(configured_identity),
       cmocka_unit_test(keys_per_connection),
+      cmocka_unit_test(keys_never_relayed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

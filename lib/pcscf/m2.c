@@ -124,14 +124,26 @@ int pc_m2_binding_made(ev *e, binding *b, flowrec *f) {
   if (f->cert_impi && !(b->cert_impi = pc_dup_str(imsec_str_c(f->cert_impi))))
     return IMSEC_ERR_NOMEM;
   imsec_addr a;
-  if (p->cfg.dial_ue && contact_addr(b->contact, &a) == 0)
-    b->outlives_flow = 1;
+  b->dial_ok = 0;
+  if (!p->cfg.dial_ue || contact_addr(b->contact, &a) != 0)
+    return 0;
+  /* The Contact is the UE's word only: dial nothing but the address the
+   * registration came from, so that a REGISTER cannot point the P-CSCF's
+   * client certificate at a core element or at another UE's listener. */
+  if (!imsec_str_ieq(imsec_str_c(a.host), imsec_str_c(f->peer.host))) {
+    LOG(e, IMSEC_LOG_WARN, S("IMPI "), imsec_str_c(b->impi), S(": Contact "),
+        pc_addr_str(p, &a), S(" is not the address it registered from ("),
+        imsec_str_c(f->peer.host), S("); it will not be dialled"));
+    return 0;
+  }
+  b->dial_ok = 1;
+  b->outlives_flow = 1;
   return 0;
 }
 
 int pc_m2_can_dial(const imsec_pcscf *p, const binding *b) {
   imsec_addr a;
-  return p->cfg.dial_ue && b->outlives_flow &&
+  return p->cfg.dial_ue && b->outlives_flow && b->dial_ok &&
          contact_addr(b->contact, &a) == 0;
 }
 
@@ -171,6 +183,8 @@ int pc_m2_dial_send(ev *e, binding *b, imsec_sip_msg *m, txn *t) {
   m2dial *d = b->dial_tag ? imsec_map_get(&p->dials, b->dial_tag) : NULL;
   if (!d) {
     imsec_addr a;
+    if (!b->dial_ok)
+      return IMSEC_ERR_PERM;
     IMSEC_GUARD(contact_addr(b->contact, &a));
     if (!(d = calloc(1, sizeof(*d))))
       return IMSEC_ERR_NOMEM;

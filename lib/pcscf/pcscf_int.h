@@ -65,6 +65,8 @@ typedef struct binding {
   char *cert_impi;   /* M2a: the IMPI of the UE certificate it registered
                         with (lib/pcscf/m2.c), NULL: none */
   uint64_t dial_tag; /* M2b: the CONNECT under way to its Contact, 0 none */
+  int dial_ok;       /* M2b: its Contact is a TLS address on the host the
+                        UE registered from (m2.c) */
   size_t dest;       /* the S-CSCF it registered through */
   imsec_time_ms expires_at;
 } binding;
@@ -84,7 +86,7 @@ struct flowrec {
   imsec_tp local_tp;
   char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
   char *psk_impi;  /* a PSK flow (M3): the one IMPI it may register */
-  int dgram; /* DTLS: a datagram flow (dgram.c) */
+  int dgram;       /* DTLS: a datagram flow (dgram.c) */
 };
 
 typedef struct qmsg {

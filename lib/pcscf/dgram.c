@@ -474,6 +474,11 @@ static void take_send(ev *e, const imsec_act *a) {
                            ? IMSEC_TXN_CLIENT_INVITE
                            : IMSEC_TXN_CLIENT_NON_INVITE,
                        0, &p->sip_timers, e->now);
+  /* An INVITE answered provisionally has no timer left (RFC 3261 figure
+   * 5: Proceeding waits for the TU): a UE that never answers finally
+   * must not pin the slot, so it goes with the proxy's own transaction. */
+  x->expire_at =
+      e->now + p->cfg.transaction_timeout_ms + 64 * p->sip_timers.t1;
 done:
   imsec_sip_msg_free(&m);
   free(buf);

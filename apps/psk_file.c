@@ -130,6 +130,15 @@ int psk_file_load(const char *path, psk_file *out, char *err, size_t cap) {
   int rv = read_private(path, &text, &len, err, cap);
   if (rv < 0)
     return rv;
+  rv = psk_file_parse(text, len, path, out, err, cap);
+  imsec_wipe(text, len);
+  free(text);
+  return rv;
+}
+
+int psk_file_parse(char *text, size_t len, const char *path, psk_file *out,
+                   char *err, size_t cap) {
+  int rv = 0;
   psk_file f = {0};
   size_t line = 0, capn = 0;
   char *p = text;
@@ -180,13 +189,9 @@ int psk_file_load(const char *path, psk_file *out, char *err, size_t cap) {
     f.e[f.n++] = e;
     imsec_wipe(&e, sizeof(e));
   }
-  imsec_wipe(text, len);
-  free(text);
   *out = f;
   return 0;
 fail:
-  imsec_wipe(text, len);
-  free(text);
   psk_file_free(&f);
   return rv;
 }

@@ -33,6 +33,11 @@ typedef struct psk_file {
  * Returns 0, IMSEC_ERR_PERM (mode), IMSEC_ERR_IO, IMSEC_ERR_PARSE,
  * IMSEC_ERR_LIMIT, IMSEC_ERR_NOMEM. */
 int psk_file_load(const char *path, psk_file *out, char *err, size_t cap);
+/* The parsing of psk_file_load: `text` of `len` octets plus a writable
+ * octet at text[len] (lines are cut in place; the caller wipes it), `path`
+ * only names it in err. */
+int psk_file_parse(char *text, size_t len, const char *path, psk_file *out,
+                   char *err, size_t cap);
 /* Wipe and free (the struct stays, empty). */
 void psk_file_free(psk_file *f);
 /* Hand the entries to the net port's configured table (every loop), as

@@ -86,6 +86,7 @@ struct flowrec {
   imsec_tp local_tp;
   char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
   char *psk_impi;  /* a PSK flow (M3): the one IMPI it may register */
+  size_t n_pend;   /* M3: AKA runs with CK/IK pending for it (psk.c) */
   int dgram;       /* DTLS: a datagram flow (dgram.c) */
 };
 
@@ -417,6 +418,8 @@ void pc_psk_registered(ev *e, uint64_t flow, const char *impi,
 /* De-registered or expired: remove its PSK (pending keys time out). */
 void pc_psk_gone(ev *e, const char *impi);
 void pc_psk_sweep(ev *e, imsec_time_ms *next);
+/* The UE connection `f` goes: the CK/IK pending for it are wiped. */
+void pc_psk_flow_gone(imsec_pcscf *p, flowrec *f);
 /* An access flow came up: note its PSK, move a derived PSK's binding. */
 int pc_psk_flow_up(ev *e, flowrec *f, const imsec_flow_info *info);
 /* A REGISTER's IMPI on a PSK flow: 0 fine, -1 refused (403 in *r). */

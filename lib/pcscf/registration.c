@@ -509,7 +509,24 @@ fail:
 /* TS 24.229 §5.2.2.1: CK and IK are for the P-CSCF only; they never reach
  * the UE. Every challenge of a response bound for the UE loses its ck= and
  * ik=, whatever the status or method; one that cannot be rewritten (a
- * malformed parameter, no room) goes as a whole rather than as it came. */
+ * scheme that is not a token, a malformed parameter, no room) goes as a
+ * whole rather than as it came. */
+/* RFC 3261 §25.1 token (an auth-scheme is one, RFC 7235 §2.1). */
+static int scheme_ok(imsec_str v) {
+  size_t n = 0;
+  while (n < v.len && v.p[n] != ' ')
+    n++;
+  if (!n)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = v.p[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || strchr("-.!%*_+`'~", c)))
+      return 0;
+  }
+  return 1;
+}
+
 int pc_strip_aka_keys(ev *e, imsec_sip_msg *m) {
   static const char *const drop_keys[] = {"ck", "ik"};
   for (size_t i = 0; i < m->nhdrs;) {
@@ -519,8 +536,11 @@ int pc_strip_aka_keys(ev *e, imsec_sip_msg *m) {
       i++;
       continue;
     }
+    /* What is not "scheme params" could hide ck= where a lenient UE
+     * still finds it (in the scheme's place, "Digest,ck=..."). */
     imsec_str nv;
-    if (digest_rewrite(e, h->value, drop_keys, 2, S(""), &nv, NULL) == 0 &&
+    if (scheme_ok(h->value) &&
+        digest_rewrite(e, h->value, drop_keys, 2, S(""), &nv, NULL) == 0 &&
         imsec_sip_msg_replace(m, i, nv) == 0) {
       i++;
       continue;

@@ -3,8 +3,9 @@
  * a UE's REGISTER goes to the core, whose answer carries header fields
  * from the input with ck="..." and ik="..." wherever the input says.
  * Whatever the status and the fields, nothing may crash, hang or leak,
- * and no challenge relayed to the UE may carry a ck or ik parameter or
- * fail to parse (a challenge that cannot be rewritten is removed). The UE
+ * and no challenge relayed to the UE may carry a ck or ik parameter,
+ * have a scheme that is not a token, or fail to parse (a challenge that
+ * cannot be rewritten is removed). The UE
  * then answers and a 200 follows, so the PSK derivation runs too.
  *
  * Input: octet 0 picks the status (401, 407, 200, 403, 500 ...) and
@@ -101,7 +102,16 @@ static void check_ue(const char *msg, size_t len) {
       imsec_str scheme, name, val;
       int quoted, rv;
       if (imsec_cursor_until(&c, ' ', &scheme) < 0)
-        abort();
+        scheme = h->value; /* a scheme alone */
+      /* the scheme is a token: nothing (no ck=) hides in it */
+      for (size_t k = 0; k < scheme.len; k++) {
+        char ch = scheme.p[k];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || strchr("-.!%*_+`'~", ch)))
+          abort();
+      }
+      if (scheme.len == h->value.len)
+        continue;
       while ((rv = imsec_digest_next_param(&c, &name, &val, &quoted)) == 1)
         if (imsec_str_ieq_c(name, "ck") || imsec_str_ieq_c(name, "ik"))
           abort();

@@ -449,6 +449,24 @@ static void keys_never_relayed(void **state) {
   }
   fx_del(x);
 
+  /* ck= where the scheme should be: not a "scheme params" challenge */
+  x = fx_new(0);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  feed(x, UE_FLOW, reg(x, IMPI, "600"));
+  assert_int_equal(up_info(x, CORE_FLOW, 1, IMSEC_TP_TCP, NULL), 0);
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest,ck=\"" CK "\", ik=\"" IK
+                   "\", realm=\"" HOME "\"\r\n"));
+  r = sent(x, UE_FLOW);
+  if (r) {
+    assert_null(strstr(r, CK));
+    assert_null(strstr(r, IK));
+  }
+  fx_del(x);
+
   x = fx_new(0);
   assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
   register_aka(x, UE_FLOW, 1, "600");

@@ -477,8 +477,7 @@ static void take_send(ev *e, const imsec_act *a) {
   /* An INVITE answered provisionally has no timer left (RFC 3261 figure
    * 5: Proceeding waits for the TU): a UE that never answers finally
    * must not pin the slot, so it goes with the proxy's own transaction. */
-  x->expire_at =
-      e->now + p->cfg.transaction_timeout_ms + 64 * p->sip_timers.t1;
+  x->expire_at = e->now + p->cfg.transaction_timeout_ms + 64 * p->sip_timers.t1;
 done:
   imsec_sip_msg_free(&m);
   free(buf);

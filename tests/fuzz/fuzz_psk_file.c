@@ -1,14 +1,13 @@
-/* Fuzz the P-CSCF's PSK file parser (apps/psk_file.c, psk_file_parse):
+/* Fuzz the P-CSCF's PSK file parser (conf/psk_file.c):
  * arbitrary bytes as the file's text must never crash, hang or leak, and
  * what it accepts must hold the file's rules: every identity 1 to
  * IMSEC_PSK_ID_MAX - 1 printable octets without space, given once; every
- * key 1 to IMSEC_PSK_MAX octets. The apps source is compiled into this
- * target (tests/CMakeLists.txt), not included. */
+ * key 1 to IMSEC_PSK_MAX octets. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "psk_file.h"
+#include "imsec/psk_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,9 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   memcpy(text, data, size);
   text[size] = 0;
-  psk_file f = {0};
+  imsec_psk_file f = {0};
   char err[256];
-  int rv = psk_file_parse(text, size, "fuzz.psk", &f, err, sizeof(err));
+  int rv = imsec_psk_file_parse(text, size, "fuzz.psk", &f, err, sizeof(err));
   if (rv == 0) {
     for (size_t i = 0; i < f.n; i++) {
       size_t il = strlen(f.e[i].identity);
@@ -39,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (strcmp(f.e[i].identity, f.e[j].identity) == 0)
           abort();
     }
-    psk_file_free(&f);
+    imsec_psk_file_free(&f);
   } else if (f.e || f.n) {
     abort(); /* a refused file leaves `out` alone */
   } else if (!err[0]) {

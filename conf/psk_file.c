@@ -59,9 +59,9 @@ static int parse_line(char *l, imsec_psk_file_entry *e, const char **why) {
       *why = "identity with a non-printable character";
       return IMSEC_ERR_PARSE;
     }
-  if (hl % 2 || hl > 2 * IMSEC_PSK_MAX ||
+  if (hl % 2 || hl < 2 * IMSEC_PSK_FILE_KEY_MIN || hl > 2 * IMSEC_PSK_MAX ||
       imsec_hex_decode(hex, hl, e->key, sizeof(e->key)) != (int)(hl / 2)) {
-    *why = "key is not hex of 1 to 64 octets";
+    *why = "key is not hex of 16 to 64 octets";
     imsec_wipe(e->key, sizeof(e->key));
     return IMSEC_ERR_PARSE;
   }

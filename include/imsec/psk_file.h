@@ -3,7 +3,8 @@
  * --psk-file`, YAML psk_file) as text, parsed by conf/psk_file.c: one
  * "IDENTITY HEXKEY" per line, '#' starts a comment, blank lines are
  * skipped. IDENTITY is the IMPI (1 to IMSEC_PSK_ID_MAX - 1 printable
- * octets, no space); HEXKEY 1 to IMSEC_PSK_MAX octets in hex. Reading the
+ * octets, no space); HEXKEY IMSEC_PSK_FILE_KEY_MIN to IMSEC_PSK_MAX octets
+ * in hex. Reading the
  * file (a private regular file) is the daemon's (apps/psk_file.c).
  */
 #ifndef IMSEC_PSK_FILE_H
@@ -19,6 +20,13 @@ extern "C" {
 #endif
 
 #define IMSEC_PSK_FILE_MAX 4096 /* entries */
+
+/* The shortest configured PSK, in octets: 128 bits. A PSK handshake
+ * exposes its binder (RFC 8446 §4.2.11) to anyone on the path, and a short
+ * key falls to an offline search of it (RFC 9257 §4: external PSKs need
+ * at least 128 bits of entropy). The UE's profile (psk_file) and the
+ * P-CSCF's file hold keys of this length or longer. */
+#define IMSEC_PSK_FILE_KEY_MIN 16
 
 typedef struct imsec_psk_file_entry {
   char identity[IMSEC_PSK_ID_MAX];

@@ -2,7 +2,7 @@
  * arbitrary bytes as the file's text must never crash, hang or leak, and
  * what it accepts must hold the file's rules: every identity 1 to
  * IMSEC_PSK_ID_MAX - 1 printable octets without space, given once; every
- * key 1 to IMSEC_PSK_MAX octets. */
+ * key IMSEC_PSK_FILE_KEY_MIN to IMSEC_PSK_MAX octets. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (c <= 0x20 || c >= 0x7f)
           abort();
       }
-      if (f.e[i].key_len == 0 || f.e[i].key_len > IMSEC_PSK_MAX)
+      if (f.e[i].key_len < IMSEC_PSK_FILE_KEY_MIN ||
+          f.e[i].key_len > IMSEC_PSK_MAX)
         abort();
       for (size_t j = 0; j < i; j++)
         if (strcmp(f.e[i].identity, f.e[j].identity) == 0)

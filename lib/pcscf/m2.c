@@ -14,6 +14,7 @@
  * moves to that flow (pc_binding_attach) and what waited goes out. */
 #include "lib/pcscf/pcscf_int.h"
 
+#include "imsec/ident.h"
 #include "imsec/sip_uri.h"
 
 /* ------------------------------------------------------------ names */
@@ -77,13 +78,22 @@ int pc_m2_flow_up(ev *e, flowrec *f, const imsec_flow_info *info) {
   return 0;
 }
 
+/* The same IMPI as lib/trust judges a certificate's: the user part as
+ * written (RFC 7542 §2.5 leaves its case to the home network), the realm a
+ * domain name (case-insensitive). */
+static int impi_same(const char *a, const char *b) {
+  const char *ra = strrchr(a, '@'), *rb = strrchr(b, '@');
+  if (!ra || !rb || ra - a != rb - b)
+    return 0;
+  return memcmp(a, b, (size_t)(ra - a)) == 0 && /* no secret: identities */
+         imsec_dns_name_eq(imsec_str_c(ra + 1), imsec_str_c(rb + 1));
+}
+
 int pc_m2_register_check(ev *e, const char *impi, refusal *r) {
   flowrec *f = e->f;
   if (!f->cert_impi)
     return 0;
-  /* A NAI's realm is a domain name (case-insensitive); IMSI-derived users
-   * are digits. */
-  if (impi[0] && imsec_str_ieq(imsec_str_c(impi), imsec_str_c(f->cert_impi)))
+  if (impi[0] && impi_same(impi, f->cert_impi))
     return 0;
   LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(e->p, f->id),
       S(": 403 Authorization username '"), imsec_str_c(impi),

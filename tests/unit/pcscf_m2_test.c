@@ -300,6 +300,28 @@ static void m2b_contact_elsewhere(void **state) {
   fx_del(x);
 }
 
+/* M2a: the certificate's IMPI and the REGISTER's compare as lib/trust
+ * compares them: the realm in any case, the user part as written. */
+static void m2a_impi_case(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_REQUIRE, 0);
+  flowrec f;
+  memset(&f, 0, sizeof(f));
+  f.id = UE_FLOW;
+  char cert[] = "Alice@Home.Example";
+  f.cert_impi = cert;
+  ev e = {.p = x->p, .out = &x->out, .now = x->now, .f = &f};
+  refusal r;
+  memset(&r, 0, sizeof(r));
+  assert_int_equal(pc_m2_register_check(&e, "Alice@home.example", &r), 0);
+  assert_int_equal(pc_m2_register_check(&e, "alice@home.example", &r), -1);
+  assert_int_equal(r.code, 403);
+  assert_int_equal(pc_m2_register_check(&e, "Alice@home.example.evil", &r), -1);
+  assert_int_equal(pc_m2_register_check(&e, "Alice", &r), -1);
+  assert_int_equal(pc_m2_register_check(&e, "", &r), -1);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(client_cert_names),
@@ -310,6 +332,7 @@ int main(void) {
       cmocka_unit_test(m2b_refused),
       cmocka_unit_test(m2b_off),
       cmocka_unit_test(m2b_contact_elsewhere),
+      cmocka_unit_test(m2a_impi_case),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

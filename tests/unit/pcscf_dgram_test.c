@@ -498,6 +498,41 @@ static void invite_proceeding_forgotten(void **st) {
   fx_del(x);
 }
 
+/* One association cannot take the whole datagram table: a flood of
+ * distinct requests (each answered, each kept for Timer J) stops at the
+ * per-flow share, and another UE's requests still get their slot. */
+static void one_flow_bounded(void **st) {
+  (void)st;
+  fx *x = fx_new();
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_DTLS), 0);
+  assert_int_equal(up(x, UE_FLOW + 1, 0, IMSEC_TP_DTLS), 0);
+  char m[1024];
+  int said = 0;
+  for (int i = 0; i < 100; i++) {
+    snprintf(m, sizeof m,
+             "MESSAGE sip:bob@" HOME " SIP/2.0\r\n"
+             "Via: SIP/2.0/DTLS-UDP 127.0.0.1:40000;branch=z9hG4bKf%d\r\n"
+             "Max-Forwards: 70\r\nFrom: <" IMPU ">;tag=f\r\n"
+             "To: <sip:bob@" HOME ">\r\nCall-ID: f%d@ue\r\n"
+             "CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+             i, i);
+    feed(x, UE_FLOW, m);
+    said |= logged(x, "datagram transactions of flow");
+  }
+  size_t n = pc_dgram_count(x->p);
+  assert_true(n <= 64);
+  assert_true(said);
+  snprintf(m, sizeof m,
+           "MESSAGE sip:bob@" HOME " SIP/2.0\r\n"
+           "Via: SIP/2.0/DTLS-UDP 127.0.0.1:40001;branch=z9hG4bKother\r\n"
+           "Max-Forwards: 70\r\nFrom: <" IMPU ">;tag=g\r\n"
+           "To: <sip:bob@" HOME ">\r\nCall-ID: g@ue\r\n"
+           "CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n");
+  feed(x, UE_FLOW + 1, m);
+  assert_int_equal(pc_dgram_count(x->p), n + 1);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(register_duplicates),
@@ -508,6 +543,7 @@ int main(void) {
       cmocka_unit_test(unanswered_request_forgotten),
       cmocka_unit_test(tls_flow_untouched),
       cmocka_unit_test(invite_proceeding_forgotten),
+      cmocka_unit_test(one_flow_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

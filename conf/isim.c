@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "imsec/isim.h"
+#include "imsec/psk_file.h"
 #include "conf_int.h"
 
 typedef struct isim_ctx {
@@ -120,8 +121,8 @@ static int secret_file(isim_ctx *c, size_t line, const char *key, const char *v,
   return secret_file_n(c, line, key, v, out, len, NULL);
 }
 
-/* As secret_file; with got_len, 1 to len octets are read (their number
- * goes to *got_len) instead of exactly len. */
+/* As secret_file; with got_len, IMSEC_PSK_FILE_KEY_MIN to len octets are read
+ * (their number goes to *got_len) instead of exactly len. */
 static int secret_file_n(isim_ctx *c, size_t line, const char *key,
                          const char *v, uint8_t *out, size_t len,
                          size_t *got_len) {
@@ -162,14 +163,15 @@ static int secret_file_n(isim_ctx *c, size_t line, const char *key,
     n--;
   buf[n] = '\0';
   if (got_len) {
-    int dn = n && n % 2 == 0 && n <= 2 * len
+    /* include/imsec/psk_file.h: a PSK of 128 bits at least */
+    int dn = n >= 2 * IMSEC_PSK_FILE_KEY_MIN && n % 2 == 0 && n <= 2 * len
                  ? imsec_hex_decode(buf, n, out, len)
                  : IMSEC_ERR_PARSE;
     if (dn <= 0) {
       imsec_wipe(out, len);
       rv = fail(c, IMSEC_ERR_PARSE, line,
-                "key '%s': %s must hold 2 to %zu hex digits", key, path,
-                2 * len);
+                "key '%s': %s must hold %d to %zu hex digits", key, path,
+                2 * IMSEC_PSK_FILE_KEY_MIN, 2 * len);
     } else {
       *got_len = (size_t)dn;
     }

@@ -66,7 +66,7 @@ typedef struct imsec_isim_profile {
   char *cert_file;
   char *key_file;
   /* Mode M3, configured (docs/M3.md): the PSK identity (the IMPI, as the
-   * P-CSCF's psk_file names it) and the key from psk_file (1 to 64
+   * P-CSCF's psk_file names it) and the key from psk_file (16 to 64
    * octets, secret). NULL / 0 when absent. */
   char *psk_identity;
   uint8_t psk[64];

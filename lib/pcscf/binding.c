@@ -152,6 +152,7 @@ void pc_binding_sweep(ev *e, imsec_time_ms *next) {
 }
 
 void pc_flow_free(imsec_pcscf *p, flowrec *f) {
+  pc_psk_flow_gone(p, f);
   while (f->bindings) {
     binding *b = f->bindings;
     if (b->outlives_flow) {

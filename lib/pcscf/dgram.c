@@ -31,6 +31,11 @@
 #define DG_KEY 200
 #define STUN_COOKIE 0x2112A442u
 #define STUN_HDR 20
+/* Datagram transactions one association may hold at once: a UE has a
+ * handful in flight; answered requests stay 64*T1 (Timer J), so without a
+ * share one UE's flood of distinct requests would take the table every
+ * UE's retransmission handling shares. */
+#define DG_PER_FLOW 64
 
 typedef struct dgx {
   uint64_t flow;
@@ -124,6 +129,17 @@ static dgx *dg_add(ev *e, uint64_t flow, const char *key, int server) {
         S("datagram transaction table full: no retransmission handling for "
           "a message on flow "),
         pc_num(p, flow));
+    return NULL;
+  }
+  size_t mine = 0;
+  for (size_t i = 0; i < d->n; i++)
+    mine += d->v[i]->flow == flow;
+  if (mine >= DG_PER_FLOW) {
+    /* the sender sets the pace: lines within the refused-input budget */
+    if (imsec_lograte_take(&p->bad_rate, e->now, NULL))
+      LOG(e, IMSEC_LOG_WARN, S("datagram transactions of flow "),
+          pc_num(p, flow), S(" at their share ("), pc_num(p, DG_PER_FLOW),
+          S("): no retransmission handling for this message"));
     return NULL;
   }
   if (d->n == d->cap) {
@@ -474,6 +490,10 @@ static void take_send(ev *e, const imsec_act *a) {
                            ? IMSEC_TXN_CLIENT_INVITE
                            : IMSEC_TXN_CLIENT_NON_INVITE,
                        0, &p->sip_timers, e->now);
+  /* An INVITE answered provisionally has no timer left (RFC 3261 figure
+   * 5: Proceeding waits for the TU): a UE that never answers finally
+   * must not pin the slot, so it goes with the proxy's own transaction. */
+  x->expire_at = e->now + p->cfg.transaction_timeout_ms + 64 * p->sip_timers.t1;
 done:
   imsec_sip_msg_free(&m);
   free(buf);

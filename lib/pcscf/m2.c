@@ -14,6 +14,7 @@
  * moves to that flow (pc_binding_attach) and what waited goes out. */
 #include "lib/pcscf/pcscf_int.h"
 
+#include "imsec/ident.h"
 #include "imsec/sip_uri.h"
 
 /* ------------------------------------------------------------ names */
@@ -77,13 +78,22 @@ int pc_m2_flow_up(ev *e, flowrec *f, const imsec_flow_info *info) {
   return 0;
 }
 
+/* The same IMPI as lib/trust judges a certificate's: the user part as
+ * written (RFC 7542 §2.5 leaves its case to the home network), the realm a
+ * domain name (case-insensitive). */
+static int impi_same(const char *a, const char *b) {
+  const char *ra = strrchr(a, '@'), *rb = strrchr(b, '@');
+  if (!ra || !rb || ra - a != rb - b)
+    return 0;
+  return memcmp(a, b, (size_t)(ra - a)) == 0 && /* no secret: identities */
+         imsec_dns_name_eq(imsec_str_c(ra + 1), imsec_str_c(rb + 1));
+}
+
 int pc_m2_register_check(ev *e, const char *impi, refusal *r) {
   flowrec *f = e->f;
   if (!f->cert_impi)
     return 0;
-  /* A NAI's realm is a domain name (case-insensitive); IMSI-derived users
-   * are digits. */
-  if (impi[0] && imsec_str_ieq(imsec_str_c(impi), imsec_str_c(f->cert_impi)))
+  if (impi[0] && impi_same(impi, f->cert_impi))
     return 0;
   LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(e->p, f->id),
       S(": 403 Authorization username '"), imsec_str_c(impi),
@@ -131,24 +141,26 @@ int pc_m2_binding_made(ev *e, binding *b, flowrec *f) {
   if (f->cert_impi && !(b->cert_impi = pc_dup_str(imsec_str_c(f->cert_impi))))
     return IMSEC_ERR_NOMEM;
   imsec_addr a;
-  if (!p->cfg.dial_ue || contact_addr(b->contact, &a) < 0)
+  b->dial_ok = 0;
+  if (!p->cfg.dial_ue || contact_addr(b->contact, &a) != 0)
     return 0;
-  /* The P-CSCF dials only the address the UE registered from: a Contact
-   * naming another host would have it open connections wherever a
-   * subscriber asks (the UE's listener shares its address). */
+  /* The Contact is the UE's word only: dial nothing but the address the
+   * registration came from, so that a REGISTER cannot point the P-CSCF's
+   * client certificate at a core element or at another UE's listener. */
   if (!imsec_str_ieq(imsec_str_c(a.host), imsec_str_c(f->peer.host))) {
     LOG(e, IMSEC_LOG_WARN, S("IMPI "), imsec_str_c(b->impi), S(": Contact "),
-        pc_addr_str(p, &a), S(" is not at the address it registered from ("),
-        pc_addr_str(p, &f->peer), S("); it will not be dialled"));
+        pc_addr_str(p, &a), S(" is not the address it registered from ("),
+        imsec_str_c(f->peer.host), S("); it will not be dialled"));
     return 0;
   }
+  b->dial_ok = 1;
   b->outlives_flow = 1;
   return 0;
 }
 
 int pc_m2_can_dial(const imsec_pcscf *p, const binding *b) {
   imsec_addr a;
-  return p->cfg.dial_ue && b->outlives_flow &&
+  return p->cfg.dial_ue && b->outlives_flow && b->dial_ok &&
          contact_addr(b->contact, &a) == 0;
 }
 
@@ -188,6 +200,8 @@ int pc_m2_dial_send(ev *e, binding *b, imsec_sip_msg *m, txn *t) {
   m2dial *d = b->dial_tag ? imsec_map_get(&p->dials, b->dial_tag) : NULL;
   if (!d) {
     imsec_addr a;
+    if (!b->dial_ok)
+      return IMSEC_ERR_PERM;
     IMSEC_GUARD(contact_addr(b->contact, &a));
     if (!(d = calloc(1, sizeof(*d))))
       return IMSEC_ERR_NOMEM;

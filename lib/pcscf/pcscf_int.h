@@ -65,6 +65,8 @@ typedef struct binding {
   char *cert_impi;   /* M2a: the IMPI of the UE certificate it registered
                         with (lib/pcscf/m2.c), NULL: none */
   uint64_t dial_tag; /* M2b: the CONNECT under way to its Contact, 0 none */
+  int dial_ok;       /* M2b: its Contact is a TLS address on the host the
+                        UE registered from (m2.c) */
   size_t dest;       /* the S-CSCF it registered through */
   imsec_time_ms expires_at;
 } binding;
@@ -84,6 +86,7 @@ struct flowrec {
   imsec_tp local_tp;
   char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
   char *psk_impi;  /* a PSK flow (M3): the one IMPI it may register */
+  size_t n_pend;   /* M3: AKA runs with CK/IK pending for it (psk.c) */
   int dgram;       /* DTLS: a datagram flow (dgram.c) */
 };
 
@@ -305,6 +308,9 @@ int pc_ue_request(ev *e, imsec_sip_msg *m);
 int pc_has_option(imsec_sip_msg *m, imsec_sip_hid id, const char *opt);
 int pc_ue_register(ev *e, imsec_sip_msg *m);
 void pc_register_response(ev *e, txn *t, imsec_sip_msg *m);
+/* ck= and ik= out of every challenge of a response for the UE (0, or <0
+ * when the response must not go). */
+int pc_strip_aka_keys(ev *e, imsec_sip_msg *m);
 
 /* ---- lib/pcscf/proxy.c */
 
@@ -412,6 +418,8 @@ void pc_psk_registered(ev *e, uint64_t flow, const char *impi,
 /* De-registered or expired: remove its PSK (pending keys time out). */
 void pc_psk_gone(ev *e, const char *impi);
 void pc_psk_sweep(ev *e, imsec_time_ms *next);
+/* The UE connection `f` goes: the CK/IK pending for it are wiped. */
+void pc_psk_flow_gone(imsec_pcscf *p, flowrec *f);
 /* An access flow came up: note its PSK, move a derived PSK's binding. */
 int pc_psk_flow_up(ev *e, flowrec *f, const imsec_flow_info *info);
 /* A REGISTER's IMPI on a PSK flow: 0 fine, -1 refused (403 in *r). */

@@ -522,6 +522,10 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
     pc_register_response(e, t, m);
   }
   flowrec *back = pc_flow_find(p, t->in_flow);
+  if (back && t->from_ue && pc_strip_aka_keys(e, m) < 0) {
+    LOG(e, IMSEC_LOG_WARN, S("response with CK/IK not relayed to the UE"));
+    back = NULL;
+  }
   if (back)
     pc_send_flow(e, back->id, m);
   else

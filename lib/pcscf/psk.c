@@ -27,10 +27,16 @@
  * within the S-CSCF's nonce lifetime; longer than any default of it). */
 #define PEND_MS 120000
 
+/* Pending runs one UE connection may hold at once (a UE registers one IMPI,
+ * a shared device a few): one connection cannot fill the table that every
+ * UE's PSK derivation shares. */
+#define PEND_PER_FLOW 4
+
 /* CK, IK and RAND of the latest 401 to an IMPI's REGISTER (secret). */
 typedef struct pend_keys {
   uint8_t ck[16], ik[16], rand[16];
   imsec_time_ms until;
+  uint64_t flow; /* the UE connection whose REGISTER it answered */
 } pend_keys;
 
 /* The derived PSK of one registered IMPI (secret key). */
@@ -73,6 +79,31 @@ int pc_psk_new(imsec_pcscf *p, const uint8_t seed[16]) {
   imsec_map_init_str(&k->by_id, seed);
   p->psk = k;
   return 0;
+}
+
+/* The count of pending runs on the UE connection of `k` goes down. */
+static void pend_unlink(imsec_pcscf *p, const pend_keys *k) {
+  flowrec *f = pc_flow_find(p, k->flow);
+  if (f && f->n_pend)
+    f->n_pend--;
+}
+
+void pc_psk_flow_gone(imsec_pcscf *p, flowrec *f) {
+  pc_psk *k = p->psk;
+  if (!k || !f->n_pend)
+    return;
+  /* Nobody can answer those challenges on this connection now: wipe the
+   * keys at once rather than at their deadline. */
+  size_t it = 0;
+  imsec_map_slot *s;
+  while (f->n_pend && (s = imsec_map_next(&k->pend, &it))) {
+    pend_keys *n = s->val;
+    if (n->flow != f->id)
+      continue;
+    (void)imsec_map_del_at(&k->pend, &it);
+    pend_free(n);
+    f->n_pend--;
+  }
 }
 
 void pc_psk_del(imsec_pcscf *p) {
@@ -144,7 +175,13 @@ void pc_psk_on_401(ev *e, const txn *t, imsec_sip_msg *m) {
       return;
     }
     n.until = e->now + PEND_MS;
+    n.flow = t->in_flow;
     imsec_str impi = imsec_str_c(t->impi);
+    flowrec *f = pc_flow_find(e->p, t->in_flow);
+    if (!f) {
+      imsec_wipe(&n, sizeof(n)); /* the UE's connection is gone */
+      return;
+    }
     char kb[IMSEC_PSK_ID_MAX + 300];
     imsec_str key;
     if (pend_key(t->in_flow, t->impi, kb, sizeof(kb), &key) < 0) {
@@ -153,7 +190,8 @@ void pc_psk_on_401(ev *e, const txn *t, imsec_sip_msg *m) {
     }
     pend_keys *have = imsec_map_sget(&k->pend, key);
     if (!have) {
-      if (imsec_map_len(&k->pend) >= e->p->cfg.max_bindings ||
+      if (f->n_pend >= PEND_PER_FLOW ||
+          imsec_map_len(&k->pend) >= e->p->cfg.max_bindings ||
           !(have = malloc(sizeof(*have))) ||
           imsec_map_sput(&k->pend, key, have, NULL) < 0) {
         free(have);
@@ -161,6 +199,7 @@ void pc_psk_on_401(ev *e, const txn *t, imsec_sip_msg *m) {
         LOG(e, IMSEC_LOG_WARN, S("no room for the AKA keys of IMPI "), impi);
         return;
       }
+      f->n_pend++;
     }
     *have = n;
     imsec_wipe(&n, sizeof(n));
@@ -189,6 +228,8 @@ void pc_psk_registered(ev *e, uint64_t flow, const char *impi,
   pend_keys *n = pend_key(flow, impi, kb, sizeof(kb), &key) == 0
                      ? imsec_map_sdel(&k->pend, key)
                      : NULL;
+  if (n)
+    pend_unlink(e->p, n);
   psk_rec *old = imsec_map_sget(&k->by_impi, is);
   if (!n) {
     /* A 200 without a fresh AKA run here: the PSK of the last one goes on
@@ -256,6 +297,7 @@ void pc_psk_sweep(ev *e, imsec_time_ms *next) {
     pend_keys *n = s->val;
     if (n->until <= e->now) {
       (void)imsec_map_del_at(&k->pend, &it);
+      pend_unlink(e->p, n);
       pend_free(n);
       continue;
     }

@@ -510,22 +510,60 @@ fail:
   LOG(e, IMSEC_LOG_WARN, S("could not bind IMPI "), imsec_str_c(t->impi));
 }
 
+/* TS 24.229 §5.2.2.1: CK and IK are for the P-CSCF only; they never reach
+ * the UE. Every challenge of a response bound for the UE loses its ck= and
+ * ik=, whatever the status or method; one that cannot be rewritten (a
+ * scheme that is not a token, a malformed parameter, no room) goes as a
+ * whole rather than as it came. */
+/* RFC 3261 §25.1 token (an auth-scheme is one, RFC 7235 §2.1). */
+static int scheme_ok(imsec_str v) {
+  size_t n = 0;
+  while (n < v.len && v.p[n] != ' ')
+    n++;
+  if (!n)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = v.p[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || strchr("-.!%*_+`'~", c)))
+      return 0;
+  }
+  return 1;
+}
+
+int pc_strip_aka_keys(ev *e, imsec_sip_msg *m) {
+  static const char *const drop_keys[] = {"ck", "ik"};
+  for (size_t i = 0; i < m->nhdrs;) {
+    const imsec_sip_hdr *h = &m->hdrs[i];
+    if (h->id != IMSEC_SIP_H_WWW_AUTHENTICATE &&
+        h->id != IMSEC_SIP_H_PROXY_AUTHENTICATE) {
+      i++;
+      continue;
+    }
+    /* What is not "scheme params" could hide ck= where a lenient UE
+     * still finds it (in the scheme's place, "Digest,ck=..."). */
+    imsec_str nv;
+    if (scheme_ok(h->value) &&
+        digest_rewrite(e, h->value, drop_keys, 2, S(""), &nv, NULL) == 0 &&
+        imsec_sip_msg_replace(m, i, nv) == 0) {
+      i++;
+      continue;
+    }
+    LOG(e, IMSEC_LOG_WARN,
+        S("a challenge to the UE could not be rewritten "
+          "without ck/ik: removed"));
+    if (imsec_sip_msg_remove(m, i) < 0)
+      return IMSEC_ERR_INTERNAL;
+  }
+  return 0;
+}
+
 void pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
   if (m->status == 401) {
     /* Mode M3 (psk.c): the keys of an AKA-derived PSK, taken first. */
     pc_psk_on_401(e, t, m);
-    /* TS 24.229 §5.2.2.1: CK and IK are for the P-CSCF only; they never
-     * reach the UE. */
-    static const char *const drop_keys[] = {"ck", "ik"};
-    for (const imsec_sip_hdr *h =
-             imsec_sip_hdr_first(m, IMSEC_SIP_H_WWW_AUTHENTICATE);
-         h; h = imsec_sip_hdr_next(m, h)) {
-      imsec_str nv;
-      if (digest_rewrite(e, h->value, drop_keys, 2, S(""), &nv, NULL) == 0 &&
-          imsec_sip_msg_replace(m, (size_t)(h - m->hdrs), nv) < 0)
-        break;
-    }
+    /* CK and IK leave the 401 in pc_strip_aka_keys before it is relayed. */
     if (t->sa_offered) {
       /* RFC 3329 §2.3.1: the server's list, echoed back by the UE. */
       flowrec *f = pc_flow_find(p, t->in_flow);

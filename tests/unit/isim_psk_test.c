@@ -1,5 +1,5 @@
 /* conf/isim.c: the mode M3 profile keys psk_identity and psk_file (a secret
- * file of 1 to 64 octets in hex, private like k_file). */
+ * file of 16 to 64 octets in hex, private like k_file). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +53,9 @@ static void psk_keys(void **state) {
   assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), IMSEC_ERR_PERM);
   assert_non_null(strstr(err, "psk_file"));
   /* Not hex, odd length, too long. */
-  const char *bad[] = {"zz11", "abc", ""};
-  for (size_t i = 0; i < 3; i++) {
+  /* ... and shorter than 16 octets (128 bits). */
+  const char *bad[] = {"zz11", "abc", "", "00112233445566778899aabbccddee"};
+  for (size_t i = 0; i < 4; i++) {
     write_text(kpath, bad[i], 0600);
     assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)),
                      IMSEC_ERR_PARSE);

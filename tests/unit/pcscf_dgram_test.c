@@ -461,6 +461,78 @@ static void tls_flow_untouched(void **st) {
   fx_del(x);
 }
 
+/* An INVITE to the UE that it answers with a provisional response only:
+ * RFC 3261 figure 5 stops every timer in Proceeding, so the datagram
+ * transaction must still go (after the proxy's transaction timeout and
+ * 64*T1) while the UE keeps its association alive with keep-alives. */
+static void invite_proceeding_forgotten(void **st) {
+  (void)st;
+  fx *x = registered();
+  imsec_time_ms t0 = x->now;
+  char inv[2048];
+  snprintf(inv, sizeof inv,
+           "INVITE sip:ue@127.0.0.1:40000;transport=dtls-udp SIP/2.0\r\n"
+           "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKinv1\r\n"
+           "Route: <sip:%s@127.0.0.1:5062;transport=tcp;lr;ob>\r\n"
+           "Max-Forwards: 69\r\n"
+           "From: <sip:b@" HOME ">;tag=b\r\nTo: <" IMPU ">\r\n"
+           "Call-ID: inv1@b\r\nCSeq: 1 INVITE\r\n"
+           "Contact: <sip:b@127.0.0.1:5070;transport=tcp>\r\n"
+           "Content-Length: 0\r\n\r\n",
+           x->token);
+  feed(x, CORE_FLOW, inv);
+  char m[8192];
+  snprintf(m, sizeof m, "%s", sent(x, UE_FLOW));
+  feed(x, UE_FLOW, response_to(m, 180, "Ringing", NULL));
+  status_is(sent(x, CORE_FLOW), 180);
+  uint8_t ka[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42, 1,  2,
+                    3,    4,    5,    6,    7,    8,    9,    10,   11, 12};
+  for (imsec_time_ms at = t0; at <= t0 + 32000 + 64 * 500 + 20000;
+       at += 20000) {
+    x->now = at;
+    imsec_out_clear(&x->out);
+    imsec_pcscf_on_message(x->p, UE_FLOW, ka, sizeof ka, x->now, &x->out);
+    tick(x, at);
+  }
+  assert_int_equal(pc_dgram_count(x->p), 0);
+  fx_del(x);
+}
+
+/* One association cannot take the whole datagram table: a flood of
+ * distinct requests (each answered, each kept for Timer J) stops at the
+ * per-flow share, and another UE's requests still get their slot. */
+static void one_flow_bounded(void **st) {
+  (void)st;
+  fx *x = fx_new();
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_DTLS), 0);
+  assert_int_equal(up(x, UE_FLOW + 1, 0, IMSEC_TP_DTLS), 0);
+  char m[1024];
+  int said = 0;
+  for (int i = 0; i < 100; i++) {
+    snprintf(m, sizeof m,
+             "MESSAGE sip:bob@" HOME " SIP/2.0\r\n"
+             "Via: SIP/2.0/DTLS-UDP 127.0.0.1:40000;branch=z9hG4bKf%d\r\n"
+             "Max-Forwards: 70\r\nFrom: <" IMPU ">;tag=f\r\n"
+             "To: <sip:bob@" HOME ">\r\nCall-ID: f%d@ue\r\n"
+             "CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+             i, i);
+    feed(x, UE_FLOW, m);
+    said |= logged(x, "datagram transactions of flow");
+  }
+  size_t n = pc_dgram_count(x->p);
+  assert_true(n <= 64);
+  assert_true(said);
+  snprintf(m, sizeof m,
+           "MESSAGE sip:bob@" HOME " SIP/2.0\r\n"
+           "Via: SIP/2.0/DTLS-UDP 127.0.0.1:40001;branch=z9hG4bKother\r\n"
+           "Max-Forwards: 70\r\nFrom: <" IMPU ">;tag=g\r\n"
+           "To: <sip:bob@" HOME ">\r\nCall-ID: g@ue\r\n"
+           "CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n");
+  feed(x, UE_FLOW + 1, m);
+  assert_int_equal(pc_dgram_count(x->p), n + 1);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(register_duplicates),
@@ -470,6 +542,8 @@ int main(void) {
       cmocka_unit_test(stun_answer_v6),
       cmocka_unit_test(unanswered_request_forgotten),
       cmocka_unit_test(tls_flow_untouched),
+      cmocka_unit_test(invite_proceeding_forgotten),
+      cmocka_unit_test(one_flow_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

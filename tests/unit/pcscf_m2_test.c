@@ -295,8 +295,8 @@ static void m2b_other_host(void **state) {
   assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
   connect_core(x);
   register_ue(x, UE_FLOW);
-  assert_true(logged(x, "is not at the address it registered from "
-                        "(tls:10.0.0.9:40000); it will not be dialled"));
+  assert_true(logged(x, "is not the address it registered from "
+                        "(10.0.0.9); it will not be dialled"));
   binding *b = imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI));
   assert_int_equal(b->outlives_flow, 0);
   imsec_out_clear(&x->out);
@@ -336,6 +336,54 @@ static void m2b_off(void **state) {
   fx_del(x);
 }
 
+/* M2b: the P-CSCF dials only the address the UE registered from. A
+ * Contact naming another host (a core element, someone else's UE) is
+ * never dialled: the binding goes with its flow. */
+static void m2b_contact_elsewhere(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_NONE, 1);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.inbound = 1;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:10.9.8.7:40000"), &info.peer), 0);
+  assert_int_equal(flow_up(x, UE_FLOW, 0, &info), 0);
+  assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
+  connect_core(x);
+  register_ue(x, UE_FLOW); /* Contact: 127.0.0.1:40000 */
+  binding *b = imsec_map_sget(&x->p->bindings, IMSEC_STR_LIT(IMPI));
+  assert_non_null(b);
+  assert_int_equal(b->outlives_flow, 0);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, IMSEC_ERR_CLOSED, x->now, &x->out);
+  assert_null(to_ue(x, 1));
+  status_is(sent(x, CORE_FLOW), 430);
+  fx_del(x);
+}
+
+/* M2a: the certificate's IMPI and the REGISTER's compare as lib/trust
+ * compares them: the realm in any case, the user part as written. */
+static void m2a_impi_case(void **state) {
+  (void)state;
+  fx *x = m2_fx(IMSEC_PCSCF_CLIENT_CERT_REQUIRE, 0);
+  flowrec f;
+  memset(&f, 0, sizeof(f));
+  f.id = UE_FLOW;
+  char cert[] = "Alice@Home.Example";
+  f.cert_impi = cert;
+  ev e = {.p = x->p, .out = &x->out, .now = x->now, .f = &f};
+  refusal r;
+  memset(&r, 0, sizeof(r));
+  assert_int_equal(pc_m2_register_check(&e, "Alice@home.example", &r), 0);
+  assert_int_equal(pc_m2_register_check(&e, "alice@home.example", &r), -1);
+  assert_int_equal(r.code, 403);
+  assert_int_equal(pc_m2_register_check(&e, "Alice@home.example.evil", &r), -1);
+  assert_int_equal(pc_m2_register_check(&e, "Alice", &r), -1);
+  assert_int_equal(pc_m2_register_check(&e, "", &r), -1);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(client_cert_names),
@@ -348,6 +396,8 @@ int main(void) {
       cmocka_unit_test(m2b_other_host),
       cmocka_unit_test(m2b_outbound_contact),
       cmocka_unit_test(m2b_deregister_elsewhere),
+      cmocka_unit_test(m2b_contact_elsewhere),
+      cmocka_unit_test(m2a_impi_case),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

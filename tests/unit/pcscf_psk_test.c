@@ -31,7 +31,7 @@ typedef struct fx {
   uint8_t rand[16];
 } fx;
 
-static fx *fx_new(int aka_psk) {
+static fx *fx_new_max(int aka_psk, size_t max_bindings) {
   fx *x = calloc(1, sizeof(*x));
   assert_non_null(x);
   assert_int_equal(imsec_crypto_ossl_new(&x->c), 0);
@@ -46,10 +46,16 @@ static fx *fx_new(int aka_psk) {
   snprintf(c.peer_addrs[0], sizeof(c.peer_addrs[0]), "127.0.0.1");
   c.n_peer_addrs = 1;
   c.aka_psk = aka_psk;
+  if (max_bindings)
+    c.max_bindings = max_bindings;
   assert_int_equal(imsec_pcscf_new(&x->p, &c, x->c), 0);
   imsec_out_init(&x->out, IMSEC_LOG_DEBUG);
   x->now = 1000;
   return x;
+}
+
+static fx *fx_new(int aka_psk) {
+  return fx_new_max(aka_psk, 0);
 }
 
 static void fx_del(fx *x) {
@@ -419,6 +425,116 @@ static void keys_per_connection(void **state) {
   fx_del(x);
 }
 
+/* TS 24.229 §5.2.2.1: ck= and ik= never reach the UE, also when the
+ * challenge that carries them cannot be rewritten (a malformed parameter
+ * after them) and in any other response relayed to the UE. */
+static void keys_never_relayed(void **state) {
+  (void)state;
+  fx *x = fx_new(0);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  feed(x, UE_FLOW, reg(x, IMPI, "600"));
+  assert_null(sent(x, CORE_FLOW));
+  assert_int_equal(up_info(x, CORE_FLOW, 1, IMSEC_TP_TCP, NULL), 0);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest realm=\"" HOME "\", "
+                   "nonce=\"abc\", ck=\"" CK "\", ik=\"" IK "\", "
+                   "opaque=\"unterminated\r\n"));
+  const char *r = sent(x, UE_FLOW);
+  if (r) {
+    assert_null(strstr(r, CK));
+    assert_null(strstr(r, IK));
+  }
+  fx_del(x);
+
+  /* ck= where the scheme should be: not a "scheme params" challenge */
+  x = fx_new(0);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  feed(x, UE_FLOW, reg(x, IMPI, "600"));
+  assert_int_equal(up_info(x, CORE_FLOW, 1, IMSEC_TP_TCP, NULL), 0);
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 401, "Unauthorized",
+                   "WWW-Authenticate: Digest,ck=\"" CK "\", ik=\"" IK
+                   "\", realm=\"" HOME "\"\r\n"));
+  r = sent(x, UE_FLOW);
+  if (r) {
+    assert_null(strstr(r, CK));
+    assert_null(strstr(r, IK));
+  }
+  fx_del(x);
+
+  x = fx_new(0);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  register_aka(x, UE_FLOW, 1, "600");
+  feed(x, UE_FLOW, message());
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  feed(x, CORE_FLOW,
+       response_to(fwd, 407, "Proxy Authentication Required",
+                   "Proxy-Authenticate: Digest realm=\"" HOME "\", "
+                   "nonce=\"abc\", ck=\"" CK "\", ik=\"" IK "\"\r\n"
+                   "WWW-Authenticate: Digest realm=\"" HOME "\", "
+                   "nonce=\"abd\", ck=\"" CK "\", ik=\"" IK "\"\r\n"));
+  r = sent(x, UE_FLOW);
+  status_is(r, 407);
+  assert_null(strstr(r, CK));
+  assert_null(strstr(r, IK));
+  assert_non_null(strstr(r, "nonce=\"abc\""));
+  fx_del(x);
+}
+
+/* A 401 with keys for IMPI number `i` to a REGISTER on `flow`. */
+static void challenge_impi(fx *x, uint64_t flow, int i) {
+  char impi[128];
+  snprintf(impi, sizeof(impi), "00101000000000%d@" HOME, i);
+  feed(x, flow, reg(x, impi, "600"));
+  const char *fwd = sent(x, CORE_FLOW);
+  if (!fwd) {
+    assert_int_equal(up_info(x, CORE_FLOW, 1, IMSEC_TP_TCP, NULL), 0);
+    fwd = sent(x, CORE_FLOW);
+  }
+  assert_non_null(fwd);
+  uint8_t rnd[16] = {(uint8_t)i}, autn[16] = {0};
+  char nonce[64], www[512];
+  assert_true(imsec_digest_aka_nonce_encode(rnd, autn, (imsec_bytes){NULL, 0},
+                                            nonce, sizeof(nonce)) > 0);
+  snprintf(www, sizeof(www),
+           "WWW-Authenticate: Digest realm=\"" HOME "\", nonce=\"%s\", "
+           "algorithm=AKAv1-MD5, qop=\"auth\", ck=\"" CK "\", ik=\"" IK
+           "\"\r\n",
+           nonce);
+  feed(x, CORE_FLOW, response_to(fwd, 401, "Unauthorized", www));
+  status_is(sent(x, flow), 401);
+}
+
+/* One connection holds a few pending AKA runs at most, so that it cannot
+ * fill the table every UE's derivation shares; its pending keys go (wiped)
+ * with the connection, not two minutes later. */
+static void pending_keys_bounded(void **state) {
+  (void)state;
+  fx *x = fx_new_max(1, 6);
+  assert_int_equal(up_info(x, UE_FLOW, 0, IMSEC_TP_TLS, NULL), 0);
+  for (int i = 1; i <= 4; i++) {
+    challenge_impi(x, UE_FLOW, i);
+    assert_false(logged(x, "no room for the AKA keys"));
+  }
+  challenge_impi(x, UE_FLOW, 5);
+  assert_true(logged(x, "no room for the AKA keys"));
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, 0, x->now, &x->out);
+  /* The table (6) has room for another connection's runs at once. */
+  assert_int_equal(up_info(x, UE_FLOW2, 0, IMSEC_TP_TLS, NULL), 0);
+  for (int i = 1; i <= 4; i++) {
+    challenge_impi(x, UE_FLOW2, i);
+    assert_false(logged(x, "no room for the AKA keys"));
+  }
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(derive_install_move_remove),
@@ -426,6 +542,8 @@ int main(void) {
       cmocka_unit_test(strip_only),
       cmocka_unit_test(configured_identity),
       cmocka_unit_test(keys_per_connection),
+      cmocka_unit_test(keys_never_relayed),
+      cmocka_unit_test(pending_keys_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,7 +77,7 @@ expect_usage "--psk-identity 'a b' is not 1 to 127 printable" new --out "$R" \
 expect_usage "--psk-identity needs a value" new --out "$R" --psk-file "$PSK" --psk-identity
 printf 'zz\n' >"$T_TMP/bad.psk"
 chmod 600 "$T_TMP/bad.psk"
-expect_usage "--psk-file: .*bad.psk must hold 2 to 128 hex digits" new --out "$R" \
+expect_usage "--psk-file: .*bad.psk must hold 32 to 128 hex digits" new --out "$R" \
   --psk-file "$T_TMP/bad.psk"
 chmod 644 "$PSK"
 expect_usage "--psk-file: secret file .*ue.psk is readable by group or others \(mode 0644\)" \

@@ -110,7 +110,7 @@ static void check_mode_keys(void **state) {
   tdir t = {.dir = "/tmp/imsec_isim_check_XXXXXX"};
   assert_non_null(mkdtemp(t.dir));
   tfile(&t, "ue.key", "x\n", 0600);
-  tfile(&t, "ue.psk", "0011\n", 0600);
+  tfile(&t, "ue.psk", "00112233445566778899aabbccddeeff\n", 0600);
   char err[512];
   imsec_isim_profile p;
   found f;

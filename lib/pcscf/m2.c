@@ -230,23 +230,7 @@ int pc_m2_dial_send(ev *e, binding *b, imsec_sip_msg *m, txn *t) {
     LOG(e, IMSEC_LOG_INFO, S("IMPI "), imsec_str_c(b->impi),
         S(" has no live flow: dialling its Contact "), pc_addr_str(p, &a));
   }
-  if (d->qn >= p->cfg.max_queue)
-    return IMSEC_ERR_LIMIT;
-  qmsg *q = malloc(sizeof(*q) + (size_t)n);
-  if (!q)
-    return IMSEC_ERR_NOMEM;
-  q->next = NULL;
-  q->txn = t ? t->id : 0;
-  q->has_txn = t != NULL;
-  q->len = (size_t)n;
-  memcpy(q->data, p->outbuf, (size_t)n);
-  if (d->qtail)
-    d->qtail->next = q;
-  else
-    d->qhead = q;
-  d->qtail = q;
-  d->qn++;
-  p->queued++;
+  IMSEC_GUARD(pc_queue_push(p, &d->qhead, &d->qtail, &d->qn, t, (size_t)n));
   return 0;
 }
 

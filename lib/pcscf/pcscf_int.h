@@ -347,6 +347,10 @@ int pc_dec_max_forwards(ev *e, imsec_sip_msg *m);
 int pc_pop_top(imsec_sip_msg *m, imsec_sip_hid id);
 imsec_str pc_bare_host(imsec_str h);
 long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text);
+/* Queue p->outbuf's first `len` octets on a list (max_queue bounds it):
+ * 0, IMSEC_ERR_LIMIT, IMSEC_ERR_NOMEM. */
+int pc_queue_push(imsec_pcscf *p, qmsg **head, qmsg **tail, size_t *n,
+                  const txn *t, size_t len);
 int pc_core_request(ev *e, imsec_sip_msg *m);
 int pc_on_response(ev *e, imsec_sip_msg *m);
 /* The transaction our Via branch names, or NULL. */

@@ -208,6 +208,30 @@ void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e) {
   d->qn = 0;
 }
 
+/* Queue the message serialized in p->outbuf (`len` octets) for a
+ * connection still coming up: an S-CSCF's, or a dial to a UE (m2.c). */
+int pc_queue_push(imsec_pcscf *p, qmsg **head, qmsg **tail, size_t *n,
+                  const txn *t, size_t len) {
+  if (*n >= p->cfg.max_queue)
+    return IMSEC_ERR_LIMIT;
+  qmsg *q = malloc(sizeof(*q) + len);
+  if (!q)
+    return IMSEC_ERR_NOMEM;
+  q->next = NULL;
+  q->txn = t ? t->id : 0;
+  q->has_txn = t != NULL;
+  q->len = len;
+  memcpy(q->data, p->outbuf, len);
+  if (*tail)
+    (*tail)->next = q;
+  else
+    *head = q;
+  *tail = q;
+  (*n)++;
+  p->queued++;
+  return 0;
+}
+
 /* Send a message to an S-CSCF: on its flow, or queued until it connects
  * (one connection per S-CSCF, RFC 5923 reuse). Returns 0 or
  * IMSEC_ERR_LIMIT / IMSEC_ERR_NOMEM / IMSEC_ERR_NOBUF. */
@@ -222,23 +246,7 @@ int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, const txn *t) {
       txn_sent_on(p, t->id, d->flow);
     return imsec_out_send(e->out, d->flow, p->outbuf, (size_t)n);
   }
-  if (d->qn >= p->cfg.max_queue)
-    return IMSEC_ERR_LIMIT;
-  qmsg *q = malloc(sizeof(*q) + (size_t)n);
-  if (!q)
-    return IMSEC_ERR_NOMEM;
-  q->next = NULL;
-  q->txn = t ? t->id : 0;
-  q->has_txn = t != NULL;
-  q->len = (size_t)n;
-  memcpy(q->data, p->outbuf, (size_t)n);
-  if (d->qtail)
-    d->qtail->next = q;
-  else
-    d->qhead = q;
-  d->qtail = q;
-  d->qn++;
-  p->queued++;
+  IMSEC_GUARD(pc_queue_push(p, &d->qhead, &d->qtail, &d->qn, t, (size_t)n));
   if (!d->connecting) {
     d->connecting = 1;
     char a[300];

@@ -187,6 +187,15 @@ typedef struct imsec_pcscf_config {
    * no FIN, and net/ stops timing a flow out once it is KEPT). */
   imsec_time_ms t1_ms, t2_ms, t4_ms;
   imsec_time_ms dtls_idle_timeout_ms;
+  /* Calls (RFC 3261 §16, docs/CALLS.md). timer_c_ms: how long an INVITE
+   * forwarded either way may wait for its final response once a
+   * provisional came (RFC 3261 §16.6 step 11 Timer C, reset by each
+   * provisional; then CANCEL and 408); 0: 180000. max_dialogs: dialogs
+   * tracked (Record-Route with the flow token, TS 24.229 §5.2.6.3,
+   * RFC 5626 §5.3), over all UEs; 0: 65536 (a dialog-creating request
+   * beyond it gets 503). */
+  imsec_time_ms timer_c_ms;
+  size_t max_dialogs;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the

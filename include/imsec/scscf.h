@@ -106,6 +106,15 @@
 extern "C" {
 #endif
 
+/* A next hop for requests to another domain (`--route DOMAIN=ADDR`, the
+ * P-CSCF's syntax: imsec_pcscf_route_parse). */
+typedef struct imsec_scscf_route {
+  char domain[256];
+  imsec_addr addr;
+  char name[256]; /* tls: the certificate name it must carry; "" addr.host */
+} imsec_scscf_route;
+#define IMSEC_SCSCF_MAX_ROUTES 32
+
 typedef struct imsec_scscf_config {
   /* The home network domain name: the registrar's domain and the Digest
    * realm (e.g. ims.mnc001.mcc001.3gppnetwork.org). Required. */
@@ -169,6 +178,17 @@ typedef struct imsec_scscf_config {
                                       0: 300 */
   imsec_time_ms lockout_ms;        /* how long an IMPI stays locked;
                                       0: 300000 */
+  /* Calls (docs/CALLS.md). A request whose Request-URI is in another
+   * domain (originating, after the home user's checks) goes to the next
+   * hop routes[i] whose domain matches (case-insensitive, exact), over
+   * one reused connection; TLS peers must carry routes[i].name (""
+   * = addr.host). None matches: 404. Copied. */
+  const imsec_scscf_route *routes;
+  size_t n_routes; /* at most IMSEC_SCSCF_MAX_ROUTES */
+  /* RFC 3261 §16.6 step 11: Timer C of an INVITE branch (reset by each
+   * provisional; when it fires the branch is CANCELled, or counts as 408
+   * when nothing came back); 0: 180000 ms. */
+  imsec_time_ms timer_c_ms;
   size_t max_limit_entries;        /* entries per table (IMPIs, sources);
                                       0: 65536 */
 } imsec_scscf_config;

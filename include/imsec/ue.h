@@ -47,6 +47,8 @@ enum {
   IMSEC_UE_TIMER_MESSAGE = 4,   /* outgoing MESSAGE transaction deadlines */
   IMSEC_UE_TIMER_DGRAM = 5,     /* DTLS: RFC 3261 §17 retransmissions and
                                    the STUN keep-alive */
+  IMSEC_UE_TIMER_CALL = 6,      /* calls: INVITE/BYE/CANCEL deadlines, the
+                                   answer delay, 2xx retransmissions */
 };
 
 /*
@@ -120,6 +122,11 @@ typedef struct imsec_ue_config {
   /* DTLS: STUN keep-alive (RFC 5626 §4.4.2) inside the association once
    * registered, every 80-100% of this; 0 => 25000 ms, < 0 => none. */
   imsec_time_ms keepalive_ms;
+  /* Calls (docs/CALLS.md): how the UE answers an incoming INVITE (see
+   * imsec_ue_answer), after answer_delay_ms of ringing (180 at once);
+   * 0 => answer at once. */
+  int answer; /* imsec_ue_answer */
+  imsec_time_ms answer_delay_ms;
 } imsec_ue_config;
 
 /* The TLS profile name (imsec_tls_profile.profile) of the UE's DTLS
@@ -306,6 +313,85 @@ typedef struct imsec_ue_message {
  * imsec_ue_message_free), 0 when there is none. */
 IMSEC_API int imsec_ue_inbox_pop(imsec_ue *ue, imsec_ue_message *out);
 IMSEC_API void imsec_ue_message_free(imsec_ue_message *m);
+
+/* ---------------------------------------------------------------- calls */
+
+/* Calls over the registered flow (RFC 3261 §13-15, docs/CALLS.md): the
+ * UE's INVITE carries an SDP offer (RFC 3264) with no media port it will
+ * use (the offer names a port, nothing listens); the answer is kept, not
+ * played. The dialog's route set comes from Record-Route (§12.1), the
+ * remote target from the Contact; in-dialog requests go out on the
+ * registered flow like every request. At most IMSEC_UE_MAX_CALLS calls
+ * at a time, incoming and outgoing (486 beyond it). */
+#define IMSEC_UE_MAX_CALLS 8
+
+/* How the UE answers an incoming INVITE (imsec_ue_config.answer). */
+typedef enum imsec_ue_answer {
+  IMSEC_UE_ANSWER_AUTO = 0, /* 180 Ringing, then 200 with an SDP answer */
+  IMSEC_UE_ANSWER_BUSY = 1, /* 486 Busy Here */
+  IMSEC_UE_ANSWER_RING = 2, /* 180 Ringing and no more: until the caller
+                               CANCELs (487) or the call is hung up */
+} imsec_ue_answer;
+
+typedef enum imsec_ue_call_state {
+  IMSEC_UE_CALL_CALLING = 0,   /* INVITE out (or in), no provisional */
+  IMSEC_UE_CALL_RINGING = 1,   /* 180/183 received (or sent) */
+  IMSEC_UE_CALL_CONFIRMED = 2, /* 2xx and ACK: the call is up */
+  IMSEC_UE_CALL_ENDING = 3,    /* our BYE or CANCEL is out */
+  IMSEC_UE_CALL_ENDED = 4,     /* over; see imsec_ue_call_info.end */
+} imsec_ue_call_state;
+
+/* Why a call ended. */
+typedef enum imsec_ue_call_end {
+  IMSEC_UE_END_NONE = 0,
+  IMSEC_UE_END_LOCAL_BYE,  /* we hung up (BYE), its 200 came (or not) */
+  IMSEC_UE_END_REMOTE_BYE, /* the other side sent BYE */
+  IMSEC_UE_END_CANCELLED,  /* CANCELled before answer (either side) */
+  IMSEC_UE_END_REJECTED,   /* a 300-699 final response to the INVITE */
+  IMSEC_UE_END_TIMEOUT,    /* no final response, or no ACK (408) */
+  IMSEC_UE_END_FLOW_LOST,  /* the registered flow went down mid-call */
+} imsec_ue_call_end;
+
+typedef struct imsec_ue_call_info {
+  int handle;
+  int incoming;
+  imsec_ue_call_state state;
+  imsec_ue_call_end end;
+  unsigned final_status;       /* the INVITE's final status, 0 none yet */
+  unsigned bye_status;         /* the final status of our BYE, 0 none */
+  unsigned reinvites;          /* re-INVITEs answered 2xx, either way */
+  char peer[IMSEC_UE_URI_CAP]; /* outgoing: the To URI; incoming: the
+                                  P-Asserted-Identity, else From, URI */
+  char call_id[128];
+  imsec_time_ms started_at, answered_at, ended_at; /* 0: not yet */
+} imsec_ue_call_info;
+
+/* Call `to` (a sip: or tel: URI): an INVITE with an SDP offer, Route from
+ * the Service-Route. Returns a positive handle, IMSEC_ERR_STATE (not
+ * registered), IMSEC_ERR_INVAL (a bad URI), IMSEC_ERR_LIMIT (too many
+ * calls), IMSEC_ERR_NOMEM. */
+IMSEC_API IMSEC_MUST_USE int imsec_ue_call(imsec_ue *ue, const char *to,
+                                           imsec_time_ms now, imsec_out *out);
+/* End the call: an outgoing one without a final response is CANCELled
+ * (RFC 3261 §9.1), an incoming one not answered yet gets 603 Decline, a
+ * confirmed one gets BYE (§15.1.1). Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_STATE (already
+ * ending or ended). */
+IMSEC_API IMSEC_MUST_USE int imsec_ue_call_hangup(imsec_ue *ue, int handle,
+                                                  imsec_time_ms now,
+                                                  imsec_out *out);
+/* Send a re-INVITE (a new SDP offer, version bumped) on a confirmed
+ * call. Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_STATE (not confirmed,
+ * or an INVITE transaction of the dialog still open: RFC 3261 §14.1). */
+IMSEC_API IMSEC_MUST_USE int imsec_ue_call_reinvite(imsec_ue *ue, int handle,
+                                                    imsec_time_ms now,
+                                                    imsec_out *out);
+/* A call's state, copied out: 0, or IMSEC_ERR_NOTFOUND. Ended calls stay
+ * readable until IMSEC_UE_MAX_CALLS newer ones replaced them. */
+IMSEC_API int imsec_ue_call_get(const imsec_ue *ue, int handle,
+                                imsec_ue_call_info *out);
+/* The handles of the calls the UE knows (live first, then ended), at
+ * most `cap` of them; returns how many. Incoming calls appear here. */
+IMSEC_API size_t imsec_ue_calls(const imsec_ue *ue, int *handles, size_t cap);
 
 /* ------------------------------------------------------------------ SQN */
 

@@ -235,11 +235,11 @@ static int make_stub(const imsec_sip_msg *m, txn *t) {
   return 0;
 }
 
-/* Fork a terminating request in s->m to the `live` contacts of `r` in
- * parallel (RFC 3261 §16.6, stateful): one client branch each, with its
- * own Via branch, Request-URI and Route, and its own Timer F. */
-void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
-                        imsec_time_ms now, imsec_out *out) {
+/* Forward the request in s->m statefully to `n` targets in parallel
+ * (RFC 3261 §16.6): one client branch each, with its own Via branch,
+ * Request-URI and Route, and its own Timer F. */
+void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t live,
+                 imsec_time_ms now, imsec_out *out) {
   uint32_t mf = 70;
   int rv = imsec_sip_get_max_forwards(&s->m, &mf);
   if (rv == 0 && mf == 0) {
@@ -279,10 +279,8 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
   scscf_dec_u64(s->cfg.self.port, port);
   int via_pushed = 0, route_pushed = 0;
   size_t k = 0;
-  for (size_t i = 0; i < r->n && k < live; i++) {
-    contact *c = &r->c[i];
-    if (c->expires_at <= now)
-      continue;
+  for (size_t i = 0; i < live; i++) {
+    const target *c = &tg[i];
     branch *b = &t->b[k];
     unsigned fail = 0;
     const char *why = NULL;
@@ -290,8 +288,10 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
     if (!ok) {
       fail = 500;
       why = "Server Internal Error";
-    } else if ((fail = scscf_contact_hop(c, &to)) != 0) {
+    } else if ((fail = c->fail) != 0) {
       why = fail == 500 ? "Server Internal Error" : "Temporarily Unavailable";
+    } else {
+      to = c->hop;
     }
     /* Per branch (§16.6 steps 6, 8): Request-URI, Route, its own Via. */
     char via[400], bix[20];
@@ -316,23 +316,24 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
       imsec_sip_build_raw(&vb, imsec_str_c(bix));
       imsec_str vv = imsec_str_make(via, vb.len);
       long vi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
-      int e =
-          vb.err || imsec_sip_msg_set_ruri(&s->m, imsec_str_c(c->uri)) < 0 ||
-          (via_pushed
-               ? imsec_sip_msg_replace(&s->m, (size_t)vi, vv)
-               : imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Via"), vv)) < 0;
+      int e = vb.err ||
+              (c->ruri &&
+               imsec_sip_msg_set_ruri(&s->m, imsec_str_c(c->ruri)) < 0) ||
+              (via_pushed ? imsec_sip_msg_replace(&s->m, (size_t)vi, vv)
+                          : imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Via"),
+                                                   vv)) < 0;
       via_pushed = via_pushed || !e;
       long ri = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_ROUTE);
-      if (!e && c->path)
+      if (!e && c->route)
         e = (route_pushed
                  ? imsec_sip_msg_replace(&s->m, (size_t)ri,
-                                         imsec_str_c(c->path))
+                                         imsec_str_c(c->route))
                  : imsec_sip_msg_push_top(&s->m, IMSEC_STR_LIT("Route"),
-                                          imsec_str_c(c->path))) < 0;
+                                          imsec_str_c(c->route))) < 0;
       else if (!e && route_pushed)
         e = imsec_sip_msg_remove(&s->m, (size_t)ri) < 0;
       if (!e)
-        route_pushed = c->path != NULL;
+        route_pushed = c->route != NULL;
       if (e) {
         fail = 500;
         why = "Server Internal Error";
@@ -344,13 +345,12 @@ void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
       why = "Message Too Large";
     }
     if (!fail) {
-      (void)imsec_out_logv(out, IMSEC_LOG_INFO,
-                           (imsec_str[]){s->m.method, IMSEC_STR_LIT(" to "),
-                                         imsec_str_c(r->impi),
-                                         IMSEC_STR_LIT(" via "),
-                                         imsec_str_c(to.host)},
-                           5);
-      b->peer_tag = scscf_send_to(s, &to, c->reg_peer, s->obuf, (size_t)n, out);
+      (void)imsec_out_logv(
+          out, IMSEC_LOG_INFO,
+          (imsec_str[]){s->m.method, IMSEC_STR_LIT(" to "), imsec_str_c(c->who),
+                        IMSEC_STR_LIT(" via "), imsec_str_c(to.host)},
+          5);
+      b->peer_tag = scscf_send_to(s, &to, c->expect, s->obuf, (size_t)n, out);
       if (!b->peer_tag) {
         fail = 503; /* §16.9: could not send */
         why = "Service Unavailable";

@@ -550,7 +550,26 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     }
     goto end;
   }
-  scscf_fork_request(s, flow, r, live, now, out);
+  target *tg = calloc(live, sizeof(*tg));
+  if (!tg) {
+    code = 500;
+    reason = "Server Internal Error";
+    goto end;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < r->n && k < live; i++) {
+    contact *c = &r->c[i];
+    if (c->expires_at <= now)
+      continue;
+    tg[k] = (target){.ruri = c->uri,
+                     .route = c->path,
+                     .expect = c->reg_peer,
+                     .who = r->impi};
+    tg[k].fail = scscf_contact_hop(c, &tg[k].hop);
+    k++;
+  }
+  scscf_proxy(s, flow, tg, k, now, out);
+  free(tg);
 end:
   if (park)
     scscf_park_busy(s, flow, NULL, now, out);

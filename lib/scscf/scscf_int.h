@@ -78,6 +78,18 @@ typedef struct branch {
   unsigned code; /* 0 pending, else its final status */
 } branch;
 
+/* One target of a proxied request (RFC 3261 §16.5-16.6): what its
+ * branch changes in the request and where it goes. */
+typedef struct target {
+  const char *ruri;   /* the branch's Request-URI; NULL: the request's */
+  const char *route;  /* a Route value pushed on top (a Path); NULL none */
+  imsec_addr hop;     /* where it is sent (with fail 0) */
+  const char *expect; /* TLS: the name the hop must carry; NULL/"" any
+                         name inside the trust domain */
+  const char *who;    /* for the log line: whom it is for */
+  unsigned fail;      /* nonzero: no hop, the branch's status at once */
+} target;
+
 /* The response context of a forked request (RFC 3261 §16.7). */
 typedef struct txn {
   uint64_t id;
@@ -317,8 +329,8 @@ int scscf_branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
                        const char *reason, const char *resp, size_t len,
                        imsec_out *out);
 void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
-void scscf_fork_request(imsec_scscf *s, uint64_t flow, reg *r, size_t live,
-                        imsec_time_ms now, imsec_out *out);
+void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t n,
+                 imsec_time_ms now, imsec_out *out);
 void scscf_do_response(imsec_scscf *s, imsec_out *out);
 int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
                         imsec_out *out);

@@ -189,8 +189,8 @@ typedef struct imsec_scscf_config {
    * provisional; when it fires the branch is CANCELled, or counts as 408
    * when nothing came back); 0: 180000 ms. */
   imsec_time_ms timer_c_ms;
-  size_t max_limit_entries;        /* entries per table (IMPIs, sources);
-                                      0: 65536 */
+  size_t max_limit_entries; /* entries per table (IMPIs, sources);
+                               0: 65536 */
 } imsec_scscf_config;
 
 #define IMSEC_SCSCF_MAX_PEERS 64

@@ -374,8 +374,8 @@ IMSEC_API IMSEC_MUST_USE int imsec_ue_call(imsec_ue *ue, const char *to,
                                            imsec_time_ms now, imsec_out *out);
 /* End the call: an outgoing one without a final response is CANCELled
  * (RFC 3261 §9.1), an incoming one not answered yet gets 603 Decline, a
- * confirmed one gets BYE (§15.1.1). Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_STATE (already
- * ending or ended). */
+ * confirmed one gets BYE (§15.1.1). Returns 0, IMSEC_ERR_NOTFOUND,
+ * IMSEC_ERR_STATE (already ending or ended). */
 IMSEC_API IMSEC_MUST_USE int imsec_ue_call_hangup(imsec_ue *ue, int handle,
                                                   imsec_time_ms now,
                                                   imsec_out *out);

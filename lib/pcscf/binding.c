@@ -270,6 +270,8 @@ int pc_ue_request(ev *e, imsec_sip_msg *m) {
                     .why = "no registration bound to this connection"};
     goto out;
   }
+  if (pc_dialog_ue_request(e, m))
+    return 0;
   imsec_str asserted = S("");
   binding *b = NULL;
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
@@ -362,6 +364,8 @@ int pc_ue_request(ev *e, imsec_sip_msg *m) {
     t->in_flow = f->id;
     pc_txn_keep_answer(e, t, m);
   }
+  if (pc_dialog_record_route(e, m, b, t, 0, &r) < 0)
+    goto out;
   if (pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
     goto out;
   pushed = 1;

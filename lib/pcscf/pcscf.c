@@ -580,6 +580,14 @@ static void on_message(imsec_pcscf *p, uint64_t flow, const uint8_t *msg,
   }
   if (mark_via(&e, m) < 0)
     return;
+  /* RFC 3261 §16.10, §17.2.1: a CANCEL and the ACK of a non-2xx final
+   * response belong to an INVITE transaction, from either side. */
+  if (m->method_id == IMSEC_SIP_M_CANCEL) {
+    pc_cancel(&e, m);
+    return;
+  }
+  if (m->method_id == IMSEC_SIP_M_ACK && pc_ack_absorb(&e, m))
+    return;
   if (e.f->core) {
     (void)pc_core_request(&e, m);
     return;
@@ -813,6 +821,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
   }
   pc_bindings_free_all(p); /* those that outlived their flows */
   pc_m2_free(p);
+  pc_dialogs_free(p);
   it = 0;
   while ((s = imsec_map_next(&p->txns, &it))) {
     txn *t = s->val;

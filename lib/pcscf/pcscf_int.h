@@ -120,6 +120,10 @@ typedef struct txn {
   size_t dest;
   uint32_t expires; /* requested */
   uint64_t bid;     /* the binding its Path token names (made on the 200) */
+  /* dialog.c: the binding of the UE this request is from or for, when it
+   * creates or belongs to a dialog (0 none), and its role there. */
+  uint64_t dlg_bid;
+  int dlg_role;
   char *impi;
   char *contact;
   char *to_uri;
@@ -428,5 +432,37 @@ void pc_psk_flow_gone(imsec_pcscf *p, flowrec *f);
 int pc_psk_flow_up(ev *e, flowrec *f, const imsec_flow_info *info);
 /* A REGISTER's IMPI on a PSK flow: 0 fine, -1 refused (403 in *r). */
 int pc_psk_register_check(ev *e, const char *impi, refusal *r);
+
+/* ---- lib/pcscf/invite.c: INVITE transactions both ways (RFC 3261 §16,
+ * §17): CANCEL, the ACK of a non-2xx final response, 100 Trying, Timer C */
+
+/* A CANCEL from either side (RFC 3261 §16.10): matched to the INVITE it
+ * cancels (200, and CANCEL downstream), or dropped with a log line. */
+void pc_cancel(ev *e, imsec_sip_msg *m);
+/* An ACK to a non-2xx final response this P-CSCF relayed (RFC 3261
+ * §17.2.1: it ends our server transaction): 1 absorbed, 0 not one. */
+int pc_ack_absorb(ev *e, imsec_sip_msg *m);
+
+/* ---- lib/pcscf/dialog.c: dialogs through the UE's flow (Record-Route
+ * with the flow token, TS 24.229 §5.2.6.3, RFC 5626 §5.3, RFC 5658) */
+
+/* A request from a UE inside a dialog (a To tag) or the ACK of a 2xx:
+ * checked against the dialogs of the UE's binding and forwarded along its
+ * route set, or refused. 1 handled, 0 not an in-dialog request. */
+int pc_dialog_ue_request(ev *e, imsec_sip_msg *m);
+/* A request from the core for binding `b` (its flow token in our
+ * Route): 0 fine, -1 refused (*r filled) when it claims a dialog of
+ * another UE. */
+int pc_dialog_core_check(ev *e, imsec_sip_msg *m, binding *b, refusal *r);
+/* A dialog-creating request of binding `b` (toward_ue: from the core to
+ * the UE, else from the UE): our Record-Route entries and the dialog's
+ * record. 0, or a negative code (r filled). */
+int pc_dialog_record_route(ev *e, imsec_sip_msg *m, binding *b, txn *t,
+                           int toward_ue, refusal *r);
+/* A response to `t` about to be relayed (our Via popped). */
+void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m);
+/* Binding `bid` is gone: its dialogs with it. */
+void pc_dialog_binding_gone(imsec_pcscf *p, uint64_t bid);
+void pc_dialogs_free(imsec_pcscf *p);
 
 #endif /* IMSEC_PCSCF_INT_H */

@@ -444,6 +444,8 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
         .code = 483, .reason = "Too Many Hops", .why = "Max-Forwards 0"};
     goto out;
   }
+  if (pc_dialog_core_check(e, m, tb, &r) < 0)
+    goto out;
   if (pc_pop_top(m, IMSEC_SIP_H_ROUTE) < 0) {
     r = (refusal){.code = 500,
                   .reason = "Server Internal Error",
@@ -464,6 +466,8 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
     t->ue_flow = target ? target->id : 0; /* M2b: set once dialled */
     pc_txn_keep_answer(e, t, m);
   }
+  if (pc_dialog_record_route(e, m, tb, t, 1, &r) < 0)
+    goto out;
   /* Towards the UE our Via names the TLS listener the UE reached, not the
    * core port (RFC 3261 §16.6 step 8: the address for this hop). An edit
    * that fails leaves nothing sensible to answer with (r.code stays 0). */
@@ -529,6 +533,7 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
   } else if (t->is_register) {
     pc_register_response(e, t, m);
   }
+  pc_dialog_on_response(e, t, m);
   flowrec *back = pc_flow_find(p, t->in_flow);
   if (back && t->from_ue && pc_strip_aka_keys(e, m) < 0) {
     LOG(e, IMSEC_LOG_WARN, S("response with CK/IK not relayed to the UE"));

@@ -430,6 +430,14 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   const char *reason = NULL;
   int park = 0, store_err = 0;
   imsec_sip_method meth = s->m.method_id;
+  /* RFC 3261 §16.10, §17.2.1: CANCEL and the ACK of a non-2xx final
+   * response belong to the INVITE's response context. */
+  if (meth == IMSEC_SIP_M_CANCEL) {
+    scscf_cancel(s, flow, now, out);
+    return;
+  }
+  if (meth == IMSEC_SIP_M_ACK && scscf_ack_absorb(s, flow, now, out))
+    return;
   if (meth == IMSEC_SIP_M_ACK)
     return;
   /* Loose routing (RFC 3261 §16.4): pop the Route entries naming us. */

@@ -329,6 +329,14 @@ int scscf_branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
                        const char *reason, const char *resp, size_t len,
                        imsec_out *out);
 void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
+/* invite.c: INVITE response contexts (RFC 3261 §16.7, §16.10). A CANCEL
+ * from upstream: matched (200, pending branches CANCELled) or dropped
+ * with a log line. */
+void scscf_cancel(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                  imsec_out *out);
+/* An ACK for a non-2xx final response we sent upstream: 1 absorbed. */
+int scscf_ack_absorb(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                     imsec_out *out);
 void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t n,
                  imsec_time_ms now, imsec_out *out);
 void scscf_do_response(imsec_scscf *s, imsec_out *out);

@@ -26,6 +26,9 @@
  *       AKA-derived PSK on reconnection
  *  DTLS a registration through a link that loses a datagram; refused: a
  *       ClientHello without a cookie (a HelloVerifyRequest, no state)
+ *  call (not a deployment mode; over M1) UE A calls UE B through the home
+ *       P-CSCF and S-CSCF, B answers, A hangs up; UE C does the same from
+ *       the visited network
  * A mode this build lacks (demo_modes.h) is named and left out. A ladder
  * of the messages per scene (the children print machine-readable ladder
  * lines, IMSEC_LADDER=1) and a final table with the time per mode. Exit 0
@@ -50,7 +53,8 @@
 #define SUB "demo"
 
 static const char help[] =
-    "usage: imsec demo [--mode m1|m2a|m2b|m3|dtls] [--keep] [--verbose]\n"
+    "usage: imsec demo [--mode m1|m2a|m2b|m3|dtls|call] [--keep] "
+    "[--verbose]\n"
     "\n"
     "Run the whole system on loopback and show what happens, mode by mode\n"
     "(the deployment modes of the design):\n"
@@ -71,6 +75,10 @@ static const char help[] =
     "          run used to reconnect; refused: a wrong key\n"
     "  dtls  SIP over DTLS with a lost datagram resent; refused: a\n"
     "          ClientHello without a cookie gets only a HelloVerifyRequest\n"
+    "  call  calls (over M1): UE A calls UE B through the home P-CSCF and\n"
+    "          S-CSCF (INVITE, 180 Ringing, 200 OK, ACK), A hangs up (BYE,\n"
+    "          200), every request toward B over B's registered TLS flow;\n"
+    "          then UE C calls B from the visited network\n"
     "Without --mode every mode this build has runs (a mode it lacks is\n"
     "named and left out).\n"
     "\n"
@@ -121,7 +129,8 @@ static int run(int argc, char **argv) {
     else if (strncmp(argv[i], "--mode=", 7) == 0)
       only = argv[i] + 7;
     else if (strcmp(argv[i], "--mode") == 0)
-      return cli_usage(SUB, "--mode needs a value (m1, m2a, m2b, m3, dtls)");
+      return cli_usage(SUB,
+                       "--mode needs a value (m1, m2a, m2b, m3, dtls, call)");
     else
       return cli_usage(SUB, "unknown option '%s'", argv[i]);
   }
@@ -132,7 +141,8 @@ static int run(int argc, char **argv) {
       if (strcmp(demo_modes[i].name, only) == 0)
         m = &demo_modes[i];
     if (!m)
-      return cli_usage(SUB, "unknown mode '%s' (m1, m2a, m2b, m3, dtls)", only);
+      return cli_usage(SUB, "unknown mode '%s' (m1, m2a, m2b, m3, dtls, call)",
+                       only);
     if (!m->built)
       return cli_fail(CLI_EXIT_NO, SUB,
                       "mode %s is not in this build (it needs %s)", m->name,

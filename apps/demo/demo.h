@@ -16,6 +16,7 @@
  *               rogue P-CSCFs)
  *   scenes_m2.c modes M2a and M2b; scenes_m3.c mode M3 (configured and
  *               AKA-derived PSK); scenes_dtls.c the DTLS variant
+ *   scenes_call.c calls through the P-CSCF and S-CSCF (home, roaming)
  *   demo_modes.h  which modes this build has
  *   fixtures*.c PKI, ISIM profiles, HSS records and settings files
  *               (library imsec_fixtures, fixtures.h)
@@ -142,7 +143,9 @@ enum {
   DEMO_M2B = 4u,
   DEMO_M3 = 8u,
   DEMO_DTLS = 16u,
-  DEMO_ALL = 31u,
+  /* Not a deployment mode: the call scenes (over M1), `--mode call`. */
+  DEMO_CALL = 32u,
+  DEMO_ALL = 63u,
 };
 
 typedef struct demo_mode {
@@ -221,9 +224,9 @@ typedef struct demo_scene {
 
 /* Each mode's scenes (scenes_*.c), in the order they run. */
 extern const demo_scene demo_scenes_m1[], demo_scenes_m2[], demo_scenes_m3[],
-    demo_scenes_dtls[];
+    demo_scenes_dtls[], demo_scenes_call[];
 extern const size_t demo_n_scenes_m1, demo_n_scenes_m2, demo_n_scenes_m3,
-    demo_n_scenes_dtls;
+    demo_n_scenes_dtls, demo_n_scenes_call;
 
 /* The scenes of the modes in d->modes, when this build has the UE
  * (include/imsec/ue.h). 0, or -1 when they could not run at all. */
@@ -282,6 +285,12 @@ typedef struct demo_ue {
   char inbox_from[256];
   int inbox_n;
   char contact[256]; /* the Contact it registers */
+#if DEMO_HAVE_CALLS
+  /* Its calls (imsec_ue_calls), live first, then ended. */
+  imsec_ue_call_info calls[IMSEC_UE_MAX_CALLS];
+  size_t ncalls;
+  int call_rc; /* what the last ue_call / ue_hangup returned */
+#endif
 } demo_ue;
 
 /* Make the UE `name` of subscriber `s` (not started). NULL on failure
@@ -309,6 +318,22 @@ const char *trust_words(const imsec_ue_status *st);
  * verdict. The UE (NULL when it could not be made) is kept. */
 demo_ue *scene_register(result *r, const char *name, const imsec_fx_sub *s,
                         const ue_opts *o, imsec_trust_verdict want);
+#if DEMO_HAVE_CALLS
+/* Call `to` (imsec_ue_call on the UE's loop): a handle > 0, or an
+ * IMSEC_ERR_* (< 0). */
+int ue_call(demo_ue *u, const char *to);
+/* Hang the call up (imsec_ue_call_hangup): 0 or an IMSEC_ERR_*. */
+int ue_hangup(demo_ue *u, int handle);
+/* The call with this handle (handle > 0) or, handle 0, the one with this
+ * Call-ID, as the UE has it now: 1 and *out filled, or 0. */
+int ue_call_find(demo_ue *u, int handle, const char *call_id,
+                 imsec_ue_call_info *out);
+/* Wait up to timeout_ms until that call reaches `state` or a later one;
+ * 1 (*out filled), or 0 (*out the last look, zero when never found). */
+int ue_call_wait(demo_ue *u, int handle, const char *call_id,
+                 imsec_ue_call_state state, int timeout_ms,
+                 imsec_ue_call_info *out);
+#endif
 /* The UE's TLS context for M1 UEs (defer_verify, the IMS root). */
 extern imsec_net_tls *g_ue_tls;
 #endif

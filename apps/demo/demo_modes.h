@@ -15,6 +15,11 @@
  *                  keys psk_identity, psk_file) and AKA-derived (--aka-psk)
  *   DEMO_HAVE_DTLS SIP over DTLS (P-CSCF listen dtls:H:P, UE dtls:H:P,
  *                  RFC 3261 §17 timers on the datagram leg)
+ *   DEMO_HAVE_CALLS calls through the P-CSCF and S-CSCF (not a deployment
+ *                  mode: scenes over M1, `--mode call`): the UE's call
+ *                  API (imsec_ue_call), both proxies' INVITE transactions
+ *                  and Record-Route dialogs, the S-CSCF's terminating
+ *                  routing for every method
  */
 #ifndef IMSEC_APPS_DEMO_MODES_H
 #define IMSEC_APPS_DEMO_MODES_H
@@ -27,6 +32,9 @@
 #endif
 #ifndef DEMO_HAVE_DTLS
 #define DEMO_HAVE_DTLS 1
+#endif
+#ifndef DEMO_HAVE_CALLS
+#define DEMO_HAVE_CALLS 0
 #endif
 
 #endif

@@ -241,10 +241,10 @@ int start_networks(demo *d) {
     const char *client_cert, *psk_file;
     int dial_ue, aka_psk, dtls;
   } ps[] = {
-      {DEMO_M1 | DEMO_M2B, "pcscf-home", IMSEC_FX_PCSCF_HOME, NULL,
+      {DEMO_M1 | DEMO_M2B | DEMO_CALL, "pcscf-home", IMSEC_FX_PCSCF_HOME, NULL,
        "the home P-CSCF", d->home, d->scscf_tls_port, IMSEC_FX_PCSCF_HOME_MW,
        NULL, NULL, 0, 0, 0},
-      {DEMO_M1, "pcscf-visited", IMSEC_FX_PCSCF_VISITED,
+      {DEMO_M1 | DEMO_CALL, "pcscf-visited", IMSEC_FX_PCSCF_VISITED,
        "Visited Network 001-02",
        "the visited network's P-CSCF (roaming partner)", d->visited,
        d->scscf_tls_port, IMSEC_FX_PCSCF_VISITED_MW, NULL, NULL, 0, 0, 0},

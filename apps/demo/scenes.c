@@ -23,6 +23,11 @@ const demo_mode demo_modes[] = {
      DEMO_HAVE_M3, "P-CSCF --psk-file/--aka-psk, UE PSKs"},
     {DEMO_DTLS, "dtls", "DTLS: SIP over DTLS 1.2 on UDP, a lost datagram",
      DEMO_HAVE_DTLS, "P-CSCF --listen dtls:, UE dtls:, RFC 3261 §17 timers"},
+    {DEMO_CALL, "call",
+     "calls: A calls B through the home P-CSCF and S-CSCF, and from the "
+     "visited network (INVITE, 180, 200, ACK, BYE, 200)",
+     DEMO_HAVE_CALLS,
+     "UE calls, INVITE transactions and dialogs in the P-CSCF and S-CSCF"},
 };
 const size_t demo_n_modes = sizeof demo_modes / sizeof demo_modes[0];
 
@@ -87,6 +92,7 @@ static const scene_list g_lists[] = {
     {DEMO_M2A | DEMO_M2B, demo_scenes_m2, &demo_n_scenes_m2},
     {DEMO_M3, demo_scenes_m3, &demo_n_scenes_m3},
     {DEMO_DTLS, demo_scenes_dtls, &demo_n_scenes_dtls},
+    {DEMO_CALL, demo_scenes_call, &demo_n_scenes_call},
 };
 
 void scene_ladder(int64_t t0) {

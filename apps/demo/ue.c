@@ -32,6 +32,14 @@ static void ue_snapshot(demo_ue *u) {
     u->inbox_n++;
     imsec_ue_message_free(&m);
   }
+#if DEMO_HAVE_CALLS
+  int h[IMSEC_UE_MAX_CALLS];
+  size_t n = imsec_ue_calls(u->ue, h, IMSEC_UE_MAX_CALLS);
+  u->ncalls = 0;
+  for (size_t i = 0; i < n && i < IMSEC_UE_MAX_CALLS; i++)
+    if (imsec_ue_call_get(u->ue, h[i], &u->calls[u->ncalls]) == 0)
+      u->ncalls++;
+#endif
   pthread_mutex_unlock(&u->mu);
 }
 
@@ -438,6 +446,86 @@ int ue_wait_inbox(demo_ue *u, int timeout_ms, char *text, size_t cap,
     usleep(2000);
   }
 }
+
+#if DEMO_HAVE_CALLS
+/* ---------------------------------------------------------------- calls */
+
+typedef struct call_arg {
+  demo_ue *u;
+  const char *to; /* ue_call */
+  int handle;     /* ue_hangup */
+} call_arg;
+
+static void ue_call_call(void *self, imsec_time_ms now, imsec_out *out,
+                         void *arg) {
+  (void)self;
+  call_arg *a = arg;
+  int rc = a->to ? imsec_ue_call(a->u->ue, a->to, now, out)
+                 : imsec_ue_call_hangup(a->u->ue, a->handle, now, out);
+  pthread_mutex_lock(&a->u->mu);
+  a->u->call_rc = rc;
+  pthread_mutex_unlock(&a->u->mu);
+}
+
+/* Run ue_call_call on the UE's loop; what it returned. */
+static int ue_call_run(demo_ue *u, const char *to, int handle) {
+  call_arg a = {.u = u, .to = to, .handle = handle};
+  pthread_mutex_lock(&u->mu);
+  u->call_rc = IMSEC_ERR_STATE;
+  pthread_mutex_unlock(&u->mu);
+  if (imsec_hostnet_call_wait(u->run, ue_call_call, &a, 1000) != 0)
+    return IMSEC_ERR_STATE;
+  pthread_mutex_lock(&u->mu);
+  int rc = u->call_rc;
+  pthread_mutex_unlock(&u->mu);
+  return rc;
+}
+
+int ue_call(demo_ue *u, const char *to) {
+  return ue_call_run(u, to, 0);
+}
+
+int ue_hangup(demo_ue *u, int handle) {
+  return ue_call_run(u, NULL, handle);
+}
+
+static int call_find_locked(demo_ue *u, int handle, const char *call_id,
+                            imsec_ue_call_info *out) {
+  for (size_t i = 0; i < u->ncalls; i++) {
+    const imsec_ue_call_info *c = &u->calls[i];
+    int same = handle > 0 ? c->handle == handle
+                          : strcmp(c->call_id, call_id) == 0; /* no secret */
+    if (same) {
+      *out = *c;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int ue_call_find(demo_ue *u, int handle, const char *call_id,
+                 imsec_ue_call_info *out) {
+  ue_look(u);
+  pthread_mutex_lock(&u->mu);
+  int f = call_find_locked(u, handle, call_id, out);
+  pthread_mutex_unlock(&u->mu);
+  return f;
+}
+
+int ue_call_wait(demo_ue *u, int handle, const char *call_id,
+                 imsec_ue_call_state state, int timeout_ms,
+                 imsec_ue_call_info *out) {
+  memset(out, 0, sizeof *out);
+  int64_t end = imsec_hostnet_now() + timeout_ms;
+  for (;;) {
+    if (ue_call_find(u, handle, call_id, out) && out->state >= state)
+      return 1;
+    if (imsec_hostnet_now() >= end)
+      return 0;
+    usleep(2000);
+  }
+}
+#endif
 
 const char *trust_words(const imsec_ue_status *st) {
   if (!st->trust_decided)

@@ -16,11 +16,11 @@ done
 
 expect_exit 2 "$IMSEC" demo --no-such-option
 expect_exit 2 "$IMSEC" demo --mode m9
-expect_out 'usage: imsec demo \[--mode m1\|m2a\|m2b\|m3\|dtls\]' "$IMSEC" demo --help
+expect_out 'usage: imsec demo \[--mode m1\|m2a\|m2b\|m3\|dtls\|call\]' "$IMSEC" demo --help
 
 # Rows of the final table each mode's scenes record.
-declare -A ROWS=([m1]=7 [m2a]=2 [m2b]=2 [m3]=3 [dtls]=2)
-ALL_MODES="m1 m2a m2b m3 dtls"
+declare -A ROWS=([m1]=7 [m2a]=2 [m2b]=2 [m3]=3 [dtls]=2 [call]=2)
+ALL_MODES="m1 m2a m2b m3 dtls call"
 
 # run_demo OUT ARGS...: run it, check exit 0; sets MS (elapsed ms).
 run_demo() {
@@ -96,6 +96,20 @@ check_mode() {
     want "$out" 'dtls +DTLS registration .* ok: registered.*1 datagram lost, 3 REGISTERs sent' \
       'dtls +DTLS: ClientHello.* ok: 1 datagram\(s\) back: 1 HelloVerifyRequest' \
       'lossy-link +-> pcscf-dtls +\(lost: '
+    ;;
+  call)
+    # Read from the UEs' call state: the caller's 200 and its BYE's 200,
+    # the callee's view of the same call, its answers on its registered
+    # flow; every message of the call on the ladder, both proxies in it.
+    want "$out" \
+      'call +call A -> B \(home\) .* ok: 200, hung up \(BYE\) 200; ue-B: call from sip:[0-9]+@ims\.[a-z0-9.]+ answered, ended by the other side.s BYE; ue-A sent INVITE 1, ACK 1, BYE 1; ue-B sent SIP/2\.0 180 1, SIP/2\.0 200 [2-9] on its registered flow' \
+      'call +call C -> B \(roaming\) .* ok: 200, hung up \(BYE\) 200; ue-B: call from sip:[0-9]+@ims\.[a-z0-9.]+ answered, ended by the other side.s BYE; ue-C sent INVITE 1, ACK 1, BYE 1' \
+      'ue-A +-> pcscf-home +INVITE sip:' 'pcscf-home +-> scscf +INVITE sip:' \
+      'scscf +-> pcscf-home +INVITE sip:' 'pcscf-home +-> ue-B +INVITE sip:' \
+      'ue-B +-> pcscf-home +SIP/2\.0 180 ' 'pcscf-home +-> ue-A +SIP/2\.0 200 ' \
+      'pcscf-home +-> ue-B +ACK sip:' 'pcscf-home +-> ue-B +BYE sip:' \
+      'ue-C +-> pcscf-visited +INVITE sip:' 'pcscf-visited +-> scscf +INVITE sip:' \
+      'pcscf-visited +-> ue-C +SIP/2\.0 200 '
     ;;
   esac
 }

@@ -16,12 +16,22 @@
  *            P-CSCF's session ticket;
  *   open     re-registrations over connections that stay open (the UE's
  *            re-registration timer, brought forward).
+ *   call     (with calls in the build, REG_BENCH_CALLS) complete calls
+ *            between pairs of registered UEs over their open TLS flows:
+ *            UE 2k calls UE 2k+1 through the P-CSCF and the S-CSCF
+ *            (INVITE with an SDP offer, 100 from each proxy, 180, 200 with
+ *            the answer, ACK, BYE, 200), the callee answering at once, the
+ *            caller hanging up as soon as its ACK is out, then calling
+ *            again; a call counts when its BYE's 200 came back.
  * Each registration's latency runs from the UE's first action (connect or
- * REGISTER) to its 200 OK. Every run is bounded by a count and a time.
+ * REGISTER) to its 200 OK; a call's setup latency from its INVITE going
+ * out to the 200 coming back. Every run is bounded by a count and a time.
  * Beside the rate, the P-CSCF's and the S-CSCF's loop thread CPU time per
  * registration (each loop's CPU clock, read from the main thread before
  * and after the run): what a mode costs each element, whatever limits the
- * UEs' own loop.
+ * UEs' own loop. For calls the clocks are read on the UEs' loop once
+ * every UE has registered and again when the last counted call ended, so
+ * the per-call figure holds no registration.
  *
  * The S-CSCF reaches its HSS and registration store through an imsec_svc
  * (include/imsec/svc.h), one of two ways (--store):
@@ -69,7 +79,11 @@
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
  *                  [-r ROUNDS] [--store mem|sqlite|both|all] [--dir DIR]
  *                  [--mode m1[,m2a,m3,m3-aka,dtls]]
- *   -n, -t    per way and round (default 3000 registrations or 5 s)
+ *                  [--ways new,resumed,open,call]
+ *   -c        UEs in flight (for calls: C/2 calls in flight)
+ *   -n, -t    per way and round (default 3000 registrations or calls, or
+ *             5 s)
+ *   --ways    which ways run (default all this build has)
  *   -r        rounds (default 3; each runs every way on every store)
  *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
  *             a real disk, fsync is what the product pays)
@@ -210,7 +224,13 @@ static const int tm_built[TM_N] = {1, 1, 1, 0, 1};
 
 /* ---------------------------------------------------------------- the UEs */
 
-enum mode { M_NEW, M_RESUMED, M_OPEN };
+enum mode { M_NEW, M_RESUMED, M_OPEN, M_CALL, M_N };
+static const char *const way_name[M_N] = {"new", "resumed", "open", "call"};
+#ifdef REG_BENCH_CALLS
+static const int way_built[M_N] = {1, 1, 1, 1};
+#else
+static const int way_built[M_N] = {1, 1, 1, 0};
+#endif
 
 typedef struct slot {
   imsec_ue *ue;
@@ -221,6 +241,11 @@ typedef struct slot {
   uint64_t flow;
   int warm;    /* first registration of an open-connection UE: not timed */
   int resumed; /* its current connection was resumed */
+  /* Calls (a caller, even slot): the call in progress, when its INVITE
+   * went out, whether its 200 came. */
+  int call;
+  int64_t call_ns;
+  int answered;
 } slot;
 
 typedef struct mux {
@@ -239,6 +264,12 @@ typedef struct mux {
   struct timespec t0, t1;
   unsigned resumed, full, failed;
   int done;
+  /* Calls: the P-CSCF's and S-CSCF's loop CPU clocks, read on this loop
+   * when every UE has registered (p0, s0) and when the run ends (p1,
+   * s1); UEs registered so far; calls set up (setup latencies taken). */
+  clockid_t p_clock, s_clock;
+  double p0, s0, p1, s1;
+  size_t ready, n_setup;
 } mux;
 
 static int64_t ns_now(void) {
@@ -271,6 +302,11 @@ static int ue_make(mux *m, size_t i) {
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
   c.max_connect_attempts = 1;
+#ifdef REG_BENCH_CALLS
+  /* Calls: 180 and 200 at once (the UAS side of the pair). */
+  c.answer = IMSEC_UE_ANSWER_AUTO;
+  c.answer_delay_ms = 0;
+#endif
   if (m->tm == TM_M3) {
     c.psk_identity = sb->impi;
     memcpy(c.psk, sb->psk, sizeof sb->psk);
@@ -309,6 +345,8 @@ static void remap(mux *m, size_t i, imsec_out *out, size_t from) {
 }
 
 static void begin(mux *m, size_t i, int64_t now, imsec_out *out);
+static void check_call(mux *m, size_t i, const imsec_ue_status *st, int64_t now,
+                       imsec_out *out);
 
 /* After any event of UE i: a finished registration is recorded and the
  * next one begins. */
@@ -323,6 +361,10 @@ static void check(mux *m, size_t i, int64_t now, imsec_out *out) {
     m->done = 1;
     fprintf(stderr, "reg_bench: UE %zu %s: %s\n", i,
             imsec_ue_state_name(st.state), st.error);
+    return;
+  }
+  if (m->mode == M_CALL) {
+    check_call(m, i, &st, now, out);
     return;
   }
   if (st.registrations == s->regs)
@@ -379,6 +421,117 @@ static void begin(mux *m, size_t i, int64_t now, imsec_out *out) {
     return;
   }
   remap(m, i, out, n0);
+}
+
+static double clock_s(clockid_t id);
+
+#ifdef REG_BENCH_CALLS
+static const char *call_end_name(imsec_ue_call_end e) {
+  return e == IMSEC_UE_END_LOCAL_BYE    ? "local-bye"
+         : e == IMSEC_UE_END_REMOTE_BYE ? "remote-bye"
+         : e == IMSEC_UE_END_CANCELLED  ? "cancelled"
+         : e == IMSEC_UE_END_REJECTED   ? "rejected"
+         : e == IMSEC_UE_END_TIMEOUT    ? "timeout"
+         : e == IMSEC_UE_END_FLOW_LOST  ? "flow-lost"
+                                        : "none";
+}
+
+static void call_failed(mux *m, size_t i, const char *why) {
+  m->failed++;
+  m->done = 1;
+  clock_gettime(CLOCK_MONOTONIC, &m->t1);
+  m->p1 = clock_s(m->p_clock);
+  m->s1 = clock_s(m->s_clock);
+  fprintf(stderr, "reg_bench: call from UE %zu: %s\n", i, why);
+}
+
+/* Caller i (even) calls its pair i+1. */
+static void begin_call(mux *m, size_t i, int64_t now, imsec_out *out) {
+  slot *s = &m->s[i];
+  size_t n0 = out->n;
+  s->answered = 0;
+  s->call_ns = ns_now();
+  int h = imsec_ue_call(s->ue, g_sub[i + 1].impu, now + s->off, out);
+  remap(m, i, out, n0);
+  if (h <= 0) {
+    call_failed(m, i, imsec_strerror(h));
+    return;
+  }
+  s->call = h;
+}
+
+/* The run's clock starts when every UE has registered: from then on the
+ * elements carry calls only. */
+static void calls_start(mux *m, int64_t now, imsec_out *out) {
+  clock_gettime(CLOCK_MONOTONIC, &m->t0);
+  m->p0 = clock_s(m->p_clock);
+  m->s0 = clock_s(m->s_clock);
+  for (size_t i = 0; i + 1 < m->c && !m->done; i += 2)
+    begin_call(m, i, now, out);
+}
+#endif
+
+/* Calls: UE i's registration, then (a caller) the call in progress: its
+ * 200 times the setup and gets the BYE at once, its BYE's 200 counts the
+ * call and starts the next one. */
+static void check_call(mux *m, size_t i, const imsec_ue_status *st, int64_t now,
+                       imsec_out *out) {
+  slot *s = &m->s[i];
+  if (st->registrations != s->regs) {
+    s->regs = st->registrations;
+    s->flow = st->flow;
+    if (s->warm) {
+      s->warm = 0;
+#ifdef REG_BENCH_CALLS
+      if (++m->ready == m->c)
+        calls_start(m, now, out);
+#endif
+    }
+  }
+#ifdef REG_BENCH_CALLS
+  if (i % 2 || !s->call)
+    return;
+  imsec_ue_call_info ci;
+  if (imsec_ue_call_get(s->ue, s->call, &ci) != 0) {
+    call_failed(m, i, "the call is gone");
+    return;
+  }
+  if (!s->answered && ci.state == IMSEC_UE_CALL_CONFIRMED) {
+    s->answered = 1;
+    if (m->n_setup < m->want)
+      m->lat[m->n_setup++] = (double)(ns_now() - s->call_ns) / 1e6;
+    /* The ACK is out: hang up (RFC 3261 §15.1.1). */
+    size_t n0 = out->n;
+    int rc = imsec_ue_call_hangup(s->ue, s->call, now + s->off, out);
+    remap(m, i, out, n0);
+    if (rc != 0)
+      call_failed(m, i, imsec_strerror(rc));
+    return;
+  }
+  if (ci.state != IMSEC_UE_CALL_ENDED)
+    return;
+  if (!s->answered || ci.end != IMSEC_UE_END_LOCAL_BYE ||
+      ci.bye_status != 200) {
+    char why[160];
+    snprintf(why, sizeof why, "ended %s, INVITE %u, BYE %u",
+             call_end_name(ci.end), ci.final_status, ci.bye_status);
+    call_failed(m, i, why);
+    return;
+  }
+  s->call = 0;
+  m->n++;
+  if (m->n == m->want || ns_now() > m->t_end_ns) {
+    m->done = 1;
+    clock_gettime(CLOCK_MONOTONIC, &m->t1);
+    m->p1 = clock_s(m->p_clock);
+    m->s1 = clock_s(m->s_clock);
+    return;
+  }
+  begin_call(m, i, now, out);
+#else
+  (void)now;
+  (void)out;
+#endif
 }
 
 static size_t ue_of_tag(uint64_t tag) {
@@ -469,7 +622,7 @@ static void mx_start(void *self, imsec_time_ms now, imsec_out *out) {
   mux *m = self;
   clock_gettime(CLOCK_MONOTONIC, &m->t0);
   for (size_t i = 0; i < m->c; i++) {
-    m->s[i].warm = m->mode == M_OPEN;
+    m->s[i].warm = m->mode == M_OPEN || m->mode == M_CALL;
     begin(m, i, now, out);
   }
 }
@@ -518,7 +671,8 @@ static double pct(const double *v, size_t n, double p) {
 static const char *mode_name(enum mode md) {
   return md == M_NEW       ? "new TLS connection"
          : md == M_RESUMED ? "resumed TLS session"
-                           : "open connection (re-REGISTER)";
+         : md == M_OPEN    ? "open connection (re-REGISTER)"
+                           : "call on open connections";
 }
 
 /* One way measured once. */
@@ -566,7 +720,11 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
   m->lat = calloc(want, sizeof *m->lat);
   m->lat_res = calloc(want, sizeof *m->lat_res);
   m->pcscf_port = pcscf_port;
-  m->t_end_ns = ns_now() + (int64_t)(seconds * 1e9);
+  m->p_clock = p_clock;
+  m->s_clock = s_clock;
+  /* Calls: the run's time starts when every UE has registered. */
+  m->t_end_ns =
+      ns_now() + (int64_t)(seconds * 1e9) + (md == M_CALL ? (int64_t)5e9 : 0);
   int rc = imsec_crypto_ossl_new(&m->crypto);
   if (rc)
     die("crypto", rc);
@@ -649,19 +807,34 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
               (double)(m->t1.tv_nsec - m->t0.tv_nsec) / 1e9;
   if (m->t1.tv_sec == 0)
     el = seconds;
-  qsort(m->lat, m->n, sizeof *m->lat, cmp_d);
+  /* Calls: the clocks the UEs' loop read between the first call and the
+   * last one counted (no registration in them). */
+  if (md == M_CALL) {
+    p0 = m->p0, p1 = m->p1, s0 = m->s0, s1 = m->s1;
+    if (m->t1.tv_sec == 0)
+      p1 = p0, s1 = s0;
+  }
+  size_t nlat = md == M_CALL ? m->n_setup : m->n;
+  qsort(m->lat, nlat, sizeof *m->lat, cmp_d);
   result res = {.rate = el > 0 ? (double)m->n / el : 0.0,
-                .p50 = pct(m->lat, m->n, 0.50),
-                .p99 = pct(m->lat, m->n, 0.99),
+                .p50 = pct(m->lat, nlat, 0.50),
+                .p99 = pct(m->lat, nlat, 0.99),
                 .p_us = m->n ? (p1 - p0) * 1e6 / (double)m->n : 0,
                 .s_us = m->n ? (s1 - s0) * 1e6 / (double)m->n : 0,
                 .n = m->n,
                 .failed = m->failed};
-  printf("  %-6s %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 "
-         "%6.2f ms  CPU/reg P-CSCF %5.0f us S-CSCF %5.0f us  (handshakes: %u "
-         "full, %u resumed; failed %u)\n",
-         tm_name[tm], store, mode_name(md), c, m->n, res.rate, res.p50, res.p99,
-         res.p_us, res.s_us, m->full, m->resumed, m->failed);
+  if (md == M_CALL)
+    printf("  %-6s %-6s %-30s C=%-3zu n=%-6zu %7.0f call/s setup p50 %6.2f "
+           "ms  p99 %6.2f ms  CPU/call P-CSCF %5.0f us S-CSCF %5.0f us  "
+           "(%zu calls in flight; failed %u)\n",
+           tm_name[tm], store, mode_name(md), c, m->n, res.rate, res.p50,
+           res.p99, res.p_us, res.s_us, c / 2, m->failed);
+  else
+    printf("  %-6s %-6s %-30s C=%-3zu n=%-6zu %7.0f reg/s  p50 %6.2f ms  p99 "
+           "%6.2f ms  CPU/reg P-CSCF %5.0f us S-CSCF %5.0f us  (handshakes: "
+           "%u full, %u resumed; failed %u)\n",
+           tm_name[tm], store, mode_name(md), c, m->n, res.rate, res.p50,
+           res.p99, res.p_us, res.s_us, m->full, m->resumed, m->failed);
   if (md == M_RESUMED) {
     qsort(m->lat_res, m->n_res, sizeof *m->lat_res, cmp_d);
     printf("  %-13s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
@@ -928,6 +1101,7 @@ int main(int argc, char **argv) {
   double seconds = 5;
   const char *store = "mem";
   const char *modes = "m1";
+  const char *ways = NULL;
   const char *dir = getenv("TMPDIR");
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -944,10 +1118,13 @@ int main(int argc, char **argv) {
       modes = argv[++i];
     else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
       dir = argv[++i];
+    else if (strcmp(argv[i], "--ways") == 0 && i + 1 < argc)
+      ways = argv[++i];
     else {
       fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
                       "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
-                      "[--dir DIR] [--mode m1[,m2a,m3,m3-aka,dtls]]\n");
+                      "[--dir DIR] [--mode m1[,m2a,m3,m3-aka,dtls]] "
+                      "[--ways new,resumed,open,call]\n");
       return 2;
     }
   }
@@ -961,6 +1138,37 @@ int main(int argc, char **argv) {
             "reg_bench: -c 1..%d, -n 1..%d, -t > 0, -r 1..%d, --store "
             "mem|sqlite|both|all\n",
             MAX_C, MAX_SAMPLES, MAX_ROUNDS);
+    return 2;
+  }
+  /* --ways: a comma-separated list of way_name entries; by default all
+   * this build has. */
+  int use_way[M_N] = {0};
+  if (!ways)
+    for (int w = 0; w < M_N; w++)
+      use_way[w] = way_built[w];
+  for (const char *p = ways ? ways : ""; *p;) {
+    size_t l = strcspn(p, ",");
+    int found = 0;
+    for (int w = 0; w < M_N; w++)
+      if (strlen(way_name[w]) == l && strncmp(p, way_name[w], l) == 0) {
+        if (!way_built[w]) {
+          fprintf(stderr, "reg_bench: way %s: this build has no calls\n",
+                  way_name[w]);
+          return 2;
+        }
+        use_way[w] = found = 1;
+      }
+    if (!found) {
+      fprintf(stderr,
+              "reg_bench: --ways: %.*s is not one of new, resumed, open, "
+              "call\n",
+              (int)l, p);
+      return 2;
+    }
+    p += l + (p[l] == ',');
+  }
+  if (use_way[M_CALL] && c < 2) {
+    fprintf(stderr, "reg_bench: calls need -c 2 or more (pairs of UEs)\n");
     return 2;
   }
   /* --mode: a comma-separated list of tm_name entries. */
@@ -1021,14 +1229,17 @@ int main(int argc, char **argv) {
     die("anchors", rc);
   printf("reg_bench: mode %s, store %s (sqlite: HSS rollback journal + "
          "registrations WAL, synchronous=FULL, worker thread, in %s), %zu UEs "
-         "in flight, up to %zu registrations or %.0f s per way, %zu "
-         "round(s)\n",
-         modes, store, g_dir, c, want, seconds, rounds);
-  static result res[TM_N][ST_N][3][MAX_ROUNDS];
+         "in flight, up to %zu registrations (calls) or %.0f s per way, %zu "
+         "round(s)%s\n",
+         modes, store, g_dir, c, want, seconds, rounds,
+         use_way[M_CALL] ? "; calls between UE pairs (2k calls 2k+1)" : "");
+  static result res[TM_N][ST_N][M_N][MAX_ROUNDS];
   unsigned failed = 0;
   for (size_t r = 0; r < rounds; r++) {
     printf("round %zu\n", r + 1);
-    for (int md = M_NEW; md <= M_OPEN; md++) {
+    for (int md = M_NEW; md < M_N; md++) {
+      if (!use_way[md])
+        continue;
       /* Interleaved, the order turning every round, so a burst of load
        * from elsewhere on the machine falls on every mode and store
        * alike. */
@@ -1042,10 +1253,12 @@ int main(int argc, char **argv) {
     }
   }
   printf("median of %zu round(s) (best in brackets):\n", rounds);
-  static double med[TM_N][ST_N][3][5];
+  static double med[TM_N][ST_N][M_N][5];
   for (int e = 0; e < nl; e++) {
     int t = list[e] / ST_N, k = list[e] % ST_N;
-    for (int md = M_NEW; md <= M_OPEN; md++) {
+    for (int md = M_NEW; md < M_N; md++) {
+      if (!use_way[md])
+        continue;
       double v[MAX_ROUNDS];
       for (size_t r = 0; r < rounds; r++)
         v[r] = res[t][k][md][r].rate;
@@ -1063,11 +1276,13 @@ int main(int argc, char **argv) {
       for (size_t r = 0; r < rounds; r++)
         v[r] = res[t][k][md][r].s_us;
       med[t][k][md][4] = median(v, rounds);
-      printf("  %-6s %-6s %-30s %7.0f reg/s (%5.0f)  p50 %6.2f ms  p99 %6.2f "
-             "ms  CPU/reg P-CSCF %5.0f us S-CSCF %5.0f us\n",
+      int call = md == M_CALL;
+      printf("  %-6s %-6s %-30s %7.0f %s (%5.0f)  %sp50 %6.2f ms  p99 %6.2f "
+             "ms  CPU/%s P-CSCF %5.0f us S-CSCF %5.0f us\n",
              tm_name[t], st[t][k].name, mode_name((enum mode)md),
-             med[t][k][md][0], b, med[t][k][md][1], med[t][k][md][2],
-             med[t][k][md][3], med[t][k][md][4]);
+             med[t][k][md][0], call ? "call/s" : "reg/s", b,
+             call ? "setup " : "", med[t][k][md][1], med[t][k][md][2],
+             call ? "call" : "reg", med[t][k][md][3], med[t][k][md][4]);
     }
   }
   for (int t = 0; t < TM_N; t++)
@@ -1075,14 +1290,15 @@ int main(int argc, char **argv) {
       if (!use[k])
         continue;
       printf("%s: %s/mem (medians):\n", tm_name[t], st[t][k].name);
-      for (int md = M_NEW; md <= M_OPEN; md++)
-        printf(
-            "  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
-            mode_name((enum mode)md),
-            med[t][0][md][0] > 0 ? 100.0 * med[t][k][md][0] / med[t][0][md][0]
-                                 : 0.0,
-            med[t][0][md][1] > 0 ? med[t][k][md][1] / med[t][0][md][1] : 0.0,
-            med[t][0][md][2] > 0 ? med[t][k][md][2] / med[t][0][md][2] : 0.0);
+      for (int md = M_NEW; md < M_N; md++)
+        if (use_way[md])
+          printf(
+              "  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
+              mode_name((enum mode)md),
+              med[t][0][md][0] > 0 ? 100.0 * med[t][k][md][0] / med[t][0][md][0]
+                                   : 0.0,
+              med[t][0][md][1] > 0 ? med[t][k][md][1] / med[t][0][md][1] : 0.0,
+              med[t][0][md][2] > 0 ? med[t][k][md][2] / med[t][0][md][2] : 0.0);
     }
   /* Each mode against M1 on the same store (medians of reg/s). */
   for (int t = 1; t < TM_N && use_tm[TM_M1]; t++)
@@ -1091,19 +1307,42 @@ int main(int argc, char **argv) {
         continue;
       printf("%s/m1, %s (medians), reg/s and P-CSCF CPU per reg:", tm_name[t],
              st[t][k].name);
-      for (int md = M_NEW; md <= M_OPEN; md++)
-        printf("  %s %5.1f%% %4.2fx",
-               md == M_NEW       ? "new"
-               : md == M_RESUMED ? "resumed"
-                                 : "open",
-               med[TM_M1][k][md][0] > 0
-                   ? 100.0 * med[t][k][md][0] / med[TM_M1][k][md][0]
-                   : 0.0,
-               med[TM_M1][k][md][3] > 0
-                   ? med[t][k][md][3] / med[TM_M1][k][md][3]
-                   : 0.0);
+      for (int md = M_NEW; md < M_N; md++)
+        if (use_way[md])
+          printf("  %s %5.1f%% %4.2fx", way_name[md],
+                 med[TM_M1][k][md][0] > 0
+                     ? 100.0 * med[t][k][md][0] / med[TM_M1][k][md][0]
+                     : 0.0,
+                 med[TM_M1][k][md][3] > 0
+                     ? med[t][k][md][3] / med[TM_M1][k][md][3]
+                     : 0.0);
       printf("\n");
     }
+  /* Calls against registrations on the same stack (medians): the rate,
+   * and the server CPU (P-CSCF + S-CSCF) one complete call costs against
+   * one registration of each way. */
+  for (int e = 0; use_way[M_CALL] && e < nl; e++) {
+    int t = list[e] / ST_N, k = list[e] % ST_N;
+    const double *cl = med[t][k][M_CALL];
+    printf("%s %s: a call costs the servers %.0f us (P-CSCF %.0f, S-CSCF "
+           "%.0f):",
+           tm_name[t], st[t][k].name, cl[3] + cl[4], cl[3], cl[4]);
+    for (int md = M_NEW; md < M_CALL; md++) {
+      const double *rg = med[t][k][md];
+      if (!use_way[md] || rg[3] + rg[4] <= 0 || rg[0] <= 0)
+        continue;
+      printf("  %.2fx the CPU of a registration on a %s (call/s %.2fx "
+             "reg/s)",
+             (cl[3] + cl[4]) / (rg[3] + rg[4]),
+             md == M_NEW       ? "new connection"
+             : md == M_RESUMED ? "resumed session"
+                               : "open connection",
+             cl[0] / rg[0]);
+      if (md + 1 < M_CALL)
+        printf(";");
+    }
+    printf("\n");
+  }
   fflush(stdout);
   for (int e = 0; e < nl; e++)
     stack_down(&st[list[e] / ST_N][list[e] % ST_N]);

@@ -37,6 +37,12 @@ int imsec_fx_scscf_argv(const imsec_fx *f, imsec_fx_scscf *c) {
   c->argv[i++] = c->ca;
   c->argv[i++] = "--partner-ca";
   c->argv[i++] = c->partner;
+  /* Service-Route and Record-Route name the TLS listener, where the home
+   * and visited P-CSCFs reach it: a P-CSCF sends a UE's in-dialog request
+   * only to an S-CSCF it routes to (docs/CALLS.md), and the Route the UE
+   * builds from the Record-Route must name that one. */
+  c->argv[i++] = "--advertise";
+  c->argv[i++] = c->tls_listen;
   c->argv[i] = NULL;
   return 0;
 }

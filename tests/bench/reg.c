@@ -1331,7 +1331,7 @@ int main(int argc, char **argv) {
       const double *rg = med[t][k][md];
       if (!use_way[md] || rg[3] + rg[4] <= 0 || rg[0] <= 0)
         continue;
-      printf("  %.2fx the CPU of a registration on a %s (call/s %.2fx "
+      printf("  %.2fx the CPU of a registration (%s; call/s %.2fx "
              "reg/s)",
              (cl[3] + cl[4]) / (rg[3] + rg[4]),
              md == M_NEW       ? "new connection"

@@ -335,3 +335,14 @@ void pc_m2_free(imsec_pcscf *p) {
     free(d);
   }
 }
+
+int pc_m2_unqueue(imsec_pcscf *p, uint64_t id) {
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->dials, &it))) {
+    m2dial *d = s->val;
+    if (pc_queue_remove(p, &d->qhead, &d->qtail, &d->qn, id))
+      return 1;
+  }
+  return 0;
+}

@@ -46,7 +46,7 @@ static const char help[] =
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
     "                   [--psk-file FILE] [--aka-psk]\n"
     "                   [--t1-ms MS] [--t2-ms MS] [--t4-ms MS]\n"
-    "                   [--dtls-idle-timeout-ms MS]\n"
+    "                   [--dtls-idle-timeout-ms MS] [--timer-c-ms MS]\n"
     "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
@@ -150,6 +150,11 @@ static const char help[] =
     "                           nothing (no SIP, no STUN keep-alive) came\n"
     "                           for MS (default 90000), and its\n"
     "                           registration with it (DTLS has no FIN)\n"
+    "  --timer-c-ms MS          how long an INVITE forwarded either way may\n"
+    "                           wait for its final response once a\n"
+    "                           provisional came (RFC 3261 Timer C, reset\n"
+    "                           by each provisional; default 180000); then\n"
+    "                           CANCEL towards the callee and 408 back\n"
     "  --log-level LEVEL        debug, info (default), warn, error\n"
     "  --max-flows-per-ip N     connections accepted from one address\n"
     "                           (default 64); more are refused and logged\n"
@@ -165,7 +170,7 @@ static const char help[] =
     "                           transaction_timeout_ms, max_flows_per_ip,\n"
     "                           client_cert, ue_ca (a file or a list),\n"
     "                           dial_ue, psk_file, aka_psk, t1_ms, t2_ms,\n"
-    "                           t4_ms, dtls_idle_timeout_ms.\n"
+    "                           t4_ms, dtls_idle_timeout_ms, timer_c_ms.\n"
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
@@ -477,6 +482,18 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       return CLI_EXIT_USAGE;
     if (dg)
       continue;
+    if (strcmp(a, "--timer-c-ms") == 0) {
+      uint64_t ms = 0;
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", a);
+      if (imsec_str_to_u64(imsec_str_c(argv[++i]), 3600000, &ms) < 0 || ms == 0)
+        return cli_usage(SUB,
+                         "--timer-c-ms must be a number of milliseconds "
+                         "from 1 to %d, not '%s'",
+                         3600000, argv[i]);
+      s.elem.timer_c_ms = (imsec_time_ms)ms;
+      continue;
+    }
     int ck = core_option(a);
     if (ck >= 0) {
       if (i + 1 >= argc)

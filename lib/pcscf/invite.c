@@ -305,14 +305,45 @@ void pc_cancel(ev *e, imsec_sip_msg *m) {
 }
 
 int pc_ack_absorb(ev *e, imsec_sip_msg *m) {
-  txn *t = inv_match(e->p, e->f->id, m);
+  imsec_pcscf *p = e->p;
+  txn *t = inv_match(p, e->f->id, m);
   if (!t || t->inv->state != INV_COMPLETED)
     return 0; /* the ACK of a 2xx is a request of its own (§13.2.2.4) */
   /* §17.2.1: it ends our server side of the INVITE; the P-CSCF ACKed the
-   * final response downstream itself. */
-  LOG(e, IMSEC_LOG_DEBUG, S("ACK of a non-2xx on flow "),
-      pc_num(e->p, e->f->id), S(" absorbed"));
+   * final response downstream itself. Over DTLS the datagram layer
+   * absorbs the ACK's copies; only a DTLS UE downstream may still resend
+   * its final response, to be ACKed again (Timer D): the context stays
+   * for that alone. */
+  LOG(e, IMSEC_LOG_DEBUG, S("ACK of a non-2xx on flow "), pc_num(p, e->f->id),
+      S(" absorbed"));
+  flowrec *down = pc_flow_find(p, down_flow(t));
+  if (!down || !down->dgram)
+    pc_txn_clear(p, t);
   return 1;
+}
+
+void pc_txn_done(ev *e, txn *t) {
+  if (!t->inv || !t->inv->invite) {
+    pc_txn_clear(e->p, t);
+    return;
+  }
+  /* §17.2.1: an INVITE answered here with a non-2xx waits for its ACK. */
+  t->inv->state = INV_COMPLETED;
+  t->inv->cancel_pending = 0;
+  linger(e, t);
+}
+
+txn *pc_invite_evictable(imsec_pcscf *p) {
+  txn *best = NULL;
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->txns, &it))) {
+    txn *t = s->val;
+    if (t->inv && t->inv->invite && t->inv->state >= INV_ACCEPTED &&
+        (!best || t->deadline < best->deadline))
+      best = t;
+  }
+  return best;
 }
 
 /* ------------------------------------------------------------ responses */
@@ -368,7 +399,8 @@ int pc_invite_deadline(ev *e, txn *t) {
   switch (inv->state) {
   case INV_CALLING:
     /* Timer B (or C) with nothing back: §16.8, as a 408 (487 when the
-     * upstream side cancelled meanwhile). */
+     * upstream side cancelled meanwhile). One still queued never goes. */
+    (void)unqueue(e, t);
     LOG(e, IMSEC_LOG_WARN, S("no answer in time for an INVITE from flow "),
         pc_num(p, t->in_flow), inv->cancel_pending ? S("; 487") : S("; 408"));
     if (inv->cancel_pending)

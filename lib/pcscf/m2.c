@@ -182,7 +182,7 @@ static size_t dial_drop(ev *e, m2dial *d) {
     txn *t = q->has_txn ? imsec_map_get(&p->txns, q->txn) : NULL;
     if (t) {
       pc_txn_answer(e, t, 480, "Temporarily Unavailable", 0);
-      pc_txn_clear(p, t);
+      pc_txn_done(e, t);
       n++;
     }
     free(q);

@@ -473,6 +473,13 @@ int pc_invite_deadline(ev *e, txn *t);
 /* Flow `flow` went down: -1 not an INVITE, 0 remove `t` (handled), 1
  * keep it (handled, or unrelated). */
 int pc_invite_flow_down(ev *e, txn *t, uint64_t flow);
+/* `t` was just answered finally by the P-CSCF itself (pc_txn_answer): an
+ * INVITE stays 64*T1 to absorb the ACK (RFC 3261 §17.2.1), any other
+ * request is cleared. */
+void pc_txn_done(ev *e, txn *t);
+/* A finished INVITE (lingering for late 2xx and the ACK) to make room for
+ * a new transaction when the table is full: the oldest, or NULL. */
+txn *pc_invite_evictable(imsec_pcscf *p);
 
 /* ---- lib/pcscf/dialog.c: dialogs through the UE's flow (Record-Route
  * with the flow token, TS 24.229 §5.2.6.3, RFC 5626 §5.3, RFC 5658) */

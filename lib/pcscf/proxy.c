@@ -24,8 +24,14 @@ void pc_txn_clear(imsec_pcscf *p, txn *t) {
 
 txn *pc_txn_new(ev *e) {
   imsec_pcscf *p = e->p;
-  if (imsec_map_len(&p->txns) >= p->cfg.max_transactions)
-    return NULL;
+  if (imsec_map_len(&p->txns) >= p->cfg.max_transactions) {
+    /* An INVITE answered already only lingers (late 2xx, the ACK): it
+     * makes room before a new request is refused. */
+    txn *old = pc_invite_evictable(p);
+    if (!old)
+      return NULL;
+    pc_txn_clear(p, old);
+  }
   txn *t = calloc(1, sizeof(*t));
   if (!t)
     return NULL;
@@ -200,7 +206,7 @@ void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e) {
     txn *t = e && q->has_txn ? imsec_map_get(&p->txns, q->txn) : NULL;
     if (t) {
       pc_txn_answer(e, t, 503, "Service Unavailable", IMSEC_PCSCF_RETRY_CORE);
-      pc_txn_clear(p, t);
+      pc_txn_done(e, t);
     }
     free(q);
     p->queued--;
@@ -517,7 +523,7 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
      * association; the answer kept from the request as it arrived. */
     if (t) {
       pc_txn_answer(e, t, 513, "Message Too Large", 0);
-      pc_txn_clear(p, t);
+      pc_txn_done(e, t);
     }
     return 0;
   }

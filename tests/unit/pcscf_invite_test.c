@@ -218,12 +218,14 @@ static void cancel_matched(void **state) {
                       line_of(fwd, "Via: ", b, sizeof b));
   assert_true(has_line(ack, "To: <" CALLEE ">;tag=s1"));
   assert_true(has_line(ack, "CSeq: 1 ACK"));
-  follow_from_ue(x, UE_FLOW, "ACK", 2, ";tag=s1");
-  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
   /* a second CANCEL after the final response: 200 only */
   follow_from_ue(x, UE_FLOW, "CANCEL", 2, "");
   status_is(sent(x, UE_FLOW), 200);
   assert_int_equal(sends_to(x, CORE_FLOW), 0);
+  /* the UE's ACK ends it (TLS: no copies to absorb later) */
+  follow_from_ue(x, UE_FLOW, "ACK", 2, ";tag=s1");
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_int_equal(txns(x), 0);
   free(fwd);
   fx_del(x);
 }
@@ -309,7 +311,16 @@ static void non2xx_acked_here(void **state) {
   follow_from_ue(x, UE_FLOW, "ACK", 6, ";tag=s1");
   assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
   assert_true(logged(x, "absorbed"));
-  tick(x, 64 * 500);
+  assert_int_equal(txns(x), 0);
+  /* without the ACK it goes after 64*T1 */
+  invite_from_ue(x, UE_FLOW, 16);
+  free(fwd);
+  fwd = dup_c(sent_start(x, CORE_FLOW, "INVITE " CALLEE));
+  feed(x, CORE_FLOW, response_to(fwd, 603, "Decline", NULL));
+  status_is(sent(x, UE_FLOW), 603);
+  tick(x, 64 * 500 - 1);
+  assert_int_equal(txns(x), 1);
+  tick(x, 1);
   assert_int_equal(txns(x), 0);
   free(fwd);
   fx_del(x);
@@ -440,6 +451,73 @@ static void cancel_queued(void **state) {
   fx_del(x);
 }
 
+/* DTLS access flows (dgram.c): the UE's retransmitted INVITE gets the
+ * 100 again and never reaches the core twice; our non-2xx answer is
+ * resent on Timer G and the UE's ACK absorbed; towards a DTLS UE, its
+ * resent final response is ACKed again and not relayed twice. */
+static void invite_over_dtls(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  fx *x = setup_connected(&c);
+  connect_core(x);
+  assert_int_equal(up(x, 12, 0, IMSEC_TP_DTLS), 0);
+  register_ue(x, 12);
+  invite_from_ue(x, 12, 14);
+  status_is(sent(x, 12), 100);
+  char *fwd = dup_c(sent_start(x, CORE_FLOW, "INVITE " CALLEE));
+  invite_from_ue(x, 12, 14);
+  status_is(sent(x, 12), 100);
+  assert_int_equal(sends_to(x, CORE_FLOW), 0);
+  feed(x, CORE_FLOW, response_to(fwd, 486, "Busy Here", NULL));
+  status_is(sent(x, 12), 486);
+  assert_non_null(sent_start(x, CORE_FLOW, "ACK "));
+  x->now += 500;
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_timer(x->p, TIMER_DGRAM, x->now, &x->out);
+  status_is(sent(x, 12), 486); /* Timer G */
+  follow_from_ue(x, 12, "ACK", 14, ";tag=s1");
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  free(fwd);
+  /* towards the DTLS UE */
+  core_to_ue(x, "INVITE", 15);
+  status_is(sent(x, CORE_FLOW), 100);
+  fwd = dup_c(sent_start(x, 12, "INVITE "));
+  feed(x, 12, response_to(fwd, 480, "Temporarily Unavailable", NULL));
+  status_is(sent(x, CORE_FLOW), 480);
+  assert_non_null(sent_start(x, 12, "ACK sip:ue@127.0.0.1:40000"));
+  feed(x, 12, response_to(fwd, 480, "Temporarily Unavailable", NULL));
+  assert_int_equal(sends_to(x, CORE_FLOW), 0);
+  assert_non_null(sent_start(x, 12, "ACK "));
+  free(fwd);
+  fx_del(x);
+}
+
+/* A full table: an INVITE that only lingers (answered, waiting for late
+ * 2xx or the ACK) makes room for a new request; open ones never do. */
+static void lingering_evicted_when_full(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  c.max_transactions = 2;
+  fx *x = registered(&c);
+  invite_from_ue(x, UE_FLOW, 17);
+  char *fwd = dup_c(sent_start(x, CORE_FLOW, "INVITE " CALLEE));
+  feed(x, CORE_FLOW, response_to(fwd, 200, "OK", NULL));
+  status_is(sent(x, UE_FLOW), 200);
+  invite_from_ue(x, UE_FLOW, 18);
+  assert_non_null(sent_start(x, CORE_FLOW, "INVITE "));
+  assert_int_equal(txns(x), 2);
+  invite_from_ue(x, UE_FLOW, 19); /* takes the answered one's place */
+  assert_non_null(sent_start(x, CORE_FLOW, "INVITE "));
+  assert_int_equal(txns(x), 2);
+  invite_from_ue(x, UE_FLOW, 20); /* two open: full */
+  status_is(sent_start(x, UE_FLOW, "SIP/2.0 503"), 503);
+  assert_int_equal(sends_to(x, CORE_FLOW), 0);
+  free(fwd);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(trying_and_relay_from_ue),
@@ -453,6 +531,8 @@ int main(void) {
       cmocka_unit_test(flow_lost),
       cmocka_unit_test(loop_detected),
       cmocka_unit_test(cancel_queued),
+      cmocka_unit_test(invite_over_dtls),
+      cmocka_unit_test(lingering_evicted_when_full),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

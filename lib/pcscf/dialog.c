@@ -41,12 +41,22 @@
 #define DR_BYE 8     /* a BYE: its 2xx ends the dialog */
 #define DR_NOTIFY 16 /* a NOTIFY with Subscription-State: terminated */
 
+/* The far ends one record tracks: a forked request may make an early or
+ * confirmed dialog with each branch that answers (RFC 3261 §12.1, §13.2.2.4);
+ * the UE keeps one and ends the others (BYE). Beyond this many, a far end
+ * is not listed and its end does not end the record (idle timeout does). */
+#define DLG_MAX_PEERS 8
+
 typedef struct dialog {
   struct dialog *next;          /* same Call-ID and tag, another binding */
   struct dialog *bprev, *bnext; /* the binding's dialogs */
   uint64_t bid;
   int confirmed;    /* a 2xx went by */
   int subscription; /* made by SUBSCRIBE or REFER */
+  /* The far ends' tags (RFC 3261 §12: the dialog id is Call-ID and both
+   * tags): the record ends when the last one's usage ends. */
+  char *peers[DLG_MAX_PEERS];
+  size_t n_peers;
   imsec_time_ms idle_at;
   char *pai; /* the identity asserted on the UE's requests in it */
   char *key; /* its key in p->dlgs */
@@ -108,6 +118,8 @@ static void dlg_touch(ev *e, dialog *d) {
 }
 
 static void dlg_free(dialog *d) {
+  for (size_t i = 0; i < d->n_peers; i++)
+    free(d->peers[i]);
   free(d->pai);
   free(d->key);
   free(d);
@@ -156,6 +168,31 @@ static void dlg_end(imsec_pcscf *p, dialog *d) {
   }
   dlg_unbind(p, d);
   dlg_free(d);
+}
+
+/* Note the far end `tag` (a branch answered with it). */
+static void peer_add(dialog *d, imsec_str tag) {
+  if (!tag.len || d->n_peers >= DLG_MAX_PEERS)
+    return;
+  for (size_t i = 0; i < d->n_peers; i++)
+    if (imsec_str_eq(imsec_str_c(d->peers[i]), tag)) /* no secret: a tag */
+      return;
+  char *c = pc_dup_str(tag);
+  if (c)
+    d->peers[d->n_peers++] = c;
+}
+
+/* The dialog with far end `tag` is over: 1 when none is left (the record
+ * goes), else 0. A far end never listed ends the record only when no
+ * other is listed. */
+static int peer_gone(dialog *d, imsec_str tag) {
+  for (size_t i = 0; i < d->n_peers; i++)
+    if (imsec_str_eq(imsec_str_c(d->peers[i]), tag)) { /* no secret: a tag */
+      free(d->peers[i]);
+      d->peers[i] = d->peers[--d->n_peers];
+      break;
+    }
+  return d->n_peers == 0;
 }
 
 /* A new record; the caller checked the bound. NULL without memory. */
@@ -681,7 +718,9 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m) {
   if (!t->dlg_bid || m->status <= 100)
     return;
   int uac = t->dlg_role & DR_UE_UAC;
-  imsec_str tag = uac ? from_tag(m) : to_tag(m), callid, key;
+  /* The UE's tag and the far end's, by who sent the request. */
+  imsec_str tag = uac ? from_tag(m) : to_tag(m);
+  imsec_str far = uac ? to_tag(m) : from_tag(m), callid, key;
   if (!tag.len || imsec_sip_get_call_id(m, &callid) < 0 ||
       dlg_key(p, callid, tag, &key) < 0)
     return;
@@ -690,7 +729,8 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m) {
   if (t->dlg_role & DR_CREATE) {
     if (st >= 300) {
       /* RFC 3261 §13.2.2.3, §12.3: the request failed; no 2xx came (a
-       * proxy sends no final non-2xx after one), so no dialog either. */
+       * proxy sends no final non-2xx after one), so the early dialogs of
+       * every branch are over and no dialog is left. */
       if (d && !d->confirmed)
         dlg_end(p, d);
       return;
@@ -714,6 +754,7 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m) {
     }
     if (!d)
       return;
+    peer_add(d, far);
     if (st >= 200)
       d->confirmed = 1;
     dlg_touch(e, d);
@@ -724,8 +765,11 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m) {
   if (st == 481 || (st >= 200 && st < 300 &&
                     ((t->dlg_role & DR_BYE) ||
                      ((t->dlg_role & DR_NOTIFY) && d->subscription)))) {
-    /* RFC 3261 §15.1.2 (BYE), §12.2.1.2 (481), RFC 6665 §4.4.1. */
-    LOG(e, IMSEC_LOG_DEBUG, S("dialog ended ("), m->reason, S(")"));
-    dlg_end(p, d);
+    /* RFC 3261 §15.1.2 (BYE), §12.2.1.2 (481), RFC 6665 §4.4.1: this far
+     * end's dialog is over; another fork's may go on. */
+    if (peer_gone(d, far)) {
+      LOG(e, IMSEC_LOG_DEBUG, S("dialog ended ("), pc_num(p, st), S(")"));
+      dlg_end(p, d);
+    }
   }
 }

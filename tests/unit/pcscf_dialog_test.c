@@ -543,6 +543,36 @@ static void subscription_and_481(void **state) {
   teardown_two(w);
 }
 
+/* A forked INVITE answered by two branches: the UE ends the extra one
+ * with a BYE; the record stays for the other until its own BYE. */
+static void forked_call(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  a_call(w, "f1@a"); /* branch s1 */
+  char r2[8192];
+  strcpy(r2, response_to(w->keep, 200, "OK", "Record-Route: " SCSCF_RR "\r\n"));
+  char *tg = strstr(r2, ";tag=s1");
+  assert_non_null(tg);
+  tg[6] = '2';
+  feed(x, CORE_FLOW, r2); /* the transaction is gone: a stray 2xx */
+  char route[512];
+  route_of(route, sizeof(route), w->tok_a);
+  /* the UE learnt of s2 anyhow (RFC 3261 §13.2.2.4) and ends it */
+  ue_in_dialog(w, UE_FLOW, "BYE", "f1@a", "a1", "s2", route);
+  strcpy(w->keep, sent(x, CORE_FLOW));
+  feed(x, CORE_FLOW, response_to(w->keep, 200, "OK", NULL));
+  status_is(sent(x, UE_FLOW), 200);
+  assert_int_equal(x->p->n_dlgs, 1);
+  ue_in_dialog(w, UE_FLOW, "INFO", "f1@a", "a1", "s1", route);
+  assert_non_null(sent(x, CORE_FLOW));
+  ue_in_dialog(w, UE_FLOW, "BYE", "f1@a", "a1", "s1", route);
+  strcpy(w->keep, sent(x, CORE_FLOW));
+  feed(x, CORE_FLOW, response_to(w->keep, 200, "OK", NULL));
+  assert_int_equal(x->p->n_dlgs, 0);
+  teardown_two(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(rr_from_ue),
@@ -554,6 +584,7 @@ int main(void) {
       cmocka_unit_test(binding_gone),
       cmocka_unit_test(idle_timeout),
       cmocka_unit_test(subscription_and_481),
+      cmocka_unit_test(forked_call),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* Dialogs through the UE's flow (TS 24.229 §5.2.6.3, RFC 5626 §5.3):
  * Record-Route with the flow token and the dialogs each UE is part of.
  *
- * Record-Route (RFC 3261 §16.6 step 4, RFC 5658 §3.2): a dialog-creating
+ * Record-Route (RFC 3261 §16.6 step 4, RFC 5658): a dialog-creating
  * request (INVITE, SUBSCRIBE, REFER outside a dialog) gets two entries,
  * each `<sip:TOKEN@HOST:PORT;transport=T;lr>` with the binding's flow token
  * (the Path token): one naming the access listener the UE reached, one
@@ -412,7 +412,7 @@ static imsec_str route_top(imsec_sip_msg *m) {
 }
 
 /* The identity the UE asserts in a dialog where it answers: the To URI
- * when registered (RFC 3325 §9.1, TS 24.229 §5.2.6.3), else its default
+ * when registered (RFC 3325, TS 24.229 §5.2.6.4), else its default
  * public identity. Empty when the binding has none. */
 static imsec_str uas_identity(imsec_pcscf *p, binding *b, imsec_sip_msg *m) {
   const imsec_sip_addr *to;
@@ -539,8 +539,8 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
     t->dlg_role = DR_UE_UAC | (m->method_id == IMSEC_SIP_M_BYE ? DR_BYE : 0) |
                   (notify_terminates(m) ? DR_NOTIFY : 0);
   }
-  /* RFC 3325 §9.1: the UE asserts nothing itself; the dialog's identity
-   * is asserted for it. */
+  /* RFC 3325, TS 24.229 §5.2.6.3: the UE asserts nothing itself; the dialog's
+   * identity is asserted for it. */
   r = (refusal){.code = 500,
                 .reason = "Server Internal Error",
                 .why = "cannot edit request"};
@@ -581,7 +581,7 @@ out:
 int pc_dialog_core_check(ev *e, imsec_sip_msg *m, binding *b, refusal *r) {
   imsec_pcscf *p = e->p;
   int ack = m->method_id == IMSEC_SIP_M_ACK;
-  /* RFC 5658 §3.2: our two Record-Route entries come back as two Route
+  /* RFC 5658: our two Record-Route entries come back as two Route
    * entries; pc_core_request takes the top (the core side), the access
    * side entry under it goes here. Both carry the same token. */
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
@@ -675,7 +675,7 @@ int pc_dialog_record_route(ev *e, imsec_sip_msg *m, binding *b, txn *t,
                    .retry_after = IMSEC_PCSCF_RETRY_BUSY};
     return IMSEC_ERR_LIMIT;
   }
-  /* RFC 5658 §3.2, RFC 5626 §5.3: the access and the core side, the one
+  /* RFC 5658, RFC 5626 §5.3: the access and the core side, the one
    * facing the next hop on top. Without a flow (M2b, the UE not yet
    * dialled) the access side is not known: the core entry alone. */
   imsec_str core, acc = S("");

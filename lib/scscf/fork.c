@@ -204,7 +204,7 @@ int scscf_branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
     /* RFC 3261 §17.1.1.3: the client transaction ACKs a non-2xx final
      * response itself, on that branch. */
     scscf_inv_ack(s, t, bi, out);
-    if (b->timed_out) {
+    if (b->st == BR_TIMED_OUT) {
       /* §16.8: Timer C fired and we CANCELled: for the caller it is our
        * timeout, not a cancellation it asked for. */
       code = 408;
@@ -305,7 +305,7 @@ int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
       if (b->code || !b->c_deadline || b->c_deadline > now)
         return 1; /* stale */
       b->c_deadline = 0;
-      if (!b->prov) {
+      if (b->st < BR_PROCEEDING) {
         /* §16.8: no provisional response: as if it answered 408. */
         (void)imsec_out_log(out, IMSEC_LOG_INFO,
                             "INVITE: Timer C fired, no answer (408)", NULL);
@@ -317,8 +317,8 @@ int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
        * counts as 408. */
       (void)imsec_out_log(out, IMSEC_LOG_INFO,
                           "INVITE: Timer C fired: branch CANCELled", NULL);
-      b->timed_out = 1;
       scscf_inv_cancel_branch(s, t, j, now, out);
+      b->st = BR_TIMED_OUT;
       return 1;
     }
   }
@@ -439,7 +439,8 @@ void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t live,
       t->routes[at] = 0;
     }
   }
-  imsec_str ruri0 = s->m.ruri;
+  /* The Request-URI as it stands (routing may have set it already). */
+  imsec_str ruri0 = s->m.new_ruri.len ? s->m.new_ruri : s->m.ruri;
   int ruri_set = 0;
   /* Edit once for every branch (RFC 3261 §16.6 step 3). */
   char mfs[16];

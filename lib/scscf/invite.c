@@ -133,16 +133,16 @@ void scscf_inv_ack(imsec_scscf *s, txn *t, size_t bi, imsec_out *out) {
 void scscf_inv_cancel_branch(imsec_scscf *s, txn *t, size_t bi,
                              imsec_time_ms now, imsec_out *out) {
   branch *b = &t->b[bi];
-  if (b->code || b->cancelled)
+  if (b->code || b->st >= BR_CANCELLED)
     return;
-  if (!b->prov) {
+  if (b->st < BR_PROCEEDING) {
     /* RFC 3261 §9.1: no CANCEL before a provisional response; it goes at
      * the first one (Timer B still ends a branch that stays silent). */
-    b->want_cancel = 1;
+    b->st = BR_CALLING_CANCEL;
     return;
   }
   send_down(s, t, bi, 0, out);
-  b->cancelled = 1;
+  b->st = BR_CANCELLED;
   if (b->c_deadline) {
     b->c_deadline = 0;
     (void)imsec_out_timer(out, b->timer_c, 0);
@@ -160,22 +160,23 @@ int scscf_inv_provisional(imsec_scscf *s, txn *t, size_t bi, unsigned code,
   branch *b = &t->b[bi];
   if (b->code)
     return 0; /* after its final response: nothing to say */
-  if (!b->prov) {
+  if (b->st < BR_PROCEEDING) {
     /* §17.1.1.2: the client transaction proceeds: Timer B no longer
-     * runs. */
-    b->prov = 1;
+     * runs; a CANCEL that waited for this goes now (§9.1). */
+    int cancel = b->st == BR_CALLING_CANCEL;
+    b->st = BR_PROCEEDING;
     if (b->deadline) {
       b->deadline = 0;
       (void)imsec_out_timer(out, b->timer, 0);
     }
+    if (cancel)
+      scscf_inv_cancel_branch(s, t, bi, now, out);
   }
-  if (code > 100 && b->c_deadline) {
+  if (code > 100 && b->st == BR_PROCEEDING && b->c_deadline) {
     /* §16.7 step 2: 101-199 reset Timer C. */
     b->c_deadline = now + s->cfg.timer_c_ms;
     (void)imsec_out_timer(out, b->timer_c, b->c_deadline);
   }
-  if (b->want_cancel)
-    scscf_inv_cancel_branch(s, t, bi, now, out);
   /* §16.7 step 5: 101-199 go up, while no final response did (the
    * server transaction ends with its final response, §17.2.1). */
   return code > 100 && !t->up_code;

@@ -70,6 +70,16 @@ typedef struct qmsg {
   char data[];
 } qmsg;
 
+/* Where an INVITE branch stands until its final response (RFC 3261
+ * §17.1.1.2, §16.8, §9.1). */
+typedef enum br_state {
+  BR_CALLING = 0,    /* no provisional response yet: Timer B runs */
+  BR_CALLING_CANCEL, /* ... and it is to be CANCELled at the first one */
+  BR_PROCEEDING,     /* a provisional came: Timer C runs */
+  BR_CANCELLED,      /* a CANCEL went down: waiting for its 487 */
+  BR_TIMED_OUT,      /* CANCELled by Timer C: its final counts as 408 */
+} br_state;
+
 /* One client branch of a forked request (RFC 3261 §16.6 step 8). */
 typedef struct branch {
   uint64_t peer_tag;      /* the connection it went out on; 0 none */
@@ -80,10 +90,7 @@ typedef struct branch {
   /* INVITE only (RFC 3261 §16.6 step 11, §16.8, §9.1). */
   uint64_t timer_c;
   imsec_time_ms c_deadline; /* of Timer C; 0: stopped */
-  unsigned prov : 1;        /* a provisional response came */
-  unsigned want_cancel : 1; /* CANCEL it at its first provisional */
-  unsigned cancelled : 1;   /* a CANCEL went down */
-  unsigned timed_out : 1;   /* Timer C fired: its final counts as 408 */
+  br_state st;
   /* What it was sent with, to build its CANCEL and ACK (§9.1,
    * §17.1.1.3): Request-URI, our Via, the Route pushed (NULL none). */
   char *ruri, *via, *route;

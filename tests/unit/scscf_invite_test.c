@@ -379,6 +379,13 @@ static void ringing_and_two_answers(void **state) {
   check_down(down.text[0], "CANCEL", w[1], "<" IMPU_B ">");
   assert_null(strstr(down.text[0], "ACK"));
   assert_int_equal(imsec_scscf_txns(f->s), 1);
+  /* The caller CANCELs now: 200, and nothing more goes down (the other
+   * branch was CANCELled already, the answered one is final). */
+  deliver(f, UP_FLOW, up_req("CANCEL", "z9hG4bKpi1", 1, NULL));
+  sent_on(f, UP_FLOW, &up);
+  assert_int_equal(up.n, 1);
+  assert_int_equal(status_of(up.text[0]), 200);
+  assert_int_equal(count_sends(f), 1);
   /* The 200 to our CANCEL is absorbed. */
   deliver(f, DOWN_FLOW, reply(down.text[0], 200, "OK", "ue2"));
   assert_int_equal(count_sends(f), 0);

@@ -78,8 +78,25 @@
  * fails or goes down counts as 503 (§16.9 transport error). At most
  * max_txns forked requests are pending; beyond that the request gets 503.
  * OPTIONS for the S-CSCF itself (Request-URI = the domain or its own
- * address) gets 200. Requests are not matched as retransmissions (the core
- * side is TCP: RFC 3261 §17.1.2.2, nothing retransmits).
+ * address) gets 200. Requests but INVITE are not matched as
+ * retransmissions (the core side is TCP: RFC 3261 §17.1.2.2, nothing
+ * retransmits).
+ * An INVITE forks the same way, and (RFC 3261 §16.7-16.10): gets our 100
+ * Trying at once; provisional responses 101-199 go upstream; every 2xx
+ * goes upstream (each fork may answer) and after the first the other
+ * branches are CANCELled (step 10; a branch without a provisional response
+ * at its first one, §9.1); a CANCEL from upstream (same flow, top Via
+ * branch and sent-by, Call-ID and CSeq number as the INVITE) gets 200 and
+ * CANCELs every pending branch, one matching nothing is dropped with a
+ * rate-limited log line; the S-CSCF ACKs a non-2xx final response on its
+ * branch itself and absorbs the ACK from upstream; a branch with no
+ * provisional response within txn_timeout_ms (Timer B) counts as 408;
+ * Timer C (timer_c_ms, reset by each 101-199) CANCELs a branch that rings
+ * (its final response then counts as 408) or ends a silent one as 408. A
+ * context stays 64*T1 (txn_timeout_ms) after its last branch for the ACK
+ * and for 2xx retransmissions, which still go up; the INVITE repeated
+ * (same flow and Via branch) is absorbed. When the caller's flow goes
+ * down, the branches are CANCELled.
  * Core-side trust (RFC 3325 §2.3 trust domain, TS 33.210 §5.2): each flow's
  * peer is judged when it comes up (see the config); a refused peer's flow
  * is closed (on_flow_up returns IMSEC_ERR_AUTH) with one log line naming

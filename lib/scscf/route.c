@@ -494,7 +494,8 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     }
     goto end;
   }
-  if (meth != IMSEC_SIP_M_MESSAGE && meth != IMSEC_SIP_M_OPTIONS) {
+  if (meth != IMSEC_SIP_M_MESSAGE && meth != IMSEC_SIP_M_OPTIONS &&
+      meth != IMSEC_SIP_M_INVITE) {
     imsec_sip_builder b;
     scscf_start_response(s, &b, 405, "Method Not Allowed");
     imsec_sip_build_header(&b, IMSEC_STR_LIT("Allow"),

@@ -115,6 +115,13 @@ typedef struct imsec_scscf_route {
 } imsec_scscf_route;
 #define IMSEC_SCSCF_MAX_ROUTES 32
 
+/* Parse a route "DOMAIN=tp:host:port[;name=NAME]" (the --route flag and
+ * the config file's routes list), as imsec_pcscf_route_parse does; NAME
+ * goes to out->name (else ""). Returns 0, IMSEC_ERR_PARSE,
+ * IMSEC_ERR_INVAL (out NULL). */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_route_parse(imsec_str spec,
+                                                     imsec_scscf_route *out);
+
 typedef struct imsec_scscf_config {
   /* The home network domain name: the registrar's domain and the Digest
    * realm (e.g. ims.mnc001.mcc001.3gppnetwork.org). Required. */
@@ -355,6 +362,10 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *   peers: [icscf.example.net]       # names trusted whatever their CA
  *   insecure_core: false             # true: plain TCP from peer_addrs
  *   peer_addrs: [127.0.0.1]
+ *   # Calls (docs/CALLS.md): the next hop of each other domain, as the
+ *   # P-CSCF's routes (a list, one value, or a map DOMAIN: ADDR)
+ *   routes: [other.example.net=tls:192.0.2.7:5061;name=icscf.other.net]
+ *   timer_c_ms: 180000               # Timer C of an INVITE branch
  *
  * Relative paths (db, registrations, cert, key, ca, home_ca, partner_ca) are
  * taken relative to the file's folder. Absent strings are NULL, absent numbers
@@ -386,6 +397,11 @@ typedef struct imsec_scscf_file {
   /* Flood limits and the store's lock wait (absent: -1). */
   int64_t limit_window, impi_challenge_limit, source_challenge_limit;
   int64_t impi_failure_limit, source_failure_limit, lockout, store_timeout;
+  /* Calls: next hops of other domains (absent: none), Timer C (absent:
+   * -1). */
+  imsec_scscf_route routes[IMSEC_SCSCF_MAX_ROUTES];
+  size_t n_routes;
+  int64_t timer_c_ms;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

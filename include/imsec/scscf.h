@@ -62,7 +62,17 @@
  *    the REGISTER gets 500 instead. imsec_scscf_start loads them back
  *    (REG_LOAD) after a restart: bindings with their time left, Path,
  *    instance, reg-id and registering peer; expired ones never return.
- * Routing: MESSAGE and OPTIONS for a registered IMPU are forked in
+ * Routing (docs/CALLS.md, "S-CSCF"): every method is proxied (none gets
+ * 405). A request whose Route names us with user "orig" is originating:
+ * its P-Asserted-Identity must be registered here (403), then a
+ * Request-URI of another domain goes to cfg.routes' next hop for it (404
+ * "No route to domain" without one) and one of the home network is
+ * terminated here as below. INVITE, SUBSCRIBE and REFER outside a dialog
+ * get our Record-Route (<sip:HOST:PORT;transport=T;lr>, cfg.self) on
+ * every branch. A request inside a dialog (To tag) and a 2xx ACK go to
+ * the next Route after ours (stateful; the ACK stateless), 403 without a
+ * Route of ours, 404 with none after it. Max-Forwards 0: 483.
+ * Terminating: requests for a registered IMPU are forked in
  * parallel to every live contact (RFC 3261 §16.6-16.7, stateful): one client
  * branch per contact with its own Via branch, Request-URI = the contact,
  * Route = its Path, sent to the first Path hop's host:port (one connection

@@ -186,6 +186,22 @@ void scscf_other_domain(imsec_scscf *s, uint64_t flow, const imsec_sip_uri *ru,
   scscf_proxy(s, flow, &t, 1, now, out);
 }
 
+/* The name to expect of an in-dialog hop: none of our own (the trust
+ * decision judges its flow), but a connection already open to that
+ * address for a Path hop, whose peer was held to a name, is reused
+ * (RFC 5923) rather than a second one opened beside it. */
+static const char *hop_expect(const imsec_scscf *s, const imsec_addr *to) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->peers_tag, &it)) != NULL) {
+    const peer *p = e->val;
+    if (p->addr.tp == to->tp && p->addr.port == to->port &&
+        imsec_str_ieq_c(imsec_str_c(p->addr.host), to->host))
+      return p->expect;
+  }
+  return "";
+}
+
 /* The branch of a request forwarded statelessly (RFC 3261 §16.11): the
  * same for a retransmission of the same request, different for another
  * one, so it is derived from what identifies the incoming request (its
@@ -253,7 +269,8 @@ static void ack_stateless(imsec_scscf *s, const imsec_addr *to,
                                          IMSEC_STR_LIT("Max-Forwards"),
                                          imsec_str_c(mfs))) < 0;
   int n = e ? -1 : imsec_sip_msg_serialize(&s->m, s->obuf, OBUF_CAP);
-  if (n <= 0 || !scscf_send_to(s, to, "", s->obuf, (size_t)n, out)) {
+  if (n <= 0 ||
+      !scscf_send_to(s, to, hop_expect(s, to), s->obuf, (size_t)n, out)) {
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "ACK to ", to->host,
                         " could not go: dropped", NULL);
     return;
@@ -315,7 +332,7 @@ void scscf_in_dialog(imsec_scscf *s, uint64_t flow, size_t popped,
   target t = {.ruri = NULL,
               .route = NULL,
               .hop = to,
-              .expect = "",
+              .expect = hop_expect(s, &to),
               .who = "the next Route"};
   scscf_proxy(s, flow, &t, 1, now, out);
 }

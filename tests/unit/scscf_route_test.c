@@ -25,6 +25,8 @@
 #define PATH_A "<sip:tokA@127.0.0.1:5070;transport=tcp;lr;ob>"
 #define PATH_B "<sip:tokB@127.0.0.1:5070;transport=tcp;lr;ob>"
 #define PC_RR "<sip:tokB@127.0.0.1:5070;transport=tcp;lr>"
+#define DAN "sip:dan@" DOM
+#define PATH_D "<sip:tokD@pc.example.net:5071;transport=tls;lr;ob>"
 #define BOB_C1 "sip:bob@10.0.0.2:5061;transport=tls;ob"
 #define BOB_C2 "sip:bob@10.0.0.3:5061;transport=tls;ob"
 #define PCSCF_A 8     /* A's P-CSCF, inbound */
@@ -66,7 +68,8 @@ static void add_sub(fx *f, const char *impi, const char *impu) {
 
 /* A registration as a previous run left it in the store. */
 static void save_reg(fx *f, const char *impi, const char *impu,
-                     const char *const *contacts, size_t n, const char *path) {
+                     const char *const *contacts, size_t n, const char *path,
+                     const char *peer) {
   imsec_reg_binding b[2];
   memset(b, 0, sizeof(b));
   for (size_t i = 0; i < n; i++) {
@@ -75,6 +78,7 @@ static void save_reg(fx *f, const char *impi, const char *impu,
     b[i].reg_id = -1;
     b[i].ttl_ms = 600000;
     b[i].order = i + 1;
+    b[i].peer = (char *)peer;
   }
   char *impus[1] = {(char *)impu};
   imsec_reg_record r = {
@@ -107,8 +111,13 @@ static int setup(void **state) {
   add_sub(f, "carol@" DOM, CAROL);
   static const char *const ca[] = {"sip:alice@10.0.0.1:5061;transport=tls;ob"};
   static const char *const cb[] = {BOB_C1, BOB_C2};
-  save_reg(f, "alice@" DOM, ALICE, ca, 1, PATH_A);
-  save_reg(f, "bob@" DOM, BOB, cb, 2, PATH_B);
+  save_reg(f, "alice@" DOM, ALICE, ca, 1, PATH_A, NULL);
+  save_reg(f, "bob@" DOM, BOB, cb, 2, PATH_B, NULL);
+  /* Dan behind a P-CSCF reached over TLS, which registered him as
+   * pcscf.example.net. */
+  add_sub(f, "dan@" DOM, DAN);
+  static const char *const cd[] = {"sip:dan@10.0.0.4:5061;transport=tls;ob"};
+  save_reg(f, "dan@" DOM, DAN, cd, 1, PATH_D, "pcscf.example.net");
   /* The core: plain TCP from a listed address (insecure_core); one next
    * hop for another network, given in a copy that is gone after new. */
   static const char *const addrs[] = {"127.0.0.1"};
@@ -315,7 +324,7 @@ static const char *reply(const char *fwd, unsigned code, const char *reason) {
  * user's registered contacts, each branch with our one Record-Route. */
 static void invite_orig_home_forked(void **state) {
   fx *f = *state;
-  assert_int_equal(imsec_scscf_registrations(f->s), 2);
+  assert_int_equal(imsec_scscf_registrations(f->s), 3);
   deliver(f, PCSCF_A, req("INVITE", BOB, ORIG, NULL, 70));
   connect_up(f, PCSCF_OUT, "127.0.0.1", 5070);
   const imsec_act *a[4];
@@ -436,6 +445,21 @@ static void in_dialog_bye(void **state) {
   assert_string_equal(c->addr.host, "pcscf.example.net");
   assert_int_equal(c->addr.port, 5071);
   assert_string_equal(c->server_name, "");
+
+  /* Towards a P-CSCF the S-CSCF already has a connection to (a Path hop
+   * held to its registering name): that one is reused, not a second one
+   * opened beside it (RFC 5923). */
+  deliver(f, PCSCF_A, req("INVITE", DAN, ORIG, NULL, 70));
+  c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  assert_string_equal(c->server_name, "pcscf.example.net");
+  deliver(f, PCSCF_A,
+          req("BYE", "sip:dan@10.0.0.4:5061;transport=tls;ob",
+              SELF_RR ", <sip:tokD@pc.example.net:5071;transport=tls;lr>", "d1",
+              70));
+  assert_null(find_act(f, IMSEC_ACT_CONNECT));
+  assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0); /* queued on it */
+  assert_int_equal(imsec_scscf_txns(f->s), 3); /* with the TLS BYE above */
 
   /* Nothing after ours: 404; no Route of ours: 403. */
   deliver(f, PCSCF_A, req("BYE", BOB_C1, SELF_RR, "b1", 70));

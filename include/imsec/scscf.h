@@ -62,7 +62,17 @@
  *    the REGISTER gets 500 instead. imsec_scscf_start loads them back
  *    (REG_LOAD) after a restart: bindings with their time left, Path,
  *    instance, reg-id and registering peer; expired ones never return.
- * Routing: MESSAGE and OPTIONS for a registered IMPU are forked in
+ * Routing (docs/CALLS.md, "S-CSCF"): every method is proxied (none gets
+ * 405). A request whose Route names us with user "orig" is originating:
+ * its P-Asserted-Identity must be registered here (403), then a
+ * Request-URI of another domain goes to cfg.routes' next hop for it (404
+ * "No route to domain" without one) and one of the home network is
+ * terminated here as below. INVITE, SUBSCRIBE and REFER outside a dialog
+ * get our Record-Route (<sip:HOST:PORT;transport=T;lr>, cfg.self) on
+ * every branch. A request inside a dialog (To tag) and a 2xx ACK go to
+ * the next Route after ours (stateful; the ACK stateless), 403 without a
+ * Route of ours, 404 with none after it. Max-Forwards 0: 483.
+ * Terminating: requests for a registered IMPU are forked in
  * parallel to every live contact (RFC 3261 §16.6-16.7, stateful): one client
  * branch per contact with its own Via branch, Request-URI = the contact,
  * Route = its Path, sent to the first Path hop's host:port (one connection
@@ -131,6 +141,13 @@ typedef struct imsec_scscf_route {
   char name[256]; /* tls: the certificate name it must carry; "" addr.host */
 } imsec_scscf_route;
 #define IMSEC_SCSCF_MAX_ROUTES 32
+
+/* Parse a route "DOMAIN=tp:host:port[;name=NAME]" (the --route flag and
+ * the config file's routes list), as imsec_pcscf_route_parse does; NAME
+ * goes to out->name (else ""). Returns 0, IMSEC_ERR_PARSE,
+ * IMSEC_ERR_INVAL (out NULL). */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_route_parse(imsec_str spec,
+                                                     imsec_scscf_route *out);
 
 typedef struct imsec_scscf_config {
   /* The home network domain name: the registrar's domain and the Digest
@@ -372,6 +389,10 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *   peers: [icscf.example.net]       # names trusted whatever their CA
  *   insecure_core: false             # true: plain TCP from peer_addrs
  *   peer_addrs: [127.0.0.1]
+ *   # Calls (docs/CALLS.md): the next hop of each other domain, as the
+ *   # P-CSCF's routes (a list, one value, or a map DOMAIN: ADDR)
+ *   routes: [other.example.net=tls:192.0.2.7:5061;name=icscf.other.net]
+ *   timer_c_ms: 180000               # Timer C of an INVITE branch
  *
  * Relative paths (db, registrations, cert, key, ca, home_ca, partner_ca) are
  * taken relative to the file's folder. Absent strings are NULL, absent numbers
@@ -403,6 +424,11 @@ typedef struct imsec_scscf_file {
   /* Flood limits and the store's lock wait (absent: -1). */
   int64_t limit_window, impi_challenge_limit, source_challenge_limit;
   int64_t impi_failure_limit, source_failure_limit, lockout, store_timeout;
+  /* Calls: next hops of other domains (absent: none), Timer C (absent:
+   * -1). */
+  imsec_scscf_route routes[IMSEC_SCSCF_MAX_ROUTES];
+  size_t n_routes;
+  int64_t timer_c_ms;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

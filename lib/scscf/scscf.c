@@ -228,6 +228,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_sip_msg_init(&s->m2, NULL);
   s->cfg.domain = s->domain;
   rv = scscf_trust_config(s, cfg);
+  if (rv == 0)
+    rv = scscf_routes_config(s, cfg);
   if (rv < 0) {
     imsec_scscf_del(s);
     return rv;
@@ -282,6 +284,7 @@ void imsec_scscf_del(imsec_scscf *s) {
   imsec_limit_free(&s->lim_src);
   imsec_limit_free(&s->lim_pair);
   free(s->domain);
+  scscf_routes_free(s);
   free(s->trust_domain);
   for (size_t i = 0; i < s->n_names; i++)
     free(s->names_text[i]);

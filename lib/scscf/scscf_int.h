@@ -21,6 +21,15 @@
 #define MAX_FLOWS 65536
 
 #define BRANCH_PREFIX "z9hG4bK.isc."
+/* The Via branch of a request forwarded statelessly (a 2xx ACK): no
+ * response comes back for it, and it never matches BRANCH_PREFIX. */
+#define STATELESS_PREFIX "z9hG4bK.iscsl."
+/* What the S-CSCF proxies (OPTIONS to itself lists it): every method a
+ * phone sends (RFC 3261 §16: a proxy forwards methods it does not know
+ * too). */
+#define SCSCF_ALLOW                                                            \
+  "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, SUBSCRIBE, NOTIFY, "         \
+  "REFER, MESSAGE, OPTIONS, PUBLISH, REGISTER"
 
 /* A store call made the request wait: asked (AGAIN) or busy (BUSY). */
 static inline int waits(int rv) {
@@ -305,6 +314,13 @@ struct imsec_scscf {
   imsec_map pends;    /* PERSIST id -> pend */
   int loading;        /* REG_LOAD sent, its last reply not in yet */
   uint64_t load_id;
+  /* Calls (dialog_route.c): the next hops of other domains (a copy of
+   * cfg.routes), our Record-Route value, and the budget of log lines for
+   * ACKs dropped. */
+  imsec_scscf_route *routes;
+  char rr[300];
+  size_t rr_len;
+  imsec_lograte ack_rate;
 };
 
 /* scscf.c */
@@ -424,6 +440,20 @@ void scscf_fpeer_set(imsec_scscf *s, uint64_t flow,
                      const imsec_flow_info *info);
 void scscf_fpeer_del(imsec_scscf *s, uint64_t flow);
 int scscf_mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out);
+
+/* dialog_route.c */
+int scscf_routes_config(imsec_scscf *s, const imsec_scscf_config *cfg);
+void scscf_routes_free(imsec_scscf *s);
+int scscf_has_to_tag(imsec_sip_msg *m);
+int scscf_dialog_creating(imsec_sip_msg *m);
+int scscf_mf_exhausted(imsec_scscf *s, uint64_t flow, imsec_out *out);
+int scscf_push_record_route(imsec_scscf *s);
+int scscf_uri_hop(imsec_str uri_text, imsec_addr *a);
+int scscf_is_home(const imsec_scscf *s, const imsec_sip_uri *ru);
+void scscf_other_domain(imsec_scscf *s, uint64_t flow, const imsec_sip_uri *ru,
+                        imsec_time_ms now, imsec_out *out);
+void scscf_in_dialog(imsec_scscf *s, uint64_t flow, size_t popped,
+                     imsec_time_ms now, imsec_out *out);
 
 /* store.c */
 void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,

@@ -143,6 +143,7 @@ int ue_listen_message(imsec_ue *ue, uint64_t flow, imsec_sip_msg *m,
 int ue_listen_flow_down(imsec_ue *ue, uint64_t flow, imsec_out *out) {
   if (!flow || flow != ue->in_flow)
     return 0;
+  ue_calls_flow_gone(ue, flow, out);
   ue->in_flow = 0;
   LOG(out, IMSEC_LOG_INFO, S("inbound connection from the P-CSCF closed"));
   return 1;

@@ -980,7 +980,7 @@ static void in_dialog(imsec_ue *ue, ue_call *c, imsec_sip_msg *m, uint64_t flow,
 
 int ue_call_request(imsec_ue *ue, imsec_sip_msg *m, uint64_t flow,
                     imsec_time_ms now, imsec_out *out) {
-  int mid = m->method_id;
+  imsec_sip_method mid = m->method_id;
   if (mid == IMSEC_SIP_M_MESSAGE || mid == IMSEC_SIP_M_REGISTER)
     return 0; /* message.c's, in a dialog or not */
   imsec_str tt = to_tag(m);

@@ -50,7 +50,9 @@ typedef struct fx {
   uint64_t sent_flow[MAXS];
   int n_close, n_connect;
   uint64_t connect_tag;
-  imsec_time_ms call_timer; /* IMSEC_UE_TIMER_CALL as last armed */
+  imsec_time_ms call_timer;  /* IMSEC_UE_TIMER_CALL as last armed */
+  imsec_time_ms dgram_timer; /* IMSEC_UE_TIMER_DGRAM as last armed */
+  int dtls;
   int persist_seen;
   imsec_svc_req persist;
 } fx;
@@ -85,6 +87,8 @@ static void take(fx *f) {
     case IMSEC_ACT_TIMER:
       if (a->timer == IMSEC_UE_TIMER_CALL)
         f->call_timer = a->at;
+      if (a->timer == IMSEC_UE_TIMER_DGRAM)
+        f->dgram_timer = a->at;
       break;
     default:
       break;
@@ -97,6 +101,7 @@ static void take(fx *f) {
 typedef struct opts {
   int answer;
   imsec_time_ms delay;
+  int dtls; /* SIP over DTLS (lib/ue/dgram.c) */
 } opts;
 
 static void fx_new(fx *f, const opts *o) {
@@ -114,8 +119,13 @@ static void fx_new(fx *f, const opts *o) {
   t_hex(K_HEX, cfg.k, 16);
   t_hex(OPC_HEX, cfg.opc, 16);
   cfg.has_opc = 1;
-  assert_int_equal(
-      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5061"), &cfg.pcscf), 0);
+  f->dtls = o && o->dtls;
+  assert_int_equal(imsec_addr_parse(f->dtls
+                                        ? IMSEC_STR_LIT("dtls:127.0.0.1:5061")
+                                        : IMSEC_STR_LIT("tls:127.0.0.1:5061"),
+                                    &cfg.pcscf),
+                   0);
+  cfg.keepalive_ms = -1;
   cfg.pcscf_name = PCSCF;
   cfg.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   cfg.answer = o ? o->answer : IMSEC_UE_ANSWER_AUTO;
@@ -231,13 +241,19 @@ static void fx_register(fx *f) {
   assert_int_equal(f->n_connect, 1);
   imsec_flow_info info;
   memset(&info, 0, sizeof info);
-  info.tp = IMSEC_TP_TLS;
-  assert_int_equal(
-      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:40000"), &info.local), 0);
-  assert_int_equal(
-      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5061"), &info.peer), 0);
+  info.tp = f->dtls ? IMSEC_TP_DTLS : IMSEC_TP_TLS;
+  assert_int_equal(imsec_addr_parse(f->dtls
+                                        ? IMSEC_STR_LIT("dtls:127.0.0.1:40000")
+                                        : IMSEC_STR_LIT("tls:127.0.0.1:40000"),
+                                    &info.local),
+                   0);
+  assert_int_equal(imsec_addr_parse(f->dtls
+                                        ? IMSEC_STR_LIT("dtls:127.0.0.1:5061")
+                                        : IMSEC_STR_LIT("tls:127.0.0.1:5061"),
+                                    &info.peer),
+                   0);
   info.peer_cert = &f->cert;
-  info.tls_version = "TLSv1.3";
+  info.tls_version = f->dtls ? "DTLSv1.2" : "TLSv1.3";
   assert_int_equal(
       imsec_ue_on_flow_up(f->ue, FLOW, f->connect_tag, &info, f->now, &f->out),
       0);
@@ -269,13 +285,18 @@ static void fx_register(fx *f) {
   f->sent_len[0] = reg_len;
   f->n_send = 1;
   answer_last(f, 200, "OK",
-              "Contact: <" UE_CONTACT ">;expires=600\r\n"
-              "Service-Route: <" SROUTE ">\r\n"
-              "P-Associated-URI: <" IMPU ">\r\n");
+              f->dtls ? "Contact: <sip:ue@127.0.0.1:40000;transport=dtls-udp;"
+                        "ob>;expires=600\r\n"
+                        "Service-Route: <" SROUTE ">\r\n"
+                        "P-Associated-URI: <" IMPU ">\r\n"
+                      : "Contact: <" UE_CONTACT ">;expires=600\r\n"
+                        "Service-Route: <" SROUTE ">\r\n"
+                        "P-Associated-URI: <" IMPU ">\r\n");
   imsec_ue_status st;
   imsec_ue_get_status(f->ue, &st);
   assert_int_equal(st.state, IMSEC_UE_REGISTERED);
-  assert_string_equal(imsec_ue_contact(f->ue), UE_CONTACT);
+  if (!f->dtls)
+    assert_string_equal(imsec_ue_contact(f->ue), UE_CONTACT);
 }
 
 static imsec_ue_call_info info_of(fx *f, int h) {
@@ -859,7 +880,7 @@ static void test_incoming_auto_answer(void **st) {
 static void test_incoming_delay_and_retransmit(void **st) {
   (void)st;
   fx f;
-  opts o = {IMSEC_UE_ANSWER_AUTO, 3000};
+  opts o = {IMSEC_UE_ANSWER_AUTO, 3000, 0};
   fx_new(&f, &o);
   fx_register(&f);
   imsec_time_ms t0 = f.now;
@@ -927,7 +948,7 @@ static void test_incoming_no_ack_bye(void **st) {
 static void test_incoming_busy(void **st) {
   (void)st;
   fx f;
-  opts o = {IMSEC_UE_ANSWER_BUSY, 0};
+  opts o = {IMSEC_UE_ANSWER_BUSY, 0, 0};
   fx_new(&f, &o);
   fx_register(&f);
   incoming(&f, "in4@x", "al", "INVITE", 1, "i4");
@@ -944,7 +965,7 @@ static void test_incoming_busy(void **st) {
 static void test_incoming_ring_cancel(void **st) {
   (void)st;
   fx f;
-  opts o = {IMSEC_UE_ANSWER_RING, 0};
+  opts o = {IMSEC_UE_ANSWER_RING, 0, 0};
   fx_new(&f, &o);
   fx_register(&f);
   incoming(&f, "in5@x", "al", "INVITE", 1, "i5");
@@ -976,7 +997,7 @@ static void test_incoming_ring_cancel(void **st) {
 static void test_unknown_dialog_and_limits(void **st) {
   (void)st;
   fx f;
-  opts o = {IMSEC_UE_ANSWER_RING, 0};
+  opts o = {IMSEC_UE_ANSWER_RING, 0, 0};
   fx_new(&f, &o);
   fx_register(&f);
   alice_in_dialog(&f, "nope@x", "zz", "BYE", 2);
@@ -1042,6 +1063,43 @@ static void test_not_registered_and_flow_lost(void **st) {
   fx_del(&f);
 }
 
+/* Over DTLS (RFC 3261 §17 on a datagram flow): the INVITE goes again on
+ * Timer A until a response comes; a 486 sent again is ACKed again; an
+ * incoming INVITE sent again gets the 2xx again. */
+static void test_dtls_invite(void **st) {
+  (void)st;
+  fx f;
+  opts o = {IMSEC_UE_ANSWER_AUTO, 0, 1};
+  fx_new(&f, &o);
+  fx_register(&f);
+  uac u;
+  start_call(&f, &u);
+  assert_non_null(strstr(u.inv, "Via: SIP/2.0/DTLS-UDP "));
+  assert_true(f.dgram_timer > 0 && f.dgram_timer <= f.now + 500);
+  imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_DGRAM, f.dgram_timer, &f.out);
+  take(&f);
+  assert_int_equal(f.n_send, 1);
+  assert_string_equal(f.sent[0], u.inv); /* Timer A */
+  respond_to(&f, u.inv, u.inv_len, 486, "Busy Here", "bobtag", NULL, NULL);
+  assert_int_equal(f.n_send, 1);
+  assert_non_null(strstr(f.sent[0], "ACK " BOB));
+  char ack[8192];
+  memcpy(ack, f.sent[0], f.sent_len[0] + 1);
+  respond_to(&f, u.inv, u.inv_len, 486, "Busy Here", "bobtag", NULL, NULL);
+  assert_int_equal(f.n_send, 1);
+  assert_string_equal(f.sent[0], ack);
+  assert_int_equal(info_of(&f, u.h).final_status, 486);
+
+  incoming(&f, "dt1@x", "al", "INVITE", 1, "dt1");
+  assert_int_equal(f.n_send, 2);
+  char ok[8192];
+  memcpy(ok, f.sent[1], f.sent_len[1] + 1);
+  incoming(&f, "dt1@x", "al", "INVITE", 1, "dt1");
+  assert_int_equal(f.n_send, 1);
+  assert_string_equal(f.sent[0], ok);
+  fx_del(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_outgoing_answered_local_bye),
@@ -1059,6 +1117,7 @@ int main(void) {
       cmocka_unit_test(test_incoming_ring_cancel),
       cmocka_unit_test(test_unknown_dialog_and_limits),
       cmocka_unit_test(test_not_registered_and_flow_lost),
+      cmocka_unit_test(test_dtls_invite),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

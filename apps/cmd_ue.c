@@ -197,6 +197,7 @@ typedef struct uectx {
   int ladder_whole;         /* --ladder: whole messages on stderr as well */
   int ladder_machine;       /* IMSEC_LADDER=1: the machine lines on stderr */
   seen_call seen[SEEN_MAX]; /* run: calls reported */
+  int max_seen;             /* the newest handle reported */
 } uectx;
 
 /* ------------------------------------------------------- the element ops */
@@ -279,10 +280,13 @@ static void report_calls(uectx *x) {
         free_sc = &x->seen[j];
     }
     if (!sc) {
-      if (!free_sc || ci.state == IMSEC_UE_CALL_ENDED)
-        continue; /* over before we looked: nothing to add */
+      /* Handles grow: one at or below the newest seen was reported and
+       * forgotten already. */
+      if (!free_sc || ci.handle <= x->max_seen)
+        continue;
       memset(free_sc, 0, sizeof *free_sc);
       free_sc->handle = ci.handle;
+      x->max_seen = ci.handle;
       sc = free_sc;
     }
     if (!sc->said_ring && !ci.final_status &&

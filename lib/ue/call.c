@@ -761,6 +761,30 @@ static void incoming_invite(imsec_ue *ue, imsec_sip_msg *m, uint64_t flow,
     respond(ue, NULL, flow, m, 400, "Bad Request", 0, NULL, out);
     return;
   }
+  /* RFC 3261 §8.2.2.3: an extension the INVITE requires and the UE does
+   * not have (100rel, timer, ...) is refused with 420. */
+  imsec_sip_iter rit = IMSEC_SIP_ITER_INIT;
+  imsec_sip_token req;
+  while (imsec_sip_token_next(m, IMSEC_SIP_H_REQUIRE, &rit, &req) > 0) {
+    char unsup[128];
+    ue_copy_wire(unsup, sizeof unsup, req.token);
+    LOG(out, IMSEC_LOG_INFO, S("INVITE requires "), S(unsup), S(": -> 420"));
+    char *buf = malloc(UE_MSG_CAP);
+    if (!buf)
+      return;
+    char tag[17];
+    imsec_sip_builder b;
+    imsec_sip_build_init(&b, buf, UE_MSG_CAP);
+    if (ue_rand_hex(ue, tag, sizeof tag, 8) >= 0) {
+      imsec_sip_build_response(&b, m, 420, S("Bad Extension"), S(tag));
+      hdr(&b, "Unsupported", unsup);
+      int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
+      if (n > 0)
+        (void)imsec_out_send(out, flow, buf, (size_t)n);
+    }
+    free(buf);
+    return;
+  }
   if (m->body.len) {
     const imsec_sip_token *ct;
     if (imsec_sip_get_content_type(m, &ct) < 0 ||

@@ -90,6 +90,10 @@ static void take(fx *f) {
       if (a->timer == IMSEC_UE_TIMER_DGRAM)
         f->dgram_timer = a->at;
       break;
+    case IMSEC_ACT_LOG:
+      if (getenv("UE_CALL_TEST_LOG"))
+        fprintf(stderr, "log: %s\n", (const char *)a->data);
+      break;
     default:
       break;
     }
@@ -1007,6 +1011,16 @@ static void test_unknown_dialog_and_limits(void **st) {
   assert_int_equal(f.n_send, 0); /* a stray ACK is dropped */
   incoming(&f, "nope@x", "al", "CANCEL", 1, "c0");
   assert_non_null(strstr(f.sent[0], "SIP/2.0 481"));
+  /* RFC 3261 §8.2.2.3: an extension required that the UE lacks: 420. */
+  feed(&f, "INVITE " UE_CONTACT " SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS " PCSCF ":5061;branch=z9hG4bKrq\r\n"
+           "Max-Forwards: 70\r\nFrom: <" ALICE ">;tag=r\r\n"
+           "To: <" IMPU ">\r\nCall-ID: req@x\r\nCSeq: 1 INVITE\r\n"
+           "Contact: <sip:alice@10.0.0.5>\r\nRequire: 100rel\r\n"
+           "Content-Length: 0\r\n\r\n");
+  assert_int_equal(f.n_send, 1);
+  assert_non_null(strstr(f.sent[0], "SIP/2.0 420 Bad Extension"));
+  assert_non_null(strstr(f.sent[0], "Unsupported: 100rel"));
   /* A response to nothing of ours: dropped. */
   feed(&f, "SIP/2.0 200 OK\r\n"
            "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKx\r\n"

@@ -34,7 +34,7 @@
 #define DEMO_HAVE_DTLS 1
 #endif
 #ifndef DEMO_HAVE_CALLS
-#define DEMO_HAVE_CALLS 0
+#define DEMO_HAVE_CALLS 1
 #endif
 
 #endif

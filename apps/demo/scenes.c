@@ -24,8 +24,8 @@ const demo_mode demo_modes[] = {
     {DEMO_DTLS, "dtls", "DTLS: SIP over DTLS 1.2 on UDP, a lost datagram",
      DEMO_HAVE_DTLS, "P-CSCF --listen dtls:, UE dtls:, RFC 3261 §17 timers"},
     {DEMO_CALL, "call",
-     "calls: A calls B through the home P-CSCF and S-CSCF, and from the "
-     "visited network (INVITE, 180, 200, ACK, BYE, 200)",
+     "calls: UE A calls UE B through the home P-CSCF and S-CSCF, UE C "
+     "calls B from the visited network (INVITE, 180, 200, ACK, BYE, 200)",
      DEMO_HAVE_CALLS,
      "UE calls, INVITE transactions and dialogs in the P-CSCF and S-CSCF"},
 };

@@ -8,8 +8,8 @@
  * process: one loop thread for the P-CSCF, one for the S-CSCF, one for
  * all the UEs.
  *
- * Three ways, each a closed loop of C UEs (every UE starts its next
- * registration as soon as its last one ended):
+ * Four ways, each a closed loop of C UEs (every UE starts its next
+ * registration, or call, as soon as its last one ended):
  *   new      every registration on a new TLS connection, full handshake
  *            (the UE's client context never resumes);
  *   resumed  every registration on a new TLS connection resumed from the

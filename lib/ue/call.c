@@ -25,8 +25,8 @@
 #include "lib/ue/ue_int.h"
 
 #define CALL_SLOTS (2 * IMSEC_UE_MAX_CALLS)
-#define CALL_ROUTES 8
-#define RR_CAP 320
+#define CALL_ROUTES 12 /* Record-Route entries kept (a roaming call has 6) */
+#define RR_CAP 512
 #define VIA_CAP 400
 #define SDP_CAP 1024
 

@@ -6,7 +6,9 @@ with our BYE answered 200: "call: ended cleanly (BYE 200)", exit 0; the
 callee says "answered" and "ended (remote-bye)". A busy callee: "call:
 rejected 486 Busy Here", the 486 ACKed (RFC 3261 §17.1.1.3), exit 1. A
 callee that only rings: --cancel-after sends CANCEL after the 180 (§9.1),
-the 487 is ACKed, exit 1. The caller de-registers afterwards."""
+the 487 is ACKed, exit 1. The caller de-registers afterwards. A caller
+over DTLS (RFC 3261 §17 retransmissions in the UE) reaches a callee over
+TLS the same way."""
 import os
 import re
 import subprocess
@@ -54,8 +56,11 @@ with Lab() as lab:
     for n in (1, 2, 3, 4):
         lab.hss_add(n)
     scscf = start_scscf_direct(lab)
-    pcscf = start_pcscf_plain_core(lab, pki, scscf.port)
+    pcscf = start_pcscf_plain_core(lab, pki, scscf.port, "--listen",
+                                   "dtls:127.0.0.1:0")
     addr = "127.0.0.1:%d" % pcscf.port
+    m = pcscf.wait_log(r"listening on dtls:127\.0\.0\.1:(\d+) \(UEs\)", 5)
+    dtls_addr = "dtls:127.0.0.1:%s" % (m.group(1) if m else "0")
     alice = profile(lab, pki, 1)
     alice_impu = "sip:001010000000001@" + HOME
     impu = {n: "sip:00101000000000%d@%s" % (n, HOME) for n in (2, 3, 4)}
@@ -116,3 +121,10 @@ with Lab() as lab:
                         r"\(487\)"), "one line says the call was cancelled")
     lab.check(callee[4].wait_log(r"ended \(cancelled\)", 5) is not None,
               "the callee saw the CANCEL")
+
+    # The caller over DTLS, the callee over TLS.
+    cp = call(lab, alice, dtls_addr, impu[2])
+    lab.check(cp.returncode == 0 and
+              line(cp.stdout, r"call: ended cleanly \(BYE 200\)"),
+              "a call from a UE over DTLS to one over TLS ends cleanly "
+              "(exit %d)" % cp.returncode)

@@ -1,0 +1,278 @@
+"""Calls with a real SIP peer: Debian's SIPp (package sip-tester) as the
+UE on the access side of the imsec P-CSCF, with the imsec S-CSCF (and
+its HSS) behind it, all daemons on loopback.
+
+SIPp 3.6.1 as Debian builds it has no TLS: each SIPp talks plain TCP to a
+socat that carries the bytes over TLS to the P-CSCF's UE listener,
+verifying the P-CSCF's certificate against the IMS root and its name
+(`socat TCP-LISTEN:P,bind=127.0.0.1,fork OPENSSL:127.0.0.1:PCSCF,
+cafile=root.crt,verify=1,commonname=pcscf.HOME`). socat forks one child
+per TCP connection, so one SIPp connection (-t t1) is one TLS flow at the
+P-CSCF, the one the registration is bound to (TS 33.203 O.4, RFC 5626).
+
+What SIPp needs from imsec, found out here:
+- Digest AKAv1-MD5 (RFC 3310): SIPp 3.6.1 takes aka_K, aka_OP and
+  aka_AMF of `[authentication ...]` as the raw octets of their text, and
+  OP (it derives OPc itself), and expands no keyword inside the brackets.
+  The SIPp subscribers are therefore provisioned with
+  `imsec hss add --k hex("imsec-sipp-K-001") --op hex("imsec-sipp-OP-01")
+  --amf hex("00")`: the AMF text's two octets take part in SIPp's MAC
+  check, so the HSS's AMF must be 0x3030.
+- SQN: SIPp accepts whatever SQN the AUTN carries (it never sends AUTS),
+  so the HSS's SQN scheme needs nothing special; each run starts from a
+  fresh HSS anyway.
+- The digest-uri: SIPp puts sip:REMOTE_IP:PORT unless -auth_uri is
+  given; -auth_uri HOME makes it sip:HOME, the R-URI of the REGISTER,
+  which the S-CSCF requires (RFC 3261 §22.4 / RFC 2617 §3.2.2.5).
+- No sec-agree: SIPp sends no Security-Client. The P-CSCF accepts such a
+  REGISTER unless it runs with --require-sec-agree (not set here); the
+  registration is bound to the TLS flow all the same.
+- SIPp matches messages to its calls by Call-ID only. As a caller it
+  runs two "calls" on one connection (-m 2 -l 1): the first registers,
+  the second places the call (uac_call.xml branches on the call
+  number). As a callee the INVITE's Call-ID is the caller's: the main
+  scenario registers and waits, and SIPp's out-of-call scenario
+  (-oocsf uas_answer.xml) answers; a global variable tells the main
+  scenario that the call ended, so SIPp's exit code covers the call.
+- The INVITE needs no Route: the P-CSCF puts the Service-Route. ACK and
+  BYE use SIPp's route set from the 2xx's Record-Route (rrs="true").
+
+Cases: SIPp registers (exit 0, 1 successful call, the P-CSCF bound the
+registration to a TLS flow, the S-CSCF registered it); SIPp calls an
+`imsec ue run` (auto-answer) and hangs up; `imsec ue call` calls SIPp;
+SIPp calls SIPp. Each call is checked in SIPp's exit code and statistics
+and in the P-CSCF's and S-CSCF's logs (the INVITE crossed both).
+SIPp and socat are dependencies of `make test` (scripts/packages.txt):
+when missing the test says so and fails.
+"""
+import csv
+import glob
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from attacklib import (HOME, K, OPC, TRUST_DOMAIN, Lab, Proc, impi, impu,
+                       imsi, start_pcscf_plain_core, start_scscf_direct)
+
+SIPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp")
+PCSCF = "pcscf." + HOME
+# The texts whose octets SIPp uses as K, OP and AMF (see above).
+SIPP_K, SIPP_OP, SIPP_AMF = "imsec-sipp-K-001", "imsec-sipp-OP-01", "00"
+# Subscribers: SIPp ones (10, 11, ...) and imsec UEs (1, 2).
+SIPP_A, SIPP_B, SIPP_C, UE_X, UE_Y = 10, 11, 12, 1, 2
+
+
+def hexs(text):
+    return text.encode().hex()
+
+
+def hss_add_sipp(lab, n):
+    lab.run("hss", "add", "--db", lab.path("hss.db"), "--impi", impi(n),
+            "--impu", impu(n), "--k", hexs(SIPP_K), "--op", hexs(SIPP_OP),
+            "--amf", hexs(SIPP_AMF))
+
+
+def ue_profile(lab, d, n):
+    """An ISIM profile for subscriber n (K, OPc of attacklib)."""
+    path = lab.path("ue%d.yaml" % n)
+    lab.run("isim", "new", "--imsi", imsi(n), "--mnc-len", "2",
+            "--trust-domain", TRUST_DOMAIN, "--anchors",
+            os.path.join(d, "root.crt"), "--home-ca",
+            os.path.join(d, "op-mcc001-mnc001.crt"), "--out", path)
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r'(?m)^k: .*$', 'k: "%s"' % K, text)
+    text = re.sub(r'(?m)^opc: .*$', 'opc: "%s"' % OPC, text)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def children(pid):
+    """The pids whose parent is `pid` (socat's per-connection children)."""
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open("/proc/%s/stat" % e) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if int(st.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(e))
+    return out
+
+
+class Socat(Proc):
+    """socat from a loopback TCP port to the P-CSCF's TLS listener; on stop
+    its children (one per connection) are stopped by pid too."""
+
+    def stop(self, timeout=5.0):
+        kids = children(self.p.pid) if self.alive() else []
+        rc = super().stop(timeout)
+        for k in kids:
+            try:
+                os.kill(k, 15)
+            except OSError:
+                pass
+        return rc
+
+
+def socat(lab, name, pcscf_port):
+    port = lab.free_port()
+    log = lab.path(name + ".log")
+    with open(log, "w") as lf:
+        p = subprocess.Popen(
+            ["socat", "-d", "-d",
+             "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+             "OPENSSL:127.0.0.1:%d,cafile=%s,verify=1,commonname=%s"
+             % (pcscf_port, lab.path("pki", "root.crt"), PCSCF)],
+            cwd=lab.dir, stdin=subprocess.DEVNULL, stdout=lf,
+            stderr=subprocess.STDOUT)
+    proc = Socat(name, p, log)
+    lab.procs.append(proc)
+    if not proc.wait_log(r"listening on AF=2 127\.0\.0\.1:%d" % port, 5):
+        raise RuntimeError("socat did not start:\n" + proc.log_text())
+    proc.port = port
+    return proc
+
+
+class Sipp:
+    """One SIPp run in the lab folder: its screen, message trace, error
+    log and statistics (CSV) in files named after it."""
+
+    def __init__(self, lab, name, scenario, port, n, *extra, calls=1,
+                 timeout_s=20, ooc=None):
+        self.lab = lab
+        self.name = name
+        self.dir = lab.path(name)
+        os.makedirs(self.dir)
+        self.screen = os.path.join(self.dir, "screen.log")
+        args = ["sipp", "127.0.0.1:%d" % port, "-t", "t1",
+                "-sf", os.path.join(SIPP_DIR, scenario),
+                "-i", "127.0.0.1", "-p", str(lab.free_port()),
+                "-m", str(calls), "-l", "1",
+                "-key", "imsi", imsi(n), "-key", "domain", HOME,
+                "-au", impi(n), "-auth_uri", HOME,
+                "-timeout", str(timeout_s), "-timeout_error", "-nostdin",
+                "-trace_msg", "-message_file",
+                os.path.join(self.dir, "messages.log"),
+                "-trace_err", "-error_file",
+                os.path.join(self.dir, "errors.log"),
+                "-trace_logs", "-log_file", os.path.join(self.dir, "log.log"),
+                "-trace_stat", "-stf", os.path.join(self.dir, "stat.csv"),
+                "-fd", "1"] + list(extra)
+        if ooc:
+            args += ["-oocsf", os.path.join(SIPP_DIR, ooc)]
+        self.f = open(self.screen, "w")
+        self.p = subprocess.Popen(args, cwd=self.dir,
+                                  stdin=subprocess.DEVNULL, stdout=self.f,
+                                  stderr=subprocess.STDOUT)
+        self.proc = Proc(name, self.p, os.path.join(self.dir, "log.log"))
+        lab.procs.append(self.proc)
+        self.timeout_s = timeout_s
+        self.rc = None
+
+    def wait(self):
+        """SIPp's exit code (None when it had to be killed)."""
+        try:
+            self.rc = self.p.wait(self.timeout_s + 10)
+        except subprocess.TimeoutExpired:
+            self.proc.stop()
+            self.rc = None
+        self.f.close()
+        return self.rc
+
+    def stats(self):
+        """The last row of SIPp's statistics: successful and failed calls
+        (cumulated), {} when there is none."""
+        try:
+            with open(os.path.join(self.dir, "stat.csv")) as f:
+                rows = list(csv.reader(f, delimiter=";"))
+        except OSError:
+            return {}
+        if len(rows) < 2:
+            return {}
+        head, last = rows[0], rows[-1]
+        out = {}
+        for key in ("SuccessfulCall(C)", "FailedCall(C)"):
+            if key in head and head.index(key) < len(last):
+                out[key] = int(last[head.index(key)])
+        return out
+
+    def log(self, what):
+        try:
+            with open(os.path.join(self.dir, what + ".log"),
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def check(self, ok_calls, what):
+        """SIPp exited 0 with ok_calls successful calls and none failed."""
+        rc = self.wait()
+        st = self.stats()
+        ok = self.lab.check(
+            rc == 0 and st.get("SuccessfulCall(C)") == ok_calls and
+            st.get("FailedCall(C)") == 0,
+            "%s: SIPp exits 0, %d successful call(s), 0 failed (exit %s, "
+            "stats %s)" % (what, ok_calls, rc, st))
+        if not ok:
+            print("---- %s errors\n%s" % (self.name, self.log("errors")[-3000:]))
+            print("---- %s messages\n%s" % (self.name,
+                                            self.log("messages")[-6000:]))
+        return ok
+
+
+def count(proc, regex):
+    return len(re.findall(regex, proc.log_text(), re.M))
+
+
+def wait_count(proc, regex, n, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = count(proc, regex)
+        if got >= n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+missing = [b for b in ("sipp", "socat") if not shutil.which(b)]
+with Lab() as lab:
+    if missing:
+        lab.check(False, "%s installed (scripts/packages.txt: sip-tester, "
+                  "socat)" % " and ".join(missing))
+        raise SystemExit(1)
+    d = lab.pki(operators=("001",))
+    for n in (SIPP_A, SIPP_B, SIPP_C):
+        hss_add_sipp(lab, n)
+    for n in (UE_X, UE_Y):
+        lab.hss_add(n)
+    sc = start_scscf_direct(lab, "--log-level", "debug")
+    pc = start_pcscf_plain_core(lab, d, sc.port, "--log-level", "debug")
+    tunnel = socat(lab, "socat", pc.port)
+
+    # ------------------------------------------------ 1. AKA registration
+    s = Sipp(lab, "sipp-register", "register.xml", tunnel.port, SIPP_A)
+    s.check(1, "SIPp registers with AKAv1-MD5 through socat")
+    lab.check(re.search(r"registered, Service-Route sip:orig@127\.0\.0\.1:"
+                        r"%d;" % sc.port, s.log("log")) is not None,
+              "SIPp got the S-CSCF's Service-Route in the 200")
+    lab.check(pc.wait_log(r"registered IMPI %s IMPUs %s bound to flow \d+ "
+                          r"\(tls:127\.0\.0\.1:" % (re.escape(impi(SIPP_A)),
+                                                  re.escape(impu(SIPP_A))), 3)
+              is not None,
+              "the P-CSCF bound SIPp's registration to its TLS flow")
+    lab.check(re.search(r"trusting certificate, commonName matches.*\n"
+                        r"(.*\n)*.*SSL connection using TLS",
+                        tunnel.log_text()) is not None,
+              "socat verified the P-CSCF's certificate and carried SIPp's "
+              "bytes over TLS")
+    lab.check(sc.wait_log(r"REGISTER %s: 401 AKAv1-MD5 challenge" %
+                          re.escape(impi(SIPP_A)), 1) is not None and
+              sc.wait_log(r"REGISTER %s: 200 registered" %
+                          re.escape(impi(SIPP_A)), 1) is not None,
+              "the S-CSCF challenged SIPp with AKAv1-MD5 and registered it")

@@ -59,9 +59,12 @@ from attacklib import (HOME, K, OPC, TRUST_DOMAIN, Lab, Proc, impi, impu,
 SIPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp")
 PCSCF = "pcscf." + HOME
 # The texts whose octets SIPp uses as K, OP and AMF (see above).
-SIPP_K, SIPP_OP, SIPP_AMF = "imsec-sipp-K-001", "imsec-sipp-OP-01", "00"
-# Subscribers: SIPp ones (10, 11, ...) and imsec UEs (1, 2).
-SIPP_A, SIPP_B, SIPP_C, UE_X, UE_Y = 10, 11, 12, 1, 2
+SIPP_K, SIPP_OP, SIPP_REGMF = "imsec-sipp-K-001", "imsec-sipp-OP-01", "00"
+# Subscribers: one per SIPp run (a run is one connection, one
+# registration) and the imsec UEs.
+SIPP_REG, SIPP_UAC, SIPP_UAS, SIPP_UAC2, SIPP_UAS2 = 10, 11, 12, 13, 14
+UE_X, UE_Y = 1, 2
+HOLD_MS = 1000
 
 
 def hexs(text):
@@ -71,7 +74,7 @@ def hexs(text):
 def hss_add_sipp(lab, n):
     lab.run("hss", "add", "--db", lab.path("hss.db"), "--impi", impi(n),
             "--impu", impu(n), "--k", hexs(SIPP_K), "--op", hexs(SIPP_OP),
-            "--amf", hexs(SIPP_AMF))
+            "--amf", hexs(SIPP_REGMF))
 
 
 def ue_profile(lab, d, n):
@@ -227,6 +230,91 @@ class Sipp:
         return ok
 
 
+def start_ue(lab, name, *args):
+    """`imsec ARGS` in the background: stdout to NAME.out, stderr to
+    NAME.log; a Proc of the lab with .out (the stdout file)."""
+    log, out = lab.path(name + ".log"), lab.path(name + ".out")
+    with open(log, "w") as lf, open(out, "w") as of:
+        p = subprocess.Popen([lab.imsec] + list(args), cwd=lab.dir,
+                             stdin=subprocess.DEVNULL, stdout=of, stderr=lf)
+    proc = Proc(name, p, log)
+    proc.out = out
+    lab.procs.append(proc)
+    return proc
+
+
+def text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wait_text(path, regex, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        m = re.search(regex, text(path), re.M)
+        if m or time.monotonic() > deadline:
+            return m
+        time.sleep(0.05)
+
+
+def messages(sipp_log):
+    """The SIP messages of a SIPp -trace_msg file: (direction, text)."""
+    out = []
+    for part in re.split(r"\n-{20,}[^\n]*\n", sipp_log):
+        m = re.match(r"(TCP message (sent|received)[^\n]*\n\n)", part)
+        if m:
+            out.append(("out" if m.group(2) == "sent" else "in",
+                        part[m.end():]))
+    return out
+
+
+def first_in(sipp, start):
+    """The first message SIPp received whose first line starts with
+    `start` (\"SIP/2.0 200\", \"INVITE \"...), or ''."""
+    for way, msg in messages(sipp.log("messages")):
+        if way == "in" and msg.startswith(start):
+            return msg
+    return ""
+
+
+def response_in(sipp, code, method):
+    """The first response `code` to `method` SIPp received, or ''."""
+    for way, msg in messages(sipp.log("messages")):
+        if way == "in" and msg.startswith("SIP/2.0 %d " % code) and \
+                re.search(r"(?mi)^CSeq:\s*\d+\s+%s\s*$" % method, msg):
+            return msg
+    return ""
+
+
+def header_values(msg, name):
+    vals = []
+    for line in msg.split("\n"):
+        m = re.match(r"(?i)%s\s*:\s*(.*)" % re.escape(name), line.strip())
+        if m:
+            vals += [v.strip() for v in re.split(r",\s*(?=<)", m.group(1))]
+    return vals
+
+
+def through_proxies(lab, msg, what, pc, sc):
+    """The Record-Route of a dialog-creating message names the P-CSCF
+    (two entries with the flow token: access and core listener, RFC 5658)
+    and the S-CSCF (its own address): the call went through both."""
+    rr = header_values(msg, "Record-Route")
+    pcscf_ue = [r for r in rr if re.match(
+        r"<sip:[0-9a-f]+@127\.0\.0\.1:%d;transport=tls;lr>" % pc.ports[0], r)]
+    pcscf_core = [r for r in rr if re.match(
+        r"<sip:[0-9a-f]+@127\.0\.0\.1:%d;transport=tcp;lr>" % pc.ports[1],
+        r)]
+    scscf = [r for r in rr if re.match(
+        r"<sip:127\.0\.0\.1:%d;transport=tcp;lr>" % sc.port, r)]
+    lab.check(pcscf_ue and pcscf_core and scscf,
+              "%s: Record-Route names the P-CSCF (access and core, with "
+              "the flow token) and the S-CSCF (%s)" % (what, rr))
+
+
 def count(proc, regex):
     return len(re.findall(regex, proc.log_text(), re.M))
 
@@ -247,7 +335,7 @@ with Lab() as lab:
                   "socat)" % " and ".join(missing))
         raise SystemExit(1)
     d = lab.pki(operators=("001",))
-    for n in (SIPP_A, SIPP_B, SIPP_C):
+    for n in (SIPP_REG, SIPP_UAC, SIPP_UAS, SIPP_UAC2, SIPP_UAS2):
         hss_add_sipp(lab, n)
     for n in (UE_X, UE_Y):
         lab.hss_add(n)
@@ -256,14 +344,14 @@ with Lab() as lab:
     tunnel = socat(lab, "socat", pc.port)
 
     # ------------------------------------------------ 1. AKA registration
-    s = Sipp(lab, "sipp-register", "register.xml", tunnel.port, SIPP_A)
+    s = Sipp(lab, "sipp-register", "register.xml", tunnel.port, SIPP_REG)
     s.check(1, "SIPp registers with AKAv1-MD5 through socat")
     lab.check(re.search(r"registered, Service-Route sip:orig@127\.0\.0\.1:"
                         r"%d;" % sc.port, s.log("log")) is not None,
               "SIPp got the S-CSCF's Service-Route in the 200")
     lab.check(pc.wait_log(r"registered IMPI %s IMPUs %s bound to flow \d+ "
-                          r"\(tls:127\.0\.0\.1:" % (re.escape(impi(SIPP_A)),
-                                                  re.escape(impu(SIPP_A))), 3)
+                          r"\(tls:127\.0\.0\.1:" % (re.escape(impi(SIPP_REG)),
+                                                  re.escape(impu(SIPP_REG))), 3)
               is not None,
               "the P-CSCF bound SIPp's registration to its TLS flow")
     lab.check(re.search(r"trusting certificate, commonName matches.*\n"
@@ -272,7 +360,71 @@ with Lab() as lab:
               "socat verified the P-CSCF's certificate and carried SIPp's "
               "bytes over TLS")
     lab.check(sc.wait_log(r"REGISTER %s: 401 AKAv1-MD5 challenge" %
-                          re.escape(impi(SIPP_A)), 1) is not None and
+                          re.escape(impi(SIPP_REG)), 1) is not None and
               sc.wait_log(r"REGISTER %s: 200 registered" %
-                          re.escape(impi(SIPP_A)), 1) is not None,
+                          re.escape(impi(SIPP_REG)), 1) is not None,
               "the S-CSCF challenged SIPp with AKAv1-MD5 and registered it")
+
+    pc_addr = "127.0.0.1:%d" % pc.port
+    invites_pc = r"INVITE from flow \d+ as "
+
+    # ------------------------- 2. SIPp calls `imsec ue run` (auto-answer)
+    prof_x = ue_profile(lab, d, UE_X)
+    ux = start_ue(lab, "ue-run", "ue", "run", "-c", prof_x, "--pcscf",
+                  pc_addr, "--pcscf-name", PCSCF)
+    lab.check(pc.wait_log(r"registered IMPI %s " % re.escape(impi(UE_X)), 10)
+              is not None, "imsec ue run registered")
+    s = Sipp(lab, "sipp-uac", "uac_call.xml", tunnel.port, SIPP_UAC,
+             "-key", "callee", impu(UE_X), "-d", str(HOLD_MS),
+             calls=2)
+    if s.check(2, "SIPp (UAC) calls imsec ue run and hangs up"):
+        through_proxies(lab, response_in(s, 200, "INVITE"),
+                        "SIPp -> UE, the 200 to the INVITE", pc, sc)
+    lab.check(wait_text(ux.out, r"^call from sip:%s@%s.*: answered" %
+                        (imsi(SIPP_UAC), re.escape(HOME)), 3) is not None,
+              "imsec ue run printed the call from SIPp as answered")
+    lab.check(wait_text(ux.out, r"^call ended \(remote-bye\)", 3)
+              is not None, "imsec ue run printed the end of the call (BYE)")
+
+    # --------------------------- 3. `imsec ue call` calls SIPp (UAS)
+    s = Sipp(lab, "sipp-uas", "uas_register.xml", tunnel.port, SIPP_UAS,
+             ooc="uas_answer.xml")
+    lab.check(pc.wait_log(r"registered IMPI %s " % re.escape(impi(SIPP_UAS)),
+                          10) is not None, "SIPp (UAS) registered")
+    prof_y = ue_profile(lab, d, UE_Y)
+    cp = subprocess.run([lab.imsec, "ue", "call", "-c", prof_y, "--pcscf",
+                         pc_addr, "--pcscf-name", PCSCF, "--to",
+                         impu(SIPP_UAS), "--hold", "1", "--timeout", "15"],
+                        cwd=lab.dir, capture_output=True, text=True,
+                        timeout=40)
+    lab.check(cp.returncode == 0 and
+              "call: ended cleanly (BYE 200)" in cp.stdout,
+              "imsec ue call -> SIPp: exit 0, ended cleanly (exit %d: %s)"
+              % (cp.returncode, (cp.stdout + cp.stderr).strip()[-600:]))
+    if cp.returncode != 0:
+        s.proc.stop()  # no call is coming: do not wait for -timeout
+    if s.check(1, "SIPp (UAS) answers imsec ue call, takes ACK and BYE"):
+        through_proxies(lab, first_in(s, "INVITE "),
+                        "UE -> SIPp, the INVITE SIPp got", pc, sc)
+        lab.check("call answered and ended by BYE" in s.log("log"),
+                  "SIPp's answering scenario ran to its end")
+
+    # --------------------------------------- 4. SIPp calls SIPp
+    s_uas = Sipp(lab, "sipp-uas2", "uas_register.xml", tunnel.port,
+                 SIPP_UAS2, ooc="uas_answer.xml")
+    lab.check(pc.wait_log(r"registered IMPI %s " %
+                          re.escape(impi(SIPP_UAS2)), 10) is not None,
+              "the second SIPp (UAS) registered")
+    s_uac = Sipp(lab, "sipp-uac2", "uac_call.xml", tunnel.port, SIPP_UAC2,
+                 "-key", "callee", impu(SIPP_UAS2), "-d",
+                 str(HOLD_MS), calls=2)
+    if not s_uac.check(2, "SIPp (UAC) calls SIPp (UAS) and hangs up"):
+        s_uas.proc.stop()  # no call is coming: do not wait for -timeout
+    s_uas.check(1, "SIPp (UAS) answered SIPp, took ACK and BYE")
+
+    # Every call crossed both daemons: the P-CSCF took three INVITEs from
+    # UEs, the S-CSCF relayed three 2xx ... counted in their logs.
+    lab.check(wait_count(pc, invites_pc, 3, 2) >= 3,
+              "the P-CSCF took the three INVITEs from the calling UEs "
+              "(%d in its log)" % count(pc, invites_pc))
+    ux.stop()

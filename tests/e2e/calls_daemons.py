@@ -93,11 +93,45 @@ def call(lab, prof, pcscf_port, pcscf_name, to, *extra, timeout=30):
 
 
 def show(cp):
+    """The exit code and the `call:` lines of `ue call` (else the end of
+    its log)."""
     if cp is None:
         return "killed after its time"
-    return "exit %d: %s" % (cp.returncode,
-                            " | ".join((cp.stdout + cp.stderr).strip()
-                                       .splitlines()[-6:]))
+    said = [l for l in cp.stdout.splitlines() if l.startswith("call:")]
+    return "exit %d: %s" % (cp.returncode, " | ".join(said) or
+                            " | ".join(cp.stderr.strip().splitlines()[-3:]))
+
+
+def crossed(lab, pc_orig, pc_term, sc, caller, callee, what):
+    """The call from subscriber `caller` to `callee` crossed the daemons:
+    the caller's P-CSCF took the INVITE, ACK and BYE on the caller's flow;
+    the callee's P-CSCF sent each on the flow the callee's registration is
+    bound to (TS 24.229 §5.2.6.3, RFC 5626 §5.3); the S-CSCF routed the
+    INVITE to the callee and the BYE by its Route."""
+    orig = pc_orig.wait_log(r"INVITE from flow (\d+) as %s -> " %
+                            re.escape(impu(caller)), 2)
+    bound = pc_term.wait_log(r"registered IMPI %s IMPUs .* bound to flow "
+                             r"(\d+)" % re.escape(impi(callee)), 1)
+    if not lab.check(orig is not None and bound is not None,
+                     "%s: %s took the INVITE from the caller's flow"
+                     % (what, pc_orig.name)):
+        return
+    fc, fe = orig.group(1), bound.group(1)
+    missing = [r for p, r in ((pc_orig, r"ACK in dialog from flow %s " % fc),
+                              (pc_orig, r"BYE in dialog from flow %s " % fc),
+                              (pc_term, r"INVITE for flow %s " % fe),
+                              (pc_term, r"ACK for flow %s " % fe),
+                              (pc_term, r"BYE for flow %s " % fe))
+               if p.wait_log(r, 2) is None]
+    lab.check(not missing, "%s: ACK and BYE left the caller's flow %s in "
+              "its dialog; INVITE, ACK and BYE reached the callee's "
+              "registered flow %s (missing: %s)" % (what, fc, fe, missing))
+    lab.check(sc.wait_log(r"INVITE to %s via " %
+                          re.escape(impu(callee)[len("sip:"):]), 2)
+              is not None and
+              sc.wait_log(r"BYE to the next Route via ", 1) is not None,
+              "%s: the S-CSCF routed the INVITE to the callee and the BYE "
+              "by its Route" % what)
 
 
 def in_order(out, patterns):
@@ -166,9 +200,7 @@ with Lab() as lab:
               "home call: the callee printed the call as answered")
     lab.check(wait_text(callee.out, r"^call ended \(remote-bye\)", 3)
               is not None, "home call: the callee printed the BYE's end")
-    lab.check(home.wait_log(r"INVITE from flow \d+ as %s -> " %
-                            re.escape(impu(CALLER)), 2) is not None,
-              "home call: the home P-CSCF took the caller's INVITE")
+    crossed(lab, home, home, sc, CALLER, CALLEE, "home call")
 
     # ---------------------------------------------------- roaming call
     cp = call(lab, profs[ROAMER], visited.port, PCSCF_V, impu(CALLEE),
@@ -179,9 +211,7 @@ with Lab() as lab:
               "(%s)" % show(cp))
     lab.check(in_order(cp.stdout if cp else "", LADDER) is None,
               "roaming call: the ladder is complete and in order")
-    lab.check(visited.wait_log(r"INVITE from flow \d+ as %s -> " %
-                               re.escape(impu(ROAMER)), 2) is not None,
-              "roaming call: the visited P-CSCF took the INVITE")
+    crossed(lab, visited, home, sc, ROAMER, CALLEE, "roaming call")
     lab.check(wait_text(callee.out, r"^call from %s.*: answered" %
                         re.escape(impu(ROAMER)), 3) is not None,
               "roaming call: the home callee answered the roamer")
@@ -191,9 +221,10 @@ with Lab() as lab:
     lab.check(cp is not None and cp.returncode == 1 and
               re.search(r"^call: rejected 486", cp.stdout, re.M) is not None,
               "busy callee: exit 1, 'call: rejected 486' (%s)" % show(cp))
-    lab.check(wait_text(ues[BUSY].out, r"^call from %s.*: busy \(486\)" %
-                        re.escape(impu(CALLER)), 3) is not None,
-              "busy callee: ue run --busy printed busy (486)")
+    busy_line = r"call from %s.*: busy \(486\)" % re.escape(impu(CALLER))
+    lab.check(wait_text(ues[BUSY].out, r"^" + busy_line, 3) is not None or
+              ues[BUSY].wait_log(busy_line, 1) is not None,
+              "busy callee: ue run --busy said busy (486)")
 
     # ------------------------------------------------ no answer: CANCEL
     t0 = time.monotonic()

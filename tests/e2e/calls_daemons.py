@@ -12,8 +12,8 @@
 - Busy: `ue run --busy`: the caller exits 1 with 486.
 - No answer: `ue run --answer ring`, `ue call --cancel-after 1`: the
   caller CANCELs and exits 1 with 487.
-- A target that is not registered (known to the HSS) or unknown: exit 1,
-  480 or 404.
+- A target known to the HSS but not registered: exit 1 with 480; one the
+  HSS does not know: 404.
 """
 import os
 import re
@@ -241,15 +241,23 @@ with Lab() as lab:
               "no answer: the ladder shows INVITE, 180, CANCEL, 487")
     lab.check(took < 10, "no answer: the CANCEL came after about 1 s "
               "(the call took %.1f s)" % took)
+    lab.check(wait_text(ues[RING].out, r"^call from %s.*: cancelled \(487\)"
+                        % re.escape(impu(CALLER)), 3) is not None,
+              "no answer: ue run --answer ring printed the call as "
+              "cancelled (487)")
 
     # ------------------------------------------------ unreachable targets
-    for what, n in (("registered nowhere", UNREGISTERED),
-                    ("unknown to the HSS", UNKNOWN)):
+    # RFC 3261 §21.4.18 / §21.4.5, TS 24.229 §5.4.3.3: a user the HSS
+    # knows but who has no registered contact is temporarily unavailable;
+    # one it does not know is not found.
+    for what, n, code in (("registered nowhere", UNREGISTERED, 480),
+                          ("unknown to the HSS", UNKNOWN, 404)):
         cp = call(lab, profs[CALLER], home.port, PCSCF, impu(n))
-        m = re.search(r"^call: .*\b(404|480)\b", cp.stdout if cp else "",
-                      re.M)
-        lab.check(cp is not None and cp.returncode == 1 and m is not None,
-                  "callee %s: exit 1 with 404 or 480 (%s)" % (what, show(cp)))
+        lab.check(cp is not None and cp.returncode == 1 and
+                  re.search(r"^call: rejected %d " % code, cp.stdout, re.M)
+                  is not None,
+                  "callee %s: exit 1, 'call: rejected %d' (%s)"
+                  % (what, code, show(cp)))
 
     # The callees are still registered and answer again after all this.
     for n in ues:

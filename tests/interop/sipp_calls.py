@@ -23,10 +23,12 @@ What SIPp needs from imsec, found out here:
   fresh HSS anyway.
 - The digest-uri: SIPp puts sip:REMOTE_IP:PORT unless -auth_uri is
   given; -auth_uri HOME makes it sip:HOME, the R-URI of the REGISTER,
-  which the S-CSCF requires (RFC 3261 §22.4 / RFC 2617 §3.2.2.5).
+  which the S-CSCF requires (RFC 7616 §3.4.6, RFC 3261 §22.4; 400
+  otherwise).
 - No sec-agree: SIPp sends no Security-Client. The P-CSCF accepts such a
-  REGISTER unless it runs with --require-sec-agree (not set here); the
-  registration is bound to the TLS flow all the same.
+  REGISTER unless it runs with --require-sec-agree, which answers it 421
+  (checked here); the registration is bound to the TLS flow all the
+  same.
 - SIPp matches messages to its calls by Call-ID only. As a caller it
   runs two "calls" on one connection (-m 2 -l 1): the first registers,
   the second places the call (uac_call.xml branches on the call
@@ -38,15 +40,17 @@ What SIPp needs from imsec, found out here:
   BYE use SIPp's route set from the 2xx's Record-Route (rrs="true").
 
 Cases: SIPp registers (exit 0, 1 successful call, the P-CSCF bound the
-registration to a TLS flow, the S-CSCF registered it); SIPp calls an
+registration to a TLS flow, the S-CSCF registered it); a P-CSCF with
+--require-sec-agree refuses it (421); SIPp calls an
 `imsec ue run` (auto-answer) and hangs up; `imsec ue call` calls SIPp;
-SIPp calls SIPp. Each call is checked in SIPp's exit code and statistics
-and in the P-CSCF's and S-CSCF's logs (the INVITE crossed both).
+SIPp calls SIPp. Each call is checked in SIPp's exit code and statistics,
+in the Record-Route SIPp got (both P-CSCF entries with the flow token and
+the S-CSCF's), and in the daemons' logs: INVITE, ACK and BYE went from
+the caller's flow through the S-CSCF to the callee's registered flow.
 SIPp and socat are dependencies of `make test` (scripts/packages.txt):
 when missing the test says so and fails.
 """
 import csv
-import glob
 import os
 import re
 import shutil
@@ -345,19 +349,6 @@ def crossed(lab, pc, sc, caller, callee, what):
               "%s: the S-CSCF routed the INVITE to the callee" % what)
 
 
-def count(proc, regex):
-    return len(re.findall(regex, proc.log_text(), re.M))
-
-
-def wait_count(proc, regex, n, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = count(proc, regex)
-        if got >= n or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
-
-
 missing = [b for b in ("sipp", "socat") if not shutil.which(b)]
 with Lab() as lab:
     if missing:
@@ -394,6 +385,21 @@ with Lab() as lab:
               sc.wait_log(r"REGISTER %s: 200 registered" %
                           re.escape(impi(SIPP_REG)), 1) is not None,
               "the S-CSCF challenged SIPp with AKAv1-MD5 and registered it")
+
+    # A P-CSCF that requires sec-agree (RFC 3329) refuses SIPp's REGISTER,
+    # which has no Security-Client: SIPp needs the default.
+    strict = start_pcscf_plain_core(lab, d, sc.port, "--require-sec-agree",
+                                    name="pcscf-sec-agree")
+    strict_tunnel = socat(lab, "socat-sec-agree", strict.port)
+    s = Sipp(lab, "sipp-sec-agree", "register.xml", strict_tunnel.port,
+             SIPP_REG, timeout_s=10)
+    rc = s.wait()
+    lab.check(rc == 1 and s.stats().get("FailedCall(C)") == 1 and
+              re.search(r"(?m)^SIP/2\.0 421 ", s.log("messages")) is not None,
+              "with --require-sec-agree the P-CSCF answers SIPp's REGISTER "
+              "421 and SIPp fails the call (exit %s)" % rc)
+    strict_tunnel.stop()
+    strict.stop()
 
     pc_addr = "127.0.0.1:%d" % pc.port
 

@@ -21,6 +21,11 @@ What SIPp needs from imsec, found out here:
 - SQN: SIPp accepts whatever SQN the AUTN carries (it never sends AUTS),
   so the HSS's SQN scheme needs nothing special; each run starts from a
   fresh HSS anyway.
+- RES: SIPp 3.6.1 hashes RES only up to its first zero octet. RES is 8
+  octets of Milenage output, so about one challenge in 32 gets a wrong
+  response and the S-CSCF's 403 (seen here as an intermittent failure).
+  The scenarios answer such a 403 by registering again on the same
+  connection (a new challenge, a new RAND); they log it.
 - The digest-uri: SIPp puts sip:REMOTE_IP:PORT unless -auth_uri is
   given; -auth_uri HOME makes it sip:HOME, the R-URI of the REGISTER,
   which the S-CSCF requires (RFC 7616 §3.4.6, RFC 3261 §22.4; 400

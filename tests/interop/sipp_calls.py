@@ -134,22 +134,28 @@ class Socat(Proc):
 
 
 def socat(lab, name, pcscf_port):
-    port = lab.free_port()
-    log = lab.path(name + ".log")
-    with open(log, "w") as lf:
-        p = subprocess.Popen(
-            ["socat", "-d", "-d",
-             "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
-             "OPENSSL:127.0.0.1:%d,cafile=%s,verify=1,commonname=%s"
-             % (pcscf_port, lab.path("pki", "root.crt"), PCSCF)],
-            cwd=lab.dir, stdin=subprocess.DEVNULL, stdout=lf,
-            stderr=subprocess.STDOUT)
-    proc = Socat(name, p, log)
-    lab.procs.append(proc)
-    if not proc.wait_log(r"listening on AF=2 127\.0\.0\.1:%d" % port, 5):
-        raise RuntimeError("socat did not start:\n" + proc.log_text())
-    proc.port = port
-    return proc
+    """A Socat in the lab listening on a free loopback port (.port); a port
+    taken between the probe and socat's bind is replaced by another."""
+    for attempt in range(5):
+        port = lab.free_port()
+        log = lab.path("%s.%d.log" % (name, attempt) if attempt else
+                       name + ".log")
+        with open(log, "w") as lf:
+            p = subprocess.Popen(
+                ["socat", "-d", "-d",
+                 "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+                 "OPENSSL:127.0.0.1:%d,cafile=%s,verify=1,commonname=%s"
+                 % (pcscf_port, lab.path("pki", "root.crt"), PCSCF)],
+                cwd=lab.dir, stdin=subprocess.DEVNULL, stdout=lf,
+                stderr=subprocess.STDOUT)
+        proc = Socat(name, p, log)
+        lab.procs.append(proc)
+        if proc.wait_log(r"listening on AF=2 127\.0\.0\.1:%d" % port, 5):
+            proc.port = port
+            return proc
+        if "Address already in use" not in proc.log_text():
+            break
+    raise RuntimeError("socat did not start:\n" + proc.log_text())
 
 
 class Sipp:
@@ -165,7 +171,9 @@ class Sipp:
         self.screen = os.path.join(self.dir, "screen.log")
         args = ["sipp", "127.0.0.1:%d" % port, "-t", "t1",
                 "-sf", os.path.join(SIPP_DIR, scenario),
-                "-i", "127.0.0.1", "-p", str(lab.free_port()),
+                # Without -p SIPp takes the first free port from 5060 on
+                # itself (no race with another test's probe).
+                "-i", "127.0.0.1",
                 "-m", str(calls), "-l", "1",
                 "-key", "imsi", imsi(n), "-key", "domain", HOME,
                 "-au", impi(n), "-auth_uri", HOME,

@@ -48,7 +48,8 @@ Cases: SIPp registers (exit 0, 1 successful call, the P-CSCF bound the
 registration to a TLS flow, the S-CSCF registered it); a P-CSCF with
 --require-sec-agree refuses it (421); SIPp calls an
 `imsec ue run` (auto-answer) and hangs up; `imsec ue call` calls SIPp;
-SIPp calls SIPp. Each call is checked in SIPp's exit code and statistics,
+SIPp calls SIPp; SIPp CANCELs a call to a ringing `imsec ue run --answer
+ring` (200 to the CANCEL, 487, ACK). Each call is checked in SIPp's exit code and statistics,
 in the Record-Route SIPp got (both P-CSCF entries with the flow token and
 the S-CSCF's), and in the daemons' logs: INVITE, ACK and BYE went from
 the caller's flow through the S-CSCF to the callee's registered flow.
@@ -71,8 +72,9 @@ PCSCF = "pcscf." + HOME
 SIPP_K, SIPP_OP, SIPP_REGMF = "imsec-sipp-K-001", "imsec-sipp-OP-01", "00"
 # Subscribers: one per SIPp run (a run is one connection, one
 # registration) and the imsec UEs.
-SIPP_REG, SIPP_UAC, SIPP_UAS, SIPP_UAC2, SIPP_UAS2 = 10, 11, 12, 13, 14
-UE_X, UE_Y = 1, 2
+SIPP_REG, SIPP_UAC, SIPP_UAS, SIPP_UAC2, SIPP_UAS2, SIPP_CANCEL = \
+    10, 11, 12, 13, 14, 15
+UE_X, UE_Y, UE_RING = 1, 2, 3
 HOLD_MS = 1000
 
 
@@ -369,9 +371,10 @@ with Lab() as lab:
                   "socat)" % " and ".join(missing))
         raise SystemExit(1)
     d = lab.pki(operators=("001",))
-    for n in (SIPP_REG, SIPP_UAC, SIPP_UAS, SIPP_UAC2, SIPP_UAS2):
+    for n in (SIPP_REG, SIPP_UAC, SIPP_UAS, SIPP_UAC2, SIPP_UAS2,
+              SIPP_CANCEL):
         hss_add_sipp(lab, n)
-    for n in (UE_X, UE_Y):
+    for n in (UE_X, UE_Y, UE_RING):
         lab.hss_add(n)
     sc = start_scscf_direct(lab, "--log-level", "debug")
     pc = start_pcscf_plain_core(lab, d, sc.port, "--log-level", "debug")
@@ -475,4 +478,35 @@ with Lab() as lab:
     s_uas.check(1, "SIPp (UAS) answered SIPp, took ACK and BYE")
     crossed(lab, pc, sc, impu(SIPP_UAC2), SIPP_UAS2, "SIPp -> SIPp")
 
+
+    # ------------------- 5. SIPp gives up: CANCEL to a ringing ue run
+    ur = start_ue(lab, "ue-ring", "ue", "run", "-c", ue_profile(lab, d, UE_RING),
+                  "--pcscf", pc_addr, "--pcscf-name", PCSCF, "--answer",
+                  "ring")
+    lab.check(pc.wait_log(r"registered IMPI %s " % re.escape(impi(UE_RING)),
+                          10) is not None,
+              "imsec ue run --answer ring registered")
+    s = Sipp(lab, "sipp-cancel", "uac_cancel.xml", tunnel.port, SIPP_CANCEL,
+             "-key", "callee", impu(UE_RING), "-d", str(HOLD_MS), calls=2)
+    if s.check(2, "SIPp (UAC) CANCELs its ringing call: 200 to the CANCEL, "
+                  "487 to the INVITE, ACKed"):
+        lab.check(response_in(s, 487, "INVITE") != "" and
+                  response_in(s, 200, "CANCEL") != "",
+                  "SIPp got the 200 to its CANCEL and the INVITE's 487")
+    orig = pc.wait_log(r"INVITE from flow (\d+) as %s -> " %
+                       re.escape(impu(SIPP_CANCEL)), 1)
+    fc = orig.group(1) if orig else "?"
+    lab.check(pc.wait_log(r"CANCEL from flow %s forwarded" % fc, 2)
+              is not None and
+              pc.wait_log(r"ACK of a non-2xx on flow %s absorbed" % fc, 2)
+              is not None,
+              "the P-CSCF matched SIPp's CANCEL to its INVITE and absorbed "
+              "the ACK of the 487 (RFC 3261 §16.10, §17.2.1)")
+    lab.check(sc.wait_log(r"INVITE CANCELled upstream", 2) is not None and
+              sc.wait_log(r"CANCEL to branch ", 1) is not None,
+              "the S-CSCF CANCELled the branch to the ringing UE")
+    lab.check(wait_text(ur.out, r"^call from sip:%s@%s.*: cancelled \(487\)"
+                        % (imsi(SIPP_CANCEL), re.escape(HOME)), 3) is not None,
+              "imsec ue run printed SIPp's call as cancelled (487)")
+    ur.stop()
     ux.stop()

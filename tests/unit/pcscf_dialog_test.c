@@ -573,6 +573,40 @@ static void forked_call(void **state) {
   teardown_two(w);
 }
 
+/* The ACK of a 2xx from the core goes to the UE without a transaction;
+ * one for no dialog of the UE is dropped with a line, never answered. A
+ * dialog-creating request from the UE needs a From tag. */
+static void acks_and_tags(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  core_invite(w, "INVITE", w->tok_a, "k1@b");
+  strcpy(w->keep, sent(x, UE_FLOW));
+  feed(x, UE_FLOW, response_to(w->keep, 200, "OK", NULL));
+  status_is(sent(x, CORE_FLOW), 200);
+  size_t txns = imsec_map_len(&x->p->txns);
+  core_in_dialog(w, "ACK", w->tok_a, "k1@b", "b1", "s1", NULL);
+  const char *out = sent(x, UE_FLOW);
+  assert_non_null(out);
+  assert_true(strncmp(out, "ACK ", 4) == 0);
+  assert_null(strstr(out, "Route:"));
+  assert_int_equal(imsec_map_len(&x->p->txns), txns);
+  core_in_dialog(w, "ACK", w->tok_a, "k9@b", "b1", "s1", NULL);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_true(logged(x, "ACK on flow"));
+  /* the UE's INVITE without a From tag */
+  snprintf(w->buf, sizeof(w->buf),
+           "INVITE sip:b@" HOME " SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKnt\r\n"
+           "Max-Forwards: 70\r\nFrom: <" IMPU ">\r\nTo: <sip:b@" HOME ">\r\n"
+           "Call-ID: k2@a\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+  feed(x, UE_FLOW, w->buf);
+  status_is(sent(x, UE_FLOW), 400);
+  assert_null(sent(x, CORE_FLOW));
+  assert_int_equal(x->p->n_dlgs, 1);
+  teardown_two(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(rr_from_ue),
@@ -585,6 +619,7 @@ int main(void) {
       cmocka_unit_test(idle_timeout),
       cmocka_unit_test(subscription_and_481),
       cmocka_unit_test(forked_call),
+      cmocka_unit_test(acks_and_tags),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

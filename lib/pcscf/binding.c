@@ -368,13 +368,17 @@ int pc_ue_request(ev *e, imsec_sip_msg *m) {
     t->from_ue = 1;
     t->in_flow = f->id;
     pc_txn_keep_answer(e, t, m);
+    if (pc_invite_begin(e, t, m, &r) < 0)
+      goto out;
   }
   if (pc_dialog_record_route(e, m, b, t, 0, &r) < 0)
     goto out;
   if (pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
     goto out;
   pushed = 1;
-  if (pc_dec_max_forwards(e, m) < 0 || pc_send_dest(e, di, m, t) < 0) {
+  if (pc_dec_max_forwards(e, m) < 0 ||
+      (t && pc_invite_forwarded(e, t, m) < 0) ||
+      pc_send_dest(e, di, m, t) < 0) {
     r = (refusal){.code = 503,
                   .reason = "Service Unavailable",
                   .why = "S-CSCF queue full or unreachable",

@@ -617,6 +617,45 @@ static void acks_and_tags(void **state) {
   teardown_two(w);
 }
 
+/* A re-INVITE from the UE is an INVITE transaction like the first one
+ * (lib/pcscf/invite.c): 100 Trying at once; a 491 is ACKed here and the
+ * UE's ACK of it absorbed; the dialog stays. */
+static void reinvite_from_ue(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  a_call(w, "r1@a");
+  char route[512], inv[8192], ack[8192];
+  route_of(route, sizeof(route), w->tok_a);
+  ue_in_dialog(w, UE_FLOW, "INVITE", "r1@a", "a1", "s1", route);
+  strcpy(inv, w->buf);
+  status_is(sent(x, UE_FLOW), 100);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(fwd, "Route: " SCSCF_RR));
+  strcpy(w->keep, fwd);
+  feed(x, CORE_FLOW, response_to(w->keep, 491, "Request Pending", NULL));
+  status_is(sent(x, UE_FLOW), 491);
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(strncmp(fwd, "ACK ", 4) == 0);
+  assert_int_equal(x->p->n_dlgs, 1);
+  /* the UE's ACK of the 491: same branch, CSeq method ACK */
+  char *sp = strchr(inv, ' ');
+  snprintf(ack, sizeof(ack), "ACK%s", sp);
+  char *cs = strstr(ack, "CSeq: 2 INVITE");
+  assert_non_null(cs);
+  memcpy(cs + 8, "ACK\r\n", 5);
+  memmove(cs + 13, cs + 16, strlen(cs + 16) + 1);
+  feed(x, UE_FLOW, ack);
+  assert_null(sent(x, CORE_FLOW));
+  assert_true(logged(x, "absorbed"));
+  assert_int_equal(x->p->n_dlgs, 1);
+  ue_in_dialog(w, UE_FLOW, "BYE", "r1@a", "a1", "s1", route);
+  assert_non_null(sent(x, CORE_FLOW));
+  teardown_two(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(rr_from_ue),
@@ -630,6 +669,7 @@ int main(void) {
       cmocka_unit_test(subscription_and_481),
       cmocka_unit_test(forked_call),
       cmocka_unit_test(acks_and_tags),
+      cmocka_unit_test(reinvite_from_ue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

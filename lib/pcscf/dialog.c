@@ -543,8 +543,8 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
     t->dlg_role = DR_UE_UAC | (m->method_id == IMSEC_SIP_M_BYE ? DR_BYE : 0) |
                   (notify_terminates(m) ? DR_NOTIFY : 0);
   }
-  /* RFC 3325, TS 24.229 §5.2.6.3: the UE asserts nothing itself; the dialog's
-   * identity is asserted for it. */
+  /* RFC 3325, TS 24.229 §5.2.6.3: the UE asserts nothing itself; the
+   * dialog's identity is asserted for it. */
   r = (refusal){.code = 500,
                 .reason = "Server Internal Error",
                 .why = "cannot edit request"};

@@ -417,6 +417,27 @@ static void refusals(void **state) {
   teardown_two(w);
 }
 
+/* One UE cannot fill the table for everyone: its 65th dialog gets 503,
+ * while the other UE can still be called. */
+static void dialogs_per_ue(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  char cid[32];
+  for (int i = 0; i < 64; i++) {
+    snprintf(cid, sizeof(cid), "p%d@a", i);
+    a_invite(w, cid);
+    assert_non_null(sent(x, CORE_FLOW));
+  }
+  a_invite(w, "p64@a");
+  status_is(last_sent(x, UE_FLOW), 503);
+  assert_null(sent(x, CORE_FLOW));
+  assert_int_equal(x->p->n_dlgs, 64);
+  core_invite(w, "INVITE", w->tok_b, "q1@b");
+  assert_non_null(sent(x, UE2_FLOW));
+  teardown_two(w);
+}
+
 /* At most max_dialogs: the next dialog-creating request gets 503 with
  * Retry-After, either way; a 481 frees a slot. */
 static void max_dialogs(void **state) {
@@ -664,6 +685,7 @@ int main(void) {
       cmocka_unit_test(bye_from_core),
       cmocka_unit_test(refusals),
       cmocka_unit_test(max_dialogs),
+      cmocka_unit_test(dialogs_per_ue),
       cmocka_unit_test(binding_gone),
       cmocka_unit_test(idle_timeout),
       cmocka_unit_test(subscription_and_481),

@@ -1305,7 +1305,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < ST_N && use_tm[t]; k++) {
       if (!use[k])
         continue;
-      printf("%s/m1, %s (medians), reg/s and P-CSCF CPU per reg:", tm_name[t],
+      printf("%s/m1, %s (medians), rate and P-CSCF CPU per op:", tm_name[t],
              st[t][k].name);
       for (int md = M_NEW; md < M_N; md++)
         if (use_way[md])

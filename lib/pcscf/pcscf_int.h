@@ -158,6 +158,10 @@ struct imsec_pcscf {
   size_t ndests;
   size_t route_dest[IMSEC_PCSCF_MAX_ROUTES];
   imsec_map txns; /* transaction id -> txn, at most max_transactions */
+  /* invite.c: "FLOW BRANCH" (the flow and top Via branch an INVITE came
+   * with) -> its txn, what a CANCEL or ACK is matched by; keys hashed
+   * under a random seed: peers choose branches */
+  imsec_map inv_keys;
   uint64_t txn_seq;
   size_t queued;
   imsec_time_ms timer_at;

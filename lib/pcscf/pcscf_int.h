@@ -11,6 +11,9 @@
  *   dgram.c        DTLS access flows: RFC 3261 §17 retransmissions and
  *                  duplicates, 513 over one record, STUN keep-alive, idle
  *                  associations
+ *   invite.c       INVITE transactions both ways (RFC 3261 §16): 100
+ *                  Trying, CANCEL, the ACK of a non-2xx, Timer C, 430,
+ *                  loop detection
  */
 #ifndef IMSEC_PCSCF_INT_H
 #define IMSEC_PCSCF_INT_H

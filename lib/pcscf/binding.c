@@ -55,6 +55,7 @@ static void binding_put_on(binding *b, flowrec *f) {
 }
 
 void pc_binding_unlink(imsec_pcscf *p, binding *b) {
+  pc_dialog_binding_gone(p, b->id);
   (void)imsec_map_sdel(&p->bindings, imsec_str_c(b->impi));
   (void)imsec_map_del(&p->bind_ids, b->id);
   binding_detach(b);
@@ -97,6 +98,8 @@ int pc_binding_set_id(imsec_pcscf *p, binding *b, uint64_t id) {
     return 0;
   IMSEC_GUARD(imsec_map_put(&p->bind_ids, id, b, NULL));
   (void)imsec_map_del(&p->bind_ids, b->id);
+  /* The old token no longer reaches the UE (430): its dialogs end. */
+  pc_dialog_binding_gone(p, b->id);
   b->id = id;
   return 0;
 }
@@ -140,6 +143,7 @@ void pc_binding_sweep(ev *e, imsec_time_ms *next) {
           b->flow ? pc_num(p, b->flow->id) : S(""),
           S(" expired; binding removed"));
       pc_psk_gone(e, b->impi);
+      pc_dialog_binding_gone(p, b->id);
       (void)imsec_map_del_at(&p->bindings, &it);
       (void)imsec_map_del(&p->bind_ids, b->id);
       binding_detach(b);
@@ -179,6 +183,7 @@ void pc_bindings_free_all(imsec_pcscf *p) {
   imsec_map_slot *s;
   while ((s = imsec_map_next(&p->bindings, &it))) {
     binding *b = s->val;
+    pc_dialog_binding_gone(p, b->id);
     (void)imsec_map_del_at(&p->bindings, &it);
     (void)imsec_map_del(&p->bind_ids, b->id);
     binding_detach(b);

@@ -504,6 +504,7 @@ static void sweep(ev *e) {
   }
   pc_binding_sweep(e, &next);
   pc_psk_sweep(e, &next);
+  pc_dialog_sweep(e, &next);
   p->timer_at = 0;
   if (next)
     pc_arm(e, next);

@@ -181,6 +181,13 @@ struct imsec_pcscf {
   /* DTLS access flows (dgram.c) */
   struct pc_dgram *dg;
   imsec_sip_timers sip_timers;
+  /* Dialogs through UE flows (dialog.c), set up on first use. */
+  imsec_map dlgs;     /* "Call-ID SP UE tag" -> its dialogs (one per
+                         binding); keys hashed under a random seed */
+  imsec_map dlg_bids; /* binding id -> that binding's dialogs */
+  size_t n_dlgs;
+  int dlg_ready;
+  imsec_time_ms dlg_check_at; /* no dialog idles out before this (0: none) */
 };
 
 /* A handler's one way out on failure (STYLE.md: one failure path per
@@ -509,5 +516,8 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m);
 /* Binding `bid` is gone: its dialogs with it. */
 void pc_dialog_binding_gone(imsec_pcscf *p, uint64_t bid);
 void pc_dialogs_free(imsec_pcscf *p);
+/* The timer sweep: dialogs idle too long end; the earliest time one may
+ * idle out goes to *next (unchanged when none is earlier). */
+void pc_dialog_sweep(ev *e, imsec_time_ms *next);
 
 #endif /* IMSEC_PCSCF_INT_H */

@@ -233,12 +233,42 @@ int pc_invite_begin(ev *e, txn *t, imsec_sip_msg *m, refusal *r) {
         imsec_map_sput(&p->inv_keys, k, t, NULL) == 0)
       inv->keys = &p->inv_keys;
   }
-  /* RFC 3261 §16.2, §17.2.1: 100 Trying at once, from the request as
-   * received (its Vias): the sender stops retransmitting (DTLS) and
-   * knows a CANCEL now has a transaction to meet. */
-  if (inv->invite)
-    (void)pc_reply(e, e->f->id, m, 100, "Trying", NULL, 0);
   return 0;
+}
+
+/* RFC 3261 §16.2, §17.2.1: 100 Trying upstream, once the INVITE is on its
+ * way (a request refused here gets that answer alone): the sender stops
+ * retransmitting (DTLS) and a CANCEL now has a transaction to meet. Built
+ * from `m` with our Via (its first field) left out; no To tag (§8.2.6.2
+ * makes it optional on a 100). */
+static void send_trying(ev *e, txn *t, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  sb b = {p->outbuf, 0, p->outcap, 0};
+  sb_putc(&b, "SIP/2.0 100 Trying\r\n");
+  const imsec_sip_hdr *h = imsec_sip_hdr_first(m, IMSEC_SIP_H_VIA);
+  for (h = h ? imsec_sip_hdr_next(m, h) : NULL; h;
+       h = imsec_sip_hdr_next(m, h)) {
+    sb_putc(&b, "Via: ");
+    sb_put(&b, h->value);
+    sb_putc(&b, "\r\n");
+  }
+  static const struct {
+    imsec_sip_hid id;
+    const char *name;
+  } copy[] = {{IMSEC_SIP_H_FROM, "From: "},
+              {IMSEC_SIP_H_TO, "To: "},
+              {IMSEC_SIP_H_CALL_ID, "Call-ID: "},
+              {IMSEC_SIP_H_CSEQ, "CSeq: "}};
+  for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++) {
+    if (!(h = imsec_sip_hdr_first(m, copy[i].id)))
+      return;
+    sb_putc(&b, copy[i].name);
+    sb_put(&b, h->value);
+    sb_putc(&b, "\r\n");
+  }
+  sb_putc(&b, "Server: imsec-pcscf\r\nContent-Length: 0\r\n\r\n");
+  if (!b.err)
+    (void)imsec_out_send(e->out, t->in_flow, p->outbuf, b.len);
 }
 
 int pc_invite_forwarded(ev *e, txn *t, imsec_sip_msg *m) {
@@ -285,6 +315,7 @@ int pc_invite_forwarded(ev *e, txn *t, imsec_sip_msg *m) {
   if (inv->timer_c < t->deadline)
     t->deadline = inv->timer_c;
   pc_arm(e, t->deadline);
+  send_trying(e, t, m);
   return 0;
 }
 

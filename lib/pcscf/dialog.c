@@ -535,6 +535,9 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
     t->from_ue = 1;
     t->in_flow = f->id;
     pc_txn_keep_answer(e, t, m);
+    /* invite.c: a re-INVITE's 100, CANCEL and non-2xx ACK */
+    if (pc_invite_begin(e, t, m, &r) < 0)
+      goto out;
     t->dlg_bid = tb->id;
     t->dlg_role = DR_UE_UAC | (m->method_id == IMSEC_SIP_M_BYE ? DR_BYE : 0) |
                   (notify_terminates(m) ? DR_NOTIFY : 0);
@@ -552,7 +555,9 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
   if (pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
     goto out;
   pushed = 1;
-  if (pc_dec_max_forwards(e, m) < 0 || pc_send_dest(e, (size_t)di, m, t) < 0) {
+  if (pc_dec_max_forwards(e, m) < 0 ||
+      (t && pc_invite_forwarded(e, t, m) < 0) ||
+      pc_send_dest(e, (size_t)di, m, t) < 0) {
     r = (refusal){.code = 503,
                   .reason = "Service Unavailable",
                   .why = "S-CSCF queue full or unreachable",

@@ -681,7 +681,7 @@ static void acks_and_tags(void **state) {
 /* A re-INVITE from the UE is an INVITE transaction like the first one
  * (lib/pcscf/invite.c): 100 Trying at once; a 491 is ACKed here and the
  * UE's ACK of it absorbed; the dialog stays. */
-static void reinvite_from_ue(void **state) {
+static void reinvite_then_bye(void **state) {
   (void)state;
   two *w = setup_two(0);
   fx *x = w->x;
@@ -732,7 +732,7 @@ int main(void) {
       cmocka_unit_test(subscription_and_481),
       cmocka_unit_test(forked_call),
       cmocka_unit_test(acks_and_tags),
-      cmocka_unit_test(reinvite_from_ue),
+      cmocka_unit_test(reinvite_then_bye),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

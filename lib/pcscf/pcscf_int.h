@@ -337,6 +337,7 @@ int pc_strip_aka_keys(ev *e, imsec_sip_msg *m);
 /* ---- lib/pcscf/proxy.c */
 
 txn *pc_txn_new(ev *e);
+txn *pc_txn_open(ev *e, imsec_sip_msg *m, int from_ue, refusal *r);
 /* Remove from the table and free. */
 void pc_txn_clear(imsec_pcscf *p, txn *t);
 /* Free one already out of the table (imsec_map_del_at in a walk). */

@@ -35,7 +35,26 @@
  *                    moves, a MESSAGE reaches the UE on the new flow;
  *   dtls_register    SIP over DTLS: the 200 to the REGISTER is lost, Timer
  *                    E and the P-CSCF's server transaction recover it; a
- *                    MESSAGE over one record gets 513.
+ *                    MESSAGE over one record gets 513;
+ *
+ * and calls (RFC 3261 §13-16, docs/CALLS.md) through the P-CSCF and the
+ * S-CSCF, every in-dialog request toward a UE over its registered flow
+ * (TS 24.229 §5.2.6.3, RFC 5626 §5.3):
+ *
+ *   call_answer        A calls B, B answers, A hangs up (BYE 200); the
+ *                      Record-Route entries with each UE's flow token;
+ *   call_busy          486 from B, ACKed hop by hop;
+ *   call_cancel        B rings, A hangs up: CANCEL, 487;
+ *   call_cancel_early  A hangs up before anything came back: its CANCEL
+ *                      waits for the 180;
+ *   call_forked        B's two devices ring, one answers, the S-CSCF
+ *                      CANCELs the other;
+ *   call_reinvite      re-INVITEs both ways;
+ *   call_bye_callee    B hangs up;
+ *   call_flow_lost     B's flow dies mid-call: its call ends FLOW_LOST, A's
+ *                      BYE fails and A's call ends;
+ *   call_roaming       A through the visited P-CSCF calls B at home;
+ *   call_m2a .. _dtls  one call in each deployment mode.
  *
  * Waits are predicates with generous deadlines (virtual under sim, real
  * under net): a loaded machine only makes the net runs slower.
@@ -43,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "scenario.h"
@@ -514,6 +534,530 @@ static void dtls_register(sc_backend b) {
   sc_world_del(w);
 }
 
+/* ------------------------------------------------------------ calls */
+
+/* The UE's call API lands on its own: until it is linked in, the call
+ * cases say so and skip. */
+#define NEED_CALLS()                                                           \
+  do {                                                                         \
+    if (!sc_calls_linked()) {                                                  \
+      fprintf(stderr, "calls: the UE call API is not linked in: skipped\n");   \
+      skip();                                                                  \
+    }                                                                          \
+  } while (0)
+
+/* Responses `from` sent whose status line starts with `status` and whose
+ * CSeq names `method`. */
+static size_t responses(sc_world *w, const char *from, const char *status,
+                        const char *method) {
+  size_t n = 0, all = sc_msgs(w, from, status);
+  char v[256];
+  for (size_t i = 0; i < all; i++) {
+    sc_msg_header(w, from, status, i, "CSeq", v, sizeof v);
+    const char *sp = strchr(v, ' ');
+    n += sp && strcmp(sp + 1, method) == 0;
+  }
+  return n;
+}
+
+/* The flow token of UE u's binding at P-CSCF `pcscf`: the user part of
+ * the Path it put in u's last REGISTER (RFC 3327, RFC 5626 §5.2). */
+static void path_token(sc_world *w, const char *pcscf, sc_ue *u, char *tok,
+                       size_t cap) {
+  char cid[256], v[1024];
+  size_t nreg = sc_msgs(w, sc_ue_name(u), "REGISTER");
+  assert_true(nreg > 0);
+  sc_msg_header(w, sc_ue_name(u), "REGISTER", nreg - 1, "Call-ID", cid,
+                sizeof cid);
+  tok[0] = 0;
+  size_t n = sc_msgs(w, pcscf, "REGISTER");
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(sc_msg_header(w, pcscf, "REGISTER", i, "Call-ID", v, sizeof v),
+               cid) != 0)
+      continue;
+    sc_msg_header(w, pcscf, "REGISTER", i, "Path", v, sizeof v);
+    const char *p = strstr(v, "sip:"), *at = p ? strchr(p, '@') : NULL;
+    assert_non_null(at);
+    p += 4;
+    assert_true((size_t)(at - p) < cap);
+    memcpy(tok, p, (size_t)(at - p));
+    tok[at - p] = 0;
+  }
+  assert_true(tok[0] != 0);
+}
+
+#define RR_MAX 8
+
+/* The Record-Route entries of the i-th `start` message `from` sent, top
+ * first (header lines and comma lists alike); returns how many. */
+static size_t record_routes(sc_world *w, const char *from, const char *start,
+                            size_t i, char rr[RR_MAX][512]) {
+  char *text = sc_msg_text(w, from, start, i);
+  assert_non_null(text);
+  size_t n = 0;
+  for (char *line = strchr(text, '\n'); line && line[1] != '\r' && line[1];
+       line = strchr(line + 1, '\n')) {
+    const char *name = "Record-Route:";
+    if (strncasecmp(line + 1, name, strlen(name)) != 0)
+      continue;
+    const char *p = line + 1 + strlen(name);
+    int in_angle = 0;
+    char cur[512];
+    size_t len = 0;
+    for (; *p && *p != '\r' && *p != '\n'; p++) {
+      if (*p == '<')
+        in_angle = 1;
+      if (*p == '>')
+        in_angle = 0;
+      if (*p == ',' && !in_angle) {
+        cur[len] = 0;
+        if (n < RR_MAX)
+          snprintf(rr[n++], 512, "%s", cur);
+        len = 0;
+        continue;
+      }
+      if ((*p == ' ' || *p == '\t') && len == 0)
+        continue;
+      if (len + 1 < sizeof cur)
+        cur[len++] = *p;
+    }
+    cur[len] = 0;
+    if (len && n < RR_MAX)
+      snprintf(rr[n++], 512, "%s", cur);
+  }
+  free(text);
+  return n;
+}
+
+/* The i-th INVITE P-CSCF `pcscf` sent names UE u's binding in two
+ * Record-Route entries, <sip:TOKEN@HOST:PORT;transport=T;lr> (TS 24.229
+ * §5.2.6.3, RFC 5626 §5.3, the double Record-Route of RFC 5658); with
+ * `top` one of them is the topmost entry (the P-CSCF's own, facing the
+ * next hop). Returns the number of entries. */
+static size_t assert_rr_token(sc_world *w, const char *pcscf, size_t i,
+                              sc_ue *u, int top) {
+  char tok[256], pat[300];
+  path_token(w, pcscf, u, tok, sizeof tok);
+  snprintf(pat, sizeof pat, "sip:%s@", tok);
+  char rr[RR_MAX][512];
+  size_t n = record_routes(w, pcscf, "INVITE", i, rr);
+  size_t with = 0;
+  for (size_t k = 0; k < n; k++)
+    if (strstr(rr[k], pat)) {
+      with++;
+      assert_non_null(strstr(rr[k], ";lr"));
+    }
+  assert_int_equal(with, 2);
+  if (top)
+    assert_non_null(strstr(rr[0], pat));
+  return n;
+}
+
+/* A calls B's IMPU; B answers (auto); both see the call CONFIRMED (B once
+ * the ACK came). */
+static void call_up(sc_world *w, sc_ue *a, sc_ue *b, int *ha, int *hb) {
+  *ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, *ha, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
+  *hb = sc_call_incoming(w, b);
+  assert_int_not_equal(*hb, 0);
+  assert_true(sc_call_wait(w, b, *hb, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, *ha);
+  imsec_ue_call_info ib = sc_call_info(w, b, *hb);
+  assert_false(ia.incoming);
+  assert_true(ib.incoming);
+  assert_int_equal(ia.final_status, 200);
+  assert_string_equal(ia.peer, sc_ue_impu(b));
+  /* The callee sees the caller as the P-CSCF asserted it (RFC 3325). */
+  assert_string_equal(ib.peer, sc_ue_impu(a));
+  assert_string_equal(ia.call_id, ib.call_id);
+  assert_int_not_equal(ia.answered_at, 0);
+  assert_int_equal(ia.end, IMSEC_UE_END_NONE);
+}
+
+/* x hangs up a confirmed call: BYE, its 200; x ended LOCAL_BYE, y
+ * REMOTE_BYE. */
+static void hang_up(sc_world *w, sc_ue *x, int hx, sc_ue *y, int hy) {
+  assert_int_equal(sc_call_hangup(w, x, hx), 0);
+  assert_true(sc_call_wait(w, x, hx, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_true(sc_call_wait(w, y, hy, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ix = sc_call_info(w, x, hx);
+  imsec_ue_call_info iy = sc_call_info(w, y, hy);
+  assert_int_equal(ix.end, IMSEC_UE_END_LOCAL_BYE);
+  assert_int_equal(ix.bye_status, 200);
+  assert_int_not_equal(ix.ended_at, 0);
+  assert_int_equal(iy.end, IMSEC_UE_END_REMOTE_BYE);
+  /* A second hang-up finds it over. */
+  assert_int_equal(sc_call_hangup(w, x, hx), IMSEC_ERR_STATE);
+}
+
+/* Two UEs (options may be NULL) registered through their P-CSCFs. */
+static void two_ues(sc_world *w, const sc_ue_opts *oa, const sc_ue_opts *ob,
+                    sc_ue **a, sc_ue **b) {
+  *a = sc_ue_add(w, oa);
+  *b = sc_ue_add(w, ob);
+  assert_int_equal(sc_ue_register(w, *a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, *b, WAIT_MS), IMSEC_UE_REGISTERED);
+}
+
+/* A calls B, B answers at once, A hangs up. Through the P-CSCF (Record-
+ * Route with each UE's flow token, twice) and the S-CSCF (its own entry);
+ * the ACK and the BYE reach B over its registered flow (RFC 5626 §5.3). */
+static void call_answer(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  hang_up(w, a, ha, b, hb);
+  /* The ladder: INVITE, 100, 180, 200, ACK, BYE, 200. */
+  assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 180", "INVITE"), 1);
+  assert_true(responses(w, "ue1", "SIP/2.0 200", "INVITE") >= 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "BYE"), 1);
+  assert_true(responses(w, "pcscf", "SIP/2.0 100", "INVITE") >= 1);
+  /* The P-CSCF: A's INVITE to the core with A's token twice (the core
+   * entry on top), then to B with B's on top, A's below; the S-CSCF's
+   * entry (no user part) between them. */
+  assert_int_equal(sc_msgs(w, "pcscf", "INVITE"), 2);
+  assert_int_equal(assert_rr_token(w, "pcscf", 0, a, 1), 2);
+  assert_int_equal(assert_rr_token(w, "pcscf", 1, b, 1), 5);
+  assert_int_equal(assert_rr_token(w, "pcscf", 1, a, 0), 5);
+  char rr[RR_MAX][512];
+  assert_int_equal(record_routes(w, "scscf", "INVITE", 0, rr), 3);
+  assert_null(strchr(rr[0], '@'));
+  assert_non_null(strstr(rr[0], ";lr"));
+  /* In-dialog toward B: over B's registered flow. */
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_not_equal(fb, 0);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fb), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fb), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "BYE"), 2); /* to the core, to B */
+  assert_int_equal(sc_msgs(w, "scscf", "BYE"), 1);
+  assert_int_equal(sc_ue_status(w, b).reconnects, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B is busy: 486 relayed to A (REJECTED, final 486); each proxy ACKs the
+ * 486 downstream itself and absorbs the ACK from upstream (RFC 3261
+ * §16.7 step 5, §17.1.1.3: the ACK of a non-2xx is hop by hop). */
+static void call_busy(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts busy = {.answer = IMSEC_UE_ANSWER_BUSY};
+  two_ues(w, NULL, &busy, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ia.final_status, 486);
+  assert_int_equal(ia.answered_at, 0);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 486", "INVITE"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "ACK"), 1);
+  assert_int_equal(sc_msgs(w, "scscf", "ACK"), 1);
+  /* The 486 went all the way back: B's P-CSCF, the S-CSCF, A's. */
+  assert_int_equal(responses(w, "scscf", "SIP/2.0 486", "INVITE"), 1);
+  assert_int_equal(responses(w, "pcscf", "SIP/2.0 486", "INVITE"), 2);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B rings and does not answer; A hangs up: CANCEL through both proxies
+ * to B (on its flow), 487 back; both calls ENDED CANCELLED. */
+static void call_cancel(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  assert_int_equal(sc_call_info(w, b, hb).state, IMSEC_UE_CALL_RINGING);
+  assert_int_equal(sc_call_hangup(w, a, ha), 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  imsec_ue_call_info ib = sc_call_info(w, b, hb);
+  assert_int_equal(ia.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(ia.final_status, 487);
+  assert_int_equal(ib.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 1);
+  assert_int_equal(sc_msgs(w, "scscf", "CANCEL"), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "CANCEL", fb), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "CANCEL"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 487", "INVITE"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
+  /* A ACKs the 487 (to its P-CSCF, which absorbs it). */
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A hangs up in the same breath as it calls, before anything came back:
+ * its CANCEL waits for a provisional (RFC 3261 §9.1), B (who would have
+ * answered after a while) gets it while ringing; both end CANCELLED and
+ * B never answers. */
+static void call_cancel_early(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts slow = {.answer = IMSEC_UE_ANSWER_AUTO, .answer_delay_ms = 2000};
+  two_ues(w, NULL, &slow, &a, &b);
+  int rc = -1;
+  int ha = sc_call_dial_hangup(w, a, sc_ue_impu(b), &rc);
+  assert_true(ha > 0);
+  assert_int_equal(rc, 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(ia.final_status, 487);
+  assert_int_equal(ia.answered_at, 0);
+  int hb = sc_call_wait_incoming(w, b, WAIT_MS);
+  assert_int_not_equal(hb, 0);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_CANCELLED);
+  /* The CANCEL left after the 180 came. */
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 487", "INVITE"), 1);
+  /* The answer delay passes (virtual time; a real wait under net is
+   * not worth its seconds): still no 200 to the INVITE. */
+  if (sc_world_backend(w) == SC_SIM)
+    sc_run_for(w, 5000);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B has two devices (one subscriber, two instances, two contacts): the
+ * S-CSCF forks the INVITE to both; the first answers, the other (still
+ * ringing) gets CANCEL from the S-CSCF (RFC 3261 §16.7 step 10) and ends
+ * CANCELLED; A talks to the one that answered, then hangs up. */
+static void call_forked(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *b1 = sc_ue_add(w, NULL);
+  sc_ue_opts dev = {.device_of = b1, .answer = IMSEC_UE_ANSWER_RING};
+  sc_ue *b2 = sc_ue_add(w, &dev);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b1, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b2, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_string_equal(sc_ue_impu(b1), sc_ue_impu(b2));
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(b1)), 2);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 3);
+  int ha, h1;
+  call_up(w, a, b1, &ha, &h1);
+  int h2 = sc_call_wait_incoming(w, b2, WAIT_MS);
+  assert_int_not_equal(h2, 0);
+  assert_true(sc_call_wait(w, b2, h2, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info i2 = sc_call_info(w, b2, h2);
+  assert_int_equal(i2.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(i2.answered_at, 0);
+  assert_int_equal(sc_msgs(w, "scscf", "INVITE"), 2); /* the two branches */
+  assert_int_equal(sc_msgs(w, "scscf", "CANCEL"), 1);
+  uint64_t f1 = sc_ue_reg_flow(w, "pcscf", b1);
+  uint64_t f2 = sc_ue_reg_flow(w, "pcscf", b2);
+  assert_int_not_equal(f1, f2);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", f1), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", f2), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "CANCEL", f2), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "CANCEL", f1), 0);
+  assert_int_equal(responses(w, "ue2", "SIP/2.0 487", "INVITE"), 1);
+  assert_int_equal(responses(w, "ue2", "SIP/2.0 200", "INVITE"), 0);
+  /* A's caller saw one 2xx: no CANCEL from A itself. */
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 0);
+  hang_up(w, a, ha, b1, h1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", f1), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", f2), 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A re-INVITEs a confirmed call (a new offer), then B does: both see two
+ * re-INVITEs answered; B's goes to A over A's registered flow. */
+static void call_reinvite(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  assert_int_equal(sc_call_reinvite(w, a, ha), 0);
+  sc_call_is ca = {a, ha, IMSEC_UE_CALL_CONFIRMED, 1};
+  sc_call_is cb = {b, hb, IMSEC_UE_CALL_CONFIRMED, 1};
+  assert_true(sc_run_until(w, sc_call_pred, &ca, WAIT_MS));
+  assert_true(sc_run_until(w, sc_call_pred, &cb, WAIT_MS));
+  assert_int_equal(sc_call_info(w, a, ha).reinvites, 1);
+  assert_int_equal(sc_call_info(w, b, hb).reinvites, 1);
+  uint64_t fa = sc_ue_reg_flow(w, "pcscf", a);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fb), 2);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 2);
+  /* The other way. */
+  assert_int_equal(sc_call_reinvite(w, b, hb), 0);
+  ca.reinvites = cb.reinvites = 2;
+  assert_true(sc_run_until(w, sc_call_pred, &ca, WAIT_MS));
+  assert_true(sc_run_until(w, sc_call_pred, &cb, WAIT_MS));
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fa), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fa), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 2);
+  assert_int_equal(sc_msgs(w, "ue1", "INVITE"), 1);
+  hang_up(w, a, ha, b, hb);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B, the callee, hangs up: its BYE follows the route set to A, over A's
+ * registered flow. */
+static void call_bye_callee(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  hang_up(w, b, hb, a, ha);
+  uint64_t fa = sc_ue_reg_flow(w, "pcscf", a);
+  assert_int_equal(sc_msgs(w, "ue1", "BYE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 0);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fa), 1);
+  assert_int_equal(responses(w, "ue0", "SIP/2.0 200", "BYE"), 1);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+typedef struct gone {
+  const char *impu;
+  uint64_t flow;
+} gone;
+
+static int flow_moved(sc_world *w, void *arg) {
+  gone *g = arg;
+  return sc_pcscf_binding_flow(w, SC_PCSCF_HOME, g->impu) != g->flow;
+}
+
+/* B's flow goes down mid-call: B's call ends FLOW_LOST at once; A's BYE
+ * cannot reach B over that flow and gets a failure (430 Flow Failed,
+ * RFC 5626 §5.3, or what a proxy made of it: 480, 408, 481 when B came
+ * back on a new flow); A's call ends all the same. */
+static void call_flow_lost(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  gone g = {sc_ue_impu(b),
+            sc_pcscf_binding_flow(w, SC_PCSCF_HOME, sc_ue_impu(b))};
+  assert_int_not_equal(g.flow, 0);
+  sc_ue_flow_fail(w, b);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_FLOW_LOST);
+  /* The P-CSCF noticed (over sockets its end goes a moment later). */
+  assert_true(sc_run_until(w, flow_moved, &g, WAIT_MS));
+  assert_int_equal(sc_call_hangup(w, a, ha), 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_LOCAL_BYE);
+  assert_true(ia.bye_status >= 400 && ia.bye_status <= 699);
+  /* Nothing went over the dead flow after it died. */
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fb), 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A roams: registered through the visited network's P-CSCF, it calls B
+ * at home. The visited P-CSCF Record-Routes with A's token; B hangs up
+ * and its BYE reaches A through the visited P-CSCF on A's flow. */
+static void call_roaming(sc_backend be) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts roam = {.via = SC_PCSCF_VISITED};
+  two_ues(w, &roam, NULL, &a, &b);
+  assert_int_equal(sc_ue_status(w, a).trust.verdict, IMSEC_TRUST_PARTNER);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  assert_int_equal(sc_msgs(w, "vpcscf", "INVITE"), 1);
+  assert_int_equal(assert_rr_token(w, "vpcscf", 0, a, 1), 2);
+  assert_int_equal(sc_msgs(w, "pcscf", "INVITE"), 1);
+  assert_rr_token(w, "pcscf", 0, b, 1);
+  assert_rr_token(w, "pcscf", 0, a, 0); /* the visited one's, below */
+  hang_up(w, b, hb, a, ha);
+  uint64_t fa = sc_ue_reg_flow(w, "vpcscf", a);
+  assert_int_not_equal(fa, 0);
+  assert_int_equal(sc_msgs_on(w, "vpcscf", "ACK", fa), 0);
+  assert_int_equal(sc_msgs_on(w, "vpcscf", "BYE", fa), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* One call in mode `m` (A calls B, B answers, A hangs up): the INVITE,
+ * ACK and BYE reach B over one flow, B's registered one (M2b: the one the
+ * P-CSCF dialled; M3 AKA-derived: the PSK flow B reconnected on). */
+static void call_in_mode(sc_backend be, sc_mode m) {
+  NEED_CALLS();
+  sc_world *w = sc_world_new_mode(be, m);
+  sc_ue *a, *b;
+  /* M2b: the caller keeps its flow (M1), the callee is dialled. */
+  sc_ue_opts plain = {.m1 = 1};
+  two_ues(w, m == SC_M2B ? &plain : NULL, NULL, &a, &b);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  if (m == SC_M2B)
+    assert_true(sc_run_until(w, flow_closed, b, WAIT_MS));
+  if (m == SC_M3_AKA) {
+    moved mv = {b, sc_ue_status(w, b).flow};
+    sc_ue_reconnect(w, b);
+    assert_true(sc_run_until(w, reconnected_psk, &mv, WAIT_MS));
+  }
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  hang_up(w, a, ha, b, hb);
+  /* (DTLS: a request may have been sent again on Timer A or E.) */
+  assert_true(sc_msgs(w, "pcscf", "INVITE") >= 2);
+  uint64_t fi = sc_msg_flow(w, "pcscf", "INVITE", 1);
+  assert_int_not_equal(fi, 0);
+  assert_true(sc_msgs_on(w, "pcscf", "ACK", fi) >= 1);
+  assert_true(sc_msgs_on(w, "pcscf", "BYE", fi) >= 1);
+  if (m != SC_M2B && m != SC_M3_AKA)
+    assert_int_equal(fi, fb);
+  else
+    assert_int_not_equal(fi, fb);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+static void call_m2a(sc_backend be) {
+  call_in_mode(be, SC_M2A);
+}
+static void call_m2b(sc_backend be) {
+  call_in_mode(be, SC_M2B);
+}
+static void call_m3(sc_backend be) {
+  call_in_mode(be, SC_M3);
+}
+static void call_m3_aka(sc_backend be) {
+  call_in_mode(be, SC_M3_AKA);
+}
+static void call_dtls(sc_backend be) {
+  call_in_mode(be, SC_DTLS);
+}
+
 /* ------------------------------------------------------------ tests */
 
 /* SCENARIO_TIMES=1 prints each run's wall time (stderr). */
@@ -548,19 +1092,71 @@ BOTH(m2b_dial_back)
 BOTH(m3_configured)
 BOTH(m3_aka)
 BOTH(dtls_register)
+BOTH(call_answer)
+BOTH(call_busy)
+BOTH(call_cancel)
+BOTH(call_cancel_early)
+BOTH(call_forked)
+BOTH(call_reinvite)
+BOTH(call_bye_callee)
+BOTH(call_flow_lost)
+BOTH(call_roaming)
+BOTH(call_m2a)
+BOTH(call_m2b)
+BOTH(call_m3)
+BOTH(call_m3_aka)
+BOTH(call_dtls)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(sim_home_register), cmocka_unit_test(net_home_register),
-      cmocka_unit_test(sim_roaming),       cmocka_unit_test(net_roaming),
-      cmocka_unit_test(sim_rogue_pcscf),   cmocka_unit_test(net_rogue_pcscf),
-      cmocka_unit_test(sim_sync_failure),  cmocka_unit_test(net_sync_failure),
-      cmocka_unit_test(sim_deregister),    cmocka_unit_test(net_deregister),
-      cmocka_unit_test(sim_m2a_register),  cmocka_unit_test(net_m2a_register),
-      cmocka_unit_test(sim_m2b_dial_back), cmocka_unit_test(net_m2b_dial_back),
-      cmocka_unit_test(sim_m3_configured), cmocka_unit_test(net_m3_configured),
-      cmocka_unit_test(sim_m3_aka),        cmocka_unit_test(net_m3_aka),
-      cmocka_unit_test(sim_dtls_register), cmocka_unit_test(net_dtls_register),
+      cmocka_unit_test(sim_home_register),
+      cmocka_unit_test(net_home_register),
+      cmocka_unit_test(sim_roaming),
+      cmocka_unit_test(net_roaming),
+      cmocka_unit_test(sim_rogue_pcscf),
+      cmocka_unit_test(net_rogue_pcscf),
+      cmocka_unit_test(sim_sync_failure),
+      cmocka_unit_test(net_sync_failure),
+      cmocka_unit_test(sim_deregister),
+      cmocka_unit_test(net_deregister),
+      cmocka_unit_test(sim_m2a_register),
+      cmocka_unit_test(net_m2a_register),
+      cmocka_unit_test(sim_m2b_dial_back),
+      cmocka_unit_test(net_m2b_dial_back),
+      cmocka_unit_test(sim_m3_configured),
+      cmocka_unit_test(net_m3_configured),
+      cmocka_unit_test(sim_m3_aka),
+      cmocka_unit_test(net_m3_aka),
+      cmocka_unit_test(sim_dtls_register),
+      cmocka_unit_test(net_dtls_register),
+      cmocka_unit_test(sim_call_answer),
+      cmocka_unit_test(net_call_answer),
+      cmocka_unit_test(sim_call_busy),
+      cmocka_unit_test(net_call_busy),
+      cmocka_unit_test(sim_call_cancel),
+      cmocka_unit_test(net_call_cancel),
+      cmocka_unit_test(sim_call_cancel_early),
+      cmocka_unit_test(net_call_cancel_early),
+      cmocka_unit_test(sim_call_forked),
+      cmocka_unit_test(net_call_forked),
+      cmocka_unit_test(sim_call_reinvite),
+      cmocka_unit_test(net_call_reinvite),
+      cmocka_unit_test(sim_call_bye_callee),
+      cmocka_unit_test(net_call_bye_callee),
+      cmocka_unit_test(sim_call_flow_lost),
+      cmocka_unit_test(net_call_flow_lost),
+      cmocka_unit_test(sim_call_roaming),
+      cmocka_unit_test(net_call_roaming),
+      cmocka_unit_test(sim_call_m2a),
+      cmocka_unit_test(net_call_m2a),
+      cmocka_unit_test(sim_call_m2b),
+      cmocka_unit_test(net_call_m2b),
+      cmocka_unit_test(sim_call_m3),
+      cmocka_unit_test(net_call_m3),
+      cmocka_unit_test(sim_call_m3_aka),
+      cmocka_unit_test(net_call_m3_aka),
+      cmocka_unit_test(sim_call_dtls),
+      cmocka_unit_test(net_call_dtls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

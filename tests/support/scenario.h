@@ -103,8 +103,10 @@ typedef struct sc_ue_opts {
   /* A second device of that UE's subscriber: the same IMPI, IMPUs and
    * keys (not added to the HSS again), its own +sip.instance (RFC 5626
    * §4.1), element and flow: the registrar holds two contacts for the
-   * IMPU and a call to it forks (RFC 3261 §16.6). M3: the subscriber's
-   * configured PSK. */
+   * IMPU and a call to it forks (RFC 3261 §16.6). A P-CSCF binds an IMPI
+   * to one flow (TS 33.203 Annex O): the second device's registration
+   * through the same P-CSCF replaces the first's binding there, so give
+   * it another `via`. M3: the subscriber's configured PSK. */
   const sc_ue *device_of;
 } sc_ue_opts;
 

@@ -757,6 +757,13 @@ static void call_busy(sc_backend be) {
   assert_int_equal(ia.end, IMSEC_UE_END_REJECTED);
   assert_int_equal(ia.final_status, 486);
   assert_int_equal(ia.answered_at, 0);
+  /* B knows of the call it refused. */
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  imsec_ue_call_info ib = sc_call_info(w, b, hb);
+  assert_int_equal(ib.state, IMSEC_UE_CALL_ENDED);
+  assert_int_equal(ib.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ib.final_status, 486);
   assert_int_equal(responses(w, "ue1", "SIP/2.0 486", "INVITE"), 1);
   assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
   assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);

@@ -629,18 +629,18 @@ static size_t record_routes(sc_world *w, const char *from, const char *start,
   return n;
 }
 
-/* The i-th INVITE P-CSCF `pcscf` sent names UE u's binding in two
- * Record-Route entries, <sip:TOKEN@HOST:PORT;transport=T;lr> (TS 24.229
- * §5.2.6.3, RFC 5626 §5.3, the double Record-Route of RFC 5658); with
- * `top` one of them is the topmost entry (the P-CSCF's own, facing the
+/* The i-th INVITE element `from` sent names UE u's binding at P-CSCF
+ * `pcscf` in two Record-Route entries, <sip:TOKEN@HOST:PORT;transport=T;lr>
+ * (TS 24.229 §5.2.6.3, RFC 5626 §5.3, the double Record-Route of RFC 5658);
+ * with `top` one of them is the topmost entry (the P-CSCF's own, facing the
  * next hop). Returns the number of entries. */
-static size_t assert_rr_token(sc_world *w, const char *pcscf, size_t i,
-                              sc_ue *u, int top) {
+static size_t assert_rr_token(sc_world *w, const char *from, size_t i,
+                              const char *pcscf, sc_ue *u, int top) {
   char tok[256], pat[300];
   path_token(w, pcscf, u, tok, sizeof tok);
   snprintf(pat, sizeof pat, "sip:%s@", tok);
   char rr[RR_MAX][512];
-  size_t n = record_routes(w, pcscf, "INVITE", i, rr);
+  size_t n = record_routes(w, from, "INVITE", i, rr);
   size_t with = 0;
   for (size_t k = 0; k < n; k++)
     if (strstr(rr[k], pat)) {
@@ -722,9 +722,9 @@ static void call_answer(sc_backend be) {
    * entry on top), then to B with B's on top, A's below; the S-CSCF's
    * entry (no user part) between them. */
   assert_int_equal(sc_msgs(w, "pcscf", "INVITE"), 2);
-  assert_int_equal(assert_rr_token(w, "pcscf", 0, a, 1), 2);
-  assert_int_equal(assert_rr_token(w, "pcscf", 1, b, 1), 5);
-  assert_int_equal(assert_rr_token(w, "pcscf", 1, a, 0), 5);
+  assert_int_equal(assert_rr_token(w, "pcscf", 0, "pcscf", a, 1), 2);
+  assert_int_equal(assert_rr_token(w, "pcscf", 1, "pcscf", b, 1), 5);
+  assert_int_equal(assert_rr_token(w, "pcscf", 1, "pcscf", a, 0), 5);
   char rr[RR_MAX][512];
   assert_int_equal(record_routes(w, "scscf", "INVITE", 0, rr), 3);
   assert_null(strchr(rr[0], '@'));
@@ -768,8 +768,10 @@ static void call_busy(sc_backend be) {
   assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
   assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
   uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  /* The P-CSCF ACKs B's 486 and, as A's proxy, the S-CSCF's; the S-CSCF
+   * the P-CSCF's; A's own ACK goes no further than its P-CSCF. */
   assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
-  assert_int_equal(sc_msgs(w, "pcscf", "ACK"), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "ACK"), 2);
   assert_int_equal(sc_msgs(w, "scscf", "ACK"), 1);
   /* The 486 went all the way back: B's P-CSCF, the S-CSCF, A's. */
   assert_int_equal(responses(w, "scscf", "SIP/2.0 486", "INVITE"), 1);
@@ -1004,10 +1006,11 @@ static void call_roaming(sc_backend be) {
   int ha, hb;
   call_up(w, a, b, &ha, &hb);
   assert_int_equal(sc_msgs(w, "vpcscf", "INVITE"), 1);
-  assert_int_equal(assert_rr_token(w, "vpcscf", 0, a, 1), 2);
+  assert_int_equal(assert_rr_token(w, "vpcscf", 0, "vpcscf", a, 1), 2);
   assert_int_equal(sc_msgs(w, "pcscf", "INVITE"), 1);
-  assert_rr_token(w, "pcscf", 0, b, 1);
-  assert_rr_token(w, "pcscf", 0, a, 0); /* the visited one's, below */
+  assert_int_equal(assert_rr_token(w, "pcscf", 0, "pcscf", b, 1), 5);
+  /* The visited P-CSCF's entries with A's token, below. */
+  assert_int_equal(assert_rr_token(w, "pcscf", 0, "vpcscf", a, 0), 5);
   hang_up(w, b, hb, a, ha);
   uint64_t fa = sc_ue_reg_flow(w, "vpcscf", a);
   assert_int_not_equal(fa, 0);

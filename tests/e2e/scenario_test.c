@@ -726,6 +726,14 @@ static void call_answer(sc_backend be) {
   assert_int_equal(assert_rr_token(w, "pcscf", 1, "pcscf", b, 1), 5);
   assert_int_equal(assert_rr_token(w, "pcscf", 1, "pcscf", a, 0), 5);
   char rr[RR_MAX][512];
+  /* The entry facing the next hop on top (RFC 5658 §3.4): this core is
+   * plain TCP, the access side TLS. */
+  assert_int_equal(record_routes(w, "pcscf", "INVITE", 0, rr), 2);
+  assert_non_null(strstr(rr[0], "transport=tcp"));
+  assert_non_null(strstr(rr[1], "transport=tls"));
+  assert_int_equal(record_routes(w, "pcscf", "INVITE", 1, rr), 5);
+  assert_non_null(strstr(rr[0], "transport=tls"));
+  assert_non_null(strstr(rr[1], "transport=tcp"));
   assert_int_equal(record_routes(w, "scscf", "INVITE", 0, rr), 3);
   assert_null(strchr(rr[0], '@'));
   assert_non_null(strstr(rr[0], ";lr"));
@@ -1053,6 +1061,16 @@ static void call_in_mode(sc_backend be, sc_mode m) {
     assert_int_equal(fi, fb);
   else
     assert_int_not_equal(fi, fb);
+  /* The P-CSCF's access entry on top toward B names the transport B's
+   * flow runs (SIP over DTLS: dtls-udp, draft-jennings-sip-dtls). M2b:
+   * the INVITE is routed before the P-CSCF dialled B, whose access side
+   * is not known yet: the core entry alone (B's flow carries its requests
+   * whatever the Route names, RFC 5626 §5.3). */
+  char rr[RR_MAX][512];
+  assert_true(record_routes(w, "pcscf", "INVITE", 1, rr) >= 2);
+  assert_non_null(strstr(rr[0], m == SC_DTLS  ? "transport=dtls-udp"
+                                : m == SC_M2B ? "transport=tcp"
+                                              : "transport=tls"));
   sc_dump(w);
   sc_world_del(w);
 }

@@ -46,8 +46,9 @@ static const char help[] =
     "                   [--require-sec-agree] [--log-level LEVEL]\n"
     "                   [--psk-file FILE] [--aka-psk]\n"
     "                   [--t1-ms MS] [--t2-ms MS] [--t4-ms MS]\n"
-    "                   [--dtls-idle-timeout-ms MS]\n"
-    "                   [--max-flows-per-ip N] [--ladder] [-c FILE]\n"
+    "                   [--dtls-idle-timeout-ms MS] [--timer-c-ms MS]\n"
+    "                   [--max-flows-per-ip N] [--max-dialogs N]\n"
+    "                   [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
     "TLS (or DTLS); each REGISTER goes to the S-CSCF of the UE's home\n"
@@ -150,7 +151,16 @@ static const char help[] =
     "                           nothing (no SIP, no STUN keep-alive) came\n"
     "                           for MS (default 90000), and its\n"
     "                           registration with it (DTLS has no FIN)\n"
+    "  --timer-c-ms MS          how long an INVITE forwarded either way may\n"
+    "                           wait for its final response once a\n"
+    "                           provisional came (RFC 3261 Timer C, reset\n"
+    "                           by each provisional; default 180000); then\n"
+    "                           CANCEL towards the callee and 408 back\n"
     "  --log-level LEVEL        debug, info (default), warn, error\n"
+    "  --max-dialogs N          dialogs tracked through UE flows, all UEs\n"
+    "                           together (default 65536; docs/CALLS.md):\n"
+    "                           beyond it a new INVITE, SUBSCRIBE or REFER\n"
+    "                           gets 503 with Retry-After\n"
     "  --max-flows-per-ip N     connections accepted from one address\n"
     "                           (default 64); more are refused and logged\n"
     "  --ladder                 print one line per SIP message\n"
@@ -165,7 +175,8 @@ static const char help[] =
     "                           transaction_timeout_ms, max_flows_per_ip,\n"
     "                           client_cert, ue_ca (a file or a list),\n"
     "                           dial_ue, psk_file, aka_psk, t1_ms, t2_ms,\n"
-    "                           t4_ms, dtls_idle_timeout_ms.\n"
+    "                           t4_ms, dtls_idle_timeout_ms, timer_c_ms,\n"
+    "                           max_dialogs.\n"
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
@@ -477,6 +488,27 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       return CLI_EXIT_USAGE;
     if (dg)
       continue;
+    if (strcmp(a, "--timer-c-ms") == 0) {
+      uint64_t ms = 0;
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", a);
+      if (imsec_str_to_u64(imsec_str_c(argv[++i]), 3600000, &ms) < 0 || ms == 0)
+        return cli_usage(SUB,
+                         "--timer-c-ms must be a number of milliseconds "
+                         "from 1 to %d, not '%s'",
+                         3600000, argv[i]);
+      s.elem.timer_c_ms = (imsec_time_ms)ms;
+      continue;
+    }
+    if (strcmp(a, "--max-dialogs") == 0) {
+      uint64_t n;
+      if (i + 1 >= argc ||
+          imsec_str_to_u64(imsec_str_c(argv[++i]), 10000000, &n) < 0 || !n)
+        return cli_usage(SUB, "--max-dialogs: expected a number from 1 to "
+                              "10000000");
+      s.elem.max_dialogs = (size_t)n;
+      continue;
+    }
     int ck = core_option(a);
     if (ck >= 0) {
       if (i + 1 >= argc)

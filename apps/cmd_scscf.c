@@ -39,21 +39,26 @@ static const char help[] =
     "                   [--impi-challenges N] [--source-challenges N]\n"
     "                   [--impi-failures N] [--source-failures N]\n"
     "                   [--lockout S]\n"
+    "                   [--route DOMAIN=tls:HOST:PORT[;name=NAME]]...\n"
+    "                   [--timer-c-ms MS]\n"
     "\n"
     "Run an S-CSCF: the registrar and Digest AKA authenticator of the home\n"
     "network DOMAIN (also the realm), with its HSS in the SQLite FILE\n"
-    "(manage it with `imsec hss`), routing MESSAGE and OPTIONS to registered\n"
-    "users via their Path. Logs go to stderr, one line per event; SIGTERM\n"
-    "and SIGINT stop it. SIGHUP reloads: the -c file is read again under\n"
-    "the same flags, the certificate, key and CA files too; everything is\n"
-    "checked first, then the log level, the nonce lifetime, the expiry\n"
-    "bounds, the peer names and addresses, the trust anchors (--ca,\n"
-    "--home-ca, --partner-ca) and the certificate are applied (new TLS\n"
-    "handshakes and new peers use them; connections already up keep\n"
-    "theirs). A reload that fails logs \"reload failed: WHY\" and keeps the\n"
-    "running configuration; listen, domain, db, registrations,\n"
-    "advertise, txn_timeout, max_txns, trust_domain and insecure_core are\n"
-    "logged as \"needs a restart\".\n"
+    "(manage it with `imsec hss`), and the proxy of its users' calls and\n"
+    "every other method (docs/CALLS.md): requests for a home user go to\n"
+    "its registered contacts via their Path, those of a registered user for\n"
+    "another domain to that domain's --route. Logs go to stderr, one line\n"
+    "per event; SIGTERM and SIGINT stop it. SIGHUP reloads: the -c file\n"
+    "is read again under the same flags, the certificate, key and CA files\n"
+    "too; everything is checked first, then the log level, the nonce\n"
+    "lifetime, the expiry bounds, the peer names and addresses, the trust\n"
+    "anchors (--ca, --home-ca, --partner-ca) and the certificate are\n"
+    "applied (new TLS handshakes and new peers use them; connections\n"
+    "already up keep theirs). A reload that fails logs\n"
+    "\"reload failed: WHY\" and keeps the running configuration; listen,\n"
+    "domain, db, registrations, advertise, txn_timeout, max_txns,\n"
+    "trust_domain, insecure_core, routes and timer_c_ms are logged as\n"
+    "\"needs a restart\".\n"
     "\n"
     "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
     "                        tcp: only with --insecure-core)\n"
@@ -69,8 +74,10 @@ static const char help[] =
     "                        log_level, store_timeout, limit_window,\n"
     "                        impi_challenge_limit, source_challenge_limit,\n"
     "                        impi_failure_limit, source_failure_limit,\n"
-    "                        lockout, and the core-side keys); flags\n"
-    "                        override it\n"
+    "                        lockout, routes (a list of DOMAIN=ADDR, or a\n"
+    "                        map DOMAIN: ADDR), timer_c_ms, and the\n"
+    "                        core-side keys); flags override it, --route\n"
+    "                        adds to its routes\n"
     "  --advertise ADDR      the address in Service-Route and Via (default:\n"
     "                        the first listen address)\n"
     "  --cert, --key         certificate chain and key for tls: listeners\n"
@@ -99,6 +106,18 @@ static const char help[] =
     "  --ladder              print one line per message sent or received\n"
     "  --max-flows-per-ip N  connections accepted from one address (default\n"
     "                        64); more are refused and logged\n"
+    "\n"
+    "Calls (docs/CALLS.md):\n"
+    "  --route DOMAIN=ADDR   the next hop (the I-CSCF or S-CSCF) of another\n"
+    "                        network DOMAIN, for requests of registered\n"
+    "                        users to it; repeat for more. ADDR\n"
+    "                        tls:HOST:PORT[;name=NAME]: the peer's\n"
+    "                        certificate must carry NAME (default HOST; an\n"
+    "                        IP address needs ;name=); tcp: only with\n"
+    "                        --insecure-core. Other domains: 404\n"
+    "  --timer-c-ms MS       how long an INVITE branch may wait for its\n"
+    "                        final response after a provisional (RFC 3261\n"
+    "                        Timer C; default 180000)\n"
     "\n"
     "Core-side peers (TS 33.210 mutual TLS; docs/TRUST.md): a tls: listener\n"
     "requires a client certificate, and every peer, inbound or one the\n"
@@ -164,6 +183,11 @@ typedef struct opts {
   size_t n_peers, n_peer_addrs;
   int insecure_core;
   int64_t lim[7]; /* limit_opts[] values, -1 when absent */
+  /* Calls: next hops of other domains (added to the file's), Timer C
+   * (-1 absent). */
+  imsec_scscf_route routes[IMSEC_SCSCF_MAX_ROUTES];
+  size_t n_routes;
+  int64_t timer_c_ms;
 } opts;
 
 /* The options take "--flag value" and "--flag=value" alike. The index of
@@ -252,6 +276,62 @@ static int core_opt(opts *o, int argc, char **argv, int *i, int *rv) {
   return 1;
 }
 
+static int is_ip(const char *h) {
+  unsigned char b[16];
+  return inet_pton(AF_INET, h, b) == 1 || inet_pton(AF_INET6, h, b) == 1;
+}
+
+/* A next hop the S-CSCF can use (TS 33.210 §5.2: TLS between networks'
+ * elements; RFC 5922 §7.2: the certificate carries a name, not an
+ * address). `insecure` -1: not known yet (the flags are still being read).
+ * 0 or the usage exit code after one line. */
+static int route_check(const imsec_scscf_route *r, int insecure) {
+  if (r->addr.tp != IMSEC_TP_TCP && r->addr.tp != IMSEC_TP_TLS)
+    return cli_usage(SUB, "--route %s: the next hop is reached over tcp or tls",
+                     r->domain);
+  if (r->addr.tp == IMSEC_TP_TLS && !r->name[0] && is_ip(r->addr.host))
+    return cli_usage(SUB,
+                     "--route %s: a tls: route to an IP address needs "
+                     ";name=NAME (the peer's certificate name)",
+                     r->domain);
+  if (r->addr.tp == IMSEC_TP_TCP && insecure == 0)
+    return cli_usage(SUB,
+                     "--route %s=tcp:... is plain TCP to the next hop: use "
+                     "tls:HOST:PORT, or add --insecure-core",
+                     r->domain);
+  return 0;
+}
+
+/* The call options (--route, --timer-c-ms): 1 when argv[*i] was one of
+ * them (*i moved past its value; *rv a usage exit code or 0), else 0. */
+static int call_opt(opts *o, int argc, char **argv, int *i, int *rv) {
+  static const char *const names[] = {"--route", "--timer-c-ms"};
+  size_t k = flag_find(argv[*i], names, 2);
+  if (k == 2)
+    return 0;
+  const char *v;
+  if ((*rv = flag_value(argc, argv, i, names[k], &v)) != 0)
+    return 1;
+  if (k == 1) {
+    uint64_t x;
+    if (o->timer_c_ms >= 0)
+      *rv = cli_usage(SUB, "--timer-c-ms given twice");
+    else if (imsec_str_to_u64(imsec_str_c(v), 3600000, &x) < 0 || x == 0)
+      *rv = cli_usage(SUB, "--timer-c-ms: expected 1..3600000, got '%s'", v);
+    else
+      o->timer_c_ms = (int64_t)x;
+    return 1;
+  }
+  if (o->n_routes >= IMSEC_SCSCF_MAX_ROUTES)
+    *rv = cli_usage(SUB, "--route: at most %d routes", IMSEC_SCSCF_MAX_ROUTES);
+  else if (imsec_scscf_route_parse(imsec_str_c(v), &o->routes[o->n_routes]) < 0)
+    *rv = cli_usage(SUB, "--route '%s' is not DOMAIN=tls:HOST:PORT[;name=NAME]",
+                    v);
+  else
+    *rv = route_check(&o->routes[o->n_routes++], -1);
+  return 1;
+}
+
 /* Flood limits and the store's lock wait: the flag and its largest value
  * (milliseconds for --store-timeout, seconds for the window and the
  * lockout, counts for the rest). */
@@ -325,6 +405,7 @@ static int parse_args(int argc, char **argv, opts *o) {
   for (size_t k = 0; k < sizeof(o->lim) / sizeof(o->lim[0]); k++)
     o->lim[k] = -1;
   o->max_flows_per_ip = -1;
+  o->timer_c_ms = -1;
   for (int i = 1; i < argc; i++) {
     int lr = limit_arg(argc, argv, &i, o);
     if (lr < 0)
@@ -337,7 +418,8 @@ static int parse_args(int argc, char **argv, opts *o) {
       continue;
     }
     int crv = 0;
-    if (core_opt(o, argc, argv, &i, &crv)) {
+    if (core_opt(o, argc, argv, &i, &crv) ||
+        call_opt(o, argc, argv, &i, &crv)) {
       if (crv)
         return crv;
       continue;
@@ -662,6 +744,10 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
   };
   for (size_t k = 0; k < 7; k++)
     v->limits[k] = pick_n(o->lim[k], fl[k]);
+  /* The flags' routes stay as they are: the file's may change. */
+  v->routes = f->routes;
+  v->n_routes = f->n_routes;
+  v->timer_c_ms = pick_n(o->timer_c_ms, f->timer_c_ms);
 }
 
 /* SIGHUP: the -c file again under the same flags, applied by
@@ -683,6 +769,7 @@ static void file_init(imsec_scscf_file *f) {
       f->impi_failure_limit = f->source_failure_limit = f->lockout =
           f->store_timeout = -1;
   f->max_flows_per_ip = -1;
+  f->timer_c_ms = -1;
 }
 
 static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
@@ -772,6 +859,8 @@ static int run(int argc, char **argv) {
   memset(ls, 0, sizeof(ls));
   memset(&tls_cfg, 0, sizeof(tls_cfg));
   imsec_log_level level = IMSEC_LOG_INFO;
+  imsec_scscf_route routes[IMSEC_SCSCF_MAX_ROUTES];
+  size_t n_routes = 0;
 
   if (!domain) {
     rv = cli_usage(SUB, "missing --domain%s", where);
@@ -812,6 +901,19 @@ static int run(int argc, char **argv) {
   tls_cfg.cert_file = cert;
   tls_cfg.key_file = key;
   rv = core_setup(&o, &file, cert, key, ls, n_listen, &tls_cfg, &cs);
+  if (rv)
+    goto done;
+  /* The next hops of other domains: the file's, then the flags'. */
+  if (file.n_routes + o.n_routes > IMSEC_SCSCF_MAX_ROUTES) {
+    rv = cli_usage(SUB, "--route: at most %d routes (with the file's)",
+                   IMSEC_SCSCF_MAX_ROUTES);
+    goto done;
+  }
+  memcpy(routes, file.routes, file.n_routes * sizeof(routes[0]));
+  memcpy(routes + file.n_routes, o.routes, o.n_routes * sizeof(routes[0]));
+  n_routes = file.n_routes + o.n_routes;
+  for (size_t i = 0; i < n_routes && !rv; i++)
+    rv = route_check(&routes[i], cs.insecure);
   if (rv)
     goto done;
   imsec_addr self;
@@ -944,6 +1046,10 @@ static int run(int argc, char **argv) {
   sc.n_peer_addrs = cs.n_addrs;
   set_limits(&sc, &o, &file);
   sc.store_timeout_ms = store_timeout > 0 ? store_timeout : 0;
+  sc.routes = routes;
+  sc.n_routes = n_routes;
+  if (pick_n(o.timer_c_ms, file.timer_c_ms) > 0)
+    sc.timer_c_ms = pick_n(o.timer_c_ms, file.timer_c_ms);
   e = imsec_scscf_new(&scscf, &sc, crypto);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,
@@ -957,6 +1063,12 @@ static int run(int argc, char **argv) {
     char buf[300];
     if (imsec_addr_format(&a, buf, sizeof(buf)) > 0)
       fprintf(stderr, "scscf info: listening on %s, domain %s\n", buf, domain);
+  }
+  for (size_t i = 0; i < n_routes; i++) {
+    char buf[300];
+    if (imsec_addr_format(&routes[i].addr, buf, sizeof(buf)) > 0)
+      fprintf(stderr, "scscf info: route %s -> %s%s%s\n", routes[i].domain, buf,
+              routes[i].name[0] ? " name " : "", routes[i].name);
   }
   fflush(stderr);
   imsec_hostnet_set_self(r, scscf);

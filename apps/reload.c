@@ -294,6 +294,20 @@ static void scscf_after_fn(void *arg, imsec_time_ms now, imsec_out *out) {
                         imsec_strerror(n), NULL);
 }
 
+/* The same next hops, field by field (the structs may hold padding). */
+static int scscf_routes_same(const reload_scscf *a, const reload_scscf *b) {
+  if (a->n_routes != b->n_routes)
+    return 0;
+  for (size_t i = 0; i < a->n_routes; i++) {
+    const imsec_scscf_route *x = &a->routes[i], *y = &b->routes[i];
+    if (strcmp(x->domain, y->domain) != 0 || strcmp(x->name, y->name) != 0 ||
+        x->addr.tp != y->addr.tp || x->addr.port != y->addr.port ||
+        strcmp(x->addr.host, y->addr.host) != 0)
+      return 0;
+  }
+  return 1;
+}
+
 int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
                        const reload_scscf *running, const reload_scscf *next,
                        const imsec_x509_anchors **anchors, char *msg,
@@ -346,6 +360,10 @@ int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
     reload_restart(&plan, "max_flows_per_ip");
   if (memcmp(running->limits, next->limits, sizeof(next->limits)) != 0)
     reload_restart(&plan, "flood limits or store_timeout");
+  if (!scscf_routes_same(running, next))
+    reload_restart(&plan, "routes");
+  if (running->timer_c_ms != next->timer_c_ms)
+    reload_restart(&plan, "timer_c_ms");
   scscf_apply sa = {.s = s, .next = next};
   scscf_expiry(next, &sa.cfg);
   scscf_expiry(running, &sa.was);

@@ -125,6 +125,11 @@ typedef struct reload_scscf {
    * limits with the store's lock wait (the flags' order in cmd_scscf.c). */
   int64_t max_flows_per_ip;
   int64_t limits[7];
+  /* Calls, taken at start only: the next hops of other domains (the
+   * file's and the flags') and Timer C (-1: the default). */
+  const imsec_scscf_route *routes;
+  size_t n_routes;
+  int64_t timer_c_ms;
 } reload_scscf;
 
 /* The S-CSCF: reloads the TLS context of every tls: listener (runner

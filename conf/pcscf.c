@@ -350,7 +350,9 @@ static const char *const keys[] = {"listen",
                                    "t1_ms",
                                    "t2_ms",
                                    "t4_ms",
-                                   "dtls_idle_timeout_ms"};
+                                   "dtls_idle_timeout_ms",
+                                   "timer_c_ms",
+                                   "max_dialogs"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -459,6 +461,14 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   case 28: /* DTLS: a quiet association is closed (no FIN) */
     IMSEC_GUARD(uint_value(c, v, key, 86400000, &u));
     s->elem.dtls_idle_timeout_ms = (imsec_time_ms)u;
+    return 0;
+  case 29: /* RFC 3261 §16.6 step 11: Timer C of forwarded INVITEs */
+    IMSEC_GUARD(uint_value(c, v, key, 3600000, &u));
+    s->elem.timer_c_ms = (imsec_time_ms)u;
+    return 0;
+  case 30: /* calls: dialogs tracked (lib/pcscf/dialog.c) */
+    IMSEC_GUARD(uint_value(c, v, key, 10000000, &u));
+    s->elem.max_dialogs = (size_t)u;
     return 0;
   default:
     return core_key_value(c, doc, k - 13, v);

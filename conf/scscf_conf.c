@@ -90,6 +90,9 @@ static const char *const keys[] = {
     "source_failure_limit",
     "lockout",
     "registrations",
+    /* calls (routes_value) */
+    "routes",
+    "timer_c_ms",
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -126,6 +129,68 @@ static int limit_key(ctx *c, size_t k, yaml_node_t *v) {
   }
   return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
               "key '%s': not handled", keys[k]);
+}
+
+/* One next hop "DOMAIN=tp:host:port[;name=NAME]", as the P-CSCF's. */
+static int add_route(ctx *c, size_t line, imsec_str spec) {
+  imsec_scscf_file *o = c->out;
+  if (o->n_routes >= IMSEC_SCSCF_MAX_ROUTES)
+    return fail(c, IMSEC_ERR_LIMIT, line, "key 'routes': more than %d routes",
+                IMSEC_SCSCF_MAX_ROUTES);
+  if (imsec_scscf_route_parse(spec, &o->routes[o->n_routes]) < 0 ||
+      (o->routes[o->n_routes].addr.tp != IMSEC_TP_TCP &&
+       o->routes[o->n_routes].addr.tp != IMSEC_TP_TLS))
+    return fail(c, IMSEC_ERR_PARSE, line,
+                "key 'routes': '%.*s' is not DOMAIN=tls:HOST:PORT[;name=NAME]",
+                (int)(spec.len > 300 ? 300 : spec.len), spec.p);
+  o->n_routes++;
+  return 0;
+}
+
+static int route_scalar(ctx *c, yaml_node_t *n, imsec_str *out) {
+  if (!n || n->type != YAML_SCALAR_NODE || !n->data.scalar.length ||
+      n->data.scalar.length > 1024)
+    return fail(c, IMSEC_ERR_PARSE, n ? n->start_mark.line + 1 : 0,
+                "key 'routes': expected DOMAIN=ADDR values");
+  *out =
+      imsec_str_make((const char *)n->data.scalar.value, n->data.scalar.length);
+  return 0;
+}
+
+/* routes: one value, a list of them, or a map DOMAIN: ADDR (the
+ * P-CSCF's forms). */
+static int routes_value(ctx *c, yaml_document_t *doc, yaml_node_t *v) {
+  imsec_str spec;
+  if (v->type == YAML_SCALAR_NODE) {
+    IMSEC_GUARD(route_scalar(c, v, &spec));
+    return add_route(c, v->start_mark.line + 1, spec);
+  }
+  if (v->type == YAML_SEQUENCE_NODE) {
+    for (yaml_node_item_t *it = v->data.sequence.items.start;
+         it < v->data.sequence.items.top; it++) {
+      yaml_node_t *e = yaml_document_get_node(doc, *it);
+      IMSEC_GUARD(route_scalar(c, e, &spec));
+      IMSEC_GUARD(add_route(c, e->start_mark.line + 1, spec));
+    }
+    return 0;
+  }
+  for (yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+       pr < v->data.mapping.pairs.top; pr++) {
+    yaml_node_t *kn = yaml_document_get_node(doc, pr->key);
+    yaml_node_t *vn = yaml_document_get_node(doc, pr->value);
+    imsec_str k, a;
+    IMSEC_GUARD(route_scalar(c, kn, &k));
+    IMSEC_GUARD(route_scalar(c, vn, &a));
+    char buf[2100];
+    int n = snprintf(buf, sizeof(buf), "%.*s=%.*s", (int)k.len, k.p, (int)a.len,
+                     a.p);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+      return fail(c, IMSEC_ERR_PARSE, kn->start_mark.line + 1,
+                  "key 'routes': too long");
+    IMSEC_GUARD(
+        add_route(c, kn->start_mark.line + 1, imsec_str_make(buf, (size_t)n)));
+  }
+  return 0;
 }
 
 static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
@@ -183,6 +248,15 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   default:
     if (strcmp(key, "registrations") == 0)
       return text(c, v, key, 1, &o->registrations);
+    if (strcmp(key, "routes") == 0)
+      return routes_value(c, doc, v);
+    if (strcmp(key, "timer_c_ms") == 0) {
+      IMSEC_GUARD(number(c, v, key, 3600000, &o->timer_c_ms));
+      if (o->timer_c_ms == 0) /* 0 would silently mean the default */
+        return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                    "key 'timer_c_ms': expected 1..3600000");
+      return 0;
+    }
     return limit_key(c, k, v);
   }
 }
@@ -353,6 +427,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   f->txn_timeout = f->max_txns = -1;
   limits_unset(f);
   f->max_flows_per_ip = -1;
+  f->timer_c_ms = -1;
 }
 
 int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
@@ -363,6 +438,7 @@ int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
   out->txn_timeout = out->max_txns = -1;
   limits_unset(out);
   out->max_flows_per_ip = -1;
+  out->timer_c_ms = -1;
   if (errcap)
     err[0] = 0;
   ctx c = {path, NULL, err, errcap, out};

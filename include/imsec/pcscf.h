@@ -328,7 +328,8 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *                                 domain root and the operator CAs)
  *   dial_ue: true|false          (M2b: dial a UE's registered TLS Contact)
  *   t1_ms, t2_ms, t4_ms: numbers (DTLS: RFC 3261 §17.1.1.1 timers)
- *   dtls_idle_timeout_ms: number (DTLS: a quiet association is closed) */
+ *   dtls_idle_timeout_ms: number (DTLS: a quiet association is closed)
+ *   max_dialogs: number          (calls: dialogs tracked, docs/CALLS.md) */
 typedef struct imsec_pcscf_settings {
   imsec_pcscf_config elem;
   imsec_addr listen; /* has_listen */

@@ -62,7 +62,17 @@
  *    the REGISTER gets 500 instead. imsec_scscf_start loads them back
  *    (REG_LOAD) after a restart: bindings with their time left, Path,
  *    instance, reg-id and registering peer; expired ones never return.
- * Routing: MESSAGE and OPTIONS for a registered IMPU are forked in
+ * Routing (docs/CALLS.md, "S-CSCF"): every method is proxied (none gets
+ * 405). A request whose Route names us with user "orig" is originating:
+ * its P-Asserted-Identity must be registered here (403), then a
+ * Request-URI of another domain goes to cfg.routes' next hop for it (404
+ * "No route to domain" without one) and one of the home network is
+ * terminated here as below. INVITE, SUBSCRIBE and REFER outside a dialog
+ * get our Record-Route (<sip:HOST:PORT;transport=T;lr>, cfg.self) on
+ * every branch. A request inside a dialog (To tag) and a 2xx ACK go to
+ * the next Route after ours (stateful; the ACK stateless), 403 without a
+ * Route of ours, 404 with none after it. Max-Forwards 0: 483.
+ * Terminating: requests for a registered IMPU are forked in
  * parallel to every live contact (RFC 3261 §16.6-16.7, stateful): one client
  * branch per contact with its own Via branch, Request-URI = the contact,
  * Route = its Path, sent to the first Path hop's host:port (one connection
@@ -78,8 +88,25 @@
  * fails or goes down counts as 503 (§16.9 transport error). At most
  * max_txns forked requests are pending; beyond that the request gets 503.
  * OPTIONS for the S-CSCF itself (Request-URI = the domain or its own
- * address) gets 200. Requests are not matched as retransmissions (the core
- * side is TCP: RFC 3261 §17.1.2.2, nothing retransmits).
+ * address) gets 200. Requests but INVITE are not matched as
+ * retransmissions (the core side is TCP: RFC 3261 §17.1.2.2, nothing
+ * retransmits).
+ * An INVITE forks the same way, and (RFC 3261 §16.7-16.10): gets our 100
+ * Trying at once; provisional responses 101-199 go upstream; every 2xx
+ * goes upstream (each fork may answer) and after the first the other
+ * branches are CANCELled (step 10; a branch without a provisional response
+ * at its first one, §9.1); a CANCEL from upstream (same flow, top Via
+ * branch and sent-by, Call-ID and CSeq number as the INVITE) gets 200 and
+ * CANCELs every pending branch, one matching nothing is dropped with a
+ * rate-limited log line; the S-CSCF ACKs a non-2xx final response on its
+ * branch itself and absorbs the ACK from upstream; a branch with no
+ * provisional response within txn_timeout_ms (Timer B) counts as 408;
+ * Timer C (timer_c_ms, reset by each 101-199) CANCELs a branch that rings
+ * (its final response then counts as 408) or ends a silent one as 408. A
+ * context stays 64*T1 (txn_timeout_ms) after its last branch for the ACK
+ * and for 2xx retransmissions, which still go up; the INVITE repeated
+ * (same flow and Via branch) is absorbed. When the caller's flow goes
+ * down, the branches are CANCELled.
  * Core-side trust (RFC 3325 §2.3 trust domain, TS 33.210 §5.2): each flow's
  * peer is judged when it comes up (see the config); a refused peer's flow
  * is closed (on_flow_up returns IMSEC_ERR_AUTH) with one log line naming
@@ -114,6 +141,13 @@ typedef struct imsec_scscf_route {
   char name[256]; /* tls: the certificate name it must carry; "" addr.host */
 } imsec_scscf_route;
 #define IMSEC_SCSCF_MAX_ROUTES 32
+
+/* Parse a route "DOMAIN=tp:host:port[;name=NAME]" (the --route flag and
+ * the config file's routes list), as imsec_pcscf_route_parse does; NAME
+ * goes to out->name (else ""). Returns 0, IMSEC_ERR_PARSE,
+ * IMSEC_ERR_INVAL (out NULL). */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_route_parse(imsec_str spec,
+                                                     imsec_scscf_route *out);
 
 typedef struct imsec_scscf_config {
   /* The home network domain name: the registrar's domain and the Digest
@@ -355,6 +389,10 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *   peers: [icscf.example.net]       # names trusted whatever their CA
  *   insecure_core: false             # true: plain TCP from peer_addrs
  *   peer_addrs: [127.0.0.1]
+ *   # Calls (docs/CALLS.md): the next hop of each other domain, as the
+ *   # P-CSCF's routes (a list, one value, or a map DOMAIN: ADDR)
+ *   routes: [other.example.net=tls:192.0.2.7:5061;name=icscf.other.net]
+ *   timer_c_ms: 180000               # Timer C of an INVITE branch
  *
  * Relative paths (db, registrations, cert, key, ca, home_ca, partner_ca) are
  * taken relative to the file's folder. Absent strings are NULL, absent numbers
@@ -386,6 +424,11 @@ typedef struct imsec_scscf_file {
   /* Flood limits and the store's lock wait (absent: -1). */
   int64_t limit_window, impi_challenge_limit, source_challenge_limit;
   int64_t impi_failure_limit, source_failure_limit, lockout, store_timeout;
+  /* Calls: next hops of other domains (absent: none), Timer C (absent:
+   * -1). */
+  imsec_scscf_route routes[IMSEC_SCSCF_MAX_ROUTES];
+  size_t n_routes;
+  int64_t timer_c_ms;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

@@ -55,6 +55,7 @@ static void binding_put_on(binding *b, flowrec *f) {
 }
 
 void pc_binding_unlink(imsec_pcscf *p, binding *b) {
+  pc_dialog_binding_gone(p, b->id);
   (void)imsec_map_sdel(&p->bindings, imsec_str_c(b->impi));
   (void)imsec_map_del(&p->bind_ids, b->id);
   binding_detach(b);
@@ -97,6 +98,8 @@ int pc_binding_set_id(imsec_pcscf *p, binding *b, uint64_t id) {
     return 0;
   IMSEC_GUARD(imsec_map_put(&p->bind_ids, id, b, NULL));
   (void)imsec_map_del(&p->bind_ids, b->id);
+  /* The old token no longer reaches the UE (430): its dialogs end. */
+  pc_dialog_binding_gone(p, b->id);
   b->id = id;
   return 0;
 }
@@ -140,6 +143,7 @@ void pc_binding_sweep(ev *e, imsec_time_ms *next) {
           b->flow ? pc_num(p, b->flow->id) : S(""),
           S(" expired; binding removed"));
       pc_psk_gone(e, b->impi);
+      pc_dialog_binding_gone(p, b->id);
       (void)imsec_map_del_at(&p->bindings, &it);
       (void)imsec_map_del(&p->bind_ids, b->id);
       binding_detach(b);
@@ -179,6 +183,7 @@ void pc_bindings_free_all(imsec_pcscf *p) {
   imsec_map_slot *s;
   while ((s = imsec_map_next(&p->bindings, &it))) {
     binding *b = s->val;
+    pc_dialog_binding_gone(p, b->id);
     (void)imsec_map_del_at(&p->bindings, &it);
     (void)imsec_map_del(&p->bind_ids, b->id);
     binding_detach(b);
@@ -363,13 +368,17 @@ int pc_ue_request(ev *e, imsec_sip_msg *m) {
     t->from_ue = 1;
     t->in_flow = f->id;
     pc_txn_keep_answer(e, t, m);
+    if (pc_invite_begin(e, t, m, &r) < 0)
+      goto out;
   }
   if (pc_dialog_record_route(e, m, b, t, 0, &r) < 0)
     goto out;
   if (pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
     goto out;
   pushed = 1;
-  if (pc_dec_max_forwards(e, m) < 0 || pc_send_dest(e, di, m, t) < 0) {
+  if (pc_dec_max_forwards(e, m) < 0 ||
+      (t && pc_invite_forwarded(e, t, m) < 0) ||
+      pc_send_dest(e, di, m, t) < 0) {
     r = (refusal){.code = 503,
                   .reason = "Service Unavailable",
                   .why = "S-CSCF queue full or unreachable",

@@ -552,7 +552,7 @@ void pc_dgram_timer(ev *e) {
           t ? S("; 408 to the core") : S(""));
       if (t) {
         pc_txn_answer(e, t, 408, "Request Timeout", 0);
-        pc_txn_clear(p, t);
+        pc_txn_done(e, t);
       }
     }
     if ((f & IMSEC_TXN_DONE) || (x->expire_at && e->now >= x->expire_at))

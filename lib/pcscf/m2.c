@@ -182,7 +182,7 @@ static size_t dial_drop(ev *e, m2dial *d) {
     txn *t = q->has_txn ? imsec_map_get(&p->txns, q->txn) : NULL;
     if (t) {
       pc_txn_answer(e, t, 480, "Temporarily Unavailable", 0);
-      pc_txn_clear(p, t);
+      pc_txn_done(e, t);
       n++;
     }
     free(q);
@@ -334,4 +334,15 @@ void pc_m2_free(imsec_pcscf *p) {
     }
     free(d);
   }
+}
+
+int pc_m2_unqueue(imsec_pcscf *p, uint64_t id) {
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->dials, &it))) {
+    m2dial *d = s->val;
+    if (pc_queue_remove(p, &d->qhead, &d->qtail, &d->qn, id))
+      return 1;
+  }
+  return 0;
 }

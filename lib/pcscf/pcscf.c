@@ -433,6 +433,16 @@ static void on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
   imsec_map_slot *s;
   while ((s = imsec_map_next(&p->txns, &it))) {
     txn *t = s->val;
+    /* INVITE (invite.c): 430 or 503 unless answered already; its own
+     * INVITE CANCELled when the sender's flow is the one gone. */
+    int inv = pc_invite_flow_down(&e, t, flow);
+    if (inv > 0)
+      continue;
+    if (inv == 0) {
+      (void)imsec_map_del_at(&p->txns, &it);
+      pc_txn_free(t);
+      continue;
+    }
     if (!t->from_ue && t->ue_flow == flow) {
       pc_txn_answer(&e, t, 430, "Flow Failed", 0);
     } else if (t->in_flow == flow) {
@@ -477,11 +487,15 @@ static void sweep(ev *e) {
   imsec_map_slot *s;
   while ((s = imsec_map_next(&p->txns, &it))) {
     txn *t = s->val;
-    if (t->deadline <= e->now) {
-      /* RFC 3261 §16.8: no answer in time counts as a 408. */
-      LOG(e, IMSEC_LOG_WARN, S("no answer in time for a request from flow "),
-          pc_num(p, t->in_flow), S("; 408"));
-      pc_txn_answer(e, t, 408, "Request Timeout", 0);
+    /* INVITE (invite.c): Timer B, Timer C, the end of its lingering. */
+    int inv = t->deadline <= e->now ? pc_invite_deadline(e, t) : 1;
+    if (inv <= 0) {
+      if (inv < 0) {
+        /* RFC 3261 §16.8: no answer in time counts as a 408. */
+        LOG(e, IMSEC_LOG_WARN, S("no answer in time for a request from flow "),
+            pc_num(p, t->in_flow), S("; 408"));
+        pc_txn_answer(e, t, 408, "Request Timeout", 0);
+      }
       (void)imsec_map_del_at(&p->txns, &it);
       pc_txn_free(t);
     } else if (!next || t->deadline < next) {
@@ -490,6 +504,7 @@ static void sweep(ev *e) {
   }
   pc_binding_sweep(e, &next);
   pc_psk_sweep(e, &next);
+  pc_dialog_sweep(e, &next);
   p->timer_at = 0;
   if (next)
     pc_arm(e, next);
@@ -720,6 +735,8 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     c->max_queue = 256;
   if (c->transaction_timeout_ms <= 0)
     c->transaction_timeout_ms = 32000;
+  if (c->timer_c_ms <= 0)
+    c->timer_c_ms = 180000; /* RFC 3261 §16.6 step 11: 3 minutes */
   if (!c->max_msg)
     c->max_msg = 65536;
   if (c->dtls_idle_timeout_ms <= 0)

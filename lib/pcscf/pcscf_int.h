@@ -107,6 +107,8 @@ typedef struct dest {
   size_t qn;
 } dest;
 
+typedef struct pc_inv pc_inv; /* invite.c */
+
 typedef struct txn {
   uint64_t id;       /* its key in imsec_pcscf.txns; named by our Via branch */
   int from_ue;       /* UE -> S-CSCF (1) or S-CSCF -> UE (0) */
@@ -133,6 +135,8 @@ typedef struct txn {
    * as it arrived; the status line is replaced when used. */
   char *answer;
   size_t answer_len, answer_hdrs;
+  /* invite.c: what CANCEL, ACK and the loop check need (NULL: none) */
+  pc_inv *inv;
 } txn;
 
 struct imsec_pcscf {
@@ -170,6 +174,13 @@ struct imsec_pcscf {
   /* DTLS access flows (dgram.c) */
   struct pc_dgram *dg;
   imsec_sip_timers sip_timers;
+  /* Dialogs through UE flows (dialog.c), set up on first use. */
+  imsec_map dlgs;     /* "Call-ID SP UE tag" -> its dialogs (one per
+                         binding); keys hashed under a random seed */
+  imsec_map dlg_bids; /* binding id -> that binding's dialogs */
+  size_t n_dlgs;
+  int dlg_ready;
+  imsec_time_ms dlg_check_at; /* no dialog idles out before this (0: none) */
 };
 
 /* A handler's one way out on failure (STYLE.md: one failure path per
@@ -355,6 +366,9 @@ long pc_dest_of_uri(const imsec_pcscf *p, imsec_str text);
  * 0, IMSEC_ERR_LIMIT, IMSEC_ERR_NOMEM. */
 int pc_queue_push(imsec_pcscf *p, qmsg **head, qmsg **tail, size_t *n,
                   const txn *t, size_t len);
+/* Take the message of transaction `id` off a list: 1 found, 0 not. */
+int pc_queue_remove(imsec_pcscf *p, qmsg **head, qmsg **tail, size_t *n,
+                    uint64_t id);
 int pc_core_request(ev *e, imsec_sip_msg *m);
 int pc_on_response(ev *e, imsec_sip_msg *m);
 /* The transaction our Via branch names, or NULL. */
@@ -411,6 +425,9 @@ int pc_m2_dial_up(ev *e, uint64_t flow, uint64_t tag,
 void pc_m2_dial_failed(ev *e, uint64_t tag, int reason);
 /* Free every dial (the element's end). */
 void pc_m2_free(imsec_pcscf *p);
+/* M2b: take the request of transaction `id` off the queue of its dial
+ * (a CANCEL before the UE was reached): 1 found, 0 not. */
+int pc_m2_unqueue(imsec_pcscf *p, uint64_t id);
 /* ---- lib/pcscf/psk.c (mode M3) */
 
 typedef struct pc_psk pc_psk;
@@ -442,6 +459,34 @@ void pc_cancel(ev *e, imsec_sip_msg *m);
 /* An ACK to a non-2xx final response this P-CSCF relayed (RFC 3261
  * §17.2.1: it ends our server transaction): 1 absorbed, 0 not one. */
 int pc_ack_absorb(ev *e, imsec_sip_msg *m);
+void pc_invite_free(pc_inv *inv);
+/* A request about to be forwarded statefully as `t` (either way), right
+ * after pc_txn_keep_answer and before our Via: loop check (482, RFC 3261
+ * §16.3 step 4, *r filled and -1), what CANCEL and ACK match later, and
+ * for an INVITE 100 Trying upstream. Any method; 0 or -1. */
+int pc_invite_begin(ev *e, txn *t, imsec_sip_msg *m, refusal *r);
+/* The same request with our Via pushed and Max-Forwards set, just before
+ * it goes out: an INVITE keeps what its CANCEL and ACK copy (RFC 3261
+ * §9.1, §17.1.1.3) and starts Timer C. 0, or a negative code. */
+int pc_invite_forwarded(ev *e, txn *t, imsec_sip_msg *m);
+enum { PC_INV_NONE = 0, PC_INV_ABSORB, PC_INV_RELAY };
+/* A response to `t` (our Via popped): PC_INV_NONE not an INVITE (the
+ * caller goes on as for any request), PC_INV_ABSORB dropped here,
+ * PC_INV_RELAY relay it and keep `t` (even for a final response). */
+int pc_invite_response(ev *e, txn *t, imsec_sip_msg *m);
+/* `t`'s deadline passed: -1 not an INVITE (the 408 of any request), 0
+ * remove it, 1 keep it (handled; t->deadline moved on). */
+int pc_invite_deadline(ev *e, txn *t);
+/* Flow `flow` went down: -1 not an INVITE, 0 remove `t` (handled), 1
+ * keep it (handled, or unrelated). */
+int pc_invite_flow_down(ev *e, txn *t, uint64_t flow);
+/* `t` was just answered finally by the P-CSCF itself (pc_txn_answer): an
+ * INVITE stays 64*T1 to absorb the ACK (RFC 3261 §17.2.1), any other
+ * request is cleared. */
+void pc_txn_done(ev *e, txn *t);
+/* A finished INVITE (lingering for late 2xx and the ACK) to make room for
+ * a new transaction when the table is full: the oldest, or NULL. */
+txn *pc_invite_evictable(imsec_pcscf *p);
 
 /* ---- lib/pcscf/dialog.c: dialogs through the UE's flow (Record-Route
  * with the flow token, TS 24.229 §5.2.6.3, RFC 5626 §5.3, RFC 5658) */
@@ -464,5 +509,8 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m);
 /* Binding `bid` is gone: its dialogs with it. */
 void pc_dialog_binding_gone(imsec_pcscf *p, uint64_t bid);
 void pc_dialogs_free(imsec_pcscf *p);
+/* The timer sweep: dialogs idle too long end; the earliest time one may
+ * idle out goes to *next (unchanged when none is earlier). */
+void pc_dialog_sweep(ev *e, imsec_time_ms *next);
 
 #endif /* IMSEC_PCSCF_INT_H */

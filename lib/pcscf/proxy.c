@@ -13,6 +13,7 @@ void pc_txn_free(txn *t) {
   free(t->contact);
   free(t->to_uri);
   free(t->answer);
+  pc_invite_free(t->inv);
   free(t);
 }
 
@@ -23,8 +24,14 @@ void pc_txn_clear(imsec_pcscf *p, txn *t) {
 
 txn *pc_txn_new(ev *e) {
   imsec_pcscf *p = e->p;
-  if (imsec_map_len(&p->txns) >= p->cfg.max_transactions)
-    return NULL;
+  if (imsec_map_len(&p->txns) >= p->cfg.max_transactions) {
+    /* An INVITE answered already only lingers (late 2xx, the ACK): it
+     * makes room before a new request is refused. */
+    txn *old = pc_invite_evictable(p);
+    if (!old)
+      return NULL;
+    pc_txn_clear(p, old);
+  }
   txn *t = calloc(1, sizeof(*t));
   if (!t)
     return NULL;
@@ -199,7 +206,7 @@ void pc_dest_drop(imsec_pcscf *p, dest *d, ev *e) {
     txn *t = e && q->has_txn ? imsec_map_get(&p->txns, q->txn) : NULL;
     if (t) {
       pc_txn_answer(e, t, 503, "Service Unavailable", IMSEC_PCSCF_RETRY_CORE);
-      pc_txn_clear(p, t);
+      pc_txn_done(e, t);
     }
     free(q);
     p->queued--;
@@ -229,6 +236,26 @@ int pc_queue_push(imsec_pcscf *p, qmsg **head, qmsg **tail, size_t *n,
   *tail = q;
   (*n)++;
   p->queued++;
+  return 0;
+}
+
+int pc_queue_remove(imsec_pcscf *p, qmsg **head, qmsg **tail, size_t *n,
+                    uint64_t id) {
+  qmsg *prev = NULL;
+  for (qmsg *q = *head; q; prev = q, q = q->next) {
+    if (!q->has_txn || q->txn != id)
+      continue;
+    if (prev)
+      prev->next = q->next;
+    else
+      *head = q->next;
+    if (*tail == q)
+      *tail = prev;
+    (*n)--;
+    p->queued--;
+    free(q);
+    return 1;
+  }
   return 0;
 }
 
@@ -465,6 +492,8 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
     t->in_flow = e->f->id;
     t->ue_flow = target ? target->id : 0; /* M2b: set once dialled */
     pc_txn_keep_answer(e, t, m);
+    if (pc_invite_begin(e, t, m, &r) < 0)
+      goto out;
   }
   if (pc_dialog_record_route(e, m, tb, t, 1, &r) < 0)
     goto out;
@@ -475,7 +504,8 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
                    ? pc_push_via_at(e, m, t, target->local_tp,
                                     target->local_host, target->local_port)
                    : pc_push_via(e, m, t, IMSEC_TP_TLS);
-  if (via_rv < 0 || pc_dec_max_forwards(e, m) < 0)
+  if (via_rv < 0 || pc_dec_max_forwards(e, m) < 0 ||
+      (t && pc_invite_forwarded(e, t, m) < 0))
     goto out;
   if (!target) {
     if (pc_m2_dial_send(e, tb, m, t) < 0) {
@@ -493,7 +523,7 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
      * association; the answer kept from the request as it arrived. */
     if (t) {
       pc_txn_answer(e, t, 513, "Message Too Large", 0);
-      pc_txn_clear(p, t);
+      pc_txn_done(e, t);
     }
     return 0;
   }
@@ -527,6 +557,11 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
   }
   if (pc_pop_top(m, IMSEC_SIP_H_VIA) < 0)
     return 0;
+  /* RFC 3261 §16.7 for an INVITE: 100 stays here, every 2xx goes up and
+   * the context outlives it, a non-2xx is ACKed here. */
+  int inv = pc_invite_response(e, t, m);
+  if (inv == PC_INV_ABSORB)
+    return 0;
   if (m->status < 200) {
     if (m->status == 100)
       return 0; /* RFC 3261 §16.7 step 5: 100 is hop by hop */
@@ -543,7 +578,7 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
     pc_send_flow(e, back->id, m);
   else
     LOG(e, IMSEC_LOG_DEBUG, S("response for a flow that is gone; dropped"));
-  if (m->status >= 200)
+  if (m->status >= 200 && inv != PC_INV_RELAY)
     pc_txn_clear(p, t);
   return 0;
 }

@@ -377,23 +377,6 @@ uint64_t scscf_send_to(imsec_scscf *s, const imsec_addr *addr,
   return p->tag;
 }
 
-/* Where the Path's first hop (or the contact itself) is. */
-static int hop_addr(imsec_str uri_text, imsec_addr *a) {
-  imsec_sip_uri u;
-  if (imsec_sip_uri_parse(uri_text, 32, &u) < 0 ||
-      (u.scheme != IMSEC_SIP_SCHEME_SIP && u.scheme != IMSEC_SIP_SCHEME_SIPS))
-    return IMSEC_ERR_PARSE;
-  memset(a, 0, sizeof(*a));
-  a->tp = u.scheme == IMSEC_SIP_SCHEME_SIPS ? IMSEC_TP_TLS : IMSEC_TP_TCP;
-  if (u.transport.len && imsec_tp_parse(u.transport, &a->tp) < 0)
-    return IMSEC_ERR_PARSE;
-  imsec_str h = scscf_bare_host(u.maddr.len ? u.maddr : u.host);
-  if (!h.len || imsec_str_copy(h, a->host, sizeof(a->host)) < 0)
-    return IMSEC_ERR_PARSE;
-  a->port = u.has_port ? u.port : (a->tp == IMSEC_TP_TLS ? 5061 : 5060);
-  return 0;
-}
-
 /* Where a request for contact `c` goes: its Path's first hop, else the
  * contact itself. Returns 0, or the status for that branch. */
 unsigned scscf_contact_hop(const contact *c, imsec_addr *to) {
@@ -420,7 +403,7 @@ unsigned scscf_contact_hop(const contact *c, imsec_addr *to) {
       return 500;
     first_hop = pa.uri;
   }
-  return hop_addr(first_hop, to) < 0 ? 480 : 0;
+  return scscf_uri_hop(first_hop, to) < 0 ? 480 : 0;
 }
 
 void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
@@ -438,10 +421,12 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   if (meth == IMSEC_SIP_M_ACK && scscf_ack_absorb(s, flow, now, out))
     return;
-  if (meth == IMSEC_SIP_M_ACK)
-    return;
+  /* RFC 3261 §12: a To tag means inside a dialog; an ACK that reaches
+   * here is for a 2xx (§13.2.2.4), itself routed like one. */
+  int dialog = meth == IMSEC_SIP_M_ACK || scscf_has_to_tag(&s->m);
   /* Loose routing (RFC 3261 §16.4): pop the Route entries naming us. */
   int orig = 0;
+  size_t popped = 0;
   for (;;) {
     imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
     imsec_sip_addr ra;
@@ -455,11 +440,15 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       goto end;
     }
     if (!scscf_is_self_uri(s, &u, 1)) {
+      /* Inside a dialog the next Route is the next hop; outside one
+       * every Route must be ours (we take no preloaded route onwards). */
+      if (dialog)
+        break;
       code = 403;
       reason = "Route not served";
       goto end;
     }
-    if (imsec_str_eq(u.user, IMSEC_STR_LIT("orig")))
+    if (imsec_str_eq(u.user, IMSEC_STR_LIT("orig"))) /* no secret: a name */
       orig = 1;
     long idx = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_ROUTE);
     if (it.rest.p && it.rest.len) {
@@ -472,6 +461,11 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     } else if (imsec_sip_msg_remove(&s->m, (size_t)idx) < 0) {
       goto end;
     }
+    popped++;
+  }
+  if (dialog) {
+    scscf_in_dialog(s, flow, popped, now, out);
+    return;
   }
   imsec_sip_uri ru;
   if (imsec_sip_uri_parse(s->m.ruri, 16, &ru) < 0) {
@@ -484,7 +478,7 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       imsec_sip_builder b;
       scscf_start_response(s, &b, 200, "OK");
       imsec_sip_build_header(&b, IMSEC_STR_LIT("Allow"),
-                             IMSEC_STR_LIT("REGISTER, MESSAGE, OPTIONS"));
+                             IMSEC_STR_LIT(SCSCF_ALLOW));
       imsec_sip_build_header(&b, IMSEC_STR_LIT("Supported"),
                              IMSEC_STR_LIT("path, outbound"));
       scscf_finish_send(s, &b, flow, out);
@@ -494,14 +488,10 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     }
     goto end;
   }
-  if (meth != IMSEC_SIP_M_MESSAGE && meth != IMSEC_SIP_M_OPTIONS) {
-    imsec_sip_builder b;
-    scscf_start_response(s, &b, 405, "Method Not Allowed");
-    imsec_sip_build_header(&b, IMSEC_STR_LIT("Allow"),
-                           IMSEC_STR_LIT("REGISTER, MESSAGE, OPTIONS"));
-    scscf_finish_send(s, &b, flow, out);
+  /* Every method is proxied (RFC 3261 §16); none goes further with
+   * Max-Forwards 0 (§16.3 step 3). */
+  if (scscf_mf_exhausted(s, flow, out))
     goto end;
-  }
   /* The registrations are still loading (on_start): wait for them. */
   int lw = scscf_wait_load(s, now);
   if (lw == IMSEC_ERR_AGAIN) {
@@ -532,6 +522,12 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       reason = "Originating user not registered";
       goto end;
     }
+    /* TS 24.229 §5.4.3.2: a destination outside the home network goes
+     * to that network's next hop. */
+    if (!scscf_is_home(s, &ru)) {
+      scscf_other_domain(s, flow, &ru, now, out);
+      goto end;
+    }
   }
   /* Terminating (TS 24.229 §5.4.3.3): every live contact is a target
    * (RFC 3261 §16.5); without q-values they are all tried in parallel. */
@@ -558,7 +554,15 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     }
     goto end;
   }
-  target *tg = calloc(live, sizeof(*tg));
+  /* RFC 3261 §16.6 step 4: stay on the dialog's route set; once, so
+   * every branch carries it. */
+  target *tg = NULL;
+  if (scscf_dialog_creating(&s->m) && scscf_push_record_route(s) < 0) {
+    code = 500;
+    reason = "Server Internal Error";
+    goto end;
+  }
+  tg = calloc(live, sizeof(*tg));
   if (!tg) {
     code = 500;
     reason = "Server Internal Error";
@@ -583,7 +587,7 @@ end:
     scscf_park_busy(s, flow, NULL, now, out);
   if (store_err)
     scscf_store_unavailable(s, NULL, store_err, now, out);
-  if (code)
+  if (code && meth != IMSEC_SIP_M_ACK) /* RFC 3261 §17: never answer an ACK */
     scscf_respond(s, flow, code, reason, out);
 }
 

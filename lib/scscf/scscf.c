@@ -163,12 +163,14 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.txn_timeout_ms = 32000; /* RFC 3261 §17.1.2.2: Timer F = 64*T1 */
   if (!c.max_txns)
     c.max_txns = 1024;
+  if (!c.timer_c_ms)
+    c.timer_c_ms = 180000; /* RFC 3261 §16.6 step 11: more than 3 min */
   if (!c.store_timeout_ms)
     c.store_timeout_ms = 250;
   if (!c.max_parked)
     c.max_parked = 4096;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
-      c.txn_timeout_ms < 0 || c.store_timeout_ms < 0)
+      c.txn_timeout_ms < 0 || c.store_timeout_ms < 0 || c.timer_c_ms < 0)
     return IMSEC_ERR_CONFIG;
   scscf_limits_defaults(&c);
   if (c.expires_default < c.expires_min)
@@ -220,11 +222,14 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_str(&s->regs, s->seed);
   imsec_map_init_str(&s->impus, s->seed);
   imsec_map_init_str(&s->pk_q, s->seed);
+  imsec_map_init_str(&s->tx_key, s->seed);
   IMSEC_GUARD_GOTO(rv, scscf_limits_setup(s), fail_host);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
   s->cfg.domain = s->domain;
   rv = scscf_trust_config(s, cfg);
+  if (rv == 0)
+    rv = scscf_routes_config(s, cfg);
   if (rv < 0) {
     imsec_scscf_del(s);
     return rv;
@@ -265,6 +270,7 @@ void imsec_scscf_del(imsec_scscf *s) {
     scscf_txn_free(e->val);
   imsec_map_free(&s->tx);
   imsec_map_free(&s->tx_timer);
+  imsec_map_free(&s->tx_key);
   scscf_park_free(s);
   scscf_pends_free(s);
   imsec_sip_msg_free(&s->m);
@@ -278,6 +284,7 @@ void imsec_scscf_del(imsec_scscf *s) {
   imsec_limit_free(&s->lim_src);
   imsec_limit_free(&s->lim_pair);
   free(s->domain);
+  scscf_routes_free(s);
   free(s->trust_domain);
   for (size_t i = 0; i < s->n_names; i++)
     free(s->names_text[i]);
@@ -327,7 +334,7 @@ size_t imsec_scscf_registrations(const imsec_scscf *s) {
 }
 
 size_t imsec_scscf_txns(const imsec_scscf *s) {
-  return s ? imsec_map_len(&s->tx) : 0;
+  return s ? imsec_map_len(&s->tx) - s->n_linger : 0;
 }
 
 size_t imsec_scscf_parked(const imsec_scscf *s) {
@@ -379,7 +386,7 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
   scscf_park_drop_flow(s, flow, out);
   scscf_fpeer_del(s, flow);
   /* Responses to requests that came in on it have nowhere to go. */
-  scscf_fork_flow_down(s, flow);
+  scscf_fork_flow_down(s, flow, now, out);
   peer *p = scscf_peer_by_tag(s, tag);
   if (!p)
     p = scscf_peer_by_flow(s, flow);
@@ -392,7 +399,7 @@ void imsec_scscf_on_flow_down(imsec_scscf *s, uint64_t flow, uint64_t tag,
     }
     uint64_t ptag = p->tag;
     scscf_peer_remove(s, p);
-    scscf_fail_peer_branches(s, ptag, out);
+    scscf_fail_peer_branches(s, ptag, now, out);
   }
 }
 
@@ -435,7 +442,7 @@ void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
                                     NULL);
       goto done;
     }
-    scscf_do_response(s, out);
+    scscf_do_response(s, now, out);
     goto done;
   }
   rv = imsec_sip_check(&s->m);

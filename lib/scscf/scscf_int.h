@@ -21,6 +21,15 @@
 #define MAX_FLOWS 65536
 
 #define BRANCH_PREFIX "z9hG4bK.isc."
+/* The Via branch of a request forwarded statelessly (a 2xx ACK): no
+ * response comes back for it, and it never matches BRANCH_PREFIX. */
+#define STATELESS_PREFIX "z9hG4bK.iscsl."
+/* What the S-CSCF proxies (OPTIONS to itself lists it): every method a
+ * phone sends (RFC 3261 §16: a proxy forwards methods it does not know
+ * too). */
+#define SCSCF_ALLOW                                                            \
+  "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, SUBSCRIBE, NOTIFY, "         \
+  "REFER, MESSAGE, OPTIONS, PUBLISH, REGISTER"
 
 /* A store call made the request wait: asked (AGAIN) or busy (BUSY). */
 static inline int waits(int rv) {
@@ -70,12 +79,30 @@ typedef struct qmsg {
   char data[];
 } qmsg;
 
+/* Where an INVITE branch stands until its final response (RFC 3261
+ * §17.1.1.2, §16.8, §9.1). */
+typedef enum br_state {
+  BR_CALLING = 0,    /* no provisional response yet: Timer B runs */
+  BR_CALLING_CANCEL, /* ... and it is to be CANCELled at the first one */
+  BR_PROCEEDING,     /* a provisional came: Timer C runs */
+  BR_CANCELLED,      /* a CANCEL went down: waiting for its 487 */
+  BR_TIMED_OUT,      /* CANCELled by Timer C: its final counts as 408 */
+} br_state;
+
 /* One client branch of a forked request (RFC 3261 §16.6 step 8). */
 typedef struct branch {
-  uint64_t peer_tag; /* the connection it went out on; 0 none */
-  uint64_t timer;    /* Timer F */
-  imsec_time_ms deadline;
-  unsigned code; /* 0 pending, else its final status */
+  uint64_t peer_tag;      /* the connection it went out on; 0 none */
+  uint64_t timer;         /* Timer F; INVITE: Timer B, then the wait for the
+                             final response after a CANCEL */
+  imsec_time_ms deadline; /* of `timer`; 0: stopped */
+  unsigned code;          /* 0 pending, else its final status */
+  /* INVITE only (RFC 3261 §16.6 step 11, §16.8, §9.1). */
+  uint64_t timer_c;
+  imsec_time_ms c_deadline; /* of Timer C; 0: stopped */
+  br_state st;
+  /* What it was sent with, to build its CANCEL and ACK (§9.1,
+   * §17.1.1.3): Request-URI, our Via, the Route pushed (NULL none). */
+  char *ruri, *via, *route;
 } branch;
 
 /* One target of a proxied request (RFC 3261 §16.5-16.6): what its
@@ -102,6 +129,16 @@ typedef struct txn {
   unsigned best_code;      /* 0 none yet */
   const char *best_reason; /* static; set when the best is our own */
   int answered;            /* a final response went upstream (a 2xx) */
+  /* INVITE (RFC 3261 §16.7-16.10): */
+  int invite;
+  unsigned up_code;      /* the first final status sent upstream; 0 none */
+  int linger;            /* every branch final: kept for the upstream ACK
+                            and 2xx retransmissions (RFC 6026 §7.2) */
+  uint64_t linger_timer; /* ends the lingering */
+  char *key;             /* in s->tx_key: upstream flow and Via branch */
+  size_t key_len;
+  char *routes; /* the Route fields under the pushed one, as "Route: v\r\n"
+                   lines; NULL none */
   size_t n, pending;
   branch b[];
 } txn;
@@ -226,8 +263,11 @@ struct imsec_scscf {
   imsec_map peers_tag, peers_flow, peers_key;
   imsec_map tx;       /* pending forked requests: id -> txn */
   imsec_map tx_timer; /* a branch's Timer F -> its txn */
-  imsec_sip_msg m2;   /* a stub parsed to answer for a branch */
-  uint64_t next_id;   /* timers and tags */
+  imsec_map tx_key;   /* INVITE: upstream flow and top Via branch -> txn */
+  size_t n_linger;    /* INVITE contexts kept after their last branch */
+  imsec_lograte stray_rate; /* CANCELs that match no INVITE */
+  imsec_sip_msg m2;         /* a stub parsed to answer for a branch */
+  uint64_t next_id;         /* timers and tags */
   uint64_t order;
   char *obuf;
   char *ibuf;
@@ -274,6 +314,13 @@ struct imsec_scscf {
   imsec_map pends;    /* PERSIST id -> pend */
   int loading;        /* REG_LOAD sent, its last reply not in yet */
   uint64_t load_id;
+  /* Calls (dialog_route.c): the next hops of other domains (a copy of
+   * cfg.routes), our Record-Route value, and the budget of log lines for
+   * ACKs dropped. */
+  imsec_scscf_route *routes;
+  char rr[300];
+  size_t rr_len;
+  imsec_lograte ack_rate;
 };
 
 /* scscf.c */
@@ -325,10 +372,22 @@ void scscf_load_reply(imsec_scscf *s, const imsec_svc_reply *r,
 
 /* fork.c */
 void scscf_txn_free(txn *t);
+void scscf_txn_remove(imsec_scscf *s, txn *t, imsec_out *out);
 int scscf_branch_final(imsec_scscf *s, txn *t, size_t bi, unsigned code,
                        const char *reason, const char *resp, size_t len,
-                       imsec_out *out);
-void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_out *out);
+                       imsec_time_ms now, imsec_out *out);
+void scscf_fail_peer_branches(imsec_scscf *s, uint64_t tag, imsec_time_ms now,
+                              imsec_out *out);
+void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t n,
+                 imsec_time_ms now, imsec_out *out);
+void scscf_do_response(imsec_scscf *s, imsec_time_ms now, imsec_out *out);
+int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
+                        imsec_out *out);
+/* The flow a request came in on went down: its INVITE branches are
+ * CANCELled (nobody is left to take the call). */
+void scscf_fork_flow_down(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
+                          imsec_out *out);
+
 /* invite.c: INVITE response contexts (RFC 3261 §16.7, §16.10). A CANCEL
  * from upstream: matched (200, pending branches CANCELled) or dropped
  * with a log line. */
@@ -337,12 +396,19 @@ void scscf_cancel(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
 /* An ACK for a non-2xx final response we sent upstream: 1 absorbed. */
 int scscf_ack_absorb(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                      imsec_out *out);
-void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t n,
-                 imsec_time_ms now, imsec_out *out);
-void scscf_do_response(imsec_scscf *s, imsec_out *out);
-int scscf_fork_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
-                        imsec_out *out);
-void scscf_fork_flow_down(imsec_scscf *s, uint64_t flow);
+/* The key of an INVITE's context (the top Via branch of s->m as it came
+ * on `flow`) into key[0..cap): its length, or 0 when it has none. */
+size_t scscf_inv_key(imsec_scscf *s, uint64_t flow, char *key, size_t cap);
+/* Branch `bi` of INVITE context `t` is to end: CANCEL it now when it had
+ * a provisional response, else at its first one (§9.1). */
+void scscf_inv_cancel_branch(imsec_scscf *s, txn *t, size_t bi,
+                             imsec_time_ms now, imsec_out *out);
+/* A provisional response `code` on branch `bi` (timers B and C, a CANCEL
+ * waiting for it). Returns 1 when it goes upstream. */
+int scscf_inv_provisional(imsec_scscf *s, txn *t, size_t bi, unsigned code,
+                          imsec_time_ms now, imsec_out *out);
+/* ACK the non-2xx final response in s->m on branch `bi` (§17.1.1.3). */
+void scscf_inv_ack(imsec_scscf *s, txn *t, size_t bi, imsec_out *out);
 
 /* route.c */
 void scscf_facts_free(flow_facts *fa);
@@ -374,6 +440,20 @@ void scscf_fpeer_set(imsec_scscf *s, uint64_t flow,
                      const imsec_flow_info *info);
 void scscf_fpeer_del(imsec_scscf *s, uint64_t flow);
 int scscf_mark_via(imsec_scscf *s, uint64_t flow, imsec_out *out);
+
+/* dialog_route.c */
+int scscf_routes_config(imsec_scscf *s, const imsec_scscf_config *cfg);
+void scscf_routes_free(imsec_scscf *s);
+int scscf_has_to_tag(imsec_sip_msg *m);
+int scscf_dialog_creating(imsec_sip_msg *m);
+int scscf_mf_exhausted(imsec_scscf *s, uint64_t flow, imsec_out *out);
+int scscf_push_record_route(imsec_scscf *s);
+int scscf_uri_hop(imsec_str uri_text, imsec_addr *a);
+int scscf_is_home(const imsec_scscf *s, const imsec_sip_uri *ru);
+void scscf_other_domain(imsec_scscf *s, uint64_t flow, const imsec_sip_uri *ru,
+                        imsec_time_ms now, imsec_out *out);
+void scscf_in_dialog(imsec_scscf *s, uint64_t flow, size_t popped,
+                     imsec_time_ms now, imsec_out *out);
 
 /* store.c */
 void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,

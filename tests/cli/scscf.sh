@@ -54,8 +54,52 @@ expect_err "--cert .*nothere.crt: No such file" "$IMSEC" scscf \
 expect_err "--home-ca .*the --cert file holds no issuer" "$IMSEC" scscf \
   --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.crt" \
   --key "$N.key" --ca "$T_TMP/pki/root.crt"
+# Calls: --route (the P-CSCF's syntax) and --timer-c-ms; every error is
+# one line and exit 2.
+usage1() {
+  local re=$1; shift
+  "$IMSEC" scscf "$@" >"$T_TMP/out" 2>"$T_TMP/err" </dev/null
+  local rc=$?
+  if [ $rc -eq 2 ] && [ "$(wc -l <"$T_TMP/err")" -eq 1 ] &&
+    grep -Eq -- "$re" "$T_TMP/err"; then t_ok; else
+    t_bad "'$*': exit $rc, stderr not one line matching /$re/"
+    sed 's/^/  | /' "$T_TMP/err" | head -5
+  fi
+}
+L="--listen tcp:127.0.0.1:0 --domain $D --db $DB --insecure-core --peer-addr 127.0.0.1"
+NOT="is not DOMAIN=tls:HOST:PORT\[;name=NAME\]"
+usage1 "--route 'bogus' $NOT" $L --route bogus
+usage1 "--route '=tls:h.example:5061' $NOT" $L --route =tls:h.example:5061
+usage1 "--route 'o.example=tls:h.example' $NOT" $L --route o.example=tls:h.example
+usage1 "--route 'o.example=h.example:5061' $NOT" $L --route o.example=h.example:5061
+usage1 "--route 'o.example=tls:h.example:5061;nam=x' $NOT" $L \
+  --route "o.example=tls:h.example:5061;nam=x"
+usage1 "--route 'o ex=tls:h.example:5061' $NOT" $L --route "o ex=tls:h.example:5061"
+usage1 "--route needs a value" $L --route
+usage1 "--route o.example: the next hop is reached over tcp or tls" $L \
+  --route o.example=udp:h.example:5060
+usage1 "--route o.example: a tls: route to an IP address needs ;name=NAME" $L \
+  --route o.example=tls:192.0.2.1:5061
+R33=
+for i in $(seq 33); do R33="$R33 --route d$i.example=tls:h.example:5061"; done
+# shellcheck disable=SC2086
+usage1 "--route: at most 32 routes" $L $R33
+usage1 "--timer-c-ms: expected 1\.\.3600000, got '0'" $L --timer-c-ms 0
+usage1 "--timer-c-ms: expected 1\.\.3600000, got 'x'" $L --timer-c-ms=x
+usage1 "--timer-c-ms given twice" $L --timer-c-ms 1000 --timer-c-ms 2000
+printf 'routes: [bogus]\n' >"$T_TMP/r1.yaml"
+usage1 "r1.yaml:1: key 'routes': 'bogus' $NOT" -c "$T_TMP/r1.yaml"
+printf 'routes:\n  o.example: tls:192.0.2.1\n' >"$T_TMP/r2.yaml"
+usage1 "r2.yaml:2: key 'routes': 'o.example=tls:192.0.2.1' $NOT" -c "$T_TMP/r2.yaml"
+printf 'timer_c_ms: 0\n' >"$T_TMP/r3.yaml"
+usage1 "r3.yaml:1: key 'timer_c_ms': expected 1\.\.3600000" -c "$T_TMP/r3.yaml"
+
 # The same from YAML (paths relative to the file), up and listening.
 printf 'domain: %s\ndb: ../hss.db\nlisten: tls:127.0.0.1:0\ncert: node-scscf.%s.chain.pem\nkey: node-scscf.%s.key\nca: [root.crt]\npartner_ca: op-mcc001-mnc001.crt\ntrust_domain: 3gppnetwork.org\npeers: [icscf.example.net]\n' $D $D $D >"$T_TMP/pki/tls.yaml"
+# TS 33.210: a plain TCP next hop only with --insecure-core.
+usage1 "--route o.example=tcp:... is plain TCP to the next hop" \
+  --listen tls:127.0.0.1:0 --domain $D --db "$DB" --cert "$N.chain.pem" \
+  --key "$N.key" --ca "$T_TMP/pki/root.crt" --route o.example=tcp:127.0.0.1:7070
 "$IMSEC" scscf -c "$T_TMP/pki/tls.yaml" 2>"$T_TMP/tlslog" &
 TPID=$!
 for _ in $(seq 50); do
@@ -115,8 +159,10 @@ if [ "$(wc -l <"$T_TMP/e")" -eq 1 ]; then t_ok; else t_bad "config error not one
 # Smoke run from a config file (db relative to it).
 printf 'txn_timeout: 99999\n' >"$T_TMP/c5.yaml"
 expect_err "c5.yaml:1: key 'txn_timeout': expected a whole number up to 3600" "$IMSEC" scscf -c "$T_TMP/c5.yaml"
-printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\ninsecure_core: true\npeer_addrs: 127.0.0.1\nstore_timeout: 250\nlimit_window: 60\nimpi_challenge_limit: 5\nsource_challenge_limit: 100\nimpi_failure_limit: 5\nsource_failure_limit: 50\nlockout: 60\n' $D >"$T_TMP/ok.yaml"
-"$IMSEC" scscf -c "$T_TMP/ok.yaml" 2>"$T_TMP/log" &
+printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\ninsecure_core: true\npeer_addrs: 127.0.0.1\nstore_timeout: 250\nlimit_window: 60\nimpi_challenge_limit: 5\nsource_challenge_limit: 100\nimpi_failure_limit: 5\nsource_failure_limit: 50\nlockout: 60\nroutes: [other.example.net=tcp:127.0.0.1:7070]\ntimer_c_ms: 5000\n' $D >"$T_TMP/ok.yaml"
+"$IMSEC" scscf -c "$T_TMP/ok.yaml" \
+  --route "third.example.org=tls:192.0.2.9:5061;name=icscf.third.example.org" \
+  2>"$T_TMP/log" &
 PID=$!
 PORT=
 for _ in $(seq 50); do
@@ -140,6 +186,10 @@ wait $PID
 rc=$?
 if [ $rc -eq 0 ]; then t_ok; else t_bad "SIGTERM exit $rc"; fi
 if grep -q "401 AKAv1-MD5 challenge" "$T_TMP/log"; then t_ok; else t_bad "no log line"; cat "$T_TMP/log"; fi
+# The file's routes and the flag's, both announced at start.
+if grep -q "route other.example.net -> tcp:127.0.0.1:7070" "$T_TMP/log" &&
+  grep -q "route third.example.org -> tls:192.0.2.9:5061 name icscf.third.example.org" "$T_TMP/log"; then
+  t_ok; else t_bad "routes not announced"; cat "$T_TMP/log"; fi
 if grep -q "warn: --insecure-core: plain TCP accepted on the core side from 127.0.0.1" "$T_TMP/log"; then t_ok; else t_bad "no insecure-core warning"; cat "$T_TMP/log"; fi
 # The SQN of that challenge (SEQ 1) is covered by the durable mark on disk:
 # the HSS reserves a range of SEQ per write (TS 33.102 C.3), so the mark

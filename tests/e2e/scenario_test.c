@@ -653,6 +653,24 @@ static size_t assert_rr_token(sc_world *w, const char *from, size_t i,
   return n;
 }
 
+/* Every request UE u received came over its flow `flow` (0: the one it
+ * has now): the P-CSCF sends a UE's requests, in a dialog or not, over
+ * its registered flow only (RFC 5626 §5.3, TS 24.229 §5.2.6.3). */
+static void assert_requests_on(sc_world *w, sc_ue *u, uint64_t flow) {
+  static const char *const methods[] = {"INVITE", "ACK",     "BYE",    "CANCEL",
+                                        "UPDATE", "PRACK",   "INFO",   "NOTIFY",
+                                        "REFER",  "OPTIONS", "MESSAGE"};
+  if (!flow)
+    flow = sc_ue_status(w, u).flow;
+  assert_int_not_equal(flow, 0);
+  /* (The records see what it received: at least the 200 to its
+   * REGISTER.) */
+  assert_true(sc_msgs_in_on(w, sc_ue_name(u), "SIP/2.0 200", 0) >= 1);
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    assert_int_equal(sc_msgs_in_on(w, sc_ue_name(u), methods[i], flow),
+                     sc_msgs_in_on(w, sc_ue_name(u), methods[i], 0));
+}
+
 /* A calls B's IMPU; B answers (auto); both see the call CONFIRMED (B once
  * the ACK came). */
 static void call_up(sc_world *w, sc_ue *a, sc_ue *b, int *ha, int *hb) {
@@ -714,6 +732,8 @@ static void call_answer(sc_backend be) {
   assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 1);
   assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
   assert_int_equal(sc_msgs(w, "ue0", "BYE"), 1);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "INVITE", 0), 1);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "BYE", 0), 1);
   assert_int_equal(responses(w, "ue1", "SIP/2.0 180", "INVITE"), 1);
   assert_true(responses(w, "ue1", "SIP/2.0 200", "INVITE") >= 1);
   assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "BYE"), 1);
@@ -746,6 +766,8 @@ static void call_answer(sc_backend be) {
   assert_int_equal(sc_msgs(w, "pcscf", "BYE"), 2); /* to the core, to B */
   assert_int_equal(sc_msgs(w, "scscf", "BYE"), 1);
   assert_int_equal(sc_ue_status(w, b).reconnects, 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -784,6 +806,8 @@ static void call_busy(sc_backend be) {
   /* The 486 went all the way back: B's P-CSCF, the S-CSCF, A's. */
   assert_int_equal(responses(w, "scscf", "SIP/2.0 486", "INVITE"), 1);
   assert_int_equal(responses(w, "pcscf", "SIP/2.0 486", "INVITE"), 2);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -818,6 +842,8 @@ static void call_cancel(sc_backend be) {
   assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
   /* A ACKs the 487 (to its P-CSCF, which absorbs it). */
   assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -853,6 +879,8 @@ static void call_cancel_early(sc_backend be) {
   if (sc_world_backend(w) == SC_SIM)
     sc_run_for(w, 5000);
   assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -903,6 +931,9 @@ static void call_forked(sc_backend be) {
   hang_up(w, a, ha, b1, h1);
   assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", f1), 1);
   assert_int_equal(sc_msgs(w, "vpcscf", "BYE"), 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b1, 0);
+  assert_requests_on(w, b2, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -937,6 +968,8 @@ static void call_reinvite(sc_backend be) {
   assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 2);
   assert_int_equal(sc_msgs(w, "ue1", "INVITE"), 1);
   hang_up(w, a, ha, b, hb);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -956,6 +989,8 @@ static void call_bye_callee(sc_backend be) {
   assert_int_equal(sc_msgs(w, "ue0", "BYE"), 0);
   assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fa), 1);
   assert_int_equal(responses(w, "ue0", "SIP/2.0 200", "BYE"), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -985,6 +1020,7 @@ static void call_flow_lost(sc_backend be) {
   gone g = {sc_ue_impu(b),
             sc_pcscf_binding_flow(w, SC_PCSCF_HOME, sc_ue_impu(b))};
   assert_int_not_equal(g.flow, 0);
+  uint64_t b_flow = sc_ue_status(w, b).flow;
   sc_ue_flow_fail(w, b);
   assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
   assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_FLOW_LOST);
@@ -1000,6 +1036,8 @@ static void call_flow_lost(sc_backend be) {
   assert_int_equal(responses(w, "pcscf", "SIP/2.0 430", "BYE"), 1);
   /* Nothing went over the dead flow after it died. */
   assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fb), 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, b_flow);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -1029,6 +1067,8 @@ static void call_roaming(sc_backend be) {
   assert_int_equal(sc_msgs_on(w, "vpcscf", "BYE", fa), 1);
   uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
   assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -1074,6 +1114,9 @@ static void call_in_mode(sc_backend be, sc_mode m) {
   assert_non_null(strstr(rr[0], m == SC_DTLS  ? "transport=dtls-udp"
                                 : m == SC_M2B ? "transport=tcp"
                                               : "transport=tls"));
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b,
+                     m == SC_M2B ? sc_msg_in_flow(w, "ue1", "INVITE", 0) : 0);
   sc_dump(w);
   sc_world_del(w);
 }

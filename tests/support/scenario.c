@@ -357,6 +357,55 @@ const char *sc_msg_header(sc_world *w, const char *from, const char *start,
   return buf;
 }
 
+/* The i-th message `name` received starting with `start` on `flow` (0:
+ * any): 1 and its flow, or 0. */
+static int in_find(sc_world *w, const char *name, const char *start,
+                   uint64_t flow, size_t i, uint64_t *got) {
+  if (w->b == SC_SIM) {
+    for (size_t k = 0; k < sim_trace_count(w->s); k++) {
+      const sim_tr *t = sim_trace_at(w->s, k);
+      if (t->kind != SIM_TR_MSG || t->dropped || strcmp(t->to, name) != 0 ||
+          !starts(t->text, t->len, start) || (flow && t->flow != flow))
+        continue;
+      if (i-- == 0) {
+        *got = t->flow;
+        return 1;
+      }
+    }
+    return 0;
+  }
+  int found = 0;
+  pthread_mutex_lock(&w->mu);
+  for (size_t k = 0; k < w->nrec; k++) {
+    const rec *r = &w->recs[k];
+    if (r->out || strcmp(r->elem, name) != 0 ||
+        !starts(r->text, r->len, start) || (flow && r->flow != flow))
+      continue;
+    if (i-- == 0) {
+      *got = r->flow;
+      found = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  return found;
+}
+
+size_t sc_msgs_in_on(sc_world *w, const char *name, const char *start,
+                     uint64_t flow) {
+  size_t n = 0;
+  uint64_t f;
+  while (in_find(w, name, start, flow, n, &f))
+    n++;
+  return n;
+}
+
+uint64_t sc_msg_in_flow(sc_world *w, const char *name, const char *start,
+                        size_t i) {
+  uint64_t f = 0;
+  return in_find(w, name, start, 0, i, &f) ? f : 0;
+}
+
 char *sc_msg_text(sc_world *w, const char *from, const char *start, size_t i) {
   if (w->b == SC_SIM) {
     const sim_tr *t = sim_sent(w, from, start, i);

@@ -177,6 +177,14 @@ uint64_t sc_pcscf_binding_flow(sc_world *w, sc_pcscf p, const char *impu);
 size_t sc_msgs(sc_world *w, const char *from, const char *start);
 /* Messages element `name` received (any). */
 size_t sc_msgs_in(sc_world *w, const char *name);
+/* Messages element `name` received whose start line begins with `start`
+ * (NULL: any) on its own flow `flow` (0: any; the id the element knows it
+ * by, e.g. imsec_ue_status.flow). */
+size_t sc_msgs_in_on(sc_world *w, const char *name, const char *start,
+                     uint64_t flow);
+/* The flow (the receiver's id) of the i-th such message, 0 when fewer. */
+uint64_t sc_msg_in_flow(sc_world *w, const char *name, const char *start,
+                        size_t i);
 /* The i-th such message sent: an id of the connection it went on, 0 when
  * fewer. Compare only ids of one element's messages (under SC_NET each
  * port numbers its own flows; under SC_SIM it is the receiving end). */

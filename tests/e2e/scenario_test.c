@@ -671,10 +671,11 @@ static void assert_requests_on(sc_world *w, sc_ue *u, uint64_t flow) {
                      sc_msgs_in_on(w, sc_ue_name(u), methods[i], 0));
 }
 
-/* A calls B's IMPU; B answers (auto); both see the call CONFIRMED (B once
- * the ACK came). */
-static void call_up(sc_world *w, sc_ue *a, sc_ue *b, int *ha, int *hb) {
-  *ha = sc_call_start(w, a, sc_ue_impu(b));
+/* A calls `to`, one of B's IMPUs; B answers (auto); both see the call
+ * CONFIRMED (B once the ACK came). */
+static void call_up_to(sc_world *w, sc_ue *a, sc_ue *b, const char *to, int *ha,
+                       int *hb) {
+  *ha = sc_call_start(w, a, to);
   assert_true(sc_call_wait(w, a, *ha, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
   *hb = sc_call_incoming(w, b);
   assert_int_not_equal(*hb, 0);
@@ -684,12 +685,17 @@ static void call_up(sc_world *w, sc_ue *a, sc_ue *b, int *ha, int *hb) {
   assert_false(ia.incoming);
   assert_true(ib.incoming);
   assert_int_equal(ia.final_status, 200);
-  assert_string_equal(ia.peer, sc_ue_impu(b));
+  assert_string_equal(ia.peer, to);
   /* The callee sees the caller as the P-CSCF asserted it (RFC 3325). */
   assert_string_equal(ib.peer, sc_ue_impu(a));
   assert_string_equal(ia.call_id, ib.call_id);
   assert_int_not_equal(ia.answered_at, 0);
   assert_int_equal(ia.end, IMSEC_UE_END_NONE);
+}
+
+/* A calls B's sip: IMPU. */
+static void call_up(sc_world *w, sc_ue *a, sc_ue *b, int *ha, int *hb) {
+  call_up_to(w, a, b, sc_ue_impu(b), ha, hb);
 }
 
 /* x hangs up a confirmed call: BYE, its 200; x ended LOCAL_BYE, y
@@ -974,15 +980,16 @@ static void call_reinvite(sc_backend be) {
   sc_world_del(w);
 }
 
-/* B, the callee, hangs up: its BYE follows the route set to A, over A's
- * registered flow. */
+/* A calls B's tel: IMPU (registered with the sip: one, an implicit
+ * registration set, TS 23.228 §4.3.3.4); B, the callee, hangs up: its BYE
+ * follows the route set to A, over A's registered flow. */
 static void call_bye_callee(sc_backend be) {
   NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   two_ues(w, NULL, NULL, &a, &b);
   int ha, hb;
-  call_up(w, a, b, &ha, &hb);
+  call_up_to(w, a, b, sc_ue_tel(b), &ha, &hb);
   hang_up(w, b, hb, a, ha);
   uint64_t fa = sc_ue_reg_flow(w, "pcscf", a);
   assert_int_equal(sc_msgs(w, "ue1", "BYE"), 1);

@@ -1268,6 +1268,10 @@ const char *sc_ue_impu(const sc_ue *u) {
   return u->impu;
 }
 
+const char *sc_ue_tel(const sc_ue *u) {
+  return u->tel;
+}
+
 void sc_ue_call(sc_world *w, sc_ue *u, imsec_host_call_fn fn, void *arg) {
   elem_call(w, &u->e, fn, arg);
 }

@@ -126,6 +126,7 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o);
 void sc_ue_start(sc_world *w, sc_ue *u);
 const char *sc_ue_name(const sc_ue *u); /* "ue0", ... */
 const char *sc_ue_impu(const sc_ue *u); /* its sip: IMPU */
+const char *sc_ue_tel(const sc_ue *u);  /* its tel: IMPU */
 
 /* Run fn(self, now, out, arg) on the element's own thread, its actions
  * carried out; returns when it ran. Elements: a UE's (sc_ue_call), the

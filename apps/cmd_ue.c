@@ -39,6 +39,8 @@ static const char help[] =
     "       imsec ue run      -c PROFILE.yaml --pcscf ADDR [options]\n"
     "       imsec ue message  -c PROFILE.yaml --pcscf ADDR --to IMPU\n"
     "                         [options] TEXT\n"
+    "       imsec ue call     -c PROFILE.yaml --pcscf ADDR --to IMPU\n"
+    "                         [--hold S] [--cancel-after S] [options]\n"
     "\n"
     "Act as a UE (mode M1): open TLS to the P-CSCF (dtls: DTLS over UDP,\n"
     "with RFC 3261 §17 retransmissions and a STUN keep-alive: docs/DTLS.md),\n"
@@ -53,11 +55,18 @@ static const char help[] =
     "  register  register, print the trust decision and the registration,\n"
     "            then de-register\n"
     "  run       stay registered: answer MESSAGE and OPTIONS (MESSAGEs are\n"
-    "            printed on stdout), re-register before expiry, reconnect\n"
-    "            (resuming the TLS session) when the connection fails; on\n"
-    "            SIGTERM or SIGINT de-register and stop\n"
+    "            printed on stdout) and calls (--answer), re-register before\n"
+    "            expiry, reconnect (resuming the TLS session) when the\n"
+    "            connection fails; on SIGTERM or SIGINT de-register and stop\n"
     "  message   register, send TEXT as a MESSAGE to --to, print the\n"
     "            answer, de-register\n"
+    "  call      register, call --to (an INVITE with an SDP offer, no\n"
+    "            media), print the ladder on stdout (one line per SIP\n"
+    "            message in or out: '-> INVITE sip:...', '<- 180 Ringing'),\n"
+    "            ACK the answer, hold --hold seconds, BYE, print 'call:\n"
+    "            ended cleanly (BYE 200)', de-register. A refusal or a\n"
+    "            failure is one line: 'call: rejected 486 Busy Here',\n"
+    "            'call: no answer (408)', ...\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   the ISIM profile (see `imsec isim new`; its\n"
@@ -73,9 +82,24 @@ static const char help[] =
     "  --pcscf-name NAME   the P-CSCF host name: TLS server name and the name\n"
     "                      its certificate must carry (default: HOST)\n"
     "  --policy P          trust-domain or strict-home (default: profile)\n"
-    "  --to IMPU           message: the target (sip: or tel: URI)\n"
+    "  --to IMPU           message, call: the target (sip: or tel: URI)\n"
+    "  --hold S            call: seconds the answered call lasts before our\n"
+    "                      BYE (default 2; 0: at once); a BYE from the other\n"
+    "                      side meanwhile ends it cleanly too\n"
+    "  --cancel-after S    call: CANCEL when not answered after S s\n"
+    "  --answer auto|busy|ring\n"
+    "                      run: incoming calls get 180 Ringing, then 200\n"
+    "                      with an SDP answer (auto, the default), or 486\n"
+    "                      Busy Here (busy), or ring until the caller gives\n"
+    "                      up (ring). Each is printed: 'call from URI:\n"
+    "                      answered', 'call from URI: busy (486)', 'call\n"
+    "                      ended (remote-bye)'\n"
+    "  --busy              run: --answer busy\n"
+    "  --answer-delay-ms MS  run: ring MS ms before answering (default 0)\n"
     "  --expires S         registration time asked for (default 600)\n"
-    "  --timeout S         register/message: give up after S s (default 60)\n"
+    "  --timeout S         register/message/call: give up after S s without\n"
+    "                      a registration, an answer (message) or the\n"
+    "                      call's answer (call: then CANCEL) (default 60)\n"
     "  --listen tls:IP:PORT  mode M2b: serve TLS there with the profile's\n"
     "                      cert_file/key_file (EKU serverAuth: imsec pki ue\n"
     "                      --server) and name it in the Contact; the\n"
@@ -131,11 +155,21 @@ static const char help[] =
     "HOST is resolved once at start; a name that does not resolve is one\n"
     "line 'cannot resolve HOST: ...' and exit status 2.\n"
     "\n"
-    "Exit status: 0 registered (message: delivered, 2xx), 1 refused by the\n"
-    "UE or failed (no registration within --timeout included), 2 usage or\n"
-    "profile error, or a P-CSCF host name that does not resolve.\n";
+    "Exit status: 0 registered (message: delivered, 2xx; call: the call\n"
+    "was answered and ended cleanly, with a 2xx to our BYE or a BYE from\n"
+    "the other side during --hold), 1 refused by the UE or failed (no\n"
+    "registration within --timeout included; call: refused, not answered,\n"
+    "cancelled, or not ended cleanly), 2 usage or profile error, or a\n"
+    "P-CSCF host name that does not resolve.\n";
 
-enum mode { M_REGISTER, M_RUN, M_MESSAGE };
+enum mode { M_REGISTER, M_RUN, M_MESSAGE, M_CALL };
+
+/* What `run` printed about each call so far. */
+#define SEEN_MAX (2 * IMSEC_UE_MAX_CALLS)
+typedef struct seen_call {
+  int handle;
+  int said_ring, said_answer, said_end;
+} seen_call;
 
 typedef struct uectx {
   imsec_ue *ue;
@@ -155,9 +189,171 @@ typedef struct uectx {
   const char *text;
   imsec_time_ms deadline; /* register/message: --timeout; 0 none */
   uint64_t old_flow;      /* --reconnect: the flow closed */
+  /* call: the call's handle (or a negative imsec_err) and a copy of its
+   * state taken on the loop thread; the ladder printed while it lasts */
+  atomic_int call_handle;
+  imsec_ue_call_info call;
+  atomic_int ladder_on;
+  int ladder_whole;         /* --ladder: whole messages on stderr as well */
+  int ladder_machine;       /* IMSEC_LADDER=1: the machine lines on stderr */
+  seen_call seen[SEEN_MAX]; /* run: calls reported */
+  int max_seen;             /* the newest handle reported */
 } uectx;
 
 /* ------------------------------------------------------- the element ops */
+
+static const char *end_word(imsec_ue_call_end e) {
+  switch (e) {
+  case IMSEC_UE_END_LOCAL_BYE:
+    return "local-bye";
+  case IMSEC_UE_END_REMOTE_BYE:
+    return "remote-bye";
+  case IMSEC_UE_END_CANCELLED:
+    return "cancelled";
+  case IMSEC_UE_END_REJECTED:
+    return "rejected";
+  case IMSEC_UE_END_TIMEOUT:
+    return "timeout";
+  case IMSEC_UE_END_FLOW_LOST:
+    return "flow-lost";
+  default:
+    return "none";
+  }
+}
+
+/* RFC 3261 §21 reason phrases of the final responses a call may get. */
+static const char *reason_of(unsigned code) {
+  switch (code) {
+  case 200:
+    return "OK";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 430:
+    return "Flow Failed";
+  case 480:
+    return "Temporarily Unavailable";
+  case 481:
+    return "Call/Transaction Does Not Exist";
+  case 483:
+    return "Too Many Hops";
+  case 486:
+    return "Busy Here";
+  case 487:
+    return "Request Terminated";
+  case 488:
+    return "Not Acceptable Here";
+  case 500:
+    return "Server Internal Error";
+  case 503:
+    return "Service Unavailable";
+  case 600:
+    return "Busy Everywhere";
+  case 603:
+    return "Decline";
+  default:
+    return code >= 600   ? "Global Failure"
+           : code >= 500 ? "Server Error"
+           : code >= 400 ? "Request Failure"
+                         : "Redirection";
+  }
+}
+
+/* run: one line per step of each incoming call (on the loop thread). */
+static void report_calls(uectx *x) {
+  int hs[SEEN_MAX];
+  size_t n = imsec_ue_calls(x->ue, hs, SEEN_MAX);
+  for (size_t i = 0; i < n; i++) {
+    imsec_ue_call_info ci;
+    if (imsec_ue_call_get(x->ue, hs[i], &ci) < 0 || !ci.incoming)
+      continue;
+    seen_call *sc = NULL, *free_sc = NULL;
+    for (size_t j = 0; j < SEEN_MAX; j++) {
+      if (x->seen[j].handle == ci.handle)
+        sc = &x->seen[j];
+      else if (!free_sc && (!x->seen[j].handle || x->seen[j].said_end))
+        free_sc = &x->seen[j];
+    }
+    if (!sc) {
+      /* Handles grow: one at or below the newest seen was reported and
+       * forgotten already. */
+      if (!free_sc || ci.handle <= x->max_seen)
+        continue;
+      memset(free_sc, 0, sizeof *free_sc);
+      free_sc->handle = ci.handle;
+      x->max_seen = ci.handle;
+      sc = free_sc;
+    }
+    if (!sc->said_ring && !ci.final_status &&
+        ci.state == IMSEC_UE_CALL_RINGING) {
+      printf("call from %s: ringing\n", ci.peer);
+      sc->said_ring = 1;
+    }
+    if (!sc->said_answer && ci.final_status) {
+      if (ci.final_status >= 200 && ci.final_status < 300)
+        printf("call from %s: answered\n", ci.peer);
+      else if (ci.final_status == 486)
+        printf("call from %s: busy (486)\n", ci.peer);
+      else
+        printf("call from %s: %s (%u)\n", ci.peer,
+               ci.final_status == 487 ? "cancelled" : "refused",
+               ci.final_status);
+      sc->said_answer = 1;
+    }
+    if (!sc->said_end && ci.state == IMSEC_UE_CALL_ENDED) {
+      if (ci.final_status >= 200 && ci.final_status < 300)
+        printf("call ended (%s)\n", end_word(ci.end));
+      sc->said_end = 1;
+    }
+    fflush(stdout);
+  }
+}
+
+/* The ladder of a call on stdout (on the loop thread): "-> INVITE
+ * sip:...", "<- 180 Ringing"; with --ladder the whole message on stderr
+ * as well. */
+static void call_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
+  uectx *x = user;
+  size_t first = 0;
+  while (first < ev->len && ev->msg[first] != '\r' && ev->msg[first] != '\n')
+    first++;
+  if (x->ladder_machine) {
+    char local[300] = "?", peer[300] = "?";
+    if (ev->local && imsec_addr_format(ev->local, local, sizeof local) < 0)
+      snprintf(local, sizeof local, "?");
+    if (ev->peer && imsec_addr_format(ev->peer, peer, sizeof peer) < 0)
+      snprintf(peer, sizeof peer, "?");
+    fprintf(stderr, "imsec-ladder %lld %s %s %llu %s %s %.*s\n",
+            (long long)ev->now, ev->elem, ev->out ? "out" : "in",
+            (unsigned long long)ev->flow, local, peer, (int)first,
+            (const char *)ev->msg);
+  }
+  if (x->ladder_whole)
+    fprintf(stderr, "%s %s %.*s\n", ev->elem, ev->out ? "->" : "<-",
+            (int)ev->len, (const char *)ev->msg);
+  if (!atomic_load(&x->ladder_on))
+    return;
+  const char *p = (const char *)ev->msg;
+  size_t n = first;
+  if (n > 8 && memcmp(p, "SIP/2.0 ", 8) == 0) { /* a response */
+    p += 8;
+    n -= 8;
+  } else if (n > 8 && memcmp(p + n - 8, " SIP/2.0", 8) == 0) {
+    n -= 8; /* a request: method and Request-URI */
+  }
+  char line[600];
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < sizeof line - 1; i++)
+    line[k++] = (p[i] >= 0x20 && p[i] != 0x7f) ? p[i] : '?';
+  line[k] = 0;
+  printf("%s %s\n", ev->out ? "->" : "<-", line);
+  fflush(stdout);
+}
 
 /* On the loop thread, called in by the waiting thread: snapshot the
  * status for it, print received MESSAGEs. */
@@ -182,7 +378,14 @@ static void call_snapshot(void *self, imsec_time_ms now, imsec_out *o,
     if (r != 0)
       atomic_store(&x->msg_status, r);
   }
+  if (x->mode == M_RUN)
+    report_calls(x);
+  imsec_ue_call_info ci;
+  int ch = atomic_load(&x->call_handle);
+  int have_call = ch > 0 && imsec_ue_call_get(x->ue, ch, &ci) == 0;
   pthread_mutex_lock(&x->mu);
+  if (have_call)
+    x->call = ci;
   x->snap = st;
   const char *r = imsec_ue_service_route(x->ue, 0);
   snprintf(x->route, sizeof(x->route), "%s", r ? r : "");
@@ -220,6 +423,23 @@ static void call_send(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
     x->msg_handle = h;
 }
 
+static void call_start(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
+  (void)s;
+  uectx *x = arg;
+  atomic_store(&x->ladder_on, 1);
+  int h = imsec_ue_call(x->ue, x->to, now, o);
+  atomic_store(&x->call_handle, h);
+}
+
+static void call_hangup(void *s, imsec_time_ms now, imsec_out *o, void *arg) {
+  (void)s;
+  uectx *x = arg;
+  int h = atomic_load(&x->call_handle);
+  if (h > 0)
+    if (imsec_ue_call_hangup(x->ue, h, now, o) < 0)
+      fprintf(stderr, "imsec ue: the call is over already\n");
+}
+
 static imsec_ue_status snapshot(uectx *x) {
   pthread_mutex_lock(&x->mu);
   imsec_ue_status s = x->snap;
@@ -240,9 +460,12 @@ typedef struct args {
   uint32_t expires;
   int64_t timeout_s;
   int ladder, verbose;
-  ue_m2_args m2;               /* --listen, --close-after-register */
-  int psk, aka_psk, reconnect; /* mode M3 */
-  ue_dgram_args dg;            /* DTLS timing */
+  ue_m2_args m2;                  /* --listen, --close-after-register */
+  int psk, aka_psk, reconnect;    /* mode M3 */
+  ue_dgram_args dg;               /* DTLS timing */
+  int64_t hold_s, cancel_after_s; /* call; cancel_after 0: none */
+  int answer;                     /* run: imsec_ue_answer */
+  int64_t answer_delay_ms;
 } args;
 
 static int parse_u(const char *opt, const char *v, uint64_t max,
@@ -261,16 +484,19 @@ static int parse_args(int argc, char **argv, args *a) {
   memset(a, 0, sizeof(*a));
   a->expires = 600;
   a->timeout_s = 60;
+  a->hold_s = 2;
   if (argc < 2)
-    return cli_usage(SUB, "missing a verb: register, run or message");
+    return cli_usage(SUB, "missing a verb: register, run, message or call");
   if (strcmp(argv[1], "register") == 0)
     a->mode = M_REGISTER;
   else if (strcmp(argv[1], "run") == 0)
     a->mode = M_RUN;
   else if (strcmp(argv[1], "message") == 0)
     a->mode = M_MESSAGE;
+  else if (strcmp(argv[1], "call") == 0)
+    a->mode = M_CALL;
   else
-    return cli_usage(SUB, "unknown verb '%s' (register, run or message)",
+    return cli_usage(SUB, "unknown verb '%s' (register, run, message or call)",
                      argv[1]);
   for (int i = 2; i < argc; i++) {
     const char *o = argv[i];
@@ -293,9 +519,59 @@ static int parse_args(int argc, char **argv, args *a) {
       slot = &a->pcscf_name;
     else if (!strcmp(o, "--policy"))
       slot = &a->policy;
-    else if (!strcmp(o, "--to") && a->mode == M_MESSAGE)
+    else if (!strcmp(o, "--to") && (a->mode == M_MESSAGE || a->mode == M_CALL))
       slot = &a->to;
-    else if (!strcmp(o, "--ladder")) {
+    else if ((!strcmp(o, "--hold") || !strcmp(o, "--cancel-after")) &&
+             a->mode == M_CALL) {
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", o);
+      const char *v = argv[++i];
+      char *end;
+      errno = 0;
+      long long n = strtoll(v, &end, 10);
+      int hold = !strcmp(o, "--hold");
+      if (!*v || *end || errno || n < (hold ? 0 : 1) || n > 86400)
+        return cli_usage(SUB,
+                         "%s must be a number of seconds from %d to "
+                         "86400, not '%s'",
+                         o, hold ? 0 : 1, v);
+      if (hold)
+        a->hold_s = n;
+      else
+        a->cancel_after_s = n;
+      continue;
+    } else if (!strcmp(o, "--answer") && a->mode == M_RUN) {
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", o);
+      const char *v = argv[++i];
+      if (!strcmp(v, "auto"))
+        a->answer = IMSEC_UE_ANSWER_AUTO;
+      else if (!strcmp(v, "busy"))
+        a->answer = IMSEC_UE_ANSWER_BUSY;
+      else if (!strcmp(v, "ring"))
+        a->answer = IMSEC_UE_ANSWER_RING;
+      else
+        return cli_usage(SUB, "--answer must be auto, busy or ring, not '%s'",
+                         v);
+      continue;
+    } else if (!strcmp(o, "--busy") && a->mode == M_RUN) {
+      a->answer = IMSEC_UE_ANSWER_BUSY;
+      continue;
+    } else if (!strcmp(o, "--answer-delay-ms") && a->mode == M_RUN) {
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", o);
+      const char *v = argv[++i];
+      char *end;
+      errno = 0;
+      long long n = strtoll(v, &end, 10);
+      if (!*v || *end || errno || n < 0 || n > 3600000)
+        return cli_usage(SUB,
+                         "--answer-delay-ms must be a number from 0 to "
+                         "3600000, not '%s'",
+                         v);
+      a->answer_delay_ms = n;
+      continue;
+    } else if (!strcmp(o, "--ladder")) {
       a->ladder = 1;
       continue;
     } else if (!strcmp(o, "--psk")) {
@@ -341,7 +617,7 @@ static int parse_args(int argc, char **argv, args *a) {
     return cli_usage(SUB, "missing -c PROFILE.yaml");
   if (!a->pcscf)
     return cli_usage(SUB, "missing --pcscf HOST:PORT");
-  if (a->mode == M_MESSAGE && !a->to)
+  if ((a->mode == M_MESSAGE || a->mode == M_CALL) && !a->to)
     return cli_usage(SUB, "missing --to IMPU");
   if (a->mode == M_MESSAGE && !a->text)
     return cli_usage(SUB, "missing the TEXT of the MESSAGE");
@@ -502,6 +778,148 @@ static void leave(imsec_hostnet *r, uectx *x) {
     fprintf(stderr, "imsec ue: no answer to the de-REGISTER; leaving\n");
 }
 
+static imsec_ue_call_info call_state(uectx *x) {
+  pthread_mutex_lock(&x->mu);
+  imsec_ue_call_info c = x->call;
+  pthread_mutex_unlock(&x->mu);
+  return c;
+}
+
+/* Hang up from the waiting thread; 0 when the loop took it. */
+static int hangup(imsec_hostnet *r, uectx *x) {
+  return imsec_hostnet_call(r, call_hangup, x);
+}
+
+static int p_call_started(uectx *x) {
+  return atomic_load(&x->call_handle) != 0;
+}
+static int p_call_answered(uectx *x) {
+  imsec_ue_call_info c = call_state(x);
+  return c.state == IMSEC_UE_CALL_CONFIRMED || c.state == IMSEC_UE_CALL_ENDED ||
+         p_failed(x);
+}
+static int p_call_ended(uectx *x) {
+  return call_state(x).state == IMSEC_UE_CALL_ENDED || p_failed(x);
+}
+
+/* Why a call that never came up failed, as one line. */
+static void print_not_up(const imsec_ue_call_info *c, const args *a) {
+  switch (c->end) {
+  case IMSEC_UE_END_REJECTED:
+    printf("call: rejected %u %s\n", c->final_status,
+           reason_of(c->final_status));
+    break;
+  case IMSEC_UE_END_CANCELLED:
+    printf("call: cancelled (%u)%s\n", c->final_status ? c->final_status : 487,
+           a->cancel_after_s ? ": not answered in --cancel-after" : "");
+    break;
+  case IMSEC_UE_END_TIMEOUT:
+    printf("call: no answer (408)\n");
+    break;
+  case IMSEC_UE_END_FLOW_LOST:
+    printf("call: failed: the flow to the P-CSCF went down\n");
+    break;
+  default:
+    printf("call: failed (%s)\n", end_word(c->end));
+    break;
+  }
+}
+
+/* The call verb, once registered: INVITE, wait for the answer (CANCEL
+ * after --cancel-after or at --timeout), hold, BYE. Exit 0 only for a call
+ * that came up and ended cleanly. */
+static int do_call(imsec_hostnet *r, uectx *x, const args *a,
+                   imsec_time_ms deadline) {
+  if (imsec_hostnet_call(r, call_start, x) != 0 ||
+      wait_for(r, x, p_call_started, deadline) <= 0) {
+    printf("call: not placed (stopped)\n");
+    return CLI_EXIT_NO;
+  }
+  int h = atomic_load(&x->call_handle);
+  if (h < 0) {
+    printf("call: cannot call %s: %s\n", a->to, imsec_strerror(h));
+    return CLI_EXIT_NO;
+  }
+  imsec_time_ms give_up = deadline;
+  int by_cancel_after = 0;
+  if (a->cancel_after_s) {
+    imsec_time_ms c = imsec_hostnet_now() + a->cancel_after_s * 1000;
+    if (!give_up || c < give_up) {
+      give_up = c;
+      by_cancel_after = 1;
+    }
+  }
+  int w = wait_for(r, x, p_call_answered, give_up);
+  imsec_ue_call_info c = call_state(x);
+  if (w == 0) { /* a signal: hang up, quietly */
+    if (hangup(r, x) == 0)
+      (void)poll_for(r, x, p_call_ended, 5000);
+    printf("call: stopped\n");
+    return CLI_EXIT_NO;
+  }
+  if (w < 0) {
+    /* Not answered in time: CANCEL (RFC 3261 §9.1), wait for the 487. */
+    if (hangup(r, x) == 0)
+      (void)poll_for(r, x, p_call_ended, 40000);
+    c = call_state(x);
+    if (c.state == IMSEC_UE_CALL_ENDED && c.end != IMSEC_UE_END_CANCELLED &&
+        c.end != IMSEC_UE_END_LOCAL_BYE) {
+      print_not_up(&c, a);
+    } else if (by_cancel_after) {
+      printf("call: cancelled after %lld s without an answer (%u)\n",
+             (long long)a->cancel_after_s,
+             c.final_status ? c.final_status : 487);
+    } else {
+      printf("call: no answer within %lld s (cancelled)\n",
+             (long long)a->timeout_s);
+    }
+    return CLI_EXIT_NO;
+  }
+  if (c.state != IMSEC_UE_CALL_CONFIRMED) {
+    if (c.state == IMSEC_UE_CALL_ENDED)
+      print_not_up(&c, a);
+    else
+      printf("call: failed: the registration failed\n");
+    return CLI_EXIT_NO;
+  }
+  printf("call: answered by %s\n", c.peer);
+  fflush(stdout);
+  /* Hold; a BYE from the other side ends the call cleanly as well. */
+  w = wait_for(r, x, p_call_ended, imsec_hostnet_now() + a->hold_s * 1000);
+  c = call_state(x);
+  if (c.state == IMSEC_UE_CALL_ENDED) {
+    if (c.end == IMSEC_UE_END_REMOTE_BYE) {
+      printf("call: ended by the other side (BYE) during the hold\n");
+      return CLI_EXIT_OK;
+    }
+    print_not_up(&c, a);
+    return CLI_EXIT_NO;
+  }
+  if (hangup(r, x) == 0)
+    (void)poll_for(r, x, p_call_ended, 40000);
+  c = call_state(x);
+  if (c.state != IMSEC_UE_CALL_ENDED) {
+    printf("call: no answer to our BYE\n");
+    return CLI_EXIT_NO;
+  }
+  if (c.end == IMSEC_UE_END_REMOTE_BYE) {
+    printf("call: ended by the other side (BYE)\n");
+    return CLI_EXIT_OK;
+  }
+  if (c.end == IMSEC_UE_END_LOCAL_BYE && c.bye_status >= 200 &&
+      c.bye_status < 300) {
+    printf("call: ended cleanly (BYE %u)\n", c.bye_status);
+    return CLI_EXIT_OK;
+  }
+  if (c.end == IMSEC_UE_END_LOCAL_BYE && c.bye_status == 408)
+    printf("call: no answer to our BYE (408)\n");
+  else if (c.end == IMSEC_UE_END_LOCAL_BYE)
+    printf("call: BYE answered %u %s\n", c.bye_status, reason_of(c.bye_status));
+  else
+    print_not_up(&c, a);
+  return CLI_EXIT_NO;
+}
+
 static int run_ue(const args *a, imsec_isim_profile *prof,
                   imsec_x509_anchors *anchors, imsec_crypto *crypto) {
   imsec_ue_config cfg;
@@ -566,6 +984,8 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     cfg.psk_len = prof->psk_len;
   }
   cfg.aka_psk = a->aka_psk;
+  cfg.answer = a->answer;
+  cfg.answer_delay_ms = a->answer_delay_ms;
   /* Retry until --timeout (run: for ever); the CLI's deadline ends it. */
   cfg.max_connect_attempts = 0;
   int64_t budget_ms = a->timeout_s * 1000;
@@ -582,6 +1002,9 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   ue_sqn_file_init(&x.sqn, a->config);
   x.to = a->to;
   x.text = a->text;
+  x.ladder_whole = a->ladder && a->mode == M_CALL;
+  const char *lenv = getenv("IMSEC_LADDER");
+  x.ladder_machine = !a->ladder && lenv && lenv[0] == '1';
   int use_dtls = cfg.pcscf.tp == IMSEC_TP_DTLS;
   rv = imsec_ue_new(&x.ue, &cfg, crypto);
   imsec_wipe(&cfg, sizeof(cfg));
@@ -647,6 +1070,10 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
    * ("connect failed: connection refused"). */
   rc.net_log_level = a->verbose ? IMSEC_NET_LOG_INFO : IMSEC_NET_LOG_ERROR;
   rc.ladder = a->ladder ? 2 : 0;
+  if (a->mode == M_CALL) { /* the call's ladder on stdout */
+    rc.ladder_fn = call_ladder;
+    rc.ladder_user = &x;
+  }
   rc.signals = 1;
   if (a->mode != M_RUN) {
     /* A P-CSCF that accepts TCP but never finishes the handshake costs a
@@ -744,9 +1171,16 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     }
     break;
   }
+  case M_CALL:
+    code = do_call(r, &x, a, deadline);
+    atomic_store(&x.ladder_on, 0); /* the de-REGISTER is not the call's */
+    break;
   case M_RUN:
-    printf("running: answering MESSAGE and OPTIONS; SIGTERM or SIGINT "
-           "de-registers and stops\n");
+    printf("running: answering MESSAGE, OPTIONS and calls (%s); SIGTERM or "
+           "SIGINT de-registers and stops\n",
+           a->answer == IMSEC_UE_ANSWER_BUSY   ? "busy"
+           : a->answer == IMSEC_UE_ANSWER_RING ? "ring"
+                                               : "auto");
     fflush(stdout);
     w = wait_for(r, &x, p_failed, 0);
     s = snapshot(&x);
@@ -828,7 +1262,8 @@ static int run(int argc, char **argv) {
 
 const cli_cmd imsec_cmd_ue = {
     .name = "ue",
-    .summary = "register a UE over TLS from an ISIM profile, send MESSAGEs",
+    .summary = "register a UE over TLS from an ISIM profile, send MESSAGEs, "
+               "make and answer calls",
     .run = run,
     .planned = 0,
 };

@@ -141,8 +141,12 @@ int ue_dgram_in(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
   if (!m->is_request) {
     if (!x)
       return 0; /* stray: the state table drops it */
-    /* The UE sends no INVITE, so no SEND_ACK comes back here. */
     f = imsec_sip_txn_on_response(&x->t, m->status, now);
+    /* A 300-699 to an INVITE sent again (SEND_ACK without PASS_UP): call.c
+     * sends its ACK again (§17.1.1.2); a 2xx after the transaction ended
+     * is not found here and goes up as well (§13.2.2.4). */
+    if (f & IMSEC_TXN_SEND_ACK)
+      f |= IMSEC_TXN_PASS_UP;
   } else if (x) {
     f = imsec_sip_txn_on_request(&x->t, ack, now);
     if ((f & IMSEC_TXN_RESEND_RESPONSE) && x->bytes) {

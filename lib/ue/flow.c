@@ -10,6 +10,8 @@
 
 /* Forget the flow (the caller closes it or it is gone already). */
 void ue_drop_flow(imsec_ue *ue, imsec_out *out, int close) {
+  /* RFC 5626 §5: the dialogs on the flow cannot be reached any more. */
+  ue_calls_flow_gone(ue, ue->flow, out);
   if (ue->flow && close)
     (void)imsec_out_close(out, ue->flow);
   ue->flow = 0;
@@ -227,6 +229,7 @@ int ue_h_flow_up(imsec_ue *ue, const ue_event *e) {
 /* FLOW_DOWN while connecting or on the flow: reconnect (or give up). */
 int ue_h_flow_lost(imsec_ue *ue, const ue_event *e) {
   int up = ue->flow != 0;
+  ue_calls_flow_gone(ue, ue->flow, e->out);
   ue->flow = 0; /* gone already: nothing to close */
   char why[96];
   imsec_sbuf b;
@@ -243,6 +246,7 @@ int ue_h_flow_lost(imsec_ue *ue, const ue_event *e) {
 
 /* FLOW_DOWN in MAC_REFUSING: the network closed first; the UE is done. */
 int ue_h_flow_gone_refusing(imsec_ue *ue, const ue_event *e) {
+  ue_calls_flow_gone(ue, ue->flow, e->out);
   ue->flow = 0;
   ue_stop(ue, UE_ST_REFUSED, e->out);
   return 0;
@@ -259,6 +263,8 @@ int ue_h_txn_connect(imsec_ue *ue, const ue_event *e) {
 }
 
 int imsec_ue_reconnect(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
+  if (ue)
+    ue->now = now;
   if (!ue || !out)
     return IMSEC_ERR_INVAL;
   if (ue->st != UE_ST_REGISTERED || !ue->flow)

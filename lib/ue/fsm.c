@@ -50,13 +50,24 @@
   [UE_EV_REQUEST] = RUN(ue_h_request, 0, A(SEND)),                             \
   [UE_EV_TIMER_RECONNECT] = IGN,                                               \
   [UE_EV_TIMER_MESSAGE] = RUN(ue_h_msg_timer, 0, 0),                           \
-  [UE_EV_SEND] = RUN(ue_h_send, 0, A(SEND))
+  [UE_EV_SEND] = RUN(ue_h_send, 0, A(SEND)),                                   \
+  ON_CALLS, [UE_EV_RSP_CALL] = RUN(ue_h_rsp_call, 0, A(SEND)),                 \
+  [UE_EV_CALL] = RUN(ue_h_call, 0, A(SEND))
+
+/* Calls: their timers and hang-ups run in every state (in mode M2b an
+ * incoming call lives on the P-CSCF's inbound flow, outside the table's
+ * idea of a flow; calls on a flow that went are over and refuse). */
+#define ON_CALLS                                                               \
+  [UE_EV_TIMER_CALL] = RUN(ue_h_call_timer, 0, A(SEND)), [UE_EV_CALL_OP] =     \
+                                                             RUN(ue_h_call_op, \
+                                                                 0, A(SEND))
 
 /* The cells shared by the states without a flow. */
 #define NO_FLOW                                                                \
   [UE_EV_RSP_401] = IGN, [UE_EV_RSP_2XX] = IGN, [UE_EV_RSP_OTHER] = IGN,       \
   [UE_EV_RSP_MESSAGE] = IGN, [UE_EV_REQUEST] = IGN,                            \
-  [UE_EV_TIMER_MESSAGE] = RUN(ue_h_msg_timer, 0, 0), [UE_EV_SEND] = REF
+  [UE_EV_TIMER_MESSAGE] = RUN(ue_h_msg_timer, 0, 0), [UE_EV_SEND] = REF,       \
+  ON_CALLS, [UE_EV_RSP_CALL] = IGN, [UE_EV_CALL] = REF
 
 /* A handler whose `next` is 0 always leaves the state as it was. A timer
  * handler's set holds its own state too: a fired timer may be stale (the
@@ -191,6 +202,9 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
             [UE_EV_TIMER_RECONNECT] = IGN,
             [UE_EV_TIMER_MESSAGE] = RUN(ue_h_msg_timer, 0, 0),
             [UE_EV_SEND] = RUN(ue_h_send, 0, A(SEND)),
+            ON_CALLS,
+            [UE_EV_RSP_CALL] = RUN(ue_h_rsp_call, 0, A(SEND)),
+            [UE_EV_CALL] = RUN(ue_h_call, 0, A(SEND)),
             [UE_EV_RSP_401] =
                 RUN(ue_h_rsp_refusing, B(UE_ST_REFUSED), A(CLOSE)),
             [UE_EV_RSP_2XX] =
@@ -284,6 +298,10 @@ const char *ue_ev_name(ue_ev e) {
       [UE_EV_REPLY] = "reply",
       [UE_EV_DEREGISTER] = "deregister",
       [UE_EV_SEND] = "send",
+      [UE_EV_RSP_CALL] = "call-response",
+      [UE_EV_TIMER_CALL] = "timer-call",
+      [UE_EV_CALL] = "call",
+      [UE_EV_CALL_OP] = "call-op",
   };
   return (unsigned)e < UE_EV_COUNT ? names[e] : "?";
 }
@@ -292,6 +310,7 @@ int ue_dispatch(imsec_ue *ue, const ue_event *e) {
   if ((unsigned)ue->st >= UE_ST_COUNT || (unsigned)e->ev >= UE_EV_COUNT)
     return IMSEC_ERR_INTERNAL;
   const ue_rule *r = &ue_fsm[ue->st][e->ev];
+  ue->now = e->now;
   switch (r->disp) {
   case UE_RUN: {
     size_t from = e->out->n;
@@ -335,6 +354,7 @@ void imsec_ue_on_flow_down(imsec_ue *ue, uint64_t flow, uint64_t tag,
                            int reason, imsec_time_ms now, imsec_out *out) {
   if (!ue || !out)
     return;
+  ue->now = now;
   if (ue_listen_flow_down(ue, flow, out))
     return;
   /* Only our flow, or the CONNECT the UE waits for, is news. */
@@ -358,7 +378,13 @@ static ue_ev classify(const imsec_ue *ue, imsec_sip_msg *m, imsec_str *cid) {
     return UE_EV_REQUEST;
   const imsec_sip_cseq *cs;
   if (imsec_sip_get_cseq(m, &cs) < 0 || imsec_sip_get_call_id(m, cid) < 0 ||
-      m->status < 200)
+      m->status < 100)
+    return UE_EV_COUNT;
+  /* Calls: provisional responses too (RFC 3261 §13.2.2.1). */
+  if (cs->method_id != IMSEC_SIP_M_REGISTER &&
+      cs->method_id != IMSEC_SIP_M_MESSAGE && ue_call_owns(ue, m, *cid))
+    return UE_EV_RSP_CALL;
+  if (m->status < 200)
     return UE_EV_COUNT;
   if (cs->method_id == IMSEC_SIP_M_MESSAGE)
     return UE_EV_RSP_MESSAGE;
@@ -376,6 +402,7 @@ void imsec_ue_on_message(imsec_ue *ue, uint64_t flow, const uint8_t *msg,
   if (!ue || !out || !msg || flow == 0 ||
       (flow != ue->flow && flow != ue->in_flow))
     return;
+  ue->now = now;
   if (ue_dgram_raw(ue, msg, len, now, out))
     return; /* DTLS: a STUN keep-alive answer */
   char *buf = malloc(len ? len : 1);
@@ -419,8 +446,12 @@ void imsec_ue_on_timer(imsec_ue *ue, uint64_t timer, imsec_time_ms now,
     e.ev = UE_EV_TIMER_MESSAGE;
     break;
   case IMSEC_UE_TIMER_DGRAM:
+    ue->now = now;
     ue_dgram_timer(ue, now, out);
     return;
+  case IMSEC_UE_TIMER_CALL:
+    e.ev = UE_EV_TIMER_CALL;
+    break;
   default:
     return;
   }
@@ -467,4 +498,31 @@ void imsec_ue_on_refused(imsec_ue *ue, uint64_t flow, int reason,
     return;
   (void)imsec_elem_refuse_input(out, &ue->bad_rate, now, flow, reason, NULL,
                                 head, len, "imsec-ue", "uerefused");
+}
+
+int imsec_ue_call(imsec_ue *ue, const char *to, imsec_time_ms now,
+                  imsec_out *out) {
+  if (!ue || !out || !to)
+    return IMSEC_ERR_INVAL;
+  ue_event e = {.ev = UE_EV_CALL, .now = now, .out = out, .to = to};
+  return ue_dispatch(ue, &e);
+}
+
+static int call_op(imsec_ue *ue, int handle, int op, imsec_time_ms now,
+                   imsec_out *out) {
+  if (!ue || !out)
+    return IMSEC_ERR_NOTFOUND;
+  ue_event e = {
+      .ev = UE_EV_CALL_OP, .now = now, .out = out, .handle = handle, .op = op};
+  return ue_dispatch(ue, &e);
+}
+
+int imsec_ue_call_hangup(imsec_ue *ue, int handle, imsec_time_ms now,
+                         imsec_out *out) {
+  return call_op(ue, handle, UE_CALL_OP_HANGUP, now, out);
+}
+
+int imsec_ue_call_reinvite(imsec_ue *ue, int handle, imsec_time_ms now,
+                           imsec_out *out) {
+  return call_op(ue, handle, UE_CALL_OP_REINVITE, now, out);
 }

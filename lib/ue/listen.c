@@ -130,8 +130,23 @@ int ue_listen_message(imsec_ue *ue, uint64_t flow, imsec_sip_msg *m,
                       imsec_time_ms now, imsec_out *out) {
   if (!flow || flow != ue->in_flow)
     return 0;
-  if (!m->is_request)
-    return 1; /* the UE sends nothing there that is answered */
+  if (!m->is_request) {
+    /* Only a call's requests (BYE, re-INVITE of an incoming call that
+     * came this way) are answered there. */
+    imsec_str cid;
+    const imsec_sip_cseq *cs;
+    if (imsec_sip_get_call_id(m, &cid) == 0 &&
+        imsec_sip_get_cseq(m, &cs) == 0 && ue_call_owns(ue, m, cid)) {
+      ue_event e = {.ev = UE_EV_RSP_CALL,
+                    .now = now,
+                    .out = out,
+                    .flow = flow,
+                    .msg = m,
+                    .call_id = cid};
+      (void)ue_h_rsp_call(ue, &e);
+    }
+    return 1;
+  }
   ue_event e = {
       .ev = UE_EV_REQUEST, .now = now, .out = out, .flow = flow, .msg = m};
   ue->reply_flow = flow;
@@ -143,6 +158,7 @@ int ue_listen_message(imsec_ue *ue, uint64_t flow, imsec_sip_msg *m,
 int ue_listen_flow_down(imsec_ue *ue, uint64_t flow, imsec_out *out) {
   if (!flow || flow != ue->in_flow)
     return 0;
+  ue_calls_flow_gone(ue, flow, out);
   ue->in_flow = 0;
   LOG(out, IMSEC_LOG_INFO, S("inbound connection from the P-CSCF closed"));
   return 1;

@@ -1,7 +1,8 @@
 /*
  * Requests over the registered flow (RFC 5626 outbound): MESSAGE out
  * (RFC 3428, routed by the Service-Route of RFC 3608) with its answer or
- * timeout, MESSAGE in (kept in the inbox), OPTIONS, and 405 for the rest.
+ * timeout, MESSAGE in (kept in the inbox), OPTIONS, calls handed to
+ * call.c, and 405 for the rest.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ static void respond(imsec_ue *ue, imsec_sip_msg *req, unsigned code,
   imsec_sip_build_init(&b, buf, UE_MSG_CAP);
   imsec_sip_build_response(&b, req, code, S(reason), S(tag));
   if (allow) {
-    hdr(&b, "Allow", "MESSAGE, OPTIONS, ACK");
+    hdr(&b, "Allow", UE_ALLOW);
     hdr(&b, "Accept", "text/plain, */*");
     hdr(&b, "Supported", "path, outbound");
   }
@@ -106,14 +107,17 @@ int ue_h_request(imsec_ue *ue, const ue_event *e) {
   imsec_sip_msg *m = e->msg;
   imsec_time_ms now = e->now;
   imsec_out *out = e->out;
-  if (m->method_id == IMSEC_SIP_M_ACK)
-    return 0;
   if (imsec_sip_check(m) < 0) {
     if (m->method_id != IMSEC_SIP_M_ACK)
       respond(ue, m, m->diag.status ? m->diag.status : 400,
               m->diag.reason ? m->diag.reason : "Bad Request", 0, out);
     return 0;
   }
+  /* Calls: INVITE, ACK, CANCEL, BYE and every request in a dialog. */
+  if (ue_call_request(ue, m, ue->reply_flow ? ue->reply_flow : ue->flow, now,
+                      out) ||
+      m->method_id == IMSEC_SIP_M_ACK)
+    return 0;
   const imsec_sip_addr *from;
   imsec_str fromuri = IMSEC_STR_NULL;
   if (imsec_sip_get_from(m, &from) == 0)

@@ -217,6 +217,13 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
   IMSEC_GUARD_GOTO(rv, ue_psk_config(ue, cfg), fail_cfg); /* mode M3 */
   ue->next_tag = 1;
   ue->next_handle = 1;
+  if (cfg->answer < IMSEC_UE_ANSWER_AUTO ||
+      cfg->answer > IMSEC_UE_ANSWER_RING || cfg->answer_delay_ms < 0) {
+    rv = IMSEC_ERR_CONFIG;
+    goto fail_cfg;
+  }
+  ue->answer = cfg->answer;
+  ue->answer_delay = cfg->answer_delay_ms;
 
   IMSEC_GUARD_GOTO(rv, imsec_milenage_new(&ue->mil, crypto), fail_cfg);
   rv = cfg->has_op ? imsec_milenage_set_op(ue->mil, cfg->k, cfg->op)
@@ -250,6 +257,7 @@ void imsec_ue_del(imsec_ue *ue) {
     return;
   imsec_milenage_del(ue->mil);
   ue_dgram_free(ue);
+  ue_calls_free(ue);
   for (size_t i = 0; i < ue->inbox_n; i++)
     imsec_ue_message_free(
         &ue->inbox[(ue->inbox_head + i) % IMSEC_UE_INBOX_MAX]);

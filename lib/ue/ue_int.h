@@ -10,6 +10,8 @@
  *               answer, the SQN made durable before the RES leaves
  *   message.c   MESSAGE out and in, OPTIONS, other requests
  *   dgram.c     DTLS: RFC 3261 §17 transactions around the table
+ *   call.c      calls: INVITE both ways, CANCEL, ACK, BYE, re-INVITE
+ *   sdp.c       the minimal SDP offer/answer of calls
  */
 #ifndef IMSEC_LIB_UE_INT_H
 #define IMSEC_LIB_UE_INT_H
@@ -78,6 +80,10 @@ typedef enum ue_ev {
   UE_EV_REPLY,           /* the answer to a PERSIST (on_reply) */
   UE_EV_DEREGISTER,      /* imsec_ue_deregister */
   UE_EV_SEND,            /* imsec_ue_send_message */
+  UE_EV_RSP_CALL,        /* a response in a call (INVITE, BYE, CANCEL) */
+  UE_EV_TIMER_CALL,      /* IMSEC_UE_TIMER_CALL */
+  UE_EV_CALL,            /* imsec_ue_call */
+  UE_EV_CALL_OP,         /* imsec_ue_call_hangup, imsec_ue_call_reinvite */
   UE_EV_COUNT
 } ue_ev;
 
@@ -95,7 +101,10 @@ typedef struct ue_event {
   const char *to, *content_type; /* SEND */
   const uint8_t *body;
   size_t len;
+  int handle, op; /* CALL_OP: the call, UE_CALL_OP_* */
 } ue_event;
+
+enum { UE_CALL_OP_HANGUP = 0, UE_CALL_OP_REINVITE = 1 };
 
 /* A handler: returns what the entry point returns (0, a handle for SEND,
  * or a negative imsec_err). */
@@ -243,6 +252,11 @@ struct imsec_ue {
   struct ue_dgram *dg;
   imsec_sip_timers sip_timers;
   imsec_time_ms keepalive_ms; /* STUN keep-alive interval; 0 off */
+  /* calls (call.c) */
+  struct ue_calls *calls; /* allocated with the first call */
+  int answer;             /* imsec_ue_answer */
+  imsec_time_ms answer_delay;
+  imsec_time_ms now; /* the time of the event being handled */
 };
 
 /* ------------------------------------------------ shared by lib/ue files */
@@ -335,6 +349,31 @@ int ue_h_request(imsec_ue *ue, const ue_event *e);
 int ue_h_rsp_message(imsec_ue *ue, const ue_event *e);
 int ue_h_msg_timer(imsec_ue *ue, const ue_event *e);
 int ue_h_send(imsec_ue *ue, const ue_event *e);
+
+/* call.c */
+/* A request on a flow for the calls: 1 when handled (answered or, for an
+ * ACK, taken), 0 when it is not a call's (MESSAGE, OPTIONS out of a
+ * dialog, ...). */
+int ue_call_request(imsec_ue *ue, imsec_sip_msg *m, uint64_t flow,
+                    imsec_time_ms now, imsec_out *out);
+/* A response belongs to a call (its Call-ID and our From tag). */
+int ue_call_owns(const imsec_ue *ue, imsec_sip_msg *m, imsec_str cid);
+int ue_h_rsp_call(imsec_ue *ue, const ue_event *e);
+int ue_h_call_timer(imsec_ue *ue, const ue_event *e);
+int ue_h_call(imsec_ue *ue, const ue_event *e);
+int ue_h_call_op(imsec_ue *ue, const ue_event *e);
+/* The flow under calls went: they end (FLOW_LOST). */
+void ue_calls_flow_gone(imsec_ue *ue, uint64_t flow, imsec_out *out);
+void ue_calls_free(imsec_ue *ue);
+/* The methods the UE handles (Allow). */
+#define UE_ALLOW "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, OPTIONS, MESSAGE"
+
+/* sdp.c: lengths, or IMSEC_ERR_NOBUF; the answer also IMSEC_ERR_PARSE. */
+int ue_sdp_offer(char *buf, size_t cap, const char *host, uint64_t sess,
+                 unsigned version);
+int ue_sdp_answer(char *buf, size_t cap, imsec_str offer, const char *host,
+                  uint64_t sess, unsigned version);
+int ue_sdp_valid(imsec_str sdp);
 
 /* dgram.c: the datagram leg (pcscf.tp DTLS); no-ops over TLS. */
 /* A message on the flow, before the table: 1 when the transaction layer

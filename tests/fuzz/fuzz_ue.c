@@ -2,12 +2,14 @@
  * messages in every state (REGISTER out, challenged, registered,
  * reconnecting), raw or as the headers and body of an answer that matches
  * the UE's own REGISTER (so the 401/200 handling is reached), interleaved
- * with timers, a MESSAGE sent out and flow loss; the SQN writes the UE
+ * with timers, a MESSAGE sent out, a call placed (so wrapped answers are
+ * the INVITE's) and flow loss; the SQN writes the UE
  * asks for are answered as a host would (held sends dropped when the
  * store fails). Nothing may crash, leak or hang.
  *
  * Input: byte 0 picks the starting state (bits 0-1), whether chunks are
- * wrapped as answers (bit 2) and whether the store fails (bit 4); the rest
+ * wrapped as answers (bit 2), whether the store fails (bit 4) and whether
+ * a call is placed (bit 5); the rest
  * is split into chunks at 0xff. In wrapped mode a chunk's first byte picks
  * the status code. */
 #include <stdint.h>
@@ -202,6 +204,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)h;
     drain(r);
   }
+  int call = 0;
+  if (data[0] & 32) {
+    call = imsec_ue_call(r->ue, "sip:bob@" HOME, r->now, &r->out);
+    drain(r);
+  }
 
   size_t i = 1;
   unsigned step = 0;
@@ -220,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     /* Time passes; every timer fires (stale ones too). */
     r->now += (imsec_time_ms)(n % 7) * 60000;
-    for (uint64_t t = 1; t <= 4; t++)
+    for (uint64_t t = 1; t <= IMSEC_UE_TIMER_CALL; t++)
       imsec_ue_on_timer(r->ue, t, r->now, &r->out);
     drain(r);
     if (r->tag && (step & 3) == 3) {
@@ -231,6 +238,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       imsec_ue_message_free(&m);
     i = j + 1;
     step++;
+  }
+  if (call > 0 && imsec_ue_call_hangup(r->ue, call, r->now, &r->out) < 0) {
+  }
+  drain(r);
+  int hs[2 * IMSEC_UE_MAX_CALLS];
+  size_t nc = imsec_ue_calls(r->ue, hs, 2 * IMSEC_UE_MAX_CALLS);
+  for (size_t k = 0; k < nc; k++) {
+    imsec_ue_call_info ci;
+    if (imsec_ue_call_get(r->ue, hs[k], &ci) < 0 ||
+        (unsigned)ci.state > IMSEC_UE_CALL_ENDED)
+      abort();
   }
   if (imsec_ue_deregister(r->ue, r->now, &r->out) < 0) {
   }

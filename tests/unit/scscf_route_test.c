@@ -222,6 +222,23 @@ static unsigned status_of(const char *msg) {
   return sscanf(msg, "SIP/2.0 %u", &st) == 1 ? st : 0;
 }
 
+/* The SEND actions of the last event on `flow`; f->last the last of
+ * them when there is one. */
+static size_t sends_on(fx *f, uint64_t flow) {
+  size_t n = 0;
+  for (size_t i = 0; i < f->out.n; i++) {
+    const imsec_act *a = &f->out.acts[i];
+    if (a->kind != IMSEC_ACT_SEND || a->flow != flow)
+      continue;
+    n++;
+    assert_true(a->len < sizeof(f->last));
+    memcpy(f->last, a->data, a->len);
+    f->last[a->len] = 0;
+    f->last_flow = a->flow;
+  }
+  return n;
+}
+
 /* When the last event asked for a connection, it comes up as `flow` (a
  * trusted TCP peer) and its queued requests go out. */
 static void connect_up(fx *f, uint64_t flow, const char *host, uint16_t port) {
@@ -233,7 +250,8 @@ static void connect_up(fx *f, uint64_t flow, const char *host, uint16_t port) {
   assert_string_equal(c->addr.host, host);
   assert_int_equal(c->addr.port, port);
   uint64_t tag = c->tag;
-  assert_int_equal(count_kind(f, IMSEC_ACT_SEND), 0);
+  /* Nothing goes there before it is up (a 100 Trying may go back up). */
+  assert_int_equal(sends_on(f, PCSCF_A), count_kind(f, IMSEC_ACT_SEND));
   imsec_flow_info info = tcp_info(host, 0);
   info.peer.port = port;
   imsec_out_clear(&f->out);
@@ -352,7 +370,8 @@ static void invite_orig_home_forked(void **state) {
   /* The same from a trusted peer without orig (terminating): forked with
    * Record-Route too. */
   deliver(f, PCSCF_A, req("INVITE", BOB, NULL, NULL, 70));
-  assert_int_equal(sends(f, a, 4), 2);
+  assert_true(sends_on(f, PCSCF_A) <= 1); /* at most a 100 Trying */
+  assert_int_equal(sends_on(f, PCSCF_OUT), 2);
   assert_non_null(strstr(f->last, "Record-Route: " SELF_RR "\r\n"));
   /* Known, not registered: 480; unknown: 404. */
   deliver(f, PCSCF_A, req("INVITE", CAROL, ORIG, NULL, 70));
@@ -533,6 +552,15 @@ static void other_methods(void **state) {
     assert_true(strncmp(f->last, in_dialog[i], strlen(in_dialog[i])) == 0);
     assert_null(strstr(f->last, "Record-Route"));
   }
+  /* A re-INVITE follows the route set like any in-dialog request and
+   * adds no Record-Route (the dialog's route set is fixed, RFC 3261
+   * §12.2). */
+  deliver(f, PCSCF_A, req("INVITE", BOB_C1, SELF_RR ", " PC_RR, "b1", 70));
+  assert_int_equal(sends_on(f, PCSCF_OUT), 1);
+  assert_true(starts(f->last, "INVITE " BOB_C1 " SIP/2.0\r\n"));
+  assert_non_null(strstr(f->last, "Route: " PC_RR "\r\n"));
+  assert_null(strstr(f->last, "Record-Route"));
+
   /* INFO outside a dialog to a home user: forked, no Record-Route. */
   assert_int_equal(deliver(f, PCSCF_A, req("INFO", BOB, ORIG, NULL, 70)), 2);
   assert_true(strncmp(f->last, "INFO ", 5) == 0);

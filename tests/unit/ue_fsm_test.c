@@ -232,6 +232,20 @@ static int deliver(fx *f, ue_ev ev, int variant) {
   case UE_EV_SEND:
     return imsec_ue_send_message(ue, "sip:bob@" HOME, NULL,
                                  (const uint8_t *)"hi", 2, f->now, &f->out);
+  case UE_EV_RSP_CALL:
+    feed(f, "SIP/2.0 180 Ringing\r\n"
+            "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKc\r\n"
+            "From: <" IMPU ">;tag=a\r\nTo: <sip:bob@" HOME ">;tag=b\r\n"
+            "Call-ID: call1\r\nCSeq: 1 INVITE\r\n"
+            "Content-Length: 0\r\n\r\n");
+    return 0;
+  case UE_EV_TIMER_CALL:
+    imsec_ue_on_timer(ue, IMSEC_UE_TIMER_CALL, later, &f->out);
+    return 0;
+  case UE_EV_CALL:
+    return imsec_ue_call(ue, "sip:bob@" HOME, f->now, &f->out);
+  case UE_EV_CALL_OP:
+    return imsec_ue_call_hangup(ue, 1, f->now, &f->out);
   case UE_EV_COUNT:
     break;
   }
@@ -352,7 +366,7 @@ static void test_table_complete(void **st) {
       assert_true((r->disp == UE_RUN) == (r->fn != NULL));
       if (r->disp == UE_REFUSE)
         assert_true(e == UE_EV_START || e == UE_EV_FLOW_UP || e == UE_EV_SEND ||
-                    e == UE_EV_DEREGISTER);
+                    e == UE_EV_DEREGISTER || e == UE_EV_CALL);
       assert_true(r->next < UE_BIT(UE_ST_COUNT));
       assert_string_not_equal(ue_ev_name((ue_ev)e), "?");
     }

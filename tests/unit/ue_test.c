@@ -1227,18 +1227,21 @@ static void test_incoming_requests(void **st) {
   feed(&f, options, sizeof(options) - 1);
   assert_int_equal(f.n_send, 1);
   assert_non_null(strstr(f.sent, "SIP/2.0 200 OK"));
-  assert_non_null(strstr(f.sent, "Allow: MESSAGE"));
+  assert_non_null(strstr(f.sent, "Allow: INVITE, ACK, CANCEL, BYE"));
+  assert_non_null(strstr(f.sent, "MESSAGE"));
 
-  static const char invite[] =
-      "INVITE sip:ue@127.0.0.1:40000 SIP/2.0\r\n"
+  /* Calls are call.c's (ue_call_test.c); a SUBSCRIBE is not handled. */
+  static const char subscribe[] =
+      "SUBSCRIBE sip:ue@127.0.0.1:40000 SIP/2.0\r\n"
       "Via: SIP/2.0/TLS " PCSCF ":5061;branch=z9hG4bKpc3\r\n"
       "Max-Forwards: 70\r\n"
       "From: <sip:alice@" HOME ">;tag=a3\r\n"
       "To: <" IMPU ">\r\n"
       "Call-ID: i1@x\r\n"
-      "CSeq: 1 INVITE\r\n"
+      "CSeq: 1 SUBSCRIBE\r\n"
+      "Event: reg\r\n"
       "Content-Length: 0\r\n\r\n";
-  feed(&f, invite, sizeof(invite) - 1);
+  feed(&f, subscribe, sizeof(subscribe) - 1);
   assert_int_equal(f.n_send, 1);
   assert_non_null(strstr(f.sent, "SIP/2.0 405"));
 

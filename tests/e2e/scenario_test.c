@@ -536,16 +536,6 @@ static void dtls_register(sc_backend b) {
 
 /* ------------------------------------------------------------ calls */
 
-/* The UE's call API lands on its own: until it is linked in, the call
- * cases say so and skip. */
-#define NEED_CALLS()                                                           \
-  do {                                                                         \
-    if (!sc_calls_linked()) {                                                  \
-      fprintf(stderr, "calls: the UE call API is not linked in: skipped\n");   \
-      skip();                                                                  \
-    }                                                                          \
-  } while (0)
-
 /* Responses `from` sent whose status line starts with `status` and whose
  * CSeq names `method`. */
 static size_t responses(sc_world *w, const char *from, const char *status,
@@ -727,7 +717,6 @@ static void two_ues(sc_world *w, const sc_ue_opts *oa, const sc_ue_opts *ob,
  * Route with each UE's flow token, twice) and the S-CSCF (its own entry);
  * the ACK and the BYE reach B over its registered flow (RFC 5626 §5.3). */
 static void call_answer(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   two_ues(w, NULL, NULL, &a, &b);
@@ -782,7 +771,6 @@ static void call_answer(sc_backend be) {
  * 486 downstream itself and absorbs the ACK from upstream (RFC 3261
  * §16.7 step 5, §17.1.1.3: the ACK of a non-2xx is hop by hop). */
 static void call_busy(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   sc_ue_opts busy = {.answer = IMSEC_UE_ANSWER_BUSY};
@@ -821,7 +809,6 @@ static void call_busy(sc_backend be) {
 /* B rings and does not answer; A hangs up: CANCEL through both proxies
  * to B (on its flow), 487 back; both calls ENDED CANCELLED. */
 static void call_cancel(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
@@ -859,7 +846,6 @@ static void call_cancel(sc_backend be) {
  * answered after a while) gets it while ringing; both end CANCELLED and
  * B never answers. */
 static void call_cancel_early(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   sc_ue_opts slow = {.answer = IMSEC_UE_ANSWER_AUTO, .answer_delay_ms = 2000};
@@ -899,7 +885,6 @@ static void call_cancel_early(sc_backend be) {
  * over the visited P-CSCF and ends CANCELLED; A talks to the one that
  * answered, then hangs up. */
 static void call_forked(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a = sc_ue_add(w, NULL);
   sc_ue *b1 = sc_ue_add(w, NULL);
@@ -947,7 +932,6 @@ static void call_forked(sc_backend be) {
 /* A re-INVITEs a confirmed call (a new offer), then B does: both see two
  * re-INVITEs answered; B's goes to A over A's registered flow. */
 static void call_reinvite(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   two_ues(w, NULL, NULL, &a, &b);
@@ -984,7 +968,6 @@ static void call_reinvite(sc_backend be) {
  * registration set, TS 23.228 §4.3.3.4); B, the callee, hangs up: its BYE
  * follows the route set to A, over A's registered flow. */
 static void call_bye_callee(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   two_ues(w, NULL, NULL, &a, &b);
@@ -1017,7 +1000,6 @@ static int flow_moved(sc_world *w, void *arg) {
  * §5.3, from B's P-CSCF; 480 from the S-CSCF); A's call ends all the
  * same. */
 static void call_flow_lost(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   two_ues(w, NULL, NULL, &a, &b);
@@ -1053,7 +1035,6 @@ static void call_flow_lost(sc_backend be) {
  * at home. The visited P-CSCF Record-Routes with A's token; B hangs up
  * and its BYE reaches A through the visited P-CSCF on A's flow. */
 static void call_roaming(sc_backend be) {
-  NEED_CALLS();
   sc_world *w = sc_world_new(be);
   sc_ue *a, *b;
   sc_ue_opts roam = {.via = SC_PCSCF_VISITED};
@@ -1084,7 +1065,6 @@ static void call_roaming(sc_backend be) {
  * ACK and BYE reach B over one flow, B's registered one (M2b: the one the
  * P-CSCF dialled; M3 AKA-derived: the PSK flow B reconnected on). */
 static void call_in_mode(sc_backend be, sc_mode m) {
-  NEED_CALLS();
   sc_world *w = sc_world_new_mode(be, m);
   sc_ue *a, *b;
   /* M2b: the caller keeps its flow (M1), the callee is dialled. */

@@ -1488,28 +1488,6 @@ uint64_t sc_pcscf_binding_flow(sc_world *w, sc_pcscf p, const char *impu) {
 
 /* ------------------------------------------------------------ calls */
 
-/* The call API may not be linked yet (the UE's call code lands on its
- * own): weak references, so that the cases skip instead of failing to
- * link. */
-#pragma weak imsec_ue_call
-#pragma weak imsec_ue_call_hangup
-#pragma weak imsec_ue_call_reinvite
-#pragma weak imsec_ue_call_get
-#pragma weak imsec_ue_calls
-
-int sc_calls_linked(void) {
-  int (*volatile f)(imsec_ue *, const char *, imsec_time_ms, imsec_out *) =
-      imsec_ue_call;
-  size_t (*volatile g)(const imsec_ue *, int *, size_t) = imsec_ue_calls;
-  int (*volatile h)(const imsec_ue *, int, imsec_ue_call_info *) =
-      imsec_ue_call_get;
-  int (*volatile x)(imsec_ue *, int, imsec_time_ms, imsec_out *) =
-      imsec_ue_call_hangup;
-  int (*volatile y)(imsec_ue *, int, imsec_time_ms, imsec_out *) =
-      imsec_ue_call_reinvite;
-  return f != NULL && g != NULL && h != NULL && x != NULL && y != NULL;
-}
-
 typedef struct call_arg {
   const char *to;
   int handle, rc;

@@ -213,8 +213,6 @@ void sc_dump(sc_world *w);
 
 /* ------------------------------------------------------ calls */
 
-/* 1 when the linked UE has the call API (include/imsec/ue.h "calls"). */
-int sc_calls_linked(void);
 /* imsec_ue_call(to) on u's thread: its result (a handle > 0, or an
  * error). */
 int sc_call_dial(sc_world *w, sc_ue *u, const char *to);

@@ -49,6 +49,8 @@
  *                      waits for the 180;
  *   call_forked        B's two devices ring, one answers, the S-CSCF
  *                      CANCELs the other;
+ *   call_forked_both   both devices answer: A ACKs both 2xx, keeps one
+ *                      and BYEs the other;
  *   call_reinvite      re-INVITEs both ways;
  *   call_bye_callee    B hangs up;
  *   call_flow_lost     B's flow dies mid-call: its call ends FLOW_LOST, A's
@@ -929,6 +931,73 @@ static void call_forked(sc_backend be) {
   sc_world_del(w);
 }
 
+typedef struct two_legs {
+  sc_ue *b1, *b2;
+  int h1, h2;
+} two_legs;
+
+/* One leg up, the other over. */
+static int one_leg(sc_world *w, void *arg) {
+  two_legs *l = arg;
+  imsec_ue_call_info i1, i2;
+  if (sc_call_get(w, l->b1, l->h1, &i1) != 0 ||
+      sc_call_get(w, l->b2, l->h2, &i2) != 0)
+    return 0;
+  return (i1.state == IMSEC_UE_CALL_CONFIRMED &&
+          i2.state == IMSEC_UE_CALL_ENDED) ||
+         (i2.state == IMSEC_UE_CALL_CONFIRMED &&
+          i1.state == IMSEC_UE_CALL_ENDED);
+}
+
+/* Both of B's devices answer at once: the S-CSCF relays both 2xx (RFC
+ * 3261 §16.7 step 5: every 2xx goes upstream); A ACKs each, keeps the
+ * first and hangs up the other at once (BYE, §13.2.2.4); the device that
+ * lost sees BYE. */
+static void call_forked_both(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *b1 = sc_ue_add(w, NULL);
+  sc_ue_opts dev = {.device_of = b1, .via = SC_PCSCF_VISITED};
+  sc_ue *b2 = sc_ue_add(w, &dev);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b1, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b2, WAIT_MS), IMSEC_UE_REGISTERED);
+  int ha = sc_call_start(w, a, sc_ue_impu(b1));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
+  two_legs l = {b1, b2, sc_call_wait_incoming(w, b1, WAIT_MS),
+                sc_call_wait_incoming(w, b2, WAIT_MS)};
+  assert_int_not_equal(l.h1, 0);
+  assert_int_not_equal(l.h2, 0);
+  assert_true(sc_run_until(w, one_leg, &l, WAIT_MS));
+  sc_ue *won = b1, *lost = b2;
+  int hw = l.h1, hl = l.h2;
+  if (sc_call_info(w, b1, l.h1).state == IMSEC_UE_CALL_ENDED) {
+    won = b2;
+    lost = b1;
+    hw = l.h2;
+    hl = l.h1;
+  }
+  imsec_ue_call_info il = sc_call_info(w, lost, hl);
+  assert_int_equal(il.end, IMSEC_UE_END_REMOTE_BYE);
+  assert_int_not_equal(il.answered_at, 0);
+  /* Two 2xx reached A: two ACKs, one BYE so far; its call is the one. */
+  assert_int_equal(responses(w, "scscf", "SIP/2.0 200", "INVITE"), 2);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 2);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 0);
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.state, IMSEC_UE_CALL_CONFIRMED);
+  int hs[IMSEC_UE_MAX_CALLS];
+  assert_int_equal(sc_calls(w, a, hs, IMSEC_UE_MAX_CALLS), 1);
+  hang_up(w, a, ha, won, hw);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 2);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b1, 0);
+  assert_requests_on(w, b2, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* A re-INVITEs a confirmed call (a new offer), then B does: both see two
  * re-INVITEs answered; B's goes to A over A's registered flow. */
 static void call_reinvite(sc_backend be) {
@@ -1163,6 +1232,7 @@ BOTH(call_busy)
 BOTH(call_cancel)
 BOTH(call_cancel_early)
 BOTH(call_forked)
+BOTH(call_forked_both)
 BOTH(call_reinvite)
 BOTH(call_bye_callee)
 BOTH(call_flow_lost)
@@ -1205,6 +1275,8 @@ int main(void) {
       cmocka_unit_test(net_call_cancel_early),
       cmocka_unit_test(sim_call_forked),
       cmocka_unit_test(net_call_forked),
+      cmocka_unit_test(sim_call_forked_both),
+      cmocka_unit_test(net_call_forked_both),
       cmocka_unit_test(sim_call_reinvite),
       cmocka_unit_test(net_call_reinvite),
       cmocka_unit_test(sim_call_bye_callee),

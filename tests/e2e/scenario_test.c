@@ -51,6 +51,9 @@
  *                      CANCELs the other;
  *   call_forked_both   both devices answer: A ACKs both 2xx, keeps one
  *                      and BYEs the other;
+ *   call_refused       480 (not registered), 404 (unknown), 603 (B
+ *                      declines while ringing);
+ *   call_timer_c       B rings for ever: Timer C, CANCEL, 408 (sim only);
  *   call_reinvite      re-INVITEs both ways;
  *   call_bye_callee    B hangs up;
  *   call_flow_lost     B's flow dies mid-call: its call ends FLOW_LOST, A's
@@ -998,6 +1001,73 @@ static void call_forked_both(sc_backend be) {
   sc_world_del(w);
 }
 
+/* Calls that find nobody: B is a subscriber but not registered (480,
+ * TS 24.229 §5.4.3.3: no unregistered services here), the other user is
+ * unknown to the HSS (404); B rings and declines (603, RFC 3261 §13.3.1.3
+ * once the callee hangs up unanswered). */
+static void call_refused(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  sc_ue *off = sc_ue_add(w, NULL); /* never started */
+  struct {
+    const char *to;
+    unsigned status;
+  } cases[] = {
+      {sc_ue_impu(off), 480},
+      {"sip:nobody@" SC_HOME, 404},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int h = sc_call_start(w, a, cases[i].to);
+    assert_true(sc_call_wait(w, a, h, IMSEC_UE_CALL_ENDED, WAIT_MS));
+    imsec_ue_call_info ci = sc_call_info(w, a, h);
+    assert_int_equal(ci.end, IMSEC_UE_END_REJECTED);
+    assert_int_equal(ci.final_status, cases[i].status);
+  }
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  assert_int_equal(sc_call_hangup(w, b, hb), 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ia.final_status, 603);
+  assert_int_equal(sc_call_info(w, b, hb).state, IMSEC_UE_CALL_ENDED);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 3);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B rings for ever: Timer C (RFC 3261 §16.6 step 11, 180 s by default)
+ * at the proxies CANCELs B's branch and answers A 408. Sim only: three
+ * minutes of real time are not worth it over sockets. */
+static void call_timer_c(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, 200000));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.final_status, 408);
+  assert_int_equal(ia.end, IMSEC_UE_END_TIMEOUT);
+  assert_true(ia.ended_at - ia.started_at >= 180000);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_CANCELLED);
+  /* B's branch CANCELled over B's flow; A sent no CANCEL of its own. */
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "CANCEL", fb), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* A re-INVITEs a confirmed call (a new offer), then B does: both see two
  * re-INVITEs answered; B's goes to A over A's registered flow. */
 static void call_reinvite(sc_backend be) {
@@ -1233,6 +1303,12 @@ BOTH(call_cancel)
 BOTH(call_cancel_early)
 BOTH(call_forked)
 BOTH(call_forked_both)
+BOTH(call_refused)
+/* Sim only (see call_timer_c). */
+static void sim_call_timer_c(void **state) {
+  (void)state;
+  timed("call_timer_c", call_timer_c, SC_SIM);
+}
 BOTH(call_reinvite)
 BOTH(call_bye_callee)
 BOTH(call_flow_lost)
@@ -1277,6 +1353,9 @@ int main(void) {
       cmocka_unit_test(net_call_forked),
       cmocka_unit_test(sim_call_forked_both),
       cmocka_unit_test(net_call_forked_both),
+      cmocka_unit_test(sim_call_refused),
+      cmocka_unit_test(net_call_refused),
+      cmocka_unit_test(sim_call_timer_c),
       cmocka_unit_test(sim_call_reinvite),
       cmocka_unit_test(net_call_reinvite),
       cmocka_unit_test(sim_call_bye_callee),

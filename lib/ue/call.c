@@ -25,8 +25,8 @@
 #include "lib/ue/ue_int.h"
 
 #define CALL_SLOTS (2 * IMSEC_UE_MAX_CALLS)
-#define CALL_ROUTES 8
-#define RR_CAP 320
+#define CALL_ROUTES 12 /* Record-Route entries kept (a roaming call has 6) */
+#define RR_CAP 512
 #define VIA_CAP 400
 #define SDP_CAP 1024
 
@@ -379,9 +379,11 @@ static void respond(imsec_ue *ue, ue_call *c, uint64_t flow, imsec_sip_msg *req,
     if (f)
       (void)imsec_out_send(out, f, buf, (size_t)n);
     const imsec_sip_cseq *cs;
+    /* The final answer to the INVITE being answered is sent again for
+     * a retransmission of it (a 491 or 500 to another one is not). */
     if (c && code >= 200 && imsec_sip_get_cseq(req, &cs) == 0 &&
-        cs->method_id == IMSEC_SIP_M_INVITE)
-      take(&c->resp, &c->resp_len, buf, (size_t)n); /* sent again */
+        cs->method_id == IMSEC_SIP_M_INVITE && cs->seq == c->req_cseq)
+      take(&c->resp, &c->resp_len, buf, (size_t)n);
   }
   free(buf);
 }
@@ -593,7 +595,8 @@ static void on_invite_rsp(imsec_ue *ue, ue_call *c, imsec_sip_msg *m,
   }
   if (st < 300) {
     if (!c->inv_open) {
-      if (imsec_str_eq(tt, S(c->remote_tag)) && c->ack && live(c)) {
+      if (imsec_str_eq(tt, S(c->remote_tag)) && c->ack &&
+          c->final_status >= 200 && c->final_status < 300) {
         send_bytes(ue, c, c->ack, c->ack_len, out); /* a retransmission */
       } else {
         fork_bye(ue, c, m, out);

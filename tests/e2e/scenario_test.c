@@ -58,6 +58,7 @@
  *   call_bye_callee    B hangs up;
  *   call_flow_lost     B's flow dies mid-call: its call ends FLOW_LOST, A's
  *                      BYE fails and A's call ends;
+ *   call_flow_lost_ringing  the same while B rings: 430, then 480 to A;
  *   call_roaming       A through the visited P-CSCF calls B at home;
  *   call_m2a .. _dtls  one call in each deployment mode.
  *
@@ -1170,6 +1171,36 @@ static void call_flow_lost(sc_backend be) {
   sc_world_del(w);
 }
 
+/* B's flow goes down while B rings: the P-CSCF's INVITE transaction
+ * toward B fails with it, 430 upstream (RFC 5626 §5.3), which the S-CSCF
+ * turns into 480 for A (TS 24.229 §5.4.3.3: the callee is unreachable);
+ * A's call is refused, B's ends FLOW_LOST. */
+static void call_flow_lost_ringing(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  uint64_t b_flow = sc_ue_status(w, b).flow;
+  sc_ue_flow_fail(w, b);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_FLOW_LOST);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ia.final_status, 480);
+  assert_int_equal(responses(w, "pcscf", "SIP/2.0 430", "INVITE"), 1);
+  assert_int_equal(responses(w, "scscf", "SIP/2.0 480", "INVITE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, b_flow);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* A roams: registered through the visited network's P-CSCF, it calls B
  * at home. The visited P-CSCF Record-Routes with A's token; B hangs up
  * and its BYE reaches A through the visited P-CSCF on A's flow. */
@@ -1312,6 +1343,7 @@ static void sim_call_timer_c(void **state) {
 BOTH(call_reinvite)
 BOTH(call_bye_callee)
 BOTH(call_flow_lost)
+BOTH(call_flow_lost_ringing)
 BOTH(call_roaming)
 BOTH(call_m2a)
 BOTH(call_m2b)
@@ -1362,6 +1394,8 @@ int main(void) {
       cmocka_unit_test(net_call_bye_callee),
       cmocka_unit_test(sim_call_flow_lost),
       cmocka_unit_test(net_call_flow_lost),
+      cmocka_unit_test(sim_call_flow_lost_ringing),
+      cmocka_unit_test(net_call_flow_lost_ringing),
       cmocka_unit_test(sim_call_roaming),
       cmocka_unit_test(net_call_roaming),
       cmocka_unit_test(sim_call_m2a),

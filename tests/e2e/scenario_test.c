@@ -53,6 +53,8 @@
  *                      and BYEs the other;
  *   call_refused       480 (not registered), 404 (unknown), 603 (B
  *                      declines while ringing);
+ *   call_forged_bye    C sends a BYE into A and B's call naming A's
+ *                      flow token: 403, the call stays up;
  *   call_timer_c       B rings for ever: Timer C, CANCEL, 408 (sim only);
  *   call_reinvite      re-INVITEs both ways;
  *   call_bye_callee    B hangs up;
@@ -1069,6 +1071,89 @@ static void call_timer_c(sc_backend be) {
   sc_world_del(w);
 }
 
+static int pcscf_forbade(sc_world *w, void *arg) {
+  return sc_msgs(w, "pcscf", "SIP/2.0 403") > *(size_t *)arg;
+}
+
+/* `text` with its start line's method and the CSeq method set to
+ * `method` and a fresh Via branch (malloc'd). */
+static char *as_method(const char *text, const char *method) {
+  size_t cap = strlen(text) + 64;
+  char *o = malloc(cap);
+  assert_non_null(o);
+  const char *sp = strchr(text, ' ');
+  assert_non_null(sp);
+  size_t n = (size_t)snprintf(o, cap, "%s", method);
+  for (const char *p = sp; *p; p++) {
+    if (p[0] == '\n' && strncasecmp(p + 1, "CSeq:", 5) == 0) {
+      /* "\nCSeq: N METHOD" */
+      const char *num = p + 6;
+      while (*num == ' ')
+        num++;
+      n += (size_t)snprintf(o + n, cap - n, "\nCSeq: 77 %s", method);
+      p = strchr(num, '\r') ? strchr(num, '\r') - 1 : num;
+      continue;
+    }
+    if (strncmp(p, "branch=", 7) == 0) { /* no secret: a Via parameter */
+      n += (size_t)snprintf(o + n, cap - n, "branch=z9hG4bKforged");
+      p += 6;
+      continue;
+    }
+    if (n + 1 < cap)
+      o[n++] = *p;
+  }
+  o[n] = 0;
+  return o;
+}
+
+/* A third UE forges its way into A and B's call (TS 24.229 §5.2.6.3,
+ * RFC 5626 §5.3): a BYE copied from A's ACK (A's route set, the
+ * dialog's tags), sent over C's own flow, names A's binding in its Route:
+ * 403 from the P-CSCF; the same with C's own token in the Route names a
+ * dialog C is not part of: 403 again. Nothing reaches B, the call stays
+ * up; A hangs up as usual. */
+static void call_forged_bye(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  sc_ue *c = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, c, WAIT_MS), IMSEC_UE_REGISTERED);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  char *ack = sc_msg_text(w, "ue0", "ACK", 0);
+  assert_non_null(ack);
+  char *bye = as_method(ack, "BYE");
+  free(ack);
+  size_t forbidden = sc_msgs(w, "pcscf", "SIP/2.0 403");
+  size_t byes_in = sc_msgs_in_on(w, "ue1", "BYE", 0);
+  sc_ue_send_raw(w, c, bye);
+  assert_true(sc_run_until(w, pcscf_forbade, &forbidden, WAIT_MS));
+  uint64_t fc = sc_ue_reg_flow(w, "pcscf", c);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "SIP/2.0 403", fc), 1);
+  /* C's own token in the Route, A and B's dialog: not one of C's
+   * dialogs (403 for another UE's). */
+  char ta[256], tc[256];
+  path_token(w, "pcscf", a, ta, sizeof ta);
+  path_token(w, "pcscf", c, tc, sizeof tc);
+  assert_int_equal(strlen(ta), strlen(tc));
+  for (char *p = bye; (p = strstr(p, ta)) != NULL; p += strlen(tc))
+    memcpy(p, tc, strlen(tc));
+  forbidden++;
+  sc_ue_send_raw(w, c, bye);
+  free(bye);
+  assert_true(sc_run_until(w, pcscf_forbade, &forbidden, WAIT_MS));
+  assert_int_equal(sc_msgs_on(w, "pcscf", "SIP/2.0 403", fc), 2);
+  assert_int_equal(sc_msgs(w, "pcscf", "BYE"), 0);
+  sc_run_for(w, 100);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "BYE", 0), byes_in);
+  assert_int_equal(sc_call_info(w, a, ha).state, IMSEC_UE_CALL_CONFIRMED);
+  assert_int_equal(sc_call_info(w, b, hb).state, IMSEC_UE_CALL_CONFIRMED);
+  hang_up(w, a, ha, b, hb);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* A re-INVITEs a confirmed call (a new offer), then B does: both see two
  * re-INVITEs answered; B's goes to A over A's registered flow. */
 static void call_reinvite(sc_backend be) {
@@ -1335,6 +1420,7 @@ BOTH(call_cancel_early)
 BOTH(call_forked)
 BOTH(call_forked_both)
 BOTH(call_refused)
+BOTH(call_forged_bye)
 /* Sim only (see call_timer_c). */
 static void sim_call_timer_c(void **state) {
   (void)state;
@@ -1387,6 +1473,8 @@ int main(void) {
       cmocka_unit_test(net_call_forked_both),
       cmocka_unit_test(sim_call_refused),
       cmocka_unit_test(net_call_refused),
+      cmocka_unit_test(sim_call_forged_bye),
+      cmocka_unit_test(net_call_forged_bye),
       cmocka_unit_test(sim_call_timer_c),
       cmocka_unit_test(sim_call_reinvite),
       cmocka_unit_test(net_call_reinvite),

@@ -1666,3 +1666,32 @@ void sc_ue_flow_fail(sc_world *w, sc_ue *u) {
   sc_ue_call(w, u, flow_fail_fn, &f);
   assert_int_not_equal(f, 0);
 }
+
+typedef struct raw_arg {
+  const char *text;
+  uint64_t flow;
+} raw_arg;
+
+static void raw_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  (void)now;
+  raw_arg *r = arg;
+  imsec_ue_status s;
+  imsec_ue_get_status(self, &s);
+  r->flow = s.flow;
+  if (s.flow)
+    (void)imsec_out_send(out, s.flow, r->text, strlen(r->text));
+}
+
+void sc_ue_send_raw(sc_world *w, sc_ue *u, const char *text) {
+  if (w->b == SC_SIM) {
+    uint64_t f = sc_ue_status(w, u).flow;
+    assert_int_not_equal(f, 0);
+    uint64_t peer = sim_flow_peer(w->s, f);
+    assert_int_not_equal(peer, 0);
+    assert_int_equal(sim_inject(w->s, peer, text, strlen(text)), 0);
+    return;
+  }
+  raw_arg r = {text, 0};
+  sc_ue_call(w, u, raw_fn, &r);
+  assert_int_not_equal(r.flow, 0);
+}

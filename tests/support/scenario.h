@@ -249,6 +249,11 @@ int sc_call_pred(sc_world *w, void *arg);
 int sc_call_wait(sc_world *w, sc_ue *u, int handle, imsec_ue_call_state state,
                  imsec_time_ms ms);
 
+/* Raw bytes on u's flow to its P-CSCF, as if the UE sent them (a UE
+ * that forges: sim, injected at the P-CSCF's end; net, sent by u's port
+ * over its TLS flow). The UE element itself knows nothing of them. */
+void sc_ue_send_raw(sc_world *w, sc_ue *u, const char *text);
+
 /* Take u's flow to the P-CSCF down (see above): the UE gets
  * on_flow_down(IMSEC_ERR_IO), the P-CSCF its flow's end. */
 void sc_ue_flow_fail(sc_world *w, sc_ue *u);

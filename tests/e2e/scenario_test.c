@@ -62,7 +62,8 @@
  *                      BYE fails and A's call ends;
  *   call_flow_lost_ringing  the same while B rings: 430, then 480 to A;
  *   call_roaming       A through the visited P-CSCF calls B at home;
- *   call_m2a .. _dtls  one call in each deployment mode.
+ *   call_m2a .. _dtls  one call in each deployment mode;
+ *   call_dtls_loss     over DTLS, the INVITE to B lost: Timer A.
  *
  * Waits are predicates with generous deadlines (virtual under sim, real
  * under net): a loaded machine only makes the net runs slower.
@@ -1363,6 +1364,29 @@ static void call_in_mode(sc_backend be, sc_mode m) {
   sc_world_del(w);
 }
 
+/* SIP over DTLS, the INVITE toward B lost on the way (B's third
+ * datagram down: the 401, the 200, then the INVITE): the P-CSCF sends it
+ * again on Timer A (RFC 3261 §17.1.1.2), B answers once, the call goes on
+ * as over TLS. */
+static void call_dtls_loss(sc_backend be) {
+  sc_world *w = sc_world_new_mode(be, SC_DTLS);
+  sc_ue *a, *b;
+  sc_ue_opts lossy = {.lose_down = 3};
+  two_ues(w, NULL, &lossy, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  assert_int_equal(sc_dgrams_lost(w), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  /* The INVITE twice toward B (one lost), one answer from B. */
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fb), 2);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "INVITE", 0), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 180", "INVITE"), 1);
+  hang_up(w, a, ha, b, hb);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 static void call_m2a(sc_backend be) {
   call_in_mode(be, SC_M2A);
 }
@@ -1436,6 +1460,7 @@ BOTH(call_m2b)
 BOTH(call_m3)
 BOTH(call_m3_aka)
 BOTH(call_dtls)
+BOTH(call_dtls_loss)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -1496,6 +1521,8 @@ int main(void) {
       cmocka_unit_test(net_call_m3_aka),
       cmocka_unit_test(sim_call_dtls),
       cmocka_unit_test(net_call_dtls),
+      cmocka_unit_test(sim_call_dtls_loss),
+      cmocka_unit_test(net_call_dtls_loss),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

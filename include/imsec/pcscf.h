@@ -48,6 +48,12 @@
  *  - Mode M2a (cfg.client_cert): a UE's TLS client certificate must pass
  *    imsec_trust_ue_cert; its sip:IMPI is then the only IMPI the flow may
  *    register (403 otherwise) and the binding records it.
+ *  - Dialogs (docs/CALLS.md, TS 24.229 §5.2.6.3, RFC 5626 §5.3): INVITE,
+ *    SUBSCRIBE and REFER outside a dialog get two Record-Route entries
+ *    with the flow token (access and core side, RFC 5658), so requests in
+ *    the dialog reach the UE over its bound flow; in-dialog requests are
+ *    checked against the dialogs of the UE's binding (403, 481); at most
+ *    max_dialogs (503 beyond).
  *  - Mode M2b (cfg.dial_ue): a registration whose Contact is a TLS
  *    address outlives its connection; a request for it opens TLS there
  *    (CONNECT with the IMSEC_PCSCF_UE_PROFILE profile), the UE's server

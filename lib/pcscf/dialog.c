@@ -10,11 +10,11 @@
  * token that names the UE's binding, and leaves on its bound flow.
  *
  * The dialog table: one record per (binding, Call-ID, the UE's tag),
- * at most cfg.max_dialogs. A record is made when the UE's initial request
- * is forwarded (the UE as UAC: its From tag) or when the UE's 1xx with a
- * To tag or 2xx to a dialog-creating request from the core is relayed
- * (the UE as UAS: its To tag). It ends on the 2xx to a BYE, a final
- * response >= 300 to the initial request before any 2xx, a 481 to an
+ * at most cfg.max_dialogs, and at most DLG_PER_BINDING per binding. A record is
+ * made when the UE's initial request is forwarded (the UE as UAC: its From tag)
+ * or when the UE's 1xx with a To tag or 2xx to a dialog-creating request from
+ * the core is relayed (the UE as UAS: its To tag). It ends on the 2xx to a BYE,
+ * a final response >= 300 to the initial request before any 2xx, a 481 to an
  * in-dialog request, the 2xx to a NOTIFY with Subscription-State:
  * terminated (subscription dialogs), an idle timeout, or with its binding.
  *
@@ -33,6 +33,10 @@
 #define DLG_IDLE_MS ((imsec_time_ms)12 * 3600 * 1000)
 #define DLG_TIMER_C_MS 180000
 #define DLG_MAX_DEFAULT 65536 /* cfg.max_dialogs 0 */
+/* Dialogs of one registration (binding): enough for a phone's calls and
+ * its subscriptions (reg event, presence, message waiting), and it keeps
+ * one UE, or its callers, from filling the table for everyone. */
+#define DLG_PER_BINDING 64
 
 /* txn.dlg_role bits (txn.dlg_bid names the binding). */
 #define DR_UE_UAC 1  /* the request came from the UE: its tag is From's */
@@ -101,6 +105,20 @@ static dialog *dlg_find(imsec_pcscf *p, imsec_str key, uint64_t bid) {
 
 static size_t dlg_max(const imsec_pcscf *p) {
   return p->cfg.max_dialogs ? p->cfg.max_dialogs : DLG_MAX_DEFAULT;
+}
+
+/* Is there room for one more dialog of binding `bid`, in the table and
+ * under the binding's own bound? */
+static int dlg_room(imsec_pcscf *p, uint64_t bid) {
+  if (p->n_dlgs >= dlg_max(p))
+    return 0;
+  if (!p->dlg_ready)
+    return 1;
+  size_t n = 0;
+  for (const dialog *d = imsec_map_get(&p->dlg_bids, bid); d; d = d->bnext)
+    if (++n >= DLG_PER_BINDING)
+      return 0;
+  return 1;
 }
 
 static imsec_time_ms dlg_early_ms(const imsec_pcscf *p) {
@@ -535,12 +553,16 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
     t->from_ue = 1;
     t->in_flow = f->id;
     pc_txn_keep_answer(e, t, m);
+    /* RFC 3261 §16: a re-INVITE is an INVITE transaction like any
+     * (100 Trying, CANCEL, the ACK of a non-2xx, Timer C; invite.c). */
+    if (pc_invite_begin(e, t, m, &r) < 0)
+      goto out;
     t->dlg_bid = tb->id;
     t->dlg_role = DR_UE_UAC | (m->method_id == IMSEC_SIP_M_BYE ? DR_BYE : 0) |
                   (notify_terminates(m) ? DR_NOTIFY : 0);
   }
-  /* RFC 3325, TS 24.229 §5.2.6.3: the UE asserts nothing itself; the dialog's
-   * identity is asserted for it. */
+  /* RFC 3325, TS 24.229 §5.2.6.3: the UE asserts nothing itself; the
+   * dialog's identity is asserted for it. */
   r = (refusal){.code = 500,
                 .reason = "Server Internal Error",
                 .why = "cannot edit request"};
@@ -552,7 +574,9 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
   if (pc_push_via(e, m, t, p->dests[di].addr.tp) < 0)
     goto out;
   pushed = 1;
-  if (pc_dec_max_forwards(e, m) < 0 || pc_send_dest(e, (size_t)di, m, t) < 0) {
+  if (pc_dec_max_forwards(e, m) < 0 ||
+      (t && pc_invite_forwarded(e, t, m) < 0) ||
+      pc_send_dest(e, (size_t)di, m, t) < 0) {
     r = (refusal){.code = 503,
                   .reason = "Service Unavailable",
                   .why = "S-CSCF queue full or unreachable",
@@ -668,10 +692,10 @@ int pc_dialog_record_route(ev *e, imsec_sip_msg *m, binding *b, txn *t,
     }
     d = dlg_find(p, key, b->id); /* the same request again (a challenge) */
   }
-  if (!d && p->n_dlgs >= dlg_max(p)) {
+  if (!d && !dlg_room(p, b->id)) {
     *r = (refusal){.code = 503,
                    .reason = "Service Unavailable",
-                   .why = "dialog table full",
+                   .why = "dialog table full, or the UE's share of it",
                    .retry_after = IMSEC_PCSCF_RETRY_BUSY};
     return IMSEC_ERR_LIMIT;
   }
@@ -742,7 +766,7 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m) {
       binding *b = pc_binding_by_id(p, t->dlg_bid);
       if (!b)
         return;
-      if (p->n_dlgs >= dlg_max(p)) {
+      if (!dlg_room(p, t->dlg_bid)) {
         LOG(e, IMSEC_LOG_WARN, S("dialog table full: dialog of flow "),
             pc_num(p, b->flow ? b->flow->id : 0), S(" not recorded"));
         return;

@@ -93,6 +93,16 @@ static __attribute__((unused)) void dump(fx *x) {
             (const char *)x->out.acts[i].data);
 }
 
+/* The data of the last SEND on `flow` (after a 100 Trying, the final
+ * answer), or NULL. */
+static const char *last_sent(fx *x, uint64_t flow) {
+  const char *d = NULL;
+  for (size_t i = 0; i < x->out.n; i++)
+    if (x->out.acts[i].kind == IMSEC_ACT_SEND && x->out.acts[i].flow == flow)
+      d = (const char *)x->out.acts[i].data;
+  return d;
+}
+
 static int before(const char *msg, const char *a, const char *b) {
   const char *pa = strstr(msg, a), *pb = strstr(msg, b);
   return pa && pb && pa < pb;
@@ -407,6 +417,27 @@ static void refusals(void **state) {
   teardown_two(w);
 }
 
+/* One UE cannot fill the table for everyone: its 65th dialog gets 503,
+ * while the other UE can still be called. */
+static void dialogs_per_ue(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  char cid[32];
+  for (int i = 0; i < 64; i++) {
+    snprintf(cid, sizeof(cid), "p%d@a", i);
+    a_invite(w, cid);
+    assert_non_null(sent(x, CORE_FLOW));
+  }
+  a_invite(w, "p64@a");
+  status_is(last_sent(x, UE_FLOW), 503);
+  assert_null(sent(x, CORE_FLOW));
+  assert_int_equal(x->p->n_dlgs, 64);
+  core_invite(w, "INVITE", w->tok_b, "q1@b");
+  assert_non_null(sent(x, UE2_FLOW));
+  teardown_two(w);
+}
+
 /* At most max_dialogs: the next dialog-creating request gets 503 with
  * Retry-After, either way; a 481 frees a slot. */
 static void max_dialogs(void **state) {
@@ -419,12 +450,12 @@ static void max_dialogs(void **state) {
   assert_non_null(sent(x, CORE_FLOW));
   strcpy(w->keep, sent(x, CORE_FLOW));
   a_invite(w, "m3@a");
-  const char *r = sent(x, UE_FLOW);
+  const char *r = last_sent(x, UE_FLOW);
   status_is(r, 503);
   assert_non_null(strstr(r, "Retry-After: "));
   assert_null(sent(x, CORE_FLOW));
   core_invite(w, "INVITE", w->tok_b, "m4@b");
-  status_is(sent(x, CORE_FLOW), 503);
+  status_is(last_sent(x, CORE_FLOW), 503);
   assert_null(sent(x, UE2_FLOW));
   /* m2 fails: its record goes, room for one more */
   feed(x, CORE_FLOW, response_to(w->keep, 404, "Not Found", NULL));
@@ -573,6 +604,79 @@ static void forked_call(void **state) {
   teardown_two(w);
 }
 
+/* The ACK of a 2xx from the core goes to the UE without a transaction;
+ * one for no dialog of the UE is dropped with a line, never answered. A
+ * dialog-creating request from the UE needs a From tag. */
+static void acks_and_tags(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  core_invite(w, "INVITE", w->tok_a, "k1@b");
+  strcpy(w->keep, sent(x, UE_FLOW));
+  feed(x, UE_FLOW, response_to(w->keep, 200, "OK", NULL));
+  status_is(sent(x, CORE_FLOW), 200);
+  size_t txns = imsec_map_len(&x->p->txns);
+  core_in_dialog(w, "ACK", w->tok_a, "k1@b", "b1", "s1", NULL);
+  const char *out = sent(x, UE_FLOW);
+  assert_non_null(out);
+  assert_true(strncmp(out, "ACK ", 4) == 0);
+  assert_null(strstr(out, "Route:"));
+  assert_int_equal(imsec_map_len(&x->p->txns), txns);
+  core_in_dialog(w, "ACK", w->tok_a, "k9@b", "b1", "s1", NULL);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_true(logged(x, "ACK on flow"));
+  /* the UE's INVITE without a From tag */
+  snprintf(w->buf, sizeof(w->buf),
+           "INVITE sip:b@" HOME " SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKnt\r\n"
+           "Max-Forwards: 70\r\nFrom: <" IMPU ">\r\nTo: <sip:b@" HOME ">\r\n"
+           "Call-ID: k2@a\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+  feed(x, UE_FLOW, w->buf);
+  status_is(last_sent(x, UE_FLOW), 400);
+  assert_null(sent(x, CORE_FLOW));
+  assert_int_equal(x->p->n_dlgs, 1);
+  teardown_two(w);
+}
+
+/* A re-INVITE from the UE is an INVITE transaction like the first one
+ * (lib/pcscf/invite.c): 100 Trying at once; a 491 is ACKed here and the
+ * UE's ACK of it absorbed; the dialog stays. */
+static void reinvite_from_ue(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  a_call(w, "r1@a");
+  char route[512], inv[8192], ack[8192];
+  route_of(route, sizeof(route), w->tok_a);
+  ue_in_dialog(w, UE_FLOW, "INVITE", "r1@a", "a1", "s1", route);
+  strcpy(inv, w->buf);
+  status_is(sent(x, UE_FLOW), 100);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(has_line(fwd, "Route: " SCSCF_RR));
+  strcpy(w->keep, fwd);
+  feed(x, CORE_FLOW, response_to(w->keep, 491, "Request Pending", NULL));
+  status_is(sent(x, UE_FLOW), 491);
+  fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  assert_true(strncmp(fwd, "ACK ", 4) == 0);
+  assert_int_equal(x->p->n_dlgs, 1);
+  /* the UE's ACK of the 491: same branch, CSeq method ACK */
+  char *sp = strchr(inv, ' ');
+  snprintf(ack, sizeof(ack), "ACK%s", sp);
+  char *cs = strstr(ack, "CSeq: 2 INVITE");
+  assert_non_null(cs);
+  memcpy(cs + 8, "ACK\r\n", 5);
+  memmove(cs + 13, cs + 16, strlen(cs + 16) + 1);
+  feed(x, UE_FLOW, ack);
+  assert_null(sent(x, CORE_FLOW));
+  assert_true(logged(x, "absorbed"));
+  assert_int_equal(x->p->n_dlgs, 1);
+  ue_in_dialog(w, UE_FLOW, "BYE", "r1@a", "a1", "s1", route);
+  assert_non_null(sent(x, CORE_FLOW));
+  teardown_two(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(rr_from_ue),
@@ -581,10 +685,13 @@ int main(void) {
       cmocka_unit_test(bye_from_core),
       cmocka_unit_test(refusals),
       cmocka_unit_test(max_dialogs),
+      cmocka_unit_test(dialogs_per_ue),
       cmocka_unit_test(binding_gone),
       cmocka_unit_test(idle_timeout),
       cmocka_unit_test(subscription_and_481),
       cmocka_unit_test(forked_call),
+      cmocka_unit_test(acks_and_tags),
+      cmocka_unit_test(reinvite_from_ue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1317,9 +1317,10 @@ static void call_roaming(sc_backend be) {
   sc_world_del(w);
 }
 
-/* One call in mode `m` (A calls B, B answers, A hangs up): the INVITE,
- * ACK and BYE reach B over one flow, B's registered one (M2b: the one the
- * P-CSCF dialled; M3 AKA-derived: the PSK flow B reconnected on). */
+/* Calls in mode `m` (A calls B, B answers, A hangs up; again, B hangs
+ * up): the INVITE, ACK and BYE reach B over one flow, B's registered one
+ * (M2b: the one the P-CSCF dialled; M3 AKA-derived: the PSK flow B
+ * reconnected on). */
 static void call_in_mode(sc_backend be, sc_mode m) {
   sc_world *w = sc_world_new_mode(be, m);
   sc_ue *a, *b;
@@ -1360,6 +1361,13 @@ static void call_in_mode(sc_backend be, sc_mode m) {
   assert_requests_on(w, a, 0);
   assert_requests_on(w, b,
                      m == SC_M2B ? sc_msg_in_flow(w, "ue1", "INVITE", 0) : 0);
+  /* A second call, B hangs up: B's BYE leaves on its flow (M2b: the one
+   * the P-CSCF dialled in) and reaches A. */
+  size_t b_byes = sc_msgs(w, "ue1", "BYE");
+  call_up(w, a, b, &ha, &hb);
+  hang_up(w, b, hb, a, ha);
+  assert_int_equal(sc_msgs(w, "ue1", "BYE"), b_byes + 1);
+  assert_requests_on(w, a, 0);
   sc_dump(w);
   sc_world_del(w);
 }

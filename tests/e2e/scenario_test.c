@@ -54,15 +54,16 @@
  *   call_refused       480 (not registered), 404 (unknown), 603 (B
  *                      declines while ringing);
  *   call_forged_bye    C sends a BYE into A and B's call naming A's
- *                      flow token: 403, the call stays up;
+ *                      flow token, then its own: 403, the call stays up;
  *   call_timer_c       B rings for ever: Timer C, CANCEL, 408 (sim only);
  *   call_reinvite      re-INVITEs both ways;
- *   call_bye_callee    B hangs up;
+ *   call_bye_callee    A calls B's tel: IMPU, B hangs up;
  *   call_flow_lost     B's flow dies mid-call: its call ends FLOW_LOST, A's
  *                      BYE fails and A's call ends;
  *   call_flow_lost_ringing  the same while B rings: 430, then 480 to A;
  *   call_roaming       A through the visited P-CSCF calls B at home;
- *   call_m2a .. _dtls  one call in each deployment mode;
+ *   call_m2a .. _dtls  calls in each deployment mode (M2b: B dialled in),
+ *                      hung up by either side;
  *   call_dtls_loss     over DTLS, the INVITE to B lost: Timer A.
  *
  * Waits are predicates with generous deadlines (virtual under sim, real

@@ -202,25 +202,6 @@ typedef struct uectx {
 
 /* ------------------------------------------------------- the element ops */
 
-static const char *end_word(imsec_ue_call_end e) {
-  switch (e) {
-  case IMSEC_UE_END_LOCAL_BYE:
-    return "local-bye";
-  case IMSEC_UE_END_REMOTE_BYE:
-    return "remote-bye";
-  case IMSEC_UE_END_CANCELLED:
-    return "cancelled";
-  case IMSEC_UE_END_REJECTED:
-    return "rejected";
-  case IMSEC_UE_END_TIMEOUT:
-    return "timeout";
-  case IMSEC_UE_END_FLOW_LOST:
-    return "flow-lost";
-  default:
-    return "none";
-  }
-}
-
 /* RFC 3261 §21 reason phrases of the final responses a call may get. */
 static const char *reason_of(unsigned code) {
   switch (code) {
@@ -307,7 +288,7 @@ static void report_calls(uectx *x) {
     }
     if (!sc->said_end && ci.state == IMSEC_UE_CALL_ENDED) {
       if (ci.final_status >= 200 && ci.final_status < 300)
-        printf("call ended (%s)\n", end_word(ci.end));
+        printf("call ended (%s)\n", imsec_ue_call_end_name(ci.end));
       sc->said_end = 1;
     }
     fflush(stdout);
@@ -820,7 +801,7 @@ static void print_not_up(const imsec_ue_call_info *c, const args *a) {
     printf("call: failed: the flow to the P-CSCF went down\n");
     break;
   default:
-    printf("call: failed (%s)\n", end_word(c->end));
+    printf("call: failed (%s)\n", imsec_ue_call_end_name(c->end));
     break;
   }
 }

@@ -352,6 +352,10 @@ typedef enum imsec_ue_call_end {
   IMSEC_UE_END_FLOW_LOST,  /* the registered flow went down mid-call */
 } imsec_ue_call_end;
 
+/* "local-bye", "remote-bye", "cancelled", "rejected", "timeout",
+ * "flow-lost", "none". */
+IMSEC_API const char *imsec_ue_call_end_name(imsec_ue_call_end e);
+
 typedef struct imsec_ue_call_info {
   int handle;
   int incoming;

@@ -357,18 +357,7 @@ int pc_ue_request(ev *e, imsec_sip_msg *m) {
   if (imsec_sip_msg_insert(m, m->nhdrs, S("P-Asserted-Identity"), pai) < 0)
     goto out;
   if (m->method_id != IMSEC_SIP_M_ACK) {
-    t = pc_txn_new(e);
-    if (!t) {
-      r = (refusal){.code = 503,
-                    .reason = "Service Unavailable",
-                    .why = "transaction table full",
-                    .retry_after = IMSEC_PCSCF_RETRY_BUSY};
-      goto out;
-    }
-    t->from_ue = 1;
-    t->in_flow = f->id;
-    pc_txn_keep_answer(e, t, m);
-    if (pc_invite_begin(e, t, m, &r) < 0)
+    if (!(t = pc_txn_open(e, m, 1, &r)))
       goto out;
   }
   if (pc_dialog_record_route(e, m, b, t, 0, &r) < 0)

@@ -542,20 +542,9 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
     goto out;
   }
   if (!ack) {
-    t = pc_txn_new(e);
-    if (!t) {
-      r = (refusal){.code = 503,
-                    .reason = "Service Unavailable",
-                    .why = "transaction table full",
-                    .retry_after = IMSEC_PCSCF_RETRY_BUSY};
-      goto out;
-    }
-    t->from_ue = 1;
-    t->in_flow = f->id;
-    pc_txn_keep_answer(e, t, m);
     /* RFC 3261 §16: a re-INVITE is an INVITE transaction like any
      * (100 Trying, CANCEL, the ACK of a non-2xx, Timer C; invite.c). */
-    if (pc_invite_begin(e, t, m, &r) < 0)
+    if (!(t = pc_txn_open(e, m, 1, &r)))
       goto out;
     t->dlg_bid = tb->id;
     t->dlg_role = DR_UE_UAC | (m->method_id == IMSEC_SIP_M_BYE ? DR_BYE : 0) |

@@ -37,9 +37,13 @@ struct pc_inv {
   imsec_time_ms timer_b, timer_c;
   uint32_t cseq;
   imsec_sip_method method;
-  /* As received: the top Via branch (CANCEL and ACK match it) and the
-   * identity the loop check compares (the P-CSCF never retargets). */
-  char *in_branch;
+  /* As received: "FLOW BRANCH", the flow and top Via branch of the
+   * INVITE, its key in p->inv_keys (CANCEL and ACK match it; NULL: not
+   * indexed), and the identity the loop check compares (the P-CSCF never
+   * retargets). */
+  char *key;
+  imsec_map *keys; /* the index holding `key` */
+  txn *owner;
   char *call_id;
   char *ruri;
   /* INVITE as forwarded: "Via: ours\r\n" "Route: ..\r\n"* "From: ..\r\n"
@@ -52,7 +56,12 @@ struct pc_inv {
 void pc_invite_free(pc_inv *inv) {
   if (!inv)
     return;
-  free(inv->in_branch);
+  if (inv->keys && inv->key) {
+    imsec_str k = imsec_str_c(inv->key);
+    if (imsec_map_sget(inv->keys, k) == inv->owner)
+      (void)imsec_map_sdel(inv->keys, k);
+  }
+  free(inv->key);
   free(inv->call_id);
   free(inv->ruri);
   free(inv->hdrs);
@@ -63,6 +72,18 @@ void pc_invite_free(pc_inv *inv) {
 static int str_is(const char *c, imsec_str s) {
   return c && strlen(c) == s.len &&
          (!s.len || !memcmp(c, s.p, s.len)); /* no secret: SIP identifiers */
+}
+
+/* "FLOW BRANCH" in the arena (an empty slice when it does not fit). */
+static imsec_str key_of(imsec_pcscf *p, uint64_t flow, imsec_str branch) {
+  sb b = arena_sb(p);
+  sb_u64(&b, flow);
+  sb_putc(&b, " ");
+  sb_put(&b, branch);
+  imsec_str k = S("");
+  if (sb_done(p, &b, &k) < 0)
+    return S("");
+  return k;
 }
 
 /* The INVITE transaction a CANCEL or ACK from flow `flow` belongs to:
@@ -76,19 +97,12 @@ static txn *inv_match(imsec_pcscf *p, uint64_t flow, imsec_sip_msg *m) {
   if (imsec_sip_get_via(m, &v) < 0 || !v->branch.len ||
       imsec_sip_get_call_id(m, &cid) < 0 || imsec_sip_get_cseq(m, &cs) < 0)
     return NULL;
-  /* Walked, not indexed: CANCEL and non-2xx ACK are rare next to the
-   * requests that make transactions, and the table is bounded
-   * (max_transactions). */
-  size_t it = 0;
-  imsec_map_slot *s;
-  while ((s = imsec_map_next(&p->txns, &it))) {
-    txn *t = s->val;
-    pc_inv *inv = t->inv;
-    if (inv && inv->invite && t->in_flow == flow && inv->cseq == cs->seq &&
-        str_is(inv->in_branch, v->branch) && str_is(inv->call_id, cid))
-      return t;
-  }
-  return NULL;
+  imsec_str k = key_of(p, flow, v->branch);
+  txn *t = k.len ? imsec_map_sget(&p->inv_keys, k) : NULL;
+  if (!t || !t->inv || t->in_flow != flow || t->inv->cseq != cs->seq ||
+      !str_is(t->inv->call_id, cid))
+    return NULL;
+  return t;
 }
 
 /* The flow the INVITE went out on (0: still queued). */
@@ -183,6 +197,7 @@ static int looping(ev *e, txn *self, imsec_sip_msg *m, imsec_str cid,
 }
 
 int pc_invite_begin(ev *e, txn *t, imsec_sip_msg *m, refusal *r) {
+  imsec_pcscf *p = e->p;
   const imsec_sip_via *v;
   const imsec_sip_cseq *cs;
   imsec_str cid;
@@ -196,8 +211,8 @@ int pc_invite_begin(ev *e, txn *t, imsec_sip_msg *m, refusal *r) {
     return -1;
   }
   pc_inv *inv = calloc(1, sizeof(*inv));
-  if (!inv || !(inv->in_branch = pc_dup_str(v->branch)) ||
-      !(inv->call_id = pc_dup_str(cid)) || !(inv->ruri = pc_dup_str(m->ruri))) {
+  if (!inv || !(inv->call_id = pc_dup_str(cid)) ||
+      !(inv->ruri = pc_dup_str(m->ruri))) {
     pc_invite_free(inv);
     *r = (refusal){.code = 503,
                    .reason = "Service Unavailable",
@@ -208,14 +223,52 @@ int pc_invite_begin(ev *e, txn *t, imsec_sip_msg *m, refusal *r) {
   inv->cseq = cs->seq;
   inv->method = cs->method_id;
   inv->invite = m->method_id == IMSEC_SIP_M_INVITE;
+  inv->owner = t;
   pc_invite_free(t->inv);
   t->inv = inv;
-  /* RFC 3261 §16.2, §17.2.1: 100 Trying at once, from the request as
-   * received (its Vias): the sender stops retransmitting (DTLS) and
-   * knows a CANCEL now has a transaction to meet. */
-  if (inv->invite)
-    (void)pc_reply(e, e->f->id, m, 100, "Trying", NULL, 0);
+  if (inv->invite && v->branch.len) {
+    /* Without memory for the index a CANCEL simply finds nothing. */
+    imsec_str k = key_of(p, e->f->id, v->branch);
+    if (k.len && (inv->key = pc_dup_str(k)) &&
+        imsec_map_sput(&p->inv_keys, k, t, NULL) == 0)
+      inv->keys = &p->inv_keys;
+  }
   return 0;
+}
+
+/* RFC 3261 §16.2, §17.2.1: 100 Trying upstream, once the INVITE is on its
+ * way (a request refused here gets that answer alone): the sender stops
+ * retransmitting (DTLS) and a CANCEL now has a transaction to meet. Built
+ * from `m` with our Via (its first field) left out; no To tag (§8.2.6.2
+ * makes it optional on a 100). */
+static void send_trying(ev *e, txn *t, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  sb b = {p->outbuf, 0, p->outcap, 0};
+  sb_putc(&b, "SIP/2.0 100 Trying\r\n");
+  const imsec_sip_hdr *h = imsec_sip_hdr_first(m, IMSEC_SIP_H_VIA);
+  for (h = h ? imsec_sip_hdr_next(m, h) : NULL; h;
+       h = imsec_sip_hdr_next(m, h)) {
+    sb_putc(&b, "Via: ");
+    sb_put(&b, h->value);
+    sb_putc(&b, "\r\n");
+  }
+  static const struct {
+    imsec_sip_hid id;
+    const char *name;
+  } copy[] = {{IMSEC_SIP_H_FROM, "From: "},
+              {IMSEC_SIP_H_TO, "To: "},
+              {IMSEC_SIP_H_CALL_ID, "Call-ID: "},
+              {IMSEC_SIP_H_CSEQ, "CSeq: "}};
+  for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++) {
+    if (!(h = imsec_sip_hdr_first(m, copy[i].id)))
+      return;
+    sb_putc(&b, copy[i].name);
+    sb_put(&b, h->value);
+    sb_putc(&b, "\r\n");
+  }
+  sb_putc(&b, "Server: imsec-pcscf\r\nContent-Length: 0\r\n\r\n");
+  if (!b.err)
+    (void)imsec_out_send(e->out, t->in_flow, p->outbuf, b.len);
 }
 
 int pc_invite_forwarded(ev *e, txn *t, imsec_sip_msg *m) {
@@ -262,6 +315,7 @@ int pc_invite_forwarded(ev *e, txn *t, imsec_sip_msg *m) {
   if (inv->timer_c < t->deadline)
     t->deadline = inv->timer_c;
   pc_arm(e, t->deadline);
+  send_trying(e, t, m);
   return 0;
 }
 
@@ -416,10 +470,14 @@ int pc_invite_deadline(ev *e, txn *t) {
      * follows is ACKed and absorbed. */
     LOG(e, IMSEC_LOG_WARN,
         S("Timer C: no final answer to an INVITE from flow "),
-        pc_num(p, t->in_flow), S("; CANCEL and 408"));
+        pc_num(p, t->in_flow), S("; CANCEL and "),
+        inv->cancelled ? S("487") : S("408"));
+    if (inv->cancelled) /* the caller's CANCEL went unanswered */
+      pc_txn_answer(e, t, 487, "Request Terminated", 0);
+    else
+      pc_txn_answer(e, t, 408, "Request Timeout", 0);
     if (!inv->cancelled)
       send_cancel(e, t);
-    pc_txn_answer(e, t, 408, "Request Timeout", 0);
     inv->state = INV_COMPLETED;
     linger(e, t);
     return 1;

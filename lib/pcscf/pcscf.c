@@ -802,6 +802,7 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
   imsec_map_init_u64(&p->bind_ids);
   imsec_map_init_u64(&p->dials);
   imsec_map_init_u64(&p->txns);
+  imsec_map_init_str(&p->inv_keys, seed);
   rv = pc_psk_new(p, seed);
   imsec_wipe(seed, sizeof(seed));
   if (rv < 0)
@@ -816,6 +817,7 @@ fail_psk:
   imsec_map_free(&p->flows);
   imsec_map_free(&p->bindings);
   imsec_map_free(&p->txns);
+  imsec_map_free(&p->inv_keys);
 fail_key:
   imsec_wipe(p->key, sizeof(p->key));
 fail_bufs:
@@ -856,6 +858,7 @@ void imsec_pcscf_del(imsec_pcscf *p) {
   imsec_map_free(&p->bind_ids);
   imsec_map_free(&p->dials);
   imsec_map_free(&p->txns);
+  imsec_map_free(&p->inv_keys);
   free(p->in);
   free(p->outbuf);
   free(p);

@@ -11,6 +11,9 @@
  *   dgram.c        DTLS access flows: RFC 3261 §17 retransmissions and
  *                  duplicates, 513 over one record, STUN keep-alive, idle
  *                  associations
+ *   invite.c       INVITE transactions both ways (RFC 3261 §16): 100
+ *                  Trying, CANCEL, the ACK of a non-2xx, Timer C, 430,
+ *                  loop detection
  */
 #ifndef IMSEC_PCSCF_INT_H
 #define IMSEC_PCSCF_INT_H
@@ -158,6 +161,10 @@ struct imsec_pcscf {
   size_t ndests;
   size_t route_dest[IMSEC_PCSCF_MAX_ROUTES];
   imsec_map txns; /* transaction id -> txn, at most max_transactions */
+  /* invite.c: "FLOW BRANCH" (the flow and top Via branch an INVITE came
+   * with) -> its txn, what a CANCEL or ACK is matched by; keys hashed
+   * under a random seed: peers choose branches */
+  imsec_map inv_keys;
   uint64_t txn_seq;
   size_t queued;
   imsec_time_ms timer_at;
@@ -330,6 +337,7 @@ int pc_strip_aka_keys(ev *e, imsec_sip_msg *m);
 /* ---- lib/pcscf/proxy.c */
 
 txn *pc_txn_new(ev *e);
+txn *pc_txn_open(ev *e, imsec_sip_msg *m, int from_ue, refusal *r);
 /* Remove from the table and free. */
 void pc_txn_clear(imsec_pcscf *p, txn *t);
 /* Free one already out of the table (imsec_map_del_at in a walk). */
@@ -462,12 +470,13 @@ int pc_ack_absorb(ev *e, imsec_sip_msg *m);
 void pc_invite_free(pc_inv *inv);
 /* A request about to be forwarded statefully as `t` (either way), right
  * after pc_txn_keep_answer and before our Via: loop check (482, RFC 3261
- * §16.3 step 4, *r filled and -1), what CANCEL and ACK match later, and
- * for an INVITE 100 Trying upstream. Any method; 0 or -1. */
+ * §16.3 step 4, *r filled and -1) and what CANCEL and ACK match later.
+ * Any method; 0 or -1. */
 int pc_invite_begin(ev *e, txn *t, imsec_sip_msg *m, refusal *r);
-/* The same request with our Via pushed and Max-Forwards set, just before
- * it goes out: an INVITE keeps what its CANCEL and ACK copy (RFC 3261
- * §9.1, §17.1.1.3) and starts Timer C. 0, or a negative code. */
+/* The same request with our Via pushed (its first Via field) and
+ * Max-Forwards set, just before it goes out (or is queued): an INVITE
+ * keeps what its CANCEL and ACK copy (RFC 3261 §9.1, §17.1.1.3), starts
+ * Timer C and sends 100 Trying upstream. 0, or a negative code. */
 int pc_invite_forwarded(ev *e, txn *t, imsec_sip_msg *m);
 enum { PC_INV_NONE = 0, PC_INV_ABSORB, PC_INV_RELAY };
 /* A response to `t` (our Via popped): PC_INV_NONE not an INVITE (the

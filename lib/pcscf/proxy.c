@@ -45,6 +45,28 @@ txn *pc_txn_new(ev *e) {
   return t;
 }
 
+/* A transaction for request `m` arriving on e->f, with the answer this
+ * P-CSCF may have to give itself and, for an INVITE, its own transaction
+ * state (invite.c). NULL with *r filled: 503 when the table is full. */
+txn *pc_txn_open(ev *e, imsec_sip_msg *m, int from_ue, refusal *r) {
+  txn *t = pc_txn_new(e);
+  if (!t) {
+    *r = (refusal){.code = 503,
+                   .reason = "Service Unavailable",
+                   .why = "transaction table full",
+                   .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+    return NULL;
+  }
+  t->from_ue = from_ue;
+  t->in_flow = e->f->id;
+  pc_txn_keep_answer(e, t, m);
+  if (pc_invite_begin(e, t, m, r) < 0) {
+    pc_txn_clear(e->p, t);
+    return NULL;
+  }
+  return t;
+}
+
 /* Branch of our Via: the magic cookie (RFC 3261 §8.1.1.7), "pc", the
  * transaction id, then an HMAC-SHA256 over both under the element's
  * random key (the id alone is guessable): a response is matched to its
@@ -480,20 +502,9 @@ int pc_core_request(ev *e, imsec_sip_msg *m) {
     goto out;
   }
   if (m->method_id != IMSEC_SIP_M_ACK) {
-    t = pc_txn_new(e);
-    if (!t) {
-      r = (refusal){.code = 503,
-                    .reason = "Service Unavailable",
-                    .why = "transaction table full",
-                    .retry_after = IMSEC_PCSCF_RETRY_BUSY};
+    if (!(t = pc_txn_open(e, m, 0, &r)))
       goto out;
-    }
-    t->from_ue = 0;
-    t->in_flow = e->f->id;
     t->ue_flow = target ? target->id : 0; /* M2b: set once dialled */
-    pc_txn_keep_answer(e, t, m);
-    if (pc_invite_begin(e, t, m, &r) < 0)
-      goto out;
   }
   if (pc_dialog_record_route(e, m, tb, t, 1, &r) < 0)
     goto out;

@@ -117,7 +117,7 @@ static int live(const ue_call *c) {
   return c->handle && c->state != IMSEC_UE_CALL_ENDED;
 }
 
-static const char *end_name(imsec_ue_call_end e) {
+const char *imsec_ue_call_end_name(imsec_ue_call_end e) {
   switch (e) {
   case IMSEC_UE_END_LOCAL_BYE:
     return "local-bye";
@@ -150,7 +150,7 @@ static void ended(ue_call *c, imsec_ue_call_end why, imsec_time_ms now,
   c->req = NULL;
   c->req_len = 0;
   LOG(out, IMSEC_LOG_INFO, S("call "), S(c->incoming ? "from " : "to "),
-      S(c->peer), S(" ended ("), S(end_name(why)), S(")"));
+      S(c->peer), S(" ended ("), S(imsec_ue_call_end_name(why)), S(")"));
 }
 
 /* ---------------------------------------------------------------- timer */
@@ -689,6 +689,23 @@ int ue_h_rsp_call(imsec_ue *ue, const ue_event *e) {
   return 0;
 }
 
+/* Answer the incoming INVITE kept in `c` (not answered yet) with a final
+ * `code` without a body: 487 when it was cancelled (RFC 3261 §9.2,
+ * §15.1.2), 603 when the user declines. */
+static void answer_kept(imsec_ue *ue, ue_call *c, unsigned code,
+                        const char *reason, imsec_out *out) {
+  char *buf = c->req ? malloc(c->req_len) : NULL;
+  if (!buf)
+    return;
+  memcpy(buf, c->req, c->req_len);
+  imsec_sip_msg inv;
+  imsec_sip_msg_init(&inv, NULL);
+  if (imsec_sip_parse(&inv, buf, c->req_len, 0) >= 0)
+    respond(ue, c, 0, &inv, code, reason, 0, NULL, out);
+  imsec_sip_msg_free(&inv);
+  free(buf);
+}
+
 /* ---------------------------------------------------------------- UAS */
 
 static int answer(imsec_ue *ue, ue_call *c, imsec_time_ms now, imsec_out *out) {
@@ -873,16 +890,7 @@ static void incoming_cancel(imsec_ue *ue, imsec_sip_msg *m, uint64_t flow,
   respond(ue, NULL, flow, m, 200, "OK", 0, NULL, out);
   if (c->final_status || !c->req)
     return; /* answered already: the CANCEL changes nothing */
-  char *buf = malloc(c->req_len);
-  if (!buf)
-    return;
-  memcpy(buf, c->req, c->req_len);
-  imsec_sip_msg inv;
-  imsec_sip_msg_init(&inv, NULL);
-  if (imsec_sip_parse(&inv, buf, c->req_len, 0) >= 0)
-    respond(ue, c, 0, &inv, 487, "Request Terminated", 0, NULL, out);
-  imsec_sip_msg_free(&inv);
-  free(buf);
+  answer_kept(ue, c, 487, "Request Terminated", out);
   c->final_status = 487;
   LOG(out, IMSEC_LOG_INFO, S("call from "), S(c->peer), S(": cancelled"));
   ended(c, IMSEC_UE_END_CANCELLED, now, out);
@@ -934,18 +942,8 @@ static void in_dialog(imsec_ue *ue, ue_call *c, imsec_sip_msg *m, uint64_t flow,
     respond(ue, c, flow, m, 200, "OK", 0, NULL, out);
     LOG(out, IMSEC_LOG_INFO, S("<- BYE from "), S(c->peer), S("; -> 200 OK"));
     /* §15.1.2: an INVITE of the peer still unanswered gets 487. */
-    if (c->incoming && !c->final_status && c->req) {
-      char *buf = malloc(c->req_len);
-      if (buf) {
-        memcpy(buf, c->req, c->req_len);
-        imsec_sip_msg inv;
-        imsec_sip_msg_init(&inv, NULL);
-        if (imsec_sip_parse(&inv, buf, c->req_len, 0) >= 0)
-          respond(ue, c, 0, &inv, 487, "Request Terminated", 0, NULL, out);
-        imsec_sip_msg_free(&inv);
-        free(buf);
-      }
-    }
+    if (c->incoming && !c->final_status)
+      answer_kept(ue, c, 487, "Request Terminated", out);
     ended(c, IMSEC_UE_END_REMOTE_BYE, now, out);
     return;
   }
@@ -1126,16 +1124,7 @@ int ue_h_call_op(imsec_ue *ue, const ue_event *e) {
     else
       c->cancel_wanted = 1; /* §9.1: wait for a provisional */
   } else if (c->incoming && !c->final_status) {
-    char *buf = malloc(c->req_len ? c->req_len : 1);
-    if (!buf)
-      return IMSEC_ERR_NOMEM;
-    memcpy(buf, c->req, c->req_len);
-    imsec_sip_msg inv;
-    imsec_sip_msg_init(&inv, NULL);
-    if (imsec_sip_parse(&inv, buf, c->req_len, 0) >= 0)
-      respond(ue, c, 0, &inv, 603, "Decline", 0, NULL, out);
-    imsec_sip_msg_free(&inv);
-    free(buf);
+    answer_kept(ue, c, 603, "Decline", out);
     c->final_status = 603;
     ended(c, IMSEC_UE_END_REJECTED, now, out);
   } else if (c->awaiting_ack && !c->inv_open) {

@@ -15,13 +15,13 @@
 - A target known to the HSS but not registered: exit 1 with 480; one the
   HSS does not know: 404.
 """
-import os
 import re
 import subprocess
 import time
 
-from attacklib import (HOME, K, OPC, TRUST_DOMAIN, VISITED, Lab, Proc, impi,
-                       impu, imsi, start_pcscf_plain_core, start_scscf_direct)
+from attacklib import (HOME, VISITED, Lab, impi, impu, start_bg,
+                      start_pcscf_plain_core, start_scscf_direct, ue_profile,
+                      wait_text)
 
 PCSCF = "pcscf." + HOME
 PCSCF_V = "pcscf." + VISITED
@@ -30,53 +30,8 @@ LADDER = [r"-> INVITE ", r"<- 100 ", r"<- 180 ", r"<- 200 ", r"-> ACK ",
           r"-> BYE ", r"<- 200 "]
 
 
-def profile(lab, d, n):
-    """An ISIM profile for subscriber n; the visited operator (MNC 002) is
-    a roaming partner."""
-    path = lab.path("ue%d.yaml" % n)
-    lab.run("isim", "new", "--imsi", imsi(n), "--mnc-len", "2",
-            "--trust-domain", TRUST_DOMAIN, "--anchors",
-            os.path.join(d, "root.crt"), "--home-ca",
-            os.path.join(d, "op-mcc001-mnc001.crt"), "--partner",
-            os.path.join(d, "op-mcc001-mnc002.crt"), "--out", path)
-    with open(path) as f:
-        text = f.read()
-    text = re.sub(r'(?m)^k: .*$', 'k: "%s"' % K, text)
-    text = re.sub(r'(?m)^opc: .*$', 'opc: "%s"' % OPC, text)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-    return path
 
 
-def start_ue(lab, name, *args):
-    """`imsec ARGS` in the background: stdout to NAME.out, stderr to
-    NAME.log; a Proc of the lab with .out."""
-    log, out = lab.path(name + ".log"), lab.path(name + ".out")
-    with open(log, "w") as lf, open(out, "w") as of:
-        p = subprocess.Popen([lab.imsec] + list(args), cwd=lab.dir,
-                             stdin=subprocess.DEVNULL, stdout=of, stderr=lf)
-    proc = Proc(name, p, log)
-    proc.out = out
-    lab.procs.append(proc)
-    return proc
-
-
-def text(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def wait_text(path, regex, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        m = re.search(regex, text(path), re.M)
-        if m or time.monotonic() > deadline:
-            return m
-        time.sleep(0.05)
 
 
 def call(lab, prof, pcscf_port, pcscf_name, to, *extra, timeout=30):
@@ -168,13 +123,13 @@ with Lab() as lab:
         ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\) and "
               r"tcp:127\.0\.0\.1:(\d+)")
 
-    profs = {n: profile(lab, d, n) for n in (CALLER, ROAMER, CALLEE, BUSY,
-                                             RING, UNREGISTERED)}
+    profs = {n: ue_profile(lab, d, n, ("op-mcc001-mnc002.crt",))
+             for n in (CALLER, ROAMER, CALLEE, BUSY, RING, UNREGISTERED)}
     ues = {}
     for n, name, extra in ((CALLEE, "callee", ()),
                            (BUSY, "callee-busy", ("--busy",)),
                            (RING, "callee-ring", ("--answer", "ring"))):
-        ues[n] = start_ue(lab, name, "ue", "run", "-c", profs[n], "--pcscf",
+        ues[n] = start_bg(lab, name, "ue", "run", "-c", profs[n], "--pcscf",
                           "127.0.0.1:%d" % home.port, "--pcscf-name", PCSCF,
                           *extra)
     for n in ues:

@@ -35,7 +35,36 @@
  *                    moves, a MESSAGE reaches the UE on the new flow;
  *   dtls_register    SIP over DTLS: the 200 to the REGISTER is lost, Timer
  *                    E and the P-CSCF's server transaction recover it; a
- *                    MESSAGE over one record gets 513.
+ *                    MESSAGE over one record gets 513;
+ *
+ * and calls (RFC 3261 §13-16, docs/CALLS.md) through the P-CSCF and the
+ * S-CSCF, every in-dialog request toward a UE over its registered flow
+ * (TS 24.229 §5.2.6.3, RFC 5626 §5.3):
+ *
+ *   call_answer        A calls B, B answers, A hangs up (BYE 200); the
+ *                      Record-Route entries with each UE's flow token;
+ *   call_busy          486 from B, ACKed hop by hop;
+ *   call_cancel        B rings, A hangs up: CANCEL, 487;
+ *   call_cancel_early  A hangs up before anything came back: its CANCEL
+ *                      waits for the 180;
+ *   call_forked        B's two devices ring, one answers, the S-CSCF
+ *                      CANCELs the other;
+ *   call_forked_both   both devices answer: A ACKs both 2xx, keeps one
+ *                      and BYEs the other;
+ *   call_refused       480 (not registered), 404 (unknown), 603 (B
+ *                      declines while ringing);
+ *   call_forged_bye    C sends a BYE into A and B's call naming A's
+ *                      flow token, then its own: 403, the call stays up;
+ *   call_timer_c       B rings for ever: Timer C, CANCEL, 408 (sim only);
+ *   call_reinvite      re-INVITEs both ways;
+ *   call_bye_callee    A calls B's tel: IMPU, B hangs up;
+ *   call_flow_lost     B's flow dies mid-call: its call ends FLOW_LOST, A's
+ *                      BYE fails and A's call ends;
+ *   call_flow_lost_ringing  the same while B rings: 430, then 480 to A;
+ *   call_roaming       A through the visited P-CSCF calls B at home;
+ *   call_m2a .. _dtls  calls in each deployment mode (M2b: B dialled in),
+ *                      hung up by either side;
+ *   call_dtls_loss     over DTLS, the INVITE to B lost: Timer A.
  *
  * Waits are predicates with generous deadlines (virtual under sim, real
  * under net): a loaded machine only makes the net runs slower.
@@ -43,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "scenario.h"
@@ -514,6 +544,874 @@ static void dtls_register(sc_backend b) {
   sc_world_del(w);
 }
 
+/* ------------------------------------------------------------ calls */
+
+/* Responses `from` sent whose status line starts with `status` and whose
+ * CSeq names `method`. */
+static size_t responses(sc_world *w, const char *from, const char *status,
+                        const char *method) {
+  size_t n = 0, all = sc_msgs(w, from, status);
+  char v[256];
+  for (size_t i = 0; i < all; i++) {
+    sc_msg_header(w, from, status, i, "CSeq", v, sizeof v);
+    const char *sp = strchr(v, ' ');
+    n += sp && strcmp(sp + 1, method) == 0;
+  }
+  return n;
+}
+
+/* The flow token of UE u's binding at P-CSCF `pcscf`: the user part of
+ * the Path it put in u's last REGISTER (RFC 3327, RFC 5626 §5.2). */
+static void path_token(sc_world *w, const char *pcscf, sc_ue *u, char *tok,
+                       size_t cap) {
+  char cid[256], v[1024];
+  size_t nreg = sc_msgs(w, sc_ue_name(u), "REGISTER");
+  assert_true(nreg > 0);
+  sc_msg_header(w, sc_ue_name(u), "REGISTER", nreg - 1, "Call-ID", cid,
+                sizeof cid);
+  tok[0] = 0;
+  size_t n = sc_msgs(w, pcscf, "REGISTER");
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(sc_msg_header(w, pcscf, "REGISTER", i, "Call-ID", v, sizeof v),
+               cid) != 0)
+      continue;
+    sc_msg_header(w, pcscf, "REGISTER", i, "Path", v, sizeof v);
+    const char *p = strstr(v, "sip:"), *at = p ? strchr(p, '@') : NULL;
+    assert_non_null(at);
+    p += 4;
+    assert_true((size_t)(at - p) < cap);
+    memcpy(tok, p, (size_t)(at - p));
+    tok[at - p] = 0;
+  }
+  assert_true(tok[0] != 0);
+}
+
+#define RR_MAX 8
+
+/* The Record-Route entries of the i-th `start` message `from` sent, top
+ * first (header lines and comma lists alike); returns how many. */
+static size_t record_routes(sc_world *w, const char *from, const char *start,
+                            size_t i, char rr[RR_MAX][512]) {
+  char *text = sc_msg_text(w, from, start, i);
+  assert_non_null(text);
+  size_t n = 0;
+  for (char *line = strchr(text, '\n'); line && line[1] != '\r' && line[1];
+       line = strchr(line + 1, '\n')) {
+    const char *name = "Record-Route:";
+    if (strncasecmp(line + 1, name, strlen(name)) != 0)
+      continue;
+    const char *p = line + 1 + strlen(name);
+    int in_angle = 0;
+    char cur[512];
+    size_t len = 0;
+    for (; *p && *p != '\r' && *p != '\n'; p++) {
+      if (*p == '<')
+        in_angle = 1;
+      if (*p == '>')
+        in_angle = 0;
+      if (*p == ',' && !in_angle) {
+        cur[len] = 0;
+        if (n < RR_MAX)
+          snprintf(rr[n++], 512, "%s", cur);
+        len = 0;
+        continue;
+      }
+      if ((*p == ' ' || *p == '\t') && len == 0)
+        continue;
+      if (len + 1 < sizeof cur)
+        cur[len++] = *p;
+    }
+    cur[len] = 0;
+    if (len && n < RR_MAX)
+      snprintf(rr[n++], 512, "%s", cur);
+  }
+  free(text);
+  return n;
+}
+
+/* The i-th INVITE element `from` sent names UE u's binding at P-CSCF
+ * `pcscf` in two Record-Route entries, <sip:TOKEN@HOST:PORT;transport=T;lr>
+ * (TS 24.229 §5.2.6.3, RFC 5626 §5.3, the double Record-Route of RFC 5658);
+ * with `top` one of them is the topmost entry (the P-CSCF's own, facing the
+ * next hop). Returns the number of entries. */
+static size_t assert_rr_token(sc_world *w, const char *from, size_t i,
+                              const char *pcscf, sc_ue *u, int top) {
+  char tok[256], pat[300];
+  path_token(w, pcscf, u, tok, sizeof tok);
+  snprintf(pat, sizeof pat, "sip:%s@", tok);
+  char rr[RR_MAX][512];
+  size_t n = record_routes(w, from, "INVITE", i, rr);
+  size_t with = 0;
+  for (size_t k = 0; k < n; k++)
+    if (strstr(rr[k], pat)) {
+      with++;
+      assert_non_null(strstr(rr[k], ";lr"));
+    }
+  assert_int_equal(with, 2);
+  if (top)
+    assert_non_null(strstr(rr[0], pat));
+  return n;
+}
+
+/* Every request UE u received came over its flow `flow` (0: the one it
+ * has now): the P-CSCF sends a UE's requests, in a dialog or not, over
+ * its registered flow only (RFC 5626 §5.3, TS 24.229 §5.2.6.3). */
+static void assert_requests_on(sc_world *w, sc_ue *u, uint64_t flow) {
+  static const char *const methods[] = {"INVITE", "ACK",     "BYE",    "CANCEL",
+                                        "UPDATE", "PRACK",   "INFO",   "NOTIFY",
+                                        "REFER",  "OPTIONS", "MESSAGE"};
+  if (!flow)
+    flow = sc_ue_status(w, u).flow;
+  assert_int_not_equal(flow, 0);
+  /* (The records see what it received: at least the 200 to its
+   * REGISTER.) */
+  assert_true(sc_msgs_in_on(w, sc_ue_name(u), "SIP/2.0 200", 0) >= 1);
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    assert_int_equal(sc_msgs_in_on(w, sc_ue_name(u), methods[i], flow),
+                     sc_msgs_in_on(w, sc_ue_name(u), methods[i], 0));
+}
+
+/* A calls `to`, one of B's IMPUs; B answers (auto); both see the call
+ * CONFIRMED (B once the ACK came). */
+static void call_up_to(sc_world *w, sc_ue *a, sc_ue *b, const char *to, int *ha,
+                       int *hb) {
+  *ha = sc_call_start(w, a, to);
+  assert_true(sc_call_wait(w, a, *ha, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
+  *hb = sc_call_incoming(w, b);
+  assert_int_not_equal(*hb, 0);
+  assert_true(sc_call_wait(w, b, *hb, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, *ha);
+  imsec_ue_call_info ib = sc_call_info(w, b, *hb);
+  assert_false(ia.incoming);
+  assert_true(ib.incoming);
+  assert_int_equal(ia.final_status, 200);
+  assert_string_equal(ia.peer, to);
+  /* The callee sees the caller as the P-CSCF asserted it (RFC 3325). */
+  assert_string_equal(ib.peer, sc_ue_impu(a));
+  assert_string_equal(ia.call_id, ib.call_id);
+  assert_int_not_equal(ia.answered_at, 0);
+  assert_int_equal(ia.end, IMSEC_UE_END_NONE);
+}
+
+/* A calls B's sip: IMPU. */
+static void call_up(sc_world *w, sc_ue *a, sc_ue *b, int *ha, int *hb) {
+  call_up_to(w, a, b, sc_ue_impu(b), ha, hb);
+}
+
+/* x hangs up a confirmed call: BYE, its 200; x ended LOCAL_BYE, y
+ * REMOTE_BYE. */
+static void hang_up(sc_world *w, sc_ue *x, int hx, sc_ue *y, int hy) {
+  assert_int_equal(sc_call_hangup(w, x, hx), 0);
+  assert_true(sc_call_wait(w, x, hx, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_true(sc_call_wait(w, y, hy, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ix = sc_call_info(w, x, hx);
+  imsec_ue_call_info iy = sc_call_info(w, y, hy);
+  assert_int_equal(ix.end, IMSEC_UE_END_LOCAL_BYE);
+  assert_int_equal(ix.bye_status, 200);
+  assert_int_not_equal(ix.ended_at, 0);
+  assert_int_equal(iy.end, IMSEC_UE_END_REMOTE_BYE);
+  /* A second hang-up finds it over. */
+  assert_int_equal(sc_call_hangup(w, x, hx), IMSEC_ERR_STATE);
+}
+
+/* Two UEs (options may be NULL) registered through their P-CSCFs. */
+static void two_ues(sc_world *w, const sc_ue_opts *oa, const sc_ue_opts *ob,
+                    sc_ue **a, sc_ue **b) {
+  *a = sc_ue_add(w, oa);
+  *b = sc_ue_add(w, ob);
+  assert_int_equal(sc_ue_register(w, *a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, *b, WAIT_MS), IMSEC_UE_REGISTERED);
+}
+
+/* A calls B, B answers at once, A hangs up. Through the P-CSCF (Record-
+ * Route with each UE's flow token, twice) and the S-CSCF (its own entry);
+ * the ACK and the BYE reach B over its registered flow (RFC 5626 §5.3). */
+static void call_answer(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  hang_up(w, a, ha, b, hb);
+  /* The ladder: INVITE, 100, 180, 200, ACK, BYE, 200. */
+  assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 1);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "INVITE", 0), 1);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "BYE", 0), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 180", "INVITE"), 1);
+  assert_true(responses(w, "ue1", "SIP/2.0 200", "INVITE") >= 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "BYE"), 1);
+  assert_true(responses(w, "pcscf", "SIP/2.0 100", "INVITE") >= 1);
+  /* The P-CSCF: A's INVITE to the core with A's token twice (the core
+   * entry on top), then to B with B's on top, A's below; the S-CSCF's
+   * entry (no user part) between them. */
+  assert_int_equal(sc_msgs(w, "pcscf", "INVITE"), 2);
+  assert_int_equal(assert_rr_token(w, "pcscf", 0, "pcscf", a, 1), 2);
+  assert_int_equal(assert_rr_token(w, "pcscf", 1, "pcscf", b, 1), 5);
+  assert_int_equal(assert_rr_token(w, "pcscf", 1, "pcscf", a, 0), 5);
+  char rr[RR_MAX][512];
+  /* The entry facing the next hop on top (RFC 5658 §3.4): this core is
+   * plain TCP, the access side TLS. */
+  assert_int_equal(record_routes(w, "pcscf", "INVITE", 0, rr), 2);
+  assert_non_null(strstr(rr[0], "transport=tcp"));
+  assert_non_null(strstr(rr[1], "transport=tls"));
+  assert_int_equal(record_routes(w, "pcscf", "INVITE", 1, rr), 5);
+  assert_non_null(strstr(rr[0], "transport=tls"));
+  assert_non_null(strstr(rr[1], "transport=tcp"));
+  assert_int_equal(record_routes(w, "scscf", "INVITE", 0, rr), 3);
+  assert_null(strchr(rr[0], '@'));
+  assert_non_null(strstr(rr[0], ";lr"));
+  /* In-dialog toward B: over B's registered flow. */
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_not_equal(fb, 0);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fb), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fb), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "BYE"), 2); /* to the core, to B */
+  assert_int_equal(sc_msgs(w, "scscf", "BYE"), 1);
+  assert_int_equal(sc_ue_status(w, b).reconnects, 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B is busy: 486 relayed to A (REJECTED, final 486); each proxy ACKs the
+ * 486 downstream itself and absorbs the ACK from upstream (RFC 3261
+ * §16.7 step 5, §17.1.1.3: the ACK of a non-2xx is hop by hop). */
+static void call_busy(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts busy = {.answer = IMSEC_UE_ANSWER_BUSY};
+  two_ues(w, NULL, &busy, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ia.final_status, 486);
+  assert_int_equal(ia.answered_at, 0);
+  /* B knows of the call it refused. */
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  imsec_ue_call_info ib = sc_call_info(w, b, hb);
+  assert_int_equal(ib.state, IMSEC_UE_CALL_ENDED);
+  assert_int_equal(ib.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ib.final_status, 486);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 486", "INVITE"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  /* The P-CSCF ACKs B's 486 and, as A's proxy, the S-CSCF's; the S-CSCF
+   * the P-CSCF's; A's own ACK goes no further than its P-CSCF. */
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "ACK"), 2);
+  assert_int_equal(sc_msgs(w, "scscf", "ACK"), 1);
+  /* The 486 went all the way back: B's P-CSCF, the S-CSCF, A's. */
+  assert_int_equal(responses(w, "scscf", "SIP/2.0 486", "INVITE"), 1);
+  assert_int_equal(responses(w, "pcscf", "SIP/2.0 486", "INVITE"), 2);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B rings and does not answer; A hangs up: CANCEL through both proxies
+ * to B (on its flow), 487 back; both calls ENDED CANCELLED. */
+static void call_cancel(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  assert_int_equal(sc_call_info(w, b, hb).state, IMSEC_UE_CALL_RINGING);
+  assert_int_equal(sc_call_hangup(w, a, ha), 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  imsec_ue_call_info ib = sc_call_info(w, b, hb);
+  assert_int_equal(ia.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(ia.final_status, 487);
+  assert_int_equal(ib.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 1);
+  assert_int_equal(sc_msgs(w, "scscf", "CANCEL"), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "CANCEL", fb), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "CANCEL"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 487", "INVITE"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
+  /* A ACKs the 487 (to its P-CSCF, which absorbs it). */
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A hangs up in the same breath as it calls, before anything came back:
+ * its CANCEL waits for a provisional (RFC 3261 §9.1), B (who would have
+ * answered after a while) gets it while ringing; both end CANCELLED and
+ * B never answers. */
+static void call_cancel_early(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts slow = {.answer = IMSEC_UE_ANSWER_AUTO, .answer_delay_ms = 2000};
+  two_ues(w, NULL, &slow, &a, &b);
+  int rc = -1;
+  int ha = sc_call_dial_hangup(w, a, sc_ue_impu(b), &rc);
+  assert_true(ha > 0);
+  assert_int_equal(rc, 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(ia.final_status, 487);
+  assert_int_equal(ia.answered_at, 0);
+  int hb = sc_call_wait_incoming(w, b, WAIT_MS);
+  assert_int_not_equal(hb, 0);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_CANCELLED);
+  /* The CANCEL left after the 180 came. */
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 487", "INVITE"), 1);
+  /* The answer delay passes (virtual time; a real wait under net is
+   * not worth its seconds): still no 200 to the INVITE. */
+  if (sc_world_backend(w) == SC_SIM)
+    sc_run_for(w, 5000);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 200", "INVITE"), 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B has two devices (one subscriber, one IMPI, two instances): one at
+ * home, the other roaming (the P-CSCF binds an IMPI to one flow, TS
+ * 33.203 Annex O, so the two devices register through two P-CSCFs). The
+ * S-CSCF forks the INVITE to both contacts; the one at home answers, the
+ * other (ringing) gets CANCEL from the S-CSCF (RFC 3261 §16.7 step 10)
+ * over the visited P-CSCF and ends CANCELLED; A talks to the one that
+ * answered, then hangs up. */
+static void call_forked(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *b1 = sc_ue_add(w, NULL);
+  sc_ue_opts dev = {
+      .device_of = b1, .via = SC_PCSCF_VISITED, .answer = IMSEC_UE_ANSWER_RING};
+  sc_ue *b2 = sc_ue_add(w, &dev);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b1, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b2, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_string_equal(sc_ue_impu(b1), sc_ue_impu(b2));
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(b1)), 2);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 2);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_VISITED), 1);
+  int ha, h1;
+  call_up(w, a, b1, &ha, &h1);
+  int h2 = sc_call_wait_incoming(w, b2, WAIT_MS);
+  assert_int_not_equal(h2, 0);
+  assert_true(sc_call_wait(w, b2, h2, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info i2 = sc_call_info(w, b2, h2);
+  assert_int_equal(i2.end, IMSEC_UE_END_CANCELLED);
+  assert_int_equal(i2.answered_at, 0);
+  assert_string_equal(i2.peer, sc_ue_impu(a));
+  assert_int_equal(sc_msgs(w, "scscf", "INVITE"), 2); /* the two branches */
+  assert_int_equal(sc_msgs(w, "scscf", "CANCEL"), 1);
+  uint64_t f1 = sc_ue_reg_flow(w, "pcscf", b1);
+  uint64_t f2 = sc_ue_reg_flow(w, "vpcscf", b2);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", f1), 1);
+  assert_int_equal(sc_msgs_on(w, "vpcscf", "INVITE", f2), 1);
+  assert_int_equal(sc_msgs_on(w, "vpcscf", "CANCEL", f2), 1);
+  assert_int_equal(sc_msgs(w, "pcscf", "CANCEL"), 0);
+  assert_int_equal(responses(w, "ue2", "SIP/2.0 487", "INVITE"), 1);
+  assert_int_equal(responses(w, "ue2", "SIP/2.0 200", "INVITE"), 0);
+  /* The caller saw one 2xx and sent no CANCEL. */
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 0);
+  hang_up(w, a, ha, b1, h1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", f1), 1);
+  assert_int_equal(sc_msgs(w, "vpcscf", "BYE"), 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b1, 0);
+  assert_requests_on(w, b2, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+typedef struct two_legs {
+  sc_ue *b1, *b2;
+  int h1, h2;
+} two_legs;
+
+/* One leg up, the other over. */
+static int one_leg(sc_world *w, void *arg) {
+  two_legs *l = arg;
+  imsec_ue_call_info i1, i2;
+  if (sc_call_get(w, l->b1, l->h1, &i1) != 0 ||
+      sc_call_get(w, l->b2, l->h2, &i2) != 0)
+    return 0;
+  return (i1.state == IMSEC_UE_CALL_CONFIRMED &&
+          i2.state == IMSEC_UE_CALL_ENDED) ||
+         (i2.state == IMSEC_UE_CALL_CONFIRMED &&
+          i1.state == IMSEC_UE_CALL_ENDED);
+}
+
+/* Both of B's devices answer at once: the S-CSCF relays both 2xx (RFC
+ * 3261 §16.7 step 5: every 2xx goes upstream); A ACKs each, keeps the
+ * first and hangs up the other at once (BYE, §13.2.2.4); the device that
+ * lost sees BYE. */
+static void call_forked_both(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue *b1 = sc_ue_add(w, NULL);
+  sc_ue_opts dev = {.device_of = b1, .via = SC_PCSCF_VISITED};
+  sc_ue *b2 = sc_ue_add(w, &dev);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b1, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b2, WAIT_MS), IMSEC_UE_REGISTERED);
+  int ha = sc_call_start(w, a, sc_ue_impu(b1));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
+  two_legs l = {b1, b2, sc_call_wait_incoming(w, b1, WAIT_MS),
+                sc_call_wait_incoming(w, b2, WAIT_MS)};
+  assert_int_not_equal(l.h1, 0);
+  assert_int_not_equal(l.h2, 0);
+  assert_true(sc_run_until(w, one_leg, &l, WAIT_MS));
+  sc_ue *won = b1, *lost = b2;
+  int hw = l.h1, hl = l.h2;
+  if (sc_call_info(w, b1, l.h1).state == IMSEC_UE_CALL_ENDED) {
+    won = b2;
+    lost = b1;
+    hw = l.h2;
+    hl = l.h1;
+  }
+  imsec_ue_call_info il = sc_call_info(w, lost, hl);
+  assert_int_equal(il.end, IMSEC_UE_END_REMOTE_BYE);
+  assert_int_not_equal(il.answered_at, 0);
+  /* Two 2xx reached A: two ACKs, one BYE so far; its call is the one. */
+  assert_int_equal(responses(w, "scscf", "SIP/2.0 200", "INVITE"), 2);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 2);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 0);
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.state, IMSEC_UE_CALL_CONFIRMED);
+  int hs[IMSEC_UE_MAX_CALLS];
+  assert_int_equal(sc_calls(w, a, hs, IMSEC_UE_MAX_CALLS), 1);
+  hang_up(w, a, ha, won, hw);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 2);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b1, 0);
+  assert_requests_on(w, b2, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* Calls that find nobody: B is a subscriber but not registered (480,
+ * TS 24.229 §5.4.3.3: no unregistered services here), the other user is
+ * unknown to the HSS (404); B rings and declines (603, RFC 3261 §13.3.1.3
+ * once the callee hangs up unanswered). */
+static void call_refused(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  sc_ue *off = sc_ue_add(w, NULL); /* never started */
+  struct {
+    const char *to;
+    unsigned status;
+  } cases[] = {
+      {sc_ue_impu(off), 480},
+      {"sip:nobody@" SC_HOME, 404},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int h = sc_call_start(w, a, cases[i].to);
+    assert_true(sc_call_wait(w, a, h, IMSEC_UE_CALL_ENDED, WAIT_MS));
+    imsec_ue_call_info ci = sc_call_info(w, a, h);
+    assert_int_equal(ci.end, IMSEC_UE_END_REJECTED);
+    assert_int_equal(ci.final_status, cases[i].status);
+  }
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  assert_int_equal(sc_call_hangup(w, b, hb), 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ia.final_status, 603);
+  assert_int_equal(sc_call_info(w, b, hb).state, IMSEC_UE_CALL_ENDED);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 3);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B rings for ever: Timer C (RFC 3261 §16.6 step 11, 180 s by default)
+ * at the proxies CANCELs B's branch and answers A 408. Sim only: three
+ * minutes of real time are not worth it over sockets. */
+static void call_timer_c(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, 200000));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.final_status, 408);
+  assert_int_equal(ia.end, IMSEC_UE_END_TIMEOUT);
+  assert_true(ia.ended_at - ia.started_at >= 180000);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_CANCELLED);
+  /* B's branch CANCELled over B's flow; A sent no CANCEL of its own. */
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "CANCEL", fb), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "CANCEL"), 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+static int pcscf_forbade(sc_world *w, void *arg) {
+  return sc_msgs(w, "pcscf", "SIP/2.0 403") > *(size_t *)arg;
+}
+
+/* `text` with its start line's method and the CSeq method set to
+ * `method` and a fresh Via branch (malloc'd). */
+static char *as_method(const char *text, const char *method) {
+  size_t cap = strlen(text) + 64;
+  char *o = malloc(cap);
+  assert_non_null(o);
+  const char *sp = strchr(text, ' ');
+  assert_non_null(sp);
+  size_t n = (size_t)snprintf(o, cap, "%s", method);
+  for (const char *p = sp; *p; p++) {
+    if (p[0] == '\n' && strncasecmp(p + 1, "CSeq:", 5) == 0) {
+      /* "\nCSeq: N METHOD" */
+      const char *num = p + 6;
+      while (*num == ' ')
+        num++;
+      n += (size_t)snprintf(o + n, cap - n, "\nCSeq: 77 %s", method);
+      p = strchr(num, '\r') ? strchr(num, '\r') - 1 : num;
+      continue;
+    }
+    if (strncmp(p, "branch=", 7) == 0) { /* no secret: a Via parameter */
+      n += (size_t)snprintf(o + n, cap - n, "branch=z9hG4bKforged");
+      p += 6;
+      continue;
+    }
+    if (n + 1 < cap)
+      o[n++] = *p;
+  }
+  o[n] = 0;
+  return o;
+}
+
+/* A third UE forges its way into A and B's call (TS 24.229 §5.2.6.3,
+ * RFC 5626 §5.3): a BYE copied from A's ACK (A's route set, the
+ * dialog's tags), sent over C's own flow, names A's binding in its Route:
+ * 403 from the P-CSCF; the same with C's own token in the Route names a
+ * dialog C is not part of: 403 again. Nothing reaches B, the call stays
+ * up; A hangs up as usual. */
+static void call_forged_bye(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  sc_ue *c = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, c, WAIT_MS), IMSEC_UE_REGISTERED);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  char *ack = sc_msg_text(w, "ue0", "ACK", 0);
+  assert_non_null(ack);
+  char *bye = as_method(ack, "BYE");
+  free(ack);
+  size_t forbidden = sc_msgs(w, "pcscf", "SIP/2.0 403");
+  size_t byes_in = sc_msgs_in_on(w, "ue1", "BYE", 0);
+  sc_ue_send_raw(w, c, bye);
+  assert_true(sc_run_until(w, pcscf_forbade, &forbidden, WAIT_MS));
+  uint64_t fc = sc_ue_reg_flow(w, "pcscf", c);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "SIP/2.0 403", fc), 1);
+  /* C's own token in the Route, A and B's dialog: not one of C's
+   * dialogs (403 for another UE's). */
+  char ta[256], tc[256];
+  path_token(w, "pcscf", a, ta, sizeof ta);
+  path_token(w, "pcscf", c, tc, sizeof tc);
+  assert_int_equal(strlen(ta), strlen(tc));
+  for (char *p = bye; (p = strstr(p, ta)) != NULL; p += strlen(tc))
+    memcpy(p, tc, strlen(tc));
+  forbidden++;
+  sc_ue_send_raw(w, c, bye);
+  free(bye);
+  assert_true(sc_run_until(w, pcscf_forbade, &forbidden, WAIT_MS));
+  assert_int_equal(sc_msgs_on(w, "pcscf", "SIP/2.0 403", fc), 2);
+  assert_int_equal(sc_msgs(w, "pcscf", "BYE"), 0);
+  sc_run_for(w, 100);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "BYE", 0), byes_in);
+  assert_int_equal(sc_call_info(w, a, ha).state, IMSEC_UE_CALL_CONFIRMED);
+  assert_int_equal(sc_call_info(w, b, hb).state, IMSEC_UE_CALL_CONFIRMED);
+  hang_up(w, a, ha, b, hb);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A re-INVITEs a confirmed call (a new offer), then B does: both see two
+ * re-INVITEs answered; B's goes to A over A's registered flow. */
+static void call_reinvite(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  assert_int_equal(sc_call_reinvite(w, a, ha), 0);
+  sc_call_is ca = {a, ha, IMSEC_UE_CALL_CONFIRMED, 1};
+  sc_call_is cb = {b, hb, IMSEC_UE_CALL_CONFIRMED, 1};
+  assert_true(sc_run_until(w, sc_call_pred, &ca, WAIT_MS));
+  assert_true(sc_run_until(w, sc_call_pred, &cb, WAIT_MS));
+  assert_int_equal(sc_call_info(w, a, ha).reinvites, 1);
+  assert_int_equal(sc_call_info(w, b, hb).reinvites, 1);
+  uint64_t fa = sc_ue_reg_flow(w, "pcscf", a);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fb), 2);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 2);
+  /* The other way. */
+  assert_int_equal(sc_call_reinvite(w, b, hb), 0);
+  ca.reinvites = cb.reinvites = 2;
+  assert_true(sc_run_until(w, sc_call_pred, &ca, WAIT_MS));
+  assert_true(sc_run_until(w, sc_call_pred, &cb, WAIT_MS));
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fa), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fa), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 2);
+  assert_int_equal(sc_msgs(w, "ue1", "INVITE"), 1);
+  hang_up(w, a, ha, b, hb);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A calls B's tel: IMPU (registered with the sip: one, an implicit
+ * registration set, TS 23.228 §4.3.3.4); B, the callee, hangs up: its BYE
+ * follows the route set to A, over A's registered flow. */
+static void call_bye_callee(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up_to(w, a, b, sc_ue_tel(b), &ha, &hb);
+  hang_up(w, b, hb, a, ha);
+  uint64_t fa = sc_ue_reg_flow(w, "pcscf", a);
+  assert_int_equal(sc_msgs(w, "ue1", "BYE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 0);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fa), 1);
+  assert_int_equal(responses(w, "ue0", "SIP/2.0 200", "BYE"), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+typedef struct gone {
+  const char *impu;
+  uint64_t flow;
+} gone;
+
+static int flow_moved(sc_world *w, void *arg) {
+  gone *g = arg;
+  return sc_pcscf_binding_flow(w, SC_PCSCF_HOME, g->impu) != g->flow;
+}
+
+/* B's flow goes down mid-call: B's call ends FLOW_LOST at once; A's BYE
+ * cannot reach B over that flow and fails (430 Flow Failed, RFC 5626
+ * §5.3, from B's P-CSCF; 480 from the S-CSCF); A's call ends all the
+ * same. */
+static void call_flow_lost(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  two_ues(w, NULL, NULL, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  gone g = {sc_ue_impu(b),
+            sc_pcscf_binding_flow(w, SC_PCSCF_HOME, sc_ue_impu(b))};
+  assert_int_not_equal(g.flow, 0);
+  uint64_t b_flow = sc_ue_status(w, b).flow;
+  sc_ue_flow_fail(w, b);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_FLOW_LOST);
+  /* The P-CSCF noticed (over sockets its end goes a moment later). */
+  assert_true(sc_run_until(w, flow_moved, &g, WAIT_MS));
+  assert_int_equal(sc_call_hangup(w, a, ha), 0);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_LOCAL_BYE);
+  assert_true(ia.bye_status == 430 || ia.bye_status == 480);
+  /* The P-CSCF found B's binding without that flow: 430 Flow Failed
+   * (RFC 5626 §5.3), which the S-CSCF passes on as 480. */
+  assert_int_equal(responses(w, "pcscf", "SIP/2.0 430", "BYE"), 1);
+  /* Nothing went over the dead flow after it died. */
+  assert_int_equal(sc_msgs_on(w, "pcscf", "BYE", fb), 0);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, b_flow);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* B's flow goes down while B rings: the P-CSCF's INVITE transaction
+ * toward B fails with it, 430 upstream (RFC 5626 §5.3), which the S-CSCF
+ * turns into 480 for A (TS 24.229 §5.4.3.3: the callee is unreachable);
+ * A's call is refused, B's ends FLOW_LOST. */
+static void call_flow_lost_ringing(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts ring = {.answer = IMSEC_UE_ANSWER_RING};
+  two_ues(w, NULL, &ring, &a, &b);
+  int ha = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  int hb = sc_call_incoming(w, b);
+  assert_int_not_equal(hb, 0);
+  uint64_t b_flow = sc_ue_status(w, b).flow;
+  sc_ue_flow_fail(w, b);
+  assert_true(sc_call_wait(w, b, hb, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  assert_int_equal(sc_call_info(w, b, hb).end, IMSEC_UE_END_FLOW_LOST);
+  assert_true(sc_call_wait(w, a, ha, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  imsec_ue_call_info ia = sc_call_info(w, a, ha);
+  assert_int_equal(ia.end, IMSEC_UE_END_REJECTED);
+  assert_int_equal(ia.final_status, 480);
+  assert_int_equal(responses(w, "pcscf", "SIP/2.0 430", "INVITE"), 1);
+  assert_int_equal(responses(w, "scscf", "SIP/2.0 480", "INVITE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "ACK"), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, b_flow);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A roams: registered through the visited network's P-CSCF, it calls B
+ * at home. The visited P-CSCF Record-Routes with A's token; B hangs up
+ * and its BYE reaches A through the visited P-CSCF on A's flow. */
+static void call_roaming(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue *a, *b;
+  sc_ue_opts roam = {.via = SC_PCSCF_VISITED};
+  two_ues(w, &roam, NULL, &a, &b);
+  assert_int_equal(sc_ue_status(w, a).trust.verdict, IMSEC_TRUST_PARTNER);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  assert_int_equal(sc_msgs(w, "vpcscf", "INVITE"), 1);
+  assert_int_equal(assert_rr_token(w, "vpcscf", 0, "vpcscf", a, 1), 2);
+  assert_int_equal(sc_msgs(w, "pcscf", "INVITE"), 1);
+  assert_int_equal(assert_rr_token(w, "pcscf", 0, "pcscf", b, 1), 5);
+  /* The visited P-CSCF's entries with A's token, below. */
+  assert_int_equal(assert_rr_token(w, "pcscf", 0, "vpcscf", a, 0), 5);
+  hang_up(w, b, hb, a, ha);
+  uint64_t fa = sc_ue_reg_flow(w, "vpcscf", a);
+  assert_int_not_equal(fa, 0);
+  assert_int_equal(sc_msgs_on(w, "vpcscf", "ACK", fa), 0);
+  assert_int_equal(sc_msgs_on(w, "vpcscf", "BYE", fa), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fb), 1);
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* Calls in mode `m` (A calls B, B answers, A hangs up; again, B hangs
+ * up): the INVITE, ACK and BYE reach B over one flow, B's registered one
+ * (M2b: the one the P-CSCF dialled; M3 AKA-derived: the PSK flow B
+ * reconnected on). */
+static void call_in_mode(sc_backend be, sc_mode m) {
+  sc_world *w = sc_world_new_mode(be, m);
+  sc_ue *a, *b;
+  /* M2b: the caller keeps its flow (M1), the callee is dialled. */
+  sc_ue_opts plain = {.m1 = 1};
+  two_ues(w, m == SC_M2B ? &plain : NULL, NULL, &a, &b);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  if (m == SC_M2B)
+    assert_true(sc_run_until(w, flow_closed, b, WAIT_MS));
+  if (m == SC_M3_AKA) {
+    moved mv = {b, sc_ue_status(w, b).flow};
+    sc_ue_reconnect(w, b);
+    assert_true(sc_run_until(w, reconnected_psk, &mv, WAIT_MS));
+  }
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  hang_up(w, a, ha, b, hb);
+  /* (DTLS: a request may have been sent again on Timer A or E.) */
+  assert_true(sc_msgs(w, "pcscf", "INVITE") >= 2);
+  uint64_t fi = sc_msg_flow(w, "pcscf", "INVITE", 1);
+  assert_int_not_equal(fi, 0);
+  assert_true(sc_msgs_on(w, "pcscf", "ACK", fi) >= 1);
+  assert_true(sc_msgs_on(w, "pcscf", "BYE", fi) >= 1);
+  if (m != SC_M2B && m != SC_M3_AKA)
+    assert_int_equal(fi, fb);
+  else
+    assert_int_not_equal(fi, fb);
+  /* The P-CSCF's access entry on top toward B names the transport B's
+   * flow runs (SIP over DTLS: dtls-udp, draft-jennings-sip-dtls). M2b:
+   * the INVITE is routed before the P-CSCF dialled B, whose access side
+   * is not known yet: the core entry alone (B's flow carries its requests
+   * whatever the Route names, RFC 5626 §5.3). */
+  char rr[RR_MAX][512];
+  assert_true(record_routes(w, "pcscf", "INVITE", 1, rr) >= 2);
+  assert_non_null(strstr(rr[0], m == SC_DTLS  ? "transport=dtls-udp"
+                                : m == SC_M2B ? "transport=tcp"
+                                              : "transport=tls"));
+  assert_requests_on(w, a, 0);
+  assert_requests_on(w, b,
+                     m == SC_M2B ? sc_msg_in_flow(w, "ue1", "INVITE", 0) : 0);
+  /* A second call, B hangs up: B's BYE leaves on its flow (M2b: the one
+   * the P-CSCF dialled in) and reaches A. */
+  size_t b_byes = sc_msgs(w, "ue1", "BYE");
+  call_up(w, a, b, &ha, &hb);
+  hang_up(w, b, hb, a, ha);
+  assert_int_equal(sc_msgs(w, "ue1", "BYE"), b_byes + 1);
+  assert_requests_on(w, a, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* SIP over DTLS, the INVITE toward B lost on the way (B's third
+ * datagram down: the 401, the 200, then the INVITE): the P-CSCF sends it
+ * again on Timer A (RFC 3261 §17.1.1.2), B answers once, the call goes on
+ * as over TLS. */
+static void call_dtls_loss(sc_backend be) {
+  sc_world *w = sc_world_new_mode(be, SC_DTLS);
+  sc_ue *a, *b;
+  sc_ue_opts lossy = {.lose_down = 3};
+  two_ues(w, NULL, &lossy, &a, &b);
+  int ha, hb;
+  call_up(w, a, b, &ha, &hb);
+  assert_int_equal(sc_dgrams_lost(w), 1);
+  uint64_t fb = sc_ue_reg_flow(w, "pcscf", b);
+  /* The INVITE twice toward B (one lost), one answer from B. */
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fb), 2);
+  assert_int_equal(sc_msgs_in_on(w, "ue1", "INVITE", 0), 1);
+  assert_int_equal(responses(w, "ue1", "SIP/2.0 180", "INVITE"), 1);
+  hang_up(w, a, ha, b, hb);
+  assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+static void call_m2a(sc_backend be) {
+  call_in_mode(be, SC_M2A);
+}
+static void call_m2b(sc_backend be) {
+  call_in_mode(be, SC_M2B);
+}
+static void call_m3(sc_backend be) {
+  call_in_mode(be, SC_M3);
+}
+static void call_m3_aka(sc_backend be) {
+  call_in_mode(be, SC_M3_AKA);
+}
+static void call_dtls(sc_backend be) {
+  call_in_mode(be, SC_DTLS);
+}
+
 /* ------------------------------------------------------------ tests */
 
 /* SCENARIO_TIMES=1 prints each run's wall time (stderr). */
@@ -548,19 +1446,92 @@ BOTH(m2b_dial_back)
 BOTH(m3_configured)
 BOTH(m3_aka)
 BOTH(dtls_register)
+BOTH(call_answer)
+BOTH(call_busy)
+BOTH(call_cancel)
+BOTH(call_cancel_early)
+BOTH(call_forked)
+BOTH(call_forked_both)
+BOTH(call_refused)
+BOTH(call_forged_bye)
+/* Sim only (see call_timer_c). */
+static void sim_call_timer_c(void **state) {
+  (void)state;
+  timed("call_timer_c", call_timer_c, SC_SIM);
+}
+BOTH(call_reinvite)
+BOTH(call_bye_callee)
+BOTH(call_flow_lost)
+BOTH(call_flow_lost_ringing)
+BOTH(call_roaming)
+BOTH(call_m2a)
+BOTH(call_m2b)
+BOTH(call_m3)
+BOTH(call_m3_aka)
+BOTH(call_dtls)
+BOTH(call_dtls_loss)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(sim_home_register), cmocka_unit_test(net_home_register),
-      cmocka_unit_test(sim_roaming),       cmocka_unit_test(net_roaming),
-      cmocka_unit_test(sim_rogue_pcscf),   cmocka_unit_test(net_rogue_pcscf),
-      cmocka_unit_test(sim_sync_failure),  cmocka_unit_test(net_sync_failure),
-      cmocka_unit_test(sim_deregister),    cmocka_unit_test(net_deregister),
-      cmocka_unit_test(sim_m2a_register),  cmocka_unit_test(net_m2a_register),
-      cmocka_unit_test(sim_m2b_dial_back), cmocka_unit_test(net_m2b_dial_back),
-      cmocka_unit_test(sim_m3_configured), cmocka_unit_test(net_m3_configured),
-      cmocka_unit_test(sim_m3_aka),        cmocka_unit_test(net_m3_aka),
-      cmocka_unit_test(sim_dtls_register), cmocka_unit_test(net_dtls_register),
+      cmocka_unit_test(sim_home_register),
+      cmocka_unit_test(net_home_register),
+      cmocka_unit_test(sim_roaming),
+      cmocka_unit_test(net_roaming),
+      cmocka_unit_test(sim_rogue_pcscf),
+      cmocka_unit_test(net_rogue_pcscf),
+      cmocka_unit_test(sim_sync_failure),
+      cmocka_unit_test(net_sync_failure),
+      cmocka_unit_test(sim_deregister),
+      cmocka_unit_test(net_deregister),
+      cmocka_unit_test(sim_m2a_register),
+      cmocka_unit_test(net_m2a_register),
+      cmocka_unit_test(sim_m2b_dial_back),
+      cmocka_unit_test(net_m2b_dial_back),
+      cmocka_unit_test(sim_m3_configured),
+      cmocka_unit_test(net_m3_configured),
+      cmocka_unit_test(sim_m3_aka),
+      cmocka_unit_test(net_m3_aka),
+      cmocka_unit_test(sim_dtls_register),
+      cmocka_unit_test(net_dtls_register),
+      cmocka_unit_test(sim_call_answer),
+      cmocka_unit_test(net_call_answer),
+      cmocka_unit_test(sim_call_busy),
+      cmocka_unit_test(net_call_busy),
+      cmocka_unit_test(sim_call_cancel),
+      cmocka_unit_test(net_call_cancel),
+      cmocka_unit_test(sim_call_cancel_early),
+      cmocka_unit_test(net_call_cancel_early),
+      cmocka_unit_test(sim_call_forked),
+      cmocka_unit_test(net_call_forked),
+      cmocka_unit_test(sim_call_forked_both),
+      cmocka_unit_test(net_call_forked_both),
+      cmocka_unit_test(sim_call_refused),
+      cmocka_unit_test(net_call_refused),
+      cmocka_unit_test(sim_call_forged_bye),
+      cmocka_unit_test(net_call_forged_bye),
+      cmocka_unit_test(sim_call_timer_c),
+      cmocka_unit_test(sim_call_reinvite),
+      cmocka_unit_test(net_call_reinvite),
+      cmocka_unit_test(sim_call_bye_callee),
+      cmocka_unit_test(net_call_bye_callee),
+      cmocka_unit_test(sim_call_flow_lost),
+      cmocka_unit_test(net_call_flow_lost),
+      cmocka_unit_test(sim_call_flow_lost_ringing),
+      cmocka_unit_test(net_call_flow_lost_ringing),
+      cmocka_unit_test(sim_call_roaming),
+      cmocka_unit_test(net_call_roaming),
+      cmocka_unit_test(sim_call_m2a),
+      cmocka_unit_test(net_call_m2a),
+      cmocka_unit_test(sim_call_m2b),
+      cmocka_unit_test(net_call_m2b),
+      cmocka_unit_test(sim_call_m3),
+      cmocka_unit_test(net_call_m3),
+      cmocka_unit_test(sim_call_m3_aka),
+      cmocka_unit_test(net_call_m3_aka),
+      cmocka_unit_test(sim_call_dtls),
+      cmocka_unit_test(net_call_dtls),
+      cmocka_unit_test(sim_call_dtls_loss),
+      cmocka_unit_test(net_call_dtls_loss),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

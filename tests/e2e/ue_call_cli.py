@@ -9,30 +9,14 @@ callee that only rings: --cancel-after sends CANCEL after the 180 (§9.1),
 the 487 is ACKed, exit 1. The caller de-registers afterwards. A caller
 over DTLS (RFC 3261 §17 retransmissions in the UE) reaches a callee over
 TLS the same way."""
-import os
 import re
 import subprocess
 
-from attacklib import (HOME, K, OPC, TRUST_DOMAIN, Lab, start_pcscf_plain_core,
-                       start_scscf_direct)
+from attacklib import (HOME, Lab, start_pcscf_plain_core, start_scscf_direct,
+                      ue_profile)
 
 PCSCF_NAME = "pcscf." + HOME
 
-
-def profile(lab, pki, n):
-    path = lab.path("ue%d.yaml" % n)
-    lab.run("isim", "new", "--imsi", "00101000000000%d" % n, "--mnc-len",
-            "2", "--trust-domain", TRUST_DOMAIN, "--anchors",
-            os.path.join(pki, "root.crt"), "--home-ca",
-            os.path.join(pki, "op-mcc001-mnc001.crt"), "--out", path)
-    with open(path) as f:
-        text = f.read()
-    text = re.sub(r'(?m)^k: .*$', 'k: "%s"' % K, text)
-    text = re.sub(r'(?m)^opc: .*$', 'opc: "%s"' % OPC, text)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-    return path
 
 
 def call(lab, profile_path, addr, to, *extra):
@@ -61,13 +45,13 @@ with Lab() as lab:
     addr = "127.0.0.1:%d" % pcscf.port
     m = pcscf.wait_log(r"listening on dtls:127\.0\.0\.1:(\d+) \(UEs\)", 5)
     dtls_addr = "dtls:127.0.0.1:%s" % (m.group(1) if m else "0")
-    alice = profile(lab, pki, 1)
+    alice = ue_profile(lab, pki, 1)
     alice_impu = "sip:001010000000001@" + HOME
     impu = {n: "sip:00101000000000%d@%s" % (n, HOME) for n in (2, 3, 4)}
     callee = {}
     for n, how in ((2, ["--answer", "auto", "--answer-delay-ms", "200"]),
                    (3, ["--busy"]), (4, ["--answer", "ring"])):
-        callee[n] = lab.start("ue", "run", "-c", profile(lab, pki, n),
+        callee[n] = lab.start("ue", "run", "-c", ue_profile(lab, pki, n),
                               "--pcscf", addr, "--pcscf-name", PCSCF_NAME,
                               *how, name="ue%d" % n,
                               ready=r"<- 200 OK: registered")

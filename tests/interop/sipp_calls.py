@@ -61,10 +61,10 @@ import os
 import re
 import shutil
 import subprocess
-import time
 
-from attacklib import (HOME, K, OPC, TRUST_DOMAIN, Lab, Proc, impi, impu,
-                       imsi, start_pcscf_plain_core, start_scscf_direct)
+from attacklib import (HOME, K, Lab, Proc, impi, impu, imsi, start_bg,
+                      start_pcscf_plain_core, start_scscf_direct, ue_profile,
+                      wait_text)
 
 SIPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp")
 PCSCF = "pcscf." + HOME
@@ -87,22 +87,6 @@ def hss_add_sipp(lab, n):
             "--impu", impu(n), "--k", hexs(SIPP_K), "--op", hexs(SIPP_OP),
             "--amf", hexs(SIPP_REGMF))
 
-
-def ue_profile(lab, d, n):
-    """An ISIM profile for subscriber n (K, OPc of attacklib)."""
-    path = lab.path("ue%d.yaml" % n)
-    lab.run("isim", "new", "--imsi", imsi(n), "--mnc-len", "2",
-            "--trust-domain", TRUST_DOMAIN, "--anchors",
-            os.path.join(d, "root.crt"), "--home-ca",
-            os.path.join(d, "op-mcc001-mnc001.crt"), "--out", path)
-    with open(path) as f:
-        text = f.read()
-    text = re.sub(r'(?m)^k: .*$', 'k: "%s"' % K, text)
-    text = re.sub(r'(?m)^opc: .*$', 'opc: "%s"' % OPC, text)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-    return path
 
 
 def children(pid):
@@ -249,34 +233,7 @@ class Sipp:
         return ok
 
 
-def start_ue(lab, name, *args):
-    """`imsec ARGS` in the background: stdout to NAME.out, stderr to
-    NAME.log; a Proc of the lab with .out (the stdout file)."""
-    log, out = lab.path(name + ".log"), lab.path(name + ".out")
-    with open(log, "w") as lf, open(out, "w") as of:
-        p = subprocess.Popen([lab.imsec] + list(args), cwd=lab.dir,
-                             stdin=subprocess.DEVNULL, stdout=of, stderr=lf)
-    proc = Proc(name, p, log)
-    proc.out = out
-    lab.procs.append(proc)
-    return proc
 
-
-def text(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def wait_text(path, regex, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        m = re.search(regex, text(path), re.M)
-        if m or time.monotonic() > deadline:
-            return m
-        time.sleep(0.05)
 
 
 def messages(sipp_log):
@@ -421,7 +378,7 @@ with Lab() as lab:
 
     # ------------------------- 2. SIPp calls `imsec ue run` (auto-answer)
     prof_x = ue_profile(lab, d, UE_X)
-    ux = start_ue(lab, "ue-run", "ue", "run", "-c", prof_x, "--pcscf",
+    ux = start_bg(lab, "ue-run", "ue", "run", "-c", prof_x, "--pcscf",
                   pc_addr, "--pcscf-name", PCSCF)
     lab.check(pc.wait_log(r"registered IMPI %s " % re.escape(impi(UE_X)), 10)
               is not None, "imsec ue run registered")
@@ -480,7 +437,7 @@ with Lab() as lab:
 
 
     # ------------------- 5. SIPp gives up: CANCEL to a ringing ue run
-    ur = start_ue(lab, "ue-ring", "ue", "run", "-c", ue_profile(lab, d, UE_RING),
+    ur = start_bg(lab, "ue-ring", "ue", "run", "-c", ue_profile(lab, d, UE_RING),
                   "--pcscf", pc_addr, "--pcscf-name", PCSCF, "--answer",
                   "ring")
     lab.check(pc.wait_log(r"registered IMPI %s " % re.escape(impi(UE_RING)),

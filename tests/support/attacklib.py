@@ -563,3 +563,58 @@ def exit_within(lab, args, timeout=5.0):
         p.kill()
         _, err = p.communicate()
         return None, err
+
+
+def ue_profile(lab, pki, n, partners=()):
+    """An ISIM profile for subscriber n (`imsec isim new`, then K and OPc
+    of this module), the PKI in folder `pki`; `partners`: the file names
+    of roaming partners' operator CAs there. Mode 0600."""
+    path = lab.path("ue%d.yaml" % n)
+    args = ["isim", "new", "--imsi", imsi(n), "--mnc-len", "2",
+            "--trust-domain", TRUST_DOMAIN, "--anchors",
+            os.path.join(pki, "root.crt"), "--home-ca",
+            os.path.join(pki, "op-mcc001-mnc001.crt")]
+    for ca in partners:
+        args += ["--partner", os.path.join(pki, ca)]
+    lab.run(*(args + ["--out", path]))
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r'(?m)^k: .*$', 'k: "%s"' % K, text)
+    text = re.sub(r'(?m)^opc: .*$', 'opc: "%s"' % OPC, text)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def start_bg(lab, name, *args):
+    """`imsec ARGS` in the background: stdout to NAME.out, stderr to
+    NAME.log; a Proc of the lab with .out (the stdout file)."""
+    log, out = lab.path(name + ".log"), lab.path(name + ".out")
+    with open(log, "w") as lf, open(out, "w") as of:
+        p = subprocess.Popen([lab.imsec] + list(args), cwd=lab.dir,
+                             stdin=subprocess.DEVNULL, stdout=of, stderr=lf)
+    proc = Proc(name, p, log)
+    proc.out = out
+    lab.procs.append(proc)
+    return proc
+
+
+def file_text(path):
+    """A file's text, "" when it cannot be read (yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wait_text(path, regex, timeout):
+    """Wait up to `timeout` s for `regex` (multi-line) in the file: the
+    match, or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = re.search(regex, file_text(path), re.M)
+        if m or time.monotonic() > deadline:
+            return m
+        time.sleep(0.05)

@@ -52,6 +52,7 @@ typedef struct elem {
 struct sc_ue {
   elem e;
   char impi[128], impu[160], tel[64];
+  char instance[64]; /* a second device's +sip.instance ("" derived) */
   uint8_t k[16], opc[16];
   imsec_crypto *cr;
   imsec_ue *ue;
@@ -354,6 +355,94 @@ const char *sc_msg_header(sc_world *w, const char *from, const char *start,
     buf[0] = 0;
   free(r.text);
   return buf;
+}
+
+/* The i-th message `name` received starting with `start` on `flow` (0:
+ * any): 1 and its flow, or 0. */
+static int in_find(sc_world *w, const char *name, const char *start,
+                   uint64_t flow, size_t i, uint64_t *got) {
+  if (w->b == SC_SIM) {
+    for (size_t k = 0; k < sim_trace_count(w->s); k++) {
+      const sim_tr *t = sim_trace_at(w->s, k);
+      if (t->kind != SIM_TR_MSG || t->dropped || strcmp(t->to, name) != 0 ||
+          !starts(t->text, t->len, start) || (flow && t->flow != flow))
+        continue;
+      if (i-- == 0) {
+        *got = t->flow;
+        return 1;
+      }
+    }
+    return 0;
+  }
+  int found = 0;
+  pthread_mutex_lock(&w->mu);
+  for (size_t k = 0; k < w->nrec; k++) {
+    const rec *r = &w->recs[k];
+    if (r->out || strcmp(r->elem, name) != 0 ||
+        !starts(r->text, r->len, start) || (flow && r->flow != flow))
+      continue;
+    if (i-- == 0) {
+      *got = r->flow;
+      found = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  return found;
+}
+
+size_t sc_msgs_in_on(sc_world *w, const char *name, const char *start,
+                     uint64_t flow) {
+  size_t n = 0;
+  uint64_t f;
+  while (in_find(w, name, start, flow, n, &f))
+    n++;
+  return n;
+}
+
+uint64_t sc_msg_in_flow(sc_world *w, const char *name, const char *start,
+                        size_t i) {
+  uint64_t f = 0;
+  return in_find(w, name, start, 0, i, &f) ? f : 0;
+}
+
+char *sc_msg_text(sc_world *w, const char *from, const char *start, size_t i) {
+  if (w->b == SC_SIM) {
+    const sim_tr *t = sim_sent(w, from, start, i);
+    return t ? strndup(t->text, t->len) : NULL;
+  }
+  rec r;
+  return rec_find(w, from, start, i, &r) ? r.text : NULL;
+}
+
+size_t sc_msgs_on(sc_world *w, const char *from, const char *start,
+                  uint64_t flow) {
+  size_t n = 0, all = sc_msgs(w, from, start);
+  for (size_t i = 0; i < all; i++)
+    n += sc_msg_flow(w, from, start, i) == flow;
+  return n;
+}
+
+uint64_t sc_ue_reg_flow(sc_world *w, const char *pcscf, sc_ue *u) {
+  /* The UE keeps one Call-ID for its REGISTERs (RFC 3261 §10.2.4): the
+   * last 200 with it is the answer to its last REGISTER. */
+  char cid[256], v[256];
+  size_t nreg = sc_msgs(w, u->e.name, "REGISTER");
+  if (!nreg || !sc_msg_header(w, u->e.name, "REGISTER", nreg - 1, "Call-ID",
+                              cid, sizeof cid)[0])
+    return 0;
+  uint64_t flow = 0;
+  size_t n = sc_msgs(w, pcscf, "SIP/2.0 200");
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(
+            sc_msg_header(w, pcscf, "SIP/2.0 200", i, "Call-ID", v, sizeof v),
+            cid) != 0) /* no secret: a Call-ID */
+      continue;
+    if (strstr(sc_msg_header(w, pcscf, "SIP/2.0 200", i, "CSeq", v, sizeof v),
+               "REGISTER"))
+      flow = sc_msg_flow(w, pcscf, "SIP/2.0 200", i);
+  }
+  return flow;
 }
 
 size_t sc_dgrams_lost(sc_world *w) {
@@ -977,27 +1066,41 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   assert_non_null(u);
   w->ues[w->nue++] = u;
   snprintf(u->e.name, sizeof u->e.name, "ue%zu", i);
-  snprintf(u->impi, sizeof u->impi, "0010100000%05zu@%s", i, SC_HOME);
-  snprintf(u->impu, sizeof u->impu, "sip:0010100000%05zu@%s", i, SC_HOME);
-  snprintf(u->tel, sizeof u->tel, "tel:+10010100000%05zu", i);
-  assert_int_equal(imsec_random(w->cr, u->k, 16), 0);
-  assert_int_equal(imsec_random(w->cr, u->opc, 16), 0);
-  /* The subscriber, added on the S-CSCF's thread (its HSS store). */
-  imsec_hss_sub s;
-  memset(&s, 0, sizeof s);
-  snprintf(s.impi, sizeof s.impi, "%s", u->impi);
-  snprintf(s.impus[0], sizeof s.impus[0], "%s", u->impu);
-  snprintf(s.impus[1], sizeof s.impus[1], "%s", u->tel);
-  s.n_impus = 2;
-  memcpy(s.k, u->k, 16);
-  memcpy(s.op, u->opc, 16);
-  s.op_is_opc = 1;
-  s.amf[0] = 0x80;
-  s.aka = IMSEC_HSS_AKAV1;
-  add_sub as = {w, &s, -1};
-  elem_look(w, &w->scscf_e, add_sub_fn, &as);
-  imsec_hss_sub_wipe(&s);
-  assert_int_equal(as.rc, 0);
+  const sc_ue *dev = o->device_of;
+  if (dev) {
+    /* Another device of that subscriber: its identities and keys, an
+     * instance of its own (the first keeps the one derived from the
+     * IMPI). */
+    snprintf(u->impi, sizeof u->impi, "%s", dev->impi);
+    snprintf(u->impu, sizeof u->impu, "%s", dev->impu);
+    snprintf(u->tel, sizeof u->tel, "%s", dev->tel);
+    memcpy(u->k, dev->k, sizeof u->k);
+    memcpy(u->opc, dev->opc, sizeof u->opc);
+    snprintf(u->instance, sizeof u->instance,
+             "urn:uuid:5c0e7a11-0000-4000-8000-%012zu", i);
+  } else {
+    snprintf(u->impi, sizeof u->impi, "0010100000%05zu@%s", i, SC_HOME);
+    snprintf(u->impu, sizeof u->impu, "sip:0010100000%05zu@%s", i, SC_HOME);
+    snprintf(u->tel, sizeof u->tel, "tel:+10010100000%05zu", i);
+    assert_int_equal(imsec_random(w->cr, u->k, 16), 0);
+    assert_int_equal(imsec_random(w->cr, u->opc, 16), 0);
+    /* The subscriber, added on the S-CSCF's thread (its HSS store). */
+    imsec_hss_sub s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.impi, sizeof s.impi, "%s", u->impi);
+    snprintf(s.impus[0], sizeof s.impus[0], "%s", u->impu);
+    snprintf(s.impus[1], sizeof s.impus[1], "%s", u->tel);
+    s.n_impus = 2;
+    memcpy(s.k, u->k, 16);
+    memcpy(s.op, u->opc, 16);
+    s.op_is_opc = 1;
+    s.amf[0] = 0x80;
+    s.aka = IMSEC_HSS_AKAV1;
+    add_sub as = {w, &s, -1};
+    elem_look(w, &w->scscf_e, add_sub_fn, &as);
+    imsec_hss_sub_wipe(&s);
+    assert_int_equal(as.rc, 0);
+  }
   /* The UE element. */
   assert_int_equal(imsec_crypto_ossl_new(&u->cr), 0);
   const char *impus[] = {u->impu, u->tel};
@@ -1024,7 +1127,9 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     u->cred =
         ue_cred(w, o->cert_other_impi ? other : u->impi, w->mode == SC_M2B);
   }
-  if (w->mode == SC_M3)
+  if (w->mode == SC_M3 && dev)
+    memcpy(u->psk, dev->psk, sizeof u->psk); /* the IMPI's row */
+  else if (w->mode == SC_M3)
     psk_add(w, u, o->psk_wrong);
   u->lose_down = o->lose_down;
   if (w->mode == SC_M3) {
@@ -1047,6 +1152,10 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   c.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   c.expires = 600;
   c.max_connect_attempts = 3;
+  if (u->instance[0])
+    c.instance = u->instance;
+  c.answer = o->answer;
+  c.answer_delay_ms = o->answer_delay_ms;
   /* Its node or port first (the element's Contact names the listener
    * they bind, M2b), then the element. */
   imsec_svc_local_config uc = {.ue_sqn = ue_sqn_write, .ue_sqn_arg = u};
@@ -1157,6 +1266,10 @@ const char *sc_ue_name(const sc_ue *u) {
 
 const char *sc_ue_impu(const sc_ue *u) {
   return u->impu;
+}
+
+const char *sc_ue_tel(const sc_ue *u) {
+  return u->tel;
 }
 
 void sc_ue_call(sc_world *w, sc_ue *u, imsec_host_call_fn fn, void *arg) {
@@ -1354,4 +1467,231 @@ size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p) {
   count_arg c = {NULL, 0};
   elem_look(w, &w->pcscf_e[pcscf_elem(p)], bindings_fn, &c);
   return c.n;
+}
+
+typedef struct bflow_arg {
+  const char *impu;
+  uint64_t flow;
+} bflow_arg;
+
+static void bflow_fn(void *self, void *arg) {
+  bflow_arg *b = arg;
+  if (imsec_pcscf_binding_flow(self, imsec_str_c(b->impu), &b->flow) != 0)
+    b->flow = 0;
+}
+
+uint64_t sc_pcscf_binding_flow(sc_world *w, sc_pcscf p, const char *impu) {
+  bflow_arg b = {impu, 0};
+  elem_look(w, &w->pcscf_e[pcscf_elem(p)], bflow_fn, &b);
+  return b.flow;
+}
+
+/* ------------------------------------------------------------ calls */
+
+typedef struct call_arg {
+  const char *to;
+  int handle, rc;
+} call_arg;
+
+static void dial_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  call_arg *c = arg;
+  c->rc = imsec_ue_call(self, c->to, now, out);
+}
+
+int sc_call_dial(sc_world *w, sc_ue *u, const char *to) {
+  call_arg c = {to, 0, IMSEC_ERR_STATE};
+  sc_ue_call(w, u, dial_fn, &c);
+  return c.rc;
+}
+
+int sc_call_start(sc_world *w, sc_ue *u, const char *to) {
+  int h = sc_call_dial(w, u, to);
+  if (h <= 0)
+    fail_msg("%s: imsec_ue_call(%s): %d", u->e.name, to, h);
+  return h;
+}
+
+static void dial_hangup_fn(void *self, imsec_time_ms now, imsec_out *out,
+                           void *arg) {
+  call_arg *c = arg;
+  c->handle = imsec_ue_call(self, c->to, now, out);
+  if (c->handle > 0)
+    c->rc = imsec_ue_call_hangup(self, c->handle, now, out);
+}
+
+int sc_call_dial_hangup(sc_world *w, sc_ue *u, const char *to, int *hangup_rc) {
+  call_arg c = {to, 0, IMSEC_ERR_STATE};
+  sc_ue_call(w, u, dial_hangup_fn, &c);
+  *hangup_rc = c.rc;
+  return c.handle;
+}
+
+static void hangup_fn(void *self, imsec_time_ms now, imsec_out *out,
+                      void *arg) {
+  call_arg *c = arg;
+  c->rc = imsec_ue_call_hangup(self, c->handle, now, out);
+}
+
+int sc_call_hangup(sc_world *w, sc_ue *u, int handle) {
+  call_arg c = {NULL, handle, IMSEC_ERR_STATE};
+  sc_ue_call(w, u, hangup_fn, &c);
+  return c.rc;
+}
+
+static void reinvite_fn(void *self, imsec_time_ms now, imsec_out *out,
+                        void *arg) {
+  call_arg *c = arg;
+  c->rc = imsec_ue_call_reinvite(self, c->handle, now, out);
+}
+
+int sc_call_reinvite(sc_world *w, sc_ue *u, int handle) {
+  call_arg c = {NULL, handle, IMSEC_ERR_STATE};
+  sc_ue_call(w, u, reinvite_fn, &c);
+  return c.rc;
+}
+
+typedef struct get_arg {
+  int handle, rc;
+  imsec_ue_call_info *info;
+} get_arg;
+
+static void get_fn(void *self, void *arg) {
+  get_arg *g = arg;
+  g->rc = imsec_ue_call_get(self, g->handle, g->info);
+}
+
+int sc_call_get(sc_world *w, sc_ue *u, int handle, imsec_ue_call_info *out) {
+  memset(out, 0, sizeof *out);
+  get_arg g = {handle, IMSEC_ERR_NOTFOUND, out};
+  elem_look(w, &u->e, get_fn, &g);
+  return g.rc;
+}
+
+imsec_ue_call_info sc_call_info(sc_world *w, sc_ue *u, int handle) {
+  imsec_ue_call_info i;
+  if (sc_call_get(w, u, handle, &i) != 0)
+    fail_msg("%s: no call %d", u->e.name, handle);
+  return i;
+}
+
+typedef struct list_arg {
+  int *handles;
+  size_t cap, n;
+} list_arg;
+
+static void list_fn(void *self, void *arg) {
+  list_arg *l = arg;
+  l->n = imsec_ue_calls(self, l->handles, l->cap);
+}
+
+size_t sc_calls(sc_world *w, sc_ue *u, int *handles, size_t cap) {
+  list_arg l = {handles, cap, 0};
+  elem_look(w, &u->e, list_fn, &l);
+  return l.n;
+}
+
+int sc_call_incoming(sc_world *w, sc_ue *u) {
+  int hs[IMSEC_UE_MAX_CALLS * 2];
+  size_t n = sc_calls(w, u, hs, sizeof hs / sizeof hs[0]);
+  int best = 0;
+  imsec_time_ms best_at = 0;
+  for (size_t i = 0; i < n; i++) {
+    imsec_ue_call_info ci;
+    if (sc_call_get(w, u, hs[i], &ci) != 0 || !ci.incoming)
+      continue;
+    if (!best || ci.started_at > best_at ||
+        (ci.started_at == best_at && hs[i] > best)) {
+      best = hs[i];
+      best_at = ci.started_at;
+    }
+  }
+  return best;
+}
+
+static int has_incoming(sc_world *w, void *arg) {
+  return sc_call_incoming(w, arg) != 0;
+}
+
+int sc_call_wait_incoming(sc_world *w, sc_ue *u, imsec_time_ms ms) {
+  if (!sc_run_until(w, has_incoming, u, ms))
+    return 0;
+  return sc_call_incoming(w, u);
+}
+
+int sc_call_pred(sc_world *w, void *arg) {
+  sc_call_is *c = arg;
+  imsec_ue_call_info ci;
+  return sc_call_get(w, c->u, c->handle, &ci) == 0 && ci.state == c->state &&
+         ci.reinvites >= c->reinvites;
+}
+
+/* The call reached `state`, or ended: nothing more will change. */
+static int reached(sc_world *w, void *arg) {
+  sc_call_is *c = arg;
+  imsec_ue_call_info ci;
+  if (sc_call_get(w, c->u, c->handle, &ci) != 0)
+    return 0;
+  return ci.state == c->state || ci.state == IMSEC_UE_CALL_ENDED;
+}
+
+int sc_call_wait(sc_world *w, sc_ue *u, int handle, imsec_ue_call_state state,
+                 imsec_time_ms ms) {
+  sc_call_is c = {u, handle, state, 0};
+  sc_run_until(w, reached, &c, ms);
+  return sc_call_pred(w, &c);
+}
+
+static void flow_fail_fn(void *self, imsec_time_ms now, imsec_out *out,
+                         void *arg) {
+  uint64_t *flow = arg;
+  imsec_ue_status s;
+  imsec_ue_get_status(self, &s);
+  *flow = s.flow;
+  if (!s.flow)
+    return;
+  /* What a dead socket does: the port closes it (the P-CSCF sees its end
+   * go) and the element hears of it. */
+  (void)imsec_out_close(out, s.flow);
+  imsec_ue_on_flow_down(self, s.flow, 0, IMSEC_ERR_IO, now, out);
+}
+
+void sc_ue_flow_fail(sc_world *w, sc_ue *u) {
+  if (w->b == SC_SIM) {
+    uint64_t f = sc_ue_status(w, u).flow;
+    assert_int_not_equal(f, 0);
+    assert_int_equal(sim_flow_fail(w->s, f, IMSEC_ERR_IO), 0);
+    return;
+  }
+  uint64_t f = 0;
+  sc_ue_call(w, u, flow_fail_fn, &f);
+  assert_int_not_equal(f, 0);
+}
+
+typedef struct raw_arg {
+  const char *text;
+  uint64_t flow;
+} raw_arg;
+
+static void raw_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
+  (void)now;
+  raw_arg *r = arg;
+  imsec_ue_status s;
+  imsec_ue_get_status(self, &s);
+  r->flow = s.flow;
+  if (s.flow)
+    (void)imsec_out_send(out, s.flow, r->text, strlen(r->text));
+}
+
+void sc_ue_send_raw(sc_world *w, sc_ue *u, const char *text) {
+  if (w->b == SC_SIM) {
+    uint64_t f = sc_ue_status(w, u).flow;
+    assert_int_not_equal(f, 0);
+    uint64_t peer = sim_flow_peer(w->s, f);
+    assert_int_not_equal(peer, 0);
+    assert_int_equal(sim_inject(w->s, peer, text, strlen(text)), 0);
+    return;
+  }
+  raw_arg r = {text, 0};
+  sc_ue_call(w, u, raw_fn, &r);
+  assert_int_not_equal(r.flow, 0);
 }

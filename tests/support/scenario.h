@@ -28,6 +28,14 @@
  * Message records: what each element sent, by element name ("scscf",
  * "pcscf", "vpcscf", "rogue", "ue0", "ue1", ...), from the sim's trace or
  * the net port's ladder callback.
+ *
+ * Calls (docs/CALLS.md): a UE calls another's IMPU through its P-CSCF and
+ * the S-CSCF (sc_call_start, on the UE's own thread), hangs up, sends a
+ * re-INVITE; each UE answers as its sc_ue_opts say (auto, busy, ring; after
+ * a delay). A second device of a subscriber (sc_ue_opts.device_of) makes
+ * the S-CSCF fork. sc_ue_flow_fail takes a UE's flow down mid-call: the
+ * sim fails the flow (both ends see it go), the net port closes it on the
+ * UE's side and tells the UE so, as a dead socket would.
  */
 #ifndef IMSEC_TEST_SCENARIO_H
 #define IMSEC_TEST_SCENARIO_H
@@ -87,6 +95,19 @@ typedef struct sc_ue_opts {
   /* Mode M1 whatever the world's (DTLS: the home P-CSCF's TLS listener;
    * M2a: no certificate; M2b: no listener, its flow stays). */
   int m1;
+  /* Calls: how the UE answers an incoming INVITE (imsec_ue_answer: AUTO,
+   * the default, BUSY, RING) and after how long it answers (0: at once;
+   * imsec_ue_config.answer, answer_delay_ms). */
+  int answer;
+  imsec_time_ms answer_delay_ms;
+  /* A second device of that UE's subscriber: the same IMPI, IMPUs and
+   * keys (not added to the HSS again), its own +sip.instance (RFC 5626
+   * §4.1), element and flow: the registrar holds two contacts for the
+   * IMPU and a call to it forks (RFC 3261 §16.6). A P-CSCF binds an IMPI
+   * to one flow (TS 33.203 Annex O): the second device's registration
+   * through the same P-CSCF replaces the first's binding there, so give
+   * it another `via`. M3: the subscriber's configured PSK. */
+  const sc_ue *device_of;
 } sc_ue_opts;
 
 /* Make the networks: PKI, HSS, S-CSCF (started), the P-CSCFs with their
@@ -105,6 +126,7 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o);
 void sc_ue_start(sc_world *w, sc_ue *u);
 const char *sc_ue_name(const sc_ue *u); /* "ue0", ... */
 const char *sc_ue_impu(const sc_ue *u); /* its sip: IMPU */
+const char *sc_ue_tel(const sc_ue *u);  /* its tel: IMPU */
 
 /* Run fn(self, now, out, arg) on the element's own thread, its actions
  * carried out; returns when it ran. Elements: a UE's (sc_ue_call), the
@@ -145,6 +167,9 @@ unsigned long sc_ue_sqn_writes(sc_world *w, sc_ue *u);
 size_t sc_scscf_contacts(sc_world *w, const char *impu);
 size_t sc_scscf_registrations(sc_world *w);
 size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p);
+/* imsec_pcscf_binding_flow at P-CSCF p (its own flow id), 0 when the
+ * binding has no flow now or is gone. */
+uint64_t sc_pcscf_binding_flow(sc_world *w, sc_pcscf p, const char *impu);
 
 /* ------------------------------------------------------ message records */
 
@@ -153,6 +178,14 @@ size_t sc_pcscf_bindings(sc_world *w, sc_pcscf p);
 size_t sc_msgs(sc_world *w, const char *from, const char *start);
 /* Messages element `name` received (any). */
 size_t sc_msgs_in(sc_world *w, const char *name);
+/* Messages element `name` received whose start line begins with `start`
+ * (NULL: any) on its own flow `flow` (0: any; the id the element knows it
+ * by, e.g. imsec_ue_status.flow). */
+size_t sc_msgs_in_on(sc_world *w, const char *name, const char *start,
+                     uint64_t flow);
+/* The flow (the receiver's id) of the i-th such message, 0 when fewer. */
+uint64_t sc_msg_in_flow(sc_world *w, const char *name, const char *start,
+                        size_t i);
 /* The i-th such message sent: an id of the connection it went on, 0 when
  * fewer. Compare only ids of one element's messages (under SC_NET each
  * port numbers its own flows; under SC_SIM it is the receiving end). */
@@ -162,9 +195,67 @@ uint64_t sc_msg_flow(sc_world *w, const char *from, const char *start,
  * returns buf. */
 const char *sc_msg_header(sc_world *w, const char *from, const char *start,
                           size_t i, const char *name, char *buf, size_t cap);
+/* The message as sent (malloc'd, NUL-terminated; free it), NULL when
+ * fewer. */
+char *sc_msg_text(sc_world *w, const char *from, const char *start, size_t i);
+/* Messages `from` sent starting with `start` (NULL: any) on `flow` (an id
+ * as sc_msg_flow gives). */
+size_t sc_msgs_on(sc_world *w, const char *from, const char *start,
+                  uint64_t flow);
+/* The flow (an id as sc_msg_flow gives, in P-CSCF `pcscf`'s records:
+ * "pcscf" or "vpcscf") of UE u's registration: the one the last 200 to
+ * u's REGISTER went over. 0 when none. */
+uint64_t sc_ue_reg_flow(sc_world *w, const char *pcscf, sc_ue *u);
 /* DTLS: datagrams lost so far (sc_ue_opts.lose_down). */
 size_t sc_dgrams_lost(sc_world *w);
 /* Print what was recorded (stderr) when SCENARIO_LADDER is set. */
 void sc_dump(sc_world *w);
+
+/* ------------------------------------------------------ calls */
+
+/* imsec_ue_call(to) on u's thread: its result (a handle > 0, or an
+ * error). */
+int sc_call_dial(sc_world *w, sc_ue *u, const char *to);
+/* The same, asserting a handle came back. */
+int sc_call_start(sc_world *w, sc_ue *u, const char *to);
+/* Call and hang up in one event on u's thread, before anything can come
+ * back: imsec_ue_call's result, *hangup_rc imsec_ue_call_hangup's. */
+int sc_call_dial_hangup(sc_world *w, sc_ue *u, const char *to, int *hangup_rc);
+/* imsec_ue_call_hangup, imsec_ue_call_reinvite: their results. */
+int sc_call_hangup(sc_world *w, sc_ue *u, int handle);
+int sc_call_reinvite(sc_world *w, sc_ue *u, int handle);
+/* imsec_ue_call_get: 0 and *out, or IMSEC_ERR_NOTFOUND. */
+int sc_call_get(sc_world *w, sc_ue *u, int handle, imsec_ue_call_info *out);
+/* The same, asserting the call is known. */
+imsec_ue_call_info sc_call_info(sc_world *w, sc_ue *u, int handle);
+/* imsec_ue_calls. */
+size_t sc_calls(sc_world *w, sc_ue *u, int *handles, size_t cap);
+/* The newest incoming call u knows (its handle), 0 when none. */
+int sc_call_incoming(sc_world *w, sc_ue *u);
+/* Run until u has an incoming call: its handle, 0 when none came. */
+int sc_call_wait_incoming(sc_world *w, sc_ue *u, imsec_time_ms ms);
+
+/* A predicate for sc_run_until: u's call `handle` is in `state` with at
+ * least `reinvites` re-INVITEs answered. */
+typedef struct sc_call_is {
+  sc_ue *u;
+  int handle;
+  imsec_ue_call_state state;
+  unsigned reinvites;
+} sc_call_is;
+int sc_call_pred(sc_world *w, void *arg);
+/* Run until u's call is in `state`: 1, or 0 when it got elsewhere for good
+ * (ENDED) or the time ran out. */
+int sc_call_wait(sc_world *w, sc_ue *u, int handle, imsec_ue_call_state state,
+                 imsec_time_ms ms);
+
+/* Raw bytes on u's flow to its P-CSCF, as if the UE sent them (a UE
+ * that forges: sim, injected at the P-CSCF's end; net, sent by u's port
+ * over its TLS flow). The UE element itself knows nothing of them. */
+void sc_ue_send_raw(sc_world *w, sc_ue *u, const char *text);
+
+/* Take u's flow to the P-CSCF down (see above): the UE gets
+ * on_flow_down(IMSEC_ERR_IO), the P-CSCF its flow's end. */
+void sc_ue_flow_fail(sc_world *w, sc_ue *u);
 
 #endif

@@ -338,6 +338,46 @@ static void in_dialog_both_ways(void **state) {
   teardown_two(w);
 }
 
+/* A re-INVITE from the UE inside the dialog is an INVITE transaction
+ * like the first (lib/pcscf/invite.c): 100 Trying, the 491 ACKed here and
+ * the UE's ACK of it absorbed. */
+static void reinvite_from_ue(void **state) {
+  (void)state;
+  two *w = setup_two(0);
+  fx *x = w->x;
+  a_call(w, "c9@a");
+  char route[512];
+  route_of(route, sizeof(route), w->tok_a);
+  ue_in_dialog(w, UE_FLOW, "INVITE", "c9@a", "a1", "s1", route);
+  status_is(sent(x, UE_FLOW), 100);
+  const char *fwd = sent(x, CORE_FLOW);
+  assert_non_null(fwd);
+  strcpy(w->keep, fwd);
+  char branch[16];
+  const char *br = strstr(w->buf, "branch=z9hG4bKd");
+  assert_non_null(br);
+  snprintf(branch, sizeof(branch), "%.*s", (int)strcspn(br + 7, "\r"), br + 7);
+  feed(x, CORE_FLOW, response_to(w->keep, 491, "Request Pending", NULL));
+  status_is(sent(x, UE_FLOW), 491);
+  const char *ack = sent(x, CORE_FLOW);
+  assert_non_null(ack);
+  assert_int_equal(strncmp(ack, "ACK ", 4), 0);
+  assert_true(has_line(ack, "Route: " SCSCF_RR));
+  /* the UE's ACK of the 491: the re-INVITE's branch, absorbed */
+  snprintf(w->buf, sizeof(w->buf),
+           "ACK sip:ueb@127.0.0.1:40001;transport=tls SIP/2.0\r\n"
+           "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=%s\r\n"
+           "Max-Forwards: 70\r\nRoute: %s\r\n"
+           "From: <" IMPU ">;tag=a1\r\nTo: <" IMPU_B ">;tag=s1\r\n"
+           "Call-ID: c9@a\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n",
+           branch, route);
+  feed(x, UE_FLOW, w->buf);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  assert_true(logged(x, "absorbed"));
+  assert_int_equal(x->p->n_dlgs, 1); /* the dialog lives on */
+  teardown_two(w);
+}
+
 /* BYE from the core side ends it too, on the UE's 2xx. */
 static void bye_from_core(void **state) {
   (void)state;
@@ -641,7 +681,7 @@ static void acks_and_tags(void **state) {
 /* A re-INVITE from the UE is an INVITE transaction like the first one
  * (lib/pcscf/invite.c): 100 Trying at once; a 491 is ACKed here and the
  * UE's ACK of it absorbed; the dialog stays. */
-static void reinvite_from_ue(void **state) {
+static void reinvite_then_bye(void **state) {
   (void)state;
   two *w = setup_two(0);
   fx *x = w->x;
@@ -682,6 +722,7 @@ int main(void) {
       cmocka_unit_test(rr_from_ue),
       cmocka_unit_test(rr_toward_ue),
       cmocka_unit_test(in_dialog_both_ways),
+      cmocka_unit_test(reinvite_from_ue),
       cmocka_unit_test(bye_from_core),
       cmocka_unit_test(refusals),
       cmocka_unit_test(max_dialogs),
@@ -691,7 +732,7 @@ int main(void) {
       cmocka_unit_test(subscription_and_481),
       cmocka_unit_test(forked_call),
       cmocka_unit_test(acks_and_tags),
-      cmocka_unit_test(reinvite_from_ue),
+      cmocka_unit_test(reinvite_then_bye),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

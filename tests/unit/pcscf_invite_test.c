@@ -518,6 +518,56 @@ static void lingering_evicted_when_full(void **state) {
   fx_del(x);
 }
 
+/* M2b: a CANCEL while the P-CSCF still dials the UE's Contact: the
+ * INVITE leaves the dial's queue and is answered 487 here; the dial that
+ * comes up has nothing to send. */
+static void cancel_during_m2b_dial(void **state) {
+  (void)state;
+  imsec_pcscf_config c;
+  cfg_base(&c);
+  c.dial_ue = 1;
+  fx *x = fx_new(&c);
+  x->contact = "sip:ue@127.0.0.1:40000;transport=tls";
+  assert_int_equal(up(x, UE_FLOW, 0, IMSEC_TP_TLS), 0);
+  assert_int_equal(up(x, UE2_FLOW, 0, IMSEC_TP_TLS), 0);
+  connect_core(x);
+  register_ue(x, UE_FLOW);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, UE_FLOW, 0, IMSEC_ERR_CLOSED, x->now, &x->out);
+  core_to_ue(x, "INVITE", 21);
+  status_is(sent(x, CORE_FLOW), 100);
+  const imsec_act *conn = last_connect(x);
+  assert_non_null(conn);
+  uint64_t tag = conn->tag;
+  core_to_ue(x, "CANCEL", 21);
+  status_is(sent_start(x, CORE_FLOW, "SIP/2.0 200"), 200);
+  status_is(sent_start(x, CORE_FLOW, "SIP/2.0 487"), 487);
+  imsec_pcscf_stats st;
+  imsec_pcscf_stats_get(x->p, &st);
+  assert_int_equal(st.queued, 0);
+  imsec_trust_cert srv;
+  memset(&srv, 0, sizeof(srv));
+  srv.chain = IMSEC_CHAIN_OK;
+  srv.client_auth = 1;
+  srv.client_chain_ok = 1;
+  srv.has_san = 1;
+  srv.n_uri_user = 1;
+  snprintf(srv.uri_user[0], sizeof(srv.uri_user[0]), "%s", IMPI);
+  snprintf(srv.issuer_domain, sizeof(srv.issuer_domain), "%s", HOME);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  info.peer_cert = &srv;
+  assert_int_equal(
+      imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:40000"), &info.peer), 0);
+  assert_int_equal(flow_up(x, 20, tag, &info), 0);
+  assert_true(logged(x, "binding moved there; 0 queued"));
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  core_to_ue(x, "ACK", 21);
+  assert_int_equal(count(x, IMSEC_ACT_SEND), 0);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(trying_and_relay_from_ue),
@@ -533,6 +583,7 @@ int main(void) {
       cmocka_unit_test(cancel_queued),
       cmocka_unit_test(invite_over_dtls),
       cmocka_unit_test(lingering_evicted_when_full),
+      cmocka_unit_test(cancel_during_m2b_dial),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

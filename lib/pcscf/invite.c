@@ -51,11 +51,44 @@ struct pc_inv {
    * non-2xx (§17.1.1.3) copy. */
   char *hdrs;
   char *to;
+  /* On p->lingering once answered (state >= INV_ACCEPTED). */
+  pc_inv_list *list;
+  struct pc_inv *lprev, *lnext;
 };
+
+static void ling_unlink(pc_inv *inv) {
+  pc_inv_list *l = inv->list;
+  if (!l)
+    return;
+  if (inv->lprev)
+    inv->lprev->lnext = inv->lnext;
+  else
+    l->head = inv->lnext;
+  if (inv->lnext)
+    inv->lnext->lprev = inv->lprev;
+  else
+    l->tail = inv->lprev;
+  inv->list = NULL;
+  inv->lprev = inv->lnext = NULL;
+}
+
+/* Last on the list: every linger sets the same 64*T1 from now, so the
+ * list stays in deadline order. */
+static void ling_append(pc_inv_list *l, pc_inv *inv) {
+  ling_unlink(inv);
+  inv->list = l;
+  inv->lprev = l->tail;
+  if (l->tail)
+    l->tail->lnext = inv;
+  else
+    l->head = inv;
+  l->tail = inv;
+}
 
 void pc_invite_free(pc_inv *inv) {
   if (!inv)
     return;
+  ling_unlink(inv);
   if (inv->keys && inv->key) {
     imsec_str k = imsec_str_c(inv->key);
     if (imsec_map_sget(inv->keys, k) == inv->owner)
@@ -115,6 +148,8 @@ static void linger(ev *e, txn *t) {
    * fork, retransmitted finals to ACK again (Timer D) */
   t->deadline = e->now + 64 * e->p->sip_timers.t1;
   pc_arm(e, t->deadline);
+  if (t->inv && t->inv->invite && t->inv->state >= INV_ACCEPTED)
+    ling_append(&e->p->lingering, t->inv);
 }
 
 /* A CANCEL (`ack` 0) or the ACK of a non-2xx final response (`ack` 1,
@@ -388,16 +423,7 @@ void pc_txn_done(ev *e, txn *t) {
 }
 
 txn *pc_invite_evictable(imsec_pcscf *p) {
-  txn *best = NULL;
-  size_t it = 0;
-  imsec_map_slot *s;
-  while ((s = imsec_map_next(&p->txns, &it))) {
-    txn *t = s->val;
-    if (t->inv && t->inv->invite && t->inv->state >= INV_ACCEPTED &&
-        (!best || t->deadline < best->deadline))
-      best = t;
-  }
-  return best;
+  return p->lingering.head ? p->lingering.head->owner : NULL;
 }
 
 /* ------------------------------------------------------------ responses */

@@ -111,6 +111,11 @@ typedef struct dest {
 } dest;
 
 typedef struct pc_inv pc_inv; /* invite.c */
+/* INVITE transactions answered already (invite.c), oldest deadline
+ * first: the first to make room when the table is full. */
+typedef struct pc_inv_list {
+  pc_inv *head, *tail;
+} pc_inv_list;
 
 typedef struct txn {
   uint64_t id;       /* its key in imsec_pcscf.txns; named by our Via branch */
@@ -165,6 +170,7 @@ struct imsec_pcscf {
    * with) -> its txn, what a CANCEL or ACK is matched by; keys hashed
    * under a random seed: peers choose branches */
   imsec_map inv_keys;
+  pc_inv_list lingering;
   uint64_t txn_seq;
   size_t queued;
   imsec_time_ms timer_at;

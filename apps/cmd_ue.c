@@ -449,16 +449,24 @@ typedef struct args {
   int64_t answer_delay_ms;
 } args;
 
-static int parse_u(const char *opt, const char *v, uint64_t max,
-                   uint64_t *out) {
+/* A whole number from `min` to `max` for option `opt`; `unit` ("" or
+ * "of seconds ") goes into the usage line. */
+static int parse_range(const char *opt, const char *v, uint64_t min,
+                       uint64_t max, const char *unit, uint64_t *out) {
   char *end;
   errno = 0;
   unsigned long long n = strtoull(v, &end, 10);
-  if (!*v || *end || errno || n == 0 || n > max || v[0] == '-')
-    return cli_usage(SUB, "%s must be a number from 1 to %llu, not '%s'", opt,
+  if (!*v || *end || errno || n < min || n > max || v[0] == '-')
+    return cli_usage(SUB, "%s must be a number %sfrom %llu to %llu, not '%s'",
+                     opt, unit, (unsigned long long)min,
                      (unsigned long long)max, v);
   *out = n;
   return 0;
+}
+
+static int parse_u(const char *opt, const char *v, uint64_t max,
+                   uint64_t *out) {
+  return parse_range(opt, v, 1, max, "", out);
 }
 
 static int parse_args(int argc, char **argv, args *a) {
@@ -506,20 +514,16 @@ static int parse_args(int argc, char **argv, args *a) {
              a->mode == M_CALL) {
       if (i + 1 >= argc)
         return cli_usage(SUB, "%s needs a value", o);
-      const char *v = argv[++i];
-      char *end;
-      errno = 0;
-      long long n = strtoll(v, &end, 10);
       int hold = !strcmp(o, "--hold");
-      if (!*v || *end || errno || n < (hold ? 0 : 1) || n > 86400)
-        return cli_usage(SUB,
-                         "%s must be a number of seconds from %d to "
-                         "86400, not '%s'",
-                         o, hold ? 0 : 1, v);
+      uint64_t n;
+      int rv =
+          parse_range(o, argv[++i], hold ? 0 : 1, 86400, "of seconds ", &n);
+      if (rv)
+        return rv;
       if (hold)
-        a->hold_s = n;
+        a->hold_s = (int64_t)n;
       else
-        a->cancel_after_s = n;
+        a->cancel_after_s = (int64_t)n;
       continue;
     } else if (!strcmp(o, "--answer") && a->mode == M_RUN) {
       if (i + 1 >= argc)
@@ -541,16 +545,11 @@ static int parse_args(int argc, char **argv, args *a) {
     } else if (!strcmp(o, "--answer-delay-ms") && a->mode == M_RUN) {
       if (i + 1 >= argc)
         return cli_usage(SUB, "%s needs a value", o);
-      const char *v = argv[++i];
-      char *end;
-      errno = 0;
-      long long n = strtoll(v, &end, 10);
-      if (!*v || *end || errno || n < 0 || n > 3600000)
-        return cli_usage(SUB,
-                         "--answer-delay-ms must be a number from 0 to "
-                         "3600000, not '%s'",
-                         v);
-      a->answer_delay_ms = n;
+      uint64_t n;
+      int rv = parse_range(o, argv[++i], 0, 3600000, "", &n);
+      if (rv)
+        return rv;
+      a->answer_delay_ms = (int64_t)n;
       continue;
     } else if (!strcmp(o, "--ladder")) {
       a->ladder = 1;

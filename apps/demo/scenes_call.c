@@ -177,13 +177,15 @@ static void call_scene(result *r, demo_ue *caller, demo_ue *callee,
   ladder_print(t0, t1);
 }
 
-/* 1. Home: A -> home P-CSCF -> S-CSCF -> home P-CSCF -> B. */
-static void scene_call_home(demo *d) {
-  result *r = result_add("call A -> B (home)",
-                         "INVITE 180 200 ACK BYE 200, on B's flow");
+/* A scene: `caller`, registered through the P-CSCF on port `net` (host
+ * `fx`, judged `trust`; `pcscf` on the ladder), calls B registered at
+ * home. */
+static void scene_call(demo *d, const char *title, const char *expect,
+                       const char *caller, uint16_t net, const char *fx,
+                       imsec_trust_verdict trust, const char *pcscf) {
+  result *r = result_add(title, expect);
   char why[300];
-  demo_ue *ua = registered_ue("A", d->home[0], IMSEC_FX_PCSCF_HOME,
-                              IMSEC_TRUST_HOME, why, sizeof why);
+  demo_ue *ua = registered_ue(caller, net, fx, trust, why, sizeof why);
   demo_ue *ub = ua ? registered_ue("B", d->home[0], IMSEC_FX_PCSCF_HOME,
                                    IMSEC_TRUST_HOME, why, sizeof why)
                    : NULL;
@@ -191,24 +193,21 @@ static void scene_call_home(demo *d) {
     snprintf(r->got, sizeof r->got, "%s", why);
     return;
   }
-  call_scene(r, ua, ub, "pcscf-home");
+  call_scene(r, ua, ub, pcscf);
+}
+
+/* 1. Home: A -> home P-CSCF -> S-CSCF -> home P-CSCF -> B. */
+static void scene_call_home(demo *d) {
+  scene_call(d, "call A -> B (home)", "INVITE 180 200 ACK BYE 200, on B's flow",
+             "A", d->home[0], IMSEC_FX_PCSCF_HOME, IMSEC_TRUST_HOME,
+             "pcscf-home");
 }
 
 /* 2. Roaming: C -> visited P-CSCF -> home S-CSCF -> home P-CSCF -> B. */
 static void scene_call_roaming(demo *d) {
-  result *r = result_add("call C -> B (roaming)",
-                         "the same through the visited P-CSCF");
-  char why[300];
-  demo_ue *uc = registered_ue("C", d->visited[0], IMSEC_FX_PCSCF_VISITED,
-                              IMSEC_TRUST_PARTNER, why, sizeof why);
-  demo_ue *ub = uc ? registered_ue("B", d->home[0], IMSEC_FX_PCSCF_HOME,
-                                   IMSEC_TRUST_HOME, why, sizeof why)
-                   : NULL;
-  if (!uc || !ub) {
-    snprintf(r->got, sizeof r->got, "%s", why);
-    return;
-  }
-  call_scene(r, uc, ub, "pcscf-visited");
+  scene_call(d, "call C -> B (roaming)", "the same through the visited P-CSCF",
+             "C", d->visited[0], IMSEC_FX_PCSCF_VISITED, IMSEC_TRUST_PARTNER,
+             "pcscf-visited");
 }
 
 #define SCENE(fn) fn

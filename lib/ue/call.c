@@ -470,12 +470,7 @@ int ue_h_call(imsec_ue *ue, const ue_event *e) {
   if (!ue->registered || !ue->flow)
     return IMSEC_ERR_STATE;
   imsec_str ts = S(e->to);
-  imsec_sip_uri u;
-  if (!ue_text_ok(ts) || ts.len >= IMSEC_UE_URI_CAP ||
-      imsec_sip_uri_parse(ts, 32, &u) < 0 ||
-      (u.scheme != IMSEC_SIP_SCHEME_SIP && u.scheme != IMSEC_SIP_SCHEME_SIPS &&
-       u.scheme != IMSEC_SIP_SCHEME_TEL) ||
-      u.has_headers)
+  if (!ue_target_ok(ts))
     return IMSEC_ERR_INVAL;
   if (n_live(ue) >= IMSEC_UE_MAX_CALLS)
     return IMSEC_ERR_LIMIT;

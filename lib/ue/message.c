@@ -203,12 +203,7 @@ int ue_h_send(imsec_ue *ue, const ue_event *e) {
   if (len > UE_BODY_MAX)
     return IMSEC_ERR_LIMIT;
   imsec_str ts = imsec_str_c(to);
-  imsec_sip_uri u;
-  if (!ue_text_ok(ts) || ts.len >= IMSEC_UE_URI_CAP ||
-      imsec_sip_uri_parse(ts, 32, &u) < 0 ||
-      (u.scheme != IMSEC_SIP_SCHEME_SIP && u.scheme != IMSEC_SIP_SCHEME_SIPS &&
-       u.scheme != IMSEC_SIP_SCHEME_TEL) ||
-      u.has_headers)
+  if (!ue_target_ok(ts))
     return IMSEC_ERR_INVAL;
   const char *ct = content_type ? content_type : "text/plain";
   imsec_str cts = imsec_str_c(ct);

@@ -33,6 +33,19 @@ int ue_text_ok(imsec_str s) {
   return 1;
 }
 
+/* A target the UE may send a request to: printable, fits, a sip:, sips:
+ * or tel: URI without headers (RFC 3261 §19.1.1: headers in a Request-URI
+ * are not allowed). */
+int ue_target_ok(imsec_str to) {
+  imsec_sip_uri u;
+  return ue_text_ok(to) && to.len < IMSEC_UE_URI_CAP &&
+         imsec_sip_uri_parse(to, 32, &u) >= 0 &&
+         (u.scheme == IMSEC_SIP_SCHEME_SIP ||
+          u.scheme == IMSEC_SIP_SCHEME_SIPS ||
+          u.scheme == IMSEC_SIP_SCHEME_TEL) &&
+         !u.has_headers;
+}
+
 /* Copy configuration text: present, printable, fits. */
 static int copy_cfg(char *dst, size_t cap, const char *src) {
   if (!src || !src[0])

@@ -272,6 +272,7 @@ void ue_logv(imsec_out *out, imsec_log_level lv, const imsec_str *p, size_t n);
 
 /* ue.c */
 int ue_text_ok(imsec_str s);
+int ue_target_ok(imsec_str to);
 void ue_copy_wire(char *dst, size_t cap, imsec_str s);
 void ue_num_text(uint64_t v, char *buf, size_t cap);
 int ue_rand_hex(imsec_ue *ue, char *out, size_t cap, size_t nbytes);

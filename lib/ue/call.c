@@ -395,21 +395,38 @@ static void copy_uri(char *dst, size_t cap, imsec_str uri) {
 }
 
 /* The route set from the Record-Route of `m` (§12.1.1 in order for the
- * UAS; §12.1.2 reversed for the UAC). */
-static void take_routes(ue_call *c, imsec_sip_msg *m, int reverse) {
+ * UAS; §12.1.2 reversed for the UAC). Beyond CALL_ROUTES entries, or an
+ * entry too long to keep, the hops nearest to the UE are the ones kept
+ * (its own P-CSCF first): a request of the dialog then fails further on,
+ * never at a hop the UE skipped; one log line says so. */
+static void take_routes(ue_call *c, imsec_sip_msg *m, int reverse,
+                        imsec_out *out) {
   char tmp[CALL_ROUTES][RR_CAP];
-  size_t n = 0;
+  size_t n = 0, total = 0, bad = 0;
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
   imsec_str v;
-  while (n < CALL_ROUTES &&
-         imsec_sip_value_next(m, IMSEC_SIP_H_RECORD_ROUTE, &it, &v, NULL) > 0) {
-    ue_copy_wire(tmp[n], RR_CAP, v);
-    if (tmp[n][0])
-      n++;
+  while (imsec_sip_value_next(m, IMSEC_SIP_H_RECORD_ROUTE, &it, &v, NULL) > 0) {
+    if (v.len >= RR_CAP) {
+      bad++;
+      continue;
+    }
+    total++;
+    /* The UAC's nearest hops are the last entries: keep a window. */
+    if (n < CALL_ROUTES)
+      ue_copy_wire(tmp[n++], RR_CAP, v);
+    else if (reverse)
+      ue_copy_wire(tmp[(total - 1) % CALL_ROUTES], RR_CAP, v);
   }
-  for (size_t i = 0; i < n; i++)
-    memcpy(c->route[i], tmp[reverse ? n - 1 - i : i], RR_CAP);
+  for (size_t i = 0; i < n; i++) {
+    /* In received order: tmp[(first + i) % n], the oldest kept first. */
+    size_t first = reverse && total > CALL_ROUTES ? total % CALL_ROUTES : 0;
+    size_t k = reverse ? n - 1 - i : i;
+    memcpy(c->route[i], tmp[(first + k) % CALL_ROUTES], RR_CAP);
+  }
   c->n_route = n;
+  if (total > n || bad)
+    LOG(out, IMSEC_LOG_WARN, S("call "), S(c->call_id),
+        S(": Record-Route longer than the UE keeps; far hops dropped"));
 }
 
 /* The remote target from the Contact of `m` (§12.1); kept when none. */
@@ -556,7 +573,7 @@ static void fork_bye(imsec_ue *ue, ue_call *c, imsec_sip_msg *m,
   t->req = t->resp = t->ack = NULL;
   ue_copy_wire(t->remote_tag, sizeof t->remote_tag, to_tag(m));
   take_target(t, m);
-  take_routes(t, m, 1);
+  take_routes(t, m, 1, out);
   LOG(out, IMSEC_LOG_INFO, S("another fork answered ("), S(t->remote_tag),
       S("): ACK and BYE it"));
   req_spec ack = {.method = "ACK", .cseq = c->inv_cseq};
@@ -609,7 +626,7 @@ static void on_invite_rsp(imsec_ue *ue, ue_call *c, imsec_sip_msg *m,
     }
     ue_copy_wire(c->remote_tag, sizeof c->remote_tag, tt);
     take_target(c, m);
-    take_routes(c, m, 1);
+    take_routes(c, m, 1, out);
     c->final_status = st;
     c->answered_at = now;
     ack_2xx(ue, c, seq, out);
@@ -830,7 +847,7 @@ static void incoming_invite(imsec_ue *ue, imsec_sip_msg *m, uint64_t flow,
   copy_uri(c->remote_uri, sizeof c->remote_uri, from->uri);
   ue_copy_wire(c->remote_tag, sizeof c->remote_tag, from->tag);
   copy_uri(c->target, sizeof c->target, contact.uri);
-  take_routes(c, m, 0);
+  take_routes(c, m, 0, out);
   c->remote_cseq = c->req_cseq = cs->seq;
   it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
   imsec_sip_addr pai;

@@ -34,6 +34,8 @@
 #define MAXS 8
 
 typedef struct fx {
+  char logs[8192]; /* the log lines, appended (cut when full) */
+  size_t logs_len;
   imsec_crypto *c;
   imsec_ue *ue;
   imsec_out out;
@@ -91,6 +93,12 @@ static void take(fx *f) {
         f->dgram_timer = a->at;
       break;
     case IMSEC_ACT_LOG:
+      if (f->logs_len + a->len + 2 < sizeof f->logs) {
+        memcpy(f->logs + f->logs_len, a->data, a->len);
+        f->logs_len += a->len;
+        f->logs[f->logs_len++] = '\n';
+        f->logs[f->logs_len] = 0;
+      }
       if (getenv("UE_CALL_TEST_LOG"))
         fprintf(stderr, "log: %s\n", (const char *)a->data);
       break;
@@ -100,6 +108,10 @@ static void take(fx *f) {
   }
   assert_int_equal(imsec_out_err(&f->out), 0);
   imsec_out_clear(&f->out);
+}
+
+static int f_logged(const fx *f, const char *what) {
+  return strstr(f->logs, what) != NULL;
 }
 
 typedef struct opts {
@@ -410,6 +422,37 @@ static void bob_request(fx *f, uac *u, const char *method, unsigned cseq,
 }
 
 /* ------------------------------------------------------------- tests */
+/* A Record-Route longer than the UE keeps (14 entries): the hops nearest
+ * to the caller stay, its own P-CSCF first, and one line says so. */
+static void test_long_record_route(void **st) {
+  (void)st;
+  fx f;
+  fx_new(&f, NULL);
+  fx_register(&f);
+  uac u;
+  start_call(&f, &u);
+  char rr[4096];
+  size_t n = 0;
+  for (int i = 0; i < 13; i++)
+    n += (size_t)snprintf(rr + n, sizeof rr - n,
+                          "Record-Route: <sip:hop%d.far.example;lr>\r\n", i);
+  snprintf(rr + n, sizeof rr - n,
+           "Record-Route: <sip:tokA@" PCSCF
+           ":5061;transport=tls;lr>\r\nContact: <" BOB_CONTACT ">\r\n");
+  respond_to(&f, u.inv, u.inv_len, 200, "OK", "bobtag", rr, answer_sdp);
+  assert_int_equal(f.n_send, 1);
+  got g;
+  parse(&f, 0, &g);
+  assert_int_equal(g.m.method_id, IMSEC_SIP_M_ACK);
+  const char *r = routes(&g);
+  assert_int_equal(strncmp(r, "<sip:tokA@" PCSCF, strlen("<sip:tokA@" PCSCF)),
+                   0);
+  assert_non_null(strstr(r, "hop2.far"));
+  assert_null(strstr(r, "hop1.far"));
+  got_free(&g);
+  assert_true(f_logged(&f, "far hops dropped"));
+  fx_del(&f);
+}
 
 static void test_outgoing_answered_local_bye(void **st) {
   (void)st;
@@ -1117,6 +1160,7 @@ static void test_dtls_invite(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_outgoing_answered_local_bye),
+      cmocka_unit_test(test_long_record_route),
       cmocka_unit_test(test_outgoing_busy_ack),
       cmocka_unit_test(test_cancel_waits_for_provisional),
       cmocka_unit_test(test_cancel_after_ringing_and_timeout),

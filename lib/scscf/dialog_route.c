@@ -229,26 +229,6 @@ static void stateless_branch(imsec_scscf *s, char *out) {
   scscf_hex_u64(h, out);
 }
 
-/* Our Via for a request sent over `tp` with branch `branch` into buf.
- * Returns its length or a negative code. */
-static int own_via(imsec_scscf *s, imsec_tp tp, const char *br, char *buf,
-                   size_t cap) {
-  char port[8];
-  scscf_dec_u64(s->cfg.self.port, port);
-  int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
-  imsec_sip_builder b;
-  imsec_sip_build_init(&b, buf, cap);
-  imsec_sip_build_raw(&b, IMSEC_STR_LIT("SIP/2.0/"));
-  imsec_sip_build_raw(&b, imsec_str_c(imsec_tp_name(tp)));
-  imsec_sip_build_raw(&b, v6 ? IMSEC_STR_LIT(" [") : IMSEC_STR_LIT(" "));
-  imsec_sip_build_raw(&b, imsec_str_c(s->self_host));
-  imsec_sip_build_raw(&b, v6 ? IMSEC_STR_LIT("]:") : IMSEC_STR_LIT(":"));
-  imsec_sip_build_raw(&b, imsec_str_c(port));
-  imsec_sip_build_raw(&b, IMSEC_STR_LIT(";branch=" STATELESS_PREFIX));
-  imsec_sip_build_raw(&b, imsec_str_c(br));
-  return b.err ? IMSEC_ERR_NOBUF : (int)b.len;
-}
-
 /* RFC 3261 §16.11: an ACK for a 2xx is its own transaction with no
  * response; it goes on statelessly: our Via (a stateless branch),
  * Max-Forwards one less, to the hop. Nothing is kept. */
@@ -256,7 +236,7 @@ static void ack_stateless(imsec_scscf *s, const imsec_addr *to,
                           imsec_out *out) {
   char br[20], via[400], mfs[16];
   stateless_branch(s, br);
-  int vl = own_via(s, to->tp, br, via, sizeof(via));
+  int vl = scscf_own_via(s, to->tp, STATELESS_PREFIX, br, via, sizeof(via));
   uint32_t mf = 70;
   int mrv = imsec_sip_get_max_forwards(&s->m, &mf);
   scscf_dec_u64(mrv == 0 ? mf - 1 : 70, mfs);

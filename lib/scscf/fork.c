@@ -451,9 +451,8 @@ void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t live,
                     : imsec_sip_msg_insert(&s->m, s->m.nhdrs,
                                            IMSEC_STR_LIT("Max-Forwards"),
                                            imsec_str_c(mfs)) == 0;
-  char tid[20], port[8];
+  char tid[20];
   scscf_hex_u64(t->id, tid);
-  scscf_dec_u64(s->cfg.self.port, port);
   int via_pushed = 0, route_pushed = 0;
   size_t k = 0;
   for (size_t i = 0; i < live; i++) {
@@ -471,33 +470,22 @@ void scscf_proxy(imsec_scscf *s, uint64_t flow, const target *tg, size_t live,
       to = c->hop;
     }
     /* Per branch (§16.6 steps 6, 8): Request-URI, Route, its own Via. */
-    char via[400], bix[20];
-    imsec_sip_builder vb;
-    imsec_sip_build_init(&vb, via, sizeof(via));
+    char via[400], br[48];
+    int vlen = -1;
     if (!fail) {
-      scscf_hex_u64(k, bix);
-      imsec_sip_build_raw(&vb, IMSEC_STR_LIT("SIP/2.0/"));
-      imsec_sip_build_raw(&vb, imsec_str_c(imsec_tp_name(to.tp)));
-      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(" "));
-      int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
-      if (v6)
-        imsec_sip_build_raw(&vb, IMSEC_STR_LIT("["));
-      imsec_sip_build_raw(&vb, imsec_str_c(s->self_host));
-      if (v6)
-        imsec_sip_build_raw(&vb, IMSEC_STR_LIT("]"));
-      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(":"));
-      imsec_sip_build_raw(&vb, imsec_str_c(port));
-      imsec_sip_build_raw(&vb, IMSEC_STR_LIT(";branch=" BRANCH_PREFIX));
-      imsec_sip_build_raw(&vb, imsec_str_c(tid));
-      imsec_sip_build_raw(&vb, IMSEC_STR_LIT("."));
-      imsec_sip_build_raw(&vb, imsec_str_c(bix));
-      imsec_str vv = imsec_str_make(via, vb.len);
+      /* BRANCH_PREFIX <txn id hex> "." <branch index hex> */
+      size_t tl = strlen(tid);
+      memcpy(br, tid, tl);
+      br[tl] = '.';
+      scscf_hex_u64(k, br + tl + 1);
+      vlen = scscf_own_via(s, to.tp, BRANCH_PREFIX, br, via, sizeof(via));
+      imsec_str vv = imsec_str_make(via, vlen < 0 ? 0 : (size_t)vlen);
       long vi = imsec_sip_msg_index(&s->m, IMSEC_SIP_H_VIA);
       /* A target without its own Request-URI keeps the request's, even
        * after a branch before it changed it. */
       imsec_str ru = c->ruri ? imsec_str_c(c->ruri) : ruri0;
       int e =
-          vb.err ||
+          vlen < 0 ||
           ((c->ruri || ruri_set) && imsec_sip_msg_set_ruri(&s->m, ru) < 0) ||
           (via_pushed
                ? imsec_sip_msg_replace(&s->m, (size_t)vi, vv)

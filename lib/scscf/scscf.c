@@ -504,3 +504,25 @@ void imsec_scscf_on_refused(imsec_scscf *s, uint64_t flow, int reason,
   (void)imsec_elem_refuse_input(out, &s->bad_rate, now, flow, reason, NULL,
                                 head, len, "imsec-scscf", s->to_tag);
 }
+
+/* Our Via for a request sent over `tp` (RFC 3261 §16.6 step 8): our own
+ * address, branch `prefix` then `br`, into buf. Returns its length or
+ * IMSEC_ERR_NOBUF. */
+int scscf_own_via(imsec_scscf *s, imsec_tp tp, const char *prefix,
+                  const char *br, char *buf, size_t cap) {
+  char port[8];
+  scscf_dec_u64(s->cfg.self.port, port);
+  int v6 = imsec_str_find(imsec_str_c(s->self_host), ':') >= 0;
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, buf, cap);
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("SIP/2.0/"));
+  imsec_sip_build_raw(&b, imsec_str_c(imsec_tp_name(tp)));
+  imsec_sip_build_raw(&b, v6 ? IMSEC_STR_LIT(" [") : IMSEC_STR_LIT(" "));
+  imsec_sip_build_raw(&b, imsec_str_c(s->self_host));
+  imsec_sip_build_raw(&b, v6 ? IMSEC_STR_LIT("]:") : IMSEC_STR_LIT(":"));
+  imsec_sip_build_raw(&b, imsec_str_c(port));
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT(";branch="));
+  imsec_sip_build_raw(&b, imsec_str_c(prefix));
+  imsec_sip_build_raw(&b, imsec_str_c(br));
+  return b.err ? IMSEC_ERR_NOBUF : (int)b.len;
+}

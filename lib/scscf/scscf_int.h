@@ -338,6 +338,8 @@ void scscf_start_response(imsec_scscf *s, imsec_sip_builder *b, unsigned code,
                           const char *reason);
 void scscf_finish_send(imsec_scscf *s, imsec_sip_builder *b, uint64_t flow,
                        imsec_out *out);
+int scscf_own_via(imsec_scscf *s, imsec_tp tp, const char *prefix,
+                  const char *br, char *buf, size_t cap);
 void scscf_respond(imsec_scscf *s, uint64_t flow, unsigned code,
                    const char *reason, imsec_out *out);
 

@@ -66,6 +66,9 @@ static int run(local_svc *l, const imsec_svc_req *req, imsec_svc_reply *rep,
   case IMSEC_SVC_HSS_VECTOR:
     return hss ? imsec_hss_vector(hss, key, &rep->vec, &rep->aka)
                : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_HSS_DIGEST:
+    return hss ? imsec_hss_digest_get(hss, key, &rep->sub)
+               : IMSEC_ERR_UNSUPPORTED;
   case IMSEC_SVC_HSS_RESYNC:
     return hss ? imsec_hss_resync(hss, key, req->rand, req->auts)
                : IMSEC_ERR_UNSUPPORTED;

@@ -108,7 +108,7 @@ static int is_write(imsec_svc_kind k) {
 
 static int is_hss_read(imsec_svc_kind k) {
   return k == IMSEC_SVC_HSS_SUB || k == IMSEC_SVC_HSS_SUB_IMPU ||
-         k == IMSEC_SVC_HSS_VECTOR;
+         k == IMSEC_SVC_HSS_VECTOR || k == IMSEC_SVC_HSS_DIGEST;
 }
 
 static void run_one(worker *w, job *j, int closing) {

@@ -183,6 +183,10 @@ typedef struct imsec_digest_input {
   imsec_hash_alg hash;
   imsec_str username, realm;
   imsec_bytes password; /* raw octets (AKAv1: RES itself) */
+  /* H(A1) as raw octets (the hash's length), as an HSS stores it (TS
+   * 29.228 Digest-HA1): when non-empty it stands in for username, realm
+   * and password, which are then ignored. A secret. */
+  imsec_bytes ha1;
   imsec_str method, uri, nonce;
   imsec_digest_qop qop;
   imsec_str nc, cnonce; /* with a qop only */
@@ -210,6 +214,37 @@ IMSEC_API IMSEC_MUST_USE int
 imsec_digest_verify(imsec_crypto *c, const imsec_digest_params *auth,
                     imsec_digest_alg alg, imsec_str method, imsec_bytes body,
                     imsec_bytes password);
+
+/* H(A1) = H(username ":" realm ":" password) as raw octets (RFC 7616
+ * §3.4.2) into `out` (capacity `cap`, at least the hash length): what an
+ * HSS keeps instead of the password (TS 33.203 Annex N). A secret.
+ * Returns the length (16 MD5, 32 SHA-256), IMSEC_ERR_INVAL,
+ * IMSEC_ERR_NOBUF, IMSEC_ERR_CRYPTO. */
+IMSEC_API IMSEC_MUST_USE int
+imsec_digest_ha1(imsec_crypto *c, imsec_hash_alg hash, imsec_str username,
+                 imsec_str realm, imsec_bytes password, uint8_t *out,
+                 size_t cap);
+
+/* imsec_digest_verify from a stored H(A1) (raw octets of `alg`'s hash
+ * length) instead of a password: what an S-CSCF does for SIP Digest. alg
+ * MD5 or SHA-256. Returns as imsec_digest_verify (IMSEC_ERR_INVAL also
+ * for an H(A1) of the wrong length). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_digest_verify_ha1(imsec_crypto *c, const imsec_digest_params *auth,
+                        imsec_digest_alg alg, imsec_str method,
+                        imsec_bytes body, imsec_bytes ha1);
+
+/* rspauth of the Authentication-Info a server sends with its 2xx (RFC
+ * 7616 §3.5, RFC 2617 §3.2.3): the response computed with an empty
+ * method (A2 = ":" uri) over the credentials `auth` (nonce, nc, cnonce,
+ * qop, uri as the client sent them), under H(A1) `ha1`. The client checks
+ * it the same way (then `ha1` from its password, imsec_digest_ha1).
+ * Returns the hex length, as imsec_digest_response; IMSEC_ERR_PARSE for
+ * credentials without a usable qop, nc or cnonce. */
+IMSEC_API IMSEC_MUST_USE int
+imsec_digest_rspauth(imsec_crypto *c, const imsec_digest_params *auth,
+                     imsec_digest_alg alg, imsec_bytes ha1, char *out,
+                     size_t cap);
 
 /* ------------------------------------------------------------ Digest AKA */
 

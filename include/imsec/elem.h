@@ -157,6 +157,9 @@ typedef enum imsec_svc_kind {
   IMSEC_SVC_REG_DELETE,   /* key IMPI */
   IMSEC_SVC_UE_SQN,       /* sqn_ms: the UE's highest accepted SQN
                              (TS 33.102 C.2) into its ISIM profile */
+  IMSEC_SVC_HSS_DIGEST,   /* key IMPI -> sub with its SIP Digest H(A1)s
+                             (secret; k, op zero): Cx MAR for SIP Digest,
+                             TS 29.228 §6.3.3 */
 } imsec_svc_kind;
 
 IMSEC_API const char *imsec_svc_kind_name(imsec_svc_kind k);
@@ -182,6 +185,8 @@ typedef struct imsec_reg_record {
   char *service_route; /* the Service-Route the 200 gave; NULL none */
   imsec_reg_binding *b;
   size_t n;
+  int digest; /* 1: authenticated with SIP Digest (TS 33.203 Annex N), 0:
+                 IMS AKA */
 } imsec_reg_record;
 
 /* Deep copy (NULL-safe fields). Returns 0 or IMSEC_ERR_NOMEM (then *out is
@@ -212,7 +217,9 @@ typedef struct imsec_svc_reply {
    * IMSEC_ERR_IO, IMSEC_ERR_MAC (resync: MAC-S wrong), IMSEC_ERR_LIMIT
    * (SQN exhausted), IMSEC_ERR_TIMEOUT (a remote store did not answer). */
   int status;
-  imsec_hss_sub sub;           /* HSS_SUB, HSS_SUB_IMPU (k, op zero) */
+  imsec_hss_sub sub;           /* HSS_SUB, HSS_SUB_IMPU (k, op, H(A1)s
+                                  zero); HSS_DIGEST (H(A1)s: secret, the
+                                  host wipes them after on_reply) */
   imsec_aka_vector vec;        /* HSS_VECTOR: secret; the host wipes it after
                                   on_reply returns, copy what you keep */
   imsec_hss_aka aka;           /* HSS_VECTOR */

@@ -1,7 +1,8 @@
 /*
  * imsec hss: the Home Subscriber Server as the S-CSCF embeds it: subscriber
  * records (IMPI, the implicit registration set of IMPUs, K, OP or OPc, AMF,
- * the HE's SQN state, the Digest AKA version), Milenage authentication
+ * the HE's SQN state, the Digest AKA version; or, for a SIP Digest
+ * subscriber, the realm and H(A1) per algorithm), Milenage authentication
  * vectors with SQN management per TS 33.102 Annex C, and resynchronisation
  * from AUTS (TS 33.102 §6.3.5).
  *
@@ -45,6 +46,38 @@ typedef enum imsec_hss_aka {
   IMSEC_HSS_AKAV2 = 2, /* AKAv2-MD5, RFC 4169 */
 } imsec_hss_aka;
 
+/* How a subscriber authenticates (TS 33.203 Annex P.4: the S-CSCF
+ * chooses by what the HSS holds). */
+typedef enum imsec_hss_scheme {
+  IMSEC_HSS_SCHEME_AKA = 0,    /* IMS AKA: Digest AKAv1/AKAv2 from K, OP */
+  IMSEC_HSS_SCHEME_DIGEST = 1, /* SIP Digest with a password (Annex N) */
+} imsec_hss_scheme;
+
+/* "aka" / "digest" <-> imsec_hss_scheme. Parse returns 0 or
+ * IMSEC_ERR_PARSE. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_scheme_parse(imsec_str s,
+                                                    imsec_hss_scheme *out);
+IMSEC_API const char *imsec_hss_scheme_name(imsec_hss_scheme scheme);
+
+/* H(A1) per algorithm (RFC 7616 §3.4.2), indexes of imsec_hss_digest.ha1. */
+#define IMSEC_HSS_HA1_MD5 0
+#define IMSEC_HSS_HA1_SHA256 1
+#define IMSEC_HSS_HA1_ALGS 2
+/* ... and per form of the username a terminal sends: the whole IMPI, or
+ * only its user part (what many softphones put in the digest username;
+ * the S-CSCF maps it back, imsec_scscf_config.digest_username). */
+#define IMSEC_HSS_USER_IMPI 0
+#define IMSEC_HSS_USER_PART 1
+#define IMSEC_HSS_USER_FORMS 2
+
+/* A SIP Digest subscriber's credentials: the realm and H(A1) for each
+ * algorithm and username form (TS 29.228 Digest-HA1; the password itself
+ * is never stored). MD5 uses the first 16 octets. The H(A1)s are secrets. */
+typedef struct imsec_hss_digest {
+  char realm[IMSEC_HSS_ID_MAX];
+  uint8_t ha1[IMSEC_HSS_HA1_ALGS][IMSEC_HSS_USER_FORMS][32];
+} imsec_hss_digest;
+
 /* One subscriber. A plain struct: the store fills it, the caller owns it.
  * `op` holds OP when op_is_opc is 0, OPc when it is 1. k and op are
  * secrets: wipe with imsec_hss_sub_wipe. */
@@ -58,6 +91,10 @@ typedef struct imsec_hss_sub {
   uint8_t amf[IMSEC_AKA_AMF_LEN];
   imsec_sqn_he sqn;
   imsec_hss_aka aka;
+  /* IMSEC_HSS_SCHEME_DIGEST: k, op, amf, sqn and aka are unused (zero,
+   * aka v1) and `digest` holds the credentials (its H(A1)s secret). */
+  imsec_hss_scheme scheme;
+  imsec_hss_digest digest;
 } imsec_hss_sub;
 
 IMSEC_API void imsec_hss_sub_wipe(imsec_hss_sub *s);
@@ -69,6 +106,18 @@ IMSEC_API void imsec_hss_sub_wipe(imsec_hss_sub *s);
  * IMSEC_ERR_INVAL. */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_sub_check(const imsec_hss_sub *s,
                                                  const imsec_sqn_cfg *cfg);
+
+/* Make `s` a SIP Digest subscriber: scheme DIGEST, digest.realm = `realm`
+ * (empty: the domain of the IMPI, the part after '@', TS 23.003 §13.3),
+ * and every H(A1) of imsec_hss_digest from `password` (the user-part form
+ * equals the IMPI form for an IMPI without '@'). The AKA fields are
+ * zeroed. The password is the caller's (wipe it). Returns 0,
+ * IMSEC_ERR_INVAL (empty IMPI or password, a realm with a character
+ * imsec_ident_bad_char refuses, too long), IMSEC_ERR_CRYPTO. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_digest_set(imsec_hss_sub *s,
+                                                  imsec_crypto *c,
+                                                  imsec_str realm,
+                                                  imsec_bytes password);
 
 /* "v1" / "v2" <-> imsec_hss_aka. Parse returns 0 or IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_aka_parse(imsec_str s,
@@ -130,6 +179,11 @@ typedef struct imsec_hss_store_vtable {
   /* Optional (NULL: every call is its own durable transaction): group
    * commit, see imsec_store_batch_op. */
   int (*batch)(imsec_hss_store *s, imsec_store_batch_op op);
+  /* Replace the SIP Digest credentials of `impi` (a password change),
+   * durably. IMSEC_ERR_NOTFOUND, IMSEC_ERR_INVAL (not a SIP Digest
+   * subscriber), IMSEC_ERR_IO, IMSEC_ERR_BUSY. */
+  int (*set_digest)(imsec_hss_store *s, imsec_str impi,
+                    const imsec_hss_digest *d);
 } imsec_hss_store_vtable;
 
 /* Every store begins with this header. */
@@ -196,6 +250,14 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup(imsec_hss *h, imsec_str impi,
 IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup_impu(imsec_hss *h, imsec_str impu,
                                                    imsec_hss_sub *out);
 
+/* The record of `impi` with its SIP Digest credentials (the H(A1)s, a
+ * secret: wipe with imsec_hss_sub_wipe; k, op zero): what Cx's MAR gives
+ * for SIP Digest (TS 29.228 §6.3.3, SIP-Digest-Authenticate). Returns 0,
+ * IMSEC_ERR_NOTFOUND, IMSEC_ERR_UNSUPPORTED (an IMS AKA subscriber: no
+ * digest credentials), IMSEC_ERR_IO, IMSEC_ERR_BUSY. */
+IMSEC_API IMSEC_MUST_USE int imsec_hss_digest_get(imsec_hss *h, imsec_str impi,
+                                                  imsec_hss_sub *out);
+
 /* One authentication vector for `impi` (TS 33.102 §6.3.2): the next SQN
  * (Annex C), covered by a durable mark (a new range saved through the
  * store when the reserved one is used up), then RAND from the RNG and
@@ -205,7 +267,7 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_lookup_impu(imsec_hss *h, imsec_str impu,
  * no vector), IMSEC_ERR_BUSY (the store is locked by another process:
  * no vector, and the SQN step was not kept: try again later),
  * IMSEC_ERR_LIMIT (SQN exhausted), IMSEC_ERR_CRYPTO,
- * IMSEC_ERR_INVAL. */
+ * IMSEC_ERR_INVAL, IMSEC_ERR_UNSUPPORTED (a SIP Digest subscriber). */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_vector(imsec_hss *h, imsec_str impi,
                                               imsec_aka_vector *out,
                                               imsec_hss_aka *aka);

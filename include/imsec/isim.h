@@ -74,6 +74,16 @@ typedef struct imsec_isim_profile {
   /* The resolved path psk_file named (NULL when absent), so that
    * imsec_isim_save writes the key back as the file, never inline. */
   char *psk_file;
+  /* SIP Digest instead of an ISIM (TS 33.203 Annex N, docs/DIGEST.md):
+   * the password from password_file (a file its owner alone may read, one
+   * line; 1 to 128 octets, secret) and the resolved path (so that
+   * imsec_isim_save writes the reference back, never the password).
+   * A profile with a password needs no K, OP/OPc. digest_username: the
+   * username to send (NULL: the IMPI). */
+  char *password_file;
+  uint8_t password[128];
+  size_t password_len;
+  char *digest_username;
 } imsec_isim_profile;
 
 /* Flags of imsec_isim_parse. */

@@ -150,8 +150,17 @@ typedef struct imsec_pcscf_config {
   /* Non-empty: this is a visited network's P-CSCF; the name goes into
    * P-Visited-Network-ID (TS 24.229 §5.2.2.1). */
   char visited_network[256];
-  /* 1: a REGISTER without sec-agree is refused (421). */
+  /* 1: a REGISTER without sec-agree is refused (421). Without it, a
+   * REGISTER over TLS with no sec-agree is the "TLS session before
+   * registration" of TS 33.203 Annex O.2 (TS 33.203 Annex P.3), what SIP
+   * Digest softphones do: the 200 binds the IMPI (the digest username)
+   * and the registered IMPUs to the connection, as with sec-agree. */
   int require_sec_agree;
+  /* TS 33.203 Annex N.1: SIP Digest is not for 3GPP access. 1: this
+   * P-CSCF's access is 3GPP access and SIP Digest is refused on it (a
+   * REGISTER whose Authorization or whose 401 from the S-CSCF names no
+   * Digest AKA algorithm gets 403); 0: other access (the default). */
+  int access_3gpp;
   /* Bounds (0 in any of them: the default). */
   size_t max_flows;        /* access flows tracked; default 65536 */
   size_t max_bindings;     /* registrations bound; default 65536 */

@@ -225,7 +225,33 @@ typedef struct imsec_scscf_config {
   imsec_time_ms timer_c_ms;
   size_t max_limit_entries; /* entries per table (IMPIs, sources);
                                0: 65536 */
+  /* SIP Digest (TS 33.203 Annexes N, O, P.4; RFC 7616, RFC 8760;
+   * docs/DIGEST.md): a subscriber whose HSS record says digest is
+   * challenged with one WWW-Authenticate per algorithm (SHA-256, then
+   * MD5), qop=auth, and a nonce the S-CSCF can check without keeping it
+   * (an HMAC over its time under a key drawn at start). */
+  imsec_time_ms digest_nonce_ms; /* a nonce's lifetime (stale=true after
+                                    it); 0: 300000 */
+  int digest_username;           /* imsec_scscf_digest_user: how a digest
+                                    username names its IMPI */
+  int digest_proxy_auth;         /* 1: requests other than REGISTER from a SIP
+                                    Digest user need Proxy-Authorization (407),
+                                    beyond the P-CSCF's TLS binding (Annex Q) */
+  size_t max_digest_nonces;      /* nonces whose nc is tracked for replay
+                                    (RFC 7616 §3.4); 0: 65536 */
 } imsec_scscf_config;
+
+/* How the username of SIP Digest credentials names the IMPI (softphones
+ * send the whole IMPI, or only its user part). */
+typedef enum imsec_scscf_digest_user {
+  IMSEC_SCSCF_DIGEST_USER_ANY = 0,  /* either form (default) */
+  IMSEC_SCSCF_DIGEST_USER_IMPI = 1, /* only user@domain */
+  IMSEC_SCSCF_DIGEST_USER_PART = 2, /* only user; the IMPI is user@domain */
+} imsec_scscf_digest_user;
+
+/* "any" / "impi" / "user". Parse: 0 or IMSEC_ERR_PARSE. */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_digest_user_parse(imsec_str s,
+                                                           int *out);
 
 #define IMSEC_SCSCF_MAX_PEERS 64
 

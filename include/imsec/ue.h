@@ -33,6 +33,7 @@ extern "C" {
 #endif
 
 #define IMSEC_UE_MAX_IMPUS 16
+#define IMSEC_UE_PASSWORD_MAX 128  /* octets of a SIP Digest password */
 #define IMSEC_UE_MAX_ROUTES 8      /* Service-Route entries kept */
 #define IMSEC_UE_MAX_ASSOCIATED 16 /* P-Associated-URI entries kept */
 #define IMSEC_UE_URI_CAP 256
@@ -127,6 +128,18 @@ typedef struct imsec_ue_config {
    * 0 => answer at once. */
   int answer; /* imsec_ue_answer */
   imsec_time_ms answer_delay_ms;
+  /* SIP Digest (TS 33.203 Annexes N and O, docs/DIGEST.md): password_len
+   * > 0 makes this a terminal without an ISIM. It answers MD5 and
+   * SHA-256 challenges of its home realm (SHA-256 when offered, RFC 8760
+   * §3; qop=auth with its own cnonce and nc, RFC 7616 §3.4), checks
+   * rspauth in the 200's Authentication-Info when there is one, refuses
+   * Digest AKA challenges, and leaves k, op, opc, sqn unused. The trust
+   * decision on the P-CSCF is the same as for an ISIM UE. digest_username:
+   * the username it sends (NULL: the IMPI). The password is a secret:
+   * copied, wiped with the UE. */
+  uint8_t password[IMSEC_UE_PASSWORD_MAX];
+  size_t password_len;
+  const char *digest_username;
 } imsec_ue_config;
 
 /* The TLS profile name (imsec_tls_profile.profile) of the UE's DTLS

@@ -82,11 +82,20 @@ int imsec_digest_response(imsec_crypto *c, const imsec_digest_input *in,
   char hbody[2 * IMSEC_HASH_MAX_LEN];
   int rv;
 
-  /* RFC 7616 §3.4.2: A1 = username ":" realm ":" passwd. */
-  imsec_iov a1[] = {IOV_STR(in->username), COLON, IOV_STR(in->realm), COLON,
-                    IOV(in->password.p, in->password.len)};
-  IMSEC_GUARD_GOTO(rv, imsec_hash(c, in->hash, a1, 5, h), done);
-  to_hex(h, hl, ha1);
+  /* RFC 7616 §3.4.2: A1 = username ":" realm ":" passwd, or its hash as
+   * stored. */
+  if (in->ha1.len) {
+    if (in->ha1.len != hl || !in->ha1.p) {
+      rv = IMSEC_ERR_INVAL;
+      goto done;
+    }
+    to_hex(in->ha1.p, hl, ha1);
+  } else {
+    imsec_iov a1[] = {IOV_STR(in->username), COLON, IOV_STR(in->realm), COLON,
+                      IOV(in->password.p, in->password.len)};
+    IMSEC_GUARD_GOTO(rv, imsec_hash(c, in->hash, a1, 5, h), done);
+    to_hex(h, hl, ha1);
+  }
 
   /* §3.4.3: A2 = Method ":" request-uri [":" H(entity-body)]. */
   size_t n2 = 3;
@@ -143,24 +152,21 @@ static int field_value(const imsec_digest_params *p, uint32_t bit, imsec_str v,
   return 0;
 }
 
-int imsec_digest_verify(imsec_crypto *c, const imsec_digest_params *auth,
-                        imsec_digest_alg alg, imsec_str method,
-                        imsec_bytes body, imsec_bytes password) {
-  if (!c || !auth || (!password.p && password.len))
-    return IMSEC_ERR_INVAL;
-  if (alg > IMSEC_DIGEST_AKAV2_MD5)
-    return IMSEC_ERR_INVAL;
+/* The response `auth` should carry for `method` (empty: rspauth) under
+ * `password` or `ha1`, into want[2 * hash length + 1]. */
+static int expected(imsec_crypto *c, const imsec_digest_params *auth,
+                    imsec_digest_alg alg, imsec_str method, imsec_bytes body,
+                    imsec_bytes password, imsec_bytes ha1, char *want,
+                    size_t cap) {
   uint32_t need = IMSEC_DIGEST_P_USERNAME | IMSEC_DIGEST_P_REALM |
-                  IMSEC_DIGEST_P_NONCE | IMSEC_DIGEST_P_URI |
-                  IMSEC_DIGEST_P_RESPONSE;
+                  IMSEC_DIGEST_P_NONCE | IMSEC_DIGEST_P_URI;
   if ((auth->present & need) != need)
     return IMSEC_ERR_PARSE;
-
   imsec_digest_input in = {.hash = imsec_digest_alg_hash(alg),
                            .method = method,
                            .password = password,
+                           .ha1 = ha1,
                            .body = body};
-  size_t hl = imsec_hash_len(in.hash);
   IMSEC_GUARD(imsec_digest_qop_parse(auth->qop, &in.qop));
   if (in.qop != IMSEC_DIGEST_QOP_NONE) {
     uint32_t nc;
@@ -169,18 +175,6 @@ int imsec_digest_verify(imsec_crypto *c, const imsec_digest_params *auth,
       return IMSEC_ERR_PARSE;
     in.nc = auth->nc;
   }
-  /* The response must be hex of the hash's length; compare its lowercase
-   * form (RFC 7616 §3.4.1: LHEX; tolerate upper case on input). */
-  if (auth->response.len != 2 * hl)
-    return IMSEC_ERR_PARSE;
-  char got[2 * IMSEC_HASH_MAX_LEN];
-  for (size_t i = 0; i < 2 * hl; i++) {
-    int ch = (unsigned char)auth->response.p[i];
-    if (!imsec_is_hexdigit(ch))
-      return IMSEC_ERR_PARSE;
-    got[i] = (char)imsec_to_lower(ch);
-  }
-
   char s_user[IMSEC_DIGEST_UNQUOTE_MAX + 1],
       s_realm[IMSEC_DIGEST_UNQUOTE_MAX + 1];
   char s_nonce[IMSEC_DIGEST_UNQUOTE_MAX + 1],
@@ -196,11 +190,86 @@ int imsec_digest_verify(imsec_crypto *c, const imsec_digest_params *auth,
   if (in.qop != IMSEC_DIGEST_QOP_NONE)
     IMSEC_GUARD(field_value(auth, IMSEC_DIGEST_P_CNONCE, auth->cnonce, s_cnonce,
                             &in.cnonce));
+  return imsec_digest_response(c, &in, want, cap);
+}
 
+static int verify(imsec_crypto *c, const imsec_digest_params *auth,
+                  imsec_digest_alg alg, imsec_str method, imsec_bytes body,
+                  imsec_bytes password, imsec_bytes ha1) {
+  if (!c || !auth || (!password.p && password.len))
+    return IMSEC_ERR_INVAL;
+  if (alg > IMSEC_DIGEST_AKAV2_MD5)
+    return IMSEC_ERR_INVAL;
+  if (!(auth->present & IMSEC_DIGEST_P_RESPONSE))
+    return IMSEC_ERR_PARSE;
+  size_t hl = imsec_hash_len(imsec_digest_alg_hash(alg));
+  /* The response must be hex of the hash's length; compare its lowercase
+   * form (RFC 7616 §3.4.1: LHEX; tolerate upper case on input). */
+  if (auth->response.len != 2 * hl)
+    return IMSEC_ERR_PARSE;
+  char got[2 * IMSEC_HASH_MAX_LEN];
+  for (size_t i = 0; i < 2 * hl; i++) {
+    int ch = (unsigned char)auth->response.p[i];
+    if (!imsec_is_hexdigit(ch))
+      return IMSEC_ERR_PARSE;
+    got[i] = (char)imsec_to_lower(ch);
+  }
   char want[2 * IMSEC_HASH_MAX_LEN + 1];
-  int rv = imsec_digest_response(c, &in, want, sizeof(want));
+  int rv =
+      expected(c, auth, alg, method, body, password, ha1, want, sizeof(want));
   if (rv >= 0)
     rv = imsec_ct_eq(want, got, 2 * hl) ? 0 : IMSEC_ERR_AUTH;
   imsec_wipe(want, sizeof(want));
   return rv;
+}
+
+int imsec_digest_verify(imsec_crypto *c, const imsec_digest_params *auth,
+                        imsec_digest_alg alg, imsec_str method,
+                        imsec_bytes body, imsec_bytes password) {
+  return verify(c, auth, alg, method, body, password, (imsec_bytes){NULL, 0});
+}
+
+int imsec_digest_verify_ha1(imsec_crypto *c, const imsec_digest_params *auth,
+                            imsec_digest_alg alg, imsec_str method,
+                            imsec_bytes body, imsec_bytes ha1) {
+  if (!ha1.p || ha1.len != imsec_hash_len(imsec_digest_alg_hash(alg)) ||
+      (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256))
+    return IMSEC_ERR_INVAL;
+  return verify(c, auth, alg, method, body, (imsec_bytes){NULL, 0}, ha1);
+}
+
+int imsec_digest_ha1(imsec_crypto *c, imsec_hash_alg hash, imsec_str username,
+                     imsec_str realm, imsec_bytes password, uint8_t *out,
+                     size_t cap) {
+  size_t hl = imsec_hash_len(hash);
+  if (!c || !out || hl == 0 || (!password.p && password.len))
+    return IMSEC_ERR_INVAL;
+  if (cap < hl)
+    return IMSEC_ERR_NOBUF;
+  /* RFC 7616 §3.4.2. */
+  imsec_iov a1[] = {IOV_STR(username), COLON, IOV_STR(realm), COLON,
+                    IOV(password.p, password.len)};
+  uint8_t h[IMSEC_HASH_MAX_LEN];
+  int rv = imsec_hash(c, hash, a1, 5, h);
+  if (rv == 0) {
+    memcpy(out, h, hl);
+    rv = (int)hl;
+  }
+  imsec_wipe(h, sizeof(h));
+  return rv;
+}
+
+int imsec_digest_rspauth(imsec_crypto *c, const imsec_digest_params *auth,
+                         imsec_digest_alg alg, imsec_bytes ha1, char *out,
+                         size_t cap) {
+  if (!c || !auth || !out || !ha1.p ||
+      ha1.len != imsec_hash_len(imsec_digest_alg_hash(alg)))
+    return IMSEC_ERR_INVAL;
+  imsec_digest_qop qop;
+  IMSEC_GUARD(imsec_digest_qop_parse(auth->qop, &qop));
+  if (qop == IMSEC_DIGEST_QOP_NONE)
+    return IMSEC_ERR_PARSE;
+  /* RFC 7616 §3.5: A2 = ":" request-uri (no method). */
+  return expected(c, auth, alg, IMSEC_STR_LIT(""), (imsec_bytes){NULL, 0},
+                  (imsec_bytes){NULL, 0}, ha1, out, cap);
 }

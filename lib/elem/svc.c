@@ -22,6 +22,8 @@ const char *imsec_svc_kind_name(imsec_svc_kind k) {
     return "reg-delete";
   case IMSEC_SVC_UE_SQN:
     return "ue-sqn";
+  case IMSEC_SVC_HSS_DIGEST:
+    return "hss-digest";
   }
   return "?";
 }
@@ -64,6 +66,7 @@ int imsec_reg_record_copy(imsec_reg_record *out, const imsec_reg_record *in) {
   memset(out, 0, sizeof(*out));
   int rv = dup_opt(&out->impi, in->impi);
   rv |= dup_opt(&out->service_route, in->service_route);
+  out->digest = in->digest;
   if (rv == 0 && in->n_impus) {
     out->impus = calloc(in->n_impus, sizeof(*out->impus));
     if (!out->impus)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imsec/digest.h"
 #include "imsec/hss.h"
 #include "imsec/ident.h"
 #include "imsec/map.h"
@@ -33,6 +34,13 @@ struct imsec_hss {
   size_t evict_at;   /* where the next eviction looks */
 };
 
+static size_t bounded_len(const char *s, size_t cap) {
+  size_t n = 0;
+  while (n < cap && s[n])
+    n++;
+  return n;
+}
+
 void imsec_hss_sub_wipe(imsec_hss_sub *s) {
   if (s)
     imsec_wipe(s, sizeof(*s));
@@ -54,11 +62,66 @@ const char *imsec_hss_aka_name(imsec_hss_aka aka) {
   return aka == IMSEC_HSS_AKAV2 ? "v2" : aka == IMSEC_HSS_AKAV1 ? "v1" : "?";
 }
 
-static size_t bounded_len(const char *s, size_t cap) {
-  size_t n = 0;
-  while (n < cap && s[n])
-    n++;
-  return n;
+int imsec_hss_scheme_parse(imsec_str s, imsec_hss_scheme *out) {
+  if (imsec_str_ieq_c(s, "aka")) {
+    *out = IMSEC_HSS_SCHEME_AKA;
+    return 0;
+  }
+  if (imsec_str_ieq_c(s, "digest")) {
+    *out = IMSEC_HSS_SCHEME_DIGEST;
+    return 0;
+  }
+  return IMSEC_ERR_PARSE;
+}
+
+const char *imsec_hss_scheme_name(imsec_hss_scheme scheme) {
+  return scheme == IMSEC_HSS_SCHEME_DIGEST ? "digest"
+         : scheme == IMSEC_HSS_SCHEME_AKA  ? "aka"
+                                           : "?";
+}
+
+int imsec_hss_digest_set(imsec_hss_sub *s, imsec_crypto *c, imsec_str realm,
+                         imsec_bytes password) {
+  if (!s || !c || !password.p || password.len == 0)
+    return IMSEC_ERR_INVAL;
+  size_t n = bounded_len(s->impi, sizeof(s->impi));
+  if (n == 0 || n == sizeof(s->impi))
+    return IMSEC_ERR_INVAL;
+  imsec_str impi = imsec_str_make(s->impi, n);
+  long at = imsec_str_find(impi, '@');
+  /* TS 23.003 §13.3: the IMPI is username@realm; the home domain is the
+   * realm unless the operator names another. */
+  if (!realm.len && at >= 0)
+    realm = imsec_str_make(impi.p + at + 1, n - (size_t)at - 1);
+  if (!realm.len || imsec_ident_bad_char(realm) >= 0 ||
+      imsec_str_copy(realm, s->digest.realm, sizeof(s->digest.realm)) < 0)
+    return IMSEC_ERR_INVAL;
+  imsec_str user[IMSEC_HSS_USER_FORMS] = {
+      [IMSEC_HSS_USER_IMPI] = impi,
+      [IMSEC_HSS_USER_PART] =
+          at >= 0 ? imsec_str_make(impi.p, (size_t)at) : impi};
+  static const imsec_hash_alg hash[IMSEC_HSS_HA1_ALGS] = {
+      [IMSEC_HSS_HA1_MD5] = IMSEC_HASH_MD5,
+      [IMSEC_HSS_HA1_SHA256] = IMSEC_HASH_SHA256};
+  realm = imsec_str_c(s->digest.realm);
+  for (size_t a = 0; a < IMSEC_HSS_HA1_ALGS; a++)
+    for (size_t u = 0; u < IMSEC_HSS_USER_FORMS; u++) {
+      int rv =
+          imsec_digest_ha1(c, hash[a], user[u], realm, password,
+                           s->digest.ha1[a][u], sizeof(s->digest.ha1[a][u]));
+      if (rv < 0) {
+        imsec_wipe(&s->digest, sizeof(s->digest));
+        return rv;
+      }
+    }
+  s->scheme = IMSEC_HSS_SCHEME_DIGEST;
+  s->aka = IMSEC_HSS_AKAV1;
+  imsec_wipe(s->k, sizeof(s->k));
+  imsec_wipe(s->op, sizeof(s->op));
+  s->op_is_opc = 0;
+  memset(s->amf, 0, sizeof(s->amf));
+  memset(&s->sqn, 0, sizeof(s->sqn));
+  return 0;
 }
 
 int imsec_hss_sub_check(const imsec_hss_sub *s, const imsec_sqn_cfg *cfg) {
@@ -88,6 +151,14 @@ int imsec_hss_sub_check(const imsec_hss_sub *s, const imsec_sqn_cfg *cfg) {
   }
   if (s->aka != IMSEC_HSS_AKAV1 && s->aka != IMSEC_HSS_AKAV2)
     return IMSEC_ERR_INVAL;
+  if (s->scheme == IMSEC_HSS_SCHEME_DIGEST) {
+    size_t r = bounded_len(s->digest.realm, sizeof(s->digest.realm));
+    if (r == 0 || r == sizeof(s->digest.realm) ||
+        imsec_ident_bad_char(imsec_str_make(s->digest.realm, r)) >= 0)
+      return IMSEC_ERR_INVAL;
+  } else if (s->scheme != IMSEC_HSS_SCHEME_AKA) {
+    return IMSEC_ERR_INVAL;
+  }
   if (s->sqn.seq > (IMSEC_SQN_MAX >> cfg->ind_bits) ||
       s->sqn.ind_next >= (1u << cfg->ind_bits))
     return IMSEC_ERR_INVAL;
@@ -175,6 +246,20 @@ imsec_hss_store *imsec_hss_get_store(imsec_hss *h) {
 static void strip_secrets(imsec_hss_sub *s) {
   imsec_wipe(s->k, sizeof(s->k));
   imsec_wipe(s->op, sizeof(s->op));
+  imsec_wipe(s->digest.ha1, sizeof(s->digest.ha1));
+}
+
+int imsec_hss_digest_get(imsec_hss *h, imsec_str impi, imsec_hss_sub *out) {
+  if (!h || !out)
+    return IMSEC_ERR_INVAL;
+  int rv = h->store->vt->load(h->store, impi, out);
+  imsec_wipe(out->k, sizeof(out->k));
+  imsec_wipe(out->op, sizeof(out->op));
+  if (rv == 0 && out->scheme != IMSEC_HSS_SCHEME_DIGEST)
+    rv = IMSEC_ERR_UNSUPPORTED;
+  if (rv < 0)
+    imsec_wipe(out->digest.ha1, sizeof(out->digest.ha1));
+  return rv;
 }
 
 int imsec_hss_lookup(imsec_hss *h, imsec_str impi, imsec_hss_sub *out) {
@@ -266,6 +351,10 @@ int imsec_hss_vector(imsec_hss *h, imsec_str impi, imsec_aka_vector *out,
   uint8_t sqn[IMSEC_AKA_SQN_LEN];
   int rv;
   IMSEC_GUARD_GOTO(rv, load_keyed(h, impi, sub), done);
+  if (sub->scheme != IMSEC_HSS_SCHEME_AKA) {
+    rv = IMSEC_ERR_UNSUPPORTED; /* no K: a SIP Digest subscriber */
+    goto done;
+  }
   /* TS 33.102 Annex C: SEQ_HE + 1 with the next IND, from the in-memory
    * cursor when this HSS holds one, else from the durable mark (which is
    * at or above every SEQ any earlier run handed out). */
@@ -307,6 +396,10 @@ int imsec_hss_resync(imsec_hss *h, imsec_str impi, const uint8_t rand[16],
     return IMSEC_ERR_NOMEM;
   int rv;
   IMSEC_GUARD_GOTO(rv, load_keyed(h, impi, sub), done);
+  if (sub->scheme != IMSEC_HSS_SCHEME_AKA) {
+    rv = IMSEC_ERR_UNSUPPORTED;
+    goto done;
+  }
   /* The HE's SQN_HE is the cursor's when this HSS holds one (the stored
    * mark may be up to a range ahead of it). */
   sqn_cursor *c = cursor_get(h, impi, &sub->sqn);

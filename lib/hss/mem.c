@@ -140,10 +140,22 @@ static int mem_list(imsec_hss_store *s, imsec_hss_list_fn fn, void *arg) {
     *tmp = *m->subs[i];
     imsec_wipe(tmp->k, sizeof(tmp->k));
     imsec_wipe(tmp->op, sizeof(tmp->op));
+    imsec_wipe(tmp->digest.ha1, sizeof(tmp->digest.ha1));
     rv = fn(arg, tmp);
   }
   free(tmp);
   return rv;
+}
+
+static int mem_set_digest(imsec_hss_store *s, imsec_str impi,
+                          const imsec_hss_digest *d) {
+  imsec_hss_sub *sub = find((mem_store *)s, impi);
+  if (!sub)
+    return IMSEC_ERR_NOTFOUND;
+  if (sub->scheme != IMSEC_HSS_SCHEME_DIGEST || !d->realm[0])
+    return IMSEC_ERR_INVAL;
+  sub->digest = *d;
+  return 0;
 }
 
 static void mem_destroy(imsec_hss_store *s) {
@@ -166,6 +178,7 @@ static const imsec_hss_store_vtable mem_vt = {
     .del = mem_del,
     .list = mem_list,
     .destroy = mem_destroy,
+    .set_digest = mem_set_digest,
 };
 
 int imsec_hss_mem_new(imsec_hss_store **out) {

@@ -371,6 +371,70 @@ static void server_verify(void **state) {
       imsec_digest_verify(c, &p, IMSEC_DIGEST_MD5, S("GET"), none, pp), 0);
 }
 
+/* The same exchange checked from the H(A1) an HSS stores (RFC 7616
+ * §3.9.1 values; H(A1) and rspauth recomputed independently), and the
+ * rspauth of the server's Authentication-Info (§3.5). */
+static void server_verify_ha1(void **state) {
+  imsec_crypto *c = *state;
+  const imsec_bytes pw = {(const uint8_t *)"Circle of Life", 14};
+  const char *v =
+      "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", "
+      "uri=\"/dir/index.html\", algorithm=SHA-256, "
+      "nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", nc=00000001, "
+      "cnonce=\"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ\", qop=auth, "
+      "response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db585"
+      "6cb6c1\"";
+  imsec_digest_params p;
+  assert_int_equal(imsec_digest_parse_credentials(S(v), &p), 0);
+  uint8_t ha1[32], md5[16];
+  assert_int_equal(imsec_digest_ha1(c, IMSEC_HASH_SHA256, S("Mufasa"),
+                                    S("http-auth@example.org"), pw, ha1,
+                                    sizeof(ha1)),
+                   32);
+  char hex[65];
+  assert_int_equal(imsec_hex_encode(ha1, 32, hex, sizeof(hex)), 64);
+  assert_string_equal(
+      hex, "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232");
+  imsec_bytes none = {NULL, 0};
+  imsec_bytes h = {ha1, 32};
+  assert_int_equal(
+      imsec_digest_verify_ha1(c, &p, IMSEC_DIGEST_SHA256, S("GET"), none, h),
+      0);
+  assert_int_equal(imsec_digest_verify_ha1(c, &p, IMSEC_DIGEST_SHA256,
+                                           S("REGISTER"), none, h),
+                   IMSEC_ERR_AUTH);
+  /* An MD5 H(A1) does not fit SHA-256, nor a Digest AKA algorithm. */
+  assert_int_equal(imsec_digest_ha1(c, IMSEC_HASH_MD5, S("Mufasa"),
+                                    S("http-auth@example.org"), pw, md5,
+                                    sizeof(md5)),
+                   16);
+  assert_int_equal(imsec_digest_verify_ha1(c, &p, IMSEC_DIGEST_SHA256, S("GET"),
+                                           none, (imsec_bytes){md5, 16}),
+                   IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_digest_verify_ha1(c, &p, IMSEC_DIGEST_AKAV1_MD5,
+                                           S("GET"), none,
+                                           (imsec_bytes){md5, 16}),
+                   IMSEC_ERR_INVAL);
+  ha1[0] ^= 1;
+  assert_int_equal(
+      imsec_digest_verify_ha1(c, &p, IMSEC_DIGEST_SHA256, S("GET"), none, h),
+      IMSEC_ERR_AUTH);
+  ha1[0] ^= 1;
+  char rsp[65];
+  assert_int_equal(
+      imsec_digest_rspauth(c, &p, IMSEC_DIGEST_SHA256, h, rsp, sizeof(rsp)),
+      64);
+  assert_string_equal(
+      rsp, "86d3b25618d41854ca5039a5d7e53ff6355d5134a9b1fb088a78ac3c462195a0");
+  /* No qop: no rspauth (RFC 7616 §3.5 needs cnonce and nc). */
+  imsec_digest_params q = p;
+  q.qop = S("");
+  q.present &= ~(uint32_t)IMSEC_DIGEST_P_QOP;
+  assert_int_equal(
+      imsec_digest_rspauth(c, &q, IMSEC_DIGEST_SHA256, h, rsp, sizeof(rsp)),
+      IMSEC_ERR_PARSE);
+}
+
 /* ------------------------------------------------------------ Digest AKA */
 
 /* TS 35.208 set 1 and the SOURCES.md AKA known answers. */
@@ -777,6 +841,7 @@ int main(void) {
       cmocka_unit_test(build_round_trip),
       cmocka_unit_test(known_answers),
       cmocka_unit_test(server_verify),
+      cmocka_unit_test(server_verify_ha1),
       cmocka_unit_test(aka_known_answers),
       cmocka_unit_test(aka_sync_failure),
       cmocka_unit_test(aka_challenge),

@@ -498,9 +498,13 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
                   .retry_after = IMSEC_PCSCF_RETRY_CORE};
     goto out;
   }
+  /* Without Authorization (a softphone's first REGISTER) there is no
+   * IMPI yet and nothing was marked. */
+  int authz = ah != NULL;
   LOG(e, IMSEC_LOG_INFO, S("REGISTER from flow "), pc_num(p, f->id),
-      S(" IMPI "), imsec_str_c(t->impi), S(" -> "), dom, S(" at "),
-      pc_addr_str(p, &p->dests[di].addr), S(" ("), imsec_str_c(ip),
+      S(" IMPI "), authz ? imsec_str_c(t->impi) : S("(none yet)"), S(" -> "),
+      dom, S(" at "), pc_addr_str(p, &p->dests[di].addr), S(" ("),
+      authz ? imsec_str_c(ip) : S("no Authorization"),
       sc_tls ? S(", sec-agree") : S(""), S(")"));
   return 0;
 out:

@@ -109,6 +109,8 @@ static const char *fwd_core(fx *x) {
 /* The whole softphone registration on UE_FLOW with username `user`. */
 static void softphone_registers(fx *x, const char *user) {
   feed(x, UE_FLOW, sp_reg(x, NULL, "600"));
+  assert_true(logged(x, "IMPI (none yet) -> " HOME));
+  assert_true(logged(x, "(no Authorization)"));
   const char *fwd = fwd_core(x);
   assert_null(strstr(fwd, "\r\nRoute:"));
   assert_null(strstr(fwd, "Authorization:"));

@@ -463,18 +463,8 @@ static int cmd_list(int argc, char **argv) {
   return 0;
 }
 
-/* One subscriber, "field: value" per line. Read through the list walk,
- * which never reads K, OP or the H(A1)s from the file. */
-typedef struct show_arg {
-  const char *impi;
-  int found;
-} show_arg;
-
-static int show_one(void *arg, const imsec_hss_sub *s) {
-  show_arg *a = arg;
-  if (strcmp(s->impi, a->impi) != 0)
-    return 0;
-  a->found = 1;
+/* One subscriber, "field: value" per line, never a secret. */
+static void show_one(const imsec_hss_sub *s) {
   printf("impi: %s\n", s->impi);
   for (size_t i = 0; i < s->n_impus; i++)
     printf("impu: %s\n", s->impus[i]);
@@ -482,7 +472,7 @@ static int show_one(void *arg, const imsec_hss_sub *s) {
   if (s->scheme == IMSEC_HSS_SCHEME_DIGEST) {
     printf("realm: %s\n", s->digest.realm);
     printf("algorithms: SHA-256 MD5\n");
-    return 1;
+    return;
   }
   uint8_t sqn[6];
   last_sqn(s, sqn);
@@ -491,7 +481,6 @@ static int show_one(void *arg, const imsec_hss_sub *s) {
   printf("amf: %02x%02x\n", s->amf[0], s->amf[1]);
   printf("sqn: %02x%02x%02x%02x%02x%02x\n", sqn[0], sqn[1], sqn[2], sqn[3],
          sqn[4], sqn[5]);
-  return 1;
 }
 
 static int cmd_show(int argc, char **argv) {
@@ -503,16 +492,25 @@ static int cmd_show(int argc, char **argv) {
   imsec_hss_store *st;
   if ((rv = open_db(o.v[O_DB], 0, &st)) != 0)
     return rv;
-  show_arg a = {.impi = o.v[O_IMPI]};
-  int r = st->vt->list(st, show_one, &a);
+  imsec_hss_sub *s = calloc(1, sizeof(*s));
+  int r = s ? st->vt->load(st, imsec_str_c(o.v[O_IMPI]), s) : IMSEC_ERR_NOMEM;
   imsec_hss_store_del(st);
-  if (r < 0)
-    return cli_fail(CLI_EXIT_USAGE, SUB, "--db %s: %s", o.v[O_DB],
-                    imsec_strerror(r));
-  if (!a.found)
-    return cli_fail(CLI_EXIT_USAGE, SUB, "--impi %s: no such subscriber",
-                    o.v[O_IMPI]);
-  return 0;
+  if (s) {
+    /* The store reads the whole record: drop the secrets at once. */
+    imsec_wipe(s->k, sizeof(s->k));
+    imsec_wipe(s->op, sizeof(s->op));
+    imsec_wipe(s->digest.ha1, sizeof(s->digest.ha1));
+  }
+  if (r == IMSEC_ERR_NOTFOUND)
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "--impi %s: no such subscriber",
+                  o.v[O_IMPI]);
+  else if (r < 0)
+    rv = db_fail(o.v[O_DB], "read", o.v[O_IMPI], r);
+  else
+    show_one(s);
+  imsec_hss_sub_wipe(s);
+  free(s);
+  return rv;
 }
 
 static int cmd_del(int argc, char **argv) {

@@ -18,6 +18,7 @@
 #include "imsec/hss.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/hss_db.h"
+#include "imsec/svc.h"
 #include "test_util.h"
 
 #define K1 "465b5ce8b199b49faa5f0a2ee238a6bc"
@@ -817,6 +818,97 @@ static void migrate_v1_atomic(void **state) {
   assert_int_equal(user_version(f->path), 2);
 }
 
+/* What the S-CSCF sees through the embedded service over this store:
+ * HSS_DIGEST gives the H(A1)s (Cx MAR for SIP Digest), HSS_SUB_IMPU the
+ * scheme and realm without them, and the AKA requests refuse a digest
+ * subscriber. */
+typedef struct svc_got {
+  int status;
+  imsec_hss_sub sub;
+} svc_got;
+
+static void svc_done(void *arg, const imsec_svc_req *req,
+                     const imsec_svc_reply *rep) {
+  (void)req;
+  svc_got *g = arg;
+  g->status = rep->status;
+  g->sub = rep->sub;
+}
+
+static int svc_ask(imsec_svc *svc, imsec_svc_kind kind, const char *key,
+                   svc_got *g) {
+  imsec_svc_req rq = {.kind = kind, .id = 1};
+  strcpy(rq.key, key);
+  memset(g, 0, sizeof(*g));
+  g->status = 1;
+  assert_int_equal(imsec_svc_submit(svc, &rq, svc_done, g), 0);
+  return g->status;
+}
+
+static void digest_service(void **state) {
+  fx *f = *state;
+  imsec_hss_store *st;
+  assert_int_equal(imsec_hss_db_open(&st, f->path, 1, NULL, 0), 0);
+  add_alice(st);
+  imsec_hss_sub s;
+  mk_digest(f, &s, DG_PW);
+  assert_int_equal(st->vt->add(st, &s), 0);
+  imsec_hss *h;
+  assert_int_equal(imsec_hss_new(&h, st, f->c, NULL), 0);
+  imsec_svc *svc;
+  imsec_svc_local_config cfg = {.hss = h};
+  assert_int_equal(imsec_svc_local_new(&svc, &cfg), 0);
+  svc_got g;
+  uint8_t zero[sizeof(s.digest.ha1)];
+  memset(zero, 0, sizeof(zero));
+
+  assert_int_equal(svc_ask(svc, IMSEC_SVC_HSS_DIGEST, DG_IMPI, &g), 0);
+  assert_int_equal(g.sub.scheme, IMSEC_HSS_SCHEME_DIGEST);
+  assert_string_equal(g.sub.digest.realm, "ims.example.org");
+  assert_memory_equal(g.sub.digest.ha1, s.digest.ha1, sizeof(zero));
+  imsec_hss_sub_wipe(&g.sub);
+  /* A first REGISTER without Authorization: found by the To IMPU
+   * (TS 24.229 §5.4.1.2.1), the scheme says how to challenge. */
+  assert_int_equal(
+      svc_ask(svc, IMSEC_SVC_HSS_SUB_IMPU, "sip:carol@ims.example.org", &g), 0);
+  assert_string_equal(g.sub.impi, DG_IMPI);
+  assert_int_equal(g.sub.scheme, IMSEC_HSS_SCHEME_DIGEST);
+  assert_string_equal(g.sub.digest.realm, "ims.example.org");
+  assert_memory_equal(g.sub.digest.ha1, zero, sizeof(zero));
+  assert_int_equal(svc_ask(svc, IMSEC_SVC_HSS_SUB, IMPI, &g), 0);
+  assert_int_equal(g.sub.scheme, IMSEC_HSS_SCHEME_AKA);
+  assert_int_equal(svc_ask(svc, IMSEC_SVC_HSS_DIGEST, IMPI, &g),
+                   IMSEC_ERR_UNSUPPORTED);
+  assert_memory_equal(g.sub.digest.ha1, zero, sizeof(zero));
+  assert_int_equal(svc_ask(svc, IMSEC_SVC_HSS_DIGEST, "nobody@x", &g),
+                   IMSEC_ERR_NOTFOUND);
+  assert_int_equal(svc_ask(svc, IMSEC_SVC_HSS_VECTOR, DG_IMPI, &g),
+                   IMSEC_ERR_UNSUPPORTED);
+  imsec_svc_req rs = {.kind = IMSEC_SVC_HSS_RESYNC, .id = 2};
+  strcpy(rs.key, DG_IMPI);
+  g.status = 1;
+  assert_int_equal(imsec_svc_submit(svc, &rs, svc_done, &g), 0);
+  assert_int_equal(g.status, IMSEC_ERR_UNSUPPORTED);
+
+  /* A password change made by another connection (the management CLI)
+   * is what the next request reads. */
+  imsec_hss_store *cli;
+  assert_int_equal(imsec_hss_db_open(&cli, f->path, 0, NULL, 0), 0);
+  imsec_hss_sub n = s;
+  assert_int_equal(imsec_hss_digest_set(&n, f->c, S(""), PW("n3w")), 0);
+  assert_int_equal(cli->vt->set_digest(cli, S(DG_IMPI), &n.digest), 0);
+  imsec_hss_store_del(cli);
+  assert_int_equal(svc_ask(svc, IMSEC_SVC_HSS_DIGEST, DG_IMPI, &g), 0);
+  assert_memory_equal(g.sub.digest.ha1, n.digest.ha1, sizeof(zero));
+  imsec_hss_sub_wipe(&g.sub);
+
+  imsec_svc_del(svc);
+  imsec_hss_del(h);
+  imsec_hss_store_del(st);
+  imsec_hss_sub_wipe(&s);
+  imsec_hss_sub_wipe(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(durable_sqn, setup, teardown),
@@ -827,6 +919,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(unwritable, setup, teardown),
       cmocka_unit_test_setup_teardown(digest_store, setup, teardown),
       cmocka_unit_test_setup_teardown(digest_damaged_row, setup, teardown),
+      cmocka_unit_test_setup_teardown(digest_service, setup, teardown),
       cmocka_unit_test_setup_teardown(migrate_v1, setup, teardown),
       cmocka_unit_test_setup_teardown(migrate_v1_atomic, setup, teardown),
   };

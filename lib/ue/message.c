@@ -14,23 +14,32 @@ static void hdr(imsec_sip_builder *b, const char *name, const char *value) {
   imsec_sip_build_header(b, S(name), S(value));
 }
 
+/* What a 407 would need, dropped once the MESSAGE has its answer. */
+static void pending_forget_copy(ue_pending *p) {
+  free(p->to);
+  free(p->ctype);
+  if (p->body)
+    imsec_wipe(p->body, p->len);
+  free(p->body);
+  p->to = p->ctype = NULL;
+  p->body = NULL;
+  p->len = 0;
+}
+
+static void pending_clear(ue_pending *p) {
+  pending_forget_copy(p);
+  memset(p, 0, sizeof(*p));
+}
+
 void ue_fail_pending_messages(imsec_ue *ue, int status) {
   for (size_t i = 0; i < IMSEC_UE_MAX_PENDING; i++) {
     ue_pending *p = &ue->pending[i];
     if (p->handle && p->status == 0) {
       p->status = status;
       p->deadline = 0;
+      pending_forget_copy(p);
     }
   }
-}
-
-static void pending_clear(ue_pending *p) {
-  free(p->to);
-  free(p->ctype);
-  if (p->body)
-    imsec_wipe(p->body, p->len);
-  free(p->body);
-  memset(p, 0, sizeof(*p));
 }
 
 void ue_pending_free_all(imsec_ue *ue) {
@@ -83,6 +92,7 @@ int ue_h_rsp_message(imsec_ue *ue, const ue_event *e) {
         return 0;
       p->status = (int)m->status;
       p->deadline = 0;
+      pending_forget_copy(p);
       char code[8];
       ue_num_text(m->status, code, sizeof(code));
       LOG(out, m->status < 300 ? IMSEC_LOG_INFO : IMSEC_LOG_WARN, S("<- "),
@@ -221,6 +231,7 @@ int ue_h_msg_timer(imsec_ue *ue, const ue_event *e) {
     if (p->handle && p->status == 0 && p->deadline && now >= p->deadline) {
       p->status = 408; /* RFC 3261 §17.1.2.2 Timer F */
       p->deadline = 0;
+      pending_forget_copy(p);
       LOG(out, IMSEC_LOG_WARN, S("MESSAGE timed out (408)"));
     }
   }
@@ -349,14 +360,8 @@ int ue_h_send(imsec_ue *ue, const ue_event *e) {
     if (slot->body)
       memcpy(slot->body, body, len);
     slot->len = slot->body ? len : 0;
-    if (!slot->to || !slot->ctype || (len && !slot->body)) {
-      free(slot->to);
-      free(slot->ctype);
-      free(slot->body);
-      slot->to = slot->ctype = NULL;
-      slot->body = NULL;
-      slot->len = 0;
-    }
+    if (!slot->to || !slot->ctype || (len && !slot->body))
+      pending_forget_copy(slot);
   }
   char ln[24];
   ue_num_text(len, ln, sizeof(ln));

@@ -151,8 +151,9 @@ int ue_register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
   p.present = IMSEC_DIGEST_P_USERNAME | IMSEC_DIGEST_P_REALM |
               IMSEC_DIGEST_P_NONCE | IMSEC_DIGEST_P_URI |
               IMSEC_DIGEST_P_RESPONSE;
-  /* SIP Digest: the last nonce again with nc + 1 (RFC 7616 §3.4.5, as
-   * softphones re-register), else the same empty credentials as AKA. */
+  /* SIP Digest: the last nonce again with nc + 1 (RFC 7616 §3.4: nc
+   * counts the requests sent under one nonce), as softphones
+   * re-register; else the same empty credentials as AKA. */
   int reused = UE_DIGEST(ue) && ue_digest_reuse(ue, uri, authz, sizeof(authz));
   if (!reused)
     IMSEC_GUARD(

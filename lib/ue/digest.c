@@ -75,7 +75,9 @@ int ue_digest_pick(imsec_sip_msg *m, imsec_sip_hid id, ue_dg_chal *out,
       seen->no_qop++;
       continue;
     }
-    /* RFC 8760 §3: the first of the strongest algorithm we know. */
+    /* SHA-256 over MD5 whatever the order (RFC 8760 §3 lists SHA-256
+     * first; reordering the fields must not downgrade us), else the
+     * topmost we support (RFC 7616 §3.7). */
     if (out->valid &&
         !(alg == IMSEC_DIGEST_SHA256 && out->alg != IMSEC_DIGEST_SHA256))
       continue;

@@ -309,7 +309,7 @@ static void test_register_sha256(void **st) {
 }
 
 /* Only MD5 offered: MD5, with the configured username (the IMPI's user
- * part, as softphones send it). */
+ * part, as softphones send it); MD5 first and SHA-256 after: SHA-256. */
 static void test_md5_and_username(void **st) {
   (void)st;
   fx f;
@@ -327,6 +327,20 @@ static void test_md5_and_username(void **st) {
   imsec_sip_msg_free(&c.m);
   ok_with_rspauth(&f, IMSEC_DIGEST_MD5, 0);
   assert_int_equal(status(&f).state, IMSEC_UE_REGISTERED);
+  fx_del(&f);
+
+  /* MD5 listed first does not win over SHA-256 (no downgrade by order). */
+  fx_new(&f, NULL);
+  fx_up(&f);
+  extra[0] = 0;
+  chal(extra, sizeof(extra), "WWW-Authenticate", "MD5", HOME, NONCE1, NULL);
+  chal(extra, sizeof(extra), "WWW-Authenticate", "SHA-256", HOME, NONCE2, NULL);
+  answer(&f, 401, "Unauthorized", extra);
+  get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.algorithm, S_LIT("SHA-256")));
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE2)));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_SHA256, "REGISTER"), 0);
+  imsec_sip_msg_free(&c.m);
   fx_del(&f);
 }
 
@@ -609,6 +623,86 @@ static void test_invite_407(void **st) {
   fx_del(&f);
 }
 
+/* RFC 7616 §3.5: a nextnonce in Authentication-Info is the nonce of the
+ * next request, from nc 1; an unknown nonce (the S-CSCF restarted: a
+ * fresh 401 without stale) is answered too; a new connection never
+ * carries credentials before its challenge (the realm has to pass the
+ * trust decision on it first). */
+static void test_nextnonce_fresh_401_reconnect(void **st) {
+  (void)st;
+  fx f;
+  fx_new(&f, NULL);
+  fx_up(&f);
+  challenge(&f, NONCE1, 0);
+  {
+    /* The 200 of ok_with_rspauth with a nextnonce added. */
+    creds c;
+    get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+    uint8_t ha1[32];
+    char rsp[65], cn[80], extra[1024];
+    assert_int_equal(imsec_digest_ha1(f.c, IMSEC_HASH_SHA256, S_LIT(IMPI),
+                                      S_LIT(HOME),
+                                      (imsec_bytes){(const uint8_t *)PASSWORD,
+                                                    strlen(PASSWORD)},
+                                      ha1, sizeof(ha1)),
+                     32);
+    assert_true(imsec_digest_rspauth(f.c, &c.p, IMSEC_DIGEST_SHA256,
+                                     (imsec_bytes){ha1, 32}, rsp,
+                                     sizeof(rsp)) > 0);
+    assert_true(imsec_digest_unquote(c.p.cnonce, cn, sizeof(cn)) > 0);
+    snprintf(extra, sizeof(extra),
+             "Contact: <sip:ue@127.0.0.1:40000;transport=tls;ob>;"
+             "expires=600\r\n"
+             "Authentication-Info: nextnonce=\"" NONCE2 "\", qop=auth, "
+             "rspauth=\"%s\", cnonce=\"%s\", nc=00000001\r\n",
+             rsp, cn);
+    imsec_sip_msg_free(&c.m);
+    answer(&f, 200, "OK", extra);
+  }
+  assert_int_equal(status(&f).state, IMSEC_UE_REGISTERED);
+  f.now = f.timer_at[IMSEC_UE_TIMER_REREG];
+  imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_REREG, f.now, &f.out);
+  take(&f);
+  creds c;
+  get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE2)));
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000001")));
+  imsec_sip_msg_free(&c.m);
+  /* The S-CSCF no longer knows it: a fresh challenge, answered. */
+  challenge(&f, NONCE1, 0);
+  assert_int_equal(f.n_send, 1);
+  get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE1)));
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000001")));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_SHA256, "REGISTER"), 0);
+  imsec_sip_msg_free(&c.m);
+  ok_with_rspauth(&f, IMSEC_DIGEST_SHA256, 0);
+  assert_int_equal(status(&f).registrations, 2);
+
+  /* The flow goes (RFC 5626 §4.5: a new connection at once); the new one
+   * starts with empty credentials. */
+  uint64_t old_tag = f.tag;
+  imsec_ue_on_flow_down(f.ue, FLOW, 0, IMSEC_ERR_IO, f.now, &f.out);
+  take(&f);
+  assert_true(f.tag != old_tag);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:40002"), &info.local),
+                   0);
+  assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:5061"), &info.peer),
+                   0);
+  info.peer_cert = &f.cert;
+  assert_int_equal(imsec_ue_on_flow_up(f.ue, FLOW, f.tag, &info, f.now, &f.out),
+                   0);
+  take(&f);
+  assert_int_equal(f.n_send, 1);
+  assert_true(has(f.sent, "REGISTER "));
+  assert_true(has(f.sent, "response=\"\""));
+  assert_false(has(f.sent, "cnonce"));
+  fx_del(&f);
+}
+
 static void test_config(void **st) {
   (void)st;
   imsec_crypto *c;
@@ -659,6 +753,7 @@ int main(void) {
       cmocka_unit_test(test_403_forgets_nonce),
       cmocka_unit_test(test_message_407),
       cmocka_unit_test(test_invite_407),
+      cmocka_unit_test(test_nextnonce_fresh_401_reconnect),
       cmocka_unit_test(test_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

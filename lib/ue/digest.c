@@ -382,3 +382,17 @@ int ue_digest_answer_proxy(imsec_ue *ue, imsec_sip_msg *m, const char *method,
       S("): sending it again with Proxy-Authorization"));
   return 0;
 }
+
+int ue_digest_proxy_reuse(imsec_ue *ue, const char *method, const char *uri,
+                          char *out, size_t cap) {
+  ue_digest *d = &ue->dig;
+  /* Only the home realm's nonce, on the connection that passed the trust
+   * decision (DESIGN.md §3), as for the registrar's. */
+  if (!d->password_len || !d->proxy.valid || !ue->trusted)
+    return 0;
+  if (ue_digest_credentials(ue, &d->proxy, method, uri, out, cap) < 0) {
+    d->proxy.valid = 0;
+    return 0;
+  }
+  return 1;
+}

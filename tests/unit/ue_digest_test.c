@@ -519,8 +519,8 @@ static void test_403_forgets_nonce(void **st) {
 
 /* TS 33.203 Annex N, RFC 3261 §22.3: the S-CSCF asks for
  * Proxy-Authorization on a MESSAGE (407): sent again once, CSeq + 1, same
- * Call-ID, credentials for MESSAGE and the target; a second 407 is the
- * answer. */
+ * Call-ID, credentials for MESSAGE and the target; later MESSAGEs carry
+ * credentials at once (nc + 1); a second 407 is the answer. */
 static void test_message_407(void **st) {
   (void)st;
   fx f;
@@ -564,10 +564,18 @@ static void test_message_407(void **st) {
   answer(&f, 200, "OK", NULL);
   assert_int_equal(imsec_ue_message_result(f.ue, h), 200);
 
-  /* Once only. */
-  h = imsec_ue_send_message(f.ue, "sip:bob@" HOME, NULL,
-                            (const uint8_t *)"again", 5, f.now, &f.out);
+  /* The next MESSAGE carries credentials at once: the proxy nonce, nc 2
+   * (RFC 7616 §3.4). */
+  h = imsec_ue_send_message(f.ue, "sip:carol@" HOME, NULL,
+                            (const uint8_t *)"hi carol", 8, f.now, &f.out);
   take(&f);
+  get_creds(&f, IMSEC_SIP_H_PROXY_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE2)));
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000002")));
+  assert_true(imsec_str_eq(c.p.uri, S_LIT("sip:carol@" HOME)));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_SHA256, "MESSAGE"), 0);
+  imsec_sip_msg_free(&c.m);
+  /* Its nonce went stale: the 407 is answered once, a second is final. */
   answer(&f, 407, "Proxy Authentication Required", extra);
   assert_int_equal(f.n_send, 1);
   answer(&f, 407, "Proxy Authentication Required", extra);
@@ -620,6 +628,15 @@ static void test_invite_407(void **st) {
   assert_int_equal(imsec_ue_call_get(f.ue, h, &ci), 0);
   assert_int_equal(ci.final_status, 200);
   assert_int_equal(ci.state, IMSEC_UE_CALL_CONFIRMED);
+  /* The next call carries credentials at once (nc 2 of the nonce). */
+  int h2 = imsec_ue_call(f.ue, "sip:carol@" HOME, f.now, &f.out);
+  assert_true(h2 > 0);
+  take(&f);
+  get_creds(&f, IMSEC_SIP_H_PROXY_AUTHORIZATION, &c);
+  assert_int_equal(c.m.method_id, IMSEC_SIP_M_INVITE);
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000002")));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_MD5, "INVITE"), 0);
+  imsec_sip_msg_free(&c.m);
   fx_del(&f);
 }
 

@@ -485,8 +485,9 @@ static void test_realm_trust(void **st) {
   fx_del(&f);
 }
 
-/* A 403 (wrong password or nonce) fails the registration and forgets the
- * nonce: the next attempt starts without credentials. */
+/* A 423 is retried under the nonce (nc + 1); a 403 (wrong password or
+ * nonce) fails the registration, says so, and forgets the nonce: the next
+ * attempt starts without credentials. */
 static void test_403_forgets_nonce(void **st) {
   (void)st;
   fx f;
@@ -496,8 +497,14 @@ static void test_403_forgets_nonce(void **st) {
   imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_REREG, f.now, &f.out);
   take(&f);
   assert_true(has(f.sent, "nc=00000002"));
+  /* RFC 3261 §10.2.8: a 423 is retried under the same nonce, nc + 1. */
+  answer(&f, 423, "Interval Too Brief", "Min-Expires: 1200\r\n");
+  assert_int_equal(f.n_send, 1);
+  assert_true(has(f.sent, "nc=00000003"));
+  assert_true(has(f.sent, "nonce=\"" NONCE1 "\""));
   answer(&f, 403, "Forbidden", NULL);
   assert_int_equal(status(&f).state, IMSEC_UE_FAILED);
+  assert_non_null(strstr(status(&f).error, "wrong password"));
   assert_int_equal(imsec_ue_start(f.ue, f.now, &f.out), 0);
   take(&f);
   imsec_flow_info info;

@@ -480,6 +480,8 @@ static int park_add(imsec_scscf *s, uint64_t flow, uint64_t want,
   }
   p->flow = flow;
   p->q = q;
+  p->dg_authed = s->dg_authed;
+  p->dg_strip = s->dg_strip;
   p->deadline = now + s->cfg.store_timeout_ms;
   p->pause = PARK_FIRST_MS;
   p->next = now + PARK_FIRST_MS;
@@ -514,6 +516,10 @@ void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
   s->want_id = 0;
   if (p && now < p->deadline) {
     s->retry_busy = 1;
+    if (s->dg_authed) {
+      p->dg_authed = 1;
+      p->dg_strip = s->dg_strip;
+    }
     park_wait(s, p, want);
     return;
   }

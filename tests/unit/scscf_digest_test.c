@@ -48,6 +48,7 @@ typedef struct fx {
   char algs[2][16];
   imsec_flow_info ti;
   int up;
+  const char *path; /* a Path for the next REGISTERs; NULL none */
   imsec_reg_store *rs;
   imsec_svc *svc;
   elem_pump pump;
@@ -199,10 +200,11 @@ static const char *reg_msg(fx *f, const char *impu, const char *auth) {
            "From: <%s>;tag=f1\r\nTo: <%s>\r\n"
            "Call-ID: dg-1\r\nCSeq: %u REGISTER\r\n"
            "Contact: " CONTACT "\r\n"
-           "%s%s%s"
+           "%s%s%s%s%s%s"
            "Content-Length: 0\r\n\r\n",
            f->cseq, f->cseq, impu, impu, f->cseq, auth ? "Authorization: " : "",
-           auth ? auth : "", auth ? "\r\n" : "");
+           auth ? auth : "", auth ? "\r\n" : "", f->path ? "Path: " : "",
+           f->path ? f->path : "", f->path ? "\r\n" : "");
   f->cseq++;
   return buf;
 }
@@ -636,23 +638,28 @@ static void record_marks_digest(void **state) {
 
 /* An originating MESSAGE of alice (asserted by the P-CSCF) to the IMS
  * AKA subscriber, who is not registered (480 once it passes). */
-static const char *message(fx *f, const char *pauth) {
+static const char *message_to(fx *f, const char *to, const char *pauth) {
   static char buf[4096];
   snprintf(buf, sizeof(buf),
-           "MESSAGE " IMPU_A " SIP/2.0\r\n"
+           "MESSAGE %s SIP/2.0\r\n"
            "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKpm%u\r\n"
            "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKum%u;rport\r\n"
            "Max-Forwards: 69\r\n"
            "Route: <sip:orig@127.0.0.1:6060;transport=tcp;lr>\r\n"
            "P-Asserted-Identity: <" IMPU_D ">\r\n"
-           "From: <" IMPU_D ">;tag=m1\r\nTo: <" IMPU_A ">\r\n"
+           "From: <" IMPU_D ">;tag=m1\r\nTo: <%s>\r\n"
            "Call-ID: msg-%u\r\nCSeq: 1 MESSAGE\r\n"
            "%s%s%s"
            "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
-           f->cseq, f->cseq, f->cseq, pauth ? "Proxy-Authorization: " : "",
-           pauth ? pauth : "", pauth ? "\r\n" : "");
+           to, f->cseq, f->cseq, to, f->cseq,
+           pauth ? "Proxy-Authorization: " : "", pauth ? pauth : "",
+           pauth ? "\r\n" : "");
   f->cseq++;
   return buf;
+}
+
+static const char *message(fx *f, const char *pauth) {
+  return message_to(f, IMPU_A, pauth);
 }
 
 static void registered_alice(fx *f) {
@@ -718,6 +725,52 @@ static void proxy_auth_407(void **state) {
   assert_true(logged(f, "Proxy-Authorization of another user"));
 }
 
+/* Right credentials end at the S-CSCF (RFC 3261 §22.3): the request goes
+ * on to the registered target without them, still asserted. */
+static void proxy_auth_forwarded(void **state) {
+  fx *f = *state;
+  f->cfg.digest_proxy_auth = 1;
+  start(f);
+  f->path = "<sip:tok@127.0.0.1:5070;transport=tcp;lr>";
+  first(f, IMPU_R);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_R,
+                                      creds(f, IMPI_R, PW, IMSEC_DIGEST_MD5,
+                                            "00000001", NULL))),
+                   200);
+  registered_alice(f);
+  deliver(f, message_to(f, IMPU_R, NULL));
+  assert_int_equal(status_of(f->last), 407);
+  const char *na = strstr(f->last, "nonce=\"") + 7;
+  size_t nl = strcspn(na, "\"");
+  memcpy(f->nonce, na, nl);
+  f->nonce[nl] = 0;
+  strcpy(f->realm, DOM);
+  deliver(f, message_to(f, IMPU_R,
+                        creds_for(f, "MESSAGE", IMPU_R, IMPI_D, PW,
+                                  IMSEC_DIGEST_SHA256, "00000001", NULL)));
+  const imsec_act *c = NULL;
+  for (size_t i = 0; i < f->out.n && !c; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_CONNECT)
+      c = &f->out.acts[i];
+  assert_non_null(c);
+  uint64_t tag = c->tag;
+  imsec_out_clear(&f->out);
+  assert_int_equal(
+      imsec_scscf_on_flow_up(f->s, 100, tag, &f->ti, f->now, &f->out), 0);
+  const imsec_act *sa = NULL;
+  for (size_t i = 0; i < f->out.n && !sa; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_SEND)
+      sa = &f->out.acts[i];
+  assert_non_null(sa);
+  char fwd[8192];
+  assert_true(sa->len < sizeof(fwd));
+  memcpy(fwd, sa->data, sa->len);
+  fwd[sa->len] = 0;
+  assert_true(strncmp(fwd, "MESSAGE sip:alice@10.0.0.1", 26) == 0);
+  assert_null(strstr(fwd, "Proxy-Authorization"));
+  assert_non_null(strstr(fwd, "P-Asserted-Identity: <" IMPU_D ">"));
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -728,7 +781,7 @@ int main(void) {
       T(username_forms),      T(own_realm),
       T(scheme_by_hss),       T(needs_tls_mark),
       T(record_marks_digest), T(proxy_auth_off),
-      T(proxy_auth_407),
+      T(proxy_auth_407),      T(proxy_auth_forwarded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -771,6 +771,58 @@ static void proxy_auth_forwarded(void **state) {
   assert_non_null(strstr(fwd, "P-Asserted-Identity: <" IMPU_D ">"));
 }
 
+/* Credentials that cannot be checked for replay or were not offered are
+ * failures (403), not new challenges. */
+static void refused_forms(void **state) {
+  fx *f = *state;
+  first(f, IMPU_D);
+  char a[1024];
+  /* No qop (RFC 2069 form): no nc, so no replay check. */
+  strcpy(a, creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5, "00000001", NULL));
+  char *q = strstr(a, " qop=auth,");
+  assert_non_null(q);
+  memmove(q, q + 10, strlen(q + 10) + 1);
+  q = strstr(a, " nc=00000001,");
+  memmove(q, q + 13, strlen(q + 13) + 1);
+  q = strstr(a, " cnonce=\"c0ffee42\",");
+  memmove(q, q + 19, strlen(q + 19) + 1);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, a)), 403);
+  assert_true(logged(f, "without qop=auth"));
+  /* An algorithm not offered. */
+  strcpy(a, creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5, "00000001", NULL));
+  q = strstr(a, "algorithm=MD5");
+  memcpy(q, "algorithm=AKAv1-MD5", 19);
+  strcpy(q + 19,
+         strstr(creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5, "00000001", NULL),
+                ", qop"));
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, a)), 403);
+  assert_true(logged(f, "algorithm not offered"));
+}
+
+/* The HSS answers late (a worker thread): the REGISTER waits for the
+ * record, then for the H(A1)s, and is answered when they come. */
+static void hss_answers_late(void **state) {
+  fx *f = *state;
+  first(f, IMPU_D);
+  f->pump.mode = ELEM_PUMP_HOLD;
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5,
+                                            "00000001", NULL))),
+                   0);
+  unsigned st = 0;
+  for (int i = 0; i < 4 && !st; i++) {
+    assert_true(f->pump.nheld > 0);
+    imsec_out_clear(&f->out);
+    assert_int_equal(elem_pump_release(&f->pump, 0, &f->out, f->now), 0);
+    for (size_t k = 0; k < f->out.n; k++)
+      if (f->out.acts[k].kind == IMSEC_ACT_SEND)
+        st = status_of((const char *)f->out.acts[k].data);
+  }
+  assert_int_equal(st, 200);
+  assert_true(f->pump.n_req[IMSEC_SVC_HSS_DIGEST] >= 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, imsec_str_c(IMPU_D)), 1);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -782,6 +834,7 @@ int main(void) {
       T(scheme_by_hss),       T(needs_tls_mark),
       T(record_marks_digest), T(proxy_auth_off),
       T(proxy_auth_407),      T(proxy_auth_forwarded),
+      T(refused_forms),       T(hss_answers_late),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,7 +193,7 @@ static void play_ue(char *buf, size_t *len, const char *nonce) {
 static void catch_nonce(const imsec_act *a, char *nonce, size_t cap) {
   if (a->kind != IMSEC_ACT_SEND)
     return;
-  const char *d = a->data, *end = d + a->len, *at = d;
+  const char *d = (const char *)a->data, *end = d + a->len, *at = d;
   /* Not the cnonce of an Authentication-Info. */
   while ((at = memmem(at, (size_t)(end - at), "nonce=\"", 7)) != NULL &&
          at > d && at[-1] == 'c')

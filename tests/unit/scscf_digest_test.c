@@ -453,6 +453,41 @@ static void expired_nonce_stale(void **state) {
       403);
 }
 
+/* RFC 7616 §3.5: past half its life a nonce is replaced by the 200's
+ * nextnonce, which the next refresh uses from nc 1 without a 401. */
+static void nextnonce_past_half_life(void **state) {
+  fx *f = *state;
+  f->cfg.digest_nonce_ms = 10000;
+  start(f);
+  first(f, IMPU_D);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000001", NULL))),
+                   200);
+  assert_null(strstr(f->last, "nextnonce"));
+  f->now += 6000;
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000002", NULL))),
+                   200);
+  const char *nn = strstr(f->last, ", nextnonce=\"");
+  assert_non_null(nn);
+  nn += strlen(", nextnonce=\"");
+  const char *end = strchr(nn, '"');
+  assert_non_null(end);
+  char old[128];
+  strcpy(old, f->nonce);
+  memcpy(f->nonce, nn, (size_t)(end - nn));
+  f->nonce[end - nn] = 0;
+  assert_string_not_equal(old, f->nonce);
+  f->now += 4500; /* the first nonce is dead by now, the next one lives */
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000001", NULL))),
+                   200);
+  check_rspauth(f, IMPI_D, IMSEC_DIGEST_SHA256, "00000001");
+}
+
 static void nc_replay(void **state) {
   fx *f = *state;
   first(f, IMPU_D);
@@ -826,15 +861,25 @@ static void hss_answers_late(void **state) {
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
-      T(register_sha256),     T(register_md5),
-      T(wrong_password_403),  T(lockout),
-      T(forged_nonce),        T(expired_nonce_stale),
-      T(nc_replay),           T(nc_table_bounded),
-      T(username_forms),      T(own_realm),
-      T(scheme_by_hss),       T(needs_tls_mark),
-      T(record_marks_digest), T(proxy_auth_off),
-      T(proxy_auth_407),      T(proxy_auth_forwarded),
-      T(refused_forms),       T(hss_answers_late),
+      T(register_sha256),
+      T(register_md5),
+      T(wrong_password_403),
+      T(lockout),
+      T(forged_nonce),
+      T(expired_nonce_stale),
+      T(nextnonce_past_half_life),
+      T(nc_replay),
+      T(nc_table_bounded),
+      T(username_forms),
+      T(own_realm),
+      T(scheme_by_hss),
+      T(needs_tls_mark),
+      T(record_marks_digest),
+      T(proxy_auth_off),
+      T(proxy_auth_407),
+      T(proxy_auth_forwarded),
+      T(refused_forms),
+      T(hss_answers_late),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

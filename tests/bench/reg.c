@@ -110,7 +110,11 @@
  *             resumed, open, digest-md5-open, digest-sha256-open, call, so
  *             that AKA and SIP Digest meet the same load
  *   --digest-nonce-ms  the S-CSCF's nonce lifetime (default: the
- *             element's, 300 s; 1 makes every digest re-REGISTER stale)
+ *             element's, 300 s): shorter, a share of the digest
+ *             re-REGISTERs find their nonce stale (401s/reg tells how
+ *             many). It must exceed the challenge's round trip under the
+ *             run's load, else every answer is stale and the UEs give up
+ *             (too many challenges in a row).
  *   -r        rounds (default 3; each runs every way on every store)
  *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
  *             a real disk, fsync is what the product pays)

@@ -105,10 +105,12 @@
  *   -c        UEs in flight (for calls: C/2 calls in flight)
  *   -n, -t    per way and round (default 3000 registrations or calls, or
  *             5 s)
- *   --ways    which ways run (default all this build has); each round
- *             runs them in the order new, digest-md5, digest-sha256,
+ *   --ways    which ways run (default all this build has); the first
+ *             round runs them in the order new, digest-md5, digest-sha256,
  *             resumed, open, digest-md5-open, digest-sha256-open, call, so
- *             that AKA and SIP Digest meet the same load
+ *             that AKA and SIP Digest meet the same load, and each later
+ *             round turns the three new-connection ways and the three
+ *             open-connection ones by one
  *   --digest-nonce-ms  the S-CSCF's nonce lifetime (default: the
  *             element's, 300 s): shorter, a share of the digest
  *             re-REGISTERs find their nonce stale (401s/reg tells how
@@ -284,10 +286,27 @@ static const int way_built[M_N] = {1, 1, 1, 1, 1, 1, 1, 1};
 #else
 static const int way_built[M_N] = {1, 1, 1, 0, 1, 1, 1, 1};
 #endif
-/* The order a round runs the ways in: each digest way next to the AKA
- * way of the same connection, so they meet the same load. */
+/* The order the first round runs the ways in: each digest way next to
+ * the AKA way of the same connection, so they meet the same load (later
+ * rounds turn each group of three, round_order). */
 static const enum mode way_order[M_N] = {
     M_NEW, M_DMD5, M_DSHA, M_RESUMED, M_OPEN, M_DMD5_OPEN, M_DSHA_OPEN, M_CALL};
+
+/* Round r's order: way_order with the new-connection group (new,
+ * digest-md5, digest-sha256) and the open-connection group turned by r,
+ * so that no way always runs first (the first way of a round met the
+ * S-CSCF's first challenges of the round) or last. */
+static void round_order(size_t r, enum mode out[M_N]) {
+  static const enum mode g_new[3] = {M_NEW, M_DMD5, M_DSHA};
+  static const enum mode g_open[3] = {M_OPEN, M_DMD5_OPEN, M_DSHA_OPEN};
+  size_t k = 0;
+  for (size_t j = 0; j < 3; j++)
+    out[k++] = g_new[(r + j) % 3];
+  out[k++] = M_RESUMED;
+  for (size_t j = 0; j < 3; j++)
+    out[k++] = g_open[(r + j) % 3];
+  out[k++] = M_CALL;
+}
 
 /* How a way authenticates. */
 enum auth { AU_AKA, AU_MD5, AU_SHA256 };
@@ -1493,8 +1512,10 @@ int main(int argc, char **argv) {
   unsigned failed = 0;
   for (size_t r = 0; r < rounds; r++) {
     printf("round %zu\n", r + 1);
+    enum mode order[M_N];
+    round_order(r, order);
     for (int wi = 0; wi < M_N; wi++) {
-      int md = way_order[wi];
+      int md = order[wi];
       if (!use_way[md])
         continue;
       /* Interleaved, the order turning every round, so a burst of load

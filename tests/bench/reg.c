@@ -101,7 +101,7 @@
  *                  [--mode m1[,m2a,m3,m3-aka,dtls]]
  *                  [--ways new,resumed,open,call,digest-md5,digest-sha256,
  *                          digest-md5-open,digest-sha256-open]
- *                  [--digest-nonce-ms MS]
+ *                  [--digest-nonce-ms MS] [--rereg-gap-ms MS]
  *   -c        UEs in flight (for calls: C/2 calls in flight)
  *   -n, -t    per way and round (default 3000 registrations or calls, or
  *             5 s)
@@ -117,6 +117,12 @@
  *             many). It must exceed the challenge's round trip under the
  *             run's load, else every answer is stale and the UEs give up
  *             (too many challenges in a row).
+ *   --rereg-gap-ms  every open-connection way (AKA's too) waits this long
+ *             between a UE's registrations (the latency excludes it, the
+ *             rate is bounded by C / gap; the CPU per registration is the
+ *             figure): with --digest-nonce-ms between the challenge's
+ *             round trip and the gap, every digest re-REGISTER meets a
+ *             stale nonce, as a real UE's does minutes later
  *   -r        rounds (default 3; each runs every way on every store)
  *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
  *             a real disk, fsync is what the product pays)
@@ -346,6 +352,7 @@ typedef struct slot {
   int64_t call_ns;
   int answered;
   unsigned n401; /* 401s since the registration began */
+  int gap_over;  /* --rereg-gap-ms: the wait before this re-REGISTER ended */
 } slot;
 
 typedef struct mux {
@@ -554,9 +561,24 @@ static void check(mux *m, size_t i, int64_t now, imsec_out *out) {
   begin(m, i, now, out);
 }
 
+/* --rereg-gap-ms: how long an open-connection UE waits between its
+ * registrations (0: none), and the mux's own timer id for the end of the
+ * wait (low byte; the UE's ids are small). */
+static imsec_time_ms g_gap_ms;
+#define GAP_TIMER 0xff
+
 /* Start UE i's next registration. */
 static void begin(mux *m, size_t i, int64_t now, imsec_out *out) {
   slot *s = &m->s[i];
+  if (g_gap_ms && way_conn(m->mode) == M_OPEN && s->ue && s->regs > 0 &&
+      !s->gap_over) {
+    /* Wait first: the time between re-REGISTERs is what makes a SIP
+     * Digest nonce stale; the latency excludes it. */
+    if (imsec_out_timer(out, ((uint64_t)i << 8) | GAP_TIMER, now + g_gap_ms))
+      die("memory", IMSEC_ERR_NOMEM);
+    return;
+  }
+  s->gap_over = 0;
   s->t_start = ns_now();
   size_t n0 = out->n;
   if (way_conn(m->mode) == M_OPEN && s->ue && s->regs > 0) {
@@ -802,6 +824,13 @@ static void mx_timer(void *self, uint64_t id, imsec_time_ms now,
   size_t i = (size_t)(id >> 8);
   if (i >= m->c || !m->s[i].ue)
     return;
+  if ((id & 0xff) == GAP_TIMER) {
+    if (!m->done) {
+      m->s[i].gap_over = 1;
+      begin(m, i, now, out);
+    }
+    return;
+  }
   size_t n0 = out->n;
   imsec_ue_on_timer(m->s[i].ue, id & 0xff, now + m->s[i].off, out);
   remap(m, i, out, n0);
@@ -1374,6 +1403,9 @@ int main(int argc, char **argv) {
       dir = argv[++i];
     else if (strcmp(argv[i], "--ways") == 0 && i + 1 < argc)
       ways = argv[++i];
+    else if (strcmp(argv[i], "--rereg-gap-ms") == 0 && i + 1 < argc &&
+             atoll(argv[i + 1]) > 0)
+      g_gap_ms = (imsec_time_ms)atoll(argv[++i]);
     else if (strcmp(argv[i], "--digest-nonce-ms") == 0 && i + 1 < argc &&
              atoll(argv[i + 1]) > 0)
       g_digest_nonce_ms = (imsec_time_ms)atoll(argv[++i]);
@@ -1383,7 +1415,8 @@ int main(int argc, char **argv) {
               "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
               "[--dir DIR] [--mode m1[,m2a,m3,m3-aka,dtls]] "
               "[--ways new,resumed,open,call,digest-md5,digest-sha256,"
-              "digest-md5-open,digest-sha256-open] [--digest-nonce-ms MS]\n");
+              "digest-md5-open,digest-sha256-open] [--digest-nonce-ms MS] "
+              "[--rereg-gap-ms MS]\n");
       return 2;
     }
   }

@@ -105,7 +105,8 @@
  *   -c        UEs in flight (for calls: C/2 calls in flight)
  *   -n, -t    per way and round (default 3000 registrations or calls, or
  *             5 s)
- *   --ways    which ways run (default all this build has); the first
+ *   --ways    which ways run (default the IMS AKA ways this build has:
+ *             new, resumed, open, call; the digest ways when named); the first
  *             round runs them in the order new, digest-md5, digest-sha256,
  *             resumed, open, digest-md5-open, digest-sha256-open, call, so
  *             that AKA and SIP Digest meet the same load, and each later
@@ -1435,9 +1436,11 @@ int main(int argc, char **argv) {
   /* --ways: a comma-separated list of way_name entries; by default all
    * this build has. */
   int use_way[M_N] = {0};
+  /* The SIP Digest ways only when named: the commands of the earlier
+   * figures keep running what they ran. */
   if (!ways)
     for (int w = 0; w < M_N; w++)
-      use_way[w] = way_built[w];
+      use_way[w] = way_built[w] && way_auth((enum mode)w) == AU_AKA;
   for (const char *p = ways ? ways : ""; *p;) {
     size_t l = strcspn(p, ",");
     int found = 0;

@@ -239,6 +239,11 @@ typedef struct imsec_scscf_config {
                                     beyond the P-CSCF's TLS binding (Annex Q) */
   size_t max_digest_nonces;      /* nonces whose nc is tracked for replay
                                     (RFC 7616 §3.4); 0: 65536 */
+  int digest_algorithms;         /* the algorithms challenged with, a set of
+                                    1 << imsec_digest_alg (SHA-256 first
+                                    when both); 0: SHA-256 and MD5. MD5
+                                    only serves phones that give up at the
+                                    first algorithm they do not know. */
 } imsec_scscf_config;
 
 /* How the username of SIP Digest credentials names the IMPI (softphones
@@ -251,6 +256,12 @@ typedef enum imsec_scscf_digest_user {
 
 /* "any" / "impi" / "user". Parse: 0 or IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_scscf_digest_user_parse(imsec_str s,
+                                                           int *out);
+
+/* A comma-separated list of "SHA-256" and "MD5" (case-insensitive, each
+ * at most once, in any order) into a digest_algorithms set. Parse: 0 or
+ * IMSEC_ERR_PARSE. */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_digest_algs_parse(imsec_str s,
                                                            int *out);
 
 #define IMSEC_SCSCF_MAX_PEERS 64
@@ -461,6 +472,7 @@ typedef struct imsec_scscf_file {
   int64_t digest_nonce_ms, max_digest_nonces;
   char *digest_username;
   int digest_proxy_auth;
+  char *digest_algorithms; /* checked at load; NULL: absent */
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

@@ -56,6 +56,29 @@ int imsec_scscf_digest_user_parse(imsec_str s, int *out) {
   return 0;
 }
 
+int imsec_scscf_digest_algs_parse(imsec_str s, int *out) {
+  if (!out)
+    return IMSEC_ERR_INVAL;
+  int set = 0;
+  for (;;) {
+    long comma = imsec_str_find(s, ',');
+    imsec_str item =
+        imsec_str_trim(comma < 0 ? s : (imsec_str){s.p, (size_t)comma});
+    imsec_digest_alg alg;
+    if (imsec_digest_alg_parse(item, &alg) < 0 || !item.len ||
+        (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256) ||
+        (set & (1 << alg)))
+      return IMSEC_ERR_PARSE;
+    set |= 1 << alg;
+    if (comma < 0)
+      break;
+    s.p += comma + 1;
+    s.len -= (size_t)comma + 1;
+  }
+  *out = set;
+  return 0;
+}
+
 /* Softphones send the whole IMPI or only its user part as the digest
  * username; the user part names user@<our domain> (TS 23.003 §13.3: the
  * IMPI's realm is the home domain). */
@@ -200,8 +223,10 @@ static int nc_accept(imsec_scscf *s, const char *nonce, imsec_time_ms t,
 
 /* The 401 (RFC 7616 §3.3, RFC 8760 §3): one WWW-Authenticate per
  * algorithm, SHA-256 first, MD5 after, both with the same nonce,
- * qop="auth" and the realm of the HSS record. Counted as a new challenge
- * by the flood limits. */
+ * qop="auth" and the realm of the HSS record; only those of
+ * digest_algorithms (a phone that stops at the first algorithm it does
+ * not know, instead of taking the next one, needs MD5 alone). Counted as
+ * a new challenge by the flood limits. */
 static void dg_challenge(imsec_scscf *s, uint64_t flow,
                          const imsec_hss_sub *sub, imsec_str src, int stale,
                          imsec_time_ms now, imsec_out *out, reg_end *e) {
@@ -216,9 +241,13 @@ static void dg_challenge(imsec_scscf *s, uint64_t flow,
     return;
   }
   static const char *const algs[] = {"SHA-256", "MD5"};
+  static const imsec_digest_alg alg_ids[] = {IMSEC_DIGEST_SHA256,
+                                             IMSEC_DIGEST_MD5};
   imsec_sip_builder b;
   scscf_start_response(s, &b, 401, "Unauthorized");
   for (size_t i = 0; i < 2; i++) {
+    if (!(s->cfg.digest_algorithms & (1 << alg_ids[i])))
+      continue;
     imsec_sip_build_raw(&b, IMSEC_STR_LIT("WWW-Authenticate: Digest realm=\""));
     imsec_sip_build_raw(&b, imsec_str_c(realm));
     imsec_sip_build_raw(&b, IMSEC_STR_LIT("\", nonce=\""));
@@ -282,7 +311,8 @@ void scscf_digest_register(imsec_scscf *s, uint64_t flow, creds *c,
   }
   imsec_digest_alg alg;
   if (imsec_digest_alg_parse(c->p.algorithm, &alg) < 0 ||
-      (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256)) {
+      (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256) ||
+      !(s->cfg.digest_algorithms & (1 << alg))) {
     refuse(sub, "algorithm not offered", out, e);
     return;
   }

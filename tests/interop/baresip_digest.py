@@ -61,7 +61,7 @@ import subprocess
 import threading
 import time
 
-from attacklib import (HOME, Lab, Proc, file_text, impi, impu, imsi,
+from attacklib import (HOME, TRUST_DOMAIN, Lab, Proc, file_text, impi, impu, imsi,
                        start_bg, start_pcscf_plain_core, start_scscf_direct,
                        ue_profile, wait_text)
 
@@ -336,7 +336,7 @@ with Lab() as lab:
     # The first registration may end before the ctrl connection is up:
     # baresip's own line says how it went.
     reg = wait_text(b.log, r"^%s: \{0/TLS/v4\} (\d+ [^(\n]*)|"
-                    r"^reg: %s: (.*)$" % (re.escape(impi(BARESIP)),
+                    r"reg: %s: ([^\x1b\n]*)" % (re.escape(impi(BARESIP)),
                                           re.escape(impu(BARESIP))), 15)
     lab.check(reg is not None and (reg.group(1) or "").startswith("200 OK"),
               "baresip registers with SIP Digest over TLS through the "
@@ -456,17 +456,18 @@ with Lab() as lab:
     ux.stop()
 
     # ------------------- 5. a wrong password, retried to the lockout
+    # No account at start: each try is a user agent made over ctrl_tcp
+    # (uanew), so that its events are all seen; the previous one is
+    # deleted first (uadel).
     wrong_pw = pw_wrong_sub[::-1] + "x"
-    w = Baresip(lab, "baresip-wrong", [account(WRONG, wrong_pw, pc.port)],
-                root, pc.port)
+    w = Baresip(lab, "baresip-wrong", [], root, pc.port)
     aor = impu(WRONG)
     fails = []
-    start = 0
     for attempt in range(FAILURES):
         if attempt:
             w.ctrl.command("uadel", aor)
-            start = w.ctrl.mark()
-            w.ctrl.command("uanew", account(WRONG, wrong_pw, pc.port))
+        start = w.ctrl.mark()
+        w.ctrl.command("uanew", account(WRONG, wrong_pw, pc.port))
         _, ev = w.ctrl.wait_event({"REGISTER_OK", "REGISTER_FAIL"}, start,
                                   timeout=10)
         fails.append(ev and (ev["type"], ev.get("param")))
@@ -493,7 +494,47 @@ with Lab() as lab:
               "challenge (%s)" % evs(ev))
     w.stop()
 
-    # -------------------------------------------------- 6. secrets
+    # ----------------------------------- 6. facts of this peer (libre 1.1.0)
+    # The S-CSCF's default 401 (SHA-256, then MD5): baresip stops at the
+    # first challenge and gives up instead of answering the MD5 one.
+    shutil.copy(lab.path("hss.db"), lab.path("hss-default.db"))
+    sc_def = start_scscf_direct(lab, db="hss-default.db",
+                                name="scscf-default")
+    pc_def = start_pcscf_plain_core(lab, d, sc_def.port, name="pcscf-default")
+    bd = Baresip(lab, "baresip-default", [account(BARESIP, pw, pc_def.port)],
+                 root, pc_def.port)
+    gave_up = wait_text(bd.log, r"reg: %s: Register: ([^\x1b\n]*)" %
+                        re.escape(impu(BARESIP)), 10)
+    chal = bd.received("SIP/2.0 401 ")
+    www = re.findall(r"(?mi)^WWW-Authenticate: .*algorithm=([\w-]+)",
+                     chal[0]) if chal else []
+    lab.check(www == ["SHA-256", "MD5"] and gave_up is not None and
+              gave_up.group(1) == "Function not implemented" and
+              not bd.sent("REGISTER ")[1:],
+              "behind the default challenge (SHA-256, then MD5: %s) baresip "
+              "1.0.0 gives up without answering: %s (hence "
+              "--digest-algorithms md5)" % (www, gave_up and gave_up.group(0)))
+    bd.stop()
+    # A P-CSCF whose certificate is not from the trust domain's root (the
+    # same name, another root): baresip registers through it all the same,
+    # though sip_cafile names the real root.
+    rogue = lab.path("rogue")
+    lab.run("pki", "init", "--dir", rogue, "--trust-domain", TRUST_DOMAIN)
+    lab.run("pki", "operator", "--dir", rogue, "--mcc", "001", "--mnc", "001")
+    lab.run("pki", "pcscf", "--dir", rogue, "--mcc", "001", "--mnc", "001")
+    pc_rogue = start_pcscf_plain_core(lab, rogue, sc.port, name="pcscf-rogue")
+    br = Baresip(lab, "baresip-rogue", [account(BARESIP, pw, pc_rogue.port)],
+                 root, pc_rogue.port)
+    reg = wait_text(br.log, r"^%s: \{0/TLS/v4\} (\d+ [^(\n]*)|"
+                    r"reg: %s: ([^\x1b\n]*)" % (re.escape(impi(BARESIP)),
+                                          re.escape(impu(BARESIP))), 15)
+    lab.check(reg is not None and (reg.group(1) or "").startswith("200"),
+              "baresip 1.0.0 does not check the P-CSCF's certificate: it "
+              "registered through one from another root (%s)" %
+              (reg and reg.group(0)))
+    br.stop()
+
+    # -------------------------------------------------- 7. secrets
     logs = "".join(p.log_text() for p in lab.procs
                    if not p.name.startswith("baresip"))
     lab.check(pw not in logs and pw_wrong_sub not in logs and

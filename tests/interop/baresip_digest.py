@@ -38,16 +38,19 @@ What baresip 1.0.0 needs from imsec, found out here:
   making it again (ctrl_tcp `uadel`, `uanew`): each is a fresh REGISTER,
   401, wrong response, 403.
 
-Cases: baresip registers (REGISTER_OK; the S-CSCF challenged it with MD5
+Cases: baresip registers (200 OK; the S-CSCF challenged it with MD5
 only and took the response; the P-CSCF bound the IMPI to baresip's TLS
-flow); `imsec ue message` from an ISIM UE reaches it (200 to the UE,
+flow), and so does an account without auth_user (username the user
+part); `imsec ue message` from an ISIM UE reaches it (200 to the UE,
 the text on baresip's console, the sender's IMPU as From); baresip
 calls an `imsec ue run --answer auto` (CALL_ESTABLISHED, its BYE ends
 the call, the UE prints both) through both daemons; `imsec ue call`
 calls baresip (auto-answer) and hangs up; a baresip with the wrong
 password gets 403, retried until the S-CSCF locks the IMPI for this
 source, after which even the right password gets 403 with no challenge;
-the password is in no daemon log. baresip is a dependency of `make test`
+the two facts of the peer above (no answer behind the default 401,
+registration through a P-CSCF of another root); the passwords are in no
+daemon log. baresip is a dependency of `make test`
 (scripts/packages.txt: baresip-core): when missing the test says so and
 fails.
 """
@@ -68,7 +71,7 @@ from attacklib import (HOME, TRUST_DOMAIN, Lab, Proc, file_text, impi, impu, ims
 PCSCF = "pcscf." + HOME
 # Subscribers: SIP Digest ones for baresip, ISIM (IMS AKA) ones for the
 # imsec UEs.
-BARESIP, WRONG = 20, 21
+BARESIP, WRONG, USER_PART = 20, 21, 22
 UE_CALLEE, UE_SENDER, UE_CALLER = 1, 2, 3
 FAILURES = 3  # --impi-failures: the lock comes after this many
 MODULES = "/usr/lib/baresip/modules"
@@ -92,12 +95,14 @@ def hss_add_digest(lab, n):
     return pw
 
 
-def account(n, password, pcscf_port):
-    """baresip's account line for subscriber n through the P-CSCF."""
-    return ('<%s;transport=tls>;auth_user=%s;auth_pass=%s;'
+def account(n, password, pcscf_port, auth_user=True):
+    """baresip's account line for subscriber n through the P-CSCF; without
+    auth_user baresip's digest username is the user part of the URI."""
+    return ('<%s;transport=tls>;%sauth_pass=%s;'
             'outbound="sip:127.0.0.1:%d;transport=tls";regint=600;'
             'answermode=auto;audio_codecs=pcmu' %
-            (impu(n), impi(n), password, pcscf_port))
+            (impu(n), "auth_user=%s;" % impi(n) if auth_user else "",
+             password, pcscf_port))
 
 
 class Ctrl:
@@ -322,6 +327,7 @@ with Lab() as lab:
     root = os.path.join(d, "root.crt")
     pw = hss_add_digest(lab, BARESIP)
     pw_wrong_sub = hss_add_digest(lab, WRONG)
+    pw_part = hss_add_digest(lab, USER_PART)
     for n in (UE_CALLEE, UE_SENDER, UE_CALLER):
         lab.hss_add(n)
     sc = start_scscf_direct(lab, "--log-level", "debug", "--digest-algorithms",
@@ -376,6 +382,27 @@ with Lab() as lab:
                                                 re.escape(impu(BARESIP))), 3)
     lab.check(bound is not None,
               "the P-CSCF bound baresip's IMPI and IMPU to its TLS flow")
+
+    # The account without auth_user: the username is the IMPI's user part,
+    # which the S-CSCF reads as user@DOMAIN (--digest-username any).
+    # baresip names its account by the address of record without "sip:".
+    bu = Baresip(lab, "baresip-user", [account(USER_PART, pw_part, pc.port,
+                                               auth_user=False)],
+                 root, pc.port)
+    reg = wait_text(bu.log, r"^%s: \{0/TLS/v4\} (\d+ [^(\n]*)|"
+                    r"reg: %s: ([^\x1b\n]*)" % (re.escape(impi(USER_PART)),
+                                                re.escape(impu(USER_PART))),
+                    15)
+    regs = bu.sent("REGISTER ")
+    lab.check(reg is not None and (reg.group(1) or "").startswith("200") and
+              len(regs) >= 2 and
+              'username="%s"' % imsi(USER_PART) in regs[1] and
+              pc.wait_log(r"registered IMPI %s " %
+                          re.escape(impi(USER_PART)), 2) is not None,
+              "without auth_user baresip sends the user part as username "
+              "and registers; the P-CSCF binds it as the IMPI (%s)" %
+              (reg and reg.group(0)))
+    bu.stop()
 
     # ---------------------------------- 2. a MESSAGE from an imsec UE
     prof_s = ue_profile(lab, d, UE_SENDER)
@@ -538,5 +565,5 @@ with Lab() as lab:
     logs = "".join(p.log_text() for p in lab.procs
                    if not p.name.startswith("baresip"))
     lab.check(pw not in logs and pw_wrong_sub not in logs and
-              wrong_pw not in logs,
+              wrong_pw not in logs and pw_part not in logs,
               "no password in any imsec daemon's or UE's log")

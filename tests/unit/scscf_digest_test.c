@@ -330,6 +330,66 @@ static void register_md5(void **state) {
   check_rspauth(f, IMPI_D, IMSEC_DIGEST_MD5, "00000001");
 }
 
+/* --digest-algorithms MD5: one challenge, MD5 (for phones that stop at
+ * the first algorithm they do not know); a SHA-256 response is refused
+ * as not offered, the MD5 one registers. */
+static void md5_only(void **state) {
+  fx *f = *state;
+  f->cfg.digest_algorithms = 1 << IMSEC_DIGEST_MD5;
+  start(f);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, NULL)), 401);
+  const char *w = strstr(f->last, "WWW-Authenticate: ");
+  assert_non_null(w);
+  assert_null(strstr(w + 1, "WWW-Authenticate: "));
+  assert_null(strstr(f->last, "SHA-256"));
+  imsec_sip_msg m;
+  imsec_sip_msg_init(&m, NULL);
+  assert_int_equal(imsec_sip_parse(&m, f->last, strlen(f->last), 1), 0);
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_str raw;
+  assert_int_equal(
+      imsec_sip_auth_next(&m, IMSEC_SIP_H_WWW_AUTHENTICATE, &it, &raw), 1);
+  imsec_digest_params p;
+  assert_int_equal(imsec_digest_parse_challenge(raw, &p), 0);
+  assert_true(imsec_str_ieq_c(p.algorithm, "MD5"));
+  assert_true(imsec_digest_unquote(p.realm, f->realm, sizeof(f->realm)) > 0);
+  assert_true(imsec_digest_unquote(p.nonce, f->nonce, sizeof(f->nonce)) > 0);
+  imsec_sip_msg_free(&m);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000001", NULL))),
+                   403);
+  assert_true(logged(f, "algorithm not offered"));
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5,
+                                            "00000001", NULL))),
+                   200);
+  check_rspauth(f, IMPI_D, IMSEC_DIGEST_MD5, "00000001");
+}
+
+static void algorithms_parse(void **state) {
+  fx *f = *state;
+  int set = -1;
+  assert_int_equal(imsec_scscf_digest_algs_parse(imsec_str_c("MD5"), &set), 0);
+  assert_int_equal(set, 1 << IMSEC_DIGEST_MD5);
+  assert_int_equal(
+      imsec_scscf_digest_algs_parse(imsec_str_c("sha-256, md5"), &set), 0);
+  assert_int_equal(set, 1 << IMSEC_DIGEST_MD5 | 1 << IMSEC_DIGEST_SHA256);
+  assert_int_equal(imsec_scscf_digest_algs_parse(imsec_str_c("SHA-256"), &set),
+                   0);
+  assert_int_equal(set, 1 << IMSEC_DIGEST_SHA256);
+  static const char *const bad[] = {
+      "", ",", "MD5,", "MD5,MD5", "SHA-512", "AKAv1-MD5", "MD5-sess"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(imsec_scscf_digest_algs_parse(imsec_str_c(bad[i]), &set),
+                     IMSEC_ERR_PARSE);
+  /* A set with anything else is a configuration error. */
+  imsec_scscf *s = NULL;
+  f->cfg.digest_algorithms = 1 << 5;
+  assert_int_equal(imsec_scscf_new(&s, &f->cfg, f->c), IMSEC_ERR_CONFIG);
+  assert_null(s);
+}
+
 static void wrong_password_403(void **state) {
   fx *f = *state;
   first(f, IMPU_D);
@@ -625,13 +685,11 @@ static void record_marks_digest(void **state) {
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
-      T(register_sha256),     T(register_md5),
-      T(wrong_password_403),  T(lockout),
-      T(forged_nonce),        T(expired_nonce_stale),
-      T(nc_replay),           T(nc_table_bounded),
-      T(username_forms),      T(own_realm),
-      T(scheme_by_hss),       T(needs_tls_mark),
-      T(record_marks_digest),
+      T(register_sha256),  T(register_md5),        T(md5_only),
+      T(algorithms_parse), T(wrong_password_403),  T(lockout),
+      T(forged_nonce),     T(expired_nonce_stale), T(nc_replay),
+      T(nc_table_bounded), T(username_forms),      T(own_realm),
+      T(scheme_by_hss),    T(needs_tls_mark),      T(record_marks_digest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

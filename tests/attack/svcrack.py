@@ -56,7 +56,7 @@ PCSCF = "pcscf." + HOME
 VICTIM, CONTROL = 30, 31
 ATTACKER = "127.0.0.2"
 FAILURES = 5       # --impi-failures
-BUDGET_S = 20      # how long svcrack may run against the victim
+BUDGET_S = 10      # how long svcrack may run against the victim
 WORDS = 60
 
 

@@ -138,10 +138,9 @@ static const char help[] =
     "                        the P-CSCF's TLS binding\n"
     "  --max-digest-nonces N nonces whose nc is tracked against replay\n"
     "                        (default 65536)\n"
-    "  --digest-algorithms L the challenges offered (default SHA-256,MD5:\n"
-    "                        SHA-256 first); MD5 alone for phones that\n"
-    "                        give up at an algorithm they do not know\n"
-    "                        (baresip 1.0.0, docs/DIGEST.md)\n"
+    "  --digest-algorithms L the challenges offered, SHA-256 first (default\n"
+    "                        SHA-256,MD5); MD5 alone for phones that give up\n"
+    "                        on an algorithm they lack (Debian 12's baresip)\n"
     "  YAML keys: digest_nonce_ms, digest_username, digest_proxy_auth\n"
     "  (true/false), max_digest_nonces, digest_algorithms\n"
     "\n"
@@ -383,10 +382,10 @@ static int digest_opt(opts *o, int argc, char **argv, int *i, int *rv) {
   if ((*rv = flag_value(argc, argv, i, names[k], &v)) != 0)
     return 1;
   if (k == 4) {
-    int set;
+    unsigned algs;
     if (o->digest_algorithms)
       *rv = cli_usage(SUB, "--digest-algorithms given twice");
-    else if (imsec_scscf_digest_algs_parse(imsec_str_c(v), &set) < 0)
+    else if (imsec_scscf_digest_algs_parse(imsec_str_c(v), &algs) < 0)
       *rv = cli_usage(SUB,
                       "--digest-algorithms: expected SHA-256, MD5 or "
                       "SHA-256,MD5, got '%s'",
@@ -1148,9 +1147,9 @@ static int run(int argc, char **argv) {
     sc.digest_username = IMSEC_SCSCF_DIGEST_USER_ANY; /* checked at load */
   sc.digest_proxy_auth = o.digest_proxy_auth || file.digest_proxy_auth;
   const char *dga = pick(o.digest_algorithms, file.digest_algorithms);
-  if (dga && imsec_scscf_digest_algs_parse(imsec_str_c(dga),
-                                           &sc.digest_algorithms) < 0)
-    sc.digest_algorithms = 0; /* checked at load */
+  if (dga &&
+      imsec_scscf_digest_algs_parse(imsec_str_c(dga), &sc.digest_algs) < 0)
+    sc.digest_algs = 0; /* checked at load */
   e = imsec_scscf_new(&scscf, &sc, crypto);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,

@@ -222,12 +222,12 @@ static int digest_key(ctx *c, const char *key, yaml_node_t *v) {
   }
   if (strcmp(key, "digest_algorithms") == 0) {
     IMSEC_GUARD(text(c, v, key, 0, &o->digest_algorithms));
-    int set;
-    if (imsec_scscf_digest_algs_parse(imsec_str_c(o->digest_algorithms), &set) <
-        0)
+    unsigned algs;
+    if (imsec_scscf_digest_algs_parse(imsec_str_c(o->digest_algorithms),
+                                      &algs) < 0)
       return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
                   "key 'digest_algorithms': expected SHA-256, MD5 or "
-                  "\"SHA-256, MD5\"");
+                  "\"SHA-256,MD5\"");
     return 1;
   }
   if (strcmp(key, "digest_username") != 0)

@@ -59,26 +59,28 @@ int imsec_scscf_digest_user_parse(imsec_str s, int *out) {
   return 0;
 }
 
-int imsec_scscf_digest_algs_parse(imsec_str s, int *out) {
+int imsec_scscf_digest_algs_parse(imsec_str s, unsigned *out) {
   if (!out)
     return IMSEC_ERR_INVAL;
-  int set = 0;
-  for (;;) {
+  unsigned bits = 0;
+  if (s.len && s.p[s.len - 1] == ',')
+    return IMSEC_ERR_PARSE; /* an empty last item */
+  while (s.len) {
     long comma = imsec_str_find(s, ',');
-    imsec_str item =
-        imsec_str_trim(comma < 0 ? s : (imsec_str){s.p, (size_t)comma});
-    imsec_digest_alg alg;
-    if (imsec_digest_alg_parse(item, &alg) < 0 || !item.len ||
-        (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256) ||
-        (set & (1 << alg)))
+    size_t n = comma < 0 ? s.len : (size_t)comma;
+    imsec_str item = imsec_str_trim(imsec_str_make(s.p, n));
+    s = comma < 0 ? imsec_str_make(s.p + s.len, 0)
+                  : imsec_str_make(s.p + n + 1, s.len - n - 1);
+    unsigned b = imsec_str_ieq_c(item, "SHA-256") ? IMSEC_SCSCF_DIGEST_SHA256
+                 : imsec_str_ieq_c(item, "MD5")   ? IMSEC_SCSCF_DIGEST_MD5
+                                                  : 0;
+    if (!b || (bits & b))
       return IMSEC_ERR_PARSE;
-    set |= 1 << alg;
-    if (comma < 0)
-      break;
-    s.p += comma + 1;
-    s.len -= (size_t)comma + 1;
+    bits |= b;
   }
-  *out = set;
+  if (!bits)
+    return IMSEC_ERR_PARSE;
+  *out = bits;
   return 0;
 }
 
@@ -230,10 +232,8 @@ static int nc_accept(imsec_scscf *s, const char *nonce, imsec_time_ms t,
 
 /* The challenge (RFC 7616 §3.3, RFC 8760 §3): one WWW-Authenticate (401)
  * or Proxy-Authenticate (407) per algorithm, SHA-256 first, MD5 after,
- * both with the same nonce, qop="auth" and the realm of the HSS record;
- * only those of digest_algorithms (a phone that stops at the first
- * algorithm it does not know, instead of taking the next one, needs MD5
- * alone). Returns 0 (sent) or a negative code (nothing sent). */
+ * both with the same nonce, qop="auth" and the realm of the HSS record.
+ * Returns 0 (sent) or a negative code (nothing sent). */
 static int send_dg_challenge(imsec_scscf *s, uint64_t flow,
                              const imsec_hss_sub *sub, int proxy, int stale,
                              imsec_time_ms now, imsec_out *out) {
@@ -243,15 +243,15 @@ static int send_dg_challenge(imsec_scscf *s, uint64_t flow,
     return IMSEC_ERR_INVAL;
   IMSEC_GUARD(nonce_make(s, imsec_str_c(sub->impi), now, nonce));
   static const char *const algs[] = {"SHA-256", "MD5"};
-  static const imsec_digest_alg alg_ids[] = {IMSEC_DIGEST_SHA256,
-                                             IMSEC_DIGEST_MD5};
+  static const unsigned bits[] = {IMSEC_SCSCF_DIGEST_SHA256,
+                                  IMSEC_SCSCF_DIGEST_MD5};
   imsec_sip_builder b;
   if (proxy)
     scscf_start_response(s, &b, 407, "Proxy Authentication Required");
   else
     scscf_start_response(s, &b, 401, "Unauthorized");
   for (size_t i = 0; i < 2; i++) {
-    if (!(s->cfg.digest_algorithms & (1 << alg_ids[i])))
+    if (!(s->cfg.digest_algs & bits[i]))
       continue;
     imsec_sip_build_raw(&b, proxy ? IMSEC_STR_LIT("Proxy-Authenticate: ")
                                   : IMSEC_STR_LIT("WWW-Authenticate: "));
@@ -316,7 +316,8 @@ typedef enum dg_verdict {
 static dg_verdict dg_check(imsec_scscf *s, const creds *c,
                            const imsec_hss_sub *sub, imsec_str method,
                            imsec_time_ms now, imsec_out *out, reg_end *e,
-                           int *stale, char *rspauth, size_t cap) {
+                           int *stale, char *rspauth, size_t cap,
+                           imsec_time_ms *issued) {
   imsec_str impi = imsec_str_c(sub->impi);
   imsec_time_ms t = 0;
   *stale = 0;
@@ -329,8 +330,10 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
   }
   imsec_digest_alg alg;
   if (imsec_digest_alg_parse(c->p.algorithm, &alg) < 0 ||
-      (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256) ||
-      !(s->cfg.digest_algorithms & (1 << alg))) {
+      !(s->cfg.digest_algs &
+        (alg == IMSEC_DIGEST_MD5      ? IMSEC_SCSCF_DIGEST_MD5
+         : alg == IMSEC_DIGEST_SHA256 ? IMSEC_SCSCF_DIGEST_SHA256
+                                      : 0))) {
     refuse(s, sub, "algorithm not offered", out, e);
     return DG_ENDED;
   }
@@ -401,6 +404,7 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
                                      IMSEC_STR_LIT(" response right")},
                        6);
   v = DG_RIGHT;
+  *issued = t;
 done:
   imsec_hss_sub_wipe(dg);
   free(dg);
@@ -438,8 +442,9 @@ void scscf_digest_register(imsec_scscf *s, uint64_t flow, creds *c,
   }
   char rspauth[2 * IMSEC_HASH_MAX_LEN + 1];
   int stale = 0;
+  imsec_time_ms issued = now;
   dg_verdict v = dg_check(s, c, sub, IMSEC_STR_LIT("REGISTER"), now, out, e,
-                          &stale, rspauth, sizeof(rspauth));
+                          &stale, rspauth, sizeof(rspauth), &issued);
   if (v == DG_CHALLENGE)
     dg_challenge(s, flow, sub, src, stale, now, out, e);
   if (v != DG_RIGHT)
@@ -454,6 +459,17 @@ void scscf_digest_register(imsec_scscf *s, uint64_t flow, creds *c,
   imsec_sip_build_raw(&b, c->p.cnonce);
   imsec_sip_build_raw(&b, IMSEC_STR_LIT("\", nc="));
   imsec_sip_build_raw(&b, c->p.nc);
+  /* RFC 7616 §3.5 nextnonce: past half its life the nonce is replaced
+   * here, so the refresh at half the registration (RFC 3261 §10.2.4
+   * practice) reuses a live one with the next nc instead of costing a
+   * stale 401 round trip. */
+  char next[DG_TEXT_LEN + 1];
+  if (now - issued >= s->cfg.digest_nonce_ms / 2 &&
+      nonce_make(s, imsec_str_c(sub->impi), now, next) == 0) {
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT(", nextnonce=\""));
+    imsec_sip_build_raw(&b, imsec_str_c(next));
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("\""));
+  }
   if (b.err) {
     scscf_reg_fail(e, 500, "Server Internal Error");
     return;
@@ -558,8 +574,9 @@ int scscf_digest_proxy_auth(imsec_scscf *s, uint64_t flow, const reg *r,
   }
   char rspauth[2 * IMSEC_HASH_MAX_LEN + 1];
   int stale = 0;
+  imsec_time_ms issued = now;
   dg_verdict v = dg_check(s, c, sub, s->m.method, now, out, &e, &stale, rspauth,
-                          sizeof(rspauth));
+                          sizeof(rspauth), &issued);
   if (v == DG_CHALLENGE &&
       send_dg_challenge(s, flow, sub, 1, stale, now, out) < 0)
     scscf_reg_fail(&e, 500, "Server Internal Error");

@@ -171,17 +171,15 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.max_parked = 4096;
   if (!c.digest_nonce_ms)
     c.digest_nonce_ms = 300000;
+  if (!c.digest_algs)
+    c.digest_algs = IMSEC_SCSCF_DIGEST_SHA256 | IMSEC_SCSCF_DIGEST_MD5;
   if (!c.max_digest_nonces)
     c.max_digest_nonces = 65536;
-  if (!c.digest_algorithms)
-    c.digest_algorithms = 1 << IMSEC_DIGEST_SHA256 | 1 << IMSEC_DIGEST_MD5;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
       c.txn_timeout_ms < 0 || c.store_timeout_ms < 0 || c.timer_c_ms < 0 ||
       c.digest_nonce_ms < 0 ||
       c.digest_username < IMSEC_SCSCF_DIGEST_USER_ANY ||
-      c.digest_username > IMSEC_SCSCF_DIGEST_USER_PART ||
-      (c.digest_algorithms &
-       ~(1 << IMSEC_DIGEST_SHA256 | 1 << IMSEC_DIGEST_MD5)))
+      c.digest_username > IMSEC_SCSCF_DIGEST_USER_PART)
     return IMSEC_ERR_CONFIG;
   scscf_limits_defaults(&c);
   if (c.expires_default < c.expires_min)

@@ -1,6 +1,15 @@
 /* The SQLite subscriber store (include/imsec/hss.h): every SQN update is
  * its own synchronous transaction (PRAGMA synchronous=FULL, rollback
- * journal or WAL), committed before the HSS hands the vector out. */
+ * journal or WAL), committed before the HSS hands the vector out.
+ *
+ * Schema versions (the HSS octet of PRAGMA user_version, store/db.h):
+ * 1  IMS AKA subscribers only (K, OP/OPc, AMF, SQN state, AKA version);
+ * 2  adds the scheme of each subscriber and, for SIP Digest (TS 33.203
+ *    Annex N), its realm and H(A1)s (TS 29.228 Digest-HA1: the password
+ *    is never stored). A version-1 file is upgraded in place when it is
+ *    opened, keeping its subscribers (they are IMS AKA). A new file is
+ *    built the same way, version 1 then the upgrade, so both have the
+ *    same table. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,13 +19,13 @@
 #include "imsec/hss.h"
 #include "imsec/hss_db.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define CLI_TIMEOUT_MS 5000
 
 typedef struct db_store {
   imsec_hss_store base;
   sqlite3 *db;
-  sqlite3_stmt *st_load, *st_impus, *st_find, *st_save;
+  sqlite3_stmt *st_load, *st_impus, *st_find, *st_save, *st_digest;
   imsec_db_wait w; /* lock waits: at open, then per call */
   int in_batch;    /* inside a group commit (imsec_db_batch) */
 } db_store;
@@ -36,6 +45,41 @@ static const char schema[] =
     " impi TEXT NOT NULL REFERENCES subscriber(impi) ON DELETE CASCADE,"
     " pos INTEGER NOT NULL);"
     "CREATE INDEX impu_by_impi ON impu(impi, pos);";
+
+/* Version 1 -> 2. A SIP Digest subscriber keeps K and OP as zeros (the
+ * version-1 columns are NOT NULL) and has its realm and H(A1)s; an IMS
+ * AKA subscriber has them NULL. ha1_md5 holds the H(A1) of the IMPI then
+ * that of its user part (16 octets each), ha1_sha256 the same with 32
+ * (imsec_hss_digest.ha1, RFC 7616 §3.4.2). */
+static const char upgrade_2[] =
+    "ALTER TABLE subscriber ADD COLUMN scheme INTEGER NOT NULL DEFAULT 0"
+    " CHECK(scheme IN (0, 1));"
+    "ALTER TABLE subscriber ADD COLUMN realm TEXT"
+    " CHECK(realm IS NULL OR length(realm) BETWEEN 1 AND 255);"
+    "ALTER TABLE subscriber ADD COLUMN ha1_md5 BLOB"
+    " CHECK(ha1_md5 IS NULL OR length(ha1_md5) = 32);"
+    "ALTER TABLE subscriber ADD COLUMN ha1_sha256 BLOB"
+    " CHECK(ha1_sha256 IS NULL OR length(ha1_sha256) = 64);";
+
+#define MD5_LEN 16
+#define SHA256_LEN 32
+
+/* imsec_hss_digest.ha1 <-> the two H(A1) columns. */
+static void ha1_pack(const imsec_hss_digest *d, uint8_t md5[2 * MD5_LEN],
+                     uint8_t sha[2 * SHA256_LEN]) {
+  for (size_t u = 0; u < IMSEC_HSS_USER_FORMS; u++) {
+    memcpy(md5 + u * MD5_LEN, d->ha1[IMSEC_HSS_HA1_MD5][u], MD5_LEN);
+    memcpy(sha + u * SHA256_LEN, d->ha1[IMSEC_HSS_HA1_SHA256][u], SHA256_LEN);
+  }
+}
+
+static void ha1_unpack(imsec_hss_digest *d, const uint8_t md5[2 * MD5_LEN],
+                       const uint8_t sha[2 * SHA256_LEN]) {
+  for (size_t u = 0; u < IMSEC_HSS_USER_FORMS; u++) {
+    memcpy(d->ha1[IMSEC_HSS_HA1_MD5][u], md5 + u * MD5_LEN, MD5_LEN);
+    memcpy(d->ha1[IMSEC_HSS_HA1_SHA256][u], sha + u * SHA256_LEN, SHA256_LEN);
+  }
+}
 
 static int bind_text(sqlite3_stmt *st, int i, imsec_str s) {
   return sqlite3_bind_text(st, i, s.p ? s.p : "", (int)s.len, SQLITE_STATIC);
@@ -83,6 +127,32 @@ static int load_impus(db_store *d, imsec_hss_sub *sub) {
   return rv;
 }
 
+/* The scheme columns (8 scheme, 9 realm, 10 ha1_md5, 11 ha1_sha256; the
+ * H(A1)s only when `secrets`) -> sub. A row whose columns do not agree
+ * with its scheme is a damaged file: IMSEC_ERR_IO. */
+static int row_scheme(sqlite3_stmt *st, imsec_hss_sub *sub, int secrets) {
+  int scheme = sqlite3_column_int(st, 8);
+  if (scheme == IMSEC_HSS_SCHEME_AKA)
+    return sqlite3_column_type(st, 9) == SQLITE_NULL ? 0 : IMSEC_ERR_IO;
+  if (scheme != IMSEC_HSS_SCHEME_DIGEST)
+    return IMSEC_ERR_IO;
+  sub->scheme = IMSEC_HSS_SCHEME_DIGEST;
+  IMSEC_GUARD(col_text(st, 9, sub->digest.realm, sizeof(sub->digest.realm)));
+  if (!sub->digest.realm[0])
+    return IMSEC_ERR_IO;
+  if (!secrets)
+    return 0;
+  uint8_t md5[2 * MD5_LEN], sha[2 * SHA256_LEN];
+  int rv = col_blob(st, 10, md5, sizeof(md5));
+  if (rv == 0)
+    rv = col_blob(st, 11, sha, sizeof(sha));
+  if (rv == 0)
+    ha1_unpack(&sub->digest, md5, sha);
+  imsec_wipe(md5, sizeof(md5));
+  imsec_wipe(sha, sizeof(sha));
+  return rv;
+}
+
 /* Row of st_load/st_find -> sub (secrets included when `secrets`). */
 static int row_to_sub(sqlite3_stmt *st, imsec_hss_sub *sub, int secrets) {
   memset(sub, 0, sizeof(*sub));
@@ -103,7 +173,7 @@ static int row_to_sub(sqlite3_stmt *st, imsec_hss_sub *sub, int secrets) {
   if (aka != IMSEC_HSS_AKAV1 && aka != IMSEC_HSS_AKAV2)
     return IMSEC_ERR_IO;
   sub->aka = (imsec_hss_aka)aka;
-  return 0;
+  return row_scheme(st, sub, secrets);
 }
 
 static int db_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
@@ -186,7 +256,8 @@ static int db_add(imsec_hss_store *s, const imsec_hss_sub *sub) {
   int rv = IMSEC_ERR_IO;
   if (sqlite3_prepare_v2(d->db,
                          "INSERT INTO subscriber(impi, k, op, op_is_opc, amf,"
-                         " seq, ind_next, aka) VALUES(?,?,?,?,?,?,?,?)",
+                         " seq, ind_next, aka, scheme, realm, ha1_md5,"
+                         " ha1_sha256) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                          -1, &st, NULL) != SQLITE_OK)
     goto rollback;
   bind_text(st, 1, imsec_str_c(sub->impi));
@@ -197,9 +268,19 @@ static int db_add(imsec_hss_store *s, const imsec_hss_sub *sub) {
   sqlite3_bind_int64(st, 6, (sqlite3_int64)sub->sqn.seq);
   sqlite3_bind_int64(st, 7, (sqlite3_int64)sub->sqn.ind_next);
   sqlite3_bind_int(st, 8, (int)sub->aka);
+  sqlite3_bind_int(st, 9, (int)sub->scheme);
+  uint8_t md5[2 * MD5_LEN], sha[2 * SHA256_LEN];
+  if (sub->scheme == IMSEC_HSS_SCHEME_DIGEST) {
+    ha1_pack(&sub->digest, md5, sha);
+    bind_text(st, 10, imsec_str_c(sub->digest.realm));
+    sqlite3_bind_blob(st, 11, md5, sizeof(md5), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 12, sha, sizeof(sha), SQLITE_STATIC);
+  }
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   st = NULL;
+  imsec_wipe(md5, sizeof(md5));
+  imsec_wipe(sha, sizeof(sha));
   if (rc == SQLITE_CONSTRAINT) {
     rv = IMSEC_ERR_EXISTS;
     goto rollback;
@@ -251,10 +332,11 @@ static int db_del(imsec_hss_store *s, imsec_str impi) {
 static int db_list(imsec_hss_store *s, imsec_hss_list_fn fn, void *arg) {
   db_store *d = (db_store *)s;
   sqlite3_stmt *st = NULL;
-  /* No secrets are read: K and OP stay on disk. */
+  /* No secrets are read: K, OP and the H(A1)s stay on disk. */
   if (sqlite3_prepare_v2(d->db,
                          "SELECT impi, NULL, NULL, op_is_opc, amf, seq,"
-                         " ind_next, aka FROM subscriber ORDER BY impi",
+                         " ind_next, aka, scheme, realm FROM subscriber"
+                         " ORDER BY impi",
                          -1, &st, NULL) != SQLITE_OK)
     return IMSEC_ERR_IO;
   imsec_hss_sub *sub = malloc(sizeof(*sub));
@@ -283,6 +365,7 @@ static void db_destroy(imsec_hss_store *s) {
   sqlite3_finalize(d->st_impus);
   sqlite3_finalize(d->st_find);
   sqlite3_finalize(d->st_save);
+  sqlite3_finalize(d->st_digest);
   sqlite3_close(d->db);
   free(d);
 }
@@ -296,6 +379,50 @@ static int db_batch(imsec_hss_store *s, imsec_store_batch_op op) {
   return rv;
 }
 
+/* A password change: the new realm and H(A1)s in one autocommit
+ * statement (durable when it returns, or at the batch's COMMIT). */
+static int db_set_digest(imsec_hss_store *s, imsec_str impi,
+                         const imsec_hss_digest *dg) {
+  db_store *d = (db_store *)s;
+  if (!dg)
+    return IMSEC_ERR_INVAL;
+  size_t r = 0;
+  while (r < sizeof(dg->realm) && dg->realm[r])
+    r++;
+  if (r == 0 || r == sizeof(dg->realm))
+    return IMSEC_ERR_INVAL;
+  uint8_t md5[2 * MD5_LEN], sha[2 * SHA256_LEN];
+  ha1_pack(dg, md5, sha);
+  imsec_db_op_start(&d->w);
+  sqlite3_stmt *st = d->st_digest;
+  sqlite3_reset(st);
+  bind_text(st, 1, imsec_str_make(dg->realm, r));
+  sqlite3_bind_blob(st, 2, md5, sizeof(md5), SQLITE_STATIC);
+  sqlite3_bind_blob(st, 3, sha, sizeof(sha), SQLITE_STATIC);
+  bind_text(st, 4, impi);
+  int rc = sqlite3_step(st);
+  int changed = sqlite3_changes(d->db);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  imsec_wipe(md5, sizeof(md5));
+  imsec_wipe(sha, sizeof(sha));
+  if (rc != SQLITE_DONE)
+    return imsec_db_step_err(&d->w, rc);
+  imsec_db_step_ok(&d->w);
+  if (changed == 1)
+    return 0;
+  /* Nothing changed: no such IMPI, or an IMS AKA subscriber (which has
+   * no password to change). */
+  sqlite3_stmt *q = d->st_load;
+  sqlite3_reset(q);
+  bind_text(q, 1, impi);
+  rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc == SQLITE_ROW)
+    return IMSEC_ERR_INVAL;
+  return rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
+}
+
 static const imsec_hss_store_vtable db_vt = {
     .load = db_load,
     .find_impu = db_find_impu,
@@ -305,6 +432,7 @@ static const imsec_hss_store_vtable db_vt = {
     .list = db_list,
     .destroy = db_destroy,
     .batch = db_batch,
+    .set_digest = db_set_digest,
 };
 
 int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
@@ -339,6 +467,54 @@ static int probe_write(db_store *d, char *why, size_t cap) {
   return rv;
 }
 
+/* Bring the tables from version `from` (0: none) to SCHEMA_VERSION in one
+ * transaction: a crash or a failure leaves the file as it was. Another
+ * process that holds a version-1 file open sees the new version on its
+ * next open and refuses it (its build does not know it). Returns 0 or a
+ * negative imsec_err with `err` set. */
+static int install(db_store *d, int from, const char *path, char *err,
+                   size_t errcap) {
+  int e = exec(d, "BEGIN IMMEDIATE");
+  /* Another process may have upgraded it between the version read and
+   * the write lock. */
+  int v = 0;
+  if (e == 0)
+    e = imsec_db_user_version(d->db, &d->w, &v);
+  if (e == 0 && imsec_db_part(v, IMSEC_DB_PART_HSS) != from) {
+    (void)exec(d, "ROLLBACK");
+    if (imsec_db_part(v, IMSEC_DB_PART_HSS) == SCHEMA_VERSION)
+      return 0;
+    imsec_db_set_err(err, errcap,
+                     "%s: its schema changed to version %d while it was "
+                     "opened",
+                     path, imsec_db_part(v, IMSEC_DB_PART_HSS));
+    return IMSEC_ERR_UNSUPPORTED;
+  }
+  if (e == 0 && from < 1)
+    e = exec(d, schema);
+  if (e == 0 && from < 2)
+    e = exec(d, upgrade_2);
+  if (e == 0)
+    e = imsec_db_set_part(d->db, &d->w, IMSEC_DB_PART_HSS, SCHEMA_VERSION);
+  if (e == 0)
+    e = exec(d, "COMMIT");
+  if (e == 0)
+    return 0;
+  int rv = IMSEC_ERR_IO;
+  if (e == IMSEC_ERR_BUSY)
+    rv = locked_err(d, path, err, errcap);
+  else if (from)
+    imsec_db_set_err(err, errcap,
+                     "%s: cannot upgrade the schema from version %d to %d: "
+                     "%s",
+                     path, from, SCHEMA_VERSION, sqlite3_errmsg(d->db));
+  else
+    imsec_db_set_err(err, errcap, "%s: cannot install the schema: %s", path,
+                     sqlite3_errmsg(d->db));
+  (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+  return rv;
+}
+
 int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
                            const imsec_hss_db_opts *o, char *err,
                            size_t errcap) {
@@ -361,25 +537,13 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
     goto fail;
   rv = IMSEC_ERR_IO;
   int e;
-  if (ver == 0) {
-    if (!o->create && !created) {
-      imsec_db_set_err(err, errcap, "%s: not an imsec HSS database", path);
-      goto fail;
-    }
-    e = exec(d, "BEGIN IMMEDIATE");
-    if (e == 0)
-      e = exec(d, schema);
-    if (e == 0)
-      e = imsec_db_set_part(d->db, &d->w, IMSEC_DB_PART_HSS, SCHEMA_VERSION);
-    if (e == 0)
-      e = exec(d, "COMMIT");
-    if (e < 0) {
-      if (e == IMSEC_ERR_BUSY)
-        rv = locked_err(d, path, err, errcap);
-      else
-        imsec_db_set_err(err, errcap, "%s: cannot install the schema: %s", path,
-                         sqlite3_errmsg(d->db));
-      (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+  if (ver == 0 && !o->create && !created) {
+    imsec_db_set_err(err, errcap, "%s: not an imsec HSS database", path);
+    goto fail;
+  }
+  if (ver < SCHEMA_VERSION) {
+    if ((e = install(d, ver, path, err, errcap)) < 0) {
+      rv = e;
       goto fail;
     }
   } else if (ver != SCHEMA_VERSION) {
@@ -400,7 +564,8 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
   }
   if (sqlite3_prepare_v2(d->db,
                          "SELECT impi, k, op, op_is_opc, amf, seq, ind_next,"
-                         " aka FROM subscriber WHERE impi = ?",
+                         " aka, scheme, realm, ha1_md5, ha1_sha256"
+                         " FROM subscriber WHERE impi = ?",
                          -1, &d->st_load, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(d->db,
                          "SELECT impu FROM impu WHERE impi = ? ORDER BY pos",
@@ -410,7 +575,11 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
       sqlite3_prepare_v2(d->db,
                          "UPDATE subscriber SET seq = ?, ind_next = ?"
                          " WHERE impi = ?",
-                         -1, &d->st_save, NULL) != SQLITE_OK) {
+                         -1, &d->st_save, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(d->db,
+                         "UPDATE subscriber SET realm = ?, ha1_md5 = ?,"
+                         " ha1_sha256 = ? WHERE impi = ? AND scheme = 1",
+                         -1, &d->st_digest, NULL) != SQLITE_OK) {
     imsec_db_set_err(err, errcap, "%s: %s", path, sqlite3_errmsg(d->db));
     goto fail;
   }

@@ -15,7 +15,12 @@ extern "C" {
 /* The SQLite store (store/hss_db.c). Opens `path`; with `create` set a
  * missing file is created with mode 0600 and the schema (versioned with
  * the low octet of PRAGMA user_version: the registration store may keep
- * its tables in the same file) is installed. PRAGMA synchronous=FULL,
+ * its tables in the same file) is installed. A file of an older schema
+ * version (1: IMS AKA only, without the SIP Digest scheme, realm and
+ * H(A1) columns) is upgraded in place, in one transaction that keeps its
+ * subscribers; when the upgrade cannot be written the file is left as it
+ * was and the open fails (IMSEC_ERR_IO, or IMSEC_ERR_TIMEOUT when
+ * locked). PRAGMA synchronous=FULL,
  * journal mode DELETE (or WAL, imsec_hss_db_opts): every save_sqn is its
  * own synchronous transaction.
  * `err` (may be NULL, capacity `errcap`) receives one line on failure.

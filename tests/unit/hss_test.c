@@ -1,5 +1,6 @@
 /* lib/hss: vectors with strictly increasing, durable SQNs; resync from
- * AUTS; AKAv2 records; the memory store. */
+ * AUTS; AKAv2 records; SIP Digest subscribers (H(A1) per algorithm and
+ * username form, no AKA for them, password change); the memory store. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,6 +460,231 @@ static void no_vector_without_durable_sqn(void **state) {
   f->st->vt = orig;
 }
 
+/* RFC 7616 §3.4.2: H(A1) = H(username ":" realm ":" passwd), for the IMPI
+ * and its user part, MD5 and SHA-256 (references from Python's hashlib). */
+#define DG_PW "s3cret pw"
+#define DG_MD5_IMPI "7c33b575920bd29438c7fde736fd0046"
+#define DG_MD5_PART "bbb2aaa4bdcdd3cbc0ea8de3a8e7cf3b"
+#define DG_SHA_IMPI                                                            \
+  "3a907cc9ed8d02bd48da6617b1f2031a0371bc1643af184bdc3b016899c3a9b7"
+#define DG_SHA_PART                                                            \
+  "a3e7d951abaa95fd466e223dcb6c6854449f344b9169d346c34babfa1e52ffc6"
+/* alice@ims.example.org, realm other.realm, password n3w */
+#define DG2_MD5_IMPI "8380c42cf68de5e48b29c819d0b75fcb"
+#define DG2_SHA_IMPI                                                           \
+  "73611ad79b1a9c828758c887227d2ac4a090fbf9e7c0421ac0bbe59f5c2d4bcb"
+
+static imsec_bytes PW(const char *s) {
+  return (imsec_bytes){(const uint8_t *)s, strlen(s)};
+}
+
+static void assert_ha1(const uint8_t *got, const char *hex) {
+  uint8_t want[32];
+  size_t n = strlen(hex) / 2;
+  t_hex(hex, want, n);
+  assert_memory_equal(got, want, n);
+}
+
+/* A digest subscriber carol@ims.example.org with DG_PW. */
+static void mk_digest(fx *f, imsec_hss_sub *s) {
+  memset(s, 0, sizeof(*s));
+  strcpy(s->impi, "carol@ims.example.org");
+  strcpy(s->impus[0], "sip:carol@ims.example.org");
+  s->n_impus = 1;
+  assert_int_equal(imsec_hss_digest_set(s, f->c, S(""), PW(DG_PW)), 0);
+}
+
+static void digest_set_ha1(void **state) {
+  fx *f = *state;
+  imsec_hss_sub s;
+  mk_sub(&s, "alice@ims.example.org", "sip:alice@ims.example.org",
+         IMSEC_HSS_AKAV2, 1);
+  assert_int_equal(imsec_hss_digest_set(&s, f->c, S(""), PW(DG_PW)), 0);
+  assert_int_equal(s.scheme, IMSEC_HSS_SCHEME_DIGEST);
+  /* TS 23.003 §13.3: the realm is the IMPI's domain by default. */
+  assert_string_equal(s.digest.realm, "ims.example.org");
+  assert_ha1(s.digest.ha1[IMSEC_HSS_HA1_MD5][IMSEC_HSS_USER_IMPI], DG_MD5_IMPI);
+  assert_ha1(s.digest.ha1[IMSEC_HSS_HA1_MD5][IMSEC_HSS_USER_PART], DG_MD5_PART);
+  assert_ha1(s.digest.ha1[IMSEC_HSS_HA1_SHA256][IMSEC_HSS_USER_IMPI],
+             DG_SHA_IMPI);
+  assert_ha1(s.digest.ha1[IMSEC_HSS_HA1_SHA256][IMSEC_HSS_USER_PART],
+             DG_SHA_PART);
+  /* The AKA half is gone: no K, OP, AMF, SQN; AKA v1. */
+  uint8_t zero[16] = {0};
+  assert_memory_equal(s.k, zero, 16);
+  assert_memory_equal(s.op, zero, 16);
+  assert_memory_equal(s.amf, zero, 2);
+  assert_int_equal(s.op_is_opc, 0);
+  assert_int_equal(s.aka, IMSEC_HSS_AKAV1);
+  assert_int_equal(imsec_hss_sub_check(&s, NULL), 0);
+
+  /* A named realm. */
+  assert_int_equal(imsec_hss_digest_set(&s, f->c, S("other.realm"), PW("n3w")),
+                   0);
+  assert_string_equal(s.digest.realm, "other.realm");
+  assert_ha1(s.digest.ha1[IMSEC_HSS_HA1_MD5][IMSEC_HSS_USER_IMPI],
+             DG2_MD5_IMPI);
+  assert_ha1(s.digest.ha1[IMSEC_HSS_HA1_SHA256][IMSEC_HSS_USER_IMPI],
+             DG2_SHA_IMPI);
+
+  /* Refusals: no password, no realm to derive, a realm with a quote or
+   * whitespace (it goes into a quoted header parameter). */
+  assert_int_equal(imsec_hss_digest_set(&s, f->c, S(""), PW("")),
+                   IMSEC_ERR_INVAL);
+  imsec_hss_sub t;
+  memset(&t, 0, sizeof(t));
+  strcpy(t.impi, "no-domain");
+  strcpy(t.impus[0], "sip:x@y");
+  t.n_impus = 1;
+  assert_int_equal(imsec_hss_digest_set(&t, f->c, S(""), PW(DG_PW)),
+                   IMSEC_ERR_INVAL);
+  /* ...but with a realm the user-part form is the IMPI form. */
+  assert_int_equal(imsec_hss_digest_set(&t, f->c, S("r"), PW(DG_PW)), 0);
+  assert_memory_equal(t.digest.ha1[IMSEC_HSS_HA1_SHA256][IMSEC_HSS_USER_PART],
+                      t.digest.ha1[IMSEC_HSS_HA1_SHA256][IMSEC_HSS_USER_IMPI],
+                      32);
+  assert_int_equal(imsec_hss_digest_set(&t, f->c, S("a\"b"), PW(DG_PW)),
+                   IMSEC_ERR_INVAL);
+  assert_int_equal(imsec_hss_digest_set(&t, f->c, S("a b"), PW(DG_PW)),
+                   IMSEC_ERR_INVAL);
+  char longrealm[IMSEC_HSS_ID_MAX + 1];
+  memset(longrealm, 'r', sizeof(longrealm) - 1);
+  longrealm[sizeof(longrealm) - 1] = 0;
+  assert_int_equal(imsec_hss_digest_set(&t, f->c, S(longrealm), PW(DG_PW)),
+                   IMSEC_ERR_INVAL);
+  imsec_hss_sub_wipe(&s);
+  imsec_hss_sub_wipe(&t);
+}
+
+static void digest_scheme_names(void **state) {
+  (void)state;
+  imsec_hss_scheme sc = 9;
+  assert_int_equal(imsec_hss_scheme_parse(S("digest"), &sc), 0);
+  assert_int_equal(sc, IMSEC_HSS_SCHEME_DIGEST);
+  assert_int_equal(imsec_hss_scheme_parse(S("AKA"), &sc), 0);
+  assert_int_equal(sc, IMSEC_HSS_SCHEME_AKA);
+  assert_int_equal(imsec_hss_scheme_parse(S("md5"), &sc), IMSEC_ERR_PARSE);
+  assert_string_equal(imsec_hss_scheme_name(IMSEC_HSS_SCHEME_DIGEST), "digest");
+  assert_string_equal(imsec_hss_scheme_name(IMSEC_HSS_SCHEME_AKA), "aka");
+}
+
+/* The record check refuses a digest subscriber without a usable realm,
+ * and an unknown scheme. */
+static void digest_check(void **state) {
+  fx *f = *state;
+  imsec_hss_sub s;
+  mk_digest(f, &s);
+  assert_int_equal(imsec_hss_sub_check(&s, NULL), 0);
+  s.digest.realm[0] = 0;
+  assert_int_equal(imsec_hss_sub_check(&s, NULL), IMSEC_ERR_INVAL);
+  assert_int_equal(f->st->vt->add(f->st, &s), IMSEC_ERR_INVAL);
+  strcpy(s.digest.realm, "a\tb");
+  assert_int_equal(imsec_hss_sub_check(&s, NULL), IMSEC_ERR_INVAL);
+  strcpy(s.digest.realm, "ims.example.org");
+  s.scheme = (imsec_hss_scheme)7;
+  assert_int_equal(imsec_hss_sub_check(&s, NULL), IMSEC_ERR_INVAL);
+  imsec_hss_sub_wipe(&s);
+}
+
+/* What the S-CSCF asks (Cx MAR for SIP Digest): H(A1)s for a digest
+ * subscriber, nothing for an AKA one; no AKA vector for a digest one;
+ * lookups and list never carry the H(A1)s. */
+static void digest_get(void **state) {
+  fx *f = *state;
+  imsec_hss_sub s;
+  mk_digest(f, &s);
+  assert_int_equal(f->st->vt->add(f->st, &s), 0);
+  imsec_hss_sub got;
+  assert_int_equal(imsec_hss_digest_get(f->h, S("carol@ims.example.org"), &got),
+                   0);
+  assert_int_equal(got.scheme, IMSEC_HSS_SCHEME_DIGEST);
+  assert_string_equal(got.digest.realm, "ims.example.org");
+  /* SHA-256("carol:ims.example.org:" DG_PW) */
+  assert_ha1(
+      got.digest.ha1[IMSEC_HSS_HA1_SHA256][IMSEC_HSS_USER_PART],
+      "384b8d8d27846862765a6ee6b31e28d681e1cfe82490d2a24b477c6d3cdc52d3");
+  assert_memory_equal(got.digest.ha1, s.digest.ha1, sizeof(s.digest.ha1));
+  imsec_hss_sub_wipe(&got);
+  /* Found by its IMPU too (a first REGISTER without Authorization,
+   * TS 24.229 §5.4.1.2.1), without the H(A1)s. */
+  assert_int_equal(
+      imsec_hss_lookup_impu(f->h, S("sip:carol@ims.example.org"), &got), 0);
+  assert_string_equal(got.impi, "carol@ims.example.org");
+  assert_int_equal(got.scheme, IMSEC_HSS_SCHEME_DIGEST);
+  assert_string_equal(got.digest.realm, "ims.example.org");
+  uint8_t zero[sizeof(got.digest.ha1)];
+  memset(zero, 0, sizeof(zero));
+  assert_memory_equal(got.digest.ha1, zero, sizeof(zero));
+  assert_int_equal(imsec_hss_lookup(f->h, S("carol@ims.example.org"), &got), 0);
+  assert_memory_equal(got.digest.ha1, zero, sizeof(zero));
+
+  assert_int_equal(imsec_hss_digest_get(f->h, S("alice@ims.example.org"), &got),
+                   IMSEC_ERR_UNSUPPORTED);
+  assert_memory_equal(got.digest.ha1, zero, sizeof(zero));
+  assert_int_equal(imsec_hss_digest_get(f->h, S("nobody"), &got),
+                   IMSEC_ERR_NOTFOUND);
+  imsec_aka_vector v;
+  assert_int_equal(imsec_hss_vector(f->h, S("carol@ims.example.org"), &v, NULL),
+                   IMSEC_ERR_UNSUPPORTED);
+  uint8_t rand[16] = {0}, auts[14] = {0};
+  assert_int_equal(
+      imsec_hss_resync(f->h, S("carol@ims.example.org"), rand, auts),
+      IMSEC_ERR_UNSUPPORTED);
+  /* AKA subscribers still get vectors beside it. */
+  assert_int_equal(imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, NULL),
+                   0);
+  imsec_aka_vector_wipe(&v);
+  imsec_hss_sub_wipe(&s);
+}
+
+static int list_digest(void *arg, const imsec_hss_sub *sub) {
+  int *seen = arg;
+  if (sub->scheme == IMSEC_HSS_SCHEME_DIGEST) {
+    uint8_t zero[sizeof(sub->digest.ha1)];
+    memset(zero, 0, sizeof(zero));
+    assert_memory_equal(sub->digest.ha1, zero, sizeof(zero));
+    assert_string_equal(sub->digest.realm, "ims.example.org");
+    (*seen)++;
+  }
+  return 0;
+}
+
+/* A password change through the store: the new H(A1)s replace the old;
+ * refused for an AKA subscriber and an unknown IMPI. */
+static void digest_passwd(void **state) {
+  fx *f = *state;
+  imsec_hss_sub s;
+  mk_digest(f, &s);
+  assert_int_equal(f->st->vt->add(f->st, &s), 0);
+  int seen = 0;
+  assert_int_equal(f->st->vt->list(f->st, list_digest, &seen), 0);
+  assert_int_equal(seen, 1);
+  imsec_hss_sub n = s;
+  assert_int_equal(imsec_hss_digest_set(&n, f->c, S(""), PW("n3w")), 0);
+  assert_int_equal(
+      f->st->vt->set_digest(f->st, S("carol@ims.example.org"), &n.digest), 0);
+  imsec_hss_sub got;
+  assert_int_equal(imsec_hss_digest_get(f->h, S("carol@ims.example.org"), &got),
+                   0);
+  assert_memory_equal(got.digest.ha1, n.digest.ha1, sizeof(n.digest.ha1));
+  assert_memory_not_equal(got.digest.ha1, s.digest.ha1, sizeof(s.digest.ha1));
+  imsec_hss_sub_wipe(&got);
+  assert_int_equal(f->st->vt->set_digest(f->st, S("nobody"), &n.digest),
+                   IMSEC_ERR_NOTFOUND);
+  assert_int_equal(
+      f->st->vt->set_digest(f->st, S("alice@ims.example.org"), &n.digest),
+      IMSEC_ERR_INVAL);
+  /* The AKA subscriber is untouched and still an AKA one. */
+  assert_int_equal(imsec_hss_lookup(f->h, S("alice@ims.example.org"), &got), 0);
+  assert_int_equal(got.scheme, IMSEC_HSS_SCHEME_AKA);
+  n.digest.realm[0] = 0;
+  assert_int_equal(
+      f->st->vt->set_digest(f->st, S("carol@ims.example.org"), &n.digest),
+      IMSEC_ERR_INVAL);
+  imsec_hss_sub_wipe(&s);
+  imsec_hss_sub_wipe(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(sqn_strictly_increasing, setup, teardown),
@@ -471,6 +697,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(sqn_resync_keeps_cursor_state, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(lookup_no_secrets, setup, teardown),
+      cmocka_unit_test_setup_teardown(digest_set_ha1, setup, teardown),
+      cmocka_unit_test(digest_scheme_names),
+      cmocka_unit_test_setup_teardown(digest_check, setup, teardown),
+      cmocka_unit_test_setup_teardown(digest_get, setup, teardown),
+      cmocka_unit_test_setup_teardown(digest_passwd, setup, teardown),
       cmocka_unit_test_setup_teardown(akav2_record, setup, teardown),
       cmocka_unit_test_setup_teardown(resync, setup, teardown),
       cmocka_unit_test_setup_teardown(store_rules, setup, teardown),

@@ -367,7 +367,7 @@ static void shared_with_hss(void **state) {
   assert_int_equal(hs->vt->save_sqn(hs, imsec_str_c(sub.impi), &q), 0);
   imsec_hss_store_del(hs);
   imsec_reg_store_del(st);
-  assert_int_equal(count(f->path, "PRAGMA user_version"), 1 | 1 << 8);
+  assert_int_equal(count(f->path, "PRAGMA user_version"), 2 | 1 << 8);
   /* Both reopen without create. */
   assert_int_equal(imsec_hss_db_open(&hs, f->path, 0, err, sizeof(err)), 0);
   assert_int_equal(hs->vt->load(hs, imsec_str_c(sub.impi), &sub), 0);

@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "cli.h"
 #include "cmds.h"
+#include "password_file.h"
 #include "imsec/crypto.h"
 #include "imsec/elem.h"
 #include "imsec/ident.h"
@@ -22,6 +25,13 @@ static const char help[] =
     "                      [--partner CA.pem ...] [--policy P] --out FILE\n"
     "                      [--cert-file CHAIN.pem --key-file KEY.pem]\n"
     "                      [--psk-file FILE [--psk-identity ID]] [--force]\n"
+    "       imsec isim new --digest (--imsi IMSI --mnc-len 2|3 |\n"
+    "                      --impi I --impu U [--impu U2 ...]\n"
+    "                      [--home-domain D]) --trust-domain D\n"
+    "                      --anchors ROOT.pem --home-ca CA.pem\n"
+    "                      --password-file F [--digest-username U]\n"
+    "                      [--partner CA.pem ...] [--policy P] --out FILE\n"
+    "                      [--force]\n"
     "       imsec isim check FILE\n"
     "\n"
     "derive: the home network domain name, IMPI and temporary IMPU of an\n"
@@ -42,6 +52,17 @@ static const char help[] =
     "                  REGISTER to\n"
     "  Paths are stored absolute; each file is checked before anything\n"
     "  is written (a refusal is one line, exit 2).\n"
+    "new --digest: a terminal without an ISIM (SIP Digest over TLS, TS\n"
+    "  33.203 Annexes N and O; docs/DIGEST.md): no K, OP/OPc, AMF or SQN,\n"
+    "  but password_file: F. When F does not exist it is created (mode\n"
+    "  0600) with a random password (24 characters, base64 of 18 random\n"
+    "  octets) to give the HSS (imsec hss add --scheme digest\n"
+    "  --password-file F); when it exists it is used as it is (one line of\n"
+    "  1 to 128 octets, mode 0600 and yours). The profile names the file,\n"
+    "  never the password. Identities come from --imsi or are given:\n"
+    "  --impi user@realm, --impu (at least one), --home-domain (default\n"
+    "  the IMPI's realm). --digest-username U: the username to send\n"
+    "  (default the IMPI; its user part for softphone-style accounts).\n"
     "check: print every violation of the clause 8.1 naming rule (the\n"
     "  domains of the IMPI, every IMPU and the home network domain name lie\n"
     "  within the IMS trust domain) and every inconsistency; exit 0 when\n"
@@ -154,6 +175,201 @@ static int psk_identity_ok(const char *v) {
   return 1;
 }
 
+/* ------------------------------------------------------ new --digest */
+
+typedef struct digest_args {
+  const char *imsi, *mnc_len, *impi;
+  const char *const *impus;
+  size_t n_impus;
+  const char *home, *password_file, *user, *td, *anchors, *home_ca;
+  const char *const *partners;
+  size_t n_partners;
+  const char *policy, *out;
+  int force, m2, m3;
+} digest_args;
+
+/* An identity as the profile reader and the UE take it. */
+static int ident_ok(const char *v) {
+  imsec_str s = imsec_str_c(v);
+  return s.len > 0 && s.len < IMSEC_ISIM_MAX_TEXT &&
+         imsec_ident_bad_char(s) < 0;
+}
+
+/* The password file: used when it exists (its rules checked), else
+ * created with a fresh random password (docs/DIGEST.md: 24 characters,
+ * base64 of 18 octets from the CSPRNG). *created tells which. 0, or
+ * CLI_EXIT_USAGE after one line. */
+static int password_file_ready(const char *path, imsec_crypto *crypto,
+                               int *created) {
+  uint8_t pw[PASSWORD_FILE_MAX];
+  size_t len = 0;
+  char err[512];
+  struct stat st;
+  *created = 0;
+  if (lstat(path, &st) == 0) {
+    int rv = password_file_read(path, pw, sizeof(pw), &len, err, sizeof(err));
+    imsec_wipe(pw, sizeof(pw));
+    if (rv < 0)
+      return cli_usage(SUB, "--password-file %s", err);
+    return 0;
+  }
+  uint8_t raw[18];
+  char text[32];
+  int rv = imsec_random(crypto, raw, sizeof(raw));
+  if (rv == 0 && imsec_base64_encode(raw, sizeof(raw), text, sizeof(text)) < 0)
+    rv = IMSEC_ERR_INTERNAL;
+  imsec_wipe(raw, sizeof(raw));
+  if (rv < 0) {
+    imsec_wipe(text, sizeof(text));
+    return cli_fail(CLI_EXIT_USAGE, SUB, "the random number generator failed");
+  }
+  rv = password_file_create(path, (const uint8_t *)text, strlen(text), err,
+                            sizeof(err));
+  imsec_wipe(text, sizeof(text));
+  if (rv < 0)
+    return cli_usage(SUB, "--password-file %s", err);
+  *created = 1;
+  return 0;
+}
+
+static int new_digest(const digest_args *a) {
+  if (a->m2 || a->m3)
+    return cli_usage(SUB, "--digest takes no --cert-file/--key-file or "
+                          "--psk-file/--psk-identity (modes M2 and M3 rest "
+                          "on the ISIM)");
+  imsec_ident_derived d;
+  memset(&d, 0, sizeof(d));
+  const char *impi = a->impi, *home = a->home;
+  if (a->imsi || a->mnc_len) {
+    if (a->impi || a->n_impus || a->home)
+      return cli_usage(SUB, "give --imsi/--mnc-len or --impi/--impu, not "
+                            "both");
+    int rv = derive(a->imsi, a->mnc_len, &d);
+    if (rv)
+      return rv;
+    impi = d.impi;
+    home = d.home_domain;
+  } else {
+    if (!impi)
+      return cli_usage(SUB, "--digest needs --impi (or --imsi)");
+    if (!a->n_impus)
+      return cli_usage(SUB, "--digest needs --impu (or --imsi)");
+  }
+  imsec_impi ip;
+  if (!ident_ok(impi) || imsec_impi_parse(imsec_str_c(impi), &ip) != 0)
+    return cli_usage(SUB, "--impi '%s' is not user@realm (TS 23.003 §13.3)",
+                     impi);
+  char realm[IMSEC_ISIM_MAX_TEXT];
+  if (!home) {
+    memcpy(realm, ip.realm.p, ip.realm.len);
+    realm[ip.realm.len] = '\0';
+    home = realm;
+  }
+  if (!imsec_dns_name_valid(imsec_str_c(home)))
+    return cli_usage(SUB, "--home-domain '%s' is not a domain name", home);
+  for (size_t i = 0; i < a->n_impus; i++)
+    if (!ident_ok(a->impus[i]))
+      return cli_usage(SUB, "--impu '%s' is not an identity", a->impus[i]);
+  if (a->user && (!ident_ok(a->user) || strlen(a->user) >= 256))
+    return cli_usage(SUB, "--digest-username '%s' is not a username", a->user);
+  if (!a->password_file)
+    return cli_usage(SUB, "--digest needs --password-file F");
+  if (!a->td)
+    return cli_usage(SUB, "--trust-domain is required");
+  if (!imsec_dns_name_valid(imsec_str_c(a->td)))
+    return cli_usage(SUB, "--trust-domain '%s' is not a domain name", a->td);
+  if (!a->anchors)
+    return cli_usage(SUB, "--anchors is required");
+  if (!a->home_ca)
+    return cli_usage(SUB, "--home-ca is required");
+  if (!a->out)
+    return cli_usage(SUB, "--out is required");
+  imsec_isim_profile p;
+  memset(&p, 0, sizeof(p));
+  if (a->policy &&
+      imsec_trust_policy_parse(imsec_str_c(a->policy), &p.policy) != 0)
+    return cli_usage(SUB, "--policy must be trust-domain or strict-home");
+
+  int rv = CLI_EXIT_USAGE, created = 0;
+  char *impus[IMSEC_ISIM_MAX_LIST] = {NULL};
+  char *anchor_list[1] = {NULL};
+  char *partner_list[IMSEC_ISIM_MAX_LIST] = {NULL};
+  imsec_crypto *crypto = NULL;
+  p.impi = (char *)impi;
+  if (a->n_impus) {
+    for (size_t i = 0; i < a->n_impus; i++)
+      impus[i] = (char *)a->impus[i];
+    p.n_impus = a->n_impus;
+  } else {
+    impus[0] = d.impu;
+    p.n_impus = 1;
+  }
+  p.impus = impus;
+  p.home_domain = (char *)home;
+  p.trust_domain = (char *)a->td;
+  p.digest_username = (char *)a->user;
+  if (!(anchor_list[0] = abs_path("--anchors", a->anchors)))
+    goto done;
+  p.anchors = anchor_list;
+  p.n_anchors = 1;
+  if (!(p.home_ca = abs_path("--home-ca", a->home_ca)))
+    goto done;
+  for (size_t i = 0; i < a->n_partners; i++) {
+    if (!(partner_list[i] = abs_path("--partner", a->partners[i])))
+      goto done;
+  }
+  p.partners = partner_list;
+  p.n_partners = a->n_partners;
+  if (imsec_crypto_ossl_new(&crypto) != 0) {
+    cli_fail(CLI_EXIT_USAGE, SUB, "crypto backend unavailable");
+    goto done;
+  }
+  /* Refuse an existing profile before a password file is made for it. */
+  struct stat st;
+  if (!a->force && lstat(a->out, &st) == 0) {
+    cli_fail(CLI_EXIT_USAGE, SUB, "--out %s exists (use --force to overwrite)",
+             a->out);
+    goto done;
+  }
+  if (password_file_ready(a->password_file, crypto, &created))
+    goto done;
+  /* Stored absolute, so the profile works from wherever it is read. */
+  if (!(p.password_file = abs_path("--password-file", a->password_file)))
+    goto done;
+  int err = imsec_isim_save(&p, a->out, a->force);
+  if (err < 0) {
+    cli_fail(CLI_EXIT_USAGE, SUB, "--out %s: cannot write: %s", a->out,
+             err == IMSEC_ERR_EXISTS ? "it exists (use --force)"
+                                     : imsec_strerror(err));
+    goto done;
+  }
+  imsec_isim_profile back;
+  char msg[512];
+  if (imsec_isim_load(a->out, &back, msg, sizeof(msg)) == 0) {
+    size_t n = imsec_isim_check(&back, print_finding, stderr);
+    if (n)
+      fprintf(stderr, "imsec isim: warning: %zu finding(s) in %s\n", n, a->out);
+    imsec_isim_free(&back);
+  } else {
+    fprintf(stderr, "imsec isim: warning: %s\n", msg);
+  }
+  printf("profile=%s\nimpi=%s\nimpu=%s\nhome_domain=%s\n"
+         "password_file=%s\npassword_file_created=%s\n",
+         a->out, p.impi, p.impus[0], p.home_domain, p.password_file,
+         created ? "yes" : "no");
+  if (p.digest_username)
+    printf("digest_username=%s\n", p.digest_username);
+  rv = CLI_EXIT_OK;
+done:
+  free(anchor_list[0]);
+  free(p.home_ca);
+  free(p.password_file);
+  for (size_t i = 0; i < a->n_partners; i++)
+    free(partner_list[i]);
+  imsec_crypto_del(crypto);
+  return rv;
+}
+
 static int cmd_new(int argc, char **argv) {
   const char *imsi = NULL, *mnc_len = NULL, *td = NULL, *anchors = NULL,
              *home_ca = NULL, *out = NULL, *policy = NULL;
@@ -163,11 +379,21 @@ static int cmd_new(int argc, char **argv) {
   const char *partners[IMSEC_ISIM_MAX_LIST];
   size_t n_partners = 0;
   int force = 0;
+  /* SIP Digest (new --digest). */
+  int digest = 0;
+  const char *impi = NULL, *home = NULL, *password_file = NULL,
+             *digest_user = NULL;
+  const char *impu_opts[IMSEC_ISIM_MAX_LIST];
+  size_t n_impu = 0;
   for (int i = 2; i < argc; i++) {
     const char **slot = NULL;
     const char *a = argv[i];
     if (strcmp(a, "--force") == 0) {
       force = 1;
+      continue;
+    }
+    if (strcmp(a, "--digest") == 0) {
+      digest = 1;
       continue;
     }
     if (strcmp(a, "--imsi") == 0)
@@ -192,7 +418,19 @@ static int cmd_new(int argc, char **argv) {
       slot = &psk_identity;
     else if (strcmp(a, "--psk-file") == 0)
       slot = &psk_file;
-    else if (strcmp(a, "--partner") == 0) {
+    else if (strcmp(a, "--impi") == 0)
+      slot = &impi;
+    else if (strcmp(a, "--home-domain") == 0)
+      slot = &home;
+    else if (strcmp(a, "--password-file") == 0)
+      slot = &password_file;
+    else if (strcmp(a, "--digest-username") == 0)
+      slot = &digest_user;
+    else if (strcmp(a, "--impu") == 0) {
+      if (n_impu == IMSEC_ISIM_MAX_LIST)
+        return cli_usage(SUB, "--impu: at most %d", IMSEC_ISIM_MAX_LIST);
+      slot = &impu_opts[n_impu++];
+    } else if (strcmp(a, "--partner") == 0) {
       if (n_partners == IMSEC_ISIM_MAX_LIST)
         return cli_usage(SUB, "--partner: at most %d", IMSEC_ISIM_MAX_LIST);
       slot = &partners[n_partners++];
@@ -202,6 +440,14 @@ static int cmd_new(int argc, char **argv) {
       return cli_usage(SUB, "%s needs a value", a);
     *slot = argv[++i];
   }
+  if (digest)
+    return new_digest(&(digest_args){
+        imsi, mnc_len, impi, impu_opts, n_impu, home, password_file,
+        digest_user, td, anchors, home_ca, partners, n_partners, policy, out,
+        force, cert_file || key_file, psk_file || psk_identity});
+  if (impi || n_impu || home || password_file || digest_user)
+    return cli_usage(SUB, "--impi, --impu, --home-domain, --password-file "
+                          "and --digest-username go with --digest");
   imsec_ident_derived d;
   int rv = derive(imsi, mnc_len, &d);
   if (rv)
@@ -367,6 +613,11 @@ static void print_modes(const imsec_isim_profile *p) {
     printf("m3: psk_identity %s with a %zu-octet key from %s (mode 0600): "
            "imsec ue --psk\n",
            p->psk_identity, p->psk_len, p->psk_file ? p->psk_file : "psk_file");
+  if (p->password_len)
+    printf("digest: no ISIM; SIP Digest over TLS as %s with the password "
+           "in %s (mode 0600): imsec ue answers MD5/SHA-256 challenges\n",
+           p->digest_username ? p->digest_username : p->impi,
+           p->password_file ? p->password_file : "password_file");
 }
 
 static int cmd_check(int argc, char **argv) {

@@ -43,7 +43,8 @@ static const char help[] =
     "                   [--core-peer NAME ...]\n"
     "                   [--client-cert none|request|require]\n"
     "                   [--ue-ca FILE ...] [--dial-ue]\n"
-    "                   [--require-sec-agree] [--log-level LEVEL]\n"
+    "                   [--require-sec-agree] [--access 3gpp|other]\n"
+    "                   [--log-level LEVEL]\n"
     "                   [--psk-file FILE] [--aka-psk]\n"
     "                   [--t1-ms MS] [--t2-ms MS] [--t4-ms MS]\n"
     "                   [--dtls-idle-timeout-ms MS] [--timer-c-ms MS]\n"
@@ -124,7 +125,18 @@ static const char help[] =
     "                           the UE's server certificate must name the\n"
     "                           registered IMPI under its operator's CA\n"
     "                           (else 480 to the caller, one log line)\n"
-    "  --require-sec-agree      refuse REGISTERs without sec-agree (421)\n"
+    "  --require-sec-agree      refuse REGISTERs without sec-agree (421);\n"
+    "                           without it a REGISTER over TLS with no\n"
+    "                           sec-agree (a SIP Digest softphone) is the\n"
+    "                           TLS session before registration of\n"
+    "                           TS 33.203 O.2: its 200 binds the digest\n"
+    "                           username and the registered identities to\n"
+    "                           the connection (docs/DIGEST.md)\n"
+    "  --access 3gpp|other      the UEs' access network (TS 33.203 N.1):\n"
+    "                           3gpp refuses SIP Digest (403 to a REGISTER\n"
+    "                           with Digest credentials, or whose 401 offers\n"
+    "                           no IMS AKA, one log line); other (default)\n"
+    "                           allows both\n"
     "  --psk-file FILE          mode M3, configured: UEs may connect with a\n"
     "                           pre-shared key instead of the certificate\n"
     "                           (TLS 1.3 external PSK with ECDHE, TLS 1.2\n"
@@ -176,7 +188,7 @@ static const char help[] =
     "                           client_cert, ue_ca (a file or a list),\n"
     "                           dial_ue, psk_file, aka_psk, t1_ms, t2_ms,\n"
     "                           t4_ms, dtls_idle_timeout_ms, timer_c_ms,\n"
-    "                           max_dialogs.\n"
+    "                           max_dialogs, access.\n"
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
@@ -468,6 +480,15 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
     }
     if (strcmp(a, "--ladder") == 0) {
       ladder = 1;
+      continue;
+    }
+    if (strcmp(a, "--access") == 0) {
+      if (i + 1 >= argc)
+        return cli_usage(SUB, "%s needs a value", a);
+      const char *v = argv[++i];
+      if (strcmp(v, "3gpp") && strcmp(v, "other"))
+        return cli_usage(SUB, "--access must be 3gpp or other, not '%s'", v);
+      s.elem.access_3gpp = strcmp(v, "3gpp") == 0;
       continue;
     }
     if (strcmp(a, "--insecure-core") == 0) {

@@ -41,6 +41,9 @@ static const char help[] =
     "                   [--lockout S]\n"
     "                   [--route DOMAIN=tls:HOST:PORT[;name=NAME]]...\n"
     "                   [--timer-c-ms MS]\n"
+    "                   [--digest-nonce-ms N] [--digest-username "
+    "any|impi|user]\n"
+    "                   [--digest-proxy-auth] [--max-digest-nonces N]\n"
     "\n"
     "Run an S-CSCF: the registrar and Digest AKA authenticator of the home\n"
     "network DOMAIN (also the realm), with its HSS in the SQLite FILE\n"
@@ -119,6 +122,23 @@ static const char help[] =
     "                        final response after a provisional (RFC 3261\n"
     "                        Timer C; default 180000)\n"
     "\n"
+    "SIP Digest (TS 33.203 Annexes N, O; docs/DIGEST.md): a subscriber\n"
+    "whose HSS record says digest (imsec hss add --scheme digest) is\n"
+    "challenged with SHA-256 and MD5 (qop=auth) instead of AKA; only over\n"
+    "TLS to its P-CSCF. Read at start only (a reload keeps them):\n"
+    "  --digest-nonce-ms N   a nonce's lifetime, then stale=true (default\n"
+    "                        300000)\n"
+    "  --digest-username M   the digest username a phone may send: any\n"
+    "                        (default), impi (user@domain only) or user\n"
+    "                        (the user part only; the IMPI is user@DOMAIN)\n"
+    "  --digest-proxy-auth   challenge the other requests of SIP Digest\n"
+    "                        users too (407, Proxy-Authorization), beyond\n"
+    "                        the P-CSCF's TLS binding\n"
+    "  --max-digest-nonces N nonces whose nc is tracked against replay\n"
+    "                        (default 65536)\n"
+    "  YAML keys: digest_nonce_ms, digest_username, digest_proxy_auth\n"
+    "  (true/false), max_digest_nonces\n"
+    "\n"
     "Core-side peers (TS 33.210 mutual TLS; docs/TRUST.md): a tls: listener\n"
     "requires a client certificate, and every peer, inbound or one the\n"
     "S-CSCF connects to (a Path with transport=tls), must have a chain that\n"
@@ -188,6 +208,10 @@ typedef struct opts {
   imsec_scscf_route routes[IMSEC_SCSCF_MAX_ROUTES];
   size_t n_routes;
   int64_t timer_c_ms;
+  /* SIP Digest (0 / NULL: absent). */
+  int64_t digest_nonce_ms, max_digest_nonces;
+  const char *digest_username;
+  int digest_proxy_auth;
 } opts;
 
 /* The options take "--flag value" and "--flag=value" alike. The index of
@@ -332,6 +356,49 @@ static int call_opt(opts *o, int argc, char **argv, int *i, int *rv) {
   return 1;
 }
 
+/* The SIP Digest options: 1 when argv[*i] was one of them (*i moved past
+ * its value; *rv a usage exit code or 0), else 0. */
+static int digest_opt(opts *o, int argc, char **argv, int *i, int *rv) {
+  static const char *const names[] = {
+      "--digest-nonce-ms", "--max-digest-nonces", "--digest-username",
+      "--digest-proxy-auth"};
+  size_t k = flag_find(argv[*i], names, 4);
+  if (k == 4)
+    return 0;
+  *rv = 0;
+  if (k == 3) {
+    if (strchr(argv[*i], '='))
+      *rv = cli_usage(SUB, "--digest-proxy-auth takes no value");
+    o->digest_proxy_auth = 1;
+    return 1;
+  }
+  const char *v;
+  if ((*rv = flag_value(argc, argv, i, names[k], &v)) != 0)
+    return 1;
+  if (k == 2) {
+    int mode;
+    if (o->digest_username)
+      *rv = cli_usage(SUB, "--digest-username given twice");
+    else if (imsec_scscf_digest_user_parse(imsec_str_c(v), &mode) < 0)
+      *rv = cli_usage(SUB,
+                      "--digest-username: expected any, impi or user, "
+                      "got '%s'",
+                      v);
+    o->digest_username = v;
+    return 1;
+  }
+  int64_t *dst = k == 0 ? &o->digest_nonce_ms : &o->max_digest_nonces;
+  uint64_t max = k == 0 ? 86400000 : 100000000, x;
+  if (*dst)
+    *rv = cli_usage(SUB, "%s given twice", names[k]);
+  else if (imsec_str_to_u64(imsec_str_c(v), max, &x) < 0 || x == 0)
+    *rv = cli_usage(SUB, "%s: expected 1..%llu, got '%s'", names[k],
+                    (unsigned long long)max, v);
+  else
+    *dst = (int64_t)x;
+  return 1;
+}
+
 /* Flood limits and the store's lock wait: the flag and its largest value
  * (milliseconds for --store-timeout, seconds for the window and the
  * lockout, counts for the rest). */
@@ -419,7 +486,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     }
     int crv = 0;
     if (core_opt(o, argc, argv, &i, &crv) ||
-        call_opt(o, argc, argv, &i, &crv)) {
+        call_opt(o, argc, argv, &i, &crv) ||
+        digest_opt(o, argc, argv, &i, &crv)) {
       if (crv)
         return crv;
       continue;
@@ -1050,6 +1118,16 @@ static int run(int argc, char **argv) {
   sc.n_routes = n_routes;
   if (pick_n(o.timer_c_ms, file.timer_c_ms) > 0)
     sc.timer_c_ms = pick_n(o.timer_c_ms, file.timer_c_ms);
+  /* SIP Digest: the flags over the file (both checked when read). */
+  sc.digest_nonce_ms =
+      o.digest_nonce_ms ? o.digest_nonce_ms : file.digest_nonce_ms;
+  sc.max_digest_nonces = (size_t)(o.max_digest_nonces ? o.max_digest_nonces
+                                                      : file.max_digest_nonces);
+  const char *dgu = pick(o.digest_username, file.digest_username);
+  if (dgu &&
+      imsec_scscf_digest_user_parse(imsec_str_c(dgu), &sc.digest_username) < 0)
+    sc.digest_username = IMSEC_SCSCF_DIGEST_USER_ANY; /* checked at load */
+  sc.digest_proxy_auth = o.digest_proxy_auth || file.digest_proxy_auth;
   e = imsec_scscf_new(&scscf, &sc, crypto);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,

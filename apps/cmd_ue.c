@@ -75,7 +75,13 @@ static const char help[] =
     "                      M2a); an SQN\n"
     "                      accepted is written back (mode 0600, synced)\n"
     "                      before the answer leaves; when it cannot be,\n"
-    "                      the challenge is not answered and the UE fails\n"
+    "                      the challenge is not answered and the UE fails.\n"
+    "                      A profile with password_file (imsec isim new\n"
+    "                      --digest) has no ISIM: the UE answers SIP\n"
+    "                      Digest challenges (SHA-256, else MD5, qop=auth)\n"
+    "                      of its home realm with the password, without\n"
+    "                      sec-agree (TS 33.203 Annexes N, O;\n"
+    "                      docs/DIGEST.md)\n"
     "  --pcscf [tls:|dtls:]HOST:PORT\n"
     "                      the P-CSCF's address ([v6]:PORT for IPv6); tls:\n"
     "                      (the default) or dtls: (SIP over DTLS on UDP)\n"
@@ -909,13 +915,21 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
   cfg.n_impus = prof->n_impus;
   cfg.home_domain = prof->home_domain;
   cfg.trust_domain = prof->trust_domain;
-  memcpy(cfg.k, prof->k, 16);
-  if (prof->has_opc) {
-    memcpy(cfg.opc, prof->opc, 16);
-    cfg.has_opc = 1;
+  if (prof->password_len) {
+    /* SIP Digest (TS 33.203 Annex N): the password from password_file;
+     * copied by imsec_ue_new, wiped here with cfg. */
+    memcpy(cfg.password, prof->password, prof->password_len);
+    cfg.password_len = prof->password_len;
+    cfg.digest_username = prof->digest_username;
   } else {
-    memcpy(cfg.op, prof->op, 16);
-    cfg.has_op = 1;
+    memcpy(cfg.k, prof->k, 16);
+    if (prof->has_opc) {
+      memcpy(cfg.opc, prof->opc, 16);
+      cfg.has_opc = 1;
+    } else {
+      memcpy(cfg.op, prof->op, 16);
+      cfg.has_op = 1;
+    }
   }
   memcpy(cfg.amf, prof->amf, 2);
   if (imsec_ue_sqn_load(prof->sqn, NULL, &cfg.sqn) < 0) {
@@ -962,6 +976,13 @@ static int run_ue(const args *a, imsec_isim_profile *prof,
     cfg.psk_identity = prof->psk_identity;
     memcpy(cfg.psk, prof->psk, prof->psk_len);
     cfg.psk_len = prof->psk_len;
+  }
+  if (a->aka_psk && prof->password_len) {
+    imsec_wipe(&cfg, sizeof(cfg));
+    return cli_usage(SUB,
+                     "--aka-psk needs an ISIM (IMS AKA); %s holds a "
+                     "SIP Digest password",
+                     a->config);
   }
   cfg.aka_psk = a->aka_psk;
   cfg.answer = a->answer;
@@ -1206,11 +1227,12 @@ static int run(int argc, char **argv) {
   if (rv < 0)
     return cli_fail(CLI_EXIT_USAGE, SUB, "%s",
                     err[0] ? err : imsec_strerror(rv));
-  const char *missing = !prof.impi                       ? "impi"
-                        : !prof.n_impus                  ? "impus"
-                        : !prof.home_domain              ? "home_domain"
-                        : !prof.trust_domain             ? "trust_domain"
-                        : !prof.has_k                    ? "k"
+  const char *missing = !prof.impi           ? "impi"
+                        : !prof.n_impus      ? "impus"
+                        : !prof.home_domain  ? "home_domain"
+                        : !prof.trust_domain ? "trust_domain"
+                        : prof.password_len  ? NULL
+                        : !prof.has_k        ? "k (or password_file)"
                         : !(prof.has_op || prof.has_opc) ? "op or opc"
                                                          : NULL;
   if (missing) {

@@ -206,6 +206,8 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
     reload_restart(&plan, "visited_network");
   if (a->require_sec_agree != b->require_sec_agree)
     reload_restart(&plan, "require_sec_agree");
+  if (a->access_3gpp != b->access_3gpp)
+    reload_restart(&plan, "access");
   if (a->max_flows != b->max_flows)
     reload_restart(&plan, "max_flows");
   if (a->max_bindings != b->max_bindings)

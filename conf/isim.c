@@ -14,6 +14,11 @@
 #include "imsec/psk_file.h"
 #include "conf_int.h"
 
+/* Octets read from a password file: the longest password, CRLF, and one
+ * more to tell a longer file. */
+#define IMSEC_ISIM_PASSWORD_READ                                               \
+  (sizeof(((imsec_isim_profile *)0)->password) + 3)
+
 typedef struct isim_ctx {
   const char *name;
   const char *base_dir;
@@ -54,6 +59,8 @@ void imsec_isim_free(imsec_isim_profile *p) {
   free(p->partners);
   free(p->psk_identity);
   free(p->psk_file);
+  free(p->password_file);
+  free(p->digest_username);
   imsec_wipe(p, sizeof(*p));
 }
 
@@ -212,6 +219,79 @@ static int private_key_file(isim_ctx *c, size_t line, const char *key,
   return 0;
 }
 
+/* Printable ASCII without control characters: what goes into a header. */
+static int text_printable(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+      return 0;
+  return 1;
+}
+
+/* SIP Digest (TS 33.203 Annex N): the password of a terminal without an
+ * ISIM, one line of 1 to `cap` octets (a trailing LF or CRLF is not part
+ * of it; no NUL, CR or LF inside) in a regular file that its owner, the
+ * user running imsec, alone may read or write. The same rules as the
+ * HSS's password files (docs/DIGEST.md). */
+static int password_file(isim_ctx *c, size_t line, const char *key,
+                         const char *path, uint8_t *out, size_t cap,
+                         size_t *got_len) {
+  if (c->flags & IMSEC_ISIM_NO_FILES)
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': files not allowed here",
+                key);
+  int rv = 0;
+  uint8_t buf[IMSEC_ISIM_PASSWORD_READ];
+  size_t n = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    rv = fail(c, IMSEC_ERR_IO, line, "key '%s': cannot read %s: %s", key, path,
+              strerror(errno));
+    goto done;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    rv = fail(c, IMSEC_ERR_IO, line, "key '%s': %s is not a regular file", key,
+              path);
+    goto done;
+  }
+  if ((st.st_mode & 077) || st.st_uid != geteuid()) {
+    rv = fail(c, IMSEC_ERR_PERM, line,
+              "key '%s': password file %s must be mode 0600 (or stricter) "
+              "and yours (mode %04o, owner %u)",
+              key, path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+    goto done;
+  }
+  for (;;) {
+    ssize_t got = read(fd, buf + n, sizeof(buf) - n);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      rv = fail(c, IMSEC_ERR_IO, line, "key '%s': cannot read %s", key, path);
+      goto done;
+    }
+    if (got == 0 || (n += (size_t)got) == sizeof(buf))
+      break;
+  }
+  if (n > 0 && buf[n - 1] == '\n')
+    n--;
+  if (n > 0 && buf[n - 1] == '\r')
+    n--;
+  if (n == 0 || n > cap || memchr(buf, '\0', n) || memchr(buf, '\n', n) ||
+      memchr(buf, '\r', n)) {
+    rv = fail(c, IMSEC_ERR_PARSE, line,
+              "key '%s': %s must hold one line of 1 to %zu octets (no NUL, "
+              "CR or LF in it)",
+              key, path, cap);
+    goto done;
+  }
+  memcpy(out, buf, n);
+  *got_len = n;
+done:
+  imsec_wipe(buf, sizeof(buf));
+  if (fd >= 0)
+    close(fd);
+  return rv;
+}
+
 /* A list of scalars (a single scalar counts as a list of one). */
 static int text_list(isim_ctx *c, yaml_document_t *doc, yaml_node_t *n,
                      const char *key, int paths, char ***out, size_t *count) {
@@ -272,14 +352,33 @@ enum {
   K_KEY_FILE,
   K_PSK_ID,
   K_PSK_FILE,
+  K_PASSWORD_FILE,
+  K_DIGEST_USER,
   N_KEYS
 };
 
-static const char *const key_names[N_KEYS] = {
-    "impi",   "impus",     "home_domain", "trust_domain", "k",
-    "k_file", "op",        "op_file",     "opc",          "opc_file",
-    "amf",    "sqn",       "anchors",     "home_ca",      "partners",
-    "policy", "cert_file", "key_file",    "psk_identity", "psk_file"};
+static const char *const key_names[N_KEYS] = {"impi",
+                                              "impus",
+                                              "home_domain",
+                                              "trust_domain",
+                                              "k",
+                                              "k_file",
+                                              "op",
+                                              "op_file",
+                                              "opc",
+                                              "opc_file",
+                                              "amf",
+                                              "sqn",
+                                              "anchors",
+                                              "home_ca",
+                                              "partners",
+                                              "policy",
+                                              "cert_file",
+                                              "key_file",
+                                              "psk_identity",
+                                              "psk_file",
+                                              "password_file",
+                                              "digest_username"};
 
 static int one_key(isim_ctx *c, yaml_document_t *doc, int k, yaml_node_t *v) {
   imsec_isim_profile *p = c->p;
@@ -362,6 +461,17 @@ static int one_key(isim_ctx *c, yaml_document_t *doc, int k, yaml_node_t *v) {
     IMSEC_GUARD(
         secret_file_n(c, line, key, s, p->psk, sizeof(p->psk), &p->psk_len));
     return resolve_path(c, line, key, s, &p->psk_file);
+  case K_PASSWORD_FILE:
+    IMSEC_GUARD(resolve_path(c, line, key, s, &p->password_file));
+    return password_file(c, line, key, p->password_file, p->password,
+                         sizeof(p->password), &p->password_len);
+  case K_DIGEST_USER:
+    if (!s[0] || strpbrk(s, "\"\\") || !text_printable(s))
+      return fail(c, IMSEC_ERR_PARSE, line,
+                  "key '%s': expected a printable username without quotes "
+                  "or backslashes",
+                  key);
+    return dup_text(c, line, key, s, &p->digest_username);
   default:
     return IMSEC_ERR_INTERNAL;
   }
@@ -616,6 +726,9 @@ int imsec_isim_save(const imsec_isim_profile *p, const char *path, int force) {
   /* Mode M3: the identity and the file; the key itself stays there. */
   bad |= put_kv(f, "psk_identity", p->psk_identity);
   bad |= put_kv(f, "psk_file", p->psk_file);
+  /* SIP Digest: the file that holds the password, never the password. */
+  bad |= put_kv(f, "password_file", p->password_file);
+  bad |= put_kv(f, "digest_username", p->digest_username);
   if (fclose(f) != 0)
     bad = 1;
   return bad ? IMSEC_ERR_IO : 0;

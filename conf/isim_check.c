@@ -134,18 +134,59 @@ static void check_psk(const imsec_isim_profile *p, check_acc *a) {
             p->psk_identity);
 }
 
+/* SIP Digest (TS 33.203 Annex N, docs/DIGEST.md): a password and no
+ * ISIM keys (the UE would authenticate one way only), and a username the
+ * S-CSCF can map to the IMPI: the IMPI itself or its user part. */
+static void check_digest(const imsec_isim_profile *p, check_acc *a) {
+  if (p->digest_username && !p->password_len)
+    finding(a, "inconsistent",
+            "digest_username is set but password_file is not: SIP Digest "
+            "needs the password");
+  if (!p->password_len)
+    return;
+  if (p->has_k || p->has_op || p->has_opc)
+    finding(a, "inconsistent",
+            "password_file and ISIM keys (k, op/opc) together: a profile "
+            "is either an ISIM (IMS AKA) or a SIP Digest terminal");
+  if (p->psk_len)
+    finding(a, "inconsistent",
+            "password_file and psk_file together: mode M3 rests on IMS AKA "
+            "or a configured PSK, not on SIP Digest");
+  if (!p->digest_username || !p->impi)
+    return;
+  size_t u = strlen(p->digest_username);
+  const char *at = strchr(p->impi, '@');
+  size_t part = at ? (size_t)(at - p->impi) : strlen(p->impi);
+  int is_impi =
+      strcmp(p->digest_username, p->impi) == 0; /* no secret: identities */
+  int is_part = u == part && strncmp(p->digest_username, p->impi, part) ==
+                                 0; /* no secret: identities */
+  if (!is_impi && !is_part)
+    finding(a, "inconsistent",
+            "digest_username '%s' is neither the IMPI nor its user part: "
+            "the S-CSCF would know no such username",
+            p->digest_username);
+}
+
 size_t imsec_isim_check(const imsec_isim_profile *p, imsec_isim_emit emit,
                         void *ctx) {
   check_acc a = {emit, ctx, 0};
   check_naming(p, &a);
 
   /* Clause 8.1: the ISIM holds an authentication key; Milenage needs OP
-   * or OPc (TS 35.206). */
-  if (!p->has_k)
-    finding(&a, "inconsistent", "no authentication key: set k or k_file");
-  if (!p->has_op && !p->has_opc)
-    finding(&a, "inconsistent",
-            "no operator variant key: set one of op, op_file, opc, opc_file");
+   * or OPc (TS 35.206). A terminal without an ISIM holds a password
+   * instead (TS 33.203 Annex N). */
+  if (!p->password_len) {
+    if (!p->has_k)
+      finding(&a, "inconsistent",
+              "no authentication key: set k or k_file (or password_file "
+              "for SIP Digest)");
+    if (!p->has_op && !p->has_opc)
+      finding(&a, "inconsistent",
+              "no operator variant key: set one of op, op_file, opc, "
+              "opc_file");
+  }
+  check_digest(p, &a);
 
   /* TS 23.003 §13.3: the IMPI's realm is the home network domain name. */
   imsec_impi impi;

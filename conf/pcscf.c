@@ -1,5 +1,6 @@
 /* Settings of `imsec pcscf` in YAML (include/imsec/pcscf.h). */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@ typedef struct pctx {
   char *err;
   size_t errcap;
   imsec_pcscf_settings *s;
-  unsigned seen;
+  uint64_t seen; /* one bit per key of keys[] (at most 64) */
   size_t routes_from_file;
 } pctx;
 
@@ -352,8 +353,10 @@ static const char *const keys[] = {"listen",
                                    "t4_ms",
                                    "dtls_idle_timeout_ms",
                                    "timer_c_ms",
-                                   "max_dialogs"};
+                                   "max_dialogs",
+                                   "access"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(N_KEYS <= 64, "pctx.seen has one bit per key");
 
 static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   imsec_pcscf_settings *s = c->s;
@@ -470,6 +473,17 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     IMSEC_GUARD(uint_value(c, v, key, 10000000, &u));
     s->elem.max_dialogs = (size_t)u;
     return 0;
+  case 31: /* TS 33.203 Annex N.1: SIP Digest refused on 3GPP access */
+    if (!(t = scalar(c, v, key, &rv)))
+      return rv;
+    if (!strcmp(t, "3gpp"))
+      s->elem.access_3gpp = 1;
+    else if (!strcmp(t, "other"))
+      s->elem.access_3gpp = 0;
+    else
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'access': expected 3gpp or other");
+    return 0;
   default:
     return core_key_value(c, doc, k - 13, v);
   }
@@ -495,9 +509,9 @@ static int walk(pctx *c, yaml_document_t *doc) {
       i++;
     if (i == N_KEYS)
       return fail(c, IMSEC_ERR_CONFIG, line_of(kn), "key '%s': unknown key", k);
-    if (c->seen & (1u << i))
+    if (c->seen & ((uint64_t)1 << i))
       return fail(c, IMSEC_ERR_CONFIG, line_of(kn), "key '%s': given twice", k);
-    c->seen |= 1u << i;
+    c->seen |= (uint64_t)1 << i;
     IMSEC_GUARD(one_key(c, doc, i, vn));
   }
   return 0;

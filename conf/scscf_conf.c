@@ -93,6 +93,11 @@ static const char *const keys[] = {
     /* calls (routes_value) */
     "routes",
     "timer_c_ms",
+    /* SIP Digest (digest_key) */
+    "digest_nonce_ms",
+    "max_digest_nonces",
+    "digest_username",
+    "digest_proxy_auth",
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -193,9 +198,43 @@ static int routes_value(ctx *c, yaml_document_t *doc, yaml_node_t *v) {
   return 0;
 }
 
+static int boolean(ctx *c, yaml_node_t *v, const char *key, int *dst);
+
+/* The SIP Digest keys: 1 handled, 0 not one of them, or an error. */
+static int digest_key(ctx *c, const char *key, yaml_node_t *v) {
+  imsec_scscf_file *o = c->out;
+  int64_t *n = NULL, max = 0;
+  if (strcmp(key, "digest_nonce_ms") == 0)
+    n = &o->digest_nonce_ms, max = 86400000;
+  else if (strcmp(key, "max_digest_nonces") == 0)
+    n = &o->max_digest_nonces, max = 100000000;
+  if (n) {
+    IMSEC_GUARD(number(c, v, key, max, n));
+    if (*n == 0) /* 0 would silently mean the default */
+      return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                  "key '%s': expected 1..%lld", key, (long long)max);
+    return 1;
+  }
+  if (strcmp(key, "digest_proxy_auth") == 0) {
+    IMSEC_GUARD(boolean(c, v, key, &o->digest_proxy_auth));
+    return 1;
+  }
+  if (strcmp(key, "digest_username") != 0)
+    return 0;
+  IMSEC_GUARD(text(c, v, key, 0, &o->digest_username));
+  int mode;
+  if (imsec_scscf_digest_user_parse(imsec_str_c(o->digest_username), &mode) < 0)
+    return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                "key 'digest_username': expected any, impi or user");
+  return 1;
+}
+
 static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   imsec_scscf_file *o = c->out;
   const char *key = keys[k];
+  int d = digest_key(c, key, v);
+  if (d != 0)
+    return d < 0 ? d : 0;
   switch (k) {
   case 0:
     return text(c, v, key, 0, &o->domain);
@@ -419,6 +458,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   free(f->cert);
   free(f->key);
   free(f->log_level);
+  free(f->digest_username);
   for (size_t i = 0; i < f->n_listen; i++)
     free(f->listen[i]);
   core_free(f);

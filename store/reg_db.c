@@ -10,14 +10,18 @@
 #include "imsec/regdb.h"
 #include "imsec/hss_db.h"
 
-#define SCHEMA_VERSION 1
+/* Version 2: registration.digest (TS 33.203 Annex N: the record says
+ * whether SIP Digest authenticated it). A version-1 file is brought up in
+ * place when opened; its records read as IMS AKA. */
+#define SCHEMA_VERSION 2
 #define CLI_TIMEOUT_MS 250
 
 /* Table names: `impu` is the HSS's (the file may be shared). */
 static const char schema[] =
     "CREATE TABLE registration("
     " impi TEXT PRIMARY KEY NOT NULL,"
-    " service_route TEXT);"
+    " service_route TEXT,"
+    " digest INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE reg_impu("
     " impi TEXT NOT NULL REFERENCES registration(impi) ON DELETE CASCADE,"
     " pos INTEGER NOT NULL,"
@@ -36,6 +40,10 @@ static const char schema[] =
     " PRIMARY KEY(impi, pos));"
     "CREATE INDEX binding_expiry ON binding(expires_ms);";
 
+/* From version 1 to 2. */
+static const char migrate_v1[] =
+    "ALTER TABLE registration ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;";
+
 enum {
   ST_DEL,
   ST_INS_REC,
@@ -51,7 +59,8 @@ enum {
 
 static const char *const stmt_sql[ST_N] = {
     [ST_DEL] = "DELETE FROM registration WHERE impi = ?",
-    [ST_INS_REC] = "INSERT INTO registration(impi, service_route) VALUES(?,?)",
+    [ST_INS_REC] = "INSERT INTO registration(impi, service_route, digest)"
+                   " VALUES(?,?,?)",
     [ST_INS_IMPU] = "INSERT INTO reg_impu(impi, pos, impu) VALUES(?,?,?)",
     [ST_INS_B] = "INSERT INTO binding(impi, pos, contact, path, instance,"
                  " reg_id, expires_ms, peer, ord) VALUES(?,?,?,?,?,?,?,?,?)",
@@ -59,7 +68,8 @@ static const char *const stmt_sql[ST_N] = {
     [ST_PURGE_REC] = "DELETE FROM registration WHERE NOT EXISTS"
                      " (SELECT 1 FROM binding b"
                      " WHERE b.impi = registration.impi)",
-    [ST_RECS] = "SELECT impi, service_route FROM registration ORDER BY impi",
+    [ST_RECS] = "SELECT impi, service_route, digest FROM registration"
+                " ORDER BY impi",
     [ST_IMPUS] = "SELECT impu FROM reg_impu WHERE impi = ? ORDER BY pos",
     [ST_BINDINGS] = "SELECT contact, path, instance, reg_id, expires_ms, peer,"
                     " ord FROM binding WHERE impi = ? ORDER BY pos",
@@ -130,6 +140,7 @@ static int rdb_save(imsec_reg_store *s, const imsec_reg_record *r,
   if (rv == 0) {
     bind_opt(st, 1, r->impi);
     bind_opt(st, 2, r->service_route);
+    sqlite3_bind_int(st, 3, r->digest ? 1 : 0);
     rv = run(d, st);
   }
   st = d->st[ST_INS_IMPU];
@@ -278,6 +289,7 @@ static int rdb_load(imsec_reg_store *s, int64_t now_ms, imsec_reg_load_fn fn,
     rv = dup_col(st, 0, &r.impi);
     if (rv == 0)
       rv = dup_col(st, 1, &r.service_route);
+    r.digest = sqlite3_column_int(st, 2) != 0;
     if (rv == 0 && !r.impi)
       rv = IMSEC_ERR_IO;
     if (rv == 0)
@@ -366,6 +378,19 @@ int imsec_reg_db_open(imsec_reg_store **out, const char *path,
       else
         imsec_db_set_err(err, errcap, "%s: cannot install the schema: %s", path,
                          sqlite3_errmsg(d->db));
+      goto fail;
+    }
+  } else if (ver == 1) {
+    /* An older file: the new column, its records kept (IMS AKA). */
+    e = write_version(d, migrate_v1);
+    if (e < 0) {
+      if (e == IMSEC_ERR_BUSY)
+        rv = locked_err(d, path, err, errcap);
+      else
+        imsec_db_set_err(err, errcap,
+                         "%s: cannot bring the registration schema from "
+                         "version 1 to %d: %s",
+                         path, SCHEMA_VERSION, sqlite3_errmsg(d->db));
       goto fail;
     }
   } else if (ver != SCHEMA_VERSION) {

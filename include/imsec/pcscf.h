@@ -344,7 +344,9 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *   dial_ue: true|false          (M2b: dial a UE's registered TLS Contact)
  *   t1_ms, t2_ms, t4_ms: numbers (DTLS: RFC 3261 §17.1.1.1 timers)
  *   dtls_idle_timeout_ms: number (DTLS: a quiet association is closed)
- *   max_dialogs: number          (calls: dialogs tracked, docs/CALLS.md) */
+ *   max_dialogs: number          (calls: dialogs tracked, docs/CALLS.md)
+ *   access: 3gpp|other           (TS 33.203 Annex N.1: 3gpp refuses SIP
+ *                                 Digest; default other) */
 typedef struct imsec_pcscf_settings {
   imsec_pcscf_config elem;
   imsec_addr listen; /* has_listen */

@@ -455,6 +455,12 @@ typedef struct imsec_scscf_file {
   imsec_scscf_route routes[IMSEC_SCSCF_MAX_ROUTES];
   size_t n_routes;
   int64_t timer_c_ms;
+  /* SIP Digest (docs/DIGEST.md; absent: 0 / NULL, the element's
+   * defaults): digest_nonce_ms, max_digest_nonces, digest_username (any,
+   * impi or user, checked at load), digest_proxy_auth (true/false). */
+  int64_t digest_nonce_ms, max_digest_nonces;
+  char *digest_username;
+  int digest_proxy_auth;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

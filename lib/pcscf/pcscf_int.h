@@ -335,7 +335,9 @@ int pc_ue_request(ev *e, imsec_sip_msg *m);
 
 int pc_has_option(imsec_sip_msg *m, imsec_sip_hid id, const char *opt);
 int pc_ue_register(ev *e, imsec_sip_msg *m);
-void pc_register_response(ev *e, txn *t, imsec_sip_msg *m);
+/* A response to a REGISTER on its way to the UE: 0 relay it, 1 answer
+ * the UE 403 instead (Annex N.1 on 3GPP access; logged). */
+int pc_register_response(ev *e, txn *t, imsec_sip_msg *m);
 /* ck= and ik= out of every challenge of a response for the UE (0, or <0
  * when the response must not go). */
 int pc_strip_aka_keys(ev *e, imsec_sip_msg *m);

@@ -576,8 +576,10 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
   if (m->status < 200) {
     if (m->status == 100)
       return 0; /* RFC 3261 §16.7 step 5: 100 is hop by hop */
-  } else if (t->is_register) {
-    pc_register_response(e, t, m);
+  } else if (t->is_register && pc_register_response(e, t, m) == 1) {
+    pc_txn_answer(e, t, 403, "Forbidden", 0);
+    pc_txn_clear(p, t);
+    return 0;
   }
   pc_dialog_on_response(e, t, m);
   flowrec *back = pc_flow_find(p, t->in_flow);

@@ -104,6 +104,90 @@ static int digest_username(imsec_str in, imsec_str *out) {
   return rv < 0 ? rv : IMSEC_ERR_NOTFOUND;
 }
 
+/* TS 33.203 Annex N.1, Annex P.3: is this Digest value (credentials or
+ * challenge) IMS AKA? An algorithm parameter names it (RFC 3310, RFC
+ * 4169); without one, credentials with an empty nonce are the first
+ * REGISTER of TS 24.229 §5.1.1.2.1 (no scheme chosen yet, `first_ok`),
+ * anything else is MD5 (RFC 7616 §3.3, §3.4), i.e. SIP Digest. Another
+ * scheme than Digest is not AKA either. */
+static int digest_is_aka(imsec_str in, int first_ok) {
+  imsec_cursor c;
+  imsec_cursor_init(&c, in.p, in.len);
+  imsec_str scheme, name, val, alg = S(""), nonce = S("");
+  int quoted, rv, has_alg = 0;
+  if (imsec_cursor_until(&c, ' ', &scheme) < 0 ||
+      !imsec_str_ieq(scheme, S("Digest")))
+    return 0;
+  while ((rv = imsec_digest_next_param(&c, &name, &val, &quoted)) == 1) {
+    if (imsec_str_ieq_c(name, "algorithm")) {
+      alg = val;
+      has_alg = 1;
+    } else if (imsec_str_ieq_c(name, "nonce")) {
+      nonce = val;
+    }
+  }
+  if (rv < 0)
+    return 0;
+  if (!has_alg)
+    return first_ok && !nonce.len;
+  return imsec_str_ieq(alg, S("AKAv1-MD5")) ||
+         imsec_str_ieq(alg, S("AKAv2-MD5"));
+}
+
+/* TS 33.203 Annex N.1: on 3GPP access a REGISTER must not use SIP
+ * Digest. 0 fine (or not 3GPP access), -1 with the 403 in *r (logged). */
+static int access_check(ev *e, imsec_sip_msg *m, refusal *r) {
+  imsec_pcscf *p = e->p;
+  if (!p->cfg.access_3gpp)
+    return 0;
+  for (const imsec_sip_hdr *h =
+           imsec_sip_hdr_first(m, IMSEC_SIP_H_AUTHORIZATION);
+       h; h = imsec_sip_hdr_next(m, h)) {
+    if (digest_is_aka(h->value, 1))
+      continue;
+    LOG(e, IMSEC_LOG_WARN, S("refused REGISTER on flow "), pc_num(p, e->f->id),
+        S(": 403 SIP Digest not allowed on 3GPP access (TS 33.203 N.1)"));
+    *r =
+        (refusal){.code = 403, .reason = "Forbidden", .why = NULL, .logged = 1};
+    return -1;
+  }
+  return 0;
+}
+
+/* RFC 3261 §16.4, RFC 5626 §4.2.1: a softphone names its P-CSCF as
+ * outbound proxy in a Route. A REGISTER goes where the home domain says
+ * (TS 24.229 §5.2.2.1), never where the UE steers it: every Route of the
+ * UE is taken out, the one naming this P-CSCF silently, any other with a
+ * line. */
+static void drop_ue_routes(ev *e, imsec_sip_msg *m) {
+  imsec_pcscf *p = e->p;
+  flowrec *f = e->f;
+  imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
+  imsec_sip_addr a;
+  int foreign = 0;
+  while (imsec_sip_addr_next(m, IMSEC_SIP_H_ROUTE, &it, &a) == 1) {
+    imsec_sip_uri u;
+    int me = 0;
+    if (imsec_sip_uri_parse(a.uri, 64, &u) == 0 &&
+        (u.scheme == IMSEC_SIP_SCHEME_SIP ||
+         u.scheme == IMSEC_SIP_SCHEME_SIPS)) {
+      uint16_t port = u.has_port
+                          ? u.port
+                          : (u.scheme == IMSEC_SIP_SCHEME_SIPS ? 5061 : 5060);
+      imsec_str host = pc_bare_host(u.host);
+      me = f->local_host[0] &&
+           imsec_str_ieq(host, pc_bare_host(imsec_str_c(f->local_host))) &&
+           (port == f->local_port || !u.has_port);
+    }
+    foreign |= !me;
+  }
+  if (foreign)
+    LOG(e, IMSEC_LOG_DEBUG, S("REGISTER on flow "), pc_num(p, f->id),
+        S(": a Route not naming this P-CSCF ignored (routed by home "
+          "domain)"));
+  (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_ROUTE);
+}
+
 /* ------------------------------------------------------------ REGISTER */
 
 static long route_for(const imsec_pcscf *p, imsec_str domain) {
@@ -267,7 +351,8 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   long di;
 
   if (sec_agree(e, m, &r, &sc_tls) < 0 ||
-      (di = home_route(e, m, &r, &dom, &to_uri)) < 0)
+      (di = home_route(e, m, &r, &dom, &to_uri)) < 0 ||
+      access_check(e, m, &r) < 0)
     goto out;
   if (!f->bindings && imsec_map_len(&p->bindings) >= p->cfg.max_bindings) {
     r = (refusal){.code = 503,
@@ -338,6 +423,26 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   /* Mode M3: a PSK flow registers its PSK's IMPI only. */
   if (pc_psk_register_check(e, t->impi, &r) < 0)
     goto out;
+  /* SIP Digest softphones often send the user part alone as username; the
+   * S-CSCF reads it as user@home-domain, and so does the binding here
+   * (TS 33.203 O.2), so that "alice" of two home networks served by this
+   * P-CSCF are two IMPIs, not one binding taken over by the other. */
+  if (t->impi[0] && !strchr(t->impi, '@')) {
+    sb qb = arena_sb(p);
+    sb_putc(&qb, t->impi);
+    sb_putc(&qb, "@");
+    sb_put(&qb, dom);
+    imsec_str q;
+    char *qi = sb_done(p, &qb, &q) == 0 ? pc_dup_str(q) : NULL;
+    if (!qi) {
+      r = (refusal){.code = 500,
+                    .reason = "Server Internal Error",
+                    .why = "out of memory"};
+      goto out;
+    }
+    free(t->impi);
+    t->impi = qi;
+  }
   binding *cur = t->impi[0] ? pc_binding_find(p, f, t->impi) : NULL;
   int vouched = cur != NULL;
   /* The Path token names the binding the 200 makes or refreshes: a
@@ -374,6 +479,7 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_ASSERTED_IDENTITY);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_P_VISITED_NETWORK_ID);
   (void)imsec_sip_msg_remove_all(m, IMSEC_SIP_H_PATH); /* a UE is no proxy */
+  drop_ue_routes(e, m);
   r = (refusal){.code = 500,
                 .reason = "Server Internal Error",
                 .why = "cannot edit REGISTER"};
@@ -433,6 +539,15 @@ static void register_ok(ev *e, txn *t, imsec_sip_msg *m) {
     exp = t->expires;
   if (t->expires == 0)
     exp = 0;
+  if (!t->impi[0]) {
+    /* No Authorization, so no IMPI to bind (TS 33.203 O.2 binds the
+     * digest username): an S-CSCF that registers without authenticating
+     * vouches for nobody on this connection. */
+    LOG(e, IMSEC_LOG_WARN,
+        S("200 to a REGISTER without Authorization on flow "), pc_num(p, f->id),
+        S(": nothing bound"));
+    return;
+  }
   binding *b = pc_binding_find(p, f, t->impi);
   if (exp == 0) {
     pc_psk_gone(e, t->impi);
@@ -531,12 +646,31 @@ static int scheme_ok(imsec_str v) {
   return 1;
 }
 
+/* 1 when the challenge is "scheme params" with no ck or ik among the
+ * params: it goes to the UE as the S-CSCF wrote it (RFC 8760 §3: the
+ * order and text of each challenge are the S-CSCF's). */
+static int challenge_clean(imsec_str v) {
+  if (!scheme_ok(v))
+    return 0;
+  imsec_cursor c;
+  imsec_cursor_init(&c, v.p, v.len);
+  imsec_str scheme, name, val;
+  int quoted, rv;
+  if (imsec_cursor_until(&c, ' ', &scheme) < 0)
+    return 0;
+  while ((rv = imsec_digest_next_param(&c, &name, &val, &quoted)) == 1)
+    if (imsec_str_ieq_c(name, "ck") || imsec_str_ieq_c(name, "ik"))
+      return 0;
+  return rv == 0;
+}
+
 int pc_strip_aka_keys(ev *e, imsec_sip_msg *m) {
   static const char *const drop_keys[] = {"ck", "ik"};
   for (size_t i = 0; i < m->nhdrs;) {
     const imsec_sip_hdr *h = &m->hdrs[i];
-    if (h->id != IMSEC_SIP_H_WWW_AUTHENTICATE &&
-        h->id != IMSEC_SIP_H_PROXY_AUTHENTICATE) {
+    if ((h->id != IMSEC_SIP_H_WWW_AUTHENTICATE &&
+         h->id != IMSEC_SIP_H_PROXY_AUTHENTICATE) ||
+        challenge_clean(h->value)) {
       i++;
       continue;
     }
@@ -558,8 +692,31 @@ int pc_strip_aka_keys(ev *e, imsec_sip_msg *m) {
   return 0;
 }
 
-void pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
+/* TS 33.203 Annex N.1: on 3GPP access a 401 that offers no IMS AKA (SIP
+ * Digest only) does not reach the UE. 1: refuse it. */
+static int digest_only_401(ev *e, imsec_sip_msg *m) {
+  if (!e->p->cfg.access_3gpp)
+    return 0;
+  int n = 0;
+  for (const imsec_sip_hdr *h =
+           imsec_sip_hdr_first(m, IMSEC_SIP_H_WWW_AUTHENTICATE);
+       h; h = imsec_sip_hdr_next(m, h)) {
+    if (digest_is_aka(h->value, 0))
+      return 0;
+    n++;
+  }
+  return n > 0;
+}
+
+int pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
+  if (m->status == 401 && digest_only_401(e, m)) {
+    LOG(e, IMSEC_LOG_WARN, S("401 for IMPI "), imsec_str_c(t->impi),
+        S(" on flow "), pc_num(p, t->in_flow),
+        S(" offers SIP Digest only, not allowed on 3GPP access "
+          "(TS 33.203 N.1): 403 to the UE"));
+    return 1;
+  }
   if (m->status == 401) {
     /* Mode M3 (psk.c): the keys of an AKA-derived PSK, taken first. */
     pc_psk_on_401(e, t, m);
@@ -574,4 +731,5 @@ void pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
   } else if (m->status >= 200 && m->status < 300) {
     register_ok(e, t, m);
   }
+  return 0;
 }

@@ -162,20 +162,18 @@ int scscf_challenge_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
   return 1;
 }
 
-typedef struct creds {
-  int present; /* an Authorization for our realm */
-  imsec_digest_params p;
-  char username[IMSEC_HSS_ID_MAX];
-  char nonce[NONCE_CAP];
-} creds;
-
-/* Pick the Authorization for our realm (TS 24.229 §5.4.1.2.1). Returns 0,
- * or IMSEC_ERR_PARSE for a malformed one. */
+/* Pick the Authorization for our realm (TS 24.229 §5.4.1.2.1); failing
+ * that, the first whose algorithm is plain Digest (MD5, SHA-256): SIP
+ * Digest credentials carry the HSS's realm, which need not be our domain
+ * (checked against the subscriber's once it is known). Returns 0, or
+ * IMSEC_ERR_PARSE for a malformed one. */
 static int get_creds(imsec_scscf *s, creds *c) {
   memset(c, 0, sizeof(*c));
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
   imsec_str raw;
   int rv;
+  imsec_digest_params other;
+  int have_other = 0;
   while ((rv = imsec_sip_auth_next(&s->m, IMSEC_SIP_H_AUTHORIZATION, &it,
                                    &raw)) == 1) {
     imsec_digest_params p;
@@ -183,17 +181,33 @@ static int get_creds(imsec_scscf *s, creds *c) {
     char realm[256];
     if (imsec_digest_unquote(p.realm, realm, sizeof(realm)) < 0)
       continue;
-    if (!imsec_str_ieq_c(imsec_str_c(realm), s->domain))
+    if (!imsec_str_ieq_c(imsec_str_c(realm), s->domain)) {
+      imsec_digest_alg alg;
+      if (!have_other && imsec_digest_alg_parse(p.algorithm, &alg) == 0 &&
+          (alg == IMSEC_DIGEST_MD5 || alg == IMSEC_DIGEST_SHA256)) {
+        other = p;
+        have_other = 1;
+      }
       continue;
-    if (imsec_digest_unquote(p.username, c->username, sizeof(c->username)) <=
-            0 ||
-        imsec_digest_unquote(p.nonce, c->nonce, sizeof(c->nonce)) < 0)
-      return IMSEC_ERR_PARSE;
-    c->p = p;
-    c->present = 1;
-    return 0;
+    }
+    have_other = 0;
+    other = p;
+    break;
   }
-  return rv < 0 ? rv : 0;
+  if (rv < 0)
+    return rv;
+  if (rv == 1 || have_other) {
+    c->p = other;
+    c->other_realm = rv != 1;
+    if (imsec_digest_unquote(other.username, c->username,
+                             sizeof(c->username)) <= 0 ||
+        imsec_digest_unquote(other.nonce, c->nonce, sizeof(c->nonce)) < 0)
+      return IMSEC_ERR_PARSE;
+    c->present = 1;
+    if (scscf_digest_impi(s, c) < 0)
+      c->impi[0] = 0; /* a form not allowed: no such subscriber */
+  }
+  return 0;
 }
 
 static imsec_digest_alg alg_of(imsec_hss_aka aka) {
@@ -487,8 +501,8 @@ static void refuse_claim(imsec_scscf *s, uint64_t flow, imsec_str src,
  * Retry-After. The IMPI's own limit holds per source, so a stranger who
  * uses it up does not shut the subscriber out; the IMPI's total is
  * IMPI_ALL_SOURCES times it. Returns 1 when refused. */
-static int limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
-                            imsec_str src, imsec_time_ms now, imsec_out *out) {
+int scscf_limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
+                           imsec_str src, imsec_time_ms now, imsec_out *out) {
   limit_entry *ei = imsec_limit_get(&s->lim_impi, impi, now, 1);
   limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 1);
   limit_entry *ep = pair_get(s, impi, src, now, 1);
@@ -625,7 +639,7 @@ static void limits_unchallenge(imsec_scscf *s, imsec_str impi, imsec_str src,
 static int challenge_new(imsec_scscf *s, uint64_t flow, const char *impi,
                          imsec_str src, int stale, imsec_time_ms now,
                          imsec_out *out) {
-  if (limits_challenge(s, flow, imsec_str_c(impi), src, now, out))
+  if (scscf_limits_challenge(s, flow, imsec_str_c(impi), src, now, out))
     return 0;
   int rv = challenge_ue(s, flow, impi, stale, now, out);
   if (waits(rv))
@@ -663,7 +677,7 @@ static int digest_uri_matches(const imsec_scscf *s, const creds *c) {
  * challenge arrived over a UE's TLS flow only if its P-CSCF marked the
  * Authorization integrity-protected "tls-pending" or "tls-yes" (the P-CSCF
  * replaces whatever a UE wrote there). */
-static int integrity_protected_tls(const imsec_digest_params *p) {
+int scscf_integrity_protected_tls(const imsec_digest_params *p) {
   if (!(p->present & IMSEC_DIGEST_P_INTEGRITY_PROTECTED))
     return 0;
   char v[16];
@@ -675,19 +689,7 @@ static int integrity_protected_tls(const imsec_digest_params *p) {
   return pending || yes;
 }
 
-/* What a REGISTER step decided, answered in one place (do_register's
- * end): nothing more (answered already, or waiting), park it, say the
- * store failed, count a failed response against the limits, answer. */
-typedef struct reg_end {
-  int park;           /* waits for a store (park_busy) */
-  int store_err;      /* the store failed: logged as unavailable */
-  int auth_failed;    /* a failed response (limits_failure) */
-  unsigned code;      /* the answer, 0: none from here */
-  const char *reason; /* its reason phrase */
-  const char *who;    /* the IMPI for the lines, or NULL */
-} reg_end;
-
-static void reg_fail(reg_end *e, unsigned code, const char *reason) {
+void scscf_reg_fail(reg_end *e, unsigned code, const char *reason) {
   e->code = code;
   e->reason = reason;
 }
@@ -717,7 +719,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   if (rv < 0) {
     e.store_err = rv;
-    reg_fail(&e, 500, "Server Internal Error");
+    scscf_reg_fail(&e, 500, "Server Internal Error");
     goto end;
   }
   imsec_sip_uri ru;
@@ -728,22 +730,22 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                                        s->m.ruri,
                                        IMSEC_STR_LIT(": domain not served")},
                          3);
-    reg_fail(&e, 403, "Domain not served");
+    scscf_reg_fail(&e, 403, "Domain not served");
     goto end;
   }
   const imsec_sip_addr *to;
   if (imsec_sip_get_to(&s->m, &to) < 0) {
-    reg_fail(&e, 400, "Bad To");
+    scscf_reg_fail(&e, 400, "Bad To");
     goto end;
   }
   c = malloc(sizeof(*c));
   sub = malloc(sizeof(*sub));
   if (!c || !sub) {
-    reg_fail(&e, 500, "Server Internal Error");
+    scscf_reg_fail(&e, 500, "Server Internal Error");
     goto end;
   }
   if (get_creds(s, c) < 0) {
-    reg_fail(&e, 400, "Bad Authorization");
+    scscf_reg_fail(&e, 400, "Bad Authorization");
     goto end;
   }
   src = request_source(s);
@@ -756,20 +758,29 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                  3, now, out);
     goto end;
   }
-  /* The IMPI: the Authorization username, or (a UA without one) the
-   * subscriber that owns the IMPU (TS 24.229 §5.4.1.2.1). */
+  /* The IMPI: the one the Authorization username names (the username
+   * itself, or for SIP Digest its user part at our domain), or (a UA
+   * without one) the subscriber that owns the IMPU (TS 24.229
+   * §5.4.1.2.1). */
   e.who = c->present ? c->username : "(by IMPU)";
-  rv = c->present
-           ? scscf_hss_sub(s, IMSEC_SVC_HSS_SUB, imsec_str_c(c->username), sub,
-                           now, out)
-           : scscf_hss_sub(s, IMSEC_SVC_HSS_SUB_IMPU, to->uri, sub, now, out);
+  if (c->present && !c->impi[0])
+    rv = IMSEC_ERR_NOTFOUND; /* a username form not allowed */
+  else
+    rv = c->present
+             ? scscf_hss_sub(s, IMSEC_SVC_HSS_SUB, imsec_str_c(c->impi), sub,
+                             now, out)
+             : scscf_hss_sub(s, IMSEC_SVC_HSS_SUB_IMPU, to->uri, sub, now, out);
+  /* IMS AKA credentials name the IMPI itself (TS 33.203 §6.1.1). */
+  if (rv == 0 && c->present && sub->scheme != IMSEC_HSS_SCHEME_DIGEST &&
+      c->form != IMSEC_HSS_USER_IMPI)
+    rv = IMSEC_ERR_NOTFOUND;
   if (waits(rv)) {
     e.park = 1;
     goto end;
   }
   if (rv < 0 && rv != IMSEC_ERR_NOTFOUND) {
     e.store_err = rv;
-    reg_fail(&e, 500, "Server Internal Error");
+    scscf_reg_fail(&e, 500, "Server Internal Error");
     goto end;
   }
   if (rv < 0) {
@@ -793,16 +804,23 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   impi = imsec_str_c(sub->impi);
   if (limits_refuse(s, flow, impi, src, now, out))
     goto end;
+  if (sub->scheme == IMSEC_HSS_SCHEME_DIGEST) {
+    /* TS 33.203 Annex P.4: the HSS record chooses the scheme. */
+    scscf_digest_register(s, flow, c, sub, src, now, out, &e);
+    goto end;
+  }
+  if (c->other_realm)
+    c->present = 0; /* not for us: a challenge of ours */
   if (!c->present || c->nonce[0] == 0) {
     e.park = waits(challenge_again(s, flow, sub->impi, src, 0, now, out));
     goto end;
   }
-  if (!integrity_protected_tls(&c->p)) {
+  if (!scscf_integrity_protected_tls(&c->p)) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": no integrity-protected=\"tls-pending\" or "
                         "\"tls-yes\" from the P-CSCF: 403",
                         NULL);
-    reg_fail(&e, 403, "Forbidden");
+    scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
   }
   challenge *ch = find_challenge(s, imsec_str_c(c->nonce));
@@ -824,7 +842,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": nonce of another subscriber: 403", NULL);
     e.auth_failed = 1;
-    reg_fail(&e, 403, "Forbidden");
+    scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
   }
   uint32_t nc_before = ch->nc;
@@ -849,7 +867,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                         ": UE reports network authentication failure: 403",
                         NULL);
     e.auth_failed = 1;
-    reg_fail(&e, 403, "Forbidden");
+    scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
   }
   uint8_t rand[IMSEC_AKA_RAND_LEN];
@@ -870,14 +888,14 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     drop_challenge(s, ch, out);
     if (rs == IMSEC_ERR_TIMEOUT || rs == IMSEC_ERR_IO) {
       e.store_err = rs;
-      reg_fail(&e, 500, "Server Internal Error");
+      scscf_reg_fail(&e, 500, "Server Internal Error");
       goto end;
     }
     if (rs < 0) {
       scscf_log_err(out, IMSEC_LOG_WARN, "REGISTER: resynchronisation failed",
                     rs);
       e.auth_failed = 1;
-      reg_fail(&e, 403, "Forbidden");
+      scscf_reg_fail(&e, 403, "Forbidden");
       goto end;
     }
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
@@ -899,10 +917,10 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                         ": authentication failed (", imsec_strerror(rv),
                         "): 403", NULL);
     e.auth_failed = 1;
-    reg_fail(&e, 403, "Forbidden");
+    scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
   }
-  scscf_registrar(s, flow, sub, now, out);
+  scscf_registrar(s, flow, sub, &(reg_auth){0, NULL}, now, out);
 end:
   if (e.park)
     scscf_park_busy(s, flow, e.who, now, out);

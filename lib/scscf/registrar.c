@@ -8,8 +8,8 @@
 
 #include "scscf_int.h"
 
-static int build_ok(imsec_scscf *s, uint64_t flow, reg *r, const char *impi,
-                    imsec_time_ms now, imsec_out *out);
+static int build_ok(imsec_scscf *s, uint64_t flow, reg *r,
+                    const char *auth_info, imsec_time_ms now, imsec_out *out);
 static int reg_to_record(const imsec_scscf *s, const reg *r, imsec_time_ms now,
                          imsec_reg_record *out);
 
@@ -217,7 +217,7 @@ static int service_route(const imsec_scscf *s, char *sr) {
 /* The registrar proper, after authentication (RFC 3261 §10.3, RFC 3327,
  * RFC 3608, RFC 5626 §6). */
 void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
-                     imsec_time_ms now, imsec_out *out) {
+                     const reg_auth *ra, imsec_time_ms now, imsec_out *out) {
   /* One exit (end): `code` is the answer when a step refused. */
   unsigned code = 0;
   const char *reason = NULL;
@@ -267,7 +267,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     }
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": de-registered (Contact: *)", NULL);
-    (void)build_ok(s, flow, NULL, sub->impi, now, out);
+    (void)build_ok(s, flow, NULL, ra->auth_info, now, out);
     goto end;
   }
   /* The Path of this REGISTER (RFC 3327 §5.3), stored with each contact. */
@@ -324,6 +324,10 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       goto end;
     }
   }
+  /* The scheme of the latest authentication: the later requests of a SIP
+   * Digest user may be challenged (digest_proxy_auth). */
+  if (r)
+    r->digest = ra->digest;
   /* Pass 2: apply. */
   it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
   while (r && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_CONTACT, &it, &a) == 1) {
@@ -407,7 +411,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": 200 registered, ", n, " contact(s)", NULL);
   }
-  (void)build_ok(s, flow, r, sub->impi, now, out);
+  (void)build_ok(s, flow, r, ra->auth_info, now, out);
 end:
   free(path);
   if (code)
@@ -416,11 +420,14 @@ end:
 
 /* 200 OK to a REGISTER (TS 24.229 §5.4.1.2.2): the current contacts, the
  * Path echoed, Service-Route and P-Associated-URI. */
-static int build_ok(imsec_scscf *s, uint64_t flow, reg *r, const char *impi,
-                    imsec_time_ms now, imsec_out *out) {
-  (void)impi;
+static int build_ok(imsec_scscf *s, uint64_t flow, reg *r,
+                    const char *auth_info, imsec_time_ms now, imsec_out *out) {
   imsec_sip_builder b;
   scscf_start_response(s, &b, 200, "OK");
+  /* RFC 7616 §3.5: the server proves it knows the password too. */
+  if (auth_info)
+    imsec_sip_build_header(&b, IMSEC_STR_LIT("Authentication-Info"),
+                           imsec_str_c(auth_info));
   for (size_t i = 0; r && i < r->n; i++) {
     contact *c = &r->c[i];
     imsec_time_ms left = (c->expires_at - now + 999) / 1000;
@@ -491,6 +498,7 @@ static int reg_to_record(const imsec_scscf *s, const reg *r, imsec_time_ms now,
       .impus = r->impus,
       .n_impus = r->n_impus,
       .service_route = service_route(s, sr) > 0 ? sr : NULL,
+      .digest = r->digest,
   };
   imsec_reg_binding *b = r->n ? calloc(r->n, sizeof(*b)) : NULL;
   if (r->n && !b)
@@ -534,6 +542,7 @@ static int reg_install(imsec_scscf *s, const imsec_reg_record *rec,
   reg *r = calloc(1, sizeof(*r));
   if (!r)
     return IMSEC_ERR_NOMEM;
+  r->digest = rec->digest != 0;
   int ok = (r->impi = scscf_dup_str(imsec_str_c(rec->impi))) != NULL;
   if (ok && rec->n_impus)
     ok = (r->impus = calloc(rec->n_impus, sizeof(char *))) != NULL;

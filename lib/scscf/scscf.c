@@ -169,8 +169,15 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.store_timeout_ms = 250;
   if (!c.max_parked)
     c.max_parked = 4096;
+  if (!c.digest_nonce_ms)
+    c.digest_nonce_ms = 300000;
+  if (!c.max_digest_nonces)
+    c.max_digest_nonces = 65536;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||
-      c.txn_timeout_ms < 0 || c.store_timeout_ms < 0 || c.timer_c_ms < 0)
+      c.txn_timeout_ms < 0 || c.store_timeout_ms < 0 || c.timer_c_ms < 0 ||
+      c.digest_nonce_ms < 0 ||
+      c.digest_username < IMSEC_SCSCF_DIGEST_USER_ANY ||
+      c.digest_username > IMSEC_SCSCF_DIGEST_USER_PART)
     return IMSEC_ERR_CONFIG;
   scscf_limits_defaults(&c);
   if (c.expires_default < c.expires_min)
@@ -224,10 +231,13 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_str(&s->pk_q, s->seed);
   imsec_map_init_str(&s->tx_key, s->seed);
   IMSEC_GUARD_GOTO(rv, scscf_limits_setup(s), fail_host);
+  imsec_map_init_str(&s->dg_nc, s->seed);
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
   s->cfg.domain = s->domain;
-  rv = scscf_trust_config(s, cfg);
+  rv = scscf_digest_setup(s);
+  if (rv == 0)
+    rv = scscf_trust_config(s, cfg);
   if (rv == 0)
     rv = scscf_routes_config(s, cfg);
   if (rv < 0) {
@@ -252,6 +262,7 @@ void imsec_scscf_del(imsec_scscf *s) {
   if (!s)
     return;
   scscf_challenges_free(s);
+  scscf_digest_free(s);
   scscf_regs_free(s);
   size_t it = 0;
   imsec_map_slot *e;
@@ -489,6 +500,7 @@ void imsec_scscf_on_reply(imsec_scscf *s, const imsec_svc_reply *r,
   case IMSEC_SVC_HSS_SUB_IMPU:
   case IMSEC_SVC_HSS_VECTOR:
   case IMSEC_SVC_HSS_RESYNC:
+  case IMSEC_SVC_HSS_DIGEST:
     scscf_hss_reply(s, r, now, out);
     break;
   default:

@@ -71,7 +71,52 @@ typedef struct reg {
   size_t n_impus;
   contact *c;
   size_t n;
+  int digest; /* authenticated with SIP Digest (TS 33.203 Annex N) */
 } reg;
+
+/* How the REGISTER the registrar answers was authenticated: SIP Digest
+ * (1) or IMS AKA (0); and the Authentication-Info value for the 200
+ * (RFC 7616 §3.5), or NULL. */
+typedef struct reg_auth {
+  int digest;
+  const char *auth_info;
+} reg_auth;
+
+/* The credentials of a REGISTER (auth.c get_creds): the Authorization
+ * for our realm, else (SIP Digest, whose realm is the HSS's) the first
+ * one with a non-AKA algorithm. `impi` is the IMPI the username names
+ * (digest.c scscf_digest_impi), `form` which H(A1) it is
+ * (IMSEC_HSS_USER_IMPI or _PART). */
+typedef struct creds {
+  int present;     /* an Authorization for us */
+  int other_realm; /* ... whose realm is not our domain */
+  imsec_digest_params p;
+  char username[IMSEC_HSS_ID_MAX];
+  char impi[IMSEC_HSS_ID_MAX];
+  int form;
+  char nonce[NONCE_CAP];
+} creds;
+
+/* What a REGISTER step decided, answered in one place (do_register's
+ * end): nothing more (answered already, or waiting), park it, say the
+ * store failed, count a failed response against the limits, answer. */
+typedef struct reg_end {
+  int park;           /* waits for a store (park_busy) */
+  int store_err;      /* the store failed: logged as unavailable */
+  int auth_failed;    /* a failed response (limits_failure) */
+  unsigned code;      /* the answer, 0: none from here */
+  const char *reason; /* its reason phrase */
+  const char *who;    /* the IMPI for the lines, or NULL */
+} reg_end;
+
+/* A SIP Digest nonce whose nc is tracked (digest.c, RFC 7616 §3.4): in a
+ * bounded table, oldest first. */
+typedef struct dg_nonce {
+  struct dg_nonce *prev, *next;
+  imsec_time_ms t; /* its issue time */
+  uint32_t nc;     /* the highest nc accepted */
+  char key[48];    /* the nonce text */
+} dg_nonce;
 
 typedef struct qmsg {
   struct qmsg *next;
@@ -184,6 +229,8 @@ typedef struct parked {
   imsec_aka_vector vec; /* secret: wiped when taken or freed */
   imsec_hss_aka aka;
   int rs_have, rs_status;
+  int dg_have, dg_status;
+  imsec_hss_sub dg; /* SIP Digest H(A1)s: secret, wiped when taken */
   size_t len;
   char data[];
 } parked;
@@ -321,6 +368,15 @@ struct imsec_scscf {
   char rr[300];
   size_t rr_len;
   imsec_lograte ack_rate;
+  /* SIP Digest (digest.c): the nonce key (secret, drawn at start), the
+   * opaque of every challenge, and the nonces whose nc is tracked; a
+   * nonce issued at or before dg_floor that is not in the table may have
+   * been evicted, so it is never taken as fresh. */
+  uint8_t dg_key[32];
+  char dg_opaque[33];
+  imsec_map dg_nc;
+  dg_nonce *dg_head, *dg_tail;
+  imsec_time_ms dg_floor;
 };
 
 /* scscf.c */
@@ -352,6 +408,25 @@ int scscf_challenge_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
                              imsec_out *out);
 void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                        imsec_out *out);
+void scscf_reg_fail(reg_end *e, unsigned code, const char *reason);
+int scscf_integrity_protected_tls(const imsec_digest_params *p);
+/* Count a new challenge against the flood limits: 1 when refused (then
+ * answered 503). */
+int scscf_limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
+                           imsec_str src, imsec_time_ms now, imsec_out *out);
+
+/* digest.c: SIP Digest (TS 33.203 Annexes N, O, P.4; RFC 7616, 8760). */
+int scscf_digest_setup(imsec_scscf *s);
+void scscf_digest_free(imsec_scscf *s);
+/* The IMPI the username of `c` names (c->impi, c->form) under
+ * digest_username. Returns 0, or IMSEC_ERR_NOTFOUND when the form is not
+ * allowed. */
+int scscf_digest_impi(const imsec_scscf *s, creds *c);
+/* The REGISTER of a SIP Digest subscriber `sub`, after its limits were
+ * checked: challenge, verify, or register. */
+void scscf_digest_register(imsec_scscf *s, uint64_t flow, creds *c,
+                           const imsec_hss_sub *sub, imsec_str src,
+                           imsec_time_ms now, imsec_out *out, reg_end *e);
 
 /* registrar.c */
 void scscf_contact_free(contact *c);
@@ -361,7 +436,7 @@ int scscf_reg_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
                        imsec_out *out);
 reg *scscf_find_reg_impu(const imsec_scscf *s, imsec_str impu);
 void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
-                     imsec_time_ms now, imsec_out *out);
+                     const reg_auth *ra, imsec_time_ms now, imsec_out *out);
 int scscf_impu_in_set(const imsec_hss_sub *sub, imsec_str impu);
 void scscf_pends_free(imsec_scscf *s);
 void scscf_persist_reg(imsec_scscf *s, uint64_t flow, const char *impi,
@@ -465,6 +540,11 @@ int scscf_hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
                   imsec_hss_sub *sub, imsec_time_ms now, imsec_out *out);
 int scscf_hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,
                      imsec_hss_aka *aka, imsec_time_ms now, imsec_out *out);
+/* The SIP Digest H(A1)s of `impi` (IMSEC_SVC_HSS_DIGEST), taken once: the
+ * parked copy is wiped as it is handed over; *sub is a secret. Returns as
+ * hss_sub. */
+int scscf_hss_digest(imsec_scscf *s, const char *impi, imsec_hss_sub *sub,
+                     imsec_time_ms now, imsec_out *out);
 int scscf_hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
                      const uint8_t *auts, imsec_time_ms now, imsec_out *out);
 int scscf_wait_load(imsec_scscf *s, imsec_time_ms now);

@@ -192,6 +192,25 @@ int scscf_hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,
   return store_ask(s, &req, now, out);
 }
 
+int scscf_hss_digest(imsec_scscf *s, const char *impi, imsec_hss_sub *sub,
+                     imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->dg_have) {
+    int st = p->dg_status;
+    if (st == 0)
+      *sub = p->dg;
+    imsec_hss_sub_wipe(&p->dg);
+    p->dg_have = 0;
+    return st;
+  }
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_HSS_DIGEST;
+  if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0)
+    return IMSEC_ERR_NOTFOUND;
+  return store_ask(s, &req, now, out);
+}
+
 /* Resynchronisation (TS 33.102 §6.3.5). Returns as hss_sub. */
 int scscf_hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
                      const uint8_t *auts, imsec_time_ms now, imsec_out *out) {
@@ -226,6 +245,7 @@ int scscf_wait_load(imsec_scscf *s, imsec_time_ms now) {
 static void parked_free(parked *p) {
   imsec_aka_vector_wipe(&p->vec);
   imsec_hss_sub_wipe(&p->sub);
+  imsec_hss_sub_wipe(&p->dg);
   imsec_wipe(p->data, p->len);
   free(p);
 }
@@ -648,6 +668,16 @@ void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
   case IMSEC_SVC_HSS_RESYNC:
     p->rs_have = 1;
     p->rs_status = r->status;
+    break;
+  case IMSEC_SVC_HSS_DIGEST:
+    /* A copy of the H(A1)s: the host wipes its reply after on_reply. */
+    imsec_hss_sub_wipe(&p->dg);
+    p->dg_have = 1;
+    p->dg_status = r->status;
+    if (r->status == 0)
+      p->dg = r->sub;
+    imsec_wipe(p->dg.k, sizeof(p->dg.k));
+    imsec_wipe(p->dg.op, sizeof(p->dg.op));
     break;
   default:
     break;

@@ -86,6 +86,9 @@ static int answer_challenge(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
   if (++ue->rounds > UE_MAX_ROUNDS)
     return fail(ue, "registration failed: too many challenges in a row",
                 IMSEC_ERR_LIMIT);
+  /* A terminal without an ISIM answers SIP Digest only (digest.c). */
+  if (UE_DIGEST(ue))
+    return ue_digest_answer_401(ue, m, now, out);
   /* The first Digest AKA challenge (RFC 3310 §3.1). */
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
   imsec_str raw;
@@ -99,11 +102,22 @@ static int answer_challenge(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
         (alg == IMSEC_DIGEST_AKAV1_MD5 || alg == IMSEC_DIGEST_AKAV2_MD5))
       found = 1;
   }
-  if (!found)
+  if (!found) {
+    /* TS 33.203 Annex N: a password challenge is for terminals without
+     * an ISIM; this one answers with its ISIM only. */
+    ue_dg_chal dg;
+    ue_dg_offer seen;
+    if (ue_digest_pick(m, IMSEC_SIP_H_WWW_AUTHENTICATE, &dg, &seen) == 0)
+      return fail(ue,
+                  "registration failed: the 401 offers only SIP Digest "
+                  "with a password; this UE authenticates with its ISIM "
+                  "(IMS AKA)",
+                  IMSEC_ERR_UNSUPPORTED);
     return fail(ue,
                 "registration failed: the 401 carries no Digest AKA "
                 "challenge",
                 IMSEC_ERR_UNSUPPORTED);
+  }
   char realm[UE_TEXT], nonce[512];
   if (imsec_digest_unquote(ch.realm, realm, sizeof(realm)) < 0 ||
       !ue_text_ok(S(realm)) ||

@@ -51,9 +51,12 @@ typedef struct ue_call {
   char inv_via[VIA_CAP];
   char inv_ruri[IMSEC_UE_URI_CAP];
   uint32_t inv_cseq;
-  int inv_open;      /* no final response yet */
-  int provisional;   /* a provisional came for the initial INVITE */
-  int cancel_wanted; /* hung up before a provisional: CANCEL on the first */
+  uint32_t init_cseq; /* the initial INVITE's: 1, 2 once sent again with
+                         Proxy-Authorization after a 407 */
+  int authed;         /* the initial INVITE went with credentials */
+  int inv_open;       /* no final response yet */
+  int provisional;    /* a provisional came for the initial INVITE */
+  int cancel_wanted;  /* hung up before a provisional: CANCEL on the first */
   int cancel_sent;
   /* our BYE */
   uint32_t bye_cseq;
@@ -264,15 +267,16 @@ static void send_bytes(imsec_ue *ue, ue_call *c, const char *p, size_t n,
 /* What a request of the dialog looks like (§12.2.1.1). */
 typedef struct req_spec {
   const char *method;
-  const char *ruri;   /* NULL: the remote target */
-  const char *via;    /* NULL: a fresh branch */
-  char *via_out;      /* where the Via used is kept (VIA_CAP), or NULL */
-  uint32_t cseq;      /* the CSeq number */
-  const char *to_tag; /* NULL: the dialog's remote tag ("" none) */
-  int service_route;  /* route by the Service-Route (out of a dialog) */
-  int contact;        /* Contact, Allow, Supported (INVITE) */
-  const char *sdp;    /* a body, application/sdp */
-  char **keep;        /* a copy of the bytes sent (ACK), or NULL */
+  const char *ruri;        /* NULL: the remote target */
+  const char *via;         /* NULL: a fresh branch */
+  char *via_out;           /* where the Via used is kept (VIA_CAP), or NULL */
+  uint32_t cseq;           /* the CSeq number */
+  const char *to_tag;      /* NULL: the dialog's remote tag ("" none) */
+  int service_route;       /* route by the Service-Route (out of a dialog) */
+  int contact;             /* Contact, Allow, Supported (INVITE) */
+  const char *proxy_authz; /* Proxy-Authorization value, or NULL */
+  const char *sdp;         /* a body, application/sdp */
+  char **keep;             /* a copy of the bytes sent (ACK), or NULL */
   size_t *keep_len;
 } req_spec;
 
@@ -326,6 +330,8 @@ static int send_request(imsec_ue *ue, ue_call *c, const req_spec *r,
     hdr(&b, "Supported", "outbound");
     hdr(&b, "Accept", "application/sdp");
   }
+  if (r->proxy_authz)
+    hdr(&b, "Proxy-Authorization", r->proxy_authz);
   if (r->sdp)
     hdr(&b, "Content-Type", "application/sdp");
   int n = imsec_sip_build_finish(&b, r->sdp ? S(r->sdp) : IMSEC_STR_NULL);
@@ -511,7 +517,7 @@ int ue_h_call(imsec_ue *ue, const ue_event *e) {
   c->started_at = now;
   c->sdp_sess = sess_id(ue);
   c->sdp_ver = 1;
-  c->inv_cseq = c->local_cseq = 1;
+  c->inv_cseq = c->local_cseq = c->init_cseq = 1;
   c->inv_open = 1;
   c->deadline = now + ue->txn_timeout; /* Timer B (§17.1.1.2) */
   char sdp[SDP_CAP];
@@ -584,10 +590,46 @@ static void fork_bye(imsec_ue *ue, ue_call *c, imsec_sip_msg *m,
   free(t);
 }
 
+/* A 407 to our initial INVITE from the S-CSCF (RFC 3261 §22.3, TS 33.203
+ * Annex N for requests other than REGISTER): the 407 is ACKed (by the
+ * caller), the INVITE goes once more, CSeq + 1, a new branch, the same
+ * offer, with Proxy-Authorization (§8.1.3.5). 1 when it went. */
+static int retry_with_credentials(imsec_ue *ue, ue_call *c, imsec_sip_msg *m,
+                                  imsec_time_ms now, imsec_out *out) {
+  if (c->authed || c->cancel_wanted || c->cancel_sent || !c->flow)
+    return 0;
+  char authz[UE_AUTH_CAP], sdp[SDP_CAP];
+  int rv = ue_digest_answer_proxy(ue, m, "INVITE", c->inv_ruri, authz,
+                                  sizeof authz, out);
+  if (rv == 0)
+    rv = ue_sdp_offer(sdp, sizeof sdp, ue->local_host, c->sdp_sess, c->sdp_ver);
+  if (rv >= 0) {
+    c->inv_cseq = c->init_cseq = ++c->local_cseq;
+    req_spec r = {.method = "INVITE",
+                  .ruri = c->inv_ruri,
+                  .via_out = c->inv_via,
+                  .cseq = c->inv_cseq,
+                  .to_tag = "",
+                  .service_route = 1,
+                  .contact = 1,
+                  .proxy_authz = authz,
+                  .sdp = sdp};
+    rv = send_request(ue, c, &r, out);
+  }
+  imsec_wipe(authz, sizeof authz);
+  if (rv < 0)
+    return 0;
+  c->authed = 1;
+  c->provisional = 0;
+  c->remote_tag[0] = '\0';             /* the 407's tag is no dialog's */
+  c->deadline = now + ue->txn_timeout; /* Timer B again */
+  return 1;
+}
+
 static void on_invite_rsp(imsec_ue *ue, ue_call *c, imsec_sip_msg *m,
                           uint32_t seq, imsec_time_ms now, imsec_out *out) {
   unsigned st = m->status;
-  int initial = seq == 1 && !c->incoming;
+  int initial = seq == c->init_cseq && !c->incoming;
   if (seq != c->inv_cseq)
     return; /* an older INVITE's */
   imsec_str tt = to_tag(m);
@@ -643,6 +685,8 @@ static void on_invite_rsp(imsec_ue *ue, ue_call *c, imsec_sip_msg *m,
   ack_non_2xx(ue, c, m, initial, out);
   if (!c->inv_open)
     return; /* a retransmission: ACKed again */
+  if (st == 407 && initial && retry_with_credentials(ue, c, m, now, out))
+    return;
   c->inv_open = 0;
   c->deadline = 0;
   if (!initial) {
@@ -1081,7 +1125,7 @@ int ue_h_call_timer(imsec_ue *ue, const ue_event *e) {
       c->bye_status = 408; /* §8.1.3.1: a timeout is a 408 */
       LOG(out, IMSEC_LOG_WARN, S("BYE unanswered: call ended anyway"));
       ended(c, c->bye_end, now, out);
-    } else if (c->inv_open && !c->incoming && c->inv_cseq == 1) {
+    } else if (c->inv_open && !c->incoming && c->inv_cseq == c->init_cseq) {
       c->inv_open = 0;
       c->final_status = 408;
       LOG(out, IMSEC_LOG_WARN, S("call to "), S(c->peer),

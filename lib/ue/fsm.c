@@ -46,7 +46,7 @@
 #define ON_FLOW                                                                \
   [UE_EV_START] = REF, [UE_EV_FLOW_UP] = REF,                                  \
   [UE_EV_FLOW_DOWN] = RUN(ue_h_flow_lost, LOST, LOST_ACTS),                    \
-  [UE_EV_RSP_MESSAGE] = RUN(ue_h_rsp_message, 0, 0),                           \
+  [UE_EV_RSP_MESSAGE] = RUN(ue_h_rsp_message, 0, A(SEND)),                     \
   [UE_EV_REQUEST] = RUN(ue_h_request, 0, A(SEND)),                             \
   [UE_EV_TIMER_RECONNECT] = IGN,                                               \
   [UE_EV_TIMER_MESSAGE] = RUN(ue_h_msg_timer, 0, 0),                           \
@@ -197,7 +197,7 @@ const ue_rule ue_fsm[UE_ST_COUNT][UE_EV_COUNT] = {
             [UE_EV_FLOW_UP] = REF,
             [UE_EV_FLOW_DOWN] =
                 RUN(ue_h_flow_gone_refusing, B(UE_ST_REFUSED), A(CLOSE)),
-            [UE_EV_RSP_MESSAGE] = RUN(ue_h_rsp_message, 0, 0),
+            [UE_EV_RSP_MESSAGE] = RUN(ue_h_rsp_message, 0, A(SEND)),
             [UE_EV_REQUEST] = RUN(ue_h_request, 0, A(SEND)),
             [UE_EV_TIMER_RECONNECT] = IGN,
             [UE_EV_TIMER_MESSAGE] = RUN(ue_h_msg_timer, 0, 0),

@@ -14,14 +14,66 @@ static void hdr(imsec_sip_builder *b, const char *name, const char *value) {
   imsec_sip_build_header(b, S(name), S(value));
 }
 
+/* What a 407 would need, dropped once the MESSAGE has its answer. */
+static void pending_forget_copy(ue_pending *p) {
+  free(p->to);
+  free(p->ctype);
+  if (p->body)
+    imsec_wipe(p->body, p->len);
+  free(p->body);
+  p->to = p->ctype = NULL;
+  p->body = NULL;
+  p->len = 0;
+}
+
+static void pending_clear(ue_pending *p) {
+  pending_forget_copy(p);
+  memset(p, 0, sizeof(*p));
+}
+
 void ue_fail_pending_messages(imsec_ue *ue, int status) {
   for (size_t i = 0; i < IMSEC_UE_MAX_PENDING; i++) {
     ue_pending *p = &ue->pending[i];
     if (p->handle && p->status == 0) {
       p->status = status;
       p->deadline = 0;
+      pending_forget_copy(p);
     }
   }
+}
+
+void ue_pending_free_all(imsec_ue *ue) {
+  for (size_t i = 0; i < IMSEC_UE_MAX_PENDING; i++)
+    pending_clear(&ue->pending[i]);
+}
+
+static int send_message(imsec_ue *ue, const char *to, const char *ct,
+                        const uint8_t *body, size_t len, const char *cid,
+                        const char *tag, uint32_t cseq, const char *proxy_authz,
+                        imsec_out *out);
+static void arm_message_timer(imsec_ue *ue, imsec_out *out);
+
+/* A 407 from the S-CSCF (RFC 3261 §22.3, TS 33.203 Annex N with
+ * Proxy-Authorization for requests other than REGISTER): the same
+ * MESSAGE once more, CSeq + 1, with credentials. 1 when it went. */
+static int retry_with_credentials(imsec_ue *ue, ue_pending *p, imsec_sip_msg *m,
+                                  imsec_time_ms now, imsec_out *out) {
+  if (m->status != 407 || p->authed || !p->to || !ue->flow)
+    return 0;
+  char authz[UE_AUTH_CAP];
+  int rv = ue_digest_answer_proxy(ue, m, "MESSAGE", p->to, authz, sizeof(authz),
+                                  out);
+  if (rv == 0)
+    rv = send_message(ue, p->to, p->ctype, p->body, p->len, p->call_id,
+                      p->from_tag, p->cseq + 1, authz, out);
+  imsec_wipe(authz, sizeof(authz));
+  if (rv < 0)
+    return 0;
+  p->authed = 1;
+  p->cseq++;
+  p->deadline = now + ue->txn_timeout;
+  arm_message_timer(ue, out);
+  return 1;
 }
 
 /* RSP_MESSAGE: the final answer to a MESSAGE the UE sent. */
@@ -29,11 +81,18 @@ int ue_h_rsp_message(imsec_ue *ue, const ue_event *e) {
   imsec_sip_msg *m = e->msg;
   imsec_str cid = e->call_id;
   imsec_out *out = e->out;
+  const imsec_sip_cseq *cs;
+  if (imsec_sip_get_cseq(m, &cs) < 0)
+    return 0;
   for (size_t i = 0; i < IMSEC_UE_MAX_PENDING; i++) {
     ue_pending *p = &ue->pending[i];
-    if (p->handle && p->status == 0 && imsec_str_eq(cid, S(p->call_id))) {
+    if (p->handle && p->status == 0 && imsec_str_eq(cid, S(p->call_id)) &&
+        cs->seq == p->cseq) {
+      if (retry_with_credentials(ue, p, m, e->now, out))
+        return 0;
       p->status = (int)m->status;
       p->deadline = 0;
+      pending_forget_copy(p);
       char code[8];
       ue_num_text(m->status, code, sizeof(code));
       LOG(out, m->status < 300 ? IMSEC_LOG_INFO : IMSEC_LOG_WARN, S("<- "),
@@ -172,6 +231,7 @@ int ue_h_msg_timer(imsec_ue *ue, const ue_event *e) {
     if (p->handle && p->status == 0 && p->deadline && now >= p->deadline) {
       p->status = 408; /* RFC 3261 §17.1.2.2 Timer F */
       p->deadline = 0;
+      pending_forget_copy(p);
       LOG(out, IMSEC_LOG_WARN, S("MESSAGE timed out (408)"));
     }
   }
@@ -189,6 +249,65 @@ static ue_pending *pending_slot(imsec_ue *ue) {
       best = p;
   }
   return best;
+}
+
+/* Build and send one MESSAGE (RFC 3428) on the flow. */
+static int send_message(imsec_ue *ue, const char *to, const char *ct,
+                        const uint8_t *body, size_t len, const char *cid,
+                        const char *tag, uint32_t cseq, const char *proxy_authz,
+                        imsec_out *out) {
+  char via[400], from[UE_TEXT + 64], tob[IMSEC_UE_URI_CAP + 8],
+      route[IMSEC_UE_URI_CAP + 8], cseqb[32];
+  IMSEC_GUARD(ue_build_via(ue, via, sizeof(via)));
+  IMSEC_GUARD(ue_angle(from, sizeof(from), ue->impus[0], tag));
+  IMSEC_GUARD(ue_angle(tob, sizeof(tob), to, NULL));
+  imsec_sbuf b;
+  imsec_sbuf_init(&b, cseqb, sizeof(cseqb));
+  imsec_sbuf_num(&b, cseq);
+  imsec_sbuf_add(&b, " MESSAGE");
+
+  char *msg = malloc(UE_MSG_CAP + UE_BODY_MAX);
+  if (!msg)
+    return IMSEC_ERR_NOMEM;
+  imsec_sip_builder sb;
+  imsec_sip_build_init(&sb, msg, UE_MSG_CAP + UE_BODY_MAX);
+  imsec_sip_build_request(&sb, IMSEC_STR_LIT("MESSAGE"), S(to));
+  hdr(&sb, "Via", via);
+  hdr(&sb, "Max-Forwards", "70");
+  /* TS 24.229 §5.1.2A.1.1, RFC 3608: the Service-Route learnt at
+   * registration is the route set; the P-CSCF is the flow itself. */
+  for (size_t i = 0; i < ue->n_routes; i++) {
+    if (ue_angle(route, sizeof(route), ue->routes[i], NULL) == 0)
+      hdr(&sb, "Route", route);
+  }
+  hdr(&sb, "From", from);
+  hdr(&sb, "To", tob);
+  hdr(&sb, "Call-ID", cid);
+  hdr(&sb, "CSeq", cseqb);
+  if (proxy_authz)
+    hdr(&sb, "Proxy-Authorization", proxy_authz);
+  hdr(&sb, "Content-Type", ct);
+  int n = imsec_sip_build_finish(
+      &sb, imsec_str_make((const char *)body, body ? len : 0));
+  if (n > IMSEC_UE_DTLS_MAX && ue->pcscf.tp == IMSEC_TP_DTLS) {
+    /* One SIP message per DTLS record (RFC 6347 §4.1.1: 2^14 octets):
+     * what net/ would refuse, refused here (the caller's 513). */
+    LOG(out, IMSEC_LOG_WARN,
+        S("MESSAGE larger than one DTLS record: not sent"));
+    n = IMSEC_ERR_LIMIT;
+  }
+  if (n >= 0)
+    n = imsec_out_send(out, ue->flow, msg, (size_t)n);
+  free(msg);
+  return n < 0 ? n : 0;
+}
+
+static char *dup_text(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
 }
 
 /* SEND on the flow: a MESSAGE over the registered flow. */
@@ -213,58 +332,37 @@ int ue_h_send(imsec_ue *ue, const ue_event *e) {
   if (!slot)
     return IMSEC_ERR_LIMIT;
 
-  char via[400], from[UE_TEXT + 64], tob[IMSEC_UE_URI_CAP + 8], cid[80],
-      tag[17], route[IMSEC_UE_URI_CAP + 8];
-  IMSEC_GUARD(ue_build_via(ue, via, sizeof(via)));
+  char cid[80], tag[17];
   IMSEC_GUARD(ue_rand_hex(ue, tag, sizeof(tag), 8));
   char idhex[33];
   IMSEC_GUARD(ue_rand_hex(ue, idhex, sizeof(idhex), 16));
   imsec_sbuf b;
   imsec_sbuf_init(&b, cid, sizeof(cid));
   imsec_sbuf_add(&b, idhex);
-  IMSEC_GUARD(ue_angle(from, sizeof(from), ue->impus[0], tag));
-  IMSEC_GUARD(ue_angle(tob, sizeof(tob), to, NULL));
+  IMSEC_GUARD(send_message(ue, to, ct, body, len, cid, tag, 1, NULL, out));
 
-  char *msg = malloc(UE_MSG_CAP + UE_BODY_MAX);
-  if (!msg)
-    return IMSEC_ERR_NOMEM;
-  imsec_sip_builder sb;
-  imsec_sip_build_init(&sb, msg, UE_MSG_CAP + UE_BODY_MAX);
-  imsec_sip_build_request(&sb, IMSEC_STR_LIT("MESSAGE"), ts);
-  hdr(&sb, "Via", via);
-  hdr(&sb, "Max-Forwards", "70");
-  /* TS 24.229 §5.1.2A.1.1, RFC 3608: the Service-Route learnt at
-   * registration is the route set; the P-CSCF is the flow itself. */
-  for (size_t i = 0; i < ue->n_routes; i++) {
-    if (ue_angle(route, sizeof(route), ue->routes[i], NULL) == 0)
-      hdr(&sb, "Route", route);
-  }
-  hdr(&sb, "From", from);
-  hdr(&sb, "To", tob);
-  hdr(&sb, "Call-ID", cid);
-  hdr(&sb, "CSeq", "1 MESSAGE");
-  hdr(&sb, "Content-Type", ct);
-  int n = imsec_sip_build_finish(
-      &sb, imsec_str_make((const char *)body, body ? len : 0));
-  if (n > IMSEC_UE_DTLS_MAX && ue->pcscf.tp == IMSEC_TP_DTLS) {
-    /* One SIP message per DTLS record (RFC 6347 §4.1.1: 2^14 octets):
-     * what net/ would refuse, refused here (the caller's 513). */
-    LOG(out, IMSEC_LOG_WARN,
-        S("MESSAGE larger than one DTLS record: not sent"));
-    n = IMSEC_ERR_LIMIT;
-  }
-  if (n >= 0)
-    n = imsec_out_send(out, ue->flow, msg, (size_t)n);
-  free(msg);
-  IMSEC_GUARD(n);
-
-  memset(slot, 0, sizeof(*slot));
+  pending_clear(slot);
   slot->handle = ue->next_handle++;
   if (ue->next_handle <= 0)
     ue->next_handle = 1;
   memcpy(slot->call_id, cid, sizeof(slot->call_id));
+  memcpy(slot->from_tag, tag, sizeof(slot->from_tag));
+  slot->cseq = 1;
   slot->deadline = now + ue->txn_timeout;
   slot->seq = ++ue->pending_seq;
+  /* SIP Digest: the S-CSCF may ask for Proxy-Authorization (407); keep
+   * what it takes to send the MESSAGE again. Without memory the 407 is
+   * the caller's answer. */
+  if (UE_DIGEST(ue)) {
+    slot->to = dup_text(to);
+    slot->ctype = dup_text(ct);
+    slot->body = len ? malloc(len) : NULL;
+    if (slot->body)
+      memcpy(slot->body, body, len);
+    slot->len = slot->body ? len : 0;
+    if (!slot->to || !slot->ctype || (len && !slot->body))
+      pending_forget_copy(slot);
+  }
   char ln[24];
   ue_num_text(len, ln, sizeof(ln));
   LOG(out, IMSEC_LOG_INFO, S("-> MESSAGE "), ts, S(" ("), S(ln), S(" octets"),

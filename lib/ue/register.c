@@ -100,13 +100,18 @@ int ue_send_register(imsec_ue *ue, const char *authz, uint32_t expires,
   hdr(&sb, "CSeq", cseq);
   hdr(&sb, "Contact", contact);
   hdr(&sb, "Authorization", authz);
-  /* RFC 3329 §2.3.1 and TS 33.203 Annex O: offer TLS; once the server's
-   * list is known echo it in Security-Verify on every later REGISTER. */
-  hdr(&sb, "Security-Client", IMSEC_SECAGREE_CLIENT);
-  if (ue->sec_server[0])
-    hdr(&sb, "Security-Verify", ue->sec_server);
-  hdr(&sb, "Require", "sec-agree");
-  hdr(&sb, "Proxy-Require", "sec-agree");
+  if (!UE_DIGEST(ue)) {
+    /* RFC 3329 §2.3.1 and TS 33.203 §7: offer TLS; once the server's
+     * list is known echo it in Security-Verify on every later REGISTER. */
+    hdr(&sb, "Security-Client", IMSEC_SECAGREE_CLIENT);
+    if (ue->sec_server[0])
+      hdr(&sb, "Security-Verify", ue->sec_server);
+    hdr(&sb, "Require", "sec-agree");
+    hdr(&sb, "Proxy-Require", "sec-agree");
+  }
+  /* SIP Digest over TLS (TS 33.203 Annex O): the TLS session is set up
+   * before the REGISTER and no security mechanism is agreed; a P-CSCF
+   * tells the scheme by the missing Security-Client (Annex P.3). */
   hdr(&sb, "Supported", "path, outbound");
   imsec_sip_build_header_uint(&sb, S("Expires"), expires);
   int n = imsec_sip_build_finish(&sb, IMSEC_STR_NULL);
@@ -146,10 +151,20 @@ int ue_register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
   p.present = IMSEC_DIGEST_P_USERNAME | IMSEC_DIGEST_P_REALM |
               IMSEC_DIGEST_P_NONCE | IMSEC_DIGEST_P_URI |
               IMSEC_DIGEST_P_RESPONSE;
-  IMSEC_GUARD(
-      imsec_digest_build(IMSEC_DIGEST_CREDENTIALS, &p, authz, sizeof(authz)));
+  /* SIP Digest: the last nonce again with nc + 1 (RFC 7616 §3.4: nc
+   * counts the requests sent under one nonce), as softphones
+   * re-register; else the same empty credentials as AKA. */
+  int reused = UE_DIGEST(ue) && ue_digest_reuse(ue, uri, authz, sizeof(authz));
+  if (!reused)
+    IMSEC_GUARD(
+        imsec_digest_build(IMSEC_DIGEST_CREDENTIALS, &p, authz, sizeof(authz)));
   ue->rounds = 0;
-  IMSEC_GUARD(ue_send_register(ue, authz, expires, NULL, now, out));
+  int rv = ue_send_register(ue, authz, expires, NULL, now, out);
+  imsec_wipe(authz, sizeof(authz));
+  if (rv < 0) {
+    ue->dig.reg_sent = 0;
+    return rv;
+  }
   ue->st = expires == 0     ? UE_ST_DEREGISTERING
            : ue->registered ? UE_ST_REREGISTERING
                             : UE_ST_REGISTERING;
@@ -158,9 +173,12 @@ int ue_register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
   ue_num_text(expires, ex, sizeof(ex));
   LOG(out, IMSEC_LOG_INFO, S("-> REGISTER sip:"), S(ue->home_domain),
       S(" (cseq "), S(cs), S(", expires "), S(ex),
-      S(", Security-Client: " IMSEC_SECAGREE_CLIENT),
-      S(ue->sec_server[0] ? ", Security-Verify echoed)"
-                          : ", no credentials yet)"));
+      S(UE_DIGEST(ue)       ? (reused ? ", digest: the last nonce, nc + 1)"
+                                      : ", digest: no credentials yet)")
+        : ue->sec_server[0] ? ", Security-Client: " IMSEC_SECAGREE_CLIENT
+                              ", Security-Verify echoed)"
+                            : ", Security-Client: " IMSEC_SECAGREE_CLIENT
+                              ", no credentials yet)"));
   return 0;
 }
 
@@ -295,6 +313,8 @@ int ue_h_rsp_2xx(imsec_ue *ue, const ue_event *e) {
    * has to pass, with the home domain as the realm. */
   if (!ue->trusted && !ue_decide_trust(ue, ue->home_domain, out))
     rv = IMSEC_ERR_TRUST;
+  else if (UE_DIGEST(ue) && (rv = ue_digest_check_2xx(ue, m, out)) < 0)
+    ue->registered = 0; /* RFC 7616 §3.5: the server did not prove itself */
   else if (ue->reg_expires == 0)
     deregistered(ue, m, out);
   else
@@ -355,6 +375,10 @@ int ue_h_rsp_other(imsec_ue *ue, const ue_event *e) {
   imsec_sip_msg *m = e->msg;
   imsec_out *out = e->out;
   ue_reg_answered(ue, m, out);
+  /* SIP Digest: a refusal ends the nonce too (a 403 is a wrong password
+   * or a replayed nc); the next attempt starts from a challenge. */
+  ue->dig.reg.valid = 0;
+  ue->dig.reg_sent = 0;
   if (m->status == 503 && ue->reg_expires) {
     on_unavailable(ue, m, e->now, out);
     return 0;

@@ -159,7 +159,9 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
   *out = NULL;
   if (cfg->n_impus == 0 || cfg->n_impus > IMSEC_UE_MAX_IMPUS || !cfg->impus)
     return IMSEC_ERR_CONFIG;
-  if (cfg->has_op == cfg->has_opc)
+  /* An ISIM UE needs exactly one of OP and OPc (TS 35.206); a SIP Digest
+   * UE (a password, TS 33.203 Annex N) uses neither. */
+  if (cfg->password_len == 0 && cfg->has_op == cfg->has_opc)
     return IMSEC_ERR_CONFIG;
   if ((cfg->pcscf.tp != IMSEC_TP_TLS && cfg->pcscf.tp != IMSEC_TP_DTLS) ||
       cfg->pcscf.port == 0 || !cfg->pcscf.host[0])
@@ -238,11 +240,14 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
   ue->answer = cfg->answer;
   ue->answer_delay = cfg->answer_delay_ms;
 
+  IMSEC_GUARD_GOTO(rv, ue_digest_config(ue, cfg), fail_cfg);
   IMSEC_GUARD_GOTO(rv, imsec_milenage_new(&ue->mil, crypto), fail_cfg);
-  rv = cfg->has_op ? imsec_milenage_set_op(ue->mil, cfg->k, cfg->op)
-                   : imsec_milenage_set_opc(ue->mil, cfg->k, cfg->opc);
-  if (rv < 0)
-    goto fail_key;
+  if (!UE_DIGEST(ue)) {
+    rv = cfg->has_op ? imsec_milenage_set_op(ue->mil, cfg->k, cfg->op)
+                     : imsec_milenage_set_opc(ue->mil, cfg->k, cfg->opc);
+    if (rv < 0)
+      goto fail_key;
+  }
   if (cfg->instance) {
     imsec_str in = imsec_str_c(cfg->instance);
     if (!imsec_str_istarts_with(in, IMSEC_STR_LIT("urn:")) ||
@@ -271,6 +276,7 @@ void imsec_ue_del(imsec_ue *ue) {
   imsec_milenage_del(ue->mil);
   ue_dgram_free(ue);
   ue_calls_free(ue);
+  ue_pending_free_all(ue);
   for (size_t i = 0; i < ue->inbox_n; i++)
     imsec_ue_message_free(
         &ue->inbox[(ue->inbox_head + i) % IMSEC_UE_INBOX_MAX]);

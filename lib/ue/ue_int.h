@@ -8,6 +8,8 @@
  *               de-registration
  *   auth.c      the 401: Digest AKA (AUTN via lib/aka, RES, AUTS), the
  *               answer, the SQN made durable before the RES leaves
+ *   digest.c    SIP Digest with a password (no ISIM): challenges,
+ *               credentials, nonce reuse, rspauth, 407 answers
  *   message.c   MESSAGE out and in, OPTIONS, other requests
  *   dgram.c     DTLS: RFC 3261 §17 transactions around the table
  *   call.c      calls: INVITE both ways, CANCEL, ACK, BYE, re-INVITE
@@ -16,6 +18,7 @@
 #ifndef IMSEC_LIB_UE_INT_H
 #define IMSEC_LIB_UE_INT_H
 
+#include "imsec/digest.h"
 #include "imsec/sip.h"
 #include "imsec/sip_txn.h"
 #include "imsec/ue.h"
@@ -153,12 +156,51 @@ typedef struct ue_psk {
   imsec_ue_tls_mode mode;    /* how the current flow is secured */
 } ue_psk;
 
+/* SIP Digest (digest.c). One challenge being answered: what the
+ * credentials repeat (unescaped), and the uri, nc and cnonce last sent
+ * under it (rspauth is checked against them). */
+#define UE_NONCE_CAP 512
+typedef struct ue_dg_chal {
+  int valid;
+  int stale; /* the challenge said stale=true */
+  imsec_digest_alg alg;
+  char realm[UE_TEXT];
+  char nonce[UE_NONCE_CAP];
+  char opaque[UE_NONCE_CAP];
+  int has_opaque;
+  uint32_t nc;     /* the last nc sent under this nonce; 0: none yet */
+  char cnonce[33]; /* the last cnonce sent */
+  char uri[IMSEC_UE_URI_CAP];
+} ue_dg_chal;
+
+/* What a response offered besides the challenge picked (for the error). */
+typedef struct ue_dg_offer {
+  unsigned aka, no_qop, bad;
+} ue_dg_offer;
+
+typedef struct ue_digest {
+  uint8_t password[IMSEC_UE_PASSWORD_MAX]; /* secret */
+  size_t password_len;                     /* 0: an ISIM UE (IMS AKA) */
+  char username[UE_TEXT];
+  ue_dg_chal reg;   /* the registrar's (WWW-Authenticate) */
+  ue_dg_chal proxy; /* the last Proxy-Authenticate answered */
+  int reg_sent;     /* the REGISTER in flight carries credentials (reg) */
+} ue_digest;
+
 typedef struct ue_pending {
   int handle; /* 0: free slot */
   char call_id[80];
   imsec_time_ms deadline; /* 0 once answered */
   int status;             /* final status; 0 while pending */
   uint64_t seq;           /* age, for reusing finished slots */
+  /* SIP Digest: what a 407 needs to send the MESSAGE again (digest UEs
+   * only; freed with the slot). */
+  char *to, *ctype;
+  uint8_t *body;
+  size_t len;
+  char from_tag[17];
+  uint32_t cseq;
+  int authed; /* sent again with Proxy-Authorization once */
 } ue_pending;
 
 struct imsec_ue {
@@ -257,6 +299,7 @@ struct imsec_ue {
   int answer;             /* imsec_ue_answer */
   imsec_time_ms answer_delay;
   imsec_time_ms now; /* the time of the event being handled */
+  ue_digest dig;     /* SIP Digest (digest.c); password_len 0: AKA */
 };
 
 /* ------------------------------------------------ shared by lib/ue files */
@@ -320,6 +363,33 @@ int ue_h_reply_sqn(imsec_ue *ue, const ue_event *e);
 int ue_h_reply_late(imsec_ue *ue, const ue_event *e);
 int ue_h_txn_persist(imsec_ue *ue, const ue_event *e);
 
+/* digest.c (SIP Digest, a UE without an ISIM) */
+#define UE_DIGEST(ue) ((ue)->dig.password_len > 0)
+int ue_digest_config(imsec_ue *ue, const imsec_ue_config *cfg);
+/* The challenge of `id` (WWW- or Proxy-Authenticate) to answer: the first
+ * SHA-256 one with qop=auth, else the first MD5 one (RFC 8760 §3).
+ * Returns 0 with *out filled in, IMSEC_ERR_UNSUPPORTED (none; *seen says
+ * what there was). */
+int ue_digest_pick(imsec_sip_msg *m, imsec_sip_hid id, ue_dg_chal *out,
+                   ue_dg_offer *seen);
+/* The credentials under `ch` for `method` and `uri` (nc + 1, a fresh
+ * cnonce) into out, the whole header value. */
+int ue_digest_credentials(imsec_ue *ue, ue_dg_chal *ch, const char *method,
+                          const char *uri, char *out, size_t cap);
+/* A REGISTER about to go: 1 with credentials under the last nonce (nc +
+ * 1) in out when there is one to use on this flow, else 0. */
+int ue_digest_reuse(imsec_ue *ue, const char *uri, char *out, size_t cap);
+int ue_digest_answer_401(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
+                         imsec_out *out);
+/* The 200 to a REGISTER with credentials: rspauth checked when present.
+ * 0, or IMSEC_ERR_AUTH with ue->error set. */
+int ue_digest_check_2xx(imsec_ue *ue, imsec_sip_msg *m, imsec_out *out);
+/* A 407 to `method` sent to `uri`: the Proxy-Authorization value into
+ * out. 0, or <0 (logged) when it is not to be answered. */
+int ue_digest_answer_proxy(imsec_ue *ue, imsec_sip_msg *m, const char *method,
+                           const char *uri, char *out, size_t cap,
+                           imsec_out *lo);
+
 /* listen.c (mode M2b) */
 int ue_listen_flow_up(imsec_ue *ue, uint64_t flow, const imsec_flow_info *info,
                       imsec_time_ms now, imsec_out *out);
@@ -346,6 +416,7 @@ int ue_psk_derived_usable(const imsec_ue *ue, imsec_time_ms now);
 
 /* message.c */
 void ue_fail_pending_messages(imsec_ue *ue, int status);
+void ue_pending_free_all(imsec_ue *ue);
 int ue_h_request(imsec_ue *ue, const ue_event *e);
 int ue_h_rsp_message(imsec_ue *ue, const ue_event *e);
 int ue_h_msg_timer(imsec_ue *ue, const ue_event *e);

@@ -81,4 +81,77 @@ expect_exit 2 "$IMSEC" isim check "$T_TMP/none.yaml"
 expect_exit 2 "$IMSEC" isim check
 expect_exit 2 "$IMSEC" isim frob
 expect_err "--trust-domain is required" "$IMSEC" isim new --imsi 001010000000001 --mnc-len 2
+
+# SIP Digest (TS 33.203 Annex N): a profile without an ISIM. A missing
+# password file is created (0600, 24 base64 characters); the profile names
+# it and never holds the password; isim check says how the UE will
+# authenticate.
+dnew() {
+  "$IMSEC" isim new --digest --trust-domain 3gppnetwork.org \
+    --anchors "$D/root.crt" --home-ca "$D/op-mcc001-mnc001.crt" "$@"
+}
+DP="$T_TMP/alice.yaml"
+PW="$T_TMP/alice.pw"
+expect_out "^password_file_created=yes$" dnew \
+  --impi alice@ims.mnc001.mcc001.3gppnetwork.org \
+  --impu sip:alice@ims.mnc001.mcc001.3gppnetwork.org \
+  --password-file "$PW" --digest-username alice --out "$DP"
+[ "$(stat -c %a "$PW")" = 600 ] && t_ok || t_bad "password file not 0600"
+grep -qx '[A-Za-z0-9+/]\{24\}' "$PW" && t_ok || t_bad "not 24 base64 characters"
+[ "$(wc -l <"$PW")" = 1 ] && t_ok || t_bad "password file not one line"
+grep -q "^password_file: \"$PW\"$" "$DP" && t_ok || t_bad "password_file not in profile"
+grep -q '^digest_username: "alice"$' "$DP" && t_ok || t_bad "digest_username"
+grep -qF "$(cat "$PW")" "$DP" && t_bad "password written into the profile" || t_ok
+grep -q '^k:\|^opc:\|^sqn:' "$DP" && t_bad "ISIM keys in a digest profile" || t_ok
+expect_out "^digest: no ISIM; SIP Digest over TLS as alice" "$IMSEC" isim check "$DP"
+# An existing file is used as it is; from --imsi too.
+cp "$PW" "$T_TMP/pw.before"
+expect_out "^password_file_created=no$" dnew --imsi 001010000000009 --mnc-len 2 \
+  --password-file "$PW" --out "$T_TMP/imsi.yaml"
+cmp -s "$PW" "$T_TMP/pw.before" && t_ok || t_bad "existing password file changed"
+expect_out "^impi=001010000000009@ims.mnc001.mcc001.3gppnetwork.org$" \
+  "$IMSEC" isim new --digest --trust-domain 3gppnetwork.org \
+  --anchors "$D/root.crt" --home-ca "$D/op-mcc001-mnc001.crt" \
+  --imsi 001010000000009 --mnc-len 2 --password-file "$PW" \
+  --out "$T_TMP/imsi.yaml" --force
+# Refusals: one line, exit 2, no profile written.
+chmod 640 "$PW"
+expect_exit 2 dnew --impi bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --impu sip:bob@ims.mnc001.mcc001.3gppnetwork.org --password-file "$PW" \
+  --out "$T_TMP/bob.yaml"
+expect_err "readable or writable by group or others \(mode 0640\)" dnew \
+  --impi bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --impu sip:bob@ims.mnc001.mcc001.3gppnetwork.org --password-file "$PW" \
+  --out "$T_TMP/bob.yaml"
+[ -e "$T_TMP/bob.yaml" ] && t_bad "profile written despite the refusal" || t_ok
+# A profile naming a group-readable password file does not load.
+expect_exit 2 "$IMSEC" isim check "$DP"
+expect_err "key 'password_file': password file .* must be mode 0600" \
+  "$IMSEC" isim check "$DP"
+chmod 600 "$PW"
+printf '' >"$T_TMP/empty.pw"
+chmod 600 "$T_TMP/empty.pw"
+expect_err "--password-file .*empty" dnew --impi bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --impu sip:bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --password-file "$T_TMP/empty.pw" --out "$T_TMP/bob.yaml"
+expect_err "--digest needs --password-file" dnew \
+  --impi bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --impu sip:bob@ims.mnc001.mcc001.3gppnetwork.org --out "$T_TMP/bob.yaml"
+expect_err "--digest needs --impu" dnew --impi bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --password-file "$PW" --out "$T_TMP/bob.yaml"
+expect_err "is not user@realm" dnew --impi bob --impu sip:bob@x.org \
+  --password-file "$PW" --out "$T_TMP/bob.yaml"
+expect_err "--digest takes no --cert-file" dnew --impi bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --impu sip:bob@ims.mnc001.mcc001.3gppnetwork.org --password-file "$PW" \
+  --cert-file "$D/root.crt" --key-file "$D/root.key" --out "$T_TMP/bob.yaml"
+expect_err "go with --digest" new --password-file "$PW" --out "$T_TMP/bob.yaml"
+expect_exit 2 dnew --impi bob@ims.mnc001.mcc001.3gppnetwork.org \
+  --impu sip:bob@ims.mnc001.mcc001.3gppnetwork.org --password-file "$PW" \
+  --out "$DP"
+# A username the S-CSCF cannot map is an inconsistency.
+sed 's/^digest_username: "alice"$/digest_username: "mallory"/' "$DP" >"$T_TMP/mal.yaml"
+chmod 600 "$T_TMP/mal.yaml"
+expect_exit 1 "$IMSEC" isim check "$T_TMP/mal.yaml"
+expect_out "^inconsistent: digest_username 'mallory' is neither the IMPI" \
+  "$IMSEC" isim check "$T_TMP/mal.yaml"
 finish

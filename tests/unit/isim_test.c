@@ -280,11 +280,159 @@ static void check(void **state) {
   imsec_isim_free(&p);
 }
 
+/* SIP Digest (TS 33.203 Annex N): password_file holds one line of 1 to
+ * 128 octets (LF or CRLF stripped, no NUL/CR/LF inside), mode 0600 and
+ * owned by the user; the profile saves the reference, never the
+ * password; digest_username is checked; isim check needs no K. */
+static void write_bytes(const char *path, const char *b, size_t n,
+                        mode_t mode) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(b, 1, n, f), n);
+  fclose(f);
+  assert_int_equal(chmod(path, mode), 0);
+}
+
+static void password_files(void **state) {
+  (void)state;
+  char dir[] = "/tmp/imsec_isim_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char pw[128], prof[128], out[128];
+  snprintf(pw, sizeof(pw), "%s/alice.pw", dir);
+  snprintf(prof, sizeof(prof), "%s/ue.yaml", dir);
+  snprintf(out, sizeof(out), "%s/saved.yaml", dir);
+  write_text(pw, "s3cret pass\r\n", 0600);
+  write_text(prof,
+             "impi: alice@ims.mnc001.mcc001.3gppnetwork.org\n"
+             "impus: [sip:alice@ims.mnc001.mcc001.3gppnetwork.org]\n"
+             "home_domain: ims.mnc001.mcc001.3gppnetwork.org\n"
+             "trust_domain: 3gppnetwork.org\n"
+             "password_file: alice.pw\n"
+             "digest_username: alice\n",
+             0600);
+  imsec_isim_profile p;
+  char err[256];
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), 0);
+  assert_int_equal(p.password_len, 11);
+  assert_memory_equal(p.password, "s3cret pass", 11);
+  assert_string_equal(p.password_file, pw);
+  assert_string_equal(p.digest_username, "alice");
+  assert_false(p.has_k);
+  /* Saved: the file named, the password nowhere in the profile. */
+  assert_int_equal(imsec_isim_save(&p, out, 0), 0);
+  FILE *f = fopen(out, "r");
+  assert_non_null(f);
+  char text[4096];
+  size_t n = fread(text, 1, sizeof(text) - 1, f);
+  fclose(f);
+  text[n] = 0;
+  assert_null(strstr(text, "s3cret"));
+  assert_non_null(strstr(text, "password_file: "));
+  assert_non_null(strstr(text, "digest_username: \"alice\""));
+  imsec_isim_profile q;
+  assert_int_equal(imsec_isim_load(out, &q, err, sizeof(err)), 0);
+  assert_int_equal(q.password_len, 11);
+  assert_string_equal(q.password_file, pw);
+  assert_string_equal(q.digest_username, "alice");
+  /* A clean digest profile but for the trust files: no K, OP/OPc is no
+   * finding. */
+  seen s = {0};
+  (void)imsec_isim_check(&q, collect, &s);
+  assert_int_equal(s.violations, 0);
+  assert_int_equal(s.inconsistent, 2); /* no anchors, no home CA */
+  imsec_isim_free(&q);
+  imsec_isim_free(&p);
+
+  /* 128 octets with LF is fine; 129 is not. */
+  char big[140];
+  memset(big, 'x', sizeof(big));
+  big[128] = '\n';
+  write_bytes(pw, big, 129, 0600);
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), 0);
+  assert_int_equal(p.password_len, 128);
+  imsec_isim_free(&p);
+  big[128] = 'x'; /* 129 octets, no LF */
+  write_bytes(pw, big, 129, 0600);
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)),
+                   IMSEC_ERR_PARSE);
+  assert_non_null(strstr(err, "ue.yaml:5: key 'password_file'"));
+  /* Empty, a lone LF, two lines, a NUL inside: refused. */
+  static const struct {
+    const char *b;
+    size_t n;
+  } bad[] = {{"", 0}, {"\n", 1}, {"a\nb\n", 4}, {"a\0b\n", 4}, {"a\rb", 3}};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    write_bytes(pw, bad[i].b, bad[i].n, 0600);
+    assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)),
+                     IMSEC_ERR_PARSE);
+  }
+  /* Readable by group: refused, with the mode. */
+  write_text(pw, "pw\n", 0640);
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), IMSEC_ERR_PERM);
+  assert_non_null(strstr(err, "0640"));
+  unlink(pw);
+  assert_int_equal(imsec_isim_load(prof, &p, err, sizeof(err)), IMSEC_ERR_IO);
+  /* No files where none may be read. */
+  const char *t = "password_file: alice.pw\n";
+  assert_int_equal(imsec_isim_parse(t, strlen(t), "t.yaml", dir,
+                                    IMSEC_ISIM_NO_FILES, &p, err, sizeof(err)),
+                   IMSEC_ERR_PARSE);
+  /* A username that would break its quoted-string. */
+  t = "digest_username: 'a\"b'\n";
+  assert_int_equal(parse(t, &p, err), IMSEC_ERR_PARSE);
+  assert_non_null(strstr(err, "digest_username"));
+  unlink(prof);
+  unlink(out);
+  rmdir(dir);
+}
+
+/* isim check on digest profiles: a username the S-CSCF cannot map, a
+ * password with ISIM keys, a username without a password. */
+static void append_line(void *ctx, const char *kind, const char *line) {
+  (void)kind;
+  char *all = ctx;
+  size_t n = strlen(all);
+  snprintf(all + n, 8192 - n, "%s\n", line);
+}
+
+static void check_text(const char *t, size_t password_len, char *all) {
+  imsec_isim_profile p;
+  char err[256];
+  assert_int_equal(parse(t, &p, err), 0);
+  p.password_len = password_len; /* as if read from a file */
+  all[0] = 0;
+  (void)imsec_isim_check(&p, append_line, all);
+  imsec_isim_free(&p);
+}
+
+static void check_digest(void **state) {
+  (void)state;
+  static char all[8192];
+  check_text("impi: alice@ims.example.org\ndigest_username: bob\n", 3, all);
+  assert_non_null(strstr(all, "digest_username 'bob' is neither the IMPI"));
+  assert_null(strstr(all, "no authentication key"));
+  check_text("impi: alice@ims.example.org\ndigest_username: alice\n", 3, all);
+  assert_null(strstr(all, "digest_username"));
+  check_text("impi: alice@ims.example.org\n"
+             "digest_username: alice@ims.example.org\n",
+             3, all);
+  assert_null(strstr(all, "digest_username"));
+  check_text("impi: alice@ims.example.org\ndigest_username: alice\n", 0, all);
+  assert_non_null(strstr(all, "digest_username is set but password_file"));
+  assert_non_null(strstr(all, "no authentication key"));
+  check_text("impi: alice@ims.example.org\n"
+             "k: 465b5ce8b199b49faa5f0a2ee238a6bc\n"
+             "opc: cd63cb71954a9f4e48a5994e37a02baf\n",
+             3, all);
+  assert_non_null(strstr(all, "password_file and ISIM keys"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(good_profile), cmocka_unit_test(errors),
       cmocka_unit_test(secret_files), cmocka_unit_test(certificate_files),
-      cmocka_unit_test(check),
+      cmocka_unit_test(check),        cmocka_unit_test(password_files),
+      cmocka_unit_test(check_digest),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,11 +127,14 @@ static void save_load_del(fx *f, int wal) {
   int64_t ttl_a[2] = {60000, 3600000}, ttl_b[1] = {30000};
   mk(&a, "alice@ims.example.org", 2, ttl_a);
   mk(&b, "bob@ims.example.org", 1, ttl_b);
+  b.digest = 1; /* registered with SIP Digest */
   assert_int_equal(st->vt->save(st, &b, T0), 0);
   assert_int_equal(st->vt->save(st, &a, T0), 0);
   seen s = {0};
   assert_int_equal(st->vt->load(st, T0 + 1000, collect, &s), 0);
   assert_int_equal(s.n, 2);
+  assert_int_equal(s.r[0].digest, 0);
+  assert_int_equal(s.r[1].digest, 1);
   /* IMPI order; every field back; ttl relative to the load's now. */
   const imsec_reg_record *r = &s.r[0];
   assert_string_equal(r->impi, "alice@ims.example.org");
@@ -279,7 +282,7 @@ static void permissions(void **state) {
   /* A schema version from a later build: refused. */
   sqlite3 *db;
   assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 512", 0, 0, 0),
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 768", 0, 0, 0),
                    SQLITE_OK);
   sqlite3_close(db);
   assert_int_equal(imsec_reg_db_open(&st, f->path, &o, err, sizeof(err)),
@@ -367,7 +370,9 @@ static void shared_with_hss(void **state) {
   assert_int_equal(hs->vt->save_sqn(hs, imsec_str_c(sub.impi), &q), 0);
   imsec_hss_store_del(hs);
   imsec_reg_store_del(st);
-  assert_int_equal(count(f->path, "PRAGMA user_version"), 2 | 1 << 8);
+  /* The HSS's octet (version 2) and the registrations' (version 2). */
+  assert_int_equal(count(f->path, "PRAGMA user_version") & 0xff, 2);
+  assert_int_equal(count(f->path, "PRAGMA user_version") >> 8 & 0xff, 2);
   /* Both reopen without create. */
   assert_int_equal(imsec_hss_db_open(&hs, f->path, 0, err, sizeof(err)), 0);
   assert_int_equal(hs->vt->load(hs, imsec_str_c(sub.impi), &sub), 0);
@@ -392,6 +397,59 @@ static void shared_with_hss(void **state) {
   imsec_reg_record_free(&a);
 }
 
+/* A file of version 1 (before registration.digest) is brought up to
+ * version 2 when opened, its records kept as IMS AKA ones; the HSS's
+ * octet of the version is left alone. */
+static void migrate_v1(void **state) {
+  fx *f = *state;
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(
+          db,
+          "CREATE TABLE registration(impi TEXT PRIMARY KEY NOT NULL,"
+          " service_route TEXT);"
+          "CREATE TABLE reg_impu(impi TEXT NOT NULL REFERENCES"
+          " registration(impi) ON DELETE CASCADE, pos INTEGER NOT NULL,"
+          " impu TEXT NOT NULL, PRIMARY KEY(impi, pos));"
+          "CREATE TABLE binding(impi TEXT NOT NULL REFERENCES"
+          " registration(impi) ON DELETE CASCADE, pos INTEGER NOT NULL,"
+          " contact TEXT, path TEXT, instance TEXT, reg_id INTEGER NOT NULL,"
+          " expires_ms INTEGER NOT NULL, peer TEXT, ord INTEGER NOT NULL,"
+          " PRIMARY KEY(impi, pos));"
+          "CREATE INDEX binding_expiry ON binding(expires_ms);"
+          "INSERT INTO registration VALUES('old@ims.example.org', NULL);"
+          "INSERT INTO reg_impu VALUES('old@ims.example.org', 0,"
+          " 'sip:old@ims.example.org');"
+          "INSERT INTO binding VALUES('old@ims.example.org', 0,"
+          " 'sip:old@10.0.0.9', NULL, NULL, -1, 1780000060000, NULL, 5);"
+          "PRAGMA user_version = 257;",
+          0, 0, 0),
+      SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(chmod(f->path, 0600), 0);
+  imsec_reg_store *st = open_ok(f, 0);
+  assert_int_equal(count(f->path, "PRAGMA user_version"), 1 | 2 << 8);
+  seen s = {0};
+  assert_int_equal(st->vt->load(st, T0, collect, &s), 0);
+  assert_int_equal(s.n, 1);
+  assert_string_equal(s.r[0].impi, "old@ims.example.org");
+  assert_int_equal(s.r[0].digest, 0);
+  assert_int_equal(s.r[0].n, 1);
+  assert_int_equal(s.r[0].b[0].ttl_ms, 60000);
+  /* The new column is written and read back. */
+  s.r[0].digest = 1;
+  assert_int_equal(st->vt->save(st, &s.r[0], T0), 0);
+  seen_free(&s);
+  imsec_reg_store_del(st);
+  st = open_ok(f, 0);
+  assert_int_equal(st->vt->load(st, T0, collect, &s), 0);
+  assert_int_equal(s.n, 1);
+  assert_int_equal(s.r[0].digest, 1);
+  seen_free(&s);
+  imsec_reg_store_del(st);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(save_load_del_rollback, setup, teardown),
@@ -401,6 +459,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(permissions, setup, teardown),
       cmocka_unit_test_setup_teardown(locked, setup, teardown),
       cmocka_unit_test_setup_teardown(shared_with_hss, setup, teardown),
+      cmocka_unit_test_setup_teardown(migrate_v1, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,372 @@
+/* SIP Digest in the S-CSCF (TS 33.203 Annex N, with Annex O's TLS and the
+ * scheme selection of Annex P.4; TS 24.229 §5.4.1.2; RFC 7616, RFC 8760):
+ * a subscriber whose HSS record says digest is challenged with one
+ * WWW-Authenticate per algorithm, SHA-256 first (RFC 8760 §3), and
+ * answers with a password the HSS knows only as H(A1).
+ *
+ * Nonces keep no state per challenge: a nonce is base64 of its issue time
+ * (8 octets, ms of the element's clock) and the first 16 octets of
+ * HMAC-SHA256 under a key drawn at start over that time and the IMPI, so
+ * it cannot be forged or moved to another subscriber, and it carries its
+ * own lifetime. Only the nonces answered rightly are remembered, for their
+ * nc (RFC 7616 §3.4: a repeated nc is a replay), in a bounded table whose
+ * entries die with their nonce. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "scscf_int.h"
+
+#define DG_TIME_LEN 8
+#define DG_MAC_LEN 16
+#define DG_RAW_LEN (DG_TIME_LEN + DG_MAC_LEN)
+#define DG_TEXT_LEN 32 /* base64 of DG_RAW_LEN octets */
+
+int scscf_digest_setup(imsec_scscf *s) {
+  uint8_t op[16];
+  int rv = imsec_random(s->crypto, s->dg_key, sizeof(s->dg_key));
+  if (rv == 0)
+    rv = imsec_random(s->crypto, op, sizeof(op));
+  if (rv == 0)
+    rv = imsec_hex_encode(op, sizeof(op), s->dg_opaque, sizeof(s->dg_opaque));
+  return rv < 0 ? rv : 0;
+}
+
+void scscf_digest_free(imsec_scscf *s) {
+  for (dg_nonce *n = s->dg_head, *nx; n; n = nx) {
+    nx = n->next;
+    free(n);
+  }
+  s->dg_head = s->dg_tail = NULL;
+  imsec_map_free(&s->dg_nc);
+  imsec_wipe(s->dg_key, sizeof(s->dg_key));
+}
+
+int imsec_scscf_digest_user_parse(imsec_str s, int *out) {
+  if (!out)
+    return IMSEC_ERR_INVAL;
+  if (imsec_str_ieq_c(s, "any"))
+    *out = IMSEC_SCSCF_DIGEST_USER_ANY;
+  else if (imsec_str_ieq_c(s, "impi"))
+    *out = IMSEC_SCSCF_DIGEST_USER_IMPI;
+  else if (imsec_str_ieq_c(s, "user"))
+    *out = IMSEC_SCSCF_DIGEST_USER_PART;
+  else
+    return IMSEC_ERR_PARSE;
+  return 0;
+}
+
+/* Softphones send the whole IMPI or only its user part as the digest
+ * username; the user part names user@<our domain> (TS 23.003 §13.3: the
+ * IMPI's realm is the home domain). */
+int scscf_digest_impi(const imsec_scscf *s, creds *c) {
+  imsec_str u = imsec_str_c(c->username);
+  int at = imsec_str_find(u, '@') >= 0;
+  int mode = s->cfg.digest_username;
+  c->impi[0] = 0;
+  if (at) {
+    if (mode == IMSEC_SCSCF_DIGEST_USER_PART)
+      return IMSEC_ERR_NOTFOUND;
+    c->form = IMSEC_HSS_USER_IMPI;
+    memcpy(c->impi, c->username, u.len + 1);
+    return 0;
+  }
+  if (mode == IMSEC_SCSCF_DIGEST_USER_IMPI) {
+    /* The username as it is (an IMPI without '@' is still an IMPI). */
+    c->form = IMSEC_HSS_USER_IMPI;
+    memcpy(c->impi, c->username, u.len + 1);
+    return 0;
+  }
+  size_t d = strlen(s->domain);
+  if (u.len + 1 + d + 1 > sizeof(c->impi))
+    return IMSEC_ERR_NOTFOUND;
+  memcpy(c->impi, u.p, u.len);
+  c->impi[u.len] = '@';
+  memcpy(c->impi + u.len + 1, s->domain, d + 1);
+  c->form = IMSEC_HSS_USER_PART;
+  return 0;
+}
+
+/* MAC of a nonce: HMAC-SHA256(key, time || IMPI), cut to DG_MAC_LEN. */
+static int nonce_mac(imsec_scscf *s, const uint8_t t[DG_TIME_LEN],
+                     imsec_str impi, uint8_t mac[DG_MAC_LEN]) {
+  uint8_t full[32];
+  imsec_iov iov[] = {{t, DG_TIME_LEN}, {impi.p, impi.len}};
+  int rv = imsec_hmac(s->crypto, IMSEC_HASH_SHA256, s->dg_key,
+                      sizeof(s->dg_key), iov, 2, full);
+  if (rv == 0)
+    memcpy(mac, full, DG_MAC_LEN);
+  imsec_wipe(full, sizeof(full));
+  return rv;
+}
+
+/* A fresh nonce for `impi` issued `now`, into out[DG_TEXT_LEN + 1]. */
+static int nonce_make(imsec_scscf *s, imsec_str impi, imsec_time_ms now,
+                      char *out) {
+  uint8_t raw[DG_RAW_LEN];
+  uint64_t t = (uint64_t)now;
+  for (int i = 0; i < DG_TIME_LEN; i++)
+    raw[i] = (uint8_t)(t >> (8 * (DG_TIME_LEN - 1 - i)));
+  int rv = nonce_mac(s, raw, impi, raw + DG_TIME_LEN);
+  if (rv == 0)
+    rv = imsec_base64_encode(raw, sizeof(raw), out, DG_TEXT_LEN + 1);
+  return rv < 0 ? rv : 0;
+}
+
+/* Is `nonce` one of ours for `impi`? Its issue time in *t. Returns 1 or 0
+ * (not ours: malformed, forged, another subscriber's, or from a time
+ * ahead of ours, as after a restart). */
+static int nonce_check(imsec_scscf *s, const char *nonce, imsec_str impi,
+                       imsec_time_ms now, imsec_time_ms *t) {
+  size_t n = strlen(nonce);
+  uint8_t raw[DG_RAW_LEN + 4], mac[DG_MAC_LEN];
+  if (n != DG_TEXT_LEN ||
+      imsec_base64_decode(nonce, n, raw, sizeof(raw)) != DG_RAW_LEN ||
+      nonce_mac(s, raw, impi, mac) < 0)
+    return 0;
+  int ok = imsec_ct_eq(mac, raw + DG_TIME_LEN, DG_MAC_LEN);
+  imsec_wipe(mac, sizeof(mac));
+  uint64_t v = 0;
+  for (int i = 0; i < DG_TIME_LEN; i++)
+    v = v << 8 | raw[i];
+  if (!ok || v > (uint64_t)now)
+    return 0;
+  *t = (imsec_time_ms)v;
+  return 1;
+}
+
+/* ------------------------------------------------------------ nc table */
+
+static void nc_drop(imsec_scscf *s, dg_nonce *n) {
+  (void)imsec_map_sdel(&s->dg_nc, imsec_str_c(n->key));
+  *(n->prev ? &n->prev->next : &s->dg_head) = n->next;
+  *(n->next ? &n->next->prev : &s->dg_tail) = n->prev;
+  free(n);
+}
+
+/* Forget the nonces whose lifetime is over (from the oldest kept; a few
+ * per call, so a call costs little). */
+static void nc_expire(imsec_scscf *s, imsec_time_ms now) {
+  for (int i = 0; i < 4 && s->dg_head; i++) {
+    if (s->dg_head->t + s->cfg.digest_nonce_ms > now)
+      return;
+    nc_drop(s, s->dg_head);
+  }
+}
+
+/* The nc check of a right response (RFC 7616 §3.4): 0 accepted (nc
+ * above the highest seen for the nonce, now kept), IMSEC_ERR_REPLAY, or
+ * IMSEC_ERR_AGAIN: the nonce is not in the table and may have been evicted
+ * from it, so it cannot be taken as fresh (the UE gets a new one). */
+static int nc_accept(imsec_scscf *s, const char *nonce, imsec_time_ms t,
+                     imsec_str nc, imsec_time_ms now) {
+  nc_expire(s, now);
+  dg_nonce *n = imsec_map_sget(&s->dg_nc, imsec_str_c(nonce));
+  if (n) {
+    int rv = imsec_digest_nc_check(nc, &n->nc);
+    return rv == 0 ? 0 : IMSEC_ERR_REPLAY;
+  }
+  if (t <= s->dg_floor)
+    return IMSEC_ERR_AGAIN;
+  uint32_t v = 0;
+  if (imsec_digest_nc_check(nc, &v) < 0)
+    return IMSEC_ERR_REPLAY; /* nc 00000000 */
+  if (imsec_map_len(&s->dg_nc) >= s->cfg.max_digest_nonces && s->dg_head) {
+    /* Full: the oldest kept goes, and no nonce of its time or before is
+     * taken as fresh any more. */
+    if (s->dg_head->t > s->dg_floor)
+      s->dg_floor = s->dg_head->t;
+    nc_drop(s, s->dg_head);
+    if (t <= s->dg_floor)
+      return IMSEC_ERR_AGAIN;
+  }
+  n = calloc(1, sizeof(*n));
+  if (!n)
+    return IMSEC_ERR_AGAIN;
+  memcpy(n->key, nonce, strlen(nonce) + 1);
+  n->t = t;
+  n->nc = v;
+  if (imsec_map_sput(&s->dg_nc, imsec_str_c(n->key), n, NULL) < 0) {
+    free(n);
+    return IMSEC_ERR_AGAIN;
+  }
+  n->prev = s->dg_tail;
+  *(s->dg_tail ? &s->dg_tail->next : &s->dg_head) = n;
+  s->dg_tail = n;
+  return 0;
+}
+
+/* ------------------------------------------------------------ challenge */
+
+/* The 401 (RFC 7616 §3.3, RFC 8760 §3): one WWW-Authenticate per
+ * algorithm, SHA-256 first, MD5 after, both with the same nonce,
+ * qop="auth" and the realm of the HSS record. Counted as a new challenge
+ * by the flood limits. */
+static void dg_challenge(imsec_scscf *s, uint64_t flow,
+                         const imsec_hss_sub *sub, imsec_str src, int stale,
+                         imsec_time_ms now, imsec_out *out, reg_end *e) {
+  imsec_str impi = imsec_str_c(sub->impi);
+  if (scscf_limits_challenge(s, flow, impi, src, now, out))
+    return;
+  const char *realm = sub->digest.realm[0] ? sub->digest.realm : s->domain;
+  char nonce[DG_TEXT_LEN + 1];
+  if (strchr(realm, '"') || strchr(realm, '\\') ||
+      nonce_make(s, impi, now, nonce) < 0) {
+    scscf_reg_fail(e, 500, "Server Internal Error");
+    return;
+  }
+  static const char *const algs[] = {"SHA-256", "MD5"};
+  imsec_sip_builder b;
+  scscf_start_response(s, &b, 401, "Unauthorized");
+  for (size_t i = 0; i < 2; i++) {
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("WWW-Authenticate: Digest realm=\""));
+    imsec_sip_build_raw(&b, imsec_str_c(realm));
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("\", nonce=\""));
+    imsec_sip_build_raw(&b, imsec_str_c(nonce));
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT("\", algorithm="));
+    imsec_sip_build_raw(&b, imsec_str_c(algs[i]));
+    imsec_sip_build_raw(&b, IMSEC_STR_LIT(", qop=\"auth\", opaque=\""));
+    imsec_sip_build_raw(&b, imsec_str_c(s->dg_opaque));
+    imsec_sip_build_raw(&b, stale ? IMSEC_STR_LIT("\", stale=true\r\n")
+                                  : IMSEC_STR_LIT("\"\r\n"));
+  }
+  scscf_finish_send(s, &b, flow, out);
+  (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                      stale ? ": 401 SIP Digest challenge (stale nonce)"
+                            : ": 401 SIP Digest challenge",
+                      NULL);
+}
+
+/* A failed response: 403, counted by the flood limits (lockout). */
+static void refuse(const imsec_hss_sub *sub, const char *why, imsec_out *out,
+                   reg_end *e) {
+  (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                      ": SIP Digest ", why, ": 403", NULL);
+  e->auth_failed = 1;
+  scscf_reg_fail(e, 403, "Forbidden");
+}
+
+void scscf_digest_register(imsec_scscf *s, uint64_t flow, creds *c,
+                           const imsec_hss_sub *sub, imsec_str src,
+                           imsec_time_ms now, imsec_out *out, reg_end *e) {
+  imsec_str impi = imsec_str_c(sub->impi);
+  const char *realm = sub->digest.realm[0] ? sub->digest.realm : s->domain;
+  char got[IMSEC_HSS_ID_MAX];
+  /* No credentials, none for this subscriber's realm (TS 24.229
+   * §5.4.1.2.1: a softphone's first REGISTER has none; an IMS UE's has an
+   * empty nonce): a challenge. */
+  if (!c->present || !c->nonce[0] ||
+      imsec_digest_unquote(c->p.realm, got, sizeof(got)) < 0 ||
+      !imsec_str_ieq_c(imsec_str_c(got), realm)) {
+    dg_challenge(s, flow, sub, src, 0, now, out, e);
+    return;
+  }
+  /* TS 33.203 Annex O: SIP Digest only inside a TLS session the P-CSCF
+   * vouches for. */
+  if (!scscf_integrity_protected_tls(&c->p)) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                        ": SIP Digest without integrity-protected=\"tls-"
+                        "pending\" or \"tls-yes\" from the P-CSCF: 403",
+                        NULL);
+    scscf_reg_fail(e, 403, "Forbidden");
+    return;
+  }
+  imsec_time_ms t = 0;
+  if (!nonce_check(s, c->nonce, impi, now, &t)) {
+    /* Not a nonce of ours for this IMPI: a fresh challenge, not stale
+     * (RFC 7616 §3.3: stale only for a nonce that was valid). */
+    (void)imsec_out_log(out, IMSEC_LOG_DEBUG, "REGISTER ", sub->impi,
+                        ": SIP Digest nonce not ours", NULL);
+    dg_challenge(s, flow, sub, src, 0, now, out, e);
+    return;
+  }
+  imsec_digest_alg alg;
+  if (imsec_digest_alg_parse(c->p.algorithm, &alg) < 0 ||
+      (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256)) {
+    refuse(sub, "algorithm not offered", out, e);
+    return;
+  }
+  imsec_digest_qop qop;
+  if (imsec_digest_qop_parse(c->p.qop, &qop) < 0 ||
+      qop != IMSEC_DIGEST_QOP_AUTH) {
+    /* Without qop=auth there is no nc, so no replay check. */
+    refuse(sub, "response without qop=auth", out, e);
+    return;
+  }
+  imsec_hss_sub *dg = malloc(sizeof(*dg));
+  if (!dg) {
+    scscf_reg_fail(e, 500, "Server Internal Error");
+    return;
+  }
+  int rv = scscf_hss_digest(s, sub->impi, dg, now, out);
+  if (waits(rv)) {
+    e->park = 1;
+    free(dg);
+    return;
+  }
+  char rspauth[2 * IMSEC_HASH_MAX_LEN + 1];
+  char info[512];
+  rspauth[0] = 0;
+  if (rv == IMSEC_ERR_NOTFOUND || rv == IMSEC_ERR_UNSUPPORTED) {
+    /* Gone, or no longer a SIP Digest subscriber, since the record. */
+    scscf_reg_fail(e, 403, "Forbidden");
+    goto done;
+  }
+  if (rv < 0) {
+    e->store_err = rv;
+    scscf_reg_fail(e, 500, "Server Internal Error");
+    goto done;
+  }
+  int ai =
+      alg == IMSEC_DIGEST_SHA256 ? IMSEC_HSS_HA1_SHA256 : IMSEC_HSS_HA1_MD5;
+  imsec_bytes ha1 = {dg->digest.ha1[ai][c->form],
+                     imsec_hash_len(imsec_digest_alg_hash(alg))};
+  rv = imsec_digest_verify_ha1(s->crypto, &c->p, alg, IMSEC_STR_LIT("REGISTER"),
+                               (imsec_bytes){NULL, 0}, ha1);
+  if (rv < 0) {
+    /* TS 33.203 §6.1.2.1 (Annex N): user authentication failure. */
+    refuse(sub, "response wrong", out, e);
+    goto done;
+  }
+  if (now - t >= s->cfg.digest_nonce_ms) {
+    /* The password was right, only the nonce is old (RFC 7616 §3.3). */
+    dg_challenge(s, flow, sub, src, 1, now, out, e);
+    goto done;
+  }
+  rv = nc_accept(s, c->nonce, t, c->p.nc, now);
+  if (rv == IMSEC_ERR_REPLAY) {
+    refuse(sub, "nc replayed", out, e);
+    goto done;
+  }
+  if (rv < 0) {
+    dg_challenge(s, flow, sub, src, 1, now, out, e);
+    goto done;
+  }
+  if (imsec_digest_rspauth(s->crypto, &c->p, alg, ha1, rspauth,
+                           sizeof(rspauth)) < 0) {
+    scscf_reg_fail(e, 500, "Server Internal Error");
+    goto done;
+  }
+  /* RFC 7616 §3.5: qop, rspauth, cnonce and nc of the request. */
+  imsec_sip_builder b;
+  imsec_sip_build_init(&b, info, sizeof(info) - 1);
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("qop=auth, rspauth=\""));
+  imsec_sip_build_raw(&b, imsec_str_c(rspauth));
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("\", cnonce=\""));
+  imsec_sip_build_raw(&b, c->p.cnonce);
+  imsec_sip_build_raw(&b, IMSEC_STR_LIT("\", nc="));
+  imsec_sip_build_raw(&b, c->p.nc);
+  if (b.err) {
+    scscf_reg_fail(e, 500, "Server Internal Error");
+    goto done;
+  }
+  info[b.len] = 0;
+  (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
+                      ": SIP Digest ", imsec_digest_alg_name(alg),
+                      " response right", NULL);
+  scscf_registrar(s, flow, sub, &(reg_auth){1, info}, now, out);
+done:
+  imsec_wipe(rspauth, sizeof(rspauth));
+  imsec_hss_sub_wipe(dg);
+  free(dg);
+}

@@ -118,7 +118,7 @@ static demo_ue *softphone(demo *d, result *r) {
  * rspauth. */
 static void scene_register_digest(demo *d) {
   result *r = result_add("softphone registration (UE M)",
-                         "registered, trusted; 401 SHA-256,MD5; rspauth");
+                         "registered; 401 SHA-256,MD5; rspauth");
   int64_t t0 = imsec_hostnet_now();
   result rr = {0};
   demo_ue *u = softphone(d, &rr);

@@ -213,6 +213,8 @@ with Lab() as lab:
     os.kill(sc.p.pid, signal.SIGKILL)
     sc.p.wait(5)
     sc = start_scscf(lab, port)
+    lab.check(sc.wait_log(r"1 registration\(s\) loaded", 3) is not None,
+              "the restarted S-CSCF loaded the softphone's registration")
     cp = ue(lab, "message", isim, "--to", impu(SOFT), "after the restart")
     lab.check(cp is not None and cp.returncode == 0,
               "after kill -9 and a restart, a MESSAGE to the softphone is "
@@ -225,6 +227,12 @@ with Lab() as lab:
     # a failure.
     lab.check(wait_count(home, bound(SOFT), regs_before + 1, 15),
               "the softphone re-registered with the restarted S-CSCF")
+    lab.check(re.search(r"REGISTER %s: 401 [^\n]*\n(?:[^\n]*\n)*?[^\n]*"
+                        r"REGISTER %s: 200 registered" %
+                        ((re.escape(impi(SOFT)),) * 2), sc.log_text())
+              is not None,
+              "  after a fresh challenge: the old nonce's key died with the "
+              "old S-CSCF")
     lab.check(soft_run.alive() and
               re.search(r"^(failed|refused)", file_text(soft_run.out), re.M)
               is None, "  and still runs, nothing failed")

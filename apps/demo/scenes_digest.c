@@ -149,6 +149,7 @@ static void scene_register_digest(demo *d) {
            imsec_ue_state_name(s.state), trust_words(&s), words, regs, flows);
   r->ok = rr.ok && good && s.challenges == 1 && regs == 2 && flows == 1 &&
           s.trust_decided && s.trust.verdict == IMSEC_TRUST_HOME;
+  demo_say("    ue-M: %s\n", words);
   ladder_print(t0, t1);
 }
 

@@ -46,6 +46,8 @@
  *                    UE asserted from the TLS binding, one back;
  *   digest_wrong_password  403, nothing registered or bound;
  *   digest_user_part the digest username is the IMPI's user part;
+ *   digest_call      calls both ways with an AKA UE, the softphone's side
+ *                    over its registered flow;
  *
  * and calls (RFC 3261 §13-16, docs/CALLS.md) through the P-CSCF and the
  * S-CSCF, every in-dialog request toward a UE over its registered flow
@@ -992,6 +994,35 @@ static void call_answer(sc_backend be) {
   sc_world_del(w);
 }
 
+/* Calls both ways between a softphone (SIP Digest, its registration
+ * bound to its TLS flow, TS 33.203 Annex O) and an AKA UE; the softphone
+ * hangs up both. Each caller asserted from its binding (Annex Q), every
+ * request toward the softphone over its registered flow. */
+static void digest_call(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue_opts od = {.password = PASSWORD};
+  sc_ue *d, *a;
+  two_ues(w, &od, NULL, &d, &a);
+  int hd, ha;
+  call_up(w, d, a, &hd, &ha);
+  hang_up(w, d, hd, a, ha);
+  call_up(w, a, d, &ha, &hd);
+  hang_up(w, d, hd, a, ha);
+  assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 2);
+  assert_int_equal(sc_msgs(w, "ue1", "INVITE"), 1);
+  uint64_t fd = sc_ue_reg_flow(w, "pcscf", d);
+  assert_int_not_equal(fd, 0);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fd), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fd), 1);
+  assert_int_equal(sc_ue_status(w, d).reconnects, 0);
+  assert_int_equal(sc_ue_status(w, d).challenges, 1);
+  assert_requests_on(w, d, 0);
+  assert_requests_on(w, a, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
 /* B is busy: 486 relayed to A (REJECTED, final 486); each proxy ACKs the
  * 486 downstream itself and absorbs the ACK from upstream (RFC 3261
  * §16.7 step 5, §17.1.1.3: the ACK of a non-2xx is hop by hop). */
@@ -1664,6 +1695,7 @@ BOTH(dtls_register)
 BOTH(digest_register)
 BOTH(digest_wrong_password)
 BOTH(digest_user_part)
+BOTH(digest_call)
 BOTH(call_answer)
 BOTH(call_busy)
 BOTH(call_cancel)
@@ -1717,6 +1749,8 @@ int main(void) {
       cmocka_unit_test(net_digest_wrong_password),
       cmocka_unit_test(sim_digest_user_part),
       cmocka_unit_test(net_digest_user_part),
+      cmocka_unit_test(sim_digest_call),
+      cmocka_unit_test(net_digest_call),
       cmocka_unit_test(sim_call_answer),
       cmocka_unit_test(net_call_answer),
       cmocka_unit_test(sim_call_busy),

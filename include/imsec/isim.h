@@ -27,7 +27,8 @@
  * Relative paths are taken relative to the profile's directory. A secret
  * file (k_file, op_file, opc_file, psk_file) holds hex and must not be
  * readable by group or others; a password_file holds one line (1 to 128
- * octets) and must also be owned by the user. Secrets are wiped when the profile is freed.
+ * octets) and must also be owned by the user. Secrets are wiped when the
+ * profile is freed.
  */
 #ifndef IMSEC_ISIM_H
 #define IMSEC_ISIM_H
@@ -117,8 +118,9 @@ IMSEC_API void imsec_isim_free(imsec_isim_profile *p);
 
 /* Write a profile as YAML with mode 0600 (K, OP/OPc inline; cert_file,
  * key_file, psk_identity, psk_file, password_file and digest_username as
- * given: the PSK and the password stay in their own files). Without `force` an existing file is left alone. Returns 0,
- * IMSEC_ERR_EXISTS, IMSEC_ERR_IO, IMSEC_ERR_NOMEM. */
+ * given: the PSK and the password stay in their own files). Without `force` an
+ * existing file is left alone. Returns 0, IMSEC_ERR_EXISTS, IMSEC_ERR_IO,
+ * IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int imsec_isim_save(const imsec_isim_profile *p,
                                              const char *path, int force);
 

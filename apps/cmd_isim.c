@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cmds.h"
@@ -341,6 +342,9 @@ static int new_digest(const digest_args *a) {
     cli_fail(CLI_EXIT_USAGE, SUB, "--out %s: cannot write: %s", a->out,
              err == IMSEC_ERR_EXISTS ? "it exists (use --force)"
                                      : imsec_strerror(err));
+    /* A password made for this profile alone goes with it. */
+    if (created)
+      (void)unlink(p.password_file);
     goto done;
   }
   imsec_isim_profile back;

@@ -498,9 +498,13 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
                   .retry_after = IMSEC_PCSCF_RETRY_CORE};
     goto out;
   }
+  /* Without Authorization (a softphone's first REGISTER) there is no
+   * IMPI yet and nothing was marked. */
+  int authz = ah != NULL;
   LOG(e, IMSEC_LOG_INFO, S("REGISTER from flow "), pc_num(p, f->id),
-      S(" IMPI "), imsec_str_c(t->impi), S(" -> "), dom, S(" at "),
-      pc_addr_str(p, &p->dests[di].addr), S(" ("), imsec_str_c(ip),
+      S(" IMPI "), authz ? imsec_str_c(t->impi) : S("(none yet)"), S(" -> "),
+      dom, S(" at "), pc_addr_str(p, &p->dests[di].addr), S(" ("),
+      authz ? imsec_str_c(ip) : S("no Authorization"),
       sc_tls ? S(", sec-agree") : S(""), S(")"));
   return 0;
 out:
@@ -693,24 +697,36 @@ int pc_strip_aka_keys(ev *e, imsec_sip_msg *m) {
 }
 
 /* TS 33.203 Annex N.1: on 3GPP access a 401 that offers no IMS AKA (SIP
- * Digest only) does not reach the UE. 1: refuse it. */
-static int digest_only_401(ev *e, imsec_sip_msg *m) {
+ * Digest only) does not reach the UE (1: refuse it); one that offers AKA
+ * besides goes without the other challenges, so that the UE is offered
+ * only what it may use here. */
+static int access_filter_401(ev *e, imsec_sip_msg *m) {
   if (!e->p->cfg.access_3gpp)
     return 0;
-  int n = 0;
+  int aka = 0, other = 0;
   for (const imsec_sip_hdr *h =
            imsec_sip_hdr_first(m, IMSEC_SIP_H_WWW_AUTHENTICATE);
        h; h = imsec_sip_hdr_next(m, h)) {
     if (digest_is_aka(h->value, 0))
-      return 0;
-    n++;
+      aka = 1;
+    else
+      other = 1;
   }
-  return n > 0;
+  if (!aka)
+    return other;
+  for (size_t i = 0; other && i < m->nhdrs;) {
+    const imsec_sip_hdr *h = &m->hdrs[i];
+    if (h->id == IMSEC_SIP_H_WWW_AUTHENTICATE && !digest_is_aka(h->value, 0) &&
+        imsec_sip_msg_remove(m, i) == 0)
+      continue;
+    i++;
+  }
+  return 0;
 }
 
 int pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
   imsec_pcscf *p = e->p;
-  if (m->status == 401 && digest_only_401(e, m)) {
+  if (m->status == 401 && access_filter_401(e, m)) {
     LOG(e, IMSEC_LOG_WARN, S("401 for IMPI "), imsec_str_c(t->impi),
         S(" on flow "), pc_num(p, t->in_flow),
         S(" offers SIP Digest only, not allowed on 3GPP access "

@@ -523,6 +523,11 @@ int ue_h_call(imsec_ue *ue, const ue_event *e) {
   char sdp[SDP_CAP];
   int rv = ue_sdp_offer(sdp, sizeof sdp, ue->local_host, c->sdp_sess, 1);
   if (rv >= 0) {
+    /* SIP Digest: the S-CSCF's last proxy nonce, nc + 1, when it asked
+     * for Proxy-Authorization before (a 407 still gets its answer). */
+    char authz[UE_AUTH_CAP];
+    int pre = UE_DIGEST(ue) && ue_digest_proxy_reuse(ue, "INVITE", c->inv_ruri,
+                                                     authz, sizeof authz);
     req_spec r = {.method = "INVITE",
                   .ruri = c->inv_ruri,
                   .via_out = c->inv_via,
@@ -530,8 +535,10 @@ int ue_h_call(imsec_ue *ue, const ue_event *e) {
                   .to_tag = "",
                   .service_route = 1,
                   .contact = 1,
+                  .proxy_authz = pre ? authz : NULL,
                   .sdp = sdp};
     rv = send_request(ue, c, &r, out);
+    imsec_wipe(authz, sizeof authz);
   }
   if (rv < 0) {
     call_clear(c);

@@ -75,7 +75,9 @@ int ue_digest_pick(imsec_sip_msg *m, imsec_sip_hid id, ue_dg_chal *out,
       seen->no_qop++;
       continue;
     }
-    /* RFC 8760 §3: the first of the strongest algorithm we know. */
+    /* SHA-256 over MD5 whatever the order (RFC 8760 §3 lists SHA-256
+     * first; reordering the fields must not downgrade us), else the
+     * topmost we support (RFC 7616 §3.7). */
     if (out->valid &&
         !(alg == IMSEC_DIGEST_SHA256 && out->alg != IMSEC_DIGEST_SHA256))
       continue;
@@ -379,4 +381,18 @@ int ue_digest_answer_proxy(imsec_ue *ue, imsec_sip_msg *m, const char *method,
       S(method), S(", "), S(imsec_digest_alg_name(d->proxy.alg)),
       S("): sending it again with Proxy-Authorization"));
   return 0;
+}
+
+int ue_digest_proxy_reuse(imsec_ue *ue, const char *method, const char *uri,
+                          char *out, size_t cap) {
+  ue_digest *d = &ue->dig;
+  /* Only the home realm's nonce, on the connection that passed the trust
+   * decision (DESIGN.md §3), as for the registrar's. */
+  if (!d->password_len || !d->proxy.valid || !ue->trusted)
+    return 0;
+  if (ue_digest_credentials(ue, &d->proxy, method, uri, out, cap) < 0) {
+    d->proxy.valid = 0;
+    return 0;
+  }
+  return 1;
 }

@@ -339,7 +339,16 @@ int ue_h_send(imsec_ue *ue, const ue_event *e) {
   imsec_sbuf b;
   imsec_sbuf_init(&b, cid, sizeof(cid));
   imsec_sbuf_add(&b, idhex);
-  IMSEC_GUARD(send_message(ue, to, ct, body, len, cid, tag, 1, NULL, out));
+  /* SIP Digest: once the S-CSCF asked for Proxy-Authorization, later
+   * requests carry it at once under its nonce (a 407 still gets its one
+   * answer when the nonce is stale). */
+  char authz[UE_AUTH_CAP];
+  int pre = UE_DIGEST(ue) &&
+            ue_digest_proxy_reuse(ue, "MESSAGE", to, authz, sizeof(authz));
+  int rv =
+      send_message(ue, to, ct, body, len, cid, tag, 1, pre ? authz : NULL, out);
+  imsec_wipe(authz, sizeof(authz));
+  IMSEC_GUARD(rv);
 
   pending_clear(slot);
   slot->handle = ue->next_handle++;

@@ -375,17 +375,19 @@ int ue_h_rsp_other(imsec_ue *ue, const ue_event *e) {
   imsec_sip_msg *m = e->msg;
   imsec_out *out = e->out;
   ue_reg_answered(ue, m, out);
-  /* SIP Digest: a refusal ends the nonce too (a 403 is a wrong password
-   * or a replayed nc); the next attempt starts from a challenge. */
-  ue->dig.reg.valid = 0;
+  int had_credentials = ue->dig.reg_sent;
   ue->dig.reg_sent = 0;
   if (m->status == 503 && ue->reg_expires) {
     on_unavailable(ue, m, e->now, out);
     return 0;
   }
+  /* (SIP Digest: the retry goes under the same nonce with nc + 1.) */
   if (m->status == 423 && ue->reg_expires &&
       on_too_brief(ue, m, e->now, out) == 0)
     return 0;
+  /* SIP Digest: a refusal ends the nonce too (a 403 is a wrong password
+   * or a replayed nc); the next attempt starts from a challenge. */
+  ue->dig.reg.valid = 0;
   char code[8];
   ue_num_text(m->status, code, sizeof(code));
   ue_set_error(ue, "registration refused: ", S(code), " ");
@@ -395,6 +397,10 @@ int ue_h_rsp_other(imsec_ue *ue, const ue_event *e) {
                     sizeof(ue->error) - imsec_str_c(ue->error).len);
     if (ue_text_ok(m->reason))
       imsec_sbuf_put(&b, m->reason);
+    /* What a password terminal's user can act on. */
+    if (UE_DIGEST(ue) && had_credentials && m->status == 403)
+      imsec_sbuf_add(&b, " (SIP Digest: a wrong password, or too many "
+                         "failed attempts locked it out for a while)");
   }
   LOG(out, IMSEC_LOG_ERROR, S("<- "), S(code), S(" "), m->reason,
       S(": registration failed"));

@@ -384,6 +384,11 @@ int ue_digest_answer_401(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
 /* The 200 to a REGISTER with credentials: rspauth checked when present.
  * 0, or IMSEC_ERR_AUTH with ue->error set. */
 int ue_digest_check_2xx(imsec_ue *ue, imsec_sip_msg *m, imsec_out *out);
+/* A MESSAGE or INVITE about to go: 1 with Proxy-Authorization under the
+ * S-CSCF's last proxy nonce (nc + 1) in out when there is one, else 0
+ * (RFC 7616 §3.4: nc counts the requests under one nonce). */
+int ue_digest_proxy_reuse(imsec_ue *ue, const char *method, const char *uri,
+                          char *out, size_t cap);
 /* A 407 to `method` sent to `uri`: the Proxy-Authorization value into
  * out. 0, or <0 (logged) when it is not to be answered. */
 int ue_digest_answer_proxy(imsec_ue *ue, imsec_sip_msg *m, const char *method,

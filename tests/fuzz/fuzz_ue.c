@@ -8,8 +8,10 @@
  * store fails). Nothing may crash, leak or hang.
  *
  * Input: byte 0 picks the starting state (bits 0-1), whether chunks are
- * wrapped as answers (bit 2), whether the store fails (bit 4) and whether
- * a call is placed (bit 5); the rest
+ * wrapped as answers (bit 2), whether the store fails (bit 4), whether
+ * a call is placed (bit 5) and whether the UE has a password instead of
+ * an ISIM (bit 6: SIP Digest; its 401s and 407s carry SHA-256 and MD5
+ * challenges, and wrapped 202s become 407s); the rest
  * is split into chunks at 0xff. In wrapped mode a chunk's first byte picks
  * the status code. */
 #include <stdint.h>
@@ -40,6 +42,7 @@ typedef struct run {
   imsec_sqn_he he;
   imsec_trust_cert cert;
   int store_fails;
+  int digest;
 } run;
 
 static void drain(run *r) {
@@ -102,7 +105,19 @@ static void answer(run *r, unsigned code, const uint8_t *extra, size_t n,
     imsec_sip_build_init(&b, buf, 65536);
     imsec_sip_build_response(&b, &m, code, IMSEC_STR_LIT("X"),
                              IMSEC_STR_LIT("t"));
-    if (with_challenge) {
+    if (with_challenge && r->digest) {
+      /* TS 33.203 Annex N: what an S-CSCF asks of a password terminal. */
+      imsec_str h = code == 407 ? IMSEC_STR_LIT("Proxy-Authenticate")
+                                : IMSEC_STR_LIT("WWW-Authenticate");
+      imsec_sip_build_header(
+          &b, h,
+          IMSEC_STR_LIT("Digest realm=\"" HOME "\", nonce=\"bm9uY2U=\", "
+                        "algorithm=SHA-256, qop=\"auth\", opaque=\"o\""));
+      imsec_sip_build_header(
+          &b, h,
+          IMSEC_STR_LIT("Digest realm=\"" HOME "\", nonce=\"bm9uY2U=\", "
+                        "algorithm=MD5, qop=\"auth\", opaque=\"o\""));
+    } else if (with_challenge) {
       uint8_t sqn[6], amf[2] = {0x80, 0};
       imsec_sqn_cfg sc = imsec_sqn_cfg_default();
       imsec_aka_vector v;
@@ -163,6 +178,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           16)
     abort();
   cfg.has_opc = 1;
+  int digest = (data[0] >> 6) & 1;
+  if (digest) {
+    memset(cfg.k, 0, sizeof(cfg.k));
+    memset(cfg.opc, 0, sizeof(cfg.opc));
+    cfg.has_opc = 0;
+    memcpy(cfg.password, "fuzz password", 13);
+    cfg.password_len = 13;
+  }
   if (imsec_addr_parse(IMSEC_STR_LIT("tls:127.0.0.1:5061"), &cfg.pcscf) < 0)
     abort();
   cfg.pcscf_name = PCSCF;
@@ -178,6 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   r->cert.issuer = IMSEC_ISSUER_HOME;
   r->now = 1000;
   r->store_fails = (data[0] >> 4) & 1;
+  r->digest = digest;
   imsec_out_init(&r->out, IMSEC_LOG_DEBUG);
   if (imsec_ue_new(&r->ue, &cfg, crypto) < 0)
     abort();
@@ -220,7 +244,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = j - i;
     if (wrap && n > 0) {
       unsigned code = codes[chunk[0] & 7];
-      answer(r, code, chunk + 1, n - 1, code == 401 && (chunk[0] & 8));
+      if (r->digest && code == 202)
+        code = 407; /* a proxy challenge to a MESSAGE or an INVITE */
+      answer(r, code, chunk + 1, n - 1,
+             (code == 401 || code == 407) && (chunk[0] & 8));
     } else {
       imsec_ue_on_message(r->ue, r->flow, chunk, n, r->now, &r->out);
       drain(r);

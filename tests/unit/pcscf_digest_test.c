@@ -109,6 +109,8 @@ static const char *fwd_core(fx *x) {
 /* The whole softphone registration on UE_FLOW with username `user`. */
 static void softphone_registers(fx *x, const char *user) {
   feed(x, UE_FLOW, sp_reg(x, NULL, "600"));
+  assert_true(logged(x, "IMPI (none yet) -> " HOME));
+  assert_true(logged(x, "(no Authorization)"));
   const char *fwd = fwd_core(x);
   assert_null(strstr(fwd, "\r\nRoute:"));
   assert_null(strstr(fwd, "Authorization:"));
@@ -340,7 +342,8 @@ static void access_3gpp_credentials(void **state) {
 }
 
 /* Access 3gpp: a 401 offering SIP Digest only becomes 403 to the UE (one
- * log line); one offering AKA goes on. Access other relays both. */
+ * log line); one offering AKA goes on, without the Digest challenges.
+ * Access other relays them all. */
 static void access_3gpp_challenge(void **state) {
   (void)state;
   imsec_pcscf_config c;
@@ -371,6 +374,8 @@ static void access_3gpp_challenge(void **state) {
   r = sent(x, UE_FLOW);
   status_is(r, 401);
   assert_true(has_line(r, CH_AKA));
+  /* only what the UE may use on this access */
+  assert_null(strstr(r, "algorithm=MD5"));
   fx_del(x);
 
   cfg_base(&c);

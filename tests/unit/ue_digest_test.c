@@ -309,7 +309,7 @@ static void test_register_sha256(void **st) {
 }
 
 /* Only MD5 offered: MD5, with the configured username (the IMPI's user
- * part, as softphones send it). */
+ * part, as softphones send it); MD5 first and SHA-256 after: SHA-256. */
 static void test_md5_and_username(void **st) {
   (void)st;
   fx f;
@@ -327,6 +327,20 @@ static void test_md5_and_username(void **st) {
   imsec_sip_msg_free(&c.m);
   ok_with_rspauth(&f, IMSEC_DIGEST_MD5, 0);
   assert_int_equal(status(&f).state, IMSEC_UE_REGISTERED);
+  fx_del(&f);
+
+  /* MD5 listed first does not win over SHA-256 (no downgrade by order). */
+  fx_new(&f, NULL);
+  fx_up(&f);
+  extra[0] = 0;
+  chal(extra, sizeof(extra), "WWW-Authenticate", "MD5", HOME, NONCE1, NULL);
+  chal(extra, sizeof(extra), "WWW-Authenticate", "SHA-256", HOME, NONCE2, NULL);
+  answer(&f, 401, "Unauthorized", extra);
+  get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.algorithm, S_LIT("SHA-256")));
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE2)));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_SHA256, "REGISTER"), 0);
+  imsec_sip_msg_free(&c.m);
   fx_del(&f);
 }
 
@@ -471,8 +485,9 @@ static void test_realm_trust(void **st) {
   fx_del(&f);
 }
 
-/* A 403 (wrong password or nonce) fails the registration and forgets the
- * nonce: the next attempt starts without credentials. */
+/* A 423 is retried under the nonce (nc + 1); a 403 (wrong password or
+ * nonce) fails the registration, says so, and forgets the nonce: the next
+ * attempt starts without credentials. */
 static void test_403_forgets_nonce(void **st) {
   (void)st;
   fx f;
@@ -482,8 +497,14 @@ static void test_403_forgets_nonce(void **st) {
   imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_REREG, f.now, &f.out);
   take(&f);
   assert_true(has(f.sent, "nc=00000002"));
+  /* RFC 3261 §10.2.8: a 423 is retried under the same nonce, nc + 1. */
+  answer(&f, 423, "Interval Too Brief", "Min-Expires: 1200\r\n");
+  assert_int_equal(f.n_send, 1);
+  assert_true(has(f.sent, "nc=00000003"));
+  assert_true(has(f.sent, "nonce=\"" NONCE1 "\""));
   answer(&f, 403, "Forbidden", NULL);
   assert_int_equal(status(&f).state, IMSEC_UE_FAILED);
+  assert_non_null(strstr(status(&f).error, "wrong password"));
   assert_int_equal(imsec_ue_start(f.ue, f.now, &f.out), 0);
   take(&f);
   imsec_flow_info info;
@@ -505,8 +526,8 @@ static void test_403_forgets_nonce(void **st) {
 
 /* TS 33.203 Annex N, RFC 3261 §22.3: the S-CSCF asks for
  * Proxy-Authorization on a MESSAGE (407): sent again once, CSeq + 1, same
- * Call-ID, credentials for MESSAGE and the target; a second 407 is the
- * answer. */
+ * Call-ID, credentials for MESSAGE and the target; later MESSAGEs carry
+ * credentials at once (nc + 1); a second 407 is the answer. */
 static void test_message_407(void **st) {
   (void)st;
   fx f;
@@ -550,10 +571,18 @@ static void test_message_407(void **st) {
   answer(&f, 200, "OK", NULL);
   assert_int_equal(imsec_ue_message_result(f.ue, h), 200);
 
-  /* Once only. */
-  h = imsec_ue_send_message(f.ue, "sip:bob@" HOME, NULL,
-                            (const uint8_t *)"again", 5, f.now, &f.out);
+  /* The next MESSAGE carries credentials at once: the proxy nonce, nc 2
+   * (RFC 7616 §3.4). */
+  h = imsec_ue_send_message(f.ue, "sip:carol@" HOME, NULL,
+                            (const uint8_t *)"hi carol", 8, f.now, &f.out);
   take(&f);
+  get_creds(&f, IMSEC_SIP_H_PROXY_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE2)));
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000002")));
+  assert_true(imsec_str_eq(c.p.uri, S_LIT("sip:carol@" HOME)));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_SHA256, "MESSAGE"), 0);
+  imsec_sip_msg_free(&c.m);
+  /* Its nonce went stale: the 407 is answered once, a second is final. */
   answer(&f, 407, "Proxy Authentication Required", extra);
   assert_int_equal(f.n_send, 1);
   answer(&f, 407, "Proxy Authentication Required", extra);
@@ -606,6 +635,95 @@ static void test_invite_407(void **st) {
   assert_int_equal(imsec_ue_call_get(f.ue, h, &ci), 0);
   assert_int_equal(ci.final_status, 200);
   assert_int_equal(ci.state, IMSEC_UE_CALL_CONFIRMED);
+  /* The next call carries credentials at once (nc 2 of the nonce). */
+  int h2 = imsec_ue_call(f.ue, "sip:carol@" HOME, f.now, &f.out);
+  assert_true(h2 > 0);
+  take(&f);
+  get_creds(&f, IMSEC_SIP_H_PROXY_AUTHORIZATION, &c);
+  assert_int_equal(c.m.method_id, IMSEC_SIP_M_INVITE);
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000002")));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_MD5, "INVITE"), 0);
+  imsec_sip_msg_free(&c.m);
+  fx_del(&f);
+}
+
+/* RFC 7616 §3.5: a nextnonce in Authentication-Info is the nonce of the
+ * next request, from nc 1; an unknown nonce (the S-CSCF restarted: a
+ * fresh 401 without stale) is answered too; a new connection never
+ * carries credentials before its challenge (the realm has to pass the
+ * trust decision on it first). */
+static void test_nextnonce_fresh_401_reconnect(void **st) {
+  (void)st;
+  fx f;
+  fx_new(&f, NULL);
+  fx_up(&f);
+  challenge(&f, NONCE1, 0);
+  {
+    /* The 200 of ok_with_rspauth with a nextnonce added. */
+    creds c;
+    get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+    uint8_t ha1[32];
+    char rsp[65], cn[80], extra[1024];
+    assert_int_equal(imsec_digest_ha1(f.c, IMSEC_HASH_SHA256, S_LIT(IMPI),
+                                      S_LIT(HOME),
+                                      (imsec_bytes){(const uint8_t *)PASSWORD,
+                                                    strlen(PASSWORD)},
+                                      ha1, sizeof(ha1)),
+                     32);
+    assert_true(imsec_digest_rspauth(f.c, &c.p, IMSEC_DIGEST_SHA256,
+                                     (imsec_bytes){ha1, 32}, rsp,
+                                     sizeof(rsp)) > 0);
+    assert_true(imsec_digest_unquote(c.p.cnonce, cn, sizeof(cn)) > 0);
+    snprintf(extra, sizeof(extra),
+             "Contact: <sip:ue@127.0.0.1:40000;transport=tls;ob>;"
+             "expires=600\r\n"
+             "Authentication-Info: nextnonce=\"" NONCE2 "\", qop=auth, "
+             "rspauth=\"%s\", cnonce=\"%s\", nc=00000001\r\n",
+             rsp, cn);
+    imsec_sip_msg_free(&c.m);
+    answer(&f, 200, "OK", extra);
+  }
+  assert_int_equal(status(&f).state, IMSEC_UE_REGISTERED);
+  f.now = f.timer_at[IMSEC_UE_TIMER_REREG];
+  imsec_ue_on_timer(f.ue, IMSEC_UE_TIMER_REREG, f.now, &f.out);
+  take(&f);
+  creds c;
+  get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE2)));
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000001")));
+  imsec_sip_msg_free(&c.m);
+  /* The S-CSCF no longer knows it: a fresh challenge, answered. */
+  challenge(&f, NONCE1, 0);
+  assert_int_equal(f.n_send, 1);
+  get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+  assert_true(imsec_str_eq(c.p.nonce, S_LIT(NONCE1)));
+  assert_true(imsec_str_eq(c.p.nc, S_LIT("00000001")));
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_SHA256, "REGISTER"), 0);
+  imsec_sip_msg_free(&c.m);
+  ok_with_rspauth(&f, IMSEC_DIGEST_SHA256, 0);
+  assert_int_equal(status(&f).registrations, 2);
+
+  /* The flow goes (RFC 5626 §4.5: a new connection at once); the new one
+   * starts with empty credentials. */
+  uint64_t old_tag = f.tag;
+  imsec_ue_on_flow_down(f.ue, FLOW, 0, IMSEC_ERR_IO, f.now, &f.out);
+  take(&f);
+  assert_true(f.tag != old_tag);
+  imsec_flow_info info;
+  memset(&info, 0, sizeof(info));
+  info.tp = IMSEC_TP_TLS;
+  assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:40002"), &info.local),
+                   0);
+  assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:5061"), &info.peer),
+                   0);
+  info.peer_cert = &f.cert;
+  assert_int_equal(imsec_ue_on_flow_up(f.ue, FLOW, f.tag, &info, f.now, &f.out),
+                   0);
+  take(&f);
+  assert_int_equal(f.n_send, 1);
+  assert_true(has(f.sent, "REGISTER "));
+  assert_true(has(f.sent, "response=\"\""));
+  assert_false(has(f.sent, "cnonce"));
   fx_del(&f);
 }
 
@@ -659,6 +777,7 @@ int main(void) {
       cmocka_unit_test(test_403_forgets_nonce),
       cmocka_unit_test(test_message_407),
       cmocka_unit_test(test_invite_407),
+      cmocka_unit_test(test_nextnonce_fresh_401_reconnect),
       cmocka_unit_test(test_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,8 +5,8 @@ HSS, a home `imsec pcscf`, a softphone without an ISIM (`imsec isim new
 
 - `isim new --digest` draws the password into a new file (one line, mode
   0600) and the profile only names it; `hss add --scheme digest` takes
-  the same file and keeps H(A1), never the password (`hss list` shows
-  the scheme, not the password).
+  the same file and keeps H(A1), never the password (`hss list` and
+  `hss show` show the scheme and realm, neither H(A1) nor the password).
 - The softphone registers (trusted home, P-CSCF bound its IMPI), sends a
   MESSAGE to the ISIM UE (asserted as the softphone's IMPU) and calls it
   (INVITE ... BYE 200); then the other way: the ISIM UE's MESSAGE and
@@ -138,6 +138,15 @@ with Lab() as lab:
               secret.strip() not in listed,
               "hss list shows the softphone's subscriber as digest, not its "
               "password (%s)" % (line[0] if line else "no line"))
+    shown = lab.run("hss", "show", "--db", lab.path("hss.db"), "--impi",
+                    impi(SOFT)).stdout
+    lab.check(re.search(r"(?m)^scheme: digest$", shown) is not None and
+              re.search(r"(?m)^realm: %s$" % re.escape(HOME), shown)
+              is not None and
+              re.search(r"[0-9a-fA-F]{32}", shown) is None and
+              secret.strip() not in shown,
+              "hss show: scheme digest in the home realm, no H(A1), no "
+              "password")
 
     # ---------------------------------------------------------- daemons
     port = lab.free_port()

@@ -15,7 +15,7 @@
  * IMPUs to the TLS connection on the 200 and asserts the identity of
  * later requests from that binding (Annex Q).
  *
- * Scenes: a wrong password (403, nothing bound); the registration; a
+ * Scenes: a wrong password (403, not registered); the registration; a
  * MESSAGE each way with UE B (an ISIM UE); a call each way with B. Every
  * outcome is read from the UEs' own state and what they saw on the wire
  * (their ladder), not from log text. */
@@ -53,10 +53,10 @@ static void digest_words(demo_ue *u, char *buf, size_t cap) {
   pthread_mutex_unlock(&u->mu);
 }
 
-/* 1. A wrong password: the S-CSCF answers 403 (RFC 7616, TS 24.229
- * §5.4.1.2.2) and nothing is bound. Before the good one, so that the
- * failure counted against the IMPI (docs/LIMITS.md) is one of many
- * allowed. */
+/* 1. A wrong password: the S-CSCF answers 403, as to a wrong IMS AKA
+ * response (docs/DIGEST.md), and the UE is not registered. Before the
+ * good one, so that the failure counted against the IMPI
+ * (docs/LIMITS.md) is one of the few allowed. */
 static void scene_wrong(demo *d) {
   result *r =
       result_add("softphone: a wrong password (UE M)", "403, not registered");

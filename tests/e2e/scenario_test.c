@@ -428,8 +428,8 @@ static void digest_register(sc_backend b) {
   sc_world_del(w);
 }
 
-/* A wrong password: 403 (RFC 7616, TS 24.229 §5.4.1.2.2), nothing
- * registered or bound, and the UE stops. */
+/* A wrong password: 403, as to a wrong IMS AKA response (docs/DIGEST.md);
+ * nothing registered or bound, and the UE stops. */
 static void digest_wrong_password(sc_backend b) {
   sc_world *w = sc_world_new(b);
   sc_ue_opts od = {.password = PASSWORD, .password_wrong = 1};

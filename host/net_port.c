@@ -107,6 +107,7 @@ struct inst {
 
   event *q_head, *q_tail; /* loop thread */
   int busy;
+  int host_started; /* imsec_host_start ran (loop thread) */
 
   imsec_time_ms deadline; /* what the host armed (0: none) */
   posted *posted;         /* under plock */
@@ -463,9 +464,18 @@ static int deliver_up(inst *in, pflow *f, uint64_t only_tag, int one) {
 /* Hand one event to the host (which carries out the element's actions). */
 static int deliver(inst *in, event *e) {
   int verdict = 0;
+  /* The listeners accept from the moment the loop runs, and the start is
+   * a post behind them: an element hears of its start before anything a
+   * peer sent (an S-CSCF must have asked for its registrations before it
+   * answers a request for one), whichever arrived first. */
+  if (!in->host_started &&
+      (e->kind == EV_START ||
+       (e->kind != EV_CALL && e->kind != EV_EXPIRE && e->kind != EV_POLL))) {
+    in->host_started = 1;
+    imsec_host_start(in->host);
+  }
   switch (e->kind) {
   case EV_START:
-    imsec_host_start(in->host);
     break;
   case EV_UP: {
     pflow *f = imsec_map_get(&in->flows, e->flow);

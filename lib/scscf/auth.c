@@ -341,7 +341,7 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
  * used here, let a UE name any source it liked. With a single Via (a
  * request a peer made itself) it is that peer's address, as marked here.
  * The sent-by host stands in only where no received was written. */
-static imsec_str request_source(const imsec_scscf *s) {
+imsec_str scscf_request_source(const imsec_scscf *s) {
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
   imsec_sip_via v;
   int n = 0;
@@ -417,8 +417,8 @@ static uint32_t all_sources(uint32_t limit) {
  * this source (or, after failures from many sources, everywhere) gets 403
  * even for a right response; a source over its failure limit gets 503.
  * Returns 1 when the request was answered. */
-static int limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
-                         imsec_str src, imsec_time_ms now, imsec_out *out) {
+int scscf_limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
+                        imsec_str src, imsec_time_ms now, imsec_out *out) {
   limit_entry *e = pair_get(s, impi, src, now, 0);
   if (e && e->locked_until > now) {
     if (!(e->logged & LIMIT_LOGGED_LOCKED)) {
@@ -568,8 +568,8 @@ static void log_lock(imsec_scscf *s, imsec_str impi, imsec_str src,
  * cannot be guessed anyway (the lock spares the HSS more than it guards
  * the secret). Failures from every source together lock the IMPI
  * everywhere only at IMPI_ALL_SOURCES times the limit. */
-static void limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
-                           imsec_time_ms now, imsec_out *out) {
+void scscf_limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
+                          imsec_time_ms now, imsec_out *out) {
   limit_entry *es = imsec_limit_get(&s->lim_src, src, now, 1);
   if (es && es->failures < UINT32_MAX)
     es->failures++;
@@ -748,7 +748,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     scscf_reg_fail(&e, 400, "Bad Authorization");
     goto end;
   }
-  src = request_source(s);
+  src = scscf_request_source(s);
   if (c->present && !digest_uri_matches(s, c)) {
     refuse_claim(s, flow, src, 400, "Digest uri does not match the Request-URI",
                  (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
@@ -802,7 +802,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   e.who = sub->impi;
   impi = imsec_str_c(sub->impi);
-  if (limits_refuse(s, flow, impi, src, now, out))
+  if (scscf_limits_refuse(s, flow, impi, src, now, out))
     goto end;
   if (sub->scheme == IMSEC_HSS_SCHEME_DIGEST) {
     /* TS 33.203 Annex P.4: the HSS record chooses the scheme. */
@@ -852,8 +852,8 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": replayed nc: new challenge", NULL);
     drop_challenge(s, ch, out);
-    limits_failure(s, impi, src, now, out);
-    if (limits_refuse(s, flow, impi, src, now, out))
+    scscf_limits_failure(s, impi, src, now, out);
+    if (scscf_limits_refuse(s, flow, impi, src, now, out))
       goto end;
     /* Waiting: run again, this nonce is gone by then (a stale 401). */
     e.park = waits(challenge_again(s, flow, sub->impi, src, 0, now, out));
@@ -927,7 +927,7 @@ end:
   if (e.store_err)
     scscf_store_unavailable(s, e.who, e.store_err, now, out);
   if (e.auth_failed)
-    limits_failure(s, impi, src, now, out);
+    scscf_limits_failure(s, impi, src, now, out);
   if (e.code)
     scscf_respond(s, flow, e.code, e.reason, out);
   imsec_wipe(auts, sizeof(auts));

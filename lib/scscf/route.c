@@ -509,10 +509,11 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
      * must be registered here. */
     imsec_sip_iter pit = IMSEC_SIP_ITER_INIT;
     imsec_sip_addr pai;
-    int known = 0;
-    while (!known && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_P_ASSERTED_IDENTITY,
-                                         &pit, &pai) == 1)
-      known = scscf_find_reg_impu(s, pai.uri) != NULL;
+    const reg *from = NULL;
+    while (!from && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_P_ASSERTED_IDENTITY,
+                                        &pit, &pai) == 1)
+      from = scscf_find_reg_impu(s, pai.uri);
+    int known = from != NULL;
     if (!known) {
       (void)imsec_out_log(out, IMSEC_LOG_WARN,
                           "originating request from an unregistered "
@@ -522,6 +523,12 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       reason = "Originating user not registered";
       goto end;
     }
+    /* TS 33.203 Annex Q: a SIP Digest user's later requests are
+     * asserted by its P-CSCF's TLS binding; digest_proxy_auth asks for
+     * the password on each as well (RFC 3261 §22.3). */
+    if (s->cfg.digest_proxy_auth && from->digest && meth != IMSEC_SIP_M_ACK &&
+        scscf_digest_proxy_auth(s, flow, from, now, out, &park, &store_err))
+      goto end;
     /* TS 24.229 §5.4.3.2: a destination outside the home network goes
      * to that network's next hop. */
     if (!scscf_is_home(s, &ru)) {

@@ -435,6 +435,7 @@ void imsec_scscf_on_message(imsec_scscf *s, uint64_t flow, const uint8_t *msg,
     s->ibuf_cap = len + 1;
   }
   memcpy(s->ibuf, msg, len);
+  s->dg_authed = 0;
   int rv = imsec_sip_parse(&s->m, s->ibuf, len, 1);
   if (rv < 0) {
     /* A request is answered (400, 513), anything else dropped. */

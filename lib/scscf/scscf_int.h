@@ -115,7 +115,7 @@ typedef struct dg_nonce {
   struct dg_nonce *prev, *next;
   imsec_time_ms t; /* its issue time */
   uint32_t nc;     /* the highest nc accepted */
-  char key[48];    /* the nonce text */
+  char key[48];    /* the nonce text (40 characters) */
 } dg_nonce;
 
 typedef struct qmsg {
@@ -221,6 +221,9 @@ typedef struct parked {
   uint64_t wait_id;       /* the REQUEST it waits for; 0 none */
   int busy;               /* the store's last answer was "busy" */
   int resynced;           /* its AUTS resynchronised the HSS (§6.1.3) */
+  int dg_authed;          /* its Proxy-Authorization was right: its nc is
+                             used up, so a run again does not check it */
+  long dg_strip;          /* ... and the index of that field, or -1 */
   /* The answers it has (TS 33.203 §6.1: subscriber, vector, resync). */
   int sub_kind; /* IMSEC_SVC_HSS_SUB or _SUB_IMPU; 0 none */
   int sub_status;
@@ -377,6 +380,10 @@ struct imsec_scscf {
   imsec_map dg_nc;
   dg_nonce *dg_head, *dg_tail;
   imsec_time_ms dg_floor;
+  uint32_t dg_seq; /* the counter in each nonce */
+  int dg_authed;   /* the running request's Proxy-Authorization was right
+                      (kept with it if it parks) */
+  long dg_strip;   /* ... and the index of that field, or -1 */
 };
 
 /* scscf.c */
@@ -415,6 +422,15 @@ int scscf_integrity_protected_tls(const imsec_digest_params *p);
 int scscf_limits_challenge(imsec_scscf *s, uint64_t flow, imsec_str impi,
                            imsec_str src, imsec_time_ms now, imsec_out *out);
 
+/* The source of the request in s->m as its P-CSCF saw it. */
+imsec_str scscf_request_source(const imsec_scscf *s);
+/* Locked IMPI (403) or source over its failures (503): 1 when answered. */
+int scscf_limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
+                        imsec_str src, imsec_time_ms now, imsec_out *out);
+/* Count a failed response (lockout, docs/LIMITS.md). */
+void scscf_limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
+                          imsec_time_ms now, imsec_out *out);
+
 /* digest.c: SIP Digest (TS 33.203 Annexes N, O, P.4; RFC 7616, 8760). */
 int scscf_digest_setup(imsec_scscf *s);
 void scscf_digest_free(imsec_scscf *s);
@@ -427,6 +443,14 @@ int scscf_digest_impi(const imsec_scscf *s, creds *c);
 void scscf_digest_register(imsec_scscf *s, uint64_t flow, creds *c,
                            const imsec_hss_sub *sub, imsec_str src,
                            imsec_time_ms now, imsec_out *out, reg_end *e);
+/* digest_proxy_auth: the Proxy-Authorization of an originating request
+ * (in s->m) of `r`, a SIP Digest user's registration (RFC 3261 §22.3).
+ * Returns 0 when it is right (the field is removed: it was for us), else
+ * 1: answered (407, 403, 500), or waiting for the HSS (*park set; *store_err
+ * when the store failed). */
+int scscf_digest_proxy_auth(imsec_scscf *s, uint64_t flow, const reg *r,
+                            imsec_time_ms now, imsec_out *out, int *park,
+                            int *store_err);
 
 /* registrar.c */
 void scscf_contact_free(contact *c);

@@ -46,16 +46,16 @@ void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,
                       n, held ? " similar lines held back" : "", NULL);
 }
 
-/* Subscriber records the HSS gave lately, without secrets (k and op are
- * never kept). A REGISTER flood of one IMPI (pipelined, or a UE's retries
- * on a pending challenge) then costs one HSS round trip, not one each; the
- * S-CSCF keeps the profile it was given while it serves the user (TS
- * 29.228 §6.1.2, §6.3: the S-CSCF stores the user data it downloads).
- * Short-lived, so a subscriber deleted or changed in the HSS is seen within
- * seconds, and bounded: when full, an entry goes (the oldest in the map's
- * order, not strictly: any eviction is safe, the record is asked for again).
- * Only records found are kept: unknown identities always reach the HSS (their
- * cost is limited by the flood limits). */
+/* Subscriber records the HSS gave lately, without secrets (k, op and
+ * H(A1)s are never kept). A REGISTER flood of one IMPI (pipelined, or a UE's
+ * retries on a pending challenge) then costs one HSS round trip, not one each;
+ * the S-CSCF keeps the profile it was given while it serves the user (TS 29.228
+ * §6.1.2, §6.3: the S-CSCF stores the user data it downloads). Short-lived, so
+ * a subscriber deleted or changed in the HSS is seen within seconds, and
+ * bounded: when full, an entry goes (the oldest in the map's order, not
+ * strictly: any eviction is safe, the record is asked for again). Only records
+ * found are kept: unknown identities always reach the HSS (their cost is
+ * limited by the flood limits). */
 #define SUB_CACHE_MS 5000
 #define SUB_CACHE_MAX 1024
 
@@ -112,6 +112,7 @@ static void sub_keep(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
   e->sub = *sub;
   imsec_wipe(e->sub.k, sizeof(e->sub.k));
   imsec_wipe(e->sub.op, sizeof(e->sub.op));
+  imsec_wipe(e->sub.digest.ha1, sizeof(e->sub.digest.ha1));
   char buf[SUB_KEY_CAP];
   void *old = NULL;
   if (imsec_map_sput(&s->subs, sub_key(kind, key, buf), e, &old) < 0) {
@@ -480,6 +481,8 @@ static int park_add(imsec_scscf *s, uint64_t flow, uint64_t want,
   }
   p->flow = flow;
   p->q = q;
+  p->dg_authed = s->dg_authed;
+  p->dg_strip = s->dg_strip;
   p->deadline = now + s->cfg.store_timeout_ms;
   p->pause = PARK_FIRST_MS;
   p->next = now + PARK_FIRST_MS;
@@ -514,6 +517,10 @@ void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
   s->want_id = 0;
   if (p && now < p->deadline) {
     s->retry_busy = 1;
+    if (s->dg_authed) {
+      p->dg_authed = 1;
+      p->dg_strip = s->dg_strip;
+    }
     park_wait(s, p, want);
     return;
   }
@@ -655,6 +662,7 @@ void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
       p->sub = r->sub;
     imsec_wipe(p->sub.k, sizeof(p->sub.k)); /* never needed here */
     imsec_wipe(p->sub.op, sizeof(p->sub.op));
+    imsec_wipe(p->sub.digest.ha1, sizeof(p->sub.digest.ha1));
     break;
   case IMSEC_SVC_HSS_VECTOR:
     imsec_aka_vector_wipe(&p->vec);

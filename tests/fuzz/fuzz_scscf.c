@@ -9,7 +9,11 @@
  * of the S-CSCF's last challenge, auts="@" a valid AUTS for it, and
  * response="@" the right Digest response for the credentials of the
  * message's Authorization header (the empty password when auts is there,
- * RFC 3310 §3.4). Everything else is the fuzzer's. */
+ * RFC 3310 §3.4). Subscriber 3@DOM (sip:carol@DOM) uses SIP Digest
+ * with the password DIGEST_PW: response="@" in credentials whose
+ * algorithm is MD5 or SHA-256 (an Authorization, or a Proxy-Authorization
+ * for the 407 asked of its MESSAGEs) becomes the right response under it.
+ * Everything else is the fuzzer's. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +72,7 @@ static imsec_crypto *crypto;
 static imsec_milenage *usim; /* the subscribers' K and OPc */
 
 #define MSG_CAP 70000
+#define DIGEST_PW "fuzz password" /* of the SIP Digest subscriber 3@DOM */
 
 /* Replace the first `marker` in buf[0..*len) with `value`. */
 static void subst(char *buf, size_t *len, const char *marker,
@@ -93,6 +98,43 @@ static imsec_str line_value(const char *buf, size_t len, const char *name) {
   return imsec_str_make(v, (size_t)(e - v));
 }
 
+/* SIP Digest credentials (MD5, SHA-256) of the Authorization or
+ * Proxy-Authorization: the response under DIGEST_PW. Returns 1 when they
+ * were such credentials. */
+static int play_digest(char *buf, size_t *len) {
+  imsec_str raw = line_value(buf, *len, "Proxy-Authorization: ");
+  if (!raw.p)
+    raw = line_value(buf, *len, "Authorization: ");
+  imsec_digest_params p;
+  imsec_digest_alg alg;
+  imsec_digest_input in;
+  memset(&in, 0, sizeof(in));
+  if (imsec_digest_parse_credentials(raw, &p) != 0 ||
+      imsec_digest_alg_parse(p.algorithm, &alg) != 0 ||
+      (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256))
+    return 0;
+  if (imsec_digest_qop_parse(p.qop, &in.qop) != 0)
+    return 1;
+  size_t m = 0;
+  while (m < *len && buf[m] != ' ')
+    m++;
+  in.hash = imsec_digest_alg_hash(alg);
+  in.username = p.username;
+  in.realm = p.realm;
+  in.password = (imsec_bytes){(const uint8_t *)DIGEST_PW, strlen(DIGEST_PW)};
+  in.method = imsec_str_make(buf, m);
+  in.uri = p.uri;
+  in.nonce = p.nonce;
+  in.nc = p.nc;
+  in.cnonce = p.cnonce;
+  char resp[80], val[100];
+  if (imsec_digest_response(crypto, &in, resp, sizeof(resp)) > 0) {
+    snprintf(val, sizeof(val), "response=\"%s\"", resp);
+    subst(buf, len, "response=\"@\"", val);
+  }
+  return 1;
+}
+
 /* The UE's side of the markers (see the top of the file). */
 static void play_ue(char *buf, size_t *len, const char *nonce) {
   if (!memmem(buf, *len, "=\"@\"", 4))
@@ -103,6 +145,8 @@ static void play_ue(char *buf, size_t *len, const char *nonce) {
   memset(&r, 0, sizeof(r));
   snprintf(val, sizeof(val), "nonce=\"%s\"", nonce);
   subst(buf, len, "nonce=\"@\"", val);
+  if (play_digest(buf, len))
+    return;
   if (imsec_digest_aka_nonce_decode(imsec_str_c(nonce), rand, autn, NULL) != 0)
     return;
   if (memmem(buf, *len, "auts=\"@\"", 8)) {
@@ -149,7 +193,11 @@ static void play_ue(char *buf, size_t *len, const char *nonce) {
 static void catch_nonce(const imsec_act *a, char *nonce, size_t cap) {
   if (a->kind != IMSEC_ACT_SEND)
     return;
-  const char *at = memmem(a->data, a->len, "nonce=\"", 7);
+  const char *d = (const char *)a->data, *end = d + a->len, *at = d;
+  /* Not the cnonce of an Authentication-Info. */
+  while ((at = memmem(at, (size_t)(end - at), "nonce=\"", 7)) != NULL &&
+         at > d && at[-1] == 'c')
+    at += 7;
   if (!at)
     return;
   at += 7;
@@ -201,6 +249,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   add(st, "1@" DOM, "sip:1@" DOM, IMSEC_HSS_AKAV1);
   add(st, "2@" DOM, "sip:bob@" DOM, IMSEC_HSS_AKAV2);
+  {
+    /* A SIP Digest subscriber (TS 33.203 Annex N). */
+    imsec_hss_sub d;
+    memset(&d, 0, sizeof(d));
+    strcpy(d.impi, "3@" DOM);
+    strcpy(d.impus[0], "sip:carol@" DOM);
+    d.n_impus = 1;
+    if (imsec_hss_digest_set(&d, crypto, IMSEC_STR_NULL,
+                             (imsec_bytes){(const uint8_t *)DIGEST_PW,
+                                           strlen(DIGEST_PW)}) != 0 ||
+        st->vt->add(st, &d) != 0)
+      abort();
+    imsec_hss_sub_wipe(&d);
+  }
   if (imsec_hss_new(&hss, st, crypto, NULL) != 0)
     abort();
   imsec_svc_local_config lc = {
@@ -213,7 +275,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   imsec_scscf_config cfg = {.domain = DOM,
                             .insecure_core = 1,
                             .peer_addrs = addrs,
-                            .n_peer_addrs = 1};
+                            .n_peer_addrs = 1,
+                            .digest_proxy_auth = 1};
   imsec_flow_info ti;
   memset(&ti, 0, sizeof(ti));
   ti.tp = IMSEC_TP_TCP;

@@ -48,6 +48,7 @@ typedef struct fx {
   char algs[2][16];
   imsec_flow_info ti;
   int up;
+  const char *path; /* a Path for the next REGISTERs; NULL none */
   imsec_reg_store *rs;
   imsec_svc *svc;
   elem_pump pump;
@@ -161,6 +162,11 @@ static unsigned deliver(fx *f, const char *msg) {
   f->pump.self = f->s;
   elem_pump_run(&f->pump, &f->out, from, f->now);
   assert_int_equal(imsec_out_err(&f->out), 0);
+  if (getenv("DGDEBUG"))
+    for (size_t i = 0; i < f->out.n; i++)
+      if (f->out.acts[i].kind == IMSEC_ACT_LOG)
+        fprintf(stderr, "log: %.*s\n", (int)f->out.acts[i].len,
+                (const char *)f->out.acts[i].data);
   f->last[0] = 0;
   for (size_t i = 0; i < f->out.n; i++) {
     imsec_act *a = &f->out.acts[i];
@@ -194,10 +200,11 @@ static const char *reg_msg(fx *f, const char *impu, const char *auth) {
            "From: <%s>;tag=f1\r\nTo: <%s>\r\n"
            "Call-ID: dg-1\r\nCSeq: %u REGISTER\r\n"
            "Contact: " CONTACT "\r\n"
-           "%s%s%s"
+           "%s%s%s%s%s%s"
            "Content-Length: 0\r\n\r\n",
            f->cseq, f->cseq, impu, impu, f->cseq, auth ? "Authorization: " : "",
-           auth ? auth : "", auth ? "\r\n" : "");
+           auth ? auth : "", auth ? "\r\n" : "", f->path ? "Path: " : "",
+           f->path ? f->path : "", f->path ? "\r\n" : "");
   f->cseq++;
   return buf;
 }
@@ -239,10 +246,11 @@ static void take_challenges(fx *f) {
   imsec_sip_msg_free(&m);
 }
 
-/* Credentials for the last challenge. */
-static const char *creds(fx *f, const char *user, const char *pw,
-                         imsec_digest_alg alg, const char *nc,
-                         const char *nonce) {
+/* Credentials for the last challenge, for `method` and `uri`. */
+static const char *creds_for(fx *f, const char *method, const char *uri,
+                             const char *user, const char *pw,
+                             imsec_digest_alg alg, const char *nc,
+                             const char *nonce) {
   static char b[1024];
   char resp[80];
   imsec_digest_input in = {
@@ -250,8 +258,8 @@ static const char *creds(fx *f, const char *user, const char *pw,
       .username = imsec_str_c(user),
       .realm = imsec_str_c(f->realm),
       .password = {(const uint8_t *)pw, strlen(pw)},
-      .method = imsec_str_c("REGISTER"),
-      .uri = imsec_str_c("sip:" DOM),
+      .method = imsec_str_c(method),
+      .uri = imsec_str_c(uri),
       .nonce = imsec_str_c(nonce ? nonce : f->nonce),
       .qop = IMSEC_DIGEST_QOP_AUTH,
       .nc = imsec_str_c(nc),
@@ -260,12 +268,18 @@ static const char *creds(fx *f, const char *user, const char *pw,
   assert_true(imsec_digest_response(f->c, &in, resp, sizeof(resp)) > 0);
   snprintf(b, sizeof(b),
            "Digest username=\"%s\", realm=\"%s\", nonce=\"%s\", "
-           "uri=\"sip:" DOM "\", response=\"%s\", algorithm=%s, qop=auth, "
+           "uri=\"%s\", response=\"%s\", algorithm=%s, qop=auth, "
            "nc=%s, cnonce=\"c0ffee42\", opaque=\"x\", "
            "integrity-protected=\"tls-pending\"",
-           user, f->realm, nonce ? nonce : f->nonce, resp,
+           user, f->realm, nonce ? nonce : f->nonce, uri, resp,
            imsec_digest_alg_name(alg), nc);
   return b;
+}
+
+static const char *creds(fx *f, const char *user, const char *pw,
+                         imsec_digest_alg alg, const char *nc,
+                         const char *nonce) {
+  return creds_for(f, "REGISTER", "sip:" DOM, user, pw, alg, nc, nonce);
 }
 
 /* The first REGISTER (no Authorization) and its 401. */
@@ -437,6 +451,41 @@ static void expired_nonce_stale(void **state) {
                          creds(f, IMPI_D, "guess", IMSEC_DIGEST_SHA256,
                                "00000002", NULL))),
       403);
+}
+
+/* RFC 7616 §3.5: past half its life a nonce is replaced by the 200's
+ * nextnonce, which the next refresh uses from nc 1 without a 401. */
+static void nextnonce_past_half_life(void **state) {
+  fx *f = *state;
+  f->cfg.digest_nonce_ms = 10000;
+  start(f);
+  first(f, IMPU_D);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000001", NULL))),
+                   200);
+  assert_null(strstr(f->last, "nextnonce"));
+  f->now += 6000;
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000002", NULL))),
+                   200);
+  const char *nn = strstr(f->last, ", nextnonce=\"");
+  assert_non_null(nn);
+  nn += strlen(", nextnonce=\"");
+  const char *end = strchr(nn, '"');
+  assert_non_null(end);
+  char old[128];
+  strcpy(old, f->nonce);
+  memcpy(f->nonce, nn, (size_t)(end - nn));
+  f->nonce[end - nn] = 0;
+  assert_string_not_equal(old, f->nonce);
+  f->now += 4500; /* the first nonce is dead by now, the next one lives */
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000001", NULL))),
+                   200);
+  check_rspauth(f, IMPI_D, IMSEC_DIGEST_SHA256, "00000001");
 }
 
 static void nc_replay(void **state) {
@@ -622,16 +671,215 @@ static void record_marks_digest(void **state) {
   assert_int_equal(mark, 1);
 }
 
+/* An originating MESSAGE of alice (asserted by the P-CSCF) to the IMS
+ * AKA subscriber, who is not registered (480 once it passes). */
+static const char *message_to(fx *f, const char *to, const char *pauth) {
+  static char buf[4096];
+  snprintf(buf, sizeof(buf),
+           "MESSAGE %s SIP/2.0\r\n"
+           "Via: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bKpm%u\r\n"
+           "Via: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bKum%u;rport\r\n"
+           "Max-Forwards: 69\r\n"
+           "Route: <sip:orig@127.0.0.1:6060;transport=tcp;lr>\r\n"
+           "P-Asserted-Identity: <" IMPU_D ">\r\n"
+           "From: <" IMPU_D ">;tag=m1\r\nTo: <%s>\r\n"
+           "Call-ID: msg-%u\r\nCSeq: 1 MESSAGE\r\n"
+           "%s%s%s"
+           "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
+           to, f->cseq, f->cseq, to, f->cseq,
+           pauth ? "Proxy-Authorization: " : "", pauth ? pauth : "",
+           pauth ? "\r\n" : "");
+  f->cseq++;
+  return buf;
+}
+
+static const char *message(fx *f, const char *pauth) {
+  return message_to(f, IMPU_A, pauth);
+}
+
+static void registered_alice(fx *f) {
+  first(f, IMPU_D);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000001", NULL))),
+                   200);
+}
+
+static void proxy_auth_off(void **state) {
+  fx *f = *state;
+  registered_alice(f);
+  /* Annex Q: the P-CSCF's assertion is enough by default. */
+  assert_int_equal(deliver(f, message(f, NULL)), 480);
+}
+
+static void proxy_auth_407(void **state) {
+  fx *f = *state;
+  f->cfg.digest_proxy_auth = 1;
+  start(f);
+  registered_alice(f);
+  assert_int_equal(deliver(f, message(f, NULL)), 407);
+  assert_non_null(
+      strstr(f->last, "Proxy-Authenticate: Digest realm=\"" DOM "\""));
+  assert_null(strstr(f->last, "WWW-Authenticate"));
+  /* The nonce of the 407 (two Proxy-Authenticate, SHA-256 first). */
+  const char *na = strstr(f->last, "nonce=\"");
+  assert_non_null(na);
+  na += 7;
+  size_t nl = strcspn(na, "\"");
+  memcpy(f->nonce, na, nl);
+  f->nonce[nl] = 0;
+  const char *sha = strstr(f->last, "algorithm=SHA-256");
+  const char *md5 = strstr(f->last, "algorithm=MD5");
+  assert_true(sha && md5 && sha < md5);
+  char a[1024];
+  strcpy(a, creds_for(f, "MESSAGE", IMPU_A, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                      "00000001", NULL));
+  assert_int_equal(deliver(f, message(f, a)), 480);
+  assert_true(logged(f, "MESSAGE alice@" DOM ": SIP Digest SHA-256"));
+  /* The same credentials again: a replay. */
+  assert_int_equal(deliver(f, message(f, a)), 403);
+  /* nc + 1 on the same nonce. */
+  assert_int_equal(
+      deliver(f, message(f, creds_for(f, "MESSAGE", IMPU_A, IMPI_D, PW,
+                                      IMSEC_DIGEST_MD5, "00000002", NULL))),
+      480);
+  /* A wrong password, or the credentials of a REGISTER (another method). */
+  assert_int_equal(
+      deliver(f, message(f, creds_for(f, "MESSAGE", IMPU_A, IMPI_D, "guess",
+                                      IMSEC_DIGEST_MD5, "00000003", NULL))),
+      403);
+  assert_int_equal(
+      deliver(f, message(f, creds_for(f, "REGISTER", IMPU_A, IMPI_D, PW,
+                                      IMSEC_DIGEST_MD5, "00000004", NULL))),
+      403);
+  /* Another subscriber's credentials. */
+  assert_int_equal(
+      deliver(f, message(f, creds_for(f, "MESSAGE", IMPU_A, "carol", PW,
+                                      IMSEC_DIGEST_MD5, "00000005", NULL))),
+      403);
+  assert_true(logged(f, "Proxy-Authorization of another user"));
+}
+
+/* Right credentials end at the S-CSCF (RFC 3261 §22.3): the request goes
+ * on to the registered target without them, still asserted. */
+static void proxy_auth_forwarded(void **state) {
+  fx *f = *state;
+  f->cfg.digest_proxy_auth = 1;
+  start(f);
+  f->path = "<sip:tok@127.0.0.1:5070;transport=tcp;lr>";
+  first(f, IMPU_R);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_R,
+                                      creds(f, IMPI_R, PW, IMSEC_DIGEST_MD5,
+                                            "00000001", NULL))),
+                   200);
+  registered_alice(f);
+  deliver(f, message_to(f, IMPU_R, NULL));
+  assert_int_equal(status_of(f->last), 407);
+  const char *na = strstr(f->last, "nonce=\"") + 7;
+  size_t nl = strcspn(na, "\"");
+  memcpy(f->nonce, na, nl);
+  f->nonce[nl] = 0;
+  strcpy(f->realm, DOM);
+  deliver(f, message_to(f, IMPU_R,
+                        creds_for(f, "MESSAGE", IMPU_R, IMPI_D, PW,
+                                  IMSEC_DIGEST_SHA256, "00000001", NULL)));
+  const imsec_act *c = NULL;
+  for (size_t i = 0; i < f->out.n && !c; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_CONNECT)
+      c = &f->out.acts[i];
+  assert_non_null(c);
+  uint64_t tag = c->tag;
+  imsec_out_clear(&f->out);
+  assert_int_equal(
+      imsec_scscf_on_flow_up(f->s, 100, tag, &f->ti, f->now, &f->out), 0);
+  const imsec_act *sa = NULL;
+  for (size_t i = 0; i < f->out.n && !sa; i++)
+    if (f->out.acts[i].kind == IMSEC_ACT_SEND)
+      sa = &f->out.acts[i];
+  assert_non_null(sa);
+  char fwd[8192];
+  assert_true(sa->len < sizeof(fwd));
+  memcpy(fwd, sa->data, sa->len);
+  fwd[sa->len] = 0;
+  assert_true(strncmp(fwd, "MESSAGE sip:alice@10.0.0.1", 26) == 0);
+  assert_null(strstr(fwd, "Proxy-Authorization"));
+  assert_non_null(strstr(fwd, "P-Asserted-Identity: <" IMPU_D ">"));
+}
+
+/* Credentials that cannot be checked for replay or were not offered are
+ * failures (403), not new challenges. */
+static void refused_forms(void **state) {
+  fx *f = *state;
+  first(f, IMPU_D);
+  char a[1024];
+  /* No qop (RFC 2069 form): no nc, so no replay check. */
+  strcpy(a, creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5, "00000001", NULL));
+  char *q = strstr(a, " qop=auth,");
+  assert_non_null(q);
+  memmove(q, q + 10, strlen(q + 10) + 1);
+  q = strstr(a, " nc=00000001,");
+  memmove(q, q + 13, strlen(q + 13) + 1);
+  q = strstr(a, " cnonce=\"c0ffee42\",");
+  memmove(q, q + 19, strlen(q + 19) + 1);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, a)), 403);
+  assert_true(logged(f, "without qop=auth"));
+  /* An algorithm not offered. */
+  strcpy(a, creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5, "00000001", NULL));
+  q = strstr(a, "algorithm=MD5");
+  memcpy(q, "algorithm=AKAv1-MD5", 19);
+  strcpy(q + 19,
+         strstr(creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5, "00000001", NULL),
+                ", qop"));
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, a)), 403);
+  assert_true(logged(f, "algorithm not offered"));
+}
+
+/* The HSS answers late (a worker thread): the REGISTER waits for the
+ * record, then for the H(A1)s, and is answered when they come. */
+static void hss_answers_late(void **state) {
+  fx *f = *state;
+  first(f, IMPU_D);
+  f->pump.mode = ELEM_PUMP_HOLD;
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5,
+                                            "00000001", NULL))),
+                   0);
+  unsigned st = 0;
+  for (int i = 0; i < 4 && !st; i++) {
+    assert_true(f->pump.nheld > 0);
+    imsec_out_clear(&f->out);
+    assert_int_equal(elem_pump_release(&f->pump, 0, &f->out, f->now), 0);
+    for (size_t k = 0; k < f->out.n; k++)
+      if (f->out.acts[k].kind == IMSEC_ACT_SEND)
+        st = status_of((const char *)f->out.acts[k].data);
+  }
+  assert_int_equal(st, 200);
+  assert_true(f->pump.n_req[IMSEC_SVC_HSS_DIGEST] >= 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, imsec_str_c(IMPU_D)), 1);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
-      T(register_sha256),     T(register_md5),
-      T(wrong_password_403),  T(lockout),
-      T(forged_nonce),        T(expired_nonce_stale),
-      T(nc_replay),           T(nc_table_bounded),
-      T(username_forms),      T(own_realm),
-      T(scheme_by_hss),       T(needs_tls_mark),
+      T(register_sha256),
+      T(register_md5),
+      T(wrong_password_403),
+      T(lockout),
+      T(forged_nonce),
+      T(expired_nonce_stale),
+      T(nextnonce_past_half_life),
+      T(nc_replay),
+      T(nc_table_bounded),
+      T(username_forms),
+      T(own_realm),
+      T(scheme_by_hss),
+      T(needs_tls_mark),
       T(record_marks_digest),
+      T(proxy_auth_off),
+      T(proxy_auth_407),
+      T(proxy_auth_forwarded),
+      T(refused_forms),
+      T(hss_answers_late),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,7 @@
 #include "imsec/hss.h"
 #include "imsec/hss_db.h"
 #include "imsec/ident.h"
-#include "password_file.h"
+#include "imsec/password_file.h"
 
 static const char help[] =
     "usage: imsec hss add  --db FILE --impi IMPI --impu URI[,URI...]\n"
@@ -197,13 +197,13 @@ static int put_impus(const char *list, imsec_hss_sub *s) {
   }
 }
 
-/* The password of --password-file into pw[0..*len) (PASSWORD_FILE_MAX
+/* The password of --password-file into pw[0..*len) (IMSEC_PASSWORD_FILE_MAX
  * octets), the caller wipes it. Returns 0 or the usage exit code after
  * one line saying what is wrong with the file (never its content). */
 static int read_password(const char *path, uint8_t *pw, size_t cap,
                          size_t *len) {
   char err[512];
-  if (password_file_read(path, pw, cap, len, err, sizeof(err)) < 0)
+  if (imsec_password_file_read(path, pw, cap, len, err, sizeof(err)) < 0)
     return cli_fail(CLI_EXIT_USAGE, SUB, "--password-file %s", err);
   return 0;
 }
@@ -223,7 +223,7 @@ static int check_realm(const char *realm) {
  * password in `pwfile` for `realm` (NULL: the IMPI's domain). Returns 0
  * or the usage exit code after one line. */
 static int put_digest(imsec_hss_sub *s, const char *pwfile, const char *realm) {
-  uint8_t pw[PASSWORD_FILE_MAX];
+  uint8_t pw[IMSEC_PASSWORD_FILE_MAX];
   size_t len = 0;
   int rv = read_password(pwfile, pw, sizeof(pw), &len);
   if (rv)

@@ -9,7 +9,7 @@
 
 #include "cli.h"
 #include "cmds.h"
-#include "password_file.h"
+#include "imsec/password_file.h"
 #include "imsec/crypto.h"
 #include "imsec/elem.h"
 #include "imsec/ident.h"
@@ -202,13 +202,14 @@ static int ident_ok(const char *v) {
  * CLI_EXIT_USAGE after one line. */
 static int password_file_ready(const char *path, imsec_crypto *crypto,
                                int *created) {
-  uint8_t pw[PASSWORD_FILE_MAX];
+  uint8_t pw[IMSEC_PASSWORD_FILE_MAX];
   size_t len = 0;
   char err[512];
   struct stat st;
   *created = 0;
   if (lstat(path, &st) == 0) {
-    int rv = password_file_read(path, pw, sizeof(pw), &len, err, sizeof(err));
+    int rv =
+        imsec_password_file_read(path, pw, sizeof(pw), &len, err, sizeof(err));
     imsec_wipe(pw, sizeof(pw));
     if (rv < 0)
       return cli_usage(SUB, "--password-file %s", err);
@@ -224,8 +225,8 @@ static int password_file_ready(const char *path, imsec_crypto *crypto,
     imsec_wipe(text, sizeof(text));
     return cli_fail(CLI_EXIT_USAGE, SUB, "the random number generator failed");
   }
-  rv = password_file_create(path, (const uint8_t *)text, strlen(text), err,
-                            sizeof(err));
+  rv = imsec_password_file_create(path, (const uint8_t *)text, strlen(text),
+                                  err, sizeof(err));
   imsec_wipe(text, sizeof(text));
   if (rv < 0)
     return cli_usage(SUB, "--password-file %s", err);

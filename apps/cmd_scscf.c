@@ -44,6 +44,7 @@ static const char help[] =
     "                   [--digest-nonce-ms N] [--digest-username "
     "any|impi|user]\n"
     "                   [--digest-proxy-auth] [--max-digest-nonces N]\n"
+    "                   [--digest-algorithms SHA-256,MD5|MD5|SHA-256]\n"
     "\n"
     "Run an S-CSCF: the registrar and authenticator (IMS AKA, or SIP\n"
     "Digest for the subscribers the HSS says so) of the home network\n"
@@ -137,8 +138,11 @@ static const char help[] =
     "                        the P-CSCF's TLS binding\n"
     "  --max-digest-nonces N nonces whose nc is tracked against replay\n"
     "                        (default 65536)\n"
+    "  --digest-algorithms L the challenges offered, SHA-256 first (default\n"
+    "                        SHA-256,MD5); MD5 alone for phones that give up\n"
+    "                        on an algorithm they lack (Debian 12's baresip)\n"
     "  YAML keys: digest_nonce_ms, digest_username, digest_proxy_auth\n"
-    "  (true/false), max_digest_nonces\n"
+    "  (true/false), max_digest_nonces, digest_algorithms\n"
     "\n"
     "Core-side peers (TS 33.210 mutual TLS; docs/TRUST.md): a tls: listener\n"
     "requires a client certificate, and every peer, inbound or one the\n"
@@ -213,6 +217,7 @@ typedef struct opts {
   int64_t digest_nonce_ms, max_digest_nonces;
   const char *digest_username;
   int digest_proxy_auth;
+  const char *digest_algorithms;
 } opts;
 
 /* The options take "--flag value" and "--flag=value" alike. The index of
@@ -362,9 +367,9 @@ static int call_opt(opts *o, int argc, char **argv, int *i, int *rv) {
 static int digest_opt(opts *o, int argc, char **argv, int *i, int *rv) {
   static const char *const names[] = {
       "--digest-nonce-ms", "--max-digest-nonces", "--digest-username",
-      "--digest-proxy-auth"};
-  size_t k = flag_find(argv[*i], names, 4);
-  if (k == 4)
+      "--digest-proxy-auth", "--digest-algorithms"};
+  size_t k = flag_find(argv[*i], names, 5);
+  if (k == 5)
     return 0;
   *rv = 0;
   if (k == 3) {
@@ -376,6 +381,18 @@ static int digest_opt(opts *o, int argc, char **argv, int *i, int *rv) {
   const char *v;
   if ((*rv = flag_value(argc, argv, i, names[k], &v)) != 0)
     return 1;
+  if (k == 4) {
+    unsigned algs;
+    if (o->digest_algorithms)
+      *rv = cli_usage(SUB, "--digest-algorithms given twice");
+    else if (imsec_scscf_digest_algs_parse(imsec_str_c(v), &algs) < 0)
+      *rv = cli_usage(SUB,
+                      "--digest-algorithms: expected SHA-256, MD5 or "
+                      "SHA-256,MD5, got '%s'",
+                      v);
+    o->digest_algorithms = v;
+    return 1;
+  }
   if (k == 2) {
     int mode;
     if (o->digest_username)
@@ -1129,6 +1146,10 @@ static int run(int argc, char **argv) {
       imsec_scscf_digest_user_parse(imsec_str_c(dgu), &sc.digest_username) < 0)
     sc.digest_username = IMSEC_SCSCF_DIGEST_USER_ANY; /* checked at load */
   sc.digest_proxy_auth = o.digest_proxy_auth || file.digest_proxy_auth;
+  const char *dga = pick(o.digest_algorithms, file.digest_algorithms);
+  if (dga &&
+      imsec_scscf_digest_algs_parse(imsec_str_c(dga), &sc.digest_algs) < 0)
+    sc.digest_algs = 0; /* checked at load */
   e = imsec_scscf_new(&scscf, &sc, crypto);
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--domain %s: %s", domain,

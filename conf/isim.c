@@ -11,13 +11,9 @@
 #include <yaml.h>
 
 #include "imsec/isim.h"
+#include "imsec/password_file.h"
 #include "imsec/psk_file.h"
 #include "conf_int.h"
-
-/* Octets read from a password file: the longest password, CRLF, and one
- * more to tell a longer file. */
-#define IMSEC_ISIM_PASSWORD_READ                                               \
-  (sizeof(((imsec_isim_profile *)0)->password) + 3)
 
 typedef struct isim_ctx {
   const char *name;
@@ -228,68 +224,30 @@ static int text_printable(const char *s) {
 }
 
 /* SIP Digest (TS 33.203 Annex N): the password of a terminal without an
- * ISIM, one line of 1 to `cap` octets (a trailing LF or CRLF is not part
- * of it; no NUL, CR or LF inside) in a regular file that its owner, the
- * user running imsec, alone may read or write. The same rules as the
- * HSS's password files (docs/DIGEST.md). */
+ * ISIM, read by the same rules as the HSS's password files
+ * (include/imsec/password_file.h, docs/DIGEST.md). */
 static int password_file(isim_ctx *c, size_t line, const char *key,
                          const char *path, uint8_t *out, size_t cap,
                          size_t *got_len) {
   if (c->flags & IMSEC_ISIM_NO_FILES)
     return fail(c, IMSEC_ERR_PARSE, line, "key '%s': files not allowed here",
                 key);
-  int rv = 0;
-  uint8_t buf[IMSEC_ISIM_PASSWORD_READ];
+  uint8_t buf[IMSEC_PASSWORD_FILE_MAX];
   size_t n = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    rv = fail(c, IMSEC_ERR_IO, line, "key '%s': cannot read %s: %s", key, path,
-              strerror(errno));
-    goto done;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    rv = fail(c, IMSEC_ERR_IO, line, "key '%s': %s is not a regular file", key,
-              path);
-    goto done;
-  }
-  if ((st.st_mode & 077) || st.st_uid != geteuid()) {
-    rv = fail(c, IMSEC_ERR_PERM, line,
-              "key '%s': password file %s must be mode 0600 (or stricter) "
-              "and yours (mode %04o, owner %u)",
-              key, path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
-    goto done;
-  }
-  for (;;) {
-    ssize_t got = read(fd, buf + n, sizeof(buf) - n);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < 0) {
-      rv = fail(c, IMSEC_ERR_IO, line, "key '%s': cannot read %s", key, path);
-      goto done;
-    }
-    if (got == 0 || (n += (size_t)got) == sizeof(buf))
-      break;
-  }
-  if (n > 0 && buf[n - 1] == '\n')
-    n--;
-  if (n > 0 && buf[n - 1] == '\r')
-    n--;
-  if (n == 0 || n > cap || memchr(buf, '\0', n) || memchr(buf, '\n', n) ||
-      memchr(buf, '\r', n)) {
-    rv = fail(c, IMSEC_ERR_PARSE, line,
-              "key '%s': %s must hold one line of 1 to %zu octets (no NUL, "
-              "CR or LF in it)",
-              key, path, cap);
-    goto done;
+  char why[512];
+  int rv =
+      imsec_password_file_read(path, buf, sizeof(buf), &n, why, sizeof(why));
+  if (rv == 0 && n > cap)
+    rv = IMSEC_ERR_LIMIT, snprintf(why, sizeof(why), "%s: too long", path);
+  if (rv < 0) {
+    imsec_wipe(buf, sizeof(buf));
+    return fail(c, rv == IMSEC_ERR_LIMIT ? IMSEC_ERR_PARSE : rv, line,
+                "key '%s': %s", key, why);
   }
   memcpy(out, buf, n);
   *got_len = n;
-done:
   imsec_wipe(buf, sizeof(buf));
-  if (fd >= 0)
-    close(fd);
-  return rv;
+  return 0;
 }
 
 /* A list of scalars (a single scalar counts as a list of one). */

@@ -98,6 +98,7 @@ static const char *const keys[] = {
     "max_digest_nonces",
     "digest_username",
     "digest_proxy_auth",
+    "digest_algorithms",
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -217,6 +218,16 @@ static int digest_key(ctx *c, const char *key, yaml_node_t *v) {
   }
   if (strcmp(key, "digest_proxy_auth") == 0) {
     IMSEC_GUARD(boolean(c, v, key, &o->digest_proxy_auth));
+    return 1;
+  }
+  if (strcmp(key, "digest_algorithms") == 0) {
+    IMSEC_GUARD(text(c, v, key, 0, &o->digest_algorithms));
+    unsigned algs;
+    if (imsec_scscf_digest_algs_parse(imsec_str_c(o->digest_algorithms),
+                                      &algs) < 0)
+      return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                  "key 'digest_algorithms': expected SHA-256, MD5 or "
+                  "\"SHA-256,MD5\"");
     return 1;
   }
   if (strcmp(key, "digest_username") != 0)
@@ -459,6 +470,7 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   free(f->key);
   free(f->log_level);
   free(f->digest_username);
+  free(f->digest_algorithms);
   for (size_t i = 0; i < f->n_listen; i++)
     free(f->listen[i]);
   core_free(f);

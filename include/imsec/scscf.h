@@ -239,6 +239,12 @@ typedef struct imsec_scscf_config {
                                     beyond the P-CSCF's TLS binding (Annex Q) */
   size_t max_digest_nonces;      /* nonces whose nc is tracked for replay
                                     (RFC 7616 §3.4); 0: 65536 */
+  /* The algorithms challenged with, IMSEC_SCSCF_DIGEST_* bits (0: both,
+   * SHA-256 first, RFC 8760 §3). MD5 alone is for phones that fail on a
+   * challenge they cannot answer instead of skipping it (Debian 12's
+   * baresip 1.0 with libre 1.1); credentials under an algorithm not
+   * offered are refused. */
+  unsigned digest_algs;
 } imsec_scscf_config;
 
 /* How the username of SIP Digest credentials names the IMPI (softphones
@@ -248,6 +254,15 @@ typedef enum imsec_scscf_digest_user {
   IMSEC_SCSCF_DIGEST_USER_IMPI = 1, /* only user@domain */
   IMSEC_SCSCF_DIGEST_USER_PART = 2, /* only user; the IMPI is user@domain */
 } imsec_scscf_digest_user;
+
+#define IMSEC_SCSCF_DIGEST_SHA256 1u
+#define IMSEC_SCSCF_DIGEST_MD5 2u
+
+/* A comma-separated list of "SHA-256" and "MD5" (case-insensitive, each
+ * at most once) -> IMSEC_SCSCF_DIGEST_* bits. Parse: 0 or
+ * IMSEC_ERR_PARSE. */
+IMSEC_API IMSEC_MUST_USE int imsec_scscf_digest_algs_parse(imsec_str s,
+                                                           unsigned *out);
 
 /* "any" / "impi" / "user". Parse: 0 or IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_scscf_digest_user_parse(imsec_str s,
@@ -457,10 +472,12 @@ typedef struct imsec_scscf_file {
   int64_t timer_c_ms;
   /* SIP Digest (docs/DIGEST.md; absent: 0 / NULL, the element's
    * defaults): digest_nonce_ms, max_digest_nonces, digest_username (any,
-   * impi or user, checked at load), digest_proxy_auth (true/false). */
+   * impi or user, checked at load), digest_proxy_auth (true/false),
+   * digest_algorithms (imsec_scscf_digest_algs_parse). */
   int64_t digest_nonce_ms, max_digest_nonces;
   char *digest_username;
   int digest_proxy_auth;
+  char *digest_algorithms; /* "SHA-256,MD5", "MD5"...: checked at load */
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

@@ -59,6 +59,31 @@ int imsec_scscf_digest_user_parse(imsec_str s, int *out) {
   return 0;
 }
 
+int imsec_scscf_digest_algs_parse(imsec_str s, unsigned *out) {
+  if (!out)
+    return IMSEC_ERR_INVAL;
+  unsigned bits = 0;
+  if (s.len && s.p[s.len - 1] == ',')
+    return IMSEC_ERR_PARSE; /* an empty last item */
+  while (s.len) {
+    long comma = imsec_str_find(s, ',');
+    size_t n = comma < 0 ? s.len : (size_t)comma;
+    imsec_str item = imsec_str_trim(imsec_str_make(s.p, n));
+    s = comma < 0 ? imsec_str_make(s.p + s.len, 0)
+                  : imsec_str_make(s.p + n + 1, s.len - n - 1);
+    unsigned b = imsec_str_ieq_c(item, "SHA-256") ? IMSEC_SCSCF_DIGEST_SHA256
+                 : imsec_str_ieq_c(item, "MD5")   ? IMSEC_SCSCF_DIGEST_MD5
+                                                  : 0;
+    if (!b || (bits & b))
+      return IMSEC_ERR_PARSE;
+    bits |= b;
+  }
+  if (!bits)
+    return IMSEC_ERR_PARSE;
+  *out = bits;
+  return 0;
+}
+
 /* Softphones send the whole IMPI or only its user part as the digest
  * username; the user part names user@<our domain> (TS 23.003 §13.3: the
  * IMPI's realm is the home domain). */
@@ -218,12 +243,16 @@ static int send_dg_challenge(imsec_scscf *s, uint64_t flow,
     return IMSEC_ERR_INVAL;
   IMSEC_GUARD(nonce_make(s, imsec_str_c(sub->impi), now, nonce));
   static const char *const algs[] = {"SHA-256", "MD5"};
+  static const unsigned bits[] = {IMSEC_SCSCF_DIGEST_SHA256,
+                                  IMSEC_SCSCF_DIGEST_MD5};
   imsec_sip_builder b;
   if (proxy)
     scscf_start_response(s, &b, 407, "Proxy Authentication Required");
   else
     scscf_start_response(s, &b, 401, "Unauthorized");
   for (size_t i = 0; i < 2; i++) {
+    if (!(s->cfg.digest_algs & bits[i]))
+      continue;
     imsec_sip_build_raw(&b, proxy ? IMSEC_STR_LIT("Proxy-Authenticate: ")
                                   : IMSEC_STR_LIT("WWW-Authenticate: "));
     imsec_sip_build_raw(&b, IMSEC_STR_LIT("Digest realm=\""));
@@ -301,7 +330,10 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
   }
   imsec_digest_alg alg;
   if (imsec_digest_alg_parse(c->p.algorithm, &alg) < 0 ||
-      (alg != IMSEC_DIGEST_MD5 && alg != IMSEC_DIGEST_SHA256)) {
+      !(s->cfg.digest_algs &
+        (alg == IMSEC_DIGEST_MD5      ? IMSEC_SCSCF_DIGEST_MD5
+         : alg == IMSEC_DIGEST_SHA256 ? IMSEC_SCSCF_DIGEST_SHA256
+                                      : 0))) {
     refuse(s, sub, "algorithm not offered", out, e);
     return DG_ENDED;
   }

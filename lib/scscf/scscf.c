@@ -171,6 +171,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.max_parked = 4096;
   if (!c.digest_nonce_ms)
     c.digest_nonce_ms = 300000;
+  if (!c.digest_algs)
+    c.digest_algs = IMSEC_SCSCF_DIGEST_SHA256 | IMSEC_SCSCF_DIGEST_MD5;
   if (!c.max_digest_nonces)
     c.max_digest_nonces = 65536;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||

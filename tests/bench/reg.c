@@ -23,6 +23,26 @@
  *            the answer, ACK, BYE, 200), the callee answering at once, the
  *            caller hanging up as soon as its ACK is out, then calling
  *            again; a call counts when its BYE's 200 came back.
+ *   digest-md5, digest-sha256
+ *            SIP Digest registrations (TS 33.203 Annexes N and O; RFC
+ *            7616 qop=auth) of password subscribers, each on a new TLS
+ *            connection with a full handshake, as "new": REGISTER without
+ *            sec-agree, 401 with two challenges (SHA-256, then MD5, RFC
+ *            8760 §3), REGISTER with the response, 200 with rspauth,
+ *            which the UE checks. The UE answers SHA-256 when offered, so
+ *            for digest-md5 the bench takes the SHA-256 challenge out of
+ *            each 401 before the UE reads it (what an MD5-only softphone
+ *            sees); every REGISTER's Authorization is counted by its
+ *            algorithm, and a way whose UEs answered with the other one
+ *            fails.
+ *   digest-md5-open, digest-sha256-open
+ *            the same subscribers re-registering over connections that
+ *            stay open, as "open": the UE reuses the last nonce with nc+1
+ *            (one round trip) until the S-CSCF's nonce lifetime
+ *            (--digest-nonce-ms) makes it stale, then the 401 with
+ *            stale=true and a second REGISTER; the 401s are counted.
+ *            Digest ways run in mode m1 only (the P-CSCF's certificate;
+ *            SIP Digest is for TLS without client credentials, Annex O).
  * Each registration's latency runs from the UE's first action (connect or
  * REGISTER) to its 200 OK; a call's setup latency from its INVITE going
  * out to the 200 coming back. Every run is bounded by a count and a time.
@@ -79,11 +99,31 @@
  * usage: reg_bench [-c CONCURRENCY] [-n REGISTRATIONS] [-t SECONDS]
  *                  [-r ROUNDS] [--store mem|sqlite|both|all] [--dir DIR]
  *                  [--mode m1[,m2a,m3,m3-aka,dtls]]
- *                  [--ways new,resumed,open,call]
+ *                  [--ways new,resumed,open,call,digest-md5,digest-sha256,
+ *                          digest-md5-open,digest-sha256-open]
+ *                  [--digest-nonce-ms MS] [--rereg-gap-ms MS]
  *   -c        UEs in flight (for calls: C/2 calls in flight)
  *   -n, -t    per way and round (default 3000 registrations or calls, or
  *             5 s)
- *   --ways    which ways run (default all this build has)
+ *   --ways    which ways run (default the IMS AKA ways this build has:
+ *             new, resumed, open, call; the digest ways when named); the first
+ *             round runs them in the order new, digest-md5, digest-sha256,
+ *             resumed, open, digest-md5-open, digest-sha256-open, call, so
+ *             that AKA and SIP Digest meet the same load, and each later
+ *             round turns the three new-connection ways and the three
+ *             open-connection ones by one
+ *   --digest-nonce-ms  the S-CSCF's nonce lifetime (default: the
+ *             element's, 300 s): shorter, a share of the digest
+ *             re-REGISTERs find their nonce stale (401s/reg tells how
+ *             many). It must exceed the challenge's round trip under the
+ *             run's load, else every answer is stale and the UEs give up
+ *             (too many challenges in a row).
+ *   --rereg-gap-ms  every open-connection way (AKA's too) waits this long
+ *             between a UE's registrations (the latency excludes it, the
+ *             rate is bounded by C / gap; the CPU per registration is the
+ *             figure): with --digest-nonce-ms between the challenge's
+ *             round trip and the gap, every digest re-REGISTER meets a
+ *             stale nonce, as a real UE's does minutes later
  *   -r        rounds (default 3; each runs every way on every store)
  *   --dir     where the sqlite stack's files go (default $TMPDIR or /tmp:
  *             a real disk, fsync is what the product pays)
@@ -138,10 +178,15 @@ typedef struct subscriber {
   char impi[128], impu[160];
   uint8_t k[16], opc[16];
   uint8_t psk[32]; /* M3 configured: the UE's key, also in the P-CSCF's */
+  /* SIP Digest subscribers (g_dsub): the password, 24 characters as
+   * `imsec isim new --digest` draws them. */
+  uint8_t password[24];
 } subscriber;
 
 #define MAX_C 256
-static subscriber g_sub[MAX_C];
+/* IMS AKA subscribers, and SIP Digest ones (other IMPIs: the HSS keeps
+ * one scheme per subscriber, TS 33.203 Annex P.4). */
+static subscriber g_sub[MAX_C], g_dsub[MAX_C];
 
 static void make_pki(size_t n_ue_certs) {
   int64_t now = (int64_t)time(NULL);
@@ -224,13 +269,74 @@ static const int tm_built[TM_N] = {1, 1, 1, 0, 1};
 
 /* ---------------------------------------------------------------- the UEs */
 
-enum mode { M_NEW, M_RESUMED, M_OPEN, M_CALL, M_N };
-static const char *const way_name[M_N] = {"new", "resumed", "open", "call"};
+enum mode {
+  M_NEW,
+  M_RESUMED,
+  M_OPEN,
+  M_CALL,
+  M_DMD5,      /* SIP Digest MD5, new TLS connection */
+  M_DSHA,      /* SIP Digest SHA-256, new TLS connection */
+  M_DMD5_OPEN, /* SIP Digest MD5, open connection */
+  M_DSHA_OPEN, /* SIP Digest SHA-256, open connection */
+  M_N
+};
+static const char *const way_name[M_N] = {"new",
+                                          "resumed",
+                                          "open",
+                                          "call",
+                                          "digest-md5",
+                                          "digest-sha256",
+                                          "digest-md5-open",
+                                          "digest-sha256-open"};
 #ifdef REG_BENCH_CALLS
-static const int way_built[M_N] = {1, 1, 1, 1};
+static const int way_built[M_N] = {1, 1, 1, 1, 1, 1, 1, 1};
 #else
-static const int way_built[M_N] = {1, 1, 1, 0};
+static const int way_built[M_N] = {1, 1, 1, 0, 1, 1, 1, 1};
 #endif
+/* The order the first round runs the ways in: each digest way next to
+ * the AKA way of the same connection, so they meet the same load (later
+ * rounds turn each group of three, round_order). */
+static const enum mode way_order[M_N] = {
+    M_NEW, M_DMD5, M_DSHA, M_RESUMED, M_OPEN, M_DMD5_OPEN, M_DSHA_OPEN, M_CALL};
+
+/* Round r's order: way_order with the new-connection group (new,
+ * digest-md5, digest-sha256) and the open-connection group turned by r,
+ * so that no way always runs first (the first way of a round met the
+ * S-CSCF's first challenges of the round) or last. */
+static void round_order(size_t r, enum mode out[M_N]) {
+  static const enum mode g_new[3] = {M_NEW, M_DMD5, M_DSHA};
+  static const enum mode g_open[3] = {M_OPEN, M_DMD5_OPEN, M_DSHA_OPEN};
+  size_t k = 0;
+  for (size_t j = 0; j < 3; j++)
+    out[k++] = g_new[(r + j) % 3];
+  out[k++] = M_RESUMED;
+  for (size_t j = 0; j < 3; j++)
+    out[k++] = g_open[(r + j) % 3];
+  out[k++] = M_CALL;
+}
+
+/* How a way authenticates. */
+enum auth { AU_AKA, AU_MD5, AU_SHA256 };
+
+static enum auth way_auth(enum mode md) {
+  return md == M_DMD5 || md == M_DMD5_OPEN   ? AU_MD5
+         : md == M_DSHA || md == M_DSHA_OPEN ? AU_SHA256
+                                             : AU_AKA;
+}
+
+/* The connection a way uses, as one of the AKA ways new, resumed, open,
+ * call. */
+static enum mode way_conn(enum mode md) {
+  return md == M_DMD5 || md == M_DSHA             ? M_NEW
+         : md == M_DMD5_OPEN || md == M_DSHA_OPEN ? M_OPEN
+                                                  : md;
+}
+
+/* SIP Digest runs over TLS with the P-CSCF's certificate alone (TS
+ * 33.203 Annex O): mode m1. */
+static int way_runs(int md, int tm) {
+  return way_auth((enum mode)md) == AU_AKA || tm == TM_M1;
+}
 
 typedef struct slot {
   imsec_ue *ue;
@@ -246,6 +352,8 @@ typedef struct slot {
   int call;
   int64_t call_ns;
   int answered;
+  unsigned n401; /* 401s since the registration began */
+  int gap_over;  /* --rereg-gap-ms: the wait before this re-REGISTER ended */
 } slot;
 
 typedef struct mux {
@@ -270,6 +378,12 @@ typedef struct mux {
   clockid_t p_clock, s_clock;
   double p0, s0, p1, s1;
   size_t ready, n_setup;
+  /* What the UEs sent and got: REGISTERs by their Authorization's
+   * algorithm (SIP Digest MD5, SHA-256, Digest AKA, none), and the 401s
+   * (for SIP Digest over open connections: how many re-REGISTERs needed a
+   * new challenge). */
+  unsigned au_md5, au_sha256, au_aka, au_none;
+  size_t n401; /* of the registrations counted in n */
 } mux;
 
 static int64_t ns_now(void) {
@@ -279,7 +393,8 @@ static int64_t ns_now(void) {
 }
 
 static int ue_make(mux *m, size_t i) {
-  subscriber *sb = &g_sub[i];
+  int digest = way_auth(m->mode) != AU_AKA;
+  subscriber *sb = digest ? &g_dsub[i] : &g_sub[i];
   const char *impus[] = {sb->impu};
   imsec_ue_config c;
   memset(&c, 0, sizeof c);
@@ -288,10 +403,17 @@ static int ue_make(mux *m, size_t i) {
   c.n_impus = 1;
   c.home_domain = HOME;
   c.trust_domain = "3gppnetwork.org";
-  memcpy(c.k, sb->k, 16);
-  memcpy(c.opc, sb->opc, 16);
-  c.has_opc = 1;
-  c.amf[0] = 0x80;
+  if (digest) {
+    /* A terminal without an ISIM (TS 33.203 Annex N): the password alone;
+     * the digest username is the IMPI. */
+    memcpy(c.password, sb->password, sizeof sb->password);
+    c.password_len = sizeof sb->password;
+  } else {
+    memcpy(c.k, sb->k, 16);
+    memcpy(c.opc, sb->opc, 16);
+    c.has_opc = 1;
+    c.amf[0] = 0x80;
+  }
   uint8_t sqn[6] = {0};
   if (imsec_ue_sqn_load(sqn, NULL, &c.sqn) != 0)
     return -1;
@@ -312,7 +434,56 @@ static int ue_make(mux *m, size_t i) {
     memcpy(c.psk, sb->psk, sizeof sb->psk);
     c.psk_len = sizeof sb->psk;
   }
-  return imsec_ue_new(&m->s[i].ue, &c, m->crypto);
+  int rc = imsec_ue_new(&m->s[i].ue, &c, m->crypto);
+  imsec_wipe(c.password, sizeof c.password);
+  return rc;
+}
+
+/* The header line of `msg` at or after `from` whose name is `name`
+ * (case-insensitive, with its colon), up to the end of the header
+ * section; its start and length (without CRLF) in *at, *len. 0 found. */
+static int hdr_find(const uint8_t *msg, size_t n, size_t from, const char *name,
+                    size_t *at, size_t *len) {
+  size_t nl = strlen(name);
+  for (size_t p = from; p < n;) {
+    const uint8_t *e = memchr(msg + p, '\n', n - p);
+    size_t end = e ? (size_t)(e - msg) : n;
+    size_t l = end - p;
+    if (l > 0 && msg[end - 1] == '\r')
+      l--;
+    if (l == 0)
+      return -1; /* the blank line: the body follows */
+    if (l > nl && strncasecmp((const char *)msg + p, name, nl) == 0) {
+      *at = p;
+      *len = l;
+      return 0;
+    }
+    p = end + 1;
+  }
+  return -1;
+}
+
+static int span_has(const uint8_t *p, size_t n, const char *what) {
+  return memmem(p, n, what, strlen(what)) != NULL;
+}
+
+/* Count a REGISTER UE i sends by its Authorization's algorithm: the proof
+ * that a digest way ran the algorithm it is named after. */
+static void count_auth(mux *m, const imsec_act *a) {
+  if (a->kind != IMSEC_ACT_SEND || a->len < 9 ||
+      memcmp(a->data, "REGISTER ", 9) != 0)
+    return;
+  size_t at, len;
+  if (hdr_find(a->data, a->len, 0, "Authorization:", &at, &len) != 0)
+    m->au_none++;
+  else if (span_has(a->data + at, len, "AKAv"))
+    m->au_aka++;
+  else if (span_has(a->data + at, len, "SHA-256"))
+    m->au_sha256++;
+  else if (span_has(a->data + at, len, "MD5"))
+    m->au_md5++;
+  else
+    m->au_none++;
 }
 
 #define UE_ID_MASK ((UINT64_C(1) << 40) - 1)
@@ -322,6 +493,7 @@ static int ue_make(mux *m, size_t i) {
 static void remap(mux *m, size_t i, imsec_out *out, size_t from) {
   for (size_t k = from; k < out->n; k++) {
     imsec_act *a = &out->acts[k];
+    count_auth(m, a);
     if (a->kind == IMSEC_ACT_CONNECT) {
       a->tag = ((uint64_t)(i + 1) << 32) | (a->tag & 0xffffffffu);
       /* M2a: UE i dials with its own certificate (profile "ueI"). */
@@ -363,7 +535,7 @@ static void check(mux *m, size_t i, int64_t now, imsec_out *out) {
             imsec_ue_state_name(st.state), st.error);
     return;
   }
-  if (m->mode == M_CALL) {
+  if (way_conn(m->mode) == M_CALL) {
     check_call(m, i, &st, now, out);
     return;
   }
@@ -374,6 +546,7 @@ static void check(mux *m, size_t i, int64_t now, imsec_out *out) {
   if (!s->warm) {
     int64_t dt = ns_now() - s->t_start;
     if (m->n < m->want) {
+      m->n401 += s->n401;
       m->lat[m->n++] = (double)dt / 1e6;
       if (s->resumed)
         m->lat_res[m->n_res++] = (double)dt / 1e6;
@@ -385,15 +558,31 @@ static void check(mux *m, size_t i, int64_t now, imsec_out *out) {
     }
   }
   s->warm = 0;
+  s->n401 = 0;
   begin(m, i, now, out);
 }
+
+/* --rereg-gap-ms: how long an open-connection UE waits between its
+ * registrations (0: none), and the mux's own timer id for the end of the
+ * wait (low byte; the UE's ids are small). */
+static imsec_time_ms g_gap_ms;
+#define GAP_TIMER 0xff
 
 /* Start UE i's next registration. */
 static void begin(mux *m, size_t i, int64_t now, imsec_out *out) {
   slot *s = &m->s[i];
+  if (g_gap_ms && way_conn(m->mode) == M_OPEN && s->ue && s->regs > 0 &&
+      !s->gap_over) {
+    /* Wait first: the time between re-REGISTERs is what makes a SIP
+     * Digest nonce stale; the latency excludes it. */
+    if (imsec_out_timer(out, ((uint64_t)i << 8) | GAP_TIMER, now + g_gap_ms))
+      die("memory", IMSEC_ERR_NOMEM);
+    return;
+  }
+  s->gap_over = 0;
   s->t_start = ns_now();
   size_t n0 = out->n;
-  if (m->mode == M_OPEN && s->ue && s->regs > 0) {
+  if (way_conn(m->mode) == M_OPEN && s->ue && s->regs > 0) {
     /* Re-register now: bring the UE's clock to its re-registration time
      * and fire its timer (the UE checks its own deadline). */
     imsec_ue_status st;
@@ -415,7 +604,11 @@ static void begin(mux *m, size_t i, int64_t now, imsec_out *out) {
   s->regs = 0;
   s->flow = 0;
   s->off = 0;
-  if (ue_make(m, i) != 0 || imsec_ue_start(s->ue, now, out) != 0) {
+  int rc = ue_make(m, i);
+  if (rc != 0 || (rc = imsec_ue_start(s->ue, now, out)) != 0) {
+    if (!m->failed)
+      fprintf(stderr, "reg_bench: UE %zu does not start: %s\n", i,
+              imsec_strerror(rc));
     m->failed++;
     m->done = 1;
     return;
@@ -566,14 +759,48 @@ static size_t ue_of_flow(mux *m, uint64_t flow) {
   return SIZE_MAX;
 }
 
+/* An MD5-only terminal's view of a 401: the same response without its
+ * SHA-256 challenges (RFC 8760 §3: a client uses the first challenge of
+ * an algorithm it supports). Returns the new length in `buf` (cap >= n). */
+static size_t only_md5(const uint8_t *msg, size_t n, uint8_t *buf) {
+  size_t w = 0, from = 0, at, len;
+  while (hdr_find(msg, n, from, "WWW-Authenticate:", &at, &len) == 0) {
+    size_t end = at + len;
+    while (end < n && msg[end] != '\n')
+      end++;
+    end += end < n; /* and its LF */
+    if (span_has(msg + at, len, "SHA-256")) {
+      memcpy(buf + w, msg + from, at - from);
+      w += at - from;
+    } else {
+      memcpy(buf + w, msg + from, end - from);
+      w += end - from;
+    }
+    from = end;
+  }
+  memcpy(buf + w, msg + from, n - from);
+  return w + n - from;
+}
+
 static void mx_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
                    imsec_time_ms now, imsec_out *out) {
   mux *m = self;
   size_t i = ue_of_flow(m, flow);
   if (i == SIZE_MAX)
     return;
+  uint8_t *md5 = NULL;
+  if (len >= 12 && memcmp(msg, "SIP/2.0 401 ", 12) == 0) {
+    m->s[i].n401++;
+    if (way_auth(m->mode) == AU_MD5) {
+      if (!(md5 = malloc(len)))
+        die("memory", IMSEC_ERR_NOMEM);
+      len = only_md5(msg, len, md5);
+      msg = md5;
+    }
+  }
   size_t n0 = out->n;
   imsec_ue_on_message(m->s[i].ue, flow, msg, len, now + m->s[i].off, out);
+  free(md5);
   remap(m, i, out, n0);
   check(m, i, now, out);
 }
@@ -598,6 +825,13 @@ static void mx_timer(void *self, uint64_t id, imsec_time_ms now,
   size_t i = (size_t)(id >> 8);
   if (i >= m->c || !m->s[i].ue)
     return;
+  if ((id & 0xff) == GAP_TIMER) {
+    if (!m->done) {
+      m->s[i].gap_over = 1;
+      begin(m, i, now, out);
+    }
+    return;
+  }
   size_t n0 = out->n;
   imsec_ue_on_timer(m->s[i].ue, id & 0xff, now + m->s[i].off, out);
   remap(m, i, out, n0);
@@ -622,7 +856,7 @@ static void mx_start(void *self, imsec_time_ms now, imsec_out *out) {
   mux *m = self;
   clock_gettime(CLOCK_MONOTONIC, &m->t0);
   for (size_t i = 0; i < m->c; i++) {
-    m->s[i].warm = m->mode == M_OPEN || m->mode == M_CALL;
+    m->s[i].warm = way_conn(m->mode) == M_OPEN || m->mode == M_CALL;
     begin(m, i, now, out);
   }
 }
@@ -669,16 +903,21 @@ static double pct(const double *v, size_t n, double p) {
 }
 
 static const char *mode_name(enum mode md) {
-  return md == M_NEW       ? "new TLS connection"
-         : md == M_RESUMED ? "resumed TLS session"
-         : md == M_OPEN    ? "open connection (re-REGISTER)"
-                           : "call on open connections";
+  return md == M_NEW         ? "new TLS connection"
+         : md == M_RESUMED   ? "resumed TLS session"
+         : md == M_OPEN      ? "open connection (re-REGISTER)"
+         : md == M_DMD5      ? "digest MD5, new TLS connection"
+         : md == M_DSHA      ? "digest SHA-256, new TLS conn."
+         : md == M_DMD5_OPEN ? "digest MD5, open connection"
+         : md == M_DSHA_OPEN ? "digest SHA-256, open conn."
+                             : "call on open connections";
 }
 
 /* One way measured once. */
 typedef struct result {
   double rate, p50, p99;
   double p_us, s_us; /* P-CSCF and S-CSCF loop CPU per registration */
+  double chal;       /* 401s per registration counted */
   size_t n;
   unsigned failed;
 } result;
@@ -739,7 +978,7 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
   static char root_pem[sizeof g_dir + 16];
   snprintf(root_pem, sizeof root_pem, "%s/root.pem", g_dir);
   tc.ca_file = root_pem;
-  tc.no_resume = md == M_NEW;
+  tc.no_resume = way_conn(md) == M_NEW;
   imsec_hostnet_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.name = "ues";
@@ -814,6 +1053,22 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
     if (m->t1.tv_sec == 0)
       p1 = p0, s1 = s0;
   }
+  /* A digest way counts only if its UEs answered with its algorithm and
+   * nothing else (the MD5 way's 401s lost their SHA-256 challenge). */
+  enum auth au = way_auth(md);
+  unsigned wrong = au == AU_MD5      ? m->au_sha256 + m->au_aka
+                   : au == AU_SHA256 ? m->au_md5 + m->au_aka
+                                     : m->au_md5 + m->au_sha256;
+  unsigned right = au == AU_MD5      ? m->au_md5
+                   : au == AU_SHA256 ? m->au_sha256
+                                     : m->au_aka;
+  if (md != M_CALL && (wrong || (m->n && !right))) {
+    fprintf(stderr,
+            "reg_bench: %s: the UEs answered %u MD5, %u SHA-256, %u AKA "
+            "challenges: not this way's algorithm\n",
+            way_name[md], m->au_md5, m->au_sha256, m->au_aka);
+    m->failed++;
+  }
   size_t nlat = md == M_CALL ? m->n_setup : m->n;
   qsort(m->lat, nlat, sizeof *m->lat, cmp_d);
   result res = {.rate = el > 0 ? (double)m->n / el : 0.0,
@@ -821,6 +1076,7 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
                 .p99 = pct(m->lat, nlat, 0.99),
                 .p_us = m->n ? (p1 - p0) * 1e6 / (double)m->n : 0,
                 .s_us = m->n ? (s1 - s0) * 1e6 / (double)m->n : 0,
+                .chal = m->n ? (double)m->n401 / (double)m->n : 0,
                 .n = m->n,
                 .failed = m->failed};
   if (md == M_CALL)
@@ -835,6 +1091,10 @@ static result run_mode(enum mode md, enum tls_mode tm, const char *store,
            "%u full, %u resumed; failed %u)\n",
            tm_name[tm], store, mode_name(md), c, m->n, res.rate, res.p50,
            res.p99, res.p_us, res.s_us, m->full, m->resumed, m->failed);
+  if (au != AU_AKA)
+    printf("  %-13s   %-28s REGISTERs by Authorization: %u MD5, %u "
+           "SHA-256, %u none; %zu 401s (%.2f per registration)\n",
+           "", "", m->au_md5, m->au_sha256, m->au_none, m->n401, res.chal);
   if (md == M_RESUMED) {
     qsort(m->lat_res, m->n_res, sizeof *m->lat_res, cmp_d);
     printf("  %-13s   %-28s n=%-6zu %19s p50 %6.2f ms  p99 %6.2f ms\n", "",
@@ -888,8 +1148,12 @@ typedef struct stack {
 /* Far above any run: every UE comes from 127.0.0.1. */
 #define BENCH_LIMIT 100000000u
 
+/* The S-CSCF's SIP Digest nonce lifetime (--digest-nonce-ms; 0: the
+ * element's default). */
+static imsec_time_ms g_digest_nonce_ms;
+
 static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
-                     const char *dir) {
+                     const char *dir, int digest) {
   memset(k, 0, sizeof *k);
   k->kind = kind;
   k->tm = tm;
@@ -940,6 +1204,25 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
     if (rc != 0 && rc != IMSEC_ERR_EXISTS)
       die("hss add", rc);
   }
+  /* The SIP Digest subscribers, as `imsec hss add --scheme digest` makes
+   * them: H(A1) per algorithm and username form from the password, realm
+   * the IMPI's domain (the home domain the UE checks). */
+  for (size_t i = 0; digest && i < c; i++) {
+    subscriber *sb = &g_dsub[i];
+    imsec_hss_sub s;
+    memset(&s, 0, sizeof s);
+    memcpy(s.impi, sb->impi, strlen(sb->impi) + 1);
+    memcpy(s.impus[0], sb->impu, strlen(sb->impu) + 1);
+    s.n_impus = 1;
+    if ((rc = imsec_hss_digest_set(
+             &s, k->cr_hss, IMSEC_STR_NULL,
+             (imsec_bytes){sb->password, sizeof sb->password})))
+      die("hss digest", rc);
+    rc = k->hstore->vt->add(k->hstore, &s);
+    imsec_hss_sub_wipe(&s);
+    if (rc != 0 && rc != IMSEC_ERR_EXISTS)
+      die("hss add digest", rc);
+  }
   if ((rc = imsec_hss_new(&k->hss, k->hstore, k->cr_hss, NULL)) ||
       (rc = imsec_hss_set_sqn_range(k->hss, DAEMON_SQN_RANGE, 0)))
     die("hss", rc);
@@ -963,7 +1246,8 @@ static void stack_up(stack *k, enum store_kind kind, enum tls_mode tm, size_t c,
                              .source_challenge_limit = BENCH_LIMIT,
                              .impi_failure_limit = BENCH_LIMIT,
                              .source_failure_limit = BENCH_LIMIT,
-                             .store_timeout_ms = BENCH_STORE_TIMEOUT_MS};
+                             .store_timeout_ms = BENCH_STORE_TIMEOUT_MS,
+                             .digest_nonce_ms = g_digest_nonce_ms};
   /* The S-CSCF names its own address: bind first, then make it. */
   imsec_hostnet_config sc;
   memset(&sc, 0, sizeof sc);
@@ -1120,11 +1404,20 @@ int main(int argc, char **argv) {
       dir = argv[++i];
     else if (strcmp(argv[i], "--ways") == 0 && i + 1 < argc)
       ways = argv[++i];
+    else if (strcmp(argv[i], "--rereg-gap-ms") == 0 && i + 1 < argc &&
+             atoll(argv[i + 1]) > 0)
+      g_gap_ms = (imsec_time_ms)atoll(argv[++i]);
+    else if (strcmp(argv[i], "--digest-nonce-ms") == 0 && i + 1 < argc &&
+             atoll(argv[i + 1]) > 0)
+      g_digest_nonce_ms = (imsec_time_ms)atoll(argv[++i]);
     else {
-      fprintf(stderr, "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
-                      "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
-                      "[--dir DIR] [--mode m1[,m2a,m3,m3-aka,dtls]] "
-                      "[--ways new,resumed,open,call]\n");
+      fprintf(stderr,
+              "usage: reg_bench [-c CONCURRENCY] [-n COUNT] "
+              "[-t SECONDS] [-r ROUNDS] [--store mem|sqlite|both|all] "
+              "[--dir DIR] [--mode m1[,m2a,m3,m3-aka,dtls]] "
+              "[--ways new,resumed,open,call,digest-md5,digest-sha256,"
+              "digest-md5-open,digest-sha256-open] [--digest-nonce-ms MS] "
+              "[--rereg-gap-ms MS]\n");
       return 2;
     }
   }
@@ -1143,9 +1436,11 @@ int main(int argc, char **argv) {
   /* --ways: a comma-separated list of way_name entries; by default all
    * this build has. */
   int use_way[M_N] = {0};
+  /* The SIP Digest ways only when named: the commands of the earlier
+   * figures keep running what they ran. */
   if (!ways)
     for (int w = 0; w < M_N; w++)
-      use_way[w] = way_built[w];
+      use_way[w] = way_built[w] && way_auth((enum mode)w) == AU_AKA;
   for (const char *p = ways ? ways : ""; *p;) {
     size_t l = strcspn(p, ",");
     int found = 0;
@@ -1161,7 +1456,8 @@ int main(int argc, char **argv) {
     if (!found) {
       fprintf(stderr,
               "reg_bench: --ways: %.*s is not one of new, resumed, open, "
-              "call\n",
+              "call, digest-md5, digest-sha256, digest-md5-open, "
+              "digest-sha256-open\n",
               (int)l, p);
       return 2;
     }
@@ -1210,7 +1506,21 @@ int main(int argc, char **argv) {
     if (imsec_random(cr, sb->k, 16) || imsec_random(cr, sb->opc, 16) ||
         imsec_random(cr, sb->psk, sizeof sb->psk))
       die("random", IMSEC_ERR_CRYPTO);
+    /* SIP Digest subscribers: other IMPIs, a random password each from
+     * the 64 characters of base64. */
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    subscriber *ds = &g_dsub[i];
+    snprintf(ds->impi, sizeof ds->impi, "0010100008%05zu@%s", i, HOME);
+    snprintf(ds->impu, sizeof ds->impu, "sip:0010100008%05zu@%s", i, HOME);
+    if (imsec_random(cr, ds->password, sizeof ds->password))
+      die("random", IMSEC_ERR_CRYPTO);
+    for (size_t j = 0; j < sizeof ds->password; j++)
+      ds->password[j] = (uint8_t)b64[ds->password[j] & 63];
   }
+  int use_digest = 0;
+  for (int w = 0; w < M_N; w++)
+    use_digest |= use_way[w] && way_auth((enum mode)w) != AU_AKA;
   make_pki(use_tm[TM_M2A] ? c : 0);
   /* One stack per (mode, store), all up at once: every round runs each
    * of them, in an order that turns every round. */
@@ -1219,7 +1529,8 @@ int main(int argc, char **argv) {
   for (int t = 0; t < TM_N; t++)
     for (int k = 0; k < ST_N; k++)
       if (use_tm[t] && use[k]) {
-        stack_up(&st[t][k], (enum store_kind)k, (enum tls_mode)t, c, g_dir);
+        stack_up(&st[t][k], (enum store_kind)k, (enum tls_mode)t, c, g_dir,
+                 use_digest && t == TM_M1);
         list[nl++] = t * ST_N + k;
       }
   imsec_x509_anchors *an = NULL;
@@ -1237,7 +1548,10 @@ int main(int argc, char **argv) {
   unsigned failed = 0;
   for (size_t r = 0; r < rounds; r++) {
     printf("round %zu\n", r + 1);
-    for (int md = M_NEW; md < M_N; md++) {
+    enum mode order[M_N];
+    round_order(r, order);
+    for (int wi = 0; wi < M_N; wi++) {
+      int md = order[wi];
       if (!use_way[md])
         continue;
       /* Interleaved, the order turning every round, so a burst of load
@@ -1245,6 +1559,8 @@ int main(int argc, char **argv) {
        * alike. */
       for (int j = 0; j < nl; j++) {
         int e = list[(r + (size_t)j) % (size_t)nl], t = e / ST_N, k = e % ST_N;
+        if (!way_runs(md, t))
+          continue;
         res[t][k][md][r] = run_mode(
             (enum mode)md, (enum tls_mode)t, st[t][k].name, c, want, seconds,
             st[t][k].tls_port, an, st[t][k].p_clock, st[t][k].s_clock);
@@ -1253,11 +1569,12 @@ int main(int argc, char **argv) {
     }
   }
   printf("median of %zu round(s) (best in brackets):\n", rounds);
-  static double med[TM_N][ST_N][M_N][5];
+  static double med[TM_N][ST_N][M_N][6];
   for (int e = 0; e < nl; e++) {
     int t = list[e] / ST_N, k = list[e] % ST_N;
-    for (int md = M_NEW; md < M_N; md++) {
-      if (!use_way[md])
+    for (int wi = 0; wi < M_N; wi++) {
+      int md = way_order[wi];
+      if (!use_way[md] || !way_runs(md, t))
         continue;
       double v[MAX_ROUNDS];
       for (size_t r = 0; r < rounds; r++)
@@ -1276,6 +1593,9 @@ int main(int argc, char **argv) {
       for (size_t r = 0; r < rounds; r++)
         v[r] = res[t][k][md][r].s_us;
       med[t][k][md][4] = median(v, rounds);
+      for (size_t r = 0; r < rounds; r++)
+        v[r] = res[t][k][md][r].chal;
+      med[t][k][md][5] = median(v, rounds);
       int call = md == M_CALL;
       printf("  %-6s %-6s %-30s %7.0f %s (%5.0f)  %sp50 %6.2f ms  p99 %6.2f "
              "ms  CPU/%s P-CSCF %5.0f us S-CSCF %5.0f us\n",
@@ -1291,7 +1611,7 @@ int main(int argc, char **argv) {
         continue;
       printf("%s: %s/mem (medians):\n", tm_name[t], st[t][k].name);
       for (int md = M_NEW; md < M_N; md++)
-        if (use_way[md])
+        if (use_way[md] && way_runs(md, t))
           printf(
               "  %-30s reg/s %5.1f%%  p50 %5.2fx  p99 %5.2fx\n",
               mode_name((enum mode)md),
@@ -1308,7 +1628,7 @@ int main(int argc, char **argv) {
       printf("%s/m1, %s (medians), rate and P-CSCF CPU per op:", tm_name[t],
              st[t][k].name);
       for (int md = M_NEW; md < M_N; md++)
-        if (use_way[md])
+        if (use_way[md] && way_runs(md, t))
           printf("  %s %5.1f%% %4.2fx", way_name[md],
                  med[TM_M1][k][md][0] > 0
                      ? 100.0 * med[t][k][md][0] / med[TM_M1][k][md][0]
@@ -1318,6 +1638,42 @@ int main(int argc, char **argv) {
                      : 0.0);
       printf("\n");
     }
+  /* SIP Digest against IMS AKA on the same stack over the same kind of
+   * connection (new against new, open against open), measured in the
+   * same rounds: the rate (ratio of the medians, and the median of the
+   * per-round ratios, which a burst of load elsewhere moves less), and
+   * the server CPU per registration (P-CSCF + S-CSCF). */
+  for (int e = 0; use_digest && e < nl; e++) {
+    int t = list[e] / ST_N, k = list[e] % ST_N;
+    if (t != TM_M1)
+      continue;
+    printf("%s %s: SIP Digest against IMS AKA (medians):\n", tm_name[t],
+           st[t][k].name);
+    for (int md = M_DMD5; md < M_N; md++) {
+      enum mode a = way_conn((enum mode)md);
+      if (!use_way[md])
+        continue;
+      if (!use_way[a]) {
+        printf("  %-30s (AKA way %s not run: no ratio)\n",
+               mode_name((enum mode)md), way_name[a]);
+        continue;
+      }
+      const double *dg = med[t][k][md], *ak = med[t][k][a];
+      double v[MAX_ROUNDS];
+      size_t nv = 0;
+      for (size_t r = 0; r < rounds; r++)
+        if (res[t][k][a][r].rate > 0)
+          v[nv++] = res[t][k][md][r].rate / res[t][k][a][r].rate;
+      printf("  %-30s reg/s %5.2fx AKA's (per-round %5.2fx)  CPU/reg "
+             "P-CSCF %4.2fx S-CSCF %4.2fx both %4.2fx (%.0f + %.0f against "
+             "%.0f + %.0f us)  401s/reg %.2f against %.2f\n",
+             mode_name((enum mode)md), ak[0] > 0 ? dg[0] / ak[0] : 0.0,
+             median(v, nv), ak[3] > 0 ? dg[3] / ak[3] : 0.0,
+             ak[4] > 0 ? dg[4] / ak[4] : 0.0,
+             ak[3] + ak[4] > 0 ? (dg[3] + dg[4]) / (ak[3] + ak[4]) : 0.0, dg[3],
+             dg[4], ak[3], ak[4], dg[5], ak[5]);
+    }
+  }
   /* Calls against registrations on the same stack (medians): the rate,
    * and the server CPU (P-CSCF + S-CSCF) one complete call costs against
    * one registration of each way. */

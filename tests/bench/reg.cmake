@@ -2,7 +2,9 @@
 # registration through the real P-CSCF and S-CSCF over loopback TLS/TCP
 # (new TLS connections, resumed sessions, re-registration on open ones),
 # and complete calls between registered UEs over their open flows beside
-# them when the UE has calls (lib/ue/call.c). Needs the element headers.
+# them when the UE has calls (lib/ue/call.c), and SIP Digest registrations
+# (MD5, SHA-256; new TLS and open connections) in the same rounds. Needs
+# the element headers.
 if(EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/ue.h AND
    EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/pcscf.h AND
    EXISTS ${PROJECT_SOURCE_DIR}/include/imsec/scscf.h)

@@ -126,7 +126,7 @@ expect_err "readable or writable by group or others \(mode 0640\)" dnew \
 [ -e "$T_TMP/bob.yaml" ] && t_bad "profile written despite the refusal" || t_ok
 # A profile naming a group-readable password file does not load.
 expect_exit 2 "$IMSEC" isim check "$DP"
-expect_err "key 'password_file': password file .* must be mode 0600" \
+expect_err "key 'password_file': .*readable or writable by group or others \(mode 0640\)" \
   "$IMSEC" isim check "$DP"
 chmod 600 "$PW"
 printf '' >"$T_TMP/empty.pw"

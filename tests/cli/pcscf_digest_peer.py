@@ -14,10 +14,13 @@ P-CSCF as outbound proxy in a Route, Contact with transport=tls and
 
 Usage: pcscf_digest_peer.py other|3gpp SCSCF_PORT PCSCF_TLS_PORT
 Prints one line per step; exit 0 when every step went as it should."""
-import re
+import os
 import socket
 import ssl
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pcscf_peer import hdrs, read_msg, response  # noqa: E402
 
 HOME = "ims.mnc001.mcc001.3gppnetwork.org"
 ALICE = "sip:alice@" + HOME
@@ -28,39 +31,6 @@ CH_MD5 = ('Digest realm="%s",nonce="%s",algorithm=MD5,qop="auth",'
           'opaque="op1"' % (HOME, NONCE))
 AUTH_INFO = ('qop=auth, rspauth="' + "ab" * 32 +
              '", cnonce="c0ffee", nc=00000001')
-
-
-def read_msg(sock, buf):
-    while b"\r\n\r\n" not in buf[0]:
-        d = sock.recv(65536)
-        if not d:
-            raise EOFError("closed")
-        buf[0] += d
-    head, rest = buf[0].split(b"\r\n\r\n", 1)
-    m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-    n = int(m.group(1)) if m else 0
-    while len(rest) < n:
-        d = sock.recv(65536)
-        if not d:
-            raise EOFError("closed")
-        rest += d
-    buf[0] = rest[n:]
-    return (head + b"\r\n\r\n" + rest[:n]).decode()
-
-
-def hdrs(msg, name):
-    return [l.split(":", 1)[1].strip() for l in msg.split("\r\n")
-            if l.lower().startswith(name.lower() + ":")]
-
-
-def response(req, code, reason, extra=""):
-    lines = [l for l in req.split("\r\n")
-             if l.split(":", 1)[0].lower() in ("via", "from", "call-id", "cseq")]
-    to = hdrs(req, "To")[0]
-    if ";tag=" not in to:
-        to += ";tag=s1"
-    return ("SIP/2.0 %d %s\r\n" % (code, reason) + "\r\n".join(lines) +
-            "\r\nTo: " + to + "\r\n" + extra + "Content-Length: 0\r\n\r\n")
 
 
 def register(seq, tls_port, auth=None):

@@ -32,6 +32,10 @@ expect_usage "--digest-username: expected any, impi or user, got 'IMPU'" \
   "$IMSEC" scscf --digest-username IMPU
 expect_usage "--digest-username given twice" \
   "$IMSEC" scscf --digest-username any --digest-username user
+expect_usage "--digest-algorithms: expected SHA-256, MD5 or SHA-256,MD5, got 'SHA-1'" \
+  "$IMSEC" scscf --digest-algorithms SHA-1
+expect_usage "--digest-algorithms given twice" \
+  "$IMSEC" scscf --digest-algorithms MD5 --digest-algorithms MD5
 expect_usage "--digest-proxy-auth takes no value" \
   "$IMSEC" scscf --digest-proxy-auth=yes
 expect_usage "--digest-nonce-ms needs a value" "$IMSEC" scscf --digest-nonce-ms
@@ -42,6 +46,9 @@ expect_usage "missing --domain" "$IMSEC" scscf --digest-nonce-ms 60000 \
 cfg="$T_TMP/scscf.yaml"
 printf 'domain: ims.example.org\ndigest_nonce_ms: 0\n' >"$cfg"
 expect_usage "scscf.yaml:2: key 'digest_nonce_ms': expected 1..86400000" \
+  "$IMSEC" scscf -c "$cfg"
+printf 'domain: ims.example.org\ndigest_algorithms: MD5,MD5\n' >"$cfg"
+expect_usage "scscf.yaml:2: key 'digest_algorithms': expected SHA-256, MD5 or \"SHA-256,MD5\"" \
   "$IMSEC" scscf -c "$cfg"
 printf 'domain: ims.example.org\ndigest_username: both\n' >"$cfg"
 expect_usage "scscf.yaml:2: key 'digest_username': expected any, impi or user" \

@@ -204,53 +204,24 @@ static void on_down(void *user, imsec_net_flow *f, int reason) {
 }
 
 /* Run a shell command; its stdout+stderr into `out`; the exit status. */
-__attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap,
-                                                    const char *fmt, ...) {
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = 0;
-  if (out) {
-    n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-  }
-  /* Read the rest away: a command whose output does not fit must not die
-   * of SIGPIPE (a long --help). */
-  char tmp[4096];
-  while (fread(tmp, 1, sizeof(tmp), p) > 0) {
-  }
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *imsec_bin(void) {
-  const char *b = getenv("IMSEC");
-  return b ? b : "./imsec";
-}
-
 static int setup(void **state) {
   (void)state;
   snprintf(g_dir, sizeof(g_dir), "%s", t_mkdtemp());
-  const char *I = imsec_bin();
+  const char *I = t_imsec_bin();
   char out[4096];
-  if (sh(out, sizeof(out), "%s pki init --dir %s", I, g_dir) ||
-      sh(out, sizeof(out), "%s pki operator --dir %s --mcc 001 --mnc 01", I,
-         g_dir) ||
-      sh(out, sizeof(out), "%s pki pcscf --dir %s --mcc 001 --mnc 01", I,
-         g_dir) ||
-      sh(out, sizeof(out),
-         "%s pki rogue --dir %s --kind outside --host pcscf.rogue.example", I,
-         g_dir) ||
-      sh(out, sizeof(out),
-         "%s isim new --imsi 001010000000001 --mnc-len 2 --trust-domain "
-         "3gppnetwork.org --anchors %s/root.crt --home-ca "
-         "%s/op-mcc001-mnc001.crt --out %s/ue.yaml",
-         I, g_dir, g_dir, g_dir)) {
+  if (t_sh(out, sizeof(out), "%s pki init --dir %s", I, g_dir) ||
+      t_sh(out, sizeof(out), "%s pki operator --dir %s --mcc 001 --mnc 01", I,
+           g_dir) ||
+      t_sh(out, sizeof(out), "%s pki pcscf --dir %s --mcc 001 --mnc 01", I,
+           g_dir) ||
+      t_sh(out, sizeof(out),
+           "%s pki rogue --dir %s --kind outside --host pcscf.rogue.example", I,
+           g_dir) ||
+      t_sh(out, sizeof(out),
+           "%s isim new --imsi 001010000000001 --mnc-len 2 --trust-domain "
+           "3gppnetwork.org --anchors %s/root.crt --home-ca "
+           "%s/op-mcc001-mnc001.crt --out %s/ue.yaml",
+           I, g_dir, g_dir, g_dir)) {
     fprintf(stderr, "setup failed: %s\n", out);
     return -1;
   }
@@ -330,10 +301,10 @@ static void profile_sqn(uint8_t sqn[6]) {
 static void test_register_home(void **state) {
   (void)state;
   char out[8192];
-  int rc = sh(out, sizeof(out),
-              "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:%u "
-              "--pcscf-name " PCSCF,
-              imsec_bin(), g_dir, N.good_port);
+  int rc = t_sh(out, sizeof(out),
+                "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:%u "
+                "--pcscf-name " PCSCF,
+                t_imsec_bin(), g_dir, N.good_port);
   if (rc != 0 || getenv("UE_CLI_SHOW"))
     fprintf(stderr, "%s", out);
   assert_int_equal(rc, 0);
@@ -376,10 +347,10 @@ static void register_unwritable(const char *pre, const char *conf,
   memcpy(saved, N.profile, sizeof(saved));
   N.profile[0] = 0; /* another profile; nothing to compare at a RES */
   pthread_mutex_unlock(&N.mu);
-  int rc = sh(out, sizeof(out),
-              "%s %s ue register -c %s --pcscf 127.0.0.1:%u "
-              "--pcscf-name " PCSCF " --timeout 10",
-              pre, imsec_bin(), conf, N.good_port);
+  int rc = t_sh(out, sizeof(out),
+                "%s %s ue register -c %s --pcscf 127.0.0.1:%u "
+                "--pcscf-name " PCSCF " --timeout 10",
+                pre, t_imsec_bin(), conf, N.good_port);
   if (rc != 1 || getenv("UE_CLI_SHOW"))
     fprintf(stderr, "%s", out);
   pthread_mutex_lock(&N.mu);
@@ -425,14 +396,14 @@ static void test_sqn_unwritable(void **state) {
   }
   snprintf(dir, sizeof(dir), "%s/ro", g_dir);
   snprintf(conf, sizeof(conf), "%s/ue.yaml", dir);
-  assert_int_equal(sh(out, sizeof(out),
-                      "mkdir -p %s && cp -p %s/ue.yaml %s && chmod 0400 %s "
-                      "&& chmod 0500 %s",
-                      dir, g_dir, conf, conf, dir),
+  assert_int_equal(t_sh(out, sizeof(out),
+                        "mkdir -p %s && cp -p %s/ue.yaml %s && chmod 0400 %s "
+                        "&& chmod 0500 %s",
+                        dir, g_dir, conf, conf, dir),
                    0);
   register_unwritable("exec", conf, "Permission denied");
-  assert_int_equal(sh(out, sizeof(out), "chmod 0700 %s && rm -rf %s", dir, dir),
-                   0);
+  assert_int_equal(
+      t_sh(out, sizeof(out), "chmod 0700 %s && rm -rf %s", dir, dir), 0);
 }
 
 static void test_rogue_refused(void **state) {
@@ -441,10 +412,10 @@ static void test_rogue_refused(void **state) {
   pthread_mutex_lock(&N.mu);
   int before = N.registers_rogue;
   pthread_mutex_unlock(&N.mu);
-  int rc = sh(out, sizeof(out),
-              "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:%u "
-              "--pcscf-name pcscf.rogue.example",
-              imsec_bin(), g_dir, N.rogue_port);
+  int rc = t_sh(out, sizeof(out),
+                "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:%u "
+                "--pcscf-name pcscf.rogue.example",
+                t_imsec_bin(), g_dir, N.rogue_port);
   if (getenv("UE_CLI_SHOW"))
     fprintf(stderr, "%s", out);
   assert_int_equal(rc, 1);
@@ -468,10 +439,10 @@ static void test_sync_failure(void **state) {
   N.n_flows = 0;
   pthread_mutex_unlock(&N.mu);
   char out[8192];
-  int rc = sh(out, sizeof(out),
-              "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:%u "
-              "--pcscf-name " PCSCF,
-              imsec_bin(), g_dir, N.good_port);
+  int rc = t_sh(out, sizeof(out),
+                "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:%u "
+                "--pcscf-name " PCSCF,
+                t_imsec_bin(), g_dir, N.good_port);
   if (rc != 0 || getenv("UE_CLI_SHOW"))
     fprintf(stderr, "%s", out);
   assert_int_equal(rc, 0);
@@ -486,10 +457,10 @@ static void test_sync_failure(void **state) {
 static void test_message(void **state) {
   (void)state;
   char out[8192];
-  int rc = sh(out, sizeof(out),
-              "%s ue message -c %s/ue.yaml --pcscf 127.0.0.1:%u "
-              "--pcscf-name " PCSCF " --to sip:bob@" HOME " 'hello bob'",
-              imsec_bin(), g_dir, N.good_port);
+  int rc = t_sh(out, sizeof(out),
+                "%s ue message -c %s/ue.yaml --pcscf 127.0.0.1:%u "
+                "--pcscf-name " PCSCF " --to sip:bob@" HOME " 'hello bob'",
+                t_imsec_bin(), g_dir, N.good_port);
   if (rc != 0 || getenv("UE_CLI_SHOW"))
     fprintf(stderr, "%s", out);
   assert_int_equal(rc, 0);
@@ -562,7 +533,7 @@ static void test_run(void **state) {
     FILE *o = freopen(outp, "w", stdout);
     (void)o;
     dup2(1, 2);
-    execl(imsec_bin(), imsec_bin(), "ue", "run", "-c", conf, "--pcscf", pc,
+    execl(t_imsec_bin(), t_imsec_bin(), "ue", "run", "-c", conf, "--pcscf", pc,
           "--pcscf-name", PCSCF, (char *)NULL);
     _exit(127);
   }
@@ -624,27 +595,27 @@ static void test_run(void **state) {
 static void test_usage(void **state) {
   (void)state;
   char out[4096];
-  const char *I = imsec_bin();
-  assert_int_equal(sh(out, sizeof(out), "%s ue", I), 2);
-  assert_int_equal(sh(out, sizeof(out), "%s ue frobnicate", I), 2);
-  assert_int_equal(sh(out, sizeof(out), "%s ue register --pcscf 1.2.3.4:5", I),
-                   2);
+  const char *I = t_imsec_bin();
+  assert_int_equal(t_sh(out, sizeof(out), "%s ue", I), 2);
+  assert_int_equal(t_sh(out, sizeof(out), "%s ue frobnicate", I), 2);
+  assert_int_equal(
+      t_sh(out, sizeof(out), "%s ue register --pcscf 1.2.3.4:5", I), 2);
   assert_non_null(strstr(out, "-c"));
   assert_int_equal(
-      sh(out, sizeof(out), "%s ue register -c %s/ue.yaml", I, g_dir), 2);
+      t_sh(out, sizeof(out), "%s ue register -c %s/ue.yaml", I, g_dir), 2);
   assert_non_null(strstr(out, "--pcscf"));
-  assert_int_equal(sh(out, sizeof(out),
-                      "%s ue register -c %s/ue.yaml --pcscf nonsense", I,
-                      g_dir),
+  assert_int_equal(t_sh(out, sizeof(out),
+                        "%s ue register -c %s/ue.yaml --pcscf nonsense", I,
+                        g_dir),
                    2);
-  assert_int_equal(sh(out, sizeof(out),
-                      "%s ue message -c %s/ue.yaml --pcscf 127.0.0.1:5 "
-                      "--to sip:x@y",
-                      I, g_dir),
+  assert_int_equal(t_sh(out, sizeof(out),
+                        "%s ue message -c %s/ue.yaml --pcscf 127.0.0.1:5 "
+                        "--to sip:x@y",
+                        I, g_dir),
                    2);
-  assert_int_equal(sh(out, sizeof(out),
-                      "%s ue register -c %s/nope.yaml --pcscf 127.0.0.1:5", I,
-                      g_dir),
+  assert_int_equal(t_sh(out, sizeof(out),
+                        "%s ue register -c %s/nope.yaml --pcscf 127.0.0.1:5", I,
+                        g_dir),
                    2);
   /* A profile without an IMPI: one line naming the file and the key. */
   char path[512];
@@ -652,24 +623,24 @@ static void test_usage(void **state) {
   FILE *f = fopen(path, "w");
   fputs("home_domain: " HOME "\n", f);
   fclose(f);
-  assert_int_equal(
-      sh(out, sizeof(out), "%s ue register -c %s --pcscf 127.0.0.1:5", I, path),
-      2);
+  assert_int_equal(t_sh(out, sizeof(out),
+                        "%s ue register -c %s --pcscf 127.0.0.1:5", I, path),
+                   2);
   assert_non_null(strstr(out, "impi"));
-  assert_int_equal(sh(out, sizeof(out), "%s ue --help", I), 0);
+  assert_int_equal(t_sh(out, sizeof(out), "%s ue --help", I), 0);
   /* Nobody listening: retried with back-off, then failed, exit 1. */
-  assert_int_equal(sh(out, sizeof(out),
-                      "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:1 "
-                      "--pcscf-name " PCSCF " --timeout 3",
-                      I, g_dir),
+  assert_int_equal(t_sh(out, sizeof(out),
+                        "%s ue register -c %s/ue.yaml --pcscf 127.0.0.1:1 "
+                        "--pcscf-name " PCSCF " --timeout 3",
+                        I, g_dir),
                    1);
   assert_non_null(strstr(out, "failed: no registration within 3 s"));
   assert_non_null(strstr(out, "; retry 2 in 1000 ms"));
   /* A name that does not resolve: one line, exit 2. */
-  assert_int_equal(sh(out, sizeof(out),
-                      "%s ue register -c %s/ue.yaml --pcscf "
-                      "pcscf.no-such-host.invalid:5061",
-                      I, g_dir),
+  assert_int_equal(t_sh(out, sizeof(out),
+                        "%s ue register -c %s/ue.yaml --pcscf "
+                        "pcscf.no-such-host.invalid:5061",
+                        I, g_dir),
                    2);
   assert_non_null(strstr(out, "cannot resolve pcscf.no-such-host.invalid: "));
 }

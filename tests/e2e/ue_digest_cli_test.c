@@ -193,49 +193,22 @@ static void on_down(void *user, imsec_net_flow *f, int reason) {
   (void)reason;
 }
 
-__attribute__((format(printf, 3, 4))) static int sh(char *out, size_t cap,
-                                                    const char *fmt, ...) {
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = 0;
-  if (out) {
-    n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-  }
-  char tmp[4096];
-  while (fread(tmp, 1, sizeof(tmp), p) > 0) {
-  }
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *imsec_bin(void) {
-  const char *b = getenv("IMSEC");
-  return b ? b : "./imsec";
-}
-
 static int setup(void **state) {
   (void)state;
   snprintf(g_dir, sizeof(g_dir), "%s", t_mkdtemp());
-  const char *I = imsec_bin();
+  const char *I = t_imsec_bin();
   char out[4096];
-  if (sh(out, sizeof(out), "%s pki init --dir %s", I, g_dir) ||
-      sh(out, sizeof(out), "%s pki operator --dir %s --mcc 001 --mnc 01", I,
-         g_dir) ||
-      sh(out, sizeof(out), "%s pki pcscf --dir %s --mcc 001 --mnc 01", I,
-         g_dir) ||
-      sh(out, sizeof(out),
-         "%s isim new --digest --impi " IMPI " --impu sip:" IMPI
-         " --trust-domain 3gppnetwork.org --anchors %s/root.crt --home-ca "
-         "%s/op-mcc001-mnc001.crt --password-file %s/alice.pw "
-         "--out %s/alice.yaml",
-         I, g_dir, g_dir, g_dir, g_dir)) {
+  if (t_sh(out, sizeof(out), "%s pki init --dir %s", I, g_dir) ||
+      t_sh(out, sizeof(out), "%s pki operator --dir %s --mcc 001 --mnc 01", I,
+           g_dir) ||
+      t_sh(out, sizeof(out), "%s pki pcscf --dir %s --mcc 001 --mnc 01", I,
+           g_dir) ||
+      t_sh(out, sizeof(out),
+           "%s isim new --digest --impi " IMPI " --impu sip:" IMPI
+           " --trust-domain 3gppnetwork.org --anchors %s/root.crt --home-ca "
+           "%s/op-mcc001-mnc001.crt --password-file %s/alice.pw "
+           "--out %s/alice.yaml",
+           I, g_dir, g_dir, g_dir, g_dir)) {
     fprintf(stderr, "setup failed: %s\n", out);
     return -1;
   }
@@ -287,10 +260,10 @@ static int teardown(void **state) {
 }
 
 static int run_ue(char *out, size_t cap, const char *verb_args) {
-  int rc = sh(out, cap,
-              "%s ue %s -c %s/alice.yaml --pcscf 127.0.0.1:%u "
-              "--pcscf-name " PCSCF " --timeout 10",
-              imsec_bin(), verb_args, g_dir, g_port);
+  int rc = t_sh(out, cap,
+                "%s ue %s -c %s/alice.yaml --pcscf 127.0.0.1:%u "
+                "--pcscf-name " PCSCF " --timeout 10",
+                t_imsec_bin(), verb_args, g_dir, g_port);
   if (getenv("UE_CLI_SHOW"))
     fprintf(stderr, "%s", out);
   return rc;

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -66,4 +67,30 @@ int t_pki_issue(const char *cn, const char *domain, int ca,
       .not_after = now + 86400,
   };
   return imsec_pki_issue(&s, issuer, out);
+}
+
+int t_sh(char *out, size_t cap, const char *fmt, ...) {
+  char cmd[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd), fmt, ap);
+  va_end(ap);
+  strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = 0;
+  if (out) {
+    n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+  }
+  char tmp[4096];
+  while (fread(tmp, 1, sizeof(tmp), p) > 0) {
+  }
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *t_imsec_bin(void) {
+  const char *b = getenv("IMSEC");
+  return b ? b : "./imsec";
 }

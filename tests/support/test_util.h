@@ -25,6 +25,15 @@ char *t_read_file(const char *path, size_t *len);
  * (`ca` 1; `domain` its permitted name subtree, NULL none; a root when
  * `issuer` is NULL) or a server leaf named `cn` (SAN dNSName cn and URI
  * sip:cn, EKU serverAuth). Returns imsec_pki_issue's code. */
+/* Run a shell command (printf format) with stderr joined to stdout; the
+ * first cap-1 octets of its output into `out` (NULL: none), the rest read
+ * away (a long output must not kill it with SIGPIPE). Returns its exit
+ * status, or -1 when it did not exit. */
+__attribute__((format(printf, 3, 4))) int t_sh(char *out, size_t cap,
+                                               const char *fmt, ...);
+/* The imsec binary under test: $IMSEC, else ./imsec. */
+const char *t_imsec_bin(void);
+
 struct imsec_pki_cred;
 int t_pki_issue(const char *cn, const char *domain, int ca,
                 const struct imsec_pki_cred *issuer,

@@ -344,6 +344,49 @@ static void register_md5(void **state) {
   check_rspauth(f, IMPI_D, IMSEC_DIGEST_MD5, "00000001");
 }
 
+/* --digest-algorithms MD5: one challenge, for phones that give up on an
+ * algorithm they lack; SHA-256 credentials are then refused. */
+static void md5_only(void **state) {
+  fx *f = *state;
+  f->cfg.digest_algs = IMSEC_SCSCF_DIGEST_MD5;
+  start(f);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, NULL)), 401);
+  const char *w = strstr(f->last, "WWW-Authenticate: ");
+  assert_non_null(w);
+  assert_null(strstr(w + 1, "WWW-Authenticate: "));
+  assert_non_null(strstr(w, "algorithm=MD5"));
+  assert_null(strstr(f->last, "SHA-256"));
+  const char *n = strstr(w, "nonce=\"");
+  assert_non_null(n);
+  n += 7;
+  const char *end = strchr(n, '"');
+  assert_non_null(end);
+  memcpy(f->nonce, n, (size_t)(end - n));
+  f->nonce[end - n] = 0;
+  strcpy(f->realm, DOM);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000001", NULL))),
+                   403);
+  assert_true(logged(f, "algorithm not offered"));
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5,
+                                            "00000001", NULL))),
+                   200);
+  check_rspauth(f, IMPI_D, IMSEC_DIGEST_MD5, "00000001");
+  unsigned a = 0;
+  assert_int_equal(
+      imsec_scscf_digest_algs_parse(imsec_str_c("md5, SHA-256"), &a), 0);
+  assert_int_equal(a, IMSEC_SCSCF_DIGEST_MD5 | IMSEC_SCSCF_DIGEST_SHA256);
+  assert_int_equal(imsec_scscf_digest_algs_parse(imsec_str_c("MD5,MD5"), &a),
+                   IMSEC_ERR_PARSE);
+  assert_int_equal(imsec_scscf_digest_algs_parse(imsec_str_c("MD5,"), &a),
+                   IMSEC_ERR_PARSE);
+  assert_int_equal(
+      imsec_scscf_digest_algs_parse(imsec_str_c("SHA-512-256"), &a),
+      IMSEC_ERR_PARSE);
+}
+
 static void wrong_password_403(void **state) {
   fx *f = *state;
   first(f, IMPU_D);
@@ -862,6 +905,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(register_sha256),
+      T(md5_only),
       T(register_md5),
       T(wrong_password_403),
       T(lockout),

@@ -1,4 +1,4 @@
-/* A SIP Digest password file (apps/password_file.h). */
+/* A SIP Digest password file (include/imsec/password_file.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "imsec/base.h"
-#include "password_file.h"
+#include "imsec/password_file.h"
 
 static int fail(char *err, size_t cap, int rv, const char *path,
                 const char *what) {
@@ -23,7 +23,7 @@ static int check_line(const uint8_t *p, size_t n, const char **what) {
     *what = "empty: expected one line holding the password";
     return IMSEC_ERR_PARSE;
   }
-  if (n > PASSWORD_FILE_MAX) {
+  if (n > IMSEC_PASSWORD_FILE_MAX) {
     *what = "password longer than 128 octets";
     return IMSEC_ERR_LIMIT;
   }
@@ -40,11 +40,11 @@ static int check_line(const uint8_t *p, size_t n, const char **what) {
   return 0;
 }
 
-int password_file_read(const char *path, uint8_t *out, size_t cap, size_t *len,
-                       char *err, size_t errcap) {
+int imsec_password_file_read(const char *path, uint8_t *out, size_t cap,
+                             size_t *len, char *err, size_t errcap) {
   if (!path || !out || !len)
     return IMSEC_ERR_INVAL;
-  if (cap < PASSWORD_FILE_MAX)
+  if (cap < IMSEC_PASSWORD_FILE_MAX)
     return fail(err, errcap, IMSEC_ERR_NOBUF, path, "buffer too small");
   char why[192];
   /* O_NONBLOCK: a FIFO in its place must not hang the open; it is then
@@ -80,7 +80,7 @@ int password_file_read(const char *path, uint8_t *out, size_t cap, size_t *len,
     return fail(err, errcap, IMSEC_ERR_PERM, path, why);
   }
   /* The password, CRLF, and one octet more to tell "too long". */
-  uint8_t buf[PASSWORD_FILE_MAX + 3];
+  uint8_t buf[IMSEC_PASSWORD_FILE_MAX + 3];
   size_t n = 0;
   int rv = 0;
   while (n < sizeof(buf)) {
@@ -122,8 +122,8 @@ int password_file_read(const char *path, uint8_t *out, size_t cap, size_t *len,
   return rv < 0 ? fail(err, errcap, rv, path, what) : 0;
 }
 
-int password_file_create(const char *path, const uint8_t *pw, size_t len,
-                         char *err, size_t errcap) {
+int imsec_password_file_create(const char *path, const uint8_t *pw, size_t len,
+                               char *err, size_t errcap) {
   if (!path || !pw)
     return IMSEC_ERR_INVAL;
   const char *what = NULL;
@@ -139,7 +139,7 @@ int password_file_create(const char *path, const uint8_t *pw, size_t len,
     return fail(err, errcap, e == EEXIST ? IMSEC_ERR_EXISTS : IMSEC_ERR_IO,
                 path, why);
   }
-  uint8_t buf[PASSWORD_FILE_MAX + 1];
+  uint8_t buf[IMSEC_PASSWORD_FILE_MAX + 1];
   memcpy(buf, pw, len);
   buf[len] = '\n';
   size_t n = 0;

@@ -29,6 +29,11 @@
  *  call (not a deployment mode; over M1) UE A calls UE B through the home
  *       P-CSCF and S-CSCF, B answers, A hangs up; UE C does the same from
  *       the visited network
+ *  digest (not a deployment mode; over M1) UE M, a softphone without an
+ *       ISIM, registers with SIP Digest over TLS (TS 33.203 Annexes N, O):
+ *       a wrong password refused (403), then its password (401 with
+ *       SHA-256 and MD5, 200 with rspauth), a MESSAGE each way and a call
+ *       each way with UE B (an ISIM UE)
  * A mode this build lacks (demo_modes.h) is named and left out. A ladder
  * of the messages per scene (the children print machine-readable ladder
  * lines, IMSEC_LADDER=1) and a final table with the time per mode. Exit 0
@@ -53,7 +58,7 @@
 #define SUB "demo"
 
 static const char help[] =
-    "usage: imsec demo [--mode m1|m2a|m2b|m3|dtls|call] [--keep] "
+    "usage: imsec demo [--mode m1|m2a|m2b|m3|dtls|call|digest] [--keep] "
     "[--verbose]\n"
     "\n"
     "Run the whole system on loopback and show what happens, mode by mode\n"
@@ -79,6 +84,12 @@ static const char help[] =
     "          S-CSCF (INVITE, 180 Ringing, 200 OK, ACK), A hangs up (BYE,\n"
     "          200), every request toward B over B's registered TLS flow;\n"
     "          then UE C calls B from the visited network\n"
+    "  digest  a softphone (over M1): UE M has no ISIM but a password (SIP\n"
+    "          Digest over TLS, TS 33.203 Annexes N and O); a wrong password\n"
+    "          gets 403; then it registers (no sec-agree; the S-CSCF offers\n"
+    "          SHA-256 and MD5, the UE answers SHA-256 and checks rspauth),\n"
+    "          exchanges a MESSAGE each way with UE B (an ISIM UE), its\n"
+    "          identity asserted from its TLS binding, and a call each way\n"
     "Without --mode every mode this build has runs (a mode it lacks is\n"
     "named and left out).\n"
     "\n"
@@ -129,8 +140,8 @@ static int run(int argc, char **argv) {
     else if (strncmp(argv[i], "--mode=", 7) == 0)
       only = argv[i] + 7;
     else if (strcmp(argv[i], "--mode") == 0)
-      return cli_usage(SUB,
-                       "--mode needs a value (m1, m2a, m2b, m3, dtls, call)");
+      return cli_usage(
+          SUB, "--mode needs a value (m1, m2a, m2b, m3, dtls, call, digest)");
     else
       return cli_usage(SUB, "unknown option '%s'", argv[i]);
   }
@@ -141,8 +152,9 @@ static int run(int argc, char **argv) {
       if (strcmp(demo_modes[i].name, only) == 0)
         m = &demo_modes[i];
     if (!m)
-      return cli_usage(SUB, "unknown mode '%s' (m1, m2a, m2b, m3, dtls, call)",
-                       only);
+      return cli_usage(
+          SUB, "unknown mode '%s' (m1, m2a, m2b, m3, dtls, call, digest)",
+          only);
     if (!m->built)
       return cli_fail(CLI_EXIT_NO, SUB,
                       "mode %s is not in this build (it needs %s)", m->name,
@@ -183,9 +195,9 @@ static int run(int argc, char **argv) {
   for (size_t i = 0; i < demo_n_modes; i++) {
     const demo_mode *m = &demo_modes[i];
     if (modes & m->bit)
-      demo_say("  mode %-4s %s\n", m->name, m->title);
+      demo_say("  mode %-6s %s\n", m->name, m->title);
     else if (!m->built)
-      demo_say("  mode %-4s not in this build (needs %s): left out\n", m->name,
+      demo_say("  mode %-6s not in this build (needs %s): left out\n", m->name,
                m->needs);
   }
   demo_say("  folder %s\n", demo_fx.dir);
@@ -207,6 +219,9 @@ static int run(int argc, char **argv) {
   demo_say("  ISIM profiles: UE A..L (IMPI 0010100000000NN@%s); UE D's SQN is "
            "ahead of the HSS\n",
            IMSEC_FX_HOME);
+  if (DEMO_HAVE_DIGEST)
+    demo_say("  softphone profile: UE M, no ISIM: a password file (0600, 24 "
+             "random characters); the HSS keeps only H(A1)\n");
   demo_say("  UE certificates (home operator CA, sip:IMPI): F (client), G "
            "(client and server), H's server certificate naming G; PSK files "
            "(0600): the P-CSCF's, J's, a wrong key\n");

@@ -17,6 +17,8 @@
  *   scenes_m2.c modes M2a and M2b; scenes_m3.c mode M3 (configured and
  *               AKA-derived PSK); scenes_dtls.c the DTLS variant
  *   scenes_call.c calls through the P-CSCF and S-CSCF (home, roaming)
+ *   scenes_digest.c the softphone: SIP Digest over TLS (a wrong password
+ *               refused; register, MESSAGEs and calls with an ISIM UE)
  *   demo_modes.h  which modes this build has
  *   fixtures*.c PKI, ISIM profiles, HSS records and settings files
  *               (library imsec_fixtures, fixtures.h)
@@ -145,7 +147,10 @@ enum {
   DEMO_DTLS = 16u,
   /* Not a deployment mode: the call scenes (over M1), `--mode call`. */
   DEMO_CALL = 32u,
-  DEMO_ALL = 63u,
+  /* Not a deployment mode either: a softphone without an ISIM (SIP
+   * Digest over TLS, over M1), `--mode digest`. */
+  DEMO_DIGEST = 64u,
+  DEMO_ALL = 127u,
 };
 
 typedef struct demo_mode {
@@ -224,9 +229,9 @@ typedef struct demo_scene {
 
 /* Each mode's scenes (scenes_*.c), in the order they run. */
 extern const demo_scene demo_scenes_m1[], demo_scenes_m2[], demo_scenes_m3[],
-    demo_scenes_dtls[], demo_scenes_call[];
+    demo_scenes_dtls[], demo_scenes_call[], demo_scenes_digest[];
 extern const size_t demo_n_scenes_m1, demo_n_scenes_m2, demo_n_scenes_m3,
-    demo_n_scenes_dtls, demo_n_scenes_call;
+    demo_n_scenes_dtls, demo_n_scenes_call, demo_n_scenes_digest;
 
 /* The scenes of the modes in d->modes, when this build has the UE
  * (include/imsec/ue.h). 0, or -1 when they could not run at all. */
@@ -282,9 +287,19 @@ typedef struct demo_ue {
   imsec_ue_status st;
   int msg_handle, msg_result;
   char inbox[512];
-  char inbox_from[256];
+  char inbox_from[256];     /* P-Asserted-Identity, else From */
+  char inbox_asserted[256]; /* P-Asserted-Identity ("" none) */
   int inbox_n;
   char contact[256]; /* the Contact it registers */
+  /* SIP Digest as the UE saw it on the wire (ue.c, from its ladder): the
+   * algorithms of the last 401's WWW-Authenticate headers in their order
+   * ("SHA-256,MD5"), the algorithm, qop and username of its last
+   * Authorization, whether the last 200 to a REGISTER carried
+   * Authentication-Info with rspauth, and the REGISTERs it sent. */
+  char www_algs[64];
+  char auth_alg[32], auth_qop[16], auth_user[128];
+  int auth_info_rspauth;
+  unsigned registers_sent;
 #if DEMO_HAVE_CALLS
   /* Its calls (imsec_ue_calls), live first, then ended. */
   imsec_ue_call_info calls[IMSEC_UE_MAX_CALLS];
@@ -333,6 +348,20 @@ int ue_call_find(demo_ue *u, int handle, const char *call_id,
 int ue_call_wait(demo_ue *u, int handle, const char *call_id,
                  imsec_ue_call_state state, int timeout_ms,
                  imsec_ue_call_info *out);
+#endif
+/* The registered UE `label` (kept as ue-LABEL; through the P-CSCF on
+ * `port` named `host` and judged `want`), made and registered now unless
+ * an earlier scene did. NULL, with why in *why, when it is not
+ * registered (scenes_call.c). */
+demo_ue *registered_ue(const char *label, uint16_t port, const char *host,
+                       imsec_trust_verdict want, char *why, size_t cap);
+#if DEMO_HAVE_CALLS
+/* One call: `caller` calls `callee`'s IMPU, the callee answers, the caller
+ * hangs up; judged from both UEs' call state and the ladder (INVITE, 180,
+ * 200, ACK, BYE, 200; the callee reached on its registered flow; the
+ * caller's P-CSCF `proxy` on the ladder took the INVITE) into r
+ * (scenes_call.c). */
+void call_scene(result *r, demo_ue *caller, demo_ue *callee, const char *proxy);
 #endif
 /* The UE's TLS context for M1 UEs (defer_verify, the IMS root). */
 extern imsec_net_tls *g_ue_tls;

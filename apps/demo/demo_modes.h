@@ -20,6 +20,11 @@
  *                  API (imsec_ue_call), both proxies' INVITE transactions
  *                  and Record-Route dialogs, the S-CSCF's terminating
  *                  routing for every method
+ *   DEMO_HAVE_DIGEST the softphone scenes (`--mode digest`, over M1): SIP
+ *                  Digest over TLS (TS 33.203 Annexes N, O, P, Q) in the
+ *                  HSS (`imsec hss add --scheme digest --password-file`),
+ *                  the S-CSCF, the P-CSCF and the UE (profile key
+ *                  password_file); calls with it need DEMO_HAVE_CALLS
  */
 #ifndef IMSEC_APPS_DEMO_MODES_H
 #define IMSEC_APPS_DEMO_MODES_H
@@ -35,6 +40,9 @@
 #endif
 #ifndef DEMO_HAVE_CALLS
 #define DEMO_HAVE_CALLS 1
+#endif
+#ifndef DEMO_HAVE_DIGEST
+#define DEMO_HAVE_DIGEST 1
 #endif
 
 #endif

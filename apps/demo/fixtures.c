@@ -16,11 +16,11 @@ int imsec_fx_init(imsec_fx *f, const char *stem) {
 
 int imsec_fx_init_in(imsec_fx *f, const char *parent, const char *stem) {
   static const char *const labels[IMSEC_FX_N_SUBS] = {
-      "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L"};
+      "A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M"};
   static const char *const msins[IMSEC_FX_N_SUBS] = {
-      "0000000001", "0000000002", "0000000003", "0000000004",
-      "0000000005", "0000000006", "0000000007", "0000000008",
-      "0000000009", "0000000010", "0000000011", "0000000012"};
+      "0000000001", "0000000002", "0000000003", "0000000004", "0000000005",
+      "0000000006", "0000000007", "0000000008", "0000000009", "0000000010",
+      "0000000011", "0000000012", "0000000013"};
   memset(f, 0, sizeof *f);
   for (size_t i = 0; i < IMSEC_FX_N_SUBS; i++) {
     imsec_fx_sub *s = &f->subs[i];
@@ -54,6 +54,7 @@ void imsec_fx_free(imsec_fx *f) {
     imsec_wipe(f->subs[i].k, sizeof f->subs[i].k);
     imsec_wipe(f->subs[i].opc, sizeof f->subs[i].opc);
     imsec_wipe(f->subs[i].psk, sizeof f->subs[i].psk);
+    imsec_wipe(f->subs[i].password, sizeof f->subs[i].password);
   }
 }
 

@@ -48,8 +48,13 @@
 /* The subscribers, by the scenes that use them (apps/demo/scenes*.c):
  * A..E mode M1 (E also for the refused cases of M2a and M3), F M2a, G and
  * H M2b (H's server certificate names G), I the caller in M2b, J M3 with
- * a configured key, K M3 with the AKA-derived key, L DTLS. */
-#define IMSEC_FX_N_SUBS ((size_t)12)
+ * a configured key, K M3 with the AKA-derived key, L DTLS, M a softphone
+ * without an ISIM: SIP Digest with a password (TS 33.203 Annex N). */
+#define IMSEC_FX_N_SUBS ((size_t)13)
+/* The SIP Digest subscriber's label, and a password file holding another
+ * password (its refused case), one line, mode 0600. */
+#define IMSEC_FX_DIGEST "M"
+#define IMSEC_FX_PASSWORD_WRONG "ue-M-wrong.password"
 
 /* UE certificates imsec_fx_make_pki writes, as `imsec pki ue` makes them
  * (a SAN URI sip:IMPI, EKU clientAuth; serverAuth too for a UE that
@@ -78,6 +83,14 @@ typedef struct imsec_fx_sub {
   /* Its PSK (secret) and PSK file ue-LABEL.psk, "" when it has none. */
   uint8_t psk[32];
   char psk_file[1024];
+  /* SIP Digest (TS 33.203 Annex N) instead of IMS AKA: no K, OPc or SQN;
+   * the password (secret, 24 base64 characters of 18 random octets, as
+   * `imsec isim new --digest` draws one) in the file ue-LABEL.password
+   * (one line, mode 0600) that its profile's password_file and `imsec
+   * hss add --password-file` name. */
+  int digest;
+  char password[32];
+  char password_file[1024];
 } imsec_fx_sub;
 
 typedef struct imsec_fx {
@@ -111,12 +124,15 @@ int imsec_fx_write_text(const char *file, const char *text);
  * element host above. 0 or a negative imsec_err. */
 int imsec_fx_make_pki(imsec_fx *f, int64_t now);
 
-/* The subscribers A..L with fresh random K and OPc from `cr`, each with an
+/* The subscribers A..M with fresh random K and OPc from `cr`, each with an
  * ISIM profile ue-LABEL.yaml (anchors: the root; home CA: MNC 001; partner:
  * MNC 002; policy trust-domain). D's profile SQN is ahead of SQN 0, so its
  * first challenge from an HSS at SQN 0 fails synchronisation. J and E get
  * a random PSK with its files (IMSEC_FX_PCSCF_PSK, ue-LABEL.psk,
- * IMSEC_FX_PSK_WRONG). Needs the PKI files. 0 or a negative value.
+ * IMSEC_FX_PSK_WRONG). M (IMSEC_FX_DIGEST) gets a random password
+ * instead of keys: its profile names its password file (password_file)
+ * and no K, OPc, AMF or SQN; IMSEC_FX_PASSWORD_WRONG holds another
+ * password. Needs the PKI files. 0 or a negative value.
  *
  * The profiles of F, G, H (cert_file, key_file) and J (psk_identity,
  * psk_file) name their credentials only in a build with modes M2 and M3
@@ -132,17 +148,26 @@ int imsec_fx_profile_variant(imsec_fx *f, const imsec_fx_sub *s,
                              const char *file, const char *cert,
                              const char *key, const char *psk_file, char *path,
                              size_t cap);
+/* Another profile of the SIP Digest subscriber `s` at `file` (relative
+ * to the folder) naming `password_file` (relative to the folder) instead
+ * of its own: how a scene gives a softphone a wrong password. 0 or a
+ * negative value. */
+int imsec_fx_password_variant(imsec_fx *f, const imsec_fx_sub *s,
+                              const char *file, const char *password_file,
+                              char *path, size_t cap);
 /* The subscriber with `label`, or NULL. */
 imsec_fx_sub *imsec_fx_sub_by(imsec_fx *f, const char *label);
 
-/* The HSS record of `s` (AKAv1-MD5, AMF 8000, SQN 0) for any
- * imsec_hss_store; wipe it with imsec_hss_sub_wipe. 0 or a negative
- * imsec_err. */
+/* The HSS record of `s` (AKAv1-MD5, AMF 8000, SQN 0; a SIP Digest
+ * subscriber: its H(A1)s for the realm of its IMPI, imsec_hss_digest_set)
+ * for any imsec_hss_store; wipe it with imsec_hss_sub_wipe. 0 or a
+ * negative imsec_err. */
 int imsec_fx_hss_record(const imsec_fx_sub *s, imsec_hss_sub *out);
 
 /* The arguments of `imsec hss add` for `s` into database `db` (argv[0] is
  * "hss", NULL-terminated; the strings live in `a`, which holds the keys in
- * hex: wipe it with imsec_fx_hss_add_wipe). 0 or -1. */
+ * hex: wipe it with imsec_fx_hss_add_wipe). A SIP Digest subscriber:
+ * `--scheme digest --password-file FILE` instead of the keys. 0 or -1. */
 typedef struct imsec_fx_hss_add {
   char k[33], opc[33], impus[400];
   char *argv[18];

@@ -7,6 +7,7 @@
 
 #include "demo_modes.h"
 #include "fixtures.h"
+#include "imsec/crypto_ossl.h"
 #include "imsec/isim.h"
 #include "imsec/trust.h"
 
@@ -40,13 +41,36 @@ static int write_psk(const char *file, const uint8_t *key, size_t len) {
   return rv;
 }
 
+/* A password as `imsec isim new --digest` draws one: 18 random octets in
+ * base64, 24 characters (no CR, LF or NUL: one line of a password file). */
+static int new_password(imsec_crypto *cr, char *out, size_t cap) {
+  uint8_t raw[18];
+  int rv = imsec_random(cr, raw, sizeof raw) < 0 ||
+                   imsec_base64_encode(raw, sizeof raw, out, cap) != 24
+               ? -1
+               : 0;
+  imsec_wipe(raw, sizeof raw);
+  return rv;
+}
+
+/* A password file: the password and a LF, mode 0600 from its creation
+ * (the UE and `imsec hss` refuse one others may read). */
+static int write_password(const char *file, const char *password) {
+  char line[40];
+  snprintf(line, sizeof line, "%s\n", password);
+  int rv = write_secret(file, line);
+  imsec_wipe(line, sizeof line);
+  return rv;
+}
+
 /* The profile of `s` at `path`, naming these credentials (NULL: none). The
  * mode keys (cert_file, key_file: M2; psk_identity, psk_file: M3) are
  * written only when the build has the mode (demo_modes.h); relative paths
- * resolve against the profile's folder. */
+ * resolve against the profile's folder. A SIP Digest subscriber's profile
+ * has no K, OPc, AMF or SQN and names `password_file` instead. */
 static int write_profile(const imsec_fx *f, const imsec_fx_sub *s,
                          const char *path, const char *cert, const char *key,
-                         const char *psk_file) {
+                         const char *psk_file, const char *password_file) {
   char root[1024], home_ca[1024], partner[1024];
   imsec_fx_path(f, IMSEC_FX_ROOT_CRT, root, sizeof root);
   imsec_fx_path(f, IMSEC_FX_HOME_CA_CRT, home_ca, sizeof home_ca);
@@ -62,13 +86,15 @@ static int write_profile(const imsec_fx *f, const imsec_fx_sub *s,
   p.n_impus = 2;
   p.home_domain = (char *)IMSEC_FX_HOME;
   p.trust_domain = (char *)IMSEC_FX_TD;
-  memcpy(p.k, s->k, 16);
-  memcpy(p.opc, s->opc, 16);
-  p.has_k = p.has_opc = 1;
-  p.amf[0] = 0x80;
-  p.has_amf = 1;
-  memcpy(p.sqn, s->sqn_isim, 6);
-  p.has_sqn = 1;
+  if (!s->digest) {
+    memcpy(p.k, s->k, 16);
+    memcpy(p.opc, s->opc, 16);
+    p.has_k = p.has_opc = 1;
+    p.amf[0] = 0x80;
+    p.has_amf = 1;
+    memcpy(p.sqn, s->sqn_isim, 6);
+    p.has_sqn = 1;
+  }
   p.anchors = anchors;
   p.n_anchors = 1;
   p.home_ca = home_ca;
@@ -91,6 +117,11 @@ static int write_profile(const imsec_fx *f, const imsec_fx_sub *s,
     n +=
         (size_t)snprintf(extra + n, sizeof extra - n,
                          "psk_identity: %s\npsk_file: %s\n", s->impi, psk_file);
+  /* The password stays in its file (TS 33.203 Annex N: the terminal's
+   * secret); the profile only names it. */
+  if (DEMO_HAVE_DIGEST && s->digest && password_file && n < sizeof extra)
+    n += (size_t)snprintf(extra + n, sizeof extra - n, "password_file: %s\n",
+                          password_file);
   if (n == 0)
     return 0;
   if (n >= sizeof extra)
@@ -110,8 +141,20 @@ int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr) {
     snprintf(s->impi, sizeof s->impi, "00101%s@%s", s->msin, IMSEC_FX_HOME);
     snprintf(s->impu, sizeof s->impu, "sip:00101%s@%s", s->msin, IMSEC_FX_HOME);
     snprintf(s->tel, sizeof s->tel, "tel:+100101%s", s->msin);
-    if (imsec_random(cr, s->k, 16) < 0 || imsec_random(cr, s->opc, 16) < 0)
+    /* M: a softphone without an ISIM, SIP Digest with a password of 18
+     * random octets in base64 (TS 33.203 Annex N). */
+    s->digest = strcmp(s->label, IMSEC_FX_DIGEST) == 0; /* no secret: label */
+    if (s->digest) {
+      char name[64];
+      snprintf(name, sizeof name, "ue-%s.password", s->label);
+      imsec_fx_path(f, name, s->password_file, sizeof s->password_file);
+      if (new_password(cr, s->password, sizeof s->password) != 0 ||
+          write_password(s->password_file, s->password) != 0)
+        return -1;
+    } else if (imsec_random(cr, s->k, 16) < 0 ||
+               imsec_random(cr, s->opc, 16) < 0) {
       return -1;
+    }
     memset(s->sqn_isim, 0, 6);
     /* The ISIM has seen a higher SQN than the HSS will use: its first
      * challenge fails synchronisation (TS 33.102 §6.3.5). */
@@ -136,7 +179,8 @@ int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr) {
     int e = strcmp(s->label, "E") == 0; /* no secret: a label */
     int rv = write_profile(f, s, s->profile, s->cert[0] ? s->cert : NULL,
                            s->key[0] ? s->key : NULL,
-                           s->psk_file[0] && !e ? s->psk_file : NULL);
+                           s->psk_file[0] && !e ? s->psk_file : NULL,
+                           s->password_file[0] ? s->password_file : NULL);
     if (rv < 0)
       return rv;
   }
@@ -170,6 +214,15 @@ int imsec_fx_make_profiles(imsec_fx *f, imsec_crypto *cr) {
   rv = write_psk(imsec_fx_path(f, IMSEC_FX_PSK_WRONG, p, sizeof p), wrong,
                  sizeof wrong);
   imsec_wipe(wrong, sizeof wrong);
+  if (rv != 0)
+    return rv;
+  /* Another password for the softphone's refused case. */
+  char pw[32];
+  if (new_password(cr, pw, sizeof pw) != 0)
+    return -1;
+  rv = write_password(imsec_fx_path(f, IMSEC_FX_PASSWORD_WRONG, p, sizeof p),
+                      pw);
+  imsec_wipe(pw, sizeof pw);
   return rv;
 }
 
@@ -182,7 +235,19 @@ int imsec_fx_profile_variant(imsec_fx *f, const imsec_fx_sub *s,
   return write_profile(
       f, s, path, cert ? imsec_fx_path(f, cert, c, sizeof c) : NULL,
       key ? imsec_fx_path(f, key, k, sizeof k) : NULL,
-      psk_file ? imsec_fx_path(f, psk_file, pf, sizeof pf) : NULL);
+      psk_file ? imsec_fx_path(f, psk_file, pf, sizeof pf) : NULL,
+      s->password_file[0] ? s->password_file : NULL);
+}
+
+int imsec_fx_password_variant(imsec_fx *f, const imsec_fx_sub *s,
+                              const char *file, const char *password_file,
+                              char *path, size_t cap) {
+  if (!s->digest)
+    return IMSEC_ERR_INVAL;
+  char pf[1024];
+  imsec_fx_path(f, file, path, cap);
+  return write_profile(f, s, path, NULL, NULL, NULL,
+                       imsec_fx_path(f, password_file, pf, sizeof pf));
 }
 
 int imsec_fx_hss_record(const imsec_fx_sub *s, imsec_hss_sub *out) {
@@ -192,6 +257,20 @@ int imsec_fx_hss_record(const imsec_fx_sub *s, imsec_hss_sub *out) {
       snprintf(out->impus[1], sizeof out->impus[1], "%s", s->tel) < 0)
     return IMSEC_ERR_INVAL;
   out->n_impus = 2;
+  if (s->digest) {
+    /* H(A1) for every algorithm and username form, in the realm of the
+     * IMPI (TS 23.003 §13.3); never the password. */
+    imsec_crypto *cr = NULL;
+    int rv = imsec_crypto_ossl_new(&cr);
+    if (rv == 0)
+      rv = imsec_hss_digest_set(
+          out, cr, IMSEC_STR_LIT(""),
+          (imsec_bytes){(const uint8_t *)s->password, strlen(s->password)});
+    imsec_crypto_del(cr);
+    if (rv != 0)
+      imsec_hss_sub_wipe(out);
+    return rv;
+  }
   memcpy(out->k, s->k, sizeof out->k);
   memcpy(out->op, s->opc, sizeof out->op);
   out->op_is_opc = 1;
@@ -213,6 +292,23 @@ int imsec_fx_hss_add_argv(const imsec_fx_sub *s, const char *db,
     return -1;
   }
   snprintf(a->impus, sizeof a->impus, "%s,%s", s->impu, s->tel);
+  if (s->digest) {
+    char *const dv[] = {"hss",
+                        "add",
+                        "--db",
+                        (char *)db,
+                        "--impi",
+                        (char *)s->impi,
+                        "--impu",
+                        a->impus,
+                        "--scheme",
+                        "digest",
+                        "--password-file",
+                        (char *)s->password_file,
+                        NULL};
+    memcpy(a->argv, dv, sizeof dv);
+    return 0;
+  }
   char *const argv[] = {
       "hss",    "add",    "--db",  (char *)db,     "--impi", (char *)s->impi,
       "--impu", a->impus, "--k",   a->k,           "--opc",  a->opc,

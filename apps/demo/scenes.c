@@ -28,6 +28,11 @@ const demo_mode demo_modes[] = {
      "calls B from the visited network (INVITE, 180, 200, ACK, BYE, 200)",
      DEMO_HAVE_CALLS,
      "UE calls, INVITE transactions and dialogs in the P-CSCF and S-CSCF"},
+    {DEMO_DIGEST, "digest",
+     "softphone: SIP Digest over TLS, no ISIM (a wrong password refused; "
+     "register, MESSAGEs and calls with an ISIM UE)",
+     DEMO_HAVE_DIGEST,
+     "SIP Digest in the HSS, S-CSCF, P-CSCF and UE (TS 33.203 Annex N)"},
 };
 const size_t demo_n_modes = sizeof demo_modes / sizeof demo_modes[0];
 
@@ -68,13 +73,13 @@ static const char *mode_name(unsigned bit) {
 }
 
 void print_table(void) {
-  demo_say("\n  %-3s %-4s %-30s %-44s %s\n", "#", "mode", "scene", "expected",
+  demo_say("\n  %-3s %-6s %-34s %-44s %s\n", "#", "mode", "scene", "expected",
            "result");
-  demo_say("  %-3s %-4s %-30s %-44s %s\n", "--", "----", "-----", "--------",
+  demo_say("  %-3s %-6s %-34s %-44s %s\n", "--", "------", "-----", "--------",
            "------");
   for (size_t i = 0; i < demo_nres; i++) {
     result *r = &demo_res[i];
-    demo_say("  %-3zu %-4s %-30s %-44s %s: %s\n", i + 1, mode_name(r->mode),
+    demo_say("  %-3zu %-6s %-34s %-44s %s: %s\n", i + 1, mode_name(r->mode),
              r->scene, r->expect, r->ok ? "ok" : "FAILED", r->got);
   }
 }
@@ -93,6 +98,7 @@ static const scene_list g_lists[] = {
     {DEMO_M3, demo_scenes_m3, &demo_n_scenes_m3},
     {DEMO_DTLS, demo_scenes_dtls, &demo_n_scenes_dtls},
     {DEMO_CALL, demo_scenes_call, &demo_n_scenes_call},
+    {DEMO_DIGEST, demo_scenes_digest, &demo_n_scenes_digest},
 };
 
 void scene_ladder(int64_t t0) {

@@ -23,15 +23,14 @@
 
 #include "demo.h"
 
-#if defined(DEMO_HAVE_UE) && DEMO_HAVE_CALLS
+#ifdef DEMO_HAVE_UE
 #include "imsec/trust.h"
 
 /* UE `label` registered through the P-CSCF on `port` (kept as ue-LABEL),
  * made now unless an earlier scene did. NULL, with why in *why, when it is
  * not registered. */
-static demo_ue *registered_ue(const char *label, uint16_t port,
-                              const char *host, imsec_trust_verdict want,
-                              char *why, size_t cap) {
+demo_ue *registered_ue(const char *label, uint16_t port, const char *host,
+                       imsec_trust_verdict want, char *why, size_t cap) {
   char name[32];
   snprintf(name, sizeof name, "ue-%s", label);
   demo_ue *u = ue_kept(name);
@@ -55,6 +54,7 @@ static demo_ue *registered_ue(const char *label, uint16_t port,
   return u;
 }
 
+#if DEMO_HAVE_CALLS
 static const char *end_words(imsec_ue_call_end e) {
   switch (e) {
   case IMSEC_UE_END_NONE:
@@ -92,12 +92,12 @@ static void sent_words(const char *who, const char *const *words, size_t n,
   }
 }
 
-/* One call: `caller` (the UE name on the ladder `cname`) calls B, B
- * answers, the caller hangs up. `proxy` is the caller's P-CSCF on the
- * ladder. */
-static void call_scene(result *r, demo_ue *caller, demo_ue *callee,
-                       const char *proxy) {
-  const imsec_fx_sub *sb = imsec_fx_sub_by(&demo_fx, "B");
+/* One call: `caller` calls `callee` (each named ue-LABEL on the ladder),
+ * the callee answers, the caller hangs up. `proxy` is the caller's P-CSCF
+ * on the ladder. */
+void call_scene(result *r, demo_ue *caller, demo_ue *callee,
+                const char *proxy) {
+  const imsec_fx_sub *sb = imsec_fx_sub_by(&demo_fx, callee->name + 3);
   const char *caller_impu =
       imsec_fx_sub_by(&demo_fx, caller->name + 3 /* "ue-" */)->impu;
   imsec_ue_status sb0 = ue_status(callee);
@@ -150,8 +150,8 @@ static void call_scene(result *r, demo_ue *caller, demo_ue *callee,
   uint64_t breg = ladder_last_flow(callee->name, "REGISTER", 0, t1);
   size_t via_proxy = ladder_count(proxy, "INVITE", t0, t1, NULL);
   size_t all = 0;
-  static const char *const whos[] = {"ue-A",       "ue-B",  "ue-C",
-                                     "pcscf-home", "scscf", "pcscf-visited"};
+  const char *const whos[] = {caller->name, callee->name, "pcscf-home", "scscf",
+                              "pcscf-visited"};
   for (size_t i = 0; i < sizeof whos / sizeof whos[0]; i++)
     all += ladder_count(whos[i], "", t0, t1, NULL);
   int on_flow = bflows == 1 && bflow && bflow == breg && sb1.flow == sb0.flow &&
@@ -211,7 +211,9 @@ static void scene_call_roaming(demo *d) {
 }
 
 #define SCENE(fn) fn
-#else
+#endif /* DEMO_HAVE_CALLS */
+#endif /* DEMO_HAVE_UE */
+#if !defined(DEMO_HAVE_UE) || !DEMO_HAVE_CALLS
 #define SCENE(fn) NULL
 #endif
 

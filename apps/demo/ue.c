@@ -2,9 +2,11 @@
  * host's net port (one loop thread each), so every outcome is read from
  * the UE's own state, not from text. A scene says how a UE connects with
  * ue_opts (the deployment mode); everything else is its ISIM profile. */
+#define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "demo.h"
@@ -29,6 +31,7 @@ static void ue_snapshot(demo_ue *u) {
              (const char *)m.body);
     snprintf(u->inbox_from, sizeof u->inbox_from, "%s",
              m.asserted[0] ? m.asserted : m.from);
+    snprintf(u->inbox_asserted, sizeof u->inbox_asserted, "%s", m.asserted);
     u->inbox_n++;
     imsec_ue_message_free(&m);
   }
@@ -60,9 +63,101 @@ static void ue_look(demo_ue *u) {
     return;
 }
 
+/* ------------------------------------------------ SIP Digest on the wire */
+
+/* The value of parameter `name` (case-insensitive) in the credentials or
+ * challenge [v, v + n), quotes dropped, into out; "" when absent. */
+static void auth_param(const char *v, size_t n, const char *name, char *out,
+                       size_t cap) {
+  size_t ln = strlen(name);
+  out[0] = 0;
+  for (size_t i = 0; i + ln < n; i++) {
+    if ((i > 0 && v[i - 1] != ' ' && v[i - 1] != ',' && v[i - 1] != '\t') ||
+        strncasecmp(v + i, name, ln) != 0 || v[i + ln] != '=')
+      continue;
+    size_t j = i + ln + 1, k;
+    int q = j < n && v[j] == '"';
+    if (q)
+      j++;
+    for (k = j; k < n && (q ? v[k] != '"' : v[k] != ',' && v[k] != ' '); k++)
+      ;
+    snprintf(out, cap, "%.*s", (int)(k - j), v + j);
+    return;
+  }
+}
+
+/* What a softphone's exchange shows (demo_ue.www_algs ...), from every
+ * message the UE sends or receives (its loop thread). */
+static void ue_digest_note(demo_ue *u, const imsec_hostnet_ladder_ev *ev) {
+  const char *m = (const char *)ev->msg;
+  size_t len = ev->len;
+  int reg = ev->out && len > 9 && memcmp(m, "REGISTER ", 9) == 0;
+  int r401 = !ev->out && len > 11 && memcmp(m, "SIP/2.0 401", 11) == 0;
+  int r200 = !ev->out && len > 11 && memcmp(m, "SIP/2.0 200", 11) == 0;
+  if (!reg && !r401 && !r200)
+    return;
+  char algs[64] = "", alg[32] = "", qop[16] = "", user[128] = "";
+  int cseq_reg = 0, rspauth = 0;
+  /* Header lines up to the empty one (RFC 3261 §7). */
+  const char *p = memchr(m, '\n', len);
+  while (p && (size_t)(p + 1 - m) < len) {
+    const char *line = p + 1;
+    const char *end = memchr(line, '\n', len - (size_t)(line - m));
+    if (!end)
+      break;
+    size_t ll = (size_t)(end - line);
+    if (ll && line[ll - 1] == '\r')
+      ll--;
+    if (ll == 0)
+      break;
+    const char *colon = memchr(line, ':', ll);
+    if (colon) {
+      size_t hn = (size_t)(colon - line);
+      const char *v = colon + 1;
+      size_t vn = ll - hn - 1;
+      char a[32];
+      if (hn == 4 && strncasecmp(line, "CSeq", 4) == 0)
+        cseq_reg = memmem(v, vn, "REGISTER", 8) != NULL;
+      else if (r401 && hn == 16 &&
+               strncasecmp(line, "WWW-Authenticate", 16) == 0) {
+        auth_param(v, vn, "algorithm", a, sizeof a);
+        size_t al = strlen(algs);
+        snprintf(algs + al, sizeof algs - al, "%s%s", al ? "," : "",
+                 a[0] ? a : "MD5");
+      } else if (reg && hn == 13 &&
+                 strncasecmp(line, "Authorization", 13) == 0) {
+        auth_param(v, vn, "algorithm", alg, sizeof alg);
+        auth_param(v, vn, "qop", qop, sizeof qop);
+        auth_param(v, vn, "username", user, sizeof user);
+      } else if (r200 && hn == 19 &&
+                 strncasecmp(line, "Authentication-Info", 19) == 0) {
+        auth_param(v, vn, "rspauth", a, sizeof a);
+        rspauth = a[0] != 0;
+      }
+    }
+    p = end;
+  }
+  pthread_mutex_lock(&u->mu);
+  if (reg) {
+    u->registers_sent++;
+    if (user[0]) {
+      snprintf(u->auth_alg, sizeof u->auth_alg, "%s", alg[0] ? alg : "MD5");
+      snprintf(u->auth_qop, sizeof u->auth_qop, "%s", qop);
+      snprintf(u->auth_user, sizeof u->auth_user, "%s", user);
+    }
+  } else if (r401 && cseq_reg) {
+    snprintf(u->www_algs, sizeof u->www_algs, "%s", algs);
+  } else if (r200 && cseq_reg) {
+    u->auth_info_rspauth = rspauth;
+  }
+  pthread_mutex_unlock(&u->mu);
+}
+
 static void ue_ladder(void *user, const imsec_hostnet_ladder_ev *ev) {
   demo_ue *u = user;
   ladder_add_ev(u->name, ev);
+  if (u->prof.password_len)
+    ue_digest_note(u, ev);
 }
 
 /* What the mode's settings point to, alive until imsec_hostnet_new. */
@@ -224,7 +319,17 @@ demo_ue *ue_new(const char *name, const imsec_fx_sub *s, const ue_opts *o) {
   c.home_domain = u->prof.home_domain;
   c.trust_domain = u->prof.trust_domain;
   memcpy(c.k, u->prof.k, sizeof c.k);
-  if (u->prof.has_opc) {
+  /* A softphone's profile: a password instead of K and OP (TS 33.203
+   * Annex N). */
+  if (u->prof.password_len) {
+    if (u->prof.password_len > sizeof c.password) {
+      fprintf(stderr, "imsec demo: UE %s: its password is too long\n", name);
+      goto fail_cfg;
+    }
+    memcpy(c.password, u->prof.password, u->prof.password_len);
+    c.password_len = u->prof.password_len;
+    c.digest_username = u->prof.digest_username;
+  } else if (u->prof.has_opc) {
     memcpy(c.opc, u->prof.opc, sizeof c.opc);
     c.has_opc = 1;
   } else {

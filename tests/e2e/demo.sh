@@ -16,11 +16,11 @@ done
 
 expect_exit 2 "$IMSEC" demo --no-such-option
 expect_exit 2 "$IMSEC" demo --mode m9
-expect_out 'usage: imsec demo \[--mode m1\|m2a\|m2b\|m3\|dtls\|call\]' "$IMSEC" demo --help
+expect_out 'usage: imsec demo \[--mode m1\|m2a\|m2b\|m3\|dtls\|call\|digest\]' "$IMSEC" demo --help
 
 # Rows of the final table each mode's scenes record.
-declare -A ROWS=([m1]=7 [m2a]=2 [m2b]=2 [m3]=3 [dtls]=2 [call]=2)
-ALL_MODES="m1 m2a m2b m3 dtls call"
+declare -A ROWS=([m1]=7 [m2a]=2 [m2b]=2 [m3]=3 [dtls]=2 [call]=2 [digest]=5)
+ALL_MODES="m1 m2a m2b m3 dtls call digest"
 
 # run_demo OUT ARGS...: run it, check exit 0; sets MS (elapsed ms).
 run_demo() {
@@ -110,6 +110,19 @@ check_mode() {
       'pcscf-home +-> ue-B +ACK sip:' 'pcscf-home +-> ue-B +BYE sip:' \
       'ue-C +-> pcscf-visited +INVITE sip:' 'pcscf-visited +-> scscf +INVITE sip:' \
       'pcscf-visited +-> ue-C +SIP/2\.0 200 '
+    ;;
+  digest)
+    # The softphone's exchange as it saw it (its own ladder), and the
+    # MESSAGEs and calls read from both UEs' state.
+    want "$out" \
+      'digest +softphone: a wrong password .* ok: .*, 403; trusted \(home\); 401 offered SHA-256,MD5; answered SHA-256 qop=auth' \
+      'digest +softphone registration .* ok: registered, trusted \(home\); 401 offered SHA-256,MD5; answered SHA-256 qop=auth as [0-9]+@ims\.[a-z0-9.]+; 200 with rspauth; 2 REGISTERs on 1 connection' \
+      'digest +MESSAGE M -> B and B -> M .* ok: ue-M -> ue-B: 200, asserted sip:[0-9]+@[a-z0-9.]+; ue-B -> ue-M: 200, asserted sip:' \
+      'digest +call M -> B .* ok: 200, hung up \(BYE\) 200; ue-B: call from sip:[0-9]+@ims\.[a-z0-9.]+ answered, ended by the other side.s BYE; ue-M sent INVITE 1, ACK 1, BYE 1' \
+      'digest +call B -> M .* ok: 200, hung up \(BYE\) 200; ue-M: call from sip:[0-9]+@ims\.[a-z0-9.]+ answered, ended by the other side.s BYE; ue-B sent INVITE 1, ACK 1, BYE 1; ue-M sent SIP/2\.0 180 1, SIP/2\.0 200 [2-9] on its registered flow' \
+      'scscf +-> pcscf-home +SIP/2\.0 401 ' 'pcscf-home +-> ue-M +SIP/2\.0 401 ' \
+      'scscf +-> pcscf-home +SIP/2\.0 403 ' 'pcscf-home +-> ue-M +MESSAGE sip:' \
+      'pcscf-home +-> ue-M +INVITE sip:'
     ;;
   esac
 }

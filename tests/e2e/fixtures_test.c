@@ -58,6 +58,56 @@ static void test_fixtures(void **state) {
     assert_int_equal(ps.st_mode & 0777, 0600);
   }
   assert_non_null(strstr(imsec_fx_sub_by(&f, "J")->psk_file, "ue-J.psk"));
+  /* The softphone (SIP Digest, TS 33.203 Annex N): its password in a file
+   * of mode 0600, one line of 24 base64 characters; its profile names the
+   * file, holds neither the password nor K; its HSS record holds H(A1)s
+   * and `hss add` gets the same file. */
+  imsec_fx_sub *m = imsec_fx_sub_by(&f, IMSEC_FX_DIGEST);
+  assert_non_null(m);
+  assert_true(m->digest);
+  assert_false(imsec_fx_sub_by(&f, "A")->digest);
+  assert_int_equal(strlen(m->password), 24);
+  const char *pw_files[] = {m->password_file, IMSEC_FX_PASSWORD_WRONG};
+  for (size_t i = 0; i < 2; i++) {
+    char pp[1024];
+    struct stat ps;
+    const char *pf =
+        i ? imsec_fx_path(&f, pw_files[i], pp, sizeof pp) : pw_files[i];
+    assert_int_equal(stat(pf, &ps), 0);
+    assert_int_equal(ps.st_mode & 0777, 0600);
+    assert_int_equal(ps.st_size, 25);
+  }
+  imsec_isim_profile pm;
+  char merr[512];
+  if (imsec_isim_load(m->profile, &pm, merr, sizeof merr) != 0)
+    fail_msg("%s", merr);
+  assert_int_equal(pm.has_k, 0);
+  assert_int_equal(pm.password_len, 24);
+  assert_memory_equal(pm.password, m->password, 24);
+  assert_string_equal(pm.impi, m->impi);
+  imsec_isim_free(&pm);
+  char wrongp[1024];
+  assert_int_equal(imsec_fx_password_variant(&f, m, "ue-M-v.yaml",
+                                             IMSEC_FX_PASSWORD_WRONG, wrongp,
+                                             sizeof wrongp),
+                   0);
+  assert_int_equal(imsec_isim_load(wrongp, &pm, merr, sizeof merr), 0);
+  assert_int_equal(pm.password_len, 24);
+  assert_memory_not_equal(pm.password, m->password, 24);
+  imsec_isim_free(&pm);
+  imsec_hss_sub dr;
+  assert_int_equal(imsec_fx_hss_record(m, &dr), 0);
+  assert_int_equal(dr.scheme, IMSEC_HSS_SCHEME_DIGEST);
+  assert_string_equal(dr.digest.realm, IMSEC_FX_HOME);
+  imsec_hss_sub_wipe(&dr);
+  imsec_fx_hss_add ma;
+  assert_int_equal(imsec_fx_hss_add_argv(m, "/x/hss.db", &ma), 0);
+  assert_string_equal(ma.argv[8], "--scheme");
+  assert_string_equal(ma.argv[9], "digest");
+  assert_string_equal(ma.argv[10], "--password-file");
+  assert_string_equal(ma.argv[11], m->password_file);
+  assert_null(ma.argv[12]);
+  imsec_fx_hss_add_wipe(&ma);
   char variant[1024];
   assert_int_equal(imsec_fx_profile_variant(&f, imsec_fx_sub_by(&f, "E"),
                                             "ue-E-v.yaml", NULL, NULL, NULL,

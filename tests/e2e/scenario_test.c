@@ -37,6 +37,18 @@
  *                    E and the P-CSCF's server transaction recover it; a
  *                    MESSAGE over one record gets 513;
  *
+ * and SIP Digest over TLS (TS 33.203 Annexes N, O, P, Q; docs/DIGEST.md),
+ * a softphone without an ISIM:
+ *
+ *   digest_register  the password, no sec-agree: 401 with SHA-256 then
+ *                    MD5, SHA-256 credentials marked integrity-protected
+ *                    by the P-CSCF, 200 with rspauth; a MESSAGE to an AKA
+ *                    UE asserted from the TLS binding, one back;
+ *   digest_wrong_password  403, nothing registered or bound;
+ *   digest_user_part the digest username is the IMPI's user part;
+ *   digest_call      calls both ways with an AKA UE, the softphone's side
+ *                    over its registered flow;
+ *
  * and calls (RFC 3261 §13-16, docs/CALLS.md) through the P-CSCF and the
  * S-CSCF, every in-dialog request toward a UE over its registered flow
  * (TS 24.229 §5.2.6.3, RFC 5626 §5.3):
@@ -261,6 +273,211 @@ static void deregister(sc_backend b) {
   assert_int_equal(s.flow, 0);
   assert_int_equal(s.registrations, 1);
   assert_int_equal(sc_scscf_registrations(w), 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* ------------------------------------------------------------ SIP Digest */
+
+/* A softphone's password (TS 33.203 Annex N). */
+#define PASSWORD "c2VjcmV0LXBhc3N3b3JkLTE4"
+
+/* The value of parameter `name` (case-insensitive) in the challenge or
+ * credentials `v`, quotes dropped, into out ("" when absent); out. */
+static const char *auth_param(const char *v, const char *name, char *out,
+                              size_t cap) {
+  size_t ln = strlen(name);
+  out[0] = 0;
+  for (const char *p = v; *p; p++) {
+    if ((p > v && p[-1] != ' ' && p[-1] != ',' && p[-1] != '\t') ||
+        strncasecmp(p, name, ln) != 0 || p[ln] != '=')
+      continue;
+    const char *q = p + ln + 1;
+    int quoted = *q == '"';
+    q += quoted;
+    size_t n = 0;
+    while (q[n] && (quoted ? q[n] != '"'
+                           : q[n] != ',' && q[n] != ' ' && q[n] != '\r' &&
+                                 q[n] != '\n'))
+      n++;
+    snprintf(out, cap, "%.*s", (int)n, q);
+    break;
+  }
+  return out;
+}
+
+/* The values of every `name` header of `text` (case-insensitive), up to
+ * `cap` lines of 512 octets into vals; how many. */
+static size_t header_lines(const char *text, const char *name, char vals[][512],
+                           size_t cap) {
+  size_t n = 0, ln = strlen(name);
+  for (const char *p = strstr(text, "\n"); p && p[1]; p = strstr(p + 1, "\n")) {
+    const char *l = p + 1;
+    if (l[0] == '\r' || l[0] == '\n')
+      break; /* the body */
+    if (strncasecmp(l, name, ln) != 0 || l[ln] != ':')
+      continue;
+    const char *v = l + ln + 1;
+    while (*v == ' ')
+      v++;
+    size_t k = strcspn(v, "\r\n");
+    if (n < cap)
+      snprintf(vals[n], sizeof vals[n], "%.*s", (int)k, v);
+    n++;
+  }
+  return n;
+}
+
+/* The challenge `from` sent (i-th 401): two WWW-Authenticate, SHA-256 then
+ * MD5 (RFC 8760 §3), each qop="auth" in the home realm, one nonce. */
+static void assert_two_challenges(sc_world *w, const char *from, size_t i) {
+  char *t = sc_msg_text(w, from, "SIP/2.0 401", i);
+  assert_non_null(t);
+  char www[4][512], v[256], nonce[256];
+  assert_int_equal(header_lines(t, "WWW-Authenticate", www, 4), 2);
+  assert_string_equal(auth_param(www[0], "algorithm", v, sizeof v), "SHA-256");
+  assert_string_equal(auth_param(www[1], "algorithm", v, sizeof v), "MD5");
+  for (int k = 0; k < 2; k++) {
+    assert_non_null(strstr(www[k], "Digest "));
+    assert_string_equal(auth_param(www[k], "qop", v, sizeof v), "auth");
+    assert_string_equal(auth_param(www[k], "realm", v, sizeof v), SC_HOME);
+  }
+  assert_true(auth_param(www[0], "nonce", nonce, sizeof nonce)[0]);
+  assert_string_equal(auth_param(www[1], "nonce", v, sizeof v), nonce);
+  free(t);
+}
+
+/* TS 33.203 Annexes N, O, P: a softphone without an ISIM registers with
+ * SIP Digest over TLS through the home P-CSCF; the S-CSCF offers SHA-256
+ * and MD5 (the P-CSCF relays both intact), the UE answers SHA-256 with
+ * qop=auth, nc and its own cnonce, the P-CSCF marks the answer as coming
+ * over TLS (integrity-protected), and the 200 proves the network knows the
+ * password (Authentication-Info rspauth, RFC 7616 §3.5). Then a MESSAGE to
+ * an AKA UE, asserted from the softphone's TLS binding (Annex Q), and one
+ * back over the softphone's registered flow. */
+static void digest_register(sc_backend b) {
+  sc_world *w = sc_world_new(b);
+  sc_ue_opts od = {.password = PASSWORD};
+  sc_ue *d = sc_ue_add(w, &od);
+  sc_ue *a = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, d, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  imsec_ue_status s = sc_ue_status(w, d);
+  assert_true(s.trust_decided);
+  assert_int_equal(s.trust.verdict, IMSEC_TRUST_HOME);
+  assert_int_equal(s.challenges, 1);
+  assert_int_equal(s.registrations, 1);
+  assert_int_equal(s.sync_failures, 0);
+  assert_int_not_equal(s.flow, 0);
+  /* No SQN: nothing for an ISIM store to keep. */
+  assert_int_equal(sc_ue_sqn_writes(w, d), 0);
+  assert_int_equal(sc_msgs(w, "ue0", "REGISTER"), 2);
+  assert_int_equal(sc_msg_flow(w, "ue0", "REGISTER", 1),
+                   sc_msg_flow(w, "ue0", "REGISTER", 0));
+  assert_two_challenges(w, "scscf", 0);
+  assert_two_challenges(w, "pcscf", 0);
+  char v[1024], p[256];
+  sc_msg_header(w, "ue0", "REGISTER", 1, "Authorization", v, sizeof v);
+  assert_non_null(strstr(v, "Digest "));
+  assert_string_equal(auth_param(v, "algorithm", p, sizeof p), "SHA-256");
+  assert_string_equal(auth_param(v, "qop", p, sizeof p), "auth");
+  assert_string_equal(auth_param(v, "username", p, sizeof p), sc_ue_impi(d));
+  assert_string_equal(auth_param(v, "realm", p, sizeof p), SC_HOME);
+  assert_string_equal(auth_param(v, "nc", p, sizeof p), "00000001");
+  assert_true(strlen(auth_param(v, "cnonce", p, sizeof p)) >= 8);
+  /* The P-CSCF says the credentials came over TLS (Annex O). */
+  sc_msg_header(w, "pcscf", "REGISTER", 1, "Authorization", v, sizeof v);
+  assert_non_null(strstr(v, "integrity-protected="));
+  assert_null(strstr(v, "integrity-protected=\"no\""));
+  /* The S-CSCF's 200 proves it knows H(A1); the P-CSCF relays it. */
+  for (int k = 0; k < 2; k++) {
+    sc_msg_header(w, k ? "pcscf" : "scscf", "SIP/2.0 200", 0,
+                  "Authentication-Info", v, sizeof v);
+    assert_true(strlen(auth_param(v, "rspauth", p, sizeof p)) == 64);
+    assert_string_equal(auth_param(v, "qop", p, sizeof p), "auth");
+    assert_string_equal(auth_param(v, "nc", p, sizeof p), "00000001");
+  }
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(d)), 1);
+  assert_int_equal(sc_scscf_registrations(w), 2);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 2);
+  /* Softphone -> AKA UE: asserted by the P-CSCF from the binding. */
+  answer an = {d, sc_ue_send(w, d, sc_ue_impu(a), "from the softphone")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, d, an.handle), 200);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, a, &in), 1);
+  assert_int_equal(in.len, strlen("from the softphone"));
+  assert_memory_equal(in.body, "from the softphone", in.len);
+  assert_string_equal(in.asserted, sc_ue_impu(d));
+  imsec_ue_message_free(&in);
+  assert_non_null(strstr(sc_msg_header(w, "pcscf", "MESSAGE", 0,
+                                       "P-Asserted-Identity", v, sizeof v),
+                         sc_ue_impu(d)));
+  /* AKA UE -> softphone, over the flow it registered on. */
+  an = (answer){a, sc_ue_send(w, a, sc_ue_impu(d), "to the softphone")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, a, an.handle), 200);
+  assert_int_equal(sc_ue_inbox_pop(w, d, &in), 1);
+  assert_memory_equal(in.body, "to the softphone", in.len);
+  assert_string_equal(in.asserted, sc_ue_impu(a));
+  imsec_ue_message_free(&in);
+  assert_int_equal(sc_msgs_in_on(w, "ue0", "MESSAGE", s.flow), 1);
+  assert_int_equal(sc_ue_status(w, d).reconnects, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A wrong password: 403, as to a wrong IMS AKA response (docs/DIGEST.md);
+ * nothing registered or bound, and the UE stops. */
+static void digest_wrong_password(sc_backend b) {
+  sc_world *w = sc_world_new(b);
+  sc_ue_opts od = {.password = PASSWORD, .password_wrong = 1};
+  sc_ue *d = sc_ue_add(w, &od);
+  imsec_ue_state st = sc_ue_register(w, d, WAIT_MS);
+  assert_int_not_equal(st, IMSEC_UE_REGISTERED);
+  sc_run_for(w, 300);
+  imsec_ue_status s = sc_ue_status(w, d);
+  assert_int_not_equal(s.state, IMSEC_UE_REGISTERED);
+  assert_int_equal(s.last_status, 403);
+  assert_int_equal(s.registrations, 0);
+  assert_int_equal(sc_msgs(w, "scscf", "SIP/2.0 403"), 1);
+  assert_int_equal(sc_msgs(w, "scscf", "SIP/2.0 200"), 0);
+  assert_int_equal(sc_msgs(w, "ue0", "REGISTER"), 2);
+  assert_int_equal(sc_scscf_registrations(w), 0);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* A softphone that sends only the user part of its IMPI as the digest
+ * username (the S-CSCF maps it to user@its domain): registered, bound,
+ * and its MESSAGE asserted with its IMPU. */
+static void digest_user_part(sc_backend b) {
+  sc_world *w = sc_world_new(b);
+  /* The first UE's IMPI is 001010000000000@HOME (sc_ue_add). */
+  char user[] = "001010000000000";
+  sc_ue_opts od = {.password = PASSWORD, .digest_username = user};
+  sc_ue *d = sc_ue_add(w, &od);
+  char want[128];
+  snprintf(want, sizeof want, "%s@%s", user, SC_HOME);
+  assert_string_equal(sc_ue_impi(d), want);
+  sc_ue *a = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, d, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  char v[1024], p[256];
+  sc_msg_header(w, "ue0", "REGISTER", 1, "Authorization", v, sizeof v);
+  assert_string_equal(auth_param(v, "username", p, sizeof p), user);
+  assert_int_equal(sc_scscf_contacts(w, sc_ue_impu(d)), 1);
+  assert_int_equal(sc_pcscf_bindings(w, SC_PCSCF_HOME), 2);
+  answer an = {d, sc_ue_send(w, d, sc_ue_impu(a), "user part")};
+  assert_true(sc_run_until(w, answered, &an, WAIT_MS));
+  assert_int_equal(sc_ue_send_result(w, d, an.handle), 200);
+  imsec_ue_message in;
+  memset(&in, 0, sizeof in);
+  assert_int_equal(sc_ue_inbox_pop(w, a, &in), 1);
+  assert_string_equal(in.asserted, sc_ue_impu(d));
+  imsec_ue_message_free(&in);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -773,6 +990,35 @@ static void call_answer(sc_backend be) {
   assert_int_equal(sc_ue_status(w, b).reconnects, 0);
   assert_requests_on(w, a, 0);
   assert_requests_on(w, b, 0);
+  sc_dump(w);
+  sc_world_del(w);
+}
+
+/* Calls both ways between a softphone (SIP Digest, its registration
+ * bound to its TLS flow, TS 33.203 Annex O) and an AKA UE; the softphone
+ * hangs up both. Each caller asserted from its binding (Annex Q), every
+ * request toward the softphone over its registered flow. */
+static void digest_call(sc_backend be) {
+  sc_world *w = sc_world_new(be);
+  sc_ue_opts od = {.password = PASSWORD};
+  sc_ue *d, *a;
+  two_ues(w, &od, NULL, &d, &a);
+  int hd, ha;
+  call_up(w, d, a, &hd, &ha);
+  hang_up(w, d, hd, a, ha);
+  call_up(w, a, d, &ha, &hd);
+  hang_up(w, d, hd, a, ha);
+  assert_int_equal(sc_msgs(w, "ue0", "INVITE"), 1);
+  assert_int_equal(sc_msgs(w, "ue0", "BYE"), 2);
+  assert_int_equal(sc_msgs(w, "ue1", "INVITE"), 1);
+  uint64_t fd = sc_ue_reg_flow(w, "pcscf", d);
+  assert_int_not_equal(fd, 0);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "INVITE", fd), 1);
+  assert_int_equal(sc_msgs_on(w, "pcscf", "ACK", fd), 1);
+  assert_int_equal(sc_ue_status(w, d).reconnects, 0);
+  assert_int_equal(sc_ue_status(w, d).challenges, 1);
+  assert_requests_on(w, d, 0);
+  assert_requests_on(w, a, 0);
   sc_dump(w);
   sc_world_del(w);
 }
@@ -1446,6 +1692,10 @@ BOTH(m2b_dial_back)
 BOTH(m3_configured)
 BOTH(m3_aka)
 BOTH(dtls_register)
+BOTH(digest_register)
+BOTH(digest_wrong_password)
+BOTH(digest_user_part)
+BOTH(digest_call)
 BOTH(call_answer)
 BOTH(call_busy)
 BOTH(call_cancel)
@@ -1493,6 +1743,14 @@ int main(void) {
       cmocka_unit_test(net_m3_aka),
       cmocka_unit_test(sim_dtls_register),
       cmocka_unit_test(net_dtls_register),
+      cmocka_unit_test(sim_digest_register),
+      cmocka_unit_test(net_digest_register),
+      cmocka_unit_test(sim_digest_wrong_password),
+      cmocka_unit_test(net_digest_wrong_password),
+      cmocka_unit_test(sim_digest_user_part),
+      cmocka_unit_test(net_digest_user_part),
+      cmocka_unit_test(sim_digest_call),
+      cmocka_unit_test(net_digest_call),
       cmocka_unit_test(sim_call_answer),
       cmocka_unit_test(net_call_answer),
       cmocka_unit_test(sim_call_busy),

@@ -1082,8 +1082,6 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     snprintf(u->impi, sizeof u->impi, "0010100000%05zu@%s", i, SC_HOME);
     snprintf(u->impu, sizeof u->impu, "sip:0010100000%05zu@%s", i, SC_HOME);
     snprintf(u->tel, sizeof u->tel, "tel:+10010100000%05zu", i);
-    assert_int_equal(imsec_random(w->cr, u->k, 16), 0);
-    assert_int_equal(imsec_random(w->cr, u->opc, 16), 0);
     /* The subscriber, added on the S-CSCF's thread (its HSS store). */
     imsec_hss_sub s;
     memset(&s, 0, sizeof s);
@@ -1091,11 +1089,23 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
     snprintf(s.impus[0], sizeof s.impus[0], "%s", u->impu);
     snprintf(s.impus[1], sizeof s.impus[1], "%s", u->tel);
     s.n_impus = 2;
-    memcpy(s.k, u->k, 16);
-    memcpy(s.op, u->opc, 16);
-    s.op_is_opc = 1;
-    s.amf[0] = 0x80;
-    s.aka = IMSEC_HSS_AKAV1;
+    if (o->password) {
+      /* SIP Digest: H(A1)s in the realm of the IMPI, never the password
+       * (TS 33.203 Annex N, TS 29.228 Digest-HA1). */
+      assert_int_equal(
+          imsec_hss_digest_set(
+              &s, w->cr, IMSEC_STR_LIT(""),
+              (imsec_bytes){(const uint8_t *)o->password, strlen(o->password)}),
+          0);
+    } else {
+      assert_int_equal(imsec_random(w->cr, u->k, 16), 0);
+      assert_int_equal(imsec_random(w->cr, u->opc, 16), 0);
+      memcpy(s.k, u->k, 16);
+      memcpy(s.op, u->opc, 16);
+      s.op_is_opc = 1;
+      s.amf[0] = 0x80;
+      s.aka = IMSEC_HSS_AKAV1;
+    }
     add_sub as = {w, &s, -1};
     elem_look(w, &w->scscf_e, add_sub_fn, &as);
     imsec_hss_sub_wipe(&s);
@@ -1111,10 +1121,21 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   c.n_impus = 2;
   c.home_domain = SC_HOME;
   c.trust_domain = TD;
-  memcpy(c.k, u->k, 16);
-  memcpy(c.opc, u->opc, 16);
-  c.has_opc = 1;
-  c.amf[0] = 0x80;
+  if (o->password) {
+    /* A softphone: the password instead of K and OPc. */
+    size_t pl = strlen(o->password);
+    assert_true(pl > 0 && pl <= sizeof c.password);
+    memcpy(c.password, o->password, pl);
+    c.password_len = pl;
+    if (o->password_wrong)
+      c.password[0] ^= 0x01;
+    c.digest_username = o->digest_username;
+  } else {
+    memcpy(c.k, u->k, 16);
+    memcpy(c.opc, u->opc, 16);
+    c.has_opc = 1;
+    c.amf[0] = 0x80;
+  }
   uint8_t sqn[6] = {0};
   if (o->sqn_ahead)
     sqn[3] = 0x20;
@@ -1248,6 +1269,7 @@ sc_ue *sc_ue_add(sc_world *w, const sc_ue_opts *o) {
   imsec_wipe(c.k, sizeof c.k);
   imsec_wipe(c.opc, sizeof c.opc);
   imsec_wipe(c.psk, sizeof c.psk);
+  imsec_wipe(c.password, sizeof c.password);
   assert_int_equal(rc, 0);
   if (w->b == SC_SIM)
     imsec_host_set_self(sim_node_host(u->e.n), u->ue);
@@ -1270,6 +1292,10 @@ const char *sc_ue_impu(const sc_ue *u) {
 
 const char *sc_ue_tel(const sc_ue *u) {
   return u->tel;
+}
+
+const char *sc_ue_impi(const sc_ue *u) {
+  return u->impi;
 }
 
 void sc_ue_call(sc_world *w, sc_ue *u, imsec_host_call_fn fn, void *arg) {

@@ -29,6 +29,10 @@
  * "pcscf", "vpcscf", "rogue", "ue0", "ue1", ...), from the sim's trace or
  * the net port's ladder callback.
  *
+ * A UE may be a softphone without an ISIM (sc_ue_opts.password): its
+ * subscriber is a SIP Digest one in the HSS, it registers over TLS with
+ * a password and no sec-agree (TS 33.203 Annexes N, O.2, P).
+ *
  * Calls (docs/CALLS.md): a UE calls another's IMPU through its P-CSCF and
  * the S-CSCF (sc_call_start, on the UE's own thread), hangs up, sends a
  * re-INVITE; each UE answers as its sc_ue_opts say (auto, busy, ring; after
@@ -108,6 +112,16 @@ typedef struct sc_ue_opts {
    * through the same P-CSCF replaces the first's binding there, so give
    * it another `via`. M3: the subscriber's configured PSK. */
   const sc_ue *device_of;
+  /* SIP Digest over TLS (TS 33.203 Annexes N, O; docs/DIGEST.md) instead
+   * of IMS AKA: a subscriber without an ISIM. The HSS record holds the
+   * H(A1)s of `password` in the realm of the IMPI (imsec_hss_digest_set),
+   * the UE the password itself (imsec_ue_config.password), no K or OPc.
+   * password_wrong: the UE's password differs from the HSS's.
+   * digest_username: the username the UE sends (NULL: the IMPI; e.g. the
+   * IMPI's user part, as many softphones send). */
+  const char *password;
+  int password_wrong;
+  const char *digest_username;
 } sc_ue_opts;
 
 /* Make the networks: PKI, HSS, S-CSCF (started), the P-CSCFs with their
@@ -127,6 +141,7 @@ void sc_ue_start(sc_world *w, sc_ue *u);
 const char *sc_ue_name(const sc_ue *u); /* "ue0", ... */
 const char *sc_ue_impu(const sc_ue *u); /* its sip: IMPU */
 const char *sc_ue_tel(const sc_ue *u);  /* its tel: IMPU */
+const char *sc_ue_impi(const sc_ue *u); /* its IMPI */
 
 /* Run fn(self, now, out, arg) on the element's own thread, its actions
  * carried out; returns when it ran. Elements: a UE's (sc_ue_call), the

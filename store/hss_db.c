@@ -251,7 +251,10 @@ static int db_add(imsec_hss_store *s, const imsec_hss_sub *sub) {
   IMSEC_GUARD(imsec_hss_sub_check(sub, NULL));
   if (sub->sqn.seq > (uint64_t)INT64_MAX)
     return IMSEC_ERR_INVAL;
-  IMSEC_GUARD(exec(d, "BEGIN IMMEDIATE"));
+  /* Inside a group commit the two inserts share a savepoint: a failed
+   * add undoes only itself and leaves the rest of the batch
+   * (imsec_store_batch_op). */
+  IMSEC_GUARD(exec(d, d->in_batch ? "SAVEPOINT hss_add" : "BEGIN IMMEDIATE"));
   sqlite3_stmt *st = NULL;
   int rv = IMSEC_ERR_IO;
   if (sqlite3_prepare_v2(d->db,
@@ -306,12 +309,13 @@ static int db_add(imsec_hss_store *s, const imsec_hss_sub *sub) {
   }
   sqlite3_finalize(st);
   st = NULL;
-  if (exec(d, "COMMIT") < 0)
+  if (exec(d, d->in_batch ? "RELEASE hss_add" : "COMMIT") < 0)
     goto rollback;
   return 0;
 rollback:
   sqlite3_finalize(st);
-  (void)exec(d, "ROLLBACK");
+  (void)exec(d,
+             d->in_batch ? "ROLLBACK TO hss_add; RELEASE hss_add" : "ROLLBACK");
   return rv;
 }
 

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apps/bench/creds.h"
+#include "creds.h"
 #include "test_util.h"
 
 #define D "ims.mnc001.mcc001.3gppnetwork.org"

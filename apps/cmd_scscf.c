@@ -127,7 +127,8 @@ static const char help[] =
     "SIP Digest (TS 33.203 Annexes N, O; docs/DIGEST.md): a subscriber\n"
     "whose HSS record says digest (imsec hss add --scheme digest) is\n"
     "challenged with SHA-256 and MD5 (qop=auth) instead of AKA; only over\n"
-    "TLS to its P-CSCF. Read at start only (a reload keeps them):\n"
+    "TLS to its P-CSCF. A reload (SIGHUP) applies them, all but\n"
+    "--max-digest-nonces (a restart):\n"
     "  --digest-nonce-ms N   a nonce's lifetime, then stale=true (default\n"
     "                        300000)\n"
     "  --digest-username M   the digest username a phone may send: any\n"
@@ -834,6 +835,14 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
   v->routes = f->routes;
   v->n_routes = f->n_routes;
   v->timer_c_ms = pick_n(o->timer_c_ms, f->timer_c_ms);
+  /* The digest numbers' flags are 0 when absent (not -1). */
+  v->digest_nonce_ms =
+      o->digest_nonce_ms ? o->digest_nonce_ms : f->digest_nonce_ms;
+  v->max_digest_nonces =
+      o->max_digest_nonces ? o->max_digest_nonces : f->max_digest_nonces;
+  v->digest_username = pick(o->digest_username, f->digest_username);
+  v->digest_algorithms = pick(o->digest_algorithms, f->digest_algorithms);
+  v->digest_proxy_auth = o->digest_proxy_auth || f->digest_proxy_auth;
 }
 
 /* SIGHUP: the -c file again under the same flags, applied by

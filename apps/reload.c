@@ -247,7 +247,8 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
 
 typedef struct scscf_apply {
   imsec_scscf *s;
-  imsec_scscf_config cfg, was; /* the expiry settings: next, running */
+  imsec_scscf_config cfg, was; /* the expiry and SIP Digest settings:
+                                  next, running */
   const reload_scscf *next;
 } scscf_apply;
 
@@ -262,6 +263,18 @@ static void scscf_expiry(const reload_scscf *v, imsec_scscf_config *c) {
     c->expires_max = (uint32_t)v->expires_max;
   if (v->expires_default > 0)
     c->expires_default = (uint32_t)v->expires_default;
+  /* SIP Digest (both names were checked when read). */
+  if (v->digest_nonce_ms > 0)
+    c->digest_nonce_ms = v->digest_nonce_ms;
+  if (v->digest_username &&
+      imsec_scscf_digest_user_parse(imsec_str_c(v->digest_username),
+                                    &c->digest_username) < 0)
+    c->digest_username = IMSEC_SCSCF_DIGEST_USER_ANY;
+  if (v->digest_algorithms &&
+      imsec_scscf_digest_algs_parse(imsec_str_c(v->digest_algorithms),
+                                    &c->digest_algs) < 0)
+    c->digest_algs = 0;
+  c->digest_proxy_auth = v->digest_proxy_auth;
 }
 
 static int scscf_apply_fn(void *arg, char *err, size_t cap) {
@@ -273,12 +286,20 @@ static int scscf_apply_fn(void *arg, char *err, size_t cap) {
                                     : imsec_strerror(rc));
     return rc;
   }
+  rc = imsec_scscf_set_digest(a->s, &a->cfg);
+  if (rc != 0) {
+    int back = imsec_scscf_set_expiry(a->s, &a->was);
+    (void)back;
+    snprintf(err, cap, "SIP Digest settings: %s", imsec_strerror(rc));
+    return rc;
+  }
   rc = imsec_scscf_set_peers(a->s, a->next->peers, a->next->n_peers,
                              a->next->peer_addrs, a->next->n_peer_addrs);
   if (rc != 0) {
     /* Nothing changed: the running expiry settings back (they were
      * accepted at start). */
     int back = imsec_scscf_set_expiry(a->s, &a->was);
+    back |= imsec_scscf_set_digest(a->s, &a->was);
     (void)back;
     snprintf(err, cap, "peers: %s", imsec_strerror(rc));
   }
@@ -366,6 +387,8 @@ int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
     reload_restart(&plan, "routes");
   if (running->timer_c_ms != next->timer_c_ms)
     reload_restart(&plan, "timer_c_ms");
+  if (running->max_digest_nonces != next->max_digest_nonces)
+    reload_restart(&plan, "max_digest_nonces");
   scscf_apply sa = {.s = s, .next = next};
   scscf_expiry(next, &sa.cfg);
   scscf_expiry(running, &sa.was);

@@ -130,6 +130,11 @@ typedef struct reload_scscf {
   const imsec_scscf_route *routes;
   size_t n_routes;
   int64_t timer_c_ms;
+  /* SIP Digest: applied by a reload (0 / NULL: the defaults), except
+   * max_digest_nonces (the replay table's size: a restart). */
+  int64_t digest_nonce_ms, max_digest_nonces;
+  const char *digest_username, *digest_algorithms;
+  int digest_proxy_auth;
 } reload_scscf;
 
 /* The S-CSCF: reloads the TLS context of every tls: listener (runner

@@ -355,6 +355,16 @@ IMSEC_API void imsec_scscf_on_timer(imsec_scscf *s, uint64_t timer,
 IMSEC_API IMSEC_MUST_USE int
 imsec_scscf_set_expiry(imsec_scscf *s, const imsec_scscf_config *cfg);
 
+/* Change the SIP Digest settings at run time (a daemon's reload):
+ * digest_nonce_ms, digest_username, digest_proxy_auth and digest_algs are
+ * read from `cfg` (0: the defaults of imsec_scscf_new; the rest of `cfg`
+ * is ignored; max_digest_nonces needs a restart). Nonces already issued
+ * are judged by the new lifetime. Returns 0, IMSEC_ERR_INVAL (NULL),
+ * IMSEC_ERR_CONFIG (a negative lifetime, an unknown username mode or
+ * algorithm bit; nothing changes). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_scscf_set_digest(imsec_scscf *s, const imsec_scscf_config *cfg);
+
 /* Replace the core-side peer lists at run time (a daemon's reload): the
  * certificate names trusted whatever their CA and the addresses allowed
  * plain TCP (as peer_names and peer_addrs of imsec_scscf_config; copied).

@@ -131,6 +131,29 @@ void scscf_respond(imsec_scscf *s, uint64_t flow, unsigned code,
   scscf_finish_send(s, &b, flow, out);
 }
 
+/* The SIP Digest settings of `in` with their defaults into `c` (only
+ * those: imsec_scscf_new and a reload share the rules). Returns 0 or
+ * IMSEC_ERR_CONFIG. */
+static int digest_settings(imsec_scscf_config *c,
+                           const imsec_scscf_config *in) {
+  const unsigned all = IMSEC_SCSCF_DIGEST_SHA256 | IMSEC_SCSCF_DIGEST_MD5;
+  if (in->digest_nonce_ms < 0 || (in->digest_algs & ~all) ||
+      in->digest_username < IMSEC_SCSCF_DIGEST_USER_ANY ||
+      in->digest_username > IMSEC_SCSCF_DIGEST_USER_PART)
+    return IMSEC_ERR_CONFIG;
+  c->digest_nonce_ms = in->digest_nonce_ms ? in->digest_nonce_ms : 300000;
+  c->digest_algs = in->digest_algs ? in->digest_algs : all;
+  c->digest_username = in->digest_username;
+  c->digest_proxy_auth = in->digest_proxy_auth;
+  return 0;
+}
+
+int imsec_scscf_set_digest(imsec_scscf *s, const imsec_scscf_config *cfg) {
+  if (!s || !cfg)
+    return IMSEC_ERR_INVAL;
+  return digest_settings(&s->cfg, cfg);
+}
+
 int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
                     imsec_crypto *crypto) {
   if (!out || !cfg || !crypto)
@@ -169,10 +192,8 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.store_timeout_ms = 250;
   if (!c.max_parked)
     c.max_parked = 4096;
-  if (!c.digest_nonce_ms)
-    c.digest_nonce_ms = 300000;
-  if (!c.digest_algs)
-    c.digest_algs = IMSEC_SCSCF_DIGEST_SHA256 | IMSEC_SCSCF_DIGEST_MD5;
+  if (digest_settings(&c, cfg) < 0)
+    return IMSEC_ERR_CONFIG;
   if (!c.max_digest_nonces)
     c.max_digest_nonces = 65536;
   if (c.expires_min > c.expires_max || c.nonce_lifetime_ms < 0 ||

@@ -7,11 +7,14 @@ nonce used again with nc 2 and the user-part username is accepted, its
 replay refused (403); after kill -9 and a restart with --digest-proxy-auth
 the registration is back and its MESSAGE gets 407, then goes on with
 Proxy-Authorization; after `imsec hss passwd` the old password gets 403
-and the new one 200."""
+and the new one 200; a SIGHUP that changes digest_algorithms in the -c
+file applies it (the next 401 offers MD5 alone), and one that changes
+max_digest_nonces says it needs a restart."""
 import hashlib
 import os
 import re
 import signal
+import time
 
 from attacklib import (HOME, Lab, hdr, hdrs, request, status,
                        start_scscf_direct, digest_param)
@@ -100,4 +103,26 @@ with Lab() as lab:
     a, _ = creds(ws[1], "new-pass", "00000002", alg="MD5")
     r = reg(c, 7, a)
     lab.check(status(r) == 200, "new password: 200 (%d)" % status(r))
+    c.close()
+    # SIGHUP applies the digest settings of the -c file.
+    os.kill(sc.p.pid, signal.SIGTERM); sc.p.wait(5)
+    cfg = lab.path("scscf.yaml")
+    with open(cfg, "w") as f: f.write('digest_algorithms: "SHA-256,MD5"\n')
+    sc = start_scscf_direct(lab, "-c", cfg)
+    port = listening_port(sc)
+    lab.check(sc.wait_log(r"registration\(s\) loaded") is not None, "restarted with -c")
+    c = lab.connect_tcp(port)
+    r = reg(c, 8, None)
+    lab.check(len(hdrs(r, "WWW-Authenticate")) == 2, "the file's two algorithms")
+    with open(cfg, "w") as f: f.write("digest_algorithms: MD5\nmax_digest_nonces: 10\n")
+    sc.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "reloaded" not in sc.log_text():
+        time.sleep(0.05)
+    lab.check(re.search(r"reloaded.*max_digest_nonces", sc.log_text()) is not None,
+              "reload: max_digest_nonces needs a restart")
+    r = reg(c, 9, None)
+    ws = hdrs(r, "WWW-Authenticate")
+    lab.check(status(r) == 401 and len(ws) == 1 and "algorithm=MD5" in ws[0],
+              "after SIGHUP the 401 offers MD5 alone: %s" % ws)
     c.close()

@@ -374,6 +374,17 @@ static void md5_only(void **state) {
                                             "00000001", NULL))),
                    200);
   check_rspauth(f, IMPI_D, IMSEC_DIGEST_MD5, "00000001");
+  /* A reload's setter: a bad value changes nothing, a good one applies. */
+  imsec_scscf_config rc = {.digest_algs = 8};
+  assert_int_equal(imsec_scscf_set_digest(f->s, &rc), IMSEC_ERR_CONFIG);
+  rc = (imsec_scscf_config){.digest_username = 7};
+  assert_int_equal(imsec_scscf_set_digest(f->s, &rc), IMSEC_ERR_CONFIG);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, NULL)), 401);
+  assert_null(strstr(f->last, "SHA-256"));
+  rc = (imsec_scscf_config){0};
+  assert_int_equal(imsec_scscf_set_digest(f->s, &rc), 0);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D, NULL)), 401);
+  take_challenges(f); /* SHA-256 and MD5 again */
   unsigned a = 0;
   assert_int_equal(
       imsec_scscf_digest_algs_parse(imsec_str_c("md5, SHA-256"), &a), 0);

@@ -232,21 +232,13 @@ static int password_file(isim_ctx *c, size_t line, const char *key,
   if (c->flags & IMSEC_ISIM_NO_FILES)
     return fail(c, IMSEC_ERR_PARSE, line, "key '%s': files not allowed here",
                 key);
-  uint8_t buf[IMSEC_PASSWORD_FILE_MAX];
-  size_t n = 0;
+  /* The reader writes `out` only on success (its cap: at least
+   * IMSEC_PASSWORD_FILE_MAX, the profile's password size). */
   char why[512];
-  int rv =
-      imsec_password_file_read(path, buf, sizeof(buf), &n, why, sizeof(why));
-  if (rv == 0 && n > cap)
-    rv = IMSEC_ERR_LIMIT, snprintf(why, sizeof(why), "%s: too long", path);
-  if (rv < 0) {
-    imsec_wipe(buf, sizeof(buf));
+  int rv = imsec_password_file_read(path, out, cap, got_len, why, sizeof(why));
+  if (rv < 0)
     return fail(c, rv == IMSEC_ERR_LIMIT ? IMSEC_ERR_PARSE : rv, line,
                 "key '%s': %s", key, why);
-  }
-  memcpy(out, buf, n);
-  *got_len = n;
-  imsec_wipe(buf, sizeof(buf));
   return 0;
 }
 

@@ -147,6 +147,18 @@ static int store_ask(imsec_scscf *s, imsec_svc_req *req, imsec_time_ms now,
   return IMSEC_ERR_AGAIN;
 }
 
+/* Ask the HSS a request keyed by one identity. Returns as store_ask,
+ * or IMSEC_ERR_NOTFOUND for a key longer than any identity stored. */
+static int ask_keyed(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
+                     imsec_time_ms now, imsec_out *out) {
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = kind;
+  if (imsec_str_copy(key, req.key, sizeof(req.key)) < 0)
+    return IMSEC_ERR_NOTFOUND;
+  return store_ask(s, &req, now, out);
+}
+
 /* The subscriber record by IMPI (IMSEC_SVC_HSS_SUB) or IMPU
  * (IMSEC_SVC_HSS_SUB_IMPU). Returns 0 (in *sub), IMSEC_ERR_NOTFOUND, the
  * store's error, or as store_ask. */
@@ -162,12 +174,7 @@ int scscf_hss_sub(imsec_scscf *s, imsec_svc_kind kind, imsec_str key,
   }
   if (sub_cached(s, kind, key, sub, now))
     return 0;
-  imsec_svc_req req;
-  memset(&req, 0, sizeof(req));
-  req.kind = kind;
-  if (imsec_str_copy(key, req.key, sizeof(req.key)) < 0)
-    return IMSEC_ERR_NOTFOUND; /* longer than any identity stored */
-  return store_ask(s, &req, now, out);
+  return ask_keyed(s, kind, key, now, out);
 }
 
 /* One authentication vector (TS 33.102 §6.3.2), taken once: the parked
@@ -185,14 +192,11 @@ int scscf_hss_vector(imsec_scscf *s, const char *impi, imsec_aka_vector *v,
     p->vec_have = 0;
     return st;
   }
-  imsec_svc_req req;
-  memset(&req, 0, sizeof(req));
-  req.kind = IMSEC_SVC_HSS_VECTOR;
-  if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0)
-    return IMSEC_ERR_NOTFOUND;
-  return store_ask(s, &req, now, out);
+  return ask_keyed(s, IMSEC_SVC_HSS_VECTOR, imsec_str_c(impi), now, out);
 }
 
+/* The SIP Digest credentials (H(A1)s) of `impi`, taken once: the parked
+ * copy is wiped as it is handed over. Returns as hss_sub. */
 int scscf_hss_digest(imsec_scscf *s, const char *impi, imsec_hss_sub *sub,
                      imsec_time_ms now, imsec_out *out) {
   parked *p = s->retry;
@@ -204,12 +208,7 @@ int scscf_hss_digest(imsec_scscf *s, const char *impi, imsec_hss_sub *sub,
     p->dg_have = 0;
     return st;
   }
-  imsec_svc_req req;
-  memset(&req, 0, sizeof(req));
-  req.kind = IMSEC_SVC_HSS_DIGEST;
-  if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0)
-    return IMSEC_ERR_NOTFOUND;
-  return store_ask(s, &req, now, out);
+  return ask_keyed(s, IMSEC_SVC_HSS_DIGEST, imsec_str_c(impi), now, out);
 }
 
 /* Resynchronisation (TS 33.102 §6.3.5). Returns as hss_sub. */

@@ -8,6 +8,11 @@
  *   imsec-bench-creds 1 scheme=aka|digest domain=D
  *   IMPI IMPU K_hex OPc_hex SQN_hex       (scheme=aka: 32, 32, 12 hex)
  *   IMPI IMPU PASSWORD                    (scheme=digest)
+ * then, on either kind of line, optional fields KEY=VALUE:
+ *   psk=HEX     the UE's configured PSK (mode M3, identity the IMPI),
+ *               16..64 octets
+ *   cert=PATH   a PEM file with the UE's certificate (SAN sip:IMPI, EKU
+ *               clientAuth), its chain and its key (mode M2a)
  * SQN is the highest SQN the UE accepted so far (TS 33.102 C.2), zero for
  * a new subscriber. The file holds secrets: written 0600, and the reader
  * refuses one that group or others may read.
@@ -35,6 +40,9 @@ typedef struct bench_cred {
   uint8_t k[16];        /* scheme aka */
   uint8_t opc[16];
   uint8_t sqn[6];
+  uint8_t psk[64]; /* psk=, secret; psk_len 0: none */
+  size_t psk_len;
+  const char *cert; /* cert=, NULL: none */
 } bench_cred;
 
 typedef struct bench_creds {

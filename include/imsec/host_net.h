@@ -234,6 +234,14 @@ typedef struct imsec_hostnet_config {
   /* 1: every CONNECT opens a flow of its own (no RFC 5923 reuse): a host
    * running many UEs in one element, each with its own TLS connection. */
   int no_reuse;
+
+  /* Source addresses for CONNECTs (copied; IP literals, tp and port
+   * ignored): each new connection is bound to the next one in turn, so a
+   * generator spreads its flows over 127.0.0.0/8 (more than one port
+   * range of connections to one server, per-source limits). 0: the
+   * kernel picks. */
+  const imsec_addr *sources;
+  size_t n_sources;
 } imsec_hostnet_config;
 
 /* Make the port: the nets (one thread each), the TLS contexts, the hosts,

@@ -140,6 +140,12 @@ typedef struct imsec_ue_config {
   uint8_t password[IMSEC_UE_PASSWORD_MAX];
   size_t password_len;
   const char *digest_username;
+  /* 1 allows pcscf.tp TCP: SIP Digest over plain TCP with no trust
+   * decision at all (nothing to decide on), the realm still checked.
+   * Never for a terminal: only for load generators compared with tools
+   * that speak plain TCP (`imsec bench --mode tcp`). Needs password_len
+   * > 0; an ISIM UE stays TLS only. */
+  int allow_plain;
 } imsec_ue_config;
 
 /* The TLS profile name (imsec_tls_profile.profile) of the UE's DTLS

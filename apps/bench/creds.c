@@ -100,12 +100,62 @@ static int parse_header(char *line, bench_creds *out, char *err, size_t cap) {
   return 0;
 }
 
+/* The optional KEY=VALUE fields after the fixed ones (creds.h): each at
+ * most once, an unknown key refused (a typo must not silently drop a
+ * UE's PSK or certificate). */
+static int parse_opt(char *f, size_t no, bench_cred *c, char *err, size_t cap) {
+  /* no secret: the field names are public text */
+  if (strncmp(f, "psk=", 4) == 0) {
+    char *v = f + 4;
+    size_t n = strlen(v);
+    if (c->psk_len) {
+      imsec_wipe(v, n);
+      return fail(err, cap, IMSEC_ERR_PARSE, no, "psk= given twice");
+    }
+    /* RFC 9257 §4: an external PSK needs 128 bits or more; the TLS
+     * stacks take at most IMSEC_PSK_MAX (64) octets. */
+    int ok = n % 2 == 0 && n >= 2 * BENCH_CREDS_PSK_MIN &&
+             n <= 2 * sizeof c->psk &&
+             imsec_hex_decode(v, n, c->psk, sizeof c->psk) == (int)(n / 2);
+    imsec_wipe(v, n);
+    if (!ok) {
+      imsec_wipe(c->psk, sizeof c->psk);
+      return fail(err, cap, IMSEC_ERR_PARSE, no,
+                  "psk= wants %d to %zu octets in hex", BENCH_CREDS_PSK_MIN,
+                  sizeof c->psk);
+    }
+    c->psk_len = n / 2;
+    return 0;
+  }
+  /* no secret: field name */
+  if (strncmp(f, "cert=", 5) == 0) {
+    if (c->cert)
+      return fail(err, cap, IMSEC_ERR_PARSE, no, "cert= given twice");
+    if (f[5] == '\0')
+      return fail(err, cap, IMSEC_ERR_PARSE, no, "cert= wants a file name");
+    c->cert = f + 5;
+    return 0;
+  }
+  /* Name the key only, never the value: it might be a secret. */
+  char *eq = strchr(f, '=');
+  if (!eq || eq == f || eq - f > 32)
+    return fail(err, cap, IMSEC_ERR_PARSE, no,
+                "unexpected field after the fixed ones (want psk=HEX or "
+                "cert=PATH)");
+  *eq = '\0';
+  return fail(err, cap, IMSEC_ERR_PARSE, no,
+              "unknown field '%s=' (want psk= or cert=)", f);
+}
+
 static int parse_ue(char *line, size_t no, imsec_hss_scheme scheme,
                     bench_cred *c, char *err, size_t cap) {
-  char *f[5];
+  char *f[5 + BENCH_CREDS_OPT_MAX];
   int want = scheme == IMSEC_HSS_SCHEME_AKA ? 5 : 3;
-  int n = split(line, f, 5);
-  if (n != want)
+  int n = split(line, f, want + BENCH_CREDS_OPT_MAX);
+  /* The fixed fields never contain '=' except a digest password, which
+   * sits before the optional ones: too few fields is an error whatever
+   * the last one looks like. */
+  if (n < want)
     return fail(err, cap, IMSEC_ERR_PARSE, no,
                 scheme == IMSEC_HSS_SCHEME_AKA
                     ? "want 'IMPI IMPU K OPc SQN' (single spaces)"
@@ -121,14 +171,19 @@ static int parse_ue(char *line, size_t no, imsec_hss_scheme scheme,
       return fail(err, cap, IMSEC_ERR_PARSE, no, "password longer than %d",
                   BENCH_CREDS_PASSWORD_MAX);
     c->password = f[2];
-    return 0;
+  } else {
+    if (!hex_field(f[2], c->k, sizeof c->k))
+      return fail(err, cap, IMSEC_ERR_PARSE, no, "K is not 32 hex digits");
+    if (!hex_field(f[3], c->opc, sizeof c->opc))
+      return fail(err, cap, IMSEC_ERR_PARSE, no, "OPc is not 32 hex digits");
+    if (!hex_field(f[4], c->sqn, sizeof c->sqn))
+      return fail(err, cap, IMSEC_ERR_PARSE, no, "SQN is not 12 hex digits");
   }
-  if (!hex_field(f[2], c->k, sizeof c->k))
-    return fail(err, cap, IMSEC_ERR_PARSE, no, "K is not 32 hex digits");
-  if (!hex_field(f[3], c->opc, sizeof c->opc))
-    return fail(err, cap, IMSEC_ERR_PARSE, no, "OPc is not 32 hex digits");
-  if (!hex_field(f[4], c->sqn, sizeof c->sqn))
-    return fail(err, cap, IMSEC_ERR_PARSE, no, "SQN is not 12 hex digits");
+  for (int i = want; i < n; i++) {
+    int rv = parse_opt(f[i], no, c, err, cap);
+    if (rv != 0)
+      return rv;
+  }
   return 0;
 }
 

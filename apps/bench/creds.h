@@ -12,7 +12,10 @@
  *   psk=HEX     the UE's configured PSK (mode M3, identity the IMPI),
  *               16..64 octets
  *   cert=PATH   a PEM file with the UE's certificate (SAN sip:IMPI, EKU
- *               clientAuth), its chain and its key (mode M2a)
+ *               clientAuth), its chain and its key (mode M2a); a
+ *               relative PATH is taken from the current directory
+ *               (`imsec bench provision` writes absolute ones)
+ * each at most once, in any order; any other KEY is refused.
  * SQN is the highest SQN the UE accepted so far (TS 33.102 C.2), zero for
  * a new subscriber. The file holds secrets: written 0600, and the reader
  * refuses one that group or others may read.
@@ -30,6 +33,8 @@
 #define BENCH_CREDS_LINE_MAX 1024     /* octets of one line, LF included */
 #define BENCH_CREDS_MAX_UES 10000000u /* lines after the header */
 #define BENCH_CREDS_PASSWORD_MAX 128  /* octets of a digest password */
+#define BENCH_CREDS_OPT_MAX 2         /* optional fields: psk=, cert= */
+#define BENCH_CREDS_PSK_MIN 16        /* octets of a psk= (128 bits) */
 
 /* One UE. The strings point into the bench_creds' own copy of the text;
  * k, opc and password are secrets. */

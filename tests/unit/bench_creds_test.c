@@ -72,6 +72,43 @@ static void digest_ok(void **state) {
   bench_creds_free(&c);
 }
 
+/* psk= and cert= on either kind of line, in any order; the PSK's hex
+ * does not stay in the kept text. */
+static void optional_fields(void **state) {
+  (void)state;
+  const char *t =
+      HDR_AKA UE1 " " K " " OPC " 000000000000 psk=" K OPC " cert=/d/a.pem\n"
+                  "002@" D " sip:002@" D " " K " " OPC
+                  " 000000000000 cert=b.pem psk=" K "\n"
+                  "003@" D " sip:003@" D " " K " " OPC " 000000000000\n";
+  bench_creds c;
+  char err[128] = "";
+  assert_int_equal(bench_creds_parse(t, strlen(t), &c, err, sizeof err), 0);
+  assert_int_equal(c.n, 3);
+  assert_int_equal(c.v[0].psk_len, 32);
+  assert_int_equal(c.v[0].psk[0], 0x46);
+  assert_int_equal(c.v[0].psk[16], 0xcd);
+  assert_int_equal(c.v[0].psk[31], 0xaf);
+  assert_string_equal(c.v[0].cert, "/d/a.pem");
+  assert_int_equal(c.v[1].psk_len, 16);
+  assert_int_equal(c.v[1].psk[15], 0xbc);
+  assert_string_equal(c.v[1].cert, "b.pem");
+  assert_int_equal(c.v[2].psk_len, 0);
+  assert_null(c.v[2].cert);
+  assert_int_equal(c.v[1].sqn[5], 0);
+  assert_false(contains(c.text, c.text_len, K));
+  assert_false(contains(c.text, c.text_len, OPC));
+  bench_creds_free(&c);
+
+  /* Digest: the password keeps its '=' (it comes before the options). */
+  const char *d = HDR_DG UE1 " pw== psk=" K K K K "\n";
+  assert_int_equal(bench_creds_parse(d, strlen(d), &c, err, sizeof err), 0);
+  assert_string_equal(c.v[0].password, "pw==");
+  assert_int_equal(c.v[0].psk_len, 64);
+  assert_null(c.v[0].cert);
+  bench_creds_free(&c);
+}
+
 /* Every malformed input fails with the line number it is on. */
 static void malformed(void **state) {
   (void)state;
@@ -85,7 +122,7 @@ static void malformed(void **state) {
       {"imsec-bench-creds 1 scheme=sms domain=" D "\n", "line 1: unknown"},
       {"imsec-bench-creds 1 scheme=aka domain=a\"b\n", "line 1: bad domain"},
       {HDR_AKA UE1 " " K " " OPC "\n", "line 2: want 'IMPI IMPU K OPc SQN'"},
-      {HDR_AKA UE1 " " K " " OPC " 000000000000 x\n", "line 2: want"},
+      {HDR_AKA UE1 " " K " " OPC " 000000000000 x\n", "line 2: unexpected"},
       {HDR_AKA UE1 "  " K " " OPC " 000000000000\n", "line 2: want"},
       {HDR_AKA UE1 " " K " " OPC " 000000000000 \n", "line 2: want"},
       {HDR_AKA UE1 " " K "0 " OPC " 000000000000\n", "line 2: K is not"},
@@ -97,6 +134,20 @@ static void malformed(void **state) {
       {HDR_DG UE1 " pw\nx<y@" D " sip:x@" D " pw\n", "line 3: bad IMPI"},
       {HDR_DG UE1 " pw\nx@" D " sip:x'@" D " pw\n", "line 3: bad IMPU"},
       {HDR_DG UE1 " pw\tx\n", "line 2: control"},
+      /* The optional fields. */
+      {HDR_DG UE1 " pw psk=" K " psk=" K "\n", "line 2: psk= given twice"},
+      {HDR_DG UE1 " pw psk=" K "0\n", "line 2: psk= wants 16 to 64"},
+      {HDR_DG UE1 " pw psk=465b5ce8b199b49faa5f0a2ee238a6\n", "line 2: psk="},
+      {HDR_DG UE1 " pw psk=" K K K K "00\n", "line 2: psk= wants"},
+      {HDR_DG UE1 " pw psk=" K "zz\n", "line 2: psk= wants"},
+      {HDR_DG UE1 " pw psk=\n", "line 2: psk= wants"},
+      {HDR_DG UE1 " pw cert=\n", "line 2: cert= wants a file name"},
+      {HDR_DG UE1 " pw cert=/a cert=/b\n", "line 2: cert= given twice"},
+      {HDR_DG UE1 " pw sqn=1\n", "line 2: unknown field 'sqn='"},
+      {HDR_DG UE1 " pw =1\n", "line 2: unexpected field"},
+      {HDR_AKA UE1 " " K " " OPC " 000000000000 cert=/a psk=" K " x=1\n",
+       "line 2: want"},
+      {HDR_AKA UE1 " " K " " OPC " psk=" K "\n", "line 2: SQN is not"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char err[256] = "";
@@ -163,7 +214,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(aka_ok),    cmocka_unit_test(digest_ok),
       cmocka_unit_test(malformed), cmocka_unit_test(limits),
-      cmocka_unit_test(read_file),
+      cmocka_unit_test(read_file), cmocka_unit_test(optional_fields),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

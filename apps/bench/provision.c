@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include "imsec/hss.h"
 #include "imsec/hss_db.h"
 #include "imsec/ident.h"
+#include "imsec/pki.h"
+#include "imsec/psk_file.h"
 
 #define SUB "bench provision"
 /* Subscribers per transaction: one synchronous commit per batch keeps
@@ -30,11 +33,22 @@
  * with synchronous=FULL). */
 #define BATCH 10000
 #define N_MAX 10000000ul
+/* The configured PSK of mode M3: 32 random octets (256 bits, twice what
+ * RFC 9257 §4 asks of an external PSK). */
+#define PSK_LEN 32
+/* UE certificates made when --ue-certs-max is not given: a key pair, a
+ * signature and a file each, and a generator only loads the ones of the
+ * UEs it uses. */
+#define CERTS_DEFAULT 1000ul
 
 const char bench_provision_help[] =
     "usage: imsec bench provision --db HSS.db --out CREDS -n N\n"
     "                             [--scheme aka|digest] [--domain D]\n"
     "                             [--first-imsi IMSI] [--mcc MCC] [--mnc MNC]\n"
+    "                             [--psk] [--psk-out PSKFILE]\n"
+    "                             [--ue-certs DIR --ue-ca CERT --ue-ca-key "
+    "KEY\n"
+    "                              [--ue-certs-max M]]\n"
     "\n"
     "Write N subscribers with fresh random credentials into the HSS\n"
     "database (created 0600 if missing) and the matching UE credentials into\n"
@@ -43,11 +57,31 @@ const char bench_provision_help[] =
     "IMPI IMSI@D, IMPU sip:IMSI@D; D defaults to\n"
     "ims.mncMNC.mccMCC.3gppnetwork.org (MCC 001, MNC 01).\n"
     "aka: K and OPc random, AMF 8000, SQN 0, AKAv1. digest: a random\n"
-    "password (24 characters), realm D; the HSS keeps only H(A1).\n";
+    "password (24 characters), realm D; the HSS keeps only H(A1).\n"
+    "\n"
+    "  --psk              mode M3: a random 32-octet PSK per UE (identity the\n"
+    "                     IMPI) as psk= in CREDS\n"
+    "  --psk-out PSKFILE  the same PSKs as the P-CSCF's --psk-file (mode\n"
+    "                     0600; implies --psk; at most 4096 UEs)\n"
+    "  --ue-certs DIR     mode M2a: a key and certificate per UE (SAN "
+    "sip:IMPI,\n"
+    "                     EKU clientAuth, valid a year) issued by --ue-ca "
+    "with\n"
+    "                     --ue-ca-key (an operator CA of `imsec pki`), "
+    "written\n"
+    "                     with the chain and key as DIR/ue-IMPI.pem (0600) "
+    "and\n"
+    "                     named by cert= in CREDS; the P-CSCF trusts them "
+    "with\n"
+    "                     --client-cert require --ue-ca CERT\n"
+    "  --ue-certs-max M   certificates for the first M UEs only (default\n"
+    "                     1000; the others connect without one)\n";
 
 typedef struct prov {
   const char *db, *out, *domain, *first, *mcc, *mnc;
-  unsigned long n;
+  const char *psk_out, *ue_certs, *ue_ca, *ue_ca_key;
+  unsigned long n, certs_max;
+  int psk;
   imsec_hss_scheme scheme;
 } prov;
 
@@ -61,15 +95,27 @@ static int all_digits(const char *s, size_t lo, size_t hi) {
   return 1;
 }
 
+/* A count option: 1..N_MAX in decimal. */
+static int count_arg(const char *v, unsigned long *out) {
+  char *e;
+  errno = 0;
+  *out = strtoul(v, &e, 10);
+  return all_digits(v, 1, 8) && !*e && *out > 0 && *out <= N_MAX;
+}
+
 static int parse(int argc, char **argv, prov *p) {
   memset(p, 0, sizeof *p);
   p->scheme = IMSEC_HSS_SCHEME_AKA;
   p->mcc = "001";
   p->mnc = "01";
-  const char *n = NULL, *scheme = NULL;
+  const char *n = NULL, *scheme = NULL, *certs_max = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char **slot = NULL;
+    if (!strcmp(a, "--psk")) {
+      p->psk = 1;
+      continue;
+    }
     if (!strcmp(a, "--db"))
       slot = &p->db;
     else if (!strcmp(a, "--out"))
@@ -86,6 +132,16 @@ static int parse(int argc, char **argv, prov *p) {
       slot = &p->mcc;
     else if (!strcmp(a, "--mnc"))
       slot = &p->mnc;
+    else if (!strcmp(a, "--psk-out"))
+      slot = &p->psk_out;
+    else if (!strcmp(a, "--ue-certs"))
+      slot = &p->ue_certs;
+    else if (!strcmp(a, "--ue-ca"))
+      slot = &p->ue_ca;
+    else if (!strcmp(a, "--ue-ca-key"))
+      slot = &p->ue_ca_key;
+    else if (!strcmp(a, "--ue-certs-max"))
+      slot = &certs_max;
     else
       return cli_usage(SUB, "unknown option '%s'", a);
     if (i + 1 >= argc)
@@ -94,10 +150,7 @@ static int parse(int argc, char **argv, prov *p) {
   }
   if (!p->db || !p->out || !n)
     return cli_usage(SUB, "--db, --out and -n are required");
-  char *e;
-  errno = 0;
-  p->n = strtoul(n, &e, 10);
-  if (!all_digits(n, 1, 8) || *e || p->n == 0 || p->n > N_MAX)
+  if (!count_arg(n, &p->n))
     return cli_usage(SUB, "-n: want 1..%lu", N_MAX);
   if (scheme && imsec_hss_scheme_parse(imsec_str_c(scheme), &p->scheme) != 0)
     return cli_usage(SUB, "--scheme: want aka or digest");
@@ -107,6 +160,33 @@ static int parse(int argc, char **argv, prov *p) {
     return cli_usage(SUB, "--mnc: want 2 or 3 digits (TS 23.003 §2.2)");
   if (p->first && !all_digits(p->first, 6, 15))
     return cli_usage(SUB, "--first-imsi: want 6 to 15 digits (TS 23.003 §2.2)");
+  if (p->psk_out) {
+    p->psk = 1;
+    if (!p->psk_out[0])
+      return cli_usage(SUB, "--psk-out needs a file name");
+    /* The P-CSCF refuses a longer --psk-file: better said now than when
+     * it starts. */
+    if (p->n > IMSEC_PSK_FILE_MAX)
+      return cli_usage(SUB,
+                       "--psk-out: the P-CSCF reads at most %d PSKs from "
+                       "--psk-file; use -n %d or less (or --psk alone)",
+                       IMSEC_PSK_FILE_MAX, IMSEC_PSK_FILE_MAX);
+  }
+  if (p->ue_certs) {
+    if (!p->ue_certs[0])
+      return cli_usage(SUB, "--ue-certs needs a directory");
+    if (!p->ue_ca || !p->ue_ca_key)
+      return cli_usage(SUB, "--ue-certs needs --ue-ca and --ue-ca-key (the "
+                            "issuing CA's certificate and key)");
+    p->certs_max = CERTS_DEFAULT;
+    if (certs_max && !count_arg(certs_max, &p->certs_max))
+      return cli_usage(SUB, "--ue-certs-max: want 1..%lu", N_MAX);
+    if (p->certs_max > p->n)
+      p->certs_max = p->n;
+  } else if (p->ue_ca || p->ue_ca_key || certs_max) {
+    return cli_usage(SUB, "--ue-ca, --ue-ca-key and --ue-certs-max go with "
+                          "--ue-certs DIR");
+  }
   return 0;
 }
 
@@ -203,6 +283,186 @@ static int make_one(const prov *p, imsec_crypto *cr, const char *domain,
   return n > 0 && (size_t)n < cap ? n : -1;
 }
 
+/* Append the optional fields (creds.h) to the UE line `line` of `n`
+ * octets, LF included: psk= when `psk_len`, cert= when `cert`. Returns
+ * the new length, or -1 when it does not fit. */
+static int add_opts(char *line, int n, size_t cap, const uint8_t *psk,
+                    size_t psk_len, const char *cert) {
+  if (n <= 0 || line[n - 1] != '\n')
+    return -1;
+  n--; /* the LF goes back at the end */
+  if (psk_len) {
+    if ((size_t)n + 5 + 2 * psk_len + 1 > cap)
+      return -1;
+    memcpy(line + n, " psk=", 5);
+    n += 5;
+    if (imsec_hex_encode(psk, psk_len, line + n, cap - (size_t)n) !=
+        (int)(2 * psk_len))
+      return -1;
+    n += (int)(2 * psk_len);
+  }
+  if (cert) {
+    int m = snprintf(line + n, cap - (size_t)n, " cert=%s", cert);
+    if (m < 0 || (size_t)m >= cap - (size_t)n)
+      return -1;
+    n += m;
+  }
+  if ((size_t)n + 1 >= cap)
+    return -1;
+  line[n++] = '\n';
+  line[n] = '\0';
+  return n;
+}
+
+/* Read all of the small file `path` into buf; its length, or -1. */
+static long read_small(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return -1;
+  size_t got = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + got, cap - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 || (r == 0 && got == 0) || got + (size_t)r == cap) {
+      close(fd);
+      return -1;
+    }
+    if (r == 0)
+      break;
+    got += (size_t)r;
+  }
+  close(fd);
+  return (long)got;
+}
+
+/* Where a UE certificate is being made: the issuing CA, the directory
+ * (absolute) and two scratch files in it. */
+typedef struct certs {
+  imsec_pki_cred *ca;
+  char dir[PATH_MAX];
+  char tmp_key[PATH_MAX + 32], tmp_crt[PATH_MAX + 32];
+  unsigned long made;
+  /* Certificates of a P-256 chain and a PKCS#8 key: a few KiB. */
+  char buf[32768];
+} certs;
+
+/* Issue the UE `impi`'s certificate as `imsec pki ue` does (TS 33.310
+ * §6.1.3a/b: SAN URI sip:IMPI, EKU clientAuth, under the operator CA) and
+ * write DIR/ue-IMPI.pem, 0600: leaf, CA, then the key, the one file a
+ * TLS context loads as certificate chain and key. Its path into `path`.
+ * Returns 0 or an IMSEC_ERR_. */
+static int ue_cert(certs *c, const char *impi, const char *domain, int64_t now,
+                   char *path, size_t cap) {
+  char uri[IMSEC_HSS_ID_MAX + 8];
+  snprintf(uri, sizeof uri, "sip:%s", impi);
+  const char *uris[] = {uri};
+  imsec_pki_spec spec = {.key = IMSEC_PKI_KEY_EC_P256,
+                         .cn = impi,
+                         .org = domain,
+                         .uris = uris,
+                         .n_uris = 1,
+                         .client_auth = 1,
+                         .not_before = now - 3600,
+                         .not_after = now + 365 * 86400};
+  int n = snprintf(path, cap, "%s/ue-%s.pem", c->dir, impi);
+  if (n < 0 || (size_t)n >= cap)
+    return IMSEC_ERR_LIMIT;
+  imsec_pki_cred *leaf = NULL;
+  int rv = imsec_pki_issue(&spec, c->ca, &leaf);
+  if (rv < 0)
+    return rv;
+  const imsec_pki_cred *chain[] = {leaf, c->ca};
+  rv = imsec_pki_write_certs(c->tmp_crt, chain, 2, 1);
+  if (rv == 0)
+    rv = imsec_pki_write_key(leaf, c->tmp_key, 1);
+  imsec_pki_cred_del(leaf);
+  char *buf = c->buf;
+  long lc = rv == 0 ? read_small(c->tmp_crt, buf, sizeof c->buf / 2) : -1;
+  long lk = lc > 0 ? read_small(c->tmp_key, buf + lc, sizeof c->buf / 2) : -1;
+  unlink(c->tmp_key);
+  unlink(c->tmp_crt);
+  if (rv == 0 && lk <= 0)
+    rv = IMSEC_ERR_IO;
+  if (rv == 0) {
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    size_t len = (size_t)(lc + lk), off = 0;
+    if (fd < 0 || fchmod(fd, 0600) != 0)
+      rv = IMSEC_ERR_IO;
+    while (rv == 0 && off < len) {
+      ssize_t w = write(fd, buf + off, len - off);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        rv = IMSEC_ERR_IO;
+      else
+        off += (size_t)w;
+    }
+    if (fd >= 0 && close(fd) != 0)
+      rv = IMSEC_ERR_IO;
+  }
+  imsec_wipe(c->buf, sizeof c->buf);
+  if (rv == 0)
+    c->made++;
+  return rv;
+}
+
+/* Load the issuing CA and make the directory (0700: the keys are in
+ * it). Returns 0, or a CLI exit code after one line. */
+static int certs_open(const prov *p, certs *c) {
+  memset(c, 0, sizeof *c);
+  int rv = imsec_pki_cred_load(p->ue_ca, p->ue_ca_key, &c->ca);
+  if (rv == IMSEC_ERR_PERM)
+    return cli_usage(SUB,
+                     "--ue-ca-key %s is readable by group or others; "
+                     "chmod 600 it",
+                     p->ue_ca_key);
+  if (rv < 0)
+    return cli_usage(SUB, "cannot load --ue-ca %s with --ue-ca-key %s: %s",
+                     p->ue_ca, p->ue_ca_key, imsec_strerror(rv));
+  if (mkdir(p->ue_certs, 0700) != 0 && errno != EEXIST) {
+    rv = cli_usage(SUB, "--ue-certs %s: %s", p->ue_certs, strerror(errno));
+  } else if (!realpath(p->ue_certs, c->dir)) {
+    rv = cli_usage(SUB, "--ue-certs %s: %s", p->ue_certs, strerror(errno));
+  } else {
+    snprintf(c->tmp_key, sizeof c->tmp_key, "%s/.provision-key.tmp", c->dir);
+    snprintf(c->tmp_crt, sizeof c->tmp_crt, "%s/.provision-crt.tmp", c->dir);
+    return 0;
+  }
+  imsec_pki_cred_del(c->ca);
+  c->ca = NULL;
+  return rv;
+}
+
+/* Create (or truncate) a secrets file, 0600 before anything goes in: an
+ * existing file keeps its mode through O_TRUNC. -1 with errno. */
+static int open_secret(const char *path) {
+  int fd =
+      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0 && fchmod(fd, 0600) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+/* Flush, fsync and close `o` (NULL fine); nonzero when any of it failed.
+ * The buffer is wiped and freed. */
+static int out_close(outbuf *o, int flush) {
+  if (!o)
+    return 0;
+  if (flush)
+    out_flush(o);
+  int bad = o->failed || fsync(o->fd) != 0;
+  bad |= close(o->fd) != 0;
+  imsec_wipe(o->b, sizeof o->b);
+  free(o);
+  return bad;
+}
+
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -239,59 +499,114 @@ int bench_provision(int argc, char **argv) {
     return cli_usage(SUB, "--first-imsi %s + %lu runs out of digits", first,
                      p.n);
 
+  certs *ct = NULL;
+  if (p.ue_certs) {
+    ct = malloc(sizeof *ct);
+    if (!ct)
+      return cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
+    if ((rv = certs_open(&p, ct)) != 0) {
+      free(ct);
+      return rv;
+    }
+  }
   imsec_crypto *cr = NULL;
-  if (imsec_crypto_ossl_new(&cr) != 0)
-    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the crypto backend");
   imsec_hss_store *st = NULL;
+  outbuf *o = NULL, *po = NULL;
   char err[512];
+  if (imsec_crypto_ossl_new(&cr) != 0) {
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the crypto backend");
+    goto done;
+  }
   rv = imsec_hss_db_open(&st, p.db, 1, err, sizeof err);
   if (rv < 0) {
-    imsec_crypto_del(cr);
-    return cli_fail(CLI_EXIT_USAGE, SUB, "--db %s", err);
+    st = NULL;
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s", err);
+    goto done;
   }
-  outbuf *o = calloc(1, sizeof *o);
-  if (!o) {
-    imsec_hss_store_del(st);
-    imsec_crypto_del(cr);
-    return cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
-  }
-  o->fd =
-      open(p.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  /* An existing file keeps its mode through O_TRUNC: make it 0600 before
-   * a secret goes in. */
-  if (o->fd < 0 || fchmod(o->fd, 0600) != 0) {
-    rv = cli_fail(CLI_EXIT_USAGE, SUB, "--out %s: %s", p.out, strerror(errno));
-    if (o->fd >= 0)
-      close(o->fd);
+  o = calloc(1, sizeof *o);
+  po = p.psk_out ? calloc(1, sizeof *po) : NULL;
+  if (!o || (p.psk_out && !po)) {
     free(o);
-    imsec_hss_store_del(st);
-    imsec_crypto_del(cr);
-    return rv;
+    free(po);
+    o = po = NULL;
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
+    goto done;
+  }
+  if ((o->fd = open_secret(p.out)) < 0) {
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "--out %s: %s", p.out, strerror(errno));
+    free(o);
+    free(po);
+    o = po = NULL;
+    goto done;
+  }
+  if (po && (po->fd = open_secret(p.psk_out)) < 0) {
+    rv = cli_fail(CLI_EXIT_USAGE, SUB, "--psk-out %s: %s", p.psk_out,
+                  strerror(errno));
+    free(po);
+    po = NULL;
+    (void)out_close(o, 0);
+    o = NULL;
+    unlink(p.out);
+    goto done;
   }
 
   double t0 = now_s();
+  int64_t now = (int64_t)time(NULL);
   char line[BENCH_CREDS_LINE_MAX];
   int n = snprintf(line, sizeof line, "%s %d scheme=%s domain=%s\n",
                    BENCH_CREDS_MAGIC, BENCH_CREDS_VERSION,
                    imsec_hss_scheme_name(p.scheme), domain);
   out_line(o, line, (size_t)n);
+  if (po) {
+    /* include/imsec/psk_file.h: '#' starts a comment. */
+    n = snprintf(line, sizeof line,
+                 "# configured PSKs (mode M3) of %lu bench UEs of %s, "
+                 "IDENTITY HEXKEY\n",
+                 p.n, domain);
+    out_line(po, line, (size_t)n);
+  }
   imsec_hss_sub *s = malloc(sizeof *s);
   unsigned long done = 0;
+  int cert_rv = 0;
   rv = s ? 0 : IMSEC_ERR_NOMEM;
   for (unsigned long i = 0; i < p.n && rv == 0;) {
     unsigned long end = i + BATCH < p.n ? i + BATCH : p.n;
     if ((rv = st->vt->batch(st, IMSEC_STORE_BEGIN)) != 0)
       break;
     for (; i < end && rv == 0; i++) {
-      char imsi[32];
+      char imsi[32], cert[PATH_MAX + IMSEC_HSS_ID_MAX + 8];
+      uint8_t psk[PSK_LEN];
+      size_t psk_len = p.psk ? PSK_LEN : 0;
+      const char *certp = NULL;
       if (imsi_of(first, i, imsi, sizeof imsi) != 0 ||
-          (n = make_one(&p, cr, domain, imsi, s, line, sizeof line)) < 0)
+          (n = make_one(&p, cr, domain, imsi, s, line, sizeof line)) < 0 ||
+          (psk_len && imsec_random(cr, psk, psk_len) != 0))
         rv = IMSEC_ERR_CRYPTO;
-      else
-        rv = st->vt->add(st, s);
+      if (rv == 0 && ct && i < p.certs_max) {
+        rv = cert_rv = ue_cert(ct, s->impi, domain, now, cert, sizeof cert);
+        certp = cert;
+      }
+      if (rv == 0 &&
+          (n = add_opts(line, n, sizeof line, psk, psk_len, certp)) < 0)
+        rv = cert_rv = IMSEC_ERR_LIMIT;
       if (rv == 0)
+        rv = st->vt->add(st, s);
+      if (rv == 0) {
         out_line(o, line, (size_t)n);
+        if (po) {
+          char hex[2 * PSK_LEN + 1];
+          n = snprintf(line, sizeof line, "%s ", s->impi);
+          if (imsec_hex_encode(psk, psk_len, hex, sizeof hex) != 2 * PSK_LEN)
+            rv = IMSEC_ERR_CRYPTO;
+          else
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s\n", hex);
+          if (rv == 0)
+            out_line(po, line, (size_t)n);
+          imsec_wipe(hex, sizeof hex);
+        }
+      }
       imsec_hss_sub_wipe(s);
+      imsec_wipe(psk, sizeof psk);
       imsec_wipe(line, sizeof line);
     }
     if (rv == 0)
@@ -302,27 +617,51 @@ int bench_provision(int argc, char **argv) {
       done = end;
   }
   free(s);
-  if (rv == 0)
-    out_flush(o);
-  int wfail = o->failed || fsync(o->fd) != 0;
-  wfail |= close(o->fd) != 0;
-  imsec_wipe(o->b, sizeof o->b);
-  free(o);
-  imsec_hss_store_del(st);
-  imsec_crypto_del(cr);
+  int wfail = out_close(o, rv == 0);
+  int pfail = out_close(po, rv == 0);
+  o = po = NULL;
   if (rv != 0) {
     unlink(p.out);
-    return db_err(&p, rv, done);
+    if (p.psk_out)
+      unlink(p.psk_out);
+    if (cert_rv != 0)
+      rv = cli_fail(CLI_EXIT_USAGE, SUB,
+                    "--ue-certs %s: cannot make a UE certificate: %s (%lu "
+                    "subscribers were committed before this batch; --out "
+                    "removed)",
+                    ct->dir, imsec_strerror(cert_rv), done);
+    else
+      rv = db_err(&p, rv, done);
+    goto done;
   }
-  if (wfail) {
+  if (wfail || pfail) {
     unlink(p.out);
-    return cli_fail(CLI_EXIT_USAGE, SUB,
-                    "--out %s: write failed (%lu subscribers are in --db)",
-                    p.out, done);
+    if (p.psk_out)
+      unlink(p.psk_out);
+    rv = cli_fail(CLI_EXIT_USAGE, SUB,
+                  "%s %s: write failed (%lu subscribers are in --db)",
+                  wfail ? "--out" : "--psk-out", wfail ? p.out : p.psk_out,
+                  done);
+    goto done;
   }
   double dt = now_s() - t0;
   printf("provisioned %lu %s subscribers %s..%s@%s in %.2f s (%.0f/s)\n", p.n,
          imsec_hss_scheme_name(p.scheme), first, last, domain, dt,
          dt > 0 ? (double)p.n / dt : 0.0);
-  return CLI_EXIT_OK;
+  if (p.psk)
+    printf("psk: a configured PSK for each UE%s%s\n",
+           p.psk_out ? ", P-CSCF --psk-file " : "", p.psk_out ? p.psk_out : "");
+  if (ct)
+    printf("ue-certs: %lu UE certificates in %s (P-CSCF --client-cert require "
+           "--ue-ca %s)\n",
+           ct->made, ct->dir, p.ue_ca);
+  rv = CLI_EXIT_OK;
+done:
+  if (ct) {
+    imsec_pki_cred_del(ct->ca);
+    free(ct);
+  }
+  imsec_hss_store_del(st);
+  imsec_crypto_del(cr);
+  return rv;
 }

@@ -83,4 +83,62 @@ chmod 644 "$T_TMP/open.creds"
 expect_exit 0 "$IMSEC" bench provision --db "$T_TMP/o.db" --out "$T_TMP/open.creds" -n 1
 if [ "$(stat -c %a "$T_TMP/open.creds")" = 600 ]; then t_ok; else t_bad "existing out mode"; fi
 
+# Mode M3: --psk gives each UE a fresh 32-octet PSK (psk= in the creds),
+# --psk-out the same keys in the P-CSCF's --psk-file format, 0600.
+expect_err "--psk-out: the P-CSCF reads at most 4096" "$IMSEC" bench provision \
+  --db "$T_TMP/p.db" --out "$T_TMP/x" -n 4097 --psk-out "$T_TMP/x.psk"
+expect_out "^psk: a configured PSK for each UE, P-CSCF --psk-file" \
+  "$IMSEC" bench provision --db "$T_TMP/p.db" --out "$T_TMP/p.creds" -n 50 \
+  --scheme digest --psk-out "$T_TMP/p.psk"
+P="$T_TMP/p.creds"
+if [ "$(stat -c %a "$T_TMP/p.psk")" = 600 ]; then t_ok; else t_bad "psk file mode"; fi
+if [ "$(tail -n +2 "$P" | grep -cE '^[0-9]{15}@[^ ]+ sip:[^ ]+ [A-Za-z0-9+/]{24} psk=[0-9a-f]{64}$')" -eq 50 ]; then
+  t_ok; else t_bad "psk= lines: $(sed -n 2p "$P" | cut -c1-60)"; fi
+if [ "$(tail -n +2 "$P" | sed 's/.* psk=//' | sort -u | wc -l)" -eq 50 ]; then t_ok; else t_bad "PSK repeated"; fi
+# The PSK file: a comment, then "IMPI HEXKEY" with the creds' keys.
+if [ "$(grep -vc '^#' "$T_TMP/p.psk")" -eq 50 ] &&
+  [ "$(tail -n +2 "$P" | sed 's/^\([^ ]*\) .* psk=/\1 /' | sort)" = "$(grep -v '^#' "$T_TMP/p.psk" | sort)" ]; then
+  t_ok; else t_bad "psk file differs from the creds"; fi
+# --psk alone: no file, any N; AKA lines keep SQN before psk=.
+expect_exit 0 "$IMSEC" bench provision --db "$T_TMP/p2.db" --out "$T_TMP/p2.creds" -n 3 --psk
+if [ "$(sed -n 2p "$T_TMP/p2.creds" | grep -cE ' [0-9a-f]{32} [0-9a-f]{32} 000000000000 psk=[0-9a-f]{64}$')" = 1 ]; then
+  t_ok; else t_bad "aka psk= line"; fi
+
+# Mode M2a: a certificate per UE under an operator CA of `imsec pki`, one
+# 0600 PEM file with chain and key, named by cert= (absolute).
+K="$T_TMP/pki"
+"$IMSEC" pki init --dir "$K" >/dev/null
+"$IMSEC" pki operator --dir "$K" --mcc 001 --mnc 01 >/dev/null
+CA="$K/op-mcc001-mnc001"
+expect_err "--ue-certs needs --ue-ca and --ue-ca-key" "$IMSEC" bench provision \
+  --db "$T_TMP/c.db" --out "$T_TMP/x" -n 2 --ue-certs "$T_TMP/ue"
+expect_err "go with --ue-certs DIR" "$IMSEC" bench provision \
+  --db "$T_TMP/c.db" --out "$T_TMP/x" -n 2 --ue-ca "$CA.crt"
+expect_err "--ue-certs-max: want" "$IMSEC" bench provision --db "$T_TMP/c.db" \
+  --out "$T_TMP/x" -n 2 --ue-certs "$T_TMP/ue" --ue-ca "$CA.crt" \
+  --ue-ca-key "$CA.key" --ue-certs-max 0
+expect_err "cannot load --ue-ca" "$IMSEC" bench provision --db "$T_TMP/c.db" \
+  --out "$T_TMP/x" -n 2 --ue-certs "$T_TMP/ue" --ue-ca "$CA.crt" \
+  --ue-ca-key "$T_TMP/none.key"
+expect_out "^ue-certs: 3 UE certificates in $T_TMP/ue " "$IMSEC" bench provision \
+  --db "$T_TMP/c.db" --out "$T_TMP/c.creds" -n 5 --ue-certs "$T_TMP/ue" \
+  --ue-ca "$CA.crt" --ue-ca-key "$CA.key" --ue-certs-max 3
+C="$T_TMP/c.creds"
+if [ "$(tail -n +2 "$C" | grep -c " cert=$T_TMP/ue/ue-[0-9]*@ims\.mnc001\.mcc001\.3gppnetwork\.org\.pem$")" -eq 3 ] &&
+  [ "$(tail -n +2 "$C" | grep -c 'cert=')" -eq 3 ]; then t_ok; else t_bad "cert= lines"; fi
+U="$(sed -n 2p "$C" | sed 's/.* cert=//')"
+if [ "$(stat -c %a "$U")" = 600 ] && [ "$(stat -c %a "$T_TMP/ue")" = 700 ]; then t_ok; else t_bad "cert file/dir mode"; fi
+if [ "$(grep -c '^-----BEGIN CERTIFICATE-----$' "$U")" = 2 ] &&
+  [ "$(grep -c '^-----BEGIN PRIVATE KEY-----$' "$U")" = 1 ]; then t_ok; else t_bad "cert file content"; fi
+if [ "$(ls -A "$T_TMP/ue" | wc -l)" -eq 3 ]; then t_ok; else t_bad "scratch files left: $(ls -A "$T_TMP/ue")"; fi
+if command -v openssl >/dev/null; then
+  # The chain verifies to the root; SAN sip:IMPI and EKU clientAuth; the
+  # key is the certificate's.
+  if openssl verify -CAfile "$K/root.crt" -untrusted "$U" "$U" >/dev/null 2>&1; then t_ok; else t_bad "UE chain does not verify"; fi
+  txt=$(openssl x509 -in "$U" -noout -text)
+  case "$txt" in *"URI:sip:001010000000001@ims.mnc001.mcc001.3gppnetwork.org"*) t_ok ;; *) t_bad "SAN" ;; esac
+  case "$txt" in *"TLS Web Client Authentication"*) t_ok ;; *) t_bad "EKU" ;; esac
+  if [ "$(openssl pkey -in "$U" -pubout 2>/dev/null)" = "$(openssl x509 -in "$U" -noout -pubkey)" ]; then t_ok; else t_bad "key and cert differ"; fi
+fi
+
 finish

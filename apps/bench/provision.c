@@ -652,8 +652,8 @@ int bench_provision(int argc, char **argv) {
     printf("psk: a configured PSK for each UE%s%s\n",
            p.psk_out ? ", P-CSCF --psk-file " : "", p.psk_out ? p.psk_out : "");
   if (ct)
-    printf("ue-certs: %lu UE certificates in %s (P-CSCF --client-cert require "
-           "--ue-ca %s)\n",
+    printf("ue-certs: %lu UE certificates in %s (P-CSCF: --client-cert "
+           "require --ue-ca ROOT --ue-ca %s)\n",
            ct->made, ct->dir, p.ue_ca);
   rv = CLI_EXIT_OK;
 done:

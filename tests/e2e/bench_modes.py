@@ -12,7 +12,8 @@ mode registers every UE it tries:
 - M3: a P-CSCF with the --psk-file the provisioning wrote; every UE
   connects on its configured PSK (no certificate, TLS 1.3 external PSK).
   A creds file without psk= cannot run in m3 (exit 1, one line).
-  MESSAGEs between the UEs go through too.
+  MESSAGEs between the UEs go through too, and `imsec bench hold` holds
+  every UE registered.
 - DTLS: the same P-CSCF's dtls: listener (SIP over DTLS 1.2 on UDP),
   with AKA and with SIP Digest subscribers, and calls between UEs.
 
@@ -33,13 +34,15 @@ OPS = 24  # registrations per run: each UE twice
 PCSCF = "pcscf." + HOME
 
 
-def bench(lab, name, target, creds, mode, *extra, n=OPS, timeout_s=30):
-    """`imsec bench run` in mode `mode`: (exit code, stderr, the JSON report
-    or None)."""
+def bench(lab, name, target, creds, mode, *extra, n=OPS, timeout_s=30,
+          verb="run"):
+    """`imsec bench run` (or hold) in mode `mode`: (exit code, stderr, the
+    JSON report or None)."""
     out = lab.path(name + ".json")
-    args = [lab.imsec, "bench", "run", "--target", target, "--creds", creds,
+    args = [lab.imsec, "bench", verb, "--target", target, "--creds", creds,
             "--ca", lab.path("pki", "root.crt"), "--server-name", PCSCF,
-            "--mode", mode, "-n", str(n), "-c", "4", "-t", "20",
+            "--mode", mode, "-n", str(n), "-c", "4",
+            "-t", "1" if verb == "hold" else "20",
             "--timeout", "5000", "--json", out, "--no-status", "-q"]
     args += list(extra)
     cp = subprocess.run(args, cwd=lab.dir, capture_output=True, text=True,
@@ -106,9 +109,12 @@ def main():
         rc, err, rep = bench(lab, "m2a", target, lab.path("aka.creds"),
                              "m2a", "--register", "new")
         all_registered(lab, "m2a, a new TLS connection each", rc, rep)
+        # Two generator processes: each loads the certificates of its own
+        # half of the UEs.
         rc, err, rep = bench(lab, "m2a_open", target, lab.path("aka.creds"),
-                             "m2a", "--register", "open")
-        all_registered(lab, "m2a, re-REGISTER on open connections", rc, rep)
+                             "m2a", "--register", "open", "--procs", "2")
+        all_registered(lab, "m2a, re-REGISTER on open connections, 2 "
+                       "generator processes", rc, rep)
         seen = impis(p2.log_text(), r"presents the certificate of IMPI (\S+)")
         lab.check(len(seen) == N,
                   "the P-CSCF saw %d UEs' own certificates (want %d)" %
@@ -140,6 +146,14 @@ def main():
         lab.check(len(seen) == N,
                   "the P-CSCF took %d UEs' flows on their configured PSKs "
                   "(want %d)" % (len(seen), N))
+        rc, err, rep = bench(lab, "m3_hold", target, lab.path("aka.creds"),
+                             "m3", "--procs", "2", "--server-pid",
+                             str(p3.p.pid), n=N, verb="hold")
+        hold = (rep or {}).get("hold", {})
+        lab.check(rc == 0 and hold.get("ues") == N and
+                  hold.get("registered") == N,
+                  "m3 hold: %s of %d UEs registered and held" %
+                  (hold.get("registered"), N))
         rc, err, rep = bench(lab, "m3_message", target, lab.path("aka.creds"),
                              "m3", "--scenario", "message", n=10)
         all_registered(lab, "m3, MESSAGE from UE to UE", rc, rep, n=10,

@@ -283,6 +283,20 @@ static int make_one(const prov *p, imsec_crypto *cr, const char *domain,
   return n > 0 && (size_t)n < cap ? n : -1;
 }
 
+/* Create (or truncate) a secrets file, 0600 before anything goes in: an
+ * existing file keeps its mode through O_TRUNC. -1 with errno. */
+static int open_secret(const char *path) {
+  int fd =
+      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0 && fchmod(fd, 0600) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 /* Append the optional fields (creds.h) to the UE line `line` of `n`
  * octets, LF included: psk= when `psk_len`, cert= when `cert`. Returns
  * the new length, or -1 when it does not fit. */
@@ -385,10 +399,9 @@ static int ue_cert(certs *c, const char *impi, const char *domain, int64_t now,
   if (rv == 0 && lk <= 0)
     rv = IMSEC_ERR_IO;
   if (rv == 0) {
-    int fd =
-        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = open_secret(path);
     size_t len = (size_t)(lc + lk), off = 0;
-    if (fd < 0 || fchmod(fd, 0600) != 0)
+    if (fd < 0)
       rv = IMSEC_ERR_IO;
     while (rv == 0 && off < len) {
       ssize_t w = write(fd, buf + off, len - off);
@@ -433,20 +446,6 @@ static int certs_open(const prov *p, certs *c) {
   imsec_pki_cred_del(c->ca);
   c->ca = NULL;
   return rv;
-}
-
-/* Create (or truncate) a secrets file, 0600 before anything goes in: an
- * existing file keeps its mode through O_TRUNC. -1 with errno. */
-static int open_secret(const char *path) {
-  int fd =
-      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd >= 0 && fchmod(fd, 0600) != 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
 }
 
 /* Flush, fsync and close `o` (NULL fine); nonzero when any of it failed.

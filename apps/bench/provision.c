@@ -26,6 +26,7 @@
 #include "imsec/ident.h"
 #include "imsec/pki.h"
 #include "imsec/psk_file.h"
+#include "imsec/x509.h"
 
 #define SUB "bench provision"
 /* Subscribers per transaction: one synchronous commit per batch keeps
@@ -500,6 +501,17 @@ int bench_provision(int argc, char **argv) {
 
   certs *ct = NULL;
   if (p.ue_certs) {
+    /* An operator CA of `imsec pki` is named after its operator domain
+     * and name-constrained to it (RFC 5280 §4.2.1.10): certificates for
+     * UEs of another domain would all be refused at the handshake. */
+    char cn[IMSEC_HSS_ID_MAX];
+    if (imsec_x509_file_subject_cn(p.ue_ca, cn, sizeof cn) > 0 &&
+        imsec_dns_name_valid(imsec_str_c(cn)) &&
+        !imsec_dns_name_within(imsec_str_c(domain), imsec_str_c(cn)))
+      return cli_usage(SUB,
+                       "--ue-ca %s is the CA of %s: it cannot certify UEs of "
+                       "%s (give --domain inside it, or --mcc/--mnc)",
+                       p.ue_ca, cn, domain);
     ct = malloc(sizeof *ct);
     if (!ct)
       return cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");

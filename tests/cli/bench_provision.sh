@@ -121,6 +121,13 @@ expect_err "--ue-certs-max: want" "$IMSEC" bench provision --db "$T_TMP/c.db" \
 expect_err "cannot load --ue-ca" "$IMSEC" bench provision --db "$T_TMP/c.db" \
   --out "$T_TMP/x" -n 2 --ue-certs "$T_TMP/ue" --ue-ca "$CA.crt" \
   --ue-ca-key "$T_TMP/none.key"
+# The operator CA certifies its own domain only: refused before anything
+# is written.
+expect_err "is the CA of ims\.mnc001\.mcc001\.3gppnetwork\.org: it cannot certify UEs of bench\.example\.org" \
+  "$IMSEC" bench provision --db "$T_TMP/c.db" --out "$T_TMP/x" -n 2 \
+  --domain bench.example.org --ue-certs "$T_TMP/ue" --ue-ca "$CA.crt" \
+  --ue-ca-key "$CA.key"
+if [ ! -e "$T_TMP/ue" ] && [ ! -e "$T_TMP/c.db" ]; then t_ok; else t_bad "files made before the CA check"; fi
 expect_out "^ue-certs: 3 UE certificates in $T_TMP/ue " "$IMSEC" bench provision \
   --db "$T_TMP/c.db" --out "$T_TMP/c.creds" -n 5 --ue-certs "$T_TMP/ue" \
   --ue-ca "$CA.crt" --ue-ca-key "$CA.key" --ue-certs-max 3

@@ -23,6 +23,7 @@
 #include "imsec/host_net.h"
 #include "imsec/hss.h"
 #include "imsec/pcscf.h"
+#include "imsec/pki.h"
 #include "imsec/scscf.h"
 #include "imsec/svc.h"
 #include "imsec/ue.h"
@@ -44,10 +45,13 @@ static imsec_hss_store *g_hstore;
 static imsec_hss *g_hss;
 static imsec_reg_store *g_regs;
 static imsec_svc *g_svc;
-static imsec_hostnet *g_rs, *g_rp;
+static imsec_hostnet *g_rs, *g_rp, *g_rp2;
 static imsec_scscf *g_scscf;
-static imsec_pcscf *g_pcscf;
-static uint16_t g_tls_port, g_dtls_port, g_psk_port;
+static imsec_pcscf *g_pcscf, *g_pcscf2;
+static imsec_crypto *g_cr_p2;
+static imsec_x509_anchors *g_ue_anchors;
+static uint16_t g_tls_port, g_dtls_port, g_psk_port, g_m2a_port;
+static char g_ue_cert[N_SUBS][1100];
 static int g_silent = -1; /* a listening socket that never answers */
 static uint16_t g_silent_port;
 
@@ -115,12 +119,105 @@ static void add_subs(void) {
     snprintf(s.impus[0], sizeof s.impus[0], "sip:d%d@%s", i, HOME);
     s.n_impus = 1;
     assert_int_equal(
-        imsec_hss_digest_set(&s, g_cr_hss, IMSEC_STR_NULL,
-                             (imsec_bytes){(const uint8_t *)g_pw[i], strlen(g_pw[i])}),
+        imsec_hss_digest_set(
+            &s, g_cr_hss, IMSEC_STR_NULL,
+            (imsec_bytes){(const uint8_t *)g_pw[i], strlen(g_pw[i])}),
         0);
     assert_int_equal(g_hstore->vt->add(g_hstore, &s), 0);
     imsec_hss_sub_wipe(&s);
   }
+}
+
+/* Mode M2a: a certificate per AKA UE as `imsec pki ue` issues them (SAN
+ * URI sip:IMPI, EKU clientAuth, under the home operator CA), its chain
+ * and its key in one PEM file, named by the UE's cert= field. */
+static void make_ue_certs(void) {
+  int64_t now = (int64_t)time(NULL);
+  for (int i = 0; i < N_SUBS; i++) {
+    char uri[300], crt[1100], key[1100];
+    snprintf(uri, sizeof uri, "sip:%s", g_aka.v[i].impi);
+    const char *uris[] = {uri};
+    imsec_pki_spec sp = {.cn = g_aka.v[i].impi,
+                         .uris = uris,
+                         .n_uris = 1,
+                         .client_auth = 1,
+                         .path_len = -1,
+                         .not_before = now - 3600,
+                         .not_after = now + 86400};
+    imsec_pki_cred *u = NULL;
+    assert_int_equal(imsec_pki_issue(&sp, g_fx.op1, &u), 0);
+    const imsec_pki_cred *chain[] = {u, g_fx.op1};
+    snprintf(crt, sizeof crt, "%s/ue%d.crt", g_fx.dir, i);
+    snprintf(key, sizeof key, "%s/ue%d.key", g_fx.dir, i);
+    snprintf(g_ue_cert[i], sizeof g_ue_cert[i], "%s/ue%d.pem", g_fx.dir, i);
+    assert_int_equal(imsec_pki_write_certs(crt, chain, 2, 1), 0);
+    assert_int_equal(imsec_pki_write_key(u, key, 1), 0);
+    imsec_pki_cred_del(u);
+    size_t n1, n2;
+    char *a = t_read_file(crt, &n1), *b = t_read_file(key, &n2);
+    FILE *f = fopen(g_ue_cert[i], "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(a, 1, n1, f), n1);
+    assert_int_equal(fwrite(b, 1, n2, f), n2);
+    fclose(f);
+    imsec_wipe(b, n2);
+    free(a);
+    free(b);
+    g_aka.v[i].cert = g_ue_cert[i];
+  }
+}
+
+/* A second P-CSCF in mode M2a (as apps/pcscf_m2.c sets it up with
+ * --client-cert require --ue-ca ROOT --ue-ca OPERATOR-CA). */
+static void pcscf_m2a_up(const imsec_addr *scscf) {
+  static char op_pem[1024];
+  static const char *more_ca[2] = {op_pem, NULL};
+  imsec_fx_path(&g_fx, IMSEC_FX_HOME_CA_CRT, op_pem, sizeof op_pem);
+  assert_int_equal(imsec_x509_anchors_new(&g_ue_anchors), 0);
+  assert_int_equal(imsec_x509_anchors_add_root_file(g_ue_anchors, g_root), 0);
+  assert_int_equal(imsec_x509_anchors_add_root_file(g_ue_anchors, op_pem), 0);
+  imsec_pcscf_config pcfg;
+  imsec_pcscf_config_init(&pcfg);
+  pcfg.client_cert = IMSEC_PCSCF_CLIENT_CERT_REQUIRE;
+  pcfg.core.tp = IMSEC_TP_TCP;
+  snprintf(pcfg.core.host, sizeof pcfg.core.host, "127.0.0.1");
+  snprintf(pcfg.peer_addrs[0], sizeof pcfg.peer_addrs[0], "127.0.0.1");
+  pcfg.n_peer_addrs = 1;
+  pcfg.n_routes = 1;
+  snprintf(pcfg.routes[0].domain, sizeof pcfg.routes[0].domain, "%s", HOME);
+  pcfg.routes[0].addr = *scscf;
+  static imsec_net_tls_config ptls;
+  memset(&ptls, 0, sizeof ptls);
+  ptls.cert_file = g_chain;
+  ptls.key_file = g_key;
+  ptls.client_auth = IMSEC_NET_CLIENT_CERT_REQUIRE;
+  ptls.ca_file = g_root;
+  ptls.more_ca_files = more_ca;
+  ptls.defer_verify = 1;
+  imsec_hostnet_listener pl[2];
+  memset(pl, 0, sizeof pl);
+  pl[0].addr.tp = IMSEC_TP_TLS;
+  pl[0].tls_cfg = &ptls;
+  pl[1].addr.tp = IMSEC_TP_TCP;
+  for (int i = 0; i < 2; i++)
+    snprintf(pl[i].addr.host, sizeof pl[i].addr.host, "127.0.0.1");
+  imsec_hostnet_config pc;
+  memset(&pc, 0, sizeof pc);
+  pc.name = "pcscf-m2a";
+  pc.ops = &imsec_pcscf_ops;
+  pc.listeners = pl;
+  pc.n_listeners = 2;
+  pc.log_level = IMSEC_LOG_ERROR;
+  pc.anchors = g_ue_anchors;
+  pc.limits.max_flows_per_ip = 4096;
+  char err[512] = "";
+  assert_int_equal(imsec_hostnet_new(&g_rp2, &pc, err, sizeof err), 0);
+  g_m2a_port = imsec_hostnet_port(g_rp2, 0);
+  pcfg.core.port = imsec_hostnet_port(g_rp2, 1);
+  assert_int_equal(imsec_crypto_ossl_new(&g_cr_p2), 0);
+  assert_int_equal(imsec_pcscf_new(&g_pcscf2, &pcfg, g_cr_p2), 0);
+  imsec_hostnet_set_self(g_rp2, g_pcscf2);
+  assert_int_equal(imsec_hostnet_start(g_rp2), 0);
 }
 
 static int stack_up(void **state) {
@@ -227,6 +324,8 @@ static int stack_up(void **state) {
   imsec_hostnet_set_self(g_rp, g_pcscf);
   assert_int_equal(imsec_hostnet_start(g_rs), 0);
   assert_int_equal(imsec_hostnet_start(g_rp), 0);
+  make_ue_certs();
+  pcscf_m2a_up(&scfg.self);
 
   /* A server that takes connections and never says a word. */
   g_silent = socket(AF_INET, SOCK_STREAM, 0);
@@ -244,6 +343,10 @@ static int stack_up(void **state) {
 static int stack_down(void **state) {
   (void)state;
   close(g_silent);
+  imsec_hostnet_del(g_rp2);
+  imsec_pcscf_del(g_pcscf2);
+  imsec_crypto_del(g_cr_p2);
+  imsec_x509_anchors_del(g_ue_anchors);
   imsec_hostnet_del(g_rp);
   imsec_hostnet_del(g_rs);
   imsec_svc_del(g_svc);
@@ -483,6 +586,25 @@ static void t_m3(void **state) {
   assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 10);
 }
 
+static void t_m2a(void **state) {
+  (void)state;
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_m2a_port);
+  o.mode = BENCH_MODE_M2A;
+  o.conn = BENCH_CONN_RESUMED;
+  o.count = 10;
+  assert_int_equal(run(&o, &g_aka, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 10);
+  /* The same UEs without their certificates: the P-CSCF requires one, so
+   * every handshake fails. */
+  o.mode = BENCH_MODE_M1;
+  o.count = 4;
+  assert_int_equal(run(&o, &g_aka, &c), 0);
+  assert_int_equal(c.total, 4);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 0);
+}
+
 static void t_timeout(void **state) {
   (void)state;
   bench_opts o;
@@ -591,6 +713,7 @@ int main(void) {
       cmocka_unit_test(t_hold),
       cmocka_unit_test(t_dtls),
       cmocka_unit_test(t_m3),
+      cmocka_unit_test(t_m2a),
       cmocka_unit_test(t_timeout),
       cmocka_unit_test(t_wrong_ca),
       cmocka_unit_test(t_refused_setups),

@@ -178,6 +178,10 @@ static int eng_setup(eng *e, const bench_opts *o, const bench_creds *cr,
    * many as the load keeps busy are registered first (closed loop: twice
    * the operations in flight; open loop: two seconds of the rate). */
   uint32_t units = e->n_slots / e->g;
+  /* A share of nothing (fewer operations or in flight than workers):
+   * this worker has no part in the run. */
+  if ((!o->hold && o->count && !e->count) || (o->rate <= 0 && !e->conc))
+    units = 0;
   int warm = !o->hold && (pairs || o->conn == BENCH_CONN_OPEN);
   if (warm) {
     uint64_t need =

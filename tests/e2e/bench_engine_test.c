@@ -428,12 +428,13 @@ static void opts_init(bench_opts *o, uint16_t port) {
   o->procs = 1;
 }
 
-/* Run one worker; returns bench_engine_run's value. */
-static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
+/* Run worker w of W; returns bench_engine_run's value. */
+static int run_w(const bench_opts *o, const bench_creds *cr, unsigned w,
+                 unsigned W, counts *c) {
   memset(c, 0, sizeof *c);
   bench_sink sink = {.arg = c, .done = c_done, .tick = c_tick, .note = c_note};
   char err[256] = "";
-  int rv = bench_engine_run(o, cr, 0, 1, imsec_hostnet_now(), &sink, err,
+  int rv = bench_engine_run(o, cr, w, W, imsec_hostnet_now(), &sink, err,
                             sizeof err);
   if (rv != 0)
     fprintf(stderr, "bench_engine_run: %s\n", err);
@@ -442,6 +443,10 @@ static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
     assert_false(c->out_of_order);
   }
   return rv;
+}
+
+static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
+  return run_w(o, cr, 0, 1, c);
 }
 
 static uint64_t ok_of(const counts *c, bench_scenario sc) {
@@ -605,6 +610,32 @@ static void t_m2a(void **state) {
   assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 0);
 }
 
+/* Worker w of W takes its share of the count (the remainder to the
+ * first workers) and of the concurrency; a worker whose share is nothing
+ * ends at once. */
+static void t_workers(void **state) {
+  (void)state;
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.count = 5;
+  o.concurrency = 4;
+  assert_int_equal(run_w(&o, &g_dig, 0, 3, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 2);
+  assert_int_equal(run_w(&o, &g_dig, 2, 3, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 1);
+  o.count = 1;
+  assert_int_equal(run_w(&o, &g_dig, 1, 2, &c), 0);
+  assert_int_equal(c.total, 0);
+  assert_int_equal(c.finals, 1);
+  /* -c 1 over two workers: the second has nothing in flight. */
+  o.count = 0;
+  o.concurrency = 1;
+  o.duration_s = 30;
+  assert_int_equal(run_w(&o, &g_dig, 1, 2, &c), 0);
+  assert_int_equal(c.total, 0);
+}
+
 static void t_timeout(void **state) {
   (void)state;
   bench_opts o;
@@ -714,6 +745,7 @@ int main(void) {
       cmocka_unit_test(t_dtls),
       cmocka_unit_test(t_m3),
       cmocka_unit_test(t_m2a),
+      cmocka_unit_test(t_workers),
       cmocka_unit_test(t_timeout),
       cmocka_unit_test(t_wrong_ca),
       cmocka_unit_test(t_refused_setups),

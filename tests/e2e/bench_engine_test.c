@@ -7,6 +7,8 @@
  * TLS failure (the UEs trust another root) counted as TLS_ALERT. A sink
  * counts what the engine reports. Every run is bounded (a few seconds). */
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -222,6 +224,13 @@ static void pcscf_m2a_up(const imsec_addr *scscf) {
 
 static int stack_up(void **state) {
   (void)state;
+  /* SIGTERM and SIGINT blocked in every thread (the engine's port reads
+   * them with a signalfd): t_hold_signal sends one to the process. */
+  sigset_t ss;
+  sigemptyset(&ss);
+  sigaddset(&ss, SIGTERM);
+  sigaddset(&ss, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &ss, NULL);
   assert_int_equal(imsec_fx_init(&g_fx, "imsec-bench-engine"), 0);
   assert_int_equal(imsec_fx_make_pki(&g_fx, (int64_t)time(NULL)), 0);
   imsec_fx_path(&g_fx, IMSEC_FX_ROOT_CRT, g_root, sizeof g_root);
@@ -568,6 +577,37 @@ static void t_hold(void **state) {
   assert_int_equal(c.final_registered, 0);
 }
 
+static void *term_later(void *arg) {
+  (void)arg;
+  struct timespec ts = {1, 0};
+  nanosleep(&ts, NULL);
+  kill(getpid(), SIGTERM);
+  return NULL;
+}
+
+/* A hold ended by SIGTERM long before its time: the UEs are
+ * de-registered, then the engine returns. */
+static void t_hold_signal(void **state) {
+  (void)state;
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.hold = 1;
+  o.ues = 6;
+  o.count = 0;
+  o.concurrency = 6;
+  o.duration_s = 60;
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, term_later, NULL), 0);
+  imsec_time_ms t0 = imsec_hostnet_now();
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  pthread_join(th, NULL);
+  assert_true(imsec_hostnet_now() - t0 < 10000);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  assert_int_equal(c.max_registered, 6);
+  assert_int_equal(c.final_registered, 0);
+}
+
 static void t_dtls(void **state) {
   (void)state;
   bench_opts o;
@@ -742,6 +782,7 @@ int main(void) {
       cmocka_unit_test(t_mix),
       cmocka_unit_test(t_open_loop),
       cmocka_unit_test(t_hold),
+      cmocka_unit_test(t_hold_signal),
       cmocka_unit_test(t_dtls),
       cmocka_unit_test(t_m3),
       cmocka_unit_test(t_m2a),

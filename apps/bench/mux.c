@@ -92,7 +92,10 @@ static int ue_make(eng *e, uint32_t i) {
   cfg.pcscf_name = e->server_name;
   cfg.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   cfg.expires = o->expires;
-  cfg.txn_timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+  /* The operation's deadline is the mux's (expire_ops: TIMEOUT); the
+   * UE's own comes a little later so it does not end it first as a
+   * plain failure. */
+  cfg.txn_timeout_ms = (o->timeout_ms ? o->timeout_ms : 10000) + 1000;
   /* One attempt: a failure is the operation's outcome, not a retry. */
   cfg.max_connect_attempts = 1;
   cfg.answer = IMSEC_UE_ANSWER_AUTO;

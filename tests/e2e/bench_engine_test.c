@@ -577,6 +577,13 @@ static void t_hold(void **state) {
   assert_int_equal(c.max_registered, 6);
   /* De-registered at the end. */
   assert_int_equal(c.final_registered, 0);
+  /* The same at the open loop's pace. */
+  o.concurrency = 0;
+  o.rate = 20;
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  assert_int_equal(c.max_registered, 6);
+  assert_int_equal(c.final_registered, 0);
 }
 
 static void *term_later(void *arg) {
@@ -826,6 +833,55 @@ static void t_timeout(void **state) {
   assert_true(c.notes >= 1);
 }
 
+static void mute_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
+                     imsec_time_ms now, imsec_out *out) {
+  (void)self, (void)flow, (void)msg, (void)len, (void)now, (void)out;
+}
+
+static const imsec_elem_ops mute_ops = {
+    .kind = "mute",
+    .on_flow_up = rg_up,
+    .on_message = mute_msg,
+    .on_flow_down = rg_down,
+};
+
+/* A P-CSCF whose TLS comes up and that never answers a REGISTER: the
+ * operations end at --timeout as timeouts. */
+static void t_timeout_sip(void **state) {
+  (void)state;
+  static imsec_net_tls_config tc;
+  memset(&tc, 0, sizeof tc);
+  tc.cert_file = g_chain;
+  tc.key_file = g_key;
+  imsec_hostnet_listener l;
+  memset(&l, 0, sizeof l);
+  l.addr.tp = IMSEC_TP_TLS;
+  snprintf(l.addr.host, sizeof l.addr.host, "127.0.0.1");
+  l.tls_cfg = &tc;
+  imsec_hostnet_config hc;
+  memset(&hc, 0, sizeof hc);
+  hc.name = "mute";
+  hc.ops = &mute_ops;
+  hc.self = &tc;
+  hc.listeners = &l;
+  hc.n_listeners = 1;
+  hc.log_level = IMSEC_LOG_ERROR;
+  imsec_hostnet *r = NULL;
+  char err[256] = "";
+  assert_int_equal(imsec_hostnet_new(&r, &hc, err, sizeof err), 0);
+  assert_int_equal(imsec_hostnet_start(r), 0);
+  bench_opts o;
+  counts c;
+  opts_init(&o, imsec_hostnet_port(r, 0));
+  o.count = 3;
+  o.concurrency = 3;
+  o.timeout_ms = 400;
+  assert_int_equal(run(&o, &g_aka, &c), 0);
+  imsec_hostnet_del(r);
+  assert_int_equal(c.total, 3);
+  assert_int_equal(c.n[BENCH_SC_REGISTER][IMSEC_BENCH_TIMEOUT], 3);
+}
+
 static void t_wrong_ca(void **state) {
   (void)state;
   bench_opts o;
@@ -925,6 +981,7 @@ int main(void) {
       cmocka_unit_test(t_tcp),
       cmocka_unit_test(t_workers),
       cmocka_unit_test(t_timeout),
+      cmocka_unit_test(t_timeout_sip),
       cmocka_unit_test(t_wrong_ca),
       cmocka_unit_test(t_refused_setups),
       cmocka_unit_test(t_ue_memory),

@@ -741,6 +741,15 @@ static void finish(eng *e, imsec_time_ms now) {
   if (e->phase == ENG_DONE)
     return;
   e->phase = ENG_DONE;
+  /* --register resumed: say whether the server resumed at all (one
+   * without session tickets never does, and every handshake was full). */
+  if (e->o->conn == BENCH_CONN_RESUMED && e->handshakes) {
+    char line[160];
+    snprintf(line, sizeof line,
+             "%llu of %llu TLS connections resumed a session",
+             (unsigned long long)e->resumed, (unsigned long long)e->handshakes);
+    note(e, line);
+  }
   if (e->sink->tick)
     e->sink->tick(e->sink->arg, e->in_flight, e->registered, sec_of(e, now), 1);
   atomic_store(&e->done, 1);
@@ -831,6 +840,10 @@ static int mx_up(void *self, uint64_t flow, uint64_t tag,
   if (stale || e->phase == ENG_DONE)
     return IMSEC_ERR_STATE;
   eng_slot *s = &e->s[i];
+  if (info && info->tls_version) {
+    e->handshakes++;
+    e->resumed += info->resumed ? 1 : 0;
+  }
   size_t n0 = out->n;
   int r = imsec_ue_on_flow_up(s->ue, flow, tag & TAG_UE_MASK, info,
                               now + s->off, out);

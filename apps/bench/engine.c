@@ -174,18 +174,22 @@ static int eng_setup(eng *e, const bench_opts *o, const bench_creds *cr,
 
   /* The units in use: a registration on a new (or resumed) connection
    * needs no warm-up, so every UE takes turns; MESSAGEs, calls and
-   * re-REGISTERs on open connections need registered UEs, so only as
-   * many as the load keeps busy are registered first (closed loop: twice
-   * the operations in flight; open loop: two seconds of the rate). */
+   * re-REGISTERs on open connections need registered UEs: every UE of
+   * --ues when it is given, else only as many as the load keeps busy
+   * (closed loop: twice the operations in flight; open loop: two seconds
+   * of the rate; at least 256, so that no IMPI re-registers so often
+   * that a server's per-IMPI limits would measure themselves). */
   uint32_t units = e->n_slots / e->g;
   /* A share of nothing (fewer operations or in flight than workers):
    * this worker has no part in the run. */
   if ((!o->hold && o->count && !e->count) || (o->rate <= 0 && !e->conc))
     units = 0;
   int warm = !o->hold && (pairs || o->conn == BENCH_CONN_OPEN);
-  if (warm) {
+  if (warm && !o->ues) {
     uint64_t need =
         e->conc ? 2 * (uint64_t)e->conc : (uint64_t)(e->rate * 2.0) + 16;
+    if (need < 256)
+      need = 256;
     if (need < units)
       units = (uint32_t)need;
   }

@@ -209,6 +209,7 @@ static void sample_servers(runner *r, int start) {
   for (size_t i = 0; i < r->o->n_server_pids; i++) {
     imsec_bench_server *s = &r->srv[i];
     bench_procstat ps;
+    s->pid = (long)r->o->server_pids[i];
     if (bench_procstat_read(r->o->server_pids[i], &ps) != 0)
       continue;
     if (start) {
@@ -561,7 +562,7 @@ int bench_run_main(int argc, char **argv, int hold) {
   memset(&r, 0, sizeof r);
   r.o = &o;
   if (o.ues > creds.n) {
-    say(2, hold, "--%s %u: %s holds %zu UEs", hold ? "n" : "ues", o.ues,
+    say(2, hold, "%s %u: %s holds %zu UEs", hold ? "-n" : "--ues", o.ues,
         o.creds, creds.n);
     goto out_creds;
   }

@@ -360,21 +360,26 @@ static void watch(runner *r) {
 
 /* ------------------------------------------------------------ options */
 
-/* RFC 1035-ish: the default trust domain from the home domain. */
+/* The names the UEs check, by default from the home domain. */
 static void default_names(bench_opts *o, const char *domain) {
   if (!o->server_name[0] && strlen(domain) + 6 < sizeof o->server_name) {
     memcpy(o->server_name, "pcscf.", 6);
     memcpy(o->server_name + 6, domain, strlen(domain) + 1);
   }
   if (!o->trust_domain[0]) {
-    /* TS 23.003 13: IMS names of a PLMN lie under 3gppnetwork.org, the
-     * trust domain `imsec pki init` and the tests use. */
+    /* opts.h: the last three labels of a home domain under
+     * 3gppnetwork.org (TS 23.003 13.2 ims.mncMNC.mccMCC.3gppnetwork.org
+     * gives mccMCC.3gppnetwork.org), else the domain itself. */
     static const char suffix[] = ".3gppnetwork.org";
     size_t n = strlen(domain), k = sizeof suffix - 1;
-    if (n > k && strcasecmp(domain + n - k, suffix) == 0)
-      snprintf(o->trust_domain, sizeof o->trust_domain, "%s", suffix + 1);
-    else
-      snprintf(o->trust_domain, sizeof o->trust_domain, "%s", domain);
+    const char *td = domain;
+    if (n > k && strcasecmp(domain + n - k, suffix) == 0) {
+      const char *p = domain + n - k;
+      while (p > domain && p[-1] != '.')
+        p--;
+      td = p;
+    }
+    snprintf(o->trust_domain, sizeof o->trust_domain, "%s", td);
   }
 }
 

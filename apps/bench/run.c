@@ -138,9 +138,11 @@ typedef struct runner {
   /* Raw counts as reports arrive (the status line; the merge lags by up
    * to a second). */
   uint64_t raw_ok, raw_fail;
-  uint64_t rate_ok; /* raw_ok at rate_ms */
-  int64_t rate_ms;
-  double rate; /* successes/s over the last second or so */
+  imsec_bench_hist live; /* the successes' latency as they arrive */
+  /* raw_ok at the last few redraws, for the rate over the last second */
+  uint64_t ring_ok[8];
+  int64_t ring_ms[8];
+  unsigned ring_at;
   int status_on, drawn;
   char fail[BENCH_WIRE_TEXT_MAX + 1]; /* a generator's FAIL, first one */
   char *notes[NOTES_MAX];
@@ -162,9 +164,10 @@ static void clear_status(runner *r) {
 
 static void on_done(void *arg, const bench_done *d) {
   runner *r = arg;
-  if (d->outcome == IMSEC_BENCH_OK)
+  if (d->outcome == IMSEC_BENCH_OK) {
     r->raw_ok++;
-  else
+    imsec_bench_hist_record(&r->live, d->latency_us);
+  } else
     r->raw_fail++;
   if (bench_merge_done(&r->m, r->cur, d) != 0)
     r->oom = 1;
@@ -233,17 +236,26 @@ static void sample_servers(runner *r, int start) {
 }
 
 static void draw_status(runner *r, int64_t now) {
-  if (now - r->rate_ms >= 1000) {
-    r->rate =
-        (double)(r->raw_ok - r->rate_ok) * 1000.0 / (double)(now - r->rate_ms);
-    r->rate_ok = r->raw_ok;
-    r->rate_ms = now;
+  /* The rate over the last second: against the redraw about a second
+   * ago (the ring holds the last 8, 2 s at 4 redraws a second). */
+  unsigned n = sizeof r->ring_ok / sizeof r->ring_ok[0];
+  unsigned back = (r->ring_at + n - 4) % n;
+  uint64_t ok0 = 0;
+  int64_t ms0 = r->t0;
+  if (r->ring_at >= 4) {
+    ok0 = r->ring_ok[back];
+    ms0 = r->ring_ms[back];
   }
-  const imsec_bench_hist *h = &r->m.total->total;
+  double rate =
+      now > ms0 ? (double)(r->raw_ok - ok0) * 1000.0 / (double)(now - ms0) : 0;
+  r->ring_ok[r->ring_at % n] = r->raw_ok;
+  r->ring_ms[r->ring_at % n] = now;
+  r->ring_at++;
+  const imsec_bench_hist *h = &r->live;
   fprintf(stderr,
           "\r%7.1f s  %8.1f/s  in flight %u  p50 %.2f ms  p99 %.2f ms  "
           "ok %llu  errors %llu",
-          (double)(now - r->t0) / 1000.0, r->rate, bench_merge_in_flight(&r->m),
+          (double)(now - r->t0) / 1000.0, rate, bench_merge_in_flight(&r->m),
           (double)imsec_bench_hist_quantile(h, 0.50) / 1000.0,
           (double)imsec_bench_hist_quantile(h, 0.99) / 1000.0,
           (unsigned long long)r->raw_ok, (unsigned long long)r->raw_fail);
@@ -606,6 +618,9 @@ int bench_run_main(int argc, char **argv, int hold) {
     goto out_merge;
   }
   r.nw = o.procs;
+  /* A second is counted one second after every generator passed it: an
+   * event handled just after a tick may carry the time before it. */
+  r.m.lag = 1;
   r.status_on = o.status == 1 || (o.status == -1 && isatty(2));
   raise_nofile();
 
@@ -619,7 +634,7 @@ int bench_run_main(int argc, char **argv, int hold) {
 
   sample_servers(&r, 1);
   fflush(NULL);
-  r.t0 = r.rate_ms = now_ms();
+  r.t0 = now_ms();
   r.end_ms = r.t0;
   for (unsigned i = 0; i < o.procs; i++) {
     worker *w = &r.w[i];

@@ -33,6 +33,7 @@
  * second. */
 #define STATUS_MS 250
 #define SAMPLE_MS 1000
+#define HOLD_SAMPLE_MS 200
 /* After the run's own bounds, this long before the generators are told
  * to stop, and this long more before they are killed (ms). */
 #define GRACE_MS 30000
@@ -310,6 +311,7 @@ static void watch(runner *r) {
   int64_t bound = r->t0 + (int64_t)(o->duration_s * 1000.0) +
                   (int64_t)o->timeout_ms + GRACE_MS;
   int64_t next_status = r->t0, next_sample = r->t0 + SAMPLE_MS;
+  int64_t next_hold = r->t0;
   int64_t kill_at = 0;
   int told_fail = 0;
   for (;;) {
@@ -347,6 +349,8 @@ static void watch(runner *r) {
     int64_t wait = next_status - now;
     if (next_sample - now < wait)
       wait = next_sample - now;
+    if (o->hold && next_hold - now < wait)
+      wait = next_hold - now;
     if (wait < 0)
       wait = 0;
     int rc = poll(pf, n, (int)wait);
@@ -356,9 +360,14 @@ static void watch(runner *r) {
       if (pf[k].revents)
         read_worker(r, idx[k]);
     now = now_ms();
-    if (now >= next_sample) {
+    /* hold: while every UE that got registered is, the servers are
+     * sampled more often, so a short hold still sees them holding. */
+    int holding = o->hold && r->hold_max > 0 &&
+                  bench_merge_registered(&r->m) >= r->hold_max;
+    if (now >= next_sample || (holding && now >= next_hold)) {
       sample_servers(r, 0);
       next_sample = now + SAMPLE_MS;
+      next_hold = now + HOLD_SAMPLE_MS;
     }
     if (now >= next_status) {
       if (r->status_on)
@@ -709,6 +718,11 @@ int bench_run_main(int argc, char **argv, int hold) {
     code = say(1, hold, "out of memory");
     goto out_merge;
   }
+  if (hold && r.hold_max < (o.ues ? o.ues : creds.n))
+    say(0, hold,
+        "only %u of %zu UEs were registered at once: the memory per UE "
+        "is theirs (a longer -t gives the rest time to register)",
+        r.hold_max, o.ues ? (size_t)o.ues : creds.n);
   if (r.m.dropped)
     say(0, hold, "%llu reports came after their second was closed",
         (unsigned long long)r.m.dropped);

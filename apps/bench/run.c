@@ -135,6 +135,7 @@ typedef struct runner {
   unsigned nw;
   unsigned cur; /* the worker whose bytes are being read */
   int64_t t0, end_ms;
+  int64_t final_ms; /* the last engine's final tick came */
   int oom;
   /* Raw counts as reports arrive (the status line; the merge lags by up
    * to a second). */
@@ -177,10 +178,15 @@ static void on_done(void *arg, const bench_done *d) {
 static void on_tick(void *arg, uint32_t in_flight, uint32_t registered,
                     uint32_t sec_now, int final) {
   runner *r = arg;
-  if (final)
+  /* The engine's final tick ends its operations, but the worker counts
+   * as ended only at the end of its pipe: whatever it still sends (an
+   * operation its teardown ended) is counted in its own second. */
+  if (final) {
     r->w[r->cur].final = 1;
-  if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, final) !=
-      0)
+    r->final_ms = now_ms();
+    in_flight = registered = 0;
+  }
+  if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, 0) != 0)
     r->oom = 1;
   uint32_t reg = bench_merge_registered(&r->m);
   if (reg > r->hold_max)
@@ -290,12 +296,9 @@ static void read_worker(runner *r, unsigned i) {
     say(0, r->o->hold, "generator %u: unreadable report, ignoring it", i);
   close(w->fd);
   w->fd = -1;
-  if (!w->final) {
-    /* It ended (or died) without its final tick: nothing more comes. */
-    w->final = 1;
-    if (bench_merge_tick(&r->m, i, 0, 0, 0, 1) != 0)
-      r->oom = 1;
-  }
+  /* Its end (or its death): nothing more comes from it. */
+  if (bench_merge_tick(&r->m, i, 0, 0, 0, 1) != 0)
+    r->oom = 1;
   r->end_ms = now_ms();
 }
 
@@ -707,7 +710,14 @@ int bench_run_main(int argc, char **argv, int hold) {
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
 
-  double elapsed = (double)(r.end_ms - r.t0) / 1000.0;
+  /* The run's time ends at the last engine's final tick, not after its
+   * teardown, when every engine sent one. */
+  int all_final = 1;
+  for (unsigned i = 0; i < r.nw; i++)
+    all_final = all_final && r.w[i].final;
+  double elapsed =
+      (double)((all_final && r.final_ms ? r.final_ms : r.end_ms) - r.t0) /
+      1000.0;
   if (elapsed <= 0)
     elapsed = 0.001;
   if (r.fail[0]) {

@@ -3,7 +3,7 @@
 one HSS database, `imsec scscf` and `imsec pcscf` run on it (limits raised
 for a load test), and
 
-- `imsec bench run` registers 400 times with each credentials file over
+- `imsec bench run` registers every UE of each credentials file over
   new TLS connections from two generator processes: every registration
   succeeds, and the JSON report is well formed with the keys scripts
   read (options, totals, latency_us, series, server with both daemons'
@@ -41,6 +41,14 @@ def show(cp):
         return "killed after its time"
     return "exit %d: %s" % (cp.returncode, " | ".join(
         (cp.stdout.strip().splitlines() + cp.stderr.strip().splitlines())[-6:]))
+
+
+def why(lab):
+    """The daemons' warnings and errors, for a run that failed."""
+    for p in lab.procs:
+        for line in p.log_text().splitlines():
+            if " warn:" in line or " error:" in line or " 50" in line:
+                print("  | %s" % line)
 
 
 def load(path):
@@ -97,6 +105,9 @@ with Lab() as lab:
                    "--db", db, "--insecure-core", "--peer-addr", "127.0.0.1",
                    "--impi-challenges", BIG, "--source-challenges", BIG,
                    "--impi-failures", BIG, "--source-failures", BIG,
+                   # A loaded test machine's SQLite commits may take longer
+                   # than the default quarter second.
+                   "--store-timeout", "10000",
                    ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
     pc = start_pcscf_plain_core(lab, pki, sc.port, "--max-flows-per-ip",
                                 "100000")
@@ -110,15 +121,17 @@ with Lab() as lab:
     for scheme in ("digest", "aka"):
         out = lab.path("%s.json" % scheme)
         cp = bench(lab, "run", "--creds", lab.path("%s.creds" % scheme[0]),
-                   "-n", "400", "--procs", "2", "--json", out, *common)
+                   "-n", "200", "-c", "20", "--procs", "2", "--json", out,
+                   *common)
         lab.check(cp is not None and cp.returncode == 0,
-                  "%s: bench run -n 400 --procs 2 exits 0 (%s)" %
+                  "%s: bench run -n 200 --procs 2 exits 0 (%s)" %
                   (scheme, show(cp)))
         d = load(out)
         t = d.get("totals", {})
-        lab.check(t.get("attempts") == 400 and t.get("ok") == 400 and
-                  not any(t.get("failures", {"?": 1}).values()),
-                  "  every registration succeeded (%s)" % t)
+        if not lab.check(t.get("attempts") == 200 and t.get("ok") == 200 and
+                         not any(t.get("failures", {"?": 1}).values()),
+                         "  every registration succeeded (%s)" % t):
+            why(lab)
         bad = shape(d, pids, 2)
         lab.check(not bad, "  the JSON report is well formed (%s)" %
                   "; ".join(bad))
@@ -126,19 +139,19 @@ with Lab() as lab:
         lab.check(o.get("scheme") == scheme and o.get("register") == "new"
                   and o.get("mode") == "m1",
                   "  it echoes the options (%s)" % o)
-        lab.check(cp is not None and "successes  400 (100.00%)" in cp.stdout,
-                  "  the table on stdout says 400 successes")
+        lab.check(cp is not None and "successes  200 (100.00%)" in cp.stdout,
+                  "  the table on stdout says 200 successes")
 
     # ------------------------------------ re-REGISTER on open connections
     csv, svg = lab.path("open.csv"), lab.path("open.svg")
     out = lab.path("open.json")
     cp = bench(lab, "run", "--creds", lab.path("a.creds"), "--register",
-               "open", "-n", "200", "-c", "20", "--json", out, "--csv", csv,
+               "open", "-n", "100", "-c", "20", "--json", out, "--csv", csv,
                "--plot", svg, "-q", *common)
     lab.check(cp is not None and cp.returncode == 0 and cp.stdout == "",
               "open: bench run -q exits 0, no table (%s)" % show(cp))
     t = load(out).get("totals", {})
-    lab.check(t.get("attempts") == 200 and t.get("ok") == 200,
+    lab.check(t.get("attempts") == 100 and t.get("ok") == 100,
               "  every re-REGISTER succeeded (%s)" % t)
     head = open(csv).readline() if os.path.exists(csv) else ""
     lab.check(head.startswith("second,attempts,successes"),
@@ -149,8 +162,10 @@ with Lab() as lab:
 
     # ----------------------------------------------------- hold 50 UEs
     out = lab.path("hold.json")
+    # -t counts from the start: time enough to register them all on a
+    # loaded machine, then hold.
     cp = bench(lab, "hold", "--creds", lab.path("d.creds"), "-n", "50", "-t",
-               "2", "--procs", "2", "--json", out, *common)
+               "5", "-c", "25", "--procs", "2", "--json", out, *common)
     lab.check(cp is not None and cp.returncode == 0,
               "hold -n 50: exits 0 (%s)" % show(cp))
     d = load(out)

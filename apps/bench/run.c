@@ -34,9 +34,12 @@
 #define STATUS_MS 250
 #define SAMPLE_MS 1000
 #define HOLD_SAMPLE_MS 200
-/* After the run's own bounds, this long before the generators are told
- * to stop, and this long more before they are killed (ms). */
+/* Past the run's own bounds (its time, then an operation's timeout and
+ * this grace), generators that have sent nothing for SILENT_MS are told
+ * to stop, and killed KILL_MS later. One that still reports (a hold
+ * de-registering 100,000 UEs) goes on. */
 #define GRACE_MS 30000
+#define SILENT_MS 15000
 #define KILL_MS 10000
 /* Distinct notes shown (each generator process reports its own). */
 #define NOTES_MAX 64
@@ -135,7 +138,8 @@ typedef struct runner {
   unsigned nw;
   unsigned cur; /* the worker whose bytes are being read */
   int64_t t0, end_ms;
-  int64_t final_ms; /* the last engine's final tick came */
+  int64_t final_ms;     /* the last engine's final tick came */
+  int64_t last_data_ms; /* a pipe last brought something */
   int oom;
   /* Raw counts as reports arrive (the status line; the merge lags by up
    * to a second). */
@@ -290,10 +294,14 @@ static void read_worker(runner *r, unsigned i) {
   r->cur = i;
   bench_wire_handler h = handler;
   h.arg = r;
+  if (n > 0)
+    r->last_data_ms = now_ms();
   if (n > 0 && bench_wire_feed(&w->rd, buf, (size_t)n, &h) == 0)
     return;
-  if (n > 0)
+  if (n > 0) {
+    clear_status(r);
     say(0, r->o->hold, "generator %u: unreadable report, ignoring it", i);
+  }
   close(w->fd);
   w->fd = -1;
   /* Its end (or its death): nothing more comes from it. */
@@ -340,9 +348,12 @@ static void watch(runner *r) {
       signal_workers(r, SIGTERM);
       kill_at = now + KILL_MS;
     }
-    if (!kill_at && now > bound) {
-      say(0, o->hold, "the generators overran the run by %d s: stopping them",
-          GRACE_MS / 1000);
+    if (!kill_at && now > bound && now - r->last_data_ms > SILENT_MS) {
+      clear_status(r);
+      say(0, o->hold,
+          "the generators overran the run and said nothing for %d s: "
+          "stopping them",
+          SILENT_MS / 1000);
       signal_workers(r, SIGTERM);
       kill_at = now + KILL_MS;
     } else if (kill_at && now > kill_at) {

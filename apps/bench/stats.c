@@ -578,6 +578,8 @@ int imsec_bench_write_report_json(FILE *f, const imsec_bench_report *r) {
     fprintf(f, "%.3f", r->generator_cpu_s);
   fputs(", \"cpu_us_per_op\": ", f);
   json_per_op(f, r->generator_cpu_s, s->ok, 1e6);
+  if (r->generator_cpu_s >= 0)
+    fprintf(f, ", \"runner_cpu_s\": %.3f", r->runner_cpu_s);
   fputc('}', f);
   if (r->hold) {
     fprintf(f,

@@ -138,7 +138,8 @@ typedef struct imsec_bench_report {
   const imsec_bench_server *servers;
   size_t n_servers;
   unsigned procs;           /* generator processes */
-  double generator_cpu_s;   /* their CPU, < 0 unknown */
+  double generator_cpu_s;   /* their CPU and the runner's, < 0 unknown */
+  double runner_cpu_s;      /* the runner's part of it (merging, /proc) */
   int hold;                 /* 1: `imsec bench hold` */
   uint64_t hold_ues;        /* UEs asked to be held */
   uint64_t hold_registered; /* the most held registered at once */

@@ -232,6 +232,7 @@ static void run_three_procs(void **state) {
            "assert d[\"latency_us\"][\"p50\"]>=1000; "
            "assert \"by_scenario\" not in d; "
            "g=d[\"generator\"]; assert g[\"procs\"]==3 and g[\"cpu_s\"]>=0; "
+           "assert 0<=g[\"runner_cpu_s\"]<=g[\"cpu_s\"]; "
            "s=d[\"server\"]; assert len(s)==1 and s[0][\"cpu_s\"]>=0; "
            "assert s[0][\"pid\"]==%ld; "
            "assert s[0][\"rss_kib_max\"]>=s[0][\"rss_kib_start\"]>0; "

@@ -76,6 +76,7 @@ static int say(int code, int hold, const char *fmt, ...) {
 
 /* The sink of one generator process: everything goes down its pipe. */
 typedef struct child_sink {
+  int final_sent; /* the engine sent its final tick */
   bench_wire_writer w;
 } child_sink;
 
@@ -87,6 +88,7 @@ static void child_done(void *arg, const bench_done *d) {
 static void child_tick(void *arg, uint32_t in_flight, uint32_t registered,
                        uint32_t sec_now, int final) {
   child_sink *c = arg;
+  c->final_sent |= final != 0;
   (void)bench_wire_put_tick(&c->w, in_flight, registered, sec_now, final);
   (void)bench_wire_flush(&c->w);
 }
@@ -114,8 +116,9 @@ static void child_main(const bench_opts *o, const bench_creds *creds,
   if (rc != 0)
     (void)bench_wire_put_text(&c.w, BENCH_WIRE_FAIL,
                               err[0] ? err : "the generator could not start");
-  /* A last tick in case the engine ended without its final one. */
-  (void)bench_wire_put_tick(&c.w, 0, 0, 0, 1);
+  /* The final tick, in case the engine ended without one. */
+  if (!c.final_sent)
+    (void)bench_wire_put_tick(&c.w, 0, 0, 0, 1);
   (void)bench_wire_flush(&c.w);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -186,8 +189,9 @@ static void on_tick(void *arg, uint32_t in_flight, uint32_t registered,
    * as ended only at the end of its pipe: whatever it still sends (an
    * operation its teardown ended) is counted in its own second. */
   if (final) {
+    if (!r->w[r->cur].final)
+      r->final_ms = now_ms();
     r->w[r->cur].final = 1;
-    r->final_ms = now_ms();
     in_flight = registered = 0;
   }
   if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, 0) != 0)

@@ -143,6 +143,7 @@ typedef struct runner {
   int64_t t0, end_ms;
   int64_t final_ms;     /* the last engine's final tick came */
   int64_t last_data_ms; /* a pipe last brought something */
+  uint64_t unfinished;  /* operations reported after their run ended */
   int oom;
   /* Raw counts as reports arrive (the status line; the merge lags by up
    * to a second). */
@@ -173,6 +174,13 @@ static void clear_status(runner *r) {
 
 static void on_done(void *arg, const bench_done *d) {
   runner *r = arg;
+  /* After its engine's final tick the run is over: what still ends (an
+   * operation in flight, cut short as the UEs retire) is not the
+   * server's doing, and is not counted. */
+  if (r->w[r->cur].final) {
+    r->unfinished++;
+    return;
+  }
   if (d->outcome == IMSEC_BENCH_OK) {
     r->raw_ok++;
     imsec_bench_hist_record(&r->live, d->latency_us);
@@ -208,6 +216,10 @@ static void on_text(void *arg, int type, const char *line) {
       snprintf(r->fail, sizeof r->fail, "%s", line);
     return;
   }
+  /* A note about an operation after the run ended is about one that is
+   * not counted. */
+  if (r->w[r->cur].final)
+    return;
   /* Every process notes the first failure of each kind: shown once. */
   for (size_t i = 0; i < r->nnotes; i++)
     if (strcmp(r->notes[i], line) == 0)
@@ -562,6 +574,7 @@ static int write_reports(runner *r, bench_creds *c, FILE *json, FILE *csv,
   rep.procs = o->procs;
   rep.generator_cpu_s = gen_cpu;
   rep.runner_cpu_s = runner_cpu;
+  rep.unfinished = r->unfinished;
   rep.hold = o->hold;
   rep.hold_ues = o->ues;
   rep.hold_registered = r->hold_max;
@@ -759,6 +772,10 @@ int bench_run_main(int argc, char **argv, int hold) {
         "only %u of %zu UEs were registered at once: the memory per UE "
         "is theirs (a longer -t gives the rest time to register)",
         r.hold_max, o.ues ? (size_t)o.ues : creds.n);
+  if (r.unfinished)
+    say(0, hold,
+        "%llu operation%s still in flight when the run ended, not counted",
+        (unsigned long long)r.unfinished, r.unfinished == 1 ? "" : "s");
   if (r.m.dropped)
     say(0, hold, "%llu reports came after their second was closed",
         (unsigned long long)r.m.dropped);

@@ -516,7 +516,8 @@ int imsec_bench_write_report_json(FILE *f, const imsec_bench_report *r) {
   }
   fputs("},\n  \"totals\": ", f);
   json_totals(f, s, r->elapsed_s);
-  fputs("},\n  \"latency_us\": ", f);
+  fprintf(f, ", \"unfinished\": %llu},\n  \"latency_us\": ",
+          (unsigned long long)r->unfinished);
   json_latency(f, &s->total);
   if (r->n_by) {
     fputs(",\n  \"by_scenario\": {", f);

@@ -131,7 +131,8 @@ typedef struct imsec_bench_report {
   size_t n_by;
   const imsec_bench_opt *opts;
   size_t nopts;
-  double elapsed_s; /* the run's wall time */
+  double elapsed_s;    /* the run's wall time */
+  uint64_t unfinished; /* in flight when the run ended: not counted */
   /* Failures by SIP status: status[i] for status_min + i (NULL: none). */
   const uint64_t *status;
   unsigned status_min, n_status;

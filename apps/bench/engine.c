@@ -118,14 +118,13 @@ static int creds_fit(const bench_opts *o, const bench_creds *cr, const eng *e,
       return -1;
     }
   }
-  if (o->mode == BENCH_MODE_M2A && e->n_slots > ENG_M2A_MAX) {
-    snprintf(err, errcap,
-             "mode m2a: %u UEs in one process, at most %d (a TLS context "
-             "each): fewer --ues or more --procs",
-             e->n_slots, ENG_M2A_MAX);
-    return -1;
-  }
   return 0;
+}
+
+/* The slots the run uses (the units' UEs): the M2a contexts are made for
+ * these only. */
+static uint32_t used_slots(const eng *e) {
+  return e->n_units * e->g;
 }
 
 /* The share, the units and what the run needs; 0 or -1 with err. */
@@ -191,6 +190,13 @@ static int eng_setup(eng *e, const bench_opts *o, const bench_creds *cr,
       units = (uint32_t)need;
   }
   e->n_units = units;
+  if (o->mode == BENCH_MODE_M2A && used_slots(e) > ENG_M2A_MAX) {
+    snprintf(err, errcap,
+             "mode m2a: %u UEs in one process, at most %d (a TLS context "
+             "each): fewer --ues or more --procs",
+             used_slots(e), ENG_M2A_MAX);
+    return -1;
+  }
   e->u = calloc(units ? units : 1, sizeof *e->u);
   e->ring = calloc(units ? units : 1, sizeof *e->ring);
   if (!e->u || !e->ring) {
@@ -246,13 +252,13 @@ static void m2a_free(m2a_ctx *m) {
 
 static int m2a_make(m2a_ctx *m, const eng *e,
                     const imsec_net_tls_config *base) {
-  size_t n = e->n_slots ? e->n_slots : 1;
+  size_t n = used_slots(e) ? used_slots(e) : 1;
   m->cfg = calloc(n, sizeof *m->cfg);
   m->prof = calloc(n, sizeof *m->prof);
   m->name = calloc(n, sizeof *m->name);
   if (!m->cfg || !m->prof || !m->name)
     return -1;
-  for (uint32_t i = 0; i < e->n_slots; i++) {
+  for (uint32_t i = 0; i < used_slots(e); i++) {
     const char *pem = e->cr->v[e->s[i].cred].cert;
     snprintf(m->name[i], sizeof m->name[i], "u%u", i);
     m->cfg[i] = *base;
@@ -350,7 +356,7 @@ int bench_engine_run(const bench_opts *opts, const bench_creds *creds,
       goto out;
     }
     cfg.tls_profiles = m2a.prof;
-    cfg.n_tls_profiles = e->n_slots;
+    cfg.n_tls_profiles = used_slots(e);
   }
   cfg.anchors = anchors;
   cfg.log_level = IMSEC_LOG_ERROR;

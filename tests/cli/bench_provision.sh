@@ -10,9 +10,10 @@ D=ims.mnc001.mcc001.3gppnetwork.org
 
 expect_exit 0 "$IMSEC" bench provision --help
 expect_out "--first-imsi" "$IMSEC" bench provision --help
-# `run` without its options is a usage error whether or not this build has
-# the generator (tests/cli/bench_run.sh tests it).
+# `run` without its options is a usage error (tests/cli/bench_run.sh has
+# the rest).
 expect_exit 2 "$IMSEC" bench run
+expect_err "--target HOST:PORT is required" "$IMSEC" bench run
 expect_err "required" "$IMSEC" bench provision --db "$DB" -n 5
 expect_err "^imsec bench provision: -n: want" "$IMSEC" bench provision \
   --db "$DB" --out "$T_TMP/x" -n 0

@@ -21,8 +21,6 @@ static const char help[] =
 static int run(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "provision") == 0)
     return bench_provision(argc - 1, argv + 1);
-  /* run, hold: one descriptor per UE's connection. */
-  (void)cli_raise_nofile("bench");
   return cli_planned(argc, argv, help);
 }
 

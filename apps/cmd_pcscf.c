@@ -812,6 +812,10 @@ static int run(int argc, char **argv) {
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot start: %s",
                     imsec_strerror(rv));
   }
+  /* One descriptor per UE's connection: 100,000 registered UEs need more
+   * than a default limit. Once the configuration passed, so that a bad
+   * one still gets its one line. */
+  (void)cli_raise_nofile(SUB);
   char la[300], ca[300];
   imsec_addr l = s.listen;
   l.port = imsec_hostnet_port(r, 0);

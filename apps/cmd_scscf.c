@@ -1166,6 +1166,9 @@ static int run(int argc, char **argv) {
                                         : imsec_strerror(e));
     goto done;
   }
+  /* P-CSCFs and direct peers may hold many connections; once the
+   * configuration passed, so that a bad one still gets its one line. */
+  (void)cli_raise_nofile(SUB);
   for (size_t i = 0; i < n_listen; i++) {
     imsec_addr a = ls[i].addr;
     a.port = imsec_hostnet_port(r, i);

@@ -43,6 +43,12 @@ typedef struct inst inst;
  * come up (RFC 5923 reuse can attach several before it does): the host is
  * told the flow is up once per tag; down once (with the first tag), or, for
  * a flow that never came up, once per tag with flow 0. */
+typedef union pf_addr {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} pf_addr;
+
 typedef struct pflow {
   uint64_t id;
   uint64_t *tags;
@@ -52,7 +58,11 @@ typedef struct pflow {
   int refused; /* the host said no in flow_up: no more flow_up for it */
   int in_table;
   imsec_net_flow *nf; /* set while up; valid while in the table */
-  imsec_addr local, peer;
+  /* The ends as socket addresses, made into imsec_addr only when asked
+   * (flow up, ladder): two imsec_addr are over 500 octets, a tenth of
+   * what a registered idle UE costs the P-CSCF beside OpenSSL. */
+  imsec_tp tp;
+  pf_addr local, peer;
 } pflow;
 
 typedef enum ev_kind {
@@ -148,6 +158,11 @@ struct imsec_hostnet {
   atomic_uint psk_refused; /* element keys refused by a full table */
   int stop_pipe[2];
   int sig_fd;
+  /* cfg.sources as socket addresses (port 0), used in turn by CONNECTs of
+   * every loop. */
+  struct sockaddr_storage *sources;
+  size_t n_sources;
+  atomic_uint next_source;
 };
 
 /* ---------------------------------------------------------------- clock */
@@ -226,6 +241,8 @@ static void net_log(void *user, imsec_net_log_level level, const char *line) {
 
 /* ---------------------------------------------------------------- ladder */
 
+static void pf_to_addr(const pf_addr *a, imsec_tp tp, imsec_addr *out);
+
 static void ladder(inst *in, int out, uint64_t flow, const uint8_t *msg,
                    size_t len) {
   imsec_hostnet *r = in->r;
@@ -233,13 +250,18 @@ static void ladder(inst *in, int out, uint64_t flow, const uint8_t *msg,
     return;
   const pflow *fr = imsec_map_get(&in->flows, flow);
   imsec_time_ms now = imsec_hostnet_now();
+  imsec_addr fl, fp;
+  if (fr) {
+    pf_to_addr(&fr->local, fr->tp, &fl);
+    pf_to_addr(&fr->peer, fr->tp, &fp);
+  }
   if (r->cfg.ladder_fn) {
     imsec_hostnet_ladder_ev ev = {
         .elem = r->name,
         .out = out,
         .flow = flow,
-        .local = fr ? &fr->local : NULL,
-        .peer = fr ? &fr->peer : NULL,
+        .local = fr ? &fl : NULL,
+        .peer = fr ? &fp : NULL,
         .msg = msg,
         .len = len,
         .now = now,
@@ -248,14 +270,14 @@ static void ladder(inst *in, int out, uint64_t flow, const uint8_t *msg,
     return;
   }
   char peer[300] = "?";
-  if (fr && imsec_addr_format(&fr->peer, peer, sizeof peer) < 0)
+  if (fr && imsec_addr_format(&fp, peer, sizeof peer) < 0)
     snprintf(peer, sizeof peer, "?");
   size_t first = 0;
   while (first < len && msg[first] != '\r' && msg[first] != '\n')
     first++;
   if (r->cfg.ladder == IMSEC_HOSTNET_LADDER_MACHINE) {
     char local[300] = "?";
-    if (fr && imsec_addr_format(&fr->local, local, sizeof local) < 0)
+    if (fr && imsec_addr_format(&fl, local, sizeof local) < 0)
       snprintf(local, sizeof local, "?");
     char line[1024];
     int n = snprintf(line, sizeof line, "imsec-ladder %lld %s %s %llu %s %s ",
@@ -332,6 +354,18 @@ static void sockaddr_to_addr(const struct sockaddr *sa, imsec_tp tp,
   }
 }
 
+static void pf_set(pf_addr *a, const struct sockaddr *sa) {
+  memset(a, 0, sizeof *a);
+  if (sa && sa->sa_family == AF_INET)
+    a->in4 = *(const struct sockaddr_in *)sa;
+  else if (sa && sa->sa_family == AF_INET6)
+    a->in6 = *(const struct sockaddr_in6 *)sa;
+}
+
+static void pf_to_addr(const pf_addr *a, imsec_tp tp, imsec_addr *out) {
+  sockaddr_to_addr(a->sa.sa_family ? &a->sa : NULL, tp, out);
+}
+
 /* An IP literal, or a name resolved once (blocking; daemons resolve their
  * configured peers, tests use literals). */
 static int addr_to_sockaddr(const imsec_addr *a, struct sockaddr_storage *ss) {
@@ -361,6 +395,24 @@ static int addr_to_sockaddr(const imsec_addr *a, struct sockaddr_storage *ss) {
   else
     a6->sin6_port = htons(a->port);
   return 0;
+}
+
+/* A source address: an IP literal only (no name look-up per CONNECT, nor
+ * at start for something meant as an address), port 0 (the kernel picks
+ * one per connection). */
+static int source_addr(const imsec_addr *a, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, a->host, &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, a->host, &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    return 0;
+  }
+  return IMSEC_ERR_INVAL;
 }
 
 static imsec_net_transport tp_to_net(imsec_tp tp) {
@@ -395,10 +447,10 @@ static size_t flow_facts(const pflow *f, imsec_flow_info *info,
                          imsec_bytes *chain) {
   imsec_net_flow *nf = f->nf;
   memset(info, 0, sizeof *info);
-  info->tp = f->local.tp;
+  info->tp = f->tp;
   info->inbound = f->inbound;
-  info->local = f->local;
-  info->peer = f->peer;
+  pf_to_addr(&f->local, f->tp, &info->local);
+  pf_to_addr(&f->peer, f->tp, &info->peer);
   info->tls_version = imsec_net_flow_tls_version(nf);
   info->resumed = imsec_net_flow_resumed(nf);
   info->psk = imsec_net_flow_psk(nf);
@@ -458,6 +510,10 @@ static int deliver_up(inst *in, pflow *f, uint64_t only_tag, int one) {
   }
   if (verdict < 0)
     f->refused = 1;
+  /* The host made its facts from the chain during the calls above: the
+   * net flow's DER copy of it (two or three certificates) need not stay
+   * for the flow's life. A later CONNECT reusing the flow makes it again. */
+  imsec_net_flow_drop_chain(f->nf);
   return verdict;
 }
 
@@ -786,6 +842,21 @@ static imsec_net_tls *pick_tls(inst *in, const imsec_tls_profile *tls,
   return pr->tls;
 }
 
+/* The next configured source address of the peer's family, or NULL (the
+ * kernel picks). One counter for every loop: the flows of a generator
+ * spread evenly however its loops share them, so each source's port range
+ * carries its part of the connections to one server. */
+static const struct sockaddr *pick_source(imsec_hostnet *r, int family) {
+  if (!r->n_sources)
+    return NULL;
+  for (size_t tries = 0; tries < r->n_sources; tries++) {
+    size_t i = atomic_fetch_add(&r->next_source, 1) % r->n_sources;
+    if (r->sources[i].ss_family == family)
+      return (const struct sockaddr *)&r->sources[i];
+  }
+  return NULL;
+}
+
 static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
                          const char *server_name,
                          const imsec_tls_profile *tls) {
@@ -820,8 +891,8 @@ static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
     fail_connect(in, tag, IMSEC_ERR_NOMEM, "out of memory");
     return;
   }
-  f->peer = *addr;
-  f->local.tp = addr->tp;
+  f->tp = addr->tp;
+  pf_set(&f->peer, (const struct sockaddr *)&ss);
   /* Mode M3: the profile's PSK is this connection's (net/ copies it and
    * wipes it with the flow). Such a flow is nobody else's: no RFC 5923
    * reuse either way. */
@@ -829,6 +900,7 @@ static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
   imsec_net_connect_opts o = {
       .transport = tr,
       .peer = (const struct sockaddr *)&ss,
+      .local = pick_source(r, ss.ss_family),
       .tls = ctx_tls,
       .server_name = server_name && server_name[0] ? server_name : NULL,
       .reuse = !r->cfg.no_reuse && !has_psk,
@@ -996,8 +1068,9 @@ static int cb_up(void *user, imsec_net_flow *nf) {
   }
   f->inbound = imsec_net_flow_is_server(nf);
   imsec_tp tp = net_to_tp(imsec_net_flow_transport(nf));
-  sockaddr_to_addr(imsec_net_flow_local(nf), tp, &f->local);
-  sockaddr_to_addr(imsec_net_flow_peer(nf), tp, &f->peer);
+  f->tp = tp;
+  pf_set(&f->local, imsec_net_flow_local(nf));
+  pf_set(&f->peer, imsec_net_flow_peer(nf));
   f->nf = nf;
   f->up = 1;
   event *e = event_new(EV_UP);
@@ -1282,9 +1355,36 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
   snprintf(r->name, sizeof r->name, "%s", cfg->name ? cfg->name : "elem");
   r->cfg.name = r->name;
   r->cfg.tls_profiles = NULL;
+  r->cfg.sources = NULL;
+  r->cfg.n_sources = 0;
   r->nloops = cfg->loops ? cfg->loops : 1;
   r->stop_pipe[0] = r->stop_pipe[1] = -1;
   r->sig_fd = -1;
+  atomic_init(&r->next_source, 0);
+  if (cfg->n_sources) {
+    if (!cfg->sources) {
+      free(r);
+      if (err)
+        snprintf(err, errcap, "host net port: incomplete configuration");
+      return IMSEC_ERR_INVAL;
+    }
+    r->sources = calloc(cfg->n_sources, sizeof *r->sources);
+    if (!r->sources) {
+      free(r);
+      return IMSEC_ERR_NOMEM;
+    }
+    r->n_sources = cfg->n_sources;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+      if (source_addr(&cfg->sources[i], &r->sources[i]) != 0) {
+        if (err)
+          snprintf(err, errcap, "%s: source address '%s' is not an IP address",
+                   r->name, cfg->sources[i].host);
+        free(r->sources);
+        free(r);
+        return IMSEC_ERR_CONFIG;
+      }
+    }
+  }
   atomic_init(&r->log_level, (int)cfg->log_level);
   size_t n_ctx = cfg->n_listeners + cfg->n_tls_profiles + 1;
   r->listeners = calloc(cfg->n_listeners + 1, sizeof *r->listeners);
@@ -1412,6 +1512,7 @@ fail:
   free(r->own_tls);
   free(r->profiles);
   free(r->loops);
+  free(r->sources);
   free(r);
   if (err && !err[0])
     snprintf(err, errcap, "host net port: %s", imsec_strerror(rc));
@@ -1440,6 +1541,7 @@ void imsec_hostnet_del(imsec_hostnet *r) {
   free(r->own_tls);
   free(r->profiles);
   free(r->loops);
+  free(r->sources);
   free(r);
 }
 

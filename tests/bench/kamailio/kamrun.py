@@ -48,7 +48,7 @@ def find_kamailio():
     return shutil.which("kamailio", path=path)
 
 
-def tls_module_present(binary):
+def tls_module_present():
     """Whether the tls module (kamailio-tls-modules) is installed next to
     the other modules of this kamailio."""
     for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules",

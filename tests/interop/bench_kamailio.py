@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from attacklib import HOME, Lab
+from attacklib import HOME, TRUST_DOMAIN, Lab
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "bench", "kamailio"))
@@ -39,7 +39,7 @@ def bench(lab, port, register, out):
     cp = lab.run("bench", "run", "--target", "tls:127.0.0.1:%d" % port,
                  "--creds", lab.path("creds"), "--ca",
                  lab.path("pki", "root.crt"), "--server-name", PCSCF,
-                 "--register", register, "-c", "8", "-n", str(OPS),
+                 "--trust-domain", TRUST_DOMAIN, "--register", register, "-c", "8", "-n", str(OPS),
                  "-t", "20", "--timeout", "5000", "--server-pid",
                  ",".join(map(str, k.pids()[:8])), "--json", lab.path(out),
                  "--no-status", "-q", check=False)

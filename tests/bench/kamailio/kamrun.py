@@ -11,7 +11,10 @@ bench_kamailio.py and the generator comparison (tests/bench/sipp).
     k.pids()      # the main process and its workers (for --server-pid)
     k.stop()
 
-Ports 0 pick free loopback ports (k.tls_port, k.tcp_port).
+Ports 0 pick free loopback ports (k.tls_port, k.tcp_port). Memory: `-m`
+shm_mb of shared memory with the f_malloc manager (-x fm, Kamailio's
+fast allocator; OpenSSL's many small allocations per handshake go
+there), `-M` pkg_mb per process.
 """
 import hashlib
 import os
@@ -213,7 +216,7 @@ class Kamailio:
 
 def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=2,
           shm_mb=256, pkg_mb=16, log_level=0, binary=None, timeout=15.0,
-          extra_defines=()):
+          extra_defines=(), mem="fm"):
     """Write the folder (db/, tls.cfg, run/) and start Kamailio; returns a
     Kamailio once both listeners are up, raises RuntimeError (with its
     log) when it does not come up. `creds`: a digest bench credentials
@@ -237,7 +240,7 @@ def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=2,
                "WORKERS=%d" % workers, "LOG_LEVEL=%d" % log_level]
     defines += list(extra_defines)
     args = [binary, "-f", CFG, "-DD", "-E", "-m", str(shm_mb), "-M",
-            str(pkg_mb), "-Y", run, "-P", os.path.join(run, "kamailio.pid")]
+            str(pkg_mb), "-x", mem, "-Y", run, "-P", os.path.join(run, "kamailio.pid")]
     for d in defines:
         args += ["-A", d]
     log = os.path.join(folder, "kamailio.log")

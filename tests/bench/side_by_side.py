@@ -182,6 +182,7 @@ class Bench:
             "scscf", "--listen", "tcp:127.0.0.1:%d" % sport, "--domain", HOME,
             "--db", self.db, "--insecure-core", "--peer-addr", "127.0.0.1",
             "--digest-algorithms", "MD5", "--log-level", "warn",
+            "--store-timeout", "5000",
             "--impi-challenges", "1000000", "--source-challenges", big,
             "--impi-failures", "1000000", "--source-failures", big,
             "--max-flows-per-ip", "1000000"], sport)
@@ -198,38 +199,88 @@ class Bench:
         return (pc, sc), pport, [pc.p.pid, sc.p.pid]
 
     # ------------------------------------------------------------ the bench
-    def bench(self, tag, port, pids, register, load):
-        """One `imsec bench run`; returns its JSON with our own CPU
-        figure of the server processes over the whole command."""
+    def bench(self, tag, port, pids, register, load, warm_s=0):
+        """One `imsec bench run` of -t duration + warm_s; returns its JSON
+        with our own samples of the server processes' CPU."""
         out = self.path("%s.json" % tag)
         args = ["bench", "run", "--target", "tls:127.0.0.1:%d" % port,
                 "--creds", self.creds, "--ca", self.root, "--server-name",
                 PCSCF, "--trust-domain", TRUST_DOMAIN, "--scenario",
                 "register", "--register", register, "-t",
-                str(self.a.duration), "--timeout", str(self.a.timeout_ms),
+                str(self.a.duration + warm_s), "--timeout",
+                str(self.a.timeout_ms),
                 "--procs", str(self.a.procs), "--server-pid",
                 ",".join(map(str, pids[:MAX_SERVER_PIDS])), "--json", out,
                 "--no-status",
                 "-q"] + load
         if self.a.sources:
             args += ["--sources", self.a.sources]
-        cpu0 = proc_cpu_s(pids)
-        t0 = time.monotonic()
-        cp = subprocess.run([self.imsec] + args, cwd=self.dir,
-                            capture_output=True, text=True,
-                            timeout=self.a.duration * 4 + 120,
-                            preexec_fn=raise_nofile)
-        wall = time.monotonic() - t0
-        cpu1 = proc_cpu_s(pids)
-        if cp.returncode != 0:
+        # The server's CPU sampled every 50 ms from our side, so that the
+        # steady part of the run (whole seconds of the bench's series)
+        # can be told from a warm-up (--register open registers its UEs
+        # first, inside -t) and from the first and last partial seconds.
+        err_path = self.path("%s.stderr" % tag)
+        samples = []
+        with open(err_path, "w") as ef:
+            t0 = time.monotonic()
+            samples.append((0.0, proc_cpu_s(pids)))
+            p = subprocess.Popen([self.imsec] + args, cwd=self.dir,
+                                 stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=ef,
+                                 preexec_fn=raise_nofile)
+            limit = t0 + self.a.duration * 4 + 120
+            while p.poll() is None:
+                if time.monotonic() > limit:
+                    p.kill()
+                    p.wait()
+                    raise RuntimeError("imsec bench run did not end")
+                time.sleep(0.05)
+                samples.append((time.monotonic() - t0, proc_cpu_s(pids)))
+        with open(err_path) as ef:
+            err = ef.read()
+        if p.returncode != 0:
             raise RuntimeError("imsec %s: exit %d: %s" %
-                               (" ".join(args), cp.returncode,
-                                cp.stderr.strip()[-2000:]))
+                               (" ".join(args), p.returncode,
+                                err.strip()[-2000:]))
         with open(out) as f:
             j = json.load(f)
-        j["_whole"] = {"server_cpu_s": cpu1 - cpu0, "wall_s": wall,
-                       "n_pids": len(pids)}
+        j["_whole"] = {"server_cpu_s": samples[-1][1] - samples[0][1],
+                       "wall_s": samples[-1][0], "n_pids": len(pids),
+                       "samples": samples}
         return j
+
+
+def cpu_at(samples, t):
+    """The server CPU seconds at time t (s since the bench started),
+    interpolated between our samples."""
+    prev = samples[0]
+    for cur in samples:
+        if cur[0] >= t:
+            if cur[0] == prev[0]:
+                return cur[1]
+            f = (t - prev[0]) / (cur[0] - prev[0])
+            return prev[1] + f * (cur[1] - prev[1])
+        prev = cur
+    return samples[-1][1]
+
+
+def steady(j):
+    """The steady part of a run: the whole seconds of the series after
+    the first second with attempts (a partial one, and the end of a
+    warm-up) and before the last one (partial). Returns (seconds, ok,
+    server CPU s over them) or None when fewer than 2 seconds remain."""
+    series = j.get("series") or []
+    busy = [s["t"] for s in series if s.get("attempts")]
+    if not busy:
+        return None
+    first, last = busy[0] + 1, busy[-1]  # [first, last)
+    if last - first < 2:
+        return None
+    ok = sum(s.get("ok", s.get("successes", 0)) for s in series
+             if first <= s["t"] < last)
+    samples = j["_whole"]["samples"]
+    cpu = cpu_at(samples, last) - cpu_at(samples, first)
+    return last - first, ok, cpu
 
 
 def totals(j):
@@ -244,34 +295,62 @@ def totals(j):
     server_cpu = sum(float(s.get("cpu_s", 0)) for s in j.get("server", []))
     if len(j.get("server", [])) < j["_whole"]["n_pids"]:
         server_cpu = j["_whole"]["server_cpu_s"]
+    whole = {"rate": ok / dur, "server_cpu_s": server_cpu,
+             "server_cpu_us_per_reg": server_cpu * 1e6 / ok if ok else None}
+    st = steady(j)
+    if st:
+        secs, st_ok, st_cpu = st
+        rate, cpu_per = st_ok / secs, (st_cpu * 1e6 / st_ok if st_ok
+                                       else None)
+        per_cpu_s = st_ok / st_cpu if st_cpu else None
+    else:
+        secs, rate, cpu_per = None, whole["rate"], \
+            whole["server_cpu_us_per_reg"]
+        per_cpu_s = ok / server_cpu if server_cpu else None
     return {
         "attempts": attempts, "ok": ok,
         "failures": fails if isinstance(fails, dict) else {"all": fails},
-        "duration_s": dur, "rate": ok / dur,
-        "server_cpu_s": server_cpu,
-        "server_cpu_us_per_reg": server_cpu * 1e6 / ok if ok else None,
-        "regs_per_server_cpu_s": ok / server_cpu if server_cpu else None,
+        "duration_s": dur, "steady_s": secs, "rate": rate,
+        "server_cpu_us_per_reg": cpu_per,
+        "regs_per_server_cpu_s": per_cpu_s,
+        "whole_run": whole,
         "generator_cpu_us_per_op": j.get("generator", {}).get(
             "cpu_us_per_op"),
         "latency_us": j.get("latency_us", {}),
         "server": j.get("server", []),
         "server_cpu_s_whole_command": j["_whole"]["server_cpu_s"],
+        "series": j.get("series", []),
     }
+
+
+def warm_s(register, units, new_rate):
+    """Seconds to add to -t for the bench's warm-up: --register open first
+    registers the UEs it keeps busy (closed loop: 2 x -c; open loop: two
+    seconds of the rate) over new connections, inside -t."""
+    if register != "open":
+        return 0
+    return int(units / max(new_rate or 50.0, 20.0) * 1.5) + 2
 
 
 def measure(b, name, port, pids, modes):
     out = {}
     for register in modes:
-        log("%s, --register %s: saturation (-c %d, %d s)" %
-            (name, register, b.a.concurrency, b.a.duration))
+        new_rate = out.get("new", {}).get("saturation", {}).get("rate")
+        c = b.a.concurrency
+        w = warm_s(register, min(2 * c, b.a.subscribers), new_rate)
+        log("%s, --register %s: saturation (-c %d, %d s%s)" %
+            (name, register, c, b.a.duration,
+             " + %d s warm-up" % w if w else ""))
         sat = totals(b.bench("%s-%s-sat" % (name, register), port, pids,
-                             register, ["-c", str(b.a.concurrency)]))
+                             register, ["-c", str(c)], w))
         half_rate = max(1.0, sat["rate"] / 2)
         log("  %.0f reg/s, %s us server CPU per registration; half: -r %.0f"
             % (sat["rate"], fmt(sat["server_cpu_us_per_reg"], "%.0f"),
                half_rate))
+        w = warm_s(register, min(2 * half_rate + 16, b.a.subscribers),
+                   new_rate)
         half = totals(b.bench("%s-%s-half" % (name, register), port, pids,
-                              register, ["-r", "%.1f" % half_rate]))
+                              register, ["-r", "%.1f" % half_rate], w))
         log("  p99 at half: %s us" % half["latency_us"].get("p99"))
         out[register] = {"saturation": sat, "half": half,
                          "half_rate": half_rate}
@@ -297,7 +376,9 @@ def main():
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--timeout-ms", type=int, default=10000)
     ap.add_argument("--sources", default="")
-    ap.add_argument("--modes", default="new,open")
+    ap.add_argument("--modes", default="new,open",
+                    help="--register modes, new before open (open's "
+                    "warm-up is sized from new's rate)")
     ap.add_argument("--workers", type=int, default=2,
                     help="Kamailio tcp_children (default 2)")
     ap.add_argument("--only", choices=("kamailio", "imsec"))

@@ -174,13 +174,20 @@ class Bench:
             time.sleep(0.05)
         return d
 
-    def start_imsec(self):
+    def start_imsec(self, regs):
+        """The P-CSCF and S-CSCF; regs "memory": the S-CSCF's registration
+        store is an in-memory SQLite database (as Kamailio's usrloc
+        db_mode 0), "disk": its default file, every registration synced
+        to disk before the 200 (the daemon's durable default)."""
         sport, pport, cport = (kamrun.free_port(), kamrun.free_port(),
                                kamrun.free_port())
         big = "100000000"
+        reg_db = (":memory:" if regs == "memory" else
+                  self.path("registrations-%d.db" % sport))
         sc = self.daemon("scscf", [
             "scscf", "--listen", "tcp:127.0.0.1:%d" % sport, "--domain", HOME,
-            "--db", self.db, "--insecure-core", "--peer-addr", "127.0.0.1",
+            "--db", self.db, "--registrations", reg_db,
+            "--insecure-core", "--peer-addr", "127.0.0.1",
             "--digest-algorithms", "MD5", "--log-level", "warn",
             "--store-timeout", "5000",
             "--impi-challenges", "1000000", "--source-challenges", big,
@@ -382,6 +389,11 @@ def main():
     ap.add_argument("--workers", type=int, default=2,
                     help="Kamailio tcp_children (default 2)")
     ap.add_argument("--only", choices=("kamailio", "imsec"))
+    ap.add_argument("--imsec-regs", choices=("memory", "disk", "both"),
+                    default="both",
+                    help="the S-CSCF's registration store: in memory (as "
+                    "Kamailio's usrloc here; the ratio uses it), on disk "
+                    "(its durable default), or both")
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
@@ -406,12 +418,16 @@ def main():
             finally:
                 k.stop()
         if a.only != "kamailio":
-            _, port, pids = b.start_imsec()
-            try:
-                results["imsec"] = measure(b, "imsec", port, pids, modes)
-            finally:
-                for d in b.daemons:
-                    d.stop()
+            for regs in (["memory", "disk"] if a.imsec_regs == "both"
+                         else [a.imsec_regs]):
+                name = "imsec" if regs == "memory" else "imsec-disk"
+                _, port, pids = b.start_imsec(regs)
+                try:
+                    results[name] = measure(b, name, port, pids, modes)
+                finally:
+                    for d in b.daemons:
+                        d.stop()
+                    b.daemons = []
     except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) \
             as e:
         log("side_by_side: %s" % e)
@@ -422,14 +438,14 @@ def main():
             d.stop()
 
     rows = []
-    print("%-9s %-5s %9s %9s %10s %10s %11s %9s" %
+    print("%-10s %-5s %9s %9s %10s %10s %11s %9s" %
           ("server", "reg", "sat/s", "failures", "cpu us/reg",
            "reg/cpu-s", "p99@half ms", "half/s"))
     for server, per in results.items():
         for register, r in per.items():
             s, h = r["saturation"], r["half"]
             p99 = h["latency_us"].get("p99")
-            print("%-9s %-5s %9.0f %9s %10s %10s %11s %9.0f" %
+            print("%-10s %-5s %9.0f %9s %10s %10s %11s %9.0f" %
                   (server, register, s["rate"], failures_text(s),
                    fmt(s["server_cpu_us_per_reg"], "%.0f"),
                    fmt(s["regs_per_server_cpu_s"], "%.0f"),
@@ -437,10 +453,12 @@ def main():
                    h["rate"]))
             rows.append((server, register))
     ratios = {}
-    if "kamailio" in results and "imsec" in results:
+    for name in ("imsec", "imsec-disk"):
+        if "kamailio" not in results or name not in results:
+            continue
         for register in modes:
             k = results["kamailio"][register]["saturation"]
-            i = results["imsec"][register]["saturation"]
+            i = results[name][register]["saturation"]
             r = {}
             if k["regs_per_server_cpu_s"] and i["regs_per_server_cpu_s"]:
                 r["regs_per_server_cpu_s"] = (i["regs_per_server_cpu_s"] /
@@ -448,14 +466,14 @@ def main():
             if k["rate"]:
                 r["saturation"] = i["rate"] / k["rate"]
             kp = results["kamailio"][register]["half"]["latency_us"].get("p99")
-            ip = results["imsec"][register]["half"]["latency_us"].get("p99")
+            ip = results[name][register]["half"]["latency_us"].get("p99")
             if kp and ip:
                 r["p99_at_half"] = ip / kp
-            ratios[register] = r
-            print("ratio imsec/kamailio, --register %-4s: reg per server "
+            ratios.setdefault(name, {})[register] = r
+            print("ratio %s/kamailio, --register %-4s: reg per server "
                   "CPU-s %sx (target >= 2x: %s), saturation %sx, p99 at "
                   "half %sx" %
-                  (register, fmt(r.get("regs_per_server_cpu_s"), "%.2f"),
+                  (name, register, fmt(r.get("regs_per_server_cpu_s"), "%.2f"),
                    "met" if r.get("regs_per_server_cpu_s", 0) >= 2 else
                    "NOT met", fmt(r.get("saturation"), "%.2f"),
                    fmt(r.get("p99_at_half"), "%.2f")))

@@ -184,9 +184,12 @@ class Bench:
         big = "100000000"
         reg_db = (":memory:" if regs == "memory" else
                   self.path("registrations-%d.db" % sport))
+        # An HSS file per S-CSCF: each opens it for writing.
+        hss = self.path("hss-%s.db" % regs)
+        shutil.copy(self.db, hss)
         sc = self.daemon("scscf", [
             "scscf", "--listen", "tcp:127.0.0.1:%d" % sport, "--domain", HOME,
-            "--db", self.db, "--registrations", reg_db,
+            "--db", hss, "--registrations", reg_db,
             "--insecure-core", "--peer-addr", "127.0.0.1",
             "--digest-algorithms", "MD5", "--log-level", "warn",
             "--store-timeout", "5000",
@@ -339,29 +342,72 @@ def warm_s(register, units, new_rate):
     return int(units / max(new_rate or 50.0, 20.0) * 1.5) + 2
 
 
-def measure(b, name, port, pids, modes):
-    out = {}
-    for register in modes:
-        new_rate = out.get("new", {}).get("saturation", {}).get("rate")
-        c = b.a.concurrency
-        w = warm_s(register, min(2 * c, b.a.subscribers), new_rate)
-        log("%s, --register %s: saturation (-c %d, %d s%s)" %
-            (name, register, c, b.a.duration,
-             " + %d s warm-up" % w if w else ""))
-        sat = totals(b.bench("%s-%s-sat" % (name, register), port, pids,
-                             register, ["-c", str(c)], w))
-        half_rate = max(1.0, sat["rate"] / 2)
-        log("  %.0f reg/s, %s us server CPU per registration; half: -r %.0f"
-            % (sat["rate"], fmt(sat["server_cpu_us_per_reg"], "%.0f"),
-               half_rate))
-        w = warm_s(register, min(2 * half_rate + 16, b.a.subscribers),
-                   new_rate)
-        half = totals(b.bench("%s-%s-half" % (name, register), port, pids,
-                              register, ["-r", "%.1f" % half_rate], w))
-        log("  p99 at half: %s us" % half["latency_us"].get("p99"))
-        out[register] = {"saturation": sat, "half": half,
-                         "half_rate": half_rate}
-    return out
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def summary(runs):
+    """The medians over rounds of one server, mode and phase."""
+    return {
+        "rate": median([r["rate"] for r in runs]),
+        "server_cpu_us_per_reg": median([r["server_cpu_us_per_reg"]
+                                         for r in runs]),
+        "regs_per_server_cpu_s": median([r["regs_per_server_cpu_s"]
+                                         for r in runs]),
+        "p99_us": median([r["latency_us"].get("p99") for r in runs]),
+        "p50_us": median([r["latency_us"].get("p50") for r in runs]),
+        "attempts": sum(r["attempts"] for r in runs),
+        "ok": sum(r["ok"] for r in runs),
+        "failures": {k: sum(r["failures"].get(k, 0) for r in runs)
+                     for k in runs[0]["failures"]},
+        "rounds": runs,
+    }
+
+
+def measure(b, servers, modes, rounds):
+    """Every server under the same loads, interleaved: per round and mode,
+    the saturation run of each server, then each one's half-rate run, so
+    that the machine's other load falls on all of them alike."""
+    runs = {n: {m: {"saturation": [], "half": []} for m in modes}
+            for n in servers}
+    for rnd in range(rounds):
+        for register in modes:
+            c = b.a.concurrency
+            for name, (port, pids) in servers.items():
+                new = runs[name].get("new", {}).get("saturation")
+                new_rate = median([r["rate"] for r in new]) if new else None
+                w = warm_s(register, min(2 * c, b.a.subscribers), new_rate)
+                log("round %d, %s, --register %s: saturation (-c %d, %d s%s)"
+                    % (rnd + 1, name, register, c, b.a.duration,
+                       " + %d s warm-up" % w if w else ""))
+                sat = totals(b.bench("%s-%s-sat-%d" % (name, register, rnd),
+                                     port, pids, register, ["-c", str(c)],
+                                     w))
+                log("  %.0f reg/s, %s us server CPU per registration" %
+                    (sat["rate"], fmt(sat["server_cpu_us_per_reg"], "%.0f")))
+                runs[name][register]["saturation"].append(sat)
+            for name, (port, pids) in servers.items():
+                new = runs[name].get("new", {}).get("saturation")
+                new_rate = median([r["rate"] for r in new]) if new else None
+                half_rate = max(1.0, runs[name][register]["saturation"][-1]
+                                ["rate"] / 2)
+                w = warm_s(register, min(2 * half_rate + 16,
+                                         b.a.subscribers), new_rate)
+                log("round %d, %s, --register %s: half (-r %.0f)" %
+                    (rnd + 1, name, register, half_rate))
+                half = totals(b.bench("%s-%s-half-%d" % (name, register, rnd),
+                                      port, pids, register,
+                                      ["-r", "%.1f" % half_rate], w))
+                half["offered_rate"] = half_rate
+                log("  p99 %s us" % half["latency_us"].get("p99"))
+                runs[name][register]["half"].append(half)
+    return {n: {m: {ph: summary(v) for ph, v in per.items()}
+                for m, per in by_mode.items()}
+            for n, by_mode in runs.items()}
 
 
 def fmt(v, f):
@@ -381,6 +427,8 @@ def main():
     ap.add_argument("-t", "--duration", type=int, default=10)
     ap.add_argument("-c", "--concurrency", type=int, default=200)
     ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="interleaved rounds; the table shows medians")
     ap.add_argument("--timeout-ms", type=int, default=10000)
     ap.add_argument("--sources", default="")
     ap.add_argument("--modes", default="new,open",
@@ -408,67 +456,61 @@ def main():
     folder = tempfile.mkdtemp(prefix="imsec-side-by-side-")
     b = Bench(a, folder)
     results = {}
+    k = None
     try:
         b.setup()
+        servers = {}
         if a.only != "imsec":
             k, port, pids = b.start_kamailio()
-            try:
-                results["kamailio"] = measure(b, "kamailio", port, pids,
-                                              modes)
-            finally:
-                k.stop()
+            servers["kamailio"] = (port, pids)
         if a.only != "kamailio":
             for regs in (["memory", "disk"] if a.imsec_regs == "both"
                          else [a.imsec_regs]):
                 name = "imsec" if regs == "memory" else "imsec-disk"
                 _, port, pids = b.start_imsec(regs)
-                try:
-                    results[name] = measure(b, name, port, pids, modes)
-                finally:
-                    for d in b.daemons:
-                        d.stop()
-                    b.daemons = []
+                servers[name] = (port, pids)
+        results = measure(b, servers, modes, a.rounds)
     except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) \
             as e:
         log("side_by_side: %s" % e)
         log("(files kept in %s)" % folder)
         return 1
     finally:
+        if k:
+            k.stop()
         for d in b.daemons:
             d.stop()
 
-    rows = []
     print("%-10s %-5s %9s %9s %10s %10s %11s %9s" %
           ("server", "reg", "sat/s", "failures", "cpu us/reg",
            "reg/cpu-s", "p99@half ms", "half/s"))
     for server, per in results.items():
         for register, r in per.items():
             s, h = r["saturation"], r["half"]
-            p99 = h["latency_us"].get("p99")
+            p99 = h["p99_us"]
             print("%-10s %-5s %9.0f %9s %10s %10s %11s %9.0f" %
-                  (server, register, s["rate"], failures_text(s),
+                  (server, register, s["rate"] or 0, failures_text(s),
                    fmt(s["server_cpu_us_per_reg"], "%.0f"),
                    fmt(s["regs_per_server_cpu_s"], "%.0f"),
                    fmt(p99 / 1000 if p99 is not None else None, "%.2f"),
-                   h["rate"]))
-            rows.append((server, register))
+                   h["rate"] or 0))
     ratios = {}
     for name in ("imsec", "imsec-disk"):
         if "kamailio" not in results or name not in results:
             continue
         for register in modes:
-            k = results["kamailio"][register]["saturation"]
-            i = results[name][register]["saturation"]
+            k = results["kamailio"][register]
+            i = results[name][register]
             r = {}
-            if k["regs_per_server_cpu_s"] and i["regs_per_server_cpu_s"]:
-                r["regs_per_server_cpu_s"] = (i["regs_per_server_cpu_s"] /
-                                              k["regs_per_server_cpu_s"])
-            if k["rate"]:
-                r["saturation"] = i["rate"] / k["rate"]
-            kp = results["kamailio"][register]["half"]["latency_us"].get("p99")
-            ip = results[name][register]["half"]["latency_us"].get("p99")
-            if kp and ip:
-                r["p99_at_half"] = ip / kp
+            kc = k["saturation"]["regs_per_server_cpu_s"]
+            ic = i["saturation"]["regs_per_server_cpu_s"]
+            if kc and ic:
+                r["regs_per_server_cpu_s"] = ic / kc
+            if k["saturation"]["rate"] and i["saturation"]["rate"]:
+                r["saturation"] = i["saturation"]["rate"] / \
+                    k["saturation"]["rate"]
+            if k["half"]["p99_us"] and i["half"]["p99_us"]:
+                r["p99_at_half"] = i["half"]["p99_us"] / k["half"]["p99_us"]
             ratios.setdefault(name, {})[register] = r
             print("ratio %s/kamailio, --register %-4s: reg per server "
                   "CPU-s %sx (target >= 2x: %s), saturation %sx, p99 at "

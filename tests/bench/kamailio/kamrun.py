@@ -214,12 +214,14 @@ class Kamailio:
         return self.p.returncode
 
 
-def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=2,
+def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=1,
           shm_mb=256, pkg_mb=16, log_level=0, binary=None, timeout=15.0,
           extra_defines=(), mem="fm"):
     """Write the folder (db/, tls.cfg, run/) and start Kamailio; returns a
     Kamailio once both listeners are up, raises RuntimeError (with its
-    log) when it does not come up. `creds`: a digest bench credentials
+    log) when it does not come up. `workers`: tcp_children; more than one
+    is not stable over TLS with Debian 12's Kamailio 5.6.3 and OpenSSL 3
+    (kamailio.cfg says why). `creds`: a digest bench credentials
     file; `cert`: a PEM chain for pcscf.DOMAIN, `key` its key."""
     binary = binary or find_kamailio()
     if not binary:

@@ -4,7 +4,8 @@ provision` credentials file (digest scheme), the tls module's profile
 with a certificate from `imsec pki`, then Kamailio in the foreground
 (-DD -E) as the invoking user, loopback listeners only, its pid file in
 the folder. Used by tests/bench/side_by_side.py, tests/interop/
-bench_kamailio.py and the generator comparison (tests/bench/sipp).
+bench_kamailio.py and the generator comparison (tests/bench/generators.py,
+against its TCP listener).
 
     import kamrun
     k = kamrun.start(folder, creds, cert_chain, key, tls_port=0, tcp_port=0)

@@ -457,3 +457,244 @@ int imsec_bench_write_svg(FILE *f, const imsec_bench_stats *s,
   fputs("</svg>\n", f);
   return ferror(f) ? -1 : 0;
 }
+
+/* ------------------------------------------------------------ report */
+
+static double rate_of(uint64_t n, double secs) {
+  return secs > 0 ? (double)n / secs : 0.0;
+}
+
+/* A per-operation figure, or JSON null when nothing succeeded. */
+static void json_per_op(FILE *f, double total, uint64_t ops, double scale) {
+  if (ops == 0 || total < 0)
+    fputs("null", f);
+  else
+    fprintf(f, "%.3f", total * scale / (double)ops);
+}
+
+static void json_failures(FILE *f, const uint64_t *fail) {
+  fputc('{', f);
+  for (unsigned i = 1; i < IMSEC_BENCH_OUTCOMES; i++)
+    fprintf(f, "%s\"%s\": %llu", i > 1 ? ", " : "", outcome_names[i],
+            (unsigned long long)fail[i]);
+  fputc('}', f);
+}
+
+static void json_latency(FILE *f, const imsec_bench_hist *h) {
+  fprintf(f, "{\"count\": %llu, \"min\": %llu", (unsigned long long)h->count,
+          (unsigned long long)(h->count ? h->min : 0));
+  static const char *const keys[] = {"p50", "p90", "p99", "p999"};
+  for (size_t i = 0; i < NQUANT; i++)
+    fprintf(f, ", \"%s\": %llu", keys[i],
+            (unsigned long long)imsec_bench_hist_quantile(h, quantiles[i]));
+  fprintf(f, ", \"max\": %llu, \"mean\": %.3f}", (unsigned long long)h->max,
+          imsec_bench_hist_mean(h));
+}
+
+/* "attempts", "ok", "successes", "failed", "failures", "rate" and
+ * "duration_s" of one stats (the totals, or one scenario's), the object
+ * left open. */
+static void json_totals(FILE *f, const imsec_bench_stats *s, double secs) {
+  fprintf(f,
+          "{\"attempts\": %llu, \"ok\": %llu, \"successes\": %llu, "
+          "\"failed\": %llu, \"failures\": ",
+          (unsigned long long)s->attempts, (unsigned long long)s->ok,
+          (unsigned long long)s->ok, (unsigned long long)failures(s));
+  json_failures(f, s->fail);
+  fprintf(f, ", \"rate\": %.3f, \"attempt_rate\": %.3f, \"duration_s\": %.3f",
+          rate_of(s->ok, secs), rate_of(s->attempts, secs), secs);
+}
+
+int imsec_bench_write_report_json(FILE *f, const imsec_bench_report *r) {
+  const imsec_bench_stats *s = r->total;
+  fputs("{\n  \"options\": {", f);
+  for (size_t i = 0; i < r->nopts; i++) {
+    fputs(i ? ", " : "", f);
+    json_str(f, r->opts[i].key);
+    fputs(": ", f);
+    json_str(f, r->opts[i].value);
+  }
+  fputs("},\n  \"totals\": ", f);
+  json_totals(f, s, r->elapsed_s);
+  fputs("},\n  \"latency_us\": ", f);
+  json_latency(f, &s->total);
+  if (r->n_by) {
+    fputs(",\n  \"by_scenario\": {", f);
+    for (size_t i = 0; i < r->n_by; i++) {
+      fputs(i ? ",\n    " : "\n    ", f);
+      json_str(f, r->by_name[i]);
+      fputs(": ", f);
+      json_totals(f, r->by[i], r->elapsed_s);
+      fputs(", \"latency_us\": ", f);
+      json_latency(f, &r->by[i]->total);
+      fputc('}', f);
+    }
+    fputs("\n  }", f);
+  }
+  fputs(",\n  \"statuses\": {", f);
+  int first = 1;
+  for (unsigned i = 0; r->status && i < r->n_status; i++)
+    if (r->status[i]) {
+      fprintf(f, "%s\"%u\": %llu", first ? "" : ", ", r->status_min + i,
+              (unsigned long long)r->status[i]);
+      first = 0;
+    }
+  fputs("},\n  \"series\": [", f);
+  for (size_t i = 0; i < s->nsecs; i++) {
+    const imsec_bench_sec *row = &s->secs[i];
+    fprintf(f,
+            "%s\n    {\"t\": %zu, \"attempts\": %llu, \"ok\": %llu, "
+            "\"successes\": %llu, \"failures\": ",
+            i ? "," : "", i, (unsigned long long)row->attempts,
+            (unsigned long long)row->ok, (unsigned long long)row->ok);
+    json_failures(f, row->fail);
+    fprintf(f, ", \"p50_us\": %llu, \"p99_us\": %llu}",
+            (unsigned long long)row->p50_us, (unsigned long long)row->p99_us);
+  }
+  fputs(s->nsecs ? "\n  ],\n  \"server\": [" : "],\n  \"server\": [", f);
+  for (size_t i = 0; i < r->n_servers; i++) {
+    const imsec_bench_server *v = &r->servers[i];
+    fprintf(f, "%s\n    {\"pid\": %ld, ", i ? "," : "", v->pid);
+    if (!v->sampled) {
+      fputs("\"cpu_s\": null, \"cpu_us_per_op\": null, \"rss_kib_start\": "
+            "null, \"rss_kib_end\": null, \"rss_kib_max\": null}",
+            f);
+      continue;
+    }
+    fprintf(f, "\"cpu_s\": %.3f, \"cpu_us_per_op\": ", v->cpu_s);
+    json_per_op(f, v->cpu_s, s->ok, 1e6);
+    fprintf(f,
+            ", \"rss_kib_start\": %llu, \"rss_kib_end\": %llu, "
+            "\"rss_kib_max\": %llu}",
+            (unsigned long long)v->rss_kib_start,
+            (unsigned long long)v->rss_kib_end,
+            (unsigned long long)v->rss_kib_max);
+  }
+  fprintf(f, "%s],\n  \"generator\": {\"procs\": %u, \"cpu_s\": ",
+          r->n_servers ? "\n  " : "", r->procs);
+  if (r->generator_cpu_s < 0)
+    fputs("null", f);
+  else
+    fprintf(f, "%.3f", r->generator_cpu_s);
+  fputs(", \"cpu_us_per_op\": ", f);
+  json_per_op(f, r->generator_cpu_s, s->ok, 1e6);
+  fputc('}', f);
+  if (r->hold) {
+    fprintf(f,
+            ",\n  \"hold\": {\"ues\": %llu, \"registered\": %llu, "
+            "\"servers\": [",
+            (unsigned long long)r->hold_ues,
+            (unsigned long long)r->hold_registered);
+    for (size_t i = 0; i < r->n_servers; i++) {
+      const imsec_bench_server *v = &r->servers[i];
+      fprintf(f, "%s\n    {\"pid\": %ld, ", i ? "," : "", v->pid);
+      if (!v->sampled) {
+        fputs("\"rss_kib_idle_before\": null, \"rss_kib_after\": null, "
+              "\"kib_per_ue\": null}",
+              f);
+        continue;
+      }
+      fprintf(f, "\"rss_kib_idle_before\": %llu, \"rss_kib_after\": %llu, ",
+              (unsigned long long)v->rss_kib_idle_before,
+              (unsigned long long)v->rss_kib_held);
+      fputs("\"kib_per_ue\": ", f);
+      json_per_op(f, (double)v->rss_kib_held - (double)v->rss_kib_idle_before,
+                  r->hold_registered, 1.0);
+      fputc('}', f);
+    }
+    fputs(r->n_servers ? "\n  ]}" : "]}", f);
+  }
+  fputs("\n}\n", f);
+  return ferror(f) ? -1 : 0;
+}
+
+int imsec_bench_write_report_table(FILE *f, const imsec_bench_report *r) {
+  const imsec_bench_stats *s = r->total;
+  double secs = r->elapsed_s;
+  fprintf(f, "attempts   %llu\n", (unsigned long long)s->attempts);
+  fprintf(f, "successes  %llu (%.2f%%)\n", (unsigned long long)s->ok,
+          s->attempts ? 100.0 * (double)s->ok / (double)s->attempts : 0.0);
+  fprintf(f, "failures   %llu\n", (unsigned long long)failures(s));
+  for (unsigned i = 1; i < IMSEC_BENCH_OUTCOMES; i++)
+    if (s->fail[i]) {
+      fprintf(f, "  %-9s %llu", outcome_names[i],
+              (unsigned long long)s->fail[i]);
+      /* The SIP statuses of that class, most telling first. */
+      if (i >= IMSEC_BENCH_SIP_3XX && i <= IMSEC_BENCH_SIP_6XX && r->status) {
+        const char *sep = " (";
+        for (unsigned k = 0; k < r->n_status; k++) {
+          unsigned code = r->status_min + k;
+          if (r->status[k] && code / 100 == i + 2) {
+            fprintf(f, "%s%u: %llu", sep, code,
+                    (unsigned long long)r->status[k]);
+            sep = ", ";
+          }
+        }
+        if (sep[0] == ',')
+          fputc(')', f);
+      }
+      fputc('\n', f);
+    }
+  fprintf(f, "duration   %.1f s, %.1f successes/s\n", secs,
+          rate_of(s->ok, secs));
+  const char *lat = "latency ms";
+  for (size_t b = 0; b <= r->n_by; b++) {
+    const imsec_bench_hist *h = b == 0 ? &s->total : &r->by[b - 1]->total;
+    if (b == 0)
+      fprintf(f, "%-10s %9s %9s %9s %9s %9s %9s %9s\n", lat, "min", "p50",
+              "p90", "p99", "p99.9", "max", "mean");
+    fprintf(f, "%-10s %9.3f", b == 0 ? "" : r->by_name[b - 1],
+            ms(h->count ? h->min : 0));
+    for (size_t i = 0; i < NQUANT; i++)
+      fprintf(f, " %9.3f", ms(imsec_bench_hist_quantile(h, quantiles[i])));
+    fprintf(f, " %9.3f %9.3f\n", ms(h->max), imsec_bench_hist_mean(h) / 1000.0);
+  }
+  for (size_t b = 0; b < r->n_by; b++) {
+    const imsec_bench_stats *x = r->by[b];
+    fprintf(f, "%-10s %llu attempts, %llu ok, %llu failed, %.1f/s\n",
+            r->by_name[b], (unsigned long long)x->attempts,
+            (unsigned long long)x->ok, (unsigned long long)failures(x),
+            rate_of(x->ok, secs));
+  }
+  for (size_t i = 0; i < r->n_servers; i++) {
+    const imsec_bench_server *v = &r->servers[i];
+    if (!v->sampled) {
+      fprintf(f, "server %ld: /proc not readable\n", v->pid);
+      continue;
+    }
+    fprintf(f, "server %ld: cpu %.3f s", v->pid, v->cpu_s);
+    if (s->ok)
+      fprintf(f, ", %.1f us per success", v->cpu_s * 1e6 / (double)s->ok);
+    fprintf(f, ", rss %llu -> %llu KiB (max %llu)\n",
+            (unsigned long long)v->rss_kib_start,
+            (unsigned long long)v->rss_kib_end,
+            (unsigned long long)v->rss_kib_max);
+  }
+  if (r->generator_cpu_s >= 0) {
+    fprintf(f, "generator: %u process%s, cpu %.3f s", r->procs,
+            r->procs == 1 ? "" : "es", r->generator_cpu_s);
+    if (s->ok)
+      fprintf(f, ", %.1f us per success",
+              r->generator_cpu_s * 1e6 / (double)s->ok);
+    fputc('\n', f);
+  }
+  if (r->hold) {
+    fprintf(f, "hold: %llu of %llu UEs registered at once\n",
+            (unsigned long long)r->hold_registered,
+            (unsigned long long)r->hold_ues);
+    for (size_t i = 0; i < r->n_servers; i++) {
+      const imsec_bench_server *v = &r->servers[i];
+      if (!v->sampled)
+        continue;
+      fprintf(f, "server %ld: rss %llu KiB idle, %llu KiB holding", v->pid,
+              (unsigned long long)v->rss_kib_idle_before,
+              (unsigned long long)v->rss_kib_held);
+      if (r->hold_registered)
+        fprintf(f, ": %.2f KiB per UE",
+                ((double)v->rss_kib_held - (double)v->rss_kib_idle_before) /
+                    (double)r->hold_registered);
+      fputc('\n', f);
+    }
+  }
+  return ferror(f) ? -1 : 0;
+}

@@ -109,4 +109,47 @@ int imsec_bench_write_csv(FILE *f, const imsec_bench_stats *s);
 int imsec_bench_write_svg(FILE *f, const imsec_bench_stats *s,
                           const char *title);
 
+/* ---------------------------------------------------------- the report */
+
+/* A process the bench watched from /proc: a server (--server-pid). */
+typedef struct imsec_bench_server {
+  long pid;
+  int sampled;  /* 0: /proc could not be read (gone, not ours) */
+  double cpu_s; /* CPU it used during the run */
+  uint64_t rss_kib_start, rss_kib_end, rss_kib_max;
+  /* hold: its resident set before the UEs registered and while they
+   * were all held */
+  uint64_t rss_kib_idle_before, rss_kib_held;
+} imsec_bench_server;
+
+/* What a run measured, for the table and the JSON report. Borrowed. */
+typedef struct imsec_bench_report {
+  const imsec_bench_stats *total;
+  /* Per scenario when a mix ran (n_by 0: one scenario). */
+  const imsec_bench_stats *by[4];
+  const char *by_name[4];
+  size_t n_by;
+  const imsec_bench_opt *opts;
+  size_t nopts;
+  double elapsed_s; /* the run's wall time */
+  /* Failures by SIP status: status[i] for status_min + i (NULL: none). */
+  const uint64_t *status;
+  unsigned status_min, n_status;
+  const imsec_bench_server *servers;
+  size_t n_servers;
+  unsigned procs;           /* generator processes */
+  double generator_cpu_s;   /* their CPU, < 0 unknown */
+  int hold;                 /* 1: `imsec bench hold` */
+  uint64_t hold_ues;        /* UEs asked to be held */
+  uint64_t hold_registered; /* the most held registered at once */
+} imsec_bench_report;
+
+/* The end table of a run (what imsec_bench_write_table prints, then the
+ * servers, the generator, the mix and a hold's memory per UE). */
+int imsec_bench_write_report_table(FILE *f, const imsec_bench_report *r);
+/* The JSON report (docs/BENCH.md): one object with "options", "totals",
+ * "latency_us", "by_scenario" (a mix), "statuses", "series", "server",
+ * "generator" and, for hold, "hold". */
+int imsec_bench_write_report_json(FILE *f, const imsec_bench_report *r);
+
 #endif

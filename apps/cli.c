@@ -1,6 +1,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "imsec/base.h"
@@ -78,4 +80,46 @@ int cli_planned(int argc, char **argv, const char *help) {
   }
   return cli_fail(CLI_EXIT_USAGE, argv[0],
                   "not implemented yet (planned; see README)");
+}
+
+/* fs.nr_open: the ceiling of any RLIMIT_NOFILE, root's included. */
+static rlim_t nr_open(void) {
+  FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+  unsigned long v = 0;
+  if (f) {
+    if (fscanf(f, "%lu", &v) != 1)
+      v = 0;
+    fclose(f);
+  }
+  return v ? (rlim_t)v : (rlim_t)1048576;
+}
+
+unsigned long cli_raise_nofile(const char *sub) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 0;
+  rlim_t want = CLI_NOFILE_WANT;
+  rlim_t cap = nr_open();
+  if (want > cap)
+    want = cap;
+  struct rlimit next = rl;
+  /* Only root may raise the hard limit (CAP_SYS_RESOURCE). */
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want && geteuid() == 0)
+    next.rlim_max = want;
+  next.rlim_cur = next.rlim_max;
+  if (next.rlim_cur != rl.rlim_cur || next.rlim_max != rl.rlim_max) {
+    if (setrlimit(RLIMIT_NOFILE, &next) != 0) {
+      next.rlim_max = rl.rlim_max; /* the hard one stays: soft up to it */
+      next.rlim_cur = rl.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &next) != 0)
+        next = rl;
+    }
+  }
+  if (next.rlim_cur != RLIM_INFINITY && next.rlim_cur < want)
+    fprintf(stderr,
+            "%s info: open files limited to %lu (hard limit %lu; %lu wanted "
+            "for many flows: raise it with ulimit -Hn or run as root)\n",
+            sub ? sub : "imsec", (unsigned long)next.rlim_cur,
+            (unsigned long)next.rlim_max, (unsigned long)want);
+  return (unsigned long)next.rlim_cur;
 }

@@ -48,6 +48,15 @@ int cli_wants_help(int argc, char **argv);
 int cli_hex_exact(const char *sub, const char *opt, const char *val,
                   uint8_t *out, size_t len);
 
+/* File descriptors for a process holding many flows (a daemon with
+ * 100,000 registered UEs, a generator holding them): the soft
+ * RLIMIT_NOFILE goes up to the hard one; run as root, the hard one too,
+ * up to CLI_NOFILE_WANT (never past fs.nr_open). Says so on stderr
+ * ("SUB info: ...") only when it could not get CLI_NOFILE_WANT. Returns
+ * the soft limit in force afterwards. */
+#define CLI_NOFILE_WANT 262144
+unsigned long cli_raise_nofile(const char *sub);
+
 /* The stub of a subcommand that does not exist yet: prints its help on
  * --help (exit 0), otherwise says it is planned (exit 2). */
 int cli_planned(int argc, char **argv, const char *help);

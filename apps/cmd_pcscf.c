@@ -722,6 +722,9 @@ static int run(int argc, char **argv) {
   int bad = settings_read(argc, argv, &s, &ladder);
   if (bad)
     return bad;
+  /* One descriptor per UE's connection: 100,000 registered UEs need more
+   * than a default limit. */
+  (void)cli_raise_nofile(SUB);
   imsec_log_level level = IMSEC_LOG_INFO;
   if (imsec_hostnet_log_level_parse(s.log_level, &level) < 0)
     return CLI_EXIT_USAGE; /* settings_read checked it */

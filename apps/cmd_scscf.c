@@ -916,6 +916,8 @@ static int run(int argc, char **argv) {
   int rv = parse_args(argc, argv, &o);
   if (rv)
     return rv;
+  /* P-CSCFs and direct peers may hold many connections. */
+  (void)cli_raise_nofile(SUB);
   imsec_scscf_file file;
   file_init(&file);
   if (o.conf) {

@@ -148,6 +148,11 @@ struct imsec_hostnet {
   atomic_uint psk_refused; /* element keys refused by a full table */
   int stop_pipe[2];
   int sig_fd;
+  /* cfg.sources as socket addresses (port 0), used in turn by CONNECTs of
+   * every loop. */
+  struct sockaddr_storage *sources;
+  size_t n_sources;
+  atomic_uint next_source;
 };
 
 /* ---------------------------------------------------------------- clock */
@@ -361,6 +366,24 @@ static int addr_to_sockaddr(const imsec_addr *a, struct sockaddr_storage *ss) {
   else
     a6->sin6_port = htons(a->port);
   return 0;
+}
+
+/* A source address: an IP literal only (no name look-up per CONNECT, nor
+ * at start for something meant as an address), port 0 (the kernel picks
+ * one per connection). */
+static int source_addr(const imsec_addr *a, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, a->host, &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, a->host, &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    return 0;
+  }
+  return IMSEC_ERR_INVAL;
 }
 
 static imsec_net_transport tp_to_net(imsec_tp tp) {
@@ -786,6 +809,21 @@ static imsec_net_tls *pick_tls(inst *in, const imsec_tls_profile *tls,
   return pr->tls;
 }
 
+/* The next configured source address of the peer's family, or NULL (the
+ * kernel picks). One counter for every loop: the flows of a generator
+ * spread evenly however its loops share them, so each source's port range
+ * carries its part of the connections to one server. */
+static const struct sockaddr *pick_source(imsec_hostnet *r, int family) {
+  if (!r->n_sources)
+    return NULL;
+  for (size_t tries = 0; tries < r->n_sources; tries++) {
+    size_t i = atomic_fetch_add(&r->next_source, 1) % r->n_sources;
+    if (r->sources[i].ss_family == family)
+      return (const struct sockaddr *)&r->sources[i];
+  }
+  return NULL;
+}
+
 static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
                          const char *server_name,
                          const imsec_tls_profile *tls) {
@@ -829,6 +867,7 @@ static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
   imsec_net_connect_opts o = {
       .transport = tr,
       .peer = (const struct sockaddr *)&ss,
+      .local = pick_source(r, ss.ss_family),
       .tls = ctx_tls,
       .server_name = server_name && server_name[0] ? server_name : NULL,
       .reuse = !r->cfg.no_reuse && !has_psk,
@@ -1282,9 +1321,36 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
   snprintf(r->name, sizeof r->name, "%s", cfg->name ? cfg->name : "elem");
   r->cfg.name = r->name;
   r->cfg.tls_profiles = NULL;
+  r->cfg.sources = NULL;
+  r->cfg.n_sources = 0;
   r->nloops = cfg->loops ? cfg->loops : 1;
   r->stop_pipe[0] = r->stop_pipe[1] = -1;
   r->sig_fd = -1;
+  atomic_init(&r->next_source, 0);
+  if (cfg->n_sources) {
+    if (!cfg->sources) {
+      free(r);
+      if (err)
+        snprintf(err, errcap, "host net port: incomplete configuration");
+      return IMSEC_ERR_INVAL;
+    }
+    r->sources = calloc(cfg->n_sources, sizeof *r->sources);
+    if (!r->sources) {
+      free(r);
+      return IMSEC_ERR_NOMEM;
+    }
+    r->n_sources = cfg->n_sources;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+      if (source_addr(&cfg->sources[i], &r->sources[i]) != 0) {
+        if (err)
+          snprintf(err, errcap, "%s: source address '%s' is not an IP address",
+                   r->name, cfg->sources[i].host);
+        free(r->sources);
+        free(r);
+        return IMSEC_ERR_CONFIG;
+      }
+    }
+  }
   atomic_init(&r->log_level, (int)cfg->log_level);
   size_t n_ctx = cfg->n_listeners + cfg->n_tls_profiles + 1;
   r->listeners = calloc(cfg->n_listeners + 1, sizeof *r->listeners);
@@ -1412,6 +1478,7 @@ fail:
   free(r->own_tls);
   free(r->profiles);
   free(r->loops);
+  free(r->sources);
   free(r);
   if (err && !err[0])
     snprintf(err, errcap, "host net port: %s", imsec_strerror(rc));
@@ -1440,6 +1507,7 @@ void imsec_hostnet_del(imsec_hostnet *r) {
   free(r->own_tls);
   free(r->profiles);
   free(r->loops);
+  free(r->sources);
   free(r);
 }
 

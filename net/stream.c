@@ -9,6 +9,7 @@
  * two transport tables at the end of this file, and the TLS records go
  * through tls_bio.c, which DTLS shares.
  */
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -399,13 +400,29 @@ static void stream_connect(imsec_net_flow *f, const net_addr *local,
                            imsec_net_tls *tls) {
   struct net_loop *lp = f->lp;
   f->kind = K_STREAM;
-  uv_tcp_init(&lp->loop, &f->h.tcp);
+  /* With a source address the socket exists before bind(2), so it can be
+   * told to leave the port to connect(2): the kernel then picks a port
+   * unique for the 4-tuple, not one unique for the source alone, and one
+   * source carries a whole ephemeral range of flows to each server. */
+  int bound =
+      local && uv_tcp_init_ex(&lp->loop, &f->h.tcp, local->sa.sa_family) == 0;
+  if (!bound)
+    uv_tcp_init(&lp->loop, &f->h.tcp);
   f->h.tcp.data = f;
   f->handles = 2;
   uv_tcp_nodelay(&f->h.tcp, 1);
-  if (local && uv_tcp_bind(&f->h.tcp, &local->sa, 0) != 0) {
-    net_flow_close(f, IMSEC_ERR_IO);
-    return;
+  if (local) {
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    uv_os_fd_t fd;
+    int one = 1;
+    if (bound && uv_fileno((uv_handle_t *)&f->h.tcp, &fd) == 0)
+      (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                       sizeof one);
+#endif
+    if (!bound || uv_tcp_bind(&f->h.tcp, &local->sa, 0) != 0) {
+      net_flow_close(f, IMSEC_ERR_IO);
+      return;
+    }
   }
   uv_connect_t *req = malloc(sizeof *req);
   if (!req) {

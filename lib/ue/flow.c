@@ -45,8 +45,13 @@ void ue_connect_now(imsec_ue *ue, imsec_time_ms now, imsec_out *out) {
   ue->connect_tag = ue->next_tag++;
   ue->reconnect_at = 0;
   ue->st = UE_ST_CONNECTING;
-  /* With a certificate, or a PSK (mode M3, psk.c); over TLS or DTLS. */
-  ue_psk_connect(ue, now, out);
+  if (UE_PLAIN(ue)) {
+    /* A load generator's plain TCP: no server name, no TLS profile. */
+    (void)imsec_out_connect(out, ue->connect_tag, &ue->pcscf, NULL);
+  } else {
+    /* With a certificate, or a PSK (mode M3, psk.c); over TLS or DTLS. */
+    ue_psk_connect(ue, now, out);
+  }
   ue->txn_deadline = now + ue->txn_timeout;
   ue_arm(out, IMSEC_UE_TIMER_TXN, ue->txn_deadline);
 }
@@ -144,6 +149,7 @@ static void take_local(imsec_ue *ue, const imsec_flow_info *info) {
   ue_host_port(&b, ue);
   /* draft-jennings-sip-dtls: transport=dtls-udp for SIP over DTLS. */
   imsec_sbuf_add(&b, ue->pcscf.tp == IMSEC_TP_DTLS ? ";transport=dtls-udp;ob"
+                     : UE_PLAIN(ue)                ? ";transport=tcp;ob"
                                                    : ";transport=tls;ob");
 }
 
@@ -183,14 +189,16 @@ int ue_h_flow_up(imsec_ue *ue, const ue_event *e) {
   take_local(ue, info);
 
   LOG(out, IMSEC_LOG_INFO,
-      S(ue->pcscf.tp == IMSEC_TP_DTLS ? "DTLS flow up to " : "TLS flow up to "),
+      S(ue->pcscf.tp == IMSEC_TP_DTLS ? "DTLS flow up to "
+        : UE_PLAIN(ue)                ? "TCP flow up to "
+                                      : "TLS flow up to "),
       S(ue->pcscf_name), S(info && info->tls_version ? " (" : ""),
       S(info && info->tls_version ? info->tls_version : ""),
       S(info && info->resumed ? ", resumed session)"
                               : (info && info->tls_version ? ")" : "")));
   /* Mode M3 (psk.c): a flow on the PSK derived from the registration's
    * AKA run continues it (the P-CSCF moved the binding here). */
-  int psk = ue_psk_flow_up(ue, info, out);
+  int psk = UE_PLAIN(ue) ? 0 : ue_psk_flow_up(ue, info, out);
   if (psk && ue->psk.mode == IMSEC_UE_TLS_PSK_AKA && !ue->dereg_wanted &&
       ue_psk_derived_usable(ue, e->now)) {
     ue->st = UE_ST_REGISTERED;

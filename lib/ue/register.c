@@ -29,6 +29,7 @@ int ue_build_via(imsec_ue *ue, char *buf, size_t cap) {
   imsec_sbuf_init(&b, buf, cap);
   /* draft-jennings-sip-dtls: the Via transport of SIP over DTLS. */
   imsec_sbuf_add(&b, ue->pcscf.tp == IMSEC_TP_DTLS ? "SIP/2.0/DTLS-UDP "
+                     : UE_PLAIN(ue)                ? "SIP/2.0/TCP "
                                                    : "SIP/2.0/TLS ");
   ue_host_port(&b, ue);
   imsec_sbuf_add(&b, ";branch=z9hG4bK");

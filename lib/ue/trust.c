@@ -10,7 +10,39 @@
  * decision and returns 1 when trusted. With `realm` NULL only the
  * certificate part is decided (imsec_trust_decide_cert): what the UE
  * knows when the TLS handshake completes, before it sends anything. */
+/* Plain TCP (a load generator, UE_PLAIN): no certificate, so nothing to
+ * decide on the flow; the challenge's realm must still be the home
+ * domain, or the password would answer anyone's challenge. */
+static int plain_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
+  if (!realm)
+    return 1;
+  if (imsec_str_ieq(S(realm), S(ue->home_domain))) {
+    ue->trusted = 1;
+    return 1;
+  }
+  imsec_trust_result r;
+  memset(&r, 0, sizeof(r));
+  r.verdict = IMSEC_TRUST_REJECTED;
+  r.reason = IMSEC_TRUST_REALM_MISMATCH;
+  imsec_sbuf b;
+  imsec_sbuf_init(&b, r.why, sizeof(r.why));
+  imsec_sbuf_add(&b, "realm '");
+  imsec_sbuf_add(&b, realm);
+  imsec_sbuf_add(&b, "' is not the home domain '");
+  imsec_sbuf_add(&b, ue->home_domain);
+  imsec_sbuf_add(&b, "' (plain TCP)");
+  ue->trust = r;
+  ue->trust_decided = 1;
+  imsec_sbuf_init(&b, ue->error, sizeof(ue->error));
+  imsec_sbuf_add(&b, "P-CSCF not trusted [realm-mismatch]: ");
+  imsec_sbuf_add(&b, r.why);
+  LOG(out, IMSEC_LOG_WARN, S("trust: REJECTED [realm-mismatch] "), S(r.why));
+  return 0;
+}
+
 int ue_decide_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
+  if (UE_PLAIN(ue))
+    return plain_trust(ue, realm, out);
   /* Mode M3: a PSK flow has no certificate; only the realm (psk.c). */
   if (ue->psk.mode == IMSEC_UE_TLS_PSK || ue->psk.mode == IMSEC_UE_TLS_PSK_AKA)
     return ue_psk_trust(ue, realm, out);

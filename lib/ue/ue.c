@@ -163,7 +163,18 @@ int imsec_ue_new(imsec_ue **out, const imsec_ue_config *cfg,
    * UE (a password, TS 33.203 Annex N) uses neither. */
   if (cfg->password_len == 0 && cfg->has_op == cfg->has_opc)
     return IMSEC_ERR_CONFIG;
-  if ((cfg->pcscf.tp != IMSEC_TP_TLS && cfg->pcscf.tp != IMSEC_TP_DTLS) ||
+  /* Plain TCP only when asked for and only for SIP Digest without any
+   * TLS-bound feature (a PSK, an M2b listener): an ISIM UE, and every
+   * terminal, stays on TLS (TS 33.203 Annex O needs TLS for Digest too;
+   * plain TCP is only for comparing load generators). */
+  int plain = cfg->pcscf.tp == IMSEC_TP_TCP;
+  if (cfg->allow_plain && cfg->password_len == 0)
+    return IMSEC_ERR_CONFIG;
+  if (plain &&
+      (!cfg->allow_plain || cfg->has_listen || cfg->aka_psk || cfg->psk_len))
+    return IMSEC_ERR_CONFIG;
+  if ((cfg->pcscf.tp != IMSEC_TP_TLS && cfg->pcscf.tp != IMSEC_TP_DTLS &&
+       !plain) ||
       cfg->pcscf.port == 0 || !cfg->pcscf.host[0])
     return IMSEC_ERR_CONFIG;
   imsec_sqn_cfg sc = sqn_cfg_or_default(&cfg->sqn_cfg);

@@ -365,6 +365,10 @@ int ue_h_txn_persist(imsec_ue *ue, const ue_event *e);
 
 /* digest.c (SIP Digest, a UE without an ISIM) */
 #define UE_DIGEST(ue) ((ue)->dig.password_len > 0)
+/* SIP Digest over plain TCP (imsec_ue_config.allow_plain): a load
+ * generator's flow, never a terminal's; imsec_ue_new lets TCP through only
+ * with allow_plain and a password. */
+#define UE_PLAIN(ue) ((ue)->pcscf.tp == IMSEC_TP_TCP)
 int ue_digest_config(imsec_ue *ue, const imsec_ue_config *cfg);
 /* The challenge of `id` (WWW- or Proxy-Authenticate) to answer: the first
  * SHA-256 one with qop=auth, else the first MD5 one (RFC 8760 §3).

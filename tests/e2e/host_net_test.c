@@ -33,6 +33,7 @@ static const char *g_dir;
 typedef struct echo {
   int ups, downs, msgs;
   int keep;
+  char peers[4][256]; /* the first flows' peer addresses */
 } echo;
 
 static int echo_up(void *s, uint64_t flow, uint64_t tag,
@@ -41,6 +42,8 @@ static int echo_up(void *s, uint64_t flow, uint64_t tag,
   echo *e = s;
   (void)tag;
   (void)now;
+  if (e->ups < 4)
+    snprintf(e->peers[e->ups], sizeof e->peers[0], "%s", info->peer.host);
   e->ups++;
   assert_true(info->inbound);
   if (e->keep)
@@ -672,6 +675,63 @@ static void test_loops(void **state) {
   assert_int_equal(f.e[0].msgs + f.e[1].msgs + f.e[2].msgs, 3);
 }
 
+/* Source addresses: each CONNECT is bound to the next one, so a
+ * generator's flows come from across 127.0.0.0/8; a name is refused at
+ * once (no look-up per CONNECT). */
+static void test_sources(void **state) {
+  (void)state;
+  echo e = {0};
+  imsec_hostnet *s = server(&e, IMSEC_TP_TCP, NULL, NULL, 0);
+  client c;
+  memset(&c, 0, sizeof c);
+  c.reuse = 1; /* two CONNECTs; no_reuse below makes them two flows */
+  c.close_after = 1;
+  dst(&c, IMSEC_TP_TCP, imsec_hostnet_port(s, 0), NULL);
+  imsec_addr src[2];
+  memset(src, 0, sizeof src);
+  snprintf(src[0].host, sizeof src[0].host, "127.0.0.2");
+  snprintf(src[1].host, sizeof src[1].host, "127.0.0.3");
+  imsec_hostnet_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.name = "client";
+  cfg.ops = &client_ops;
+  cfg.self = &c;
+  cfg.no_reuse = 1;
+  cfg.sources = src;
+  cfg.n_sources = 2;
+  cfg.log_level = IMSEC_LOG_WARN;
+  imsec_hostnet *cr = NULL;
+  char err[256];
+  if (imsec_hostnet_new(&cr, &cfg, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  memset(src, 0, sizeof src); /* copied: the caller's array may go */
+  assert_int_equal(imsec_hostnet_start(cr), 0);
+  assert_int_equal(imsec_hostnet_wait(cr, WAIT), 0);
+  for (int i = 0; i < 100 && e.ups < 2; i++)
+    usleep(10000);
+  imsec_hostnet_del(cr);
+  assert_int_equal(c.ups, 2);
+  assert_int_not_equal(c.flows[0], c.flows[1]);
+  for (int i = 0; i < 100 && e.downs < 2; i++)
+    usleep(10000);
+  imsec_hostnet_del(s);
+  assert_int_equal(e.ups, 2);
+  /* One flow from each source, in either order. */
+  assert_true((strcmp(e.peers[0], "127.0.0.2") == 0 &&
+               strcmp(e.peers[1], "127.0.0.3") == 0) ||
+              (strcmp(e.peers[0], "127.0.0.3") == 0 &&
+               strcmp(e.peers[1], "127.0.0.2") == 0));
+
+  snprintf(src[0].host, sizeof src[0].host, "localhost");
+  err[0] = '\0';
+  assert_int_equal(imsec_hostnet_new(&cr, &cfg, err, sizeof err),
+                   IMSEC_ERR_CONFIG);
+  assert_non_null(strstr(err, "localhost"));
+  cfg.sources = NULL;
+  assert_int_equal(imsec_hostnet_new(&cr, &cfg, err, sizeof err),
+                   IMSEC_ERR_INVAL);
+}
+
 static int setup(void **state) {
   (void)state;
   g_dir = t_pki_setup();
@@ -693,6 +753,7 @@ int main(void) {
       cmocka_unit_test(test_resumption),
       cmocka_unit_test(test_profiles),
       cmocka_unit_test(test_loops),
+      cmocka_unit_test(test_sources),
       cmocka_unit_test(test_call_stop),
       cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_signal_stop),

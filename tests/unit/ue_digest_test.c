@@ -37,6 +37,10 @@ typedef struct fx {
   imsec_trust_cert cert;
   imsec_time_ms now;
   uint64_t tag;
+  imsec_addr connect_to; /* the last CONNECT's address, server name, TLS */
+  char connect_name[256];
+  int connect_tls;
+  int plain;
   int n_send, n_close, n_persist;
   char sent[16384]; /* the last SEND */
   size_t sent_len;
@@ -73,6 +77,9 @@ static void take(fx *f) {
       break;
     case IMSEC_ACT_CONNECT:
       f->tag = a->tag;
+      f->connect_to = a->addr;
+      snprintf(f->connect_name, sizeof(f->connect_name), "%s", a->server_name);
+      f->connect_tls = a->tls != NULL;
       break;
     case IMSEC_ACT_TIMER:
       if (a->timer < 8) {
@@ -91,6 +98,7 @@ static void take(fx *f) {
 typedef struct opts {
   int isim;             /* K/OPc instead of a password */
   const char *username; /* digest_username */
+  int plain;            /* tcp: P-CSCF with allow_plain */
 } opts;
 
 static void fx_new(fx *f, const opts *o) {
@@ -113,8 +121,12 @@ static void fx_new(fx *f, const opts *o) {
     cfg.password_len = strlen(PASSWORD);
     cfg.digest_username = o ? o->username : NULL;
   }
-  assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:5061"), &cfg.pcscf),
+  assert_int_equal(imsec_addr_parse(o && o->plain ? S_LIT("tcp:127.0.0.1:5060")
+                                                  : S_LIT("tls:127.0.0.1:5061"),
+                                    &cfg.pcscf),
                    0);
+  cfg.allow_plain = o && o->plain;
+  f->plain = cfg.allow_plain;
   cfg.pcscf_name = PCSCF;
   cfg.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   cfg.max_connect_attempts = 3;
@@ -146,13 +158,16 @@ static void fx_up(fx *f) {
   take(f);
   imsec_flow_info info;
   memset(&info, 0, sizeof(info));
-  info.tp = IMSEC_TP_TLS;
+  info.tp = f->plain ? IMSEC_TP_TCP : IMSEC_TP_TLS;
   assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:40000"), &info.local),
                    0);
   assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:5061"), &info.peer),
                    0);
-  info.peer_cert = &f->cert;
-  info.tls_version = "TLSv1.3";
+  info.local.tp = info.peer.tp = info.tp;
+  if (!f->plain) { /* plain TCP: no certificate, no TLS version */
+    info.peer_cert = &f->cert;
+    info.tls_version = "TLSv1.3";
+  }
   assert_int_equal(
       imsec_ue_on_flow_up(f->ue, FLOW, f->tag, &info, f->now, &f->out), 0);
   take(f);
@@ -766,6 +781,89 @@ static void test_config(void **st) {
   imsec_crypto_del(c);
 }
 
+/* SIP Digest over plain TCP (a load generator's, allow_plain): a TCP
+ * CONNECT with no server name and no TLS profile, Via and Contact say
+ * TCP, no certificate is asked for, the registration completes; the
+ * realm is still checked; and TCP needs allow_plain and a password. */
+static void test_plain_tcp(void **st) {
+  (void)st;
+  fx f;
+  opts o = {.plain = 1};
+  fx_new(&f, &o);
+  fx_up(&f);
+  assert_int_equal(f.connect_to.tp, IMSEC_TP_TCP);
+  assert_int_equal(f.connect_to.port, 5060);
+  assert_string_equal(f.connect_name, "");
+  assert_false(f.connect_tls);
+  assert_true(has(f.sent, "Via: SIP/2.0/TCP "));
+  assert_true(has(f.sent, ";transport=tcp;ob>"));
+  assert_false(has(f.sent, "transport=tls"));
+  assert_false(has(f.sent, "Security-Client"));
+  challenge(&f, NONCE1, 0);
+  assert_int_equal(f.n_send, 1);
+  creds c;
+  get_creds(&f, IMSEC_SIP_H_AUTHORIZATION, &c);
+  assert_int_equal(verify(&c, f.c, IMSEC_DIGEST_SHA256, "REGISTER"), 0);
+  imsec_sip_msg_free(&c.m);
+  ok_with_rspauth(&f, IMSEC_DIGEST_SHA256, 0);
+  imsec_ue_status s = status(&f);
+  assert_int_equal(s.state, IMSEC_UE_REGISTERED);
+  assert_int_equal(s.challenges, 1);
+  fx_del(&f);
+
+  /* Another realm's challenge: refused, nothing answered, as over TLS. */
+  fx_new(&f, &o);
+  fx_up(&f);
+  char extra[1024] = "";
+  chal(extra, sizeof(extra), "WWW-Authenticate", "MD5",
+       "ims.mnc002.mcc001.3gppnetwork.org", NONCE1, NULL);
+  answer(&f, 401, "Unauthorized", extra);
+  assert_int_equal(f.n_send, 0);
+  assert_int_equal(f.n_close, 1);
+  s = status(&f);
+  assert_int_equal(s.state, IMSEC_UE_REFUSED);
+  assert_int_equal(s.trust.verdict, IMSEC_TRUST_REJECTED);
+  assert_int_equal(s.trust.reason, IMSEC_TRUST_REALM_MISMATCH);
+  fx_del(&f);
+
+  /* Configuration: TCP without allow_plain, allow_plain without a
+   * password (an ISIM UE stays on TLS), or with a PSK. */
+  imsec_crypto *c2;
+  assert_int_equal(imsec_crypto_ossl_new(&c2), 0);
+  imsec_ue_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.impi = IMPI;
+  cfg.impus = impus;
+  cfg.n_impus = 1;
+  cfg.home_domain = HOME;
+  cfg.trust_domain = TD;
+  memcpy(cfg.password, "pwd", 3);
+  cfg.password_len = 3;
+  assert_int_equal(imsec_addr_parse(S_LIT("tcp:127.0.0.1:5060"), &cfg.pcscf),
+                   0);
+  imsec_ue *ue = NULL;
+  assert_int_equal(imsec_ue_new(&ue, &cfg, c2), IMSEC_ERR_CONFIG);
+  cfg.allow_plain = 1;
+  assert_int_equal(imsec_ue_new(&ue, &cfg, c2), 0);
+  imsec_ue_del(ue);
+  cfg.psk_identity = "id";
+  cfg.psk[0] = 1;
+  cfg.psk_len = 16;
+  assert_int_equal(imsec_ue_new(&ue, &cfg, c2), IMSEC_ERR_CONFIG);
+  cfg.psk_len = 0;
+  cfg.password_len = 0;
+  t_hex("cd63cb71954a9f4e48a5994e37a02baf", cfg.opc, 16);
+  cfg.has_opc = 1;
+  assert_int_equal(imsec_ue_new(&ue, &cfg, c2), IMSEC_ERR_CONFIG);
+  assert_int_equal(imsec_addr_parse(S_LIT("tls:127.0.0.1:5061"), &cfg.pcscf),
+                   0);
+  assert_int_equal(imsec_ue_new(&ue, &cfg, c2), IMSEC_ERR_CONFIG);
+  cfg.allow_plain = 0;
+  assert_int_equal(imsec_ue_new(&ue, &cfg, c2), 0); /* the ISIM UE on TLS */
+  imsec_ue_del(ue);
+  imsec_crypto_del(c2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_register_sha256),
@@ -779,6 +877,7 @@ int main(void) {
       cmocka_unit_test(test_invite_407),
       cmocka_unit_test(test_nextnonce_fresh_401_reconnect),
       cmocka_unit_test(test_config),
+      cmocka_unit_test(test_plain_tcp),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,6 +178,10 @@ static int eng_setup(eng *e, const bench_opts *o, const bench_creds *cr,
    * many as the load keeps busy are registered first (closed loop: twice
    * the operations in flight; open loop: two seconds of the rate). */
   uint32_t units = e->n_slots / e->g;
+  /* A share of nothing (fewer operations or in flight than workers):
+   * this worker has no part in the run. */
+  if ((!o->hold && o->count && !e->count) || (o->rate <= 0 && !e->conc))
+    units = 0;
   int warm = !o->hold && (pairs || o->conn == BENCH_CONN_OPEN);
   if (warm) {
     uint64_t need =
@@ -375,8 +379,10 @@ int bench_engine_run(const bench_opts *opts, const bench_creds *creds,
     /* A signal (or the port stopping): end as the time would (a hold
      * de-registers first), bounded by the operation timeout. */
     if (imsec_hostnet_call_wait(r, eng_stop_fn, NULL, 2000) == 0) {
-      int64_t until = imsec_hostnet_now() +
-                      (opts->timeout_ms ? opts->timeout_ms : 10000) + 1000;
+      /* The loop ends it (a hold's de-registrations bound themselves:
+       * they end when none progressed for an operation's timeout); this
+       * bound only guards against a loop that no longer runs. */
+      int64_t until = imsec_hostnet_now() + 600000;
       while (!atomic_load(&e->done) && imsec_hostnet_now() < until) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);

@@ -240,6 +240,8 @@ static void fl_del(eng *e, uint32_t ui) {
 
 static void finish(eng *e, imsec_time_ms now);
 static void fill(eng *e, imsec_time_ms now, imsec_out *out);
+static void dereg_fill(eng *e, imsec_time_ms now, imsec_out *out);
+static int64_t deadline_of(const eng *e, imsec_time_ms now);
 
 static const char *sc_name(unsigned sc) {
   return bench_scenario_name((bench_scenario)sc);
@@ -449,6 +451,9 @@ static void after(eng *e, uint32_t i, imsec_time_ms now, imsec_out *out) {
   if (s->dereg && st.state != IMSEC_UE_REGISTERED) {
     s->dereg = 0;
     e->dereg_busy--;
+    /* The end waits while de-registrations progress, however many. */
+    e->dereg_until = deadline_of(e, now);
+    dereg_fill(e, now, out);
     return;
   }
   progress(e, i / e->g, now, out);

@@ -7,6 +7,8 @@
  * TLS failure (the UEs trust another root) counted as TLS_ALERT. A sink
  * counts what the engine reports. Every run is bounded (a few seconds). */
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -222,6 +224,13 @@ static void pcscf_m2a_up(const imsec_addr *scscf) {
 
 static int stack_up(void **state) {
   (void)state;
+  /* SIGTERM and SIGINT blocked in every thread (the engine's port reads
+   * them with a signalfd): t_hold_signal sends one to the process. */
+  sigset_t ss;
+  sigemptyset(&ss);
+  sigaddset(&ss, SIGTERM);
+  sigaddset(&ss, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &ss, NULL);
   assert_int_equal(imsec_fx_init(&g_fx, "imsec-bench-engine"), 0);
   assert_int_equal(imsec_fx_make_pki(&g_fx, (int64_t)time(NULL)), 0);
   imsec_fx_path(&g_fx, IMSEC_FX_ROOT_CRT, g_root, sizeof g_root);
@@ -428,12 +437,13 @@ static void opts_init(bench_opts *o, uint16_t port) {
   o->procs = 1;
 }
 
-/* Run one worker; returns bench_engine_run's value. */
-static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
+/* Run worker w of W; returns bench_engine_run's value. */
+static int run_w(const bench_opts *o, const bench_creds *cr, unsigned w,
+                 unsigned W, counts *c) {
   memset(c, 0, sizeof *c);
   bench_sink sink = {.arg = c, .done = c_done, .tick = c_tick, .note = c_note};
   char err[256] = "";
-  int rv = bench_engine_run(o, cr, 0, 1, imsec_hostnet_now(), &sink, err,
+  int rv = bench_engine_run(o, cr, w, W, imsec_hostnet_now(), &sink, err,
                             sizeof err);
   if (rv != 0)
     fprintf(stderr, "bench_engine_run: %s\n", err);
@@ -442,6 +452,10 @@ static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
     assert_false(c->out_of_order);
   }
   return rv;
+}
+
+static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
+  return run_w(o, cr, 0, 1, c);
 }
 
 static uint64_t ok_of(const counts *c, bench_scenario sc) {
@@ -563,6 +577,37 @@ static void t_hold(void **state) {
   assert_int_equal(c.final_registered, 0);
 }
 
+static void *term_later(void *arg) {
+  (void)arg;
+  struct timespec ts = {1, 0};
+  nanosleep(&ts, NULL);
+  kill(getpid(), SIGTERM);
+  return NULL;
+}
+
+/* A hold ended by SIGTERM long before its time: the UEs are
+ * de-registered, then the engine returns. */
+static void t_hold_signal(void **state) {
+  (void)state;
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.hold = 1;
+  o.ues = 6;
+  o.count = 0;
+  o.concurrency = 6;
+  o.duration_s = 60;
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, term_later, NULL), 0);
+  imsec_time_ms t0 = imsec_hostnet_now();
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  pthread_join(th, NULL);
+  assert_true(imsec_hostnet_now() - t0 < 10000);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  assert_int_equal(c.max_registered, 6);
+  assert_int_equal(c.final_registered, 0);
+}
+
 static void t_dtls(void **state) {
   (void)state;
   bench_opts o;
@@ -603,6 +648,32 @@ static void t_m2a(void **state) {
   assert_int_equal(run(&o, &g_aka, &c), 0);
   assert_int_equal(c.total, 4);
   assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 0);
+}
+
+/* Worker w of W takes its share of the count (the remainder to the
+ * first workers) and of the concurrency; a worker whose share is nothing
+ * ends at once. */
+static void t_workers(void **state) {
+  (void)state;
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.count = 5;
+  o.concurrency = 4;
+  assert_int_equal(run_w(&o, &g_dig, 0, 3, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 2);
+  assert_int_equal(run_w(&o, &g_dig, 2, 3, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 1);
+  o.count = 1;
+  assert_int_equal(run_w(&o, &g_dig, 1, 2, &c), 0);
+  assert_int_equal(c.total, 0);
+  assert_int_equal(c.finals, 1);
+  /* -c 1 over two workers: the second has nothing in flight. */
+  o.count = 0;
+  o.concurrency = 1;
+  o.duration_s = 30;
+  assert_int_equal(run_w(&o, &g_dig, 1, 2, &c), 0);
+  assert_int_equal(c.total, 0);
 }
 
 static void t_timeout(void **state) {
@@ -711,9 +782,11 @@ int main(void) {
       cmocka_unit_test(t_mix),
       cmocka_unit_test(t_open_loop),
       cmocka_unit_test(t_hold),
+      cmocka_unit_test(t_hold_signal),
       cmocka_unit_test(t_dtls),
       cmocka_unit_test(t_m3),
       cmocka_unit_test(t_m2a),
+      cmocka_unit_test(t_workers),
       cmocka_unit_test(t_timeout),
       cmocka_unit_test(t_wrong_ca),
       cmocka_unit_test(t_refused_setups),

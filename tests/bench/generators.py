@@ -75,11 +75,12 @@ def sipp_csv(lab, creds):
     return path, domain
 
 
-def sipp_run(lab, name, sipp, port, inf, domain, load, seconds, conc, rate):
+def sipp_run(lab, name, sipp, port, inf, domain, load, seconds, conc, rate,
+             source):
     """One SIPp run to its end: a result dict."""
     stf = lab.path(name + ".stat.csv")
     args = [sipp, "127.0.0.1:%d" % port, "-sf", SCENARIO, "-t", "tn",
-            "-i", "127.0.0.1", "-inf", inf, "-key", "domain", domain,
+            "-i", source, "-inf", inf, "-key", "domain", domain,
             "-auth_uri", domain, "-max_socket", "10000", "-nostdin",
             "-trace_stat", "-stf", stf, "-fd", "1", "-trace_err",
             "-error_file", lab.path(name + ".errors.log")]
@@ -110,10 +111,11 @@ def sipp_run(lab, name, sipp, port, inf, domain, load, seconds, conc, rate):
             "cpu_s": ru.ru_utime + ru.ru_stime}
 
 
-def imsec_run(lab, name, port, creds, load, seconds, conc, rate, procs):
+def imsec_run(lab, name, port, creds, load, seconds, conc, rate, procs,
+              source):
     args = ["--target", "tcp:127.0.0.1:%d" % port, "--creds", creds,
             "--mode", "tcp", "--register", "new", "--procs", str(procs),
-            "--timeout", "5000"]
+            "--timeout", "5000", "--sources", source]
     if load == "rate":
         args += ["-r", "%g" % rate, "-n", str(int(rate * seconds)), "-t",
                  "%g" % (seconds * 3 + 10)]
@@ -192,18 +194,23 @@ def main():
                     order = gens if r % 2 == 0 else tuple(reversed(gens))
                     for g in order:
                         name = "%s-%s-%d" % (g, load, r)
+                        # A source address of its own per run: no run
+                        # meets the previous runs' connections in
+                        # TIME_WAIT (the kernel's search for a free port
+                        # grows with them, in the generator's CPU).
+                        source = "127.0.0.%d" % (10 + len(runs) % 240)
                         k0 = genlib.tree_cpu_s(kpids)
                         if g == "sipp":
                             res = sipp_run(lab, name, sipp, k.tcp_port, inf,
                                            domain, load, a.seconds, a.conc,
-                                           a.rate)
+                                           a.rate, source)
                         else:
                             res = imsec_run(lab, name, k.tcp_port, creds,
                                             load, a.seconds, a.conc, a.rate,
-                                            a.procs)
+                                            a.procs, source)
                         kcpu = genlib.tree_cpu_s(kpids) - k0
                         res.update(round=r, load=load, gen=g,
-                                   target_cpu_s=kcpu)
+                                   target_cpu_s=kcpu, source=source)
                         res["regs_per_s"] = res["ok"] / res["wall_s"]
                         res["regs_per_cpu_s"] = res["ok"] / res["cpu_s"] \
                             if res["cpu_s"] > 0 else None

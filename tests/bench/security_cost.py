@@ -143,7 +143,10 @@ def main():
         sc = lab.start("scscf", [
             "scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME, "--db",
             lab.path("hss.db"), "--insecure-core", "--peer-addr", "127.0.0.1",
-            "--log-level", "warn", "--max-flows-per-ip", "1000000"] + LIMITS,
+            "--log-level", "warn", "--max-flows-per-ip", "1000000",
+            # The HSS database under load on a shared machine: wait for
+            # it rather than answer 500 (a failed registration).
+            "--store-timeout", "5000"] + LIMITS,
             ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
         pc = lab.start("pcscf", [
             "pcscf", "--listen", "tls:127.0.0.1:0",
@@ -177,7 +180,7 @@ def main():
                         row = {"ok": n, "failed": 0, "wall_s": wall,
                                "server_cpu_s": cpu, "bench_us_per_op": None}
                     else:
-                        c0 = genlib.tree_cpu_s([pc.pid, sc.pid])
+                        p0, s0 = genlib.cpu_s(pc.pid), genlib.cpu_s(sc.pid)
                         rep, rc, gcpu, wall = lab.bench_run(
                             "register-%d" % r,
                             ["--target", "tls:127.0.0.1:%d" % pc.port,
@@ -187,7 +190,9 @@ def main():
                              "%g" % a.seconds, "--procs", str(a.procs),
                              "--server-pid", "%d,%d" % (pc.pid, sc.pid)],
                             a.seconds * 3 + 60)
-                        cpu = genlib.tree_cpu_s([pc.pid, sc.pid]) - c0
+                        pcpu = genlib.cpu_s(pc.pid) - p0
+                        scpu = genlib.cpu_s(sc.pid) - s0
+                        cpu = pcpu + scpu
                         tot = rep.get("totals", {})
                         fails = tot.get("failures", {})
                         failed = sum(v for v in fails.values()
@@ -199,6 +204,7 @@ def main():
                                "failed": int(failed), "wall_s": wall,
                                "run_s": tot.get("duration_s"),
                                "server_cpu_s": cpu, "exit": rc,
+                               "pcscf_cpu_s": pcpu, "scscf_cpu_s": scpu,
                                "generator_cpu_s": gcpu,
                                "bench_us_per_op":
                                sum(bus) if bus and None not in bus else None,
@@ -232,21 +238,26 @@ def main():
         rg = median([x["us_per_op"] for x in rows if x["phase"] ==
                      "register"])
         q = median(ratios)
+        regs = [x for x in rows if x["phase"] == "register" and x["ok"]]
+        pcu = median([x["pcscf_cpu_s"] * 1e6 / x["ok"] for x in regs])
+        scu = median([x["scscf_cpu_s"] * 1e6 / x["ok"] for x in regs])
         failed = sum(x["failed"] for x in rows)
         if q is None:
             print("no figure: a phase completed nothing")
         else:
-            print("P-CSCF + S-CSCF: %.0f us per new-TLS AKA registration; "
-                  "bare TLS server: %.0f us per full handshake; ratio %.2fx "
-                  "(median of rounds; target <= 1.3: %s)%s" %
-                  (rg, hs, q, "met" if q <= 1.3 else "NOT met",
+            print("P-CSCF + S-CSCF: %.0f us per new-TLS AKA registration "
+                  "(P-CSCF %.0f, S-CSCF %.0f); bare TLS server: %.0f us per "
+                  "full handshake; ratio %.2fx (median of rounds; target "
+                  "<= 1.3: %s)%s" %
+                  (rg, pcu, scu, hs, q, "met" if q <= 1.3 else "NOT met",
                    "; %d registrations failed" % failed if failed else ""))
         genlib.write_json(a.json, {
             "options": {"subscribers": a.n, "seconds": a.seconds,
                         "conc": a.conc, "rounds": a.rounds,
                         "procs": a.procs},
             "rows": rows,
-            "summary": {"register_us": rg, "handshake_us": hs, "ratio": q,
+            "summary": {"register_us": rg, "pcscf_us": pcu, "scscf_us": scu,
+                        "handshake_us": hs, "ratio": q,
                         "target": 1.3}})
     return 0
 

@@ -131,7 +131,9 @@ def imsec_run(lab, name, port, creds, load, seconds, conc, rate, procs,
             "wall_s": wall, "exit": rc, "cpu_s": cpu,
             "run_s": tot.get("duration_s"),
             "json_generator_cpu_s": gen.get("cpu_s"),
-            "p99_us": rep.get("latency_us", {}).get("p99")}
+            "p99_us": rep.get("latency_us", {}).get("p99"),
+            "failures": {k: v for k, v in fails.items() if v}
+            if isinstance(fails, dict) else fails}
 
 
 def main():
@@ -263,8 +265,9 @@ def main():
         bad = [x for x in runs if x["failed"] or x["ok"] == 0]
         if bad:
             print("# runs with failures: " + ", ".join(
-                "%s %s round %d: %d failed" % (x["gen"], x["load"],
-                                                x["round"], x["failed"])
+                "%s %s round %d: %d failed %s" % (
+                    x["gen"], x["load"], x["round"], x["failed"],
+                    x.get("failures") or "")
                 for x in bad))
         genlib.write_json(a.json, {
             "options": {"subscribers": a.n, "seconds": a.seconds,

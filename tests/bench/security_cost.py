@@ -208,7 +208,10 @@ def main():
                                "generator_cpu_s": gcpu,
                                "bench_us_per_op":
                                sum(bus) if bus and None not in bus else None,
-                               "p99_us": rep.get("latency_us", {}).get("p99")}
+                               "p99_us": rep.get("latency_us", {}).get("p99"),
+                               "failures": {k: v for k, v in fails.items()
+                                            if v} if isinstance(fails, dict)
+                               else fails}
                     row.update(round=r, phase=phase)
                     row["us_per_op"] = row["server_cpu_s"] * 1e6 / row["ok"] \
                         if row["ok"] else None
@@ -250,7 +253,9 @@ def main():
                   "full handshake; ratio %.2fx (median of rounds; target "
                   "<= 1.3: %s)%s" %
                   (rg, pcu, scu, hs, q, "met" if q <= 1.3 else "NOT met",
-                   "; %d registrations failed" % failed if failed else ""))
+                   "; %d registrations failed: %s" % (failed, [
+                       x.get("failures") for x in rows if x["failed"]])
+                   if failed else ""))
         genlib.write_json(a.json, {
             "options": {"subscribers": a.n, "seconds": a.seconds,
                         "conc": a.conc, "rounds": a.rounds,

@@ -43,6 +43,12 @@ typedef struct inst inst;
  * come up (RFC 5923 reuse can attach several before it does): the host is
  * told the flow is up once per tag; down once (with the first tag), or, for
  * a flow that never came up, once per tag with flow 0. */
+typedef union pf_addr {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} pf_addr;
+
 typedef struct pflow {
   uint64_t id;
   uint64_t *tags;
@@ -52,7 +58,11 @@ typedef struct pflow {
   int refused; /* the host said no in flow_up: no more flow_up for it */
   int in_table;
   imsec_net_flow *nf; /* set while up; valid while in the table */
-  imsec_addr local, peer;
+  /* The ends as socket addresses, made into imsec_addr only when asked
+   * (flow up, ladder): two imsec_addr are over 500 octets, a tenth of
+   * what a registered idle UE costs the P-CSCF beside OpenSSL. */
+  imsec_tp tp;
+  pf_addr local, peer;
 } pflow;
 
 typedef enum ev_kind {
@@ -231,6 +241,8 @@ static void net_log(void *user, imsec_net_log_level level, const char *line) {
 
 /* ---------------------------------------------------------------- ladder */
 
+static void pf_to_addr(const pf_addr *a, imsec_tp tp, imsec_addr *out);
+
 static void ladder(inst *in, int out, uint64_t flow, const uint8_t *msg,
                    size_t len) {
   imsec_hostnet *r = in->r;
@@ -238,13 +250,18 @@ static void ladder(inst *in, int out, uint64_t flow, const uint8_t *msg,
     return;
   const pflow *fr = imsec_map_get(&in->flows, flow);
   imsec_time_ms now = imsec_hostnet_now();
+  imsec_addr fl, fp;
+  if (fr) {
+    pf_to_addr(&fr->local, fr->tp, &fl);
+    pf_to_addr(&fr->peer, fr->tp, &fp);
+  }
   if (r->cfg.ladder_fn) {
     imsec_hostnet_ladder_ev ev = {
         .elem = r->name,
         .out = out,
         .flow = flow,
-        .local = fr ? &fr->local : NULL,
-        .peer = fr ? &fr->peer : NULL,
+        .local = fr ? &fl : NULL,
+        .peer = fr ? &fp : NULL,
         .msg = msg,
         .len = len,
         .now = now,
@@ -253,14 +270,14 @@ static void ladder(inst *in, int out, uint64_t flow, const uint8_t *msg,
     return;
   }
   char peer[300] = "?";
-  if (fr && imsec_addr_format(&fr->peer, peer, sizeof peer) < 0)
+  if (fr && imsec_addr_format(&fp, peer, sizeof peer) < 0)
     snprintf(peer, sizeof peer, "?");
   size_t first = 0;
   while (first < len && msg[first] != '\r' && msg[first] != '\n')
     first++;
   if (r->cfg.ladder == IMSEC_HOSTNET_LADDER_MACHINE) {
     char local[300] = "?";
-    if (fr && imsec_addr_format(&fr->local, local, sizeof local) < 0)
+    if (fr && imsec_addr_format(&fl, local, sizeof local) < 0)
       snprintf(local, sizeof local, "?");
     char line[1024];
     int n = snprintf(line, sizeof line, "imsec-ladder %lld %s %s %llu %s %s ",
@@ -335,6 +352,18 @@ static void sockaddr_to_addr(const struct sockaddr *sa, imsec_tp tp,
     inet_ntop(AF_INET6, &a6->sin6_addr, out->host, sizeof out->host);
     out->port = ntohs(a6->sin6_port);
   }
+}
+
+static void pf_set(pf_addr *a, const struct sockaddr *sa) {
+  memset(a, 0, sizeof *a);
+  if (sa && sa->sa_family == AF_INET)
+    a->in4 = *(const struct sockaddr_in *)sa;
+  else if (sa && sa->sa_family == AF_INET6)
+    a->in6 = *(const struct sockaddr_in6 *)sa;
+}
+
+static void pf_to_addr(const pf_addr *a, imsec_tp tp, imsec_addr *out) {
+  sockaddr_to_addr(a->sa.sa_family ? &a->sa : NULL, tp, out);
 }
 
 /* An IP literal, or a name resolved once (blocking; daemons resolve their
@@ -418,10 +447,10 @@ static size_t flow_facts(const pflow *f, imsec_flow_info *info,
                          imsec_bytes *chain) {
   imsec_net_flow *nf = f->nf;
   memset(info, 0, sizeof *info);
-  info->tp = f->local.tp;
+  info->tp = f->tp;
   info->inbound = f->inbound;
-  info->local = f->local;
-  info->peer = f->peer;
+  pf_to_addr(&f->local, f->tp, &info->local);
+  pf_to_addr(&f->peer, f->tp, &info->peer);
   info->tls_version = imsec_net_flow_tls_version(nf);
   info->resumed = imsec_net_flow_resumed(nf);
   info->psk = imsec_net_flow_psk(nf);
@@ -858,8 +887,8 @@ static void port_connect(void *ctx, uint64_t tag, const imsec_addr *addr,
     fail_connect(in, tag, IMSEC_ERR_NOMEM, "out of memory");
     return;
   }
-  f->peer = *addr;
-  f->local.tp = addr->tp;
+  f->tp = addr->tp;
+  pf_set(&f->peer, (const struct sockaddr *)&ss);
   /* Mode M3: the profile's PSK is this connection's (net/ copies it and
    * wipes it with the flow). Such a flow is nobody else's: no RFC 5923
    * reuse either way. */
@@ -1035,8 +1064,9 @@ static int cb_up(void *user, imsec_net_flow *nf) {
   }
   f->inbound = imsec_net_flow_is_server(nf);
   imsec_tp tp = net_to_tp(imsec_net_flow_transport(nf));
-  sockaddr_to_addr(imsec_net_flow_local(nf), tp, &f->local);
-  sockaddr_to_addr(imsec_net_flow_peer(nf), tp, &f->peer);
+  f->tp = tp;
+  pf_set(&f->local, imsec_net_flow_local(nf));
+  pf_set(&f->peer, imsec_net_flow_peer(nf));
   f->nf = nf;
   f->up = 1;
   event *e = event_new(EV_UP);

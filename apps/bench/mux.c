@@ -750,8 +750,10 @@ static void dereg_fill(eng *e, imsec_time_ms now, imsec_out *out) {
   uint32_t conc = e->conc ? e->conc : 64;
   if (conc < 256)
     conc = 256;
-  while (e->dereg_next < e->n_slots && e->dereg_busy < conc) {
-    uint32_t i = e->dereg_next++;
+  /* Newest first (dereg_next counts down from n_slots): net/ finds a
+   * closed flow fastest among the newest flows to the same peer. */
+  while (e->dereg_next > 0 && e->dereg_busy < conc) {
+    uint32_t i = --e->dereg_next;
     eng_slot *s = &e->s[i];
     if (!s->ue || !s->reg)
       continue;
@@ -763,12 +765,13 @@ static void dereg_fill(eng *e, imsec_time_ms now, imsec_out *out) {
       e->dereg_busy++;
     }
   }
-  if ((e->dereg_next >= e->n_slots && !e->dereg_busy) || now >= e->dereg_until)
+  if ((e->dereg_next == 0 && !e->dereg_busy) || now >= e->dereg_until)
     finish(e, now);
 }
 
 static void dereg_begin(eng *e, imsec_time_ms now, imsec_out *out) {
   e->phase = ENG_DEREG;
+  e->dereg_next = e->n_slots;
   e->dereg_until = deadline_of(e, now);
   dereg_fill(e, now, out);
 }
@@ -979,7 +982,8 @@ void eng_retire_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
   eng *e = self;
   if (e->phase != ENG_DONE)
     finish(e, now);
-  for (uint32_t i = 0; i < e->n_slots; i++)
+  /* Newest first, as dereg_fill. */
+  for (uint32_t i = e->n_slots; i-- > 0;)
     if (e->s[i].ue)
       retire(e, i, out);
 }

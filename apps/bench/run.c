@@ -33,9 +33,13 @@
  * second. */
 #define STATUS_MS 250
 #define SAMPLE_MS 1000
-/* After the run's own bounds, this long before the generators are told
- * to stop, and this long more before they are killed (ms). */
+#define HOLD_SAMPLE_MS 200
+/* Past the run's own bounds (its time, then an operation's timeout and
+ * this grace), generators that have sent nothing for SILENT_MS are told
+ * to stop, and killed KILL_MS later. One that still reports (a hold
+ * de-registering 100,000 UEs) goes on. */
 #define GRACE_MS 30000
+#define SILENT_MS 15000
 #define KILL_MS 10000
 /* Distinct notes shown (each generator process reports its own). */
 #define NOTES_MAX 64
@@ -134,13 +138,17 @@ typedef struct runner {
   unsigned nw;
   unsigned cur; /* the worker whose bytes are being read */
   int64_t t0, end_ms;
+  int64_t final_ms;     /* the last engine's final tick came */
+  int64_t last_data_ms; /* a pipe last brought something */
   int oom;
   /* Raw counts as reports arrive (the status line; the merge lags by up
    * to a second). */
   uint64_t raw_ok, raw_fail;
-  uint64_t rate_ok; /* raw_ok at rate_ms */
-  int64_t rate_ms;
-  double rate; /* successes/s over the last second or so */
+  imsec_bench_hist live; /* the successes' latency as they arrive */
+  /* raw_ok at the last few redraws, for the rate over the last second */
+  uint64_t ring_ok[8];
+  int64_t ring_ms[8];
+  unsigned ring_at;
   int status_on, drawn;
   char fail[BENCH_WIRE_TEXT_MAX + 1]; /* a generator's FAIL, first one */
   char *notes[NOTES_MAX];
@@ -162,9 +170,10 @@ static void clear_status(runner *r) {
 
 static void on_done(void *arg, const bench_done *d) {
   runner *r = arg;
-  if (d->outcome == IMSEC_BENCH_OK)
+  if (d->outcome == IMSEC_BENCH_OK) {
     r->raw_ok++;
-  else
+    imsec_bench_hist_record(&r->live, d->latency_us);
+  } else
     r->raw_fail++;
   if (bench_merge_done(&r->m, r->cur, d) != 0)
     r->oom = 1;
@@ -173,10 +182,15 @@ static void on_done(void *arg, const bench_done *d) {
 static void on_tick(void *arg, uint32_t in_flight, uint32_t registered,
                     uint32_t sec_now, int final) {
   runner *r = arg;
-  if (final)
+  /* The engine's final tick ends its operations, but the worker counts
+   * as ended only at the end of its pipe: whatever it still sends (an
+   * operation its teardown ended) is counted in its own second. */
+  if (final) {
     r->w[r->cur].final = 1;
-  if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, final) !=
-      0)
+    r->final_ms = now_ms();
+    in_flight = registered = 0;
+  }
+  if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, 0) != 0)
     r->oom = 1;
   uint32_t reg = bench_merge_registered(&r->m);
   if (reg > r->hold_max)
@@ -233,17 +247,26 @@ static void sample_servers(runner *r, int start) {
 }
 
 static void draw_status(runner *r, int64_t now) {
-  if (now - r->rate_ms >= 1000) {
-    r->rate =
-        (double)(r->raw_ok - r->rate_ok) * 1000.0 / (double)(now - r->rate_ms);
-    r->rate_ok = r->raw_ok;
-    r->rate_ms = now;
+  /* The rate over the last second: against the redraw about a second
+   * ago (the ring holds the last 8, 2 s at 4 redraws a second). */
+  unsigned n = sizeof r->ring_ok / sizeof r->ring_ok[0];
+  unsigned back = (r->ring_at + n - 4) % n;
+  uint64_t ok0 = 0;
+  int64_t ms0 = r->t0;
+  if (r->ring_at >= 4) {
+    ok0 = r->ring_ok[back];
+    ms0 = r->ring_ms[back];
   }
-  const imsec_bench_hist *h = &r->m.total->total;
+  double rate =
+      now > ms0 ? (double)(r->raw_ok - ok0) * 1000.0 / (double)(now - ms0) : 0;
+  r->ring_ok[r->ring_at % n] = r->raw_ok;
+  r->ring_ms[r->ring_at % n] = now;
+  r->ring_at++;
+  const imsec_bench_hist *h = &r->live;
   fprintf(stderr,
           "\r%7.1f s  %8.1f/s  in flight %u  p50 %.2f ms  p99 %.2f ms  "
           "ok %llu  errors %llu",
-          (double)(now - r->t0) / 1000.0, r->rate, bench_merge_in_flight(&r->m),
+          (double)(now - r->t0) / 1000.0, rate, bench_merge_in_flight(&r->m),
           (double)imsec_bench_hist_quantile(h, 0.50) / 1000.0,
           (double)imsec_bench_hist_quantile(h, 0.99) / 1000.0,
           (unsigned long long)r->raw_ok, (unsigned long long)r->raw_fail);
@@ -271,18 +294,19 @@ static void read_worker(runner *r, unsigned i) {
   r->cur = i;
   bench_wire_handler h = handler;
   h.arg = r;
+  if (n > 0)
+    r->last_data_ms = now_ms();
   if (n > 0 && bench_wire_feed(&w->rd, buf, (size_t)n, &h) == 0)
     return;
-  if (n > 0)
+  if (n > 0) {
+    clear_status(r);
     say(0, r->o->hold, "generator %u: unreadable report, ignoring it", i);
+  }
   close(w->fd);
   w->fd = -1;
-  if (!w->final) {
-    /* It ended (or died) without its final tick: nothing more comes. */
-    w->final = 1;
-    if (bench_merge_tick(&r->m, i, 0, 0, 0, 1) != 0)
-      r->oom = 1;
-  }
+  /* Its end (or its death): nothing more comes from it. */
+  if (bench_merge_tick(&r->m, i, 0, 0, 0, 1) != 0)
+    r->oom = 1;
   r->end_ms = now_ms();
 }
 
@@ -298,6 +322,7 @@ static void watch(runner *r) {
   int64_t bound = r->t0 + (int64_t)(o->duration_s * 1000.0) +
                   (int64_t)o->timeout_ms + GRACE_MS;
   int64_t next_status = r->t0, next_sample = r->t0 + SAMPLE_MS;
+  int64_t next_hold = r->t0;
   int64_t kill_at = 0;
   int told_fail = 0;
   for (;;) {
@@ -323,9 +348,12 @@ static void watch(runner *r) {
       signal_workers(r, SIGTERM);
       kill_at = now + KILL_MS;
     }
-    if (!kill_at && now > bound) {
-      say(0, o->hold, "the generators overran the run by %d s: stopping them",
-          GRACE_MS / 1000);
+    if (!kill_at && now > bound && now - r->last_data_ms > SILENT_MS) {
+      clear_status(r);
+      say(0, o->hold,
+          "the generators overran the run and said nothing for %d s: "
+          "stopping them",
+          SILENT_MS / 1000);
       signal_workers(r, SIGTERM);
       kill_at = now + KILL_MS;
     } else if (kill_at && now > kill_at) {
@@ -335,6 +363,8 @@ static void watch(runner *r) {
     int64_t wait = next_status - now;
     if (next_sample - now < wait)
       wait = next_sample - now;
+    if (o->hold && next_hold - now < wait)
+      wait = next_hold - now;
     if (wait < 0)
       wait = 0;
     int rc = poll(pf, n, (int)wait);
@@ -344,9 +374,14 @@ static void watch(runner *r) {
       if (pf[k].revents)
         read_worker(r, idx[k]);
     now = now_ms();
-    if (now >= next_sample) {
+    /* hold: while every UE that got registered is, the servers are
+     * sampled more often, so a short hold still sees them holding. */
+    int holding = o->hold && r->hold_max > 0 &&
+                  bench_merge_registered(&r->m) >= r->hold_max;
+    if (now >= next_sample || (holding && now >= next_hold)) {
       sample_servers(r, 0);
       next_sample = now + SAMPLE_MS;
+      next_hold = now + HOLD_SAMPLE_MS;
     }
     if (now >= next_status) {
       if (r->status_on)
@@ -606,6 +641,9 @@ int bench_run_main(int argc, char **argv, int hold) {
     goto out_merge;
   }
   r.nw = o.procs;
+  /* A second is counted one second after every generator passed it: an
+   * event handled just after a tick may carry the time before it. */
+  r.m.lag = 1;
   r.status_on = o.status == 1 || (o.status == -1 && isatty(2));
   raise_nofile();
 
@@ -619,7 +657,7 @@ int bench_run_main(int argc, char **argv, int hold) {
 
   sample_servers(&r, 1);
   fflush(NULL);
-  r.t0 = r.rate_ms = now_ms();
+  r.t0 = now_ms();
   r.end_ms = r.t0;
   for (unsigned i = 0; i < o.procs; i++) {
     worker *w = &r.w[i];
@@ -683,7 +721,14 @@ int bench_run_main(int argc, char **argv, int hold) {
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
 
-  double elapsed = (double)(r.end_ms - r.t0) / 1000.0;
+  /* The run's time ends at the last engine's final tick, not after its
+   * teardown, when every engine sent one. */
+  int all_final = 1;
+  for (unsigned i = 0; i < r.nw; i++)
+    all_final = all_final && r.w[i].final;
+  double elapsed =
+      (double)((all_final && r.final_ms ? r.final_ms : r.end_ms) - r.t0) /
+      1000.0;
   if (elapsed <= 0)
     elapsed = 0.001;
   if (r.fail[0]) {
@@ -694,6 +739,11 @@ int bench_run_main(int argc, char **argv, int hold) {
     code = say(1, hold, "out of memory");
     goto out_merge;
   }
+  if (hold && r.hold_max < (o.ues ? o.ues : creds.n))
+    say(0, hold,
+        "only %u of %zu UEs were registered at once: the memory per UE "
+        "is theirs (a longer -t gives the rest time to register)",
+        r.hold_max, o.ues ? (size_t)o.ues : creds.n);
   if (r.m.dropped)
     say(0, hold, "%llu reports came after their second was closed",
         (unsigned long long)r.m.dropped);

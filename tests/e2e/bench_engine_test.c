@@ -6,6 +6,7 @@
  * (M3), an operation timeout against a server that never answers, and a
  * TLS failure (the UEs trust another root) counted as TLS_ALERT. A sink
  * counts what the engine reports. Every run is bounded (a few seconds). */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include "imsec/pcscf.h"
 #include "imsec/pki.h"
 #include "imsec/scscf.h"
+#include "imsec/sip.h"
 #include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "net_util.h"
@@ -676,6 +678,140 @@ static void t_workers(void **state) {
   assert_int_equal(c.total, 0);
 }
 
+/* Mode tcp's far end: a registrar over plain TCP as a generator
+ * comparison meets it (Kamailio's auth_db), reduced to what the UE
+ * checks: a REGISTER without credentials gets a 401 with an MD5
+ * challenge of the home realm, one with credentials a 200 (the password
+ * is not checked here: the P-CSCF and S-CSCF above check theirs). */
+typedef struct registrar {
+  int n401, n200;
+} registrar;
+
+static void rg_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
+                   imsec_time_ms now, imsec_out *out) {
+  registrar *r = self;
+  (void)now;
+  char *copy = malloc(len + 1), buf[4096];
+  assert_non_null(copy);
+  memcpy(copy, msg, len);
+  imsec_sip_msg m;
+  imsec_sip_msg_init(&m, NULL);
+  if (imsec_sip_parse(&m, copy, len, 1) == 0 && m.is_request &&
+      m.method_id == IMSEC_SIP_M_REGISTER) {
+    /* TS 24.229 §5.1.1.2.1: the first REGISTER carries an Authorization
+     * with an empty response. */
+    const imsec_sip_hdr *h = imsec_sip_hdr_first(&m, IMSEC_SIP_H_AUTHORIZATION);
+    int authed =
+        h && memmem(h->value.p, h->value.len, "response=\"\"", 11) == NULL;
+    imsec_sip_builder b;
+    imsec_sip_build_init(&b, buf, sizeof buf);
+    imsec_sip_build_response(&b, &m, authed ? 200 : 401,
+                             authed ? IMSEC_STR_LIT("OK")
+                                    : IMSEC_STR_LIT("Unauthorized"),
+                             IMSEC_STR_LIT("rg1"));
+    if (!authed)
+      imsec_sip_build_raw(&b,
+                          IMSEC_STR_LIT("WWW-Authenticate: Digest realm=\"" HOME
+                                        "\", nonce=\"n0nce\", algorithm=MD5, "
+                                        "qop=\"auth\"\r\n"));
+    int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
+    assert_true(n > 0);
+    assert_int_equal(imsec_out_send(out, flow, buf, (size_t)n), 0);
+    if (authed)
+      r->n200++;
+    else
+      r->n401++;
+  }
+  imsec_sip_msg_free(&m);
+  free(copy);
+}
+
+static int rg_up(void *self, uint64_t flow, uint64_t tag,
+                 const imsec_flow_info *info, imsec_time_ms now,
+                 imsec_out *out) {
+  (void)self, (void)flow, (void)tag, (void)info, (void)now, (void)out;
+  return 0;
+}
+
+static void rg_down(void *self, uint64_t flow, uint64_t tag, int reason,
+                    imsec_time_ms now, imsec_out *out) {
+  (void)self, (void)flow, (void)tag, (void)reason, (void)now, (void)out;
+}
+
+static const imsec_elem_ops registrar_ops = {
+    .kind = "registrar",
+    .on_flow_up = rg_up,
+    .on_message = rg_msg,
+    .on_flow_down = rg_down,
+};
+
+/* Does this tree's UE speak SIP Digest over plain TCP (allow_plain)? */
+static int plain_supported(void) {
+  imsec_crypto *cr = NULL;
+  assert_int_equal(imsec_crypto_ossl_new(&cr), 0);
+  const char *impus[] = {g_dig.v[0].impu};
+  imsec_ue_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.impi = g_dig.v[0].impi;
+  cfg.impus = impus;
+  cfg.n_impus = 1;
+  cfg.home_domain = HOME;
+  cfg.trust_domain = IMSEC_FX_TD;
+  cfg.password_len = strlen(g_dig.v[0].password);
+  memcpy(cfg.password, g_dig.v[0].password, cfg.password_len);
+  cfg.pcscf.tp = IMSEC_TP_TCP;
+  snprintf(cfg.pcscf.host, sizeof cfg.pcscf.host, "127.0.0.1");
+  cfg.pcscf.port = 5060;
+  cfg.allow_plain = 1;
+  imsec_ue *ue = NULL;
+  int rc = imsec_ue_new(&ue, &cfg, cr);
+  imsec_ue_del(ue);
+  imsec_crypto_del(cr);
+  return rc == 0;
+}
+
+static void t_tcp(void **state) {
+  (void)state;
+  if (!plain_supported()) {
+    fprintf(stderr, "bench engine: this UE has no SIP Digest over plain TCP\n");
+    skip();
+  }
+  registrar rg = {0};
+  imsec_hostnet_listener l;
+  memset(&l, 0, sizeof l);
+  l.addr.tp = IMSEC_TP_TCP;
+  snprintf(l.addr.host, sizeof l.addr.host, "127.0.0.1");
+  imsec_hostnet_config hc;
+  memset(&hc, 0, sizeof hc);
+  hc.name = "registrar";
+  hc.ops = &registrar_ops;
+  hc.self = &rg;
+  hc.listeners = &l;
+  hc.n_listeners = 1;
+  hc.log_level = IMSEC_LOG_ERROR;
+  hc.limits.max_flows_per_ip = 4096;
+  imsec_hostnet *r = NULL;
+  char err[256] = "";
+  assert_int_equal(imsec_hostnet_new(&r, &hc, err, sizeof err), 0);
+  assert_int_equal(imsec_hostnet_start(r), 0);
+  bench_opts o;
+  counts c;
+  opts_init(&o, imsec_hostnet_port(r, 0));
+  o.mode = BENCH_MODE_TCP;
+  o.target.tp = IMSEC_TP_TCP;
+  o.ca[0] = 0; /* no TLS, no anchors */
+  o.count = 10;
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  o.conn = BENCH_CONN_OPEN;
+  counts c2;
+  assert_int_equal(run(&o, &g_dig, &c2), 0);
+  imsec_hostnet_del(r);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 10);
+  assert_int_equal(ok_of(&c2, BENCH_SC_REGISTER), 10);
+  assert_true(rg.n401 >= 10);
+  assert_true(rg.n200 >= 20);
+}
+
 static void t_timeout(void **state) {
   (void)state;
   bench_opts o;
@@ -786,6 +922,7 @@ int main(void) {
       cmocka_unit_test(t_dtls),
       cmocka_unit_test(t_m3),
       cmocka_unit_test(t_m2a),
+      cmocka_unit_test(t_tcp),
       cmocka_unit_test(t_workers),
       cmocka_unit_test(t_timeout),
       cmocka_unit_test(t_wrong_ca),

@@ -49,8 +49,8 @@ int bench_engine_run(const bench_opts *o, const bench_creds *creds,
   sigaction(SIGTERM, &sa, NULL);
   /* What the runner must have filled in from the credentials. */
   if (strcmp(o->server_name, "pcscf.ims.mnc001.mcc001.3gppnetwork.org") ||
-      strcmp(o->trust_domain, "mcc001.3gppnetwork.org") || workers != o->procs ||
-      worker >= workers || creds->n != 60) {
+      strcmp(o->trust_domain, "mcc001.3gppnetwork.org") ||
+      workers != o->procs || worker >= workers || creds->n != 60) {
     snprintf(err, errcap, "fake engine: unexpected options %s %s %u/%u %zu",
              o->server_name, o->trust_domain, worker, workers, creds->n);
     return -1;

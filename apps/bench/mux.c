@@ -92,7 +92,10 @@ static int ue_make(eng *e, uint32_t i) {
   cfg.pcscf_name = e->server_name;
   cfg.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   cfg.expires = o->expires;
-  cfg.txn_timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+  /* The operation's deadline is the mux's (expire_ops: TIMEOUT); the
+   * UE's own comes a little later so it does not end it first as a
+   * plain failure. */
+  cfg.txn_timeout_ms = (o->timeout_ms ? o->timeout_ms : 10000) + 1000;
   /* One attempt: a failure is the operation's outcome, not a retry. */
   cfg.max_connect_attempts = 1;
   cfg.answer = IMSEC_UE_ANSWER_AUTO;
@@ -740,6 +743,15 @@ static void finish(eng *e, imsec_time_ms now) {
   if (e->phase == ENG_DONE)
     return;
   e->phase = ENG_DONE;
+  /* --register resumed: say whether the server resumed at all (one
+   * without session tickets never does, and every handshake was full). */
+  if (e->o->conn == BENCH_CONN_RESUMED && e->handshakes) {
+    char line[160];
+    snprintf(line, sizeof line,
+             "%llu of %llu TLS connections resumed a session",
+             (unsigned long long)e->resumed, (unsigned long long)e->handshakes);
+    note(e, line);
+  }
   if (e->sink->tick)
     e->sink->tick(e->sink->arg, e->in_flight, e->registered, sec_of(e, now), 1);
   atomic_store(&e->done, 1);
@@ -830,6 +842,10 @@ static int mx_up(void *self, uint64_t flow, uint64_t tag,
   if (stale || e->phase == ENG_DONE)
     return IMSEC_ERR_STATE;
   eng_slot *s = &e->s[i];
+  if (info && info->tls_version) {
+    e->handshakes++;
+    e->resumed += info->resumed ? 1 : 0;
+  }
   size_t n0 = out->n;
   int r = imsec_ue_on_flow_up(s->ue, flow, tag & TAG_UE_MASK, info,
                               now + s->off, out);

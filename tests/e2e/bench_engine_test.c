@@ -379,6 +379,8 @@ static int stack_down(void **state) {
 
 /* ------------------------------------------------------------ the sink */
 
+static char g_last_note[512]; /* the last note of the last run */
+
 typedef struct counts {
   uint64_t n[BENCH_SC_N][IMSEC_BENCH_OUTCOMES];
   uint64_t total;
@@ -419,6 +421,7 @@ static void c_tick(void *arg, uint32_t in_flight, uint32_t registered,
 static void c_note(void *arg, const char *line) {
   counts *c = arg;
   c->notes++;
+  snprintf(g_last_note, sizeof g_last_note, "%s", line);
   fprintf(stderr, "bench note: %s\n", line);
 }
 
@@ -485,6 +488,24 @@ static void t_register_new_aka(void **state) {
 static void t_register_resumed_aka(void **state) {
   (void)state;
   reg_case(&g_aka, BENCH_CONN_RESUMED);
+  /* One at a time: the first connection is a full handshake, each later
+   * one resumes the session the one before it got (the UEs share their
+   * client context, which keeps the newest session: with more in flight,
+   * some start before a session is there). */
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.conn = BENCH_CONN_RESUMED;
+  o.concurrency = 1;
+  o.count = 6;
+  assert_int_equal(run(&o, &g_aka, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  unsigned long long res = 0, all = 0;
+  assert_int_equal(
+      sscanf(g_last_note, "%llu of %llu TLS connections resumed", &res, &all),
+      2);
+  assert_int_equal(all, 6);
+  assert_int_equal(res, 5);
 }
 
 static void t_register_open_aka(void **state) {
@@ -576,6 +597,13 @@ static void t_hold(void **state) {
   assert_int_equal(c.total, 6);
   assert_int_equal(c.max_registered, 6);
   /* De-registered at the end. */
+  assert_int_equal(c.final_registered, 0);
+  /* The same at the open loop's pace. */
+  o.concurrency = 0;
+  o.rate = 20;
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  assert_int_equal(c.max_registered, 6);
   assert_int_equal(c.final_registered, 0);
 }
 
@@ -826,6 +854,55 @@ static void t_timeout(void **state) {
   assert_true(c.notes >= 1);
 }
 
+static void mute_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
+                     imsec_time_ms now, imsec_out *out) {
+  (void)self, (void)flow, (void)msg, (void)len, (void)now, (void)out;
+}
+
+static const imsec_elem_ops mute_ops = {
+    .kind = "mute",
+    .on_flow_up = rg_up,
+    .on_message = mute_msg,
+    .on_flow_down = rg_down,
+};
+
+/* A P-CSCF whose TLS comes up and that never answers a REGISTER: the
+ * operations end at --timeout as timeouts. */
+static void t_timeout_sip(void **state) {
+  (void)state;
+  static imsec_net_tls_config tc;
+  memset(&tc, 0, sizeof tc);
+  tc.cert_file = g_chain;
+  tc.key_file = g_key;
+  imsec_hostnet_listener l;
+  memset(&l, 0, sizeof l);
+  l.addr.tp = IMSEC_TP_TLS;
+  snprintf(l.addr.host, sizeof l.addr.host, "127.0.0.1");
+  l.tls_cfg = &tc;
+  imsec_hostnet_config hc;
+  memset(&hc, 0, sizeof hc);
+  hc.name = "mute";
+  hc.ops = &mute_ops;
+  hc.self = &tc;
+  hc.listeners = &l;
+  hc.n_listeners = 1;
+  hc.log_level = IMSEC_LOG_ERROR;
+  imsec_hostnet *r = NULL;
+  char err[256] = "";
+  assert_int_equal(imsec_hostnet_new(&r, &hc, err, sizeof err), 0);
+  assert_int_equal(imsec_hostnet_start(r), 0);
+  bench_opts o;
+  counts c;
+  opts_init(&o, imsec_hostnet_port(r, 0));
+  o.count = 3;
+  o.concurrency = 3;
+  o.timeout_ms = 400;
+  assert_int_equal(run(&o, &g_aka, &c), 0);
+  imsec_hostnet_del(r);
+  assert_int_equal(c.total, 3);
+  assert_int_equal(c.n[BENCH_SC_REGISTER][IMSEC_BENCH_TIMEOUT], 3);
+}
+
 static void t_wrong_ca(void **state) {
   (void)state;
   bench_opts o;
@@ -925,6 +1002,7 @@ int main(void) {
       cmocka_unit_test(t_tcp),
       cmocka_unit_test(t_workers),
       cmocka_unit_test(t_timeout),
+      cmocka_unit_test(t_timeout_sip),
       cmocka_unit_test(t_wrong_ca),
       cmocka_unit_test(t_refused_setups),
       cmocka_unit_test(t_ue_memory),

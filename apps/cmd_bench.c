@@ -78,8 +78,6 @@ static int run(int argc, char **argv) {
       fputs(help, stdout);
       return CLI_EXIT_OK;
     }
-    /* run, hold: one descriptor per UE's connection. */
-    (void)cli_raise_nofile("bench");
     return bench_run_main(argc - 1, argv + 1, verb[0] == 'h');
   }
   return cli_usage("bench", "unknown verb '%s' (provision, run, hold)", verb);

@@ -174,6 +174,7 @@ struct imsec_net_flow {
   int nchain;
   GENERAL_NAMES *sans;
   imsec_net_flow *id_next, *addr_next, *throttle_next;
+  imsec_net_flow *addr_prev; /* the chain's newer neighbour (tables.c) */
 };
 
 struct net_loop {

@@ -283,7 +283,9 @@ static void op_end(eng *e, uint32_t ui, imsec_bench_outcome oc, int status,
   u->kind = ENG_OP_NONE;
   for (uint32_t k = 0; k < e->g; k++)
     e->s[ui * e->g + k].want = 0;
-  if (!warm)
+  /* An operation cut off by the end of the run (its flow refused once
+   * the run is done) is neither a success nor a failure of the run. */
+  if (!warm && e->phase != ENG_DONE)
     report(e, u->sc, oc, status, lat_us, now, why);
   else if (oc != IMSEC_BENCH_OK && !e->noted_warm) {
     e->noted_warm = 1;

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -451,16 +450,6 @@ static int creds_fit(const bench_opts *o, const bench_creds *c) {
   return 0;
 }
 
-/* Raise the soft limit on open files to the hard one: a generator holds
- * a connection per UE. */
-static void raise_nofile(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 static FILE *open_out(const char *path) {
   if (strcmp(path, "-") == 0)
     return stdout;
@@ -664,7 +653,6 @@ int bench_run_main(int argc, char **argv, int hold) {
    * event handled just after a tick may carry the time before it. */
   r.m.lag = 1;
   r.status_on = o.status == 1 || (o.status == -1 && isatty(2));
-  raise_nofile();
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -10,7 +10,8 @@ mode registers every UE it tries:
   certificate) get no registration at all: the certificates are what
   let them in.
 - M3: a P-CSCF with the --psk-file the provisioning wrote; every UE
-  connects on its configured PSK (no certificate, TLS 1.3 external PSK).
+  connects on its configured PSK (no certificate, TLS 1.3 external PSK),
+  AKA and SIP Digest subscribers alike.
   A creds file without psk= cannot run in m3 (exit 1, one line).
   MESSAGEs between the UEs go through too, and `imsec bench hold` holds
   every UE registered.
@@ -93,6 +94,13 @@ def main():
         lab.run("bench", "provision", "--db", lab.path("hss.db"), "--out",
                 lab.path("digest.creds"), "-n", str(N), "--scheme", "digest",
                 "--first-imsi", "001019000000001")
+        # SIP Digest subscribers with PSKs: the P-CSCF takes both sets.
+        lab.run("bench", "provision", "--db", lab.path("hss.db"), "--out",
+                lab.path("dgpsk.creds"), "-n", str(N), "--scheme", "digest",
+                "--first-imsi", "001018000000001", "--psk-out",
+                lab.path("dg.psk"))
+        with open(lab.path("pcscf.psk"), "a") as f:
+            f.write(open(lab.path("dg.psk")).read())
         # Every UE registers many times from one address within a minute:
         # the flood limits (docs/LIMITS.md) are raised as for any bench.
         sc = start_scscf_direct(lab, "--impi-challenges", "1000",
@@ -132,8 +140,9 @@ def main():
                                     "dtls:127.0.0.1:0", "--psk-file",
                                     lab.path("pcscf.psk"), name="pcscf_m3")
         m = p3.wait_log(r"listening on dtls:127\.0\.0\.1:(\d+) \(UEs\)", 5)
-        lab.check(p3.wait_log(r"%d configured PSK\(s\)" % N, 3) is not None,
-                  "the P-CSCF loaded the %d PSKs provisioning wrote" % N)
+        lab.check(p3.wait_log(r"%d configured PSK\(s\)" % (2 * N), 3)
+                  is not None, "the P-CSCF loaded the %d PSKs provisioning "
+                  "wrote" % (2 * N))
         target = "tls:127.0.0.1:%d" % p3.port
         rc, err, rep = bench(lab, "m3", target, lab.path("aka.creds"), "m3",
                              "--register", "new")
@@ -142,10 +151,15 @@ def main():
         rc, err, rep = bench(lab, "m3_open", target, lab.path("aka.creds"),
                              "m3", "--register", "open")
         all_registered(lab, "m3, re-REGISTER on open connections", rc, rep)
+        rc, err, rep = bench(lab, "m3_digest", target,
+                             lab.path("dgpsk.creds"), "m3", "--register",
+                             "new")
+        all_registered(lab, "m3 with SIP Digest, a new connection each", rc,
+                       rep)
         seen = impis(p3.log_text(), r"up with the configured PSK of (\S+)")
-        lab.check(len(seen) == N,
+        lab.check(len(seen) == 2 * N,
                   "the P-CSCF took %d UEs' flows on their configured PSKs "
-                  "(want %d)" % (len(seen), N))
+                  "(want %d)" % (len(seen), 2 * N))
         rc, err, rep = bench(lab, "m3_hold", target, lab.path("aka.creds"),
                              "m3", "--procs", "2", "--server-pid",
                              str(p3.p.pid), n=N, verb="hold")

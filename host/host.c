@@ -52,6 +52,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imsec/map.h"
 
@@ -237,7 +238,20 @@ struct imsec_host {
   uint64_t ev;  /* the current event's sequence number */
   int draining; /* inside drain(): no nested drain */
   int started;
+
+  /* The last chain checked and its facts (make_facts): a client meets
+   * the same server chain on every connection (a load generator's
+   * thousands of UEs, one P-CSCF), and parsing and verifying it again
+   * was most of a new connection's CPU on that side. Valid for the same
+   * anchors and for one second (the facts depend on the time). */
+  uint8_t *memo_der; /* the chain: each certificate's length, then it */
+  size_t memo_len;
+  imsec_trust_cert *memo;
+  const imsec_x509_anchors *memo_anchors;
+  int64_t memo_t, memo_at;
 };
+
+static void memo_clear(imsec_host *h);
 
 /* ------------------------------------------------------------- logging */
 
@@ -894,6 +908,7 @@ void imsec_host_del(imsec_host *h) {
   imsec_map_free(&h->flows);
   imsec_map_free(&h->tags);
   imsec_map_free(&h->timers);
+  memo_clear(h);
   free(h->heap);
   free(h->name);
   free(h);
@@ -912,10 +927,49 @@ void imsec_host_start(imsec_host *h) {
 /* Peer facts of a TLS flow (TS 33.310 §6.1.3, RFC 5922 §7.1 inputs):
  * the chain the peer sent checked against our anchors. A chain that could
  * not be examined at all counts as unverified, never as trusted. */
-static void make_facts(const imsec_host *h, const imsec_bytes *chain,
-                       size_t n_chain, imsec_trust_cert *out) {
+/* The chain as one octet string (each certificate's length, then its
+ * DER), malloc'd; NULL when out of memory. */
+static uint8_t *chain_flat(const imsec_bytes *chain, size_t n, size_t *len) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += sizeof(size_t) + chain[i].len;
+  uint8_t *p = malloc(total ? total : 1);
+  if (!p)
+    return NULL;
+  size_t w = 0;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(p + w, &chain[i].len, sizeof(size_t));
+    w += sizeof(size_t);
+    if (chain[i].len)
+      memcpy(p + w, chain[i].p, chain[i].len);
+    w += chain[i].len;
+  }
+  *len = total;
+  return p;
+}
+
+static void memo_clear(imsec_host *h) {
+  free(h->memo_der);
+  free(h->memo);
+  h->memo_der = NULL;
+  h->memo = NULL;
+  h->memo_len = 0;
+}
+
+static void make_facts(imsec_host *h, const imsec_bytes *chain, size_t n_chain,
+                       imsec_trust_cert *out) {
   int64_t t = h->cfg.cert_time > 0 ? h->cfg.cert_time : -1;
   size_t n = n_chain < MAX_CHAIN ? n_chain : MAX_CHAIN;
+  int64_t wall = (int64_t)time(NULL);
+  size_t flen = 0;
+  uint8_t *flat = chain_flat(chain, n, &flen);
+  if (flat && h->memo && h->memo_anchors == h->cfg.anchors && h->memo_t == t &&
+      wall - h->memo_at < 1 && h->memo_len == flen &&
+      memcmp(h->memo_der, flat, flen) == 0) {
+    *out = *h->memo;
+    free(flat);
+    return;
+  }
   if (imsec_x509_check(h->cfg.anchors, chain, n, t, out) != 0) {
     memset(out, 0, sizeof(*out));
     out->chain = IMSEC_CHAIN_INVALID;
@@ -924,7 +978,22 @@ static void make_facts(const imsec_host *h, const imsec_bytes *chain,
            sizeof(why) < sizeof(out->chain_detail) ? sizeof(why)
                                                    : sizeof(out->chain_detail));
     out->chain_detail[sizeof(out->chain_detail) - 1] = 0;
+    free(flat);
+    return;
   }
+  if (!flat)
+    return;
+  if (!h->memo && !(h->memo = malloc(sizeof(*h->memo)))) {
+    free(flat);
+    return;
+  }
+  free(h->memo_der);
+  h->memo_der = flat;
+  h->memo_len = flen;
+  *h->memo = *out;
+  h->memo_anchors = h->cfg.anchors;
+  h->memo_t = t;
+  h->memo_at = wall;
 }
 
 int imsec_host_flow_up(imsec_host *h, uint64_t flow, uint64_t tag,
@@ -1080,6 +1149,7 @@ const imsec_x509_anchors *imsec_host_set_anchors(imsec_host *h,
                                                  const imsec_x509_anchors *a) {
   const imsec_x509_anchors *old = h->cfg.anchors;
   h->cfg.anchors = a;
+  memo_clear(h); /* the old anchors may be freed and their address reused */
   return old;
 }
 

@@ -6,7 +6,8 @@
  *
  * Contexts, as `imsec ue` makes them (apps/cmd_ue.c): the UEs' trust
  * decision is theirs (DESIGN.md §3), so every client context defers
- * verification and the host makes the peer facts from --ca; `new` turns
+ * verification (and has no CA file) and the host makes the peer facts
+ * from --ca; `new` turns
  * resumption off, `resumed` and `open` leave it on (the context keeps the
  * newest session per server name); DTLS has its own context under the
  * name the UE's CONNECT gives (IMSEC_UE_DTLS_PROFILE); M2a one context per
@@ -117,14 +118,13 @@ static int creds_fit(const bench_opts *o, const bench_creds *cr, const eng *e,
       return -1;
     }
   }
-  if (o->mode == BENCH_MODE_M2A && e->n_slots > ENG_M2A_MAX) {
-    snprintf(err, errcap,
-             "mode m2a: %u UEs in one process, at most %d (a TLS context "
-             "each): fewer --ues or more --procs",
-             e->n_slots, ENG_M2A_MAX);
-    return -1;
-  }
   return 0;
+}
+
+/* The slots the run uses (the units' UEs): the M2a contexts are made for
+ * these only. */
+static uint32_t used_slots(const eng *e) {
+  return e->n_units * e->g;
 }
 
 /* The share, the units and what the run needs; 0 or -1 with err. */
@@ -178,6 +178,10 @@ static int eng_setup(eng *e, const bench_opts *o, const bench_creds *cr,
    * many as the load keeps busy are registered first (closed loop: twice
    * the operations in flight; open loop: two seconds of the rate). */
   uint32_t units = e->n_slots / e->g;
+  /* A share of nothing (fewer operations or in flight than workers):
+   * this worker has no part in the run. */
+  if ((!o->hold && o->count && !e->count) || (o->rate <= 0 && !e->conc))
+    units = 0;
   int warm = !o->hold && (pairs || o->conn == BENCH_CONN_OPEN);
   if (warm) {
     uint64_t need =
@@ -186,6 +190,13 @@ static int eng_setup(eng *e, const bench_opts *o, const bench_creds *cr,
       units = (uint32_t)need;
   }
   e->n_units = units;
+  if (o->mode == BENCH_MODE_M2A && used_slots(e) > ENG_M2A_MAX) {
+    snprintf(err, errcap,
+             "mode m2a: %u UEs in one process, at most %d (a TLS context "
+             "each): fewer --ues or more --procs",
+             used_slots(e), ENG_M2A_MAX);
+    return -1;
+  }
   e->u = calloc(units ? units : 1, sizeof *e->u);
   e->ring = calloc(units ? units : 1, sizeof *e->ring);
   if (!e->u || !e->ring) {
@@ -241,13 +252,13 @@ static void m2a_free(m2a_ctx *m) {
 
 static int m2a_make(m2a_ctx *m, const eng *e,
                     const imsec_net_tls_config *base) {
-  size_t n = e->n_slots ? e->n_slots : 1;
+  size_t n = used_slots(e) ? used_slots(e) : 1;
   m->cfg = calloc(n, sizeof *m->cfg);
   m->prof = calloc(n, sizeof *m->prof);
   m->name = calloc(n, sizeof *m->name);
   if (!m->cfg || !m->prof || !m->name)
     return -1;
-  for (uint32_t i = 0; i < e->n_slots; i++) {
+  for (uint32_t i = 0; i < used_slots(e); i++) {
     const char *pem = e->cr->v[e->s[i].cred].cert;
     snprintf(m->name[i], sizeof m->name[i], "u%u", i);
     m->cfg[i] = *base;
@@ -313,8 +324,11 @@ int bench_engine_run(const bench_opts *opts, const bench_creds *creds,
 
   imsec_net_tls_config tc;
   memset(&tc, 0, sizeof tc);
+  /* No CA file in the contexts: the UEs decide on the peer facts the host
+   * makes from the chain against --ca (the anchors above), so a second
+   * verification inside the handshake would only cost CPU, which is the
+   * generator's scarcest resource. */
   tc.defer_verify = 1;
-  tc.ca_file = opts->ca;
   tc.no_resume = opts->conn == BENCH_CONN_NEW;
   imsec_net_tls_config dtc = tc;
   dtc.dtls = 1;
@@ -342,7 +356,7 @@ int bench_engine_run(const bench_opts *opts, const bench_creds *creds,
       goto out;
     }
     cfg.tls_profiles = m2a.prof;
-    cfg.n_tls_profiles = e->n_slots;
+    cfg.n_tls_profiles = used_slots(e);
   }
   cfg.anchors = anchors;
   cfg.log_level = IMSEC_LOG_ERROR;
@@ -375,8 +389,10 @@ int bench_engine_run(const bench_opts *opts, const bench_creds *creds,
     /* A signal (or the port stopping): end as the time would (a hold
      * de-registers first), bounded by the operation timeout. */
     if (imsec_hostnet_call_wait(r, eng_stop_fn, NULL, 2000) == 0) {
-      int64_t until = imsec_hostnet_now() +
-                      (opts->timeout_ms ? opts->timeout_ms : 10000) + 1000;
+      /* The loop ends it (a hold's de-registrations bound themselves:
+       * they end when none progressed for an operation's timeout); this
+       * bound only guards against a loop that no longer runs. */
+      int64_t until = imsec_hostnet_now() + 600000;
       while (!atomic_load(&e->done) && imsec_hostnet_now() < until) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);

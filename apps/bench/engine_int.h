@@ -119,6 +119,7 @@ typedef struct eng {
   int64_t cur_w[BENCH_SC_N]; /* smooth weighted round robin */
   unsigned noted;            /* outcomes noted once (bit per outcome) */
   int noted_busy, noted_warm;
+  uint64_t handshakes, resumed; /* TLS flows up, of which resumed */
   atomic_int done;
 } eng;
 

@@ -92,7 +92,10 @@ static int ue_make(eng *e, uint32_t i) {
   cfg.pcscf_name = e->server_name;
   cfg.policy = IMSEC_TRUST_POLICY_TRUST_DOMAIN;
   cfg.expires = o->expires;
-  cfg.txn_timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+  /* The operation's deadline is the mux's (expire_ops: TIMEOUT); the
+   * UE's own comes a little later so it does not end it first as a
+   * plain failure. */
+  cfg.txn_timeout_ms = (o->timeout_ms ? o->timeout_ms : 10000) + 1000;
   /* One attempt: a failure is the operation's outcome, not a retry. */
   cfg.max_connect_attempts = 1;
   cfg.answer = IMSEC_UE_ANSWER_AUTO;
@@ -240,6 +243,8 @@ static void fl_del(eng *e, uint32_t ui) {
 
 static void finish(eng *e, imsec_time_ms now);
 static void fill(eng *e, imsec_time_ms now, imsec_out *out);
+static void dereg_fill(eng *e, imsec_time_ms now, imsec_out *out);
+static int64_t deadline_of(const eng *e, imsec_time_ms now);
 
 static const char *sc_name(unsigned sc) {
   return bench_scenario_name((bench_scenario)sc);
@@ -449,6 +454,9 @@ static void after(eng *e, uint32_t i, imsec_time_ms now, imsec_out *out) {
   if (s->dereg && st.state != IMSEC_UE_REGISTERED) {
     s->dereg = 0;
     e->dereg_busy--;
+    /* The end waits while de-registrations progress, however many. */
+    e->dereg_until = deadline_of(e, now);
+    dereg_fill(e, now, out);
     return;
   }
   progress(e, i / e->g, now, out);
@@ -733,6 +741,15 @@ static void finish(eng *e, imsec_time_ms now) {
   if (e->phase == ENG_DONE)
     return;
   e->phase = ENG_DONE;
+  /* --register resumed: say whether the server resumed at all (one
+   * without session tickets never does, and every handshake was full). */
+  if (e->o->conn == BENCH_CONN_RESUMED && e->handshakes) {
+    char line[160];
+    snprintf(line, sizeof line,
+             "%llu of %llu TLS connections resumed a session",
+             (unsigned long long)e->resumed, (unsigned long long)e->handshakes);
+    note(e, line);
+  }
   if (e->sink->tick)
     e->sink->tick(e->sink->arg, e->in_flight, e->registered, sec_of(e, now), 1);
   atomic_store(&e->done, 1);
@@ -743,8 +760,10 @@ static void dereg_fill(eng *e, imsec_time_ms now, imsec_out *out) {
   uint32_t conc = e->conc ? e->conc : 64;
   if (conc < 256)
     conc = 256;
-  while (e->dereg_next < e->n_slots && e->dereg_busy < conc) {
-    uint32_t i = e->dereg_next++;
+  /* Newest first (dereg_next counts down from n_slots): net/ finds a
+   * closed flow fastest among the newest flows to the same peer. */
+  while (e->dereg_next > 0 && e->dereg_busy < conc) {
+    uint32_t i = --e->dereg_next;
     eng_slot *s = &e->s[i];
     if (!s->ue || !s->reg)
       continue;
@@ -756,18 +775,28 @@ static void dereg_fill(eng *e, imsec_time_ms now, imsec_out *out) {
       e->dereg_busy++;
     }
   }
-  if ((e->dereg_next >= e->n_slots && !e->dereg_busy) || now >= e->dereg_until)
+  if ((e->dereg_next == 0 && !e->dereg_busy) || now >= e->dereg_until)
     finish(e, now);
 }
 
 static void dereg_begin(eng *e, imsec_time_ms now, imsec_out *out) {
   e->phase = ENG_DEREG;
+  e->dereg_next = e->n_slots;
   e->dereg_until = deadline_of(e, now);
   dereg_fill(e, now, out);
 }
 
 /* The run's time is up (or a signal came). */
 static void time_up(eng *e, imsec_time_ms now, imsec_out *out) {
+  if (e->phase == ENG_WARM) {
+    char line[200];
+    snprintf(line, sizeof line,
+             "the time was up before the warm-up ended (%u of %u UE groups "
+             "registered): nothing was measured; a longer -t or fewer UEs",
+             e->warm_next > e->in_flight ? e->warm_next - e->in_flight : 0,
+             e->n_units);
+    note(e, line);
+  }
   if (e->o->hold && e->phase != ENG_DEREG && e->phase != ENG_DONE)
     dereg_begin(e, now, out);
   else
@@ -820,6 +849,10 @@ static int mx_up(void *self, uint64_t flow, uint64_t tag,
   if (stale || e->phase == ENG_DONE)
     return IMSEC_ERR_STATE;
   eng_slot *s = &e->s[i];
+  if (info && info->tls_version) {
+    e->handshakes++;
+    e->resumed += info->resumed ? 1 : 0;
+  }
   size_t n0 = out->n;
   int r = imsec_ue_on_flow_up(s->ue, flow, tag & TAG_UE_MASK, info,
                               now + s->off, out);
@@ -972,7 +1005,8 @@ void eng_retire_fn(void *self, imsec_time_ms now, imsec_out *out, void *arg) {
   eng *e = self;
   if (e->phase != ENG_DONE)
     finish(e, now);
-  for (uint32_t i = 0; i < e->n_slots; i++)
+  /* Newest first, as dereg_fill. */
+  for (uint32_t i = e->n_slots; i-- > 0;)
     if (e->s[i].ue)
       retire(e, i, out);
 }

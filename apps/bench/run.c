@@ -33,9 +33,13 @@
  * second. */
 #define STATUS_MS 250
 #define SAMPLE_MS 1000
-/* After the run's own bounds, this long before the generators are told
- * to stop, and this long more before they are killed (ms). */
+#define HOLD_SAMPLE_MS 200
+/* Past the run's own bounds (its time, then an operation's timeout and
+ * this grace), generators that have sent nothing for SILENT_MS are told
+ * to stop, and killed KILL_MS later. One that still reports (a hold
+ * de-registering 100,000 UEs) goes on. */
 #define GRACE_MS 30000
+#define SILENT_MS 15000
 #define KILL_MS 10000
 /* Distinct notes shown (each generator process reports its own). */
 #define NOTES_MAX 64
@@ -72,6 +76,7 @@ static int say(int code, int hold, const char *fmt, ...) {
 
 /* The sink of one generator process: everything goes down its pipe. */
 typedef struct child_sink {
+  int final_sent; /* the engine sent its final tick */
   bench_wire_writer w;
 } child_sink;
 
@@ -83,6 +88,7 @@ static void child_done(void *arg, const bench_done *d) {
 static void child_tick(void *arg, uint32_t in_flight, uint32_t registered,
                        uint32_t sec_now, int final) {
   child_sink *c = arg;
+  c->final_sent |= final != 0;
   (void)bench_wire_put_tick(&c->w, in_flight, registered, sec_now, final);
   (void)bench_wire_flush(&c->w);
 }
@@ -110,8 +116,9 @@ static void child_main(const bench_opts *o, const bench_creds *creds,
   if (rc != 0)
     (void)bench_wire_put_text(&c.w, BENCH_WIRE_FAIL,
                               err[0] ? err : "the generator could not start");
-  /* A last tick in case the engine ended without its final one. */
-  (void)bench_wire_put_tick(&c.w, 0, 0, 0, 1);
+  /* The final tick, in case the engine ended without one. */
+  if (!c.final_sent)
+    (void)bench_wire_put_tick(&c.w, 0, 0, 0, 1);
   (void)bench_wire_flush(&c.w);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -134,13 +141,18 @@ typedef struct runner {
   unsigned nw;
   unsigned cur; /* the worker whose bytes are being read */
   int64_t t0, end_ms;
+  int64_t final_ms;     /* the last engine's final tick came */
+  int64_t last_data_ms; /* a pipe last brought something */
+  uint64_t unfinished;  /* operations reported after their run ended */
   int oom;
   /* Raw counts as reports arrive (the status line; the merge lags by up
    * to a second). */
   uint64_t raw_ok, raw_fail;
-  uint64_t rate_ok; /* raw_ok at rate_ms */
-  int64_t rate_ms;
-  double rate; /* successes/s over the last second or so */
+  imsec_bench_hist live; /* the successes' latency as they arrive */
+  /* raw_ok at the last few redraws, for the rate over the last second */
+  uint64_t ring_ok[8];
+  int64_t ring_ms[8];
+  unsigned ring_at;
   int status_on, drawn;
   char fail[BENCH_WIRE_TEXT_MAX + 1]; /* a generator's FAIL, first one */
   char *notes[NOTES_MAX];
@@ -162,9 +174,17 @@ static void clear_status(runner *r) {
 
 static void on_done(void *arg, const bench_done *d) {
   runner *r = arg;
-  if (d->outcome == IMSEC_BENCH_OK)
+  /* After its engine's final tick the run is over: what still ends (an
+   * operation in flight, cut short as the UEs retire) is not the
+   * server's doing, and is not counted. */
+  if (r->w[r->cur].final) {
+    r->unfinished++;
+    return;
+  }
+  if (d->outcome == IMSEC_BENCH_OK) {
     r->raw_ok++;
-  else
+    imsec_bench_hist_record(&r->live, d->latency_us);
+  } else
     r->raw_fail++;
   if (bench_merge_done(&r->m, r->cur, d) != 0)
     r->oom = 1;
@@ -173,10 +193,16 @@ static void on_done(void *arg, const bench_done *d) {
 static void on_tick(void *arg, uint32_t in_flight, uint32_t registered,
                     uint32_t sec_now, int final) {
   runner *r = arg;
-  if (final)
+  /* The engine's final tick ends its operations, but the worker counts
+   * as ended only at the end of its pipe: whatever it still sends (an
+   * operation its teardown ended) is counted in its own second. */
+  if (final) {
+    if (!r->w[r->cur].final)
+      r->final_ms = now_ms();
     r->w[r->cur].final = 1;
-  if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, final) !=
-      0)
+    in_flight = registered = 0;
+  }
+  if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, 0) != 0)
     r->oom = 1;
   uint32_t reg = bench_merge_registered(&r->m);
   if (reg > r->hold_max)
@@ -190,6 +216,10 @@ static void on_text(void *arg, int type, const char *line) {
       snprintf(r->fail, sizeof r->fail, "%s", line);
     return;
   }
+  /* A note about an operation after the run ended is about one that is
+   * not counted. */
+  if (r->w[r->cur].final)
+    return;
   /* Every process notes the first failure of each kind: shown once. */
   for (size_t i = 0; i < r->nnotes; i++)
     if (strcmp(r->notes[i], line) == 0)
@@ -233,17 +263,26 @@ static void sample_servers(runner *r, int start) {
 }
 
 static void draw_status(runner *r, int64_t now) {
-  if (now - r->rate_ms >= 1000) {
-    r->rate =
-        (double)(r->raw_ok - r->rate_ok) * 1000.0 / (double)(now - r->rate_ms);
-    r->rate_ok = r->raw_ok;
-    r->rate_ms = now;
+  /* The rate over the last second: against the redraw about a second
+   * ago (the ring holds the last 8, 2 s at 4 redraws a second). */
+  unsigned n = sizeof r->ring_ok / sizeof r->ring_ok[0];
+  unsigned back = (r->ring_at + n - 4) % n;
+  uint64_t ok0 = 0;
+  int64_t ms0 = r->t0;
+  if (r->ring_at >= 4) {
+    ok0 = r->ring_ok[back];
+    ms0 = r->ring_ms[back];
   }
-  const imsec_bench_hist *h = &r->m.total->total;
+  double rate =
+      now > ms0 ? (double)(r->raw_ok - ok0) * 1000.0 / (double)(now - ms0) : 0;
+  r->ring_ok[r->ring_at % n] = r->raw_ok;
+  r->ring_ms[r->ring_at % n] = now;
+  r->ring_at++;
+  const imsec_bench_hist *h = &r->live;
   fprintf(stderr,
           "\r%7.1f s  %8.1f/s  in flight %u  p50 %.2f ms  p99 %.2f ms  "
           "ok %llu  errors %llu",
-          (double)(now - r->t0) / 1000.0, r->rate, bench_merge_in_flight(&r->m),
+          (double)(now - r->t0) / 1000.0, rate, bench_merge_in_flight(&r->m),
           (double)imsec_bench_hist_quantile(h, 0.50) / 1000.0,
           (double)imsec_bench_hist_quantile(h, 0.99) / 1000.0,
           (unsigned long long)r->raw_ok, (unsigned long long)r->raw_fail);
@@ -271,18 +310,19 @@ static void read_worker(runner *r, unsigned i) {
   r->cur = i;
   bench_wire_handler h = handler;
   h.arg = r;
+  if (n > 0)
+    r->last_data_ms = now_ms();
   if (n > 0 && bench_wire_feed(&w->rd, buf, (size_t)n, &h) == 0)
     return;
-  if (n > 0)
+  if (n > 0) {
+    clear_status(r);
     say(0, r->o->hold, "generator %u: unreadable report, ignoring it", i);
+  }
   close(w->fd);
   w->fd = -1;
-  if (!w->final) {
-    /* It ended (or died) without its final tick: nothing more comes. */
-    w->final = 1;
-    if (bench_merge_tick(&r->m, i, 0, 0, 0, 1) != 0)
-      r->oom = 1;
-  }
+  /* Its end (or its death): nothing more comes from it. */
+  if (bench_merge_tick(&r->m, i, 0, 0, 0, 1) != 0)
+    r->oom = 1;
   r->end_ms = now_ms();
 }
 
@@ -298,6 +338,7 @@ static void watch(runner *r) {
   int64_t bound = r->t0 + (int64_t)(o->duration_s * 1000.0) +
                   (int64_t)o->timeout_ms + GRACE_MS;
   int64_t next_status = r->t0, next_sample = r->t0 + SAMPLE_MS;
+  int64_t next_hold = r->t0;
   int64_t kill_at = 0;
   int told_fail = 0;
   for (;;) {
@@ -323,9 +364,12 @@ static void watch(runner *r) {
       signal_workers(r, SIGTERM);
       kill_at = now + KILL_MS;
     }
-    if (!kill_at && now > bound) {
-      say(0, o->hold, "the generators overran the run by %d s: stopping them",
-          GRACE_MS / 1000);
+    if (!kill_at && now > bound && now - r->last_data_ms > SILENT_MS) {
+      clear_status(r);
+      say(0, o->hold,
+          "the generators overran the run and said nothing for %d s: "
+          "stopping them",
+          SILENT_MS / 1000);
       signal_workers(r, SIGTERM);
       kill_at = now + KILL_MS;
     } else if (kill_at && now > kill_at) {
@@ -335,6 +379,8 @@ static void watch(runner *r) {
     int64_t wait = next_status - now;
     if (next_sample - now < wait)
       wait = next_sample - now;
+    if (o->hold && next_hold - now < wait)
+      wait = next_hold - now;
     if (wait < 0)
       wait = 0;
     int rc = poll(pf, n, (int)wait);
@@ -344,9 +390,14 @@ static void watch(runner *r) {
       if (pf[k].revents)
         read_worker(r, idx[k]);
     now = now_ms();
-    if (now >= next_sample) {
+    /* hold: while every UE that got registered is, the servers are
+     * sampled more often, so a short hold still sees them holding. */
+    int holding = o->hold && r->hold_max > 0 &&
+                  bench_merge_registered(&r->m) >= r->hold_max;
+    if (now >= next_sample || (holding && now >= next_hold)) {
       sample_servers(r, 0);
       next_sample = now + SAMPLE_MS;
+      next_hold = now + HOLD_SAMPLE_MS;
     }
     if (now >= next_status) {
       if (r->status_on)
@@ -496,7 +547,8 @@ static void echo_opts(echo *e, const bench_opts *o, const bench_creds *c) {
 /* ---------------------------------------------------------------- main */
 
 static int write_reports(runner *r, bench_creds *c, FILE *json, FILE *csv,
-                         FILE *plot, double elapsed, double gen_cpu) {
+                         FILE *plot, double elapsed, double gen_cpu,
+                         double runner_cpu) {
   const bench_opts *o = r->o;
   echo e;
   echo_opts(&e, o, c);
@@ -521,6 +573,8 @@ static int write_reports(runner *r, bench_creds *c, FILE *json, FILE *csv,
   rep.n_servers = o->n_server_pids;
   rep.procs = o->procs;
   rep.generator_cpu_s = gen_cpu;
+  rep.runner_cpu_s = runner_cpu;
+  rep.unfinished = r->unfinished;
   rep.hold = o->hold;
   rep.hold_ues = o->ues;
   rep.hold_registered = r->hold_max;
@@ -606,6 +660,9 @@ int bench_run_main(int argc, char **argv, int hold) {
     goto out_merge;
   }
   r.nw = o.procs;
+  /* A second is counted one second after every generator passed it: an
+   * event handled just after a tick may carry the time before it. */
+  r.m.lag = 1;
   r.status_on = o.status == 1 || (o.status == -1 && isatty(2));
   raise_nofile();
 
@@ -618,8 +675,10 @@ int bench_run_main(int argc, char **argv, int hold) {
   sigaction(SIGTERM, &sa, &old_term);
 
   sample_servers(&r, 1);
+  struct rusage self0, self1;
+  getrusage(RUSAGE_SELF, &self0);
   fflush(NULL);
-  r.t0 = r.rate_ms = now_ms();
+  r.t0 = now_ms();
   r.end_ms = r.t0;
   for (unsigned i = 0; i < o.procs; i++) {
     worker *w = &r.w[i];
@@ -680,10 +739,24 @@ int bench_run_main(int argc, char **argv, int hold) {
     }
   }
   sample_servers(&r, 0);
+  /* The runner is part of the generator: its merging and sampling count
+   * with the engines' CPU (a comparison with another generator counts
+   * all of it). */
+  getrusage(RUSAGE_SELF, &self1);
+  double runner_cpu =
+      bench_procstat_rusage_s(&self1) - bench_procstat_rusage_s(&self0);
+  gen_cpu += runner_cpu;
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
 
-  double elapsed = (double)(r.end_ms - r.t0) / 1000.0;
+  /* The run's time ends at the last engine's final tick, not after its
+   * teardown, when every engine sent one. */
+  int all_final = 1;
+  for (unsigned i = 0; i < r.nw; i++)
+    all_final = all_final && r.w[i].final;
+  double elapsed =
+      (double)((all_final && r.final_ms ? r.final_ms : r.end_ms) - r.t0) /
+      1000.0;
   if (elapsed <= 0)
     elapsed = 0.001;
   if (r.fail[0]) {
@@ -694,13 +767,21 @@ int bench_run_main(int argc, char **argv, int hold) {
     code = say(1, hold, "out of memory");
     goto out_merge;
   }
+  if (hold && r.hold_max < (o.ues ? o.ues : creds.n))
+    say(0, hold,
+        "only %u of %zu UEs were registered at once: the memory per UE "
+        "is theirs (a longer -t gives the rest time to register)",
+        r.hold_max, o.ues ? (size_t)o.ues : creds.n);
+  if (r.unfinished)
+    say(0, hold,
+        "%llu operation%s still in flight when the run ended, not counted",
+        (unsigned long long)r.unfinished, r.unfinished == 1 ? "" : "s");
   if (r.m.dropped)
     say(0, hold, "%llu reports came after their second was closed",
         (unsigned long long)r.m.dropped);
-  code =
-      write_reports(&r, &creds, json, csv, plot, elapsed, gen_cpu) != 0 || died
-          ? 1
-          : 0;
+  int wrote =
+      write_reports(&r, &creds, json, csv, plot, elapsed, gen_cpu, runner_cpu);
+  code = wrote != 0 || died ? 1 : 0;
   json = csv = plot = NULL;
 out_merge:
   free(r.w);

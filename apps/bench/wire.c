@@ -358,6 +358,8 @@ int bench_merge_tick(bench_merge *m, unsigned worker, uint32_t in_flight,
       if (m->pending[i].sec >= hi)
         hi = m->pending[i].sec + 1;
     low = hi;
+  } else {
+    low = low > m->lag ? low - m->lag : 0;
   }
   return close_upto(m, low);
 }

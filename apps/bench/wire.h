@@ -114,6 +114,10 @@ typedef struct bench_merge {
   bench_done *pending; /* not yet counted, any order */
   size_t npending, cap;
   uint32_t closed; /* seconds below this are counted */
+  /* Seconds kept open behind the slowest worker's tick (0 by default):
+   * an engine whose event times lag its tick's clock a little still has
+   * every operation counted in its own second. */
+  uint32_t lag;
   imsec_bench_stats *total;
   imsec_bench_stats *by[BENCH_SC_N];
   uint64_t status[BENCH_STATUS_N]; /* failures by SIP status */

@@ -130,6 +130,11 @@ static void respond(imsec_ue *ue, imsec_sip_msg *req, unsigned code,
 
 static void keep_message(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
                          imsec_out *out) {
+  if (!ue->inbox &&
+      !(ue->inbox = calloc(IMSEC_UE_INBOX_MAX, sizeof(*ue->inbox)))) {
+    LOG(out, IMSEC_LOG_WARN, S("out of memory: MESSAGE not kept"));
+    return;
+  }
   if (ue->inbox_n == IMSEC_UE_INBOX_MAX) {
     imsec_ue_message_free(&ue->inbox[ue->inbox_head]);
     ue->inbox_head = (ue->inbox_head + 1) % IMSEC_UE_INBOX_MAX;
@@ -398,6 +403,11 @@ int imsec_ue_inbox_pop(imsec_ue *ue, imsec_ue_message *out) {
   memset(&ue->inbox[ue->inbox_head], 0, sizeof(ue->inbox[0]));
   ue->inbox_head = (ue->inbox_head + 1) % IMSEC_UE_INBOX_MAX;
   ue->inbox_n--;
+  if (ue->inbox_n == 0) {
+    free(ue->inbox);
+    ue->inbox = NULL;
+    ue->inbox_head = 0;
+  }
   return 1;
 }
 

@@ -280,6 +280,7 @@ void imsec_ue_del(imsec_ue *ue) {
   for (size_t i = 0; i < ue->inbox_n; i++)
     imsec_ue_message_free(
         &ue->inbox[(ue->inbox_head + i) % IMSEC_UE_INBOX_MAX]);
+  free(ue->inbox);
   imsec_wipe(ue, sizeof(*ue));
   free(ue);
 }

@@ -276,7 +276,10 @@ struct imsec_ue {
   uint64_t sqn_updates;
 
   /* MESSAGEs */
-  imsec_ue_message inbox[IMSEC_UE_INBOX_MAX];
+  /* IMSEC_UE_INBOX_MAX entries, allocated with the first MESSAGE kept
+   * and freed when emptied: most of an idle UE's size otherwise (a load
+   * generator holds 100,000 of them). */
+  imsec_ue_message *inbox;
   size_t inbox_head, inbox_n;
   ue_pending pending[IMSEC_UE_MAX_PENDING];
   int next_handle;

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # imsec bench provision: N subscribers into an HSS database and one 0600
-# credentials file that matches it, for both schemes; the rest of
-# `imsec bench` is still planned.
+# credentials file that matches it, for both schemes.
 set -u
 . "$(dirname "$0")/../support/sh_util.sh"
 
@@ -11,7 +10,7 @@ D=ims.mnc001.mcc001.3gppnetwork.org
 expect_exit 0 "$IMSEC" bench provision --help
 expect_out "--first-imsi" "$IMSEC" bench provision --help
 expect_exit 2 "$IMSEC" bench run
-expect_err "planned" "$IMSEC" bench run
+expect_err "--target HOST:PORT is required" "$IMSEC" bench run
 expect_err "required" "$IMSEC" bench provision --db "$DB" -n 5
 expect_err "^imsec bench provision: -n: want" "$IMSEC" bench provision \
   --db "$DB" --out "$T_TMP/x" -n 0

@@ -6,7 +6,10 @@
  * (M3), an operation timeout against a server that never answers, and a
  * TLS failure (the UEs trust another root) counted as TLS_ALERT. A sink
  * counts what the engine reports. Every run is bounded (a few seconds). */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include "imsec/pcscf.h"
 #include "imsec/pki.h"
 #include "imsec/scscf.h"
+#include "imsec/sip.h"
 #include "imsec/svc.h"
 #include "imsec/ue.h"
 #include "net_util.h"
@@ -222,6 +226,13 @@ static void pcscf_m2a_up(const imsec_addr *scscf) {
 
 static int stack_up(void **state) {
   (void)state;
+  /* SIGTERM and SIGINT blocked in every thread (the engine's port reads
+   * them with a signalfd): t_hold_signal sends one to the process. */
+  sigset_t ss;
+  sigemptyset(&ss);
+  sigaddset(&ss, SIGTERM);
+  sigaddset(&ss, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &ss, NULL);
   assert_int_equal(imsec_fx_init(&g_fx, "imsec-bench-engine"), 0);
   assert_int_equal(imsec_fx_make_pki(&g_fx, (int64_t)time(NULL)), 0);
   imsec_fx_path(&g_fx, IMSEC_FX_ROOT_CRT, g_root, sizeof g_root);
@@ -368,6 +379,8 @@ static int stack_down(void **state) {
 
 /* ------------------------------------------------------------ the sink */
 
+static char g_last_note[512]; /* the last note of the last run */
+
 typedef struct counts {
   uint64_t n[BENCH_SC_N][IMSEC_BENCH_OUTCOMES];
   uint64_t total;
@@ -408,6 +421,7 @@ static void c_tick(void *arg, uint32_t in_flight, uint32_t registered,
 static void c_note(void *arg, const char *line) {
   counts *c = arg;
   c->notes++;
+  snprintf(g_last_note, sizeof g_last_note, "%s", line);
   fprintf(stderr, "bench note: %s\n", line);
 }
 
@@ -428,12 +442,13 @@ static void opts_init(bench_opts *o, uint16_t port) {
   o->procs = 1;
 }
 
-/* Run one worker; returns bench_engine_run's value. */
-static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
+/* Run worker w of W; returns bench_engine_run's value. */
+static int run_w(const bench_opts *o, const bench_creds *cr, unsigned w,
+                 unsigned W, counts *c) {
   memset(c, 0, sizeof *c);
   bench_sink sink = {.arg = c, .done = c_done, .tick = c_tick, .note = c_note};
   char err[256] = "";
-  int rv = bench_engine_run(o, cr, 0, 1, imsec_hostnet_now(), &sink, err,
+  int rv = bench_engine_run(o, cr, w, W, imsec_hostnet_now(), &sink, err,
                             sizeof err);
   if (rv != 0)
     fprintf(stderr, "bench_engine_run: %s\n", err);
@@ -442,6 +457,10 @@ static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
     assert_false(c->out_of_order);
   }
   return rv;
+}
+
+static int run(const bench_opts *o, const bench_creds *cr, counts *c) {
+  return run_w(o, cr, 0, 1, c);
 }
 
 static uint64_t ok_of(const counts *c, bench_scenario sc) {
@@ -469,6 +488,24 @@ static void t_register_new_aka(void **state) {
 static void t_register_resumed_aka(void **state) {
   (void)state;
   reg_case(&g_aka, BENCH_CONN_RESUMED);
+  /* One at a time: the first connection is a full handshake, each later
+   * one resumes the session the one before it got (the UEs share their
+   * client context, which keeps the newest session: with more in flight,
+   * some start before a session is there). */
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.conn = BENCH_CONN_RESUMED;
+  o.concurrency = 1;
+  o.count = 6;
+  assert_int_equal(run(&o, &g_aka, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  unsigned long long res = 0, all = 0;
+  assert_int_equal(
+      sscanf(g_last_note, "%llu of %llu TLS connections resumed", &res, &all),
+      2);
+  assert_int_equal(all, 6);
+  assert_int_equal(res, 5);
 }
 
 static void t_register_open_aka(void **state) {
@@ -561,6 +598,44 @@ static void t_hold(void **state) {
   assert_int_equal(c.max_registered, 6);
   /* De-registered at the end. */
   assert_int_equal(c.final_registered, 0);
+  /* The same at the open loop's pace. */
+  o.concurrency = 0;
+  o.rate = 20;
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  assert_int_equal(c.max_registered, 6);
+  assert_int_equal(c.final_registered, 0);
+}
+
+static void *term_later(void *arg) {
+  (void)arg;
+  struct timespec ts = {1, 0};
+  nanosleep(&ts, NULL);
+  kill(getpid(), SIGTERM);
+  return NULL;
+}
+
+/* A hold ended by SIGTERM long before its time: the UEs are
+ * de-registered, then the engine returns. */
+static void t_hold_signal(void **state) {
+  (void)state;
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.hold = 1;
+  o.ues = 6;
+  o.count = 0;
+  o.concurrency = 6;
+  o.duration_s = 60;
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, term_later, NULL), 0);
+  imsec_time_ms t0 = imsec_hostnet_now();
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  pthread_join(th, NULL);
+  assert_true(imsec_hostnet_now() - t0 < 10000);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 6);
+  assert_int_equal(c.max_registered, 6);
+  assert_int_equal(c.final_registered, 0);
 }
 
 static void t_dtls(void **state) {
@@ -605,6 +680,166 @@ static void t_m2a(void **state) {
   assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 0);
 }
 
+/* Worker w of W takes its share of the count (the remainder to the
+ * first workers) and of the concurrency; a worker whose share is nothing
+ * ends at once. */
+static void t_workers(void **state) {
+  (void)state;
+  bench_opts o;
+  counts c;
+  opts_init(&o, g_tls_port);
+  o.count = 5;
+  o.concurrency = 4;
+  assert_int_equal(run_w(&o, &g_dig, 0, 3, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 2);
+  assert_int_equal(run_w(&o, &g_dig, 2, 3, &c), 0);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 1);
+  o.count = 1;
+  assert_int_equal(run_w(&o, &g_dig, 1, 2, &c), 0);
+  assert_int_equal(c.total, 0);
+  assert_int_equal(c.finals, 1);
+  /* -c 1 over two workers: the second has nothing in flight. */
+  o.count = 0;
+  o.concurrency = 1;
+  o.duration_s = 30;
+  assert_int_equal(run_w(&o, &g_dig, 1, 2, &c), 0);
+  assert_int_equal(c.total, 0);
+}
+
+/* Mode tcp's far end: a registrar over plain TCP as a generator
+ * comparison meets it (Kamailio's auth_db), reduced to what the UE
+ * checks: a REGISTER without credentials gets a 401 with an MD5
+ * challenge of the home realm, one with credentials a 200 (the password
+ * is not checked here: the P-CSCF and S-CSCF above check theirs). */
+typedef struct registrar {
+  int n401, n200;
+} registrar;
+
+static void rg_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
+                   imsec_time_ms now, imsec_out *out) {
+  registrar *r = self;
+  (void)now;
+  char *copy = malloc(len + 1), buf[4096];
+  assert_non_null(copy);
+  memcpy(copy, msg, len);
+  imsec_sip_msg m;
+  imsec_sip_msg_init(&m, NULL);
+  if (imsec_sip_parse(&m, copy, len, 1) == 0 && m.is_request &&
+      m.method_id == IMSEC_SIP_M_REGISTER) {
+    /* TS 24.229 §5.1.1.2.1: the first REGISTER carries an Authorization
+     * with an empty response. */
+    const imsec_sip_hdr *h = imsec_sip_hdr_first(&m, IMSEC_SIP_H_AUTHORIZATION);
+    int authed =
+        h && memmem(h->value.p, h->value.len, "response=\"\"", 11) == NULL;
+    imsec_sip_builder b;
+    imsec_sip_build_init(&b, buf, sizeof buf);
+    imsec_sip_build_response(&b, &m, authed ? 200 : 401,
+                             authed ? IMSEC_STR_LIT("OK")
+                                    : IMSEC_STR_LIT("Unauthorized"),
+                             IMSEC_STR_LIT("rg1"));
+    if (!authed)
+      imsec_sip_build_raw(&b,
+                          IMSEC_STR_LIT("WWW-Authenticate: Digest realm=\"" HOME
+                                        "\", nonce=\"n0nce\", algorithm=MD5, "
+                                        "qop=\"auth\"\r\n"));
+    int n = imsec_sip_build_finish(&b, IMSEC_STR_NULL);
+    assert_true(n > 0);
+    assert_int_equal(imsec_out_send(out, flow, buf, (size_t)n), 0);
+    if (authed)
+      r->n200++;
+    else
+      r->n401++;
+  }
+  imsec_sip_msg_free(&m);
+  free(copy);
+}
+
+static int rg_up(void *self, uint64_t flow, uint64_t tag,
+                 const imsec_flow_info *info, imsec_time_ms now,
+                 imsec_out *out) {
+  (void)self, (void)flow, (void)tag, (void)info, (void)now, (void)out;
+  return 0;
+}
+
+static void rg_down(void *self, uint64_t flow, uint64_t tag, int reason,
+                    imsec_time_ms now, imsec_out *out) {
+  (void)self, (void)flow, (void)tag, (void)reason, (void)now, (void)out;
+}
+
+static const imsec_elem_ops registrar_ops = {
+    .kind = "registrar",
+    .on_flow_up = rg_up,
+    .on_message = rg_msg,
+    .on_flow_down = rg_down,
+};
+
+/* Does this tree's UE speak SIP Digest over plain TCP (allow_plain)? */
+static int plain_supported(void) {
+  imsec_crypto *cr = NULL;
+  assert_int_equal(imsec_crypto_ossl_new(&cr), 0);
+  const char *impus[] = {g_dig.v[0].impu};
+  imsec_ue_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.impi = g_dig.v[0].impi;
+  cfg.impus = impus;
+  cfg.n_impus = 1;
+  cfg.home_domain = HOME;
+  cfg.trust_domain = IMSEC_FX_TD;
+  cfg.password_len = strlen(g_dig.v[0].password);
+  memcpy(cfg.password, g_dig.v[0].password, cfg.password_len);
+  cfg.pcscf.tp = IMSEC_TP_TCP;
+  snprintf(cfg.pcscf.host, sizeof cfg.pcscf.host, "127.0.0.1");
+  cfg.pcscf.port = 5060;
+  cfg.allow_plain = 1;
+  imsec_ue *ue = NULL;
+  int rc = imsec_ue_new(&ue, &cfg, cr);
+  imsec_ue_del(ue);
+  imsec_crypto_del(cr);
+  return rc == 0;
+}
+
+static void t_tcp(void **state) {
+  (void)state;
+  if (!plain_supported()) {
+    fprintf(stderr, "bench engine: this UE has no SIP Digest over plain TCP\n");
+    skip();
+  }
+  registrar rg = {0};
+  imsec_hostnet_listener l;
+  memset(&l, 0, sizeof l);
+  l.addr.tp = IMSEC_TP_TCP;
+  snprintf(l.addr.host, sizeof l.addr.host, "127.0.0.1");
+  imsec_hostnet_config hc;
+  memset(&hc, 0, sizeof hc);
+  hc.name = "registrar";
+  hc.ops = &registrar_ops;
+  hc.self = &rg;
+  hc.listeners = &l;
+  hc.n_listeners = 1;
+  hc.log_level = IMSEC_LOG_ERROR;
+  hc.limits.max_flows_per_ip = 4096;
+  imsec_hostnet *r = NULL;
+  char err[256] = "";
+  assert_int_equal(imsec_hostnet_new(&r, &hc, err, sizeof err), 0);
+  assert_int_equal(imsec_hostnet_start(r), 0);
+  bench_opts o;
+  counts c;
+  opts_init(&o, imsec_hostnet_port(r, 0));
+  o.mode = BENCH_MODE_TCP;
+  o.target.tp = IMSEC_TP_TCP;
+  o.ca[0] = 0; /* no TLS, no anchors */
+  o.count = 10;
+  assert_int_equal(run(&o, &g_dig, &c), 0);
+  o.conn = BENCH_CONN_OPEN;
+  counts c2;
+  assert_int_equal(run(&o, &g_dig, &c2), 0);
+  imsec_hostnet_del(r);
+  assert_int_equal(ok_of(&c, BENCH_SC_REGISTER), 10);
+  assert_int_equal(ok_of(&c2, BENCH_SC_REGISTER), 10);
+  assert_true(rg.n401 >= 10);
+  assert_true(rg.n200 >= 20);
+}
+
 static void t_timeout(void **state) {
   (void)state;
   bench_opts o;
@@ -617,6 +852,55 @@ static void t_timeout(void **state) {
   assert_int_equal(c.total, 3);
   assert_int_equal(c.n[BENCH_SC_REGISTER][IMSEC_BENCH_TIMEOUT], 3);
   assert_true(c.notes >= 1);
+}
+
+static void mute_msg(void *self, uint64_t flow, const uint8_t *msg, size_t len,
+                     imsec_time_ms now, imsec_out *out) {
+  (void)self, (void)flow, (void)msg, (void)len, (void)now, (void)out;
+}
+
+static const imsec_elem_ops mute_ops = {
+    .kind = "mute",
+    .on_flow_up = rg_up,
+    .on_message = mute_msg,
+    .on_flow_down = rg_down,
+};
+
+/* A P-CSCF whose TLS comes up and that never answers a REGISTER: the
+ * operations end at --timeout as timeouts. */
+static void t_timeout_sip(void **state) {
+  (void)state;
+  static imsec_net_tls_config tc;
+  memset(&tc, 0, sizeof tc);
+  tc.cert_file = g_chain;
+  tc.key_file = g_key;
+  imsec_hostnet_listener l;
+  memset(&l, 0, sizeof l);
+  l.addr.tp = IMSEC_TP_TLS;
+  snprintf(l.addr.host, sizeof l.addr.host, "127.0.0.1");
+  l.tls_cfg = &tc;
+  imsec_hostnet_config hc;
+  memset(&hc, 0, sizeof hc);
+  hc.name = "mute";
+  hc.ops = &mute_ops;
+  hc.self = &tc;
+  hc.listeners = &l;
+  hc.n_listeners = 1;
+  hc.log_level = IMSEC_LOG_ERROR;
+  imsec_hostnet *r = NULL;
+  char err[256] = "";
+  assert_int_equal(imsec_hostnet_new(&r, &hc, err, sizeof err), 0);
+  assert_int_equal(imsec_hostnet_start(r), 0);
+  bench_opts o;
+  counts c;
+  opts_init(&o, imsec_hostnet_port(r, 0));
+  o.count = 3;
+  o.concurrency = 3;
+  o.timeout_ms = 400;
+  assert_int_equal(run(&o, &g_aka, &c), 0);
+  imsec_hostnet_del(r);
+  assert_int_equal(c.total, 3);
+  assert_int_equal(c.n[BENCH_SC_REGISTER][IMSEC_BENCH_TIMEOUT], 3);
 }
 
 static void t_wrong_ca(void **state) {
@@ -711,10 +995,14 @@ int main(void) {
       cmocka_unit_test(t_mix),
       cmocka_unit_test(t_open_loop),
       cmocka_unit_test(t_hold),
+      cmocka_unit_test(t_hold_signal),
       cmocka_unit_test(t_dtls),
       cmocka_unit_test(t_m3),
       cmocka_unit_test(t_m2a),
+      cmocka_unit_test(t_tcp),
+      cmocka_unit_test(t_workers),
       cmocka_unit_test(t_timeout),
+      cmocka_unit_test(t_timeout_sip),
       cmocka_unit_test(t_wrong_ca),
       cmocka_unit_test(t_refused_setups),
       cmocka_unit_test(t_ue_memory),

@@ -330,6 +330,38 @@ static void merge_late(void **state) {
   bench_merge_free(&m);
 }
 
+/* With a lag of one second, an operation stamped just before a tick's
+ * second (an event handled after the tick) is still counted in its own
+ * second. */
+static void merge_lag(void **state) {
+  (void)state;
+  bench_merge m;
+  assert_int_equal(bench_merge_init(&m, 2), 0);
+  m.lag = 1;
+  bench_done d = mk(0, 0, IMSEC_BENCH_OK, 200, 10);
+  assert_int_equal(bench_merge_done(&m, 0, &d), 0);
+  assert_int_equal(bench_merge_tick(&m, 0, 0, 0, 1, 0), 0);
+  assert_int_equal(bench_merge_tick(&m, 1, 0, 0, 1, 0), 0);
+  /* Both passed second 0, but it stays open one more second. */
+  assert_int_equal(m.total->attempts, 0);
+  assert_int_equal(bench_merge_done(&m, 1, &d), 0);
+  assert_int_equal(bench_merge_tick(&m, 0, 0, 0, 2, 0), 0);
+  assert_int_equal(bench_merge_tick(&m, 1, 0, 0, 2, 0), 0);
+  assert_int_equal(m.total->attempts, 2);
+  assert_int_equal(m.closed, 1);
+  /* Every worker final: everything is counted at once. */
+  d.sec = 1;
+  assert_int_equal(bench_merge_done(&m, 1, &d), 0);
+  assert_int_equal(bench_merge_tick(&m, 0, 0, 0, 2, 1), 0);
+  assert_int_equal(bench_merge_tick(&m, 1, 0, 0, 2, 1), 0);
+  assert_int_equal(m.total->attempts, 3);
+  assert_int_equal(bench_merge_finish(&m, 2), 0);
+  assert_int_equal(m.dropped, 0);
+  assert_int_equal(m.total->secs[0].attempts, 2);
+  assert_int_equal(m.total->secs[1].attempts, 1);
+  bench_merge_free(&m);
+}
+
 /* Many workers, reports shuffled within the bounds the contract allows:
  * the same totals and series as a single ordered stream. */
 static void merge_many_shuffled(void **state) {
@@ -553,6 +585,7 @@ int main(void) {
       cmocka_unit_test(gone_reader),
       cmocka_unit_test(merge_two_workers),
       cmocka_unit_test(merge_late),
+      cmocka_unit_test(merge_lag),
       cmocka_unit_test(merge_many_shuffled),
       cmocka_unit_test(procstat),
       cmocka_unit_test(report_json),

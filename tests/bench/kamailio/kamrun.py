@@ -216,7 +216,7 @@ class Kamailio:
 
 
 def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=1,
-          shm_mb=256, pkg_mb=16, log_level=0, binary=None, timeout=15.0,
+          shm_mb=256, pkg_mb=16, log_level=0, binary=None, timeout=60.0,
           extra_defines=(), mem="fm"):
     """Write the folder (db/, tls.cfg, run/) and start Kamailio; returns a
     Kamailio once both listeners are up, raises RuntimeError (with its

@@ -118,14 +118,13 @@ static int creds_fit(const bench_opts *o, const bench_creds *cr, const eng *e,
       return -1;
     }
   }
-  if (o->mode == BENCH_MODE_M2A && e->n_slots > ENG_M2A_MAX) {
-    snprintf(err, errcap,
-             "mode m2a: %u UEs in one process, at most %d (a TLS context "
-             "each): fewer --ues or more --procs",
-             e->n_slots, ENG_M2A_MAX);
-    return -1;
-  }
   return 0;
+}
+
+/* The slots the run uses (the units' UEs): the M2a contexts are made for
+ * these only. */
+static uint32_t used_slots(const eng *e) {
+  return e->n_units * e->g;
 }
 
 /* The share, the units and what the run needs; 0 or -1 with err. */
@@ -175,22 +174,33 @@ static int eng_setup(eng *e, const bench_opts *o, const bench_creds *cr,
 
   /* The units in use: a registration on a new (or resumed) connection
    * needs no warm-up, so every UE takes turns; MESSAGEs, calls and
-   * re-REGISTERs on open connections need registered UEs, so only as
-   * many as the load keeps busy are registered first (closed loop: twice
-   * the operations in flight; open loop: two seconds of the rate). */
+   * re-REGISTERs on open connections need registered UEs: every UE of
+   * --ues when it is given, else only as many as the load keeps busy
+   * (closed loop: twice the operations in flight; open loop: two seconds
+   * of the rate; at least 256, so that no IMPI re-registers so often
+   * that a server's per-IMPI limits would measure themselves). */
   uint32_t units = e->n_slots / e->g;
   /* A share of nothing (fewer operations or in flight than workers):
    * this worker has no part in the run. */
   if ((!o->hold && o->count && !e->count) || (o->rate <= 0 && !e->conc))
     units = 0;
   int warm = !o->hold && (pairs || o->conn == BENCH_CONN_OPEN);
-  if (warm) {
+  if (warm && !o->ues) {
     uint64_t need =
         e->conc ? 2 * (uint64_t)e->conc : (uint64_t)(e->rate * 2.0) + 16;
+    if (need < 256)
+      need = 256;
     if (need < units)
       units = (uint32_t)need;
   }
   e->n_units = units;
+  if (o->mode == BENCH_MODE_M2A && used_slots(e) > ENG_M2A_MAX) {
+    snprintf(err, errcap,
+             "mode m2a: %u UEs in one process, at most %d (a TLS context "
+             "each): fewer --ues or more --procs",
+             used_slots(e), ENG_M2A_MAX);
+    return -1;
+  }
   e->u = calloc(units ? units : 1, sizeof *e->u);
   e->ring = calloc(units ? units : 1, sizeof *e->ring);
   if (!e->u || !e->ring) {
@@ -246,13 +256,13 @@ static void m2a_free(m2a_ctx *m) {
 
 static int m2a_make(m2a_ctx *m, const eng *e,
                     const imsec_net_tls_config *base) {
-  size_t n = e->n_slots ? e->n_slots : 1;
+  size_t n = used_slots(e) ? used_slots(e) : 1;
   m->cfg = calloc(n, sizeof *m->cfg);
   m->prof = calloc(n, sizeof *m->prof);
   m->name = calloc(n, sizeof *m->name);
   if (!m->cfg || !m->prof || !m->name)
     return -1;
-  for (uint32_t i = 0; i < e->n_slots; i++) {
+  for (uint32_t i = 0; i < used_slots(e); i++) {
     const char *pem = e->cr->v[e->s[i].cred].cert;
     snprintf(m->name[i], sizeof m->name[i], "u%u", i);
     m->cfg[i] = *base;
@@ -350,7 +360,7 @@ int bench_engine_run(const bench_opts *opts, const bench_creds *creds,
       goto out;
     }
     cfg.tls_profiles = m2a.prof;
-    cfg.n_tls_profiles = e->n_slots;
+    cfg.n_tls_profiles = used_slots(e);
   }
   cfg.anchors = anchors;
   cfg.log_level = IMSEC_LOG_ERROR;

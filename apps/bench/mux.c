@@ -798,6 +798,15 @@ static void dereg_begin(eng *e, imsec_time_ms now, imsec_out *out) {
 
 /* The run's time is up (or a signal came). */
 static void time_up(eng *e, imsec_time_ms now, imsec_out *out) {
+  if (e->phase == ENG_WARM) {
+    char line[200];
+    snprintf(line, sizeof line,
+             "the time was up before the warm-up ended (%u of %u UE groups "
+             "registered): nothing was measured; a longer -t or fewer UEs",
+             e->warm_next > e->in_flight ? e->warm_next - e->in_flight : 0,
+             e->n_units);
+    note(e, line);
+  }
   if (e->o->hold && e->phase != ENG_DEREG && e->phase != ENG_DONE)
     dereg_begin(e, now, out);
   else

@@ -184,13 +184,22 @@ int ue_register_initial(imsec_ue *ue, uint32_t expires, imsec_time_ms now,
 }
 
 static void keep_uris(imsec_sip_msg *m, imsec_sip_hid id,
-                      char (*dst)[IMSEC_UE_URI_CAP], size_t max, size_t *n) {
+                      char (**dst)[IMSEC_UE_URI_CAP], size_t max, size_t *n) {
   *n = 0;
+  size_t k = 0;
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
   imsec_sip_addr a;
-  while (*n < max && imsec_sip_addr_next(m, id, &it, &a) > 0) {
-    ue_copy_wire(dst[*n], IMSEC_UE_URI_CAP, a.uri);
-    if (dst[*n][0])
+  while (k < max && imsec_sip_addr_next(m, id, &it, &a) > 0)
+    k++;
+  free(*dst);
+  *dst = NULL;
+  /* Out of memory: kept as none (requests then go without Route). */
+  if (!k || !(*dst = malloc(k * sizeof(**dst))))
+    return;
+  it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
+  while (*n < k && imsec_sip_addr_next(m, id, &it, &a) > 0) {
+    ue_copy_wire((*dst)[*n], IMSEC_UE_URI_CAP, a.uri);
+    if ((*dst)[*n][0])
       (*n)++;
   }
 }
@@ -229,10 +238,10 @@ static int on_registered(imsec_ue *ue, imsec_sip_msg *m, imsec_time_ms now,
                  IMSEC_STR_NULL, "");
     return IMSEC_ERR_LIMIT;
   }
-  keep_uris(m, IMSEC_SIP_H_SERVICE_ROUTE, ue->routes, IMSEC_UE_MAX_ROUTES,
+  keep_uris(m, IMSEC_SIP_H_SERVICE_ROUTE, &ue->routes, IMSEC_UE_MAX_ROUTES,
             &ue->n_routes);
-  keep_uris(m, IMSEC_SIP_H_P_ASSOCIATED_URI, ue->assoc, IMSEC_UE_MAX_ASSOCIATED,
-            &ue->n_assoc);
+  keep_uris(m, IMSEC_SIP_H_P_ASSOCIATED_URI, &ue->assoc,
+            IMSEC_UE_MAX_ASSOCIATED, &ue->n_assoc);
   ue->registered = 1;
   ue->flow_registered = 1;
   ue->st = UE_ST_REGISTERED;

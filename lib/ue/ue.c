@@ -292,6 +292,8 @@ void imsec_ue_del(imsec_ue *ue) {
     imsec_ue_message_free(
         &ue->inbox[(ue->inbox_head + i) % IMSEC_UE_INBOX_MAX]);
   free(ue->inbox);
+  free(ue->routes);
+  free(ue->assoc);
   imsec_wipe(ue, sizeof(*ue));
   free(ue);
 }

@@ -262,9 +262,12 @@ struct imsec_ue {
   int registered;
   imsec_time_ms expires_at, rereg_at;
   uint32_t expires_granted;
-  char routes[IMSEC_UE_MAX_ROUTES][IMSEC_UE_URI_CAP];
+  /* As many entries as the last 200 gave (malloc'd; at most
+   * IMSEC_UE_MAX_ROUTES and IMSEC_UE_MAX_ASSOCIATED): room for the most
+   * would be 6 KiB of every idle UE. */
+  char (*routes)[IMSEC_UE_URI_CAP];
   size_t n_routes;
-  char assoc[IMSEC_UE_MAX_ASSOCIATED][IMSEC_UE_URI_CAP];
+  char (*assoc)[IMSEC_UE_URI_CAP];
   size_t n_assoc;
 
   /* status */

@@ -76,6 +76,7 @@ static int say(int code, int hold, const char *fmt, ...) {
 
 /* The sink of one generator process: everything goes down its pipe. */
 typedef struct child_sink {
+  int final_sent; /* the engine sent its final tick */
   bench_wire_writer w;
 } child_sink;
 
@@ -87,6 +88,7 @@ static void child_done(void *arg, const bench_done *d) {
 static void child_tick(void *arg, uint32_t in_flight, uint32_t registered,
                        uint32_t sec_now, int final) {
   child_sink *c = arg;
+  c->final_sent |= final != 0;
   (void)bench_wire_put_tick(&c->w, in_flight, registered, sec_now, final);
   (void)bench_wire_flush(&c->w);
 }
@@ -114,8 +116,9 @@ static void child_main(const bench_opts *o, const bench_creds *creds,
   if (rc != 0)
     (void)bench_wire_put_text(&c.w, BENCH_WIRE_FAIL,
                               err[0] ? err : "the generator could not start");
-  /* A last tick in case the engine ended without its final one. */
-  (void)bench_wire_put_tick(&c.w, 0, 0, 0, 1);
+  /* The final tick, in case the engine ended without one. */
+  if (!c.final_sent)
+    (void)bench_wire_put_tick(&c.w, 0, 0, 0, 1);
   (void)bench_wire_flush(&c.w);
   _exit(rc == 0 ? 0 : 1);
 }
@@ -140,6 +143,7 @@ typedef struct runner {
   int64_t t0, end_ms;
   int64_t final_ms;     /* the last engine's final tick came */
   int64_t last_data_ms; /* a pipe last brought something */
+  uint64_t unfinished;  /* operations reported after their run ended */
   int oom;
   /* Raw counts as reports arrive (the status line; the merge lags by up
    * to a second). */
@@ -170,6 +174,13 @@ static void clear_status(runner *r) {
 
 static void on_done(void *arg, const bench_done *d) {
   runner *r = arg;
+  /* After its engine's final tick the run is over: what still ends (an
+   * operation in flight, cut short as the UEs retire) is not the
+   * server's doing, and is not counted. */
+  if (r->w[r->cur].final) {
+    r->unfinished++;
+    return;
+  }
   if (d->outcome == IMSEC_BENCH_OK) {
     r->raw_ok++;
     imsec_bench_hist_record(&r->live, d->latency_us);
@@ -186,8 +197,9 @@ static void on_tick(void *arg, uint32_t in_flight, uint32_t registered,
    * as ended only at the end of its pipe: whatever it still sends (an
    * operation its teardown ended) is counted in its own second. */
   if (final) {
+    if (!r->w[r->cur].final)
+      r->final_ms = now_ms();
     r->w[r->cur].final = 1;
-    r->final_ms = now_ms();
     in_flight = registered = 0;
   }
   if (bench_merge_tick(&r->m, r->cur, in_flight, registered, sec_now, 0) != 0)
@@ -204,6 +216,10 @@ static void on_text(void *arg, int type, const char *line) {
       snprintf(r->fail, sizeof r->fail, "%s", line);
     return;
   }
+  /* A note about an operation after the run ended is about one that is
+   * not counted. */
+  if (r->w[r->cur].final)
+    return;
   /* Every process notes the first failure of each kind: shown once. */
   for (size_t i = 0; i < r->nnotes; i++)
     if (strcmp(r->notes[i], line) == 0)
@@ -531,7 +547,8 @@ static void echo_opts(echo *e, const bench_opts *o, const bench_creds *c) {
 /* ---------------------------------------------------------------- main */
 
 static int write_reports(runner *r, bench_creds *c, FILE *json, FILE *csv,
-                         FILE *plot, double elapsed, double gen_cpu) {
+                         FILE *plot, double elapsed, double gen_cpu,
+                         double runner_cpu) {
   const bench_opts *o = r->o;
   echo e;
   echo_opts(&e, o, c);
@@ -556,6 +573,8 @@ static int write_reports(runner *r, bench_creds *c, FILE *json, FILE *csv,
   rep.n_servers = o->n_server_pids;
   rep.procs = o->procs;
   rep.generator_cpu_s = gen_cpu;
+  rep.runner_cpu_s = runner_cpu;
+  rep.unfinished = r->unfinished;
   rep.hold = o->hold;
   rep.hold_ues = o->ues;
   rep.hold_registered = r->hold_max;
@@ -656,6 +675,8 @@ int bench_run_main(int argc, char **argv, int hold) {
   sigaction(SIGTERM, &sa, &old_term);
 
   sample_servers(&r, 1);
+  struct rusage self0, self1;
+  getrusage(RUSAGE_SELF, &self0);
   fflush(NULL);
   r.t0 = now_ms();
   r.end_ms = r.t0;
@@ -718,6 +739,13 @@ int bench_run_main(int argc, char **argv, int hold) {
     }
   }
   sample_servers(&r, 0);
+  /* The runner is part of the generator: its merging and sampling count
+   * with the engines' CPU (a comparison with another generator counts
+   * all of it). */
+  getrusage(RUSAGE_SELF, &self1);
+  double runner_cpu =
+      bench_procstat_rusage_s(&self1) - bench_procstat_rusage_s(&self0);
+  gen_cpu += runner_cpu;
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
 
@@ -744,13 +772,16 @@ int bench_run_main(int argc, char **argv, int hold) {
         "only %u of %zu UEs were registered at once: the memory per UE "
         "is theirs (a longer -t gives the rest time to register)",
         r.hold_max, o.ues ? (size_t)o.ues : creds.n);
+  if (r.unfinished)
+    say(0, hold,
+        "%llu operation%s still in flight when the run ended, not counted",
+        (unsigned long long)r.unfinished, r.unfinished == 1 ? "" : "s");
   if (r.m.dropped)
     say(0, hold, "%llu reports came after their second was closed",
         (unsigned long long)r.m.dropped);
-  code =
-      write_reports(&r, &creds, json, csv, plot, elapsed, gen_cpu) != 0 || died
-          ? 1
-          : 0;
+  int wrote =
+      write_reports(&r, &creds, json, csv, plot, elapsed, gen_cpu, runner_cpu);
+  code = wrote != 0 || died ? 1 : 0;
   json = csv = plot = NULL;
 out_merge:
   free(r.w);

@@ -516,7 +516,8 @@ int imsec_bench_write_report_json(FILE *f, const imsec_bench_report *r) {
   }
   fputs("},\n  \"totals\": ", f);
   json_totals(f, s, r->elapsed_s);
-  fputs("},\n  \"latency_us\": ", f);
+  fprintf(f, ", \"unfinished\": %llu},\n  \"latency_us\": ",
+          (unsigned long long)r->unfinished);
   json_latency(f, &s->total);
   if (r->n_by) {
     fputs(",\n  \"by_scenario\": {", f);
@@ -578,6 +579,8 @@ int imsec_bench_write_report_json(FILE *f, const imsec_bench_report *r) {
     fprintf(f, "%.3f", r->generator_cpu_s);
   fputs(", \"cpu_us_per_op\": ", f);
   json_per_op(f, r->generator_cpu_s, s->ok, 1e6);
+  if (r->generator_cpu_s >= 0)
+    fprintf(f, ", \"runner_cpu_s\": %.3f", r->runner_cpu_s);
   fputc('}', f);
   if (r->hold) {
     fprintf(f,

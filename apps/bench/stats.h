@@ -131,14 +131,16 @@ typedef struct imsec_bench_report {
   size_t n_by;
   const imsec_bench_opt *opts;
   size_t nopts;
-  double elapsed_s; /* the run's wall time */
+  double elapsed_s;    /* the run's wall time */
+  uint64_t unfinished; /* in flight when the run ended: not counted */
   /* Failures by SIP status: status[i] for status_min + i (NULL: none). */
   const uint64_t *status;
   unsigned status_min, n_status;
   const imsec_bench_server *servers;
   size_t n_servers;
   unsigned procs;           /* generator processes */
-  double generator_cpu_s;   /* their CPU, < 0 unknown */
+  double generator_cpu_s;   /* their CPU and the runner's, < 0 unknown */
+  double runner_cpu_s;      /* the runner's part of it (merging, /proc) */
   int hold;                 /* 1: `imsec bench hold` */
   uint64_t hold_ues;        /* UEs asked to be held */
   uint64_t hold_registered; /* the most held registered at once */

@@ -3,23 +3,34 @@
 included: provision N subscribers (`imsec bench provision`), start `imsec
 scscf` and `imsec pcscf` on loopback with their descriptor limits raised
 (they raise the soft limit themselves; as root the hard one is raised here
-too), register N UEs that stay connected and idle, then read each daemon's
-RSS from /proc before and after and print KiB per UE.
+too when the system allows it), register N UEs that stay connected and
+idle, then read each daemon's RSS from /proc and print KiB per UE.
 
-    tests/bench/hold_mem.py -n 100000 [--procs 2] [--sources A-B[,..]]
-                            [--scheme digest|aka] [-t S] [--json F]
-                            [--generator bench|py] [--imsec BIN] [--keep]
+    tests/bench/hold_mem.py -n 100000 [--procs P] [--pcscfs K]
+                            [--sources A-B[,..]] [--scheme digest|aka]
+                            [-t S] [-c N] [--json F] [--keep]
+                            [--generator bench|py] [--imsec BIN]
+                            [--wrap-pcscf 'heaptrack -o F']
 
---generator bench (default) holds the UEs with `imsec bench hold`; py
-holds them with a small asyncio SIP Digest client in this script (one
-process; for a few thousand UEs, when `imsec bench hold` is not there).
-The figures: RSS (VmRSS) of each daemon once both are up and idle, after
-every UE registered, and again after holding them -t S seconds; the
-"per UE" figure is (after - before) / registered, in KiB, the same
-for the S-CSCF. Also each daemon's heap (the [heap] and anonymous maps
-from /proc/PID/smaps_rollup Anonymous) for where the bytes go.
-Exit 0 when every UE registered, 1 when some did not, 77 when the
-build has no `imsec`.
+A process holds one descriptor per UE, and where the hard RLIMIT_NOFILE
+cannot be raised (20,000 in the development sandbox, even for root) one
+P-CSCF cannot hold 100,000 TLS flows: K P-CSCF processes (default one per
+15,000 UEs) listen on the same port with SO_REUSEPORT (net/ sets it; the
+kernel spreads the connections by 4-tuple), all routing to one S-CSCF, and
+the P-CSCF figure is their summed RSS growth over the UEs. The generator
+is `imsec bench hold` with P processes (default one per 15,000 UEs, at
+least 2) and sources across 127.0.0.0/8 (default 127.0.0.2-127.0.0.41);
+--generator py holds the UEs with a small asyncio SIP Digest client in
+this script instead (one process; a few thousand UEs).
+
+The figures: each daemon's VmRSS once both are up and idle, and when
+every UE is registered (the P-CSCFs' descriptors stop growing, then 2 s
+more), then the hold goes on -t S seconds and the bench is stopped with
+SIGINT. "KiB per UE" is (held - idle) / registered; "anon/UE" the same
+from /proc/PID/smaps_rollup Anonymous (the heap). The lab (PKI, HSS,
+stores, logs) goes to /dev/shm (--lab): the S-CSCF's SQLite stores sync
+every registration and this measures memory, not a disk. Exit 0 when
+every UE registered, 1 when some did not, 77 without an `imsec` binary.
 """
 import argparse
 import asyncio

@@ -42,6 +42,7 @@ import resource
 import secrets
 import shutil
 import signal
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -131,6 +132,19 @@ def children(pid):
             except (OSError, ValueError):
                 pass
     return out
+
+
+def registrations(path):
+    """The registrations the S-CSCF's store holds (its SQLite file, read
+    beside it): what was really registered when the memory was read."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+        try:
+            return db.execute("SELECT count(*) FROM registration").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
 
 
 class Daemon:
@@ -397,9 +411,12 @@ def main():
             at_reg["n"] = nreg
             at_reg["pcscf"] = pmem()
             at_reg["scscf"] = mem(sc.p.pid)
-            print("registered %d of %d in %.1f s%s" %
+            at_reg["scscf_registrations"] = registrations(
+                os.path.join(lab, "hss.reg.db"))
+            print("registered %d of %d in %.1f s%s (the S-CSCF's store: %s)" %
                   (nreg, a.n, at_reg["t"] - t1,
-                   "; first failure: " + failed[0] if failed else ""))
+                   "; first failure: " + failed[0] if failed else "",
+                   at_reg["scscf_registrations"]))
 
         sources = parse_sources(a.sources) if a.sources else []
         t1 = time.monotonic()
@@ -472,9 +489,9 @@ def main():
                 hold = result["bench"].get("hold", {})
                 nreg = int(hold.get("registered", at_reg.get("n", 0)))
             except (OSError, ValueError):
-                # No report (the run was cut short): the flows the
-                # P-CSCFs held when measured.
-                nreg = at_reg.get("n", 0)
+                # No report (the run was cut short): what the S-CSCF held
+                # when measured, else the flows the P-CSCFs held.
+                nreg = at_reg.get("scscf_registrations") or at_reg.get("n", 0)
             failed = [] if nreg >= a.n else ["see the bench output"]
             if "t" not in at_reg:
                 on_registered(nreg, failed)
@@ -483,17 +500,21 @@ def main():
                        "after_hold": after})
         print("%-7s %12s %12s %12s %10s" % ("", "idle KiB", "held KiB",
                                             "KiB per UE", "anon/UE"))
+        # Per UE: over the registrations the S-CSCF held when the memory
+        # was read (else what the generator counted).
+        ues = at_reg.get("scscf_registrations") or nreg
+        result["ues_measured"] = ues
         for who in ("pcscf", "scscf"):
             b, h = before[who], at_reg.get(who, after[who])
-            per = (h["rss_kib"] - b["rss_kib"]) / nreg if nreg else 0.0
-            anon = (h["anon_kib"] - b["anon_kib"]) / nreg if nreg else 0.0
+            per = (h["rss_kib"] - b["rss_kib"]) / ues if ues else 0.0
+            anon = (h["anon_kib"] - b["anon_kib"]) / ues if ues else 0.0
             result[who + "_kib_per_ue"] = round(per, 2)
             print("%-7s %12d %12d %12.2f %10.2f" %
                   (who, b["rss_kib"], h["rss_kib"], per, anon))
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(result, f, indent=1)
-        return 0 if nreg >= a.n else 1
+        return 0 if (at_reg.get("scscf_registrations") or nreg) >= a.n else 1
     finally:
         for d in reversed(daemons):
             d.stop()

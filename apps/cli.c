@@ -115,11 +115,11 @@ unsigned long cli_raise_nofile(const char *sub) {
         next = rl;
     }
   }
-  if (next.rlim_cur != RLIM_INFINITY && next.rlim_cur < want)
+  if (sub && next.rlim_cur != RLIM_INFINITY && next.rlim_cur < want)
     fprintf(stderr,
             "%s info: open files limited to %lu (hard limit %lu; %lu wanted "
             "for many flows: raise it with ulimit -Hn or run as root)\n",
-            sub ? sub : "imsec", (unsigned long)next.rlim_cur,
-            (unsigned long)next.rlim_max, (unsigned long)want);
+            sub, (unsigned long)next.rlim_cur, (unsigned long)next.rlim_max,
+            (unsigned long)want);
   return (unsigned long)next.rlim_cur;
 }

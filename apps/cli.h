@@ -52,8 +52,9 @@ int cli_hex_exact(const char *sub, const char *opt, const char *val,
  * 100,000 registered UEs, a generator holding them): the soft
  * RLIMIT_NOFILE goes up to the hard one; run as root, the hard one too,
  * up to CLI_NOFILE_WANT (never past fs.nr_open). Says so on stderr
- * ("SUB info: ...") only when it could not get CLI_NOFILE_WANT. Returns
- * the soft limit in force afterwards. */
+ * ("SUB info: ...") only when it could not get CLI_NOFILE_WANT; `sub`
+ * NULL: silently (a command whose usage errors must stay one line).
+ * Returns the soft limit in force afterwards. */
 #define CLI_NOFILE_WANT 262144
 unsigned long cli_raise_nofile(const char *sub);
 

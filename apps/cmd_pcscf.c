@@ -722,9 +722,6 @@ static int run(int argc, char **argv) {
   int bad = settings_read(argc, argv, &s, &ladder);
   if (bad)
     return bad;
-  /* One descriptor per UE's connection: 100,000 registered UEs need more
-   * than a default limit. */
-  (void)cli_raise_nofile(SUB);
   imsec_log_level level = IMSEC_LOG_INFO;
   if (imsec_hostnet_log_level_parse(s.log_level, &level) < 0)
     return CLI_EXIT_USAGE; /* settings_read checked it */
@@ -815,6 +812,10 @@ static int run(int argc, char **argv) {
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot start: %s",
                     imsec_strerror(rv));
   }
+  /* One descriptor per UE's connection: 100,000 registered UEs need more
+   * than a default limit. Once the configuration passed, so that a bad
+   * one still gets its one line. */
+  (void)cli_raise_nofile(SUB);
   char la[300], ca[300];
   imsec_addr l = s.listen;
   l.port = imsec_hostnet_port(r, 0);

@@ -916,8 +916,6 @@ static int run(int argc, char **argv) {
   int rv = parse_args(argc, argv, &o);
   if (rv)
     return rv;
-  /* P-CSCFs and direct peers may hold many connections. */
-  (void)cli_raise_nofile(SUB);
   imsec_scscf_file file;
   file_init(&file);
   if (o.conf) {
@@ -1168,6 +1166,9 @@ static int run(int argc, char **argv) {
                                         : imsec_strerror(e));
     goto done;
   }
+  /* P-CSCFs and direct peers may hold many connections; once the
+   * configuration passed, so that a bad one still gets its one line. */
+  (void)cli_raise_nofile(SUB);
   for (size_t i = 0; i < n_listen; i++) {
     imsec_addr a = ls[i].addr;
     a.port = imsec_hostnet_port(r, i);

@@ -510,6 +510,10 @@ static int deliver_up(inst *in, pflow *f, uint64_t only_tag, int one) {
   }
   if (verdict < 0)
     f->refused = 1;
+  /* The host made its facts from the chain during the calls above: the
+   * net flow's DER copy of it (two or three certificates) need not stay
+   * for the flow's life. A later CONNECT reusing the flow makes it again. */
+  imsec_net_flow_drop_chain(f->nf);
   return verdict;
 }
 

@@ -361,6 +361,19 @@ int imsec_net_flow_peer_chain(imsec_net_flow *f, imsec_bytes *out, size_t cap) {
   return f->nchain;
 }
 
+void imsec_net_flow_drop_chain(imsec_net_flow *f) {
+  if (!f)
+    return;
+  free(f->chain);
+  free(f->chain_buf);
+  f->chain = NULL;
+  f->chain_buf = NULL;
+  f->nchain = 0;
+  if (f->sans)
+    GENERAL_NAMES_free(f->sans);
+  f->sans = NULL;
+}
+
 int imsec_net_flow_peer_names(imsec_net_flow *f, imsec_str *out, size_t cap) {
   X509 *leaf = f->ssl ? SSL_get0_peer_certificate(f->ssl) : NULL;
   if (!leaf)

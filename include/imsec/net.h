@@ -439,6 +439,13 @@ IMSEC_API long imsec_net_flow_verify_result(const imsec_net_flow *f);
  * exceed cap), 0 without a certificate, or IMSEC_ERR_NOMEM. */
 IMSEC_API IMSEC_MUST_USE int
 imsec_net_flow_peer_chain(imsec_net_flow *f, imsec_bytes *out, size_t cap);
+/* Free the DER copies imsec_net_flow_peer_chain made (and the parsed SAN
+ * list of imsec_net_flow_peer_names): the slices and names it gave out
+ * are gone; a later call makes them again from the TLS session. For an
+ * owner that judged the peer when the flow came up and keeps the flow
+ * for long: a client holding many idle flows (the chain of each server
+ * copied per flow), a server taking client certificates. */
+IMSEC_API void imsec_net_flow_drop_chain(imsec_net_flow *f);
 /* The leaf's names (RFC 5922 §7.1): SAN dNSName and URI entries, or the CN
  * when there is no SAN. Slices borrowed until on_down; returns the count
  * (may exceed cap). */

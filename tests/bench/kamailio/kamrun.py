@@ -4,14 +4,18 @@ provision` credentials file (digest scheme), the tls module's profile
 with a certificate from `imsec pki`, then Kamailio in the foreground
 (-DD -E) as the invoking user, loopback listeners only, its pid file in
 the folder. Used by tests/bench/side_by_side.py, tests/interop/
-bench_kamailio.py and the generator comparison (tests/bench/sipp).
+bench_kamailio.py and the generator comparison (tests/bench/generators.py,
+against its TCP listener).
 
     import kamrun
     k = kamrun.start(folder, creds, cert_chain, key, tls_port=0, tcp_port=0)
     k.pids()      # the main process and its workers (for --server-pid)
     k.stop()
 
-Ports 0 pick free loopback ports (k.tls_port, k.tcp_port).
+Ports 0 pick free loopback ports (k.tls_port, k.tcp_port). Memory: `-m`
+shm_mb of shared memory with the f_malloc manager (-x fm, Kamailio's
+fast allocator; OpenSSL's many small allocations per handshake go
+there), `-M` pkg_mb per process.
 """
 import hashlib
 import os
@@ -48,7 +52,7 @@ def find_kamailio():
     return shutil.which("kamailio", path=path)
 
 
-def tls_module_present(binary):
+def tls_module_present():
     """Whether the tls module (kamailio-tls-modules) is installed next to
     the other modules of this kamailio."""
     for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules",
@@ -211,12 +215,14 @@ class Kamailio:
         return self.p.returncode
 
 
-def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=2,
-          shm_mb=256, pkg_mb=16, log_level=0, binary=None, timeout=15.0,
-          extra_defines=()):
+def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=1,
+          shm_mb=256, pkg_mb=16, log_level=0, binary=None, timeout=60.0,
+          extra_defines=(), mem="fm"):
     """Write the folder (db/, tls.cfg, run/) and start Kamailio; returns a
     Kamailio once both listeners are up, raises RuntimeError (with its
-    log) when it does not come up. `creds`: a digest bench credentials
+    log) when it does not come up. `workers`: tcp_children; more than one
+    is not stable over TLS with Debian 12's Kamailio 5.6.3 and OpenSSL 3
+    (kamailio.cfg says why). `creds`: a digest bench credentials
     file; `cert`: a PEM chain for pcscf.DOMAIN, `key` its key."""
     binary = binary or find_kamailio()
     if not binary:
@@ -237,7 +243,7 @@ def start(folder, creds, cert, key, tls_port=0, tcp_port=0, workers=2,
                "WORKERS=%d" % workers, "LOG_LEVEL=%d" % log_level]
     defines += list(extra_defines)
     args = [binary, "-f", CFG, "-DD", "-E", "-m", str(shm_mb), "-M",
-            str(pkg_mb), "-Y", run, "-P", os.path.join(run, "kamailio.pid")]
+            str(pkg_mb), "-x", mem, "-Y", run, "-P", os.path.join(run, "kamailio.pid")]
     for d in defines:
         args += ["-A", d]
     log = os.path.join(folder, "kamailio.log")

@@ -308,8 +308,16 @@ static void op_end(eng *e, uint32_t ui, imsec_bench_outcome oc, int status,
       imsec_ue_get_status(s->ue, &x);
       st = x.state;
     }
+    /* Registrations alone, each on a new connection: the slot's next
+     * registration makes a new UE anyway, so this one goes now (its
+     * connection closed at the operation's end, as SIPp -t tn closes its
+     * socket at a call's end) and the next UE reuses its memory; kept,
+     * every registration of a first pass through the credentials grew
+     * the heap by a UE (page faults: 10-20% of the CPU in open loop). */
     if (oc == IMSEC_BENCH_TIMEOUT || st == IMSEC_UE_FAILED ||
-        st == IMSEC_UE_REFUSED)
+        st == IMSEC_UE_REFUSED ||
+        (e->g == 1 && !e->o->hold && e->o->conn == BENCH_CONN_NEW &&
+         e->phase == ENG_RUN))
       retire(e, i, out);
   }
   if (e->phase == ENG_RUN || e->phase == ENG_WARM) {

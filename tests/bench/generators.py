@@ -176,7 +176,7 @@ def main():
             k = kamrun.start(lab.path("kamailio"), creds,
                              os.path.join(pki, "pcscf.%s.chain.pem" % HOME),
                              os.path.join(pki, "pcscf.%s.key" % HOME),
-                             binary=kam)
+                             binary=kam, timeout=60)
         except RuntimeError as e:
             die(str(e)[-2000:])
         try:

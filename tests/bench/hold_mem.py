@@ -3,23 +3,34 @@
 included: provision N subscribers (`imsec bench provision`), start `imsec
 scscf` and `imsec pcscf` on loopback with their descriptor limits raised
 (they raise the soft limit themselves; as root the hard one is raised here
-too), register N UEs that stay connected and idle, then read each daemon's
-RSS from /proc before and after and print KiB per UE.
+too when the system allows it), register N UEs that stay connected and
+idle, then read each daemon's RSS from /proc and print KiB per UE.
 
-    tests/bench/hold_mem.py -n 100000 [--procs 2] [--sources A-B[,..]]
-                            [--scheme digest|aka] [-t S] [--json F]
-                            [--generator bench|py] [--imsec BIN] [--keep]
+    tests/bench/hold_mem.py -n 100000 [--procs P] [--pcscfs K]
+                            [--sources A-B[,..]] [--scheme digest|aka]
+                            [-t S] [-c N] [--json F] [--keep]
+                            [--generator bench|py] [--imsec BIN]
+                            [--wrap-pcscf 'heaptrack -o F']
 
---generator bench (default) holds the UEs with `imsec bench hold`; py
-holds them with a small asyncio SIP Digest client in this script (one
-process; for a few thousand UEs, when `imsec bench hold` is not there).
-The figures: RSS (VmRSS) of each daemon once both are up and idle, after
-every UE registered, and again after holding them -t S seconds; the
-"per UE" figure is (after - before) / registered, in KiB, the same
-for the S-CSCF. Also each daemon's heap (the [heap] and anonymous maps
-from /proc/PID/smaps_rollup Anonymous) for where the bytes go.
-Exit 0 when every UE registered, 1 when some did not, 77 when the
-build has no `imsec`.
+A process holds one descriptor per UE, and where the hard RLIMIT_NOFILE
+cannot be raised (20,000 in the development sandbox, even for root) one
+P-CSCF cannot hold 100,000 TLS flows: K P-CSCF processes (default one per
+15,000 UEs) listen on the same port with SO_REUSEPORT (net/ sets it; the
+kernel spreads the connections by 4-tuple), all routing to one S-CSCF, and
+the P-CSCF figure is their summed RSS growth over the UEs. The generator
+is `imsec bench hold` with P processes (default one per 15,000 UEs, at
+least 2) and sources across 127.0.0.0/8 (default 127.0.0.2-127.0.0.41);
+--generator py holds the UEs with a small asyncio SIP Digest client in
+this script instead (one process; a few thousand UEs).
+
+The figures: each daemon's VmRSS once both are up and idle, and when
+every UE is registered (the P-CSCFs' descriptors stop growing, then 2 s
+more), then the hold goes on -t S seconds and the bench is stopped with
+SIGINT. "KiB per UE" is (held - idle) / registered; "anon/UE" the same
+from /proc/PID/smaps_rollup Anonymous (the heap). The lab (PKI, HSS,
+stores, logs) goes to /dev/shm (--lab): the S-CSCF's SQLite stores sync
+every registration and this measures memory, not a disk. Exit 0 when
+every UE registered, 1 when some did not, 77 without an `imsec` binary.
 """
 import argparse
 import asyncio
@@ -31,6 +42,7 @@ import resource
 import secrets
 import shutil
 import signal
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -120,6 +132,19 @@ def children(pid):
             except (OSError, ValueError):
                 pass
     return out
+
+
+def registrations(path):
+    """The registrations the S-CSCF's store holds (its SQLite file, read
+    beside it): what was really registered when the memory was read."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+        try:
+            return db.execute("SELECT count(*) FROM registration").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
 
 
 class Daemon:
@@ -386,9 +411,12 @@ def main():
             at_reg["n"] = nreg
             at_reg["pcscf"] = pmem()
             at_reg["scscf"] = mem(sc.p.pid)
-            print("registered %d of %d in %.1f s%s" %
+            at_reg["scscf_registrations"] = registrations(
+                os.path.join(lab, "hss.reg.db"))
+            print("registered %d of %d in %.1f s%s (the S-CSCF's store: %s)" %
                   (nreg, a.n, at_reg["t"] - t1,
-                   "; first failure: " + failed[0] if failed else ""))
+                   "; first failure: " + failed[0] if failed else "",
+                   at_reg["scscf_registrations"]))
 
         sources = parse_sources(a.sources) if a.sources else []
         t1 = time.monotonic()
@@ -461,9 +489,9 @@ def main():
                 hold = result["bench"].get("hold", {})
                 nreg = int(hold.get("registered", at_reg.get("n", 0)))
             except (OSError, ValueError):
-                # No report (the run was cut short): the flows the
-                # P-CSCFs held when measured.
-                nreg = at_reg.get("n", 0)
+                # No report (the run was cut short): what the S-CSCF held
+                # when measured, else the flows the P-CSCFs held.
+                nreg = at_reg.get("scscf_registrations") or at_reg.get("n", 0)
             failed = [] if nreg >= a.n else ["see the bench output"]
             if "t" not in at_reg:
                 on_registered(nreg, failed)
@@ -472,17 +500,21 @@ def main():
                        "after_hold": after})
         print("%-7s %12s %12s %12s %10s" % ("", "idle KiB", "held KiB",
                                             "KiB per UE", "anon/UE"))
+        # Per UE: over the registrations the S-CSCF held when the memory
+        # was read (else what the generator counted).
+        ues = at_reg.get("scscf_registrations") or nreg
+        result["ues_measured"] = ues
         for who in ("pcscf", "scscf"):
             b, h = before[who], at_reg.get(who, after[who])
-            per = (h["rss_kib"] - b["rss_kib"]) / nreg if nreg else 0.0
-            anon = (h["anon_kib"] - b["anon_kib"]) / nreg if nreg else 0.0
+            per = (h["rss_kib"] - b["rss_kib"]) / ues if ues else 0.0
+            anon = (h["anon_kib"] - b["anon_kib"]) / ues if ues else 0.0
             result[who + "_kib_per_ue"] = round(per, 2)
             print("%-7s %12d %12d %12.2f %10.2f" %
                   (who, b["rss_kib"], h["rss_kib"], per, anon))
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(result, f, indent=1)
-        return 0 if nreg >= a.n else 1
+        return 0 if (at_reg.get("scscf_registrations") or nreg) >= a.n else 1
     finally:
         for d in reversed(daemons):
             d.stop()

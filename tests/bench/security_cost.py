@@ -45,7 +45,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import genlib
 from genlib import HOME, Lab, die, median

@@ -162,6 +162,7 @@ typedef struct runner {
   double srv_cpu0[BENCH_MAX_SERVER_PIDS];
   uint32_t hold_max; /* the most UEs registered at once */
   int signalled;     /* the generators were sent a signal */
+  int user_signals;  /* SIGINT/SIGTERM the runner itself got */
 } runner;
 
 static void clear_status(runner *r) {
@@ -353,8 +354,16 @@ static void watch(runner *r) {
       break;
     if (got_signal) {
       /* Forwarded: a generator that is a process group's member may have
-       * it already (a terminal's ^C), once more does no harm. */
-      signal_workers(r, got_signal);
+       * it already (a terminal's ^C), once more does no harm. The first
+       * lets a hold de-register its UEs, which for many thousands takes
+       * minutes; a second one means now. */
+      if (++r->user_signals > 1) {
+        clear_status(r);
+        say(0, o->hold, "stopping the generators now (no de-registration)");
+        signal_workers(r, SIGKILL);
+      } else {
+        signal_workers(r, got_signal);
+      }
       got_signal = 0;
     }
     int64_t now = now_ms();

@@ -34,9 +34,11 @@ static int64_t mono_ms(void) {
 }
 
 /* Its behaviour comes from FAKE_ENGINE: "ok" (default), "fail", "crash",
- * "hang" (until a signal). "ok": the worker's share of -n operations
- * spread over about 1.5 s, every 100th a 403, the scenario by weights;
- * hold: its share of the UEs registered, held for -t, then released. */
+ * "hang" (until a signal), "stubborn" (hangs through signals: a hold
+ * de-registering more UEs than the user will wait for). "ok": the worker's
+ * share of -n operations spread over about 1.5 s, every 100th a 403, the
+ * scenario by weights; hold: its share of the UEs registered, held for -t, then
+ * released. */
 int bench_engine_run(const bench_opts *o, const bench_creds *creds,
                      unsigned worker, unsigned workers, int64_t t0_ms,
                      const bench_sink *sink, char *err, size_t errcap) {
@@ -75,7 +77,7 @@ int bench_engine_run(const bench_opts *o, const bench_creds *creds,
   for (;;) {
     int64_t now = mono_ms();
     uint32_t sec = (uint32_t)((now - t0_ms) / 1000);
-    if (stop)
+    if (stop && strcmp(how, "stubborn") != 0)
       break;
     if (o->hold) {
       if (registered < my_ues) {
@@ -85,7 +87,7 @@ int bench_engine_run(const bench_opts *o, const bench_creds *creds,
       } else if (now >= end) {
         break;
       }
-    } else if (strcmp(how, "hang") != 0) {
+    } else if (strcmp(how, "hang") != 0 && strcmp(how, "stubborn") != 0) {
       if (done >= share || now >= end)
         break;
       /* Spread the share over ~1.5 s. */
@@ -366,6 +368,36 @@ static void interrupted(void **state) {
   assert_true(now.sa_handler == SIG_DFL);
 }
 
+/* A second ^C stops generators that are still busy ending (a hold
+ * de-registering many UEs) at once. */
+static void interrupted_twice(void **state) {
+  (void)state;
+  setenv("FAKE_ENGINE", "stubborn", 1);
+  paths();
+  pid_t me = getpid();
+  pid_t helper = fork();
+  assert_true(helper >= 0);
+  if (helper == 0) {
+    usleep(600000);
+    kill(me, SIGINT);
+    usleep(600000);
+    kill(me, SIGINT);
+    _exit(0);
+  }
+  const char *args[] = {"--target", "127.0.0.1:5061",
+                        "--creds",  creds,
+                        "--ca",     "root.pem",
+                        "--procs",  "2",
+                        "-t",       "60",
+                        "-q",       NULL};
+  int64_t t = mono_ms();
+  int rc = run_bench(0, args);
+  waitpid(helper, NULL, 0);
+  assert_int_equal(rc, 0);
+  assert_true(mono_ms() - t < 10000);
+  assert_non_null(strstr(said, "stopping the generators now"));
+}
+
 static void bad_input(void **state) {
   (void)state;
   setenv("FAKE_ENGINE", "ok", 1);
@@ -423,6 +455,7 @@ int main(void) {
       cmocka_unit_test(engine_cannot_start),
       cmocka_unit_test(engine_dies),
       cmocka_unit_test(interrupted),
+      cmocka_unit_test(interrupted_twice),
       cmocka_unit_test(bad_input),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

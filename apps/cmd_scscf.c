@@ -1029,6 +1029,11 @@ static int run(int argc, char **argv) {
                            .timeout_ms =
                                store_timeout > 0 ? (int)store_timeout : 0,
                            .call_wait_ms = STORE_CALL_WAIT_MS};
+  /* WAL for the HSS file as for the registrations: an SQN mark (TS 33.102
+   * C.3, on disk before the challenge leaves) is one synchronous append
+   * instead of a rollback journal's two syncs and unlink; `imsec hss`
+   * keeps a WAL file in WAL (store/db.c). */
+  dbo.wal = 1;
   int e = imsec_hss_db_open_opts(&st, db, &dbo, err, sizeof(err));
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s%s", err,

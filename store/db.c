@@ -153,9 +153,35 @@ int imsec_db_set_part(sqlite3 *db, imsec_db_wait *w, int part, int ver) {
   return imsec_db_exec(db, w, sql);
 }
 
+/* Is the file in WAL mode already? */
+static int is_wal(sqlite3 *db, imsec_db_wait *w, int *yes) {
+  sqlite3_stmt *st = NULL;
+  *yes = 0;
+  imsec_db_op_start(w);
+  int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return imsec_db_step_err(w, rc);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *m = (const char *)sqlite3_column_text(st, 0);
+    *yes = m && strcmp(m, "wal") == 0; /* no secret: a journal mode */
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 0 : imsec_db_step_err(w, rc);
+}
+
 int imsec_db_pragmas(sqlite3 *db, imsec_db_wait *w, int wal) {
-  IMSEC_GUARD(imsec_db_exec(
-      db, w, wal ? "PRAGMA journal_mode=WAL" : "PRAGMA journal_mode=DELETE"));
+  /* A file in WAL stays in WAL when opened without asking for it: the
+   * mode belongs to the file, the S-CSCF keeps its HSS file in WAL while
+   * it runs, and `imsec hss` on the same file meanwhile must neither
+   * fail nor take it back (leaving WAL needs every other connection
+   * closed). Durability is the same in both (synchronous=FULL). */
+  int already = 0;
+  if (!wal)
+    IMSEC_GUARD(is_wal(db, w, &already));
+  if (!already)
+    IMSEC_GUARD(imsec_db_exec(
+        db, w, wal ? "PRAGMA journal_mode=WAL" : "PRAGMA journal_mode=DELETE"));
   IMSEC_GUARD(imsec_db_exec(db, w, "PRAGMA synchronous=FULL"));
   return imsec_db_exec(db, w, "PRAGMA foreign_keys=ON");
 }

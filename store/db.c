@@ -111,6 +111,37 @@ int imsec_db_exec(sqlite3 *db, imsec_db_wait *w, const char *sql) {
   return 0;
 }
 
+static const char *const tx_sql[] = {"BEGIN", "COMMIT", "BEGIN IMMEDIATE",
+                                     "SAVEPOINT rec", "RELEASE rec"};
+
+int imsec_db_tx(sqlite3 *db, imsec_db_wait *w, imsec_db_tx_kind k) {
+  if ((size_t)k >= sizeof(tx_sql) / sizeof(tx_sql[0]) ||
+      (size_t)k >= sizeof(w->tx) / sizeof(w->tx[0]))
+    return IMSEC_ERR_INVAL;
+  imsec_db_op_start(w);
+  if (!w->tx[k]) {
+    int rc = sqlite3_prepare_v3(db, tx_sql[k], -1, SQLITE_PREPARE_PERSISTENT,
+                                &w->tx[k], NULL);
+    if (rc != SQLITE_OK) {
+      w->tx[k] = NULL;
+      return imsec_db_step_err(w, rc);
+    }
+  }
+  int rc = sqlite3_step(w->tx[k]);
+  sqlite3_reset(w->tx[k]);
+  if (rc != SQLITE_DONE)
+    return imsec_db_step_err(w, rc);
+  imsec_db_step_ok(w);
+  return 0;
+}
+
+void imsec_db_tx_free(imsec_db_wait *w) {
+  for (size_t i = 0; i < sizeof(w->tx) / sizeof(w->tx[0]); i++) {
+    sqlite3_finalize(w->tx[i]);
+    w->tx[i] = NULL;
+  }
+}
+
 int imsec_db_batch(sqlite3 *db, imsec_db_wait *w, int *in_batch,
                    imsec_store_batch_op op) {
   if (op == IMSEC_STORE_PENDING)
@@ -118,12 +149,13 @@ int imsec_db_batch(sqlite3 *db, imsec_db_wait *w, int *in_batch,
   if ((op == IMSEC_STORE_BEGIN) == (*in_batch != 0))
     return IMSEC_ERR_INVAL;
   if (op == IMSEC_STORE_BEGIN) {
-    IMSEC_GUARD(imsec_db_exec(db, w, "BEGIN"));
+    IMSEC_GUARD(imsec_db_tx(db, w, IMSEC_DB_TX_BEGIN));
     *in_batch = 1;
     return 0;
   }
   *in_batch = 0;
-  int rv = op == IMSEC_STORE_COMMIT ? imsec_db_exec(db, w, "COMMIT") : -1;
+  int rv =
+      op == IMSEC_STORE_COMMIT ? imsec_db_tx(db, w, IMSEC_DB_TX_COMMIT) : -1;
   /* A COMMIT refused (busy) leaves the transaction open: nothing of the
    * batch may stay pending for a later one to make durable. */
   if (rv < 0 && !sqlite3_get_autocommit(db))
@@ -153,9 +185,35 @@ int imsec_db_set_part(sqlite3 *db, imsec_db_wait *w, int part, int ver) {
   return imsec_db_exec(db, w, sql);
 }
 
+/* Is the file in WAL mode already? */
+static int is_wal(sqlite3 *db, imsec_db_wait *w, int *yes) {
+  sqlite3_stmt *st = NULL;
+  *yes = 0;
+  imsec_db_op_start(w);
+  int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
+  if (rc != SQLITE_OK)
+    return imsec_db_step_err(w, rc);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *m = (const char *)sqlite3_column_text(st, 0);
+    *yes = m && strcmp(m, "wal") == 0; /* no secret: a journal mode */
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 0 : imsec_db_step_err(w, rc);
+}
+
 int imsec_db_pragmas(sqlite3 *db, imsec_db_wait *w, int wal) {
-  IMSEC_GUARD(imsec_db_exec(
-      db, w, wal ? "PRAGMA journal_mode=WAL" : "PRAGMA journal_mode=DELETE"));
+  /* A file in WAL stays in WAL when opened without asking for it: the
+   * mode belongs to the file, the S-CSCF keeps its HSS file in WAL while
+   * it runs, and `imsec hss` on the same file meanwhile must neither
+   * fail nor take it back (leaving WAL needs every other connection
+   * closed). Durability is the same in both (synchronous=FULL). */
+  int already = 0;
+  if (!wal)
+    IMSEC_GUARD(is_wal(db, w, &already));
+  if (!already)
+    IMSEC_GUARD(imsec_db_exec(
+        db, w, wal ? "PRAGMA journal_mode=WAL" : "PRAGMA journal_mode=DELETE"));
   IMSEC_GUARD(imsec_db_exec(db, w, "PRAGMA synchronous=FULL"));
   return imsec_db_exec(db, w, "PRAGMA foreign_keys=ON");
 }

@@ -28,7 +28,25 @@ typedef struct imsec_db_wait {
   int64_t deadline;     /* monotonic ms; 0: no wait started */
   int fail_fast;        /* a call found the database busy: no waiting until
                            one succeeds */
+  /* The transaction statements of imsec_db_tx, prepared on first use
+   * (freed by imsec_db_tx_free before the connection closes). */
+  sqlite3_stmt *tx[5];
 } imsec_db_wait;
+
+/* The transaction statements a store runs per write (group commit and a
+ * record's savepoint), prepared once per connection instead of parsed by
+ * sqlite3_exec each time. */
+typedef enum imsec_db_tx_kind {
+  IMSEC_DB_TX_BEGIN,
+  IMSEC_DB_TX_COMMIT,
+  IMSEC_DB_TX_BEGIN_IMMEDIATE,
+  IMSEC_DB_TX_SAVEPOINT_REC,
+  IMSEC_DB_TX_RELEASE_REC,
+} imsec_db_tx_kind;
+
+/* Run one of them as one call. Returns 0 or as imsec_db_step_err. */
+int imsec_db_tx(sqlite3 *db, imsec_db_wait *w, imsec_db_tx_kind k);
+void imsec_db_tx_free(imsec_db_wait *w);
 
 void imsec_db_set_err(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

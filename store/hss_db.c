@@ -370,6 +370,7 @@ static void db_destroy(imsec_hss_store *s) {
   sqlite3_finalize(d->st_find);
   sqlite3_finalize(d->st_save);
   sqlite3_finalize(d->st_digest);
+  imsec_db_tx_free(&d->w);
   sqlite3_close(d->db);
   free(d);
 }

@@ -99,13 +99,16 @@ static int run(reg_db *d, sqlite3_stmt *st) {
  * batch a savepoint, so a record that fails halfway leaves nothing and
  * the rest of the batch goes on. */
 static int begin(reg_db *d) {
-  return imsec_db_exec(d->db, &d->w,
-                       d->in_batch ? "SAVEPOINT rec" : "BEGIN IMMEDIATE");
+  return imsec_db_tx(d->db, &d->w,
+                     d->in_batch ? IMSEC_DB_TX_SAVEPOINT_REC
+                                 : IMSEC_DB_TX_BEGIN_IMMEDIATE);
 }
 
 static int end_txn(reg_db *d, int rv) {
   if (rv == 0)
-    rv = imsec_db_exec(d->db, &d->w, d->in_batch ? "RELEASE rec" : "COMMIT");
+    rv =
+        imsec_db_tx(d->db, &d->w,
+                    d->in_batch ? IMSEC_DB_TX_RELEASE_REC : IMSEC_DB_TX_COMMIT);
   if (rv < 0)
     (void)sqlite3_exec(
         d->db, d->in_batch ? "ROLLBACK TO rec; RELEASE rec" : "ROLLBACK", NULL,
@@ -311,6 +314,7 @@ static void rdb_destroy(imsec_reg_store *s) {
   reg_db *d = (reg_db *)s;
   for (int i = 0; i < ST_N; i++)
     sqlite3_finalize(d->st[i]);
+  imsec_db_tx_free(&d->w);
   sqlite3_close(d->db);
   free(d);
 }

@@ -57,7 +57,8 @@ typedef struct imsec_hss_db_opts {
    * synchronous=FULL both make each commit durable when it returns; WAL
    * needs fewer syncs per commit and lets readers go on while one writes
    * (tests/bench/store.c measures both). Every connection to one file
-   * must agree (WAL is a property of the file). */
+   * must agree (WAL is a property of the file): 0 leaves a file that is
+   * in WAL already in WAL, else uses the rollback journal. */
   int wal;
 } imsec_hss_db_opts;
 

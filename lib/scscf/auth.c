@@ -248,7 +248,8 @@ static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
 /* 401 with a fresh vector (TS 24.229 §5.4.1.2.1, RFC 3310 §3.1).
  * Returns IMSEC_ERR_BUSY when the HSS store is busy: then nothing was sent
  * and nothing changed (no vector, no SQN step kept, no challenge dropped),
- * so the request can run again; else 0 (answered). */
+ * so the request can run again; IMSEC_ERR_IO when the store gave no
+ * vector (answered 500: no challenge left); else 0 (answered). */
 static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
                         int stale, imsec_time_ms now, imsec_out *out) {
   /* Bound the vectors held: at most a few per IMPI, and overall. */
@@ -289,7 +290,7 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
     scscf_store_unavailable(s, impi, rv, now, out);
     scscf_challenge_free(c);
     scscf_respond(s, flow, 500, "Server Internal Error", out);
-    return 0;
+    return IMSEC_ERR_IO;
   }
   uint8_t rnd[16];
   if (rv == 0)
@@ -642,7 +643,10 @@ static int challenge_new(imsec_scscf *s, uint64_t flow, const char *impi,
   if (scscf_limits_challenge(s, flow, imsec_str_c(impi), src, now, out))
     return 0;
   int rv = challenge_ue(s, flow, impi, stale, now, out);
-  if (waits(rv))
+  /* Only a challenge that left counts: one the store could not make
+   * (busy, no answer in time) spent no vector, and counting it would
+   * shut the subscriber out after the store comes back. */
+  if (waits(rv) || rv == IMSEC_ERR_IO)
     limits_unchallenge(s, imsec_str_c(impi), src, now);
   return rv;
 }

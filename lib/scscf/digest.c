@@ -173,7 +173,37 @@ static void nc_drop(imsec_scscf *s, dg_nonce *n) {
   (void)imsec_map_sdel(&s->dg_nc, imsec_str_c(n->key));
   *(n->prev ? &n->prev->next : &s->dg_head) = n->next;
   *(n->next ? &n->next->prev : &s->dg_tail) = n->prev;
+  imsec_wipe(n, sizeof(*n)); /* its H(A1) */
   free(n);
+}
+
+/* H(A1) kept with a nonce: a UE's re-REGISTER on its open connection
+ * with the same nonce and the next nc (RFC 7616 §3.4) is checked against
+ * the H(A1) its last right response was checked with, without a round
+ * trip to the HSS each time. Only as long as the S-CSCF keeps a
+ * subscriber record (store.c): a password changed or a subscriber
+ * removed in the HSS is seen within seconds, as there. */
+#define DG_HA1_KEEP_MS 5000
+
+static const dg_nonce *ha1_kept(imsec_scscf *s, const char *nonce, int ai,
+                                int form, imsec_time_ms now) {
+  const dg_nonce *n = imsec_map_sget(&s->dg_nc, imsec_str_c(nonce));
+  if (!n || !n->ha1_len || n->ha1_alg != ai || n->ha1_form != form ||
+      now - n->ha1_at >= DG_HA1_KEEP_MS || now < n->ha1_at)
+    return NULL;
+  return n;
+}
+
+static void ha1_keep(imsec_scscf *s, const char *nonce, int ai, int form,
+                     imsec_bytes ha1, imsec_time_ms now) {
+  dg_nonce *n = imsec_map_sget(&s->dg_nc, imsec_str_c(nonce));
+  if (!n || ha1.len > sizeof(n->ha1) || form < 0 || form > 255)
+    return;
+  memcpy(n->ha1, ha1.p, ha1.len);
+  n->ha1_len = (uint8_t)ha1.len;
+  n->ha1_alg = (uint8_t)ai;
+  n->ha1_form = (uint8_t)form;
+  n->ha1_at = now;
 }
 
 /* Forget the nonces whose lifetime is over (from the oldest kept; a few
@@ -344,13 +374,25 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
     refuse(s, sub, "response without qop=auth", out, e);
     return DG_ENDED;
   }
+  int ai =
+      alg == IMSEC_DIGEST_SHA256 ? IMSEC_HSS_HA1_SHA256 : IMSEC_HSS_HA1_MD5;
+  size_t hlen = imsec_hash_len(imsec_digest_alg_hash(alg));
   imsec_hss_sub *dg = malloc(sizeof(*dg));
   if (!dg) {
     scscf_reg_fail(e, 500, "Server Internal Error");
     return DG_ENDED;
   }
   dg_verdict v = DG_ENDED;
-  int rv = scscf_hss_digest(s, sub->impi, dg, now, out);
+  int kept = 0;
+  int rv;
+  const dg_nonce *kn = ha1_kept(s, c->nonce, ai, c->form, now);
+  if (kn && kn->ha1_len == hlen) {
+    memcpy(dg->digest.ha1[ai][c->form], kn->ha1, hlen);
+    kept = 1;
+    rv = 0;
+  } else {
+    rv = scscf_hss_digest(s, sub->impi, dg, now, out);
+  }
   if (waits(rv)) {
     e->park = 1;
     free(dg);
@@ -366,10 +408,7 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
     scscf_reg_fail(e, 500, "Server Internal Error");
     goto done;
   }
-  int ai =
-      alg == IMSEC_DIGEST_SHA256 ? IMSEC_HSS_HA1_SHA256 : IMSEC_HSS_HA1_MD5;
-  imsec_bytes ha1 = {dg->digest.ha1[ai][c->form],
-                     imsec_hash_len(imsec_digest_alg_hash(alg))};
+  imsec_bytes ha1 = {dg->digest.ha1[ai][c->form], hlen};
   rv = imsec_digest_verify_ha1(s->crypto, &c->p, alg, method,
                                (imsec_bytes){NULL, 0}, ha1);
   if (rv < 0) {
@@ -393,6 +432,10 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
     v = DG_CHALLENGE;
     goto done;
   }
+  /* The nonce is in the table now: its next nc may use this H(A1) (kept
+   * with the time the HSS gave it, not refreshed by the reuse). */
+  if (!kept)
+    ha1_keep(s, c->nonce, ai, c->form, ha1, now);
   if (imsec_digest_rspauth(s->crypto, &c->p, alg, ha1, rspauth, cap) < 0) {
     scscf_reg_fail(e, 500, "Server Internal Error");
     goto done;

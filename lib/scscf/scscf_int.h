@@ -116,6 +116,12 @@ typedef struct dg_nonce {
   imsec_time_ms t; /* its issue time */
   uint32_t nc;     /* the highest nc accepted */
   char key[48];    /* the nonce text (40 characters) */
+  /* The H(A1) that verified the nonce's last right response (secret:
+   * wiped when the entry goes), its algorithm index and username form,
+   * and when the HSS gave it; 0 length: none kept. */
+  uint8_t ha1[32];
+  uint8_t ha1_len, ha1_alg, ha1_form;
+  imsec_time_ms ha1_at;
 } dg_nonce;
 
 typedef struct qmsg {

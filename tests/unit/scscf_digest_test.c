@@ -565,6 +565,46 @@ static void nc_replay(void **state) {
                    403);
 }
 
+/* A re-REGISTER with the same nonce and the next nc is checked against
+ * the H(A1) kept with the nonce, without asking the HSS again, for a few
+ * seconds; a wrong response is still refused with it, and after those
+ * seconds the HSS is asked again. */
+static void ha1_kept_with_nonce(void **state) {
+  fx *f = *state;
+  first(f, IMPU_D);
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5,
+                                            "00000001", NULL))),
+                   200);
+  size_t asked = f->pump.n_req[IMSEC_SVC_HSS_DIGEST];
+  assert_true(asked >= 1);
+  f->now += 1000;
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_MD5,
+                                            "00000002", NULL))),
+                   200);
+  check_rspauth(f, IMPI_D, IMSEC_DIGEST_MD5, "00000002");
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_DIGEST], asked);
+  assert_int_equal(
+      deliver(f, reg_msg(f, IMPU_D,
+                         creds(f, IMPI_D, "guess", IMSEC_DIGEST_MD5, "00000003",
+                               NULL))),
+      403);
+  assert_true(logged(f, "response wrong"));
+  /* Another algorithm's H(A1) is not the one kept. */
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000003", NULL))),
+                   200);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_DIGEST], asked + 1);
+  f->now += 5000;
+  assert_int_equal(deliver(f, reg_msg(f, IMPU_D,
+                                      creds(f, IMPI_D, PW, IMSEC_DIGEST_SHA256,
+                                            "00000004", NULL))),
+                   200);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_DIGEST], asked + 2);
+}
+
 static void nc_table_bounded(void **state) {
   fx *f = *state;
   f->cfg.max_digest_nonces = 1;
@@ -924,6 +964,7 @@ int main(void) {
       T(expired_nonce_stale),
       T(nextnonce_past_half_life),
       T(nc_replay),
+      T(ha1_kept_with_nonce),
       T(nc_table_bounded),
       T(username_forms),
       T(own_realm),

@@ -570,6 +570,10 @@ static int on_own_thread(struct net_loop *lp) {
 static void on_prepare(uv_prepare_t *p) {
   struct net_loop *lp = p->data;
   lp->iter++;
+  /* Output corked by timers and posted calls (which run before the poll)
+   * leaves before the loop sleeps: the check phase comes only after it. */
+  if (lp->corked)
+    net_stream_uncork_all(lp);
 }
 
 static void close_noop(uv_handle_t *h) {

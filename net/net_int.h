@@ -166,6 +166,7 @@ struct imsec_net_flow {
   uint8_t *cork;
   size_t cork_len, cork_cap;
   imsec_net_flow *cork_next;
+  uint32_t wrote_iter; /* the loop iteration of the last write (low bits) */
   uint64_t hs_deadline, idle_deadline, ka_next, ka_deadline, dtls_deadline;
   uint32_t ka_interval, ka_timeout;
   size_t budget;

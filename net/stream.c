@@ -164,12 +164,19 @@ void net_stream_uncork_all(struct net_loop *lp) {
   }
 }
 
-/* An up stream's output waits for the end of the loop iteration (see
- * on_check); before that, a handshake's flights and a closing flow's last
- * words are written at once. */
+/* An up stream's second and later messages of a loop iteration wait for
+ * its end (see on_check) and leave together; a handshake's flights and a
+ * closing flow's last words are written at once. */
 static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   if (f->state != F_UP)
     return write_now(f, p, len);
+  /* The first write of an iteration leaves at once (a UE's flow gets one
+   * answer at a time: nothing to gain by waiting); later ones wait. */
+  uint32_t iter = (uint32_t)f->lp->iter;
+  if (!f->corked && f->wrote_iter != iter) {
+    f->wrote_iter = iter;
+    return write_now(f, p, len);
+  }
   if (f->cork_len + len > CORK_MAX) {
     /* A burst: what is corked leaves now, and a large message with it. */
     cork_unlink(f);

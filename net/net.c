@@ -144,6 +144,7 @@ void net_flow_uncount(imsec_net_flow *f) {
 }
 
 static void flow_free(imsec_net_flow *f) {
+  net_stream_uncork(f);
   /* A lingering flow still held its socket, so it counted until now. */
   if (f->counts_held)
     net_flow_uncount(f);
@@ -569,6 +570,10 @@ static int on_own_thread(struct net_loop *lp) {
 static void on_prepare(uv_prepare_t *p) {
   struct net_loop *lp = p->data;
   lp->iter++;
+  /* Output corked by timers and posted calls (which run before the poll)
+   * leaves before the loop sleeps: the check phase comes only after it. */
+  if (lp->corked)
+    net_stream_uncork_all(lp);
 }
 
 static void close_noop(uv_handle_t *h) {
@@ -602,6 +607,7 @@ static void loop_stop(struct net_loop *lp) {
   uv_close((uv_handle_t *)&lp->async, close_noop);
   uv_close((uv_handle_t *)&lp->prep, close_noop);
   uv_close((uv_handle_t *)&lp->idle, close_noop);
+  uv_close((uv_handle_t *)&lp->check, close_noop);
 }
 
 /* ================================================================ public */
@@ -683,6 +689,8 @@ int imsec_net_new(imsec_net **out, const imsec_net_config *cfg) {
     uv_prepare_start(&lp->prep, on_prepare);
     uv_idle_init(&lp->loop, &lp->idle);
     lp->idle.data = lp;
+    uv_check_init(&lp->loop, &lp->check);
+    lp->check.data = lp;
     net->loops[i] = lp;
     net->nloops = i + 1;
   }

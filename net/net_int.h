@@ -142,6 +142,7 @@ struct imsec_net_flow {
   uint8_t kind, state, is_server, was_up, keep, ping_out, throttled;
   uint8_t counted_ip, handles, has_sni, psk_mark, lean, peer_gone, in_reuse;
   uint8_t linger;      /* refused input: answer, FIN, drop what follows */
+  uint8_t corked;      /* on the loop's corked list (stream.c) */
   uint8_t counts_held; /* closing, yet still counted against the caps */
   int down_reason;
   union {
@@ -158,6 +159,14 @@ struct imsec_net_flow {
   uint8_t *in; /* the partial message on a stream */
   size_t in_len;
   size_t pending; /* octets queued in the kernel-bound write queue */
+  /* Output of an up stream held until the end of the loop iteration, so
+   * that what several events send to one flow (a proxy forwarding many
+   * UEs' requests on one core connection) leaves in one write(2). Freed
+   * when written: an idle flow holds none. */
+  uint8_t *cork;
+  size_t cork_len, cork_cap;
+  imsec_net_flow *cork_next;
+  uint32_t wrote_iter; /* the loop iteration of the last write (low bits) */
   uint64_t hs_deadline, idle_deadline, ka_next, ka_deadline, dtls_deadline;
   uint32_t ka_interval, ka_timeout;
   size_t budget;
@@ -184,6 +193,8 @@ struct net_loop {
   uv_async_t async;
   uv_prepare_t prep;
   uv_idle_t idle;
+  uv_check_t check;       /* writes out the corked flows */
+  imsec_net_flow *corked; /* flows with corked output */
   uv_mutex_t qlock;
   struct cmd *qhead, *qtail;
   uv_thread_t thread;
@@ -389,6 +400,11 @@ extern const net_xport net_xport_tcp, net_xport_tls, net_xport_udp,
 
 /* The table of `tr`; NULL for a value that names no transport. */
 const net_xport *net_xport_of(imsec_net_transport tr);
+
+/* Write out the output of every corked stream flow of `lp` (the end of
+ * a loop iteration), and of one flow (before it closes or is freed). */
+void net_stream_uncork_all(struct net_loop *lp);
+void net_stream_uncork(imsec_net_flow *f);
 
 /* Send what the last SSL call wrote (streams: one write). */
 static inline int net_flow_flush(imsec_net_flow *f) {

@@ -73,7 +73,7 @@ static int shutdown_then_close(imsec_net_flow *f, uint64_t ms) {
   return 1;
 }
 
-static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+static int write_now(imsec_net_flow *f, const uint8_t *p, size_t len) {
   uv_stream_t *s = (uv_stream_t *)&f->h.tcp;
   size_t off = 0;
   if (f->pending == 0) {
@@ -107,6 +107,112 @@ static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
   return 0;
 }
 
+/* At most this much output of one flow waits for the end of the loop
+ * iteration (see stream_write). */
+#define CORK_MAX (64u << 10)
+
+/* The end of a loop iteration (libuv's check phase, after the I/O
+ * callbacks): every corked flow's output leaves in one write. */
+static void on_check(uv_check_t *c) {
+  uv_check_stop(c);
+  net_stream_uncork_all(c->data);
+}
+
+static void cork_unlink(imsec_net_flow *f) {
+  if (!f->corked)
+    return;
+  for (imsec_net_flow **pp = &f->lp->corked; *pp; pp = &(*pp)->cork_next) {
+    if (*pp == f) {
+      *pp = f->cork_next;
+      break;
+    }
+  }
+  f->corked = 0;
+  f->cork_next = NULL;
+}
+
+/* Write out (or, once the socket is closing, drop) a flow's corked
+ * output. */
+static int cork_out(imsec_net_flow *f) {
+  uint8_t *b = f->cork;
+  size_t n = f->cork_len;
+  f->cork = NULL;
+  f->cork_len = f->cork_cap = 0;
+  int r = 0;
+  if (n && !uv_is_closing((uv_handle_t *)&f->h.tcp))
+    r = write_now(f, b, n);
+  free(b);
+  return r;
+}
+
+void net_stream_uncork(imsec_net_flow *f) {
+  if (!f->corked)
+    return;
+  cork_unlink(f);
+  (void)cork_out(f);
+}
+
+void net_stream_uncork_all(struct net_loop *lp) {
+  while (lp->corked) {
+    imsec_net_flow *f = lp->corked;
+    lp->corked = f->cork_next;
+    f->cork_next = NULL;
+    f->corked = 0;
+    int r = cork_out(f);
+    if (r != 0 && f->state == F_UP)
+      net_flow_close(f, r);
+  }
+}
+
+/* An up stream's second and later messages of a loop iteration wait for
+ * its end (see on_check) and leave together; a handshake's flights and a
+ * closing flow's last words are written at once. */
+static int stream_write(imsec_net_flow *f, const uint8_t *p, size_t len) {
+  if (f->state != F_UP)
+    return write_now(f, p, len);
+  /* The first write of an iteration leaves at once (a UE's flow gets one
+   * answer at a time: nothing to gain by waiting); later ones wait. */
+  uint32_t iter = (uint32_t)f->lp->iter;
+  if (!f->corked && f->wrote_iter != iter) {
+    f->wrote_iter = iter;
+    return write_now(f, p, len);
+  }
+  if (f->cork_len + len > CORK_MAX) {
+    /* A burst: what is corked leaves now, and a large message with it. */
+    cork_unlink(f);
+    int r = cork_out(f);
+    if (r != 0 || len > CORK_MAX)
+      return r != 0 ? r : write_now(f, p, len);
+  }
+  if (f->pending + f->cork_len + len > f->lp->net->cfg.limits.max_pending_out) {
+    FLOG(f, IMSEC_NET_LOG_WARN, "pending output over %u octets, closing",
+         f->lp->net->cfg.limits.max_pending_out);
+    return IMSEC_ERR_LIMIT;
+  }
+  if (f->cork_len + len > f->cork_cap) {
+    size_t cap = f->cork_cap ? 2 * f->cork_cap : 4096;
+    while (cap < f->cork_len + len)
+      cap *= 2;
+    uint8_t *nb = realloc(f->cork, cap);
+    if (!nb)
+      return IMSEC_ERR_NOMEM;
+    f->cork = nb;
+    f->cork_cap = cap;
+  }
+  memcpy(f->cork + f->cork_len, p, len);
+  f->cork_len += len;
+  if (!f->corked) {
+    f->corked = 1;
+    f->cork_next = f->lp->corked;
+    f->lp->corked = f;
+    if (!uv_is_active((uv_handle_t *)&f->lp->check)) {
+      f->lp->check.data = f->lp;
+      uv_check_start(&f->lp->check, on_check);
+    }
+  }
+  return 0;
+}
+
 /* Flush what one SSL call produced. */
 static int flow_flush(imsec_net_flow *f) {
   if (f->io.out_len == 0)
@@ -123,6 +229,9 @@ static int flow_flush(imsec_net_flow *f) {
  * the caller closes it now. */
 static int stream_close(imsec_net_flow *f, int reason, int was_up,
                         int was_throttled) {
+  /* What the flow sent before it closed leaves before close_notify and
+   * the FIN. */
+  net_stream_uncork(f);
   if (f->ssl && was_up && !f->peer_gone)
     net_tls_close_notify(f);
   if (f->linger) {

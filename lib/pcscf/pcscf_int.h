@@ -218,11 +218,16 @@ typedef struct ev {
 /* ---------------------------------------------------------------- text */
 
 #define S(lit) IMSEC_STR_LIT(lit)
+/* The parts (numbers and addresses made into text) are made only when
+ * the line is kept: a daemon at its usual level formats nothing for the
+ * INFO and DEBUG lines of every registration. */
 #define LOG(e, lvl, ...)                                                       \
   do {                                                                         \
-    imsec_str parts_[] = {__VA_ARGS__};                                        \
-    (void)imsec_out_logv((e)->out, (lvl), parts_,                              \
-                         sizeof(parts_) / sizeof(parts_[0]));                  \
+    if ((lvl) <= (e)->out->log_level) {                                        \
+      imsec_str parts_[] = {__VA_ARGS__};                                      \
+      (void)imsec_out_logv((e)->out, (lvl), parts_,                            \
+                           sizeof(parts_) / sizeof(parts_[0]));                \
+    }                                                                          \
   } while (0)
 
 typedef struct sb {

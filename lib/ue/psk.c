@@ -121,35 +121,6 @@ int ue_psk_flow_up(imsec_ue *ue, const imsec_flow_info *info, imsec_out *out) {
   return 1;
 }
 
-int ue_psk_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
-  if (!realm)
-    return 1;
-  if (imsec_str_ieq(S(realm), S(ue->home_domain))) {
-    ue->trusted = 1;
-    return 1;
-  }
-  /* The key names the network the UE shares it with; a challenge from
-   * another realm is not that network's. */
-  imsec_trust_result r;
-  memset(&r, 0, sizeof(r));
-  r.verdict = IMSEC_TRUST_REJECTED;
-  r.reason = IMSEC_TRUST_REALM_MISMATCH;
-  imsec_sbuf b;
-  imsec_sbuf_init(&b, r.why, sizeof(r.why));
-  imsec_sbuf_add(&b, "realm '");
-  imsec_sbuf_add(&b, realm);
-  imsec_sbuf_add(&b, "' is not the home domain '");
-  imsec_sbuf_add(&b, ue->home_domain);
-  imsec_sbuf_add(&b, "' (PSK flow)");
-  ue->trust = r;
-  ue->trust_decided = 1;
-  imsec_sbuf_init(&b, ue->error, sizeof(ue->error));
-  imsec_sbuf_add(&b, "P-CSCF not trusted [realm-mismatch]: ");
-  imsec_sbuf_add(&b, r.why);
-  LOG(out, IMSEC_LOG_WARN, S("trust: REJECTED [realm-mismatch] "), S(r.why));
-  return 0;
-}
-
 void ue_psk_aka_run(imsec_ue *ue, const imsec_aka_ue_result *r,
                     const uint8_t rand[16]) {
   ue_psk *k = &ue->psk;

@@ -10,10 +10,8 @@
  * decision and returns 1 when trusted. With `realm` NULL only the
  * certificate part is decided (imsec_trust_decide_cert): what the UE
  * knows when the TLS handshake completes, before it sends anything. */
-/* Plain TCP (a load generator, UE_PLAIN): no certificate, so nothing to
- * decide on the flow; the challenge's realm must still be the home
- * domain, or the password would answer anyone's challenge. */
-static int plain_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
+int ue_realm_trust(imsec_ue *ue, const char *realm, const char *flow_kind,
+                   imsec_out *out) {
   if (!realm)
     return 1;
   if (imsec_str_ieq(S(realm), S(ue->home_domain))) {
@@ -30,7 +28,9 @@ static int plain_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
   imsec_sbuf_add(&b, realm);
   imsec_sbuf_add(&b, "' is not the home domain '");
   imsec_sbuf_add(&b, ue->home_domain);
-  imsec_sbuf_add(&b, "' (plain TCP)");
+  imsec_sbuf_add(&b, "' (");
+  imsec_sbuf_add(&b, flow_kind);
+  imsec_sbuf_add(&b, ")");
   ue->trust = r;
   ue->trust_decided = 1;
   imsec_sbuf_init(&b, ue->error, sizeof(ue->error));
@@ -41,11 +41,14 @@ static int plain_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
 }
 
 int ue_decide_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
+  /* Plain TCP (a load generator, UE_PLAIN): no certificate, so nothing
+   * to decide on the flow; the challenge's realm must still be the home
+   * domain, or the password would answer anyone's challenge. */
   if (UE_PLAIN(ue))
-    return plain_trust(ue, realm, out);
+    return ue_realm_trust(ue, realm, "plain TCP", out);
   /* Mode M3: a PSK flow has no certificate; only the realm (psk.c). */
   if (ue->psk.mode == IMSEC_UE_TLS_PSK || ue->psk.mode == IMSEC_UE_TLS_PSK_AKA)
-    return ue_psk_trust(ue, realm, out);
+    return ue_realm_trust(ue, realm, "PSK flow", out);
   imsec_trust_result r;
   memset(&r, 0, sizeof(r));
   if (!ue->has_peer_cert) {

@@ -420,8 +420,13 @@ int ue_psk_config(imsec_ue *ue, const imsec_ue_config *cfg);
 void ue_psk_connect(imsec_ue *ue, imsec_time_ms now, imsec_out *out);
 /* A flow came up: 1 on a PSK (no certificate decision), else 0. */
 int ue_psk_flow_up(imsec_ue *ue, const imsec_flow_info *info, imsec_out *out);
-/* A PSK flow's realm check (the trust decision without a certificate). */
-int ue_psk_trust(imsec_ue *ue, const char *realm, imsec_out *out);
+/* trust.c: a flow with no certificate to decide on (a PSK flow, mode M3: the
+ * key names the network it is shared with; plain TCP for a load generator):
+ * only the challenge's realm, which must be the home domain. `flow_kind`
+ * ends the reason ("PSK flow"). Returns 1 trusted, 0 refused (the error
+ * set and logged); realm NULL (before a challenge): 1. */
+int ue_realm_trust(imsec_ue *ue, const char *realm, const char *flow_kind,
+                   imsec_out *out);
 void ue_psk_aka_run(imsec_ue *ue, const imsec_aka_ue_result *r,
                     const uint8_t rand[16]);
 void ue_psk_registered(imsec_ue *ue, imsec_out *out);

@@ -320,7 +320,8 @@ static int close_upto(bench_merge *m, uint32_t upto) {
     else
       later[nlater++] = m->pending[i];
   }
-  qsort(m->pending, ready, sizeof *m->pending, by_sec);
+  if (ready > 1) /* none pending: m->pending may still be NULL */
+    qsort(m->pending, ready, sizeof *m->pending, by_sec);
   int rc = 0;
   for (size_t i = 0; i < ready && rc == 0; i++)
     rc = count_one(m, &m->pending[i]);

@@ -362,6 +362,24 @@ static void merge_lag(void **state) {
   bench_merge_free(&m);
 }
 
+/* Seconds pass with nothing ended yet (an open-connection run's warm-up
+ * reports nothing): closing them with no operation ever pending is fine. */
+static void merge_idle_seconds(void **state) {
+  (void)state;
+  bench_merge m;
+  assert_int_equal(bench_merge_init(&m, 1), 0);
+  assert_int_equal(bench_merge_tick(&m, 0, 3, 0, 1, 0), 0);
+  assert_int_equal(bench_merge_tick(&m, 0, 3, 0, 3, 0), 0);
+  assert_int_equal(m.total->attempts, 0);
+  bench_done d = mk(3, 0, IMSEC_BENCH_OK, 200, 10);
+  assert_int_equal(bench_merge_done(&m, 0, &d), 0);
+  assert_int_equal(bench_merge_tick(&m, 0, 0, 0, 4, 1), 0);
+  assert_int_equal(bench_merge_finish(&m, 4), 0);
+  assert_int_equal(m.total->attempts, 1);
+  assert_int_equal(m.total->secs[3].attempts, 1);
+  bench_merge_free(&m);
+}
+
 /* Many workers, reports shuffled within the bounds the contract allows:
  * the same totals and series as a single ordered stream. */
 static void merge_many_shuffled(void **state) {
@@ -586,6 +604,7 @@ int main(void) {
       cmocka_unit_test(merge_two_workers),
       cmocka_unit_test(merge_late),
       cmocka_unit_test(merge_lag),
+      cmocka_unit_test(merge_idle_seconds),
       cmocka_unit_test(merge_many_shuffled),
       cmocka_unit_test(procstat),
       cmocka_unit_test(report_json),

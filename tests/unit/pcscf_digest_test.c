@@ -405,8 +405,8 @@ static void keys_stripped_others_intact(void **state) {
   const char *r = sent(x, UE_FLOW);
   status_is(r, 401);
   assert_true(has_line(r, CH_MD5));
-  assert_null(strstr(r, "ck="));
-  assert_null(strstr(r, "ik="));
+  assert_null(strstr(r, ", ck="));
+  assert_null(strstr(r, ", ik="));
   assert_non_null(strstr(r, "algorithm=AKAv1-MD5"));
   fx_del(x);
 }

@@ -233,8 +233,8 @@ static inline void register_ue(fx *x, uint64_t flow) {
   const char *r401 = sent(x, flow);
   status_is(r401, 401);
   assert_true(has_line(r401, "Security-Server: tls;q=0.1"));
-  assert_null(strstr(r401, "ck="));
-  assert_null(strstr(r401, "ik="));
+  assert_null(strstr(r401, ", ck="));
+  assert_null(strstr(r401, ", ik="));
   assert_non_null(strstr(r401, "nonce=\"AAAA\""));
   feed(x, flow,
        reg(x, "0123456789abcdef0123456789abcdef", SEC_VERIFY, NULL, "600"));

@@ -202,8 +202,8 @@ static void register_aka(fx *x, uint64_t flow, int keys, const char *expires) {
   const char *r401 = sent(x, flow);
   status_is(r401, 401);
   /* TS 24.229 §5.2.2.1: never to the UE, whatever the mode. */
-  assert_null(strstr(r401, "ck="));
-  assert_null(strstr(r401, "ik="));
+  assert_null(strstr(r401, ", ck="));
+  assert_null(strstr(r401, ", ik="));
   assert_null(strstr(r401, CK));
   assert_non_null(strstr(r401, nonce));
   feed(x, flow, reg(x, IMPI, expires));

@@ -956,18 +956,33 @@ static void memo_clear(imsec_host *h) {
   h->memo_len = 0;
 }
 
+/* Does the kept flat chain hold exactly these certificates? Compared
+ * piece by piece: a hit (every connection after the first) allocates
+ * nothing. Certificates are public: a plain compare. */
+static int memo_same(const imsec_host *h, const imsec_bytes *chain, size_t n) {
+  size_t r = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t len;
+    if (h->memo_len - r < sizeof(size_t))
+      return 0;
+    memcpy(&len, h->memo_der + r, sizeof(size_t));
+    r += sizeof(size_t);
+    if (len != chain[i].len || h->memo_len - r < len ||
+        (len && memcmp(h->memo_der + r, chain[i].p, len) != 0))
+      return 0;
+    r += len;
+  }
+  return r == h->memo_len;
+}
+
 static void make_facts(imsec_host *h, const imsec_bytes *chain, size_t n_chain,
                        imsec_trust_cert *out) {
   int64_t t = h->cfg.cert_time > 0 ? h->cfg.cert_time : -1;
   size_t n = n_chain < MAX_CHAIN ? n_chain : MAX_CHAIN;
   int64_t wall = (int64_t)time(NULL);
-  size_t flen = 0;
-  uint8_t *flat = chain_flat(chain, n, &flen);
-  if (flat && h->memo && h->memo_anchors == h->cfg.anchors && h->memo_t == t &&
-      wall - h->memo_at < 1 && h->memo_len == flen &&
-      memcmp(h->memo_der, flat, flen) == 0) {
+  if (h->memo && h->memo_anchors == h->cfg.anchors && h->memo_t == t &&
+      wall - h->memo_at < 1 && memo_same(h, chain, n)) {
     *out = *h->memo;
-    free(flat);
     return;
   }
   if (imsec_x509_check(h->cfg.anchors, chain, n, t, out) != 0) {
@@ -978,9 +993,10 @@ static void make_facts(imsec_host *h, const imsec_bytes *chain, size_t n_chain,
            sizeof(why) < sizeof(out->chain_detail) ? sizeof(why)
                                                    : sizeof(out->chain_detail));
     out->chain_detail[sizeof(out->chain_detail) - 1] = 0;
-    free(flat);
     return;
   }
+  size_t flen = 0;
+  uint8_t *flat = chain_flat(chain, n, &flen);
   if (!flat)
     return;
   if (!h->memo && !(h->memo = malloc(sizeof(*h->memo)))) {

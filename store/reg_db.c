@@ -328,8 +328,8 @@ static int rdb_batch(imsec_reg_store *s, imsec_store_batch_op op) {
   return rv;
 }
 
-static const imsec_reg_store_vtable rdb_vt = {rdb_save, rdb_del, rdb_load,
-                                              rdb_destroy, rdb_batch};
+static const imsec_reg_store_vtable rdb_vt = {
+    rdb_save, rdb_del, rdb_load, rdb_destroy, rdb_batch, NULL, NULL};
 
 static int locked_err(reg_db *d, const char *path, char *err, size_t errcap) {
   return imsec_db_locked(&d->w, path, err, errcap);

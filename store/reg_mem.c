@@ -121,8 +121,8 @@ static void mem_destroy(imsec_reg_store *s) {
   free(ms);
 }
 
-static const imsec_reg_store_vtable mem_vt = {mem_save, mem_del, mem_load,
-                                              mem_destroy, NULL};
+static const imsec_reg_store_vtable mem_vt = {
+    mem_save, mem_del, mem_load, mem_destroy, NULL, NULL, NULL};
 
 int imsec_reg_mem_new(imsec_reg_store **out) {
   mem_store *ms = calloc(1, sizeof(*ms));

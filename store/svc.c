@@ -52,6 +52,35 @@ static int load_one(void *arg, const imsec_reg_record *r) {
   return 0;
 }
 
+/* REG_GET and REG_EXPIRE through the store's optional get and expire.
+ * The record is answered inside the call (borrowed by done), so run's
+ * caller answers the status alone afterwards: rep->reg is only set for
+ * this one reply, which is then the final one. */
+static int reg_get_expire(local_svc *l, const imsec_svc_req *req,
+                          imsec_svc_reply *rep, imsec_svc_done_fn done,
+                          void *arg) {
+  imsec_reg_store *reg = l->cfg.reg;
+  int64_t now = l->cfg.wall_ms(l->cfg.wall_arg);
+  imsec_reg_record r;
+  memset(&r, 0, sizeof(r));
+  int rv;
+  if (req->kind == IMSEC_SVC_REG_GET)
+    rv = reg && reg->vt->get ? reg->vt->get(reg, req->key, now, &r)
+                             : IMSEC_ERR_UNSUPPORTED;
+  else
+    rv = reg && reg->vt->expire
+             ? reg->vt->expire(reg, req->key, now, &r, &rep->gone)
+             : IMSEC_ERR_UNSUPPORTED;
+  if (rv == 0) {
+    rep->reg = r.n ? &r : NULL;
+    rep->last = 1;
+    done(arg, req, rep);
+    rep->reg = NULL;
+  }
+  imsec_reg_record_free(&r);
+  return rv == 0 ? 1 : rv;
+}
+
 static int run(local_svc *l, const imsec_svc_req *req, imsec_svc_reply *rep,
                imsec_svc_done_fn done, void *arg) {
   imsec_hss *hss = l->cfg.hss;
@@ -86,6 +115,17 @@ static int run(local_svc *l, const imsec_svc_req *req, imsec_svc_reply *rep,
   case IMSEC_SVC_UE_SQN:
     return l->cfg.ue_sqn ? l->cfg.ue_sqn(l->cfg.ue_sqn_arg, req->sqn_ms)
                          : IMSEC_ERR_UNSUPPORTED;
+  case IMSEC_SVC_HSS_ASSIGN:
+    /* The embedded HSS keeps no serving S-CSCF: the profile is the
+     * answer (TS 29.228 §6.1.2 User-Data: the implicit set). */
+    if (!hss)
+      return IMSEC_ERR_UNSUPPORTED;
+    return key.len
+               ? imsec_hss_lookup(hss, key, &rep->sub)
+               : imsec_hss_lookup_impu(hss, imsec_str_c(req->impu), &rep->sub);
+  case IMSEC_SVC_REG_GET:
+  case IMSEC_SVC_REG_EXPIRE:
+    return reg_get_expire(l, req, rep, done, arg);
   }
   return IMSEC_ERR_INVAL;
 }
@@ -102,7 +142,8 @@ static int local_submit(imsec_svc *s, imsec_svc_req *req,
   rep->id = req->id;
   rep->status = run(l, req, rep, done, arg);
   rep->last = 1;
-  done(arg, req, rep);
+  if (rep->status != 1) /* 1: reg_get_expire answered already */
+    done(arg, req, rep);
   /* Vectors carry XRES, CK and IK. */
   imsec_aka_vector_wipe(&rep->vec);
   imsec_hss_sub_wipe(&rep->sub);

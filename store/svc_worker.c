@@ -106,9 +106,18 @@ static int is_write(imsec_svc_kind k) {
          k == IMSEC_SVC_UE_SQN || k == IMSEC_SVC_HSS_RESYNC;
 }
 
+/* Requests whose reply borrows a record (REG_LOAD, once per record;
+ * REG_GET and REG_EXPIRE, once) cannot be held for a commit: they run
+ * alone, outside any batch. */
+static int runs_alone(imsec_svc_kind k) {
+  return k == IMSEC_SVC_REG_LOAD || k == IMSEC_SVC_REG_GET ||
+         k == IMSEC_SVC_REG_EXPIRE;
+}
+
 static int is_hss_read(imsec_svc_kind k) {
   return k == IMSEC_SVC_HSS_SUB || k == IMSEC_SVC_HSS_SUB_IMPU ||
-         k == IMSEC_SVC_HSS_VECTOR || k == IMSEC_SVC_HSS_DIGEST;
+         k == IMSEC_SVC_HSS_VECTOR || k == IMSEC_SVC_HSS_DIGEST ||
+         k == IMSEC_SVC_HSS_ASSIGN;
 }
 
 static void run_one(worker *w, job *j, int closing) {
@@ -211,7 +220,7 @@ static void run_batch(worker *w) {
   int64_t deadline = 0;
   for (;;) {
     while (taken < BATCH_MAX && w->q.head && !w->closing &&
-           w->q.head->req.kind != IMSEC_SVC_REG_LOAD) {
+           !runs_alone(w->q.head->req.kind)) {
       job *j = pop(&w->q);
       taken++;
       pthread_mutex_unlock(&w->mu);
@@ -220,7 +229,7 @@ static void run_batch(worker *w) {
       pthread_mutex_lock(&w->mu);
     }
     if (!n || taken >= BATCH_MAX || w->closing || w->full.n ||
-        (w->q.head && w->q.head->req.kind == IMSEC_SVC_REG_LOAD))
+        (w->q.head && runs_alone(w->q.head->req.kind)))
       break;
     int64_t now = mono_us();
     if (!deadline)
@@ -264,7 +273,7 @@ static void *run(void *arg) {
     /* A REG_LOAD answers once per record as it reads them: alone,
      * outside any batch; so does everything while closing. */
     if (!closing && w->inner->vt->batch && w->q.head &&
-        w->q.head->req.kind != IMSEC_SVC_REG_LOAD) {
+        !runs_alone(w->q.head->req.kind)) {
       run_batch(w);
       continue;
     }

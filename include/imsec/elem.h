@@ -160,7 +160,35 @@ typedef enum imsec_svc_kind {
   IMSEC_SVC_HSS_DIGEST,   /* key IMPI -> sub with its SIP Digest H(A1)s
                              (secret; k, op zero): Cx MAR for SIP Digest,
                              TS 29.228 §6.3.3 */
+  /* The S-CSCF tells the HSS it serves (or no longer serves) a user: Cx
+   * SAR, TS 29.228 §6.1.2. key IMPI, impu the public identity, assign
+   * the type -> sub (secrets zero): the implicit registration set of the
+   * User-Data. Only asked of a remote HSS (imsec_scscf_config.hss_assign);
+   * the embedded service answers it with the subscriber record. */
+  IMSEC_SVC_HSS_ASSIGN,
+  /* A store shared by several S-CSCFs (imsec_scscf_config.reg_shared):
+   * REG_GET: key IMPI or IMPU (a "sip:"/"tel:" URI) -> reg, the live
+   * record that holds it (bindings' ttl_ms relative to the store's
+   * clock), or IMSEC_ERR_NOTFOUND. REG_EXPIRE: key IMPI: the store drops
+   * the bindings of that record whose expiry has passed, by its own
+   * clock, atomically against the other S-CSCFs -> reg, what is left
+   * (NULL: nothing), and gone = 1 only for the one caller whose request
+   * removed the record's last binding (that S-CSCF alone de-registers
+   * the user at the HSS, TS 29.228 TIMEOUT_DEREGISTRATION). */
+  IMSEC_SVC_REG_GET,
+  IMSEC_SVC_REG_EXPIRE,
 } imsec_svc_kind;
+
+/* Cx Server-Assignment-Type (TS 29.229 §6.3.15), the values on the wire. */
+typedef enum imsec_svc_assign {
+  IMSEC_SVC_ASSIGN_NONE = 0, /* NO_ASSIGNMENT: the profile only */
+  IMSEC_SVC_ASSIGN_REGISTRATION = 1,
+  IMSEC_SVC_ASSIGN_RE_REGISTRATION = 2,
+  IMSEC_SVC_ASSIGN_UNREGISTERED_USER = 3,
+  IMSEC_SVC_ASSIGN_TIMEOUT_DEREGISTRATION = 4,
+  IMSEC_SVC_ASSIGN_USER_DEREGISTRATION = 5,
+  IMSEC_SVC_ASSIGN_ADMINISTRATIVE_DEREGISTRATION = 8,
+} imsec_svc_assign;
 
 IMSEC_API const char *imsec_svc_kind_name(imsec_svc_kind k);
 
@@ -207,6 +235,10 @@ typedef struct imsec_svc_req {
   uint8_t auts[IMSEC_AKA_AUTS_LEN]; /* HSS_RESYNC */
   uint8_t sqn_ms[6];                /* UE_SQN */
   imsec_reg_record reg;             /* REG_SAVE (owned by the request) */
+  /* The public identity the request is about, when the element knows it
+   * ("" otherwise): Cx MAR and SAR carry one (TS 29.228 §6.3, §6.1.2). */
+  char impu[IMSEC_HSS_ID_MAX];
+  imsec_svc_assign assign; /* HSS_ASSIGN */
 } imsec_svc_req;
 
 typedef struct imsec_svc_reply {
@@ -223,8 +255,11 @@ typedef struct imsec_svc_reply {
   imsec_aka_vector vec;        /* HSS_VECTOR: secret; the host wipes it after
                                   on_reply returns, copy what you keep */
   imsec_hss_aka aka;           /* HSS_VECTOR */
-  const imsec_reg_record *reg; /* REG_LOAD: one record, borrowed */
+  const imsec_reg_record *reg; /* REG_LOAD: one record; REG_GET,
+                                  REG_EXPIRE: the record (NULL none);
+                                  borrowed for the call */
   int last;                    /* REG_LOAD: 1 on the final reply */
+  int gone; /* REG_EXPIRE: this request removed the last binding */
 } imsec_svc_reply;
 
 /* ---------------------------------------------------------------- action */

@@ -55,6 +55,18 @@ typedef struct imsec_reg_store_vtable {
    * group commit as the HSS store's (imsec_store_batch_op, hss.h); load
    * is never called inside a batch. */
   int (*batch)(imsec_reg_store *s, imsec_store_batch_op op);
+  /* Optional (NULL: REG_GET and REG_EXPIRE are IMSEC_ERR_UNSUPPORTED), for
+   * the shared-store mode of an S-CSCF (elem.h IMSEC_SVC_REG_GET, _EXPIRE).
+   * get: the live record holding `key` (an IMPI, or an IMPU when it starts
+   * with "sip:", "sips:" or "tel:") into *out (the caller frees it with
+   * imsec_reg_record_free; ttl_ms relative to now_ms), or
+   * IMSEC_ERR_NOTFOUND. expire: drop the bindings of IMPI expired at
+   * now_ms, in one transaction; *out the record left (n 0: nothing left,
+   * record deleted), *gone 1 when this call deleted the record. */
+  int (*get)(imsec_reg_store *s, const char *key, int64_t now_ms,
+             imsec_reg_record *out);
+  int (*expire)(imsec_reg_store *s, const char *impi, int64_t now_ms,
+                imsec_reg_record *out, int *gone);
 } imsec_reg_store_vtable;
 
 struct imsec_reg_store {
@@ -106,6 +118,18 @@ IMSEC_API IMSEC_MUST_USE int imsec_svc_submit(imsec_svc *s, imsec_svc_req *req,
                                               imsec_svc_done_fn done,
                                               void *arg);
 IMSEC_API void imsec_svc_del(imsec_svc *s);
+
+/*
+ * Two services behind one (store/svc_split.c): the HSS requests
+ * (HSS_*, UE_SQN) go to `hss`, the registration requests (REG_*) to
+ * `reg` (both borrowed; they may be the same). For an S-CSCF whose HSS
+ * and registrations live in different places: Diameter Cx and Redis, or
+ * the embedded HSS and Redis. No batch of its own (each part batches
+ * for itself behind its own worker). Returns 0, IMSEC_ERR_INVAL,
+ * IMSEC_ERR_NOMEM.
+ */
+IMSEC_API IMSEC_MUST_USE int
+imsec_svc_split_new(imsec_svc **out, imsec_svc *hss, imsec_svc *reg);
 
 /* ------------------------------------------------------ embedded stores */
 

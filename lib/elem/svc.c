@@ -24,6 +24,12 @@ const char *imsec_svc_kind_name(imsec_svc_kind k) {
     return "ue-sqn";
   case IMSEC_SVC_HSS_DIGEST:
     return "hss-digest";
+  case IMSEC_SVC_HSS_ASSIGN:
+    return "hss-assign";
+  case IMSEC_SVC_REG_GET:
+    return "reg-get";
+  case IMSEC_SVC_REG_EXPIRE:
+    return "reg-expire";
   }
   return "?";
 }

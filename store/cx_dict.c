@@ -103,6 +103,8 @@ static const avp_def avp_defs[] = {
      "UTF8String"},
     {&D->digest_ha1, 121, 0, "Digest-HA1", AVP_TYPE_OCTETSTRING, M,
      "UTF8String"},
+    {&D->digest_username, 115, 0, "Digest-Username", AVP_TYPE_OCTETSTRING, M,
+     "UTF8String"},
 };
 
 /* Base protocol AVPs, always in freeDiameter's own dictionary. */

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "imsec/cx.h"
+#include "imsec/hss.h"
 
 /* ------------------------------------------------------------ commands */
 
@@ -149,7 +150,8 @@ typedef struct imsec_cx_dict {
 
   /* SIP Digest, RFC 4740 §9.5 (vendor 0), inside SIP-Digest-Authenticate
    * (TS 29.229 §6.3.36). */
-  struct dict_object *digest_realm, *digest_qop, *digest_algorithm, *digest_ha1;
+  struct dict_object *digest_realm, *digest_qop, *digest_algorithm, *digest_ha1,
+      *digest_username;
 } imsec_cx_dict;
 
 /* The process's table; valid after imsec_cx_dict_load returned 0. */
@@ -207,5 +209,29 @@ int imsec_cx_get_int(void *parent, struct dict_object *d, int64_t *v);
  * Experimental-Result-Code with *experimental = 1. IMSEC_ERR_NOTFOUND
  * when it carries neither. */
 int imsec_cx_get_result(struct msg *ans, uint32_t *code, int *experimental);
+
+/* ------------------------------------------------------- User-Data */
+
+/*
+ * The User-Data of SAA (TS 29.228 Annex E, the IMSSubscription of
+ * TS 29.228 Annex D/E's schema): the private identity and one
+ * ServiceProfile whose PublicIdentity elements are the implicit
+ * registration set (TS 29.228 §6.1.2, §6.5.1), in the subscriber's
+ * order, the first the default. Only what imsec keeps is written: no
+ * initial filter criteria, no barring.
+ *
+ * build: into a malloc'd NUL-terminated buffer (*out, *len); 0 or
+ * IMSEC_ERR_NOMEM. parse: the IMPI (when PrivateID is present) and the
+ * IMPUs of every PublicIdentity/Identity into `sub` (other fields
+ * untouched); 0, IMSEC_ERR_PARSE (not an IMSSubscription, an entity we
+ * do not know, an unterminated element), IMSEC_ERR_LIMIT (more than
+ * IMSEC_HSS_MAX_IMPUS identities or one longer than IMSEC_HSS_ID_MAX - 1).
+ * XML character references and the five predefined entities are decoded;
+ * comments, CDATA and namespaces prefixes are not expected from a Cx HSS
+ * and refused (IMSEC_ERR_PARSE).
+ */
+int imsec_cx_user_data_build(const imsec_hss_sub *sub, char **out, size_t *len);
+int imsec_cx_user_data_parse(const uint8_t *xml, size_t len,
+                             imsec_hss_sub *sub);
 
 #endif /* IMSEC_STORE_CX_INT_H */

@@ -31,6 +31,7 @@ typedef enum core_state {
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static core_state g_state = CORE_NEW;
 static imsec_cx_role g_role;
+static int g_tls; /* the listener or the HSS peer is "tls:" */
 static char g_identity[256];
 static char g_realm[256];
 static char g_peer_id[256];
@@ -309,6 +310,11 @@ static int accept_peer(struct peer_info *info, int *auth,
                        int (**cb2)(struct peer_info *)) {
   (void)cb2;
   core_log(FD_LOG_NOTICE, "peer %s connecting", info->pi_diamid);
+  /* A "tcp:" listener is plain Diameter by the operator's choice (a
+   * protected network, RFC 6733 §13.1 IPsec); freeDiameter would
+   * otherwise want TLS after the CER. */
+  if (!g_tls)
+    info->config.pic_flags.sec |= PI_SEC_NONE;
   *auth = 1;
   return 0;
 }
@@ -355,7 +361,8 @@ static int add_hss_peer(const imsec_cx_config *c, const imsec_cx_addr *a,
   info.config.pic_port = a->port;
   info.config.pic_tctimer = 1;
   info.config.pic_twtimer = c->watchdog_s >= 6 ? c->watchdog_s : 6;
-  if (fd_ep_add_merge(&info.pi_endpoints, (sSA *)ss, sl, EP_FL_CONF) != 0) {
+  if (fd_ep_add_merge(&info.pi_endpoints, (sSA *)ss, sl,
+                      EP_FL_CONF | EP_ACCEPTALL) != 0) {
     set_err(err, errcap, "cannot add the HSS address");
     return IMSEC_ERR_NOMEM;
   }
@@ -483,6 +490,7 @@ int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
   int rv = check_config(c, role, &a, err, errcap);
   if (rv)
     goto fail_unlocked_new;
+  g_tls = a.tls;
 
   struct sockaddr_storage ss;
   socklen_t sl = 0;

@@ -55,7 +55,11 @@
 
 enum { SC_SAVE, SC_DEL, SC_GET, SC_EXPIRE, SC_N };
 
+/* The server's clock. Before Redis 5 a script that read TIME could not
+ * write unless it asked for effects replication; since 7.0 that call is a
+ * no-op kept for compatibility. */
 #define LUA_NOW                                                                \
+  "redis.replicate_commands()\n"                                               \
   "local t = redis.call('TIME')\n"                                             \
   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "hss_open.h"
 #include "reload.h"
 #include "imsec/host_net.h"
 #include "imsec/hss.h"
@@ -76,7 +77,9 @@ static const char help[] =
     "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
     "                        tcp: only with --insecure-core)\n"
     "  --domain DOMAIN       home network domain name\n"
-    "  --db FILE             HSS database (imsec hss add creates it)\n"
+    "  --db FILE             HSS database (imsec hss add creates it), or\n"
+    "                        postgresql://USER@HOST:PORT/DB (then name\n"
+    "                        --registrations)\n"
     "  --registrations FILE  registration store, SQLite, made when missing\n"
     "                        (default: DB's name with .reg.db), or\n"
     "                        redis://HOST:PORT/DB (below); registered\n"
@@ -1075,7 +1078,7 @@ static int run(int argc, char **argv) {
    * instead of a rollback journal's two syncs and unlink; `imsec hss`
    * keeps a WAL file in WAL (store/db.c). */
   dbo.wal = 1;
-  int e = db ? imsec_hss_db_open_opts(&st, db, &dbo, err, sizeof(err)) : 0;
+  int e = db ? hss_open(&st, db, &dbo, err, sizeof(err)) : 0;
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s%s", err,
                   e == IMSEC_ERR_NOTFOUND ? " (create it with imsec hss add)"
@@ -1091,6 +1094,10 @@ static int run(int argc, char **argv) {
                * mark. */
               imsec_hss_set_sqn_range(hss, SQN_RANGE, 0) < 0))) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the crypto backend");
+    goto done;
+  }
+  if (!reg_path && hss_open_is_pg(db)) {
+    rv = cli_usage(SUB, "a PostgreSQL --db needs --registrations (a file)");
     goto done;
   }
   if (!reg_path) {

@@ -111,7 +111,7 @@ def ue(lab, verb, profile, pcscf_port, *extra, timeout=30):
 
 
 def last_lines(text, n=8):
-    return " | ".join(text.strip().splitlines()[-n:])
+    return " | ".join([l for l in text.splitlines() if l.strip()][-n:])
 
 
 with Lab() as lab, Redis() as redis:

@@ -1096,7 +1096,7 @@ static int run(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the crypto backend");
     goto done;
   }
-  if (!reg_path && hss_open_is_pg(db)) {
+  if (!reg_path && db && hss_open_is_pg(db)) {
     rv = cli_usage(SUB, "a PostgreSQL --db needs --registrations (a file)");
     goto done;
   }

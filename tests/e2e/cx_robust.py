@@ -21,7 +21,8 @@ answered or cut off (a message over 64 kB too: freeDiameter's bound);
 after all of it the server still answers."""
 import hashlib
 import re
-import struct
+import ssl
+import subprocess
 
 from attacklib import Lab
 import diameter as d
@@ -177,6 +178,13 @@ with Lab() as lab:
     a = mar(p, ALICE, "sip:bob@ims.test", "Digest-AKAv1-MD5")
     lab.check(a.result() == (5002, True),
               "MAR another's IMPU: DIAMETER_ERROR_IDENTITIES_DONT_MATCH")
+    a = mar(p, ALICE, "", "Digest-AKAv1-MD5")
+    lab.check(a.result() == (2001, False),
+              "MAR with an empty Public-Identity (IMPU unknown to the "
+              "S-CSCF): the IMPI's vector")
+    a = lir(p, "")
+    lab.check(a.result() == (5005, False),
+              "LIR with an empty Public-Identity: DIAMETER_MISSING_AVP")
 
     # ------------------------------------------------------------ MAR Digest
     for scheme in ("SIP Digest", "Unknown"):
@@ -328,7 +336,76 @@ with Lab() as lab:
     a = lir(q, ALICE_IMPUS[0])
     lab.check(a.result() == (5003, True), "a new peer still gets answers")
     q.close()
-    hss.stop()
-    lab.check("listening" in hss.log_text() and
-              "AddressSanitizer" not in hss.log_text(),
-              "stopped cleanly")
+    rc = hss.stop()
+    lab.check(rc == 0 and "Sanitizer" not in hss.log_text(),
+              "SIGTERM: exit 0 (no leak under the sanitizers)")
+
+    # ------------------------------------------------------------ TLS
+    # Mutual TLS from the first octet (RFC 6733 §2.1, §13): a CA, the
+    # HSS's and an S-CSCF's certificates naming their Diameter identities.
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=lab.dir, check=True,
+                       capture_output=True, timeout=30)
+
+    def ca(name):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+                "-out", name + ".pem", "-subj", "/CN=" + name, "-days", "2")
+
+    def cert(name, by):
+        ext = lab.path(name + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:%s\n" % name)
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+                "-subj", "/CN=" + name)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", by + ".pem",
+                "-CAkey", by + ".key", "-CAcreateserial", "-out",
+                name + ".pem", "-days", "2", "-extfile", ext)
+
+    ca("cx-ca")
+    ca("rogue-ca")
+    cert("hss.ims.test", "cx-ca")
+    cert("scscf.ims.test", "cx-ca")
+    cert("scscf2.ims.test", "rogue-ca")
+    tport = lab.free_port()
+    ths = lab.start("hss", "serve", "--db", db, "--diameter",
+                    "tls:127.0.0.1:%d" % tport, "--diameter-identity",
+                    "hss.ims.test", "--diameter-realm", "ims.test",
+                    "--diameter-cert", lab.path("hss.ims.test.pem"),
+                    "--diameter-key", lab.path("hss.ims.test.key"),
+                    "--diameter-ca", lab.path("cx-ca.pem"), name="hss-tls",
+                    ready=r"hss: listening on diameter tls:127\.0\.0\.1:(\d+)")
+
+    def tls_ctx(name):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.load_verify_locations(lab.path("cx-ca.pem"))
+        c.load_cert_chain(lab.path(name + ".pem"), lab.path(name + ".key"))
+        return c
+
+    t = d.Peer(tport, tls=tls_ctx("scscf.ims.test"),
+               server_hostname="hss.ims.test")
+    a = mar(t, ALICE, ALICE_IMPUS[0], "Digest-AKAv1-MD5")
+    lab.check(a.result() == (2001, False) and
+              a.get(d.SIP_AUTH_DATA_ITEM) is not None,
+              "over TLS with a certificate from the CA: MAR answered")
+    t.close()
+    try:
+        r = d.Peer(tport, origin="scscf2.ims.test",
+                   tls=tls_ctx("scscf2.ims.test"),
+                   server_hostname="hss.ims.test")
+        refused = r.closed_within(3)
+    except (OSError, RuntimeError, ConnectionError):
+        refused = True
+    lab.check(refused and ths.alive(),
+              "a client certificate from another CA: refused")
+    try:
+        r = d.Peer(tport, origin="plain.ims.test")
+        refused = r.closed_within(3)
+    except (OSError, RuntimeError, ConnectionError, TimeoutError):
+        refused = True
+    lab.check(refused and ths.alive(), "plain Diameter on the TLS port: "
+              "refused")
+    rc = ths.stop()
+    lab.check(rc == 0 and "Sanitizer" not in ths.log_text(),
+              "TLS server: SIGTERM, exit 0")

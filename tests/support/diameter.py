@@ -157,10 +157,16 @@ class Peer:
     """A Diameter client over TCP that did the capabilities exchange."""
 
     def __init__(self, port, host="127.0.0.1", origin="scscf.ims.test",
-                 realm="ims.test", timeout=5.0, cer=True):
+                 realm="ims.test", timeout=5.0, cer=True, tls=None,
+                 server_hostname=None):
+        """tls: an ssl.SSLContext for TLS from the first octet (RFC 6733
+        §2.1), verifying the server as server_hostname."""
         self.origin = origin
         self.realm = realm
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock,
+                                        server_hostname=server_hostname)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.hbh = 100

@@ -13,11 +13,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "hss_open.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/cx.h"
 #include "imsec/hss.h"
 #include "imsec/hss_db.h"
-#include "imsec/hss_pg.h"
 #include "imsec/svc.h"
 
 #define SUB "hss serve"
@@ -118,12 +118,7 @@ static int open_store(const char *db, imsec_hss_store **st) {
   imsec_hss_db_opts o = {
       .create = 0, .writable = 1, .timeout_ms = 2000, .call_wait_ms = 20};
   o.wal = 1;
-  int e = imsec_hss_pg_is_url(db)
-              ? imsec_hss_pg_open(st, db, &o, err, sizeof(err))
-              : imsec_hss_db_open_opts(st, db, &o, err, sizeof(err));
-  if (e == IMSEC_ERR_UNSUPPORTED)
-    return cli_fail(CLI_EXIT_USAGE, SUB, "--db %s: PostgreSQL is not built",
-                    db);
+  int e = hss_open(st, db, &o, err, sizeof(err));
   if (e < 0)
     return cli_fail(CLI_EXIT_USAGE, SUB, "--db %s%s", err,
                     e == IMSEC_ERR_NOTFOUND ? " (create it with imsec hss add)"

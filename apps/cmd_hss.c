@@ -1,5 +1,6 @@
 /*
- * imsec hss: manage the HSS subscriber store (SQLite, store/hss_db.c).
+ * imsec hss: manage the HSS subscriber store (SQLite, store/hss_db.c, or
+ * PostgreSQL, store/hss_pg.c: apps/hss_open.h).
  * K and OP/OPc, or a SIP Digest password, go in; nothing here ever prints
  * them, nor the H(A1)s derived from a password.
  */
@@ -9,6 +10,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "hss_open.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/hss.h"
 #include "imsec/hss_db.h"
@@ -32,6 +34,9 @@ static const char help[] =
     "Manage the subscribers of the HSS that `imsec scscf` embeds. The\n"
     "database is SQLite, created with mode 0600 by the first `add`; a\n"
     "database of an older version is upgraded in place when opened.\n"
+    "--db may instead name PostgreSQL (postgresql://USER@HOST:PORT/DB,\n"
+    "as libpq takes it), the store several HSS front-ends share; the\n"
+    "first `add` installs its tables.\n"
     "\n"
     "  add     a subscriber: its private identity, its implicit\n"
     "          registration set of public identities (the first is the\n"
@@ -135,7 +140,7 @@ static int parse_opts(int argc, char **argv, unsigned allowed,
 
 static int open_db(const char *path, int create, imsec_hss_store **st) {
   char err[512];
-  int rv = imsec_hss_db_open(st, path, create, err, sizeof(err));
+  int rv = hss_open_cli(st, path, create, err, sizeof(err));
   if (rv < 0)
     return cli_fail(CLI_EXIT_USAGE, SUB, "--db %s", err);
   return 0;

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "hss_open.h"
 #include "reload.h"
 #include "imsec/host_net.h"
 #include "imsec/hss.h"
@@ -71,7 +72,9 @@ static const char help[] =
     "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
     "                        tcp: only with --insecure-core)\n"
     "  --domain DOMAIN       home network domain name\n"
-    "  --db FILE             HSS database (imsec hss add creates it)\n"
+    "  --db FILE             HSS database (imsec hss add creates it), or\n"
+    "                        postgresql://USER@HOST:PORT/DB (then name\n"
+    "                        --registrations)\n"
     "  --registrations FILE  registration store, SQLite, made when missing\n"
     "                        (default: DB's name with .reg.db); registered\n"
     "                        users stay reachable across a restart\n"
@@ -1037,7 +1040,7 @@ static int run(int argc, char **argv) {
    * instead of a rollback journal's two syncs and unlink; `imsec hss`
    * keeps a WAL file in WAL (store/db.c). */
   dbo.wal = 1;
-  int e = imsec_hss_db_open_opts(&st, db, &dbo, err, sizeof(err));
+  int e = hss_open(&st, db, &dbo, err, sizeof(err));
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s%s", err,
                   e == IMSEC_ERR_NOTFOUND ? " (create it with imsec hss add)"
@@ -1055,6 +1058,10 @@ static int run(int argc, char **argv) {
     goto done;
   }
   const char *reg_path = pick(o.registrations, file.registrations);
+  if (!reg_path && hss_open_is_pg(db)) {
+    rv = cli_usage(SUB, "a PostgreSQL --db needs --registrations (a file)");
+    goto done;
+  }
   if (!reg_path) {
     reg_default = reg_path_for(db);
     reg_path = reg_default;

@@ -25,7 +25,7 @@
 typedef struct db_store {
   imsec_hss_store base;
   sqlite3 *db;
-  sqlite3_stmt *st_load, *st_impus, *st_find, *st_save, *st_digest;
+  sqlite3_stmt *st_load, *st_impus, *st_find, *st_save, *st_digest, *st_reserve;
   imsec_db_wait w; /* lock waits: at open, then per call */
   int in_batch;    /* inside a group commit (imsec_db_batch) */
 } db_store;
@@ -242,6 +242,41 @@ static int db_save_sqn(imsec_hss_store *s, imsec_str impi,
   return changed == 1 ? 0 : IMSEC_ERR_NOTFOUND;
 }
 
+/* Compare and set in one autocommit UPDATE: SQLite takes the write lock
+ * for the statement, so the WHERE sees the state no other connection can
+ * change before the write (two S-CSCFs sharing one file reserve disjoint
+ * SQN ranges). No row changed: the IMPI is gone, or its state moved. */
+static int db_reserve_sqn(imsec_hss_store *s, imsec_str impi,
+                          const imsec_sqn_he *old, const imsec_sqn_he *next) {
+  db_store *d = (db_store *)s;
+  sqlite3_stmt *st = d->st_reserve;
+  if (next->seq > (uint64_t)INT64_MAX || old->seq > (uint64_t)INT64_MAX)
+    return IMSEC_ERR_INVAL;
+  imsec_db_op_start(&d->w);
+  sqlite3_reset(st);
+  sqlite3_bind_int64(st, 1, (sqlite3_int64)next->seq);
+  sqlite3_bind_int64(st, 2, (sqlite3_int64)next->ind_next);
+  bind_text(st, 3, impi);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)old->seq);
+  sqlite3_bind_int64(st, 5, (sqlite3_int64)old->ind_next);
+  int rc = sqlite3_step(st);
+  int changed = sqlite3_changes(d->db);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return imsec_db_step_err(&d->w, rc);
+  imsec_db_step_ok(&d->w);
+  if (changed == 1)
+    return 0;
+  sqlite3_stmt *q = d->st_load;
+  sqlite3_reset(q);
+  bind_text(q, 1, impi);
+  rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc == SQLITE_ROW)
+    return IMSEC_ERR_STALE;
+  return rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
+}
+
 static int exec(db_store *d, const char *sql) {
   return imsec_db_exec(d->db, &d->w, sql);
 }
@@ -370,6 +405,7 @@ static void db_destroy(imsec_hss_store *s) {
   sqlite3_finalize(d->st_find);
   sqlite3_finalize(d->st_save);
   sqlite3_finalize(d->st_digest);
+  sqlite3_finalize(d->st_reserve);
   imsec_db_tx_free(&d->w);
   sqlite3_close(d->db);
   free(d);
@@ -438,6 +474,7 @@ static const imsec_hss_store_vtable db_vt = {
     .destroy = db_destroy,
     .batch = db_batch,
     .set_digest = db_set_digest,
+    .reserve_sqn = db_reserve_sqn,
 };
 
 int imsec_hss_db_open(imsec_hss_store **out, const char *path, int create,
@@ -584,7 +621,11 @@ int imsec_hss_db_open_opts(imsec_hss_store **out, const char *path,
       sqlite3_prepare_v2(d->db,
                          "UPDATE subscriber SET realm = ?, ha1_md5 = ?,"
                          " ha1_sha256 = ? WHERE impi = ? AND scheme = 1",
-                         -1, &d->st_digest, NULL) != SQLITE_OK) {
+                         -1, &d->st_digest, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(d->db,
+                         "UPDATE subscriber SET seq = ?, ind_next = ?"
+                         " WHERE impi = ? AND seq = ? AND ind_next = ?",
+                         -1, &d->st_reserve, NULL) != SQLITE_OK) {
     imsec_db_set_err(err, errcap, "%s: %s", path, sqlite3_errmsg(d->db));
     goto fail;
   }

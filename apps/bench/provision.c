@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "creds.h"
+#include "hss_open.h"
 #include "imsec/base.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/hss.h"
@@ -33,6 +34,12 @@
  * 100,000 subscribers to a few seconds (one per row would take minutes
  * with synchronous=FULL). */
 #define BATCH 10000
+
+/* Group commit when the store has it (SQLite); a store without it
+ * (PostgreSQL) commits each subscriber on its own. */
+static int batch(imsec_hss_store *st, imsec_store_batch_op op) {
+  return st->vt->batch ? st->vt->batch(st, op) : 0;
+}
 #define N_MAX 10000000ul
 /* The configured PSK of mode M3: 32 random octets (256 bits, twice what
  * RFC 9257 §4 asks of an external PSK). */
@@ -528,7 +535,7 @@ int bench_provision(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the crypto backend");
     goto done;
   }
-  rv = imsec_hss_db_open(&st, p.db, 1, err, sizeof err);
+  rv = hss_open_cli(&st, p.db, 1, err, sizeof err);
   if (rv < 0) {
     st = NULL;
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s", err);
@@ -582,7 +589,7 @@ int bench_provision(int argc, char **argv) {
   rv = s ? 0 : IMSEC_ERR_NOMEM;
   for (unsigned long i = 0; i < p.n && rv == 0;) {
     unsigned long end = i + BATCH < p.n ? i + BATCH : p.n;
-    if ((rv = st->vt->batch(st, IMSEC_STORE_BEGIN)) != 0)
+    if ((rv = batch(st, IMSEC_STORE_BEGIN)) != 0)
       break;
     for (; i < end && rv == 0; i++) {
       char imsi[32], cert[PATH_MAX + IMSEC_HSS_ID_MAX + 8];
@@ -621,9 +628,9 @@ int bench_provision(int argc, char **argv) {
       imsec_wipe(line, sizeof line);
     }
     if (rv == 0)
-      rv = st->vt->batch(st, IMSEC_STORE_COMMIT);
+      rv = batch(st, IMSEC_STORE_COMMIT);
     else
-      (void)st->vt->batch(st, IMSEC_STORE_ROLLBACK);
+      (void)batch(st, IMSEC_STORE_ROLLBACK);
     if (rv == 0)
       done = end;
   }

@@ -184,6 +184,17 @@ typedef struct imsec_hss_store_vtable {
    * subscriber), IMSEC_ERR_IO, IMSEC_ERR_BUSY. */
   int (*set_digest)(imsec_hss_store *s, imsec_str impi,
                     const imsec_hss_digest *d);
+  /* Optional (NULL: the HSS writes marks with save_sqn): compare and set
+   * of the SQN state, for a store that several HSS front-ends share.
+   * Atomically, and durably as save_sqn: when the stored state of `impi`
+   * is still `old`, replace it with `next`; otherwise write nothing and
+   * return IMSEC_ERR_STALE (another front-end moved it since `old` was
+   * read: read it again). Two front-ends that read the same mark cannot
+   * both reserve the range above it, so no SQN is handed out twice (TS
+   * 33.102 C.3). IMSEC_ERR_STALE, IMSEC_ERR_NOTFOUND, IMSEC_ERR_INVAL,
+   * IMSEC_ERR_IO, IMSEC_ERR_BUSY (locked: nothing written). */
+  int (*reserve_sqn)(imsec_hss_store *s, imsec_str impi,
+                     const imsec_sqn_he *old, const imsec_sqn_he *next);
 } imsec_hss_store_vtable;
 
 /* Every store begins with this header. */
@@ -233,6 +244,10 @@ IMSEC_API imsec_hss_store *imsec_hss_get_store(imsec_hss *h);
  * reserves a new range above its mark. A cursor is also dropped when the store
  * holds another mark than the one this HSS saved (another process or the
  * management CLI wrote it): the HSS then goes on from the stored state.
+ * With a store that has reserve_sqn, a range is reserved only if the mark
+ * is still the one read, so front-ends sharing the store (or a process
+ * racing the CLI) reserve disjoint ranges; a lost race re-reads the mark
+ * and tries again a bounded number of times.
  * The SQN state lookups return is the durable mark. A UE that gets a
  * vector after a restart sees SEQ jump by up to a range (well inside
  * delta, C.2.1). Forgets every cursor. Returns 0 or IMSEC_ERR_INVAL. */
@@ -264,8 +279,10 @@ IMSEC_API IMSEC_MUST_USE int imsec_hss_digest_get(imsec_hss *h, imsec_str impi,
  * Milenage. `aka` (may be NULL) receives the subscriber's AKA version.
  * Wipe the vector after use.
  * Returns 0, IMSEC_ERR_NOTFOUND, IMSEC_ERR_IO (the SQN could not be saved:
- * no vector), IMSEC_ERR_BUSY (the store is locked by another process:
- * no vector, and the SQN step was not kept: try again later),
+ * no vector), IMSEC_ERR_BUSY (the store is locked by another process,
+ * or other front-ends kept moving the SQN state under this one
+ * (reserve_sqn): no vector, and the SQN step was not kept: try again
+ * later),
  * IMSEC_ERR_LIMIT (SQN exhausted), IMSEC_ERR_CRYPTO,
  * IMSEC_ERR_INVAL, IMSEC_ERR_UNSUPPORTED (a SIP Digest subscriber). */
 IMSEC_API IMSEC_MUST_USE int imsec_hss_vector(imsec_hss *h, imsec_str impi,

@@ -11,6 +11,11 @@
  * and the CLI tests read the last SQN handed out from the store. */
 #define DEFAULT_SQN_RANGE 1
 #define DEFAULT_MAX_CURSORS 4096
+/* How many times a vector or a resync reads the SQN state again after
+ * another front-end moved it between the read and the write
+ * (reserve_sqn). Each lost race means someone else made progress, so a
+ * handful is plenty; past it the caller hears IMSEC_ERR_BUSY. */
+#define SQN_CAS_TRIES 8
 
 /* The in-memory SQN cursor of one IMPI (TS 33.102 C.3: the HE keeps its
  * SQN state; here the last SEQ handed out lives in memory and only a
@@ -341,13 +346,22 @@ static void cursor_put(imsec_hss *h, imsec_str impi, sqn_cursor *c,
   c->saved = *saved;
 }
 
-int imsec_hss_vector(imsec_hss *h, imsec_str impi, imsec_aka_vector *out,
-                     imsec_hss_aka *aka) {
-  if (!h || !out)
-    return IMSEC_ERR_INVAL;
-  imsec_hss_sub *sub = malloc(sizeof(*sub));
-  if (!sub)
-    return IMSEC_ERR_NOMEM;
+/* Write the SQN mark of `impi` that replaces `old` (what the load just
+ * read): compare and set when the store can (front-ends sharing it then
+ * never reserve the same range), else a plain save. */
+static int sqn_write(imsec_hss *h, imsec_str impi, const imsec_sqn_he *old,
+                     const imsec_sqn_he *next) {
+  const imsec_hss_store_vtable *vt = h->store->vt;
+  if (vt->reserve_sqn)
+    return vt->reserve_sqn(h->store, impi, old, next);
+  return vt->save_sqn(h->store, impi, next);
+}
+
+/* One attempt at a vector: IMSEC_ERR_STALE when another front-end moved
+ * the stored mark between the load and the write (nothing handed out,
+ * nothing written: the caller loads again). */
+static int vector_once(imsec_hss *h, imsec_str impi, imsec_hss_sub *sub,
+                       imsec_aka_vector *out, imsec_hss_aka *aka) {
   uint8_t sqn[IMSEC_AKA_SQN_LEN];
   int rv;
   IMSEC_GUARD_GOTO(rv, load_keyed(h, impi, sub), done);
@@ -364,12 +378,17 @@ int imsec_hss_vector(imsec_hss *h, imsec_str impi, imsec_aka_vector *out,
   if (!c || next.seq > c->saved.seq) {
     /* Outside the reserved range: move the durable mark a range ahead
      * (C.3: a crash may waste SQNs, never reuse one), saved before the
-     * vector exists. Inside it, no write: the mark already covers it. */
+     * vector exists. Inside it, no write: the mark already covers it,
+     * and no other front-end reserves below a mark it did not write. */
     imsec_sqn_he mark = next;
     uint64_t seq_max = IMSEC_SQN_MAX >> h->cfg.ind_bits;
     uint64_t room = seq_max - next.seq;
     mark.seq += (uint64_t)h->sqn_range - 1 < room ? h->sqn_range - 1 : room;
-    IMSEC_GUARD_GOTO(rv, h->store->vt->save_sqn(h->store, impi, &mark), done);
+    rv = sqn_write(h, impi, &sub->sqn, &mark);
+    if (rv == IMSEC_ERR_STALE && c)
+      free(imsec_map_sdel(&h->cursors, impi));
+    if (rv < 0)
+      goto done;
     if (h->sqn_range > 1)
       cursor_put(h, impi, c, &next, &mark);
   } else {
@@ -379,11 +398,51 @@ int imsec_hss_vector(imsec_hss *h, imsec_str impi, imsec_aka_vector *out,
   if (aka)
     *aka = sub->aka;
 done:
+  imsec_wipe(sqn, sizeof(sqn));
+  return rv;
+}
+
+int imsec_hss_vector(imsec_hss *h, imsec_str impi, imsec_aka_vector *out,
+                     imsec_hss_aka *aka) {
+  if (!h || !out)
+    return IMSEC_ERR_INVAL;
+  imsec_hss_sub *sub = malloc(sizeof(*sub));
+  if (!sub)
+    return IMSEC_ERR_NOMEM;
+  int rv = IMSEC_ERR_STALE;
+  for (int i = 0; i < SQN_CAS_TRIES && rv == IMSEC_ERR_STALE; i++)
+    rv = vector_once(h, impi, sub, out, aka);
+  if (rv == IMSEC_ERR_STALE)
+    rv = IMSEC_ERR_BUSY;
   if (rv < 0)
     imsec_aka_vector_wipe(out);
-  imsec_wipe(sqn, sizeof(sqn));
   imsec_hss_sub_wipe(sub);
   free(sub);
+  return rv;
+}
+
+/* One attempt at a resync: IMSEC_ERR_STALE when another front-end moved
+ * the stored mark between the load and the write. */
+static int resync_once(imsec_hss *h, imsec_str impi, imsec_hss_sub *sub,
+                       const uint8_t rand[16], const uint8_t auts[14]) {
+  IMSEC_GUARD(load_keyed(h, impi, sub));
+  if (sub->scheme != IMSEC_HSS_SCHEME_AKA)
+    return IMSEC_ERR_UNSUPPORTED;
+  /* The HE's SQN_HE is the cursor's when this HSS holds one (the stored
+   * mark may be up to a range ahead of it). */
+  sqn_cursor *c = cursor_get(h, impi, &sub->sqn);
+  imsec_sqn_he st = c ? c->cur : sub->sqn;
+  /* TS 33.102 §6.3.5: MAC-S checked, SQN_HE reset when needed. */
+  IMSEC_GUARD(imsec_sqn_he_resync(&st, &h->cfg, h->m, rand, auts, NULL));
+  /* The new state is durable before any vector follows: the mark is set
+   * to it exactly (no SEQ above it was handed out by this HSS, and every
+   * earlier run's is at or below the mark this one started from), and the
+   * cursor is forgotten so the next vector reserves a range above it.
+   * With reserve_sqn only if no other front-end reserved meanwhile: its
+   * range would lie above the mark this one read. */
+  int rv = sqn_write(h, impi, &sub->sqn, &st);
+  if ((rv == 0 || rv == IMSEC_ERR_STALE) && c)
+    free(imsec_map_sdel(&h->cursors, impi));
   return rv;
 }
 
@@ -394,27 +453,11 @@ int imsec_hss_resync(imsec_hss *h, imsec_str impi, const uint8_t rand[16],
   imsec_hss_sub *sub = malloc(sizeof(*sub));
   if (!sub)
     return IMSEC_ERR_NOMEM;
-  int rv;
-  IMSEC_GUARD_GOTO(rv, load_keyed(h, impi, sub), done);
-  if (sub->scheme != IMSEC_HSS_SCHEME_AKA) {
-    rv = IMSEC_ERR_UNSUPPORTED;
-    goto done;
-  }
-  /* The HE's SQN_HE is the cursor's when this HSS holds one (the stored
-   * mark may be up to a range ahead of it). */
-  sqn_cursor *c = cursor_get(h, impi, &sub->sqn);
-  imsec_sqn_he st = c ? c->cur : sub->sqn;
-  /* TS 33.102 §6.3.5: MAC-S checked, SQN_HE reset when needed. */
-  IMSEC_GUARD_GOTO(
-      rv, imsec_sqn_he_resync(&st, &h->cfg, h->m, rand, auts, NULL), done);
-  /* The new state is durable before any vector follows: the mark is set
-   * to it exactly (no SEQ above it was handed out by this HSS, and every
-   * earlier run's is at or below the mark this one started from), and the
-   * cursor is forgotten so the next vector reserves a range above it. */
-  rv = h->store->vt->save_sqn(h->store, impi, &st);
-  if (rv == 0 && c)
-    free(imsec_map_sdel(&h->cursors, impi));
-done:
+  int rv = IMSEC_ERR_STALE;
+  for (int i = 0; i < SQN_CAS_TRIES && rv == IMSEC_ERR_STALE; i++)
+    rv = resync_once(h, impi, sub, rand, auts);
+  if (rv == IMSEC_ERR_STALE)
+    rv = IMSEC_ERR_BUSY;
   imsec_hss_sub_wipe(sub);
   free(sub);
   return rv;

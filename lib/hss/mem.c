@@ -65,6 +65,21 @@ static int mem_save_sqn(imsec_hss_store *s, imsec_str impi,
   return 0;
 }
 
+/* Compare and set: one process, so nothing can come between the check
+ * and the write; it counts as a save. */
+static int mem_reserve_sqn(imsec_hss_store *s, imsec_str impi,
+                           const imsec_sqn_he *old, const imsec_sqn_he *next) {
+  mem_store *m = (mem_store *)s;
+  imsec_hss_sub *sub = find(m, impi);
+  if (!sub)
+    return IMSEC_ERR_NOTFOUND;
+  if (sub->sqn.seq != old->seq || sub->sqn.ind_next != old->ind_next)
+    return IMSEC_ERR_STALE;
+  sub->sqn = *next;
+  m->saves++;
+  return 0;
+}
+
 /* Take `sub`'s IMPUs out of the IMPU map (those that name it). */
 static void unmap_impus(mem_store *m, const imsec_hss_sub *sub) {
   for (size_t j = 0; j < sub->n_impus; j++) {
@@ -179,6 +194,7 @@ static const imsec_hss_store_vtable mem_vt = {
     .list = mem_list,
     .destroy = mem_destroy,
     .set_digest = mem_set_digest,
+    .reserve_sqn = mem_reserve_sqn,
 };
 
 int imsec_hss_mem_new(imsec_hss_store **out) {

@@ -445,19 +445,146 @@ static int failing_save(imsec_hss_store *s, imsec_str impi,
   return IMSEC_ERR_IO;
 }
 
+static int failing_reserve(imsec_hss_store *s, imsec_str impi,
+                           const imsec_sqn_he *old, const imsec_sqn_he *next) {
+  (void)s;
+  (void)impi;
+  (void)old;
+  (void)next;
+  return IMSEC_ERR_IO;
+}
+
+/* Neither way of writing the mark (a plain save, a compare and set) lets a
+ * vector out when the write fails. */
 static void no_vector_without_durable_sqn(void **state) {
   fx *f = *state;
-  imsec_hss_store_vtable vt = *f->st->vt;
-  vt.save_sqn = failing_save;
   const imsec_hss_store_vtable *orig = f->st->vt;
-  f->st->vt = &vt;
+  for (int cas = 0; cas < 2; cas++) {
+    imsec_hss_store_vtable vt = *orig;
+    vt.save_sqn = failing_save;
+    vt.reserve_sqn = cas ? failing_reserve : NULL;
+    f->st->vt = &vt;
+    imsec_aka_vector v;
+    memset(&v, 0xaa, sizeof(v));
+    assert_int_equal(
+        imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, NULL),
+        IMSEC_ERR_IO);
+    uint8_t zero[16] = {0};
+    assert_memory_equal(v.rand, zero, 16);
+    f->st->vt = orig;
+  }
+}
+
+/* Two front-ends over one store, and the worst interleaving: the other
+ * one reserves a range between this one's read of the mark and its write
+ * (a store shared by processes, PostgreSQL say). A store wrapped so that
+ * its load lets the rival run first, `race` times. */
+typedef struct race_store {
+  imsec_hss_store base;
+  imsec_hss_store *inner;
+  fx *f;
+  imsec_hss *rival; /* works on `inner` directly */
+  int race;         /* loads left that let the rival in */
+  uint64_t rival_seen[64];
+  size_t n_rival;
+} race_store;
+
+static int race_load(imsec_hss_store *s, imsec_str impi, imsec_hss_sub *out) {
+  race_store *r = (race_store *)s;
+  int rv = r->inner->vt->load(r->inner, impi, out);
+  if (rv == 0 && r->race > 0) {
+    r->race--;
+    assert_true(r->n_rival < 64);
+    r->rival_seen[r->n_rival++] =
+        vec_sqn(r->f, r->rival, "alice@ims.example.org", 0);
+  }
+  return rv;
+}
+
+static int race_find_impu(imsec_hss_store *s, imsec_str u, imsec_hss_sub *o) {
+  race_store *r = (race_store *)s;
+  return r->inner->vt->find_impu(r->inner, u, o);
+}
+
+static int race_save(imsec_hss_store *s, imsec_str impi,
+                     const imsec_sqn_he *st) {
+  race_store *r = (race_store *)s;
+  return r->inner->vt->save_sqn(r->inner, impi, st);
+}
+
+static int race_reserve(imsec_hss_store *s, imsec_str impi,
+                        const imsec_sqn_he *old, const imsec_sqn_he *next) {
+  race_store *r = (race_store *)s;
+  return r->inner->vt->reserve_sqn(r->inner, impi, old, next);
+}
+
+static void race_destroy(imsec_hss_store *s) {
+  (void)s;
+}
+
+static void sqn_reserve_race(void **state) {
+  fx *f = *state;
+  for (int cas = 0; cas < 2; cas++) {
+    imsec_hss_store_vtable vt = {.load = race_load,
+                                 .find_impu = race_find_impu,
+                                 .save_sqn = race_save,
+                                 .destroy = race_destroy,
+                                 .reserve_sqn = cas ? race_reserve : NULL};
+    race_store r = {.base = {&vt}, .inner = f->st, .f = f};
+    imsec_hss *h;
+    assert_int_equal(imsec_hss_new(&h, &r.base, f->c, NULL), 0);
+    assert_int_equal(imsec_hss_new(&r.rival, f->st, f->c, NULL), 0);
+    assert_int_equal(imsec_hss_set_sqn_range(h, 32, 0), 0);
+    assert_int_equal(imsec_hss_set_sqn_range(r.rival, 32, 0), 0);
+    uint64_t mine[40];
+    int clash = 0;
+    for (int i = 0; i < 40; i++) {
+      r.race = i % 4 == 0 ? 1 : 0; /* now and then, at the worst moment */
+      mine[i] = vec_sqn(f, h, "alice@ims.example.org", 0);
+      /* The rival keeps handing out from its range too. */
+      r.rival_seen[r.n_rival++] =
+          vec_sqn(f, r.rival, "alice@ims.example.org", 0);
+      for (size_t j = 0; j < r.n_rival; j++)
+        for (int k = 0; k <= i; k++)
+          clash |= r.rival_seen[j] >> 5 == mine[k] >> 5;
+    }
+    /* Without the compare and set both reserve the range above the mark
+     * they read, and hand out the same SQNs: what reserve_sqn is for. */
+    assert_int_equal(clash, cas ? 0 : 1);
+    for (int i = 1; i < 40; i++)
+      assert_true(mine[i] >> 5 > mine[i - 1] >> 5);
+    imsec_hss_del(r.rival);
+    imsec_hss_del(h);
+  }
+}
+
+/* A front-end that loses the race every time gives up, bounded: no
+ * vector, IMSEC_ERR_BUSY (try again later), and nothing written. */
+static void sqn_reserve_gives_up(void **state) {
+  fx *f = *state;
+  imsec_hss_store_vtable vt = {.load = race_load,
+                               .find_impu = race_find_impu,
+                               .save_sqn = race_save,
+                               .destroy = race_destroy,
+                               .reserve_sqn = race_reserve};
+  race_store r = {.base = {&vt}, .inner = f->st, .f = f};
+  imsec_hss *h;
+  assert_int_equal(imsec_hss_new(&h, &r.base, f->c, NULL), 0);
+  assert_int_equal(imsec_hss_new(&r.rival, f->st, f->c, NULL), 0);
+  r.race = 64;
   imsec_aka_vector v;
   memset(&v, 0xaa, sizeof(v));
-  assert_int_equal(imsec_hss_vector(f->h, S("alice@ims.example.org"), &v, NULL),
-                   IMSEC_ERR_IO);
+  assert_int_equal(imsec_hss_vector(h, S("alice@ims.example.org"), &v, NULL),
+                   IMSEC_ERR_BUSY);
   uint8_t zero[16] = {0};
   assert_memory_equal(v.rand, zero, 16);
-  f->st->vt = orig;
+  /* Every load let the rival in, and only the rival's marks were
+   * written: the store holds the last one it handed out. */
+  assert_true(r.n_rival >= 2 && r.n_rival < 64);
+  assert_int_equal(stored_seq(f, "alice@ims.example.org"),
+                   r.rival_seen[r.n_rival - 1] >> 5);
+  imsec_hss_del(r.rival);
+  imsec_hss_del(h);
 }
 
 /* RFC 7616 §3.4.2: H(A1) = H(username ":" realm ":" passwd), for the IMPI
@@ -707,6 +834,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(store_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(no_vector_without_durable_sqn, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(sqn_reserve_race, setup, teardown),
+      cmocka_unit_test_setup_teardown(sqn_reserve_gives_up, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

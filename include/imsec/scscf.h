@@ -40,7 +40,10 @@
  *    "busy" (another process holds the store's lock): the request asks
  *    again on a timer, with a growing pause. Either way a request waits
  *    at most store_timeout_ms from its arrival: then 500, logged as
- *    "HSS store unavailable: locked" (busy) or "...: no answer in time".
+ *    "HSS store unavailable: locked" (busy), or 504 Server Time-out (RFC
+ *    3261 §21.5.5) logged as "...: no answer in time"; an answer
+ *    IMSEC_ERR_TIMEOUT (a remote HSS or store that did not answer) is a
+ *    504 too.
  *    The rest of the traffic goes on meanwhile; a REGISTER arriving on a
  *    flow with requests of its Call-ID parked waits behind them. No
  *    vector leaves before its SQN is on disk, so a busy SQN write means
@@ -245,7 +248,37 @@ typedef struct imsec_scscf_config {
    * baresip 1.0 with libre 1.1); credentials under an algorithm not
    * offered are refused. */
   unsigned digest_algs;
+  /* A core past one machine (docs/DEPLOY.md). */
+  /* Other addresses of this S-CSCF (Kamailio's alias=): a Route entry
+   * naming one is popped as ours (RFC 3261 §16.4). Each S-CSCF of a
+   * cluster sharing one registration store lists its siblings, so a
+   * request whose Service-Route names a dead sibling is served by the
+   * one the P-CSCF fails over to. Only host and port are compared (a
+   * SIP URI's port defaults to 5060). Copied; at most
+   * IMSEC_SCSCF_MAX_ALIASES. */
+  const imsec_addr *aliases;
+  size_t n_aliases;
+  /* 1: the HSS is remote (Diameter Cx) and keeps which S-CSCF serves each
+   * user: the S-CSCF asks HSS_ASSIGN (Cx SAR, TS 29.228 §6.1.2) with
+   * REGISTRATION or RE_REGISTRATION before the 200 of a REGISTER (the
+   * implicit set of its answer goes into P-Associated-URI), and with
+   * USER_DEREGISTRATION or TIMEOUT_DEREGISTRATION when the user's last
+   * binding goes (answer not waited for). A user unknown there: 403. */
+  int hss_assign;
+  /* 1: the registration store is shared by several S-CSCFs: a terminating
+   * request for an IMPU with no live binding here asks the store
+   * (REG_GET; the record it gets is kept and read again when older than
+   * reg_cache_ms, unless it was registered here); a REGISTER of an IMPI
+   * not registered here reads its record first (bindings made through a
+   * sibling are kept); a binding's expiry asks the store (REG_EXPIRE):
+   * the store drops what expired, the element takes what is left, and
+   * only the S-CSCF whose request removed the last binding de-registers
+   * the user at the HSS. */
+  int reg_shared;
+  imsec_time_ms reg_cache_ms; /* 0: 2000 */
 } imsec_scscf_config;
+
+#define IMSEC_SCSCF_MAX_ALIASES 16
 
 /* How the username of SIP Digest credentials names the IMPI (softphones
  * send the whole IMPI, or only its user part). */

@@ -289,7 +289,9 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
   if (rv == IMSEC_ERR_TIMEOUT || rv == IMSEC_ERR_IO) {
     scscf_store_unavailable(s, impi, rv, now, out);
     scscf_challenge_free(c);
-    scscf_respond(s, flow, 500, "Server Internal Error", out);
+    const char *reason;
+    unsigned code = scscf_store_code(rv, &reason);
+    scscf_respond(s, flow, code, reason, out);
     return IMSEC_ERR_IO;
   }
   uint8_t rnd[16];
@@ -698,6 +700,11 @@ void scscf_reg_fail(reg_end *e, unsigned code, const char *reason) {
   e->reason = reason;
 }
 
+void scscf_store_fail(reg_end *e, int rv) {
+  e->store_err = rv;
+  e->code = scscf_store_code(rv, &e->reason);
+}
+
 void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                        imsec_out *out) {
   reg_end e = {0};
@@ -722,8 +729,15 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     goto end;
   }
   if (rv < 0) {
-    e.store_err = rv;
-    scscf_reg_fail(&e, 500, "Server Internal Error");
+    scscf_store_fail(&e, rv);
+    goto end;
+  }
+  if (s->retry && s->retry->ra_sub) {
+    /* Authenticated already, waiting in the registrar for a store: back
+     * there with what it had (its nonce is used up). */
+    parked *p = s->retry;
+    scscf_registrar(s, flow, p->ra_sub, &(reg_auth){p->ra_digest, p->ra_info},
+                    now, out);
     goto end;
   }
   imsec_sip_uri ru;
@@ -783,8 +797,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     goto end;
   }
   if (rv < 0 && rv != IMSEC_ERR_NOTFOUND) {
-    e.store_err = rv;
-    scscf_reg_fail(&e, 500, "Server Internal Error");
+    scscf_store_fail(&e, rv);
     goto end;
   }
   if (rv < 0) {
@@ -891,8 +904,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     }
     drop_challenge(s, ch, out);
     if (rs == IMSEC_ERR_TIMEOUT || rs == IMSEC_ERR_IO) {
-      e.store_err = rs;
-      scscf_reg_fail(&e, 500, "Server Internal Error");
+      scscf_store_fail(&e, rs);
       goto end;
     }
     if (rs < 0) {

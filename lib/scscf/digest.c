@@ -404,8 +404,7 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
     goto done;
   }
   if (rv < 0) {
-    e->store_err = rv;
-    scscf_reg_fail(e, 500, "Server Internal Error");
+    scscf_store_fail(e, rv);
     goto done;
   }
   imsec_bytes ha1 = {dg->digest.ha1[ai][c->form], hlen};
@@ -586,10 +585,9 @@ int scscf_digest_proxy_auth(imsec_scscf *s, uint64_t flow, const reg *r,
   }
   if (rv < 0 || sub->scheme != IMSEC_HSS_SCHEME_DIGEST) {
     if (rv < 0 && rv != IMSEC_ERR_NOTFOUND)
-      e.store_err = rv;
-    scscf_reg_fail(&e, rv < 0 && rv != IMSEC_ERR_NOTFOUND ? 500 : 403,
-                   rv < 0 && rv != IMSEC_ERR_NOTFOUND ? "Server Internal Error"
-                                                      : "Forbidden");
+      scscf_store_fail(&e, rv);
+    else
+      scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
   }
   imsec_str impi = imsec_str_c(sub->impi);

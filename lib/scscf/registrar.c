@@ -74,6 +74,10 @@ static reg *find_reg_impi(const imsec_scscf *s, imsec_str impi) {
   return imsec_map_sget(&s->regs, impi);
 }
 
+reg *scscf_find_reg_impi(const imsec_scscf *s, imsec_str impi) {
+  return find_reg_impi(s, impi);
+}
+
 /* An IMPU shared by two registrations (two IMPIs with one public
  * identity) names the one registered last. */
 reg *scscf_find_reg_impu(const imsec_scscf *s, imsec_str impu) {
@@ -132,6 +136,10 @@ static void remove_reg(imsec_scscf *s, reg *r, imsec_out *out) {
   scscf_reg_free(r);
 }
 
+void scscf_reg_drop(imsec_scscf *s, reg *r, imsec_out *out) {
+  remove_reg(s, r, out);
+}
+
 static void remove_contact(imsec_scscf *s, reg *r, size_t i, imsec_out *out) {
   if (r->c[i].timer) {
     (void)imsec_out_timer(out, r->c[i].timer, 0);
@@ -152,6 +160,58 @@ void scscf_regs_free(imsec_scscf *s) {
   imsec_map_free(&s->reg_timer);
 }
 
+/* A REG_EXPIRE out: which IMPI, and a public identity of it (for the
+ * timeout de-registration at the HSS). */
+typedef struct exp_ent {
+  char *impi;
+  char *impu;
+} exp_ent;
+
+static void exp_ent_free(exp_ent *e) {
+  if (e) {
+    free(e->impi);
+    free(e->impu);
+    free(e);
+  }
+}
+
+void scscf_expiring_free(imsec_scscf *s) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->expiring, &it)) != NULL)
+    exp_ent_free(e->val);
+  imsec_map_free(&s->expiring);
+}
+
+/* Ask the shared store to drop the expired bindings of `r`'s IMPI. */
+static void expire_ask(imsec_scscf *s, const reg *r, imsec_out *out) {
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_REG_EXPIRE;
+  exp_ent *e = calloc(1, sizeof(*e));
+  if (!e || imsec_str_copy(imsec_str_c(r->impi), req.key, sizeof(req.key)) < 0)
+    goto fail;
+  e->impi = scscf_dup_str(imsec_str_c(r->impi));
+  e->impu = scscf_dup_str(imsec_str_c(r->n_impus ? r->impus[0] : ""));
+  if (!e->impi || !e->impu)
+    goto fail;
+  if (r->n_impus &&
+      imsec_str_copy(imsec_str_c(r->impus[0]), req.impu, sizeof(req.impu)) < 0)
+    req.impu[0] = 0;
+  req.id = ++s->next_id;
+  if (imsec_map_put(&s->expiring, req.id, e, NULL) < 0)
+    goto fail;
+  if (imsec_out_request(out, &req) < 0) {
+    (void)imsec_map_del(&s->expiring, req.id);
+    goto fail;
+  }
+  return;
+fail:
+  exp_ent_free(e);
+  (void)imsec_out_log(out, IMSEC_LOG_WARN, "expiry of ", r->impi,
+                      " not asked of the store (no memory)", NULL);
+}
+
 /* A binding's expiry (RFC 3261 §10.3 step 7). Returns 1 when `timer` was
  * one. */
 int scscf_reg_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
@@ -167,7 +227,19 @@ int scscf_reg_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "binding of ", r->impi, " expired",
                         NULL);
     remove_contact(s, r, j, out);
+    if (s->cfg.reg_shared) {
+      /* The shared store's clock decides: it drops what expired, all
+       * S-CSCFs alike, and says which one removed the last binding. */
+      expire_ask(s, r, out);
+      if (r->n == 0)
+        remove_reg(s, r, out);
+      return 1;
+    }
     if (r->n == 0) {
+      /* TS 29.228 §6.1.2: the HSS learns the user is no longer served. */
+      if (s->cfg.hss_assign)
+        scscf_hss_assign_send(s, r->impi, r->n_impus ? r->impus[0] : "",
+                              IMSEC_SVC_ASSIGN_TIMEOUT_DEREGISTRATION, out);
       /* The store forgets it too (it would drop the expired bindings on
        * load anyway; this keeps it small). */
       scscf_persist_reg(s, 0, r->impi, NULL, NULL, 0, now, out);
@@ -214,14 +286,26 @@ static int service_route(const imsec_scscf *s, char *sr) {
   return (int)sb.len;
 }
 
+/* TS 29.228 §6.1.2 USER_DEREGISTRATION: the user de-registered here;
+ * the answer is not waited for (the bindings are gone whatever it says). */
+static void deregister_at_hss(imsec_scscf *s, const imsec_hss_sub *sub,
+                              imsec_out *out) {
+  scscf_hss_assign_send(s, sub->impi, sub->n_impus ? sub->impus[0] : "",
+                        IMSEC_SVC_ASSIGN_USER_DEREGISTRATION, out);
+}
+
 /* The registrar proper, after authentication (RFC 3261 §10.3, RFC 3327,
- * RFC 3608, RFC 5626 §6). */
+ * RFC 3608, RFC 5626 §6). A REGISTER that must wait for a store here
+ * (the shared record, the HSS's assignment) is parked as authenticated:
+ * it comes back here with its answers. */
 void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
                      const reg_auth *ra, imsec_time_ms now, imsec_out *out) {
   /* One exit (end): `code` is the answer when a step refused. */
   unsigned code = 0;
   const char *reason = NULL;
   char *path = NULL;
+  imsec_hss_sub *as = NULL; /* the HSS_ASSIGN answer: the implicit set */
+  int adds = 0;             /* a Contact that registers (expiry > 0) */
   uint32_t hdr_exp = 0;
   int has_hdr = imsec_sip_get_expires(&s->m, &hdr_exp) == 0;
   imsec_sip_iter it = IMSEC_SIP_ITER_INIT;
@@ -236,6 +320,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       continue;
     }
     uint32_t e = contact_expires(s, &a, has_hdr, hdr_exp);
+    adds |= e != 0;
     if (e && e < s->cfg.expires_min) {
       imsec_sip_builder b;
       scscf_start_response(s, &b, 423, "Interval Too Brief");
@@ -251,6 +336,67 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     goto end;
   }
   reg *r = find_reg_impi(s, imsec_str_c(sub->impi));
+  /* A store shared with sibling S-CSCFs: the record as it is there,
+   * unless this S-CSCF made the one it has (the IMPI's other bindings,
+   * made through a sibling, stay). */
+  if (s->cfg.reg_shared && !star &&
+      (!r || (r->foreign && now - r->seen_at >= s->cfg.reg_cache_ms))) {
+    const imsec_reg_record *rec = NULL;
+    imsec_time_ms at = now;
+    rv = scscf_reg_get(s, imsec_str_c(sub->impi), &rec, &at, now, out);
+    if (waits(rv)) {
+      scscf_park_authed(s, flow, sub, ra, now, out);
+      goto end;
+    }
+    if (rv == 0 && scscf_reg_take(s, rec, at, now, out) == 0) {
+      r = find_reg_impi(s, imsec_str_c(sub->impi));
+    } else if (rv < 0 && rv != IMSEC_ERR_NOTFOUND) {
+      scscf_store_unavailable(s, sub->impi, rv, now, out);
+      code = scscf_store_code(rv, &reason);
+      goto end;
+    }
+  }
+  /* TS 29.228 §6.1.2, TS 24.229 §5.4.1.2.2: the HSS learns which S-CSCF
+   * serves the user before the 200; its User-Data holds the implicit
+   * registration set. */
+  if (s->cfg.hss_assign && !star && adds) {
+    const imsec_sip_addr *to;
+    imsec_str impu = IMSEC_STR_LIT("");
+    if (imsec_sip_get_to(&s->m, &to) == 0) {
+      impu = to->uri;
+      long semi = imsec_str_find(impu, ';');
+      if (semi >= 0)
+        impu.len = (size_t)semi;
+    }
+    as = malloc(sizeof(*as));
+    rv = as ? scscf_hss_assign(s, sub->impi, impu,
+                               r && !r->foreign
+                                   ? IMSEC_SVC_ASSIGN_RE_REGISTRATION
+                                   : IMSEC_SVC_ASSIGN_REGISTRATION,
+                               as, now, out)
+            : IMSEC_ERR_NOMEM;
+    if (waits(rv)) {
+      scscf_park_authed(s, flow, sub, ra, now, out);
+      goto end;
+    }
+    if (rv == IMSEC_ERR_NOTFOUND) {
+      (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
+                          ": server assignment refused by the HSS: 403", NULL);
+      code = 403;
+      reason = "Forbidden";
+      goto end;
+    }
+    if (rv < 0) {
+      scscf_store_unavailable(s, sub->impi, rv, now, out);
+      code = scscf_store_code(rv, &reason);
+      goto end;
+    }
+    if (as->n_impus) {
+      /* The HSS's word on the implicit set. */
+      memcpy(as->impi, sub->impi, sizeof(as->impi));
+      sub = as;
+    }
+  }
   if (star) {
     /* RFC 3261 §10.3 step 6: "*" only alone and with Expires: 0. */
     if (nct != 1 || !has_hdr || hdr_exp != 0) {
@@ -258,13 +404,17 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       reason = "Invalid Contact *";
       goto end;
     }
-    if (r) {
+    if (r || s->cfg.reg_shared) {
+      /* Shared: a sibling may have made the record; it goes too. */
       imsec_reg_record before;
-      int had = reg_to_record(s, r, now, &before) == 0;
-      remove_reg(s, r, out);
+      int had = r && reg_to_record(s, r, now, &before) == 0;
+      if (r)
+        remove_reg(s, r, out);
       scscf_persist_reg(s, flow, sub->impi, NULL, had ? &before : NULL, had,
                         now, out);
     }
+    if (s->cfg.hss_assign)
+      deregister_at_hss(s, sub, out);
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": de-registered (Contact: *)", NULL);
     (void)build_ok(s, flow, NULL, ra->auth_info, now, out);
@@ -326,8 +476,11 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
   }
   /* The scheme of the latest authentication: the later requests of a SIP
    * Digest user may be challenged (digest_proxy_auth). */
-  if (r)
+  if (r) {
     r->digest = ra->digest;
+    r->foreign = 0; /* registered here now */
+    r->seen_at = now;
+  }
   /* Pass 2: apply. */
   it = (imsec_sip_iter)IMSEC_SIP_ITER_INIT;
   while (r && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_CONTACT, &it, &a) == 1) {
@@ -405,6 +558,8 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
   if (gone) {
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": de-registered", NULL);
+    if (s->cfg.hss_assign)
+      deregister_at_hss(s, sub, out);
   } else if (r) {
     char n[24];
     scscf_dec_u64(r->n, n);
@@ -414,6 +569,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
   (void)build_ok(s, flow, r, ra->auth_info, now, out);
 end:
   free(path);
+  free(as);
   if (code)
     scscf_respond(s, flow, code, reason, out);
 }
@@ -579,6 +735,73 @@ static int reg_install(imsec_scscf *s, const imsec_reg_record *rec,
   return 0;
 }
 
+int scscf_reg_take(imsec_scscf *s, const imsec_reg_record *rec,
+                   imsec_time_ms base, imsec_time_ms now, imsec_out *out) {
+  int rv = reg_install(s, rec, base, now, out);
+  reg *r =
+      rv == 0 && rec->impi ? find_reg_impi(s, imsec_str_c(rec->impi)) : NULL;
+  if (r) {
+    r->foreign = 1;
+    r->seen_at = now;
+  }
+  return rv;
+}
+
+/* Is a change of `impi` asked after request `id` still waiting to be
+ * durable? An answer about the record from before it is then old. */
+static int pend_after(const imsec_scscf *s, const char *impi, uint64_t id) {
+  size_t it = 0;
+  imsec_map_slot *e;
+  while ((e = imsec_map_next(&s->pends, &it)) != NULL) {
+    const pend *o = e->val;
+    if (o->id > id &&
+        strcmp(o->impi, impi) == 0) /* no secret: two changes' IMPIs */
+      return 1;
+  }
+  return 0;
+}
+
+/* The shared store's answer to a REG_EXPIRE: what is left of the record
+ * replaces what this S-CSCF has of it (a sibling may have refreshed or
+ * added bindings); the one S-CSCF whose request removed the last binding
+ * de-registers the user at the HSS (TS 29.228 §6.1.2
+ * TIMEOUT_DEREGISTRATION), so it happens once for the cluster. */
+void scscf_expire_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                        imsec_time_ms now, imsec_out *out) {
+  exp_ent *e = imsec_map_del(&s->expiring, r->id);
+  if (!e)
+    return;
+  if (r->status < 0) {
+    (void)imsec_out_log(out, IMSEC_LOG_WARN, "expiry of ", e->impi,
+                        " not done by the registration store: ",
+                        imsec_strerror(r->status), NULL);
+    exp_ent_free(e);
+    return;
+  }
+  /* A REGISTER here since the request: its record is newer. */
+  if (!pend_after(s, e->impi, r->id)) {
+    reg *cur = find_reg_impi(s, imsec_str_c(e->impi));
+    int own = cur && !cur->foreign;
+    if (r->reg && r->reg->n) {
+      if (reg_install(s, r->reg, now, now, out) == 0 &&
+          (cur = find_reg_impi(s, imsec_str_c(e->impi))) != NULL) {
+        cur->foreign = !own;
+        cur->seen_at = now;
+      }
+    } else if (cur) {
+      remove_reg(s, cur, out);
+    }
+  }
+  if (r->gone) {
+    (void)imsec_out_log(out, IMSEC_LOG_INFO, "registration of ", e->impi,
+                        " expired: timeout de-registration", NULL);
+    if (s->cfg.hss_assign)
+      scscf_hss_assign_send(s, e->impi, e->impu,
+                            IMSEC_SVC_ASSIGN_TIMEOUT_DEREGISTRATION, out);
+  }
+  exp_ent_free(e);
+}
+
 static void pend_free(pend *p) {
   if (!p)
     return;
@@ -709,7 +932,9 @@ void scscf_load_reply(imsec_scscf *s, const imsec_svc_reply *r,
   if (!s->loading || r->id != s->load_id)
     return;
   if (r->reg) {
-    int rv = reg_install(s, r->reg, now, now, out);
+    /* Shared: a sibling may change it; read again before use. */
+    int rv = s->cfg.reg_shared ? scscf_reg_take(s, r->reg, now, now, out)
+                               : reg_install(s, r->reg, now, now, out);
     if (rv < 0)
       (void)imsec_out_log(out, IMSEC_LOG_ERROR, "registration of ",
                           r->reg->impi ? r->reg->impi : "?",

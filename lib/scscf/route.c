@@ -406,6 +406,47 @@ unsigned scscf_contact_hop(const contact *c, imsec_addr *to) {
   return scscf_uri_hop(first_hop, to) < 0 ? 480 : 0;
 }
 
+static int has_live(const reg *r, imsec_time_ms now) {
+  for (size_t i = 0; r && i < r->n; i++)
+    if (r->c[i].expires_at > now)
+      return 1;
+  return 0;
+}
+
+/* The registration holding `impu`. With a store shared by sibling
+ * S-CSCFs (cfg.reg_shared), one not here, without a live binding, or
+ * read from the store longer than reg_cache_ms ago is read (again):
+ * the UE may have registered through a sibling. Returns 0 (*rp: it, or
+ * NULL), or as scscf_reg_get (waits: park). */
+static int find_impu(imsec_scscf *s, imsec_str impu, reg **rp,
+                     imsec_time_ms now, imsec_out *out) {
+  reg *r = scscf_find_reg_impu(s, impu);
+  *rp = r;
+  if (!s->cfg.reg_shared ||
+      (has_live(r, now) &&
+       (!r->foreign || now - r->seen_at < s->cfg.reg_cache_ms)))
+    return 0;
+  long semi = imsec_str_find(impu, ';');
+  if (semi >= 0)
+    impu.len = (size_t)semi; /* the store keys bare URIs */
+  const imsec_reg_record *rec = NULL;
+  imsec_time_ms at = now;
+  int rv = scscf_reg_get(s, impu, &rec, &at, now, out);
+  if (rv == IMSEC_ERR_NOTFOUND) {
+    if (r && r->foreign) {
+      scscf_reg_drop(s, r, out); /* gone from the store: gone */
+      *rp = NULL;
+    }
+    return 0;
+  }
+  if (rv < 0)
+    return rv;
+  if (scscf_reg_take(s, rec, at, now, out) < 0)
+    return 0; /* what is here, if anything, serves */
+  *rp = scscf_find_reg_impu(s, impu);
+  return 0;
+}
+
 void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                       imsec_out *out) {
   /* One exit (end): park it, say the store failed, answer `code`. */
@@ -500,8 +541,7 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   if (lw < 0) {
     store_err = lw;
-    code = 500;
-    reason = "Server Internal Error";
+    code = scscf_store_code(lw, &reason);
     goto end;
   }
   if (orig) {
@@ -509,10 +549,27 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
      * must be registered here. */
     imsec_sip_iter pit = IMSEC_SIP_ITER_INIT;
     imsec_sip_addr pai;
-    const reg *from = NULL;
+    reg *from = NULL;
+    int first = 1;
     while (!from && imsec_sip_addr_next(&s->m, IMSEC_SIP_H_P_ASSERTED_IDENTITY,
-                                        &pit, &pai) == 1)
-      from = scscf_find_reg_impu(s, pai.uri);
+                                        &pit, &pai) == 1) {
+      /* Shared store: the first asserted identity is looked up there. */
+      if (!first || !s->cfg.reg_shared) {
+        from = scscf_find_reg_impu(s, pai.uri);
+        continue;
+      }
+      first = 0;
+      int frv = find_impu(s, pai.uri, &from, now, out);
+      if (waits(frv)) {
+        park = 1;
+        goto end;
+      }
+      if (frv < 0) {
+        store_err = frv;
+        code = scscf_store_code(frv, &reason);
+        goto end;
+      }
+    }
     int known = from != NULL;
     if (!known) {
       (void)imsec_out_log(out, IMSEC_LOG_WARN,
@@ -538,7 +595,17 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   /* Terminating (TS 24.229 §5.4.3.3): every live contact is a target
    * (RFC 3261 §16.5); without q-values they are all tried in parallel. */
-  reg *r = scscf_find_reg_impu(s, s->m.ruri);
+  reg *r = NULL;
+  int frv = find_impu(s, s->m.ruri, &r, now, out);
+  if (waits(frv)) {
+    park = 1;
+    goto end;
+  }
+  if (frv < 0) {
+    store_err = frv;
+    code = scscf_store_code(frv, &reason);
+    goto end;
+  }
   size_t live = 0;
   for (size_t i = 0; r && i < r->n; i++)
     if (r->c[i].expires_at > now)
@@ -553,8 +620,7 @@ void scscf_do_request(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       park = 1;
     } else if (lrv == IMSEC_ERR_TIMEOUT || lrv == IMSEC_ERR_IO) {
       store_err = lrv;
-      code = 500;
-      reason = "Server Internal Error";
+      code = scscf_store_code(lrv, &reason);
     } else {
       code = lrv == 0 ? 480 : 404;
       reason = lrv == 0 ? "Temporarily Unavailable" : "Not Found";

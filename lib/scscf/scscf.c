@@ -78,10 +78,16 @@ imsec_str scscf_bare_host(imsec_str h) {
 }
 
 static int is_self_hostport(const imsec_scscf *s, const imsec_sip_uri *u) {
-  if (!imsec_str_ieq_c(scscf_bare_host(u->host), s->self_host))
-    return 0;
+  imsec_str host = scscf_bare_host(u->host);
   uint16_t port = u->has_port ? u->port : 5060;
-  return port == s->cfg.self.port;
+  if (imsec_str_ieq_c(host, s->self_host) && port == s->cfg.self.port)
+    return 1;
+  /* A sibling of the cluster (cfg.aliases): what it was asked to do, this
+   * S-CSCF does, with the registrations they share. */
+  for (size_t i = 0; i < s->n_aliases; i++)
+    if (imsec_str_ieq_c(host, s->aliases[i].host) && port == s->aliases[i].port)
+      return 1;
+  return 0;
 }
 
 /* A URI for the S-CSCF itself: its address, or the bare home domain. */
@@ -192,6 +198,11 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
     c.store_timeout_ms = 250;
   if (!c.max_parked)
     c.max_parked = 4096;
+  if (!c.reg_cache_ms)
+    c.reg_cache_ms = 2000;
+  if (c.reg_cache_ms < 0 || c.n_aliases > IMSEC_SCSCF_MAX_ALIASES ||
+      (c.n_aliases && !c.aliases))
+    return IMSEC_ERR_CONFIG;
   if (digest_settings(&c, cfg) < 0)
     return IMSEC_ERR_CONFIG;
   if (!c.max_digest_nonces)
@@ -226,6 +237,7 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_map_init_u64(&s->tx_timer);
   imsec_map_init_u64(&s->ch_timer);
   imsec_map_init_u64(&s->reg_timer);
+  imsec_map_init_u64(&s->expiring);
   s->domain = scscf_dup_str(dom);
   if (!s->domain)
     goto fail_domain;
@@ -258,6 +270,18 @@ int imsec_scscf_new(imsec_scscf **out, const imsec_scscf_config *cfg,
   imsec_sip_msg_init(&s->m, NULL);
   imsec_sip_msg_init(&s->m2, NULL);
   s->cfg.domain = s->domain;
+  s->cfg.aliases = NULL;
+  s->n_aliases = 0;
+  if (c.n_aliases) {
+    s->aliases = calloc(c.n_aliases, sizeof(*s->aliases));
+    if (!s->aliases) {
+      imsec_scscf_del(s);
+      return IMSEC_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < c.n_aliases; i++)
+      s->aliases[i] = c.aliases[i];
+    s->n_aliases = c.n_aliases;
+  }
   rv = scscf_digest_setup(s);
   if (rv == 0)
     rv = scscf_trust_config(s, cfg);
@@ -307,6 +331,8 @@ void imsec_scscf_del(imsec_scscf *s) {
   imsec_map_free(&s->tx_key);
   scscf_park_free(s);
   scscf_pends_free(s);
+  scscf_expiring_free(s);
+  free(s->aliases);
   imsec_sip_msg_free(&s->m);
   imsec_sip_msg_free(&s->m2);
   free(s->obuf);
@@ -520,12 +546,27 @@ void imsec_scscf_on_reply(imsec_scscf *s, const imsec_svc_reply *r,
   case IMSEC_SVC_REG_DELETE:
     scscf_persist_reply(s, r, now, out);
     break;
+  case IMSEC_SVC_HSS_ASSIGN:
+    if (!imsec_map_get(&s->waits, r->id)) {
+      /* A de-registration's, not waited for. */
+      if (r->status < 0)
+        scscf_log_err(out, IMSEC_LOG_WARN,
+                      "HSS: server assignment (de-registration) failed",
+                      r->status);
+      break;
+    }
+    scscf_hss_reply(s, r, now, out);
+    break;
   case IMSEC_SVC_HSS_SUB:
   case IMSEC_SVC_HSS_SUB_IMPU:
   case IMSEC_SVC_HSS_VECTOR:
   case IMSEC_SVC_HSS_RESYNC:
   case IMSEC_SVC_HSS_DIGEST:
+  case IMSEC_SVC_REG_GET:
     scscf_hss_reply(s, r, now, out);
+    break;
+  case IMSEC_SVC_REG_EXPIRE:
+    scscf_expire_reply(s, r, now, out);
     break;
   default:
     break;

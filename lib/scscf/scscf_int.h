@@ -72,6 +72,11 @@ typedef struct reg {
   contact *c;
   size_t n;
   int digest; /* authenticated with SIP Digest (TS 33.203 Annex N) */
+  /* reg_shared: read from the shared store (REG_GET, REG_LOAD,
+   * REG_EXPIRE) rather than made by a REGISTER here, and when (a copy
+   * older than reg_cache_ms is read again before use). */
+  int foreign;
+  imsec_time_ms seen_at;
 } reg;
 
 /* How the REGISTER the registrar answers was authenticated: SIP Digest
@@ -226,6 +231,7 @@ typedef struct parked {
   imsec_time_ms pause;    /* the last pause between tries */
   uint64_t wait_id;       /* the REQUEST it waits for; 0 none */
   int busy;               /* the store's last answer was "busy" */
+  int asked;              /* it asked a store (not only behind others) */
   int resynced;           /* its AUTS resynchronised the HSS (§6.1.3) */
   int dg_authed;          /* its Proxy-Authorization was right: its nc is
                              used up, so a run again does not check it */
@@ -240,6 +246,19 @@ typedef struct parked {
   int rs_have, rs_status;
   int dg_have, dg_status;
   imsec_hss_sub dg; /* SIP Digest H(A1)s: secret, wiped when taken */
+  /* A REGISTER already authenticated that waits for the registrar's
+   * store calls (the shared record, Cx SAR): its nonce is used up, so a
+   * run again goes straight to the registrar with what it had. */
+  imsec_hss_sub *ra_sub; /* the subscriber (secrets zero); NULL: none */
+  int ra_digest;
+  char *ra_info; /* Authentication-Info of the 200, or NULL */
+  /* The answers of those calls. */
+  int as_have, as_status;
+  imsec_hss_sub *as_sub; /* HSS_ASSIGN: the implicit set (no secrets) */
+  int rg_have, rg_status;
+  imsec_time_ms rg_at; /* when the REG_GET answer came */
+  char *rg_key;        /* ... for which key */
+  imsec_reg_record rg; /* REG_GET: the record, ttl_ms from rg_at */
   size_t len;
   char data[];
 } parked;
@@ -390,6 +409,18 @@ struct imsec_scscf {
   int dg_authed;   /* the running request's Proxy-Authorization was right
                       (kept with it if it parks) */
   long dg_strip;   /* ... and the index of that field, or -1 */
+  /* The registrar of an authenticated REGISTER waits for a store: what
+   * park_busy keeps with it (scscf_park_authed). */
+  const imsec_hss_sub *pk_ra_sub;
+  const reg_auth *pk_ra;
+  /* The key of the REG_GET the running request just asked ("" none):
+   * kept with it, so its answer is used for that key only. */
+  char rg_want[IMSEC_HSS_ID_MAX];
+  /* Other addresses of this S-CSCF (cfg.aliases, a copy). */
+  imsec_addr *aliases;
+  size_t n_aliases;
+  /* reg_shared: REG_EXPIRE requests out, id -> the IMPI (a copy). */
+  imsec_map expiring;
 };
 
 /* scscf.c */
@@ -422,6 +453,9 @@ int scscf_challenge_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
 void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                        imsec_out *out);
 void scscf_reg_fail(reg_end *e, unsigned code, const char *reason);
+/* The store failed with `rv`: logged as unavailable, 504 or 500
+ * (scscf_store_code). */
+void scscf_store_fail(reg_end *e, int rv);
 int scscf_integrity_protected_tls(const imsec_digest_params *p);
 /* Count a new challenge against the flood limits: 1 when refused (then
  * answered 503). */
@@ -476,6 +510,18 @@ void scscf_persist_reply(imsec_scscf *s, const imsec_svc_reply *r,
                          imsec_time_ms now, imsec_out *out);
 void scscf_load_reply(imsec_scscf *s, const imsec_svc_reply *r,
                       imsec_time_ms now, imsec_out *out);
+/* reg_shared: put the store's record `rec` (ttl_ms from `base`) in place
+ * of what its IMPI has here, as one read from the store. Returns as
+ * reg_install. */
+int scscf_reg_take(imsec_scscf *s, const imsec_reg_record *rec,
+                   imsec_time_ms base, imsec_time_ms now, imsec_out *out);
+reg *scscf_find_reg_impi(const imsec_scscf *s, imsec_str impi);
+/* Forget a registration here (timers stopped), nothing persisted. */
+void scscf_reg_drop(imsec_scscf *s, reg *r, imsec_out *out);
+/* reg_shared: the answer to a REG_EXPIRE. */
+void scscf_expire_reply(imsec_scscf *s, const imsec_svc_reply *r,
+                        imsec_time_ms now, imsec_out *out);
+void scscf_expiring_free(imsec_scscf *s);
 
 /* fork.c */
 void scscf_txn_free(txn *t);
@@ -578,6 +624,30 @@ int scscf_hss_digest(imsec_scscf *s, const char *impi, imsec_hss_sub *sub,
 int scscf_hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
                      const uint8_t *auts, imsec_time_ms now, imsec_out *out);
 int scscf_wait_load(imsec_scscf *s, imsec_time_ms now);
+/* The answer for a store that did not answer in time (RFC 3261 §21.5.5:
+ * 504 Server Time-out, an external server, here the HSS or the shared
+ * registration store, was not timely) or failed otherwise (500). */
+unsigned scscf_store_code(int rv, const char **reason);
+/* HSS_ASSIGN (Cx SAR, TS 29.228 §6.1.2) of `impi`/`impu` with `type`:
+ * the answer kept with the running request (*sub: the implicit set),
+ * or asked. Returns as hss_sub. */
+int scscf_hss_assign(imsec_scscf *s, const char *impi, imsec_str impu,
+                     imsec_svc_assign type, imsec_hss_sub *sub,
+                     imsec_time_ms now, imsec_out *out);
+/* The same, answer not waited for (de-registrations: the user is gone
+ * here whatever the HSS says; a failure is logged). */
+void scscf_hss_assign_send(imsec_scscf *s, const char *impi, const char *impu,
+                           imsec_svc_assign type, imsec_out *out);
+/* REG_GET of `key` (IMPI or IMPU) from the shared store: the answer
+ * kept with the running request (*rec borrowed from it, ttl_ms from
+ * *at), or asked. Returns 0, IMSEC_ERR_NOTFOUND, the store's error, or
+ * as store_ask. */
+int scscf_reg_get(imsec_scscf *s, imsec_str key, const imsec_reg_record **rec,
+                  imsec_time_ms *at, imsec_time_ms now, imsec_out *out);
+/* An authenticated REGISTER (sub, ra) waits for a store in the
+ * registrar: parked with them, its run again goes to the registrar. */
+void scscf_park_authed(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
+                       const reg_auth *ra, imsec_time_ms now, imsec_out *out);
 void scscf_park_free(imsec_scscf *s);
 int scscf_park_waiting(imsec_scscf *s, uint64_t flow);
 void scscf_park_loaded(imsec_scscf *s, imsec_time_ms now, imsec_out *out);

@@ -130,6 +130,31 @@ void scscf_sub_cache_free(imsec_scscf *s) {
   imsec_map_free(&s->subs);
 }
 
+unsigned scscf_store_code(int rv, const char **reason) {
+  if (rv == IMSEC_ERR_TIMEOUT) {
+    *reason = "Server Time-out";
+    return 504;
+  }
+  *reason = "Server Internal Error";
+  return 500;
+}
+
+/* The public identity of the request in s->m, for Cx (TS 29.228 §6.3
+ * MAR, §6.1.2 SAR carry one): a REGISTER's To URI, else the Request-URI;
+ * without its parameters. "" when it does not fit. */
+static void req_impu(imsec_scscf *s, char *dst, size_t cap) {
+  imsec_str u = s->m.ruri;
+  const imsec_sip_addr *to;
+  if (s->m.method_id == IMSEC_SIP_M_REGISTER &&
+      imsec_sip_get_to(&s->m, &to) == 0)
+    u = to->uri;
+  long semi = imsec_str_find(u, ';');
+  if (semi >= 0)
+    u.len = (size_t)semi;
+  if (imsec_str_copy(u, dst, cap) < 0)
+    dst[0] = 0;
+}
+
 /* Ask the store; the running request waits for the answer. Past the
  * request's deadline nothing is asked: IMSEC_ERR_BUSY when the store's
  * last answer was busy, else IMSEC_ERR_TIMEOUT (it did not answer).
@@ -138,9 +163,11 @@ static int store_ask(imsec_scscf *s, imsec_svc_req *req, imsec_time_ms now,
                      imsec_out *out) {
   parked *p = s->retry;
   if (p && now >= p->deadline)
-    return p->busy ? IMSEC_ERR_BUSY : IMSEC_ERR_TIMEOUT;
+    return p->busy || !p->asked ? IMSEC_ERR_BUSY : IMSEC_ERR_TIMEOUT;
   uint64_t id = ++s->next_id;
   req->id = id;
+  if (!req->impu[0] && s->m.buf)
+    req_impu(s, req->impu, sizeof(req->impu));
   if (imsec_out_request(out, req) < 0)
     return IMSEC_ERR_NOMEM;
   s->want_id = id;
@@ -229,6 +256,55 @@ int scscf_hss_resync(imsec_scscf *s, const char *impi, const uint8_t *rand,
   return rv;
 }
 
+int scscf_hss_assign(imsec_scscf *s, const char *impi, imsec_str impu,
+                     imsec_svc_assign type, imsec_hss_sub *sub,
+                     imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->as_have) {
+    if (p->as_status == 0 && p->as_sub)
+      *sub = *p->as_sub;
+    return p->as_status;
+  }
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_HSS_ASSIGN;
+  req.assign = type;
+  if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0 ||
+      imsec_str_copy(impu, req.impu, sizeof(req.impu)) < 0)
+    return IMSEC_ERR_NOTFOUND;
+  return store_ask(s, &req, now, out);
+}
+
+void scscf_hss_assign_send(imsec_scscf *s, const char *impi, const char *impu,
+                           imsec_svc_assign type, imsec_out *out) {
+  imsec_svc_req req;
+  memset(&req, 0, sizeof(req));
+  req.kind = IMSEC_SVC_HSS_ASSIGN;
+  req.assign = type;
+  if (imsec_str_copy(imsec_str_c(impi), req.key, sizeof(req.key)) < 0 ||
+      imsec_str_copy(imsec_str_c(impu ? impu : ""), req.impu,
+                     sizeof(req.impu)) < 0)
+    return;
+  req.id = ++s->next_id; /* waited for by nobody: on_reply logs a failure */
+  (void)imsec_out_request(out, &req);
+}
+
+int scscf_reg_get(imsec_scscf *s, imsec_str key, const imsec_reg_record **rec,
+                  imsec_time_ms *at, imsec_time_ms now, imsec_out *out) {
+  parked *p = s->retry;
+  if (p && p->rg_have && p->rg_key &&
+      imsec_str_eq(imsec_str_c(p->rg_key), key)) { /* no secret: an id */
+    *rec = &p->rg;
+    *at = p->rg_at;
+    return p->rg_status;
+  }
+  int rv = ask_keyed(s, IMSEC_SVC_REG_GET, key, now, out);
+  if (rv == IMSEC_ERR_AGAIN &&
+      imsec_str_copy(key, s->rg_want, sizeof(s->rg_want)) < 0)
+    s->rg_want[0] = 0;
+  return rv;
+}
+
 /* The registrations are loading (on_start): a request that reads or
  * changes them waits for the last REG_LOAD reply. Returns 0 (loaded),
  * IMSEC_ERR_AGAIN (park_busy) or IMSEC_ERR_TIMEOUT (past its deadline). */
@@ -243,6 +319,17 @@ int scscf_wait_load(imsec_scscf *s, imsec_time_ms now) {
 }
 
 static void parked_free(parked *p) {
+  if (p->ra_sub) {
+    imsec_hss_sub_wipe(p->ra_sub);
+    free(p->ra_sub);
+  }
+  free(p->ra_info);
+  if (p->as_sub) {
+    imsec_hss_sub_wipe(p->as_sub);
+    free(p->as_sub);
+  }
+  imsec_reg_record_free(&p->rg);
+  free(p->rg_key);
   imsec_aka_vector_wipe(&p->vec);
   imsec_hss_sub_wipe(&p->sub);
   imsec_hss_sub_wipe(&p->dg);
@@ -412,6 +499,7 @@ static void park_wait(imsec_scscf *s, parked *p, uint64_t id) {
   if (id != s->load_id && imsec_map_put(&s->waits, id, p, NULL) < 0)
     return; /* no answer will find it: its deadline ends the wait */
   p->wait_id = id;
+  p->asked = 1;
   p->next = p->deadline;
   list_del(s, p);
 }
@@ -445,6 +533,39 @@ static void park_remove(imsec_scscf *s, parked *p) {
     ready_add(s, q->head);
   }
   parked_free(p);
+}
+
+/* Keep with `p` the authentication of its REGISTER (scscf_park_authed),
+ * once. Returns 0 or IMSEC_ERR_NOMEM. */
+static int keep_authed(imsec_scscf *s, parked *p) {
+  if (s->rg_want[0]) {
+    /* The key of the REG_GET it waits for: a new answer replaces one
+     * kept for another key. */
+    free(p->rg_key);
+    p->rg_key = scscf_dup_str(imsec_str_c(s->rg_want));
+    s->rg_want[0] = 0;
+    p->rg_have = 0;
+    imsec_reg_record_free(&p->rg);
+    if (!p->rg_key)
+      return IMSEC_ERR_NOMEM;
+  }
+  if (!s->pk_ra_sub || p->ra_sub)
+    return 0;
+  p->ra_sub = malloc(sizeof(*p->ra_sub));
+  if (!p->ra_sub)
+    return IMSEC_ERR_NOMEM;
+  *p->ra_sub = *s->pk_ra_sub;
+  /* Only identities are needed again: no key, OP or H(A1) is kept. */
+  imsec_wipe(p->ra_sub->k, sizeof(p->ra_sub->k));
+  imsec_wipe(p->ra_sub->op, sizeof(p->ra_sub->op));
+  imsec_wipe(p->ra_sub->digest.ha1, sizeof(p->ra_sub->digest.ha1));
+  p->ra_digest = s->pk_ra->digest;
+  if (s->pk_ra->auth_info) {
+    p->ra_info = scscf_dup_str(imsec_str_c(s->pk_ra->auth_info));
+    if (!p->ra_info)
+      return IMSEC_ERR_NOMEM;
+  }
+  return 0;
 }
 
 /* Keep the request in s->m for later, waiting for `want` (0: to be tried
@@ -491,6 +612,16 @@ static int park_add(imsec_scscf *s, uint64_t flow, uint64_t want,
     p->next = 0; /* tried when the ones before it are done */
   p->len = len;
   memcpy(p->data, s->m.buf, len);
+  if (keep_authed(s, p) < 0) {
+    /* Its run again would find no nonce: answered now instead. */
+    if (!q->head)
+      (void)imsec_map_sdel(&s->pk_q, key);
+    (void)park_count(s, flow, -1);
+    parked_free(p);
+    if (fresh)
+      free(fresh);
+    return IMSEC_ERR_NOMEM;
+  }
   *(q->tail ? &q->tail->qnext : &q->head) = p;
   q->tail = p;
   p->aprev = s->pk_tail;
@@ -514,7 +645,7 @@ void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
   parked *p = s->retry;
   uint64_t want = s->want_id;
   s->want_id = 0;
-  if (p && now < p->deadline) {
+  if (p && now < p->deadline && keep_authed(s, p) == 0) {
     s->retry_busy = 1;
     if (s->dg_authed) {
       p->dg_authed = 1;
@@ -532,9 +663,21 @@ void scscf_park_busy(imsec_scscf *s, uint64_t flow, const char *impi,
         2);
     return;
   }
-  scscf_store_unavailable(
-      s, impi, p && !p->busy ? IMSEC_ERR_TIMEOUT : IMSEC_ERR_BUSY, now, out);
-  scscf_respond(s, flow, 500, "Server Internal Error", out);
+  s->rg_want[0] = 0;
+  int why = p && p->asked && !p->busy ? IMSEC_ERR_TIMEOUT : IMSEC_ERR_BUSY;
+  scscf_store_unavailable(s, impi, why, now, out);
+  const char *reason;
+  unsigned code = scscf_store_code(why, &reason);
+  scscf_respond(s, flow, code, reason, out);
+}
+
+void scscf_park_authed(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
+                       const reg_auth *ra, imsec_time_ms now, imsec_out *out) {
+  s->pk_ra_sub = sub;
+  s->pk_ra = ra;
+  scscf_park_busy(s, flow, sub->impi, now, out);
+  s->pk_ra_sub = NULL;
+  s->pk_ra = NULL;
 }
 
 /* Run the parked requests that are due: those past their deadline (500,
@@ -685,6 +828,30 @@ void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
       p->dg = r->sub;
     imsec_wipe(p->dg.k, sizeof(p->dg.k));
     imsec_wipe(p->dg.op, sizeof(p->dg.op));
+    break;
+  case IMSEC_SVC_HSS_ASSIGN:
+    p->as_have = 1;
+    p->as_status = r->status;
+    if (r->status == 0 && !p->as_sub)
+      p->as_sub = malloc(sizeof(*p->as_sub));
+    if (r->status == 0 && !p->as_sub)
+      p->as_status = IMSEC_ERR_NOMEM;
+    else if (r->status == 0) {
+      *p->as_sub = r->sub;
+      imsec_wipe(p->as_sub->k, sizeof(p->as_sub->k));
+      imsec_wipe(p->as_sub->op, sizeof(p->as_sub->op));
+      imsec_wipe(p->as_sub->digest.ha1, sizeof(p->as_sub->digest.ha1));
+    }
+    break;
+  case IMSEC_SVC_REG_GET:
+    imsec_reg_record_free(&p->rg);
+    p->rg_have = 1;
+    p->rg_at = now;
+    p->rg_status = r->status;
+    if (r->status == 0 && !r->reg)
+      p->rg_status = IMSEC_ERR_NOTFOUND;
+    else if (r->status == 0 && imsec_reg_record_copy(&p->rg, r->reg) < 0)
+      p->rg_status = IMSEC_ERR_NOMEM;
     break;
   default:
     break;

@@ -2736,7 +2736,7 @@ static void hss_replies_callid_order(void **state) {
 }
 
 /* The HSS never answers: the request waits store_timeout_ms from its
- * arrival (get_expiry), then gets 500. */
+ * arrival (get_expiry), then gets 504 Server Time-out. */
 static void hss_reply_never_comes(void **state) {
   fx *f = *state;
   f->pump.mode = ELEM_PUMP_DROP;
@@ -2754,7 +2754,8 @@ static void hss_reply_never_comes(void **state) {
   imsec_scscf_handle_expiry(f->s, f->now, &f->out);
   elem_pump_run(&f->pump, &f->out, 0, f->now);
   assert_int_equal(scan_sends(f), 1);
-  assert_int_equal(status_of(f->last), 500);
+  /* RFC 3261 §21.5.5: the store did not answer in time. */
+  assert_int_equal(status_of(f->last), 504);
   assert_int_equal(count_logs(f, "HSS store unavailable: no answer in time"),
                    1);
   assert_int_equal(imsec_scscf_parked(f->s), 0);

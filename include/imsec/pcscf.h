@@ -121,6 +121,12 @@ typedef struct imsec_pcscf_route {
    * SAN URI sip: hosts, else SAN dNSNames, the CN only without SAN; exact,
    * case-insensitive, no wildcards), also sent as SNI. "" = addr.host. */
   char name[256];
+  /* Failover (RFC 3263 §4.3 in spirit: the next server when one fails):
+   * routes with the same domain are the members of one group, tried in
+   * the order given. weight > 0 on any member spreads new REGISTERs among
+   * the live members with a weight, in proportion (smooth weighted round
+   * robin); 0 everywhere: the first live member takes them all. */
+  unsigned weight;
 } imsec_pcscf_route;
 
 typedef struct imsec_pcscf_config {
@@ -211,6 +217,22 @@ typedef struct imsec_pcscf_config {
    * beyond it gets 503). */
   imsec_time_ms timer_c_ms;
   size_t max_dialogs;
+  /* Failover among the members of a domain's group (routes sharing a
+   * domain, see imsec_pcscf_route). A member is marked dead when a
+   * connection to it fails, its flow is lost, a REGISTER sent to it gets
+   * no answer within failover_timeout_ms (0: 5000; at most the
+   * transaction timeout) or gets 503 (RFC 3263 §4.3); a REGISTER is then
+   * sent again (the copy kept) to the next live member, and requests
+   * whose Service-Route names a dead member go to the next live member of
+   * its group (that S-CSCF takes its siblings' Route entries as its own).
+   * Requests still queued for a member that could not be reached go to
+   * the next one too. Every member of a group of two or more gets an
+   * OPTIONS (RFC 3261 §11) every options_interval_ms (0: 5000; < 0: never),
+   * connecting first when it has no flow; any response makes it live
+   * again, none within the interval marks it dead. When every member is
+   * dead the first is tried. */
+  imsec_time_ms failover_timeout_ms;
+  imsec_time_ms options_interval_ms;
 } imsec_pcscf_config;
 
 /* Defaults: everything zero / empty, which the element reads as the
@@ -222,6 +244,13 @@ IMSEC_API void imsec_pcscf_config_init(imsec_pcscf_config *cfg);
  * 0, IMSEC_ERR_PARSE. */
 IMSEC_API IMSEC_MUST_USE int imsec_pcscf_route_parse(imsec_str spec,
                                                      imsec_pcscf_route *out);
+/* Parse a failover group "DOMAIN=ADDR[;name=N][;weight=W],ADDR[;...]..."
+ * (members in priority order; parameters in any order) into out[0..*n),
+ * one route per member, each with the domain. At most `cap` members.
+ * Returns 0, IMSEC_ERR_PARSE, IMSEC_ERR_LIMIT (more than cap). */
+IMSEC_API IMSEC_MUST_USE int
+imsec_pcscf_route_parse_list(imsec_str spec, imsec_pcscf_route *out, size_t cap,
+                             size_t *n);
 
 typedef struct imsec_pcscf imsec_pcscf;
 
@@ -281,6 +310,11 @@ IMSEC_API void imsec_pcscf_on_flow_down(imsec_pcscf *p, uint64_t flow,
 IMSEC_API void imsec_pcscf_on_timer(imsec_pcscf *p, uint64_t timer,
                                     imsec_time_ms now, imsec_out *out);
 
+/* Running begins (the host's on_start): the OPTIONS pings of failover
+ * groups start (else they start with the first event). */
+IMSEC_API void imsec_pcscf_on_start(imsec_pcscf *p, imsec_time_ms now,
+                                    imsec_out *out);
+
 /* Replace the routing table at run time (a daemon's reload): REGISTERs
  * from now on follow `routes` (n of them, copied). An S-CSCF address
  * already known keeps its connection and queue; registrations already
@@ -306,6 +340,10 @@ typedef struct imsec_pcscf_stats {
 IMSEC_API void imsec_pcscf_stats_get(const imsec_pcscf *p,
                                      imsec_pcscf_stats *out);
 
+/* Failover state of route `i` (cfg.routes order): 1 its S-CSCF is live,
+ * 0 marked dead, IMSEC_ERR_INVAL no such route. */
+IMSEC_API int imsec_pcscf_route_live(const imsec_pcscf *p, size_t i);
+
 /* The flow a public identity is bound to. Returns 0 and *flow (0 when
  * the binding outlives its flow and has none now), or IMSEC_ERR_NOTFOUND. */
 IMSEC_API IMSEC_MUST_USE int
@@ -323,7 +361,11 @@ imsec_pcscf_binding_flow(const imsec_pcscf *p, imsec_str impu, uint64_t *flow);
  *           UDP, draft-jennings-sip-dtls, with the same certificate)
  *   core: tls:HOST:PORT          (optional; the core-side listener; tcp:
  *                                 only with insecure_core)
- *   routes: [DOMAIN=tls:HOST:PORT[;name=NAME], ...]
+ *   routes: [DOMAIN=tls:HOST:PORT[;name=NAME][;weight=W][,MEMBER...], ...]
+ *                                (a domain's members in priority order,
+ *                                 failover; see imsec_pcscf_route)
+ *   options_interval: seconds    (OPTIONS pings of group members; 0 off)
+ *   failover_timeout_ms: number  (a REGISTER's wait before the next member)
  *                                (or a mapping DOMAIN: ADDR)
  *   core_cert: CHAIN.pem  core_key: KEY.pem   (the P-CSCF's network-element
  *                                 certificate on Mw, TS 33.310 §6.1)

@@ -26,6 +26,10 @@ static void op_refused(void *s, uint64_t f, int r, const uint8_t *m, size_t l,
   imsec_pcscf_on_refused(s, f, r, m, l, n, o);
 }
 
+static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
+  imsec_pcscf_on_start(s, n, o);
+}
+
 const imsec_elem_ops imsec_pcscf_ops = {
     .kind = "pcscf",
     .on_flow_up = op_up,
@@ -33,4 +37,5 @@ const imsec_elem_ops imsec_pcscf_ops = {
     .on_flow_down = op_down,
     .on_timer = op_timer,
     .on_refused = op_refused,
+    .on_start = op_start,
 };

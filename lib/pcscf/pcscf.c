@@ -71,37 +71,97 @@ static int route_token_copy(imsec_str s, char *dst, size_t cap) {
   return imsec_str_copy(s, dst, cap) < 0 ? IMSEC_ERR_PARSE : 0;
 }
 
-/* "tp:host:port[;name=NAME]": a route may dial an address and verify a
- * name (RFC 5922 §7.2 checks the name, not the address dialled). */
+/* One route parameter: "name=NAME" or "weight=W". 0, or IMSEC_ERR_PARSE. */
+static int route_param(imsec_str param, imsec_pcscf_route *out) {
+  imsec_str nk = S("name="), wk = S("weight=");
+  if (param.len > nk.len && imsec_str_ieq(imsec_str_sub(param, 0, nk.len), nk))
+    return route_token_copy(imsec_str_sub(param, nk.len, param.len - nk.len),
+                            out->name, sizeof(out->name));
+  if (param.len <= wk.len ||
+      !imsec_str_ieq(imsec_str_sub(param, 0, wk.len), wk))
+    return IMSEC_ERR_PARSE;
+  imsec_str w = imsec_str_sub(param, wk.len, param.len - wk.len);
+  unsigned v = 0;
+  if (w.len > 6)
+    return IMSEC_ERR_PARSE; /* at most 999999 */
+  for (size_t i = 0; i < w.len; i++) {
+    if (w.p[i] < '0' || w.p[i] > '9')
+      return IMSEC_ERR_PARSE;
+    v = v * 10 + (unsigned)(w.p[i] - '0');
+  }
+  out->weight = v;
+  return 0;
+}
+
+/* "tp:host:port[;name=NAME][;weight=W]": a route may dial an address and
+ * verify a name (RFC 5922 §7.2 checks the name, not the address dialled);
+ * the weight spreads REGISTERs within the domain's group. */
 static int route_name_parse(imsec_str addr, imsec_pcscf_route *out) {
   out->name[0] = 0;
+  out->weight = 0;
   long semi = imsec_str_find(addr, ';');
   if (semi < 0)
     return imsec_addr_parse(addr, &out->addr);
-  imsec_str param =
+  imsec_str rest =
       imsec_str_sub(addr, (size_t)semi + 1, addr.len - (size_t)semi - 1);
-  imsec_str key = S("name=");
-  if (param.len <= key.len ||
-      !imsec_str_ieq(imsec_str_sub(param, 0, key.len), key))
-    return IMSEC_ERR_PARSE;
-  imsec_str name = imsec_str_sub(param, key.len, param.len - key.len);
-  if (route_token_copy(name, out->name, sizeof(out->name)) < 0)
-    return IMSEC_ERR_PARSE;
-  return imsec_addr_parse(imsec_str_sub(addr, 0, (size_t)semi), &out->addr);
+  while (rest.len) {
+    long next = imsec_str_find(rest, ';');
+    size_t plen = next < 0 ? rest.len : (size_t)next;
+    if (route_param(imsec_str_trim(imsec_str_sub(rest, 0, plen)), out) < 0)
+      return IMSEC_ERR_PARSE;
+    if (next < 0)
+      break;
+    rest = imsec_str_sub(rest, plen + 1, rest.len - plen - 1);
+    if (!rest.len)
+      return IMSEC_ERR_PARSE; /* a trailing ';' */
+  }
+  return imsec_addr_parse(imsec_str_trim(imsec_str_sub(addr, 0, (size_t)semi)),
+                          &out->addr);
 }
 
-int imsec_pcscf_route_parse(imsec_str spec, imsec_pcscf_route *out) {
+/* "DOMAIN=" and what follows, or IMSEC_ERR_PARSE. */
+static int route_domain(imsec_str spec, imsec_pcscf_route *out,
+                        imsec_str *rest) {
   long eq = imsec_str_find(spec, '=');
   if (eq <= 0)
     return IMSEC_ERR_PARSE;
   imsec_str dom = imsec_str_trim(imsec_str_sub(spec, 0, (size_t)eq));
-  imsec_str addr = imsec_str_trim(
+  *rest = imsec_str_trim(
       imsec_str_sub(spec, (size_t)eq + 1, spec.len - (size_t)eq - 1));
   if (!dom.len)
     return IMSEC_ERR_PARSE;
-  if (route_token_copy(dom, out->domain, sizeof(out->domain)) < 0)
-    return IMSEC_ERR_PARSE;
+  return route_token_copy(dom, out->domain, sizeof(out->domain));
+}
+
+int imsec_pcscf_route_parse(imsec_str spec, imsec_pcscf_route *out) {
+  imsec_str addr;
+  IMSEC_GUARD(route_domain(spec, out, &addr));
   return route_name_parse(addr, out);
+}
+
+int imsec_pcscf_route_parse_list(imsec_str spec, imsec_pcscf_route *out,
+                                 size_t cap, size_t *n) {
+  if (!out || !n || !cap)
+    return IMSEC_ERR_PARSE;
+  *n = 0;
+  imsec_str rest;
+  IMSEC_GUARD(route_domain(spec, &out[0], &rest));
+  for (;;) {
+    long comma = imsec_str_find(rest, ',');
+    size_t mlen = comma < 0 ? rest.len : (size_t)comma;
+    if (*n == cap)
+      return IMSEC_ERR_LIMIT;
+    imsec_pcscf_route *r = &out[*n];
+    if (*n)
+      memcpy(r->domain, out[0].domain, sizeof(r->domain));
+    imsec_str member = imsec_str_trim(imsec_str_sub(rest, 0, mlen));
+    if (!member.len || route_name_parse(member, r) < 0)
+      return IMSEC_ERR_PARSE;
+    (*n)++;
+    if (comma < 0)
+      return 0;
+    rest = imsec_str_sub(rest, mlen + 1, rest.len - mlen - 1);
+  }
 }
 
 /* ------------------------------------------------------------ timers */
@@ -149,6 +209,7 @@ static void ev_init(ev *e, imsec_pcscf *p, imsec_out *out, imsec_time_ms now) {
   e->now = now;
   e->f = NULL;
   p->arena_used = 0;
+  pc_ping_arm(e); /* the first event starts the rounds of pings */
 }
 
 /* ------------------------------------------------------------ core peers */
@@ -206,7 +267,7 @@ static int core_cert_refused(ev *e, dest *d, uint64_t flow,
       imsec_str_c(n ? name : ""), imsec_str_c(detail.len ? ")" : ""), S("; "),
       pc_num(p, d->qn), S(" queued request(s) answered 503"));
   d->connecting = 0;
-  pc_dest_drop(p, d, e);
+  pc_dest_failed(e, (size_t)(d - p->dests), "certificate refused");
   return 1;
 }
 
@@ -414,13 +475,14 @@ static void on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
       d->connecting = 0;
       LOG(&e, IMSEC_LOG_WARN, S("lost the connection to S-CSCF "),
           pc_addr_str(p, &d->addr), S("; reconnecting on the next message"));
+      pc_dest_dead(&e, i, "connection lost");
     } else if (tag == i + 1 && !d->flow && d->connecting) {
       d->connecting = 0;
       LOG(&e, IMSEC_LOG_WARN, S("cannot connect to S-CSCF "),
           pc_addr_str(p, &d->addr), S(": "),
           imsec_str_c(imsec_strerror(reason)), S("; "), pc_num(p, d->qn),
-          S(" queued messages dropped"));
-      pc_dest_drop(p, d, &e);
+          S(" queued messages dropped or sent to another member"));
+      pc_dest_failed(&e, i, "cannot connect");
     }
   }
   flowrec *f = pc_flow_find(p, flow);
@@ -447,6 +509,11 @@ static void on_flow_down(imsec_pcscf *p, uint64_t flow, uint64_t tag,
       pc_txn_answer(&e, t, 430, "Flow Failed", 0);
     } else if (t->in_flow == flow) {
       /* nobody to answer */
+    } else if (t->from_ue && t->out_flow == flow &&
+               (inv = pc_failover_txn(&e, t, 0)) != 0) {
+      /* failover.c: a REGISTER sent again (it stays), a ping ended. */
+      if (inv == 1)
+        continue;
     } else if (t->from_ue && t->out_flow == flow) {
       /* RFC 3261 §16.9: the S-CSCF's connection failed under a request
        * that got no final answer (TLS 1.3: an S-CSCF refusing our client
@@ -487,8 +554,17 @@ static void sweep(ev *e) {
   imsec_map_slot *s;
   while ((s = imsec_map_next(&p->txns, &it))) {
     txn *t = s->val;
+    /* failover.c: a REGISTER sent again to the next member, a ping. */
+    int fo = t->deadline <= e->now ? pc_failover_txn(e, t, 1) : 0;
+    if (fo == 2) {
+      (void)imsec_map_del_at(&p->txns, &it);
+      pc_txn_free(t);
+      continue;
+    }
     /* INVITE (invite.c): Timer B, Timer C, the end of its lingering. */
-    int inv = t->deadline <= e->now ? pc_invite_deadline(e, t) : 1;
+    int inv = fo == 1                 ? 1
+              : t->deadline <= e->now ? pc_invite_deadline(e, t)
+                                      : 1;
     if (inv <= 0) {
       if (inv < 0) {
         /* RFC 3261 §16.8: no answer in time counts as a 408. */
@@ -516,6 +592,8 @@ static void on_timer(imsec_pcscf *p, uint64_t timer, imsec_time_ms now,
   ev_init(&e, p, out, now);
   if (timer == TIMER_DGRAM)
     pc_dgram_timer(&e);
+  if (timer == TIMER_PING)
+    pc_ping_timer(&e);
   if (timer != TIMER_SWEEP)
     return;
   sweep(&e);
@@ -741,6 +819,10 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     c->max_msg = 65536;
   if (c->dtls_idle_timeout_ms <= 0)
     c->dtls_idle_timeout_ms = 90000;
+  if (c->failover_timeout_ms <= 0)
+    c->failover_timeout_ms = 5000;
+  if (!c->options_interval_ms)
+    c->options_interval_ms = 5000;
   imsec_sip_timers_default(&p->sip_timers);
   if (c->t1_ms > 0)
     p->sip_timers.t1 = c->t1_ms;
@@ -779,6 +861,7 @@ int imsec_pcscf_new(imsec_pcscf **out, const imsec_pcscf_config *cfg,
     }
     p->route_dest[i] = d;
   }
+  pc_groups_changed(p);
   p->outcap = c->max_msg + 16384;
   p->in = malloc(c->max_msg + 1);
   p->outbuf = malloc(p->outcap);
@@ -926,7 +1009,20 @@ int imsec_pcscf_set_routes(imsec_pcscf *p, const imsec_pcscf_route *routes,
     p->route_dest[i] = (size_t)dest_index(p, &routes[i], 1);
   }
   p->cfg.n_routes = n;
+  pc_groups_changed(p);
   return 0;
+}
+
+int imsec_pcscf_route_live(const imsec_pcscf *p, size_t i) {
+  if (!p || i >= p->cfg.n_routes)
+    return IMSEC_ERR_INVAL;
+  return !p->dests[p->route_dest[i]].dead;
+}
+
+void imsec_pcscf_on_start(imsec_pcscf *p, imsec_time_ms now, imsec_out *out) {
+  ev e;
+  if (p && out)
+    ev_init(&e, p, out, now); /* arms the pings */
 }
 
 void imsec_pcscf_stats_get(const imsec_pcscf *p, imsec_pcscf_stats *out) {

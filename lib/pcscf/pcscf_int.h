@@ -30,6 +30,7 @@
 
 #define TIMER_SWEEP 1
 #define TIMER_DGRAM 2 /* dgram.c: retransmissions, idle DTLS flows */
+#define TIMER_PING 3  /* failover.c: OPTIONS to the members of groups */
 #define KEY_LEN 32
 #define TOKEN_MAC 12 /* octets of HMAC-SHA256 kept in a flow token */
 #define TOKEN_HEX 40 /* 16 hex of the binding id + 24 hex of the MAC */
@@ -87,10 +88,12 @@ struct flowrec {
   char local_host[48];
   uint16_t local_port;
   imsec_tp local_tp;
-  char *cert_impi; /* M2a: the IMPI its UE's verified certificate names */
-  char *psk_impi;  /* a PSK flow (M3): the one IMPI it may register */
-  size_t n_pend;   /* M3: AKA runs with CK/IK pending for it (psk.c) */
-  int dgram;       /* DTLS: a datagram flow (dgram.c) */
+  char *cert_impi;  /* M2a: the IMPI its UE's verified certificate names */
+  char *psk_impi;   /* a PSK flow (M3): the one IMPI it may register */
+  size_t n_pend;    /* M3: AKA runs with CK/IK pending for it (psk.c) */
+  int dgram;        /* DTLS: a datagram flow (dgram.c) */
+  size_t chal_dest; /* failover.c: the S-CSCF (index + 1) whose 401 went
+                       out on this flow last; 0 none */
 };
 
 typedef struct qmsg {
@@ -108,6 +111,12 @@ typedef struct dest {
   int connecting;
   qmsg *qhead, *qtail;
   size_t qn;
+  /* failover.c: marked dead (a connection failed, its flow was lost, a
+   * REGISTER went unanswered or got 503, a ping went unanswered) until
+   * any response from it; the OPTIONS ping under way (its txn id). */
+  int dead;
+  uint64_t ping_txn;
+  int has_ping;
 } dest;
 
 typedef struct pc_inv pc_inv; /* invite.c */
@@ -145,6 +154,14 @@ typedef struct txn {
   size_t answer_len, answer_hdrs;
   /* invite.c: what CANCEL, ACK and the loop check need (NULL: none) */
   pc_inv *inv;
+  /* failover.c: a REGISTER to a group of two or more keeps what it sent
+   * (our Via and Path on it) to send it again to the next member; tried
+   * has bit d set for every dests[d] it went to. An OPTIONS ping of
+   * dests[dest] is is_ping (no UE behind it). */
+  uint8_t *fwd;
+  size_t fwd_len;
+  uint32_t tried;
+  int is_ping;
 } txn;
 
 struct imsec_pcscf {
@@ -165,6 +182,11 @@ struct imsec_pcscf {
   dest dests[IMSEC_PCSCF_MAX_ROUTES];
   size_t ndests;
   size_t route_dest[IMSEC_PCSCF_MAX_ROUTES];
+  /* failover.c: smooth weighted round robin state per route; whether any
+   * group has two members or more (pings); the ping timer's deadline. */
+  int64_t route_cw[IMSEC_PCSCF_MAX_ROUTES];
+  int ping_groups;
+  imsec_time_ms ping_at;
   imsec_map txns; /* transaction id -> txn, at most max_transactions */
   /* invite.c: "FLOW BRANCH" (the flow and top Via branch an INVITE came
    * with) -> its txn, what a CANCEL or ACK is matched by; keys hashed
@@ -394,6 +416,55 @@ int pc_core_request(ev *e, imsec_sip_msg *m);
 int pc_on_response(ev *e, imsec_sip_msg *m);
 /* The transaction our Via branch names, or NULL. */
 txn *pc_branch_find(imsec_pcscf *p, imsec_str br);
+
+/* The message serialized in p->outbuf (`len` octets) to S-CSCF `di`:
+ * on its flow, or queued while it connects. 0, IMSEC_ERR_LIMIT,
+ * IMSEC_ERR_NOMEM. */
+int pc_send_raw(ev *e, size_t di, size_t len, const txn *t);
+/* Our Via branch naming `t`. */
+int pc_branch_make(imsec_pcscf *p, const txn *t, sb *b);
+
+/* ---- lib/pcscf/failover.c: a domain's S-CSCFs as one group (routes with
+ * the same domain, in order): dead members, the REGISTER sent again, the
+ * OPTIONS pings */
+
+/* Groups are named by the index of their first route. The number of
+ * members of group `g`. */
+size_t pc_group_size(const imsec_pcscf *p, size_t g);
+/* The group S-CSCF `di` is a member of (the first route naming it), or
+ * -1. */
+long pc_group_of_dest(const imsec_pcscf *p, size_t di);
+/* Recompute p->ping_groups after the routes changed. */
+void pc_groups_changed(imsec_pcscf *p);
+/* The member of group `g` a REGISTER goes to: weighted among the live
+ * members when `spread` and weights are set, else the first live one;
+ * never one with its bit in `tried`. All dead (nothing tried yet): the
+ * first member. -1: none left. */
+long pc_group_pick(imsec_pcscf *p, size_t g, uint32_t tried, int spread);
+/* `di` when live, else the next live member of its group after it (in
+ * order, wrapping), else `di`. */
+size_t pc_dest_live(const imsec_pcscf *p, size_t di);
+void pc_dest_dead(ev *e, size_t di, const char *why);
+void pc_dest_alive(ev *e, size_t di);
+/* REGISTER `t` failed at t->dest (`why`): that member is marked dead and
+ * the kept copy goes to the next member. 1 sent again, 0 no member left
+ * (the caller answers). */
+int pc_failover_register(ev *e, txn *t, const char *why);
+/* S-CSCF `di` could not be reached (CONNECT failed, its certificate
+ * refused): marked dead; what waits in its queue goes to the next live
+ * member of its group (it never left), else is answered 503. */
+void pc_dest_failed(ev *e, size_t di, const char *why);
+/* The S-CSCF flow transaction `t` went out on was lost, or its deadline
+ * passed (`timeout`), inside a walk of p->txns: 0 not failover's (the
+ * caller goes on as before), 1 handled and `t` stays (a REGISTER sent
+ * again), 2 handled and the caller removes and frees `t` (a ping). */
+int pc_failover_txn(ev *e, txn *t, int timeout);
+/* A response to ping `t` arrived: its member is live; `t` is cleared. */
+void pc_ping_answered(ev *e, txn *t);
+/* TIMER_PING fired: ping every member of a group, arm the next round. */
+void pc_ping_timer(ev *e);
+/* Arm TIMER_PING if groups want pings and it is not armed. */
+void pc_ping_arm(ev *e);
 
 /* ---- lib/pcscf/dgram.c (DTLS access flows; no-ops elsewhere) */
 

@@ -13,6 +13,7 @@ void pc_txn_free(txn *t) {
   free(t->contact);
   free(t->to_uri);
   free(t->answer);
+  free(t->fwd);
   pc_invite_free(t->inv);
   free(t);
 }
@@ -78,7 +79,7 @@ static int branch_mac(imsec_pcscf *p, const uint8_t v[8], uint8_t mac[32]) {
   return imsec_hmac(p->crypto, IMSEC_HASH_SHA256, p->key, KEY_LEN, iov, 2, mac);
 }
 
-static int branch_make(imsec_pcscf *p, const txn *t, sb *b) {
+int pc_branch_make(imsec_pcscf *p, const txn *t, sb *b) {
   uint8_t v[8], mac[32];
   for (int i = 0; i < 8; i++)
     v[i] = (uint8_t)(t->id >> (56 - 8 * i));
@@ -285,17 +286,21 @@ int pc_queue_remove(imsec_pcscf *p, qmsg **head, qmsg **tail, size_t *n,
  * (one connection per S-CSCF, RFC 5923 reuse). Returns 0 or
  * IMSEC_ERR_LIMIT / IMSEC_ERR_NOMEM / IMSEC_ERR_NOBUF. */
 int pc_send_dest(ev *e, size_t di, imsec_sip_msg *m, const txn *t) {
-  imsec_pcscf *p = e->p;
-  dest *d = &p->dests[di];
-  int n = imsec_sip_msg_serialize(m, p->outbuf, p->outcap);
+  int n = imsec_sip_msg_serialize(m, e->p->outbuf, e->p->outcap);
   if (n < 0)
     return n;
+  return pc_send_raw(e, di, (size_t)n, t);
+}
+
+int pc_send_raw(ev *e, size_t di, size_t n, const txn *t) {
+  imsec_pcscf *p = e->p;
+  dest *d = &p->dests[di];
   if (d->flow) {
     if (t)
       txn_sent_on(p, t->id, d->flow);
-    return imsec_out_send(e->out, d->flow, p->outbuf, (size_t)n);
+    return imsec_out_send(e->out, d->flow, p->outbuf, n);
   }
-  IMSEC_GUARD(pc_queue_push(p, &d->qhead, &d->qtail, &d->qn, t, (size_t)n));
+  IMSEC_GUARD(pc_queue_push(p, &d->qhead, &d->qtail, &d->qn, t, n));
   if (!d->connecting) {
     d->connecting = 1;
     char a[300];
@@ -365,7 +370,7 @@ int pc_push_via_at(ev *e, imsec_sip_msg *m, const txn *t, imsec_tp tp,
     sb_putc(&b, "z9hG4bKpcs");
     sb_hex(&b, mac, 8);
   } else {
-    IMSEC_GUARD(branch_make(p, t, &b));
+    IMSEC_GUARD(pc_branch_make(p, t, &b));
   }
   imsec_str v;
   IMSEC_GUARD(sb_done(p, &b, &v));
@@ -564,6 +569,19 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
   if (e->f->id != (t->from_ue ? t->out_flow : t->ue_flow)) {
     LOG(e, IMSEC_LOG_WARN, S("response on flow "), pc_num(p, e->f->id),
         S(" for a transaction sent elsewhere; dropped"));
+    return 0;
+  }
+  /* RFC 3263 §4.3: a 503 sends a REGISTER on to the group's next member
+   * (failover.c); any other answer says the S-CSCF is there. */
+  if (t->is_register && m->status == 503 &&
+      pc_failover_register(e, t, "503 Service Unavailable"))
+    return 0;
+  if (t->from_ue)
+    for (size_t i = 0; i < p->ndests; i++)
+      if (p->dests[i].flow == e->f->id)
+        pc_dest_alive(e, i);
+  if (t->is_ping) {
+    pc_ping_answered(e, t);
     return 0;
   }
   if (pc_pop_top(m, IMSEC_SIP_H_VIA) < 0)

@@ -190,11 +190,12 @@ static void drop_ue_routes(ev *e, imsec_sip_msg *m) {
 
 /* ------------------------------------------------------------ REGISTER */
 
+/* The domain's group: the index of its first route (failover.c). */
 static long route_for(const imsec_pcscf *p, imsec_str domain) {
   for (size_t i = 0; i < p->cfg.n_routes; i++)
     if (domain.len &&
         imsec_str_ieq(domain, imsec_str_c(p->cfg.routes[i].domain)))
-      return (long)p->route_dest[i];
+      return (long)i;
   return -1;
 }
 
@@ -273,8 +274,8 @@ static int sec_agree(ev *e, imsec_sip_msg *m, refusal *r, int *offered_tls) {
   return 0;
 }
 
-/* TS 24.229 §5.2.2.1: the S-CSCF of the UE's home network (Request-URI
- * host, else the To host), or -1 with the refusal in *r. */
+/* TS 24.229 §5.2.2.1: the S-CSCFs of the UE's home network (Request-URI
+ * host, else the To host): their group, or -1 with the refusal in *r. */
 static long home_route(ev *e, imsec_sip_msg *m, refusal *r, imsec_str *dom,
                        imsec_str *to_uri) {
   imsec_pcscf *p = e->p;
@@ -348,10 +349,10 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   txn *t = NULL;
   int pushed = 0, sc_tls = 0;
   imsec_str dom, to_uri;
-  long di;
+  long gi, di = 0;
 
   if (sec_agree(e, m, &r, &sc_tls) < 0 ||
-      (di = home_route(e, m, &r, &dom, &to_uri)) < 0 ||
+      (gi = home_route(e, m, &r, &dom, &to_uri)) < 0 ||
       access_check(e, m, &r) < 0)
     goto out;
   if (!f->bindings && imsec_map_len(&p->bindings) >= p->cfg.max_bindings) {
@@ -393,7 +394,6 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   t->in_flow = f->id;
   t->is_register = 1;
   t->sa_offered = sc_tls;
-  t->dest = (size_t)di;
   t->expires = (uint32_t)(expires > UINT32_MAX ? UINT32_MAX : expires);
   t->contact = pc_dup_str(contact);
   t->to_uri = pc_dup_str(to_uri);
@@ -445,6 +445,16 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   }
   binding *cur = t->impi[0] ? pc_binding_find(p, f, t->impi) : NULL;
   int vouched = cur != NULL;
+  /* Which member of the group (failover.c): a registration refreshed
+   * stays with its S-CSCF while it lives, and so does the answer to a
+   * challenge (the S-CSCF that sent the 401 holds its nonce); a new one
+   * goes to the first live member, or is spread by weight. */
+  size_t keep = cur ? cur->dest + 1 : f->chal_dest;
+  if (keep && !p->dests[keep - 1].dead && pc_group_of_dest(p, keep - 1) == gi)
+    di = (long)keep - 1;
+  else if ((di = pc_group_pick(p, (size_t)gi, 0, 1)) < 0)
+    di = (long)p->route_dest[gi];
+  t->dest = (size_t)di;
   /* The Path token names the binding the 200 makes or refreshes: a
    * re-registration on the same flow keeps its binding's name. */
   t->bid = cur ? cur->id : pc_binding_id_next(p);
@@ -490,8 +500,22 @@ int pc_ue_register(ev *e, imsec_sip_msg *m) {
   if (pc_dec_max_forwards(e, m) < 0)
     goto out;
   /* The request is edited: m's typed views are gone, the slices we logged
-   * stay valid (they point into the input buffer or the arena). */
-  if (pc_send_dest(e, (size_t)di, m, t) < 0) {
+   * stay valid (they point into the input buffer or the arena). A group
+   * of two or more: the copy kept to send again (failover.c), and a
+   * shorter wait before the next member is tried. */
+  int n = imsec_sip_msg_serialize(m, p->outbuf, p->outcap);
+  if (n >= 0 && pc_group_size(p, (size_t)gi) > 1 &&
+      (t->fwd = malloc((size_t)n))) {
+    memcpy(t->fwd, p->outbuf, (size_t)n);
+    t->fwd_len = (size_t)n;
+    t->tried = (uint32_t)1 << di;
+    imsec_time_ms w = p->cfg.failover_timeout_ms;
+    if (w > p->cfg.transaction_timeout_ms)
+      w = p->cfg.transaction_timeout_ms;
+    t->deadline = e->now + w;
+    pc_arm(e, t->deadline);
+  }
+  if (n < 0 || pc_send_raw(e, (size_t)di, (size_t)n, t) < 0) {
     r = (refusal){.code = 503,
                   .reason = "Service Unavailable",
                   .why = "S-CSCF queue full or unreachable",
@@ -737,9 +761,11 @@ int pc_register_response(ev *e, txn *t, imsec_sip_msg *m) {
     /* Mode M3 (psk.c): the keys of an AKA-derived PSK, taken first. */
     pc_psk_on_401(e, t, m);
     /* CK and IK leave the 401 in pc_strip_aka_keys before it is relayed. */
+    flowrec *f = pc_flow_find(p, t->in_flow);
+    if (f)
+      f->chal_dest = t->dest + 1; /* the answer goes where the nonce is */
     if (t->sa_offered) {
       /* RFC 3329 §2.3.1: the server's list, echoed back by the UE. */
-      flowrec *f = pc_flow_find(p, t->in_flow);
       if (f && imsec_sip_msg_insert(m, m->nhdrs, S("Security-Server"),
                                     S(IMSEC_SECAGREE_SERVER)) == 0)
         f->ss_sent = 1;

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cmds.h"
 #include "hss_open.h"
+#include "hss_serve.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/hss.h"
 #include "imsec/hss_db.h"
@@ -30,6 +31,10 @@ static const char help[] =
     "       imsec hss show --db FILE --impi IMPI\n"
     "       imsec hss list --db FILE\n"
     "       imsec hss del  --db FILE --impi IMPI\n"
+    "       imsec hss serve --db DB --diameter tcp:HOST:PORT|tls:HOST:PORT\n"
+    "                      --diameter-identity FQDN --diameter-realm REALM\n"
+    "                      [--diameter-cert FILE --diameter-key FILE\n"
+    "                       --diameter-ca FILE] [--log-level LEVEL]\n"
     "\n"
     "Manage the subscribers of the HSS that `imsec scscf` embeds. The\n"
     "database is SQLite, created with mode 0600 by the first `add`; a\n"
@@ -56,6 +61,8 @@ static const char help[] =
     "  show    one subscriber, a field per line (no secrets)\n"
     "  list    one subscriber per line (no secrets)\n"
     "  del     remove a subscriber\n"
+    "  serve   run the HSS as a Diameter Cx server for S-CSCFs started\n"
+    "          with --hss diameter:HOST:PORT (imsec hss serve --help)\n"
     "\n"
     "Exit status: 0 ok, 2 usage, input or database error.\n";
 
@@ -540,7 +547,7 @@ static int cmd_del(int argc, char **argv) {
   return 0;
 }
 
-#define VERBS "add, passwd, show, list, del"
+#define VERBS "add, passwd, show, list, del, serve"
 
 static int run(int argc, char **argv) {
   if (argc < 2 || cli_wants_help(2, argv)) {
@@ -550,6 +557,9 @@ static int run(int argc, char **argv) {
     }
     return cli_usage(SUB, "missing verb (" VERBS ")");
   }
+  /* The Diameter server has its own options and help. */
+  if (strcmp(argv[1], "serve") == 0)
+    return hss_serve(argc, argv);
   if (cli_wants_help(argc, argv)) {
     fputs(help, stdout);
     return CLI_EXIT_OK;

@@ -1,16 +1,6 @@
 /* Diameter Cx on freeDiameter (include/imsec/cx.h). Not built yet. */
 #include "imsec/cx.h"
 
-int imsec_cx_server_new(imsec_cx_server **out, const imsec_cx_config *c,
-                        imsec_svc *hss, char *err, size_t errcap) {
-  (void)out, (void)c, (void)hss, (void)err, (void)errcap;
-  return IMSEC_ERR_UNSUPPORTED;
-}
-
-void imsec_cx_server_del(imsec_cx_server *s) {
-  (void)s;
-}
-
 int imsec_cx_client_new(imsec_svc **out, const imsec_cx_config *c, char *err,
                         size_t errcap) {
   (void)out, (void)c, (void)err, (void)errcap;

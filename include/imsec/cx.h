@@ -73,6 +73,11 @@ IMSEC_API IMSEC_MUST_USE int imsec_cx_server_new(imsec_cx_server **out,
 /* Stop freeDiameter (close the peers cleanly: DPR/DPA) and free. */
 IMSEC_API void imsec_cx_server_del(imsec_cx_server *s);
 
+/* How much of freeDiameter's own logging reaches stderr: 0 errors only
+ * (the default), 1 notices too, 2 debug. Before the server or client is
+ * created. */
+IMSEC_API void imsec_cx_log_level(int level);
+
 /*
  * The Cx client: a service (include/imsec/svc.h) answering the HSS
  * requests of an S-CSCF over Diameter: HSS_SUB, HSS_SUB_IMPU and

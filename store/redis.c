@@ -55,7 +55,11 @@
 
 enum { SC_SAVE, SC_DEL, SC_GET, SC_EXPIRE, SC_N };
 
+/* The server's clock. Before Redis 5 a script that read TIME could not
+ * write unless it asked for effects replication; since 7.0 that call is a
+ * no-op kept for compatibility. */
 #define LUA_NOW                                                                \
+  "redis.replicate_commands()\n"                                               \
   "local t = redis.call('TIME')\n"                                             \
   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
@@ -1023,7 +1027,11 @@ static void maybe_stop(redis_svc *rs) {
     rs->ac = NULL;
     redisAsyncFree(ac);
   }
+  /* Under the lock: submit sends its wake-up holding it, and has seen
+   * `closing` by then, so none reaches the closed handle. */
+  pthread_mutex_lock(&rs->mu);
   uv_close((uv_handle_t *)&rs->wake, NULL);
+  pthread_mutex_unlock(&rs->mu);
   uv_close((uv_handle_t *)&rs->tick, NULL);
   uv_close((uv_handle_t *)&rs->retry, NULL);
 }
@@ -1109,13 +1117,13 @@ static int rs_submit(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
       rs->qhead = j;
     rs->qtail = j;
     rs->qn++;
+    uv_async_send(&rs->wake);
   }
   pthread_mutex_unlock(&rs->mu);
   if (rv < 0) {
     job_free(j);
     return rv;
   }
-  uv_async_send(&rs->wake);
   return 0;
 }
 
@@ -1124,8 +1132,8 @@ static void rs_destroy(imsec_svc *s) {
   if (rs->th_started) {
     pthread_mutex_lock(&rs->mu);
     rs->closing = 1;
-    pthread_mutex_unlock(&rs->mu);
     uv_async_send(&rs->wake);
+    pthread_mutex_unlock(&rs->mu);
     pthread_join(rs->th, NULL);
     (void)uv_loop_close(&rs->loop);
   }

@@ -12,8 +12,10 @@
 
 /* Version 2: registration.digest (TS 33.203 Annex N: the record says
  * whether SIP Digest authenticated it). A version-1 file is brought up in
- * place when opened; its records read as IMS AKA. */
-#define SCHEMA_VERSION 2
+ * place when opened; its records read as IMS AKA. Version 3: an index on
+ * reg_impu(impu), for S-CSCFs sharing the file that look a terminating
+ * request's IMPU up (get); older files gain it when opened. */
+#define SCHEMA_VERSION 3
 #define CLI_TIMEOUT_MS 250
 
 /* Table names: `impu` is the HSS's (the file may be shared). */
@@ -38,11 +40,15 @@ static const char schema[] =
     " peer TEXT,"
     " ord INTEGER NOT NULL,"
     " PRIMARY KEY(impi, pos));"
-    "CREATE INDEX binding_expiry ON binding(expires_ms);";
+    "CREATE INDEX binding_expiry ON binding(expires_ms);"
+    "CREATE INDEX reg_impu_impu ON reg_impu(impu);";
 
-/* From version 1 to 2. */
+/* From version 1 to 3, and from 2 to 3. */
 static const char migrate_v1[] =
-    "ALTER TABLE registration ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;";
+    "ALTER TABLE registration ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX reg_impu_impu ON reg_impu(impu);";
+static const char migrate_v2[] =
+    "CREATE INDEX reg_impu_impu ON reg_impu(impu);";
 
 enum {
   ST_DEL,
@@ -54,6 +60,10 @@ enum {
   ST_RECS,
   ST_IMPUS,
   ST_BINDINGS,
+  ST_REC,
+  ST_IMPU_IMPI,
+  ST_EXPIRE_B,
+  ST_DEL_EMPTY,
   ST_N
 };
 
@@ -73,6 +83,17 @@ static const char *const stmt_sql[ST_N] = {
     [ST_IMPUS] = "SELECT impu FROM reg_impu WHERE impi = ? ORDER BY pos",
     [ST_BINDINGS] = "SELECT contact, path, instance, reg_id, expires_ms, peer,"
                     " ord FROM binding WHERE impi = ? ORDER BY pos",
+    [ST_REC] = "SELECT impi, service_route, digest FROM registration"
+               " WHERE impi = ?",
+    /* An IMPU may sit in the implicit sets of several IMPIs (TS 23.228
+     * §4.3.3.4): the first with a live binding. */
+    [ST_IMPU_IMPI] = "SELECT i.impi FROM reg_impu i WHERE i.impu = ?"
+                     " AND EXISTS (SELECT 1 FROM binding b"
+                     " WHERE b.impi = i.impi AND b.expires_ms > ?)"
+                     " ORDER BY i.impi LIMIT 1",
+    [ST_EXPIRE_B] = "DELETE FROM binding WHERE impi = ? AND expires_ms <= ?",
+    [ST_DEL_EMPTY] = "DELETE FROM registration WHERE impi = ? AND NOT EXISTS"
+                     " (SELECT 1 FROM binding b WHERE b.impi = ?)",
 };
 
 typedef struct reg_db {
@@ -328,8 +349,133 @@ static int rdb_batch(imsec_reg_store *s, imsec_store_batch_op op) {
   return rv;
 }
 
+/* Keep the live bindings (ttl_ms > 0) of a record read whole. */
+static void drop_expired(imsec_reg_record *r) {
+  size_t k = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    if (r->b[i].ttl_ms > 0)
+      r->b[k++] = r->b[i];
+    else
+      imsec_reg_binding_free(&r->b[i]);
+  }
+  r->n = k;
+}
+
+/* The record of `impi` into *out as it stands (ttl relative to now_ms,
+ * expired bindings included). 0, IMSEC_ERR_NOTFOUND, or a step error. */
+static int read_one(reg_db *d, const char *impi, int64_t now_ms,
+                    imsec_reg_record *out) {
+  sqlite3_stmt *st = d->st[ST_REC];
+  bind_opt(st, 1, impi);
+  int rc = sqlite3_step(st), rv = 0;
+  if (rc == SQLITE_ROW) {
+    rv = dup_col(st, 0, &out->impi);
+    if (rv == 0)
+      rv = dup_col(st, 1, &out->service_route);
+    out->digest = sqlite3_column_int(st, 2) != 0;
+    if (rv == 0 && !out->impi)
+      rv = IMSEC_ERR_IO;
+  } else {
+    rv = rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rv == 0)
+    rv = read_record(d, out, now_ms);
+  if (rv < 0)
+    imsec_reg_record_free(out);
+  return rv;
+}
+
+static int is_impu(const char *k) {
+  return strncmp(k, "sip:", 4) == 0 || strncmp(k, "sips:", 5) == 0 ||
+         strncmp(k, "tel:", 4) == 0; /* no secret: URI schemes */
+}
+
+static int rdb_get(imsec_reg_store *s, const char *key, int64_t now_ms,
+                   imsec_reg_record *out) {
+  reg_db *d = (reg_db *)s;
+  if (!key || !out)
+    return IMSEC_ERR_INVAL;
+  memset(out, 0, sizeof(*out));
+  imsec_db_op_start(&d->w);
+  /* One read transaction: the index and the record from one view. */
+  IMSEC_GUARD(imsec_db_exec(d->db, &d->w, "BEGIN"));
+  char *impi = NULL;
+  int rv = 0;
+  if (is_impu(key)) {
+    sqlite3_stmt *st = d->st[ST_IMPU_IMPI];
+    bind_opt(st, 1, key);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      rv = dup_col(st, 0, &impi);
+    else
+      rv =
+          rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rv == 0 && !impi)
+      rv = IMSEC_ERR_NOTFOUND;
+  }
+  if (rv == 0)
+    rv = read_one(d, impi ? impi : key, now_ms, out);
+  free(impi);
+  (void)sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+  if (rv == 0) {
+    drop_expired(out);
+    if (out->n == 0) {
+      imsec_reg_record_free(out);
+      rv = IMSEC_ERR_NOTFOUND;
+    }
+  }
+  if (rv == 0 || rv == IMSEC_ERR_NOTFOUND)
+    imsec_db_step_ok(&d->w);
+  return rv;
+}
+
+/* In one write transaction, so of several S-CSCFs expiring one record
+ * on one file the first alone deletes it and is told gone. */
+static int rdb_expire(imsec_reg_store *s, const char *impi, int64_t now_ms,
+                      imsec_reg_record *out, int *gone) {
+  reg_db *d = (reg_db *)s;
+  if (!impi || !out || !gone)
+    return IMSEC_ERR_INVAL;
+  memset(out, 0, sizeof(*out));
+  *gone = 0;
+  imsec_db_op_start(&d->w);
+  IMSEC_GUARD(begin(d));
+  sqlite3_stmt *st = d->st[ST_EXPIRE_B];
+  bind_opt(st, 1, impi);
+  sqlite3_bind_int64(st, 2, now_ms);
+  int rv = run(d, st);
+  sqlite3_clear_bindings(st);
+  if (rv == 0) {
+    st = d->st[ST_DEL_EMPTY];
+    bind_opt(st, 1, impi);
+    bind_opt(st, 2, impi);
+    rv = run(d, st);
+    sqlite3_clear_bindings(st);
+    if (rv == 0 && sqlite3_changes(d->db) > 0)
+      *gone = 1;
+  }
+  if (rv == 0 && !*gone) {
+    rv = read_one(d, impi, now_ms, out);
+    if (rv == IMSEC_ERR_NOTFOUND)
+      rv = 0; /* nothing there: nothing left, not gone by this call */
+  }
+  rv = end_txn(d, rv);
+  if (rv < 0) {
+    imsec_reg_record_free(out);
+    *gone = 0;
+    return rv;
+  }
+  imsec_db_step_ok(&d->w);
+  return 0;
+}
+
 static const imsec_reg_store_vtable rdb_vt = {
-    rdb_save, rdb_del, rdb_load, rdb_destroy, rdb_batch, NULL, NULL};
+    rdb_save, rdb_del, rdb_load, rdb_destroy, rdb_batch, rdb_get, rdb_expire};
 
 static int locked_err(reg_db *d, const char *path, char *err, size_t errcap) {
   return imsec_db_locked(&d->w, path, err, errcap);
@@ -384,17 +530,18 @@ int imsec_reg_db_open(imsec_reg_store **out, const char *path,
                          sqlite3_errmsg(d->db));
       goto fail;
     }
-  } else if (ver == 1) {
-    /* An older file: the new column, its records kept (IMS AKA). */
-    e = write_version(d, migrate_v1);
+  } else if (ver == 1 || ver == 2) {
+    /* An older file: the new column (its records kept, IMS AKA), the
+     * IMPU index. */
+    e = write_version(d, ver == 1 ? migrate_v1 : migrate_v2);
     if (e < 0) {
       if (e == IMSEC_ERR_BUSY)
         rv = locked_err(d, path, err, errcap);
       else
         imsec_db_set_err(err, errcap,
                          "%s: cannot bring the registration schema from "
-                         "version 1 to %d: %s",
-                         path, SCHEMA_VERSION, sqlite3_errmsg(d->db));
+                         "version %d to %d: %s",
+                         path, ver, SCHEMA_VERSION, sqlite3_errmsg(d->db));
       goto fail;
     }
   } else if (ver != SCHEMA_VERSION) {

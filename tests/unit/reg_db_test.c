@@ -282,7 +282,7 @@ static void permissions(void **state) {
   /* A schema version from a later build: refused. */
   sqlite3 *db;
   assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 768", 0, 0, 0),
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1024", 0, 0, 0),
                    SQLITE_OK);
   sqlite3_close(db);
   assert_int_equal(imsec_reg_db_open(&st, f->path, &o, err, sizeof(err)),
@@ -370,9 +370,9 @@ static void shared_with_hss(void **state) {
   assert_int_equal(hs->vt->save_sqn(hs, imsec_str_c(sub.impi), &q), 0);
   imsec_hss_store_del(hs);
   imsec_reg_store_del(st);
-  /* The HSS's octet (version 2) and the registrations' (version 2). */
+  /* The HSS's octet (version 2) and the registrations' (version 3). */
   assert_int_equal(count(f->path, "PRAGMA user_version") & 0xff, 2);
-  assert_int_equal(count(f->path, "PRAGMA user_version") >> 8 & 0xff, 2);
+  assert_int_equal(count(f->path, "PRAGMA user_version") >> 8 & 0xff, 3);
   /* Both reopen without create. */
   assert_int_equal(imsec_hss_db_open(&hs, f->path, 0, err, sizeof(err)), 0);
   assert_int_equal(hs->vt->load(hs, imsec_str_c(sub.impi), &sub), 0);
@@ -397,9 +397,78 @@ static void shared_with_hss(void **state) {
   imsec_reg_record_free(&a);
 }
 
+/* get and expire, for S-CSCFs sharing the file: a record found by its
+ * IMPI or by an IMPU of its implicit set, live bindings only; expire
+ * drops what has expired in one transaction, and of two connections
+ * expiring one record only the first is told gone. */
+static void get_expire(void **state) {
+  fx *f = *state;
+  imsec_reg_store *st = open_ok(f, 1), *st2 = open_ok(f, 1);
+  imsec_reg_record a, r;
+  int64_t ttl_a[2] = {60000, 3600000};
+  mk(&a, "alice@ims.example.org", 2, ttl_a);
+  assert_int_equal(st->vt->save(st, &a, T0), 0);
+  imsec_reg_record_free(&a);
+  assert_int_equal(st->vt->get(st, "alice@ims.example.org", T0 + 1000, &r), 0);
+  assert_int_equal(r.n, 2);
+  assert_int_equal(r.n_impus, 2);
+  assert_true(r.b[0].ttl_ms == 59000);
+  imsec_reg_record_free(&r);
+  assert_int_equal(st2->vt->get(st2, "tel:+15551234", T0 + 61000, &r), 0);
+  assert_string_equal(r.impi, "alice@ims.example.org");
+  assert_int_equal(r.n, 1); /* the expired binding left out */
+  assert_int_equal(r.b[0].order, 101);
+  imsec_reg_record_free(&r);
+  assert_int_equal(st->vt->get(st, "bob@ims.example.org", T0, &r),
+                   IMSEC_ERR_NOTFOUND);
+  assert_null(r.impi);
+  assert_int_equal(st->vt->get(st, "sip:bob@ims.example.org", T0, &r),
+                   IMSEC_ERR_NOTFOUND);
+  /* Reads remove nothing. */
+  assert_int_equal(count(f->path, "SELECT COUNT(*) FROM binding"), 2);
+
+  int gone = -1;
+  assert_int_equal(
+      st->vt->expire(st, "alice@ims.example.org", T0 + 61000, &r, &gone), 0);
+  assert_int_equal(gone, 0);
+  assert_int_equal(r.n, 1);
+  assert_string_equal(r.impus[1], "tel:+15551234");
+  imsec_reg_record_free(&r);
+  assert_int_equal(count(f->path, "SELECT COUNT(*) FROM binding"), 1);
+  assert_int_equal(
+      st2->vt->expire(st2, "alice@ims.example.org", T0 + 3600000, &r, &gone),
+      0);
+  assert_int_equal(gone, 1);
+  assert_int_equal(r.n, 0);
+  assert_null(r.impi);
+  assert_int_equal(
+      st->vt->expire(st, "alice@ims.example.org", T0 + 3600000, &r, &gone), 0);
+  assert_int_equal(gone, 0);
+  assert_int_equal(r.n, 0);
+  assert_int_equal(count(f->path, "SELECT COUNT(*) FROM registration"), 0);
+  assert_int_equal(count(f->path, "SELECT COUNT(*) FROM reg_impu"), 0);
+  assert_int_equal(st->vt->get(st, "tel:+15551234", T0, &r),
+                   IMSEC_ERR_NOTFOUND);
+
+  /* An IMPU in two implicit sets: the record with a live binding. */
+  imsec_reg_record b;
+  int64_t ttl_old[1] = {1000}, ttl_new[1] = {60000};
+  mk(&a, "a0@ims.example.org", 1, ttl_old);
+  mk(&b, "b0@ims.example.org", 1, ttl_new);
+  assert_int_equal(st->vt->save(st, &a, T0), 0);
+  assert_int_equal(st->vt->save(st, &b, T0), 0);
+  assert_int_equal(st->vt->get(st, "tel:+15551234", T0 + 2000, &r), 0);
+  assert_string_equal(r.impi, "b0@ims.example.org");
+  imsec_reg_record_free(&r);
+  imsec_reg_record_free(&a);
+  imsec_reg_record_free(&b);
+  imsec_reg_store_del(st);
+  imsec_reg_store_del(st2);
+}
+
 /* A file of version 1 (before registration.digest) is brought up to
- * version 2 when opened, its records kept as IMS AKA ones; the HSS's
- * octet of the version is left alone. */
+ * the current version (3) when opened, its records kept as IMS AKA ones; the
+ * HSS's octet of the version is left alone. */
 static void migrate_v1(void **state) {
   fx *f = *state;
   sqlite3 *db;
@@ -429,7 +498,7 @@ static void migrate_v1(void **state) {
   sqlite3_close(db);
   assert_int_equal(chmod(f->path, 0600), 0);
   imsec_reg_store *st = open_ok(f, 0);
-  assert_int_equal(count(f->path, "PRAGMA user_version"), 1 | 2 << 8);
+  assert_int_equal(count(f->path, "PRAGMA user_version"), 1 | 3 << 8);
   seen s = {0};
   assert_int_equal(st->vt->load(st, T0, collect, &s), 0);
   assert_int_equal(s.n, 1);
@@ -460,6 +529,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(locked, setup, teardown),
       cmocka_unit_test_setup_teardown(shared_with_hss, setup, teardown),
       cmocka_unit_test_setup_teardown(migrate_v1, setup, teardown),
+      cmocka_unit_test_setup_teardown(get_expire, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,30 @@ typedef struct fx {
   imsec_reg_store *rs;
   imsec_svc *svc;
   elem_pump pump;
+  /* A second S-CSCF sharing the stores (a cluster): swap() makes it
+   * the one driven; each keeps its known flows and the timers it armed. */
+  imsec_scscf *s2;
+  uint64_t known2[64];
+  size_t nknown2;
+  int side;
+  struct {
+    uint64_t id;
+    imsec_time_ms at;
+  } tm[2][512];
+  size_t ntm[2];
 } fx;
+
+/* Keep the TIMER actions in f->out of the S-CSCF driven now. */
+static void collect_timers(fx *f) {
+  for (size_t i = 0; i < f->out.n; i++) {
+    const imsec_act *a = &f->out.acts[i];
+    if (a->kind != IMSEC_ACT_TIMER || !a->at || f->ntm[f->side] >= 512)
+      continue;
+    size_t n = f->ntm[f->side]++;
+    f->tm[f->side][n].id = a->timer;
+    f->tm[f->side][n].at = a->at;
+  }
+}
 
 /* The registration store's wall clock: the test's virtual one. */
 static int64_t fx_wall(void *arg) {
@@ -153,6 +176,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fx *f = *state;
   imsec_scscf_del(f->s);
+  imsec_scscf_del(f->s2);
   imsec_out_free(&f->out);
   elem_pump_free(&f->pump);
   imsec_svc_del(f->svc);
@@ -195,6 +219,7 @@ static int deliver(fx *f, uint64_t flow, const char *msg) {
   imsec_out_clear(&f->out);
   ev_message(f, flow, (const uint8_t *)msg, strlen(msg), f->now, &f->out);
   assert_int_equal(imsec_out_err(&f->out), 0);
+  collect_timers(f);
   int sends = 0;
   f->last[0] = 0;
   for (size_t i = 0; i < f->out.n; i++) {
@@ -2582,6 +2607,7 @@ static int release(fx *f, size_t i) {
   f->pump.self = f->s;
   assert_int_equal(elem_pump_release(&f->pump, i, &f->out, f->now), 0);
   assert_int_equal(imsec_out_err(&f->out), 0);
+  collect_timers(f);
   return scan_sends(f);
 }
 
@@ -2902,9 +2928,346 @@ static void expiry_deletes_record(void **state) {
   assert_int_equal(count_logs(f, "0 registration(s) loaded"), 1);
 }
 
+/* ------------------------------------------ a core past one machine */
+
+/* The HSS behind Cx as the S-CSCF sees it: HSS_ASSIGN (SAR) answered
+ * here (mode: 0 the set [impu, set2], 1 user unknown, 2 never, 3 a
+ * timeout), the rest by the embedded service. The types asked are kept. */
+typedef struct sar_svc {
+  imsec_svc base;
+  imsec_svc *inner;
+  int mode;
+  const char *set2;
+  imsec_svc_assign types[32];
+  size_t n;
+} sar_svc;
+
+static int sar_submit(imsec_svc *sv, imsec_svc_req *req, imsec_svc_done_fn done,
+                      void *arg) {
+  sar_svc *w = (sar_svc *)sv;
+  if (req->kind != IMSEC_SVC_HSS_ASSIGN)
+    return imsec_svc_submit(w->inner, req, done, arg);
+  if (w->n < 32)
+    w->types[w->n++] = req->assign;
+  if (w->mode == 2)
+    return 0;
+  imsec_svc_reply rep;
+  memset(&rep, 0, sizeof(rep));
+  rep.kind = req->kind;
+  rep.id = req->id;
+  rep.last = 1;
+  rep.status = w->mode == 1   ? IMSEC_ERR_NOTFOUND
+               : w->mode == 3 ? IMSEC_ERR_TIMEOUT
+                              : 0;
+  if (!rep.status) {
+    snprintf(rep.sub.impi, sizeof(rep.sub.impi), "%s", req->key);
+    snprintf(rep.sub.impus[0], sizeof(rep.sub.impus[0]), "%s", req->impu);
+    rep.sub.n_impus = 1;
+    if (w->set2) {
+      snprintf(rep.sub.impus[1], sizeof(rep.sub.impus[1]), "%s", w->set2);
+      rep.sub.n_impus = 2;
+    }
+  }
+  done(arg, req, &rep);
+  return 0;
+}
+
+static void sar_destroy(imsec_svc *sv) {
+  (void)sv; /* on the test's stack */
+}
+
+static size_t sar_count(const sar_svc *w, imsec_svc_assign t) {
+  size_t n = 0;
+  for (size_t i = 0; i < w->n; i++)
+    n += w->types[i] == t;
+  return n;
+}
+
+/* Two S-CSCFs over one HSS and one registration store: A at :6060, B at
+ * :6061 with A as its alias; both with reg_shared and hss_assign. */
+static void cluster(fx *f, sar_svc *w) {
+  static const imsec_svc_vtable vt = {sar_submit, sar_destroy, NULL};
+  memset(w, 0, sizeof(*w));
+  w->base.vt = &vt;
+  w->inner = f->svc;
+  f->pump.svc = &w->base;
+  imsec_scscf_config cfg = {.reg_shared = 1, .hss_assign = 1};
+  remake(f, cfg);
+  imsec_addr alias;
+  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6060"), &alias), 0);
+  cfg.aliases = &alias;
+  cfg.n_aliases = 1;
+  static const char *const addrs[] = {"127.0.0.1"};
+  cfg.domain = DOM;
+  cfg.insecure_core = 1;
+  cfg.peer_addrs = addrs;
+  cfg.n_peer_addrs = 1;
+  assert_int_equal(imsec_addr_parse(S("tcp:127.0.0.1:6061"), &cfg.self), 0);
+  assert_int_equal(imsec_scscf_new(&f->s2, &cfg, f->c), 0);
+}
+
+/* Drive the other S-CSCF. */
+static void swap(fx *f) {
+  imsec_scscf *t = f->s;
+  f->s = f->s2;
+  f->s2 = t;
+  uint64_t k[64];
+  memcpy(k, f->known, sizeof(k));
+  memcpy(f->known, f->known2, sizeof(k));
+  memcpy(f->known2, k, sizeof(k));
+  size_t n = f->nknown;
+  f->nknown = f->nknown2;
+  f->nknown2 = n;
+  f->side = !f->side;
+  f->pump.self = f->s;
+}
+
+/* Fire the timers of the driven S-CSCF due at f->now (and those they
+ * arm that are due too). Returns the SENDs and keeps the actions of all
+ * of them in f->out. */
+static void fire_due(fx *f) {
+  imsec_out_clear(&f->out);
+  for (int again = 1; again;) {
+    again = 0;
+    for (size_t i = 0; i < f->ntm[f->side]; i++) {
+      if (f->tm[f->side][i].at > f->now)
+        continue;
+      uint64_t id = f->tm[f->side][i].id;
+      f->tm[f->side][i] = f->tm[f->side][--f->ntm[f->side]];
+      size_t from = f->out.n;
+      ev_timer(f, id, f->now, &f->out);
+      for (size_t j = from; j < f->out.n; j++) {
+        const imsec_act *a = &f->out.acts[j];
+        if (a->kind == IMSEC_ACT_TIMER && a->at && f->ntm[f->side] < 512) {
+          size_t n = f->ntm[f->side]++;
+          f->tm[f->side][n].id = a->timer;
+          f->tm[f->side][n].at = a->at;
+        }
+      }
+      again = 1;
+      break;
+    }
+  }
+}
+
+/* A MESSAGE to a UE registered through the sibling is delivered from
+ * the shared store; the copy is read again after reg_cache_ms; a Route
+ * naming the sibling (an alias) is ours; the originating user is looked
+ * up there too. */
+static void cluster_terminating(void **state) {
+  fx *f = *state;
+  sar_svc w;
+  cluster(f, &w);
+  assert_int_equal(do_registration(f, IMPI_B, IMPU_B, CONTACT1), 200);
+  /* Not here before: the store was asked first; the HSS told before the
+   * 200. */
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_GET], 1);
+  assert_int_equal(sar_count(&w, IMSEC_SVC_ASSIGN_REGISTRATION), 1);
+  memset(&f->ue, 0, sizeof(f->ue)); /* A's ISIM, same keys as B's */
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT2), 200);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_GET], 2);
+
+  swap(f);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_GET], 3);
+  const imsec_act *c = find_act(f, IMSEC_ACT_CONNECT);
+  assert_non_null(c);
+  assert_int_equal(c->addr.port, 5070); /* the Path's hop */
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_B)), 1);
+  /* Within reg_cache_ms the copy serves. */
+  f->now += 1000;
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_GET], 3);
+  f->now += 1001;
+  deliver(f, 8, message_to(IMPU_B, NULL));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_GET], 4);
+  /* Originating through A's Service-Route, at B: the alias is popped,
+   * A's registration read from the store. */
+  deliver(f, 9,
+          message_to(IMPU_B, "<sip:orig@127.0.0.1:6060;transport=tcp;lr>"));
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_GET], 5);
+  assert_int_not_equal(status_of(f->last), 403);
+  assert_int_equal(imsec_scscf_registrations(f->s), 2);
+  /* A Route naming neither: not served. */
+  deliver(f, 9,
+          message_to(IMPU_B, "<sip:orig@127.0.0.1:6099;transport=tcp;lr>"));
+  assert_int_equal(status_of(f->last), 403);
+  /* Unknown in the store and the HSS: 404. */
+  deliver(f, 8, message_to("sip:nobody@" DOM, NULL));
+  assert_int_equal(status_of(f->last), 404);
+}
+
+/* A REGISTER at B of an IMPI registered through A keeps A's binding;
+ * expiry runs on the store's clock: of the two S-CSCFs whose timers fire
+ * for the last binding, one alone de-registers the user at the HSS. */
+static void cluster_expiry(void **state) {
+  fx *f = *state;
+  sar_svc w;
+  cluster(f, &w);
+  imsec_time_ms t0 = f->now;
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT2), 200);
+  swap(f);
+  assert_int_equal(do_registration(f, IMPI_A, IMPU_A, CONTACT3), 200);
+  assert_non_null(strstr(f->last, "Contact: <sip:ue@10.0.0.2:5061"));
+  assert_non_null(strstr(f->last, "Contact: <sip:ue@10.0.0.3:5061"));
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 2);
+  assert_int_equal(sar_count(&w, IMSEC_SVC_ASSIGN_REGISTRATION), 2);
+  /* CONTACT2's 300 s pass: A asks the store, which drops it; B's
+   * binding stays, nobody de-registers. */
+  f->now = t0 + 300000;
+  swap(f);
+  fire_due(f);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_EXPIRE], 1);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  swap(f);
+  fire_due(f);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_REG_EXPIRE], 2);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  assert_int_equal(sar_count(&w, IMSEC_SVC_ASSIGN_TIMEOUT_DEREGISTRATION), 0);
+  /* CONTACT3's 600 s: both fire, one record goes, one SAR. */
+  f->now = t0 + 600000 + 1000;
+  fire_due(f);
+  size_t gone_b = count_logs(f, "timeout de-registration");
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  swap(f);
+  fire_due(f);
+  size_t gone_a = count_logs(f, "timeout de-registration");
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 0);
+  assert_int_equal(gone_a + gone_b, 1);
+  assert_int_equal(sar_count(&w, IMSEC_SVC_ASSIGN_TIMEOUT_DEREGISTRATION), 1);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+}
+
+#define CONTACT1_OFF                                                           \
+  "<sip:ue@10.0.0.1:5061;transport=tls;ob>;+sip.instance=\"<urn:uuid:"         \
+  "00000000-0000-0000-0000-000000000001>\";reg-id=1;expires=0"
+
+/* Cx SAR: REGISTRATION, then RE_REGISTRATION before each 200, the
+ * implicit set of its answer in P-Associated-URI, USER_DEREGISTRATION
+ * after the last binding goes; an unknown user 403, no answer 504. */
+static void cluster_assign(void **state) {
+  fx *f = *state;
+  sar_svc w;
+  cluster(f, &w);
+  w.set2 = "sip:carol.other@" DOM;
+  assert_int_equal(do_registration(f, IMPI_C, IMPU_C, CONTACT1), 200);
+  assert_int_equal(w.n, 1);
+  assert_int_equal(w.types[0], IMSEC_SVC_ASSIGN_REGISTRATION);
+  assert_non_null(strstr(f->last, "<sip:carol.other@" DOM ">"));
+  assert_int_equal(imsec_scscf_contacts(f->s, S("sip:carol.other@" DOM)), 1);
+  assert_int_equal(do_registration(f, IMPI_C, IMPU_C, CONTACT1), 200);
+  assert_int_equal(w.types[1], IMSEC_SVC_ASSIGN_RE_REGISTRATION);
+  assert_int_equal(do_registration(f, IMPI_C, IMPU_C, CONTACT1_OFF), 200);
+  assert_int_equal(w.n, 3);
+  assert_int_equal(w.types[2], IMSEC_SVC_ASSIGN_USER_DEREGISTRATION);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  /* The HSS does not know the user (DIAMETER_ERROR_USER_UNKNOWN). */
+  w.mode = 1;
+  assert_int_equal(do_registration(f, IMPI_C, IMPU_C, CONTACT1), 403);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+  /* A Cx timeout (the client's): 504 Server Time-out. */
+  w.mode = 3;
+  assert_int_equal(do_registration(f, IMPI_C, IMPU_C, CONTACT1), 504);
+  /* No answer at all: the REGISTER waits store_timeout_ms, then 504. */
+  w.mode = 2;
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW,
+              reg_msg(f, IMPU_C, empty_auth(IMPI_C), CONTACT1, NULL)),
+      1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_C, alg, UE_OK, "00000001", NULL);
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_C, a, CONTACT1, NULL)), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  f->now += 250;
+  imsec_out_clear(&f->out);
+  imsec_scscf_handle_expiry(f->s, f->now, &f->out);
+  assert_int_equal(scan_sends(f), 1);
+  assert_int_equal(status_of(f->last), 504);
+  assert_int_equal(imsec_scscf_registrations(f->s), 0);
+}
+
+/* The stores answer later (a worker, the network): an authenticated
+ * REGISTER waits in the registrar for the shared record, then for the
+ * SAR, and its run again does not authenticate twice. */
+static void cluster_async(void **state) {
+  fx *f = *state;
+  sar_svc w;
+  cluster(f, &w);
+  assert_int_equal(reg_first(f, IMPU_A, IMPI_A), 1);
+  imsec_digest_alg alg;
+  take_challenge(f, &alg);
+  const char *a = answer(f, IMPI_A, alg, UE_OK, "00000001", NULL);
+  f->pump.mode = ELEM_PUMP_HOLD;
+  assert_int_equal(
+      deliver(f, PCSCF_FLOW, reg_msg(f, IMPU_A, a, CONTACT1, NULL)), 0);
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(f->pump.nheld, 1); /* REG_GET */
+  assert_int_equal(imsec_scscf_challenges(f->s), 0);
+  assert_int_equal(release(f, 0), 0);
+  assert_int_equal(f->pump.nheld, 1); /* HSS_ASSIGN */
+  assert_int_equal(w.n, 1);
+  assert_int_equal(release(f, 0), 1);
+  assert_int_equal(status_of(f->last), 200);
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+  assert_int_equal(imsec_scscf_contacts(f->s, S(IMPU_A)), 1);
+  assert_int_equal(f->pump.n_req[IMSEC_SVC_HSS_VECTOR], 1);
+  /* A terminating request waits for the shared store as well. */
+  swap(f);
+  deliver(f, 8, message_to(IMPU_A, NULL));
+  assert_int_equal(imsec_scscf_parked(f->s), 1);
+  assert_int_equal(release(f, 0), 0);
+  assert_non_null(find_act(f, IMSEC_ACT_CONNECT));
+  assert_int_equal(imsec_scscf_parked(f->s), 0);
+}
+
+/* The in-memory registration store's get and expire. */
+static void reg_mem_get_expire(void **state) {
+  (void)state;
+  imsec_reg_store *rs;
+  assert_int_equal(imsec_reg_mem_new(&rs), 0);
+  char *impus[] = {IMPU_A, IMPU_A2};
+  imsec_reg_binding b[2] = {{.contact = "sip:ue@10.0.0.1", .ttl_ms = 1000},
+                            {.contact = "sip:ue@10.0.0.2", .ttl_ms = 5000}};
+  imsec_reg_record r = {
+      .impi = IMPI_A, .impus = impus, .n_impus = 2, .b = b, .n = 2};
+  assert_int_equal(rs->vt->save(rs, &r, 100), 0);
+  imsec_reg_record g;
+  assert_int_equal(rs->vt->get(rs, IMPI_A, 600, &g), 0);
+  assert_int_equal(g.n, 2);
+  assert_int_equal(g.b[0].ttl_ms, 500);
+  imsec_reg_record_free(&g);
+  assert_int_equal(rs->vt->get(rs, "TEL:+15550001", 1100, &g), 0);
+  assert_int_equal(g.n, 1);
+  imsec_reg_record_free(&g);
+  assert_int_equal(rs->vt->get(rs, "sip:x@" DOM, 0, &g), IMSEC_ERR_NOTFOUND);
+  int gone = 9;
+  assert_int_equal(rs->vt->expire(rs, IMPI_A, 1100, &g, &gone), 0);
+  assert_int_equal(gone, 0);
+  assert_int_equal(g.n, 1);
+  imsec_reg_record_free(&g);
+  assert_int_equal(rs->vt->expire(rs, IMPI_A, 5100, &g, &gone), 0);
+  assert_int_equal(gone, 1);
+  assert_int_equal(g.n, 0);
+  imsec_reg_record_free(&g);
+  /* The second caller finds nothing left, and it was not the one. */
+  assert_int_equal(rs->vt->expire(rs, IMPI_A, 5100, &g, &gone), 0);
+  assert_int_equal(gone, 0);
+  imsec_reg_record_free(&g);
+  assert_int_equal(rs->vt->get(rs, IMPI_A, 5100, &g), IMSEC_ERR_NOTFOUND);
+  imsec_reg_store_del(rs);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
+      T(cluster_terminating),
+      T(cluster_expiry),
+      T(cluster_assign),
+      T(cluster_async),
+      T(reg_mem_get_expire),
       T(register_akav1),
       T(register_akav2),
       T(wrong_res),

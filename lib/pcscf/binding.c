@@ -356,6 +356,9 @@ int pc_ue_request(ev *e, imsec_sip_msg *m) {
   }
   if (imsec_sip_msg_insert(m, m->nhdrs, S("P-Asserted-Identity"), pai) < 0)
     goto out;
+  /* failover.c: the Service-Route's S-CSCF is dead; a live member of its
+   * group takes the request (the Route naming its sibling is its own). */
+  di = pc_dest_live(p, di);
   if (m->method_id != IMSEC_SIP_M_ACK) {
     if (!(t = pc_txn_open(e, m, 1, &r)))
       goto out;

@@ -541,6 +541,7 @@ int pc_dialog_ue_request(ev *e, imsec_sip_msg *m) {
                   .why = "forged route: the next Route is no known S-CSCF"};
     goto out;
   }
+  di = (long)pc_dest_live(p, (size_t)di); /* failover.c: a dead one's sibling */
   if (!ack) {
     /* RFC 3261 §16: a re-INVITE is an INVITE transaction like any
      * (100 Trying, CANCEL, the ACK of a non-2xx, Timer C; invite.c). */

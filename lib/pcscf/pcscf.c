@@ -104,6 +104,8 @@ static int route_name_parse(imsec_str addr, imsec_pcscf_route *out) {
     return imsec_addr_parse(addr, &out->addr);
   imsec_str rest =
       imsec_str_sub(addr, (size_t)semi + 1, addr.len - (size_t)semi - 1);
+  if (!rest.len)
+    return IMSEC_ERR_PARSE; /* a trailing ';' */
   while (rest.len) {
     long next = imsec_str_find(rest, ';');
     size_t plen = next < 0 ? rest.len : (size_t)next;

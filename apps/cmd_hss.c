@@ -10,13 +10,15 @@
 
 #include "cli.h"
 #include "cmds.h"
-#include "hss_open.h"
 #include "hss_serve.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/hss.h"
 #include "imsec/hss_db.h"
 #include "imsec/ident.h"
 #include "imsec/password_file.h"
+
+/* --db: a SQLite file or a PostgreSQL URI. */
+#include "hss_open.h"
 
 static const char help[] =
     "usage: imsec hss add  --db FILE --impi IMPI --impu URI[,URI...]\n"

@@ -276,6 +276,89 @@ static void db_with_alice(fx *f) {
   imsec_hss_store_del(st);
 }
 
+/* Compare and set of the SQN state across two connections to one file
+ * (two S-CSCFs sharing an HSS database): a write naming a state that is
+ * no longer on disk changes nothing. */
+static void reserve_sqn_cas(void **state) {
+  fx *f = *state;
+  db_with_alice(f);
+  imsec_hss_store *a, *b;
+  char err[256];
+  assert_int_equal(imsec_hss_db_open(&a, f->path, 0, err, sizeof(err)), 0);
+  assert_int_equal(imsec_hss_db_open(&b, f->path, 0, err, sizeof(err)), 0);
+  imsec_sqn_he s10 = {.seq = 10}, s42 = {.seq = 42, .ind_next = 1},
+               s74 = {.seq = 74, .ind_next = 2};
+  assert_int_equal(a->vt->reserve_sqn(a, S(IMPI), &s10, &s42), 0);
+  assert_int_equal(b->vt->reserve_sqn(b, S(IMPI), &s10, &s74), IMSEC_ERR_STALE);
+  assert_int_equal(disk_seq(f->path), 42);
+  /* The IND is part of the state compared. */
+  imsec_sqn_he s42_0 = {.seq = 42};
+  assert_int_equal(b->vt->reserve_sqn(b, S(IMPI), &s42_0, &s74),
+                   IMSEC_ERR_STALE);
+  assert_int_equal(b->vt->reserve_sqn(b, S(IMPI), &s42, &s74), 0);
+  assert_int_equal(disk_seq(f->path), 74);
+  assert_int_equal(a->vt->reserve_sqn(a, S("nobody@x"), &s10, &s42),
+                   IMSEC_ERR_NOTFOUND);
+  imsec_hss_store_del(a);
+  imsec_hss_store_del(b);
+}
+
+/* Two processes on one file hand out vectors for one IMPI at once, each
+ * with its own HSS (ranges 1 and 3): every SQN is a different one. */
+#define PER_CHILD 60
+static void two_processes_no_sqn_twice(void **state) {
+  fx *f = *state;
+  db_with_alice(f);
+  int fds[2][2];
+  pid_t pid[2];
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(pipe(fds[k]), 0);
+    pid[k] = fork();
+    assert_true(pid[k] >= 0);
+    if (pid[k] == 0) {
+      close(fds[k][0]);
+      imsec_crypto *c;
+      imsec_hss_store *st;
+      imsec_hss *h;
+      char err[256];
+      if (imsec_crypto_ossl_new(&c) ||
+          imsec_hss_db_open(&st, f->path, 0, err, sizeof(err)) ||
+          imsec_hss_new(&h, st, c, NULL) ||
+          imsec_hss_set_sqn_range(h, k ? 3 : 1, 0))
+        _exit(2);
+      for (int i = 0; i < PER_CHILD;) {
+        imsec_aka_vector v;
+        int rv = imsec_hss_vector(h, S(IMPI), &v, NULL);
+        if (rv == IMSEC_ERR_BUSY)
+          continue;
+        if (rv != 0)
+          _exit(3);
+        uint64_t sqn = sqn_of(c, &v) >> 5;
+        if (write(fds[k][1], &sqn, sizeof(sqn)) != sizeof(sqn))
+          _exit(4);
+        i++;
+      }
+      _exit(0);
+    }
+    close(fds[k][1]);
+  }
+  uint64_t all[2 * PER_CHILD];
+  size_t n = 0;
+  for (int k = 0; k < 2; k++) {
+    uint64_t x;
+    while (read(fds[k][0], &x, sizeof(x)) == sizeof(x) && n < 2 * PER_CHILD)
+      all[n++] = x;
+    close(fds[k][0]);
+    int st;
+    assert_int_equal(waitpid(pid[k], &st, 0), pid[k]);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  assert_int_equal(n, 2 * PER_CHILD);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      assert_true(all[i] != all[j]);
+}
+
 /* SQN ranges on disk (TS 33.102 C.3): a child process takes k vectors
  * with a range of 32 and dies without closing (no flush of anything);
  * the mark on disk covers all of them, and the next HSS starts above
@@ -913,6 +996,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(durable_sqn, setup, teardown),
       cmocka_unit_test_setup_teardown(range_crash_no_reuse, setup, teardown),
+      cmocka_unit_test_setup_teardown(reserve_sqn_cas, setup, teardown),
+      cmocka_unit_test_setup_teardown(two_processes_no_sqn_twice, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(wal_mode, setup, teardown),
       cmocka_unit_test_setup_teardown(add_list_del, setup, teardown),
       cmocka_unit_test_setup_teardown(locked_store, setup, teardown),

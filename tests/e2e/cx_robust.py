@@ -329,10 +329,9 @@ with Lab() as lab:
     a = lir(q, ALICE_IMPUS[0])
     lab.check(a.result() == (5003, True), "a new peer still gets answers")
     q.close()
-    hss.stop()
-    lab.check("listening" in hss.log_text() and
-              "AddressSanitizer" not in hss.log_text(),
-              "stopped cleanly")
+    rc = hss.stop()
+    lab.check(rc == 0 and "Sanitizer" not in hss.log_text(),
+              "SIGTERM: exit 0 (no leak under the sanitizers)")
 
     # ------------------------------------------------------------ TLS
     # Mutual TLS from the first octet (RFC 6733 §2.1, §13): a CA, the
@@ -400,3 +399,6 @@ with Lab() as lab:
         refused = True
     lab.check(refused and ths.alive(), "plain Diameter on the TLS port: "
               "refused")
+    rc = ths.stop()
+    lab.check(rc == 0 and "Sanitizer" not in ths.log_text(),
+              "TLS server: SIGTERM, exit 0")

@@ -35,7 +35,7 @@ static int parse_max_per_ip(const char *v, uint32_t *out) {
 static const char help[] =
     "usage: imsec pcscf --listen tls:HOST:PORT [--listen dtls:HOST:PORT]\n"
     "                   --cert CHAIN.pem --key KEY.pem\n"
-    "                   --route DOMAIN=tls:HOST:PORT[;name=NAME] ...\n"
+    "                   --route DOMAIN=tls:HOST:PORT[;name=NAME][,...] ...\n"
     "                   --core-cert CHAIN.pem --core-key KEY.pem\n"
     "                   --core-ca FILE [--core-ca ...]\n"
     "                   [--core tls:HOST:PORT] [--visited-network NAME]\n"
@@ -49,6 +49,7 @@ static const char help[] =
     "                   [--t1-ms MS] [--t2-ms MS] [--t4-ms MS]\n"
     "                   [--dtls-idle-timeout-ms MS] [--timer-c-ms MS]\n"
     "                   [--max-flows-per-ip N] [--max-dialogs N]\n"
+    "                   [--options-interval S] [--failover-timeout-ms MS]\n"
     "                   [--ladder] [-c FILE]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
@@ -75,7 +76,25 @@ static const char help[] =
     "                           dials IP and checks NAME (also the SNI).\n"
     "                           tcp:HOST:PORT needs --insecure-core.\n"
     "                           A refused S-CSCF: the REGISTER gets 503 and\n"
-    "                           one log line says why\n"
+    "                           one log line says why.\n"
+    "                           DOMAIN=ADDR1,ADDR2,... (or the domain given\n"
+    "                           again): S-CSCFs of one domain tried in that\n"
+    "                           order; ;weight=W on members spreads new\n"
+    "                           REGISTERs among the live ones by weight. A\n"
+    "                           member that refuses a connection, loses it,\n"
+    "                           answers 503 or leaves a REGISTER unanswered\n"
+    "                           is marked dead and the REGISTER goes to the\n"
+    "                           next; requests of its registrations go to a\n"
+    "                           live sibling (which must take its Route as\n"
+    "                           its own: imsec scscf --alias)\n"
+    "  --options-interval S     OPTIONS pings to every member of a domain\n"
+    "                           with two S-CSCFs or more, every S seconds\n"
+    "                           (default 5; 0: none): any answer makes a\n"
+    "                           dead member live again, none within S marks\n"
+    "                           it dead\n"
+    "  --failover-timeout-ms MS how long a REGISTER waits for a member's\n"
+    "                           answer before the next member (default\n"
+    "                           5000)\n"
     "  --core-cert CHAIN.pem    this P-CSCF's network-element certificate\n"
     "                           (leaf first; EKU clientAuth and serverAuth,\n"
     "                           TS 33.310), shown to S-CSCFs both ways\n"
@@ -538,6 +557,24 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
         return CLI_EXIT_USAGE;
       continue;
     }
+    if (strcmp(a, "--options-interval") == 0) {
+      uint64_t sec;
+      if (i + 1 >= argc ||
+          imsec_str_to_u64(imsec_str_c(argv[++i]), 86400, &sec) < 0)
+        return cli_usage(SUB, "--options-interval: expected seconds from 0 "
+                              "(no pings) to 86400");
+      s.elem.options_interval_ms = sec ? (imsec_time_ms)sec * 1000 : -1;
+      continue;
+    }
+    if (strcmp(a, "--failover-timeout-ms") == 0) {
+      uint64_t ms;
+      if (i + 1 >= argc ||
+          imsec_str_to_u64(imsec_str_c(argv[++i]), 600000, &ms) < 0 || !ms)
+        return cli_usage(SUB, "--failover-timeout-ms: expected a number from "
+                              "1 to 600000");
+      s.elem.failover_timeout_ms = (imsec_time_ms)ms;
+      continue;
+    }
     static const char *const valued[] = {
         "--listen",          "--cert",      "--key", "--route",  "--core",
         "--visited-network", "--log-level", "-c",    "--config", MAX_PER_IP,
@@ -575,16 +612,23 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       snprintf(dst, sizeof(s.cert), "%s", v);
       break;
     }
-    case 3:
-      if (s.elem.n_routes >= IMSEC_PCSCF_MAX_ROUTES)
+    case 3: {
+      /* DOMAIN=MEMBER[,MEMBER...]: one route per member, in order. */
+      size_t got = 0;
+      int prv = imsec_pcscf_route_parse_list(
+          imsec_str_c(v), &s.elem.routes[s.elem.n_routes],
+          IMSEC_PCSCF_MAX_ROUTES - s.elem.n_routes, &got);
+      if (prv == IMSEC_ERR_LIMIT || s.elem.n_routes >= IMSEC_PCSCF_MAX_ROUTES)
         return cli_usage(SUB, "--route: at most %d routes",
                          IMSEC_PCSCF_MAX_ROUTES);
-      if (imsec_pcscf_route_parse(imsec_str_c(v),
-                                  &s.elem.routes[s.elem.n_routes]) < 0)
-        return cli_usage(
-            SUB, "--route '%s' is not DOMAIN=tls:HOST:PORT[;name=NAME]", v);
-      s.elem.n_routes++;
+      if (prv < 0)
+        return cli_usage(SUB,
+                         "--route '%s' is not DOMAIN=tls:HOST:PORT"
+                         "[;name=NAME][;weight=W][,tls:HOST:PORT...]",
+                         v);
+      s.elem.n_routes += got;
       break;
+    }
     case 4:
       if (imsec_addr_parse_listen(imsec_str_c(v), &s.core_listen) < 0 ||
           (s.core_listen.tp != IMSEC_TP_TCP &&
@@ -837,9 +881,12 @@ static int run(int argc, char **argv) {
     char ra[300];
     if (imsec_addr_format(&s.elem.routes[i].addr, ra, sizeof(ra)) < 0)
       ra[0] = 0;
-    fprintf(stderr, "pcscf info: route %s -> %s%s%s\n", s.elem.routes[i].domain,
+    fprintf(stderr, "pcscf info: route %s -> %s%s%s", s.elem.routes[i].domain,
             ra, s.elem.routes[i].name[0] ? " name " : "",
             s.elem.routes[i].name);
+    if (s.elem.routes[i].weight)
+      fprintf(stderr, " weight %u", s.elem.routes[i].weight);
+    fprintf(stderr, "\n");
   }
   rl.p = p;
   imsec_hostnet_set_self(r, p);

@@ -25,6 +25,7 @@
 #include "imsec/x509.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/hss_db.h"
+#include "scscf_cluster.h"
 
 static const char help[] =
     "usage: imsec scscf --listen tls:HOST:PORT [--listen tcp:HOST:PORT]\n"
@@ -49,6 +50,10 @@ static const char help[] =
     "any|impi|user]\n"
     "                   [--digest-proxy-auth] [--max-digest-nonces N]\n"
     "                   [--digest-algorithms SHA-256,MD5|MD5|SHA-256]\n"
+    "                   [--hss diameter:HOST:PORT --diameter-identity FQDN\n"
+    "                   --diameter-realm REALM [--hss-identity FQDN]\n"
+    "                   [--diameter-cert F --diameter-key F --diameter-ca F]\n"
+    "                   [--hss-timeout MS]] [--alias HOST:PORT]...\n"
     "\n"
     "Run an S-CSCF: the registrar and authenticator (IMS AKA, or SIP\n"
     "Digest for the subscribers the HSS says so) of the home network\n"
@@ -76,7 +81,8 @@ static const char help[] =
     "                        postgresql://USER@HOST:PORT/DB (then name\n"
     "                        --registrations)\n"
     "  --registrations FILE  registration store, SQLite, made when missing\n"
-    "                        (default: DB's name with .reg.db); registered\n"
+    "                        (default: DB's name with .reg.db), or\n"
+    "                        redis://HOST:PORT/DB (below); registered\n"
     "                        users stay reachable across a restart\n"
     "  -c FILE               YAML config with the same keys (domain, db,\n"
     "                        listen, advertise, cert, key, nonce_lifetime,\n"
@@ -225,6 +231,8 @@ typedef struct opts {
   const char *digest_username;
   int digest_proxy_auth;
   const char *digest_algorithms;
+  /* A core past one machine (apps/scscf_cluster.h). */
+  scscf_cluster_opts cl;
 } opts;
 
 /* The options take "--flag value" and "--flag=value" alike. The index of
@@ -498,6 +506,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     o->lim[k] = -1;
   o->max_flows_per_ip = -1;
   o->timer_c_ms = -1;
+  scscf_cluster_opts_init(&o->cl);
   for (int i = 1; i < argc; i++) {
     int lr = limit_arg(argc, argv, &i, o);
     if (lr < 0)
@@ -512,7 +521,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     int crv = 0;
     if (core_opt(o, argc, argv, &i, &crv) ||
         call_opt(o, argc, argv, &i, &crv) ||
-        digest_opt(o, argc, argv, &i, &crv)) {
+        digest_opt(o, argc, argv, &i, &crv) ||
+        scscf_cluster_opt(&o->cl, argc, argv, &i, &crv)) {
       if (crv)
         return crv;
       continue;
@@ -871,6 +881,7 @@ static void file_init(imsec_scscf_file *f) {
           f->store_timeout = -1;
   f->max_flows_per_ip = -1;
   f->timer_c_ms = -1;
+  f->hss_timeout = -1;
 }
 
 static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
@@ -916,6 +927,8 @@ static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
 static int run(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     fputs(help, stdout);
+    fputs("\n", stdout);
+    fputs(scscf_cluster_help, stdout);
     return CLI_EXIT_OK;
   }
   opts o;
@@ -948,6 +961,11 @@ static int run(int argc, char **argv) {
   imsec_hss *hss = NULL;
   imsec_reg_store *regs = NULL;
   imsec_svc *local = NULL, *worker = NULL;
+  /* A core past one machine: the Cx client, the Redis store, the two
+   * behind one service. */
+  imsec_svc *cx = NULL, *rds = NULL, *split = NULL;
+  scscf_cluster cl;
+  memset(&cl, 0, sizeof(cl));
   char *reg_default = NULL;
   imsec_hostnet *r = NULL;
   /* Made after the listeners are bound (their real ports go into
@@ -967,8 +985,22 @@ static int run(int argc, char **argv) {
     rv = cli_usage(SUB, "missing --domain%s", where);
     goto done;
   }
-  if (!db) {
-    rv = cli_usage(SUB, "missing --db%s", where);
+  rv = scscf_cluster_pick(&o.cl, &file, &cl);
+  if (rv)
+    goto done;
+  const char *reg_path = pick(o.registrations, file.registrations);
+  int redis = scscf_cluster_is_redis(reg_path);
+  if (cl.remote_hss && db) {
+    rv = cli_usage(SUB, "--db and --hss diameter: one HSS or the other");
+    goto done;
+  }
+  if (!db && !cl.remote_hss) {
+    rv = cli_usage(SUB, "missing --db%s (or --hss diameter:HOST:PORT)", where);
+    goto done;
+  }
+  if (cl.remote_hss && !reg_path) {
+    rv = cli_usage(SUB, "--hss diameter: needs --registrations (a file or "
+                        "redis://HOST:PORT/DB)");
     goto done;
   }
   if (!n_listen) {
@@ -1025,6 +1057,12 @@ static int run(int argc, char **argv) {
 
   char err[512];
   int64_t store_timeout = pick_n(o.lim[L_STORE_TIMEOUT], file.store_timeout);
+  /* A remote store answers, or its client times out (then 504), within
+   * its own timeout: a request waits for that by default, not for the
+   * local database's lock wait. */
+  if (store_timeout <= 0 && (cl.remote_hss || redis))
+    store_timeout =
+        (cl.remote_hss ? (cl.hss_timeout ? cl.hss_timeout : 2000) : 1000) + 500;
   /* A database that cannot be written, or one another process keeps
    * locked, is a start-up error: said now, not as a 500 per REGISTER.
    * Running, a store call waits for a lock only a few milliseconds (the
@@ -1040,7 +1078,7 @@ static int run(int argc, char **argv) {
    * instead of a rollback journal's two syncs and unlink; `imsec hss`
    * keeps a WAL file in WAL (store/db.c). */
   dbo.wal = 1;
-  int e = hss_open(&st, db, &dbo, err, sizeof(err));
+  int e = db ? hss_open(&st, db, &dbo, err, sizeof(err)) : 0;
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--db %s%s", err,
                   e == IMSEC_ERR_NOTFOUND ? " (create it with imsec hss add)"
@@ -1048,17 +1086,17 @@ static int run(int argc, char **argv) {
     goto done;
   }
   if (imsec_crypto_ossl_new(&crypto) < 0 ||
-      imsec_crypto_ossl_new(&hss_crypto) < 0 ||
-      imsec_hss_new(&hss, st, hss_crypto, NULL) < 0 ||
-      /* TS 33.102 C.3: the durable mark moves a range of SEQ at a time,
-       * so a challenge costs a disk write once per range, not per
-       * vector; after a crash the HSS goes on above the mark. */
-      imsec_hss_set_sqn_range(hss, SQN_RANGE, 0) < 0) {
+      (st && (imsec_crypto_ossl_new(&hss_crypto) < 0 ||
+              imsec_hss_new(&hss, st, hss_crypto, NULL) < 0 ||
+              /* TS 33.102 C.3: the durable mark moves a range of SEQ at a
+               * time, so a challenge costs a disk write once per range,
+               * not per vector; after a crash the HSS goes on above the
+               * mark. */
+              imsec_hss_set_sqn_range(hss, SQN_RANGE, 0) < 0))) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the crypto backend");
     goto done;
   }
-  const char *reg_path = pick(o.registrations, file.registrations);
-  if (!reg_path && hss_open_is_pg(db)) {
+  if (!reg_path && db && hss_open_is_pg(db)) {
     rv = cli_usage(SUB, "a PostgreSQL --db needs --registrations (a file)");
     goto done;
   }
@@ -1075,14 +1113,18 @@ static int run(int argc, char **argv) {
   imsec_hss_db_opts rgo = dbo;
   rgo.create = 1;
   rgo.wal = 1;
-  e = imsec_reg_db_open(&regs, reg_path, &rgo, err, sizeof(err));
+  e = redis ? 0 : imsec_reg_db_open(&regs, reg_path, &rgo, err, sizeof(err));
   if (e < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--registrations %s", err);
     goto done;
   }
+  if (redis && (rv = scscf_cluster_redis_start(reg_path, &rds)) != 0)
+    goto done;
+  /* The embedded stores on the worker's thread (those there are). */
   imsec_svc_local_config lc = {.hss = hss, .reg = regs};
-  if (imsec_svc_local_new(&local, &lc) < 0 ||
-      imsec_svc_worker_new(&worker, local, STORE_QUEUE_MAX) < 0) {
+  if ((hss || regs) &&
+      (imsec_svc_local_new(&local, &lc) < 0 ||
+       imsec_svc_worker_new(&worker, local, STORE_QUEUE_MAX) < 0)) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
     goto done;
   }
@@ -1090,7 +1132,23 @@ static int run(int argc, char **argv) {
   memset(&rc, 0, sizeof(rc));
   rc.name = "scscf";
   rc.ops = &imsec_scscf_ops;
-  rc.svc = worker;
+  /* The HSS and the registrations each where they are: the embedded
+   * ones behind the worker, Cx and Redis answering from their threads. */
+  if (cl.remote_hss) {
+    imsec_addr me = adv ? self : ls[0].addr;
+    if ((rv = scscf_cluster_cx_start(&cl, &me, &cx)) != 0)
+      goto done;
+  }
+  imsec_svc *hss_part = cx ? cx : worker;
+  imsec_svc *reg_part = rds ? rds : worker;
+  rc.svc = hss_part;
+  if (hss_part != reg_part) {
+    if (imsec_svc_split_new(&split, hss_part, reg_part) < 0) {
+      rv = cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
+      goto done;
+    }
+    rc.svc = split;
+  }
   rc.listeners = ls;
   rc.n_listeners = n_listen;
   rc.log_level = level;
@@ -1158,6 +1216,10 @@ static int run(int argc, char **argv) {
   sc.store_timeout_ms = store_timeout > 0 ? store_timeout : 0;
   sc.routes = routes;
   sc.n_routes = n_routes;
+  sc.aliases = cl.aliases;
+  sc.n_aliases = cl.n_aliases;
+  sc.hss_assign = cl.remote_hss; /* Cx SAR: the HSS keeps the serving S-CSCF */
+  sc.reg_shared = redis;
   if (pick_n(o.timer_c_ms, file.timer_c_ms) > 0)
     sc.timer_c_ms = pick_n(o.timer_c_ms, file.timer_c_ms);
   /* SIP Digest: the flags over the file (both checked when read). */
@@ -1222,6 +1284,10 @@ done:
    * the host (the loop may submit until then: it is told closed), then
    * free the worker: no request ever reaches freed memory. */
   imsec_svc_worker_stop(worker);
+  /* The remote ones stop their threads before the host they answer. */
+  imsec_svc_del(split);
+  imsec_svc_del(cx);
+  imsec_svc_del(rds);
   imsec_hostnet_del(r);
   imsec_svc_del(worker);
   imsec_svc_del(local);
@@ -1239,7 +1305,7 @@ done:
 
 const cli_cmd imsec_cmd_scscf = {
     .name = "scscf",
-    .summary = "run an S-CSCF registrar with its embedded HSS",
+    .summary = "run an S-CSCF registrar with its embedded HSS (or Cx)",
     .run = run,
     .planned = 0,
 };

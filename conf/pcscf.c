@@ -134,15 +134,24 @@ static int uint_value(pctx *c, yaml_node_t *n, const char *key, uint64_t max,
   return 0;
 }
 
+/* DOMAIN=MEMBER[,MEMBER...]: one route per member of the failover group,
+ * in order (lib/pcscf/failover.c). */
 static int add_route(pctx *c, size_t line, const char *spec) {
   imsec_pcscf_config *e = &c->s->elem;
-  if (e->n_routes >= IMSEC_PCSCF_MAX_ROUTES)
+  size_t got = 0;
+  int rv = e->n_routes >= IMSEC_PCSCF_MAX_ROUTES
+               ? IMSEC_ERR_LIMIT
+               : imsec_pcscf_route_parse_list(
+                     imsec_str_c(spec), &e->routes[e->n_routes],
+                     IMSEC_PCSCF_MAX_ROUTES - e->n_routes, &got);
+  if (rv == IMSEC_ERR_LIMIT)
     return fail(c, IMSEC_ERR_CONFIG, line, "key 'routes': more than %d routes",
                 IMSEC_PCSCF_MAX_ROUTES);
-  if (imsec_pcscf_route_parse(imsec_str_c(spec), &e->routes[e->n_routes]) < 0)
+  if (rv < 0)
     return fail(c, IMSEC_ERR_CONFIG, line,
-                "key 'routes': '%s' is not DOMAIN=tp:host:port", spec);
-  e->n_routes++;
+                "key 'routes': '%s' is not DOMAIN=tp:host:port[,tp:host:port]",
+                spec);
+  e->n_routes += got;
   return 0;
 }
 
@@ -354,7 +363,9 @@ static const char *const keys[] = {"listen",
                                    "dtls_idle_timeout_ms",
                                    "timer_c_ms",
                                    "max_dialogs",
-                                   "access"};
+                                   "access",
+                                   "options_interval",
+                                   "failover_timeout_ms"};
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(N_KEYS <= 64, "pctx.seen has one bit per key");
 
@@ -483,6 +494,18 @@ static int one_key(pctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
     else
       return fail(c, IMSEC_ERR_CONFIG, line_of(v),
                   "key 'access': expected 3gpp or other");
+    return 0;
+  case 32: /* failover groups: OPTIONS pings every N s, 0 none */
+    if (!(t = scalar(c, v, key, &rv)))
+      return rv;
+    if (imsec_str_to_u64(imsec_str_c(t), 86400, &u) < 0)
+      return fail(c, IMSEC_ERR_CONFIG, line_of(v),
+                  "key 'options_interval': expected seconds from 0 to 86400");
+    s->elem.options_interval_ms = u ? (imsec_time_ms)u * 1000 : -1;
+    return 0;
+  case 33: /* failover groups: a REGISTER's wait before the next member */
+    IMSEC_GUARD(uint_value(c, v, key, 600000, &u));
+    s->elem.failover_timeout_ms = (imsec_time_ms)u;
     return 0;
   default:
     return core_key_value(c, doc, k - 13, v);

@@ -296,8 +296,13 @@ static int one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
   case 13:
     return number(c, v, key, 1000000, &o->max_flows_per_ip);
   default:
-    if (strcmp(key, "registrations") == 0)
-      return text(c, v, key, 1, &o->registrations);
+    if (strcmp(key, "registrations") == 0) {
+      /* A Redis URL is not a file beside this one. */
+      const char *val = (const char *)v->data.scalar.value;
+      int url = v->type == YAML_SCALAR_NODE &&
+                strncmp(val, "redis://", 8) == 0; /* no secret: a scheme */
+      return text(c, v, key, !url, &o->registrations);
+    }
     if (strcmp(key, "routes") == 0)
       return routes_value(c, doc, v);
     if (strcmp(key, "timer_c_ms") == 0) {
@@ -402,6 +407,73 @@ static int core_key(ctx *c, yaml_document_t *doc, const char *name, size_t line,
   return 1;
 }
 
+/* ------------------------------------------ a core past one machine */
+
+static const char *const cluster_keys[] = {
+    "hss",          "diameter_identity", "diameter_realm",
+    "hss_identity", "hss_timeout",       "diameter_cert",
+    "diameter_key", "diameter_ca",       "aliases",
+};
+#define N_CLUSTER_KEYS (sizeof(cluster_keys) / sizeof(cluster_keys[0]))
+
+static int cluster_one(ctx *c, yaml_document_t *doc, size_t k, yaml_node_t *v) {
+  imsec_scscf_file *o = c->out;
+  const char *key = cluster_keys[k];
+  switch (k) {
+  case 0:
+    return text(c, v, key, 0, &o->hss);
+  case 1:
+    return text(c, v, key, 0, &o->diameter_identity);
+  case 2:
+    return text(c, v, key, 0, &o->diameter_realm);
+  case 3:
+    return text(c, v, key, 0, &o->hss_identity);
+  case 4:
+    IMSEC_GUARD(number(c, v, key, 600000, &o->hss_timeout));
+    if (o->hss_timeout == 0) /* 0 would silently mean the default */
+      return fail(c, IMSEC_ERR_PARSE, v->start_mark.line + 1,
+                  "key 'hss_timeout': expected 1..600000");
+    return 0;
+  case 5:
+    return text(c, v, key, 1, &o->diameter_cert);
+  case 6:
+    return text(c, v, key, 1, &o->diameter_key);
+  case 7:
+    return text(c, v, key, 1, &o->diameter_ca);
+  default:
+    return text_list(c, doc, v, key, 0, o->aliases, IMSEC_SCSCF_MAX_ALIASES,
+                     &o->n_aliases);
+  }
+}
+
+/* One of cluster_keys: 1 handled, 0 not one of them, or an error. */
+static int cluster_key(ctx *c, yaml_document_t *doc, const char *name,
+                       size_t line, yaml_node_t *v, unsigned *seen) {
+  size_t k = 0;
+  while (k < N_CLUSTER_KEYS && strcmp(cluster_keys[k], name) != 0)
+    k++;
+  if (k == N_CLUSTER_KEYS)
+    return 0;
+  if (*seen & (1u << k))
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': given twice",
+                cluster_keys[k]);
+  *seen |= 1u << k;
+  IMSEC_GUARD(cluster_one(c, doc, k, v));
+  return 1;
+}
+
+static void cluster_free(imsec_scscf_file *f) {
+  free(f->hss);
+  free(f->diameter_identity);
+  free(f->diameter_realm);
+  free(f->hss_identity);
+  free(f->diameter_cert);
+  free(f->diameter_key);
+  free(f->diameter_ca);
+  for (size_t i = 0; i < f->n_aliases; i++)
+    free(f->aliases[i]);
+}
+
 static void core_free(imsec_scscf_file *f) {
   for (size_t i = 0; i < f->n_ca; i++)
     free(f->ca[i]);
@@ -422,7 +494,7 @@ static int walk(ctx *c, yaml_document_t *doc) {
   if (root->type != YAML_MAPPING_NODE)
     return fail(c, IMSEC_ERR_PARSE, root->start_mark.line + 1,
                 "expected a map of settings");
-  unsigned seen = 0, seen_core = 0;
+  unsigned seen = 0, seen_core = 0, seen_cluster = 0;
   for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
        pr < root->data.mapping.pairs.top; pr++) {
     yaml_node_t *kn = yaml_document_get_node(doc, pr->key);
@@ -438,6 +510,8 @@ static int walk(ctx *c, yaml_document_t *doc) {
       k++;
     if (k == N_KEYS) {
       int handled = core_key(c, doc, name, line, vn, &seen_core);
+      if (handled == 0)
+        handled = cluster_key(c, doc, name, line, vn, &seen_cluster);
       if (handled < 0)
         return handled;
       if (handled)
@@ -474,12 +548,14 @@ void imsec_scscf_file_free(imsec_scscf_file *f) {
   for (size_t i = 0; i < f->n_listen; i++)
     free(f->listen[i]);
   core_free(f);
+  cluster_free(f);
   memset(f, 0, sizeof(*f));
   f->nonce_lifetime = f->expires_min = f->expires_max = f->expires_default = -1;
   f->txn_timeout = f->max_txns = -1;
   limits_unset(f);
   f->max_flows_per_ip = -1;
   f->timer_c_ms = -1;
+  f->hss_timeout = -1;
 }
 
 int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
@@ -491,6 +567,7 @@ int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
   limits_unset(out);
   out->max_flows_per_ip = -1;
   out->timer_c_ms = -1;
+  out->hss_timeout = -1;
   if (errcap)
     err[0] = 0;
   ctx c = {path, NULL, err, errcap, out};

@@ -349,30 +349,40 @@ static int args_slot(args *a) {
   return 0;
 }
 
-/* Append raw octets as one argument. */
-static int args_add(args *a, const void *p, size_t n) {
-  IMSEC_GUARD(args_slot(a));
-  size_t start = a->b.len;
-  /* reg_buf's growth through a zero-length head encode is not wanted:
-   * grow by hand. */
-  if (n) {
-    if (a->b.len + n > a->b.cap) {
-      size_t nc = a->b.cap ? a->b.cap : 256;
-      while (nc < a->b.len + n)
-        nc *= 2;
-      uint8_t *q = realloc(a->b.p, nc);
-      if (!q)
-        return IMSEC_ERR_NOMEM;
-      a->b.p = q;
-      a->b.cap = nc;
-    }
-    memcpy(a->b.p + a->b.len, p, n);
-    a->b.len += n;
+/* Append octets to the buffer, not yet an argument of their own. */
+static int args_raw(args *a, const void *p, size_t n) {
+  if (n > SIZE_MAX / 2 - a->b.len)
+    return IMSEC_ERR_LIMIT;
+  if (a->b.len + n > a->b.cap || !a->b.p) {
+    size_t nc = a->b.cap ? a->b.cap : 256;
+    while (nc < a->b.len + n)
+      nc *= 2;
+    uint8_t *q = realloc(a->b.p, nc);
+    if (!q)
+      return IMSEC_ERR_NOMEM;
+    a->b.p = q;
+    a->b.cap = nc;
   }
+  if (n)
+    memcpy(a->b.p + a->b.len, p, n);
+  a->b.len += n;
+  return 0;
+}
+
+/* The octets from `start` to the end of the buffer become one argument
+ * (recorded as offsets: the buffer may still move). */
+static int args_end(args *a, size_t start) {
+  IMSEC_GUARD(args_slot(a));
   a->off[a->n] = start;
-  a->len[a->n] = n;
+  a->len[a->n] = a->b.len - start;
   a->n++;
   return 0;
+}
+
+static int args_add(args *a, const void *p, size_t n) {
+  size_t start = a->b.len;
+  IMSEC_GUARD(args_raw(a, p, n));
+  return args_end(a, start);
 }
 
 static int args_str(args *a, const char *s) {
@@ -385,33 +395,24 @@ static int args_i64(args *a, int64_t v) {
   return args_add(a, t, (size_t)n);
 }
 
-/* Two pieces glued into one argument: the key prefix and a name. */
+/* A key: the prefix, its kind ("reg:", "impu:") and a name. */
 static int args_key(args *a, const redis_svc *rs, const char *kind,
                     const char *name) {
-  IMSEC_GUARD(args_slot(a));
   size_t start = a->b.len;
-  size_t nk = strlen(kind), nn = strlen(name);
-  IMSEC_GUARD(args_add(a, rs->prefix, rs->prefix_len));
-  a->n--; /* extend the argument just added */
-  IMSEC_GUARD(args_add(a, kind, nk));
-  a->n--;
-  IMSEC_GUARD(args_add(a, name, nn));
-  a->off[a->n - 1] = start;
-  a->len[a->n - 1] = rs->prefix_len + nk + nn;
-  return 0;
+  IMSEC_GUARD(args_raw(a, rs->prefix, rs->prefix_len));
+  IMSEC_GUARD(args_raw(a, kind, strlen(kind)));
+  IMSEC_GUARD(args_raw(a, name, strlen(name)));
+  return args_end(a, start);
 }
 
-/* Append the output of an encoder as one argument. */
+/* An encoder's output, appended from `start`, as one argument. */
 static int args_encoded(args *a, int rv, size_t start) {
   IMSEC_GUARD(rv);
-  IMSEC_GUARD(args_slot(a));
-  a->off[a->n] = start;
-  a->len[a->n] = a->b.len - start;
-  a->n++;
-  return 0;
+  return args_end(a, start);
 }
 
 static int args_done(args *a) {
+  IMSEC_GUARD(args_raw(a, "", 0)); /* a buffer, even for no octets */
   a->argv = calloc(a->n ? a->n : 1, sizeof(*a->argv));
   if (!a->argv)
     return IMSEC_ERR_NOMEM;
@@ -605,12 +606,14 @@ static int build_save(args *a, const redis_svc *rs, const job *j) {
   return 0;
 }
 
+/* by_impi: the key is an IMPI whatever it looks like (a REG_LOAD walk
+ * reads IMPIs out of key names). */
 static int build_get(args *a, const redis_svc *rs, const job *j,
-                     const char *key) {
+                     const char *key, int by_impi) {
   IMSEC_GUARD(args_script(a, rs, j, SC_GET, 0));
   IMSEC_GUARD(args_str(a, rs->prefix));
   IMSEC_GUARD(args_str(a, key));
-  return args_str(a, is_impu(key) ? "1" : "0");
+  return args_str(a, !by_impi && is_impu(key) ? "1" : "0");
 }
 
 /* The MATCH pattern of a SCAN: the prefix with glob characters escaped. */
@@ -655,7 +658,7 @@ static int send_job(redis_svc *rs, job *j) {
       rv = args_str(&a, q->key);
     break;
   case IMSEC_SVC_REG_GET:
-    rv = build_get(&a, rs, j, q->key);
+    rv = build_get(&a, rs, j, q->key, 0);
     break;
   case IMSEC_SVC_REG_EXPIRE:
     rv = args_script(&a, rs, j, SC_EXPIRE, 1);
@@ -793,7 +796,7 @@ static void on_scan(redisAsyncContext *ac, void *rp, void *priv) {
       continue;
     args a;
     memset(&a, 0, sizeof(a));
-    rv = build_get(&a, rs, j, k->str + skip);
+    rv = build_get(&a, rs, j, k->str + skip, 1);
     if (rv == 0)
       rv = send_argv(rs, j, on_load_one, &a);
     args_free(&a);

@@ -477,6 +477,17 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *   # P-CSCF's routes (a list, one value, or a map DOMAIN: ADDR)
  *   routes: [other.example.net=tls:192.0.2.7:5061;name=icscf.other.net]
  *   timer_c_ms: 180000               # Timer C of an INVITE branch
+ *   # A core past one machine (docs/DEPLOY.md):
+ *   hss: diameter:hss.example.org:3868  # or diameter+tls:H:P; no db then
+ *   diameter_identity: scscf1.example.org  # Origin-Host
+ *   diameter_realm: example.org
+ *   hss_identity: hss.example.org    # default: the host of hss
+ *   hss_timeout: 2000                # ms a Cx request waits (then 504)
+ *   diameter_cert: scscf1.crt        # diameter+tls: (mutual TLS)
+ *   diameter_key: scscf1.key
+ *   diameter_ca: ca.crt
+ *   registrations: redis://127.0.0.1:6379/0  # shared by the cluster
+ *   aliases: [scscf2.example.org:6060]  # siblings' addresses (Route)
  *
  * Relative paths (db, registrations, cert, key, ca, home_ca, partner_ca) are
  * taken relative to the file's folder. Absent strings are NULL, absent numbers
@@ -521,6 +532,13 @@ typedef struct imsec_scscf_file {
   char *digest_username;
   int digest_proxy_auth;
   char *digest_algorithms; /* "SHA-256,MD5", "MD5"...: checked at load */
+  /* A core past one machine (absent: NULL, hss_timeout -1). A
+   * registrations value starting "redis://" is not a path. */
+  char *hss, *diameter_identity, *diameter_realm, *hss_identity;
+  char *diameter_cert, *diameter_key, *diameter_ca;
+  int64_t hss_timeout;
+  char *aliases[IMSEC_SCSCF_MAX_ALIASES];
+  size_t n_aliases;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

@@ -156,10 +156,34 @@ expect_err "nothere.yaml.*cannot read" "$IMSEC" scscf -c "$T_TMP/nothere.yaml"
 "$IMSEC" scscf -c "$T_TMP/c1.yaml" 2>"$T_TMP/e"
 if [ "$(wc -l <"$T_TMP/e")" -eq 1 ]; then t_ok; else t_bad "config error not one line"; fi
 
+# A core past one machine: the Cx and Redis flags, their keys.
+CL="--listen tcp:127.0.0.1:0 --domain $D --insecure-core --peer-addr 127.0.0.1"
+expect_err "--hss: expected diameter:HOST:PORT" "$IMSEC" scscf $CL \
+  --hss tcp:127.0.0.1:3868 --registrations "$T_TMP/r.db"
+expect_err "--hss needs --diameter-identity" "$IMSEC" scscf $CL \
+  --hss diameter:127.0.0.1:3868 --registrations "$T_TMP/r.db"
+expect_err "--db and --hss diameter" "$IMSEC" scscf $CL --db "$DB" \
+  --hss diameter:127.0.0.1:3868 --diameter-identity s.$D --diameter-realm $D
+expect_err "--hss diameter: needs --registrations" "$IMSEC" scscf $CL \
+  --hss diameter:127.0.0.1:3868 --diameter-identity s.$D --diameter-realm $D
+expect_err "diameter\+tls: needs --diameter-cert" "$IMSEC" scscf $CL \
+  --hss diameter+tls:127.0.0.1:3868 --diameter-identity s.$D \
+  --diameter-realm $D --registrations "$T_TMP/r.db"
+expect_err "--hss-timeout: expected 1..600000" "$IMSEC" scscf $CL --db "$DB" \
+  --hss-timeout 0
+expect_err "--alias: expected HOST:PORT, got 'x'" "$IMSEC" scscf $CL \
+  --db "$DB" --alias x
+printf 'hss: diameter:127.0.0.1:3868\nhss_timeout: 0\n' >"$T_TMP/c6.yaml"
+expect_err "c6.yaml:2: key 'hss_timeout': expected 1..600000" "$IMSEC" scscf \
+  -c "$T_TMP/c6.yaml"
+printf 'aliases: [a:1]\naliases: [b:2]\n' >"$T_TMP/c7.yaml"
+expect_err "c7.yaml:2: key 'aliases': given twice" "$IMSEC" scscf \
+  -c "$T_TMP/c7.yaml"
+
 # Smoke run from a config file (db relative to it).
 printf 'txn_timeout: 99999\n' >"$T_TMP/c5.yaml"
 expect_err "c5.yaml:1: key 'txn_timeout': expected a whole number up to 3600" "$IMSEC" scscf -c "$T_TMP/c5.yaml"
-printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\ninsecure_core: true\npeer_addrs: 127.0.0.1\nstore_timeout: 250\nlimit_window: 60\nimpi_challenge_limit: 5\nsource_challenge_limit: 100\nimpi_failure_limit: 5\nsource_failure_limit: 50\nlockout: 60\nroutes: [other.example.net=tcp:127.0.0.1:7070]\ntimer_c_ms: 5000\n' $D >"$T_TMP/ok.yaml"
+printf 'domain: %s\ndb: hss.db\nlisten: [tcp:127.0.0.1:0]\nnonce_lifetime: 5\ntxn_timeout: 10\nmax_txns: 100\ninsecure_core: true\npeer_addrs: 127.0.0.1\nstore_timeout: 250\nlimit_window: 60\nimpi_challenge_limit: 5\nsource_challenge_limit: 100\nimpi_failure_limit: 5\nsource_failure_limit: 50\nlockout: 60\nroutes: [other.example.net=tcp:127.0.0.1:7070]\ntimer_c_ms: 5000\naliases: [scscf2.example.org:6060]\n' $D >"$T_TMP/ok.yaml"
 "$IMSEC" scscf -c "$T_TMP/ok.yaml" \
   --route "third.example.org=tls:192.0.2.9:5061;name=icscf.third.example.org" \
   2>"$T_TMP/log" &

@@ -42,6 +42,7 @@
 #define DEFAULT_PREFIX "imsec:"
 #define PREFIX_MAX 64
 #define QUEUE_MAX 4096
+#define INFLIGHT_MAX 1024
 /* How long a record outlives its last binding (see above). */
 #define GRACE_MS 120000
 /* A binding's ttl is capped so server-side sums stay exact in Lua's
@@ -243,8 +244,10 @@ struct redis_svc {
   int setup_left; /* SELECT and SCRIPT LOAD replies still due */
   int retry_ms;
   job *fhead, *ftail; /* in flight, oldest first */
+  size_t n_flight;
   char sha[SC_N][48];
   int stopping; /* closing seen by the loop: drain, then stop */
+  int stopped;  /* the handles are closing */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -263,6 +266,7 @@ static void flight_add(redis_svc *rs, job *j) {
   if (j->in_flight)
     return;
   j->in_flight = 1;
+  rs->n_flight++;
   j->fnext = NULL;
   j->fprev = rs->ftail;
   if (rs->ftail)
@@ -276,6 +280,7 @@ static void flight_del(redis_svc *rs, job *j) {
   if (!j->in_flight)
     return;
   j->in_flight = 0;
+  rs->n_flight--;
   if (j->fprev)
     j->fprev->fnext = j->fnext;
   else
@@ -555,6 +560,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *priv);
 static void on_scan(redisAsyncContext *ac, void *r, void *priv);
 static void on_load_one(redisAsyncContext *ac, void *r, void *priv);
 static void on_load_end(redisAsyncContext *ac, void *r, void *priv);
+static void pump(redis_svc *rs);
 
 static int send_argv(redis_svc *rs, job *j, redisCallbackFn *fn, args *a) {
   IMSEC_GUARD(args_done(a));
@@ -705,7 +711,7 @@ static int resend_eval(redis_svc *rs, job *j, const redisReply *r) {
   return send_job(rs, j) == 0;
 }
 
-static void on_reply(redisAsyncContext *ac, void *rp, void *priv) {
+static void on_reply_body(redisAsyncContext *ac, void *rp, void *priv) {
   (void)ac;
   job *j = priv;
   redis_svc *rs = j->rs;
@@ -765,7 +771,7 @@ static void on_reply(redisAsyncContext *ac, void *rp, void *priv) {
 
 /* REG_LOAD: a page of keys. Ask for each record, then the next page
  * (or an end marker); Redis answers them in this order. */
-static void on_scan(redisAsyncContext *ac, void *rp, void *priv) {
+static void on_scan_body(redisAsyncContext *ac, void *rp, void *priv) {
   (void)ac;
   job *j = priv;
   redis_svc *rs = j->rs;
@@ -828,7 +834,7 @@ static void on_scan(redisAsyncContext *ac, void *rp, void *priv) {
   unref(j);
 }
 
-static void on_load_one(redisAsyncContext *ac, void *rp, void *priv) {
+static void on_load_one_body(redisAsyncContext *ac, void *rp, void *priv) {
   (void)ac;
   job *j = priv;
   redis_svc *rs = j->rs;
@@ -861,12 +867,37 @@ static void on_load_one(redisAsyncContext *ac, void *rp, void *priv) {
   unref(j);
 }
 
-static void on_load_end(redisAsyncContext *ac, void *rp, void *priv) {
+static void on_load_end_body(redisAsyncContext *ac, void *rp, void *priv) {
   (void)ac;
   job *j = priv;
   if (!j->answered)
     reply(j->rs, j, rp ? 0 : lost_status(j->rs, j), NULL, 0, 1);
   unref(j);
+}
+
+/* Each reply may free a place in flight: take the next requests. */
+static void on_reply(redisAsyncContext *ac, void *rp, void *priv) {
+  redis_svc *rs = ((job *)priv)->rs;
+  on_reply_body(ac, rp, priv);
+  pump(rs);
+}
+
+static void on_scan(redisAsyncContext *ac, void *rp, void *priv) {
+  redis_svc *rs = ((job *)priv)->rs;
+  on_scan_body(ac, rp, priv);
+  pump(rs);
+}
+
+static void on_load_one(redisAsyncContext *ac, void *rp, void *priv) {
+  redis_svc *rs = ((job *)priv)->rs;
+  on_load_one_body(ac, rp, priv);
+  pump(rs);
+}
+
+static void on_load_end(redisAsyncContext *ac, void *rp, void *priv) {
+  redis_svc *rs = ((job *)priv)->rs;
+  on_load_end_body(ac, rp, priv);
+  pump(rs);
 }
 
 /* ------------------------------------------------------------ connection */
@@ -1021,8 +1052,14 @@ static void answer_now(redis_svc *rs, job *j, int status) {
 }
 
 static void maybe_stop(redis_svc *rs) {
-  if (!rs->stopping || rs->fhead)
+  if (!rs->stopping || rs->stopped || rs->fhead)
     return;
+  pthread_mutex_lock(&rs->mu);
+  int queued = rs->qhead != NULL;
+  pthread_mutex_unlock(&rs->mu);
+  if (queued)
+    return;
+  rs->stopped = 1;
   uv_timer_stop(&rs->tick);
   uv_timer_stop(&rs->retry);
   if (rs->ac) {
@@ -1039,17 +1076,25 @@ static void maybe_stop(redis_svc *rs) {
   uv_close((uv_handle_t *)&rs->retry, NULL);
 }
 
-static void on_wake(uv_async_t *a) {
-  redis_svc *rs = a->data;
-  pthread_mutex_lock(&rs->mu);
-  job *q = rs->qhead;
-  rs->qhead = rs->qtail = NULL;
-  rs->qn = 0;
-  int closing = rs->closing;
-  pthread_mutex_unlock(&rs->mu);
-  while (q) {
-    job *j = q;
-    q = q->next;
+/* Move queued requests onto the connection while fewer than INFLIGHT_MAX
+ * are in flight (the rest wait in the bounded queue: a slow server
+ * pushes back on submit with IMSEC_ERR_BUSY instead of growing hiredis's
+ * buffers without end). With no connection they are answered at once. */
+static void pump(redis_svc *rs) {
+  for (;;) {
+    pthread_mutex_lock(&rs->mu);
+    job *j = NULL;
+    if (rs->qhead && (!rs->ac || rs->n_flight < INFLIGHT_MAX)) {
+      j = rs->qhead;
+      rs->qhead = j->next;
+      if (!rs->qhead)
+        rs->qtail = NULL;
+      rs->qn--;
+    }
+    int closing = rs->closing;
+    pthread_mutex_unlock(&rs->mu);
+    if (!j)
+      return;
     j->next = NULL;
     if (!rs->ac) {
       answer_now(rs, j, closing ? IMSEC_ERR_CLOSED : IMSEC_ERR_IO);
@@ -1059,11 +1104,19 @@ static void on_wake(uv_async_t *a) {
     if (rv < 0)
       answer_now(rs, j, rv);
   }
+}
+
+static void on_wake(uv_async_t *a) {
+  redis_svc *rs = a->data;
+  pump(rs);
+  pthread_mutex_lock(&rs->mu);
+  int closing = rs->closing;
+  pthread_mutex_unlock(&rs->mu);
   if (closing && !rs->stopping) {
     rs->stopping = 1;
     uv_timer_stop(&rs->retry);
-    maybe_stop(rs);
   }
+  maybe_stop(rs);
 }
 
 /* The oldest request in flight is past its deadline: the server stopped
@@ -1083,6 +1136,7 @@ static void on_tick(uv_timer_t *t) {
     while (rs->fhead)
       reply(rs, rs->fhead, IMSEC_ERR_TIMEOUT, NULL, 0, 1);
     drop_conn(rs);
+    pump(rs); /* what waited in the queue: answered at once */
   }
   maybe_stop(rs);
 }

@@ -672,6 +672,66 @@ static void test_close_answers(void **state) {
   }
 }
 
+/* A server that stops answering pushes back: requests beyond those in
+ * flight and the bounded queue are refused at submit (IMSEC_ERR_BUSY),
+ * and every request taken on is answered, in time. */
+typedef struct tally {
+  pthread_mutex_t mu;
+  int answered, timeout, io, other;
+} tally;
+
+static void on_tally(void *arg, const imsec_svc_req *req,
+                     const imsec_svc_reply *rep) {
+  (void)req;
+  tally *t = arg;
+  if (!rep->last)
+    return;
+  pthread_mutex_lock(&t->mu);
+  t->answered++;
+  if (rep->status == IMSEC_ERR_TIMEOUT)
+    t->timeout++;
+  else if (rep->status == IMSEC_ERR_IO)
+    t->io++;
+  else
+    t->other++;
+  pthread_mutex_unlock(&t->mu);
+}
+
+static void test_backpressure(void **state) {
+  (void)state;
+  imsec_svc *s = open_svc(10, 1500);
+  tally t = {.answered = 0};
+  pthread_mutex_init(&t.mu, NULL);
+  kill(server, SIGSTOP);
+  int taken = 0, busy = 0;
+  for (int i = 0; i < 8000; i++) {
+    imsec_svc_req req = {.kind = IMSEC_SVC_REG_GET, .id = (uint64_t)i};
+    snprintf(req.key, sizeof(req.key), "sip:nobody%d@ims.test", i);
+    int rv = imsec_svc_submit(s, &req, on_tally, &t);
+    if (rv == 0)
+      taken++;
+    else if (rv == IMSEC_ERR_BUSY)
+      busy++;
+  }
+  int64_t until = ms_now() + 5000;
+  int answered = 0;
+  while (ms_now() < until) {
+    pthread_mutex_lock(&t.mu);
+    answered = t.answered;
+    pthread_mutex_unlock(&t.mu);
+    if (answered == taken)
+      break;
+    sleep_ms(10);
+  }
+  kill(server, SIGCONT);
+  imsec_svc_del(s); /* answers anything left: t stays valid until here */
+  assert_true(busy > 0);
+  assert_int_equal(answered, taken);
+  assert_true(t.timeout > 0);
+  assert_int_equal(t.other, 0);
+  pthread_mutex_destroy(&t.mu);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -683,6 +743,7 @@ int main(void) {
       cmocka_unit_test(test_db_apart),
       cmocka_unit_test(test_bad_url),
       cmocka_unit_test(test_close_answers),
+      cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_timeout_reconnect),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "imsec/hss.h"
@@ -183,7 +184,25 @@ typedef struct pg_store {
   imsec_hss_store base;
   PGconn *conn;
   int wait_ms; /* lock_timeout of each call */
+  /* After a failed reconnect, calls fail at once until this monotonic
+   * time: a server that is down costs each call nothing, not a connect
+   * timeout each. */
+  int64_t retry_at_ms;
 } pg_store;
+
+#define RECONNECT_PAUSE_MS 1000
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The server's notices (a table that exists already, say) are not ours
+ * to print on the daemon's stderr. */
+static void quiet(void *arg, const char *msg) {
+  (void)arg, (void)msg;
+}
 
 /* ------------------------------------------------------------ parameters */
 
@@ -388,16 +407,21 @@ static int exec_simple(PGconn *c, const char *sql) {
 }
 
 /* The session every connection gets: bounded waits, durable commits
- * (TS 33.102 C.3: a mark is on disk before the vector leaves), octets
- * as text in UTF-8, then the statements prepared. */
-static int session_setup(pg_store *d) {
+ * (TS 33.102 C.3: a mark is on disk before the vector leaves), text in
+ * UTF-8. */
+static int session_set(pg_store *d) {
   char sql[256];
+  PQsetNoticeProcessor(d->conn, quiet, NULL);
   snprintf(sql, sizeof(sql),
            "SET lock_timeout = %d; SET statement_timeout = %d;"
            " SET synchronous_commit = on; SET client_encoding = 'UTF8';"
            " SET default_transaction_isolation = 'read committed'",
            d->wait_ms, d->wait_ms + STATEMENT_SLACK_MS);
-  IMSEC_GUARD(exec_simple(d->conn, sql));
+  return exec_simple(d->conn, sql);
+}
+
+/* The statements, prepared once per session (the tables must exist). */
+static int prepare_all(pg_store *d) {
   for (int q = 0; q < Q_N; q++) {
     PGresult *r = PQprepare(d->conn, qs[q].name, qs[q].sql, qs[q].n,
                             (const Oid *)qs[q].types);
@@ -410,12 +434,20 @@ static int session_setup(pg_store *d) {
 }
 
 /* A lost connection is opened again (PQreset: the same parameters, bounded
- * by connect_timeout) and set up. */
+ * by connect_timeout) and set up; after a failure, not again for a
+ * pause. */
 static int reconnect(pg_store *d) {
-  PQreset(d->conn);
-  if (PQstatus(d->conn) != CONNECTION_OK)
+  int64_t now = mono_ms();
+  if (now < d->retry_at_ms)
     return IMSEC_ERR_IO;
-  return session_setup(d);
+  PQreset(d->conn);
+  int rv = PQstatus(d->conn) == CONNECTION_OK ? 0 : IMSEC_ERR_IO;
+  if (rv == 0)
+    rv = session_set(d);
+  if (rv == 0)
+    rv = prepare_all(d);
+  d->retry_at_ms = rv < 0 ? mono_ms() + RECONNECT_PAUSE_MS : 0;
+  return rv;
 }
 
 /* Run prepared statement `q`: the result (status TUPLES_OK or
@@ -810,6 +842,11 @@ int imsec_hss_pg_open(imsec_hss_store **out, const char *conninfo,
     goto fail;
   }
   int ver = 0;
+  if ((rv = session_set(d)) < 0) {
+    pq_err(d->conn, why, sizeof(why));
+    imsec_db_set_err(err, errcap, "%s: %s", shown, why);
+    goto fail;
+  }
   if ((rv = read_version(d, &ver, why, sizeof(why))) < 0) {
     imsec_db_set_err(err, errcap, "%s: %s", shown, why);
     goto fail;
@@ -831,16 +868,17 @@ int imsec_hss_pg_open(imsec_hss_store **out, const char *conninfo,
     rv = IMSEC_ERR_UNSUPPORTED;
     goto fail;
   }
-  if ((rv = session_setup(d)) < 0) {
+  if ((rv = prepare_all(d)) < 0) {
     pq_err(d->conn, why, sizeof(why));
     imsec_db_set_err(err, errcap, "%s: %s", shown, why);
     goto fail;
   }
-  /* A read-only server (a standby) or a role without write rights is a
-   * start-up error, not a 500 on every REGISTER. */
+  /* A read-only server (a standby) or a role without write rights on
+   * the subscribers is a start-up error, not a 500 on every REGISTER
+   * (both are refused before any row is looked at). */
   if (o->writable &&
-      (rv = exec_simple(d->conn, "UPDATE imsec_schema SET version = version"
-                                 " WHERE part = 'hss'")) < 0) {
+      (rv = exec_simple(d->conn, "UPDATE subscriber SET seq = seq"
+                                 " WHERE false")) < 0) {
     pq_err(d->conn, why, sizeof(why));
     imsec_db_set_err(err, errcap, "%s: cannot be written (%s)", shown, why);
     if (rv != IMSEC_ERR_BUSY)

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)) +
                 "/../support")
 from servers import Postgres, Unavailable  # noqa: E402
 
-PER_SCSCF = 12
+PER_SCSCF = 8
 
 
 def challenges(lab, port, n, count, out, errors):

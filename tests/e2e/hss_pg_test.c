@@ -223,6 +223,47 @@ static void open_errors(void **state) {
                    IMSEC_ERR_INVAL);
 }
 
+/* The URL of the same database as another role. */
+static void url_as(const char *role, char *out, size_t cap) {
+  const char *at = strchr(url, '@');
+  assert_non_null(at);
+  snprintf(out, cap, "postgresql://%s%s", role, at);
+}
+
+/* A role that may only read the subscribers, or whose transactions are
+ * read-only (as on a standby): a daemon's open (writable) refuses it at
+ * start-up; the management commands' reads still work. */
+static void read_only(void **state) {
+  fx *f = *state;
+  admin_exec(f->admin, "DROP ROLE IF EXISTS imsec_ro");
+  admin_exec(f->admin, "DROP ROLE IF EXISTS imsec_standby");
+  admin_exec(f->admin, "CREATE ROLE imsec_ro LOGIN");
+  admin_exec(f->admin, "GRANT SELECT ON subscriber, impu, imsec_schema"
+                       " TO imsec_ro");
+  admin_exec(f->admin, "CREATE ROLE imsec_standby LOGIN");
+  admin_exec(f->admin, "GRANT ALL ON subscriber, impu, imsec_schema"
+                       " TO imsec_standby");
+  admin_exec(f->admin, "ALTER ROLE imsec_standby SET"
+                       " default_transaction_read_only = on");
+  static const char *const roles[] = {"imsec_ro", "imsec_standby"};
+  for (size_t i = 0; i < 2; i++) {
+    char u[512], err[512];
+    url_as(roles[i], u, sizeof(u));
+    imsec_hss_db_opts o = {.writable = 1};
+    imsec_hss_store *st = NULL;
+    assert_int_equal(imsec_hss_pg_open(&st, u, &o, err, sizeof(err)),
+                     IMSEC_ERR_IO);
+    assert_non_null(strstr(err, "cannot be written"));
+    assert_int_equal(imsec_hss_pg_open(&st, u, NULL, err, sizeof(err)), 0);
+    imsec_hss_sub got;
+    assert_int_equal(st->vt->load(st, S(IMPI), &got), 0);
+    imsec_sqn_he a = {.seq = 1};
+    assert_int_equal(st->vt->save_sqn(st, S(IMPI), &a), IMSEC_ERR_IO);
+    imsec_hss_sub_wipe(&got);
+    imsec_hss_store_del(st);
+  }
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -419,6 +460,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(contract, setup, teardown),
       cmocka_unit_test_setup_teardown(list_order, setup, teardown),
       cmocka_unit_test(open_errors),
+      cmocka_unit_test_setup_teardown(read_only, setup, teardown),
       cmocka_unit_test_setup_teardown(lock_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(reconnect, setup, teardown),
       cmocka_unit_test_setup_teardown(two_frontends, setup, teardown),

@@ -37,11 +37,15 @@ its stores). Loads:
             SIP-Digest-Authenticate when the S-CSCF asks for H(A1)).
 
     tests/bench/cluster_cost.py [--imsec BUILD/imsec] [-n SUBSCRIBERS]
-        [--seconds S] [--conc C] [--rounds K] [--loads L1,L2]
+        [--seconds S] [--conc C | --rate R] [--rounds K] [--loads L1,L2]
         [--diameter tcp|tls] [--redis-fsync always|everysec|no|off]
         [--stacks emb,cx] [--json FILE] [--keep]
 
-Defaults: 2000 subscribers, 5 s per run, 16 in flight, 3 rounds, loads
+`--rate R` drives both stacks open loop at the same offered rate (`imsec
+bench run -r R`), so that neither figure is moved by the other stack
+running faster (the embedded stack waits on its fsyncs, the cluster
+stack does not). Defaults: 2000 subscribers, 5 s per run, 16 in flight
+(closed loop), 3 rounds, loads
 aka-new and aka-open, Diameter over TCP, Redis appendfsync everysec
 (`off`: no append-only file at all), both stacks (`--stacks emb` alone
 checks the set-up without the cluster parts).
@@ -168,6 +172,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--conc", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rate", type=float,
+                    help="open loop at this many registrations/s (bench "
+                    "-r) instead of --conc in flight")
     ap.add_argument("--loads", default="aka-new,aka-open")
     ap.add_argument("--diameter", choices=("tcp", "tls"), default="tcp")
     ap.add_argument("--redis-fsync", default="everysec",
@@ -207,16 +214,18 @@ def main():
                     creds["digest"], "-n", str(a.n), "--scheme", "digest",
                     "--domain", HOME, "--first-imsi", "001010100000001")
         stacks = start_stacks(lab, a, pki, db)
-        print("# cluster_cost: %d subscribers per scheme, %g s per run, %d "
-              "in flight, %d rounds, Diameter over %s, Redis appendfsync "
-              "%s; pids: %s" %
-              (a.n, a.seconds, a.conc, a.rounds, a.diameter.upper(),
+        print("# cluster_cost: %d subscribers per scheme, %g s per run, %s, "
+              "%d rounds, Diameter over %s, Redis appendfsync %s; pids: %s" %
+              (a.n, a.seconds, "%g registrations/s offered" % a.rate
+               if a.rate else "%d in flight" % a.conc, a.rounds,
+               a.diameter.upper(),
                a.redis_fsync, ", ".join("%s %d" % (p.name, p.pid)
                                         for s in stacks.values()
                                         for p in s)), flush=True)
         print("%-5s %-11s %-5s %7s %5s %7s %10s %10s %10s %10s %10s" %
               ("round", "load", "stack", "ok", "fail", "reg/s", "total_us",
                "pcscf_us", "scscf_us", "hss_us", "redis_us"), flush=True)
+        load_args = ["-r", "%g" % a.rate] if a.rate else ["-c", str(a.conc)]
         rows = []
         for r in range(a.rounds):
             for load in loads:
@@ -232,7 +241,7 @@ def main():
                         ["--target", "tls:127.0.0.1:%d" % procs[0].port,
                          "--creds", creds[scheme], "--ca",
                          os.path.join(pki, "root.crt"), "--mode", "m1",
-                         "-c", str(a.conc), "-t", "%g" % a.seconds] + extra,
+                         "-t", "%g" % a.seconds] + load_args + extra,
                         a.seconds * 3 + 60)
                     cpu = [genlib.cpu_s(p.pid) - c for p, c in
                            zip(procs, c0)]
@@ -310,7 +319,8 @@ def main():
                if failed else ""))
         genlib.write_json(a.json, {
             "options": {"subscribers": a.n, "seconds": a.seconds,
-                        "conc": a.conc, "rounds": a.rounds, "loads": loads,
+                        "conc": a.conc, "rate": a.rate,
+                        "rounds": a.rounds, "loads": loads,
                         "diameter": a.diameter,
                         "redis_fsync": a.redis_fsync},
             "rows": rows, "summary": summary, "target": TARGET,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <freeDiameter/freeDiameter-host.h>
@@ -39,6 +40,13 @@ static char g_peer_realm[256];
 static volatile int g_log_level; /* 0 errors, 1 notices, 2 debug */
 static volatile int g_peer_was_open;
 static struct fd_hook_hdl *g_hook;
+/* The client's first connection attempt has ended (open or failed). */
+static pthread_mutex_t g_first_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_first_cv = PTHREAD_COND_INITIALIZER;
+static int g_first_done;
+/* How long the client's start waits for that first attempt: freeDiameter
+ * starts a new peer after a random delay of up to 2 s. */
+#define FIRST_ATTEMPT_MS 4000
 
 static void set_err(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -341,6 +349,28 @@ static int support_cx(char *err, size_t errcap) {
   return 0;
 }
 
+static void first_attempt(struct peer_info *info, void *data) {
+  (void)info, (void)data;
+  pthread_mutex_lock(&g_first_mu);
+  g_first_done = 1;
+  pthread_cond_broadcast(&g_first_cv);
+  pthread_mutex_unlock(&g_first_mu);
+}
+
+/* Wait (bounded) until the first attempt to reach the HSS has ended, so
+ * that a daemon starting beside a running HSS takes its first request
+ * with the peer open; an absent HSS costs this wait once. */
+static void wait_first_attempt(void) {
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += FIRST_ATTEMPT_MS / 1000;
+  pthread_mutex_lock(&g_first_mu);
+  while (!g_first_done)
+    if (pthread_cond_timedwait(&g_first_cv, &g_first_mu, &dl) != 0)
+      break;
+  pthread_mutex_unlock(&g_first_mu);
+}
+
 static int add_hss_peer(const imsec_cx_config *c, const imsec_cx_addr *a,
                         const struct sockaddr_storage *ss, socklen_t sl,
                         char *err, size_t errcap) {
@@ -366,7 +396,7 @@ static int add_hss_peer(const imsec_cx_config *c, const imsec_cx_addr *a,
     set_err(err, errcap, "cannot add the HSS address");
     return IMSEC_ERR_NOMEM;
   }
-  int rv = fd_peer_add(&info, "imsec", NULL, NULL);
+  int rv = fd_peer_add(&info, "imsec", first_attempt, NULL);
   while (!FD_IS_LIST_EMPTY(&info.pi_endpoints)) {
     struct fd_list *li = info.pi_endpoints.next;
     fd_list_unlink(li);
@@ -512,6 +542,11 @@ int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
   if (rv)
     goto fail_conf;
 
+  /* IMSEC_CX_LOG=0..2 overrides the level (debugging a peer that will
+   * not open, whatever process embeds the core). */
+  const char *lv = getenv("IMSEC_CX_LOG");
+  if (lv && lv[0] >= '0' && lv[0] <= '2' && !lv[1])
+    g_log_level = lv[0] - '0';
   /* From here on libfdcore's globals are in use: a failure leaves the
    * core unusable for this process. */
   fd_log_handler_register(fd_logger);
@@ -589,6 +624,8 @@ int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
   }
   g_state = CORE_RUNNING;
   pthread_mutex_unlock(&g_lock);
+  if (role == IMSEC_CX_ROLE_CLIENT)
+    wait_first_attempt();
   return 0;
 
 fail_core:

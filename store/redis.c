@@ -216,6 +216,11 @@ struct redis_svc {
   /* Set before the thread starts, read-only after. */
   char host[256];
   int port;
+  /* AUTH (Redis 6 ACL user, or the requirepass password alone): the
+   * password is a secret, never logged or put in an error, wiped at the
+   * end. */
+  char user[128];
+  char pass[256];
   int db;
   int timeout_ms;
   char prefix[PREFIX_MAX];
@@ -938,7 +943,7 @@ static void schedule_retry(redis_svc *rs) {
 static void on_setup(redisAsyncContext *ac, void *rp, void *priv) {
   redis_svc *rs = ac->data;
   const redisReply *r = rp;
-  intptr_t sc = (intptr_t)priv; /* -1: SELECT */
+  intptr_t sc = (intptr_t)priv; /* -1: SELECT, -2: AUTH */
   if (!r || rs->ac != ac)
     return; /* the connection went: its callbacks say so */
   if (r->type == REDIS_REPLY_ERROR) {
@@ -1027,6 +1032,19 @@ static void connect_now(redis_svc *rs) {
   /* Sent ahead of every request: hiredis queues them until the socket
    * connects, and Redis runs a connection's commands in order. */
   int bad = 0;
+  if (rs->pass[0]) {
+    /* Binary-safe arguments: nothing of the password in a format. */
+    const char *argv[3] = {"AUTH", rs->user, rs->pass};
+    size_t lens[3] = {4, strlen(rs->user), strlen(rs->pass)};
+    int n = rs->user[0] ? 3 : 2;
+    if (!rs->user[0]) {
+      argv[1] = rs->pass;
+      lens[1] = lens[2];
+    }
+    bad |= redisAsyncCommandArgv(ac, on_setup, (void *)(intptr_t)-2, n, argv,
+                                 lens) != REDIS_OK;
+    rs->setup_left++;
+  }
   if (rs->db) {
     char db[16];
     snprintf(db, sizeof(db), "%d", rs->db);
@@ -1196,6 +1214,7 @@ static void rs_destroy(imsec_svc *s) {
   }
   pthread_mutex_destroy(&rs->mu);
   pthread_cond_destroy(&rs->cv);
+  imsec_wipe(rs->pass, sizeof(rs->pass));
   free(rs);
 }
 
@@ -1203,12 +1222,57 @@ static const imsec_svc_vtable redis_vt = {rs_submit, rs_destroy, NULL};
 
 /* ---------------------------------------------------------------- new */
 
-/* "redis://HOST[:PORT][/DB]", HOST a name, an IPv4 literal or [IPv6]. */
+static int hexval(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+/* Percent-decode [p, e) into out (RFC 3986 §2.1). */
+static int decode_part(const char *p, const char *e, char *out, size_t cap) {
+  size_t n = 0;
+  while (p < e) {
+    int c = (unsigned char)*p++;
+    if (c == '%') {
+      int hi = e - p >= 2 ? hexval(p[0]) : -1;
+      int lo = e - p >= 2 ? hexval(p[1]) : -1;
+      if (hi < 0 || lo < 0)
+        return IMSEC_ERR_INVAL;
+      c = hi << 4 | lo;
+      p += 2;
+    }
+    if (c == 0 || n + 1 >= cap)
+      return IMSEC_ERR_INVAL;
+    out[n++] = (char)c;
+  }
+  out[n] = 0;
+  return 0;
+}
+
+/* "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]", HOST a name, an IPv4
+ * literal or [IPv6]; USER and PASSWORD percent-encoded. */
 static int parse_url(redis_svc *rs, const char *url) {
   static const char scheme[] = "redis://";
   if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) /* no secret: a scheme */
     return IMSEC_ERR_INVAL;
   const char *p = url + sizeof(scheme) - 1;
+  const char *auth_end = p + strcspn(p, "/");
+  const char *at = NULL;
+  for (const char *q = p; q < auth_end; q++)
+    if (*q == '@')
+      at = q;
+  if (at) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon)
+      colon = p - 1; /* the password alone */
+    if (colon >= p)
+      IMSEC_GUARD(decode_part(p, colon, rs->user, sizeof(rs->user)));
+    IMSEC_GUARD(decode_part(colon + 1, at, rs->pass, sizeof(rs->pass)));
+    if (!rs->pass[0])
+      return IMSEC_ERR_INVAL;
+    p = at + 1;
+  }
   const char *h = p, *he;
   if (*p == '[') {
     h = p + 1;
@@ -1249,6 +1313,21 @@ static int parse_url(redis_svc *rs, const char *url) {
   return *p ? IMSEC_ERR_INVAL : 0;
 }
 
+/* The URL without its user and password, for messages. */
+static const char *shown_url(const char *url, char *buf, size_t cap) {
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 : url;
+  const char *end = p + strcspn(p, "/");
+  const char *at = NULL;
+  for (const char *q = p; q < end; q++)
+    if (*q == '@')
+      at = q;
+  if (!at)
+    return url;
+  snprintf(buf, cap, "redis://%s", at + 1);
+  return buf;
+}
+
 int imsec_redis_svc_new(imsec_svc **out, const char *url,
                         const imsec_redis_opts *o, char *err, size_t errcap) {
   if (err && errcap)
@@ -1256,6 +1335,7 @@ int imsec_redis_svc_new(imsec_svc **out, const char *url,
   if (!out || !url)
     return IMSEC_ERR_INVAL;
   *out = NULL;
+  char shown[300];
   redis_svc *rs = calloc(1, sizeof(*rs));
   if (!rs)
     return IMSEC_ERR_NOMEM;
@@ -1265,7 +1345,8 @@ int imsec_redis_svc_new(imsec_svc **out, const char *url,
   int rv = parse_url(rs, url);
   if (rv < 0) {
     if (err && errcap)
-      snprintf(err, errcap, "%s: not redis://HOST:PORT/DB", url);
+      snprintf(err, errcap, "%s: not redis://[[USER]:PASSWORD@]HOST:PORT/DB",
+               shown_url(url, shown, sizeof(shown)));
     goto fail;
   }
   rs->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -1321,7 +1402,8 @@ int imsec_redis_svc_new(imsec_svc **out, const char *url,
   pthread_mutex_unlock(&rs->mu);
   if (rv < 0) {
     if (err && errcap)
-      snprintf(err, errcap, "cannot connect to %s: %s", url, rs->start_err);
+      snprintf(err, errcap, "cannot connect to %s: %s",
+               shown_url(url, shown, sizeof(shown)), rs->start_err);
     rs_destroy(&rs->base);
     return rv;
   }
@@ -1337,6 +1419,7 @@ fail_loop:
 fail:
   pthread_mutex_destroy(&rs->mu);
   pthread_cond_destroy(&rs->cv);
+  imsec_wipe(rs->pass, sizeof(rs->pass));
   free(rs);
   return rv;
 }

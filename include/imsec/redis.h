@@ -21,7 +21,8 @@ typedef struct imsec_redis_opts {
  * A service (include/imsec/svc.h) answering the registration requests
  * (REG_LOAD, REG_SAVE, REG_DELETE, REG_GET, REG_EXPIRE; the others
  * IMSEC_ERR_UNSUPPORTED) from the Redis at `url`, "redis://HOST:PORT/DB"
- * (DB 0 when left out). Records carry absolute expiries (wall-clock ms,
+ * (DB 0 when left out), or "redis://[USER]:PASSWORD@HOST:PORT/DB" for a
+ * server that asks for AUTH (percent-encoded; never shown in `err`). Records carry absolute expiries (wall-clock ms,
  * the store's clock) and vanish from Redis when their last binding
  * expires; REG_EXPIRE is atomic (one script), so of several S-CSCFs
  * whose timers fire for one record, one alone sees gone = 1. Replies

@@ -305,8 +305,13 @@ void pc_ping_timer(ev *e) {
       continue;
     if (d->has_ping) {
       txn *t = imsec_map_get(&p->txns, d->ping_txn);
-      if (t && t->is_ping && !t->out_flow)
-        continue; /* still connecting: the connection decides */
+      if (t && t->is_ping && !t->out_flow) {
+        /* Still connecting after a whole interval (a hung peer accepts
+         * TCP and never finishes TLS): dead until it answers; the
+         * connection attempt itself decides the rest. */
+        pc_dest_dead(e, di, "no connection within the ping interval");
+        continue;
+      }
       if (t && t->is_ping) {
         pc_dest_dead(e, di, "no answer to OPTIONS");
         pc_txn_clear(p, t);

@@ -732,6 +732,39 @@ static void test_backpressure(void **state) {
   pthread_mutex_destroy(&t.mu);
 }
 
+/* A server that asks for a password (a Redis 6 ACL user): the URL's user
+ * and percent-encoded password log in; a wrong one is refused at start,
+ * and the error names neither. */
+static void test_auth(void **state) {
+  (void)state;
+  struct timeval tv = {1, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  assert_true(c && !c->err);
+  redisReply *r = redisCommand(c, "ACL SETUSER scscf on >s@cret:1 ~* +@all");
+  assert_non_null(r);
+  assert_int_equal(r->type, REDIS_REPLY_STATUS);
+  freeReplyObject(r);
+  redisFree(c);
+  char u[128], err[256];
+  snprintf(u, sizeof(u), "redis://scscf:s%%40cret%%3A1@127.0.0.1:%d/11", port);
+  imsec_svc *s = NULL;
+  assert_int_equal(imsec_redis_svc_new(&s, u, NULL, err, sizeof(err)), 0);
+  int64_t ttl[1] = {60000};
+  assert_int_equal(
+      save(s, "f@ims.test", "sip:f@ims.test", "tel:+15550011", ttl, 1), 0);
+  imsec_svc_del(s);
+  snprintf(u, sizeof(u), "redis://scscf:wrongpass@127.0.0.1:%d/11", port);
+  assert_int_equal(imsec_redis_svc_new(&s, u, NULL, err, sizeof(err)),
+                   IMSEC_ERR_IO);
+  assert_null(strstr(err, "wrongpass"));
+  assert_null(strstr(err, "scscf:"));
+  assert_non_null(strstr(err, "127.0.0.1"));
+  snprintf(u, sizeof(u), "redis://scscf:bad%%zz@127.0.0.1:%d/11", port);
+  assert_int_equal(imsec_redis_svc_new(&s, u, NULL, err, sizeof(err)),
+                   IMSEC_ERR_INVAL);
+  assert_null(strstr(err, "bad"));
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -742,6 +775,7 @@ int main(void) {
       cmocka_unit_test(test_load),
       cmocka_unit_test(test_db_apart),
       cmocka_unit_test(test_bad_url),
+      cmocka_unit_test(test_auth),
       cmocka_unit_test(test_close_answers),
       cmocka_unit_test(test_backpressure),
       cmocka_unit_test(test_timeout_reconnect),

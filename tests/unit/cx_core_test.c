@@ -193,13 +193,12 @@ static void test_bad_settings(void **state) {
   assert_false(imsec_cx_core_peer_open());
 }
 
-/* The client opens its HSS peer, sees it go when the HSS is killed, and
- * opens it again by itself when an HSS comes back on the same address
- * (RFC 6733 §2.1, §5.6: a configured peer is retried every Tc). */
+/* The client opens its HSS peer once the HSS is there, sees it go when
+ * the HSS is killed, and opens it again by itself when an HSS comes back on the
+ * same address (RFC 6733 §2.1, §5.6: a configured peer is retried every Tc). */
 static void test_client_reconnects(void **state) {
   (void)state;
   uint16_t port = free_port();
-  pid_t srv = spawn_server(port);
   char addr[64];
   snprintf(addr, sizeof(addr), "tcp:127.0.0.1:%u", (unsigned)port);
   imsec_cx_config c;
@@ -218,6 +217,10 @@ static void test_client_reconnects(void **state) {
   assert_string_equal(imsec_cx_core_identity(), "scscf.test.example");
   assert_string_equal(imsec_cx_core_peer_identity(), "hss.test.example");
   assert_string_equal(imsec_cx_core_peer_realm(), "test.example");
+  /* No HSS yet: the start returned after the first attempt failed, and
+   * the peer opens once an HSS listens. */
+  assert_false(imsec_cx_core_peer_open());
+  pid_t srv = spawn_server(port);
   assert_true(wait_open(1, 10000));
 
   /* One core per process. */

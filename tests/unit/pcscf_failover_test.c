@@ -505,13 +505,85 @@ static void all_dead(void **state) {
   fx_del(x);
 }
 
+/* A request still queued for a member that cannot be reached never left:
+ * it goes to the next live member instead of a 503. */
+static void queued_request_moves(void **state) {
+  (void)state;
+  fx *x = fx_new();
+  ue_up(x, UE_FLOW, 40000);
+  core_up(x, CORE1, 1);
+  reg_from(x, UE_FLOW, "alice");
+  assert_int_equal(x->last_flow, CORE1);
+  answer(x, CORE1, 200,
+         "Contact: <sip:alice@127.0.0.1:40000;transport=tls>;expires=600\r\n"
+         "Service-Route: <sip:orig@127.0.0.1:5071;lr>\r\n");
+  const char *msg = "MESSAGE sip:bob@" HOME " SIP/2.0\r\n"
+                    "Via: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bKq1\r\n"
+                    "Max-Forwards: 70\r\n"
+                    "From: <sip:alice@" HOME ">;tag=m\r\n"
+                    "To: <sip:bob@" HOME ">\r\n"
+                    "Call-ID: q1@ua\r\nCSeq: 1 MESSAGE\r\n"
+                    "Content-Length: 0\r\n\r\n";
+  imsec_out_clear(&x->out);
+  x->last_flow = 0;
+  imsec_pcscf_on_message(x->p, UE_FLOW, (const uint8_t *)msg, strlen(msg),
+                         x->now, &x->out);
+  uint64_t tag;
+  int st;
+  scan(x, UE_FLOW, &tag, &st);
+  assert_int_equal(tag, 2); /* the Service-Route's member, connecting */
+  assert_int_equal(x->last_flow, 0);
+  imsec_out_clear(&x->out);
+  imsec_pcscf_on_flow_down(x->p, 0, 2, IMSEC_ERR_IO, x->now, &x->out);
+  scan(x, UE_FLOW, &tag, &st);
+  assert_int_equal(st, 0);
+  assert_int_equal(x->last_flow, CORE1);
+  assert_non_null(strstr(x->last, "MESSAGE sip:bob@"));
+  answer(x, CORE1, 200, NULL);
+  scan(x, UE_FLOW, NULL, &st);
+  assert_int_equal(st, 200);
+  fx_del(x);
+}
+
+/* The answer to a challenge goes to the member that sent the 401 (it holds
+ * the nonce), whatever the weights say. */
+static void challenge_sticks(void **state) {
+  (void)state;
+  fx *x = fx_new_spec(HOME "=tcp:127.0.0.1:5070;weight=1,"
+                           "tcp:127.0.0.1:5071;weight=1",
+                      -1);
+  core_up(x, CORE1, 1);
+  core_up(x, CORE2, 2);
+  ue_up(x, UE_FLOW, 40000);
+  reg_from(x, UE_FLOW, "alice");
+  uint64_t first = x->last_flow;
+  answer(x, first, 401,
+         "WWW-Authenticate: Digest realm=\"" HOME "\", nonce=\"n\"\r\n");
+  for (int i = 0; i < 3; i++) {
+    reg_from(x, UE_FLOW, "alice");
+    assert_int_equal(x->last_flow, first);
+  }
+  /* Another UE's first REGISTER is spread to the other member. */
+  ue_up(x, UE_FLOW + 1, 40001);
+  reg_from(x, UE_FLOW + 1, "bob");
+  assert_int_not_equal(x->last_flow, first);
+  fx_del(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(parse_list), cmocka_unit_test(connect_refused),
-      cmocka_unit_test(flow_lost),  cmocka_unit_test(timeout_then_next),
-      cmocka_unit_test(on_503),     cmocka_unit_test(originating_to_sibling),
-      cmocka_unit_test(pings),      cmocka_unit_test(lone_route_unchanged),
-      cmocka_unit_test(weights),    cmocka_unit_test(all_dead),
+      cmocka_unit_test(parse_list),
+      cmocka_unit_test(connect_refused),
+      cmocka_unit_test(flow_lost),
+      cmocka_unit_test(timeout_then_next),
+      cmocka_unit_test(on_503),
+      cmocka_unit_test(originating_to_sibling),
+      cmocka_unit_test(pings),
+      cmocka_unit_test(lone_route_unchanged),
+      cmocka_unit_test(weights),
+      cmocka_unit_test(all_dead),
+      cmocka_unit_test(queued_request_moves),
+      cmocka_unit_test(challenge_sticks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,11 +28,11 @@
 /* Requests queued at the store's worker before it answers busy. */
 #define QUEUE_MAX 8192
 
-const char hss_serve_help[] =
-    "       imsec hss serve --db DB --diameter tcp:HOST:PORT|tls:HOST:PORT\n"
-    "                      --diameter-identity FQDN --diameter-realm REALM\n"
-    "                      [--diameter-cert FILE --diameter-key FILE\n"
-    "                       --diameter-ca FILE] [--log-level LEVEL]\n";
+static const char hss_serve_help[] =
+    "usage: imsec hss serve --db DB --diameter tcp:HOST:PORT|tls:HOST:PORT\n"
+    "                       --diameter-identity FQDN --diameter-realm REALM\n"
+    "                       [--diameter-cert FILE --diameter-key FILE\n"
+    "                        --diameter-ca FILE] [--log-level LEVEL]\n";
 
 static const char serve_text[] =
     "\n"
@@ -45,7 +45,9 @@ static const char serve_text[] =
     "          and --diameter-ca (peers must present a certificate from\n"
     "          that CA). Which S-CSCF serves which user is kept in memory.\n"
     "          Prints \"hss: listening on diameter ADDR\" on stderr when\n"
-    "          ready; SIGTERM or SIGINT stops it.\n";
+    "          ready; SIGTERM or SIGINT stops it. --log-level debug adds\n"
+    "          freeDiameter's own notices and debug lines (never an\n"
+    "          AVP value).\n";
 
 enum { S_DB, S_DIAMETER, S_IDENTITY, S_REALM, S_CERT, S_KEY, S_CA, S_LOG, S_N };
 
@@ -131,7 +133,6 @@ static int open_store(const char *db, imsec_hss_store **st) {
 
 int hss_serve(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
-    fputs("usage:\n", stdout);
     fputs(hss_serve_help, stdout);
     fputs(serve_text, stdout);
     return CLI_EXIT_OK;
@@ -143,6 +144,16 @@ int hss_serve(int argc, char **argv) {
     return rv;
   if ((rv = log_level(v[S_LOG], &lvl)) != 0)
     return rv;
+
+  /* SIGTERM and SIGINT wait for sigwait below: blocked before any
+   * thread starts (the store's worker, freeDiameter's), which inherit
+   * the mask. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
 
   imsec_hss_store *st = NULL;
   imsec_crypto *crypto = NULL;
@@ -164,15 +175,6 @@ int hss_serve(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "out of memory");
     goto done;
   }
-
-  /* SIGTERM and SIGINT wait for sigwait below: blocked before any
-   * thread starts, so freeDiameter's threads inherit the mask. */
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
-  signal(SIGPIPE, SIG_IGN);
 
   imsec_cx_config c;
   memset(&c, 0, sizeof c);

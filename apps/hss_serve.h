@@ -5,7 +5,4 @@
 /* argv[0] "hss", argv[1] "serve". Returns the exit code. */
 int hss_serve(int argc, char **argv);
 
-/* Its usage lines and option text, for `imsec hss --help`. */
-extern const char hss_serve_help[];
-
 #endif

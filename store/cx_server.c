@@ -675,13 +675,15 @@ static uint32_t read_ids(cx_txn *t, struct msg *req, struct dict_object **bad,
       *bad_avp = a;
       return IMSEC_DIA_AVP_OCCURS_TOO_MANY_TIMES;
     }
-    if (imsec_cx_str(a, t->impu[t->n_impu], sizeof t->impu[0]) < 0 ||
-        !t->impu[t->n_impu][0]) {
+    if (imsec_cx_str(a, t->impu[t->n_impu], sizeof t->impu[0]) < 0) {
       *bad = imsec_cx_d.public_identity;
       *bad_avp = a;
       return IMSEC_DIA_INVALID_AVP_VALUE;
     }
-    t->n_impu++;
+    /* An empty one says nothing (a client that did not know the IMPU):
+     * as if absent; a request that needs one is then missing it. */
+    if (t->impu[t->n_impu][0])
+      t->n_impu++;
   }
   a = imsec_cx_find(req, imsec_cx_d.server_name);
   if (a && imsec_cx_str(a, t->server_name, sizeof t->server_name) < 0) {

@@ -178,6 +178,13 @@ with Lab() as lab:
     a = mar(p, ALICE, "sip:bob@ims.test", "Digest-AKAv1-MD5")
     lab.check(a.result() == (5002, True),
               "MAR another's IMPU: DIAMETER_ERROR_IDENTITIES_DONT_MATCH")
+    a = mar(p, ALICE, "", "Digest-AKAv1-MD5")
+    lab.check(a.result() == (2001, False),
+              "MAR with an empty Public-Identity (IMPU unknown to the "
+              "S-CSCF): the IMPI's vector")
+    a = lir(p, "")
+    lab.check(a.result() == (5005, False),
+              "LIR with an empty Public-Identity: DIAMETER_MISSING_AVP")
 
     # ------------------------------------------------------------ MAR Digest
     for scheme in ("SIP Digest", "Unknown"):

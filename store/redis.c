@@ -1,12 +1,13 @@
 /* The registration store in Redis (include/imsec/redis.h).
  *
  * One thread of its own runs a private libuv loop with hiredis's async
- * client on it; submit queues a request (bounded) and wakes the loop.
- * Each request is one command, so replies come back in the order sent
- * (Redis answers a connection's commands in order), and a request that
- * waits longer than the timeout means the server stopped answering:
- * every request in flight is answered IMSEC_ERR_TIMEOUT and the
- * connection is dropped and made again.
+ * client on it; submit queues a request (bounded) and wakes the loop,
+ * which keeps at most INFLIGHT_MAX of them on the connection. Each
+ * request is one command (a REG_LOAD walk a chain of them), and Redis
+ * answers a connection's commands in order, so a request that waits
+ * longer than the timeout means the server stopped answering: every
+ * request in flight is answered IMSEC_ERR_TIMEOUT and the connection is
+ * dropped and made again.
  *
  * Data (prefix P, "imsec:" by default):
  *   P reg:<IMPI>   a hash: "h" the record's head (reg_codec), "b<i>"

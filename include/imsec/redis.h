@@ -22,11 +22,11 @@ typedef struct imsec_redis_opts {
  * (REG_LOAD, REG_SAVE, REG_DELETE, REG_GET, REG_EXPIRE; the others
  * IMSEC_ERR_UNSUPPORTED) from the Redis at `url`, "redis://HOST:PORT/DB"
  * (DB 0 when left out), or "redis://[USER]:PASSWORD@HOST:PORT/DB" for a
- * server that asks for AUTH (percent-encoded; never shown in `err`). Records carry absolute expiries (wall-clock ms,
- * the store's clock) and vanish from Redis when their last binding
- * expires; REG_EXPIRE is atomic (one script), so of several S-CSCFs
- * whose timers fire for one record, one alone sees gone = 1. Replies
- * come from the store's thread. A lost connection is reconnected;
+ * server that asks for AUTH (percent-encoded; never shown in `err`). Records
+ * carry absolute expiries (wall-clock ms, the store's clock) and vanish from
+ * Redis when their last binding expires; REG_EXPIRE is atomic (one script), so
+ * of several S-CSCFs whose timers fire for one record, one alone sees gone = 1.
+ * Replies come from the store's thread. A lost connection is reconnected;
  * requests meanwhile are answered IMSEC_ERR_IO. Returns 0,
  * IMSEC_ERR_INVAL (a malformed url), IMSEC_ERR_IO (cannot connect; `err`
  * says why), IMSEC_ERR_NOMEM.

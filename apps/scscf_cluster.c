@@ -186,7 +186,9 @@ int scscf_cluster_cx_start(scscf_cluster *c, const imsec_addr *self,
                     err[0] ? err : imsec_strerror(e));
   /* The capabilities exchange (RFC 6733 §5.3) before the first REGISTER
    * when the HSS is there; a late HSS is reconnected meanwhile. */
-  int64_t wait_ms = c->hss_timeout > 0 ? c->hss_timeout : 2000;
+  /* freeDiameter loads its 3GPP dictionary first: seconds on a busy
+   * machine. */
+  int64_t wait_ms = c->hss_timeout > 10000 ? c->hss_timeout : 10000;
   for (int64_t t = 0; t < wait_ms && !imsec_cx_client_ready(*out); t += 20) {
     struct timespec ts = {0, 20 * 1000000L};
     nanosleep(&ts, NULL);

@@ -48,9 +48,9 @@ int scscf_cluster_pick(const scscf_cluster_opts *o, const imsec_scscf_file *f,
 int scscf_cluster_is_redis(const char *registrations);
 
 /* The Cx client towards the HSS, its Server-Name from `self` (the
- * advertised address); waits up to the request timeout for the peer to
- * open, logging when it does not (requests get 504 meanwhile). Returns 0
- * or the exit code (one line said). */
+ * advertised address); waits up to 10 s (or the request timeout) for the peer
+ * to open, logging when it does not (requests get 504 meanwhile). Returns 0 or
+ * the exit code (one line said). */
 int scscf_cluster_cx_start(scscf_cluster *c, const imsec_addr *self,
                            imsec_svc **out);
 

@@ -40,10 +40,11 @@ void scscf_store_unavailable(imsec_scscf *s, const char *impi, int rv,
   const char *why = rv == IMSEC_ERR_BUSY      ? "locked"
                     : rv == IMSEC_ERR_TIMEOUT ? "no answer in time"
                                               : imsec_strerror(rv);
-  (void)imsec_out_log(out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "",
-                      impi ? impi : "", impi ? ": " : "",
-                      "HSS store unavailable: ", why, ": 500", held ? "; " : "",
-                      n, held ? " similar lines held back" : "", NULL);
+  (void)imsec_out_log(
+      out, IMSEC_LOG_ERROR, impi ? "REGISTER " : "", impi ? impi : "",
+      impi ? ": " : "", "HSS store unavailable: ", why,
+      rv == IMSEC_ERR_TIMEOUT ? ": 504" : ": 500", held ? "; " : "", n,
+      held ? " similar lines held back" : "", NULL);
 }
 
 /* Subscriber records the HSS gave lately, without secrets (k, op and

@@ -577,6 +577,19 @@ int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
     rmdir(dir);
   made_dir = 0;
   path[0] = '\0';
+  /* freeDiameter's parser drops a loopback ListenOn address (its address
+   * filter), and an empty endpoint list means "bind every address": a
+   * server asked for 127.0.0.1 would listen on all of them, and two on
+   * 127.0.1.x and 127.0.2.x with one port could not both start. Put the
+   * one address back, past the filter. */
+  if (role == IMSEC_CX_ROLE_SERVER &&
+      FD_IS_LIST_EMPTY(&fd_g_config->cnf_endpoints) &&
+      fd_ep_add_merge(&fd_g_config->cnf_endpoints, (sSA *)&ss, sl,
+                      EP_FL_CONF | EP_ACCEPTALL) != 0) {
+    set_err(err, errcap, "cannot set the listen address");
+    rv = IMSEC_ERR_NOMEM;
+    goto fail_core;
+  }
 
   if (setup) {
     rv = setup(arg, err, errcap);

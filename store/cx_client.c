@@ -619,6 +619,13 @@ static void on_answer(void *data, struct msg **ans) {
   int exp = 0;
   int rv = imsec_cx_get_result(a, &code, &exp) < 0 ? IMSEC_ERR_IO
                                                    : map_result(code, exp);
+  if (rv == IMSEC_ERR_UNSUPPORTED && !t->probing) {
+    /* The subscriber's scheme is not the one learnt (changed at the
+     * HSS): forget it, the next lookup asks again. */
+    pthread_mutex_lock(&t->c->mu);
+    info_free(imsec_map_sdel(&t->c->info, imsec_str_c(t->req.key)));
+    pthread_mutex_unlock(&t->c->mu);
+  }
   if (rv < 0) {
     if (t->probing && rv != IMSEC_ERR_TIMEOUT && rv != IMSEC_ERR_BUSY)
       rv = 0; /* keep the SAR's record */

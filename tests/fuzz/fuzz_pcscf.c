@@ -6,7 +6,10 @@
  * picks the event: 'a' / 'b' a message from UE flow 1 / 2, 'c' a message
  * from the S-CSCF flow, 't' a timer firing (time moves on by 1 s per
  * octet of the record), 'd' UE flow 1 lost and reconnected, 'e' the S-CSCF
- * flow lost and reconnected. Randomness is a counter (0, 1, 2, ...), so
+ * flow lost and reconnected, 'f' the connection to the second S-CSCF of
+ * the domain's failover group refused, 'g' it comes up (and any queued
+ * request or ping goes out on it), 'h' its flow lost, 'i' a message from it.
+ * Timers include the OPTIONS pings. Randomness is a counter (0, 1, 2, ...), so
  * the token key and the flow nonces are fixed and seeds can carry valid
  * flow tokens and branches. */
 #include <stdint.h>
@@ -75,9 +78,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       imsec_pcscf_route_parse(
           (imsec_str){"ims.mnc001.mcc001.3gppnetwork.org=tcp:127.0.0.1:5070",
                       52},
-          &cfg.routes[0]) < 0)
+          &cfg.routes[0]) < 0 ||
+      imsec_pcscf_route_parse(
+          (imsec_str){"ims.mnc001.mcc001.3gppnetwork.org=tcp:127.0.0.1:5071",
+                      52},
+          &cfg.routes[1]) < 0)
     abort();
-  cfg.n_routes = 1;
+  /* A failover group of two (lib/pcscf/failover.c). */
+  cfg.n_routes = 2;
   /* a plain core is open to listed addresses only */
   memcpy(cfg.peer_addrs[0], "127.0.0.1", 10);
   cfg.n_peer_addrs = 1;
@@ -97,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * transactions, STUN) sees what 'b' sends */
   flow_up(p, 2, 0, IMSEC_TP_DTLS, now, &out);
   flow_up(p, 100, 1, IMSEC_TP_TCP, now, &out);
-  uint64_t core = 100, ue1 = 1;
+  uint64_t core = 100, ue1 = 1, core2 = 200;
   /* PCSCF_FUZZ_TRACE=1: print what the element did (seed debugging). */
   static int trace = -1;
   if (trace < 0)
@@ -125,6 +133,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         now += (imsec_time_ms)(len + 1) * 1000;
         imsec_pcscf_on_timer(p, 1, now, &out);
         imsec_pcscf_on_timer(p, 2, now, &out);
+        imsec_pcscf_on_timer(p, 3, now, &out);
+        break;
+      case 'f':
+        imsec_pcscf_on_flow_down(p, 0, 2, IMSEC_ERR_IO, now, &out);
+        break;
+      case 'g':
+        flow_up(p, ++core2, 2, IMSEC_TP_TCP, now, &out);
+        break;
+      case 'i':
+        imsec_pcscf_on_message(p, core2, m, len, now, &out);
+        break;
+      case 'h':
+        imsec_pcscf_on_flow_down(p, core2, 2, IMSEC_ERR_CLOSED, now, &out);
         break;
       case 'd':
         imsec_pcscf_on_flow_down(p, ue1, 0, IMSEC_ERR_CLOSED, now, &out);

@@ -78,8 +78,13 @@ with Lab() as lab:
                   "(< %d)" % (t_opt, FAST_MS))
         got = [reg.recv_or_none(3.0) for _ in range(20)]
         t_all = (time.monotonic() - t0) * 1000
-        lab.check(all(status(x) == 500 for x in got),
-                  "20 more locked REGISTERs get 500")
+        # 500 for those the store answered "locked"; 504 (RFC 3261
+        # §21.5.5) for those whose store call was still queued behind the
+        # others when their deadline came (a slow, sanitized build).
+        lab.check(all(status(x) in (500, 504) for x in got) and
+                  any(status(x) == 500 for x in got),
+                  "20 more locked REGISTERs get 500, or 504 when still "
+                  "queued (got %s)" % ",".join(str(status(x)) for x in got))
         lab.check(t_all < TIMEOUT_MS + SLACK_MS,
                   "all within the store timeout (%.0f ms)" % t_all)
 

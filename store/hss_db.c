@@ -242,6 +242,20 @@ static int db_save_sqn(imsec_hss_store *s, imsec_str impi,
   return changed == 1 ? 0 : IMSEC_ERR_NOTFOUND;
 }
 
+/* An UPDATE of one subscriber changed no row: `exists` when the IMPI is
+ * there (the row did not match the rest of the condition), else
+ * IMSEC_ERR_NOTFOUND. */
+static int unchanged_why(db_store *d, imsec_str impi, int exists) {
+  sqlite3_stmt *q = d->st_load;
+  sqlite3_reset(q);
+  bind_text(q, 1, impi);
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc == SQLITE_ROW)
+    return exists;
+  return rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
+}
+
 /* Compare and set in one autocommit UPDATE: SQLite takes the write lock
  * for the statement, so the WHERE sees the state no other connection can
  * change before the write (two S-CSCFs sharing one file reserve disjoint
@@ -267,14 +281,7 @@ static int db_reserve_sqn(imsec_hss_store *s, imsec_str impi,
   imsec_db_step_ok(&d->w);
   if (changed == 1)
     return 0;
-  sqlite3_stmt *q = d->st_load;
-  sqlite3_reset(q);
-  bind_text(q, 1, impi);
-  rc = sqlite3_step(q);
-  sqlite3_reset(q);
-  if (rc == SQLITE_ROW)
-    return IMSEC_ERR_STALE;
-  return rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
+  return unchanged_why(d, impi, IMSEC_ERR_STALE);
 }
 
 static int exec(db_store *d, const char *sql) {
@@ -454,14 +461,7 @@ static int db_set_digest(imsec_hss_store *s, imsec_str impi,
     return 0;
   /* Nothing changed: no such IMPI, or an IMS AKA subscriber (which has
    * no password to change). */
-  sqlite3_stmt *q = d->st_load;
-  sqlite3_reset(q);
-  bind_text(q, 1, impi);
-  rc = sqlite3_step(q);
-  sqlite3_reset(q);
-  if (rc == SQLITE_ROW)
-    return IMSEC_ERR_INVAL;
-  return rc == SQLITE_DONE ? IMSEC_ERR_NOTFOUND : imsec_db_step_err(&d->w, rc);
+  return unchanged_why(d, impi, IMSEC_ERR_INVAL);
 }
 
 static const imsec_hss_store_vtable db_vt = {

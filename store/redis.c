@@ -717,20 +717,27 @@ static int resend_eval(redis_svc *rs, job *j, const redisReply *r) {
   return send_job(rs, j) == 0;
 }
 
+/* The start of every reply callback: a job already answered (a time-out
+ * or a lost connection got there first), or no reply at all (the
+ * connection went), is done with here. Returns 1 when the callback has
+ * nothing left to do (the callback's reference is dropped). */
+static int settled(redis_svc *rs, job *j, const redisReply *r) {
+  if (!j->answered && !r)
+    reply(rs, j, lost_status(rs, j), NULL, 0, 1);
+  if (j->answered) {
+    unref(j);
+    return 1;
+  }
+  return 0;
+}
+
 static void on_reply_body(redisAsyncContext *ac, void *rp, void *priv) {
   (void)ac;
   job *j = priv;
   redis_svc *rs = j->rs;
   const redisReply *r = rp;
-  if (j->answered) {
-    unref(j);
+  if (settled(rs, j, r))
     return;
-  }
-  if (!r) {
-    reply(rs, j, lost_status(rs, j), NULL, 0, 1);
-    unref(j);
-    return;
-  }
   if (resend_eval(rs, j, r)) {
     unref(j);
     return;
@@ -782,15 +789,8 @@ static void on_scan_body(redisAsyncContext *ac, void *rp, void *priv) {
   job *j = priv;
   redis_svc *rs = j->rs;
   const redisReply *r = rp;
-  if (j->answered) {
-    unref(j);
+  if (settled(rs, j, r))
     return;
-  }
-  if (!r) {
-    reply(rs, j, lost_status(rs, j), NULL, 0, 1);
-    unref(j);
-    return;
-  }
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
       r->element[0]->type != REDIS_REPLY_STRING ||
       r->element[1]->type != REDIS_REPLY_ARRAY || !rs->ac) {
@@ -845,15 +845,8 @@ static void on_load_one_body(redisAsyncContext *ac, void *rp, void *priv) {
   job *j = priv;
   redis_svc *rs = j->rs;
   const redisReply *r = rp;
-  if (j->answered) {
-    unref(j);
+  if (settled(rs, j, r))
     return;
-  }
-  if (!r) {
-    reply(rs, j, lost_status(rs, j), NULL, 0, 1);
-    unref(j);
-    return;
-  }
   /* A NOSCRIPT here fails the walk: the next REG_LOAD runs after a
    * reconnect has loaded the scripts again. */
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||

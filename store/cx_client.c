@@ -87,6 +87,7 @@ typedef struct cx_info {
   imsec_hss_aka spare_aka;
   int64_t spare_until;               /* monotonic ms */
   char spare_impu[IMSEC_HSS_ID_MAX]; /* the MARs' Public-Identity */
+  unsigned resyncs; /* resynchronisations asked for this IMPI */
 } cx_info;
 
 typedef struct cx_client {
@@ -110,6 +111,7 @@ typedef struct cx_txn {
   int64_t deadline; /* monotonic ms */
   int probing;      /* a lookup's follow-up MAR (scheme "Unknown") */
   char mar_impu[IMSEC_HSS_ID_MAX]; /* the MAR's Public-Identity */
+  unsigned resyncs; /* the IMPI's cx_info.resyncs when the MAR left */
   imsec_svc_reply rep;
 } cx_txn;
 
@@ -225,13 +227,15 @@ static int spare_take(cx_client *c, const imsec_svc_req *r,
 
 /* Keeps vecs[0..n) as the IMPI's spares, after those it holds (they came
  * from an earlier MAR: lower SQNs); `reset` drops those first (a
- * resynchronisation). What does not fit is wiped: its SQNs are skipped. */
+ * resynchronisation). What does not fit is wiped: its SQNs are skipped,
+ * and so are the vectors of a MAR sent before a resynchronisation of the
+ * IMPI was asked for (`resyncs` differs: they are behind the UE). */
 static void spare_keep(cx_client *c, const char *impi, const char *impu,
-                       imsec_aka_vector *vecs, int n, imsec_hss_aka aka,
-                       int reset) {
+                       unsigned resyncs, imsec_aka_vector *vecs, int n,
+                       imsec_hss_aka aka, int reset) {
   pthread_mutex_lock(&c->mu);
   cx_info *i = info_get(c, impi, n > 0 || reset);
-  if (i) {
+  if (i && (reset || resyncs == i->resyncs)) {
     int other = strcmp(i->spare_impu, impu) != 0; /* no secret: IMPU */
     if (reset || (i->n_spare && (i->spare_aka != aka || other)))
       spare_wipe(c, i);
@@ -705,7 +709,7 @@ static void on_maa(cx_txn *t, struct msg *ans) {
         break;
       }
       learn(c, impi, &o, 0);
-      spare_keep(c, impi, t->mar_impu, o.more, o.n_more, o.aka, 0);
+      spare_keep(c, impi, t->mar_impu, t->resyncs, o.more, o.n_more, o.aka, 0);
       t->rep.vec = o.vec;
       t->rep.aka = o.aka;
       break;
@@ -723,11 +727,11 @@ static void on_maa(cx_txn *t, struct msg *ans) {
       /* The HSS reset SQN and made a vector from it (TS 29.228
        * §6.3.3.1): the S-CSCF's next HSS_VECTOR takes that one. */
       learn(c, impi, &o, 1);
-      spare_keep(c, impi, t->mar_impu, o.more, o.n_more, o.aka, 1);
+      spare_keep(c, impi, t->mar_impu, t->resyncs, o.more, o.n_more, o.aka, 1);
       break;
     default: /* a lookup's scheme probe */
       learn(c, impi, &o, 1);
-      spare_keep(c, impi, t->mar_impu, o.more, o.n_more, o.aka, 0);
+      spare_keep(c, impi, t->mar_impu, t->resyncs, o.more, o.n_more, o.aka, 0);
       (void)fill_scheme(c, &t->rep.sub);
       break;
     }
@@ -835,12 +839,17 @@ static int cx_submit(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
     txn_end(t, 0);
     return 0;
   }
-  if (req->kind == IMSEC_SVC_HSS_RESYNC) {
-    /* The UE's SQN is past the spares' (TS 33.102 §6.3.5): drop them. */
+  {
+    /* A resynchronisation: the UE's SQN is past the spares' (TS 33.102
+     * §6.3.5), drop them, and the vectors of MARs still in flight. */
     pthread_mutex_lock(&c->mu);
-    cx_info *i = info_get(c, req->key, 0);
-    if (i)
+    cx_info *i =
+        info_get(c, req->key, req->kind == IMSEC_SVC_HSS_RESYNC && req->key[0]);
+    if (i && req->kind == IMSEC_SVC_HSS_RESYNC) {
       spare_wipe(c, i);
+      i->resyncs++;
+    }
+    t->resyncs = i ? i->resyncs : 0;
     pthread_mutex_unlock(&c->mu);
   }
   /* No HSS peer: the S-CSCF answers at once (504) rather than wait. */

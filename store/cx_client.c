@@ -22,6 +22,21 @@
  * MAA vector is kept the same way for the request that follows it. A
  * kept secret is handed out once, or wiped after KEPT_MS.
  *
+ * Spare vectors. Every IMS AKA MAR asks for MAR_VECTORS vectors
+ * (SIP-Number-Auth-Items, TS 29.228 §6.3.3, TS 29.229 §6.3.8): the first
+ * answers the request, the others wait per IMPI, in the order the HSS
+ * made them (rising SQN), for the IMPI's next HSS_VECTORs, so most
+ * re-registrations cost one Cx transaction (the SAR before the 200)
+ * instead of two. Each spare is handed out once; they are wiped after
+ * SPARE_MS (checked at most once a second, on the next request), on a
+ * resynchronisation of the IMPI (their SQNs are behind the UE's), when
+ * the IMPI's scheme changes, and on shutdown; at most SPARE_MAX are held
+ * in all. The HSS made every SQN durable before the MAA left it; a spare
+ * never used only skips SQNs, which the USIM accepts (TS 33.102 C.2:
+ * SQN need only rise per IND; imsec's HSS gives consecutive vectors
+ * consecutive INDs, C.3.2, so two S-CSCFs' spares used out of order are
+ * accepted as well).
+ *
  * Requests run on freeDiameter's threads; nothing here waits. Each one
  * has a deadline (imsec_cx_config.timeout_ms) past which freeDiameter
  * gives it back (expirecb) and the S-CSCF gets IMSEC_ERR_TIMEOUT.
@@ -47,6 +62,12 @@
 /* IMPIs whose scheme the client remembers; past it the table starts
  * over (a lookup then costs one MAR again). */
 #define INFO_MAX 65536
+/* Vectors one MAR asks for (the server answers 1 to 5). */
+#define MAR_VECTORS 4
+/* How long a spare vector waits for its IMPI's next registration. */
+#define SPARE_MS 30000
+/* Spare vectors held in all (each ~100 octets of secrets). */
+#define SPARE_MAX 16384
 
 /* What the client learnt of one IMPI. */
 typedef struct cx_info {
@@ -61,6 +82,12 @@ typedef struct cx_info {
   imsec_hss_aka vec_aka;
   int kept_dig;      /* 1: dig holds H(A1)s */
   imsec_hss_sub dig; /* secret */
+  int n_spare;       /* spare vectors, oldest (lowest SQN) first */
+  imsec_aka_vector spare[MAR_VECTORS - 1]; /* secret */
+  imsec_hss_aka spare_aka;
+  int64_t spare_until;               /* monotonic ms */
+  char spare_impu[IMSEC_HSS_ID_MAX]; /* the MARs' Public-Identity */
+  unsigned resyncs; /* resynchronisations asked for this IMPI */
 } cx_info;
 
 typedef struct cx_client {
@@ -69,6 +96,8 @@ typedef struct cx_client {
   char server_name[IMSEC_HSS_ID_MAX];
   pthread_mutex_t mu; /* guards info and closed */
   imsec_map info;     /* IMPI -> cx_info* */
+  int n_spares;       /* spare vectors held in all */
+  int64_t next_sweep; /* monotonic ms */
   int closed;
   atomic_int inflight;
 } cx_client;
@@ -81,6 +110,8 @@ typedef struct cx_txn {
   void *arg;
   int64_t deadline; /* monotonic ms */
   int probing;      /* a lookup's follow-up MAR (scheme "Unknown") */
+  char mar_impu[IMSEC_HSS_ID_MAX]; /* the MAR's Public-Identity */
+  unsigned resyncs; /* the IMPI's cx_info.resyncs when the MAR left */
   imsec_svc_reply rep;
 } cx_txn;
 
@@ -99,9 +130,18 @@ static void info_wipe_kept(cx_info *i) {
   i->kept_until = 0;
 }
 
-static void info_free(cx_info *i) {
+static void spare_wipe(cx_client *c, cx_info *i) {
+  for (int k = 0; k < i->n_spare; k++)
+    imsec_aka_vector_wipe(&i->spare[k]);
+  c->n_spares -= i->n_spare;
+  i->n_spare = 0;
+  i->spare_until = 0;
+}
+
+static void info_free(cx_client *c, cx_info *i) {
   if (!i)
     return;
+  spare_wipe(c, i);
   info_wipe_kept(i);
   imsec_wipe(i, sizeof(*i));
   free(i);
@@ -111,7 +151,7 @@ static void info_clear(cx_client *c) {
   size_t it = 0;
   imsec_map_slot *sl;
   while ((sl = imsec_map_next(&c->info, &it)) != NULL)
-    info_free(sl->val);
+    info_free(c, sl->val);
   imsec_map_free(&c->info);
   uint8_t seed[16] = {0};
   if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
@@ -136,6 +176,81 @@ static cx_info *info_get(cx_client *c, const char *impi, int make) {
     return NULL;
   }
   return i;
+}
+
+/* Wipes what waited too long: spare and kept secrets past their time.
+ * Runs at most once a second, on a request, under mu. */
+static void sweep(cx_client *c, int64_t now) {
+  if (now < c->next_sweep)
+    return;
+  c->next_sweep = now + 1000;
+  size_t it = 0;
+  imsec_map_slot *sl;
+  while ((sl = imsec_map_next(&c->info, &it)) != NULL) {
+    cx_info *i = sl->val;
+    if (i->n_spare && now > i->spare_until)
+      spare_wipe(c, i);
+    if (i->kept_until && now > i->kept_until)
+      info_wipe_kept(i);
+  }
+}
+
+/* The oldest spare vector of the IMPI, taken once (1), or 0. A request
+ * naming a Public-Identity other than the one the HSS checked against
+ * the IMPI when it made the spares (TS 29.228 §6.3.3.1) gets a MAR. */
+static int spare_take(cx_client *c, const imsec_svc_req *r,
+                      imsec_svc_reply *rep) {
+  int got = 0;
+  pthread_mutex_lock(&c->mu);
+  int64_t now = mono_ms();
+  cx_info *i = info_get(c, r->key, 0);
+  if (i && i->n_spare) {
+    if (now > i->spare_until) {
+      spare_wipe(c, i);
+    } else if (r->impu[0] &&
+               strcmp(r->impu, i->spare_impu) != 0) { /* no secret: IMPU */
+      got = 0;
+    } else {
+      rep->vec = i->spare[0];
+      rep->aka = i->spare_aka;
+      for (int k = 1; k < i->n_spare; k++)
+        i->spare[k - 1] = i->spare[k];
+      imsec_aka_vector_wipe(&i->spare[i->n_spare - 1]);
+      i->n_spare--;
+      c->n_spares--;
+      got = 1;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
+  return got;
+}
+
+/* Keeps vecs[0..n) as the IMPI's spares, after those it holds (they came
+ * from an earlier MAR: lower SQNs); `reset` drops those first (a
+ * resynchronisation). What does not fit is wiped: its SQNs are skipped,
+ * and so are the vectors of a MAR sent before a resynchronisation of the
+ * IMPI was asked for (`resyncs` differs: they are behind the UE). */
+static void spare_keep(cx_client *c, const char *impi, const char *impu,
+                       unsigned resyncs, imsec_aka_vector *vecs, int n,
+                       imsec_hss_aka aka, int reset) {
+  pthread_mutex_lock(&c->mu);
+  cx_info *i = info_get(c, impi, n > 0 || reset);
+  if (i && (reset || resyncs == i->resyncs)) {
+    int other = strcmp(i->spare_impu, impu) != 0; /* no secret: IMPU */
+    if (reset || (i->n_spare && (i->spare_aka != aka || other)))
+      spare_wipe(c, i);
+    snprintf(i->spare_impu, sizeof i->spare_impu, "%s", impu);
+    if (i->n_spare == 0)
+      i->spare_until = mono_ms() + SPARE_MS;
+    i->spare_aka = aka;
+    for (int k = 0;
+         k < n && i->n_spare < MAR_VECTORS - 1 && c->n_spares < SPARE_MAX;
+         k++) {
+      i->spare[i->n_spare++] = vecs[k];
+      c->n_spares++;
+    }
+  }
+  pthread_mutex_unlock(&c->mu);
 }
 
 /* ------------------------------------------------------ result mapping */
@@ -268,9 +383,11 @@ static int build_sar(cx_txn *t, struct msg **out) {
 }
 
 /* MAR (TS 29.229 §6.1.7) for `impi`: one SIP-Auth-Data-Item with the
- * scheme and, for a resynchronisation, SIP-Authorization RAND||AUTS. */
+ * scheme and, for a resynchronisation, SIP-Authorization RAND||AUTS;
+ * n_items vectors asked for (SIP-Number-Auth-Items). */
 static int build_mar(cx_txn *t, const char *impi, const char *impu,
-                     const char *scheme, int resync, struct msg **out) {
+                     const char *scheme, int resync, int n_items,
+                     struct msg **out) {
   struct msg *m = NULL;
   IMSEC_GUARD(request_new(imsec_cx_d.mar, &m));
   struct avp *item = NULL;
@@ -289,7 +406,7 @@ static int build_mar(cx_txn *t, const char *impi, const char *impu,
     imsec_wipe(ra, sizeof ra);
   }
   if (rv == 0)
-    rv = imsec_cx_add_int(m, imsec_cx_d.sip_number_auth_items, 1);
+    rv = imsec_cx_add_int(m, imsec_cx_d.sip_number_auth_items, n_items);
   if (rv == 0)
     rv = imsec_cx_add_str(m, imsec_cx_d.server_name, t->c->server_name);
   if (rv) {
@@ -366,7 +483,9 @@ static int read_aka_item(struct avp *item, imsec_aka_vector *v) {
 
 typedef struct maa_out {
   int have_vec;
-  imsec_aka_vector vec; /* secret */
+  imsec_aka_vector vec; /* secret: the first vector */
+  int n_more;
+  imsec_aka_vector more[MAR_VECTORS - 1]; /* secret: the others, in order */
   imsec_hss_aka aka;
   int have_dig;
   imsec_hss_sub dig; /* secret */
@@ -407,7 +526,8 @@ static int read_digest_item(struct avp *item, maa_out *o) {
   return 0;
 }
 
-/* The items of a MAA: the first AKA vector, or every SIP Digest H(A1). */
+/* The items of a MAA: the AKA vectors (of the first one's version, in
+ * the order sent), or every SIP Digest H(A1). */
 static int read_maa(struct msg *ans, maa_out *o) {
   int bad = 0;
   for (struct avp *it = imsec_cx_find(ans, imsec_cx_d.sip_auth_data_item); it;
@@ -417,8 +537,18 @@ static int read_maa(struct msg *ans, maa_out *o) {
                          sizeof scheme) < 0)
       continue;
     if (strncasecmp(scheme, "Digest-AKAv", 11) == 0) { /* no secret: name */
-      if (o->have_vec)
+      if (o->have_vec) {
+        /* no secret: a scheme name */
+        int v2 = strncasecmp(scheme, "Digest-AKAv2", 12) == 0;
+        imsec_hss_aka v = v2 ? IMSEC_HSS_AKAV2 : IMSEC_HSS_AKAV1;
+        if (v != o->aka || o->n_more >= MAR_VECTORS - 1)
+          continue;
+        if (read_aka_item(it, &o->more[o->n_more]) < 0)
+          imsec_aka_vector_wipe(&o->more[o->n_more]);
+        else
+          o->n_more++;
         continue;
+      }
       if (read_aka_item(it, &o->vec) < 0) {
         bad = 1;
         imsec_aka_vector_wipe(&o->vec);
@@ -558,8 +688,9 @@ static void on_saa(cx_txn *t, struct msg *ans) {
    * vector is kept for the HSS_VECTOR that follows. */
   struct msg *m = NULL;
   t->probing = 1;
-  if (build_mar(t, sub->impi, sub->impus[0], IMSEC_CX_SCHEME_UNKNOWN, 0, &m) <
-          0 ||
+  snprintf(t->mar_impu, sizeof t->mar_impu, "%s", sub->impus[0]);
+  if (build_mar(t, sub->impi, sub->impus[0], IMSEC_CX_SCHEME_UNKNOWN, 0,
+                MAR_VECTORS, &m) < 0 ||
       send_txn(t, &m) < 0)
     txn_end(t, IMSEC_ERR_IO);
 }
@@ -578,6 +709,7 @@ static void on_maa(cx_txn *t, struct msg *ans) {
         break;
       }
       learn(c, impi, &o, 0);
+      spare_keep(c, impi, t->mar_impu, t->resyncs, o.more, o.n_more, o.aka, 0);
       t->rep.vec = o.vec;
       t->rep.aka = o.aka;
       break;
@@ -595,9 +727,11 @@ static void on_maa(cx_txn *t, struct msg *ans) {
       /* The HSS reset SQN and made a vector from it (TS 29.228
        * §6.3.3.1): the S-CSCF's next HSS_VECTOR takes that one. */
       learn(c, impi, &o, 1);
+      spare_keep(c, impi, t->mar_impu, t->resyncs, o.more, o.n_more, o.aka, 1);
       break;
     default: /* a lookup's scheme probe */
       learn(c, impi, &o, 1);
+      spare_keep(c, impi, t->mar_impu, t->resyncs, o.more, o.n_more, o.aka, 0);
       (void)fill_scheme(c, &t->rep.sub);
       break;
     }
@@ -607,6 +741,8 @@ static void on_maa(cx_txn *t, struct msg *ans) {
     rv = 0;
   }
   imsec_aka_vector_wipe(&o.vec);
+  for (int k = 0; k < MAR_VECTORS - 1; k++)
+    imsec_aka_vector_wipe(&o.more[k]);
   imsec_hss_sub_wipe(&o.dig);
   txn_end(t, rv);
 }
@@ -623,7 +759,7 @@ static void on_answer(void *data, struct msg **ans) {
     /* The subscriber's scheme is not the one learnt (changed at the
      * HSS): forget it, the next lookup asks again. */
     pthread_mutex_lock(&t->c->mu);
-    info_free(imsec_map_sdel(&t->c->info, imsec_str_c(t->req.key)));
+    info_free(t->c, imsec_map_sdel(&t->c->info, imsec_str_c(t->req.key)));
     pthread_mutex_unlock(&t->c->mu);
   }
   if (rv < 0) {
@@ -673,6 +809,8 @@ static int cx_submit(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
   }
   pthread_mutex_lock(&c->mu);
   int closed = c->closed;
+  if (!closed)
+    sweep(c, mono_ms());
   pthread_mutex_unlock(&c->mu);
   if (closed)
     return IMSEC_ERR_CLOSED;
@@ -697,6 +835,23 @@ static int cx_submit(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
     txn_end(t, 0);
     return 0;
   }
+  if (req->kind == IMSEC_SVC_HSS_VECTOR && spare_take(c, req, &t->rep)) {
+    txn_end(t, 0);
+    return 0;
+  }
+  {
+    /* A resynchronisation: the UE's SQN is past the spares' (TS 33.102
+     * §6.3.5), drop them, and the vectors of MARs still in flight. */
+    pthread_mutex_lock(&c->mu);
+    cx_info *i =
+        info_get(c, req->key, req->kind == IMSEC_SVC_HSS_RESYNC && req->key[0]);
+    if (i && req->kind == IMSEC_SVC_HSS_RESYNC) {
+      spare_wipe(c, i);
+      i->resyncs++;
+    }
+    t->resyncs = i ? i->resyncs : 0;
+    pthread_mutex_unlock(&c->mu);
+  }
   /* No HSS peer: the S-CSCF answers at once (504) rather than wait. */
   if (!imsec_cx_core_peer_open()) {
     txn_end(t, IMSEC_ERR_TIMEOUT);
@@ -712,15 +867,18 @@ static int cx_submit(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
   switch (req->kind) {
   case IMSEC_SVC_HSS_VECTOR:
     mar_impu(c, req, impu, sizeof impu);
-    rv = build_mar(t, req->key, impu, IMSEC_CX_SCHEME_AKA, 0, &m);
+    snprintf(t->mar_impu, sizeof t->mar_impu, "%s", impu);
+    rv = build_mar(t, req->key, impu, IMSEC_CX_SCHEME_AKA, 0, MAR_VECTORS, &m);
     break;
   case IMSEC_SVC_HSS_RESYNC:
     mar_impu(c, req, impu, sizeof impu);
-    rv = build_mar(t, req->key, impu, IMSEC_CX_SCHEME_AKA, 1, &m);
+    snprintf(t->mar_impu, sizeof t->mar_impu, "%s", impu);
+    rv = build_mar(t, req->key, impu, IMSEC_CX_SCHEME_AKA, 1, MAR_VECTORS, &m);
     break;
   case IMSEC_SVC_HSS_DIGEST:
     mar_impu(c, req, impu, sizeof impu);
-    rv = build_mar(t, req->key, impu, IMSEC_CX_SCHEME_DIGEST, 0, &m);
+    snprintf(t->mar_impu, sizeof t->mar_impu, "%s", impu);
+    rv = build_mar(t, req->key, impu, IMSEC_CX_SCHEME_DIGEST, 0, 1, &m);
     break;
   default:
     rv = build_sar(t, &m);
@@ -747,7 +905,7 @@ static void cx_destroy(imsec_svc *s) {
   size_t it = 0;
   imsec_map_slot *sl;
   while ((sl = imsec_map_next(&c->info, &it)) != NULL)
-    info_free(sl->val);
+    info_free(c, sl->val);
   imsec_map_free(&c->info);
   pthread_mutex_destroy(&c->mu);
   free(c);

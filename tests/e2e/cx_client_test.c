@@ -229,7 +229,7 @@ static void test_cx_client(void **state) {
   assert_int_equal(w.rep.aka, IMSEC_HSS_AKAV1);
   uint8_t rand1[16];
   memcpy(rand1, w.rep.vec.rand, 16);
-  /* The next one is a MAR of its own: a fresh RAND. */
+  /* The next one: a fresh RAND (a spare of the lookup's MAR). */
   assert_int_equal(ask(svc, IMSEC_SVC_HSS_VECTOR, ALICE, "sip:alice@" D, &w),
                    0);
   check_vector(mil, &w.rep.vec);
@@ -311,6 +311,27 @@ static void test_cx_client(void **state) {
     for (int i = 0; i < 6; i++)
       sqn[i] = w.rep.vec.autn[i] ^ ak[i];
     assert_true(memcmp(sqn, sqn_ms, 6) > 0);
+    /* That MAR asked for 4 vectors (SIP-Number-Auth-Items): the next 3
+     * come from the client with no MAR, so even a stopped HSS does not
+     * delay them; their SQNs keep rising (TS 33.102 C.3). The 4th needs
+     * a MAR again: no answer, IMSEC_ERR_TIMEOUT. */
+    kill(g_hss, SIGSTOP);
+    for (int n = 0; n < 3; n++) {
+      uint8_t prev[6];
+      memcpy(prev, sqn, 6);
+      int64_t t0 = mono_ms();
+      assert_int_equal(ask(svc, IMSEC_SVC_HSS_VECTOR, ALICE, NULL, &w), 0);
+      assert_true(w.at - t0 < 300);
+      check_vector(mil, &w.rep.vec);
+      assert_int_equal(
+          imsec_milenage_f2345(mil, w.rep.vec.rand, NULL, NULL, NULL, ak), 0);
+      for (int i = 0; i < 6; i++)
+        sqn[i] = w.rep.vec.autn[i] ^ ak[i];
+      assert_true(memcmp(sqn, prev, 6) > 0);
+    }
+    assert_int_equal(ask(svc, IMSEC_SVC_HSS_VECTOR, ALICE, NULL, &w),
+                     IMSEC_ERR_TIMEOUT);
+    kill(g_hss, SIGCONT);
     /* An AUTS whose MAC-S is wrong: AUTHORIZATION_REJECTED -> MAC. */
     req.auts[13] ^= 1;
     memset(&w, 0, sizeof w);

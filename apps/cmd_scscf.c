@@ -71,8 +71,8 @@ static const char help[] =
     "already up keep theirs). A reload that fails logs\n"
     "\"reload failed: WHY\" and keeps the running configuration; listen,\n"
     "domain, db, registrations, advertise, txn_timeout, max_txns,\n"
-    "trust_domain, insecure_core, routes and timer_c_ms are logged as\n"
-    "\"needs a restart\".\n"
+    "trust_domain, insecure_core, routes, timer_c_ms, hss with its\n"
+    "Diameter settings, and aliases are logged as \"needs a restart\".\n"
     "\n"
     "  --listen ADDR         listen address (repeatable; port 0: any free;\n"
     "                        tcp: only with --insecure-core)\n"
@@ -813,6 +813,18 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
   v->db = pick(o->db, f->db);
   v->registrations = pick(o->registrations, f->registrations);
   v->advertise = pick(o->advertise, f->advertise);
+  /* The core past one machine, picked as scscf_cluster_pick does. */
+  v->hss = pick(o->cl.hss, f->hss);
+  v->diameter_identity = pick(o->cl.diameter_identity, f->diameter_identity);
+  v->diameter_realm = pick(o->cl.diameter_realm, f->diameter_realm);
+  v->hss_identity = pick(o->cl.hss_identity, f->hss_identity);
+  v->diameter_cert = pick(o->cl.diameter_cert, f->diameter_cert);
+  v->diameter_key = pick(o->cl.diameter_key, f->diameter_key);
+  v->diameter_ca = pick(o->cl.diameter_ca, f->diameter_ca);
+  v->hss_timeout = o->cl.hss_timeout >= 0 ? o->cl.hss_timeout : f->hss_timeout;
+  v->aliases =
+      o->cl.n_aliases ? o->cl.aliases : (const char *const *)f->aliases;
+  v->n_aliases = o->cl.n_aliases ? o->cl.n_aliases : f->n_aliases;
   v->log_level = pick(o->log_level, f->log_level);
   v->cert = pick(o->cert, f->cert);
   v->key = pick(o->key, f->key);

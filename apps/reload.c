@@ -389,6 +389,20 @@ int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
     reload_restart(&plan, "timer_c_ms");
   if (running->max_digest_nonces != next->max_digest_nonces)
     reload_restart(&plan, "max_digest_nonces");
+  if (!str_eq(running->hss, next->hss) ||
+      !str_eq(running->diameter_identity, next->diameter_identity) ||
+      !str_eq(running->diameter_realm, next->diameter_realm) ||
+      !str_eq(running->hss_identity, next->hss_identity) ||
+      !str_eq(running->diameter_cert, next->diameter_cert) ||
+      !str_eq(running->diameter_key, next->diameter_key) ||
+      !str_eq(running->diameter_ca, next->diameter_ca) ||
+      running->hss_timeout != next->hss_timeout)
+    reload_restart(&plan, "hss and its Diameter settings");
+  int same_aliases = running->n_aliases == next->n_aliases;
+  for (size_t i = 0; same_aliases && i < next->n_aliases; i++)
+    same_aliases = str_eq(running->aliases[i], next->aliases[i]);
+  if (!same_aliases)
+    reload_restart(&plan, "aliases");
   scscf_apply sa = {.s = s, .next = next};
   scscf_expiry(next, &sa.cfg);
   scscf_expiry(running, &sa.was);

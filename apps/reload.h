@@ -135,6 +135,13 @@ typedef struct reload_scscf {
   int64_t digest_nonce_ms, max_digest_nonces;
   const char *digest_username, *digest_algorithms;
   int digest_proxy_auth;
+  /* A core past one machine, taken at start only: the Cx HSS and its
+   * Diameter settings (hss_timeout -1: the default), the siblings. */
+  const char *hss, *diameter_identity, *diameter_realm, *hss_identity;
+  const char *diameter_cert, *diameter_key, *diameter_ca;
+  int64_t hss_timeout;
+  const char *const *aliases;
+  size_t n_aliases;
 } reload_scscf;
 
 /* The S-CSCF: reloads the TLS context of every tls: listener (runner

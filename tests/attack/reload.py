@@ -312,6 +312,10 @@ def scscf_part(lab):
     write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\n")
     lab.check(hup(lab, sc, r"reloaded; needs a restart: advertise", 1),
               "S-CSCF new advertise address: 'needs a restart: advertise'")
+    write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\n"
+          "aliases: [127.0.0.2:5062]\n")
+    lab.check(hup(lab, sc, r"reloaded; needs a restart: .*aliases", 1),
+              "S-CSCF new sibling aliases: 'needs a restart: ... aliases'")
 
     # The CA files are read again: under another root the same peer's
     # chain no longer validates, and a new connection of it is refused.
@@ -322,7 +326,7 @@ def scscf_part(lab):
     lab.run("pki", "init", "--dir", other, "--trust-domain", TRUST_DOMAIN)
     write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\n",
           ca=os.path.join(other, "root.crt"))
-    lab.check(hup(lab, sc, r"scscf info: reloaded", 3),
+    lab.check(hup(lab, sc, r"scscf info: reloaded", 4),
               "a new CA file: 'reloaded'")
     try_options(lab, sc.port, me, "o3@x", 3)
     lab.check(sc.wait_log(refused, 5) is not None,
@@ -334,7 +338,7 @@ def scscf_part(lab):
               "the connection judged before the reload keeps its verdict")
     n_refused = len(re.findall(refused, sc.log_text()))
     write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\n")
-    lab.check(hup(lab, sc, r"scscf info: reloaded", 4),
+    lab.check(hup(lab, sc, r"scscf info: reloaded", 5),
               "the home root again: 'reloaded'")
     c = lab.connect_tls(sc.port, cert=me[0], key=me[1])
     c.send(request("OPTIONS", "sip:" + HOME, "sip:p@" + HOME, "sip:" + HOME,
@@ -361,7 +365,7 @@ def scscf_part(lab):
         try_options(lab, sc.port, them, "o6@x", 6)
 
     write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\n", ca=both)
-    lab.check(hup(lab, sc, r"scscf info: reloaded", 5),
+    lab.check(hup(lab, sc, r"scscf info: reloaded", 6),
               "two CA files: 'reloaded'")
     far_peer()
     lab.check(sc.wait_log(refused + r" name '%s'" % re.escape(far), 5)
@@ -369,7 +373,7 @@ def scscf_part(lab):
               "a peer of the second root, not listed: refused")
     write("expires_min: 60\nadvertise: tcp:127.0.0.1:9\npeers: [%s]\n" % far,
           ca=both)
-    lab.check(hup(lab, sc, r"scscf info: reloaded", 6),
+    lab.check(hup(lab, sc, r"scscf info: reloaded", 7),
               "its name in peers: 'reloaded'")
     far_peer()
     lab.check(sc.wait_log(listed, 5) is not None,

@@ -1183,3 +1183,21 @@ size_t imsec_host_held(const imsec_host *h) {
 imsec_time_ms imsec_host_next_deadline(const imsec_host *h) {
   return h->deadline;
 }
+
+/* ------------------------------------------------------------ operations */
+
+void imsec_host_metrics(imsec_host *h, struct imsec_metrics *m) {
+  if (h->cfg.ops->metrics)
+    h->cfg.ops->metrics(h->cfg.self, h->port.now(h->port.ctx), m);
+}
+
+int imsec_host_list(imsec_host *h, const char *what, struct imsec_table *t) {
+  if (!h->cfg.ops->list)
+    return IMSEC_ERR_UNSUPPORTED;
+  return h->cfg.ops->list(h->cfg.self, what, h->port.now(h->port.ctx), t);
+}
+
+size_t imsec_host_busy(const imsec_host *h) {
+  size_t n = h->cfg.ops->busy ? h->cfg.ops->busy(h->cfg.self) : 0;
+  return n + imsec_host_pending(h) + imsec_host_held(h);
+}

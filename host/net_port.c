@@ -1781,3 +1781,35 @@ int imsec_hostnet_psk_set_static(imsec_hostnet *r, const imsec_hostnet_psk *e,
     return IMSEC_ERR_INVAL;
   return hn_psk_set_static(r->psk, e, n);
 }
+
+/* ------------------------------------------------------------ operations */
+
+int imsec_hostnet_metrics(imsec_hostnet *r, struct imsec_metrics *m,
+                          int64_t timeout_ms) {
+  (void)r;
+  (void)m;
+  (void)timeout_ms;
+  return IMSEC_ERR_UNSUPPORTED;
+}
+
+int imsec_hostnet_list(imsec_hostnet *r, const char *what,
+                       struct imsec_table *t, int64_t timeout_ms) {
+  (void)r;
+  (void)what;
+  (void)t;
+  (void)timeout_ms;
+  return IMSEC_ERR_UNSUPPORTED;
+}
+
+int imsec_hostnet_reload(imsec_hostnet *r, char *msg, size_t cap) {
+  (void)r;
+  (void)msg;
+  (void)cap;
+  return IMSEC_ERR_UNSUPPORTED;
+}
+
+int imsec_hostnet_drain(imsec_hostnet *r, int64_t timeout_ms) {
+  (void)r;
+  (void)timeout_ms;
+  return IMSEC_ERR_UNSUPPORTED;
+}

@@ -1016,3 +1016,21 @@ void imsec_net_get_stats(imsec_net *net, imsec_net_stats *s) {
   s->resumed = atomic_load(&net->resumed);
   s->closed_limit = atomic_load(&net->closed_limit);
 }
+
+/* ------------------------------------------------------------ operations */
+
+void imsec_net_metrics(imsec_net *net, struct imsec_metrics *m) {
+  (void)net;
+  (void)m;
+}
+
+int imsec_net_list_flows(imsec_net *net, unsigned loop, struct imsec_table *t) {
+  (void)net;
+  (void)loop;
+  (void)t;
+  return IMSEC_ERR_UNSUPPORTED;
+}
+
+void imsec_net_pause_listeners(imsec_net *net) {
+  (void)net;
+}

@@ -911,7 +911,8 @@ static void cx_destroy(imsec_svc *s) {
   free(c);
 }
 
-static const imsec_svc_vtable cx_vt = {cx_submit, cx_destroy, NULL};
+static const imsec_svc_vtable cx_vt = {.submit = cx_submit,
+                                       .destroy = cx_destroy};
 
 static int client_setup(void *arg, char *err, size_t errcap) {
   (void)arg;

@@ -1212,7 +1212,8 @@ static void rs_destroy(imsec_svc *s) {
   free(rs);
 }
 
-static const imsec_svc_vtable redis_vt = {rs_submit, rs_destroy, NULL};
+static const imsec_svc_vtable redis_vt = {.submit = rs_submit,
+                                          .destroy = rs_destroy};
 
 /* ---------------------------------------------------------------- new */
 

@@ -18,6 +18,19 @@ void imsec_svc_del(imsec_svc *s) {
     s->vt->destroy(s);
 }
 
+void imsec_svc_metrics(imsec_svc *s, struct imsec_metrics *m) {
+  if (s && m && s->vt->metrics)
+    s->vt->metrics(s, m);
+}
+
+int imsec_svc_list(imsec_svc *s, const char *what, struct imsec_table *t) {
+  if (!s || !what || !t)
+    return IMSEC_ERR_INVAL;
+  if (!s->vt->list)
+    return IMSEC_ERR_UNSUPPORTED;
+  return s->vt->list(s, what, t);
+}
+
 void imsec_reg_store_del(imsec_reg_store *s) {
   if (s)
     s->vt->destroy(s);
@@ -210,8 +223,8 @@ static int local_batch(imsec_svc *s, imsec_store_batch_op op) {
   return IMSEC_ERR_INVAL;
 }
 
-static const imsec_svc_vtable local_vt = {local_submit, local_destroy,
-                                          local_batch};
+static const imsec_svc_vtable local_vt = {
+    .submit = local_submit, .destroy = local_destroy, .batch = local_batch};
 
 int imsec_svc_local_new(imsec_svc **out, const imsec_svc_local_config *cfg) {
   if (!out || !cfg)

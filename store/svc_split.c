@@ -28,7 +28,8 @@ static void split_destroy(imsec_svc *s) {
   free(s);
 }
 
-static const imsec_svc_vtable split_vt = {split_submit, split_destroy, NULL};
+static const imsec_svc_vtable split_vt = {.submit = split_submit,
+                                          .destroy = split_destroy};
 
 int imsec_svc_split_new(imsec_svc **out, imsec_svc *hss, imsec_svc *reg) {
   if (!out || !hss || !reg)

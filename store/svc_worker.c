@@ -340,7 +340,8 @@ static void worker_destroy(imsec_svc *s) {
   free(w);
 }
 
-static const imsec_svc_vtable worker_vt = {worker_submit, worker_destroy, NULL};
+static const imsec_svc_vtable worker_vt = {.submit = worker_submit,
+                                           .destroy = worker_destroy};
 
 int imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max) {
   if (!out || !inner || queue_max == 0)

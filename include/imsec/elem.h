@@ -22,6 +22,9 @@
 #include "imsec/hss.h"
 #include "imsec/trust.h"
 
+struct imsec_metrics;
+struct imsec_table;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -87,7 +90,8 @@ typedef enum imsec_act_kind {
   IMSEC_ACT_CLOSE,    /* flow */
   IMSEC_ACT_KEEP,     /* flow: registered; stop the idle timeout */
   IMSEC_ACT_TIMER,    /* timer, at (0: cancel) */
-  IMSEC_ACT_LOG,      /* level, data (text, no newline) */
+  IMSEC_ACT_LOG,      /* level, data (text, no newline), flow and the
+                         Call-ID where known (see imsec_out_log_context) */
   IMSEC_ACT_REQUEST,  /* svc: ask a store; answered by on_reply */
   IMSEC_ACT_PERSIST,  /* svc: make durable; later actions wait for it */
   IMSEC_ACT_PSK,      /* tls (psk, psk_len, psk_identity), at: a server PSK */
@@ -278,6 +282,9 @@ typedef struct imsec_act {
   imsec_svc_req *svc;     /* REQUEST, PERSIST: owned */
   uint8_t *data;          /* SEND bytes, LOG text (NUL-terminated); owned */
   size_t len;
+  /* LOG: the Call-ID of the event (0: none), kept in data after the text
+   * and its NUL: (char *)data + len + 1, ctx_len octets, NUL-terminated. */
+  size_t ctx_len;
 } imsec_act;
 
 /*
@@ -292,6 +299,12 @@ typedef struct imsec_out {
   size_t n, cap;
   int err;
   imsec_log_level log_level; /* LOG actions above this level are dropped */
+  /* The context LOG actions carry (imsec_out_log_context): the flow and
+   * Call-ID of the event being handled. Set by the host around each event
+   * (the Call-ID borrowed from the message for the call); 0 / empty:
+   * unknown. */
+  uint64_t log_flow;
+  imsec_str log_call_id;
 } imsec_out;
 
 IMSEC_API void imsec_out_init(imsec_out *o, imsec_log_level log_level);
@@ -351,6 +364,14 @@ IMSEC_API int imsec_out_log(imsec_out *o, imsec_log_level level,
 /* Append a log line made of slices (for text taken from messages). */
 IMSEC_API int imsec_out_logv(imsec_out *o, imsec_log_level level,
                              const imsec_str *parts, size_t n);
+/* Set the flow and Call-ID later LOG actions carry (the host sets them
+ * for each event; an element handling a timer for a known transaction
+ * may name its flow and Call-ID itself). call_id is borrowed until the
+ * event's call returns; it is cut at 128 octets and control characters
+ * become '?'. */
+#define IMSEC_LOG_CALL_ID_MAX 128
+IMSEC_API void imsec_out_log_context(imsec_out *o, uint64_t flow,
+                                     imsec_str call_id);
 
 /* ------------------------------------------------------------ element ops */
 
@@ -400,6 +421,22 @@ typedef struct imsec_elem_ops {
   void (*handle_expiry)(void *self, imsec_time_ms now, imsec_out *out);
   /* Optional: non-zero ends the run (a UE whose registration finished). */
   int (*done)(const void *self);
+
+  /* Operations (the control socket and /metrics, include/imsec/ops.h).
+   * Called on the element's thread like every other op; they change
+   * nothing. */
+  /* Optional: add the element's metrics (families declared, then samples
+   * added; include/imsec/obs.h, names in docs/OPERATIONS.md). */
+  void (*metrics)(const void *self, imsec_time_ms now, struct imsec_metrics *m);
+  /* Optional: a listing for `imsec ctl`: `what` is "registrations",
+   * "bindings", "peers" or another the element names in its docs. Fills
+   * t (imsec_table_init first). Returns 0, or IMSEC_ERR_UNSUPPORTED for a
+   * listing it does not have. */
+  int (*list)(const void *self, const char *what, imsec_time_ms now,
+              struct imsec_table *t);
+  /* Optional: work in flight that a drain waits for (transactions not
+   * yet answered, INVITE branches, pending store answers it tracks). */
+  size_t (*busy)(const void *self);
 } imsec_elem_ops;
 
 /* ---------------------------------------------------------------- refusals */

@@ -42,6 +42,17 @@
 extern "C" {
 #endif
 
+/* One log event, as the host hands it to a port that takes events
+ * (imsec_host_port.log_event) and as the operations layer's logger
+ * (include/imsec/ops.h) writes it: as text or one JSON object a line. */
+typedef struct imsec_log_event {
+  const char *elem; /* the config's name: "pcscf", "scscf" ("" unknown) */
+  imsec_log_level level;
+  const char *text;    /* one line, no newline; control characters gone */
+  uint64_t flow;       /* 0: none known */
+  const char *call_id; /* NULL: none known */
+} imsec_log_event;
+
 /* What a port does for the host. Each callback gets `ctx`. */
 typedef struct imsec_host_port {
   void *ctx;
@@ -78,6 +89,10 @@ typedef struct imsec_host_port {
    * WARN line and drops the action. */
   void (*psk)(void *ctx, const char *identity, const uint8_t *key, size_t len,
               imsec_time_ms expires_at);
+  /* Optional: log lines as events (with the flow and Call-ID the element's
+   * LOG action carried); when set the host calls it instead of `log`,
+   * ev->text without the "NAME: " prefix `log` gets. */
+  void (*log_event)(void *ctx, const imsec_log_event *ev);
 } imsec_host_port;
 
 typedef struct imsec_host_config {
@@ -147,6 +162,22 @@ IMSEC_API size_t imsec_host_pending(const imsec_host *h);
 IMSEC_API size_t imsec_host_held(const imsec_host *h);
 /* The earliest deadline (0: none). */
 IMSEC_API imsec_time_ms imsec_host_next_deadline(const imsec_host *h);
+
+/* Operations (include/imsec/obs.h), on the element's thread. */
+/* The host's own metrics (SIP requests and responses in and out by
+ * method and status class, service requests by store and kind with their
+ * latency histograms, requests in flight) and the element's (its
+ * ops->metrics). Families in docs/OPERATIONS.md. */
+struct imsec_metrics;
+struct imsec_table;
+IMSEC_API void imsec_host_metrics(imsec_host *h, struct imsec_metrics *m);
+/* The element's listing `what` (ops->list); IMSEC_ERR_UNSUPPORTED when it
+ * has none of that name. */
+IMSEC_API int imsec_host_list(imsec_host *h, const char *what,
+                              struct imsec_table *t);
+/* Work in flight a drain waits for: the element's ops->busy, service
+ * requests not yet answered, actions held behind a PERSIST. */
+IMSEC_API size_t imsec_host_busy(const imsec_host *h);
 
 #ifdef __cplusplus
 }

@@ -231,6 +231,19 @@ typedef struct imsec_hostnet_config {
   int (*reload)(void *arg, imsec_hostnet *r, char *msg, size_t cap);
   void *reload_arg;
 
+  /* Log lines (the element's, the host's, the port's own) as events,
+   * instead of "NAME LEVEL: text" on stderr: the operations layer's
+   * logger (include/imsec/ops.h: text or JSON, identities pseudonymised).
+   * Called on loop threads and the wait thread; must be thread-safe. */
+  void (*log_fn)(void *user, const imsec_log_event *ev);
+  void *log_user;
+  /* State changes for a service manager (sd_notify, include/imsec/ops.h):
+   * called with "RELOADING=1" before a reload (SIGHUP or
+   * imsec_hostnet_reload), "READY=1" after it, "STOPPING=1" when the run
+   * begins to end. NULL: none. */
+  void (*notify)(void *user, const char *state);
+  void *notify_user;
+
   /* 1: every CONNECT opens a flow of its own (no RFC 5923 reuse): a host
    * running many UEs in one element, each with its own TLS connection. */
   int no_reuse;
@@ -338,6 +351,41 @@ typedef struct imsec_hostnet_psk {
 IMSEC_API IMSEC_MUST_USE int
 imsec_hostnet_psk_set_static(imsec_hostnet *r, const imsec_hostnet_psk *e,
                              size_t n);
+
+/* ------------------------------------------------------------ operations
+ * For the control socket and /metrics (include/imsec/ops.h), from any
+ * thread but a loop thread. */
+struct imsec_metrics;
+struct imsec_table;
+/* Everything the port knows: each loop's host and element
+ * (imsec_host_metrics, run on the loop by imsec_hostnet_call_wait), the
+ * net (imsec_net_metrics) and the service (imsec_svc_metrics). Returns 0,
+ * or IMSEC_ERR_TIMEOUT when a loop did not answer within timeout_ms (what
+ * the others gave is in m). */
+IMSEC_API IMSEC_MUST_USE int imsec_hostnet_metrics(imsec_hostnet *r,
+                                                   struct imsec_metrics *m,
+                                                   int64_t timeout_ms);
+/* A listing: "flows" from net (every loop), any other the element's
+ * (imsec_host_list on each loop, rows appended) and then the service's
+ * (imsec_svc_list, "peers" rows of Diameter and Redis peers appended
+ * when the element has a "peers" listing with the same columns, else
+ * when it has none). Returns 0, IMSEC_ERR_UNSUPPORTED (nobody has that
+ * listing), IMSEC_ERR_TIMEOUT. */
+IMSEC_API IMSEC_MUST_USE int imsec_hostnet_list(imsec_hostnet *r,
+                                                const char *what,
+                                                struct imsec_table *t,
+                                                int64_t timeout_ms);
+/* Reload now, as SIGHUP does (cfg.reload; serialised with SIGHUP's; the
+ * same log line and notify calls). Returns cfg.reload's result (msg: its
+ * note or why not), IMSEC_ERR_UNSUPPORTED without cfg.reload. */
+IMSEC_API IMSEC_MUST_USE int imsec_hostnet_reload(imsec_hostnet *r, char *msg,
+                                                  size_t cap);
+/* Drain: stop accepting (imsec_net_pause_listeners), wait until every
+ * loop's imsec_host_busy is 0 or timeout_ms has passed, then end the run
+ * (imsec_hostnet_wait returns; "STOPPING=1" notified). Returns 0 (idle
+ * before the deadline) or IMSEC_ERR_TIMEOUT (ended anyway). Blocks the
+ * caller meanwhile. */
+IMSEC_API int imsec_hostnet_drain(imsec_hostnet *r, int64_t timeout_ms);
 
 /* The port's clock (CLOCK_MONOTONIC, ms). */
 IMSEC_API imsec_time_ms imsec_hostnet_now(void);

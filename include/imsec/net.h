@@ -481,6 +481,23 @@ typedef struct imsec_net_stats {
 } imsec_net_stats;
 IMSEC_API void imsec_net_get_stats(imsec_net *net, imsec_net_stats *out);
 
+/* Operations (include/imsec/obs.h; families in docs/OPERATIONS.md). */
+struct imsec_metrics;
+struct imsec_table;
+/* Thread-safe (counters kept atomically or per loop under a lock): flows
+ * open by transport and mode, flows accepted and refused, TLS/DTLS
+ * handshakes by result and alert with their duration histogram,
+ * resumptions. */
+IMSEC_API void imsec_net_metrics(imsec_net *net, struct imsec_metrics *m);
+/* On loop `loop`'s thread only: one row per flow of that loop (id,
+ * transport, mode, local, peer, age, TLS version and cipher, peer name,
+ * kept/registered). Returns 0 or a negative imsec_err. */
+IMSEC_API int imsec_net_list_flows(imsec_net *net, unsigned loop,
+                                   struct imsec_table *t);
+/* Thread-safe: stop accepting (close every listening socket of every
+ * loop; a drain). Flows already up are not touched. Idempotent. */
+IMSEC_API void imsec_net_pause_listeners(imsec_net *net);
+
 #ifdef __cplusplus
 }
 #endif

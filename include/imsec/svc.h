@@ -105,6 +105,15 @@ typedef struct imsec_svc_vtable {
    * while the HSS has none depends on nothing that could be lost, and
    * the worker lets it go at once. */
   int (*batch)(imsec_svc *s, imsec_store_batch_op op);
+  /* Optional (NULL: none), from any thread (the metrics and control
+   * threads; keep counters the service's threads update atomically or
+   * under a lock): the service's own metrics (the state of its Diameter
+   * or Redis peers, its queue depth; docs/OPERATIONS.md) and listings
+   * ("peers": one row per Diameter or Redis peer). Wrappers (the worker,
+   * the split) pass them on to what they wrap. list returns
+   * IMSEC_ERR_UNSUPPORTED for a listing it does not have. */
+  void (*metrics)(imsec_svc *s, struct imsec_metrics *m);
+  int (*list)(imsec_svc *s, const char *what, struct imsec_table *t);
 } imsec_svc_vtable;
 
 #define IMSEC_SVC_PENDING_HSS 1
@@ -118,6 +127,11 @@ IMSEC_API IMSEC_MUST_USE int imsec_svc_submit(imsec_svc *s, imsec_svc_req *req,
                                               imsec_svc_done_fn done,
                                               void *arg);
 IMSEC_API void imsec_svc_del(imsec_svc *s);
+/* vt->metrics / vt->list when the service has them (list: else
+ * IMSEC_ERR_UNSUPPORTED). */
+IMSEC_API void imsec_svc_metrics(imsec_svc *s, struct imsec_metrics *m);
+IMSEC_API int imsec_svc_list(imsec_svc *s, const char *what,
+                             struct imsec_table *t);
 
 /*
  * Two services behind one (store/svc_split.c): the HSS requests

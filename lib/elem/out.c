@@ -207,8 +207,11 @@ int imsec_out_logv(imsec_out *o, imsec_log_level level, const imsec_str *parts,
   if (!a)
     return IMSEC_ERR_NOMEM;
   a->level = level;
+  a->flow = o->log_flow;
+  size_t cl = o->log_call_id.len > IMSEC_LOG_CALL_ID_MAX ? IMSEC_LOG_CALL_ID_MAX
+                                                         : o->log_call_id.len;
   IMSEC_GUARD(set_data(o, a, NULL, 0));
-  uint8_t *buf = realloc(a->data, len + 1);
+  uint8_t *buf = realloc(a->data, len + 1 + (cl ? cl + 1 : 0));
   if (!buf) {
     free(a->data);
     o->n--;
@@ -227,7 +230,21 @@ int imsec_out_logv(imsec_out *o, imsec_log_level level, const imsec_str *parts,
   }
   buf[off] = 0;
   a->len = off;
+  if (cl) {
+    /* The Call-ID rides after the text (elem.h, ctx_len). */
+    for (size_t k = 0; k < cl; k++) {
+      unsigned char ch = (unsigned char)o->log_call_id.p[k];
+      buf[off + 1 + k] = (ch < 0x20 || ch == 0x7f) ? '?' : ch;
+    }
+    buf[off + 1 + cl] = 0;
+    a->ctx_len = cl;
+  }
   return 0;
+}
+
+void imsec_out_log_context(imsec_out *o, uint64_t flow, imsec_str call_id) {
+  o->log_flow = flow;
+  o->log_call_id = call_id;
 }
 
 int imsec_out_log(imsec_out *o, imsec_log_level level, const char *first, ...) {

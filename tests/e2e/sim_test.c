@@ -607,7 +607,8 @@ static void mem_destroy(imsec_svc *svc) {
   (void)svc;
 }
 
-static const imsec_svc_vtable mem_vt = {mem_submit, mem_destroy, NULL};
+static const imsec_svc_vtable mem_vt = {.submit = mem_submit,
+                                        .destroy = mem_destroy};
 
 static void test_slow_store(void **state) {
   (void)state;

@@ -175,7 +175,8 @@ static void fs_destroy(imsec_svc *s) {
   (void)s;
 }
 
-static const imsec_svc_vtable fs_vt = {fs_submit, fs_destroy, NULL};
+static const imsec_svc_vtable fs_vt = {.submit = fs_submit,
+                                       .destroy = fs_destroy};
 
 /* Answer the oldest queued request. */
 static void fs_answer_one(fsvc *f, int status) {

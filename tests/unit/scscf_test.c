@@ -2986,7 +2986,8 @@ static size_t sar_count(const sar_svc *w, imsec_svc_assign t) {
 /* Two S-CSCFs over one HSS and one registration store: A at :6060, B at
  * :6061 with A as its alias; both with reg_shared and hss_assign. */
 static void cluster(fx *f, sar_svc *w) {
-  static const imsec_svc_vtable vt = {sar_submit, sar_destroy, NULL};
+  static const imsec_svc_vtable vt = {.submit = sar_submit,
+                                      .destroy = sar_destroy};
   memset(w, 0, sizeof(*w));
   w->base.vt = &vt;
   w->inner = f->svc;

@@ -66,7 +66,8 @@ static void slow_destroy(imsec_svc *s) {
   (void)s;
 }
 
-static const imsec_svc_vtable slow_vt = {slow_submit, slow_destroy, NULL};
+static const imsec_svc_vtable slow_vt = {.submit = slow_submit,
+                                         .destroy = slow_destroy};
 
 static void slow_init(slow *sl, int gate_open, int delay_ms) {
   memset(sl, 0, sizeof(*sl));

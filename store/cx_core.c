@@ -18,6 +18,8 @@
 
 #include "store/cx_core.h"
 
+#include "imsec/obs.h"
+
 /* Where Debian's freediameter-extensions puts the dictionaries. */
 #define CX_EXT_DIR "/usr/lib/freeDiameter"
 
@@ -39,6 +41,7 @@ static char g_peer_id[256];
 static char g_peer_realm[256];
 static volatile int g_log_level; /* 0 errors, 1 notices, 2 debug */
 static volatile int g_peer_was_open;
+static volatile int g_refuse_new; /* server draining: no new peer */
 static struct fd_hook_hdl *g_hook;
 /* The client's first connection attempt has ended (open or failed). */
 static pthread_mutex_t g_first_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -317,6 +320,13 @@ static int write_conf(const char *path, const imsec_cx_config *c,
 static int accept_peer(struct peer_info *info, int *auth,
                        int (**cb2)(struct peer_info *)) {
   (void)cb2;
+  if (g_refuse_new) {
+    /* Draining: the peer goes to another HSS (RFC 6733 §5.3: an unknown
+     * peer is refused in the CEA). */
+    core_log(FD_LOG_NOTICE, "peer %s refused: draining", info->pi_diamid);
+    *auth = -1;
+    return 0;
+  }
   core_log(FD_LOG_NOTICE, "peer %s connecting", info->pi_diamid);
   /* A "tcp:" listener is plain Diameter by the operator's choice (a
    * protected network, RFC 6733 §13.1 IPsec); freeDiameter would
@@ -693,4 +703,99 @@ const char *imsec_cx_core_peer_identity(void) {
 
 const char *imsec_cx_core_peer_realm(void) {
   return running_str(g_peer_realm);
+}
+
+void imsec_cx_core_refuse_peers(int on) {
+  g_refuse_new = on;
+}
+
+/* ------------------------------------------------------------ operations */
+
+static const char *state_name(int st) {
+  switch (st) {
+  case STATE_NEW:
+    return "new";
+  case STATE_OPEN:
+  case STATE_OPEN_NEW:
+  case STATE_OPEN_HANDSHAKE:
+    return "open";
+  case STATE_CLOSED:
+    return "closed";
+  case STATE_CLOSING:
+  case STATE_CLOSING_GRACE:
+    return "closing";
+  case STATE_WAITCNXACK:
+  case STATE_WAITCNXACK_ELEC:
+    return "connecting";
+  case STATE_WAITCEA:
+    return "capabilities";
+  case STATE_SUSPECT:
+    return "suspect"; /* RFC 3539 §3.4.1: no DWA within Tw */
+  case STATE_REOPEN:
+    return "reopening";
+  case STATE_ZOMBIE:
+    return "stopped";
+  default:
+    return "unknown";
+  }
+}
+
+static int state_up(int st) {
+  return st == STATE_OPEN || st == STATE_OPEN_NEW;
+}
+
+/* Walk freeDiameter's peer list under g_lock (a stop waits for the walk)
+ * and its read lock. */
+typedef void (*peer_fn)(void *arg, struct peer_hdr *p, int state);
+
+static void each_peer(peer_fn fn, void *arg) {
+  pthread_mutex_lock(&g_lock);
+  if (g_state == CORE_RUNNING && pthread_rwlock_rdlock(&fd_g_peers_rw) == 0) {
+    for (struct fd_list *li = fd_g_peers.next; li != &fd_g_peers;
+         li = li->next) {
+      /* chain is the first member of a peer_hdr */
+      struct peer_hdr *p = (struct peer_hdr *)li;
+      if (p && p->info.pi_diamid)
+        fn(arg, p, fd_peer_get_state(p));
+    }
+    pthread_rwlock_unlock(&fd_g_peers_rw);
+  }
+  pthread_mutex_unlock(&g_lock);
+}
+
+static void peer_metric(void *arg, struct peer_hdr *p, int state) {
+  (void)imsec_metrics_add(arg, "imsec_diameter_peer_up", state_up(state),
+                          "peer", p->info.pi_diamid, (const char *)NULL);
+}
+
+void imsec_cx_core_metrics(struct imsec_metrics *m) {
+  if (!m)
+    return;
+  (void)imsec_metrics_declare(
+      m, "imsec_diameter_peer_up", IMSEC_METRIC_GAUGE,
+      "Diameter peers by identity: 1 open (capabilities exchanged), 0 not");
+  each_peer(peer_metric, m);
+}
+
+static void peer_row(void *arg, struct peer_hdr *p, int state) {
+  char conn[64] = "", detail[512];
+  if (state_up(state) && fd_peer_cnx_proto_info(p, conn, sizeof conn) != 0)
+    conn[0] = '\0';
+  long out = 0, in = 0;
+  (void)fd_peer_get_load_pending(p, &out, &in);
+  const char *realm = p->info.runtime.pir_realm;
+  snprintf(detail, sizeof detail,
+           "realm=%.*s%s%s pending_out=%ld pending_in=%ld",
+           realm ? (int)p->info.runtime.pir_realmlen : 1, realm ? realm : "-",
+           conn[0] ? " conn=" : "", conn, out, in);
+  const char *cells[4] = {p->info.pi_diamid, "diameter", state_name(state),
+                          detail};
+  (void)imsec_table_add(arg, cells);
+}
+
+int imsec_cx_core_list_peers(struct imsec_table *t) {
+  if (!t)
+    return IMSEC_ERR_INVAL;
+  each_peer(peer_row, t);
+  return t->err;
 }

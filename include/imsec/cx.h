@@ -73,6 +73,26 @@ IMSEC_API IMSEC_MUST_USE int imsec_cx_server_new(imsec_cx_server **out,
 /* Stop freeDiameter (close the peers cleanly: DPR/DPA) and free. */
 IMSEC_API void imsec_cx_server_del(imsec_cx_server *s);
 
+/* Operations of the server (include/imsec/obs.h), from any thread.
+ * metrics: imsec_cx_requests_total{command,result} (result: the
+ * Result-Code or Experimental-Result-Code number answered),
+ * imsec_cx_request_duration_seconds{command}, imsec_cx_requests_in_flight,
+ * imsec_cx_assignments{state} and imsec_diameter_peer_up{peer}
+ * (docs/OPERATIONS.md). list: "peers" (the Diameter peers with their
+ * state), else IMSEC_ERR_UNSUPPORTED. */
+struct imsec_metrics;
+struct imsec_table;
+IMSEC_API void imsec_cx_server_metrics(imsec_cx_server *s,
+                                       struct imsec_metrics *m);
+IMSEC_API int imsec_cx_server_list(imsec_cx_server *s, const char *what,
+                                   struct imsec_table *t);
+/* Drain: from now on new peers are refused (DIAMETER_UNKNOWN_PEER in the
+ * CEA) and new requests answered DIAMETER_TOO_BUSY (the client may try
+ * another HSS); requests already taken are answered as usual. */
+IMSEC_API void imsec_cx_server_drain(imsec_cx_server *s);
+/* Requests taken and not yet answered. */
+IMSEC_API int imsec_cx_server_busy(imsec_cx_server *s);
+
 /* How much of freeDiameter's own logging reaches stderr: 0 errors only
  * (the default), 1 notices too, 2 debug. Before the server or client is
  * created. */

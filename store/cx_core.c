@@ -430,7 +430,8 @@ static int copy_id(char *dst, size_t cap, const char *src) {
 
 /* The checks that need no freeDiameter; fills the globals' names. */
 static int check_config(const imsec_cx_config *c, imsec_cx_role role,
-                        imsec_cx_addr *a, char *err, size_t errcap) {
+                        imsec_cx_addr *a, int commit, char *err,
+                        size_t errcap) {
   if (!fqdn_ok(c->identity)) {
     set_err(err, errcap, "diameter identity: an FQDN is needed");
     return IMSEC_ERR_CONFIG;
@@ -462,8 +463,8 @@ static int check_config(const imsec_cx_config *c, imsec_cx_role role,
     set_err(err, errcap, "diameter extension folder: bad path");
     return IMSEC_ERR_CONFIG;
   }
-  if (copy_id(g_identity, sizeof(g_identity), c->identity) ||
-      copy_id(g_realm, sizeof(g_realm), c->realm))
+  if (commit && (copy_id(g_identity, sizeof(g_identity), c->identity) ||
+                 copy_id(g_realm, sizeof(g_realm), c->realm)))
     return IMSEC_ERR_CONFIG;
   if (role == IMSEC_CX_ROLE_CLIENT) {
     const char *pid = c->peer_identity ? c->peer_identity : a->host;
@@ -472,8 +473,8 @@ static int check_config(const imsec_cx_config *c, imsec_cx_role role,
       set_err(err, errcap, "HSS identity and realm: FQDNs are needed");
       return IMSEC_ERR_CONFIG;
     }
-    if (copy_id(g_peer_id, sizeof(g_peer_id), pid) ||
-        copy_id(g_peer_realm, sizeof(g_peer_realm), prl))
+    if (commit && (copy_id(g_peer_id, sizeof(g_peer_id), pid) ||
+                   copy_id(g_peer_realm, sizeof(g_peer_realm), prl)))
       return IMSEC_ERR_CONFIG;
   }
   return 0;
@@ -512,6 +513,38 @@ static int conf_path(const imsec_cx_config *c, char *dir, size_t dircap,
   return 0;
 }
 
+int imsec_cx_config_check(const imsec_cx_config *c, int server, char *err,
+                          size_t errcap) {
+  if (err && errcap)
+    err[0] = '\0';
+  if (!c)
+    return IMSEC_ERR_INVAL;
+  imsec_cx_addr a;
+  IMSEC_GUARD(check_config(c,
+                           server ? IMSEC_CX_ROLE_SERVER : IMSEC_CX_ROLE_CLIENT,
+                           &a, 0, err, errcap));
+  struct sockaddr_storage ss;
+  socklen_t sl = 0;
+  char num[INET6_ADDRSTRLEN + 1];
+  if (resolve(a.host, a.port, &ss, &sl, num, sizeof(num)) != 0) {
+    set_err(err, errcap, "diameter address: cannot resolve %s", a.host);
+    return IMSEC_ERR_CONFIG;
+  }
+  /* The dictionaries freeDiameter will load (write_conf). */
+  const char *dir = c->ext_dir ? c->ext_dir : CX_EXT_DIR;
+  static const char *const dicts[] = {"dict_nasreq", "dict_dcca",
+                                      "dict_dcca_3gpp"};
+  for (size_t i = 0; i < sizeof(dicts) / sizeof(dicts[0]); i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s.fdx", dir, dicts[i]);
+    if (!file_readable(p)) {
+      set_err(err, errcap, "cannot read freeDiameter's %s", p);
+      return IMSEC_ERR_CONFIG;
+    }
+  }
+  return 0;
+}
+
 int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
                         imsec_cx_setup_fn setup, void *arg, char *err,
                         size_t errcap) {
@@ -527,7 +560,7 @@ int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
   }
   imsec_cx_addr a;
   g_role = role;
-  int rv = check_config(c, role, &a, err, errcap);
+  int rv = check_config(c, role, &a, 1, err, errcap);
   if (rv)
     goto fail_unlocked_new;
   g_tls = a.tls;

@@ -56,6 +56,15 @@ typedef struct imsec_cx_config {
 
 typedef struct imsec_cx_server imsec_cx_server;
 
+/* The checks a start makes before freeDiameter runs, for a daemon's
+ * --check-config: identities, the address (resolved), with tls: the
+ * certificate, key and CA files readable, and freeDiameter's dictionary
+ * extensions present. server 1: the server's settings, 0: the client's.
+ * Starts nothing. Returns 0 or IMSEC_ERR_CONFIG (err says which). */
+IMSEC_API IMSEC_MUST_USE int imsec_cx_config_check(const imsec_cx_config *c,
+                                                   int server, char *err,
+                                                   size_t errcap);
+
 /*
  * Start the Cx server: answers UAR, MAR (IMS AKA vectors, resync from
  * RAND||AUTS, SIP Digest H(A1)), SAR (assignment state, User-Data of TS

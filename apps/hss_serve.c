@@ -337,6 +337,10 @@ static void say(imsec_log_level lv, const char *fmt, ...) {
   fflush(stderr);
 }
 
+static void cx_log(void *arg, imsec_log_level lv, const char *text) {
+  imsec_logger_printf(arg, "diameter", lv, "%s", text);
+}
+
 static int hook_collect(void *arg, imsec_metrics *m) {
   hss_run *r = arg;
   imsec_cx_server_metrics(r->srv, m);
@@ -651,6 +655,9 @@ int hss_serve(int argc, char **argv) {
     settings_free(&s);
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the logger");
   }
+  /* freeDiameter's own lines through the same logger (JSON too). */
+  if (daemon_ops_log())
+    imsec_cx_log_sink(cx_log, daemon_ops_log());
 
   /* The signals the main thread waits for: blocked before any thread
    * starts (the store's worker, freeDiameter's, the control socket's),

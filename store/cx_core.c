@@ -42,6 +42,9 @@ static char g_peer_realm[256];
 static volatile int g_log_level; /* 0 errors, 1 notices, 2 debug */
 static volatile int g_peer_was_open;
 static volatile int g_refuse_new; /* server draining: no new peer */
+/* Where the lines go instead of stderr (imsec_cx_log_sink). */
+static imsec_cx_log_fn volatile g_sink;
+static void *volatile g_sink_arg;
 static struct fd_hook_hdl *g_hook;
 /* The client's first connection attempt has ended (open or failed). */
 static pthread_mutex_t g_first_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -67,6 +70,11 @@ void imsec_cx_core_log_level(int level) {
   g_log_level = level;
 }
 
+void imsec_cx_log_sink(imsec_cx_log_fn fn, void *arg) {
+  g_sink_arg = arg;
+  g_sink = fn;
+}
+
 /* ---------------------------------------------------------------- logging */
 
 static int level_shown(int fd_level) {
@@ -83,6 +91,17 @@ __attribute__((format(printf, 2, 0))) static void
 fd_logger(int level, const char *fmt, va_list ap) {
   if (!level_shown(level))
     return;
+  imsec_cx_log_fn sink = g_sink;
+  if (sink) {
+    char text[1024];
+    if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+      return;
+    imsec_log_level lv = level >= FD_LOG_ERROR    ? IMSEC_LOG_ERROR
+                         : level >= FD_LOG_NOTICE ? IMSEC_LOG_INFO
+                                                  : IMSEC_LOG_DEBUG;
+    sink(g_sink_arg, lv, text);
+    return;
+  }
   char line[1024];
   int n = snprintf(line, sizeof(line), "diameter: ");
   int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -103,9 +103,17 @@ IMSEC_API void imsec_cx_server_drain(imsec_cx_server *s);
 IMSEC_API int imsec_cx_server_busy(imsec_cx_server *s);
 
 /* How much of freeDiameter's own logging reaches stderr: 0 errors only
- * (the default), 1 notices too, 2 debug. Before the server or client is
- * created. */
+ * (the default), 1 notices too, 2 debug. May change while running. */
 IMSEC_API void imsec_cx_log_level(int level);
+
+/* Where those lines go instead of stderr ("diameter: TEXT"): a daemon's
+ * logger (include/imsec/ops.h), called on freeDiameter's threads (must be
+ * thread-safe) with the level (errors, notices as INFO, debug) and the
+ * text without a prefix or newline. NULL: stderr again. Set it before the
+ * server or client is created, and leave it until after it is deleted. */
+typedef void (*imsec_cx_log_fn)(void *arg, imsec_log_level level,
+                                const char *text);
+IMSEC_API void imsec_cx_log_sink(imsec_cx_log_fn fn, void *arg);
 
 /*
  * The Cx client: a service (include/imsec/svc.h) answering the HSS

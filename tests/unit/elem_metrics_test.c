@@ -16,6 +16,8 @@
  *   rogue_pcscf    the UE refuses a P-CSCF certificate from an operator
  *                  that is no partner: a refused trust decision with its
  *                  reason, nothing registered;
+ *   tls_core       a mutual-TLS core: each side's certificate decision
+ *                  on the other counted, the peers listed;
  *   unsupported    an unknown listing is IMSEC_ERR_UNSUPPORTED.
  */
 #include <stdlib.h>
@@ -383,6 +385,32 @@ static void rogue_pcscf(void **state) {
   sc_world_del(w);
 }
 
+/* A mutual-TLS core (the world of mode M3 AKA-derived): the P-CSCF judges
+ * the S-CSCF's certificate when it connects, the S-CSCF the P-CSCF's. */
+static void tls_core(void **state) {
+  (void)state;
+  sc_world *w = sc_world_new_mode(SC_SIM, SC_M3_AKA);
+  sc_ue *u = sc_ue_add(w, NULL);
+  assert_int_equal(sc_ue_register(w, u, WAIT_MS), IMSEC_UE_REGISTERED);
+  look l;
+  look_pcscf(w, &l, "peers");
+  assert_true(val(&l, "imsec_trust_decisions_total",
+                  "peer=\"core\",result=\"accepted\","
+                  "reason=\"certificate\"") >= 1);
+  assert_true(sum(&l, "imsec_trust_decisions_total", "result=\"refused\"") ==
+              0);
+  long r = row_of(&l.t, "domain", SC_HOME);
+  assert_true(r >= 0);
+  assert_string_not_equal(cell(&l.t, (size_t)r, "flow"), "-");
+  look_free(&l);
+  look_scscf(w, &l, "peers");
+  assert_true(sum(&l, "imsec_trust_decisions_total",
+                  "peer=\"core\",result=\"accepted\"") >= 1);
+  assert_true(row_of(&l.t, "decision", "trusted") >= 0);
+  look_free(&l);
+  sc_world_del(w);
+}
+
 static void unsupported(void **state) {
   (void)state;
   sc_world *w = sc_world_new(SC_SIM);
@@ -400,7 +428,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(registration),   cmocka_unit_test(sync_failure),
       cmocka_unit_test(wrong_password), cmocka_unit_test(rogue_pcscf),
-      cmocka_unit_test(unsupported),
+      cmocka_unit_test(tls_core),       cmocka_unit_test(unsupported),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

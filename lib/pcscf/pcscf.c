@@ -227,8 +227,8 @@ static imsec_str no_dot(imsec_str s) {
  * and 1 returned. */
 /* The metrics' reason code of a chain verdict (docs/OPERATIONS.md). */
 static const char *chain_code(imsec_chain_status s) {
-  return s == IMSEC_CHAIN_EXPIRED           ? "certificate-expired"
-         : s == IMSEC_CHAIN_NOT_YET_VALID   ? "certificate-not-yet-valid"
+  return s == IMSEC_CHAIN_EXPIRED           ? "expired"
+         : s == IMSEC_CHAIN_NOT_YET_VALID   ? "not-yet-valid"
          : s == IMSEC_CHAIN_NOT_SERVER_AUTH ? "not-server-auth"
                                             : "chain-invalid";
 }
@@ -407,7 +407,7 @@ static int plain_peer_refused(ev *e, uint64_t flow,
       pc_obs_trust(p, 1, "address");
       return 0;
     }
-  pc_obs_trust(p, 0, "unknown-address");
+  pc_obs_trust(p, 0, "address-not-listed");
   LOG(e, IMSEC_LOG_WARN, S("refused core flow "), pc_num(p, flow), S(" from "),
       pc_addr_str(p, &info->peer), S(": not a configured peer address"));
   return 1;

@@ -304,7 +304,7 @@ static void fmt_value(char *buf, size_t cap, double v) {
   if (v == (double)(int64_t)v && v < 9.0e15 && v > -9.0e15)
     snprintf(buf, cap, "%lld", (long long)v);
   else
-    snprintf(buf, cap, "%.6g", v);
+    snprintf(buf, cap, "%.15g", v);
 }
 
 static int stats_row(imsec_table *t, const char *name, const char *suffix,

@@ -13,7 +13,7 @@
 #include "imsec/ops.h"
 #include "test_util.h"
 
-static char dir[64], path[128];
+static char dir[64], path[96];
 static int sock = -1;
 
 static int setup(void **state) {

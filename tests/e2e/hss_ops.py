@@ -179,6 +179,15 @@ with Lab() as lab:
                         re.escape(HOME), cp.stdout),
               "the S-CSCF's ctl stats: its Cx requests and the HSS peer up "
               "(%r)" % cp.stdout[-1500:])
+    cp = ctl(lab, lab.path("scscf.ctl"), "--json", "peers")
+    try:
+        rows = json.loads(cp.stdout)
+    except ValueError:
+        rows = []
+    lab.check(cp.returncode == 0 and any(
+        x.get("peer") == "hss." + HOME and x.get("kind") == "diameter" and
+        x.get("state") == "open" for x in rows),
+        "the S-CSCF's ctl peers: the HSS, open (%r)" % cp.stdout[-800:])
     cp = ctl(lab, sock, "registrations")
     lab.check(cp.returncode == 1 and cp.stderr.strip(),
               "ctl registrations: the HSS has none, exit 1 with a line")

@@ -17,7 +17,8 @@
  *                  that is no partner: a refused trust decision with its
  *                  reason, nothing registered;
  *   tls_core       a mutual-TLS core: each side's certificate decision
- *                  on the other counted, the peers listed;
+ *                  on the other counted, the peers listed; the UE back
+ *                  with its AKA-derived PSK is listed in mode psk;
  *   unsupported    an unknown listing is IMSEC_ERR_UNSUPPORTED.
  */
 #include <stdlib.h>
@@ -385,6 +386,17 @@ static void rogue_pcscf(void **state) {
   sc_world_del(w);
 }
 
+typedef struct moved_arg {
+  sc_ue *u;
+  uint64_t from;
+} moved_arg;
+
+static int binding_moved(sc_world *w, void *arg) {
+  moved_arg *a = arg;
+  uint64_t f = sc_pcscf_binding_flow(w, SC_PCSCF_HOME, sc_ue_impu(a->u));
+  return f != 0 && f != a->from;
+}
+
 /* A mutual-TLS core (the world of mode M3 AKA-derived): the P-CSCF judges
  * the S-CSCF's certificate when it connects, the S-CSCF the P-CSCF's. */
 static void tls_core(void **state) {
@@ -407,6 +419,21 @@ static void tls_core(void **state) {
   assert_true(sum(&l, "imsec_trust_decisions_total",
                   "peer=\"core\",result=\"accepted\"") >= 1);
   assert_true(row_of(&l.t, "decision", "trusted") >= 0);
+  look_free(&l);
+  /* Registered over the P-CSCF's certificate; back with the PSK the AKA
+   * run derived, the binding's flow is a PSK one. */
+  look_pcscf(w, &l, "registrations");
+  assert_int_equal(l.t.nrows, 1);
+  assert_string_equal(cell(&l.t, 0, "mode"), "server_cert");
+  look_free(&l);
+  uint64_t before = sc_pcscf_binding_flow(w, SC_PCSCF_HOME, sc_ue_impu(u));
+  assert_true(before != 0);
+  sc_ue_reconnect(w, u);
+  moved_arg ma = {u, before};
+  assert_true(sc_run_until(w, binding_moved, &ma, WAIT_MS));
+  look_pcscf(w, &l, "registrations");
+  assert_int_equal(l.t.nrows, 1);
+  assert_string_equal(cell(&l.t, 0, "mode"), "psk");
   look_free(&l);
   sc_world_del(w);
 }

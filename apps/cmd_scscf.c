@@ -892,6 +892,7 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
   v->digest_username = pick(o->digest_username, f->digest_username);
   v->digest_algorithms = pick(o->digest_algorithms, f->digest_algorithms);
   v->digest_proxy_auth = o->digest_proxy_auth || f->digest_proxy_auth;
+  v->ops = &f->ops;
 }
 
 /* SIGHUP: the -c file again under the same flags, applied by

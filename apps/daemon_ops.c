@@ -45,7 +45,8 @@ const char daemon_ops_help[] =
     "                           one line on stderr and exits 2\n"
     "  The -c file takes the same as ctl_socket, metrics, log_format,\n"
     "  log_identities (true/false) and drain_timeout_ms; flags override\n"
-    "  it. They are taken at start: a reload does not change them.\n";
+    "  it. They are taken at start: a reload that finds them changed in\n"
+    "  the file says \"needs a restart\".\n";
 
 void daemon_ops_opts_init(daemon_ops_opts *o) {
   memset(o, 0, sizeof(*o));

@@ -203,6 +203,15 @@ with Lab() as lab:
               "max_dialogs" in cp.stderr and not cp.stdout,
               "pcscf: a reload that fails exits 1 and says why (%s)" %
               cp.stderr.strip())
+    # The operations keys are taken at start: a changed one is said.
+    with open(conf, "w") as f:
+        f.write(conf_text.replace("drain_timeout_ms: 3000",
+                                  "drain_timeout_ms: 4000"))
+    cp = ctl(lab, pc_sock, "reload")
+    lab.check(cp.returncode == 0 and
+              re.search(r"needs a restart: drain_timeout_ms", cp.stdout),
+              "pcscf: a changed operations key needs a restart (%s)" %
+              cp.stdout.strip())
     with open(conf, "w") as f:
         f.write(conf_text)
 

@@ -1918,7 +1918,8 @@ static void on_ops_list(void *self, imsec_time_ms now, imsec_out *out,
   (void)out;
   ops_call *oc = arg;
   if (strcmp(oc->what, "flows") == 0) /* no secret: a listing's name */
-    oc->rc = imsec_net_list_flows(oc->in->net, oc->in->idx, &oc->t);
+    /* Each loop has a net of its own, with one loop: its loop 0. */
+    oc->rc = imsec_net_list_flows(oc->in->net, 0, &oc->t);
   else
     oc->rc = imsec_host_list(oc->in->host, oc->what, &oc->t);
 }

@@ -21,6 +21,8 @@ typedef struct srv {
   int calls;
   int after_calls;
   int slow_ms; /* the handler sleeps this long */
+  int stop_self;
+  imsec_ctl *self;
   char last_cmd[32], last_arg[32];
   int last_json;
 } srv;
@@ -33,6 +35,9 @@ static void sleep_ms(int ms) {
 static void on_after(void *arg) {
   srv *s = arg;
   s->after_calls++;
+  /* A daemon whose drain ends it from here stops the socket here. */
+  if (s->stop_self)
+    imsec_ctl_stop(s->self);
 }
 
 static int handler(void *arg, const imsec_ctl_request *rq, imsec_buf *out,
@@ -249,6 +254,25 @@ static void test_stale_and_busy(void **state) {
   imsec_buf_free(&out);
 }
 
+static void test_stop_from_after(void **state) {
+  (void)state;
+  char path[108];
+  tmp_path(path, sizeof(path), "e.ctl");
+  srv s = {.stop_self = 1};
+  char err[256];
+  assert_int_equal(
+      imsec_ctl_start(&s.self, path, handler, &s, err, sizeof(err)), 0);
+  imsec_buf out = {0};
+  imsec_ctl_request rq = {.cmd = "bye"};
+  assert_int_equal(imsec_ctl_query(path, &rq, 2000, &out, err, sizeof(err)), 0);
+  struct stat st;
+  for (int i = 0; i < 100 && lstat(path, &st) == 0; i++)
+    sleep_ms(10);
+  assert_int_equal(lstat(path, &st), -1); /* gone, the thread ended */
+  assert_int_equal(s.after_calls, 1);
+  imsec_buf_free(&out);
+}
+
 static void test_default_path(void **state) {
   (void)state;
   char buf[128];
@@ -268,6 +292,7 @@ int main(void) {
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_silent_client),
       cmocka_unit_test(test_stale_and_busy),
+      cmocka_unit_test(test_stop_from_after),
       cmocka_unit_test(test_default_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

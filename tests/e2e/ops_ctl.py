@@ -172,7 +172,8 @@ with Lab() as lab:
             (sc_sock, "scscf", "registrations", 1),
             (pc_sock, "pcscf", "bindings", 1),
             (sc_sock, "scscf", "bindings", 1),
-            (pc_sock, "pcscf", "peers", 1)):
+            (pc_sock, "pcscf", "peers", 1),
+            (sc_sock, "scscf", "peers", 1)):
         cp = ctl(lab, sock, what)
         j = ok_json(ctl(lab, sock, what, json_out=True))
         lab.check(cp.returncode == 0 and len(rows(cp.stdout)) >= need and

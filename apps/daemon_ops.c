@@ -360,8 +360,9 @@ static int cmd_stats(daemon_ops *d, const imsec_ctl_request *rq,
   }
   imsec_process_metrics(&m);
   if (m.err) {
+    rc = m.err;
     imsec_metrics_free(&m);
-    return m.err;
+    return rc;
   }
   rc = rq->json ? imsec_metrics_render_json(&m, out) : stats_table(&m, out);
   imsec_metrics_free(&m);

@@ -96,8 +96,10 @@ with Lab() as lab:
     cp = lab.run("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
                  "--db", lab.path("hss.db"), "--insecure-core",
                  "--peer-addr", "127.0.0.1", "--check-config", check=False)
-    lab.check(cp.returncode == 0 and "configuration ok" in cp.stdout,
-              "scscf --check-config: configuration ok")
+    lab.check(cp.returncode == 0 and "configuration ok" in cp.stdout and
+              not cp.stderr,
+              "scscf --check-config: configuration ok, nothing else said (%s)"
+              % cp.stderr.strip())
     cp = lab.run("pcscf", "-c", conf, "--check-config", "--metrics",
                  "udp:1.2.3.4:5", check=False)
     lab.check(cp.returncode == 2 and "--metrics" in cp.stderr,

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,8 @@
 
 typedef struct srv {
   int calls;
-  int after_calls;
-  int slow_ms; /* the handler sleeps this long */
+  atomic_int after_calls; /* written on the control thread */
+  int slow_ms;            /* the handler sleeps this long */
   int stop_self;
   imsec_ctl *self;
   char last_cmd[32], last_arg[32];
@@ -34,7 +35,7 @@ static void sleep_ms(int ms) {
 
 static void on_after(void *arg) {
   srv *s = arg;
-  s->after_calls++;
+  atomic_fetch_add(&s->after_calls, 1);
   /* A daemon whose drain ends it from here stops the socket here. */
   if (s->stop_self)
     imsec_ctl_stop(s->self);
@@ -112,9 +113,9 @@ static void test_round_trip(void **state) {
   imsec_buf_reset(&out);
   rq = (imsec_ctl_request){.cmd = "bye"};
   assert_int_equal(imsec_ctl_query(path, &rq, 2000, &out, err, sizeof(err)), 0);
-  for (int i = 0; i < 100 && !s.after_calls; i++)
+  for (int i = 0; i < 100 && !atomic_load(&s.after_calls); i++)
     sleep_ms(10);
-  assert_int_equal(s.after_calls, 1);
+  assert_int_equal(atomic_load(&s.after_calls), 1);
 
   imsec_buf_free(&out);
   imsec_ctl_stop(c);
@@ -269,7 +270,7 @@ static void test_stop_from_after(void **state) {
   for (int i = 0; i < 100 && lstat(path, &st) == 0; i++)
     sleep_ms(10);
   assert_int_equal(lstat(path, &st), -1); /* gone, the thread ended */
-  assert_int_equal(s.after_calls, 1);
+  assert_int_equal(atomic_load(&s.after_calls), 1);
   imsec_buf_free(&out);
 }
 

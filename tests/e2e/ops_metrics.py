@@ -206,13 +206,22 @@ with Lab() as lab:
        result="ok")
     ge(lab, s, "scscf", "imsec_store_request_duration_seconds_count", 1,
        store="hss")
-    buckets = [(float(l["le"]), v) for n, l, v in s
-               if n == "imsec_store_request_duration_seconds_bucket" and
-               l.get("store") == "hss" and l.get("le") != "+Inf"]
-    lab.check(buckets and all(a[1] <= b[1] for a, b in
-                              zip(sorted(buckets), sorted(buckets)[1:])),
-              "scscf:   HSS latency buckets cumulative (%d le values)" %
-              len(buckets))
+    # Each HSS series (one per op): buckets cumulative, +Inf = _count.
+    series = {}
+    for n, l, v in s:
+        if n == "imsec_store_request_duration_seconds_bucket" and \
+                l.get("store") == "hss":
+            key = tuple(sorted((k, x) for k, x in l.items() if k != "le"))
+            series.setdefault(key, []).append((float(l["le"]), v))
+    good = bool(series)
+    for key, b in series.items():
+        b.sort()
+        count = total(s, "imsec_store_request_duration_seconds_count",
+                      **dict(key))
+        good = good and len(b) == 15 and b[-1][0] == float("inf") and \
+            all(x[1] <= y[1] for x, y in zip(b, b[1:])) and b[-1][1] == count
+    lab.check(good, "scscf:   HSS latency: %d series of 15 buckets, "
+              "cumulative, +Inf = _count" % len(series))
 
     code, _, _ = curl("http://127.0.0.1:%d/" % pc.metrics_port)
     lab.check(code == 404, "GET / 404 (%d)" % code)

@@ -63,7 +63,8 @@ with Lab() as lab:
                    "--diameter-identity", "scscf." + HOME,
                    "--diameter-realm", HOME, "--hss-identity", "hss." + HOME,
                    "--registrations", lab.path("reg.db"),
-                   "--insecure-core", "--peer-addr", "127.0.0.1")
+                   "--insecure-core", "--peer-addr", "127.0.0.1",
+                   "--ctl-socket", lab.path("scscf.ctl"))
 
     # ------------------------------------------------------ --check-config
     # (An S-CSCF connects meanwhile.) A copy of the file whose socket is
@@ -169,6 +170,24 @@ with Lab() as lab:
                         r'result="5001"\}\s+1\b', out),
               "ctl stats: Cx requests by command and result (%r)" %
               out[:1500])
+    # The S-CSCF's side of Cx: its exchanges and the HSS peer.
+    cp = ctl(lab, lab.path("scscf.ctl"), "stats")
+    lab.check(cp.returncode == 0 and
+              re.search(r'imsec_cx_client_requests_total\{command="MAR",'
+                        r'result="2001"\}\s+[1-9]', cp.stdout) and
+              re.search(r'imsec_diameter_peer_up\{peer="hss\.%s"\}\s+1' %
+                        re.escape(HOME), cp.stdout),
+              "the S-CSCF's ctl stats: its Cx requests and the HSS peer up "
+              "(%r)" % cp.stdout[-1500:])
+    cp = ctl(lab, lab.path("scscf.ctl"), "--json", "peers")
+    try:
+        rows = json.loads(cp.stdout)
+    except ValueError:
+        rows = []
+    lab.check(cp.returncode == 0 and any(
+        x.get("peer") == "hss." + HOME and x.get("kind") == "diameter" and
+        x.get("state") == "open" for x in rows),
+        "the S-CSCF's ctl peers: the HSS, open (%r)" % cp.stdout[-800:])
     cp = ctl(lab, sock, "registrations")
     lab.check(cp.returncode == 1 and cp.stderr.strip(),
               "ctl registrations: the HSS has none, exit 1 with a line")

@@ -24,6 +24,7 @@
 #include "imsec/aka.h"
 #include "imsec/crypto_ossl.h"
 #include "imsec/cx.h"
+#include "imsec/obs.h"
 #include "net_util.h"
 #include "test_util.h"
 
@@ -167,6 +168,15 @@ static int teardown(void **state) {
   (void)state;
   hss_kill();
   return 0;
+}
+
+static double sample(const imsec_metrics *m, const char *name,
+                     const char *labels) {
+  const imsec_metric_family *f = imsec_metrics_find(m, name);
+  for (size_t i = 0; f && i < f->n; i++)
+    if (strcmp(f->s[i].labels ? f->s[i].labels : "", labels) == 0)
+      return f->s[i].value;
+  return -1;
 }
 
 static void test_cx_client(void **state) {
@@ -374,6 +384,35 @@ static void test_cx_client(void **state) {
     req.kind = IMSEC_SVC_REG_LOAD;
     assert_int_equal(imsec_svc_submit(svc, &req, on_done, &w),
                      IMSEC_ERR_UNSUPPORTED);
+  }
+
+  /* What the operator sees (docs/OPERATIONS.md): every exchange by
+   * command and result, the time-out and the request no peer took, the
+   * HSS peer up, and a "peers" row for it. */
+  {
+    imsec_metrics m = {0};
+    imsec_svc_metrics(svc, &m);
+    assert_int_equal(m.err, 0);
+    assert_true(sample(&m, "imsec_cx_client_requests_total",
+                       "command=\"SAR\",result=\"2001\"") >= 3);
+    assert_true(sample(&m, "imsec_cx_client_requests_total",
+                       "command=\"MAR\",result=\"2001\"") >= 1);
+    assert_true(sample(&m, "imsec_cx_client_requests_total",
+                       "command=\"SAR\",result=\"timeout\"") == 1);
+    assert_true(sample(&m, "imsec_cx_client_requests_total",
+                       "command=\"SAR\",result=\"no_peer\"") >= 1);
+    assert_non_null(
+        imsec_metrics_find(&m, "imsec_cx_client_request_duration_seconds"));
+    assert_true(sample(&m, "imsec_diameter_peer_up", "peer=\"hss." D "\"") ==
+                1);
+    imsec_metrics_free(&m);
+    imsec_table t;
+    memset(&t, 0, sizeof t);
+    assert_int_equal(imsec_svc_list(svc, "peers", &t), 0);
+    assert_int_equal(t.nrows, 1);
+    assert_string_equal(t.cells[0], "hss." D);
+    assert_string_equal(t.cells[2], "open");
+    imsec_table_free(&t);
   }
 
   imsec_svc_del(svc);

@@ -26,6 +26,11 @@ def ctl(lab, sock, *args):
                           timeout=20)
 
 
+def openssl(lab, *args):
+    subprocess.run(["openssl"] + list(args), cwd=lab.dir, check=True,
+                   capture_output=True, timeout=30)
+
+
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -48,14 +53,32 @@ with Lab() as lab:
             "log_format: text\n"
             "drain_timeout_ms: 3000\n" % (port, HOME, HOME, sock, mport))
     write(conf, base + "log_level: info\n")
+    checked = lab.path("checked.yaml")
+
+    # ------------------------------------------------- the HSS, an S-CSCF
+    hss = lab.start("hss", "serve", "-c", conf,
+                    ready=r"hss: listening on diameter tcp:127\.0\.0\.1:\d+")
+    sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
+                   "--hss", "diameter:127.0.0.1:%d" % port,
+                   "--diameter-identity", "scscf." + HOME,
+                   "--diameter-realm", HOME, "--hss-identity", "hss." + HOME,
+                   "--registrations", lab.path("reg.db"),
+                   "--insecure-core", "--peer-addr", "127.0.0.1",
+                   "--ctl-socket", lab.path("scscf.ctl"))
 
     # ------------------------------------------------------ --check-config
-    cp = lab.run("hss", "serve", "-c", conf, "--check-config", check=False)
+    # (An S-CSCF connects meanwhile.) A copy of the file whose socket is
+    # not the running HSS's: the check must bind nothing.
+    write(checked, base.replace(sock, lab.path("check.ctl")) +
+          "log_level: info\n")
+    cp = lab.run("hss", "serve", "-c", checked, "--check-config",
+                 check=False)
     lab.check(cp.returncode == 0 and
               cp.stdout.strip() == "imsec hss serve: configuration ok",
               "--check-config on a good file: ok, exit 0 (%d %r %r)" %
               (cp.returncode, cp.stdout, cp.stderr))
-    lab.check(not os.path.exists(sock), "  and it bound nothing")
+    lab.check(not os.path.exists(lab.path("check.ctl")),
+              "  and it bound nothing")
     broken = lab.path("broken.yaml")
     write(broken, base + "log_level: info\ndiameter_certs: x.pem\n")
     cp = lab.run("hss", "serve", "-c", broken, "--check-config", check=False)
@@ -76,16 +99,34 @@ with Lab() as lab:
               and "metrics" in cp.stderr,
               "a bad operations key: exit 2, one line (%r)" % cp.stderr)
 
-    # ------------------------------------------------- the HSS, an S-CSCF
-    hss = lab.start("hss", "serve", "-c", conf,
-                    ready=r"hss: listening on diameter tcp:127\.0\.0\.1:\d+")
-    sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
-                   "--hss", "diameter:127.0.0.1:%d" % port,
-                   "--diameter-identity", "scscf." + HOME,
-                   "--diameter-realm", HOME, "--hss-identity", "hss." + HOME,
-                   "--registrations", lab.path("reg.db"),
-                   "--insecure-core", "--peer-addr", "127.0.0.1",
-                   ready=r"listening on tcp:127\.0\.0\.1:(\d+)", timeout=15)
+    # Diameter over TLS: the certificate, key and CA are loaded and
+    # matched by the check (freeDiameter would find out only at start).
+    openssl(lab, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-subj", "/CN=ca", "-days", "2")
+    for name in ("hss", "other"):
+        openssl(lab, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                name + ".key", "-out", name + ".pem", "-subj",
+                "/CN=hss." + HOME, "-days", "2", "-CA", "ca.pem", "-CAkey",
+                "ca.key")
+    tls = base.replace("diameter: tcp:", "diameter: tls:") + (
+        "diameter_cert: hss.pem\ndiameter_key: %s\ndiameter_ca: ca.pem\n")
+    write(broken, tls % "hss.key")
+    cp = lab.run("hss", "serve", "-c", broken, "--check-config", check=False)
+    lab.check(cp.returncode == 0, "--check-config with tls: and matching "
+              "files: ok (%r)" % cp.stderr)
+    write(broken, tls % "other.key")
+    cp = lab.run("hss", "serve", "-c", broken, "--check-config", check=False)
+    lab.check(cp.returncode == 2 and len(cp.stderr.strip().splitlines()) == 1
+              and "diameter TLS" in cp.stderr,
+              "--check-config with a key of another certificate: exit 2, "
+              "one line (%r)" % cp.stderr)
+
+    m = sc.wait_log(r"listening on tcp:127\.0\.0\.1:(\d+)", 15)
+    if not m:
+        raise RuntimeError("the S-CSCF did not start:\n" + sc.log_text())
+    sc.port = int(m.group(1))
     c = lab.connect_tcp(sc.port)
     c.send(register(1, via_tp="TCP"))
     r = c.recv(10)
@@ -129,6 +170,15 @@ with Lab() as lab:
                         r'result="5001"\}\s+1\b', out),
               "ctl stats: Cx requests by command and result (%r)" %
               out[:1500])
+    # The S-CSCF's side of Cx: its exchanges and the HSS peer.
+    cp = ctl(lab, lab.path("scscf.ctl"), "stats")
+    lab.check(cp.returncode == 0 and
+              re.search(r'imsec_cx_client_requests_total\{command="MAR",'
+                        r'result="2001"\}\s+[1-9]', cp.stdout) and
+              re.search(r'imsec_diameter_peer_up\{peer="hss\.%s"\}\s+1' %
+                        re.escape(HOME), cp.stdout),
+              "the S-CSCF's ctl stats: its Cx requests and the HSS peer up "
+              "(%r)" % cp.stdout[-1500:])
     cp = ctl(lab, sock, "registrations")
     lab.check(cp.returncode == 1 and cp.stderr.strip(),
               "ctl registrations: the HSS has none, exit 1 with a line")
@@ -178,6 +228,7 @@ with Lab() as lab:
               "ctl reload of a broken file: exit 1, the running settings "
               "kept (%r)" % cp.stderr)
     write(conf, base + "log_level: info\n")
+    checked = lab.path("checked.yaml")
     hss.signal(signal.SIGHUP)
     lab.check(hss.wait_log(r"reloaded: .*log_level info", 5) is not None,
               "SIGHUP reloads the -c file")

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imsec/obs.h"
 #include "imsec/redis.h"
 #include "imsec/svc.h"
 #include "test_util.h"
@@ -138,6 +139,22 @@ static imsec_svc *open_svc(int db, int timeout_ms) {
     fprintf(stderr, "redis: %s\n", err);
   assert_int_equal(rv, 0);
   return s;
+}
+
+/* imsec_redis_up for this server (-1: no such sample). */
+static double redis_up(imsec_svc *s) {
+  imsec_metrics m = {0};
+  imsec_svc_metrics(s, &m);
+  char want[64];
+  snprintf(want, sizeof want, "server=\"127.0.0.1:%d\"", port);
+  double v = -1;
+  const imsec_metric_family *f = imsec_metrics_find(&m, "imsec_redis_up");
+  for (size_t i = 0; f && i < f->n; i++)
+    if (strcmp(f->s[i].labels, want) == 0)
+      v = f->s[i].value;
+  assert_non_null(imsec_metrics_find(&m, "imsec_store_queue_depth"));
+  imsec_metrics_free(&m);
+  return v;
 }
 
 static void flush_db(int db) {
@@ -369,6 +386,16 @@ static void test_save_get_delete(void **state) {
   call_free(&c);
   assert_int_equal(pttl(1, "imsec:impu:tel:+15550001"), -2);
   assert_int_equal(del(s, "alice@ims.test"), IMSEC_ERR_NOTFOUND);
+  /* The operator's view: the server up, one "peers" row for it (never
+   * a password). */
+  assert_true(redis_up(s) == 1);
+  imsec_table tb;
+  memset(&tb, 0, sizeof tb);
+  assert_int_equal(imsec_svc_list(s, "peers", &tb), 0);
+  assert_int_equal(tb.nrows, 1);
+  assert_string_equal(tb.cells[1], "redis");
+  assert_string_equal(tb.cells[2], "up");
+  imsec_table_free(&tb);
   imsec_svc_del(s);
 }
 
@@ -631,6 +658,7 @@ static void test_timeout_reconnect(void **state) {
   int st = get(s, "e@ims.test", &c);
   call_free(&c);
   assert_true(st == IMSEC_ERR_IO || st == IMSEC_ERR_TIMEOUT);
+  assert_true(redis_up(s) == 0);
   server_start();
   ok = 0;
   for (int i = 0; i < 100 && !ok; i++) {
@@ -641,6 +669,7 @@ static void test_timeout_reconnect(void **state) {
   assert_true(ok);
   assert_int_equal(get(s, "tel:+15550008", &c), 0);
   call_free(&c);
+  assert_true(redis_up(s) == 1);
   imsec_svc_del(s);
 }
 

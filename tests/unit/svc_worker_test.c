@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "imsec/crypto.h"
+#include "imsec/obs.h"
 #include "imsec/regdb.h"
 #include "imsec/svc.h"
 #include "imsec/crypto_ossl.h"
@@ -66,8 +67,27 @@ static void slow_destroy(imsec_svc *s) {
   (void)s;
 }
 
+/* What the slow service says of itself, for the wrappers to pass on. */
+static void slow_metrics(imsec_svc *s, imsec_metrics *m) {
+  (void)s;
+  (void)imsec_metrics_declare(m, "test_inner", IMSEC_METRIC_GAUGE, "inner");
+  (void)imsec_metrics_add(m, "test_inner", 7, (const char *)NULL);
+}
+
+static int slow_list(imsec_svc *s, const char *what, imsec_table *t) {
+  (void)s;
+  if (strcmp(what, "peers") != 0)
+    return IMSEC_ERR_UNSUPPORTED;
+  static const char *const cols[] = {"peer", "kind", "state", "detail"};
+  IMSEC_GUARD(imsec_table_init(t, cols, 4));
+  static const char *const row[] = {"hss.test", "diameter", "open", ""};
+  return imsec_table_add(t, row);
+}
+
 static const imsec_svc_vtable slow_vt = {.submit = slow_submit,
-                                         .destroy = slow_destroy};
+                                         .destroy = slow_destroy,
+                                         .metrics = slow_metrics,
+                                         .list = slow_list};
 
 static void slow_init(slow *sl, int gate_open, int delay_ms) {
   memset(sl, 0, sizeof(*sl));
@@ -507,12 +527,87 @@ static void group_commit_sqlite(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+static double sample(const imsec_metrics *m, const char *name,
+                     const char *labels) {
+  const imsec_metric_family *f = imsec_metrics_find(m, name);
+  for (size_t i = 0; f && i < f->n; i++)
+    if (strcmp(f->s[i].labels ? f->s[i].labels : "", labels) == 0)
+      return f->s[i].value;
+  return -1;
+}
+
+/* Operations: the worker counts its queue by store (the request in hand
+ * is not queued any more) and passes the inner service's metrics and
+ * listings on; a split gives both parts' rows of a listing with the same
+ * columns, and each part's metrics once. */
+static void operations(void **state) {
+  (void)state;
+  slow sl;
+  slow_init(&sl, 0, 0);
+  replies r;
+  replies_init(&r);
+  imsec_svc *w;
+  assert_int_equal(imsec_svc_worker_new(&w, &sl.base, 8), 0);
+  assert_int_equal(submit(w, IMSEC_SVC_HSS_SUB, 1, &r), 0);
+  slow_wait_started(&sl, 1);
+  assert_int_equal(submit(w, IMSEC_SVC_REG_SAVE, 2, &r), 0);
+  assert_int_equal(submit(w, IMSEC_SVC_REG_DELETE, 3, &r), 0);
+  assert_int_equal(submit(w, IMSEC_SVC_HSS_VECTOR, 4, &r), 0);
+  imsec_metrics m = {0};
+  imsec_svc_metrics(w, &m);
+  assert_int_equal(m.err, 0);
+  assert_true(
+      sample(&m, "imsec_store_queue_depth", "store=\"registrations\"") == 2);
+  assert_true(sample(&m, "imsec_store_queue_depth", "store=\"hss\"") == 1);
+  /* No UE request was ever seen: no sample for it. */
+  assert_true(sample(&m, "imsec_store_queue_depth", "store=\"ue\"") == -1);
+  assert_true(sample(&m, "test_inner", "") == 7);
+  imsec_metrics_free(&m);
+
+  imsec_table t;
+  memset(&t, 0, sizeof t);
+  assert_int_equal(imsec_svc_list(w, "peers", &t), 0);
+  assert_int_equal(t.nrows, 1);
+  imsec_table_free(&t);
+  memset(&t, 0, sizeof t);
+  assert_int_equal(imsec_svc_list(w, "flows", &t), IMSEC_ERR_UNSUPPORTED);
+  imsec_table_free(&t);
+
+  /* A split over the worker and the slow service itself: two "peers"
+   * rows; the inner metrics from both parts. */
+  imsec_svc *sp;
+  assert_int_equal(imsec_svc_split_new(&sp, w, &sl.base), 0);
+  memset(&t, 0, sizeof t);
+  assert_int_equal(imsec_svc_list(sp, "peers", &t), 0);
+  assert_int_equal(t.nrows, 2);
+  imsec_table_free(&t);
+  memset(&m, 0, sizeof m);
+  imsec_svc_metrics(sp, &m);
+  assert_true(sample(&m, "test_inner", "") == 14); /* summed: two parts */
+  assert_true(
+      sample(&m, "imsec_store_queue_depth", "store=\"registrations\"") == 2);
+  imsec_metrics_free(&m);
+  imsec_svc_del(sp);
+
+  slow_open(&sl);
+  wait_replies(&r, 4);
+  memset(&m, 0, sizeof m);
+  imsec_svc_metrics(w, &m);
+  assert_true(
+      sample(&m, "imsec_store_queue_depth", "store=\"registrations\"") == 0);
+  imsec_metrics_free(&m);
+  imsec_svc_del(w);
+  replies_fini(&r);
+  slow_fini(&sl);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(in_order_off_thread),
       cmocka_unit_test(queue_full),
       cmocka_unit_test(destroy_drains_writes),
       cmocka_unit_test(stop_then_del),
+      cmocka_unit_test(operations),
       cmocka_unit_test(local_over_sqlite),
       cmocka_unit_test(group_commit_sqlite),
   };

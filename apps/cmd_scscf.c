@@ -790,12 +790,15 @@ static int core_setup(const opts *o, const imsec_scscf_file *f,
     c->client.no_resume = 1;
   }
   if (c->insecure && warn) { /* not under --check-config: one line */
-    fprintf(stderr, "scscf warn: --insecure-core: plain TCP accepted on the "
-                    "core side from");
-    for (size_t i = 0; i < c->n_addrs; i++)
-      fprintf(stderr, " %s", c->addrs[i]);
-    fprintf(stderr, " without authenticating the peer (TS 33.210 "
-                    "protection off)\n");
+    char from[1024] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_addrs && n < sizeof(from); i++)
+      n += (size_t)snprintf(from + n, sizeof(from) - n, " %s", c->addrs[i]);
+    imsec_logger_printf(daemon_ops_log(), "scscf", IMSEC_LOG_WARN,
+                        "--insecure-core: plain TCP accepted on the core side "
+                        "from%s without authenticating the peer (TS 33.210 "
+                        "protection off)",
+                        from);
   }
   return 0;
 }
@@ -1252,10 +1255,10 @@ static int run(int argc, char **argv) {
     self = ls[0].addr;
     self.port = imsec_hostnet_port(r, 0);
     if (strcmp(self.host, "0.0.0.0") == 0 || strcmp(self.host, "::") == 0)
-      fprintf(stderr,
-              "scscf warn: listening on a wildcard address; "
-              "Service-Route names %s (set --advertise)\n",
-              self.host);
+      imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_WARN,
+                          "listening on a wildcard address; "
+                          "Service-Route names %s (set --advertise)",
+                          self.host);
   }
   imsec_scscf_config sc;
   memset(&sc, 0, sizeof(sc));
@@ -1328,13 +1331,15 @@ static int run(int argc, char **argv) {
     a.port = imsec_hostnet_port(r, i);
     char buf[300];
     if (imsec_addr_format(&a, buf, sizeof(buf)) > 0)
-      fprintf(stderr, "scscf info: listening on %s, domain %s\n", buf, domain);
+      imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                          "listening on %s, domain %s", buf, domain);
   }
   for (size_t i = 0; i < n_routes; i++) {
     char buf[300];
     if (imsec_addr_format(&routes[i].addr, buf, sizeof(buf)) > 0)
-      fprintf(stderr, "scscf info: route %s -> %s%s%s\n", routes[i].domain, buf,
-              routes[i].name[0] ? " name " : "", routes[i].name);
+      imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                          "route %s -> %s%s%s", routes[i].domain, buf,
+                          routes[i].name[0] ? " name " : "", routes[i].name);
   }
   fflush(stderr);
   imsec_hostnet_set_self(r, scscf);
@@ -1356,7 +1361,7 @@ static int run(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the event loop");
     goto done;
   }
-  fprintf(stderr, "scscf info: stopped\n");
+  imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO, "stopped");
   rv = CLI_EXIT_OK;
 done:
   daemon_ops_stop(dops); /* a start that failed half-way */

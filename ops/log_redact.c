@@ -111,11 +111,9 @@ static void pseudonym(emit *e, const char *text, size_t s, size_t end,
 }
 
 /* The scheme of an identity URI at text[i..len): its length with the
- * colon, or 0. */
+ * colon, or 0. Also inside a word: "xsip:alice@h" hides no one either. */
 static size_t scheme_at(const char *text, size_t len, size_t i, int *tel) {
   static const char *const schemes[] = {"sips:", "sip:", "tel:"};
-  if (i > 0 && is_alnum((unsigned char)text[i - 1]))
-    return 0;
   for (size_t k = 0; k < 3; k++) {
     size_t sl = strlen(schemes[k]);
     if (len - i < sl)

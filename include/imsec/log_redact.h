@@ -22,8 +22,8 @@
  *    a letter or digit. Further "@domain" parts directly after it belong
  *    to the same name.
  *
- * The schemes are matched without regard to case and only at the start of
- * a word (not after a letter or digit). A URI ends at white space, a
+ * The schemes are matched without regard to case, also inside a word
+ * ("gossip:a@b" gives up nothing either). A URI ends at white space, a
  * control character or one of <>"'(),\ ; a '.', ':' or ';' ending it is
  * left out (the end of a sentence). URI parameters and headers after the
  * identity stay in clear, but are scanned like any other text.

@@ -91,10 +91,10 @@ static void uris(void **state) {
   expect("sip:host;user=alice@home.example", NULL,
          "sip:host;user={alice@home.example}");
   expect("sip:tel:+15550001", NULL, "sip:{tel:+15550001}");
-  /* Only at the start of a word. */
-  expect("gossip:x@y", NULL, "gossip:{x@y}");
-  assert_int_equal(n_seen, 1);
-  assert_string_equal(seen[0], "x@y");
+  /* Inside a word too. */
+  expect("gossip:x@y hotel:5", NULL, "gos{sip:x@y} ho{tel:5}");
+  assert_int_equal(n_seen, 2);
+  assert_string_equal(seen[0], "sip:x@y");
 }
 
 static void tel(void **state) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "daemon_ops.h"
 #include "imsec/base.h"
 
 static _Thread_local char *g_capture;
@@ -115,11 +116,13 @@ unsigned long cli_raise_nofile(const char *sub) {
         next = rl;
     }
   }
+  /* With a name: a daemon's run-time line, through its logger. */
   if (sub && next.rlim_cur != RLIM_INFINITY && next.rlim_cur < want)
-    fprintf(stderr,
-            "%s info: open files limited to %lu (hard limit %lu; %lu wanted "
-            "for many flows: raise it with ulimit -Hn or run as root)\n",
-            sub, (unsigned long)next.rlim_cur, (unsigned long)next.rlim_max,
-            (unsigned long)want);
+    imsec_logger_printf(
+        daemon_ops_log(), sub, IMSEC_LOG_INFO,
+        "open files limited to %lu (hard limit %lu; %lu wanted "
+        "for many flows: raise it with ulimit -Hn or run as root)",
+        (unsigned long)next.rlim_cur, (unsigned long)next.rlim_max,
+        (unsigned long)want);
   return (unsigned long)next.rlim_cur;
 }

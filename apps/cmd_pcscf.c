@@ -468,10 +468,10 @@ static void core_log_start(const imsec_pcscf_settings *s) {
   for (size_t i = 0; i < s->elem.n_peer_addrs && n < sizeof(peers); i++)
     n += (size_t)snprintf(peers + n, sizeof(peers) - n, "%s%s", i ? ", " : "",
                           s->elem.peer_addrs[i]);
-  fprintf(stderr,
-          "pcscf warn: --insecure-core: plain TCP allowed on the core side "
-          "(no TS 33.210 protection)%s%s\n",
-          n ? "; plain core flows accepted from " : "", peers);
+  imsec_logger_printf(daemon_ops_log(), "pcscf", IMSEC_LOG_WARN,
+                      "--insecure-core: plain TCP allowed on the core side "
+                      "(no TS 33.210 protection)%s%s",
+                      n ? "; plain core flows accepted from " : "", peers);
 }
 
 /* The settings: the -c file, then the flags over it, checked. At start
@@ -875,8 +875,8 @@ static int run(int argc, char **argv) {
   if (rv == 0 && psks.n && psk_file_install(r, &psks) < 0)
     rv = IMSEC_ERR_NOMEM;
   if (rv == 0 && psks.n)
-    fprintf(stderr, "pcscf info: %zu configured PSK(s) from %s\n", psks.n,
-            s.psk_file);
+    imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                        "%zu configured PSK(s) from %s", psks.n, s.psk_file);
   psk_file_free(&psks);
   if (rv < 0) {
     imsec_hostnet_del(r);
@@ -907,26 +907,29 @@ static int run(int argc, char **argv) {
     la[0] = 0;
   if (imsec_addr_format(&s.elem.core, ca, sizeof(ca)) < 0)
     ca[0] = 0;
-  fprintf(stderr, "pcscf info: listening on %s (UEs) and %s (S-CSCFs)%s%s\n",
-          la, ca, s.elem.visited_network[0] ? "; visited network " : "",
-          s.elem.visited_network);
+  imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                      "listening on %s (UEs) and %s (S-CSCFs)%s%s", la, ca,
+                      s.elem.visited_network[0] ? "; visited network " : "",
+                      s.elem.visited_network);
   for (size_t i = 0; i < s.n_more_listen; i++) {
     l = s.more_listen[i];
     l.port = imsec_hostnet_port(r, 2 + i);
     if (imsec_addr_format(&l, la, sizeof(la)) < 0)
       la[0] = 0;
-    fprintf(stderr, "pcscf info: listening on %s (UEs)\n", la);
+    imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                        "listening on %s (UEs)", la);
   }
   for (size_t i = 0; i < s.elem.n_routes; i++) {
     char ra[300];
     if (imsec_addr_format(&s.elem.routes[i].addr, ra, sizeof(ra)) < 0)
       ra[0] = 0;
-    fprintf(stderr, "pcscf info: route %s -> %s%s%s", s.elem.routes[i].domain,
-            ra, s.elem.routes[i].name[0] ? " name " : "",
-            s.elem.routes[i].name);
+    char w[32] = "";
     if (s.elem.routes[i].weight)
-      fprintf(stderr, " weight %u", s.elem.routes[i].weight);
-    fprintf(stderr, "\n");
+      snprintf(w, sizeof(w), " weight %u", s.elem.routes[i].weight);
+    imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                        "route %s -> %s%s%s%s", s.elem.routes[i].domain, ra,
+                        s.elem.routes[i].name[0] ? " name " : "",
+                        s.elem.routes[i].name, w);
   }
   rl.p = p;
   imsec_hostnet_set_self(r, p);
@@ -955,7 +958,8 @@ static int run(int argc, char **argv) {
   imsec_x509_anchors_del(rl.anchors);
   if (rv < 0)
     return cli_fail(CLI_EXIT_USAGE, SUB, "cannot run: %s", imsec_strerror(rv));
-  fprintf(stderr, "pcscf info: stopped%s\n", sig ? " by signal" : "");
+  imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO, "stopped%s",
+                      sig ? " by signal" : "");
   return CLI_EXIT_OK;
 }
 

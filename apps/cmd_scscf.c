@@ -752,7 +752,7 @@ static int core_anchors(core *c, const char *cert) {
 static int core_setup(const opts *o, const imsec_scscf_file *f,
                       const char *cert, const char *key,
                       const imsec_hostnet_listener *ls, size_t n_listen,
-                      imsec_net_tls_config *server, core *c) {
+                      imsec_net_tls_config *server, core *c, int warn) {
   int rv = core_pick(o, f, c);
   if (rv)
     return rv;
@@ -789,13 +789,16 @@ static int core_setup(const opts *o, const imsec_scscf_file *f,
     c->client.defer_verify = 1;
     c->client.no_resume = 1;
   }
-  if (c->insecure) {
-    fprintf(stderr, "scscf warn: --insecure-core: plain TCP accepted on the "
-                    "core side from");
-    for (size_t i = 0; i < c->n_addrs; i++)
-      fprintf(stderr, " %s", c->addrs[i]);
-    fprintf(stderr, " without authenticating the peer (TS 33.210 "
-                    "protection off)\n");
+  if (c->insecure && warn) { /* not under --check-config: one line */
+    char from[1024] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_addrs && n < sizeof(from); i++)
+      n += (size_t)snprintf(from + n, sizeof(from) - n, " %s", c->addrs[i]);
+    imsec_logger_printf(daemon_ops_log(), "scscf", IMSEC_LOG_WARN,
+                        "--insecure-core: plain TCP accepted on the core side "
+                        "from%s without authenticating the peer (TS 33.210 "
+                        "protection off)",
+                        from);
   }
   return 0;
 }
@@ -892,6 +895,7 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
   v->digest_username = pick(o->digest_username, f->digest_username);
   v->digest_algorithms = pick(o->digest_algorithms, f->digest_algorithms);
   v->digest_proxy_auth = o->digest_proxy_auth || f->digest_proxy_auth;
+  v->ops = &f->ops;
 }
 
 /* SIGHUP: the -c file again under the same flags, applied by
@@ -1084,7 +1088,8 @@ static int run(int argc, char **argv) {
   tls_cfg.server = 1;
   tls_cfg.cert_file = cert;
   tls_cfg.key_file = key;
-  rv = core_setup(&o, &file, cert, key, ls, n_listen, &tls_cfg, &cs);
+  rv = core_setup(&o, &file, cert, key, ls, n_listen, &tls_cfg, &cs,
+                  !ops.check_config);
   if (rv)
     goto done;
   /* The next hops of other domains: the file's, then the flags'. */
@@ -1170,11 +1175,14 @@ static int run(int argc, char **argv) {
     goto done;
   }
   if (ops.check_config) {
-    /* The stores opened above; the TLS contexts from their files; Cx and
-     * Redis are not contacted (a check binds and dials nothing). */
+    /* The stores opened above; the TLS contexts from their files; the
+     * Cx settings as a start checks them; Cx and Redis are not contacted
+     * (a check binds and dials nothing). */
+    imsec_addr me = adv ? self : ls[0].addr;
     if ((need_tls && daemon_ops_check_tls(SUB, "--cert/--key", &tls_cfg, 1)) ||
         (cs.anchors &&
-         daemon_ops_check_tls(SUB, "--ca (client)", &cs.client, 0)))
+         daemon_ops_check_tls(SUB, "--ca (client)", &cs.client, 0)) ||
+        (cl.remote_hss && scscf_cluster_cx_check(&cl, &me)))
       rv = CLI_EXIT_USAGE;
     else
       rv = daemon_ops_config_ok(SUB);
@@ -1247,10 +1255,10 @@ static int run(int argc, char **argv) {
     self = ls[0].addr;
     self.port = imsec_hostnet_port(r, 0);
     if (strcmp(self.host, "0.0.0.0") == 0 || strcmp(self.host, "::") == 0)
-      fprintf(stderr,
-              "scscf warn: listening on a wildcard address; "
-              "Service-Route names %s (set --advertise)\n",
-              self.host);
+      imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_WARN,
+                          "listening on a wildcard address; "
+                          "Service-Route names %s (set --advertise)",
+                          self.host);
   }
   imsec_scscf_config sc;
   memset(&sc, 0, sizeof(sc));
@@ -1323,13 +1331,15 @@ static int run(int argc, char **argv) {
     a.port = imsec_hostnet_port(r, i);
     char buf[300];
     if (imsec_addr_format(&a, buf, sizeof(buf)) > 0)
-      fprintf(stderr, "scscf info: listening on %s, domain %s\n", buf, domain);
+      imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                          "listening on %s, domain %s", buf, domain);
   }
   for (size_t i = 0; i < n_routes; i++) {
     char buf[300];
     if (imsec_addr_format(&routes[i].addr, buf, sizeof(buf)) > 0)
-      fprintf(stderr, "scscf info: route %s -> %s%s%s\n", routes[i].domain, buf,
-              routes[i].name[0] ? " name " : "", routes[i].name);
+      imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO,
+                          "route %s -> %s%s%s", routes[i].domain, buf,
+                          routes[i].name[0] ? " name " : "", routes[i].name);
   }
   fflush(stderr);
   imsec_hostnet_set_self(r, scscf);
@@ -1351,7 +1361,7 @@ static int run(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the event loop");
     goto done;
   }
-  fprintf(stderr, "scscf info: stopped\n");
+  imsec_logger_printf(daemon_ops_log(), SUB, IMSEC_LOG_INFO, "stopped");
   rv = CLI_EXIT_OK;
 done:
   daemon_ops_stop(dops); /* a start that failed half-way */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "daemon_ops.h"
 #include "dgram_opts.h"
 #include "imsec/sip_txn.h"
 
@@ -90,14 +91,15 @@ void pcscf_dgram_log_start(const imsec_pcscf_settings *s) {
   imsec_sip_timers_default(&d);
   const imsec_pcscf_config *e = &s->elem;
   /* 90000: the element's default (include/imsec/pcscf.h). */
-  fprintf(stderr,
-          "pcscf info: DTLS: T1 %lld ms, T2 %lld ms, T4 %lld ms; an "
-          "association quiet for %lld ms is closed\n",
-          (long long)(e->t1_ms > 0 ? e->t1_ms : d.t1),
-          (long long)(e->t2_ms > 0 ? e->t2_ms : d.t2),
-          (long long)(e->t4_ms > 0 ? e->t4_ms : d.t4),
-          (long long)(e->dtls_idle_timeout_ms > 0 ? e->dtls_idle_timeout_ms
-                                                  : 90000));
+  imsec_logger_printf(daemon_ops_log(), "pcscf", IMSEC_LOG_INFO,
+                      "DTLS: T1 %lld ms, T2 %lld ms, T4 %lld ms; an "
+                      "association quiet for %lld ms is closed",
+                      (long long)(e->t1_ms > 0 ? e->t1_ms : d.t1),
+                      (long long)(e->t2_ms > 0 ? e->t2_ms : d.t2),
+                      (long long)(e->t4_ms > 0 ? e->t4_ms : d.t4),
+                      (long long)(e->dtls_idle_timeout_ms > 0
+                                      ? e->dtls_idle_timeout_ms
+                                      : 90000));
 }
 
 int ue_dgram_flag(ue_dgram_args *a, int argc, char **argv, int *i) {

@@ -67,7 +67,7 @@ static const char serve_text[] =
     "          --diameter tls:... needs --diameter-cert, --diameter-key\n"
     "          and --diameter-ca (peers must present a certificate from\n"
     "          that CA). Which S-CSCF serves which user is kept in memory.\n"
-    "          Prints \"hss: listening on diameter ADDR\" on stderr when\n"
+    "          Logs \"hss info: listening on diameter ADDR\" on stderr when\n"
     "          ready; SIGTERM or SIGINT stops it. --log-level debug adds\n"
     "          freeDiameter's own notices and debug lines (never an\n"
     "          AVP value).\n"
@@ -726,8 +726,7 @@ int hss_serve(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
     goto done;
   }
-  fprintf(stderr, "hss: listening on diameter %s\n", s.v[S_DIAMETER]);
-  fflush(stderr);
+  say(IMSEC_LOG_INFO, "listening on diameter %s", s.v[S_DIAMETER]);
   rv = run_until_stop(&r, &set);
 done:
   /* The operator's side first (STOPPING=1; no scrape reaches what goes

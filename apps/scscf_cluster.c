@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "daemon_ops.h"
 #include "imsec/redis.h"
 
 #define SUB "scscf"
@@ -194,12 +195,26 @@ int scscf_cluster_cx_start(scscf_cluster *c, const imsec_addr *self,
     nanosleep(&ts, NULL);
   }
   if (imsec_cx_client_ready(*out))
-    fprintf(stderr, "scscf info: HSS peer open at diameter %s\n", c->cx_addr);
+    imsec_logger_printf(daemon_ops_log(), "scscf", IMSEC_LOG_INFO,
+                        "HSS peer open at diameter %s", c->cx_addr);
   else
-    fprintf(stderr,
-            "scscf warn: HSS peer at diameter %s not open yet: requests "
-            "needing it get 504 until it is\n",
-            c->cx_addr);
+    imsec_logger_printf(daemon_ops_log(), "scscf", IMSEC_LOG_WARN,
+                        "HSS peer at diameter %s not open yet: requests "
+                        "needing it get 504 until it is",
+                        c->cx_addr);
+  return 0;
+}
+
+int scscf_cluster_cx_check(scscf_cluster *c, const imsec_addr *self) {
+  int v6 = strchr(self->host, ':') != NULL;
+  snprintf(c->server_name, sizeof(c->server_name), "sip:%s%s%s:%u",
+           v6 ? "[" : "", self->host, v6 ? "]" : "", (unsigned)self->port);
+  c->cx.server_name = c->server_name;
+  char err[512] = "";
+  int e = imsec_cx_config_check(&c->cx, 0, err, sizeof(err));
+  if (e < 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "--hss %s: %s", c->cx_addr,
+                    err[0] ? err : imsec_strerror(e));
   return 0;
 }
 

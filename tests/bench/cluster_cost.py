@@ -127,7 +127,7 @@ def start_stacks(lab, a, pki, db):
                 "%s:127.0.0.1:%d" % (a.diameter, dport),
                 "--diameter-identity", HSS_ID, "--diameter-realm", HOME,
                 "--log-level", "warn"] + dcert(HSS_ID),
-                ready=r"hss: listening on diameter")
+                ready=r"hss info: listening on diameter")
             store = ["--hss", "diameter%s:127.0.0.1:%d" %
                      ("+tls" if tls else "", dport),
                      "--diameter-identity", SCSCF_ID, "--diameter-realm",

@@ -161,8 +161,11 @@ else
   [ "$n" -eq 9 ] && t_ok || t_bad "peer steps ok: $n of 9"
   grep -q "pcscf warn: --insecure-core: plain TCP allowed .* from 127.0.0.1$" \
     "$T_TMP/pcscf.log" && t_ok || t_bad "no --insecure-core warning"
-  grep -q "pcscf info: registered IMPI 001010000000001@$HOME_DOMAIN" \
+  # The IMPI as its pseudonym (no --log-identities), and nowhere in clear.
+  grep -Eq "pcscf info: registered IMPI id-[0-9a-f]{12} " \
     "$T_TMP/pcscf.log" && t_ok || t_bad "no registration log line"
+  grep -q "001010000000001@" "$T_TMP/pcscf.log" &&
+    t_bad "an IMPI in clear in the log" || t_ok
   grep -q "pcscf warn: refused MESSAGE .*430 Flow Failed" "$T_TMP/pcscf.log" &&
     t_ok || t_bad "no 430 log line"
   # The UE's connection closed: its binding goes with it.

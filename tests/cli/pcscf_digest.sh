@@ -53,6 +53,7 @@ routes:
   - $HOME_DOMAIN=tcp:127.0.0.1:$port_sc
 insecure_core: true
 peer_addrs: 127.0.0.1
+log_identities: true
 $access
 YAML
   timeout 30 "$IMSEC" pcscf -c "$cfg" "$@" 2>"$log" &

@@ -143,7 +143,7 @@ with Lab() as lab, Redis() as redis:
     hss = lab.start("hss", "serve", "--db", db, "--diameter",
                     "tcp:127.0.0.1:%d" % hss_port, "--diameter-identity",
                     "hss." + HOME, "--diameter-realm", HOME, name="hss",
-                    ready=r"hss: listening on diameter tcp:127\.0\.0\.1:(\d+)")
+                    ready=r"hss info: listening on diameter tcp:127\.0\.0\.1:(\d+)")
     step("the HSS serves Cx")
     p1, p2 = lab.free_port(), lab.free_port()
     while p2 == p1:

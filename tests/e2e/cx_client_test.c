@@ -85,7 +85,7 @@ static void hss_start(uint16_t port) {
   while (mono_ms() < end) {
     size_t n = 0;
     char *log = access(g_log, R_OK) == 0 ? t_read_file(g_log, &n) : NULL;
-    int up = log && strstr(log, "hss: listening on diameter");
+    int up = log && strstr(log, "hss info: listening on diameter");
     free(log);
     if (up)
       return;

@@ -88,7 +88,7 @@ with Lab() as lab:
     hss = lab.start("hss", "serve", "--db", db, "--diameter",
                     "tcp:127.0.0.1:%d" % port, "--diameter-identity",
                     "hss.ims.test", "--diameter-realm", "ims.test",
-                    ready=r"hss: listening on diameter tcp:127\.0\.0\.1:(\d+)")
+                    ready=r"hss info: listening on diameter tcp:127\.0\.0\.1:(\d+)")
     p = d.Peer(port)
 
     # ------------------------------------------------------------ UAR
@@ -375,7 +375,7 @@ with Lab() as lab:
                     "--diameter-cert", lab.path("hss.ims.test.pem"),
                     "--diameter-key", lab.path("hss.ims.test.key"),
                     "--diameter-ca", lab.path("cx-ca.pem"), name="hss-tls",
-                    ready=r"hss: listening on diameter tls:127\.0\.0\.1:(\d+)")
+                    ready=r"hss info: listening on diameter tls:127\.0\.0\.1:(\d+)")
 
     def tls_ctx(name):
         c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

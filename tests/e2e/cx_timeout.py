@@ -23,7 +23,7 @@ def start_hss(lab, port, name):
                      "--diameter", "tcp:127.0.0.1:%d" % port,
                      "--diameter-identity", "hss." + HOME,
                      "--diameter-realm", HOME, name=name,
-                     ready=r"hss: listening on diameter tcp:127\.0\.0\.1:\d+")
+                     ready=r"hss info: listening on diameter tcp:127\.0\.0\.1:\d+")
 
 
 def reg_status(lab, port, n, call_id, timeout=6.0):

@@ -69,7 +69,7 @@ with Lab() as lab:
                     "--diameter-cert", lab.path("hss.pem"),
                     "--diameter-key", lab.path("hss.key"),
                     "--diameter-ca", lab.path("ca.pem"),
-                    ready=r"hss: listening on diameter tls:127\.0\.0\.1:\d+")
+                    ready=r"hss info: listening on diameter tls:127\.0\.0\.1:\d+")
 
     sc = start_scscf(lab, port, "scscf", "ca", "scscf")
     lab.check("HSS peer open" in sc.log_text(),

@@ -57,7 +57,7 @@ with Lab() as lab:
 
     # ------------------------------------------------- the HSS, an S-CSCF
     hss = lab.start("hss", "serve", "-c", conf,
-                    ready=r"hss: listening on diameter tcp:127\.0\.0\.1:\d+")
+                    ready=r"hss info: listening on diameter tcp:127\.0\.0\.1:\d+")
     sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
                    "--hss", "diameter:127.0.0.1:%d" % port,
                    "--diameter-identity", "scscf." + HOME,

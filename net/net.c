@@ -178,6 +178,7 @@ imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
   f->xp = net_xport_of(tr);
   f->tr = tr;
   f->id = id ? id : ((atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx);
+  f->born_ms = uv_now(&lp->loop);
   uv_timer_init(&lp->loop, &f->timer);
   f->timer.data = f;
   f->handles = 1;
@@ -202,6 +203,7 @@ void net_flow_close(imsec_net_flow *f, int reason) {
   if (f->state == F_CLOSING)
     return;
   int was_up = f->state == F_UP;
+  net_obs_close(f, reason);
   f->state = F_CLOSING;
   imsec_net *net = f->lp->net;
   if (reason == IMSEC_ERR_LIMIT || reason == IMSEC_ERR_TIMEOUT)
@@ -246,6 +248,7 @@ void net_flow_up(imsec_net_flow *f) {
     f->xp->up(f);
   else
     FLOG(f, IMSEC_NET_LOG_INFO, "up");
+  net_obs_up(f);
   net_flow_arm(f);
   if (net->cfg.handler.on_up) {
     int r = net->cfg.handler.on_up(net->cfg.handler.user, f);
@@ -388,6 +391,7 @@ int net_admit(struct net_loop *lp, const net_addr *peer, int *counted) {
   uint64_t held = 0;
   char hb[64];
   if (atomic_load(&net->nflows) >= net->cfg.limits.max_flows) {
+    obs_add(&lp->obs.refused[OBS_REF_MAX_FLOWS], 1);
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
                            &held)) {
       char t[64];
@@ -399,6 +403,7 @@ int net_admit(struct net_loop *lp, const net_addr *peer, int *counted) {
     return 0;
   }
   if (!net_ip_acquire(net, peer)) {
+    obs_add(&lp->obs.refused[OBS_REF_PER_IP], 1);
     /* At most one line a second: a flood from one address must not
      * become a flood of log lines. */
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
@@ -603,7 +608,8 @@ static void loop_stop(struct net_loop *lp) {
     uv_close((uv_handle_t *)&p->timer, on_posted_closed);
   }
   for (lsock *ls = lp->listeners; ls; ls = ls->next)
-    uv_close((uv_handle_t *)&ls->h, close_noop);
+    if (!uv_is_closing((uv_handle_t *)&ls->h)) /* paused: closed already */
+      uv_close((uv_handle_t *)&ls->h, close_noop);
   uv_close((uv_handle_t *)&lp->async, close_noop);
   uv_close((uv_handle_t *)&lp->prep, close_noop);
   uv_close((uv_handle_t *)&lp->idle, close_noop);
@@ -1019,18 +1025,34 @@ void imsec_net_get_stats(imsec_net *net, imsec_net_stats *s) {
 
 /* ------------------------------------------------------------ operations */
 
-void imsec_net_metrics(imsec_net *net, struct imsec_metrics *m) {
-  (void)net;
-  (void)m;
-}
+/* imsec_net_metrics and imsec_net_list_flows: net/obs.c. */
 
-int imsec_net_list_flows(imsec_net *net, unsigned loop, struct imsec_table *t) {
-  (void)net;
-  (void)loop;
-  (void)t;
-  return IMSEC_ERR_UNSUPPORTED;
+/* On the loop's thread: close its stream listeners. Their lsock stays in
+ * the list (imsec_net_del frees it); a datagram listener's socket also
+ * carries the flows it took, so it stays open and on_listen_recv refuses
+ * new peers instead (net->paused). */
+static void pause_loop(void *arg) {
+  struct net_loop *lp = arg;
+  if (lp->stopping)
+    return;
+  for (lsock *ls = lp->listeners; ls; ls = ls->next)
+    if (ls->xp->stream && !uv_is_closing((uv_handle_t *)&ls->h))
+      uv_close((uv_handle_t *)&ls->h, close_noop);
 }
 
 void imsec_net_pause_listeners(imsec_net *net) {
-  (void)net;
+  if (!net || atomic_exchange(&net->paused, 1))
+    return;
+  net_log(net, IMSEC_NET_LOG_INFO, "listeners paused: no new flows");
+  for (unsigned i = 0; i < net->nloops; i++) {
+    struct net_loop *lp = net->loops[i];
+    if (!lp->running) {
+      /* Not started: nothing runs on the loop, close here. */
+      pause_loop(lp);
+      continue;
+    }
+    if (imsec_net_post(net, i, 0, pause_loop, lp) != 0)
+      net_log(net, IMSEC_NET_LOG_ERROR,
+              "out of memory: a listener stays open during the drain");
+  }
 }

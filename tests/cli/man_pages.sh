@@ -51,12 +51,11 @@ page_opts() {
 }
 # check_help PAGE WHAT HELPFILE: every option of HELPFILE is in PAGE.
 check_help() {
-  local page=$1 what=$2 help=$3 missing
-  page_opts "$page" >"$T_TMP/page-opts"
-  help_opts "$help" >"$T_TMP/help-opts"
-  missing=$(comm -23 "$T_TMP/help-opts" "$T_TMP/page-opts" | tr '\n' ' ')
+  local page=$1 what=$2 help=$3 name=${1##*/} missing
+  [ -f "$T_TMP/opts-$name" ] || page_opts "$page" >"$T_TMP/opts-$name"
+  missing=$(help_opts "$help" | comm -23 - "$T_TMP/opts-$name" | tr '\n' ' ')
   if [ -n "$missing" ]; then
-    t_bad "$(basename "$page") lacks what '$what' names: $missing"
+    t_bad "$name lacks what '$what' names: $missing"
   else t_ok; fi
 }
 
@@ -72,27 +71,44 @@ if [ -f "$pages/imsec.1" ]; then
   done
 else t_bad "no imsec.1"; fi
 
+# run_help NAME ARGS...: `imsec ARGS... --help` into $T_TMP/h-NAME, its exit
+# status into $T_TMP/rc-h-NAME (run in the background, then waited for).
+run_help() {
+  local name=$1; shift
+  timeout 10 "$IMSEC" "$@" --help >"$T_TMP/h-$name" 2>&1 </dev/null
+  echo $? >"$T_TMP/rc-h-$name"
+}
+for sub in $subs; do run_help "$sub" "$sub" & done
+wait
+# The commands each usage names (imsec hss serve, imsec bench provision,
+# ...): their own --help may say more.
+for sub in $subs; do
+  for cmd in $(grep -oE -- "imsec $sub [a-z][a-z-]*" "$T_TMP/h-$sub" |
+    awk '{ print $3 }' | sort -u); do
+    echo "$sub $cmd" >>"$T_TMP/cmds"
+    run_help "$sub-$cmd" "$sub" "$cmd" &
+  done
+done
+wait
+touch "$T_TMP/cmds"
+
 for sub in $subs; do
   page="$pages/imsec-$sub.1"
   if [ ! -f "$page" ]; then
     t_bad "imsec $sub has no page imsec-$sub.1 (docs/man/imsec-$sub.1.scd)"
     continue
   fi
-  if ! timeout 10 "$IMSEC" "$sub" --help >"$T_TMP/h-$sub" 2>&1 </dev/null; then
+  if [ "$(cat "$T_TMP/rc-h-$sub")" != 0 ]; then
     t_bad "imsec $sub --help did not exit 0"
     continue
   fi
   check_help "$page" "imsec $sub --help" "$T_TMP/h-$sub"
-  # The commands its usage names (imsec hss serve, imsec bench provision,
-  # ...): their own --help may say more.
-  for cmd in $(grep -oE -- "imsec $sub [a-z][a-z-]*" "$T_TMP/h-$sub" |
-    awk '{ print $3 }' | sort -u); do
-    if ! timeout 10 "$IMSEC" "$sub" "$cmd" --help >"$T_TMP/h-$sub-$cmd" 2>&1 </dev/null; then
+  while read -r _ cmd; do
+    if [ "$(cat "$T_TMP/rc-h-$sub-$cmd")" != 0 ]; then
       t_bad "imsec $sub $cmd --help did not exit 0"
-      continue
-    fi
-    cmp -s "$T_TMP/h-$sub" "$T_TMP/h-$sub-$cmd" ||
+    elif ! cmp -s "$T_TMP/h-$sub" "$T_TMP/h-$sub-$cmd"; then
       check_help "$page" "imsec $sub $cmd --help" "$T_TMP/h-$sub-$cmd"
-  done
+    fi
+  done < <(grep "^$sub " "$T_TMP/cmds")
 done
 finish

@@ -11,4 +11,11 @@ if(NOT rc EQUAL 0)
   file(REMOVE ${OUT}.tmp)
   message(FATAL_ERROR "scdoc ${IN}: ${err}")
 endif()
+# scdoc turns hyphenation off (.nh) before .TH, and the man macros' .TH
+# turns it on again: options such as --insecure-core would then be split
+# across lines, where a reader searching the page would not find them.
+# Off again after .TH.
+file(READ ${OUT}.tmp roff)
+string(REGEX REPLACE "(\n\\.TH [^\n]*\n)" "\\1.nh\n" roff "${roff}")
+file(WRITE ${OUT}.tmp "${roff}")
 file(RENAME ${OUT}.tmp ${OUT})

@@ -14,8 +14,9 @@ endif()
 # scdoc turns hyphenation off (.nh) before .TH, and the man macros' .TH
 # turns it on again: options such as --insecure-core would then be split
 # across lines, where a reader searching the page would not find them.
-# Off again after .TH.
+# Off again after .TH, and no line break after a '-' either.
 file(READ ${OUT}.tmp roff)
-string(REGEX REPLACE "(\n\\.TH [^\n]*\n)" "\\1.nh\n" roff "${roff}")
+string(REGEX REPLACE "(\n\\.TH [^\n]*\n)" "\\1.nh\n.cflags 0 -\n" roff
+       "${roff}")
 file(WRITE ${OUT}.tmp "${roff}")
 file(RENAME ${OUT}.tmp ${OUT})

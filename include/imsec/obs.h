@@ -120,8 +120,9 @@ IMSEC_API const imsec_metric_family *imsec_metrics_find(const imsec_metrics *m,
 /* -------------------------------------------------------------- tables */
 
 /* Rows of text for `imsec ctl` listings (flows, registrations, bindings,
- * peers): column names, then rows of as many cells. Zero-initialised is
- * unusable: call imsec_table_init. Errors are sticky (err). */
+ * peers): column names, then rows of as many cells. Start from a zeroed
+ * table ({0}), then imsec_table_init (which frees what the table held, so
+ * never call it on stack garbage). Errors are sticky (err). */
 typedef struct imsec_table {
   char **cols;
   size_t ncols;

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "daemon_ops.h"
 #include "psk_file.h"
 #include "dgram_opts.h"
 #include "pcscf_m2.h"
@@ -51,6 +52,9 @@ static const char help[] =
     "                   [--max-flows-per-ip N] [--max-dialogs N]\n"
     "                   [--options-interval S] [--failover-timeout-ms MS]\n"
     "                   [--ladder] [-c FILE]\n"
+    "                   [--ctl-socket PATH|none] [--metrics tcp:HOST:PORT]\n"
+    "                   [--log-format text|json] [--log-identities]\n"
+    "                   [--drain-timeout-ms MS] [--check-config]\n"
     "\n"
     "Run a P-CSCF (TS 24.229 §5.2, TS 33.203 Annex O): UEs register over\n"
     "TLS (or DTLS); each REGISTER goes to the S-CSCF of the UE's home\n"
@@ -207,7 +211,8 @@ static const char help[] =
     "                           client_cert, ue_ca (a file or a list),\n"
     "                           dial_ue, psk_file, aka_psk, t1_ms, t2_ms,\n"
     "                           t4_ms, dtls_idle_timeout_ms, timer_c_ms,\n"
-    "                           max_dialogs, access.\n"
+    "                           max_dialogs, access, and the operations\n"
+    "                           keys below.\n"
     "                           Flags override it;\n"
     "                           --route adds to its routes.\n"
     "\n"
@@ -473,7 +478,7 @@ static void core_log_start(const imsec_pcscf_settings *s) {
  * and again on SIGHUP (the same code reads them both times). Returns 0 or
  * CLI_EXIT_USAGE after one line (cli_usage, cli_fail). */
 static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
-                         int *ladder_out) {
+                         int *ladder_out, daemon_ops_opts *ops) {
   static imsec_pcscf_settings s;
   memset(&s, 0, sizeof(s));
   imsec_pcscf_config_init(&s.elem);
@@ -486,6 +491,8 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       char err[512];
       if (imsec_pcscf_settings_load(argv[i + 1], &s, err, sizeof(err)) < 0)
         return cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
+      if (daemon_ops_conf(ops, SUB, argv[i + 1], &s.ops))
+        return CLI_EXIT_USAGE;
       break;
     }
   }
@@ -501,6 +508,11 @@ static int settings_read(int argc, char **argv, imsec_pcscf_settings *out,
       ladder = 1;
       continue;
     }
+    int dop = daemon_ops_arg(ops, SUB, argc, argv, &i); /* ops options */
+    if (dop > 1)
+      return dop;
+    if (dop)
+      continue;
     if (strcmp(a, "--access") == 0) {
       if (i + 1 >= argc)
         return cli_usage(SUB, "%s needs a value", a);
@@ -725,8 +737,11 @@ static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
   static imsec_pcscf_settings next;
   int ladder = 0;
   imsec_x509_anchors *fresh = NULL;
+  /* The operations options are taken at start (daemon_ops_help). */
+  daemon_ops_opts ops;
+  daemon_ops_opts_init(&ops);
   cli_capture(msg, cap);
-  int bad = settings_read(rl->argc, rl->argv, &next, &ladder);
+  int bad = settings_read(rl->argc, rl->argv, &next, &ladder, &ops);
   /* The core CA files again: the S-CSCFs' chains are judged against
    * them in the element (defer_verify), not only by OpenSSL. */
   if (!bad && core_anchors(&next, &fresh) < 0)
@@ -759,13 +774,19 @@ static int on_reload(void *arg, imsec_hostnet *r, char *msg, size_t cap) {
 static int run(int argc, char **argv) {
   if (cli_wants_help(argc, argv)) {
     fputs(help, stdout);
+    fputs("\n", stdout);
+    fputs(daemon_ops_help, stdout);
     return CLI_EXIT_OK;
   }
   static imsec_pcscf_settings s;
   int ladder = 0;
-  int bad = settings_read(argc, argv, &s, &ladder);
+  daemon_ops_opts ops;
+  daemon_ops_opts_init(&ops);
+  int bad = settings_read(argc, argv, &s, &ladder, &ops);
   if (bad)
     return bad;
+  if (daemon_ops_logger(&ops) < 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the logger");
   imsec_log_level level = IMSEC_LOG_INFO;
   if (imsec_hostnet_log_level_parse(s.log_level, &level) < 0)
     return CLI_EXIT_USAGE; /* settings_read checked it */
@@ -796,6 +817,24 @@ static int run(int argc, char **argv) {
     return cli_fail(CLI_EXIT_USAGE, SUB, "--psk-file %s", perr);
   }
   int take_psk = s.psk_file[0] || s.elem.aka_psk;
+  if (ops.check_config) {
+    /* Everything above loaded (settings, routes, CA files, PSKs); the
+     * TLS contexts now, from their files, without binding anything. */
+    psk_file_free(&psks);
+    imsec_x509_anchors_del(anchors);
+    imsec_crypto_del(crypto);
+    if (daemon_ops_check_tls(SUB, "--cert/--key", &server_tls, 1) ||
+        (core_tls.cert_file &&
+         daemon_ops_check_tls(SUB, "--core-cert/--core-key/--core-ca",
+                              &core_tls, 1)) ||
+        (client_tls.cert_file &&
+         daemon_ops_check_tls(SUB, "--core-cert/--core-key (client)",
+                              &client_tls, 0)) ||
+        (m2t.n_profiles &&
+         daemon_ops_check_tls(SUB, "--dial-ue client", &m2t.client, 0)))
+      return CLI_EXIT_USAGE;
+    return daemon_ops_config_ok(SUB);
+  }
   /* Listener 0 the first UE listener, 1 the core one, 2.. the other UE
    * listeners (--listen repeated: tls: and dtls:, one certificate). */
   imsec_hostnet_listener ls[IMSEC_PCSCF_MAX_LISTEN + 1] = {
@@ -829,6 +868,7 @@ static int run(int argc, char **argv) {
       .reload = on_reload,
       .reload_arg = &rl,
   };
+  daemon_ops_hostnet_config(&ops, &rc);
   char err[512] = "";
   imsec_hostnet *r = NULL;
   int rv = imsec_hostnet_new(&r, &rc, err, sizeof(err));
@@ -892,7 +932,22 @@ static int run(int argc, char **argv) {
   imsec_hostnet_set_self(r, p);
   core_log_start(&s);
   pcscf_dgram_log_start(&s);
-  rv = imsec_hostnet_run(r);
+  /* The loops first: the control socket and /metrics ask them. */
+  rv = imsec_hostnet_start(r);
+  daemon_ops *dops = NULL;
+  if (rv == 0) {
+    daemon_ops_hooks hooks;
+    daemon_ops_hostnet_hooks(&hooks, r);
+    if (daemon_ops_start(&dops, &ops, SUB, &hooks, err, sizeof(err)) < 0) {
+      imsec_hostnet_del(r);
+      imsec_pcscf_del(p);
+      imsec_crypto_del(crypto);
+      imsec_x509_anchors_del(rl.anchors);
+      return cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
+    }
+    rv = imsec_hostnet_wait(r, -1);
+  }
+  daemon_ops_stop(dops);
   int sig = imsec_hostnet_signal(r);
   imsec_hostnet_del(r);
   imsec_pcscf_del(p);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "daemon_ops.h"
 #include "hss_open.h"
 #include "reload.h"
 #include "imsec/host_net.h"
@@ -54,6 +55,9 @@ static const char help[] =
     "                   --diameter-realm REALM [--hss-identity FQDN]\n"
     "                   [--diameter-cert F --diameter-key F --diameter-ca F]\n"
     "                   [--hss-timeout MS]] [--alias HOST:PORT]...\n"
+    "                   [--ctl-socket PATH|none] [--metrics tcp:HOST:PORT]\n"
+    "                   [--log-format text|json] [--log-identities]\n"
+    "                   [--drain-timeout-ms MS] [--check-config]\n"
     "\n"
     "Run an S-CSCF: the registrar and authenticator (IMS AKA, or SIP\n"
     "Digest for the subscribers the HSS says so) of the home network\n"
@@ -92,8 +96,9 @@ static const char help[] =
     "                        impi_challenge_limit, source_challenge_limit,\n"
     "                        impi_failure_limit, source_failure_limit,\n"
     "                        lockout, routes (a list of DOMAIN=ADDR, or a\n"
-    "                        map DOMAIN: ADDR), timer_c_ms, and the\n"
-    "                        core-side keys); flags override it, --route\n"
+    "                        map DOMAIN: ADDR), timer_c_ms, the core-side\n"
+    "                        keys and the operations keys below); flags\n"
+    "                        override it, --route\n"
     "                        adds to its routes\n"
     "  --advertise ADDR      the address in Service-Route and Via (default:\n"
     "                        the first listen address)\n"
@@ -233,6 +238,10 @@ typedef struct opts {
   const char *digest_algorithms;
   /* A core past one machine (apps/scscf_cluster.h). */
   scscf_cluster_opts cl;
+  /* The operations options (apps/daemon_ops.h): where they are in argv,
+   * applied over the -c file's keys once it is read. */
+  int ops_at[32];
+  size_t n_ops_at;
 } opts;
 
 /* The options take "--flag value" and "--flag=value" alike. The index of
@@ -516,6 +525,18 @@ static int parse_args(int argc, char **argv, opts *o) {
     const char *a = argv[i];
     if (strcmp(a, "--ladder") == 0) {
       o->ladder = 1;
+      continue;
+    }
+    daemon_ops_opts scratch;
+    daemon_ops_opts_init(&scratch);
+    int at = i;
+    int dop = daemon_ops_arg(&scratch, SUB, argc, argv, &i);
+    if (dop > 1)
+      return dop;
+    if (dop) {
+      if (o->n_ops_at == sizeof(o->ops_at) / sizeof(o->ops_at[0]))
+        return cli_usage(SUB, "too many operations options");
+      o->ops_at[o->n_ops_at++] = at;
       continue;
     }
     int crv = 0;
@@ -941,6 +962,8 @@ static int run(int argc, char **argv) {
     fputs(help, stdout);
     fputs("\n", stdout);
     fputs(scscf_cluster_help, stdout);
+    fputs("\nOperations:\n", stdout);
+    fputs(daemon_ops_help, stdout);
     return CLI_EXIT_OK;
   }
   opts o;
@@ -953,6 +976,21 @@ static int run(int argc, char **argv) {
     char err[512];
     if (imsec_scscf_file_load(o.conf, &file, err, sizeof(err)) < 0)
       return cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
+  }
+  /* The operations options: the file's keys, then the flags over them. */
+  daemon_ops_opts ops;
+  daemon_ops_opts_init(&ops);
+  if (o.conf && daemon_ops_conf(&ops, SUB, o.conf, &file.ops)) {
+    imsec_scscf_file_free(&file);
+    return CLI_EXIT_USAGE;
+  }
+  for (size_t k = 0; k < o.n_ops_at; k++) {
+    int at = o.ops_at[k];
+    (void)daemon_ops_arg(&ops, SUB, argc, argv, &at); /* checked above */
+  }
+  if (daemon_ops_logger(&ops) < 0) {
+    imsec_scscf_file_free(&file);
+    return cli_fail(CLI_EXIT_USAGE, SUB, "cannot set up the logger");
   }
   const char *where = o.conf ? " (or in -c FILE)" : "";
   const char *domain = pick(o.domain, file.domain);
@@ -980,6 +1018,7 @@ static int run(int argc, char **argv) {
   memset(&cl, 0, sizeof(cl));
   char *reg_default = NULL;
   imsec_hostnet *r = NULL;
+  daemon_ops *dops = NULL;
   /* Made after the listeners are bound (their real ports go into
    * Service-Route): imsec_hostnet_set_self below. */
   imsec_scscf *scscf = NULL;
@@ -1130,6 +1169,17 @@ static int run(int argc, char **argv) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "--registrations %s", err);
     goto done;
   }
+  if (ops.check_config) {
+    /* The stores opened above; the TLS contexts from their files; Cx and
+     * Redis are not contacted (a check binds and dials nothing). */
+    if ((need_tls && daemon_ops_check_tls(SUB, "--cert/--key", &tls_cfg, 1)) ||
+        (cs.anchors &&
+         daemon_ops_check_tls(SUB, "--ca (client)", &cs.client, 0)))
+      rv = CLI_EXIT_USAGE;
+    else
+      rv = daemon_ops_config_ok(SUB);
+    goto done;
+  }
   if (redis && (rv = scscf_cluster_redis_start(reg_path, &rds)) != 0)
     goto done;
   /* The embedded stores on the worker's thread (those there are). */
@@ -1187,6 +1237,7 @@ static int run(int argc, char **argv) {
                  .anchors = cs.anchors};
   rc.reload = on_reload;
   rc.reload_arg = &rl;
+  daemon_ops_hostnet_config(&ops, &rc);
   if (imsec_hostnet_new(&r, &rc, err, sizeof(err)) < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
     goto done;
@@ -1282,7 +1333,19 @@ static int run(int argc, char **argv) {
   }
   fflush(stderr);
   imsec_hostnet_set_self(r, scscf);
-  int run_rc = imsec_hostnet_run(r);
+  /* The loops first: the control socket and /metrics ask them. */
+  int run_rc = imsec_hostnet_start(r);
+  if (run_rc == 0) {
+    daemon_ops_hooks hooks;
+    daemon_ops_hostnet_hooks(&hooks, r);
+    if (daemon_ops_start(&dops, &ops, SUB, &hooks, err, sizeof(err)) < 0) {
+      rv = cli_fail(CLI_EXIT_USAGE, SUB, "%s", err);
+      goto done;
+    }
+    run_rc = imsec_hostnet_wait(r, -1);
+  }
+  daemon_ops_stop(dops);
+  dops = NULL;
   cs.anchors = rl.anchors; /* a reload may have swapped them */
   if (run_rc < 0) {
     rv = cli_fail(CLI_EXIT_USAGE, SUB, "cannot start the event loop");
@@ -1291,6 +1354,7 @@ static int run(int argc, char **argv) {
   fprintf(stderr, "scscf info: stopped\n");
   rv = CLI_EXIT_OK;
 done:
+  daemon_ops_stop(dops); /* a start that failed half-way */
   /* Stop the worker while the host it answers still exists (its last
    * replies reach it: the registrations still queued are written), then
    * the host (the loop may submit until then: it is told closed), then

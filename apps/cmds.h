@@ -18,5 +18,6 @@ extern const cli_cmd imsec_cmd_aka;
 extern const cli_cmd imsec_cmd_sip;
 extern const cli_cmd imsec_cmd_demo;
 extern const cli_cmd imsec_cmd_bench;
+extern const cli_cmd imsec_cmd_ctl;
 
 #endif

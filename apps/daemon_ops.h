@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "imsec/conf_ops.h"
 #include "imsec/host_net.h"
 #include "imsec/obs.h"
 #include "imsec/ops.h"
@@ -40,6 +41,22 @@ int daemon_ops_arg(daemon_ops_opts *o, const char *sub, int argc, char **argv,
  * < 0 a bad value (err says why). Values are copied (kept until exit). */
 int daemon_ops_yaml_key(daemon_ops_opts *o, const char *key, const char *value,
                         char *err, size_t errcap);
+
+/* The operations keys of a daemon's -c file (conf/ keeps their text,
+ * include/imsec/conf_ops.h), applied as daemon_ops_yaml_key does; call
+ * before the flags so that they override. Returns 0, or CLI_EXIT_USAGE
+ * after one line "imsec SUB: FILE:LINE: key 'K': why". */
+int daemon_ops_conf(daemon_ops_opts *o, const char *sub, const char *file,
+                    const imsec_conf_ops *c);
+
+/* --check-config: make the TLS context cfg describes (server = 1 a
+ * listener's, 0 a client's) and free it again: its certificate, key and CA
+ * files load and the key matches. Returns 0, or CLI_EXIT_USAGE after one
+ * line "imsec SUB: WHAT: why (cert F, key F)". */
+int daemon_ops_check_tls(const char *sub, const char *what,
+                         const imsec_net_tls_config *cfg, int server);
+/* --check-config passed: "imsec SUB: configuration ok" on stdout; 0. */
+int daemon_ops_config_ok(const char *sub);
 
 /* The lines --help shows for these options (for each daemon's usage). */
 extern const char daemon_ops_help[];

@@ -10,7 +10,7 @@
 static const cli_cmd *const commands[] = {
     &imsec_cmd_pcscf, &imsec_cmd_scscf, &imsec_cmd_hss,   &imsec_cmd_ue,
     &imsec_cmd_pki,   &imsec_cmd_isim,  &imsec_cmd_trust, &imsec_cmd_aka,
-    &imsec_cmd_sip,   &imsec_cmd_demo,  &imsec_cmd_bench,
+    &imsec_cmd_sip,   &imsec_cmd_demo,  &imsec_cmd_bench, &imsec_cmd_ctl,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

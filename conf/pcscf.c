@@ -530,6 +530,23 @@ static int walk(pctx *c, yaml_document_t *doc) {
     size_t i = 0;
     while (i < N_KEYS && strcmp(k, keys[i]))
       i++;
+    int oi = i == N_KEYS ? imsec_conf_ops_key(k) : -1;
+    if (oi >= 0) {
+      /* An operations key: its text for the daemon (conf_ops.h). */
+      imsec_conf_ops *o = &c->s->ops;
+      if (o->line[oi])
+        return fail(c, IMSEC_ERR_CONFIG, line_of(kn), "key '%s': given twice",
+                    k);
+      const char *t = scalar(c, vn, k, &rv);
+      if (!t)
+        return rv;
+      if (!t[0] || strlen(t) >= IMSEC_CONF_OPS_MAX)
+        return fail(c, IMSEC_ERR_CONFIG, line_of(vn),
+                    "key '%s': expected one value", k);
+      snprintf(o->value[oi], sizeof(o->value[oi]), "%s", t);
+      o->line[oi] = line_of(kn);
+      continue;
+    }
     if (i == N_KEYS)
       return fail(c, IMSEC_ERR_CONFIG, line_of(kn), "key '%s': unknown key", k);
     if (c->seen & ((uint64_t)1 << i))

@@ -487,6 +487,24 @@ static void core_free(imsec_scscf_file *f) {
     free(f->peer_addrs[i]);
 }
 
+/* An operations key (include/imsec/conf_ops.h): its text for the daemon.
+ * 1 taken, 0 not one, < 0 an error. */
+static int ops_key(ctx *c, const char *name, size_t line, yaml_node_t *v) {
+  int i = imsec_conf_ops_key(name);
+  if (i < 0)
+    return 0;
+  if (c->out->ops.value[i][0])
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': given twice", name);
+  if (v->type != YAML_SCALAR_NODE || !v->data.scalar.length ||
+      v->data.scalar.length >= IMSEC_CONF_OPS_MAX ||
+      memchr(v->data.scalar.value, 0, v->data.scalar.length))
+    return fail(c, IMSEC_ERR_PARSE, line, "key '%s': expected one value", name);
+  memcpy(c->out->ops.value[i], v->data.scalar.value, v->data.scalar.length);
+  c->out->ops.value[i][v->data.scalar.length] = 0;
+  c->out->ops.line[i] = line;
+  return 1;
+}
+
 static int walk(ctx *c, yaml_document_t *doc) {
   yaml_node_t *root = yaml_document_get_root_node(doc);
   if (!root)
@@ -509,7 +527,9 @@ static int walk(ctx *c, yaml_document_t *doc) {
     while (k < N_KEYS && strcmp(keys[k], name) != 0)
       k++;
     if (k == N_KEYS) {
-      int handled = core_key(c, doc, name, line, vn, &seen_core);
+      int handled = ops_key(c, name, line, vn);
+      if (handled == 0)
+        handled = core_key(c, doc, name, line, vn, &seen_core);
       if (handled == 0)
         handled = cluster_key(c, doc, name, line, vn, &seen_cluster);
       if (handled < 0)

@@ -32,6 +32,7 @@
 
 #include "host/net_psk.h"
 #include "imsec/map.h"
+#include "imsec/obs.h"
 
 #define MAX_CHAIN 8
 #define MAX_LOOPS 64
@@ -163,6 +164,10 @@ struct imsec_hostnet {
   struct sockaddr_storage *sources;
   size_t n_sources;
   atomic_uint next_source;
+  /* Operations: reloads from SIGHUP and from the control socket one at a
+   * time; "STOPPING=1" told once. */
+  pthread_mutex_t reload_lock;
+  atomic_int stopping_told;
 };
 
 /* ---------------------------------------------------------------- clock */
@@ -1346,6 +1351,7 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
   if (!r)
     return IMSEC_ERR_NOMEM;
   r->cfg = *cfg;
+  pthread_mutex_init(&r->reload_lock, NULL);
   /* A program that shows a ladder of several processes (`imsec demo`)
    * asks its children for machine-readable ladder lines through the
    * environment, whatever their command line says. */
@@ -1363,6 +1369,7 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
   atomic_init(&r->next_source, 0);
   if (cfg->n_sources) {
     if (!cfg->sources) {
+      pthread_mutex_destroy(&r->reload_lock);
       free(r);
       if (err)
         snprintf(err, errcap, "host net port: incomplete configuration");
@@ -1370,6 +1377,7 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
     }
     r->sources = calloc(cfg->n_sources, sizeof *r->sources);
     if (!r->sources) {
+      pthread_mutex_destroy(&r->reload_lock);
       free(r);
       return IMSEC_ERR_NOMEM;
     }
@@ -1380,6 +1388,7 @@ int imsec_hostnet_new(imsec_hostnet **out, const imsec_hostnet_config *cfg,
           snprintf(err, errcap, "%s: source address '%s' is not an IP address",
                    r->name, cfg->sources[i].host);
         free(r->sources);
+        pthread_mutex_destroy(&r->reload_lock);
         free(r);
         return IMSEC_ERR_CONFIG;
       }
@@ -1513,6 +1522,7 @@ fail:
   free(r->profiles);
   free(r->loops);
   free(r->sources);
+  pthread_mutex_destroy(&r->reload_lock);
   free(r);
   if (err && !err[0])
     snprintf(err, errcap, "host net port: %s", imsec_strerror(rc));
@@ -1542,6 +1552,7 @@ void imsec_hostnet_del(imsec_hostnet *r) {
   free(r->profiles);
   free(r->loops);
   free(r->sources);
+  pthread_mutex_destroy(&r->reload_lock);
   free(r);
 }
 
@@ -1592,9 +1603,10 @@ int imsec_hostnet_call(imsec_hostnet *r, imsec_host_call_fn fn, void *arg) {
   return imsec_hostnet_call_on(r, 0, fn, arg);
 }
 
-int imsec_hostnet_call_wait(imsec_hostnet *r, imsec_host_call_fn fn, void *arg,
-                            int64_t timeout_ms) {
-  if (!r || !fn)
+/* imsec_hostnet_call_wait on loop `loop` (the operations ask every loop). */
+static int call_wait_on(imsec_hostnet *r, unsigned loop, imsec_host_call_fn fn,
+                        void *arg, int64_t timeout_ms) {
+  if (!r || !fn || loop >= r->nloops)
     return IMSEC_ERR_INVAL;
   call_sync *cs = calloc(1, sizeof *cs);
   if (!cs)
@@ -1621,7 +1633,7 @@ int imsec_hostnet_call_wait(imsec_hostnet *r, imsec_host_call_fn fn, void *arg,
   p->kind = P_CALL;
   p->cs = cs;
   /* The same delay as imsec_hostnet_call: calls run in the order made. */
-  int rc = post(&r->loops[0], p, 1);
+  int rc = post(&r->loops[loop], p, 1);
   if (rc != 0) {
     cs->refs = 1;
     call_sync_unref(cs);
@@ -1647,6 +1659,11 @@ int imsec_hostnet_call_wait(imsec_hostnet *r, imsec_host_call_fn fn, void *arg,
   pthread_mutex_unlock(&cs->m);
   call_sync_unref(cs);
   return rc;
+}
+
+int imsec_hostnet_call_wait(imsec_hostnet *r, imsec_host_call_fn fn, void *arg,
+                            int64_t timeout_ms) {
+  return call_wait_on(r, 0, fn, arg, timeout_ms);
 }
 
 void imsec_hostnet_set_log_level(imsec_hostnet *r, imsec_log_level level) {
@@ -1702,12 +1719,31 @@ int imsec_hostnet_start(imsec_hostnet *r) {
   return 0;
 }
 
-/* SIGHUP: the program's reload, on this thread; one line of outcome. */
-static void run_reload(imsec_hostnet *r) {
-  char msg[1024] = "";
-  elog(r, IMSEC_LOG_INFO, "SIGHUP: reloading");
-  int rc = r->cfg.reload(r->cfg.reload_arg, r, msg, sizeof msg);
+static void notify(imsec_hostnet *r, const char *state) {
+  if (r->cfg.notify)
+    r->cfg.notify(r->cfg.notify_user, state);
+}
+
+/* sd_notify(3): "STOPPING=1" once the run begins to end, whatever ends it. */
+static void notify_stopping(imsec_hostnet *r) {
+  if (!atomic_exchange(&r->stopping_told, 1))
+    notify(r, "STOPPING=1");
+}
+
+/* The program's reload (SIGHUP on the wait thread, or the control socket
+ * on its own), one at a time; one line of outcome. The service manager
+ * hears RELOADING=1 before and READY=1 after, whatever the outcome: the
+ * running configuration serves either way (systemd.service(5),
+ * Type=notify-reload). */
+static int reload_now(imsec_hostnet *r, const char *why, char *msg,
+                      size_t cap) {
+  pthread_mutex_lock(&r->reload_lock);
+  msg[0] = 0;
+  notify(r, "RELOADING=1");
   char line[1200];
+  snprintf(line, sizeof line, "%s: reloading", why);
+  elog(r, IMSEC_LOG_INFO, line);
+  int rc = r->cfg.reload(r->cfg.reload_arg, r, msg, cap);
   if (rc == 0) {
     snprintf(line, sizeof line, "reloaded%s%s", msg[0] ? "; " : "", msg);
     elog(r, IMSEC_LOG_INFO, line);
@@ -1717,13 +1753,24 @@ static void run_reload(imsec_hostnet *r) {
              msg[0] ? msg : imsec_strerror(rc));
     elog(r, IMSEC_LOG_ERROR, line);
   }
+  notify(r, "READY=1");
+  pthread_mutex_unlock(&r->reload_lock);
+  return rc;
+}
+
+/* SIGHUP: the program's reload, on this thread. */
+static void run_reload(imsec_hostnet *r) {
+  char msg[1024];
+  (void)reload_now(r, "SIGHUP", msg, sizeof msg);
 }
 
 int imsec_hostnet_wait(imsec_hostnet *r, int64_t timeout_ms) {
   imsec_time_ms end = timeout_ms < 0 ? 0 : imsec_hostnet_now() + timeout_ms;
   for (;;) {
-    if (atomic_load(&r->stop))
+    if (atomic_load(&r->stop)) {
+      notify_stopping(r);
       return 0;
+    }
     struct pollfd pf[2] = {{.fd = r->stop_pipe[0], .events = POLLIN},
                            {.fd = r->sig_fd, .events = POLLIN}};
     int wait = -1;
@@ -1782,34 +1829,205 @@ int imsec_hostnet_psk_set_static(imsec_hostnet *r, const imsec_hostnet_psk *e,
   return hn_psk_set_static(r->psk, e, n);
 }
 
-/* ------------------------------------------------------------ operations */
+/* ------------------------------------------------------------ operations
+ * The control socket and /metrics ask from their own threads; what a
+ * loop's host or element knows is read on that loop (call_wait_on), one
+ * loop after the other, so nothing here needs a lock of its own. */
+
+typedef struct ops_call {
+  inst *in;
+  struct imsec_metrics *m;
+  const char *what;
+  imsec_table t; /* a listing of one loop */
+  int rc;
+  size_t busy;
+} ops_call;
+
+static void on_ops_metrics(void *self, imsec_time_ms now, imsec_out *out,
+                           void *arg) {
+  (void)self;
+  (void)now;
+  (void)out;
+  ops_call *oc = arg;
+  imsec_host_metrics(oc->in->host, oc->m);
+}
 
 int imsec_hostnet_metrics(imsec_hostnet *r, struct imsec_metrics *m,
                           int64_t timeout_ms) {
-  (void)r;
-  (void)m;
-  (void)timeout_ms;
-  return IMSEC_ERR_UNSUPPORTED;
+  if (!r || !m)
+    return IMSEC_ERR_INVAL;
+  int rc = 0;
+  for (unsigned i = 0; i < r->nloops; i++) {
+    ops_call oc = {.in = &r->loops[i], .m = m};
+    int c = call_wait_on(r, i, on_ops_metrics, &oc, timeout_ms);
+    if (c != 0 && rc == 0)
+      rc = c == IMSEC_ERR_CLOSED ? c : IMSEC_ERR_TIMEOUT;
+    imsec_net_metrics(r->loops[i].net, m);
+  }
+  imsec_svc_metrics(r->cfg.svc, m);
+  return rc;
+}
+
+static void on_ops_list(void *self, imsec_time_ms now, imsec_out *out,
+                        void *arg) {
+  (void)self;
+  (void)now;
+  (void)out;
+  ops_call *oc = arg;
+  if (strcmp(oc->what, "flows") == 0) /* no secret: a listing's name */
+    oc->rc = imsec_net_list_flows(oc->in->net, oc->in->idx, &oc->t);
+  else
+    oc->rc = imsec_host_list(oc->in->host, oc->what, &oc->t);
+}
+
+/* Same columns, same names: rows of one kind of listing. */
+static int same_cols(const imsec_table *a, const imsec_table *b) {
+  if (a->ncols != b->ncols)
+    return 0;
+  for (size_t i = 0; i < a->ncols; i++)
+    if (strcmp(a->cols[i], b->cols[i]) != 0) /* no secret: column names */
+      return 0;
+  return 1;
+}
+
+/* Take the rows of `from` into t: all of it when t has none yet, else its
+ * rows when the columns match. 1 taken, 0 not (other columns), < 0 an
+ * error. `from` is left empty either way. */
+static int take_rows(imsec_table *t, imsec_table *from) {
+  if (!t->ncols) {
+    imsec_table_free(t);
+    *t = *from;
+    memset(from, 0, sizeof(*from));
+    return 1;
+  }
+  int rc = 0;
+  if (same_cols(t, from)) {
+    for (size_t i = 0; i < from->nrows && rc == 0; i++)
+      rc = imsec_table_add(t,
+                           (const char *const *)&from->cells[i * from->ncols]);
+    rc = rc < 0 ? rc : 1;
+  }
+  imsec_table_free(from);
+  memset(from, 0, sizeof(*from));
+  return rc;
 }
 
 int imsec_hostnet_list(imsec_hostnet *r, const char *what,
                        struct imsec_table *t, int64_t timeout_ms) {
-  (void)r;
-  (void)what;
-  (void)t;
-  (void)timeout_ms;
-  return IMSEC_ERR_UNSUPPORTED;
+  if (!r || !what || !t)
+    return IMSEC_ERR_INVAL;
+  int found = 0, rc = 0;
+  for (unsigned i = 0; i < r->nloops && rc == 0; i++) {
+    ops_call oc = {
+        .in = &r->loops[i], .what = what, .rc = IMSEC_ERR_UNSUPPORTED};
+    int c = call_wait_on(r, i, on_ops_list, &oc, timeout_ms);
+    if (c != 0)
+      rc = c == IMSEC_ERR_CLOSED ? c : IMSEC_ERR_TIMEOUT;
+    else if (oc.rc == 0 && !oc.t.err) {
+      int k = take_rows(t, &oc.t);
+      if (k < 0)
+        rc = k;
+      found = 1;
+    } else if (oc.rc != IMSEC_ERR_UNSUPPORTED) {
+      rc = oc.rc < 0 ? oc.rc : oc.t.err;
+    }
+    imsec_table_free(&oc.t);
+  }
+  /* The stores' peers (Diameter, Redis): after the element's own rows
+   * when they have the same columns, else alone when the element has
+   * none. */
+  if (rc == 0 && r->cfg.svc && strcmp(what, "flows") != 0) {
+    imsec_table st;
+    memset(&st, 0, sizeof(st));
+    int c = imsec_svc_list(r->cfg.svc, what, &st);
+    if (c == 0 && !st.err) {
+      int k = take_rows(t, &st);
+      if (k < 0)
+        rc = k;
+      found = found || k > 0;
+    } else if (c != IMSEC_ERR_UNSUPPORTED && c != 0) {
+      rc = c;
+    }
+    imsec_table_free(&st);
+  }
+  if (rc == 0 && !found)
+    rc = IMSEC_ERR_UNSUPPORTED;
+  return rc;
 }
 
 int imsec_hostnet_reload(imsec_hostnet *r, char *msg, size_t cap) {
-  (void)r;
-  (void)msg;
-  (void)cap;
-  return IMSEC_ERR_UNSUPPORTED;
+  if (!r || !msg || !cap)
+    return IMSEC_ERR_INVAL;
+  if (!r->cfg.reload) {
+    snprintf(msg, cap, "%s has no reload", r->name);
+    return IMSEC_ERR_UNSUPPORTED;
+  }
+  return reload_now(r, "control socket", msg, cap);
+}
+
+static void on_ops_busy(void *self, imsec_time_ms now, imsec_out *out,
+                        void *arg) {
+  (void)self;
+  (void)now;
+  (void)out;
+  ops_call *oc = arg;
+  oc->busy = imsec_host_busy(oc->in->host);
+}
+
+/* Work in flight on every loop; SIZE_MAX when a loop does not answer. */
+static size_t busy_now(imsec_hostnet *r) {
+  size_t n = 0;
+  for (unsigned i = 0; i < r->nloops; i++) {
+    ops_call oc = {.in = &r->loops[i]};
+    if (call_wait_on(r, i, on_ops_busy, &oc, 1000) != 0)
+      return SIZE_MAX;
+    n += oc.busy;
+  }
+  return n;
 }
 
 int imsec_hostnet_drain(imsec_hostnet *r, int64_t timeout_ms) {
-  (void)r;
-  (void)timeout_ms;
-  return IMSEC_ERR_UNSUPPORTED;
+  if (!r)
+    return IMSEC_ERR_INVAL;
+  char line[200];
+  snprintf(line, sizeof line,
+           "draining: no new flows; waiting up to %lld ms for work in flight",
+           (long long)timeout_ms);
+  elog(r, IMSEC_LOG_INFO, line);
+  for (unsigned i = 0; i < r->nloops; i++)
+    imsec_net_pause_listeners(r->loops[i].net);
+  imsec_time_ms start = imsec_hostnet_now();
+  imsec_time_ms end = start + (timeout_ms > 0 ? timeout_ms : 0);
+  size_t busy;
+  int rc;
+  for (;;) {
+    busy = atomic_load(&r->stop) ? 0 : busy_now(r);
+    if (busy == 0) {
+      rc = 0;
+      break;
+    }
+    if (imsec_hostnet_now() >= end) {
+      rc = IMSEC_ERR_TIMEOUT;
+      break;
+    }
+    /* Transactions end at the pace of their peers: a look every 50 ms
+     * costs nothing and ends the drain soon after the last one. */
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  if (rc == 0)
+    snprintf(line, sizeof line, "drained in %lld ms: stopping",
+             (long long)(imsec_hostnet_now() - start));
+  else if (busy == SIZE_MAX)
+    snprintf(line, sizeof line,
+             "drain: the loop did not answer within %lld ms: stopping anyway",
+             (long long)timeout_ms);
+  else
+    snprintf(line, sizeof line,
+             "drain: %zu still in flight after %lld ms: stopping anyway", busy,
+             (long long)timeout_ms);
+  elog(r, rc == 0 ? IMSEC_LOG_INFO : IMSEC_LOG_WARN, line);
+  notify_stopping(r);
+  imsec_hostnet_stop(r);
+  return rc;
 }

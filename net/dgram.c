@@ -164,6 +164,9 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     dgram_in(f, p, n);
     return;
   }
+  /* Draining: the peers already here go on, a new one is not taken. */
+  if (atomic_load(&lp->net->paused))
+    return;
   if (ls->tr == IMSEC_NET_UDP) {
     f = shared_flow_new(ls, &from);
     if (!f)

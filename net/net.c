@@ -603,7 +603,8 @@ static void loop_stop(struct net_loop *lp) {
     uv_close((uv_handle_t *)&p->timer, on_posted_closed);
   }
   for (lsock *ls = lp->listeners; ls; ls = ls->next)
-    uv_close((uv_handle_t *)&ls->h, close_noop);
+    if (!uv_is_closing((uv_handle_t *)&ls->h)) /* paused: closed already */
+      uv_close((uv_handle_t *)&ls->h, close_noop);
   uv_close((uv_handle_t *)&lp->async, close_noop);
   uv_close((uv_handle_t *)&lp->prep, close_noop);
   uv_close((uv_handle_t *)&lp->idle, close_noop);
@@ -1031,6 +1032,32 @@ int imsec_net_list_flows(imsec_net *net, unsigned loop, struct imsec_table *t) {
   return IMSEC_ERR_UNSUPPORTED;
 }
 
+/* On the loop's thread: close its stream listeners. Their lsock stays in
+ * the list (imsec_net_del frees it); a datagram listener's socket also
+ * carries the flows it took, so it stays open and on_listen_recv refuses
+ * new peers instead (net->paused). */
+static void pause_loop(void *arg) {
+  struct net_loop *lp = arg;
+  if (lp->stopping)
+    return;
+  for (lsock *ls = lp->listeners; ls; ls = ls->next)
+    if (ls->xp->stream && !uv_is_closing((uv_handle_t *)&ls->h))
+      uv_close((uv_handle_t *)&ls->h, close_noop);
+}
+
 void imsec_net_pause_listeners(imsec_net *net) {
-  (void)net;
+  if (!net || atomic_exchange(&net->paused, 1))
+    return;
+  net_log(net, IMSEC_NET_LOG_INFO, "listeners paused: no new flows");
+  for (unsigned i = 0; i < net->nloops; i++) {
+    struct net_loop *lp = net->loops[i];
+    if (!lp->running) {
+      /* Not started: nothing runs on the loop, close here. */
+      pause_loop(lp);
+      continue;
+    }
+    if (imsec_net_post(net, i, 0, pause_loop, lp) != 0)
+      net_log(net, IMSEC_NET_LOG_ERROR,
+              "out of memory: a listener stays open during the drain");
+  }
 }

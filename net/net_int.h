@@ -229,6 +229,10 @@ struct imsec_net {
   imsec_map ips;
   _Atomic uint64_t nflows, accepted, refused, handshakes, resumed, closed_limit;
   _Atomic unsigned rr;
+  /* A drain (imsec_net_pause_listeners): stream listeners are closed,
+   * datagram listeners take no new peer (their socket carries the flows
+   * already up). */
+  _Atomic int paused;
   /* RFC 5923 connection reuse: outgoing flows by (transport, peer), so a
    * connect from any thread finds the flow already open or opening. */
   uv_mutex_t reuse_lock;

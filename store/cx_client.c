@@ -52,8 +52,10 @@
 
 #include "store/cx_core.h"
 #include "store/cx_int.h"
+#include "store/cx_stats.h"
 
 #include "imsec/map.h"
+#include "imsec/obs.h"
 
 #define CX_DEFAULT_TIMEOUT_MS 2000
 /* How long a vector or H(A1)s from a lookup's MAR waits for the S-CSCF
@@ -100,6 +102,7 @@ typedef struct cx_client {
   int64_t next_sweep; /* monotonic ms */
   int closed;
   atomic_int inflight;
+  cx_stats stats; /* Cx exchanges by command and result, durations */
 } cx_client;
 
 /* One service request in flight. */
@@ -111,7 +114,9 @@ typedef struct cx_txn {
   int64_t deadline; /* monotonic ms */
   int probing;      /* a lookup's follow-up MAR (scheme "Unknown") */
   char mar_impu[IMSEC_HSS_ID_MAX]; /* the MAR's Public-Identity */
-  unsigned resyncs; /* the IMPI's cx_info.resyncs when the MAR left */
+  unsigned resyncs;  /* the IMPI's cx_info.resyncs when the MAR left */
+  uint32_t sent_cmd; /* the Cx command on the wire (SAR, then a MAR) */
+  int64_t sent_ns;   /* monotonic ns it left */
   imsec_svc_reply rep;
 } cx_txn;
 
@@ -323,6 +328,9 @@ static void on_answer(void *data, struct msg **ans);
 static void on_expire(void *data, DiamId_t id, size_t idlen, struct msg **req);
 
 static int send_txn(cx_txn *t, struct msg **m) {
+  struct msg_hdr *h = NULL;
+  t->sent_cmd = fd_msg_hdr(*m, &h) == 0 && h ? h->msg_code : 0;
+  t->sent_ns = cx_stats_now_ns();
   int64_t left = t->deadline - mono_ms();
   if (left < 1)
     left = 1;
@@ -755,6 +763,12 @@ static void on_answer(void *data, struct msg **ans) {
   int exp = 0;
   int rv = imsec_cx_get_result(a, &code, &exp) < 0 ? IMSEC_ERR_IO
                                                    : map_result(code, exp);
+  if (rv == IMSEC_ERR_IO && code == 0)
+    cx_stats_count(&t->c->stats, t->sent_cmd, "unreadable",
+                   cx_stats_now_ns() - t->sent_ns);
+  else
+    cx_stats_count_code(&t->c->stats, t->sent_cmd, code,
+                        cx_stats_now_ns() - t->sent_ns);
   if (rv == IMSEC_ERR_UNSUPPORTED && !t->probing) {
     /* The subscriber's scheme is not the one learnt (changed at the
      * HSS): forget it, the next lookup asks again. */
@@ -788,6 +802,8 @@ static void on_expire(void *data, DiamId_t id, size_t idlen, struct msg **req) {
     fd_msg_free(*req);
     *req = NULL;
   }
+  cx_stats_count(&t->c->stats, t->sent_cmd, "timeout",
+                 cx_stats_now_ns() - t->sent_ns);
   txn_end(t, IMSEC_ERR_TIMEOUT);
 }
 
@@ -854,6 +870,11 @@ static int cx_submit(imsec_svc *s, imsec_svc_req *req, imsec_svc_done_fn done,
   }
   /* No HSS peer: the S-CSCF answers at once (504) rather than wait. */
   if (!imsec_cx_core_peer_open()) {
+    int mar = req->kind == IMSEC_SVC_HSS_VECTOR ||
+              req->kind == IMSEC_SVC_HSS_RESYNC ||
+              req->kind == IMSEC_SVC_HSS_DIGEST;
+    cx_stats_count(&c->stats, mar ? IMSEC_CX_CMD_MA : IMSEC_CX_CMD_SA,
+                   "no_peer", -1);
     txn_end(t, IMSEC_ERR_TIMEOUT);
     return 0;
   }
@@ -908,11 +929,45 @@ static void cx_destroy(imsec_svc *s) {
     info_free(c, sl->val);
   imsec_map_free(&c->info);
   pthread_mutex_destroy(&c->mu);
+  cx_stats_destroy(&c->stats);
   free(c);
 }
 
+/* Operations (svc.h: from any thread). */
+static void cx_metrics(imsec_svc *s, struct imsec_metrics *m) {
+  cx_client *c = (cx_client *)s;
+  cx_stats_metrics(&c->stats, m, "imsec_cx_client_requests_total",
+                   "Cx requests sent to the HSS by command and the "
+                   "Result-Code or Experimental-Result-Code answered "
+                   "(timeout: no answer in time; no_peer: not sent, the "
+                   "HSS peer was not open)",
+                   "imsec_cx_client_request_duration_seconds",
+                   "Time from a Cx request leaving to its answer, by command");
+  pthread_mutex_lock(&c->mu);
+  int spares = c->n_spares;
+  pthread_mutex_unlock(&c->mu);
+  (void)imsec_metrics_declare(
+      m, "imsec_cx_spare_vectors", IMSEC_METRIC_GAUGE,
+      "IMS AKA vectors received in a MAA and held for the IMPI's next "
+      "challenge");
+  (void)imsec_metrics_add(m, "imsec_cx_spare_vectors", (double)spares,
+                          (const char *)NULL);
+  imsec_cx_core_metrics(m);
+}
+
+static int cx_list(imsec_svc *s, const char *what, struct imsec_table *t) {
+  (void)s;
+  if (strcmp(what, "peers") != 0) /* no secret: a listing's name */
+    return IMSEC_ERR_UNSUPPORTED;
+  static const char *const cols[] = IMSEC_CX_PEER_COLS;
+  IMSEC_GUARD(imsec_table_init(t, cols, sizeof cols / sizeof cols[0]));
+  return imsec_cx_core_list_peers(t);
+}
+
 static const imsec_svc_vtable cx_vt = {.submit = cx_submit,
-                                       .destroy = cx_destroy};
+                                       .destroy = cx_destroy,
+                                       .metrics = cx_metrics,
+                                       .list = cx_list};
 
 static int client_setup(void *arg, char *err, size_t errcap) {
   (void)arg;
@@ -945,6 +1000,7 @@ int imsec_cx_client_new(imsec_svc **out, const imsec_cx_config *cfg, char *err,
   }
   pthread_mutex_init(&c->mu, NULL);
   atomic_init(&c->inflight, 0);
+  cx_stats_init(&c->stats);
   uint8_t seed[16] = {0};
   if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
     memset(seed, 0x3c, sizeof seed);
@@ -954,6 +1010,7 @@ int imsec_cx_client_new(imsec_svc **out, const imsec_cx_config *cfg, char *err,
   if (rv < 0) {
     imsec_map_free(&c->info);
     pthread_mutex_destroy(&c->mu);
+    cx_stats_destroy(&c->stats);
     free(c);
     return rv;
   }

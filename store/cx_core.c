@@ -18,6 +18,8 @@
 
 #include "store/cx_core.h"
 
+#include "imsec/obs.h"
+
 /* Where Debian's freediameter-extensions puts the dictionaries. */
 #define CX_EXT_DIR "/usr/lib/freeDiameter"
 
@@ -39,6 +41,10 @@ static char g_peer_id[256];
 static char g_peer_realm[256];
 static volatile int g_log_level; /* 0 errors, 1 notices, 2 debug */
 static volatile int g_peer_was_open;
+static volatile int g_refuse_new; /* server draining: no new peer */
+/* Where the lines go instead of stderr (imsec_cx_log_sink). */
+static imsec_cx_log_fn volatile g_sink;
+static void *volatile g_sink_arg;
 static struct fd_hook_hdl *g_hook;
 /* The client's first connection attempt has ended (open or failed). */
 static pthread_mutex_t g_first_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -64,6 +70,11 @@ void imsec_cx_core_log_level(int level) {
   g_log_level = level;
 }
 
+void imsec_cx_log_sink(imsec_cx_log_fn fn, void *arg) {
+  g_sink_arg = arg;
+  g_sink = fn;
+}
+
 /* ---------------------------------------------------------------- logging */
 
 static int level_shown(int fd_level) {
@@ -80,6 +91,17 @@ __attribute__((format(printf, 2, 0))) static void
 fd_logger(int level, const char *fmt, va_list ap) {
   if (!level_shown(level))
     return;
+  imsec_cx_log_fn sink = g_sink;
+  if (sink) {
+    char text[1024];
+    if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+      return;
+    imsec_log_level lv = level >= FD_LOG_ERROR    ? IMSEC_LOG_ERROR
+                         : level >= FD_LOG_NOTICE ? IMSEC_LOG_INFO
+                                                  : IMSEC_LOG_DEBUG;
+    sink(g_sink_arg, lv, text);
+    return;
+  }
   char line[1024];
   int n = snprintf(line, sizeof(line), "diameter: ");
   int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -317,6 +339,13 @@ static int write_conf(const char *path, const imsec_cx_config *c,
 static int accept_peer(struct peer_info *info, int *auth,
                        int (**cb2)(struct peer_info *)) {
   (void)cb2;
+  if (g_refuse_new) {
+    /* Draining: the peer goes to another HSS (RFC 6733 §5.3: an unknown
+     * peer is refused in the CEA). */
+    core_log(FD_LOG_NOTICE, "peer %s refused: draining", info->pi_diamid);
+    *auth = -1;
+    return 0;
+  }
   core_log(FD_LOG_NOTICE, "peer %s connecting", info->pi_diamid);
   /* A "tcp:" listener is plain Diameter by the operator's choice (a
    * protected network, RFC 6733 §13.1 IPsec); freeDiameter would
@@ -420,7 +449,8 @@ static int copy_id(char *dst, size_t cap, const char *src) {
 
 /* The checks that need no freeDiameter; fills the globals' names. */
 static int check_config(const imsec_cx_config *c, imsec_cx_role role,
-                        imsec_cx_addr *a, char *err, size_t errcap) {
+                        imsec_cx_addr *a, int commit, char *err,
+                        size_t errcap) {
   if (!fqdn_ok(c->identity)) {
     set_err(err, errcap, "diameter identity: an FQDN is needed");
     return IMSEC_ERR_CONFIG;
@@ -452,8 +482,8 @@ static int check_config(const imsec_cx_config *c, imsec_cx_role role,
     set_err(err, errcap, "diameter extension folder: bad path");
     return IMSEC_ERR_CONFIG;
   }
-  if (copy_id(g_identity, sizeof(g_identity), c->identity) ||
-      copy_id(g_realm, sizeof(g_realm), c->realm))
+  if (commit && (copy_id(g_identity, sizeof(g_identity), c->identity) ||
+                 copy_id(g_realm, sizeof(g_realm), c->realm)))
     return IMSEC_ERR_CONFIG;
   if (role == IMSEC_CX_ROLE_CLIENT) {
     const char *pid = c->peer_identity ? c->peer_identity : a->host;
@@ -462,8 +492,8 @@ static int check_config(const imsec_cx_config *c, imsec_cx_role role,
       set_err(err, errcap, "HSS identity and realm: FQDNs are needed");
       return IMSEC_ERR_CONFIG;
     }
-    if (copy_id(g_peer_id, sizeof(g_peer_id), pid) ||
-        copy_id(g_peer_realm, sizeof(g_peer_realm), prl))
+    if (commit && (copy_id(g_peer_id, sizeof(g_peer_id), pid) ||
+                   copy_id(g_peer_realm, sizeof(g_peer_realm), prl)))
       return IMSEC_ERR_CONFIG;
   }
   return 0;
@@ -502,6 +532,38 @@ static int conf_path(const imsec_cx_config *c, char *dir, size_t dircap,
   return 0;
 }
 
+int imsec_cx_config_check(const imsec_cx_config *c, int server, char *err,
+                          size_t errcap) {
+  if (err && errcap)
+    err[0] = '\0';
+  if (!c)
+    return IMSEC_ERR_INVAL;
+  imsec_cx_addr a;
+  IMSEC_GUARD(check_config(c,
+                           server ? IMSEC_CX_ROLE_SERVER : IMSEC_CX_ROLE_CLIENT,
+                           &a, 0, err, errcap));
+  struct sockaddr_storage ss;
+  socklen_t sl = 0;
+  char num[INET6_ADDRSTRLEN + 1];
+  if (resolve(a.host, a.port, &ss, &sl, num, sizeof(num)) != 0) {
+    set_err(err, errcap, "diameter address: cannot resolve %s", a.host);
+    return IMSEC_ERR_CONFIG;
+  }
+  /* The dictionaries freeDiameter will load (write_conf). */
+  const char *dir = c->ext_dir ? c->ext_dir : CX_EXT_DIR;
+  static const char *const dicts[] = {"dict_nasreq", "dict_dcca",
+                                      "dict_dcca_3gpp"};
+  for (size_t i = 0; i < sizeof(dicts) / sizeof(dicts[0]); i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s.fdx", dir, dicts[i]);
+    if (!file_readable(p)) {
+      set_err(err, errcap, "cannot read freeDiameter's %s", p);
+      return IMSEC_ERR_CONFIG;
+    }
+  }
+  return 0;
+}
+
 int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
                         imsec_cx_setup_fn setup, void *arg, char *err,
                         size_t errcap) {
@@ -517,7 +579,7 @@ int imsec_cx_core_start(const imsec_cx_config *c, imsec_cx_role role,
   }
   imsec_cx_addr a;
   g_role = role;
-  int rv = check_config(c, role, &a, err, errcap);
+  int rv = check_config(c, role, &a, 1, err, errcap);
   if (rv)
     goto fail_unlocked_new;
   g_tls = a.tls;
@@ -693,4 +755,99 @@ const char *imsec_cx_core_peer_identity(void) {
 
 const char *imsec_cx_core_peer_realm(void) {
   return running_str(g_peer_realm);
+}
+
+void imsec_cx_core_refuse_peers(int on) {
+  g_refuse_new = on;
+}
+
+/* ------------------------------------------------------------ operations */
+
+static const char *state_name(int st) {
+  switch (st) {
+  case STATE_NEW:
+    return "new";
+  case STATE_OPEN:
+  case STATE_OPEN_NEW:
+  case STATE_OPEN_HANDSHAKE:
+    return "open";
+  case STATE_CLOSED:
+    return "closed";
+  case STATE_CLOSING:
+  case STATE_CLOSING_GRACE:
+    return "closing";
+  case STATE_WAITCNXACK:
+  case STATE_WAITCNXACK_ELEC:
+    return "connecting";
+  case STATE_WAITCEA:
+    return "capabilities";
+  case STATE_SUSPECT:
+    return "suspect"; /* RFC 3539 §3.4.1: no DWA within Tw */
+  case STATE_REOPEN:
+    return "reopening";
+  case STATE_ZOMBIE:
+    return "stopped";
+  default:
+    return "unknown";
+  }
+}
+
+static int state_up(int st) {
+  return st == STATE_OPEN || st == STATE_OPEN_NEW;
+}
+
+/* Walk freeDiameter's peer list under g_lock (a stop waits for the walk)
+ * and its read lock. */
+typedef void (*peer_fn)(void *arg, struct peer_hdr *p, int state);
+
+static void each_peer(peer_fn fn, void *arg) {
+  pthread_mutex_lock(&g_lock);
+  if (g_state == CORE_RUNNING && pthread_rwlock_rdlock(&fd_g_peers_rw) == 0) {
+    for (struct fd_list *li = fd_g_peers.next; li != &fd_g_peers;
+         li = li->next) {
+      /* chain is the first member of a peer_hdr */
+      struct peer_hdr *p = (struct peer_hdr *)li;
+      if (p && p->info.pi_diamid)
+        fn(arg, p, fd_peer_get_state(p));
+    }
+    pthread_rwlock_unlock(&fd_g_peers_rw);
+  }
+  pthread_mutex_unlock(&g_lock);
+}
+
+static void peer_metric(void *arg, struct peer_hdr *p, int state) {
+  (void)imsec_metrics_add(arg, "imsec_diameter_peer_up", state_up(state),
+                          "peer", p->info.pi_diamid, (const char *)NULL);
+}
+
+void imsec_cx_core_metrics(struct imsec_metrics *m) {
+  if (!m)
+    return;
+  (void)imsec_metrics_declare(
+      m, "imsec_diameter_peer_up", IMSEC_METRIC_GAUGE,
+      "Diameter peers by identity: 1 open (capabilities exchanged), 0 not");
+  each_peer(peer_metric, m);
+}
+
+static void peer_row(void *arg, struct peer_hdr *p, int state) {
+  char conn[64] = "", detail[512];
+  if (state_up(state) && fd_peer_cnx_proto_info(p, conn, sizeof conn) != 0)
+    conn[0] = '\0';
+  long out = 0, in = 0;
+  (void)fd_peer_get_load_pending(p, &out, &in);
+  const char *realm = p->info.runtime.pir_realm;
+  snprintf(detail, sizeof detail,
+           "realm=%.*s%s%s pending_out=%ld pending_in=%ld",
+           realm ? (int)p->info.runtime.pir_realmlen : 1, realm ? realm : "-",
+           conn[0] ? " conn=" : "", conn, out, in);
+  const char *cells[4] = {p->info.pi_diamid, "diameter", state_name(state),
+                          detail};
+  (void)imsec_table_add(arg, cells);
+}
+
+int imsec_cx_core_list_peers(struct imsec_table *t) {
+  if (!t)
+    return IMSEC_ERR_INVAL;
+  each_peer(peer_row, t);
+  return t->err;
 }

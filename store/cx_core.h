@@ -82,6 +82,23 @@ const char *imsec_cx_core_realm(void);
 const char *imsec_cx_core_peer_identity(void);
 const char *imsec_cx_core_peer_realm(void);
 
+/* Operations (include/imsec/obs.h), from any thread; nothing before the
+ * start or after the stop. imsec_diameter_peer_up{peer} for every peer
+ * freeDiameter knows (the client's HSS, the server's S-CSCFs that
+ * connected): 1 open, 0 otherwise. */
+struct imsec_metrics;
+struct imsec_table;
+void imsec_cx_core_metrics(struct imsec_metrics *m);
+/* The same peers as rows of a "peers" listing (IMSEC_CX_PEER_COLS:
+ * peer, kind "diameter", state, detail: realm, connection, requests
+ * pending); t must have been set up with those columns. */
+#define IMSEC_CX_PEER_COLS                                                     \
+  { "peer", "kind", "state", "detail" }
+int imsec_cx_core_list_peers(struct imsec_table *t);
+/* Server: 1 refuses new peers (a drain: their CER is answered
+ * DIAMETER_UNKNOWN_PEER, RFC 6733 §5.3); peers already open stay. */
+void imsec_cx_core_refuse_peers(int on);
+
 /* How much of freeDiameter's logging reaches stderr: 0 errors only
  * (default), 1 notices too, 2 debug. */
 void imsec_cx_core_log_level(int level);

@@ -28,7 +28,9 @@
 #include <time.h>
 
 #include "cx_core.h"
+#include "cx_stats.h"
 #include "imsec/map.h"
+#include "imsec/obs.h"
 
 /* Vectors in one MAA at most (SIP-Number-Auth-Items asks; the HSS may
  * give fewer, TS 29.228 §6.3.3). */
@@ -55,6 +57,8 @@ struct imsec_cx_server {
   pthread_mutex_t mu; /* guards asg */
   imsec_map asg;      /* IMPI -> asg* */
   atomic_int inflight;
+  atomic_int draining; /* new requests answered DIAMETER_TOO_BUSY */
+  cx_stats stats;      /* answers by command and result, durations */
 };
 
 /* The requested scheme of a MAR (TS 29.229 §6.3.9). */
@@ -71,6 +75,7 @@ typedef struct cx_txn {
   imsec_cx_server *srv;
   struct msg *ans;
   uint32_t cmd;
+  int64_t t0; /* monotonic ns: the request was taken */
   atomic_int pending;
 
   /* From the request. */
@@ -578,6 +583,9 @@ static void txn_complete(cx_txn *t) {
     struct msg *ans = t->ans;
     t->ans = NULL;
     send_answer(s, &ans);
+    cx_stats_count_code(&s->stats, t->cmd, code, cx_stats_now_ns() - t->t0);
+  } else {
+    cx_stats_count(&s->stats, t->cmd, "none", cx_stats_now_ns() - t->t0);
   }
   /* On failure the answer is dropped (freeDiameter gave us no room to
    * build one): the client's timer answers its user. */
@@ -771,6 +779,7 @@ void imsec_cx_server_handle(imsec_cx_server *s, struct msg **reqp) {
   atomic_fetch_add(&s->inflight, 1);
   t->srv = s;
   t->cmd = cmd;
+  t->t0 = cx_stats_now_ns();
   struct dict_object *bad = NULL;
   struct avp *bad_avp = NULL;
   uint32_t code = 0;
@@ -778,6 +787,10 @@ void imsec_cx_server_handle(imsec_cx_server *s, struct msg **reqp) {
   if (cmd != IMSEC_CX_CMD_UA && cmd != IMSEC_CX_CMD_SA &&
       cmd != IMSEC_CX_CMD_LI && cmd != IMSEC_CX_CMD_MA) {
     code = IMSEC_DIA_COMMAND_UNSUPPORTED;
+  } else if (atomic_load(&s->draining)) {
+    /* Draining: no new work; the client may send it elsewhere (RFC 6733
+     * §7.1.3: DIAMETER_TOO_BUSY, E bit). */
+    code = IMSEC_DIA_TOO_BUSY;
   } else {
     code = read_ids(t, req, &bad, &bad_avp);
   }
@@ -840,6 +853,7 @@ void imsec_cx_server_handle(imsec_cx_server *s, struct msg **reqp) {
   if (code) {
     /* bad_avp lives in the request, which the answer holds. */
     answer_code(s, &ans, code, 0, bad, bad_avp);
+    cx_stats_count_code(&s->stats, cmd, code, cx_stats_now_ns() - t->t0);
     txn_free(t);
     atomic_fetch_sub(&s->inflight, 1);
     return;
@@ -902,6 +916,8 @@ static int server_alloc(imsec_cx_server **out, imsec_svc *hss,
   imsec_map_init_str(&s->asg, seed);
   pthread_mutex_init(&s->mu, NULL);
   atomic_init(&s->inflight, 0);
+  atomic_init(&s->draining, 0);
+  cx_stats_init(&s->stats);
   *out = s;
   return 0;
 }
@@ -950,6 +966,7 @@ int imsec_cx_server_new(imsec_cx_server **out, const imsec_cx_config *c,
       (void)fd_disp_unregister(&s->hdl, NULL);
     imsec_map_free(&s->asg);
     pthread_mutex_destroy(&s->mu);
+    cx_stats_destroy(&s->stats);
     free(s);
     return rv;
   }
@@ -978,5 +995,68 @@ void imsec_cx_server_del(imsec_cx_server *s) {
     free(sl->val);
   imsec_map_free(&s->asg);
   pthread_mutex_destroy(&s->mu);
+  cx_stats_destroy(&s->stats);
   free(s);
+}
+
+/* ----------------------------------------------------------- operations */
+
+void imsec_cx_server_metrics(imsec_cx_server *s, struct imsec_metrics *m) {
+  if (!s || !m)
+    return;
+  cx_stats_metrics(
+      &s->stats, m, "imsec_cx_requests_total",
+      "Cx requests answered by command and Result-Code or "
+      "Experimental-Result-Code (none: no answer could be built)",
+      "imsec_cx_request_duration_seconds",
+      "Time from a Cx request's arrival to its answer leaving, by command");
+  (void)imsec_metrics_declare(m, "imsec_cx_requests_in_flight",
+                              IMSEC_METRIC_GAUGE,
+                              "Cx requests taken and not yet answered");
+  (void)imsec_metrics_add(m, "imsec_cx_requests_in_flight",
+                          (double)atomic_load(&s->inflight),
+                          (const char *)NULL);
+  /* The assignment state kept in memory (TS 29.228 §6.1.2). */
+  size_t n[3] = {0, 0, 0};
+  pthread_mutex_lock(&s->mu);
+  size_t it = 0;
+  imsec_map_slot *sl;
+  while ((sl = imsec_map_next(&s->asg, &it)) != NULL) {
+    const asg *a = sl->val;
+    if (a->state >= ASG_PENDING && a->state <= ASG_REGISTERED)
+      n[a->state - ASG_PENDING]++;
+  }
+  pthread_mutex_unlock(&s->mu);
+  (void)imsec_metrics_declare(
+      m, "imsec_cx_assignments", IMSEC_METRIC_GAUGE,
+      "IMPIs with an S-CSCF assigned, by state (kept in memory)");
+  static const char *const names[3] = {"pending", "unregistered", "registered"};
+  for (int k = 0; k < 3; k++)
+    (void)imsec_metrics_add(m, "imsec_cx_assignments", (double)n[k], "state",
+                            names[k], (const char *)NULL);
+  if (s->core)
+    imsec_cx_core_metrics(m);
+}
+
+int imsec_cx_server_list(imsec_cx_server *s, const char *what,
+                         struct imsec_table *t) {
+  if (!s || !what || !t)
+    return IMSEC_ERR_INVAL;
+  if (strcmp(what, "peers") != 0) /* no secret: a listing's name */
+    return IMSEC_ERR_UNSUPPORTED;
+  static const char *const cols[] = IMSEC_CX_PEER_COLS;
+  IMSEC_GUARD(imsec_table_init(t, cols, sizeof cols / sizeof cols[0]));
+  return s->core ? imsec_cx_core_list_peers(t) : 0;
+}
+
+void imsec_cx_server_drain(imsec_cx_server *s) {
+  if (!s)
+    return;
+  atomic_store(&s->draining, 1);
+  if (s->core)
+    imsec_cx_core_refuse_peers(1);
+}
+
+int imsec_cx_server_busy(imsec_cx_server *s) {
+  return s ? atomic_load(&s->inflight) : 0;
 }

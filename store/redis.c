@@ -30,12 +30,14 @@
 #include <hiredis/hiredis.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <uv.h>
 
+#include "imsec/obs.h"
 #include "imsec/redis.h"
 #include "imsec/reg_codec.h"
 
@@ -254,9 +256,19 @@ struct redis_svc {
   char sha[SC_N][48];
   int stopping; /* closing seen by the loop: drain, then stop */
   int stopped;  /* the handles are closing */
+
+  /* What the metrics and control threads read of the loop's state. */
+  atomic_int state_a;     /* conn_state */
+  atomic_size_t flight_a; /* n_flight */
+  char server[300];       /* "HOST:PORT" (never the password) */
 };
 
 /* ---------------------------------------------------------------- helpers */
+
+static void set_state(redis_svc *rs, conn_state st) {
+  rs->state = st;
+  atomic_store(&rs->state_a, (int)st);
+}
 
 static int64_t mono_ms(void) {
   return (int64_t)(uv_hrtime() / 1000000u);
@@ -273,6 +285,7 @@ static void flight_add(redis_svc *rs, job *j) {
     return;
   j->in_flight = 1;
   rs->n_flight++;
+  atomic_store(&rs->flight_a, rs->n_flight);
   j->fnext = NULL;
   j->fprev = rs->ftail;
   if (rs->ftail)
@@ -287,6 +300,7 @@ static void flight_del(redis_svc *rs, job *j) {
     return;
   j->in_flight = 0;
   rs->n_flight--;
+  atomic_store(&rs->flight_a, rs->n_flight);
   if (j->fprev)
     j->fprev->fnext = j->fnext;
   else
@@ -952,7 +966,7 @@ static void on_setup(redisAsyncContext *ac, void *rp, void *priv) {
     rs->sha[sc][r->len] = 0;
   }
   if (--rs->setup_left == 0) {
-    rs->state = CONN_READY;
+    set_state(rs, CONN_READY);
     rs->retry_ms = RETRY_MIN_MS;
     start_settled(rs, 0, NULL);
   }
@@ -965,7 +979,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
      * queued on it with NULL replies. */
     if (rs->ac == ac) {
       rs->ac = NULL;
-      rs->state = CONN_DOWN;
+      set_state(rs, CONN_DOWN);
     }
     char why[300];
     snprintf(why, sizeof(why), "%s", ac->errstr ? ac->errstr : "refused");
@@ -979,7 +993,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   redis_svc *rs = ac->data;
   if (rs->ac == ac) {
     rs->ac = NULL;
-    rs->state = CONN_DOWN;
+    set_state(rs, CONN_DOWN);
     schedule_retry(rs);
   }
 }
@@ -991,7 +1005,7 @@ static void drop_conn(redis_svc *rs) {
   if (!ac)
     return;
   rs->ac = NULL;
-  rs->state = CONN_DOWN;
+  set_state(rs, CONN_DOWN);
   redisAsyncFree(ac);
   schedule_retry(rs);
 }
@@ -1021,7 +1035,7 @@ static void connect_now(redis_svc *rs) {
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   rs->ac = ac;
-  rs->state = CONN_STARTING;
+  set_state(rs, CONN_STARTING);
   rs->setup_left = 0;
   /* Sent ahead of every request: hiredis queues them until the socket
    * connects, and Redis runs a connection's commands in order. */
@@ -1212,8 +1226,55 @@ static void rs_destroy(imsec_svc *s) {
   free(rs);
 }
 
+/* Operations (svc.h: from any thread). */
+static void rs_metrics(imsec_svc *s, struct imsec_metrics *m) {
+  redis_svc *rs = (redis_svc *)s;
+  pthread_mutex_lock(&rs->mu);
+  size_t queued = rs->qn;
+  pthread_mutex_unlock(&rs->mu);
+  size_t flight = atomic_load(&rs->flight_a);
+  int up = atomic_load(&rs->state_a) == CONN_READY;
+  (void)imsec_metrics_declare(
+      m, "imsec_redis_up", IMSEC_METRIC_GAUGE,
+      "Redis servers by address: 1 connected with the scripts loaded, 0 "
+      "not");
+  (void)imsec_metrics_add(m, "imsec_redis_up", up, "server", rs->server,
+                          (const char *)NULL);
+  (void)imsec_metrics_declare(
+      m, "imsec_store_queue_depth", IMSEC_METRIC_GAUGE,
+      "Store requests queued and not yet carried out, by store");
+  /* Redis's queue: waiting for the connection, and sent without an
+   * answer yet. */
+  (void)imsec_metrics_add(m, "imsec_store_queue_depth",
+                          (double)(queued + flight), "store", "registrations",
+                          (const char *)NULL);
+}
+
+static int rs_list(imsec_svc *s, const char *what, struct imsec_table *t) {
+  redis_svc *rs = (redis_svc *)s;
+  if (strcmp(what, "peers") != 0) /* no secret: a listing's name */
+    return IMSEC_ERR_UNSUPPORTED;
+  /* The columns of the Diameter peers' rows (store/cx_core.h), so an
+   * S-CSCF's listing shows both. */
+  static const char *const cols[] = {"peer", "kind", "state", "detail"};
+  IMSEC_GUARD(imsec_table_init(t, cols, 4));
+  static const char *const states[] = {"down", "connecting", "up"};
+  int st = atomic_load(&rs->state_a);
+  pthread_mutex_lock(&rs->mu);
+  size_t queued = rs->qn;
+  pthread_mutex_unlock(&rs->mu);
+  char detail[128];
+  snprintf(detail, sizeof detail, "db=%d queued=%zu in_flight=%zu", rs->db,
+           queued, (size_t)atomic_load(&rs->flight_a));
+  const char *cells[4] = {rs->server, "redis",
+                          st >= 0 && st <= 2 ? states[st] : "unknown", detail};
+  return imsec_table_add(t, cells);
+}
+
 static const imsec_svc_vtable redis_vt = {.submit = rs_submit,
-                                          .destroy = rs_destroy};
+                                          .destroy = rs_destroy,
+                                          .metrics = rs_metrics,
+                                          .list = rs_list};
 
 /* ---------------------------------------------------------------- new */
 
@@ -1344,6 +1405,10 @@ int imsec_redis_svc_new(imsec_svc **out, const char *url,
                shown_url(url, shown, sizeof(shown)));
     goto fail;
   }
+  if (strchr(rs->host, ':'))
+    snprintf(rs->server, sizeof rs->server, "[%s]:%d", rs->host, rs->port);
+  else
+    snprintf(rs->server, sizeof rs->server, "%s:%d", rs->host, rs->port);
   rs->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   const char *prefix = o && o->prefix ? o->prefix : DEFAULT_PREFIX;
   rs->prefix_len = strlen(prefix);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "imsec/obs.h"
 #include "imsec/svc.h"
 
 typedef struct job {
@@ -50,9 +51,32 @@ typedef struct worker {
   jobq q;    /* requests to carry out, in order */
   jobq full; /* requests refused for a full queue: answered first */
   int closing;
+  /* Queued requests by store (STORE_*), for imsec_store_queue_depth; a
+   * store is reported once a request for it was seen. */
+  size_t depth[3];
+  int seen[3];
   int joined;              /* the thread is gone (imsec_svc_worker_stop) */
   int64_t commit_delay_us; /* see run_batch; the worker thread's alone */
 } worker;
+
+/* Which store a request is for (the store label of docs/OPERATIONS.md). */
+enum { STORE_HSS, STORE_REG, STORE_UE };
+static const char *const store_names[3] = {"hss", "registrations", "ue"};
+
+static int store_of(imsec_svc_kind k) {
+  switch (k) {
+  case IMSEC_SVC_REG_LOAD:
+  case IMSEC_SVC_REG_SAVE:
+  case IMSEC_SVC_REG_DELETE:
+  case IMSEC_SVC_REG_GET:
+  case IMSEC_SVC_REG_EXPIRE:
+    return STORE_REG;
+  case IMSEC_SVC_UE_SQN:
+    return STORE_UE;
+  default:
+    return STORE_HSS;
+  }
+}
 
 static void push(jobq *q, job *j) {
   j->next = NULL;
@@ -72,6 +96,21 @@ static job *pop(jobq *q) {
       q->tail = NULL;
     q->n--;
   }
+  return j;
+}
+
+/* The request queue, counted by store (under w->mu). */
+static void qpush(worker *w, job *j) {
+  int st = store_of(j->req.kind);
+  w->depth[st]++;
+  w->seen[st] = 1;
+  push(&w->q, j);
+}
+
+static job *qpop(worker *w) {
+  job *j = pop(&w->q);
+  if (j)
+    w->depth[store_of(j->req.kind)]--;
   return j;
 }
 
@@ -210,7 +249,7 @@ static void run_batch(worker *w) {
   int began = w->inner->vt->batch(w->inner, IMSEC_STORE_BEGIN) == 0;
   pthread_mutex_lock(&w->mu);
   if (!began) { /* one at a time, as without batches */
-    job *j = pop(&w->q);
+    job *j = qpop(w);
     pthread_mutex_unlock(&w->mu);
     if (j)
       run_one(w, j, 0);
@@ -221,7 +260,7 @@ static void run_batch(worker *w) {
   for (;;) {
     while (taken < BATCH_MAX && w->q.head && !w->closing &&
            !runs_alone(w->q.head->req.kind)) {
-      job *j = pop(&w->q);
+      job *j = qpop(w);
       taken++;
       pthread_mutex_unlock(&w->mu);
       if (batch_one(w, j))
@@ -277,7 +316,7 @@ static void *run(void *arg) {
       run_batch(w);
       continue;
     }
-    if ((j = pop(&w->q)) == NULL)
+    if ((j = qpop(w)) == NULL)
       break; /* closing, and nothing left */
     pthread_mutex_unlock(&w->mu);
     run_one(w, j, closing);
@@ -307,7 +346,7 @@ static int worker_submit(imsec_svc *s, imsec_svc_req *req,
   if (w->closing)
     rv = IMSEC_ERR_CLOSED;
   else if (w->q.n < w->max)
-    push(&w->q, j);
+    qpush(w, j);
   else if (w->full.n < w->max)
     push(&w->full, j); /* answered IMSEC_ERR_BUSY by the worker, next */
   else
@@ -340,8 +379,36 @@ static void worker_destroy(imsec_svc *s) {
   free(w);
 }
 
+/* Operations (svc.h: from any thread): the queue's depth per store, and
+ * whatever the inner service says of itself (its metrics and listings
+ * are thread-safe by the same contract). */
+static void worker_metrics(imsec_svc *s, struct imsec_metrics *m) {
+  worker *w = (worker *)s;
+  size_t depth[3];
+  int seen[3];
+  pthread_mutex_lock(&w->mu);
+  memcpy(depth, w->depth, sizeof depth);
+  memcpy(seen, w->seen, sizeof seen);
+  pthread_mutex_unlock(&w->mu);
+  (void)imsec_metrics_declare(
+      m, "imsec_store_queue_depth", IMSEC_METRIC_GAUGE,
+      "Store requests queued and not yet carried out, by store");
+  for (int k = 0; k < 3; k++)
+    if (seen[k])
+      (void)imsec_metrics_add(m, "imsec_store_queue_depth", (double)depth[k],
+                              "store", store_names[k], (const char *)NULL);
+  imsec_svc_metrics(w->inner, m);
+}
+
+static int worker_list(imsec_svc *s, const char *what, struct imsec_table *t) {
+  worker *w = (worker *)s;
+  return imsec_svc_list(w->inner, what, t);
+}
+
 static const imsec_svc_vtable worker_vt = {.submit = worker_submit,
-                                           .destroy = worker_destroy};
+                                           .destroy = worker_destroy,
+                                           .metrics = worker_metrics,
+                                           .list = worker_list};
 
 int imsec_svc_worker_new(imsec_svc **out, imsec_svc *inner, size_t queue_max) {
   if (!out || !inner || queue_max == 0)

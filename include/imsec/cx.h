@@ -56,6 +56,15 @@ typedef struct imsec_cx_config {
 
 typedef struct imsec_cx_server imsec_cx_server;
 
+/* The checks a start makes before freeDiameter runs, for a daemon's
+ * --check-config: identities, the address (resolved), with tls: the
+ * certificate, key and CA files readable, and freeDiameter's dictionary
+ * extensions present. server 1: the server's settings, 0: the client's.
+ * Starts nothing. Returns 0 or IMSEC_ERR_CONFIG (err says which). */
+IMSEC_API IMSEC_MUST_USE int imsec_cx_config_check(const imsec_cx_config *c,
+                                                   int server, char *err,
+                                                   size_t errcap);
+
 /*
  * Start the Cx server: answers UAR, MAR (IMS AKA vectors, resync from
  * RAND||AUTS, SIP Digest H(A1)), SAR (assignment state, User-Data of TS
@@ -73,10 +82,38 @@ IMSEC_API IMSEC_MUST_USE int imsec_cx_server_new(imsec_cx_server **out,
 /* Stop freeDiameter (close the peers cleanly: DPR/DPA) and free. */
 IMSEC_API void imsec_cx_server_del(imsec_cx_server *s);
 
+/* Operations of the server (include/imsec/obs.h), from any thread.
+ * metrics: imsec_cx_requests_total{command,result} (result: the
+ * Result-Code or Experimental-Result-Code number answered),
+ * imsec_cx_request_duration_seconds{command}, imsec_cx_requests_in_flight,
+ * imsec_cx_assignments{state} and imsec_diameter_peer_up{peer}
+ * (docs/OPERATIONS.md). list: "peers" (the Diameter peers with their
+ * state), else IMSEC_ERR_UNSUPPORTED. */
+struct imsec_metrics;
+struct imsec_table;
+IMSEC_API void imsec_cx_server_metrics(imsec_cx_server *s,
+                                       struct imsec_metrics *m);
+IMSEC_API int imsec_cx_server_list(imsec_cx_server *s, const char *what,
+                                   struct imsec_table *t);
+/* Drain: from now on new peers are refused (DIAMETER_UNKNOWN_PEER in the
+ * CEA) and new requests answered DIAMETER_TOO_BUSY (the client may try
+ * another HSS); requests already taken are answered as usual. */
+IMSEC_API void imsec_cx_server_drain(imsec_cx_server *s);
+/* Requests taken and not yet answered. */
+IMSEC_API int imsec_cx_server_busy(imsec_cx_server *s);
+
 /* How much of freeDiameter's own logging reaches stderr: 0 errors only
- * (the default), 1 notices too, 2 debug. Before the server or client is
- * created. */
+ * (the default), 1 notices too, 2 debug. May change while running. */
 IMSEC_API void imsec_cx_log_level(int level);
+
+/* Where those lines go instead of stderr ("diameter: TEXT"): a daemon's
+ * logger (include/imsec/ops.h), called on freeDiameter's threads (must be
+ * thread-safe) with the level (errors, notices as INFO, debug) and the
+ * text without a prefix or newline. NULL: stderr again. Set it before the
+ * server or client is created, and leave it until after it is deleted. */
+typedef void (*imsec_cx_log_fn)(void *arg, imsec_log_level level,
+                                const char *text);
+IMSEC_API void imsec_cx_log_sink(imsec_cx_log_fn fn, void *arg);
 
 /*
  * The Cx client: a service (include/imsec/svc.h) answering the HSS

@@ -77,6 +77,7 @@
 
 #include "imsec/base.h"
 #include "imsec/crypto.h"
+#include "imsec/conf_ops.h"
 #include "imsec/elem.h"
 
 #ifdef __cplusplus
@@ -413,6 +414,8 @@ typedef struct imsec_pcscf_settings {
    * dtls:. */
   imsec_addr more_listen[IMSEC_PCSCF_MAX_LISTEN - 1];
   size_t n_more_listen;
+  /* The operations keys (ctl_socket, metrics, ...), as written. */
+  imsec_conf_ops ops;
 } imsec_pcscf_settings;
 
 /* Read a settings file into `s` (fields it does not name stay as they

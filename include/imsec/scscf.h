@@ -129,6 +129,7 @@
 
 #include "imsec/base.h"
 #include "imsec/crypto.h"
+#include "imsec/conf_ops.h"
 #include "imsec/elem.h"
 #include "imsec/hss.h"
 
@@ -488,6 +489,8 @@ IMSEC_API size_t imsec_scscf_parked(const imsec_scscf *s);
  *   diameter_ca: ca.crt
  *   registrations: redis://127.0.0.1:6379/0  # shared by the cluster
  *   aliases: [scscf2.example.org:6060]  # siblings' addresses (Route)
+ *   # Operations (apps/daemon_ops.h): ctl_socket, metrics, log_format,
+ *   # log_identities, drain_timeout_ms
  *
  * Relative paths (db, registrations, cert, key, ca, home_ca, partner_ca) are
  * taken relative to the file's folder. Absent strings are NULL, absent numbers
@@ -539,6 +542,9 @@ typedef struct imsec_scscf_file {
   int64_t hss_timeout;
   char *aliases[IMSEC_SCSCF_MAX_ALIASES];
   size_t n_aliases;
+  /* The operations keys (ctl_socket, metrics, log_format, log_identities,
+   * drain_timeout_ms) as written; the daemon checks them. */
+  imsec_conf_ops ops;
 } imsec_scscf_file;
 
 /* Load `path`. On failure `err` gets one line "FILE:LINE: key 'K': why".

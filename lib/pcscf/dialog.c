@@ -22,6 +22,7 @@
  * naming this P-CSCF must carry the UE's own token, the dialog must be the
  * binding's, and the next Route a known S-CSCF; from the core, a request
  * with a To tag must belong to a dialog of the binding its token names. */
+#include "imsec/obs.h"
 #include "lib/pcscf/pcscf_int.h"
 
 /* Idle timeouts. A confirmed dialog with no request either way for 12 h is
@@ -786,4 +787,44 @@ void pc_dialog_on_response(ev *e, txn *t, imsec_sip_msg *m) {
       dlg_end(p, d);
     }
   }
+}
+
+/* ------------------------------------------------------------ listing */
+
+/* `imsec ctl dialogs` (docs/OPERATIONS.md): one row per dialog record. */
+int pc_dialog_list(const imsec_pcscf *p, imsec_time_ms now, imsec_table *t) {
+  static const char *const cols[] = {"call_id", "ue_tag",   "impi",      "kind",
+                                     "state",   "far_ends", "idle_out_s"};
+  int rv = imsec_table_init(t, cols, 7);
+  if (rv < 0 || !p->dlg_ready)
+    return rv;
+  size_t it = 0;
+  imsec_map_slot *s;
+  while ((s = imsec_map_next(&p->dlgs, &it)) != NULL) {
+    for (const dialog *d = s->val; d; d = d->next) {
+      /* The key is "Call-ID SP UE tag" (dlg_key). */
+      imsec_str key = imsec_str_c(d->key);
+      long sp = imsec_str_find(key, ' ');
+      imsec_str cid = sp >= 0 ? imsec_str_sub(key, 0, (size_t)sp) : key;
+      imsec_str tag =
+          sp >= 0 ? imsec_str_sub(key, (size_t)sp + 1, key.len - (size_t)sp - 1)
+                  : S("");
+      const binding *b = pc_binding_by_id(p, d->bid);
+      char n[24], idle[24];
+      imsec_fmt_u64(n, d->n_peers);
+      imsec_fmt_u64(idle, d->idle_at > now
+                              ? (uint64_t)(d->idle_at - now + 999) / 1000
+                              : 0);
+      imsec_str row[7] = {
+          cid,
+          tag,
+          imsec_str_c(b ? b->impi : "-"),
+          imsec_str_c(d->subscription ? "subscription" : "invite"),
+          imsec_str_c(d->confirmed ? "confirmed" : "early"),
+          imsec_str_c(n),
+          imsec_str_c(idle)};
+      imsec_table_addv(t, row);
+    }
+  }
+  return t->err;
 }

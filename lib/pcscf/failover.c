@@ -116,6 +116,7 @@ void pc_dest_dead(ev *e, size_t di, const char *why) {
   if (d->dead || !in_failover_group(p, di))
     return;
   d->dead = 1;
+  d->changed_at = e->now;
   LOG(e, IMSEC_LOG_WARN, S("S-CSCF "), pc_addr_str(p, &d->addr),
       S(" marked dead ("), imsec_str_c(why),
       S("); its group's next live member takes its requests"));
@@ -127,6 +128,7 @@ void pc_dest_alive(ev *e, size_t di) {
   if (!d->dead)
     return;
   d->dead = 0;
+  d->changed_at = e->now;
   LOG(e, IMSEC_LOG_INFO, S("S-CSCF "), pc_addr_str(p, &d->addr),
       S(" answers again: live"));
 }

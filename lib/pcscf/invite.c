@@ -426,6 +426,10 @@ txn *pc_invite_evictable(imsec_pcscf *p) {
   return p->lingering.head ? p->lingering.head->owner : NULL;
 }
 
+int pc_invite_lingering(const txn *t) {
+  return t->inv && t->inv->list != NULL;
+}
+
 /* ------------------------------------------------------------ responses */
 
 int pc_invite_response(ev *e, txn *t, imsec_sip_msg *m) {

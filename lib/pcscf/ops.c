@@ -1,6 +1,7 @@
 /* The element contract of include/imsec/elem.h for the pcscf: its handle as
  * `self`, so a host runs it with no wrapper of its own. */
 #include "imsec/pcscf.h"
+#include "lib/pcscf/pcscf_int.h"
 
 static int op_up(void *s, uint64_t f, uint64_t t, const imsec_flow_info *i,
                  imsec_time_ms n, imsec_out *o) {
@@ -30,6 +31,20 @@ static void op_start(void *s, imsec_time_ms n, imsec_out *o) {
   imsec_pcscf_on_start(s, n, o);
 }
 
+static void op_metrics(const void *s, imsec_time_ms n,
+                       struct imsec_metrics *m) {
+  pc_obs_metrics(s, n, m);
+}
+
+static int op_list(const void *s, const char *what, imsec_time_ms n,
+                   struct imsec_table *t) {
+  return pc_obs_list(s, what, n, t);
+}
+
+static size_t op_busy(const void *s) {
+  return pc_obs_busy(s);
+}
+
 const imsec_elem_ops imsec_pcscf_ops = {
     .kind = "pcscf",
     .on_flow_up = op_up,
@@ -38,4 +53,7 @@ const imsec_elem_ops imsec_pcscf_ops = {
     .on_timer = op_timer,
     .on_refused = op_refused,
     .on_start = op_start,
+    .metrics = op_metrics,
+    .list = op_list,
+    .busy = op_busy,
 };

@@ -225,12 +225,21 @@ static imsec_str no_dot(imsec_str s) {
  * against the core anchors and carry the route's name. On refusal: one log
  * line with the reason, the queued requests answered 503 (RFC 3261 §16.7)
  * and 1 returned. */
+/* The metrics' reason code of a chain verdict (docs/OPERATIONS.md). */
+static const char *chain_code(imsec_chain_status s) {
+  return s == IMSEC_CHAIN_EXPIRED           ? "expired"
+         : s == IMSEC_CHAIN_NOT_YET_VALID   ? "not-yet-valid"
+         : s == IMSEC_CHAIN_NOT_SERVER_AUTH ? "not-server-auth"
+                                            : "chain-invalid";
+}
+
 static int core_cert_refused(ev *e, dest *d, uint64_t flow,
                              const imsec_flow_info *info) {
   imsec_pcscf *p = e->p;
   const imsec_trust_cert *c = info ? info->peer_cert : NULL;
   const char *name = d->name;
   const char *why = NULL;
+  const char *code = "certificate"; /* for the metrics (obs.c) */
   imsec_str detail = S("");
   imsec_str names[IMSEC_TRUST_MAX_NAMES];
   size_t n = 0;
@@ -242,6 +251,7 @@ static int core_cert_refused(ev *e, dest *d, uint64_t flow,
           : c->chain == IMSEC_CHAIN_NOT_SERVER_AUTH
               ? "not a server certificate (EKU)"
               : "chain invalid";
+    code = chain_code(c->chain);
     detail = imsec_str_c(c->chain_detail);
   } else {
     n = imsec_trust_cert_names(c, names, IMSEC_TRUST_MAX_NAMES);
@@ -252,9 +262,13 @@ static int core_cert_refused(ev *e, dest *d, uint64_t flow,
       i++;
     if (i == n) {
       why = "name mismatch";
+      code = "name-mismatch";
       detail = n ? names[0] : S("(no name)");
     }
   }
+  if (!c)
+    code = "no-certificate";
+  pc_obs_trust(p, !why, code);
   if (!why) {
     LOG(e, IMSEC_LOG_INFO, S("S-CSCF "), pc_addr_str(p, &d->addr),
         S(" presented "), imsec_str_c(name), S(" ("),
@@ -338,9 +352,12 @@ static int core_peer_refused(ev *e, uint64_t flow,
   n = k;
   imsec_str name = n ? names[0] : S("");
   const char *why = NULL;
+  const char *code = "certificate"; /* for the metrics (obs.c) */
   if (!c) {
     why = "presents no certificate";
+    code = "no-certificate";
   } else if (c->chain != IMSEC_CHAIN_OK) {
+    code = chain_code(c->chain);
     why = c->chain == IMSEC_CHAIN_EXPIRED         ? "certificate expired"
           : c->chain == IMSEC_CHAIN_NOT_YET_VALID ? "certificate not yet valid"
           : c->chain == IMSEC_CHAIN_NOT_SERVER_AUTH
@@ -348,17 +365,22 @@ static int core_peer_refused(ev *e, uint64_t flow,
               : "chain invalid";
   } else if (!c->client_auth) {
     why = "not a client certificate (EKU clientAuth)";
+    code = "not-client-auth";
   } else if (!n) {
     why = "presents a certificate without a name";
+    code = "no-name";
   } else {
     size_t i = 0;
     while (i < n && !core_name_known(p, names[i]))
       i++;
-    if (i == n)
+    if (i == n) {
       why = "not a known S-CSCF (no tls: route or core peer of that name)";
-    else
+      code = "unknown-peer";
+    } else {
       name = names[i];
+    }
   }
+  pc_obs_trust(p, !why, code);
   if (!why) {
     LOG(e, IMSEC_LOG_INFO, S("core flow "), pc_num(p, flow), S(" from "),
         pc_addr_str(p, &info->peer), S(" presents "), name, S(" ("),
@@ -381,8 +403,11 @@ static int plain_peer_refused(ev *e, uint64_t flow,
     return 0;
   for (size_t i = 0; i < p->cfg.n_peer_addrs; i++)
     if (imsec_str_ieq(imsec_str_c(p->cfg.peer_addrs[i]),
-                      imsec_str_c(info->peer.host)))
+                      imsec_str_c(info->peer.host))) {
+      pc_obs_trust(p, 1, "address");
       return 0;
+    }
+  pc_obs_trust(p, 0, "address-not-listed");
   LOG(e, IMSEC_LOG_WARN, S("refused core flow "), pc_num(p, flow), S(" from "),
       pc_addr_str(p, &info->peer), S(": not a configured peer address"));
   return 1;

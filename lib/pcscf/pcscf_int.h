@@ -27,6 +27,7 @@
 #include "imsec/secagree.h"
 #include "imsec/sip.h"
 #include "imsec/sip_txn.h"
+#include "lib/elem/tally.h"
 
 #define TIMER_SWEEP 1
 #define TIMER_DGRAM 2 /* dgram.c: retransmissions, idle DTLS flows */
@@ -117,7 +118,24 @@ typedef struct dest {
   int dead;
   uint64_t ping_txn;
   int has_ping;
+  imsec_time_ms changed_at; /* obs.c: last marked dead or live; 0 never */
 } dest;
+
+/* obs.c: counters for the operations layer (metrics, listings). */
+enum {
+  PC_REG_REGISTERED = 0,
+  PC_REG_REFRESHED,
+  PC_REG_DEREGISTERED,
+  PC_REG_CHALLENGED,
+  PC_REG_REJECTED,
+  PC_REG_FAILED,
+  PC_REG_N
+};
+
+typedef struct pc_obs {
+  uint64_t reg[PC_REG_N]; /* REGISTER final answers to UEs, by outcome */
+  elem_tally trust;       /* core peers judged: (result, reason) */
+} pc_obs;
 
 typedef struct pc_inv pc_inv; /* invite.c */
 /* INVITE transactions answered already (invite.c), oldest deadline
@@ -216,6 +234,7 @@ struct imsec_pcscf {
   size_t n_dlgs;
   int dlg_ready;
   imsec_time_ms dlg_check_at; /* no dialog idles out before this (0: none) */
+  pc_obs obs;                 /* obs.c */
 };
 
 /* A handler's one way out on failure (STYLE.md: one failure path per
@@ -605,5 +624,30 @@ void pc_dialogs_free(imsec_pcscf *p);
 /* The timer sweep: dialogs idle too long end; the earliest time one may
  * idle out goes to *next (unchanged when none is earlier). */
 void pc_dialog_sweep(ev *e, imsec_time_ms *next);
+
+/* ---- lib/pcscf/obs.c: metrics, listings and busy (include/imsec/elem.h
+ * operations, exported by ops.c) */
+
+struct imsec_metrics;
+struct imsec_table;
+/* A final answer to REGISTER `t` is going to the UE (relayed or our own):
+ * counted by outcome; `had` says whether the IMPI had a binding before. */
+void pc_obs_register(imsec_pcscf *p, const txn *t, unsigned code, int had);
+/* The same for a REGISTER answered before it had a transaction. */
+void pc_obs_register_code(imsec_pcscf *p, unsigned code);
+/* A core peer judged (TS 33.210 §5.2): accepted or refused, and why (a
+ * static code). */
+void pc_obs_trust(imsec_pcscf *p, int accepted, const char *reason);
+void pc_obs_metrics(const imsec_pcscf *p, imsec_time_ms now,
+                    struct imsec_metrics *m);
+int pc_obs_list(const imsec_pcscf *p, const char *what, imsec_time_ms now,
+                struct imsec_table *t);
+size_t pc_obs_busy(const imsec_pcscf *p);
+/* invite.c: `t` is an INVITE answered finally, kept only for its ACK and
+ * late 2xx (nothing in flight). */
+int pc_invite_lingering(const txn *t);
+/* dialog.c: the "dialogs" listing. */
+int pc_dialog_list(const imsec_pcscf *p, imsec_time_ms now,
+                   struct imsec_table *t);
 
 #endif /* IMSEC_PCSCF_INT_H */

@@ -141,6 +141,9 @@ int pc_reply(ev *e, uint64_t flow, imsec_sip_msg *req, unsigned code,
   if (n < 0)
     return 0; /* a request without the fields a response copies */
   (void)imsec_out_send(e->out, flow, p->outbuf, (size_t)n);
+  const flowrec *f = pc_flow_find(p, flow);
+  if (req->method_id == IMSEC_SIP_M_REGISTER && f && !f->core)
+    pc_obs_register_code(p, code); /* refused here, before any S-CSCF */
   return 0;
 }
 
@@ -318,6 +321,8 @@ void pc_txn_answer(ev *e, txn *t, unsigned code, const char *reason,
   imsec_pcscf *p = e->p;
   if (!t->answer || !pc_flow_find(p, t->in_flow))
     return;
+  if (t->is_register && !t->is_ping)
+    pc_obs_register(p, t, code, 0);
   sb b = {p->outbuf, 0, p->outcap, 0};
   sb_putc(&b, "SIP/2.0 ");
   sb_u64(&b, code);
@@ -594,10 +599,17 @@ int pc_on_response(ev *e, imsec_sip_msg *m) {
   if (m->status < 200) {
     if (m->status == 100)
       return 0; /* RFC 3261 §16.7 step 5: 100 is hop by hop */
-  } else if (t->is_register && pc_register_response(e, t, m) == 1) {
-    pc_txn_answer(e, t, 403, "Forbidden", 0);
-    pc_txn_clear(p, t);
-    return 0;
+  } else if (t->is_register) {
+    /* Counted before the 200 binds (a binding there already: refresh). */
+    int had = t->impi && t->impi[0] &&
+              imsec_map_sget(&p->bindings, imsec_str_c(t->impi)) != NULL;
+    if (pc_register_response(e, t, m) == 1) {
+      pc_txn_answer(e, t, 403, "Forbidden", 0);
+      pc_txn_clear(p, t);
+      return 0;
+    }
+    if (t->from_ue)
+      pc_obs_register(p, t, m->status, had);
   }
   pc_dialog_on_response(e, t, m);
   flowrec *back = pc_flow_find(p, t->in_flow);

@@ -242,6 +242,7 @@ static int send_challenge(imsec_scscf *s, uint64_t flow, const challenge *c,
                          imsec_str_c(www));
   imsec_wipe(www, sizeof(www)); /* may hold CK and IK */
   scscf_finish_send(s, &b, flow, out);
+  s->obs.chal_aka++;
   return 0;
 }
 
@@ -287,6 +288,7 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
     return rv;
   }
   if (rv == IMSEC_ERR_TIMEOUT || rv == IMSEC_ERR_IO) {
+    scscf_obs_fail(s, SC_AF_NO_VECTOR);
     scscf_store_unavailable(s, impi, rv, now, out);
     scscf_challenge_free(c);
     const char *reason;
@@ -305,6 +307,7 @@ static int challenge_ue(imsec_scscf *s, uint64_t flow, const char *impi,
                                        sizeof(c->nonce));
   if (rv < 0) {
     scscf_log_err(out, IMSEC_LOG_ERROR, "HSS: no authentication vector", rv);
+    scscf_obs_fail(s, SC_AF_NO_VECTOR);
     scscf_challenge_free(c);
     if (rv == IMSEC_ERR_NOTFOUND)
       scscf_respond(s, flow, 403, "Forbidden", out);
@@ -424,6 +427,7 @@ int scscf_limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
                         imsec_str src, imsec_time_ms now, imsec_out *out) {
   limit_entry *e = pair_get(s, impi, src, now, 0);
   if (e && e->locked_until > now) {
+    scscf_obs_fail(s, SC_AF_LOCKED);
     if (!(e->logged & LIMIT_LOGGED_LOCKED)) {
       e->logged |= LIMIT_LOGGED_LOCKED;
       (void)imsec_out_logv(
@@ -439,6 +443,7 @@ int scscf_limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
   }
   e = imsec_limit_get(&s->lim_impi, impi, now, 0);
   if (e && e->locked_until > now) {
+    scscf_obs_fail(s, SC_AF_LOCKED);
     limit_warn(out, e, LIMIT_LOGGED_LOCKED, "REGISTER ", impi,
                ": IMPI locked after failed responses from many sources: 403");
     scscf_respond(s, flow, 403, "Forbidden", out);
@@ -446,6 +451,7 @@ int scscf_limits_refuse(imsec_scscf *s, uint64_t flow, imsec_str impi,
   }
   e = imsec_limit_get(&s->lim_src, src, now, 0);
   if (e && e->failures >= s->cfg.source_failure_limit) {
+    scscf_obs_fail(s, SC_AF_LOCKED);
     limit_warn(out, e, LIMIT_LOGGED_FAILURES, "REGISTER from ", src,
                ": too many failed responses from this source: 503");
     respond_retry(s, flow, imsec_limit_left_s(&s->lim_src, e, now), out);
@@ -584,6 +590,7 @@ void scscf_limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
      * IMPI's pending challenge stays: its owner may hold it. */
     ep->locked_until = now + s->cfg.lockout_ms;
     ep->failures = 0;
+    s->obs.lockouts++;
     ep->logged |= LIMIT_LOGGED_LOCKED;
     log_lock(s, impi, src, s->cfg.impi_failure_limit, out);
   }
@@ -597,6 +604,7 @@ void scscf_limits_failure(imsec_scscf *s, imsec_str impi, imsec_str src,
     return;
   ei->locked_until = now + s->cfg.lockout_ms;
   ei->failures = 0;
+  s->obs.lockouts++;
   ei->logged |= LIMIT_LOGGED_LOCKED;
   log_lock(s, impi, IMSEC_STR_NULL, all, out);
   /* A locked IMPI holds no vectors: nothing could use them. */
@@ -768,6 +776,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   }
   src = scscf_request_source(s);
   if (c->present && !digest_uri_matches(s, c)) {
+    scscf_obs_fail(s, SC_AF_URI_MISMATCH);
     refuse_claim(s, flow, src, 400, "Digest uri does not match the Request-URI",
                  (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
                                imsec_str_c(c->username),
@@ -801,6 +810,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     goto end;
   }
   if (rv < 0) {
+    scscf_obs_fail(s, SC_AF_UNKNOWN_USER);
     refuse_claim(s, flow, src, 403, "Forbidden",
                  (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
                                imsec_str_c(c->username), IMSEC_STR_LIT(" / "),
@@ -810,6 +820,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     goto end;
   }
   if (!scscf_impu_in_set(sub, to->uri)) {
+    scscf_obs_fail(s, SC_AF_UNKNOWN_USER);
     refuse_claim(s, flow, src, 403, "Forbidden",
                  (imsec_str[]){IMSEC_STR_LIT("REGISTER "),
                                imsec_str_c(sub->impi), IMSEC_STR_LIT(": IMPU "),
@@ -837,6 +848,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
                         ": no integrity-protected=\"tls-pending\" or "
                         "\"tls-yes\" from the P-CSCF: 403",
                         NULL);
+    scscf_obs_fail(s, SC_AF_OTHER);
     scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
   }
@@ -853,11 +865,14 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
      * not a stale one. */
     int stale = !(s->retry && s->retry->resynced);
     e.park = waits(challenge_again(s, flow, sub->impi, src, stale, now, out));
+    if (stale && !e.park)
+      scscf_obs_fail(s, SC_AF_STALE);
     goto end;
   }
   if (!imsec_str_eq(imsec_str_c(ch->impi), impi)) {
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": nonce of another subscriber: 403", NULL);
+    scscf_obs_fail(s, SC_AF_NONCE_REPLAY);
     e.auth_failed = 1;
     scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
@@ -868,6 +883,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     /* RFC 7616 §3.4: a repeated nc is a replay. */
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": replayed nc: new challenge", NULL);
+    scscf_obs_fail(s, SC_AF_NONCE_REPLAY);
     drop_challenge(s, ch, out);
     scscf_limits_failure(s, impi, src, now, out);
     if (scscf_limits_refuse(s, flow, impi, src, now, out))
@@ -883,6 +899,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": UE reports network authentication failure: 403",
                         NULL);
+    scscf_obs_fail(s, SC_AF_OTHER);
     e.auth_failed = 1;
     scscf_reg_fail(&e, 403, "Forbidden");
     goto end;
@@ -903,6 +920,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
       goto end;
     }
     drop_challenge(s, ch, out);
+    scscf_obs_fail(s, SC_AF_SYNC_FAILURE); /* TS 33.102 §6.3.5 */
     if (rs == IMSEC_ERR_TIMEOUT || rs == IMSEC_ERR_IO) {
       scscf_store_fail(&e, rs);
       goto end;
@@ -929,6 +947,7 @@ void scscf_do_register(imsec_scscf *s, uint64_t flow, imsec_time_ms now,
   drop_challenge(s, ch, out);
   if (rv < 0) {
     /* TS 33.203 §6.1.2.1: user authentication failure. */
+    scscf_obs_fail(s, SC_AF_BAD_RESPONSE);
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "REGISTER ", sub->impi,
                         ": authentication failed (", imsec_strerror(rv),
                         "): 403", NULL);

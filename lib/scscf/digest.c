@@ -297,6 +297,7 @@ static int send_dg_challenge(imsec_scscf *s, uint64_t flow,
                                   : IMSEC_STR_LIT("\"\r\n"));
   }
   scscf_finish_send(s, &b, flow, out);
+  s->obs.chal_digest++;
   (void)imsec_out_logv(
       out, IMSEC_LOG_INFO,
       (imsec_str[]){s->m.method, IMSEC_STR_LIT(" "), imsec_str_c(sub->impi),
@@ -320,7 +321,8 @@ static void dg_challenge(imsec_scscf *s, uint64_t flow,
 
 /* A failed response: 403, counted by the flood limits (lockout). */
 static void refuse(imsec_scscf *s, const imsec_hss_sub *sub, const char *why,
-                   imsec_out *out, reg_end *e) {
+                   int reason, imsec_out *out, reg_end *e) {
+  scscf_obs_fail(s, reason);
   (void)imsec_out_logv(out, IMSEC_LOG_WARN,
                        (imsec_str[]){s->m.method, IMSEC_STR_LIT(" "),
                                      imsec_str_c(sub->impi),
@@ -364,14 +366,14 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
         (alg == IMSEC_DIGEST_MD5      ? IMSEC_SCSCF_DIGEST_MD5
          : alg == IMSEC_DIGEST_SHA256 ? IMSEC_SCSCF_DIGEST_SHA256
                                       : 0))) {
-    refuse(s, sub, "algorithm not offered", out, e);
+    refuse(s, sub, "algorithm not offered", SC_AF_OTHER, out, e);
     return DG_ENDED;
   }
   imsec_digest_qop qop;
   if (imsec_digest_qop_parse(c->p.qop, &qop) < 0 ||
       qop != IMSEC_DIGEST_QOP_AUTH) {
     /* Without qop=auth there is no nc, so no replay check. */
-    refuse(s, sub, "response without qop=auth", out, e);
+    refuse(s, sub, "response without qop=auth", SC_AF_OTHER, out, e);
     return DG_ENDED;
   }
   int ai =
@@ -400,6 +402,7 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
   }
   if (rv == IMSEC_ERR_NOTFOUND || rv == IMSEC_ERR_UNSUPPORTED) {
     /* Gone, or no longer a SIP Digest subscriber, since the record. */
+    scscf_obs_fail(s, SC_AF_UNKNOWN_USER);
     scscf_reg_fail(e, 403, "Forbidden");
     goto done;
   }
@@ -412,18 +415,19 @@ static dg_verdict dg_check(imsec_scscf *s, const creds *c,
                                (imsec_bytes){NULL, 0}, ha1);
   if (rv < 0) {
     /* TS 33.203 §6.1.2.1 (Annex N): user authentication failure. */
-    refuse(s, sub, "response wrong", out, e);
+    refuse(s, sub, "response wrong", SC_AF_BAD_RESPONSE, out, e);
     goto done;
   }
   if (now - t >= s->cfg.digest_nonce_ms) {
     /* The password was right, only the nonce is old (RFC 7616 §3.3). */
+    scscf_obs_fail(s, SC_AF_STALE);
     *stale = 1;
     v = DG_CHALLENGE;
     goto done;
   }
   rv = nc_accept(s, c->nonce, t, c->p.nc, now);
   if (rv == IMSEC_ERR_REPLAY) {
-    refuse(s, sub, "nc replayed", out, e);
+    refuse(s, sub, "nc replayed", SC_AF_NONCE_REPLAY, out, e);
     goto done;
   }
   if (rv < 0) {
@@ -479,6 +483,7 @@ void scscf_digest_register(imsec_scscf *s, uint64_t flow, creds *c,
                         ": SIP Digest without integrity-protected=\"tls-"
                         "pending\" or \"tls-yes\" from the P-CSCF: 403",
                         NULL);
+    scscf_obs_fail(s, SC_AF_OTHER);
     scscf_reg_fail(e, 403, "Forbidden");
     return;
   }
@@ -610,7 +615,7 @@ int scscf_digest_proxy_auth(imsec_scscf *s, uint64_t flow, const reg *r,
    * username form allowed). */
   if (scscf_digest_impi(s, c) < 0 ||
       strcmp(c->impi, sub->impi) != 0) { /* no secret: two IMPIs */
-    refuse(s, sub, "Proxy-Authorization of another user", out, &e);
+    refuse(s, sub, "Proxy-Authorization of another user", SC_AF_OTHER, out, &e);
     goto end;
   }
   char rspauth[2 * IMSEC_HASH_MAX_LEN + 1];

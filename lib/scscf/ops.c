@@ -1,6 +1,7 @@
 /* The element contract of include/imsec/elem.h for the scscf: its handle as
  * `self`, so a host runs it with no wrapper of its own. */
 #include "imsec/scscf.h"
+#include "lib/scscf/scscf_int.h"
 
 static int op_up(void *s, uint64_t f, uint64_t t, const imsec_flow_info *i,
                  imsec_time_ms n, imsec_out *o) {
@@ -43,6 +44,20 @@ static void op_handle(void *s, imsec_time_ms n, imsec_out *o) {
   imsec_scscf_handle_expiry(s, n, o);
 }
 
+static void op_metrics(const void *s, imsec_time_ms n,
+                       struct imsec_metrics *m) {
+  scscf_obs_metrics(s, n, m);
+}
+
+static int op_list(const void *s, const char *what, imsec_time_ms n,
+                   struct imsec_table *t) {
+  return scscf_obs_list(s, what, n, t);
+}
+
+static size_t op_busy(const void *s) {
+  return scscf_obs_busy(s);
+}
+
 const imsec_elem_ops imsec_scscf_ops = {
     .kind = "scscf",
     .on_flow_up = op_up,
@@ -54,4 +69,7 @@ const imsec_elem_ops imsec_scscf_ops = {
     .on_reply = op_reply,
     .get_expiry = op_expiry,
     .handle_expiry = op_handle,
+    .metrics = op_metrics,
+    .list = op_list,
+    .busy = op_busy,
 };

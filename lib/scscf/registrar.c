@@ -336,6 +336,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     goto end;
   }
   reg *r = find_reg_impi(s, imsec_str_c(sub->impi));
+  int existed = r != NULL; /* the 200 refreshes it (obs.c) */
   /* A store shared with sibling S-CSCFs: the record as it is there,
    * unless this S-CSCF made the one it has (the IMPI's other bindings,
    * made through a sibling, stay). */
@@ -350,6 +351,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     }
     if (rv == 0 && scscf_reg_take(s, rec, at, now, out) == 0) {
       r = find_reg_impi(s, imsec_str_c(sub->impi));
+      existed = r != NULL;
     } else if (rv < 0 && rv != IMSEC_ERR_NOTFOUND) {
       scscf_store_unavailable(s, sub->impi, rv, now, out);
       code = scscf_store_code(rv, &reason);
@@ -417,6 +419,7 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
       deregister_at_hss(s, sub, out);
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": de-registered (Contact: *)", NULL);
+    s->obs.ok_kind = SC_REG_DEREGISTERED;
     (void)build_ok(s, flow, NULL, ra->auth_info, now, out);
     goto end;
   }
@@ -566,6 +569,11 @@ void scscf_registrar(imsec_scscf *s, uint64_t flow, const imsec_hss_sub *sub,
     (void)imsec_out_log(out, IMSEC_LOG_INFO, "REGISTER ", sub->impi,
                         ": 200 registered, ", n, " contact(s)", NULL);
   }
+  /* RFC 3261 §10.3: no binding left is a de-registration; one there
+   * before (or a query without Contact) a refresh. */
+  s->obs.ok_kind = gone || (!r && nct) ? SC_REG_DEREGISTERED
+                   : existed || !nct   ? SC_REG_REFRESHED
+                                       : SC_REG_REGISTERED;
   (void)build_ok(s, flow, r, ra->auth_info, now, out);
 end:
   free(path);

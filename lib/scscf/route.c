@@ -182,6 +182,7 @@ int scscf_judge_peer(imsec_scscf *s, uint64_t flow, const imsec_flow_info *info,
   if (!info) {
     scscf_facts_free(fa);
     t->reason = "no-flow-info";
+    elem_tally_add(&s->obs.trust, "refused", t->reason);
     (void)imsec_out_log(out, IMSEC_LOG_WARN,
                         "refused core peer: the host gave no flow facts", NULL);
     return 0;
@@ -210,6 +211,7 @@ int scscf_judge_peer(imsec_scscf *s, uint64_t flow, const imsec_flow_info *info,
     free(r);
     scscf_facts_free(fa);
     t->reason = "internal";
+    elem_tally_add(&s->obs.trust, "refused", t->reason);
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,
                         ": cannot decide", NULL);
     return 0;
@@ -222,6 +224,9 @@ int scscf_judge_peer(imsec_scscf *s, uint64_t flow, const imsec_flow_info *info,
     t->facts = fa;
   else
     scscf_facts_free(fa);
+  elem_tally_add(&s->obs.trust, t->trusted ? "accepted" : "refused",
+                 t->trusted ? imsec_trust_peer_verdict_name(r->verdict)
+                            : imsec_trust_peer_reason_code(r->reason));
   if (!t->trusted) {
     t->reason = imsec_trust_peer_reason_code(r->reason);
     (void)imsec_out_log(out, IMSEC_LOG_WARN, "refused core peer ", t->addr,

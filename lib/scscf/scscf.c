@@ -113,6 +113,7 @@ static void send_buf(imsec_out *out, uint64_t flow, const char *p, int len) {
 
 void scscf_start_response(imsec_scscf *s, imsec_sip_builder *b, unsigned code,
                           const char *reason) {
+  scscf_obs_response(s, code);
   imsec_sip_build_init(b, s->obuf, OBUF_CAP);
   imsec_sip_build_response(b, &s->m, code, imsec_str_c(reason),
                            imsec_str_c(s->to_tag));

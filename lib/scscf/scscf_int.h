@@ -10,6 +10,7 @@
 #include "imsec/scscf.h"
 #include "imsec/sip.h"
 #include "imsec/trust.h"
+#include "lib/elem/tally.h"
 #include "limit.h"
 
 #define OBUF_CAP (64 * 1024)
@@ -198,6 +199,37 @@ typedef struct txn {
   size_t n, pending;
   branch b[];
 } txn;
+
+/* obs.c: counters for the operations layer (docs/OPERATIONS.md). */
+enum {
+  SC_REG_REGISTERED = 0,
+  SC_REG_REFRESHED,
+  SC_REG_DEREGISTERED,
+  SC_REG_CHALLENGED,
+  SC_REG_REJECTED,
+  SC_REG_FAILED,
+  SC_REG_N
+};
+enum {
+  SC_AF_BAD_RESPONSE = 0,
+  SC_AF_UNKNOWN_USER,
+  SC_AF_SYNC_FAILURE,
+  SC_AF_STALE,
+  SC_AF_NONCE_REPLAY,
+  SC_AF_LOCKED,
+  SC_AF_URI_MISMATCH,
+  SC_AF_NO_VECTOR,
+  SC_AF_OTHER,
+  SC_AF_N
+};
+typedef struct sc_obs {
+  uint64_t reg[SC_REG_N];         /* final answers to REGISTER, by outcome */
+  int ok_kind;                    /* what the next 200 to a REGISTER is */
+  uint64_t chal_aka, chal_digest; /* challenges sent (401 and 407) */
+  uint64_t af[SC_AF_N];           /* authentication failures, by reason */
+  uint64_t lockouts;              /* locks set (IMPI, or IMPI from a source) */
+  elem_tally trust;               /* core peers judged: (result, reason) */
+} sc_obs;
 
 /* An outbound connection towards a Path hop (RFC 5923 reuse). */
 typedef struct peer {
@@ -421,6 +453,7 @@ struct imsec_scscf {
   size_t n_aliases;
   /* reg_shared: REG_EXPIRE requests out, id -> the IMPI (a copy). */
   imsec_map expiring;
+  sc_obs obs; /* obs.c */
 };
 
 /* scscf.c */
@@ -659,5 +692,20 @@ int scscf_park_on_timer(imsec_scscf *s, uint64_t timer, imsec_time_ms now,
 void scscf_park_drop_flow(imsec_scscf *s, uint64_t flow, imsec_out *out);
 void scscf_hss_reply(imsec_scscf *s, const imsec_svc_reply *r,
                      imsec_time_ms now, imsec_out *out);
+
+/* obs.c: metrics, listings and busy (include/imsec/elem.h operations,
+ * exported by ops.c). A response built from s->m: counted when it is a
+ * REGISTER's final answer. */
+struct imsec_metrics;
+struct imsec_table;
+void scscf_obs_response(imsec_scscf *s, unsigned code);
+static inline void scscf_obs_fail(imsec_scscf *s, int reason) {
+  s->obs.af[reason]++;
+}
+void scscf_obs_metrics(const imsec_scscf *s, imsec_time_ms now,
+                       struct imsec_metrics *m);
+int scscf_obs_list(const imsec_scscf *s, const char *what, imsec_time_ms now,
+                   struct imsec_table *t);
+size_t scscf_obs_busy(const imsec_scscf *s);
 
 #endif /* IMSEC_SCSCF_INT_H */

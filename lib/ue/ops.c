@@ -1,6 +1,7 @@
 /* The element contract of include/imsec/elem.h for the ue: its handle as
  * `self`, so a host runs it with no wrapper of its own. */
 #include "imsec/ue.h"
+#include "lib/ue/ue_int.h"
 
 static int op_up(void *s, uint64_t f, uint64_t t, const imsec_flow_info *i,
                  imsec_time_ms n, imsec_out *o) {
@@ -41,6 +42,20 @@ static int op_done(const void *s) {
   return imsec_ue_done(s);
 }
 
+static void op_metrics(const void *s, imsec_time_ms n,
+                       struct imsec_metrics *m) {
+  ue_obs_metrics(s, n, m);
+}
+
+static int op_list(const void *s, const char *what, imsec_time_ms n,
+                   struct imsec_table *t) {
+  return ue_obs_list(s, what, n, t);
+}
+
+static size_t op_busy(const void *s) {
+  return ue_obs_busy(s);
+}
+
 const imsec_elem_ops imsec_ue_ops = {
     .kind = "ue",
     .on_flow_up = op_up,
@@ -51,4 +66,7 @@ const imsec_elem_ops imsec_ue_ops = {
     .on_start = op_start,
     .on_reply = op_reply,
     .done = op_done,
+    .metrics = op_metrics,
+    .list = op_list,
+    .busy = op_busy,
 };

@@ -297,6 +297,7 @@ static int retry_after(imsec_sip_msg *m, uint64_t *secs) {
 
 /* A final answer ends the REGISTER transaction. */
 void ue_reg_answered(imsec_ue *ue, const imsec_sip_msg *m, imsec_out *out) {
+  ue_obs_register(ue, m->status);
   ue->txn_deadline = 0;
   ue_arm(out, IMSEC_UE_TIMER_TXN, 0);
   ue->last_status = m->status;
@@ -437,6 +438,7 @@ int ue_h_txn_register(imsec_ue *ue, const ue_event *e) {
   if (!ue->txn_deadline || e->now < ue->txn_deadline)
     return 0; /* stale */
   ue->txn_deadline = 0;
+  ue_obs_register(ue, 0);
   ue_flow_lost(ue, "no answer to REGISTER", e->now, e->out);
   return 0;
 }

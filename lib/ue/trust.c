@@ -16,8 +16,10 @@ int ue_realm_trust(imsec_ue *ue, const char *realm, const char *flow_kind,
     return 1;
   if (imsec_str_ieq(S(realm), S(ue->home_domain))) {
     ue->trusted = 1;
+    elem_tally_add(&ue->obs.trust, "accepted", "home-realm");
     return 1;
   }
+  elem_tally_add(&ue->obs.trust, "refused", "realm-mismatch");
   imsec_trust_result r;
   memset(&r, 0, sizeof(r));
   r.verdict = IMSEC_TRUST_REJECTED;
@@ -80,6 +82,14 @@ int ue_decide_trust(imsec_ue *ue, const char *realm, imsec_out *out) {
   }
   ue->trust = r;
   ue->trust_decided = 1;
+  /* Counted when decided: a refusal at either step, an acceptance once
+   * the realm is known too (DESIGN.md §3). */
+  if (r.verdict == IMSEC_TRUST_REJECTED)
+    elem_tally_add(&ue->obs.trust, "refused",
+                   imsec_trust_reason_code(r.reason));
+  else if (realm)
+    elem_tally_add(&ue->obs.trust, "accepted",
+                   r.verdict == IMSEC_TRUST_HOME ? "home" : "partner");
   const char *verdict = r.verdict == IMSEC_TRUST_HOME ? "trusted (home)"
                         : r.verdict == IMSEC_TRUST_PARTNER
                             ? "trusted (roaming partner "

@@ -22,6 +22,7 @@
 #include "imsec/sip.h"
 #include "imsec/sip_txn.h"
 #include "imsec/ue.h"
+#include "lib/elem/tally.h"
 #include "lib/ident/sbuf.h"
 
 #define UE_TEXT 256
@@ -203,6 +204,21 @@ typedef struct ue_pending {
   int authed; /* sent again with Proxy-Authorization once */
 } ue_pending;
 
+/* obs.c: counters for the operations layer (docs/OPERATIONS.md). */
+enum {
+  UE_REG_REGISTERED = 0,
+  UE_REG_REFRESHED,
+  UE_REG_DEREGISTERED,
+  UE_REG_CHALLENGED,
+  UE_REG_REJECTED,
+  UE_REG_FAILED,
+  UE_REG_N
+};
+typedef struct ue_obs {
+  uint64_t reg[UE_REG_N]; /* answers to our REGISTERs, by outcome */
+  elem_tally trust;       /* decisions on the P-CSCF: (result, reason) */
+} ue_obs;
+
 struct imsec_ue {
   imsec_crypto *crypto;
   imsec_milenage *mil;
@@ -306,6 +322,7 @@ struct imsec_ue {
   imsec_time_ms answer_delay;
   imsec_time_ms now; /* the time of the event being handled */
   ue_digest dig;     /* SIP Digest (digest.c); password_len 0: AKA */
+  ue_obs obs;        /* obs.c */
 };
 
 /* ------------------------------------------------ shared by lib/ue files */
@@ -482,5 +499,17 @@ size_t ue_dgram_count(const imsec_ue *ue);
 /* Octets on the flow before parsing: 1 when STUN (keep-alive answers). */
 int ue_dgram_raw(imsec_ue *ue, const uint8_t *msg, size_t len,
                  imsec_time_ms now, imsec_out *out);
+
+/* obs.c: metrics, listings and busy (include/imsec/elem.h operations,
+ * exported by ops.c). */
+struct imsec_metrics;
+struct imsec_table;
+/* A final answer to our REGISTER (status), or none in time (0). */
+void ue_obs_register(imsec_ue *ue, unsigned status);
+void ue_obs_metrics(const imsec_ue *ue, imsec_time_ms now,
+                    struct imsec_metrics *m);
+int ue_obs_list(const imsec_ue *ue, const char *what, imsec_time_ms now,
+                struct imsec_table *t);
+size_t ue_obs_busy(const imsec_ue *ue);
 
 #endif

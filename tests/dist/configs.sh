@@ -17,22 +17,22 @@ import re, sys
 src, yaml_file, arrays = sys.argv[1], sys.argv[2], sys.argv[3:]
 def c_keys(path, name):
     text = open(path).read()
-    m = re.search(r"\b%s\[\]\s*=\s*\{(.*?)\};" % re.escape(name), text, re.S)
+    m = re.search(r"\b%s\[[A-Z_0-9]*\]\s*=\s*\{(.*?)\};" % re.escape(name), text, re.S)
     if not m:
         sys.exit(f"no {name}[] in {path}")
     body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
     return re.findall(r'"([a-z0-9_]+)"', body)
-# The ops keys every daemon takes (apps/daemon_ops.h) and those of
-# `imsec hss serve -c` (docs/OPERATIONS.md).
-fixed = {
-    "ops": "ctl_socket metrics log_format log_identities drain_timeout_ms".split(),
-    "hss": "db diameter diameter_identity diameter_realm diameter_cert "
-           "diameter_key diameter_ca log_level".split(),
-}
+def ops_keys():
+    # The keys every daemon takes: daemon_ops_yaml_key's (apps/daemon_ops.c).
+    text = open(f"{src}/apps/daemon_ops.c").read()
+    m = re.search(r"\nint daemon_ops_yaml_key\(.*?\n}\n", text, re.S)
+    if not m:
+        sys.exit("no daemon_ops_yaml_key in apps/daemon_ops.c")
+    return re.findall(r'strcmp\(key, "([a-z0-9_]+)"\)', m.group(0))
 want = set()
 for a in arrays:
-    if a in fixed:
-        want |= set(fixed[a])
+    if a == "ops":
+        want |= set(ops_keys())
     else:
         path, name = a.split(":")
         want |= set(c_keys(f"{src}/{path}", name))
@@ -54,10 +54,10 @@ keys_ok() {
     cat "$T_TMP/keys"
   fi
 }
-keys_ok "$ex/pcscf.yaml" conf/pcscf.c:keys ops
+keys_ok "$ex/pcscf.yaml" conf/pcscf.c:keys conf/conf_util.c:imsec_conf_ops_keys
 keys_ok "$ex/scscf.yaml" conf/scscf_conf.c:keys conf/scscf_conf.c:core_keys \
-  conf/scscf_conf.c:cluster_keys ops
-keys_ok "$ex/hss.yaml" hss ops
+  conf/scscf_conf.c:cluster_keys conf/conf_util.c:imsec_conf_ops_keys
+keys_ok "$ex/hss.yaml" apps/hss_serve.c:skeys ops
 
 # ------------------------------------------------- --check-config
 # One scratch root per daemon (each host has its own node certificate).

@@ -40,7 +40,15 @@
  *
  * Log lines handed to port->log are "NAME: text" when the config names
  * the host, else the element's text as it is (a port that attributes
- * lines itself, like the sim, passes no name).
+ * lines itself, like the sim, passes no name). A port with log_event
+ * gets events instead: the text alone, the name apart, and the flow and
+ * Call-ID of the event the line was written in (the host sets them in
+ * the action queue around each event from a flow: the Call-ID found by
+ * a cheap look at the message's header lines, host/host_obs.c).
+ *
+ * Operators' counters (imsec_host_metrics): SIP messages in and out by
+ * method and status class, store requests by kind with the time to
+ * their answer (the port's clock), requests in flight.
  *
  * Bounds: at most HELD_MAX actions or HELD_BYTES octets wait behind a
  * PERSIST; beyond that the host logs an error, drops the action and
@@ -54,6 +62,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/host_obs.h"
 #include "imsec/map.h"
 
 #define HELD_MAX 4096u
@@ -65,10 +74,11 @@
 
 typedef struct reply_ent {
   struct reply_ent *next;
-  uint64_t token; /* the submission (sub.token) */
-  int persist;    /* the answer to a PERSIST */
-  uint64_t ptok;  /* its marker in the held queue */
-  int final;      /* no more replies for this submission */
+  uint64_t token;   /* the submission (sub.token) */
+  int persist;      /* the answer to a PERSIST */
+  uint64_t ptok;    /* its marker in the held queue */
+  int final;        /* no more replies for this submission */
+  imsec_time_ms t0; /* when the request went to the store */
   imsec_svc_reply rep;
   imsec_reg_record reg; /* REG_LOAD: owned copy; rep.reg points here */
   int has_reg;
@@ -89,6 +99,7 @@ typedef struct sub {
   int persist;
   uint64_t ptok;
   imsec_svc_kind kind;
+  imsec_time_ms t0;
 } sub;
 
 static void reply_ent_free(reply_ent *e) {
@@ -162,6 +173,7 @@ static void svc_done(void *arg, const imsec_svc_req *req,
     e->persist = s->persist;
     e->ptok = s->ptok;
     e->final = final;
+    e->t0 = s->t0;
     e->rep = *rep;
     e->rep.kind = req ? req->kind : s->kind;
     if (req)
@@ -235,6 +247,8 @@ struct imsec_host {
   held_act *held;
   size_t hhead, hn, hcap, hbytes;
 
+  host_obs obs; /* for operators (host/host_obs.h) */
+
   uint64_t ev;  /* the current event's sequence number */
   int draining; /* inside drain(): no nested drain */
   int started;
@@ -255,8 +269,22 @@ static void memo_clear(imsec_host *h);
 
 /* ------------------------------------------------------------- logging */
 
-static void hlog(imsec_host *h, imsec_log_level lv, const char *text) {
-  if (lv > h->cfg.log_level || !h->port.log)
+/* A line with the flow and Call-ID it concerns (0 / NULL: none), as an
+ * event to a port that takes them, else as text. */
+static void hlog_ev(imsec_host *h, imsec_log_level lv, const char *text,
+                    uint64_t flow, const char *call_id) {
+  if (lv > h->cfg.log_level)
+    return;
+  if (h->port.log_event) {
+    imsec_log_event ev = {.elem = h->name ? h->name : "",
+                          .level = lv,
+                          .text = text,
+                          .flow = flow,
+                          .call_id = call_id};
+    h->port.log_event(h->port.ctx, &ev);
+    return;
+  }
+  if (!h->port.log)
     return;
   if (!h->name || !h->name[0]) {
     h->port.log(h->port.ctx, lv, text);
@@ -277,11 +305,16 @@ static void hlog(imsec_host *h, imsec_log_level lv, const char *text) {
   h->port.log(h->port.ctx, lv, line);
 }
 
+static void hlog(imsec_host *h, imsec_log_level lv, const char *text) {
+  hlog_ev(h, lv, text, 0, NULL);
+}
+
 /* "what flow N: reason" without stdio in the hot path. */
 static void hlog_flow(imsec_host *h, imsec_log_level lv, const char *what,
                       uint64_t flow, int err) {
   char buf[256];
   char num[24];
+  uint64_t fl = flow;
   size_t k = sizeof(num);
   num[--k] = 0;
   do {
@@ -299,7 +332,7 @@ static void hlog_flow(imsec_host *h, imsec_log_level lv, const char *what,
     n += l;
   }
   buf[n] = 0;
-  hlog(h, lv, buf);
+  hlog_ev(h, lv, buf, fl, NULL);
 }
 
 /* ------------------------------------------------------------- actions */
@@ -460,6 +493,9 @@ static void submit(imsec_host *h, imsec_act *a);
 static void execute(imsec_host *h, imsec_act *a) {
   switch (a->kind) {
   case IMSEC_ACT_SEND: {
+    hobs_peek pk;
+    hobs_peek_msg(a->data, a->len, 0, &pk);
+    hobs_count_sip(&h->obs, 1, &pk);
     if (h->port.trace)
       h->port.trace(h->port.ctx, 1, a->flow, a->data, a->len);
     int r = h->port.send ? h->port.send(h->port.ctx, a->flow, a->data, a->len)
@@ -489,8 +525,10 @@ static void execute(imsec_host *h, imsec_act *a) {
     timer_set(h, a->timer, a->at);
     break;
   case IMSEC_ACT_LOG:
+    /* The Call-ID rides after the text (elem.h, ctx_len). */
     if (a->level <= h->cfg.log_level && a->data)
-      hlog(h, a->level, (const char *)a->data);
+      hlog_ev(h, a->level, (const char *)a->data, a->flow,
+              a->ctx_len ? (const char *)a->data + a->len + 1 : NULL);
     break;
   case IMSEC_ACT_REQUEST:
   case IMSEC_ACT_PERSIST:
@@ -532,6 +570,7 @@ static void self_reply(imsec_host *h, const imsec_svc_req *req, int persist,
   e->rep.status = status;
   e->rep.last = 1;
   e->ptok = ptok;
+  e->t0 = h->port.now(h->port.ctx);
   inbox_push(h->ib, e);
 }
 
@@ -570,6 +609,7 @@ static void submit(imsec_host *h, imsec_act *a) {
   s->persist = persist;
   s->ptok = ptok;
   s->kind = req->kind;
+  s->t0 = h->port.now(h->port.ctx);
   imsec_svc_req keep = {.kind = req->kind, .id = req->id};
   pthread_mutex_lock(&h->ib->mu);
   h->ib->refs++;
@@ -745,6 +785,9 @@ static void walk(imsec_host *h, uint64_t flow) {
 static void deliver(imsec_host *h, reply_ent *e) {
   if (e->final && h->pending)
     h->pending--;
+  if (e->final)
+    hobs_count_store(&h->obs, e->rep.kind, e->rep.status,
+                     h->port.now(h->port.ctx) - e->t0);
   held_act *later = NULL;
   size_t nlater = 0;
   if (e->persist) {
@@ -845,6 +888,12 @@ static void finish(imsec_host *h, uint64_t flow) {
   walk(h, flow);
   drain(h);
   rearm(h);
+}
+
+/* The event's call returned: its Call-ID (borrowed from the message) and
+ * flow leave the context; the LOG actions made copies. */
+static void log_context_end(imsec_host *h) {
+  imsec_out_log_context(&h->out, 0, imsec_str_make(NULL, 0));
 }
 
 static imsec_time_ms now_of(imsec_host *h) {
@@ -1046,8 +1095,10 @@ int imsec_host_flow_up(imsec_host *h, uint64_t flow, uint64_t tag,
     fi.peer_cert = facts;
   }
   h->ev++;
+  imsec_out_log_context(&h->out, flow, imsec_str_make(NULL, 0));
   int v =
       h->cfg.ops->on_flow_up(h->cfg.self, flow, tag, &fi, now_of(h), &h->out);
+  log_context_end(h);
   free(facts);
   if (v < 0) {
     /* The port closes it; its going-down, when the port reports it,
@@ -1067,8 +1118,14 @@ void imsec_host_message(imsec_host *h, uint64_t flow, const uint8_t *msg,
     return;
   if (h->port.trace)
     h->port.trace(h->port.ctx, 0, flow, msg, len);
+  hobs_peek pk;
+  hobs_peek_msg(msg, len, 1, &pk);
+  hobs_count_sip(&h->obs, 0, &pk);
   h->ev++;
+  /* The element's lines about this message name its flow and Call-ID. */
+  imsec_out_log_context(&h->out, flow, pk.call_id);
   h->cfg.ops->on_message(h->cfg.self, flow, msg, len, now_of(h), &h->out);
+  log_context_end(h);
   finish(h, flow);
 }
 
@@ -1078,9 +1135,13 @@ void imsec_host_refused(imsec_host *h, uint64_t flow, int reason,
   if (f && f->closed)
     return;
   h->ev++;
+  hobs_peek pk;
+  hobs_peek_msg(head, len, 1, &pk);
+  imsec_out_log_context(&h->out, flow, pk.call_id);
   if (h->cfg.ops->on_refused)
     h->cfg.ops->on_refused(h->cfg.self, flow, reason, head, len, now_of(h),
                            &h->out);
+  log_context_end(h);
   /* The flow closes after the answer (include/imsec/elem.h): a CLOSE in
    * the stream, so it waits behind a PERSIST like the answer does. */
   if (!imsec_out_err(&h->out) && imsec_out_close(&h->out, flow) != 0)
@@ -1100,7 +1161,9 @@ void imsec_host_flow_down(imsec_host *h, uint64_t flow, uint64_t tag,
       return;
   }
   h->ev++;
+  imsec_out_log_context(&h->out, flow, imsec_str_make(NULL, 0));
   h->cfg.ops->on_flow_down(h->cfg.self, flow, tag, reason, now_of(h), &h->out);
+  log_context_end(h);
   finish(h, 0);
 }
 
@@ -1187,6 +1250,7 @@ imsec_time_ms imsec_host_next_deadline(const imsec_host *h) {
 /* ------------------------------------------------------------ operations */
 
 void imsec_host_metrics(imsec_host *h, struct imsec_metrics *m) {
+  hobs_metrics(&h->obs, h->pending, m);
   if (h->cfg.ops->metrics)
     h->cfg.ops->metrics(h->cfg.self, h->port.now(h->port.ctx), m);
 }

@@ -220,9 +220,26 @@ static void write_line(const char *buf, size_t n) {
   }
 }
 
+/* A line to cfg.log_fn (the operations layer's logger), as an event. */
+static void log_to_fn(imsec_hostnet *r, imsec_log_level level, const char *text,
+                      uint64_t flow, const char *call_id) {
+  imsec_log_event ev = {.elem = r->name,
+                        .level = level,
+                        .text = text,
+                        .flow = flow,
+                        .call_id = call_id};
+  r->cfg.log_fn(r->cfg.log_user, &ev);
+}
+
+/* The port's own lines: "NAME LEVEL: text" on stderr, or an event to
+ * cfg.log_fn when set. */
 static void elog(imsec_hostnet *r, imsec_log_level level, const char *text) {
   if ((int)level > atomic_load(&r->log_level))
     return;
+  if (r->cfg.log_fn) {
+    log_to_fn(r, level, text, 0, NULL);
+    return;
+  }
   char line[2048];
   int n = snprintf(line, sizeof line, "%s %s: %s\n", r->name, level_name(level),
                    text);
@@ -235,8 +252,22 @@ static void elog(imsec_hostnet *r, imsec_log_level level, const char *text) {
   write_line(line, (size_t)n);
 }
 
+/* net/'s lines: "NAME net LEVEL: line" on stderr, or an event to
+ * cfg.log_fn, "net: line", naming the flow of a line about one ("flow N
+ * TRANSPORT PEER: ..."). */
 static void net_log(void *user, imsec_net_log_level level, const char *line) {
   imsec_hostnet *r = user;
+  if (r->cfg.log_fn) {
+    uint64_t flow = 0;
+    if (strncmp(line, "flow ", 5) == 0) {
+      for (const char *p = line + 5; *p >= '0' && *p <= '9'; p++)
+        flow = flow * 10 + (uint64_t)(*p - '0');
+    }
+    char text[1024];
+    snprintf(text, sizeof text, "net: %s", line);
+    log_to_fn(r, (imsec_log_level)level, text, flow, NULL);
+    return;
+  }
   char buf[1024];
   int n = snprintf(buf, sizeof buf, "%s net %s: %s\n", r->name,
                    level_name((imsec_log_level)level), line);
@@ -1023,6 +1054,16 @@ static void port_log(void *ctx, imsec_log_level level, const char *line) {
   elog(in->r, level, line);
 }
 
+/* The host's and the element's lines as events (set only with
+ * cfg.log_fn): with the flow and Call-ID of the event they were written
+ * in. */
+static void port_log_event(void *ctx, const imsec_log_event *ev) {
+  inst *in = ctx;
+  if ((int)ev->level > atomic_load(&in->r->log_level))
+    return;
+  log_to_fn(in->r, ev->level, ev->text, ev->flow, ev->call_id);
+}
+
 static imsec_time_ms port_now(void *ctx) {
   (void)ctx;
   return imsec_hostnet_now();
@@ -1277,6 +1318,8 @@ static int inst_init(imsec_hostnet *r, inst *in, unsigned idx, char *err,
   };
   imsec_host_port hp = port_template;
   hp.ctx = in;
+  if (r->cfg.log_fn)
+    hp.log_event = port_log_event;
   rc = imsec_host_new(&in->host, &hc, &hp);
   if (rc != 0) {
     if (err)

@@ -126,6 +126,7 @@ static imsec_net_flow *shared_flow_new(lsock *ls, const net_addr *peer) {
   f->io.peer = &f->peer;
   atomic_fetch_add(&lp->net->nflows, 1);
   atomic_fetch_add(&lp->net->accepted, 1);
+  obs_add(&lp->obs.accepted[ls->tr], 1);
   if (net_table_add(lp, f) != 0) {
     f->state = F_HANDSHAKE;
     net_flow_close(f, IMSEC_ERR_NOMEM);
@@ -213,6 +214,7 @@ static void on_listen_recv(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
   SSL_set_app_data(ssl, &f->io);
   f->io.cookie_peer = &f->peer;
   f->state = F_HANDSHAKE;
+  f->hs_t0 = uv_hrtime();
   f->hs_deadline = net_now_ms(f) + lp->net->cfg.limits.handshake_timeout_ms;
   (void)net_tls_pump(f); /* continue from the buffered ClientHello */
   if (f->state != F_CLOSING)
@@ -257,6 +259,7 @@ static void dgram_connect(imsec_net_flow *f, const net_addr *local,
   SSL_set_mtu(f->ssl, DTLS_MTU);
   SSL_set_connect_state(f->ssl);
   f->state = F_HANDSHAKE;
+  f->hs_t0 = uv_hrtime();
   (void)net_tls_pump(f);
 }
 

@@ -178,6 +178,7 @@ imsec_net_flow *net_flow_new(struct net_loop *lp, imsec_net_transport tr,
   f->xp = net_xport_of(tr);
   f->tr = tr;
   f->id = id ? id : ((atomic_fetch_add(&lp->next_seq, 1) << 8) | lp->idx);
+  f->born_ms = uv_now(&lp->loop);
   uv_timer_init(&lp->loop, &f->timer);
   f->timer.data = f;
   f->handles = 1;
@@ -202,6 +203,7 @@ void net_flow_close(imsec_net_flow *f, int reason) {
   if (f->state == F_CLOSING)
     return;
   int was_up = f->state == F_UP;
+  net_obs_close(f, reason);
   f->state = F_CLOSING;
   imsec_net *net = f->lp->net;
   if (reason == IMSEC_ERR_LIMIT || reason == IMSEC_ERR_TIMEOUT)
@@ -246,6 +248,7 @@ void net_flow_up(imsec_net_flow *f) {
     f->xp->up(f);
   else
     FLOG(f, IMSEC_NET_LOG_INFO, "up");
+  net_obs_up(f);
   net_flow_arm(f);
   if (net->cfg.handler.on_up) {
     int r = net->cfg.handler.on_up(net->cfg.handler.user, f);
@@ -388,6 +391,7 @@ int net_admit(struct net_loop *lp, const net_addr *peer, int *counted) {
   uint64_t held = 0;
   char hb[64];
   if (atomic_load(&net->nflows) >= net->cfg.limits.max_flows) {
+    obs_add(&lp->obs.refused[OBS_REF_MAX_FLOWS], 1);
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
                            &held)) {
       char t[64];
@@ -399,6 +403,7 @@ int net_admit(struct net_loop *lp, const net_addr *peer, int *counted) {
     return 0;
   }
   if (!net_ip_acquire(net, peer)) {
+    obs_add(&lp->obs.refused[OBS_REF_PER_IP], 1);
     /* At most one line a second: a flood from one address must not
      * become a flood of log lines. */
     if (imsec_lograte_take(&lp->refuse_rate, (int64_t)uv_now(&lp->loop),
@@ -1020,17 +1025,7 @@ void imsec_net_get_stats(imsec_net *net, imsec_net_stats *s) {
 
 /* ------------------------------------------------------------ operations */
 
-void imsec_net_metrics(imsec_net *net, struct imsec_metrics *m) {
-  (void)net;
-  (void)m;
-}
-
-int imsec_net_list_flows(imsec_net *net, unsigned loop, struct imsec_table *t) {
-  (void)net;
-  (void)loop;
-  (void)t;
-  return IMSEC_ERR_UNSUPPORTED;
-}
+/* imsec_net_metrics and imsec_net_list_flows: net/obs.c. */
 
 /* On the loop's thread: close its stream listeners. Their lsock stays in
  * the list (imsec_net_del frees it); a datagram listener's socket also

@@ -21,6 +21,7 @@
 
 #include "imsec/map.h"
 #include "imsec/net.h"
+#include "imsec/obs.h"
 
 struct imsec_net_tls {
   /* The context new flows are made from; swapped by a reload under `lock`
@@ -144,6 +145,11 @@ struct imsec_net_flow {
   uint8_t linger;      /* refused input: answer, FIN, drop what follows */
   uint8_t corked;      /* on the loop's corked list (stream.c) */
   uint8_t counts_held; /* closing, yet still counted against the caps */
+  /* Operations (net/obs.c): the mode counted in imsec_flows_open (1 +
+   * enum obs_mode; 0: not counted), the first alert of the handshake
+   * (sent or received, alert_seen set), and, on a client, that it sent a
+   * certificate (mutual TLS). */
+  uint8_t obs_mode, alert, alert_seen, cert_sent;
   int down_reason;
   union {
     uv_tcp_t tcp;
@@ -168,6 +174,8 @@ struct imsec_net_flow {
   imsec_net_flow *cork_next;
   uint32_t wrote_iter; /* the loop iteration of the last write (low bits) */
   uint64_t hs_deadline, idle_deadline, ka_next, ka_deadline, dtls_deadline;
+  uint64_t born_ms; /* the loop's clock when the flow was made (age) */
+  uint64_t hs_t0;   /* uv_hrtime() when its TLS/DTLS handshake began */
   uint32_t ka_interval, ka_timeout;
   size_t budget;
   uint64_t budget_iter;
@@ -185,6 +193,55 @@ struct imsec_net_flow {
   imsec_net_flow *id_next, *addr_next, *throttle_next;
   imsec_net_flow *addr_prev; /* the chain's newer neighbour (tables.c) */
 };
+
+/* ------------------------------------------------------ operations */
+
+/* The mode a flow that is up runs in (imsec_flows_open). */
+enum obs_mode { OBS_PLAIN, OBS_SERVER_CERT, OBS_MUTUAL, OBS_PSK, OBS_MODES };
+enum obs_refuse { OBS_REF_MAX_FLOWS, OBS_REF_PER_IP, OBS_REFUSALS };
+/* Handshake failures by TLS AlertDescription (RFC 8446 §6, 0..255), then
+ * the ends without an alert. */
+enum { OBS_HS_TIMEOUT = 256, OBS_HS_CLOSED, OBS_HS_OTHER, OBS_HS_ENDS };
+
+/* A counter of one loop: written on the loop's thread only, read from
+ * any (imsec_net_metrics). One writer, so a relaxed load and store make
+ * the increment: no lock and no locked instruction on the hot path, and
+ * a reader never sees a torn value. */
+typedef _Atomic uint64_t obs_ctr;
+
+static inline void obs_add(obs_ctr *c, uint64_t v) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                        memory_order_relaxed);
+}
+
+/* What a loop counts for /metrics (net/obs.c). TLS and DTLS slots are
+ * [0] and [1] (obs_sec). */
+struct net_obs {
+  obs_ctr open[4][OBS_MODES]; /* by imsec_net_transport; a gauge */
+  obs_ctr accepted[4];
+  obs_ctr refused[OBS_REFUSALS];
+  obs_ctr hs_ok[2], resumed[2];
+  obs_ctr hs_failed[2][OBS_HS_ENDS];
+  /* Handshake durations: per bucket of imsec_hist_bounds, then above the
+   * last; the sum in nanoseconds. */
+  obs_ctr hs_bucket[2][IMSEC_HIST_BUCKETS + 1];
+  obs_ctr hs_ns[2];
+};
+
+static inline int obs_sec(imsec_net_transport tr) {
+  return tr == IMSEC_NET_DTLS;
+}
+
+/* A flow is up: count it in imsec_flows_open under its mode. */
+void net_obs_up(imsec_net_flow *f);
+/* A flow closes: out of imsec_flows_open; a handshake under way counts
+ * as failed (the alert it saw, else by `reason`). */
+void net_obs_close(imsec_net_flow *f, int reason);
+/* A TLS/DTLS handshake is done (net_tls_up). */
+void net_obs_handshake_ok(imsec_net_flow *f);
+/* OpenSSL's info callback of every context (tls.c): alerts sent and
+ * received, and a client's Certificate (tls_bio.c). */
+void net_tls_info_cb(const SSL *ssl, int where, int ret);
 
 struct net_loop {
   imsec_net *net;
@@ -210,6 +267,7 @@ struct net_loop {
   /* Log budgets for lines an attacker can cause at will: refused
    * connections, refused input. */
   imsec_lograte refuse_rate, input_rate;
+  struct net_obs obs;
   uint8_t rbuf[RBUF_SIZE];
   uint8_t pbuf[PBUF_SIZE];
 };

@@ -420,6 +420,7 @@ static void stream_start(imsec_net_flow *f, imsec_net_tls *tls,
   else
     SSL_set_connect_state(f->ssl);
   f->state = F_HANDSHAKE;
+  f->hs_t0 = uv_hrtime();
   uv_read_start((uv_stream_t *)&f->h.tcp, on_alloc, on_read);
   if (!f->is_server)
     (void)net_tls_pump(f); /* ClientHello */
@@ -458,6 +459,7 @@ static void on_connection(uv_stream_t *server, int status) {
   f->counted_ip = (uint8_t)counted;
   atomic_fetch_add(&net->nflows, 1);
   atomic_fetch_add(&net->accepted, 1);
+  obs_add(&lp->obs.accepted[ls->tr], 1);
   if (net_table_add(lp, f) != 0) {
     net_flow_close(f, IMSEC_ERR_NOMEM);
     return;

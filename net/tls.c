@@ -425,6 +425,8 @@ static int ctx_build(imsec_net_tls *t, const char *cert_file,
     return IMSEC_ERR_CRYPTO;
   }
   SSL_CTX_set_app_data(c, t);
+  /* Alerts and the client's certificate, for the handshake metrics. */
+  SSL_CTX_set_info_callback(c, net_tls_info_cb);
   if (cfg->dtls) {
     if (!SSL_CTX_set_min_proto_version(c, DTLS1_2_VERSION) ||
         !SSL_CTX_set_max_proto_version(c, DTLS1_2_VERSION))

@@ -199,6 +199,7 @@ void net_tls_up(imsec_net_flow *f) {
   atomic_fetch_add(&net->handshakes, 1);
   if (SSL_session_reused(f->ssl))
     atomic_fetch_add(&net->resumed, 1);
+  net_obs_handshake_ok(f);
   FLOG(f, IMSEC_NET_LOG_INFO, "up %s %s%s", SSL_get_version(f->ssl),
        SSL_get_cipher_name(f->ssl),
        SSL_session_reused(f->ssl) ? " resumed" : "");

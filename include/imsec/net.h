@@ -489,9 +489,11 @@ struct imsec_table;
  * handshakes by result and alert with their duration histogram,
  * resumptions. */
 IMSEC_API void imsec_net_metrics(imsec_net *net, struct imsec_metrics *m);
-/* On loop `loop`'s thread only: one row per flow of that loop (id,
- * transport, mode, local, peer, age, TLS version and cipher, peer name,
- * kept/registered). Returns 0 or a negative imsec_err. */
+/* On loop `loop`'s thread only: one row per flow of that loop, appended
+ * to t; columns id, transport, mode, local, peer, age_s, tls, cipher,
+ * peer_name, kept (set by the first call, when t has no columns yet, so
+ * the loops of one or several nets fill one table; docs/OPERATIONS.md).
+ * Returns 0 or a negative imsec_err. */
 IMSEC_API int imsec_net_list_flows(imsec_net *net, unsigned loop,
                                    struct imsec_table *t);
 /* Thread-safe: stop accepting (close every listening socket of every

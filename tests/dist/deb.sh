@@ -118,6 +118,10 @@ gid=$(awk -F: '$1 == "imsec" {print $3}' "$R/etc/group")
 if [ -n "$gid" ] && [ "$(stat -c '%a %g' "$R/etc/imsec/pcscf.yaml")" = "640 $gid" ]; then t_ok; else
   t_bad "/etc/imsec/pcscf.yaml is $(stat -c '%a %g' "$R/etc/imsec/pcscf.yaml"), want 640 $gid"
 fi
+uid=$(awk -F: '$1 == "imsec" {print $3}' "$R/etc/passwd")
+if [ "$(stat -c '%a %u %g' "$R/var/lib/imsec" 2>&1)" = "750 $uid $gid" ]; then t_ok; else
+  t_bad "/var/lib/imsec is $(stat -c '%a %u %g' "$R/var/lib/imsec" 2>&1), want 750 $uid $gid"
+fi
 # Nothing reached this machine's own users.
 [ "$(getent passwd imsec || true)" = "$host_user" ] && t_ok ||
   t_bad "the postinst changed this machine's /etc/passwd"

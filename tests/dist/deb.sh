@@ -87,6 +87,9 @@ while read -r p; do
   grep -qE "(^|, )$p( |,|$)" "$T_TMP/depends" && t_ok ||
     t_bad "Depends lacks $p: $(cat "$T_TMP/depends")"
 done <"$T_TMP/pkgs"
+# Cx loads freeDiameter's dictionaries with dlopen.
+grep -q "freediameter-extensions" "$T_TMP/depends" && t_ok ||
+  t_bad "Depends lacks freediameter-extensions"
 # The .pc files name the installed folders.
 expect_out "^/usr/lib/$ma\$" env PKG_CONFIG_SYSROOT_DIR= PKG_CONFIG_LIBDIR="$T_TMP/x/usr/lib/$ma/pkgconfig" \
   pkg-config --variable=libdir imsec-core

@@ -3,12 +3,13 @@
 #   make test   build twice (release with -Werror; clang with ASan+UBSan and
 #               libFuzzer) and run every test: unit, vectors, CLI, lint,
 #               end to end, fuzz smoke runs
+#   make deb    build, then a Debian package in build/ (scripts/mkdeb)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 SANBUILD ?= build-san
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build san demo test bench format clean
+.PHONY: all deps build san demo test bench deb format clean
 
 all: build
 
@@ -30,6 +31,12 @@ demo: build
 test: build san
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --label-exclude fuzz
 	ctest --test-dir $(SANBUILD) --output-on-failure -j $(JOBS)
+
+# A Debian package of the release build (scripts/mkdeb): the .deb in
+# $(BUILD)/, checked with lintian.
+deb: build
+	@deb=$$(scripts/mkdeb $(BUILD)) && echo "$$deb" && \
+	  { ! command -v lintian >/dev/null || lintian --fail-on error "$$deb"; }
 
 bench:
 	@scripts/deps --with bench

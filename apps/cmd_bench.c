@@ -57,6 +57,8 @@ static const char help[] =
     "  --status | --no-status  the live status line (default: on a\n"
     "                        terminal)\n"
     "  -q                    no table at the end\n"
+    "Long forms: --concurrency (-c), --rate (-r), --count (-n), --duration\n"
+    "(-t), --quiet (-q).\n"
     "\n"
     "Exit: 0 the run ran (its failures are in the report), 1 it could not\n"
     "run (credentials unusable for the mode, a TLS context did not load),\n"

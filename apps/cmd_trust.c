@@ -30,6 +30,8 @@ static const char help[] =
     "                chain passes through the home CA, REALM is the home "
     "domain\n"
     "The policy defaults to the profile's (else trust-domain).\n"
+    "--allow-wildcards lets a certificate name \"*.REST\" match one label\n"
+    "of HOST; without it no wildcard matches (RFC 5922 §7.2).\n"
     "\n"
     "Prints decision=trusted|rejected, reason=CODE, why=SENTENCE, and\n"
     "partner=NAME for a roaming partner. Exit 0 trusted, 1 rejected, 2 usage\n"

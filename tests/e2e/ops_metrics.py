@@ -12,6 +12,7 @@ scraped with curl:
   responses by method and class, REGISTER outcomes, challenges,
   registrations and bindings active, HSS requests and their latency;
 - another path 404, another method 405 with Allow."""
+import json
 import os
 import re
 import shutil
@@ -30,7 +31,9 @@ def start(lab, name, *args):
     log, out = lab.path(name + ".log"), lab.path(name + ".out")
     with open(log, "w") as lf, open(out, "w") as of:
         p = subprocess.Popen([lab.imsec] + list(args) +
-                             ["--metrics", "tcp:127.0.0.1:0"], cwd=lab.dir,
+                             ["--metrics", "tcp:127.0.0.1:0",
+                              "--ctl-socket", lab.path(name + ".ctl")],
+                             cwd=lab.dir,
                              stdin=subprocess.DEVNULL, stdout=of, stderr=lf)
     proc = Proc(name, p, log)
     lab.procs.append(proc)
@@ -45,6 +48,7 @@ def start(lab, name, *args):
                            (name, proc.log_text()))
     proc.metrics = m.group(1)
     proc.metrics_port = int(m.group(2))
+    proc.ctl = lab.path(name + ".ctl")
     return proc
 
 
@@ -140,6 +144,11 @@ def process_sane(lab, proc, s):
         (proc.name, info[0].get("version") if info else None))
 
 
+def info_version(s):
+    v = [l.get("version") for n, l, _ in s if n == "imsec_build_info"]
+    return v[0] if v else None
+
+
 def ge(lab, s, what, name, least, **want):
     v = total(s, name, **want)
     lab.check(v is not None and v >= least, "%s: %s%s >= %s (%s)" % (
@@ -222,6 +231,27 @@ with Lab() as lab:
             all(x[1] <= y[1] for x, y in zip(b, b[1:])) and b[-1][1] == count
     lab.check(good, "scscf:   HSS latency: %d series of 15 buckets, "
               "cumulative, +Inf = _count" % len(series))
+
+    # The same snapshot as JSON (`imsec ctl --json stats`): it parses, and
+    # says what the page said.
+    cp = lab.run("ctl", "--socket", sc.ctl, "--json", "stats", check=False)
+    try:
+        js = json.loads(cp.stdout)
+    except ValueError:
+        js = None
+    lab.check(cp.returncode == 0 and isinstance(js, dict),
+              "scscf: ctl --json stats is one JSON object (exit %d)" %
+              cp.returncode)
+    js = js or {}
+    bi = js.get("imsec_build_info", {})
+    lab.check(bi.get("type") == "gauge" and bi.get("samples", [{}])[0] ==
+              {"labels": {"version": info_version(s)}, "value": 1},
+              "scscf:   imsec_build_info as the page has it")
+    h = [x for x in js.get("imsec_store_request_duration_seconds", {}).get(
+        "samples", []) if x.get("labels", {}).get("store") == "hss"]
+    lab.check(h and all(list(x["buckets"])[-1] == "+Inf" and
+                        x["buckets"]["+Inf"] == x["count"] for x in h),
+              "scscf:   histograms with cumulative buckets up to +Inf")
 
     code, _, _ = curl("http://127.0.0.1:%d/" % pc.metrics_port)
     lab.check(code == 404, "GET / 404 (%d)" % code)

@@ -8,7 +8,9 @@ staying registered with `imsec ue run`. Then every command, in text and
 with --json: stats (the metrics snapshot, name{labels} value), flows,
 registrations, bindings, peers, reload (its result, a failed one too),
 log-level (the level really changes: an info line is left out at error),
-drain (the daemon exits 0). Also: the socket is mode 0600, a
+drain (the daemon exits 0; with a REGISTER in flight towards a peer that
+never answers, only once its transaction ended, the socket answering
+meanwhile). Also: the socket is mode 0600, a
 second daemon on a live socket path is refused, --check-config passes
 and fails in one line, usage and connection errors exit 2, a daemon's
 error exits 1.

@@ -8,6 +8,8 @@
  * apps/daemon_log.c.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +321,9 @@ struct daemon_ops {
   imsec_metrics_http *http;
   imsec_watchdog *wd;
   char ctl_path[128];
+  atomic_int draining;
+  pthread_t drain_thread; /* set on the control thread, joined at stop */
+  int drain_started;
 };
 
 static const char *const listings[] = {"flows", "registrations", "bindings",
@@ -452,9 +457,22 @@ static int cmd_reload(daemon_ops *d, const imsec_ctl_request *rq,
   return out->err;
 }
 
-static void drain_after(void *arg) {
+static void *drain_main(void *arg) {
   daemon_ops *d = arg;
   (void)d->h.drain(d->h.arg, d->o.drain_timeout_ms);
+  return NULL;
+}
+
+/* The drain on a thread of its own: the control socket keeps answering
+ * meanwhile (`imsec ctl stats` shows the work in flight going down). */
+static void drain_after(void *arg) {
+  daemon_ops *d = arg;
+  if (atomic_exchange(&d->draining, 1))
+    return; /* one drain at a time: the first one ends the daemon */
+  if (pthread_create(&d->drain_thread, NULL, drain_main, d) == 0)
+    d->drain_started = 1;
+  else
+    (void)drain_main(d); /* no thread: on this one, the socket waits */
 }
 
 static int cmd_drain(daemon_ops *d, const imsec_ctl_request *rq, imsec_buf *out,
@@ -616,6 +634,10 @@ void daemon_ops_stop(daemon_ops *d) {
   if (d->wd)
     imsec_watchdog_stop(d->wd);
   imsec_ctl_stop(d->ctl);
+  /* After the control thread (which started it) has ended: a drain ends
+   * the run just before it returns, or sees the run ending and returns. */
+  if (d->drain_started)
+    pthread_join(d->drain_thread, NULL);
   if (d->http)
     imsec_metrics_http_stop(d->http);
   free(d);

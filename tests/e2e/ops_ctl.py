@@ -8,7 +8,9 @@ staying registered with `imsec ue run`. Then every command, in text and
 with --json: stats (the metrics snapshot, name{labels} value), flows,
 registrations, bindings, peers, reload (its result, a failed one too),
 log-level (the level really changes: an info line is left out at error),
-drain (the daemon exits 0). Also: the socket is mode 0600, a
+drain (the daemon exits 0; with a REGISTER in flight towards a peer that
+never answers, only once its transaction ended, the socket answering
+meanwhile). Also: the socket is mode 0600, a
 second daemon on a live socket path is refused, --check-config passes
 and fails in one line, usage and connection errors exit 2, a daemon's
 error exits 1.
@@ -21,7 +23,7 @@ import stat
 import subprocess
 import time
 
-from attacklib import (HOME, Lab, exit_within, impi, start_bg,
+from attacklib import (HOME, Lab, exit_within, impi, register, start_bg,
                        start_scscf_direct, ue_profile)
 
 PCSCF = "pcscf." + HOME
@@ -76,6 +78,7 @@ with Lab() as lab:
                  "insecure_core: true\n"
                  "peer_addrs: [127.0.0.1]\n"
                  "ctl_socket: %s\n"
+                 "transaction_timeout_ms: 1500\n"
                  "drain_timeout_ms: 3000\n" %
                  (d, HOME, d, HOME, HOME, sc.port, pc_sock))
     with open(conf, "w") as f:
@@ -269,13 +272,52 @@ with Lab() as lab:
               not os.path.exists(sc_sock),
               "  it logged the drain and removed its socket")
     ue2.stop()
+    # Work in flight: the P-CSCF's route now leads to a peer that takes
+    # the REGISTER and never answers (the transaction ends at
+    # transaction_timeout_ms, 1.5 s); the drain waits for it, and the socket
+    # answers meanwhile.
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(4)
+    hole.settimeout(5)
+    with open(conf, "w") as f:
+        f.write(conf_text.replace("tcp:127.0.0.1:%d]" % sc.port,
+                                  "tcp:127.0.0.1:%d]" % hole.getsockname()[1]))
+    lab.check(ctl(lab, pc_sock, "reload").returncode == 0,
+              "pcscf: reload with a route to a peer that never answers")
+    ue = lab.connect_tls(pc.port)
+    ue.send(register(3))
+    try:
+        peer, _ = hole.accept()
+        peer.settimeout(5)
+        got = peer.recv(4096)
+    except OSError:
+        got = b""
+    lab.check(got.startswith(b"REGISTER "),
+              "  a REGISTER is in flight towards it")
+    t0 = time.monotonic()
     j = ok_json(ctl(lab, pc_sock, "drain", json_out=True))
     lab.check(isinstance(j, dict) and j.get("result") == "draining" and
               j.get("timeout_ms") == 3000,
               "pcscf: ctl --json drain (drain_timeout_ms from the file)")
+    j = ok_json(ctl(lab, pc_sock, "stats", json_out=True))
+    busy = sum(x["value"] for x in (j or {}).get(
+        "imsec_transactions_active", {}).get("samples", []))
+    lab.check(pc.alive() and busy >= 1,
+              "  while it drains the socket answers: %d transaction(s) in "
+              "flight" % busy)
     try:
         rc = pc.p.wait(6)
     except subprocess.TimeoutExpired:
         rc = None
-    lab.check(rc == 0, "  the P-CSCF exits 0 after the drain (%s)" % rc)
+    took = time.monotonic() - t0
+    m = re.search(r"drained in (\d+) ms", pc.log_text())
+    lab.check(rc == 0 and m is not None and 1000 <= int(m.group(1)) < 3000,
+              "  the P-CSCF exits 0 once the transaction ended (%s, %s, "
+              "%.1f s)" % (rc, m.group(0) if m else "no 'drained' line", took))
+    r = ue.recv_or_none(1)
+    lab.check(r is not None and r.startswith("SIP/2.0 "),
+              "  the UE got its answer before the P-CSCF left (%s)" %
+              (r.splitlines()[0] if r else None))
+    hole.close()
     step("drained")

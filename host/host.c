@@ -763,6 +763,9 @@ static void dispatch(imsec_host *h, imsec_act *a, uint64_t flow) {
  * concerned (closed when the queue ran out of memory). */
 static void walk(imsec_host *h, uint64_t flow) {
   imsec_out *o = &h->out;
+  /* A context the element set itself (a timer naming its transaction)
+   * ends with its call too: its Call-ID was borrowed for the call. */
+  imsec_out_log_context(o, 0, imsec_str_make(NULL, 0));
   if (imsec_out_err(o)) {
     hlog_flow(h, IMSEC_LOG_ERROR,
               "host: out of memory in the action queue; dropped the "

@@ -4,7 +4,8 @@
  * tables.c holds the flow, address-count and reuse tables; flow.c the
  * owner's per-flow calls and flow tokens; stream.c carries TCP and TLS,
  * dgram.c UDP and DTLS, each behind its struct net_xport; tls_bio.c runs
- * TLS and DTLS over a flow's BIO; tls.c makes the OpenSSL contexts.
+ * TLS and DTLS over a flow's BIO; tls.c makes the OpenSSL contexts; obs.c
+ * counts for operators (imsec_net_metrics) and lists flows.
  */
 #ifndef IMSEC_NET_INT_H
 #define IMSEC_NET_INT_H

@@ -140,8 +140,7 @@ void net_tls_info_cb(const SSL *ssl, int where, int ret) {
    * configured sent a certificate, which only a server's
    * CertificateRequest makes it do (RFC 8446 §4.4.2). */
   if ((where & SSL_CB_LOOP) && !f->is_server &&
-      SSL_get_state(ssl) == TLS_ST_CW_CERT &&
-      SSL_get_certificate((SSL *)(uintptr_t)ssl))
+      SSL_get_state(ssl) == TLS_ST_CW_CERT && SSL_get_certificate(ssl))
     f->cert_sent = 1;
 }
 

@@ -124,15 +124,16 @@ static const char *secs_left(char *buf, imsec_time_ms at, imsec_time_ms now) {
   return buf;
 }
 
-/* The security of a registration's flow (the net/ mode names). */
+/* The security of a registration's flow (the net/ mode names); "none"
+ * while it has no live flow (M2b, M3 AKA-derived between connections). */
 static const char *bind_mode(const binding *b) {
   const flowrec *f = b->flow;
-  if (b->cert_impi || (f && f->cert_impi))
-    return "mutual_tls";
-  if (f && f->psk_impi)
-    return "psk";
   if (!f)
-    return b->dial_ok ? "mutual_tls" : "psk"; /* M2b dials, M3 returns */
+    return "none";
+  if (f->cert_impi)
+    return "mutual_tls";
+  if (f->psk_impi)
+    return "psk";
   return f->local_tp == IMSEC_TP_TCP ? "plain" : "server_cert";
 }
 

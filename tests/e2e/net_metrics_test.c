@@ -6,7 +6,7 @@
  * sends the alert, the server receives it); mutual TLS (mutual_tls on both
  * sides) and a client without a certificate refused (certificate_required);
  * a peer that leaves mid-handshake (closed); a refusal by the per-address
- * cap. Each wait is bounded. */
+ * cap; DTLS under its own label. Each wait is bounded. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -345,6 +345,54 @@ static void refused_per_ip(void **state) {
   t_rec_del(c.rec);
 }
 
+/* DTLS: counted under its own transport. */
+static void dtls(void **state) {
+  (void)state;
+  side s = {.rec = t_rec_new(1)}, c = {.rec = t_rec_new(0)};
+  s.net = mk_net(s.rec, NULL);
+  c.net = mk_net(c.rec, NULL);
+  imsec_net_tls_config tc;
+  memset(&tc, 0, sizeof tc);
+  tc.server = 1;
+  tc.dtls = 1;
+  tc.cert_file = t_path(g_dir, "server.pem");
+  tc.key_file = t_path(g_dir, "server.key");
+  imsec_net_tls *stls = NULL;
+  assert_int_equal(imsec_net_tls_new(&stls, &tc), 0);
+  memset(&tc, 0, sizeof tc);
+  tc.dtls = 1;
+  tc.ca_file = t_path(g_dir, "ca.pem");
+  imsec_net_tls *ctls = NULL;
+  assert_int_equal(imsec_net_tls_new(&ctls, &tc), 0);
+  uint16_t port = listen_on(s.net, IMSEC_NET_DTLS, stls);
+  assert_int_equal(imsec_net_start(s.net), 0);
+  assert_int_equal(imsec_net_start(c.net), 0);
+  uint64_t id = connect_to(c.net, IMSEC_NET_DTLS, port, ctls);
+  t_ev e;
+  assert_int_equal(t_rec_wait(c.rec, T_EV_UP, id, 0, WAIT, &e), 0);
+  assert_int_equal(t_rec_wait(s.rec, T_EV_UP, 0, 1, WAIT, &e), 0);
+  const char *ok = "transport=\"dtls\",result=\"ok\",alert=\"none\"";
+  wait_value(s.net, HS, ok, 1);
+  wait_value(c.net, HS, ok, 1);
+  wait_value(s.net, OPEN, "transport=\"dtls\",mode=\"server_cert\"", 1);
+  assert_true(now_value(s.net, "imsec_flows_accepted_total",
+                        "transport=\"dtls\"") == 1);
+  assert_true(now_value(s.net, HS,
+                        "transport=\"tls\",result=\"ok\",alert=\"none\"") == 0);
+  listing l;
+  list_flows(s.net, &l);
+  assert_int_equal(l.t.nrows, 1);
+  assert_string_equal(cell(&l.t, 0, "transport"), "dtls");
+  assert_string_equal(cell(&l.t, 0, "tls"), "DTLSv1.2");
+  imsec_table_free(&l.t);
+  imsec_net_del(c.net);
+  imsec_net_del(s.net);
+  imsec_net_tls_del(stls);
+  imsec_net_tls_del(ctls);
+  t_rec_del(s.rec);
+  t_rec_del(c.rec);
+}
+
 static int setup(void **state) {
   (void)state;
   g_dir = t_pki_setup();
@@ -362,6 +410,7 @@ int main(void) {
       cmocka_unit_test(good_and_unknown_ca),
       cmocka_unit_test(mutual),
       cmocka_unit_test(refused_per_ip),
+      cmocka_unit_test(dtls),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

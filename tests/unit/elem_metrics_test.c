@@ -17,7 +17,11 @@
  *                  that is no partner: a refused trust decision with its
  *                  reason, nothing registered;
  *   tls_core       a mutual-TLS core: each side's certificate decision
- *                  on the other counted, the peers listed;
+ *                  on the other counted, the peers listed; the UE back
+ *                  with its AKA-derived PSK is listed in mode psk;
+ *   call_dialogs   a call: in flight while it rings (busy, client
+ *                  transactions), a dialog per UE once answered, nothing
+ *                  after the BYE;
  *   unsupported    an unknown listing is IMSEC_ERR_UNSUPPORTED.
  */
 #include <stdlib.h>
@@ -385,6 +389,17 @@ static void rogue_pcscf(void **state) {
   sc_world_del(w);
 }
 
+typedef struct moved_arg {
+  sc_ue *u;
+  uint64_t from;
+} moved_arg;
+
+static int binding_moved(sc_world *w, void *arg) {
+  moved_arg *a = arg;
+  uint64_t f = sc_pcscf_binding_flow(w, SC_PCSCF_HOME, sc_ue_impu(a->u));
+  return f != 0 && f != a->from;
+}
+
 /* A mutual-TLS core (the world of mode M3 AKA-derived): the P-CSCF judges
  * the S-CSCF's certificate when it connects, the S-CSCF the P-CSCF's. */
 static void tls_core(void **state) {
@@ -408,6 +423,73 @@ static void tls_core(void **state) {
                   "peer=\"core\",result=\"accepted\"") >= 1);
   assert_true(row_of(&l.t, "decision", "trusted") >= 0);
   look_free(&l);
+  /* Registered over the P-CSCF's certificate; back with the PSK the AKA
+   * run derived, the binding's flow is a PSK one. */
+  look_pcscf(w, &l, "registrations");
+  assert_int_equal(l.t.nrows, 1);
+  assert_string_equal(cell(&l.t, 0, "mode"), "server_cert");
+  look_free(&l);
+  uint64_t before = sc_pcscf_binding_flow(w, SC_PCSCF_HOME, sc_ue_impu(u));
+  assert_true(before != 0);
+  sc_ue_reconnect(w, u);
+  moved_arg ma = {u, before};
+  assert_true(sc_run_until(w, binding_moved, &ma, WAIT_MS));
+  look_pcscf(w, &l, "registrations");
+  assert_int_equal(l.t.nrows, 1);
+  assert_string_equal(cell(&l.t, 0, "mode"), "psk");
+  look_free(&l);
+  sc_world_del(w);
+}
+
+/* A call from A to B (both behind the home P-CSCF), B answering after a
+ * while: ringing, the INVITE is in flight at both proxies (what a drain
+ * waits for); answered, each UE's binding has its dialog at the P-CSCF;
+ * hung up, nothing is left. */
+static void call_dialogs(void **state) {
+  (void)state;
+  sc_world *w = sc_world_new(SC_SIM);
+  sc_ue *a = sc_ue_add(w, NULL);
+  sc_ue_opts ob = {.answer_delay_ms = 2000};
+  sc_ue *b = sc_ue_add(w, &ob);
+  assert_int_equal(sc_ue_register(w, a, WAIT_MS), IMSEC_UE_REGISTERED);
+  assert_int_equal(sc_ue_register(w, b, WAIT_MS), IMSEC_UE_REGISTERED);
+  int h = sc_call_start(w, a, sc_ue_impu(b));
+  assert_true(sc_call_wait(w, a, h, IMSEC_UE_CALL_RINGING, WAIT_MS));
+  look l;
+  look_pcscf(w, &l, "dialogs");
+  assert_true(l.busy >= 1);
+  assert_true(val(&l, "imsec_transactions_active", "kind=\"client\"") >= 1);
+  assert_true(l.t.nrows >= 1);
+  assert_string_equal(cell(&l.t, 0, "state"), "early");
+  look_free(&l);
+  look_scscf(w, &l, NULL);
+  assert_true(l.busy >= 2); /* the request and its branch */
+  assert_true(val(&l, "imsec_transactions_active", "kind=\"server\"") >= 1);
+  assert_true(val(&l, "imsec_transactions_active", "kind=\"client\"") >= 1);
+  look_free(&l);
+  assert_true(sc_call_wait(w, a, h, IMSEC_UE_CALL_CONFIRMED, WAIT_MS));
+  look_pcscf(w, &l, "dialogs");
+  assert_true(val(&l, "imsec_dialogs_active", "") == 2);
+  assert_int_equal(l.t.nrows, 2);
+  assert_true(row_of(&l.t, "impi", sc_ue_impi(a)) >= 0);
+  assert_true(row_of(&l.t, "impi", sc_ue_impi(b)) >= 0);
+  for (size_t r = 0; r < 2; r++) {
+    assert_string_equal(cell(&l.t, r, "state"), "confirmed");
+    assert_string_equal(cell(&l.t, r, "kind"), "invite");
+    assert_true(atoi(cell(&l.t, r, "idle_out_s")) > 0);
+  }
+  look_free(&l);
+  assert_int_equal(sc_call_hangup(w, a, h), 0);
+  assert_true(sc_call_wait(w, a, h, IMSEC_UE_CALL_ENDED, WAIT_MS));
+  sc_run_for(w, 100);
+  look_pcscf(w, &l, "dialogs");
+  assert_true(val(&l, "imsec_dialogs_active", "") == 0);
+  assert_int_equal(l.t.nrows, 0);
+  assert_int_equal(l.busy, 0);
+  look_free(&l);
+  look_scscf(w, &l, NULL);
+  assert_int_equal(l.busy, 0);
+  look_free(&l);
   sc_world_del(w);
 }
 
@@ -428,7 +510,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(registration),   cmocka_unit_test(sync_failure),
       cmocka_unit_test(wrong_password), cmocka_unit_test(rogue_pcscf),
-      cmocka_unit_test(tls_core),       cmocka_unit_test(unsupported),
+      cmocka_unit_test(tls_core),       cmocka_unit_test(call_dialogs),
+      cmocka_unit_test(unsupported),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

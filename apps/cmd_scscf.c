@@ -752,7 +752,7 @@ static int core_anchors(core *c, const char *cert) {
 static int core_setup(const opts *o, const imsec_scscf_file *f,
                       const char *cert, const char *key,
                       const imsec_hostnet_listener *ls, size_t n_listen,
-                      imsec_net_tls_config *server, core *c) {
+                      imsec_net_tls_config *server, core *c, int warn) {
   int rv = core_pick(o, f, c);
   if (rv)
     return rv;
@@ -789,7 +789,7 @@ static int core_setup(const opts *o, const imsec_scscf_file *f,
     c->client.defer_verify = 1;
     c->client.no_resume = 1;
   }
-  if (c->insecure) {
+  if (c->insecure && warn) { /* not under --check-config: one line */
     char from[1024] = "";
     size_t n = 0;
     for (size_t i = 0; i < c->n_addrs && n < sizeof(from); i++)
@@ -895,6 +895,7 @@ static void view_of(const opts *o, const imsec_scscf_file *f, reload_scscf *v) {
   v->digest_username = pick(o->digest_username, f->digest_username);
   v->digest_algorithms = pick(o->digest_algorithms, f->digest_algorithms);
   v->digest_proxy_auth = o->digest_proxy_auth || f->digest_proxy_auth;
+  v->ops = &f->ops;
 }
 
 /* SIGHUP: the -c file again under the same flags, applied by
@@ -1087,7 +1088,8 @@ static int run(int argc, char **argv) {
   tls_cfg.server = 1;
   tls_cfg.cert_file = cert;
   tls_cfg.key_file = key;
-  rv = core_setup(&o, &file, cert, key, ls, n_listen, &tls_cfg, &cs);
+  rv = core_setup(&o, &file, cert, key, ls, n_listen, &tls_cfg, &cs,
+                  !ops.check_config);
   if (rv)
     goto done;
   /* The next hops of other domains: the file's, then the flags'. */
@@ -1173,11 +1175,14 @@ static int run(int argc, char **argv) {
     goto done;
   }
   if (ops.check_config) {
-    /* The stores opened above; the TLS contexts from their files; Cx and
-     * Redis are not contacted (a check binds and dials nothing). */
+    /* The stores opened above; the TLS contexts from their files; the
+     * Cx settings as a start checks them; Cx and Redis are not contacted
+     * (a check binds and dials nothing). */
+    imsec_addr me = adv ? self : ls[0].addr;
     if ((need_tls && daemon_ops_check_tls(SUB, "--cert/--key", &tls_cfg, 1)) ||
         (cs.anchors &&
-         daemon_ops_check_tls(SUB, "--ca (client)", &cs.client, 0)))
+         daemon_ops_check_tls(SUB, "--ca (client)", &cs.client, 0)) ||
+        (cl.remote_hss && scscf_cluster_cx_check(&cl, &me)))
       rv = CLI_EXIT_USAGE;
     else
       rv = daemon_ops_config_ok(SUB);

@@ -7,6 +7,7 @@
  * The logger itself (daemon_ops_log, daemon_ops_logger) is in
  * apps/daemon_log.c.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,8 @@ const char daemon_ops_help[] =
     "                           one line on stderr and exits 2\n"
     "  The -c file takes the same as ctl_socket, metrics, log_format,\n"
     "  log_identities (true/false) and drain_timeout_ms; flags override\n"
-    "  it. They are taken at start: a reload does not change them.\n";
+    "  it. They are taken at start: a reload that finds them changed in\n"
+    "  the file says \"needs a restart\".\n";
 
 void daemon_ops_opts_init(daemon_ops_opts *o) {
   memset(o, 0, sizeof(*o));
@@ -194,17 +196,40 @@ int daemon_ops_conf(daemon_ops_opts *o, const char *sub, const char *file,
   return 0;
 }
 
+/* A file the context would read: 0, or -1 after one line naming it. */
+static int check_readable(const char *sub, const char *what, const char *f) {
+  FILE *fp = f ? fopen(f, "r") : NULL;
+  if (!f || fp) {
+    if (fp)
+      fclose(fp);
+    return 0;
+  }
+  cli_fail(CLI_EXIT_USAGE, sub, "%s: %s: %s", what, f, strerror(errno));
+  return -1;
+}
+
 int daemon_ops_check_tls(const char *sub, const char *what,
                          const imsec_net_tls_config *cfg, int server) {
   imsec_net_tls_config c = *cfg;
   c.server = server;
+  /* Which file, first: the context's own error says only that one of
+   * them did not do. */
+  if (check_readable(sub, what, c.cert_file) ||
+      check_readable(sub, what, c.key_file) ||
+      check_readable(sub, what, c.ca_file))
+    return CLI_EXIT_USAGE;
+  for (size_t i = 0; c.more_ca_files && c.more_ca_files[i]; i++)
+    if (check_readable(sub, what, c.more_ca_files[i]))
+      return CLI_EXIT_USAGE;
   imsec_net_tls *t = NULL;
   int rc = imsec_net_tls_new(&t, &c);
   imsec_net_tls_del(t);
   if (rc == 0)
     return 0;
-  return cli_fail(CLI_EXIT_USAGE, sub, "%s: %s (cert %s, key %s, CA %s)", what,
-                  imsec_strerror(rc), c.cert_file ? c.cert_file : "-",
+  return cli_fail(CLI_EXIT_USAGE, sub,
+                  "%s: %s (not PEM, or the key does not match the "
+                  "certificate; cert %s, key %s, CA %s)",
+                  what, imsec_strerror(rc), c.cert_file ? c.cert_file : "-",
                   c.key_file ? c.key_file : "-", c.ca_file ? c.ca_file : "-");
 }
 
@@ -359,8 +384,9 @@ static int cmd_stats(daemon_ops *d, const imsec_ctl_request *rq,
   }
   imsec_process_metrics(&m);
   if (m.err) {
+    rc = m.err;
     imsec_metrics_free(&m);
-    return m.err;
+    return rc;
   }
   rc = rq->json ? imsec_metrics_render_json(&m, out) : stats_table(&m, out);
   imsec_metrics_free(&m);

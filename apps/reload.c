@@ -108,6 +108,16 @@ int reload_run(imsec_hostnet *r, reload_plan *p, char *msg, size_t cap) {
   return rc;
 }
 
+/* The operations keys (ctl_socket, metrics, ...) are taken at start: a
+ * changed one is said, not applied (the socket and the HTTP server would
+ * have to move under their clients). */
+static void ops_restart(reload_plan *p, const imsec_conf_ops *running,
+                        const imsec_conf_ops *next) {
+  for (int i = 0; running && next && i < IMSEC_CONF_OPS_N; i++)
+    if (strcmp(running->value[i], next->value[i]) != 0)
+      reload_restart(p, imsec_conf_ops_keys[i]);
+}
+
 /* ------------------------------------------------------------ P-CSCF */
 
 typedef struct pcscf_apply {
@@ -235,6 +245,7 @@ int reload_pcscf(imsec_hostnet *r, imsec_pcscf *p,
    * itself is read again by the daemon (apps/psk_file.c). */
   if (a->aka_psk != b->aka_psk || !running->psk_file[0] != !next->psk_file[0])
     reload_restart(&plan, "aka_psk/psk_file");
+  ops_restart(&plan, &running->ops, &next->ops);
   pcscf_apply pa = {.p = p, .next = next};
   plan.apply = pcscf_apply_fn;
   plan.apply_arg = &pa;
@@ -365,6 +376,7 @@ int reload_scscf_apply(imsec_hostnet *r, imsec_scscf *s,
     reload_restart(&plan, "listen");
   if (!str_eq(running->domain, next->domain))
     reload_restart(&plan, "domain");
+  ops_restart(&plan, running->ops, next->ops);
   if (!str_eq(running->db, next->db))
     reload_restart(&plan, "db");
   if (!str_eq(running->registrations, next->registrations))

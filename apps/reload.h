@@ -142,6 +142,8 @@ typedef struct reload_scscf {
   int64_t hss_timeout;
   const char *const *aliases;
   size_t n_aliases;
+  /* The -c file's operations keys (NULL: none), taken at start. */
+  const imsec_conf_ops *ops;
 } reload_scscf;
 
 /* The S-CSCF: reloads the TLS context of every tls: listener (runner

@@ -205,6 +205,19 @@ int scscf_cluster_cx_start(scscf_cluster *c, const imsec_addr *self,
   return 0;
 }
 
+int scscf_cluster_cx_check(scscf_cluster *c, const imsec_addr *self) {
+  int v6 = strchr(self->host, ':') != NULL;
+  snprintf(c->server_name, sizeof(c->server_name), "sip:%s%s%s:%u",
+           v6 ? "[" : "", self->host, v6 ? "]" : "", (unsigned)self->port);
+  c->cx.server_name = c->server_name;
+  char err[512] = "";
+  int e = imsec_cx_config_check(&c->cx, 0, err, sizeof(err));
+  if (e < 0)
+    return cli_fail(CLI_EXIT_USAGE, SUB, "--hss %s: %s", c->cx_addr,
+                    err[0] ? err : imsec_strerror(e));
+  return 0;
+}
+
 int scscf_cluster_redis_start(const char *url, imsec_svc **out) {
   char err[512] = "";
   imsec_redis_opts ro;

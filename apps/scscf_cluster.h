@@ -47,6 +47,12 @@ int scscf_cluster_pick(const scscf_cluster_opts *o, const imsec_scscf_file *f,
 /* Is the registrations value a Redis URL? */
 int scscf_cluster_is_redis(const char *registrations);
 
+/* --check-config: the Cx client's settings checked as a start would
+ * (identities, the HSS address resolved, with diameter+tls: the
+ * certificate, key and CA files), nothing started. Returns 0 or
+ * CLI_EXIT_USAGE after one line. */
+int scscf_cluster_cx_check(scscf_cluster *c, const imsec_addr *self);
+
 /* The Cx client towards the HSS, its Server-Name from `self` (the
  * advertised address); waits up to 10 s (or the request timeout) for the peer
  * to open, logging when it does not (requests get 504 meanwhile). Returns 0 or

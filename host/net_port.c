@@ -1918,7 +1918,8 @@ static void on_ops_list(void *self, imsec_time_ms now, imsec_out *out,
   (void)out;
   ops_call *oc = arg;
   if (strcmp(oc->what, "flows") == 0) /* no secret: a listing's name */
-    oc->rc = imsec_net_list_flows(oc->in->net, oc->in->idx, &oc->t);
+    /* Each loop has a net of its own, with one loop: its loop 0. */
+    oc->rc = imsec_net_list_flows(oc->in->net, 0, &oc->t);
   else
     oc->rc = imsec_host_list(oc->in->host, oc->what, &oc->t);
 }
@@ -1955,6 +1956,59 @@ static int take_rows(imsec_table *t, imsec_table *from) {
   return rc;
 }
 
+static ssize_t col_of(const imsec_table *t, const char *name) {
+  for (size_t i = 0; i < t->ncols; i++)
+    if (strcmp(t->cols[i], name) == 0) /* no secret: column names */
+      return (ssize_t)i;
+  return -1;
+}
+
+/* The stores' rows beside an element's listing of other columns (an
+ * S-CSCF's SIP peers and its Diameter and Redis peers): one table with
+ * the columns of both, matched by name, "-" where a row has none. 1, or
+ * < 0 an error. `from` is left empty. */
+static int union_rows(imsec_table *t, imsec_table *from) {
+  size_t n = t->ncols;
+  const char **cols = calloc(t->ncols + from->ncols, sizeof(*cols));
+  const char **row = calloc(t->ncols + from->ncols, sizeof(*row));
+  imsec_table u;
+  memset(&u, 0, sizeof(u));
+  int rc = cols && row ? 0 : IMSEC_ERR_NOMEM;
+  if (rc == 0) {
+    for (size_t i = 0; i < t->ncols; i++)
+      cols[i] = t->cols[i];
+    for (size_t i = 0; i < from->ncols; i++)
+      if (col_of(t, from->cols[i]) < 0)
+        cols[n++] = from->cols[i];
+    rc = imsec_table_init(&u, cols, n);
+  }
+  for (size_t r = 0; rc == 0 && r < t->nrows; r++) {
+    for (size_t c = 0; c < n; c++)
+      row[c] = c < t->ncols ? t->cells[r * t->ncols + c] : "-";
+    rc = imsec_table_add(&u, row);
+  }
+  for (size_t r = 0; rc == 0 && r < from->nrows; r++) {
+    for (size_t c = 0; c < n; c++) {
+      ssize_t k = col_of(from, cols[c]);
+      row[c] = k < 0 ? "-" : from->cells[r * from->ncols + (size_t)k];
+    }
+    rc = imsec_table_add(&u, row);
+  }
+  free(cols);
+  free(row);
+  imsec_table_free(from);
+  memset(from, 0, sizeof(*from));
+  if (rc == 0)
+    rc = u.err;
+  if (rc < 0) {
+    imsec_table_free(&u);
+    return rc;
+  }
+  imsec_table_free(t);
+  *t = u;
+  return 1;
+}
+
 int imsec_hostnet_list(imsec_hostnet *r, const char *what,
                        struct imsec_table *t, int64_t timeout_ms) {
   if (!r || !what || !t)
@@ -1977,14 +2031,15 @@ int imsec_hostnet_list(imsec_hostnet *r, const char *what,
     imsec_table_free(&oc.t);
   }
   /* The stores' peers (Diameter, Redis): after the element's own rows
-   * when they have the same columns, else alone when the element has
-   * none. */
+   * (with the columns of both when they differ), else alone when the
+   * element has none. */
   if (rc == 0 && r->cfg.svc && strcmp(what, "flows") != 0) {
     imsec_table st;
     memset(&st, 0, sizeof(st));
     int c = imsec_svc_list(r->cfg.svc, what, &st);
     if (c == 0 && !st.err) {
-      int k = take_rows(t, &st);
+      int k = !t->ncols || same_cols(t, &st) ? take_rows(t, &st)
+                                             : union_rows(t, &st);
       if (k < 0)
         rc = k;
       found = found || k > 0;

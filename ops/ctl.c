@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,9 @@ struct imsec_ctl {
   imsec_ctl_fn fn;
   void *arg;
   pthread_t thread;
+  /* Stopped from its own thread (a handler's `after` ending the daemon):
+   * the thread frees what is left once `after` returns. */
+  atomic_int orphan;
 };
 
 static int64_t mono_ms(void) {
@@ -240,6 +244,13 @@ static void *ctl_thread(void *arg) {
       if (fd >= 0)
         serve_one(c, fd);
     }
+    if (atomic_load(&c->orphan)) {
+      close(c->fd);
+      close(c->stop_pipe[0]);
+      close(c->stop_pipe[1]);
+      free(c);
+      break;
+    }
   }
   return NULL;
 }
@@ -368,19 +379,22 @@ fail_socket:
 void imsec_ctl_stop(imsec_ctl *c) {
   if (!c)
     return;
-  char b = 1;
-  ssize_t w = write(c->stop_pipe[1], &b, 1);
-  (void)w;
-  /* From the control thread itself (a handler's `after` ending the run
-   * and the daemon stopping on that thread) there is nothing to join. */
-  if (!pthread_equal(pthread_self(), c->thread))
-    pthread_join(c->thread, NULL);
-  else
-    pthread_detach(c->thread);
-  close(c->fd);
   struct stat st;
   if (lstat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
     unlink(c->path);
+  if (pthread_equal(pthread_self(), c->thread)) {
+    /* From the control thread itself (a handler's `after` ending the
+     * daemon on that thread): nothing to join; the thread frees the rest
+     * once the handler returns. */
+    pthread_detach(c->thread);
+    atomic_store(&c->orphan, 1);
+    return;
+  }
+  char b = 1;
+  ssize_t w = write(c->stop_pipe[1], &b, 1);
+  (void)w;
+  pthread_join(c->thread, NULL);
+  close(c->fd);
   close(c->stop_pipe[0]);
   close(c->stop_pipe[1]);
   free(c);

@@ -71,7 +71,6 @@ struct imsec_watchdog {
 static void *watchdog_main(void *p) {
   imsec_watchdog *w = p;
   struct timespec at;
-  clock_gettime(CLOCK_MONOTONIC, &at);
   pthread_mutex_lock(&w->mu);
   while (!w->stop) {
     /* Only a loop that answers earns a ping: a stuck one lets
@@ -80,6 +79,9 @@ static void *watchdog_main(void *p) {
     if (!w->alive || w->alive(w->arg) == 0)
       sd_notify(0, "WATCHDOG=1");
     pthread_mutex_lock(&w->mu);
+    /* The next one a half period from now, not from the last deadline:
+     * after a slow check no burst of pings makes up for lost time. */
+    clock_gettime(CLOCK_MONOTONIC, &at);
     uint64_t ns = (uint64_t)at.tv_nsec + (w->period_usec % 1000000u) * 1000u;
     at.tv_sec += (time_t)(w->period_usec / 1000000u + ns / 1000000000u);
     at.tv_nsec = (long)(ns % 1000000000u);

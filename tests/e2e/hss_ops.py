@@ -7,7 +7,8 @@ unknown user, `imsec ctl peers` lists the S-CSCF open, `imsec ctl stats`
 and /metrics (curl, `promtool check metrics`) count the Cx requests by
 command and result with their latency, the peer up and the store's
 queue; a reload applies log_level and names what needs a restart; a
-drain ends the HSS with exit 0."""
+drain ends the HSS with exit 0. With log_format json every stderr line of
+the HSS, freeDiameter's included, is one JSON object."""
 import json
 import os
 import re
@@ -50,14 +51,15 @@ with Lab() as lab:
             "diameter_realm: %s\n"
             "ctl_socket: %s\n"
             "metrics: tcp:127.0.0.1:%d\n"
-            "log_format: text\n"
+            "log_format: json\n"
             "drain_timeout_ms: 3000\n" % (port, HOME, HOME, sock, mport))
     write(conf, base + "log_level: info\n")
     checked = lab.path("checked.yaml")
 
     # ------------------------------------------------- the HSS, an S-CSCF
     hss = lab.start("hss", "serve", "-c", conf,
-                    ready=r"hss info: listening on diameter tcp:127\.0\.0\.1:\d+")
+                    ready=r'"msg":"listening on diameter '
+                    r'tcp:127\.0\.0\.1:\d+"')
     sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
                    "--hss", "diameter:127.0.0.1:%d" % port,
                    "--diameter-identity", "scscf." + HOME,
@@ -179,6 +181,15 @@ with Lab() as lab:
                         re.escape(HOME), cp.stdout),
               "the S-CSCF's ctl stats: its Cx requests and the HSS peer up "
               "(%r)" % cp.stdout[-1500:])
+    cp = ctl(lab, lab.path("scscf.ctl"), "--json", "peers")
+    try:
+        rows = json.loads(cp.stdout)
+    except ValueError:
+        rows = []
+    lab.check(cp.returncode == 0 and any(
+        x.get("peer") == "hss." + HOME and x.get("kind") == "diameter" and
+        x.get("state") == "open" for x in rows),
+        "the S-CSCF's ctl peers: the HSS, open (%r)" % cp.stdout[-800:])
     cp = ctl(lab, sock, "registrations")
     lab.check(cp.returncode == 1 and cp.stderr.strip(),
               "ctl registrations: the HSS has none, exit 1 with a line")
@@ -246,7 +257,20 @@ with Lab() as lab:
     except subprocess.TimeoutExpired:
         rc = None
     lab.check(rc == 0, "the drained HSS exits 0 (%r)" % rc)
-    lab.check(re.search(r"drained", hss.log_text()) is not None,
+    lab.check(re.search(r'"msg":"drained"', hss.log_text()) is not None,
               "  and says it drained")
+    # log_format json: every line of the HSS's stderr one JSON object,
+    # freeDiameter's own (debug for a while above) included.
+    lines = hss.log_text().splitlines()
+    bad = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            bad.append(line)
+    lab.check(lines and not bad and any('"elem":"diameter"' in l
+                                        for l in lines),
+              "every stderr line of the HSS is JSON, freeDiameter's too "
+              "(%d lines; not: %r)" % (len(lines), bad[:3]))
     lab.check(not os.path.exists(sock), "  and removed its control socket")
     c.close()

@@ -96,8 +96,10 @@ with Lab() as lab:
     cp = lab.run("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
                  "--db", lab.path("hss.db"), "--insecure-core",
                  "--peer-addr", "127.0.0.1", "--check-config", check=False)
-    lab.check(cp.returncode == 0 and "configuration ok" in cp.stdout,
-              "scscf --check-config: configuration ok")
+    lab.check(cp.returncode == 0 and "configuration ok" in cp.stdout and
+              not cp.stderr,
+              "scscf --check-config: configuration ok, nothing else said (%s)"
+              % cp.stderr.strip())
     cp = lab.run("pcscf", "-c", conf, "--check-config", "--metrics",
                  "udp:1.2.3.4:5", check=False)
     lab.check(cp.returncode == 2 and "--metrics" in cp.stderr,
@@ -172,7 +174,8 @@ with Lab() as lab:
             (sc_sock, "scscf", "registrations", 1),
             (pc_sock, "pcscf", "bindings", 1),
             (sc_sock, "scscf", "bindings", 1),
-            (pc_sock, "pcscf", "peers", 1)):
+            (pc_sock, "pcscf", "peers", 1),
+            (sc_sock, "scscf", "peers", 1)):
         cp = ctl(lab, sock, what)
         j = ok_json(ctl(lab, sock, what, json_out=True))
         lab.check(cp.returncode == 0 and len(rows(cp.stdout)) >= need and
@@ -203,6 +206,15 @@ with Lab() as lab:
               "max_dialogs" in cp.stderr and not cp.stdout,
               "pcscf: a reload that fails exits 1 and says why (%s)" %
               cp.stderr.strip())
+    # The operations keys are taken at start: a changed one is said.
+    with open(conf, "w") as f:
+        f.write(conf_text.replace("drain_timeout_ms: 3000",
+                                  "drain_timeout_ms: 4000"))
+    cp = ctl(lab, pc_sock, "reload")
+    lab.check(cp.returncode == 0 and
+              re.search(r"needs a restart: drain_timeout_ms", cp.stdout),
+              "pcscf: a changed operations key needs a restart (%s)" %
+              cp.stdout.strip())
     with open(conf, "w") as f:
         f.write(conf_text)
 

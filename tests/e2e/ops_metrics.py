@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 
-from attacklib import HOME, Lab, Proc, ue_profile, wait_text
+from attacklib import HOME, Lab, Proc, start_bg, ue_profile, wait_text
 
 PCSCF = "pcscf." + HOME
 
@@ -55,7 +55,8 @@ def curl(*args):
                         timeout=10)
     if cp.returncode != 0:
         return 0, "", cp.stderr
-    head, _, body = cp.stdout.partition("\r\n\r\n")
+    # text mode reads CRLF as LF: the blank line ends the header
+    head, _, body = cp.stdout.partition("\n\n")
     m = re.match(r"HTTP/[\d.]+ (\d+)", head)
     return (int(m.group(1)) if m else 0), head, body
 
@@ -166,13 +167,12 @@ with Lab() as lab:
               "port 0 asked: each daemon printed the port it took (%d, %d)"
               % (sc.metrics_port, pc.metrics_port))
 
-    cp = subprocess.run([lab.imsec, "ue", "register", "-c", prof, "--pcscf",
-                         "127.0.0.1:%d" % pc.port, "--pcscf-name", PCSCF,
-                         "--timeout", "10"], cwd=lab.dir,
-                        capture_output=True, text=True, timeout=20)
-    lab.check(cp.returncode == 0 and
-              re.search(r"^registered: ", cp.stdout, re.M) is not None,
-              "a UE registers through the P-CSCF and the S-CSCF")
+    # `ue run` stays registered (`ue register` de-registers as it ends), so
+    # the gauges have something to show.
+    ue = start_bg(lab, "ue", "ue", "run", "-c", prof, "--pcscf",
+                  "127.0.0.1:%d" % pc.port, "--pcscf-name", PCSCF)
+    lab.check(wait_text(ue.out, r"^registered: ", 10) is not None,
+              "a UE registers through the P-CSCF and the S-CSCF (ue run)")
 
     p = scrape(lab, pc)
     process_sane(lab, pc, p)
@@ -206,13 +206,22 @@ with Lab() as lab:
        result="ok")
     ge(lab, s, "scscf", "imsec_store_request_duration_seconds_count", 1,
        store="hss")
-    buckets = [(float(l["le"]), v) for n, l, v in s
-               if n == "imsec_store_request_duration_seconds_bucket" and
-               l.get("store") == "hss" and l.get("le") != "+Inf"]
-    lab.check(buckets and all(a[1] <= b[1] for a, b in
-                              zip(sorted(buckets), sorted(buckets)[1:])),
-              "scscf:   HSS latency buckets cumulative (%d le values)" %
-              len(buckets))
+    # Each HSS series (one per op): buckets cumulative, +Inf = _count.
+    series = {}
+    for n, l, v in s:
+        if n == "imsec_store_request_duration_seconds_bucket" and \
+                l.get("store") == "hss":
+            key = tuple(sorted((k, x) for k, x in l.items() if k != "le"))
+            series.setdefault(key, []).append((float(l["le"]), v))
+    good = bool(series)
+    for key, b in series.items():
+        b.sort()
+        count = total(s, "imsec_store_request_duration_seconds_count",
+                      **dict(key))
+        good = good and len(b) == 15 and b[-1][0] == float("inf") and \
+            all(x[1] <= y[1] for x, y in zip(b, b[1:])) and b[-1][1] == count
+    lab.check(good, "scscf:   HSS latency: %d series of 15 buckets, "
+              "cumulative, +Inf = _count" % len(series))
 
     code, _, _ = curl("http://127.0.0.1:%d/" % pc.metrics_port)
     lab.check(code == 404, "GET / 404 (%d)" % code)

@@ -125,8 +125,12 @@ with Lab() as lab:
     # The S-CSCF with a 400 ms watchdog: pings every ~200 ms.
     mgr = Manager(lab.path("scscf.notify"))
     try:
-        sc = start_scscf_direct(lab, env={"NOTIFY_SOCKET": mgr.path,
-                                          "WATCHDOG_USEC": "400000"})
+        sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain",
+                       HOME, "--db", lab.path("hss.db"), "--insecure-core",
+                       "--peer-addr", "127.0.0.1",
+                       env={"NOTIFY_SOCKET": mgr.path,
+                            "WATCHDOG_USEC": "400000"},
+                       ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
         lab.check(mgr.wait(is_("READY")) is not None,
                   "scscf started under a manager")
         k = mgr.count()

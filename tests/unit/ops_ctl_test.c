@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,10 @@
 
 typedef struct srv {
   int calls;
-  int after_calls;
-  int slow_ms; /* the handler sleeps this long */
+  atomic_int after_calls; /* written on the control thread */
+  int slow_ms;            /* the handler sleeps this long */
+  int stop_self;
+  imsec_ctl *self;
   char last_cmd[32], last_arg[32];
   int last_json;
 } srv;
@@ -32,7 +35,10 @@ static void sleep_ms(int ms) {
 
 static void on_after(void *arg) {
   srv *s = arg;
-  s->after_calls++;
+  atomic_fetch_add(&s->after_calls, 1);
+  /* A daemon whose drain ends it from here stops the socket here. */
+  if (s->stop_self)
+    imsec_ctl_stop(s->self);
 }
 
 static int handler(void *arg, const imsec_ctl_request *rq, imsec_buf *out,
@@ -107,9 +113,9 @@ static void test_round_trip(void **state) {
   imsec_buf_reset(&out);
   rq = (imsec_ctl_request){.cmd = "bye"};
   assert_int_equal(imsec_ctl_query(path, &rq, 2000, &out, err, sizeof(err)), 0);
-  for (int i = 0; i < 100 && !s.after_calls; i++)
+  for (int i = 0; i < 100 && !atomic_load(&s.after_calls); i++)
     sleep_ms(10);
-  assert_int_equal(s.after_calls, 1);
+  assert_int_equal(atomic_load(&s.after_calls), 1);
 
   imsec_buf_free(&out);
   imsec_ctl_stop(c);
@@ -249,6 +255,25 @@ static void test_stale_and_busy(void **state) {
   imsec_buf_free(&out);
 }
 
+static void test_stop_from_after(void **state) {
+  (void)state;
+  char path[108];
+  tmp_path(path, sizeof(path), "e.ctl");
+  srv s = {.stop_self = 1};
+  char err[256];
+  assert_int_equal(
+      imsec_ctl_start(&s.self, path, handler, &s, err, sizeof(err)), 0);
+  imsec_buf out = {0};
+  imsec_ctl_request rq = {.cmd = "bye"};
+  assert_int_equal(imsec_ctl_query(path, &rq, 2000, &out, err, sizeof(err)), 0);
+  struct stat st;
+  for (int i = 0; i < 100 && lstat(path, &st) == 0; i++)
+    sleep_ms(10);
+  assert_int_equal(lstat(path, &st), -1); /* gone, the thread ended */
+  assert_int_equal(atomic_load(&s.after_calls), 1);
+  imsec_buf_free(&out);
+}
+
 static void test_default_path(void **state) {
   (void)state;
   char buf[128];
@@ -268,6 +293,7 @@ int main(void) {
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_silent_client),
       cmocka_unit_test(test_stale_and_busy),
+      cmocka_unit_test(test_stop_from_after),
       cmocka_unit_test(test_default_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,7 +138,13 @@ child *child_spawn(const char *name, char *const *argv) {
   size_t argc = 0;
   while (argv[argc])
     argc++;
-  char **full = calloc(argc + 2, sizeof *full);
+  /* The demo's subscribers are made up and its story names them: its
+   * daemons log identities as they are. */
+  int daemon = argc > 0 && (strcmp(argv[0], "pcscf") == 0 ||
+                            strcmp(argv[0], "scscf") == 0 ||
+                            (argc > 1 && strcmp(argv[0], "hss") == 0 &&
+                             strcmp(argv[1], "serve") == 0));
+  char **full = calloc(argc + 3, sizeof *full);
   if (!full) {
     pthread_mutex_unlock(&g_ch_mu);
     close(p[0]);
@@ -148,6 +154,8 @@ child *child_spawn(const char *name, char *const *argv) {
   full[0] = (char *)"imsec";
   for (size_t i = 0; i < argc; i++)
     full[i + 1] = argv[i];
+  if (daemon)
+    full[argc + 1] = (char *)"--log-identities";
   pid_t pid = fork();
   if (pid == 0) {
     /* Die with the demo, whatever happens to it. */

@@ -53,7 +53,9 @@ IMSEC_API void imsec_process_metrics(imsec_metrics *m);
  * ops/log.c */
 
 typedef enum imsec_log_format {
-  IMSEC_LOG_FORMAT_TEXT = 0, /* "TIME LEVEL ELEM [flow=N] [call-id=C] text" */
+  IMSEC_LOG_FORMAT_TEXT = 0, /* "TIME ELEM LEVEL: text [flow=N call-id=C]"
+                                (the daemons' "NAME LEVEL: text" with the
+                                time before it and the context after) */
   IMSEC_LOG_FORMAT_JSON = 1, /* {"time":..,"level":..,"elem":..,"flow":..,
                                 "call_id":..,"msg":..} one per line */
 } imsec_log_format;

@@ -184,7 +184,8 @@ def main():
                   "--max-flows-per-ip %d: %d of 10 more connections refused "
                   "(want %d)" % (MAX_PER_IP, refused,
                                  10 - (MAX_PER_IP - open_now)))
-        pat = (r"net warn: refused connection from 127\.0\.0\.1:\d+: %d flows "
+        # net/'s line through the daemon's logger: "pcscf warn: net: ...".
+        pat = (r"warn: net: refused connection from 127\.0\.0\.1:\d+: %d flows "
                r"from this address" % MAX_PER_IP)
         pc.wait_log(pat, 2)
         lines = re.findall(pat, pc.log_text())

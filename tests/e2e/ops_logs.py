@@ -13,8 +13,7 @@ import json
 import re
 import subprocess
 
-from attacklib import (HOME, Lab, impi, impu, imsi, start_pcscf_plain_core,
-                       start_scscf_direct, ue_profile)
+from attacklib import HOME, Lab, impi, impu, imsi, ue_profile
 
 PCSCF = "pcscf." + HOME
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -71,10 +70,20 @@ def register(lab, d, n, pc):
 
 def run(lab, d, n, *flags):
     tag = "ids" if flags else "anon"
-    sc = start_scscf_direct(lab, "--log-format", "json", *flags,
-                            name="scscf-" + tag)
-    pc = start_pcscf_plain_core(lab, d, sc.port, "--log-format", "json",
-                                *flags, name="pcscf-" + tag)
+    # Not through the lab's helpers: they ask --log-identities.
+    sc = lab.start("scscf", "--listen", "tcp:127.0.0.1:0", "--domain", HOME,
+                   "--db", lab.path("hss.db"), "--insecure-core",
+                   "--peer-addr", "127.0.0.1", "--log-format", "json", *flags,
+                   name="scscf-" + tag, log_identities=False,
+                   ready=r"listening on tcp:127\.0\.0\.1:(\d+)")
+    pc = lab.start("pcscf", "--listen", "tls:127.0.0.1:0",
+                   "--cert", "%s/pcscf.%s.chain.pem" % (d, HOME),
+                   "--key", "%s/pcscf.%s.key" % (d, HOME),
+                   "--route", "%s=tcp:127.0.0.1:%d" % (HOME, sc.port),
+                   "--core", "tcp:127.0.0.1:0", "--insecure-core",
+                   "--peer-addr", "127.0.0.1", "--log-format", "json", *flags,
+                   name="pcscf-" + tag, log_identities=False,
+                   ready=r"listening on tls:127\.0\.0\.1:(\d+) \(UEs\)")
     register(lab, d, n, pc)
     # The element's lines come from the loop threads: wait for the last
     # of the REGISTER's before stopping.

@@ -280,7 +280,7 @@ with Lab() as lab:
         r = ue_register(lab, p)
         lab.check(status(r) == 503, "P-CSCF with %s: the UE gets 503 (got %s)"
                   % (what, first_line(r)))
-        lab.check(p.wait_log(r"TLS 127\.0\.0\.1:%d: .*alert %s$"
+        lab.check(p.wait_log(r"TLS 127\.0\.0\.1:%d: .*alert %s(?: \[flow=\d+\])?$"
                              % (k.port, alert), 2) is not None and
                   p.wait_log(r"flow \d+: 1 request\(s\) sent to the S-CSCF "
                              r"on it answered 503", 1) is not None,

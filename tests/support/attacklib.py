@@ -341,12 +341,18 @@ class Lab:
                                (" ".join(args), cp.returncode, cp.stderr))
         return cp
 
-    def start(self, *args, name=None, ready=None, timeout=10.0, env=None):
+    def start(self, *args, name=None, ready=None, timeout=10.0, env=None,
+              log_identities=True):
         """Start `imsec ARGS` (stderr to NAME.log in the lab folder; NAME
         defaults to the subcommand, with a number when repeated). With
         `ready`, a regex: wait for it in the log; its groups that are digits
         become .ports (and the first .port). Fails the run when it does not
-        show."""
+        show. A daemon (pcscf, scscf, hss serve) logs identities as they
+        are (--log-identities): the labs follow their made-up subscribers
+        by name; log_identities=False leaves the pseudonyms."""
+        if log_identities and (args[:1] in (("pcscf",), ("scscf",)) or
+                               tuple(args[:2]) == ("hss", "serve")):
+            args = tuple(args) + ("--log-identities",)
         if name is None:
             name = args[0]
             taken = {p.name for p in self.procs}

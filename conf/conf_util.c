@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf_int.h"
@@ -23,4 +25,47 @@ int imsec_conf_ops_key(const char *key) {
     if (strcmp(key, imsec_conf_ops_keys[i]) == 0) /* no secret: a key */
       return i;
   return -1;
+}
+
+int conf_read_file(const char *path, size_t max, char **text, size_t *len,
+                   const char **why) {
+  static __thread char reason[96];
+  *text = NULL;
+  *len = 0;
+  *why = "out of memory";
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(reason, sizeof reason, "cannot read: %s", strerror(errno));
+    *why = reason;
+    return IMSEC_ERR_IO;
+  }
+  char *buf = malloc(max + 1);
+  if (!buf) {
+    fclose(f);
+    return IMSEC_ERR_NOMEM;
+  }
+  size_t n = fread(buf, 1, max + 1, f);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad || n > max) {
+    free(buf);
+    snprintf(reason, sizeof reason, "larger than %zu KiB", max / 1024);
+    *why = bad ? "cannot read" : reason;
+    return bad ? IMSEC_ERR_IO : IMSEC_ERR_LIMIT;
+  }
+  buf[n] = 0;
+  *text = buf;
+  *len = n;
+  return 0;
+}
+
+char *conf_dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+  char *dir = malloc(dl + 1);
+  if (dir) {
+    memcpy(dir, path, dl);
+    dir[dl] = 0;
+  }
+  return dir;
 }

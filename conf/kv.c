@@ -95,37 +95,20 @@ int imsec_conf_kv_load(const char *path, const char *const *path_keys,
     err[0] = 0;
   if (!path || !fn)
     return IMSEC_ERR_INVAL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    int e = errno;
+  char *buf;
+  size_t n;
+  const char *why;
+  int rc = conf_read_file(path, MAX_FILE, &buf, &n, &why);
+  if (rc < 0) {
     if (errcap)
-      snprintf(err, errcap, "%s: cannot read: %s", path, strerror(e));
-    return IMSEC_ERR_IO;
+      snprintf(err, errcap, "%s: %s", path, why);
+    return rc;
   }
-  char *buf = malloc(MAX_FILE + 1);
-  if (!buf) {
-    fclose(f);
-    return IMSEC_ERR_NOMEM;
-  }
-  size_t n = fread(buf, 1, MAX_FILE + 1, f);
-  int bad = ferror(f);
-  fclose(f);
-  if (bad || n > MAX_FILE) {
-    free(buf);
-    if (errcap)
-      snprintf(err, errcap, "%s: %s", path,
-               bad ? "cannot read" : "larger than 64 KiB");
-    return bad ? IMSEC_ERR_IO : IMSEC_ERR_LIMIT;
-  }
-  const char *slash = strrchr(path, '/');
-  size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
-  char *dir = malloc(dl + 1);
+  char *dir = conf_dir_of(path);
   if (!dir) {
     free(buf);
     return IMSEC_ERR_NOMEM;
   }
-  memcpy(dir, path, dl);
-  dir[dl] = 0;
   int rv;
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) {

@@ -591,31 +591,19 @@ int imsec_scscf_file_load(const char *path, imsec_scscf_file *out, char *err,
   if (errcap)
     err[0] = 0;
   ctx c = {path, NULL, err, errcap, out};
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return fail(&c, IMSEC_ERR_IO, 0, "cannot read: %s", strerror(errno));
-  char *buf = malloc(MAX_FILE + 1);
-  if (!buf) {
-    fclose(f);
-    return IMSEC_ERR_NOMEM;
-  }
-  size_t n = fread(buf, 1, MAX_FILE + 1, f);
-  int bad = ferror(f);
-  fclose(f);
-  if (bad || n > MAX_FILE) {
-    free(buf);
-    return fail(&c, bad ? IMSEC_ERR_IO : IMSEC_ERR_LIMIT, 1,
-                bad ? "cannot read" : "larger than 64 KiB");
-  }
-  const char *slash = strrchr(path, '/');
-  size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
-  c.dir = malloc(dl + 1);
+  char *buf;
+  size_t n;
+  const char *why;
+  int rc = conf_read_file(path, MAX_FILE, &buf, &n, &why);
+  if (rc < 0)
+    return rc == IMSEC_ERR_NOMEM
+               ? rc
+               : fail(&c, rc, rc == IMSEC_ERR_LIMIT, "%s", why);
+  c.dir = conf_dir_of(path);
   if (!c.dir) {
     free(buf);
     return IMSEC_ERR_NOMEM;
   }
-  memcpy(c.dir, path, dl);
-  c.dir[dl] = 0;
   int rv;
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) {

@@ -180,19 +180,6 @@ imsec_time_ms imsec_hostnet_now(void) {
 
 /* ---------------------------------------------------------------- logging */
 
-static const char *level_name(imsec_log_level l) {
-  switch (l) {
-  case IMSEC_LOG_ERROR:
-    return "error";
-  case IMSEC_LOG_WARN:
-    return "warn";
-  case IMSEC_LOG_INFO:
-    return "info";
-  default:
-    return "debug";
-  }
-}
-
 int imsec_hostnet_log_level_parse(const char *s, imsec_log_level *out) {
   static const char *const names[] = {"error", "warn", "info", "debug"};
   if (!s)
@@ -241,8 +228,8 @@ static void elog(imsec_hostnet *r, imsec_log_level level, const char *text) {
     return;
   }
   char line[2048];
-  int n = snprintf(line, sizeof line, "%s %s: %s\n", r->name, level_name(level),
-                   text);
+  int n = snprintf(line, sizeof line, "%s %s: %s\n", r->name,
+                   imsec_log_level_name(level), text);
   if (n < 0)
     return;
   if ((size_t)n >= sizeof line) {
@@ -270,7 +257,7 @@ static void net_log(void *user, imsec_net_log_level level, const char *line) {
   }
   char buf[1024];
   int n = snprintf(buf, sizeof buf, "%s net %s: %s\n", r->name,
-                   level_name((imsec_log_level)level), line);
+                   imsec_log_level_name((imsec_log_level)level), line);
   if (n > 0)
     write_line(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }

@@ -137,19 +137,6 @@ void imsec_logger_del(imsec_logger *lg) {
   free(lg);
 }
 
-static const char *level_name(imsec_log_level l) {
-  switch (l) {
-  case IMSEC_LOG_ERROR:
-    return "error";
-  case IMSEC_LOG_WARN:
-    return "warn";
-  case IMSEC_LOG_INFO:
-    return "info";
-  default:
-    return "debug";
-  }
-}
-
 typedef struct line {
   char b[LINE_MAX_];
   size_t n;
@@ -311,7 +298,7 @@ static void emit_event(imsec_logger *lg, const imsec_log_event *ev) {
     adds(l, "{\"time\":\"");
     add_time(l);
     adds(l, "\",\"level\":\"");
-    adds(l, level_name(ev->level));
+    adds(l, imsec_log_level_name(ev->level));
     adds(l, "\",\"elem\":");
     add_json(l, elem, strlen(elem));
     if (ev->flow) {
@@ -332,7 +319,7 @@ static void emit_event(imsec_logger *lg, const imsec_log_event *ev) {
     adds(l, " ");
     add_text(l, elem, strlen(elem));
     adds(l, " ");
-    adds(l, level_name(ev->level));
+    adds(l, imsec_log_level_name(ev->level));
     adds(l, ": ");
     add_text(l, msg, mlen);
     if (ev->flow || cid) {

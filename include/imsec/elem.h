@@ -104,6 +104,9 @@ typedef enum imsec_log_level {
   IMSEC_LOG_DEBUG = 3,
 } imsec_log_level;
 
+/* "error", "warn", "info", "debug": the level as logs write it. */
+IMSEC_API const char *imsec_log_level_name(imsec_log_level level);
+
 /* ------------------------------------------------------------ TLS profile */
 
 /*

@@ -5,6 +5,19 @@
 
 #include "imsec/elem.h"
 
+const char *imsec_log_level_name(imsec_log_level level) {
+  switch (level) {
+  case IMSEC_LOG_ERROR:
+    return "error";
+  case IMSEC_LOG_WARN:
+    return "warn";
+  case IMSEC_LOG_INFO:
+    return "info";
+  default:
+    return "debug";
+  }
+}
+
 void imsec_out_init(imsec_out *o, imsec_log_level log_level) {
   memset(o, 0, sizeof(*o));
   o->log_level = log_level;

@@ -27,4 +27,27 @@ void elem_tally_add(elem_tally *t, const char *a, const char *b);
 /* The count of (a, b) (tests and listings). */
 uint64_t elem_tally_get(const elem_tally *t, const char *a, const char *b);
 
+/* What every element reports alike (docs/OPERATIONS.md): registrations
+ * and bindings active, REGISTER outcomes, trust decisions, transactions
+ * active. `reg` holds ELEM_REG_N counts in the order of elem_reg_outcome;
+ * each element's own outcome enum follows it (checked where it is
+ * declared). */
+#define ELEM_REG_N 6
+extern const char *const elem_reg_outcome[ELEM_REG_N];
+
+struct imsec_metrics;
+typedef struct elem_obs_common {
+  const char *regs_help, *binds_help;
+  size_t regs, binds;
+  const uint64_t *reg;
+  const elem_tally *trust;
+  const char *trust_peer; /* "core" (a core peer) or "pcscf" (the UE's) */
+  size_t txn_server, txn_client;
+} elem_obs_common;
+void elem_obs_common_add(struct imsec_metrics *m, const elem_obs_common *c);
+
+/* Seconds from now to `at` (0 once passed) as text in buf (>= 21 octets),
+ * for the listings' expires_s columns. */
+const char *elem_secs_left(char *buf, int64_t at, int64_t now);
+
 #endif

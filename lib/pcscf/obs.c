@@ -5,10 +5,7 @@
 #include "imsec/obs.h"
 #include "lib/pcscf/pcscf_int.h"
 
-static const char *const reg_outcome[PC_REG_N] = {
-    "registered", "refreshed", "deregistered",
-    "challenged", "rejected",  "failed",
-};
+_Static_assert(PC_REG_N == ELEM_REG_N, "the outcomes of lib/elem/tally.h");
 
 void pc_obs_register_code(imsec_pcscf *p, unsigned code) {
   if (code < 200)
@@ -67,34 +64,20 @@ static size_t bindings_on_flows(const imsec_pcscf *p) {
 
 void pc_obs_metrics(const imsec_pcscf *p, imsec_time_ms now, imsec_metrics *m) {
   (void)now;
-  imsec_metrics_declare(m, "imsec_registrations_active", IMSEC_METRIC_GAUGE,
-                        "Registered IMPIs (one binding each, TS 33.203 O.4)");
-  imsec_metrics_add(m, "imsec_registrations_active",
-                    (double)imsec_map_len(&p->bindings), NULL);
-  imsec_metrics_declare(m, "imsec_bindings_active", IMSEC_METRIC_GAUGE,
-                        "Registrations bound to a live UE flow");
-  imsec_metrics_add(m, "imsec_bindings_active", (double)bindings_on_flows(p),
-                    NULL);
-  imsec_metrics_declare(m, "imsec_register_outcomes_total",
-                        IMSEC_METRIC_COUNTER,
-                        "Final answers to REGISTER requests, by outcome");
-  for (size_t i = 0; i < PC_REG_N; i++)
-    imsec_metrics_add(m, "imsec_register_outcomes_total", (double)p->obs.reg[i],
-                      "outcome", reg_outcome[i], NULL);
-  imsec_metrics_declare(m, "imsec_trust_decisions_total", IMSEC_METRIC_COUNTER,
-                        "Trust decisions on peers, by result and reason");
-  for (size_t i = 0; i < p->obs.trust.n; i++)
-    imsec_metrics_add(m, "imsec_trust_decisions_total",
-                      (double)p->obs.trust.r[i].n, "peer", "core", "result",
-                      p->obs.trust.r[i].a, "reason", p->obs.trust.r[i].b, NULL);
   size_t sv, cl;
   count_txns(p, &sv, &cl, NULL);
-  imsec_metrics_declare(m, "imsec_transactions_active", IMSEC_METRIC_GAUGE,
-                        "SIP transactions held, by side");
-  imsec_metrics_add(m, "imsec_transactions_active", (double)sv, "kind",
-                    "server", NULL);
-  imsec_metrics_add(m, "imsec_transactions_active", (double)cl, "kind",
-                    "client", NULL);
+  elem_obs_common c = {
+      .regs_help = "Registered IMPIs (one binding each, TS 33.203 O.4)",
+      .binds_help = "Registrations bound to a live UE flow",
+      .regs = imsec_map_len(&p->bindings),
+      .binds = bindings_on_flows(p),
+      .reg = p->obs.reg,
+      .trust = &p->obs.trust,
+      .trust_peer = "core",
+      .txn_server = sv,
+      .txn_client = cl,
+  };
+  elem_obs_common_add(m, &c);
   imsec_metrics_declare(m, "imsec_dialogs_active", IMSEC_METRIC_GAUGE,
                         "Dialogs through UE flows");
   imsec_metrics_add(m, "imsec_dialogs_active", (double)p->n_dlgs, NULL);
@@ -117,12 +100,6 @@ size_t pc_obs_busy(const imsec_pcscf *p) {
 }
 
 /* ------------------------------------------------------------ listings */
-
-/* Seconds from now to `at` (0 once passed), as text. */
-static const char *secs_left(char *buf, imsec_time_ms at, imsec_time_ms now) {
-  imsec_fmt_u64(buf, at > now ? (uint64_t)(at - now + 999) / 1000 : 0);
-  return buf;
-}
 
 /* The security of a registration's flow (the net/ mode names); "none"
  * while it has no live flow (M2b, M3 AKA-derived between connections). */
@@ -172,7 +149,7 @@ static int list_registrations(const imsec_pcscf *p, imsec_time_ms now,
                           b->impi,
                           b->contact,
                           flow,
-                          secs_left(exp, b->expires_at, now),
+                          elem_secs_left(exp, b->expires_at, now),
                           bind_mode(b)};
     imsec_table_add(t, row);
   }
@@ -202,8 +179,9 @@ static int list_bindings(const imsec_pcscf *p, imsec_time_ms now,
     if (b->dest < p->ndests &&
         imsec_addr_format(&p->dests[b->dest].addr, sc, sizeof(sc)) < 0)
       memcpy(sc, "?", 2);
-    const char *row[7] = {id,   b->impi,    flow,
-                          peer, b->contact, secs_left(exp, b->expires_at, now),
+    const char *row[7] = {id,         b->impi,
+                          flow,       peer,
+                          b->contact, elem_secs_left(exp, b->expires_at, now),
                           sc};
     imsec_table_add(t, row);
   }

@@ -8,10 +8,7 @@
 #include "imsec/obs.h"
 #include "lib/scscf/scscf_int.h"
 
-static const char *const reg_outcome[SC_REG_N] = {
-    "registered", "refreshed", "deregistered",
-    "challenged", "rejected",  "failed",
-};
+_Static_assert(SC_REG_N == ELEM_REG_N, "the outcomes of lib/elem/tally.h");
 
 static const char *const af_reason[SC_AF_N] = {
     "bad_response", "unknown_user", "sync_failure", "stale", "nonce_replay",
@@ -73,20 +70,20 @@ static void count_txns(const imsec_scscf *s, size_t *server, size_t *client,
 
 void scscf_obs_metrics(const imsec_scscf *s, imsec_time_ms now,
                        imsec_metrics *m) {
-  imsec_metrics_declare(m, "imsec_registrations_active", IMSEC_METRIC_GAUGE,
-                        "Registered IMPIs (TS 24.229 §5.4.1.2)");
-  imsec_metrics_add(m, "imsec_registrations_active",
-                    (double)imsec_map_len(&s->regs), NULL);
-  imsec_metrics_declare(m, "imsec_bindings_active", IMSEC_METRIC_GAUGE,
-                        "Contact bindings of the registrations");
-  imsec_metrics_add(m, "imsec_bindings_active", (double)bindings_count(s),
-                    NULL);
-  imsec_metrics_declare(m, "imsec_register_outcomes_total",
-                        IMSEC_METRIC_COUNTER,
-                        "Final answers to REGISTER requests, by outcome");
-  for (size_t i = 0; i < SC_REG_N; i++)
-    imsec_metrics_add(m, "imsec_register_outcomes_total", (double)s->obs.reg[i],
-                      "outcome", reg_outcome[i], NULL);
+  size_t sv, cl, bz;
+  count_txns(s, &sv, &cl, &bz);
+  elem_obs_common c = {
+      .regs_help = "Registered IMPIs (TS 24.229 §5.4.1.2)",
+      .binds_help = "Contact bindings of the registrations",
+      .regs = imsec_map_len(&s->regs),
+      .binds = bindings_count(s),
+      .reg = s->obs.reg,
+      .trust = &s->obs.trust,
+      .trust_peer = "core",
+      .txn_server = sv,
+      .txn_client = cl,
+  };
+  elem_obs_common_add(m, &c);
   imsec_metrics_declare(m, "imsec_auth_challenges_total", IMSEC_METRIC_COUNTER,
                         "Authentication challenges sent (401 and 407)");
   imsec_metrics_add(m, "imsec_auth_challenges_total", (double)s->obs.chal_aka,
@@ -107,20 +104,6 @@ void scscf_obs_metrics(const imsec_scscf *s, imsec_time_ms now,
                     (double)(locked_count(&s->lim_impi, now) +
                              locked_count(&s->lim_pair, now)),
                     NULL);
-  imsec_metrics_declare(m, "imsec_trust_decisions_total", IMSEC_METRIC_COUNTER,
-                        "Trust decisions on peers, by result and reason");
-  for (size_t i = 0; i < s->obs.trust.n; i++)
-    imsec_metrics_add(m, "imsec_trust_decisions_total",
-                      (double)s->obs.trust.r[i].n, "peer", "core", "result",
-                      s->obs.trust.r[i].a, "reason", s->obs.trust.r[i].b, NULL);
-  size_t sv, cl, bz;
-  count_txns(s, &sv, &cl, &bz);
-  imsec_metrics_declare(m, "imsec_transactions_active", IMSEC_METRIC_GAUGE,
-                        "SIP transactions held, by side");
-  imsec_metrics_add(m, "imsec_transactions_active", (double)sv, "kind",
-                    "server", NULL);
-  imsec_metrics_add(m, "imsec_transactions_active", (double)cl, "kind",
-                    "client", NULL);
 }
 
 size_t scscf_obs_busy(const imsec_scscf *s) {
@@ -132,11 +115,6 @@ size_t scscf_obs_busy(const imsec_scscf *s) {
 }
 
 /* ------------------------------------------------------------ listings */
-
-static const char *secs_left(char *buf, imsec_time_ms at, imsec_time_ms now) {
-  imsec_fmt_u64(buf, at > now ? (uint64_t)(at - now + 999) / 1000 : 0);
-  return buf;
-}
 
 static int list_registrations(const imsec_scscf *s, imsec_time_ms now,
                               imsec_table *t) {
@@ -171,7 +149,7 @@ static int list_registrations(const imsec_scscf *s, imsec_time_ms now,
     const char *row[6] = {impus.p ? impus.p : "",
                           r->impi,
                           n,
-                          secs_left(exp, last, now),
+                          elem_secs_left(exp, last, now),
                           newest && newest->path ? newest->path : "-",
                           r->digest ? "digest" : "aka"};
     imsec_table_add(t, row);
@@ -203,7 +181,7 @@ static int list_bindings(const imsec_scscf *s, imsec_time_ms now,
                             c->reg_peer ? c->reg_peer : "-",
                             c->instance ? c->instance : "-",
                             id,
-                            secs_left(exp, c->expires_at, now)};
+                            elem_secs_left(exp, c->expires_at, now)};
       imsec_table_add(t, row);
     }
   }

@@ -7,10 +7,7 @@
 #include "imsec/obs.h"
 #include "lib/ue/ue_int.h"
 
-static const char *const reg_outcome[UE_REG_N] = {
-    "registered", "refreshed", "deregistered",
-    "challenged", "rejected",  "failed",
-};
+_Static_assert(UE_REG_N == ELEM_REG_N, "the outcomes of lib/elem/tally.h");
 
 void ue_obs_register(imsec_ue *ue, unsigned status) {
   int o;
@@ -44,32 +41,18 @@ static size_t client_txns(const imsec_ue *ue) {
 
 void ue_obs_metrics(const imsec_ue *ue, imsec_time_ms now, imsec_metrics *m) {
   int reg = registered_now(ue, now);
-  imsec_metrics_declare(m, "imsec_registrations_active", IMSEC_METRIC_GAUGE,
-                        "Registrations this UE holds");
-  imsec_metrics_add(m, "imsec_registrations_active", reg ? 1.0 : 0.0, NULL);
-  imsec_metrics_declare(m, "imsec_bindings_active", IMSEC_METRIC_GAUGE,
-                        "Registrations with their flow to the P-CSCF up");
-  imsec_metrics_add(m, "imsec_bindings_active",
-                    reg && (ue->flow || ue->in_flow) ? 1.0 : 0.0, NULL);
-  imsec_metrics_declare(m, "imsec_register_outcomes_total",
-                        IMSEC_METRIC_COUNTER,
-                        "Final answers to REGISTER requests, by outcome");
-  for (size_t i = 0; i < UE_REG_N; i++)
-    imsec_metrics_add(m, "imsec_register_outcomes_total",
-                      (double)ue->obs.reg[i], "outcome", reg_outcome[i], NULL);
-  imsec_metrics_declare(m, "imsec_trust_decisions_total", IMSEC_METRIC_COUNTER,
-                        "Trust decisions on peers, by result and reason");
-  for (size_t i = 0; i < ue->obs.trust.n; i++)
-    imsec_metrics_add(m, "imsec_trust_decisions_total",
-                      (double)ue->obs.trust.r[i].n, "peer", "pcscf", "result",
-                      ue->obs.trust.r[i].a, "reason", ue->obs.trust.r[i].b,
-                      NULL);
-  imsec_metrics_declare(m, "imsec_transactions_active", IMSEC_METRIC_GAUGE,
-                        "SIP transactions held, by side");
-  imsec_metrics_add(m, "imsec_transactions_active", 0.0, "kind", "server",
-                    NULL);
-  imsec_metrics_add(m, "imsec_transactions_active", (double)client_txns(ue),
-                    "kind", "client", NULL);
+  elem_obs_common c = {
+      .regs_help = "Registrations this UE holds",
+      .binds_help = "Registrations with their flow to the P-CSCF up",
+      .regs = reg ? 1 : 0,
+      .binds = reg && (ue->flow || ue->in_flow) ? 1 : 0,
+      .reg = ue->obs.reg,
+      .trust = &ue->obs.trust,
+      .trust_peer = "pcscf",
+      .txn_server = 0,
+      .txn_client = client_txns(ue),
+  };
+  elem_obs_common_add(m, &c);
 }
 
 size_t ue_obs_busy(const imsec_ue *ue) {

@@ -14,9 +14,7 @@
 #include "imsec/ops.h"
 #include "imsec/version.h"
 
-/* Read a small /proc file whole (they are generated on read: one read(2)
- * per call keeps the snapshot consistent). Returns the length or -1. */
-static ssize_t read_small(const char *path, char *buf, size_t cap) {
+long imsec_proc_read(const char *path, char *buf, size_t cap) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
@@ -29,7 +27,7 @@ static ssize_t read_small(const char *path, char *buf, size_t cap) {
   }
   close(fd);
   buf[len] = '\0';
-  return (ssize_t)len;
+  return (long)len;
 }
 
 /* The boot time in seconds since the epoch: the "btime" line of
@@ -85,7 +83,7 @@ void imsec_process_metrics(imsec_metrics *m) {
    * from the last ')': state is field 3, utime 14, stime 15, starttime
    * 22 (clock ticks since boot), vsize 23 (bytes), rss 24 (pages). */
   const char *p = NULL;
-  if (read_small("/proc/self/stat", stat, sizeof stat) > 0)
+  if (imsec_proc_read("/proc/self/stat", stat, sizeof stat) > 0)
     p = strrchr(stat, ')');
   if (p) {
     unsigned long long utime = 0, stime = 0, start = 0, vsize = 0;

@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "imsec/ops.h"
+
 /* The value of a "Key:   N kB" line of /proc/PID/status, or 0. */
 static uint64_t status_kib(const char *status, const char *key) {
   size_t klen = strlen(key);
@@ -52,29 +54,13 @@ int bench_procstat_parse(const char *stat, const char *status, long hz,
   return 0;
 }
 
-static ssize_t slurp(const char *path, char *buf, size_t cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return -1;
-  size_t len = 0;
-  while (len + 1 < cap) {
-    ssize_t n = read(fd, buf + len, cap - 1 - len);
-    if (n <= 0)
-      break;
-    len += (size_t)n;
-  }
-  close(fd);
-  buf[len] = 0;
-  return (ssize_t)len;
-}
-
 int bench_procstat_read(pid_t pid, bench_procstat *out) {
   char path[64], stat[1024], status[4096];
   snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-  if (slurp(path, stat, sizeof stat) <= 0)
+  if (imsec_proc_read(path, stat, sizeof stat) <= 0)
     return -1;
   snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-  ssize_t n = slurp(path, status, sizeof status);
+  long n = imsec_proc_read(path, status, sizeof status);
   return bench_procstat_parse(stat, n > 0 ? status : NULL, sysconf(_SC_CLK_TCK),
                               out);
 }

@@ -48,6 +48,11 @@ IMSEC_API int imsec_buf_add_json_str(imsec_buf *b, const char *s, size_t len);
  * process_start_time_seconds (the names every Prometheus client library
  * uses, so stock dashboards work), and imsec_build_info{version}. */
 IMSEC_API void imsec_process_metrics(imsec_metrics *m);
+/* Read a small /proc file whole into buf (NUL-terminated; they are made
+ * on read, so one pass keeps the figures consistent). Returns its length,
+ * or -1 when it cannot be opened. Also for the load generator's view of
+ * a server (apps/bench/procstat.c). */
+IMSEC_API long imsec_proc_read(const char *path, char *buf, size_t cap);
 
 /* ---------------------------------------------------------- the logger
  * ops/log.c */

@@ -322,19 +322,27 @@ static int64_t mono_ms(void) {
 static void say(imsec_log_level lv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void say(imsec_log_level lv, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
+  /* Formatted whole, never cut: a name cut before its '@' would no longer
+   * look like an identity to the logger's pseudonyms. */
+  va_list ap, ap2;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  imsec_logger *lg = daemon_ops_log();
-  if (lg) {
-    imsec_logger_printf(lg, NAME, lv, "%s", line);
+  char *line = n < 0 ? NULL : malloc((size_t)n + 1);
+  if (line)
+    vsnprintf(line, (size_t)n + 1, fmt, ap2);
+  va_end(ap2);
+  if (!line)
     return;
+  imsec_logger *lg = daemon_ops_log();
+  if (lg)
+    imsec_logger_printf(lg, NAME, lv, "%s", line);
+  else {
+    fprintf(stderr, "%s %s: %s\n", NAME, imsec_log_level_name(lv), line);
+    fflush(stderr);
   }
-  static const char *const names[] = {"error", "warn", "info", "debug"};
-  fprintf(stderr, "%s %s: %s\n", NAME, names[lv], line);
-  fflush(stderr);
+  free(line);
 }
 
 static void cx_log(void *arg, imsec_log_level lv, const char *text) {

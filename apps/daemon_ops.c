@@ -154,6 +154,35 @@ int daemon_ops_arg(daemon_ops_opts *o, const char *sub, int argc, char **argv,
   return 1;
 }
 
+/* Values from -c files outlive the parse: the options point at them, and a
+ * reload compares the running options with the new ones. Each distinct
+ * value is kept once until exit (a reload with the same file adds
+ * nothing), in a list a global reaches. */
+typedef struct kept_value {
+  struct kept_value *next;
+  char s[];
+} kept_value;
+static kept_value *kept_values;
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *keep_value(const char *v) {
+  pthread_mutex_lock(&kept_mu);
+  kept_value *k = kept_values;
+  while (k && strcmp(k->s, v) != 0)
+    k = k->next;
+  if (!k) {
+    size_t n = strlen(v);
+    k = malloc(sizeof(*k) + n + 1);
+    if (k) {
+      memcpy(k->s, v, n + 1);
+      k->next = kept_values;
+      kept_values = k;
+    }
+  }
+  pthread_mutex_unlock(&kept_mu);
+  return k ? k->s : NULL;
+}
+
 int daemon_ops_yaml_key(daemon_ops_opts *o, const char *key, const char *value,
                         char *err, size_t errcap) {
   int (*set)(daemon_ops_opts *, const char *, char *, size_t) = NULL;
@@ -171,17 +200,12 @@ int daemon_ops_yaml_key(daemon_ops_opts *o, const char *key, const char *value,
     return set_bool(&o->log_identities, value, err, errcap) < 0
                ? IMSEC_ERR_CONFIG
                : 1;
-  /* Kept until exit: the options point at it. */
-  char *copy = strdup(value);
+  const char *copy = keep_value(value);
   if (!copy) {
     snprintf(err, errcap, "out of memory");
     return IMSEC_ERR_NOMEM;
   }
-  if (set(o, copy, err, errcap) < 0) {
-    free(copy);
-    return IMSEC_ERR_CONFIG;
-  }
-  return 1;
+  return set(o, copy, err, errcap) < 0 ? IMSEC_ERR_CONFIG : 1;
 }
 
 int daemon_ops_conf(daemon_ops_opts *o, const char *sub, const char *file,

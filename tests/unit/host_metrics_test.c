@@ -236,9 +236,12 @@ static fx *fx_new(int events) {
 }
 
 static void fx_del(fx *f) {
+  /* The host frees a request when it is answered: answer what the store
+   * still holds before the host goes (host.h, imsec_host_del). */
+  while (f->st.nq)
+    st_answer(&f->st, IMSEC_ERR_CLOSED);
+  imsec_host_poll(f->h);
   imsec_host_del(f->h);
-  for (size_t i = 0; i < f->st.nq; i++)
-    imsec_reg_record_free(&f->st.q[i].req.reg);
   free(f);
 }
 

@@ -2,7 +2,8 @@
 #   make demo   build, then run `imsec demo`
 #   make test   build twice (release with -Werror; clang with ASan+UBSan and
 #               libFuzzer) and run every test: unit, vectors, CLI, lint,
-#               end to end, fuzz smoke runs
+#               end to end, fuzz smoke runs; the daemon lab tests (label
+#               lab: attack/*.py, e2e/*.py) once, in the sanitizer tree
 #   make deb    build, then a Debian package in build/ (scripts/mkdeb)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -29,7 +30,7 @@ demo: build
 	./$(BUILD)/imsec demo
 
 test: build san
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --label-exclude fuzz
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --label-exclude 'fuzz|lab'
 	ctest --test-dir $(SANBUILD) --output-on-failure -j $(JOBS)
 
 # A Debian package of the release build (scripts/mkdeb): the .deb in

@@ -698,8 +698,15 @@ void scscf_park_run(imsec_scscf *s, imsec_time_ms now, imsec_out *out) {
     list_del(s, p);
     s->retry = p;
     s->retry_busy = 0;
+    /* Its log lines name the flow and Call-ID it came with, as they did
+     * when it arrived (the store's answer is an event of no flow). */
+    uint64_t lflow = out->log_flow;
+    imsec_str lcid = out->log_call_id;
+    imsec_out_log_context(out, p->flow,
+                          imsec_str_make(p->q->key + 8, p->q->klen - 8));
     imsec_scscf_on_message(s, p->flow, (const uint8_t *)p->data, p->len, now,
                            out);
+    imsec_out_log_context(out, lflow, lcid);
     s->retry = NULL;
     if (s->retry_busy != 1) {
       park_remove(s, p); /* answered, or dropped */

@@ -131,6 +131,13 @@ with Lab() as lab:
         lab.check(reg[0].get("flow") and reg[0].get("call_id"),
                   "pcscf: the registration line has its flow and Call-ID")
 
+    # A REGISTER the S-CSCF parked for its HSS answer is logged, when it
+    # runs again, with the flow and Call-ID it came with.
+    chal = [o for o in sc_objs if "challenge" in o.get("msg", "")]
+    lab.check(chal and all(o.get("flow") and o.get("call_id") for o in chal),
+              "scscf: its challenge lines (after the HSS answered) carry "
+              "flow and call_id (%s)" % (chal[:1],))
+
     # --log-identities: as they are.
     (pc_objs, pc_text), (sc_objs, sc_text) = run(lab, d, 2,
                                                  "--log-identities")

@@ -221,8 +221,7 @@ int pc_obs_list(const imsec_pcscf *p, const char *what, imsec_time_ms now,
                 imsec_table *t) {
   if (!what)
     return IMSEC_ERR_UNSUPPORTED;
-  /* no secret: listing names from the control socket */
-  if (strcmp(what, "registrations") == 0)
+  if (strcmp(what, "registrations") == 0) /* no secret: a listing name */
     return list_registrations(p, now, t);
   if (strcmp(what, "bindings") == 0) /* no secret: a listing name */
     return list_bindings(p, now, t);

@@ -61,8 +61,7 @@ size_t ue_obs_busy(const imsec_ue *ue) {
 
 int ue_obs_list(const imsec_ue *ue, const char *what, imsec_time_ms now,
                 imsec_table *t) {
-  /* no secret: a listing name from the control socket */
-  if (!what || strcmp(what, "registrations") != 0)
+  if (!what || strcmp(what, "registrations") != 0) /* no secret: a name */
     return IMSEC_ERR_UNSUPPORTED;
   static const char *const cols[] = {"impu",      "impi",  "state",
                                      "expires_s", "pcscf", "flow"};
